@@ -1,0 +1,147 @@
+/* sobol: Sobol' points from GSL's gsl_qrng_sobol, rotated modulo 1 by a
+ * shift drawn from the seed; see sobol.h. GSL starts its sequence after the
+ * origin, so our index i >= 1 is GSL's i-th draw and index 0 is the origin.
+ * Invariant: a cursor's generator has produced exactly `drawn` points. */
+#include "sobol.h"
+
+#include <gsl/gsl_qrng.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    gsl_qrng *q;              /* NULL when dims == 0 */
+    long drawn;               /* GSL draws since the last init */
+    int dims;
+    double shift[SOBOL_MAX_DIMS];
+} cursor;
+
+static int check_dims(int dims, kerror *err)
+{
+    if (dims > SOBOL_MAX_DIMS)
+        return kerror_set(err, KE_INVALID, "strategy",
+                          "sobol supports at most %d dimensions, the space has %d",
+                          SOBOL_MAX_DIMS, dims);
+    return KE_OK;
+}
+
+/* The shift lies on a 2^-32 lattice: GSL's points have 30 bits, so point +
+ * shift is exact in a double and differences between rotated points are the
+ * exact differences of the raw points. */
+static int cursor_open(cursor *c, uint64_t seed, int dims, kerror *err)
+{
+    int rc = check_dims(dims, err);
+    if (rc) return rc;
+    memset(c, 0, sizeof *c);
+    c->dims = dims;
+    uint64_t st = strategy_seed_for(seed, UINT64_MAX);
+    for (int d = 0; d < dims; d++)
+        c->shift[d] = (double)(strategy_rng_next(&st) >> 32) * 0x1.0p-32;
+    if (dims > 0 && !(c->q = gsl_qrng_alloc(gsl_qrng_sobol, (unsigned)dims)))
+        return kerror_set(err, KE_NOMEM, NULL, "cannot allocate a Sobol generator");
+    return KE_OK;
+}
+
+static void cursor_close(cursor *c)
+{
+    if (c->q) gsl_qrng_free(c->q);
+    c->q = NULL;
+}
+
+/* Moves forward to index (rewinding only when asked for an earlier one). */
+static void cursor_point(cursor *c, long index, double *u)
+{
+    double raw[SOBOL_MAX_DIMS] = { 0 };
+    if (c->dims == 0) return;
+    if (index > 0) {
+        if (c->drawn >= index) {
+            gsl_qrng_init(c->q);
+            c->drawn = 0;
+        }
+        while (c->drawn < index) {
+            gsl_qrng_get(c->q, raw);
+            c->drawn++;
+        }
+    }
+    for (int d = 0; d < c->dims; d++) {
+        double v = raw[d] + c->shift[d];
+        u[d] = v >= 1 ? v - 1 : v;
+    }
+}
+
+int sobol_unit(uint64_t seed, long index, int dims, double *u, kerror *err)
+{
+    cursor c;
+    int rc = cursor_open(&c, seed, dims, err);
+    if (rc) return rc;
+    cursor_point(&c, index, u);
+    cursor_close(&c);
+    return KE_OK;
+}
+
+struct strategy {
+    const space *sp;          /* borrowed */
+    long skip;
+    cursor cur;
+};
+
+static int sobol_create(strategy **out, const space *sp, const json_t *options,
+                        uint64_t seed, kerror *err)
+{
+    static const char *const known[] = { "skip", NULL };
+    int rc = strategy_options_check(options, known, err);
+    if (rc) return rc;
+    const json_t *skip = options ? json_object_get(options, "skip") : NULL;
+    if (skip && !(json_is_integer(skip) && json_integer_value(skip) >= 0))
+        return kerror_set(err, KE_INVALID, "strategy.options.skip",
+                          "must be an integer >= 0");
+    struct strategy *s = malloc(sizeof *s);
+    if (!s) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    s->sp = sp;
+    s->skip = skip ? (long)json_integer_value(skip) : 0;
+    if ((rc = cursor_open(&s->cur, seed, space_dims(sp), err))) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return KE_OK;
+}
+
+static int sobol_suggest(strategy *s, const strategy_history *h,
+                         strategy_suggestion *out, int n, kerror *err)
+{
+    (void)err;
+    long first = s->skip + strategy_history_fresh(h);
+    double u[SOBOL_MAX_DIMS];
+    int i;
+    for (i = 0; i < n; i++) {
+        cursor_point(&s->cur, first + i, u);
+        space_unit_to_point(s->sp, u, &out[i].point);
+        out[i].budget = 0;
+        out[i].resume_from = -1;
+    }
+    return i;
+}
+
+/* The sequence is endless; only the trial budget ends the study. */
+static int sobol_done(strategy *s, const strategy_history *h)
+{
+    (void)s;
+    (void)h;
+    return 0;
+}
+
+static void sobol_destroy(strategy *s)
+{
+    cursor_close(&s->cur);
+    free(s);
+}
+
+const strategy_ops sobol_strategy = {
+    .name = "sobol",
+    .create = sobol_create,
+    .suggest = sobol_suggest,
+    .observe = NULL,
+    .should_stop = NULL,
+    .done = sobol_done,
+    .destroy = sobol_destroy,
+};

@@ -1,0 +1,95 @@
+/* strategy: the registry of search strategies and the helpers they share
+ * (a seedable generator, per-suggestion seeds, option checking); see
+ * strategy.h. Invariant: every helper is a pure function of its arguments, so
+ * a strategy rebuilt from (seed, options, history) repeats itself exactly. */
+#include "strategy.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "grid.h"
+#include "random.h"
+#include "sobol.h"
+
+static const strategy_ops *const registry[] = {
+    &grid_strategy,
+    &random_strategy,
+    &sobol_strategy,
+};
+
+#define N_STRATEGIES (int)(sizeof registry / sizeof registry[0])
+
+const strategy_ops *strategy_find(const char *name)
+{
+    for (int i = 0; i < N_STRATEGIES; i++)
+        if (strcmp(registry[i]->name, name) == 0) return registry[i];
+    return NULL;
+}
+
+static char names[256];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void build_names(void)
+{
+    size_t len = 0;
+    for (int i = 0; i < N_STRATEGIES && len < sizeof names; i++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
+                                i ? ", " : "", registry[i]->name);
+}
+
+const char *strategy_names(void)
+{
+    pthread_once(&names_once, build_names);
+    return names;
+}
+
+/* splitmix64 (Steele, Lea & Flood 2014; constants as in Vigna's reference). */
+uint64_t strategy_rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+double strategy_rng_uniform(uint64_t *state)
+{
+    return (double)(strategy_rng_next(state) >> 11) * 0x1.0p-53;
+}
+
+/* Two splitmix rounds: the first scrambles the seed, the second mixes in k.
+ * k * (odd constant) is a bijection, so distinct k give distinct seeds. */
+uint64_t strategy_seed_for(uint64_t seed, uint64_t k)
+{
+    uint64_t s = seed;
+    uint64_t t = strategy_rng_next(&s) + k * 0xD1B54A32D192ED03ULL;
+    return strategy_rng_next(&t);
+}
+
+int strategy_history_fresh(const strategy_history *h)
+{
+    int n = 0;
+    for (int i = 0; h && i < h->n_obs; i++)
+        if (h->obs[i].retry_of < 0 && h->obs[i].resumed_from < 0) n++;
+    return n;
+}
+
+int strategy_options_check(const json_t *options, const char *const *known, kerror *err)
+{
+    if (!options) return KE_OK;
+    if (!json_is_object(options))
+        return kerror_set(err, KE_INVALID, "strategy.options", "must be an object");
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)options, key, value) {
+        int k = 0;
+        while (known[k] && strcmp(known[k], key) != 0) k++;
+        if (!known[k]) {
+            char path[KERROR_PATH_MAX];
+            snprintf(path, sizeof path, "strategy.options.%s", key);
+            return kerror_set(err, KE_INVALID, path, "unknown option");
+        }
+    }
+    return KE_OK;
+}

@@ -1,0 +1,85 @@
+/* strategy: the one interface every search strategy implements (grid, random,
+ * Sobol, GP, Hyperband, ASHA) and the registry that finds one by name.
+ * A strategy is rebuilt from the study's history at every start, so suggest()
+ * must be a function of (seed, options, history): resuming a study continues
+ * the same sequence. Values are normalized so strategies always MINIMIZE.
+ * Strategies know nothing of SQL, HTTP or processes. */
+#ifndef KESTREL_STRATEGY_H
+#define KESTREL_STRATEGY_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "space.h"
+#include "../src/kerror.h"
+#include "../src/trial.h"
+
+typedef struct {            /* one trial as a strategy sees it */
+    int number;             /* 0-based trial number in the study */
+    trial_state state;      /* RUNNING trials are pending: avoid re-suggesting */
+    int has_value;
+    double value;           /* objective, sign-normalized to minimize */
+    int budget;             /* resource the trial was given (0 = full) */
+    int resumed_from;       /* trial number it continued, -1 if none */
+    int retry_of;           /* trial number it retries, -1 if none */
+    int n_steps;            /* intermediate reports, ascending step order */
+    const int *steps;       /* owned by the caller */
+    const double *values;   /* objective at each step, normalized to minimize */
+    space_point point;
+} strategy_obs;
+
+typedef struct {
+    const strategy_obs *obs;  /* every trial of the study, by number */
+    int n_obs;
+} strategy_history;
+
+typedef struct {
+    space_point point;
+    int budget;              /* resource (max step) to train to; 0 = full */
+    int resume_from;         /* trial number whose checkpoint to continue, -1 none */
+} strategy_suggestion;
+
+typedef struct strategy strategy;   /* each implementation defines it */
+
+typedef struct {
+    const char *name;       /* as written in the spec: "random", "grid", ... */
+    /* Validates options (a JSON object or NULL; unknown keys rejected, error
+     * path relative to "strategy.options") and builds the state. */
+    int (*create)(strategy **out, const space *sp, const json_t *options,
+                  uint64_t seed, kerror *err);
+    /* Writes up to n suggestions into out and returns how many (0 when the
+     * strategy is exhausted for now: grid done, or waiting on pending trials
+     * as Hyperband can be), or a negative KE_* code. */
+    int (*suggest)(strategy *s, const strategy_history *h,
+                   strategy_suggestion *out, int n, kerror *err);
+    /* Optional: told each trial's final outcome (incremental models). */
+    void (*observe)(strategy *s, const strategy_obs *o);
+    /* Optional pruner hook, called on each intermediate report of a running
+     * trial: 1 = stop it now (it becomes PRUNED), 0 = go on. */
+    int (*should_stop)(strategy *s, const strategy_history *h, int number,
+                       int step, double value);
+    /* 1 when the study is finished whatever the trial budget says (grid). */
+    int (*done)(strategy *s, const strategy_history *h);
+    void (*destroy)(strategy *s);
+} strategy_ops;
+
+/* The strategy called name, or NULL. */
+const strategy_ops *strategy_find(const char *name);
+/* Comma-separated names of every strategy, for help and error messages. */
+const char *strategy_names(void);
+
+/* Helpers shared by implementations. */
+/* splitmix64 step: a small, seedable, reproducible generator. */
+uint64_t strategy_rng_next(uint64_t *state);
+/* Uniform double in [0,1) from the generator. */
+double strategy_rng_uniform(uint64_t *state);
+/* Seed for the k-th suggestion of a study, so suggestion k is the same
+ * whatever happened before a restart. */
+uint64_t strategy_seed_for(uint64_t seed, uint64_t k);
+/* Count of trials that consumed a new suggestion (not retries). */
+int strategy_history_fresh(const strategy_history *h);
+/* Checks that options is NULL or a JSON object whose keys are all in known
+ * (NULL-terminated); fails with path "strategy.options[.<key>]". */
+int strategy_options_check(const json_t *options, const char *const *known, kerror *err);
+
+#endif

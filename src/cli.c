@@ -1,0 +1,52 @@
+/* cli: shared command-line conventions; see cli.h. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <fcntl.h>
+
+const char *cli_db_path(const char *opt)
+{
+    if (opt && *opt) return opt;
+    const char *env = getenv("KESTREL_DB");
+    return env && *env ? env : CLI_DEFAULT_DB;
+}
+
+int cli_fail(const char *cmd, const kerror *err)
+{
+    char buf[KERROR_PATH_MAX + KERROR_MSG_MAX + 4];
+    fprintf(stderr, "kestrel %s: %s\n", cmd, kerror_text(err, buf, sizeof buf));
+    switch (err->code) {
+    case KE_INVALID: return CLI_USAGE;
+    case KE_BUSY: return CLI_BUSY;
+    case KE_NOTFOUND: return CLI_NOTFOUND;
+    case KE_INTERRUPTED: return CLI_STOPPED;
+    default: return CLI_FAIL;
+    }
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kestrel %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'kestrel %s --help'.\n", cmd);
+    return CLI_USAGE;
+}
+
+FILE *cli_report_stream(void)
+{
+    const char *env = getenv("KESTREL_REPORT_FD");
+    if (env && *env) {
+        char *end;
+        long fd = strtol(env, &end, 10);
+        if (!*end && fd > 2 && fd < 1024 && fcntl((int)fd, F_GETFD) >= 0) {
+            FILE *f = fdopen((int)fd, "w");
+            if (f) return f;
+        }
+    }
+    return stdout;
+}

@@ -1,0 +1,48 @@
+/* cli: what every `kestrel` subcommand shares: exit codes, the database path
+ * rule (--db, then $KESTREL_DB, then ./kestrel.db), error printing, and the
+ * context main hands to commands (the stop flag its signal handler sets). */
+#ifndef KESTREL_CLI_H
+#define KESTREL_CLI_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "kerror.h"
+
+enum {
+    CLI_OK = 0,        /* done: the study completed, the query answered */
+    CLI_FAIL = 1,      /* a runtime failure (storage, I/O), or no trial succeeded */
+    CLI_USAGE = 2,     /* bad command line or invalid spec */
+    CLI_BUSY = 3,      /* the study is being run by another process */
+    CLI_STOPPED = 4,   /* stopped by a signal or the time budget; run again to resume */
+    CLI_NOTFOUND = 5   /* no such study or trial */
+};
+
+typedef struct {
+    volatile sig_atomic_t *stop;   /* set to the signal number by SIGINT/SIGTERM */
+    const char *self_exe;          /* absolute path of this binary */
+} cli_ctx;
+
+#define CLI_DEFAULT_DB "kestrel.db"
+
+/* The database path: opt if given, else $KESTREL_DB, else kestrel.db. */
+const char *cli_db_path(const char *opt);
+/* Prints "kestrel CMD: <path>: <message>" to stderr and returns the exit code
+ * that fits err->code. */
+int cli_fail(const char *cmd, const kerror *err);
+/* Prints "kestrel CMD: <message>\nTry 'kestrel CMD --help'." and returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The trial report channel for a command that reports (fn, train): a stream
+ * on fd $KESTREL_REPORT_FD when it is set and open, else stdout. */
+FILE *cli_report_stream(void);
+
+/* The subcommands, each in its own cmd_*.c. argv[0] is the command name. */
+int cmd_run_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_trials_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_best_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_validate_main(int argc, char **argv, const cli_ctx *ctx);
+
+#endif

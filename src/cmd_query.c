@@ -1,0 +1,239 @@
+/* cmd_query: the read-only history commands `kestrel studies`, `kestrel
+ * trials STUDY` and `kestrel best STUDY`, each printing a table, JSON or CSV.
+ * Trials stream page by page from storage, so a study of any size lists in
+ * constant memory. Parameters become columns, named from the study's spec. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "format.h"
+#include "storage.h"
+
+#define MAX_PARAM_COLS 64
+
+typedef struct {
+    const char *db;
+    format_kind fmt;
+    int state;                 /* -1 = all */
+    int limit, offset, best_first;
+    const char *study;
+} query_opts;
+
+static const char studies_help[] =
+    "Usage: kestrel studies [--db FILE] [--format table|json|csv]\n"
+    "List every study with its state, trial counts and best value.\n";
+static const char trials_help[] =
+    "Usage: kestrel trials STUDY [--db FILE] [--format table|json|csv]\n"
+    "                     [--state RUNNING|COMPLETE|PRUNED|FAILED] [--sort number|best]\n"
+    "                     [--limit N] [--offset N]\n"
+    "List a study's trials with their parameters as columns, value, state and\n"
+    "failure reason. Output streams, so it works on studies of any size.\n";
+static const char best_help[] =
+    "Usage: kestrel best STUDY [--db FILE] [--format table|json|csv]\n"
+    "Show the best COMPLETE trial of a study (by its objective's direction) with\n"
+    "its parameters. Exit status 5 when the study has no complete trial.\n";
+
+static int parse_opts(int argc, char **argv, const char *cmd, const char *help, int want_study,
+                 query_opts *q)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},    {"format", required_argument, 0, 'F'},
+        {"state", required_argument, 0, 's'}, {"limit", required_argument, 0, 'l'},
+        {"offset", required_argument, 0, 'o'}, {"sort", required_argument, 0, 'S'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    memset(q, 0, sizeof *q);
+    q->state = -1;
+    const char *db = NULL;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'F': {
+            int f = format_parse(optarg);
+            if (f < 0) return cli_usage(cmd, "--format: expected table, json or csv, not '%s'", optarg);
+            q->fmt = f;
+            break;
+        }
+        case 's':
+            if ((q->state = trial_state_parse(optarg)) < 0)
+                return cli_usage(cmd, "--state: expected RUNNING, COMPLETE, PRUNED or FAILED, not '%s'",
+                                 optarg);
+            break;
+        case 'l':
+        case 'o': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 0 || v > 1000000000)
+                return cli_usage(cmd, "--%s: expected a non-negative integer, not '%s'",
+                                 c == 'l' ? "limit" : "offset", optarg);
+            *(c == 'l' ? &q->limit : &q->offset) = (int)v;
+            break;
+        }
+        case 'S':
+            if (strcmp(optarg, "best") && strcmp(optarg, "number"))
+                return cli_usage(cmd, "--sort: expected number or best, not '%s'", optarg);
+            q->best_first = !strcmp(optarg, "best");
+            break;
+        case 'h': fputs(help, stdout); return -1;
+        default: return cli_usage(cmd, "unknown option");
+        }
+    }
+    if (want_study && optind != argc - 1) return cli_usage(cmd, "expected one STUDY argument");
+    if (!want_study && optind != argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    q->study = want_study ? argv[optind] : NULL;
+    q->db = cli_db_path(db);
+    return CLI_OK;
+}
+
+int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    query_opts q;
+    int code = parse_opts(argc, argv, "studies", studies_help, 0, &q);
+    if (code) return code < 0 ? CLI_OK : code;
+    kerror err;
+    storage *st;
+    storage_study *list = NULL;
+    int n = 0;
+    if (storage_open(&st, q.db, &err) != KE_OK) return cli_fail("studies", &err);
+    if (storage_study_list(st, &list, &n, &err) != KE_OK) {
+        storage_close(st);
+        return cli_fail("studies", &err);
+    }
+    static const char *const cols[] = {"name", "state", "direction", "metric", "trials",
+                                       "running", "complete", "pruned", "failed", "best",
+                                       "best_trial"};
+    format_writer w;
+    format_begin(&w, q.fmt, stdout, cols, 11);
+    for (int i = 0; i < n; i++) {
+        const storage_study *s = &list[i];
+        format_cell c[11] = {
+            {CELL_TEXT, 0, s->name}, {CELL_TEXT, 0, s->state},
+            {CELL_TEXT, 0, s->maximize ? "maximize" : "minimize"}, {CELL_TEXT, 0, s->metric},
+            {CELL_INT, s->n_trials, 0}, {CELL_INT, s->n_running, 0}, {CELL_INT, s->n_complete, 0},
+            {CELL_INT, s->n_pruned, 0}, {CELL_INT, s->n_failed, 0},
+            {s->has_best ? CELL_NUM : CELL_NULL, s->best_value, 0},
+            {s->has_best ? CELL_INT : CELL_NULL, s->best_number, 0}};
+        format_row(&w, c);
+    }
+    format_end(&w);
+    storage_study_list_free(list, n);
+    storage_close(st);
+    return CLI_OK;
+}
+
+/* Parameter column names: the keys of the stored spec's "space". */
+static int param_names(const char *spec_json, char names[][64], int max)
+{
+    json_t *doc = json_loads(spec_json, 0, NULL);
+    json_t *space = json_object_get(doc, "space");
+    int n = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(space, key, v) {
+        if (n == max) break;
+        snprintf(names[n++], 64, "%s", key);
+    }
+    json_decref(doc);
+    return n;
+}
+
+typedef struct {
+    format_writer w;
+    int np;
+    char (*names)[64];
+} trial_printer;
+
+#define FIXED_COLS 6
+
+static int print_trial(const storage_trial *t, void *ctx)
+{
+    trial_printer *tp = ctx;
+    format_cell c[FIXED_COLS + MAX_PARAM_COLS];
+    c[0] = (format_cell){CELL_INT, t->number, 0};
+    c[1] = (format_cell){CELL_TEXT, 0, trial_state_name(t->state)};
+    c[2] = (format_cell){t->has_value ? CELL_NUM : CELL_NULL, t->value, 0};
+    for (int i = 0; i < tp->np; i++) {
+        c[3 + i] = (format_cell){CELL_NULL, 0, 0};
+        for (int j = 0; j < t->n_params; j++) {
+            const storage_param *p = &t->params[j];
+            if (strcmp(p->name, tp->names[i]) != 0) continue;
+            c[3 + i] = p->is_text ? (format_cell){CELL_TEXT, 0, p->text}
+                                  : (format_cell){CELL_NUM, p->num, 0};
+        }
+    }
+    int k = 3 + tp->np;
+    double dur = t->finished_at > 0 ? t->finished_at - t->started_at : 0;
+    c[k++] = (format_cell){t->finished_at > 0 ? CELL_NUM : CELL_NULL, dur, 0};
+    c[k++] = (format_cell){t->last_step >= 0 ? CELL_INT : CELL_NULL, t->last_step, 0};
+    c[k++] = (format_cell){t->failure ? CELL_TEXT : CELL_NULL, 0, t->failure};
+    format_row(&tp->w, c);
+    return 0;
+}
+
+/* Shared by `trials` and `best`: resolves the study, prints matching trials. */
+static int list_trials(const char *cmd, const query_opts *q, int best_only)
+{
+    kerror err;
+    kerror_clear(&err);
+    storage *st;
+    if (storage_open(&st, q->db, &err) != KE_OK) return cli_fail(cmd, &err);
+    storage_study study;
+    int rc = storage_study_get(st, q->study, &study, &err);
+    if (rc != KE_OK) {
+        storage_close(st);
+        return cli_fail(cmd, &err);
+    }
+    char names[MAX_PARAM_COLS][64];
+    trial_printer tp = {.np = param_names(study.spec_json, names, MAX_PARAM_COLS), .names = names};
+    const char *cols[FIXED_COLS + MAX_PARAM_COLS];
+    cols[0] = "number";
+    cols[1] = "state";
+    cols[2] = study.metric;
+    for (int i = 0; i < tp.np; i++) cols[3 + i] = names[i];
+    cols[3 + tp.np] = "seconds";
+    cols[4 + tp.np] = "last_step";
+    cols[5 + tp.np] = "failure";
+    format_begin(&tp.w, q->fmt, stdout, cols, FIXED_COLS + tp.np);
+    if (best_only) {
+        storage_trial t;
+        rc = storage_trial_best(st, study.id, &t, &err);
+        if (rc == KE_OK) {
+            print_trial(&t, &tp);
+            storage_trial_free(&t);
+        } else if (rc == KE_NOTFOUND) {
+            kerror_set(&err, KE_NOTFOUND, NULL, "study '%s' has no COMPLETE trial yet", q->study);
+        }
+    } else {
+        storage_filter f = {.state = q->state, .offset = q->offset, .limit = q->limit,
+                            .best_first = q->best_first};
+        rc = storage_trial_each(st, study.id, &f, print_trial, &tp, &err);
+    }
+    format_end(&tp.w);
+    storage_study_free(&study);
+    storage_close(st);
+    return rc == KE_OK ? CLI_OK : cli_fail(cmd, &err);
+}
+
+int cmd_trials_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    query_opts q;
+    int code = parse_opts(argc, argv, "trials", trials_help, 1, &q);
+    if (code) return code < 0 ? CLI_OK : code;
+    return list_trials("trials", &q, 0);
+}
+
+int cmd_best_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    query_opts q;
+    int code = parse_opts(argc, argv, "best", best_help, 1, &q);
+    if (code) return code < 0 ? CLI_OK : code;
+    return list_trials("best", &q, 1);
+}

@@ -1,0 +1,130 @@
+/* cmd_train: argument and environment handling for `kestrel train`; the
+ * training itself is trainer/train.c. Invariant: every option error is
+ * reported before any data is loaded, so a bad trial config fails fast with
+ * exit status 2 and a message naming the option. */
+#include "cmd_train.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kerror.h"
+#include "../trainer/config.h"
+#include "../trainer/train.h"
+
+#define CHECKPOINT_FILE "checkpoint.kck"
+
+static int fail(const kerror *err, int status)
+{
+    char buf[KERROR_PATH_MAX + KERROR_MSG_MAX + 4];
+    fprintf(stderr, "kestrel train: %s\n", kerror_text(err, buf, sizeof buf));
+    return status;
+}
+
+/* Writes line + '\n' to the fd in ctx; one write per line when it fits, so
+ * lines from one process never interleave on a pipe. */
+static int write_line(const char *line, void *ctx)
+{
+    int fd = *(const int *)ctx;
+    size_t n = strlen(line);
+    char stackbuf[4096];
+    char *buf = n + 1 <= sizeof stackbuf ? stackbuf : malloc(n + 1);
+    if (!buf) return -1;
+    memcpy(buf, line, n);
+    buf[n++] = '\n';
+    const char *p = buf;
+    int rc = 0;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            rc = -1;
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (buf != stackbuf) free(buf);
+    return rc;
+}
+
+static int report_fd(void)
+{
+    const char *s = getenv("KESTREL_REPORT_FD");
+    if (!s || !*s) return STDOUT_FILENO;
+    char *end;
+    long fd = strtol(s, &end, 10);
+    if (*end || fd < 0 || fd > 65535 || fcntl((int)fd, F_GETFD) == -1) return STDOUT_FILENO;
+    return (int)fd;
+}
+
+/* DIR/checkpoint.kck into the string option `name`. */
+static int set_checkpoint_path(train_config *c, const char *name, const char *dir, kerror *err)
+{
+    char path[CONFIG_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
+    return config_set(c, name, path, err);
+}
+
+static int apply_env(train_config *c, kerror *err)
+{
+    const char *budget = getenv("KESTREL_BUDGET");
+    const char *ckdir = getenv("KESTREL_CHECKPOINT_DIR");
+    const char *from = getenv("KESTREL_RESUME_FROM");
+    int rc = KE_OK;
+    if (budget && *budget) rc = config_set(c, "budget", budget, err);
+    if (!rc && ckdir && *ckdir) rc = set_checkpoint_path(c, "checkpoint", ckdir, err);
+    if (!rc && from && *from) rc = set_checkpoint_path(c, "resume", from, err);
+    return rc;
+}
+
+/* The value of option argv[*i] given as "--opt VALUE" or "--opt=VALUE". */
+static const char *option_value(int argc, char **argv, int *i, const char *opt)
+{
+    size_t n = strlen(opt);
+    if (strncmp(argv[*i], opt, n) != 0) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] == '\0' && *i + 1 < argc) return argv[++*i];
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, train_config *c, int *help, kerror *err)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int rc;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            *help = 1;
+            return KE_OK;
+        } else if ((v = option_value(argc, argv, &i, "--config"))) {
+            rc = config_load_file(c, v, err);
+        } else if ((v = option_value(argc, argv, &i, "--set"))) {
+            rc = config_set_kv(c, v, err);
+        } else {
+            rc = kerror_set(err, KE_INVALID, argv[i], "unknown argument (see --help)");
+        }
+        if (rc) return rc;
+    }
+    return KE_OK;
+}
+
+int cmd_train_main(int argc, char **argv)
+{
+    train_config cfg;
+    kerror err;
+    kerror_clear(&err);
+    config_defaults(&cfg);
+    int help = 0;
+    if (parse_args(argc, argv, &cfg, &help, &err)) return fail(&err, 2);
+    if (help) {
+        config_print_help(stdout);
+        return 0;
+    }
+    if (apply_env(&cfg, &err) || config_validate(&cfg, &err)) return fail(&err, 2);
+    int fd = report_fd();
+    if (train_run(&cfg, write_line, &fd, NULL, &err)) return fail(&err, 1);
+    return 0;
+}

@@ -1,0 +1,124 @@
+/* format: table/JSON/CSV row writer; see format.h. Tables use fixed column
+ * widths (wide enough for a float at %.6g) instead of measuring every row, the
+ * price of streaming; longer cells simply push the line out. */
+#include "format.h"
+
+#include <math.h>
+#include <string.h>
+
+#define TABLE_WIDTH 12
+
+int format_parse(const char *name)
+{
+    if (!name) return -1;
+    if (strcmp(name, "table") == 0) return FORMAT_TABLE;
+    if (strcmp(name, "json") == 0) return FORMAT_JSON;
+    if (strcmp(name, "csv") == 0) return FORMAT_CSV;
+    return -1;
+}
+
+static void cell_text(const format_cell *c, char *buf, size_t n)
+{
+    switch (c->kind) {
+    case CELL_NULL: buf[0] = '\0'; break;
+    case CELL_INT: snprintf(buf, n, "%.0f", c->num); break;
+    case CELL_NUM: snprintf(buf, n, "%.6g", c->num); break;
+    case CELL_TEXT: snprintf(buf, n, "%s", c->text ? c->text : ""); break;
+    }
+}
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
+        else if (ch == '\n') fputs("\\n", out);
+        else if (ch == '\t') fputs("\\t", out);
+        else if (ch == '\r') fputs("\\r", out);
+        else if (ch < 0x20) fprintf(out, "\\u%04x", ch);
+        else fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+static void csv_field(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+void format_begin(format_writer *w, format_kind kind, FILE *out, const char *const *cols, int ncols)
+{
+    w->kind = kind;
+    w->out = out;
+    w->cols = cols;
+    w->ncols = ncols;
+    w->rows = 0;
+    if (kind == FORMAT_JSON) {
+        fputs("[", out);
+        return;
+    }
+    for (int i = 0; i < ncols; i++) {
+        if (kind == FORMAT_CSV) {
+            if (i) fputc(',', out);
+            csv_field(out, cols[i]);
+        } else {
+            fprintf(out, "%-*s%s", i + 1 < ncols ? TABLE_WIDTH : 0, cols[i], i + 1 < ncols ? " " : "");
+        }
+    }
+    fputc('\n', out);
+}
+
+void format_row(format_writer *w, const format_cell *cells)
+{
+    char buf[1024];
+    FILE *out = w->out;
+    if (w->kind == FORMAT_JSON) {
+        fputs(w->rows ? ",\n {" : "\n {", out);
+        for (int i = 0; i < w->ncols; i++) {
+            if (i) fputs(", ", out);
+            json_string(out, w->cols[i]);
+            fputs(": ", out);
+            const format_cell *c = &cells[i];
+            if (c->kind == CELL_NULL || (c->kind != CELL_TEXT && !isfinite(c->num)))
+                fputs("null", out);
+            else if (c->kind == CELL_TEXT)
+                json_string(out, c->text ? c->text : "");
+            else if (c->kind == CELL_INT)
+                fprintf(out, "%.0f", c->num);
+            else
+                fprintf(out, "%.17g", c->num);
+        }
+        fputc('}', out);
+    } else {
+        for (int i = 0; i < w->ncols; i++) {
+            const format_cell *c = &cells[i];
+            if (w->kind == FORMAT_CSV && c->kind == CELL_NUM) snprintf(buf, sizeof buf, "%.17g", c->num);
+            else cell_text(c, buf, sizeof buf);
+            if (w->kind == FORMAT_CSV) {
+                if (i) fputc(',', out);
+                csv_field(out, buf);
+            } else {
+                fprintf(out, "%-*s%s", i + 1 < w->ncols ? TABLE_WIDTH : 0, buf,
+                        i + 1 < w->ncols ? " " : "");
+            }
+        }
+        fputc('\n', out);
+    }
+    w->rows++;
+}
+
+void format_end(format_writer *w)
+{
+    if (w->kind == FORMAT_JSON) fputs(w->rows ? "\n]\n" : "]\n", w->out);
+    fflush(w->out);
+}

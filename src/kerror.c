@@ -1,0 +1,52 @@
+/* kerror: fills the caller's error struct; see kerror.h. Messages are
+ * truncated rather than allocated so reporting an error can never fail. */
+#include "kerror.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int kerror_set(kerror *err, int code, const char *path, const char *fmt, ...)
+{
+    if (!err) return code;
+    err->code = code;
+    snprintf(err->path, sizeof err->path, "%s", path ? path : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void kerror_clear(kerror *err)
+{
+    if (!err) return;
+    err->code = KE_OK;
+    err->path[0] = '\0';
+    err->msg[0] = '\0';
+}
+
+const char *kerror_text(const kerror *err, char *buf, size_t n)
+{
+    if (err->path[0])
+        snprintf(buf, n, "%s: %s", err->path, err->msg);
+    else
+        snprintf(buf, n, "%s", err->msg);
+    return buf;
+}
+
+const char *kerror_code_name(int code)
+{
+    switch (code) {
+    case KE_OK: return "ok";
+    case KE_INVALID: return "invalid";
+    case KE_IO: return "io";
+    case KE_NOMEM: return "nomem";
+    case KE_DB: return "db";
+    case KE_BUSY: return "busy";
+    case KE_CONFLICT: return "conflict";
+    case KE_NOTFOUND: return "not_found";
+    case KE_INTERRUPTED: return "interrupted";
+    default: return "internal";
+    }
+}

@@ -1,0 +1,99 @@
+/* main: the `kestrel` command: dispatches to the subcommands, installs the
+ * SIGINT/SIGTERM handler whose flag the long-running commands poll (the only
+ * mutable global in the program), and decides the exit code. */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gsl/gsl_errno.h>
+
+#include "config.h"
+#include "cli.h"
+#include "cmd_train.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+typedef struct {
+    const char *name;
+    int (*main)(int argc, char **argv, const cli_ctx *ctx);
+    const char *summary;
+    int stoppable;     /* polls the stop flag; others keep default SIGINT/SIGTERM */
+} command;
+
+static int train_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    return cmd_train_main(argc, argv);
+}
+
+static const command commands[] = {
+    {"run", cmd_run_main, "run a study headless to its budget (resumes it if stored)", 1},
+    {"validate", cmd_validate_main, "check a study spec without running it", 0},
+    {"studies", cmd_studies_main, "list the studies in the database", 0},
+    {"trials", cmd_trials_main, "list a study's trials", 0},
+    {"best", cmd_best_main, "show a study's best trial", 0},
+    {"train", train_main, "train an MLP with the built-in trainer (one trial)", 0},
+    {"fn", cmd_fn_main, "evaluate a built-in test function (Branin, Hartmann-6, ...)", 0},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: kestrel COMMAND [OPTIONS]\n"
+                 "Kestrel %s: hyperparameter optimization with an embedded trainer.\n\nCommands:\n",
+            PACKAGE_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nEvery command takes --help. The database is --db FILE, else $KESTREL_DB,\n"
+                 "else ./kestrel.db. See 'man kestrel' and the README.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("kestrel %s\n", PACKAGE_VERSION);
+        return CLI_OK;
+    }
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len < 0) {
+        perror("kestrel: cannot resolve /proc/self/exe");
+        return CLI_FAIL;
+    }
+    self[len] = '\0';
+    /* GSL aborts on errors by default; Kestrel checks every return code. */
+    gsl_set_error_handler_off();
+    cli_ctx ctx = {.stop = &stop_signal, .self_exe = self};
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) {
+            if (commands[i].stoppable) {
+                struct sigaction sa = {.sa_handler = on_signal};
+                sigemptyset(&sa.sa_mask);
+                sigaction(SIGINT, &sa, NULL);
+                sigaction(SIGTERM, &sa, NULL);
+                signal(SIGPIPE, SIG_IGN);
+            }
+            optind = 1;
+            return commands[i].main(argc - 1, argv + 1, &ctx);
+        }
+    fprintf(stderr, "kestrel: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}

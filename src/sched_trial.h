@@ -1,0 +1,62 @@
+/* sched_trial: the scheduler's in-memory history of one study (every trial
+ * by number, its point in the space, its objective curve) and the step from a
+ * trial to a running child: its command line and environment. Loaded once
+ * from storage at open, then kept in step with what the scheduler writes. */
+#ifndef KESTREL_SCHED_TRIAL_H
+#define KESTREL_SCHED_TRIAL_H
+
+#include "../search/strategy.h"
+#include "kerror.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "spec.h"
+#include "storage.h"
+
+typedef struct {
+    int64_t id;
+    int number;
+    trial_state state;
+    int has_value;
+    double value;           /* as reported */
+    double norm;            /* sign-normalized to minimize */
+    int budget, resumed_from, retry_of;
+    char *failure;          /* owned */
+    int retried;            /* a later trial retries this one */
+    int foreign;            /* its params do not fit the current space */
+    int n_steps, cap_steps;
+    int *steps;             /* owned; objective curve, normalized */
+    double *values;
+    space_point point;
+} sched_trial;
+
+typedef struct {
+    sched_trial *t;         /* t[k].number == k */
+    int n, cap;
+    strategy_obs *obs;      /* scratch for sched_trials_history */
+    int maximize;
+} sched_trials;
+
+/* Loads every trial of the study (curves too when with_curves). */
+int sched_trials_load(sched_trials *h, storage *st, int64_t study_id, const space *sp,
+                      const char *metric, int maximize, int with_curves, kerror *err);
+/* Stores a new RUNNING trial for the suggestion and appends it; *out points
+ * into h (valid until the next append). */
+int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const space *sp,
+                        const strategy_suggestion *sg, int retry_of, const char *worker,
+                        sched_trial **out, kerror *err);
+/* Fills h->obs and points hist at it (foreign trials left out). */
+int sched_trials_history(sched_trials *h, strategy_history *hist);
+void sched_trials_free(sched_trials *h);
+
+void sched_trial_obs(const sched_trial *t, strategy_obs *ob);
+int sched_trial_add_step(sched_trial *t, int step, double norm_value);
+void sched_trial_set_outcome(sched_trial *t, trial_state state, int has_value, double value,
+                             const char *failure, int maximize);
+
+/* Starts the trial's child: the spec's command with the trial's values, or
+ * `kestrel fn` / `kestrel train` for built-in runs, with the KESTREL_*
+ * environment (docs/protocol.md). user is handed back in runner events. */
+int sched_trial_spawn(const sched_trial *t, const spec_study *spec, const scheduler_opts *o,
+                      int threads, void *user, runner_proc **out, kerror *err);
+
+#endif

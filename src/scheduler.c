@@ -1,0 +1,508 @@
+/* scheduler: the study loop behind `kestrel run` and the service; see
+ * scheduler.h. Invariant: trials[k] is the trial numbered k, and every trial
+ * that is RUNNING in storage while the lock is held has a live child in
+ * runs[]; a child's outcome is written to storage before its slot is freed,
+ * so nothing a trial reported is lost short of a crash of this process, which
+ * the next open reclaims. */
+#define _GNU_SOURCE
+#include "scheduler.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../search/strategy.h"
+#include "lock.h"
+#include "report.h"
+#include "runner.h"
+#include "sched_trial.h"
+
+#define INTERRUPTED "interrupted: "
+
+typedef struct {
+    int number;             /* trial it runs */
+    runner_proc *proc;
+    report_line final;      /* final metrics merged from final lines */
+    report_line last;       /* last intermediate report */
+    int has_last;
+    int pruned;             /* stopped by the strategy's pruner */
+    const char *stopped;    /* stopped by scheduler_stop: the reason */
+    char failure[256];      /* a failure found while it ran (NaN objective) */
+} sched_run;
+
+struct scheduler {
+    storage *st;
+    const spec_study *spec;
+    scheduler_opts o;
+    lock_handle lock;
+    int64_t study_id;
+    const strategy_ops *ops;
+    strategy *strat;
+    sched_trials hist;
+    sched_run *runs;        /* max_parallel slots; proc NULL when free */
+    int n_running;
+    int *retry_queue;       /* trial numbers to re-run */
+    int n_retry;
+    int threads;            /* per trial */
+    double t0;
+    int reclaimed;
+    int exhausted;          /* strategy has nothing more */
+    const char *stop_reason;
+    int finished, completed;
+    char worker[128];
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void emit(scheduler *s, scheduler_event_kind kind, int number, trial_state state,
+                 int has_value, double value, int step, const char *failure)
+{
+    if (!s->o.on_event) return;
+    scheduler_event ev = {kind, number, state, has_value, value, step, failure};
+    s->o.on_event(&ev, s->o.ctx);
+}
+
+/* The study row: created on the first run, checked against the spec after. */
+static int open_study(scheduler *s, kerror *err)
+{
+    const spec_study *sp = s->spec;
+    char *json = json_dumps(sp->doc, JSON_SORT_KEYS | JSON_COMPACT);
+    if (!json) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    storage_study row;
+    int rc = storage_study_get(s->st, sp->name, &row, err);
+    if (rc == KE_NOTFOUND) {
+        kerror_clear(err);
+        rc = storage_study_create(s->st, sp->name, json, sp->hash, sp->metric, sp->maximize,
+                                  &s->study_id, err);
+    } else if (rc == KE_OK) {
+        s->study_id = row.id;
+        if (strcmp(row.spec_hash, sp->hash) != 0) {
+            if (!s->o.force)
+                rc = kerror_set(err, KE_CONFLICT, NULL,
+                                "study '%s' already exists with a different spec (stored %s, "
+                                "given %s); use --force to continue it with the new spec",
+                                sp->name, row.spec_hash, sp->hash);
+            else
+                rc = storage_study_update_spec(s->st, row.id, json, sp->hash, err);
+        }
+        storage_study_free(&row);
+    }
+    free(json);
+    return rc;
+}
+
+/* Lineage depth: how many retries led to trial k. */
+static int retry_depth(const sched_trials *h, int k)
+{
+    int d = 0;
+    while (k >= 0 && k < h->n && h->t[k].retry_of >= 0) {
+        k = h->t[k].retry_of;
+        d++;
+    }
+    return d;
+}
+
+/* Failed trials to re-run now: those the runner's death or a stop interrupted
+ * (not their fault), and others while their lineage has retries left. */
+static int plan_retries(scheduler *s, kerror *err)
+{
+    s->retry_queue = calloc(s->hist.n ? s->hist.n : 1, sizeof *s->retry_queue);
+    if (!s->retry_queue) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (int k = 0; k < s->hist.n; k++) {
+        const sched_trial *t = &s->hist.t[k];
+        if (t->state != TRIAL_FAILED || t->retried || t->foreign) continue;
+        int interrupted = t->failure && strncmp(t->failure, INTERRUPTED, strlen(INTERRUPTED)) == 0;
+        int left = retry_depth(&s->hist, k) < s->spec->budget.max_retries;
+        if (interrupted || left || s->o.retry_failed) s->retry_queue[s->n_retry++] = k;
+    }
+    return KE_OK;
+}
+
+int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
+                   const scheduler_opts *o, kerror *err)
+{
+    scheduler *s = calloc(1, sizeof *s);
+    if (!s) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    s->st = st;
+    s->spec = spec;
+    s->o = *o;
+    s->lock.fd = -1;
+    s->t0 = now();
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(s->worker, sizeof s->worker, "%s:%ld", host, (long)getpid());
+    int cores = o->cores > 0 ? o->cores : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    s->threads = cores / spec->budget.max_parallel;
+    if (s->threads < 1) s->threads = 1;
+
+    int rc = open_study(s, err);
+    if (rc == KE_OK) rc = lock_study(&s->lock, o->db_path, s->study_id, err);
+    if (rc == KE_BUSY)
+        snprintf(err->msg, sizeof err->msg,
+                 "study '%s' is being run by another kestrel process right now", spec->name);
+    if (rc == KE_OK)
+        rc = storage_trials_reclaim(st, s->study_id,
+                                    INTERRUPTED "the kestrel process running it died",
+                                    &s->reclaimed, err);
+    if (rc == KE_OK) {
+        s->ops = strategy_find(spec->strategy);
+        if (!s->ops) rc = kerror_set(err, KE_INVALID, "strategy.name", "unknown strategy");
+    }
+    if (rc == KE_OK)
+        rc = s->ops->create(&s->strat, &spec->space, spec->strategy_options, spec->seed, err);
+    if (rc == KE_OK)
+        rc = sched_trials_load(&s->hist, st, s->study_id, &spec->space, spec->metric, spec->maximize,
+                               s->ops->should_stop != NULL, err);
+    if (rc == KE_OK) rc = plan_retries(s, err);
+    if (rc == KE_OK) {
+        s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
+        if (!s->runs) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, "RUNNING", err);
+    if (rc != KE_OK) {
+        scheduler_close(s);
+        return rc;
+    }
+    *out = s;
+    return KE_OK;
+}
+
+/* Ends a trial in storage and in the history, then tells the strategy. */
+static int finish_trial(scheduler *s, int number, trial_state state, int has_value, double value,
+                        const report_line *final, const char *failure, const char *out_tail,
+                        const char *err_tail, kerror *err)
+{
+    storage_metric m[REPORT_MAX_METRICS];
+    int n = 0;
+    for (int i = 0; final && i < final->n; i++) {
+        if (!isfinite(final->m[i].value)) continue;
+        m[n].name = (char *)final->m[i].name;
+        m[n++].value = final->m[i].value;
+    }
+    sched_trial *t = &s->hist.t[number];
+    int rc = storage_trial_finish(s->st, t->id, state, has_value, value, m, n, failure, out_tail,
+                                  err_tail, err);
+    if (rc != KE_OK) return rc;
+    sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
+    if (s->ops->observe) {
+        strategy_obs ob;
+        sched_trial_obs(t, &ob);
+        s->ops->observe(s->strat, &ob);
+    }
+    emit(s, SCHED_EV_FINISHED, number, state, has_value, value, t->n_steps ? t->steps[t->n_steps - 1] : -1,
+         failure);
+    return KE_OK;
+}
+
+static void last_line(const char *tail, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (!tail || !*tail) return;
+    size_t len = strlen(tail);
+    while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r')) len--;
+    size_t start = len;
+    while (start > 0 && tail[start - 1] != '\n') start--;
+    size_t k = len - start < n - 1 ? len - start : n - 1;
+    memcpy(buf, tail + start, k);
+    buf[k] = '\0';
+}
+
+/* Decides how a child's exit ends its trial. */
+static int trial_exited(scheduler *s, sched_run *r, const runner_event *ev, kerror *err)
+{
+    const char *metric = s->spec->metric;
+    const char *out_tail = runner_stdout_tail(r->proc);
+    const char *err_tail = runner_stderr_tail(r->proc);
+    char reason[512], why[256];
+    last_line(err_tail, why, sizeof why);
+    const report_metric *obj = report_find(&r->final, metric);
+    if (!obj && r->has_last) obj = report_find(&r->last, metric);
+    trial_state state = TRIAL_FAILED;
+    int has_value = obj && isfinite(obj->value);
+    double value = has_value ? obj->value : 0;
+
+    if (r->failure[0])
+        snprintf(reason, sizeof reason, "%s", r->failure);
+    else if (r->pruned) {
+        state = TRIAL_PRUNED;
+        snprintf(reason, sizeof reason, "pruned at step %ld", r->has_last ? r->last.step : -1L);
+        has_value = r->has_last && report_find(&r->last, metric);
+        value = has_value ? report_find(&r->last, metric)->value : 0;
+    } else if (r->stopped)
+        snprintf(reason, sizeof reason, INTERRUPTED "%s", r->stopped);
+    else if (ev->exec_failed)
+        snprintf(reason, sizeof reason, "cannot execute the trial command: %s", why);
+    else if (ev->timed_out)
+        snprintf(reason, sizeof reason, "timeout: still running after %g s",
+                 s->spec->budget.trial_timeout);
+    else if (ev->signaled)
+        snprintf(reason, sizeof reason, "killed by signal %d (%s)%s%s", ev->signal,
+                 strsignal(ev->signal), why[0] ? ": " : "", why);
+    else if (ev->exit_code != 0)
+        snprintf(reason, sizeof reason, "exit code %d%s%s", ev->exit_code, why[0] ? ": " : "",
+                 why);
+    else if (!obj)
+        snprintf(reason, sizeof reason, "missing metric '%s' in the trial's reports", metric);
+    else if (!isfinite(obj->value))
+        snprintf(reason, sizeof reason, "metric '%s' is %s", metric,
+                 isnan(obj->value) ? "NaN" : "infinite");
+    else
+        state = TRIAL_COMPLETE;
+    if (state != TRIAL_PRUNED && state != TRIAL_COMPLETE) has_value = 0;
+    const report_line *final = r->final.n ? &r->final : (r->has_last ? &r->last : NULL);
+    return finish_trial(s, r->number, state, has_value, value, final,
+                        state == TRIAL_COMPLETE ? NULL : reason, out_tail, err_tail, err);
+}
+
+static void merge_final(report_line *dst, const report_line *src)
+{
+    for (int i = 0; i < src->n; i++) {
+        int j = 0;
+        while (j < dst->n && strcmp(dst->m[j].name, src->m[i].name) != 0) j++;
+        if (j == dst->n) {
+            if (dst->n == REPORT_MAX_METRICS) continue;
+            dst->n++;
+        }
+        dst->m[j] = src->m[i];
+    }
+}
+
+/* One intermediate report: stored, checked for NaN, offered to the pruner. */
+static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *err)
+{
+    storage_metric m[REPORT_MAX_METRICS];
+    int n = 0;
+    for (int i = 0; i < rl->n; i++) {
+        if (!isfinite(rl->m[i].value)) continue;
+        m[n].name = (char *)rl->m[i].name;
+        m[n++].value = rl->m[i].value;
+    }
+    sched_trial *t = &s->hist.t[r->number];
+    int rc = storage_trial_report(s->st, t->id, (int)rl->step, m, n, err);
+    if (rc != KE_OK) return rc;
+    r->last = *rl;
+    r->has_last = 1;
+    const report_metric *obj = report_find(rl, s->spec->metric);
+    if (!obj) return KE_OK;
+    if (!isfinite(obj->value)) {
+        snprintf(r->failure, sizeof r->failure, "metric '%s' is %s at step %ld", s->spec->metric,
+                 isnan(obj->value) ? "NaN" : "infinite", rl->step);
+        runner_terminate(r->proc);
+        return KE_OK;
+    }
+    rc = sched_trial_add_step(t, (int)rl->step, s->spec->maximize ? -obj->value : obj->value);
+    if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
+    emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL);
+    if (s->ops->should_stop && !r->pruned && !r->stopped) {
+        strategy_history h;
+        if (sched_trials_history(&s->hist, &h) != KE_OK) return KE_NOMEM;
+        if (s->ops->should_stop(s->strat, &h, r->number, (int)rl->step, t->values[t->n_steps - 1])) {
+            r->pruned = 1;
+            runner_terminate(r->proc);
+        }
+    }
+    return KE_OK;
+}
+
+typedef struct {
+    scheduler *s;
+    kerror *err;
+    int rc;
+} poll_ctx;
+
+static void on_event(const runner_event *ev, void *ctx)
+{
+    poll_ctx *pc = ctx;
+    scheduler *s = pc->s;
+    sched_run *r = ev->user;
+    if (pc->rc != KE_OK) return;
+    if (ev->kind == RUNNER_EXIT) {
+        pc->rc = trial_exited(s, r, ev, pc->err);
+        runner_free(r->proc);
+        r->proc = NULL;
+        s->n_running--;
+        return;
+    }
+    report_line rl;
+    if (report_parse(ev->line, &rl, NULL) != KE_OK) return;   /* plain log output */
+    if (r->failure[0]) return;
+    if (rl.final || !rl.has_step)
+        merge_final(&r->final, &rl);
+    else
+        pc->rc = on_report(s, r, &rl, pc->err);
+}
+
+static int fresh_count(const scheduler *s)
+{
+    int n = 0;
+    for (int k = 0; k < s->hist.n; k++)
+        if (s->hist.t[k].retry_of < 0 && s->hist.t[k].resumed_from < 0) n++;
+    return n;
+}
+
+static sched_run *free_slot(scheduler *s)
+{
+    for (int i = 0; i < s->spec->budget.max_parallel; i++)
+        if (!s->runs[i].proc) return &s->runs[i];
+    return NULL;
+}
+
+/* Inserts a trial for the suggestion and starts its child. A trial whose
+ * child cannot start is recorded FAILED at once: the study goes on. */
+static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, kerror *err)
+{
+    sched_run *r = free_slot(s);
+    sched_trial *t;
+    int rc = sched_trials_append(&s->hist, s->st, s->study_id, &s->spec->space, sg, retry_of,
+                                 s->worker, &t, err);
+    if (rc != KE_OK) return rc;
+    memset(r, 0, sizeof *r);
+    r->number = t->number;
+    kerror serr;
+    rc = sched_trial_spawn(t, s->spec, &s->o, s->threads, r, &r->proc, &serr);
+    if (rc != KE_OK) {
+        r->proc = NULL;
+        char reason[KERROR_MSG_MAX + 32];
+        snprintf(reason, sizeof reason, "cannot start the trial: %s", serr.msg);
+        return finish_trial(s, t->number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
+    }
+    s->n_running++;
+    emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL);
+    return KE_OK;
+}
+
+/* Fills free slots: retries first (they cost no budget), then suggestions. */
+static int fill_slots(scheduler *s, kerror *err)
+{
+    int slots = s->spec->budget.max_parallel - s->n_running;
+    while (slots > 0 && s->n_retry > 0) {
+        int k = s->retry_queue[--s->n_retry];
+        sched_trial *old = &s->hist.t[k];
+        old->retried = 1;
+        strategy_suggestion sg = {.point = old->point, .budget = old->budget,
+                                  .resume_from = old->resumed_from};
+        int rc = launch(s, &sg, k, err);
+        if (rc != KE_OK) return rc;
+        slots--;
+    }
+    int left = s->spec->budget.max_trials - fresh_count(s);
+    if (slots > left) slots = left;
+    if (slots <= 0 || s->exhausted) return KE_OK;
+    strategy_history h;
+    if (sched_trials_history(&s->hist, &h) != KE_OK)
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (s->ops->done && s->ops->done(s->strat, &h)) {
+        s->exhausted = 1;
+        return KE_OK;
+    }
+    strategy_suggestion sg[slots];
+    int n = s->ops->suggest(s->strat, &h, sg, slots, err);
+    if (n < 0) return n;
+    if (n == 0 && s->n_running == 0) s->exhausted = 1;
+    for (int i = 0; i < n; i++) {
+        int rc = launch(s, &sg[i], -1, err);
+        if (rc != KE_OK) return rc;
+    }
+    return KE_OK;
+}
+
+static void stop_all(scheduler *s, const char *reason)
+{
+    for (int i = 0; i < s->spec->budget.max_parallel; i++) {
+        sched_run *r = &s->runs[i];
+        if (!r->proc || r->stopped) continue;
+        r->stopped = reason;
+        runner_terminate(r->proc);
+    }
+}
+
+void scheduler_stop(scheduler *s, const char *reason)
+{
+    if (!s->stop_reason) s->stop_reason = reason ? reason : "study stopped";
+    stop_all(s, s->stop_reason);
+}
+
+int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
+{
+    if (s->finished) return 0;
+    double limit = s->spec->budget.max_seconds;
+    if (!s->stop_reason && limit > 0 && now() - s->t0 >= limit)
+        scheduler_stop(s, "the study's time budget (max_seconds) ran out");
+    int rc = KE_OK;
+    if (!s->stop_reason) rc = fill_slots(s, err);
+    if (rc != KE_OK) return rc;
+    if (s->n_running > 0) {
+        runner_proc *procs[s->spec->budget.max_parallel];
+        int n = 0;
+        for (int i = 0; i < s->spec->budget.max_parallel; i++)
+            if (s->runs[i].proc) procs[n++] = s->runs[i].proc;
+        poll_ctx pc = {s, err, KE_OK};
+        int prc = runner_poll(procs, n, timeout_ms, on_event, &pc, err);
+        if (prc < 0) return prc;
+        if (pc.rc != KE_OK) return pc.rc;
+        return 1;
+    }
+    int budget_done = fresh_count(s) >= s->spec->budget.max_trials && s->n_retry == 0;
+    if (!s->stop_reason && !budget_done && !s->exhausted) return 1;
+    s->finished = 1;
+    s->completed = !s->stop_reason;
+    rc = storage_study_set_state(s->st, s->study_id, s->completed ? "COMPLETE" : "STOPPED", err);
+    return rc != KE_OK ? rc : 0;
+}
+
+void scheduler_get_status(const scheduler *s, scheduler_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->study_id = s->study_id;
+    out->max_trials = s->spec->budget.max_trials;
+    out->reclaimed = s->reclaimed;
+    out->elapsed = now() - s->t0;
+    out->finished = s->finished;
+    out->completed = s->completed;
+    out->stop_reason = s->stop_reason;
+    out->n_running = s->n_running;
+    for (int k = 0; k < s->hist.n; k++) {
+        const sched_trial *t = &s->hist.t[k];
+        out->n_trials++;
+        if (t->state == TRIAL_COMPLETE) out->n_complete++;
+        if (t->state == TRIAL_PRUNED) out->n_pruned++;
+        if (t->state == TRIAL_FAILED) out->n_failed++;
+        if (t->state != TRIAL_COMPLETE || !t->has_value) continue;
+        double v = s->spec->maximize ? -t->value : t->value;
+        double b = s->spec->maximize ? -out->best_value : out->best_value;
+        if (!out->has_best || v < b) {
+            out->has_best = 1;
+            out->best_value = t->value;
+            out->best_number = t->number;
+        }
+    }
+}
+
+void scheduler_close(scheduler *s)
+{
+    if (!s) return;
+    if (s->runs) {
+        kerror err;
+        if (s->n_running > 0) {
+            scheduler_stop(s, s->stop_reason ? s->stop_reason : "study closed");
+            while (s->n_running > 0 && scheduler_step(s, 100, &err) > 0) {}
+        }
+        for (int i = 0; i < s->spec->budget.max_parallel; i++)
+            if (s->runs[i].proc) runner_free(s->runs[i].proc);
+        free(s->runs);
+    }
+    if (s->strat) s->ops->destroy(s->strat);
+    sched_trials_free(&s->hist);
+    free(s->retry_queue);
+    lock_release(&s->lock);
+    free(s);
+}

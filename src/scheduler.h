@@ -1,0 +1,76 @@
+/* scheduler: runs one study: takes its lock, creates or resumes it in
+ * storage, reclaims trials a dead runner left RUNNING, asks the strategy for
+ * suggestions, launches trials through the runner up to max_parallel, records
+ * every report and outcome, and stops at the budget, on request or when the
+ * strategy is exhausted. It drives everything through storage.h, strategy.h
+ * and runner.h: it knows no SQL, no HTTP and no training. Step-driven
+ * (scheduler_step) so a CLI loop or a server thread can run it. */
+#ifndef KESTREL_SCHEDULER_H
+#define KESTREL_SCHEDULER_H
+
+#include <signal.h>
+
+#include "kerror.h"
+#include "spec.h"
+#include "storage.h"
+#include "trial.h"
+
+typedef enum { SCHED_EV_STARTED, SCHED_EV_REPORTED, SCHED_EV_FINISHED } scheduler_event_kind;
+
+typedef struct {
+    scheduler_event_kind kind;
+    int number;
+    trial_state state;          /* FINISHED: the final state */
+    int has_value;
+    double value;               /* objective as reported */
+    int step;                   /* REPORTED: the step */
+    const char *failure;        /* FINISHED: reason when FAILED/PRUNED */
+} scheduler_event;
+
+typedef void (*scheduler_event_fn)(const scheduler_event *ev, void *ctx);
+
+typedef struct {
+    const char *db_path;        /* for the study lock */
+    const char *self_exe;       /* the kestrel binary, for function/trainer trials */
+    const char *work_dir;       /* per-trial dirs (checkpoints), default "<db>.trials" */
+    const char *cache_dir;      /* decoded-dataset cache, default "<db dir>/kestrel-cache" */
+    int force;                  /* run a study whose stored spec differs */
+    int retry_failed;           /* retry every FAILED trial once on this run */
+    int cores;                  /* to divide among parallel trials (0 = online CPUs) */
+    scheduler_event_fn on_event;
+    void *ctx;
+} scheduler_opts;
+
+typedef struct {
+    int64_t study_id;
+    int max_trials;
+    int n_trials, n_running, n_complete, n_pruned, n_failed;
+    int reclaimed;              /* RUNNING trials of a dead runner marked FAILED at open */
+    int has_best;
+    double best_value;
+    int best_number;
+    double elapsed;             /* seconds since open */
+    int finished;               /* 1 once step returned 0 */
+    int completed;              /* budget reached or strategy exhausted */
+    const char *stop_reason;    /* why it stopped early, or NULL */
+} scheduler_status;
+
+typedef struct scheduler scheduler;
+
+/* Locks and opens the study (creating it on first run). KE_BUSY when another
+ * process runs it; KE_CONFLICT when the stored spec differs and !force. The
+ * caller keeps st and spec alive until scheduler_close. */
+int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
+                   const scheduler_opts *o, kerror *err);
+/* Does one round: launches what the budget allows, waits up to timeout_ms
+ * for reports and exits. Returns 1 while the study goes on, 0 once it is
+ * finished (completed or stopped), or a negative KE_* code. */
+int scheduler_step(scheduler *s, int timeout_ms, kerror *err);
+/* Asks for a clean stop: running trials are ended and recorded as
+ * interrupted (retried on resume); later steps return 0 once they are gone. */
+void scheduler_stop(scheduler *s, const char *reason);
+void scheduler_get_status(const scheduler *s, scheduler_status *out);
+/* Ends running trials if any, releases the lock and frees. */
+void scheduler_close(scheduler *s);
+
+#endif

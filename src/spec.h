@@ -1,0 +1,61 @@
+/* spec: parses and validates a study specification (one JSON document) into
+ * a spec_study. Validation is complete before anything runs: every rejection
+ * names the JSON path and the reason ("space.lr.low: must be > 0 for a
+ * log-scale parameter"). The spec_study owns everything it points to. */
+#ifndef KESTREL_SPEC_H
+#define KESTREL_SPEC_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "kerror.h"
+#include "../search/space.h"
+
+typedef enum { RUN_COMMAND, RUN_FUNCTION, RUN_TRAINER } spec_run_kind;
+
+typedef struct {
+    char *name;
+    char *metric;               /* objective metric name */
+    int maximize;               /* 0 = minimize */
+    space space;
+    char *strategy;             /* registered strategy name */
+    json_t *strategy_options;   /* new reference or NULL */
+    uint64_t seed;
+    struct {
+        int max_trials;         /* > 0 */
+        int max_parallel;       /* >= 1 */
+        double max_seconds;     /* wall clock for the study, 0 = none */
+        double trial_timeout;   /* seconds per trial, 0 = none */
+        int max_retries;        /* re-runs of a failed trial on resume */
+    } budget;
+    struct {
+        spec_run_kind kind;
+        char *shell;            /* command string for /bin/sh -c, or NULL */
+        char **argv;            /* command array (NULL-terminated), or NULL */
+        char *function;         /* benchmark function name */
+        json_t *trainer;        /* trainer options object (new ref) */
+        char **env;             /* "K=V" extra environment, NULL-terminated or NULL */
+        char *cwd;              /* working directory or NULL */
+        double kill_grace;      /* seconds between SIGTERM and SIGKILL */
+    } run;
+    json_t *doc;                /* the spec as given (new reference) */
+    char hash[17];              /* 64-bit FNV-1a of the canonical JSON, hex */
+} spec_study;
+
+/* Parses and validates text. On failure nothing needs freeing. */
+int spec_parse(spec_study *out, const char *text, kerror *err);
+/* Reads and parses a file; the error names the file for syntax errors. */
+int spec_load_file(spec_study *out, const char *path, kerror *err);
+void spec_free(spec_study *s);
+
+/* Builds a trial's argv (RUN_COMMAND) from the template, replacing {name}
+ * with the parameter's value (shell-quoted in a shell string; "" when the
+ * parameter is inactive), {trial} with trial_number, {study} with the study
+ * name, and {{ / }} with { / }. A shell string becomes
+ * {"/bin/sh", "-c", text}. Returns a NULL-terminated array to free with
+ * spec_argv_free. */
+int spec_command_argv(const spec_study *s, const space_point *p, int trial_number,
+                      char ***argv, kerror *err);
+void spec_argv_free(char **argv);
+
+#endif

@@ -1,0 +1,137 @@
+/* storage: the study and trial history, behind a backend-neutral interface
+ * the scheduler, CLI and HTTP service call. The SQLite backend
+ * (storage_sqlite.c) is the default; a URL scheme ("postgres://") would pick
+ * another. Every multi-row change is one transaction, so a kill -9 at any
+ * moment leaves a consistent history. Ownership: structs filled by storage_*
+ * own their strings; release them with the matching *_free function. */
+#ifndef KESTREL_STORAGE_H
+#define KESTREL_STORAGE_H
+
+#include <stdint.h>
+
+#include "kerror.h"
+#include "trial.h"
+
+typedef struct storage storage;
+
+typedef struct {
+    int64_t id;
+    char *name;
+    char *spec_json;
+    char *spec_hash;
+    char *metric;
+    int maximize;
+    char *state;            /* "RUNNING", "STOPPED", "COMPLETE", "FAILED" */
+    double created_at;      /* Unix seconds */
+    double updated_at;
+    int n_trials, n_running, n_complete, n_pruned, n_failed;
+    int has_best;
+    double best_value;
+    int best_number;
+} storage_study;
+
+typedef struct {
+    char *name;
+    int is_text;
+    double num;
+    char *text;
+} storage_param;
+
+typedef struct {
+    char *name;
+    double value;
+} storage_metric;
+
+typedef struct {
+    int64_t id;
+    int64_t study_id;
+    int number;             /* 0-based, per study */
+    trial_state state;
+    int has_value;
+    double value;           /* objective as reported (not sign-normalized) */
+    double started_at, finished_at;   /* finished_at 0 while running */
+    char *worker;           /* "host:pid" of the runner that ran it */
+    char *failure;          /* reason when FAILED (or PRUNED), else NULL */
+    int last_step;          /* last reported step, -1 if none */
+    int budget;             /* resource given, 0 = full */
+    int resumed_from;       /* trial number continued, -1 */
+    int retry_of;           /* trial number retried, -1 */
+    int n_params;
+    storage_param *params;
+} storage_trial;
+
+typedef struct {            /* one intermediate report value */
+    int step;
+    char *name;
+    double value;
+} storage_value;
+
+typedef struct {
+    int state;              /* trial_state, or -1 for all */
+    int offset, limit;      /* limit 0 = no limit */
+    int best_first;         /* order by objective (direction-aware), else by number */
+} storage_filter;
+
+/* Opens (creating and migrating to the current schema) the history at path.
+ * The SQLite backend uses WAL, a busy timeout and foreign keys. */
+int storage_open(storage **out, const char *path, kerror *err);
+void storage_close(storage *st);
+/* Schema version the database is at. */
+int storage_schema_version(storage *st);
+
+/* Studies. storage_study_get returns KE_NOTFOUND for an unknown name. */
+int storage_study_create(storage *st, const char *name, const char *spec_json,
+                         const char *spec_hash, const char *metric, int maximize,
+                         int64_t *id, kerror *err);
+int storage_study_get(storage *st, const char *name, storage_study *out, kerror *err);
+int storage_study_get_id(storage *st, int64_t id, storage_study *out, kerror *err);
+int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
+                              const char *spec_hash, kerror *err);
+int storage_study_set_state(storage *st, int64_t id, const char *state, kerror *err);
+int storage_study_delete(storage *st, int64_t id, kerror *err);
+/* All studies with their counts and best value, by id. *out is an array of
+ * *n studies; free with storage_study_list_free. */
+int storage_study_list(storage *st, storage_study **out, int *n, kerror *err);
+void storage_study_free(storage_study *s);
+void storage_study_list_free(storage_study *list, int n);
+
+/* Trials. insert assigns t->id and t->number (next free number) and stores
+ * the params, state RUNNING, started_at now, all in one transaction. */
+int storage_trial_insert(storage *st, int64_t study_id, storage_trial *t, kerror *err);
+/* Records the values of one intermediate report (one transaction). */
+int storage_trial_report(storage *st, int64_t trial_id, int step,
+                         const storage_metric *m, int n, kerror *err);
+/* Ends a trial: state, objective (has_value), final metrics, failure reason
+ * and output tails, in one transaction. Only a RUNNING trial can end. */
+int storage_trial_finish(storage *st, int64_t trial_id, trial_state state,
+                         int has_value, double value,
+                         const storage_metric *final, int n_final,
+                         const char *failure, const char *stdout_tail,
+                         const char *stderr_tail, kerror *err);
+/* Marks every RUNNING trial of the study FAILED with reason; *count = how many. */
+int storage_trials_reclaim(storage *st, int64_t study_id, const char *reason,
+                           int *count, kerror *err);
+/* Calls fn for each matching trial, params filled, in pages so a study of any
+ * size streams in bounded memory; fn returns non-zero to stop early. The trial
+ * passed is freed after fn returns. */
+typedef int (*storage_trial_fn)(const storage_trial *t, void *ctx);
+int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
+                       storage_trial_fn fn, void *ctx, kerror *err);
+int storage_trial_get(storage *st, int64_t study_id, int number,
+                      storage_trial *out, kerror *err);
+/* Best COMPLETE trial by the study's direction; KE_NOTFOUND if none. */
+int storage_trial_best(storage *st, int64_t study_id, storage_trial *out, kerror *err);
+void storage_trial_free(storage_trial *t);
+/* Intermediate values of a trial ordered by step, name. */
+int storage_trial_values(storage *st, int64_t trial_id, storage_value **out,
+                         int *n, kerror *err);
+void storage_values_free(storage_value *v, int n);
+/* Final metrics of a trial. */
+int storage_trial_metrics(storage *st, int64_t trial_id, storage_metric **out,
+                          int *n, kerror *err);
+void storage_metrics_free(storage_metric *m, int n);
+/* Output tails (either may come back NULL). Caller frees both with free(). */
+int storage_trial_logs(storage *st, int64_t trial_id, char **stdout_tail,
+                       char **stderr_tail, kerror *err);
+
+#endif

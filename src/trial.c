@@ -1,0 +1,19 @@
+/* trial: maps trial states to the names stored in the database and shown to
+ * users; see trial.h. */
+#include "trial.h"
+
+#include <string.h>
+
+static const char *const names[] = {"RUNNING", "COMPLETE", "PRUNED", "FAILED"};
+
+const char *trial_state_name(trial_state s)
+{
+    return (unsigned)s < 4 ? names[s] : "UNKNOWN";
+}
+
+int trial_state_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (name && strcmp(name, names[i]) == 0) return i;
+    return -1;
+}

@@ -1,0 +1,142 @@
+#!/bin/sh
+# End-to-end tests of the real `kestrel` binary: real SQLite files, real child
+# processes, real signals. Covers the headless run, queries, the report
+# protocol through commands, failing trials of every kind, resume after
+# kill -9, the overlap lock and a clean stop by SIGTERM.
+set -u
+KESTREL=${KESTREL:-$(pwd)/kestrel}
+top_srcdir=${top_srcdir:-$(pwd)}
+T=$(mktemp -d /tmp/kestrel-cli.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+cd "$T"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+no() { fail=$((fail + 1)); echo "FAIL - $1"; }
+check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+q() { sqlite3 "${DB:-kestrel.db}" "$1"; }
+
+# --- help and usage -----------------------------------------------------
+check "kestrel --help" "$KESTREL --help | grep -q 'Usage: kestrel COMMAND'"
+for c in run validate studies trials best train fn; do
+    check "kestrel $c --help" "$KESTREL $c --help >out.txt 2>&1 && grep -qi usage out.txt"
+done
+$KESTREL nosuch >/dev/null 2>&1; check "unknown command exits 2" "[ $? -eq 2 ]"
+
+# --- validation names the JSON path --------------------------------------
+cat > bad.json <<'J'
+{"name": "bad", "objective": {"metric": "value"},
+ "space": {"lr": {"type": "float", "low": 0, "high": 1, "log": true}},
+ "strategy": {"name": "random"}, "budget": {"max_trials": 3}, "run": {"function": "branin"}}
+J
+$KESTREL validate bad.json 2>err.txt; rc=$?
+check "invalid spec exits 2" "[ $rc -eq 2 ]"
+check "invalid spec names the path" "grep -q 'space.lr.low' err.txt"
+$KESTREL run bad.json 2>/dev/null; check "run refuses an invalid spec" "[ $? -eq 2 ] && [ ! -s kestrel.db ] || [ \$(q 'select count(*) from trials' 2>/dev/null || echo 0) -eq 0 ]"
+
+# --- headless Branin study, 4 in parallel --------------------------------
+sed 's/"max_trials": 40/"max_trials": 16/' "$top_srcdir/examples/branin-random.json" > branin.json
+$KESTREL run branin.json >run.txt 2>&1; rc=$?
+check "branin study completes (exit 0)" "[ $rc -eq 0 ]"
+check "16 trials recorded" "[ \$(q 'select count(*) from trials') -eq 16 ]"
+check "all complete" "[ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 16 ]"
+check "4 trials ran in parallel" "[ \$(q \"select count(*) from trials a join trials b on a.study_id=b.study_id and a.id<b.id and b.started_at<a.finished_at\") -ge 3 ]"
+best=$(q "select value from best_trials where study='branin-random'")
+minv=$(q "select min(value) from trials")
+check "best_trials view gives the minimum" "[ '$best' = '$minv' ]"
+check "best trial params in one select" "q \"select params from best_trials where study='branin-random'\" | grep -q '\"x1\"'"
+check "kestrel best --format json" "$KESTREL best branin-random --format json | grep -q '\"x2\"'"
+check "kestrel trials --format csv has 17 lines" "[ \$($KESTREL trials branin-random --format csv | wc -l) -eq 17 ]"
+check "kestrel studies lists it" "$KESTREL studies | grep -q 'branin-random *COMPLETE'"
+check "plain progress lines in a pipe" "grep -q '^trial [0-9]* COMPLETE value=' run.txt"
+$KESTREL run branin.json >again.txt 2>&1; rc=$?
+check "rerun of a complete study adds nothing" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 16 ]"
+sed 's/"seed": 1/"seed": 2/' branin.json > changed.json
+$KESTREL run changed.json >/dev/null 2>err.txt; rc=$?
+check "changed spec is refused" "[ $rc -ne 0 ] && grep -q -- '--force' err.txt"
+sed 's/"max_trials": 16/"max_trials": 20/' branin.json > more.json
+$KESTREL run more.json --force >/dev/null 2>&1; rc=$?
+check "--force continues with a larger budget" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 20 ]"
+
+# --- failing trials of every kind ----------------------------------------
+cat > trial.sh <<'S'
+#!/bin/sh
+case "$1" in
+ok) echo '{"step": 1, "loss": 2.5}' >&3; echo '{"loss": 1.5}' >&3 ;;
+stdout) echo "some log text"; echo '{"loss": 0.5}' ;;
+crash) echo "about to crash" >&2; kill -SEGV $$ ;;
+exit3) echo "bad things happened" >&2; exit 3 ;;
+nan) echo '{"step": 1, "loss": NaN}' >&3; sleep 5 ;;
+hang) sleep 30 ;;
+nometric) echo '{"other": 1}' >&3 ;;
+esac
+S
+chmod +x trial.sh
+cat > fail.json <<'J'
+{"name": "failures", "objective": {"metric": "loss"},
+ "space": {"mode": {"type": "categorical",
+                    "choices": ["ok", "stdout", "crash", "exit3", "nan", "hang", "nometric"]}},
+ "strategy": {"name": "grid"}, "budget": {"max_trials": 7, "max_parallel": 3, "trial_timeout": 2},
+ "run": {"command": ["./trial.sh", "{mode}"], "kill_grace": 1}}
+J
+DB=fail.db; export DB
+$KESTREL run fail.json --db fail.db >/dev/null 2>&1; rc=$?
+check "study with failing trials still completes" "[ $rc -eq 0 ]"
+st() { q "select state || '|' || coalesce(failure,'') from trials t join trial_params p on p.trial_id=t.id where p.value_text='$1'"; }
+check "fd-3 report: COMPLETE with final value" "[ \"\$(q \"select value from trials t join trial_params p on p.trial_id=t.id where p.value_text='ok'\")\" = 1.5 ]"
+check "stdout report: COMPLETE" "st stdout | grep -q '^COMPLETE'"
+check "intermediate step recorded" "[ \$(q 'select count(*) from trial_values where step=1') -ge 1 ]"
+check "crash: FAILED by signal" "st crash | grep -q 'FAILED|killed by signal 11'"
+check "crash: stderr tail kept" "q 'select stderr_tail from trial_logs' | grep -q 'about to crash'"
+check "exit code: FAILED with stderr" "st exit3 | grep -q 'FAILED|exit code 3: bad things happened'"
+check "NaN: FAILED with reason" "st nan | grep -q 'FAILED|metric .loss. is NaN'"
+check "hang: FAILED by timeout" "st hang | grep -q 'FAILED|timeout'"
+check "missing metric: FAILED" "st nometric | grep -q \"FAILED|missing metric 'loss'\""
+unset DB
+
+# --- kill -9 of the runner, then resume ----------------------------------
+cat > slow.json <<'J'
+{"name": "slow", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 6, "max_parallel": 3},
+ "run": {"command": "sleep 1; echo '{{\"value\": {x}}}'"}}
+J
+DB=slow.db; export DB
+$KESTREL run slow.json --db slow.db >/dev/null 2>&1 &
+pid=$!
+i=0; while [ "$(q "select count(*) from trials where state='RUNNING'" 2>/dev/null)" != 3 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+check "three trials RUNNING before the kill" "[ \"\$(q \"select count(*) from trials where state='RUNNING'\")\" = 3 ]"
+$KESTREL run slow.json --db slow.db >/dev/null 2>err.txt; rc=$?
+check "overlapping run refused with exit 3" "[ $rc -eq 3 ] && grep -q 'another kestrel process' err.txt"
+kill -9 $pid; wait $pid 2>/dev/null
+check "database intact after kill -9" "[ \"\$(q 'pragma integrity_check')\" = ok ]"
+$KESTREL run slow.json --db slow.db >resume.txt 2>&1; rc=$?
+check "resume after kill -9 completes" "[ $rc -eq 0 ]"
+check "dead trials marked FAILED with reason" "[ \$(q \"select count(*) from trials where state='FAILED' and failure like 'interrupted: the kestrel process running it died'\") -eq 3 ]"
+check "dead trials retried" "[ \$(q 'select count(*) from trials where retry_of is not null and retry_of >= 0') -eq 3 ]"
+check "budget of 6 fresh trials complete" "[ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 6 ]"
+check "no trial left RUNNING" "[ \$(q \"select count(*) from trials where state='RUNNING'\") -eq 0 ]"
+unset DB
+
+# --- SIGTERM stops cleanly; the next run resumes -------------------------
+DB=term.db; export DB
+sed 's/"slow"/"term"/' slow.json > term.json
+$KESTREL run term.json --db term.db >/dev/null 2>&1 &
+pid=$!
+i=0; while [ "$(q "select count(*) from trials where state='RUNNING'" 2>/dev/null)" != 3 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+kill -TERM $pid; wait $pid; rc=$?
+check "SIGTERM: exit 4" "[ $rc -eq 4 ]"
+check "SIGTERM: study STOPPED" "[ \"\$(q 'select state from studies')\" = STOPPED ]"
+check "SIGTERM: no trial left RUNNING" "[ \$(q \"select count(*) from trials where state='RUNNING'\") -eq 0 ]"
+$KESTREL run term.json --db term.db >/dev/null 2>&1; rc=$?
+check "resume after SIGTERM completes" "[ $rc -eq 0 ] && [ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 6 ]"
+unset DB
+
+# --- an external command through placeholders (examples/) ----------------
+sed 's#examples/objective.py#'"$top_srcdir"'/examples/objective.py#; s/"max_trials": 12/"max_trials": 4/' \
+    "$top_srcdir/examples/command-objective.json" > cmd.json
+$KESTREL run cmd.json --db cmd.db >/dev/null 2>&1; rc=$?
+check "example command study completes" "[ $rc -eq 0 ] && [ \$(DB=cmd.db q \"select count(*) from trials where state='COMPLETE'\") -eq 4 ]"
+check "example command reports per-epoch values" "[ \$(DB=cmd.db q 'select count(distinct step) from trial_values') -ge 2 ]"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,141 @@
+/* test_cmd_train: `kestrel train` argument and environment handling, run
+ * in-process: exit statuses, report lines on KESTREL_REPORT_FD, and the
+ * Hyperband hand-off (KESTREL_BUDGET, KESTREL_CHECKPOINT_DIR,
+ * KESTREL_RESUME_FROM) continuing a run where the last one stopped. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd_train.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/test_cmd_train.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unsetenv("KESTREL_BUDGET");
+    unsetenv("KESTREL_CHECKPOINT_DIR");
+    unsetenv("KESTREL_RESUME_FROM");
+    unsetenv("KESTREL_REPORT_FD");
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Runs `train ARGS... --set data=synthetic-classification ...` with the
+ * report fd on a fresh file; returns the exit status and the lines read. */
+static int run(const char *report, char *out, size_t n, const char *extra)
+{
+    char rpath[128];
+    snprintf(rpath, sizeof rpath, "%s/%s", dir, report);
+    int fd = open(rpath, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    ck_assert_int_ge(fd, 0);
+    char fds[16];
+    snprintf(fds, sizeof fds, "%d", fd);
+    setenv("KESTREL_REPORT_FD", fds, 1);
+    char *argv[] = {"train", "--set", "data=synthetic-classification", "--set=epochs=4",
+                    "--set", "synthetic_samples=600", "--set", (char *)extra, NULL};
+    int status = cmd_train_main(extra ? 8 : 6, argv);
+    ssize_t got = pread(fd, out, n - 1, 0);
+    out[got > 0 ? got : 0] = '\0';
+    close(fd);
+    return status;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+START_TEST(usage_errors)
+{
+    char *bad_opt[] = {"train", "--set", "lrr=1", NULL};
+    ck_assert_int_eq(cmd_train_main(3, bad_opt), 2);
+    char *bad_arg[] = {"train", "--frobnicate", NULL};
+    ck_assert_int_eq(cmd_train_main(2, bad_arg), 2);
+    char *missing[] = {"train", "--config", "/nonexistent/x.json", NULL};
+    ck_assert_int_eq(cmd_train_main(3, missing), 2);
+    setenv("KESTREL_BUDGET", "-1", 1);
+    char *plain[] = {"train", NULL};
+    ck_assert_int_eq(cmd_train_main(1, plain), 2);
+}
+END_TEST
+
+START_TEST(help)
+{
+    char *argv[] = {"train", "--help", NULL};
+    ck_assert_int_eq(cmd_train_main(2, argv), 0);
+}
+END_TEST
+
+START_TEST(reports_on_fd)
+{
+    char out[8192];
+    ck_assert_int_eq(run("r.jsonl", out, sizeof out, "hidden=16"), 0);
+    ck_assert_int_eq(count_lines(out), 5);
+    ck_assert_ptr_nonnull(strstr(out, "{\"step\":1,"));
+    ck_assert_ptr_nonnull(strstr(out, "\n{\"val_loss\":"));
+}
+END_TEST
+
+START_TEST(diverging_run_fails)
+{
+    char out[8192];
+    ck_assert_int_eq(run("r.jsonl", out, sizeof out, "lr=1e30"), 1);
+}
+END_TEST
+
+START_TEST(hyperband_hand_off)
+{
+    char out[8192], rung1[128], rung2[128], path[160];
+    snprintf(rung1, sizeof rung1, "%s/rung1", dir);
+    snprintf(rung2, sizeof rung2, "%s/rung2", dir);
+    ck_assert_int_eq(mkdir(rung1, 0700), 0);
+    ck_assert_int_eq(mkdir(rung2, 0700), 0);
+    setenv("KESTREL_BUDGET", "1", 1);
+    setenv("KESTREL_CHECKPOINT_DIR", rung1, 1);
+    ck_assert_int_eq(run("a.jsonl", out, sizeof out, NULL), 0);
+    ck_assert_int_eq(count_lines(out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "\"epochs\":1}"));
+    snprintf(path, sizeof path, "%s/checkpoint.kck", rung1);
+    ck_assert_int_eq(access(path, R_OK), 0);
+
+    setenv("KESTREL_BUDGET", "3", 1);
+    setenv("KESTREL_RESUME_FROM", rung1, 1);
+    setenv("KESTREL_CHECKPOINT_DIR", rung2, 1);
+    ck_assert_int_eq(run("b.jsonl", out, sizeof out, NULL), 0);
+    ck_assert_int_eq(count_lines(out), 3);   /* epochs 2 and 3, then final */
+    ck_assert_ptr_nonnull(strstr(out, "{\"step\":2,"));
+    ck_assert_ptr_nonnull(strstr(out, "\"epochs\":3}"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cmd_train");
+    TCase *tc = tcase_create("cmd_train");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, usage_errors);
+    tcase_add_test(tc, help);
+    tcase_add_test(tc, reports_on_fd);
+    tcase_add_test(tc, diverging_run_fails);
+    tcase_add_test(tc, hyperband_hand_off);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

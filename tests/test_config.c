@@ -1,0 +1,292 @@
+/* test_config: the option table's defaults, every input form (--set text,
+ * JSON values, files), every kind of rejection with the option it names, the
+ * cross-option checks and the JSON round trip checkpoints rely on. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../trainer/config.h"
+#include "../trainer/optim.h"
+#include "../trainer/schedule.h"
+
+static train_config c;
+static kerror err;
+
+static void setup(void)
+{
+    config_defaults(&c);
+    kerror_clear(&err);
+}
+
+START_TEST(defaults)
+{
+    ck_assert_str_eq(c.data, "fashion-mnist");
+    ck_assert_double_eq(c.lr, 0.001);
+    ck_assert_int_eq(c.optimizer, OPTIM_ADAM);
+    ck_assert_int_eq(c.schedule, SCHEDULE_CONSTANT);
+    ck_assert_int_eq(c.hidden.n, 1);
+    ck_assert_int_eq(c.hidden.v[0], 128);
+    ck_assert_int_eq(c.milestones.n, 0);
+    ck_assert_int_eq(c.batch_size, 64);
+    ck_assert_int_eq(c.batchnorm, 0);
+    ck_assert_int_eq(c.device, CONFIG_DEVICE_CPU);
+    ck_assert_int_eq(config_validate(&c, &err), KE_OK);
+    /* Every table default goes through the same checks as user input. */
+    for (int i = 0; i < config_n_options; i++) {
+        const config_option *o = &config_options[i];
+        ck_assert_msg(config_set(&c, o->name, o->def, &err) == KE_OK, "%s: %s", o->name, err.msg);
+    }
+}
+END_TEST
+
+START_TEST(enum_order_matches_modules)
+{
+    static const char *const optims[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+                                         "adam", "adamw"};
+    static const int kinds[] = {OPTIM_SGD, OPTIM_MOMENTUM, OPTIM_NESTEROV, OPTIM_ADAGRAD,
+                                OPTIM_RMSPROP, OPTIM_ADAM, OPTIM_ADAMW};
+    for (int i = 0; i < 7; i++) {
+        ck_assert_int_eq(config_set(&c, "optimizer", optims[i], &err), KE_OK);
+        ck_assert_int_eq(c.optimizer, kinds[i]);
+        ck_assert_str_eq(config_enum_name("optimizer", c.optimizer), optims[i]);
+    }
+    ck_assert_int_eq(config_set(&c, "schedule", "cosine", &err), KE_OK);
+    ck_assert_int_eq(c.schedule, SCHEDULE_COSINE);
+    ck_assert_int_eq(config_set(&c, "schedule", "inverse_time", &err), KE_OK);
+    ck_assert_int_eq(c.schedule, SCHEDULE_INVERSE_TIME);
+    ck_assert_int_eq(config_set(&c, "activation", "gelu", &err), KE_OK);
+    ck_assert_int_eq(c.activation, MLP_ACT_GELU);
+    ck_assert_int_eq(config_set(&c, "init", "xavier_normal", &err), KE_OK);
+    ck_assert_int_eq(c.init, MLP_INIT_XAVIER_NORMAL);
+}
+END_TEST
+
+START_TEST(set_text_forms)
+{
+    ck_assert_int_eq(config_set_kv(&c, "lr=0.05", &err), KE_OK);
+    ck_assert_double_eq(c.lr, 0.05);
+    ck_assert_int_eq(config_set_kv(&c, "hidden=256,128", &err), KE_OK);
+    ck_assert_int_eq(c.hidden.n, 2);
+    ck_assert_int_eq(c.hidden.v[1], 128);
+    ck_assert_int_eq(config_set_kv(&c, "hidden=[64, 32, 16]", &err), KE_OK);
+    ck_assert_int_eq(c.hidden.n, 3);
+    ck_assert_int_eq(config_set_kv(&c, "hidden=", &err), KE_OK);   /* a linear model */
+    ck_assert_int_eq(c.hidden.n, 0);
+    ck_assert_int_eq(config_set_kv(&c, "batchnorm=true", &err), KE_OK);
+    ck_assert_int_eq(c.batchnorm, 1);
+    ck_assert_int_eq(config_set_kv(&c, "batchnorm=0", &err), KE_OK);
+    ck_assert_int_eq(c.batchnorm, 0);
+    ck_assert_int_eq(config_set_kv(&c, "batch_size=128", &err), KE_OK);
+    ck_assert_int_eq(c.batch_size, 128);
+    ck_assert_int_eq(config_set_kv(&c, "batch_size=32.0", &err), KE_OK);
+    ck_assert_int_eq(c.batch_size, 32);
+    ck_assert_int_eq(config_set_kv(&c, "data=csv:/tmp/x.csv", &err), KE_OK);
+    ck_assert_str_eq(c.data, "csv:/tmp/x.csv");
+    ck_assert_int_eq(config_set_kv(&c, "teacher=a=b.kck", &err), KE_OK);   /* first '=' splits */
+    ck_assert_str_eq(c.teacher, "a=b.kck");
+}
+END_TEST
+
+static void rejects(const char *kv, const char *path, const char *needle)
+{
+    train_config before = c;
+    ck_assert_int_eq(config_set_kv(&c, kv, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, path);
+    ck_assert_msg(strstr(err.msg, needle), "'%s': message '%s' lacks '%s'", kv, err.msg, needle);
+    ck_assert_msg(memcmp(&before, &c, sizeof c) == 0, "'%s' changed the config", kv);
+}
+
+START_TEST(set_rejections)
+{
+    rejects("lrr=0.1", "lrr", "unknown option 'lrr'");
+    rejects("lr=0", "lr", "(0, 1e+30]");
+    rejects("lr=abc", "lr", "not a number");
+    rejects("lr=inf", "lr", "finite");
+    rejects("dropout=0.99", "dropout", "[0, 0.95]");
+    rejects("batch_size=0", "batch_size", "[1, 65536]");
+    rejects("batch_size=3.5", "batch_size", "integer");
+    rejects("optimizer=lion", "optimizer", "sgd|momentum|nesterov|adagrad|rmsprop|adam|adamw");
+    rejects("batchnorm=maybe", "batchnorm", "true or false");
+    rejects("hidden=64,x", "hidden", "not a list of integers");
+    rejects("hidden=64,0", "hidden", "[1, 65536]");
+    rejects("hidden=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,"
+            "29,30,31,32,33", "hidden", "at most 32");
+    rejects("data=imagenet", "data", "csv:PATH");
+    rejects("data=csv:", "data", "csv:PATH");
+    ck_assert_int_eq(config_set_kv(&c, "nokey", &err), KE_INVALID);
+    ck_assert_int_eq(config_set_kv(&c, "=1", &err), KE_INVALID);
+    char big[CONFIG_STR_MAX + 20] = "cache_dir=";
+    memset(big + 10, 'a', CONFIG_STR_MAX + 5);
+    big[sizeof big - 1] = '\0';
+    rejects(big, "cache_dir", "longer than");
+}
+END_TEST
+
+static int apply(const char *text)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    ck_assert_ptr_nonnull(j);
+    int rc = config_apply_json(&c, j, &err);
+    json_decref(j);
+    return rc;
+}
+
+START_TEST(json_values)
+{
+    ck_assert_int_eq(apply("{\"lr\": 0.01, \"hidden\": [256, 128], \"batchnorm\": true,"
+                           " \"optimizer\": \"sgd\", \"epochs\": 20.0, \"milestones\": \"3,6\","
+                           " \"momentum\": \"0.8\", \"dropout\": 0}"), KE_OK);
+    ck_assert_double_eq(c.lr, 0.01);
+    ck_assert_int_eq(c.hidden.n, 2);
+    ck_assert_int_eq(c.hidden.v[0], 256);
+    ck_assert_int_eq(c.batchnorm, 1);
+    ck_assert_int_eq(c.optimizer, OPTIM_SGD);
+    ck_assert_int_eq(c.epochs, 20);
+    ck_assert_int_eq(c.milestones.n, 2);
+    ck_assert_double_eq(c.momentum, 0.8);
+    ck_assert_int_eq(apply("{\"hidden\": 64}"), KE_OK);   /* one width as a number */
+    ck_assert_int_eq(c.hidden.n, 1);
+    ck_assert_int_eq(c.hidden.v[0], 64);
+}
+END_TEST
+
+START_TEST(json_rejections)
+{
+    ck_assert_int_eq(apply("{\"lrr\": 0.1}"), KE_INVALID);
+    ck_assert_str_eq(err.path, "lrr");
+    ck_assert_str_eq(err.msg, "unknown option 'lrr'");
+    ck_assert_int_eq(apply("{\"lr\": 20e30}"), KE_INVALID);
+    ck_assert_str_eq(err.path, "lr");
+    ck_assert_int_eq(apply("{\"lr\": true}"), KE_INVALID);
+    ck_assert_str_eq(err.msg, "must be a number");
+    ck_assert_int_eq(apply("{\"optimizer\": 3}"), KE_INVALID);
+    ck_assert_str_eq(err.path, "optimizer");
+    ck_assert_int_eq(apply("{\"hidden\": [64, \"a\"]}"), KE_INVALID);
+    ck_assert_str_eq(err.path, "hidden");
+    ck_assert_int_eq(apply("{\"epochs\": 2.5}"), KE_INVALID);
+    ck_assert_int_eq(apply("{\"seed\": null}"), KE_INVALID);
+    ck_assert_int_eq(apply("[1, 2]"), KE_INVALID);
+    ck_assert_str_eq(err.path, "");
+}
+END_TEST
+
+START_TEST(files)
+{
+    char dir[] = "/tmp/test_config.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char good[64], bad[64], missing[64];
+    snprintf(good, sizeof good, "%s/good.json", dir);
+    snprintf(bad, sizeof bad, "%s/bad.json", dir);
+    snprintf(missing, sizeof missing, "%s/missing.json", dir);
+    FILE *f = fopen(good, "w");
+    fputs("{\"lr\": 0.2, \"schedule\": \"cosine\"}\n", f);
+    fclose(f);
+    f = fopen(bad, "w");
+    fputs("{\"lr\": 0.2,\n \"schedule\" }\n", f);
+    fclose(f);
+    ck_assert_int_eq(config_load_file(&c, good, &err), KE_OK);
+    ck_assert_double_eq(c.lr, 0.2);
+    ck_assert_int_eq(c.schedule, SCHEDULE_COSINE);
+    ck_assert_int_eq(config_load_file(&c, bad, &err), KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "line 2"));
+    ck_assert_int_eq(config_load_file(&c, missing, &err), KE_IO);
+    unlink(good);
+    unlink(bad);
+    rmdir(dir);
+}
+END_TEST
+
+static void invalid(const char *kv, const char *path)
+{
+    config_defaults(&c);
+    ck_assert_int_eq(config_set_kv(&c, kv, &err), KE_OK);
+    ck_assert_int_eq(config_validate(&c, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, path);
+}
+
+START_TEST(cross_checks)
+{
+    config_set_kv(&c, "data=synthetic-regression", &err);
+    ck_assert_int_eq(config_validate(&c, &err), KE_OK);   /* loss auto -> mse */
+    config_set_kv(&c, "loss=cross_entropy", &err);
+    ck_assert_int_eq(config_validate(&c, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "loss");
+    invalid("kfold=1", "kfold");
+    invalid("val_ratio=0", "val_ratio");
+    invalid("budget=11", "budget");   /* epochs is 10 */
+    invalid("milestones=5,3", "milestones");
+    config_defaults(&c);
+    config_set_kv(&c, "kfold=3", &err);
+    config_set_kv(&c, "checkpoint=/tmp/x.kck", &err);
+    ck_assert_int_eq(config_validate(&c, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "kfold");
+}
+END_TEST
+
+START_TEST(json_round_trip)
+{
+    config_set_kv(&c, "hidden=300,200,100", &err);
+    config_set_kv(&c, "lr=0.0123456789012345", &err);
+    config_set_kv(&c, "milestones=4,8", &err);
+    config_set_kv(&c, "teacher=/tmp/t.kck", &err);
+    config_set_kv(&c, "optimizer=nesterov", &err);
+    config_set_kv(&c, "augment_flip=0.5", &err);
+    json_t *j = config_to_json(&c);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq((int)json_object_size(j), config_n_options);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "optimizer")), "nesterov");
+    char *text = json_dumps(j, 0);
+    json_decref(j);
+    train_config back;
+    config_defaults(&back);
+    config_set_kv(&back, "hidden=1", &err);
+    json_t *k = json_loads(text, 0, NULL);
+    ck_assert_int_eq(config_apply_json(&back, k, &err), KE_OK);
+    json_decref(k);
+    free(text);
+    ck_assert(memcmp(&back, &c, sizeof c) == 0);
+}
+END_TEST
+
+START_TEST(help_lists_every_option)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_print_help(f);
+    fclose(f);
+    for (int i = 0; i < config_n_options; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "  %s ", config_options[i].name);
+        ck_assert_msg(strstr(buf, key), "help lacks %s", config_options[i].name);
+    }
+    ck_assert_ptr_nonnull(strstr(buf, "(0, 1e+30]"));
+    ck_assert_ptr_nonnull(strstr(buf, "constant|step|multistep"));
+    free(buf);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, enum_order_matches_modules);
+    tcase_add_test(tc, set_text_forms);
+    tcase_add_test(tc, set_rejections);
+    tcase_add_test(tc, json_values);
+    tcase_add_test(tc, json_rejections);
+    tcase_add_test(tc, files);
+    tcase_add_test(tc, cross_checks);
+    tcase_add_test(tc, json_round_trip);
+    tcase_add_test(tc, help_lists_every_option);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,634 @@
+/* Tests for trainer/dataset.c and trainer/dscache.c: IDX (gzip and plain,
+ * written here) and the real Fashion-MNIST files, the decoded cache (hits,
+ * corrupt and foreign files), CSV parsing and errors, synthetic data. */
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../trainer/dataset.h"
+#include "../trainer/dscache.h"
+
+static char tmpdir[64];
+
+static void setup(void)
+{
+    strcpy(tmpdir, "/tmp/test_dataset-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* tmpdir/name in one of 8 rotating buffers: copy a path that must outlive
+ * 8 further calls. */
+static const char *tpath(const char *name)
+{
+    static char buf[8][256];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, 256, "%s/%s", tmpdir, name);
+    return b;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* Writes an IDX file: magic, ndim dims, then len data bytes; gzip or plain. */
+static void write_idx(const char *path, int gz, uint32_t magic, int ndim, const uint32_t *dims,
+                      const unsigned char *data, size_t len)
+{
+    unsigned char hdr[16];
+    put_be32(hdr, magic);
+    for (int i = 0; i < ndim; i++) put_be32(hdr + 4 + 4 * i, dims[i]);
+    size_t hl = 4 + 4 * (size_t)ndim;
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(gzwrite(f, hdr, (unsigned)hl), (int)hl);
+        if (len) ck_assert_int_eq(gzwrite(f, data, (unsigned)len), (int)len);
+        ck_assert_int_eq(gzclose(f), Z_OK);
+    } else {
+        FILE *f = fopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(hdr, 1, hl, f), hl);
+        if (len) ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+        ck_assert_int_eq(fclose(f), 0);
+    }
+}
+
+/* n images of 2 x 3 pixels, pixel p of image i = 10 * i + p; labels given. */
+static void write_pair(const char *img, const char *lbl, int gz, uint32_t n,
+                       const unsigned char *labels)
+{
+    unsigned char px[64 * 6];
+    for (uint32_t i = 0; i < n * 6; i++) px[i] = (unsigned char)(10 * (i / 6) + i % 6);
+    uint32_t idims[3] = {n, 2, 3}, ldims[1] = {n};
+    write_idx(img, gz, 0x803, 3, idims, px, n * 6);
+    write_idx(lbl, gz, 0x801, 1, ldims, labels, n);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void assert_same(const dataset *a, const dataset *b)
+{
+    ck_assert_uint_eq(a->n, b->n);
+    ck_assert_uint_eq(a->d, b->d);
+    ck_assert_int_eq(a->task, b->task);
+    ck_assert_uint_eq(a->n_classes, b->n_classes);
+    ck_assert_uint_eq(a->t, b->t);
+    ck_assert_uint_eq(a->h, b->h);
+    ck_assert_uint_eq(a->w, b->w);
+    ck_assert_uint_eq(a->c, b->c);
+    ck_assert_uint_eq(a->test_begin, b->test_begin);
+    ck_assert_int_eq(memcmp(a->x, b->x, a->n * a->d * sizeof(float)), 0);
+    if (a->task == DATASET_CLASSIFICATION)
+        ck_assert_int_eq(memcmp(a->y, b->y, a->n * sizeof(int32_t)), 0);
+    else
+        ck_assert_int_eq(memcmp(a->targets, b->targets, a->n * a->t * sizeof(float)), 0);
+}
+
+static void check_small_idx(int gz)
+{
+    const unsigned char lab[3] = {2, 0, 4}, tlab[2] = {1, 1};
+    write_pair(tpath("i"), tpath("l"), gz, 3, lab);
+    write_pair(tpath("ti"), tpath("tl"), gz, 2, tlab);
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, NULL, &ds, &err), KE_OK);
+    ck_assert_uint_eq(ds.n, 3);
+    ck_assert_uint_eq(ds.d, 6);
+    ck_assert_uint_eq(ds.h, 2);
+    ck_assert_uint_eq(ds.w, 3);
+    ck_assert_uint_eq(ds.c, 1);
+    ck_assert_uint_eq(ds.test_begin, 3);
+    ck_assert_uint_eq(ds.n_classes, 5);
+    ck_assert_int_eq(ds.mapped, 0);
+    for (int i = 0; i < 18; i++)
+        ck_assert_float_eq(ds.x[i], (float)(10 * (i / 6) + i % 6) / 255.0f);
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(ds.y[i], lab[i]);
+    dataset_free(&ds);
+
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), tpath("ti"), tpath("tl"), NULL,
+                                      &ds, &err), KE_OK);
+    ck_assert_uint_eq(ds.n, 5);
+    ck_assert_uint_eq(ds.test_begin, 3);
+    ck_assert_int_eq(ds.y[3], 1);
+    ck_assert_float_eq(ds.x[3 * 6 + 1], 1.0f / 255.0f);   /* first test image, pixel 1 */
+    dataset_free(&ds);
+}
+
+START_TEST(idx_plain) { check_small_idx(0); }
+END_TEST
+
+START_TEST(idx_gzip) { check_small_idx(1); }
+END_TEST
+
+START_TEST(idx_errors)
+{
+    const unsigned char lab[3] = {0, 1, 2};
+    write_pair(tpath("i"), tpath("l"), 1, 3, lab);
+    write_pair(tpath("i2"), tpath("l2"), 0, 2, lab);
+    dataset ds;
+    kerror err;
+    /* labels file where images are expected: wrong magic, file named */
+    ck_assert_int_eq(dataset_load_idx(tpath("l"), tpath("l"), NULL, NULL, NULL, &ds, &err),
+                     KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "magic"));
+    ck_assert_ptr_nonnull(strstr(err.msg, tpath("l")));
+    ck_assert_ptr_null(ds.x);
+    /* 3 images, 2 labels */
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l2"), NULL, NULL, NULL, &ds, &err),
+                     KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "3 images"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "2 labels"));
+    /* header promises 3 images, data holds 2 */
+    unsigned char px[12] = {0};
+    uint32_t dims[3] = {3, 2, 3};
+    write_idx(tpath("short"), 1, 0x803, 3, dims, px, 12);
+    ck_assert_int_eq(dataset_load_idx(tpath("short"), tpath("l"), NULL, NULL, NULL, &ds, &err),
+                     KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "truncated"));
+    /* trailing bytes after the promised data */
+    unsigned char lab4[4] = {0, 1, 2, 3};
+    uint32_t ld[1] = {3};
+    write_idx(tpath("long"), 0, 0x801, 1, ld, lab4, 4);
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("long"), NULL, NULL, NULL, &ds, &err),
+                     KE_INVALID);
+    /* test images of another size */
+    uint32_t td[3] = {3, 3, 3}, tl[1] = {3};
+    unsigned char tpx[27] = {0};
+    write_idx(tpath("ti"), 0, 0x803, 3, td, tpx, 27);
+    write_idx(tpath("tl"), 0, 0x801, 1, tl, lab, 3);
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), tpath("ti"), tpath("tl"), NULL,
+                                      &ds, &err), KE_INVALID);
+    ck_assert_int_eq(dataset_load_idx(tpath("nope"), tpath("l"), NULL, NULL, NULL, &ds, &err),
+                     KE_IO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "nope"));
+    dataset_free(&ds);
+}
+END_TEST
+
+#define FM DATASET_FASHION_MNIST_DIR "/"
+
+START_TEST(fashion_test_set)
+{
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_idx(FM "t10k-images-idx3-ubyte.gz", FM "t10k-labels-idx1-ubyte.gz",
+                                      NULL, NULL, NULL, &ds, &err), KE_OK);
+    ck_assert_uint_eq(ds.n, 10000);
+    ck_assert_uint_eq(ds.d, 784);
+    ck_assert_uint_eq(ds.h, 28);
+    ck_assert_uint_eq(ds.w, 28);
+    ck_assert_uint_eq(ds.n_classes, 10);
+    size_t count[10] = {0};
+    for (size_t i = 0; i < ds.n; i++) {
+        ck_assert(ds.y[i] >= 0 && ds.y[i] < 10);
+        count[ds.y[i]]++;
+    }
+    for (int k = 0; k < 10; k++) ck_assert_uint_eq(count[k], 1000);
+    float lo = 1, hi = 0;
+    for (size_t i = 0; i < ds.n * ds.d; i++) {
+        if (ds.x[i] < lo) lo = ds.x[i];
+        if (ds.x[i] > hi) hi = ds.x[i];
+    }
+    ck_assert_float_eq(lo, 0.0f);
+    ck_assert_float_eq(hi, 1.0f);
+    dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(fashion_named)
+{
+    dataset_opts o;
+    dataset_opts_init(&o);
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load(&o, &ds, &err), KE_OK);
+    ck_assert_uint_eq(ds.n, 70000);
+    ck_assert_uint_eq(ds.test_begin, 60000);
+    ck_assert_uint_eq(dataset_out_dim(&ds), 10);
+    dataset_free(&ds);
+}
+END_TEST
+
+static int count_files(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int k = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        k += !strncmp(e->d_name, prefix, strlen(prefix));
+    closedir(d);
+    return k;
+}
+
+START_TEST(cache_hit_equal)
+{
+    dataset plain, first, second;
+    kerror err;
+    const char *img = FM "t10k-images-idx3-ubyte.gz", *lbl = FM "t10k-labels-idx1-ubyte.gz";
+    char cache[256];
+    snprintf(cache, sizeof cache, "%s", tpath("cache"));
+    ck_assert_int_eq(dataset_load_idx(img, lbl, NULL, NULL, NULL, &plain, &err), KE_OK);
+    ck_assert_int_eq(dataset_load_idx(img, lbl, NULL, NULL, cache, &first, &err), KE_OK);
+    ck_assert_int_eq(first.mapped, 1);
+    ck_assert_int_eq(count_files(cache, "kds-"), 1);
+    ck_assert_int_eq(count_files(cache, ".kds-tmp"), 0);
+    ck_assert_int_eq(dataset_load_idx(img, lbl, NULL, NULL, cache, &second, &err), KE_OK);
+    ck_assert_int_eq(second.mapped, 1);
+    assert_same(&plain, &second);
+    assert_same(&first, &second);
+    /* the mapping is private: writes stay in this process */
+    second.x[0] = 42.0f;
+    dataset_free(&first);
+    ck_assert_int_eq(dataset_load_idx(img, lbl, NULL, NULL, cache, &first, &err), KE_OK);
+    ck_assert_float_eq(first.x[0], plain.x[0]);
+    dataset_free(&plain);
+    dataset_free(&first);
+    dataset_free(&second);
+}
+END_TEST
+
+/* Several processes filling the same cache at once: each gets complete data
+ * (a reader never sees a half-written file), and no temp file is left. */
+START_TEST(cache_concurrent_processes)
+{
+    const char *img = FM "t10k-images-idx3-ubyte.gz", *lbl = FM "t10k-labels-idx1-ubyte.gz";
+    char cache[256];
+    snprintf(cache, sizeof cache, "%s", tpath("cache"));
+    dataset ref;
+    kerror err;
+    ck_assert_int_eq(dataset_load_idx(img, lbl, NULL, NULL, NULL, &ref, &err), KE_OK);
+    pid_t kids[4];
+    for (int k = 0; k < 4; k++) {
+        kids[k] = fork();
+        ck_assert_int_ge(kids[k], 0);
+        if (kids[k] == 0) {
+            int bad = 0;
+            for (int rep = 0; rep < 3; rep++) {
+                dataset ds;
+                bad |= dataset_load_idx(img, lbl, NULL, NULL, cache, &ds, NULL) != KE_OK ||
+                       memcmp(ds.x, ref.x, ref.n * ref.d * sizeof(float)) != 0 ||
+                       memcmp(ds.y, ref.y, ref.n * sizeof(int32_t)) != 0;
+                dataset_free(&ds);
+            }
+            _exit(bad);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        int status;
+        ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+    }
+    ck_assert_int_eq(count_files(cache, "kds-"), 1);
+    ck_assert_int_eq(count_files(cache, ".kds-tmp"), 0);
+    dataset_free(&ref);
+}
+END_TEST
+
+/* Overwrites len bytes at off of path. */
+static void poke(const char *path, long off, const void *bytes, size_t len)
+{
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, off, SEEK_SET), 0);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(cache_corrupt_rebuilt)
+{
+    const unsigned char lab[3] = {2, 0, 1};
+    write_pair(tpath("i"), tpath("l"), 1, 3, lab);
+    char cache[256];
+    snprintf(cache, sizeof cache, "%s", tpath("cache"));
+    dataset ref, ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, NULL, &ref, &err), KE_OK);
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, cache, &ds, &err), KE_OK);
+    dataset_free(&ds);
+    char file[512];
+    const char *paths[2] = {tpath("i"), tpath("l")};
+    ck_assert_int_eq(dscache_path(cache, paths, 2, "idx-ubyte v1", file, sizeof file, &err), KE_OK);
+    struct stat st;
+    ck_assert_int_eq(stat(file, &st), 0);
+    ck_assert_int_eq(st.st_size, 4096 + 3 * 6 * 4 + 3 * 4);
+
+    /* a label out of range in the payload */
+    int32_t bad = 77;
+    poke(file, 4096 + 3 * 6 * 4, &bad, sizeof bad);
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, cache, &ds, &err), KE_OK);
+    assert_same(&ref, &ds);
+    dataset_free(&ds);
+    /* a damaged header (rebuilt by the load above, damaged again) */
+    poke(file, 20, "garbage!", 8);
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, cache, &ds, &err), KE_OK);
+    assert_same(&ref, &ds);
+    ck_assert_int_eq(ds.mapped, 1);
+    dataset_free(&ds);
+    /* a file cut short */
+    ck_assert_int_eq(truncate(file, 4096 + 10), 0);
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, cache, &ds, &err), KE_OK);
+    assert_same(&ref, &ds);
+    dataset_free(&ds);
+    ck_assert_int_eq(stat(file, &st), 0);
+    ck_assert_int_eq(st.st_size, 4096 + 3 * 6 * 4 + 3 * 4);
+    /* a foreign file under the cache's name */
+    write_text(file, "not a dataset cache at all");
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, cache, &ds, &err), KE_OK);
+    assert_same(&ref, &ds);
+    dataset_free(&ds);
+    /* a changed source (here: new size) gets a new key: a stale cache is never used */
+    const unsigned char lab2[3] = {1, 1, 0};
+    write_pair(tpath("i"), tpath("l"), 0, 3, lab2);
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, cache, &ds, &err), KE_OK);
+    ck_assert_int_eq(ds.y[0], 1);
+    dataset_free(&ds);
+    dataset_free(&ref);
+}
+END_TEST
+
+START_TEST(cache_unwritable_skipped)
+{
+    const unsigned char lab[2] = {0, 1};
+    write_pair(tpath("i"), tpath("l"), 0, 2, lab);
+    write_text(tpath("file"), "x");
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, tpath("file/cache"),
+                                      &ds, &err), KE_OK);
+    ck_assert_int_eq(ds.mapped, 0);
+    ck_assert_uint_eq(ds.n, 2);
+    dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(csv_classification)
+{
+    write_text(tpath("a.csv"), "\"a\", b ,kind\r\n1,2,dog\r\n3.5,-4e1,cat\r\n\r\n5,6,ant\n7,8,cat\n\n");
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_csv(tpath("a.csv"), NULL, DATASET_CLASSIFICATION, NULL, &ds,
+                                      &err), KE_OK);
+    ck_assert_uint_eq(ds.n, 4);
+    ck_assert_uint_eq(ds.d, 2);
+    ck_assert_uint_eq(ds.n_classes, 3);
+    ck_assert_uint_eq(ds.h, 0);
+    const int32_t want[4] = {2, 1, 0, 1};   /* ant < cat < dog */
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(ds.y[i], want[i]);
+    ck_assert_float_eq(ds.x[2], 3.5f);
+    ck_assert_float_eq(ds.x[3], -40.0f);
+    dataset_free(&ds);
+
+    /* integer labels sort numerically; label column chosen by name */
+    write_text(tpath("b.csv"), "x,label,z\n0,10,1\n1,9,2\n2,2,3\n3,10,4\n");
+    ck_assert_int_eq(dataset_load_csv(tpath("b.csv"), "label", DATASET_CLASSIFICATION, NULL, &ds,
+                                      &err), KE_OK);
+    const int32_t want2[4] = {2, 1, 0, 2};
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(ds.y[i], want2[i]);
+    ck_assert_float_eq(ds.x[1 * 2 + 0], 1.0f);
+    ck_assert_float_eq(ds.x[1 * 2 + 1], 2.0f);
+    dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(csv_regression_cached)
+{
+    write_text(tpath("r.csv"), "f1,y,f2\n1,0.5,2\n3,-1.25,4\n");
+    dataset ds, again;
+    kerror err;
+    ck_assert_int_eq(dataset_load_csv(tpath("r.csv"), "y", DATASET_REGRESSION, tpath("c"), &ds,
+                                      &err), KE_OK);
+    ck_assert_int_eq(ds.task, DATASET_REGRESSION);
+    ck_assert_uint_eq(ds.t, 1);
+    ck_assert_ptr_null(ds.y);
+    ck_assert_float_eq(ds.targets[0], 0.5f);
+    ck_assert_float_eq(ds.targets[1], -1.25f);
+    ck_assert_float_eq(ds.x[3], 4.0f);
+    ck_assert_int_eq(dataset_load_csv(tpath("r.csv"), "y", DATASET_REGRESSION, tpath("c"), &again,
+                                      &err), KE_OK);
+    ck_assert_int_eq(again.mapped, 1);
+    assert_same(&ds, &again);
+    dataset_free(&again);
+    /* the same file read as classification is a different cache entry */
+    ck_assert_int_eq(dataset_load_csv(tpath("r.csv"), "y", DATASET_CLASSIFICATION, tpath("c"),
+                                      &again, &err), KE_OK);
+    ck_assert_int_eq(again.task, DATASET_CLASSIFICATION);
+    ck_assert_int_eq(again.y[0], 1);
+    dataset_free(&again);
+    dataset_free(&ds);
+}
+END_TEST
+
+static void csv_fails(const char *text, const char *label, dataset_task task, int code,
+                      const char *needle)
+{
+    write_text(tpath("e.csv"), text);
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_csv(tpath("e.csv"), label, task, NULL, &ds, &err), code);
+    ck_assert_msg(strstr(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
+    ck_assert_ptr_null(ds.x);
+}
+
+START_TEST(csv_errors)
+{
+    csv_fails("a,b,c\n1,2,x\n3,oops,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:3: column 2 ('b'): non-numeric value 'oops'");
+    csv_fails("a,b,c\n1,2,x\n3,4\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:3: 2 fields, the header has 3");
+    csv_fails("a,b,c\n1,2,x\n3,4,y,5\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "4 fields");
+    csv_fails("a,b,c\n1,2,x\n", "label", DATASET_CLASSIFICATION, KE_INVALID,
+              "no column named 'label'");
+    csv_fails("a,b,c\n1,2,x\n", NULL, DATASET_REGRESSION, KE_INVALID, "non-numeric target 'x'");
+    csv_fails("a,b,c\n1,2,x\n3,4,x\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "distinct");
+    csv_fails("a,b,c\n1,,x\n3,4,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "non-numeric");
+    csv_fails("a,b,c\n1,nan,x\n3,4,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "'nan'");
+    csv_fails("", NULL, DATASET_CLASSIFICATION, KE_INVALID, "header");
+    csv_fails("a,b\n\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "no data rows");
+    csv_fails("label\n1\n2\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "feature column");
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_csv(tpath("missing.csv"), NULL, DATASET_CLASSIFICATION, NULL,
+                                      &ds, &err), KE_IO);
+}
+END_TEST
+
+/* Nearest-class-mean accuracy: high when the blobs are well separated. */
+static double centroid_accuracy(const dataset *ds)
+{
+    size_t k = ds->n_classes, d = ds->d;
+    double *mu = calloc(k * d, sizeof *mu);
+    size_t *cnt = calloc(k, sizeof *cnt);
+    for (size_t i = 0; i < ds->n; i++) {
+        cnt[ds->y[i]]++;
+        for (size_t j = 0; j < d; j++) mu[ds->y[i] * d + j] += ds->x[i * d + j];
+    }
+    for (size_t c = 0; c < k; c++)
+        for (size_t j = 0; j < d; j++) mu[c * d + j] /= (double)cnt[c];
+    size_t right = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        size_t best = 0;
+        double bd = INFINITY;
+        for (size_t c = 0; c < k; c++) {
+            double s = 0;
+            for (size_t j = 0; j < d; j++) {
+                double u = ds->x[i * d + j] - mu[c * d + j];
+                s += u * u;
+            }
+            if (s < bd) bd = s, best = c;
+        }
+        right += best == (size_t)ds->y[i];
+    }
+    free(mu);
+    free(cnt);
+    return (double)right / (double)ds->n;
+}
+
+START_TEST(synthetic_classification)
+{
+    dataset_opts o;
+    dataset_opts_init(&o);
+    o.source = "synthetic-classification";
+    o.synth_n = 1000;
+    o.synth_d = 2;
+    o.synth_classes = 10;
+    o.seed = 7;
+    dataset a, b, c;
+    kerror err;
+    ck_assert_int_eq(dataset_load(&o, &a, &err), KE_OK);
+    ck_assert_int_eq(dataset_load(&o, &b, &err), KE_OK);
+    assert_same(&a, &b);
+    ck_assert_uint_eq(a.n_classes, 10);
+    ck_assert_uint_eq(a.test_begin, 1000);
+    for (size_t i = 0; i < a.n; i++) ck_assert(a.y[i] >= 0 && a.y[i] < 10);
+    ck_assert_msg(centroid_accuracy(&a) > 0.9, "accuracy %g", centroid_accuracy(&a));
+    o.seed = 8;
+    ck_assert_int_eq(dataset_load(&o, &c, &err), KE_OK);
+    ck_assert_int_ne(memcmp(a.x, c.x, a.n * a.d * sizeof(float)), 0);
+    dataset_free(&a);
+    dataset_free(&b);
+    dataset_free(&c);
+    o.synth_classes = 1;
+    ck_assert_int_eq(dataset_load(&o, &a, &err), KE_INVALID);
+}
+END_TEST
+
+START_TEST(synthetic_regression)
+{
+    dataset_opts o;
+    dataset_opts_init(&o);
+    o.source = "synthetic-regression";
+    o.synth_n = 2000;
+    o.synth_d = 5;
+    o.synth_targets = 2;
+    o.synth_noise = 0.05;
+    dataset a, b;
+    kerror err;
+    ck_assert_int_eq(dataset_load(&o, &a, &err), KE_OK);
+    ck_assert_int_eq(dataset_load(&o, &b, &err), KE_OK);
+    assert_same(&a, &b);
+    ck_assert_uint_eq(dataset_out_dim(&a), 2);
+    ck_assert_ptr_null(a.y);
+    for (size_t i = 0; i < a.n * a.d; i++) ck_assert(a.x[i] >= -1.0f && a.x[i] <= 1.0f);
+    /* the signal dominates the noise: target variance >> noise^2 */
+    for (size_t k = 0; k < 2; k++) {
+        double s = 0, s2 = 0;
+        for (size_t i = 0; i < a.n; i++) {
+            double v = a.targets[i * 2 + k];
+            ck_assert(isfinite(v));
+            s += v;
+            s2 += v * v;
+        }
+        double var = s2 / a.n - (s / a.n) * (s / a.n);
+        ck_assert_msg(var > 100 * 0.05 * 0.05, "target %zu variance %g", k, var);
+    }
+    dataset_free(&a);
+    dataset_free(&b);
+}
+END_TEST
+
+START_TEST(named_sources)
+{
+    dataset_opts o;
+    dataset_opts_init(&o);
+    dataset ds;
+    kerror err;
+    o.source = "imagenet";
+    ck_assert_int_eq(dataset_load(&o, &ds, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "source");
+    o.source = "mnist";
+    ck_assert_int_eq(dataset_load(&o, &ds, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "dir");
+    o.dir = tmpdir;
+    ck_assert_int_eq(dataset_load(&o, &ds, &err), KE_IO);
+    const unsigned char lab[4] = {0, 1, 2, 3};
+    write_pair(tpath("train-images-idx3-ubyte"), tpath("train-labels-idx1-ubyte"), 0, 4, lab);
+    write_pair(tpath("t10k-images-idx3-ubyte.gz"), tpath("t10k-labels-idx1-ubyte.gz"), 1, 2, lab);
+    ck_assert_int_eq(dataset_load(&o, &ds, &err), KE_OK);
+    ck_assert_uint_eq(ds.n, 6);
+    ck_assert_uint_eq(ds.test_begin, 4);
+    dataset_free(&ds);
+    write_text(tpath("n.csv"), "a,y\n1,2\n3,4\n");
+    char src[300];
+    snprintf(src, sizeof src, "csv:%s", tpath("n.csv"));
+    o.source = src;
+    o.csv_task = DATASET_REGRESSION;
+    ck_assert_int_eq(dataset_load(&o, &ds, &err), KE_OK);
+    ck_assert_float_eq(ds.targets[1], 4.0f);
+    dataset_free(&ds);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("dataset");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, idx_plain);
+    tcase_add_test(tc, idx_gzip);
+    tcase_add_test(tc, idx_errors);
+    tcase_add_test(tc, fashion_test_set);
+    tcase_add_test(tc, fashion_named);
+    tcase_add_test(tc, cache_hit_equal);
+    tcase_add_test(tc, cache_concurrent_processes);
+    tcase_add_test(tc, cache_corrupt_rebuilt);
+    tcase_add_test(tc, cache_unwritable_skipped);
+    tcase_add_test(tc, csv_classification);
+    tcase_add_test(tc, csv_regression_cached);
+    tcase_add_test(tc, csv_errors);
+    tcase_add_test(tc, synthetic_classification);
+    tcase_add_test(tc, synthetic_regression);
+    tcase_add_test(tc, named_sources);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,178 @@
+/* Tests for report: the parsing of trial report lines (src/report.c). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/report.h"
+
+static report_line r;
+static kerror err;
+
+static int parse(const char *line)
+{
+    kerror_clear(&err);
+    return report_parse(line, &r, &err);
+}
+
+START_TEST(step_line_is_intermediate)
+{
+    ck_assert_int_eq(parse("{\"step\": 3, \"val_loss\": 0.41, \"acc\": 0.9}"), KE_OK);
+    ck_assert_int_eq(r.has_step, 1);
+    ck_assert_int_eq(r.step, 3);
+    ck_assert_int_eq(r.final, 0);
+    ck_assert_int_eq(r.n, 2);
+    ck_assert_str_eq(r.m[0].name, "val_loss");
+    ck_assert_double_eq(r.m[0].value, 0.41);
+    ck_assert_double_eq(report_find(&r, "acc")->value, 0.9);
+    ck_assert_ptr_null(report_find(&r, "step"));
+    ck_assert_ptr_null(report_find(&r, "loss"));
+}
+END_TEST
+
+START_TEST(line_without_step_is_final)
+{
+    ck_assert_int_eq(parse("{\"loss\": 2, \"n\": -7}"), KE_OK);
+    ck_assert_int_eq(r.has_step, 0);
+    ck_assert_int_eq(r.final, 1);
+    ck_assert_double_eq(report_find(&r, "loss")->value, 2.0);
+    ck_assert_double_eq(report_find(&r, "n")->value, -7.0);
+}
+END_TEST
+
+START_TEST(final_flag_with_step)
+{
+    ck_assert_int_eq(parse("{\"step\": 10, \"final\": true, \"loss\": 0.5}"), KE_OK);
+    ck_assert_int_eq(r.has_step, 1);
+    ck_assert_int_eq(r.step, 10);
+    ck_assert_int_eq(r.final, 1);
+    ck_assert_int_eq(r.n, 1);
+    ck_assert_int_eq(parse("{\"step\": 10, \"final\": false, \"loss\": 0.5}"), KE_OK);
+    ck_assert_int_eq(r.final, 0);
+    ck_assert_int_eq(parse("{\"step\": 1, \"final\": 1}"), KE_INVALID);
+    ck_assert_str_eq(err.path, "final");
+}
+END_TEST
+
+START_TEST(nonfinite_literals)
+{
+    ck_assert_int_eq(parse("{\"a\": NaN, \"b\": Infinity, \"c\": -Infinity, \"d\": [NaN]}"), KE_OK);
+    ck_assert_int_eq(r.n, 3);
+    ck_assert(isnan(report_find(&r, "a")->value));
+    ck_assert(isinf(report_find(&r, "b")->value) && report_find(&r, "b")->value > 0);
+    ck_assert(isinf(report_find(&r, "c")->value) && report_find(&r, "c")->value < 0);
+    ck_assert_int_eq(parse("{\"step\":2,\"loss\":NaN}"), KE_OK);
+    ck_assert(isnan(report_find(&r, "loss")->value));
+    ck_assert_int_eq(parse("{\"step\": NaN}"), KE_INVALID);
+    ck_assert_int_eq(parse("{\"a\": NaNa}"), KE_INVALID);
+}
+END_TEST
+
+START_TEST(nonfinite_inside_string_stays_string)
+{
+    ck_assert_int_eq(parse("{\"msg\": \"NaN and \\\" Infinity\", \"NaN\": 1, \"x\": \"-Infinity\"}"),
+                     KE_OK);
+    ck_assert_int_eq(r.n, 1);
+    ck_assert_str_eq(r.m[0].name, "NaN");
+    ck_assert_double_eq(r.m[0].value, 1.0);
+}
+END_TEST
+
+START_TEST(non_objects_rejected)
+{
+    const char *bad[] = {"epoch 3 done", "", "   ", "[1, 2]", "3.5", "\"text\"", "{\"a\": 1",
+                         "{\"a\": 1} trailing", "null"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(parse(bad[i]), KE_INVALID);
+        ck_assert_int_eq(err.code, KE_INVALID);
+    }
+}
+END_TEST
+
+START_TEST(step_validation)
+{
+    ck_assert_int_eq(parse("{\"step\": -1, \"loss\": 1}"), KE_INVALID);
+    ck_assert_str_eq(err.path, "step");
+    ck_assert_int_eq(parse("{\"step\": 1.5}"), KE_INVALID);
+    ck_assert_int_eq(parse("{\"step\": \"3\"}"), KE_INVALID);
+    ck_assert_int_eq(parse("{\"step\": 4.0, \"loss\": 1}"), KE_OK);
+    ck_assert_int_eq(r.has_step, 1);
+    ck_assert_int_eq(r.step, 4);
+    ck_assert_int_eq(parse("{\"step\": 0}"), KE_OK);
+    ck_assert_int_eq(r.step, 0);
+    ck_assert_int_eq(r.final, 0);
+}
+END_TEST
+
+START_TEST(other_types_ignored)
+{
+    ck_assert_int_eq(parse("{\"name\": \"run\", \"ok\": true, \"z\": null, \"v\": [1], "
+                           "\"o\": {\"loss\": 1}, \"loss\": 3}"), KE_OK);
+    ck_assert_int_eq(r.n, 1);
+    ck_assert_str_eq(r.m[0].name, "loss");
+}
+END_TEST
+
+START_TEST(metric_limits)
+{
+    char line[8192];
+    size_t o = (size_t)sprintf(line, "{");
+    for (int i = 0; i < REPORT_MAX_METRICS; i++)
+        o += (size_t)sprintf(line + o, "%s\"m%d\": %d", i ? ", " : "", i, i);
+    strcpy(line + o, "}");
+    ck_assert_int_eq(parse(line), KE_OK);
+    ck_assert_int_eq(r.n, REPORT_MAX_METRICS);
+    ck_assert_double_eq(report_find(&r, "m63")->value, 63.0);
+    strcpy(line + o, ", \"one_more\": 1}");
+    ck_assert_int_eq(parse(line), KE_INVALID);
+
+    char name[REPORT_NAME_MAX + 1];
+    memset(name, 'n', REPORT_NAME_MAX - 1);
+    name[REPORT_NAME_MAX - 1] = '\0';
+    snprintf(line, sizeof line, "{\"%s\": 1}", name);
+    ck_assert_int_eq(parse(line), KE_OK);
+    ck_assert_str_eq(r.m[0].name, name);
+    name[REPORT_NAME_MAX - 1] = 'n';
+    name[REPORT_NAME_MAX] = '\0';
+    snprintf(line, sizeof line, "{\"%s\": 1}", name);
+    ck_assert_int_eq(parse(line), KE_INVALID);
+}
+END_TEST
+
+START_TEST(whitespace_and_cr)
+{
+    ck_assert_int_eq(parse("  \t{\"step\": 1, \"loss\": 0.5}  \r"), KE_OK);
+    ck_assert_int_eq(r.step, 1);
+    ck_assert_double_eq(report_find(&r, "loss")->value, 0.5);
+    ck_assert_int_eq(parse("{\"loss\": 0.25}\r"), KE_OK);
+    ck_assert_double_eq(report_find(&r, "loss")->value, 0.25);
+}
+END_TEST
+
+static Suite *report_suite(void)
+{
+    Suite *s = suite_create("report");
+    TCase *tc = tcase_create("parse");
+    tcase_add_test(tc, step_line_is_intermediate);
+    tcase_add_test(tc, line_without_step_is_final);
+    tcase_add_test(tc, final_flag_with_step);
+    tcase_add_test(tc, nonfinite_literals);
+    tcase_add_test(tc, nonfinite_inside_string_stays_string);
+    tcase_add_test(tc, non_objects_rejected);
+    tcase_add_test(tc, step_validation);
+    tcase_add_test(tc, other_types_ignored);
+    tcase_add_test(tc, metric_limits);
+    tcase_add_test(tc, whitespace_and_cr);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(report_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

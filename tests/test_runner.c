@@ -1,0 +1,607 @@
+/* Tests for runner: real child processes (/bin/sh -c scripts) spawned,
+ * polled, timed out and reaped by src/runner.c. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/runner.h"
+
+/* What one child sent: its lines in arrival order and its EXIT event. */
+typedef struct {
+    int n, cap;
+    char **line;
+    runner_source *src;
+    int *cut;
+    int exits;
+    runner_event exit;
+    char *terminate_on;     /* runner_terminate when this report line arrives */
+} collect;
+
+static void on_event(const runner_event *ev, void *ctx)
+{
+    (void)ctx;
+    collect *c = ev->user;
+    if (ev->kind == RUNNER_EXIT) {
+        c->exits++;
+        c->exit = *ev;
+        return;
+    }
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        c->line = realloc(c->line, c->cap * sizeof *c->line);
+        c->src = realloc(c->src, c->cap * sizeof *c->src);
+        c->cut = realloc(c->cut, c->cap * sizeof *c->cut);
+        ck_assert(c->line && c->src && c->cut);
+    }
+    c->line[c->n] = strdup(ev->line);
+    c->src[c->n] = ev->source;
+    c->cut[c->n++] = ev->cut;
+    if (c->terminate_on && !strcmp(ev->line, c->terminate_on)) runner_terminate(ev->proc);
+}
+
+static void collect_free(collect *c)
+{
+    for (int i = 0; i < c->n; i++) free(c->line[i]);
+    free(c->line);
+    free(c->src);
+    free(c->cut);
+    memset(c, 0, sizeof *c);
+}
+
+/* The i-th line of source src, or NULL. */
+static const char *nth(const collect *c, runner_source src, int i)
+{
+    for (int k = 0; k < c->n; k++)
+        if (c->src[k] == src && i-- == 0) return c->line[k];
+    return NULL;
+}
+
+static int count(const collect *c, runner_source src)
+{
+    int n = 0;
+    for (int k = 0; k < c->n; k++) n += c->src[k] == src;
+    return n;
+}
+
+static runner_proc *spawn_cmd(runner_cmd *cmd, collect *c)
+{
+    runner_proc *p = NULL;
+    kerror err;
+    cmd->user = c;
+    ck_assert_int_eq(runner_spawn(&p, cmd, &err), KE_OK);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static runner_proc *spawn_sh(const char *script, double timeout, collect *c)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
+    runner_cmd cmd = {.argv = argv, .timeout = timeout, .kill_grace = 0.3};
+    return spawn_cmd(&cmd, c);
+}
+
+/* Polls until every proc dispatched its EXIT event. */
+static void run_all(runner_proc **procs, collect *cs, int n)
+{
+    for (;;) {
+        int left = 0;
+        for (int i = 0; i < n; i++) left += cs[i].exits == 0;
+        if (!left) break;
+        kerror err;
+        ck_assert_int_ge(runner_poll(procs, n, 1000, on_event, NULL, &err), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(cs[i].exits, 1);
+        ck_assert(runner_exited(procs[i]));
+    }
+}
+
+static void run_one(runner_proc *p, collect *c)
+{
+    run_all(&p, c, 1);
+}
+
+START_TEST(lines_by_source_in_order)
+{
+    collect c = {0};
+    runner_proc *p = spawn_sh("echo '{\"step\": 0, \"loss\": 3}' >&3; echo 'log line';"
+                              "echo '{\"step\": 1, \"loss\": 2}' >&3; echo '{\"acc\": 1}';"
+                              "printf '{\"loss\": 1}' >&3; printf 'no newline'", 0, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(count(&c, RUNNER_SRC_REPORT), 3);
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_REPORT, 0), "{\"step\": 0, \"loss\": 3}");
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_REPORT, 1), "{\"step\": 1, \"loss\": 2}");
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_REPORT, 2), "{\"loss\": 1}");
+    ck_assert_int_eq(count(&c, RUNNER_SRC_STDOUT), 3);
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_STDOUT, 0), "log line");
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_STDOUT, 1), "{\"acc\": 1}");
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_STDOUT, 2), "no newline");
+    ck_assert_str_eq(runner_stdout_tail(p), "log line\n{\"acc\": 1}\nno newline");
+    ck_assert_int_eq(c.exit.exited, 1);
+    ck_assert_int_eq(c.exit.exit_code, 0);
+    ck_assert_int_eq(c.exit.signaled, 0);
+    ck_assert_int_eq(c.exit.exec_failed, 0);
+    ck_assert_int_eq(c.exit.timed_out, 0);
+    ck_assert_ptr_eq(c.exit.proc, p);
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(long_lines_cut)
+{
+    collect c = {0};
+    char script[512];
+    snprintf(script, sizeof script,
+             "head -c %d /dev/zero | tr '\\0' x >&3; printf '\\nafter\\n' >&3;"
+             "head -c %d /dev/zero | tr '\\0' y >&3; printf '\\n' >&3;"
+             "head -c %d /dev/zero | tr '\\0' z", 3 * RUNNER_LINE_MAX, RUNNER_LINE_MAX,
+             2 * RUNNER_LINE_MAX);
+    runner_proc *p = spawn_sh(script, 0, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.n, 4);
+    ck_assert_int_eq(c.src[0], RUNNER_SRC_REPORT);
+    ck_assert_int_eq(strlen(c.line[0]), RUNNER_LINE_MAX);
+    ck_assert_int_eq(strspn(c.line[0], "x"), RUNNER_LINE_MAX);
+    ck_assert_int_eq(c.cut[0], 1);
+    ck_assert_str_eq(c.line[1], "after");
+    ck_assert_int_eq(c.cut[1], 0);
+    ck_assert_int_eq(strlen(c.line[2]), RUNNER_LINE_MAX);   /* exactly the limit: whole */
+    ck_assert_int_eq(c.cut[2], 0);
+    ck_assert_int_eq(c.src[3], RUNNER_SRC_STDOUT);
+    ck_assert_int_eq(strlen(c.line[3]), RUNNER_LINE_MAX);
+    ck_assert_int_eq(c.cut[3], 1);
+    ck_assert_int_eq(strlen(runner_stdout_tail(p)), RUNNER_TAIL_MAX);
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(stderr_tail_keeps_last_bytes)
+{
+    collect c = {0};
+    runner_proc *p = spawn_sh("i=0; while [ $i -lt 3000 ]; do echo \"err line $i\" >&2;"
+                              "i=$((i+1)); done; echo out", 0, &c);
+    run_one(p, &c);
+    const char *t = runner_stderr_tail(p);
+    size_t len = strlen(t);
+    ck_assert_uint_le(len, RUNNER_TAIL_MAX);
+    ck_assert_uint_gt(len, RUNNER_TAIL_MAX / 2);
+    ck_assert_int_eq(strncmp(t, "err line ", 9), 0);
+    ck_assert_str_eq(t + len - 14, "err line 2999\n");
+    ck_assert_int_eq(c.n, 1);   /* stderr is not delivered as lines */
+    ck_assert_str_eq(runner_stdout_tail(p), "out\n");
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(exit_code_and_signal)
+{
+    collect c[3] = {{0}};
+    runner_proc *p[3] = {spawn_sh("exit 3", 0, &c[0]),
+                         spawn_sh("ulimit -c 0; kill -SEGV $$", 0, &c[1]),
+                         spawn_sh("exit 127", 0, &c[2])};
+    run_all(p, c, 3);
+    ck_assert_int_eq(c[0].exit.exited, 1);
+    ck_assert_int_eq(c[0].exit.exit_code, 3);
+    ck_assert_int_eq(c[1].exit.exited, 0);
+    ck_assert_int_eq(c[1].exit.signaled, 1);
+    ck_assert_int_eq(c[1].exit.signal, SIGSEGV);
+    ck_assert_int_eq(c[2].exit.exit_code, 127);
+    ck_assert_int_eq(c[2].exit.exec_failed, 0);   /* a real 127 is not an exec failure */
+    for (int i = 0; i < 3; i++) {
+        runner_free(p[i]);
+        collect_free(&c[i]);
+    }
+}
+END_TEST
+
+START_TEST(exec_failure)
+{
+    collect c = {0};
+    char *argv[] = {"kestrel-no-such-program-xyz", "--x", "1", NULL};
+    runner_cmd cmd = {.argv = argv};
+    runner_proc *p = spawn_cmd(&cmd, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.exec_failed, 1);
+    ck_assert_int_eq(c.exit.exit_code, 127);
+    ck_assert_ptr_nonnull(strstr(runner_stderr_tail(p), "kestrel-no-such-program-xyz"));
+    ck_assert_ptr_nonnull(strstr(runner_stderr_tail(p), strerror(ENOENT)));
+    runner_free(p);
+    collect_free(&c);
+
+    char *sh[] = {"/bin/sh", "-c", "echo never", NULL};
+    runner_cmd bad_cwd = {.argv = sh, .cwd = "/nonexistent/kestrel-dir"};
+    p = spawn_cmd(&bad_cwd, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.exec_failed, 1);
+    ck_assert_int_eq(c.n, 0);
+    ck_assert_ptr_nonnull(strstr(runner_stderr_tail(p), "/nonexistent/kestrel-dir"));
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(timeout_kills_after_grace_when_sigterm_ignored)
+{
+    collect c = {0};
+    runner_proc *p = spawn_sh("trap '' TERM; echo started >&3; while :; do sleep 0.05; done",
+                              1.0, &c);
+    run_one(p, &c);
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_REPORT, 0), "started");
+    ck_assert_int_eq(c.exit.timed_out, 1);
+    ck_assert_int_eq(c.exit.terminated, 0);
+    ck_assert_int_eq(c.exit.signaled, 1);
+    ck_assert_int_eq(c.exit.signal, SIGKILL);
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(timeout_with_grandchild_holding_pipes)
+{
+    collect c = {0};
+    /* the subshell ignores SIGTERM and keeps stdout, stderr and fd 3 open */
+    runner_proc *p = spawn_sh("(trap '' TERM; sleep 30) & wait", 0.3, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.timed_out, 1);
+    ck_assert_int_eq(c.exit.signaled, 1);
+    ck_assert_int_eq(c.exit.signal, SIGTERM);
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+/* 1 when pid is gone or a zombie. */
+static int dead(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return !rp || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+/* Waits (bounded) for pid to die; 1 if it did. */
+static int dies(pid_t pid)
+{
+    for (int i = 0; i < 200; i++) {
+        if (dead(pid)) return 1;
+        nanosleep(&(struct timespec){0, 25000000}, NULL);
+    }
+    return 0;
+}
+
+START_TEST(exit_with_background_grandchild)
+{
+    collect c = {0};
+    runner_proc *p = spawn_sh("sleep 30 & echo $!", 0, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.exited, 1);
+    ck_assert_int_eq(c.exit.exit_code, 0);
+    ck_assert_int_eq(c.n, 1);
+    pid_t grandchild = (pid_t)atoi(c.line[0]);
+    ck_assert_int_gt(grandchild, 1);
+    ck_assert(dies(grandchild));   /* what is left of the trial's group is killed */
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(exit_with_grandchild_in_other_session)
+{
+    collect c = {0};
+    /* out of the group's reach: only closing the pipes ends the wait */
+    runner_proc *p = spawn_sh("setsid sleep 2 & echo done", 0, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.exited, 1);
+    ck_assert_str_eq(c.line[0], "done");
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(terminate)
+{
+    collect c = {.terminate_on = "ready"};
+    runner_proc *p = spawn_sh("echo ready >&3; sleep 30", 0, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.terminated, 1);
+    ck_assert_int_eq(c.exit.timed_out, 0);
+    ck_assert_int_eq(c.exit.signaled, 1);
+    ck_assert_int_eq(c.exit.signal, SIGTERM);
+    runner_free(p);
+    c.terminate_on = NULL;
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(eight_children_at_once)
+{
+    enum { N = 8, LINES = 100 };
+    collect c[N] = {{0}};
+    runner_proc *p[N];
+    for (int i = 0; i < N; i++) {
+        char script[256];
+        snprintf(script, sizeof script,
+                 "i=0; while [ $i -lt %d ]; do echo \"{\\\"step\\\": $i, \\\"id\\\": %d}\" >&3;"
+                 "echo \"out $i\"; i=$((i+1)); done; exit %d", LINES, i, i);
+        p[i] = spawn_sh(script, 0, &c[i]);
+    }
+    run_all(p, c, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(count(&c[i], RUNNER_SRC_REPORT), LINES);
+        ck_assert_int_eq(count(&c[i], RUNNER_SRC_STDOUT), LINES);
+        for (int k = 0; k < LINES; k++) {
+            char want[64];
+            snprintf(want, sizeof want, "{\"step\": %d, \"id\": %d}", k, i);
+            ck_assert_str_eq(nth(&c[i], RUNNER_SRC_REPORT, k), want);
+            snprintf(want, sizeof want, "out %d", k);
+            ck_assert_str_eq(nth(&c[i], RUNNER_SRC_STDOUT, k), want);
+        }
+        ck_assert_int_eq(c[i].exit.exit_code, i);
+        runner_free(p[i]);
+        collect_free(&c[i]);
+    }
+    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);   /* no child left behind */
+    ck_assert_int_eq(errno, ECHILD);
+}
+END_TEST
+
+START_TEST(environment)
+{
+    collect c = {0};
+    setenv("KESTREL_REPORT_FD", "9", 1);   /* ours must not leak through */
+    setenv("KESTREL_TEST_KEEP", "kept", 1);
+    setenv("KESTREL_TRIAL", "old", 1);
+    char *argv[] = {"/bin/sh", "-c",
+                    "echo \"$KESTREL_REPORT_FD|$KESTREL_TRIAL|$FOO|$KESTREL_TEST_KEEP\"; "
+                    "env | grep -c '^KESTREL_TRIAL='", NULL};
+    char *env[] = {"KESTREL_TRIAL=7", "FOO=bar baz", NULL};
+    runner_cmd cmd = {.argv = argv, .env_extra = env};
+    runner_proc *p = spawn_cmd(&cmd, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.n, 2);
+    ck_assert_str_eq(c.line[0], "3|7|bar baz|kept");
+    ck_assert_str_eq(c.line[1], "1");
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+START_TEST(cwd_honoured)
+{
+    char dir[] = "/tmp/kestrel-runner-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char real[PATH_MAX];
+    ck_assert_ptr_nonnull(realpath(dir, real));
+    collect c = {0};
+    char *argv[] = {"/bin/sh", "-c", "pwd -P; echo x > made", NULL};
+    runner_cmd cmd = {.argv = argv, .cwd = dir};
+    runner_proc *p = spawn_cmd(&cmd, &c);
+    run_one(p, &c);
+    ck_assert_str_eq(c.line[0], real);
+    char made[PATH_MAX + 8];
+    snprintf(made, sizeof made, "%s/made", dir);
+    ck_assert_int_eq(unlink(made), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
+/* Returns 0 when the fds in the /proc/PID/fd folder dir are exactly 0-3,
+ * else -1 with the first other one in buf. */
+static int list_fds(const char *dir, char *buf, size_t size)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(buf, size, "cannot list %s", dir);
+        return -1;
+    }
+    int seen = 0, other = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        int fd = atoi(e->d_name);
+        if (fd >= 0 && fd <= 3) {
+            seen |= 1 << fd;
+        } else if (!other++) {
+            char link[320], target[128] = "";
+            snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+            ssize_t len = readlink(link, target, sizeof target - 1);
+            target[len > 0 ? len : 0] = '\0';
+            snprintf(buf, size, "fd %.32s (%s) leaked into the child", e->d_name, target);
+        }
+    }
+    closedir(d);
+    if (!other && seen != 0xf) snprintf(buf, size, "the child's fds are 0x%x, not 0-3", seen);
+    return other || seen != 0xf ? -1 : 0;
+}
+
+/* Spawns a child that sleeps once it has read stdin to EOF and reported on
+ * fd 3, and lists its fds from outside (a listing from inside would show the
+ * listing's own directory fd). Returns NULL when they are exactly 0-3 with
+ * stdin on /dev/null, else what is wrong in buf. No ck_assert: the low-fd
+ * test runs this where Check's own channel may be closed. */
+static const char *fd_problem(char *buf, size_t size)
+{
+    char *argv[] = {"/bin/sh", "-c", "cat; echo ready >&3; echo stdin-done; exec sleep 30", NULL};
+    collect c = {0};
+    runner_cmd cmd = {.argv = argv, .user = &c};
+    runner_proc *p = NULL;
+    kerror err;
+    if (runner_spawn(&p, &cmd, &err) != KE_OK) {
+        snprintf(buf, size, "spawn: %.200s", err.msg);
+        return buf;
+    }
+    while (count(&c, RUNNER_SRC_STDOUT) == 0 && !c.exits)
+        runner_poll(&p, 1, 1000, on_event, NULL, &err);
+    const char *r = nth(&c, RUNNER_SRC_REPORT, 0), *o = nth(&c, RUNNER_SRC_STDOUT, 0);
+    snprintf(buf, size, "no ready/stdin-done lines: %s / %s", r ? r : "-", o ? o : "-");
+    int ok = r && o && !strcmp(r, "ready") && !strcmp(o, "stdin-done");   /* cat saw EOF */
+    /* Transient fds are fine (the shell saves fd 3 around a redirection,
+     * sleep's loader reads ld.so.cache): a leaked one stays for good. */
+    char path[64], target[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)runner_pid(p));
+    int clean = 0;
+    for (int i = 0; ok && !clean && i < 200; i++) {
+        if (i) nanosleep(&(struct timespec){0, 25000000}, NULL);
+        clean = list_fds(path, buf, size) == 0;
+    }
+    ok = ok && clean;
+    snprintf(path, sizeof path, "/proc/%d/fd/0", (int)runner_pid(p));
+    ssize_t len = readlink(path, target, sizeof target - 1);
+    target[len > 0 ? len : 0] = '\0';
+    if (ok && strcmp(target, "/dev/null")) {
+        snprintf(buf, size, "stdin is %.200s", target);
+        ok = 0;
+    }
+    runner_free(p);
+    collect_free(&c);
+    return ok ? NULL : buf;
+}
+
+START_TEST(no_fd_leaks)
+{
+    int leak = open("/dev/null", O_RDONLY);   /* not CLOEXEC: must still not reach the child */
+    ck_assert_int_ge(leak, 0);
+    char buf[256];
+    const char *problem = fd_problem(buf, sizeof buf);
+    ck_assert_msg(!problem, "%s", problem);
+    close(leak);
+}
+END_TEST
+
+/* With fds 0-3 closed, the pipes land on them: the child's fds must still
+ * come out right. Run in a process of its own, whose exit status says. */
+START_TEST(low_fds_in_parent)
+{
+    int msg[2];
+    ck_assert_int_eq(pipe(msg), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int out = fcntl(msg[1], F_DUPFD_CLOEXEC, 20);
+        for (int i = 0; i < 4; i++) close(i);
+        char buf[256];
+        const char *problem = fd_problem(buf, sizeof buf);
+        if (problem && write(out, problem, strlen(problem)) < 0) _exit(2);
+        _exit(problem ? 1 : 0);
+    }
+    close(msg[1]);
+    char buf[256] = "";
+    ssize_t n = read(msg[0], buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = '\0';
+    close(msg[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", buf);
+}
+END_TEST
+
+START_TEST(free_kills_live_child)
+{
+    collect c = {0};
+    runner_proc *p = spawn_sh("exec sleep 30", 0, &c);
+    pid_t pid = runner_pid(p);
+    ck_assert_int_gt(pid, 0);
+    ck_assert(!runner_exited(p));
+    runner_free(p);
+    ck_assert_int_eq(kill(pid, 0), -1);   /* killed and reaped */
+    ck_assert_int_eq(errno, ESRCH);
+    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+    collect_free(&c);
+}
+END_TEST
+
+/* A kill -9 of the spawning process must not leave the trial running: not
+ * the child (sh) nor what it started (sleep). */
+START_TEST(trial_dies_with_parent)
+{
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t mid = fork();
+    ck_assert_int_ge(mid, 0);
+    if (mid == 0) {
+        collect c = {0};
+        runner_proc *p = spawn_sh("sleep 30 & echo $! >&3; wait", 0, &c);
+        kerror err;
+        while (c.n == 0 && !c.exits) runner_poll(&p, 1, 1000, on_event, NULL, &err);
+        pid_t pids[2] = {runner_pid(p), c.n ? (pid_t)atoi(c.line[0]) : 0};
+        if (write(fd[1], pids, sizeof pids) != sizeof pids) _exit(1);
+        raise(SIGKILL);
+    }
+    close(fd[1]);
+    pid_t pids[2] = {0, 0};
+    ck_assert_int_eq(read(fd[0], pids, sizeof pids), sizeof pids);
+    close(fd[0]);
+    ck_assert_int_eq(waitpid(mid, NULL, 0), mid);
+    ck_assert_int_gt(pids[0], 1);
+    ck_assert_int_gt(pids[1], 1);
+    ck_assert(dies(pids[0]));
+    ck_assert(dies(pids[1]));
+}
+END_TEST
+
+START_TEST(empty_command_rejected)
+{
+    runner_proc *p = (runner_proc *)1;
+    char *argv[] = {NULL};
+    runner_cmd cmd = {.argv = argv};
+    kerror err;
+    ck_assert_int_eq(runner_spawn(&p, &cmd, &err), KE_INVALID);
+    ck_assert_ptr_null(p);
+}
+END_TEST
+
+static Suite *runner_suite(void)
+{
+    Suite *s = suite_create("runner");
+    TCase *tc = tcase_create("children");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, lines_by_source_in_order);
+    tcase_add_test(tc, long_lines_cut);
+    tcase_add_test(tc, stderr_tail_keeps_last_bytes);
+    tcase_add_test(tc, exit_code_and_signal);
+    tcase_add_test(tc, exec_failure);
+    tcase_add_test(tc, timeout_kills_after_grace_when_sigterm_ignored);
+    tcase_add_test(tc, timeout_with_grandchild_holding_pipes);
+    tcase_add_test(tc, exit_with_background_grandchild);
+    tcase_add_test(tc, exit_with_grandchild_in_other_session);
+    tcase_add_test(tc, terminate);
+    tcase_add_test(tc, eight_children_at_once);
+    tcase_add_test(tc, environment);
+    tcase_add_test(tc, cwd_honoured);
+    tcase_add_test(tc, no_fd_leaks);
+    tcase_add_test(tc, low_fds_in_parent);
+    tcase_add_test(tc, free_kills_live_child);
+    tcase_add_test(tc, trial_dies_with_parent);
+    tcase_add_test(tc, empty_command_rejected);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(runner_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

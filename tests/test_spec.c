@@ -1,0 +1,777 @@
+/* test_spec: the study spec parser. Every rejection listed in docs/spec.md
+ * has a row in the table below (a patch applied to a valid base spec, the
+ * expected JSON path and part of the message); the rest checks a full spec
+ * field by field, the defaults, parameter ordering, the hash and command
+ * expansion, the last through a real /bin/sh. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../src/spec.h"
+
+static const char *const BASE =
+    "{\"name\": \"t1\","
+    " \"objective\": {\"metric\": \"loss\"},"
+    " \"space\": {"
+    "   \"x1\": {\"type\": \"float\", \"low\": -5, \"high\": 10},"
+    "   \"x2\": {\"type\": \"int\", \"low\": 0, \"high\": 15},"
+    "   \"opt\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\", 3]},"
+    "   \"mom\": {\"type\": \"float\", \"low\": 0, \"high\": 0.99, \"when\": {\"opt\": \"sgd\"}}"
+    " },"
+    " \"strategy\": {\"name\": \"random\"},"
+    " \"budget\": {\"max_trials\": 10},"
+    " \"run\": {\"command\": \"echo {x1}\"}}";
+
+#define DEL NULL   /* patch value: remove the key */
+
+typedef struct {
+    const char *key;     /* dotted path into BASE, e.g. "space.x1.low" */
+    const char *value;   /* JSON text, or DEL */
+} patch;
+
+/* Sets or removes a dotted key of doc; intermediate objects must exist. */
+static void apply_patch(json_t *doc, const patch *p)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", p->key);
+    json_t *obj = doc;
+    char *key = buf, *dot;
+    while ((dot = strchr(key, '.'))) {
+        *dot = '\0';
+        obj = json_object_get(obj, key);
+        ck_assert_msg(json_is_object(obj), "patch %s: no object at %s", p->key, key);
+        key = dot + 1;
+    }
+    if (!p->value) {
+        ck_assert_int_eq(json_object_del(obj, key), 0);
+        return;
+    }
+    json_error_t je;
+    json_t *v = json_loads(p->value, JSON_DECODE_ANY, &je);
+    ck_assert_msg(v != NULL, "patch value %s: %s", p->value, je.text);
+    json_object_set_new(obj, key, v);
+}
+
+/* Parses BASE with up to two patches applied. */
+static int parse_patched(spec_study *s, const patch *p, int n, kerror *err)
+{
+    json_t *doc = json_loads(BASE, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    for (int i = 0; i < n; i++)
+        if (p[i].key) apply_patch(doc, &p[i]);
+    char *text = json_dumps(doc, 0);
+    json_decref(doc);
+    int rc = spec_parse(s, text, err);
+    free(text);
+    return rc;
+}
+
+typedef struct {
+    patch p[2];
+    const char *path;   /* expected kerror path */
+    const char *msg;    /* substring of the expected message */
+} reject_case;
+
+#define P1(k, v) { { k, v }, { NULL, NULL } }
+#define P2(k1, v1, k2, v2) { { k1, v1 }, { k2, v2 } }
+#define FLOAT_DEF "{\"type\": \"float\", \"low\": 0, \"high\": 1}"
+
+static const reject_case rejects[] = {
+    /* top level */
+    { P1("foo", "1"), "foo", "unknown field" },
+    { P1("name", DEL), "name", "required field missing" },
+    { P1("objective", DEL), "objective", "required field missing" },
+    { P1("space", DEL), "space", "required field missing" },
+    { P1("strategy", DEL), "strategy", "required field missing" },
+    { P1("budget", DEL), "budget", "required field missing" },
+    { P1("run", DEL), "run", "required field missing" },
+    { P1("name", "5"), "name", "must be a string" },
+    { P1("name", "\"a b\""), "name", "must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" },
+    { P1("name", "\"..\""), "name", "must match" },
+    { P1("name", "\".hidden\""), "name", "must match" },
+    { P1("name", "\"\""), "name", "must match" },
+    /* objective */
+    { P1("objective", "[]"), "objective", "must be an object" },
+    { P1("objective.goal", "1"), "objective.goal", "unknown field" },
+    { P1("objective.metric", DEL), "objective.metric", "required field missing" },
+    { P1("objective.metric", "3"), "objective.metric", "must be a string" },
+    { P1("objective.metric", "\"\""), "objective.metric", "must be 1 to 63 characters" },
+    { P1("objective.direction", "\"up\""), "objective.direction", "must be \"minimize\" or \"maximize\"" },
+    { P1("objective.direction", "true"), "objective.direction", "must be a string" },
+    /* space */
+    { P1("space", "[]"), "space", "must be an object" },
+    { P1("space", "{}"), "space", "must define at least one parameter" },
+    { P1("space.1x", FLOAT_DEF), "space.1x", "parameter name must match" },
+    { P1("space.a-b", FLOAT_DEF), "space.a-b", "parameter name must match" },
+    { P1("space.trial", FLOAT_DEF), "space.trial", "reserved" },
+    { P1("space.study", FLOAT_DEF), "space.study", "reserved" },
+    { P1("space.x1", "5"), "space.x1", "must be an object" },
+    { P1("space.x1.type", DEL), "space.x1.type", "required field missing" },
+    { P1("space.x1.type", "3"), "space.x1.type", "must be a string" },
+    { P1("space.x1.type", "\"double\""), "space.x1.type", "must be \"float\", \"int\"" },
+    { P1("space.x1.lo", "1"), "space.x1.lo", "unknown field" },
+    { P1("space.x1.choices", "[1]"), "space.x1.choices", "not allowed for type float" },
+    { P1("space.x1.step", "1"), "space.x1.step", "not allowed for type float" },
+    { P1("space.x1.value", "1"), "space.x1.value", "not allowed for type float" },
+    { P1("space.x2.grid_points", "3"), "space.x2.grid_points", "not allowed for type int" },
+    { P1("space.opt.log", "true"), "space.opt.log", "not allowed for type categorical" },
+    { P1("space.opt.low", "0"), "space.opt.low", "not allowed for type categorical" },
+    /* float and int ranges */
+    { P1("space.x1.low", DEL), "space.x1.low", "required field missing" },
+    { P1("space.x1.high", DEL), "space.x1.high", "required field missing" },
+    { P1("space.x1.low", "\"a\""), "space.x1.low", "must be a number" },
+    { P1("space.x1.high", "-5"), "space.x1.high", "must be > low" },
+    { P1("space.x1.high", "-6"), "space.x1.high", "must be > low" },
+    { P1("space.x2.low", "1.5"), "space.x2.low", "must be an integer" },
+    { P1("space.x2.high", "\"9\""), "space.x2.high", "must be an integer" },
+    { P1("space.x2.high", "-1"), "space.x2.high", "must be >= low" },
+    { P1("space.x2.low", "10000000000000000"), "space.x2.low", "must be within +-2^53" },
+    { P1("space.x2.step", "0"), "space.x2.step", "must be between 1 and" },
+    { P1("space.x2.step", "1.5"), "space.x2.step", "must be an integer" },
+    { P1("space.x1.log", "1"), "space.x1.log", "must be a boolean" },
+    { P1("space.x1.log", "true"), "space.x1.low", "must be > 0 for a log-scale parameter" },
+    { P1("space.x2.log", "true"), "space.x2.low", "must be > 0 for a log-scale parameter" },
+    /* grids */
+    { P1("space.x1.grid", "1"), "space.x1.grid", "must be an array" },
+    { P1("space.x1.grid", "[]"), "space.x1.grid", "must not be empty" },
+    { P1("space.x1.grid", "[1, \"a\"]"), "space.x1.grid[1]", "must be a number" },
+    { P1("space.x1.grid", "[10.5]"), "space.x1.grid[0]", "must be within [-5, 10]" },
+    { P1("space.x1.grid", "[1, 1.0]"), "space.x1.grid[1]", "duplicate value" },
+    { P1("space.x2.grid", "[1.5]"), "space.x2.grid[0]", "must be an integer" },
+    { P1("space.x2.grid", "[16]"), "space.x2.grid[0]", "must be within [0, 15]" },
+    { P2("space.x2.step", "2", "space.x2.grid", "[0, 3]"), "space.x2.grid[1]", "must be low + k*step" },
+    { P1("space.x1.grid_points", "1"), "space.x1.grid_points", "must be between 2 and 1000000" },
+    { P1("space.x1.grid_points", "1000001"), "space.x1.grid_points", "must be between 2 and 1000000" },
+    { P1("space.x1.grid_points", "2.5"), "space.x1.grid_points", "must be an integer" },
+    { P2("space.x1.grid_points", "3", "space.x1.grid", "[1]"), "space.x1.grid_points",
+      "cannot be combined with grid" },
+    /* categorical and fixed */
+    { P1("space.opt.choices", DEL), "space.opt.choices", "required field missing" },
+    { P1("space.opt.choices", "\"sgd\""), "space.opt.choices", "must be an array" },
+    { P1("space.opt.choices", "[]"), "space.opt.choices", "must not be empty" },
+    { P1("space.opt.choices", "[\"sgd\", true]"), "space.opt.choices[1]", "must be a string or a number" },
+    { P1("space.opt.choices", "[\"sgd\", \"sgd\"]"), "space.opt.choices[1]", "duplicate choice" },
+    { P1("space.opt.choices", "[\"sgd\", 1, 1.0]"), "space.opt.choices[2]", "duplicate choice" },
+    { P1("space.f", "{\"type\": \"fixed\"}"), "space.f.value", "required field missing" },
+    { P1("space.f", "{\"type\": \"fixed\", \"value\": null}"), "space.f.value", "must be a string or a number" },
+    /* conditions */
+    { P1("space.mom.when", "\"opt\""), "space.mom.when", "must be an object naming exactly one parameter" },
+    { P1("space.mom.when", "{}"), "space.mom.when", "must be an object naming exactly one parameter" },
+    { P1("space.mom.when", "{\"opt\": \"sgd\", \"x1\": 1}"), "space.mom.when", "exactly one parameter" },
+    { P1("space.mom.when", "{\"nope\": \"sgd\"}"), "space.mom.when", "unknown parameter 'nope'" },
+    { P1("space.mom.when", "{\"x1\": 1}"), "space.mom.when", "'x1' is not a categorical parameter" },
+    { P1("space.mom.when", "{\"opt\": \"rmsprop\"}"), "space.mom.when.opt", "not a choice of 'opt'" },
+    { P1("space.mom.when", "{\"opt\": \"3\"}"), "space.mom.when.opt", "not a choice of 'opt'" },
+    { P1("space.mom.when", "{\"opt\": [\"adam\", \"x\"]}"), "space.mom.when.opt[1]", "not a choice of 'opt'" },
+    { P1("space.mom.when", "{\"opt\": []}"), "space.mom.when.opt", "must not be empty" },
+    { P1("space.mom.when", "{\"opt\": [\"sgd\", \"sgd\"]}"), "space.mom.when.opt[1]", "duplicate value" },
+    { P1("space.mom.when", "{\"opt\": [true]}"), "space.mom.when.opt[0]", "must be a string, a number" },
+    { P1("space.mom.when", "{\"opt\": null}"), "space.mom.when.opt", "must be a string, a number" },
+    { P1("space.opt.when", "{\"opt\": \"sgd\"}"), "space.opt.when", "circular condition" },
+    { P2("space.opt.when", "{\"c2\": \"a\"}",
+         "space.c2", "{\"type\": \"categorical\", \"choices\": [\"a\"], \"when\": {\"opt\": \"sgd\"}}"),
+      "space.opt.when", "circular condition" },
+    /* strategy */
+    { P1("strategy", "\"random\""), "strategy", "must be an object" },
+    { P1("strategy.foo", "1"), "strategy.foo", "unknown field" },
+    { P1("strategy.name", DEL), "strategy.name", "required field missing" },
+    { P1("strategy.name", "1"), "strategy.name", "must be a string" },
+    { P1("strategy.name", "\"bogus\""), "strategy.name", "unknown strategy 'bogus' (known: " },
+    { P1("strategy.seed", "-1"), "strategy.seed", "must be >= 0" },
+    { P1("strategy.seed", "1.5"), "strategy.seed", "must be an integer" },
+    { P1("strategy.options", "[]"), "strategy.options", "must be an object" },
+    { P1("strategy.options", "{\"k\": 1}"), "strategy.options.k", "unknown option" },
+    { P2("strategy.name", "\"grid\"", "strategy.options", "{\"shuffle\": 1}"),
+      "strategy.options.shuffle", "must be true or false" },
+    { P1("strategy.name", "\"grid\""), "space.x1", "grid values or grid_points" },
+    { P2("strategy.name", "\"grid\"",
+         "space", "{\"x1\": {\"type\": \"int\", \"low\": 0, \"high\": 1000000},"
+                  " \"x2\": {\"type\": \"int\", \"low\": 0, \"high\": 1000000}}"),
+      "space", "the grid has more than" },
+    /* budget */
+    { P1("budget", "5"), "budget", "must be an object" },
+    { P1("budget.max_trails", "5"), "budget.max_trails", "unknown field" },
+    { P1("budget.max_trials", DEL), "budget.max_trials", "required field missing" },
+    { P1("budget.max_trials", "0"), "budget.max_trials", "must be between 1 and 1000000" },
+    { P1("budget.max_trials", "1000001"), "budget.max_trials", "must be between 1 and 1000000" },
+    { P1("budget.max_trials", "1.5"), "budget.max_trials", "must be an integer" },
+    { P1("budget.max_trials", "\"10\""), "budget.max_trials", "must be an integer" },
+    { P1("budget.max_parallel", "0"), "budget.max_parallel", "must be between 1 and 256" },
+    { P1("budget.max_parallel", "257"), "budget.max_parallel", "must be between 1 and 256" },
+    { P1("budget.max_seconds", "-1"), "budget.max_seconds", "must be >= 0" },
+    { P1("budget.max_seconds", "\"1\""), "budget.max_seconds", "must be a number" },
+    { P1("budget.trial_timeout", "-0.5"), "budget.trial_timeout", "must be >= 0" },
+    { P1("budget.max_retries", "101"), "budget.max_retries", "must be between 0 and 100" },
+    { P1("budget.max_retries", "-1"), "budget.max_retries", "must be between 0 and 100" },
+    /* run */
+    { P1("run", "[]"), "run", "must be an object" },
+    { P1("run.foo", "1"), "run.foo", "unknown field" },
+    { P1("run", "{}"), "run", "exactly one of" },
+    { P1("run", "{\"command\": \"x\", \"function\": \"branin\"}"), "run", "exactly one of" },
+    { P1("run", "{\"trainer\": {}, \"function\": \"branin\"}"), "run", "exactly one of" },
+    { P1("run.kill_grace", "0"), "run.kill_grace", "must be > 0" },
+    { P1("run.kill_grace", "\"5\""), "run.kill_grace", "must be a number" },
+    { P1("run", "{\"function\": \"branin\", \"env\": {}}"), "run.env", "only allowed with \"command\"" },
+    { P1("run", "{\"trainer\": {}, \"cwd\": \"/tmp\"}"), "run.cwd", "only allowed with \"command\"" },
+    { P1("run", "{\"function\": 3}"), "run.function", "must be a string" },
+    { P1("run", "{\"function\": \"nope\"}"), "run.function", "unknown function 'nope' (known: branin, " },
+    { P1("run", "{\"function\": \"hartmann3\"}"), "space", "needs a float or int parameter 'x3'" },
+    { P2("run", "{\"function\": \"branin\"}", "space.x2", "{\"type\": \"fixed\", \"value\": 1}"),
+      "space.x2", "must be a float or int parameter for function 'branin'" },
+    { P2("run", "{\"function\": \"branin\"}",
+         "space.x2", "{\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"opt\": \"sgd\"}}"),
+      "space.x2", "must not be conditional" },
+    { P1("run", "{\"trainer\": 1}"), "run.trainer", "must be an object" },
+    { P1("run.command", "5"), "run.command", "must be a string or a non-empty array of strings" },
+    { P1("run.command", "[]"), "run.command", "must be a string or a non-empty array of strings" },
+    { P1("run.command", "\"\""), "run.command", "must not be empty" },
+    { P1("run.command", "[\"echo\", 1]"), "run.command[1]", "must be a string" },
+    { P1("run.command", "[\"\"]"), "run.command[0]", "must not be empty" },
+    { P1("run.command", "\"echo {foo}\""), "run.command", "unknown placeholder {foo}" },
+    { P1("run.command", "\"echo {}\""), "run.command", "unknown placeholder {}" },
+    { P1("run.command", "[\"echo\", \"--x={bar}\"]"), "run.command[1]", "unknown placeholder {bar}" },
+    { P1("run.command", "\"echo {x1\""), "run.command", "unterminated placeholder" },
+    { P1("run.command", "\"echo } {x1}\""), "run.command", "unmatched '}'" },
+    { P1("run.env", "[]"), "run.env", "must be an object" },
+    { P1("run.env", "{\"1A\": \"x\"}"), "run.env.1A", "variable name must match" },
+    { P1("run.env", "{\"A=B\": \"x\"}"), "run.env.A=B", "variable name must match" },
+    { P1("run.env", "{\"A\": 1}"), "run.env.A", "must be a string" },
+    { P1("run.cwd", "\"\""), "run.cwd", "must not be empty" },
+    { P1("run.cwd", "1"), "run.cwd", "must be a string" },
+};
+
+#define N_REJECTS ((int)(sizeof rejects / sizeof rejects[0]))
+
+static void assert_empty(const spec_study *s)
+{
+    ck_assert_ptr_null(s->name);
+    ck_assert_ptr_null(s->doc);
+    ck_assert_ptr_null(s->run.argv);
+    ck_assert_int_eq(s->space.n, 0);
+}
+
+START_TEST(test_reject)
+{
+    const reject_case *c = &rejects[_i];
+    spec_study s;
+    kerror err;
+    kerror_clear(&err);
+    int rc = parse_patched(&s, c->p, 2, &err);
+    ck_assert_msg(rc == KE_INVALID, "case %d (%s): rc %d, expected KE_INVALID", _i, c->p[0].key, rc);
+    ck_assert_int_eq(err.code, KE_INVALID);
+    ck_assert_msg(!strcmp(err.path, c->path), "case %d: path '%s', expected '%s' (msg: %s)",
+                  _i, err.path, c->path, err.msg);
+    ck_assert_msg(strstr(err.msg, c->msg) != NULL, "case %d: message '%s' lacks '%s'",
+                  _i, err.msg, c->msg);
+    assert_empty(&s);
+}
+END_TEST
+
+static void expect_reject(const char *text, const char *path, const char *msg)
+{
+    spec_study s;
+    kerror err;
+    kerror_clear(&err);
+    ck_assert_int_eq(spec_parse(&s, text, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, path);
+    ck_assert_msg(strstr(err.msg, msg) != NULL, "message '%s' lacks '%s'", err.msg, msg);
+    assert_empty(&s);
+}
+
+START_TEST(test_reject_document)
+{
+    expect_reject("[1, 2]", "", "the spec must be a JSON object");
+    expect_reject("{\n  \"name\": \"a\",\n  \"budget\": }", "", "invalid JSON at line 3, column");
+    expect_reject("{\"name\": \"a\", \"name\": \"b\"}", "", "duplicate object key");
+    expect_reject("", "", "invalid JSON at line");
+}
+END_TEST
+
+/* BASE with one key set to a generated value. */
+static int parse_with(const char *key, const char *value_json, kerror *err)
+{
+    spec_study s;
+    patch p = { key, value_json };
+    int rc = parse_patched(&s, &p, 1, err);
+    if (rc == KE_OK) spec_free(&s);
+    return rc;
+}
+
+static char *repeat(char c, int n, const char *prefix, const char *suffix)
+{
+    size_t lp = strlen(prefix), ls = strlen(suffix);
+    char *s = malloc(lp + (size_t)n + ls + 1);
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, prefix, lp);
+    memset(s + lp, c, (size_t)n);
+    memcpy(s + lp + (size_t)n, suffix, ls + 1);
+    return s;
+}
+
+START_TEST(test_length_limits)
+{
+    kerror err;
+    char *v = repeat('n', 128, "\"", "\"");
+    ck_assert_int_eq(parse_with("name", v, &err), KE_OK);
+    free(v);
+    v = repeat('n', 129, "\"", "\"");
+    ck_assert_int_eq(parse_with("name", v, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "name");
+    free(v);
+
+    v = repeat('m', 63, "\"", "\"");
+    ck_assert_int_eq(parse_with("objective.metric", v, &err), KE_OK);
+    free(v);
+    v = repeat('m', 64, "\"", "\"");
+    ck_assert_int_eq(parse_with("objective.metric", v, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "objective.metric");
+    free(v);
+
+    v = repeat('c', 1024, "[\"sgd\", \"", "\"]");
+    ck_assert_int_eq(parse_with("space.opt.choices", v, &err), KE_OK);
+    free(v);
+    v = repeat('c', 1025, "[\"sgd\", \"", "\"]");
+    ck_assert_int_eq(parse_with("space.opt.choices", v, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "space.opt.choices[1]");
+    ck_assert(strstr(err.msg, "at most 1024 bytes"));
+    free(v);
+
+    v = repeat('v', 1025, "{\"type\": \"fixed\", \"value\": \"", "\"}");
+    ck_assert_int_eq(parse_with("space.f", v, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "space.f.value");
+    ck_assert(strstr(err.msg, "at most 1024 bytes"));
+    free(v);
+
+    char key[80];
+    char *name = repeat('p', 62, "space._", "");
+    ck_assert_int_eq(parse_with(name, FLOAT_DEF, &err), KE_OK);
+    free(name);
+    name = repeat('p', 63, "space._", "");
+    ck_assert_int_eq(parse_with(name, FLOAT_DEF, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, name);
+    free(name);
+
+    for (int n = 64; n <= 65; n++) {
+        json_t *sp = json_object();
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "x%d", i + 1);
+            json_object_set_new(sp, key, json_pack("{s:s,s:i,s:i}", "type", "int", "low", 0, "high", 1));
+        }
+        char *text = json_dumps(sp, 0);
+        json_decref(sp);
+        int rc = parse_with("space", text, &err);
+        free(text);
+        if (n == 64) {
+            ck_assert_int_eq(rc, KE_OK);
+        } else {
+            ck_assert_int_eq(rc, KE_INVALID);
+            ck_assert_str_eq(err.path, "space");
+            ck_assert(strstr(err.msg, "at most 64 parameters"));
+        }
+    }
+}
+END_TEST
+
+static const char *const FULL =
+    "{\n"
+    "  \"name\": \"branin-random.v2\",\n"
+    "  \"objective\": {\"metric\": \"value\", \"direction\": \"maximize\"},\n"
+    "  \"space\": {\n"
+    "    \"momentum\": {\"type\": \"float\", \"low\": 0.0, \"high\": 0.99,\n"
+    "                 \"when\": {\"optimizer\": [\"sgd\", 3]}},\n"
+    "    \"x1\": {\"type\": \"float\", \"low\": -5, \"high\": 10},\n"
+    "    \"lr\": {\"type\": \"float\", \"low\": 1e-4, \"high\": 0.1, \"log\": true,\n"
+    "           \"grid\": [0.001, 0.01]},\n"
+    "    \"w\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"grid_points\": 5},\n"
+    "    \"layers\": {\"type\": \"int\", \"low\": 1, \"high\": 9, \"step\": 2, \"log\": true,\n"
+    "               \"grid\": [1, 5]},\n"
+    "    \"optimizer\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\", 3]},\n"
+    "    \"epochs\": {\"type\": \"fixed\", \"value\": 10},\n"
+    "    \"tag\": {\"type\": \"fixed\", \"value\": \"v1\"}\n"
+    "  },\n"
+    "  \"strategy\": {\"name\": \"sobol\", \"seed\": 42, \"options\": {\"skip\": 3}},\n"
+    "  \"budget\": {\"max_trials\": 40, \"max_parallel\": 4, \"max_seconds\": 3600.5,\n"
+    "             \"trial_timeout\": 60, \"max_retries\": 2},\n"
+    "  \"run\": {\"command\": [\"python3\", \"train.py\", \"--lr\", \"{lr}\"],\n"
+    "          \"env\": {\"A\": \"1\", \"B_2\": \"x y\"}, \"cwd\": \"/tmp/work\",\n"
+    "          \"kill_grace\": 2.5}\n"
+    "}\n";
+
+START_TEST(test_full_spec)
+{
+    spec_study s;
+    kerror err;
+    ck_assert_int_eq(spec_parse(&s, FULL, &err), KE_OK);
+    ck_assert_str_eq(s.name, "branin-random.v2");
+    ck_assert_str_eq(s.metric, "value");
+    ck_assert_int_eq(s.maximize, 1);
+    ck_assert_str_eq(s.strategy, "sobol");
+    ck_assert_uint_eq(s.seed, 42);
+    ck_assert_ptr_nonnull(s.strategy_options);
+    ck_assert_int_eq(json_integer_value(json_object_get(s.strategy_options, "skip")), 3);
+    ck_assert_int_eq(s.budget.max_trials, 40);
+    ck_assert_int_eq(s.budget.max_parallel, 4);
+    ck_assert_double_eq(s.budget.max_seconds, 3600.5);
+    ck_assert_double_eq(s.budget.trial_timeout, 60);
+    ck_assert_int_eq(s.budget.max_retries, 2);
+    ck_assert_int_eq(s.run.kind, RUN_COMMAND);
+    ck_assert_ptr_null(s.run.shell);
+    ck_assert_str_eq(s.run.argv[0], "python3");
+    ck_assert_str_eq(s.run.argv[3], "{lr}");
+    ck_assert_ptr_null(s.run.argv[4]);
+    ck_assert_str_eq(s.run.env[0], "A=1");
+    ck_assert_str_eq(s.run.env[1], "B_2=x y");
+    ck_assert_ptr_null(s.run.env[2]);
+    ck_assert_str_eq(s.run.cwd, "/tmp/work");
+    ck_assert_double_eq(s.run.kill_grace, 2.5);
+    ck_assert_ptr_null(s.run.function);
+    ck_assert_ptr_null(s.run.trainer);
+    ck_assert_ptr_nonnull(s.doc);
+    ck_assert_uint_eq(strlen(s.hash), 16);
+    ck_assert_uint_eq(strspn(s.hash, "0123456789abcdef"), 16);
+
+    /* momentum's parent is declared after it, so it moves behind it */
+    static const char *const order[] = { "x1", "lr", "w", "layers", "optimizer", "momentum", "epochs", "tag" };
+    ck_assert_int_eq(s.space.n, 8);
+    for (int i = 0; i < 8; i++) ck_assert_str_eq(s.space.params[i].name, order[i]);
+    const space_param *p = s.space.params;
+    ck_assert_int_eq(p[0].kind, PARAM_FLOAT);
+    ck_assert_double_eq(p[0].low, -5);
+    ck_assert_double_eq(p[0].high, 10);
+    ck_assert_int_eq(p[0].log, 0);
+    ck_assert_int_eq(p[0].parent, -1);
+    ck_assert_int_eq(p[1].log, 1);
+    ck_assert_double_eq(p[1].low, 1e-4);
+    ck_assert_int_eq(p[1].n_grid, 2);
+    ck_assert_double_eq(p[1].grid[0], 0.001);
+    ck_assert_double_eq(p[1].grid[1], 0.01);
+    ck_assert_int_eq(p[1].grid_points, 0);
+    ck_assert_int_eq(p[2].grid_points, 5);
+    ck_assert_int_eq(p[2].n_grid, 0);
+    ck_assert_int_eq(p[3].kind, PARAM_INT);
+    ck_assert_double_eq(p[3].step, 2);
+    ck_assert_double_eq(p[3].low, 1);
+    ck_assert_double_eq(p[3].high, 9);
+    ck_assert_int_eq(p[3].log, 1);
+    ck_assert_int_eq(p[3].n_grid, 2);
+    ck_assert_double_eq(p[3].grid[1], 5);
+    ck_assert_int_eq(p[4].kind, PARAM_CATEGORICAL);
+    ck_assert_int_eq(p[4].n_choices, 3);
+    ck_assert(p[4].choices[0].is_text && !strcmp(p[4].choices[0].text, "sgd"));
+    ck_assert(p[4].choices[1].is_text && !strcmp(p[4].choices[1].text, "adam"));
+    ck_assert(!p[4].choices[2].is_text && p[4].choices[2].num == 3);
+    ck_assert_int_eq(p[5].parent, 4);
+    ck_assert_int_eq(p[5].n_when, 2);
+    ck_assert_int_eq(p[5].when[0], 0);
+    ck_assert_int_eq(p[5].when[1], 2);
+    ck_assert_int_eq(p[6].kind, PARAM_FIXED);
+    ck_assert(!p[6].fixed.is_text && p[6].fixed.num == 10);
+    ck_assert(p[7].fixed.is_text && !strcmp(p[7].fixed.text, "v1"));
+    spec_free(&s);
+    assert_empty(&s);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+    spec_study s;
+    kerror err;
+    ck_assert_int_eq(spec_parse(&s, BASE, &err), KE_OK);
+    ck_assert_int_eq(s.maximize, 0);
+    ck_assert_uint_eq(s.seed, 0);
+    ck_assert_ptr_null(s.strategy_options);
+    ck_assert_int_eq(s.budget.max_parallel, 1);
+    ck_assert_double_eq(s.budget.max_seconds, 0);
+    ck_assert_double_eq(s.budget.trial_timeout, 0);
+    ck_assert_int_eq(s.budget.max_retries, 0);
+    ck_assert_double_eq(s.run.kill_grace, 5);
+    ck_assert_str_eq(s.run.shell, "echo {x1}");
+    ck_assert_ptr_null(s.run.argv);
+    ck_assert_ptr_null(s.run.env);
+    ck_assert_ptr_null(s.run.cwd);
+    int x2 = space_find(&s.space, "x2"), x1 = space_find(&s.space, "x1");
+    ck_assert_double_eq(s.space.params[x2].step, 1);
+    ck_assert_double_eq(s.space.params[x1].step, 0);
+    ck_assert_int_eq(s.space.params[x1].log, 0);
+    ck_assert_int_eq(s.space.params[x1].grid_points, 0);
+    ck_assert_int_eq(s.space.params[x1].n_grid, 0);
+    int mom = space_find(&s.space, "mom");
+    ck_assert_int_eq(s.space.params[mom].n_when, 1);
+    ck_assert_int_eq(s.space.params[mom].when[0], 0);
+    spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_function_and_trainer)
+{
+    static const patch fn[] = { { "run", "{\"function\": \"branin\", \"kill_grace\": 1}" } };
+    spec_study s;
+    kerror err;
+    ck_assert_int_eq(parse_patched(&s, fn, 1, &err), KE_OK);
+    ck_assert_int_eq(s.run.kind, RUN_FUNCTION);
+    ck_assert_str_eq(s.run.function, "branin");
+    ck_assert_double_eq(s.run.kill_grace, 1);
+    char **argv = (char **)1;
+    ck_assert_int_eq(spec_command_argv(&s, NULL, 0, &argv, &err), KE_INVALID);
+    ck_assert_ptr_null(argv);
+    spec_free(&s);
+
+    static const patch tr[] = { { "run", "{\"trainer\": {\"hidden\": [32, 32]}}" } };
+    ck_assert_int_eq(parse_patched(&s, tr, 1, &err), KE_OK);
+    ck_assert_int_eq(s.run.kind, RUN_TRAINER);
+    ck_assert(json_is_array(json_object_get(s.run.trainer, "hidden")));
+    ck_assert_double_eq(s.run.kill_grace, 5);
+    spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_conditional_order)
+{
+    /* a chain declared child-first, with an unconditional param between:
+     * each moves just behind its parent, the rest keep declaration order */
+    static const char *const text =
+        "{\"name\": \"ord\", \"objective\": {\"metric\": \"m\"},"
+        " \"space\": {"
+        "  \"c\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"b\": [\"y\"]}},"
+        "  \"d\": {\"type\": \"int\", \"low\": 0, \"high\": 3},"
+        "  \"b\": {\"type\": \"categorical\", \"choices\": [\"x\", \"y\"], \"when\": {\"a\": 2}},"
+        "  \"a\": {\"type\": \"categorical\", \"choices\": [1, 2]},"
+        "  \"e\": {\"type\": \"fixed\", \"value\": \"z\", \"when\": {\"a\": 1}}"
+        " },"
+        " \"strategy\": {\"name\": \"random\"}, \"budget\": {\"max_trials\": 1},"
+        " \"run\": {\"command\": \"true\"}}";
+    static const char *const order[] = { "d", "a", "b", "c", "e" };
+    static const int parent[] = { -1, -1, 1, 2, 1 };
+    static const int when[] = { 0, 0, 1, 1, 0 };
+    spec_study s;
+    kerror err;
+    ck_assert_int_eq(spec_parse(&s, text, &err), KE_OK);
+    ck_assert_int_eq(s.space.n, 5);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_str_eq(s.space.params[i].name, order[i]);
+        ck_assert_int_eq(s.space.params[i].parent, parent[i]);
+        if (parent[i] >= 0) {
+            ck_assert_int_eq(s.space.params[i].n_when, 1);
+            ck_assert_int_eq(s.space.params[i].when[0], when[i]);
+        }
+    }
+    /* the space's activity rules work on the ordered params */
+    space_point pt;
+    memset(&pt, 0, sizeof pt);
+    ck_assert_int_eq(space_point_set(&s.space, &pt, "a", 0, 2, NULL, &err), KE_OK);
+    ck_assert_int_eq(space_point_set(&s.space, &pt, "b", 1, 0, "y", &err), KE_OK);
+    space_point_resolve(&s.space, &pt);
+    ck_assert(pt.active[2] && pt.active[3] && !pt.active[4]);
+    spec_free(&s);
+}
+END_TEST
+
+static void hash_of(const char *text, char out[17])
+{
+    spec_study s;
+    kerror err;
+    ck_assert_int_eq(spec_parse(&s, text, &err), KE_OK);
+    memcpy(out, s.hash, 17);
+    spec_free(&s);
+}
+
+START_TEST(test_hash)
+{
+    static const char *const a =
+        "{\"name\": \"h\", \"objective\": {\"metric\": \"m\"},"
+        " \"space\": {\"x\": {\"type\": \"int\", \"low\": 0, \"high\": 3}},"
+        " \"strategy\": {\"name\": \"random\"}, \"budget\": {\"max_trials\": 5},"
+        " \"run\": {\"command\": \"echo {x}\"}}";
+    static const char *const reordered =
+        "{\"run\":{\"command\":\"echo {x}\"},\"budget\":{\"max_trials\":5},\n"
+        "  \"strategy\":{\"name\":\"random\"},\n"
+        "  \"space\":{\"x\":{\"high\":3,\"low\":0,\"type\":\"int\"}},"
+        "  \"objective\":{\"metric\":\"m\"},\"name\":\"h\"}";
+    static const char *const changed =
+        "{\"name\": \"h\", \"objective\": {\"metric\": \"m\"},"
+        " \"space\": {\"x\": {\"type\": \"int\", \"low\": 0, \"high\": 3}},"
+        " \"strategy\": {\"name\": \"random\"}, \"budget\": {\"max_trials\": 6},"
+        " \"run\": {\"command\": \"echo {x}\"}}";
+    char ha[17], hr[17], hc[17];
+    hash_of(a, ha);
+    hash_of(reordered, hr);
+    hash_of(changed, hc);
+    ck_assert_str_eq(ha, hr);
+    ck_assert_str_ne(ha, hc);
+    /* FNV-1a 64 of the sorted compact text, computed independently with
+     * Python: json.dumps(doc, sort_keys=True, separators=(",", ":")) */
+    ck_assert_str_eq(ha, "e9da04f9f5de2fca");
+}
+END_TEST
+
+static const char *const ARGV_SPEC =
+    "{\"name\": \"argv-test\", \"objective\": {\"metric\": \"m\"},"
+    " \"space\": {"
+    "  \"lr\": {\"type\": \"float\", \"low\": 0, \"high\": 1},"
+    "  \"msg\": {\"type\": \"categorical\", \"choices\": [\"it's a \\\"b\\\" $HOME\", \"plain\"]},"
+    "  \"mom\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"msg\": \"plain\"}},"
+    "  \"n\": {\"type\": \"int\", \"low\": 1, \"high\": 9}"
+    " },"
+    " \"strategy\": {\"name\": \"random\"}, \"budget\": {\"max_trials\": 1},"
+    " \"run\": {\"command\": %s}}";
+
+static void parse_argv_spec(spec_study *s, const char *command_json)
+{
+    char text[2048];
+    kerror err;
+    snprintf(text, sizeof text, ARGV_SPEC, command_json);
+    ck_assert_int_eq(spec_parse(s, text, &err), KE_OK);
+}
+
+static void make_point(const spec_study *s, space_point *pt, const char *msg)
+{
+    kerror err;
+    memset(pt, 0, sizeof *pt);
+    ck_assert_int_eq(space_point_set(&s->space, pt, "lr", 0, 0.25, NULL, &err), KE_OK);
+    ck_assert_int_eq(space_point_set(&s->space, pt, "msg", 1, 0, msg, &err), KE_OK);
+    ck_assert_int_eq(space_point_set(&s->space, pt, "mom", 0, 0.5, NULL, &err), KE_OK);
+    ck_assert_int_eq(space_point_set(&s->space, pt, "n", 0, 3, NULL, &err), KE_OK);
+    space_point_resolve(&s->space, pt);
+}
+
+/* Runs argv (no PATH search) and returns what it wrote on stdout. */
+static void run_capture(char **argv, char *out, size_t n)
+{
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < n && (r = read(fd[0], out + len, n - 1 - len)) > 0) len += (size_t)r;
+    out[len] = '\0';
+    close(fd[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+START_TEST(test_argv_shell)
+{
+    spec_study s;
+    space_point pt;
+    kerror err;
+    char **argv;
+    parse_argv_spec(&s, "\"printf '%s|' {msg} {mom} {lr} n={n} t{trial} {study} {{x}}\"");
+    make_point(&s, &pt, "it's a \"b\" $HOME");
+    ck_assert_int_eq(spec_command_argv(&s, &pt, 7, &argv, &err), KE_OK);
+    ck_assert_str_eq(argv[0], "/bin/sh");
+    ck_assert_str_eq(argv[1], "-c");
+    ck_assert_str_eq(argv[2], "printf '%s|' 'it'\\''s a \"b\" $HOME' '' '0.25' n='3' t'7' 'argv-test' {x}");
+    ck_assert_ptr_null(argv[3]);
+    char out[512];
+    run_capture(argv, out, sizeof out);
+    ck_assert_str_eq(out, "it's a \"b\" $HOME||0.25|n=3|t7|argv-test|{x}|");
+    spec_argv_free(argv);
+
+    make_point(&s, &pt, "plain");
+    ck_assert_int_eq(spec_command_argv(&s, &pt, 0, &argv, &err), KE_OK);
+    run_capture(argv, out, sizeof out);
+    ck_assert_str_eq(out, "plain|0.5|0.25|n=3|t0|argv-test|{x}|");
+    spec_argv_free(argv);
+    spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_argv_array)
+{
+    spec_study s;
+    space_point pt;
+    kerror err;
+    char **argv;
+    parse_argv_spec(&s, "[\"/usr/bin/printf\", \"%s|\", \"--lr={lr}\", \"{msg}\", \"{mom}\","
+                        " \"{trial}\", \"{study}\", \"{{lit}}\", \"{n}{n}\"]");
+    make_point(&s, &pt, "it's a \"b\" $HOME");
+    ck_assert_int_eq(spec_command_argv(&s, &pt, 12, &argv, &err), KE_OK);
+    static const char *const want[] = {
+        "/usr/bin/printf", "%s|", "--lr=0.25", "it's a \"b\" $HOME", "", "12", "argv-test", "{lit}", "33",
+    };
+    for (int i = 0; i < 9; i++) ck_assert_str_eq(argv[i], want[i]);
+    ck_assert_ptr_null(argv[9]);
+    if (access("/usr/bin/printf", X_OK) == 0) {
+        char out[512];
+        run_capture(argv, out, sizeof out);
+        ck_assert_str_eq(out, "--lr=0.25|it's a \"b\" $HOME||12|argv-test|{lit}|33|");
+    }
+    spec_argv_free(argv);
+    spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_load_file)
+{
+    char dir[] = "/tmp/test_spec.XXXXXX", path[300], missing[300];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/study.json", dir);
+    snprintf(missing, sizeof missing, "%s/missing.json", dir);
+    spec_study s;
+    kerror err;
+
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(BASE, f);
+    fclose(f);
+    ck_assert_int_eq(spec_load_file(&s, path, &err), KE_OK);
+    ck_assert_str_eq(s.name, "t1");
+    char h[17];
+    hash_of(BASE, h);
+    ck_assert_str_eq(s.hash, h);
+    spec_free(&s);
+
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\n\"name\": \"x\",\n\n  \"space\": [1,,]}", f);
+    fclose(f);
+    ck_assert_int_eq(spec_load_file(&s, path, &err), KE_INVALID);
+    ck_assert_msg(!strncmp(err.msg, path, strlen(path)), "message '%s' does not name the file", err.msg);
+    ck_assert(strstr(err.msg, "line 4, column"));
+    assert_empty(&s);
+
+    ck_assert_int_eq(spec_load_file(&s, missing, &err), KE_IO);
+    ck_assert(strstr(err.msg, missing));
+    assert_empty(&s);
+
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("spec");
+    TCase *tc = tcase_create("core");
+    tcase_add_loop_test(tc, test_reject, 0, N_REJECTS);
+    tcase_add_test(tc, test_reject_document);
+    tcase_add_test(tc, test_length_limits);
+    tcase_add_test(tc, test_full_spec);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_function_and_trainer);
+    tcase_add_test(tc, test_conditional_order);
+    tcase_add_test(tc, test_hash);
+    tcase_add_test(tc, test_argv_shell);
+    tcase_add_test(tc, test_argv_array);
+    tcase_add_test(tc, test_load_file);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

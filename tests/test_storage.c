@@ -1,0 +1,838 @@
+/* test_storage: the SQLite history on real files in a temp dir: migrations
+ * and refusals at open, studies, trials and their rows, paging, the SQL views
+ * read through the plain sqlite3 API, and crash consistency under SIGKILL of
+ * a writing child process. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/storage.h"
+
+static char dir[64];
+static char db_path[128];
+static storage *st;
+static kerror err;
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/kestrel-storage-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(db_path, sizeof db_path, "%s/history.db", dir);
+    st = NULL;
+    kerror_clear(&err);
+}
+
+static void teardown(void)
+{
+    storage_close(st);
+    st = NULL;
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char path[400];
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') {
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                unlink(path);
+            }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void open_db(void)
+{
+    int rc = storage_open(&st, db_path, &err);
+    ck_assert_msg(rc == KE_OK, "storage_open: %s", err.msg);
+}
+
+static int64_t new_study(const char *name, int maximize)
+{
+    int64_t id = 0;
+    int rc = storage_study_create(st, name, "{\"name\":\"x\"}", "abcd", "loss",
+                                  maximize, &id, &err);
+    ck_assert_msg(rc == KE_OK, "study_create: %s", err.msg);
+    return id;
+}
+
+/* Inserts a trial with fixed params; returns its id, its number in *number. */
+static int64_t new_trial(int64_t study, int *number)
+{
+    storage_param p[2] = {{.name = "x", .num = -1}, {.name = "tag", .is_text = 1,
+                                                     .text = "any"}};
+    storage_trial t = {.resumed_from = -1, .retry_of = -1, .worker = "host:1",
+                       .n_params = 2, .params = p};
+    int rc = storage_trial_insert(st, study, &t, &err);
+    ck_assert_msg(rc == KE_OK, "trial_insert: %s", err.msg);
+    if (number) *number = t.number;
+    return t.id;
+}
+
+/* Inserts the trial that must get number n, with params x = n / 2 (number)
+ * and tag = "t<n>" (text); returns its id. */
+static int64_t numbered_trial(int64_t study, int n)
+{
+    char tag[32];
+    snprintf(tag, sizeof tag, "t%d", n);
+    storage_param p[2] = {{.name = "x", .num = n / 2.0},
+                          {.name = "tag", .is_text = 1, .text = tag}};
+    storage_trial t = {.resumed_from = -1, .retry_of = -1, .n_params = 2, .params = p};
+    int rc = storage_trial_insert(st, study, &t, &err);
+    ck_assert_msg(rc == KE_OK, "trial_insert: %s", err.msg);
+    ck_assert_int_eq(t.number, n);
+    return t.id;
+}
+
+static void finish(int64_t trial, trial_state state, int has_value, double value)
+{
+    int rc = storage_trial_finish(st, trial, state, has_value, value, NULL, 0,
+                                  state == TRIAL_COMPLETE ? NULL : "reason",
+                                  NULL, NULL, &err);
+    ck_assert_msg(rc == KE_OK, "trial_finish: %s", err.msg);
+}
+
+/* One text cell from a query on a separate plain sqlite3 connection. */
+static char *sql_text(const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_stmt *s;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK, "%s: %s",
+                  sql, sqlite3_errmsg(db));
+    char *out = NULL;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+        out = strdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+}
+
+static void sql_exec(const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s",
+                  sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+static void assert_sql(const char *sql, const char *want)
+{
+    char *got = sql_text(sql);
+    ck_assert_msg(got && strcmp(got, want) == 0, "%s\n  gave %s\n  want %s", sql,
+                  got ? got : "NULL", want);
+    free(got);
+}
+
+/* ---- open and migrations ---- */
+
+START_TEST(open_creates_and_migrates)
+{
+    open_db();
+    ck_assert_int_ge(storage_schema_version(st), 1);
+    char want[16];
+    snprintf(want, sizeof want, "%d", storage_schema_version(st));
+    assert_sql("PRAGMA user_version", want);
+    assert_sql("PRAGMA journal_mode", "wal");
+    assert_sql("SELECT count(*) FROM sqlite_schema WHERE name IN ('studies', "
+               "'trials', 'trial_params', 'trial_values', 'trial_metrics', "
+               "'trial_logs', 'trial_overview', 'best_trials', 'study_summary')", "9");
+}
+END_TEST
+
+START_TEST(reopen_keeps_data)
+{
+    open_db();
+    int64_t sid = new_study("keep", 0);
+    int64_t tid = numbered_trial(sid, 0);
+    finish(tid, TRIAL_COMPLETE, 1, 2.5);
+    int version = storage_schema_version(st);
+    storage_close(st);
+    st = NULL;
+    ck_assert_int_eq(storage_open(&st, db_path, &err), KE_OK);
+    ck_assert_int_eq(storage_schema_version(st), version);
+    storage_study s;
+    ck_assert_int_eq(storage_study_get(st, "keep", &s, &err), KE_OK);
+    ck_assert_int_eq(s.n_trials, 1);
+    ck_assert(s.has_best && s.best_value == 2.5 && s.best_number == 0);
+    storage_study_free(&s);
+}
+END_TEST
+
+START_TEST(newer_version_refused)
+{
+    open_db();
+    new_study("future", 0);
+    storage_close(st);
+    st = NULL;
+    sql_exec("PRAGMA user_version = 999");
+    ck_assert_int_eq(storage_open(&st, db_path, &err), KE_DB);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strstr(err.msg, "999") && strstr(err.msg, "newer"), "%s", err.msg);
+    assert_sql("SELECT name FROM studies", "future");
+}
+END_TEST
+
+START_TEST(not_sqlite_refused)
+{
+    const char *junk = "this is a plain text file, certainly not a SQLite database\n";
+    FILE *f = fopen(db_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(junk, f);
+    fclose(f);
+    ck_assert_int_eq(storage_open(&st, db_path, &err), KE_DB);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strstr(err.msg, db_path) && strstr(err.msg, "not a database"),
+                  "%s", err.msg);
+    char back[128] = "";
+    f = fopen(db_path, "r");
+    ck_assert_ptr_nonnull(fgets(back, sizeof back, f));
+    fclose(f);
+    ck_assert_str_eq(back, junk);
+}
+END_TEST
+
+START_TEST(foreign_sqlite_refused)
+{
+    sql_exec("CREATE TABLE studies (x); INSERT INTO studies VALUES (42)");
+    ck_assert_int_eq(storage_open(&st, db_path, &err), KE_DB);
+    ck_assert_msg(strstr(err.msg, "not a Kestrel history"), "%s", err.msg);
+    assert_sql("SELECT x FROM studies", "42");
+    assert_sql("PRAGMA journal_mode", "delete");
+}
+END_TEST
+
+START_TEST(url_schemes)
+{
+    ck_assert_int_eq(storage_open(&st, "postgres://db.example/kestrel", &err), KE_INVALID);
+    ck_assert_str_eq(err.msg, "unsupported storage backend 'postgres' (this build has: sqlite)");
+    char url[160];
+    snprintf(url, sizeof url, "sqlite://%s", db_path);
+    open_db();
+    new_study("via-path", 0);
+    storage_close(st);
+    st = NULL;
+    ck_assert_int_eq(storage_open(&st, url, &err), KE_OK);
+    storage_study s;
+    ck_assert_int_eq(storage_study_get(st, "via-path", &s, &err), KE_OK);
+    storage_study_free(&s);
+    storage_close(st);
+    st = NULL;
+    snprintf(url, sizeof url, "sqlite:%s", db_path);
+    ck_assert_int_eq(storage_open(&st, url, &err), KE_OK);
+}
+END_TEST
+
+/* ---- studies ---- */
+
+START_TEST(study_crud)
+{
+    open_db();
+    int64_t id = new_study("alpha", 1);
+    storage_study s;
+    ck_assert_int_eq(storage_study_get(st, "alpha", &s, &err), KE_OK);
+    ck_assert_int_eq(s.id, id);
+    ck_assert_str_eq(s.spec_json, "{\"name\":\"x\"}");
+    ck_assert_str_eq(s.spec_hash, "abcd");
+    ck_assert_str_eq(s.metric, "loss");
+    ck_assert_int_eq(s.maximize, 1);
+    ck_assert_str_eq(s.state, "RUNNING");
+    ck_assert(s.created_at > 1.6e9 && s.updated_at >= s.created_at);
+    ck_assert_int_eq(s.n_trials, 0);
+    ck_assert_int_eq(s.has_best, 0);
+    storage_study_free(&s);
+
+    ck_assert_int_eq(storage_study_create(st, "alpha", "{}", "h", "m", 0, NULL, &err),
+                     KE_CONFLICT);
+    ck_assert_msg(strstr(err.msg, "alpha"), "%s", err.msg);
+    ck_assert_int_eq(storage_study_get(st, "nope", &s, &err), KE_NOTFOUND);
+    ck_assert_int_eq(storage_study_get_id(st, id + 100, &s, &err), KE_NOTFOUND);
+
+    ck_assert_int_eq(storage_study_update_spec(st, id, "{\"v\":2}", "ef01", &err), KE_OK);
+    ck_assert_int_eq(storage_study_set_state(st, id, "STOPPED", &err), KE_OK);
+    ck_assert_int_eq(storage_study_set_state(st, id, "PAUSED", &err), KE_INVALID);
+    ck_assert_int_eq(storage_study_set_state(st, id + 100, "STOPPED", &err), KE_NOTFOUND);
+    ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
+    ck_assert_str_eq(s.spec_json, "{\"v\":2}");
+    ck_assert_str_eq(s.spec_hash, "ef01");
+    ck_assert_str_eq(s.state, "STOPPED");
+    storage_study_free(&s);
+}
+END_TEST
+
+START_TEST(study_list_counts_and_best)
+{
+    open_db();
+    int64_t lo = new_study("lo", 0), hi = new_study("hi", 1), none = new_study("none", 0);
+    double values[] = {3.0, 1.0, 5.0, 1.0, 0.5};
+    trial_state states[] = {TRIAL_COMPLETE, TRIAL_COMPLETE, TRIAL_COMPLETE,
+                            TRIAL_COMPLETE, TRIAL_PRUNED};
+    for (int i = 0; i < 5; i++) {
+        finish(numbered_trial(lo, i), states[i], 1, values[i]);
+        finish(numbered_trial(hi, i), states[i], 1, values[i]);
+    }
+    numbered_trial(lo, 5);
+    finish(numbered_trial(lo, 6), TRIAL_FAILED, 0, 0);
+    numbered_trial(none, 0);
+
+    storage_study *list;
+    int n;
+    ck_assert_int_eq(storage_study_list(st, &list, &n, &err), KE_OK);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(list[0].id, lo);
+    ck_assert_int_eq(list[1].id, hi);
+    ck_assert_int_eq(list[2].id, none);
+    ck_assert_int_eq(list[0].n_trials, 7);
+    ck_assert_int_eq(list[0].n_complete, 4);
+    ck_assert_int_eq(list[0].n_pruned, 1);
+    ck_assert_int_eq(list[0].n_running, 1);
+    ck_assert_int_eq(list[0].n_failed, 1);
+    /* Minimize: 1.0 at numbers 1 and 3, the PRUNED 0.5 does not count. */
+    ck_assert(list[0].has_best && list[0].best_value == 1.0 && list[0].best_number == 1);
+    ck_assert(list[1].has_best && list[1].best_value == 5.0 && list[1].best_number == 2);
+    ck_assert_int_eq(list[2].has_best, 0);
+    ck_assert_int_eq(list[2].n_running, 1);
+    storage_study_list_free(list, n);
+
+    storage_trial best;
+    ck_assert_int_eq(storage_trial_best(st, hi, &best, &err), KE_OK);
+    ck_assert_int_eq(best.number, 2);
+    ck_assert_double_eq(best.params[0].num, 1.0);
+    storage_trial_free(&best);
+    ck_assert_int_eq(storage_trial_best(st, none, &best, &err), KE_NOTFOUND);
+}
+END_TEST
+
+START_TEST(study_delete_cascades)
+{
+    open_db();
+    int64_t gone = new_study("gone", 0), kept = new_study("kept", 0);
+    for (int i = 0; i < 3; i++) {
+        int64_t t = numbered_trial(gone, i);
+        storage_metric m = {"loss", 1.0};
+        ck_assert_int_eq(storage_trial_report(st, t, 1, &m, 1, &err), KE_OK);
+        ck_assert_int_eq(storage_trial_finish(st, t, TRIAL_COMPLETE, 1, 1.0, &m, 1,
+                                              NULL, "out", "err", &err), KE_OK);
+    }
+    numbered_trial(kept, 0);
+    ck_assert_int_eq(storage_study_delete(st, gone, &err), KE_OK);
+    ck_assert_int_eq(storage_study_delete(st, gone, &err), KE_NOTFOUND);
+    assert_sql("SELECT count(*) FROM trials", "1");
+    assert_sql("SELECT count(*) FROM trial_params", "2");
+    assert_sql("SELECT (SELECT count(*) FROM trial_values) + (SELECT count(*) FROM "
+               "trial_metrics) + (SELECT count(*) FROM trial_logs)", "0");
+    storage_study s;
+    ck_assert_int_eq(storage_study_get_id(st, kept, &s, &err), KE_OK);
+    storage_study_free(&s);
+}
+END_TEST
+
+/* ---- trials ---- */
+
+START_TEST(trial_numbering_and_params)
+{
+    open_db();
+    int64_t a = new_study("a", 0), b = new_study("b", 0);
+    for (int i = 0; i < 3; i++) numbered_trial(a, i);
+    numbered_trial(b, 0);
+    numbered_trial(a, 3);
+
+    storage_param p[3] = {{.name = "lr", .num = 1e-3}, {.name = "act", .is_text = 1,
+                           .text = "gelu"}, {.name = "layers", .num = 4}};
+    storage_trial t = {.started_at = 1234.5, .worker = "node7:99", .budget = 27,
+                       .resumed_from = 2, .retry_of = -1, .n_params = 3, .params = p};
+    ck_assert_int_eq(storage_trial_insert(st, b, &t, &err), KE_OK);
+    ck_assert_int_eq(t.number, 1);
+    ck_assert_int_eq(t.state, TRIAL_RUNNING);
+
+    storage_trial got;
+    ck_assert_int_eq(storage_trial_get(st, b, 1, &got, &err), KE_OK);
+    ck_assert_int_eq(got.id, t.id);
+    ck_assert_int_eq(got.study_id, b);
+    ck_assert_int_eq(got.state, TRIAL_RUNNING);
+    ck_assert_int_eq(got.has_value, 0);
+    ck_assert_double_eq(got.started_at, 1234.5);
+    ck_assert_double_eq(got.finished_at, 0);
+    ck_assert_str_eq(got.worker, "node7:99");
+    ck_assert_int_eq(got.budget, 27);
+    ck_assert_int_eq(got.resumed_from, 2);
+    ck_assert_int_eq(got.retry_of, -1);
+    ck_assert_int_eq(got.last_step, -1);
+    ck_assert_int_eq(got.n_params, 3);
+    ck_assert_str_eq(got.params[0].name, "lr");
+    ck_assert(!got.params[0].is_text && got.params[0].num == 1e-3);
+    ck_assert_str_eq(got.params[1].name, "act");
+    ck_assert(got.params[1].is_text);
+    ck_assert_str_eq(got.params[1].text, "gelu");
+    ck_assert_str_eq(got.params[2].name, "layers");
+    ck_assert_double_eq(got.params[2].num, 4);
+    storage_trial_free(&got);
+    ck_assert_int_eq(storage_trial_get(st, b, 2, &got, &err), KE_NOTFOUND);
+
+    /* A failed insert (unknown study, duplicate param name) leaves nothing. */
+    ck_assert_int_eq(storage_trial_insert(st, b + 100, &t, &err), KE_NOTFOUND);
+    storage_param dup[2] = {{.name = "x", .num = 1}, {.name = "x", .num = 2}};
+    storage_trial bad = {.resumed_from = -1, .retry_of = -1, .n_params = 2, .params = dup};
+    ck_assert_int_eq(storage_trial_insert(st, b, &bad, &err), KE_DB);
+    assert_sql("SELECT count(*) FROM trials", "6");
+    int number;
+    new_trial(b, &number);
+    ck_assert_int_eq(number, 2);
+}
+END_TEST
+
+START_TEST(report_finish_logs)
+{
+    open_db();
+    int64_t sid = new_study("r", 0);
+    int64_t tid = new_trial(sid, NULL);
+    storage_metric at2[2] = {{"loss", 0.7}, {"acc", 0.6}};
+    storage_metric at1[1] = {{"loss", 0.9}};
+    storage_metric again[1] = {{"loss", 0.8}};
+    ck_assert_int_eq(storage_trial_report(st, tid, 2, at2, 2, &err), KE_OK);
+    ck_assert_int_eq(storage_trial_report(st, tid, 1, at1, 1, &err), KE_OK);
+    ck_assert_int_eq(storage_trial_report(st, tid, 1, again, 1, &err), KE_OK);
+    ck_assert_int_eq(storage_trial_report(st, tid + 100, 1, at1, 1, &err), KE_NOTFOUND);
+
+    storage_value *v;
+    int n;
+    ck_assert_int_eq(storage_trial_values(st, tid, &v, &n, &err), KE_OK);
+    ck_assert_int_eq(n, 3);
+    ck_assert(v[0].step == 1 && strcmp(v[0].name, "loss") == 0 && v[0].value == 0.8);
+    ck_assert(v[1].step == 2 && strcmp(v[1].name, "acc") == 0 && v[1].value == 0.6);
+    ck_assert(v[2].step == 2 && strcmp(v[2].name, "loss") == 0 && v[2].value == 0.7);
+    storage_values_free(v, n);
+
+    storage_trial t;
+    ck_assert_int_eq(storage_trial_get(st, sid, 0, &t, &err), KE_OK);
+    ck_assert_int_eq(t.last_step, 2);
+    storage_trial_free(&t);
+
+    storage_metric final[2] = {{"loss", 0.65}, {"acc", 0.7}};
+    ck_assert_int_eq(storage_trial_finish(st, tid, TRIAL_RUNNING, 0, 0, NULL, 0, NULL,
+                                          NULL, NULL, &err), KE_INVALID);
+    ck_assert_int_eq(storage_trial_finish(st, tid, TRIAL_COMPLETE, 1, 0.65, final, 2,
+                                          NULL, "last out", "last err", &err), KE_OK);
+    ck_assert_int_eq(storage_trial_get(st, sid, 0, &t, &err), KE_OK);
+    ck_assert_int_eq(t.state, TRIAL_COMPLETE);
+    ck_assert(t.has_value && t.value == 0.65);
+    ck_assert(t.finished_at >= t.started_at && t.finished_at > 0);
+    ck_assert_ptr_null(t.failure);
+    storage_trial_free(&t);
+
+    storage_metric *m;
+    ck_assert_int_eq(storage_trial_metrics(st, tid, &m, &n, &err), KE_OK);
+    ck_assert_int_eq(n, 2);
+    ck_assert(strcmp(m[0].name, "acc") == 0 && m[0].value == 0.7);
+    ck_assert(strcmp(m[1].name, "loss") == 0 && m[1].value == 0.65);
+    storage_metrics_free(m, n);
+    char *out, *errt;
+    ck_assert_int_eq(storage_trial_logs(st, tid, &out, &errt, &err), KE_OK);
+    ck_assert_str_eq(out, "last out");
+    ck_assert_str_eq(errt, "last err");
+    free(out);
+    free(errt);
+
+    /* A finished trial takes no more changes, and nothing moves. */
+    ck_assert_int_eq(storage_trial_finish(st, tid, TRIAL_FAILED, 0, 0, NULL, 0, "x",
+                                          "other", NULL, &err), KE_CONFLICT);
+    ck_assert_int_eq(storage_trial_report(st, tid, 9, at1, 1, &err), KE_CONFLICT);
+    assert_sql("SELECT state || ' ' || value || ' ' || last_step FROM trials",
+               "COMPLETE 0.65 2");
+    assert_sql("SELECT stdout_tail FROM trial_logs", "last out");
+
+    /* No logs given: both tails NULL. Unknown trial: not found. */
+    int64_t quiet = new_trial(sid, NULL);
+    finish(quiet, TRIAL_PRUNED, 0, 0);
+    ck_assert_int_eq(storage_trial_logs(st, quiet, &out, &errt, &err), KE_OK);
+    ck_assert(out == NULL && errt == NULL);
+    ck_assert_int_eq(storage_trial_logs(st, quiet + 100, &out, &errt, &err), KE_NOTFOUND);
+    ck_assert_int_eq(storage_trial_values(st, quiet + 100, &v, &n, &err), KE_NOTFOUND);
+}
+END_TEST
+
+START_TEST(reclaim_running)
+{
+    open_db();
+    int64_t a = new_study("a", 0), b = new_study("b", 0);
+    numbered_trial(a, 0);
+    finish(numbered_trial(a, 1), TRIAL_COMPLETE, 1, 1.0);
+    numbered_trial(a, 2);
+    numbered_trial(b, 0);
+    int count = -1;
+    ck_assert_int_eq(storage_trials_reclaim(st, a, "scheduler died", &count, &err), KE_OK);
+    ck_assert_int_eq(count, 2);
+    assert_sql("SELECT group_concat(number || state || coalesce(failure, '-'), ',') FROM "
+               "(SELECT * FROM trials WHERE study_id = 1 ORDER BY number)",
+               "0FAILEDscheduler died,1COMPLETE-,2FAILEDscheduler died");
+    assert_sql("SELECT count(*) FROM trials WHERE state = 'FAILED' AND "
+               "finished_at IS NULL", "0");
+    assert_sql("SELECT state FROM trials WHERE study_id = 2", "RUNNING");
+    ck_assert_int_eq(storage_trials_reclaim(st, a, "again", &count, &err), KE_OK);
+    ck_assert_int_eq(count, 0);
+}
+END_TEST
+
+/* ---- storage_trial_each ---- */
+
+#define MANY 650
+
+typedef struct {
+    int n, stop_after;
+    int numbers[MANY];
+    double values[MANY];
+    int has_value[MANY];
+    int bad_params;
+} seen;
+
+static int collect_trial(const storage_trial *t, void *ctx)
+{
+    seen *s = ctx;
+    char tag[32];
+    snprintf(tag, sizeof tag, "t%d", t->number);
+    if (t->n_params != 2 || t->params[0].num != t->number / 2.0 ||
+        !t->params[1].is_text || strcmp(t->params[1].text, tag) != 0)
+        s->bad_params++;
+    s->numbers[s->n] = t->number;
+    s->values[s->n] = t->value;
+    s->has_value[s->n] = t->has_value;
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after;
+}
+
+static seen *each(int64_t study, storage_filter f)
+{
+    static seen s;
+    memset(&s, 0, sizeof s);
+    int rc = storage_trial_each(st, study, &f, collect_trial, &s, &err);
+    ck_assert_msg(rc == KE_OK, "trial_each: %s", err.msg);
+    ck_assert_int_eq(s.bad_params, 0);
+    return &s;
+}
+
+/* MANY trials: number % 3 == 0 FAILED without value, else COMPLETE with value
+ * (number * 37) % 101, which repeats so ties occur. */
+static int64_t many_trials(int maximize)
+{
+    int64_t sid = new_study(maximize ? "many-max" : "many-min", maximize);
+    for (int i = 0; i < MANY; i++) {
+        int64_t t = numbered_trial(sid, i);
+        if (i % 3 == 0)
+            finish(t, TRIAL_FAILED, 0, 0);
+        else
+            finish(t, TRIAL_COMPLETE, 1, (i * 37) % 101);
+    }
+    return sid;
+}
+
+START_TEST(each_by_number)
+{
+    open_db();
+    int64_t sid = many_trials(0);
+    seen *s = each(sid, (storage_filter){.state = -1});
+    ck_assert_int_eq(s->n, MANY);
+    for (int i = 0; i < MANY; i++) ck_assert_int_eq(s->numbers[i], i);
+
+    s = each(sid, (storage_filter){.state = TRIAL_COMPLETE});
+    ck_assert_int_eq(s->n, MANY - (MANY + 2) / 3);
+    for (int i = 0; i < s->n; i++) ck_assert(s->numbers[i] % 3 != 0 && s->has_value[i]);
+    for (int i = 1; i < s->n; i++) ck_assert_int_lt(s->numbers[i - 1], s->numbers[i]);
+
+    s = each(sid, (storage_filter){.state = -1, .offset = 250, .limit = 300});
+    ck_assert_int_eq(s->n, 300);
+    for (int i = 0; i < 300; i++) ck_assert_int_eq(s->numbers[i], 250 + i);
+
+    s = each(sid, (storage_filter){.state = -1, .offset = 600});
+    ck_assert_int_eq(s->n, MANY - 600);
+    ck_assert_int_eq(s->numbers[0], 600);
+
+    /* FAILED trials are numbers 0, 3, 6, ...: skip 50 of them, take 150. */
+    s = each(sid, (storage_filter){.state = TRIAL_FAILED, .offset = 50, .limit = 150});
+    ck_assert_int_eq(s->n, 150);
+    for (int i = 0; i < 150; i++) ck_assert_int_eq(s->numbers[i], 3 * (50 + i));
+
+    /* The k-th COMPLETE trial is number k + k / 2 + 1; this spans two pages. */
+    s = each(sid, (storage_filter){.state = TRIAL_COMPLETE, .offset = 100, .limit = 300});
+    ck_assert_int_eq(s->n, 300);
+    for (int i = 0; i < 300; i++) {
+        int k = 100 + i;
+        ck_assert_int_eq(s->numbers[i], k + k / 2 + 1);
+    }
+
+    s = each(sid, (storage_filter){.state = TRIAL_PRUNED});
+    ck_assert_int_eq(s->n, 0);
+
+    static seen stop;
+    memset(&stop, 0, sizeof stop);
+    stop.stop_after = 300;
+    ck_assert_int_eq(storage_trial_each(st, sid, &(storage_filter){.state = -1},
+                                        collect_trial, &stop, &err), KE_OK);
+    ck_assert_int_eq(stop.n, 300);
+
+    ck_assert_int_eq(storage_trial_each(st, sid + 100, &(storage_filter){.state = -1},
+                                        collect_trial, &stop, &err), KE_NOTFOUND);
+    ck_assert_int_eq(storage_trial_each(st, sid, &(storage_filter){.state = 7},
+                                        collect_trial, &stop, &err), KE_INVALID);
+}
+END_TEST
+
+/* Best-first order: values by direction, ties by number, no value last. */
+static void check_best_order(const seen *s, int maximize)
+{
+    for (int i = 1; i < s->n; i++) {
+        if (!s->has_value[i]) {
+            if (!s->has_value[i - 1]) ck_assert_int_lt(s->numbers[i - 1], s->numbers[i]);
+            continue;
+        }
+        ck_assert_msg(s->has_value[i - 1], "a trial without value before one with");
+        double a = s->values[i - 1], b = s->values[i];
+        ck_assert(maximize ? a >= b : a <= b);
+        if (a == b) ck_assert_int_lt(s->numbers[i - 1], s->numbers[i]);
+    }
+}
+
+START_TEST(each_best_first)
+{
+    open_db();
+    for (int maximize = 0; maximize <= 1; maximize++) {
+        int64_t sid = many_trials(maximize);
+        seen *s = each(sid, (storage_filter){.state = -1, .best_first = 1});
+        ck_assert_int_eq(s->n, MANY);
+        check_best_order(s, maximize);
+        ck_assert(!s->has_value[MANY - 1]);
+        ck_assert_double_eq(s->values[0], maximize ? 100 : 0);
+
+        storage_trial best;
+        ck_assert_int_eq(storage_trial_best(st, sid, &best, &err), KE_OK);
+        ck_assert_int_eq(best.number, s->numbers[0]);
+        storage_trial_free(&best);
+
+        int first = s->numbers[300];
+        s = each(sid, (storage_filter){.state = TRIAL_COMPLETE, .best_first = 1,
+                                       .offset = 300, .limit = 50});
+        ck_assert_int_eq(s->n, 50);
+        ck_assert_int_eq(s->numbers[0], first);
+        check_best_order(s, maximize);
+    }
+}
+END_TEST
+
+/* ---- views, through the plain sqlite3 API ---- */
+
+START_TEST(views_answer)
+{
+    open_db();
+    int64_t mn = new_study("branin-random", 0), mx = new_study("acc-max", 1);
+    double values[] = {2.0, 0.4, 7.0, 0.4};
+    for (int i = 0; i < 4; i++) {
+        finish(numbered_trial(mn, i), TRIAL_COMPLETE, 1, values[i]);
+        finish(numbered_trial(mx, i), TRIAL_COMPLETE, 1, values[i]);
+    }
+    finish(numbered_trial(mn, 4), TRIAL_PRUNED, 1, -1.0);
+    int64_t running = numbered_trial(mx, 4);
+    storage_metric m = {"acc", 0.9};
+    ck_assert_int_eq(storage_trial_report(st, running, 3, &m, 1, &err), KE_OK);
+
+    assert_sql("SELECT number || ' ' || value || ' ' || params FROM best_trials "
+               "WHERE study = 'branin-random'", "1 0.4 {\"x\":0.5,\"tag\":\"t1\"}");
+    assert_sql("SELECT number || ' ' || value || ' ' || params FROM best_trials "
+               "WHERE study = 'acc-max'", "2 7.0 {\"x\":1.0,\"tag\":\"t2\"}");
+    assert_sql("SELECT json_extract(params, '$.tag') FROM best_trials "
+               "WHERE study = 'acc-max'", "t2");
+    assert_sql("SELECT count(*) FROM best_trials", "2");
+    assert_sql("SELECT n_trials || n_running || n_complete || n_pruned || n_failed "
+               "|| ' ' || best_number || ' ' || best_value FROM study_summary "
+               "WHERE study = 'branin-random'", "50410 1 0.4");
+    assert_sql("SELECT n_running || ' ' || best_value FROM study_summary "
+               "WHERE study = 'acc-max'", "1 7.0");
+    assert_sql("SELECT state || ' ' || last_step || ' ' || coalesce(duration, 'none') "
+               "|| ' ' || metrics FROM trial_overview WHERE study = 'acc-max' "
+               "AND number = 4", "RUNNING 3 none {}");
+    assert_sql("SELECT count(*) FROM trial_overview WHERE duration >= 0", "9");
+}
+END_TEST
+
+/* ---- crash consistency ---- */
+
+#define CRASH_PARAMS 6
+
+/* The child: inserts, reports and finishes trials until killed. */
+static void crash_writer(const char *path, int ready_fd)
+{
+    storage *w;
+    kerror e;
+    if (storage_open(&w, path, &e) != KE_OK) _exit(2);
+    storage_study s;
+    int64_t sid;
+    if (storage_study_get(w, "crash", &s, &e) == KE_OK) {
+        sid = s.id;
+        storage_study_free(&s);
+    } else if (storage_study_create(w, "crash", "{}", "h", "loss", 0, &sid, &e) != KE_OK) {
+        _exit(3);
+    }
+    char names[CRASH_PARAMS][8];
+    storage_param p[CRASH_PARAMS];
+    for (int i = 0; i < CRASH_PARAMS; i++) {
+        snprintf(names[i], sizeof names[i], "p%d", i);
+        p[i] = (storage_param){.name = names[i], .num = i};
+    }
+    for (int k = 0;; k++) {
+        storage_trial t = {.resumed_from = -1, .retry_of = -1,
+                           .n_params = CRASH_PARAMS, .params = p};
+        if (storage_trial_insert(w, sid, &t, &e) != KE_OK) _exit(4);
+        storage_metric m[2] = {{"loss", k}, {"acc", 1.0 / (k + 1)}};
+        if (storage_trial_report(w, t.id, 0, m, 2, &e) != KE_OK) _exit(5);
+        if (storage_trial_finish(w, t.id, TRIAL_COMPLETE, 1, k, m, 2, NULL,
+                                 "out", "err", &e) != KE_OK)
+            _exit(6);
+        if (k == 0 && write(ready_fd, "r", 1) != 1) _exit(7);
+    }
+}
+
+START_TEST(crash_consistency)
+{
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    for (int round = 0; round < 8; round++) {
+        int fds[2];
+        ck_assert_int_eq(pipe(fds), 0);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            close(fds[0]);
+            crash_writer(db_path, fds[1]);
+        }
+        close(fds[1]);
+        char c;
+        ck_assert_int_eq(read(fds[0], &c, 1), 1);
+        close(fds[0]);
+        struct timespec pause = {0, (rand() % 40) * 1000000L};
+        nanosleep(&pause, NULL);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFSIGNALED(status), "writer exited with %d before the kill",
+                      WEXITSTATUS(status));
+    }
+    open_db();
+    assert_sql("PRAGMA integrity_check", "ok");
+    char want[16];
+    snprintf(want, sizeof want, "%d", CRASH_PARAMS);
+    char *n = sql_text("SELECT count(*) FROM trials");
+    ck_assert_int_ge(atoi(n), 8);
+    free(n);
+    assert_sql("SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM trial_params p "
+               "WHERE p.trial_id = t.id) <> 6", "0");
+    /* A trial is RUNNING with nothing reported, RUNNING with its full report,
+     * or COMPLETE with its metrics, value and logs: never between. */
+    assert_sql("SELECT count(*) FROM trials t WHERE (SELECT count(*) FROM trial_values v "
+               "WHERE v.trial_id = t.id) NOT IN (0, 2) OR (state = 'COMPLETE' AND "
+               "((SELECT count(*) FROM trial_metrics m WHERE m.trial_id = t.id) <> 2 "
+               "OR value IS NULL OR NOT EXISTS (SELECT 1 FROM trial_logs l "
+               "WHERE l.trial_id = t.id)))", "0");
+    assert_sql("SELECT max(number) + 1 = count(*) FROM trials", "1");
+    int count;
+    ck_assert_int_eq(storage_trials_reclaim(st, 1, "crashed", &count, &err), KE_OK);
+    ck_assert_int_le(count, 8);
+}
+END_TEST
+
+/* Writers in separate processes, started together on a history that does not
+ * exist yet: the schema is created once and trial numbers never collide. */
+START_TEST(concurrent_writers)
+{
+    enum { WRITERS = 4, EACH = 40 };
+    pid_t pids[WRITERS];
+    for (int w = 0; w < WRITERS; w++) {
+        pids[w] = fork();
+        ck_assert_int_ge(pids[w], 0);
+        if (pids[w] == 0) {
+            storage *mine;
+            kerror e;
+            int64_t sid;
+            if (storage_open(&mine, db_path, &e) != KE_OK) {
+                fprintf(stderr, "writer %d: %s\n", w, e.msg);
+                _exit(2);
+            }
+            int rc = storage_study_create(mine, "shared", "{}", "h", "loss", 0, &sid, &e);
+            storage_study s;
+            if (rc == KE_CONFLICT && storage_study_get(mine, "shared", &s, &e) == KE_OK) {
+                sid = s.id;
+                storage_study_free(&s);
+            } else if (rc != KE_OK) {
+                _exit(3);
+            }
+            storage_param p = {.name = "w", .num = w};
+            for (int i = 0; i < EACH; i++) {
+                storage_trial t = {.resumed_from = -1, .retry_of = -1,
+                                   .n_params = 1, .params = &p};
+                if (storage_trial_insert(mine, sid, &t, &e) != KE_OK) _exit(4);
+            }
+            storage_close(mine);
+            _exit(0);
+        }
+    }
+    for (int w = 0; w < WRITERS; w++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[w], &status, 0), pids[w]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "writer %d failed (status %d)", w, status);
+    }
+    assert_sql("SELECT count(DISTINCT number) || ' ' || min(number) || ' ' || "
+               "max(number) FROM trials", "160 0 159");
+    assert_sql("SELECT group_concat(n) FROM (SELECT count(*) AS n FROM trial_params "
+               "GROUP BY value_num)", "40,40,40,40");
+}
+END_TEST
+
+static Suite *storage_suite(void)
+{
+    Suite *s = suite_create("storage");
+    TCase *open = tcase_create("open");
+    tcase_add_checked_fixture(open, setup, teardown);
+    tcase_add_test(open, open_creates_and_migrates);
+    tcase_add_test(open, reopen_keeps_data);
+    tcase_add_test(open, newer_version_refused);
+    tcase_add_test(open, not_sqlite_refused);
+    tcase_add_test(open, foreign_sqlite_refused);
+    tcase_add_test(open, url_schemes);
+    suite_add_tcase(s, open);
+
+    TCase *rows = tcase_create("rows");
+    tcase_add_checked_fixture(rows, setup, teardown);
+    tcase_add_test(rows, study_crud);
+    tcase_add_test(rows, study_list_counts_and_best);
+    tcase_add_test(rows, study_delete_cascades);
+    tcase_add_test(rows, trial_numbering_and_params);
+    tcase_add_test(rows, report_finish_logs);
+    tcase_add_test(rows, reclaim_running);
+    tcase_add_test(rows, each_by_number);
+    tcase_add_test(rows, each_best_first);
+    tcase_add_test(rows, views_answer);
+    suite_add_tcase(s, rows);
+
+    TCase *crash = tcase_create("processes");
+    tcase_add_checked_fixture(crash, setup, teardown);
+    tcase_set_timeout(crash, 60);
+    tcase_add_test(crash, crash_consistency);
+    tcase_add_test(crash, concurrent_writers);
+    suite_add_tcase(s, crash);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(storage_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

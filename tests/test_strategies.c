@@ -1,0 +1,434 @@
+/* test_strategies: the registry and shared helpers; grid visits every point
+ * exactly once (in order or as a seeded permutation) and then says done;
+ * random and Sobol are functions of (seed, history), so a study rebuilt from
+ * its first k trials continues the identical sequence; Sobol points form a
+ * net; unknown options are rejected by path; no strategy exceeds n. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../search/grid.h"
+#include "../search/random.h"
+#include "../search/sobol.h"
+#include "../search/strategy.h"
+#include "space_fixture.h"
+
+/* Trials 0..n-1 that ran the given points, all fresh and complete. */
+static strategy_obs *history_of(const strategy_suggestion *sug, int n)
+{
+    strategy_obs *obs = calloc((size_t)(n > 0 ? n : 1), sizeof *obs);
+    for (int i = 0; i < n; i++) {
+        obs[i].number = i;
+        obs[i].state = TRIAL_COMPLETE;
+        obs[i].has_value = 1;
+        obs[i].value = i;
+        obs[i].resumed_from = -1;
+        obs[i].retry_of = -1;
+        obs[i].point = sug[i].point;
+    }
+    return obs;
+}
+
+static strategy *make(const char *name, const space *sp, const char *options, uint64_t seed)
+{
+    const strategy_ops *ops = strategy_find(name);
+    ck_assert_ptr_nonnull(ops);
+    json_t *opt = options ? json_loads(options, 0, NULL) : NULL;
+    strategy *st = NULL;
+    kerror err;
+    int rc = ops->create(&st, sp, opt, seed, &err);
+    json_decref(opt);
+    ck_assert_msg(rc == KE_OK, "%s: %s", err.path, err.msg);
+    return st;
+}
+
+static void expect_option_error(const char *name, const space *sp, const char *options,
+                                const char *path)
+{
+    json_t *opt = json_loads(options, 0, NULL);
+    strategy *st = NULL;
+    kerror err;
+    kerror_clear(&err);
+    ck_assert_int_eq(strategy_find(name)->create(&st, sp, opt, 1, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, path);
+    json_decref(opt);
+}
+
+/* Ints a in 0..4, b in 0..6: grid index of a point is a*7 + b. */
+static void two_ints(space *s, double high_a, double high_b)
+{
+    memset(s, 0, sizeof *s);
+    fx_int(s, "a", 0, high_a, 1, 0);
+    fx_int(s, "b", 0, high_b, 1, 0);
+}
+
+static void mixed(space *s)
+{
+    memset(s, 0, sizeof *s);
+    fx_float(s, "lr", 1e-5, 1, 1);
+    fx_int(s, "units", 8, 512, 8, 0);
+    fx_cat(s, "opt", "sgd", "adam", NULL);
+    fx_when(s, fx_float(s, "momentum", 0, 0.99, 0), "opt", 1, 0);
+    fx_fixed(s, "epochs", NULL, 5);
+}
+
+START_TEST(test_registry)
+{
+    ck_assert_ptr_eq(strategy_find("grid"), &grid_strategy);
+    ck_assert_ptr_eq(strategy_find("random"), &random_strategy);
+    ck_assert_ptr_eq(strategy_find("sobol"), &sobol_strategy);
+    ck_assert_ptr_null(strategy_find("Random"));
+    ck_assert_str_eq(strategy_names(), "grid, random, sobol");
+}
+END_TEST
+
+START_TEST(test_helpers)
+{
+    uint64_t a = 5, b = 5;
+    double sum = 0;
+    for (int i = 0; i < 10000; i++) {
+        double u = strategy_rng_uniform(&a);
+        ck_assert(u >= 0 && u < 1);
+        sum += u;
+    }
+    ck_assert(fabs(sum / 10000 - 0.5) < 0.02);
+    ck_assert(strategy_rng_next(&b) != strategy_rng_next(&b));
+    ck_assert(strategy_seed_for(1, 0) != strategy_seed_for(1, 1));
+    ck_assert(strategy_seed_for(1, 0) != strategy_seed_for(2, 0));
+    ck_assert(strategy_seed_for(1, 1) != strategy_seed_for(2, 0));
+    ck_assert(strategy_seed_for(9, 3) == strategy_seed_for(9, 3));
+
+    strategy_obs obs[4];
+    memset(obs, 0, sizeof obs);
+    for (int i = 0; i < 4; i++) obs[i].resumed_from = obs[i].retry_of = -1;
+    obs[1].retry_of = 0;
+    obs[3].resumed_from = 2;
+    strategy_history h = { obs, 4 };
+    ck_assert_int_eq(strategy_history_fresh(&h), 2);
+}
+END_TEST
+
+START_TEST(test_options_rejected)
+{
+    space s;
+    mixed(&s);
+    s.params[0].grid_points = 2;
+    s.params[3].grid_points = 2;
+    expect_option_error("grid", &s, "{\"shuffle\": true, \"order\": 1}", "strategy.options.order");
+    expect_option_error("grid", &s, "{\"shuffle\": 1}", "strategy.options.shuffle");
+    expect_option_error("grid", &s, "[1]", "strategy.options");
+    expect_option_error("random", &s, "{\"skip\": 1}", "strategy.options.skip");
+    expect_option_error("sobol", &s, "{\"skip\": -1}", "strategy.options.skip");
+    expect_option_error("sobol", &s, "{\"skip\": 1.5}", "strategy.options.skip");
+    expect_option_error("sobol", &s, "{\"scramble\": true}", "strategy.options.scramble");
+    strategy_find("random")->destroy(make("random", &s, "{}", 1));
+    space_free(&s);
+}
+END_TEST
+
+/* Runs a strategy to exhaustion in batches of `batch`, feeding its own
+ * suggestions back as history; returns the suggestions (count in *n). */
+static strategy_suggestion *run_out(const char *name, const space *sp, const char *options,
+                                    int batch, int max, int *n)
+{
+    const strategy_ops *ops = strategy_find(name);
+    strategy *st = make(name, sp, options, 77);
+    strategy_suggestion *all = calloc((size_t)max + (size_t)batch, sizeof *all);
+    int total = 0;
+    kerror err;
+    for (;;) {
+        strategy_obs *obs = history_of(all, total);
+        strategy_history h = { obs, total };
+        int got = ops->suggest(st, &h, all + total, batch, &err);
+        ck_assert(got >= 0 && got <= batch);
+        if (got == 0) ck_assert(ops->done(st, &h));
+        else ck_assert(!ops->done(st, &h));
+        free(obs);
+        if (got == 0) break;
+        total += got;
+        ck_assert(total <= max);
+    }
+    ops->destroy(st);
+    *n = total;
+    return all;
+}
+
+START_TEST(test_grid_covers_once_then_done)
+{
+    space s;
+    two_ints(&s, 4, 6);
+    int n;
+    strategy_suggestion *all = run_out("grid", &s, NULL, 4, 35, &n);
+    ck_assert_int_eq(n, 35);
+    for (int k = 0; k < n; k++) {                   /* unshuffled: index order */
+        ck_assert(all[k].point.x[0] * 7 + all[k].point.x[1] == k);
+        ck_assert_int_eq(all[k].budget, 0);
+        ck_assert_int_eq(all[k].resume_from, -1);
+    }
+    free(all);
+    space_free(&s);
+}
+END_TEST
+
+START_TEST(test_grid_shuffle_is_permutation)
+{
+    space s;
+    two_ints(&s, 36, 26);                           /* 999 points: not a power of 4 */
+    int n, m, in_order = 0;
+    strategy_suggestion *all = run_out("grid", &s, "{\"shuffle\": true}", 64, 999, &n);
+    strategy_suggestion *again = run_out("grid", &s, "{\"shuffle\": true}", 7, 999, &m);
+    ck_assert_int_eq(n, 999);
+    ck_assert_int_eq(m, 999);
+    char seen[999] = { 0 };
+    for (int k = 0; k < n; k++) {
+        int idx = (int)(all[k].point.x[0] * 27 + all[k].point.x[1]);
+        ck_assert(idx >= 0 && idx < 999 && !seen[idx]);
+        seen[idx] = 1;
+        in_order += idx == k;
+        ck_assert(space_point_equal(&s, &all[k].point, &again[k].point));
+    }
+    ck_assert_int_lt(in_order, 50);
+    free(all);
+    free(again);
+    space_free(&s);
+}
+END_TEST
+
+static void suggest_n(const char *name, const space *sp, const char *options, uint64_t seed,
+                      strategy_suggestion *out, int from, int n)
+{
+    strategy_suggestion *prior = calloc((size_t)from + 1, sizeof *prior);
+    strategy *st = make(name, sp, options, seed);
+    if (from > 0) suggest_n(name, sp, options, seed, prior, 0, from);
+    strategy_obs *obs = history_of(prior, from);
+    strategy_history h = { obs, from };
+    kerror err;
+    ck_assert_int_eq(strategy_find(name)->suggest(st, &h, out, n, &err), n);
+    strategy_find(name)->destroy(st);
+    free(obs);
+    free(prior);
+}
+
+static int same_sequence(const space *sp, const strategy_suggestion *a,
+                         const strategy_suggestion *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!space_point_equal(sp, &a[i].point, &b[i].point)) return 0;
+    return 1;
+}
+
+/* A 10-million-point shuffled grid needs no count-sized table: its first
+ * 2000 suggestions are distinct grid points, and a rebuilt strategy continues
+ * them from the history. */
+START_TEST(test_grid_shuffle_large)
+{
+    space s;
+    two_ints(&s, 9999, 999);
+    strategy *st = make("grid", &s, "{\"shuffle\": true}", 3);
+    strategy_suggestion *out = calloc(2000, sizeof *out);
+    strategy_history h = { NULL, 0 };
+    kerror err;
+    ck_assert_int_eq(grid_strategy.suggest(st, &h, out, 2000, &err), 2000);
+    unsigned char *seen = calloc(10000000, 1);
+    for (int i = 0; i < 2000; i++) {
+        long idx = (long)out[i].point.x[0] * 1000 + (long)out[i].point.x[1];
+        ck_assert(idx >= 0 && idx < 10000000 && !seen[idx]);
+        seen[idx] = 1;
+    }
+    strategy_obs *obs = history_of(out, 1500);
+    h = (strategy_history){ obs, 1500 };
+    strategy_suggestion rest[500];
+    grid_strategy.destroy(st);
+    st = make("grid", &s, "{\"shuffle\": true}", 3);
+    ck_assert_int_eq(grid_strategy.suggest(st, &h, rest, 500, &err), 500);
+    ck_assert(same_sequence(&s, out + 1500, rest, 500));
+    ck_assert(!grid_strategy.done(st, &h));
+    free(obs);
+    free(seen);
+    free(out);
+    grid_strategy.destroy(st);
+    space_free(&s);
+}
+END_TEST
+
+/* Same seed: same points; rebuilt from the first k trials (with a retry that
+ * must not count): the same continuation; another seed: other points. */
+static void check_reproducible(const char *name)
+{
+    space s;
+    mixed(&s);
+    strategy_suggestion full[12], tail[8], other[12];
+    suggest_n(name, &s, NULL, 42, full, 0, 12);
+    suggest_n(name, &s, NULL, 42, other, 0, 12);
+    ck_assert(same_sequence(&s, full, other, 12));
+    suggest_n(name, &s, NULL, 42, tail, 4, 8);
+    ck_assert(same_sequence(&s, full + 4, tail, 8));
+
+    strategy_obs *obs = history_of(full, 5);
+    obs[4].retry_of = 1;                            /* a retry consumes no suggestion */
+    strategy_history h = { obs, 5 };
+    strategy *st = make(name, &s, NULL, 42);
+    kerror err;
+    ck_assert_int_eq(strategy_find(name)->suggest(st, &h, tail, 3, &err), 3);
+    ck_assert(same_sequence(&s, full + 4, tail, 3));
+    strategy_find(name)->destroy(st);
+    free(obs);
+
+    suggest_n(name, &s, NULL, 43, other, 0, 12);
+    for (int i = 0; i < 12; i++) ck_assert(other[i].point.x[0] != full[i].point.x[0]);
+    for (int i = 0; i < 12; i++) {
+        ck_assert(full[i].point.active[3] == (full[i].point.x[2] == 0));
+        ck_assert(full[i].point.active[4]);
+    }
+    space_free(&s);
+}
+
+START_TEST(test_random_reproducible)
+{
+    check_reproducible("random");
+}
+END_TEST
+
+START_TEST(test_sobol_reproducible)
+{
+    check_reproducible("sobol");
+}
+END_TEST
+
+/* The strategy's cached generator, asked for an earlier index, rewinds; skip
+ * shifts the sequence; its points are sobol_unit's. */
+START_TEST(test_sobol_cursor_and_skip)
+{
+    space s;
+    memset(&s, 0, sizeof s);
+    fx_float(&s, "x", 0, 1, 0);
+    fx_float(&s, "y", 0, 1, 0);
+    strategy_suggestion a[10], late[2], early[2], skipped[5];
+    suggest_n("sobol", &s, NULL, 5, a, 0, 10);
+    for (int i = 0; i < 10; i++) {
+        double u[2];
+        ck_assert_int_eq(sobol_unit(5, i, 2, u, NULL), KE_OK);
+        ck_assert(u[0] == a[i].point.x[0] && u[1] == a[i].point.x[1]);
+    }
+    strategy *st = make("sobol", &s, NULL, 5);
+    strategy_obs *obs = history_of(a, 8);
+    strategy_history h = { obs, 8 };
+    kerror err;
+    ck_assert_int_eq(sobol_strategy.suggest(st, &h, late, 2, &err), 2);
+    h.n_obs = 2;
+    ck_assert_int_eq(sobol_strategy.suggest(st, &h, early, 2, &err), 2);
+    ck_assert(same_sequence(&s, a + 8, late, 2));
+    ck_assert(same_sequence(&s, a + 2, early, 2));
+    sobol_strategy.destroy(st);
+    free(obs);
+    suggest_n("sobol", &s, "{\"skip\": 5}", 5, skipped, 0, 5);
+    ck_assert(same_sequence(&s, a + 5, skipped, 5));
+    space_free(&s);
+}
+END_TEST
+
+/* The rotation cancels in differences: frac(p_i - p_0) are the raw points,
+ * whose first 4^m form a (0,2m,2)-net: one point in every cell of a 2^m x 2^m
+ * partition (16 i.i.d. uniform points pass for 4x4 with probability 16!/16^16). */
+START_TEST(test_sobol_is_a_net)
+{
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        for (int side = 4; side <= 16; side *= 2) {
+            int count[256] = { 0 };
+            double u0[2], u[2];
+            sobol_unit(seed, 0, 2, u0, NULL);
+            for (int i = 0; i < side * side; i++) {
+                ck_assert_int_eq(sobol_unit(seed, i, 2, u, NULL), KE_OK);
+                int cell = 0;
+                for (int d = 0; d < 2; d++) {
+                    ck_assert(u[d] >= 0 && u[d] < 1);
+                    double q = u[d] - u0[d];
+                    q = q < 0 ? q + 1 : q;
+                    cell = cell * side + (int)(q * side);
+                }
+                count[cell]++;
+            }
+            for (int c = 0; c < side * side; c++) ck_assert_int_eq(count[c], 1);
+        }
+    double a[3], b[3];
+    sobol_unit(1, 7, 3, a, NULL);
+    sobol_unit(2, 7, 3, b, NULL);
+    ck_assert(a[0] != b[0] && a[1] != b[1] && a[2] != b[2]);
+}
+END_TEST
+
+START_TEST(test_sobol_dimension_limit)
+{
+    space s;
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i < 41; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        fx_float(&s, name, 0, 1, 0);
+    }
+    strategy *st = NULL;
+    kerror err;
+    double u[41];
+    ck_assert_int_eq(sobol_strategy.create(&st, &s, NULL, 1, &err), KE_INVALID);
+    ck_assert_int_eq(sobol_unit(1, 0, 41, u, &err), KE_INVALID);
+    s.n = 40;
+    ck_assert_int_eq(sobol_unit(1, 3, 40, u, &err), KE_OK);
+    st = make("sobol", &s, NULL, 1);
+    sobol_strategy.destroy(st);
+    s.n = 41;
+    space_free(&s);
+}
+END_TEST
+
+/* Fewer than n slots asked: never more written; n = 0 gives 0. */
+START_TEST(test_never_more_than_n)
+{
+    space s;
+    two_ints(&s, 4, 6);
+    const char *names[] = { "grid", "random", "sobol" };
+    for (int k = 0; k < 3; k++) {
+        strategy_suggestion out[4];
+        memset(out, 0xAB, sizeof out);
+        strategy *st = make(names[k], &s, NULL, 1);
+        strategy_history h = { NULL, 0 };
+        kerror err;
+        ck_assert_int_eq(strategy_find(names[k])->suggest(st, &h, out, 0, &err), 0);
+        ck_assert_int_eq(strategy_find(names[k])->suggest(st, &h, out, 3, &err), 3);
+        unsigned char *tail = (unsigned char *)&out[3];
+        for (size_t b = 0; b < sizeof out[3]; b++) ck_assert_int_eq(tail[b], 0xAB);
+        strategy_find(names[k])->destroy(st);
+    }
+    space_free(&s);
+}
+END_TEST
+
+static Suite *strategies_suite(void)
+{
+    Suite *s = suite_create("strategies");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_registry);
+    tcase_add_test(tc, test_helpers);
+    tcase_add_test(tc, test_options_rejected);
+    tcase_add_test(tc, test_grid_covers_once_then_done);
+    tcase_add_test(tc, test_grid_shuffle_is_permutation);
+    tcase_add_test(tc, test_grid_shuffle_large);
+    tcase_add_test(tc, test_random_reproducible);
+    tcase_add_test(tc, test_sobol_reproducible);
+    tcase_add_test(tc, test_sobol_cursor_and_skip);
+    tcase_add_test(tc, test_sobol_is_a_net);
+    tcase_add_test(tc, test_sobol_dimension_limit);
+    tcase_add_test(tc, test_never_more_than_n);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(strategies_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

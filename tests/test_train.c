@@ -1,0 +1,367 @@
+/* test_train: whole training runs on small synthetic problems (seconds):
+ * classification reaches high accuracy, regression loss falls, a resumed run
+ * is bit-identical to an uninterrupted one, early stopping stops, divergence
+ * fails, k-fold reports its spread, distillation runs from a saved teacher,
+ * checkpoints reject corruption and foreign configs, and a small
+ * Fashion-MNIST subset trains when the data set is installed. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../trainer/checkpoint.h"
+#include "../trainer/dataset.h"
+#include "../trainer/train.h"
+
+static char dir[64];
+static train_config c;
+static kerror err;
+
+/* Report lines seen by the writer. */
+typedef struct {
+    int n;
+    char lines[64][1024];
+} lines;
+
+static int collect(const char *line, void *ctx)
+{
+    lines *l = ctx;
+    if (l->n < 64) snprintf(l->lines[l->n++], sizeof l->lines[0], "%s", line);
+    return 0;
+}
+
+static double field(const char *line, const char *key)
+{
+    json_t *j = json_loads(line, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    json_t *v = json_object_get(j, key);
+    ck_assert_msg(v != NULL, "no %s in %s", key, line);
+    double x = json_number_value(v);
+    json_decref(j);
+    return x;
+}
+
+static void set(const char *kv)
+{
+    ck_assert_msg(config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
+}
+
+static void path_in_dir(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", dir, name);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/test_train.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    config_defaults(&c);
+    set("data=synthetic-classification");
+    set("synthetic_samples=1200");
+    set("synthetic_features=8");
+    set("synthetic_classes=3");
+    set("hidden=32");
+    set("epochs=5");
+    set("batch_size=32");
+    set("lr=0.01");
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(classification_learns)
+{
+    lines l = {0};
+    train_result r;
+    ck_assert_int_eq(train_run(&c, collect, &l, &r, &err), KE_OK);
+    ck_assert_int_eq(l.n, 6);   /* five epochs and the final line */
+    ck_assert_double_eq(field(l.lines[4], "step"), 5);
+    ck_assert_double_eq(field(l.lines[0], "lr"), 0.01);
+    ck_assert(field(l.lines[0], "samples_per_sec") > 0);
+    ck_assert_double_eq(field(l.lines[5], "val_accuracy"), r.val_accuracy);
+    ck_assert_double_eq(field(l.lines[5], "epochs"), 5);
+    ck_assert(r.classification && r.has_test);
+    ck_assert_msg(r.val_accuracy >= 0.95, "val_accuracy %g", r.val_accuracy);
+    ck_assert(r.test_accuracy >= 0.9);
+}
+END_TEST
+
+START_TEST(regression_loss_falls)
+{
+    set("data=synthetic-regression");
+    set("lr=0.003");
+    set("schedule=cosine");
+    set("warmup_steps=10");
+    set("optimizer=adamw");
+    set("weight_decay=0.01");
+    lines l = {0};
+    train_result r;
+    ck_assert_int_eq(train_run(&c, collect, &l, &r, &err), KE_OK);
+    ck_assert(!r.classification);
+    ck_assert(strstr(l.lines[0], "val_accuracy") == NULL);
+    double first = field(l.lines[0], "val_loss"), last = field(l.lines[4], "val_loss");
+    ck_assert_msg(last < 0.8 * first, "val_loss %g -> %g", first, last);
+    ck_assert(field(l.lines[4], "train_loss") < field(l.lines[0], "train_loss"));
+}
+END_TEST
+
+/* The model parameters and optimizer state a checkpoint file holds. */
+static void load_state(const char *path, float **params, size_t *np, float **opt, size_t *no,
+                       checkpoint_state *st)
+{
+    checkpoint *ck;
+    ck_assert_int_eq(checkpoint_read(&ck, path, &err), KE_OK);
+    train_config tc;
+    ck_assert_int_eq(checkpoint_config(ck, &tc, &err), KE_OK);
+    mlp_config mc;
+    mlp_config_default(&mc);
+    mc.n_in = tc.synthetic_features;
+    mc.n_layers = tc.hidden.n;
+    mc.widths = tc.hidden.v;
+    mc.n_out = tc.synthetic_classes;
+    mc.batchnorm = tc.batchnorm;
+    mc.max_batch = tc.batch_size;
+    mlp *m;
+    ck_assert_int_eq(mlp_create(&m, &mc, &err), KE_OK);
+    ck_assert_int_eq(checkpoint_restore_model(ck, m, &err), KE_OK);
+    *np = mlp_n_state(m);
+    *params = malloc(*np * sizeof(float));
+    memcpy(*params, mlp_params(m), *np * sizeof(float));
+    optim_config oc;
+    optim_config_default(&oc);
+    oc.kind = (optim_kind)tc.optimizer;
+    int nt;
+    const mlp_tensor *t = mlp_tensors(m, &nt);
+    optim o;
+    ck_assert_int_eq(optim_init(&o, &oc, mlp_n_params(m), t, nt, &err), KE_OK);
+    ck_assert_int_eq(checkpoint_restore_optim(ck, &o, &err), KE_OK);
+    *no = o.n_state;
+    *opt = malloc(*no * sizeof(float));
+    memcpy(*opt, o.state, *no * sizeof(float));
+    *st = *checkpoint_get_state(ck);
+    optim_free(&o);
+    mlp_free(m);
+    checkpoint_free(ck);
+}
+
+START_TEST(resume_is_bit_identical)
+{
+    /* Everything with state or randomness: BN running stats, dropout, noise
+     * augmentation, Adam moments, a per-step schedule with warm-up. */
+    set("batchnorm=true");
+    set("dropout=0.2");
+    set("augment_noise=0.05");
+    set("schedule=cosine");
+    set("warmup_steps=5");
+    set("accumulate=2");
+    set("epochs=4");
+    char a[96], b[96], cpath[96];
+    path_in_dir(a, sizeof a, "straight.kck");
+    path_in_dir(b, sizeof b, "half.kck");
+    path_in_dir(cpath, sizeof cpath, "resumed.kck");
+    train_result straight, half, resumed;
+
+    train_config s = c;
+    config_set(&s, "checkpoint", a, NULL);
+    ck_assert_int_eq(train_run(&s, NULL, NULL, &straight, &err), KE_OK);
+    train_config h = c;
+    config_set(&h, "checkpoint", b, NULL);
+    config_set(&h, "budget", "2", NULL);
+    ck_assert_int_eq(train_run(&h, NULL, NULL, &half, &err), KE_OK);
+    ck_assert_int_eq(half.epochs, 2);
+    train_config rs = c;
+    config_set(&rs, "resume", b, NULL);
+    config_set(&rs, "checkpoint", cpath, NULL);
+    ck_assert_int_eq(train_run(&rs, NULL, NULL, &resumed, &err), KE_OK);
+
+    ck_assert_int_eq(resumed.epochs, 4);
+    ck_assert(memcmp(&straight.val_loss, &resumed.val_loss, sizeof(double)) == 0);
+    ck_assert(memcmp(&straight.val_accuracy, &resumed.val_accuracy, sizeof(double)) == 0);
+    ck_assert(memcmp(&straight.test_loss, &resumed.test_loss, sizeof(double)) == 0);
+    ck_assert(memcmp(&straight.best_val_loss, &resumed.best_val_loss, sizeof(double)) == 0);
+
+    float *p1, *p2, *o1, *o2;
+    size_t n1, n2, m1, m2;
+    checkpoint_state s1, s2;
+    load_state(a, &p1, &n1, &o1, &m1, &s1);
+    load_state(cpath, &p2, &n2, &o2, &m2, &s2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_uint_eq(m1, m2);
+    ck_assert(memcmp(p1, p2, n1 * sizeof(float)) == 0);
+    ck_assert(memcmp(o1, o2, m1 * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof s1) == 0);
+    ck_assert_int_eq(s1.epoch, 4);
+    free(p1);
+    free(p2);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
+START_TEST(resume_rejects_other_config)
+{
+    char a[96];
+    path_in_dir(a, sizeof a, "a.kck");
+    set("budget=1");
+    config_set(&c, "checkpoint", a, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
+    set("lr=0.02");
+    config_set(&c, "resume", a, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "lr");
+}
+END_TEST
+
+START_TEST(checkpoint_rejects_corruption)
+{
+    char a[96];
+    path_in_dir(a, sizeof a, "a.kck");
+    set("budget=1");
+    config_set(&c, "checkpoint", a, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
+    FILE *f = fopen(a, "r+b");
+    ck_assert_int_eq(fseek(f, -20, SEEK_END), 0);
+    int ch = fgetc(f);
+    fseek(f, -20, SEEK_END);
+    fputc(ch ^ 0x40, f);
+    fclose(f);
+    checkpoint *ck;
+    ck_assert_int_eq(checkpoint_read(&ck, a, &err), KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "checksum"));
+    ck_assert_int_eq(truncate(a, 100), 0);
+    ck_assert_int_eq(checkpoint_read(&ck, a, &err), KE_INVALID);
+    path_in_dir(a, sizeof a, "missing.kck");
+    ck_assert_int_eq(checkpoint_read(&ck, a, &err), KE_IO);
+}
+END_TEST
+
+START_TEST(early_stopping_stops)
+{
+    /* With min_delta 10 no epoch after the first counts as a gain. */
+    set("early_stopping_patience=2");
+    set("min_delta=10");
+    set("epochs=20");
+    lines l = {0};
+    train_result r;
+    ck_assert_int_eq(train_run(&c, collect, &l, &r, &err), KE_OK);
+    ck_assert_int_eq(r.epochs, 3);
+    ck_assert(r.stopped_early);
+    ck_assert_int_eq(l.n, 4);
+    ck_assert_double_eq(field(l.lines[3], "best_val_loss"), field(l.lines[0], "val_loss"));
+}
+END_TEST
+
+START_TEST(divergence_fails)
+{
+    set("lr=1e30");
+    set("optimizer=sgd");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "lr");
+    ck_assert_ptr_nonnull(strstr(err.msg, "diverged"));
+}
+END_TEST
+
+START_TEST(kfold_reports_spread)
+{
+    set("kfold=3");
+    set("epochs=3");
+    lines l = {0};
+    train_result r;
+    ck_assert_int_eq(train_run(&c, collect, &l, &r, &err), KE_OK);
+    ck_assert_int_eq(l.n, 4);   /* one line per fold, then the final one */
+    double sum = 0, sq = 0;
+    for (int f = 0; f < 3; f++) {
+        ck_assert_double_eq(field(l.lines[f], "step"), f);
+        double a = field(l.lines[f], "fold_val_accuracy");
+        sum += a;
+        sq += a * a;
+    }
+    double mean = sum / 3, sd = sqrt(fmax(0, sq / 3 - mean * mean));
+    ck_assert_double_eq_tol(field(l.lines[3], "cv_val_accuracy_mean"), mean, 1e-9);
+    ck_assert_double_eq_tol(field(l.lines[3], "cv_val_accuracy_std"), sd, 1e-6);
+    ck_assert_double_eq_tol(r.cv_val_accuracy_mean, mean, 1e-9);
+    ck_assert(r.cv_val_accuracy_mean >= 0.9);
+    ck_assert(strstr(l.lines[3], "cv_val_loss_std") != NULL);
+}
+END_TEST
+
+START_TEST(distillation_from_teacher)
+{
+    char t[96];
+    path_in_dir(t, sizeof t, "teacher.kck");
+    train_config tc = c;
+    config_set(&tc, "hidden", "64,32", NULL);
+    config_set(&tc, "checkpoint", t, NULL);
+    ck_assert_int_eq(train_run(&tc, NULL, NULL, NULL, &err), KE_OK);
+    set("hidden=8");
+    config_set(&c, "teacher", t, NULL);
+    set("distill_temperature=3");
+    set("distill_alpha=0.7");
+    train_result r;
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &r, &err), KE_OK);
+    ck_assert_msg(r.val_accuracy >= 0.9, "student val_accuracy %g", r.val_accuracy);
+    /* A teacher for another input width cannot be used. */
+    set("synthetic_features=9");
+    ck_assert_int_ne(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
+    ck_assert_str_eq(err.path, "teacher");
+}
+END_TEST
+
+START_TEST(cuda_device_without_cuda)
+{
+#ifndef HAVE_CUDA
+    set("device=cuda");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "device");
+    ck_assert_str_eq(err.msg, "not built with CUDA");
+#endif
+}
+END_TEST
+
+START_TEST(fashion_mnist_subset)
+{
+    config_defaults(&c);
+    set("max_train=3000");
+    set("epochs=2");
+    set("hidden=64");
+    train_result r;
+    ck_assert_msg(train_run(&c, NULL, NULL, &r, &err) == KE_OK, "%s", err.msg);
+    ck_assert_msg(r.val_accuracy >= 0.75, "val_accuracy %g", r.val_accuracy);
+    ck_assert(r.has_test);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("train");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, classification_learns);
+    tcase_add_test(tc, regression_loss_falls);
+    tcase_add_test(tc, resume_is_bit_identical);
+    tcase_add_test(tc, resume_rejects_other_config);
+    tcase_add_test(tc, checkpoint_rejects_corruption);
+    tcase_add_test(tc, early_stopping_stops);
+    tcase_add_test(tc, divergence_fails);
+    tcase_add_test(tc, kfold_reports_spread);
+    tcase_add_test(tc, distillation_from_teacher);
+    tcase_add_test(tc, cuda_device_without_cuda);
+    if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)
+        tcase_add_test(tc, fashion_mnist_subset);
+    else
+        fprintf(stderr, "test_train: %s not installed, Fashion-MNIST subset test not run\n",
+                DATASET_FASHION_MNIST_DIR);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,289 @@
+/* checkpoint: the binary checkpoint format of checkpoint.h. Invariant: a
+ * checkpoint struct exists only for a file whose magic, version, sizes and
+ * CRC all checked out, so the restore functions never see a torn file. */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define ENDIAN_WORD 0x01020304u
+
+typedef struct {
+    char magic[8];
+    uint32_t version, endian;
+    uint64_t config_len, n_params, n_state;
+    int64_t optim_kind;      /* -1: no optimizer state stored */
+    uint64_t optim_n_state;
+    int64_t optim_t;
+    int64_t epoch, step, best_epoch, bad_epochs, stopped;
+    double best_val_loss;
+    uint64_t rng[MLP_RNG_WORDS];
+} checkpoint_header;
+
+_Static_assert(sizeof(checkpoint_header) == CHECKPOINT_HEADER_SIZE, "header layout");
+
+struct checkpoint {
+    checkpoint_header h;
+    checkpoint_state st;
+    char *config;            /* config_len bytes + NUL */
+    float *model;            /* n_state */
+    float *optim;            /* optim_n_state */
+    void *block;             /* the file's bytes, which the pointers above index */
+};
+
+static int write_all(int fd, const void *p, size_t n, uLong *crc)
+{
+    const char *c = p;
+    *crc = crc32(*crc, p, (uInt)n);
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int write_body(int fd, const checkpoint_header *h, const char *json, const float *model,
+                      const optim *o)
+{
+    uLong crc = crc32(0, Z_NULL, 0);
+    if (write_all(fd, h, sizeof *h, &crc) || write_all(fd, json, h->config_len, &crc) ||
+        write_all(fd, model, h->n_state * sizeof(float), &crc) ||
+        (o && write_all(fd, o->state, o->n_state * sizeof(float), &crc)))
+        return -1;
+    uint32_t sum = (uint32_t)crc;
+    return write_all(fd, &sum, sizeof sum, &crc);
+}
+
+static void fill_header(checkpoint_header *h, size_t config_len, mlp *m, const optim *o,
+                        const checkpoint_state *st)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, CHECKPOINT_MAGIC, 8);
+    h->version = CHECKPOINT_VERSION;
+    h->endian = ENDIAN_WORD;
+    h->config_len = config_len;
+    h->n_params = mlp_n_params(m);
+    h->n_state = mlp_n_state(m);
+    h->optim_kind = o ? (int64_t)o->cfg.kind : -1;
+    h->optim_n_state = o ? o->n_state : 0;
+    h->optim_t = o ? o->t : 0;
+    h->epoch = st->epoch;
+    h->step = st->step;
+    h->best_epoch = st->best_epoch;
+    h->bad_epochs = st->bad_epochs;
+    h->stopped = st->stopped;
+    h->best_val_loss = st->best_val_loss;
+    memcpy(h->rng, st->dropout_rng, sizeof h->rng);
+}
+
+int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
+                    const checkpoint_state *st, kerror *err)
+{
+    json_t *j = config_to_json(cfg);
+    char *json = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    if (!json) return kerror_set(err, KE_NOMEM, path, "cannot serialise the config");
+    checkpoint_header h;
+    fill_header(&h, strlen(json), m, o, st);
+
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 8);
+    if (!tmp) {
+        free(json);
+        return kerror_set(err, KE_NOMEM, path, "out of memory");
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".XXXXXX", 8);
+    int rc = KE_OK;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = kerror_set(err, KE_IO, path, "cannot create a temporary file: %s", strerror(errno));
+    } else {
+        if (write_body(fd, &h, json, mlp_params(m), o) || fsync(fd))
+            rc = kerror_set(err, KE_IO, path, "write failed: %s", strerror(errno));
+        if (close(fd) && !rc) rc = kerror_set(err, KE_IO, path, "close failed: %s", strerror(errno));
+        if (!rc && rename(tmp, path))
+            rc = kerror_set(err, KE_IO, path, "rename failed: %s", strerror(errno));
+        if (rc) unlink(tmp);
+    }
+    free(tmp);
+    free(json);
+    return rc;
+}
+
+static int read_file(const char *path, char **buf, size_t *len, kerror *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return kerror_set(err, KE_IO, path, "cannot open: %s", strerror(errno));
+    int rc = KE_OK;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET)) {
+        rc = kerror_set(err, KE_IO, path, "cannot size the file");
+    } else if (!(*buf = malloc((size_t)n + 1))) {
+        rc = kerror_set(err, KE_NOMEM, path, "checkpoint of %ld bytes", n);
+    } else if (fread(*buf, 1, (size_t)n, f) != (size_t)n) {
+        rc = kerror_set(err, KE_IO, path, "short read");
+        free(*buf);
+    }
+    *len = (size_t)n;
+    fclose(f);
+    return rc;
+}
+
+/* Checks the header and sizes against the file length, then the CRC. */
+static int verify(const char *path, const char *buf, size_t len, checkpoint_header *h, kerror *err)
+{
+    if (len < sizeof *h + 4 || memcmp(buf, CHECKPOINT_MAGIC, 8))
+        return kerror_set(err, KE_INVALID, path, "not a Kestrel checkpoint");
+    memcpy(h, buf, sizeof *h);
+    if (h->endian != ENDIAN_WORD)
+        return kerror_set(err, KE_INVALID, path, "written on a machine of another byte order");
+    if (h->version != CHECKPOINT_VERSION)
+        return kerror_set(err, KE_INVALID, path, "format version %u, this build reads %u",
+                          h->version, CHECKPOINT_VERSION);
+    uint64_t floats = h->n_state + h->optim_n_state;
+    if (h->n_params > h->n_state || floats > len / sizeof(float) || h->config_len > len ||
+        sizeof *h + h->config_len + floats * sizeof(float) + 4 != len)
+        return kerror_set(err, KE_INVALID, path, "truncated or corrupt (sizes do not add up)");
+    uint32_t stored;
+    memcpy(&stored, buf + len - 4, 4);
+    if ((uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)buf, (uInt)(len - 4)) != stored)
+        return kerror_set(err, KE_INVALID, path, "checksum mismatch (corrupt file)");
+    return KE_OK;
+}
+
+int checkpoint_read(checkpoint **out, const char *path, kerror *err)
+{
+    *out = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &buf, &len, err);
+    if (rc) return rc;
+    checkpoint *ck = calloc(1, sizeof *ck);
+    if (!ck) {
+        free(buf);
+        return kerror_set(err, KE_NOMEM, path, "out of memory");
+    }
+    ck->block = buf;
+    if ((rc = verify(path, buf, len, &ck->h, err))) {
+        checkpoint_free(ck);
+        return rc;
+    }
+    /* The JSON text is moved one byte down over the header's tail so it can
+     * be NUL-terminated in place; the header was already copied out. */
+    ck->config = buf + sizeof ck->h - 1;
+    memmove(ck->config, buf + sizeof ck->h, ck->h.config_len);
+    ck->config[ck->h.config_len] = '\0';
+    /* Float arrays may sit at any byte offset after the JSON: copy them to an
+     * aligned block rather than cast. */
+    size_t floats = ck->h.n_state + ck->h.optim_n_state;
+    ck->model = malloc((floats ? floats : 1) * sizeof(float));
+    if (!ck->model) {
+        checkpoint_free(ck);
+        return kerror_set(err, KE_NOMEM, path, "out of memory");
+    }
+    memcpy(ck->model, buf + sizeof ck->h + ck->h.config_len, floats * sizeof(float));
+    ck->optim = ck->model + ck->h.n_state;
+    checkpoint_state *st = &ck->st;
+    st->epoch = ck->h.epoch;
+    st->step = ck->h.step;
+    st->best_val_loss = ck->h.best_val_loss;
+    st->best_epoch = ck->h.best_epoch;
+    st->bad_epochs = ck->h.bad_epochs;
+    st->stopped = ck->h.stopped;
+    memcpy(st->dropout_rng, ck->h.rng, sizeof st->dropout_rng);
+    *out = ck;
+    return KE_OK;
+}
+
+void checkpoint_free(checkpoint *ck)
+{
+    if (!ck) return;
+    free(ck->model);
+    free(ck->block);
+    free(ck);
+}
+
+const checkpoint_state *checkpoint_get_state(const checkpoint *ck)
+{
+    return &ck->st;
+}
+
+int checkpoint_config(const checkpoint *ck, train_config *cfg, kerror *err)
+{
+    json_error_t je;
+    json_t *j = json_loads(ck->config, 0, &je);
+    if (!j) return kerror_set(err, KE_INVALID, "checkpoint", "stored config: %s", je.text);
+    config_defaults(cfg);
+    int rc = config_apply_json(cfg, j, err);
+    json_decref(j);
+    return rc;
+}
+
+int checkpoint_restore_model(const checkpoint *ck, mlp *m, kerror *err)
+{
+    if (ck->h.n_params != mlp_n_params(m) || ck->h.n_state != mlp_n_state(m))
+        return kerror_set(err, KE_CONFLICT, "checkpoint",
+                          "model has %zu parameters, the checkpoint %llu", mlp_n_state(m),
+                          (unsigned long long)ck->h.n_state);
+    memcpy(mlp_params(m), ck->model, ck->h.n_state * sizeof(float));
+    mlp_rng_set(m, ck->st.dropout_rng);
+    return KE_OK;
+}
+
+int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err)
+{
+    if (ck->h.optim_kind < 0)
+        return kerror_set(err, KE_CONFLICT, "checkpoint", "holds no optimizer state");
+    if (ck->h.optim_kind != (int64_t)o->cfg.kind || ck->h.optim_n_state != o->n_state)
+        return kerror_set(err, KE_CONFLICT, "optimizer", "differs from the checkpoint's");
+    if (o->n_state) memcpy(o->state, ck->optim, o->n_state * sizeof(float));
+    o->t = ck->h.optim_t;
+    return KE_OK;
+}
+
+/* Options that limit or place a run without changing its trajectory. */
+static int may_differ(const char *name)
+{
+    static const char *const names[] = {"budget", "threads", "report_every", "checkpoint",
+                                        "resume", "cache_dir", "data_dir", "device", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcmp(name, names[i]) == 0) return 1;
+    return 0;
+}
+
+int checkpoint_check_config(const checkpoint *ck, const train_config *cfg, kerror *err)
+{
+    train_config stored;
+    int rc = checkpoint_config(ck, &stored, err);
+    if (rc) return rc;
+    json_t *a = config_to_json(&stored), *b = config_to_json(cfg);
+    const char *key;
+    json_t *va;
+    if (!a || !b) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    else json_object_foreach(a, key, va) {
+        json_t *vb = json_object_get(b, key);
+        if (may_differ(key) || json_equal(va, vb)) continue;
+        char *sa = json_dumps(va, JSON_ENCODE_ANY), *sb = json_dumps(vb, JSON_ENCODE_ANY);
+        rc = kerror_set(err, KE_CONFLICT, key, "is %s here but %s in the checkpoint",
+                        sb ? sb : "?", sa ? sa : "?");
+        free(sa);
+        free(sb);
+        break;
+    }
+    json_decref(a);
+    json_decref(b);
+    return rc;
+}

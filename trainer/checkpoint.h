@@ -1,0 +1,70 @@
+/* checkpoint: saves and restores the full training state in one versioned
+ * binary file: the config (JSON), the model's parameter arena (BN running
+ * stats included), the optimizer arena and step count, the loop position
+ * (epoch, optimizer step), the dropout RNG and the early-stopping state. The
+ * loader needs nothing saved: its batches are a function of (seed, epoch).
+ * Invariant: a file on disk is either a complete, checksummed checkpoint or
+ * absent: checkpoint_save writes a temporary file in the same directory,
+ * fsyncs it and renames it over the target.
+ *
+ * Format (version 1, host byte order; the endian word rejects foreign files):
+ *   checkpoint_header (CHECKPOINT_HEADER_SIZE bytes)
+ *   config JSON      (config_len bytes, no NUL)
+ *   model floats     (n_state float32: mlp_params(), running stats last)
+ *   optimizer floats (optim_n_state float32)
+ *   CRC-32 (zlib)    (uint32 of every byte before it) */
+#ifndef KESTREL_CHECKPOINT_H
+#define KESTREL_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "../src/kerror.h"
+#include "config.h"
+#include "mlp.h"
+#include "optim.h"
+
+#define CHECKPOINT_MAGIC "KSTRLCKP"
+#define CHECKPOINT_VERSION 1u
+#define CHECKPOINT_HEADER_SIZE 144
+
+/* Where the loop stands after a completed epoch. */
+typedef struct {
+    int64_t epoch;           /* epochs completed */
+    int64_t step;            /* optimizer steps done (the schedule's position) */
+    double best_val_loss;    /* INFINITY before the first evaluation */
+    int64_t best_epoch;      /* 1-based epoch of best_val_loss, 0 = none */
+    int64_t bad_epochs;      /* epochs since best_val_loss improved (patience) */
+    int64_t stopped;         /* 1 once early stopping ended the run */
+    uint64_t dropout_rng[MLP_RNG_WORDS];
+} checkpoint_state;
+
+typedef struct checkpoint checkpoint;   /* a file read into memory */
+
+/* Writes cfg, m (mlp_n_state floats), o (may be NULL: a model-only file) and
+ * st to path atomically. Errors: KE_IO (message names the file), KE_NOMEM. */
+int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
+                    const checkpoint_state *st, kerror *err);
+
+/* Reads and verifies a whole file (magic, version, sizes, checksum). On
+ * success *out is owned by the caller (checkpoint_free). Errors: KE_IO,
+ * KE_INVALID (not a checkpoint, other version, corrupt), KE_NOMEM. */
+int checkpoint_read(checkpoint **out, const char *path, kerror *err);
+void checkpoint_free(checkpoint *ck);   /* NULL allowed */
+
+/* The stored config applied over defaults into *cfg. */
+int checkpoint_config(const checkpoint *ck, train_config *cfg, kerror *err);
+const checkpoint_state *checkpoint_get_state(const checkpoint *ck);
+
+/* Copies the stored parameters into m and restores its dropout RNG.
+ * KE_CONFLICT when the parameter count differs from m's. */
+int checkpoint_restore_model(const checkpoint *ck, mlp *m, kerror *err);
+/* Copies the stored optimizer state and step count into o. KE_CONFLICT when
+ * the file has none, or another optimizer or size. */
+int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err);
+
+/* KE_CONFLICT (path = the option) when cfg differs from the stored config in
+ * an option that shapes the training trajectory; options that only limit or
+ * place the run (budget, threads, paths, report_every, device) may differ. */
+int checkpoint_check_config(const checkpoint *ck, const train_config *cfg, kerror *err);
+
+#endif

@@ -1,0 +1,431 @@
+/* config: the option table and the one parser every input path goes through
+ * (defaults, --set text, JSON values). Invariant: a field is only ever written
+ * by set_value after its range or choice check passed, so train_config never
+ * holds an out-of-range value; enum choice arrays list names in the order of
+ * the enum they stand for (optim_kind, schedule_kind, mlp_act, ...). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(f) offsetof(train_config, f)
+#define BIG 1e30
+#define IMAX 2147483647.0
+
+static const char *const task_names[] = {"auto", "classification", "regression", NULL};
+static const char *const scaling_names[] = {"none", "standard", "minmax", NULL};
+static const char *const act_names[] = {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", NULL};
+static const char *const init_names[] = {"xavier_uniform", "xavier_normal", "he_uniform",
+                                         "he_normal", NULL};
+static const char *const loss_names[] = {"auto", "cross_entropy", "mse", NULL};
+static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+                                          "adam", "adamw", NULL};
+static const char *const sched_names[] = {"constant", "step", "multistep", "exponential",
+                                          "inverse_time", "linear", "cosine", NULL};
+static const char *const device_names[] = {"cpu", "cuda", "auto", NULL};
+
+#define I(n, d, lo, hi, h) {#n, CONFIG_INT, OFF(n), d, lo, hi, 0, NULL, h}
+#define F(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 0, NULL, h}
+#define FO(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 1, NULL, h}
+#define B(n, d, h) {#n, CONFIG_BOOL, OFF(n), d, 0, 1, 0, NULL, h}
+#define S(n, d, h) {#n, CONFIG_STRING, OFF(n), d, 0, 0, 0, NULL, h}
+#define E(n, d, c, h) {#n, CONFIG_ENUM, OFF(n), d, 0, 0, 0, c, h}
+#define L(n, d, lo, hi, h) {#n, CONFIG_INT_LIST, OFF(n), d, lo, hi, 0, NULL, h}
+
+const config_option config_options[] = {
+    S(data, "fashion-mnist",
+      "fashion-mnist | mnist | csv:PATH | synthetic-classification | synthetic-regression"),
+    S(data_dir, "", "directory of the IDX files (empty: the source's default)"),
+    S(label_column, "", "CSV label column name (empty: the last column)"),
+    E(task, "auto", task_names, "auto: regression for synthetic-regression, else classification"),
+    I(data_seed, "1", 0, IMAX, "seed of synthetic data and of the train/val/test split"),
+    I(synthetic_samples, "2000", 10, 1e8, "synthetic data: samples"),
+    I(synthetic_features, "16", 1, 1e5, "synthetic data: features"),
+    I(synthetic_classes, "4", 2, 1000, "synthetic classification: classes"),
+    I(synthetic_targets, "1", 1, 1000, "synthetic regression: targets per sample"),
+    F(synthetic_noise, "0.1", 0, 100, "synthetic regression: target noise std"),
+    I(max_train, "0", 0, 1e9, "keep at most this many training rows (0: all)"),
+    F(val_ratio, "0.1", 0, 0.9, "share of the training pool held out for validation"),
+    F(test_ratio, "0.1", 0, 0.9, "share held out for test (ignored with an official test set)"),
+    I(kfold, "0", 0, 50, "k-fold cross-validation folds (0: off, else >= 2)"),
+    E(scaling, "standard", scaling_names, "feature scaling fitted on the training rows"),
+    L(hidden, "128", 1, 65536, "hidden layer widths, e.g. 256,128 (empty: linear model)"),
+    E(activation, "relu", act_names, "hidden activation"),
+    F(leaky_slope, "0.01", 0, 1, "negative slope of leaky_relu"),
+    B(batchnorm, "false", "batch norm after every hidden dense layer"),
+    F(bn_momentum, "0.1", 0, 1, "batch-norm running-statistics momentum"),
+    F(dropout, "0", 0, 0.95, "dropout rate after every hidden activation"),
+    E(init, "he_normal", init_names, "weight initialisation"),
+    E(loss, "auto", loss_names, "auto: cross_entropy for classification, mse for regression"),
+    F(label_smoothing, "0", 0, 0.9, "label smoothing of the cross-entropy targets"),
+    E(optimizer, "adam", optim_names, "update rule"),
+    FO(lr, "0.001", 0, BIG, "base learning rate"),
+    F(momentum, "0.9", 0, 0.9999, "momentum and nesterov: momentum"),
+    F(beta1, "0.9", 0, 0.9999, "adam(w): first-moment decay"),
+    F(beta2, "0.999", 0, 0.999999, "adam(w): second-moment decay"),
+    FO(eps, "1e-8", 0, 1, "adagrad, rmsprop, adam(w): denominator epsilon"),
+    F(rho, "0.9", 0, 0.9999, "rmsprop: squared-gradient decay"),
+    F(weight_decay, "0", 0, 10, "decoupled weight decay w -= lr*wd*w (weights only)"),
+    F(l1, "0", 0, 10, "L1 penalty l1*|w|_1 added to the gradient (weights only)"),
+    F(l2, "0", 0, 10, "L2 penalty l2/2*|w|^2 added to the gradient (l1 and l2: elastic net)"),
+    F(clip_value, "0", 0, BIG, "clip each gradient entry to [-v, v] (0: off)"),
+    F(clip_norm, "0", 0, BIG, "clip the global gradient L2 norm (0: off)"),
+    F(agc, "0", 0, 1000, "adaptive gradient clipping lambda, unit-wise (0: off)"),
+    E(schedule, "constant", sched_names, "learning-rate schedule"),
+    I(warmup_steps, "0", 0, 1e9, "linear warm-up over this many optimizer steps"),
+    F(warmup_start, "0", 0, 1, "warm-up start factor"),
+    I(step_size, "10", 1, 1e6, "step schedule: epochs per gamma"),
+    FO(gamma, "0.1", 0, 1, "step, multistep, exponential: decay factor"),
+    L(milestones, "", 1, 1e6, "multistep: ascending epochs where lr *= gamma"),
+    F(decay, "0", 0, 1e6, "inverse_time: lr / (1 + decay*epoch)"),
+    F(min_lr, "0", 0, BIG, "linear and cosine: final learning rate"),
+    I(batch_size, "64", 1, 65536, "rows per batch"),
+    I(accumulate, "1", 1, 1024, "batches per optimizer step (gradient accumulation)"),
+    I(epochs, "10", 1, 1e6, "epochs of the full run (the schedule spans them)"),
+    I(early_stopping_patience, "0", 0, 1e6, "stop after this many epochs without val_loss gain (0: off)"),
+    F(min_delta, "0", 0, BIG, "smallest val_loss decrease that counts as a gain"),
+    I(augment_shift, "0", 0, 16, "images: random shift of up to this many pixels"),
+    F(augment_flip, "0", 0, 1, "images: horizontal flip probability"),
+    F(augment_noise, "0", 0, 10, "additive Gaussian noise std on the features"),
+    S(teacher, "", "teacher checkpoint for distillation (empty: none)"),
+    FO(distill_temperature, "4", 0, 100, "distillation temperature T"),
+    F(distill_alpha, "0.5", 0, 1, "weight of the distillation term"),
+    I(seed, "1", 0, IMAX, "seed of initialisation, dropout, shuffling and augmentation"),
+    I(threads, "1", 1, 256, "OpenBLAS threads"),
+    S(cache_dir, "", "decoded dataset cache directory (empty: no cache)"),
+    S(checkpoint, "", "save the training state here after every epoch (empty: never)"),
+    S(resume, "", "resume from this checkpoint (empty: start fresh)"),
+    I(budget, "0", 0, 1e6, "stop once this many epochs are done (0: epochs); Hyperband sets it"),
+    E(device, "cpu", device_names, "cpu, cuda (needs a CUDA build) or auto"),
+    I(report_every, "1", 1, 1e6, "epochs between report lines"),
+};
+const int config_n_options = (int)(sizeof config_options / sizeof config_options[0]);
+
+const config_option *config_find(const char *name)
+{
+    for (int i = 0; i < config_n_options; i++)
+        if (strcmp(config_options[i].name, name) == 0) return &config_options[i];
+    return NULL;
+}
+
+static void *field(train_config *c, const config_option *o)
+{
+    return (char *)c + o->offset;
+}
+
+static const void *cfield(const train_config *c, const config_option *o)
+{
+    return (const char *)c + o->offset;
+}
+
+static int range_error(const config_option *o, double v, kerror *err)
+{
+    return kerror_set(err, KE_INVALID, o->name, "must be in %c%g, %g], got %g",
+                      o->min_open ? '(' : '[', o->min, o->max, v);
+}
+
+static int in_range(const config_option *o, double v)
+{
+    return (o->min_open ? v > o->min : v >= o->min) && v <= o->max;
+}
+
+static int check_number(const config_option *o, double v, int integral, kerror *err)
+{
+    if (!isfinite(v)) return kerror_set(err, KE_INVALID, o->name, "must be a finite number");
+    if (integral && v != floor(v))
+        return kerror_set(err, KE_INVALID, o->name, "must be an integer, got %g", v);
+    if (!in_range(o, v)) return range_error(o, v, err);
+    return KE_OK;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    while (isspace((unsigned char)*end)) end++;
+    return end != s && *end == '\0' && errno != ERANGE;
+}
+
+static int choices_text(const config_option *o, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; o->choices[i] && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? "|" : "", o->choices[i]);
+    return (int)len;
+}
+
+static int set_enum(train_config *c, const config_option *o, const char *s, kerror *err)
+{
+    for (int i = 0; o->choices[i]; i++)
+        if (strcmp(o->choices[i], s) == 0) {
+            *(int *)field(c, o) = i;
+            return KE_OK;
+        }
+    char names[256];
+    choices_text(o, names, sizeof names);
+    return kerror_set(err, KE_INVALID, o->name, "must be one of %s, got '%s'", names, s);
+}
+
+static int set_bool(train_config *c, const config_option *o, const char *s, kerror *err)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on", NULL};
+    static const char *const no[] = {"false", "0", "no", "off", NULL};
+    for (int i = 0; yes[i]; i++)
+        if (strcmp(s, yes[i]) == 0) return *(int *)field(c, o) = 1, KE_OK;
+    for (int i = 0; no[i]; i++)
+        if (strcmp(s, no[i]) == 0) return *(int *)field(c, o) = 0, KE_OK;
+    return kerror_set(err, KE_INVALID, o->name, "must be true or false, got '%s'", s);
+}
+
+static int check_data(const char *s, kerror *err)
+{
+    static const char *const names[] = {"fashion-mnist", "mnist", "synthetic-classification",
+                                        "synthetic-regression", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) return KE_OK;
+    if (strncmp(s, "csv:", 4) == 0 && s[4]) return KE_OK;
+    return kerror_set(err, KE_INVALID, "data",
+                      "must be fashion-mnist, mnist, csv:PATH, synthetic-classification or "
+                      "synthetic-regression, got '%s'", s);
+}
+
+static int set_string(train_config *c, const config_option *o, const char *s, kerror *err)
+{
+    if (strlen(s) >= CONFIG_STR_MAX)
+        return kerror_set(err, KE_INVALID, o->name, "longer than %d bytes", CONFIG_STR_MAX - 1);
+    if (o->offset == OFF(data)) {
+        int rc = check_data(s, err);
+        if (rc) return rc;
+    }
+    char *dst = field(c, o);
+    memset(dst, 0, CONFIG_STR_MAX);
+    memcpy(dst, s, strlen(s));
+    return KE_OK;
+}
+
+/* "256,128", "[256, 128]", "" (empty list). */
+static int set_list(train_config *c, const config_option *o, const char *s, kerror *err)
+{
+    config_int_list l;
+    memset(&l, 0, sizeof l);
+    while (isspace((unsigned char)*s) || *s == '[') s++;
+    char buf[CONFIG_STR_MAX];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *close = strchr(buf, ']');
+    if (close) *close = '\0';
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        double v;
+        if (!parse_double(tok, &v))
+            return kerror_set(err, KE_INVALID, o->name, "not a list of integers: '%s'", s);
+        if (l.n == CONFIG_LIST_MAX)
+            return kerror_set(err, KE_INVALID, o->name, "at most %d entries", CONFIG_LIST_MAX);
+        int rc = check_number(o, v, 1, err);
+        if (rc) return rc;
+        l.v[l.n++] = (int)v;
+    }
+    *(config_int_list *)field(c, o) = l;
+    return KE_OK;
+}
+
+static int set_number(train_config *c, const config_option *o, double v, kerror *err)
+{
+    int rc = check_number(o, v, o->type != CONFIG_FLOAT, err);
+    if (rc) return rc;
+    if (o->type == CONFIG_FLOAT) *(double *)field(c, o) = v;
+    else *(int *)field(c, o) = (int)v;
+    return KE_OK;
+}
+
+static int set_text(train_config *c, const config_option *o, const char *s, kerror *err)
+{
+    double v;
+    switch (o->type) {
+    case CONFIG_INT:
+    case CONFIG_FLOAT:
+        if (!parse_double(s, &v))
+            return kerror_set(err, KE_INVALID, o->name, "not a number: '%s'", s);
+        return set_number(c, o, v, err);
+    case CONFIG_BOOL: return set_bool(c, o, s, err);
+    case CONFIG_STRING: return set_string(c, o, s, err);
+    case CONFIG_ENUM: return set_enum(c, o, s, err);
+    case CONFIG_INT_LIST: return set_list(c, o, s, err);
+    }
+    return kerror_set(err, KE_INTERNAL, o->name, "bad option type");
+}
+
+int config_set(train_config *c, const char *name, const char *value, kerror *err)
+{
+    const config_option *o = config_find(name);
+    if (!o) return kerror_set(err, KE_INVALID, name, "unknown option '%s'", name);
+    return set_text(c, o, value, err);
+}
+
+int config_set_kv(train_config *c, const char *kv, kerror *err)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return kerror_set(err, KE_INVALID, kv, "expected key=value");
+    char name[128];
+    if ((size_t)(eq - kv) >= sizeof name)
+        return kerror_set(err, KE_INVALID, NULL, "option name too long");
+    memcpy(name, kv, (size_t)(eq - kv));
+    name[eq - kv] = '\0';
+    return config_set(c, name, eq + 1, err);
+}
+
+void config_defaults(train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < config_n_options; i++)
+        set_text(c, &config_options[i], config_options[i].def, NULL);
+}
+
+static int set_json_list(train_config *c, const config_option *o, const json_t *arr, kerror *err)
+{
+    char buf[CONFIG_STR_MAX] = "";
+    size_t len = 0, i;
+    const json_t *x;
+    json_array_foreach(arr, i, x) {
+        if (!json_is_number(x))
+            return kerror_set(err, KE_INVALID, o->name, "entry %zu is not a number", i);
+        int w = snprintf(buf + len, sizeof buf - len, "%s%.17g", i ? "," : "", json_number_value(x));
+        if (w < 0 || (size_t)w >= sizeof buf - len)
+            return kerror_set(err, KE_INVALID, o->name, "list too long");
+        len += (size_t)w;
+    }
+    return set_list(c, o, buf, err);
+}
+
+static int set_json(train_config *c, const config_option *o, const json_t *v, kerror *err)
+{
+    if (json_is_string(v)) return set_text(c, o, json_string_value(v), err);
+    if (json_is_array(v) && o->type == CONFIG_INT_LIST) return set_json_list(c, o, v, err);
+    if (json_is_boolean(v) && o->type == CONFIG_BOOL)
+        return *(int *)field(c, o) = json_is_true(v), KE_OK;
+    if (json_is_number(v)) {
+        double x = json_number_value(v);
+        char buf[64];
+        switch (o->type) {
+        case CONFIG_INT:
+        case CONFIG_FLOAT:
+            return set_number(c, o, x, err);
+        case CONFIG_BOOL:
+        case CONFIG_INT_LIST:
+            snprintf(buf, sizeof buf, "%.17g", x);
+            return set_text(c, o, buf, err);
+        default:
+            break;
+        }
+    }
+    static const char *const type_names[] = {"an integer", "a number", "a boolean", "a string",
+                                             "a string", "a list of integers"};
+    return kerror_set(err, KE_INVALID, o->name, "must be %s", type_names[o->type]);
+}
+
+int config_apply_json(train_config *c, const json_t *obj, kerror *err)
+{
+    if (!json_is_object(obj)) return kerror_set(err, KE_INVALID, NULL, "config must be a JSON object");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        const config_option *o = config_find(key);
+        if (!o) return kerror_set(err, KE_INVALID, key, "unknown option '%s'", key);
+        int rc = set_json(c, o, v, err);
+        if (rc) return rc;
+    }
+    return KE_OK;
+}
+
+int config_load_file(train_config *c, const char *path, kerror *err)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        int io = je.line < 1;
+        return kerror_set(err, io ? KE_IO : KE_INVALID, path, "%s (line %d, column %d)",
+                          je.text, je.line, je.column);
+    }
+    int rc = config_apply_json(c, root, err);
+    json_decref(root);
+    return rc;
+}
+
+int config_validate(const train_config *c, kerror *err)
+{
+    int regression = c->task == CONFIG_TASK_REGRESSION ||
+                     (c->task == CONFIG_TASK_AUTO && strcmp(c->data, "synthetic-regression") == 0);
+    if (regression && c->loss == CONFIG_LOSS_CROSS_ENTROPY)
+        return kerror_set(err, KE_INVALID, "loss", "cross_entropy needs a classification task");
+    if (regression && c->teacher[0])
+        return kerror_set(err, KE_INVALID, "teacher", "distillation needs a classification task");
+    if (regression && c->label_smoothing > 0)
+        return kerror_set(err, KE_INVALID, "label_smoothing", "needs a classification task");
+    if (c->kfold == 1) return kerror_set(err, KE_INVALID, "kfold", "must be 0 (off) or >= 2");
+    if (c->kfold && (c->resume[0] || c->checkpoint[0]))
+        return kerror_set(err, KE_INVALID, "kfold", "cannot be combined with checkpoint or resume");
+    if (c->kfold == 0 && !(c->val_ratio > 0))
+        return kerror_set(err, KE_INVALID, "val_ratio", "must be > 0 without kfold");
+    for (int i = 1; i < c->milestones.n; i++)
+        if (c->milestones.v[i] <= c->milestones.v[i - 1])
+            return kerror_set(err, KE_INVALID, "milestones", "must be strictly ascending");
+    if (c->budget > c->epochs)
+        return kerror_set(err, KE_INVALID, "budget", "%d exceeds epochs (%d)", c->budget, c->epochs);
+    return KE_OK;
+}
+
+json_t *config_to_json(const train_config *c)
+{
+    json_t *obj = json_object();
+    for (int i = 0; obj && i < config_n_options; i++) {
+        const config_option *o = &config_options[i];
+        const void *f = cfield(c, o);
+        json_t *v = NULL;
+        switch (o->type) {
+        case CONFIG_INT: v = json_integer(*(const int *)f); break;
+        case CONFIG_FLOAT: v = json_real(*(const double *)f); break;
+        case CONFIG_BOOL: v = json_boolean(*(const int *)f); break;
+        case CONFIG_STRING: v = json_string(f); break;
+        case CONFIG_ENUM: v = json_string(o->choices[*(const int *)f]); break;
+        case CONFIG_INT_LIST: {
+            const config_int_list *l = f;
+            v = json_array();
+            for (int k = 0; v && k < l->n; k++) json_array_append_new(v, json_integer(l->v[k]));
+            break;
+        }
+        }
+        if (!v || json_object_set_new(obj, o->name, v)) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+void config_print_help(FILE *out)
+{
+    static const char *const type_names[] = {"int", "float", "bool", "string", "enum", "int-list"};
+    fprintf(out, "usage: kestrel train [--config FILE.json] [--set key=value]... [--help]\n\n"
+                 "options (JSON keys or --set keys):\n");
+    for (int i = 0; i < config_n_options; i++) {
+        const config_option *o = &config_options[i];
+        char range[256] = "";
+        if (o->type == CONFIG_ENUM) choices_text(o, range, sizeof range);
+        else if (o->type == CONFIG_INT || o->type == CONFIG_FLOAT || o->type == CONFIG_INT_LIST)
+            snprintf(range, sizeof range, "%c%g, %g]", o->min_open ? '(' : '[', o->min, o->max);
+        fprintf(out, "  %-24s %-8s default %-16s %s\n      %s\n", o->name, type_names[o->type],
+                o->def[0] ? o->def : "\"\"", range, o->help);
+    }
+}
+
+const char *config_enum_name(const char *option, int value)
+{
+    const config_option *o = config_find(option);
+    if (!o || o->type != CONFIG_ENUM || value < 0) return "?";
+    for (int i = 0; o->choices[i]; i++)
+        if (i == value) return o->choices[i];
+    return "?";
+}

@@ -1,0 +1,39 @@
+/* dscache: the decoded-dataset cache. A dataset decoded once (gunzip,
+ * CSV parse) is written to <cache_dir>/kds-<hash>.bin, the hash covering the
+ * source paths, their sizes and mtimes and a recipe string; later loads mmap
+ * that file instead of decoding. Used by dataset.c; the trainer calls
+ * dataset_load.
+ * Invariant: a cache file is complete or absent: it is written to a temp
+ * file and renamed into place, and a file whose header, size, key or labels
+ * do not check out is treated as a miss and replaced. */
+#ifndef KESTREL_TRAINER_DSCACHE_H
+#define KESTREL_TRAINER_DSCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "../src/kerror.h"
+
+/* Decodes the dataset from its sources into *ds (a malloc'd dataset). */
+typedef int (*dscache_decode_fn)(void *ctx, dataset *ds, kerror *err);
+
+/* Loads a dataset through the cache: on a hit, *ds maps the cache file
+ * (ds->mapped = 1); on a miss, decode(ctx, ds, err) runs, the result is
+ * written to the cache and, when that worked, replaced by the mapping of the
+ * file just written, so first and later loads behave alike. A cache that
+ * cannot be written leaves the decoded dataset in place (mapped = 0).
+ * cache_dir NULL: decode only. paths[0..n_paths) are the source files; recipe
+ * names everything else the decoding depends on (format, options).
+ * Errors: those of decode. */
+int dscache_load(const char *cache_dir, const char *const *paths,
+                 size_t n_paths, const char *recipe, dscache_decode_fn decode,
+                 void *ctx, dataset *ds, kerror *err);
+
+/* The cache file path dscache_load uses for these sources, into buf of size
+ * n (for tests and tools). Errors: KE_INVALID (path too long). */
+int dscache_path(const char *cache_dir, const char *const *paths,
+                 size_t n_paths, const char *recipe, char *buf, size_t n,
+                 kerror *err);
+
+#endif

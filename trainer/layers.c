@@ -1,0 +1,216 @@
+/* layers: dense, activation (+ bias + dropout mask, fused) and batch-norm
+ * forward/backward kernels; see layers.h. Invariant: the kernels keep no
+ * state and allocate nothing, so they are safe on any arena slice. */
+#include "layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+void layers_dense_forward(float *out, const float *inp, const float *W, int B, int k, int n)
+{
+    /* out (B,n) = inp (B,k) * W^T, W (n,k) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n, k,
+                1.0f, inp, k, W, k, 0.0f, out, n);
+}
+
+void layers_dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                           const float *inp, const float *W, int B, int k, int n,
+                           int accumulate)
+{
+    /* dW (n,k) = dout^T (n,B) * inp (B,k) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, B,
+                1.0f, dout, n, inp, k, accumulate ? 1.0f : 0.0f, dW, k);
+    if (db) {
+        if (!accumulate) memset(db, 0, (size_t)n * sizeof *db);
+        for (int b = 0; b < B; b++) {
+            const float *row = dout + (size_t)b * n;
+            for (int j = 0; j < n; j++) db[j] += row[j];
+        }
+    }
+    /* dinp (B,k) = dout (B,n) * W (n,k) */
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, k, n,
+                    1.0f, dout, n, W, k, 0.0f, dinp, k);
+}
+
+#define GELU_C 0.7978845608028654f   /* sqrt(2/pi) */
+#define GELU_K 0.044715f
+
+/* tanh through one expf: glibc's tanhf (expm1f) dominated GELU's cost. The
+ * absolute error stays near float epsilon, which is all GELU's 0.5x(1+t)
+ * can see; MLP_ACT_TANH keeps tanhf for its relative accuracy near 0. */
+static inline float tanh_exp(float u)
+{
+    return 1.0f - 2.0f / (1.0f + expf(2.0f * u));
+}
+
+static inline float act_value(float x, mlp_act act, float slope)
+{
+    switch (act) {
+    case MLP_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case MLP_ACT_LEAKY_RELU: return x > 0.0f ? x : slope * x;
+    case MLP_ACT_TANH: return tanhf(x);
+    case MLP_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case MLP_ACT_GELU: return 0.5f * x * (1.0f + tanh_exp(GELU_C * (x + GELU_K * x * x * x)));
+    }
+    return x;
+}
+
+/* d act / dx at x, from the pre-activation so dropout scaling cannot leak in. */
+static inline float act_deriv(float x, mlp_act act, float slope)
+{
+    switch (act) {
+    case MLP_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case MLP_ACT_LEAKY_RELU: return x > 0.0f ? 1.0f : slope;
+    case MLP_ACT_TANH: {
+        float t = tanhf(x);
+        return 1.0f - t * t;
+    }
+    case MLP_ACT_SIGMOID: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f - s);
+    }
+    case MLP_ACT_GELU: {
+        float t = tanh_exp(GELU_C * (x + GELU_K * x * x * x));
+        return 0.5f * (1.0f + t)
+             + 0.5f * x * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_K * x * x);
+    }
+    }
+    return 1.0f;
+}
+
+/* Always inlined with a constant act, so each case below compiles to its own
+ * branch-free loop instead of switching per element. */
+static inline __attribute__((always_inline)) void
+act_forward_loop(float *h, float *a, const float *bias, const float *mask,
+                 int B, int n, mlp_act act, float slope)
+{
+    for (int b = 0; b < B; b++) {
+        float *ar = a + (size_t)b * n, *hr = h + (size_t)b * n;
+        const float *mr = mask ? mask + (size_t)b * n : NULL;
+        for (int j = 0; j < n; j++) {
+            float x = bias ? ar[j] + bias[j] : ar[j];
+            ar[j] = x;
+            float y = act_value(x, act, slope);
+            hr[j] = mr ? y * mr[j] : y;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+act_backward_loop(float *da, const float *dh, const float *a, const float *mask,
+                  size_t N, mlp_act act, float slope)
+{
+    for (size_t i = 0; i < N; i++) {
+        float g = dh[i] * act_deriv(a[i], act, slope);
+        da[i] = mask ? g * mask[i] : g;
+    }
+}
+
+void layers_act_forward(float *h, float *a, const float *bias, const float *mask,
+                        int B, int n, mlp_act act, float slope)
+{
+    switch (act) {
+    case MLP_ACT_RELU: act_forward_loop(h, a, bias, mask, B, n, MLP_ACT_RELU, slope); break;
+    case MLP_ACT_LEAKY_RELU: act_forward_loop(h, a, bias, mask, B, n, MLP_ACT_LEAKY_RELU, slope); break;
+    case MLP_ACT_TANH: act_forward_loop(h, a, bias, mask, B, n, MLP_ACT_TANH, slope); break;
+    case MLP_ACT_SIGMOID: act_forward_loop(h, a, bias, mask, B, n, MLP_ACT_SIGMOID, slope); break;
+    case MLP_ACT_GELU: act_forward_loop(h, a, bias, mask, B, n, MLP_ACT_GELU, slope); break;
+    }
+}
+
+void layers_act_backward(float *da, const float *dh, const float *a, const float *mask,
+                         int B, int n, mlp_act act, float slope)
+{
+    size_t N = (size_t)B * n;
+    switch (act) {
+    case MLP_ACT_RELU: act_backward_loop(da, dh, a, mask, N, MLP_ACT_RELU, slope); break;
+    case MLP_ACT_LEAKY_RELU: act_backward_loop(da, dh, a, mask, N, MLP_ACT_LEAKY_RELU, slope); break;
+    case MLP_ACT_TANH: act_backward_loop(da, dh, a, mask, N, MLP_ACT_TANH, slope); break;
+    case MLP_ACT_SIGMOID: act_backward_loop(da, dh, a, mask, N, MLP_ACT_SIGMOID, slope); break;
+    case MLP_ACT_GELU: act_backward_loop(da, dh, a, mask, N, MLP_ACT_GELU, slope); break;
+    }
+}
+
+/* Column means and biased variances of z (B,n), two passes (mean, then
+ * centred squares) so a large mean costs no precision; row-wise so the
+ * inner loop is contiguous. */
+static void column_stats(float *mean, float *var, const float *z, int B, int n)
+{
+    memset(mean, 0, (size_t)n * sizeof *mean);
+    memset(var, 0, (size_t)n * sizeof *var);
+    for (int b = 0; b < B; b++) {
+        const float *zr = z + (size_t)b * n;
+        for (int j = 0; j < n; j++) mean[j] += zr[j];
+    }
+    for (int j = 0; j < n; j++) mean[j] /= (float)B;
+    for (int b = 0; b < B; b++) {
+        const float *zr = z + (size_t)b * n;
+        for (int j = 0; j < n; j++) {
+            float d = zr[j] - mean[j];
+            var[j] += d * d;
+        }
+    }
+    for (int j = 0; j < n; j++) var[j] /= (float)B;
+}
+
+void layers_bn_forward(float *y, float *xhat, float *mean, float *invstd,
+                       float *run_mean, float *run_var, const float *z,
+                       const float *gamma, const float *beta, int B, int n,
+                       float momentum, float eps, int training)
+{
+    if (training) {
+        column_stats(mean, invstd, z, B, n);   /* invstd holds var for now */
+        /* running var gets the unbiased estimate; a batch of 1 has none, so its var (0) is kept as is */
+        float unbias = B > 1 ? (float)B / (float)(B - 1) : 1.0f;
+        for (int j = 0; j < n; j++) {
+            run_mean[j] = (1.0f - momentum) * run_mean[j] + momentum * mean[j];
+            run_var[j] = (1.0f - momentum) * run_var[j] + momentum * invstd[j] * unbias;
+            invstd[j] = 1.0f / sqrtf(invstd[j] + eps);
+        }
+    } else {
+        for (int j = 0; j < n; j++) {
+            mean[j] = run_mean[j];
+            invstd[j] = 1.0f / sqrtf(run_var[j] + eps);
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        const float *zr = z + (size_t)b * n;
+        float *xr = xhat + (size_t)b * n, *yr = y + (size_t)b * n;
+        for (int j = 0; j < n; j++) {
+            float xh = (zr[j] - mean[j]) * invstd[j];
+            xr[j] = xh;
+            yr[j] = gamma[j] * xh + beta[j];
+        }
+    }
+}
+
+void layers_bn_backward(float *dz, float *dgamma, float *dbeta, const float *dy,
+                        const float *xhat, const float *gamma, const float *invstd,
+                        float *work, int B, int n, int accumulate)
+{
+    /* Per column: sum_b dy and sum_b dy*xhat give both the parameter
+     * gradients and, times gamma, the two reductions dz needs. */
+    float *sdy = work, *sdyx = work + n;
+    memset(work, 0, 2 * (size_t)n * sizeof *work);
+    for (int b = 0; b < B; b++) {
+        const float *dr = dy + (size_t)b * n, *xr = xhat + (size_t)b * n;
+        for (int j = 0; j < n; j++) {
+            sdy[j] += dr[j];
+            sdyx[j] += dr[j] * xr[j];
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        dbeta[j] = accumulate ? dbeta[j] + sdy[j] : sdy[j];
+        dgamma[j] = accumulate ? dgamma[j] + sdyx[j] : sdyx[j];
+    }
+    /* dz = gamma invstd / B * (B dy - sdy - xhat sdyx) */
+    float fB = (float)B, inv_B = 1.0f / fB;
+    for (int b = 0; b < B; b++) {
+        const float *dr = dy + (size_t)b * n, *xr = xhat + (size_t)b * n;
+        float *zr = dz + (size_t)b * n;
+        for (int j = 0; j < n; j++)
+            zr[j] = gamma[j] * invstd[j] * inv_B * (fB * dr[j] - sdy[j] - xr[j] * sdyx[j]);
+    }
+}

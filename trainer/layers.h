@@ -1,0 +1,49 @@
+/* layers: the MLP's forward/backward kernels on plain float arrays: dense
+ * (cblas_sgemm), bias + activation + dropout mask fused in one pass, and
+ * batch normalisation. They know nothing of the model struct; mlp.c wires them
+ * to its arenas. Invariant: every kernel writes only its named outputs, and a
+ * backward with accumulate=0 overwrites its parameter gradients, 1 adds.
+ * All arrays are row-major; B is the batch, k the input width, n the output. */
+#ifndef KESTREL_LAYERS_H
+#define KESTREL_LAYERS_H
+
+#include "mlp.h"
+
+/* out (B,n) = inp (B,k) * W^T, W (n,k). The bias is added by
+ * layers_act_forward (fused with the activation) or absorbed by batch norm. */
+void layers_dense_forward(float *out, const float *inp, const float *W, int B, int k, int n);
+
+/* dW (n,k) = dout^T (n,B) * inp (B,k); db (n) = column sums of dout (skipped
+ * when db is NULL); dinp (B,k) = dout (B,n) * W (n,k) (skipped when NULL). */
+void layers_dense_backward(float *dinp, float *dW, float *db, const float *dout,
+                           const float *inp, const float *W, int B, int k, int n,
+                           int accumulate);
+
+/* a (B,n) += bias (row-broadcast; skipped when bias is NULL), then
+ * h (B,n) = act(a) * mask (mask NULL: no dropout; mask entries are 0 or 1/(1-p)). */
+void layers_act_forward(float *h, float *a, const float *bias, const float *mask,
+                        int B, int n, mlp_act act, float slope);
+
+/* da (B,n) = dh * mask * act'(a). da may alias dh. */
+void layers_act_backward(float *da, const float *dh, const float *a, const float *mask,
+                         int B, int n, mlp_act act, float slope);
+
+/* Batch norm, Ioffe & Szegedy 2015: y (B,n) = gamma * xhat + beta with
+ * xhat = (z - mu) / sqrt(var + eps). training=1: mu, var are the batch's
+ * (biased) statistics, saved as mean (n) and invstd (n) for the backward, and
+ * run_mean/run_var move by momentum (run_var gets the unbiased variance);
+ * training=0: mu, var are run_mean/run_var, which stay unchanged. */
+void layers_bn_forward(float *y, float *xhat, float *mean, float *invstd,
+                       float *run_mean, float *run_var, const float *z,
+                       const float *gamma, const float *beta, int B, int n,
+                       float momentum, float eps, int training);
+
+/* Batch-norm backward (training-mode statistics):
+ * dgamma = sum_b dy xhat, dbeta = sum_b dy,
+ * dz = invstd/B * (B dxhat - sum_b dxhat - xhat sum_b dxhat xhat), dxhat = dy gamma.
+ * dz may alias dy; work is (2n) scratch. */
+void layers_bn_backward(float *dz, float *dgamma, float *dbeta, const float *dy,
+                        const float *xhat, const float *gamma, const float *invstd,
+                        float *work, int B, int n, int accumulate);
+
+#endif

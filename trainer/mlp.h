@@ -1,0 +1,161 @@
+/* mlp: a multilayer perceptron for the embedded trainer. Hidden blocks are
+ * dense -> [batch norm] -> activation -> [inverted dropout]; the output layer
+ * is dense only. Forward/backward work in place on three arenas allocated once
+ * at mlp_create: parameters (+ BN running stats), gradients, activations sized
+ * for cfg->max_batch. Invariant: nothing is allocated after mlp_create, and the
+ * gradient arena has exactly the layout of the first mlp_n_params() floats of
+ * the parameter arena. The CUDA twin (cuda/mlp_cuda.cu) mirrors these names.
+ *
+ * Shapes are row-major: x (B,n_in), logits (B,n_out), a dense weight W
+ * (out,in), so a forward dense is out = in * W^T + b.
+ *
+ * Typical step:
+ *   mlp_forward(m, x, B, 1, err);
+ *   loss = mlp_loss_forward_backward(m, &target, B);
+ *   mlp_backward(m, x, B, accumulate);
+ *   ...optimizer on mlp_params(m), mlp_grads(m), length mlp_n_params(m)...
+ *
+ * One mlp is used by one thread at a time. OpenBLAS threading is whatever the
+ * caller set (openblas_set_num_threads); this module never changes it. */
+#ifndef KESTREL_MLP_H
+#define KESTREL_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/kerror.h"
+
+#define MLP_MAX_LAYERS 16   /* hidden layers */
+#define MLP_TENSOR_NAME 32
+#define MLP_RNG_WORDS 4     /* dropout RNG state (rng.h xoshiro256**), see mlp_rng_get */
+
+typedef enum {
+    MLP_ACT_RELU,
+    MLP_ACT_LEAKY_RELU,   /* x > 0 ? x : leaky_slope * x */
+    MLP_ACT_TANH,
+    MLP_ACT_SIGMOID,
+    MLP_ACT_GELU          /* tanh approximation, Hendrycks & Gimpel 2016:
+                           * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+} mlp_act;
+
+typedef enum {
+    MLP_INIT_XAVIER_UNIFORM,  /* U(-a,a), a = sqrt(6/(fan_in+fan_out)), Glorot & Bengio 2010 */
+    MLP_INIT_XAVIER_NORMAL,   /* N(0, 2/(fan_in+fan_out)) */
+    MLP_INIT_HE_UNIFORM,      /* U(-a,a), a = sqrt(6/fan_in), He et al. 2015 */
+    MLP_INIT_HE_NORMAL        /* N(0, 2/fan_in) */
+} mlp_init;
+
+typedef enum {
+    MLP_LOSS_SOFTMAX_XENT,  /* labels in [0,n_out); optional label smoothing and distillation */
+    MLP_LOSS_MSE            /* targets (B,n_out); mean over all B*n_out entries */
+} mlp_loss;
+
+typedef struct {
+    int n_in;                /* input features, > 0 */
+    int n_layers;            /* hidden layers, 0..MLP_MAX_LAYERS */
+    const int *widths;       /* n_layers widths > 0; copied by mlp_create */
+    int n_out;               /* outputs; >= 2 for MLP_LOSS_SOFTMAX_XENT */
+    mlp_act act;
+    float leaky_slope;       /* MLP_ACT_LEAKY_RELU only, e.g. 0.01 */
+    int batchnorm;           /* 1: BN after every hidden dense (that dense then has no bias) */
+    float bn_momentum;       /* in [0,1]; run = (1-m) run + m batch (PyTorch convention, 0.1) */
+    float bn_eps;            /* > 0, e.g. 1e-5 */
+    float dropout;           /* rate p in [0,1); 0 disables */
+    mlp_init init;
+    uint64_t seed;           /* init and dropout RNG */
+    int max_batch;           /* > 0; every call takes 1 <= B <= max_batch */
+    mlp_loss loss;
+    float label_smoothing;   /* in [0,1), MLP_LOSS_SOFTMAX_XENT only */
+    float distill_temperature; /* T > 0, used when a target carries teacher_probs */
+    float distill_alpha;       /* in [0,1]: alpha * distill + (1-alpha) * hard loss */
+} mlp_config;
+
+/* Fills cfg with the defaults above (relu, he_normal, no BN, no dropout,
+ * bn_momentum 0.1, bn_eps 1e-5, T 1, alpha 0.5, softmax cross-entropy). Sizes
+ * (n_in, widths, n_out, max_batch) are left 0/NULL for the caller to set.
+ * Start every config here: a zeroed one fails validation (T must be > 0). */
+void mlp_config_default(mlp_config *cfg);
+
+/* One tensor of the parameter arena. offset counts floats from mlp_params().
+ * W is (rows=out, cols=in); vectors have cols == 1. A "unit" for unit-wise
+ * clipping is one row. Names: "h<i>.W", "h<i>.b", "h<i>.gamma", "h<i>.beta",
+ * "h<i>.run_mean", "h<i>.run_var", "out.W", "out.b". */
+typedef struct {
+    char name[MLP_TENSOR_NAME];
+    size_t offset;
+    int rows, cols;
+    int is_weight;   /* 1 for dense W: weight decay applies; 0 for biases and BN */
+    int trainable;   /* 0 for BN running stats: offset >= mlp_n_params(), no gradient */
+} mlp_tensor;
+
+/* Everything a loss needs for one batch; unused fields may be NULL. */
+typedef struct {
+    const int *labels;          /* (B) classes, MLP_LOSS_SOFTMAX_XENT */
+    const float *targets;       /* (B,n_out), MLP_LOSS_MSE */
+    const float *teacher_probs; /* (B,n_out) softmax(teacher_logits/T) rows, or NULL:
+                                 * when set, the loss is Hinton et al. 2015 distillation */
+} mlp_target;
+
+typedef struct mlp mlp;
+
+/* Validates cfg, allocates the three arenas and initialises the parameters
+ * from cfg->seed. On success *out is owned by the caller (mlp_free). Errors:
+ * KE_INVALID (path = the config field, e.g. "widths[1]"), KE_NOMEM. */
+int mlp_create(mlp **out, const mlp_config *cfg, kerror *err);
+void mlp_free(mlp *m);   /* NULL allowed */
+
+/* Re-draws all parameters, resets BN running stats (mean 0, var 1), zeroes
+ * the gradients and reseeds the dropout RNG, as a fresh mlp_create with this
+ * seed would. */
+void mlp_reinit(mlp *m, uint64_t seed);
+
+/* The model's config; widths points to the model's own copy. */
+const mlp_config *mlp_get_config(const mlp *m);
+
+/* Trainable floats: the length of mlp_grads() and of the optimizer's view. */
+size_t mlp_n_params(const mlp *m);
+/* Trainable floats plus BN running stats: what a checkpoint saves from mlp_params(). */
+size_t mlp_n_state(const mlp *m);
+float *mlp_params(mlp *m);   /* mlp_n_state floats, owned by m */
+float *mlp_grads(mlp *m);    /* mlp_n_params floats, owned by m */
+/* Tensor table (trainable tensors first, then running stats); *n gets its length. */
+const mlp_tensor *mlp_tensors(const mlp *m, int *n);
+
+/* Dropout RNG state, for checkpoints: get copies it out, set restores it. */
+void mlp_rng_get(const mlp *m, uint64_t state[MLP_RNG_WORDS]);
+void mlp_rng_set(mlp *m, const uint64_t state[MLP_RNG_WORDS]);
+
+/* x (B,n_in) -> logits (B,n_out). training=1: BN uses batch statistics and
+ * updates the running ones, dropout draws a fresh mask; training=0: running
+ * stats, no dropout. x must stay unchanged until mlp_backward. Errors:
+ * KE_INVALID when B is outside [1, max_batch]. */
+int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err);
+const float *mlp_logits(const mlp *m);   /* (B,n_out) of the last forward */
+
+/* Mean loss over the B rows of the last forward's logits (B must be that
+ * forward's); writes dlogits, the gradient of that mean, for mlp_backward.
+ * Labels must lie in [0,n_out): the data loader validates them (asserted
+ * here). Softmax cross-entropy with label smoothing eps uses targets
+ * (1-eps) onehot + eps/n_out; with t->teacher_probs it returns
+ * alpha T^2 KL(teacher || softmax(z/T)) + (1-alpha) hard loss. */
+float mlp_loss_forward_backward(mlp *m, const mlp_target *t, int B);
+
+/* Backpropagates dlogits through the net of the last training forward on the
+ * same x (B,n_in). accumulate=0 overwrites the gradient arena, 1 adds to it
+ * (gradient accumulation: the result is the sum of per-batch mean gradients). */
+void mlp_backward(mlp *m, const float *x, int B, int accumulate);
+void mlp_grads_zero(mlp *m);
+
+/* Evaluation forward (training=0) plus the loss, no gradient. *loss gets the
+ * mean loss, *n_correct the rows whose argmax logit equals the label (0 for
+ * MSE). Either output may be NULL. Errors as mlp_forward. */
+int mlp_eval_batch(mlp *m, const float *x, const mlp_target *t, int B,
+                   float *loss, int *n_correct, kerror *err);
+
+/* Rows of logits (B,n_out) whose argmax equals labels[b]. */
+int mlp_count_correct(const float *logits, const int *labels, int B, int n_out);
+
+/* probs (B,C) = softmax(logits / T) row-wise; for teacher probabilities. */
+void mlp_softmax(float *probs, const float *logits, int B, int C, float T);
+
+#endif

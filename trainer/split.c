@@ -1,0 +1,222 @@
+/* split: index sets (ratio and k-fold) and train-fitted feature scaling; see
+ * split.h. Each split is one block of n row indices laid out as
+ * [val | train | unused pool rows | test], every dataset row at most once.
+ * Invariant: the test rows depend only on (dataset, test_ratio, seed), so
+ * split_make and every split_kfold fold agree on them. */
+#include "split.h"
+#include "rng.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void split_opts_init(split_opts *o)
+{
+    o->val_ratio = 0.1;
+    o->test_ratio = 0.1;
+    o->seed = 1;
+    o->max_train = 0;
+}
+
+void split_free(split *s)
+{
+    if (!s) return;
+    free(s->block_);
+    memset(s, 0, sizeof *s);
+}
+
+/* Fills perm (n rows) with the shuffled pool followed by the test rows and
+ * returns the pool size: the official test set in file order when the
+ * dataset has one, else the last floor(test_ratio * n) of a shuffle. */
+static size_t arrange(const dataset *ds, const split_opts *o, size_t *perm)
+{
+    rng r;
+    rng_seed(&r, o->seed);
+    for (size_t i = 0; i < ds->n; i++)
+        perm[i] = i;
+    if (ds->test_begin < ds->n) {
+        rng_shuffle(&r, perm, ds->test_begin);
+        return ds->test_begin;
+    }
+    rng_shuffle(&r, perm, ds->n);
+    return ds->n - (size_t)floor(o->test_ratio * (double)ds->n);
+}
+
+static int check_opts(const dataset *ds, const split_opts *o, kerror *err)
+{
+    if (!(o->val_ratio >= 0 && o->val_ratio < 1))
+        return kerror_set(err, KE_INVALID, "val_ratio", "must be in [0, 1), got %g", o->val_ratio);
+    if (!(o->test_ratio >= 0 && o->test_ratio < 1))
+        return kerror_set(err, KE_INVALID, "test_ratio", "must be in [0, 1), got %g",
+                          o->test_ratio);
+    if (ds->n == 0)
+        return kerror_set(err, KE_INVALID, NULL, "cannot split an empty dataset");
+    return KE_OK;
+}
+
+/* Points out's arrays into its block: val first, then train (capped by
+ * max_train), test from pool on. Training is never empty: pool >= 1 since
+ * test_ratio < 1 rounds down, and val (floor(val_ratio * pool), or one of
+ * k >= 2 folds) is always smaller than pool. */
+static void finish(split *out, size_t n_val, size_t pool, size_t n, size_t max_train)
+{
+    size_t *b = out->block_;
+    out->val = b;
+    out->n_val = n_val;
+    out->train = b + n_val;
+    out->n_train = pool - n_val;
+    if (max_train && out->n_train > max_train)
+        out->n_train = max_train;
+    out->test = b + pool;
+    out->n_test = n - pool;
+    assert(out->n_train > 0);
+}
+
+int split_make(const dataset *ds, const split_opts *o, split *out, kerror *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_opts(ds, o, err);
+    if (rc != KE_OK) return rc;
+    if (!(out->block_ = malloc(ds->n * sizeof(size_t))))
+        return kerror_set(err, KE_NOMEM, NULL, "split: cannot allocate %zu indices", ds->n);
+    size_t pool = arrange(ds, o, out->block_);
+    size_t n_val = (size_t)floor(o->val_ratio * (double)pool);
+    finish(out, n_val, pool, ds->n, o->max_train);
+    return KE_OK;
+}
+
+int split_kfold(const dataset *ds, const split_opts *o, size_t k,
+                size_t fold, split *out, kerror *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_opts(ds, o, err);
+    if (rc != KE_OK) return rc;
+    if (k < 2 || fold >= k)
+        return kerror_set(err, KE_INVALID, "folds", "need k >= 2 and fold < k (k=%zu fold=%zu)",
+                          k, fold);
+    size_t *perm = malloc(ds->n * sizeof *perm);
+    if (!perm || !(out->block_ = malloc(ds->n * sizeof(size_t)))) {
+        free(perm);
+        return kerror_set(err, KE_NOMEM, NULL, "split: cannot allocate %zu indices", ds->n);
+    }
+    size_t pool = arrange(ds, o, perm);
+    if (pool < k) {
+        free(perm);
+        split_free(out);
+        return kerror_set(err, KE_INVALID, "folds", "%zu rows cannot make %zu folds", pool, k);
+    }
+    /* Fold f covers perm[begin, begin + size): the first pool % k folds get
+     * one extra row. Move it to the front so val and train are contiguous. */
+    size_t base = pool / k, rem = pool % k;
+    size_t begin = fold * base + (fold < rem ? fold : rem);
+    size_t size = base + (fold < rem);
+    size_t *b = out->block_;
+    memcpy(b, perm + begin, size * sizeof *b);
+    memcpy(b + size, perm, begin * sizeof *b);
+    memcpy(b + begin + size, perm + begin + size, (ds->n - begin - size) * sizeof *b);
+    free(perm);
+    finish(out, size, pool, ds->n, o->max_train);
+    return KE_OK;
+}
+
+int split_scaling_parse(const char *name, split_scaling *out, kerror *err)
+{
+    static const char *const names[] = {"none", "standard", "minmax"};
+    for (int i = 0; i < 3; i++) {
+        if (name && !strcmp(name, names[i])) {
+            *out = (split_scaling)i;
+            return KE_OK;
+        }
+    }
+    return kerror_set(err, KE_INVALID, "scaling",
+                      "unknown scaling '%s' (expected none, standard or minmax)",
+                      name ? name : "");
+}
+
+/* Per-feature shift and spread over the rows: mean and population std
+ * (two passes, in double, to avoid cancellation), or min and max - min. */
+static void fit_stats(split_scaling kind, const dataset *ds, const size_t *idx, size_t n,
+                      double *shift, double *spread)
+{
+    size_t d = ds->d;
+    for (size_t j = 0; j < d; j++) {
+        shift[j] = kind == SPLIT_SCALE_STANDARD ? 0.0 : ds->x[idx[0] * d + j];
+        spread[j] = kind == SPLIT_SCALE_STANDARD ? 0.0 : shift[j];
+    }
+    for (size_t i = 0; i < n; i++) {
+        const float *row = ds->x + idx[i] * d;
+        for (size_t j = 0; j < d; j++) {
+            if (kind == SPLIT_SCALE_STANDARD)
+                shift[j] += row[j];
+            else if (row[j] < shift[j])
+                shift[j] = row[j];
+            else if (row[j] > spread[j])
+                spread[j] = row[j];   /* the max, for now */
+        }
+    }
+    if (kind == SPLIT_SCALE_MINMAX) {
+        for (size_t j = 0; j < d; j++)
+            spread[j] -= shift[j];
+        return;
+    }
+    for (size_t j = 0; j < d; j++)
+        shift[j] /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        const float *row = ds->x + idx[i] * d;
+        for (size_t j = 0; j < d; j++) {
+            double u = row[j] - shift[j];
+            spread[j] += u * u;
+        }
+    }
+    for (size_t j = 0; j < d; j++)
+        spread[j] = sqrt(spread[j] / (double)n);
+}
+
+int split_scaler_fit(split_scaler *s, split_scaling kind, const dataset *ds,
+                     const size_t *idx, size_t n, kerror *err)
+{
+    memset(s, 0, sizeof *s);
+    if (n == 0)
+        return kerror_set(err, KE_INVALID, NULL, "cannot fit a scaler on 0 rows");
+    size_t d = ds->d;
+    float *block = malloc(2 * d * sizeof *block);
+    double *stats = malloc(2 * d * sizeof *stats);
+    if (!block || !stats) {
+        free(block);
+        free(stats);
+        return kerror_set(err, KE_NOMEM, NULL, "scaler: cannot allocate %zu features", d);
+    }
+    s->kind = kind;
+    s->d = d;
+    s->shift = block;
+    s->scale = block + d;
+    if (kind != SPLIT_SCALE_NONE)
+        fit_stats(kind, ds, idx, n, stats, stats + d);
+    for (size_t j = 0; j < d; j++) {
+        double spread = stats[d + j];
+        s->shift[j] = kind == SPLIT_SCALE_NONE ? 0.0f : (float)stats[j];
+        s->scale[j] = kind == SPLIT_SCALE_NONE || spread < SPLIT_SPREAD_FLOOR
+                          ? 1.0f : (float)(1.0 / spread);
+    }
+    free(stats);
+    return KE_OK;
+}
+
+void split_scaler_apply(const split_scaler *s, dataset *ds,
+                        const size_t *idx, size_t n)
+{
+    if (s->kind == SPLIT_SCALE_NONE) return;
+    for (size_t i = 0; i < n; i++) {
+        float *row = ds->x + idx[i] * ds->d;
+        for (size_t j = 0; j < s->d; j++)
+            row[j] = (row[j] - s->shift[j]) * s->scale[j];
+    }
+}
+
+void split_scaler_free(split_scaler *s)
+{
+    if (!s) return;
+    free(s->shift);
+    memset(s, 0, sizeof *s);
+}

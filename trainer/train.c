@@ -1,0 +1,524 @@
+/* train: the CPU training loop and the backend dispatch of train.h. One
+ * session owns everything a run needs (data, split, scaler, model, teacher,
+ * optimizer, loaders, batch-sized buffers), all allocated before the first
+ * epoch. Invariant: nothing is allocated per batch, and the loop state that
+ * changes between epochs (step, epoch, early stopping, dropout RNG, optimizer
+ * and parameters) is exactly what a checkpoint stores, so resuming is exact. */
+#include "train.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "loader.h"
+#include "mlp.h"
+#include "optim.h"
+#include "schedule.h"
+#include "split.h"
+
+typedef struct {
+    const train_config *cfg;
+    int classification, mse, n_out;
+    dataset ds;
+    split sp;
+    split_scaler sc;
+    mlp *m, *teacher;
+    optim opt;
+    schedule sched;
+    loader *train_l, *val_l, *test_l;
+    float *onehot;       /* (batch_size, n_out): MSE targets for class labels */
+    float *tprobs;       /* (batch_size, n_out): teacher softmax(z/T) */
+    checkpoint_state st;
+} session;
+
+/* Metrics of one pass over a loader. */
+typedef struct {
+    double loss, accuracy;
+} eval_result;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int is_regression(const train_config *c)
+{
+    return c->task == CONFIG_TASK_REGRESSION ||
+           (c->task == CONFIG_TASK_AUTO && strcmp(c->data, "synthetic-regression") == 0);
+}
+
+static int load_data(session *s, int fold, kerror *err)
+{
+    const train_config *c = s->cfg;
+    dataset_opts o;
+    dataset_opts_init(&o);
+    o.source = c->data;
+    o.dir = c->data_dir[0] ? c->data_dir : NULL;
+    o.label_column = c->label_column[0] ? c->label_column : NULL;
+    o.csv_task = s->classification ? DATASET_CLASSIFICATION : DATASET_REGRESSION;
+    o.synth_n = (size_t)c->synthetic_samples;
+    o.synth_d = (size_t)c->synthetic_features;
+    o.synth_classes = (size_t)c->synthetic_classes;
+    o.synth_targets = (size_t)c->synthetic_targets;
+    o.synth_noise = c->synthetic_noise;
+    o.seed = (uint64_t)c->data_seed;
+    o.cache_dir = c->cache_dir[0] ? c->cache_dir : NULL;
+    int rc = dataset_load(&o, &s->ds, err);
+    if (rc) return rc;
+    if ((s->ds.task == DATASET_CLASSIFICATION) != s->classification)
+        return kerror_set(err, KE_INVALID, "task", "the data is a %s task",
+                          s->classification ? "regression" : "classification");
+    split_opts so;
+    split_opts_init(&so);
+    so.val_ratio = c->val_ratio;
+    so.test_ratio = c->test_ratio;
+    so.seed = (uint64_t)c->data_seed;
+    so.max_train = (size_t)c->max_train;
+    rc = fold < 0 ? split_make(&s->ds, &so, &s->sp, err)
+                  : split_kfold(&s->ds, &so, (size_t)c->kfold, (size_t)fold, &s->sp, err);
+    if (rc) return rc;
+    if (s->sp.n_val == 0)
+        return kerror_set(err, KE_INVALID, "val_ratio", "the validation part is empty");
+    rc = split_scaler_fit(&s->sc, (split_scaling)c->scaling, &s->ds, s->sp.train, s->sp.n_train, err);
+    if (rc) return rc;
+    split_scaler_apply(&s->sc, &s->ds, s->sp.train, s->sp.n_train);
+    split_scaler_apply(&s->sc, &s->ds, s->sp.val, s->sp.n_val);
+    split_scaler_apply(&s->sc, &s->ds, s->sp.test, s->sp.n_test);
+    s->n_out = (int)dataset_out_dim(&s->ds);
+    return KE_OK;
+}
+
+/* The model a config describes, for the student and for a teacher. */
+static void model_config(const train_config *c, int n_in, int n_out, mlp_config *mc)
+{
+    mlp_config_default(mc);
+    mc->n_in = n_in;
+    mc->n_layers = c->hidden.n;
+    mc->widths = c->hidden.v;
+    mc->n_out = n_out;
+    mc->act = (mlp_act)c->activation;
+    mc->leaky_slope = (float)c->leaky_slope;
+    mc->batchnorm = c->batchnorm;
+    mc->bn_momentum = (float)c->bn_momentum;
+    mc->dropout = (float)c->dropout;
+    mc->init = (mlp_init)c->init;
+    mc->seed = (uint64_t)c->seed;
+    mc->max_batch = c->batch_size;
+    int mse = c->loss == CONFIG_LOSS_MSE || (c->loss == CONFIG_LOSS_AUTO && is_regression(c));
+    mc->loss = mse ? MLP_LOSS_MSE : MLP_LOSS_SOFTMAX_XENT;
+    mc->label_smoothing = mse ? 0.0f : (float)c->label_smoothing;
+    mc->distill_temperature = (float)c->distill_temperature;
+    mc->distill_alpha = (float)c->distill_alpha;
+}
+
+static int load_teacher(session *s, kerror *err)
+{
+    checkpoint *ck;
+    int rc = checkpoint_read(&ck, s->cfg->teacher, err);
+    if (rc) return rc;
+    train_config tc;
+    mlp_config mc;
+    if (!(rc = checkpoint_config(ck, &tc, err))) {
+        model_config(&tc, (int)s->ds.d, s->n_out, &mc);
+        mc.max_batch = s->cfg->batch_size;
+        rc = mlp_create(&s->teacher, &mc, err);
+    }
+    if (!rc) rc = checkpoint_restore_model(ck, s->teacher, err);
+    checkpoint_free(ck);
+    if (rc && err) snprintf(err->path, sizeof err->path, "teacher");
+    return rc;
+}
+
+static int make_loaders(session *s, kerror *err)
+{
+    const train_config *c = s->cfg;
+    loader_aug aug;
+    loader_aug_init(&aug);
+    aug.shift_px = (size_t)c->augment_shift;
+    aug.flip_p = c->augment_flip;
+    aug.noise_std = c->augment_noise;
+    aug.clamp01 = c->scaling == SPLIT_SCALE_NONE;
+    size_t bs = (size_t)c->batch_size;
+    uint64_t seed = (uint64_t)c->seed;
+    int rc = loader_create(&s->train_l, &s->ds, s->sp.train, s->sp.n_train, bs, seed, 1, &aug, err);
+    if (!rc) rc = loader_create(&s->val_l, &s->ds, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, err);
+    if (!rc && s->sp.n_test)
+        rc = loader_create(&s->test_l, &s->ds, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, err);
+    return rc;
+}
+
+static void fill_schedule(session *s)
+{
+    const train_config *c = s->cfg;
+    schedule *sc = &s->sched;
+    memset(sc, 0, sizeof *sc);
+    sc->kind = (schedule_kind)c->schedule;
+    sc->lr = c->lr;
+    sc->min_lr = c->min_lr;
+    sc->gamma = c->gamma;
+    sc->decay = c->decay;
+    sc->step_size = c->step_size;
+    sc->n_milestones = c->milestones.n < SCHEDULE_MAX_MILESTONES ? c->milestones.n
+                                                                  : SCHEDULE_MAX_MILESTONES;
+    memcpy(sc->milestones, c->milestones.v, (size_t)sc->n_milestones * sizeof(int));
+    sc->warmup_steps = c->warmup_steps;
+    sc->warmup_start = c->warmup_start;
+    long batches = (long)loader_batches(s->train_l);
+    sc->steps_per_epoch = (batches + c->accumulate - 1) / c->accumulate;
+    sc->total_steps = sc->steps_per_epoch * c->epochs;
+}
+
+static int build(session *s, kerror *err)
+{
+    const train_config *c = s->cfg;
+    mlp_config mc;
+    model_config(c, (int)s->ds.d, s->n_out, &mc);
+    s->mse = mc.loss == MLP_LOSS_MSE;
+    int rc = mlp_create(&s->m, &mc, err);
+    if (rc) return rc;
+    optim_config oc;
+    optim_config_default(&oc);
+    oc.kind = (optim_kind)c->optimizer;
+    oc.momentum = (float)c->momentum;
+    oc.beta1 = (float)c->beta1;
+    oc.beta2 = (float)c->beta2;
+    oc.eps = (float)c->eps;
+    oc.rho = (float)c->rho;
+    oc.weight_decay = (float)c->weight_decay;
+    oc.l1 = (float)c->l1;
+    oc.l2 = (float)c->l2;
+    oc.clip_value = (float)c->clip_value;
+    oc.clip_norm = (float)c->clip_norm;
+    oc.agc = (float)c->agc;
+    int nt;
+    const mlp_tensor *t = mlp_tensors(s->m, &nt);
+    if ((rc = optim_init(&s->opt, &oc, mlp_n_params(s->m), t, nt, err))) return rc;
+    if ((rc = make_loaders(s, err))) return rc;
+    fill_schedule(s);
+    if ((rc = schedule_check(&s->sched, err))) return rc;
+    size_t buf = (size_t)c->batch_size * (size_t)s->n_out;
+    if (s->classification && s->mse && !(s->onehot = calloc(buf, sizeof(float))))
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (c->teacher[0]) {
+        if (!(s->tprobs = malloc(buf * sizeof(float))))
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        if ((rc = load_teacher(s, err))) return rc;
+    }
+    s->st.best_val_loss = INFINITY;
+    mlp_rng_get(s->m, s->st.dropout_rng);
+    return KE_OK;
+}
+
+static int resume(session *s, kerror *err)
+{
+    checkpoint *ck;
+    int rc = checkpoint_read(&ck, s->cfg->resume, err);
+    if (rc) return rc;
+    if (!(rc = checkpoint_check_config(ck, s->cfg, err)) &&
+        !(rc = checkpoint_restore_model(ck, s->m, err)) &&
+        !(rc = checkpoint_restore_optim(ck, &s->opt, err)))
+        s->st = *checkpoint_get_state(ck);
+    checkpoint_free(ck);
+    return rc;
+}
+
+static void session_free(session *s)
+{
+    loader_free(s->train_l);
+    loader_free(s->val_l);
+    loader_free(s->test_l);
+    optim_free(&s->opt);
+    mlp_free(s->m);
+    mlp_free(s->teacher);
+    free(s->onehot);
+    free(s->tprobs);
+    split_scaler_free(&s->sc);
+    split_free(&s->sp);
+    dataset_free(&s->ds);
+}
+
+/* The loss target of one batch; with_teacher adds the distillation term. */
+static int batch_target(session *s, const loader_batch *b, int with_teacher, mlp_target *t,
+                        kerror *err)
+{
+    int B = (int)b->size, C = s->n_out;
+    memset(t, 0, sizeof *t);
+    t->labels = (const int *)b->y;
+    t->targets = b->targets;
+    if (s->onehot) {
+        memset(s->onehot, 0, (size_t)B * (size_t)C * sizeof(float));
+        for (int i = 0; i < B; i++) s->onehot[(size_t)i * (size_t)C + b->y[i]] = 1.0f;
+        t->targets = s->onehot;
+    }
+    if (with_teacher && s->teacher) {
+        int rc = mlp_forward(s->teacher, b->x, B, 0, err);
+        if (rc) return rc;
+        mlp_softmax(s->tprobs, mlp_logits(s->teacher), B, C, (float)s->cfg->distill_temperature);
+        t->teacher_probs = s->tprobs;
+    }
+    return KE_OK;
+}
+
+static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
+{
+    double loss = 0;
+    long correct = 0, n = 0;
+    loader_batch b;
+    loader_epoch_begin(l, 0);
+    while (loader_next(l, &b)) {
+        mlp_target t;
+        float bl;
+        int B = (int)b.size;
+        int rc = batch_target(s, &b, 0, &t, err);
+        if (!rc) rc = mlp_eval_batch(s->m, b.x, &t, B, &bl, NULL, err);
+        if (rc) return rc;
+        if (s->classification) correct += mlp_count_correct(mlp_logits(s->m), t.labels, B, s->n_out);
+        loss += (double)bl * B;
+        n += B;
+    }
+    r->loss = loss / (double)n;
+    r->accuracy = s->classification ? (double)correct / (double)n : 0;
+    return KE_OK;
+}
+
+static int diverged(const char *what, double v, long epoch, kerror *err)
+{
+    return kerror_set(err, KE_INVALID, "lr", "training diverged: %s is %g at epoch %ld", what, v,
+                      epoch + 1);
+}
+
+/* One optimizer step over the k accumulated batch gradients. */
+static void apply_step(session *s, int k)
+{
+    float *g = mlp_grads(s->m);
+    size_t n = mlp_n_params(s->m);
+    if (k > 1)
+        for (size_t i = 0; i < n; i++) g[i] /= (float)k;
+    optim_step(&s->opt, mlp_params(s->m), g, (float)schedule_lr(&s->sched, s->st.step));
+    s->st.step++;
+}
+
+static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
+{
+    double sum = 0;
+    long rows = 0;
+    int k = 0;
+    loader_batch b;
+    loader_epoch_begin(s->train_l, (uint64_t)epoch);
+    while (loader_next(s->train_l, &b)) {
+        mlp_target t;
+        int B = (int)b.size;
+        int rc = batch_target(s, &b, 1, &t, err);
+        if (!rc) rc = mlp_forward(s->m, b.x, B, 1, err);
+        if (rc) return rc;
+        float loss = mlp_loss_forward_backward(s->m, &t, B);
+        if (!isfinite(loss)) return diverged("the train loss", loss, epoch, err);
+        mlp_backward(s->m, b.x, B, k > 0);
+        sum += (double)loss * B;
+        rows += B;
+        if (++k == s->cfg->accumulate) {
+            apply_step(s, k);
+            k = 0;
+        }
+    }
+    if (k) apply_step(s, k);
+    *mean_loss = sum / (double)rows;
+    return KE_OK;
+}
+
+/* Writes obj as one report line and drops it. */
+static int emit(json_t *obj, train_report_fn report, void *ctx, kerror *err)
+{
+    char *line = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(obj);
+    if (!line) return kerror_set(err, KE_NOMEM, NULL, "cannot format a report line");
+    int bad = report ? report(line, ctx) : 0;
+    free(line);
+    return bad ? kerror_set(err, KE_IO, NULL, "the report writer failed") : KE_OK;
+}
+
+static int report_epoch(session *s, long epoch, double train_loss, const eval_result *v,
+                        double seconds, double train_seconds, train_report_fn report, void *ctx,
+                        kerror *err)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "step", json_integer(epoch + 1));
+    json_object_set_new(o, "train_loss", json_real(train_loss));
+    json_object_set_new(o, "val_loss", json_real(v->loss));
+    if (s->classification) json_object_set_new(o, "val_accuracy", json_real(v->accuracy));
+    json_object_set_new(o, "lr", json_real(schedule_lr(&s->sched, s->st.step ? s->st.step - 1 : 0)));
+    json_object_set_new(o, "seconds", json_real(seconds));
+    json_object_set_new(o, "samples_per_sec",
+                        json_real(train_seconds > 0 ? (double)s->sp.n_train / train_seconds : 0));
+    return emit(o, report, ctx, err);
+}
+
+/* Early stopping on val_loss: a gain is a decrease by more than min_delta. */
+static void track_best(session *s, long epoch, double val_loss)
+{
+    checkpoint_state *st = &s->st;
+    if (val_loss < st->best_val_loss - s->cfg->min_delta) {
+        st->best_val_loss = val_loss;
+        st->best_epoch = epoch + 1;
+        st->bad_epochs = 0;
+    } else {
+        st->bad_epochs++;
+    }
+    int patience = s->cfg->early_stopping_patience;
+    st->stopped = patience > 0 && st->bad_epochs >= patience;
+}
+
+static int run_epochs(session *s, train_report_fn report, void *ctx, kerror *err)
+{
+    const train_config *c = s->cfg;
+    long limit = c->budget ? c->budget : c->epochs;
+    for (long epoch = s->st.epoch; epoch < limit && !s->st.stopped; epoch++) {
+        double t0 = now_s(), train_loss = 0;
+        int rc = train_epoch(s, epoch, &train_loss, err);
+        if (rc) return rc;
+        double t1 = now_s();
+        eval_result v;
+        if ((rc = eval_loader(s, s->val_l, &v, err))) return rc;
+        if (!isfinite(v.loss)) return diverged("the validation loss", v.loss, epoch, err);
+        track_best(s, epoch, v.loss);
+        s->st.epoch = epoch + 1;
+        mlp_rng_get(s->m, s->st.dropout_rng);
+        if (c->checkpoint[0] &&
+            (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, err)))
+            return rc;
+        int last = epoch + 1 == limit || s->st.stopped;
+        if ((s->st.epoch % c->report_every == 0 || last) &&
+            (rc = report_epoch(s, epoch, train_loss, &v, now_s() - t0, t1 - t0, report, ctx, err)))
+            return rc;
+    }
+    return KE_OK;
+}
+
+/* One training run (fold < 0: plain split) into res. */
+static int run_single(const train_config *c, int fold, train_report_fn report, void *ctx,
+                      train_result *res, kerror *err)
+{
+    session s;
+    memset(&s, 0, sizeof s);
+    s.cfg = c;
+    s.classification = !is_regression(c);
+    int rc = load_data(&s, fold, err);
+    if (!rc) rc = build(&s, err);
+    if (!rc && c->resume[0]) rc = resume(&s, err);
+    if (!rc) rc = run_epochs(&s, fold < 0 ? report : NULL, ctx, err);
+    eval_result v = {0, 0}, t = {0, 0};
+    if (!rc) rc = eval_loader(&s, s.val_l, &v, err);
+    if (!rc && s.test_l) rc = eval_loader(&s, s.test_l, &t, err);
+    if (!rc) {
+        memset(res, 0, sizeof *res);
+        res->classification = s.classification;
+        res->epochs = (int)s.st.epoch;
+        res->stopped_early = (int)s.st.stopped;
+        res->has_test = s.test_l != NULL;
+        res->val_loss = v.loss;
+        res->val_accuracy = v.accuracy;
+        res->test_loss = t.loss;
+        res->test_accuracy = t.accuracy;
+        res->best_val_loss = s.st.best_val_loss;
+    }
+    session_free(&s);
+    return rc;
+}
+
+static void mean_std(const double *x, int n, double *mean, double *std)
+{
+    double m = 0, v = 0;
+    for (int i = 0; i < n; i++) m += x[i];
+    m /= n;
+    for (int i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
+    *mean = m;
+    *std = sqrt(v / n);   /* population std (ddof 0), as scikit-learn reports CV spread */
+}
+
+/* k-fold: one run per fold; res gets the means (test too) and the spreads. */
+static int run_kfold(const train_config *c, train_report_fn report, void *ctx, train_result *res,
+                     kerror *err)
+{
+    int k = c->kfold;
+    double loss[50], acc[50], tl = 0, ta = 0;
+    train_result r;
+    memset(&r, 0, sizeof r);
+    for (int f = 0; f < k; f++) {
+        int rc = run_single(c, f, report, ctx, &r, err);
+        if (rc) return rc;
+        loss[f] = r.val_loss;
+        acc[f] = r.val_accuracy;
+        tl += r.test_loss / k;
+        ta += r.test_accuracy / k;
+        json_t *o = json_object();
+        json_object_set_new(o, "step", json_integer(f));
+        json_object_set_new(o, "fold_val_loss", json_real(r.val_loss));
+        if (r.classification) json_object_set_new(o, "fold_val_accuracy", json_real(r.val_accuracy));
+        if ((rc = emit(o, report, ctx, err))) return rc;
+    }
+    *res = r;
+    res->kfold = k;
+    res->best_val_loss = INFINITY;   /* per fold; the folds' spread says more */
+    mean_std(loss, k, &res->cv_val_loss_mean, &res->cv_val_loss_std);
+    mean_std(acc, k, &res->cv_val_accuracy_mean, &res->cv_val_accuracy_std);
+    res->val_loss = res->cv_val_loss_mean;
+    res->val_accuracy = res->cv_val_accuracy_mean;
+    res->test_loss = tl;
+    res->test_accuracy = ta;
+    return KE_OK;
+}
+
+static int report_final(const train_result *r, train_report_fn report, void *ctx, kerror *err)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "val_loss", json_real(r->val_loss));
+    if (r->classification) json_object_set_new(o, "val_accuracy", json_real(r->val_accuracy));
+    if (r->has_test) {
+        json_object_set_new(o, "test_loss", json_real(r->test_loss));
+        if (r->classification) json_object_set_new(o, "test_accuracy", json_real(r->test_accuracy));
+    }
+    if (isfinite(r->best_val_loss)) json_object_set_new(o, "best_val_loss", json_real(r->best_val_loss));
+    json_object_set_new(o, "epochs", json_integer(r->epochs));
+    if (r->kfold) {
+        json_object_set_new(o, "cv_val_loss_mean", json_real(r->cv_val_loss_mean));
+        json_object_set_new(o, "cv_val_loss_std", json_real(r->cv_val_loss_std));
+        if (r->classification) {
+            json_object_set_new(o, "cv_val_accuracy_mean", json_real(r->cv_val_accuracy_mean));
+            json_object_set_new(o, "cv_val_accuracy_std", json_real(r->cv_val_accuracy_std));
+        }
+    }
+    return emit(o, report, ctx, err);
+}
+
+int train_run_cpu(const train_config *cfg, train_report_fn report, void *ctx,
+                  train_result *res, kerror *err)
+{
+    int rc = config_validate(cfg, err);
+    if (rc) return rc;
+    openblas_set_num_threads(cfg->threads);
+    train_result r;
+    rc = cfg->kfold ? run_kfold(cfg, report, ctx, &r, err)
+                    : run_single(cfg, -1, report, ctx, &r, err);
+    if (!rc) rc = report_final(&r, report, ctx, err);
+    if (!rc && res) *res = r;
+    return rc;
+}
+
+int train_run(const train_config *cfg, train_report_fn report, void *ctx,
+              train_result *res, kerror *err)
+{
+#ifdef HAVE_CUDA
+    if (cfg->device == CONFIG_DEVICE_CUDA || cfg->device == CONFIG_DEVICE_AUTO)
+        return train_run_cuda(cfg, report, ctx, res, err);
+#else
+    if (cfg->device == CONFIG_DEVICE_CUDA)
+        return kerror_set(err, KE_INVALID, "device", "not built with CUDA");
+#endif
+    return train_run_cpu(cfg, report, ctx, res, err);
+}

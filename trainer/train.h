@@ -1,0 +1,69 @@
+/* train: the trainer's entry point. train_run builds the data (load, split,
+ * scale), the model, optimizer and schedule from a train_config, trains
+ * epoch by epoch and reports through a caller-supplied writer, so the CLI
+ * decides where report lines go (fd 3 or stdout).
+ * Invariant: a run is a pure function of its config: the same config (and
+ * the same OpenBLAS thread count) gives the same bits, and a run resumed
+ * from its checkpoint continues exactly as the uninterrupted run would.
+ *
+ * Backends: train_run is the one trainer interface. It dispatches on
+ * cfg->device to train_run_cpu (train.c) or, in builds with HAVE_CUDA, to
+ * train_run_cuda (cuda/, same signature and same report lines); "auto"
+ * picks CUDA when built with it. A CUDA request in a CPU-only build is
+ * KE_INVALID ("device: not built with CUDA").
+ *
+ * Report lines (JSON objects, no newline), see docs/protocol.md:
+ *  - every report_every epochs: {"step": epoch (1-based), "train_loss",
+ *    "val_loss", "val_accuracy" (classification), "lr", "seconds",
+ *    "samples_per_sec"};
+ *  - with kfold, one line per fold instead: {"step": fold (0-based),
+ *    "fold_val_loss", "fold_val_accuracy"};
+ *  - last, a final line (no "step"): {"val_loss", "val_accuracy", "test_loss",
+ *    "test_accuracy" (test ones when a test part exists), "best_val_loss",
+ *    "epochs"}, plus for kfold "cv_val_loss_mean", "cv_val_loss_std",
+ *    "cv_val_accuracy_mean", "cv_val_accuracy_std" (val_* are then the
+ *    means over folds).
+ * Final val_* are those of the model at the end of the run (not the best
+ * epoch's). Early stopping watches val_loss for every task: it is defined
+ * for regression too and is smoother than accuracy. */
+#ifndef KESTREL_TRAIN_H
+#define KESTREL_TRAIN_H
+
+#include "../src/kerror.h"
+#include "config.h"
+
+/* Receives one report line (NUL-terminated, no newline). A non-zero return
+ * aborts the run with KE_IO (the reader went away). */
+typedef int (*train_report_fn)(const char *line, void *ctx);
+
+typedef struct {
+    int classification;      /* 1: the *_accuracy fields are meaningful */
+    int epochs;              /* epochs completed (resumed ones included) */
+    int stopped_early;
+    int has_test;
+    double val_loss, val_accuracy;
+    double test_loss, test_accuracy;
+    double best_val_loss;
+    int kfold;               /* folds, 0 without cross-validation */
+    double cv_val_loss_mean, cv_val_loss_std;
+    double cv_val_accuracy_mean, cv_val_accuracy_std;
+} train_result;
+
+/* Runs the training cfg describes (cfg must pass config_validate; train_run
+ * checks it again). report may be NULL; res may be NULL. Errors: KE_INVALID
+ * (bad option; a non-finite loss: "lr: training diverged: train loss is nan
+ * at epoch 3"), KE_IO (data, checkpoint, report writer), KE_CONFLICT (resume
+ * from a checkpoint of another config), KE_NOMEM. */
+int train_run(const train_config *cfg, train_report_fn report, void *ctx,
+              train_result *res, kerror *err);
+
+/* The CPU backend; train_run is the way in. */
+int train_run_cpu(const train_config *cfg, train_report_fn report, void *ctx,
+                  train_result *res, kerror *err);
+
+#ifdef HAVE_CUDA
+int train_run_cuda(const train_config *cfg, train_report_fn report, void *ctx,
+                   train_result *res, kerror *err);
+#endif
+
+#endif
