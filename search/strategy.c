@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bo.h"
 #include "grid.h"
 #include "random.h"
 #include "sobol.h"
@@ -16,6 +17,7 @@ static const strategy_ops *const registry[] = {
     &grid_strategy,
     &random_strategy,
     &sobol_strategy,
+    &gp_strategy,
 };
 
 #define N_STRATEGIES (int)(sizeof registry / sizeof registry[0])

@@ -48,6 +48,7 @@ struct scheduler {
     int *retry_queue;       /* trial numbers to re-run */
     int n_retry;
     int threads;            /* per trial */
+    int parallel;           /* slots it may use now, <= max_parallel */
     double t0;
     int reclaimed;
     int exhausted;          /* strategy has nothing more */
@@ -141,6 +142,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     gethostname(host, sizeof host - 1);
     snprintf(s->worker, sizeof s->worker, "%s:%ld", host, (long)getpid());
     int cores = o->cores > 0 ? o->cores : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    s->parallel = spec->budget.max_parallel;
     s->threads = cores / spec->budget.max_parallel;
     if (s->threads < 1) s->threads = 1;
 
@@ -383,7 +385,7 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, ker
 /* Fills free slots: retries first (they cost no budget), then suggestions. */
 static int fill_slots(scheduler *s, kerror *err)
 {
-    int slots = s->spec->budget.max_parallel - s->n_running;
+    int slots = s->parallel - s->n_running;
     while (slots > 0 && s->n_retry > 0) {
         int k = s->retry_queue[--s->n_retry];
         sched_trial *old = &s->hist.t[k];
@@ -457,6 +459,12 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     s->completed = !s->stop_reason;
     rc = storage_study_set_state(s->st, s->study_id, s->completed ? "COMPLETE" : "STOPPED", err);
     return rc != KE_OK ? rc : 0;
+}
+
+void scheduler_set_parallel(scheduler *s, int n)
+{
+    int max = s->spec->budget.max_parallel;
+    s->parallel = n < 0 ? 0 : n > max ? max : n;
 }
 
 void scheduler_get_status(const scheduler *s, scheduler_status *out)

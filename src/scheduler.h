@@ -69,6 +69,10 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err);
 /* Asks for a clean stop: running trials are ended and recorded as
  * interrupted (retried on resume); later steps return 0 once they are gone. */
 void scheduler_stop(scheduler *s, const char *reason);
+/* Caps the trials it starts from now on at n (clamped to 0..max_parallel):
+ * the service shares one global limit among its studies. Running trials
+ * above a lowered cap finish normally. */
+void scheduler_set_parallel(scheduler *s, int n);
 void scheduler_get_status(const scheduler *s, scheduler_status *out);
 /* Ends running trials if any, releases the lock and frees. */
 void scheduler_close(scheduler *s);

@@ -1,0 +1,466 @@
+/* bo: the "gp" strategy (see bo.h, docs/gp.md): Sobol design, then a GP fitted
+ * on COMPLETE trials (FAILED ones as the worst value), pending points filled
+ * in by a liar, and the acquisition maximized by a seeded random screen plus
+ * Nelder-Mead refinement. Invariant: every suggestion of one call differs from
+ * every trial in the history and from the call's earlier suggestions, unless
+ * the space has no untried point left near the optimum of the acquisition. */
+#include "bo.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_multimin.h>
+
+#include "acq.h"
+#include "gp.h"
+#include "sobol.h"
+
+#define FIT_ITER_COLD 50    /* BFGS iterations per start, first fit */
+#define FIT_ITER_WARM 10    /* ... later fits, from the previous optimum */
+#define WARM_RESTART_ROWS 64 /* above it warm fits skip the random restart */
+#define REFINE_STARTS 3     /* best screened candidates refined locally */
+#define REFINE_ITER 40      /* Nelder-Mead iterations per refinement */
+#define DUP_TRIES 64        /* candidates tried before accepting a repeat */
+
+struct strategy {
+    const space *sp;        /* borrowed */
+    uint64_t seed;
+    int dims;               /* unit-cube coordinates */
+    int enc;                /* GP inputs: dims with categoricals one-hot */
+    int n_initial, n_cand;
+    int believer;           /* 1: kriging believer, 0: constant liar */
+    acq_params acq;         /* as the options say (xi in standard deviations) */
+    acq_params cur;         /* for the current fit: best set, xi in value units */
+    gp model;               /* lives across suggest() calls: warm starts */
+    double worst;           /* highest observed value: the liar's value */
+    double u_best[SPACE_MAX_PARAMS];  /* incumbent in the unit cube */
+    int dirty;              /* rows appended since the last factorization */
+    /* One allocation: screen (n_cand, dims) and (n_cand, enc), mu, var and
+     * score (n_cand), one encoded point (enc). */
+    double *buf, *cand_u, *cand_z, *mu, *var, *score, *z;
+};
+
+static void opt_path(char *path, const char *key)
+{
+    snprintf(path, KERROR_PATH_MAX, "strategy.options.%s", key);
+}
+
+static int opt_int(const json_t *o, const char *key, long lo, long hi, int *out, kerror *err)
+{
+    json_t *v = o ? json_object_get(o, key) : NULL;
+    if (!v) return KE_OK;
+    char path[KERROR_PATH_MAX];
+    opt_path(path, key);
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return kerror_set(err, KE_INVALID, path, "must be an integer in [%ld, %ld]", lo, hi);
+    *out = (int)json_integer_value(v);
+    return KE_OK;
+}
+
+static int opt_number(const json_t *o, const char *key, double *out, kerror *err)
+{
+    json_t *v = o ? json_object_get(o, key) : NULL;
+    if (!v) return KE_OK;
+    char path[KERROR_PATH_MAX];
+    opt_path(path, key);
+    if (!json_is_number(v) || !(json_number_value(v) >= 0.0) || !isfinite(json_number_value(v)))
+        return kerror_set(err, KE_INVALID, path, "must be a finite number >= 0");
+    *out = json_number_value(v);
+    return KE_OK;
+}
+
+/* names is NULL-terminated; *out becomes the index of the matching name. */
+static int opt_choice(const json_t *o, const char *key, const char *const *names,
+                      int *out, kerror *err)
+{
+    json_t *v = o ? json_object_get(o, key) : NULL;
+    if (!v) return KE_OK;
+    char path[KERROR_PATH_MAX];
+    opt_path(path, key);
+    for (int i = 0; names[i] && json_is_string(v); i++)
+        if (strcmp(names[i], json_string_value(v)) == 0) {
+            *out = i;
+            return KE_OK;
+        }
+    return kerror_set(err, KE_INVALID, path, "must be one of \"%s\", \"%s\"%s%s%s",
+                      names[0], names[1], names[2] ? ", \"" : "",
+                      names[2] ? names[2] : "", names[2] ? "\"" : "");
+}
+
+static void bo_destroy(strategy *b)
+{
+    if (!b) return;
+    if (b->dims > 0) gp_free(&b->model);
+    free(b->buf);
+    free(b);
+}
+
+static int parse_options(struct strategy *b, const json_t *options, kerror *err)
+{
+    static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
+                                         "candidates", "parallel", NULL };
+    static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
+    static const char *const par_names[] = { "constant_liar", "kriging_believer", NULL };
+    int kind = ACQ_EI, rc;
+    b->n_initial = 2 * b->dims > 5 ? 2 * b->dims : 5;
+    b->n_cand = 2000;
+    b->acq.beta = 2.0;
+    b->acq.xi = 0.0;
+    if ((rc = strategy_options_check(options, known, err)) ||
+        (rc = opt_int(options, "n_initial", 1, 1000000, &b->n_initial, err)) ||
+        (rc = opt_choice(options, "acquisition", acq_names, &kind, err)) ||
+        (rc = opt_number(options, "ucb_beta", &b->acq.beta, err)) ||
+        (rc = opt_number(options, "xi", &b->acq.xi, err)) ||
+        (rc = opt_int(options, "candidates", 10, 100000, &b->n_cand, err)) ||
+        (rc = opt_choice(options, "parallel", par_names, &b->believer, err)))
+        return rc;
+    b->acq.kind = (acq_kind)kind;
+    return KE_OK;
+}
+
+static int bo_create(strategy **out, const space *sp, const json_t *options,
+                     uint64_t seed, kerror *err)
+{
+    struct strategy *b = calloc(1, sizeof *b);
+    if (!b) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    b->sp = sp;
+    b->seed = seed;
+    b->dims = space_dims(sp);
+    int rc = parse_options(b, options, err);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    for (int i = 0; i < sp->n; i++) {
+        const space_param *q = &sp->params[i];
+        if (q->kind != PARAM_FIXED) b->enc += q->kind == PARAM_CATEGORICAL ? q->n_choices : 1;
+    }
+    if (b->dims > 0) {
+        size_t m = (size_t)b->n_cand, e = (size_t)b->enc;
+        b->buf = malloc((m * (size_t)b->dims + m * e + 3 * m + e) * sizeof *b->buf);
+        if (!b->buf) {
+            free(b);
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        }
+        b->cand_u = b->buf;
+        b->cand_z = b->cand_u + m * (size_t)b->dims;
+        b->mu = b->cand_z + m * e;
+        b->var = b->mu + m;
+        b->score = b->var + m;
+        b->z = b->score + m;
+        if ((rc = gp_init(&b->model, b->enc, err))) {
+            free(b->buf);
+            free(b);
+            return rc;
+        }
+    }
+    *out = b;
+    return KE_OK;
+}
+
+/* GP input of a point: numeric coordinates from u (for candidates the raw
+ * coordinate, so integers are relaxed to a continuum), categoricals one-hot,
+ * and every coordinate of an inactive parameter 0.5. Inactive points all share
+ * that value, so the kernel sees no distance along dimensions they lack. */
+static void encode(const struct strategy *b, const space_point *p, const double *u, double *z)
+{
+    const space *sp = b->sp;
+    int c = 0, o = 0;
+    for (int i = 0; i < sp->n; i++) {
+        const space_param *q = &sp->params[i];
+        if (q->kind == PARAM_FIXED) continue;
+        if (q->kind == PARAM_CATEGORICAL) {
+            for (int j = 0; j < q->n_choices; j++)
+                z[o + j] = !p->active[i] ? 0.5 : j == (int)p->x[i] ? 1.0 : 0.0;
+            o += q->n_choices;
+        } else {
+            z[o++] = p->active[i] ? u[c] : 0.5;
+        }
+        c++;
+    }
+}
+
+static void encode_point(const struct strategy *b, const space_point *p, double *z)
+{
+    double u[SPACE_MAX_PARAMS];
+    space_point_to_unit(b->sp, p, u);
+    encode(b, p, u, z);
+}
+
+/* The k-th point of the initial design: Sobol where GSL has direction numbers,
+ * uniform from the k-th seed beyond that. */
+static int design_point(const struct strategy *b, long k, space_point *p, kerror *err)
+{
+    double u[SPACE_MAX_PARAMS + 1];
+    if (b->dims <= SOBOL_MAX_DIMS) {
+        int rc = sobol_unit(b->seed, k, b->dims, u, err);
+        if (rc) return rc;
+    } else {
+        uint64_t st = strategy_seed_for(b->seed, (uint64_t)k);
+        for (int d = 0; d < b->dims; d++) u[d] = strategy_rng_uniform(&st);
+    }
+    space_unit_to_point(b->sp, u, p);
+    return KE_OK;
+}
+
+static int observed(const strategy_obs *o)
+{
+    return o->state == TRIAL_COMPLETE && o->has_value && isfinite(o->value);
+}
+
+/* Trials that become rows of the model: observed ones, and failed ones (or
+ * complete ones without a usable value) as the worst value. */
+static int modelled(const strategy_obs *o)
+{
+    return o->state == TRIAL_COMPLETE || o->state == TRIAL_FAILED;
+}
+
+/* Adds a pending point with its lie: the worst observed value (constant liar,
+ * the pessimistic "CL-max" of Ginsbourger et al. 2010, which pushes the next
+ * suggestion away from it) or the model's own mean (kriging believer). */
+static int add_pending(struct strategy *b, const space_point *p, kerror *err)
+{
+    double lie = b->worst, var;
+    int rc;
+    encode_point(b, p, b->z);
+    if (b->believer) {
+        if (b->dirty && (rc = gp_condition(&b->model, err))) return rc;
+        b->dirty = 0;
+        if ((rc = gp_predict(&b->model, b->z, 1, &lie, &var, err))) return rc;
+        /* The fantasy joins the data, so it can be the incumbent: otherwise EI
+         * would still credit the believed point with its predicted gain. */
+        if (lie < b->cur.best) b->cur.best = lie;
+    }
+    b->dirty = 1;
+    return gp_append(&b->model, b->z, lie, err);
+}
+
+/* Fits the GP on the history (COMPLETE trials; FAILED ones, and COMPLETE ones
+ * without a finite value, at the worst observed value so the model steers
+ * away from them) and adds RUNNING trials and batch[0..nb) as pending. */
+static int fit_model(struct strategy *b, const strategy_history *h,
+                     const strategy_suggestion *batch, int nb, long k, kerror *err)
+{
+    int rows = 0, ibest = -1;
+    b->worst = -INFINITY;
+    for (int i = 0; i < h->n_obs; i++) {
+        const strategy_obs *o = &h->obs[i];
+        if (observed(o)) {
+            if (ibest < 0 || o->value < h->obs[ibest].value) ibest = i;
+            if (o->value > b->worst) b->worst = o->value;
+        }
+        rows += modelled(o);
+    }
+    double *Z = malloc((size_t)rows * ((size_t)b->enc + 1) * sizeof *Z);
+    if (!Z) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    double *y = Z + (size_t)rows * b->enc;
+    int r = 0;
+    for (int i = 0; i < h->n_obs; i++) {
+        const strategy_obs *o = &h->obs[i];
+        if (!modelled(o)) continue;
+        encode_point(b, &o->point, Z + (size_t)r * b->enc);
+        y[r++] = observed(o) ? o->value : b->worst;
+    }
+    int rc = gp_set_data(&b->model, Z, y, rows, err);
+    free(Z);
+    if (rc) return rc;
+    int cold = !b->model.fitted;
+    int n_random = cold ? 2 : rows <= WARM_RESTART_ROWS ? 1 : 0;
+    /* The salt keeps the restart stream apart from the candidate stream,
+     * which starts from the same per-suggestion seed. */
+    rc = gp_fit(&b->model, cold ? FIT_ITER_COLD : FIT_ITER_WARM, n_random,
+                strategy_seed_for(b->seed, (uint64_t)k) ^ 0x6770u, err);
+    if (rc) return rc;
+    b->dirty = 0;
+    b->cur = b->acq;
+    b->cur.best = h->obs[ibest].value;
+    b->cur.xi = b->acq.xi * b->model.y_std;
+    space_point_to_unit(b->sp, &h->obs[ibest].point, b->u_best);
+    for (int i = 0; i < h->n_obs && !rc; i++)
+        if (h->obs[i].state == TRIAL_RUNNING) rc = add_pending(b, &h->obs[i].point, err);
+    for (int j = 0; j < nb && !rc; j++) rc = add_pending(b, &batch[j].point, err);
+    return rc;
+}
+
+/* Acquisition score of the unit-cube point u (clamped into the cube). */
+static double score_at(struct strategy *b, double *u)
+{
+    space_point p;
+    double mu, var;
+    for (int d = 0; d < b->dims; d++) u[d] = u[d] < 0.0 ? 0.0 : u[d] > 1.0 ? 1.0 : u[d];
+    space_unit_to_point(b->sp, u, &p);
+    encode(b, &p, u, b->z);
+    if (gp_predict(&b->model, b->z, 1, &mu, &var, NULL)) return -INFINITY;
+    return acq_score(&b->cur, mu, sqrt(var));
+}
+
+typedef struct {
+    struct strategy *b;
+    double u[SPACE_MAX_PARAMS];
+} refine_ctx;
+
+static double neg_score(const gsl_vector *x, void *p)
+{
+    refine_ctx *c = p;
+    memcpy(c->u, x->data, (size_t)c->b->dims * sizeof *c->u);
+    return -score_at(c->b, c->u);
+}
+
+/* Nelder-Mead (GSL nmsimplex2) from u, in place; returns the score there. The
+ * score is piecewise constant along integer and categorical coordinates, so a
+ * derivative-free method is the honest choice. */
+static double refine(struct strategy *b, gsl_multimin_fminimizer *nm, double *u)
+{
+    refine_ctx c = { .b = b };
+    gsl_multimin_function F = { neg_score, (size_t)b->dims, &c };
+    gsl_vector_view x = gsl_vector_view_array(u, (size_t)b->dims);
+    double step[SPACE_MAX_PARAMS];
+    for (int d = 0; d < b->dims; d++) step[d] = 0.05;
+    gsl_vector_view s = gsl_vector_view_array(step, (size_t)b->dims);
+    if (gsl_multimin_fminimizer_set(nm, &F, &x.vector, &s.vector) != GSL_SUCCESS)
+        return score_at(b, u);
+    for (int it = 0; it < REFINE_ITER; it++)
+        if (gsl_multimin_fminimizer_iterate(nm) != GSL_SUCCESS) break;
+    memcpy(u, nm->x->data, (size_t)b->dims * sizeof *u);
+    return score_at(b, u);
+}
+
+/* 1 when p equals a trial of the history or one of batch[0..nb). */
+static int taken(const struct strategy *b, const strategy_history *h,
+                 const strategy_suggestion *batch, int nb, const space_point *p)
+{
+    for (int i = 0; i < h->n_obs; i++)
+        if (space_point_equal(b->sp, &h->obs[i].point, p)) return 1;
+    for (int j = 0; j < nb; j++)
+        if (space_point_equal(b->sp, &batch[j].point, p)) return 1;
+    return 0;
+}
+
+/* Screens n_cand candidates (a quarter in shrinking boxes around the
+ * incumbent, the rest uniform), all scored in one batched prediction. */
+static int screen(struct strategy *b, uint64_t *st, kerror *err)
+{
+    static const double box[3] = { 0.2, 0.05, 0.01 };
+    int m = b->n_cand, dims = b->dims;
+    for (int j = 0; j < m; j++) {
+        double *u = b->cand_u + (size_t)j * dims;
+        space_point p;
+        for (int d = 0; d < dims; d++) {
+            double r = strategy_rng_uniform(st);
+            u[d] = j < m / 4 ? b->u_best[d] + box[j % 3] * (2.0 * r - 1.0) : r;
+            u[d] = u[d] < 0.0 ? 0.0 : u[d] > 1.0 ? 1.0 : u[d];
+        }
+        space_unit_to_point(b->sp, u, &p);
+        encode(b, &p, u, b->cand_z + (size_t)j * b->enc);
+    }
+    int rc = gp_predict(&b->model, b->cand_z, m, b->mu, b->var, err);
+    for (int j = 0; j < m && !rc; j++) b->score[j] = acq_score(&b->cur, b->mu[j], sqrt(b->var[j]));
+    return rc;
+}
+
+/* Index of the best screened candidate not yet used (marked -inf), or -1. */
+static int next_best(const struct strategy *b)
+{
+    int best = -1;
+    for (int j = 0; j < b->n_cand; j++)
+        if (b->score[j] > -INFINITY && (best < 0 || b->score[j] > b->score[best])) best = j;
+    return best;
+}
+
+/* The suggestion maximizing the acquisition that no trial or earlier batch
+ * member already holds: refined candidates first, then the screen in order. */
+static int maximize(struct strategy *b, const strategy_history *h,
+                    const strategy_suggestion *batch, int nb, long k,
+                    space_point *out, kerror *err)
+{
+    int dims = b->dims, rc;
+    if (b->dirty && (rc = gp_condition(&b->model, err))) return rc;
+    b->dirty = 0;
+    uint64_t st = strategy_seed_for(b->seed, (uint64_t)k);
+    if ((rc = screen(b, &st, err))) return rc;
+    gsl_multimin_fminimizer *nm =
+        gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, (size_t)dims);
+    if (!nm) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    double ref[REFINE_STARTS][SPACE_MAX_PARAMS], ref_score[REFINE_STARTS];
+    int n_ref = 0;
+    for (; n_ref < REFINE_STARTS; n_ref++) {
+        int j = next_best(b);
+        if (j < 0) break;
+        memcpy(ref[n_ref], b->cand_u + (size_t)j * dims, (size_t)dims * sizeof **ref);
+        b->score[j] = -INFINITY;
+        ref_score[n_ref] = refine(b, nm, ref[n_ref]);
+    }
+    gsl_multimin_fminimizer_free(nm);
+    int top = 0;
+    for (int i = 1; i < n_ref; i++)
+        if (ref_score[i] > ref_score[top]) top = i;
+    for (int t = 0; t < DUP_TRIES; t++) {
+        const double *u;
+        int r = -1;
+        for (int i = 0; i < n_ref; i++)
+            if (ref_score[i] > -INFINITY && (r < 0 || ref_score[i] > ref_score[r])) r = i;
+        if (r >= 0) {
+            u = ref[r];
+            ref_score[r] = -INFINITY;
+        } else {
+            int j = next_best(b);
+            if (j < 0) break;
+            u = b->cand_u + (size_t)j * dims;
+            b->score[j] = -INFINITY;
+        }
+        space_unit_to_point(b->sp, u, out);
+        if (!taken(b, h, batch, nb, out)) return KE_OK;
+    }
+    /* Every candidate tried is taken: the space is (nearly) exhausted around
+     * the optimum, and repeating the best refined point is the least bad. */
+    space_unit_to_point(b->sp, ref[top], out);
+    return KE_OK;
+}
+
+static int bo_suggest(strategy *b, const strategy_history *h,
+                      strategy_suggestion *out, int n, kerror *err)
+{
+    static const strategy_history empty = { NULL, 0 };
+    if (!h) h = &empty;
+    int fresh = strategy_history_fresh(h), n_obs = 0, fitted = 0, rc = KE_OK;
+    for (int i = 0; i < h->n_obs; i++) n_obs += observed(&h->obs[i]);
+    for (int i = 0; i < n && !rc; i++) {
+        long k = (long)fresh + i;
+        out[i].budget = 0;
+        out[i].resume_from = -1;
+        if (b->dims == 0) {
+            double none[1] = { 0.0 };
+            space_unit_to_point(b->sp, none, &out[i].point);
+        } else if (k < b->n_initial || n_obs < 2) {
+            /* The model needs two values to standardize; until then the
+             * design simply continues. */
+            rc = design_point(b, k, &out[i].point, err);
+        } else {
+            if (!fitted && (rc = fit_model(b, h, out, i, k, err))) break;
+            fitted = 1;
+            rc = maximize(b, h, out, i, k, &out[i].point, err);
+            if (!rc && i + 1 < n) rc = add_pending(b, &out[i].point, err);
+        }
+    }
+    return rc ? rc : n;
+}
+
+/* The model never runs out of places to look; the trial budget ends a study. */
+static int bo_done(strategy *b, const strategy_history *h)
+{
+    (void)b;
+    (void)h;
+    return 0;
+}
+
+const strategy_ops gp_strategy = {
+    .name = "gp",
+    .create = bo_create,
+    .suggest = bo_suggest,
+    .observe = NULL,
+    .should_stop = NULL,
+    .done = bo_done,
+    .destroy = bo_destroy,
+};

@@ -1,0 +1,93 @@
+/* gp: a Gaussian-process regression model for Bayesian optimization: Matern-5/2
+ * kernel with one length scale per input (ARD), signal variance, learned noise
+ * variance and zero mean on standardized targets; hyperparameters fitted by
+ * maximizing the log marginal likelihood plus a log-normal length-scale prior.
+ * Invariant: after a successful gp_condition/gp_fit, L and alpha describe the
+ * current data and theta (L L^T = K + jitter*I, alpha = (L L^T)^-1 y). */
+#ifndef KESTREL_GP_H
+#define KESTREL_GP_H
+
+#include <stdint.h>
+
+#include "../src/kerror.h"
+
+/* Hyperparameter vector theta, length d+2 (all logs, so the fit is unconstrained
+ * up to clamping): theta[0..d-1] = log length scales (unit-cube units),
+ * theta[d] = log signal variance, theta[d+1] = log noise variance, both in
+ * units of the standardized targets. */
+#define GP_LOG_LS_MIN (-6.907755278982137)     /* log 1e-3 */
+#define GP_LOG_LS_MAX (4.605170185988092)      /* log 1e2 */
+#define GP_LOG_SIG_MIN (-4.605170185988092)    /* log 1e-2 */
+#define GP_LOG_SIG_MAX (4.605170185988092)     /* log 1e2 */
+#define GP_LOG_NOISE_MIN (-13.815510557964274) /* log 1e-6 */
+#define GP_LOG_NOISE_MAX 0.0                   /* log 1 */
+
+typedef struct {
+    int d;              /* input dimension */
+    int n, cap;         /* observations held; rows allocated */
+    double *X;          /* (cap, d) row-major inputs, nominally in [0,1]^d */
+    double *y;          /* (cap) targets, standardized: (value - y_mean) / y_std */
+    double y_mean, y_std;
+    double *theta;      /* (d+2), see above */
+    int fitted;         /* theta is a fitted optimum: the next gp_fit warm-starts */
+    double jitter;      /* added to K's diagonal by the last factorization */
+    /* One arena (owned, see gp_reserve) sliced into the buffers below. */
+    double *arena;
+    double *K;          /* (cap*cap) kernel workspace, layout in gp.c */
+    double *L;          /* (n, n) row-major, lower triangle = Cholesky factor */
+    double *Kinv;       /* (n, n) inverse, for the LML gradient */
+    double *alpha;      /* (n) */
+    double *cross;      /* (n, m_cap) cross-kernels for gp_predict, owned */
+    long cross_cap;     /* doubles allocated in cross */
+} gp;
+
+/* Prepares an empty model of input dimension d >= 1 with default theta
+ * (length scales 0.5, signal 1, noise 1e-3). On success the caller owns g and releases it with gp_free. */
+int gp_init(gp *g, int d, kerror *err);
+void gp_free(gp *g);
+
+/* Replaces the data with n rows of X (n, d) and targets y (n), copied; the
+ * targets are standardized with their own mean and standard deviation.
+ * Keeps theta (the warm start). Call gp_fit or gp_condition before predicting. */
+int gp_set_data(gp *g, const double *X, const double *y, int n, kerror *err);
+
+/* Adds one row with target y in original units, standardized with the current
+ * y_mean/y_std (used for pending points, so the lies do not move the scale).
+ * Call gp_condition before predicting. */
+int gp_append(gp *g, const double *x, double y, kerror *err);
+
+/* Maximizes LML + log prior over theta with BFGS (GSL vector_bfgs2, analytic
+ * gradient), at most max_iter iterations per start, from the previous optimum
+ * (or the default) plus n_random seeded random starts; keeps the best and
+ * conditions on it. Needs n >= 1. */
+int gp_fit(gp *g, int max_iter, int n_random, uint64_t seed, kerror *err);
+
+/* Factorizes K(theta) + noise I for the current data and solves for alpha. */
+int gp_condition(gp *g, kerror *err);
+
+/* Posterior of the latent function at m points Xs (m, d): mean mu (m) and
+ * variance var (m), in original target units. Grows g's cross buffer. */
+int gp_predict(gp *g, const double *Xs, int m, double *mu, double *var, kerror *err);
+
+/* Log marginal likelihood of the standardized data under theta (d+2), and its
+ * gradient (d+2) with respect to theta when grad is non-NULL (Rasmussen &
+ * Williams 2006, eqs. 2.30 and 5.9). Overwrites the factorization. */
+int gp_log_marginal(gp *g, const double *theta, double *lml, double *grad, kerror *err);
+
+/* Log density (up to a constant) of the length-scale prior at theta (d+2) and
+ * its gradient (added into grad when non-NULL): log l_i ~ N(sqrt2 + log(d)/2, 3),
+ * the dimension-scaled prior of Hvarfner, Hellsten & Nardi 2024 ("Vanilla
+ * Bayesian optimization performs great in high dimensions", ICML). */
+double gp_log_prior(int d, const double *theta, double *grad);
+
+/* Cholesky of the symmetric positive semi-definite A (n, n) row-major, of which
+ * only the diagonal and upper triangle are read, into L (n, n): on success L's
+ * lower triangle holds the factor of A + jitter*I (upper triangle unspecified).
+ * Tries jitter 0, then 1e-10 .. 1e-2 times the mean diagonal, because
+ * duplicated inputs with tiny noise make K numerically singular. Fails with
+ * KE_INTERNAL when even the largest jitter does not help (NaN in A).
+ * Turns GSL's abort-on-error handler off process-wide (every factorization
+ * of the model passes here), so GSL failures come back as return codes. */
+int gp_cholesky(const double *A, double *L, int n, double *jitter, kerror *err);
+
+#endif

@@ -1,0 +1,150 @@
+/* config: the trainer's options. One static table (config_options) lists
+ * every option with its type, default, range or choices and help text; that
+ * table alone drives defaults, `key=value` parsing (--set), the JSON config
+ * file, validation, --help and the JSON copy stored in checkpoints. Every
+ * option is a hyperparameter a study may search over.
+ * Invariant: a train_config that went through config_defaults and then only
+ * config_set / config_apply_json holds in-range values for every field;
+ * config_validate adds the checks that involve several options. */
+#ifndef KESTREL_CONFIG_H
+#define KESTREL_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "../src/kerror.h"
+
+#define CONFIG_STR_MAX 512
+#define CONFIG_LIST_MAX 32
+
+typedef struct {
+    int n;
+    int v[CONFIG_LIST_MAX];
+} config_int_list;
+
+/* Values of the enum options: the index of the name in the option's choices. */
+enum { CONFIG_TASK_AUTO, CONFIG_TASK_CLASSIFICATION, CONFIG_TASK_REGRESSION };
+enum { CONFIG_LOSS_AUTO, CONFIG_LOSS_CROSS_ENTROPY, CONFIG_LOSS_MSE };
+enum { CONFIG_DEVICE_CPU, CONFIG_DEVICE_CUDA, CONFIG_DEVICE_AUTO };
+
+/* Plain data, no pointers: copy it with `=`. Enum fields hold the values
+ * named in their comment (the choices are listed in that order). */
+typedef struct {
+    /* data */
+    char data[CONFIG_STR_MAX];        /* dataset_opts.source */
+    char data_dir[CONFIG_STR_MAX];    /* "" = the source's default */
+    char label_column[CONFIG_STR_MAX];/* CSV; "" = last column */
+    int task;                         /* CONFIG_TASK_* */
+    int data_seed;                    /* synthetic data and splits */
+    int synthetic_samples, synthetic_features, synthetic_classes, synthetic_targets;
+    double synthetic_noise;
+    int max_train;                    /* 0 = all training rows */
+    double val_ratio, test_ratio;
+    int kfold;                        /* 0 = off, else k >= 2 */
+    int scaling;                      /* split_scaling */
+    /* model */
+    config_int_list hidden;           /* hidden widths */
+    int activation;                   /* mlp_act */
+    double leaky_slope;
+    int batchnorm;
+    double bn_momentum;
+    double dropout;
+    int init;                         /* mlp_init */
+    int loss;                         /* CONFIG_LOSS_* */
+    double label_smoothing;
+    /* optimizer and regularization */
+    int optimizer;                    /* optim_kind */
+    double lr, momentum, beta1, beta2, eps, rho;
+    double weight_decay, l1, l2;
+    double clip_value, clip_norm, agc;
+    /* schedule */
+    int schedule;                     /* schedule_kind */
+    int warmup_steps;
+    double warmup_start;
+    int step_size;
+    double gamma;
+    config_int_list milestones;
+    double decay, min_lr;
+    /* loop */
+    int batch_size, accumulate, epochs;
+    int early_stopping_patience;      /* epochs; 0 = off */
+    double min_delta;
+    int augment_shift;
+    double augment_flip, augment_noise;
+    char teacher[CONFIG_STR_MAX];     /* checkpoint path; "" = no distillation */
+    double distill_temperature, distill_alpha;
+    int seed;                         /* init, dropout, shuffling, augmentation */
+    int threads;
+    char cache_dir[CONFIG_STR_MAX];
+    char checkpoint[CONFIG_STR_MAX];  /* "" = none */
+    char resume[CONFIG_STR_MAX];      /* "" = none */
+    int budget;                       /* epochs this run may reach; 0 = epochs */
+    int device;                       /* CONFIG_DEVICE_* */
+    int report_every;                 /* epochs between report lines */
+} train_config;
+
+typedef enum {
+    CONFIG_INT,
+    CONFIG_FLOAT,
+    CONFIG_BOOL,
+    CONFIG_STRING,
+    CONFIG_ENUM,
+    CONFIG_INT_LIST
+} config_type;
+
+typedef struct {
+    const char *name;
+    config_type type;
+    size_t offset;               /* into train_config */
+    const char *def;             /* default, in --set syntax */
+    double min, max;             /* INT, FLOAT, INT_LIST elements */
+    int min_open;                /* 1: min itself is excluded */
+    const char *const *choices;  /* ENUM: NULL-terminated names */
+    const char *help;
+} config_option;
+
+/* The table, in the order --help and config_to_json list it. */
+extern const config_option config_options[];
+extern const int config_n_options;
+
+/* The option called name, or NULL. */
+const config_option *config_find(const char *name);
+
+/* Fills c with every option's default. Cannot fail. */
+void config_defaults(train_config *c);
+
+/* Sets one option from text ("lr", "0.01"; "hidden", "256,128"; "batchnorm",
+ * "true"). Errors: KE_INVALID with path = the option name ("unknown option
+ * 'lrr'", "must be in (0, 1e+30], got 0", "must be one of ..."). */
+int config_set(train_config *c, const char *name, const char *value, kerror *err);
+
+/* "key=value", as given to --set. */
+int config_set_kv(train_config *c, const char *kv, kerror *err);
+
+/* Applies every key of a JSON object. Numbers, strings (in --set syntax),
+ * booleans and (for lists) arrays of integers are accepted where they fit;
+ * integral reals (64.0) are accepted for integer options. Errors as
+ * config_set; a non-object -> KE_INVALID with an empty path. */
+int config_apply_json(train_config *c, const json_t *obj, kerror *err);
+
+/* Reads a JSON file and applies it. Errors: KE_IO (unreadable), KE_INVALID
+ * (bad JSON: the message has line and column; bad option). */
+int config_load_file(train_config *c, const char *path, kerror *err);
+
+/* Checks that involve several options (loss vs task, kfold, milestones, ...).
+ * KE_INVALID with path = the option at fault. */
+int config_validate(const train_config *c, kerror *err);
+
+/* Every option as a JSON object (a new reference, owned by the caller), or
+ * NULL on allocation failure. config_apply_json of it reproduces c. */
+json_t *config_to_json(const train_config *c);
+
+/* One line per option: name, type, default, range or choices, help. */
+void config_print_help(FILE *out);
+
+/* The name of an enum option's value (e.g. "adam"), for messages. */
+const char *config_enum_name(const char *option, int value);
+
+#endif
