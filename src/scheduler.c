@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../search/pruner.h"
 #include "../search/strategy.h"
 #include "lock.h"
 #include "report.h"
@@ -42,6 +43,8 @@ struct scheduler {
     int64_t study_id;
     const strategy_ops *ops;
     strategy *strat;
+    const pruner_ops *pops;     /* NULL when the study has no pruner */
+    pruner *prun;
     sched_trials hist;
     sched_run *runs;        /* max_parallel slots; proc NULL when free */
     int n_running;
@@ -161,9 +164,14 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     }
     if (rc == KE_OK)
         rc = s->ops->create(&s->strat, &spec->space, spec->strategy_options, spec->seed, err);
+    if (rc == KE_OK && spec->pruner) {
+        s->pops = pruner_find(spec->pruner);
+        if (!s->pops) rc = kerror_set(err, KE_INVALID, "pruner.name", "unknown pruner");
+        else rc = s->pops->create(&s->prun, spec->pruner_options, err);
+    }
     if (rc == KE_OK)
         rc = sched_trials_load(&s->hist, st, s->study_id, &spec->space, spec->metric, spec->maximize,
-                               s->ops->should_stop != NULL, err);
+                               s->ops->should_stop != NULL || s->pops != NULL, err);
     if (rc == KE_OK) rc = plan_retries(s, err);
     if (rc == KE_OK) {
         s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
@@ -304,10 +312,13 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
     rc = sched_trial_add_step(t, (int)rl->step, s->spec->maximize ? -obj->value : obj->value);
     if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
     emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL);
-    if (s->ops->should_stop && !r->pruned && !r->stopped) {
+    if ((s->ops->should_stop || s->pops) && !r->pruned && !r->stopped) {
         strategy_history h;
         if (sched_trials_history(&s->hist, &h) != KE_OK) return KE_NOMEM;
-        if (s->ops->should_stop(s->strat, &h, r->number, (int)rl->step, t->values[t->n_steps - 1])) {
+        int step = (int)rl->step;
+        double v = t->values[t->n_steps - 1];
+        if ((s->ops->should_stop && s->ops->should_stop(s->strat, &h, r->number, step, v)) ||
+            (s->pops && s->pops->should_stop(s->prun, &h, r->number, step, v))) {
             r->pruned = 1;
             runner_terminate(r->proc);
         }
@@ -509,6 +520,7 @@ void scheduler_close(scheduler *s)
         free(s->runs);
     }
     if (s->strat) s->ops->destroy(s->strat);
+    if (s->prun) s->pops->destroy(s->prun);
     sched_trials_free(&s->hist);
     free(s->retry_queue);
     lock_release(&s->lock);

@@ -21,6 +21,8 @@ typedef struct {
     char *strategy;             /* registered strategy name */
     json_t *strategy_options;   /* new reference or NULL */
     uint64_t seed;
+    char *pruner;               /* registered pruner name, or NULL for none */
+    json_t *pruner_options;     /* new reference or NULL */
     struct {
         int max_trials;         /* > 0 */
         int max_parallel;       /* >= 1 */
