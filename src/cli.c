@@ -37,16 +37,19 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     return CLI_USAGE;
 }
 
-FILE *cli_report_stream(void)
+int cli_report_fd(void)
 {
     const char *env = getenv("KESTREL_REPORT_FD");
-    if (env && *env) {
-        char *end;
-        long fd = strtol(env, &end, 10);
-        if (!*end && fd > 2 && fd < 1024 && fcntl((int)fd, F_GETFD) >= 0) {
-            FILE *f = fdopen((int)fd, "w");
-            if (f) return f;
-        }
-    }
-    return stdout;
+    if (!env || !*env) return 1;
+    char *end;
+    long fd = strtol(env, &end, 10);
+    if (*end || fd <= 2 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0) return 1;
+    return (int)fd;
+}
+
+FILE *cli_report_stream(void)
+{
+    int fd = cli_report_fd();
+    FILE *f = fd == 1 ? NULL : fdopen(fd, "w");
+    return f ? f : stdout;
 }

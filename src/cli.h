@@ -36,6 +36,8 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* The trial report channel for a command that reports (fn, train): a stream
  * on fd $KESTREL_REPORT_FD when it is set and open, else stdout. */
 FILE *cli_report_stream(void);
+/* The same channel as a raw descriptor (1 for stdout). */
+int cli_report_fd(void);
 
 /* The subcommands, each in its own cmd_*.c. argv[0] is the command name. */
 int cmd_run_main(int argc, char **argv, const cli_ctx *ctx);

@@ -3,6 +3,7 @@
  * reported before any data is loaded, so a bad trial config fails fast with
  * exit status 2 and a message naming the option. */
 #include "cmd_train.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,16 +52,6 @@ static int write_line(const char *line, void *ctx)
     return rc;
 }
 
-static int report_fd(void)
-{
-    const char *s = getenv("KESTREL_REPORT_FD");
-    if (!s || !*s) return STDOUT_FILENO;
-    char *end;
-    long fd = strtol(s, &end, 10);
-    if (*end || fd < 0 || fd > 65535 || fcntl((int)fd, F_GETFD) == -1) return STDOUT_FILENO;
-    return (int)fd;
-}
-
 /* DIR/checkpoint.kck into the string option `name`. */
 static int set_checkpoint_path(train_config *c, const char *name, const char *dir, kerror *err)
 {
@@ -91,6 +82,19 @@ static const char *option_value(int argc, char **argv, int *i, const char *opt)
     return NULL;
 }
 
+/* Defaults the scheduler passes: the trial's share of the cores and the
+ * dataset cache beside the database. Applied before the command line, so an
+ * explicit --set threads=N still wins. */
+static int apply_env_defaults(train_config *c, kerror *err)
+{
+    const char *threads = getenv("KESTREL_THREADS");
+    const char *cache = getenv("KESTREL_CACHE_DIR");
+    int rc = KE_OK;
+    if (threads && *threads) rc = config_set(c, "threads", threads, err);
+    if (!rc && cache && *cache) rc = config_set(c, "cache_dir", cache, err);
+    return rc;
+}
+
 static int parse_args(int argc, char **argv, train_config *c, int *help, kerror *err)
 {
     for (int i = 1; i < argc; i++) {
@@ -118,13 +122,14 @@ int cmd_train_main(int argc, char **argv)
     kerror_clear(&err);
     config_defaults(&cfg);
     int help = 0;
-    if (parse_args(argc, argv, &cfg, &help, &err)) return fail(&err, 2);
+    if (apply_env_defaults(&cfg, &err) || parse_args(argc, argv, &cfg, &help, &err))
+        return fail(&err, 2);
     if (help) {
         config_print_help(stdout);
         return 0;
     }
     if (apply_env(&cfg, &err) || config_validate(&cfg, &err)) return fail(&err, 2);
-    int fd = report_fd();
+    int fd = cli_report_fd();
     if (train_run(&cfg, write_line, &fd, NULL, &err)) return fail(&err, 1);
     return 0;
 }
