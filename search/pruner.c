@@ -1,20 +1,84 @@
-/* pruner: the registry of pruners; see pruner.h. */
+/* pruner: the registry of pruners and the helpers they share; see pruner.h.
+ * Invariant: the helpers are pure functions of their arguments. */
 #include "pruner.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "asha_pruner.h"
+#include "median.h"
+
 static const pruner_ops *const registry[] = {
-    NULL,
+    &median_pruner,
+    &asha_pruner,
 };
+
+#define N_PRUNERS (int)(sizeof registry / sizeof registry[0])
 
 const pruner_ops *pruner_find(const char *name)
 {
-    for (int i = 0; registry[i]; i++)
+    for (int i = 0; i < N_PRUNERS; i++)
         if (strcmp(registry[i]->name, name) == 0) return registry[i];
     return NULL;
 }
 
+static char names[128];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void build_names(void)
+{
+    size_t len = 0;
+    for (int i = 0; i < N_PRUNERS && len < sizeof names; i++)
+        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
+                                registry[i]->name);
+}
+
 const char *pruner_names(void)
 {
-    return "";
+    pthread_once(&names_once, build_names);
+    return names;
+}
+
+int pruner_options_check(const json_t *options, const char *const *known, kerror *err)
+{
+    if (!options) return KE_OK;
+    if (!json_is_object(options))
+        return kerror_set(err, KE_INVALID, "pruner.options", "must be an object");
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)options, key, value) {
+        int k = 0;
+        while (known[k] && strcmp(known[k], key) != 0) k++;
+        if (!known[k]) {
+            char path[KERROR_PATH_MAX];
+            snprintf(path, sizeof path, "pruner.options.%s", key);
+            return kerror_set(err, KE_INVALID, path, "unknown option");
+        }
+    }
+    return KE_OK;
+}
+
+int pruner_option_int(const json_t *options, const char *key, int lo, int hi, int *out,
+                      kerror *err)
+{
+    json_t *v = options ? json_object_get(options, key) : NULL;
+    if (!v) return KE_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        char path[KERROR_PATH_MAX];
+        snprintf(path, sizeof path, "pruner.options.%s", key);
+        return kerror_set(err, KE_INVALID, path, "must be an integer in [%d, %d]", lo, hi);
+    }
+    *out = (int)json_integer_value(v);
+    return KE_OK;
+}
+
+const strategy_obs *pruner_find_obs(const strategy_history *h, int number)
+{
+    if (!h) return NULL;
+    /* Numbers are dense unless trials foreign to the space were left out. */
+    if (number >= 0 && number < h->n_obs && h->obs[number].number == number) return &h->obs[number];
+    for (int i = 0; i < h->n_obs; i++)
+        if (h->obs[i].number == number) return &h->obs[i];
+    return NULL;
 }

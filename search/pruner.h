@@ -29,4 +29,15 @@ const pruner_ops *pruner_find(const char *name);
 /* Comma-separated names of every pruner, for help and error messages. */
 const char *pruner_names(void);
 
+/* Helpers shared by implementations. */
+/* Checks that options is NULL or a JSON object whose keys are all in known
+ * (NULL-terminated); fails with path "pruner.options[.<key>]". */
+int pruner_options_check(const json_t *options, const char *const *known, kerror *err);
+/* Reads the optional integer option key into *out (left alone when absent);
+ * fails with path "pruner.options.<key>" unless it is an integer in [lo, hi]. */
+int pruner_option_int(const json_t *options, const char *key, int lo, int hi, int *out,
+                      kerror *err);
+/* The trial numbered `number` in h, or NULL. */
+const strategy_obs *pruner_find_obs(const strategy_history *h, int number);
+
 #endif

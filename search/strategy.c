@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "asha.h"
 #include "bo.h"
 #include "grid.h"
+#include "hyperband.h"
 #include "random.h"
 #include "sobol.h"
 
@@ -18,6 +20,8 @@ static const strategy_ops *const registry[] = {
     &random_strategy,
     &sobol_strategy,
     &gp_strategy,
+    &hyperband_strategy,
+    &asha_strategy,
 };
 
 #define N_STRATEGIES (int)(sizeof registry / sizeof registry[0])

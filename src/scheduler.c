@@ -55,6 +55,8 @@ struct scheduler {
     double t0;
     int reclaimed;
     int exhausted;          /* strategy has nothing more */
+    int multifid;           /* the strategy gives budgets: it promotes trials */
+    int ended_since_ask;    /* a trial ended since the last suggest() */
     const char *stop_reason;
     int finished, completed;
     char worker[128];
@@ -173,6 +175,8 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         rc = sched_trials_load(&s->hist, st, s->study_id, &spec->space, spec->metric, spec->maximize,
                                s->ops->should_stop != NULL || s->pops != NULL, err);
     if (rc == KE_OK) rc = plan_retries(s, err);
+    for (int k = 0; rc == KE_OK && k < s->hist.n; k++) s->multifid |= s->hist.t[k].budget > 0;
+    s->ended_since_ask = 1;   /* a resumed study may have promotions due */
     if (rc == KE_OK) {
         s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
         if (!s->runs) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -203,6 +207,7 @@ static int finish_trial(scheduler *s, int number, trial_state state, int has_val
                                   err_tail, err);
     if (rc != KE_OK) return rc;
     sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
+    s->ended_since_ask = 1;
     if (s->ops->observe) {
         strategy_obs ob;
         sched_trial_obs(t, &ob);
@@ -407,9 +412,14 @@ static int fill_slots(scheduler *s, kerror *err)
         if (rc != KE_OK) return rc;
         slots--;
     }
+    /* max_trials bounds fresh trials only. A multi-fidelity strategy (one
+     * whose suggestions carry budgets) also promotes trials, which are not
+     * fresh: it is asked for every free slot, and once the fresh budget is
+     * spent, again after each trial ends, for its promotions alone. */
     int left = s->spec->budget.max_trials - fresh_count(s);
-    if (slots > left) slots = left;
+    if (slots > left && (!s->multifid || (left <= 0 && !s->ended_since_ask))) slots = left;
     if (slots <= 0 || s->exhausted) return KE_OK;
+    s->ended_since_ask = 0;
     strategy_history h;
     if (sched_trials_history(&s->hist, &h) != KE_OK)
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -422,6 +432,8 @@ static int fill_slots(scheduler *s, kerror *err)
     if (n < 0) return n;
     if (n == 0 && s->n_running == 0) s->exhausted = 1;
     for (int i = 0; i < n; i++) {
+        if (sg[i].budget > 0) s->multifid = 1;
+        if (sg[i].resume_from < 0 && left-- <= 0) continue;
         int rc = launch(s, &sg[i], -1, err);
         if (rc != KE_OK) return rc;
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "testfn.h"
+#include "../search/pruner.h"
 #include "../search/strategy.h"
 
 #define NAME_MAX_LEN 128
@@ -540,6 +541,29 @@ static int parse_strategy(spec_study *s, const json_t *doc, kerror *err)
     return KE_OK;
 }
 
+/* The optional pruner, validated by building and dropping it. */
+static int parse_pruner(spec_study *s, const json_t *doc, kerror *err)
+{
+    static const char *const keys[] = { "name", "options", NULL };
+    json_t *obj, *v, *opts;
+    int rc = get(doc, "", "pruner", F_OBJECT, 0, &obj, err);
+    if (rc <= 0) return rc;
+    if ((rc = check_keys(obj, "pruner", keys, NULL, NULL, err)) < 0 ||
+        (rc = get(obj, "pruner", "name", F_STRING, 1, &v, err)) < 0 ||
+        (rc = get(obj, "pruner", "options", F_OBJECT, 0, &opts, err)) < 0)
+        return rc;
+    const pruner_ops *ops = pruner_find(json_string_value(v));
+    if (!ops)
+        return kerror_set(err, KE_INVALID, "pruner.name", "unknown pruner '%s' (known: %s)",
+                          json_string_value(v), pruner_names());
+    if ((rc = dup_string(&s->pruner, v, err)) < 0) return rc;
+    s->pruner_options = opts ? json_incref(opts) : NULL;
+    pruner *p = NULL;
+    if ((rc = ops->create(&p, opts, err)) < 0) return rc;
+    ops->destroy(p);
+    return KE_OK;
+}
+
 /* ---- run and command templates ---- */
 
 typedef struct {
@@ -774,7 +798,8 @@ static int compute_hash(spec_study *s, kerror *err)
  * function) releases. */
 static int parse_doc(spec_study *out, json_t *doc, kerror *err)
 {
-    static const char *const keys[] = { "name", "objective", "space", "strategy", "budget", "run", NULL };
+    static const char *const keys[] = { "name", "objective", "space", "strategy", "pruner",
+                                        "budget", "run", NULL };
     int rc;
     out->doc = doc;
     if (!json_is_object(doc))
@@ -783,6 +808,7 @@ static int parse_doc(spec_study *out, json_t *doc, kerror *err)
              (rc = parse_header(out, doc, err)) == KE_OK &&
              (rc = parse_space(out, doc, err)) == KE_OK &&
              (rc = parse_strategy(out, doc, err)) == KE_OK &&
+             (rc = parse_pruner(out, doc, err)) == KE_OK &&
              (rc = parse_budget(out, doc, err)) == KE_OK &&
              (rc = parse_run(out, doc, err)) == KE_OK)
         rc = compute_hash(out, err);
@@ -832,6 +858,8 @@ void spec_free(spec_study *s)
     space_free(&s->space);
     free(s->strategy);
     json_decref(s->strategy_options);
+    free(s->pruner);
+    json_decref(s->pruner_options);
     free(s->run.shell);
     spec_argv_free(s->run.argv);
     free(s->run.function);

@@ -192,6 +192,21 @@ static const reject_case rejects[] = {
          "space", "{\"x1\": {\"type\": \"int\", \"low\": 0, \"high\": 1000000},"
                   " \"x2\": {\"type\": \"int\", \"low\": 0, \"high\": 1000000}}"),
       "space", "the grid has more than" },
+    { P1("strategy.name", "\"hyperband\""), "strategy.options.max_resource", "required option missing" },
+    { P2("strategy.name", "\"asha\"", "strategy.options", "{\"max_resource\": 9, \"eta\": 1}"),
+      "strategy.options.eta", "must be an integer in [2, " },
+    /* pruner */
+    { P1("pruner", "\"median\""), "pruner", "must be an object" },
+    { P1("pruner", "{}"), "pruner.name", "required field missing" },
+    { P1("pruner", "{\"name\": 1}"), "pruner.name", "must be a string" },
+    { P1("pruner", "{\"name\": \"nope\"}"), "pruner.name", "unknown pruner 'nope' (known: median, asha)" },
+    { P1("pruner", "{\"name\": \"median\", \"foo\": 1}"), "pruner.foo", "unknown field" },
+    { P1("pruner", "{\"name\": \"median\", \"options\": []}"), "pruner.options", "must be an object" },
+    { P1("pruner", "{\"name\": \"median\", \"options\": {\"k\": 1}}"), "pruner.options.k", "unknown option" },
+    { P1("pruner", "{\"name\": \"median\", \"options\": {\"min_trials\": 0}}"),
+      "pruner.options.min_trials", "must be an integer in [1, " },
+    { P1("pruner", "{\"name\": \"asha\", \"options\": {\"eta\": 1}}"),
+      "pruner.options.eta", "must be an integer in [2, " },
     /* budget */
     { P1("budget", "5"), "budget", "must be an object" },
     { P1("budget.max_trails", "5"), "budget.max_trails", "unknown field" },
@@ -506,6 +521,28 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+START_TEST(test_pruner)
+{
+    spec_study s;
+    kerror err;
+    ck_assert_int_eq(spec_parse(&s, BASE, &err), KE_OK);
+    ck_assert_ptr_null(s.pruner);
+    ck_assert_ptr_null(s.pruner_options);
+    spec_free(&s);
+    patch p = { "pruner", "{\"name\": \"median\", \"options\": {\"min_trials\": 3}}" };
+    ck_assert_int_eq(parse_patched(&s, &p, 1, &err), KE_OK);
+    ck_assert_str_eq(s.pruner, "median");
+    ck_assert_int_eq(json_integer_value(json_object_get(s.pruner_options, "min_trials")), 3);
+    spec_free(&s);
+    assert_empty(&s);
+    patch q = { "pruner", "{\"name\": \"asha\"}" };
+    ck_assert_int_eq(parse_patched(&s, &q, 1, &err), KE_OK);
+    ck_assert_str_eq(s.pruner, "asha");
+    ck_assert_ptr_null(s.pruner_options);
+    spec_free(&s);
+}
+END_TEST
+
 START_TEST(test_function_and_trainer)
 {
     static const patch fn[] = { { "run", "{\"function\": \"branin\", \"kill_grace\": 1}" } };
@@ -762,6 +799,7 @@ int main(void)
     tcase_add_test(tc, test_length_limits);
     tcase_add_test(tc, test_full_spec);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_pruner);
     tcase_add_test(tc, test_function_and_trainer);
     tcase_add_test(tc, test_conditional_order);
     tcase_add_test(tc, test_hash);

@@ -79,7 +79,7 @@ START_TEST(test_registry)
     ck_assert_ptr_eq(strategy_find("random"), &random_strategy);
     ck_assert_ptr_eq(strategy_find("sobol"), &sobol_strategy);
     ck_assert_ptr_null(strategy_find("Random"));
-    ck_assert_str_eq(strategy_names(), "grid, random, sobol, gp");
+    ck_assert_str_eq(strategy_names(), "grid, random, sobol, gp, hyperband, asha");
 }
 END_TEST
 

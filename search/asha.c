@@ -1,0 +1,143 @@
+/* asha: asynchronous successive halving, rebuilt from the history at every
+ * call; see asha.h. A trial's rung comes from its lineage (fidelity.h): a
+ * fresh configuration is at rung 0, a promotion (resumed_from = t) one rung
+ * above t, a retry in its original's place. Invariant: a trial is promoted at
+ * most once, and only while it ranks among the best floor(ended / eta) of its
+ * rung, where ended counts its rung's trials that have ended in any state and
+ * failed or pruned ones rank last (ASHA's top_k(rung, |rung| / eta)). */
+#include "asha.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fidelity.h"
+#include "hyperband.h"
+
+struct strategy {
+    fidelity_opts o;
+    hyperband_bracket ladder;   /* rung budgets: Hyperband's bracket s_max */
+    fidelity_sampler smp;
+};
+
+static void asha_destroy(strategy *a)
+{
+    if (!a) return;
+    fidelity_sampler_free(&a->smp);
+    free(a);
+}
+
+static int asha_create(strategy **out, const space *sp, const json_t *options, uint64_t seed,
+                       kerror *err)
+{
+    struct strategy *a = calloc(1, sizeof *a);
+    if (!a) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = fidelity_options(options, &a->o, err);
+    if (!rc) {
+        hyperband_brackets(a->o.R, a->o.eta, a->o.r_min, &a->ladder, 1);
+        rc = fidelity_sampler_init(&a->smp, sp, &a->o, seed, err);
+    }
+    if (rc) {
+        asha_destroy(a);
+        return rc;
+    }
+    *out = a;
+    return KE_OK;
+}
+
+typedef struct {
+    int *buf;                              /* COMPLETE slots, grouped by rung, best first */
+    int start[HYPERBAND_MAX_BRACKETS + 1]; /* rung k's group: buf[start[k] .. start[k+1]) */
+    int quota[HYPERBAND_MAX_BRACKETS];     /* floor(ended / eta), at most the group size */
+    int cur[HYPERBAND_MAX_BRACKETS];       /* next position of the group to consider */
+} rungs;
+
+/* Groups and ranks the COMPLETE slots of every rung below the top. */
+static int build_rungs(const struct strategy *a, const strategy_history *h,
+                       const fidelity_lineage *l, rungs *g, kerror *err)
+{
+    int top = a->ladder.n_rungs - 1, ended[HYPERBAND_MAX_BRACKETS] = { 0 };
+    int fill[HYPERBAND_MAX_BRACKETS] = { 0 };
+    memset(g, 0, sizeof *g);
+    g->buf = malloc((size_t)(l->n + 1) * sizeof *g->buf);
+    if (!g->buf) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (int j = 0; j < l->n; j++) {
+        const fidelity_slot *s = &l->slot[j];
+        if (s->rung < 0 || s->rung >= top) continue;
+        ended[s->rung] += fidelity_slot_finished(s, h);
+        g->start[s->rung + 1] += fidelity_slot_complete(s, h);
+    }
+    for (int k = 0; k < top; k++) g->start[k + 1] += g->start[k];
+    for (int j = 0; j < l->n; j++) {
+        const fidelity_slot *s = &l->slot[j];
+        if (s->rung >= 0 && s->rung < top && fidelity_slot_complete(s, h))
+            g->buf[g->start[s->rung] + fill[s->rung]++] = j;
+    }
+    for (int k = 0; k < top; k++) {
+        int size = g->start[k + 1] - g->start[k];
+        int rc = fidelity_rank(g->buf + g->start[k], size, l, h, err);
+        if (rc) return rc;
+        g->quota[k] = ended[k] / a->o.eta < size ? ended[k] / a->o.eta : size;
+    }
+    return KE_OK;
+}
+
+/* A slot to promote, from the highest rung that has one, or -1. Marks it
+ * promoted in l so the same call does not promote it twice. */
+static int next_promotion(const struct strategy *a, fidelity_lineage *l, rungs *g)
+{
+    for (int k = a->ladder.n_rungs - 2; k >= 0; k--) {
+        while (g->cur[k] < g->quota[k] && l->slot[g->buf[g->start[k] + g->cur[k]]].promoted)
+            g->cur[k]++;
+        if (g->cur[k] < g->quota[k]) {
+            int j = g->buf[g->start[k] + g->cur[k]++];
+            l->slot[j].promoted++;
+            return j;
+        }
+    }
+    return -1;
+}
+
+static int asha_suggest(strategy *a, const strategy_history *h, strategy_suggestion *out, int n,
+                        kerror *err)
+{
+    static const strategy_history empty = { NULL, 0 };
+    if (!h) h = &empty;
+    fidelity_lineage l;
+    rungs g;
+    int rc = fidelity_lineage_build(&l, h, err);
+    if (rc) return rc;
+    rc = build_rungs(a, h, &l, &g, err);
+    int i = 0;
+    for (; i < n && !rc; i++) {
+        int j = next_promotion(a, &l, &g);
+        if (j < 0) break;
+        const strategy_obs *o = &h->obs[l.slot[j].latest];
+        out[i] = (strategy_suggestion){ o->point, a->ladder.r[l.slot[j].rung + 1], o->number };
+    }
+    for (int f = i; f < n && !rc; f++) {
+        out[f].budget = a->ladder.r[0];
+        out[f].resume_from = -1;
+    }
+    if (!rc && i < n) rc = fidelity_sample(&a->smp, h, l.fresh, out + i, n - i, err);
+    free(g.buf);
+    fidelity_lineage_free(&l);
+    return rc ? rc : n;
+}
+
+/* Asynchronous: there is always a new configuration to start. */
+static int asha_done(strategy *a, const strategy_history *h)
+{
+    (void)a;
+    (void)h;
+    return 0;
+}
+
+const strategy_ops asha_strategy = {
+    .name = "asha",
+    .create = asha_create,
+    .suggest = asha_suggest,
+    .observe = NULL,
+    .should_stop = NULL,
+    .done = asha_done,
+    .destroy = asha_destroy,
+};

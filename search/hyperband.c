@@ -1,0 +1,206 @@
+/* hyperband: brackets of successive halving, rebuilt from the history at
+ * every call; see hyperband.h and docs/hyperband.md. How the history maps to
+ * brackets and rungs (fidelity.h builds the lineage):
+ *   - fresh configuration c (c-th trial with no retry_of and no resumed_from)
+ *     belongs to the bracket b with cum(b) <= c < cum(b + 1), cum(b) being the
+ *     configurations of the brackets before b, and sits in its rung 0;
+ *   - a trial with resumed_from = t (and no retry_of) is a promotion: it sits
+ *     one rung above t's, in t's bracket;
+ *   - a trial with retry_of = t replaces t in t's place.
+ * Invariant: brackets run in order and a bracket's rung i + 1 starts only
+ * once every trial of rung i has ended, so the first bracket that is not
+ * finished is the only one that can need anything. */
+#include "hyperband.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fidelity.h"
+
+struct strategy {
+    fidelity_opts o;
+    hyperband_bracket br[HYPERBAND_MAX_BRACKETS];
+    int n_br;
+    int cum[HYPERBAND_MAX_BRACKETS + 1];   /* configurations before bracket b */
+    fidelity_sampler smp;
+};
+
+int hyperband_brackets(int R, int eta, int r_min, hyperband_bracket *out, int max)
+{
+    if (r_min < 1 || R < r_min || R > 1000000 || eta < 2) return KE_INVALID;
+    int s_max = 0;
+    for (long p = (long)r_min * eta; p <= R; p *= eta) s_max++;
+    for (int s = s_max, b = 0; s >= 0; s--, b++) {
+        if (b >= max) continue;
+        hyperband_bracket *k = &out[b];
+        long pow_s = 1;
+        for (int i = 0; i < s; i++) pow_s *= eta;
+        long n = ((long)(s_max + 1) * pow_s + s) / (s + 1);   /* ceil */
+        k->s = s;
+        k->n_rungs = s + 1;
+        long div = pow_s;                                      /* eta^(s - i) */
+        for (int i = 0; i <= s; i++, div /= eta) {
+            k->n[i] = (int)(n * div / pow_s);                  /* floor(n / eta^i) */
+            k->r[i] = (int)(R / div);
+        }
+    }
+    return s_max + 1;
+}
+
+static void hb_destroy(strategy *b)
+{
+    if (!b) return;
+    fidelity_sampler_free(&b->smp);
+    free(b);
+}
+
+static int hb_create(strategy **out, const space *sp, const json_t *options, uint64_t seed,
+                     kerror *err)
+{
+    struct strategy *b = calloc(1, sizeof *b);
+    if (!b) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = fidelity_options(options, &b->o, err);
+    if (!rc) {
+        b->n_br = hyperband_brackets(b->o.R, b->o.eta, b->o.r_min, b->br, HYPERBAND_MAX_BRACKETS);
+        for (int k = 0; k < b->n_br; k++) b->cum[k + 1] = b->cum[k] + b->br[k].n[0];
+        rc = fidelity_sampler_init(&b->smp, sp, &b->o, seed, err);
+    }
+    if (rc) {
+        hb_destroy(b);
+        return rc;
+    }
+    *out = b;
+    return KE_OK;
+}
+
+typedef struct {
+    int bracket;            /* first unfinished bracket; n_br when all have ended */
+    int rung;               /* its rung that is running or to promote from */
+    int fresh;              /* configurations still to start in its rung 0 */
+    int n_promote;          /* slots of `rung` to promote now, best first */
+    int *promote;           /* owned */
+} hb_plan;
+
+static int bracket_of(const struct strategy *b, int config)
+{
+    if (config < 0) return -1;
+    for (int k = 0; k < b->n_br; k++)
+        if (config < b->cum[k + 1]) return k;
+    return -1;
+}
+
+/* Walks bracket k's rungs; 1 when it has ended, 0 when p says what it needs
+ * (fresh trials, promotions, or nothing while a rung runs), < 0 on error.
+ * idx has room for every slot. */
+static int walk_bracket(const struct strategy *b, int k, const strategy_history *h,
+                        const fidelity_lineage *l, int *idx, hb_plan *p, kerror *err)
+{
+    const hyperband_bracket *br = &b->br[k];
+    p->bracket = k;
+    for (int i = 0; i < br->n_rungs; i++) {
+        int m = 0, running = 0;
+        for (int j = 0; j < l->n; j++) {
+            const fidelity_slot *s = &l->slot[j];
+            if (s->rung != i || bracket_of(b, s->config) != k) continue;
+            running |= !fidelity_slot_finished(s, h);
+            idx[m++] = j;
+        }
+        p->rung = i;
+        if (i == 0 && m < br->n[0]) {
+            p->fresh = br->n[0] - m;
+            return 0;
+        }
+        if (running) return 0;
+        if (i + 1 == br->n_rungs) return 1;
+        int c = 0, promoted = 0;
+        for (int j = 0; j < m; j++) {
+            promoted += l->slot[idx[j]].promoted > 0;
+            if (fidelity_slot_complete(&l->slot[idx[j]], h)) idx[c++] = idx[j];
+        }
+        /* Failed and pruned trials rank last and are never promoted. */
+        int quota = br->n[i + 1] < c ? br->n[i + 1] : c;
+        if (quota == 0) return 1;
+        int rc = fidelity_rank(idx, c, l, h, err);
+        if (rc) return rc;
+        for (int j = 0; j < c && promoted < quota; j++) {
+            if (l->slot[idx[j]].promoted) continue;
+            p->promote[p->n_promote++] = idx[j];
+            promoted++;
+        }
+        if (p->n_promote > 0) return 0;
+    }
+    return 1;
+}
+
+/* What the history needs next; p->promote is allocated (free it). */
+static int make_plan(const struct strategy *b, const strategy_history *h,
+                     const fidelity_lineage *l, hb_plan *p, kerror *err)
+{
+    memset(p, 0, sizeof *p);
+    p->promote = malloc((size_t)(l->n + 1) * sizeof *p->promote);
+    int *idx = malloc((size_t)(l->n + 1) * sizeof *idx);
+    int rc = p->promote && idx ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int k = 0;
+    while (!rc && k < b->n_br && (rc = walk_bracket(b, k, h, l, idx, p, err)) == 1) {
+        rc = KE_OK;
+        k++;
+    }
+    if (k == b->n_br) p->bracket = b->n_br;
+    free(idx);
+    return rc < 0 ? rc : KE_OK;
+}
+
+static int hb_suggest(strategy *b, const strategy_history *h, strategy_suggestion *out, int n,
+                      kerror *err)
+{
+    static const strategy_history empty = { NULL, 0 };
+    if (!h) h = &empty;
+    fidelity_lineage l;
+    hb_plan p;
+    int rc = fidelity_lineage_build(&l, h, err);
+    if (rc) return rc;
+    rc = make_plan(b, h, &l, &p, err);
+    int got = 0;
+    if (!rc && p.bracket < b->n_br) {
+        const hyperband_bracket *br = &b->br[p.bracket];
+        if (p.fresh > 0) {
+            got = p.fresh < n ? p.fresh : n;
+            for (int i = 0; i < got; i++) {
+                out[i].budget = br->r[0];
+                out[i].resume_from = -1;
+            }
+            rc = fidelity_sample(&b->smp, h, l.fresh, out, got, err);
+        } else {
+            got = p.n_promote < n ? p.n_promote : n;
+            for (int i = 0; i < got; i++) {
+                const strategy_obs *o = &h->obs[l.slot[p.promote[i]].latest];
+                out[i] = (strategy_suggestion){ o->point, br->r[p.rung + 1], o->number };
+            }
+        }
+    }
+    free(p.promote);
+    fidelity_lineage_free(&l);
+    return rc ? rc : got;
+}
+
+static int hb_done(strategy *b, const strategy_history *h)
+{
+    static const strategy_history empty = { NULL, 0 };
+    fidelity_lineage l;
+    hb_plan p;
+    if (fidelity_lineage_build(&l, h ? h : &empty, NULL)) return 0;
+    int rc = make_plan(b, h ? h : &empty, &l, &p, NULL);
+    free(p.promote);
+    fidelity_lineage_free(&l);
+    return rc == KE_OK && p.bracket == b->n_br;
+}
+
+const strategy_ops hyperband_strategy = {
+    .name = "hyperband",
+    .create = hb_create,
+    .suggest = hb_suggest,
+    .observe = NULL,
+    .should_stop = NULL,
+    .done = hb_done,
+    .destroy = hb_destroy,
+};

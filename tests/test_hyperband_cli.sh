@@ -1,0 +1,106 @@
+#!/bin/sh
+# End-to-end tests of the multi-fidelity strategies and the pruners through
+# the real `kestrel` binary: a Hyperband study of the built-in trainer on
+# synthetic data (promotions continue from the checkpoint of the promoted
+# trial), an ASHA study whose promotions go on after the fresh budget is
+# spent, and a median-pruner study of a command that reports every step.
+set -u
+KESTREL=${KESTREL:-$(pwd)/kestrel}
+T=$(mktemp -d /tmp/kestrel-hb.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+no() { fail=$((fail + 1)); echo "FAIL - $1"; }
+check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+q() { sqlite3 kestrel.db "$1"; }
+
+# --- Hyperband on the built-in trainer: R = 9, eta = 3 --------------------
+# Brackets: 9 configurations @1 -> 3 @3 -> 1 @9; 5 @3 -> 1 @9; 3 @9.
+cat > hb.json <<'J'
+{"name": "hb", "objective": {"metric": "val_loss"},
+ "space": {"lr": {"type": "float", "low": 0.0005, "high": 0.2, "log": true}},
+ "strategy": {"name": "hyperband", "seed": 3, "options": {"max_resource": 9, "eta": 3}},
+ "budget": {"max_trials": 17, "max_parallel": 4, "trial_timeout": 60},
+ "run": {"trainer": {"data": "synthetic-classification", "synthetic_samples": 400,
+                     "hidden": [16], "epochs": 9}}}
+J
+$KESTREL run hb.json >hb.txt 2>&1; rc=$?
+check "hyperband study completes (exit 0)" "[ $rc -eq 0 ]"
+check "17 configurations and 5 promotions" \
+    "[ \$(q 'select count(*) from trials where resumed_from is null') -eq 17 ] && [ \$(q 'select count(*) from trials where resumed_from is not null') -eq 5 ]"
+check "every trial COMPLETE" "[ \$(q \"select count(*) from trials where state != 'COMPLETE'\") -eq 0 ]"
+check "fresh budgets follow the brackets" \
+    "[ \"\$(q 'select group_concat(budget) from (select budget from trials where resumed_from is null order by number)')\" = '1,1,1,1,1,1,1,1,1,3,3,3,3,3,9,9,9' ]"
+check "a promotion goes one rung up" \
+    "[ \$(q 'select count(*) from trials t join trials p on p.study_id = t.study_id and p.number = t.resumed_from where not ((p.budget = 1 and t.budget = 3) or (p.budget = 3 and t.budget = 9))') -eq 0 ]"
+check "promoted trials keep their parameters" \
+    "[ \$(q 'select count(*) from trial_overview t join trial_overview p on p.study = t.study join trials tt on tt.id = t.trial_id where p.number = tt.resumed_from and p.params != t.params') -eq 0 ]"
+check "the best 3 of the first rung were promoted" \
+    "[ \$(q 'select count(*) from (select number from trials where budget = 1 order by value, number limit 3) where number not in (select resumed_from from trials where resumed_from is not null)') -eq 0 ]"
+check "a promoted trial continues from its checkpoint (first step = parent budget + 1)" \
+    "[ \$(q 'select count(*) from trials t join trials p on p.study_id = t.study_id and p.number = t.resumed_from where (select min(step) from trial_values v where v.trial_id = t.id) != p.budget + 1') -eq 0 ]"
+check "a promoted trial reports up to its budget" \
+    "[ \$(q 'select count(*) from trials where resumed_from is not null and last_step != budget') -eq 0 ]"
+check "checkpoints are kept per trial" "[ -s kestrel.db.trials/hb/0/checkpoint.kck ]"
+$KESTREL run hb.json >again.txt 2>&1; rc=$?
+check "rerun of the finished study adds nothing" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 22 ]"
+
+# --- ASHA: promotions continue after max_trials fresh configurations -------
+sed -e 's/"hb"/"asha"/' -e 's/"hyperband"/"asha"/' -e 's/"max_trials": 17, "max_parallel": 4/"max_trials": 9, "max_parallel": 3/' \
+    hb.json > asha.json
+$KESTREL run asha.json >asha.txt 2>&1; rc=$?
+S="(select id from studies where name = 'asha')"
+check "asha study completes (exit 0)" "[ $rc -eq 0 ]"
+check "asha starts max_trials configurations at budget 1" \
+    "[ \"\$(q \"select count(*), min(budget), max(budget) from trials where study_id = $S and resumed_from is null\")\" = '9|1|1' ]"
+check "asha promotes at least the best third of rung 1 and reaches the top rung" \
+    "[ \$(q \"select count(*) from trials where study_id = $S and budget = 3\") -ge 3 ] && [ \$(q \"select count(*) from trials where study_id = $S and budget = 9\") -ge 1 ]"
+check "asha promotions ran after the last fresh configuration" \
+    "[ \$(q \"select count(*) from trials where study_id = $S and resumed_from is not null and number > (select max(number) from trials where study_id = $S and resumed_from is null)\") -ge 1 ]"
+
+# --- median pruner ---------------------------------------------------------
+cat > curve.sh <<'S'
+#!/bin/sh
+# loss = x + 1/step over 20 steps, reported on fd 3.
+s=1
+while [ $s -le 20 ]; do
+    awk -v x="$1" -v s="$s" 'BEGIN { printf "{\"step\": %d, \"loss\": %.6f}\n", s, x + 1 / s }' >&3
+    sleep 0.03
+    s=$((s + 1))
+done
+awk -v x="$1" 'BEGIN { printf "{\"loss\": %.6f}\n", x + 0.05 }' >&3
+S
+chmod +x curve.sh
+cat > med.json <<'J'
+{"name": "med", "objective": {"metric": "loss"},
+ "space": {"x": {"type": "float", "low": 0, "high": 10, "grid": [1, 2, 3, 9, 8, 0.5, 7]}},
+ "strategy": {"name": "grid"},
+ "pruner": {"name": "median", "options": {"warmup_steps": 2, "min_trials": 3}},
+ "budget": {"max_trials": 7, "max_parallel": 1, "trial_timeout": 30},
+ "run": {"command": ["./curve.sh", "{x}"], "kill_grace": 1}}
+J
+$KESTREL validate med.json >/dev/null 2>&1; check "a spec with a pruner validates" "[ $? -eq 0 ]"
+$KESTREL run med.json >med.txt 2>&1; rc=$?
+S="(select id from studies where name = 'med')"
+check "median study completes (exit 0)" "[ $rc -eq 0 ]"
+check "the bad curves are PRUNED" \
+    "[ \"\$(q \"select group_concat(x) from (select p.value_num as x from trials t join trial_params p on p.trial_id = t.id where t.study_id = $S and t.state = 'PRUNED' order by t.number)\")\" = '9.0,8.0,7.0' ]"
+check "the good curves COMPLETE all 20 steps" \
+    "[ \$(q \"select count(*) from trials where study_id = $S and state = 'COMPLETE' and last_step = 20\") -eq 4 ]"
+check "a pruned trial records the step it reached" \
+    "[ \$(q \"select count(*) from trials where study_id = $S and state = 'PRUNED' and failure = 'pruned at step ' || last_step and last_step between 3 and 19\") -eq 3 ]"
+check "a pruned trial keeps its last value" \
+    "[ \$(q \"select count(*) from trials where study_id = $S and state = 'PRUNED' and value is not null\") -eq 3 ]"
+cat > badpruner.json <<'J'
+{"name": "bp", "objective": {"metric": "loss"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random"}, "pruner": {"name": "mediun"},
+ "budget": {"max_trials": 1}, "run": {"command": "true"}}
+J
+$KESTREL validate badpruner.json 2>err.txt; rc=$?
+check "an unknown pruner is rejected with the known ones" \
+    "[ $rc -eq 2 ] && grep -q \"pruner.name: unknown pruner 'mediun' (known: median, asha)\" err.txt"
+
+echo "# $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
