@@ -31,10 +31,11 @@ struct strategy {
     int enc;                /* GP inputs: dims with categoricals one-hot */
     int n_initial, n_cand;
     int believer;           /* 1: kriging believer, 0: constant liar */
+    int warp;               /* 1: Box-Cox warp of the values (gp_power_warp) */
     acq_params acq;         /* as the options say (xi in standard deviations) */
-    acq_params cur;         /* for the current fit: best set, xi in value units */
+    acq_params cur;         /* for the current fit: best set, xi in model units */
     gp model;               /* lives across suggest() calls: warm starts */
-    double worst;           /* highest observed value: the liar's value */
+    double worst;           /* highest modelled value (model units): the liar's */
     double u_best[SPACE_MAX_PARAMS];  /* incumbent in the unit cube */
     int dirty;              /* rows appended since the last factorization */
     /* One allocation: screen (n_cand, dims) and (n_cand, enc), mu, var and
@@ -100,10 +101,12 @@ static void bo_destroy(strategy *b)
 static int parse_options(struct strategy *b, const json_t *options, kerror *err)
 {
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
-                                         "candidates", "parallel", NULL };
+                                         "candidates", "parallel", "transform", NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
     static const char *const par_names[] = { "constant_liar", "kriging_believer", NULL };
+    static const char *const warp_names[] = { "none", "power", NULL };
     int kind = ACQ_EI, rc;
+    b->warp = 1;
     b->n_initial = 2 * b->dims > 5 ? 2 * b->dims : 5;
     b->n_cand = 2000;
     b->acq.beta = 2.0;
@@ -114,7 +117,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_number(options, "ucb_beta", &b->acq.beta, err)) ||
         (rc = opt_number(options, "xi", &b->acq.xi, err)) ||
         (rc = opt_int(options, "candidates", 10, 100000, &b->n_cand, err)) ||
-        (rc = opt_choice(options, "parallel", par_names, &b->believer, err)))
+        (rc = opt_choice(options, "parallel", par_names, &b->believer, err)) ||
+        (rc = opt_choice(options, "transform", warp_names, &b->warp, err)))
         return rc;
     b->acq.kind = (acq_kind)kind;
     return KE_OK;
@@ -239,21 +243,28 @@ static int add_pending(struct strategy *b, const space_point *p, kerror *err)
 
 /* Fits the GP on the history (COMPLETE trials; FAILED ones, and COMPLETE ones
  * without a finite value, at the worst observed value so the model steers
- * away from them) and adds RUNNING trials and batch[0..nb) as pending. */
+ * away from them) and adds RUNNING trials and batch[0..nb) as pending. With
+ * the "power" transform the model, the incumbent, the liar's value and xi all
+ * live in warped units (gp_power_warp is monotone, so the incumbent is the
+ * same trial). */
 static int fit_model(struct strategy *b, const strategy_history *h,
                      const strategy_suggestion *batch, int nb, long k, kerror *err)
 {
-    int rows = 0, ibest = -1;
-    b->worst = -INFINITY;
+    int rows = 0, ibest = -1, rbest = -1;
+    double worst = -INFINITY;
     for (int i = 0; i < h->n_obs; i++) {
         const strategy_obs *o = &h->obs[i];
         if (observed(o)) {
-            if (ibest < 0 || o->value < h->obs[ibest].value) ibest = i;
-            if (o->value > b->worst) b->worst = o->value;
+            if (ibest < 0 || o->value < h->obs[ibest].value) {
+                ibest = i;
+                rbest = rows;
+            }
+            if (o->value > worst) worst = o->value;
         }
         rows += modelled(o);
     }
-    double *Z = malloc((size_t)rows * ((size_t)b->enc + 1) * sizeof *Z);
+    /* Z (rows, enc), then y (rows) and the warp's scratch (rows). */
+    double *Z = malloc((size_t)rows * ((size_t)b->enc + 2) * sizeof *Z);
     if (!Z) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     double *y = Z + (size_t)rows * b->enc;
     int r = 0;
@@ -261,8 +272,14 @@ static int fit_model(struct strategy *b, const strategy_history *h,
         const strategy_obs *o = &h->obs[i];
         if (!modelled(o)) continue;
         encode_point(b, &o->point, Z + (size_t)r * b->enc);
-        y[r++] = observed(o) ? o->value : b->worst;
+        y[r++] = observed(o) ? o->value : worst;
     }
+    if (b->warp) gp_power_warp(y, rows, y + rows);
+    b->worst = -INFINITY;
+    for (r = 0; r < rows; r++)
+        if (y[r] > b->worst) b->worst = y[r];
+    b->cur = b->acq;
+    b->cur.best = y[rbest];
     int rc = gp_set_data(&b->model, Z, y, rows, err);
     free(Z);
     if (rc) return rc;
@@ -274,8 +291,6 @@ static int fit_model(struct strategy *b, const strategy_history *h,
                 strategy_seed_for(b->seed, (uint64_t)k) ^ 0x6770u, err);
     if (rc) return rc;
     b->dirty = 0;
-    b->cur = b->acq;
-    b->cur.best = h->obs[ibest].value;
     b->cur.xi = b->acq.xi * b->model.y_std;
     space_point_to_unit(b->sp, &h->obs[ibest].point, b->u_best);
     for (int i = 0; i < h->n_obs && !rc; i++)

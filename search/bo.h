@@ -10,6 +10,8 @@
  *                           observed values                  (default 0.0)
  *   candidates  int in [10, 100000] random screen size       (default 2000)
  *   parallel    "constant_liar"|"kriging_believer"          (default "constant_liar")
+ *   transform   "power"|"none": Box-Cox warp of the values before the model
+ *               (gp_power_warp), for heavy-tailed objectives   (default "power")
  * See docs/gp.md for the model and how pending, failed and conditional
  * trials are treated. */
 #ifndef KESTREL_BO_H

@@ -20,6 +20,7 @@
 #define DEFAULT_LOG_NOISE (-6.907755278982137) /* log 1e-3 */
 #define PRIOR_SD 1.7320508075688772            /* sqrt 3 */
 #define BOUND_PENALTY 10.0  /* slope of the quadratic wall outside the bounds */
+#define WARP_GRID 20        /* lambda steps of 1/WARP_GRID in gp_power_warp */
 
 int gp_init(gp *g, int d, kerror *err)
 {
@@ -383,6 +384,55 @@ int gp_fit(gp *g, int max_iter, int n_random, uint64_t seed, kerror *err)
         g->fitted = 1;
     }
     return gp_condition(g, err);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* z of gp_power_warp for t = log(1 + (y - lo) / s) >= 0. */
+static double box_cox(double t, double lambda)
+{
+    return lambda > 0.0 ? expm1(lambda * t) / lambda : t;
+}
+
+double gp_power_warp(double *y, int n, double *scratch)
+{
+    if (n < 3) return 1.0;
+    memcpy(scratch, y, (size_t)n * sizeof *y);
+    qsort(scratch, (size_t)n, sizeof *scratch, cmp_double);
+    double lo = scratch[0], s = scratch[n / 2] - lo;
+    if (!(s > 0.0)) s = scratch[n - 1] - lo;
+    if (!(s > 0.0)) return 1.0;
+    double sum_t = 0.0;
+    for (int i = 0; i < n; i++) {
+        scratch[i] = log1p((y[i] - lo) / s);
+        sum_t += scratch[i];
+    }
+    /* Profile log-likelihood of lambda (Box & Cox 1964, sec. 3): the normal
+     * log-likelihood at the ML variance plus the log-Jacobian (lambda-1) sum t,
+     * since dz/dy' = y'^(lambda-1) with y' = e^t. */
+    double best_lambda = 1.0, best_ll = -INFINITY;
+    for (int g = 0; g <= WARP_GRID; g++) {
+        double lambda = (double)g / WARP_GRID, mean = 0.0, var = 0.0;
+        for (int i = 0; i < n; i++) mean += box_cox(scratch[i], lambda);
+        mean /= n;
+        for (int i = 0; i < n; i++) {
+            double dz = box_cox(scratch[i], lambda) - mean;
+            var += dz * dz;
+        }
+        var /= n;
+        if (!(var > 0.0)) continue;
+        double ll = -0.5 * n * log(var) + (lambda - 1.0) * sum_t;
+        if (ll > best_ll) {
+            best_ll = ll;
+            best_lambda = lambda;
+        }
+    }
+    for (int i = 0; i < n; i++) y[i] = box_cox(scratch[i], best_lambda);
+    return best_lambda;
 }
 
 int gp_predict(gp *g, const double *Xs, int m, double *mu, double *var, kerror *err)

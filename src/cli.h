@@ -46,5 +46,6 @@ int cmd_trials_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_best_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_validate_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx);
 
 #endif

@@ -81,7 +81,9 @@ static void emit(scheduler *s, scheduler_event_kind kind, int number, trial_stat
 static int open_study(scheduler *s, kerror *err)
 {
     const spec_study *sp = s->spec;
-    char *json = json_dumps(sp->doc, JSON_SORT_KEYS | JSON_COMPACT);
+    /* Stored as written, so parameter columns keep the spec's order; the
+     * hash is taken on sorted keys, so key order never makes a spec differ. */
+    char *json = json_dumps(sp->doc, JSON_COMPACT);
     if (!json) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     storage_study row;
     int rc = storage_study_get(s->st, sp->name, &row, err);

@@ -133,5 +133,15 @@ void storage_metrics_free(storage_metric *m, int n);
 /* Output tails (either may come back NULL). Caller frees both with free(). */
 int storage_trial_logs(storage *st, int64_t trial_id, char **stdout_tail,
                        char **stderr_tail, kerror *err);
+/* Objective curves for a page of trials: for the trials numbered in order
+ * from offset (at most limit of them, 0 = all), calls fn with the trial's
+ * number, state and the values of metric `metric` by step (arrays of n,
+ * valid during the call; n = 0 when it reported none). One query per page,
+ * not one per trial. fn runs while the query is open: it must not use st.
+ * fn returns non-zero to stop early. */
+typedef int (*storage_curve_fn)(int number, trial_state state, const int *steps,
+                                const double *values, int n, void *ctx);
+int storage_curves_each(storage *st, int64_t study_id, const char *metric, int offset,
+                        int limit, storage_curve_fn fn, void *ctx, kerror *err);
 
 #endif

@@ -49,6 +49,7 @@ enum {
     Q_RECLAIM, Q_TRIAL_GET, Q_TRIAL_BEST, Q_VALUES, Q_METRICS, Q_LOGS,
     Q_EACH_ANY_NUM, Q_EACH_ANY_MIN, Q_EACH_ANY_MAX,
     Q_EACH_ONE_NUM, Q_EACH_ONE_MIN, Q_EACH_ONE_MAX,
+    Q_CURVES,
     Q_COUNT
 };
 
@@ -101,6 +102,11 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_EACH_ONE_NUM] = ONE_STATE BY_NUMBER,
     [Q_EACH_ONE_MIN] = ONE_STATE BEST_MIN,
     [Q_EACH_ONE_MAX] = ONE_STATE BEST_MAX,
+    /* ?1 study, ?2 metric, ?3 limit (-1 = all), ?4 offset. */
+    [Q_CURVES] = "SELECT t.number, t.state, v.step, v.value FROM (SELECT id, number, "
+        "state FROM trials WHERE study_id = ?1 ORDER BY number LIMIT ?3 OFFSET ?4) t "
+        "LEFT JOIN trial_values v ON v.trial_id = t.id AND v.name = ?2 "
+        "ORDER BY t.number, v.step",
 };
 
 struct storage {
@@ -1039,4 +1045,53 @@ int storage_trial_logs(storage *st, int64_t trial_id, char **stdout_tail,
     free(*stderr_tail);
     *stdout_tail = *stderr_tail = NULL;
     return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+}
+
+/* Hands the curve collected so far to fn; returns fn's verdict. */
+static int flush_curve(storage_curve_fn fn, void *ctx, int number, int state,
+                       const int *steps, const double *values, int n)
+{
+    return number < 0 ? 0 : fn(number, (trial_state)state, steps, values, n, ctx);
+}
+
+int storage_curves_each(storage *st, int64_t study_id, const char *metric, int offset,
+                        int limit, storage_curve_fn fn, void *ctx, kerror *err)
+{
+    if (offset < 0 || limit < 0)
+        return kerror_set(err, KE_INVALID, NULL, "bad page (offset %d, limit %d)", offset, limit);
+    sqlite3_stmt *s = query(st, Q_CURVES, err);
+    if (!s) return KE_DB;
+    sqlite3_bind_int64(s, 1, study_id);
+    bind_text_or_null(s, 2, metric);
+    sqlite3_bind_int(s, 3, limit > 0 ? limit : -1);
+    sqlite3_bind_int(s, 4, offset);
+    int *steps = NULL, cap_s = 0, cap_v = 0, n = 0, number = -1, state = 0, stop = 0;
+    double *values = NULL;
+    int rc = KE_OK, step = SQLITE_DONE;
+    while (!stop && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        int num = sqlite3_column_int(s, 0);
+        if (num != number) {
+            stop = flush_curve(fn, ctx, number, state, steps, values, n);
+            number = num;
+            state = trial_state_parse((const char *)sqlite3_column_text(s, 1));
+            n = 0;
+        }
+        if (stop || sqlite3_column_type(s, 2) == SQLITE_NULL) continue;
+        int *bs = grow(steps, n, &cap_s, sizeof *steps);
+        if (bs) steps = bs;
+        double *bv = bs ? grow(values, n, &cap_v, sizeof *values) : NULL;
+        if (bv) values = bv;
+        if (!bs || !bv) {
+            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+            break;
+        }
+        steps[n] = sqlite3_column_int(s, 2);
+        values[n++] = sqlite3_column_type(s, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 3);
+    }
+    if (rc == KE_OK && !stop && step != SQLITE_DONE) rc = db_error(st, err, "reading curves");
+    sqlite3_reset(s);
+    if (rc == KE_OK && !stop) flush_curve(fn, ctx, number, state, steps, values, n);
+    free(steps);
+    free(values);
+    return rc;
 }

@@ -1,8 +1,9 @@
 /* test_gp: the Gaussian-process model (gp.c), the acquisition functions
  * (acq.c) and the "gp" strategy (bo.c) on hand-built spaces: interpolation and
  * prior reversion, the LML gradient against finite differences, closed forms
- * of EI/PI/UCB, log-EI in the underflow range, jitter on singular kernels, and
- * whole sequential and parallel studies against random search. */
+ * of EI/PI/UCB, log-EI in the underflow range, jitter on singular kernels, the
+ * Box-Cox warp of heavy-tailed values, and whole sequential and parallel
+ * studies against random search. */
 #include <check.h>
 #include <gsl/gsl_errno.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 #include "../search/gp.h"
 #include "../search/random.h"
 #include "../search/sobol.h"
+#include "../src/testfn.h"
 #include "space_fixture.h"
 
 static void unit_square(space *s)
@@ -189,6 +191,33 @@ START_TEST(gp_cholesky_escalates_jitter_on_duplicates)
 }
 END_TEST
 
+START_TEST(gp_power_warp_logs_heavy_tails_only)
+{
+    enum { N = 30 };
+    double y[N], z[N], scratch[N];
+    /* Right-skewed (a few huge values, as Goldstein-Price or Rosenbrock give):
+     * lambda 0, z = log(1 + (y - min) / (median - min)). */
+    for (int i = 0; i < N; i++) y[i] = z[i] = exp(8.0 * i / (N - 1));
+    ck_assert_double_eq(gp_power_warp(z, N, scratch), 0.0);
+    double s = y[N / 2] - y[0];
+    for (int i = 0; i < N; i++) ck_assert_double_eq_tol(z[i], log1p((y[i] - y[0]) / s), 1e-12);
+    /* Left-skewed (a few deep minima, as Hartmann gives): lambda 1, affine. */
+    for (int i = 0; i < N; i++) y[i] = z[i] = -exp(8.0 * i / (N - 1));
+    ck_assert_double_eq(gp_power_warp(z, N, scratch), 1.0);
+    double slope = (z[1] - z[0]) / (y[1] - y[0]);
+    ck_assert_double_gt(slope, 0.0);
+    for (int i = 2; i < N; i++)
+        ck_assert_double_eq_tol(z[i] - z[0], slope * (y[i] - y[0]), 1e-9 * (1 + fabs(z[i])));
+    /* Constant values, and too few, are left alone. */
+    for (int i = 0; i < N; i++) z[i] = 2.5;
+    ck_assert_double_eq(gp_power_warp(z, N, scratch), 1.0);
+    for (int i = 0; i < N; i++) ck_assert_double_eq(z[i], 2.5);
+    double two[2] = { 1.0, 1e9 };
+    ck_assert_double_eq(gp_power_warp(two, 2, scratch), 1.0);
+    ck_assert_double_eq(two[1], 1e9);
+}
+END_TEST
+
 /* ---- acquisition ---- */
 
 START_TEST(acq_closed_forms)
@@ -262,6 +291,31 @@ START_TEST(bo_beats_random_on_bowl)
     /* Same seed, same calls: the same study. */
     run_study(&gp_strategy, &sp, NULL, 42, BUDGET, bowl, b);
     for (int t = 0; t < BUDGET; t++) ck_assert(space_point_equal(&sp, &a[t].point, &b[t].point));
+    space_free(&sp);
+}
+END_TEST
+
+static double goldstein_price(const space_point *p)
+{
+    return testfn_find("goldstein_price")->f(p->x);
+}
+
+/* Goldstein-Price spans 3 to 1e6 over its box: unwarped, the few huge values
+ * squash the rest to one standardized level and the model cannot rank them. */
+START_TEST(bo_power_transform_tames_heavy_tail)
+{
+    enum { BUDGET = 24 };
+    space sp;
+    strategy_obs obs[BUDGET];
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "x1", -2, 2, 0);
+    fx_float(&sp, "x2", -2, 2, 0);
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        double warped = run_study(&gp_strategy, &sp, NULL, seed, BUDGET, goldstein_price, obs);
+        double plain = run_study(&gp_strategy, &sp, "{\"transform\": \"none\"}", seed, BUDGET,
+                                 goldstein_price, obs);
+        ck_assert_msg(warped < plain, "seed %d: power %g, none %g", (int)seed, warped, plain);
+    }
     space_free(&sp);
 }
 END_TEST
@@ -415,9 +469,11 @@ START_TEST(bo_options_rejected_with_paths)
     expect_rejected(&sp, "{\"xi\": \"big\"}", "strategy.options.xi");
     expect_rejected(&sp, "{\"candidates\": 5}", "strategy.options.candidates");
     expect_rejected(&sp, "{\"parallel\": \"random\"}", "strategy.options.parallel");
+    expect_rejected(&sp, "{\"transform\": \"log\"}", "strategy.options.transform");
     strategy *st = make(&gp_strategy, &sp,
                         "{\"n_initial\": 3, \"acquisition\": \"ucb\", \"ucb_beta\": 1, "
-                        "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\"}", 1);
+                        "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\", "
+                        "\"transform\": \"none\"}", 1);
     gp_strategy.destroy(st);
     space_free(&sp);
 }
@@ -430,6 +486,7 @@ static Suite *gp_suite(void)
     tcase_add_test(model, gp_interpolates_and_reverts_to_prior);
     tcase_add_test(model, gp_lml_gradient_matches_finite_differences);
     tcase_add_test(model, gp_cholesky_escalates_jitter_on_duplicates);
+    tcase_add_test(model, gp_power_warp_logs_heavy_tails_only);
     suite_add_tcase(s, model);
     TCase *acq = tcase_create("acquisition");
     tcase_add_test(acq, acq_closed_forms);
@@ -438,6 +495,7 @@ static Suite *gp_suite(void)
     TCase *bo = tcase_create("strategy");
     tcase_set_timeout(bo, 60);
     tcase_add_test(bo, bo_beats_random_on_bowl);
+    tcase_add_test(bo, bo_power_transform_tames_heavy_tail);
     tcase_add_test(bo, bo_ucb_and_pi_converge);
     tcase_add_test(bo, bo_avoids_failed_region);
     tcase_add_test(bo, bo_batch_with_pending_is_distinct);

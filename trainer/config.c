@@ -26,6 +26,7 @@ static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adagra
 static const char *const sched_names[] = {"constant", "step", "multistep", "exponential",
                                           "inverse_time", "linear", "cosine", NULL};
 static const char *const device_names[] = {"cpu", "cuda", "auto", NULL};
+static const char *const precision_names[] = {"fp32", "bf16", "fp16", NULL};
 
 #define I(n, d, lo, hi, h) {#n, CONFIG_INT, OFF(n), d, lo, hi, 0, NULL, h}
 #define F(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 0, NULL, h}
@@ -100,6 +101,8 @@ const config_option config_options[] = {
     S(resume, "", "resume from this checkpoint (empty: start fresh)"),
     I(budget, "0", 0, 1e6, "stop once this many epochs are done (0: epochs); Hyperband sets it"),
     E(device, "cpu", device_names, "cpu, cuda (needs a CUDA build) or auto"),
+    E(precision, "fp32", precision_names,
+      "cuda GEMM inputs: fp32, or bf16/fp16 with fp32 accumulation and master weights"),
     I(report_every, "1", 1, 1e6, "epochs between report lines"),
 };
 const int config_n_options = (int)(sizeof config_options / sizeof config_options[0]);

@@ -28,6 +28,7 @@ typedef struct {
 enum { CONFIG_TASK_AUTO, CONFIG_TASK_CLASSIFICATION, CONFIG_TASK_REGRESSION };
 enum { CONFIG_LOSS_AUTO, CONFIG_LOSS_CROSS_ENTROPY, CONFIG_LOSS_MSE };
 enum { CONFIG_DEVICE_CPU, CONFIG_DEVICE_CUDA, CONFIG_DEVICE_AUTO };
+enum { CONFIG_PRECISION_FP32, CONFIG_PRECISION_BF16, CONFIG_PRECISION_FP16 };
 
 /* Plain data, no pointers: copy it with `=`. Enum fields hold the values
  * named in their comment (the choices are listed in that order). */
@@ -82,6 +83,7 @@ typedef struct {
     char resume[CONFIG_STR_MAX];      /* "" = none */
     int budget;                       /* epochs this run may reach; 0 = epochs */
     int device;                       /* CONFIG_DEVICE_* */
+    int precision;                    /* CONFIG_PRECISION_*: GEMM inputs on CUDA */
     int report_every;                 /* epochs between report lines */
 } train_config;
 

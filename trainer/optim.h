@@ -80,9 +80,9 @@ void optim_free(optim *o);
 void optim_reset(optim *o);
 
 /* One update of params (n floats) from grads (n floats) at rate lr. grads is
- * modified in place (clipped and regularized). Returns the global L2 norm of
- * the gradient before clipping. */
-double optim_step(optim *o, float *params, float *grads, float lr);
+ * modified in place (clipped and regularized). It runs once per batch, so it
+ * computes no norm that no enabled clipping needs; optim_clip returns it. */
+void optim_step(optim *o, float *params, float *grads, float lr);
 
 /* The clipping stage alone (step 1 above), for callers that need it; returns
  * the global norm before clipping. */

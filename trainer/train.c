@@ -1,44 +1,18 @@
 /* train: the CPU training loop and the backend dispatch of train.h. One
  * session owns everything a run needs (data, split, scaler, model, teacher,
  * optimizer, loaders, batch-sized buffers), all allocated before the first
- * epoch. Invariant: nothing is allocated per batch, and the loop state that
+ * epoch; a device backend (train_session.h) swaps in its own epoch and
+ * evaluation loops and leaves the rest of the run to this file. Invariant: nothing is allocated per batch, and the loop state that
  * changes between epochs (step, epoch, early stopping, dropout RNG, optimizer
  * and parameters) is exactly what a checkpoint stores, so resuming is exact. */
 #include "train.h"
+#include "train_session.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "checkpoint.h"
-#include "dataset.h"
-#include "loader.h"
-#include "mlp.h"
-#include "optim.h"
-#include "schedule.h"
-#include "split.h"
-
-typedef struct {
-    const train_config *cfg;
-    int classification, mse, n_out;
-    dataset ds;
-    split sp;
-    split_scaler sc;
-    mlp *m, *teacher;
-    optim opt;
-    schedule sched;
-    loader *train_l, *val_l, *test_l;
-    float *onehot;       /* (batch_size, n_out): MSE targets for class labels */
-    float *tprobs;       /* (batch_size, n_out): teacher softmax(z/T) */
-    checkpoint_state st;
-} session;
-
-/* Metrics of one pass over a loader. */
-typedef struct {
-    double loss, accuracy;
-} eval_result;
 
 static double now_s(void)
 {
@@ -230,6 +204,7 @@ static int resume(session *s, kerror *err)
 
 static void session_free(session *s)
 {
+    if (s->dev) s->dev->close(s);
     loader_free(s->train_l);
     loader_free(s->val_l);
     loader_free(s->test_l);
@@ -267,6 +242,7 @@ static int batch_target(session *s, const loader_batch *b, int with_teacher, mlp
 
 static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
 {
+    if (s->dev) return s->dev->eval(s, l, r, err);
     double loss = 0;
     long correct = 0, n = 0;
     loader_batch b;
@@ -287,7 +263,7 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
     return KE_OK;
 }
 
-static int diverged(const char *what, double v, long epoch, kerror *err)
+int train_diverged(const char *what, double v, long epoch, kerror *err)
 {
     return kerror_set(err, KE_INVALID, "lr", "training diverged: %s is %g at epoch %ld", what, v,
                       epoch + 1);
@@ -306,6 +282,7 @@ static void apply_step(session *s, int k)
 
 static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
 {
+    if (s->dev) return s->dev->train_epoch(s, epoch, mean_loss, err);
     double sum = 0;
     long rows = 0;
     int k = 0;
@@ -318,7 +295,7 @@ static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
         if (!rc) rc = mlp_forward(s->m, b.x, B, 1, err);
         if (rc) return rc;
         float loss = mlp_loss_forward_backward(s->m, &t, B);
-        if (!isfinite(loss)) return diverged("the train loss", loss, epoch, err);
+        if (!isfinite(loss)) return train_diverged("the train loss", loss, epoch, err);
         mlp_backward(s->m, b.x, B, k > 0);
         sum += (double)loss * B;
         rows += B;
@@ -385,9 +362,10 @@ static int run_epochs(session *s, train_report_fn report, void *ctx, kerror *err
         double t1 = now_s();
         eval_result v;
         if ((rc = eval_loader(s, s->val_l, &v, err))) return rc;
-        if (!isfinite(v.loss)) return diverged("the validation loss", v.loss, epoch, err);
+        if (!isfinite(v.loss)) return train_diverged("the validation loss", v.loss, epoch, err);
         track_best(s, epoch, v.loss);
         s->st.epoch = epoch + 1;
+        if (s->dev && c->checkpoint[0] && (rc = s->dev->sync(s, err))) return rc;
         mlp_rng_get(s->m, s->st.dropout_rng);
         if (c->checkpoint[0] &&
             (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, err)))
@@ -401,8 +379,8 @@ static int run_epochs(session *s, train_report_fn report, void *ctx, kerror *err
 }
 
 /* One training run (fold < 0: plain split) into res. */
-static int run_single(const train_config *c, int fold, train_report_fn report, void *ctx,
-                      train_result *res, kerror *err)
+static int run_single(const train_config *c, const train_device_ops *dev, int fold,
+                      train_report_fn report, void *ctx, train_result *res, kerror *err)
 {
     session s;
     memset(&s, 0, sizeof s);
@@ -411,6 +389,10 @@ static int run_single(const train_config *c, int fold, train_report_fn report, v
     int rc = load_data(&s, fold, err);
     if (!rc) rc = build(&s, err);
     if (!rc && c->resume[0]) rc = resume(&s, err);
+    if (!rc && dev) {
+        s.dev = dev;
+        rc = dev->open(&s, err);
+    }
     if (!rc) rc = run_epochs(&s, fold < 0 ? report : NULL, ctx, err);
     eval_result v = {0, 0}, t = {0, 0};
     if (!rc) rc = eval_loader(&s, s.val_l, &v, err);
@@ -442,15 +424,15 @@ static void mean_std(const double *x, int n, double *mean, double *std)
 }
 
 /* k-fold: one run per fold; res gets the means (test too) and the spreads. */
-static int run_kfold(const train_config *c, train_report_fn report, void *ctx, train_result *res,
-                     kerror *err)
+static int run_kfold(const train_config *c, const train_device_ops *dev, train_report_fn report,
+                     void *ctx, train_result *res, kerror *err)
 {
     int k = c->kfold;
     double loss[50], acc[50], tl = 0, ta = 0;
     train_result r;
     memset(&r, 0, sizeof r);
     for (int f = 0; f < k; f++) {
-        int rc = run_single(c, f, report, ctx, &r, err);
+        int rc = run_single(c, dev, f, report, ctx, &r, err);
         if (rc) return rc;
         loss[f] = r.val_loss;
         acc[f] = r.val_accuracy;
@@ -496,25 +478,35 @@ static int report_final(const train_result *r, train_report_fn report, void *ctx
     return emit(o, report, ctx, err);
 }
 
-int train_run_cpu(const train_config *cfg, train_report_fn report, void *ctx,
-                  train_result *res, kerror *err)
+int train_run_device(const train_config *cfg, const train_device_ops *dev,
+                     train_report_fn report, void *ctx, train_result *res, kerror *err)
 {
     int rc = config_validate(cfg, err);
     if (rc) return rc;
     openblas_set_num_threads(cfg->threads);
     train_result r;
-    rc = cfg->kfold ? run_kfold(cfg, report, ctx, &r, err)
-                    : run_single(cfg, -1, report, ctx, &r, err);
+    rc = cfg->kfold ? run_kfold(cfg, dev, report, ctx, &r, err)
+                    : run_single(cfg, dev, -1, report, ctx, &r, err);
     if (!rc) rc = report_final(&r, report, ctx, err);
     if (!rc && res) *res = r;
     return rc;
+}
+
+int train_run_cpu(const train_config *cfg, train_report_fn report, void *ctx,
+                  train_result *res, kerror *err)
+{
+    if (cfg->precision != CONFIG_PRECISION_FP32)
+        return kerror_set(err, KE_INVALID, "precision", "%s needs device=cuda (the CPU trainer is fp32)",
+                          config_enum_name("precision", cfg->precision));
+    return train_run_device(cfg, NULL, report, ctx, res, err);
 }
 
 int train_run(const train_config *cfg, train_report_fn report, void *ctx,
               train_result *res, kerror *err)
 {
 #ifdef HAVE_CUDA
-    if (cfg->device == CONFIG_DEVICE_CUDA || cfg->device == CONFIG_DEVICE_AUTO)
+    if (cfg->device == CONFIG_DEVICE_CUDA ||
+        (cfg->device == CONFIG_DEVICE_AUTO && train_cuda_devices(NULL, 0) > 0))
         return train_run_cuda(cfg, report, ctx, res, err);
 #else
     if (cfg->device == CONFIG_DEVICE_CUDA)

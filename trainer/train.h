@@ -9,8 +9,10 @@
  * Backends: train_run is the one trainer interface. It dispatches on
  * cfg->device to train_run_cpu (train.c) or, in builds with HAVE_CUDA, to
  * train_run_cuda (cuda/, same signature and same report lines); "auto"
- * picks CUDA when built with it. A CUDA request in a CPU-only build is
- * KE_INVALID ("device: not built with CUDA").
+ * picks CUDA when built with it and a CUDA device is present, else the CPU.
+ * A CUDA request in a CPU-only build is KE_INVALID ("device: not built with
+ * CUDA"); on a machine without a usable device it is KE_INVALID naming the
+ * reason (no device, driver too old). precision other than fp32 needs CUDA.
  *
  * Report lines (JSON objects, no newline), see docs/protocol.md:
  *  - every report_every epochs: {"step": epoch (1-based), "train_loss",
@@ -64,6 +66,10 @@ int train_run_cpu(const train_config *cfg, train_report_fn report, void *ctx,
 #ifdef HAVE_CUDA
 int train_run_cuda(const train_config *cfg, train_report_fn report, void *ctx,
                    train_result *res, kerror *err);
+
+/* Usable CUDA devices; 0 when there is none or the driver cannot run this
+ * build, with the reason written to why (may be NULL). Never fails. */
+int train_cuda_devices(char *why, size_t n);
 #endif
 
 #endif

@@ -1,0 +1,86 @@
+#!/bin/sh
+# bench/load.sh: a load check of `kestrel serve` with wrk (run by hand; it
+# asserts nothing). It writes a study of 10,000 real trials into a fresh
+# history through the storage API (bench/fill_history.c, compiled against the
+# build's libkestrel.a), serves it, starts a second study whose trials keep
+# running and reporting, then measures the trial list (first page, a deep
+# page, a deep best-first page; 100 trials each) and the best-trial endpoint
+# on loopback for 10 s each while the engine keeps writing. Prints
+# requests/s and latency percentiles. Run from a configured build directory
+# (in-tree or VPATH):
+#   sh bench/load.sh [--build DIR]
+#   DURATION=5s CONNS=32 TRIALS=100000 sh bench/load.sh
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=.
+if [ "${1:-}" = "--build" ]; then
+    build=$2
+    shift 2
+fi
+KESTREL=${KESTREL:-$build/kestrel}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-16}
+THREADS=${THREADS:-2}
+TRIALS=${TRIALS:-10000}
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "wrk not found; installing it (Debian package wrk)" >&2
+    apt-get install -y wrk >/dev/null
+fi
+
+tmp=$(mktemp -d /tmp/kestrel-load.XXXXXX)
+server=
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+[ -f "$build/libkestrel.a" ] || make -s -C "$build" libkestrel.a
+# shellcheck disable=SC2046
+${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../src" -I"$here/../search" \
+    $(pkg-config --cflags jansson sqlite3) "$here/fill_history.c" "$build/libkestrel.a" \
+    $(pkg-config --libs jansson sqlite3 gsl openblas libmicrohttpd zlib | sed 's/-lgslcblas//') \
+    -lm -o "$tmp/fill_history"
+t0=$(date +%s.%N)
+"$tmp/fill_history" "$tmp/k.db" big "$TRIALS"
+t1=$(date +%s.%N)
+echo "study big: $TRIALS trials written in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') s"
+
+"$KESTREL" serve --db "$tmp/k.db" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
+server=$!
+while ! grep -q '^listening on' "$tmp/out" 2>/dev/null; do sleep 0.1; done
+base=$(sed -n 's|^listening on \(http://[^ ]*\)/$|\1|p' "$tmp/out")
+echo "server: $base (database $tmp/k.db)"
+
+post() {
+    curl -sf -X POST -H 'Content-Type: application/json' --data "$2" "$base/api/v1/studies" >/dev/null ||
+        { echo "creating study $1 failed" >&2; exit 1; }
+}
+
+# Trials that keep the engine writing (reports every 0.1 s) during the runs.
+cat >"$tmp/busy.sh" <<'SH'
+i=1
+while [ $i -le 10 ]; do echo "{\"step\": $i, \"loss\": $1}" >&3; sleep 0.1; i=$((i + 1)); done
+echo "{\"loss\": $1}" >&3
+SH
+post busy '{"name": "busy", "objective": {"metric": "loss", "direction": "minimize"},
+  "space": {"x": {"type": "float", "low": -2, "high": 2}},
+  "strategy": {"name": "random", "seed": 2},
+  "budget": {"max_trials": 100000, "max_parallel": 4},
+  "run": {"command": ["sh", "'"$tmp/busy.sh"'", "{x}"]}}'
+sleep 1
+
+deep=$((TRIALS - 100))
+for path in "/api/v1/studies/big/trials?limit=100" \
+            "/api/v1/studies/big/trials?offset=$deep&limit=100" \
+            "/api/v1/studies/big/trials?sort=best&offset=$((TRIALS / 2))&limit=100" \
+            "/api/v1/studies/big/best"; do
+    echo
+    echo "== GET $path ($THREADS threads, $CONNS connections, $DURATION)"
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$base$path" |
+        grep -E 'Requests/sec|Transfer/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors'
+done
+echo
+echo "busy study during the runs: $(curl -sf "$base/api/v1/studies/busy" | sed -n 's/.*"counts":\({[^}]*}\).*/\1/p')"

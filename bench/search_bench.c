@@ -1,0 +1,313 @@
+/* search_bench: runs Kestrel's search strategies in-process on the built-in
+ * test functions (src/testfn.c) and prints, per function and strategy, the
+ * median and interquartile range of the simple regret (best value found minus
+ * the known minimum) over seeds, and the wall time; then times one GP
+ * suggestion with 200 observed trials in 6 dimensions. Run by hand (see
+ * bench/search_bench.sh); never part of `make check`.
+ * Invariant: a study is a pure function of (function, strategy, seed, trials),
+ * like a real `kestrel run` with max_parallel 1, so the figures repeat. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../search/strategy.h"
+#include "../src/testfn.h"
+
+#define MAX_LIST 16
+#define TIMING_ROWS 200     /* observed trials in the timed suggestion */
+#define TIMING_REPS 20      /* timed suggestions; the median is reported */
+
+typedef struct {
+    int seeds, trials;
+    int n_fn, n_strat;
+    const char *fn[MAX_LIST];
+    const char *strat[MAX_LIST];
+    int timing;             /* 1: time the 200 x 6 GP suggestion */
+    int tsv;                /* 1: machine-readable rows instead of the table */
+    int values;             /* 1: only print function values for optuna_bench.py --verify */
+} bench_opts;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* q-quantile of sorted v (n), linear between order statistics: the same rule
+ * as numpy.percentile's default, so bench/optuna_bench.py reports alike. */
+static double quantile(const double *v, int n, double q)
+{
+    double pos = q * (n - 1);
+    int i = (int)floor(pos);
+    if (i >= n - 1) return v[n - 1];
+    return v[i] + (pos - i) * (v[i + 1] - v[i]);
+}
+
+/* Splits the comma-separated s (modified in place) into at most MAX_LIST names. */
+static int split_list(char *s, const char **out)
+{
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok && n < MAX_LIST; tok = strtok(NULL, ","))
+        out[n++] = tok;
+    return n;
+}
+
+/* The function's box as a space of float parameters x1..x<dim>. */
+static void fn_space(const testfn *fn, space *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->n = fn->dim;
+    for (int i = 0; i < fn->dim; i++) {
+        space_param *p = &sp->params[i];
+        snprintf(p->name, sizeof p->name, "x%d", i + 1);
+        p->kind = PARAM_FLOAT;
+        p->low = fn->low[i];
+        p->high = fn->high[i];
+        p->parent = -1;
+    }
+}
+
+static void record(strategy_obs *o, int number, const space_point *p, double v)
+{
+    memset(o, 0, sizeof *o);
+    o->number = number;
+    o->state = TRIAL_COMPLETE;
+    o->has_value = 1;
+    o->value = v;
+    o->resumed_from = -1;
+    o->retry_of = -1;
+    o->point = *p;
+}
+
+/* One sequential study of `trials` trials; obs (trials) receives the history.
+ * Returns the best value found, or NAN after printing the strategy's error. */
+static double run_study(const strategy_ops *ops, const testfn *fn, const space *sp,
+                        uint64_t seed, int trials, strategy_obs *obs)
+{
+    strategy *st = NULL;
+    kerror err;
+    if (ops->create(&st, sp, NULL, seed, &err)) {
+        fprintf(stderr, "search_bench: %s: create: %s\n", ops->name, err.msg);
+        return NAN;
+    }
+    double best = INFINITY;
+    for (int t = 0; t < trials; t++) {
+        strategy_history h = { obs, t };
+        strategy_suggestion sg;
+        if (ops->suggest(st, &h, &sg, 1, &err) != 1) {
+            fprintf(stderr, "search_bench: %s on %s, seed %llu, trial %d: %s\n", ops->name,
+                    fn->name, (unsigned long long)seed, t, err.msg);
+            best = NAN;
+            break;
+        }
+        double v = fn->f(sg.point.x);
+        record(&obs[t], t, &sg.point, v);
+        if (ops->observe) ops->observe(st, &obs[t]);
+        if (v < best) best = v;
+    }
+    ops->destroy(st);
+    return best;
+}
+
+/* Runs every seed of one (function, strategy) pair and prints its row.
+ * Returns 0, or -1 when a study failed. */
+static int bench_pair(const bench_opts *o, const testfn *fn, const strategy_ops *ops)
+{
+    space sp;
+    fn_space(fn, &sp);
+    double *regret = malloc((size_t)o->seeds * sizeof *regret);
+    strategy_obs *obs = malloc((size_t)o->trials * sizeof *obs);
+    if (!regret || !obs) {
+        free(regret);
+        free(obs);
+        fprintf(stderr, "search_bench: out of memory\n");
+        return -1;
+    }
+    int ok = 1;
+    double t0 = now_s();
+    for (int s = 0; s < o->seeds && ok; s++) {
+        double best = run_study(ops, fn, &sp, (uint64_t)s, o->trials, obs);
+        ok = !isnan(best);
+        regret[s] = best - fn->minimum;
+    }
+    double secs = now_s() - t0;
+    if (ok) {
+        qsort(regret, (size_t)o->seeds, sizeof *regret, cmp_double);
+        double q1 = quantile(regret, o->seeds, 0.25), med = quantile(regret, o->seeds, 0.5),
+               q3 = quantile(regret, o->seeds, 0.75);
+        if (o->tsv)
+            printf("%s\tkestrel-%s\t%.6g\t%.6g\t%.6g\t%.3f\n", fn->name, ops->name, med, q1, q3,
+                   secs);
+        else
+            printf("%-16s %-16s %12.4g %12.4g %12.4g %9.2f\n", fn->name, ops->name, med, q1, q3,
+                   secs);
+    }
+    free(regret);
+    free(obs);
+    return ok ? 0 : -1;
+}
+
+/* Median wall time of one GP suggestion with TIMING_ROWS observed trials of
+ * Hartmann-6 at uniform random points. Each repetition builds a fresh
+ * strategy, lets it make (untimed) the cold-fit suggestion at TIMING_ROWS - 1
+ * trials, then times the next one: what a running study pays per trial.
+ * The cold suggestion's median is reported too. */
+static int bench_timing(const bench_opts *o)
+{
+    const testfn *fn = testfn_find("hartmann6");
+    const strategy_ops *ops = strategy_find("gp");
+    space sp;
+    fn_space(fn, &sp);
+    static strategy_obs obs[TIMING_ROWS];
+    double warm[TIMING_REPS], cold[TIMING_REPS];
+    for (int r = 0; r < TIMING_REPS; r++) {
+        uint64_t st = 1000 + (uint64_t)r;
+        for (int t = 0; t < TIMING_ROWS; t++) {
+            double u[TESTFN_MAX_DIM];
+            space_point p;
+            for (int d = 0; d < fn->dim; d++) u[d] = strategy_rng_uniform(&st);
+            space_unit_to_point(&sp, u, &p);
+            record(&obs[t], t, &p, fn->f(p.x));
+        }
+        strategy *s = NULL;
+        kerror err;
+        strategy_suggestion sg;
+        if (ops->create(&s, &sp, NULL, (uint64_t)r, &err)) {
+            fprintf(stderr, "search_bench: gp: create: %s\n", err.msg);
+            return -1;
+        }
+        strategy_history h = { obs, TIMING_ROWS - 1 };
+        double t0 = now_s();
+        int n1 = ops->suggest(s, &h, &sg, 1, &err);
+        double t1 = now_s();
+        h.n_obs = TIMING_ROWS;
+        int n2 = n1 == 1 ? ops->suggest(s, &h, &sg, 1, &err) : n1;
+        double t2 = now_s();
+        ops->destroy(s);
+        if (n1 != 1 || n2 != 1) {
+            fprintf(stderr, "search_bench: gp timing: %s\n", err.msg);
+            return -1;
+        }
+        cold[r] = 1e3 * (t1 - t0);
+        warm[r] = 1e3 * (t2 - t1);
+    }
+    qsort(warm, TIMING_REPS, sizeof *warm, cmp_double);
+    qsort(cold, TIMING_REPS, sizeof *cold, cmp_double);
+    double mw = quantile(warm, TIMING_REPS, 0.5), mc = quantile(cold, TIMING_REPS, 0.5);
+    if (o->tsv) {
+        printf("timing\tgp-suggest-ms\t%.3f\t%.3f\t%.3f\t0\n", mw, warm[0], warm[TIMING_REPS - 1]);
+        printf("timing\tgp-cold-suggest-ms\t%.3f\t%.3f\t%.3f\t0\n", mc, cold[0],
+               cold[TIMING_REPS - 1]);
+    } else {
+        printf("GP suggestion, %d observed trials, 6 dims (hartmann6), median of %d: "
+               "%.1f ms (min %.1f, max %.1f); first (cold-fit) suggestion %.1f ms\n",
+               TIMING_ROWS, TIMING_REPS, mw, warm[0], warm[TIMING_REPS - 1], mc);
+    }
+    return 0;
+}
+
+/* Prints "name x1 .. xd f(x)" at 5 seeded points per function (corners and
+ * interior alike), so optuna_bench.py --verify can check its own copy of the
+ * formulas against these. */
+static void print_values(void)
+{
+    for (const testfn *const *f = testfn_all(); *f; f++) {
+        uint64_t st = 42;
+        for (int r = 0; r < 5; r++) {
+            double x[TESTFN_MAX_DIM];
+            printf("%s", (*f)->name);
+            for (int d = 0; d < (*f)->dim; d++) {
+                x[d] = (*f)->low[d] + strategy_rng_uniform(&st) * ((*f)->high[d] - (*f)->low[d]);
+                printf(" %.17g", x[d]);
+            }
+            printf(" %.17g\n", (*f)->f(x));
+        }
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: search_bench [--seeds N] [--trials N] [--functions a,b,...]\n"
+            "                    [--strategies random,sobol,gp] [--no-timing] [--timing-only] [--tsv]\n"
+            "       search_bench --values   (function values for optuna_bench.py --verify)\n"
+            "Defaults: 20 seeds, 50 trials, every test function, random,sobol,gp, timing on.\n"
+            "--tsv prints rows: function, strategy, median, q1, q3, seconds (tab-separated).\n");
+}
+
+static int parse_args(int argc, char **argv, bench_opts *o)
+{
+    static char all_strats[] = "random,sobol,gp";
+    *o = (bench_opts){ .seeds = 20, .trials = 50, .timing = 1 };
+    int only_timing = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--seeds") && v) o->seeds = atoi(argv[++i]);
+        else if (!strcmp(a, "--trials") && v) o->trials = atoi(argv[++i]);
+        else if (!strcmp(a, "--functions") && v) o->n_fn = split_list(argv[++i], o->fn);
+        else if (!strcmp(a, "--strategies") && v) o->n_strat = split_list(argv[++i], o->strat);
+        else if (!strcmp(a, "--no-timing")) o->timing = 0;
+        else if (!strcmp(a, "--timing-only")) only_timing = 1;
+        else if (!strcmp(a, "--tsv")) o->tsv = 1;
+        else if (!strcmp(a, "--values")) o->values = 1;
+        else if (!strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else return -1;
+    }
+    if (o->seeds < 1 || o->trials < 1) return -1;
+    if (only_timing) {
+        o->timing = 1;
+        o->n_fn = -1;
+        return 0;
+    }
+    if (!o->n_strat) o->n_strat = split_list(all_strats, o->strat);
+    if (!o->n_fn)
+        for (const testfn *const *f = testfn_all(); *f && o->n_fn < MAX_LIST; f++)
+            o->fn[o->n_fn++] = (*f)->name;
+    for (int i = 0; i < o->n_fn; i++)
+        if (!testfn_find(o->fn[i])) {
+            fprintf(stderr, "search_bench: no test function %s\n", o->fn[i]);
+            return -1;
+        }
+    for (int i = 0; i < o->n_strat; i++)
+        if (!strategy_find(o->strat[i])) {
+            fprintf(stderr, "search_bench: no strategy %s\n", o->strat[i]);
+            return -1;
+        }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    if (parse_args(argc, argv, &o)) {
+        usage(stderr);
+        return 2;
+    }
+    if (o.values) {
+        print_values();
+        return 0;
+    }
+    int rc = 0;
+    if (o.n_fn > 0 && !o.tsv)
+        printf("%d seeds x %d trials; simple regret = best found - known minimum\n"
+               "%-16s %-16s %12s %12s %12s %9s\n", o.seeds, o.trials, "function", "strategy",
+               "median", "q1", "q3", "seconds");
+    for (int i = 0; i < o.n_fn; i++)
+        for (int j = 0; j < o.n_strat; j++) {
+            if (bench_pair(&o, testfn_find(o.fn[i]), strategy_find(o.strat[j]))) rc = 1;
+            fflush(stdout);
+        }
+    if (o.timing && bench_timing(&o)) rc = 1;
+    return rc;
+}

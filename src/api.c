@@ -1,0 +1,667 @@
+/* api: the endpoint handlers of `kestrel serve`; see api.h and
+ * docs/openapi.yaml. Invariant: a handler holds a pooled storage handle only
+ * while it runs (an export's producer thread until it has written the last
+ * row), so at most one thread uses a handle at a time; exports and the event
+ * stream go out as they are produced, never built whole in memory. */
+#define _GNU_SOURCE
+#include "api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_json.h"
+#include "format.h"
+#include "spec.h"
+#include "storage.h"
+
+#define POOL_KEEP 32            /* idle read connections kept */
+#define LIMIT_DEFAULT 100
+#define LIMIT_MAX 10000
+#define PING_MS 15000           /* SSE keep-alive comment */
+
+/* The dashboard, embedded by build-aux/embed.sh from web/. */
+extern const char *const web_assets[];
+extern const char *const web_assets_names[];
+extern const unsigned long web_assets_sizes[];
+
+struct api {
+    service *sv;
+    char *db_path;
+    http_server *srv;           /* set once the server runs (atomic) */
+    pthread_mutex_t mu;         /* the pool */
+    storage *pool[POOL_KEEP];
+    int n_pool;
+};
+
+static storage *pool_get(api *a, kerror *err)
+{
+    storage *st = NULL;
+    pthread_mutex_lock(&a->mu);
+    if (a->n_pool > 0) st = a->pool[--a->n_pool];
+    pthread_mutex_unlock(&a->mu);
+    if (!st && storage_open(&st, a->db_path, err) != KE_OK) return NULL;
+    return st;
+}
+
+static void pool_put(api *a, storage *st)
+{
+    if (!st) return;
+    pthread_mutex_lock(&a->mu);
+    if (a->n_pool < POOL_KEEP) {
+        a->pool[a->n_pool++] = st;
+        st = NULL;
+    }
+    pthread_mutex_unlock(&a->mu);
+    storage_close(st);
+}
+
+/* The study called name, read through a pooled handle that the caller puts
+ * back; on failure it has answered the request and returns NULL. */
+static storage *get_study(api *a, http_req *rq, const char *name, storage_study *s)
+{
+    kerror err;
+    kerror_clear(&err);
+    storage *st = pool_get(a, &err);
+    if (st && storage_study_get(st, name, s, &err) == KE_OK) return st;
+    pool_put(a, st);
+    http_respond_kerror(rq, &err);
+    return NULL;
+}
+
+static void respond_study(api *a, http_req *rq, int status, const char *name, int with_spec)
+{
+    storage_study s;
+    storage *st = get_study(a, rq, name, &s);
+    if (!st) return;
+    http_respond_json(rq, status, api_study_json(&s, with_spec));
+    storage_study_free(&s);
+    pool_put(a, st);
+}
+
+/* Query parameter key as an integer in [0, max], def when absent; on a bad
+ * value it answers 400 (path = the parameter) and returns -1. */
+static int query_int(http_req *rq, const char *key, int def, int max, int *out)
+{
+    const char *v = http_query(rq, key);
+    *out = def;
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || errno || n < 0 || n > max) {
+        http_respond_error(rq, 400, "invalid", key, "expected an integer from 0 to %d, not '%s'",
+                           max, v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+/* ---- health, metrics ---- */
+
+static void h_health(http_req *rq, void *ctx)
+{
+    (void)ctx;
+    http_respond_json(rq, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_metrics(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    kerror err;
+    kerror_clear(&err);
+    storage *st = pool_get(a, &err);
+    storage_study *list = NULL;
+    int n = 0;
+    if (!st || storage_study_list(st, &list, &n, &err) != KE_OK) {
+        pool_put(a, st);
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    pool_put(a, st);
+    static const char *const states[] = {"RUNNING", "STOPPED", "COMPLETE", "FAILED"};
+    long trials[4] = {0}, studies[4] = {0};
+    for (int i = 0; i < n; i++) {
+        trials[0] += list[i].n_running;
+        trials[1] += list[i].n_complete;
+        trials[2] += list[i].n_pruned;
+        trials[3] += list[i].n_failed;
+        for (int k = 0; k < 4; k++) studies[k] += !strcmp(list[i].state, states[k]);
+    }
+    storage_study_list_free(list, n);
+    service_stats ss;
+    service_get_stats(a->sv, &ss);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
+        return;
+    }
+    fputs("# HELP kestrel_trials Trials in the history by state.\n# TYPE kestrel_trials gauge\n", f);
+    for (int k = 0; k < 4; k++)
+        fprintf(f, "kestrel_trials{state=\"%s\"} %ld\n", trial_state_name((trial_state)k), trials[k]);
+    fprintf(f, "# HELP kestrel_running_trials Trials this server runs now.\n"
+               "# TYPE kestrel_running_trials gauge\nkestrel_running_trials %d\n"
+               "# HELP kestrel_suggestions_total Trials started since the server started.\n"
+               "# TYPE kestrel_suggestions_total counter\nkestrel_suggestions_total %" PRIu64 "\n"
+               "# HELP kestrel_studies Studies in the history by state.\n"
+               "# TYPE kestrel_studies gauge\n", ss.running, ss.suggestions);
+    for (int k = 0; k < 4; k++) fprintf(f, "kestrel_studies{state=\"%s\"} %ld\n", states[k], studies[k]);
+    fputs("# HELP kestrel_http_requests_total HTTP responses by status code.\n"
+          "# TYPE kestrel_http_requests_total counter\n", f);
+    for (int code = 100; code < 600; code++) {
+        http_server *srv = __atomic_load_n(&a->srv, __ATOMIC_ACQUIRE);
+        uint64_t c = srv ? http_count(srv, code) : 0;
+        if (c) fprintf(f, "kestrel_http_requests_total{code=\"%d\"} %" PRIu64 "\n", code, c);
+    }
+    fclose(f);
+    http_respond_owned(rq, 200, "text/plain; version=0.0.4", text, len);
+}
+
+/* ---- studies ---- */
+
+static void h_list(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    kerror err;
+    kerror_clear(&err);
+    storage *st = pool_get(a, &err);
+    storage_study *list = NULL;
+    int n = 0;
+    if (!st || storage_study_list(st, &list, &n, &err) != KE_OK) {
+        pool_put(a, st);
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    pool_put(a, st);
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(arr, api_study_json(&list[i], 0));
+    storage_study_list_free(list, n);
+    http_respond_json(rq, 200, json_pack("{s:o}", "studies", arr));
+}
+
+static void h_create(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    if (spec_parse(&spec, http_body(rq, NULL), &err) != KE_OK) {
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%s", spec.name);
+    int created = 0;
+    if (service_submit(a->sv, &spec, &created, &err) != KE_OK) {
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    respond_study(a, rq, created ? 201 : 200, name, 0);
+}
+
+static void h_show(http_req *rq, void *ctx)
+{
+    respond_study(ctx, rq, 200, http_param(rq, 0), 1);
+}
+
+static void h_stop(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    kerror err;
+    kerror_clear(&err);
+    if (service_stop(a->sv, http_param(rq, 0), &err) != KE_OK)
+        http_respond_kerror(rq, &err);
+    else
+        respond_study(a, rq, 202, http_param(rq, 0), 0);
+}
+
+static void h_resume(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    kerror err;
+    kerror_clear(&err);
+    if (service_resume(a->sv, http_param(rq, 0), &err) != KE_OK)
+        http_respond_kerror(rq, &err);
+    else
+        respond_study(a, rq, 202, http_param(rq, 0), 0);
+}
+
+static void h_delete(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    kerror err;
+    kerror_clear(&err);
+    if (service_delete(a->sv, http_param(rq, 0), &err) != KE_OK)
+        http_respond_kerror(rq, &err);
+    else
+        http_respond_empty(rq, 204);
+}
+
+/* ---- trials ---- */
+
+static int add_trial(const storage_trial *t, void *ctx)
+{
+    return json_array_append_new(ctx, api_trial_json(t)) != 0;
+}
+
+static int count_state(const storage_study *s, int state)
+{
+    switch (state) {
+    case TRIAL_RUNNING: return s->n_running;
+    case TRIAL_COMPLETE: return s->n_complete;
+    case TRIAL_PRUNED: return s->n_pruned;
+    case TRIAL_FAILED: return s->n_failed;
+    default: return s->n_trials;
+    }
+}
+
+static void h_trials(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    storage_filter f = {.state = -1};
+    const char *state = http_query(rq, "state"), *sort = http_query(rq, "sort");
+    if (state && *state && (f.state = trial_state_parse(state)) < 0) {
+        http_respond_error(rq, 400, "invalid", "state", "expected RUNNING, COMPLETE, PRUNED or "
+                           "FAILED, not '%s'", state);
+        return;
+    }
+    if (sort && strcmp(sort, "number") && strcmp(sort, "best")) {
+        http_respond_error(rq, 400, "invalid", "sort", "expected number or best, not '%s'", sort);
+        return;
+    }
+    f.best_first = sort && !strcmp(sort, "best");
+    if (query_int(rq, "offset", 0, 1000000000, &f.offset) < 0 ||
+        query_int(rq, "limit", LIMIT_DEFAULT, LIMIT_MAX, &f.limit) < 0)
+        return;
+    storage_study s;
+    storage *st = get_study(a, rq, http_param(rq, 0), &s);
+    if (!st) return;
+    json_t *arr = json_array();
+    kerror err;
+    kerror_clear(&err);
+    int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &f, add_trial, arr, &err);
+    if (rc == KE_OK)
+        http_respond_json(rq, 200, json_pack("{s:o, s:i, s:i, s:i}", "trials", arr, "total",
+                                             count_state(&s, f.state), "offset", f.offset,
+                                             "limit", f.limit));
+    else {
+        json_decref(arr);
+        http_respond_kerror(rq, &err);
+    }
+    storage_study_free(&s);
+    pool_put(a, st);
+}
+
+/* The trial's detail fields, read through st. */
+static int add_detail(storage *st, const storage_trial *t, json_t *o, kerror *err)
+{
+    storage_value *v = NULL;
+    storage_metric *m = NULL;
+    char *out = NULL, *errt = NULL;
+    int nv = 0, nm = 0;
+    int rc = storage_trial_values(st, t->id, &v, &nv, err);
+    if (rc == KE_OK) rc = storage_trial_metrics(st, t->id, &m, &nm, err);
+    if (rc == KE_OK) rc = storage_trial_logs(st, t->id, &out, &errt, err);
+    if (rc == KE_OK && api_trial_add_detail(o, v, nv, m, nm, out, errt) != 0)
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    storage_values_free(v, nv);
+    storage_metrics_free(m, nm);
+    free(out);
+    free(errt);
+    return rc;
+}
+
+/* GET .../trials/{number} (detail) and GET .../best (by: 1). */
+static void respond_trial(api *a, http_req *rq, int best)
+{
+    int number = 0;
+    if (!best) {
+        char *end;
+        const char *arg = http_param(rq, 1);
+        long n = strtol(arg, &end, 10);
+        if (*end || n < 0 || n > 1000000000) {
+            http_respond_error(rq, 400, "invalid", "number", "not a trial number: '%s'", arg);
+            return;
+        }
+        number = (int)n;
+    }
+    storage_study s;
+    storage *st = get_study(a, rq, http_param(rq, 0), &s);
+    if (!st) return;
+    storage_trial t;
+    kerror err;
+    kerror_clear(&err);
+    int rc = best ? storage_trial_best(st, s.id, &t, &err) : storage_trial_get(st, s.id, number, &t, &err);
+    if (rc == KE_NOTFOUND)
+        kerror_set(&err, KE_NOTFOUND, NULL, best ? "study '%s' has no COMPLETE trial yet"
+                                                 : "study '%s' has no trial %d", s.name, number);
+    if (rc == KE_OK) {
+        json_t *o = api_trial_json(&t);
+        if (!best) rc = add_detail(st, &t, o, &err);
+        storage_trial_free(&t);
+        if (rc == KE_OK) http_respond_json(rq, 200, o);
+        else json_decref(o);
+    }
+    if (rc != KE_OK) http_respond_kerror(rq, &err);
+    storage_study_free(&s);
+    pool_put(a, st);
+}
+
+static void h_trial(http_req *rq, void *ctx)
+{
+    respond_trial(ctx, rq, 0);
+}
+
+static void h_best(http_req *rq, void *ctx)
+{
+    respond_trial(ctx, rq, 1);
+}
+
+static int add_curve(int number, trial_state state, const int *steps, const double *values,
+                     int n, void *ctx)
+{
+    json_t *st = json_array(), *va = json_array();
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(st, json_integer(steps[i]));
+        json_array_append_new(va, api_number(values[i]));
+    }
+    json_t *c = json_pack("{s:i, s:s, s:o, s:o}", "number", number, "state",
+                          trial_state_name(state), "steps", st, "values", va);
+    return json_array_append_new(ctx, c) != 0;
+}
+
+static void h_curves(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    int offset, limit;
+    if (query_int(rq, "offset", 0, 1000000000, &offset) < 0 ||
+        query_int(rq, "limit", LIMIT_DEFAULT, LIMIT_MAX, &limit) < 0)
+        return;
+    storage_study s;
+    storage *st = get_study(a, rq, http_param(rq, 0), &s);
+    if (!st) return;
+    json_t *arr = json_array();
+    kerror err;
+    kerror_clear(&err);
+    int rc = limit == 0 ? KE_OK : storage_curves_each(st, s.id, s.metric, offset, limit, add_curve, arr, &err);
+    if (rc == KE_OK)
+        http_respond_json(rq, 200, json_pack("{s:o, s:i, s:i, s:i}", "curves", arr, "total",
+                                             s.n_trials, "offset", offset, "limit", limit));
+    else {
+        json_decref(arr);
+        http_respond_kerror(rq, &err);
+    }
+    storage_study_free(&s);
+    pool_put(a, st);
+}
+
+/* ---- exports: a producer thread writes into a pipe the response reads ---- */
+
+typedef struct {
+    api *a;
+    storage *st;                /* the producer's until it ends */
+    int64_t study_id;
+    json_t *names;              /* parameter columns */
+    int csv, rows;
+    format_writer fw;
+    FILE *w;                    /* the pipe's write end */
+    int rfd;
+    pthread_t th;
+    int started;
+} export_job;
+
+static int export_row(const storage_trial *t, void *ctx)
+{
+    export_job *j = ctx;
+    if (j->csv) {
+        format_cell cells[API_CSV_FIXED + API_CSV_MAX_PARAMS];
+        api_csv_cells(t, j->names, cells);
+        format_row(&j->fw, cells);
+    } else {
+        json_t *o = api_trial_json(t);
+        fputs(j->rows++ ? ",\n" : "\n", j->w);
+        if (!o || json_dumpf(o, j->w, JSON_COMPACT) != 0) fputs("null", j->w);
+        json_decref(o);
+    }
+    return ferror(j->w) != 0;   /* the client went away */
+}
+
+static void *export_thread(void *arg)
+{
+    export_job *j = arg;
+    kerror err;
+    if (j->csv) {
+        const char *cols[API_CSV_FIXED + API_CSV_MAX_PARAMS];
+        format_begin(&j->fw, FORMAT_CSV, j->w, cols, api_csv_columns(j->names, cols));
+        storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err);
+        fflush(j->w);
+    } else {
+        fputs("[", j->w);
+        storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err);
+        fputs("\n]\n", j->w);
+    }
+    fclose(j->w);
+    j->w = NULL;
+    pool_put(j->a, j->st);
+    j->st = NULL;
+    return NULL;
+}
+
+static ssize_t export_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    export_job *j = ctx;
+    for (;;) {
+        ssize_t n = read(j->rfd, buf, max);
+        if (n > 0) return n;
+        if (n == 0) return HTTP_STREAM_END;
+        if (errno != EINTR) return HTTP_STREAM_ERROR;
+    }
+}
+
+/* Closing the read end first makes a producer still writing fail (EPIPE)
+ * and end, so the join is short. */
+static void export_free(void *ctx)
+{
+    export_job *j = ctx;
+    if (j->rfd >= 0) close(j->rfd);
+    if (j->started) pthread_join(j->th, NULL);
+    if (j->w) fclose(j->w);
+    pool_put(j->a, j->st);
+    json_decref(j->names);
+    free(j);
+}
+
+static void respond_export(api *a, http_req *rq, int csv)
+{
+    storage_study s;
+    storage *st = get_study(a, rq, http_param(rq, 0), &s);
+    if (!st) return;
+    export_job *j = calloc(1, sizeof *j);
+    int fds[2] = {-1, -1};
+    if (!j || pipe2(fds, O_CLOEXEC) != 0) {
+        free(j);
+        storage_study_free(&s);
+        pool_put(a, st);
+        http_respond_error(rq, 500, "io", NULL, "cannot start the export: %s", strerror(errno));
+        return;
+    }
+    *j = (export_job){.a = a, .st = st, .study_id = s.id, .names = api_param_names(s.spec_json),
+                      .csv = csv, .w = fdopen(fds[1], "w"), .rfd = fds[0]};
+    storage_study_free(&s);
+    if (!j->w) close(fds[1]);
+    j->started = j->w && pthread_create(&j->th, NULL, export_thread, j) == 0;
+    if (!j->started) {
+        export_free(j);
+        http_respond_error(rq, 500, "io", NULL, "cannot start the export");
+        return;
+    }
+    http_respond_stream(rq, 200, csv ? "text/csv; charset=utf-8" : "application/json",
+                        export_read, j, export_free);
+}
+
+static void h_export_csv(http_req *rq, void *ctx)
+{
+    respond_export(ctx, rq, 1);
+}
+
+static void h_export_json(http_req *rq, void *ctx)
+{
+    respond_export(ctx, rq, 0);
+}
+
+/* ---- events ---- */
+
+typedef struct {
+    service *sv;
+    uint64_t after;             /* the last event sent */
+    char *study;                /* filter, or NULL */
+    char *frame;                /* being sent */
+    size_t len, off;
+} sse_stream;
+
+static ssize_t sse_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    sse_stream *c = ctx;
+    if (!c->frame) {
+        if (pos == 0) {
+            /* Sent at once so the client sees the stream open. */
+            c->frame = strdup("retry: 2000\n\n");
+        } else {
+            uint64_t seq;
+            int rc = service_event_next(c->sv, c->after, c->study, PING_MS, &c->frame, &seq);
+            if (rc < 0) return HTTP_STREAM_END;
+            c->after = seq;
+            if (rc == 0) c->frame = strdup(": ping\n\n");
+        }
+        if (!c->frame) return HTTP_STREAM_ERROR;
+        c->len = strlen(c->frame);
+        c->off = 0;
+    }
+    size_t n = c->len - c->off < max ? c->len - c->off : max;
+    memcpy(buf, c->frame + c->off, n);
+    c->off += n;
+    if (c->off == c->len) {
+        free(c->frame);
+        c->frame = NULL;
+    }
+    return (ssize_t)n;
+}
+
+static void sse_free(void *ctx)
+{
+    sse_stream *c = ctx;
+    free(c->frame);
+    free(c->study);
+    free(c);
+}
+
+/* GET /api/v1/events[?study=NAME][&since=N]: from Last-Event-ID (or since)
+ * when given, else from now on. */
+static void h_events(http_req *rq, void *ctx)
+{
+    api *a = ctx;
+    const char *from = http_header(rq, "Last-Event-ID");
+    if (!from) from = http_query(rq, "since");
+    const char *study = http_query(rq, "study");
+    sse_stream *c = calloc(1, sizeof *c);
+    if (!c || (study && !(c->study = strdup(study)))) {
+        free(c);
+        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
+        return;
+    }
+    c->sv = a->sv;
+    c->after = from ? strtoull(from, NULL, 10) : service_event_last(a->sv);
+    http_respond_stream(rq, 200, "text/event-stream", sse_read, c, sse_free);
+}
+
+/* ---- static files ---- */
+
+static const char *mime_type(const char *name)
+{
+    static const char *const types[][2] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
+        {".json", "application/json"},         {".png", "image/png"},
+        {".ico", "image/x-icon"},              {".txt", "text/plain; charset=utf-8"}};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(dot, types[i][0])) return types[i][1];
+    return "application/octet-stream";
+}
+
+/* Only names in the embedded set are served, so no path reaches a file. */
+void api_static(http_req *rq, void *ctx)
+{
+    (void)ctx;
+    const char *path = http_path(rq);
+    const char *name = !strcmp(path, "/") ? "index.html" : path + 1;
+    if (path[0] == '/' && !strchr(name, '/'))
+        for (int i = 0; web_assets_names[i]; i++)
+            if (!strcmp(web_assets_names[i], name)) {
+                http_respond_static(rq, 200, mime_type(name), web_assets[i], web_assets_sizes[i]);
+                return;
+            }
+    http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s", path);
+}
+
+/* ---- setup ---- */
+
+static const http_route routes[] = {
+    {"GET", "/healthz", h_health, 1},
+    {"GET", "/metrics", h_metrics, 0},
+    {"GET", "/api/v1/studies", h_list, 0},
+    {"POST", "/api/v1/studies", h_create, 0},
+    {"GET", "/api/v1/studies/*", h_show, 0},
+    {"DELETE", "/api/v1/studies/*", h_delete, 0},
+    {"POST", "/api/v1/studies/*/stop", h_stop, 0},
+    {"POST", "/api/v1/studies/*/resume", h_resume, 0},
+    {"GET", "/api/v1/studies/*/trials", h_trials, 0},
+    {"GET", "/api/v1/studies/*/trials/*", h_trial, 0},
+    {"GET", "/api/v1/studies/*/best", h_best, 0},
+    {"GET", "/api/v1/studies/*/curves", h_curves, 0},
+    {"GET", "/api/v1/studies/*/export.csv", h_export_csv, 0},
+    {"GET", "/api/v1/studies/*/export.json", h_export_json, 0},
+    {"GET", "/api/v1/events", h_events, 0},
+};
+
+const http_route *api_routes(int *n)
+{
+    *n = (int)(sizeof routes / sizeof routes[0]);
+    return routes;
+}
+
+int api_open(api **out, service *sv, const char *db_path, kerror *err)
+{
+    api *a = calloc(1, sizeof *a);
+    if (!a || !(a->db_path = strdup(db_path))) {
+        free(a);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    a->sv = sv;
+    pthread_mutex_init(&a->mu, NULL);
+    *out = a;
+    return KE_OK;
+}
+
+void api_set_server(api *a, http_server *srv)
+{
+    __atomic_store_n(&a->srv, srv, __ATOMIC_RELEASE);
+}
+
+void api_close(api *a)
+{
+    if (!a) return;
+    for (int i = 0; i < a->n_pool; i++) storage_close(a->pool[i]);
+    pthread_mutex_destroy(&a->mu);
+    free(a->db_path);
+    free(a);
+}

@@ -1,0 +1,169 @@
+/* api_json: encodes storage structs for the HTTP API; see api_json.h.
+ * Invariant: the JSON shapes here are the ones docs/openapi.yaml describes;
+ * absent values are JSON null (never -1 or NaN). */
+#include "api_json.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+json_t *api_number(double v)
+{
+    if (!isfinite(v)) return json_null();
+    /* Integral values (int parameters, counts) print as integers. */
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+static json_t *int_or_null(int v)
+{
+    return v >= 0 ? json_integer(v) : json_null();
+}
+
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *api_param_names(const char *spec_json)
+{
+    json_t *doc = json_loads(spec_json, 0, NULL);
+    json_t *names = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(doc, "space"), key, v) json_array_append_new(names, json_string(key));
+    json_decref(doc);
+    return names;
+}
+
+json_t *api_study_json(const storage_study *s, int with_spec)
+{
+    json_t *doc = json_loads(s->spec_json, 0, NULL);
+    json_t *best = s->has_best ? json_pack("{s:i, s:o}", "number", s->best_number, "value",
+                                           api_number(s->best_value))
+                               : json_null();
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:O?, s:f, s:f, s:{s:i, s:i, s:i, s:i, s:i}, s:O?, s:o, s:o}",
+        "name", s->name, "state", s->state, "direction", s->maximize ? "maximize" : "minimize",
+        "metric", s->metric, "strategy", json_object_get(json_object_get(doc, "strategy"), "name"),
+        "created_at", s->created_at, "updated_at", s->updated_at, "counts", "total", s->n_trials,
+        "running", s->n_running, "complete", s->n_complete, "pruned", s->n_pruned, "failed",
+        s->n_failed, "max_trials", json_object_get(json_object_get(doc, "budget"), "max_trials"),
+        "best", best, "params", api_param_names(s->spec_json));
+    if (o && with_spec && doc) json_object_set(o, "spec", doc);
+    json_decref(doc);
+    return o;
+}
+
+static json_t *params_json(const storage_trial *t)
+{
+    json_t *p = json_object();
+    for (int i = 0; p && i < t->n_params; i++)
+        json_object_set_new(p, t->params[i].name, t->params[i].is_text
+                                                      ? json_string(t->params[i].text)
+                                                      : api_number(t->params[i].num));
+    return p;
+}
+
+/* Seconds the trial ran, or has been running so far. */
+static double duration(const storage_trial *t)
+{
+    if (t->finished_at > 0) return t->finished_at - t->started_at;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9 - t->started_at;
+}
+
+json_t *api_trial_json(const storage_trial *t)
+{
+    return json_pack("{s:i, s:s, s:o, s:o, s:f, s:o, s:f, s:o, s:i, s:o, s:o, s:o, s:o}",
+                     "number", t->number, "state", trial_state_name(t->state), "value",
+                     t->has_value ? api_number(t->value) : json_null(), "params", params_json(t),
+                     "started_at", t->started_at, "finished_at",
+                     t->finished_at > 0 ? json_real(t->finished_at) : json_null(), "duration",
+                     duration(t), "last_step", int_or_null(t->last_step), "budget", t->budget,
+                     "resumed_from", int_or_null(t->resumed_from), "retry_of",
+                     int_or_null(t->retry_of), "worker", text_or_null(t->worker), "failure",
+                     text_or_null(t->failure));
+}
+
+int api_trial_add_detail(json_t *trial, const storage_value *v, int nv,
+                         const storage_metric *m, int nm, const char *stdout_tail,
+                         const char *stderr_tail)
+{
+    json_t *values = json_array(), *metrics = json_object(), *cur = NULL;
+    int rc = values && metrics ? 0 : -1;
+    for (int i = 0; rc == 0 && i < nv; i++) {   /* v is ordered by step */
+        if (i == 0 || v[i].step != v[i - 1].step) {
+            cur = json_object();
+            json_array_append_new(values, json_pack("{s:i, s:o}", "step", v[i].step, "metrics", cur));
+        }
+        if (json_object_set_new(cur, v[i].name, api_number(v[i].value)) != 0) rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < nm; i++)
+        if (json_object_set_new(metrics, m[i].name, api_number(m[i].value)) != 0) rc = -1;
+    json_object_set_new(trial, "values", values);
+    json_object_set_new(trial, "metrics", metrics);
+    json_object_set_new(trial, "stdout_tail", text_or_null(stdout_tail));
+    json_object_set_new(trial, "stderr_tail", text_or_null(stderr_tail));
+    return rc;
+}
+
+static int n_param_cols(json_t *names)
+{
+    int n = (int)json_array_size(names);
+    return n < API_CSV_MAX_PARAMS ? n : API_CSV_MAX_PARAMS;
+}
+
+int api_csv_columns(json_t *names, const char **cols)
+{
+    static const char *const tail[] = {"started_at", "finished_at", "duration", "last_step",
+                                       "budget", "retry_of", "worker", "failure"};
+    int k = 0, np = n_param_cols(names);
+    cols[k++] = "number";
+    cols[k++] = "state";
+    cols[k++] = "value";
+    for (int i = 0; i < np; i++) cols[k++] = json_string_value(json_array_get(names, (size_t)i));
+    for (int i = 0; i < 8; i++) cols[k++] = tail[i];
+    return k;
+}
+
+static format_cell num_cell(int has, double v)
+{
+    return has && isfinite(v) ? (format_cell){CELL_NUM, v, NULL} : (format_cell){CELL_NULL, 0, NULL};
+}
+
+static format_cell int_cell(int v)
+{
+    return v >= 0 ? (format_cell){CELL_INT, v, NULL} : (format_cell){CELL_NULL, 0, NULL};
+}
+
+static format_cell text_cell(const char *s)
+{
+    return s ? (format_cell){CELL_TEXT, 0, s} : (format_cell){CELL_NULL, 0, NULL};
+}
+
+int api_csv_cells(const storage_trial *t, json_t *names, format_cell *c)
+{
+    int k = 0, np = n_param_cols(names);
+    c[k++] = int_cell(t->number);
+    c[k++] = text_cell(trial_state_name(t->state));
+    c[k++] = num_cell(t->has_value, t->value);
+    for (int i = 0; i < np; i++, k++) {
+        const char *name = json_string_value(json_array_get(names, (size_t)i));
+        c[k] = text_cell(NULL);
+        for (int j = 0; name && j < t->n_params; j++) {
+            const storage_param *p = &t->params[j];
+            if (strcmp(p->name, name) == 0) c[k] = p->is_text ? text_cell(p->text) : num_cell(1, p->num);
+        }
+    }
+    c[k++] = num_cell(1, t->started_at);
+    c[k++] = num_cell(t->finished_at > 0, t->finished_at);
+    c[k++] = num_cell(t->finished_at > 0, t->finished_at - t->started_at);
+    c[k++] = int_cell(t->last_step);
+    c[k++] = int_cell(t->budget);
+    c[k++] = int_cell(t->retry_of);
+    c[k++] = text_cell(t->worker);
+    c[k++] = text_cell(t->failure);
+    return k;
+}

@@ -1,0 +1,206 @@
+/* cmd_serve: `kestrel serve`: the HTTP service. The main thread becomes the
+ * engine (service.h) that runs every study; libmicrohttpd's threads answer
+ * the API (api.h) and the dashboard. SIGINT/SIGTERM stop it cleanly: the
+ * studies it was running are stored RUNNING and resume at the next start. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cli.h"
+#include "http.h"
+#include "service.h"
+#include "spec.h"
+
+#define MAX_RUN 64
+
+static const char serve_help[] =
+    "Usage: kestrel serve [OPTIONS]\n"
+    "Run the Kestrel service: the HTTP API (/api/v1, see docs/openapi.yaml), a live\n"
+    "event stream and the dashboard, with every study run by this process. Studies\n"
+    "it was running when it stopped (or died) resume when it starts again.\n"
+    "\n"
+    "Options:\n"
+    "  --db FILE            history database (default: $KESTREL_DB, else ./kestrel.db)\n"
+    "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 picks\n"
+    "                       a free one; IPv6 as [::1]:8080). A non-loopback address\n"
+    "                       needs --token-file\n"
+    "  --token-file FILE    require 'Authorization: Bearer TOKEN' (TOKEN = the file's\n"
+    "                       first line) for POST and DELETE requests\n"
+    "  --auth-reads         require the token for GET requests too (except /healthz\n"
+    "                       and the dashboard's static files); reads may also pass it\n"
+    "                       as ?token=TOKEN\n"
+    "  --max-parallel N     running trials across all studies (default: no cap beyond\n"
+    "                       each study's budget.max_parallel)\n"
+    "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Prints 'listening on http://HOST:PORT/' once it accepts connections.\n"
+    "Exit status: 0 stopped by SIGINT/SIGTERM; 1 a runtime failure (cannot listen,\n"
+    "cannot open the database); 2 invalid option or spec.\n";
+
+typedef struct {
+    const char *db;
+    char host[256];
+    int port;
+    char *token;
+    int auth_reads, max_parallel;
+    const char *runs[MAX_RUN];
+    int n_runs;
+} serve_opts;
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port. */
+static int parse_listen(const char *arg, serve_opts *o)
+{
+    const char *colon = strrchr(arg, ':');
+    if (!colon || colon == arg) return -1;
+    const char *h = arg, *he = colon;
+    if (*h == '[') {
+        if (he[-1] != ']') return -1;
+        h++;
+        he--;
+    }
+    if ((size_t)(he - h) >= sizeof o->host || he == h) return -1;
+    memcpy(o->host, h, (size_t)(he - h));
+    o->host[he - h] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 0 || port > 65535) return -1;
+    o->port = (int)port;
+    return 0;
+}
+
+static char *read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    fclose(f);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    if (n <= 0) {
+        free(line);
+        return NULL;
+    }
+    return line;
+}
+
+/* Returns CLI_OK, CLI_USAGE (message printed) or -1 after --help. */
+static int parse_opts(int argc, char **argv, serve_opts *o)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},          {"listen", required_argument, 0, 'l'},
+        {"token-file", required_argument, 0, 't'},  {"auth-reads", no_argument, 0, 'a'},
+        {"max-parallel", required_argument, 0, 'p'}, {"run", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+    const char *db = NULL;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'l':
+            if (parse_listen(optarg, o) < 0)
+                return cli_usage("serve", "--listen: expected HOST:PORT, not '%s'", optarg);
+            break;
+        case 't':
+            free(o->token);
+            if (!(o->token = read_token(optarg)))
+                return cli_usage("serve", "--token-file: cannot read a token from '%s'", optarg);
+            break;
+        case 'a': o->auth_reads = 1; break;
+        case 'p':
+            o->max_parallel = (int)strtol(optarg, &end, 10);
+            if (*end || !*optarg || o->max_parallel < 1 || o->max_parallel > 4096)
+                return cli_usage("serve", "--max-parallel: expected 1 to 4096, not '%s'", optarg);
+            break;
+        case 'r':
+            if (o->n_runs == MAX_RUN) return cli_usage("serve", "at most %d --run options", MAX_RUN);
+            o->runs[o->n_runs++] = optarg;
+            break;
+        case 'h': fputs(serve_help, stdout); return -1;
+        default: return cli_usage("serve", "unknown option");
+        }
+    }
+    if (optind != argc) return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
+    if (o->auth_reads && !o->token) return cli_usage("serve", "--auth-reads needs --token-file");
+    if (!http_is_loopback(o->host) && !o->token)
+        return cli_usage("serve", "refusing to listen on %s without --token-file: anyone who "
+                         "can reach it could run commands", o->host);
+    o->db = cli_db_path(db);
+    return CLI_OK;
+}
+
+/* Starts the --run studies (inline: this is the engine thread). */
+static int start_runs(service *sv, const serve_opts *o)
+{
+    for (int i = 0; i < o->n_runs; i++) {
+        kerror err;
+        kerror_clear(&err);
+        spec_study spec;
+        int created = 0;
+        if (spec_load_file(&spec, o->runs[i], &err) != KE_OK) return cli_fail("serve", &err);
+        char name[256];
+        snprintf(name, sizeof name, "%s", spec.name);
+        if (service_submit(sv, &spec, &created, &err) != KE_OK) return cli_fail("serve", &err);
+        printf("study %s: %s\n", name, created ? "created" : "resumed");
+    }
+    return CLI_OK;
+}
+
+int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    serve_opts o = {.host = "127.0.0.1", .port = 8080};
+    int code = parse_opts(argc, argv, &o);
+    if (code) {
+        free(o.token);
+        return code < 0 ? CLI_OK : code;
+    }
+    /* Invalid specs are usage errors, found before anything starts. */
+    for (int i = 0; i < o.n_runs; i++) {
+        kerror err;
+        spec_study spec;
+        if (spec_load_file(&spec, o.runs[i], &err) != KE_OK) {
+            free(o.token);
+            return cli_fail("serve", &err);
+        }
+        spec_free(&spec);
+    }
+    kerror err;
+    kerror_clear(&err);
+    service *sv = NULL;
+    api *a = NULL;
+    http_server *srv = NULL;
+    service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .max_parallel = o.max_parallel};
+    int rc = service_open(&sv, &so, &err);
+    if (rc == KE_OK) rc = api_open(&a, sv, o.db, &err);
+    if (rc == KE_OK) {
+        int n_routes;
+        const http_route *routes = api_routes(&n_routes);
+        http_opts ho = {.host = o.host, .port = o.port, .token = o.token,
+                        .auth_reads = o.auth_reads, .routes = routes, .n_routes = n_routes,
+                        .fallback = api_static, .ctx = a};
+        rc = http_start(&srv, &ho, &err);
+    }
+    if (rc == KE_OK) {
+        api_set_server(a, srv);
+        int v6 = strchr(o.host, ':') != NULL;
+        printf("listening on http://%s%s%s:%d/\n", v6 ? "[" : "", o.host, v6 ? "]" : "",
+               http_port(srv));
+        printf("dashboard: http://%s%s%s:%d/%s (database %s)\n", v6 ? "[" : "", o.host,
+               v6 ? "]" : "", http_port(srv), o.token ? "?token=TOKEN" : "", o.db);
+        fflush(stdout);
+        code = start_runs(sv, &o);
+        if (code == CLI_OK) rc = service_run(sv, ctx->stop, &err);
+    }
+    if (rc != KE_OK) code = cli_fail("serve", &err);
+    else if (*ctx->stop) fprintf(stderr, "kestrel serve: stopped by signal %d\n", (int)*ctx->stop);
+    http_stop(srv);
+    api_close(a);
+    service_close(sv);
+    free(o.token);
+    return code;
+}

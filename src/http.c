@@ -1,0 +1,413 @@
+/* http: the libmicrohttpd wrapper; see http.h. Invariant: MHD calls the
+ * access handler once with the headers, then once per body chunk, then once
+ * more with no data: the request is dispatched on that last call only, when
+ * the body is complete (or known to be too large), so every answer, 413 and
+ * 401 included, is sent after the body was read and a client never sees its
+ * upload cut off. */
+#define _GNU_SOURCE
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#define MAX_STATUS 600
+#define CONN_TIMEOUT_S 120      /* idle connections; SSE pings every 15 s */
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_opts o;
+    int port;
+    atomic_ullong counts[MAX_STATUS];
+};
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method, *path;
+    char *body;
+    size_t len, cap;
+    int too_large;
+    int responded;
+    int queue_failed;
+    const char *params[HTTP_MAX_PARAMS];
+    char *segs;                 /* the path, split in place for params */
+};
+
+/* ---- requests ---- */
+
+const char *http_method(const http_req *rq) { return rq->method; }
+const char *http_path(const http_req *rq) { return rq->path; }
+
+const char *http_param(const http_req *rq, int i)
+{
+    return i >= 0 && i < HTTP_MAX_PARAMS ? rq->params[i] : NULL;
+}
+
+const char *http_query(const http_req *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(const http_req *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_body(const http_req *rq, size_t *len)
+{
+    if (len) *len = rq->len;
+    return rq->body ? rq->body : "";
+}
+
+static int append_body(http_req *rq, const char *data, size_t n)
+{
+    if (rq->too_large || rq->len + n > HTTP_BODY_MAX) {
+        rq->too_large = 1;
+        return 0;
+    }
+    if (rq->len + n + 1 > rq->cap) {
+        size_t cap = rq->cap ? rq->cap : 4096;
+        while (cap < rq->len + n + 1) cap *= 2;
+        char *bigger = realloc(rq->body, cap);
+        if (!bigger) return -1;
+        rq->body = bigger;
+        rq->cap = cap;
+    }
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    rq->body[rq->len] = '\0';
+    return 0;
+}
+
+/* ---- responses ---- */
+
+static int send_response(http_req *rq, int status, struct MHD_Response *resp, const char *ctype)
+{
+    if (!resp) {
+        rq->queue_failed = 1;
+        return KE_NOMEM;
+    }
+    if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    rq->responded = 1;
+    if (ok != MHD_YES) {
+        rq->queue_failed = 1;
+        return KE_IO;
+    }
+    if (status >= 100 && status < MAX_STATUS) atomic_fetch_add(&rq->srv->counts[status], 1);
+    return KE_OK;
+}
+
+int http_respond_json(http_req *rq, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        rq->queue_failed = 1;
+        rq->responded = 1;
+        return KE_NOMEM;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) free(text);
+    return send_response(rq, status, resp, "application/json");
+}
+
+static int respond_verror(http_req *rq, int status, const char *code, const char *path,
+                          const char *fmt, va_list ap)
+{
+    char msg[KERROR_MSG_MAX + KERROR_PATH_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    if (e && path && *path) json_object_set_new(e, "path", json_string(path));
+    return http_respond_json(rq, status, e ? json_pack("{s:o}", "error", e) : NULL);
+}
+
+int http_respond_error(http_req *rq, int status, const char *code, const char *path,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = respond_verror(rq, status, code, path, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int http_status_of(int ke_code)
+{
+    switch (ke_code) {
+    case KE_INVALID: return 400;
+    case KE_NOTFOUND: return 404;
+    case KE_CONFLICT:
+    case KE_BUSY: return 409;
+    case KE_INTERRUPTED: return 503;
+    default: return 500;
+    }
+}
+
+int http_respond_kerror(http_req *rq, const kerror *err)
+{
+    return http_respond_error(rq, http_status_of(err->code), kerror_code_name(err->code),
+                              err->path, "%s", err->msg);
+}
+
+int http_respond_static(http_req *rq, int status, const char *ctype, const void *data,
+                        size_t n)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(n, (void *)data, MHD_RESPMEM_PERSISTENT);
+    return send_response(rq, status, resp, ctype);
+}
+
+int http_respond_owned(http_req *rq, int status, const char *ctype, char *data, size_t n)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) free(data);
+    return send_response(rq, status, resp, ctype);
+}
+
+int http_respond_empty(http_req *rq, int status)
+{
+    return http_respond_static(rq, status, NULL, "", 0);
+}
+
+int http_respond_stream(http_req *rq, int status, const char *ctype, http_stream_fn fn,
+                        void *ctx, void (*free_ctx)(void *))
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, (MHD_ContentReaderCallback)fn, ctx, free_ctx);
+    if (!resp) {
+        if (free_ctx) free_ctx(ctx);
+        rq->responded = 1;
+    } else {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    }
+    return send_response(rq, status, resp, ctype);
+}
+
+/* ---- routing ---- */
+
+/* Whether path matches pattern segment by segment; '*' segments are
+ * recorded in rq->params, pointing into rq->segs (a copy of the path split
+ * in place). */
+static int match(http_req *rq, const char *pattern, const char *path)
+{
+    free(rq->segs);
+    if (!(rq->segs = strdup(path))) return 0;
+    char *p = rq->segs;
+    const char *q = pattern;
+    int k = 0;
+    if (*p++ != '/' || *q++ != '/') return 0;
+    for (;;) {
+        size_t ql = strcspn(q, "/"), pl = strcspn(p, "/");
+        int pmore = p[pl] == '/', qmore = q[ql] == '/';
+        if (ql == 1 && *q == '*') {
+            if (pl == 0 || k >= HTTP_MAX_PARAMS) return 0;
+            rq->params[k++] = p;
+        } else if (ql != pl || strncmp(q, p, ql) != 0) {
+            return 0;
+        }
+        if (pmore != qmore) return 0;
+        p[pl] = '\0';
+        if (!pmore) return 1;
+        p += pl + 1;
+        q += ql + 1;
+    }
+}
+
+static int is_read(const char *method)
+{
+    return !strcmp(method, "GET") || !strcmp(method, "HEAD");
+}
+
+static int method_matches(const char *route, const char *method)
+{
+    return !strcmp(route, method) || (!strcmp(route, "GET") && !strcmp(method, "HEAD"));
+}
+
+/* Constant-time comparison, so the token cannot be guessed byte by byte. */
+static int token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+static int authorized(const http_req *rq)
+{
+    const char *token = rq->srv->o.token;
+    const char *h = http_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && !strncasecmp(h, "Bearer ", 7)) return token_equal(h + 7, token);
+    /* EventSource and plain links cannot set headers: reads may carry it in
+     * the query instead. */
+    const char *q = is_read(rq->method) ? http_query(rq, "token") : NULL;
+    return q && token_equal(q, token);
+}
+
+static void dispatch(http_server *s, http_req *rq)
+{
+    if (rq->too_large) {
+        http_respond_error(rq, 413, "invalid", NULL, "request body larger than %d bytes",
+                           HTTP_BODY_MAX);
+        return;
+    }
+    const http_route *route = NULL;
+    char allow[64] = "";
+    for (int i = 0; i < s->o.n_routes && !route; i++) {
+        const http_route *r = &s->o.routes[i];
+        memset(rq->params, 0, sizeof rq->params);
+        if (!match(rq, r->pattern, rq->path)) continue;
+        if (method_matches(r->method, rq->method)) {
+            route = r;
+        } else if (strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+            if (allow[0]) strcat(allow, ", ");
+            strcat(allow, r->method);
+        }
+    }
+    if (!route && allow[0]) {
+        json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "invalid", "message",
+                              "method not allowed here");
+        char *body = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        json_decref(e);
+        struct MHD_Response *resp =
+            body ? MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE)
+                 : NULL;
+        if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        else free(body);
+        send_response(rq, 405, resp, "application/json");
+        return;
+    }
+    if (!route && !(s->o.fallback && is_read(rq->method))) {
+        http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s %s", rq->method,
+                           rq->path);
+        return;
+    }
+    int needs_token = s->o.token && route && (!is_read(rq->method) || (s->o.auth_reads && !route->open));
+    if (needs_token && !authorized(rq)) {
+        http_respond_error(rq, 401, "unauthorized", NULL,
+                           "this request needs the header 'Authorization: Bearer TOKEN'");
+        return;
+    }
+    if (route)
+        route->fn(rq, s->o.ctx);
+    else
+        s->o.fallback(rq, s->o.ctx);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    http_req *rq = *con_cls;
+    if (!rq) {
+        if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
+        rq->srv = s;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (append_body(rq, upload, *upload_size) < 0) return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->responded) return MHD_YES;
+    rq->conn = conn;
+    rq->method = method;
+    rq->path = url;
+    dispatch(s, rq);
+    if (!rq->responded)
+        http_respond_error(rq, 500, "internal", NULL, "the handler sent no answer");
+    return rq->queue_failed ? MHD_NO : MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)conn;
+    (void)why;
+    http_req *rq = *con_cls;
+    if (!rq) return;
+    free(rq->body);
+    free(rq->segs);
+    free(rq);
+    *con_cls = NULL;
+}
+
+/* ---- the server ---- */
+
+int http_is_loopback(const char *host)
+{
+    if (!strcmp(host, "localhost") || !strcmp(host, "::1") || !strcmp(host, "[::1]")) return 1;
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+int http_start(http_server **out, const http_opts *o, kerror *err)
+{
+    *out = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", o->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE}, *ai;
+    int gai = getaddrinfo(o->host, port, &hints, &ai);
+    if (gai != 0)
+        return kerror_set(err, KE_INVALID, "listen", "cannot resolve '%s': %s", o->host,
+                          gai_strerror(gai));
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        freeaddrinfo(ai);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    s->o = *o;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)(o->max_connections > 0 ? o->max_connections : 256),
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->d) {
+        free(s);
+        return kerror_set(err, KE_IO, "listen", "cannot listen on %s:%d (address in use, "
+                          "or not an address of this machine)", o->host, o->port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : o->port;
+    *out = s;
+    return KE_OK;
+}
+
+int http_port(const http_server *s)
+{
+    return s->port;
+}
+
+uint64_t http_count(const http_server *s, int status)
+{
+    return status >= 0 && status < MAX_STATUS ? atomic_load(&s->counts[status]) : 0;
+}
+
+void http_stop(http_server *s)
+{
+    if (!s) return;
+    MHD_stop_daemon(s->d);
+    free(s);
+}

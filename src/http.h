@@ -1,0 +1,98 @@
+/* http: a small HTTP/1.1 server over libmicrohttpd: routes by method and path
+ * pattern, collects request bodies up to HTTP_BODY_MAX (413 beyond), checks
+ * Bearer tokens, and answers with JSON, the project's error envelope, plain
+ * bytes or streams. It knows nothing of studies. One thread per connection
+ * (MHD_USE_THREAD_PER_CONNECTION): Server-Sent Events and exports hold their
+ * connection for long, and a blocked stream must not stall other clients.
+ * Invariant: a handler answers each request exactly once (http_respond_*);
+ * one that returns without answering gets a 500. */
+#ifndef KESTREL_HTTP_H
+#define KESTREL_HTTP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "kerror.h"
+
+#define HTTP_BODY_MAX (1024 * 1024)   /* bytes of request body accepted */
+#define HTTP_MAX_PARAMS 4             /* '*' segments in a route pattern */
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;     /* valid during the handler call */
+
+typedef void (*http_handler)(http_req *rq, void *ctx);
+
+typedef struct {
+    const char *method;         /* "GET" (HEAD too), "POST", "DELETE" */
+    const char *pattern;        /* "/api/v1/studies/ * /trials/ *": '*' is one segment */
+    http_handler fn;
+    int open;                   /* never needs a token (health checks) */
+} http_route;
+
+typedef struct {
+    const char *host;           /* numeric IPv4/IPv6 address or a name */
+    int port;                   /* 0: any free port (see http_port) */
+    const char *token;          /* Bearer token, NULL for none */
+    int auth_reads;             /* GETs need the token too (except open routes) */
+    const http_route *routes;
+    int n_routes;
+    http_handler fallback;      /* GETs no route matches (static files; open) */
+    void *ctx;                  /* handed to every handler */
+    int max_connections;        /* 0: 256 */
+} http_opts;
+
+/* Binds and starts serving (threads of its own). The opts' strings and
+ * routes must outlive the server. */
+int http_start(http_server **out, const http_opts *o, kerror *err);
+/* The port it listens on (the chosen one when opts.port was 0). */
+int http_port(const http_server *s);
+/* Stops accepting, waits for the connection threads, frees. Streams must
+ * end promptly once asked (their own shutdown signal) for this to return. */
+void http_stop(http_server *s);
+/* Responses sent with this status code since the start. */
+uint64_t http_count(const http_server *s, int status);
+
+/* Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+int http_is_loopback(const char *host);
+
+/* The request. Strings are valid until the handler returns. */
+const char *http_method(const http_req *rq);
+const char *http_path(const http_req *rq);
+/* The i-th '*' segment of the route pattern (percent-decoded). */
+const char *http_param(const http_req *rq, int i);
+const char *http_query(const http_req *rq, const char *key);
+const char *http_header(const http_req *rq, const char *name);
+/* The body (NUL-terminated) and its length; "" when none. */
+const char *http_body(const http_req *rq, size_t *len);
+
+/* Answers. Each returns KE_OK, or KE_NOMEM/KE_IO when nothing could be sent
+ * (the connection is then closed). */
+/* Sends body (reference stolen) as application/json. */
+int http_respond_json(http_req *rq, int status, json_t *body);
+/* {"error": {"code": code, "message": ..., "path": path}} (path omitted if
+ * NULL or empty). */
+int http_respond_error(http_req *rq, int status, const char *code, const char *path,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The error envelope for err, with the status its code maps to (400, 404,
+ * 409, 503 for KE_INTERRUPTED, else 500). */
+int http_respond_kerror(http_req *rq, const kerror *err);
+int http_status_of(int ke_code);
+/* Static bytes (not copied: they must outlive the response). */
+int http_respond_static(http_req *rq, int status, const char *ctype, const void *data,
+                        size_t n);
+int http_respond_empty(http_req *rq, int status);
+/* data (malloc'd, n bytes) is sent and then freed, in every case. */
+int http_respond_owned(http_req *rq, int status, const char *ctype, char *data, size_t n);
+/* A stream of unknown length, sent chunked: fn fills buf with up to max
+ * bytes and returns the count, HTTP_STREAM_END or HTTP_STREAM_ERROR; it may
+ * block (the connection has its own thread) but must not return 0.
+ * free_ctx(ctx) runs once the response is done, sent or not. */
+#define HTTP_STREAM_END ((ssize_t)-1)
+#define HTTP_STREAM_ERROR ((ssize_t)-2)
+typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+int http_respond_stream(http_req *rq, int status, const char *ctype, http_stream_fn fn,
+                        void *ctx, void (*free_ctx)(void *));
+
+#endif

@@ -1,0 +1,659 @@
+/* service: the engine of `kestrel serve`; see service.h. Invariant: every
+ * request queued before `closing` is set is completed exactly once (by the
+ * engine, or with KE_INTERRUPTED at shutdown), and a request's struct is
+ * never touched after its `done` flag is set, since the requester's stack
+ * frame that holds it may be gone by then. Failures the engine meets on its
+ * own (a study that cannot resume, a study whose scheduler fails) have no
+ * caller to return to: they go to stderr, the server's log. */
+#define _GNU_SOURCE
+#include "service.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "lock.h"
+#include "scheduler.h"
+#include "storage.h"
+
+#define TICK_MS 30                      /* one round over all studies */
+#define SHUTDOWN_REASON "the server shut down"
+#define STOP_REASON "stopped through the API"
+#define DELETE_REASON "the study was deleted"
+
+typedef enum { CMD_SUBMIT, CMD_RESUME, CMD_STOP, CMD_DELETE } cmd_kind;
+
+typedef struct cmd {
+    cmd_kind kind;
+    const char *name;           /* STOP, DELETE, RESUME */
+    spec_study spec;            /* SUBMIT: owned until a study takes it */
+    int created;
+    int rc;
+    kerror err;
+    int done;
+    struct cmd *next;           /* in the queue, then in a study's waiters */
+} cmd;
+
+typedef struct study_run {
+    service *sv;
+    spec_study spec;            /* owned; the scheduler points into it */
+    scheduler *s;
+    int64_t id;
+    int deleting;               /* delete once its trials are gone */
+    cmd *waiters;               /* stop/delete requests done when it finishes */
+    struct study_run *next;
+} study_run;
+
+typedef struct {
+    char *study;
+    char *frame;
+} event;
+
+struct service {
+    char *db_path, *self_exe;
+    int max_parallel;
+    char work_dir[4096], cache_dir[4096];
+    storage *st;                /* the engine's handle: engine thread only */
+    pthread_t engine;
+    study_run *active;
+    int n_active;
+    unsigned rr;                /* rotates who gets leftover slots */
+    int shutting_down;
+
+    pthread_mutex_t mu;         /* queue, closing */
+    pthread_cond_t wake;        /* to the engine: a request is queued */
+    pthread_cond_t done;        /* to requesters: a request is done */
+    cmd *queue, *queue_tail;
+    int closing;
+
+    pthread_mutex_t ev_mu;      /* ring, next_seq, ev_closed */
+    pthread_cond_t ev_cond;
+    event ring[SERVICE_RING];   /* event seq lives at ring[seq % SERVICE_RING] */
+    uint64_t next_seq;
+    int ev_closed;
+
+    atomic_ullong suggestions;
+    atomic_int running;
+    atomic_int n_active_pub;
+};
+
+static void log_error(const char *study, const char *what, const kerror *err)
+{
+    char buf[KERROR_PATH_MAX + KERROR_MSG_MAX + 4];
+    fprintf(stderr, "kestrel serve: study %s: %s: %s\n", study, what,
+            kerror_text(err, buf, sizeof buf));
+}
+
+/* ---- events ---- */
+
+/* Adds an event (takes the reference to data). Dropped when out of memory:
+ * events are a view, storage is the record. */
+static void publish(service *sv, const char *study, const char *type, json_t *data)
+{
+    char *json = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    pthread_mutex_lock(&sv->ev_mu);
+    uint64_t seq = sv->next_seq;
+    event e = {strdup(study), NULL};
+    if (json && asprintf(&e.frame, "id: %llu\nevent: %s\ndata: %s\n\n",
+                         (unsigned long long)seq, type, json) < 0)
+        e.frame = NULL;
+    if (e.study && e.frame) {
+        event *slot = &sv->ring[seq % SERVICE_RING];
+        free(slot->study);
+        free(slot->frame);
+        *slot = e;
+        sv->next_seq++;
+        pthread_cond_broadcast(&sv->ev_cond);
+    } else {
+        free(e.study);
+        free(e.frame);
+    }
+    pthread_mutex_unlock(&sv->ev_mu);
+    free(json);
+}
+
+static void publish_state(service *sv, const char *study, const char *state)
+{
+    publish(sv, study, "study_state", json_pack("{s:s, s:s}", "study", study, "state", state));
+}
+
+static json_t *value_or_null(int has, double v)
+{
+    return has ? json_real(v) : json_null();
+}
+
+static void on_sched_event(const scheduler_event *ev, void *ctx)
+{
+    study_run *r = ctx;
+    service *sv = r->sv;
+    json_t *d = json_pack("{s:s, s:i}", "study", r->spec.name, "number", ev->number);
+    const char *type = "trial_started";
+    if (ev->kind == SCHED_EV_STARTED) {
+        atomic_fetch_add(&sv->suggestions, 1);
+        atomic_fetch_add(&sv->running, 1);
+    } else if (ev->kind == SCHED_EV_REPORTED) {
+        type = "trial_reported";
+        json_object_set_new(d, "step", json_integer(ev->step));
+        json_object_set_new(d, "value", value_or_null(ev->has_value, ev->value));
+    } else {
+        type = "trial_finished";
+        atomic_fetch_sub(&sv->running, 1);
+        json_object_set_new(d, "state", json_string(trial_state_name(ev->state)));
+        json_object_set_new(d, "value", value_or_null(ev->has_value, ev->value));
+        json_object_set_new(d, "failure", ev->failure ? json_string(ev->failure) : json_null());
+    }
+    publish(sv, r->spec.name, type, d);
+}
+
+uint64_t service_event_last(service *sv)
+{
+    pthread_mutex_lock(&sv->ev_mu);
+    uint64_t last = sv->next_seq - 1;
+    pthread_mutex_unlock(&sv->ev_mu);
+    return last;
+}
+
+int service_event_next(service *sv, uint64_t after, const char *study, int timeout_ms,
+                       char **frame, uint64_t *seq)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&sv->ev_mu);
+    /* An id from the future comes from before a restart (numbering starts
+     * again at 1): everything held is new to that reader. */
+    if (after >= sv->next_seq) after = 0;
+    for (;;) {
+        if (sv->ev_closed) {
+            rc = KE_INTERRUPTED;
+            break;
+        }
+        uint64_t oldest = sv->next_seq > SERVICE_RING ? sv->next_seq - SERVICE_RING : 1;
+        uint64_t q = after + 1 < oldest ? oldest : after + 1;
+        for (; q < sv->next_seq; q++) {
+            const event *e = &sv->ring[q % SERVICE_RING];
+            if (study && strcmp(e->study, study) != 0) continue;
+            *frame = strdup(e->frame);
+            *seq = q;
+            rc = *frame ? 1 : KE_NOMEM;
+            break;
+        }
+        if (rc) break;
+        after = sv->next_seq - 1;
+        *seq = after;
+        if (pthread_cond_timedwait(&sv->ev_cond, &sv->ev_mu, &deadline) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&sv->ev_mu);
+    return rc;
+}
+
+/* ---- studies ---- */
+
+static study_run *find_active(service *sv, const char *name)
+{
+    for (study_run *r = sv->active; r; r = r->next)
+        if (!strcmp(r->spec.name, name)) return r;
+    return NULL;
+}
+
+/* Opens a scheduler for *spec (moved into the study) and makes it active. */
+static int start_study(service *sv, spec_study *spec, kerror *err)
+{
+    study_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        spec_free(spec);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    r->sv = sv;
+    r->spec = *spec;
+    memset(spec, 0, sizeof *spec);
+    scheduler_opts so = {.db_path = sv->db_path, .self_exe = sv->self_exe,
+                         .work_dir = sv->work_dir, .cache_dir = sv->cache_dir,
+                         .on_event = on_sched_event, .ctx = r};
+    int rc = scheduler_open(&r->s, sv->st, &r->spec, &so, err);
+    if (rc != KE_OK) {
+        spec_free(&r->spec);
+        free(r);
+        return rc;
+    }
+    scheduler_status ss;
+    scheduler_get_status(r->s, &ss);
+    r->id = ss.study_id;
+    r->next = sv->active;
+    sv->active = r;
+    sv->n_active++;
+    atomic_store(&sv->n_active_pub, sv->n_active);
+    publish_state(sv, r->spec.name, "RUNNING");
+    return KE_OK;
+}
+
+static int already_active(const char *name, kerror *err)
+{
+    return kerror_set(err, KE_CONFLICT, NULL, "study '%s' is already running", name);
+}
+
+static int do_submit(service *sv, spec_study *spec, int *created, kerror *err)
+{
+    if (find_active(sv, spec->name)) {
+        int rc = already_active(spec->name, err);
+        spec_free(spec);
+        return rc;
+    }
+    storage_study row;
+    int rc = storage_study_get(sv->st, spec->name, &row, err);
+    *created = rc == KE_NOTFOUND;
+    if (rc == KE_OK) {
+        if (strcmp(row.spec_hash, spec->hash) != 0)
+            rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' already exists with a different "
+                            "spec (stored %s, given %s); delete it or choose another name",
+                            spec->name, row.spec_hash, spec->hash);
+        storage_study_free(&row);
+    } else if (rc == KE_NOTFOUND) {
+        kerror_clear(err);
+        rc = KE_OK;
+    }
+    if (rc != KE_OK) {
+        spec_free(spec);
+        return rc;
+    }
+    return start_study(sv, spec, err);
+}
+
+/* The stored spec of study name, parsed; KE_NOTFOUND if none. */
+static int stored_spec(service *sv, const char *name, spec_study *spec, kerror *err)
+{
+    storage_study row;
+    int rc = storage_study_get(sv->st, name, &row, err);
+    if (rc != KE_OK) return rc;
+    rc = spec_parse(spec, row.spec_json, err);
+    if (rc != KE_OK) rc = kerror_set(err, KE_INTERNAL, err->path, "stored spec of study '%s' "
+                                     "does not parse: %s", name, err->msg);
+    storage_study_free(&row);
+    return rc;
+}
+
+static int do_resume(service *sv, const char *name, kerror *err)
+{
+    if (find_active(sv, name)) return already_active(name, err);
+    spec_study spec;
+    int rc = stored_spec(sv, name, &spec, err);
+    return rc != KE_OK ? rc : start_study(sv, &spec, err);
+}
+
+/* A study that is not active here: 404 if unknown, else it cannot stop. */
+static int stop_inactive(service *sv, const char *name, kerror *err)
+{
+    storage_study row;
+    int rc = storage_study_get(sv->st, name, &row, err);
+    if (rc != KE_OK) return rc;
+    rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is not running (it is %s)", name,
+                    row.state);
+    storage_study_free(&row);
+    return rc;
+}
+
+/* Deletes a study no scheduler here runs, unless another process runs it. */
+static int delete_inactive(service *sv, const char *name, kerror *err)
+{
+    storage_study row;
+    int rc = storage_study_get(sv->st, name, &row, err);
+    if (rc != KE_OK) return rc;
+    lock_handle h;
+    rc = lock_study(&h, sv->db_path, row.id, err);
+    if (rc == KE_OK) {
+        rc = storage_study_delete(sv->st, row.id, err);
+        lock_release(&h);
+    }
+    if (rc == KE_OK) publish_state(sv, name, "DELETED");
+    storage_study_free(&row);
+    return rc;
+}
+
+static void complete(service *sv, cmd *c, int rc, const kerror *err)
+{
+    pthread_mutex_lock(&sv->mu);
+    c->rc = rc;
+    if (rc != KE_OK) c->err = *err;
+    c->done = 1;
+    pthread_cond_broadcast(&sv->done);
+    pthread_mutex_unlock(&sv->mu);
+}
+
+/* Takes a finished (or failed, rc < 0) study out of the active list. */
+static void finish_study(service *sv, study_run *r, int rc, const kerror *step_err)
+{
+    scheduler_status ss;
+    scheduler_get_status(r->s, &ss);
+    scheduler_close(r->s);
+    const char *state = ss.completed ? "COMPLETE" : "STOPPED";
+    kerror err;
+    kerror_clear(&err);
+    int wrc = KE_OK;
+    if (rc < 0) {
+        log_error(r->spec.name, "failed", step_err);
+        state = "FAILED";
+        wrc = storage_study_set_state(sv->st, r->id, state, &err);
+    } else if (!ss.completed && ss.stop_reason && !strcmp(ss.stop_reason, SHUTDOWN_REASON)) {
+        state = "RUNNING";       /* resumed by the next start */
+        wrc = storage_study_set_state(sv->st, r->id, state, &err);
+    }
+    if (wrc != KE_OK) log_error(r->spec.name, "cannot store its state", &err);
+    if (r->deleting) {
+        wrc = storage_study_delete(sv->st, r->id, &err);
+        state = "DELETED";
+    }
+    publish_state(sv, r->spec.name, state);
+    while (r->waiters) {
+        cmd *c = r->waiters;
+        r->waiters = c->next;
+        complete(sv, c, c->kind == CMD_DELETE ? wrc : KE_OK, &err);
+    }
+    study_run **p = &sv->active;
+    while (*p != r) p = &(*p)->next;
+    *p = r->next;
+    sv->n_active--;
+    atomic_store(&sv->n_active_pub, sv->n_active);
+    spec_free(&r->spec);
+    free(r);
+}
+
+static void exec_cmd(service *sv, cmd *c)
+{
+    kerror err;
+    kerror_clear(&err);
+    int rc;
+    study_run *r;
+    switch (c->kind) {
+    case CMD_SUBMIT: rc = do_submit(sv, &c->spec, &c->created, &err); break;
+    case CMD_RESUME: rc = do_resume(sv, c->name, &err); break;
+    case CMD_STOP:
+    case CMD_DELETE:
+        if ((r = find_active(sv, c->name))) {
+            if (c->kind == CMD_DELETE) r->deleting = 1;
+            scheduler_stop(r->s, c->kind == CMD_DELETE ? DELETE_REASON : STOP_REASON);
+            c->next = r->waiters;
+            r->waiters = c;
+            return;     /* done once its trials are gone */
+        }
+        rc = c->kind == CMD_STOP ? stop_inactive(sv, c->name, &err)
+                                 : delete_inactive(sv, c->name, &err);
+        break;
+    default: rc = kerror_set(&err, KE_INTERNAL, NULL, "unknown request %d", (int)c->kind);
+    }
+    complete(sv, c, rc, &err);
+}
+
+/* Queues c for the engine and waits for it; inline on the engine thread. */
+static int request(service *sv, cmd *c, kerror *err)
+{
+    if (pthread_equal(pthread_self(), sv->engine)) {
+        if (c->kind == CMD_STOP || c->kind == CMD_DELETE)
+            return kerror_set(err, KE_INTERNAL, NULL, "stop/delete from the engine thread");
+        exec_cmd(sv, c);
+    } else {
+        pthread_mutex_lock(&sv->mu);
+        if (sv->closing) {
+            pthread_mutex_unlock(&sv->mu);
+            if (c->kind == CMD_SUBMIT) spec_free(&c->spec);
+            return kerror_set(err, KE_INTERRUPTED, NULL, "the server is shutting down");
+        }
+        c->next = NULL;
+        if (sv->queue_tail) sv->queue_tail->next = c;
+        else sv->queue = c;
+        sv->queue_tail = c;
+        pthread_cond_signal(&sv->wake);
+        while (!c->done) pthread_cond_wait(&sv->done, &sv->mu);
+        pthread_mutex_unlock(&sv->mu);
+    }
+    if (c->rc != KE_OK && err) *err = c->err;
+    return c->rc;
+}
+
+int service_submit(service *sv, spec_study *spec, int *created, kerror *err)
+{
+    cmd c = {.kind = CMD_SUBMIT, .spec = *spec};
+    memset(spec, 0, sizeof *spec);
+    int rc = request(sv, &c, err);
+    if (created) *created = c.created;
+    return rc;
+}
+
+static int named_request(service *sv, cmd_kind kind, const char *name, kerror *err)
+{
+    cmd c = {.kind = kind, .name = name};
+    return request(sv, &c, err);
+}
+
+int service_resume(service *sv, const char *name, kerror *err)
+{
+    return named_request(sv, CMD_RESUME, name, err);
+}
+
+int service_stop(service *sv, const char *name, kerror *err)
+{
+    return named_request(sv, CMD_STOP, name, err);
+}
+
+int service_delete(service *sv, const char *name, kerror *err)
+{
+    return named_request(sv, CMD_DELETE, name, err);
+}
+
+void service_get_stats(service *sv, service_stats *out)
+{
+    out->suggestions = atomic_load(&sv->suggestions);
+    out->running = atomic_load(&sv->running);
+    out->active = atomic_load(&sv->n_active_pub);
+}
+
+/* ---- the engine loop ---- */
+
+/* Runs the requests queued so far. */
+static void run_requests(service *sv)
+{
+    pthread_mutex_lock(&sv->mu);
+    cmd *c = sv->queue;
+    sv->queue = sv->queue_tail = NULL;
+    pthread_mutex_unlock(&sv->mu);
+    while (c) {
+        cmd *next = c->next;
+        exec_cmd(sv, c);
+        c = next;
+    }
+}
+
+/* Splits the global cap among the studies: each gets an equal share (up to
+ * its own max_parallel, slots it cannot use going to the others), and may
+ * start trials only while the total running stays under the cap; trials
+ * above a shrunken share finish normally. */
+static void share_slots(service *sv)
+{
+    if (sv->max_parallel <= 0 || sv->n_active == 0) return;
+    int n = sv->n_active, free_slots = sv->max_parallel;
+    study_run *runs[n];
+    int share[n], running[n], k = 0;
+    for (study_run *r = sv->active; r; r = r->next, k++) {
+        scheduler_status ss;
+        scheduler_get_status(r->s, &ss);
+        runs[k] = r;
+        running[k] = ss.n_running;
+        share[k] = 0;
+        free_slots -= ss.n_running;
+    }
+    unsigned start = sv->rr++;
+    for (int left = sv->max_parallel, given = 1; left > 0 && given;) {
+        given = 0;
+        for (int j = 0; j < n && left > 0; j++) {
+            int i = (int)((start + (unsigned)j) % (unsigned)n);
+            if (share[i] >= runs[i]->spec.budget.max_parallel) continue;
+            share[i]++;
+            left--;
+            given = 1;
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        int i = (int)((start + (unsigned)j) % (unsigned)n);
+        int grant = share[i] - running[i];
+        if (grant > free_slots) grant = free_slots;
+        if (grant < 0) grant = 0;
+        free_slots -= grant;
+        scheduler_set_parallel(runs[i]->s, running[i] + grant);
+    }
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* One round: each active study steps for its slice of the tick. */
+static void tick(service *sv, int tick_ms)
+{
+    share_slots(sv);
+    int slice = sv->n_active ? tick_ms / sv->n_active : 0;
+    if (slice < 1) slice = 1;
+    study_run *r = sv->active;
+    while (r) {
+        study_run *next = r->next;
+        kerror err;
+        kerror_clear(&err);
+        int rc = scheduler_step(r->s, slice, &err);
+        if (rc <= 0) finish_study(sv, r, rc, &err);
+        r = next;
+    }
+}
+
+/* Waits for a request for up to ms (a round where nobody waited on trials). */
+static void idle_wait(service *sv, int ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_nsec += (long)ms * 1000000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&sv->mu);
+    if (!sv->queue) pthread_cond_timedwait(&sv->wake, &sv->mu, &t);
+    pthread_mutex_unlock(&sv->mu);
+}
+
+/* Studies a previous server (or a dead `kestrel run`) left RUNNING. */
+static void resume_stored(service *sv)
+{
+    storage_study *list;
+    int n;
+    kerror err;
+    if (storage_study_list(sv->st, &list, &n, &err) != KE_OK) {
+        log_error("*", "cannot list studies", &err);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(list[i].state, "RUNNING") != 0 || find_active(sv, list[i].name)) continue;
+        kerror_clear(&err);
+        if (do_resume(sv, list[i].name, &err) != KE_OK)
+            log_error(list[i].name, "cannot resume", &err);
+    }
+    storage_study_list_free(list, n);
+}
+
+/* Stops every study, waits for their trials, and ends the event streams. */
+static void shut_down(service *sv)
+{
+    pthread_mutex_lock(&sv->mu);
+    sv->closing = 1;
+    pthread_mutex_unlock(&sv->mu);
+    run_requests(sv);   /* queued before closing: they get their answer */
+    sv->shutting_down = 1;
+    for (study_run *r = sv->active; r; r = r->next) scheduler_stop(r->s, SHUTDOWN_REASON);
+    while (sv->active) tick(sv, TICK_MS);
+    pthread_mutex_lock(&sv->ev_mu);
+    sv->ev_closed = 1;
+    pthread_cond_broadcast(&sv->ev_cond);
+    pthread_mutex_unlock(&sv->ev_mu);
+}
+
+int service_run(service *sv, volatile sig_atomic_t *stop, kerror *err)
+{
+    (void)err;
+    resume_stored(sv);
+    while (!*stop) {
+        run_requests(sv);
+        double t0 = mono();
+        tick(sv, TICK_MS);
+        if (mono() - t0 < 0.002) idle_wait(sv, TICK_MS);
+    }
+    shut_down(sv);
+    return KE_OK;
+}
+
+int service_open(service **out, const service_opts *o, kerror *err)
+{
+    *out = NULL;
+    service *sv = calloc(1, sizeof *sv);
+    if (!sv) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    sv->db_path = strdup(o->db_path);
+    sv->self_exe = strdup(o->self_exe ? o->self_exe : "kestrel");
+    sv->max_parallel = o->max_parallel;
+    sv->engine = pthread_self();
+    sv->next_seq = 1;
+    pthread_mutex_init(&sv->mu, NULL);
+    pthread_cond_init(&sv->wake, NULL);
+    pthread_cond_init(&sv->done, NULL);
+    pthread_mutex_init(&sv->ev_mu, NULL);
+    pthread_cond_init(&sv->ev_cond, NULL);
+    if (!sv->db_path || !sv->self_exe) {
+        service_close(sv);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    /* Trial dirs beside the database and a dataset cache in its folder, as
+     * `kestrel run` uses, so either can resume the other's studies. */
+    char tmp[4096];
+    snprintf(sv->work_dir, sizeof sv->work_dir, "%s.trials", o->db_path);
+    snprintf(tmp, sizeof tmp, "%s", o->db_path);
+    snprintf(sv->cache_dir, sizeof sv->cache_dir, "%s/kestrel-cache", dirname(tmp));
+    int rc = storage_open(&sv->st, o->db_path, err);
+    if (rc != KE_OK) {
+        service_close(sv);
+        return rc;
+    }
+    *out = sv;
+    return KE_OK;
+}
+
+void service_close(service *sv)
+{
+    if (!sv) return;
+    while (sv->active) {
+        study_run *r = sv->active;
+        scheduler_stop(r->s, SHUTDOWN_REASON);
+        finish_study(sv, r, 0, NULL);
+    }
+    for (int i = 0; i < SERVICE_RING; i++) {
+        free(sv->ring[i].study);
+        free(sv->ring[i].frame);
+    }
+    storage_close(sv->st);
+    pthread_mutex_destroy(&sv->mu);
+    pthread_cond_destroy(&sv->wake);
+    pthread_cond_destroy(&sv->done);
+    pthread_mutex_destroy(&sv->ev_mu);
+    pthread_cond_destroy(&sv->ev_cond);
+    free(sv->db_path);
+    free(sv->self_exe);
+    free(sv);
+}

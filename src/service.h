@@ -1,0 +1,81 @@
+/* service: the engine behind `kestrel serve`. One thread (the one that calls
+ * service_open and service_run) owns every scheduler and every storage write:
+ * it ticks the active studies, shares one global limit of running trials
+ * among them, and executes the requests other threads (HTTP) queue, each of
+ * which blocks until the engine has done it. What happens is published as
+ * numbered events in a bounded ring that any thread can read (SSE).
+ * Invariant: a study is active (has a scheduler) in this process iff its run
+ * lock is held here, and only the engine thread touches schedulers or the
+ * engine's storage handle. */
+#ifndef KESTREL_SERVICE_H
+#define KESTREL_SERVICE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "kerror.h"
+#include "spec.h"
+
+typedef struct service service;
+
+typedef struct {
+    const char *db_path;        /* the history; the engine opens its own handle */
+    const char *self_exe;       /* the kestrel binary, for function/trainer trials */
+    int max_parallel;           /* running trials across all studies, 0 = no cap */
+} service_opts;
+
+typedef struct {
+    uint64_t suggestions;       /* trials started since the server started */
+    int running;                /* trials running now */
+    int active;                 /* studies with a scheduler now */
+} service_stats;
+
+/* Opens the engine's storage handle. The calling thread becomes the engine
+ * thread: it must be long-lived (trial children die with the thread that
+ * spawned them) and must be the one that calls service_run. */
+int service_open(service **out, const service_opts *o, kerror *err);
+/* The engine loop: first resumes every stored study whose state is RUNNING
+ * (studies a dead or stopped server was running), then ticks studies and runs
+ * requests until *stop is set. It then stops every study (running trials end
+ * "interrupted: the server shut down") and stores them as RUNNING again, so
+ * the next start resumes them; queued and later requests fail with
+ * KE_INTERRUPTED, and event readers are woken to end their streams. */
+int service_run(service *sv, volatile sig_atomic_t *stop, kerror *err);
+/* Frees everything; call after service_run returned and no other thread
+ * uses the service any more. */
+void service_close(service *sv);
+
+/* Requests, from any thread (the engine thread too, before service_run).
+ * Each blocks until done and returns KE_OK or a KE_* code with err filled.
+ *
+ * service_submit takes ownership of *spec (it is moved out, the caller's copy
+ * zeroed) in every case: a new study is created and started (*created = 1); a
+ * stored one with the same spec that is not active is resumed (*created = 0);
+ * KE_CONFLICT if it is active or its stored spec differs, KE_BUSY if another
+ * process runs it. */
+int service_submit(service *sv, spec_study *spec, int *created, kerror *err);
+/* Resumes a stored study: KE_NOTFOUND, KE_CONFLICT when active, KE_BUSY. */
+int service_resume(service *sv, const char *name, kerror *err);
+/* Stops an active study; returns once its trials are gone and it is stored
+ * STOPPED. KE_NOTFOUND if stored nowhere, KE_CONFLICT if not active. */
+int service_stop(service *sv, const char *name, kerror *err);
+/* Deletes a study and its trials, stopping it first if active. KE_BUSY when
+ * another process runs it. */
+int service_delete(service *sv, const char *name, kerror *err);
+
+void service_get_stats(service *sv, service_stats *out);
+
+/* Events. Each is one complete Server-Sent-Events frame
+ * ("id: N\nevent: TYPE\ndata: JSON\n\n"), numbered from 1. Waits up to
+ * timeout_ms for the first event numbered above `after` (of study `study`
+ * when non-NULL). Returns 1 with *frame (malloc'd, the caller frees) and
+ * *seq set, 0 on timeout, or KE_INTERRUPTED once the service is shutting
+ * down. A reader that fell behind the ring resumes at its oldest event; one
+ * whose `after` is beyond the newest (ids of a previous run) gets them all. */
+#define SERVICE_RING 4096        /* events kept for Last-Event-ID resumes */
+/* The number of the latest event (0 before the first). */
+uint64_t service_event_last(service *sv);
+int service_event_next(service *sv, uint64_t after, const char *study, int timeout_ms,
+                       char **frame, uint64_t *seq);
+
+#endif

@@ -1,0 +1,312 @@
+// Browser tests of the dashboard: a real `kestrel serve` on a temp database
+// runs real studies (a Branin function study, command studies that report
+// steps), and Debian's chromium, driven through playwright-core, checks what
+// a person would see: the list, each chart with the study's points, the
+// table, live updates, the trial page, the new-study form, stop and resume.
+// Screenshots of each page go to $ARTIFACTS (default ./test-artifacts).
+//
+// Environment: KESTREL (the binary), top_srcdir, ARTIFACTS; run by
+// tests/test_browser.sh with `node --test`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const KESTREL = process.env.KESTREL || resolve('kestrel');
+const ARTIFACTS = process.env.ARTIFACTS || resolve('test-artifacts');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WAIT = 30000; // ms; an upper bound for anything to show up, not a timing assertion
+
+let tmp, server, base, context, page;
+const pageErrors = [];
+
+// A trial command that reports the objective `loss` at each of N steps,
+// DELAY seconds apart, then the final value (docs/protocol.md).
+const STEPS_SH = `#!/bin/sh
+x=$1 n=$2 d=$3 e=1 l=0
+fd=\${KESTREL_REPORT_FD:-1}
+while [ "$e" -le "$n" ]; do
+  sleep "$d"
+  l=$(awk -v x="$x" -v e="$e" 'BEGIN { printf "%.6g", (x - 1) ^ 2 + 1 / e }')
+  echo "{\\"step\\": $e, \\"loss\\": $l}" >&"$fd"
+  echo "epoch $e loss $l" >&2
+  e=$((e + 1))
+done
+echo "{\\"loss\\": $l}" >&"$fd"
+echo "done x=$x"
+`;
+
+function branin(name, trials, parallel = 2) {
+  return {
+    name,
+    objective: { metric: 'value', direction: 'minimize' },
+    space: { x1: { type: 'float', low: -5, high: 10 }, x2: { type: 'float', low: 0, high: 15 } },
+    strategy: { name: 'random', seed: 11 },
+    budget: { max_trials: trials, max_parallel: parallel },
+    run: { function: 'branin' },
+  };
+}
+
+function stepsStudy(name, trials, delay) {
+  return {
+    name,
+    objective: { metric: 'loss', direction: 'minimize' },
+    space: {
+      x: { type: 'float', low: -2, high: 4 },
+      epochs: { type: 'int', low: 2, high: 6 },
+      opt: { type: 'categorical', choices: ['sgd', 'adam'] },
+    },
+    strategy: { name: 'random', seed: 5 },
+    budget: { max_trials: trials, max_parallel: 2, trial_timeout: 60 },
+    run: { command: ['sh', join(tmp, 'steps.sh'), '{x}', '{epochs}', String(delay)] },
+  };
+}
+
+async function api(method, path, body) {
+  const res = await fetch(base + 'api/v1' + path, {
+    method, headers: body ? { 'Content-Type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+async function until(what, fn, ms = WAIT) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const studyState = async (name) => (await api('GET', '/studies/' + name)).json.state;
+const allTrials = async (name) => (await api('GET', `/studies/${name}/trials?limit=10000`)).json.trials;
+
+async function shot(name) {
+  await page.screenshot({ path: join(ARTIFACTS, name + '.png'), fullPage: true });
+}
+
+// Counts of what a chart draws, read from the Chart.js instances the
+// dashboard exposes as window.kestrelCharts.
+async function chartCounts() {
+  return page.evaluate(() => {
+    const c = window.kestrelCharts;
+    const pts = (ch, i) => (ch ? ch.data.datasets[i].data.filter((p) => p.y !== null).length : -1);
+    const lines = c.curves ? c.curves.data.datasets.filter((d) => d.state) : null;
+    const curveTrials = lines ? new Set(lines.flatMap((d) => d.data.map((p) => p.n))).size : -1;
+    const curvePoints = lines ? lines.reduce((s, d) => s + d.data.filter((p) => p.y !== null).length, 0) : -1;
+    const slices = Object.keys(c).filter((k) => k.startsWith('slice:')).map((k) => [k.slice(6), pts(c[k], 0)]);
+    return {
+      history: pts(c.history, 0), best: pts(c.history, 1), parallelLines: c.parallel ? c.parallel.lines : -1,
+      parallelPoints: pts(c.parallel, 0), importance: c.importance ? c.importance.data.labels.slice().sort() : [],
+      curveTrials, curvePoints, slices: Object.fromEntries(slices),
+      canvases: [...document.querySelectorAll('canvas')].filter((e) => e.width > 0 && e.height > 0).length,
+    };
+  });
+}
+
+async function go(hash) {
+  await page.goto(base + hash);
+}
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'kestrel-browser-'));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(join(tmp, 'steps.sh'), STEPS_SH);
+  server = spawn(KESTREL, ['serve', '--listen', '127.0.0.1:0', '--db', join(tmp, 'kestrel.db')],
+    { cwd: tmp, stdio: ['ignore', 'pipe', 'inherit'] });
+  base = await new Promise((ok, fail) => {
+    let out = '';
+    server.stdout.on('data', (b) => {
+      out += b;
+      const m = /listening on (http:\/\/\S+?)\/?\s/.exec(out);
+      if (m) ok(m[1] + '/');
+    });
+    server.on('exit', (code) => fail(new Error(`kestrel serve exited (${code}): ${out}`)));
+    setTimeout(() => fail(new Error('kestrel serve printed no "listening on" line: ' + out)), WAIT);
+  });
+  server.stdout.resume();
+  for (const spec of [branin('branin', 30), stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]) {
+    const r = await api('POST', '/studies', spec);
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  }
+  context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  for (const name of ['branin', 'curves', 'many']) await until(name + ' complete', async () => (await studyState(name)) === 'COMPLETE');
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => { server.once('exit', r); setTimeout(r, 5000); });
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+test('the studies list shows every study with state, progress and best value', async () => {
+  await go('#/');
+  for (const name of ['branin', 'curves', 'many']) {
+    await page.locator(`#studies tr[data-study="${name}"]`).waitFor();
+  }
+  const row = page.locator('#studies tr[data-study="branin"]');
+  assert.match(await row.innerText(), /COMPLETE/);
+  assert.match(await row.innerText(), /30 \/ 30/);
+  const best = (await api('GET', '/studies/branin')).json.best;
+  assert.ok(best, 'the API has a best trial');
+  assert.equal(await row.locator('td:nth-child(5) a').getAttribute('href'), `#/study/branin/trial/${best.number}`);
+  await shot('studies');
+});
+
+test('the study page draws every chart with one point per trial', async () => {
+  await go('#/study/branin');
+  await page.waitForFunction(() => window.kestrelCharts.history && window.kestrelCharts.history.data.datasets[0].data.length > 0);
+  const trials = await allTrials('branin');
+  const complete = trials.filter((t) => t.state === 'COMPLETE').length;
+  assert.equal(complete, 30);
+  const c = await chartCounts();
+  assert.equal(c.history, 30, 'history: one point per COMPLETE trial');
+  assert.ok(c.best >= 1 && c.best <= 30, 'best-so-far line');
+  assert.equal(c.parallelLines, 30, 'parallel coordinates: one line per COMPLETE trial');
+  assert.equal(c.parallelPoints, 30 * 3, 'parallel coordinates: a point on each of x1, x2 and the objective');
+  assert.deepEqual(c.slices, { x1: 30, x2: 30 }, 'one slice plot per parameter, each with every trial');
+  assert.deepEqual(c.importance, ['x1', 'x2'], 'importance of each parameter');
+  assert.equal(c.canvases, 6, 'history, curves, parallel, importance and two slices are drawn');
+  await shot('study');
+});
+
+test('learning curves show every trial per step', async () => {
+  await go('#/study/curves');
+  await page.waitForFunction(() => window.kestrelCharts.curves && window.kestrelCharts.curves.data.datasets[0].data.length > 0);
+  const curves = (await api('GET', '/studies/curves/curves?limit=10000')).json.curves;
+  const trials = await allTrials('curves');
+  assert.equal(curves.length, 12);
+  for (const t of trials) assert.equal(curves.find((k) => k.number === t.number).steps.length, t.params.epochs);
+  const c = await chartCounts();
+  assert.equal(c.curveTrials, 12, 'one curve per trial');
+  assert.equal(c.curvePoints, trials.reduce((s, t) => s + t.params.epochs, 0), 'one point per reported step');
+  assert.deepEqual(c.slices.opt, 12, 'categorical parameter slice');
+  assert.equal(c.parallelPoints, 12 * 4);
+  await shot('study-curves');
+});
+
+test('the trial table sorts, filters and pages', async () => {
+  await go('#/study/many');
+  const rows = page.locator('#trials tbody tr');
+  await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 100);
+  assert.match(await page.locator('#table-info').innerText(), /150 trials · page 1 of 2/);
+  await page.click('#next-page');
+  assert.equal(await rows.count(), 50, 'second page holds the rest, never more than 100 rows in the DOM');
+  await page.click('#prev-page');
+
+  const trials = await allTrials('many');
+  const byValue = trials.slice().sort((a, b) => a.value - b.value || a.number - b.number).map((t) => String(t.number));
+  const shown = () => page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.dataset.number));
+  await page.click('#trials th[data-key="value"]');
+  assert.deepEqual(await shown(), byValue.slice(0, 100), 'ascending by value');
+  await page.click('#trials th[data-key="value"]');
+  assert.deepEqual(await shown(), byValue.slice().reverse().slice(0, 100), 'descending by value');
+
+  await page.selectOption('#state-filter', 'FAILED');
+  assert.equal(await rows.count(), 0);
+  assert.match(await page.locator('#table-info').innerText(), /^0 trials/);
+  await page.selectOption('#state-filter', 'COMPLETE');
+  const states = await page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.dataset.state));
+  assert.equal(states.length, 100);
+  assert.ok(states.every((s) => s === 'COMPLETE'));
+  await shot('study-table');
+});
+
+test('the trial page shows parameters, curve, metrics and logs', async () => {
+  const t = (await allTrials('curves')).find((x) => x.state === 'COMPLETE');
+  await go(`#/study/curves/trial/${t.number}`);
+  await page.locator('#params').waitFor();
+  const params = await page.locator('#params').innerText();
+  for (const k of ['x', 'epochs', 'opt']) assert.match(params, new RegExp('^' + k + '\\b', 'm'));
+  assert.match(await page.locator('#metrics').innerText(), /loss/);
+  await page.waitForFunction(() => window.kestrelCharts.trial);
+  const n = await page.evaluate(() => window.kestrelCharts.trial.data.datasets.find((d) => d.label === 'loss').data.length);
+  assert.equal(n, t.params.epochs, 'one curve point per reported step');
+  assert.match(await page.locator('#stderr').innerText(), /epoch 1 loss/);
+  assert.match(await page.locator('#stdout').innerText(), /done x=/);
+  await shot('trial');
+});
+
+test('a running study updates live, and stops and resumes', async () => {
+  const r = await api('POST', '/studies', stepsStudy('live', 40, 0.15));
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  await go('#/study/live');
+  await page.waitForFunction(() => window.kestrelCharts.history);
+  await page.evaluate(() => { window.notReloaded = true; });
+  const n0 = (await chartCounts()).history;
+  await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n + 1, n0);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  assert.equal(await page.evaluate(() => document.getElementById('live').dataset.state), 'live');
+  await shot('study-live');
+
+  await page.click('#stop');
+  await until('live stopped', async () => (await studyState('live')) === 'STOPPED');
+  await page.locator('.page-head .badge.state-stopped').waitFor();
+  assert.equal(await page.locator('#resume').isEnabled(), true);
+  assert.equal(await page.locator('#stop').isEnabled(), false);
+  await page.click('#resume');
+  await until('live running again', async () => (await studyState('live')) === 'RUNNING');
+  await page.locator('.page-head .badge.state-running').waitFor();
+  const n1 = (await chartCounts()).history;
+  await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n, n1);
+});
+
+test('without the event stream the study page falls back to polling', async () => {
+  await page.route('**/api/v1/events*', (route) => route.abort());
+  try {
+    const r = await api('POST', '/studies', stepsStudy('polled', 16, 0.1));
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    await go('#/study/polled');
+    await page.waitForFunction(() => window.kestrelCharts.history);
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'polling');
+    const n0 = (await chartCounts()).history;
+    await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n, n0);
+  } finally {
+    await page.unroute('**/api/v1/events*');
+  }
+});
+
+test('the new-study form shows the validation error, then creates the study', async () => {
+  await go('#/new');
+  const bad = branin('from-form', 5);
+  bad.space.x1 = { type: 'float', low: 0, high: 1, log: true };
+  await page.fill('#spec', JSON.stringify(bad, null, 2));
+  await page.click('#create');
+  await page.locator('#spec-error').waitFor();
+  assert.match(await page.locator('#spec-error').innerText(), /space\.x1\.low/);
+  assert.equal((await api('GET', '/studies/from-form')).status, 404, 'an invalid spec creates nothing');
+  await shot('new-study-error');
+
+  await page.fill('#spec', '{"name": "from-form",');
+  await page.click('#create');
+  assert.match(await page.locator('#spec-error').innerText(), /not valid JSON/);
+
+  await page.fill('#spec', JSON.stringify(branin('from-form', 5), null, 2));
+  await page.click('#create');
+  await page.waitForURL(/#\/study\/from-form$/);
+  await go('#/');
+  await page.locator('#studies tr[data-study="from-form"]').waitFor();
+  await shot('studies-after-create');
+});
+
+test('no script error on any page', () => {
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""test_api: drives a real `kestrel serve` over HTTP (stdlib only).
+
+Each test starts the binary ($KESTREL) on 127.0.0.1:0 with a temporary
+database, reads the port it prints, and checks the API contract
+(docs/openapi.yaml): studies, trials, paging, exports, stop/resume/delete,
+errors, tokens, the event stream, static files, and resumption after a
+kill -9 and after SIGTERM. Trials are short shell scripts and built-in test
+functions, so the whole file runs in well under a minute.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+KESTREL = os.environ.get("KESTREL") or os.path.join(os.path.dirname(__file__), "..", "kestrel")
+
+# A trial that reports `steps` intermediate losses `pause` seconds apart on
+# fd 3, then its final loss x^2.
+SLOW_SH = r"""#!/bin/sh
+x=$1; steps=$2; pause=$3
+i=1
+while [ "$i" -le "$steps" ]; do
+  echo "{\"step\": $i, \"loss\": $(awk -v x="$x" -v i="$i" 'BEGIN{printf "%.6f", x*x + 1/i}')}" >&3
+  sleep "$pause"
+  i=$((i + 1))
+done
+echo "{\"loss\": $(awk -v x="$x" 'BEGIN{printf "%.6f", x*x}')}" >&3
+"""
+
+
+def fn_spec(name, trials=20, parallel=4):
+    return {"name": name, "objective": {"metric": "value", "direction": "minimize"},
+            "space": {"x1": {"type": "float", "low": -5, "high": 10},
+                      "x2": {"type": "float", "low": 0, "high": 15}},
+            "strategy": {"name": "random", "seed": 1},
+            "budget": {"max_trials": trials, "max_parallel": parallel},
+            "run": {"function": "branin"}}
+
+
+class Server:
+    """One `kestrel serve` process on a free loopback port."""
+
+    def __init__(self, tmp, db, *args):
+        self.tmp = tmp
+        self.log = open(os.path.join(tmp, "serve-%d.log" % time.monotonic_ns()), "w+")
+        self.proc = subprocess.Popen([KESTREL, "serve", "--db", db, "--listen", "127.0.0.1:0"]
+                                     + list(args), stdout=subprocess.PIPE, stderr=self.log,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on http://127.0.0.1:"):
+            self.proc.kill()
+            self.log.seek(0)
+            raise AssertionError("serve did not start: %r %s" % (line, self.log.read()))
+        self.port = int(line.rsplit(":", 1)[1].strip("/\n"))
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def request(self, method, path, body=None, token=None, headers=None):
+        """(status, headers, bytes); HTTP errors are answers, not exceptions."""
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def json(self, method, path, body=None, token=None):
+        status, _, data = self.request(method, path, body, token)
+        return status, json.loads(data) if data else None
+
+    def raw_get(self, path):
+        """GET with the path sent exactly as given (no client normalization)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        c.close()
+        return r.status
+
+    def wait_state(self, name, state, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, s = self.json("GET", "/api/v1/studies/" + name)
+            if status == 200 and s["state"] == state:
+                return s
+            time.sleep(0.1)
+        raise AssertionError("study %s never became %s (last: %r)" % (name, state, s))
+
+    def wait_running(self, name, n=1, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, s = self.json("GET", "/api/v1/studies/" + name)
+            if s and s["counts"]["running"] >= n:
+                return s
+            time.sleep(0.05)
+        raise AssertionError("study %s never had %d running trials" % (name, n))
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.proc.stdout.close()
+            self.log.close()
+
+
+class ApiTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kestrel-api-")
+        self.db = os.path.join(self.tmp, "k.db")
+        self.script = os.path.join(self.tmp, "slow.sh")
+        with open(self.script, "w") as f:
+            f.write(SLOW_SH)
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.stop(signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def serve(self, *args, db=None):
+        s = Server(self.tmp, db or self.db, *args)
+        self.servers.append(s)
+        return s
+
+    def slow_spec(self, name, trials=6, parallel=2, steps=3, pause=0.15):
+        return {"name": name, "objective": {"metric": "loss", "direction": "minimize"},
+                "space": {"x": {"type": "float", "low": -2, "high": 2}},
+                "strategy": {"name": "random", "seed": 3},
+                "budget": {"max_trials": trials, "max_parallel": parallel},
+                "run": {"command": ["sh", self.script, "{x}", str(steps), str(pause)]}}
+
+    def test_health_metrics_static_and_paths(self):
+        s = self.serve()
+        self.assertEqual(s.json("GET", "/healthz"), (200, {"status": "ok"}))
+        status, headers, body = s.request("GET", "/")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/html"))
+        for path in ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd",
+                     "/web/index.html", "/no-such-file.js"]:
+            self.assertEqual(s.raw_get(path), 404, path)
+        s.json("GET", "/api/v1/nope")
+        status, headers, body = s.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        text = body.decode()
+        for needle in ['kestrel_trials{state="COMPLETE"}', "kestrel_running_trials ",
+                       "kestrel_suggestions_total 0", 'kestrel_http_requests_total{code="200"}',
+                       'kestrel_http_requests_total{code="404"}', 'kestrel_studies{state="RUNNING"}']:
+            self.assertIn(needle, text)
+
+    def test_request_errors(self):
+        s = self.serve()
+        status, e = s.json("GET", "/api/v1/nope")
+        self.assertEqual((status, e["error"]["code"]), (404, "not_found"))
+        status, headers, _ = s.request("PUT", "/api/v1/studies")
+        self.assertEqual(status, 405)
+        self.assertIn("POST", headers["Allow"])
+        self.assertEqual(s.request("DELETE", "/api/v1/studies")[0], 405)
+        self.assertEqual(s.request("POST", "/api/v1/studies", b"{" * (1024 * 1024 + 10))[0], 413)
+        status, e = s.json("POST", "/api/v1/studies", b'{"name": "x", ')
+        self.assertEqual((status, e["error"]["code"]), (400, "invalid"))
+        bad = fn_spec("bad")
+        bad["space"]["x1"]["low"] = 20
+        status, e = s.json("POST", "/api/v1/studies", bad)
+        self.assertEqual(status, 400)
+        self.assertTrue(e["error"]["path"].startswith("space.x1"), e)
+        status, e = s.json("GET", "/api/v1/studies/none/trials?limit=abc")
+        self.assertEqual((status, e["error"]["path"]), (400, "limit"))
+
+    def test_study_lifecycle_queries_and_exports(self):
+        s = self.serve()
+        spec = fn_spec("fn", trials=20)
+        status, st = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 201)
+        self.assertEqual((st["name"], st["params"], st["max_trials"]), ("fn", ["x1", "x2"], 20))
+        s.wait_state("fn", "COMPLETE")
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)   # same spec: resumed
+        s.wait_state("fn", "COMPLETE")
+        other = fn_spec("fn", trials=21)
+        status, e = s.json("POST", "/api/v1/studies", other)
+        self.assertEqual((status, e["error"]["code"]), (409, "conflict"))
+        status, lst = s.json("GET", "/api/v1/studies")
+        self.assertEqual([x["name"] for x in lst["studies"]], ["fn"])
+        status, show = s.json("GET", "/api/v1/studies/fn")
+        self.assertEqual((status, show["spec"]["budget"]["max_trials"]), (200, 20))
+        self.assertEqual(show["counts"]["complete"], 20)
+
+        status, page = s.json("GET", "/api/v1/studies/fn/trials?offset=5&limit=5")
+        self.assertEqual([t["number"] for t in page["trials"]], [5, 6, 7, 8, 9])
+        self.assertEqual((page["total"], page["offset"], page["limit"]), (20, 5, 5))
+        self.assertEqual(set(page["trials"][0]["params"]), {"x1", "x2"})
+        status, page = s.json("GET", "/api/v1/studies/fn/trials?state=FAILED")
+        self.assertEqual((page["total"], page["trials"]), (0, []))
+        status, page = s.json("GET", "/api/v1/studies/fn/trials?sort=best&limit=10000")
+        values = [t["value"] for t in page["trials"]]
+        self.assertEqual((len(values), values, page["total"]), (20, sorted(values), 20))
+        status, best = s.json("GET", "/api/v1/studies/fn/best")
+        self.assertEqual((status, best["value"]), (200, values[0]))
+        self.assertEqual(show["best"]["value"], values[0])
+
+        status, t = s.json("GET", "/api/v1/studies/fn/trials/3")
+        self.assertEqual((status, t["number"], t["state"]), (200, 3, "COMPLETE"))
+        self.assertEqual(t["metrics"]["value"], t["value"])
+        for key in ("values", "stdout_tail", "stderr_tail", "duration", "worker", "retry_of"):
+            self.assertIn(key, t)
+        self.assertEqual(s.json("GET", "/api/v1/studies/fn/trials/999")[0], 404)
+        self.assertEqual(s.json("GET", "/api/v1/studies/nope/trials/1")[0], 404)
+
+        status, curves = s.json("GET", "/api/v1/studies/fn/curves?limit=7&offset=2")
+        self.assertEqual((status, curves["total"], len(curves["curves"])), (200, 20, 7))
+        self.assertEqual(curves["curves"][0]["number"], 2)
+
+        status, headers, body = s.request("GET", "/api/v1/studies/fn/export.csv")
+        self.assertTrue(headers["Content-Type"].startswith("text/csv"))
+        lines = body.decode().splitlines()
+        self.assertEqual(lines[0].split(",")[:5], ["number", "state", "value", "x1", "x2"])
+        self.assertEqual(len(lines), 21)
+        status, headers, body = s.request("GET", "/api/v1/studies/fn/export.json")
+        rows = json.loads(body)
+        self.assertEqual(([r["number"] for r in rows], status), (list(range(20)), 200))
+
+        self.assertEqual(s.request("DELETE", "/api/v1/studies/fn")[0], 204)
+        self.assertEqual(s.json("GET", "/api/v1/studies/fn")[0], 404)
+        self.assertEqual(s.request("DELETE", "/api/v1/studies/fn")[0], 404)
+
+    def test_stop_resume_delete_running(self):
+        s = self.serve()
+        status, _ = s.json("POST", "/api/v1/studies", self.slow_spec("slow", trials=6, pause=0.3))
+        self.assertEqual(status, 201)
+        self.assertEqual(s.json("GET", "/api/v1/studies/slow/best")[0], 404)
+        s.wait_running("slow", 2)
+        status, st = s.json("POST", "/api/v1/studies/slow/stop")
+        self.assertEqual((status, st["state"], st["counts"]["running"]), (202, "STOPPED", 0))
+        self.assertEqual(s.json("GET", "/api/v1/studies/slow/trials?state=RUNNING")[1]["total"], 0)
+        status, page = s.json("GET", "/api/v1/studies/slow/trials?state=FAILED")
+        self.assertTrue(all(t["failure"].startswith("interrupted") for t in page["trials"]))
+        self.assertEqual(s.json("POST", "/api/v1/studies/slow/stop")[0], 409)
+        status, st = s.json("POST", "/api/v1/studies/slow/resume")
+        self.assertEqual((status, st["state"]), (202, "RUNNING"))
+        self.assertEqual(s.json("POST", "/api/v1/studies/slow/resume")[0], 409)
+        st = s.wait_state("slow", "COMPLETE")
+        self.assertEqual(st["counts"]["complete"], 6)
+        self.assertEqual(s.json("POST", "/api/v1/studies/nope/resume")[0], 404)
+
+        s.json("POST", "/api/v1/studies", self.slow_spec("doomed", pause=0.5))
+        s.wait_running("doomed", 1)
+        self.assertEqual(s.request("DELETE", "/api/v1/studies/doomed")[0], 204)
+        self.assertEqual(s.json("GET", "/api/v1/studies/doomed")[0], 404)
+
+    def read_events(self, s, query, want, headers=None, timeout=20):
+        """Events as (id, type, data) until every type in want was seen."""
+        req = urllib.request.Request(s.base + "/api/v1/events" + query, headers=headers or {})
+        events, seen, ev = [], set(), {}
+        deadline = time.monotonic() + timeout
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            self.assertTrue(r.headers["Content-Type"].startswith("text/event-stream"))
+            while not want <= seen and time.monotonic() < deadline:
+                line = r.readline().decode().rstrip("\n")
+                if line.startswith("id: "):
+                    ev["id"] = int(line[4:])
+                elif line.startswith("event: "):
+                    ev["type"] = line[7:]
+                elif line.startswith("data: "):
+                    ev["data"] = json.loads(line[6:])
+                elif line == "" and "id" in ev:
+                    events.append((ev["id"], ev["type"], ev["data"]))
+                    seen.add(ev["type"])
+                    ev = {}
+        self.assertTrue(want <= seen, "saw only %s" % seen)
+        return events
+
+    def test_events_and_last_event_id(self):
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.slow_spec("ev", trials=4, pause=0.2))
+        want = {"trial_started", "trial_reported", "trial_finished"}
+        events = self.read_events(s, "?study=ev", want)
+        ids = [e[0] for e in events]
+        self.assertEqual(ids, sorted(ids))
+        self.assertTrue(all(e[2]["study"] == "ev" for e in events))
+        reported = [e[2] for e in events if e[1] == "trial_reported"][0]
+        self.assertIn("step", reported)
+        self.assertIn("value", reported)
+        last = ids[-1]
+        again = self.read_events(s, "?study=ev", {"trial_finished"},
+                                 headers={"Last-Event-ID": str(last)})
+        self.assertTrue(all(e[0] > last for e in again))
+        s.wait_state("ev", "COMPLETE")
+
+    def test_tokens(self):
+        token_file = os.path.join(self.tmp, "token")
+        with open(token_file, "w") as f:
+            f.write("s3cret\n")
+        s = self.serve("--token-file", token_file)
+        spec = fn_spec("auth", trials=3)
+        status, e = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual((status, e["error"]["code"]), (401, "unauthorized"))
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec, token="wrong")[0], 401)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec, token="s3cret")[0], 201)
+        self.assertEqual(s.json("GET", "/api/v1/studies")[0], 200)
+        self.assertEqual(s.request("DELETE", "/api/v1/studies/auth")[0], 401)
+        s.stop()
+
+        r = self.serve("--token-file", token_file, "--auth-reads", db=os.path.join(self.tmp, "r.db"))
+        self.assertEqual(r.json("GET", "/api/v1/studies")[0], 401)
+        self.assertEqual(r.json("GET", "/api/v1/studies", token="s3cret")[0], 200)
+        self.assertEqual(r.json("GET", "/api/v1/studies?token=s3cret")[0], 200)
+        self.assertEqual(r.json("GET", "/healthz")[0], 200)
+        self.assertEqual(r.request("GET", "/metrics")[0], 401)
+
+        p = subprocess.run([KESTREL, "serve", "--db", self.db, "--listen", "0.0.0.0:0"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("token", p.stderr)
+
+    def test_restart_after_kill9_and_sigterm(self):
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.slow_spec("crash", trials=6, pause=0.3))
+        s.wait_running("crash", 2)
+        s.stop(signal.SIGKILL)
+        s = self.serve()        # resumes what the dead server left RUNNING
+        st = s.wait_state("crash", "COMPLETE")
+        self.assertEqual(st["counts"]["complete"], 6)
+        _, page = s.json("GET", "/api/v1/studies/crash/trials?state=FAILED")
+        self.assertGreaterEqual(page["total"], 1)
+        self.assertTrue(all("interrupted" in t["failure"] for t in page["trials"]))
+        trials = s.json("GET", "/api/v1/studies/crash/trials")[1]["trials"]
+        retried = sorted(t["retry_of"] for t in trials if t["retry_of"] is not None)
+        self.assertEqual(retried, [t["number"] for t in page["trials"]])   # each re-run once
+
+        s.json("POST", "/api/v1/studies", self.slow_spec("term", trials=6, pause=0.3))
+        s.wait_running("term", 2)
+        self.assertEqual(s.stop(signal.SIGTERM), 0)
+        s = self.serve()
+        st = s.wait_state("term", "COMPLETE")
+        self.assertEqual(st["counts"]["complete"], 6)
+        self.assertEqual(s.stop(signal.SIGTERM), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

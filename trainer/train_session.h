@@ -1,0 +1,71 @@
+/* train_session: what train.c shares with a device backend (cuda/train_cuda.cu).
+ * One session holds everything a run needs; train.c builds it (data, split,
+ * scaler, host model, teacher, optimizer, loaders, schedule), resumes it and
+ * drives the epochs, reports and checkpoints. A device backend only replaces
+ * the two loops that touch the model (one training epoch, one evaluation
+ * pass) and keeps its own copy of the model and optimizer state.
+ * Invariant: before train.c writes a checkpoint from s->m and s->opt, a
+ * device backend has copied its state back with sync (only then: it costs a
+ * copy of the model), so checkpoints are the same file whichever backend
+ * wrote them. Not part of the public trainer interface: train.h is. */
+#ifndef KESTREL_TRAIN_SESSION_H
+#define KESTREL_TRAIN_SESSION_H
+
+#include "../src/kerror.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "dataset.h"
+#include "loader.h"
+#include "mlp.h"
+#include "optim.h"
+#include "schedule.h"
+#include "split.h"
+#include "train.h"
+
+typedef struct train_device_ops train_device_ops;
+
+typedef struct {
+    const train_config *cfg;
+    int classification, mse, n_out;
+    dataset ds;
+    split sp;
+    split_scaler sc;
+    mlp *m, *teacher;
+    optim opt;
+    schedule sched;
+    loader *train_l, *val_l, *test_l;
+    float *onehot;       /* (batch_size, n_out): MSE targets for class labels */
+    float *tprobs;       /* (batch_size, n_out): teacher softmax(z/T) */
+    checkpoint_state st;
+    const train_device_ops *dev;   /* NULL: the CPU loops of train.c */
+    void *dev_state;               /* the backend's, from open to close */
+} session;
+
+/* Metrics of one pass over a loader. */
+typedef struct {
+    double loss, accuracy;
+} eval_result;
+
+/* A device backend. open runs once the session is built and resumed (the
+ * host model and optimizer hold the starting state) and sets dev_state;
+ * train_epoch and eval mirror train.c's loops (same batches, same loss
+ * means, same divergence error via train_diverged, s->st.step advanced per
+ * optimizer step); sync copies parameters, BN statistics, dropout RNG and
+ * optimizer state back into s->m and s->opt; close frees dev_state (it may
+ * be called after a failed open and must accept dev_state NULL). */
+struct train_device_ops {
+    int (*open)(session *s, kerror *err);
+    int (*train_epoch)(session *s, long epoch, double *mean_loss, kerror *err);
+    int (*eval)(session *s, loader *l, eval_result *r, kerror *err);
+    int (*sync)(session *s, kerror *err);
+    void (*close)(session *s);
+};
+
+/* The run train.c drives, with the model loops of dev (NULL: CPU). */
+int train_run_device(const train_config *cfg, const train_device_ops *dev,
+                     train_report_fn report, void *ctx, train_result *res, kerror *err);
+
+/* KE_INVALID "lr: training diverged: <what> is <v> at epoch <epoch+1>". */
+int train_diverged(const char *what, double v, long epoch, kerror *err);
+
+#endif

@@ -1,0 +1,152 @@
+/* api.js: the dashboard's only door to the server: JSON requests to /api/v1
+ * (with the bearer token when one was given), paged fetches of whole
+ * histories, and the live feed (EventSource, with polling as the fallback).
+ * Invariant: every request goes through request(), so the token and the error
+ * shape ({status, code, message, path}) are handled in one place. */
+'use strict';
+window.K = window.K || {};
+
+(function (K) {
+  const TOKEN_KEY = 'kestrel-token';
+  const PAGE = 10000; // the API's maximum page size (trials and curves)
+
+  /* The token arrives once as ?token=..., then lives in sessionStorage and
+   * leaves the address bar, so it is not bookmarked or sent as a Referer. */
+  function initToken() {
+    const q = new URLSearchParams(location.search);
+    if (q.has('token')) {
+      sessionStorage.setItem(TOKEN_KEY, q.get('token'));
+      q.delete('token');
+      const rest = q.toString();
+      history.replaceState(null, '', location.pathname + (rest ? '?' + rest : '') + location.hash);
+    }
+  }
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const e = (body && body.error) || {};
+      super(e.message || 'HTTP ' + status);
+      this.status = status;
+      this.code = e.code || null;
+      this.path = e.path || null;
+    }
+  }
+
+  async function request(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = 'Bearer ' + token;
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    }
+    const res = await fetch('/api/v1' + path, init);
+    if (res.status === 204) return null;
+    const text = await res.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
+    if (!res.ok) throw new ApiError(res.status, json);
+    return json;
+  }
+
+  const enc = encodeURIComponent;
+
+  /* Fetches every item of a paged collection (trials or curves) from `offset`
+   * on, PAGE at a time; `key` names the array in each page. */
+  async function fetchAll(path, key, offset) {
+    const out = [];
+    let off = offset || 0;
+    for (;;) {
+      const sep = path.includes('?') ? '&' : '?';
+      const page = await request('GET', `${path}${sep}offset=${off}&limit=${PAGE}`);
+      const items = page[key] || [];
+      for (const it of items) out.push(it);
+      off += items.length;
+      if (items.length === 0 || off >= page.total) return out;
+    }
+  }
+
+  K.api = {
+    initToken,
+    ApiError,
+    studies: () => request('GET', '/studies').then((r) => r.studies),
+    study: (name) => request('GET', `/studies/${enc(name)}`),
+    create: (specText) => request('POST', '/studies', specText),
+    stop: (name) => request('POST', `/studies/${enc(name)}/stop`),
+    resume: (name) => request('POST', `/studies/${enc(name)}/resume`),
+    trials: (name, offset) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset),
+    curves: (name, offset) => fetchAll(`/studies/${enc(name)}/curves`, 'curves', offset),
+    trial: (name, number) => request('GET', `/studies/${enc(name)}/trials/${number}`),
+  };
+
+  /* The live feed. One EventSource for the whole app, filtered to a study
+   * when a page asks for one. When the stream fails (no EventSource, a proxy
+   * that buffers, reads that need a token EventSource cannot send), the page's
+   * poll() runs every POLL_MS until the stream opens again. Each (re)open also
+   * calls poll() once, so events missed while disconnected are caught up. */
+  const POLL_MS = 2000;
+  const EVENTS = ['trial_started', 'trial_reported', 'trial_finished', 'study_state'];
+  let source = null;
+  let timer = null;
+  let handler = null;
+
+  function setStatus(s) {
+    const el = document.getElementById('live');
+    if (!el) return;
+    el.dataset.state = s;
+    el.textContent = { live: 'live', polling: 'polling', off: 'offline' }[s];
+  }
+
+  function startPolling() {
+    if (timer || !handler) return;
+    setStatus('polling');
+    timer = setInterval(() => { if (handler) handler.poll(); }, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (timer) clearInterval(timer);
+    timer = null;
+  }
+
+  /* h: {study: name|null, onEvent(type, data), poll()}; null unsubscribes. */
+  function subscribe(h) {
+    if (source) source.close();
+    source = null;
+    stopPolling();
+    handler = h;
+    if (!h) return;
+    if (!window.EventSource) { startPolling(); return; }
+    /* EventSource cannot send headers; the server takes ?token= instead. */
+    const q = new URLSearchParams();
+    if (h.study) q.set('study', h.study);
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) q.set('token', token);
+    source = new EventSource('/api/v1/events' + (q.toString() ? '?' + q : ''));
+    const mine = source;
+    source.onopen = () => { stopPolling(); setStatus('live'); h.poll(); };
+    source.onerror = () => { if (mine === source) startPolling(); };
+    for (const type of EVENTS) {
+      source.addEventListener(type, (ev) => {
+        let data;
+        try { data = JSON.parse(ev.data); } catch (e) { return; }
+        if (handler === h) h.onEvent(type, data);
+      });
+    }
+  }
+
+  K.live = { subscribe };
+
+  /* Calls fn at most once per `ms` (a number, or a function giving it),
+   * trailing: bursts of live events turn into one chart redraw every 500 ms
+   * instead of one per event. */
+  K.throttle = function (fn, ms) {
+    let pending = null;
+    let last = 0;
+    return function () {
+      if (pending) return;
+      const wait = Math.max(0, last + (typeof ms === 'function' ? ms() : ms) - Date.now());
+      pending = setTimeout(() => { pending = null; last = Date.now(); fn(); }, wait);
+    };
+  };
+})(window.K);

@@ -1,0 +1,342 @@
+/* charts.js: the study page's Chart.js charts. Each builder takes a canvas and
+ * the page's model ({study, axes, trials (sorted by number), curves (Map
+ * number -> {state, steps, values})}) and returns the Chart, whose
+ * refresh(model) recomputes its data from the model and redraws without
+ * animation. Invariant: charts only read the model; the page owns it.
+ * Built for 10,000-trial studies: no animation, point radius 0 or 1 on big
+ * series, min-max decimation on the history, and the many-line charts
+ * (curves, parallel coordinates) drawn as a few datasets of polylines split
+ * by null points rather than one dataset per trial. */
+'use strict';
+window.K = window.K || {};
+
+(function (K) {
+  const S = K.stats;
+  const STATE_COLORS = { COMPLETE: '#2563eb', PRUNED: '#f59e0b', RUNNING: '#16a34a', FAILED: '#dc2626' };
+  const BIG = 2000; // above this many points a series is drawn without point markers
+
+  /* Every chart the dashboard shows, by name, for the browser tests and for
+   * destroying them on navigation. */
+  window.kestrelCharts = window.kestrelCharts || {};
+
+  function register(name, chart) {
+    if (window.kestrelCharts[name]) window.kestrelCharts[name].destroy();
+    window.kestrelCharts[name] = chart;
+    return chart;
+  }
+
+  K.charts = {
+    STATE_COLORS,
+    destroyAll() {
+      for (const k of Object.keys(window.kestrelCharts)) {
+        window.kestrelCharts[k].destroy();
+        delete window.kestrelCharts[k];
+      }
+    },
+  };
+
+  function base(extra) {
+    return Object.assign({
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      normalized: true,
+      interaction: { mode: 'nearest', intersect: false },
+    }, extra);
+  }
+
+  function title(text) {
+    return { display: true, text, font: { weight: '600' } };
+  }
+
+  function radius(n) {
+    return n > BIG ? 0 : n > 500 ? 1.5 : 3;
+  }
+
+  /* Creates the chart, gives it refresh(model) and draws it once. */
+  function make(name, canvas, config, fill, model) {
+    const chart = register(name, new Chart(canvas, config));
+    chart.refresh = (m) => { fill(chart, m); chart.update('none'); };
+    chart.refresh(model);
+    return chart;
+  }
+
+  /* Optimization history: every COMPLETE trial's value by trial number, the
+   * best value so far as a step line, and PRUNED trials that carry a value. */
+  K.charts.history = function (canvas, model) {
+    const metric = model.study.metric || 'objective';
+    return make('history', canvas, {
+      type: 'scatter',
+      data: {
+        datasets: [
+          { label: 'trial value', data: [], backgroundColor: STATE_COLORS.COMPLETE, borderColor: STATE_COLORS.COMPLETE },
+          { label: 'best so far', data: [], showLine: true, stepped: 'before', pointRadius: 0, borderWidth: 2,
+            borderColor: '#111827', backgroundColor: '#111827' },
+          { label: 'pruned', data: [], backgroundColor: STATE_COLORS.PRUNED, borderColor: STATE_COLORS.PRUNED },
+        ],
+      },
+      options: base({
+        parsing: false,
+        plugins: {
+          decimation: { enabled: true, algorithm: 'min-max' },
+          tooltip: { callbacks: { label: (c) => `#${c.raw.x}: ${S.fmt(c.raw.y, 6)}` } },
+        },
+        scales: {
+          x: { type: 'linear', title: title('trial'), ticks: { precision: 0 } },
+          y: { type: 'linear', title: title(metric) },
+        },
+      }),
+    }, fillHistory, model);
+  };
+
+  function fillHistory(chart, model) {
+    const done = [];
+    const pruned = [];
+    for (const t of model.trials) {
+      if (S.scored(t)) done.push({ x: t.number, y: t.value });
+      else if (t.state === 'PRUNED' && typeof t.value === 'number') pruned.push({ x: t.number, y: t.value });
+    }
+    const ds = chart.data.datasets;
+    ds[0].data = done;
+    ds[0].pointRadius = radius(done.length);
+    ds[1].data = S.bestSoFar(model.trials, model.study.direction);
+    ds[2].data = pruned;
+    ds[2].pointRadius = radius(pruned.length);
+  }
+
+  /* Learning curves: the objective per step of every trial, one polyline per
+   * trial, coloured by the trial's state. Where a pruned or failed trial
+   * stopped is marked with a dot (a last dataset, so that the curves
+   * themselves need no per-point styling); with Hyperband or ASHA the curves
+   * end in bands at the rung steps. */
+  const CURVE_STATES = ['COMPLETE', 'PRUNED', 'RUNNING', 'FAILED'];
+  K.charts.curves = function (canvas, model) {
+    return make('curves', canvas, {
+      type: 'line',
+      data: {
+        datasets: CURVE_STATES.map((s) => ({
+          label: s.toLowerCase(), state: s, data: [],
+          borderColor: STATE_COLORS[s], backgroundColor: STATE_COLORS[s],
+          borderWidth: 1, spanGaps: false, pointRadius: 0,
+        })).concat([{ label: 'stopped', data: [], showLine: false, pointRadius: 3,
+          borderColor: '#111827', backgroundColor: [] }]),
+      },
+      options: base({
+        plugins: {
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n} step ${c.raw.x}: ${S.fmt(c.raw.y, 6)}` } },
+        },
+        scales: {
+          x: { type: 'linear', title: title('step'), ticks: { precision: 0 } },
+          y: { type: 'linear', title: title(model.study.metric || 'objective') },
+        },
+      }),
+    }, fillCurves, model);
+  };
+
+  function fillCurves(chart, model) {
+    const ends = [];
+    const endColors = [];
+    CURVE_STATES.forEach((state, k) => {
+      const data = [];
+      for (const [n, c] of model.curves) {
+        if (c.state !== state || c.steps.length === 0) continue;
+        for (let i = 0; i < c.steps.length; i++) data.push({ x: c.steps[i], y: c.values[i], n });
+        const last = data[data.length - 1];
+        data.push({ x: last.x, y: null, n });
+        if (state === 'PRUNED' || state === 'FAILED') { ends.push(last); endColors.push(STATE_COLORS[state]); }
+      }
+      chart.data.datasets[k].data = data;
+      chart.data.datasets[k].borderWidth = data.length > 20 * BIG ? 0.5 : 1;
+    });
+    chart.options.plugins.title = { display: model.curves.size === 0, text: 'No trial has reported intermediate steps yet' };
+    const stopped = chart.data.datasets[CURVE_STATES.length];
+    stopped.data = ends;
+    stopped.backgroundColor = endColors;
+    stopped.pointRadius = ends.length > BIG ? 1.5 : 3;
+  }
+
+  /* Parallel coordinates: one vertical axis per parameter plus the
+   * objective, each scaled to [0, 1] over the observed range (log parameters
+   * on a log axis, categories at evenly spaced positions); one line per
+   * COMPLETE trial, coloured by its objective (yellow = best), best drawn
+   * last so it stays on top. */
+  K.charts.parallel = function (canvas, model) {
+    return make('parallel', canvas, {
+      type: 'line',
+      data: { datasets: [{ label: 'trials', data: [], borderWidth: 1, pointRadius: 0, spanGaps: false,
+        segment: { borderColor: (c) => c.chart.data.datasets[0].data[c.p0DataIndex].c } }] },
+      options: base({
+        layout: { padding: { top: 24, bottom: 8, left: 8, right: 8 } },
+        interaction: { mode: 'nearest', intersect: false, axis: 'xy' },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${c.raw.label}` } },
+        },
+        scales: {
+          x: { type: 'linear', min: -0.05, grid: { display: false },
+            afterBuildTicks: (scale) => { scale.ticks = (scale.chart.axisNames || []).map((n, i) => ({ value: i })); },
+            ticks: { autoSkip: false, maxRotation: 0,
+              callback(v) { return Number.isInteger(v) ? (this.chart.axisNames || [])[v] : ''; } } },
+          y: { type: 'linear', min: -0.02, max: 1.02, display: false },
+        },
+      }),
+      plugins: [parallelAxesPlugin],
+    }, fillParallel, model);
+  };
+
+  /* Draws the axes of the parallel-coordinates chart with their ranges. */
+  const parallelAxesPlugin = {
+    id: 'kestrelParallelAxes',
+    afterDatasetsDraw(chart) {
+      const info = chart.axisInfo || [];
+      const { ctx, scales } = chart;
+      ctx.save();
+      ctx.font = '11px system-ui, sans-serif';
+      ctx.textAlign = 'center';
+      info.forEach((a, i) => {
+        const x = scales.x.getPixelForValue(i);
+        ctx.strokeStyle = '#374151';
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(x, scales.y.getPixelForValue(0));
+        ctx.lineTo(x, scales.y.getPixelForValue(1));
+        ctx.stroke();
+        ctx.fillStyle = '#111827';
+        for (const [t, text] of a.ticks) ctx.fillText(text, x, scales.y.getPixelForValue(t) + (t >= 0.999 ? -4 : t <= 0.001 ? 12 : 4));
+      });
+      ctx.restore();
+    },
+  };
+
+  function axisTicks(axis, lo, hi) {
+    if (axis.categorical) return axis.choices.map((c, i) => [(i - lo) / (hi - lo), c]);
+    const show = (v) => S.fmt(axis.log ? 10 ** v : v, 3);
+    return [[1, show(hi)], [0, show(lo)]];
+  }
+
+  function fillParallel(chart, model) {
+    const axes = model.axes;
+    const done = model.trials.filter(S.scored);
+    const pos = axes.map((a) => done.map((t) => S.axisPos(a, t.params ? t.params[a.name] : undefined)));
+    const ranges = axes.map((a, j) => (a.categorical ? [0, Math.max(1, a.choices.length - 1)] : S.extent(pos[j])));
+    const [vlo, vhi] = S.extent(done.map((t) => t.value));
+    const dir = model.study.direction;
+    chart.axisNames = axes.map((a) => a.name).concat([model.study.metric || 'objective']);
+    chart.axisInfo = axes.map((a, j) => ({ ticks: axisTicks(a, ranges[j][0], ranges[j][1]) }))
+      .concat([{ ticks: [[1, S.fmt(vhi, 4)], [0, S.fmt(vlo, 4)]] }]);
+    chart.options.scales.x.max = axes.length + 0.05;
+    const order = done.map((t, i) => i);
+    order.sort((a, b) => (S.better(done[a].value, done[b].value, dir) ? 1 : -1));
+    const data = [];
+    for (const i of order) {
+      const t = done[i];
+      const c = S.objectiveColor(t.value, vlo, vhi, dir);
+      const label = axes.map((a) => `${a.name}=${S.fmt(t.params ? t.params[a.name] : null)}`).join(' ') + ` → ${S.fmt(t.value, 6)}`;
+      axes.forEach((a, j) => {
+        const p = pos[j][i];
+        const [lo, hi] = ranges[j];
+        data.push({ x: j, y: p === null ? null : (p - lo) / (hi - lo), c, n: t.number, label });
+      });
+      data.push({ x: axes.length, y: (t.value - vlo) / (vhi - vlo), c, n: t.number, label });
+      data.push({ x: axes.length, y: null, c, n: t.number, label });
+    }
+    chart.data.datasets[0].data = data;
+    chart.lines = done.length;
+  }
+
+  /* Slice plots: objective against each parameter alone, one small scatter
+   * per parameter, points coloured by objective. Log parameters get a log
+   * axis; categories sit at their positions with their names as ticks. */
+  K.charts.slice = function (canvas, model, axis) {
+    const xscale = axis.categorical
+      ? { type: 'linear', min: -0.5, max: axis.choices.length - 0.5,
+        afterBuildTicks: (scale) => { scale.ticks = axis.choices.map((c, i) => ({ value: i })); },
+        ticks: { callback: (v) => (Number.isInteger(v) ? axis.choices[v] : '') } }
+      : { type: axis.log ? 'logarithmic' : 'linear', ticks: axis.integer ? { precision: 0 } : {} };
+    xscale.title = title(axis.name);
+    return make('slice:' + axis.name, canvas, {
+      type: 'scatter',
+      data: { datasets: [{ label: axis.name, data: [], pointBackgroundColor: [] }] },
+      options: base({
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${axis.name}=${S.fmt(c.raw.v)} → ${S.fmt(c.raw.y, 6)}` } },
+        },
+        scales: { x: xscale, y: { type: 'linear', title: title(model.study.metric || 'objective') } },
+      }),
+    }, (chart, m) => fillSlice(chart, m, axis), model);
+  };
+
+  function fillSlice(chart, model, axis) {
+    const done = model.trials.filter(S.scored);
+    const [vlo, vhi] = S.extent(done.map((t) => t.value));
+    const data = [];
+    const colors = [];
+    for (const t of done) {
+      const v = t.params ? t.params[axis.name] : undefined;
+      const p = S.axisPos(axis, v);
+      if (p === null) continue;
+      data.push({ x: axis.categorical ? p : v, y: t.value, n: t.number, v });
+      colors.push(S.objectiveColor(t.value, vlo, vhi, model.study.direction));
+    }
+    const ds = chart.data.datasets[0];
+    ds.data = data;
+    ds.pointBackgroundColor = colors;
+    ds.pointBorderColor = colors;
+    ds.pointRadius = radius(data.length) || 1;
+  }
+
+  /* Parameter importance as horizontal bars, most important first (the
+   * method is described at K.stats.importance). */
+  K.charts.importance = function (canvas, model) {
+    return make('importance', canvas, {
+      type: 'bar',
+      data: { labels: [], datasets: [{ label: 'variance explained (η²)', data: [], backgroundColor: '#6366f1' }] },
+      options: base({
+        indexAxis: 'y',
+        plugins: { legend: { display: false } },
+        scales: { x: { min: 0, max: 1, title: title('fraction of objective variance explained') } },
+      }),
+    }, fillImportance, model);
+  };
+
+  function fillImportance(chart, model) {
+    const imp = S.importance(model.trials, model.axes).sort((a, b) => b.importance - a.importance);
+    chart.data.labels = imp.map((r) => r.name);
+    chart.data.datasets[0].data = imp.map((r) => r.importance);
+  }
+
+  /* A trial's own learning curves: every metric it reported per step, the
+   * objective drawn thicker. */
+  K.charts.trialCurve = function (canvas, trial, metric) {
+    const names = [];
+    for (const v of trial.values || []) for (const k of Object.keys(v.metrics || {})) if (!names.includes(k)) names.push(k);
+    if (metric && !names.includes(metric)) names.push(metric);
+    names.sort((a, b) => (a === metric ? -1 : b === metric ? 1 : a.localeCompare(b)));
+    const palette = ['#2563eb', '#f59e0b', '#16a34a', '#dc2626', '#7c3aed', '#0891b2'];
+    const datasets = names.map((k, i) => ({
+      label: k, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
+      borderWidth: k === metric ? 2.5 : 1.2, pointRadius: (trial.values || []).length > 200 ? 0 : 2,
+      yAxisID: k === metric ? 'y' : 'y2',
+      data: (trial.values || []).filter((v) => v.metrics && typeof v.metrics[k] === 'number').map((v) => ({ x: v.step, y: v.metrics[k] })),
+    }));
+    const chart = register('trial', new Chart(canvas, {
+      type: 'line',
+      data: { datasets },
+      options: base({
+        parsing: false,
+        scales: {
+          x: { type: 'linear', title: title('step') },
+          y: { type: 'linear', position: 'left', title: title(metric) },
+          y2: { type: 'linear', position: 'right', display: names.length > 1, grid: { drawOnChartArea: false },
+            title: title('other metrics') },
+        },
+      }),
+    }));
+    chart.addPoint = (step, value) => {
+      const ds = chart.data.datasets.find((d) => d.label === metric);
+      if (ds) { ds.data.push({ x: step, y: value }); chart.update('none'); }
+    };
+    return chart;
+  };
+})(window.K);

@@ -1,0 +1,53 @@
+/* dom.js: the few DOM helpers every page uses: h() builds elements, badge()
+ * shows a state. Invariant: text always goes in as text nodes, never as HTML,
+ * so names, parameters and log tails from the API cannot inject markup. */
+'use strict';
+window.K = window.K || {};
+
+(function (K) {
+  /* h('a', {href: '#/', class: 'x', onclick: fn, dataset: {k: v}}, child...):
+   * children are nodes, strings (text) or arrays of them; null is skipped. */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else if (k === 'dataset') Object.assign(el.dataset, v);
+      else if (k === 'class') el.className = v;
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    append(el, children);
+    return el;
+  }
+
+  function append(el, children) {
+    for (const c of children) {
+      if (c === null || c === undefined || c === false) continue;
+      if (Array.isArray(c)) append(el, c);
+      else el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+  }
+
+  function badge(state) {
+    return h('span', { class: 'badge state-' + String(state).toLowerCase() }, state);
+  }
+
+  /* A card holding one chart: a titled box with a canvas of the given height. */
+  function chartCard(titleText, height, note) {
+    const canvas = h('canvas');
+    const card = h('section', { class: 'card chart-card' },
+      h('h3', null, titleText),
+      note ? h('p', { class: 'note' }, note) : null,
+      h('div', { class: 'chart-box', style: `height:${height}px` }, canvas));
+    return { card, canvas };
+  }
+
+  /* Replaces el's children; like h(), skips null children. */
+  function fill(el, ...children) {
+    el.replaceChildren();
+    append(el, children);
+    return el;
+  }
+
+  K.dom = { h, fill, badge, chartCard };
+})(window.K);

@@ -1,0 +1,151 @@
+/* pages.js: the studies list and the new-study form. Each page is a function
+ * (root, page) that fills root; page.alive() turns false once the user has
+ * navigated away, and late answers check it before touching the DOM. */
+'use strict';
+window.K = window.K || {};
+K.pages = K.pages || {};
+
+(function (K) {
+  const { h, badge } = K.dom;
+  const S = K.stats;
+
+  function progress(s) {
+    const c = s.counts || {};
+    const finished = (c.complete || 0) + (c.pruned || 0) + (c.failed || 0);
+    const max = s.max_trials || 0;
+    const frac = max > 0 ? Math.min(1, finished / max) : 0;
+    return h('div', { class: 'progress', title: `${finished} of ${max || '?'} trials finished` },
+      h('div', { class: 'progress-bar', style: `width:${(frac * 100).toFixed(1)}%` }),
+      h('span', { class: 'progress-text' }, `${finished} / ${max || '?'}`));
+  }
+
+  function countsText(c) {
+    c = c || {};
+    return [
+      h('span', { class: 'count c-complete', title: 'complete' }, `${c.complete || 0} ✓`),
+      h('span', { class: 'count c-pruned', title: 'pruned' }, `${c.pruned || 0} ✂`),
+      h('span', { class: 'count c-failed', title: 'failed' }, `${c.failed || 0} ✗`),
+      h('span', { class: 'count c-running', title: 'running' }, `${c.running || 0} ▶`),
+    ];
+  }
+
+  function studyRow(s) {
+    return h('tr', { dataset: { study: s.name } },
+      h('td', null, h('a', { href: '#/study/' + encodeURIComponent(s.name) }, s.name)),
+      h('td', null, badge(s.state)),
+      h('td', null, progress(s)),
+      h('td', { class: 'counts' }, countsText(s.counts)),
+      h('td', { class: 'num' }, s.best ? h('a', {
+        href: `#/study/${encodeURIComponent(s.name)}/trial/${s.best.number}`,
+        title: `trial #${s.best.number}`,
+      }, S.fmt(s.best.value, 6)) : '–'),
+      h('td', null, `${s.direction || ''} ${s.metric || ''}`),
+      h('td', null, s.strategy || ''),
+      h('td', { class: 'muted' }, S.fmtTime(s.updated_at)));
+  }
+
+  /* Studies list: state, progress, counts and best value of every study,
+   * refreshed live (each event for any study refetches the list, at most
+   * once a second; the list is small whatever the size of the histories). */
+  K.pages.studies = function (root, page) {
+    const tbody = h('tbody');
+    const empty = h('p', { class: 'empty', hidden: true }, 'No studies yet. ',
+      h('a', { href: '#/new' }, 'Create one'), ' or run `kestrel run SPEC.json` against this database.');
+    const error = h('p', { class: 'error', hidden: true });
+    root.append(
+      h('div', { class: 'page-head' }, h('h1', null, 'Studies'),
+        h('a', { class: 'button primary', href: '#/new' }, 'New study')),
+      error, empty,
+      h('div', { class: 'card' }, h('table', { class: 'table', id: 'studies' },
+        h('thead', null, h('tr', null, ['Study', 'State', 'Progress', 'Trials', 'Best', 'Objective',
+          'Strategy', 'Updated'].map((t) => h('th', null, t)))),
+        tbody)));
+
+    async function load() {
+      try {
+        const studies = await K.api.studies();
+        if (!page.alive()) return;
+        error.hidden = true;
+        tbody.replaceChildren(...studies.map(studyRow));
+        empty.hidden = studies.length > 0;
+      } catch (e) {
+        if (!page.alive()) return;
+        error.textContent = 'Cannot load the studies: ' + e.message;
+        error.hidden = false;
+      }
+    }
+    const reload = K.throttle(() => { if (page.alive()) load(); }, 1000);
+    load();
+    K.live.subscribe({ study: null, onEvent: reload, poll: reload });
+  };
+
+  const EXAMPLE = {
+    name: 'branin-demo',
+    objective: { metric: 'value', direction: 'minimize' },
+    space: {
+      x1: { type: 'float', low: -5, high: 10 },
+      x2: { type: 'float', low: 0, high: 15 },
+    },
+    strategy: { name: 'random', seed: 1 },
+    budget: { max_trials: 40, max_parallel: 2 },
+    run: { function: 'branin' },
+  };
+
+  /* Where in the text a JSON.parse error points, as "line L, column C",
+   * from the "position N" most engines put in the message. */
+  function syntaxWhere(text, e) {
+    const m = /position (\d+)/.exec(e.message);
+    if (!m) return '';
+    const before = text.slice(0, Number(m[1])).split('\n');
+    return ` (line ${before.length}, column ${before[before.length - 1].length + 1})`;
+  }
+
+  /* New study: a JSON editor whose spec is POSTed as typed; the API's
+   * validation error (JSON path and reason) shows under the editor. */
+  K.pages.newStudy = function (root, page) {
+    const text = h('textarea', { id: 'spec', spellcheck: 'false', rows: 22 });
+    text.value = JSON.stringify(EXAMPLE, null, 2);
+    const error = h('div', { class: 'spec-error', id: 'spec-error', role: 'alert', hidden: true });
+    const submit = h('button', { class: 'button primary', id: 'create', type: 'submit' }, 'Create and start');
+
+    function showError(path, message) {
+      K.dom.fill(error, path ? h('code', { class: 'path' }, path) : null, path ? ': ' : '', message);
+      error.hidden = false;
+    }
+
+    async function onSubmit(ev) {
+      ev.preventDefault();
+      error.hidden = true;
+      let spec;
+      try {
+        spec = JSON.parse(text.value);
+      } catch (e) {
+        showError(null, 'not valid JSON: ' + e.message + syntaxWhere(text.value, e));
+        return;
+      }
+      submit.disabled = true;
+      try {
+        const study = await K.api.create(text.value);
+        if (page.alive()) location.hash = '#/study/' + encodeURIComponent((study && study.name) || spec.name);
+      } catch (e) {
+        if (page.alive()) showError(e.path, e.message + (e.code ? ` (${e.code})` : ''));
+      } finally {
+        submit.disabled = false;
+      }
+    }
+
+    function format() {
+      try { text.value = JSON.stringify(JSON.parse(text.value), null, 2); } catch (e) { /* left as typed */ }
+    }
+
+    root.append(
+      h('div', { class: 'page-head' }, h('h1', null, 'New study')),
+      h('form', { class: 'card new-study', onsubmit: onSubmit },
+        h('p', { class: 'note' }, 'The study spec as JSON (see docs/spec.md). It is validated by the server; ',
+          'an existing stopped study with the same name and spec is resumed.'),
+        text, error,
+        h('div', { class: 'actions' }, submit,
+          h('button', { class: 'button', type: 'button', onclick: format }, 'Format JSON'))));
+    K.live.subscribe(null);
+  };
+})(window.K);

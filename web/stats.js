@@ -1,0 +1,169 @@
+/* stats.js: the dashboard's arithmetic, free of DOM and Chart.js so that it
+ * reads (and could be tested) on its own: best-so-far, parameter axes
+ * (numeric, log, categorical), normalisation, objective colours and
+ * parameter importance. Invariant: functions take plain trial objects as the
+ * API returns them and never modify them. */
+'use strict';
+window.K = window.K || {};
+
+(function (K) {
+  const FINISHED = new Set(['COMPLETE', 'PRUNED', 'FAILED']);
+
+  function better(a, b, direction) {
+    return direction === 'maximize' ? a > b : a < b;
+  }
+
+  /* A trial counts for the objective when it completed with a finite value. */
+  function scored(t) {
+    return t.state === 'COMPLETE' && typeof t.value === 'number' && isFinite(t.value);
+  }
+
+  /* Step points of the best value so far over trial numbers, for COMPLETE
+   * trials in number order: one point per improvement plus the last trial,
+   * so the line stays short however long the history. */
+  function bestSoFar(trials, direction) {
+    const pts = [];
+    let best = null;
+    let lastX = null;
+    for (const t of trials) {
+      if (!scored(t)) continue;
+      if (best === null || better(t.value, best, direction)) {
+        best = t.value;
+        pts.push({ x: t.number, y: best });
+      }
+      lastX = t.number;
+    }
+    if (best !== null && pts[pts.length - 1].x !== lastX) pts.push({ x: lastX, y: best });
+    return pts;
+  }
+
+  /* How a parameter is drawn on an axis, from the study's spec:
+   * {name, categorical, log, integer, choices} where choices (categorical only) gives
+   * the position of each value. Parameters the spec does not describe (or a
+   * spec we do not have) are treated as numeric on a linear axis. */
+  function paramAxis(spec, name) {
+    const p = (spec && spec.space && spec.space[name]) || {};
+    if (p.type === 'categorical') return { name, categorical: true, log: false, integer: false, choices: p.choices.map(String) };
+    return { name, categorical: false, log: !!p.log, integer: p.type === 'int', choices: null };
+  }
+
+  /* The position of a parameter value on its axis, or null when the trial
+   * has no such parameter (a conditional one) or the value cannot be drawn. */
+  function axisPos(axis, v) {
+    if (v === undefined || v === null) return null;
+    if (axis.categorical) {
+      const i = axis.choices.indexOf(String(v));
+      return i < 0 ? null : i;
+    }
+    if (typeof v !== 'number' || !isFinite(v)) return null;
+    if (axis.log) return v > 0 ? Math.log10(v) : null;
+    return v;
+  }
+
+  /* [min, max] of the finite numbers in xs; a flat range is widened so that
+   * normalising by it never divides by zero. */
+  function extent(xs) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const x of xs) {
+      if (x === null || !isFinite(x)) continue;
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+    if (lo === Infinity) return [0, 1];
+    if (lo === hi) return [lo - 0.5, hi + 0.5];
+    return [lo, hi];
+  }
+
+  /* An approximation of the viridis colour map, t in [0, 1]. */
+  const STOPS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  function viridis(t) {
+    const u = Math.min(1, Math.max(0, t)) * (STOPS.length - 1);
+    const i = Math.min(STOPS.length - 2, Math.floor(u));
+    const f = u - i;
+    const c = STOPS[i].map((a, k) => Math.round(a + f * (STOPS[i + 1][k] - a)));
+    return `rgb(${c[0]},${c[1]},${c[2]})`;
+  }
+
+  /* The colour of an objective value in [lo, hi]: yellow is best whatever the
+   * direction, so a glance finds the good region. */
+  function objectiveColor(v, lo, hi, direction) {
+    const t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+    return viridis(direction === 'maximize' ? t : 1 - t);
+  }
+
+  /* Parameter importance, "fANOVA-lite": for each parameter alone, the
+   * fraction of the objective's variance that its binned means explain, i.e.
+   * the correlation ratio
+   *     eta^2 = sum_b n_b (mean_b - mean)^2 / sum_i (y_i - mean)^2
+   * (Pearson 1903; the first-order term of fANOVA, Hutter et al. 2014, with
+   * bins instead of a random forest). Numeric parameters get B equal-width
+   * bins on their axis (log axis for log parameters), B = clamp(sqrt(n), 2, 10)
+   * so that bins keep several trials each; each category is its own bin, and
+   * trials without the parameter (conditional) share one more bin. With few
+   * trials per bin eta^2 is biased upwards, so it reads as a ranking, not as
+   * exact shares. Returns [{name, importance}] over COMPLETE trials,
+   * importance in [0, 1]; all zero when the objective does not vary. */
+  function importance(trials, axes) {
+    const done = trials.filter(scored);
+    const n = done.length;
+    if (n < 2) return axes.map((a) => ({ name: a.name, importance: 0 }));
+    const mean = done.reduce((s, t) => s + t.value, 0) / n;
+    const total = done.reduce((s, t) => s + (t.value - mean) ** 2, 0);
+    const nbins = Math.max(2, Math.min(10, Math.floor(Math.sqrt(n))));
+    return axes.map((axis) => {
+      if (total === 0) return { name: axis.name, importance: 0 };
+      const pos = done.map((t) => axisPos(axis, t.params ? t.params[axis.name] : undefined));
+      const [lo, hi] = extent(pos);
+      const bins = new Map();
+      done.forEach((t, i) => {
+        let b = 'absent';
+        if (pos[i] !== null) {
+          b = axis.categorical ? pos[i] : Math.min(nbins - 1, Math.floor(((pos[i] - lo) / (hi - lo)) * nbins));
+        }
+        const acc = bins.get(b) || { n: 0, sum: 0 };
+        acc.n += 1;
+        acc.sum += t.value;
+        bins.set(b, acc);
+      });
+      let between = 0;
+      for (const acc of bins.values()) between += acc.n * (acc.sum / acc.n - mean) ** 2;
+      return { name: axis.name, importance: between / total };
+    });
+  }
+
+  function counts(trials) {
+    const c = { total: trials.length, running: 0, complete: 0, pruned: 0, failed: 0 };
+    for (const t of trials) {
+      const k = String(t.state).toLowerCase();
+      if (k in c) c[k] += 1;
+    }
+    return c;
+  }
+
+  function fmt(v, digits) {
+    if (v === null || v === undefined) return '–';
+    if (typeof v !== 'number') return String(v);
+    if (Number.isInteger(v)) return String(v);
+    const a = Math.abs(v);
+    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential((digits || 4) - 1);
+    return String(Number(v.toPrecision(digits || 4)));
+  }
+
+  function fmtTime(secs) {
+    if (secs === null || secs === undefined) return '–';
+    return new Date(secs * 1000).toLocaleString();
+  }
+
+  function fmtDuration(secs) {
+    if (secs === null || secs === undefined) return '–';
+    if (secs < 60) return secs.toFixed(secs < 10 ? 2 : 1) + ' s';
+    if (secs < 3600) return (secs / 60).toFixed(1) + ' min';
+    return (secs / 3600).toFixed(2) + ' h';
+  }
+
+  K.stats = {
+    FINISHED, better, scored, bestSoFar, paramAxis, axisPos, extent, viridis,
+    objectiveColor, importance, counts, fmt, fmtTime, fmtDuration,
+  };
+})(window.K);

@@ -1,0 +1,280 @@
+/* study.js: the study page: header with state and stop/resume, the charts
+ * (history, learning curves, parallel coordinates, importance, slices) and
+ * the paged trial table, all kept live. Invariant: the page holds one model
+ * ({study, axes, trials sorted by number, byNumber, curves}); server answers
+ * and live events only merge into it, and the view is redrawn from it, at
+ * most every REDRAW_MS, never per event. */
+'use strict';
+window.K = window.K || {};
+K.pages = K.pages || {};
+
+(function (K) {
+  const { h, fill, badge, chartCard } = K.dom;
+  const S = K.stats;
+  const REDRAW_MS = 500;
+  const PAGE_ROWS = 100;
+  const STATES = ['RUNNING', 'COMPLETE', 'PRUNED', 'FAILED'];
+
+  /* Merges one trial (from the API or built from an event) into the model,
+   * keeping trials sorted by number. */
+  function upsertTrial(model, t) {
+    const old = model.byNumber.get(t.number);
+    if (old) { Object.assign(old, t); return old; }
+    const trials = model.trials;
+    let i = trials.length;
+    while (i > 0 && trials[i - 1].number > t.number) i--;
+    trials.splice(i, 0, t);
+    model.byNumber.set(t.number, t);
+    return t;
+  }
+
+  function upsertCurve(model, c) {
+    if (!model.curves.has(c.number)) model.curveOrder.push(c.number);
+    model.curves.set(c.number, { state: c.state, steps: c.steps.slice(), values: c.values.slice() });
+  }
+
+  /* Index of the first trial that may still change: polling refetches from
+   * there on, so a finished prefix is never fetched twice. */
+  function openPrefix(numbers, stateOf) {
+    let i = 0;
+    while (i < numbers.length && S.FINISHED.has(stateOf(numbers[i]))) i++;
+    return i;
+  }
+
+  function applyEvent(model, type, d) {
+    if (type === 'study_state') { model.study.state = d.state; return 'head'; }
+    if (type === 'trial_started') {
+      upsertTrial(model, { number: d.number, state: 'RUNNING', value: null, params: d.params || {},
+        started_at: Date.now() / 1000, finished_at: null });
+      if (!d.params) model.needsSync = true;
+      return 'trials';
+    }
+    if (type === 'trial_reported') {
+      if (!model.curves.has(d.number)) upsertCurve(model, { number: d.number, state: 'RUNNING', steps: [], values: [] });
+      const c = model.curves.get(d.number);
+      if (c.steps.length === 0 || d.step > c.steps[c.steps.length - 1]) { c.steps.push(d.step); c.values.push(d.value); }
+      const t = model.byNumber.get(d.number);
+      if (t) t.last_step = d.step;
+      return 'curves';
+    }
+    if (type === 'trial_finished') {
+      const t = upsertTrial(model, { number: d.number, state: d.state, value: d.value, failure: d.failure || null,
+        finished_at: Date.now() / 1000 });
+      if (!t.params) { t.params = {}; model.needsSync = true; }
+      const c = model.curves.get(d.number);
+      if (c) c.state = d.state;
+      return 'trials';
+    }
+    return null;
+  }
+
+  /* The trial table: filter by state, sort by any column (click a header;
+   * again to reverse), PAGE_ROWS rows per page. Only the shown page is in
+   * the DOM, whatever the number of trials. */
+  function trialTable(model) {
+    const view = { state: '', key: 'number', dir: 1, page: 0 };
+    const tbody = h('tbody');
+    const info = h('span', { class: 'muted', id: 'table-info' });
+    const prev = h('button', { class: 'button small', id: 'prev-page', onclick: () => { view.page--; render(); } }, '‹ Prev');
+    const next = h('button', { class: 'button small', id: 'next-page', onclick: () => { view.page++; render(); } }, 'Next ›');
+    const filter = h('select', { id: 'state-filter', onchange: () => { view.state = filter.value; view.page = 0; render(); } },
+      h('option', { value: '' }, 'all states'), STATES.map((s) => h('option', { value: s }, s.toLowerCase())));
+    const cols = [
+      { key: 'number', label: '#', get: (t) => t.number },
+      { key: 'state', label: 'State', get: (t) => t.state },
+      { key: 'value', label: model.study.metric || 'value', get: (t) => t.value },
+    ].concat(model.axes.map((a) => ({ key: 'p:' + a.name, label: a.name, get: (t) => (t.params || {})[a.name] })))
+      .concat([
+        { key: 'last_step', label: 'Step', get: (t) => t.last_step },
+        { key: 'duration', label: 'Duration', get: (t) => t.duration },
+        { key: 'started_at', label: 'Started', get: (t) => t.started_at },
+      ]);
+    const head = h('tr', null, cols.map((c) => h('th', {
+      class: 'sortable', dataset: { key: c.key },
+      onclick: () => { view.dir = view.key === c.key ? -view.dir : 1; view.key = c.key; view.page = 0; render(); },
+    }, c.label)));
+    const link = (t) => `#/study/${encodeURIComponent(model.study.name)}/trial/${t.number}`;
+
+    function cell(c, t) {
+      const v = c.get(t);
+      if (c.key === 'number') return h('td', { class: 'num' }, h('a', { href: link(t) }, String(v)));
+      if (c.key === 'state') return h('td', { title: t.failure || '' }, badge(v));
+      if (c.key === 'duration') return h('td', { class: 'num' }, S.fmtDuration(v));
+      if (c.key === 'started_at') return h('td', { class: 'muted' }, S.fmtTime(v));
+      return h('td', { class: typeof v === 'number' ? 'num' : '' }, S.fmt(v, 6));
+    }
+
+    /* Nulls sort last in either direction; numbers before strings. */
+    function compare(get, dir) {
+      return (a, b) => {
+        const x = get(a);
+        const y = get(b);
+        const xn = x === null || x === undefined;
+        const yn = y === null || y === undefined;
+        if (xn || yn) return xn === yn ? a.number - b.number : xn ? 1 : -1;
+        if (typeof x === 'number' && typeof y === 'number') return dir * (x - y) || a.number - b.number;
+        return dir * String(x).localeCompare(String(y)) || a.number - b.number;
+      };
+    }
+
+    function render() {
+      const col = cols.find((c) => c.key === view.key);
+      const rows = model.trials.filter((t) => !view.state || t.state === view.state);
+      if (view.key !== 'number' || view.dir !== 1) rows.sort(compare(col.get, view.dir));
+      const pages = Math.max(1, Math.ceil(rows.length / PAGE_ROWS));
+      view.page = Math.min(Math.max(0, view.page), pages - 1);
+      const shown = rows.slice(view.page * PAGE_ROWS, (view.page + 1) * PAGE_ROWS);
+      tbody.replaceChildren(...shown.map((t) => h('tr', { dataset: { number: t.number, state: t.state } },
+        cols.map((c) => cell(c, t)))));
+      for (const th of head.children) {
+        th.dataset.sort = th.dataset.key === view.key ? (view.dir > 0 ? 'asc' : 'desc') : '';
+      }
+      info.textContent = `${rows.length} trial${rows.length === 1 ? '' : 's'} · page ${view.page + 1} of ${pages}`;
+      prev.disabled = view.page === 0;
+      next.disabled = view.page >= pages - 1;
+    }
+
+    const el = h('section', { class: 'card' },
+      h('div', { class: 'table-head' }, h('h3', null, 'Trials'), filter, info, prev, next),
+      h('div', { class: 'table-scroll' }, h('table', { class: 'table', id: 'trials' }, h('thead', null, head), tbody)));
+    return { el, render };
+  }
+
+  function header(model, onAction) {
+    const el = h('div', { class: 'study-head' });
+    function render() {
+      const s = model.study;
+      const c = S.counts(model.trials);
+      const best = model.trials.filter(S.scored).reduce((b, t) => (!b || S.better(t.value, b.value, s.direction) ? t : b), null);
+      const running = s.state === 'RUNNING';
+      fill(el,
+        h('div', { class: 'page-head' },
+          h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', s.name),
+          badge(s.state),
+          h('div', { class: 'actions' },
+            h('button', { class: 'button', id: 'stop', disabled: !running, onclick: () => onAction('stop') }, 'Stop'),
+            h('button', { class: 'button', id: 'resume', disabled: running || s.state === 'COMPLETE',
+              onclick: () => onAction('resume') }, 'Resume'),
+            h('a', { class: 'button', href: `/api/v1/studies/${encodeURIComponent(s.name)}/export.csv` }, 'CSV'))),
+        h('div', { class: 'facts' },
+          fact('objective', `${s.direction} ${s.metric}`),
+          fact('strategy', s.strategy),
+          fact('trials', `${c.complete + c.pruned + c.failed} / ${s.max_trials || '?'} finished`),
+          fact('running', c.running),
+          fact('complete', c.complete), fact('pruned', c.pruned), fact('failed', c.failed),
+          fact('best', best ? h('a', { href: `#/study/${encodeURIComponent(s.name)}/trial/${best.number}` },
+            `${S.fmt(best.value, 6)} (#${best.number})`) : '–')),
+        model.actionError ? h('p', { class: 'error', id: 'action-error' }, model.actionError) : null);
+    }
+    return { el, render };
+  }
+
+  function fact(k, v) {
+    return h('div', { class: 'fact' }, h('span', { class: 'fact-k' }, k), h('span', { class: 'fact-v', dataset: { fact: k } }, v));
+  }
+
+  K.pages.study = async function (root, page, name) {
+    root.append(h('p', { class: 'muted' }, 'Loading ' + name + '…'));
+    let study, trials, curves;
+    try {
+      [study, trials, curves] = await Promise.all([K.api.study(name), K.api.trials(name), K.api.curves(name)]);
+    } catch (e) {
+      if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
+      return;
+    }
+    if (!page.alive()) return;
+    const model = { study, axes: (study.params || []).map((p) => S.paramAxis(study.spec, p)), trials: [],
+      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null };
+    for (const t of trials) upsertTrial(model, t);
+    for (const c of curves) upsertCurve(model, c);
+
+    const dirty = { head: true, trials: true, curves: true };
+    const head = header(model, action);
+    const table = trialTable(model);
+    const hist = chartCard('Optimization history', 300);
+    const curv = chartCard('Learning curves', 300, 'Objective per reported step; a dot marks where a pruned or failed trial stopped.');
+    const par = chartCard('Parallel coordinates', 320, 'One line per complete trial, coloured by objective (yellow = best).');
+    const imp = chartCard('Parameter importance', Math.max(120, 40 + 28 * model.axes.length),
+      'Share of the objective\'s variance explained by each parameter alone (binned means).');
+    const slices = model.axes.map((a) => chartCard(a.name, 220));
+    fill(root, head.el,
+      h('div', { class: 'grid2' }, hist.card, curv.card),
+      h('div', { class: 'grid2' }, par.card, imp.card),
+      h('h2', null, 'Slices'),
+      h('div', { class: 'grid3', id: 'slices' }, slices.map((s) => s.card)),
+      table.el);
+
+    const charts = {
+      history: K.charts.history(hist.canvas, model),
+      curves: K.charts.curves(curv.canvas, model),
+      parallel: K.charts.parallel(par.canvas, model),
+      importance: K.charts.importance(imp.canvas, model),
+      slices: model.axes.map((a, i) => K.charts.slice(slices[i].canvas, model, a)),
+    };
+
+    /* Redraws take ~1 s with 10,000 trials: waiting 4 times the last one's
+     * length between redraws keeps the page responsive under live load. */
+    let redrawMs = 0;
+    function redraw() {
+      if (!page.alive()) return;
+      const t0 = performance.now();
+      if (dirty.head || dirty.trials) head.render();
+      if (dirty.trials) {
+        table.render();
+        charts.history.refresh(model);
+        charts.parallel.refresh(model);
+        charts.importance.refresh(model);
+        for (const c of charts.slices) c.refresh(model);
+      }
+      if (dirty.curves || dirty.trials) charts.curves.refresh(model);
+      dirty.head = dirty.trials = dirty.curves = false;
+      redrawMs = performance.now() - t0;
+    }
+    const schedule = K.throttle(redraw, () => Math.max(REDRAW_MS, 4 * redrawMs));
+
+    async function action(kind) {
+      model.actionError = null;
+      try {
+        const s = await K.api[kind](name);
+        if (s) Object.assign(model.study, s);
+      } catch (e) {
+        model.actionError = `${kind} failed: ${e.message}`;
+      }
+      dirty.head = true;
+      schedule();
+    }
+
+    let syncing = false;
+    async function poll() {
+      if (syncing || !page.alive()) return;
+      syncing = true;
+      model.needsSync = false;
+      try {
+        const tOff = openPrefix(model.trials.map((t) => t.number), (n) => model.byNumber.get(n).state);
+        const cOff = Math.min(tOff, openPrefix(model.curveOrder, (n) => model.curves.get(n).state));
+        const [s, ts, cs] = await Promise.all([K.api.study(name), K.api.trials(name, tOff), K.api.curves(name, cOff)]);
+        if (!page.alive()) return;
+        Object.assign(model.study, s);
+        for (const t of ts) upsertTrial(model, t);
+        for (const c of cs) upsertCurve(model, c);
+        dirty.head = dirty.trials = dirty.curves = true;
+        schedule();
+      } catch (e) {
+        /* a failed poll is retried by the next one; the live badge says offline */
+      } finally {
+        syncing = false;
+      }
+    }
+
+    function onEvent(type, d) {
+      if (d.study !== name) return;
+      const what = applyEvent(model, type, d);
+      if (what) dirty[what] = true;
+      if (model.needsSync) poll();
+      schedule();
+    }
+
+    redraw();
+    K.live.subscribe({ study: name, onEvent, poll });
+  };
+})(window.K);

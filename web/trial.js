@@ -1,0 +1,95 @@
+/* trial.js: one trial's page: state, parameters, final metrics, the learning
+ * curve of every metric it reported, and the tails of its stdout and stderr.
+ * Live while the trial runs: reported steps extend the curve, and the page
+ * reloads its detail when the trial finishes. */
+'use strict';
+window.K = window.K || {};
+K.pages = K.pages || {};
+
+(function (K) {
+  const { h, fill, badge, chartCard } = K.dom;
+  const S = K.stats;
+
+  function kvTable(id, obj) {
+    const keys = Object.keys(obj || {});
+    if (keys.length === 0) return h('p', { class: 'muted' }, 'none');
+    return h('table', { class: 'table kv', id },
+      h('tbody', null, keys.map((k) => h('tr', null, h('th', null, k),
+        h('td', { class: typeof obj[k] === 'number' ? 'num' : '' }, S.fmt(obj[k], 8))))));
+  }
+
+  function fact(k, v) {
+    return h('div', { class: 'fact' }, h('span', { class: 'fact-k' }, k), h('span', { class: 'fact-v' }, v));
+  }
+
+  function tail(title, text, id) {
+    return h('section', { class: 'card' }, h('h3', null, title),
+      text ? h('pre', { class: 'log', id }, text) : h('p', { class: 'muted' }, 'empty'));
+  }
+
+  K.pages.trial = function (root, page, name, number) {
+    let state = null;
+    let chart = null;
+    let loading = false;
+
+    async function load() {
+      if (loading) return;
+      loading = true;
+      try {
+        const [t, study] = await Promise.all([K.api.trial(name, number), K.api.study(name)]);
+        if (!page.alive()) return;
+        state = t.state;
+        chart = render(root, name, t, study.metric);
+      } catch (e) {
+        if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load trial ${number} of ${name}: ${e.message}`));
+      } finally {
+        loading = false;
+      }
+    }
+    const reload = K.throttle(load, 1000);
+
+    load();
+    K.live.subscribe({
+      study: name,
+      onEvent(type, d) {
+        if (d.study !== name || d.number !== number) return;
+        if (type === 'trial_reported' && chart) chart.addPoint(d.step, d.value);
+        else reload();
+      },
+      poll() { if (state === null || state === 'RUNNING') reload(); },
+    });
+  };
+
+  /* Fills root with the trial; returns its curve chart, or null when the
+   * trial has no steps and is not running. */
+  function render(root, name, t, metric) {
+    const base = `#/study/${encodeURIComponent(name)}`;
+    const link = (n) => (n === null || n === undefined ? null : h('a', { href: `${base}/trial/${n}` }, '#' + n));
+    const given = (v) => v !== null && v !== undefined;
+    const curve = chartCard('Learning curve', 300);
+    const hasCurve = (t.values || []).length > 0 || t.state === 'RUNNING';
+    K.charts.destroyAll();
+    fill(root,
+      h('div', { class: 'page-head' },
+        h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: base }, name), ' / trial #' + t.number),
+        badge(t.state)),
+      h('div', { class: 'facts' },
+        fact(metric || 'value', S.fmt(t.value, 8)),
+        fact('started', S.fmtTime(t.started_at)),
+        fact('finished', S.fmtTime(t.finished_at)),
+        fact('duration', S.fmtDuration(t.duration)),
+        fact('last step', S.fmt(t.last_step)),
+        t.budget > 0 ? fact('budget', S.fmt(t.budget)) : null,
+        given(t.worker) ? fact('worker', String(t.worker)) : null,
+        given(t.resumed_from) ? fact('resumed from', link(t.resumed_from)) : null,
+        given(t.retry_of) ? fact('retry of', link(t.retry_of)) : null),
+      t.failure ? h('p', { class: 'error', id: 'failure' }, 'Failure: ' + t.failure) : null,
+      h('div', { class: 'grid2' },
+        h('section', { class: 'card' }, h('h3', null, 'Parameters'), kvTable('params', t.params),
+          h('h3', null, 'Final metrics'), kvTable('metrics', t.metrics)),
+        hasCurve ? curve.card : h('section', { class: 'card' }, h('h3', null, 'Learning curve'),
+          h('p', { class: 'muted' }, 'This trial reported no intermediate steps.'))),
+      h('div', { class: 'grid2' }, tail('stdout (tail)', t.stdout_tail, 'stdout'), tail('stderr (tail)', t.stderr_tail, 'stderr')));
+    return hasCurve ? K.charts.trialCurve(curve.canvas, t, metric) : null;
+  }
+})(window.K);
