@@ -4,7 +4,6 @@
  * from cron. SIGINT/SIGTERM stop it cleanly; running it again resumes. */
 #define _GNU_SOURCE
 #include <getopt.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,15 +102,6 @@ static int summary(const spec_study *spec, const scheduler_status *st, int tty, 
     return CLI_OK;
 }
 
-/* DB.trials beside the database and a dataset cache in its folder. */
-static void default_dirs(const char *db, char *work, size_t nw, char *cache, size_t nc)
-{
-    snprintf(work, nw, "%s.trials", db);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", db);
-    snprintf(cache, nc, "%s/kestrel-cache", dirname(tmp));
-}
-
 static int run_loop(scheduler *s, const cli_ctx *ctx, kerror *err)
 {
     int rc;
@@ -154,7 +144,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     storage *st = NULL;
     int rc = storage_open(&st, db, &err);
     char work[4096], cache[4096];
-    default_dirs(db, work, sizeof work, cache, sizeof cache);
+    scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
     progress p = {.tty = isatty(STDERR_FILENO), .quiet = quiet, .maximize = spec.maximize,
                   .max_trials = spec.budget.max_trials};
     scheduler_opts so = {.db_path = db, .self_exe = ctx->self_exe,

@@ -8,6 +8,7 @@
 #include "scheduler.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,14 @@ struct scheduler {
     int finished, completed;
     char worker[128];
 };
+
+void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc)
+{
+    char tmp[4096];
+    snprintf(work, nw, "%s.trials", db_path);
+    snprintf(tmp, sizeof tmp, "%s", db_path);
+    snprintf(cache, nc, "%s/kestrel-cache", dirname(tmp));
+}
 
 static double now(void)
 {

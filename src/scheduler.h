@@ -57,6 +57,10 @@ typedef struct {
 
 typedef struct scheduler scheduler;
 
+/* The default folders beside the database: work = "<db>.trials" (per-trial
+ * checkpoint folders), cache = "<db's folder>/kestrel-cache" (decoded data). */
+void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc);
+
 /* Locks and opens the study (creating it on first run). KE_BUSY when another
  * process runs it; KE_CONFLICT when the stored spec differs and !force. The
  * caller keeps st and spec alive until scheduler_close. */

@@ -9,7 +9,6 @@
 #include "service.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -622,10 +621,8 @@ int service_open(service **out, const service_opts *o, kerror *err)
     }
     /* Trial dirs beside the database and a dataset cache in its folder, as
      * `kestrel run` uses, so either can resume the other's studies. */
-    char tmp[4096];
-    snprintf(sv->work_dir, sizeof sv->work_dir, "%s.trials", o->db_path);
-    snprintf(tmp, sizeof tmp, "%s", o->db_path);
-    snprintf(sv->cache_dir, sizeof sv->cache_dir, "%s/kestrel-cache", dirname(tmp));
+    scheduler_default_dirs(o->db_path, sv->work_dir, sizeof sv->work_dir, sv->cache_dir,
+                           sizeof sv->cache_dir);
     int rc = storage_open(&sv->st, o->db_path, err);
     if (rc != KE_OK) {
         service_close(sv);
