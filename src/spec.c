@@ -1,5 +1,5 @@
 /* spec: parses and validates a study spec (the format is docs/spec.md) into a
- * spec_study, and expands a command template for one trial.
+ * spec_study (spec_command.c expands its command template for one trial).
  * Invariant: spec_parse either returns KE_OK with every field validated (the
  * space ordered parents-first, the strategy's options accepted by the
  * strategy itself) or fails with a JSON path and leaves nothing allocated. */
@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec_command.h"
 #include "testfn.h"
 #include "../search/pruner.h"
 #include "../search/strategy.h"
 
 #define NAME_MAX_LEN 128
 #define METRIC_MAX_LEN 63
-#define TEXT_VALUE_MAX 1024       /* bytes of a string choice or fixed value */
 #define MAX_TRIALS 1000000
 #define MAX_PARALLEL 256
 #define MAX_RETRIES 100
@@ -220,8 +220,8 @@ static int parse_value(param_value *out, const json_t *v, const char *path, kerr
         return KE_OK;
     }
     if (!json_is_string(v)) return invalid(err, path, "must be a string or a number");
-    if (json_string_length(v) > TEXT_VALUE_MAX)
-        return kerror_set(err, KE_INVALID, path, "must be at most %d bytes", TEXT_VALUE_MAX);
+    if (json_string_length(v) > SPEC_TEXT_VALUE_MAX)
+        return kerror_set(err, KE_INVALID, path, "must be at most %d bytes", SPEC_TEXT_VALUE_MAX);
     out->is_text = 1;
     return dup_string(&out->text, v, err);
 }
@@ -564,108 +564,7 @@ static int parse_pruner(spec_study *s, const json_t *doc, kerror *err)
     return KE_OK;
 }
 
-/* ---- run and command templates ---- */
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} sbuf;
-
-static int sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *grown = realloc(b->buf, cap);
-        if (!grown) return -1;
-        b->buf = grown;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-    return 0;
-}
-
-/* POSIX sh single quotes: nothing inside is special except the quote
- * itself, written '\''. */
-static int sb_put_quoted(sbuf *b, const char *s)
-{
-    if (sb_put(b, "'", 1)) return -1;
-    for (; *s; s++)
-        if (*s == '\'' ? sb_put(b, "'\\''", 4) : sb_put(b, s, 1)) return -1;
-    return sb_put(b, "'", 1);
-}
-
-/* Writes the value of placeholder {name} (n bytes at name) into val; without
- * a point (validation only) parameters expand to "". */
-static int placeholder_value(const spec_study *s, const char *name, size_t n,
-                             const space_point *pt, int trial, char *val, size_t cap)
-{
-    val[0] = '\0';
-    if (n == 5 && !strncmp(name, "trial", 5)) {
-        snprintf(val, cap, "%d", trial);
-        return KE_OK;
-    }
-    if (n == 5 && !strncmp(name, "study", 5)) {
-        snprintf(val, cap, "%s", s->name);
-        return KE_OK;
-    }
-    char key[SPACE_NAME_MAX];
-    if (n >= sizeof key) return KE_NOTFOUND;
-    memcpy(key, name, n);
-    key[n] = '\0';
-    int i = space_find(&s->space, key);
-    if (i < 0) return KE_NOTFOUND;
-    if (pt && pt->active[i]) space_format_value(&s->space, pt, i, val, cap);
-    return KE_OK;
-}
-
-/* Expands template tmpl into *out (malloc'd): {name} placeholders, shell
- * quoted when quote is set, and {{ / }} as literal braces. */
-static int expand(const spec_study *s, const char *tmpl, const space_point *pt, int trial,
-                  int quote, const char *path, char **out, kerror *err)
-{
-    sbuf b = { 0 };
-    char val[TEXT_VALUE_MAX + 64];
-    int rc = KE_OK;
-    const char *c = tmpl;
-    if (sb_put(&b, "", 0)) goto nomem;
-    while (*c) {
-        size_t lit = strcspn(c, "{}");
-        if (sb_put(&b, c, lit)) goto nomem;
-        c += lit;
-        if (!*c) break;
-        if (c[1] == c[0]) {
-            if (sb_put(&b, c, 1)) goto nomem;
-            c += 2;
-            continue;
-        }
-        const char *end = *c == '{' ? strchr(c, '}') : NULL;
-        if (!end) {
-            rc = invalid(err, path, *c == '}' ? "unmatched '}' (write }} for a literal brace)"
-                                              : "unterminated placeholder (write {{ for a literal brace)");
-            break;
-        }
-        size_t n = (size_t)(end - c - 1);
-        if (placeholder_value(s, c + 1, n, pt, trial, val, sizeof val) < 0) {
-            rc = kerror_set(err, KE_INVALID, path, "unknown placeholder {%.*s}",
-                            n > 64 ? 64 : (int)n, c + 1);
-            break;
-        }
-        if (quote ? sb_put_quoted(&b, val) : sb_put(&b, val, strlen(val))) goto nomem;
-        c = end + 1;
-    }
-    if (rc < 0) {
-        free(b.buf);
-        return rc;
-    }
-    *out = b.buf;
-    return KE_OK;
-nomem:
-    free(b.buf);
-    return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-}
+/* ---- run ---- */
 
 static int parse_function(spec_study *s, const json_t *v, kerror *err)
 {
@@ -721,15 +620,13 @@ static int parse_env(spec_study *s, const json_t *run, kerror *err)
 
 static int parse_command(spec_study *s, const json_t *run, const json_t *cmd, kerror *err)
 {
-    char *probe = NULL;
     json_t *cwd;
     int rc;
     s->run.kind = RUN_COMMAND;
     if (json_is_string(cmd)) {
         if (!json_string_length(cmd)) return invalid(err, "run.command", "must not be empty");
-        if ((rc = expand(s, json_string_value(cmd), NULL, 0, 1, "run.command", &probe, err)) < 0)
+        if ((rc = spec_command_check(s, json_string_value(cmd), 1, "run.command", err)) < 0)
             return rc;
-        free(probe);
         if ((rc = dup_string(&s->run.shell, cmd, err)) < 0) return rc;
     } else if (json_is_array(cmd) && json_array_size(cmd) > 0) {
         size_t n = json_array_size(cmd);
@@ -741,8 +638,7 @@ static int parse_command(spec_study *s, const json_t *run, const json_t *cmd, ke
             join_index(path, "run.command", i);
             if (!json_is_string(a)) return invalid(err, path, "must be a string");
             if (i == 0 && !json_string_length(a)) return invalid(err, path, "must not be empty");
-            if ((rc = expand(s, json_string_value(a), NULL, 0, 0, path, &probe, err)) < 0) return rc;
-            free(probe);
+            if ((rc = spec_command_check(s, json_string_value(a), 0, path, err)) < 0) return rc;
             if ((rc = dup_string(&s->run.argv[i], a, err)) < 0) return rc;
         }
     } else {
@@ -842,14 +738,6 @@ int spec_load_file(spec_study *out, const char *path, kerror *err)
     return parse_doc(out, doc, err);
 }
 
-void spec_argv_free(char **argv)
-{
-    if (!argv) return;
-    for (char **a = argv; *a; a++)
-        free(*a);
-    free(argv);
-}
-
 void spec_free(spec_study *s)
 {
     if (!s) return;
@@ -868,31 +756,4 @@ void spec_free(spec_study *s)
     free(s->run.cwd);
     json_decref(s->doc);
     memset(s, 0, sizeof *s);
-}
-
-int spec_command_argv(const spec_study *s, const space_point *p, int trial_number,
-                      char ***argv, kerror *err)
-{
-    *argv = NULL;
-    if (s->run.kind != RUN_COMMAND) return invalid(err, "run", "not a command");
-    size_t n = 0;
-    if (!s->run.shell)
-        while (s->run.argv[n]) n++;
-    char **out = calloc((s->run.shell ? 3 : n) + 1, sizeof *out);
-    if (!out) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    int rc = KE_OK;
-    if (s->run.shell) {
-        if (!(out[0] = strdup("/bin/sh")) || !(out[1] = strdup("-c")))
-            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
-        else
-            rc = expand(s, s->run.shell, p, trial_number, 1, "run.command", &out[2], err);
-    }
-    for (size_t i = 0; i < n && rc == KE_OK; i++)
-        rc = expand(s, s->run.argv[i], p, trial_number, 0, "run.command", &out[i], err);
-    if (rc < 0) {
-        spec_argv_free(out);
-        return rc;
-    }
-    *argv = out;
-    return KE_OK;
 }

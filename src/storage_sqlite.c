@@ -1,17 +1,18 @@
-/* storage_sqlite: the SQLite backend of storage.h. Opens the history in WAL
- * mode, brings its schema up to date from the migrations embedded at build
- * time (sql/NNN_*.sql, version kept in PRAGMA user_version) and runs every
- * query as a statement prepared once and kept for the connection's life.
+/* storage_sqlite: the SQLite backend of storage.h, part one: opening the
+ * history in WAL mode, bringing its schema up to date from the migrations
+ * embedded at build time (sql/NNN_*.sql, version kept in PRAGMA user_version),
+ * the studies, and the statement helpers the trial half (storage_trials.c)
+ * shares through storage_sqlite_impl.h. Every query is a statement prepared
+ * once and kept for the connection's life; their SQL is one table here so the
+ * schema's readers are in one place.
  * Invariant: each public function that writes more than one row does so in
  * one transaction, so a kill -9 at any instant leaves a history in which
  * every trial has all its params, metrics and state or none of them.
  * A storage handle (one connection and its cached statements) serves one
  * thread at a time; processes share a history through SQLite's locks. */
-#include "storage.h"
+#include "storage_sqlite_impl.h"
 
-#include <math.h>
 #include <stdarg.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,7 @@
 extern const char *const storage_migrations[];
 extern const char *const storage_migrations_names[];
 
-#define PAGE_ROWS 256   /* trials held in memory at once by storage_trial_each */
-
-/* Columns read_trial expects, in its order. */
+/* Columns read_trial (storage_trials.c) expects, in its order. */
 #define TRIAL_COLS "id, study_id, number, state, value, started_at, " \
     "finished_at, worker, failure, last_step, budget, resumed_from, retry_of"
 #define TRIAL_SELECT "SELECT " TRIAL_COLS " FROM trials "
@@ -41,18 +40,7 @@ extern const char *const storage_migrations_names[];
 #define ANY_STATE TRIAL_SELECT "WHERE study_id = ?1 "
 #define ONE_STATE TRIAL_SELECT "WHERE study_id = ?1 AND state = ?2 "
 
-enum {
-    Q_STUDY_INSERT, Q_STUDY_BY_NAME, Q_STUDY_BY_ID, Q_STUDY_LIST,
-    Q_STUDY_SPEC, Q_STUDY_STATE, Q_STUDY_DELETE, Q_STUDY_MAXIMIZE,
-    Q_TRIAL_INSERT, Q_PARAM_INSERT, Q_PARAMS, Q_TRIAL_STATE,
-    Q_VALUE_INSERT, Q_LAST_STEP, Q_TRIAL_END, Q_METRIC_INSERT, Q_LOGS_INSERT,
-    Q_RECLAIM, Q_TRIAL_GET, Q_TRIAL_BEST, Q_VALUES, Q_METRICS, Q_LOGS,
-    Q_EACH_ANY_NUM, Q_EACH_ANY_MIN, Q_EACH_ANY_MAX,
-    Q_EACH_ONE_NUM, Q_EACH_ONE_MIN, Q_EACH_ONE_MAX,
-    Q_CURVES,
-    Q_COUNT
-};
-
+/* The SQL of each Q_* statement (storage_sqlite_impl.h). */
 static const char *const query_sql[Q_COUNT] = {
     [Q_STUDY_INSERT] = "INSERT INTO studies (name, spec, spec_hash, metric, "
         "direction, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -109,33 +97,27 @@ static const char *const query_sql[Q_COUNT] = {
         "ORDER BY t.number, v.step",
 };
 
-struct storage {
-    sqlite3 *db;
-    int version;
-    sqlite3_stmt *q[Q_COUNT];   /* prepared on first use, finalized on close */
-};
-
 /* Current Unix time in seconds, sub-second precision. */
-static double now_unix(void)
+double sq_now_unix(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int db_error(storage *st, kerror *err, const char *what)
+int sq_db_error(storage *st, kerror *err, const char *what)
 {
     return kerror_set(err, KE_DB, NULL, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 
 /* The statement for query id, prepared on first use and reset for reuse;
  * NULL (err set) if preparing failed. */
-static sqlite3_stmt *query(storage *st, int id, kerror *err)
+sqlite3_stmt *sq_query(storage *st, int id, kerror *err)
 {
     if (!st->q[id] &&
         sqlite3_prepare_v3(st->db, query_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                            &st->q[id], NULL) != SQLITE_OK) {
-        db_error(st, err, "preparing a query");
+        sq_db_error(st, err, "preparing a query");
         return NULL;
     }
     sqlite3_reset(st->q[id]);
@@ -144,11 +126,11 @@ static sqlite3_stmt *query(storage *st, int id, kerror *err)
 }
 
 /* Steps s to completion (a write); returns KE_OK or KE_DB. */
-static int run_write(storage *st, sqlite3_stmt *s, kerror *err, const char *what)
+int sq_run_write(storage *st, sqlite3_stmt *s, kerror *err, const char *what)
 {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
-        db_error(st, err, what);
+        sq_db_error(st, err, what);
         sqlite3_reset(s);
         return KE_DB;
     }
@@ -158,9 +140,7 @@ static int run_write(storage *st, sqlite3_stmt *s, kerror *err, const char *what
 
 /* Steps s to its one row: KE_OK with the row current (the caller resets s),
  * else s reset and KE_NOTFOUND (message from fmt) or KE_DB. */
-static int one_row(storage *st, sqlite3_stmt *s, kerror *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int one_row(storage *st, sqlite3_stmt *s, kerror *err, const char *fmt, ...)
+int sq_one_row(storage *st, sqlite3_stmt *s, kerror *err, const char *fmt, ...)
 {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) return KE_OK;
@@ -172,7 +152,7 @@ static int one_row(storage *st, sqlite3_stmt *s, kerror *err, const char *fmt, .
         va_end(ap);
         rc = kerror_set(err, KE_NOTFOUND, NULL, "%s", missing);
     } else {
-        rc = db_error(st, err, "reading the history");
+        rc = sq_db_error(st, err, "reading the history");
     }
     sqlite3_reset(s);
     return rc;
@@ -181,20 +161,20 @@ static int one_row(storage *st, sqlite3_stmt *s, kerror *err, const char *fmt, .
 static int exec(storage *st, const char *sql, kerror *err)
 {
     if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(st, err, sql);
+        return sq_db_error(st, err, sql);
     return KE_OK;
 }
 
 /* IMMEDIATE takes the write lock up front, so a transaction that reads and
  * then writes (next trial number) cannot deadlock against another writer;
  * busy_timeout makes it wait for that writer instead of failing. */
-static int begin(storage *st, kerror *err)
+int sq_begin(storage *st, kerror *err)
 {
     return exec(st, "BEGIN IMMEDIATE", err);
 }
 
 /* Commits if rc is KE_OK, else rolls back; returns the first failure. */
-static int end_txn(storage *st, int rc, kerror *err)
+int sq_end_txn(storage *st, int rc, kerror *err)
 {
     if (rc == KE_OK) {
         rc = exec(st, "COMMIT", err);
@@ -204,7 +184,7 @@ static int end_txn(storage *st, int rc, kerror *err)
     return rc;
 }
 
-static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
+void sq_bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
 {
     if (text)
         sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT);
@@ -212,17 +192,8 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
         sqlite3_bind_null(s, i);
 }
 
-/* -1 means "none" in the API and NULL in the table. */
-static void bind_number_or_null(sqlite3_stmt *s, int i, int number)
-{
-    if (number >= 0)
-        sqlite3_bind_int(s, i, number);
-    else
-        sqlite3_bind_null(s, i);
-}
-
 /* A copy of text column i, NULL for SQL NULL; *oom set when the copy failed. */
-static char *column_dup(sqlite3_stmt *s, int i, int *oom)
+char *sq_column_dup(sqlite3_stmt *s, int i, int *oom)
 {
     const unsigned char *text = sqlite3_column_text(s, i);
     if (!text) return NULL;
@@ -231,14 +202,14 @@ static char *column_dup(sqlite3_stmt *s, int i, int *oom)
     return copy;
 }
 
-static int column_int_or(sqlite3_stmt *s, int i, int none)
+int sq_column_int_or(sqlite3_stmt *s, int i, int none)
 {
     return sqlite3_column_type(s, i) == SQLITE_NULL ? none : sqlite3_column_int(s, i);
 }
 
 /* arr, grown (doubling *cap) if it has no room for element `count` of size
  * bytes; NULL, arr left as it was, if memory ran out. */
-static void *grow(void *arr, int count, int *cap, size_t size)
+void *sq_grow(void *arr, int count, int *cap, size_t size)
 {
     if (count < *cap) return arr;
     int ncap = *cap ? 2 * *cap : 8;
@@ -313,7 +284,7 @@ static int inspect(storage *st, const char *path, int *version, kerror *err)
  * once do not both apply it. */
 static int migrate_one(storage *st, const char *path, int version, kerror *err)
 {
-    int rc = begin(st, err), at;
+    int rc = sq_begin(st, err), at;
     if (rc) return rc;
     rc = inspect(st, path, &at, err);
     if (!rc && at == version) {
@@ -327,7 +298,7 @@ static int migrate_one(storage *st, const char *path, int version, kerror *err)
             rc = exec(st, sql, err);
         }
     }
-    return end_txn(st, rc, err);
+    return sq_end_txn(st, rc, err);
 }
 
 static int migrate(storage *st, const char *path, kerror *err)
@@ -411,12 +382,12 @@ static int read_study(sqlite3_stmt *s, storage_study *out, kerror *err)
     int oom = 0;
     memset(out, 0, sizeof *out);
     out->id = sqlite3_column_int64(s, 0);
-    out->name = column_dup(s, 1, &oom);
-    out->spec_json = column_dup(s, 2, &oom);
-    out->spec_hash = column_dup(s, 3, &oom);
-    out->metric = column_dup(s, 4, &oom);
+    out->name = sq_column_dup(s, 1, &oom);
+    out->spec_json = sq_column_dup(s, 2, &oom);
+    out->spec_hash = sq_column_dup(s, 3, &oom);
+    out->metric = sq_column_dup(s, 4, &oom);
     out->maximize = strcmp((const char *)sqlite3_column_text(s, 5), "maximize") == 0;
-    out->state = column_dup(s, 6, &oom);
+    out->state = sq_column_dup(s, 6, &oom);
     out->created_at = sqlite3_column_double(s, 7);
     out->updated_at = sqlite3_column_double(s, 8);
     out->n_trials = sqlite3_column_int(s, 9);
@@ -426,7 +397,7 @@ static int read_study(sqlite3_stmt *s, storage_study *out, kerror *err)
     out->n_failed = sqlite3_column_int(s, 13);
     out->has_best = sqlite3_column_type(s, 14) != SQLITE_NULL;
     out->best_value = sqlite3_column_double(s, 14);
-    out->best_number = column_int_or(s, 15, -1);
+    out->best_number = sq_column_int_or(s, 15, -1);
     if (!oom) return KE_OK;
     storage_study_free(out);
     return kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -436,19 +407,19 @@ int storage_study_create(storage *st, const char *name, const char *spec_json,
                          const char *spec_hash, const char *metric, int maximize,
                          int64_t *id, kerror *err)
 {
-    sqlite3_stmt *s = query(st, Q_STUDY_INSERT, err);
+    sqlite3_stmt *s = sq_query(st, Q_STUDY_INSERT, err);
     if (!s) return KE_DB;
-    bind_text_or_null(s, 1, name);
-    bind_text_or_null(s, 2, spec_json);
-    bind_text_or_null(s, 3, spec_hash);
-    bind_text_or_null(s, 4, metric);
+    sq_bind_text_or_null(s, 1, name);
+    sq_bind_text_or_null(s, 2, spec_json);
+    sq_bind_text_or_null(s, 3, spec_hash);
+    sq_bind_text_or_null(s, 4, metric);
     sqlite3_bind_text(s, 5, maximize ? "maximize" : "minimize", -1, SQLITE_STATIC);
-    sqlite3_bind_double(s, 6, now_unix());
+    sqlite3_bind_double(s, 6, sq_now_unix());
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return kerror_set(err, KE_CONFLICT, NULL, "study '%s' already exists", name);
-    if (rc != SQLITE_DONE) return db_error(st, err, "creating study");
+    if (rc != SQLITE_DONE) return sq_db_error(st, err, "creating study");
     if (id) *id = sqlite3_last_insert_rowid(st->db);
     return KE_OK;
 }
@@ -457,15 +428,15 @@ int storage_study_create(storage *st, const char *name, const char *spec_json,
 static int study_fetch(storage *st, int q, const char *name, int64_t id,
                        storage_study *out, kerror *err)
 {
-    sqlite3_stmt *s = query(st, q, err);
+    sqlite3_stmt *s = sq_query(st, q, err);
     if (!s) return KE_DB;
     int rc;
     if (name) {
         sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
-        rc = one_row(st, s, err, "no study named '%s'", name);
+        rc = sq_one_row(st, s, err, "no study named '%s'", name);
     } else {
         sqlite3_bind_int64(s, 1, id);
-        rc = one_row(st, s, err, "no study with id %lld", (long long)id);
+        rc = sq_one_row(st, s, err, "no study with id %lld", (long long)id);
     }
     if (rc) return rc;
     rc = read_study(s, out, err);
@@ -487,7 +458,7 @@ int storage_study_get_id(storage *st, int64_t id, storage_study *out, kerror *er
  * row changed" to KE_NOTFOUND. */
 static int study_change(storage *st, sqlite3_stmt *s, int64_t id, kerror *err)
 {
-    int rc = run_write(st, s, err, "updating study");
+    int rc = sq_run_write(st, s, err, "updating study");
     if (rc) return rc;
     if (sqlite3_changes(st->db) == 0)
         return kerror_set(err, KE_NOTFOUND, NULL, "no study with id %lld", (long long)id);
@@ -497,12 +468,12 @@ static int study_change(storage *st, sqlite3_stmt *s, int64_t id, kerror *err)
 int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
                               const char *spec_hash, kerror *err)
 {
-    sqlite3_stmt *s = query(st, Q_STUDY_SPEC, err);
+    sqlite3_stmt *s = sq_query(st, Q_STUDY_SPEC, err);
     if (!s) return KE_DB;
     sqlite3_bind_int64(s, 1, id);
-    bind_text_or_null(s, 2, spec_json);
-    bind_text_or_null(s, 3, spec_hash);
-    sqlite3_bind_double(s, 4, now_unix());
+    sq_bind_text_or_null(s, 2, spec_json);
+    sq_bind_text_or_null(s, 3, spec_hash);
+    sqlite3_bind_double(s, 4, sq_now_unix());
     return study_change(st, s, id, err);
 }
 
@@ -514,11 +485,11 @@ int storage_study_set_state(storage *st, int64_t id, const char *state, kerror *
     if (!known)
         return kerror_set(err, KE_INVALID, NULL, "unknown study state '%s' (one of "
                           "RUNNING, STOPPED, COMPLETE, FAILED)", state ? state : "");
-    sqlite3_stmt *s = query(st, Q_STUDY_STATE, err);
+    sqlite3_stmt *s = sq_query(st, Q_STUDY_STATE, err);
     if (!s) return KE_DB;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_double(s, 3, now_unix());
+    sqlite3_bind_double(s, 3, sq_now_unix());
     return study_change(st, s, id, err);
 }
 
@@ -526,7 +497,7 @@ int storage_study_set_state(storage *st, int64_t id, const char *state, kerror *
  * their rows inside the same statement, hence the same transaction. */
 int storage_study_delete(storage *st, int64_t id, kerror *err)
 {
-    sqlite3_stmt *s = query(st, Q_STUDY_DELETE, err);
+    sqlite3_stmt *s = sq_query(st, Q_STUDY_DELETE, err);
     if (!s) return KE_DB;
     sqlite3_bind_int64(s, 1, id);
     return study_change(st, s, id, err);
@@ -536,12 +507,12 @@ int storage_study_list(storage *st, storage_study **out, int *n, kerror *err)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = query(st, Q_STUDY_LIST, err);
+    sqlite3_stmt *s = sq_query(st, Q_STUDY_LIST, err);
     if (!s) return KE_DB;
     storage_study *list = NULL;
     int count = 0, cap = 0, rc = KE_OK, step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        storage_study *bigger = grow(list, count, &cap, sizeof *list);
+        storage_study *bigger = sq_grow(list, count, &cap, sizeof *list);
         if (!bigger) {
             rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
             break;
@@ -550,7 +521,7 @@ int storage_study_list(storage *st, storage_study **out, int *n, kerror *err)
         if ((rc = read_study(s, &list[count], err)) != KE_OK) break;
         count++;
     }
-    if (rc == KE_OK && step != SQLITE_DONE) rc = db_error(st, err, "listing studies");
+    if (rc == KE_OK && step != SQLITE_DONE) rc = sq_db_error(st, err, "listing studies");
     sqlite3_reset(s);
     if (rc) {
         storage_study_list_free(list, count);
@@ -576,522 +547,4 @@ void storage_study_list_free(storage_study *list, int n)
 {
     for (int i = 0; i < n; i++) storage_study_free(&list[i]);
     free(list);
-}
-
-/* ---- trials ---- */
-
-/* Reads a row of TRIAL_COLS into t (params not loaded). */
-static int read_trial(sqlite3_stmt *s, storage_trial *t, kerror *err)
-{
-    int oom = 0;
-    memset(t, 0, sizeof *t);
-    t->id = sqlite3_column_int64(s, 0);
-    t->study_id = sqlite3_column_int64(s, 1);
-    t->number = sqlite3_column_int(s, 2);
-    t->state = (trial_state)trial_state_parse((const char *)sqlite3_column_text(s, 3));
-    t->has_value = sqlite3_column_type(s, 4) != SQLITE_NULL;
-    t->value = sqlite3_column_double(s, 4);
-    t->started_at = sqlite3_column_double(s, 5);
-    t->finished_at = sqlite3_column_double(s, 6);
-    t->worker = column_dup(s, 7, &oom);
-    t->failure = column_dup(s, 8, &oom);
-    t->last_step = sqlite3_column_int(s, 9);
-    t->budget = sqlite3_column_int(s, 10);
-    t->resumed_from = column_int_or(s, 11, -1);
-    t->retry_of = column_int_or(s, 12, -1);
-    if (!oom) return KE_OK;
-    storage_trial_free(t);
-    return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-}
-
-static int load_params(storage *st, storage_trial *t, kerror *err)
-{
-    sqlite3_stmt *s = query(st, Q_PARAMS, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, t->id);
-    int cap = 0, rc = KE_OK, step, oom = 0;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        storage_param *bigger = grow(t->params, t->n_params, &cap, sizeof *bigger);
-        if (!bigger) {
-            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
-            break;
-        }
-        t->params = bigger;
-        storage_param *p = &t->params[t->n_params++];
-        p->name = column_dup(s, 0, &oom);
-        p->is_text = sqlite3_column_type(s, 2) != SQLITE_NULL;
-        p->num = p->is_text ? 0 : sqlite3_column_double(s, 1);
-        p->text = column_dup(s, 2, &oom);
-    }
-    if (rc == KE_OK && step != SQLITE_DONE) rc = db_error(st, err, "reading params");
-    if (rc == KE_OK && oom) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    sqlite3_reset(s);
-    return rc;
-}
-
-/* Reads the one trial the bound query s selects, with its params, after
- * one_row has found it. */
-static int fetch_trial(storage *st, sqlite3_stmt *s, storage_trial *out, kerror *err)
-{
-    int rc = read_trial(s, out, err);
-    sqlite3_reset(s);
-    if (rc == KE_OK && (rc = load_params(st, out, err)) != KE_OK)
-        storage_trial_free(out);
-    return rc;
-}
-
-/* The state of trial id, or KE_NOTFOUND. */
-static int trial_state_of(storage *st, int64_t id, int *state, kerror *err)
-{
-    sqlite3_stmt *s = query(st, Q_TRIAL_STATE, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, id);
-    int rc = one_row(st, s, err, "no trial with id %lld", (long long)id);
-    if (rc) return rc;
-    *state = trial_state_parse((const char *)sqlite3_column_text(s, 0));
-    sqlite3_reset(s);
-    return KE_OK;
-}
-
-/* Inside a write transaction: KE_CONFLICT unless trial id is RUNNING. */
-static int require_running(storage *st, int64_t id, const char *action, kerror *err)
-{
-    int state, rc = trial_state_of(st, id, &state, err);
-    if (rc) return rc;
-    if (state != TRIAL_RUNNING)
-        return kerror_set(err, KE_CONFLICT, NULL, "cannot %s trial %lld: it is %s, "
-                          "not RUNNING", action, (long long)id,
-                          trial_state_name((trial_state)state));
-    return KE_OK;
-}
-
-static int check_params(const storage_trial *t, kerror *err)
-{
-    for (int i = 0; i < t->n_params; i++) {
-        const storage_param *p = &t->params[i];
-        if (!p->name || (p->is_text && !p->text) || (!p->is_text && isnan(p->num)))
-            return kerror_set(err, KE_INVALID, NULL, "param %d ('%s') has no value",
-                              i, p->name ? p->name : "");
-    }
-    return KE_OK;
-}
-
-/* The inserts of storage_trial_insert, run inside its transaction; the new
- * row's id and number come back in *id and *number. */
-static int insert_rows(storage *st, int64_t study_id, const storage_trial *t,
-                       double started_at, int64_t *id, int *number, kerror *err)
-{
-    sqlite3_stmt *s = query(st, Q_TRIAL_INSERT, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, study_id);
-    sqlite3_bind_double(s, 2, started_at);
-    bind_text_or_null(s, 3, t->worker);
-    sqlite3_bind_int(s, 4, t->budget);
-    bind_number_or_null(s, 5, t->resumed_from);
-    bind_number_or_null(s, 6, t->retry_of);
-    int rc = one_row(st, s, err, "no study with id %lld", (long long)study_id);
-    if (rc) return rc;
-    *id = sqlite3_column_int64(s, 0);
-    *number = sqlite3_column_int(s, 1);
-    sqlite3_reset(s);
-
-    for (int i = 0; i < t->n_params; i++) {
-        const storage_param *p = &t->params[i];
-        if (!(s = query(st, Q_PARAM_INSERT, err))) return KE_DB;
-        sqlite3_bind_int64(s, 1, *id);
-        sqlite3_bind_text(s, 2, p->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(s, 3, i);
-        if (p->is_text)
-            sqlite3_bind_text(s, 5, p->text, -1, SQLITE_TRANSIENT);
-        else
-            sqlite3_bind_double(s, 4, p->num);
-        if ((rc = run_write(st, s, err, "inserting param")) != KE_OK) return rc;
-    }
-    return KE_OK;
-}
-
-int storage_trial_insert(storage *st, int64_t study_id, storage_trial *t, kerror *err)
-{
-    int rc = check_params(t, err), number;
-    if (rc) return rc;
-    double started_at = t->started_at != 0 ? t->started_at : now_unix();
-    int64_t id;
-    if ((rc = begin(st, err)) != KE_OK) return rc;
-    rc = end_txn(st, insert_rows(st, study_id, t, started_at, &id, &number, err), err);
-    if (rc) return rc;
-    t->id = id;
-    t->number = number;
-    t->state = TRIAL_RUNNING;
-    t->has_value = 0;
-    t->started_at = started_at;
-    t->finished_at = 0;
-    t->last_step = -1;
-    return KE_OK;
-}
-
-/* Inserts-or-replaces name = value rows for trial id through query q
- * (?1 trial, then ?2 step if step >= 0, then name, value). */
-static int put_values(storage *st, int q, int64_t id, int step,
-                      const storage_metric *m, int n, kerror *err)
-{
-    for (int i = 0; i < n; i++) {
-        sqlite3_stmt *s = query(st, q, err);
-        if (!s) return KE_DB;
-        int col = 1;
-        sqlite3_bind_int64(s, col++, id);
-        if (step >= 0) sqlite3_bind_int(s, col++, step);
-        bind_text_or_null(s, col++, m[i].name);
-        sqlite3_bind_double(s, col, m[i].value);
-        int rc = run_write(st, s, err, "storing values");
-        if (rc) return rc;
-    }
-    return KE_OK;
-}
-
-static int report_rows(storage *st, int64_t id, int step, const storage_metric *m,
-                       int n, kerror *err)
-{
-    int rc = require_running(st, id, "report on", err);
-    if (!rc) rc = put_values(st, Q_VALUE_INSERT, id, step, m, n, err);
-    if (rc) return rc;
-    sqlite3_stmt *s = query(st, Q_LAST_STEP, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int(s, 2, step);
-    return run_write(st, s, err, "updating last step");
-}
-
-int storage_trial_report(storage *st, int64_t trial_id, int step,
-                         const storage_metric *m, int n, kerror *err)
-{
-    if (step < 0)
-        return kerror_set(err, KE_INVALID, NULL, "report step %d is negative", step);
-    int rc = begin(st, err);
-    if (rc) return rc;
-    return end_txn(st, report_rows(st, trial_id, step, m, n, err), err);
-}
-
-typedef struct {
-    trial_state state;
-    int has_value;
-    double value;
-    const storage_metric *final;
-    int n_final;
-    const char *failure, *stdout_tail, *stderr_tail;
-} trial_end;
-
-static int finish_rows(storage *st, int64_t id, const trial_end *e, kerror *err)
-{
-    int rc = require_running(st, id, "finish", err);
-    if (rc) return rc;
-    sqlite3_stmt *s = query(st, Q_TRIAL_END, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, trial_state_name(e->state), -1, SQLITE_STATIC);
-    if (e->has_value) sqlite3_bind_double(s, 3, e->value);
-    sqlite3_bind_double(s, 4, now_unix());
-    bind_text_or_null(s, 5, e->failure);
-    if ((rc = run_write(st, s, err, "finishing trial")) != KE_OK) return rc;
-    if ((rc = put_values(st, Q_METRIC_INSERT, id, -1, e->final, e->n_final, err)) != KE_OK)
-        return rc;
-    if (!e->stdout_tail && !e->stderr_tail) return KE_OK;
-    if (!(s = query(st, Q_LOGS_INSERT, err))) return KE_DB;
-    sqlite3_bind_int64(s, 1, id);
-    bind_text_or_null(s, 2, e->stdout_tail);
-    bind_text_or_null(s, 3, e->stderr_tail);
-    return run_write(st, s, err, "storing output tails");
-}
-
-int storage_trial_finish(storage *st, int64_t trial_id, trial_state state,
-                         int has_value, double value,
-                         const storage_metric *final, int n_final,
-                         const char *failure, const char *stdout_tail,
-                         const char *stderr_tail, kerror *err)
-{
-    if (state != TRIAL_COMPLETE && state != TRIAL_PRUNED && state != TRIAL_FAILED)
-        return kerror_set(err, KE_INVALID, NULL, "a trial cannot finish as %s",
-                          trial_state_name(state));
-    trial_end e = {state, has_value && !isnan(value), value, final, n_final,
-                   failure, stdout_tail, stderr_tail};
-    int rc = begin(st, err);
-    if (rc) return rc;
-    return end_txn(st, finish_rows(st, trial_id, &e, err), err);
-}
-
-int storage_trials_reclaim(storage *st, int64_t study_id, const char *reason,
-                           int *count, kerror *err)
-{
-    if (count) *count = 0;
-    sqlite3_stmt *s = query(st, Q_RECLAIM, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, study_id);
-    bind_text_or_null(s, 2, reason);
-    sqlite3_bind_double(s, 3, now_unix());
-    int rc = run_write(st, s, err, "reclaiming trials");
-    if (!rc && count) *count = sqlite3_changes(st->db);
-    return rc;
-}
-
-/* Reads up to `want` trials with params into page, statements reset before
- * returning so the callback may use this storage freely. */
-static int read_page(storage *st, int q, int64_t study_id, int state, int after,
-                     int offset, int want, storage_trial *page, int *got, kerror *err)
-{
-    *got = 0;
-    sqlite3_stmt *s = query(st, q, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, study_id);
-    if (state >= 0) sqlite3_bind_text(s, 2, trial_state_name(state), -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, after);
-    sqlite3_bind_int(s, 4, want);
-    sqlite3_bind_int(s, 5, offset);
-    int rc = KE_OK, step = SQLITE_DONE;
-    while (*got < want && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((rc = read_trial(s, &page[*got], err)) != KE_OK) break;
-        (*got)++;
-    }
-    if (rc == KE_OK && *got < want && step != SQLITE_DONE)
-        rc = db_error(st, err, "listing trials");
-    sqlite3_reset(s);
-    for (int i = 0; rc == KE_OK && i < *got; i++) rc = load_params(st, &page[i], err);
-    return rc;
-}
-
-static int study_maximize(storage *st, int64_t study_id, int *maximize, kerror *err)
-{
-    sqlite3_stmt *s = query(st, Q_STUDY_MAXIMIZE, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, study_id);
-    int rc = one_row(st, s, err, "no study with id %lld", (long long)study_id);
-    if (rc) return rc;
-    *maximize = sqlite3_column_int(s, 0);
-    sqlite3_reset(s);
-    return KE_OK;
-}
-
-int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
-                       storage_trial_fn fn, void *ctx, kerror *err)
-{
-    static const storage_filter all = {.state = -1};
-    if (!f) f = &all;
-    if (f->state < -1 || f->state > TRIAL_FAILED || f->offset < 0 || f->limit < 0)
-        return kerror_set(err, KE_INVALID, NULL, "bad trial filter (state %d, "
-                          "offset %d, limit %d)", f->state, f->offset, f->limit);
-    int maximize = 0, rc = study_maximize(st, study_id, &maximize, err);
-    if (rc) return rc;
-    int q = (f->state < 0 ? Q_EACH_ANY_NUM : Q_EACH_ONE_NUM) +
-            (f->best_first ? 1 + maximize : 0);
-    storage_trial *page = calloc(PAGE_ROWS, sizeof *page);
-    if (!page) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    int delivered = 0, after = -1, stop = 0;
-    while (!stop && rc == KE_OK) {
-        int want = PAGE_ROWS, got;
-        if (f->limit > 0 && f->limit - delivered < want) want = f->limit - delivered;
-        if (want == 0) break;
-        /* Keyset pages skip the offset once; offset pages move it along. */
-        int offset = f->best_first ? f->offset + delivered : (delivered ? 0 : f->offset);
-        rc = read_page(st, q, study_id, f->state, after, offset, want, page, &got, err);
-        if (got > 0) after = page[got - 1].number;
-        for (int i = 0; i < got; i++) {
-            if (rc == KE_OK && !stop) stop = fn(&page[i], ctx) != 0;
-            storage_trial_free(&page[i]);
-        }
-        delivered += got;
-        if (got < want) break;
-    }
-    free(page);
-    return rc;
-}
-
-int storage_trial_get(storage *st, int64_t study_id, int number,
-                      storage_trial *out, kerror *err)
-{
-    sqlite3_stmt *s = query(st, Q_TRIAL_GET, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, study_id);
-    sqlite3_bind_int(s, 2, number);
-    int rc = one_row(st, s, err, "study %lld has no trial %d", (long long)study_id,
-                     number);
-    return rc ? rc : fetch_trial(st, s, out, err);
-}
-
-int storage_trial_best(storage *st, int64_t study_id, storage_trial *out, kerror *err)
-{
-    sqlite3_stmt *s = query(st, Q_TRIAL_BEST, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, study_id);
-    int rc = one_row(st, s, err, "study %lld has no COMPLETE trial with a value",
-                     (long long)study_id);
-    return rc ? rc : fetch_trial(st, s, out, err);
-}
-
-void storage_trial_free(storage_trial *t)
-{
-    if (!t) return;
-    free(t->worker);
-    free(t->failure);
-    for (int i = 0; i < t->n_params; i++) {
-        free(t->params[i].name);
-        free(t->params[i].text);
-    }
-    free(t->params);
-    t->worker = t->failure = NULL;
-    t->params = NULL;
-    t->n_params = 0;
-}
-
-/* The rows of a per-trial query q (?1 = trial id) of an existing trial, as
- * *n elements of size bytes in *items, take(s, items, i) filling row i
- * (non-zero when out of memory). On failure the caller frees the first *n. */
-static int collect(storage *st, int q, int64_t trial_id, size_t size,
-                   int (*take)(sqlite3_stmt *, void *, int), void **items, int *n,
-                   kerror *err)
-{
-    *items = NULL;
-    *n = 0;
-    int state, rc = trial_state_of(st, trial_id, &state, err);
-    if (rc) return rc;
-    sqlite3_stmt *s = query(st, q, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, trial_id);
-    int cap = 0, step;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        void *bigger = grow(*items, *n, &cap, size);
-        if (bigger) *items = bigger;
-        if (!bigger || take(s, *items, *n)) {
-            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
-            break;
-        }
-        (*n)++;
-    }
-    if (rc == KE_OK && step != SQLITE_DONE) rc = db_error(st, err, "reading trial rows");
-    sqlite3_reset(s);
-    return rc;
-}
-
-static int take_value(sqlite3_stmt *s, void *arr, int i)
-{
-    storage_value *v = (storage_value *)arr + i;
-    int oom = 0;
-    v->step = sqlite3_column_int(s, 0);
-    v->name = column_dup(s, 1, &oom);
-    v->value = sqlite3_column_type(s, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 2);
-    return oom;
-}
-
-static int take_metric(sqlite3_stmt *s, void *arr, int i)
-{
-    storage_metric *m = (storage_metric *)arr + i;
-    int oom = 0;
-    m->name = column_dup(s, 0, &oom);
-    m->value = sqlite3_column_type(s, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 1);
-    return oom;
-}
-
-int storage_trial_values(storage *st, int64_t trial_id, storage_value **out,
-                         int *n, kerror *err)
-{
-    void *items;
-    int rc = collect(st, Q_VALUES, trial_id, sizeof **out, take_value, &items, n, err);
-    *out = items;
-    if (rc) {
-        storage_values_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return rc;
-}
-
-void storage_values_free(storage_value *v, int n)
-{
-    for (int i = 0; v && i < n; i++) free(v[i].name);
-    free(v);
-}
-
-int storage_trial_metrics(storage *st, int64_t trial_id, storage_metric **out,
-                          int *n, kerror *err)
-{
-    void *items;
-    int rc = collect(st, Q_METRICS, trial_id, sizeof **out, take_metric, &items, n, err);
-    *out = items;
-    if (rc) {
-        storage_metrics_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return rc;
-}
-
-void storage_metrics_free(storage_metric *m, int n)
-{
-    for (int i = 0; m && i < n; i++) free(m[i].name);
-    free(m);
-}
-
-int storage_trial_logs(storage *st, int64_t trial_id, char **stdout_tail,
-                       char **stderr_tail, kerror *err)
-{
-    *stdout_tail = *stderr_tail = NULL;
-    sqlite3_stmt *s = query(st, Q_LOGS, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, trial_id);
-    int rc = one_row(st, s, err, "no trial with id %lld", (long long)trial_id), oom = 0;
-    if (rc) return rc;
-    *stdout_tail = column_dup(s, 0, &oom);
-    *stderr_tail = column_dup(s, 1, &oom);
-    sqlite3_reset(s);
-    if (!oom) return KE_OK;
-    free(*stdout_tail);
-    free(*stderr_tail);
-    *stdout_tail = *stderr_tail = NULL;
-    return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-}
-
-/* Hands the curve collected so far to fn; returns fn's verdict. */
-static int flush_curve(storage_curve_fn fn, void *ctx, int number, int state,
-                       const int *steps, const double *values, int n)
-{
-    return number < 0 ? 0 : fn(number, (trial_state)state, steps, values, n, ctx);
-}
-
-int storage_curves_each(storage *st, int64_t study_id, const char *metric, int offset,
-                        int limit, storage_curve_fn fn, void *ctx, kerror *err)
-{
-    if (offset < 0 || limit < 0)
-        return kerror_set(err, KE_INVALID, NULL, "bad page (offset %d, limit %d)", offset, limit);
-    sqlite3_stmt *s = query(st, Q_CURVES, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, study_id);
-    bind_text_or_null(s, 2, metric);
-    sqlite3_bind_int(s, 3, limit > 0 ? limit : -1);
-    sqlite3_bind_int(s, 4, offset);
-    int *steps = NULL, cap_s = 0, cap_v = 0, n = 0, number = -1, state = 0, stop = 0;
-    double *values = NULL;
-    int rc = KE_OK, step = SQLITE_DONE;
-    while (!stop && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        int num = sqlite3_column_int(s, 0);
-        if (num != number) {
-            stop = flush_curve(fn, ctx, number, state, steps, values, n);
-            number = num;
-            state = trial_state_parse((const char *)sqlite3_column_text(s, 1));
-            n = 0;
-        }
-        if (stop || sqlite3_column_type(s, 2) == SQLITE_NULL) continue;
-        int *bs = grow(steps, n, &cap_s, sizeof *steps);
-        if (bs) steps = bs;
-        double *bv = bs ? grow(values, n, &cap_v, sizeof *values) : NULL;
-        if (bv) values = bv;
-        if (!bs || !bv) {
-            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
-            break;
-        }
-        steps[n] = sqlite3_column_int(s, 2);
-        values[n++] = sqlite3_column_type(s, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 3);
-    }
-    if (rc == KE_OK && !stop && step != SQLITE_DONE) rc = db_error(st, err, "reading curves");
-    sqlite3_reset(s);
-    if (rc == KE_OK && !stop) flush_curve(fn, ctx, number, state, steps, values, n);
-    free(steps);
-    free(values);
-    return rc;
 }

@@ -626,6 +626,144 @@ START_TEST(each_best_first)
 }
 END_TEST
 
+/* ---- storage_curves_each ---- */
+
+#define CURVE_CALLS 8
+#define CURVE_POINTS 4
+
+typedef struct {
+    int calls, stop_after;
+    int number[CURVE_CALLS], n[CURVE_CALLS];
+    trial_state state[CURVE_CALLS];
+    int steps[CURVE_CALLS][CURVE_POINTS];
+    double values[CURVE_CALLS][CURVE_POINTS];
+} curves;
+
+static int collect_curve(int number, trial_state state, const int *steps,
+                         const double *values, int n, void *ctx)
+{
+    curves *c = ctx;
+    ck_assert_int_lt(c->calls, CURVE_CALLS);
+    ck_assert_int_le(n, CURVE_POINTS);
+    c->number[c->calls] = number;
+    c->state[c->calls] = state;
+    c->n[c->calls] = n;
+    for (int i = 0; i < n; i++) {
+        c->steps[c->calls][i] = steps[i];
+        c->values[c->calls][i] = values[i];
+    }
+    c->calls++;
+    return c->stop_after && c->calls >= c->stop_after;
+}
+
+static curves *curves_of(int64_t study, const char *metric, int offset, int limit,
+                         int stop_after)
+{
+    static curves c;
+    memset(&c, 0, sizeof c);
+    c.stop_after = stop_after;
+    int rc = storage_curves_each(st, study, metric, offset, limit, collect_curve, &c, &err);
+    ck_assert_msg(rc == KE_OK, "curves_each: %s", err.msg);
+    return &c;
+}
+
+/* Call i of c is trial `number` in `state` with the n (step, value) pairs. */
+static void assert_curve(const curves *c, int i, int number, trial_state state, int n,
+                         const int *steps, const double *values)
+{
+    ck_assert_int_eq(c->number[i], number);
+    ck_assert_int_eq(c->state[i], state);
+    ck_assert_int_eq(c->n[i], n);
+    for (int k = 0; k < n; k++) {
+        ck_assert_int_eq(c->steps[i][k], steps[k]);
+        ck_assert_double_eq(c->values[i][k], values[k]);
+    }
+}
+
+static void report(int64_t trial, int step, const char *metric, double value)
+{
+    storage_metric m = {(char *)metric, value};
+    int rc = storage_trial_report(st, trial, step, &m, 1, &err);
+    ck_assert_msg(rc == KE_OK, "trial_report: %s", err.msg);
+}
+
+START_TEST(curves_each)
+{
+    open_db();
+    int64_t sid = new_study("curves", 0), other = new_study("other", 0);
+    /* Trial 0 reports out of step order; trial 1 never reports; trial 2 has
+     * acc at a step where it has no loss and a NaN loss; trial 3 only acc. */
+    int64_t t0 = numbered_trial(sid, 0), t1 = numbered_trial(sid, 1);
+    int64_t t2 = numbered_trial(sid, 2), t3 = numbered_trial(sid, 3);
+    report(t0, 2, "loss", 0.5);
+    report(t0, 2, "acc", 0.1);
+    report(t0, 0, "loss", 0.9);
+    report(t0, 1, "acc", 0.05);
+    report(t0, 1, "loss", 0.7);
+    report(t2, 5, "loss", 0.3);
+    report(t2, 3, "loss", 0.4);
+    report(t2, 4, "acc", 0.2);
+    report(t3, 1, "acc", 0.3);
+    finish(t0, TRIAL_COMPLETE, 1, 0.5);
+    finish(t1, TRIAL_FAILED, 0, 0);
+    finish(t3, TRIAL_PRUNED, 0, 0);
+    report(numbered_trial(other, 0), 0, "loss", 9.0);
+
+    curves *c = curves_of(sid, "loss", 0, 0, 0);
+    ck_assert_int_eq(c->calls, 4);
+    assert_curve(c, 0, 0, TRIAL_COMPLETE, 3, (int[]){0, 1, 2}, (double[]){0.9, 0.7, 0.5});
+    assert_curve(c, 1, 1, TRIAL_FAILED, 0, NULL, NULL);
+    assert_curve(c, 2, 2, TRIAL_RUNNING, 2, (int[]){3, 5}, (double[]){0.4, 0.3});
+    assert_curve(c, 3, 3, TRIAL_PRUNED, 0, NULL, NULL);
+
+    c = curves_of(sid, "acc", 0, 0, 0);
+    ck_assert_int_eq(c->calls, 4);
+    assert_curve(c, 0, 0, TRIAL_COMPLETE, 2, (int[]){1, 2}, (double[]){0.05, 0.1});
+    assert_curve(c, 1, 1, TRIAL_FAILED, 0, NULL, NULL);
+    assert_curve(c, 2, 2, TRIAL_RUNNING, 1, (int[]){4}, (double[]){0.2});
+    assert_curve(c, 3, 3, TRIAL_PRUNED, 1, (int[]){1}, (double[]){0.3});
+
+    c = curves_of(sid, "nope", 0, 0, 0);
+    ck_assert_int_eq(c->calls, 4);
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(c->n[i], 0);
+
+    /* Pages of trials by number; a page past the end calls nothing. */
+    c = curves_of(sid, "loss", 1, 2, 0);
+    ck_assert_int_eq(c->calls, 2);
+    assert_curve(c, 0, 1, TRIAL_FAILED, 0, NULL, NULL);
+    assert_curve(c, 1, 2, TRIAL_RUNNING, 2, (int[]){3, 5}, (double[]){0.4, 0.3});
+    c = curves_of(sid, "loss", 3, 0, 0);
+    ck_assert_int_eq(c->calls, 1);
+    assert_curve(c, 0, 3, TRIAL_PRUNED, 0, NULL, NULL);
+    c = curves_of(sid, "loss", 4, 0, 0);
+    ck_assert_int_eq(c->calls, 0);
+    c = curves_of(other, "loss", 0, 0, 0);
+    ck_assert_int_eq(c->calls, 1);
+    assert_curve(c, 0, 0, TRIAL_RUNNING, 1, (int[]){0}, (double[]){9.0});
+
+    /* fn's non-zero stops the walk, also before the last curve's flush. */
+    c = curves_of(sid, "loss", 0, 0, 1);
+    ck_assert_int_eq(c->calls, 1);
+    c = curves_of(sid, "loss", 0, 0, 3);
+    ck_assert_int_eq(c->calls, 3);
+    assert_curve(c, 2, 2, TRIAL_RUNNING, 2, (int[]){3, 5}, (double[]){0.4, 0.3});
+    c = curves_of(sid, "loss", 0, 0, 4);
+    ck_assert_int_eq(c->calls, 4);
+
+    /* A NaN report reads back as NaN. */
+    report(t2, 6, "loss", NAN);
+    c = curves_of(sid, "loss", 2, 1, 0);
+    ck_assert_int_eq(c->n[0], 3);
+    ck_assert_int_eq(c->steps[0][2], 6);
+    ck_assert(isnan(c->values[0][2]));
+
+    ck_assert_int_eq(storage_curves_each(st, sid, "loss", -1, 0, collect_curve, c, &err),
+                     KE_INVALID);
+    ck_assert_int_eq(storage_curves_each(st, sid, "loss", 0, -1, collect_curve, c, &err),
+                     KE_INVALID);
+}
+END_TEST
+
 /* ---- views, through the plain sqlite3 API ---- */
 
 START_TEST(views_answer)
@@ -816,6 +954,7 @@ static Suite *storage_suite(void)
     tcase_add_test(rows, reclaim_running);
     tcase_add_test(rows, each_by_number);
     tcase_add_test(rows, each_best_first);
+    tcase_add_test(rows, curves_each);
     tcase_add_test(rows, views_answer);
     suite_add_tcase(s, rows);
 

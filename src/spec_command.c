@@ -1,0 +1,158 @@
+/* spec_command: a study's command template, expanded for one trial:
+ * {name} placeholders (a parameter, {trial}, {study}), {{ and }} for literal
+ * braces, values shell-quoted inside a shell string. spec.c validates each
+ * template at parse time through spec_command_check, so expanding a parsed
+ * spec fails only when memory runs out.
+ * Invariant: validation and expansion run the same code (expand), so a
+ * template that passed validation expands for every point. */
+#include "spec_command.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} sbuf;
+
+static int sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *grown = realloc(b->buf, cap);
+        if (!grown) return -1;
+        b->buf = grown;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+/* POSIX sh single quotes: nothing inside is special except the quote
+ * itself, written '\''. */
+static int sb_put_quoted(sbuf *b, const char *s)
+{
+    if (sb_put(b, "'", 1)) return -1;
+    for (; *s; s++)
+        if (*s == '\'' ? sb_put(b, "'\\''", 4) : sb_put(b, s, 1)) return -1;
+    return sb_put(b, "'", 1);
+}
+
+/* Writes the value of placeholder {name} (n bytes at name) into val; without
+ * a point (validation only) parameters expand to "". */
+static int placeholder_value(const spec_study *s, const char *name, size_t n,
+                             const space_point *pt, int trial, char *val, size_t cap)
+{
+    val[0] = '\0';
+    if (n == 5 && !strncmp(name, "trial", 5)) {
+        snprintf(val, cap, "%d", trial);
+        return KE_OK;
+    }
+    if (n == 5 && !strncmp(name, "study", 5)) {
+        snprintf(val, cap, "%s", s->name);
+        return KE_OK;
+    }
+    char key[SPACE_NAME_MAX];
+    if (n >= sizeof key) return KE_NOTFOUND;
+    memcpy(key, name, n);
+    key[n] = '\0';
+    int i = space_find(&s->space, key);
+    if (i < 0) return KE_NOTFOUND;
+    if (pt && pt->active[i]) space_format_value(&s->space, pt, i, val, cap);
+    return KE_OK;
+}
+
+/* Expands template tmpl into *out (malloc'd): {name} placeholders, shell
+ * quoted when quote is set, and {{ / }} as literal braces. */
+static int expand(const spec_study *s, const char *tmpl, const space_point *pt, int trial,
+                  int quote, const char *path, char **out, kerror *err)
+{
+    sbuf b = { 0 };
+    char val[SPEC_TEXT_VALUE_MAX + 64];
+    int rc = KE_OK;
+    const char *c = tmpl;
+    if (sb_put(&b, "", 0)) goto nomem;
+    while (*c) {
+        size_t lit = strcspn(c, "{}");
+        if (sb_put(&b, c, lit)) goto nomem;
+        c += lit;
+        if (!*c) break;
+        if (c[1] == c[0]) {
+            if (sb_put(&b, c, 1)) goto nomem;
+            c += 2;
+            continue;
+        }
+        const char *end = *c == '{' ? strchr(c, '}') : NULL;
+        if (!end) {
+            rc = kerror_set(err, KE_INVALID, path, "%s",
+                            *c == '}' ? "unmatched '}' (write }} for a literal brace)"
+                                      : "unterminated placeholder (write {{ for a literal brace)");
+            break;
+        }
+        size_t n = (size_t)(end - c - 1);
+        if (placeholder_value(s, c + 1, n, pt, trial, val, sizeof val) < 0) {
+            rc = kerror_set(err, KE_INVALID, path, "unknown placeholder {%.*s}",
+                            n > 64 ? 64 : (int)n, c + 1);
+            break;
+        }
+        if (quote ? sb_put_quoted(&b, val) : sb_put(&b, val, strlen(val))) goto nomem;
+        c = end + 1;
+    }
+    if (rc < 0) {
+        free(b.buf);
+        return rc;
+    }
+    *out = b.buf;
+    return KE_OK;
+nomem:
+    free(b.buf);
+    return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+}
+
+int spec_command_check(const spec_study *s, const char *tmpl, int quote,
+                       const char *path, kerror *err)
+{
+    char *probe = NULL;
+    int rc = expand(s, tmpl, NULL, 0, quote, path, &probe, err);
+    free(probe);
+    return rc;
+}
+
+int spec_command_argv(const spec_study *s, const space_point *p, int trial_number,
+                      char ***argv, kerror *err)
+{
+    *argv = NULL;
+    if (s->run.kind != RUN_COMMAND) return kerror_set(err, KE_INVALID, "run", "not a command");
+    size_t n = 0;
+    if (!s->run.shell)
+        while (s->run.argv[n]) n++;
+    char **out = calloc((s->run.shell ? 3 : n) + 1, sizeof *out);
+    if (!out) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = KE_OK;
+    if (s->run.shell) {
+        if (!(out[0] = strdup("/bin/sh")) || !(out[1] = strdup("-c")))
+            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        else
+            rc = expand(s, s->run.shell, p, trial_number, 1, "run.command", &out[2], err);
+    }
+    for (size_t i = 0; i < n && rc == KE_OK; i++)
+        rc = expand(s, s->run.argv[i], p, trial_number, 0, "run.command", &out[i], err);
+    if (rc < 0) {
+        spec_argv_free(out);
+        return rc;
+    }
+    *argv = out;
+    return KE_OK;
+}
+
+void spec_argv_free(char **argv)
+{
+    if (!argv) return;
+    for (char **a = argv; *a; a++)
+        free(*a);
+    free(argv);
+}

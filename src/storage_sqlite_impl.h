@@ -1,0 +1,61 @@
+/* storage_sqlite_impl: private to the SQLite backend of storage.h; only
+ * storage_sqlite.c (opening, migrations, studies, these helpers) and
+ * storage_trials.c (trials) include it. It defines the storage handle, the
+ * ids of the statements it caches and the helpers both halves share (sq_
+ * names, internal to the backend).
+ * Invariant: a statement from sq_query comes back reset with no bindings, and
+ * every helper that steps a statement leaves it reset on any failure. */
+#ifndef KESTREL_STORAGE_SQLITE_IMPL_H
+#define KESTREL_STORAGE_SQLITE_IMPL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "storage.h"
+
+/* Statement ids; their SQL is the query_sql table in storage_sqlite.c. */
+enum {
+    Q_STUDY_INSERT, Q_STUDY_BY_NAME, Q_STUDY_BY_ID, Q_STUDY_LIST,
+    Q_STUDY_SPEC, Q_STUDY_STATE, Q_STUDY_DELETE, Q_STUDY_MAXIMIZE,
+    Q_TRIAL_INSERT, Q_PARAM_INSERT, Q_PARAMS, Q_TRIAL_STATE,
+    Q_VALUE_INSERT, Q_LAST_STEP, Q_TRIAL_END, Q_METRIC_INSERT, Q_LOGS_INSERT,
+    Q_RECLAIM, Q_TRIAL_GET, Q_TRIAL_BEST, Q_VALUES, Q_METRICS, Q_LOGS,
+    Q_EACH_ANY_NUM, Q_EACH_ANY_MIN, Q_EACH_ANY_MAX,
+    Q_EACH_ONE_NUM, Q_EACH_ONE_MIN, Q_EACH_ONE_MAX,
+    Q_CURVES,
+    Q_COUNT
+};
+
+struct storage {
+    sqlite3 *db;
+    int version;
+    sqlite3_stmt *q[Q_COUNT];   /* prepared on first use, finalized on close */
+};
+
+/* Current Unix time in seconds, sub-second precision. */
+double sq_now_unix(void);
+/* Sets err to KE_DB with what and SQLite's message; returns KE_DB. */
+int sq_db_error(storage *st, kerror *err, const char *what);
+/* The statement for id (Q_*), owned by st; NULL (err set) if preparing failed. */
+sqlite3_stmt *sq_query(storage *st, int id, kerror *err);
+/* Steps a write to completion and resets it: KE_OK or KE_DB. */
+int sq_run_write(storage *st, sqlite3_stmt *s, kerror *err, const char *what);
+/* Steps s to its one row: KE_OK with the row current (the caller resets s),
+ * else s reset and KE_NOTFOUND (message from fmt) or KE_DB. */
+int sq_one_row(storage *st, sqlite3_stmt *s, kerror *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* BEGIN IMMEDIATE; sq_end_txn commits if rc is KE_OK, else rolls back, and
+ * returns the first failure. */
+int sq_begin(storage *st, kerror *err);
+int sq_end_txn(storage *st, int rc, kerror *err);
+void sq_bind_text_or_null(sqlite3_stmt *s, int i, const char *text);
+/* A malloc'd copy of text column i (the caller frees it), NULL for SQL NULL;
+ * *oom set when the copy failed. */
+char *sq_column_dup(sqlite3_stmt *s, int i, int *oom);
+/* Integer column i, or none for SQL NULL. */
+int sq_column_int_or(sqlite3_stmt *s, int i, int none);
+/* arr, grown (doubling *cap) if it has no room for element `count` of size
+ * bytes; NULL, arr left as it was, if memory ran out. */
+void *sq_grow(void *arr, int count, int *cap, size_t size);
+
+#endif
