@@ -488,10 +488,11 @@ static void respond_export(api *a, http_req *rq, int csv)
     export_job *j = calloc(1, sizeof *j);
     int fds[2] = {-1, -1};
     if (!j || pipe2(fds, O_CLOEXEC) != 0) {
+        int e = j ? errno : ENOMEM;
         free(j);
         storage_study_free(&s);
         pool_put(a, st);
-        http_respond_error(rq, 500, "io", NULL, "cannot start the export: %s", strerror(errno));
+        http_respond_error(rq, 500, "io", NULL, "cannot start the export: %s", strerror(e));
         return;
     }
     *j = (export_job){.a = a, .st = st, .study_id = s.id, .names = api_param_names(s.spec_json),

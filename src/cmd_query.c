@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -30,13 +31,26 @@ static const char studies_help[] =
 static const char trials_help[] =
     "Usage: kestrel trials STUDY [--db FILE] [--format table|json|csv]\n"
     "                     [--state RUNNING|COMPLETE|PRUNED|FAILED] [--sort number|best]\n"
-    "                     [--limit N] [--offset N]\n"
+    "                     [--limit N] [--offset N]   (--limit 0: no limit)\n"
     "List a study's trials with their parameters as columns, value, state and\n"
     "failure reason. Output streams, so it works on studies of any size.\n";
 static const char best_help[] =
     "Usage: kestrel best STUDY [--db FILE] [--format table|json|csv]\n"
     "Show the best COMPLETE trial of a study (by its objective's direction) with\n"
     "its parameters. Exit status 5 when the study has no complete trial.\n";
+
+/* Opens an existing history: a query never creates an empty database as a
+ * side effect of a mistyped --db. */
+static int open_existing(const char *cmd, const char *db, storage **st)
+{
+    kerror err;
+    if (!strchr(db, ':') && access(db, F_OK) != 0) {
+        kerror_set(&err, KE_NOTFOUND, NULL, "no database at %s (use --db or $KESTREL_DB)", db);
+        return cli_fail(cmd, &err);
+    }
+    if (storage_open(st, db, &err) != KE_OK) return cli_fail(cmd, &err);
+    return CLI_OK;
+}
 
 static int parse_opts(int argc, char **argv, const char *cmd, const char *help, int want_study,
                  query_opts *q)
@@ -100,7 +114,7 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
     storage *st;
     storage_study *list = NULL;
     int n = 0;
-    if (storage_open(&st, q.db, &err) != KE_OK) return cli_fail("studies", &err);
+    if ((code = open_existing("studies", q.db, &st)) != CLI_OK) return code;
     if (storage_study_list(st, &list, &n, &err) != KE_OK) {
         storage_close(st);
         return cli_fail("studies", &err);
@@ -182,7 +196,8 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
     kerror err;
     kerror_clear(&err);
     storage *st;
-    if (storage_open(&st, q->db, &err) != KE_OK) return cli_fail(cmd, &err);
+    int code = open_existing(cmd, q->db, &st);
+    if (code != CLI_OK) return code;
     storage_study study;
     int rc = storage_study_get(st, q->study, &study, &err);
     if (rc != KE_OK) {

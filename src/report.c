@@ -87,16 +87,18 @@ static int number_value(json_t *j, double *v)
     return 0;
 }
 
+/* Steps go to storage as int, so a larger one is malformed like a negative
+ * one: the line is log text and the run goes on. */
 static int parse_step(json_t *j, report_line *out, kerror *err)
 {
     double v;
-    if (json_is_integer(j) && json_integer_value(j) >= 0 && json_integer_value(j) <= LONG_MAX) {
+    if (json_is_integer(j) && json_integer_value(j) >= 0 && json_integer_value(j) <= INT_MAX) {
         out->step = (long)json_integer_value(j);
     } else if (json_is_real(j) && number_value(j, &v) && v >= 0 && v == floor(v) &&
-               v < (double)LONG_MAX) {
+               v <= (double)INT_MAX) {
         out->step = (long)v;
     } else {
-        return kerror_set(err, KE_INVALID, "step", "must be a non-negative integer");
+        return kerror_set(err, KE_INVALID, "step", "must be an integer from 0 to %d", INT_MAX);
     }
     out->has_step = 1;
     return KE_OK;

@@ -86,34 +86,46 @@ static void emit(scheduler *s, scheduler_event_kind kind, int number, trial_stat
     s->o.on_event(&ev, s->o.ctx);
 }
 
-/* The study row: created on the first run, checked against the spec after. */
-static int open_study(scheduler *s, kerror *err)
+/* Creates the study row (create) or replaces its stored spec. */
+static int store_spec(scheduler *s, int create, kerror *err)
 {
     const spec_study *sp = s->spec;
     /* Stored as written, so parameter columns keep the spec's order; the
      * hash is taken on sorted keys, so key order never makes a spec differ. */
     char *json = json_dumps(sp->doc, JSON_COMPACT);
     if (!json) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = create ? storage_study_create(s->st, sp->name, json, sp->hash, sp->metric,
+                                           sp->maximize, &s->study_id, err)
+                    : storage_study_update_spec(s->st, s->study_id, json, sp->hash, err);
+    free(json);
+    return rc;
+}
+
+/* The study row: created on the first run, checked against the spec after.
+ * *respec: the stored spec differs and --force lets this run replace it,
+ * which waits for the lock, so a refused run changes nothing. */
+static int open_study(scheduler *s, int *respec, kerror *err)
+{
+    const spec_study *sp = s->spec;
+    *respec = 0;
     storage_study row;
     int rc = storage_study_get(s->st, sp->name, &row, err);
     if (rc == KE_NOTFOUND) {
         kerror_clear(err);
-        rc = storage_study_create(s->st, sp->name, json, sp->hash, sp->metric, sp->maximize,
-                                  &s->study_id, err);
-    } else if (rc == KE_OK) {
-        s->study_id = row.id;
-        if (strcmp(row.spec_hash, sp->hash) != 0) {
-            if (!s->o.force)
-                rc = kerror_set(err, KE_CONFLICT, NULL,
-                                "study '%s' already exists with a different spec (stored %s, "
-                                "given %s); use --force to continue it with the new spec",
-                                sp->name, row.spec_hash, sp->hash);
-            else
-                rc = storage_study_update_spec(s->st, row.id, json, sp->hash, err);
-        }
-        storage_study_free(&row);
+        return store_spec(s, 1, err);
     }
-    free(json);
+    if (rc != KE_OK) return rc;
+    s->study_id = row.id;
+    if (strcmp(row.spec_hash, sp->hash) != 0) {
+        if (!s->o.force)
+            rc = kerror_set(err, KE_CONFLICT, NULL,
+                            "study '%s' already exists with a different spec (stored %s, "
+                            "given %s); use --force to continue it with the new spec",
+                            sp->name, row.spec_hash, sp->hash);
+        else
+            *respec = 1;
+    }
+    storage_study_free(&row);
     return rc;
 }
 
@@ -162,11 +174,13 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     s->threads = cores / spec->budget.max_parallel;
     if (s->threads < 1) s->threads = 1;
 
-    int rc = open_study(s, err);
+    int respec;
+    int rc = open_study(s, &respec, err);
     if (rc == KE_OK) rc = lock_study(&s->lock, o->db_path, s->study_id, err);
     if (rc == KE_BUSY)
         snprintf(err->msg, sizeof err->msg,
                  "study '%s' is being run by another kestrel process right now", spec->name);
+    if (rc == KE_OK && respec) rc = store_spec(s, 0, err);
     if (rc == KE_OK)
         rc = storage_trials_reclaim(st, s->study_id,
                                     INTERRUPTED "the kestrel process running it died",
@@ -353,14 +367,17 @@ static void on_event(const runner_event *ev, void *ctx)
     poll_ctx *pc = ctx;
     scheduler *s = pc->s;
     sched_run *r = ev->user;
-    if (pc->rc != KE_OK) return;
     if (ev->kind == RUNNER_EXIT) {
-        pc->rc = trial_exited(s, r, ev, pc->err);
+        /* The runner has reaped the child, so its slot is freed even after an
+         * earlier failure in this poll; its trial, not recorded then, stays
+         * RUNNING in storage and the next open reclaims it. */
+        if (pc->rc == KE_OK) pc->rc = trial_exited(s, r, ev, pc->err);
         runner_free(r->proc);
         r->proc = NULL;
         s->n_running--;
         return;
     }
+    if (pc->rc != KE_OK) return;
     report_line rl;
     if (report_parse(ev->line, &rl, NULL) != KE_OK) return;   /* plain log output */
     if (r->failure[0]) return;

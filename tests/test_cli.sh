@@ -22,6 +22,11 @@ for c in run validate studies trials best train fn; do
 done
 $KESTREL nosuch >/dev/null 2>&1; check "unknown command exits 2" "[ $? -eq 2 ]"
 
+# --- queries never create a database --------------------------------------
+$KESTREL best nosuch --db missing.db >/dev/null 2>err.txt; rc=$?
+check "query on a missing database exits 5" "[ $rc -eq 5 ] && grep -q 'no database at missing.db' err.txt"
+check "query on a missing database creates no file" "[ ! -e missing.db ]"
+
 # --- validation names the JSON path --------------------------------------
 cat > bad.json <<'J'
 {"name": "bad", "objective": {"metric": "value"},

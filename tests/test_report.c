@@ -102,6 +102,13 @@ START_TEST(step_validation)
     ck_assert_int_eq(parse("{\"step\": 0}"), KE_OK);
     ck_assert_int_eq(r.step, 0);
     ck_assert_int_eq(r.final, 0);
+    /* Steps are stored as int: a larger one would wrap to a negative step
+     * that storage refuses, failing the whole run instead of one line. */
+    ck_assert_int_eq(parse("{\"step\": 2147483647, \"loss\": 1}"), KE_OK);
+    ck_assert_int_eq(r.step, 2147483647L);
+    ck_assert_int_eq(parse("{\"step\": 2147483648, \"loss\": 1}"), KE_INVALID);
+    ck_assert_str_eq(err.path, "step");
+    ck_assert_int_eq(parse("{\"step\": 4294967297.0, \"loss\": 1}"), KE_INVALID);
 }
 END_TEST
 

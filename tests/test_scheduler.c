@@ -1,0 +1,195 @@
+/* Tests for scheduler: a real study in a real SQLite history, real child
+ * processes, and faults injected into the history with SQL triggers. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "../src/lock.h"
+#include "../src/scheduler.h"
+
+static char dir[64], db[128];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/kestrel-sched-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/k.db", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void sql(const char *text)
+{
+    sqlite3 *h;
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    char *msg = NULL;
+    int rc = sqlite3_exec(h, text, NULL, NULL, &msg);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", text, msg ? msg : "");
+    sqlite3_close(h);
+}
+
+/* Children of this process that have exited and wait to be reaped. */
+static int zombie_children(void)
+{
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *close_paren = strrchr(buf, ')'), state;
+        int ppid;
+        if (close_paren && sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 &&
+            ppid == getpid() && state == 'Z')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void wait_zombies(int want)
+{
+    for (int i = 0; i < 2000 && zombie_children() < want; i++)
+        nanosleep(&(struct timespec){0, 5 * 1000000L}, NULL);
+    ck_assert_int_ge(zombie_children(), want);
+}
+
+/* Two trials end in the same poll while the history refuses to end a trial:
+ * the step fails, and the second exit must not be left dangling, or closing
+ * the scheduler waits forever for a child already gone. */
+START_TEST(storage_failure_with_two_exits_in_one_poll)
+{
+    char spec_text[1024], work[192];
+    snprintf(spec_text, sizeof spec_text,
+             "{\"name\": \"exits\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+             " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+             " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+             " \"budget\": {\"max_trials\": 2, \"max_parallel\": 2},"
+             " \"run\": {\"command\": [\"sh\", \"-c\", \"while [ ! -e %s/go ]; do sleep 0.01; done\"]}}", dir);
+    snprintf(work, sizeof work, "%s/trials", dir);
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    ck_assert_msg(spec_parse(&spec, spec_text, &err) == KE_OK, "%s", err.msg);
+    storage *st;
+    ck_assert_int_eq(storage_open(&st, db, &err), KE_OK);
+    scheduler_opts o = {.db_path = db, .self_exe = "kestrel", .work_dir = work, .cores = 2};
+    scheduler *s;
+    ck_assert_msg(scheduler_open(&s, st, &spec, &o, &err) == KE_OK, "%s", err.msg);
+    ck_assert_int_eq(scheduler_step(s, 0, &err), 1);
+    scheduler_status ss;
+    scheduler_get_status(s, &ss);
+    ck_assert_int_eq(ss.n_running, 2);
+
+    sql("CREATE TRIGGER no_end BEFORE UPDATE OF state ON trials "
+        "BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
+    char go[128];
+    snprintf(go, sizeof go, "%s/go", dir);
+    fclose(fopen(go, "w"));
+    wait_zombies(2);
+    ck_assert_int_lt(scheduler_step(s, 0, &err), 0);
+    sql("DROP TRIGGER no_end");
+    scheduler_close(s);   /* hung here when the second exit was dropped */
+
+    /* Neither outcome was stored: the next open reclaims both as
+     * interrupted, so they run again. */
+    ck_assert_int_eq(scheduler_open(&s, st, &spec, &o, &err), KE_OK);
+    scheduler_get_status(s, &ss);
+    ck_assert_int_eq(ss.reclaimed, 2);
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(&spec);
+}
+END_TEST
+
+static void parse_spec(spec_study *spec, double high)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"name\": \"held\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+             " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": %g}},"
+             " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+             " \"budget\": {\"max_trials\": 1, \"max_parallel\": 1},"
+             " \"run\": {\"command\": [\"true\"]}}", high);
+    kerror err;
+    ck_assert_msg(spec_parse(spec, text, &err) == KE_OK, "%s", err.msg);
+}
+
+/* --force on a study another process runs is refused (KE_BUSY) and must
+ * leave the stored spec, which that process runs by, as it was. */
+START_TEST(force_on_a_locked_study_keeps_its_spec)
+{
+    spec_study a, b;
+    parse_spec(&a, 1);
+    parse_spec(&b, 2);
+    ck_assert_str_ne(a.hash, b.hash);
+    kerror err;
+    storage *st;
+    ck_assert_int_eq(storage_open(&st, db, &err), KE_OK);
+    int64_t id;
+    char *json = json_dumps(a.doc, JSON_COMPACT);
+    ck_assert_int_eq(storage_study_create(st, a.name, json, a.hash, a.metric, a.maximize, &id,
+                                          &err), KE_OK);
+    free(json);
+    lock_handle other;
+    ck_assert_int_eq(lock_study(&other, db, id, &err), KE_OK);
+
+    scheduler_opts o = {.db_path = db, .self_exe = "kestrel", .work_dir = dir, .force = 1};
+    scheduler *s = NULL;
+    ck_assert_int_eq(scheduler_open(&s, st, &b, &o, &err), KE_BUSY);
+    storage_study row;
+    ck_assert_int_eq(storage_study_get(st, a.name, &row, &err), KE_OK);
+    ck_assert_str_eq(row.spec_hash, a.hash);
+    storage_study_free(&row);
+
+    lock_release(&other);
+    ck_assert_int_eq(scheduler_open(&s, st, &b, &o, &err), KE_OK);
+    scheduler_close(s);
+    ck_assert_int_eq(storage_study_get(st, a.name, &row, &err), KE_OK);
+    ck_assert_str_eq(row.spec_hash, b.hash);
+    storage_study_free(&row);
+    storage_close(st);
+    spec_free(&a);
+    spec_free(&b);
+}
+END_TEST
+
+static Suite *scheduler_suite(void)
+{
+    Suite *s = suite_create("scheduler");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, storage_failure_with_two_exits_in_one_poll);
+    tcase_add_test(tc, force_on_a_locked_study_keeps_its_spec);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(scheduler_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
