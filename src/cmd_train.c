@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "kerror.h"
-#include "../trainer/config.h"
+#include "../trainer/train_config.h"
 #include "../trainer/train.h"
 
 #define CHECKPOINT_FILE "checkpoint.kck"
@@ -57,7 +57,7 @@ static int set_checkpoint_path(train_config *c, const char *name, const char *di
 {
     char path[CONFIG_STR_MAX + 32];
     snprintf(path, sizeof path, "%s/%s", dir, CHECKPOINT_FILE);
-    return config_set(c, name, path, err);
+    return train_config_set(c, name, path, err);
 }
 
 static int apply_env(train_config *c, kerror *err)
@@ -66,7 +66,7 @@ static int apply_env(train_config *c, kerror *err)
     const char *ckdir = getenv("KESTREL_CHECKPOINT_DIR");
     const char *from = getenv("KESTREL_RESUME_FROM");
     int rc = KE_OK;
-    if (budget && *budget) rc = config_set(c, "budget", budget, err);
+    if (budget && *budget) rc = train_config_set(c, "budget", budget, err);
     if (!rc && ckdir && *ckdir) rc = set_checkpoint_path(c, "checkpoint", ckdir, err);
     if (!rc && from && *from) rc = set_checkpoint_path(c, "resume", from, err);
     return rc;
@@ -90,8 +90,8 @@ static int apply_env_defaults(train_config *c, kerror *err)
     const char *threads = getenv("KESTREL_THREADS");
     const char *cache = getenv("KESTREL_CACHE_DIR");
     int rc = KE_OK;
-    if (threads && *threads) rc = config_set(c, "threads", threads, err);
-    if (!rc && cache && *cache) rc = config_set(c, "cache_dir", cache, err);
+    if (threads && *threads) rc = train_config_set(c, "threads", threads, err);
+    if (!rc && cache && *cache) rc = train_config_set(c, "cache_dir", cache, err);
     return rc;
 }
 
@@ -104,9 +104,9 @@ static int parse_args(int argc, char **argv, train_config *c, int *help, kerror 
             *help = 1;
             return KE_OK;
         } else if ((v = option_value(argc, argv, &i, "--config"))) {
-            rc = config_load_file(c, v, err);
+            rc = train_config_load_file(c, v, err);
         } else if ((v = option_value(argc, argv, &i, "--set"))) {
-            rc = config_set_kv(c, v, err);
+            rc = train_config_set_kv(c, v, err);
         } else {
             rc = kerror_set(err, KE_INVALID, argv[i], "unknown argument (see --help)");
         }
@@ -120,15 +120,15 @@ int cmd_train_main(int argc, char **argv)
     train_config cfg;
     kerror err;
     kerror_clear(&err);
-    config_defaults(&cfg);
+    train_config_defaults(&cfg);
     int help = 0;
     if (apply_env_defaults(&cfg, &err) || parse_args(argc, argv, &cfg, &help, &err))
         return fail(&err, 2);
     if (help) {
-        config_print_help(stdout);
+        train_config_print_help(stdout);
         return 0;
     }
-    if (apply_env(&cfg, &err) || config_validate(&cfg, &err)) return fail(&err, 2);
+    if (apply_env(&cfg, &err) || train_config_validate(&cfg, &err)) return fail(&err, 2);
     int fd = cli_report_fd();
     if (train_run(&cfg, write_line, &fd, NULL, &err)) return fail(&err, 1);
     return 0;

@@ -420,7 +420,7 @@ static char dir[64];
 
 static void set(const char *kv)
 {
-    ck_assert_msg(config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
+    ck_assert_msg(train_config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
 }
 
 static void setup_run(void)
@@ -428,7 +428,7 @@ static void setup_run(void)
     kerror_clear(&err);
     snprintf(dir, sizeof dir, "/tmp/test_cuda.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    config_defaults(&c);
+    train_config_defaults(&c);
     set("data=synthetic-classification");
     set("synthetic_samples=1200");
     set("synthetic_features=8");
@@ -516,7 +516,7 @@ END_TEST
 
 START_TEST(fashion_mnist_matches_cpu)
 {
-    config_defaults(&c);
+    train_config_defaults(&c);
     set("max_train=3000");
     set("epochs=2");
     set("hidden=64");

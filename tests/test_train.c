@@ -45,7 +45,7 @@ static double field(const char *line, const char *key)
 
 static void set(const char *kv)
 {
-    ck_assert_msg(config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
+    ck_assert_msg(train_config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
 }
 
 static void path_in_dir(char *out, size_t n, const char *name)
@@ -57,7 +57,7 @@ static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_train.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    config_defaults(&c);
+    train_config_defaults(&c);
     set("data=synthetic-classification");
     set("synthetic_samples=1200");
     set("synthetic_features=8");
@@ -168,16 +168,16 @@ START_TEST(resume_is_bit_identical)
     train_result straight, half, resumed;
 
     train_config s = c;
-    config_set(&s, "checkpoint", a, NULL);
+    train_config_set(&s, "checkpoint", a, NULL);
     ck_assert_int_eq(train_run(&s, NULL, NULL, &straight, &err), KE_OK);
     train_config h = c;
-    config_set(&h, "checkpoint", b, NULL);
-    config_set(&h, "budget", "2", NULL);
+    train_config_set(&h, "checkpoint", b, NULL);
+    train_config_set(&h, "budget", "2", NULL);
     ck_assert_int_eq(train_run(&h, NULL, NULL, &half, &err), KE_OK);
     ck_assert_int_eq(half.epochs, 2);
     train_config rs = c;
-    config_set(&rs, "resume", b, NULL);
-    config_set(&rs, "checkpoint", cpath, NULL);
+    train_config_set(&rs, "resume", b, NULL);
+    train_config_set(&rs, "checkpoint", cpath, NULL);
     ck_assert_int_eq(train_run(&rs, NULL, NULL, &resumed, &err), KE_OK);
 
     ck_assert_int_eq(resumed.epochs, 4);
@@ -209,10 +209,10 @@ START_TEST(resume_rejects_other_config)
     char a[96];
     path_in_dir(a, sizeof a, "a.kck");
     set("budget=1");
-    config_set(&c, "checkpoint", a, NULL);
+    train_config_set(&c, "checkpoint", a, NULL);
     ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
     set("lr=0.02");
-    config_set(&c, "resume", a, NULL);
+    train_config_set(&c, "resume", a, NULL);
     ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
     ck_assert_str_eq(err.path, "lr");
 }
@@ -223,7 +223,7 @@ START_TEST(checkpoint_rejects_corruption)
     char a[96];
     path_in_dir(a, sizeof a, "a.kck");
     set("budget=1");
-    config_set(&c, "checkpoint", a, NULL);
+    train_config_set(&c, "checkpoint", a, NULL);
     ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
     FILE *f = fopen(a, "r+b");
     ck_assert_int_eq(fseek(f, -20, SEEK_END), 0);
@@ -296,11 +296,11 @@ START_TEST(distillation_from_teacher)
     char t[96];
     path_in_dir(t, sizeof t, "teacher.kck");
     train_config tc = c;
-    config_set(&tc, "hidden", "64,32", NULL);
-    config_set(&tc, "checkpoint", t, NULL);
+    train_config_set(&tc, "hidden", "64,32", NULL);
+    train_config_set(&tc, "checkpoint", t, NULL);
     ck_assert_int_eq(train_run(&tc, NULL, NULL, NULL, &err), KE_OK);
     set("hidden=8");
-    config_set(&c, "teacher", t, NULL);
+    train_config_set(&c, "teacher", t, NULL);
     set("distill_temperature=3");
     set("distill_alpha=0.7");
     train_result r;
@@ -326,7 +326,7 @@ END_TEST
 
 START_TEST(fashion_mnist_subset)
 {
-    config_defaults(&c);
+    train_config_defaults(&c);
     set("max_train=3000");
     set("epochs=2");
     set("hidden=64");

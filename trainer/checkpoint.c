@@ -90,7 +90,7 @@ static void fill_header(checkpoint_header *h, size_t config_len, mlp *m, const o
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
                     const checkpoint_state *st, kerror *err)
 {
-    json_t *j = config_to_json(cfg);
+    json_t *j = train_config_to_json(cfg);
     char *json = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     if (!json) return kerror_set(err, KE_NOMEM, path, "cannot serialise the config");
@@ -226,8 +226,8 @@ int checkpoint_config(const checkpoint *ck, train_config *cfg, kerror *err)
     json_error_t je;
     json_t *j = json_loads(ck->config, 0, &je);
     if (!j) return kerror_set(err, KE_INVALID, "checkpoint", "stored config: %s", je.text);
-    config_defaults(cfg);
-    int rc = config_apply_json(cfg, j, err);
+    train_config_defaults(cfg);
+    int rc = train_config_apply_json(cfg, j, err);
     json_decref(j);
     return rc;
 }
@@ -269,7 +269,7 @@ int checkpoint_check_config(const checkpoint *ck, const train_config *cfg, kerro
     train_config stored;
     int rc = checkpoint_config(ck, &stored, err);
     if (rc) return rc;
-    json_t *a = config_to_json(&stored), *b = config_to_json(cfg);
+    json_t *a = train_config_to_json(&stored), *b = train_config_to_json(cfg);
     const char *key;
     json_t *va;
     if (!a || !b) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "../src/kerror.h"
-#include "config.h"
+#include "train_config.h"
 #include "mlp.h"
 #include "optim.h"
 

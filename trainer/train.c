@@ -481,7 +481,7 @@ static int report_final(const train_result *r, train_report_fn report, void *ctx
 int train_run_device(const train_config *cfg, const train_device_ops *dev,
                      train_report_fn report, void *ctx, train_result *res, kerror *err)
 {
-    int rc = config_validate(cfg, err);
+    int rc = train_config_validate(cfg, err);
     if (rc) return rc;
     openblas_set_num_threads(cfg->threads);
     train_result r;
@@ -497,7 +497,7 @@ int train_run_cpu(const train_config *cfg, train_report_fn report, void *ctx,
 {
     if (cfg->precision != CONFIG_PRECISION_FP32)
         return kerror_set(err, KE_INVALID, "precision", "%s needs device=cuda (the CPU trainer is fp32)",
-                          config_enum_name("precision", cfg->precision));
+                          train_config_enum_name("precision", cfg->precision));
     return train_run_device(cfg, NULL, report, ctx, res, err);
 }
 

@@ -32,7 +32,7 @@
 #define KESTREL_TRAIN_H
 
 #include "../src/kerror.h"
-#include "config.h"
+#include "train_config.h"
 
 /* Receives one report line (NUL-terminated, no newline). A non-zero return
  * aborts the run with KE_IO (the reader went away). */
@@ -51,7 +51,7 @@ typedef struct {
     double cv_val_accuracy_mean, cv_val_accuracy_std;
 } train_result;
 
-/* Runs the training cfg describes (cfg must pass config_validate; train_run
+/* Runs the training cfg describes (cfg must pass train_config_validate; train_run
  * checks it again). report may be NULL; res may be NULL. Errors: KE_INVALID
  * (bad option; a non-finite loss: "lr: training diverged: train loss is nan
  * at epoch 3"), KE_IO (data, checkpoint, report writer), KE_CONFLICT (resume

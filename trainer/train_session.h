@@ -13,7 +13,7 @@
 
 #include "../src/kerror.h"
 #include "checkpoint.h"
-#include "config.h"
+#include "train_config.h"
 #include "dataset.h"
 #include "loader.h"
 #include "mlp.h"

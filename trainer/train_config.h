@@ -1,11 +1,11 @@
-/* config: the trainer's options. One static table (config_options) lists
+/* config: the trainer's options. One static table (train_config_options) lists
  * every option with its type, default, range or choices and help text; that
  * table alone drives defaults, `key=value` parsing (--set), the JSON config
  * file, validation, --help and the JSON copy stored in checkpoints. Every
  * option is a hyperparameter a study may search over.
- * Invariant: a train_config that went through config_defaults and then only
- * config_set / config_apply_json holds in-range values for every field;
- * config_validate adds the checks that involve several options. */
+ * Invariant: a train_config that went through train_config_defaults and then only
+ * train_config_set / train_config_apply_json holds in-range values for every field;
+ * train_config_validate adds the checks that involve several options. */
 #ifndef KESTREL_CONFIG_H
 #define KESTREL_CONFIG_H
 
@@ -22,7 +22,7 @@
 typedef struct {
     int n;
     int v[CONFIG_LIST_MAX];
-} config_int_list;
+} train_config_int_list;
 
 /* Values of the enum options: the index of the name in the option's choices. */
 enum { CONFIG_TASK_AUTO, CONFIG_TASK_CLASSIFICATION, CONFIG_TASK_REGRESSION };
@@ -46,7 +46,7 @@ typedef struct {
     int kfold;                        /* 0 = off, else k >= 2 */
     int scaling;                      /* split_scaling */
     /* model */
-    config_int_list hidden;           /* hidden widths */
+    train_config_int_list hidden;           /* hidden widths */
     int activation;                   /* mlp_act */
     double leaky_slope;
     int batchnorm;
@@ -66,7 +66,7 @@ typedef struct {
     double warmup_start;
     int step_size;
     double gamma;
-    config_int_list milestones;
+    train_config_int_list milestones;
     double decay, min_lr;
     /* loop */
     int batch_size, accumulate, epochs;
@@ -94,59 +94,59 @@ typedef enum {
     CONFIG_STRING,
     CONFIG_ENUM,
     CONFIG_INT_LIST
-} config_type;
+} train_config_type;
 
 typedef struct {
     const char *name;
-    config_type type;
+    train_config_type type;
     size_t offset;               /* into train_config */
     const char *def;             /* default, in --set syntax */
     double min, max;             /* INT, FLOAT, INT_LIST elements */
     int min_open;                /* 1: min itself is excluded */
     const char *const *choices;  /* ENUM: NULL-terminated names */
     const char *help;
-} config_option;
+} train_config_option;
 
-/* The table, in the order --help and config_to_json list it. */
-extern const config_option config_options[];
-extern const int config_n_options;
+/* The table, in the order --help and train_config_to_json list it. */
+extern const train_config_option train_config_options[];
+extern const int train_config_n_options;
 
 /* The option called name, or NULL. */
-const config_option *config_find(const char *name);
+const train_config_option *train_config_find(const char *name);
 
 /* Fills c with every option's default. Cannot fail. */
-void config_defaults(train_config *c);
+void train_config_defaults(train_config *c);
 
 /* Sets one option from text ("lr", "0.01"; "hidden", "256,128"; "batchnorm",
  * "true"). Errors: KE_INVALID with path = the option name ("unknown option
  * 'lrr'", "must be in (0, 1e+30], got 0", "must be one of ..."). */
-int config_set(train_config *c, const char *name, const char *value, kerror *err);
+int train_config_set(train_config *c, const char *name, const char *value, kerror *err);
 
 /* "key=value", as given to --set. */
-int config_set_kv(train_config *c, const char *kv, kerror *err);
+int train_config_set_kv(train_config *c, const char *kv, kerror *err);
 
 /* Applies every key of a JSON object. Numbers, strings (in --set syntax),
  * booleans and (for lists) arrays of integers are accepted where they fit;
  * integral reals (64.0) are accepted for integer options. Errors as
- * config_set; a non-object -> KE_INVALID with an empty path. */
-int config_apply_json(train_config *c, const json_t *obj, kerror *err);
+ * train_config_set; a non-object -> KE_INVALID with an empty path. */
+int train_config_apply_json(train_config *c, const json_t *obj, kerror *err);
 
 /* Reads a JSON file and applies it. Errors: KE_IO (unreadable), KE_INVALID
  * (bad JSON: the message has line and column; bad option). */
-int config_load_file(train_config *c, const char *path, kerror *err);
+int train_config_load_file(train_config *c, const char *path, kerror *err);
 
 /* Checks that involve several options (loss vs task, kfold, milestones, ...).
  * KE_INVALID with path = the option at fault. */
-int config_validate(const train_config *c, kerror *err);
+int train_config_validate(const train_config *c, kerror *err);
 
 /* Every option as a JSON object (a new reference, owned by the caller), or
- * NULL on allocation failure. config_apply_json of it reproduces c. */
-json_t *config_to_json(const train_config *c);
+ * NULL on allocation failure. train_config_apply_json of it reproduces c. */
+json_t *train_config_to_json(const train_config *c);
 
 /* One line per option: name, type, default, range or choices, help. */
-void config_print_help(FILE *out);
+void train_config_print_help(FILE *out);
 
 /* The name of an enum option's value (e.g. "adam"), for messages. */
-const char *config_enum_name(const char *option, int value);
+const char *train_config_enum_name(const char *option, int value);
 
 #endif

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../trainer/config.h"
+#include "../trainer/train_config.h"
 #include "../trainer/optim.h"
 #include "../trainer/schedule.h"
 
@@ -15,7 +15,7 @@ static kerror err;
 
 static void setup(void)
 {
-    config_defaults(&c);
+    train_config_defaults(&c);
     kerror_clear(&err);
 }
 
@@ -31,11 +31,11 @@ START_TEST(defaults)
     ck_assert_int_eq(c.batch_size, 64);
     ck_assert_int_eq(c.batchnorm, 0);
     ck_assert_int_eq(c.device, CONFIG_DEVICE_CPU);
-    ck_assert_int_eq(config_validate(&c, &err), KE_OK);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_OK);
     /* Every table default goes through the same checks as user input. */
-    for (int i = 0; i < config_n_options; i++) {
-        const config_option *o = &config_options[i];
-        ck_assert_msg(config_set(&c, o->name, o->def, &err) == KE_OK, "%s: %s", o->name, err.msg);
+    for (int i = 0; i < train_config_n_options; i++) {
+        const train_config_option *o = &train_config_options[i];
+        ck_assert_msg(train_config_set(&c, o->name, o->def, &err) == KE_OK, "%s: %s", o->name, err.msg);
     }
 }
 END_TEST
@@ -47,43 +47,43 @@ START_TEST(enum_order_matches_modules)
     static const int kinds[] = {OPTIM_SGD, OPTIM_MOMENTUM, OPTIM_NESTEROV, OPTIM_ADAGRAD,
                                 OPTIM_RMSPROP, OPTIM_ADAM, OPTIM_ADAMW};
     for (int i = 0; i < 7; i++) {
-        ck_assert_int_eq(config_set(&c, "optimizer", optims[i], &err), KE_OK);
+        ck_assert_int_eq(train_config_set(&c, "optimizer", optims[i], &err), KE_OK);
         ck_assert_int_eq(c.optimizer, kinds[i]);
-        ck_assert_str_eq(config_enum_name("optimizer", c.optimizer), optims[i]);
+        ck_assert_str_eq(train_config_enum_name("optimizer", c.optimizer), optims[i]);
     }
-    ck_assert_int_eq(config_set(&c, "schedule", "cosine", &err), KE_OK);
+    ck_assert_int_eq(train_config_set(&c, "schedule", "cosine", &err), KE_OK);
     ck_assert_int_eq(c.schedule, SCHEDULE_COSINE);
-    ck_assert_int_eq(config_set(&c, "schedule", "inverse_time", &err), KE_OK);
+    ck_assert_int_eq(train_config_set(&c, "schedule", "inverse_time", &err), KE_OK);
     ck_assert_int_eq(c.schedule, SCHEDULE_INVERSE_TIME);
-    ck_assert_int_eq(config_set(&c, "activation", "gelu", &err), KE_OK);
+    ck_assert_int_eq(train_config_set(&c, "activation", "gelu", &err), KE_OK);
     ck_assert_int_eq(c.activation, MLP_ACT_GELU);
-    ck_assert_int_eq(config_set(&c, "init", "xavier_normal", &err), KE_OK);
+    ck_assert_int_eq(train_config_set(&c, "init", "xavier_normal", &err), KE_OK);
     ck_assert_int_eq(c.init, MLP_INIT_XAVIER_NORMAL);
 }
 END_TEST
 
 START_TEST(set_text_forms)
 {
-    ck_assert_int_eq(config_set_kv(&c, "lr=0.05", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "lr=0.05", &err), KE_OK);
     ck_assert_double_eq(c.lr, 0.05);
-    ck_assert_int_eq(config_set_kv(&c, "hidden=256,128", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "hidden=256,128", &err), KE_OK);
     ck_assert_int_eq(c.hidden.n, 2);
     ck_assert_int_eq(c.hidden.v[1], 128);
-    ck_assert_int_eq(config_set_kv(&c, "hidden=[64, 32, 16]", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "hidden=[64, 32, 16]", &err), KE_OK);
     ck_assert_int_eq(c.hidden.n, 3);
-    ck_assert_int_eq(config_set_kv(&c, "hidden=", &err), KE_OK);   /* a linear model */
+    ck_assert_int_eq(train_config_set_kv(&c, "hidden=", &err), KE_OK);   /* a linear model */
     ck_assert_int_eq(c.hidden.n, 0);
-    ck_assert_int_eq(config_set_kv(&c, "batchnorm=true", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "batchnorm=true", &err), KE_OK);
     ck_assert_int_eq(c.batchnorm, 1);
-    ck_assert_int_eq(config_set_kv(&c, "batchnorm=0", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "batchnorm=0", &err), KE_OK);
     ck_assert_int_eq(c.batchnorm, 0);
-    ck_assert_int_eq(config_set_kv(&c, "batch_size=128", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "batch_size=128", &err), KE_OK);
     ck_assert_int_eq(c.batch_size, 128);
-    ck_assert_int_eq(config_set_kv(&c, "batch_size=32.0", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "batch_size=32.0", &err), KE_OK);
     ck_assert_int_eq(c.batch_size, 32);
-    ck_assert_int_eq(config_set_kv(&c, "data=csv:/tmp/x.csv", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "data=csv:/tmp/x.csv", &err), KE_OK);
     ck_assert_str_eq(c.data, "csv:/tmp/x.csv");
-    ck_assert_int_eq(config_set_kv(&c, "teacher=a=b.kck", &err), KE_OK);   /* first '=' splits */
+    ck_assert_int_eq(train_config_set_kv(&c, "teacher=a=b.kck", &err), KE_OK);   /* first '=' splits */
     ck_assert_str_eq(c.teacher, "a=b.kck");
 }
 END_TEST
@@ -91,7 +91,7 @@ END_TEST
 static void rejects(const char *kv, const char *path, const char *needle)
 {
     train_config before = c;
-    ck_assert_int_eq(config_set_kv(&c, kv, &err), KE_INVALID);
+    ck_assert_int_eq(train_config_set_kv(&c, kv, &err), KE_INVALID);
     ck_assert_str_eq(err.path, path);
     ck_assert_msg(strstr(err.msg, needle), "'%s': message '%s' lacks '%s'", kv, err.msg, needle);
     ck_assert_msg(memcmp(&before, &c, sizeof c) == 0, "'%s' changed the config", kv);
@@ -114,8 +114,8 @@ START_TEST(set_rejections)
             "29,30,31,32,33", "hidden", "at most 32");
     rejects("data=imagenet", "data", "csv:PATH");
     rejects("data=csv:", "data", "csv:PATH");
-    ck_assert_int_eq(config_set_kv(&c, "nokey", &err), KE_INVALID);
-    ck_assert_int_eq(config_set_kv(&c, "=1", &err), KE_INVALID);
+    ck_assert_int_eq(train_config_set_kv(&c, "nokey", &err), KE_INVALID);
+    ck_assert_int_eq(train_config_set_kv(&c, "=1", &err), KE_INVALID);
     char big[CONFIG_STR_MAX + 20] = "cache_dir=";
     memset(big + 10, 'a', CONFIG_STR_MAX + 5);
     big[sizeof big - 1] = '\0';
@@ -128,7 +128,7 @@ static int apply(const char *text)
     json_error_t je;
     json_t *j = json_loads(text, 0, &je);
     ck_assert_ptr_nonnull(j);
-    int rc = config_apply_json(&c, j, &err);
+    int rc = train_config_apply_json(&c, j, &err);
     json_decref(j);
     return rc;
 }
@@ -186,12 +186,12 @@ START_TEST(files)
     f = fopen(bad, "w");
     fputs("{\"lr\": 0.2,\n \"schedule\" }\n", f);
     fclose(f);
-    ck_assert_int_eq(config_load_file(&c, good, &err), KE_OK);
+    ck_assert_int_eq(train_config_load_file(&c, good, &err), KE_OK);
     ck_assert_double_eq(c.lr, 0.2);
     ck_assert_int_eq(c.schedule, SCHEDULE_COSINE);
-    ck_assert_int_eq(config_load_file(&c, bad, &err), KE_INVALID);
+    ck_assert_int_eq(train_config_load_file(&c, bad, &err), KE_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "line 2"));
-    ck_assert_int_eq(config_load_file(&c, missing, &err), KE_IO);
+    ck_assert_int_eq(train_config_load_file(&c, missing, &err), KE_IO);
     unlink(good);
     unlink(bad);
     rmdir(dir);
@@ -200,50 +200,50 @@ END_TEST
 
 static void invalid(const char *kv, const char *path)
 {
-    config_defaults(&c);
-    ck_assert_int_eq(config_set_kv(&c, kv, &err), KE_OK);
-    ck_assert_int_eq(config_validate(&c, &err), KE_INVALID);
+    train_config_defaults(&c);
+    ck_assert_int_eq(train_config_set_kv(&c, kv, &err), KE_OK);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
     ck_assert_str_eq(err.path, path);
 }
 
 START_TEST(cross_checks)
 {
-    config_set_kv(&c, "data=synthetic-regression", &err);
-    ck_assert_int_eq(config_validate(&c, &err), KE_OK);   /* loss auto -> mse */
-    config_set_kv(&c, "loss=cross_entropy", &err);
-    ck_assert_int_eq(config_validate(&c, &err), KE_INVALID);
+    train_config_set_kv(&c, "data=synthetic-regression", &err);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_OK);   /* loss auto -> mse */
+    train_config_set_kv(&c, "loss=cross_entropy", &err);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "loss");
     invalid("kfold=1", "kfold");
     invalid("val_ratio=0", "val_ratio");
     invalid("budget=11", "budget");   /* epochs is 10 */
     invalid("milestones=5,3", "milestones");
-    config_defaults(&c);
-    config_set_kv(&c, "kfold=3", &err);
-    config_set_kv(&c, "checkpoint=/tmp/x.kck", &err);
-    ck_assert_int_eq(config_validate(&c, &err), KE_INVALID);
+    train_config_defaults(&c);
+    train_config_set_kv(&c, "kfold=3", &err);
+    train_config_set_kv(&c, "checkpoint=/tmp/x.kck", &err);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "kfold");
 }
 END_TEST
 
 START_TEST(json_round_trip)
 {
-    config_set_kv(&c, "hidden=300,200,100", &err);
-    config_set_kv(&c, "lr=0.0123456789012345", &err);
-    config_set_kv(&c, "milestones=4,8", &err);
-    config_set_kv(&c, "teacher=/tmp/t.kck", &err);
-    config_set_kv(&c, "optimizer=nesterov", &err);
-    config_set_kv(&c, "augment_flip=0.5", &err);
-    json_t *j = config_to_json(&c);
+    train_config_set_kv(&c, "hidden=300,200,100", &err);
+    train_config_set_kv(&c, "lr=0.0123456789012345", &err);
+    train_config_set_kv(&c, "milestones=4,8", &err);
+    train_config_set_kv(&c, "teacher=/tmp/t.kck", &err);
+    train_config_set_kv(&c, "optimizer=nesterov", &err);
+    train_config_set_kv(&c, "augment_flip=0.5", &err);
+    json_t *j = train_config_to_json(&c);
     ck_assert_ptr_nonnull(j);
-    ck_assert_int_eq((int)json_object_size(j), config_n_options);
+    ck_assert_int_eq((int)json_object_size(j), train_config_n_options);
     ck_assert_str_eq(json_string_value(json_object_get(j, "optimizer")), "nesterov");
     char *text = json_dumps(j, 0);
     json_decref(j);
     train_config back;
-    config_defaults(&back);
-    config_set_kv(&back, "hidden=1", &err);
+    train_config_defaults(&back);
+    train_config_set_kv(&back, "hidden=1", &err);
     json_t *k = json_loads(text, 0, NULL);
-    ck_assert_int_eq(config_apply_json(&back, k, &err), KE_OK);
+    ck_assert_int_eq(train_config_apply_json(&back, k, &err), KE_OK);
     json_decref(k);
     free(text);
     ck_assert(memcmp(&back, &c, sizeof c) == 0);
@@ -255,12 +255,12 @@ START_TEST(help_lists_every_option)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    config_print_help(f);
+    train_config_print_help(f);
     fclose(f);
-    for (int i = 0; i < config_n_options; i++) {
+    for (int i = 0; i < train_config_n_options; i++) {
         char key[64];
-        snprintf(key, sizeof key, "  %s ", config_options[i].name);
-        ck_assert_msg(strstr(buf, key), "help lacks %s", config_options[i].name);
+        snprintf(key, sizeof key, "  %s ", train_config_options[i].name);
+        ck_assert_msg(strstr(buf, key), "help lacks %s", train_config_options[i].name);
     }
     ck_assert_ptr_nonnull(strstr(buf, "(0, 1e+30]"));
     ck_assert_ptr_nonnull(strstr(buf, "constant|step|multistep"));

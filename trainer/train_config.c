@@ -3,7 +3,7 @@
  * by set_value after its range or choice check passed, so train_config never
  * holds an out-of-range value; enum choice arrays list names in the order of
  * the enum they stand for (optim_kind, schedule_kind, mlp_act, ...). */
-#include "config.h"
+#include "train_config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,7 +36,7 @@ static const char *const precision_names[] = {"fp32", "bf16", "fp16", NULL};
 #define E(n, d, c, h) {#n, CONFIG_ENUM, OFF(n), d, 0, 0, 0, c, h}
 #define L(n, d, lo, hi, h) {#n, CONFIG_INT_LIST, OFF(n), d, lo, hi, 0, NULL, h}
 
-const config_option config_options[] = {
+const train_config_option train_config_options[] = {
     S(data, "fashion-mnist",
       "fashion-mnist | mnist | csv:PATH | synthetic-classification | synthetic-regression"),
     S(data_dir, "", "directory of the IDX files (empty: the source's default)"),
@@ -105,37 +105,37 @@ const config_option config_options[] = {
       "cuda GEMM inputs: fp32, or bf16/fp16 with fp32 accumulation and master weights"),
     I(report_every, "1", 1, 1e6, "epochs between report lines"),
 };
-const int config_n_options = (int)(sizeof config_options / sizeof config_options[0]);
+const int train_config_n_options = (int)(sizeof train_config_options / sizeof train_config_options[0]);
 
-const config_option *config_find(const char *name)
+const train_config_option *train_config_find(const char *name)
 {
-    for (int i = 0; i < config_n_options; i++)
-        if (strcmp(config_options[i].name, name) == 0) return &config_options[i];
+    for (int i = 0; i < train_config_n_options; i++)
+        if (strcmp(train_config_options[i].name, name) == 0) return &train_config_options[i];
     return NULL;
 }
 
-static void *field(train_config *c, const config_option *o)
+static void *field(train_config *c, const train_config_option *o)
 {
     return (char *)c + o->offset;
 }
 
-static const void *cfield(const train_config *c, const config_option *o)
+static const void *cfield(const train_config *c, const train_config_option *o)
 {
     return (const char *)c + o->offset;
 }
 
-static int range_error(const config_option *o, double v, kerror *err)
+static int range_error(const train_config_option *o, double v, kerror *err)
 {
     return kerror_set(err, KE_INVALID, o->name, "must be in %c%g, %g], got %g",
                       o->min_open ? '(' : '[', o->min, o->max, v);
 }
 
-static int in_range(const config_option *o, double v)
+static int in_range(const train_config_option *o, double v)
 {
     return (o->min_open ? v > o->min : v >= o->min) && v <= o->max;
 }
 
-static int check_number(const config_option *o, double v, int integral, kerror *err)
+static int check_number(const train_config_option *o, double v, int integral, kerror *err)
 {
     if (!isfinite(v)) return kerror_set(err, KE_INVALID, o->name, "must be a finite number");
     if (integral && v != floor(v))
@@ -153,7 +153,7 @@ static int parse_double(const char *s, double *out)
     return end != s && *end == '\0' && errno != ERANGE;
 }
 
-static int choices_text(const config_option *o, char *buf, size_t n)
+static int choices_text(const train_config_option *o, char *buf, size_t n)
 {
     size_t len = 0;
     buf[0] = '\0';
@@ -162,7 +162,7 @@ static int choices_text(const config_option *o, char *buf, size_t n)
     return (int)len;
 }
 
-static int set_enum(train_config *c, const config_option *o, const char *s, kerror *err)
+static int set_enum(train_config *c, const train_config_option *o, const char *s, kerror *err)
 {
     for (int i = 0; o->choices[i]; i++)
         if (strcmp(o->choices[i], s) == 0) {
@@ -174,7 +174,7 @@ static int set_enum(train_config *c, const config_option *o, const char *s, kerr
     return kerror_set(err, KE_INVALID, o->name, "must be one of %s, got '%s'", names, s);
 }
 
-static int set_bool(train_config *c, const config_option *o, const char *s, kerror *err)
+static int set_bool(train_config *c, const train_config_option *o, const char *s, kerror *err)
 {
     static const char *const yes[] = {"true", "1", "yes", "on", NULL};
     static const char *const no[] = {"false", "0", "no", "off", NULL};
@@ -197,7 +197,7 @@ static int check_data(const char *s, kerror *err)
                       "synthetic-regression, got '%s'", s);
 }
 
-static int set_string(train_config *c, const config_option *o, const char *s, kerror *err)
+static int set_string(train_config *c, const train_config_option *o, const char *s, kerror *err)
 {
     if (strlen(s) >= CONFIG_STR_MAX)
         return kerror_set(err, KE_INVALID, o->name, "longer than %d bytes", CONFIG_STR_MAX - 1);
@@ -212,9 +212,9 @@ static int set_string(train_config *c, const config_option *o, const char *s, ke
 }
 
 /* "256,128", "[256, 128]", "" (empty list). */
-static int set_list(train_config *c, const config_option *o, const char *s, kerror *err)
+static int set_list(train_config *c, const train_config_option *o, const char *s, kerror *err)
 {
-    config_int_list l;
+    train_config_int_list l;
     memset(&l, 0, sizeof l);
     while (isspace((unsigned char)*s) || *s == '[') s++;
     char buf[CONFIG_STR_MAX];
@@ -231,11 +231,11 @@ static int set_list(train_config *c, const config_option *o, const char *s, kerr
         if (rc) return rc;
         l.v[l.n++] = (int)v;
     }
-    *(config_int_list *)field(c, o) = l;
+    *(train_config_int_list *)field(c, o) = l;
     return KE_OK;
 }
 
-static int set_number(train_config *c, const config_option *o, double v, kerror *err)
+static int set_number(train_config *c, const train_config_option *o, double v, kerror *err)
 {
     int rc = check_number(o, v, o->type != CONFIG_FLOAT, err);
     if (rc) return rc;
@@ -244,7 +244,7 @@ static int set_number(train_config *c, const config_option *o, double v, kerror 
     return KE_OK;
 }
 
-static int set_text(train_config *c, const config_option *o, const char *s, kerror *err)
+static int set_text(train_config *c, const train_config_option *o, const char *s, kerror *err)
 {
     double v;
     switch (o->type) {
@@ -261,14 +261,14 @@ static int set_text(train_config *c, const config_option *o, const char *s, kerr
     return kerror_set(err, KE_INTERNAL, o->name, "bad option type");
 }
 
-int config_set(train_config *c, const char *name, const char *value, kerror *err)
+int train_config_set(train_config *c, const char *name, const char *value, kerror *err)
 {
-    const config_option *o = config_find(name);
+    const train_config_option *o = train_config_find(name);
     if (!o) return kerror_set(err, KE_INVALID, name, "unknown option '%s'", name);
     return set_text(c, o, value, err);
 }
 
-int config_set_kv(train_config *c, const char *kv, kerror *err)
+int train_config_set_kv(train_config *c, const char *kv, kerror *err)
 {
     const char *eq = strchr(kv, '=');
     if (!eq || eq == kv) return kerror_set(err, KE_INVALID, kv, "expected key=value");
@@ -277,17 +277,17 @@ int config_set_kv(train_config *c, const char *kv, kerror *err)
         return kerror_set(err, KE_INVALID, NULL, "option name too long");
     memcpy(name, kv, (size_t)(eq - kv));
     name[eq - kv] = '\0';
-    return config_set(c, name, eq + 1, err);
+    return train_config_set(c, name, eq + 1, err);
 }
 
-void config_defaults(train_config *c)
+void train_config_defaults(train_config *c)
 {
     memset(c, 0, sizeof *c);
-    for (int i = 0; i < config_n_options; i++)
-        set_text(c, &config_options[i], config_options[i].def, NULL);
+    for (int i = 0; i < train_config_n_options; i++)
+        set_text(c, &train_config_options[i], train_config_options[i].def, NULL);
 }
 
-static int set_json_list(train_config *c, const config_option *o, const json_t *arr, kerror *err)
+static int set_json_list(train_config *c, const train_config_option *o, const json_t *arr, kerror *err)
 {
     char buf[CONFIG_STR_MAX] = "";
     size_t len = 0, i;
@@ -303,7 +303,7 @@ static int set_json_list(train_config *c, const config_option *o, const json_t *
     return set_list(c, o, buf, err);
 }
 
-static int set_json(train_config *c, const config_option *o, const json_t *v, kerror *err)
+static int set_json(train_config *c, const train_config_option *o, const json_t *v, kerror *err)
 {
     if (json_is_string(v)) return set_text(c, o, json_string_value(v), err);
     if (json_is_array(v) && o->type == CONFIG_INT_LIST) return set_json_list(c, o, v, err);
@@ -329,13 +329,13 @@ static int set_json(train_config *c, const config_option *o, const json_t *v, ke
     return kerror_set(err, KE_INVALID, o->name, "must be %s", type_names[o->type]);
 }
 
-int config_apply_json(train_config *c, const json_t *obj, kerror *err)
+int train_config_apply_json(train_config *c, const json_t *obj, kerror *err)
 {
     if (!json_is_object(obj)) return kerror_set(err, KE_INVALID, NULL, "config must be a JSON object");
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
-        const config_option *o = config_find(key);
+        const train_config_option *o = train_config_find(key);
         if (!o) return kerror_set(err, KE_INVALID, key, "unknown option '%s'", key);
         int rc = set_json(c, o, v, err);
         if (rc) return rc;
@@ -343,7 +343,7 @@ int config_apply_json(train_config *c, const json_t *obj, kerror *err)
     return KE_OK;
 }
 
-int config_load_file(train_config *c, const char *path, kerror *err)
+int train_config_load_file(train_config *c, const char *path, kerror *err)
 {
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
@@ -352,12 +352,12 @@ int config_load_file(train_config *c, const char *path, kerror *err)
         return kerror_set(err, io ? KE_IO : KE_INVALID, path, "%s (line %d, column %d)",
                           je.text, je.line, je.column);
     }
-    int rc = config_apply_json(c, root, err);
+    int rc = train_config_apply_json(c, root, err);
     json_decref(root);
     return rc;
 }
 
-int config_validate(const train_config *c, kerror *err)
+int train_config_validate(const train_config *c, kerror *err)
 {
     int regression = c->task == CONFIG_TASK_REGRESSION ||
                      (c->task == CONFIG_TASK_AUTO && strcmp(c->data, "synthetic-regression") == 0);
@@ -380,11 +380,11 @@ int config_validate(const train_config *c, kerror *err)
     return KE_OK;
 }
 
-json_t *config_to_json(const train_config *c)
+json_t *train_config_to_json(const train_config *c)
 {
     json_t *obj = json_object();
-    for (int i = 0; obj && i < config_n_options; i++) {
-        const config_option *o = &config_options[i];
+    for (int i = 0; obj && i < train_config_n_options; i++) {
+        const train_config_option *o = &train_config_options[i];
         const void *f = cfield(c, o);
         json_t *v = NULL;
         switch (o->type) {
@@ -394,7 +394,7 @@ json_t *config_to_json(const train_config *c)
         case CONFIG_STRING: v = json_string(f); break;
         case CONFIG_ENUM: v = json_string(o->choices[*(const int *)f]); break;
         case CONFIG_INT_LIST: {
-            const config_int_list *l = f;
+            const train_config_int_list *l = f;
             v = json_array();
             for (int k = 0; v && k < l->n; k++) json_array_append_new(v, json_integer(l->v[k]));
             break;
@@ -408,13 +408,13 @@ json_t *config_to_json(const train_config *c)
     return obj;
 }
 
-void config_print_help(FILE *out)
+void train_config_print_help(FILE *out)
 {
     static const char *const type_names[] = {"int", "float", "bool", "string", "enum", "int-list"};
     fprintf(out, "usage: kestrel train [--config FILE.json] [--set key=value]... [--help]\n\n"
                  "options (JSON keys or --set keys):\n");
-    for (int i = 0; i < config_n_options; i++) {
-        const config_option *o = &config_options[i];
+    for (int i = 0; i < train_config_n_options; i++) {
+        const train_config_option *o = &train_config_options[i];
         char range[256] = "";
         if (o->type == CONFIG_ENUM) choices_text(o, range, sizeof range);
         else if (o->type == CONFIG_INT || o->type == CONFIG_FLOAT || o->type == CONFIG_INT_LIST)
@@ -424,9 +424,9 @@ void config_print_help(FILE *out)
     }
 }
 
-const char *config_enum_name(const char *option, int value)
+const char *train_config_enum_name(const char *option, int value)
 {
-    const config_option *o = config_find(option);
+    const train_config_option *o = train_config_find(option);
     if (!o || o->type != CONFIG_ENUM || value < 0) return "?";
     for (int i = 0; o->choices[i]; i++)
         if (i == value) return o->choices[i];
