@@ -40,7 +40,9 @@ struct checkpoint {
 static int write_all(int fd, const void *p, size_t n, uLong *crc)
 {
     const char *c = p;
-    *crc = crc32(*crc, p, (uInt)n);
+    /* zlib's crc32(crc, NULL, 0) returns the initial value 0, not crc: an
+     * empty part (plain SGD has no optimizer state) must leave it alone. */
+    if (n) *crc = crc32(*crc, p, (uInt)n);
     while (n) {
         ssize_t w = write(fd, c, n);
         if (w < 0) {
