@@ -25,11 +25,6 @@ typedef struct {
     float *W, *b, *gamma, *beta, *run_mean, *run_var;
 } layer_params;
 
-/* One hidden block's device activations, max_batch rows each (mlp.c's). */
-typedef struct {
-    float *z, *a, *xhat, *mean, *invstd, *mask, *h;
-} layer_acts;
-
 struct mlp_cuda {
     mlp_config cfg;
     int widths[MLP_MAX_LAYERS];
@@ -37,10 +32,7 @@ struct mlp_cuda {
     size_t n_params, n_state, n_acts;
     float *params, *grads, *acts;   /* the three device arenas */
     layer_params p[MAX_DENSE], g[MAX_DENSE];
-    layer_acts a[MLP_MAX_LAYERS];
-    float *logits, *dlogits;        /* (B,n_out) */
-    float *dbuf[2];                 /* (B,max width) ping-pong for backward */
-    float *bn_work;                 /* (2 max width) */
+    mlp_acts act;                   /* device slices, laid out as mlp.c's */
     float *row_loss;                /* (B) */
     rng drop_rng;
     int last_B, last_training;
@@ -78,40 +70,13 @@ static void slice_params(mlp_cuda *m, const mlp_tensor *t, int nt)
     }
 }
 
-static float *take(float *base, size_t *cursor, size_t n)
-{
-    float *p = base ? base + *cursor : NULL;
-    *cursor += n;
-    return p;
-}
-
-/* Slices (base NULL: only sizes) the activation arena as mlp.c does. */
+/* Slices (base NULL: only sizes) the device arena: mlp.c's layout, then
+ * the per-row losses the device reduction needs. */
 static size_t slice_acts(mlp_cuda *m, float *base)
 {
-    size_t cur = 0, Bm = (size_t)m->cfg.max_batch, maxw = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        size_t w = (size_t)m->widths[l];
-        layer_acts *A = &m->a[l];
-        memset(A, 0, sizeof *A);
-        A->z = take(base, &cur, Bm * w);
-        A->a = A->z;
-        if (m->cfg.batchnorm) {
-            A->a = take(base, &cur, Bm * w);
-            A->xhat = take(base, &cur, Bm * w);
-            A->mean = take(base, &cur, w);
-            A->invstd = take(base, &cur, w);
-        }
-        if (m->cfg.dropout > 0.0f) A->mask = take(base, &cur, Bm * w);
-        A->h = take(base, &cur, Bm * w);
-        if (w > maxw) maxw = w;
-    }
-    m->logits = take(base, &cur, Bm * (size_t)m->cfg.n_out);
-    m->dlogits = take(base, &cur, Bm * (size_t)m->cfg.n_out);
-    m->dbuf[0] = take(base, &cur, Bm * maxw);
-    m->dbuf[1] = take(base, &cur, Bm * maxw);
-    m->bn_work = take(base, &cur, m->cfg.batchnorm ? 2 * maxw : 0);
-    m->row_loss = take(base, &cur, Bm);
-    return cur;
+    size_t n = mlp_acts_layout(&m->cfg, m->widths, base, &m->act);
+    m->row_loss = base ? base + n : NULL;
+    return n + (size_t)m->cfg.max_batch;
 }
 
 /* Largest GEMM operand (elements) of any dense layer at max_batch, for the
@@ -187,7 +152,7 @@ size_t mlp_cuda_n_params(const mlp_cuda *m) { return m->n_params; }
 size_t mlp_cuda_n_state(const mlp_cuda *m) { return m->n_state; }
 float *mlp_cuda_params(mlp_cuda *m) { return m->params; }
 float *mlp_cuda_grads(mlp_cuda *m) { return m->grads; }
-const float *mlp_cuda_logits(const mlp_cuda *m) { return m->logits; }
+const float *mlp_cuda_logits(const mlp_cuda *m) { return m->act.logits; }
 const float *mlp_cuda_row_loss(const mlp_cuda *m) { return m->row_loss; }
 
 void mlp_cuda_rng_get(const mlp_cuda *m, uint64_t state[MLP_RNG_WORDS])
@@ -221,7 +186,7 @@ int mlp_cuda_forward(mlp_cuda *m, const float *x, int B, int training, const uin
     int k = c->n_in;
     for (int l = 0; l < c->n_layers; l++) {
         int w = m->widths[l];
-        layer_acts *A = &m->a[l];
+        mlp_layer_acts *A = &m->act.a[l];
         const layer_params *P = &m->p[l];
         layers_cuda_dense_forward(m->d, A->z, in, P->W, B, k, w);
         const float *mask = NULL;
@@ -237,9 +202,9 @@ int mlp_cuda_forward(mlp_cuda *m, const float *x, int B, int training, const uin
         k = w;
     }
     const layer_params *P = &m->p[c->n_layers];
-    layers_cuda_dense_forward(m->d, m->logits, in, P->W, B, k, c->n_out);
+    layers_cuda_dense_forward(m->d, m->act.logits, in, P->W, B, k, c->n_out);
     size_t N = (size_t)B * c->n_out;
-    add_bias_kernel<<<cudev_blocks(N, 256), 256, 0, cudev_stream(m->d)>>>(m->logits, P->b, N, c->n_out);
+    add_bias_kernel<<<cudev_blocks(N, 256), 256, 0, cudev_stream(m->d)>>>(m->act.logits, P->b, N, c->n_out);
     m->last_B = B;
     m->last_training = training;
     return KE_OK;
@@ -250,19 +215,19 @@ static void batch_loss(mlp_cuda *m, const mlp_target *t, int B, float *dlogits, 
 {
     const mlp_config *c = &m->cfg;
     if (c->loss == MLP_LOSS_MSE)
-        loss_cuda_mse(m->d, m->row_loss, dlogits, m->logits, t->targets, B, c->n_out, gscale);
+        loss_cuda_mse(m->d, m->row_loss, dlogits, m->act.logits, t->targets, B, c->n_out, gscale);
     else if (t->teacher_probs)
-        loss_cuda_distill(m->d, m->row_loss, dlogits, m->logits, t->teacher_probs, t->labels, B, c->n_out,
+        loss_cuda_distill(m->d, m->row_loss, dlogits, m->act.logits, t->teacher_probs, t->labels, B, c->n_out,
                           c->distill_temperature, c->distill_alpha, c->label_smoothing, gscale);
     else
-        loss_cuda_softmax_xent(m->d, m->row_loss, dlogits, m->logits, t->labels, B, c->n_out,
+        loss_cuda_softmax_xent(m->d, m->row_loss, dlogits, m->act.logits, t->labels, B, c->n_out,
                                c->label_smoothing, gscale);
 }
 
 void mlp_cuda_loss_forward_backward(mlp_cuda *m, const mlp_target *t, int B, const float *gscale)
 {
     assert(B == m->last_B);
-    batch_loss(m, t, B, m->dlogits, gscale);
+    batch_loss(m, t, B, m->act.dlogits, gscale);
 }
 
 void mlp_cuda_backward(mlp_cuda *m, const float *x, int B, int accumulate)
@@ -271,18 +236,18 @@ void mlp_cuda_backward(mlp_cuda *m, const float *x, int B, int accumulate)
     assert(B == m->last_B && m->last_training);
     const mlp_config *c = &m->cfg;
     int L = c->n_layers;
-    float *dh = m->dbuf[0], *dnext = m->dbuf[1];
-    const float *in = L ? m->a[L - 1].h : x;
-    layers_cuda_dense_backward(m->d, L ? dh : NULL, m->g[L].W, m->g[L].b, m->dlogits, in, m->p[L].W,
+    float *dh = m->act.dbuf[0], *dnext = m->act.dbuf[1];
+    const float *in = L ? m->act.a[L - 1].h : x;
+    layers_cuda_dense_backward(m->d, L ? dh : NULL, m->g[L].W, m->g[L].b, m->act.dlogits, in, m->p[L].W,
                                B, dense_in(m, L), c->n_out, accumulate);
     for (int l = L - 1; l >= 0; l--) {
         int w = m->widths[l];
-        const layer_acts *A = &m->a[l];
+        const mlp_layer_acts *A = &m->act.a[l];
         layers_cuda_act_backward(m->d, dh, dh, A->a, A->mask, B, w, c->act, c->leaky_slope);
         if (m->p[l].gamma)
             layers_cuda_bn_backward(m->d, dh, m->g[l].gamma, m->g[l].beta, dh, A->xhat, m->p[l].gamma,
-                                    A->invstd, m->bn_work, B, w, accumulate);
-        in = l ? m->a[l - 1].h : x;
+                                    A->invstd, m->act.bn_work, B, w, accumulate);
+        in = l ? m->act.a[l - 1].h : x;
         layers_cuda_dense_backward(m->d, l ? dnext : NULL, m->g[l].W, m->g[l].b, dh, in, m->p[l].W,
                                    B, dense_in(m, l), w, accumulate);
         float *t = dh;
@@ -304,7 +269,7 @@ int mlp_cuda_eval_batch(mlp_cuda *m, const float *x, const mlp_target *t, int B,
     if (rc) return rc;
     batch_loss(m, t, B, NULL, NULL);
     const int *labels = m->cfg.loss == MLP_LOSS_SOFTMAX_XENT ? t->labels : NULL;
-    loss_cuda_accumulate(m->d, acc, m->row_loss, m->logits, labels, B, m->cfg.n_out);
+    loss_cuda_accumulate(m->d, acc, m->row_loss, m->act.logits, labels, B, m->cfg.n_out);
     return KE_OK;
 }
 

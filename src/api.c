@@ -212,38 +212,24 @@ static void h_show(http_req *rq, void *ctx)
     respond_study(ctx, rq, 200, http_param(rq, 0), 1);
 }
 
-static void h_stop(http_req *rq, void *ctx)
+/* Runs a study action of the engine; answers its error, or 204 when the
+ * study is gone, or the study as it now stands with 202. */
+static void study_action(http_req *rq, api *a, int (*act)(service *, const char *, kerror *),
+                         int deleted)
 {
-    api *a = ctx;
     kerror err;
     kerror_clear(&err);
-    if (service_stop(a->sv, http_param(rq, 0), &err) != KE_OK)
+    if (act(a->sv, http_param(rq, 0), &err) != KE_OK)
         http_respond_kerror(rq, &err);
-    else
-        respond_study(a, rq, 202, http_param(rq, 0), 0);
-}
-
-static void h_resume(http_req *rq, void *ctx)
-{
-    api *a = ctx;
-    kerror err;
-    kerror_clear(&err);
-    if (service_resume(a->sv, http_param(rq, 0), &err) != KE_OK)
-        http_respond_kerror(rq, &err);
-    else
-        respond_study(a, rq, 202, http_param(rq, 0), 0);
-}
-
-static void h_delete(http_req *rq, void *ctx)
-{
-    api *a = ctx;
-    kerror err;
-    kerror_clear(&err);
-    if (service_delete(a->sv, http_param(rq, 0), &err) != KE_OK)
-        http_respond_kerror(rq, &err);
-    else
+    else if (deleted)
         http_respond_empty(rq, 204);
+    else
+        respond_study(a, rq, 202, http_param(rq, 0), 0);
 }
+
+static void h_stop(http_req *rq, void *ctx) { study_action(rq, ctx, service_stop, 0); }
+static void h_resume(http_req *rq, void *ctx) { study_action(rq, ctx, service_resume, 0); }
+static void h_delete(http_req *rq, void *ctx) { study_action(rq, ctx, service_delete, 1); }
 
 /* ---- trials ---- */
 

@@ -26,16 +26,6 @@ typedef struct {
     float *run_mean, *run_var; /* (out), parameter arena only */
 } layer_params;
 
-/* One hidden block's activations, each sized for max_batch rows. */
-typedef struct {
-    float *z;              /* (B,w) dense output */
-    float *a;              /* (B,w) pre-activation: BN output, or z itself without BN */
-    float *xhat;           /* (B,w) normalised z, BN only */
-    float *mean, *invstd;  /* (w) statistics the BN forward used, BN only */
-    float *mask;           /* (B,w) dropout mask (0 or 1/(1-p)), dropout only */
-    float *h;              /* (B,w) block output */
-} layer_acts;
-
 struct mlp {
     mlp_config cfg;
     int widths[MLP_MAX_LAYERS];
@@ -44,10 +34,7 @@ struct mlp {
     size_t n_params, n_state, n_acts;
     float *params, *grads, *acts;  /* the three arenas */
     layer_params p[MAX_DENSE], g[MAX_DENSE];
-    layer_acts a[MLP_MAX_LAYERS];
-    float *logits, *dlogits;       /* (B,n_out) */
-    float *dbuf[2];                /* (B,max width) ping-pong for backward */
-    float *bn_work;                /* (2 max width) batch-norm backward scratch */
+    mlp_acts act;                  /* slices of the activation arena */
     rng drop_rng;                  /* dropout masks only (uniforms, never normals) */
     int last_B, last_training;
 };
@@ -168,31 +155,30 @@ static float *take(float *base, size_t *cursor, size_t n)
     return p;
 }
 
-/* Slices (or, with base NULL, sizes) the activation arena; returns its length. */
-static size_t slice_acts(mlp *m, float *base)
+size_t mlp_acts_layout(const mlp_config *cfg, const int *widths, float *base, mlp_acts *v)
 {
-    size_t cur = 0, Bm = (size_t)m->cfg.max_batch, maxw = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        size_t w = (size_t)m->widths[l];
-        layer_acts *A = &m->a[l];
+    size_t cur = 0, Bm = (size_t)cfg->max_batch, maxw = 0;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        size_t w = (size_t)widths[l];
+        mlp_layer_acts *A = &v->a[l];
         memset(A, 0, sizeof *A);
         A->z = take(base, &cur, Bm * w);
         A->a = A->z;
-        if (m->cfg.batchnorm) {
+        if (cfg->batchnorm) {
             A->a = take(base, &cur, Bm * w);
             A->xhat = take(base, &cur, Bm * w);
             A->mean = take(base, &cur, w);
             A->invstd = take(base, &cur, w);
         }
-        if (m->cfg.dropout > 0.0f) A->mask = take(base, &cur, Bm * w);
+        if (cfg->dropout > 0.0f) A->mask = take(base, &cur, Bm * w);
         A->h = take(base, &cur, Bm * w);
         if (w > maxw) maxw = w;
     }
-    m->logits = take(base, &cur, Bm * (size_t)m->cfg.n_out);
-    m->dlogits = take(base, &cur, Bm * (size_t)m->cfg.n_out);
-    m->dbuf[0] = take(base, &cur, Bm * maxw);
-    m->dbuf[1] = take(base, &cur, Bm * maxw);
-    m->bn_work = take(base, &cur, m->cfg.batchnorm ? 2 * maxw : 0);
+    v->logits = take(base, &cur, Bm * (size_t)cfg->n_out);
+    v->dlogits = take(base, &cur, Bm * (size_t)cfg->n_out);
+    v->dbuf[0] = take(base, &cur, Bm * maxw);
+    v->dbuf[1] = take(base, &cur, Bm * maxw);
+    v->bn_work = take(base, &cur, cfg->batchnorm ? 2 * maxw : 0);
     return cur;
 }
 
@@ -238,7 +224,7 @@ int mlp_create(mlp **out, const mlp_config *cfg, kerror *err)
     if (cfg->n_layers > 0) memcpy(m->widths, cfg->widths, (size_t)cfg->n_layers * sizeof(int));
     m->cfg.widths = m->widths;
     build_layout(m);   /* sizing pass: arenas are still NULL */
-    m->n_acts = slice_acts(m, NULL);
+    m->n_acts = mlp_acts_layout(&m->cfg, m->widths, NULL, &m->act);
     m->params = calloc(m->n_state, sizeof *m->params);
     m->grads = calloc(m->n_params, sizeof *m->grads);
     m->acts = calloc(m->n_acts, sizeof *m->acts);
@@ -249,7 +235,7 @@ int mlp_create(mlp **out, const mlp_config *cfg, kerror *err)
                           n_state, n_acts);
     }
     build_layout(m);
-    slice_acts(m, m->acts);
+    mlp_acts_layout(&m->cfg, m->widths, m->acts, &m->act);
     init_params(m, cfg->seed);
     *out = m;
     return KE_OK;
@@ -308,7 +294,7 @@ int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
     int k = c->n_in;
     for (int l = 0; l < c->n_layers; l++) {
         int w = m->widths[l];
-        layer_acts *A = &m->a[l];
+        mlp_layer_acts *A = &m->act.a[l];
         const layer_params *P = &m->p[l];
         layers_dense_forward(A->z, in, P->W, B, k, w);
         const float *mask = NULL;
@@ -324,9 +310,9 @@ int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
         k = w;
     }
     const layer_params *P = &m->p[c->n_layers];
-    layers_dense_forward(m->logits, in, P->W, B, k, c->n_out);
+    layers_dense_forward(m->act.logits, in, P->W, B, k, c->n_out);
     for (int b = 0; b < B; b++) {
-        float *row = m->logits + (size_t)b * c->n_out;
+        float *row = m->act.logits + (size_t)b * c->n_out;
         for (int j = 0; j < c->n_out; j++) row[j] += P->b[j];
     }
     m->last_B = B;
@@ -334,23 +320,23 @@ int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
     return KE_OK;
 }
 
-const float *mlp_logits(const mlp *m) { return m->logits; }
+const float *mlp_logits(const mlp *m) { return m->act.logits; }
 
 /* The configured loss of the last forward's logits; dlogits may be NULL. */
 static float batch_loss(const mlp *m, const mlp_target *t, int B, float *dlogits)
 {
     const mlp_config *c = &m->cfg;
-    if (c->loss == MLP_LOSS_MSE) return loss_mse(dlogits, m->logits, t->targets, B, c->n_out);
+    if (c->loss == MLP_LOSS_MSE) return loss_mse(dlogits, m->act.logits, t->targets, B, c->n_out);
     if (t->teacher_probs)
-        return loss_distill(dlogits, m->logits, t->teacher_probs, t->labels, B, c->n_out,
+        return loss_distill(dlogits, m->act.logits, t->teacher_probs, t->labels, B, c->n_out,
                             c->distill_temperature, c->distill_alpha, c->label_smoothing);
-    return loss_softmax_xent(dlogits, m->logits, t->labels, B, c->n_out, c->label_smoothing);
+    return loss_softmax_xent(dlogits, m->act.logits, t->labels, B, c->n_out, c->label_smoothing);
 }
 
 float mlp_loss_forward_backward(mlp *m, const mlp_target *t, int B)
 {
     assert(B == m->last_B);
-    return batch_loss(m, t, B, m->dlogits);
+    return batch_loss(m, t, B, m->act.dlogits);
 }
 
 void mlp_backward(mlp *m, const float *x, int B, int accumulate)
@@ -359,19 +345,19 @@ void mlp_backward(mlp *m, const float *x, int B, int accumulate)
     assert(B == m->last_B && m->last_training);
     const mlp_config *c = &m->cfg;
     int L = c->n_layers;
-    float *dh = m->dbuf[0], *dnext = m->dbuf[1];
-    const float *in = L ? m->a[L - 1].h : x;
-    layers_dense_backward(L ? dh : NULL, m->g[L].W, m->g[L].b, m->dlogits, in, m->p[L].W,
+    float *dh = m->act.dbuf[0], *dnext = m->act.dbuf[1];
+    const float *in = L ? m->act.a[L - 1].h : x;
+    layers_dense_backward(L ? dh : NULL, m->g[L].W, m->g[L].b, m->act.dlogits, in, m->p[L].W,
                           B, dense_in(m, L), c->n_out, accumulate);
     for (int l = L - 1; l >= 0; l--) {
         int w = m->widths[l];
-        const layer_acts *A = &m->a[l];
+        const mlp_layer_acts *A = &m->act.a[l];
         /* dh (B,w) -> da -> dz, in place */
         layers_act_backward(dh, dh, A->a, A->mask, B, w, c->act, c->leaky_slope);
         if (m->p[l].gamma)
             layers_bn_backward(dh, m->g[l].gamma, m->g[l].beta, dh, A->xhat, m->p[l].gamma,
-                               A->invstd, m->bn_work, B, w, accumulate);
-        in = l ? m->a[l - 1].h : x;
+                               A->invstd, m->act.bn_work, B, w, accumulate);
+        in = l ? m->act.a[l - 1].h : x;
         layers_dense_backward(l ? dnext : NULL, m->g[l].W, m->g[l].b, dh, in, m->p[l].W,
                               B, dense_in(m, l), w, accumulate);
         float *t = dh;
@@ -402,7 +388,7 @@ int mlp_eval_batch(mlp *m, const float *x, const mlp_target *t, int B,
     if (loss) *loss = batch_loss(m, t, B, NULL);
     if (n_correct)
         *n_correct = m->cfg.loss == MLP_LOSS_SOFTMAX_XENT
-                   ? mlp_count_correct(m->logits, t->labels, B, m->cfg.n_out) : 0;
+                   ? mlp_count_correct(m->act.logits, t->labels, B, m->cfg.n_out) : 0;
     return KE_OK;
 }
 

@@ -70,6 +70,29 @@ typedef struct {
     float distill_alpha;       /* in [0,1]: alpha * distill + (1-alpha) * hard loss */
 } mlp_config;
 
+/* One hidden block's activations, each sized for max_batch rows. */
+typedef struct {
+    float *z;              /* (B,w) dense output */
+    float *a;              /* (B,w) pre-activation: BN output, or z itself without BN */
+    float *xhat;           /* (B,w) normalised z, BN only */
+    float *mean, *invstd;  /* (w) statistics the BN forward used, BN only */
+    float *mask;           /* (B,w) dropout mask (0 or 1/(1-p)), dropout only */
+    float *h;              /* (B,w) block output */
+} mlp_layer_acts;
+
+/* The activation arena's slices. The CUDA twin lays its device arena out
+ * with the same function, so the two cannot drift apart. */
+typedef struct {
+    mlp_layer_acts a[MLP_MAX_LAYERS];
+    float *logits, *dlogits;   /* (B,n_out) */
+    float *dbuf[2];            /* (B,max width) ping-pong for backward */
+    float *bn_work;            /* (2 max width) batch-norm backward scratch */
+} mlp_acts;
+
+/* Slices base (or, with base NULL, only measures) the activation arena of a
+ * net with cfg and hidden widths into *v; returns its length in floats. */
+size_t mlp_acts_layout(const mlp_config *cfg, const int *widths, float *base, mlp_acts *v);
+
 /* Fills cfg with the defaults above (relu, he_normal, no BN, no dropout,
  * bn_momentum 0.1, bn_eps 1e-5, T 1, alpha 0.5, softmax cross-entropy). Sizes
  * (n_in, widths, n_out, max_batch) are left 0/NULL for the caller to set.
