@@ -2,7 +2,6 @@
  * Invariant: the helpers are pure functions of their arguments. */
 #include "pruner.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,21 +22,9 @@ const pruner_ops *pruner_find(const char *name)
     return NULL;
 }
 
-static char names[128];
-static pthread_once_t names_once = PTHREAD_ONCE_INIT;
-
-static void build_names(void)
+const char *pruner_name_at(int i)
 {
-    size_t len = 0;
-    for (int i = 0; i < N_PRUNERS && len < sizeof names; i++)
-        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
-                                registry[i]->name);
-}
-
-const char *pruner_names(void)
-{
-    pthread_once(&names_once, build_names);
-    return names;
+    return i >= 0 && i < N_PRUNERS ? registry[i]->name : NULL;
 }
 
 int pruner_options_check(const json_t *options, const char *const *known, kerror *err)

@@ -26,8 +26,8 @@ typedef struct {
 
 /* The pruner called name, or NULL. */
 const pruner_ops *pruner_find(const char *name);
-/* Comma-separated names of every pruner, for help and error messages. */
-const char *pruner_names(void);
+/* The name of the i-th registered pruner, NULL past the last. */
+const char *pruner_name_at(int i);
 
 /* Helpers shared by implementations. */
 /* Checks that options is NULL or a JSON object whose keys are all in known

@@ -4,7 +4,6 @@
  * a strategy rebuilt from (seed, options, history) repeats itself exactly. */
 #include "strategy.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,21 +32,9 @@ const strategy_ops *strategy_find(const char *name)
     return NULL;
 }
 
-static char names[256];
-static pthread_once_t names_once = PTHREAD_ONCE_INIT;
-
-static void build_names(void)
+const char *strategy_name_at(int i)
 {
-    size_t len = 0;
-    for (int i = 0; i < N_STRATEGIES && len < sizeof names; i++)
-        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
-                                i ? ", " : "", registry[i]->name);
-}
-
-const char *strategy_names(void)
-{
-    pthread_once(&names_once, build_names);
-    return names;
+    return i >= 0 && i < N_STRATEGIES ? registry[i]->name : NULL;
 }
 
 /* splitmix64 (Steele, Lea & Flood 2014; constants as in Vigna's reference). */

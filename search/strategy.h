@@ -65,8 +65,9 @@ typedef struct {
 
 /* The strategy called name, or NULL. */
 const strategy_ops *strategy_find(const char *name);
-/* Comma-separated names of every strategy, for help and error messages. */
-const char *strategy_names(void);
+/* The name of the i-th registered strategy, NULL past the last: lets help
+ * and error messages list them. */
+const char *strategy_name_at(int i);
 
 /* Helpers shared by implementations. */
 /* splitmix64 step: a small, seedable, reproducible generator. */

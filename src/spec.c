@@ -54,6 +54,16 @@ static void join_index(char *out, const char *base, size_t i)
     path_cat(out, base, idx, "");
 }
 
+/* "a, b, c" from a registry's name_at(i) (NULL past the last name). */
+static const char *registry_names(const char *(*name_at)(int), char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; name_at(i) && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? ", " : "", name_at(i));
+    return out;
+}
+
 static int invalid(kerror *err, const char *path, const char *msg)
 {
     return kerror_set(err, KE_INVALID, path, "%s", msg);
@@ -517,9 +527,10 @@ static int parse_strategy(spec_study *s, const json_t *doc, kerror *err)
         (rc = get(obj, "strategy", "options", F_OBJECT, 0, &opts, err)) < 0)
         return rc;
     const strategy_ops *ops = strategy_find(json_string_value(v));
+    char known[256];
     if (!ops)
         return kerror_set(err, KE_INVALID, "strategy.name", "unknown strategy '%s' (known: %s)",
-                          json_string_value(v), strategy_names());
+                          json_string_value(v), registry_names(strategy_name_at, known, sizeof known));
     if ((rc = dup_string(&s->strategy, v, err)) < 0) return rc;
     s->seed = (uint64_t)seed;
     s->strategy_options = opts ? json_incref(opts) : NULL;
@@ -553,9 +564,10 @@ static int parse_pruner(spec_study *s, const json_t *doc, kerror *err)
         (rc = get(obj, "pruner", "options", F_OBJECT, 0, &opts, err)) < 0)
         return rc;
     const pruner_ops *ops = pruner_find(json_string_value(v));
+    char known[256];
     if (!ops)
         return kerror_set(err, KE_INVALID, "pruner.name", "unknown pruner '%s' (known: %s)",
-                          json_string_value(v), pruner_names());
+                          json_string_value(v), registry_names(pruner_name_at, known, sizeof known));
     if ((rc = dup_string(&s->pruner, v, err)) < 0) return rc;
     s->pruner_options = opts ? json_incref(opts) : NULL;
     pruner *p = NULL;

@@ -180,7 +180,7 @@ static const reject_case rejects[] = {
     { P1("strategy.foo", "1"), "strategy.foo", "unknown field" },
     { P1("strategy.name", DEL), "strategy.name", "required field missing" },
     { P1("strategy.name", "1"), "strategy.name", "must be a string" },
-    { P1("strategy.name", "\"bogus\""), "strategy.name", "unknown strategy 'bogus' (known: " },
+    { P1("strategy.name", "\"bogus\""), "strategy.name", "unknown strategy 'bogus' (known: grid, random, sobol, gp, hyperband, asha)" },
     { P1("strategy.seed", "-1"), "strategy.seed", "must be >= 0" },
     { P1("strategy.seed", "1.5"), "strategy.seed", "must be an integer" },
     { P1("strategy.options", "[]"), "strategy.options", "must be an object" },
