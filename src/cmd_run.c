@@ -42,7 +42,7 @@ static const char validate_help[] =
 typedef struct {
     int tty, quiet;
     int maximize;
-    int done, failed, pruned, running, max_trials;
+    int configs, trials, failed, pruned, running, max_trials;
     int has_best, best_number;
     double best;
 } progress;
@@ -51,8 +51,9 @@ static void progress_line(const progress *p)
 {
     char best[64] = "-";
     if (p->has_best) snprintf(best, sizeof best, "%.6g (trial %d)", p->best, p->best_number);
-    fprintf(stderr, "\r\033[K[%d/%d] running %d, failed %d, pruned %d | best %s", p->done,
-            p->max_trials, p->running, p->failed, p->pruned, best);
+    /* max_trials counts configurations; promotions and retries are extra trials. */
+    fprintf(stderr, "\r\033[K[%d/%d] trials %d, running %d, failed %d, pruned %d | best %s",
+            p->configs, p->max_trials, p->trials, p->running, p->failed, p->pruned, best);
     fflush(stderr);
 }
 
@@ -62,7 +63,8 @@ static void on_event(const scheduler_event *ev, void *ctx)
     if (ev->kind == SCHED_EV_STARTED) p->running++;
     if (ev->kind == SCHED_EV_FINISHED) {
         p->running--;
-        p->done++;
+        p->trials++;
+        p->configs += ev->fresh;
         if (ev->state == TRIAL_FAILED) p->failed++;
         if (ev->state == TRIAL_PRUNED) p->pruned++;
         if (ev->state == TRIAL_COMPLETE && ev->has_value &&
@@ -156,7 +158,8 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     if (rc == KE_OK) {
         scheduler_status ss;
         scheduler_get_status(s, &ss);
-        p.done = ss.n_trials;
+        p.configs = ss.n_configs;
+        p.trials = ss.n_trials;
         p.failed = ss.n_failed;
         p.pruned = ss.n_pruned;
         p.has_best = ss.has_best;

@@ -82,7 +82,9 @@ static void emit(scheduler *s, scheduler_event_kind kind, int number, trial_stat
                  int has_value, double value, int step, const char *failure)
 {
     if (!s->o.on_event) return;
-    scheduler_event ev = {kind, number, state, has_value, value, step, failure};
+    const sched_trial *t = &s->hist.t[number];
+    scheduler_event ev = {kind, number, state, has_value, value, step, failure,
+                          t->retry_of < 0 && t->resumed_from < 0};
     s->o.on_event(&ev, s->o.ctx);
 }
 
@@ -535,6 +537,7 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
         if (t->state == TRIAL_COMPLETE) out->n_complete++;
         if (t->state == TRIAL_PRUNED) out->n_pruned++;
         if (t->state == TRIAL_FAILED) out->n_failed++;
+        if (t->state != TRIAL_RUNNING && t->retry_of < 0 && t->resumed_from < 0) out->n_configs++;
         if (t->state != TRIAL_COMPLETE || !t->has_value) continue;
         double v = s->spec->maximize ? -t->value : t->value;
         double b = s->spec->maximize ? -out->best_value : out->best_value;

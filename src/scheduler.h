@@ -25,6 +25,7 @@ typedef struct {
     double value;               /* objective as reported */
     int step;                   /* REPORTED: the step */
     const char *failure;        /* FINISHED: reason when FAILED/PRUNED */
+    int fresh;                  /* a new configuration: neither a promotion nor a retry */
 } scheduler_event;
 
 typedef void (*scheduler_event_fn)(const scheduler_event *ev, void *ctx);
@@ -45,6 +46,7 @@ typedef struct {
     int64_t study_id;
     int max_trials;
     int n_trials, n_running, n_complete, n_pruned, n_failed;
+    int n_configs;              /* fresh trials finished: what max_trials counts */
     int reclaimed;              /* RUNNING trials of a dead runner marked FAILED at open */
     int has_best;
     double best_value;

@@ -25,6 +25,8 @@ typedef struct {
     double created_at;      /* Unix seconds */
     double updated_at;
     int n_trials, n_running, n_complete, n_pruned, n_failed;
+    int n_configs;          /* finished trials that are neither promotions nor
+                               retries: the count budget.max_trials bounds */
     int has_best;
     double best_value;
     int best_number;

@@ -30,7 +30,9 @@ extern const char *const storage_migrations_names[];
 #define STUDY_SELECT "SELECT s.id, s.name, s.spec, s.spec_hash, s.metric, " \
     "s.direction, s.state, s.created_at, s.updated_at, v.n_trials, " \
     "v.n_running, v.n_complete, v.n_pruned, v.n_failed, v.best_value, " \
-    "v.best_number FROM studies s JOIN study_summary v ON v.study_id = s.id "
+    "v.best_number, (SELECT count(*) FROM trials t WHERE t.study_id = s.id " \
+    "AND t.state != 'RUNNING' AND t.resumed_from IS NULL AND t.retry_of IS NULL) " \
+    "FROM studies s JOIN study_summary v ON v.study_id = s.id "
 /* storage_trial_each variants: ?1 study, ?2 state, ?3 after number,
  * ?4 limit, ?5 offset. Paging by number is keyset (number > ?3); best-first
  * is by offset, the direction picking the order. */
@@ -398,6 +400,7 @@ static int read_study(sqlite3_stmt *s, storage_study *out, kerror *err)
     out->has_best = sqlite3_column_type(s, 14) != SQLITE_NULL;
     out->best_value = sqlite3_column_double(s, 14);
     out->best_number = sq_column_int_or(s, 15, -1);
+    out->n_configs = sqlite3_column_int(s, 16);
     if (!oom) return KE_OK;
     storage_study_free(out);
     return kerror_set(err, KE_NOMEM, NULL, "out of memory");

@@ -196,7 +196,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual([x["name"] for x in lst["studies"]], ["fn"])
         status, show = s.json("GET", "/api/v1/studies/fn")
         self.assertEqual((status, show["spec"]["budget"]["max_trials"]), (200, 20))
-        self.assertEqual(show["counts"]["complete"], 20)
+        self.assertEqual((show["counts"]["complete"], show["counts"]["configs"]), (20, 20))
 
         status, page = s.json("GET", "/api/v1/studies/fn/trials?offset=5&limit=5")
         self.assertEqual([t["number"] for t in page["trials"]], [5, 6, 7, 8, 9])
@@ -235,6 +235,24 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(s.request("DELETE", "/api/v1/studies/fn")[0], 204)
         self.assertEqual(s.json("GET", "/api/v1/studies/fn")[0], 404)
         self.assertEqual(s.request("DELETE", "/api/v1/studies/fn")[0], 404)
+
+    def test_progress_counts_configurations_of_a_hyperband_study(self):
+        # R = 9, eta = 3: 17 configurations plus 5 promotions; progress is
+        # configs / max_trials, total counts the promotions too.
+        s = self.serve()
+        spec = {"name": "hb", "objective": {"metric": "val_loss"},
+                "space": {"lr": {"type": "float", "low": 0.0005, "high": 0.2, "log": True}},
+                "strategy": {"name": "hyperband", "seed": 3, "options": {"max_resource": 9}},
+                "budget": {"max_trials": 17, "max_parallel": 2, "trial_timeout": 60},
+                "run": {"trainer": {"data": "synthetic-classification",
+                                    "synthetic_samples": 200, "hidden": [8], "epochs": 9}}}
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("hb", "COMPLETE", timeout=120)
+        status, st = s.json("GET", "/api/v1/studies/hb")
+        self.assertEqual((st["counts"]["configs"], st["counts"]["total"], st["max_trials"]),
+                         (17, 22, 17))
+        status, lst = s.json("GET", "/api/v1/studies")
+        self.assertEqual(lst["studies"][0]["counts"]["configs"], 17)
 
     def test_stop_resume_delete_running(self):
         s = self.serve()

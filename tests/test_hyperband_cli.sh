@@ -44,7 +44,14 @@ check "a promoted trial reports up to its budget" \
     "[ \$(q 'select count(*) from trials where resumed_from is not null and last_step != budget') -eq 0 ]"
 check "checkpoints are kept per trial" "[ -s kestrel.db.trials/hb/0/checkpoint.kck ]"
 $KESTREL run hb.json >again.txt 2>&1; rc=$?
-check "rerun of the finished study adds nothing" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 22 ]"
+# On a terminal the progress line counts configurations against max_trials
+# (promotions are extra trials): script(1) gives the run a pseudo-terminal.
+script -qec "$KESTREL run --db tty.db hb.json" /dev/null >tty.txt 2>&1
+tr '\r' '\n' <tty.txt | grep -ao '\[[0-9]*/17\] trials [0-9]*' >progress.txt
+check "tty progress counts configurations up to max_trials, then promotions as trials" \
+    "[ \"\$(tail -1 progress.txt)\" = '[17/17] trials 22' ] && [ \$(cut -d/ -f1 progress.txt | tr -d '[' | sort -n | tail -1) -eq 17 ]"
+check "rerun of the finished study adds nothing" \
+    "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 22 ]"
 
 # --- ASHA: promotions continue after max_trials fresh configurations -------
 sed -e 's/"hb"/"asha"/' -e 's/"hyperband"/"asha"/' -e 's/"max_trials": 17, "max_parallel": 4/"max_trials": 9, "max_parallel": 3/' \

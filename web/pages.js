@@ -11,10 +11,10 @@ K.pages = K.pages || {};
 
   function progress(s) {
     const c = s.counts || {};
-    const finished = (c.complete || 0) + (c.pruned || 0) + (c.failed || 0);
+    const finished = c.configs || 0;
     const max = s.max_trials || 0;
     const frac = max > 0 ? Math.min(1, finished / max) : 0;
-    return h('div', { class: 'progress', title: `${finished} of ${max || '?'} trials finished` },
+    return h('div', { class: 'progress', title: `${finished} of ${max || '?'} configurations finished (${c.total || 0} trials)` },
       h('div', { class: 'progress-bar', style: `width:${(frac * 100).toFixed(1)}%` }),
       h('span', { class: 'progress-text' }, `${finished} / ${max || '?'}`));
   }
