@@ -1,137 +1,14 @@
 /* test_storage: the SQLite history on real files in a temp dir: migrations
- * and refusals at open, studies, trials and their rows, paging, the SQL views
- * read through the plain sqlite3 API, and crash consistency under SIGKILL of
- * a writing child process. */
-#include <check.h>
-#include <dirent.h>
+ * and refusals at open, studies, trials and their rows, and crash
+ * consistency under SIGKILL of a writing child process. Paging, curves and
+ * the SQL views are in test_storage_query. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <sqlite3.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "../src/storage.h"
-
-static char dir[64];
-static char db_path[128];
-static storage *st;
-static kerror err;
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/kestrel-storage-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(db_path, sizeof db_path, "%s/history.db", dir);
-    st = NULL;
-    kerror_clear(&err);
-}
-
-static void teardown(void)
-{
-    storage_close(st);
-    st = NULL;
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[400];
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.') {
-                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-                unlink(path);
-            }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-static void open_db(void)
-{
-    int rc = storage_open(&st, db_path, &err);
-    ck_assert_msg(rc == KE_OK, "storage_open: %s", err.msg);
-}
-
-static int64_t new_study(const char *name, int maximize)
-{
-    int64_t id = 0;
-    int rc = storage_study_create(st, name, "{\"name\":\"x\"}", "abcd", "loss",
-                                  maximize, &id, &err);
-    ck_assert_msg(rc == KE_OK, "study_create: %s", err.msg);
-    return id;
-}
-
-/* Inserts a trial with fixed params; returns its id, its number in *number. */
-static int64_t new_trial(int64_t study, int *number)
-{
-    storage_param p[2] = {{.name = "x", .num = -1}, {.name = "tag", .is_text = 1,
-                                                     .text = "any"}};
-    storage_trial t = {.resumed_from = -1, .retry_of = -1, .worker = "host:1",
-                       .n_params = 2, .params = p};
-    int rc = storage_trial_insert(st, study, &t, &err);
-    ck_assert_msg(rc == KE_OK, "trial_insert: %s", err.msg);
-    if (number) *number = t.number;
-    return t.id;
-}
-
-/* Inserts the trial that must get number n, with params x = n / 2 (number)
- * and tag = "t<n>" (text); returns its id. */
-static int64_t numbered_trial(int64_t study, int n)
-{
-    char tag[32];
-    snprintf(tag, sizeof tag, "t%d", n);
-    storage_param p[2] = {{.name = "x", .num = n / 2.0},
-                          {.name = "tag", .is_text = 1, .text = tag}};
-    storage_trial t = {.resumed_from = -1, .retry_of = -1, .n_params = 2, .params = p};
-    int rc = storage_trial_insert(st, study, &t, &err);
-    ck_assert_msg(rc == KE_OK, "trial_insert: %s", err.msg);
-    ck_assert_int_eq(t.number, n);
-    return t.id;
-}
-
-static void finish(int64_t trial, trial_state state, int has_value, double value)
-{
-    int rc = storage_trial_finish(st, trial, state, has_value, value, NULL, 0,
-                                  state == TRIAL_COMPLETE ? NULL : "reason",
-                                  NULL, NULL, &err);
-    ck_assert_msg(rc == KE_OK, "trial_finish: %s", err.msg);
-}
-
-/* One text cell from a query on a separate plain sqlite3 connection. */
-static char *sql_text(const char *sql)
-{
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_stmt *s;
-    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK, "%s: %s",
-                  sql, sqlite3_errmsg(db));
-    char *out = NULL;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-        out = strdup((const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return out;
-}
-
-static void sql_exec(const char *sql)
-{
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s",
-                  sql, sqlite3_errmsg(db));
-    sqlite3_close(db);
-}
-
-static void assert_sql(const char *sql, const char *want)
-{
-    char *got = sql_text(sql);
-    ck_assert_msg(got && strcmp(got, want) == 0, "%s\n  gave %s\n  want %s", sql,
-                  got ? got : "NULL", want);
-    free(got);
-}
+#include "storage_fixture.h"
 
 /* ---- open and migrations ---- */
 
@@ -283,6 +160,12 @@ START_TEST(study_list_counts_and_best)
     numbered_trial(lo, 5);
     finish(numbered_trial(lo, 6), TRIAL_FAILED, 0, 0);
     numbered_trial(none, 0);
+    /* A promotion and a retry are trials but not configurations. */
+    storage_trial promo = {.resumed_from = 2, .retry_of = -1}, retry = {.resumed_from = -1, .retry_of = 6};
+    ck_assert_int_eq(storage_trial_insert(st, hi, &promo, &err), KE_OK);
+    ck_assert_int_eq(storage_trial_insert(st, hi, &retry, &err), KE_OK);
+    finish(promo.id, TRIAL_COMPLETE, 1, 4.0);
+    finish(retry.id, TRIAL_FAILED, 0, 0);
 
     storage_study *list;
     int n;
@@ -296,9 +179,12 @@ START_TEST(study_list_counts_and_best)
     ck_assert_int_eq(list[0].n_pruned, 1);
     ck_assert_int_eq(list[0].n_running, 1);
     ck_assert_int_eq(list[0].n_failed, 1);
+    ck_assert_int_eq(list[0].n_configs, 6);   /* finished, the RUNNING one is not */
     /* Minimize: 1.0 at numbers 1 and 3, the PRUNED 0.5 does not count. */
     ck_assert(list[0].has_best && list[0].best_value == 1.0 && list[0].best_number == 1);
     ck_assert(list[1].has_best && list[1].best_value == 5.0 && list[1].best_number == 2);
+    ck_assert_int_eq(list[1].n_trials, 7);
+    ck_assert_int_eq(list[1].n_configs, 5);
     ck_assert_int_eq(list[2].has_best, 0);
     ck_assert_int_eq(list[2].n_running, 1);
     storage_study_list_free(list, n);
@@ -482,323 +368,6 @@ START_TEST(reclaim_running)
 }
 END_TEST
 
-/* ---- storage_trial_each ---- */
-
-#define MANY 650
-
-typedef struct {
-    int n, stop_after;
-    int numbers[MANY];
-    double values[MANY];
-    int has_value[MANY];
-    int bad_params;
-} seen;
-
-static int collect_trial(const storage_trial *t, void *ctx)
-{
-    seen *s = ctx;
-    char tag[32];
-    snprintf(tag, sizeof tag, "t%d", t->number);
-    if (t->n_params != 2 || t->params[0].num != t->number / 2.0 ||
-        !t->params[1].is_text || strcmp(t->params[1].text, tag) != 0)
-        s->bad_params++;
-    s->numbers[s->n] = t->number;
-    s->values[s->n] = t->value;
-    s->has_value[s->n] = t->has_value;
-    s->n++;
-    return s->stop_after && s->n >= s->stop_after;
-}
-
-static seen *each(int64_t study, storage_filter f)
-{
-    static seen s;
-    memset(&s, 0, sizeof s);
-    int rc = storage_trial_each(st, study, &f, collect_trial, &s, &err);
-    ck_assert_msg(rc == KE_OK, "trial_each: %s", err.msg);
-    ck_assert_int_eq(s.bad_params, 0);
-    return &s;
-}
-
-/* MANY trials: number % 3 == 0 FAILED without value, else COMPLETE with value
- * (number * 37) % 101, which repeats so ties occur. */
-static int64_t many_trials(int maximize)
-{
-    int64_t sid = new_study(maximize ? "many-max" : "many-min", maximize);
-    for (int i = 0; i < MANY; i++) {
-        int64_t t = numbered_trial(sid, i);
-        if (i % 3 == 0)
-            finish(t, TRIAL_FAILED, 0, 0);
-        else
-            finish(t, TRIAL_COMPLETE, 1, (i * 37) % 101);
-    }
-    return sid;
-}
-
-START_TEST(each_by_number)
-{
-    open_db();
-    int64_t sid = many_trials(0);
-    seen *s = each(sid, (storage_filter){.state = -1});
-    ck_assert_int_eq(s->n, MANY);
-    for (int i = 0; i < MANY; i++) ck_assert_int_eq(s->numbers[i], i);
-
-    s = each(sid, (storage_filter){.state = TRIAL_COMPLETE});
-    ck_assert_int_eq(s->n, MANY - (MANY + 2) / 3);
-    for (int i = 0; i < s->n; i++) ck_assert(s->numbers[i] % 3 != 0 && s->has_value[i]);
-    for (int i = 1; i < s->n; i++) ck_assert_int_lt(s->numbers[i - 1], s->numbers[i]);
-
-    s = each(sid, (storage_filter){.state = -1, .offset = 250, .limit = 300});
-    ck_assert_int_eq(s->n, 300);
-    for (int i = 0; i < 300; i++) ck_assert_int_eq(s->numbers[i], 250 + i);
-
-    s = each(sid, (storage_filter){.state = -1, .offset = 600});
-    ck_assert_int_eq(s->n, MANY - 600);
-    ck_assert_int_eq(s->numbers[0], 600);
-
-    /* FAILED trials are numbers 0, 3, 6, ...: skip 50 of them, take 150. */
-    s = each(sid, (storage_filter){.state = TRIAL_FAILED, .offset = 50, .limit = 150});
-    ck_assert_int_eq(s->n, 150);
-    for (int i = 0; i < 150; i++) ck_assert_int_eq(s->numbers[i], 3 * (50 + i));
-
-    /* The k-th COMPLETE trial is number k + k / 2 + 1; this spans two pages. */
-    s = each(sid, (storage_filter){.state = TRIAL_COMPLETE, .offset = 100, .limit = 300});
-    ck_assert_int_eq(s->n, 300);
-    for (int i = 0; i < 300; i++) {
-        int k = 100 + i;
-        ck_assert_int_eq(s->numbers[i], k + k / 2 + 1);
-    }
-
-    s = each(sid, (storage_filter){.state = TRIAL_PRUNED});
-    ck_assert_int_eq(s->n, 0);
-
-    static seen stop;
-    memset(&stop, 0, sizeof stop);
-    stop.stop_after = 300;
-    ck_assert_int_eq(storage_trial_each(st, sid, &(storage_filter){.state = -1},
-                                        collect_trial, &stop, &err), KE_OK);
-    ck_assert_int_eq(stop.n, 300);
-
-    ck_assert_int_eq(storage_trial_each(st, sid + 100, &(storage_filter){.state = -1},
-                                        collect_trial, &stop, &err), KE_NOTFOUND);
-    ck_assert_int_eq(storage_trial_each(st, sid, &(storage_filter){.state = 7},
-                                        collect_trial, &stop, &err), KE_INVALID);
-}
-END_TEST
-
-/* Best-first order: values by direction, ties by number, no value last. */
-static void check_best_order(const seen *s, int maximize)
-{
-    for (int i = 1; i < s->n; i++) {
-        if (!s->has_value[i]) {
-            if (!s->has_value[i - 1]) ck_assert_int_lt(s->numbers[i - 1], s->numbers[i]);
-            continue;
-        }
-        ck_assert_msg(s->has_value[i - 1], "a trial without value before one with");
-        double a = s->values[i - 1], b = s->values[i];
-        ck_assert(maximize ? a >= b : a <= b);
-        if (a == b) ck_assert_int_lt(s->numbers[i - 1], s->numbers[i]);
-    }
-}
-
-START_TEST(each_best_first)
-{
-    open_db();
-    for (int maximize = 0; maximize <= 1; maximize++) {
-        int64_t sid = many_trials(maximize);
-        seen *s = each(sid, (storage_filter){.state = -1, .best_first = 1});
-        ck_assert_int_eq(s->n, MANY);
-        check_best_order(s, maximize);
-        ck_assert(!s->has_value[MANY - 1]);
-        ck_assert_double_eq(s->values[0], maximize ? 100 : 0);
-
-        storage_trial best;
-        ck_assert_int_eq(storage_trial_best(st, sid, &best, &err), KE_OK);
-        ck_assert_int_eq(best.number, s->numbers[0]);
-        storage_trial_free(&best);
-
-        int first = s->numbers[300];
-        s = each(sid, (storage_filter){.state = TRIAL_COMPLETE, .best_first = 1,
-                                       .offset = 300, .limit = 50});
-        ck_assert_int_eq(s->n, 50);
-        ck_assert_int_eq(s->numbers[0], first);
-        check_best_order(s, maximize);
-    }
-}
-END_TEST
-
-/* ---- storage_curves_each ---- */
-
-#define CURVE_CALLS 8
-#define CURVE_POINTS 4
-
-typedef struct {
-    int calls, stop_after;
-    int number[CURVE_CALLS], n[CURVE_CALLS];
-    trial_state state[CURVE_CALLS];
-    int steps[CURVE_CALLS][CURVE_POINTS];
-    double values[CURVE_CALLS][CURVE_POINTS];
-} curves;
-
-static int collect_curve(int number, trial_state state, const int *steps,
-                         const double *values, int n, void *ctx)
-{
-    curves *c = ctx;
-    ck_assert_int_lt(c->calls, CURVE_CALLS);
-    ck_assert_int_le(n, CURVE_POINTS);
-    c->number[c->calls] = number;
-    c->state[c->calls] = state;
-    c->n[c->calls] = n;
-    for (int i = 0; i < n; i++) {
-        c->steps[c->calls][i] = steps[i];
-        c->values[c->calls][i] = values[i];
-    }
-    c->calls++;
-    return c->stop_after && c->calls >= c->stop_after;
-}
-
-static curves *curves_of(int64_t study, const char *metric, int offset, int limit,
-                         int stop_after)
-{
-    static curves c;
-    memset(&c, 0, sizeof c);
-    c.stop_after = stop_after;
-    int rc = storage_curves_each(st, study, metric, offset, limit, collect_curve, &c, &err);
-    ck_assert_msg(rc == KE_OK, "curves_each: %s", err.msg);
-    return &c;
-}
-
-/* Call i of c is trial `number` in `state` with the n (step, value) pairs. */
-static void assert_curve(const curves *c, int i, int number, trial_state state, int n,
-                         const int *steps, const double *values)
-{
-    ck_assert_int_eq(c->number[i], number);
-    ck_assert_int_eq(c->state[i], state);
-    ck_assert_int_eq(c->n[i], n);
-    for (int k = 0; k < n; k++) {
-        ck_assert_int_eq(c->steps[i][k], steps[k]);
-        ck_assert_double_eq(c->values[i][k], values[k]);
-    }
-}
-
-static void report(int64_t trial, int step, const char *metric, double value)
-{
-    storage_metric m = {(char *)metric, value};
-    int rc = storage_trial_report(st, trial, step, &m, 1, &err);
-    ck_assert_msg(rc == KE_OK, "trial_report: %s", err.msg);
-}
-
-START_TEST(curves_each)
-{
-    open_db();
-    int64_t sid = new_study("curves", 0), other = new_study("other", 0);
-    /* Trial 0 reports out of step order; trial 1 never reports; trial 2 has
-     * acc at a step where it has no loss and a NaN loss; trial 3 only acc. */
-    int64_t t0 = numbered_trial(sid, 0), t1 = numbered_trial(sid, 1);
-    int64_t t2 = numbered_trial(sid, 2), t3 = numbered_trial(sid, 3);
-    report(t0, 2, "loss", 0.5);
-    report(t0, 2, "acc", 0.1);
-    report(t0, 0, "loss", 0.9);
-    report(t0, 1, "acc", 0.05);
-    report(t0, 1, "loss", 0.7);
-    report(t2, 5, "loss", 0.3);
-    report(t2, 3, "loss", 0.4);
-    report(t2, 4, "acc", 0.2);
-    report(t3, 1, "acc", 0.3);
-    finish(t0, TRIAL_COMPLETE, 1, 0.5);
-    finish(t1, TRIAL_FAILED, 0, 0);
-    finish(t3, TRIAL_PRUNED, 0, 0);
-    report(numbered_trial(other, 0), 0, "loss", 9.0);
-
-    curves *c = curves_of(sid, "loss", 0, 0, 0);
-    ck_assert_int_eq(c->calls, 4);
-    assert_curve(c, 0, 0, TRIAL_COMPLETE, 3, (int[]){0, 1, 2}, (double[]){0.9, 0.7, 0.5});
-    assert_curve(c, 1, 1, TRIAL_FAILED, 0, NULL, NULL);
-    assert_curve(c, 2, 2, TRIAL_RUNNING, 2, (int[]){3, 5}, (double[]){0.4, 0.3});
-    assert_curve(c, 3, 3, TRIAL_PRUNED, 0, NULL, NULL);
-
-    c = curves_of(sid, "acc", 0, 0, 0);
-    ck_assert_int_eq(c->calls, 4);
-    assert_curve(c, 0, 0, TRIAL_COMPLETE, 2, (int[]){1, 2}, (double[]){0.05, 0.1});
-    assert_curve(c, 1, 1, TRIAL_FAILED, 0, NULL, NULL);
-    assert_curve(c, 2, 2, TRIAL_RUNNING, 1, (int[]){4}, (double[]){0.2});
-    assert_curve(c, 3, 3, TRIAL_PRUNED, 1, (int[]){1}, (double[]){0.3});
-
-    c = curves_of(sid, "nope", 0, 0, 0);
-    ck_assert_int_eq(c->calls, 4);
-    for (int i = 0; i < 4; i++) ck_assert_int_eq(c->n[i], 0);
-
-    /* Pages of trials by number; a page past the end calls nothing. */
-    c = curves_of(sid, "loss", 1, 2, 0);
-    ck_assert_int_eq(c->calls, 2);
-    assert_curve(c, 0, 1, TRIAL_FAILED, 0, NULL, NULL);
-    assert_curve(c, 1, 2, TRIAL_RUNNING, 2, (int[]){3, 5}, (double[]){0.4, 0.3});
-    c = curves_of(sid, "loss", 3, 0, 0);
-    ck_assert_int_eq(c->calls, 1);
-    assert_curve(c, 0, 3, TRIAL_PRUNED, 0, NULL, NULL);
-    c = curves_of(sid, "loss", 4, 0, 0);
-    ck_assert_int_eq(c->calls, 0);
-    c = curves_of(other, "loss", 0, 0, 0);
-    ck_assert_int_eq(c->calls, 1);
-    assert_curve(c, 0, 0, TRIAL_RUNNING, 1, (int[]){0}, (double[]){9.0});
-
-    /* fn's non-zero stops the walk, also before the last curve's flush. */
-    c = curves_of(sid, "loss", 0, 0, 1);
-    ck_assert_int_eq(c->calls, 1);
-    c = curves_of(sid, "loss", 0, 0, 3);
-    ck_assert_int_eq(c->calls, 3);
-    assert_curve(c, 2, 2, TRIAL_RUNNING, 2, (int[]){3, 5}, (double[]){0.4, 0.3});
-    c = curves_of(sid, "loss", 0, 0, 4);
-    ck_assert_int_eq(c->calls, 4);
-
-    /* A NaN report reads back as NaN. */
-    report(t2, 6, "loss", NAN);
-    c = curves_of(sid, "loss", 2, 1, 0);
-    ck_assert_int_eq(c->n[0], 3);
-    ck_assert_int_eq(c->steps[0][2], 6);
-    ck_assert(isnan(c->values[0][2]));
-
-    ck_assert_int_eq(storage_curves_each(st, sid, "loss", -1, 0, collect_curve, c, &err),
-                     KE_INVALID);
-    ck_assert_int_eq(storage_curves_each(st, sid, "loss", 0, -1, collect_curve, c, &err),
-                     KE_INVALID);
-}
-END_TEST
-
-/* ---- views, through the plain sqlite3 API ---- */
-
-START_TEST(views_answer)
-{
-    open_db();
-    int64_t mn = new_study("branin-random", 0), mx = new_study("acc-max", 1);
-    double values[] = {2.0, 0.4, 7.0, 0.4};
-    for (int i = 0; i < 4; i++) {
-        finish(numbered_trial(mn, i), TRIAL_COMPLETE, 1, values[i]);
-        finish(numbered_trial(mx, i), TRIAL_COMPLETE, 1, values[i]);
-    }
-    finish(numbered_trial(mn, 4), TRIAL_PRUNED, 1, -1.0);
-    int64_t running = numbered_trial(mx, 4);
-    storage_metric m = {"acc", 0.9};
-    ck_assert_int_eq(storage_trial_report(st, running, 3, &m, 1, &err), KE_OK);
-
-    assert_sql("SELECT number || ' ' || value || ' ' || params FROM best_trials "
-               "WHERE study = 'branin-random'", "1 0.4 {\"x\":0.5,\"tag\":\"t1\"}");
-    assert_sql("SELECT number || ' ' || value || ' ' || params FROM best_trials "
-               "WHERE study = 'acc-max'", "2 7.0 {\"x\":1.0,\"tag\":\"t2\"}");
-    assert_sql("SELECT json_extract(params, '$.tag') FROM best_trials "
-               "WHERE study = 'acc-max'", "t2");
-    assert_sql("SELECT count(*) FROM best_trials", "2");
-    assert_sql("SELECT n_trials || n_running || n_complete || n_pruned || n_failed "
-               "|| ' ' || best_number || ' ' || best_value FROM study_summary "
-               "WHERE study = 'branin-random'", "50410 1 0.4");
-    assert_sql("SELECT n_running || ' ' || best_value FROM study_summary "
-               "WHERE study = 'acc-max'", "1 7.0");
-    assert_sql("SELECT state || ' ' || last_step || ' ' || coalesce(duration, 'none') "
-               "|| ' ' || metrics FROM trial_overview WHERE study = 'acc-max' "
-               "AND number = 4", "RUNNING 3 none {}");
-    assert_sql("SELECT count(*) FROM trial_overview WHERE duration >= 0", "9");
-}
-END_TEST
-
 /* ---- crash consistency ---- */
 
 #define CRASH_PARAMS 6
@@ -952,10 +521,6 @@ static Suite *storage_suite(void)
     tcase_add_test(rows, trial_numbering_and_params);
     tcase_add_test(rows, report_finish_logs);
     tcase_add_test(rows, reclaim_running);
-    tcase_add_test(rows, each_by_number);
-    tcase_add_test(rows, each_best_first);
-    tcase_add_test(rows, curves_each);
-    tcase_add_test(rows, views_answer);
     suite_add_tcase(s, rows);
 
     TCase *crash = tcase_create("processes");
