@@ -45,6 +45,28 @@ START_TEST(reopen_keeps_data)
 }
 END_TEST
 
+/* A version-1 history (before the partial index of 002) is upgraded in place
+ * on open, with its rows kept. */
+START_TEST(upgrades_version_1)
+{
+    open_db();
+    int64_t sid = new_study("old", 0);
+    finish(numbered_trial(sid, 0), TRIAL_COMPLETE, 1, 2.5);
+    ck_assert_int_ge(storage_schema_version(st), 2);
+    storage_close(st);
+    st = NULL;
+    sql_exec("DROP INDEX trials_study_fresh; PRAGMA user_version = 1");
+    assert_sql("SELECT count(*) FROM sqlite_master WHERE name = 'trials_study_fresh'", "0");
+    open_db();
+    ck_assert_int_ge(storage_schema_version(st), 2);
+    assert_sql("SELECT count(*) FROM sqlite_master WHERE name = 'trials_study_fresh'", "1");
+    storage_study s;
+    ck_assert_int_eq(storage_study_get(st, "old", &s, &err), KE_OK);
+    ck_assert(s.n_trials == 1 && s.n_configs == 1 && s.best_value == 2.5);
+    storage_study_free(&s);
+}
+END_TEST
+
 START_TEST(newer_version_refused)
 {
     open_db();
@@ -507,6 +529,7 @@ static Suite *storage_suite(void)
     tcase_add_checked_fixture(open, setup, teardown);
     tcase_add_test(open, open_creates_and_migrates);
     tcase_add_test(open, reopen_keeps_data);
+    tcase_add_test(open, upgrades_version_1);
     tcase_add_test(open, newer_version_refused);
     tcase_add_test(open, not_sqlite_refused);
     tcase_add_test(open, foreign_sqlite_refused);
