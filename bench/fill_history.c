@@ -1,8 +1,10 @@
 /* fill_history: writes a COMPLETE study of N real trials (Branin at random
  * points, 5 intermediate reports each) into a Kestrel history through the
- * storage API, in seconds, for bench/load.sh. Not part of the build:
- * load.sh compiles it against a build's libkestrel.a.
- *   fill_history DB STUDY N */
+ * storage API, in seconds, for bench/load.sh and bench/dashboard_bench.sh.
+ * Not part of the build: they compile it against a build's libkestrel.a.
+ * The stored spec's max_trials is MAX (default N): with MAX > N, resuming the
+ * study over the API runs more trials into it.
+ *   fill_history DB STUDY N [MAX] */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -42,13 +44,13 @@ static int fill(storage *st, int64_t id, int n, kerror *err)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: fill_history DB STUDY N\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: fill_history DB STUDY N [MAX]\n");
         return 2;
     }
-    int n = atoi(argv[3]);
+    int n = atoi(argv[3]), max = argc == 5 ? atoi(argv[4]) : n;
     char text[2048];
-    snprintf(text, sizeof text, spec_fmt, argv[2], n);
+    snprintf(text, sizeof text, spec_fmt, argv[2], max);
     kerror err;
     kerror_clear(&err);
     spec_study spec;

@@ -10,7 +10,7 @@ kestrel=${1:-./kestrel}
 [ -x "$kestrel" ] || { echo "train_bench.sh: no kestrel binary at $kestrel (build first, or pass its path)" >&2; exit 2; }
 work=$(mktemp -d /tmp/kestrel-train-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-gcc -std=gnu11 -O2 -Wall -Wextra -Werror $(pkg-config --cflags openblas) \
+gcc -std=gnu11 -O2 -pthread -Wall -Wextra -Werror $(pkg-config --cflags openblas) \
     "$here/sgemm_rate.c" -o "$work/sgemm_rate" $(pkg-config --libs openblas)
 # Debian's PyTorch lives in the system Python, not in a pyenv/venv one
 py=/usr/bin/python3

@@ -12,6 +12,7 @@
 #   SEEDS ["1 2 3"]  METHODS ["random hyperband asha bohb"]  R [27] (epochs of
 #   a full-budget trial = Hyperband's max_resource; eta is 3)  MAX_TRAIN [10000]
 #   MAX_SECONDS [200] (wall-clock cap of each study)  TARGET [0.86]
+#   TRIAL_TIMEOUT [120] (seconds; raise it with MAX_TRAIN=0, the full data)
 #   DATA_DIR [/usr/share/datasets/fashion-mnist]  OUT [a new /tmp/kestrel-tuning.*]
 #
 # Studies run one after the other, seed by seed, with the methods interleaved
@@ -112,6 +113,7 @@ METHODS=${METHODS:-"random hyperband asha bohb"}
 R=${R:-27}
 MAX_TRAIN=${MAX_TRAIN:-10000}
 MAX_SECONDS=${MAX_SECONDS:-200}
+TRIAL_TIMEOUT=${TRIAL_TIMEOUT:-120}
 TARGET=${TARGET:-0.86}
 DATA_DIR=${DATA_DIR:-/usr/share/datasets/fashion-mnist}
 OUT=${OUT:-$(mktemp -d /tmp/kestrel-tuning.XXXXXX)}
@@ -119,7 +121,7 @@ mkdir -p "$OUT/specs"
 cp "$kestrel" "$OUT/kestrel"
 db=$OUT/tuning.db
 echo "tuning_bench: results in $OUT (database $db)"
-echo "R=$R eta=3 max_train=$MAX_TRAIN max_seconds=$MAX_SECONDS seeds=[$SEEDS] methods=[$METHODS]"
+echo "R=$R eta=3 max_train=$MAX_TRAIN max_seconds=$MAX_SECONDS trial_timeout=$TRIAL_TIMEOUT seeds=[$SEEDS] methods=[$METHODS]"
 
 # Decode the data once into the cache every trial reads (<db dir>/kestrel-cache),
 # so that the first study does not pay for it.
@@ -136,6 +138,7 @@ for seed in $SEEDS; do
         strategy=$(sed -e "s/@SEED@/$seed/g" -e "s/@R@/$R/g" "$here/tuning/$m.json")
         sed -e "s|@NAME@|$name|" -e "s|@STRATEGY@|$strategy|" -e "s|@MAX_TRIALS@|$trials|" \
             -e "s|@MAX_SECONDS@|$MAX_SECONDS|" -e "s|@DATA_DIR@|$DATA_DIR|" \
+            -e "s|@TRIAL_TIMEOUT@|$TRIAL_TIMEOUT|" \
             -e "s|@MAX_TRAIN@|$MAX_TRAIN|" -e "s|@R@|$R|" \
             "$here/tuning/study.json.in" > "$OUT/specs/$name.json"
         echo "$(date +%T) $name: start (load $(cut -d' ' -f1 /proc/loadavg))"

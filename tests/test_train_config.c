@@ -225,6 +225,25 @@ START_TEST(cross_checks)
 }
 END_TEST
 
+/* Which runs split batches across threads: parallel=data with more than one
+ * thread; data with batch norm is refused. */
+START_TEST(data_parallel_choice)
+{
+    train_config_set_kv(&c, "parallel=data", &err);
+    ck_assert_int_eq(train_config_data_parallel(&c), 0);   /* threads 1 */
+    train_config_set_kv(&c, "threads=2", &err);
+    ck_assert_int_eq(train_config_data_parallel(&c), 1);
+    train_config_set_kv(&c, "parallel=blas", &err);
+    ck_assert_int_eq(train_config_data_parallel(&c), 0);
+    train_config_set_kv(&c, "batchnorm=true", &err);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_OK);
+    train_config_set_kv(&c, "parallel=data", &err);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "parallel");
+    ck_assert_ptr_nonnull(strstr(err.msg, "batchnorm"));
+}
+END_TEST
+
 START_TEST(json_round_trip)
 {
     train_config_set_kv(&c, "hidden=300,200,100", &err);
@@ -281,6 +300,7 @@ int main(void)
     tcase_add_test(tc, json_rejections);
     tcase_add_test(tc, files);
     tcase_add_test(tc, cross_checks);
+    tcase_add_test(tc, data_parallel_choice);
     tcase_add_test(tc, json_round_trip);
     tcase_add_test(tc, help_lists_every_option);
     suite_add_tcase(s, tc);

@@ -36,6 +36,7 @@ struct mlp {
     layer_params p[MAX_DENSE], g[MAX_DENSE];
     mlp_acts act;                  /* slices of the activation arena */
     rng drop_rng;                  /* dropout masks only (uniforms, never normals) */
+    int borrowed_params;           /* a replica: params belong to another mlp */
     int last_B, last_training;
 };
 
@@ -241,10 +242,42 @@ int mlp_create(mlp **out, const mlp_config *cfg, kerror *err)
     return KE_OK;
 }
 
+int mlp_replica(mlp **out, mlp *primary, kerror *err)
+{
+    *out = NULL;
+    if (primary->cfg.batchnorm)
+        return kerror_set(err, KE_INVALID, "batchnorm",
+                          "data-parallel replicas need a model without batch norm");
+    mlp *m = calloc(1, sizeof *m);
+    if (!m) return kerror_set(err, KE_NOMEM, NULL, "mlp: out of memory");
+    m->cfg = primary->cfg;
+    memcpy(m->widths, primary->widths, sizeof m->widths);
+    m->cfg.widths = m->widths;
+    m->borrowed_params = 1;
+    m->params = primary->params;
+    m->n_acts = primary->n_acts;
+    m->grads = calloc(primary->n_params, sizeof *m->grads);
+    m->acts = calloc(m->n_acts, sizeof *m->acts);
+    if (!m->grads || !m->acts) {
+        mlp_free(m);
+        return kerror_set(err, KE_NOMEM, NULL, "mlp: out of memory for a replica");
+    }
+    build_layout(m);
+    mlp_acts_layout(&m->cfg, m->widths, m->acts, &m->act);
+    m->drop_rng = primary->drop_rng;
+    *out = m;
+    return KE_OK;
+}
+
+void mlp_rng_fork(mlp *from, mlp *to, uint64_t shard)
+{
+    rng_seed(&to->drop_rng, rng_mix(rng_u64(&from->drop_rng), shard));
+}
+
 void mlp_free(mlp *m)
 {
     if (!m) return;
-    free(m->params);
+    if (!m->borrowed_params) free(m->params);
     free(m->grads);
     free(m->acts);
     free(m);
@@ -364,6 +397,12 @@ void mlp_backward(mlp *m, const float *x, int B, int accumulate)
         dh = dnext;
         dnext = t;
     }
+}
+
+void mlp_dlogits_scale(mlp *m, int B, float s)
+{
+    size_t n = (size_t)B * (size_t)m->cfg.n_out;
+    for (size_t i = 0; i < n; i++) m->act.dlogits[i] *= s;
 }
 
 void mlp_grads_zero(mlp *m) { memset(m->grads, 0, m->n_params * sizeof *m->grads); }

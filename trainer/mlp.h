@@ -15,8 +15,10 @@
  *   mlp_backward(m, x, B, accumulate);
  *   ...optimizer on mlp_params(m), mlp_grads(m), length mlp_n_params(m)...
  *
- * One mlp is used by one thread at a time. OpenBLAS threading is whatever the
- * caller set (openblas_set_num_threads); this module never changes it. */
+ * One mlp is used by one thread at a time; replicas (mlp_replica) let several
+ * threads work on row shards of one batch over the same weights. OpenBLAS
+ * threading is whatever the caller set (openblas_set_num_threads); this
+ * module never changes it. */
 #ifndef KESTREL_MLP_H
 #define KESTREL_MLP_H
 
@@ -127,6 +129,18 @@ typedef struct mlp mlp;
 int mlp_create(mlp **out, const mlp_config *cfg, kerror *err);
 void mlp_free(mlp *m);   /* NULL allowed */
 
+/* A model that reads primary's parameter arena (weights and BN running
+ * statistics, borrowed: primary must outlive it) with its own gradient and
+ * activation arenas and its own dropout stream: one thread's share of a
+ * data-parallel batch. Its forward must not update running statistics, so
+ * primary must have no batch norm (KE_INVALID "batchnorm"). Free it with
+ * mlp_free, which leaves the borrowed parameters alone. */
+int mlp_replica(mlp **out, mlp *primary, kerror *err);
+
+/* Reseeds to's dropout stream from one draw of from's: data-parallel shards
+ * get fresh, reproducible masks, and only from's state needs saving. */
+void mlp_rng_fork(mlp *from, mlp *to, uint64_t shard);
+
 /* Re-draws all parameters, resets BN running stats (mean 0, var 1), zeroes
  * the gradients and reseeds the dropout RNG, as a fresh mlp_create with this
  * seed would. */
@@ -167,6 +181,9 @@ float mlp_loss_forward_backward(mlp *m, const mlp_target *t, int B);
  * same x (B,n_in). accumulate=0 overwrites the gradient arena, 1 adds to it
  * (gradient accumulation: the result is the sum of per-batch mean gradients). */
 void mlp_backward(mlp *m, const float *x, int B, int accumulate);
+/* Multiplies the last dlogits by s before mlp_backward: a shard of b rows of
+ * a batch of B weighs b/B in the batch's mean gradient. */
+void mlp_dlogits_scale(mlp *m, int B, float s);
 void mlp_grads_zero(mlp *m);
 
 /* Evaluation forward (training=0) plus the loss, no gradient. *loss gets the

@@ -205,6 +205,7 @@ static int resume(session *s, kerror *err)
 static void session_free(session *s)
 {
     if (s->dev) s->dev->close(s);
+    dp_free(s->dp);
     loader_free(s->train_l);
     loader_free(s->val_l);
     loader_free(s->test_l);
@@ -240,6 +241,17 @@ static int batch_target(session *s, const loader_batch *b, int with_teacher, mlp
     return KE_OK;
 }
 
+/* Loss and, given labels (classification, with either loss), the rows
+ * classified right of one evaluation batch. */
+static int eval_batch(session *s, const float *x, const mlp_target *t, int B, float *loss,
+                      int *right, kerror *err)
+{
+    if (s->dp) return dp_eval_batch(s->dp, x, t, B, loss, right, err);
+    int rc = mlp_eval_batch(s->m, x, t, B, loss, NULL, err);
+    if (!rc) *right = t->labels ? mlp_count_correct(mlp_logits(s->m), t->labels, B, s->n_out) : 0;
+    return rc;
+}
+
 static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
 {
     if (s->dev) return s->dev->eval(s, l, r, err);
@@ -251,10 +263,11 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
         mlp_target t;
         float bl;
         int B = (int)b.size;
+        int right = 0;
         int rc = batch_target(s, &b, 0, &t, err);
-        if (!rc) rc = mlp_eval_batch(s->m, b.x, &t, B, &bl, NULL, err);
+        if (!rc) rc = eval_batch(s, b.x, &t, B, &bl, &right, err);
         if (rc) return rc;
-        if (s->classification) correct += mlp_count_correct(mlp_logits(s->m), t.labels, B, s->n_out);
+        correct += right;
         loss += (double)bl * B;
         n += B;
     }
@@ -272,12 +285,24 @@ int train_diverged(const char *what, double v, long epoch, kerror *err)
 /* One optimizer step over the k accumulated batch gradients. */
 static void apply_step(session *s, int k)
 {
+    if (s->dp) dp_reduce(s->dp);
     float *g = mlp_grads(s->m);
     size_t n = mlp_n_params(s->m);
     if (k > 1)
         for (size_t i = 0; i < n; i++) g[i] /= (float)k;
     optim_step(&s->opt, mlp_params(s->m), g, (float)schedule_lr(&s->sched, s->st.step));
     s->st.step++;
+}
+
+/* Forward, loss and backward of one batch on one thread. */
+static int cpu_batch(mlp *m, const float *x, const mlp_target *t, int B, int accumulate,
+                     float *loss, kerror *err)
+{
+    int rc = mlp_forward(m, x, B, 1, err);
+    if (rc) return rc;
+    *loss = mlp_loss_forward_backward(m, t, B);
+    mlp_backward(m, x, B, accumulate);
+    return KE_OK;
 }
 
 static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
@@ -291,12 +316,12 @@ static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
     while (loader_next(s->train_l, &b)) {
         mlp_target t;
         int B = (int)b.size;
+        float loss;
         int rc = batch_target(s, &b, 1, &t, err);
-        if (!rc) rc = mlp_forward(s->m, b.x, B, 1, err);
+        if (!rc) rc = s->dp ? dp_train_batch(s->dp, b.x, &t, B, k > 0, &loss, err)
+                            : cpu_batch(s->m, b.x, &t, B, k > 0, &loss, err);
         if (rc) return rc;
-        float loss = mlp_loss_forward_backward(s->m, &t, B);
         if (!isfinite(loss)) return train_diverged("the train loss", loss, epoch, err);
-        mlp_backward(s->m, b.x, B, k > 0);
         sum += (double)loss * B;
         rows += B;
         if (++k == s->cfg->accumulate) {
@@ -389,6 +414,7 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
     int rc = load_data(&s, fold, err);
     if (!rc) rc = build(&s, err);
     if (!rc && c->resume[0]) rc = resume(&s, err);
+    if (!rc && !dev && train_config_data_parallel(c)) rc = dp_create(&s.dp, s.m, c->threads, err);
     if (!rc && dev) {
         s.dev = dev;
         rc = dev->open(&s, err);
@@ -483,7 +509,8 @@ int train_run_device(const train_config *cfg, const train_device_ops *dev,
 {
     int rc = train_config_validate(cfg, err);
     if (rc) return rc;
-    openblas_set_num_threads(cfg->threads);
+    /* data-parallel threads each run a single-threaded OpenBLAS */
+    openblas_set_num_threads(!dev && train_config_data_parallel(cfg) ? 1 : cfg->threads);
     train_result r;
     rc = cfg->kfold ? run_kfold(cfg, dev, report, ctx, &r, err)
                     : run_single(cfg, dev, -1, report, ctx, &r, err);

@@ -27,6 +27,7 @@ static const char *const sched_names[] = {"constant", "step", "multistep", "expo
                                           "inverse_time", "linear", "cosine", NULL};
 static const char *const device_names[] = {"cpu", "cuda", "auto", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", "fp16", NULL};
+static const char *const parallel_names[] = {"blas", "data", NULL};
 
 #define I(n, d, lo, hi, h) {#n, CONFIG_INT, OFF(n), d, lo, hi, 0, NULL, h}
 #define F(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 0, NULL, h}
@@ -95,7 +96,10 @@ const train_config_option train_config_options[] = {
     FO(distill_temperature, "4", 0, 100, "distillation temperature T"),
     F(distill_alpha, "0.5", 0, 1, "weight of the distillation term"),
     I(seed, "1", 0, IMAX, "seed of initialisation, dropout, shuffling and augmentation"),
-    I(threads, "1", 1, 256, "OpenBLAS threads"),
+    I(threads, "1", 1, 256, "CPU threads of the run"),
+    E(parallel, "blas", parallel_names,
+      "threads > 1: blas (OpenBLAS's threads) or data (each thread a share of every "
+      "batch's rows, one BLAS thread each; not with batchnorm)"),
     S(cache_dir, "", "decoded dataset cache directory (empty: no cache)"),
     S(checkpoint, "", "save the training state here after every epoch (empty: never)"),
     S(resume, "", "resume from this checkpoint (empty: start fresh)"),
@@ -375,9 +379,17 @@ int train_config_validate(const train_config *c, kerror *err)
     for (int i = 1; i < c->milestones.n; i++)
         if (c->milestones.v[i] <= c->milestones.v[i - 1])
             return kerror_set(err, KE_INVALID, "milestones", "must be strictly ascending");
+    if (c->parallel == CONFIG_PARALLEL_DATA && c->batchnorm)
+        return kerror_set(err, KE_INVALID, "parallel",
+                          "data needs batchnorm off (batch statistics span the whole batch); use blas");
     if (c->budget > c->epochs)
         return kerror_set(err, KE_INVALID, "budget", "%d exceeds epochs (%d)", c->budget, c->epochs);
     return KE_OK;
+}
+
+int train_config_data_parallel(const train_config *c)
+{
+    return c->threads > 1 && c->parallel == CONFIG_PARALLEL_DATA;
 }
 
 json_t *train_config_to_json(const train_config *c)

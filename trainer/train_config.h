@@ -29,6 +29,7 @@ enum { CONFIG_TASK_AUTO, CONFIG_TASK_CLASSIFICATION, CONFIG_TASK_REGRESSION };
 enum { CONFIG_LOSS_AUTO, CONFIG_LOSS_CROSS_ENTROPY, CONFIG_LOSS_MSE };
 enum { CONFIG_DEVICE_CPU, CONFIG_DEVICE_CUDA, CONFIG_DEVICE_AUTO };
 enum { CONFIG_PRECISION_FP32, CONFIG_PRECISION_BF16, CONFIG_PRECISION_FP16 };
+enum { CONFIG_PARALLEL_BLAS, CONFIG_PARALLEL_DATA };
 
 /* Plain data, no pointers: copy it with `=`. Enum fields hold the values
  * named in their comment (the choices are listed in that order). */
@@ -78,6 +79,7 @@ typedef struct {
     double distill_temperature, distill_alpha;
     int seed;                         /* init, dropout, shuffling, augmentation */
     int threads;
+    int parallel;                     /* CONFIG_PARALLEL_*: how threads > 1 are used */
     char cache_dir[CONFIG_STR_MAX];
     char checkpoint[CONFIG_STR_MAX];  /* "" = none */
     char resume[CONFIG_STR_MAX];      /* "" = none */
@@ -138,6 +140,9 @@ int train_config_load_file(train_config *c, const char *path, kerror *err);
 /* Checks that involve several options (loss vs task, kfold, milestones, ...).
  * KE_INVALID with path = the option at fault. */
 int train_config_validate(const train_config *c, kerror *err);
+/* 1 when a CPU run splits each batch's rows across its threads (dp.h):
+ * threads > 1 and parallel=data. */
+int train_config_data_parallel(const train_config *c);
 
 /* Every option as a JSON object (a new reference, owned by the caller), or
  * NULL on allocation failure. train_config_apply_json of it reproduces c. */

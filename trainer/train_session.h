@@ -15,6 +15,7 @@
 #include "checkpoint.h"
 #include "train_config.h"
 #include "dataset.h"
+#include "dp.h"
 #include "loader.h"
 #include "mlp.h"
 #include "optim.h"
@@ -31,6 +32,7 @@ typedef struct {
     split sp;
     split_scaler sc;
     mlp *m, *teacher;
+    dp *dp;              /* CPU data parallelism over s->m, or NULL */
     optim opt;
     schedule sched;
     loader *train_l, *val_l, *test_l;

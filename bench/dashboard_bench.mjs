@@ -1,0 +1,105 @@
+// dashboard_bench: how the dashboard behaves on a study of N real trials
+// served by a real `kestrel serve` (bench/dashboard_bench.sh starts both and
+// passes BASE). Headless Debian chromium through playwright-core loads the
+// study page REPS times and times, in the page: until the history chart holds
+// every COMPLETE trial, until the trial table shows its first page, a sort by
+// value and a state filter. During each load and for LIVE_S seconds after it
+// (the study keeps running, tens of trials a second, so the page keeps
+// polling and redrawing) it records the main thread's long tasks (> 50 ms,
+// PerformanceObserver) and the JS heap. Prints medians; asserts nothing.
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { chromium } = createRequire(resolve(here, '../tests/browser/package.json'))('playwright-core');
+
+const BASE = process.env.BASE;
+const STUDY = process.env.STUDY || 'big';
+const N = Number(process.env.TRIALS || 10000);
+const REPS = Number(process.env.REPS || 5);
+const LIVE_S = Number(process.env.LIVE_S || 10);
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!BASE) throw new Error('BASE (the server URL) is not set; run bench/dashboard_bench.sh');
+
+const median = (xs) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// Resolves with the ms from now until cond() holds in the page (polled on
+// every animation frame, so the figure includes the render).
+async function timeUntil(page, cond, arg) {
+  return page.evaluate(async ([src, a]) => {
+    const f = new Function('a', `return (${src})(a)`);
+    const t0 = performance.now();
+    for (;;) {
+      if (f(a)) return performance.now() - t0;
+      if (performance.now() - t0 > 120000) return Infinity;
+      await new Promise((r) => requestAnimationFrame(r));
+    }
+  }, [cond.toString(), arg]);
+}
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+const rows = [];
+for (let rep = 0; rep < REPS; rep++) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  await page.addInitScript(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
+      .observe({ type: 'longtask', buffered: true });
+  });
+  const t0 = Date.now();
+  await page.goto(`${BASE}#/study/${STUDY}`);
+  await page.waitForFunction((n) => {
+    const h = window.kestrelCharts && window.kestrelCharts.history;
+    return h && h.data.datasets[0].data.length >= n;
+  }, N, { timeout: 120000, polling: 50 });
+  const load = Date.now() - t0;
+  await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 100);
+  const table = Date.now() - t0;
+
+  const firstRow = () => document.querySelector('#trials tbody tr')?.dataset.number;
+  const before = await page.evaluate(firstRow);
+  await page.click('#trials th[data-key="value"]', { noWaitAfter: true });
+  const sort = await timeUntil(page, (b) => {
+    const r = document.querySelector('#trials tbody tr');
+    return r && r.dataset.number !== b;
+  }, before);
+  await page.selectOption('#state-filter', 'PRUNED');
+  const filter = await timeUntil(page, () => document.querySelectorAll('#trials tbody tr').length === 0);
+  await page.selectOption('#state-filter', '');
+
+  const loadLong = await page.evaluate(() => window.__long.slice());
+  await page.evaluate(() => { window.__long = []; });
+  await page.waitForTimeout(LIVE_S * 1000);
+  const liveLong = await page.evaluate(() => window.__long.slice());
+  const heap = await page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : 0));
+  rows.push({ load, table, sort, filter, loadLongMax: Math.max(0, ...loadLong), loadLongSum: loadLong.reduce((s, x) => s + x, 0),
+    liveLongMax: Math.max(0, ...liveLong), liveLongN: liveLong.length, heapMB: heap / 1048576 });
+  await context.close();
+}
+await browser.close();
+
+const col = (k) => rows.map((r) => r[k]);
+const fmt = (x) => (Number.isFinite(x) ? x.toFixed(0) : 'never');
+console.log(`study ${STUDY}: ${N} trials, ${REPS} loads, ${LIVE_S} s of live polling after each`);
+console.log('| measure | median | min | max |');
+console.log('|---|---:|---:|---:|');
+const lines = [
+  ['page load to history chart with every trial (ms)', 'load'],
+  ['page load to first table page (ms)', 'table'],
+  ['sort the table by value (ms)', 'sort'],
+  ['filter the table by state (ms)', 'filter'],
+  ['longest main-thread task during load (ms)', 'loadLongMax'],
+  ['main-thread long tasks during load, total (ms)', 'loadLongSum'],
+  [`longest main-thread task in ${LIVE_S} s of live updates (ms)`, 'liveLongMax'],
+  [`long tasks in ${LIVE_S} s of live updates (count)`, 'liveLongN'],
+  ['JS heap after the live period (MB)', 'heapMB'],
+];
+for (const [label, k] of lines) {
+  const v = col(k);
+  console.log(`| ${label} | ${fmt(median(v))} | ${fmt(Math.min(...v))} | ${fmt(Math.max(...v))} |`);
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# bench/dashboard_bench.sh: the dashboard on a study of 10,000 real trials
+# (issue 5: "stays responsive with 10,000 trials"), run by hand; it asserts
+# nothing. Writes the study into a fresh history through the storage API
+# (bench/fill_history.c, as bench/load.sh does), serves it with `kestrel
+# serve`, resumes it with a larger budget so that Branin trials keep adding to
+# it (tens a second: the page polls and redraws the whole time, a stress
+# case), and runs bench/dashboard_bench.mjs in headless Debian
+# chromium (playwright-core from tests/browser, installed by ./bootstrap).
+# Run from a configured build directory (in-tree or VPATH):
+#   sh bench/dashboard_bench.sh [--build DIR]
+#   TRIALS=20000 REPS=3 LIVE_S=5 sh bench/dashboard_bench.sh
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=.
+if [ "${1:-}" = "--build" ]; then
+    build=$2
+    shift 2
+fi
+KESTREL=${KESTREL:-$build/kestrel}
+TRIALS=${TRIALS:-10000}
+export TRIALS
+[ -d "$here/../tests/browser/node_modules/playwright-core" ] ||
+    { echo "dashboard_bench.sh: run ./bootstrap first (npm ci in tests/browser)" >&2; exit 2; }
+
+tmp=$(mktemp -d /tmp/kestrel-dash.XXXXXX)
+server=
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+[ -f "$build/libkestrel.a" ] || make -s -C "$build" libkestrel.a
+# shellcheck disable=SC2046
+${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../src" -I"$here/../search" \
+    $(pkg-config --cflags jansson sqlite3) "$here/fill_history.c" "$build/libkestrel.a" \
+    $(pkg-config --libs jansson sqlite3 gsl openblas libmicrohttpd zlib | sed 's/-lgslcblas//') \
+    -lm -o "$tmp/fill_history"
+"$tmp/fill_history" "$tmp/k.db" big "$TRIALS" $((TRIALS + 1000000))
+
+"$KESTREL" serve --db "$tmp/k.db" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
+server=$!
+while ! grep -q '^listening on' "$tmp/out" 2>/dev/null; do sleep 0.1; done
+BASE=$(sed -n 's|^listening on \(http://[^ ]*/\)$|\1|p' "$tmp/out")
+export BASE
+curl -sf -X POST "${BASE}api/v1/studies/big/resume" >/dev/null
+node "$here/dashboard_bench.mjs"
+n=$(curl -sf "${BASE}api/v1/studies/big" | sed -n 's/.*"total": *\([0-9]*\).*/\1/p')
+echo "the study had $n trials at the end"

@@ -1,0 +1,267 @@
+/* test_dp: data-parallel batches (trainer/dp.c) against the same batch on
+ * one model: the summed shard gradients, the mean loss and the evaluation
+ * counts match for every loss (cross-entropy, MSE, distillation), with
+ * uneven shards, gradient accumulation and batches smaller than the thread
+ * count; dropout masks are reproducible; replicas refuse batch norm. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../trainer/dp.h"
+#include "gradcheck.h"
+
+#define N_IN 12
+#define N_OUT 4
+#define MAXB 64
+
+static const int widths[2] = { 24, 16 };
+
+typedef struct {
+    float x[MAXB * N_IN];
+    int labels[MAXB];
+    float targets[MAXB * N_OUT];
+    float teacher[MAXB * N_OUT];
+} batch;
+
+static mlp_config config(mlp_loss loss, float dropout)
+{
+    mlp_config c;
+    mlp_config_default(&c);
+    c.n_in = N_IN;
+    c.n_layers = 2;
+    c.widths = widths;
+    c.n_out = N_OUT;
+    c.max_batch = MAXB;
+    c.seed = 7;
+    c.loss = loss;
+    c.dropout = dropout;
+    return c;
+}
+
+static mlp *create(const mlp_config *c)
+{
+    mlp *m = NULL;
+    kerror err;
+    ck_assert_int_eq(mlp_create(&m, c, &err), KE_OK);
+    return m;
+}
+
+static dp *pool(mlp *m, int n)
+{
+    dp *p = NULL;
+    kerror err;
+    int rc = dp_create(&p, m, n, &err);
+    ck_assert_msg(rc == KE_OK, "dp_create: %s", err.msg);
+    return p;
+}
+
+static void fill(batch *b, uint64_t seed)
+{
+    uint64_t s = seed;
+    gc_fill(b->x, MAXB * N_IN, -1, 1, &s);
+    gc_fill(b->targets, MAXB * N_OUT, -1, 1, &s);
+    for (int i = 0; i < MAXB; i++) {
+        b->labels[i] = (int)(gc_uniform(&s) * N_OUT) % N_OUT;
+        float sum = 0;
+        for (int j = 0; j < N_OUT; j++) sum += b->teacher[i * N_OUT + j] = 0.1f + (float)gc_uniform(&s);
+        for (int j = 0; j < N_OUT; j++) b->teacher[i * N_OUT + j] /= sum;
+    }
+}
+
+/* The reference: forward, loss and backward of the whole batch on one model. */
+static float one_model(mlp *m, const float *x, const mlp_target *t, int B, int accumulate)
+{
+    ck_assert_int_eq(mlp_forward(m, x, B, 1, NULL), KE_OK);
+    float loss = mlp_loss_forward_backward(m, t, B);
+    mlp_backward(m, x, B, accumulate);
+    return loss;
+}
+
+static void assert_close(const float *a, const float *b, size_t n, float rel)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-6f + rel * fabsf(b[i]), "[%zu] %.9g vs %.9g", i,
+                      (double)a[i], (double)b[i]);
+}
+
+/* Every loss, 2 and 3 threads, batch sizes that split evenly and unevenly:
+ * gradient and loss as one model computes them, up to float reordering. */
+START_TEST(gradients_match_one_model)
+{
+    const mlp_loss losses[] = { MLP_LOSS_SOFTMAX_XENT, MLP_LOSS_MSE, MLP_LOSS_SOFTMAX_XENT };
+    const int sizes[] = { 64, 37, 5 };
+    batch b;
+    fill(&b, 3);
+    for (int li = 0; li < 3; li++)
+        for (int threads = 2; threads <= 3; threads++)
+            for (int si = 0; si < 3; si++) {
+                mlp_config c = config(losses[li], 0);
+                mlp *ref = create(&c), *m = create(&c);
+                dp *p = pool(m, threads);
+                int B = sizes[si];
+                mlp_target t = { b.labels, losses[li] == MLP_LOSS_MSE ? b.targets : NULL,
+                                 li == 2 ? b.teacher : NULL };
+                float want = one_model(ref, b.x, &t, B, 0), got;
+                kerror err;
+                ck_assert_int_eq(dp_train_batch(p, b.x, &t, B, 0, &got, &err), KE_OK);
+                dp_reduce(p);
+                ck_assert_msg(fabsf(got - want) <= 1e-6f * fabsf(want) + 1e-7f,
+                              "loss %d threads %d B %d: %g vs %g", li, threads, B, got, want);
+                assert_close(mlp_grads(m), mlp_grads(ref), mlp_n_params(m), 1e-4f);
+                dp_free(p);
+                mlp_free(m);
+                mlp_free(ref);
+            }
+}
+END_TEST
+
+/* Accumulation over a full and a short batch, then a batch of one row with
+ * three threads (two empty shards) that must not keep stale gradients. */
+START_TEST(accumulation_and_tiny_batches)
+{
+    batch b;
+    fill(&b, 5);
+    mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
+    mlp *ref = create(&c), *m = create(&c);
+    dp *p = pool(m, 3);
+    mlp_target t = { b.labels, NULL, NULL };
+    mlp_target t2 = { b.labels + 40, NULL, NULL };
+    float loss;
+    one_model(ref, b.x, &t, 40, 0);
+    one_model(ref, b.x + 40 * N_IN, &t2, 23, 1);
+    ck_assert_int_eq(dp_train_batch(p, b.x, &t, 40, 0, &loss, NULL), KE_OK);
+    ck_assert_int_eq(dp_train_batch(p, b.x + 40 * N_IN, &t2, 23, 1, &loss, NULL), KE_OK);
+    dp_reduce(p);
+    assert_close(mlp_grads(m), mlp_grads(ref), mlp_n_params(m), 1e-4f);
+
+    one_model(ref, b.x, &t, 1, 0);
+    ck_assert_int_eq(dp_train_batch(p, b.x, &t, 1, 0, &loss, NULL), KE_OK);
+    dp_reduce(p);
+    /* one row: shard 0 alone, so the gradient is the same bits */
+    ck_assert(memcmp(mlp_grads(m), mlp_grads(ref), mlp_n_params(m) * sizeof(float)) == 0);
+    dp_free(p);
+    mlp_free(m);
+    mlp_free(ref);
+}
+END_TEST
+
+START_TEST(evaluation_matches_one_model)
+{
+    batch b;
+    fill(&b, 9);
+    mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0.3f);
+    mlp *ref = create(&c), *m = create(&c);
+    dp *p = pool(m, 3);
+    mlp_target t = { b.labels, NULL, NULL };
+    float want_loss, got_loss;
+    int want_right, got_right;
+    ck_assert_int_eq(mlp_eval_batch(ref, b.x, &t, 50, &want_loss, &want_right, NULL), KE_OK);
+    ck_assert_int_eq(dp_eval_batch(p, b.x, &t, 50, &got_loss, &got_right, NULL), KE_OK);
+    ck_assert_int_eq(got_right, want_right);
+    ck_assert_float_eq_tol(got_loss, want_loss, 1e-6f * want_loss);
+    /* MSE on class labels: counts come from the labels whatever the loss */
+    mlp_config cm = config(MLP_LOSS_MSE, 0);
+    mlp *rm = create(&cm), *mm = create(&cm);
+    dp *pm = pool(mm, 2);
+    mlp_target tm = { b.labels, b.targets, NULL };
+    ck_assert_int_eq(mlp_eval_batch(rm, b.x, &tm, 50, &want_loss, NULL, NULL), KE_OK);
+    want_right = mlp_count_correct(mlp_logits(rm), b.labels, 50, N_OUT);
+    ck_assert_int_eq(dp_eval_batch(pm, b.x, &tm, 50, &got_loss, &got_right, NULL), KE_OK);
+    ck_assert_int_eq(got_right, want_right);
+    ck_assert_float_eq_tol(got_loss, want_loss, 1e-6f * want_loss);
+    dp_free(pm);
+    mlp_free(mm);
+    mlp_free(rm);
+    dp_free(p);
+    mlp_free(m);
+    mlp_free(ref);
+}
+END_TEST
+
+/* Dropout: two runs from the same seed give the same bits, the masks differ
+ * between shards, and only the primary's RNG state moves (what a checkpoint
+ * saves). */
+START_TEST(dropout_is_reproducible)
+{
+    batch b;
+    fill(&b, 11);
+    mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0.5f);
+    mlp *m1 = create(&c), *m2 = create(&c);
+    dp *p1 = pool(m1, 2), *p2 = pool(m2, 2);
+    mlp_target t = { b.labels, NULL, NULL };
+    float l1, l2;
+    uint64_t before[MLP_RNG_WORDS], after[MLP_RNG_WORDS];
+    mlp_rng_get(m1, before);
+    for (int step = 0; step < 3; step++) {
+        ck_assert_int_eq(dp_train_batch(p1, b.x, &t, 64, 0, &l1, NULL), KE_OK);
+        ck_assert_int_eq(dp_train_batch(p2, b.x, &t, 64, 0, &l2, NULL), KE_OK);
+        dp_reduce(p1);
+        dp_reduce(p2);
+        ck_assert(memcmp(&l1, &l2, sizeof l1) == 0);
+        ck_assert(memcmp(mlp_grads(m1), mlp_grads(m2), mlp_n_params(m1) * sizeof(float)) == 0);
+    }
+    mlp_rng_get(m1, after);
+    ck_assert(memcmp(before, after, sizeof before) != 0);
+    /* a fork gives the shard a stream of its own, different per shard */
+    mlp *r1 = NULL, *r2 = NULL;
+    ck_assert_int_eq(mlp_replica(&r1, m2, NULL), KE_OK);
+    ck_assert_int_eq(mlp_replica(&r2, m2, NULL), KE_OK);
+    mlp_rng_fork(m2, r1, 1);
+    mlp_rng_fork(m2, r2, 2);
+    uint64_t s0[MLP_RNG_WORDS], s1[MLP_RNG_WORDS], s2[MLP_RNG_WORDS];
+    mlp_rng_get(m2, s0);
+    mlp_rng_get(r1, s1);
+    mlp_rng_get(r2, s2);
+    ck_assert(memcmp(s0, s1, sizeof s0) != 0 && memcmp(s1, s2, sizeof s1) != 0);
+    mlp_free(r1);
+    mlp_free(r2);
+    dp_free(p2);
+    mlp_free(m2);
+    dp_free(p1);
+    mlp_free(m1);
+}
+END_TEST
+
+START_TEST(refuses_batchnorm_and_one_thread)
+{
+    mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
+    c.batchnorm = 1;
+    mlp *m = create(&c), *r = NULL;
+    kerror err;
+    ck_assert_int_eq(mlp_replica(&r, m, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "batchnorm");
+    ck_assert_ptr_null(r);
+    dp *p = NULL;
+    ck_assert_int_eq(dp_create(&p, m, 2, &err), KE_INVALID);
+    ck_assert_ptr_null(p);
+    mlp_free(m);
+    mlp_config c1 = config(MLP_LOSS_SOFTMAX_XENT, 0);
+    m = create(&c1);
+    ck_assert_int_eq(dp_create(&p, m, 1, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "threads");
+    mlp_free(m);
+}
+END_TEST
+
+static Suite *dp_suite(void)
+{
+    Suite *s = suite_create("dp");
+    TCase *tc = tcase_create("dp");
+    tcase_add_test(tc, gradients_match_one_model);
+    tcase_add_test(tc, accumulation_and_tiny_batches);
+    tcase_add_test(tc, evaluation_matches_one_model);
+    tcase_add_test(tc, dropout_is_reproducible);
+    tcase_add_test(tc, refuses_batchnorm_and_one_thread);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(dp_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

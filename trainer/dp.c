@@ -1,0 +1,273 @@
+/* dp: data-parallel batches over model replicas and a small pool of worker
+ * threads; see dp.h. Invariant: thread i always works on shard i (rows
+ * [i B / n, (i+1) B / n)) and parameter range i of the reduction, so which
+ * thread finishes first never changes a result. */
+#include "dp.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A step takes about a millisecond; waking a sleeping thread through the
+ * kernel costs tens of microseconds twice a step, so both sides first spin
+ * this many rounds (roughly 50-100 us) before they sleep on the condition. */
+#define SPIN_ROUNDS 4000
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+typedef enum { JOB_TRAIN, JOB_EVAL, JOB_REDUCE, JOB_QUIT } job_kind;
+
+/* What one thread did with its shard of the current job. */
+typedef struct {
+    int rows;
+    float loss;
+    int correct;
+    int rc;
+    kerror err;
+} shard;
+
+struct dp {
+    int n;                 /* threads, the caller's included */
+    mlp **models;          /* [0] the primary (borrowed), [1..n) replicas (owned) */
+    shard *sh;             /* n */
+    pthread_t *th;         /* n - 1 workers */
+    int n_started;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    atomic_ulong gen;      /* bumped for every job (release: the job is written) */
+    atomic_int pending;    /* workers still on the current job */
+    /* the current job, written under mu before gen is bumped */
+    job_kind kind;
+    const float *x;
+    const mlp_target *t;
+    int B, accumulate;
+};
+
+typedef struct {
+    dp *p;
+    int i;
+} worker_arg;
+
+/* Rows of shard i of a batch of B split n ways. */
+static int shard_lo(int i, int B, int n) { return (int)((long)i * B / n); }
+
+static void run_shard(dp *p, int i)
+{
+    shard *s = &p->sh[i];
+    mlp *m = p->models[i];
+    const mlp_config *c = mlp_get_config(m);
+    if (p->kind == JOB_REDUCE) {
+        size_t N = mlp_n_params(m);
+        size_t lo = N * (size_t)i / (size_t)p->n, hi = N * (size_t)(i + 1) / (size_t)p->n;
+        float *g = mlp_grads(p->models[0]);
+        for (int r = 1; r < p->n; r++) {
+            const float *gr = mlp_grads(p->models[r]);
+            for (size_t j = lo; j < hi; j++) g[j] += gr[j];
+        }
+        return;
+    }
+    int lo = shard_lo(i, p->B, p->n);
+    s->rows = shard_lo(i + 1, p->B, p->n) - lo;
+    s->loss = 0;
+    s->correct = 0;
+    s->rc = KE_OK;
+    if (s->rows == 0) {
+        /* a batch smaller than the thread count: this shard adds nothing */
+        if (p->kind == JOB_TRAIN && !p->accumulate) mlp_grads_zero(m);
+        return;
+    }
+    const float *x = p->x + (size_t)lo * (size_t)c->n_in;
+    size_t off = (size_t)lo * (size_t)c->n_out;
+    mlp_target t = {
+        .labels = p->t->labels ? p->t->labels + lo : NULL,
+        .targets = p->t->targets ? p->t->targets + off : NULL,
+        .teacher_probs = p->t->teacher_probs ? p->t->teacher_probs + off : NULL,
+    };
+    if (p->kind == JOB_EVAL) {
+        s->rc = mlp_eval_batch(m, x, &t, s->rows, &s->loss, NULL, &s->err);
+        if (!s->rc && t.labels)
+            s->correct = mlp_count_correct(mlp_logits(m), t.labels, s->rows, c->n_out);
+        return;
+    }
+    s->rc = mlp_forward(m, x, s->rows, 1, &s->err);
+    if (s->rc) return;
+    s->loss = mlp_loss_forward_backward(m, &t, s->rows);
+    if (s->rows != p->B) mlp_dlogits_scale(m, s->rows, (float)s->rows / (float)p->B);
+    mlp_backward(m, x, s->rows, p->accumulate);
+}
+
+/* Spins a while for the generation to move past seen, then sleeps on go. */
+static unsigned long wait_job(dp *p, unsigned long seen)
+{
+    unsigned long g;
+    for (int r = 0; r < SPIN_ROUNDS; r++) {
+        if ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) != seen) return g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->mu);
+    while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
+        pthread_cond_wait(&p->go, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
+static void *worker(void *arg)
+{
+    worker_arg *a = arg;
+    dp *p = a->p;
+    int i = a->i;
+    free(a);
+    unsigned long seen = 0;
+    for (;;) {
+        seen = wait_job(p, seen);
+        if (p->kind == JOB_QUIT) return NULL;
+        run_shard(p, i);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+/* Runs the job on every thread, shard 0 on the caller's, and waits for all. */
+static void dispatch(dp *p, job_kind kind, const float *x, const mlp_target *t, int B,
+                     int accumulate)
+{
+    pthread_mutex_lock(&p->mu);
+    p->kind = kind;
+    p->x = x;
+    p->t = t;
+    p->B = B;
+    p->accumulate = accumulate;
+    atomic_store_explicit(&p->pending, p->n_started, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    if (kind == JOB_QUIT) return;
+    run_shard(p, 0);
+    for (int r = 0; r < SPIN_ROUNDS; r++) {
+        if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0) return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int dp_create(dp **out, mlp *primary, int n_threads, kerror *err)
+{
+    *out = NULL;
+    if (n_threads < 2)
+        return kerror_set(err, KE_INVALID, "threads", "data parallelism needs >= 2 threads, got %d",
+                          n_threads);
+    dp *p = calloc(1, sizeof *p);
+    if (!p) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    p->n = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->models = calloc((size_t)n_threads, sizeof *p->models);
+    p->sh = calloc((size_t)n_threads, sizeof *p->sh);
+    p->th = calloc((size_t)n_threads, sizeof *p->th);
+    if (!p->models || !p->sh || !p->th) {
+        dp_free(p);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    p->models[0] = primary;
+    for (int i = 1; i < n_threads; i++) {
+        int rc = mlp_replica(&p->models[i], primary, err);
+        if (rc) {
+            dp_free(p);
+            return rc;
+        }
+    }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (!a) {
+            dp_free(p);
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        }
+        *a = (worker_arg){p, i};
+        if (pthread_create(&p->th[i - 1], NULL, worker, a) != 0) {
+            free(a);
+            dp_free(p);
+            return kerror_set(err, KE_IO, "threads", "cannot start a trainer thread");
+        }
+        p->n_started++;
+    }
+    *out = p;
+    return KE_OK;
+}
+
+void dp_free(dp *p)
+{
+    if (!p) return;
+    if (p->n_started) {
+        dispatch(p, JOB_QUIT, NULL, NULL, 0, 0);
+        for (int i = 0; i < p->n_started; i++) pthread_join(p->th[i], NULL);
+    }
+    for (int i = 1; p->models && i < p->n; i++) mlp_free(p->models[i]);
+    free(p->models);
+    free(p->sh);
+    free(p->th);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* The first failed shard's error, or KE_OK. */
+static int shard_error(const dp *p, kerror *err)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->sh[i].rc) {
+            if (err) *err = p->sh[i].err;
+            return p->sh[i].rc;
+        }
+    return KE_OK;
+}
+
+/* The batch's mean loss from the shards' means, in shard order. */
+static float batch_loss(const dp *p, int B)
+{
+    double sum = 0;
+    for (int i = 0; i < p->n; i++) sum += (double)p->sh[i].loss * p->sh[i].rows;
+    return (float)(sum / B);
+}
+
+int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumulate,
+                   float *loss, kerror *err)
+{
+    if (B < 1) return kerror_set(err, KE_INVALID, "batch", "batch size %d < 1", B);
+    if (mlp_get_config(p->models[0])->dropout > 0.0f)
+        for (int i = 1; i < p->n; i++) mlp_rng_fork(p->models[0], p->models[i], (uint64_t)i);
+    dispatch(p, JOB_TRAIN, x, t, B, accumulate);
+    int rc = shard_error(p, err);
+    if (!rc) *loss = batch_loss(p, B);
+    return rc;
+}
+
+void dp_reduce(dp *p) { dispatch(p, JOB_REDUCE, NULL, NULL, 0, 0); }
+
+int dp_eval_batch(dp *p, const float *x, const mlp_target *t, int B, float *loss,
+                  int *n_correct, kerror *err)
+{
+    if (B < 1) return kerror_set(err, KE_INVALID, "batch", "batch size %d < 1", B);
+    dispatch(p, JOB_EVAL, x, t, B, 0);
+    int rc = shard_error(p, err);
+    if (rc) return rc;
+    if (loss) *loss = batch_loss(p, B);
+    if (n_correct) {
+        *n_correct = 0;
+        for (int i = 0; i < p->n; i++) *n_correct += p->sh[i].correct;
+    }
+    return KE_OK;
+}

@@ -1,0 +1,51 @@
+/* dp: data-parallel batches for the CPU trainer. A batch's rows are cut into
+ * one contiguous shard per thread; each thread runs forward, loss and
+ * backward of its shard on its own replica of the model (mlp_replica: shared
+ * weights, own activations and gradients) with a single-threaded OpenBLAS,
+ * and the shard gradients are summed into the primary model's. It is the
+ * trainer's `parallel=data`: worth it where a two-threaded OpenBLAS call gains
+ * little over one thread at these matrix sizes; where OpenBLAS scales, the
+ * reduction and the second set of activations cost more than the concurrent
+ * GEMM streams gain (figures in bench/README.md). Invariant: shard bounds, dropout streams
+ * (mlp_rng_fork) and the summation order depend only on B and the thread
+ * count, so a run is reproducible for a given seed and thread count.
+ *
+ * Typical step (the caller holds the primary model and the optimizer):
+ *   dp_train_batch(p, x, &target, B, accumulate, &loss, err);  per batch
+ *   dp_reduce(p);                                  before each optimizer step
+ *   optim_step(..., mlp_grads(primary), ...);
+ *
+ * The caller must have set OpenBLAS to one thread. */
+#ifndef KESTREL_DP_H
+#define KESTREL_DP_H
+
+#include "../src/kerror.h"
+#include "mlp.h"
+
+typedef struct dp dp;
+
+/* Starts n_threads - 1 worker threads (the caller's thread is the first) and
+ * one replica of primary per worker. primary must outlive p and have no
+ * batch norm. Errors: KE_INVALID (n_threads < 2, batch norm), KE_NOMEM,
+ * KE_IO (a thread could not start). */
+int dp_create(dp **out, mlp *primary, int n_threads, kerror *err);
+void dp_free(dp *p);   /* joins the workers; NULL allowed */
+
+/* Forward, loss and backward of the B rows of x (B >= 1) split across the
+ * threads: the gradients (accumulate as in mlp_backward) wait in the
+ * replicas until dp_reduce. *loss gets the batch's mean loss. Errors as
+ * mlp_forward. */
+int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumulate,
+                   float *loss, kerror *err);
+
+/* Adds every replica's gradient to the primary's (a fixed order), each thread
+ * summing its own range of the parameters. */
+void dp_reduce(dp *p);
+
+/* Evaluation forward of B rows split across the threads, as mlp_eval_batch:
+ * *loss the mean loss; *n_correct the rows whose argmax logit is their label
+ * when t->labels is set (with either loss), else 0. Either may be NULL. */
+int dp_eval_batch(dp *p, const float *x, const mlp_target *t, int B, float *loss,
+                  int *n_correct, kerror *err);
+
+#endif
