@@ -38,7 +38,7 @@ ${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../src" -I"$here/../searc
     $(pkg-config --cflags jansson sqlite3) "$here/fill_history.c" "$build/libkestrel.a" \
     $(pkg-config --libs jansson sqlite3 gsl openblas libmicrohttpd zlib | sed 's/-lgslcblas//') \
     -lm -o "$tmp/fill_history"
-"$tmp/fill_history" "$tmp/k.db" big "$TRIALS" $((TRIALS + 1000000))
+"$tmp/fill_history" "$tmp/k.db" big "$TRIALS" 1000000
 
 "$KESTREL" serve --db "$tmp/k.db" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
 server=$!

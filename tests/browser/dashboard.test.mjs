@@ -94,6 +94,7 @@ async function shot(name) {
 // Counts of what a chart draws, read from the Chart.js instances the
 // dashboard exposes as window.kestrelCharts.
 async function chartCounts() {
+  await page.locator('#charts[data-ready="true"]').waitFor();
   return page.evaluate(() => {
     const c = window.kestrelCharts;
     const pts = (ch, i) => (ch ? ch.data.datasets[i].data.filter((p) => p.y !== null).length : -1);
