@@ -13,37 +13,16 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-build=.
-if [ "${1:-}" = "--build" ]; then
-    build=$2
-    shift 2
-fi
-KESTREL=${KESTREL:-$build/kestrel}
+. "$here/history_server.sh"
 TRIALS=${TRIALS:-10000}
 export TRIALS
 [ -d "$here/../tests/browser/node_modules/playwright-core" ] ||
     { echo "dashboard_bench.sh: run ./bootstrap first (npm ci in tests/browser)" >&2; exit 2; }
 
-tmp=$(mktemp -d /tmp/kestrel-dash.XXXXXX)
-server=
-cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-[ -f "$build/libkestrel.a" ] || make -s -C "$build" libkestrel.a
-# shellcheck disable=SC2046
-${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../src" -I"$here/../search" \
-    $(pkg-config --cflags jansson sqlite3) "$here/fill_history.c" "$build/libkestrel.a" \
-    $(pkg-config --libs jansson sqlite3 gsl openblas libmicrohttpd zlib | sed 's/-lgslcblas//') \
-    -lm -o "$tmp/fill_history"
+history_build
 "$tmp/fill_history" "$tmp/k.db" big "$TRIALS" 1000000
-
-"$KESTREL" serve --db "$tmp/k.db" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
-server=$!
-while ! grep -q '^listening on' "$tmp/out" 2>/dev/null; do sleep 0.1; done
-BASE=$(sed -n 's|^listening on \(http://[^ ]*/\)$|\1|p' "$tmp/out")
+history_serve
+BASE=$base/
 export BASE
 curl -sf -X POST "${BASE}api/v1/studies/big/resume" >/dev/null
 node "$here/dashboard_bench.mjs"

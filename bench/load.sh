@@ -13,12 +13,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-build=.
-if [ "${1:-}" = "--build" ]; then
-    build=$2
-    shift 2
-fi
-KESTREL=${KESTREL:-$build/kestrel}
+. "$here/history_server.sh"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
@@ -29,29 +24,13 @@ if ! command -v wrk >/dev/null 2>&1; then
     apt-get install -y wrk >/dev/null
 fi
 
-tmp=$(mktemp -d /tmp/kestrel-load.XXXXXX)
-server=
-cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-[ -f "$build/libkestrel.a" ] || make -s -C "$build" libkestrel.a
-# shellcheck disable=SC2046
-${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../src" -I"$here/../search" \
-    $(pkg-config --cflags jansson sqlite3) "$here/fill_history.c" "$build/libkestrel.a" \
-    $(pkg-config --libs jansson sqlite3 gsl openblas libmicrohttpd zlib | sed 's/-lgslcblas//') \
-    -lm -o "$tmp/fill_history"
+history_build
 t0=$(date +%s.%N)
 "$tmp/fill_history" "$tmp/k.db" big "$TRIALS"
 t1=$(date +%s.%N)
 echo "study big: $TRIALS trials written in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') s"
 
-"$KESTREL" serve --db "$tmp/k.db" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
-server=$!
-while ! grep -q '^listening on' "$tmp/out" 2>/dev/null; do sleep 0.1; done
-base=$(sed -n 's|^listening on \(http://[^ ]*\)/$|\1|p' "$tmp/out")
+history_serve
 echo "server: $base (database $tmp/k.db)"
 
 post() {

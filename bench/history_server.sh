@@ -1,0 +1,38 @@
+# history_server.sh: sourced (not run) by bench/load.sh and
+# bench/dashboard_bench.sh. Parses an optional leading `--build DIR`, makes a
+# temp dir (removed on exit, with the server), builds bench/fill_history.c
+# against the build's libkestrel.a (it writes a study of N real trials into a
+# history) and serves $tmp/k.db with `kestrel serve` on a free loopback port.
+#   . "$here/history_server.sh"     (after `here` is set; it reads "$@")
+#   history_build                   -> $tmp/fill_history DB STUDY N [MAX_TRIALS]
+#   history_serve                   -> $base (http://127.0.0.1:PORT), $server
+build=.
+if [ "${1:-}" = "--build" ]; then
+    build=$2
+    shift 2
+fi
+KESTREL=${KESTREL:-$build/kestrel}
+
+tmp=$(mktemp -d /tmp/kestrel-bench.XXXXXX)
+server=
+history_cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap history_cleanup EXIT INT TERM
+
+history_build() {
+    [ -f "$build/libkestrel.a" ] || make -s -C "$build" libkestrel.a
+    # shellcheck disable=SC2046
+    ${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../src" -I"$here/../search" \
+        $(pkg-config --cflags jansson sqlite3) "$here/fill_history.c" "$build/libkestrel.a" \
+        $(pkg-config --libs jansson sqlite3 gsl openblas libmicrohttpd zlib | sed 's/-lgslcblas//') \
+        -lm -o "$tmp/fill_history"
+}
+
+history_serve() {
+    "$KESTREL" serve --db "$tmp/k.db" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
+    server=$!
+    while ! grep -q '^listening on' "$tmp/out" 2>/dev/null; do sleep 0.1; done
+    base=$(sed -n 's|^listening on \(http://[^ ]*\)/$|\1|p' "$tmp/out")
+}
