@@ -56,6 +56,26 @@ static dp *pool(mlp *m, int n)
     return p;
 }
 
+/* A reference model and an identical one (same seed) under a dp pool. */
+typedef struct {
+    mlp *ref, *m;
+    dp *p;
+} pair;
+
+static pair pair_new(const mlp_config *c, int threads)
+{
+    pair q = { create(c), create(c), NULL };
+    q.p = pool(q.m, threads);
+    return q;
+}
+
+static void pair_free(pair *q)
+{
+    dp_free(q->p);
+    mlp_free(q->m);
+    mlp_free(q->ref);
+}
+
 static void fill(batch *b, uint64_t seed)
 {
     uint64_t s = seed;
@@ -97,21 +117,18 @@ START_TEST(gradients_match_one_model)
         for (int threads = 2; threads <= 3; threads++)
             for (int si = 0; si < 3; si++) {
                 mlp_config c = config(losses[li], 0);
-                mlp *ref = create(&c), *m = create(&c);
-                dp *p = pool(m, threads);
+                pair q = pair_new(&c, threads);
                 int B = sizes[si];
                 mlp_target t = { b.labels, losses[li] == MLP_LOSS_MSE ? b.targets : NULL,
                                  li == 2 ? b.teacher : NULL };
-                float want = one_model(ref, b.x, &t, B, 0), got;
+                float want = one_model(q.ref, b.x, &t, B, 0), got;
                 kerror err;
-                ck_assert_int_eq(dp_train_batch(p, b.x, &t, B, 0, &got, &err), KE_OK);
-                dp_reduce(p);
+                ck_assert_int_eq(dp_train_batch(q.p, b.x, &t, B, 0, &got, &err), KE_OK);
+                dp_reduce(q.p);
                 ck_assert_msg(fabsf(got - want) <= 1e-6f * fabsf(want) + 1e-7f,
                               "loss %d threads %d B %d: %g vs %g", li, threads, B, got, want);
-                assert_close(mlp_grads(m), mlp_grads(ref), mlp_n_params(m), 1e-4f);
-                dp_free(p);
-                mlp_free(m);
-                mlp_free(ref);
+                assert_close(mlp_grads(q.m), mlp_grads(q.ref), mlp_n_params(q.m), 1e-4f);
+                pair_free(&q);
             }
 }
 END_TEST
@@ -123,26 +140,23 @@ START_TEST(accumulation_and_tiny_batches)
     batch b;
     fill(&b, 5);
     mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
-    mlp *ref = create(&c), *m = create(&c);
-    dp *p = pool(m, 3);
+    pair q = pair_new(&c, 3);
     mlp_target t = { b.labels, NULL, NULL };
     mlp_target t2 = { b.labels + 40, NULL, NULL };
     float loss;
-    one_model(ref, b.x, &t, 40, 0);
-    one_model(ref, b.x + 40 * N_IN, &t2, 23, 1);
-    ck_assert_int_eq(dp_train_batch(p, b.x, &t, 40, 0, &loss, NULL), KE_OK);
-    ck_assert_int_eq(dp_train_batch(p, b.x + 40 * N_IN, &t2, 23, 1, &loss, NULL), KE_OK);
-    dp_reduce(p);
-    assert_close(mlp_grads(m), mlp_grads(ref), mlp_n_params(m), 1e-4f);
+    one_model(q.ref, b.x, &t, 40, 0);
+    one_model(q.ref, b.x + 40 * N_IN, &t2, 23, 1);
+    ck_assert_int_eq(dp_train_batch(q.p, b.x, &t, 40, 0, &loss, NULL), KE_OK);
+    ck_assert_int_eq(dp_train_batch(q.p, b.x + 40 * N_IN, &t2, 23, 1, &loss, NULL), KE_OK);
+    dp_reduce(q.p);
+    assert_close(mlp_grads(q.m), mlp_grads(q.ref), mlp_n_params(q.m), 1e-4f);
 
-    one_model(ref, b.x, &t, 1, 0);
-    ck_assert_int_eq(dp_train_batch(p, b.x, &t, 1, 0, &loss, NULL), KE_OK);
-    dp_reduce(p);
+    one_model(q.ref, b.x, &t, 1, 0);
+    ck_assert_int_eq(dp_train_batch(q.p, b.x, &t, 1, 0, &loss, NULL), KE_OK);
+    dp_reduce(q.p);
     /* one row: shard 0 alone, so the gradient is the same bits */
-    ck_assert(memcmp(mlp_grads(m), mlp_grads(ref), mlp_n_params(m) * sizeof(float)) == 0);
-    dp_free(p);
-    mlp_free(m);
-    mlp_free(ref);
+    ck_assert(memcmp(mlp_grads(q.m), mlp_grads(q.ref), mlp_n_params(q.m) * sizeof(float)) == 0);
+    pair_free(&q);
 }
 END_TEST
 
@@ -151,31 +165,25 @@ START_TEST(evaluation_matches_one_model)
     batch b;
     fill(&b, 9);
     mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0.3f);
-    mlp *ref = create(&c), *m = create(&c);
-    dp *p = pool(m, 3);
+    pair q = pair_new(&c, 3);
     mlp_target t = { b.labels, NULL, NULL };
     float want_loss, got_loss;
     int want_right, got_right;
-    ck_assert_int_eq(mlp_eval_batch(ref, b.x, &t, 50, &want_loss, &want_right, NULL), KE_OK);
-    ck_assert_int_eq(dp_eval_batch(p, b.x, &t, 50, &got_loss, &got_right, NULL), KE_OK);
+    ck_assert_int_eq(mlp_eval_batch(q.ref, b.x, &t, 50, &want_loss, &want_right, NULL), KE_OK);
+    ck_assert_int_eq(dp_eval_batch(q.p, b.x, &t, 50, &got_loss, &got_right, NULL), KE_OK);
     ck_assert_int_eq(got_right, want_right);
     ck_assert_float_eq_tol(got_loss, want_loss, 1e-6f * want_loss);
     /* MSE on class labels: counts come from the labels whatever the loss */
     mlp_config cm = config(MLP_LOSS_MSE, 0);
-    mlp *rm = create(&cm), *mm = create(&cm);
-    dp *pm = pool(mm, 2);
+    pair qm = pair_new(&cm, 2);
     mlp_target tm = { b.labels, b.targets, NULL };
-    ck_assert_int_eq(mlp_eval_batch(rm, b.x, &tm, 50, &want_loss, NULL, NULL), KE_OK);
-    want_right = mlp_count_correct(mlp_logits(rm), b.labels, 50, N_OUT);
-    ck_assert_int_eq(dp_eval_batch(pm, b.x, &tm, 50, &got_loss, &got_right, NULL), KE_OK);
+    ck_assert_int_eq(mlp_eval_batch(qm.ref, b.x, &tm, 50, &want_loss, NULL, NULL), KE_OK);
+    want_right = mlp_count_correct(mlp_logits(qm.ref), b.labels, 50, N_OUT);
+    ck_assert_int_eq(dp_eval_batch(qm.p, b.x, &tm, 50, &got_loss, &got_right, NULL), KE_OK);
     ck_assert_int_eq(got_right, want_right);
     ck_assert_float_eq_tol(got_loss, want_loss, 1e-6f * want_loss);
-    dp_free(pm);
-    mlp_free(mm);
-    mlp_free(rm);
-    dp_free(p);
-    mlp_free(m);
-    mlp_free(ref);
+    pair_free(&qm);
+    pair_free(&q);
 }
 END_TEST
 
