@@ -134,8 +134,8 @@ static int streams(int S, int B, double seconds, const int *w, int L)
         double t = (now_s() - t0) / (double)reps;
         if (t < best) best = t;
     }
-    printf("{\"total_gflops\": %.2f, \"step_flops\": %.0f, \"step_seconds\": %.6g, \"streams\": %d}\n",
-           flops / best * 1e-9, flops, best, S);
+    printf("{\"total_gflops\": %.2f, \"step_flops\": %.0f, \"step_seconds\": %.6g, "
+           "\"streams\": %d}\n", flops / best * 1e-9, flops, best, S);
     free(st);
     return 0;
 }

@@ -48,7 +48,8 @@ json_t *api_study_json(const storage_study *s, int with_spec)
         "metric", s->metric, "strategy", json_object_get(json_object_get(doc, "strategy"), "name"),
         "created_at", s->created_at, "updated_at", s->updated_at, "counts", "total", s->n_trials,
         "running", s->n_running, "complete", s->n_complete, "pruned", s->n_pruned, "failed",
-        s->n_failed, "configs", s->n_configs, "max_trials", json_object_get(json_object_get(doc, "budget"), "max_trials"),
+        s->n_failed, "configs", s->n_configs,
+        "max_trials", json_object_get(json_object_get(doc, "budget"), "max_trials"),
         "best", best, "params", api_param_names(s->spec_json));
     if (o && with_spec && doc) json_object_set(o, "spec", doc);
     json_decref(doc);

@@ -259,8 +259,9 @@ int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err)
 /* Options that limit or place a run without changing its trajectory. */
 static int may_differ(const char *name)
 {
-    static const char *const names[] = {"budget", "threads", "parallel", "report_every", "checkpoint",
-                                        "resume", "cache_dir", "data_dir", "device", NULL};
+    static const char *const names[] = {"budget", "threads", "parallel", "report_every",
+                                        "checkpoint", "resume", "cache_dir", "data_dir",
+                                        "device", NULL};
     for (int i = 0; names[i]; i++)
         if (strcmp(name, names[i]) == 0) return 1;
     return 0;
