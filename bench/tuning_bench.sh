@@ -36,11 +36,19 @@ median() {   # FORMAT VALUE...: the median of the values; "inf" sorts last
 }
 
 # One line per study: name, time to target (inf if never), best val_accuracy,
-# trials, epochs trained, the time of its last finished trial, and the best
-# val_accuracy of the trials finished by 60 s and by 120 s.
+# trials, epochs trained, the time of its last finished trial, the best
+# val_accuracy of the trials finished by 60 s and by 120 s, and the epochs of
+# the trials finished by the time the target was reached (inf if never; the
+# epochs of trials still running then are not counted, for any method).
 study_rows() {   # db target
     sqlite3 -separator ' ' "$1" "
-        WITH t0 AS (SELECT study_id, MIN(started_at) AS t0 FROM trials GROUP BY study_id)
+        WITH t0 AS (SELECT study_id, MIN(started_at) AS t0 FROM trials GROUP BY study_id),
+        hit AS (SELECT study_id, MIN(finished_at) AS at FROM trials
+                WHERE state = 'COMPLETE' AND value >= $2 GROUP BY study_id),
+        ep AS (SELECT t.study_id, t.finished_at, t.last_step - COALESCE(
+                   (SELECT p.last_step FROM trials p WHERE p.study_id = t.study_id
+                                                       AND p.number = t.resumed_from), 0) AS n
+               FROM trials t WHERE t.last_step >= 0)
         SELECT s.name,
                CASE WHEN MAX(t.state = 'COMPLETE' AND t.value >= $2)
                     THEN printf('%.1f', MIN(CASE WHEN t.state = 'COMPLETE' AND t.value >= $2
@@ -56,22 +64,31 @@ study_rows() {   # db target
                printf('%.4f', COALESCE(MAX(CASE WHEN t.state = 'COMPLETE'
                    AND t.finished_at - t0.t0 <= 60 THEN t.value END), 0)),
                printf('%.4f', COALESCE(MAX(CASE WHEN t.state = 'COMPLETE'
-                   AND t.finished_at - t0.t0 <= 120 THEN t.value END), 0))
+                   AND t.finished_at - t0.t0 <= 120 THEN t.value END), 0)),
+               COALESCE((SELECT SUM(ep.n) FROM ep JOIN hit ON hit.study_id = ep.study_id
+                         WHERE ep.study_id = s.id AND ep.finished_at <= hit.at),
+                        CASE WHEN (SELECT at FROM hit WHERE hit.study_id = s.id) IS NULL
+                             THEN 'inf' ELSE 0 END)
         FROM studies s JOIN trials t ON t.study_id = s.id JOIN t0 ON t0.study_id = s.id
         GROUP BY s.id ORDER BY s.name"
+}
+
+ratio_of() {   # a b: a / b to 2 decimals, n/a when either is missing or infinite
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (b == "" || b == "inf" || a == "inf" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
 }
 
 report() {   # db target
     db=$1 target=$2
     echo "target val_accuracy >= $target"
     echo
-    echo "| study | time to target (s) | best val_accuracy | best by 60 s | best by 120 s | trials | epochs trained | last trial ended (s) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| study | time to target (s) | epochs to target | best val_accuracy | best by 60 s | best by 120 s | trials | epochs trained | last trial ended (s) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     study_rows "$db" "$target" |
-        awk '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $7, $8, $4, $5, $6 }'
+        awk '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $9, $3, $7, $8, $4, $5, $6 }'
     echo
-    echo "| method | median time to target (s) | seeds reaching it | median best val_accuracy | median best by 60 s | median best by 120 s | best val_accuracy (max over seeds) | median / random |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| method | median time to target (s) | seeds reaching it | median best val_accuracy | median best by 60 s | median best by 120 s | best val_accuracy (max over seeds) | median / random | median epochs to target | epochs / random |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     rows=$(study_rows "$db" "$target")
     methods=$(printf '%s\n' "$rows" | awk '{ sub(/-s[0-9]+$/, "", $1); print $1 }' | awk '!seen[$0]++')
     base=""
@@ -90,10 +107,12 @@ report() {   # db target
         top=$(printf '%s\n' "$mine" | awk '$3 > t { t = $3 } END { print t }')
         n=$(printf '%s\n' "$mine" | wc -l)
         hit=$(printf '%s\n' "$mine" | awk '$2 != "inf"' | wc -l)
-        [ "$m" = random ] && base=$med
-        ratio=$(awk -v a="$med" -v b="$base" 'BEGIN {
-            if (b == "" || b == "inf" || a == "inf" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')
-        echo "| $m | $med | $hit of $n | $best | $by60 | $by120 | $top | $ratio |"
+        # shellcheck disable=SC2046
+        epochs=$(median %.0f $(printf '%s\n' "$mine" | awk '{ print $9 }'))
+        [ "$m" = random ] && base=$med && ebase=$epochs
+        ratio=$(ratio_of "$med" "$base")
+        eratio=$(ratio_of "$epochs" "$ebase")
+        echo "| $m | $med | $hit of $n | $best | $by60 | $by120 | $top | $ratio | $epochs | $eratio |"
     done
 }
 
