@@ -2,7 +2,8 @@
  * one model: the summed shard gradients, the mean loss and the evaluation
  * counts match for every loss (cross-entropy, MSE, distillation), with
  * uneven shards, gradient accumulation and batches smaller than the thread
- * count; dropout masks are reproducible; replicas refuse batch norm. */
+ * count; dropout masks are reproducible; the threaded optimizer step is
+ * optim_step's; replicas refuse batch norm. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -124,7 +125,7 @@ START_TEST(gradients_match_one_model)
                 float want = one_model(q.ref, b.x, &t, B, 0), got;
                 kerror err;
                 ck_assert_int_eq(dp_train_batch(q.p, b.x, &t, B, 0, &got, &err), KE_OK);
-                dp_reduce(q.p);
+                dp_reduce(q.p, 1);
                 ck_assert_msg(fabsf(got - want) <= 1e-6f * fabsf(want) + 1e-7f,
                               "loss %d threads %d B %d: %g vs %g", li, threads, B, got, want);
                 assert_close(mlp_grads(q.m), mlp_grads(q.ref), mlp_n_params(q.m), 1e-4f);
@@ -148,12 +149,12 @@ START_TEST(accumulation_and_tiny_batches)
     one_model(q.ref, b.x + 40 * N_IN, &t2, 23, 1);
     ck_assert_int_eq(dp_train_batch(q.p, b.x, &t, 40, 0, &loss, NULL), KE_OK);
     ck_assert_int_eq(dp_train_batch(q.p, b.x + 40 * N_IN, &t2, 23, 1, &loss, NULL), KE_OK);
-    dp_reduce(q.p);
+    dp_reduce(q.p, 1);
     assert_close(mlp_grads(q.m), mlp_grads(q.ref), mlp_n_params(q.m), 1e-4f);
 
     one_model(q.ref, b.x, &t, 1, 0);
     ck_assert_int_eq(dp_train_batch(q.p, b.x, &t, 1, 0, &loss, NULL), KE_OK);
-    dp_reduce(q.p);
+    dp_reduce(q.p, 1);
     /* one row: shard 0 alone, so the gradient is the same bits */
     ck_assert(memcmp(mlp_grads(q.m), mlp_grads(q.ref), mlp_n_params(q.m) * sizeof(float)) == 0);
     pair_free(&q);
@@ -204,8 +205,8 @@ START_TEST(dropout_is_reproducible)
     for (int step = 0; step < 3; step++) {
         ck_assert_int_eq(dp_train_batch(p1, b.x, &t, 64, 0, &l1, NULL), KE_OK);
         ck_assert_int_eq(dp_train_batch(p2, b.x, &t, 64, 0, &l2, NULL), KE_OK);
-        dp_reduce(p1);
-        dp_reduce(p2);
+        dp_reduce(p1, 1);
+        dp_reduce(p2, 1);
         ck_assert(memcmp(&l1, &l2, sizeof l1) == 0);
         ck_assert(memcmp(mlp_grads(m1), mlp_grads(m2), mlp_n_params(m1) * sizeof(float)) == 0);
     }
@@ -228,6 +229,54 @@ START_TEST(dropout_is_reproducible)
     mlp_free(m2);
     dp_free(p1);
     mlp_free(m1);
+}
+END_TEST
+
+/* dp_step (reduction and mean over k batches, then the update split across
+ * the threads) gives the bits of the sum, the mean and optim_step on one
+ * thread. */
+START_TEST(step_matches_optim_step)
+{
+    const optim_kind kinds[] = { OPTIM_ADAM, OPTIM_MOMENTUM, OPTIM_RMSPROP };
+    batch b;
+    fill(&b, 13);
+    mlp_target t = { b.labels, NULL, NULL };
+    for (int ki = 0; ki < 3; ki++) {
+        mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
+        mlp *m1 = create(&c), *m2 = create(&c);
+        dp *p1 = pool(m1, 3), *p2 = pool(m2, 3);
+        optim_config oc;
+        optim_config_default(&oc);
+        oc.kind = kinds[ki];
+        oc.weight_decay = 0.01f;
+        oc.l2 = 0.001f;
+        oc.clip_norm = ki == 1 ? 0.05f : 0;
+        optim o1, o2;
+        size_t n = mlp_n_params(m1);
+        int nt;
+        const mlp_tensor *t1 = mlp_tensors(m1, &nt), *t2 = mlp_tensors(m2, &nt);
+        ck_assert_int_eq(optim_init(&o1, &oc, n, t1, nt, NULL), KE_OK);
+        ck_assert_int_eq(optim_init(&o2, &oc, n, t2, nt, NULL), KE_OK);
+        float loss;
+        for (int step = 0; step < 3; step++) {
+            for (int k = 0; k < 2; k++) {
+                ck_assert_int_eq(dp_train_batch(p1, b.x + k * 32 * N_IN, &t, 32, k, &loss, NULL), KE_OK);
+                ck_assert_int_eq(dp_train_batch(p2, b.x + k * 32 * N_IN, &t, 32, k, &loss, NULL), KE_OK);
+            }
+            dp_reduce(p1, 1);
+            for (size_t i = 0; i < n; i++) mlp_grads(m1)[i] /= 2.0f;
+            optim_step(&o1, mlp_params(m1), mlp_grads(m1), 0.01f);
+            dp_step(p2, &o2, 2, 0.01f);
+            ck_assert_msg(memcmp(mlp_params(m1), mlp_params(m2), n * sizeof(float)) == 0,
+                          "optimizer %d step %d: parameters differ", (int)kinds[ki], step);
+        }
+        optim_free(&o1);
+        optim_free(&o2);
+        dp_free(p1);
+        dp_free(p2);
+        mlp_free(m1);
+        mlp_free(m2);
+    }
 }
 END_TEST
 
@@ -260,6 +309,7 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, accumulation_and_tiny_batches);
     tcase_add_test(tc, evaluation_matches_one_model);
     tcase_add_test(tc, dropout_is_reproducible);
+    tcase_add_test(tc, step_matches_optim_step);
     tcase_add_test(tc, refuses_batchnorm_and_one_thread);
     suite_add_tcase(s, tc);
     return s;

@@ -1,6 +1,7 @@
 /* test_optim: each update rule's first two steps against values worked out
- * by hand (in the comments), the regularizers, the three clipping modes, and
- * that decay and penalties never touch biases. */
+ * by hand (in the comments), the regularizers, the three clipping modes,
+ * that decay and penalties never touch biases, and that an update split into
+ * parameter ranges (optim_begin, optim_apply) is the same as one step. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -233,6 +234,48 @@ START_TEST(clip_adaptive)
 }
 END_TEST
 
+/* optim_begin and optim_apply on ranges that cut through tensors and SIMD
+ * blocks give optim_step's bits, for every rule with every stage on. */
+START_TEST(split_ranges_match_step)
+{
+    static const mlp_tensor big[] = {
+        {"h0.W", 0, 5, 7, 1, 1},
+        {"h0.b", 35, 5, 1, 0, 1},
+        {"h1.W", 40, 3, 5, 1, 1},
+    };
+    enum { N = 55 };
+    const size_t cuts[] = {0, 3, 17, 36, 41, N};
+    for (int k = OPTIM_SGD; k <= OPTIM_ADAMW; k++) {
+        optim_config c;
+        optim_config_default(&c);
+        c.kind = (optim_kind)k;
+        c.weight_decay = 0.01f;
+        c.l1 = 0.001f;
+        c.l2 = 0.002f;
+        c.clip_norm = 0.5f;
+        optim a, b;
+        ck_assert_int_eq(optim_init(&a, &c, N, big, 3, NULL), KE_OK);
+        ck_assert_int_eq(optim_init(&b, &c, N, big, 3, NULL), KE_OK);
+        float pa[N], pb[N], ga[N], gb[N];
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < N; i++) {
+                if (step == 0) pa[i] = pb[i] = 0.1f * (float)((i * 7) % 11) - 0.5f;
+                ga[i] = gb[i] = 0.05f * (float)((i * 5 + step) % 13) - 0.3f;
+            }
+            optim_step(&a, pa, ga, 0.1f);
+            optim_begin(&b, pb, gb);
+            for (int r = 4; r >= 0; r--)   /* any order */
+                optim_apply(&b, pb, gb, 0.1f, cuts[r], cuts[r + 1]);
+        }
+        ck_assert_int_eq(b.t, a.t);
+        ck_assert_msg(memcmp(pa, pb, sizeof pa) == 0, "kind %d: parameters differ", k);
+        ck_assert(a.n_state == 0 || memcmp(a.state, b.state, a.n_state * sizeof(float)) == 0);
+        optim_free(&a);
+        optim_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(state_arena_and_reset)
 {
     optim_config c;
@@ -298,6 +341,7 @@ int main(void)
     tcase_add_test(clip, clip_adaptive);
     suite_add_tcase(s, clip);
     TCase *misc = tcase_create("state");
+    tcase_add_test(misc, split_ranges_match_step);
     tcase_add_test(misc, state_arena_and_reset);
     tcase_add_test(misc, rejects_bad_config);
     suite_add_tcase(s, misc);

@@ -21,7 +21,7 @@ static void cpu_relax(void)
 #endif
 }
 
-typedef enum { JOB_TRAIN, JOB_EVAL, JOB_REDUCE, JOB_QUIT } job_kind;
+typedef enum { JOB_TRAIN, JOB_EVAL, JOB_REDUCE, JOB_APPLY, JOB_QUIT } job_kind;
 
 /* What one thread did with its shard of the current job. */
 typedef struct {
@@ -47,6 +47,9 @@ struct dp {
     const float *x;
     const mlp_target *t;
     int B, accumulate;
+    int k;                 /* JOB_REDUCE: batches accumulated */
+    const optim *opt;      /* JOB_APPLY */
+    float lr;
 };
 
 typedef struct {
@@ -62,14 +65,20 @@ static void run_shard(dp *p, int i)
     shard *s = &p->sh[i];
     mlp *m = p->models[i];
     const mlp_config *c = mlp_get_config(m);
-    if (p->kind == JOB_REDUCE) {
+    if (p->kind == JOB_REDUCE || p->kind == JOB_APPLY) {
         size_t N = mlp_n_params(m);
         size_t lo = N * (size_t)i / (size_t)p->n, hi = N * (size_t)(i + 1) / (size_t)p->n;
         float *g = mlp_grads(p->models[0]);
+        if (p->kind == JOB_APPLY) {
+            optim_apply(p->opt, mlp_params(p->models[0]), g, p->lr, lo, hi);
+            return;
+        }
         for (int r = 1; r < p->n; r++) {
             const float *gr = mlp_grads(p->models[r]);
             for (size_t j = lo; j < hi; j++) g[j] += gr[j];
         }
+        if (p->k > 1)
+            for (size_t j = lo; j < hi; j++) g[j] /= (float)p->k;
         return;
     }
     int lo = shard_lo(i, p->B, p->n);
@@ -255,7 +264,20 @@ int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumu
     return rc;
 }
 
-void dp_reduce(dp *p) { dispatch(p, JOB_REDUCE, NULL, NULL, 0, 0); }
+void dp_reduce(dp *p, int k)
+{
+    p->k = k;
+    dispatch(p, JOB_REDUCE, NULL, NULL, 0, 0);
+}
+
+void dp_step(dp *p, optim *o, int k, float lr)
+{
+    dp_reduce(p, k);
+    optim_begin(o, mlp_params(p->models[0]), mlp_grads(p->models[0]));
+    p->opt = o;
+    p->lr = lr;
+    dispatch(p, JOB_APPLY, NULL, NULL, 0, 0);
+}
 
 int dp_eval_batch(dp *p, const float *x, const mlp_target *t, int B, float *loss,
                   int *n_correct, kerror *err)

@@ -12,8 +12,7 @@
  *
  * Typical step (the caller holds the primary model and the optimizer):
  *   dp_train_batch(p, x, &target, B, accumulate, &loss, err);  per batch
- *   dp_reduce(p);                                  before each optimizer step
- *   optim_step(..., mlp_grads(primary), ...);
+ *   dp_step(p, &optim, k, lr);             after k batches: reduce and update
  *
  * The caller must have set OpenBLAS to one thread. */
 #ifndef KESTREL_DP_H
@@ -21,6 +20,7 @@
 
 #include "../src/kerror.h"
 #include "mlp.h"
+#include "optim.h"
 
 typedef struct dp dp;
 
@@ -38,9 +38,15 @@ void dp_free(dp *p);   /* joins the workers; NULL allowed */
 int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumulate,
                    float *loss, kerror *err);
 
-/* Adds every replica's gradient to the primary's (a fixed order), each thread
- * summing its own range of the parameters. */
-void dp_reduce(dp *p);
+/* Adds every replica's gradient to the primary's (a fixed order) and divides
+ * by k (the batches accumulated, >= 1), each thread on its own range of the
+ * parameters. */
+void dp_reduce(dp *p, int k);
+
+/* dp_reduce, then one update of the primary's parameters by o (created for
+ * them) at rate lr: optim_begin on the caller's thread, optim_apply on every
+ * thread's range. The same bits as dp_reduce followed by optim_step. */
+void dp_step(dp *p, optim *o, int k, float lr);
 
 /* Evaluation forward of B rows split across the threads, as mlp_eval_batch:
  * *loss the mean loss; *n_correct the rows whose argmax logit is their label

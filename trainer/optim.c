@@ -242,57 +242,68 @@ static void adam_update(const optim_config *c, long t, float *restrict w, float 
     adam_scalar(&k, w, m, v, g, done, n);
 }
 
-/* The update rule over all n floats (step 4). */
-static void update(optim *o, float *w, const float *g, float lr)
+/* The update rule (step 4) over floats [lo, hi). */
+static void update(const optim *o, float *w, const float *g, float lr, size_t lo, size_t hi)
 {
     const optim_config *c = &o->cfg;
-    size_t n = o->n;
-    float *m = o->state, *v = o->state + n;
+    float *m = o->state, *v = o->state + o->n;
     switch (c->kind) {
     case OPTIM_SGD:
-        for (size_t i = 0; i < n; i++) w[i] -= lr * g[i];
+        for (size_t i = lo; i < hi; i++) w[i] -= lr * g[i];
         break;
     case OPTIM_MOMENTUM:   /* Polyak 1964, in the v = mu v + g form of PyTorch */
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = lo; i < hi; i++) {
             m[i] = c->momentum * m[i] + g[i];
             w[i] -= lr * m[i];
         }
         break;
     case OPTIM_NESTEROV:   /* Sutskever et al. 2013 eq. 3-4, rewritten on the
                             * look-ahead point (Bengio et al. 2013, eq. 7) */
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = lo; i < hi; i++) {
             m[i] = c->momentum * m[i] + g[i];
             w[i] -= lr * (g[i] + c->momentum * m[i]);
         }
         break;
     case OPTIM_ADAGRAD:    /* Duchi, Hazan & Singer 2011, diagonal form */
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = lo; i < hi; i++) {
             m[i] += g[i] * g[i];
             w[i] -= lr * g[i] / (sqrtf(m[i]) + c->eps);
         }
         break;
     case OPTIM_RMSPROP:    /* Tieleman & Hinton 2012, lecture 6.5 */
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = lo; i < hi; i++) {
             m[i] = c->rho * m[i] + (1 - c->rho) * g[i] * g[i];
             w[i] -= lr * g[i] / (sqrtf(m[i]) + c->eps);
         }
         break;
     case OPTIM_ADAM:
     case OPTIM_ADAMW:
-        adam_update(c, o->t, w, m, v, g, n, lr);
+        adam_update(c, o->t, w + lo, m + lo, v + lo, g + lo, hi - lo, lr);
         break;
     }
 }
 
-void optim_step(optim *o, float *params, float *grads, float lr)
+void optim_begin(optim *o, const float *params, float *grads)
 {
     clip(o, params, grads, 0);
+    o->t++;
+}
+
+void optim_apply(const optim *o, float *params, float *grads, float lr, size_t lo, size_t hi)
+{
     for (int i = 0; i < o->n_tensors; i++) {
         const mlp_tensor *t = &o->tensors[i];
-        if (t->trainable && t->is_weight)
-            regularize(&o->cfg, params + t->offset, grads + t->offset,
-                       (size_t)t->rows * (size_t)t->cols, lr);
+        size_t a = t->offset, b = a + (size_t)t->rows * (size_t)t->cols;
+        if (a < lo) a = lo;
+        if (b > hi) b = hi;
+        if (t->trainable && t->is_weight && a < b)
+            regularize(&o->cfg, params + a, grads + a, b - a, lr);
     }
-    o->t++;
-    update(o, params, grads, lr);
+    update(o, params, grads, lr, lo, hi);
+}
+
+void optim_step(optim *o, float *params, float *grads, float lr)
+{
+    optim_begin(o, params, grads);
+    optim_apply(o, params, grads, lr, 0, o->n);
 }

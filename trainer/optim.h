@@ -84,6 +84,15 @@ void optim_reset(optim *o);
  * computes no norm that no enabled clipping needs; optim_clip returns it. */
 void optim_step(optim *o, float *params, float *grads, float lr);
 
+/* optim_step in two parts, for callers that update disjoint ranges of the
+ * parameters on several threads: optim_begin once (clipping needs every
+ * gradient; it also counts the step), then optim_apply on ranges that
+ * together cover [0, n) exactly once (steps 2-4 work float by float). A
+ * float's update does not depend on the range that holds it, so any split
+ * gives the bits of optim_step. */
+void optim_begin(optim *o, const float *params, float *grads);
+void optim_apply(const optim *o, float *params, float *grads, float lr, size_t lo, size_t hi);
+
 /* The clipping stage alone (step 1 above), for callers that need it; returns
  * the global norm before clipping. */
 double optim_clip(const optim *o, const float *params, float *grads);

@@ -285,12 +285,16 @@ int train_diverged(const char *what, double v, long epoch, kerror *err)
 /* One optimizer step over the k accumulated batch gradients. */
 static void apply_step(session *s, int k)
 {
-    if (s->dp) dp_reduce(s->dp);
-    float *g = mlp_grads(s->m);
-    size_t n = mlp_n_params(s->m);
-    if (k > 1)
-        for (size_t i = 0; i < n; i++) g[i] /= (float)k;
-    optim_step(&s->opt, mlp_params(s->m), g, (float)schedule_lr(&s->sched, s->st.step));
+    float lr = (float)schedule_lr(&s->sched, s->st.step);
+    if (s->dp) {
+        dp_step(s->dp, &s->opt, k, lr);
+    } else {
+        float *g = mlp_grads(s->m);
+        size_t n = mlp_n_params(s->m);
+        if (k > 1)
+            for (size_t i = 0; i < n; i++) g[i] /= (float)k;
+        optim_step(&s->opt, mlp_params(s->m), g, lr);
+    }
     s->st.step++;
 }
 
