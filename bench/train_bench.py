@@ -206,7 +206,7 @@ def main():
     ap.add_argument("--spec-batches", type=int, default=60,
                     help="batches per epoch for the 'spec' PyTorch mode, which is slow")
     ap.add_argument("--torch-modes", default="spec,tuned")
-    ap.add_argument("--kestrel-modes", default="blas,data",
+    ap.add_argument("--kestrel-modes", default="data,blas",
                     help="kestrel's parallel= settings to run; the first is the 'kestrel' row")
     ap.add_argument("--json", help="also write all figures to this file")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)

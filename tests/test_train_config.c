@@ -225,10 +225,20 @@ START_TEST(cross_checks)
 }
 END_TEST
 
-/* Which runs split batches across threads: parallel=data with more than one
- * thread; data with batch norm is refused. */
+/* Which runs split batches across threads: parallel=data, or the default
+ * auto without batch norm, with more than one thread; data with batch norm is
+ * refused, auto with it falls back to blas. */
 START_TEST(data_parallel_choice)
 {
+    ck_assert_int_eq(c.parallel, CONFIG_PARALLEL_AUTO);
+    ck_assert_int_eq(train_config_data_parallel(&c), 0);   /* threads 1 */
+    train_config_set_kv(&c, "threads=2", &err);
+    ck_assert_int_eq(train_config_data_parallel(&c), 1);
+    train_config_set_kv(&c, "batchnorm=true", &err);
+    ck_assert_int_eq(train_config_data_parallel(&c), 0);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_OK);
+    train_config_set_kv(&c, "batchnorm=false", &err);
+    train_config_set_kv(&c, "threads=1", &err);
     train_config_set_kv(&c, "parallel=data", &err);
     ck_assert_int_eq(train_config_data_parallel(&c), 0);   /* threads 1 */
     train_config_set_kv(&c, "threads=2", &err);

@@ -2,13 +2,13 @@
  * one contiguous shard per thread; each thread runs forward, loss and
  * backward of its shard on its own replica of the model (mlp_replica: shared
  * weights, own activations and gradients) with a single-threaded OpenBLAS,
- * and the shard gradients are summed into the primary model's. It is the
- * trainer's `parallel=data`: worth it where a two-threaded OpenBLAS call gains
- * little over one thread at these matrix sizes; where OpenBLAS scales, the
- * reduction and the second set of activations cost more than the concurrent
- * GEMM streams gain (figures in bench/README.md). Invariant: shard bounds, dropout streams
- * (mlp_rng_fork) and the summation order depend only on B and the thread
- * count, so a run is reproducible for a given seed and thread count.
+ * and the shard gradients are summed into the primary model's; the optimizer
+ * step is split by parameter range too. It is the trainer's `parallel=data`
+ * (and `auto`): concurrent single-threaded GEMM streams beat one two-threaded
+ * OpenBLAS call at these matrix sizes (figures in bench/README.md).
+ * Invariant: shard bounds, dropout streams (mlp_rng_fork) and the summation
+ * order depend only on B and the thread count, so a run is reproducible for a
+ * given seed and thread count.
  *
  * Typical step (the caller holds the primary model and the optimizer):
  *   dp_train_batch(p, x, &target, B, accumulate, &loss, err);  per batch

@@ -27,7 +27,7 @@ static const char *const sched_names[] = {"constant", "step", "multistep", "expo
                                           "inverse_time", "linear", "cosine", NULL};
 static const char *const device_names[] = {"cpu", "cuda", "auto", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", "fp16", NULL};
-static const char *const parallel_names[] = {"blas", "data", NULL};
+static const char *const parallel_names[] = {"blas", "data", "auto", NULL};
 
 #define I(n, d, lo, hi, h) {#n, CONFIG_INT, OFF(n), d, lo, hi, 0, NULL, h}
 #define F(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 0, NULL, h}
@@ -97,9 +97,10 @@ const train_config_option train_config_options[] = {
     F(distill_alpha, "0.5", 0, 1, "weight of the distillation term"),
     I(seed, "1", 0, IMAX, "seed of initialisation, dropout, shuffling and augmentation"),
     I(threads, "1", 1, 256, "CPU threads of the run"),
-    E(parallel, "blas", parallel_names,
-      "threads > 1: blas (OpenBLAS's threads) or data (each thread a share of every "
-      "batch's rows, one BLAS thread each; not with batchnorm)"),
+    E(parallel, "auto", parallel_names,
+      "threads > 1: blas (OpenBLAS's threads), data (each thread a share of every "
+      "batch's rows, one BLAS thread each; not with batchnorm) or auto (data, but "
+      "blas with batchnorm)"),
     S(cache_dir, "", "decoded dataset cache directory (empty: no cache)"),
     S(checkpoint, "", "save the training state here after every epoch (empty: never)"),
     S(resume, "", "resume from this checkpoint (empty: start fresh)"),
@@ -389,7 +390,8 @@ int train_config_validate(const train_config *c, kerror *err)
 
 int train_config_data_parallel(const train_config *c)
 {
-    return c->threads > 1 && c->parallel == CONFIG_PARALLEL_DATA;
+    return c->threads > 1 && (c->parallel == CONFIG_PARALLEL_DATA ||
+                              (c->parallel == CONFIG_PARALLEL_AUTO && !c->batchnorm));
 }
 
 json_t *train_config_to_json(const train_config *c)

@@ -29,7 +29,9 @@ enum { CONFIG_TASK_AUTO, CONFIG_TASK_CLASSIFICATION, CONFIG_TASK_REGRESSION };
 enum { CONFIG_LOSS_AUTO, CONFIG_LOSS_CROSS_ENTROPY, CONFIG_LOSS_MSE };
 enum { CONFIG_DEVICE_CPU, CONFIG_DEVICE_CUDA, CONFIG_DEVICE_AUTO };
 enum { CONFIG_PRECISION_FP32, CONFIG_PRECISION_BF16, CONFIG_PRECISION_FP16 };
-enum { CONFIG_PARALLEL_BLAS, CONFIG_PARALLEL_DATA };
+/* auto (the default) is data, or blas where data is refused (batch norm):
+ * data is the faster of the two at every batch size measured (bench/README.md). */
+enum { CONFIG_PARALLEL_BLAS, CONFIG_PARALLEL_DATA, CONFIG_PARALLEL_AUTO };
 
 /* Plain data, no pointers: copy it with `=`. Enum fields hold the values
  * named in their comment (the choices are listed in that order). */
@@ -141,7 +143,7 @@ int train_config_load_file(train_config *c, const char *path, kerror *err);
  * KE_INVALID with path = the option at fault. */
 int train_config_validate(const train_config *c, kerror *err);
 /* 1 when a CPU run splits each batch's rows across its threads (dp.h):
- * threads > 1 and parallel=data. */
+ * threads > 1 and parallel=data, or parallel=auto without batch norm. */
 int train_config_data_parallel(const train_config *c);
 
 /* Every option as a JSON object (a new reference, owned by the caller), or
