@@ -21,7 +21,7 @@ static void cpu_relax(void)
 #endif
 }
 
-typedef enum { JOB_TRAIN, JOB_EVAL, JOB_REDUCE, JOB_APPLY, JOB_QUIT } job_kind;
+typedef enum { JOB_TRAIN, JOB_EVAL, JOB_REDUCE, JOB_APPLY, JOB_REDUCE_APPLY, JOB_QUIT } job_kind;
 
 /* What one thread did with its shard of the current job. */
 typedef struct {
@@ -47,8 +47,8 @@ struct dp {
     const float *x;
     const mlp_target *t;
     int B, accumulate;
-    int k;                 /* JOB_REDUCE: batches accumulated */
-    const optim *opt;      /* JOB_APPLY */
+    int k;                 /* JOB_REDUCE*: batches accumulated */
+    const optim *opt;      /* JOB_*APPLY */
     float lr;
 };
 
@@ -65,20 +65,19 @@ static void run_shard(dp *p, int i)
     shard *s = &p->sh[i];
     mlp *m = p->models[i];
     const mlp_config *c = mlp_get_config(m);
-    if (p->kind == JOB_REDUCE || p->kind == JOB_APPLY) {
+    if (p->kind == JOB_REDUCE || p->kind == JOB_APPLY || p->kind == JOB_REDUCE_APPLY) {
         size_t N = mlp_n_params(m);
         size_t lo = N * (size_t)i / (size_t)p->n, hi = N * (size_t)(i + 1) / (size_t)p->n;
         float *g = mlp_grads(p->models[0]);
-        if (p->kind == JOB_APPLY) {
-            optim_apply(p->opt, mlp_params(p->models[0]), g, p->lr, lo, hi);
-            return;
+        if (p->kind != JOB_APPLY) {
+            for (int r = 1; r < p->n; r++) {
+                const float *gr = mlp_grads(p->models[r]);
+                for (size_t j = lo; j < hi; j++) g[j] += gr[j];
+            }
+            if (p->k > 1)
+                for (size_t j = lo; j < hi; j++) g[j] /= (float)p->k;
         }
-        for (int r = 1; r < p->n; r++) {
-            const float *gr = mlp_grads(p->models[r]);
-            for (size_t j = lo; j < hi; j++) g[j] += gr[j];
-        }
-        if (p->k > 1)
-            for (size_t j = lo; j < hi; j++) g[j] /= (float)p->k;
+        if (p->kind != JOB_REDUCE) optim_apply(p->opt, mlp_params(p->models[0]), g, p->lr, lo, hi);
         return;
     }
     int lo = shard_lo(i, p->B, p->n);
@@ -272,11 +271,21 @@ void dp_reduce(dp *p, int k)
 
 void dp_step(dp *p, optim *o, int k, float lr)
 {
-    dp_reduce(p, k);
-    optim_begin(o, mlp_params(p->models[0]), mlp_grads(p->models[0]));
+    float *w = mlp_params(p->models[0]), *g = mlp_grads(p->models[0]);
+    p->k = k;
     p->opt = o;
     p->lr = lr;
-    dispatch(p, JOB_APPLY, NULL, NULL, 0, 0);
+    if (optim_clips(o)) {
+        /* clipping needs the whole reduced gradient before any update */
+        dispatch(p, JOB_REDUCE, NULL, NULL, 0, 0);
+        optim_begin(o, w, g);
+        dispatch(p, JOB_APPLY, NULL, NULL, 0, 0);
+    } else {
+        /* nothing to clip: begin only counts the step, and each thread
+         * updates its range while its sum is still in cache */
+        optim_begin(o, w, g);
+        dispatch(p, JOB_REDUCE_APPLY, NULL, NULL, 0, 0);
+    }
 }
 
 int dp_eval_batch(dp *p, const float *x, const mlp_target *t, int B, float *loss,

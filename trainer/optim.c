@@ -283,6 +283,11 @@ static void update(const optim *o, float *w, const float *g, float lr, size_t lo
     }
 }
 
+int optim_clips(const optim *o)
+{
+    return o->cfg.agc > 0 || o->cfg.clip_value > 0 || o->cfg.clip_norm > 0;
+}
+
 void optim_begin(optim *o, const float *params, float *grads)
 {
     clip(o, params, grads, 0);

@@ -93,6 +93,10 @@ void optim_step(optim *o, float *params, float *grads, float lr);
 void optim_begin(optim *o, const float *params, float *grads);
 void optim_apply(const optim *o, float *params, float *grads, float lr, size_t lo, size_t hi);
 
+/* 1 when a clipping mode is on, i.e. optim_begin reads (and may change) the
+ * gradients; else optim_begin only counts the step. */
+int optim_clips(const optim *o);
+
 /* The clipping stage alone (step 1 above), for callers that need it; returns
  * the global norm before clipping. */
 double optim_clip(const optim *o, const float *params, float *grads);
