@@ -3,6 +3,7 @@
  * [i B / n, (i+1) B / n)) and parameter range i of the reduction, so which
  * thread finishes first never changes a result. */
 #include "dp.h"
+#include "vec.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -70,10 +71,7 @@ static void run_shard(dp *p, int i)
         size_t lo = N * (size_t)i / (size_t)p->n, hi = N * (size_t)(i + 1) / (size_t)p->n;
         float *g = mlp_grads(p->models[0]);
         if (p->kind != JOB_APPLY) {
-            for (int r = 1; r < p->n; r++) {
-                const float *gr = mlp_grads(p->models[r]);
-                for (size_t j = lo; j < hi; j++) g[j] += gr[j];
-            }
+            for (int r = 1; r < p->n; r++) vec_add_into(g + lo, mlp_grads(p->models[r]) + lo, hi - lo);
             if (p->k > 1)
                 for (size_t j = lo; j < hi; j++) g[j] /= (float)p->k;
         }

@@ -2,6 +2,7 @@
  * forward/backward kernels; see layers.h. Invariant: the kernels keep no
  * state and allocate nothing, so they are safe on any arena slice. */
 #include "layers.h"
+#include "vec.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -108,35 +109,23 @@ act_backward_loop(float *da, const float *dh, const float *a, const float *mask,
 }
 
 /* ReLU and leaky ReLU, the usual activations, run 4 floats at a time (one
- * SSE register on x86-64) in GCC/Clang vector extensions (plain C, any
- * target): as scalar code they compile to a data-dependent branch per float
- * that mispredicts on half of them, and cost more than the GEMMs they sit
- * between. The select is a bit mask; the scalar tail gives the same values. */
-typedef float vf __attribute__((vector_size(16)));
-typedef int vi __attribute__((vector_size(16)));
-#define VW 4
-
-static inline vf vload(const float *p)
-{
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+ * SSE register on x86-64) in vec.h's vector extensions: as scalar code they
+ * compile to a data-dependent branch per float that mispredicts on half of
+ * them, and cost more than the GEMMs they sit between. The select is a bit
+ * mask; the scalar tail gives the same values. */
 
 /* x > 0 ? x : slope x, lane-wise (slope 0: ReLU). */
-static inline vf vrelu(vf x, float slope)
+static inline vec_f vrelu(vec_f x, float slope)
 {
-    vi pos = x > (vf){0};
-    return (vf)(((vi)x & pos) | ((vi)(x * slope) & ~pos));
+    vec_i pos = x > (vec_f){0};
+    return (vec_f)(((vec_i)x & pos) | ((vec_i)(x * slope) & ~pos));
 }
 
 /* x > 0 ? g : slope g, lane-wise. */
-static inline vf vrelu_grad(vf g, vf x, float slope)
+static inline vec_f vrelu_grad(vec_f g, vec_f x, float slope)
 {
-    vi pos = x > (vf){0};
-    return (vf)(((vi)g & pos) | ((vi)(g * slope) & ~pos));
+    vec_i pos = x > (vec_f){0};
+    return (vec_f)(((vec_i)g & pos) | ((vec_i)(g * slope) & ~pos));
 }
 
 static void relu_forward(float *h, float *a, const float *bias, const float *mask, int B, int n,
@@ -146,14 +135,14 @@ static void relu_forward(float *h, float *a, const float *bias, const float *mas
         float *ar = a + (size_t)b * n, *hr = h + (size_t)b * n;
         const float *mr = mask ? mask + (size_t)b * n : NULL;
         int j = 0;
-        for (; j + VW <= n; j += VW) {
-            vf x = vload(ar + j);
+        for (; j + VEC_W <= n; j += VEC_W) {
+            vec_f x = vec_load(ar + j);
             if (bias) {
-                x += vload(bias + j);
-                vstore(ar + j, x);
+                x += vec_load(bias + j);
+                vec_store(ar + j, x);
             }
-            vf y = vrelu(x, slope);
-            vstore(hr + j, mr ? y * vload(mr + j) : y);
+            vec_f y = vrelu(x, slope);
+            vec_store(hr + j, mr ? y * vec_load(mr + j) : y);
         }
         for (; j < n; j++) {
             float x = bias ? ar[j] + bias[j] : ar[j];
@@ -168,9 +157,9 @@ static void relu_backward(float *da, const float *dh, const float *a, const floa
                           size_t N, float slope)
 {
     size_t i = 0;
-    for (; i + VW <= N; i += VW) {
-        vf g = vrelu_grad(vload(dh + i), vload(a + i), slope);
-        vstore(da + i, mask ? g * vload(mask + i) : g);
+    for (; i + VEC_W <= N; i += VEC_W) {
+        vec_f g = vrelu_grad(vec_load(dh + i), vec_load(a + i), slope);
+        vec_store(da + i, mask ? g * vec_load(mask + i) : g);
     }
     for (; i < N; i++) {
         float g = a[i] > 0.0f ? dh[i] : slope * dh[i];

@@ -1,0 +1,33 @@
+/* vec: 4-float vectors in GCC/Clang vector extensions (one SSE register on
+ * x86-64, plain C on any target) for the trainer's element-wise loops, which
+ * GCC 12 leaves scalar at -O2 (its "very-cheap" vectorizer model refuses
+ * loops that need a scalar tail). Loads and stores go through memcpy, so no
+ * alignment is assumed; lane-wise IEEE operations give the scalar bits. */
+#ifndef KESTREL_VEC_H
+#define KESTREL_VEC_H
+
+#include <stddef.h>
+#include <string.h>
+
+typedef float vec_f __attribute__((vector_size(16)));
+typedef int vec_i __attribute__((vector_size(16)));
+#define VEC_W 4
+
+static inline vec_f vec_load(const float *p)
+{
+    vec_f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void vec_store(float *p, vec_f v) { memcpy(p, &v, sizeof v); }
+
+/* d[i] += s[i] for i < n. */
+static inline void vec_add_into(float *restrict d, const float *restrict s, size_t n)
+{
+    size_t i = 0;
+    for (; i + VEC_W <= n; i += VEC_W) vec_store(d + i, vec_load(d + i) + vec_load(s + i));
+    for (; i < n; i++) d[i] += s[i];
+}
+
+#endif
