@@ -53,6 +53,14 @@ window.K = window.K || {};
     return n > BIG ? 0 : n > 500 ? 1.5 : 3;
   }
 
+  /* One dataset per objective band (K.stats.BANDS), worst first so the best
+   * are drawn on top; style(color) gives each its options. */
+  function bandDatasets(style) {
+    const out = [];
+    for (let b = 0; b < S.BANDS; b++) out.push(Object.assign({ label: `band ${b}`, data: [] }, style(S.bandColor(b))));
+    return out;
+  }
+
   /* Creates the chart, gives it refresh(model) and draws it once. */
   function make(name, canvas, config, fill, model) {
     const chart = register(name, new Chart(canvas, config));
@@ -158,13 +166,13 @@ window.K = window.K || {};
   /* Parallel coordinates: one vertical axis per parameter plus the
    * objective, each scaled to [0, 1] over the observed range (log parameters
    * on a log axis, categories at evenly spaced positions); one line per
-   * COMPLETE trial, coloured by its objective (yellow = best), best drawn
-   * last so it stays on top. */
+   * COMPLETE trial, coloured by its objective's band (yellow = best), one
+   * dataset per band, the best band drawn last so it stays on top. */
   K.charts.parallel = function (canvas, model) {
     return make('parallel', canvas, {
       type: 'line',
-      data: { datasets: [{ label: 'trials', data: [], borderWidth: 1, pointRadius: 0, spanGaps: false,
-        segment: { borderColor: (c) => c.chart.data.datasets[0].data[c.p0DataIndex].c } }] },
+      data: { datasets: bandDatasets((color) => ({ borderWidth: 1, pointRadius: 0, spanGaps: false,
+        borderColor: color, backgroundColor: color })) },
       options: base({
         layout: { padding: { top: 24, bottom: 8, left: 8, right: 8 } },
         interaction: { mode: 'nearest', intersect: false, axis: 'xy' },
@@ -227,26 +235,27 @@ window.K = window.K || {};
     chart.options.scales.x.max = axes.length + 0.05;
     const order = done.map((t, i) => i);
     order.sort((a, b) => (S.better(done[a].value, done[b].value, dir) ? 1 : -1));
-    const data = [];
+    const bands = chart.data.datasets.map(() => []);
     for (const i of order) {
       const t = done[i];
-      const c = S.objectiveColor(t.value, vlo, vhi, dir);
+      const data = bands[S.objectiveBand(t.value, vlo, vhi, dir)];
       const label = axes.map((a) => `${a.name}=${S.fmt(t.params ? t.params[a.name] : null)}`).join(' ') + ` → ${S.fmt(t.value, 6)}`;
       axes.forEach((a, j) => {
         const p = pos[j][i];
         const [lo, hi] = ranges[j];
-        data.push({ x: j, y: p === null ? null : (p - lo) / (hi - lo), c, n: t.number, label });
+        data.push({ x: j, y: p === null ? null : (p - lo) / (hi - lo), n: t.number, label });
       });
-      data.push({ x: axes.length, y: (t.value - vlo) / (vhi - vlo), c, n: t.number, label });
-      data.push({ x: axes.length, y: null, c, n: t.number, label });
+      data.push({ x: axes.length, y: (t.value - vlo) / (vhi - vlo), n: t.number, label });
+      data.push({ x: axes.length, y: null, n: t.number, label });
     }
-    chart.data.datasets[0].data = data;
+    bands.forEach((data, b) => { chart.data.datasets[b].data = data; });
     chart.lines = done.length;
   }
 
   /* Slice plots: objective against each parameter alone, one small scatter
-   * per parameter, points coloured by objective. Log parameters get a log
-   * axis; categories sit at their positions with their names as ticks. */
+   * per parameter, points coloured by their objective's band (one dataset
+   * per band). Log parameters get a log axis; categories sit at their
+   * positions with their names as ticks. */
   K.charts.slice = function (canvas, model, axis) {
     const xscale = axis.categorical
       ? { type: 'linear', min: -0.5, max: axis.choices.length - 0.5,
@@ -256,7 +265,7 @@ window.K = window.K || {};
     xscale.title = title(axis.name);
     return make('slice:' + axis.name, canvas, {
       type: 'scatter',
-      data: { datasets: [{ label: axis.name, data: [], pointBackgroundColor: [] }] },
+      data: { datasets: bandDatasets((color) => ({ pointBackgroundColor: color, pointBorderColor: color })) },
       options: base({
         plugins: {
           legend: { display: false },
@@ -270,20 +279,20 @@ window.K = window.K || {};
   function fillSlice(chart, model, axis) {
     const done = model.trials.filter(S.scored);
     const [vlo, vhi] = S.extent(done.map((t) => t.value));
-    const data = [];
-    const colors = [];
+    const bands = chart.data.datasets.map(() => []);
+    let n = 0;
     for (const t of done) {
       const v = t.params ? t.params[axis.name] : undefined;
       const p = S.axisPos(axis, v);
       if (p === null) continue;
-      data.push({ x: axis.categorical ? p : v, y: t.value, n: t.number, v });
-      colors.push(S.objectiveColor(t.value, vlo, vhi, model.study.direction));
+      bands[S.objectiveBand(t.value, vlo, vhi, model.study.direction)].push(
+        { x: axis.categorical ? p : v, y: t.value, n: t.number, v });
+      n++;
     }
-    const ds = chart.data.datasets[0];
-    ds.data = data;
-    ds.pointBackgroundColor = colors;
-    ds.pointBorderColor = colors;
-    ds.pointRadius = radius(data.length) || 1;
+    chart.data.datasets.forEach((ds, b) => {
+      ds.data = bands[b];
+      ds.pointRadius = radius(n) || 1;
+    });
   }
 
   /* Parameter importance as horizontal bars, most important first (the

@@ -92,23 +92,31 @@ async function shot(name) {
 }
 
 // Counts of what a chart draws, read from the Chart.js instances the
-// dashboard exposes as window.kestrelCharts.
-async function chartCounts() {
+// dashboard exposes as window.kestrelCharts; bandsOf gives, for each trial
+// number in probe, its colour band in the parallel coordinates and in each
+// slice.
+async function chartCounts(probe = []) {
   await page.locator('#charts[data-ready="true"]').waitFor();
-  return page.evaluate(() => {
+  return page.evaluate((probe) => {
     const c = window.kestrelCharts;
     const pts = (ch, i) => (ch ? ch.data.datasets[i].data.filter((p) => p.y !== null).length : -1);
+    // slices and parallel coordinates: one dataset per objective colour band
+    const all = (ch) => (ch ? ch.data.datasets.reduce((s, d, i) => s + pts(ch, i), 0) : -1);
+    const bandOf = (ch, n) => (ch ? ch.data.datasets.findIndex((d) => d.data.some((p) => p.n === n)) : -1);
     const lines = c.curves ? c.curves.data.datasets.filter((d) => d.state) : null;
     const curveTrials = lines ? new Set(lines.flatMap((d) => d.data.map((p) => p.n))).size : -1;
     const curvePoints = lines ? lines.reduce((s, d) => s + d.data.filter((p) => p.y !== null).length, 0) : -1;
-    const slices = Object.keys(c).filter((k) => k.startsWith('slice:')).map((k) => [k.slice(6), pts(c[k], 0)]);
+    const slices = Object.keys(c).filter((k) => k.startsWith('slice:')).map((k) => [k.slice(6), all(c[k])]);
+    const sliceBands = (n) => Object.keys(c).filter((k) => k.startsWith('slice:')).map((k) => bandOf(c[k], n));
     return {
       history: pts(c.history, 0), best: pts(c.history, 1), parallelLines: c.parallel ? c.parallel.lines : -1,
-      parallelPoints: pts(c.parallel, 0), importance: c.importance ? c.importance.data.labels.slice().sort() : [],
+      parallelPoints: all(c.parallel), importance: c.importance ? c.importance.data.labels.slice().sort() : [],
+      bands: c.parallel ? c.parallel.data.datasets.length : -1,
+      bandsOf: probe.map((n) => [bandOf(c.parallel, n), ...sliceBands(n)]),
       curveTrials, curvePoints, slices: Object.fromEntries(slices),
       canvases: [...document.querySelectorAll('canvas')].filter((e) => e.width > 0 && e.height > 0).length,
     };
-  });
+  }, probe);
 }
 
 async function go(hash) {
@@ -178,8 +186,12 @@ test('the study page draws every chart with one point per trial', async () => {
   const trials = await allTrials('branin');
   const complete = trials.filter((t) => t.state === 'COMPLETE').length;
   assert.equal(complete, 30);
-  const c = await chartCounts();
+  const done = trials.filter((t) => t.state === 'COMPLETE').sort((a, b) => a.value - b.value);
+  const c = await chartCounts([done[0].number, done[done.length - 1].number]);
   assert.equal(c.history, 30, 'history: one point per COMPLETE trial');
+  assert.ok(c.bands > 1, 'objective colours come in several bands');
+  assert.deepEqual(c.bandsOf, [[c.bands - 1, c.bands - 1, c.bands - 1], [0, 0, 0]],
+    'the best trial (Branin minimizes) in the best colour band of every chart, the worst in the worst');
   assert.ok(c.best >= 1 && c.best <= 30, 'best-so-far line');
   assert.equal(c.parallelLines, 30, 'parallel coordinates: one line per COMPLETE trial');
   assert.equal(c.parallelPoints, 30 * 3, 'parallel coordinates: a point on each of x1, x2 and the objective');
