@@ -178,7 +178,7 @@ window.K = window.K || {};
         interaction: { mode: 'nearest', intersect: false, axis: 'xy' },
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${c.raw.label}` } },
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${parallelLabel(c.chart.axes, c.raw.t)}` } },
         },
         scales: {
           x: { type: 'linear', min: -0.05, grid: { display: false },
@@ -222,6 +222,12 @@ window.K = window.K || {};
     return [[1, show(hi)], [0, show(lo)]];
   }
 
+  /* A trial's parameters and value, built only when a tooltip shows it:
+   * formatting them for every trial cost more than drawing the chart. */
+  function parallelLabel(axes, t) {
+    return axes.map((a) => `${a.name}=${S.fmt(t.params ? t.params[a.name] : null)}`).join(' ') + ` → ${S.fmt(t.value, 6)}`;
+  }
+
   function fillParallel(chart, model) {
     const axes = model.axes;
     const done = model.trials.filter(S.scored);
@@ -229,6 +235,7 @@ window.K = window.K || {};
     const ranges = axes.map((a, j) => (a.categorical ? [0, Math.max(1, a.choices.length - 1)] : S.extent(pos[j])));
     const [vlo, vhi] = S.extent(done.map((t) => t.value));
     const dir = model.study.direction;
+    chart.axes = axes;
     chart.axisNames = axes.map((a) => a.name).concat([model.study.metric || 'objective']);
     chart.axisInfo = axes.map((a, j) => ({ ticks: axisTicks(a, ranges[j][0], ranges[j][1]) }))
       .concat([{ ticks: [[1, S.fmt(vhi, 4)], [0, S.fmt(vlo, 4)]] }]);
@@ -239,14 +246,13 @@ window.K = window.K || {};
     for (const i of order) {
       const t = done[i];
       const data = bands[S.objectiveBand(t.value, vlo, vhi, dir)];
-      const label = axes.map((a) => `${a.name}=${S.fmt(t.params ? t.params[a.name] : null)}`).join(' ') + ` → ${S.fmt(t.value, 6)}`;
       axes.forEach((a, j) => {
         const p = pos[j][i];
         const [lo, hi] = ranges[j];
-        data.push({ x: j, y: p === null ? null : (p - lo) / (hi - lo), n: t.number, label });
+        data.push({ x: j, y: p === null ? null : (p - lo) / (hi - lo), n: t.number, t });
       });
-      data.push({ x: axes.length, y: (t.value - vlo) / (vhi - vlo), n: t.number, label });
-      data.push({ x: axes.length, y: null, n: t.number, label });
+      data.push({ x: axes.length, y: (t.value - vlo) / (vhi - vlo), n: t.number, t });
+      data.push({ x: axes.length, y: null, n: t.number, t });
     }
     bands.forEach((data, b) => { chart.data.datasets[b].data = data; });
     chart.lines = done.length;

@@ -189,6 +189,14 @@ test('the study page draws every chart with one point per trial', async () => {
   const done = trials.filter((t) => t.state === 'COMPLETE').sort((a, b) => a.value - b.value);
   const c = await chartCounts([done[0].number, done[done.length - 1].number]);
   assert.equal(c.history, 30, 'history: one point per COMPLETE trial');
+  const tip = await page.evaluate((n) => {
+    const ch = window.kestrelCharts.parallel;
+    const raw = ch.data.datasets.flatMap((d) => d.data).find((p) => p.n === n);
+    return ch.options.plugins.tooltip.callbacks.label({ chart: ch, raw });
+  }, done[0].number);
+  const value = String(Number(done[0].value.toPrecision(6)));
+  assert.match(tip, /^#\d+: x1=\S+ x2=\S+ → \S+$/, 'parallel coordinates tooltip: the trial, its parameters and value');
+  assert.ok(tip.startsWith(`#${done[0].number}: `) && tip.endsWith(` → ${value}`), tip);
   assert.ok(c.bands > 1, 'objective colours come in several bands');
   assert.deepEqual(c.bandsOf, [[c.bands - 1, c.bands - 1, c.bands - 1], [0, 0, 0]],
     'the best trial (Branin minimizes) in the best colour band of every chart, the worst in the worst');
