@@ -382,7 +382,8 @@ int train_config_validate(const train_config *c, kerror *err)
             return kerror_set(err, KE_INVALID, "milestones", "must be strictly ascending");
     if (c->parallel == CONFIG_PARALLEL_DATA && c->batchnorm)
         return kerror_set(err, KE_INVALID, "parallel",
-                          "data needs batchnorm off (batch statistics span the whole batch); use auto or blas");
+                          "data needs batchnorm off (batch statistics span the whole batch); "
+                          "use auto or blas");
     if (c->budget > c->epochs)
         return kerror_set(err, KE_INVALID, "budget", "%d exceeds epochs (%d)", c->budget, c->epochs);
     return KE_OK;
