@@ -1,10 +1,14 @@
 /* cli: shared command-line conventions; see cli.h. */
 #include "cli.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage.h"
 
 const char *cli_db_path(const char *opt)
 {
@@ -24,6 +28,17 @@ int cli_fail(const char *cmd, const kerror *err)
     case KE_INTERRUPTED: return CLI_STOPPED;
     default: return CLI_FAIL;
     }
+}
+
+int cli_open_history(const char *cmd, const char *db, storage **st)
+{
+    kerror err;
+    if (!strchr(db, ':') && access(db, F_OK) != 0) {
+        kerror_set(&err, KE_NOTFOUND, NULL, "no database at %s (use --db or $KESTREL_DB)", db);
+        return cli_fail(cmd, &err);
+    }
+    if (storage_open(st, db, &err) != KE_OK) return cli_fail(cmd, &err);
+    return CLI_OK;
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)

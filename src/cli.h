@@ -30,6 +30,11 @@ const char *cli_db_path(const char *opt);
 /* Prints "kestrel CMD: <path>: <message>" to stderr and returns the exit code
  * that fits err->code. */
 int cli_fail(const char *cmd, const kerror *err);
+/* Opens an existing history for a command that reads or edits one: never
+ * creates an empty database as a side effect of a mistyped --db (exit
+ * CLI_NOTFOUND). On CLI_OK *st is open (storage_close). */
+struct storage;
+int cli_open_history(const char *cmd, const char *db, struct storage **st);
 /* Prints "kestrel CMD: <message>\nTry 'kestrel CMD --help'." and returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -47,5 +52,6 @@ int cmd_best_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_validate_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx);
 
 #endif

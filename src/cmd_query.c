@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -38,19 +37,6 @@ static const char best_help[] =
     "Usage: kestrel best STUDY [--db FILE] [--format table|json|csv]\n"
     "Show the best COMPLETE trial of a study (by its objective's direction) with\n"
     "its parameters. Exit status 5 when the study has no complete trial.\n";
-
-/* Opens an existing history: a query never creates an empty database as a
- * side effect of a mistyped --db. */
-static int open_existing(const char *cmd, const char *db, storage **st)
-{
-    kerror err;
-    if (!strchr(db, ':') && access(db, F_OK) != 0) {
-        kerror_set(&err, KE_NOTFOUND, NULL, "no database at %s (use --db or $KESTREL_DB)", db);
-        return cli_fail(cmd, &err);
-    }
-    if (storage_open(st, db, &err) != KE_OK) return cli_fail(cmd, &err);
-    return CLI_OK;
-}
 
 static int parse_opts(int argc, char **argv, const char *cmd, const char *help, int want_study,
                  query_opts *q)
@@ -114,7 +100,7 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
     storage *st;
     storage_study *list = NULL;
     int n = 0;
-    if ((code = open_existing("studies", q.db, &st)) != CLI_OK) return code;
+    if ((code = cli_open_history("studies", q.db, &st)) != CLI_OK) return code;
     if (storage_study_list(st, &list, &n, &err) != KE_OK) {
         storage_close(st);
         return cli_fail("studies", &err);
@@ -196,7 +182,7 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
     kerror err;
     kerror_clear(&err);
     storage *st;
-    int code = open_existing(cmd, q->db, &st);
+    int code = cli_open_history(cmd, q->db, &st);
     if (code != CLI_OK) return code;
     storage_study study;
     int rc = storage_study_get(st, q->study, &study, &err);

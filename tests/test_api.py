@@ -232,8 +232,11 @@ class ApiTest(unittest.TestCase):
         rows = json.loads(body)
         self.assertEqual(([r["number"] for r in rows], status), (list(range(20)), 200))
 
+        folders = os.path.join(self.db + ".trials", "fn")
+        self.assertTrue(os.path.isdir(os.path.join(folders, "0")))
         self.assertEqual(s.request("DELETE", "/api/v1/studies/fn")[0], 204)
         self.assertEqual(s.json("GET", "/api/v1/studies/fn")[0], 404)
+        self.assertFalse(os.path.exists(folders), "a deleted study's trial folders are removed")
         self.assertEqual(s.request("DELETE", "/api/v1/studies/fn")[0], 404)
 
     def test_progress_counts_configurations_of_a_hyperband_study(self):
@@ -277,6 +280,7 @@ class ApiTest(unittest.TestCase):
         s.wait_running("doomed", 1)
         self.assertEqual(s.request("DELETE", "/api/v1/studies/doomed")[0], 204)
         self.assertEqual(s.json("GET", "/api/v1/studies/doomed")[0], 404)
+        self.assertFalse(os.path.exists(os.path.join(self.db + ".trials", "doomed")))
 
     def read_events(self, s, query, want, headers=None, timeout=20):
         """Events as (id, type, data) until every type in want was seen."""

@@ -2,7 +2,7 @@
 # End-to-end tests of the real `kestrel` binary: real SQLite files, real child
 # processes, real signals. Covers the headless run, queries, the report
 # protocol through commands, failing trials of every kind, resume after
-# kill -9, the overlap lock and a clean stop by SIGTERM.
+# kill -9, the overlap lock, a clean stop by SIGTERM and delete.
 set -u
 KESTREL=${KESTREL:-$(pwd)/kestrel}
 top_srcdir=${top_srcdir:-$(pwd)}
@@ -112,6 +112,10 @@ i=0; while [ "$(q "select count(*) from trials where state='RUNNING'" 2>/dev/nul
 check "three trials RUNNING before the kill" "[ \"\$(q \"select count(*) from trials where state='RUNNING'\")\" = 3 ]"
 $KESTREL run slow.json --db slow.db >/dev/null 2>err.txt; rc=$?
 check "overlapping run refused with exit 3" "[ $rc -eq 3 ] && grep -q 'another kestrel process' err.txt"
+n=$(q 'select count(*) from trials')
+$KESTREL delete slow --db slow.db >/dev/null 2>err.txt; rc=$?
+check "delete of a study running elsewhere refused with exit 3" "[ $rc -eq 3 ] && grep -q 'stop it first' err.txt"
+check "refused delete removes nothing" "[ \$(q 'select count(*) from trials') -ge $n ] && [ -d slow.db.trials/slow ]"
 kill -9 $pid; wait $pid 2>/dev/null
 check "database intact after kill -9" "[ \"\$(q 'pragma integrity_check')\" = ok ]"
 $KESTREL run slow.json --db slow.db >resume.txt 2>&1; rc=$?
@@ -120,6 +124,14 @@ check "dead trials marked FAILED with reason" "[ \$(q \"select count(*) from tri
 check "dead trials retried" "[ \$(q 'select count(*) from trials where retry_of is not null and retry_of >= 0') -eq 3 ]"
 check "budget of 6 fresh trials complete" "[ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 6 ]"
 check "no trial left RUNNING" "[ \$(q \"select count(*) from trials where state='RUNNING'\") -eq 0 ]"
+# delete: rows and trial folders go; a link inside a folder is removed, not followed
+mkdir -p outside && echo keep > outside/file && ln -s "$PWD/outside" slow.db.trials/slow/0/link
+$KESTREL delete slow --db slow.db >del.txt 2>&1; rc=$?
+check "kestrel delete: exit 0 and a summary" "[ $rc -eq 0 ] && grep -q 'deleted study slow (9 trials)' del.txt"
+check "kestrel delete: no row of the study left" "[ \$(q 'select (select count(*) from studies) + (select count(*) from trials) + (select count(*) from trial_values)') -eq 0 ]"
+check "kestrel delete: trial folders removed, linked folder kept" "[ ! -e slow.db.trials/slow ] && [ -f outside/file ]"
+$KESTREL delete slow --db slow.db >/dev/null 2>err.txt; rc=$?
+check "delete of an unknown study exits 5" "[ $rc -eq 5 ] && grep -q \"no study named 'slow'\" err.txt"
 unset DB
 
 # --- SIGTERM stops cleanly; the next run resumes -------------------------

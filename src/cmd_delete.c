@@ -1,0 +1,86 @@
+/* cmd_delete: `kestrel delete STUDY`: removes a study with its trials (and
+ * their reports and logs) from a history, and its trial folders, from a shell
+ * or cron as DELETE /api/v1/studies/NAME does over HTTP. It holds the study's
+ * lock throughout, so a study another process is running is refused, never
+ * deleted under it. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "lock.h"
+#include "scheduler.h"
+#include "storage.h"
+
+static const char delete_help[] =
+    "Usage: kestrel delete STUDY [--db FILE] [--work-dir DIR]\n"
+    "Delete a study with all its trials, their reports and logs from the database,\n"
+    "and its trial folders (checkpoints) from the work directory. Refused while\n"
+    "another process (kestrel run, kestrel serve) runs the study: stop it first.\n"
+    "\n"
+    "Options:\n"
+    "  --db FILE         history database (default: $KESTREL_DB, else ./kestrel.db)\n"
+    "  --work-dir DIR    trial folders, as given to kestrel run (default: DB.trials)\n"
+    "\n"
+    "Exit status: 0 deleted, 3 the study is being run by another process,\n"
+    "5 no such study or database.\n";
+
+/* Deletes the study under its lock; its folders go after its rows, so a
+ * failure in between leaves folders without a study (and says so), never a
+ * study without its checkpoints. */
+static int delete_study(storage *st, const char *db, const char *work, const char *name,
+                        int *n_trials, kerror *err)
+{
+    storage_study row;
+    int rc = storage_study_get(st, name, &row, err);
+    if (rc != KE_OK) return rc;
+    *n_trials = row.n_trials;
+    lock_handle h;
+    rc = lock_study(&h, db, row.id, err);
+    if (rc == KE_BUSY)
+        kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; stop it first",
+                   name);
+    if (rc == KE_OK) {
+        rc = storage_study_delete(st, row.id, err);
+        if (rc == KE_OK && (rc = scheduler_remove_study_dirs(work, name, err)) != KE_OK) {
+            char why[KERROR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            kerror_set(err, rc, NULL, "study '%s' deleted from the database, but %s", name, why);
+        }
+        lock_release(&h);
+    }
+    storage_study_free(&row);
+    return rc;
+}
+
+int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'}, {"work-dir", required_argument, 0, 'w'},
+        {"help", no_argument, 0, 'h'},     {0, 0, 0, 0}};
+    const char *db_opt = NULL, *work_opt = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db_opt = optarg; break;
+        case 'w': work_opt = optarg; break;
+        case 'h': fputs(delete_help, stdout); return CLI_OK;
+        default: return cli_usage("delete", "unknown option");
+        }
+    }
+    if (optind != argc - 1) return cli_usage("delete", "expected one STUDY argument");
+    const char *name = argv[optind], *db = cli_db_path(db_opt);
+    char work[4096], cache[4096];
+    scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
+    storage *st;
+    int code = cli_open_history("delete", db, &st);
+    if (code != CLI_OK) return code;
+    kerror err;
+    int n_trials = 0;
+    int rc = delete_study(st, db, work_opt ? work_opt : work, name, &n_trials, &err);
+    storage_close(st);
+    if (rc != KE_OK) return cli_fail("delete", &err);
+    printf("deleted study %s (%d trials)\n", name, n_trials);
+    return CLI_OK;
+}
