@@ -228,7 +228,23 @@ static void study_action(http_req *rq, api *a, int (*act)(service *, const char 
 }
 
 static void h_stop(http_req *rq, void *ctx) { study_action(rq, ctx, service_stop, 0); }
-static void h_resume(http_req *rq, void *ctx) { study_action(rq, ctx, service_resume, 0); }
+/* POST .../resume[?retry_failed=true]: retry_failed re-runs every FAILED
+ * trial once more, as `kestrel run --retry-failed`. */
+static void h_resume(http_req *rq, void *ctx)
+{
+    const char *v = http_query(rq, "retry_failed");
+    int retry = v && (!strcmp(v, "true") || !strcmp(v, "1"));
+    if (v && !retry && strcmp(v, "false") && strcmp(v, "0")) {
+        http_respond_error(rq, 400, "invalid", "retry_failed", "expected true or false, not '%s'", v);
+        return;
+    }
+    kerror err;
+    kerror_clear(&err);
+    if (service_resume(((api *)ctx)->sv, http_param(rq, 0), retry, &err) != KE_OK)
+        http_respond_kerror(rq, &err);
+    else
+        respond_study(ctx, rq, 202, http_param(rq, 0), 0);
+}
 static void h_delete(http_req *rq, void *ctx) { study_action(rq, ctx, service_delete, 1); }
 
 /* ---- trials ---- */

@@ -32,6 +32,7 @@ typedef enum { CMD_SUBMIT, CMD_RESUME, CMD_STOP, CMD_DELETE } cmd_kind;
 typedef struct cmd {
     cmd_kind kind;
     const char *name;           /* STOP, DELETE, RESUME */
+    int retry_failed;           /* RESUME */
     spec_study spec;            /* SUBMIT: owned until a study takes it */
     int created;
     int rc;
@@ -210,7 +211,7 @@ static study_run *find_active(service *sv, const char *name)
 }
 
 /* Opens a scheduler for *spec (moved into the study) and makes it active. */
-static int start_study(service *sv, spec_study *spec, kerror *err)
+static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *err)
 {
     study_run *r = calloc(1, sizeof *r);
     if (!r) {
@@ -222,7 +223,7 @@ static int start_study(service *sv, spec_study *spec, kerror *err)
     memset(spec, 0, sizeof *spec);
     scheduler_opts so = {.db_path = sv->db_path, .self_exe = sv->self_exe,
                          .work_dir = sv->work_dir, .cache_dir = sv->cache_dir,
-                         .on_event = on_sched_event, .ctx = r};
+                         .retry_failed = retry_failed, .on_event = on_sched_event, .ctx = r};
     int rc = scheduler_open(&r->s, sv->st, &r->spec, &so, err);
     if (rc != KE_OK) {
         spec_free(&r->spec);
@@ -269,7 +270,7 @@ static int do_submit(service *sv, spec_study *spec, int *created, kerror *err)
         spec_free(spec);
         return rc;
     }
-    return start_study(sv, spec, err);
+    return start_study(sv, spec, 0, err);
 }
 
 /* The stored spec of study name, parsed; KE_NOTFOUND if none. */
@@ -285,12 +286,12 @@ static int stored_spec(service *sv, const char *name, spec_study *spec, kerror *
     return rc;
 }
 
-static int do_resume(service *sv, const char *name, kerror *err)
+static int do_resume(service *sv, const char *name, int retry_failed, kerror *err)
 {
     if (find_active(sv, name)) return already_active(name, err);
     spec_study spec;
     int rc = stored_spec(sv, name, &spec, err);
-    return rc != KE_OK ? rc : start_study(sv, &spec, err);
+    return rc != KE_OK ? rc : start_study(sv, &spec, retry_failed, err);
 }
 
 /* A study that is not active here: 404 if unknown, else it cannot stop. */
@@ -389,7 +390,7 @@ static void exec_cmd(service *sv, cmd *c)
     study_run *r;
     switch (c->kind) {
     case CMD_SUBMIT: rc = do_submit(sv, &c->spec, &c->created, &err); break;
-    case CMD_RESUME: rc = do_resume(sv, c->name, &err); break;
+    case CMD_RESUME: rc = do_resume(sv, c->name, c->retry_failed, &err); break;
     case CMD_STOP:
     case CMD_DELETE:
         if ((r = find_active(sv, c->name))) {
@@ -448,9 +449,10 @@ static int named_request(service *sv, cmd_kind kind, const char *name, kerror *e
     return request(sv, &c, err);
 }
 
-int service_resume(service *sv, const char *name, kerror *err)
+int service_resume(service *sv, const char *name, int retry_failed, kerror *err)
 {
-    return named_request(sv, CMD_RESUME, name, err);
+    cmd c = {.kind = CMD_RESUME, .name = name, .retry_failed = retry_failed};
+    return request(sv, &c, err);
 }
 
 int service_stop(service *sv, const char *name, kerror *err)
@@ -575,7 +577,7 @@ static void resume_stored(service *sv)
     for (int i = 0; i < n; i++) {
         if (strcmp(list[i].state, "RUNNING") != 0 || find_active(sv, list[i].name)) continue;
         kerror_clear(&err);
-        if (do_resume(sv, list[i].name, &err) != KE_OK)
+        if (do_resume(sv, list[i].name, 0, &err) != KE_OK)
             log_error(list[i].name, "cannot resume", &err);
     }
     storage_study_list_free(list, n);

@@ -54,8 +54,10 @@ void service_close(service *sv);
  * KE_CONFLICT if it is active or its stored spec differs, KE_BUSY if another
  * process runs it. */
 int service_submit(service *sv, spec_study *spec, int *created, kerror *err);
-/* Resumes a stored study: KE_NOTFOUND, KE_CONFLICT when active, KE_BUSY. */
-int service_resume(service *sv, const char *name, kerror *err);
+/* Resumes a stored study: KE_NOTFOUND, KE_CONFLICT when active, KE_BUSY.
+ * retry_failed: re-run every FAILED trial once more, as `kestrel run
+ * --retry-failed` does (besides budget.max_retries and interrupted trials). */
+int service_resume(service *sv, const char *name, int retry_failed, kerror *err);
 /* Stops an active study; returns once its trials are gone and it is stored
  * STOPPED. KE_NOTFOUND if stored nowhere, KE_CONFLICT if not active. */
 int service_stop(service *sv, const char *name, kerror *err);

@@ -282,6 +282,39 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(s.json("GET", "/api/v1/studies/doomed")[0], 404)
         self.assertFalse(os.path.exists(os.path.join(self.db + ".trials", "doomed")))
 
+    def test_resume_retries_failed_trials(self):
+        # trials fail while the flag file exists; a plain resume of the
+        # finished study re-runs nothing, resume?retry_failed=true re-runs
+        # every FAILED trial once, keeping its parameters
+        s = self.serve()
+        flag = os.path.join(self.tmp, "fail.flag")
+        open(flag, "w").close()
+        spec = {"name": "flaky", "objective": {"metric": "loss"},
+                "space": {"x": {"type": "float", "low": 0, "high": 1}},
+                "strategy": {"name": "random", "seed": 5},
+                "budget": {"max_trials": 4, "max_parallel": 2},
+                "run": {"command": "test -e '%s' && exit 7; echo '{{\"loss\": {x}}}'" % flag}}
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        st = s.wait_state("flaky", "COMPLETE")
+        self.assertEqual((st["counts"]["failed"], st["counts"]["complete"]), (4, 0))
+        os.unlink(flag)
+        status, e = s.json("POST", "/api/v1/studies/flaky/resume?retry_failed=maybe")
+        self.assertEqual((status, e["error"]["path"]), (400, "retry_failed"))
+        self.assertEqual(s.json("POST", "/api/v1/studies/flaky/resume?retry_failed=false")[0], 202)
+        st = s.wait_state("flaky", "COMPLETE")
+        self.assertEqual((st["counts"]["total"], st["counts"]["complete"]), (4, 0))
+        status, st = s.json("POST", "/api/v1/studies/flaky/resume?retry_failed=true")
+        self.assertEqual(status, 202)
+        st = s.wait_state("flaky", "COMPLETE")
+        self.assertEqual((st["counts"]["total"], st["counts"]["complete"], st["counts"]["failed"]),
+                         (8, 4, 4))
+        trials = s.json("GET", "/api/v1/studies/flaky/trials?limit=100")[1]["trials"]
+        by_number = {t["number"]: t for t in trials}
+        retries = [t for t in trials if t["retry_of"] is not None]
+        self.assertEqual(sorted(t["retry_of"] for t in retries), [0, 1, 2, 3])
+        for t in retries:
+            self.assertEqual((t["state"], t["params"]), ("COMPLETE", by_number[t["retry_of"]]["params"]))
+
     def read_events(self, s, query, want, headers=None, timeout=20):
         """Events as (id, type, data) until every type in want was seen."""
         req = urllib.request.Request(s.base + "/api/v1/events" + query, headers=headers or {})

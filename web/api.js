@@ -75,6 +75,7 @@ window.K = window.K || {};
     create: (specText) => request('POST', '/studies', specText),
     stop: (name) => request('POST', `/studies/${enc(name)}/stop`),
     resume: (name) => request('POST', `/studies/${enc(name)}/resume`),
+    retryFailed: (name) => request('POST', `/studies/${enc(name)}/resume?retry_failed=true`),
     trials: (name, offset) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset),
     curves: (name, offset) => fetchAll(`/studies/${enc(name)}/curves`, 'curves', offset),
     trial: (name, number) => request('GET', `/studies/${enc(name)}/trials/${number}`),

@@ -1,4 +1,4 @@
-/* study.js: the study page: header with state and stop/resume, the charts
+/* study.js: the study page: header with state and stop/resume/retry, the charts
  * (history, learning curves, parallel coordinates, importance, slices) and
  * the paged trial table, all kept live. Invariant: the page holds one model
  * ({study, axes, trials sorted by number, byNumber, curves}); server answers
@@ -165,6 +165,9 @@ K.pages = K.pages || {};
       const c = S.counts(model.trials);
       const best = model.trials.filter(S.scored).reduce((b, t) => (!b || S.better(t.value, b.value, s.direction) ? t : b), null);
       const running = s.state === 'RUNNING';
+      // FAILED trials not yet retried: what a retry would re-run (as the scheduler counts them)
+      const retried = new Set(model.trials.map((t) => t.retry_of).filter((n) => n !== null && n !== undefined));
+      const retryable = model.trials.some((t) => t.state === 'FAILED' && !retried.has(t.number));
       fill(el,
         h('div', { class: 'page-head' },
           h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', s.name),
@@ -173,6 +176,9 @@ K.pages = K.pages || {};
             h('button', { class: 'button', id: 'stop', disabled: !running, onclick: () => onAction('stop') }, 'Stop'),
             h('button', { class: 'button', id: 'resume', disabled: running || s.state === 'COMPLETE',
               onclick: () => onAction('resume') }, 'Resume'),
+            h('button', { class: 'button', id: 'retry-failed', disabled: running || !retryable,
+              title: 'Resume the study and run every failed trial once more with the same parameters',
+              onclick: () => onAction('retryFailed', 'retry of the failed trials') }, 'Retry failed'),
             h('a', { class: 'button', href: `/api/v1/studies/${encodeURIComponent(s.name)}/export.csv` }, 'CSV'))),
         h('div', { class: 'facts' },
           fact('objective', `${s.direction} ${s.metric}`),
@@ -265,13 +271,13 @@ K.pages = K.pages || {};
     }
     const schedule = K.throttle(redraw, () => Math.max(REDRAW_MS, 4 * redrawMs));
 
-    async function action(kind) {
+    async function action(kind, what = kind) {
       model.actionError = null;
       try {
         const s = await K.api[kind](name);
         if (s) Object.assign(model.study, s);
       } catch (e) {
-        model.actionError = `${kind} failed: ${e.message}`;
+        model.actionError = `${what} failed: ${e.message}`;
       }
       dirty.head = true;
       schedule();

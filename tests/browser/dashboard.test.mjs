@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -288,6 +288,28 @@ test('a running study updates live, and stops and resumes', async () => {
   await page.locator('.page-head .badge.state-running').waitFor();
   const n1 = (await chartCounts()).history;
   await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n, n1);
+});
+
+test('retry failed re-runs the failed trials of a finished study', async () => {
+  const flag = join(tmp, 'fail.flag');
+  writeFileSync(flag, '');
+  const spec = branin('flaky', 3);
+  spec.run = { command: `test -e '${flag}' && exit 9; echo '{{"value": {x1}}}'` };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('flaky complete', async () => (await studyState('flaky')) === 'COMPLETE');
+  await go('#/study/flaky');
+  await page.locator('.page-head .badge.state-complete').waitFor();
+  assert.equal(await page.locator('#resume').isEnabled(), false, 'a complete study has nothing to resume');
+  assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'but it has failed trials to retry');
+  unlinkSync(flag);
+  await page.click('#retry-failed');
+  await until('the retries complete', async () => (await allTrials('flaky')).filter((t) => t.state === 'COMPLETE').length === 3);
+  const trials = await allTrials('flaky');
+  assert.deepEqual(trials.filter((t) => t.retry_of !== null).map((t) => t.retry_of).sort(), [0, 1, 2]);
+  await until('flaky complete again', async () => (await studyState('flaky')) === 'COMPLETE');
+  await page.locator('.page-head .badge.state-complete').waitFor();
+  await until('no failed trial left to retry', async () => !(await page.locator('#retry-failed').isEnabled()));
+  await shot('study-retried');
 });
 
 test('without the event stream the study page falls back to polling', async () => {
