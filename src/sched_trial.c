@@ -5,6 +5,7 @@
 #include "sched_trial.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,20 @@ static int mkdir_p(const char *path)
     return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* nftw callback, children before their folder (FTW_DEPTH). */
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    int rc = type == FTW_DP || type == FTW_DNR ? rmdir(path) : unlink(path);
+    return rc < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int sched_remove_tree(const char *path)
+{
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT ? -1 : 0;
+}
+
 /* A growing NULL-terminated list of owned strings (argv or environment). */
 typedef struct {
     char **v;
@@ -334,6 +349,11 @@ int sched_trial_spawn(const sched_trial *t, const spec_study *spec, const schedu
 {
     char trial_dir[4096];
     snprintf(trial_dir, sizeof trial_dir, "%s/%s/%d", o->work_dir, spec->name, t->number);
+    /* Each trial number starts once, so anything already there is another
+     * study's (one deleted, or whose database was removed by hand): the
+     * folder promised to the trial is its own and empty. */
+    if (sched_remove_tree(trial_dir) < 0)
+        return kerror_set(err, KE_IO, NULL, "cannot clear %s: %s", trial_dir, strerror(errno));
     if (mkdir_p(trial_dir) < 0)
         return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", trial_dir, strerror(errno));
     strlist a = {0}, e = {0};

@@ -53,6 +53,10 @@ int sched_trial_add_step(sched_trial *t, int step, double norm_value);
 void sched_trial_set_outcome(sched_trial *t, trial_state state, int has_value, double value,
                              const char *failure, int maximize);
 
+/* Removes path and everything under it; symbolic links are removed, not
+ * followed. 0 also when path does not exist, else -1 with errno set. */
+int sched_remove_tree(const char *path);
+
 /* Starts the trial's child: the spec's command with the trial's values, or
  * `kestrel fn` / `kestrel train` for built-in runs, with the KESTREL_*
  * environment (docs/protocol.md). user is handed back in runner events. */

@@ -8,7 +8,6 @@
 #include "scheduler.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
@@ -72,15 +71,6 @@ void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *ca
     snprintf(cache, nc, "%s/kestrel-cache", dirname(tmp));
 }
 
-/* nftw callback, children before their folder (FTW_DEPTH). */
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    int rc = type == FTW_DP || type == FTW_DNR ? rmdir(path) : unlink(path);
-    return rc < 0 && errno != ENOENT ? -1 : 0;
-}
-
 int scheduler_remove_study_dirs(const char *work_dir, const char *study, kerror *err)
 {
     /* spec names cannot hold these; a path that climbs out must never be removed */
@@ -88,7 +78,7 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, kerror 
         return kerror_set(err, KE_INVALID, "name", "not a study name: '%s'", study);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", work_dir, study);
-    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+    if (sched_remove_tree(dir) < 0)
         return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
     return KE_OK;
 }

@@ -151,7 +151,10 @@ unset DB
 # --- an external command through placeholders (examples/) ----------------
 sed 's#examples/objective.py#'"$top_srcdir"'/examples/objective.py#; s/"max_trials": 12/"max_trials": 4/' \
     "$top_srcdir/examples/command-objective.json" > cmd.json
+# leftovers of an earlier history whose database was removed by hand
+mkdir -p cmd.db.trials/objective-script/0 && echo old > cmd.db.trials/objective-script/0/checkpoint
 $KESTREL run cmd.json --db cmd.db >/dev/null 2>&1; rc=$?
+check "a trial's folder starts empty, whatever was there" "[ -d cmd.db.trials/objective-script/0 ] && [ ! -e cmd.db.trials/objective-script/0/checkpoint ]"
 check "example command study completes" "[ $rc -eq 0 ] && [ \$(DB=cmd.db q \"select count(*) from trials where state='COMPLETE'\") -eq 4 ]"
 check "example command reports per-epoch values" "[ \$(DB=cmd.db q 'select count(distinct step) from trial_values') -ge 2 ]"
 
