@@ -303,24 +303,6 @@ static void h_trials(http_req *rq, void *ctx)
 }
 
 /* The trial's detail fields, read through st. */
-static int add_detail(storage *st, const storage_trial *t, json_t *o, kerror *err)
-{
-    storage_value *v = NULL;
-    storage_metric *m = NULL;
-    char *out = NULL, *errt = NULL;
-    int nv = 0, nm = 0;
-    int rc = storage_trial_values(st, t->id, &v, &nv, err);
-    if (rc == KE_OK) rc = storage_trial_metrics(st, t->id, &m, &nm, err);
-    if (rc == KE_OK) rc = storage_trial_logs(st, t->id, &out, &errt, err);
-    if (rc == KE_OK && api_trial_add_detail(o, v, nv, m, nm, out, errt) != 0)
-        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    storage_values_free(v, nv);
-    storage_metrics_free(m, nm);
-    free(out);
-    free(errt);
-    return rc;
-}
-
 /* GET .../trials/{number} (detail) and GET .../best (by: 1). */
 static void respond_trial(api *a, http_req *rq, int best)
 {
@@ -347,7 +329,7 @@ static void respond_trial(api *a, http_req *rq, int best)
                                                  : "study '%s' has no trial %d", s.name, number);
     if (rc == KE_OK) {
         json_t *o = api_trial_json(&t);
-        if (!best) rc = add_detail(st, &t, o, &err);
+        if (!best) rc = api_trial_detail(st, &t, o, &err);
         storage_trial_free(&t);
         if (rc == KE_OK) http_respond_json(rq, 200, o);
         else json_decref(o);

@@ -4,6 +4,7 @@
 #include "api_json.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -88,9 +89,8 @@ json_t *api_trial_json(const storage_trial *t)
                      text_or_null(t->failure));
 }
 
-int api_trial_add_detail(json_t *trial, const storage_value *v, int nv,
-                         const storage_metric *m, int nm, const char *stdout_tail,
-                         const char *stderr_tail)
+static int add_detail(json_t *trial, const storage_value *v, int nv, const storage_metric *m,
+                      int nm, const char *stdout_tail, const char *stderr_tail)
 {
     json_t *values = json_array(), *metrics = json_object(), *cur = NULL;
     int rc = values && metrics ? 0 : -1;
@@ -107,6 +107,24 @@ int api_trial_add_detail(json_t *trial, const storage_value *v, int nv,
     json_object_set_new(trial, "metrics", metrics);
     json_object_set_new(trial, "stdout_tail", text_or_null(stdout_tail));
     json_object_set_new(trial, "stderr_tail", text_or_null(stderr_tail));
+    return rc;
+}
+
+int api_trial_detail(storage *st, const storage_trial *t, json_t *trial, kerror *err)
+{
+    storage_value *v = NULL;
+    storage_metric *m = NULL;
+    char *out = NULL, *errt = NULL;
+    int nv = 0, nm = 0;
+    int rc = storage_trial_values(st, t->id, &v, &nv, err);
+    if (rc == KE_OK) rc = storage_trial_metrics(st, t->id, &m, &nm, err);
+    if (rc == KE_OK) rc = storage_trial_logs(st, t->id, &out, &errt, err);
+    if (rc == KE_OK && add_detail(trial, v, nv, m, nm, out, errt) != 0)
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    storage_values_free(v, nv);
+    storage_metrics_free(m, nm);
+    free(out);
+    free(errt);
     return rc;
 }
 

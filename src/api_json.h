@@ -1,8 +1,9 @@
 /* api_json: the HTTP API's encoding of the history (docs/openapi.yaml):
  * studies, trials and trial details as JSON objects, and trials as CSV
- * cells. Pure functions of storage structs, so the handlers and the
- * streamed exports share one encoding. Every json_t returned is a new
- * reference (NULL when out of memory); the caller owns it. */
+ * cells. Pure functions of storage structs (api_trial_detail also reads a
+ * trial's details), so the handlers, the streamed exports and the CLI share
+ * one encoding. Every json_t returned is a new reference (NULL when out of
+ * memory); the caller owns it. */
 #ifndef KESTREL_API_JSON_H
 #define KESTREL_API_JSON_H
 
@@ -20,11 +21,10 @@ json_t *api_number(double v);
 json_t *api_study_json(const storage_study *s, int with_spec);
 /* The trial object. */
 json_t *api_trial_json(const storage_trial *t);
-/* Adds the detail fields to a trial object: "values" grouped by step,
- * final "metrics" and the output tails. Borrowed inputs. */
-int api_trial_add_detail(json_t *trial, const storage_value *v, int nv,
-                         const storage_metric *m, int nm, const char *stdout_tail,
-                         const char *stderr_tail);
+/* Adds the detail fields to a trial object, read from storage: "values"
+ * grouped by step, final "metrics" and the output tails (GET .../trials/N,
+ * `kestrel trial`). Errors: storage's, KE_NOMEM. */
+int api_trial_detail(storage *st, const storage_trial *t, json_t *trial, kerror *err);
 /* The space's parameter names from a stored spec, in its order (new array). */
 json_t *api_param_names(const char *spec_json);
 

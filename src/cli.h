@@ -53,5 +53,6 @@ int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_validate_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx);
 
 #endif

@@ -1,5 +1,6 @@
 /* cmd_query: the read-only history commands `kestrel studies`, `kestrel
- * trials STUDY` and `kestrel best STUDY`, each printing a table, JSON or CSV.
+ * trials STUDY` and `kestrel best STUDY`, each printing a table, JSON or CSV,
+ * and `kestrel trial STUDY N`, one trial in detail as the API's JSON.
  * Trials stream page by page from storage, so a study of any size lists in
  * constant memory. Parameters become columns, named from the study's spec. */
 #define _GNU_SOURCE
@@ -10,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "api_json.h"
 #include "cli.h"
 #include "format.h"
 #include "storage.h"
@@ -33,6 +35,12 @@ static const char trials_help[] =
     "                     [--limit N] [--offset N]   (--limit 0: no limit)\n"
     "List a study's trials with their parameters as columns, value, state and\n"
     "failure reason. Output streams, so it works on studies of any size.\n";
+static const char trial_help[] =
+    "Usage: kestrel trial STUDY NUMBER [--db FILE]\n"
+    "Show one trial in detail as JSON (the object of GET\n"
+    "/api/v1/studies/STUDY/trials/NUMBER): state, parameters, value, failure,\n"
+    "every reported value by step, the final metrics and the tails of its\n"
+    "stdout and stderr. Exit status 5 when there is no such study or trial.\n";
 static const char best_help[] =
     "Usage: kestrel best STUDY [--db FILE] [--format table|json|csv]\n"
     "Show the best COMPLETE trial of a study (by its objective's direction) with\n"
@@ -237,4 +245,52 @@ int cmd_best_main(int argc, char **argv, const cli_ctx *ctx)
     int code = parse_opts(argc, argv, "best", best_help, 1, &q);
     if (code) return code < 0 ? CLI_OK : code;
     return list_trials("best", &q, 1);
+}
+
+int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *db = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'h': fputs(trial_help, stdout); return CLI_OK;
+        default: return cli_usage("trial", "unknown option");
+        }
+    }
+    if (optind != argc - 2) return cli_usage("trial", "expected STUDY and NUMBER");
+    const char *name = argv[optind], *arg = argv[optind + 1];
+    char *end;
+    long number = strtol(arg, &end, 10);
+    if (!*arg || *end || number < 0 || number > 1000000000)
+        return cli_usage("trial", "not a trial number: '%s'", arg);
+    storage *st;
+    int code = cli_open_history("trial", cli_db_path(db), &st);
+    if (code != CLI_OK) return code;
+    kerror err;
+    kerror_clear(&err);
+    storage_study study;
+    storage_trial t;
+    int rc = storage_study_get(st, name, &study, &err);
+    if (rc == KE_OK) {
+        rc = storage_trial_get(st, study.id, (int)number, &t, &err);
+        if (rc == KE_NOTFOUND)
+            kerror_set(&err, KE_NOTFOUND, NULL, "study '%s' has no trial %ld", name, number);
+        storage_study_free(&study);
+    }
+    if (rc == KE_OK) {
+        json_t *o = api_trial_json(&t);
+        rc = o ? api_trial_detail(st, &t, o, &err) : kerror_set(&err, KE_NOMEM, NULL, "out of memory");
+        if (rc == KE_OK) {
+            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            putchar('\n');
+        }
+        json_decref(o);
+        storage_trial_free(&t);
+    }
+    storage_close(st);
+    return rc == KE_OK ? CLI_OK : cli_fail("trial", &err);
 }

@@ -42,6 +42,7 @@ static const command commands[] = {
     {"studies", cmd_studies_main, "list the studies in the database", 0},
     {"trials", cmd_trials_main, "list a study's trials", 0},
     {"best", cmd_best_main, "show a study's best trial", 0},
+    {"trial", cmd_trial_main, "show one trial in detail (reports, metrics, output tails)", 0},
     {"delete", cmd_delete_main, "delete a study, its trials and their folders", 0},
     {"train", train_main, "train an MLP with the built-in trainer (one trial)", 0},
     {"fn", cmd_fn_main, "evaluate a built-in test function (Branin, Hartmann-6, ...)", 0},

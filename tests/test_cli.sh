@@ -96,6 +96,15 @@ check "exit code: FAILED with stderr" "st exit3 | grep -q 'FAILED|exit code 3: b
 check "NaN: FAILED with reason" "st nan | grep -q 'FAILED|metric .loss. is NaN'"
 check "hang: FAILED by timeout" "st hang | grep -q 'FAILED|timeout'"
 check "missing metric: FAILED" "st nometric | grep -q \"FAILED|missing metric 'loss'\""
+num() { q "select number from trials t join trial_params p on p.trial_id=t.id where p.value_text='$1'"; }
+$KESTREL trial failures "$(num crash)" --db fail.db >crash.json; rc=$?
+check "kestrel trial: the crash with its reason and stderr tail" "[ $rc -eq 0 ] && python3 -c 'import json,sys; t=json.load(open(\"crash.json\")); sys.exit(not (t[\"state\"] == \"FAILED\" and \"signal 11\" in t[\"failure\"] and \"about to crash\" in t[\"stderr_tail\"] and t[\"params\"] == {\"mode\": \"crash\"}))'"
+$KESTREL trial failures "$(num ok)" --db fail.db >ok.json
+check "kestrel trial: reports by step and final metrics" "python3 -c 'import json,sys; t=json.load(open(\"ok.json\")); sys.exit(not (t[\"values\"] == [{\"step\": 1, \"metrics\": {\"loss\": 2.5}}] and t[\"metrics\"][\"loss\"] == 1.5))'"
+$KESTREL trial failures 99 --db fail.db >/dev/null 2>err.txt; rc=$?
+check "kestrel trial: no such trial exits 5" "[ $rc -eq 5 ] && grep -q 'has no trial 99' err.txt"
+$KESTREL trial failures one --db fail.db >/dev/null 2>&1; rc=$?
+check "kestrel trial: a bad number exits 2" "[ $rc -eq 2 ]"
 unset DB
 
 # --- kill -9 of the runner, then resume ----------------------------------
