@@ -302,7 +302,6 @@ static void h_trials(http_req *rq, void *ctx)
     pool_put(a, st);
 }
 
-/* The trial's detail fields, read through st. */
 /* GET .../trials/{number} (detail) and GET .../best (by: 1). */
 static void respond_trial(api *a, http_req *rq, int best)
 {
