@@ -114,10 +114,11 @@ window.K = window.K || {};
 
   /* Learning curves: the objective per step of every trial, one polyline per
    * trial, coloured by the trial's state. Where a pruned or failed trial
-   * stopped is marked with a dot (a last dataset, so that the curves
-   * themselves need no per-point styling); with Hyperband or ASHA the curves
-   * end in bands at the rung steps. */
+   * stopped is marked with a dot (two last datasets, one colour each, so no
+   * dataset needs per-point styling); with Hyperband or ASHA the curves end
+   * in bands at the rung steps. */
   const CURVE_STATES = ['COMPLETE', 'PRUNED', 'RUNNING', 'FAILED'];
+  const STOP_STATES = ['PRUNED', 'FAILED'];
   K.charts.curves = function (canvas, model) {
     return make('curves', canvas, {
       type: 'line',
@@ -126,8 +127,8 @@ window.K = window.K || {};
           label: s.toLowerCase(), state: s, data: [],
           borderColor: STATE_COLORS[s], backgroundColor: STATE_COLORS[s],
           borderWidth: 1, spanGaps: false, pointRadius: 0,
-        })).concat([{ label: 'stopped', data: [], showLine: false, pointRadius: 3,
-          borderColor: '#111827', backgroundColor: [] }]),
+        })).concat(STOP_STATES.map((s) => ({ label: `${s.toLowerCase()} here`, stop: s, data: [],
+          showLine: false, pointRadius: 3, borderColor: '#111827', backgroundColor: STATE_COLORS[s] }))),
       },
       options: base({
         plugins: {
@@ -142,8 +143,7 @@ window.K = window.K || {};
   };
 
   function fillCurves(chart, model) {
-    const ends = [];
-    const endColors = [];
+    const ends = { PRUNED: [], FAILED: [] };
     CURVE_STATES.forEach((state, k) => {
       const data = [];
       for (const [n, c] of model.curves) {
@@ -151,16 +151,16 @@ window.K = window.K || {};
         for (let i = 0; i < c.steps.length; i++) data.push({ x: c.steps[i], y: c.values[i], n });
         const last = data[data.length - 1];
         data.push({ x: last.x, y: null, n });
-        if (state === 'PRUNED' || state === 'FAILED') { ends.push(last); endColors.push(STATE_COLORS[state]); }
+        if (ends[state]) ends[state].push(last);
       }
       chart.data.datasets[k].data = data;
       chart.data.datasets[k].borderWidth = data.length > 20 * BIG ? 0.5 : 1;
     });
     chart.options.plugins.title = { display: model.curves.size === 0, text: 'No trial has reported intermediate steps yet' };
-    const stopped = chart.data.datasets[CURVE_STATES.length];
-    stopped.data = ends;
-    stopped.backgroundColor = endColors;
-    stopped.pointRadius = ends.length > BIG ? 1.5 : 3;
+    for (const ds of chart.data.datasets.filter((d) => d.stop)) {
+      ds.data = ends[ds.stop];
+      ds.pointRadius = ds.data.length > BIG ? 1.5 : 3;
+    }
   }
 
   /* Parallel coordinates: one vertical axis per parameter plus the

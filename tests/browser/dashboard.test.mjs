@@ -224,6 +224,25 @@ test('learning curves show every trial per step', async () => {
   await shot('study-curves');
 });
 
+test('learning curves mark where pruned trials stopped', async () => {
+  const spec = stepsStudy('pruned', 16, 0.01);
+  spec.budget.max_parallel = 1;   // the median rule then sees the same history every run
+  spec.pruner = { name: 'median' };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('pruned complete', async () => (await studyState('pruned')) === 'COMPLETE');
+  await go('#/study/pruned');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const curves = (await api('GET', '/studies/pruned/curves?limit=10000')).json.curves;
+  const want = (state) => curves.filter((k) => k.state === state && k.steps.length > 0)
+    .map((k) => [k.number, k.steps[k.steps.length - 1]]).sort((a, b) => a[0] - b[0]);
+  const got = await page.evaluate(() => Object.fromEntries(window.kestrelCharts.curves.data.datasets
+    .filter((d) => d.stop).map((d) => [d.stop, d.data.map((p) => [p.n, p.x]).sort((a, b) => a[0] - b[0])])));
+  assert.ok(want('PRUNED').length > 0, 'the median rule pruned some trials');
+  assert.deepEqual(got, { PRUNED: want('PRUNED'), FAILED: want('FAILED') },
+    'one dot per pruned or failed trial, at its last reported step');
+  await shot('study-pruned');
+});
+
 test('the trial table sorts, filters and pages', async () => {
   await go('#/study/many');
   const rows = page.locator('#trials tbody tr');
