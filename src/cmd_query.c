@@ -46,8 +46,10 @@ static const char best_help[] =
     "Show the best COMPLETE trial of a study (by its objective's direction) with\n"
     "its parameters. Exit status 5 when the study has no complete trial.\n";
 
+/* list: the command lists trials (trials), so --state, --sort, --limit and
+ * --offset apply; elsewhere they are refused rather than ignored. */
 static int parse_opts(int argc, char **argv, const char *cmd, const char *help, int want_study,
-                 query_opts *q)
+                      int list, query_opts *q)
 {
     static const struct option opts[] = {
         {"db", required_argument, 0, 'd'},    {"format", required_argument, 0, 'F'},
@@ -60,6 +62,9 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (!list && (c == 's' || c == 'l' || c == 'o' || c == 'S'))
+            return cli_usage(cmd, "--state, --sort, --limit and --offset are options of "
+                                  "'kestrel trials' only");
         switch (c) {
         case 'd': db = optarg; break;
         case 'F': {
@@ -102,7 +107,7 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
     query_opts q;
-    int code = parse_opts(argc, argv, "studies", studies_help, 0, &q);
+    int code = parse_opts(argc, argv, "studies", studies_help, 0, 0, &q);
     if (code) return code < 0 ? CLI_OK : code;
     kerror err;
     storage *st;
@@ -233,7 +238,7 @@ int cmd_trials_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
     query_opts q;
-    int code = parse_opts(argc, argv, "trials", trials_help, 1, &q);
+    int code = parse_opts(argc, argv, "trials", trials_help, 1, 1, &q);
     if (code) return code < 0 ? CLI_OK : code;
     return list_trials("trials", &q, 0);
 }
@@ -242,7 +247,7 @@ int cmd_best_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
     query_opts q;
-    int code = parse_opts(argc, argv, "best", best_help, 1, &q);
+    int code = parse_opts(argc, argv, "best", best_help, 1, 0, &q);
     if (code) return code < 0 ? CLI_OK : code;
     return list_trials("best", &q, 1);
 }

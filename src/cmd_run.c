@@ -37,7 +37,8 @@ static const char run_help[] =
 static const char validate_help[] =
     "Usage: kestrel validate SPEC.json\n"
     "Check a study spec without running anything. Prints 'ok' and exits 0, or\n"
-    "prints each problem as PATH: REASON and exits 2.\n";
+    "prints the first problem as PATH: REASON and exits 2 (1 when the file\n"
+    "cannot be read).\n";
 
 typedef struct {
     int tty, quiet;

@@ -29,9 +29,9 @@ static const char serve_help[] =
     "                       needs --token-file\n"
     "  --token-file FILE    require 'Authorization: Bearer TOKEN' (TOKEN = the file's\n"
     "                       first line) for POST and DELETE requests\n"
-    "  --auth-reads         require the token for GET requests too (except /healthz\n"
-    "                       and the dashboard's static files); reads may also pass it\n"
-    "                       as ?token=TOKEN\n"
+    "  --auth-reads         require the token for GET requests too (needs --token-file;\n"
+    "                       not for /healthz and the dashboard's static files); reads\n"
+    "                       may also pass it as ?token=TOKEN\n"
     "  --max-parallel N     running trials across all studies (default: no cap beyond\n"
     "                       each study's budget.max_parallel)\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
@@ -39,7 +39,8 @@ static const char serve_help[] =
     "\n"
     "Prints 'listening on http://HOST:PORT/' once it accepts connections.\n"
     "Exit status: 0 stopped by SIGINT/SIGTERM; 1 a runtime failure (cannot listen,\n"
-    "cannot open the database); 2 invalid option or spec.\n";
+    "cannot open the database); 2 invalid option or spec; 3 a --run study is being\n"
+    "run by another process.\n";
 
 typedef struct {
     const char *db;

@@ -351,8 +351,7 @@ int runner_poll(runner_proc *const *procs, int n, int timeout_ms,
     return d.count;
 }
 
-/* The environment: ours, less the names the command sets, plus
- * KESTREL_REPORT_FD and env_extra. Borrows every string. */
+/* 1 when entry's name is KESTREL_REPORT_FD or set again in extra. */
 static int overridden(const char *entry, char *const *extra)
 {
     size_t len = (size_t)(strchrnul(entry, '=') - entry);
@@ -362,6 +361,9 @@ static int overridden(const char *entry, char *const *extra)
     return 0;
 }
 
+/* The environment: ours, less the names the command sets, plus
+ * KESTREL_REPORT_FD and env_extra (the last of a name set twice). Borrows
+ * every string. */
 static char **build_env(char *const *extra)
 {
     size_t ne = 0, nx = 0;
@@ -373,8 +375,11 @@ static char **build_env(char *const *extra)
     for (size_t i = 0; i < ne; i++)
         if (!overridden(environ[i], extra)) env[k++] = environ[i];
     env[k++] = (char *)"KESTREL_REPORT_FD=3";
+    /* a name set twice in extra keeps its last value (a spec's run.env
+     * comes after Kestrel's own entries and may replace them) */
     for (size_t i = 0; i < nx; i++)
-        if (strncmp(extra[i], "KESTREL_REPORT_FD=", 18)) env[k++] = extra[i];
+        if (strncmp(extra[i], "KESTREL_REPORT_FD=", 18) && !overridden(extra[i], extra + i + 1))
+            env[k++] = extra[i];
     env[k] = NULL;
     return env;
 }

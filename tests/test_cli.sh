@@ -26,6 +26,8 @@ $KESTREL nosuch >/dev/null 2>&1; check "unknown command exits 2" "[ $? -eq 2 ]"
 $KESTREL best nosuch --db missing.db >/dev/null 2>err.txt; rc=$?
 check "query on a missing database exits 5" "[ $rc -eq 5 ] && grep -q 'no database at missing.db' err.txt"
 check "query on a missing database creates no file" "[ ! -e missing.db ]"
+$KESTREL best x --limit 3 2>err.txt; rc=$?
+check "an option of trials given to best is refused (exit 2)" "[ $rc -eq 2 ] && grep -q 'kestrel trials. only' err.txt"
 
 # --- validation names the JSON path --------------------------------------
 cat > bad.json <<'J'
