@@ -42,7 +42,7 @@ static int delete_study(storage *st, const char *db, const char *work, const cha
                    name);
     if (rc == KE_OK) {
         rc = storage_study_delete(st, row.id, err);
-        if (rc == KE_OK && (rc = scheduler_remove_study_dirs(work, name, err)) != KE_OK) {
+        if (rc == KE_OK && (rc = scheduler_remove_study_dirs(work, name, row.n_trials, err)) != KE_OK) {
             char why[KERROR_MSG_MAX];
             snprintf(why, sizeof why, "%s", err->msg);
             kerror_set(err, rc, NULL, "study '%s' deleted from the database, but %s", name, why);

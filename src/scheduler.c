@@ -71,14 +71,20 @@ void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *ca
     snprintf(cache, nc, "%s/kestrel-cache", dirname(tmp));
 }
 
-int scheduler_remove_study_dirs(const char *work_dir, const char *study, kerror *err)
+int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_trials,
+                                kerror *err)
 {
     /* spec names cannot hold these; a path that climbs out must never be removed */
     if (!study[0] || study[0] == '.' || strchr(study, '/'))
         return kerror_set(err, KE_INVALID, "name", "not a study name: '%s'", study);
     char dir[4096];
+    for (int k = 0; k < n_trials; k++) {
+        snprintf(dir, sizeof dir, "%s/%s/%d", work_dir, study, k);
+        if (sched_remove_tree(dir) < 0)
+            return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
+    }
     snprintf(dir, sizeof dir, "%s/%s", work_dir, study);
-    if (sched_remove_tree(dir) < 0)
+    if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
         return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
     return KE_OK;
 }

@@ -63,12 +63,14 @@ typedef struct scheduler scheduler;
  * checkpoint folders), cache = "<db's folder>/kestrel-cache" (decoded data). */
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc);
 
-/* Removes "<work_dir>/<study>", the trial folders (checkpoints, whatever
- * trials saved there) of a deleted study, so that a new study of the same
- * name starts with empty ones. A missing folder is not an error; symbolic
- * links are removed, not followed. Errors: KE_INVALID (not a study name),
- * KE_IO. */
-int scheduler_remove_study_dirs(const char *work_dir, const char *study, kerror *err);
+/* Removes the trial folders "<work_dir>/<study>/<k>", k < n_trials, of a
+ * deleted study (checkpoints, whatever its trials saved there), then the
+ * study's folder if that leaves it empty: only what Kestrel made goes, even
+ * under a --work-dir that holds other files. Missing folders are not an
+ * error; symbolic links are removed, not followed. Errors: KE_INVALID (not
+ * a study name), KE_IO. */
+int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_trials,
+                                kerror *err);
 
 /* Locks and opens the study (creating it on first run). KE_BUSY when another
  * process runs it; KE_CONFLICT when the stored spec differs and !force. The

@@ -308,10 +308,10 @@ static int stop_inactive(service *sv, const char *name, kerror *err)
 
 /* After a study's rows are gone: its trial folders. Failing to remove them
  * does not undo the delete; it is logged. */
-static void remove_study_dirs(service *sv, const char *name)
+static void remove_study_dirs(service *sv, const char *name, int n_trials)
 {
     kerror err;
-    if (scheduler_remove_study_dirs(sv->work_dir, name, &err) != KE_OK)
+    if (scheduler_remove_study_dirs(sv->work_dir, name, n_trials, &err) != KE_OK)
         log_error(name, "deleted, but its trial folders stay", &err);
 }
 
@@ -325,7 +325,7 @@ static int delete_inactive(service *sv, const char *name, kerror *err)
     rc = lock_study(&h, sv->db_path, row.id, err);
     if (rc == KE_OK) {
         rc = storage_study_delete(sv->st, row.id, err);
-        if (rc == KE_OK) remove_study_dirs(sv, name);
+        if (rc == KE_OK) remove_study_dirs(sv, name, row.n_trials);
         lock_release(&h);
     }
     if (rc == KE_OK) publish_state(sv, name, "DELETED");
@@ -364,7 +364,7 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
     if (wrc != KE_OK) log_error(r->spec.name, "cannot store its state", &err);
     if (r->deleting) {
         wrc = storage_study_delete(sv->st, r->id, &err);
-        if (wrc == KE_OK) remove_study_dirs(sv, r->spec.name);
+        if (wrc == KE_OK) remove_study_dirs(sv, r->spec.name, ss.n_trials);
         state = "DELETED";
     }
     publish_state(sv, r->spec.name, state);

@@ -141,6 +141,11 @@ $KESTREL delete slow --db slow.db >del.txt 2>&1; rc=$?
 check "kestrel delete: exit 0 and a summary" "[ $rc -eq 0 ] && grep -q 'deleted study slow (9 trials)' del.txt"
 check "kestrel delete: no row of the study left" "[ \$(q 'select (select count(*) from studies) + (select count(*) from trials) + (select count(*) from trial_values)') -eq 0 ]"
 check "kestrel delete: trial folders removed, linked folder kept" "[ ! -e slow.db.trials/slow ] && [ -f outside/file ]"
+# only what Kestrel made goes: a file of the user's in the study folder stays
+$KESTREL run slow.json --db slow.db >/dev/null 2>&1
+echo mine > slow.db.trials/slow/notes.txt
+$KESTREL delete slow --db slow.db >/dev/null 2>&1; rc=$?
+check "kestrel delete: a foreign file in the study folder is kept" "[ $rc -eq 0 ] && [ \"\$(ls slow.db.trials/slow)\" = notes.txt ]"
 $KESTREL delete slow --db slow.db >/dev/null 2>err.txt; rc=$?
 check "delete of an unknown study exits 5" "[ $rc -eq 5 ] && grep -q \"no study named 'slow'\" err.txt"
 unset DB
