@@ -24,6 +24,7 @@
 #include "../cuda/mlp_cuda.h"
 #include "../cuda/optim_cuda.h"
 #include "../trainer/dataset.h"
+#include "../trainer/gemm.h"
 #include "../trainer/layers.h"
 #include "../trainer/loss.h"
 #include "../trainer/optim.h"
@@ -108,10 +109,11 @@ static void check_dense(double tol)
     float *dout = rand_host((size_t)B * n, 1), *dW = rand_host((size_t)n * k, 0.1f);
     float *db = rand_host((size_t)n, 0.1f), *out = malloc((size_t)B * n * sizeof(float));
     float *dx = malloc((size_t)B * k * sizeof(float));
+    float *scratch = malloc(gemm_forward_scratch(B, k, n) * sizeof(float));
     float *gx = to_dev(x, (size_t)B * k), *gW = to_dev(W, (size_t)n * k), *gdout = to_dev(dout, (size_t)B * n);
     float *gdW = to_dev(dW, (size_t)n * k), *gdb = to_dev(db, (size_t)n), *gout = to_dev(NULL, (size_t)B * n);
     float *gdx = to_dev(NULL, (size_t)B * k);
-    layers_dense_forward(out, x, W, B, k, n);
+    layers_dense_forward(out, x, W, B, k, n, scratch);
     layers_cuda_dense_forward(dev, gout, gx, gW, B, k, n);
     expect_close(gout, out, (size_t)B * n, tol, "dense forward");
     layers_dense_backward(dx, dW, db, dout, x, W, B, k, n, 1);
@@ -119,7 +121,7 @@ static void check_dense(double tol)
     expect_close(gdW, dW, (size_t)n * k, tol, "dense dW");
     expect_close(gdb, db, (size_t)n, TOL32, "dense db");
     expect_close(gdx, dx, (size_t)B * k, tol, "dense dinp");
-    free(x), free(W), free(dout), free(dW), free(db), free(out), free(dx);
+    free(x), free(W), free(dout), free(dW), free(db), free(out), free(dx), free(scratch);
 }
 
 START_TEST(dense_fp32) { check_dense(TOL32); }

@@ -20,12 +20,13 @@
 /* Dense: L = sum r (inp W^T + b). */
 typedef struct {
     float inp[B * K], W[N * K], b[N], r[B * N], out[B * N];
+    float scratch[64 * K + B * N];   /* gemm_forward_scratch(B, K, N) for B <= 64 */
 } dense_ctx;
 
 static double dense_objective(void *p)
 {
     dense_ctx *c = p;
-    layers_dense_forward(c->out, c->inp, c->W, B, K, N);
+    layers_dense_forward(c->out, c->inp, c->W, B, K, N, c->scratch);
     for (int i = 0; i < B; i++)
         for (int j = 0; j < N; j++) c->out[i * N + j] += c->b[j];
     return gc_dot(c->r, c->out, B * N);
@@ -38,7 +39,7 @@ START_TEST(test_dense_forward_matches_naive)
     gc_fill(c.inp, B * K, -1, 1, &s);
     gc_fill(c.W, N * K, -1, 1, &s);
     memset(c.b, 0, sizeof c.b);
-    layers_dense_forward(c.out, c.inp, c.W, B, K, N);
+    layers_dense_forward(c.out, c.inp, c.W, B, K, N, c.scratch);
     for (int i = 0; i < B; i++)
         for (int j = 0; j < N; j++) {
             double ref = 0.0;

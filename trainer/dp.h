@@ -1,11 +1,12 @@
 /* dp: data-parallel batches for the CPU trainer. A batch's rows are cut into
  * one contiguous shard per thread; each thread runs forward, loss and
  * backward of its shard on its own replica of the model (mlp_replica: shared
- * weights, own activations and gradients) with a single-threaded OpenBLAS,
- * and the shard gradients are summed into the primary model's; the optimizer
- * step is split by parameter range too. It is the trainer's `parallel=data`
- * (and `auto`): concurrent single-threaded GEMM streams beat one two-threaded
- * OpenBLAS call at these matrix sizes (figures in bench/README.md).
+ * weights, own activations and gradients) with single-threaded products
+ * (trainer/gemm.c), and the shard gradients are summed into the primary
+ * model's; the optimizer step is split by parameter range too. It is the
+ * trainer's `parallel=data` (and `auto`): concurrent single-threaded GEMM
+ * streams beat one two-threaded OpenBLAS call at these matrix sizes (figures
+ * in bench/README.md).
  * Invariant: shard bounds, dropout streams (mlp_rng_fork) and the summation
  * order depend only on B and the thread count, so a run is reproducible for a
  * given seed and thread count.

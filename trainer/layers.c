@@ -2,26 +2,23 @@
  * forward/backward kernels; see layers.h. Invariant: the kernels keep no
  * state and allocate nothing, so they are safe on any arena slice. */
 #include "layers.h"
+#include "gemm.h"
 #include "vec.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-void layers_dense_forward(float *out, const float *inp, const float *W, int B, int k, int n)
+void layers_dense_forward(float *out, const float *inp, const float *W, int B, int k, int n,
+                          float *scratch)
 {
-    /* out (B,n) = inp (B,k) * W^T, W (n,k) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n, k,
-                1.0f, inp, k, W, k, 0.0f, out, n);
+    gemm_forward(out, inp, W, B, k, n, scratch);
 }
 
 void layers_dense_backward(float *dinp, float *dW, float *db, const float *dout,
                            const float *inp, const float *W, int B, int k, int n,
                            int accumulate)
 {
-    /* dW (n,k) = dout^T (n,B) * inp (B,k) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, B,
-                1.0f, dout, n, inp, k, accumulate ? 1.0f : 0.0f, dW, k);
+    gemm_grad_w(dW, dout, inp, B, k, n, accumulate);
     if (db) {
         if (!accumulate) memset(db, 0, (size_t)n * sizeof *db);
         for (int b = 0; b < B; b++) {
@@ -29,10 +26,7 @@ void layers_dense_backward(float *dinp, float *dW, float *db, const float *dout,
             for (int j = 0; j < n; j++) db[j] += row[j];
         }
     }
-    /* dinp (B,k) = dout (B,n) * W (n,k) */
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, k, n,
-                    1.0f, dout, n, W, k, 0.0f, dinp, k);
+    if (dinp) gemm_grad_x(dinp, dout, W, B, k, n);
 }
 
 #define GELU_C 0.7978845608028654f   /* sqrt(2/pi) */

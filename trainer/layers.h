@@ -1,5 +1,5 @@
 /* layers: the MLP's forward/backward kernels on plain float arrays: dense
- * (cblas_sgemm), bias + activation + dropout mask fused in one pass, and
+ * (trainer/gemm.c), bias + activation + dropout mask fused in one pass, and
  * batch normalisation. They know nothing of the model struct; mlp.c wires them
  * to its arenas. Invariant: every kernel writes only its named outputs, and a
  * backward with accumulate=0 overwrites its parameter gradients, 1 adds.
@@ -10,8 +10,10 @@
 #include "mlp.h"
 
 /* out (B,n) = inp (B,k) * W^T, W (n,k). The bias is added by
- * layers_act_forward (fused with the activation) or absorbed by batch norm. */
-void layers_dense_forward(float *out, const float *inp, const float *W, int B, int k, int n);
+ * layers_act_forward (fused with the activation) or absorbed by batch norm.
+ * scratch: gemm_forward_scratch(B, k, n) floats. */
+void layers_dense_forward(float *out, const float *inp, const float *W, int B, int k, int n,
+                          float *scratch);
 
 /* dW (n,k) = dout^T (n,B) * inp (B,k); db (n) = column sums of dout (skipped
  * when db is NULL); dinp (B,k) = dout (B,n) * W (n,k) (skipped when NULL). */

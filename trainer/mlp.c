@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
 #include "loss.h"
 #include "rng.h"
@@ -33,6 +34,7 @@ struct mlp {
     int n_tensors;
     size_t n_params, n_state, n_acts;
     float *params, *grads, *acts;  /* the three arenas */
+    float *gemm_scratch;           /* gemm_forward's scratch, the largest layer's */
     layer_params p[MAX_DENSE], g[MAX_DENSE];
     mlp_acts act;                  /* slices of the activation arena */
     rng drop_rng;                  /* dropout masks only (uniforms, never normals) */
@@ -96,6 +98,16 @@ static int validate(const mlp_config *c, kerror *err)
 static int dense_in(const mlp *m, int l) { return l == 0 ? m->cfg.n_in : m->widths[l - 1]; }
 static int dense_out(const mlp *m, int l) { return l == m->cfg.n_layers ? m->cfg.n_out : m->widths[l]; }
 static int has_bn(const mlp *m, int l) { return m->cfg.batchnorm && l < m->cfg.n_layers; }
+
+static size_t gemm_scratch_floats(const mlp *m)
+{
+    size_t most = 0;
+    for (int l = 0; l <= m->cfg.n_layers; l++) {
+        size_t f = gemm_forward_scratch(m->cfg.max_batch, dense_in(m, l), dense_out(m, l));
+        if (f > most) most = f;
+    }
+    return most;
+}
 
 /* Appends a tensor to the table and points the layer slices at it; the
  * slices stay NULL in the sizing pass, before the arenas exist. A tensor with
@@ -229,7 +241,8 @@ int mlp_create(mlp **out, const mlp_config *cfg, kerror *err)
     m->params = calloc(m->n_state, sizeof *m->params);
     m->grads = calloc(m->n_params, sizeof *m->grads);
     m->acts = calloc(m->n_acts, sizeof *m->acts);
-    if (!m->params || !m->grads || !m->acts) {
+    m->gemm_scratch = malloc(gemm_scratch_floats(m) * sizeof *m->gemm_scratch);
+    if (!m->params || !m->grads || !m->acts || !m->gemm_scratch) {
         size_t n_state = m->n_state, n_acts = m->n_acts;
         mlp_free(m);
         return kerror_set(err, KE_NOMEM, NULL, "mlp: out of memory for %zu parameters, %zu activations",
@@ -258,7 +271,8 @@ int mlp_replica(mlp **out, mlp *primary, kerror *err)
     m->n_acts = primary->n_acts;
     m->grads = calloc(primary->n_params, sizeof *m->grads);
     m->acts = calloc(m->n_acts, sizeof *m->acts);
-    if (!m->grads || !m->acts) {
+    m->gemm_scratch = malloc(gemm_scratch_floats(m) * sizeof *m->gemm_scratch);
+    if (!m->grads || !m->acts || !m->gemm_scratch) {
         mlp_free(m);
         return kerror_set(err, KE_NOMEM, NULL, "mlp: out of memory for a replica");
     }
@@ -280,6 +294,7 @@ void mlp_free(mlp *m)
     if (!m->borrowed_params) free(m->params);
     free(m->grads);
     free(m->acts);
+    free(m->gemm_scratch);
     free(m);
 }
 
@@ -329,7 +344,7 @@ int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
         int w = m->widths[l];
         mlp_layer_acts *A = &m->act.a[l];
         const layer_params *P = &m->p[l];
-        layers_dense_forward(A->z, in, P->W, B, k, w);
+        layers_dense_forward(A->z, in, P->W, B, k, w, m->gemm_scratch);
         const float *mask = NULL;
         if (training && A->mask) {
             draw_mask(m, A->mask, (size_t)B * w);
@@ -343,7 +358,7 @@ int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
         k = w;
     }
     const layer_params *P = &m->p[c->n_layers];
-    layers_dense_forward(m->act.logits, in, P->W, B, k, c->n_out);
+    layers_dense_forward(m->act.logits, in, P->W, B, k, c->n_out, m->gemm_scratch);
     for (int b = 0; b < B; b++) {
         float *row = m->act.logits + (size_t)b * c->n_out;
         for (int j = 0; j < c->n_out; j++) row[j] += P->b[j];

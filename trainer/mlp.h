@@ -18,7 +18,8 @@
  * One mlp is used by one thread at a time; replicas (mlp_replica) let several
  * threads work on row shards of one batch over the same weights. OpenBLAS
  * threading is whatever the caller set (openblas_set_num_threads); this
- * module never changes it. */
+ * module never changes it (with one thread the dense products run
+ * trainer/gemm.c's own kernels where the CPU allows). */
 #ifndef KESTREL_MLP_H
 #define KESTREL_MLP_H
 

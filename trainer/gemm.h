@@ -1,0 +1,34 @@
+/* gemm: the dense layers' three matrix products (forward, weight gradient,
+ * input gradient). When a product runs on one thread (OpenBLAS set to one
+ * thread: parallel=data, or threads=1) on a CPU with AVX-512F, it runs this
+ * module's own kernels, which copy less than OpenBLAS's packing of both
+ * operands on every call; otherwise it calls cblas_sgemm.
+ * Invariant: a product's summation order depends only on its shapes, never
+ * on timing or alignment, so results are reproducible run to run.
+ * All arrays are row-major; B is the batch, k the input width, n the output. */
+#ifndef KESTREL_GEMM_H
+#define KESTREL_GEMM_H
+
+#include <stddef.h>
+
+/* Floats of the scratch gemm_forward needs for up to B rows of a layer
+ * (n,k). */
+size_t gemm_forward_scratch(int B, int k, int n);
+
+/* out (B,n) = inp (B,k) * W^T, W (n,k). scratch: gemm_forward_scratch(B, k,
+ * n) floats (or more) the call may overwrite. */
+void gemm_forward(float *out, const float *inp, const float *W, int B, int k, int n,
+                  float *scratch);
+
+/* dW (n,k) = dout^T (n,B) * inp (B,k), added to dW when accumulate is set. */
+void gemm_grad_w(float *dW, const float *dout, const float *inp, int B, int k, int n,
+                 int accumulate);
+
+/* dinp (B,k) = dout (B,n) * W (n,k). */
+void gemm_grad_x(float *dinp, const float *dout, const float *W, int B, int k, int n);
+
+/* 1 when the next call on this thread would run the own kernels: AVX-512F
+ * present and OpenBLAS set to one thread. */
+int gemm_own_kernels(void);
+
+#endif
