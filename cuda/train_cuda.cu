@@ -320,10 +320,10 @@ static int make_loaders(session *s, cuda_state *g, kerror *err)
     g->own_loaders = 1;
     size_t bs = (size_t)s->cfg->batch_size;
     uint64_t seed = (uint64_t)s->cfg->seed;
-    int rc = loader_create(&g->train_l, &g->view, s->sp.train, s->sp.n_train, bs, seed, 1, NULL, err);
-    if (!rc) rc = loader_create(&g->val_l, &g->view, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, err);
+    int rc = loader_create(&g->train_l, &g->view, s->sp.train, s->sp.n_train, bs, seed, 1, NULL, 1, err);
+    if (!rc) rc = loader_create(&g->val_l, &g->view, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, 1, err);
     if (!rc && s->sp.n_test)
-        rc = loader_create(&g->test_l, &g->view, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, err);
+        rc = loader_create(&g->test_l, &g->view, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, 1, err);
     return rc;
 }
 

@@ -3,9 +3,11 @@
  * counts match for every loss (cross-entropy, MSE, distillation), with
  * uneven shards, gradient accumulation and batches smaller than the thread
  * count; dropout masks are reproducible; the threaded optimizer step is
- * optim_step's; replicas refuse batch norm. */
+ * optim_step's; dp_rows hands each thread its shard; replicas refuse batch
+ * norm. */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,6 +282,44 @@ START_TEST(step_matches_optim_step)
 }
 END_TEST
 
+/* Records which thread's call covered each row. */
+typedef struct {
+    pthread_t caller;
+    int covered[MAXB], by_caller[MAXB];
+} rows_log;
+
+static void log_rows(void *ctx, size_t lo, size_t hi)
+{
+    rows_log *r = ctx;
+    for (size_t i = lo; i < hi; i++) {
+        r->covered[i]++;
+        r->by_caller[i] = pthread_equal(pthread_self(), r->caller);
+    }
+}
+
+/* dp_rows hands each thread exactly its training shard: every row once, the
+ * caller's thread the first shard, another thread each of the rest; a batch
+ * smaller than the thread count leaves the empty shards out. */
+START_TEST(rows_are_the_shards)
+{
+    mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
+    mlp *m = create(&c);
+    dp *p = pool(m, 3);
+    for (int B = 1; B <= MAXB; B += 18) {
+        rows_log r;
+        memset(&r, 0, sizeof r);
+        r.caller = pthread_self();
+        dp_rows(p, B, log_rows, &r);
+        for (int i = 0; i < MAXB; i++) {
+            ck_assert_int_eq(r.covered[i], i < B);
+            if (i < B) ck_assert_int_eq(r.by_caller[i], i < B / 3);
+        }
+    }
+    dp_free(p);
+    mlp_free(m);
+}
+END_TEST
+
 START_TEST(refuses_batchnorm_and_one_thread)
 {
     mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
@@ -310,6 +350,7 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, evaluation_matches_one_model);
     tcase_add_test(tc, dropout_is_reproducible);
     tcase_add_test(tc, step_matches_optim_step);
+    tcase_add_test(tc, rows_are_the_shards);
     tcase_add_test(tc, refuses_batchnorm_and_one_thread);
     suite_add_tcase(s, tc);
     return s;

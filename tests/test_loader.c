@@ -1,7 +1,9 @@
 /* Tests for trainer/loader.c: epochs cover the index set exactly once in
  * batches (last one partial), seeded order independent of thread timing,
  * augmentation (shift, flip, noise) keeps shapes and ranges and is correct on
- * known images, and the prefetch thread stops cleanly at any point. */
+ * known images, the prefetch thread stops cleanly at any point, and without
+ * prefetch the caller's fills, in pieces and in any order, give the same
+ * batches. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -81,14 +83,14 @@ START_TEST(epochs_cover_once)
     size_t *o1 = malloc(n * sizeof *o1), *o2 = malloc(n * sizeof *o2);
     loader *l;
     kerror err;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, bs, 42, 1, NULL, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, bs, 42, 1, NULL, 1, &err), KE_OK);
     ck_assert_uint_eq(loader_batches(l), 11);
     check_epoch(l, &ds, idx, n, bs, 0, o1);
     check_epoch(l, &ds, idx, n, bs, 1, o2);
     ck_assert_int_ne(memcmp(o1, o2, n * sizeof *o1), 0);
     loader_free(l);
     /* no shuffle: idx order every epoch; batch larger than n: one batch */
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 1000, 42, 0, NULL, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 1000, 42, 0, NULL, 1, &err), KE_OK);
     ck_assert_uint_eq(loader_batches(l), 1);
     check_epoch(l, &ds, idx, n, n, 3, o1);
     ck_assert_int_eq(memcmp(o1, idx, n * sizeof *o1), 0);
@@ -100,18 +102,23 @@ START_TEST(epochs_cover_once)
 }
 END_TEST
 
-/* Concatenation of all batches (rows and features) of epochs 0..epochs-1. */
+/* Concatenation of all batches (rows and features) of epochs 0..epochs-1.
+ * split 0: the prefetch thread fills them; else no prefetch, and each batch
+ * is filled by the caller in two pieces, rows [split, size) before [0,
+ * split), as data-parallel threads may. */
 static void record(const dataset *ds, const size_t *idx, size_t n, size_t bs, uint64_t seed,
-                   const loader_aug *aug, size_t epochs, size_t *rows, float *x)
+                   const loader_aug *aug, size_t epochs, size_t split, size_t *rows, float *x)
 {
     loader *l;
     kerror err;
-    ck_assert_int_eq(loader_create(&l, ds, idx, n, bs, seed, 1, aug, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, ds, idx, n, bs, seed, 1, aug, split == 0, &err), KE_OK);
     size_t k = 0;
     for (uint64_t e = 0; e < epochs; e++) {
         loader_epoch_begin(l, e);
         loader_batch b;
         while (loader_next(l, &b)) {
+            loader_fill(l, &b, split, b.size);
+            loader_fill(l, &b, 0, split);
             memcpy(rows + k, b.rows, b.size * sizeof *rows);
             memcpy(x + k * ds->d, b.x, b.size * ds->d * sizeof *x);
             k += b.size;
@@ -132,18 +139,25 @@ START_TEST(same_seed_same_batches)
     aug.noise_std = 0.05;
     size_t *r1 = malloc(total * sizeof *r1), *r2 = malloc(total * sizeof *r2);
     float *x1 = malloc(total * ds.d * sizeof *x1), *x2 = malloc(total * ds.d * sizeof *x2);
-    record(&ds, idx, n, 7, 9, &aug, epochs, r1, x1);
-    record(&ds, idx, n, 7, 9, &aug, epochs, r2, x2);
+    record(&ds, idx, n, 7, 9, &aug, epochs, 0, r1, x1);
+    record(&ds, idx, n, 7, 9, &aug, epochs, 0, r2, x2);
     ck_assert_int_eq(memcmp(r1, r2, total * sizeof *r1), 0);
     ck_assert_int_eq(memcmp(x1, x2, total * ds.d * sizeof *x1), 0);
-    record(&ds, idx, n, 7, 10, &aug, epochs, r2, x2);
+    /* filled by the caller, in pieces and out of order: the same batches */
+    for (size_t split = 1; split <= 7; split += 3) {
+        memset(x2, 0, total * ds.d * sizeof *x2);
+        record(&ds, idx, n, 7, 9, &aug, epochs, split, r2, x2);
+        ck_assert_int_eq(memcmp(r1, r2, total * sizeof *r1), 0);
+        ck_assert_int_eq(memcmp(x1, x2, total * ds.d * sizeof *x1), 0);
+    }
+    record(&ds, idx, n, 7, 10, &aug, epochs, 0, r2, x2);
     ck_assert_int_ne(memcmp(r1, r2, total * sizeof *r1), 0);
     /* an epoch replayed alone, or after abandoning another one midway, is
      * the same epoch */
     loader *l;
     kerror err;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 7, 9, 1, &aug, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 7, 9, 1, &aug, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     ck_assert_int_eq(loader_next(l, &b), 1);
     loader_epoch_begin(l, 2);
@@ -177,7 +191,7 @@ START_TEST(image_augmentation_ranges)
     loader *l;
     kerror err;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 16, 1, 1, &aug, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 16, 1, 1, &aug, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     size_t total = 0;
     while (loader_next(l, &b)) {
@@ -208,7 +222,7 @@ START_TEST(flip_known_image)
     loader *l;
     kerror err;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 3, 3, 1, 0, &aug, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 3, 3, 1, 0, &aug, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     ck_assert_int_eq(loader_next(l, &b), 1);
     for (size_t i = 0; i < 3; i++) {
@@ -253,7 +267,7 @@ START_TEST(shift_is_a_shift)
     loader *l;
     kerror err;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 8, 5, 1, &aug, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 8, 5, 1, &aug, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     while (loader_next(l, &b)) {
         for (size_t i = 0; i < b.size; i++) {
@@ -284,7 +298,7 @@ START_TEST(tabular_noise_and_targets)
     aug.noise_std = 0.5;
     loader *l;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 64, 3, 1, &aug, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 64, 3, 1, &aug, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     double s = 0, s2 = 0;
     while (loader_next(l, &b)) {
@@ -317,30 +331,30 @@ START_TEST(shutdown_and_errors)
     kerror err;
     loader_batch b;
     /* freed before any epoch, right after posting a prefetch, mid-epoch */
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, 1, &err), KE_OK);
     ck_assert_int_eq(loader_next(l, &b), 0);   /* no epoch begun */
     loader_free(l);
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     loader_free(l);
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     ck_assert_int_eq(loader_next(l, &b), 1);
     ck_assert_int_eq(loader_next(l, &b), 1);
     loader_free(l);
     loader_free(NULL);
 
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 0, 10, 1, 1, NULL, &err), KE_INVALID);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 0, 10, 1, 1, NULL, 1, &err), KE_INVALID);
     ck_assert_ptr_null(l);
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 0, 1, 1, NULL, &err), KE_INVALID);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 0, 1, 1, NULL, 1, &err), KE_INVALID);
     idx[5] = 100;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, &err), KE_INVALID);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, 1, &err), KE_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "out of range"));
     idx[5] = 5;
     loader_aug aug;
     loader_aug_init(&aug);
     aug.flip_p = 1.5;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, &aug, &err), KE_INVALID);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, &aug, 1, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "augment.flip_p");
     free(idx);
     dataset_free(&ds);

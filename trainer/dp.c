@@ -22,7 +22,7 @@ static void cpu_relax(void)
 #endif
 }
 
-typedef enum { JOB_TRAIN, JOB_EVAL, JOB_REDUCE, JOB_APPLY, JOB_REDUCE_APPLY, JOB_QUIT } job_kind;
+typedef enum { JOB_TRAIN, JOB_EVAL, JOB_ROWS, JOB_REDUCE, JOB_APPLY, JOB_REDUCE_APPLY, JOB_QUIT } job_kind;
 
 /* What one thread did with its shard of the current job. */
 typedef struct {
@@ -51,6 +51,8 @@ struct dp {
     int k;                 /* JOB_REDUCE*: batches accumulated */
     const optim *opt;      /* JOB_*APPLY */
     float lr;
+    dp_rows_fn rows_fn;    /* JOB_ROWS */
+    void *rows_ctx;
 };
 
 typedef struct {
@@ -80,6 +82,10 @@ static void run_shard(dp *p, int i)
     }
     int lo = shard_lo(i, p->B, p->n);
     s->rows = shard_lo(i + 1, p->B, p->n) - lo;
+    if (p->kind == JOB_ROWS) {
+        if (s->rows) p->rows_fn(p->rows_ctx, (size_t)lo, (size_t)(lo + s->rows));
+        return;
+    }
     s->loss = 0;
     s->correct = 0;
     s->rc = KE_OK;
@@ -259,6 +265,13 @@ int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumu
     int rc = shard_error(p, err);
     if (!rc) *loss = batch_loss(p, B);
     return rc;
+}
+
+void dp_rows(dp *p, int B, dp_rows_fn fn, void *ctx)
+{
+    p->rows_fn = fn;
+    p->rows_ctx = ctx;
+    dispatch(p, JOB_ROWS, NULL, NULL, B, 0);
 }
 
 void dp_reduce(dp *p, int k)

@@ -12,7 +12,8 @@
  * given seed and thread count.
  *
  * Typical step (the caller holds the primary model and the optimizer):
- *   dp_train_batch(p, x, &target, B, accumulate, &loss, err);  per batch
+ *   dp_rows(p, B, fill, ctx);              per batch: each thread gathers its rows
+ *   dp_train_batch(p, x, &target, B, accumulate, &loss, err);
  *   dp_step(p, &optim, k, lr);             after k batches: reduce and update
  *
  * The caller must have set OpenBLAS to one thread. */
@@ -38,6 +39,12 @@ void dp_free(dp *p);   /* joins the workers; NULL allowed */
  * mlp_forward. */
 int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumulate,
                    float *loss, kerror *err);
+
+/* fn(ctx, lo, hi) on every thread at once, each on the rows [lo, hi) of a
+ * batch of B that dp_train_batch and dp_eval_batch give that thread (none for
+ * an empty shard), so a thread can gather the rows it will work on. */
+typedef void (*dp_rows_fn)(void *ctx, size_t lo, size_t hi);
+void dp_rows(dp *p, int B, dp_rows_fn fn, void *ctx);
 
 /* Adds every replica's gradient to the primary's (a fixed order) and divides
  * by k (the batches accumulated, >= 1), each thread on its own range of the

@@ -1,10 +1,13 @@
-/* loader: batches with a prefetch thread and two buffer slots; see loader.h.
- * The consumer holds one slot (the batch it trains on) while the worker fills
- * the other; loader_next hands the filled slot over and posts the next batch
- * into the slot just released. At most one job is outstanding.
+/* loader: batches in two buffer slots, filled by a prefetch thread or by the
+ * caller; see loader.h. With prefetch the consumer holds one slot (the batch
+ * it trains on) while the worker fills the other; loader_next hands the
+ * filled slot over and posts the next batch into the slot just released. At
+ * most one job is outstanding. Without prefetch loader_next only hands out a
+ * slot and the caller fills it (loader_fill).
  * Invariant: the worker reads perm and writes slot s only between taking a
  * job and marking slot s ready, both under the mutex; the consumer changes
- * perm only when no job is pending or running. */
+ * perm only when no job is pending or running. A row's content depends only
+ * on (seed, epoch, batch, row), never on who fills it or in what order. */
 #include "loader.h"
 #include "rng.h"
 
@@ -24,11 +27,12 @@ struct loader {
     size_t *rows[2];            /* bs each */
     float *x[2];                /* bs x d each */
     void *y[2];                 /* bs x ny each: int32 labels or float targets */
-    float *scratch;             /* d: the worker's copy of a row being shifted */
     size_t size[2];             /* rows in each slot */
+    size_t batch[2];            /* the batch number each slot holds */
     size_t *iblock;
     float *fblock;
 
+    int prefetch;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -54,11 +58,11 @@ size_t loader_batches(const loader *l)
     return (l->n + l->bs - 1) / l->bs;
 }
 
-/* Shifts an h x w x c image by (dx, dy) pixels, filling vacated pixels
- * with 0; tmp holds a copy of the source. */
-static void shift_image(float *img, float *tmp, size_t h, size_t w, size_t c, long dx, long dy)
+/* img = src (an h x w x c image) shifted by (dx, dy) pixels, vacated
+ * pixels 0. */
+static void shift_image(float *img, const float *src, size_t h, size_t w, size_t c, long dx,
+                        long dy)
 {
-    memcpy(tmp, img, h * w * c * sizeof *img);
     for (long r = 0; r < (long)h; r++) {
         for (long col = 0; col < (long)w; col++) {
             long sr = r - dy, sc = col - dx;
@@ -66,7 +70,7 @@ static void shift_image(float *img, float *tmp, size_t h, size_t w, size_t c, lo
             if (sr < 0 || sr >= (long)h || sc < 0 || sc >= (long)w)
                 memset(dst, 0, c * sizeof *dst);
             else
-                memcpy(dst, tmp + ((size_t)sr * w + (size_t)sc) * c, c * sizeof *dst);
+                memcpy(dst, src + ((size_t)sr * w + (size_t)sc) * c, c * sizeof *dst);
         }
     }
 }
@@ -85,17 +89,21 @@ static void flip_image(float *img, size_t h, size_t w, size_t c)
     }
 }
 
-static void augment(loader *l, float *row, rng *r)
+/* row = dataset row src, augmented with draws from r. */
+static void gather_row(const loader *l, float *row, const float *src, rng *r)
 {
     const loader_aug *a = &l->aug;
     const dataset *ds = l->ds;
+    long dx = 0, dy = 0;
     if (l->image && a->shift_px) {
         uint64_t span = 2 * (uint64_t)a->shift_px + 1;
-        long dx = (long)rng_below(r, span) - (long)a->shift_px;
-        long dy = (long)rng_below(r, span) - (long)a->shift_px;
-        if (dx || dy)
-            shift_image(row, l->scratch, ds->h, ds->w, ds->c, dx, dy);
+        dx = (long)rng_below(r, span) - (long)a->shift_px;
+        dy = (long)rng_below(r, span) - (long)a->shift_px;
     }
+    if (dx || dy)
+        shift_image(row, src, ds->h, ds->w, ds->c, dx, dy);
+    else
+        memcpy(row, src, l->d * sizeof *row);
     if (l->image && a->flip_p > 0 && rng_uniform(r) < a->flip_p)
         flip_image(row, ds->h, ds->w, ds->c);
     if (a->noise_std > 0) {
@@ -108,28 +116,32 @@ static void augment(loader *l, float *row, rng *r)
     }
 }
 
-/* Gathers batch b of epoch e into slot s and augments it. The augmentation
- * stream is seeded by (seed, epoch, batch) alone, hence timing-independent. */
-static void fill(loader *l, int s, uint64_t e, size_t b)
+/* Rows in batch b. */
+static size_t rows_in_batch(const loader *l, size_t b)
+{
+    size_t start = b * l->bs;
+    return l->n - start < l->bs ? l->n - start : l->bs;
+}
+
+/* Gathers rows [lo, hi) of batch b of epoch e into slot s and augments
+ * them. Row i's augmentation stream is seeded by (seed, epoch, batch, i)
+ * alone, hence independent of timing and of how the rows are split. */
+static void fill(loader *l, int s, uint64_t e, size_t b, size_t lo, size_t hi)
 {
     const dataset *ds = l->ds;
     size_t start = b * l->bs;
-    size_t size = l->n - start < l->bs ? l->n - start : l->bs;
-    int do_aug = l->aug.noise_std > 0 || (l->image && (l->aug.shift_px || l->aug.flip_p > 0));
-    rng r;
-    rng_seed(&r, rng_mix(rng_mix(l->seed ^ AUG_STREAM, e), b));
+    uint64_t batch_seed = rng_mix(rng_mix(l->seed ^ AUG_STREAM, e), b);
     const void *ysrc = ds->task == DATASET_CLASSIFICATION ? (const void *)ds->y
                                                           : (const void *)ds->targets;
-    for (size_t i = 0; i < size; i++) {
+    for (size_t i = lo; i < hi; i++) {
         size_t row = l->perm[start + i];
-        float *xr = l->x[s] + i * l->d;
+        rng r;
+        rng_seed(&r, rng_mix(batch_seed, i));
         l->rows[s][i] = row;
-        memcpy(xr, ds->x + row * l->d, l->d * sizeof *xr);
+        gather_row(l, l->x[s] + i * l->d, ds->x + row * l->d, &r);
         memcpy((char *)l->y[s] + i * l->ny * 4, (const char *)ysrc + row * l->ny * 4,
                l->ny * 4);
-        if (do_aug) augment(l, xr, &r);
     }
-    l->size[s] = size;
 }
 
 static void *worker(void *arg)
@@ -146,7 +158,7 @@ static void *worker(void *arg)
         l->has_job = 0;
         l->busy = 1;
         pthread_mutex_unlock(&l->mu);
-        fill(l, s, e, b);
+        fill(l, s, e, b, 0, rows_in_batch(l, b));
         pthread_mutex_lock(&l->mu);
         l->busy = 0;
         l->ready[s] = 1;
@@ -156,9 +168,15 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* Caller holds mu. */
+/* Caller holds mu. Without prefetch the slot is only named, for loader_fill. */
 static void post(loader *l, int slot, size_t batch)
 {
+    l->size[slot] = rows_in_batch(l, batch);
+    l->batch[slot] = batch;
+    if (!l->prefetch) {
+        l->ready[slot] = 1;
+        return;
+    }
     l->job_slot = slot;
     l->job_batch = batch;
     l->has_job = 1;
@@ -216,6 +234,13 @@ int loader_next(loader *l, loader_batch *b)
     return 1;
 }
 
+void loader_fill(loader *l, const loader_batch *b, size_t lo, size_t hi)
+{
+    int s = b->x == l->x[0] ? 0 : 1;
+    if (hi > b->size) hi = b->size;
+    if (!l->prefetch && lo < hi) fill(l, s, b->epoch, l->batch[s], lo, hi);
+}
+
 static int check_args(const dataset *ds, const size_t *idx, size_t n, size_t batch_size,
                       const loader_aug *aug, kerror *err)
 {
@@ -239,7 +264,7 @@ static int check_args(const dataset *ds, const size_t *idx, size_t n, size_t bat
 
 int loader_create(loader **out, const dataset *ds, const size_t *idx,
                   size_t n, size_t batch_size, uint64_t seed, int shuffle,
-                  const loader_aug *aug, kerror *err)
+                  const loader_aug *aug, int prefetch, kerror *err)
 {
     *out = NULL;
     int rc = check_args(ds, idx, n, batch_size, aug, err);
@@ -253,6 +278,7 @@ int loader_create(loader **out, const dataset *ds, const size_t *idx,
     l->ny = ds->task == DATASET_CLASSIFICATION ? 1 : ds->t;
     l->seed = seed;
     l->shuffle = shuffle;
+    l->prefetch = prefetch;
     l->image = ds->h && ds->w && ds->c && ds->h * ds->w * ds->c == ds->d;
     if (aug)
         l->aug = *aug;
@@ -261,7 +287,7 @@ int loader_create(loader **out, const dataset *ds, const size_t *idx,
     /* One block of indices, one of floats (labels share float slots: int32
      * and float have the same size). */
     l->iblock = malloc((2 * n + 2 * l->bs) * sizeof *l->iblock);
-    l->fblock = malloc((2 * l->bs * (l->d + l->ny) + l->d) * sizeof *l->fblock);
+    l->fblock = malloc(2 * l->bs * (l->d + l->ny) * sizeof *l->fblock);
     if (!l->iblock || !l->fblock) {
         free(l->iblock);
         free(l->fblock);
@@ -277,10 +303,9 @@ int loader_create(loader **out, const dataset *ds, const size_t *idx,
         l->x[s] = l->fblock + (size_t)s * l->bs * (l->d + l->ny);
         l->y[s] = l->x[s] + l->bs * l->d;
     }
-    l->scratch = l->fblock + 2 * l->bs * (l->d + l->ny);
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
-    if (pthread_create(&l->thread, NULL, worker, l) != 0) {
+    if (prefetch && pthread_create(&l->thread, NULL, worker, l) != 0) {
         pthread_mutex_destroy(&l->mu);
         pthread_cond_destroy(&l->cv);
         free(l->iblock);
@@ -299,7 +324,7 @@ void loader_free(loader *l)
     l->quit = 1;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
-    pthread_join(l->thread, NULL);
+    if (l->prefetch) pthread_join(l->thread, NULL);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     free(l->iblock);

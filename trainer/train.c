@@ -120,11 +120,34 @@ static int make_loaders(session *s, kerror *err)
     aug.clamp01 = c->scaling == SPLIT_SCALE_NONE;
     size_t bs = (size_t)c->batch_size;
     uint64_t seed = (uint64_t)c->seed;
-    int rc = loader_create(&s->train_l, &s->ds, s->sp.train, s->sp.n_train, bs, seed, 1, &aug, err);
-    if (!rc) rc = loader_create(&s->val_l, &s->ds, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, err);
+    int pf = !s->shard_fill;
+    int rc = loader_create(&s->train_l, &s->ds, s->sp.train, s->sp.n_train, bs, seed, 1, &aug, pf,
+                           err);
+    if (!rc) rc = loader_create(&s->val_l, &s->ds, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, pf, err);
     if (!rc && s->sp.n_test)
-        rc = loader_create(&s->test_l, &s->ds, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, err);
+        rc = loader_create(&s->test_l, &s->ds, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, pf, err);
     return rc;
+}
+
+typedef struct {
+    loader *l;
+    const loader_batch *b;
+} fill_job;
+
+static void fill_rows(void *ctx, size_t lo, size_t hi)
+{
+    fill_job *f = ctx;
+    loader_fill(f->l, f->b, lo, hi);
+}
+
+/* Makes batch b ready: with data parallelism each thread gathers the rows
+ * it will train on (in its own cache, and with no third thread competing
+ * for the cores); otherwise the prefetch thread already has. */
+static void fill_batch(session *s, loader *l, const loader_batch *b)
+{
+    fill_job f = {l, b};
+    if (s->dp) dp_rows(s->dp, (int)b->size, fill_rows, &f);
+    else fill_rows(&f, 0, b->size);
 }
 
 static void fill_schedule(session *s)
@@ -264,6 +287,7 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
         float bl;
         int B = (int)b.size;
         int right = 0;
+        fill_batch(s, l, &b);
         int rc = batch_target(s, &b, 0, &t, err);
         if (!rc) rc = eval_batch(s, b.x, &t, B, &bl, &right, err);
         if (rc) return rc;
@@ -321,6 +345,7 @@ static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
         mlp_target t;
         int B = (int)b.size;
         float loss;
+        fill_batch(s, s->train_l, &b);
         int rc = batch_target(s, &b, 1, &t, err);
         if (!rc) rc = s->dp ? dp_train_batch(s->dp, b.x, &t, B, k > 0, &loss, err)
                             : cpu_batch(s->m, b.x, &t, B, k > 0, &loss, err);
@@ -415,6 +440,7 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
     memset(&s, 0, sizeof s);
     s.cfg = c;
     s.classification = !is_regression(c);
+    s.shard_fill = !dev && train_config_data_parallel(c);
     int rc = load_data(&s, fold, err);
     if (!rc) rc = build(&s, err);
     if (!rc && c->resume[0]) rc = resume(&s, err);

@@ -33,6 +33,7 @@ typedef struct {
     split_scaler sc;
     mlp *m, *teacher;
     dp *dp;              /* CPU data parallelism over s->m, or NULL */
+    int shard_fill;      /* loaders without prefetch: dp's threads gather their rows */
     optim opt;
     schedule sched;
     loader *train_l, *val_l, *test_l;
