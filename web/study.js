@@ -303,6 +303,9 @@ K.pages = K.pages || {};
       } finally {
         syncing = false;
       }
+      /* events that asked for a sync while this one was in flight (trials
+       * it may have missed, such as retries starting together) get another */
+      if (model.needsSync) poll();
     }
 
     function onEvent(type, d) {
