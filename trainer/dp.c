@@ -15,6 +15,9 @@
  * this many rounds (roughly 50-100 us) before they sleep on the condition. */
 #define SPIN_ROUNDS 4000
 
+/* Floats summed and updated at a time: 32 KB of each array. */
+#define APPLY_CHUNK 8192
+
 static void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -72,12 +75,17 @@ static void run_shard(dp *p, int i)
         size_t N = mlp_n_params(m);
         size_t lo = N * (size_t)i / (size_t)p->n, hi = N * (size_t)(i + 1) / (size_t)p->n;
         float *g = mlp_grads(p->models[0]);
-        if (p->kind != JOB_APPLY) {
-            for (int r = 1; r < p->n; r++) vec_add_into(g + lo, mlp_grads(p->models[r]) + lo, hi - lo);
-            if (p->k > 1)
-                for (size_t j = lo; j < hi; j++) g[j] /= (float)p->k;
+        /* chunk by chunk, so each summed chunk is updated while in L1 */
+        for (size_t c0 = lo; c0 < hi; c0 += APPLY_CHUNK) {
+            size_t c1 = hi - c0 < APPLY_CHUNK ? hi : c0 + APPLY_CHUNK;
+            if (p->kind != JOB_APPLY) {
+                for (int r = 1; r < p->n; r++)
+                    vec_add_into(g + c0, mlp_grads(p->models[r]) + c0, c1 - c0);
+                if (p->k > 1)
+                    for (size_t j = c0; j < c1; j++) g[j] /= (float)p->k;
+            }
+            if (p->kind != JOB_REDUCE) optim_apply(p->opt, mlp_params(p->models[0]), g, p->lr, c0, c1);
         }
-        if (p->kind != JOB_REDUCE) optim_apply(p->opt, mlp_params(p->models[0]), g, p->lr, lo, hi);
         return;
     }
     int lo = shard_lo(i, p->B, p->n);
