@@ -65,11 +65,16 @@ static void check_shape(int B, int k, int n)
     expect_product("forward", out, B, n, k, x, (size_t)k, 1, W, 1, (size_t)k, NULL);
     ck_assert_float_eq(scratch[ns], CANARY);
 
-    gemm_grad_w(dW, dout, x, B, k, n, 0);
+    gemm_grad_w(dW, dout, n, x, B, k, n, 0);
     expect_product("grad_w", dW, n, k, B, dout, 1, (size_t)n, x, (size_t)k, 1, NULL);
     memcpy(dW, dW0, (size_t)n * k * sizeof *dW);
-    gemm_grad_w(dW, dout, x, B, k, n, 1);
+    gemm_grad_w(dW, dout, n, x, B, k, n, 1);
     expect_product("grad_w accumulate", dW, n, k, B, dout, 1, (size_t)n, x, (size_t)k, 1, dW0);
+    /* the rows of a share of the units: dout's columns [r0, n) */
+    int r0 = n / 3;
+    gemm_grad_w(dW + (size_t)r0 * k, dout + r0, n, x, B, k, n - r0, 0);
+    expect_product("grad_w rows", dW + (size_t)r0 * k, n - r0, k, B, dout + r0, 1, (size_t)n, x,
+                   (size_t)k, 1, NULL);
 
     gemm_grad_x(dx, dout, W, B, k, n);
     expect_product("grad_x", dx, B, k, n, dout, (size_t)n, 1, W, (size_t)k, 1, NULL);
@@ -133,8 +138,8 @@ START_TEST(reproducible)
     gemm_forward(o1, x, W, B, k, n, s1);
     gemm_forward(o2, x, W, B, k, n, s2);
     ck_assert_mem_eq(o1, o2, (size_t)B * n * sizeof *o1);
-    gemm_grad_w(g1, dout, x, B, k, n, 0);
-    gemm_grad_w(g2, dout, x, B, k, n, 0);
+    gemm_grad_w(g1, dout, n, x, B, k, n, 0);
+    gemm_grad_w(g2, dout, n, x, B, k, n, 0);
     ck_assert_mem_eq(g1, g2, (size_t)n * k * sizeof *g1);
     free(x), free(W), free(dout), free(s1), free(s2), free(o1), free(o2), free(g1), free(g2);
 }

@@ -1,9 +1,15 @@
 /* dp: data-parallel batches over model replicas and a small pool of worker
- * threads; see dp.h. Invariant: thread i always works on shard i (rows
- * [i B / n, (i+1) B / n)) and parameter range i of the reduction, so which
- * thread finishes first never changes a result. */
+ * threads; see dp.h. A training batch runs in two jobs: each thread's
+ * forward, loss and output gradients on its rows, then, once all are done,
+ * each thread's share of every layer's units: their weight and bias
+ * gradients summed over all shards straight into the primary's gradient
+ * arena (no per-thread gradient copies to add up), and, when the step
+ * follows, their update while still in cache. The second job waits until
+ * the next call, which then knows whether a step follows.
+ * Invariant: thread i always works on shard i (rows [i B / n, (i+1) B / n))
+ * and on units [i w / n, (i+1) w / n) of every layer of w units, and sums
+ * shards in order, so which thread finishes first never changes a result. */
 #include "dp.h"
-#include "vec.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,8 +21,6 @@
  * this many rounds (roughly 50-100 us) before they sleep on the condition. */
 #define SPIN_ROUNDS 4000
 
-/* Floats summed and updated at a time: 32 KB of each array. */
-#define APPLY_CHUNK 8192
 
 static void cpu_relax(void)
 {
@@ -25,7 +29,7 @@ static void cpu_relax(void)
 #endif
 }
 
-typedef enum { JOB_TRAIN, JOB_EVAL, JOB_ROWS, JOB_REDUCE, JOB_APPLY, JOB_REDUCE_APPLY, JOB_QUIT } job_kind;
+typedef enum { JOB_TRAIN, JOB_EVAL, JOB_ROWS, JOB_UNITS, JOB_QUIT } job_kind;
 
 /* What one thread did with its shard of the current job. */
 typedef struct {
@@ -51,11 +55,17 @@ struct dp {
     const float *x;
     const mlp_target *t;
     int B, accumulate;
-    int k;                 /* JOB_REDUCE*: batches accumulated */
-    const optim *opt;      /* JOB_*APPLY */
-    float lr;
     dp_rows_fn rows_fn;    /* JOB_ROWS */
     void *rows_ctx;
+    /* JOB_UNITS: what to do with each thread's units */
+    int sum_grads;         /* sum the due batch's weight gradients */
+    int k;                 /* > 1: divide by the batches accumulated */
+    const optim *opt;      /* update with it, or NULL */
+    float lr;
+    /* the trained batch whose weight gradients are still due */
+    int due, due_acc;
+    const float **due_x;   /* n: each shard's input rows */
+    int *due_rows;         /* n */
 };
 
 typedef struct {
@@ -66,26 +76,42 @@ typedef struct {
 /* Rows of shard i of a batch of B split n ways. */
 static int shard_lo(int i, int B, int n) { return (int)((long)i * B / n); }
 
+/* Divides and updates floats [lo, hi) of the primary's gradient and
+ * parameters as the job says. */
+static void finish_range(dp *p, size_t lo, size_t hi)
+{
+    float *g = mlp_grads(p->models[0]);
+    if (p->k > 1)
+        for (size_t j = lo; j < hi; j++) g[j] /= (float)p->k;
+    if (p->opt) optim_apply(p->opt, mlp_params(p->models[0]), g, p->lr, lo, hi);
+}
+
+/* Thread i's units of every dense layer: their gradients, then their update. */
+static void run_units(dp *p, int i)
+{
+    mlp *primary = p->models[0];
+    int L = mlp_get_config(primary)->n_layers;
+    for (int l = 0; l <= L; l++) {
+        mlp_dense d;
+        mlp_dense_info(primary, l, &d);
+        int r0 = shard_lo(i, d.rows, p->n), r1 = shard_lo(i + 1, d.rows, p->n);
+        if (r0 == r1) continue;
+        if (p->sum_grads)
+            mlp_backward_weights(primary, p->models, p->due_x, p->due_rows, p->n, l, r0, r1,
+                                 p->due_acc);
+        size_t k = (size_t)d.cols;
+        finish_range(p, d.w_off + (size_t)r0 * k, d.w_off + (size_t)r1 * k);
+        if (d.b_off != (size_t)-1) finish_range(p, d.b_off + (size_t)r0, d.b_off + (size_t)r1);
+    }
+}
+
 static void run_shard(dp *p, int i)
 {
     shard *s = &p->sh[i];
     mlp *m = p->models[i];
     const mlp_config *c = mlp_get_config(m);
-    if (p->kind == JOB_REDUCE || p->kind == JOB_APPLY || p->kind == JOB_REDUCE_APPLY) {
-        size_t N = mlp_n_params(m);
-        size_t lo = N * (size_t)i / (size_t)p->n, hi = N * (size_t)(i + 1) / (size_t)p->n;
-        float *g = mlp_grads(p->models[0]);
-        /* chunk by chunk, so each summed chunk is updated while in L1 */
-        for (size_t c0 = lo; c0 < hi; c0 += APPLY_CHUNK) {
-            size_t c1 = hi - c0 < APPLY_CHUNK ? hi : c0 + APPLY_CHUNK;
-            if (p->kind != JOB_APPLY) {
-                for (int r = 1; r < p->n; r++)
-                    vec_add_into(g + c0, mlp_grads(p->models[r]) + c0, c1 - c0);
-                if (p->k > 1)
-                    for (size_t j = c0; j < c1; j++) g[j] /= (float)p->k;
-            }
-            if (p->kind != JOB_REDUCE) optim_apply(p->opt, mlp_params(p->models[0]), g, p->lr, c0, c1);
-        }
+    if (p->kind == JOB_UNITS) {
+        run_units(p, i);
         return;
     }
     int lo = shard_lo(i, p->B, p->n);
@@ -97,11 +123,7 @@ static void run_shard(dp *p, int i)
     s->loss = 0;
     s->correct = 0;
     s->rc = KE_OK;
-    if (s->rows == 0) {
-        /* a batch smaller than the thread count: this shard adds nothing */
-        if (p->kind == JOB_TRAIN && !p->accumulate) mlp_grads_zero(m);
-        return;
-    }
+    if (s->rows == 0) return;   /* a batch smaller than the thread count */
     const float *x = p->x + (size_t)lo * (size_t)c->n_in;
     size_t off = (size_t)lo * (size_t)c->n_out;
     mlp_target t = {
@@ -119,7 +141,7 @@ static void run_shard(dp *p, int i)
     if (s->rc) return;
     s->loss = mlp_loss_forward_backward(m, &t, s->rows);
     if (s->rows != p->B) mlp_dlogits_scale(m, s->rows, (float)s->rows / (float)p->B);
-    mlp_backward(m, x, s->rows, p->accumulate);
+    mlp_backward_outputs(m, s->rows, p->accumulate);
 }
 
 /* Spins a while for the generation to move past seen, then sleeps on go. */
@@ -197,7 +219,9 @@ int dp_create(dp **out, mlp *primary, int n_threads, kerror *err)
     p->models = calloc((size_t)n_threads, sizeof *p->models);
     p->sh = calloc((size_t)n_threads, sizeof *p->sh);
     p->th = calloc((size_t)n_threads, sizeof *p->th);
-    if (!p->models || !p->sh || !p->th) {
+    p->due_x = calloc((size_t)n_threads, sizeof *p->due_x);
+    p->due_rows = calloc((size_t)n_threads, sizeof *p->due_rows);
+    if (!p->models || !p->sh || !p->th || !p->due_x || !p->due_rows) {
         dp_free(p);
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
@@ -238,6 +262,8 @@ void dp_free(dp *p)
     free(p->models);
     free(p->sh);
     free(p->th);
+    free(p->due_x);
+    free(p->due_rows);
     pthread_cond_destroy(&p->go);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
@@ -263,16 +289,37 @@ static float batch_loss(const dp *p, int B)
     return (float)(sum / B);
 }
 
+/* One JOB_UNITS: the due weight gradients if sum (and due), divided by k,
+ * then updated by o at lr if o is set. */
+static void units(dp *p, int sum, int k, const optim *o, float lr)
+{
+    p->sum_grads = sum && p->due;
+    p->k = k;
+    p->opt = o;
+    p->lr = lr;
+    if (p->sum_grads || k > 1 || o) dispatch(p, JOB_UNITS, NULL, NULL, 0, 0);
+    if (p->sum_grads) p->due = 0;
+}
+
 int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumulate,
                    float *loss, kerror *err)
 {
     if (B < 1) return kerror_set(err, KE_INVALID, "batch", "batch size %d < 1", B);
+    units(p, 1, 1, NULL, 0);   /* the previous batch's, accumulated over */
     if (mlp_get_config(p->models[0])->dropout > 0.0f)
         for (int i = 1; i < p->n; i++) mlp_rng_fork(p->models[0], p->models[i], (uint64_t)i);
     dispatch(p, JOB_TRAIN, x, t, B, accumulate);
     int rc = shard_error(p, err);
-    if (!rc) *loss = batch_loss(p, B);
-    return rc;
+    if (rc) return rc;
+    *loss = batch_loss(p, B);
+    int n_in = mlp_get_config(p->models[0])->n_in;
+    for (int i = 0; i < p->n; i++) {
+        p->due_x[i] = x + (size_t)shard_lo(i, B, p->n) * (size_t)n_in;
+        p->due_rows[i] = p->sh[i].rows;
+    }
+    p->due = 1;
+    p->due_acc = accumulate;
+    return KE_OK;
 }
 
 void dp_rows(dp *p, int B, dp_rows_fn fn, void *ctx)
@@ -282,28 +329,21 @@ void dp_rows(dp *p, int B, dp_rows_fn fn, void *ctx)
     dispatch(p, JOB_ROWS, NULL, NULL, B, 0);
 }
 
-void dp_reduce(dp *p, int k)
-{
-    p->k = k;
-    dispatch(p, JOB_REDUCE, NULL, NULL, 0, 0);
-}
+void dp_reduce(dp *p, int k) { units(p, 1, k, NULL, 0); }
 
 void dp_step(dp *p, optim *o, int k, float lr)
 {
     float *w = mlp_params(p->models[0]), *g = mlp_grads(p->models[0]);
-    p->k = k;
-    p->opt = o;
-    p->lr = lr;
     if (optim_clips(o)) {
-        /* clipping needs the whole reduced gradient before any update */
-        dispatch(p, JOB_REDUCE, NULL, NULL, 0, 0);
+        /* clipping needs the whole gradient before any update */
+        units(p, 1, k, NULL, 0);
         optim_begin(o, w, g);
-        dispatch(p, JOB_APPLY, NULL, NULL, 0, 0);
+        units(p, 0, 1, o, lr);
     } else {
         /* nothing to clip: begin only counts the step, and each thread
-         * updates its range while its sum is still in cache */
+         * updates its units right after summing their gradients */
         optim_begin(o, w, g);
-        dispatch(p, JOB_REDUCE_APPLY, NULL, NULL, 0, 0);
+        units(p, 1, k, o, lr);
     }
 }
 
@@ -311,6 +351,7 @@ int dp_eval_batch(dp *p, const float *x, const mlp_target *t, int B, float *loss
                   int *n_correct, kerror *err)
 {
     if (B < 1) return kerror_set(err, KE_INVALID, "batch", "batch size %d < 1", B);
+    units(p, 1, 1, NULL, 0);   /* before the forward overwrites the shards' activations */
     dispatch(p, JOB_EVAL, x, t, B, 0);
     int rc = shard_error(p, err);
     if (rc) return rc;

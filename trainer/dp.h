@@ -1,12 +1,13 @@
 /* dp: data-parallel batches for the CPU trainer. A batch's rows are cut into
- * one contiguous shard per thread; each thread runs forward, loss and
- * backward of its shard on its own replica of the model (mlp_replica: shared
- * weights, own activations and gradients) with single-threaded products
- * (trainer/gemm.c), and the shard gradients are summed into the primary
- * model's; the optimizer step is split by parameter range too. It is the
- * trainer's `parallel=data` (and `auto`): concurrent single-threaded GEMM
- * streams beat one two-threaded OpenBLAS call at these matrix sizes (figures
- * in bench/README.md).
+ * one contiguous shard per thread; each thread runs forward, loss and the
+ * output gradients of its shard on its own replica of the model
+ * (mlp_replica: shared weights, own activations) with single-threaded
+ * products (trainer/gemm.c); then each thread takes a share of every layer's
+ * units, sums their weight gradients over all shards into the primary
+ * model's and, at a step, updates them. It is the trainer's `parallel=data`
+ * (and `auto`): concurrent single-threaded GEMM streams beat one
+ * two-threaded OpenBLAS call at these matrix sizes (figures in
+ * bench/README.md).
  * Invariant: shard bounds, dropout streams (mlp_rng_fork) and the summation
  * order depend only on B and the thread count, so a run is reproducible for a
  * given seed and thread count.
@@ -14,7 +15,7 @@
  * Typical step (the caller holds the primary model and the optimizer):
  *   dp_rows(p, B, fill, ctx);              per batch: each thread gathers its rows
  *   dp_train_batch(p, x, &target, B, accumulate, &loss, err);
- *   dp_step(p, &optim, k, lr);             after k batches: reduce and update
+ *   dp_step(p, &optim, k, lr);             after k batches: sum and update
  *
  * The caller must have set OpenBLAS to one thread. */
 #ifndef KESTREL_DP_H
@@ -34,8 +35,10 @@ int dp_create(dp **out, mlp *primary, int n_threads, kerror *err);
 void dp_free(dp *p);   /* joins the workers; NULL allowed */
 
 /* Forward, loss and backward of the B rows of x (B >= 1) split across the
- * threads: the gradients (accumulate as in mlp_backward) wait in the
- * replicas until dp_reduce. *loss gets the batch's mean loss. Errors as
+ * threads. The weight gradients (accumulate as in mlp_backward) reach the
+ * primary's arena at the next call on p, which knows whether an update
+ * follows (dp_step then does both in one pass), so x and t must stay as
+ * they are until that call. *loss gets the batch's mean loss. Errors as
  * mlp_forward. */
 int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumulate,
                    float *loss, kerror *err);
@@ -46,14 +49,14 @@ int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumu
 typedef void (*dp_rows_fn)(void *ctx, size_t lo, size_t hi);
 void dp_rows(dp *p, int B, dp_rows_fn fn, void *ctx);
 
-/* Adds every replica's gradient to the primary's (a fixed order) and divides
- * by k (the batches accumulated, >= 1), each thread on its own range of the
- * parameters. */
+/* Completes the primary's gradient arena (the last batch's weight
+ * gradients, summed over the shards in a fixed order) and divides it by k
+ * (the batches accumulated, >= 1), each thread on its share of the units. */
 void dp_reduce(dp *p, int k);
 
 /* dp_reduce, then one update of the primary's parameters by o (created for
  * them) at rate lr: optim_begin on the caller's thread, optim_apply on every
- * thread's range. The same bits as dp_reduce followed by optim_step. */
+ * thread's units. The same bits as dp_reduce followed by optim_step. */
 void dp_step(dp *p, optim *o, int k, float lr);
 
 /* Evaluation forward of B rows split across the threads, as mlp_eval_batch:

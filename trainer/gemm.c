@@ -214,17 +214,17 @@ void gemm_forward(float *out, const float *inp, const float *W, int B, int k, in
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n, k, 1.0f, inp, k, W, k, 0.0f, out, n);
 }
 
-void gemm_grad_w(float *dW, const float *dout, const float *inp, int B, int k, int n,
+void gemm_grad_w(float *dW, const float *dout, int ldo, const float *inp, int B, int k, int n,
                  int accumulate)
 {
 #if OWN_KERNELS
     if (gemm_own_kernels()) {
-        operands o = {dout, 1, (size_t)n, inp, PANEL, (size_t)k, dW, (size_t)k};
+        operands o = {dout, 1, (size_t)ldo, inp, PANEL, (size_t)k, dW, (size_t)k};
         own_gemm(n, k, B, &o, accumulate);
         return;
     }
 #endif
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, B, 1.0f, dout, n, inp, k,
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, B, 1.0f, dout, ldo, inp, k,
                 accumulate ? 1.0f : 0.0f, dW, k);
 }
 

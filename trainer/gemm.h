@@ -20,8 +20,9 @@ size_t gemm_forward_scratch(int B, int k, int n);
 void gemm_forward(float *out, const float *inp, const float *W, int B, int k, int n,
                   float *scratch);
 
-/* dW (n,k) = dout^T (n,B) * inp (B,k), added to dW when accumulate is set. */
-void gemm_grad_w(float *dW, const float *dout, const float *inp, int B, int k, int n,
+/* dW (n,k) = dout^T (n,B) * inp (B,k), added to dW when accumulate is set;
+ * dout's rows are ldo >= n floats apart (n columns of a wider dout). */
+void gemm_grad_w(float *dW, const float *dout, int ldo, const float *inp, int B, int k, int n,
                  int accumulate);
 
 /* dinp (B,k) = dout (B,n) * W (n,k). */

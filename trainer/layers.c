@@ -14,19 +14,30 @@ void layers_dense_forward(float *out, const float *inp, const float *W, int B, i
     gemm_forward(out, inp, W, B, k, n, scratch);
 }
 
+void layers_dense_grad_params(float *dW, float *db, const float *dout, int ldo,
+                              const float *inp, int B, int k, int n, int accumulate)
+{
+    gemm_grad_w(dW, dout, ldo, inp, B, k, n, accumulate);
+    if (db) {
+        if (!accumulate) memset(db, 0, (size_t)n * sizeof *db);
+        for (int b = 0; b < B; b++) {
+            const float *row = dout + (size_t)b * ldo;
+            for (int j = 0; j < n; j++) db[j] += row[j];
+        }
+    }
+}
+
+void layers_dense_grad_input(float *dinp, const float *dout, const float *W, int B, int k, int n)
+{
+    gemm_grad_x(dinp, dout, W, B, k, n);
+}
+
 void layers_dense_backward(float *dinp, float *dW, float *db, const float *dout,
                            const float *inp, const float *W, int B, int k, int n,
                            int accumulate)
 {
-    gemm_grad_w(dW, dout, inp, B, k, n, accumulate);
-    if (db) {
-        if (!accumulate) memset(db, 0, (size_t)n * sizeof *db);
-        for (int b = 0; b < B; b++) {
-            const float *row = dout + (size_t)b * n;
-            for (int j = 0; j < n; j++) db[j] += row[j];
-        }
-    }
-    if (dinp) gemm_grad_x(dinp, dout, W, B, k, n);
+    layers_dense_grad_params(dW, db, dout, n, inp, B, k, n, accumulate);
+    if (dinp) layers_dense_grad_input(dinp, dout, W, B, k, n);
 }
 
 #define GELU_C 0.7978845608028654f   /* sqrt(2/pi) */

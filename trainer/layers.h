@@ -15,8 +15,17 @@
 void layers_dense_forward(float *out, const float *inp, const float *W, int B, int k, int n,
                           float *scratch);
 
-/* dW (n,k) = dout^T (n,B) * inp (B,k); db (n) = column sums of dout (skipped
- * when db is NULL); dinp (B,k) = dout (B,n) * W (n,k) (skipped when NULL). */
+/* dW (n,k) = dout^T (n,B) * inp (B,k) and db (n) = column sums of dout
+ * (skipped when db is NULL), for the n columns of a dout whose rows are
+ * ldo >= n floats apart (a column range of a wider one: a share of a layer's
+ * units). */
+void layers_dense_grad_params(float *dW, float *db, const float *dout, int ldo,
+                              const float *inp, int B, int k, int n, int accumulate);
+
+/* dinp (B,k) = dout (B,n) * W (n,k). */
+void layers_dense_grad_input(float *dinp, const float *dout, const float *W, int B, int k, int n);
+
+/* Both of the above: the parameter gradients, and dinp unless it is NULL. */
 void layers_dense_backward(float *dinp, float *dW, float *db, const float *dout,
                            const float *inp, const float *W, int B, int k, int n,
                            int accumulate);
@@ -26,7 +35,7 @@ void layers_dense_backward(float *dinp, float *dW, float *db, const float *dout,
 void layers_act_forward(float *h, float *a, const float *bias, const float *mask,
                         int B, int n, mlp_act act, float slope);
 
-/* da (B,n) = dh * mask * act'(a). da may alias dh. */
+/* da (B,n) = dh * mask * act'(a). da may alias dh or a. */
 void layers_act_backward(float *da, const float *dh, const float *a, const float *mask,
                          int B, int n, mlp_act act, float slope);
 

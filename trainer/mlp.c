@@ -269,10 +269,9 @@ int mlp_replica(mlp **out, mlp *primary, kerror *err)
     m->borrowed_params = 1;
     m->params = primary->params;
     m->n_acts = primary->n_acts;
-    m->grads = calloc(primary->n_params, sizeof *m->grads);
     m->acts = calloc(m->n_acts, sizeof *m->acts);
     m->gemm_scratch = malloc(gemm_scratch_floats(m) * sizeof *m->gemm_scratch);
-    if (!m->grads || !m->acts || !m->gemm_scratch) {
+    if (!m->acts || !m->gemm_scratch) {
         mlp_free(m);
         return kerror_set(err, KE_NOMEM, NULL, "mlp: out of memory for a replica");
     }
@@ -387,31 +386,61 @@ float mlp_loss_forward_backward(mlp *m, const mlp_target *t, int B)
     return batch_loss(m, t, B, m->act.dlogits);
 }
 
-void mlp_backward(mlp *m, const float *x, int B, int accumulate)
+/* Dense layer l's output gradient after mlp_backward_outputs: dlogits, or
+ * the hidden block's dz, which takes the place of its z. */
+static float *dense_dout(const mlp *m, int l)
+{
+    return l == m->cfg.n_layers ? m->act.dlogits : m->act.a[l].z;
+}
+
+void mlp_backward_outputs(mlp *m, int B, int accumulate)
 {
     /* batch-norm and dropout backward need the batch statistics and mask of a training forward */
     assert(B == m->last_B && m->last_training);
     const mlp_config *c = &m->cfg;
-    int L = c->n_layers;
-    float *dh = m->act.dbuf[0], *dnext = m->act.dbuf[1];
-    const float *in = L ? m->act.a[L - 1].h : x;
-    layers_dense_backward(L ? dh : NULL, m->g[L].W, m->g[L].b, m->act.dlogits, in, m->p[L].W,
-                          B, dense_in(m, L), c->n_out, accumulate);
-    for (int l = L - 1; l >= 0; l--) {
+    float *dh = m->act.dbuf[0];
+    for (int l = c->n_layers - 1; l >= 0; l--) {
         int w = m->widths[l];
         const mlp_layer_acts *A = &m->act.a[l];
-        /* dh (B,w) -> da -> dz, in place */
-        layers_act_backward(dh, dh, A->a, A->mask, B, w, c->act, c->leaky_slope);
-        if (m->p[l].gamma)
-            layers_bn_backward(dh, m->g[l].gamma, m->g[l].beta, dh, A->xhat, m->p[l].gamma,
+        layers_dense_grad_input(dh, dense_dout(m, l + 1), m->p[l + 1].W, B, w, dense_out(m, l + 1));
+        if (m->p[l].gamma) {
+            layers_act_backward(dh, dh, A->a, A->mask, B, w, c->act, c->leaky_slope);
+            layers_bn_backward(A->z, m->g[l].gamma, m->g[l].beta, dh, A->xhat, m->p[l].gamma,
                                A->invstd, m->act.bn_work, B, w, accumulate);
-        in = l ? m->act.a[l - 1].h : x;
-        layers_dense_backward(l ? dnext : NULL, m->g[l].W, m->g[l].b, dh, in, m->p[l].W,
-                              B, dense_in(m, l), w, accumulate);
-        float *t = dh;
-        dh = dnext;
-        dnext = t;
+        } else {
+            /* a is z here: dz overwrites it in place */
+            layers_act_backward(A->z, dh, A->a, A->mask, B, w, c->act, c->leaky_slope);
+        }
     }
+}
+
+void mlp_backward_weights(mlp *m, mlp *const *shards, const float *const *xs, const int *Bs,
+                          int n, int l, int r0, int r1, int accumulate)
+{
+    int k = dense_in(m, l), ld = dense_out(m, l);
+    float *dW = m->g[l].W + (size_t)r0 * k, *db = m->g[l].b ? m->g[l].b + r0 : NULL;
+    for (int s = 0; s < n; s++) {
+        if (Bs[s] == 0) continue;
+        const float *in = l ? shards[s]->act.a[l - 1].h : xs[s];
+        layers_dense_grad_params(dW, db, dense_dout(shards[s], l) + r0, ld, in, Bs[s], k, r1 - r0,
+                                 accumulate);
+        accumulate = 1;   /* the next shard adds its share */
+    }
+}
+
+void mlp_dense_info(const mlp *m, int l, mlp_dense *d)
+{
+    d->rows = dense_out(m, l);
+    d->cols = dense_in(m, l);
+    d->w_off = (size_t)(m->p[l].W - m->params);
+    d->b_off = m->p[l].b ? (size_t)(m->p[l].b - m->params) : (size_t)-1;
+}
+
+void mlp_backward(mlp *m, const float *x, int B, int accumulate)
+{
+    mlp_backward_outputs(m, B, accumulate);
+    for (int l = 0; l <= m->cfg.n_layers; l++)
+        mlp_backward_weights(m, &m, &x, &B, 1, l, 0, dense_out(m, l), accumulate);
 }
 
 void mlp_dlogits_scale(mlp *m, int B, float s)
@@ -420,7 +449,10 @@ void mlp_dlogits_scale(mlp *m, int B, float s)
     for (size_t i = 0; i < n; i++) m->act.dlogits[i] *= s;
 }
 
-void mlp_grads_zero(mlp *m) { memset(m->grads, 0, m->n_params * sizeof *m->grads); }
+void mlp_grads_zero(mlp *m)
+{
+    if (m->grads) memset(m->grads, 0, m->n_params * sizeof *m->grads);
+}
 
 int mlp_count_correct(const float *logits, const int *labels, int B, int n_out)
 {

@@ -131,11 +131,13 @@ int mlp_create(mlp **out, const mlp_config *cfg, kerror *err);
 void mlp_free(mlp *m);   /* NULL allowed */
 
 /* A model that reads primary's parameter arena (weights and BN running
- * statistics, borrowed: primary must outlive it) with its own gradient and
- * activation arenas and its own dropout stream: one thread's share of a
- * data-parallel batch. Its forward must not update running statistics, so
- * primary must have no batch norm (KE_INVALID "batchnorm"). Free it with
- * mlp_free, which leaves the borrowed parameters alone. */
+ * statistics, borrowed: primary must outlive it) with its own activation
+ * arena and its own dropout stream, and no gradient arena (mlp_grads is
+ * NULL): one thread's share of a data-parallel batch, whose gradients
+ * mlp_backward_weights sums into primary's. Its forward must not update
+ * running statistics, so primary must have no batch norm (KE_INVALID
+ * "batchnorm"). Free it with mlp_free, which leaves the borrowed parameters
+ * alone. */
 int mlp_replica(mlp **out, mlp *primary, kerror *err);
 
 /* Reseeds to's dropout stream from one draw of from's: data-parallel shards
@@ -180,8 +182,33 @@ float mlp_loss_forward_backward(mlp *m, const mlp_target *t, int B);
 
 /* Backpropagates dlogits through the net of the last training forward on the
  * same x (B,n_in). accumulate=0 overwrites the gradient arena, 1 adds to it
- * (gradient accumulation: the result is the sum of per-batch mean gradients). */
+ * (gradient accumulation: the result is the sum of per-batch mean gradients).
+ * It is mlp_backward_outputs, then mlp_backward_weights of every layer. */
 void mlp_backward(mlp *m, const float *x, int B, int accumulate);
+
+/* The backward's first half: every dense layer's output gradient, kept in
+ * the activation arena (replacing the layer's z) until the next forward,
+ * plus batch norm's gamma/beta gradients (accumulate as in mlp_backward). No
+ * weight or bias gradient. */
+void mlp_backward_outputs(mlp *m, int B, int accumulate);
+
+/* The backward's second half for rows (units) [r0, r1) of dense layer l
+ * (0..n_layers, n_layers being the output layer) into m's gradient arena:
+ * the sum over n shards, models that each ran mlp_backward_outputs on Bs[s]
+ * rows xs[s] of one batch (0 rows: skipped), of their weight and bias
+ * gradients. m may be one of the shards; shards[s] need no gradient arena.
+ * accumulate as in mlp_backward. Calls on disjoint row ranges may run
+ * concurrently. */
+void mlp_backward_weights(mlp *m, mlp *const *shards, const float *const *xs, const int *Bs,
+                          int n, int l, int r0, int r1, int accumulate);
+
+/* Dense layer l (0..n_layers): its shape and where its W (rows x cols,
+ * row-major) and its bias start in mlp_params() and mlp_grads(). */
+typedef struct {
+    int rows, cols;       /* units, inputs */
+    size_t w_off, b_off;  /* b_off is (size_t)-1 without a bias (batch norm) */
+} mlp_dense;
+void mlp_dense_info(const mlp *m, int l, mlp_dense *d);
 /* Multiplies the last dlogits by s before mlp_backward: a shard of b rows of
  * a batch of B weighs b/B in the batch's mean gradient. */
 void mlp_dlogits_scale(mlp *m, int B, float s);
