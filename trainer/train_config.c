@@ -99,7 +99,7 @@ const train_config_option train_config_options[] = {
     I(threads, "1", 1, 256, "CPU threads of the run"),
     E(parallel, "auto", parallel_names,
       "threads > 1: blas (OpenBLAS's threads), data (each thread a share of every "
-      "batch's rows, one BLAS thread each; not with batchnorm) or auto (data, but "
+      "batch's rows, single-threaded products; not with batchnorm) or auto (data, but "
       "blas with batchnorm)"),
     S(cache_dir, "", "decoded dataset cache directory (empty: no cache)"),
     S(checkpoint, "", "save the training state here after every epoch (empty: never)"),
