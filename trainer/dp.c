@@ -21,7 +21,6 @@
  * this many rounds (roughly 50-100 us) before they sleep on the condition. */
 #define SPIN_ROUNDS 4000
 
-
 static void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

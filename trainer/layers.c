@@ -20,10 +20,7 @@ void layers_dense_grad_params(float *dW, float *db, const float *dout, int ldo,
     gemm_grad_w(dW, dout, ldo, inp, B, k, n, accumulate);
     if (db) {
         if (!accumulate) memset(db, 0, (size_t)n * sizeof *db);
-        for (int b = 0; b < B; b++) {
-            const float *row = dout + (size_t)b * ldo;
-            for (int j = 0; j < n; j++) db[j] += row[j];
-        }
+        for (int b = 0; b < B; b++) vec_add_into(db, dout + (size_t)b * ldo, (size_t)n);
     }
 }
 
