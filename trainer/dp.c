@@ -28,7 +28,7 @@ static void cpu_relax(void)
 #endif
 }
 
-typedef enum { JOB_TRAIN, JOB_EVAL, JOB_ROWS, JOB_UNITS, JOB_QUIT } job_kind;
+typedef enum { JOB_FIRST, JOB_TRAIN, JOB_EVAL, JOB_ROWS, JOB_UNITS, JOB_QUIT } job_kind;
 
 /* What one thread did with its shard of the current job. */
 typedef struct {
@@ -113,6 +113,11 @@ static void run_shard(dp *p, int i)
         run_units(p, i);
         return;
     }
+    if (p->kind == JOB_FIRST) {
+        int w = c->widths[0], r0 = shard_lo(i, w, p->n), r1 = shard_lo(i + 1, w, p->n);
+        if (r0 < r1) mlp_first_layer_units(m, p->models, p->x, p->due_rows, p->n, r0, r1);
+        return;
+    }
     int lo = shard_lo(i, p->B, p->n);
     s->rows = shard_lo(i + 1, p->B, p->n) - lo;
     if (p->kind == JOB_ROWS) {
@@ -136,7 +141,7 @@ static void run_shard(dp *p, int i)
             s->correct = mlp_count_correct(mlp_logits(m), t.labels, s->rows, c->n_out);
         return;
     }
-    s->rc = mlp_forward(m, x, s->rows, 1, &s->err);
+    s->rc = mlp_forward_after_first(m, x, s->rows, 1, &s->err);
     if (s->rc) return;
     s->loss = mlp_loss_forward_backward(m, &t, s->rows);
     if (s->rows != p->B) mlp_dlogits_scale(m, s->rows, (float)s->rows / (float)p->B);
@@ -307,15 +312,18 @@ int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumu
     units(p, 1, 1, NULL, 0);   /* the previous batch's, accumulated over */
     if (mlp_get_config(p->models[0])->dropout > 0.0f)
         for (int i = 1; i < p->n; i++) mlp_rng_fork(p->models[0], p->models[i], (uint64_t)i);
+    const mlp_config *c = mlp_get_config(p->models[0]);
+    for (int i = 0; i < p->n; i++) {
+        p->due_x[i] = x + (size_t)shard_lo(i, B, p->n) * (size_t)c->n_in;
+        p->due_rows[i] = shard_lo(i + 1, B, p->n) - shard_lo(i, B, p->n);
+    }
+    /* the first layer by units, so that each thread reads only the weights
+     * it updates (none written by another core); the rest by rows */
+    if (c->n_layers > 0) dispatch(p, JOB_FIRST, x, t, B, accumulate);
     dispatch(p, JOB_TRAIN, x, t, B, accumulate);
     int rc = shard_error(p, err);
     if (rc) return rc;
     *loss = batch_loss(p, B);
-    int n_in = mlp_get_config(p->models[0])->n_in;
-    for (int i = 0; i < p->n; i++) {
-        p->due_x[i] = x + (size_t)shard_lo(i, B, p->n) * (size_t)n_in;
-        p->due_rows[i] = p->sh[i].rows;
-    }
     p->due = 1;
     p->due_acc = accumulate;
     return KE_OK;

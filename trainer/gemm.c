@@ -176,18 +176,16 @@ __attribute__((target("avx512f"))) static void transpose(float *dst, size_t ldd,
 /* The forward as out^T (n,B) = W (n,k) * inp^T (k,B): W is read by
  * broadcasts where it lies, and only the batch is transposed, into panels
  * of PANEL rows (inp^T (p, b) at panels[(b / PANEL) * PANEL * k + p * PANEL
- * + b % PANEL]), then out^T back into out. */
-__attribute__((target("avx512f"))) static void own_forward(float *out, const float *inp,
-                                                          const float *W, int B, int k, int n,
-                                                          float *scratch)
+ * + b % PANEL]). */
+__attribute__((target("avx512f"))) static void own_forward_t(float *outT, const float *inp,
+                                                            const float *W, int B, int k, int n,
+                                                            float *panels)
 {
-    float *panels = scratch, *outT = scratch + pack_floats(B, k);
     for (int b0 = 0; b0 < B; b0 += PANEL)
         transpose(panels + (size_t)b0 * k, PANEL, inp + (size_t)b0 * k, (size_t)k,
                   B - b0 < PANEL ? B - b0 : PANEL, k);
     operands o = {W, (size_t)k, 1, panels, (size_t)PANEL * k, PANEL, outT, (size_t)B};
     own_gemm(n, B, k, &o, 0);
-    transpose(out, (size_t)n, outT, (size_t)B, n, B);
 }
 #else
 #define OWN_KERNELS 0
@@ -206,12 +204,39 @@ void gemm_forward(float *out, const float *inp, const float *W, int B, int k, in
 {
 #if OWN_KERNELS
     if (B >= FORWARD_MIN && n >= FORWARD_MIN && gemm_own_kernels()) {
-        own_forward(out, inp, W, B, k, n, scratch);
+        float *outT = scratch + pack_floats(B, k);
+        own_forward_t(outT, inp, W, B, k, n, scratch);
+        transpose(out, (size_t)n, outT, (size_t)B, n, B);
         return;
     }
 #endif
     (void)scratch;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n, k, 1.0f, inp, k, W, k, 0.0f, out, n);
+}
+
+void gemm_forward_t(float *outT, const float *inp, const float *W, int B, int k, int n,
+                    float *scratch)
+{
+#if OWN_KERNELS
+    if (gemm_own_kernels()) {
+        own_forward_t(outT, inp, W, B, k, n, scratch);
+        return;
+    }
+#endif
+    (void)scratch;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, B, k, 1.0f, W, k, inp, k, 0.0f, outT, B);
+}
+
+void gemm_transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols)
+{
+#if OWN_KERNELS
+    if (__builtin_cpu_supports("avx512f")) {
+        transpose(dst, ldd, src, lds, rows, cols);
+        return;
+    }
+#endif
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
 }
 
 void gemm_grad_w(float *dW, const float *dout, int ldo, const float *inp, int B, int k, int n,

@@ -20,6 +20,15 @@ size_t gemm_forward_scratch(int B, int k, int n);
 void gemm_forward(float *out, const float *inp, const float *W, int B, int k, int n,
                   float *scratch);
 
+/* outT (n,B) = W (n,k) * inp (B,k)^T: the forward's product left
+ * transposed, for callers that place its columns themselves. scratch:
+ * gemm_forward_scratch(B, k, 0) floats. */
+void gemm_forward_t(float *outT, const float *inp, const float *W, int B, int k, int n,
+                    float *scratch);
+
+/* dst (cols,rows) = src (rows,cols)^T; rows lds and ldd floats apart. */
+void gemm_transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols);
+
 /* dW (n,k) = dout^T (n,B) * inp (B,k), added to dW when accumulate is set;
  * dout's rows are ldo >= n floats apart (n columns of a wider dout). */
 void gemm_grad_w(float *dW, const float *dout, int ldo, const float *inp, int B, int k, int n,

@@ -331,7 +331,9 @@ static void draw_mask(mlp *m, float *mask, size_t N)
     for (size_t i = 0; i < N; i++) mask[i] = rng_uniform(&m->drop_rng) < p ? 0.0f : keep;
 }
 
-int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
+/* The forward; with first_done, hidden layer 0's dense output is already
+ * in its z (mlp_first_layer_units). */
+static int forward(mlp *m, const float *x, int B, int training, int first_done, kerror *err)
 {
     if (B < 1 || B > m->cfg.max_batch)
         return kerror_set(err, KE_INVALID, "batch", "batch size %d outside [1,%d]",
@@ -343,7 +345,7 @@ int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
         int w = m->widths[l];
         mlp_layer_acts *A = &m->act.a[l];
         const layer_params *P = &m->p[l];
-        layers_dense_forward(A->z, in, P->W, B, k, w, m->gemm_scratch);
+        if (l > 0 || !first_done) layers_dense_forward(A->z, in, P->W, B, k, w, m->gemm_scratch);
         const float *mask = NULL;
         if (training && A->mask) {
             draw_mask(m, A->mask, (size_t)B * w);
@@ -365,6 +367,29 @@ int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
     m->last_B = B;
     m->last_training = training;
     return KE_OK;
+}
+
+int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
+{
+    return forward(m, x, B, training, 0, err);
+}
+
+void mlp_first_layer_units(mlp *self, mlp *const *shards, const float *x, const int *Bs, int n,
+                           int r0, int r1)
+{
+    int k = self->cfg.n_in, w = self->widths[0], B = 0;
+    for (int s = 0; s < n; s++) B += Bs[s];
+    float *outT = self->gemm_scratch + gemm_forward_scratch(B, k, 0);
+    gemm_forward_t(outT, x, self->p[0].W + (size_t)r0 * k, B, k, r1 - r0, self->gemm_scratch);
+    for (int s = 0, lo = 0; s < n; lo += Bs[s++])
+        if (Bs[s])
+            gemm_transpose(shards[s]->act.a[0].z + r0, (size_t)w, outT + lo, (size_t)B, r1 - r0,
+                           Bs[s]);
+}
+
+int mlp_forward_after_first(mlp *m, const float *x, int B, int training, kerror *err)
+{
+    return forward(m, x, B, training, m->cfg.n_layers > 0, err);
 }
 
 const float *mlp_logits(const mlp *m) { return m->act.logits; }

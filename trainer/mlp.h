@@ -172,6 +172,19 @@ void mlp_rng_set(mlp *m, const uint64_t state[MLP_RNG_WORDS]);
 int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err);
 const float *mlp_logits(const mlp *m);   /* (B,n_out) of the last forward */
 
+/* Data parallelism's first layer, split by units instead of rows: hidden
+ * layer 0's dense output z for units [r0, r1) of every row of x (the whole
+ * batch, whose consecutive shards of Bs[s] rows belong to shards[s]), into
+ * each shard's z. self is the calling thread's model, whose scratch it
+ * uses; the weights are self's. Calls on disjoint unit ranges may run
+ * concurrently. Needs n_layers >= 1. */
+void mlp_first_layer_units(mlp *self, mlp *const *shards, const float *x, const int *Bs, int n,
+                           int r0, int r1);
+
+/* mlp_forward of a shard whose hidden layer 0 dense output
+ * mlp_first_layer_units already wrote (with no hidden layer: mlp_forward). */
+int mlp_forward_after_first(mlp *m, const float *x, int B, int training, kerror *err);
+
 /* Mean loss over the B rows of the last forward's logits (B must be that
  * forward's); writes dlogits, the gradient of that mean, for mlp_backward.
  * Labels must lie in [0,n_out): the data loader validates them (asserted
