@@ -5,6 +5,7 @@
  * count; dropout masks are reproducible; the threaded optimizer step is
  * optim_step's; dp_rows hands each thread its shard; replicas refuse batch
  * norm. */
+#include <cblas.h>
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
@@ -358,6 +359,7 @@ static Suite *dp_suite(void)
 
 int main(void)
 {
+    openblas_set_num_threads(1);   /* what dp.h asks of its caller (and the own kernels' path) */
     SRunner *sr = srunner_create(dp_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

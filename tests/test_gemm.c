@@ -64,6 +64,12 @@ static void check_shape(int B, int k, int n)
     gemm_forward(out, x, W, B, k, n, scratch);
     expect_product("forward", out, B, n, k, x, (size_t)k, 1, W, 1, (size_t)k, NULL);
     ck_assert_float_eq(scratch[ns], CANARY);
+    /* left transposed, within the smaller scratch it documents */
+    size_t nt = gemm_forward_scratch(B, k, 0);
+    scratch[nt] = CANARY;
+    gemm_forward_t(out, x, W, B, k, n, scratch);
+    expect_product("forward_t", out, n, B, k, W, (size_t)k, 1, x, 1, (size_t)k, NULL);
+    ck_assert_float_eq(scratch[nt], CANARY);
 
     gemm_grad_w(dW, dout, n, x, B, k, n, 0);
     expect_product("grad_w", dW, n, k, B, dout, 1, (size_t)n, x, (size_t)k, 1, NULL);
@@ -81,6 +87,20 @@ static void check_shape(int B, int k, int n)
     free(x), free(W), free(dout), free(dW0), free(out), free(dW), free(dx), free(scratch);
 }
 
+/* gemm_transpose between strided rows, leaving the destination's padding. */
+static void check_transpose(int rows, int cols)
+{
+    size_t lds = (size_t)cols + 3, ldd = (size_t)rows + 5;
+    float *src = filled((size_t)rows * lds, 9), *dst = malloc((size_t)cols * ldd * sizeof *dst);
+    for (size_t i = 0; i < (size_t)cols * ldd; i++) dst[i] = CANARY;
+    gemm_transpose(dst, ldd, src, lds, rows, cols);
+    for (int j = 0; j < cols; j++)
+        for (size_t i = 0; i < ldd; i++)
+            ck_assert_float_eq(dst[(size_t)j * ldd + i],
+                               (int)i < rows ? src[i * lds + (size_t)j] : CANARY);
+    free(src), free(dst);
+}
+
 static const int shapes[][3] = {
     /* B, k, n: the bench MLP's layers on a 64-row shard and a whole batch */
     {64, 784, 256}, {64, 256, 128}, {64, 128, 10}, {128, 784, 256},
@@ -93,8 +113,10 @@ static const int shapes[][3] = {
 
 static void check_all_shapes(void)
 {
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         check_shape(shapes[i][0], shapes[i][1], shapes[i][2]);
+        check_transpose(shapes[i][0], shapes[i][1]);
+    }
 }
 
 static int cpu_has_avx512f(void)
