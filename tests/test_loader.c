@@ -5,6 +5,7 @@
  * prefetch the caller's fills, in pieces and in any order, give the same
  * batches. */
 #include <check.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ static void check_epoch(loader *l, const dataset *ds, const size_t *idx, size_t 
         ck_assert_uint_eq(b.index, batches++);
         ck_assert_uint_eq(b.epoch, epoch);
         ck_assert_uint_eq(b.size, n - k < bs ? n - k : bs);
+        ck_assert_uint_eq((uintptr_t)b.x % 64, 0);   /* each slot starts on a cache line */
         for (size_t i = 0; i < b.size; i++) {
             size_t row = b.rows[i];
             seen[row]++;

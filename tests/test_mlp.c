@@ -4,6 +4,7 @@
  * determinism and RNG save/restore, gradient accumulation, and a small
  * network trained with plain SGD to near-perfect accuracy on XOR. */
 #include <check.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,23 @@ START_TEST(test_tensor_table)
     ck_assert_ptr_nonnull(find_tensor(m, "h1.b"));
     ck_assert_ptr_null(find_tensor(m, "h1.gamma"));
     ck_assert_uint_eq(mlp_n_params(m), mlp_n_state(m));
+    mlp_free(m);
+}
+END_TEST
+
+/* The arenas and every activation array start on a cache line, whatever
+ * the widths: the GEMM kernels' vector loads then never straddle two lines. */
+START_TEST(test_arrays_on_cache_lines)
+{
+    mlp_config c = small_config();
+    c.max_batch = 7;   /* odd sizes, so only rounding each array keeps the next aligned */
+    mlp *m = create_ok(&c), *r = NULL;
+    kerror err;
+    ck_assert_int_eq(mlp_replica(&r, m, &err), KE_OK);
+    const void *ptrs[] = {mlp_params(m), mlp_grads(m), mlp_logits(m), mlp_logits(r)};
+    for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++)
+        ck_assert_msg((uintptr_t)ptrs[i] % 64 == 0, "array %zu at %p", i, ptrs[i]);
+    mlp_free(r);
     mlp_free(m);
 }
 END_TEST
@@ -466,6 +484,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_config_validation);
     tcase_add_test(tc, test_tensor_table);
+    tcase_add_test(tc, test_arrays_on_cache_lines);
     tcase_add_loop_test(tc, test_network_gradient, 0, (int)(sizeof variants / sizeof variants[0]));
     tcase_add_loop_test(tc, test_init_statistics, MLP_INIT_XAVIER_UNIFORM, MLP_INIT_HE_NORMAL + 1);
     tcase_add_test(tc, test_batchnorm_train_vs_eval);

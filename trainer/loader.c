@@ -10,6 +10,7 @@
  * on (seed, epoch, batch, row), never on who fills it or in what order. */
 #include "loader.h"
 #include "rng.h"
+#include "vec.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -287,7 +288,8 @@ int loader_create(loader **out, const dataset *ds, const size_t *idx,
     /* One block of indices, one of floats (labels share float slots: int32
      * and float have the same size). */
     l->iblock = malloc((2 * n + 2 * l->bs) * sizeof *l->iblock);
-    l->fblock = malloc(2 * l->bs * (l->d + l->ny) * sizeof *l->fblock);
+    size_t slot = vec_line_up(l->bs * (l->d + l->ny));
+    l->fblock = vec_alloc(2 * slot, 0);
     if (!l->iblock || !l->fblock) {
         free(l->iblock);
         free(l->fblock);
@@ -300,7 +302,7 @@ int loader_create(loader **out, const dataset *ds, const size_t *idx,
     memcpy(l->idx, idx, n * sizeof *idx);
     for (int s = 0; s < 2; s++) {
         l->rows[s] = l->iblock + 2 * n + (size_t)s * l->bs;
-        l->x[s] = l->fblock + (size_t)s * l->bs * (l->d + l->ny);
+        l->x[s] = l->fblock + (size_t)s * slot;
         l->y[s] = l->x[s] + l->bs * l->d;
     }
     pthread_mutex_init(&l->mu, NULL);

@@ -14,6 +14,7 @@
 #include "layers.h"
 #include "loss.h"
 #include "rng.h"
+#include "vec.h"
 
 #define MAX_DENSE (MLP_MAX_LAYERS + 1)
 #define MAX_TENSORS (5 * MLP_MAX_LAYERS + 2)
@@ -160,11 +161,11 @@ static void build_layout(mlp *m)
 }
 
 /* Takes n floats from the activation arena cursor (or only counts them when
- * base is NULL, the sizing pass). */
+ * base is NULL, the sizing pass); each array starts on a cache line. */
 static float *take(float *base, size_t *cursor, size_t n)
 {
     float *p = base ? base + *cursor : NULL;
-    *cursor += n;
+    *cursor += vec_line_up(n);
     return p;
 }
 
@@ -238,10 +239,10 @@ int mlp_create(mlp **out, const mlp_config *cfg, kerror *err)
     m->cfg.widths = m->widths;
     build_layout(m);   /* sizing pass: arenas are still NULL */
     m->n_acts = mlp_acts_layout(&m->cfg, m->widths, NULL, &m->act);
-    m->params = calloc(m->n_state, sizeof *m->params);
-    m->grads = calloc(m->n_params, sizeof *m->grads);
-    m->acts = calloc(m->n_acts, sizeof *m->acts);
-    m->gemm_scratch = malloc(gemm_scratch_floats(m) * sizeof *m->gemm_scratch);
+    m->params = vec_alloc(m->n_state, 1);
+    m->grads = vec_alloc(m->n_params, 1);
+    m->acts = vec_alloc(m->n_acts, 1);
+    m->gemm_scratch = vec_alloc(gemm_scratch_floats(m), 0);
     if (!m->params || !m->grads || !m->acts || !m->gemm_scratch) {
         size_t n_state = m->n_state, n_acts = m->n_acts;
         mlp_free(m);
@@ -269,8 +270,8 @@ int mlp_replica(mlp **out, mlp *primary, kerror *err)
     m->borrowed_params = 1;
     m->params = primary->params;
     m->n_acts = primary->n_acts;
-    m->acts = calloc(m->n_acts, sizeof *m->acts);
-    m->gemm_scratch = malloc(gemm_scratch_floats(m) * sizeof *m->gemm_scratch);
+    m->acts = vec_alloc(m->n_acts, 1);
+    m->gemm_scratch = vec_alloc(gemm_scratch_floats(m), 0);
     if (!m->acts || !m->gemm_scratch) {
         mlp_free(m);
         return kerror_set(err, KE_NOMEM, NULL, "mlp: out of memory for a replica");

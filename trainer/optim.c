@@ -4,6 +4,7 @@
  * optim_init. Norms are accumulated in double so 10^6-parameter sums stay
  * exact enough for clipping decisions. */
 #include "optim.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ int optim_init(optim *o, const optim_config *cfg, size_t n,
     o->n_tensors = n_tensors;
     o->n_state = n * (size_t)slots(cfg->kind);
     if (o->n_state) {
-        o->state = calloc(o->n_state, sizeof *o->state);
+        o->state = vec_alloc(o->n_state, 1);
         if (!o->state) return kerror_set(err, KE_NOMEM, NULL, "optimizer state of %zu floats", o->n_state);
     }
     return KE_OK;
