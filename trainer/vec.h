@@ -35,6 +35,7 @@ static inline size_t vec_line_up(size_t n) { return (n + VEC_LINE - 1) / VEC_LIN
  * alignment. */
 static inline float *vec_alloc(size_t n, int zero)
 {
+    if (n > (size_t)-1 / sizeof(float) - VEC_LINE) return NULL;
     size_t bytes = vec_line_up(n ? n : 1) * sizeof(float);
     float *p = aligned_alloc(VEC_LINE * sizeof(float), bytes);
     if (p && zero) memset(p, 0, bytes);
