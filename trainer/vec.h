@@ -2,7 +2,8 @@
  * x86-64, plain C on any target) for the trainer's element-wise loops, which
  * GCC 12 leaves scalar at -O2 (its "very-cheap" vectorizer model refuses
  * loops that need a scalar tail). Loads and stores go through memcpy, so no
- * alignment is assumed; lane-wise IEEE operations give the scalar bits. */
+ * alignment is assumed; lane-wise IEEE operations give the scalar bits. Also
+ * the trainer's float arrays, allocated on cache lines (vec_alloc). */
 #ifndef KESTREL_VEC_H
 #define KESTREL_VEC_H
 
