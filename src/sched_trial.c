@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static int grow(sched_trials *h)
 {
@@ -159,24 +160,27 @@ static int point_params(const space *sp, const space_point *p, storage_param *ou
 
 int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const space *sp,
                         const strategy_suggestion *sg, int retry_of, const char *worker,
-                        sched_trial **out, kerror *err)
+                        sched_trial **out, sched_trial_row *stored, kerror *err)
 {
     if (grow(h) != KE_OK) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    storage_param params[SPACE_MAX_PARAMS];
-    char text[8192];
-    int n = point_params(sp, &sg->point, params, text, sizeof text);
+    int n = point_params(sp, &sg->point, stored->params, stored->text, sizeof stored->text);
     if (n < 0) return kerror_set(err, KE_INVALID, "space", "categorical values too long");
-    storage_trial row = {.budget = sg->budget, .resumed_from = sg->resume_from,
-                         .retry_of = retry_of, .worker = (char *)worker,
-                         .n_params = n, .params = params};
-    int rc = storage_trial_insert(st, study_id, &row, err);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    stored->row = (storage_trial){.state = TRIAL_RUNNING, .last_step = -1,
+                                  .started_at = (double)ts.tv_sec + ts.tv_nsec * 1e-9,
+                                  .budget = sg->budget, .resumed_from = sg->resume_from,
+                                  .retry_of = retry_of, .worker = (char *)worker,
+                                  .n_params = n, .params = stored->params};
+    storage_trial *row = &stored->row;
+    int rc = storage_trial_insert(st, study_id, row, err);
     if (rc != KE_OK) return rc;
-    if (row.number != h->n)
-        return kerror_set(err, KE_INTERNAL, NULL, "trial number %d, expected %d", row.number, h->n);
+    if (row->number != h->n)
+        return kerror_set(err, KE_INTERNAL, NULL, "trial number %d, expected %d", row->number, h->n);
     sched_trial *t = &h->t[h->n++];
     memset(t, 0, sizeof *t);
-    t->id = row.id;
-    t->number = row.number;
+    t->id = row->id;
+    t->number = row->number;
     t->state = TRIAL_RUNNING;
     t->budget = sg->budget;
     t->resumed_from = sg->resume_from;

@@ -39,11 +39,19 @@ typedef struct {
 /* Loads every trial of the study (curves too when with_curves). */
 int sched_trials_load(sched_trials *h, storage *st, int64_t study_id, const space *sp,
                       const char *metric, int maximize, int with_curves, kerror *err);
+/* A trial row as stored, with the buffers its params point into. */
+typedef struct {
+    storage_trial row;
+    storage_param params[SPACE_MAX_PARAMS];
+    char text[8192];        /* categorical values' text */
+} sched_trial_row;
+
 /* Stores a new RUNNING trial for the suggestion and appends it; *out points
- * into h (valid until the next append). */
+ * into h (valid until the next append); *stored gets the row as stored
+ * (its start time set), for the caller to announce. */
 int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const space *sp,
                         const strategy_suggestion *sg, int retry_of, const char *worker,
-                        sched_trial **out, kerror *err);
+                        sched_trial **out, sched_trial_row *stored, kerror *err);
 /* Fills h->obs and points hist at it (foreign trials left out). */
 int sched_trials_history(sched_trials *h, strategy_history *hist);
 void sched_trials_free(sched_trials *h);

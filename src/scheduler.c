@@ -97,12 +97,13 @@ static double now(void)
 }
 
 static void emit(scheduler *s, scheduler_event_kind kind, int number, trial_state state,
-                 int has_value, double value, int step, const char *failure)
+                 int has_value, double value, int step, const char *failure,
+                 const storage_trial *row)
 {
     if (!s->o.on_event) return;
     const sched_trial *t = &s->hist.t[number];
     scheduler_event ev = {kind, number, state, has_value, value, step, failure,
-                          t->retry_of < 0 && t->resumed_from < 0};
+                          t->retry_of < 0 && t->resumed_from < 0, row};
     s->o.on_event(&ev, s->o.ctx);
 }
 
@@ -259,7 +260,7 @@ static int finish_trial(scheduler *s, int number, trial_state state, int has_val
         s->ops->observe(s->strat, &ob);
     }
     emit(s, SCHED_EV_FINISHED, number, state, has_value, value, t->n_steps ? t->steps[t->n_steps - 1] : -1,
-         failure);
+         failure, NULL);
     return KE_OK;
 }
 
@@ -361,7 +362,7 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
     }
     rc = sched_trial_add_step(t, (int)rl->step, s->spec->maximize ? -obj->value : obj->value);
     if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
-    emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL);
+    emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL, NULL);
     if ((s->ops->should_stop || s->pops) && !r->pruned && !r->stopped) {
         strategy_history h;
         if (sched_trials_history(&s->hist, &h) != KE_OK) return KE_NOMEM;
@@ -428,8 +429,9 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, ker
 {
     sched_run *r = free_slot(s);
     sched_trial *t;
+    sched_trial_row stored;
     int rc = sched_trials_append(&s->hist, s->st, s->study_id, &s->spec->space, sg, retry_of,
-                                 s->worker, &t, err);
+                                 s->worker, &t, &stored, err);
     if (rc != KE_OK) return rc;
     memset(r, 0, sizeof *r);
     r->number = t->number;
@@ -442,7 +444,7 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, ker
         return finish_trial(s, t->number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
     }
     s->n_running++;
-    emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL);
+    emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
     return KE_OK;
 }
 

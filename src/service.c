@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "api_json.h"
 #include "lock.h"
 #include "scheduler.h"
 #include "storage.h"
@@ -139,6 +140,11 @@ static void on_sched_event(const scheduler_event *ev, void *ctx)
     if (ev->kind == SCHED_EV_STARTED) {
         atomic_fetch_add(&sv->suggestions, 1);
         atomic_fetch_add(&sv->running, 1);
+        /* the whole trial as GET .../trials gives it, so a client needs no
+         * fetch per start */
+        json_t *t = api_trial_json(ev->trial);
+        json_object_update(d, t);
+        json_decref(t);
     } else if (ev->kind == SCHED_EV_REPORTED) {
         type = "trial_reported";
         json_object_set_new(d, "step", json_integer(ev->step));

@@ -348,6 +348,16 @@ class ApiTest(unittest.TestCase):
         reported = [e[2] for e in events if e[1] == "trial_reported"][0]
         self.assertIn("step", reported)
         self.assertIn("value", reported)
+        # a start carries the whole trial, as the trials list gives it
+        started = [e[2] for e in events if e[1] == "trial_started"][0]
+        listed = s.json("GET", "/api/v1/studies/ev/trials?limit=100")[1]["trials"]
+        stored = [t for t in listed if t["number"] == started["number"]][0]
+        for key in ("params", "budget", "resumed_from", "retry_of", "worker"):
+            self.assertEqual(started[key], stored[key], key)
+        self.assertEqual(sorted(started["params"]), sorted(self.slow_spec("ev")["space"]))
+        self.assertEqual((started["state"], started["value"], started["failure"]),
+                         ("RUNNING", None, None))
+        self.assertEqual(started["started_at"], stored["started_at"])
         last = ids[-1]
         again = self.read_events(s, "?study=ev", {"trial_finished"},
                                  headers={"Last-Event-ID": str(last)})

@@ -62,9 +62,12 @@ K.pages = K.pages || {};
   function applyEvent(model, type, d) {
     if (type === 'study_state') { model.study.state = d.state; return 'head'; }
     if (type === 'trial_started') {
-      upsertTrial(model, { number: d.number, state: 'RUNNING', value: null, params: d.params || {},
-        started_at: Date.now() / 1000, finished_at: null });
-      if (!d.params) model.needsSync = true;
+      /* the event carries the whole new trial (params, retry_of, ...) */
+      const t = Object.assign({ state: 'RUNNING', value: null, started_at: Date.now() / 1000,
+        finished_at: null }, d);
+      delete t.study;
+      if (!d.params) { t.params = {}; model.needsSync = true; }
+      upsertTrial(model, t);
       return 'trials';
     }
     if (type === 'trial_reported') {
