@@ -26,7 +26,8 @@ typedef struct {
     int step;                   /* REPORTED: the step */
     const char *failure;        /* FINISHED: reason when FAILED/PRUNED */
     int fresh;                  /* a new configuration: neither a promotion nor a retry */
-    const storage_trial *trial; /* STARTED: the trial as stored (params, budget, retry_of...) */
+    const storage_trial *trial; /* STARTED: the trial as stored (params, budget, retry_of...);
+                                 * valid during the callback only */
 } scheduler_event;
 
 typedef void (*scheduler_event_fn)(const scheduler_event *ev, void *ctx);
