@@ -15,8 +15,9 @@
 static const char delete_help[] =
     "Usage: kestrel delete STUDY [--db FILE] [--work-dir DIR]\n"
     "Delete a study with all its trials, their reports and logs from the database,\n"
-    "and its trial folders (checkpoints) from the work directory. Refused while\n"
-    "another process (kestrel run, kestrel serve) runs the study: stop it first.\n"
+    "and its trial folders (checkpoints) from the work directory (only folders\n"
+    "Kestrel made, marked by a .kestrel-trial file). Refused while another\n"
+    "process (kestrel run, kestrel serve) runs the study: stop it first.\n"
     "\n"
     "Options:\n"
     "  --db FILE         history database (default: $KESTREL_DB, else ./kestrel.db)\n"

@@ -249,9 +249,37 @@ static int remove_entry(const char *path, const struct stat *sb, int type, struc
     return rc < 0 && errno != ENOENT ? -1 : 0;
 }
 
-int sched_remove_tree(const char *path)
+int sched_trial_dir_remove(const char *dir, kerror *err)
 {
-    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT ? -1 : 0;
+    struct stat st;
+    if (lstat(dir, &st) < 0) {
+        if (errno == ENOENT) return KE_OK;
+        return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", dir, strerror(errno));
+    }
+    char mark[4200];
+    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_TRIAL_MARK);
+    if (!S_ISDIR(st.st_mode) || lstat(mark, &st) < 0)
+        return kerror_set(err, KE_CONFLICT, NULL,
+                          "%s exists and Kestrel did not make it (no %s in it): move it away "
+                          "or choose another work folder", dir, SCHED_TRIAL_MARK);
+    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+        return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
+    return KE_OK;
+}
+
+/* Makes the trial folder dir, empty but for its mark. */
+static int trial_dir_make(const char *dir, kerror *err)
+{
+    int rc = sched_trial_dir_remove(dir, err);
+    if (rc != KE_OK) return rc;
+    if (mkdir_p(dir) < 0)
+        return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", dir, strerror(errno));
+    char mark[4200];
+    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_TRIAL_MARK);
+    FILE *f = fopen(mark, "w");
+    if (!f || fclose(f) != 0)
+        return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", mark, strerror(errno));
+    return KE_OK;
 }
 
 /* A growing NULL-terminated list of owned strings (argv or environment). */
@@ -353,13 +381,12 @@ int sched_trial_spawn(const sched_trial *t, const spec_study *spec, const schedu
 {
     char trial_dir[4096];
     snprintf(trial_dir, sizeof trial_dir, "%s/%s/%d", o->work_dir, spec->name, t->number);
-    /* Each trial number starts once, so anything already there is another
-     * study's (one deleted, or whose database was removed by hand): the
-     * folder promised to the trial is its own and empty. */
-    if (sched_remove_tree(trial_dir) < 0)
-        return kerror_set(err, KE_IO, NULL, "cannot clear %s: %s", trial_dir, strerror(errno));
-    if (mkdir_p(trial_dir) < 0)
-        return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", trial_dir, strerror(errno));
+    /* Each trial number starts once, so a trial folder already there is
+     * another history's (a study deleted, or a database removed by hand):
+     * the folder promised to the trial is its own and empty. One Kestrel did
+     * not make is refused instead (the trial fails, naming it). */
+    int mk = trial_dir_make(trial_dir, err);
+    if (mk != KE_OK) return mk;
     strlist a = {0}, e = {0};
     char **argv = NULL;
     int rc = KE_OK;

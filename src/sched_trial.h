@@ -61,9 +61,16 @@ int sched_trial_add_step(sched_trial *t, int step, double norm_value);
 void sched_trial_set_outcome(sched_trial *t, trial_state state, int has_value, double value,
                              const char *failure, int maximize);
 
-/* Removes path and everything under it; symbolic links are removed, not
- * followed. 0 also when path does not exist, else -1 with errno set. */
-int sched_remove_tree(const char *path);
+/* The file in every trial folder Kestrel makes: only folders holding it are
+ * ever cleared or removed, so a --work-dir that already held a user's
+ * folder of the same name (STUDY/N) never loses it. */
+#define SCHED_TRIAL_MARK ".kestrel-trial"
+
+/* Removes the trial folder dir and everything under it (symbolic links are
+ * removed, not followed) when Kestrel made it. KE_OK also when dir does not
+ * exist; KE_CONFLICT, removing nothing, when it exists without
+ * SCHED_TRIAL_MARK; KE_IO when the removal fails. */
+int sched_trial_dir_remove(const char *dir, kerror *err);
 
 /* Starts the trial's child: the spec's command with the trial's values, or
  * `kestrel fn` / `kestrel train` for built-in runs, with the KESTREL_*

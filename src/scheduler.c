@@ -80,8 +80,10 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
     char dir[4096];
     for (int k = 0; k < n_trials; k++) {
         snprintf(dir, sizeof dir, "%s/%s/%d", work_dir, study, k);
-        if (sched_remove_tree(dir) < 0)
-            return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
+        /* a folder Kestrel did not make is left where it is */
+        int rc = sched_trial_dir_remove(dir, err);
+        if (rc == KE_CONFLICT) kerror_clear(err);
+        else if (rc != KE_OK) return rc;
     }
     snprintf(dir, sizeof dir, "%s/%s", work_dir, study);
     if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)

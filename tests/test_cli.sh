@@ -169,10 +169,27 @@ sed 's#examples/objective.py#'"$top_srcdir"'/examples/objective.py#; s/"max_tria
     "$top_srcdir/examples/command-objective.json" > cmd.json
 # leftovers of an earlier history whose database was removed by hand
 mkdir -p cmd.db.trials/objective-script/0 && echo old > cmd.db.trials/objective-script/0/checkpoint
+touch cmd.db.trials/objective-script/0/.kestrel-trial
 $KESTREL run cmd.json --db cmd.db >/dev/null 2>&1; rc=$?
 check "a trial's folder starts empty, whatever was there" "[ -d cmd.db.trials/objective-script/0 ] && [ ! -e cmd.db.trials/objective-script/0/checkpoint ]"
 check "example command study completes" "[ $rc -eq 0 ] && [ \$(DB=cmd.db q \"select count(*) from trials where state='COMPLETE'\") -eq 4 ]"
 check "example command reports per-epoch values" "[ \$(DB=cmd.db q 'select count(distinct step) from trial_values') -ge 2 ]"
+
+# --- a work folder that already holds a user's STUDY/N folder ---------------
+cat > mine.json <<'J'
+{"name": "mine", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 3, "max_parallel": 1},
+ "run": {"command": "echo '{{\"value\": {x}}}'"}}
+J
+mkdir -p mine.db.trials/mine/1 && echo precious > mine.db.trials/mine/1/data
+DB=mine.db; export DB
+$KESTREL run mine.json --db mine.db >/dev/null 2>&1; rc=$?
+check "a folder Kestrel did not make is kept" "[ \"\$(cat mine.db.trials/mine/1/data)\" = precious ]"
+check "its trial fails naming it; the others complete" "[ $rc -eq 0 ] && q \"select failure from trials where number=1 and state='FAILED'\" | grep -q 'mine/1 exists and Kestrel did not make it' && [ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 2 ]"
+$KESTREL delete mine --db mine.db >/dev/null 2>&1; rc=$?
+check "kestrel delete keeps it too" "[ $rc -eq 0 ] && [ -f mine.db.trials/mine/1/data ] && [ ! -e mine.db.trials/mine/0 ] && [ ! -e mine.db.trials/mine/2 ]"
+unset DB
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
