@@ -91,6 +91,17 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
     return KE_OK;
 }
 
+int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const char *reason,
+                      int *n, kerror *err)
+{
+    lock_handle h = {-1};
+    *n = 0;
+    int rc = lock_study(&h, db_path, study_id, err);
+    if (rc == KE_OK) rc = storage_trials_reclaim(st, study_id, reason, n, err);
+    lock_release(&h);
+    return rc;
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -205,9 +216,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                  "study '%s' is being run by another kestrel process right now", spec->name);
     if (rc == KE_OK && respec) rc = store_spec(s, 0, err);
     if (rc == KE_OK)
-        rc = storage_trials_reclaim(st, s->study_id,
-                                    INTERRUPTED "the kestrel process running it died",
-                                    &s->reclaimed, err);
+        rc = storage_trials_reclaim(st, s->study_id, SCHEDULER_RUNNER_DIED, &s->reclaimed, err);
     if (rc == KE_OK) {
         s->ops = strategy_find(spec->strategy);
         if (!s->ops) rc = kerror_set(err, KE_INVALID, "strategy.name", "unknown strategy");

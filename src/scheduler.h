@@ -65,6 +65,14 @@ typedef struct scheduler scheduler;
  * checkpoint folders), cache = "<db's folder>/kestrel-cache" (decoded data). */
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc);
 
+/* Marks FAILED, with reason, the trials still RUNNING in a study that no
+ * process runs now (its lock is free), so none stays RUNNING for ever after
+ * its runner died or its study failed on a storage error; *n gets how many.
+ * KE_BUSY when a live process runs the study (nothing is changed). */
+int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const char *reason,
+                      int *n, kerror *err);
+#define SCHEDULER_RUNNER_DIED "interrupted: the kestrel process running it died"
+
 /* Removes the trial folders "<work_dir>/<study>/<k>", k < n_trials, of a
  * deleted study (checkpoints, whatever its trials saved there), then the
  * study's folder if that leaves it empty: only what Kestrel made goes, even

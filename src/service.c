@@ -363,6 +363,14 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
         log_error(r->spec.name, "failed", step_err);
         state = "FAILED";
         wrc = storage_study_set_state(sv->st, r->id, state, &err);
+        /* trials whose end could not be stored (the storage error itself)
+         * get another try now; failing that, the next start reclaims them */
+        char reason[KERROR_MSG_MAX + 64];
+        snprintf(reason, sizeof reason, "interrupted: the study failed: %s", step_err->msg);
+        int n;
+        kerror rerr;
+        if (scheduler_reclaim(sv->st, sv->db_path, r->id, reason, &n, &rerr) != KE_OK)
+            log_error(r->spec.name, "cannot mark its running trials failed", &rerr);
     } else if (!ss.completed && ss.stop_reason && !strcmp(ss.stop_reason, SHUTDOWN_REASON)) {
         state = "RUNNING";       /* resumed by the next start */
         wrc = storage_study_set_state(sv->st, r->id, state, &err);
@@ -570,7 +578,8 @@ static void idle_wait(service *sv, int ms)
     pthread_mutex_unlock(&sv->mu);
 }
 
-/* Studies a previous server (or a dead `kestrel run`) left RUNNING. */
+/* Studies a previous server (or a dead `kestrel run`) left RUNNING, and
+ * trials left RUNNING in studies that are not. */
 static void resume_stored(service *sv)
 {
     storage_study *list;
@@ -581,10 +590,21 @@ static void resume_stored(service *sv)
         return;
     }
     for (int i = 0; i < n; i++) {
-        if (strcmp(list[i].state, "RUNNING") != 0 || find_active(sv, list[i].name)) continue;
+        if (find_active(sv, list[i].name)) continue;
         kerror_clear(&err);
-        if (do_resume(sv, list[i].name, 0, &err) != KE_OK)
-            log_error(list[i].name, "cannot resume", &err);
+        if (strcmp(list[i].state, "RUNNING") == 0) {
+            if (do_resume(sv, list[i].name, 0, &err) != KE_OK)
+                log_error(list[i].name, "cannot resume", &err);
+            continue;
+        }
+        /* a study that ended on an error may hold trials nobody will end:
+         * it is not resumed, so they are reclaimed here (unless a live
+         * `kestrel run` holds the study) */
+        int reclaimed;
+        if (list[i].n_running > 0 &&
+            scheduler_reclaim(sv->st, sv->db_path, list[i].id, SCHEDULER_RUNNER_DIED, &reclaimed,
+                              &err) != KE_OK && err.code != KE_BUSY)
+            log_error(list[i].name, "cannot mark its running trials failed", &err);
     }
     storage_study_list_free(list, n);
 }

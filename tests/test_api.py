@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -281,6 +282,32 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(s.request("DELETE", "/api/v1/studies/doomed")[0], 204)
         self.assertEqual(s.json("GET", "/api/v1/studies/doomed")[0], 404)
         self.assertFalse(os.path.exists(os.path.join(self.db + ".trials", "doomed")))
+
+    def test_start_reclaims_trials_of_ended_studies(self):
+        # what a storage error in mid-run leaves: the study FAILED (so it is
+        # not resumed) with a trial still RUNNING; the next start ends it
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("ended", trials=3))[0], 201)
+        s.wait_state("ended", "COMPLETE")
+        s.stop()
+        db = sqlite3.connect(self.db)
+        db.execute("UPDATE studies SET state = 'FAILED' WHERE name = 'ended'")
+        db.execute("UPDATE trials SET state = 'RUNNING', finished_at = NULL, value = NULL "
+                   "WHERE number = 1")
+        db.commit()
+        db.close()
+        s = self.serve()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:   # the reclaim may follow the listening line
+            status, t = s.json("GET", "/api/v1/studies/ended/trials/1")
+            if t["state"] != "RUNNING":
+                break
+            time.sleep(0.05)
+        self.assertEqual((status, t["state"], t["failure"]),
+                         (200, "FAILED", "interrupted: the kestrel process running it died"))
+        st = s.json("GET", "/api/v1/studies/ended")[1]
+        self.assertEqual((st["state"], st["counts"]["running"], st["counts"]["complete"]),
+                         ("FAILED", 0, 2))
 
     def test_resume_retries_failed_trials(self):
         # trials fail while the flag file exists; a plain resume of the
