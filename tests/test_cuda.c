@@ -173,7 +173,8 @@ START_TEST(batchnorm_matches_cpu)
     float *ginv = to_dev(NULL, (size_t)n), *gdz = to_dev(NULL, N), *gdg = to_dev(dg, (size_t)n);
     float *gdbt = to_dev(dbt, (size_t)n), *gwork = to_dev(NULL, 2 * (size_t)n);
     for (int training = 0; training < 2; training++) {
-        layers_bn_forward(y, xhat, mean, inv, rm, rv, z, gamma, beta, B, n, 0.1f, 1e-5f, training);
+        layers_bn_forward(y, xhat, mean, inv, rm, rv, z, gamma, beta, B, n, 0.1f, 1e-5f, training,
+                          NULL);
         layers_cuda_bn_forward(dev, gy, gxhat, gmean, ginv, grm, grv, gz, ggamma, gbeta, B, n, 0.1f, 1e-5f,
                                training);
         expect_close(gy, y, N, TOL32, "bn forward y");
@@ -181,7 +182,7 @@ START_TEST(batchnorm_matches_cpu)
         expect_close(grm, rm, (size_t)n, TOL32, "bn running mean");
         expect_close(grv, rv, (size_t)n, TOL32, "bn running var");
     }
-    layers_bn_backward(dz, dg, dbt, dy, xhat, gamma, inv, work, B, n, 1);
+    layers_bn_backward(dz, dg, dbt, dy, xhat, gamma, inv, work, B, n, 1, NULL);
     layers_cuda_bn_backward(dev, gdz, gdg, gdbt, gdy, gxhat, ggamma, ginv, gwork, B, n, 1);
     expect_close(gdz, dz, N, TOL32, "bn backward dz");
     expect_close(gdg, dg, (size_t)n, TOL32, "bn dgamma");

@@ -3,8 +3,8 @@
  * counts match for every loss (cross-entropy, MSE, distillation), with
  * uneven shards, gradient accumulation and batches smaller than the thread
  * count; dropout masks are reproducible; the threaded optimizer step is
- * optim_step's; dp_rows hands each thread its shard; replicas refuse batch
- * norm. */
+ * optim_step's; dp_rows hands each thread its shard; batch norm sees the
+ * whole batch. */
 #include <cblas.h>
 #include <check.h>
 #include <math.h>
@@ -109,18 +109,22 @@ static void assert_close(const float *a, const float *b, size_t n, float rel)
                       (double)a[i], (double)b[i]);
 }
 
-/* Every loss, 2 and 3 threads, batch sizes that split evenly and unevenly:
- * gradient and loss as one model computes them, up to float reordering. */
+/* Every loss (the last two: distillation, and batch norm with its statistics
+ * over the whole batch), 2 and 3 threads, batch sizes that split evenly and
+ * unevenly: gradient and loss as one model computes them, up to float
+ * reordering; with batch norm the running statistics too. */
 START_TEST(gradients_match_one_model)
 {
-    const mlp_loss losses[] = { MLP_LOSS_SOFTMAX_XENT, MLP_LOSS_MSE, MLP_LOSS_SOFTMAX_XENT };
+    const mlp_loss losses[] = { MLP_LOSS_SOFTMAX_XENT, MLP_LOSS_MSE, MLP_LOSS_SOFTMAX_XENT,
+                                MLP_LOSS_SOFTMAX_XENT };
     const int sizes[] = { 64, 37, 5 };
     batch b;
     fill(&b, 3);
-    for (int li = 0; li < 3; li++)
+    for (int li = 0; li < 4; li++)
         for (int threads = 2; threads <= 3; threads++)
             for (int si = 0; si < 3; si++) {
                 mlp_config c = config(losses[li], 0);
+                c.batchnorm = li == 3;
                 pair q = pair_new(&c, threads);
                 int B = sizes[si];
                 mlp_target t = { b.labels, losses[li] == MLP_LOSS_MSE ? b.targets : NULL,
@@ -132,6 +136,7 @@ START_TEST(gradients_match_one_model)
                 ck_assert_msg(fabsf(got - want) <= 1e-6f * fabsf(want) + 1e-7f,
                               "loss %d threads %d B %d: %g vs %g", li, threads, B, got, want);
                 assert_close(mlp_grads(q.m), mlp_grads(q.ref), mlp_n_params(q.m), 1e-4f);
+                assert_close(mlp_params(q.m), mlp_params(q.ref), mlp_n_state(q.m), 1e-5f);
                 pair_free(&q);
             }
 }
@@ -240,12 +245,13 @@ END_TEST
  * thread. */
 START_TEST(step_matches_optim_step)
 {
-    const optim_kind kinds[] = { OPTIM_ADAM, OPTIM_MOMENTUM, OPTIM_RMSPROP };
+    const optim_kind kinds[] = { OPTIM_ADAM, OPTIM_MOMENTUM, OPTIM_RMSPROP, OPTIM_ADAM };
     batch b;
     fill(&b, 13);
     mlp_target t = { b.labels, NULL, NULL };
-    for (int ki = 0; ki < 3; ki++) {
+    for (int ki = 0; ki < 4; ki++) {
         mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
+        c.batchnorm = ki == 3;   /* gamma and beta updated with the weights */
         mlp *m1 = create(&c), *m2 = create(&c);
         dp *p1 = pool(m1, 3), *p2 = pool(m2, 3);
         optim_config oc;
@@ -271,7 +277,7 @@ START_TEST(step_matches_optim_step)
             optim_step(&o1, mlp_params(m1), mlp_grads(m1), 0.01f);
             dp_step(p2, &o2, 2, 0.01f);
             ck_assert_msg(memcmp(mlp_params(m1), mlp_params(m2), n * sizeof(float)) == 0,
-                          "optimizer %d step %d: parameters differ", (int)kinds[ki], step);
+                          "case %d step %d: parameters differ", ki, step);
         }
         optim_free(&o1);
         optim_free(&o2);
@@ -321,23 +327,43 @@ START_TEST(rows_are_the_shards)
 }
 END_TEST
 
-START_TEST(refuses_batchnorm_and_one_thread)
+/* Batch norm in shards: a batch of one row with three threads (two shards
+ * without rows, which must not wait for each other's sums), then full
+ * batches: statistics, running statistics and gradients as one model's. */
+START_TEST(batchnorm_shards_share_statistics)
 {
+    batch b;
+    fill(&b, 17);
     mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
     c.batchnorm = 1;
-    mlp *m = create(&c), *r = NULL;
-    kerror err;
-    ck_assert_int_eq(mlp_replica(&r, m, &err), KE_INVALID);
-    ck_assert_str_eq(err.path, "batchnorm");
-    ck_assert_ptr_null(r);
+    pair q = pair_new(&c, 3);
+    mlp_target t = { b.labels, NULL, NULL };
+    float loss;
+    for (int B = 1; B <= MAXB; B += 21) {
+        one_model(q.ref, b.x, &t, B, 0);
+        ck_assert_int_eq(dp_train_batch(q.p, b.x, &t, B, 0, &loss, NULL), KE_OK);
+        dp_reduce(q.p, 1);
+        assert_close(mlp_grads(q.m), mlp_grads(q.ref), mlp_n_params(q.m), 1e-4f);
+        assert_close(mlp_params(q.m), mlp_params(q.ref), mlp_n_state(q.m), 1e-5f);
+    }
+    /* and evaluation with the running statistics */
+    float want, got;
+    ck_assert_int_eq(mlp_eval_batch(q.ref, b.x, &t, 50, &want, NULL, NULL), KE_OK);
+    ck_assert_int_eq(dp_eval_batch(q.p, b.x, &t, 50, &got, NULL, NULL), KE_OK);
+    ck_assert_float_eq_tol(got, want, 1e-5f * want);
+    pair_free(&q);
+}
+END_TEST
+
+START_TEST(refuses_one_thread)
+{
+    mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
+    mlp *m = create(&c);
     dp *p = NULL;
-    ck_assert_int_eq(dp_create(&p, m, 2, &err), KE_INVALID);
-    ck_assert_ptr_null(p);
-    mlp_free(m);
-    mlp_config c1 = config(MLP_LOSS_SOFTMAX_XENT, 0);
-    m = create(&c1);
+    kerror err;
     ck_assert_int_eq(dp_create(&p, m, 1, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "threads");
+    ck_assert_ptr_null(p);
     mlp_free(m);
 }
 END_TEST
@@ -352,7 +378,8 @@ static Suite *dp_suite(void)
     tcase_add_test(tc, dropout_is_reproducible);
     tcase_add_test(tc, step_matches_optim_step);
     tcase_add_test(tc, rows_are_the_shards);
-    tcase_add_test(tc, refuses_batchnorm_and_one_thread);
+    tcase_add_test(tc, batchnorm_shards_share_statistics);
+    tcase_add_test(tc, refuses_one_thread);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -181,7 +181,7 @@ static double bn_objective(void *p)
 {
     bn_ctx *c = p;
     layers_bn_forward(c->y, c->xhat, c->mean, c->invstd, c->rm, c->rv, c->z, c->gamma, c->beta,
-                      B, N, 0.1f, 1e-5f, 1);
+                      B, N, 0.1f, 1e-5f, 1, NULL);
     return gc_dot(c->r, c->y, B * N);
 }
 
@@ -202,17 +202,17 @@ START_TEST(test_bn_training_gradients)
     bn_fill(&c, 30);
     bn_objective(&c);
     float dz[B * N], dgamma[N], dbeta[N], work[2 * N];
-    layers_bn_backward(dz, dgamma, dbeta, c.r, c.xhat, c.gamma, c.invstd, work, B, N, 0);
+    layers_bn_backward(dz, dgamma, dbeta, c.r, c.xhat, c.gamma, c.invstd, work, B, N, 0, NULL);
     ck_assert_grad(gc_check(bn_objective, &c, c.z, dz, B * N, 1e-2f, 1e-4, 5e-3), "dz");
     ck_assert_grad(gc_check(bn_objective, &c, c.gamma, dgamma, N, 1e-2f, 1e-4, 5e-3), "dgamma");
     ck_assert_grad(gc_check(bn_objective, &c, c.beta, dbeta, N, 1e-2f, 1e-4, 5e-3), "dbeta");
     /* in place (dz aliasing dy) gives the same dz, and accumulation adds */
     float dy[B * N];
     memcpy(dy, c.r, sizeof dy);
-    layers_bn_backward(dy, dgamma, dbeta, dy, c.xhat, c.gamma, c.invstd, work, B, N, 1);
+    layers_bn_backward(dy, dgamma, dbeta, dy, c.xhat, c.gamma, c.invstd, work, B, N, 1, NULL);
     for (int i = 0; i < B * N; i++) ck_assert_float_eq_tol(dy[i], dz[i], 1e-6);
     float g1[N], b1[N];
-    layers_bn_backward(dz, g1, b1, c.r, c.xhat, c.gamma, c.invstd, work, B, N, 0);
+    layers_bn_backward(dz, g1, b1, c.r, c.xhat, c.gamma, c.invstd, work, B, N, 0, NULL);
     for (int j = 0; j < N; j++) {
         ck_assert_float_eq_tol(dgamma[j], 2 * g1[j], 1e-5);
         ck_assert_float_eq_tol(dbeta[j], 2 * b1[j], 1e-5);
@@ -231,7 +231,7 @@ START_TEST(test_bn_statistics_and_eval)
         c.rv[j] = 2.0f;
     }
     layers_bn_forward(c.y, c.xhat, c.mean, c.invstd, c.rm, c.rv, c.z, c.gamma, c.beta,
-                      B, N, 0.25f, 1e-5f, 1);
+                      B, N, 0.25f, 1e-5f, 1, NULL);
     for (int j = 0; j < N; j++) {
         double mu = 0.0, ss = 0.0, ys = 0.0, yss = 0.0;
         for (int i = 0; i < B; i++) mu += c.z[i * N + j] / (double)B;
@@ -249,7 +249,7 @@ START_TEST(test_bn_statistics_and_eval)
     memcpy(rv, c.rv, sizeof rv);
     for (int j = 0; j < N; j++) c.gamma[j] = 2.0f, c.beta[j] = 0.5f;
     layers_bn_forward(c.y, c.xhat, c.mean, c.invstd, c.rm, c.rv, c.z, c.gamma, c.beta,
-                      B, N, 0.25f, 1e-5f, 0);
+                      B, N, 0.25f, 1e-5f, 0, NULL);
     for (int j = 0; j < N; j++) {
         ck_assert_float_eq(c.rm[j], rm[j]);
         ck_assert_float_eq(c.rv[j], rv[j]);

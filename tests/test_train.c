@@ -104,6 +104,14 @@ START_TEST(data_parallel_matches_one_thread)
     ck_assert_msg(fabs(two.val_loss - one.val_loss) <= 1e-4 * one.val_loss, "val_loss %.9g vs %.9g",
                   two.val_loss, one.val_loss);
     ck_assert_double_eq(two.val_accuracy, one.val_accuracy);
+    /* batch norm: the shards share the batch's statistics */
+    set("batchnorm=true");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &two, &err), KE_OK);
+    set("threads=1");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &one, &err), KE_OK);
+    ck_assert_msg(fabs(two.val_loss - one.val_loss) <= 1e-4 * one.val_loss, "bn val_loss %.9g vs %.9g",
+                  two.val_loss, one.val_loss);
+    ck_assert_double_eq(two.val_accuracy, one.val_accuracy);
 }
 END_TEST
 

@@ -6,12 +6,17 @@
  * arena (no per-thread gradient copies to add up), and, when the step
  * follows, their update while still in cache. The second job waits until
  * the next call, which then knows whether a step follows.
+ * Batch norm's statistics are sums over every shard's rows, exchanged
+ * through slots between the shards' threads mid-forward and mid-backward
+ * (sync_sum), so each shard normalizes with the whole batch's.
  * Invariant: thread i always works on shard i (rows [i B / n, (i+1) B / n))
  * and on units [i w / n, (i+1) w / n) of every layer of w units, and sums
  * shards in order, so which thread finishes first never changes a result. */
 #include "dp.h"
+#include "vec.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,11 @@ typedef struct {
     int correct;
     int rc;
     kerror err;
+    /* batch norm's view of the whole batch (mlp_bn_sync) */
+    mlp_bn_sync sync;
+    struct dp *p;
+    int i;
+    int sums;              /* sync sums called in this job */
 } shard;
 
 struct dp {
@@ -49,6 +59,16 @@ struct dp {
     pthread_cond_t go, done;
     atomic_ulong gen;      /* bumped for every job (release: the job is written) */
     atomic_int pending;    /* workers still on the current job */
+    /* batch norm's sums across shards: every shard with rows puts its
+     * partial sums in its slot, waits for the others, and adds all slots up
+     * in shard order; two sets of slots alternate, so a thread that runs
+     * ahead into the next sum never overwrites one still being read */
+    float *slots;          /* 2 x n x slot_floats */
+    int slot_floats;
+    int n_sync;            /* shards with rows in the current job */
+    int bn_leader;         /* the first of them: it moves the running statistics */
+    atomic_int arrived;
+    atomic_ulong passed;
     /* the current job, written under mu before gen is bumped */
     job_kind kind;
     const float *x;
@@ -100,7 +120,45 @@ static void run_units(dp *p, int i)
                                  p->due_acc);
         size_t k = (size_t)d.cols;
         finish_range(p, d.w_off + (size_t)r0 * k, d.w_off + (size_t)r1 * k);
-        if (d.b_off != (size_t)-1) finish_range(p, d.b_off + (size_t)r0, d.b_off + (size_t)r1);
+        /* bias, or batch norm's gamma and beta: one float per unit */
+        const size_t per_unit[3] = {d.b_off, d.gamma_off, d.beta_off};
+        for (int u = 0; u < 3; u++)
+            if (per_unit[u] != (size_t)-1)
+                finish_range(p, per_unit[u] + (size_t)r0, per_unit[u] + (size_t)r1);
+    }
+}
+
+/* Waits until the current job's n_sync shards have all arrived. Spins,
+ * then yields the core (more threads than cores must not spin out their
+ * time slices). */
+static void barrier(dp *p)
+{
+    unsigned long seen = atomic_load_explicit(&p->passed, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&p->arrived, 1, memory_order_acq_rel) == p->n_sync - 1) {
+        atomic_store_explicit(&p->arrived, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->passed, 1, memory_order_release);
+        return;
+    }
+    for (int r = 0; atomic_load_explicit(&p->passed, memory_order_acquire) == seen; r++)
+        if (r < SPIN_ROUNDS) cpu_relax();
+        else sched_yield();
+}
+
+/* mlp_bn_sync's sum for shard ctx. */
+static void sync_sum(void *ctx, float *v, int k)
+{
+    shard *me = ctx;
+    dp *p = me->p;
+    size_t slot = (size_t)p->slot_floats;
+    float *set = p->slots + (size_t)(me->sums++ & 1) * (size_t)p->n * slot;
+    memcpy(set + (size_t)me->i * slot, v, (size_t)k * sizeof *v);
+    barrier(p);
+    int first = 1;
+    for (int s = 0; s < p->n; s++) {
+        if (!p->due_rows[s]) continue;
+        if (first) memcpy(v, set + (size_t)s * slot, (size_t)k * sizeof *v);
+        else vec_add_into(v, set + (size_t)s * slot, (size_t)k);
+        first = 0;
     }
 }
 
@@ -141,11 +199,16 @@ static void run_shard(dp *p, int i)
             s->correct = mlp_count_correct(mlp_logits(m), t.labels, s->rows, c->n_out);
         return;
     }
-    s->rc = mlp_forward_after_first(m, x, s->rows, 1, &s->err);
+    const mlp_bn_sync *sync = c->batchnorm ? &s->sync : NULL;
+    s->sums = 0;
+    s->sync.rows = p->B;
+    s->sync.update_running = i == p->bn_leader;
+    s->sync.grads = i == p->bn_leader ? p->models[0] : NULL;
+    s->rc = mlp_forward_after_first(m, x, s->rows, 1, sync, &s->err);
     if (s->rc) return;
     s->loss = mlp_loss_forward_backward(m, &t, s->rows);
     if (s->rows != p->B) mlp_dlogits_scale(m, s->rows, (float)s->rows / (float)p->B);
-    mlp_backward_outputs(m, s->rows, p->accumulate);
+    mlp_backward_outputs(m, s->rows, p->accumulate, sync);
 }
 
 /* Spins a while for the generation to move past seen, then sleeps on go. */
@@ -225,11 +288,23 @@ int dp_create(dp **out, mlp *primary, int n_threads, kerror *err)
     p->th = calloc((size_t)n_threads, sizeof *p->th);
     p->due_x = calloc((size_t)n_threads, sizeof *p->due_x);
     p->due_rows = calloc((size_t)n_threads, sizeof *p->due_rows);
-    if (!p->models || !p->sh || !p->th || !p->due_x || !p->due_rows) {
+    /* the widest sum: batch norm's backward, 2 floats per unit */
+    const mlp_config *c = mlp_get_config(primary);
+    for (int l = 0; l < c->n_layers; l++)
+        if (2 * c->widths[l] > p->slot_floats) p->slot_floats = 2 * c->widths[l];
+    p->slot_floats = (int)vec_line_up((size_t)p->slot_floats);
+    p->slots = c->batchnorm ? vec_alloc(2 * (size_t)n_threads * (size_t)p->slot_floats, 0) : NULL;
+    if (!p->models || !p->sh || !p->th || !p->due_x || !p->due_rows ||
+        (c->batchnorm && !p->slots)) {
         dp_free(p);
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
     p->models[0] = primary;
+    for (int i = 0; i < n_threads; i++) {
+        p->sh[i].p = p;
+        p->sh[i].i = i;
+        p->sh[i].sync = (mlp_bn_sync){.sum = sync_sum, .ctx = &p->sh[i]};
+    }
     for (int i = 1; i < n_threads; i++) {
         int rc = mlp_replica(&p->models[i], primary, err);
         if (rc) {
@@ -268,6 +343,7 @@ void dp_free(dp *p)
     free(p->th);
     free(p->due_x);
     free(p->due_rows);
+    free(p->slots);
     pthread_cond_destroy(&p->go);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
@@ -313,9 +389,12 @@ int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumu
     if (mlp_get_config(p->models[0])->dropout > 0.0f)
         for (int i = 1; i < p->n; i++) mlp_rng_fork(p->models[0], p->models[i], (uint64_t)i);
     const mlp_config *c = mlp_get_config(p->models[0]);
+    p->n_sync = 0;
+    p->bn_leader = -1;
     for (int i = 0; i < p->n; i++) {
         p->due_x[i] = x + (size_t)shard_lo(i, B, p->n) * (size_t)c->n_in;
         p->due_rows[i] = shard_lo(i + 1, B, p->n) - shard_lo(i, B, p->n);
+        if (p->due_rows[i] && p->n_sync++ == 0) p->bn_leader = i;
     }
     /* the first layer by units, so that each thread reads only the weights
      * it updates (none written by another core); the rest by rows */

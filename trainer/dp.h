@@ -28,9 +28,11 @@
 typedef struct dp dp;
 
 /* Starts n_threads - 1 worker threads (the caller's thread is the first) and
- * one replica of primary per worker. primary must outlive p and have no
- * batch norm. Errors: KE_INVALID (n_threads < 2, batch norm), KE_NOMEM,
- * KE_IO (a thread could not start). */
+ * one replica of primary per worker. primary must outlive p. With batch
+ * norm the shards share each layer's batch statistics (sums over all
+ * shards' rows, then each shard normalizes its own) and the first shard with
+ * rows moves the running statistics. Errors: KE_INVALID (n_threads < 2),
+ * KE_NOMEM, KE_IO (a thread could not start). */
 int dp_create(dp **out, mlp *primary, int n_threads, kerror *err);
 void dp_free(dp *p);   /* joins the workers; NULL allowed */
 

@@ -194,18 +194,21 @@ void layers_act_backward(float *da, const float *dh, const float *a, const float
     }
 }
 
-/* Column means and biased variances of z (B,n), two passes (mean, then
- * centred squares) so a large mean costs no precision; row-wise so the
- * inner loop is contiguous. */
-static void column_stats(float *mean, float *var, const float *z, int B, int n)
+/* Column means and biased variances of the whole batch z (B,n) is part of
+ * (sync), two passes (mean, then centred squares) so a large mean costs no
+ * precision; row-wise so the inner loop is contiguous. */
+static void column_stats(float *mean, float *var, const float *z, int B, int n,
+                         const mlp_bn_sync *sync)
 {
+    float rows = (float)(sync ? sync->rows : B);
     memset(mean, 0, (size_t)n * sizeof *mean);
     memset(var, 0, (size_t)n * sizeof *var);
     for (int b = 0; b < B; b++) {
         const float *zr = z + (size_t)b * n;
         for (int j = 0; j < n; j++) mean[j] += zr[j];
     }
-    for (int j = 0; j < n; j++) mean[j] /= (float)B;
+    if (sync) sync->sum(sync->ctx, mean, n);
+    for (int j = 0; j < n; j++) mean[j] /= rows;
     for (int b = 0; b < B; b++) {
         const float *zr = z + (size_t)b * n;
         for (int j = 0; j < n; j++) {
@@ -213,21 +216,26 @@ static void column_stats(float *mean, float *var, const float *z, int B, int n)
             var[j] += d * d;
         }
     }
-    for (int j = 0; j < n; j++) var[j] /= (float)B;
+    if (sync) sync->sum(sync->ctx, var, n);
+    for (int j = 0; j < n; j++) var[j] /= rows;
 }
 
 void layers_bn_forward(float *y, float *xhat, float *mean, float *invstd,
                        float *run_mean, float *run_var, const float *z,
                        const float *gamma, const float *beta, int B, int n,
-                       float momentum, float eps, int training)
+                       float momentum, float eps, int training, const mlp_bn_sync *sync)
 {
     if (training) {
-        column_stats(mean, invstd, z, B, n);   /* invstd holds var for now */
+        column_stats(mean, invstd, z, B, n, sync);   /* invstd holds var for now */
         /* running var gets the unbiased estimate; a batch of 1 has none, so its var (0) is kept as is */
-        float unbias = B > 1 ? (float)B / (float)(B - 1) : 1.0f;
+        int rows = sync ? sync->rows : B;
+        float unbias = rows > 1 ? (float)rows / (float)(rows - 1) : 1.0f;
+        int update = !sync || sync->update_running;
         for (int j = 0; j < n; j++) {
-            run_mean[j] = (1.0f - momentum) * run_mean[j] + momentum * mean[j];
-            run_var[j] = (1.0f - momentum) * run_var[j] + momentum * invstd[j] * unbias;
+            if (update) {
+                run_mean[j] = (1.0f - momentum) * run_mean[j] + momentum * mean[j];
+                run_var[j] = (1.0f - momentum) * run_var[j] + momentum * invstd[j] * unbias;
+            }
             invstd[j] = 1.0f / sqrtf(invstd[j] + eps);
         }
     } else {
@@ -249,7 +257,7 @@ void layers_bn_forward(float *y, float *xhat, float *mean, float *invstd,
 
 void layers_bn_backward(float *dz, float *dgamma, float *dbeta, const float *dy,
                         const float *xhat, const float *gamma, const float *invstd,
-                        float *work, int B, int n, int accumulate)
+                        float *work, int B, int n, int accumulate, const mlp_bn_sync *sync)
 {
     /* Per column: sum_b dy and sum_b dy*xhat give both the parameter
      * gradients and, times gamma, the two reductions dz needs. */
@@ -262,12 +270,13 @@ void layers_bn_backward(float *dz, float *dgamma, float *dbeta, const float *dy,
             sdyx[j] += dr[j] * xr[j];
         }
     }
-    for (int j = 0; j < n; j++) {
+    if (sync) sync->sum(sync->ctx, work, 2 * n);
+    for (int j = 0; dgamma && j < n; j++) {
         dbeta[j] = accumulate ? dbeta[j] + sdy[j] : sdy[j];
         dgamma[j] = accumulate ? dgamma[j] + sdyx[j] : sdyx[j];
     }
-    /* dz = gamma invstd / B * (B dy - sdy - xhat sdyx) */
-    float fB = (float)B, inv_B = 1.0f / fB;
+    /* dz = gamma invstd / B * (B dy - sdy - xhat sdyx), B the whole batch */
+    float fB = (float)(sync ? sync->rows : B), inv_B = 1.0f / fB;
     for (int b = 0; b < B; b++) {
         const float *dr = dy + (size_t)b * n, *xr = xhat + (size_t)b * n;
         float *zr = dz + (size_t)b * n;

@@ -43,18 +43,21 @@ void layers_act_backward(float *da, const float *dh, const float *a, const float
  * xhat = (z - mu) / sqrt(var + eps). training=1: mu, var are the batch's
  * (biased) statistics, saved as mean (n) and invstd (n) for the backward, and
  * run_mean/run_var move by momentum (run_var gets the unbiased variance);
- * training=0: mu, var are run_mean/run_var, which stay unchanged. */
+ * training=0: mu, var are run_mean/run_var, which stay unchanged (and sync
+ * is not used; mlp_bn_sync is in mlp.h). */
 void layers_bn_forward(float *y, float *xhat, float *mean, float *invstd,
                        float *run_mean, float *run_var, const float *z,
                        const float *gamma, const float *beta, int B, int n,
-                       float momentum, float eps, int training);
+                       float momentum, float eps, int training, const mlp_bn_sync *sync);
 
 /* Batch-norm backward (training-mode statistics):
  * dgamma = sum_b dy xhat, dbeta = sum_b dy,
- * dz = invstd/B * (B dxhat - sum_b dxhat - xhat sum_b dxhat xhat), dxhat = dy gamma.
- * dz may alias dy; work is (2n) scratch. */
+ * dz = invstd/B * (B dxhat - sum_b dxhat - xhat sum_b dxhat xhat), dxhat = dy gamma,
+ * sums and B over the whole batch (sync as in layers_bn_forward). dgamma and
+ * dbeta may be NULL (a shard that does not hold the gradients). dz may
+ * alias dy; work is (2n) scratch. */
 void layers_bn_backward(float *dz, float *dgamma, float *dbeta, const float *dy,
                         const float *xhat, const float *gamma, const float *invstd,
-                        float *work, int B, int n, int accumulate);
+                        float *work, int B, int n, int accumulate, const mlp_bn_sync *sync);
 
 #endif

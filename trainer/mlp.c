@@ -259,9 +259,6 @@ int mlp_create(mlp **out, const mlp_config *cfg, kerror *err)
 int mlp_replica(mlp **out, mlp *primary, kerror *err)
 {
     *out = NULL;
-    if (primary->cfg.batchnorm)
-        return kerror_set(err, KE_INVALID, "batchnorm",
-                          "data-parallel replicas need a model without batch norm");
     mlp *m = calloc(1, sizeof *m);
     if (!m) return kerror_set(err, KE_NOMEM, NULL, "mlp: out of memory");
     m->cfg = primary->cfg;
@@ -334,12 +331,15 @@ static void draw_mask(mlp *m, float *mask, size_t N)
 
 /* The forward; with first_done, hidden layer 0's dense output is already
  * in its z (mlp_first_layer_units). */
-static int forward(mlp *m, const float *x, int B, int training, int first_done, kerror *err)
+static int forward(mlp *m, const float *x, int B, int training, int first_done,
+                   const mlp_bn_sync *sync, kerror *err)
 {
     if (B < 1 || B > m->cfg.max_batch)
         return kerror_set(err, KE_INVALID, "batch", "batch size %d outside [1,%d]",
                           B, m->cfg.max_batch);
     const mlp_config *c = &m->cfg;
+    /* a replica's statistics are its shard's alone: the running ones are shared */
+    assert(!(training && c->batchnorm && m->borrowed_params && !sync));
     const float *in = x;
     int k = c->n_in;
     for (int l = 0; l < c->n_layers; l++) {
@@ -354,7 +354,8 @@ static int forward(mlp *m, const float *x, int B, int training, int first_done, 
         }
         if (P->gamma)
             layers_bn_forward(A->a, A->xhat, A->mean, A->invstd, P->run_mean, P->run_var,
-                              A->z, P->gamma, P->beta, B, w, c->bn_momentum, c->bn_eps, training);
+                              A->z, P->gamma, P->beta, B, w, c->bn_momentum, c->bn_eps, training,
+                              sync);
         layers_act_forward(A->h, A->a, P->b, mask, B, w, c->act, c->leaky_slope);
         in = A->h;
         k = w;
@@ -372,7 +373,7 @@ static int forward(mlp *m, const float *x, int B, int training, int first_done, 
 
 int mlp_forward(mlp *m, const float *x, int B, int training, kerror *err)
 {
-    return forward(m, x, B, training, 0, err);
+    return forward(m, x, B, training, 0, NULL, err);
 }
 
 void mlp_first_layer_units(mlp *self, mlp *const *shards, const float *x, const int *Bs, int n,
@@ -388,9 +389,10 @@ void mlp_first_layer_units(mlp *self, mlp *const *shards, const float *x, const 
                            Bs[s]);
 }
 
-int mlp_forward_after_first(mlp *m, const float *x, int B, int training, kerror *err)
+int mlp_forward_after_first(mlp *m, const float *x, int B, int training, const mlp_bn_sync *sync,
+                            kerror *err)
 {
-    return forward(m, x, B, training, m->cfg.n_layers > 0, err);
+    return forward(m, x, B, training, m->cfg.n_layers > 0, sync, err);
 }
 
 const float *mlp_logits(const mlp *m) { return m->act.logits; }
@@ -419,7 +421,7 @@ static float *dense_dout(const mlp *m, int l)
     return l == m->cfg.n_layers ? m->act.dlogits : m->act.a[l].z;
 }
 
-void mlp_backward_outputs(mlp *m, int B, int accumulate)
+void mlp_backward_outputs(mlp *m, int B, int accumulate, const mlp_bn_sync *sync)
 {
     /* batch-norm and dropout backward need the batch statistics and mask of a training forward */
     assert(B == m->last_B && m->last_training);
@@ -431,8 +433,10 @@ void mlp_backward_outputs(mlp *m, int B, int accumulate)
         layers_dense_grad_input(dh, dense_dout(m, l + 1), m->p[l + 1].W, B, w, dense_out(m, l + 1));
         if (m->p[l].gamma) {
             layers_act_backward(dh, dh, A->a, A->mask, B, w, c->act, c->leaky_slope);
-            layers_bn_backward(A->z, m->g[l].gamma, m->g[l].beta, dh, A->xhat, m->p[l].gamma,
-                               A->invstd, m->act.bn_work, B, w, accumulate);
+            const mlp *gm = sync ? sync->grads : m;   /* a shard: one writes them, for all */
+            layers_bn_backward(A->z, gm ? gm->g[l].gamma : NULL, gm ? gm->g[l].beta : NULL, dh,
+                               A->xhat, m->p[l].gamma, A->invstd, m->act.bn_work, B, w,
+                               accumulate, sync);
         } else {
             /* a is z here: dz overwrites it in place */
             layers_act_backward(A->z, dh, A->a, A->mask, B, w, c->act, c->leaky_slope);
@@ -460,11 +464,13 @@ void mlp_dense_info(const mlp *m, int l, mlp_dense *d)
     d->cols = dense_in(m, l);
     d->w_off = (size_t)(m->p[l].W - m->params);
     d->b_off = m->p[l].b ? (size_t)(m->p[l].b - m->params) : (size_t)-1;
+    d->gamma_off = m->p[l].gamma ? (size_t)(m->p[l].gamma - m->params) : (size_t)-1;
+    d->beta_off = m->p[l].beta ? (size_t)(m->p[l].beta - m->params) : (size_t)-1;
 }
 
 void mlp_backward(mlp *m, const float *x, int B, int accumulate)
 {
-    mlp_backward_outputs(m, B, accumulate);
+    mlp_backward_outputs(m, B, accumulate, NULL);
     for (int l = 0; l <= m->cfg.n_layers; l++)
         mlp_backward_weights(m, &m, &x, &B, 1, l, 0, dense_out(m, l), accumulate);
 }

@@ -134,10 +134,10 @@ void mlp_free(mlp *m);   /* NULL allowed */
  * statistics, borrowed: primary must outlive it) with its own activation
  * arena and its own dropout stream, and no gradient arena (mlp_grads is
  * NULL): one thread's share of a data-parallel batch, whose gradients
- * mlp_backward_weights sums into primary's. Its forward must not update
- * running statistics, so primary must have no batch norm (KE_INVALID
- * "batchnorm"). Free it with mlp_free, which leaves the borrowed parameters
- * alone. */
+ * mlp_backward_weights sums into primary's. With batch norm its training
+ * forward needs a sync (mlp_forward_after_first), through which the shards
+ * share batch statistics and one of them moves the running ones. Free it
+ * with mlp_free, which leaves the borrowed parameters alone. */
 int mlp_replica(mlp **out, mlp *primary, kerror *err);
 
 /* Reseeds to's dropout stream from one draw of from's: data-parallel shards
@@ -165,6 +165,23 @@ const mlp_tensor *mlp_tensors(const mlp *m, int *n);
 void mlp_rng_get(const mlp *m, uint64_t state[MLP_RNG_WORDS]);
 void mlp_rng_set(mlp *m, const uint64_t state[MLP_RNG_WORDS]);
 
+/* Batch norm over a batch split into shards (data parallelism): the B
+ * rows a call gets are one shard; sum(ctx, v, k) replaces the shard's
+ * partial column sums v (k floats) by the whole batch's, the same in every
+ * shard (each shard calls it the same number of times); rows is the whole
+ * batch's row count; exactly one shard has update_running set and moves the
+ * running statistics (and, at the model level, writes gamma's and beta's
+ * gradients). A NULL sync: the B rows are the whole batch. */
+typedef struct {
+    void (*sum)(void *ctx, float *v, int k);
+    void *ctx;
+    int rows;
+    int update_running;
+    mlp *grads;             /* the model whose arena gets gamma's and beta's
+                             * gradients: set in the one shard that has
+                             * update_running, NULL in the others */
+} mlp_bn_sync;
+
 /* x (B,n_in) -> logits (B,n_out). training=1: BN uses batch statistics and
  * updates the running ones, dropout draws a fresh mask; training=0: running
  * stats, no dropout. x must stay unchanged until mlp_backward. Errors:
@@ -182,8 +199,10 @@ void mlp_first_layer_units(mlp *self, mlp *const *shards, const float *x, const 
                            int r0, int r1);
 
 /* mlp_forward of a shard whose hidden layer 0 dense output
- * mlp_first_layer_units already wrote (with no hidden layer: mlp_forward). */
-int mlp_forward_after_first(mlp *m, const float *x, int B, int training, kerror *err);
+ * mlp_first_layer_units already wrote (with no hidden layer: mlp_forward);
+ * sync: how its batch norm sees the whole batch (NULL without batch norm). */
+int mlp_forward_after_first(mlp *m, const float *x, int B, int training, const mlp_bn_sync *sync,
+                            kerror *err);
 
 /* Mean loss over the B rows of the last forward's logits (B must be that
  * forward's); writes dlogits, the gradient of that mean, for mlp_backward.
@@ -201,9 +220,10 @@ void mlp_backward(mlp *m, const float *x, int B, int accumulate);
 
 /* The backward's first half: every dense layer's output gradient, kept in
  * the activation arena (replacing the layer's z) until the next forward,
- * plus batch norm's gamma/beta gradients (accumulate as in mlp_backward). No
- * weight or bias gradient. */
-void mlp_backward_outputs(mlp *m, int B, int accumulate);
+ * plus batch norm's gamma/beta gradients when m has a gradient arena
+ * (accumulate as in mlp_backward). No weight or bias gradient. sync as in
+ * mlp_forward_after_first, the forward's. */
+void mlp_backward_outputs(mlp *m, int B, int accumulate, const mlp_bn_sync *sync);
 
 /* The backward's second half for rows (units) [r0, r1) of dense layer l
  * (0..n_layers, n_layers being the output layer) into m's gradient arena:
@@ -216,10 +236,12 @@ void mlp_backward_weights(mlp *m, mlp *const *shards, const float *const *xs, co
                           int n, int l, int r0, int r1, int accumulate);
 
 /* Dense layer l (0..n_layers): its shape and where its W (rows x cols,
- * row-major) and its bias start in mlp_params() and mlp_grads(). */
+ * row-major), its bias, or its batch norm's gamma and beta (one per unit)
+ * start in mlp_params() and mlp_grads(); (size_t)-1 for those it lacks. */
 typedef struct {
     int rows, cols;       /* units, inputs */
-    size_t w_off, b_off;  /* b_off is (size_t)-1 without a bias (batch norm) */
+    size_t w_off, b_off;
+    size_t gamma_off, beta_off;
 } mlp_dense;
 void mlp_dense_info(const mlp *m, int l, mlp_dense *d);
 /* Multiplies the last dlogits by s before mlp_backward: a shard of b rows of

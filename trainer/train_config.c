@@ -99,8 +99,8 @@ const train_config_option train_config_options[] = {
     I(threads, "1", 1, 256, "CPU threads of the run"),
     E(parallel, "auto", parallel_names,
       "threads > 1: blas (OpenBLAS's threads), data (each thread a share of every "
-      "batch's rows, single-threaded products; not with batchnorm) or auto (data, but "
-      "blas with batchnorm)"),
+      "batch's rows, single-threaded products; batch norm statistics shared across "
+      "the shares) or auto (data)"),
     S(cache_dir, "", "decoded dataset cache directory (empty: no cache)"),
     S(checkpoint, "", "save the training state here after every epoch (empty: never)"),
     S(resume, "", "resume from this checkpoint (empty: start fresh)"),
@@ -380,10 +380,6 @@ int train_config_validate(const train_config *c, kerror *err)
     for (int i = 1; i < c->milestones.n; i++)
         if (c->milestones.v[i] <= c->milestones.v[i - 1])
             return kerror_set(err, KE_INVALID, "milestones", "must be strictly ascending");
-    if (c->parallel == CONFIG_PARALLEL_DATA && c->batchnorm)
-        return kerror_set(err, KE_INVALID, "parallel",
-                          "data needs batchnorm off (batch statistics span the whole batch); "
-                          "use auto or blas");
     if (c->budget > c->epochs)
         return kerror_set(err, KE_INVALID, "budget", "%d exceeds epochs (%d)", c->budget, c->epochs);
     return KE_OK;
@@ -391,8 +387,7 @@ int train_config_validate(const train_config *c, kerror *err)
 
 int train_config_data_parallel(const train_config *c)
 {
-    return c->threads > 1 && (c->parallel == CONFIG_PARALLEL_DATA ||
-                              (c->parallel == CONFIG_PARALLEL_AUTO && !c->batchnorm));
+    return c->threads > 1 && c->parallel != CONFIG_PARALLEL_BLAS;
 }
 
 json_t *train_config_to_json(const train_config *c)
