@@ -292,15 +292,16 @@ END_TEST
 /* Records which thread's call covered each row. */
 typedef struct {
     pthread_t caller;
-    int covered[MAXB], by_caller[MAXB];
+    int covered[MAXB], by_caller[MAXB], thread[MAXB];
 } rows_log;
 
-static void log_rows(void *ctx, size_t lo, size_t hi)
+static void log_rows(void *ctx, int thread, size_t lo, size_t hi)
 {
     rows_log *r = ctx;
     for (size_t i = lo; i < hi; i++) {
         r->covered[i]++;
         r->by_caller[i] = pthread_equal(pthread_self(), r->caller);
+        r->thread[i] = thread;
     }
 }
 
@@ -320,6 +321,7 @@ START_TEST(rows_are_the_shards)
         for (int i = 0; i < MAXB; i++) {
             ck_assert_int_eq(r.covered[i], i < B);
             if (i < B) ck_assert_int_eq(r.by_caller[i], i < B / 3);
+            if (i < B) ck_assert_int_eq(r.thread[i], i < B / 3 ? 0 : i < 2 * B / 3 ? 1 : 2);
         }
     }
     dp_free(p);

@@ -336,6 +336,13 @@ START_TEST(distillation_from_teacher)
     train_result r;
     ck_assert_int_eq(train_run(&c, NULL, NULL, &r, &err), KE_OK);
     ck_assert_msg(r.val_accuracy >= 0.9, "student val_accuracy %g", r.val_accuracy);
+    /* parallel=data: each thread runs a replica of the teacher on its rows */
+    train_result r2;
+    set("threads=2");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &r2, &err), KE_OK);
+    ck_assert_msg(fabs(r2.val_loss - r.val_loss) <= 1e-4 * r.val_loss, "val_loss %.9g vs %.9g",
+                  r2.val_loss, r.val_loss);
+    set("threads=1");
     /* A teacher for another input width cannot be used. */
     set("synthetic_features=9");
     ck_assert_int_ne(train_run(&c, NULL, NULL, NULL, &err), KE_OK);

@@ -179,7 +179,7 @@ static void run_shard(dp *p, int i)
     int lo = shard_lo(i, p->B, p->n);
     s->rows = shard_lo(i + 1, p->B, p->n) - lo;
     if (p->kind == JOB_ROWS) {
-        if (s->rows) p->rows_fn(p->rows_ctx, (size_t)lo, (size_t)(lo + s->rows));
+        if (s->rows) p->rows_fn(p->rows_ctx, i, (size_t)lo, (size_t)(lo + s->rows));
         return;
     }
     s->loss = 0;

@@ -45,10 +45,11 @@ void dp_free(dp *p);   /* joins the workers; NULL allowed */
 int dp_train_batch(dp *p, const float *x, const mlp_target *t, int B, int accumulate,
                    float *loss, kerror *err);
 
-/* fn(ctx, lo, hi) on every thread at once, each on the rows [lo, hi) of a
- * batch of B that dp_train_batch and dp_eval_batch give that thread (none for
- * an empty shard), so a thread can gather the rows it will work on. */
-typedef void (*dp_rows_fn)(void *ctx, size_t lo, size_t hi);
+/* fn(ctx, thread, lo, hi) on every thread at once, each on the rows [lo,
+ * hi) of a batch of B that dp_train_batch and dp_eval_batch give that thread
+ * (none for an empty shard), so a thread can gather the rows it will work on
+ * (and, with thread, 0 .. n_threads - 1, use a model of its own on them). */
+typedef void (*dp_rows_fn)(void *ctx, int thread, size_t lo, size_t hi);
 void dp_rows(dp *p, int B, dp_rows_fn fn, void *ctx);
 
 /* Completes the primary's gradient arena (the last batch's weight

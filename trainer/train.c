@@ -8,6 +8,7 @@
 #include "train.h"
 #include "train_session.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -130,24 +131,41 @@ static int make_loaders(session *s, kerror *err)
 }
 
 typedef struct {
+    session *s;
     loader *l;
     const loader_batch *b;
+    int teach;           /* the teacher's soft targets of the rows too */
 } fill_job;
 
-static void fill_rows(void *ctx, size_t lo, size_t hi)
+/* The teacher's softened outputs for rows [lo, hi) of batch b, by teacher
+ * model t, into s->tprobs. */
+static void teach_rows(session *s, mlp *t, const loader_batch *b, size_t lo, size_t hi)
+{
+    int n = (int)(hi - lo), C = s->n_out;
+    /* cannot fail: 1 <= n <= batch_size, the teacher's max_batch */
+    int rc = mlp_forward(t, b->x + lo * s->ds.d, n, 0, NULL);
+    assert(rc == KE_OK);
+    (void)rc;
+    mlp_softmax(s->tprobs + lo * (size_t)C, mlp_logits(t), n, C,
+                (float)s->cfg->distill_temperature);
+}
+
+static void fill_rows(void *ctx, int thread, size_t lo, size_t hi)
 {
     fill_job *f = ctx;
     loader_fill(f->l, f->b, lo, hi);
+    if (f->teach) teach_rows(f->s, f->s->teachers[thread], f->b, lo, hi);
 }
 
 /* Makes batch b ready: with data parallelism each thread gathers the rows
  * it will train on (in its own cache, and with no third thread competing
- * for the cores); otherwise the prefetch thread already has. */
+ * for the cores) and runs the teacher on them; otherwise the prefetch
+ * thread already gathered them. */
 static void fill_batch(session *s, loader *l, const loader_batch *b)
 {
-    fill_job f = {l, b};
+    fill_job f = {s, l, b, s->teachers && l == s->train_l};
     if (s->dp) dp_rows(s->dp, (int)b->size, fill_rows, &f);
-    else fill_rows(&f, 0, b->size);
+    else fill_rows(&f, 0, 0, b->size);
 }
 
 static void fill_schedule(session *s)
@@ -225,10 +243,27 @@ static int resume(session *s, kerror *err)
     return rc;
 }
 
+/* One teacher model per data-parallel thread, so each runs the teacher on
+ * the rows it gathers. */
+static int teacher_replicas(session *s, kerror *err)
+{
+    int n = s->cfg->threads;
+    if (!(s->teachers = calloc((size_t)n, sizeof *s->teachers)))
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    s->teachers[0] = s->teacher;
+    for (int i = 1; i < n; i++) {
+        int rc = mlp_replica(&s->teachers[i], s->teacher, err);
+        if (rc) return rc;
+    }
+    return KE_OK;
+}
+
 static void session_free(session *s)
 {
     if (s->dev) s->dev->close(s);
     dp_free(s->dp);
+    for (int i = 1; s->teachers && i < s->cfg->threads; i++) mlp_free(s->teachers[i]);
+    free(s->teachers);
     loader_free(s->train_l);
     loader_free(s->val_l);
     loader_free(s->test_l);
@@ -256,9 +291,12 @@ static int batch_target(session *s, const loader_batch *b, int with_teacher, mlp
         t->targets = s->onehot;
     }
     if (with_teacher && s->teacher) {
-        int rc = mlp_forward(s->teacher, b->x, B, 0, err);
-        if (rc) return rc;
-        mlp_softmax(s->tprobs, mlp_logits(s->teacher), B, C, (float)s->cfg->distill_temperature);
+        if (!s->teachers) {   /* else fill_batch's threads have run it */
+            int rc = mlp_forward(s->teacher, b->x, B, 0, err);
+            if (rc) return rc;
+            mlp_softmax(s->tprobs, mlp_logits(s->teacher), B, C,
+                        (float)s->cfg->distill_temperature);
+        }
         t->teacher_probs = s->tprobs;
     }
     return KE_OK;
@@ -445,6 +483,7 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
     if (!rc) rc = build(&s, err);
     if (!rc && c->resume[0]) rc = resume(&s, err);
     if (!rc && !dev && train_config_data_parallel(c)) rc = dp_create(&s.dp, s.m, c->threads, err);
+    if (!rc && s.dp && s.teacher) rc = teacher_replicas(&s, err);
     if (!rc && dev) {
         s.dev = dev;
         rc = dev->open(&s, err);

@@ -33,6 +33,8 @@ typedef struct {
     split_scaler sc;
     mlp *m, *teacher;
     dp *dp;              /* CPU data parallelism over s->m, or NULL */
+    mlp **teachers;      /* with dp and a teacher: one per thread, [0] the
+                          * teacher, the rest its replicas, or NULL */
     int shard_fill;      /* loaders without prefetch: dp's threads gather their rows */
     optim opt;
     schedule sched;
