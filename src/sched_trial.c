@@ -249,6 +249,12 @@ static int remove_entry(const char *path, const struct stat *sb, int type, struc
     return rc < 0 && errno != ENOENT ? -1 : 0;
 }
 
+/* dir's mark file into buf. */
+static void mark_path(char *buf, size_t n, const char *dir)
+{
+    snprintf(buf, n, "%s/%s", dir, SCHED_TRIAL_MARK);
+}
+
 int sched_trial_dir_remove(const char *dir, kerror *err)
 {
     struct stat st;
@@ -257,7 +263,7 @@ int sched_trial_dir_remove(const char *dir, kerror *err)
         return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", dir, strerror(errno));
     }
     char mark[4200];
-    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_TRIAL_MARK);
+    mark_path(mark, sizeof mark, dir);
     if (!S_ISDIR(st.st_mode) || lstat(mark, &st) < 0)
         return kerror_set(err, KE_CONFLICT, NULL,
                           "%s exists and Kestrel did not make it (no %s in it): move it away "
@@ -275,7 +281,7 @@ static int trial_dir_make(const char *dir, kerror *err)
     if (mkdir_p(dir) < 0)
         return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", dir, strerror(errno));
     char mark[4200];
-    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_TRIAL_MARK);
+    mark_path(mark, sizeof mark, dir);
     FILE *f = fopen(mark, "w");
     if (!f || fclose(f) != 0)
         return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", mark, strerror(errno));
