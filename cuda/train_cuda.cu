@@ -81,6 +81,15 @@ __global__ void gather_kernel(uint32_t *dst, const uint32_t *src, const size_t *
         dst[i] = src[rows[i / width] * width + i % width];
 }
 
+/* x (n, d) = (x - shift[j]) * scale[j] per feature j: split_scaler_row's
+ * arithmetic, so resident rows hold the bits the CPU loader gathers. */
+__global__ void scale_kernel(float *x, const float *shift, const float *scale, size_t n, size_t d)
+{
+    size_t N = n * d;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < N; i += (size_t)gridDim.x * blockDim.x)
+        x[i] = (x[i] - shift[i % d]) * scale[i % d];
+}
+
 __global__ void onehot_kernel(float *out, const int *labels, int B, int C)
 {
     size_t N = (size_t)B * C;
@@ -278,6 +287,26 @@ static int cuda_eval(session *s, loader *l, eval_result *r, kerror *err)
     return KE_OK;
 }
 
+/* Scales the resident features on the device: the host dataset is a
+ * read-only mapping that the CPU loaders scale row by row as they gather. */
+static int scale_resident(session *s, cuda_state *g, kerror *err)
+{
+    const split_scaler *sc = &s->sc;
+    if (sc->kind == SPLIT_SCALE_NONE) return KE_OK;
+    float *stats = NULL;
+    int rc = cudev_alloc(g->d, (void **)&stats, 2 * sc->d * sizeof(float), "feature scaler", err);
+    if (!rc) rc = cudev_upload(g->d, stats, sc->shift, sc->d * sizeof(float), err);
+    if (!rc) rc = cudev_upload(g->d, stats + sc->d, sc->scale, sc->d * sizeof(float), err);
+    if (!rc) {
+        size_t N = s->ds.n * sc->d;
+        scale_kernel<<<cudev_blocks(N, 256), 256, 0, cudev_stream(g->d)>>>(g->data_x, stats, stats + sc->d,
+                                                                          s->ds.n, sc->d);
+        rc = cudev_sync(g->d, err);
+    }
+    cudev_release(stats);
+    return rc;
+}
+
 /* Labels or targets always go to the device (small); the features too when
  * they fit in free memory and no augmentation needs the host loader's
  * pixels. A failed upload of the features only means streaming them. */
@@ -300,6 +329,7 @@ static int upload_data(session *s, cuda_state *g, kerror *err)
     if (cudev_alloc(g->d, (void **)&g->data_x, xbytes, "dataset features", NULL) != KE_OK) return KE_OK;
     if ((rc = cudev_upload(g->d, g->data_x, ds->x, xbytes, err))) return rc;
     g->resident = 1;
+    return scale_resident(s, g, err);
     return KE_OK;
 }
 
@@ -320,10 +350,10 @@ static int make_loaders(session *s, cuda_state *g, kerror *err)
     g->own_loaders = 1;
     size_t bs = (size_t)s->cfg->batch_size;
     uint64_t seed = (uint64_t)s->cfg->seed;
-    int rc = loader_create(&g->train_l, &g->view, s->sp.train, s->sp.n_train, bs, seed, 1, NULL, 1, err);
-    if (!rc) rc = loader_create(&g->val_l, &g->view, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, 1, err);
+    int rc = loader_create(&g->train_l, &g->view, s->sp.train, s->sp.n_train, bs, seed, 1, NULL, NULL, 1, err);
+    if (!rc) rc = loader_create(&g->val_l, &g->view, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, NULL, 1, err);
     if (!rc && s->sp.n_test)
-        rc = loader_create(&g->test_l, &g->view, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, 1, err);
+        rc = loader_create(&g->test_l, &g->view, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, NULL, 1, err);
     return rc;
 }
 

@@ -82,13 +82,27 @@ static const char *option_value(int argc, char **argv, int *i, const char *opt)
     return NULL;
 }
 
+/* The user's dataset cache when KESTREL_CACHE_DIR is unset:
+ * $XDG_CACHE_HOME/kestrel, else $HOME/.cache/kestrel (the XDG base directory
+ * default), else none. A decoded dataset then costs its decoding once per
+ * machine, not once per run. */
+static const char *user_cache_dir(char *buf, size_t n)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int len = xdg && *xdg ? snprintf(buf, n, "%s/kestrel", xdg)
+              : home && *home ? snprintf(buf, n, "%s/.cache/kestrel", home) : -1;
+    return len > 0 && (size_t)len < n ? buf : NULL;
+}
+
 /* Defaults the scheduler passes: the trial's share of the cores and the
- * dataset cache beside the database. Applied before the command line, so an
- * explicit --set threads=N still wins. */
+ * dataset cache beside the database (set but empty: no cache). Applied
+ * before the command line, so an explicit --set threads=N still wins. */
 static int apply_env_defaults(train_config *c, kerror *err)
 {
     const char *threads = getenv("KESTREL_THREADS");
+    char dflt[CONFIG_STR_MAX];
     const char *cache = getenv("KESTREL_CACHE_DIR");
+    if (!cache) cache = user_cache_dir(dflt, sizeof dflt);
     int rc = KE_OK;
     if (threads && *threads) rc = train_config_set(c, "threads", threads, err);
     if (!rc && cache && *cache) rc = train_config_set(c, "cache_dir", cache, err);

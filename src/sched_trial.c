@@ -335,6 +335,15 @@ static void builtin_argv(strlist *a, const sched_trial *t, const spec_study *spe
         add(a, "%s", spec->run.function);
     } else {
         add(a, "train");
+        /* A trial saves its state once, at its end (a promotion or the
+         * best-model export reads it; nothing resumes a trial mid-way), and
+         * skips the test pass unless the objective is a test metric: both
+         * cost more than a short trial's epochs. The spec's options follow,
+         * so a study can ask for either back. */
+        add(a, "--set");
+        add(a, "checkpoint_every=0");
+        add(a, "--set");
+        add(a, "evaluate_test=%s", strncmp(spec->metric, "test_", 5) ? "false" : "true");
         const char *key;
         json_t *v;
         json_object_foreach(spec->run.trainer, key, v) {

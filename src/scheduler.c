@@ -21,6 +21,7 @@
 #include "lock.h"
 #include "report.h"
 #include "runner.h"
+#include "sched_ckpt.h"
 #include "sched_trial.h"
 
 #define INTERRUPTED "interrupted: "
@@ -58,6 +59,7 @@ struct scheduler {
     int exhausted;          /* strategy has nothing more */
     int multifid;           /* the strategy gives budgets: it promotes trials */
     int ended_since_ask;    /* a trial ended since the last suggest() */
+    sched_ckpt ckpt;        /* trainer studies: whose checkpoint is kept */
     const char *stop_reason;
     int finished, completed;
     char worker[128];
@@ -190,6 +192,23 @@ static int plan_retries(scheduler *s, kerror *err)
     return KE_OK;
 }
 
+/* The best COMPLETE trial's number (-1 none) and value. */
+static int best_trial(const scheduler *s, double *value)
+{
+    int best = -1;
+    double b = 0;
+    for (int k = 0; k < s->hist.n; k++) {
+        const sched_trial *t = &s->hist.t[k];
+        if (t->state != TRIAL_COMPLETE || !t->has_value) continue;
+        if (best < 0 || (s->spec->maximize ? t->value > b : t->value < b)) {
+            best = k;
+            b = t->value;
+        }
+    }
+    if (value) *value = b;
+    return best;
+}
+
 int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                    const scheduler_opts *o, kerror *err)
 {
@@ -232,6 +251,10 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         rc = sched_trials_load(&s->hist, st, s->study_id, &spec->space, spec->metric, spec->maximize,
                                s->ops->should_stop != NULL || s->pops != NULL, err);
     if (rc == KE_OK) rc = plan_retries(s, err);
+    if (rc == KE_OK)
+        sched_ckpt_init(&s->ckpt, o->work_dir, spec->name,
+                        spec->run.kind != RUN_TRAINER || spec->run.keep_all_checkpoints,
+                        best_trial(s, NULL));
     for (int k = 0; rc == KE_OK && k < s->hist.n; k++) s->multifid |= s->hist.t[k].budget > 0;
     s->ended_since_ask = 1;   /* a resumed study may have promotions due */
     if (rc == KE_OK) {
@@ -264,6 +287,7 @@ static int finish_trial(scheduler *s, int number, trial_state state, int has_val
                                   err_tail, err);
     if (rc != KE_OK) return rc;
     sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
+    sched_ckpt_ended(&s->ckpt, number, best_trial(s, NULL), s->multifid);
     s->ended_since_ask = 1;
     if (s->ops->observe) {
         strategy_obs ob;
@@ -541,6 +565,7 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     if (!s->stop_reason && !budget_done && !s->exhausted) return 1;
     s->finished = 1;
     s->completed = !s->stop_reason;
+    if (s->completed) sched_ckpt_completed(&s->ckpt, s->hist.n, best_trial(s, NULL));
     rc = storage_study_set_state(s->st, s->study_id, s->completed ? "COMPLETE" : "STOPPED", err);
     return rc != KE_OK ? rc : 0;
 }
@@ -569,15 +594,9 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
         if (t->state == TRIAL_PRUNED) out->n_pruned++;
         if (t->state == TRIAL_FAILED) out->n_failed++;
         if (t->state != TRIAL_RUNNING && t->retry_of < 0 && t->resumed_from < 0) out->n_configs++;
-        if (t->state != TRIAL_COMPLETE || !t->has_value) continue;
-        double v = s->spec->maximize ? -t->value : t->value;
-        double b = s->spec->maximize ? -out->best_value : out->best_value;
-        if (!out->has_best || v < b) {
-            out->has_best = 1;
-            out->best_value = t->value;
-            out->best_number = t->number;
-        }
     }
+    out->best_number = best_trial(s, &out->best_value);
+    out->has_best = out->best_number >= 0;
 }
 
 void scheduler_close(scheduler *s)

@@ -664,8 +664,9 @@ static int parse_command(spec_study *s, const json_t *run, const json_t *cmd, ke
 
 static int parse_run(spec_study *s, const json_t *doc, kerror *err)
 {
-    static const char *const keys[] = { "function", "command", "trainer", "env", "cwd", "kill_grace", NULL };
-    json_t *run, *fn, *tr;
+    static const char *const keys[] = { "function", "command", "trainer", "env", "cwd", "kill_grace",
+                                        "keep_checkpoints", NULL };
+    json_t *run, *fn, *tr, *keep;
     int rc = get(doc, "", "run", F_OBJECT, 1, &run, err);
     if (rc < 0 || (rc = check_keys(run, "run", keys, NULL, NULL, err)) < 0) return rc;
     const json_t *cmd = json_object_get(run, "command");
@@ -675,10 +676,16 @@ static int parse_run(spec_study *s, const json_t *doc, kerror *err)
     if ((rc = get_nonneg(run, "run", "kill_grace", 1, &s->run.kill_grace, err)) < 0) return rc;
     if (!cmd && json_object_get(run, "env")) return invalid(err, "run.env", "only allowed with \"command\"");
     if (!cmd && json_object_get(run, "cwd")) return invalid(err, "run.cwd", "only allowed with \"command\"");
+    if (!json_object_get(run, "trainer") && json_object_get(run, "keep_checkpoints"))
+        return invalid(err, "run.keep_checkpoints", "only allowed with \"trainer\"");
     if (cmd) return parse_command(s, run, cmd, err);
     if ((rc = get(run, "run", "function", F_STRING, 0, &fn, err)) < 0) return rc;
     if (fn) return parse_function(s, fn, err);
     if ((rc = get(run, "run", "trainer", F_OBJECT, 1, &tr, err)) < 0) return rc;
+    if ((rc = get(run, "run", "keep_checkpoints", F_STRING, 0, &keep, err)) < 0) return rc;
+    if (keep && strcmp(json_string_value(keep), "best") && strcmp(json_string_value(keep), "all"))
+        return invalid(err, "run.keep_checkpoints", "must be \"best\" or \"all\"");
+    s->run.keep_all_checkpoints = keep && !strcmp(json_string_value(keep), "all");
     s->run.kind = RUN_TRAINER;
     s->run.trainer = json_incref(tr);
     return KE_OK;

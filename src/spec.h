@@ -39,6 +39,7 @@ typedef struct {
         char **env;             /* "K=V" extra environment, NULL-terminated or NULL */
         char *cwd;              /* working directory or NULL */
         double kill_grace;      /* seconds between SIGTERM and SIGKILL */
+        int keep_all_checkpoints; /* trainer: keep every trial's, not the best's */
     } run;
     json_t *doc;                /* the spec as given (new reference) */
     char hash[17];              /* 64-bit FNV-1a of the canonical JSON, hex */

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,22 @@ static int count_files(const char *dir, const char *prefix)
     return k;
 }
 
+/* The permission string of the mapping holding p, from /proc/self/maps. */
+static const char *mapping_perms(const void *p)
+{
+    static char perms[8];
+    FILE *f = fopen("/proc/self/maps", "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long lo, hi, a = (unsigned long)p;
+    perms[0] = '\0';
+    char line[512];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && a >= lo && a < hi;
+    fclose(f);
+    return found ? perms : "";
+}
+
 START_TEST(cache_hit_equal)
 {
     dataset plain, first, second;
@@ -261,11 +278,19 @@ START_TEST(cache_hit_equal)
     ck_assert_int_eq(second.mapped, 1);
     assert_same(&plain, &second);
     assert_same(&first, &second);
-    /* the mapping is private: writes stay in this process */
-    second.x[0] = 42.0f;
-    dataset_free(&first);
-    ck_assert_int_eq(dataset_load_idx(img, lbl, NULL, NULL, cache, &first, &err), KE_OK);
-    ck_assert_float_eq(first.x[0], plain.x[0]);
+    /* the mapping is shared and read-only (one page-cache copy for every
+     * trial): /proc shows it r--s, and a write faults instead of copying */
+    ck_assert_str_eq(mapping_perms(second.x), "r--s");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        second.x[0] = 42.0f;
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+    ck_assert_float_eq(second.x[0], plain.x[0]);
     dataset_free(&plain);
     dataset_free(&first);
     dataset_free(&second);

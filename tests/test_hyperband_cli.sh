@@ -42,7 +42,32 @@ check "a promoted trial continues from its checkpoint (first step = parent budge
     "[ \$(q 'select count(*) from trials t join trials p on p.study_id = t.study_id and p.number = t.resumed_from where (select min(step) from trial_values v where v.trial_id = t.id) != p.budget + 1') -eq 0 ]"
 check "a promoted trial reports up to its budget" \
     "[ \$(q 'select count(*) from trials where resumed_from is not null and last_step != budget') -eq 0 ]"
-check "checkpoints are kept per trial" "[ -s kestrel.db.trials/hb/0/checkpoint.kck ]"
+# Promotions read their parents' checkpoints while the study runs; once it
+# completes only the best trial's is kept (the model a user asks for).
+best=$($KESTREL best hb --format csv | awk -F, 'NR == 2 {print $1}')
+check "a completed study keeps only the best trial's checkpoint" \
+    "[ \$(ls kestrel.db.trials/hb/*/checkpoint.kck | wc -l) -eq 1 ] && [ -s kestrel.db.trials/hb/$best/checkpoint.kck ]"
+# A study's trials skip the test pass (the objective is val_loss here) ...
+check "trials of a val_loss study report no test metrics" \
+    "[ \$(q \"select count(*) from trial_metrics where name like 'test_%'\") -eq 0 ] && [ \$(q \"select count(*) from trial_metrics where name = 'val_accuracy'\") -eq 22 ]"
+# ... unless the objective is a test metric or the spec asks for it.
+sed -e 's/"hb"/"hbtest"/' -e 's/"val_loss"/"test_accuracy", "direction": "maximize"/' \
+    -e 's/"max_trials": 17/"max_trials": 3/' hb.json > hbtest.json
+sed -e 's/"hb"/"hbask"/' -e 's/"max_trials": 17/"max_trials": 3/' \
+    -e 's/"epochs": 9/"epochs": 9, "evaluate_test": true/' hb.json > hbask.json
+$KESTREL run --db test.db hbtest.json >hbtest.txt 2>&1 && $KESTREL run --db test.db hbask.json >>hbtest.txt 2>&1; rc=$?
+# Random search never promotes: a trial's checkpoint goes when it ends, unless
+# it is the best so far; keep_checkpoints "all" keeps every one.
+sed -e 's/"hb"/"rs"/' -e 's/"hyperband", "seed": 3, "options": {"max_resource": 9, "eta": 3}/"random", "seed": 3/' \
+    -e 's/"max_trials": 17, "max_parallel": 4/"max_trials": 6, "max_parallel": 2/' -e 's/"epochs": 9/"epochs": 2/' \
+    hb.json > rs.json
+sed -e 's/"rs"/"rsall"/' -e 's/"run": {/"run": {"keep_checkpoints": "all", /' rs.json > rsall.json
+$KESTREL run --db ck.db rs.json >rs.txt 2>&1 && $KESTREL run --db ck.db rsall.json >>rs.txt 2>&1; rc=$?
+best=$($KESTREL best rs --db ck.db --format csv | awk -F, 'NR == 2 {print $1}')
+check "random search keeps the best trial's checkpoint only; keep_checkpoints all keeps 6" \
+    "[ $rc -eq 0 ] && [ \$(ls ck.db.trials/rs/*/checkpoint.kck | wc -l) -eq 1 ] && [ -s ck.db.trials/rs/$best/checkpoint.kck ] && [ \$(ls ck.db.trials/rsall/*/checkpoint.kck | wc -l) -eq 6 ]"
+check "a test_accuracy objective, or evaluate_test in the spec, brings the test pass back" \
+    "[ $rc -eq 0 ] && [ \$(sqlite3 test.db \"select count(distinct trial_id) from trial_metrics where name = 'test_accuracy'\") -eq 6 ]"
 $KESTREL run hb.json >again.txt 2>&1; rc=$?
 # On a terminal the progress line counts configurations against max_trials
 # (promotions are extra trials): script(1) gives the run a pseudo-terminal.

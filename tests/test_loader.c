@@ -85,14 +85,14 @@ START_TEST(epochs_cover_once)
     size_t *o1 = malloc(n * sizeof *o1), *o2 = malloc(n * sizeof *o2);
     loader *l;
     kerror err;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, bs, 42, 1, NULL, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, bs, 42, 1, NULL, NULL, 1, &err), KE_OK);
     ck_assert_uint_eq(loader_batches(l), 11);
     check_epoch(l, &ds, idx, n, bs, 0, o1);
     check_epoch(l, &ds, idx, n, bs, 1, o2);
     ck_assert_int_ne(memcmp(o1, o2, n * sizeof *o1), 0);
     loader_free(l);
     /* no shuffle: idx order every epoch; batch larger than n: one batch */
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 1000, 42, 0, NULL, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 1000, 42, 0, NULL, NULL, 1, &err), KE_OK);
     ck_assert_uint_eq(loader_batches(l), 1);
     check_epoch(l, &ds, idx, n, n, 3, o1);
     ck_assert_int_eq(memcmp(o1, idx, n * sizeof *o1), 0);
@@ -113,7 +113,7 @@ static void record(const dataset *ds, const size_t *idx, size_t n, size_t bs, ui
 {
     loader *l;
     kerror err;
-    ck_assert_int_eq(loader_create(&l, ds, idx, n, bs, seed, 1, aug, split == 0, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, ds, idx, n, bs, seed, 1, aug, NULL, split == 0, &err), KE_OK);
     size_t k = 0;
     for (uint64_t e = 0; e < epochs; e++) {
         loader_epoch_begin(l, e);
@@ -159,7 +159,7 @@ START_TEST(same_seed_same_batches)
     loader *l;
     kerror err;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 7, 9, 1, &aug, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 7, 9, 1, &aug, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     ck_assert_int_eq(loader_next(l, &b), 1);
     loader_epoch_begin(l, 2);
@@ -193,7 +193,7 @@ START_TEST(image_augmentation_ranges)
     loader *l;
     kerror err;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 16, 1, 1, &aug, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 16, 1, 1, &aug, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     size_t total = 0;
     while (loader_next(l, &b)) {
@@ -224,7 +224,7 @@ START_TEST(flip_known_image)
     loader *l;
     kerror err;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 3, 3, 1, 0, &aug, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 3, 3, 1, 0, &aug, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     ck_assert_int_eq(loader_next(l, &b), 1);
     for (size_t i = 0; i < 3; i++) {
@@ -269,7 +269,7 @@ START_TEST(shift_is_a_shift)
     loader *l;
     kerror err;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 8, 5, 1, &aug, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 8, 5, 1, &aug, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     while (loader_next(l, &b)) {
         for (size_t i = 0; i < b.size; i++) {
@@ -300,7 +300,7 @@ START_TEST(tabular_noise_and_targets)
     aug.noise_std = 0.5;
     loader *l;
     loader_batch b;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 64, 3, 1, &aug, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 64, 3, 1, &aug, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     double s = 0, s2 = 0;
     while (loader_next(l, &b)) {
@@ -333,33 +333,91 @@ START_TEST(shutdown_and_errors)
     kerror err;
     loader_batch b;
     /* freed before any epoch, right after posting a prefetch, mid-epoch */
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, NULL, 1, &err), KE_OK);
     ck_assert_int_eq(loader_next(l, &b), 0);   /* no epoch begun */
     loader_free(l);
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     loader_free(l);
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, 1, &err), KE_OK);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, NULL, 1, &err), KE_OK);
     loader_epoch_begin(l, 0);
     ck_assert_int_eq(loader_next(l, &b), 1);
     ck_assert_int_eq(loader_next(l, &b), 1);
     loader_free(l);
     loader_free(NULL);
 
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 0, 10, 1, 1, NULL, 1, &err), KE_INVALID);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 0, 10, 1, 1, NULL, NULL, 1, &err), KE_INVALID);
     ck_assert_ptr_null(l);
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 0, 1, 1, NULL, 1, &err), KE_INVALID);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 0, 1, 1, NULL, NULL, 1, &err), KE_INVALID);
     idx[5] = 100;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, 1, &err), KE_INVALID);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, NULL, NULL, 1, &err), KE_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "out of range"));
     idx[5] = 5;
     loader_aug aug;
     loader_aug_init(&aug);
     aug.flip_p = 1.5;
-    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, &aug, 1, &err), KE_INVALID);
+    ck_assert_int_eq(loader_create(&l, &ds, idx, 100, 10, 1, 1, &aug, NULL, 1, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "augment.flip_p");
     free(idx);
     dataset_free(&ds);
+}
+END_TEST
+
+/* A scaler given to the loader gives the batches of the old in-place
+ * scaling, bit for bit, with every augmentation on (shift moves scaled
+ * values, vacated pixels are 0), in prefetch and caller-fill modes alike;
+ * the dataset itself is left as it was. */
+START_TEST(scaled_rows_match_prescaled)
+{
+    dataset ds, pre;
+    make_images(&ds, 50, 5, 4, 2);
+    make_images(&pre, 50, 5, 4, 2);
+    size_t n = 50, *idx = iota(n, 1);
+    split_scaler sc;
+    kerror err;
+    ck_assert_int_eq(split_scaler_fit(&sc, SPLIT_SCALE_STANDARD, &ds, idx, 30, &err), KE_OK);
+    for (size_t i = 0; i < n; i++) split_scaler_row(&sc, pre.x + i * pre.d, pre.x + i * pre.d);
+    float *orig = malloc(ds.n * ds.d * sizeof *orig);
+    memcpy(orig, ds.x, ds.n * ds.d * sizeof *orig);
+    loader_aug aug;
+    loader_aug_init(&aug);
+    aug.shift_px = 1;
+    aug.flip_p = 0.5;
+    aug.clamp01 = 0;
+    for (int cfg = 0; cfg < 4; cfg++) {
+        int prefetch = cfg & 1;
+        aug.noise_std = cfg & 2 ? 0.2 : 0.0;
+        loader *a, *b;
+        ck_assert_int_eq(loader_create(&a, &ds, idx, n, 8, 4, 1, &aug, &sc, prefetch, &err), KE_OK);
+        ck_assert_int_eq(loader_create(&b, &pre, idx, n, 8, 4, 1, &aug, NULL, prefetch, &err), KE_OK);
+        loader_batch ba, bb;
+        size_t shifted_zero = 0;
+        for (uint64_t e = 0; e < 2; e++) {
+            loader_epoch_begin(a, e);
+            loader_epoch_begin(b, e);
+            while (loader_next(a, &ba)) {
+                ck_assert_int_eq(loader_next(b, &bb), 1);
+                loader_fill(a, &ba, 0, ba.size);
+                loader_fill(b, &bb, 0, bb.size);
+                ck_assert_uint_eq(ba.size, bb.size);
+                ck_assert_int_eq(memcmp(ba.x, bb.x, ba.size * ds.d * sizeof(float)), 0);
+                for (size_t i = 0; i < ba.size * ds.d; i++) shifted_zero += ba.x[i] == 0.0f;
+            }
+        }
+        if (aug.noise_std == 0) ck_assert_uint_gt(shifted_zero, 0);   /* shifts vacated pixels */
+        loader_free(a);
+        loader_free(b);
+    }
+    ck_assert_int_eq(memcmp(orig, ds.x, ds.n * ds.d * sizeof *orig), 0);
+    sc.d = 3;   /* a scaler of another width is refused */
+    loader *l;
+    ck_assert_int_eq(loader_create(&l, &ds, idx, n, 8, 4, 1, NULL, &sc, 1, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "scaling");
+    split_scaler_free(&sc);
+    free(orig);
+    free(idx);
+    dataset_free(&ds);
+    dataset_free(&pre);
 }
 END_TEST
 
@@ -375,6 +433,7 @@ int main(void)
     tcase_add_test(tc, shift_is_a_shift);
     tcase_add_test(tc, tabular_noise_and_targets);
     tcase_add_test(tc, shutdown_and_errors);
+    tcase_add_test(tc, scaled_rows_match_prescaled);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -13,6 +13,7 @@
 
 #include "../src/lock.h"
 #include "../src/scheduler.h"
+#include "../src/sched_ckpt.h"
 
 static char dir[64], db[128];
 
@@ -173,6 +174,57 @@ START_TEST(force_on_a_locked_study_keeps_its_spec)
 }
 END_TEST
 
+/* Makes "<work>/s/k" with the trial mark (when marked) and a checkpoint. */
+static void trial_folder(const char *work, int k, int marked)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/s/%d && touch %s/s/%d/" SCHED_CKPT_FILE "%s", work, k, work,
+             k, marked ? " && touch " : "");
+    if (marked) snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), "%s/s/%d/" SCHED_TRIAL_MARK, work, k);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static int has_ckpt(const char *work, int k)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/s/%d/" SCHED_CKPT_FILE, work, k);
+    return access(path, F_OK) == 0;
+}
+
+/* Without promotions a trial's checkpoint goes when it ends, unless it is
+ * the best, and the former best's goes when a better one ends; with
+ * promotions they wait for the study's end, which keeps only the best's;
+ * keep_all keeps everything; a folder without the mark is never touched. */
+START_TEST(checkpoints_kept_for_the_best_only)
+{
+    char work[] = "/tmp/test_ckpt.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(work));
+    for (int k = 0; k < 6; k++) trial_folder(work, k, k != 5);
+    sched_ckpt c;
+    sched_ckpt_init(&c, work, "s", 0, -1);
+    sched_ckpt_ended(&c, 0, 0, 0);   /* 0 is the first best */
+    ck_assert(has_ckpt(work, 0));
+    sched_ckpt_ended(&c, 1, 0, 0);   /* worse: its own goes */
+    ck_assert(has_ckpt(work, 0) && !has_ckpt(work, 1));
+    sched_ckpt_ended(&c, 2, 2, 0);   /* better: the former best's goes */
+    ck_assert(!has_ckpt(work, 0) && has_ckpt(work, 2));
+    sched_ckpt_ended(&c, 3, 2, 1);   /* a promoting strategy: kept for now */
+    sched_ckpt_ended(&c, 5, 2, 0);   /* not Kestrel's folder */
+    ck_assert(has_ckpt(work, 3) && has_ckpt(work, 4) && has_ckpt(work, 5));
+    sched_ckpt_completed(&c, 6, 4);
+    for (int k = 0; k < 5; k++) ck_assert_int_eq(has_ckpt(work, k), k == 4);
+    ck_assert(has_ckpt(work, 5));
+    for (int k = 0; k < 4; k++) trial_folder(work, k, 1);
+    sched_ckpt_init(&c, work, "s", 1, 4);
+    sched_ckpt_ended(&c, 1, 2, 0);
+    sched_ckpt_completed(&c, 6, 2);
+    for (int k = 0; k < 6; k++) ck_assert(has_ckpt(work, k));
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", work);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -181,6 +233,7 @@ static Suite *scheduler_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, storage_failure_with_two_exits_in_one_poll);
     tcase_add_test(tc, force_on_a_locked_study_keeps_its_spec);
+    tcase_add_test(tc, checkpoints_kept_for_the_best_only);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -361,6 +361,120 @@ START_TEST(cuda_device_without_cuda)
 }
 END_TEST
 
+/* Report lines, and after each one whether the checkpoint file existed. */
+typedef struct {
+    lines l;
+    const char *ck;
+    int saved[64];
+} ck_watch;
+
+static int watch(const char *line, void *ctx)
+{
+    ck_watch *w = ctx;
+    if (w->l.n < 64) w->saved[w->l.n] = access(w->ck, F_OK) == 0;
+    return collect(line, &w->l);
+}
+
+/* checkpoint_every=0 saves once, at the run's end (what a study's trials
+ * do), the same state as saving every epoch; every=2 of 5 epochs saves at
+ * 2, 4 and the end. */
+START_TEST(checkpoint_every_and_at_the_end)
+{
+    char every[96], end[96], two[96];
+    path_in_dir(every, sizeof every, "every.kck");
+    path_in_dir(end, sizeof end, "end.kck");
+    path_in_dir(two, sizeof two, "two.kck");
+    train_config a = c;
+    train_config_set(&a, "checkpoint", every, NULL);
+    ck_assert_int_eq(train_run(&a, NULL, NULL, NULL, &err), KE_OK);
+    ck_watch w = {.ck = end};
+    train_config b = c;
+    train_config_set(&b, "checkpoint", end, NULL);
+    train_config_set(&b, "checkpoint_every", "0", NULL);
+    ck_assert_int_eq(train_run(&b, watch, &w, NULL, &err), KE_OK);
+    ck_assert_int_eq(w.l.n, 6);
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(w.saved[i], 0);
+    ck_assert_int_eq(w.saved[4], 1);
+    float *p1, *p2, *o1, *o2;
+    size_t n1, n2, m1, m2;
+    checkpoint_state s1, s2;
+    load_state(every, &p1, &n1, &o1, &m1, &s1);
+    load_state(end, &p2, &n2, &o2, &m2, &s2);
+    ck_assert_int_eq(s2.epoch, 5);
+    ck_assert(n1 == n2 && memcmp(p1, p2, n1 * sizeof(float)) == 0);
+    ck_assert(m1 == m2 && memcmp(o1, o2, m1 * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof s1) == 0);
+    free(p1);
+    free(p2);
+    free(o1);
+    free(o2);
+    ck_watch w2 = {.ck = two};
+    train_config t = c;
+    train_config_set(&t, "checkpoint", two, NULL);
+    train_config_set(&t, "checkpoint_every", "2", NULL);
+    ck_assert_int_eq(train_run(&t, watch, &w2, NULL, &err), KE_OK);
+    ck_assert(!w2.saved[0] && w2.saved[1] && w2.saved[4]);
+}
+END_TEST
+
+/* evaluate_test=false skips the test pass and its metrics and changes
+ * nothing else. */
+START_TEST(test_pass_optional)
+{
+    lines with = {0}, without = {0};
+    train_result r1, r2;
+    ck_assert_int_eq(train_run(&c, collect, &with, &r1, &err), KE_OK);
+    set("evaluate_test=false");
+    ck_assert_int_eq(train_run(&c, collect, &without, &r2, &err), KE_OK);
+    ck_assert(r1.has_test && !r2.has_test);
+    ck_assert(memcmp(&r1.val_loss, &r2.val_loss, sizeof(double)) == 0);
+    ck_assert_ptr_nonnull(strstr(with.lines[5], "\"test_accuracy\""));
+    ck_assert_ptr_null(strstr(without.lines[5], "\"test_"));
+    ck_assert_double_eq(field(with.lines[4], "train_loss"), field(without.lines[4], "train_loss"));
+}
+END_TEST
+
+/* A cached dataset's fitted scaler is kept beside it (a side file) and read
+ * back by later runs with the same split: same bits; a corrupt side file is
+ * refitted, and another split gets its own. */
+START_TEST(scaler_fit_cached)
+{
+    char csv[96], cache[96], cmd[256];
+    path_in_dir(csv, sizeof csv, "data.csv");
+    path_in_dir(cache, sizeof cache, "cache");
+    FILE *f = fopen(csv, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "a,b,c,label\n");
+    for (int i = 0; i < 300; i++)
+        fprintf(f, "%d,%g,%g,%d\n", i % 17, 0.5 * (i % 23), 100.0 + (i * 7) % 31, i % 3);
+    fclose(f);
+    char kv[160];
+    snprintf(kv, sizeof kv, "data=csv:%s", csv);
+    set(kv);
+    set("epochs=2");
+    set("dropout=0.1");
+    train_result plain, first, second, healed, other;
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &plain, &err), KE_OK);
+    snprintf(kv, sizeof kv, "cache_dir=%s", cache);
+    set(kv);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &first, &err), KE_OK);
+    snprintf(cmd, sizeof cmd, "ls %s/*.side | wc -l | grep -qx 1", cache);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &second, &err), KE_OK);
+    /* corrupt the stored scale of the first feature: a checksum miss */
+    snprintf(cmd, sizeof cmd, "f=$(ls %s/*.side); printf '\\377' | dd of=$f bs=1 seek=$(( $(stat -c %%s $f) - 4 )) conv=notrunc 2>/dev/null", cache);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &healed, &err), KE_OK);
+    ck_assert(memcmp(&plain.val_loss, &first.val_loss, sizeof(double)) == 0);
+    ck_assert(memcmp(&plain.val_loss, &second.val_loss, sizeof(double)) == 0);
+    ck_assert(memcmp(&plain.val_loss, &healed.val_loss, sizeof(double)) == 0);
+    set("max_train=100");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &other, &err), KE_OK);
+    snprintf(cmd, sizeof cmd, "ls %s/*.side | wc -l | grep -qx 2", cache);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(fashion_mnist_subset)
 {
     train_config_defaults(&c);
@@ -392,6 +506,9 @@ int main(void)
     tcase_add_test(tc, kfold_reports_spread);
     tcase_add_test(tc, distillation_from_teacher);
     tcase_add_test(tc, cuda_device_without_cuda);
+    tcase_add_test(tc, checkpoint_every_and_at_the_end);
+    tcase_add_test(tc, test_pass_optional);
+    tcase_add_test(tc, scaler_fit_cached);
     if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)
         tcase_add_test(tc, fashion_mnist_subset);
     else

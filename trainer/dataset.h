@@ -33,8 +33,10 @@ typedef struct {
     int32_t *y;          /* classification: n labels; NULL for regression */
     float *targets;      /* regression: n x t, row-major; NULL otherwise */
     int mapped;          /* 1 when the arrays point into a cache file mapped
-                            MAP_PRIVATE: writes (in-place scaling) stay in this
-                            process and never reach the file */
+                            read-only and shared (one copy in the page
+                            cache for every process): never write them */
+    uint64_t cache_key;  /* mapped: the cache file's key (dscache.h's side
+                            files use it); 0 otherwise */
     void *block_;        /* private to dataset.c and dscache.c: the malloc
                             block or the mapping base */
     size_t block_len_;   /* private: mapping length (0 for malloc) */

@@ -112,8 +112,9 @@ static int header_ok(const dsc_header *h, uint64_t key, uint64_t file_size)
 }
 
 /* Maps a valid cache file into *ds; -1 (and *ds untouched) when the file is
- * missing or does not check out. MAP_PRIVATE + PROT_WRITE lets the trainer
- * scale features in place without touching the file (copy on write). */
+ * missing or does not check out. Read-only and shared: every trial on the
+ * machine maps the same page-cache pages, so N concurrent trials hold one
+ * copy of the data (the loaders scale rows as they gather them). */
 static int cache_map(const char *path, uint64_t key, dataset *ds)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -123,7 +124,7 @@ static int cache_map(const char *path, uint64_t key, dataset *ds)
     void *base = MAP_FAILED;
     if (fstat(fd, &st) == 0 && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
         header_ok(&h, key, (uint64_t)st.st_size))
-        base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (base == MAP_FAILED) return -1;
     float *x = (float *)((char *)base + DSC_HEADER);
@@ -153,6 +154,7 @@ static int cache_map(const char *path, uint64_t key, dataset *ds)
     else
         ds->targets = x + nd;
     ds->mapped = 1;
+    ds->cache_key = key;
     ds->block_ = base;
     ds->block_len_ = (size_t)st.st_size;
     return 0;
@@ -173,9 +175,23 @@ static int write_all(int fd, const void *p, size_t n)
 
 /* Writes ds to a temp file in dir and renames it to path, so readers see the
  * old file, no file, or the complete new one. -1 on any failure. */
+/* mkdir -p dir: a user cache such as ~/.cache/kestrel may lack parents. */
+static int make_dirs(const char *dir)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int cache_write(const char *dir, const char *path, uint64_t key, const dataset *ds)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return -1;
+    if (make_dirs(dir) != 0) return -1;
     char tmp[PATH_MAX];
     int len = snprintf(tmp, sizeof tmp, "%s/.kds-tmp-XXXXXX", dir);
     if (len < 0 || (size_t)len >= sizeof tmp) return -1;
@@ -220,4 +236,59 @@ int dscache_load(const char *cache_dir, const char *const *paths,
         *ds = mapped;
     }
     return KE_OK;
+}
+
+/* Side files: <dir>/kds-<key>-<hash of recipe>.side holding a header (the
+ * recipe itself, the payload size and its FNV-1a) and the payload. */
+#define SIDE_MAGIC "KSTRLSD\0"
+#define SIDE_RECIPE 256
+
+typedef struct {
+    char magic[8];
+    char recipe[SIDE_RECIPE];
+    uint64_t n, sum;
+} side_header;
+
+static int side_file(const char *dir, uint64_t key, const char *recipe, char *buf, size_t n)
+{
+    uint64_t h = fnv1a(FNV_INIT, recipe, strlen(recipe));
+    int len = snprintf(buf, n, "%s/kds-%016" PRIx64 "-%016" PRIx64 ".side", dir, key, h);
+    return len < 0 || (size_t)len >= n || strlen(recipe) >= SIDE_RECIPE ? -1 : 0;
+}
+
+int dscache_side_read(const char *cache_dir, const dataset *ds, const char *recipe, void *buf,
+                      size_t n)
+{
+    char path[PATH_MAX];
+    if (!cache_dir || !ds->cache_key || side_file(cache_dir, ds->cache_key, recipe, path, sizeof path))
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    side_header h;
+    int ok = pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && !memcmp(h.magic, SIDE_MAGIC, 8) &&
+             !strncmp(h.recipe, recipe, SIDE_RECIPE) && h.n == n &&
+             pread(fd, buf, n, sizeof h) == (ssize_t)n && h.sum == fnv1a(FNV_INIT, buf, n);
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+void dscache_side_write(const char *cache_dir, const dataset *ds, const char *recipe,
+                        const void *buf, size_t n)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    if (!cache_dir || !ds->cache_key || side_file(cache_dir, ds->cache_key, recipe, path, sizeof path))
+        return;
+    int len = snprintf(tmp, sizeof tmp, "%s/.kds-tmp-XXXXXX", cache_dir);
+    if (len < 0 || (size_t)len >= sizeof tmp) return;
+    int fd = mkstemp(tmp);
+    if (fd < 0) return;
+    side_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, SIDE_MAGIC, 8);
+    snprintf(h.recipe, sizeof h.recipe, "%s", recipe);
+    h.n = n;
+    h.sum = fnv1a(FNV_INIT, buf, n);
+    int ok = fchmod(fd, 0644) == 0 && write_all(fd, &h, sizeof h) == 0 && write_all(fd, buf, n) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) unlink(tmp);
 }

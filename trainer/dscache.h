@@ -5,7 +5,8 @@
  * dataset_load.
  * Invariant: a cache file is complete or absent: it is written to a temp
  * file and renamed into place, and a file whose header, size, key or labels
- * do not check out is treated as a miss and replaced. */
+ * do not check out is treated as a miss and replaced. Side files (below)
+ * keep what later runs derive from a cached dataset. */
 #ifndef KESTREL_TRAINER_DSCACHE_H
 #define KESTREL_TRAINER_DSCACHE_H
 
@@ -35,5 +36,18 @@ int dscache_load(const char *cache_dir, const char *const *paths,
 int dscache_path(const char *cache_dir, const char *const *paths,
                  size_t n_paths, const char *recipe, char *buf, size_t n,
                  kerror *err);
+
+/* Side files: small results derived from a cached dataset and a recipe
+ * naming everything else they depend on (a fitted scaler: its split and
+ * kind), kept beside the cache file so later runs read them instead of
+ * recomputing. A side file is complete or absent (written to a temp file
+ * and renamed); one whose recipe, size or checksum differs is a miss.
+ * Both do nothing for a dataset not mapped from the cache (cache_key 0) or
+ * a NULL cache_dir; recipe is at most 255 bytes. read returns 0 and fills
+ * buf[0..n) on a hit, -1 on a miss; write is best effort. */
+int dscache_side_read(const char *cache_dir, const dataset *ds, const char *recipe, void *buf,
+                      size_t n);
+void dscache_side_write(const char *cache_dir, const dataset *ds, const char *recipe,
+                        const void *buf, size_t n);
 
 #endif

@@ -24,6 +24,7 @@ struct loader {
     uint64_t seed;
     int shuffle, image;
     loader_aug aug;
+    const split_scaler *sc;     /* NULL: rows as stored */
     size_t *idx, *perm;         /* n each: given order, this epoch's order */
     size_t *rows[2];            /* bs each */
     float *x[2];                /* bs x d each */
@@ -60,18 +61,23 @@ size_t loader_batches(const loader *l)
 }
 
 /* img = src (an h x w x c image) shifted by (dx, dy) pixels, vacated
- * pixels 0. */
+ * pixels 0; each moved value scaled by its source feature's shift and scale
+ * (NULL: none), so shifting the raw row gives the bits of shifting the
+ * scaled one. */
 static void shift_image(float *img, const float *src, size_t h, size_t w, size_t c, long dx,
-                        long dy)
+                        long dy, const float *shift, const float *scale)
 {
     for (long r = 0; r < (long)h; r++) {
         for (long col = 0; col < (long)w; col++) {
             long sr = r - dy, sc = col - dx;
             float *dst = img + ((size_t)r * w + (size_t)col) * c;
-            if (sr < 0 || sr >= (long)h || sc < 0 || sc >= (long)w)
+            if (sr < 0 || sr >= (long)h || sc < 0 || sc >= (long)w) {
                 memset(dst, 0, c * sizeof *dst);
-            else
-                memcpy(dst, src + ((size_t)sr * w + (size_t)sc) * c, c * sizeof *dst);
+                continue;
+            }
+            size_t k = ((size_t)sr * w + (size_t)sc) * c;
+            for (size_t ch = 0; ch < c; ch++)
+                dst[ch] = scale ? (src[k + ch] - shift[k + ch]) * scale[k + ch] : src[k + ch];
         }
     }
 }
@@ -90,7 +96,7 @@ static void flip_image(float *img, size_t h, size_t w, size_t c)
     }
 }
 
-/* row = dataset row src, augmented with draws from r. */
+/* row = dataset row src, scaled, then augmented with draws from r. */
 static void gather_row(const loader *l, float *row, const float *src, rng *r)
 {
     const loader_aug *a = &l->aug;
@@ -101,8 +107,12 @@ static void gather_row(const loader *l, float *row, const float *src, rng *r)
         dx = (long)rng_below(r, span) - (long)a->shift_px;
         dy = (long)rng_below(r, span) - (long)a->shift_px;
     }
+    int scaled = l->sc && l->sc->kind != SPLIT_SCALE_NONE;
     if (dx || dy)
-        shift_image(row, src, ds->h, ds->w, ds->c, dx, dy);
+        shift_image(row, src, ds->h, ds->w, ds->c, dx, dy, scaled ? l->sc->shift : NULL,
+                    scaled ? l->sc->scale : NULL);
+    else if (scaled)
+        split_scaler_row(l->sc, row, src);
     else
         memcpy(row, src, l->d * sizeof *row);
     if (l->image && a->flip_p > 0 && rng_uniform(r) < a->flip_p)
@@ -243,8 +253,11 @@ void loader_fill(loader *l, const loader_batch *b, size_t lo, size_t hi)
 }
 
 static int check_args(const dataset *ds, const size_t *idx, size_t n, size_t batch_size,
-                      const loader_aug *aug, kerror *err)
+                      const loader_aug *aug, const split_scaler *sc, kerror *err)
 {
+    if (sc && ds && sc->kind != SPLIT_SCALE_NONE && sc->d != ds->d)
+        return kerror_set(err, KE_INVALID, "scaling", "the scaler has %zu features, the data %zu",
+                          sc->d, ds->d);
     if (!ds || !ds->x || !idx || n == 0)
         return kerror_set(err, KE_INVALID, NULL, "loader needs a dataset and >= 1 rows (n=%zu)",
                           n);
@@ -265,14 +278,15 @@ static int check_args(const dataset *ds, const size_t *idx, size_t n, size_t bat
 
 int loader_create(loader **out, const dataset *ds, const size_t *idx,
                   size_t n, size_t batch_size, uint64_t seed, int shuffle,
-                  const loader_aug *aug, int prefetch, kerror *err)
+                  const loader_aug *aug, const split_scaler *sc, int prefetch, kerror *err)
 {
     *out = NULL;
-    int rc = check_args(ds, idx, n, batch_size, aug, err);
+    int rc = check_args(ds, idx, n, batch_size, aug, sc, err);
     if (rc != KE_OK) return rc;
     loader *l = calloc(1, sizeof *l);
     if (!l) return kerror_set(err, KE_NOMEM, NULL, "loader: cannot allocate");
     l->ds = ds;
+    l->sc = sc;
     l->n = n;
     l->bs = batch_size < n ? batch_size : n;
     l->d = ds->d;

@@ -1,6 +1,6 @@
 /* loader: the training loop's batch source. Walks an index set of a dataset
  * in batches (per-epoch seeded shuffle, or in order for evaluation), gathers
- * rows into batch buffers and augments them, either on a prefetch thread, so
+ * rows into batch buffers, scales and augments them, either on a prefetch thread, so
  * batch k+1 is prepared while batch k trains (double buffering), or on the
  * caller's threads, each gathering the rows it will train on (loader_fill).
  * Invariant: every batch is a pure function of (seed, epoch, batch index):
@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "split.h"
 #include "../src/kerror.h"
 
 /* Augmentation, applied to training batches only (pass NULL for none).
@@ -29,7 +30,8 @@ typedef struct {
     double noise_std;   /* additive N(0, noise_std^2) on every feature
                            (images and tabular) */
     int clamp01;        /* images: clamp noisy pixels to [0, 1]; set 0 when
-                           the features were scaled (split_scaler_apply) */
+                           the features are scaled (a scaler given to
+                           loader_create) */
 } loader_aug;
 
 /* shift 0, flip 0, noise 0, clamp01 1: no augmentation. */
@@ -54,13 +56,16 @@ typedef struct loader loader;   /* opaque */
 /* Creates a loader over rows idx[0..n) of ds with batches of batch_size
  * rows (n >= 1, batch_size >= 1; batch_size larger than n gives one batch).
  * shuffle 0 keeps idx order in every epoch (evaluation). aug may be NULL.
+ * sc (NULL: none) scales each gathered row before augmentation, so the
+ * dataset itself is only read (it may be a read-only shared mapping); sc
+ * must outlive the loader.
  * prefetch 1 starts the prefetch thread; 0 starts none, and the caller fills
  * each batch with loader_fill. ds must outlive the loader and must not
  * change while it runs; idx is copied. *out owns everything; free with
  * loader_free. Errors: KE_INVALID, KE_NOMEM, KE_INTERNAL (thread). */
 int loader_create(loader **out, const dataset *ds, const size_t *idx,
                   size_t n, size_t batch_size, uint64_t seed, int shuffle,
-                  const loader_aug *aug, int prefetch, kerror *err);
+                  const loader_aug *aug, const split_scaler *sc, int prefetch, kerror *err);
 
 /* Starts epoch `epoch`: its order is a function of (seed, epoch) only, so
  * epochs can be replayed or resumed in any order. Abandons what is left of

@@ -5,6 +5,7 @@
  * split_make and every split_kfold fold agree on them. */
 #include "split.h"
 #include "rng.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <math.h>
@@ -134,43 +135,71 @@ int split_scaling_parse(const char *name, split_scaling *out, kerror *err)
                       name ? name : "");
 }
 
+typedef double vec_d __attribute__((vector_size(32)));
+#define VD_W 4
+
+/* acc[j] += f(row[j]) for j < d, f(v) = v, or (v - mean[j])^2 when mean is
+ * given; VD_W features at a time. Each feature still sums its rows in row
+ * order, so the result has the bits of the scalar loop. */
+static void sum_row(double *acc, const float *row, const double *mean, size_t d)
+{
+    size_t j = 0;
+    for (; j + VD_W <= d; j += VD_W) {
+        vec_d v = __builtin_convertvector(vec_load(row + j), vec_d), a;
+        memcpy(&a, acc + j, sizeof a);
+        if (mean) {
+            vec_d m;
+            memcpy(&m, mean + j, sizeof m);
+            v -= m;
+            v *= v;
+        }
+        a += v;
+        memcpy(acc + j, &a, sizeof a);
+    }
+    for (; j < d; j++) {
+        double u = mean ? row[j] - mean[j] : row[j];
+        acc[j] += mean ? u * u : u;
+    }
+}
+
 /* Per-feature shift and spread over the rows: mean and population std
  * (two passes, in double, to avoid cancellation), or min and max - min. */
 static void fit_stats(split_scaling kind, const dataset *ds, const size_t *idx, size_t n,
                       double *shift, double *spread)
 {
     size_t d = ds->d;
-    for (size_t j = 0; j < d; j++) {
-        shift[j] = kind == SPLIT_SCALE_STANDARD ? 0.0 : ds->x[idx[0] * d + j];
-        spread[j] = kind == SPLIT_SCALE_STANDARD ? 0.0 : shift[j];
+    if (kind == SPLIT_SCALE_STANDARD) {
+        memset(shift, 0, d * sizeof *shift);
+        memset(spread, 0, d * sizeof *spread);
+        for (size_t i = 0; i < n; i++) sum_row(shift, ds->x + idx[i] * d, NULL, d);
+        for (size_t j = 0; j < d; j++) shift[j] /= (double)n;
+        for (size_t i = 0; i < n; i++) sum_row(spread, ds->x + idx[i] * d, shift, d);
+        for (size_t j = 0; j < d; j++) spread[j] = sqrt(spread[j] / (double)n);
+        return;
     }
+    for (size_t j = 0; j < d; j++) shift[j] = spread[j] = ds->x[idx[0] * d + j];
     for (size_t i = 0; i < n; i++) {
         const float *row = ds->x + idx[i] * d;
         for (size_t j = 0; j < d; j++) {
-            if (kind == SPLIT_SCALE_STANDARD)
-                shift[j] += row[j];
-            else if (row[j] < shift[j])
+            if (row[j] < shift[j])
                 shift[j] = row[j];
             else if (row[j] > spread[j])
                 spread[j] = row[j];   /* the max, for now */
         }
     }
-    if (kind == SPLIT_SCALE_MINMAX) {
-        for (size_t j = 0; j < d; j++)
-            spread[j] -= shift[j];
-        return;
-    }
-    for (size_t j = 0; j < d; j++)
-        shift[j] /= (double)n;
-    for (size_t i = 0; i < n; i++) {
-        const float *row = ds->x + idx[i] * d;
-        for (size_t j = 0; j < d; j++) {
-            double u = row[j] - shift[j];
-            spread[j] += u * u;
-        }
-    }
-    for (size_t j = 0; j < d; j++)
-        spread[j] = sqrt(spread[j] / (double)n);
+    for (size_t j = 0; j < d; j++) spread[j] -= shift[j];
+}
+
+int split_scaler_alloc(split_scaler *s, split_scaling kind, size_t d, kerror *err)
+{
+    memset(s, 0, sizeof *s);
+    float *block = malloc(2 * (d ? d : 1) * sizeof *block);
+    if (!block) return kerror_set(err, KE_NOMEM, NULL, "scaler: cannot allocate %zu features", d);
+    s->kind = kind;
+    s->d = d;
+    s->shift = block;
+    s->scale = block + d;
+    return KE_OK;
 }
 
 int split_scaler_fit(split_scaler *s, split_scaling kind, const dataset *ds,
@@ -180,17 +209,11 @@ int split_scaler_fit(split_scaler *s, split_scaling kind, const dataset *ds,
     if (n == 0)
         return kerror_set(err, KE_INVALID, NULL, "cannot fit a scaler on 0 rows");
     size_t d = ds->d;
-    float *block = malloc(2 * d * sizeof *block);
     double *stats = malloc(2 * d * sizeof *stats);
-    if (!block || !stats) {
-        free(block);
+    if (!stats || split_scaler_alloc(s, kind, d, err) != KE_OK) {
         free(stats);
         return kerror_set(err, KE_NOMEM, NULL, "scaler: cannot allocate %zu features", d);
     }
-    s->kind = kind;
-    s->d = d;
-    s->shift = block;
-    s->scale = block + d;
     if (kind != SPLIT_SCALE_NONE)
         fit_stats(kind, ds, idx, n, stats, stats + d);
     for (size_t j = 0; j < d; j++) {
@@ -203,15 +226,16 @@ int split_scaler_fit(split_scaler *s, split_scaling kind, const dataset *ds,
     return KE_OK;
 }
 
-void split_scaler_apply(const split_scaler *s, dataset *ds,
-                        const size_t *idx, size_t n)
+void split_scaler_row(const split_scaler *s, float *dst, const float *src)
 {
-    if (s->kind == SPLIT_SCALE_NONE) return;
-    for (size_t i = 0; i < n; i++) {
-        float *row = ds->x + idx[i] * ds->d;
-        for (size_t j = 0; j < s->d; j++)
-            row[j] = (row[j] - s->shift[j]) * s->scale[j];
+    if (s->kind == SPLIT_SCALE_NONE) {
+        if (dst != src) memcpy(dst, src, s->d * sizeof *dst);
+        return;
     }
+    size_t j = 0;
+    for (; j + VEC_W <= s->d; j += VEC_W)
+        vec_store(dst + j, (vec_load(src + j) - vec_load(s->shift + j)) * vec_load(s->scale + j));
+    for (; j < s->d; j++) dst[j] = (src[j] - s->shift[j]) * s->scale[j];
 }
 
 void split_scaler_free(split_scaler *s)

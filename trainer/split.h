@@ -78,18 +78,23 @@ typedef struct {
 /* Parses "none", "standard", "minmax". Errors: KE_INVALID. */
 int split_scaling_parse(const char *name, split_scaling *out, kerror *err);
 
+/* An unfitted scaler of kind `kind` over d features (shift and scale to
+ * be filled by the caller: a fit read back from a cache). Errors:
+ * KE_NOMEM. */
+int split_scaler_alloc(split_scaler *s, split_scaling kind, size_t d, kerror *err);
+
 /* Fits a scaler of kind `kind` on rows idx[0..n) of ds (n >= 1; for
  * SPLIT_SCALE_NONE the scaler is the identity). Statistics are accumulated
  * in double. Errors: KE_INVALID (n == 0), KE_NOMEM. */
 int split_scaler_fit(split_scaler *s, split_scaling kind, const dataset *ds,
                      const size_t *idx, size_t n, kerror *err);
 
-/* Applies s in place to rows idx[0..n) of ds. Call it once per row: apply it
- * to the train, val and test parts of one split (they are disjoint), not to
- * overlapping index sets. Images scaled this way are no longer in [0, 1];
- * the loader's image noise clamp then does not apply (see loader.h). */
-void split_scaler_apply(const split_scaler *s, dataset *ds,
-                        const size_t *idx, size_t n);
+/* dst = src scaled by s (d features each; dst and src may be the same row).
+ * The dataset is never scaled in place: it is a read-only mapping shared by
+ * every trial on the machine, so the loader scales each row as it gathers
+ * it. Scaled images are no longer in [0, 1]; the loader's image noise clamp
+ * then does not apply (see loader.h). */
+void split_scaler_row(const split_scaler *s, float *dst, const float *src);
 
 void split_scaler_free(split_scaler *s);
 

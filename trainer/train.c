@@ -7,9 +7,11 @@
  * and parameters) is exactly what a checkpoint stores, so resuming is exact. */
 #include "train.h"
 #include "train_session.h"
+#include "dscache.h"
 
 #include <assert.h>
 #include <cblas.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,30 @@ static int is_regression(const train_config *c)
 {
     return c->task == CONFIG_TASK_REGRESSION ||
            (c->task == CONFIG_TASK_AUTO && strcmp(c->data, "synthetic-regression") == 0);
+}
+
+/* The scaler of the training part. A fit depends only on the data and the
+ * split, the same for every trial of a study, and costs a cold pass over
+ * the training rows, so it is kept beside the dataset cache and read back
+ * (the same floats). */
+static int fit_scaler(session *s, const split_opts *so, int fold, kerror *err)
+{
+    const train_config *c = s->cfg;
+    const char *dir = c->cache_dir[0] ? c->cache_dir : NULL;
+    split_scaling kind = (split_scaling)c->scaling;
+    char recipe[256];
+    snprintf(recipe, sizeof recipe, "scaler v1 kind=%d val=%.17g test=%.17g seed=%" PRIu64
+             " max_train=%zu kfold=%d fold=%d", (int)kind, so->val_ratio, so->test_ratio, so->seed,
+             so->max_train, c->kfold, fold);
+    size_t d = s->ds.d;
+    int rc = split_scaler_alloc(&s->sc, kind, d, err);
+    if (rc) return rc;
+    if (dscache_side_read(dir, &s->ds, recipe, s->sc.shift, 2 * d * sizeof(float)) == 0)
+        return KE_OK;
+    split_scaler_free(&s->sc);
+    rc = split_scaler_fit(&s->sc, kind, &s->ds, s->sp.train, s->sp.n_train, err);
+    if (!rc) dscache_side_write(dir, &s->ds, recipe, s->sc.shift, 2 * d * sizeof(float));
+    return rc;
 }
 
 static int load_data(session *s, int fold, kerror *err)
@@ -60,11 +86,7 @@ static int load_data(session *s, int fold, kerror *err)
     if (rc) return rc;
     if (s->sp.n_val == 0)
         return kerror_set(err, KE_INVALID, "val_ratio", "the validation part is empty");
-    rc = split_scaler_fit(&s->sc, (split_scaling)c->scaling, &s->ds, s->sp.train, s->sp.n_train, err);
-    if (rc) return rc;
-    split_scaler_apply(&s->sc, &s->ds, s->sp.train, s->sp.n_train);
-    split_scaler_apply(&s->sc, &s->ds, s->sp.val, s->sp.n_val);
-    split_scaler_apply(&s->sc, &s->ds, s->sp.test, s->sp.n_test);
+    if ((rc = fit_scaler(s, &so, fold, err))) return rc;
     s->n_out = (int)dataset_out_dim(&s->ds);
     return KE_OK;
 }
@@ -122,11 +144,14 @@ static int make_loaders(session *s, kerror *err)
     size_t bs = (size_t)c->batch_size;
     uint64_t seed = (uint64_t)c->seed;
     int pf = !s->shard_fill;
-    int rc = loader_create(&s->train_l, &s->ds, s->sp.train, s->sp.n_train, bs, seed, 1, &aug, pf,
+    const split_scaler *sc = &s->sc;
+    int rc = loader_create(&s->train_l, &s->ds, s->sp.train, s->sp.n_train, bs, seed, 1, &aug, sc,
+                           pf, err);
+    if (!rc) rc = loader_create(&s->val_l, &s->ds, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, sc, pf,
+                                err);
+    if (!rc && s->sp.n_test && c->evaluate_test)
+        rc = loader_create(&s->test_l, &s->ds, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, sc, pf,
                            err);
-    if (!rc) rc = loader_create(&s->val_l, &s->ds, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, pf, err);
-    if (!rc && s->sp.n_test)
-        rc = loader_create(&s->test_l, &s->ds, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, pf, err);
     return rc;
 }
 
@@ -443,7 +468,10 @@ static void track_best(session *s, long epoch, double val_loss)
     st->stopped = patience > 0 && st->bad_epochs >= patience;
 }
 
-static int run_epochs(session *s, train_report_fn report, void *ctx, kerror *err)
+/* The epochs from s->st.epoch to the budget; *last_val gets the last
+ * epoch's validation metrics (untouched when no epoch runs). */
+static int run_epochs(session *s, eval_result *last_val, train_report_fn report, void *ctx,
+                      kerror *err)
 {
     const train_config *c = s->cfg;
     long limit = c->budget ? c->budget : c->epochs;
@@ -455,14 +483,16 @@ static int run_epochs(session *s, train_report_fn report, void *ctx, kerror *err
         eval_result v;
         if ((rc = eval_loader(s, s->val_l, &v, err))) return rc;
         if (!isfinite(v.loss)) return train_diverged("the validation loss", v.loss, epoch, err);
+        *last_val = v;
         track_best(s, epoch, v.loss);
         s->st.epoch = epoch + 1;
-        if (s->dev && c->checkpoint[0] && (rc = s->dev->sync(s, err))) return rc;
-        mlp_rng_get(s->m, s->st.dropout_rng);
-        if (c->checkpoint[0] &&
-            (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, err)))
-            return rc;
         int last = epoch + 1 == limit || s->st.stopped;
+        int save = c->checkpoint[0] &&
+                   (last || (c->checkpoint_every && s->st.epoch % c->checkpoint_every == 0));
+        if (save && s->dev && (rc = s->dev->sync(s, err))) return rc;
+        mlp_rng_get(s->m, s->st.dropout_rng);
+        if (save && (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, err)))
+            return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&
             (rc = report_epoch(s, epoch, train_loss, &v, now_s() - t0, t1 - t0, report, ctx, err)))
             return rc;
@@ -488,9 +518,11 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
         s.dev = dev;
         rc = dev->open(&s, err);
     }
-    if (!rc) rc = run_epochs(&s, fold < 0 ? report : NULL, ctx, err);
-    eval_result v = {0, 0}, t = {0, 0};
-    if (!rc) rc = eval_loader(&s, s.val_l, &v, err);
+    eval_result v = {NAN, 0}, t = {0, 0};
+    if (!rc) rc = run_epochs(&s, &v, fold < 0 ? report : NULL, ctx, err);
+    /* the last epoch's validation pass is the final one: the model has not
+     * changed since; only a resume at its budget runs none */
+    if (!rc && isnan(v.loss)) rc = eval_loader(&s, s.val_l, &v, err);
     if (!rc && s.test_l) rc = eval_loader(&s, s.test_l, &t, err);
     if (!rc) {
         memset(res, 0, sizeof *res);

@@ -101,14 +101,16 @@ const train_config_option train_config_options[] = {
       "threads > 1: blas (OpenBLAS's threads), data (each thread a share of every "
       "batch's rows, single-threaded products; batch norm statistics shared across "
       "the shares) or auto (data)"),
-    S(cache_dir, "", "decoded dataset cache directory (empty: no cache)"),
-    S(checkpoint, "", "save the training state here after every epoch (empty: never)"),
+    S(cache_dir, "", "decoded dataset cache directory (kestrel train: $KESTREL_CACHE_DIR, else $XDG_CACHE_HOME/kestrel or ~/.cache/kestrel; empty: no cache)"),
+    S(checkpoint, "", "save the training state here (empty: never)"),
+    I(checkpoint_every, "1", 0, 1e6, "epochs between checkpoint saves; the run's end always saves (0: only the end)"),
     S(resume, "", "resume from this checkpoint (empty: start fresh)"),
     I(budget, "0", 0, 1e6, "stop once this many epochs are done (0: epochs); Hyperband sets it"),
     E(device, "cpu", device_names, "cpu, cuda (needs a CUDA build) or auto"),
     E(precision, "fp32", precision_names,
       "cuda GEMM inputs: fp32, or bf16/fp16 with fp32 accumulation and master weights"),
     I(report_every, "1", 1, 1e6, "epochs between report lines"),
+    B(evaluate_test, "true", "evaluate the test part at the end (test_loss, test_accuracy)"),
 };
 const int train_config_n_options = (int)(sizeof train_config_options / sizeof train_config_options[0]);
 

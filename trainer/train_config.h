@@ -84,11 +84,13 @@ typedef struct {
     int parallel;                     /* CONFIG_PARALLEL_*: how threads > 1 are used */
     char cache_dir[CONFIG_STR_MAX];
     char checkpoint[CONFIG_STR_MAX];  /* "" = none */
+    int checkpoint_every;             /* epochs between saves; 0 = the end only */
     char resume[CONFIG_STR_MAX];      /* "" = none */
     int budget;                       /* epochs this run may reach; 0 = epochs */
     int device;                       /* CONFIG_DEVICE_* */
     int precision;                    /* CONFIG_PRECISION_*: GEMM inputs on CUDA */
     int report_every;                 /* epochs between report lines */
+    int evaluate_test;                /* 0: no test pass (a study's trials) */
 } train_config;
 
 typedef enum {
