@@ -3,8 +3,9 @@
  * stop reaches everything it started (sh -c python ...). If Kestrel dies
  * (kill -9), the child dies with it (PR_SET_PDEATHSIG, which fires when the
  * spawning *thread* ends: spawn from a long-lived thread), and a watchdog
- * process per child, blocked on a pipe only Kestrel writes to, sees EOF and
- * kills the rest of the group. Invariant: a child that exited stays an
+ * process per child (a /bin/sh), blocked on a pipe only Kestrel writes to,
+ * sees EOF and kills the rest of the group. Both are started without
+ * fork()'s copy of Kestrel's memory (spawn_shared). Invariant: a child that exited stays an
  * unreaped zombie until its EXIT event is dispatched, which pins its pid as
  * the group id, so a signal to the group can never reach a recycled pid. */
 #define _GNU_SOURCE
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -391,31 +394,113 @@ static void close_fds(int from, int to)
     for (long fd = from; fd <= to && fd < max; fd++) close((int)fd);
 }
 
-/* Forks the process that outlives Kestrel to kill the child's group: it
- * holds no other fd (it must not keep other trials' pipes open), blocks
- * every signal (a Ctrl-C for Kestrel must not end it first) and waits for
- * EOF on its pipe. */
+/* Runs fn(arg) in a child that shares Kestrel's memory until it execs or
+ * exits (clone(CLONE_VM | CLONE_VFORK), what posix_spawn does), on a stack
+ * of its own. A fork() instead copies the page tables and write-protects
+ * every page, and each later write of Kestrel's then faults and flushes the
+ * TLB on every CPU: most of the scheduler's CPU per trial. The caller blocks
+ * all signals around it (no handler may run on the shared memory), and fn
+ * may only make system calls, writing nothing but its own stack. Returns
+ * the pid or -1 with errno. */
+static pid_t spawn_shared(int (*fn)(void *), void *arg)
+{
+    size_t size = 256 * 1024;
+    char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                       -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    pid_t pid = clone(fn, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+    int e = errno;
+    munmap(stack, size);
+    errno = e;
+    return pid;
+}
+
+/* The value of name in envp, or NULL. */
+static const char *env_value(char *const *envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (; envp && *envp; envp++)
+        if (!strncmp(*envp, name, n) && (*envp)[n] == '=') return *envp + n + 1;
+    return NULL;
+}
+
+/* execvp() with the PATH of envp, not of Kestrel's environment (which a
+ * child sharing Kestrel's memory must not replace): each PATH entry in
+ * turn, a file without a #! line run by /bin/sh, EACCES reported if any
+ * candidate gave it. Returns only on failure, errno set. */
+static void exec_path(char *const *argv, char *const *envp)
+{
+    const char *file = argv[0];
+    size_t argc = 0;
+    while (argv[argc]) argc++;
+    const char *path = strchr(file, '/') ? "" : env_value(envp, "PATH");
+    if (!path) path = "/bin:/usr/bin";
+    int eacces = 0;
+    for (const char *p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        char buf[PATH_MAX];
+        size_t dl = (size_t)(end - p), fl = strlen(file);
+        if (dl + fl + 2 <= sizeof buf) {
+            memcpy(buf, p, dl);
+            buf[dl] = '/';
+            memcpy(buf + dl + 1, file, fl + 1);
+            const char *target = *path ? (dl ? buf : buf + 1) : file;
+            execve(target, argv, envp);
+            if (errno == ENOEXEC) {
+                char *sh[argc + 2];
+                sh[0] = (char *)"/bin/sh";
+                sh[1] = (char *)target;
+                memcpy(sh + 2, argv + 1, argc * sizeof *sh);
+                execve("/bin/sh", sh, envp);
+                return;
+            }
+            if (errno == EACCES) eacces = 1;
+            else if (errno != ENOENT && errno != ENOTDIR) return;
+        }
+        if (!*end) break;
+        p = end;
+    }
+    if (eacces) errno = EACCES;
+}
+
+typedef struct {
+    int fd;                  /* the read end of the watchdog's pipe */
+    char script[64];         /* sh -c: wait for EOF, kill the group */
+} watchdog_args;
+
+static int watchdog_main(void *arg)
+{
+    watchdog_args *a = arg;
+    /* fd 0 when Kestrel runs with stdin closed: dup2 would keep CLOEXEC */
+    if (a->fd == 0 ? fcntl(0, F_SETFD, 0) == 0 : dup2(a->fd, 0) == 0) {
+        close_fds(1, INT_MAX);
+        char *argv[] = {(char *)"kestrel-watchdog", (char *)"-c", a->script, NULL}, *envp[] = {NULL};
+        execve("/bin/sh", argv, envp);
+    }
+    _exit(127);
+}
+
+/* Starts the process that outlives Kestrel to kill the child's group: a
+ * /bin/sh that holds no other fd (it must not keep other trials' pipes
+ * open), has every signal blocked (a Ctrl-C for Kestrel must not end it
+ * first: the mask survives exec) and waits for EOF on its pipe. */
 static int start_watchdog(runner_proc *p)
 {
     int wp[2];
     if (pipe2(wp, O_CLOEXEC) < 0) return -1;
+    watchdog_args a = {.fd = wp[0]};
+    snprintf(a.script, sizeof a.script, "read -r x; kill -s KILL -- -%ld", (long)p->pid);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close_fds(0, wp[0] - 1);
-        close_fds(wp[0] + 1, INT_MAX);
-        char c;
-        ssize_t r;
-        do r = read(wp[0], &c, 1);
-        while (r > 0 || (r < 0 && errno == EINTR));
-        kill(-p->pid, SIGKILL);
-        _exit(0);
-    }
+    pid_t pid = spawn_shared(watchdog_main, &a);
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(wp[0]);
+    if (pid > 0 && waitpid(pid, NULL, WNOHANG) == pid) {   /* the exec failed */
+        pid = -1;
+        e = ENOEXEC;
+    }
     if (pid < 0) {
         close(wp[1]);
         errno = e;
@@ -450,14 +535,27 @@ static void child_exec(const runner_cmd *cmd, char **envp, const int fds[5], pid
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    environ = envp;
-    execvp(cmd->argv[0], cmd->argv);
+    exec_path(cmd->argv, envp);
     stage = STAGE_EXEC;
 fail:;
     child_msg m = {stage, errno};
     ssize_t w = write(st, &m, sizeof m);
     (void)w;
     _exit(127);
+}
+
+typedef struct {
+    const runner_cmd *cmd;
+    char **envp;
+    const int *fds;
+    pid_t parent;
+} child_args;
+
+static int child_main(void *arg)
+{
+    const child_args *a = arg;
+    child_exec(a->cmd, a->envp, a->fds, a->parent);
+    return 127;
 }
 
 /* Blocks until the child exec'd (EOF: the CLOEXEC end closed) or reported
@@ -528,10 +626,9 @@ int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err)
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);  /* no parent handler may run in the child */
-        pid_t parent = getpid();
+        child_args a = {cmd, envp, fds, getpid()};
         p->t_start = now_s();
-        pid = fork();
-        if (pid == 0) child_exec(cmd, envp, fds, parent);
+        pid = spawn_shared(child_main, &a);
         int e = errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         errno = e;

@@ -386,6 +386,53 @@ START_TEST(environment)
 }
 END_TEST
 
+/* A bare command name is looked up in the trial's PATH (a spec's run.env
+ * may set it), not Kestrel's, which stays as it was: a file without
+ * execute permission is passed over (EACCES when nothing else is found), a
+ * script without a #! line runs under /bin/sh. */
+START_TEST(path_search_uses_the_trials_env)
+{
+    char dir[] = "/tmp/test_runner_path.XXXXXX", cmd[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "mkdir %s/a %s/b && echo 'echo no' > %s/a/kt-tool && "
+             "echo 'echo \"$1-ran\"' > %s/b/kt-tool && chmod +x %s/b/kt-tool", dir, dir, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *before = getenv("PATH");
+    char path[256], only_a[256];
+    snprintf(path, sizeof path, "PATH=%s/a:%s/b", dir, dir);
+    snprintf(only_a, sizeof only_a, "PATH=%s/a", dir);
+    collect c = {0};
+    char *argv[] = {"kt-tool", "x", NULL}, *env[] = {path, NULL};
+    runner_cmd rc = {.argv = argv, .env_extra = env};
+    runner_proc *p = spawn_cmd(&rc, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.exit_code, 0);
+    ck_assert_int_eq(c.n, 1);
+    ck_assert_str_eq(c.line[0], "x-ran");
+    ck_assert_str_eq(getenv("PATH"), before);
+    runner_free(p);
+    collect_free(&c);
+    char *env_a[] = {only_a, NULL};
+    runner_cmd denied = {.argv = argv, .env_extra = env_a};
+    p = spawn_cmd(&denied, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.exec_failed, 1);
+    ck_assert_ptr_nonnull(strstr(runner_stderr_tail(p), strerror(EACCES)));
+    runner_free(p);
+    collect_free(&c);
+    char *sleep_argv[] = {"sleep", "0", NULL};
+    runner_cmd missing = {.argv = sleep_argv, .env_extra = env_a};
+    p = spawn_cmd(&missing, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.exec_failed, 1);
+    ck_assert_ptr_nonnull(strstr(runner_stderr_tail(p), strerror(ENOENT)));
+    runner_free(p);
+    collect_free(&c);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(cwd_honoured)
 {
     char dir[] = "/tmp/kestrel-runner-XXXXXX";
@@ -590,6 +637,7 @@ static Suite *runner_suite(void)
     tcase_add_test(tc, eight_children_at_once);
     tcase_add_test(tc, environment);
     tcase_add_test(tc, cwd_honoured);
+    tcase_add_test(tc, path_search_uses_the_trials_env);
     tcase_add_test(tc, no_fd_leaks);
     tcase_add_test(tc, low_fds_in_parent);
     tcase_add_test(tc, free_kills_live_child);

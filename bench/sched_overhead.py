@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""The scheduler's own cost per trial (issue 19, goal 4).
+
+A random-search study of --trials trials, each `sleep --sleep` (a shell
+script that then reports its value), --parallel at a time, run by
+`kestrel run` on a fresh history. Prints the wall time against the ideal
+(trials / parallel * sleep) and the CPU time of the Kestrel process itself
+(user and system, read from /proc/PID/stat until it exits: the trials'
+own CPU is not in it), per trial. With a second binary (an A/B) the two
+alternate, rep by rep. Asserts nothing.
+
+Usage: python3 bench/sched_overhead.py [--trials 400] [--parallel 20]
+           [--sleep 1] [--reps 3] KESTREL [BASELINE_KESTREL]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run(binary, spec, db):
+    tck = os.sysconf("SC_CLK_TCK")
+    t0 = time.monotonic()
+    p = subprocess.Popen([binary, "run", "--quiet", "--db", db, spec],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    own = (0.0, 0.0)
+    while p.poll() is None:
+        try:
+            with open("/proc/%d/stat" % p.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            own = (int(fields[11]) / tck, int(fields[12]) / tck)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+        time.sleep(0.01)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise SystemExit("%s run failed (%d): %s" % (binary, p.returncode, p.stderr.read().decode()))
+    return wall, own[0], own[1]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("kestrel")
+    ap.add_argument("baseline", nargs="?")
+    ap.add_argument("--trials", type=int, default=400)
+    ap.add_argument("--parallel", type=int, default=20)
+    ap.add_argument("--sleep", type=float, default=1.0)
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args()
+    bins = [os.path.abspath(a.kestrel)] + ([os.path.abspath(a.baseline)] if a.baseline else [])
+    work = tempfile.mkdtemp(prefix="kestrel-sched-")
+    try:
+        obj = os.path.join(work, "obj.sh")
+        with open(obj, "w") as f:
+            f.write('#!/bin/sh\nsleep %g\necho "{\\"loss\\": $1}"\n' % a.sleep)
+        os.chmod(obj, 0o755)
+        spec = os.path.join(work, "sleep.json")
+        with open(spec, "w") as f:
+            json.dump({"name": "sleep", "objective": {"metric": "loss"},
+                       "space": {"x": {"type": "float", "low": 0, "high": 1}},
+                       "strategy": {"name": "random", "seed": 1},
+                       "budget": {"max_trials": a.trials, "max_parallel": a.parallel},
+                       "run": {"command": [obj, "{x}"]}}, f)
+        res = {b: [] for b in bins}
+        for r in range(a.reps):
+            for i, b in enumerate(bins):
+                res[b].append(run(b, spec, os.path.join(work, "h%d-%d.db" % (r, i))))
+        ideal = a.trials / a.parallel * a.sleep
+        print("%d trials of sleep %g s, %d at a time (ideal %.1f s); medians of %d runs" % (
+            a.trials, a.sleep, a.parallel, ideal, a.reps))
+        print("%-40s %9s %9s %12s %12s" % ("binary", "wall", "/ ideal", "own user", "own CPU/trial"))
+        for b in bins:
+            wall = statistics.median(x[0] for x in res[b])
+            usr = statistics.median(x[1] for x in res[b])
+            cpu = statistics.median(x[1] + x[2] for x in res[b])
+            print("%-40s %8.2fs %8.3fx %11.2fs %11.2fms" % (b[-40:], wall, wall / ideal, usr,
+                                                         1e3 * cpu / a.trials))
+        la = os.getloadavg()
+        print("load average at the end: %.2f %.2f %.2f on %d CPUs" % (la + (os.cpu_count(),)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
