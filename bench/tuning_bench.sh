@@ -39,7 +39,9 @@ median() {   # FORMAT VALUE...: the median of the values; "inf" sorts last
 # trials, epochs trained, the time of its last finished trial, the best
 # val_accuracy of the trials finished by 60 s and by 120 s, and the epochs of
 # the trials finished by the time the target was reached (inf if never; the
-# epochs of trials still running then are not counted, for any method).
+# epochs of trials still running then are not counted, for any method), and
+# the time to the first epoch report that reached the target (trial_values.at:
+# a running trial's report counts; inf if never).
 study_rows() {   # db target
     sqlite3 -separator ' ' "$1" "
         WITH t0 AS (SELECT study_id, MIN(started_at) AS t0 FROM trials GROUP BY study_id),
@@ -68,7 +70,10 @@ study_rows() {   # db target
                COALESCE((SELECT SUM(ep.n) FROM ep JOIN hit ON hit.study_id = ep.study_id
                          WHERE ep.study_id = s.id AND ep.finished_at <= hit.at),
                         CASE WHEN (SELECT at FROM hit WHERE hit.study_id = s.id) IS NULL
-                             THEN 'inf' ELSE 0 END)
+                             THEN 'inf' ELSE 0 END),
+               COALESCE((SELECT printf('%.1f', MIN(v.at) - t0.t0) FROM trial_values v
+                         JOIN trials r ON r.id = v.trial_id
+                         WHERE r.study_id = s.id AND v.name = s.metric AND v.value >= $2), 'inf')
         FROM studies s JOIN trials t ON t.study_id = s.id JOIN t0 ON t0.study_id = s.id
         GROUP BY s.id ORDER BY s.name"
 }
@@ -82,22 +87,24 @@ report() {   # db target
     db=$1 target=$2
     echo "target val_accuracy >= $target"
     echo
-    echo "| study | time to target (s) | epochs to target | best val_accuracy | best by 60 s | best by 120 s | trials | epochs trained | last trial ended (s) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    study_rows "$db" "$target" |
-        awk '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $9, $3, $7, $8, $4, $5, $6 }'
-    echo
-    echo "| method | median time to target (s) | seeds reaching it | median best val_accuracy | median best by 60 s | median best by 120 s | best val_accuracy (max over seeds) | median / random | median epochs to target | epochs / random |"
+    echo "| study | time to target (s) | by epoch reports (s) | epochs to target | best val_accuracy | best by 60 s | best by 120 s | trials | epochs trained | last trial ended (s) |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    study_rows "$db" "$target" |
+        awk '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $10, $9, $3, $7, $8, $4, $5, $6 }'
+    echo
+    echo "| method | median time to target (s) | by epoch reports (s) | seeds reaching it | median best val_accuracy | median best by 60 s | median best by 120 s | best val_accuracy (max over seeds) | median / random | median epochs to target | epochs / random |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     rows=$(study_rows "$db" "$target")
     methods=$(printf '%s\n' "$rows" | awk '{ sub(/-s[0-9]+$/, "", $1); print $1 }' | awk '!seen[$0]++')
-    base=""
+    base="" ebase=""
     for m in random $(printf '%s\n' "$methods" | grep -vx random); do
         mine=$(printf '%s\n' "$rows" | awk -v m="$m" '{ n = $1; sub(/-s[0-9]+$/, "", n) } n == m')
         [ -n "$mine" ] || continue
         # word splitting of the unquoted substitutions is wanted: one argument per seed
         # shellcheck disable=SC2046
         med=$(median %.1f $(printf '%s\n' "$mine" | awk '{ print $2 }'))
+        # shellcheck disable=SC2046
+        rmed=$(median %.1f $(printf '%s\n' "$mine" | awk '{ print $10 }'))
         # shellcheck disable=SC2046
         best=$(median %.4f $(printf '%s\n' "$mine" | awk '{ print $3 }'))
         # shellcheck disable=SC2046
@@ -112,7 +119,7 @@ report() {   # db target
         [ "$m" = random ] && base=$med && ebase=$epochs
         ratio=$(ratio_of "$med" "$base")
         eratio=$(ratio_of "$epochs" "$ebase")
-        echo "| $m | $med | $hit of $n | $best | $by60 | $by120 | $top | $ratio | $epochs | $eratio |"
+        echo "| $m | $med | $rmed | $hit of $n | $best | $by60 | $by120 | $top | $ratio | $epochs | $eratio |"
     done
 }
 

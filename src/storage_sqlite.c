@@ -66,7 +66,7 @@ static const char *const query_sql[Q_COUNT] = {
         "WHERE trial_id = ?1 ORDER BY pos",
     [Q_TRIAL_STATE] = "SELECT state FROM trials WHERE id = ?1",
     [Q_VALUE_INSERT] = "INSERT OR REPLACE INTO trial_values (trial_id, step, "
-        "name, value) VALUES (?1, ?2, ?3, ?4)",
+        "name, value, at) VALUES (?1, ?2, ?3, ?4, (julianday('now') - 2440587.5) * 86400.0)",
     [Q_LAST_STEP] = "UPDATE trials SET last_step = max(last_step, ?2) WHERE id = ?1",
     [Q_TRIAL_END] = "UPDATE trials SET state = ?2, value = ?3, finished_at = ?4, "
         "failure = ?5, last_step = coalesce((SELECT max(step) FROM trial_values "

@@ -55,7 +55,8 @@ START_TEST(upgrades_version_1)
     ck_assert_int_ge(storage_schema_version(st), 2);
     storage_close(st);
     st = NULL;
-    sql_exec("DROP INDEX trials_study_fresh; PRAGMA user_version = 1");
+    sql_exec("DROP INDEX trials_study_fresh; ALTER TABLE trial_values DROP COLUMN at; "
+             "PRAGMA user_version = 1");
     assert_sql("SELECT count(*) FROM sqlite_master WHERE name = 'trials_study_fresh'", "0");
     open_db();
     ck_assert_int_ge(storage_schema_version(st), 2);
@@ -310,6 +311,12 @@ START_TEST(report_finish_logs)
     ck_assert_int_eq(storage_trial_report(st, tid, 1, at1, 1, &err), KE_OK);
     ck_assert_int_eq(storage_trial_report(st, tid, 1, again, 1, &err), KE_OK);
     ck_assert_int_eq(storage_trial_report(st, tid + 100, 1, at1, 1, &err), KE_NOTFOUND);
+    /* each report row records when it arrived, on the trials' clock */
+    char q[256];
+    snprintf(q, sizeof q, "SELECT count(*) FROM trial_values v JOIN trials t ON t.id = v.trial_id "
+             "WHERE v.trial_id = %lld AND v.at >= t.started_at AND v.at <= %.3f",
+             (long long)tid, (double)time(NULL) + 1);
+    assert_sql(q, "3");
 
     storage_value *v;
     int n;
