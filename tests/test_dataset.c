@@ -441,6 +441,38 @@ START_TEST(csv_classification)
 }
 END_TEST
 
+/* DATASET_AUTO reads a label column of fractional numbers, or of mostly
+ * distinct numbers, as a regression target, and class codes as classes. */
+START_TEST(csv_auto_task)
+{
+    write_text(tpath("frac.csv"), "f1,y\n1,0.5\n2,1\n3,0.5\n");
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_csv(tpath("frac.csv"), "y", DATASET_AUTO, NULL, &ds, &err), KE_OK);
+    ck_assert_int_eq(ds.task, DATASET_REGRESSION);
+    ck_assert(ds.t == 1 && ds.targets[0] == 0.5f && ds.targets[1] == 1.0f && ds.x[2] == 3.0f);
+    dataset_free(&ds);
+    write_text(tpath("codes.csv"), "f1,y\n1,3\n2,1\n3,3\n4,10\n");
+    ck_assert_int_eq(dataset_load_csv(tpath("codes.csv"), "y", DATASET_AUTO, NULL, &ds, &err), KE_OK);
+    ck_assert_int_eq(ds.task, DATASET_CLASSIFICATION);
+    ck_assert_uint_eq(ds.n_classes, 3);
+    dataset_free(&ds);
+    FILE *f = fopen(tpath("prices.csv"), "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "f1,price\n");
+    for (int i = 0; i < 300; i++) fprintf(f, "%d,%d\n", i, 1000 + (i * 37) % 250);
+    fclose(f);
+    ck_assert_int_eq(dataset_load_csv(tpath("prices.csv"), NULL, DATASET_AUTO, NULL, &ds, &err), KE_OK);
+    ck_assert_int_eq(ds.task, DATASET_REGRESSION);
+    ck_assert_float_eq(ds.targets[1], 1037.0f);
+    dataset_free(&ds);
+    write_text(tpath("names.csv"), "f1,y\n1,cat\n2,0.5\n");
+    ck_assert_int_eq(dataset_load_csv(tpath("names.csv"), "y", DATASET_AUTO, NULL, &ds, &err), KE_OK);
+    ck_assert_int_eq(ds.task, DATASET_CLASSIFICATION);
+    dataset_free(&ds);
+}
+END_TEST
+
 START_TEST(csv_regression_cached)
 {
     write_text(tpath("r.csv"), "f1,y,f2\n1,0.5,2\n3,-1.25,4\n");
@@ -646,6 +678,7 @@ int main(void)
     tcase_add_test(tc, cache_unwritable_skipped);
     tcase_add_test(tc, csv_classification);
     tcase_add_test(tc, csv_regression_cached);
+    tcase_add_test(tc, csv_auto_task);
     tcase_add_test(tc, csv_errors);
     tcase_add_test(tc, synthetic_classification);
     tcase_add_test(tc, synthetic_regression);

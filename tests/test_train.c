@@ -475,6 +475,32 @@ START_TEST(scaler_fit_cached)
 }
 END_TEST
 
+/* A CSV with a continuous target under the default task=auto trains a
+ * regression (mse, no accuracy), not a classifier with a class per value. */
+START_TEST(csv_continuous_target_is_regression)
+{
+    char csv[96], kv[160];
+    path_in_dir(csv, sizeof csv, "reg.csv");
+    FILE *f = fopen(csv, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "a,b,y\n");
+    for (int i = 0; i < 400; i++) {
+        double a = (i % 20) / 10.0, b = (i % 13) / 6.5;
+        fprintf(f, "%g,%g,%.4f\n", a, b, 2 * a - b + 0.25);
+    }
+    fclose(f);
+    snprintf(kv, sizeof kv, "data=csv:%s", csv);
+    set(kv);
+    set("epochs=20");
+    lines l = {0};
+    train_result r;
+    ck_assert_msg(train_run(&c, collect, &l, &r, &err) == KE_OK, "%s", err.msg);
+    ck_assert(!r.classification);
+    ck_assert_ptr_null(strstr(l.lines[l.n - 1], "accuracy"));
+    ck_assert_msg(r.val_loss < 0.1, "val_loss %g", r.val_loss);
+}
+END_TEST
+
 START_TEST(fashion_mnist_subset)
 {
     train_config_defaults(&c);
@@ -509,6 +535,7 @@ int main(void)
     tcase_add_test(tc, checkpoint_every_and_at_the_end);
     tcase_add_test(tc, test_pass_optional);
     tcase_add_test(tc, scaler_fit_cached);
+    tcase_add_test(tc, csv_continuous_target_is_regression);
     if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)
         tcase_add_test(tc, fashion_mnist_subset);
     else

@@ -368,6 +368,45 @@ typedef struct {
     dataset_task task;
 } csv_ctx;
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* DATASET_AUTO's rule (dataset.h): labels that read as a continuous
+ * target. A classifier would make each distinct value a class of its own
+ * and report an accuracy near 0 without a word. */
+static int looks_continuous(csv_label *lab, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (parse_float(lab[i].s, &lab[i].v) != 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (lab[i].v != floorf(lab[i].v)) return 1;
+    float *v = malloc(n * sizeof *v);
+    if (!v) return 0;
+    for (size_t i = 0; i < n; i++) v[i] = lab[i].v;
+    qsort(v, n, sizeof *v, cmp_float);
+    size_t k = n > 0;
+    for (size_t i = 1; i < n; i++) k += v[i] != v[i - 1];
+    free(v);
+    return k > 100 && 2 * k > n;
+}
+
+/* The classification dataset ds, its labels read as one regression
+ * target. */
+static int to_regression(dataset *ds, const csv_label *lab, kerror *err)
+{
+    dataset r;
+    int rc = dataset_alloc(&r, DATASET_REGRESSION, ds->n, ds->d, 1, err);
+    if (rc) return rc;
+    memcpy(r.x, ds->x, ds->n * ds->d * sizeof *r.x);
+    for (size_t i = 0; i < ds->n; i++) r.targets[i] = lab[i].v;
+    dataset_free(ds);
+    *ds = r;
+    return KE_OK;
+}
+
 /* Parses the data rows after the header into ds (allocated for them).
  * lab receives the label strings for classification. */
 static int csv_rows(char *cur, size_t first_line, char **fields, char **names, size_t ncol,
@@ -389,7 +428,7 @@ static int csv_rows(char *cur, size_t first_line, char **fields, char **names, s
                                   "%s:%zu: column %zu ('%s'): non-numeric value '%s'",
                                   c->path, lineno, j + 1, names[j], fields[j]);
         }
-        if (c->task == DATASET_CLASSIFICATION)
+        if (lab)
             lab[row].s = fields[label_col];
         else if (parse_float(fields[label_col], &ds->targets[row]) != 0)
             return kerror_set(err, KE_INVALID, NULL,
@@ -443,14 +482,16 @@ static int csv_decode(void *vctx, dataset *ds, kerror *err)
                         "%s: need a label column and at least one feature column", c->path);
     else if (rows == 0)
         rc = kerror_set(err, KE_INVALID, NULL, "%s: no data rows after the header", c->path);
+    dataset_task read = c->task == DATASET_REGRESSION ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     if (rc == KE_OK)
-        rc = dataset_alloc(ds, c->task, rows, ncol - 1, 1, err);
-    if (rc == KE_OK && c->task == DATASET_CLASSIFICATION && !(lab = malloc(rows * sizeof *lab)))
+        rc = dataset_alloc(ds, read, rows, ncol - 1, 1, err);
+    if (rc == KE_OK && read == DATASET_CLASSIFICATION && !(lab = malloc(rows * sizeof *lab)))
         rc = kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate labels", c->path);
     if (rc == KE_OK)
         rc = csv_rows(cur, 2, fields, names, ncol, label_col, c, lab, ds, err);
     if (rc == KE_OK && lab)
-        rc = map_labels(lab, rows, c->path, ds, err);
+        rc = c->task == DATASET_AUTO && looks_continuous(lab, rows) ? to_regression(ds, lab, err)
+                                                                     : map_labels(lab, rows, c->path, ds, err);
     free(lab);
     free(cols);
     free(text);

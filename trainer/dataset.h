@@ -15,7 +15,12 @@
 
 typedef enum {
     DATASET_CLASSIFICATION = 0,
-    DATASET_REGRESSION = 1
+    DATASET_REGRESSION = 1,
+    DATASET_AUTO = 2     /* a CSV load option only: regression when every
+                            label is a number and some have a fraction, or
+                            when more than half the rows (and over 100) would
+                            each be a class of their own; else classification.
+                            A loaded dataset's task is never AUTO. */
 } dataset_task;
 
 typedef struct {
@@ -53,7 +58,8 @@ typedef struct {
                                   NULL: DATASET_FASHION_MNIST_DIR for
                                   "fashion-mnist"; required for "mnist" */
     const char *label_column;  /* CSV: name of the label column; NULL: last */
-    dataset_task csv_task;     /* CSV: how to read the label column */
+    dataset_task csv_task;     /* CSV: how to read the label column
+                                  (DATASET_AUTO: decide from its values) */
     size_t synth_n;            /* synthetic: samples (default 2000) */
     size_t synth_d;            /* synthetic: features (default 16) */
     size_t synth_classes;      /* synthetic classification (default 4) */

@@ -62,7 +62,8 @@ static int load_data(session *s, int fold, kerror *err)
     o.source = c->data;
     o.dir = c->data_dir[0] ? c->data_dir : NULL;
     o.label_column = c->label_column[0] ? c->label_column : NULL;
-    o.csv_task = s->classification ? DATASET_CLASSIFICATION : DATASET_REGRESSION;
+    o.csv_task = c->task == CONFIG_TASK_AUTO ? DATASET_AUTO
+                 : s->classification ? DATASET_CLASSIFICATION : DATASET_REGRESSION;
     o.synth_n = (size_t)c->synthetic_samples;
     o.synth_d = (size_t)c->synthetic_features;
     o.synth_classes = (size_t)c->synthetic_classes;
@@ -72,6 +73,8 @@ static int load_data(session *s, int fold, kerror *err)
     o.cache_dir = c->cache_dir[0] ? c->cache_dir : NULL;
     int rc = dataset_load(&o, &s->ds, err);
     if (rc) return rc;
+    /* task=auto: a CSV's label column says which (dataset.h's DATASET_AUTO) */
+    if (c->task == CONFIG_TASK_AUTO) s->classification = s->ds.task == DATASET_CLASSIFICATION;
     if ((s->ds.task == DATASET_CLASSIFICATION) != s->classification)
         return kerror_set(err, KE_INVALID, "task", "the data is a %s task",
                           s->classification ? "regression" : "classification");
@@ -91,8 +94,10 @@ static int load_data(session *s, int fold, kerror *err)
     return KE_OK;
 }
 
-/* The model a config describes, for the student and for a teacher. */
-static void model_config(const train_config *c, int n_in, int n_out, mlp_config *mc)
+/* The model a config describes, for the student and for a teacher;
+ * regression picks mse for loss=auto. */
+static void model_config(const train_config *c, int regression, int n_in, int n_out,
+                         mlp_config *mc)
 {
     mlp_config_default(mc);
     mc->n_in = n_in;
@@ -107,7 +112,7 @@ static void model_config(const train_config *c, int n_in, int n_out, mlp_config 
     mc->init = (mlp_init)c->init;
     mc->seed = (uint64_t)c->seed;
     mc->max_batch = c->batch_size;
-    int mse = c->loss == CONFIG_LOSS_MSE || (c->loss == CONFIG_LOSS_AUTO && is_regression(c));
+    int mse = c->loss == CONFIG_LOSS_MSE || (c->loss == CONFIG_LOSS_AUTO && regression);
     mc->loss = mse ? MLP_LOSS_MSE : MLP_LOSS_SOFTMAX_XENT;
     mc->label_smoothing = mse ? 0.0f : (float)c->label_smoothing;
     mc->distill_temperature = (float)c->distill_temperature;
@@ -122,7 +127,7 @@ static int load_teacher(session *s, kerror *err)
     train_config tc;
     mlp_config mc;
     if (!(rc = checkpoint_config(ck, &tc, err))) {
-        model_config(&tc, (int)s->ds.d, s->n_out, &mc);
+        model_config(&tc, !s->classification, (int)s->ds.d, s->n_out, &mc);
         mc.max_batch = s->cfg->batch_size;
         rc = mlp_create(&s->teacher, &mc, err);
     }
@@ -218,7 +223,7 @@ static int build(session *s, kerror *err)
 {
     const train_config *c = s->cfg;
     mlp_config mc;
-    model_config(c, (int)s->ds.d, s->n_out, &mc);
+    model_config(c, !s->classification, (int)s->ds.d, s->n_out, &mc);
     s->mse = mc.loss == MLP_LOSS_MSE;
     int rc = mlp_create(&s->m, &mc, err);
     if (rc) return rc;

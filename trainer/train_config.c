@@ -42,7 +42,7 @@ const train_config_option train_config_options[] = {
       "fashion-mnist | mnist | csv:PATH | synthetic-classification | synthetic-regression"),
     S(data_dir, "", "directory of the IDX files (empty: the source's default)"),
     S(label_column, "", "CSV label column name (empty: the last column)"),
-    E(task, "auto", task_names, "auto: regression for synthetic-regression, else classification"),
+    E(task, "auto", task_names, "auto: regression for synthetic-regression and for a CSV label column of fractional numbers (or with over half its 100+ values distinct), else classification"),
     I(data_seed, "1", 0, IMAX, "seed of synthetic data and of the train/val/test split"),
     I(synthetic_samples, "2000", 10, 1e8, "synthetic data: samples"),
     I(synthetic_features, "16", 1, 1e5, "synthetic data: features"),
