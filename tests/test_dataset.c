@@ -474,6 +474,20 @@ START_TEST(csv_auto_task)
 }
 END_TEST
 
+/* A quoted column name holding a comma (it would shift every column) is
+ * refused, naming the file and the line; quotes alone are fine
+ * (csv_classification). */
+START_TEST(csv_quoted_header)
+{
+    write_text(tpath("q.csv"), "\"a, b\",c,label\n1,2,0\n");
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_csv(tpath("q.csv"), NULL, DATASET_CLASSIFICATION, NULL, &ds, &err),
+                     KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "q.csv:1: a quoted column name holds a comma"));
+}
+END_TEST
+
 START_TEST(csv_regression_cached)
 {
     write_text(tpath("r.csv"), "f1,y,f2\n1,0.5,2\n3,-1.25,4\n");
@@ -641,7 +655,7 @@ START_TEST(named_sources)
     ck_assert_str_eq(err.path, "source");
     o.source = "mnist";
     ck_assert_int_eq(dataset_load(&o, &ds, &err), KE_INVALID);
-    ck_assert_str_eq(err.path, "dir");
+    ck_assert_str_eq(err.path, "data_dir");
     o.dir = tmpdir;
     ck_assert_int_eq(dataset_load(&o, &ds, &err), KE_IO);
     const unsigned char lab[4] = {0, 1, 2, 3};
@@ -680,6 +694,7 @@ int main(void)
     tcase_add_test(tc, csv_classification);
     tcase_add_test(tc, csv_regression_cached);
     tcase_add_test(tc, csv_auto_task);
+    tcase_add_test(tc, csv_quoted_header);
     tcase_add_test(tc, csv_errors);
     tcase_add_test(tc, synthetic_classification);
     tcase_add_test(tc, synthetic_regression);

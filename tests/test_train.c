@@ -343,6 +343,12 @@ START_TEST(distillation_from_teacher)
     ck_assert_msg(fabs(r2.val_loss - r.val_loss) <= 1e-4 * r.val_loss, "val_loss %.9g vs %.9g",
                   r2.val_loss, r.val_loss);
     set("threads=1");
+    /* A teacher trained on other scaled inputs is refused, naming both. */
+    set("scaling=none");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "teacher");
+    ck_assert_ptr_nonnull(strstr(err.msg, "scaling=standard, this run uses none"));
+    set("scaling=standard");
     /* A teacher for another input width cannot be used. */
     set("synthetic_features=9");
     ck_assert_int_ne(train_run(&c, NULL, NULL, NULL, &err), KE_OK);

@@ -192,6 +192,9 @@ START_TEST(files)
     ck_assert_int_eq(train_config_load_file(&c, bad, &err), KE_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "line 2"));
     ck_assert_int_eq(train_config_load_file(&c, missing, &err), KE_IO);
+    ck_assert_str_eq(err.path, "config");
+    ck_assert_ptr_null(strstr(err.msg, "line -1"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "missing.json"));
     unlink(good);
     unlink(bad);
     rmdir(dir);
@@ -217,6 +220,17 @@ START_TEST(cross_checks)
     invalid("val_ratio=0", "val_ratio");
     invalid("budget=11", "budget");   /* epochs is 10 */
     invalid("milestones=5,3", "milestones");
+    invalid("hidden=8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8", "hidden");   /* 17 layers */
+    /* a resume or teacher file that is not there fails before the data load */
+    train_config_defaults(&c);
+    train_config_set_kv(&c, "resume=/nonexistent/kestrel.kck", &err);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_IO);
+    ck_assert_str_eq(err.path, "resume");
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/kestrel.kck"));
+    train_config_defaults(&c);
+    train_config_set_kv(&c, "teacher=/nonexistent/t.kck", &err);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_IO);
+    ck_assert_str_eq(err.path, "teacher");
     train_config_defaults(&c);
     train_config_set_kv(&c, "kfold=3", &err);
     train_config_set_kv(&c, "checkpoint=/tmp/x.kck", &err);

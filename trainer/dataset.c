@@ -407,6 +407,17 @@ static int to_regression(dataset *ds, const csv_label *lab, kerror *err)
     return KE_OK;
 }
 
+/* 1 when a name still starts or ends with a quote: trim() strips whole
+ * quotes, so this is a quoted name that split_fields cut at its comma. */
+static int cut_quote(char *const *names, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        size_t len = strlen(names[j]);
+        if (len && (names[j][0] == '"' || names[j][len - 1] == '"')) return 1;
+    }
+    return 0;
+}
+
 /* Parses the data rows after the header into ds (allocated for them).
  * lab receives the label strings for classification. */
 static int csv_rows(char *cur, size_t first_line, char **fields, char **names, size_t ncol,
@@ -474,7 +485,10 @@ static int csv_decode(void *vctx, dataset *ds, kerror *err)
         for (label_col = 0; label_col < ncol && strcmp(names[label_col], c->label); label_col++)
             ;
     }
-    if (label_col == ncol)
+    if (cut_quote(names, ncol))
+        rc = kerror_set(err, KE_INVALID, NULL, "%s:1: a quoted column name holds a comma "
+                        "(not supported: it shifts every column); rename it", c->path);
+    else if (label_col == ncol)
         rc = kerror_set(err, KE_INVALID, "label_column", "%s: no column named '%s' in the header",
                         c->path, c->label);
     else if (ncol < 2)
@@ -635,11 +649,11 @@ static int idx_find(const char *dir, const char *name, char *buf, size_t n, kerr
     struct stat st;
     int len = snprintf(buf, n, "%s/%s.gz", dir, name);
     if (len < 0 || (size_t)len >= n)
-        return kerror_set(err, KE_INVALID, "dir", "path too long: %s/%s", dir, name);
+        return kerror_set(err, KE_INVALID, "data_dir", "path too long: %s/%s", dir, name);
     if (stat(buf, &st) == 0) return KE_OK;
     buf[len - 3] = '\0';
     if (stat(buf, &st) == 0) return KE_OK;
-    return kerror_set(err, KE_IO, "dir", "%s: neither %s nor %s.gz found", dir, name, name);
+    return kerror_set(err, KE_IO, "data_dir", "%s: neither %s nor %s.gz found", dir, name, name);
 }
 
 int dataset_load(const dataset_opts *o, dataset *ds, kerror *err)
@@ -649,7 +663,7 @@ int dataset_load(const dataset_opts *o, dataset *ds, kerror *err)
     if (!strcmp(src, "fashion-mnist") || !strcmp(src, "mnist")) {
         const char *dir = o->dir;
         if (!dir && src[0] == 'm')
-            return kerror_set(err, KE_INVALID, "dir", "source 'mnist' needs the IDX directory");
+            return kerror_set(err, KE_INVALID, "data_dir", "source 'mnist' needs the IDX directory");
         if (!dir) dir = DATASET_FASHION_MNIST_DIR;
         static const char *const names[4] = {
             "train-images-idx3-ubyte", "train-labels-idx1-ubyte",

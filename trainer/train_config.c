@@ -4,12 +4,14 @@
  * holds an out-of-range value; enum choice arrays list names in the order of
  * the enum they stand for (optim_kind, schedule_kind, mlp_act, ...). */
 #include "train_config.h"
+#include "mlp.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define OFF(f) offsetof(train_config, f)
 #define BIG 1e30
@@ -54,7 +56,7 @@ const train_config_option train_config_options[] = {
     F(test_ratio, "0.1", 0, 0.9, "share held out for test (ignored with an official test set)"),
     I(kfold, "0", 0, 50, "k-fold cross-validation folds (0: off, else >= 2)"),
     E(scaling, "standard", scaling_names, "feature scaling fitted on the training rows"),
-    L(hidden, "128", 1, 65536, "hidden layer widths, e.g. 256,128 (empty: linear model)"),
+    L(hidden, "128", 1, 65536, "hidden layer widths, e.g. 256,128, at most 16 layers (empty: linear model)"),
     E(activation, "relu", act_names, "hidden activation"),
     F(leaky_slope, "0.01", 0, 1, "negative slope of leaky_relu"),
     B(batchnorm, "false", "batch norm after every hidden dense layer"),
@@ -355,9 +357,10 @@ int train_config_load_file(train_config *c, const char *path, kerror *err)
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     if (!root) {
-        int io = je.line < 1;
-        return kerror_set(err, io ? KE_IO : KE_INVALID, path, "%s (line %d, column %d)",
-                          je.text, je.line, je.column);
+        if (je.line < 1)   /* no position: the file could not be read */
+            return kerror_set(err, KE_IO, "config", "%s", je.text);
+        return kerror_set(err, KE_INVALID, path, "%s (line %d, column %d)", je.text, je.line,
+                          je.column);
     }
     int rc = train_config_apply_json(c, root, err);
     json_decref(root);
@@ -384,6 +387,15 @@ int train_config_validate(const train_config *c, kerror *err)
             return kerror_set(err, KE_INVALID, "milestones", "must be strictly ascending");
     if (c->budget > c->epochs)
         return kerror_set(err, KE_INVALID, "budget", "%d exceeds epochs (%d)", c->budget, c->epochs);
+    if (c->hidden.n > MLP_MAX_LAYERS)
+        return kerror_set(err, KE_INVALID, "hidden", "at most %d hidden layers, got %d",
+                          MLP_MAX_LAYERS, c->hidden.n);
+    /* before the data load, which takes seconds: a typo fails at once */
+    const char *files[][2] = {{"resume", c->resume}, {"teacher", c->teacher}};
+    for (int i = 0; i < 2; i++)
+        if (files[i][1][0] && access(files[i][1], R_OK) != 0)
+            return kerror_set(err, KE_IO, files[i][0], "cannot read '%s': %s", files[i][1],
+                              strerror(errno));
     return KE_OK;
 }
 
