@@ -423,6 +423,24 @@ START_TEST(checkpoint_every_and_at_the_end)
 }
 END_TEST
 
+/* Shifts and flips on data without image geometry are refused, not
+ * skipped without a word; noise works on any data. */
+START_TEST(image_augmentation_needs_images)
+{
+    set("augment_shift=2");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "augment_shift");
+    set("augment_shift=0");
+    set("augment_flip=0.5");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "augment_flip");
+    set("augment_flip=0");
+    set("augment_noise=0.1");
+    set("epochs=1");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
+}
+END_TEST
+
 /* evaluate_test=false skips the test pass and its metrics and changes
  * nothing else. */
 START_TEST(test_pass_optional)
@@ -540,6 +558,7 @@ int main(void)
     tcase_add_test(tc, cuda_device_without_cuda);
     tcase_add_test(tc, checkpoint_every_and_at_the_end);
     tcase_add_test(tc, test_pass_optional);
+    tcase_add_test(tc, image_augmentation_needs_images);
     tcase_add_test(tc, scaler_fit_cached);
     tcase_add_test(tc, csv_continuous_target_is_regression);
     if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)

@@ -61,23 +61,18 @@ size_t loader_batches(const loader *l)
 }
 
 /* img = src (an h x w x c image) shifted by (dx, dy) pixels, vacated
- * pixels 0; each moved value scaled by its source feature's shift and scale
- * (NULL: none), so shifting the raw row gives the bits of shifting the
- * scaled one. */
+ * pixels 0 (black: the rows are scaled after augmentation). */
 static void shift_image(float *img, const float *src, size_t h, size_t w, size_t c, long dx,
-                        long dy, const float *shift, const float *scale)
+                        long dy)
 {
     for (long r = 0; r < (long)h; r++) {
         for (long col = 0; col < (long)w; col++) {
             long sr = r - dy, sc = col - dx;
             float *dst = img + ((size_t)r * w + (size_t)col) * c;
-            if (sr < 0 || sr >= (long)h || sc < 0 || sc >= (long)w) {
+            if (sr < 0 || sr >= (long)h || sc < 0 || sc >= (long)w)
                 memset(dst, 0, c * sizeof *dst);
-                continue;
-            }
-            size_t k = ((size_t)sr * w + (size_t)sc) * c;
-            for (size_t ch = 0; ch < c; ch++)
-                dst[ch] = scale ? (src[k + ch] - shift[k + ch]) * scale[k + ch] : src[k + ch];
+            else
+                memcpy(dst, src + ((size_t)sr * w + (size_t)sc) * c, c * sizeof *dst);
         }
     }
 }
@@ -96,7 +91,9 @@ static void flip_image(float *img, size_t h, size_t w, size_t c)
     }
 }
 
-/* row = dataset row src, scaled, then augmented with draws from r. */
+/* row = dataset row src, shifted and flipped as stored (pixels in their
+ * own units: a vacated pixel is black), then scaled, then noised, with
+ * draws from r. */
 static void gather_row(const loader *l, float *row, const float *src, rng *r)
 {
     const loader_aug *a = &l->aug;
@@ -107,16 +104,14 @@ static void gather_row(const loader *l, float *row, const float *src, rng *r)
         dx = (long)rng_below(r, span) - (long)a->shift_px;
         dy = (long)rng_below(r, span) - (long)a->shift_px;
     }
-    int scaled = l->sc && l->sc->kind != SPLIT_SCALE_NONE;
+    int flip = l->image && a->flip_p > 0 && rng_uniform(r) < a->flip_p;
+    int moved = dx || dy || flip, scaled = l->sc && l->sc->kind != SPLIT_SCALE_NONE;
     if (dx || dy)
-        shift_image(row, src, ds->h, ds->w, ds->c, dx, dy, scaled ? l->sc->shift : NULL,
-                    scaled ? l->sc->scale : NULL);
-    else if (scaled)
-        split_scaler_row(l->sc, row, src);
-    else
+        shift_image(row, src, ds->h, ds->w, ds->c, dx, dy);
+    else if (moved || !scaled)
         memcpy(row, src, l->d * sizeof *row);
-    if (l->image && a->flip_p > 0 && rng_uniform(r) < a->flip_p)
-        flip_image(row, ds->h, ds->w, ds->c);
+    if (flip) flip_image(row, ds->h, ds->w, ds->c);
+    if (scaled) split_scaler_row(l->sc, row, moved ? row : src);
     if (a->noise_std > 0) {
         int clamp = l->image && a->clamp01;
         for (size_t j = 0; j < l->d; j++) {

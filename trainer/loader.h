@@ -24,7 +24,9 @@
  * in different epochs. */
 typedef struct {
     size_t shift_px;    /* images: shift by a uniform dx, dy in
-                           [-shift_px, shift_px], vacated pixels are 0 */
+                           [-shift_px, shift_px], vacated pixels are 0
+                           (black: shifts and flips act on the stored
+                           pixels, before the scaler) */
     double flip_p;      /* images: probability of a horizontal
                            (left-right) flip */
     double noise_std;   /* additive N(0, noise_std^2) on every feature
@@ -56,9 +58,9 @@ typedef struct loader loader;   /* opaque */
 /* Creates a loader over rows idx[0..n) of ds with batches of batch_size
  * rows (n >= 1, batch_size >= 1; batch_size larger than n gives one batch).
  * shuffle 0 keeps idx order in every epoch (evaluation). aug may be NULL.
- * sc (NULL: none) scales each gathered row before augmentation, so the
- * dataset itself is only read (it may be a read-only shared mapping); sc
- * must outlive the loader.
+ * sc (NULL: none) scales each gathered row after shifts and flips and
+ * before noise, so the dataset itself is only read (it may be a read-only
+ * shared mapping); sc must outlive the loader.
  * prefetch 1 starts the prefetch thread; 0 starts none, and the caller fills
  * each batch with loader_fill. ds must outlive the loader and must not
  * change while it runs; idx is copied. *out owns everything; free with

@@ -147,6 +147,12 @@ static int load_teacher(session *s, kerror *err)
 static int make_loaders(session *s, kerror *err)
 {
     const train_config *c = s->cfg;
+    const dataset *ds = &s->ds;
+    int image = ds->h && ds->w && ds->c && ds->h * ds->w * ds->c == ds->d;
+    if (!image && (c->augment_shift || c->augment_flip > 0))
+        return kerror_set(err, KE_INVALID, c->augment_shift ? "augment_shift" : "augment_flip",
+                          "needs images; this data has no image geometry (augment_noise works "
+                          "on any data)");
     loader_aug aug;
     loader_aug_init(&aug);
     aug.shift_px = (size_t)c->augment_shift;

@@ -91,7 +91,7 @@ const train_config_option train_config_options[] = {
     I(epochs, "10", 1, 1e6, "epochs of the full run (the schedule spans them)"),
     I(early_stopping_patience, "0", 0, 1e6, "stop after this many epochs without val_loss gain (0: off)"),
     F(min_delta, "0", 0, BIG, "smallest val_loss decrease that counts as a gain"),
-    I(augment_shift, "0", 0, 16, "images: random shift of up to this many pixels"),
+    I(augment_shift, "0", 0, 16, "images: random shift of up to this many pixels (vacated pixels black)"),
     F(augment_flip, "0", 0, 1, "images: horizontal flip probability"),
     F(augment_noise, "0", 0, 10, "additive Gaussian noise std on the features"),
     S(teacher, "", "teacher checkpoint for distillation (empty: none)"),
