@@ -266,7 +266,7 @@ void optim_cuda_step(optim_cuda *o, float *params, float *grads, const float *lr
     if (c->agc > 0)
         for (int i = 0; i < o->n_tensors; i++) {
             const mlp_tensor *t = &o->tensors[i];
-            if (t->trainable && t->is_weight)
+            if (optim_agc_clips(o->tensors, o->n_tensors, i))
                 agc_kernel<<<t->rows, REDUCE_THREADS, 0, st>>>(params + t->offset, grads + t->offset,
                                                                t->cols, c->agc, cb);
         }

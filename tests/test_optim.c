@@ -216,20 +216,35 @@ END_TEST
 
 START_TEST(clip_adaptive)
 {
-    optim o = clip_optim(0, 0, 0.1f);
+    /* A hidden layer (W 2x2, b) and the output layer (W 1x2). */
+    static const mlp_tensor two[] = {
+        {"h0.W", 0, 2, 2, 1, 1},
+        {"h0.b", 4, 2, 1, 0, 1},
+        {"out.W", 6, 1, 2, 1, 1},
+    };
+    optim_config c;
+    optim_config_default(&c);
+    c.agc = 0.1f;
+    optim o;
+    ck_assert_int_eq(optim_init(&o, &c, 8, two, 3, NULL), KE_OK);
     /* Row 0 of W has |w| = 5: |g| = 2 > 0.1*5 is cut to 0.5. Row 1 is zero,
      * so the floor 1e-3 applies: |g| = 1 is cut to 1e-4. The bias gradient
-     * (not a weight) is left alone. */
-    float p[6] = {3, 4, 0, 0, 1, 1}, g[6] = {2, 0, 0, 1, 50, -50};
+     * (not a weight) is left alone, and so is the output layer's (Brock et
+     * al. 2021 do not clip the final layer). */
+    float p[8] = {3, 4, 0, 0, 1, 1, 3, 4}, g[8] = {2, 0, 0, 1, 50, -50, 2, 0};
     optim_clip(&o, p, g);
     ck_assert_float_eq_tol(g[0], 0.5f, 1e-6);
     ck_assert_float_eq_tol(g[1], 0, 1e-9);
     ck_assert_float_eq_tol(g[3], 1e-4f, 1e-9);
     ck_assert_float_eq(g[4], 50);
     ck_assert_float_eq(g[5], -50);
-    float ok[6] = {0.3f, 0.3f, 0, 0, 0, 0};   /* |g| = 0.42 <= 0.5: unchanged */
+    ck_assert_float_eq(g[6], 2);
+    float ok[8] = {0.3f, 0.3f, 0, 0, 0, 0, 0, 0};   /* |g| = 0.42 <= 0.5: unchanged */
     optim_clip(&o, p, ok);
     ck_assert_float_eq(ok[0], 0.3f);
+    ck_assert_int_eq(optim_agc_clips(two, 3, 0), 1);
+    ck_assert_int_eq(optim_agc_clips(two, 3, 1), 0);
+    ck_assert_int_eq(optim_agc_clips(two, 3, 2), 0);
     optim_free(&o);
 }
 END_TEST

@@ -130,6 +130,14 @@ static void agc_tensor(const mlp_tensor *t, const float *params, float *grads, f
     }
 }
 
+int optim_agc_clips(const mlp_tensor *tensors, int n_tensors, int i)
+{
+    if (!tensors[i].trainable || !tensors[i].is_weight) return 0;
+    for (int k = i + 1; k < n_tensors; k++)
+        if (tensors[k].is_weight) return 1;
+    return 0;
+}
+
 /* Step 1; computes the global norm only when want_norm or a clipping mode
  * needs it (the per-batch step skips the extra pass), else returns 0. */
 static double clip(const optim *o, const float *params, float *grads, int want_norm)
@@ -139,7 +147,7 @@ static double clip(const optim *o, const float *params, float *grads, int want_n
                 ? sqrt(sumsq(grads, o->n)) : 0;
     if (c->agc > 0)
         for (int i = 0; i < o->n_tensors; i++)
-            if (o->tensors[i].trainable && o->tensors[i].is_weight)
+            if (optim_agc_clips(o->tensors, o->n_tensors, i))
                 agc_tensor(&o->tensors[i], params, grads, c->agc);
     if (c->clip_value > 0)
         for (size_t i = 0; i < o->n; i++)

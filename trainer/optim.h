@@ -101,4 +101,9 @@ int optim_clips(const optim *o);
  * the global norm before clipping. */
 double optim_clip(const optim *o, const float *params, float *grads);
 
+/* 1 when adaptive gradient clipping applies to tensors[i]: every weight
+ * tensor but the last one, the output layer, which Brock et al. 2021
+ * (sec. 4.1) leave unclipped. Shared by the CPU and CUDA optimizers. */
+int optim_agc_clips(const mlp_tensor *tensors, int n_tensors, int i);
+
 #endif
