@@ -212,12 +212,13 @@ __global__ void update_kernel(float *w, float *grads, float *m, float *v, const 
         float g = grads[i];
         if (clipf != 1.0f) g *= clipf;
         float wi = w[i];
-        if (is_weight[i]) {
-            if (cfg.l1 > 0 || cfg.l2 > 0) {
+        if (is_weight[i]) {   /* optim.c's regularize: adam's decay is coupled */
+            float coupled = cfg.kind == OPTIM_ADAM ? cfg.weight_decay : 0;
+            if (cfg.l1 > 0 || cfg.l2 > 0 || coupled > 0) {
                 float sign = (float)((wi > 0) - (wi < 0));
-                g += cfg.l1 * sign + cfg.l2 * wi;
+                g += cfg.l1 * sign + cfg.l2 * wi + coupled * wi;
             }
-            if (cfg.weight_decay > 0) wi *= 1.0f - lr * cfg.weight_decay;
+            if (cfg.weight_decay > 0 && !(coupled > 0)) wi *= 1.0f - lr * cfg.weight_decay;
         }
         switch (cfg.kind) {
         case OPTIM_SGD:

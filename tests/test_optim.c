@@ -174,6 +174,12 @@ START_TEST(decoupled_decay)
     ck_assert_double_eq_tol(p[0], 1.9, TOL);
     ck_assert_double_eq_tol(p[2], 0.4, TOL);
     ck_assert_float_eq(p[4], 3);
+    /* Adam's weight_decay is that coupled form (PyTorch's Adam), not AdamW's:
+     * the same bits as l2 = wd, and unlike the decoupled step above. */
+    float q[6];
+    reg_step(OPTIM_ADAM, 0.5f, 0, 0, q);
+    ck_assert_int_eq(memcmp(p, q, sizeof p), 0);
+    ck_assert_double_eq_tol(q[2], 0.4, TOL);
 }
 END_TEST
 

@@ -165,15 +165,17 @@ double optim_clip(const optim *o, const float *params, float *grads)
     return clip(o, params, grads, 1);
 }
 
-/* Steps 2 and 3 of optim.h on one weight tensor's n floats. */
+/* Steps 2 and 3 of optim.h on one weight tensor's n floats. Adam's weight
+ * decay is coupled (optim_kind), every other rule's decoupled. */
 static void regularize(const optim_config *c, float *w, float *g, size_t n, float lr)
 {
-    if (c->l1 > 0 || c->l2 > 0)
+    float coupled = c->kind == OPTIM_ADAM ? c->weight_decay : 0;
+    if (c->l1 > 0 || c->l2 > 0 || coupled > 0)
         for (size_t i = 0; i < n; i++) {
             float sign = (w[i] > 0) - (w[i] < 0);
-            g[i] += c->l1 * sign + c->l2 * w[i];
+            g[i] += c->l1 * sign + c->l2 * w[i] + coupled * w[i];
         }
-    if (c->weight_decay > 0) scale(w, n, 1.0f - lr * c->weight_decay);
+    if (c->weight_decay > 0 && !(coupled > 0)) scale(w, n, 1.0f - lr * c->weight_decay);
 }
 
 /* Kingma & Ba 2015, Alg. 1: m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t),

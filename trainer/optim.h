@@ -34,11 +34,11 @@ typedef enum {
     OPTIM_ADAGRAD,   /* G += g^2; w -= lr g / (sqrt(G) + eps) (Duchi et al. 2011) */
     OPTIM_RMSPROP,   /* v = rho v + (1-rho) g^2; w -= lr g / (sqrt(v) + eps)
                       * (Tieleman & Hinton 2012) */
-    OPTIM_ADAM,      /* Kingma & Ba 2015, Alg. 1, with bias correction */
+    OPTIM_ADAM,      /* Kingma & Ba 2015, Alg. 1, with bias correction;
+                      * weight_decay is coupled here, g += wd w before the
+                      * moments, as PyTorch's Adam(weight_decay=...) */
     OPTIM_ADAMW      /* Adam with decoupled weight decay (Loshchilov & Hutter
-                      * 2019, Alg. 2). Since weight_decay is decoupled for
-                      * every optimizer here, adamw and adam are the same
-                      * update; both names are kept because studies use both. */
+                      * 2019, Alg. 2): w *= 1 - lr wd, apart from the moments */
 } optim_kind;
 
 typedef struct {
@@ -47,7 +47,8 @@ typedef struct {
     float beta1, beta2;  /* adam(w), in [0, 1) */
     float eps;           /* adagrad, rmsprop, adam(w), > 0 */
     float rho;           /* rmsprop decay, in [0, 1) */
-    float weight_decay;  /* decoupled, >= 0 */
+    float weight_decay;  /* >= 0; decoupled (w *= 1 - lr wd) for every rule
+                          * but adam, where it is coupled (g += wd w) */
     float l1, l2;        /* coupled penalties, >= 0 */
     float clip_value;    /* |g| <= clip_value elementwise; 0 = off */
     float clip_norm;     /* ||g||_2 over all parameters <= clip_norm; 0 = off */

@@ -72,7 +72,7 @@ const train_config_option train_config_options[] = {
     F(beta2, "0.999", 0, 0.999999, "adam(w): second-moment decay"),
     FO(eps, "1e-8", 0, 1, "adagrad, rmsprop, adam(w): denominator epsilon"),
     F(rho, "0.9", 0, 0.9999, "rmsprop: squared-gradient decay"),
-    F(weight_decay, "0", 0, 10, "decoupled weight decay w -= lr*wd*w (weights only)"),
+    F(weight_decay, "0", 0, 10, "weight decay on weights: decoupled w -= lr*wd*w, but coupled g += wd*w for adam (as PyTorch's Adam; adamw is decoupled)"),
     F(l1, "0", 0, 10, "L1 penalty l1*|w|_1 added to the gradient (weights only)"),
     F(l2, "0", 0, 10, "L2 penalty l2/2*|w|^2 added to the gradient (l1 and l2: elastic net)"),
     F(clip_value, "0", 0, BIG, "clip each gradient entry to [-v, v] (0: off)"),
