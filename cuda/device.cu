@@ -113,30 +113,60 @@ static void blas_note(cudev *d, cublasStatus_t s, const char *what)
     cudev_fail(d, s == CUBLAS_STATUS_ALLOC_FAILED ? KE_NOMEM : KE_INTERNAL, buf);
 }
 
-int cudev_count(char *why, size_t n)
+int cudev_first_usable(const int *major, int count)
 {
-    int count = 0, usable = 0;
+    for (int i = 0; i < count; i++)
+        if (major[i] >= 8) return i;
+    return -1;
+}
+
+#define MAX_VISIBLE 64   /* devices looked at; more is not a machine this targets */
+
+/* Compute capability majors of the visible devices (-1: unreadable) into
+ * major[MAX_VISIBLE]; the device count, or -1 with the reason in why. */
+static int visible_majors(int *major, char *why, size_t n)
+{
+    int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
         /* cudaErrorNoDevice, cudaErrorInsufficientDriver, no driver at all */
         if (why) snprintf(why, n, "%s", cudaGetErrorString(e));
         cudaGetLastError();
-        return 0;
+        return -1;
     }
+    if (count > MAX_VISIBLE) count = MAX_VISIBLE;
+    for (int i = 0; i < count; i++)
+        if (cudaDeviceGetAttribute(&major[i], cudaDevAttrComputeCapabilityMajor, i) != cudaSuccess)
+            major[i] = -1;
+    cudaGetLastError();
+    return count;
+}
+
+/* The index cudev_first_usable picks, or -1 with the reason in why. */
+static int pick_device(int *usable, char *why, size_t n)
+{
+    int major[MAX_VISIBLE];
+    int count = visible_majors(major, why, n);
+    *usable = 0;
+    if (count < 0) return -1;
     int major_seen = 0;
     for (int i = 0; i < count; i++) {
-        int major = 0;
-        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, i) == cudaSuccess) {
-            if (major >= 8) usable++;
-            else major_seen = major;
-        }
+        if (major[i] >= 8) ++*usable;
+        else if (major[i] >= 0) major_seen = major[i];
     }
-    cudaGetLastError();
-    if (!usable && why) {
+    int dev = cudev_first_usable(major, count);
+    if (dev < 0 && why) {
         if (count) snprintf(why, n, "%d device(s) of compute capability %d.x; this build needs 8.0 or newer",
                             count, major_seen);
         else snprintf(why, n, "no CUDA device");
     }
+    return dev;
+}
+
+int cudev_count(char *why, size_t n)
+{
+    int usable;
+    pick_device(&usable, why, n);
     return usable;
 }
 
@@ -150,14 +180,23 @@ int cudev_create(cudev **out, cudev_precision precision, kerror *err)
 {
     *out = NULL;
     char why[256];
-    if (cudev_count(why, sizeof why) <= 0)
-        return kerror_set(err, KE_INVALID, "device", "no usable CUDA device: %s", why);
+    int usable, dev = pick_device(&usable, why, sizeof why);
+    if (dev < 0) return kerror_set(err, KE_INVALID, "device", "no usable CUDA device: %s", why);
+    cudaError_t e = cudaSetDevice(dev);
+    if (e != cudaSuccess) return setup_error(e, "cudaSetDevice", err);
+    /* Sleep on the driver, not spin, while the GPU works: several trials
+     * share a GPU and few CPU cores, and the host runs up to two steps
+     * ahead, so the wake-up latency hides behind queued work. Refused
+     * once the device's context is active (a second context in this
+     * process), which keeps the flags already set. */
+    cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync);
+    cudaGetLastError();
     pthread_once(&blas_once, blas_load);
     if (blas.error[0]) return kerror_set(err, KE_INVALID, "device", "%s", blas.error);
     cudev *d = (cudev *)calloc(1, sizeof *d);
     if (!d) return kerror_set(err, KE_NOMEM, NULL, "cudev: out of memory");
     d->precision = precision;
-    cudaError_t e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking);
+    e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
         free(d);
         return setup_error(e, "cudaStreamCreate", err);

@@ -28,12 +28,21 @@ typedef struct cudev cudev;
 
 /* Usable devices (compute capability >= 8.0, what this build carries code
  * for); 0 with the reason in why (may be NULL) when there is no device, no
- * driver or a driver too old for this runtime. Never fails, never exits. */
+ * driver or a driver too old for this runtime. Never fails, never exits,
+ * creates no context. */
 int cudev_count(char *why, size_t n);
 
-/* Context on the current device (device 0 of CUDA_VISIBLE_DEVICES). On
- * success *out is owned by the caller (cudev_free). Errors: KE_INVALID (no
- * usable device), KE_NOMEM, KE_INTERNAL. */
+/* The device a context uses, given each visible device's compute
+ * capability major (major[i] < 0: unreadable): the first index with
+ * major >= 8, or -1. */
+int cudev_first_usable(const int *major, int count);
+
+/* Context on the first usable visible device (CUDA_VISIBLE_DEVICES order,
+ * chosen by cudev_first_usable, so an older card listed first is passed
+ * over rather than failing at the first kernel); its threads block (rather
+ * than spin) while waiting for the GPU. On success *out is owned by the
+ * caller (cudev_free). Errors: KE_INVALID (no usable device), KE_NOMEM,
+ * KE_INTERNAL. */
 int cudev_create(cudev **out, cudev_precision precision, kerror *err);
 void cudev_free(cudev *d);   /* NULL allowed; waits for the stream first */
 cudev_precision cudev_get_precision(const cudev *d);

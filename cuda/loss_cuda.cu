@@ -130,8 +130,11 @@ void loss_cuda_mse(cudev *d, float *row_loss, float *dlogits, const float *out,
                                                                            targets, B, C, gscale);
 }
 
+/* Evaluation (train 0): acc[0] += row-loss sum, acc[1] += correct rows
+ * (with labels). Training: acc[0] += sum and acc[1] += B, unless found_inf
+ * is given and the sum is not finite: then *found_inf = 1. */
 __global__ void accumulate_kernel(double *acc, const float *row_loss, const float *logits,
-                                  const int *labels, int B, int C)
+                                  const int *labels, int B, int C, int train, int *found_inf)
 {
     double s = 0.0, correct = 0.0;
     for (int b = threadIdx.x; b < B; b += blockDim.x) {
@@ -145,14 +148,23 @@ __global__ void accumulate_kernel(double *acc, const float *row_loss, const floa
     }
     s = block_sum(s);
     correct = block_sum(correct);
-    if (threadIdx.x == 0) {
-        acc[0] += s;
-        if (labels) acc[1] += correct;
+    if (threadIdx.x != 0) return;
+    if (train && found_inf && !isfinite(s)) {
+        *found_inf = 1;
+        return;
     }
+    acc[0] += s;
+    if (train) acc[1] += B;
+    else if (labels) acc[1] += correct;
 }
 
 void loss_cuda_accumulate(cudev *d, double *acc, const float *row_loss, const float *logits,
                           const int *labels, int B, int C)
 {
-    accumulate_kernel<<<1, REDUCE_THREADS, 0, cudev_stream(d)>>>(acc, row_loss, logits, labels, B, C);
+    accumulate_kernel<<<1, REDUCE_THREADS, 0, cudev_stream(d)>>>(acc, row_loss, logits, labels, B, C, 0, NULL);
+}
+
+void loss_cuda_accumulate_train(cudev *d, double *acc, const float *row_loss, int B, int *found_inf)
+{
+    accumulate_kernel<<<1, REDUCE_THREADS, 0, cudev_stream(d)>>>(acc, row_loss, NULL, NULL, B, 0, 1, found_inf);
 }

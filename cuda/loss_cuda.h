@@ -40,6 +40,13 @@ void loss_cuda_distill(cudev *d, float *row_loss, float *dlogits, const float *l
 void loss_cuda_accumulate(cudev *d, double *acc, const float *row_loss, const float *logits,
                           const int *labels, int B, int C);
 
+/* A training batch's sums: acc[0] += sum of row_loss (B), acc[1] += B.
+ * found_inf (device int, fp16 only, else NULL): when the sum is inf or nan
+ * (a forward overflow: an activation beyond fp16's 65504 rounded to inf)
+ * the batch adds nothing and *found_inf = 1, so the loss scaler skips the
+ * step as for a non-finite gradient instead of the epoch's loss diverging. */
+void loss_cuda_accumulate_train(cudev *d, double *acc, const float *row_loss, int B, int *found_inf);
+
 #ifdef __cplusplus
 }
 #endif

@@ -268,8 +268,9 @@ int mlp_cuda_eval_batch(mlp_cuda *m, const float *x, const mlp_target *t, int B,
     int rc = mlp_cuda_forward(m, x, B, 0, NULL, err);
     if (rc) return rc;
     batch_loss(m, t, B, NULL, NULL);
-    const int *labels = m->cfg.loss == MLP_LOSS_SOFTMAX_XENT ? t->labels : NULL;
-    loss_cuda_accumulate(m->d, acc, m->row_loss, m->act.logits, labels, B, m->cfg.n_out);
+    /* right rows whenever there are labels, whatever the loss (MSE on
+     * one-hot classes too), as train.c's eval_batch */
+    loss_cuda_accumulate(m->d, acc, m->row_loss, m->act.logits, t->labels, B, m->cfg.n_out);
     return KE_OK;
 }
 

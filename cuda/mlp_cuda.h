@@ -69,9 +69,9 @@ const float *mlp_cuda_row_loss(const mlp_cuda *m);   /* (B) */
 void mlp_cuda_backward(mlp_cuda *m, const float *x, int B, int accumulate);
 void mlp_cuda_grads_zero(mlp_cuda *m);
 
-/* Evaluation forward and loss; acc[0] += sum of row losses, and for softmax
- * cross-entropy acc[1] += rows whose argmax is the label (acc: 2 device
- * doubles). Errors as mlp_cuda_forward. */
+/* Evaluation forward and loss; acc[0] += sum of row losses, and when t has
+ * labels (classification, with either loss) acc[1] += rows whose argmax is
+ * the label (acc: 2 device doubles). Errors as mlp_cuda_forward. */
 int mlp_cuda_eval_batch(mlp_cuda *m, const float *x, const mlp_target *t, int B, double *acc,
                         kerror *err);
 

@@ -110,6 +110,11 @@ const float *optim_cuda_loss_scale(const optim_cuda *o)
     return o->amp ? &ctl(o)->loss_scale : NULL;
 }
 
+int *optim_cuda_found_inf(const optim_cuda *o)
+{
+    return o->amp ? &ctl(o)->found_inf : NULL;
+}
+
 /* partials[block] = sum of g^2 over a grid-stride share of grads; with div
  * (first pass) grads are first divided by *div and, under fp16, by S, and a
  * non-finite gradient raises found_inf. */

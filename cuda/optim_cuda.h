@@ -8,8 +8,9 @@
  * back to the host and can be captured in a CUDA graph.
  * fp16 (cudev precision) adds dynamic loss scaling (Micikevicius et al.
  * 2018): the loss gradient is multiplied by S, optim_cuda_step divides it
- * out, skips the update (no step counted) when any gradient is inf or nan
- * and halves S, and doubles S after 2000 clean steps. S starts at 2^16 and
+ * out, skips the update (no step counted) when any gradient or batch loss
+ * of the step is inf or nan (a loss overflows with an activation beyond
+ * 65504 in the forward, which S cannot cause or cure) and halves S, and doubles S after 2000 clean steps. S starts at 2^16 and
  * is not checkpointed (a resumed run starts at 2^16 again).
  * Invariant: state holds n * slots(kind) floats, [first moment | second]. */
 #ifndef KESTREL_OPTIM_CUDA_H
@@ -57,6 +58,11 @@ void optim_cuda_step(optim_cuda *o, float *params, float *grads, const float *lr
 
 /* The loss scale S on the device for the loss kernels, or NULL (not fp16). */
 const float *optim_cuda_loss_scale(const optim_cuda *o);
+
+/* fp16: the device flag that skips the next optimizer step (and halves S)
+ * when set; loss_cuda_accumulate_train raises it on a non-finite batch
+ * loss. NULL when not fp16. */
+int *optim_cuda_found_inf(const optim_cuda *o);
 
 /* Copies the moments and step count into host (same config and size). */
 int optim_cuda_sync(optim_cuda *o, optim *host, kerror *err);

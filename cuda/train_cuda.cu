@@ -65,7 +65,7 @@ typedef struct {
     float *onehot;                     /* (bs, n_out) MSE targets for class labels */
     float *tprobs;                     /* (bs, n_out) teacher softmax(z/T) */
     step_args *args;
-    double *acc;                       /* [train loss sum, -, eval loss sum, eval correct] */
+    double *acc;                       /* [train loss sum, train rows counted, eval loss sum, eval correct] */
     double *acc_host;                  /* pinned copy of acc */
     stage_slot slot[2];
     unsigned n_staged;
@@ -73,12 +73,22 @@ typedef struct {
     int n_graphs, graphs_off;
 } cuda_state;
 
+/* Row-wise kernels run blocks of ROW_THREADS lanes over a row's columns by
+ * ROW_LINES rows, so an element's row and column come from thread indices,
+ * not from a 64-bit division per element. */
+#define ROW_THREADS 32
+#define ROW_LINES 8
+
+static dim3 row_grid(int B) { return dim3(1, (unsigned)((B + ROW_LINES - 1) / ROW_LINES)); }
+
 /* dst (B, width) = rows of src (n, width), 4-byte elements. */
 __global__ void gather_kernel(uint32_t *dst, const uint32_t *src, const size_t *rows, int B, size_t width)
 {
-    size_t N = (size_t)B * width;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < N; i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = src[rows[i / width] * width + i % width];
+    int r = blockIdx.y * ROW_LINES + threadIdx.y;
+    if (r >= B) return;
+    const uint32_t *from = src + rows[r] * width;
+    uint32_t *to = dst + (size_t)r * width;
+    for (size_t c = threadIdx.x; c < width; c += ROW_THREADS) to[c] = from[c];
 }
 
 /* x (n, d) = (x - shift[j]) * scale[j] per feature j: split_scaler_row's
@@ -90,18 +100,18 @@ __global__ void scale_kernel(float *x, const float *shift, const float *scale, s
         x[i] = (x[i] - shift[i % d]) * scale[i % d];
 }
 
+/* out (B, C) = one-hot rows of labels (B). */
 __global__ void onehot_kernel(float *out, const int *labels, int B, int C)
 {
-    size_t N = (size_t)B * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < N; i += (size_t)gridDim.x * blockDim.x)
-        out[i] = (int)(i % C) == labels[i / C] ? 1.0f : 0.0f;
+    int r = blockIdx.y * ROW_LINES + threadIdx.y;
+    if (r >= B) return;
+    for (int c = threadIdx.x; c < C; c += ROW_THREADS) out[(size_t)r * C + c] = c == labels[r] ? 1.0f : 0.0f;
 }
 
 static void gather(cuda_state *g, void *dst, const void *src, int B, size_t width)
 {
-    size_t N = (size_t)B * width;
-    gather_kernel<<<cudev_blocks(N, 256), 256, 0, cudev_stream(g->d)>>>((uint32_t *)dst, (const uint32_t *)src,
-                                                                         g->rows, B, width);
+    gather_kernel<<<row_grid(B), dim3(ROW_THREADS, ROW_LINES), 0, cudev_stream(g->d)>>>(
+        (uint32_t *)dst, (const uint32_t *)src, g->rows, B, width);
 }
 
 /* The loss target of the staged batch (train.c's batch_target): labels or
@@ -115,8 +125,8 @@ static int batch_target(session *s, cuda_state *g, int B, int with_teacher, mlp_
     if (s->classification) t->labels = (const int *)g->y;
     else t->targets = (const float *)g->y;
     if (g->onehot) {
-        size_t N = (size_t)B * s->n_out;
-        onehot_kernel<<<cudev_blocks(N, 256), 256, 0, cudev_stream(g->d)>>>(g->onehot, t->labels, B, s->n_out);
+        onehot_kernel<<<row_grid(B), dim3(ROW_THREADS, ROW_LINES), 0, cudev_stream(g->d)>>>(g->onehot, t->labels,
+                                                                                            B, s->n_out);
         t->targets = g->onehot;
     }
     if (with_teacher && g->teacher) {
@@ -163,7 +173,7 @@ static int enqueue_step(session *s, cuda_state *g, int B, int accumulate, int st
     if (!rc) rc = mlp_cuda_forward(g->m, g->x, B, 1, &g->args->seed, err);
     if (rc) return rc;
     mlp_cuda_loss_forward_backward(g->m, &t, B, optim_cuda_loss_scale(&g->opt));
-    loss_cuda_accumulate(g->d, g->acc, mlp_cuda_row_loss(g->m), NULL, NULL, B, s->n_out);
+    loss_cuda_accumulate_train(g->d, g->acc, mlp_cuda_row_loss(g->m), B, optim_cuda_found_inf(&g->opt));
     mlp_cuda_backward(g->m, g->x, B, accumulate);
     if (step)
         optim_cuda_step(&g->opt, mlp_cuda_params(g->m), mlp_cuda_grads(g->m), &g->args->lr, &g->args->div);
@@ -233,9 +243,8 @@ static int cuda_train_epoch(session *s, long epoch, double *mean_loss, kerror *e
     const train_config *c = s->cfg;
     int dropout = mlp_cuda_get_config(g->m)->dropout > 0.0f;
     size_t n_batches = loader_batches(g->train_l);
-    long rows = 0;
     int k = 0, rc;
-    zero_sums(g, 0, 1);
+    zero_sums(g, 0, 2);
     loader_batch b;
     loader_epoch_begin(g->train_l, (uint64_t)epoch);
     while (loader_next(g->train_l, &b)) {
@@ -247,7 +256,6 @@ static int cuda_train_epoch(session *s, long epoch, double *mean_loss, kerror *e
         a.lr = step ? (float)schedule_lr(&s->sched, s->st.step) : 0.0f;
         a.seed = dropout ? mlp_cuda_draw_seed(g->m) : 0;
         if ((rc = stage(g, &b, &a, err)) || (rc = run_step(s, g, B, k > 0, step, err))) return rc;
-        rows += B;
         if (step) {
             s->st.step++;
             k = 0;
@@ -255,8 +263,10 @@ static int cuda_train_epoch(session *s, long epoch, double *mean_loss, kerror *e
             k++;
         }
     }
-    if ((rc = read_sums(g, 0, 1, err))) return rc;
-    double mean = g->acc_host[0] / (double)rows;
+    if ((rc = read_sums(g, 0, 2, err))) return rc;
+    /* over the batches whose loss counted: fp16 leaves out those whose
+     * forward overflowed (their steps were skipped); none counted is 0/0 */
+    double mean = g->acc_host[0] / g->acc_host[1];
     if (!isfinite(mean)) return train_diverged("the train loss", mean, epoch, err);
     *mean_loss = mean;
     return KE_OK;
@@ -377,7 +387,7 @@ static int alloc_buffers(session *s, cuda_state *g, kerror *err)
         if (!rc) rc = cudev_host_alloc((void **)&sl->rows, bs * sizeof(size_t), "staging", err);
         if (!rc && !g->resident)
             rc = cudev_host_alloc((void **)&sl->x, bs * g->d_in * sizeof(float), "staging", err);
-        if (!rc && cudaEventCreateWithFlags(&sl->copied, cudaEventDisableTiming) != cudaSuccess) {
+        if (!rc && cudaEventCreateWithFlags(&sl->copied, cudaEventDisableTiming | cudaEventBlockingSync) != cudaSuccess) {
             sl->copied = NULL;
             rc = kerror_set(err, KE_INTERNAL, "device", "cannot create a CUDA event");
         }
