@@ -30,8 +30,7 @@ extern const char *const storage_migrations_names[];
 #define STUDY_SELECT "SELECT s.id, s.name, s.spec, s.spec_hash, s.metric, " \
     "s.direction, s.state, s.created_at, s.updated_at, v.n_trials, " \
     "v.n_running, v.n_complete, v.n_pruned, v.n_failed, v.best_value, " \
-    "v.best_number, (SELECT count(*) FROM trials t WHERE t.study_id = s.id " \
-    "AND t.state != 'RUNNING' AND t.resumed_from IS NULL AND t.retry_of IS NULL) " \
+    "v.best_number, v.n_configs " \
     "FROM studies s JOIN study_summary v ON v.study_id = s.id "
 /* storage_trial_each variants: ?1 study, ?2 state, ?3 after number,
  * ?4 limit, ?5 offset. Paging by number is keyset (number > ?3); best-first
@@ -64,6 +63,9 @@ static const char *const query_sql[Q_COUNT] = {
         "value_num, value_text) VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_PARAMS] = "SELECT name, value_num, value_text FROM trial_params "
         "WHERE trial_id = ?1 ORDER BY pos",
+    /* ?1 a JSON array of trial ids; rows grouped by trial, ascending ids */
+    [Q_PAGE_PARAMS] = "SELECT p.trial_id, p.name, p.value_num, p.value_text FROM "
+        "json_each(?1) j JOIN trial_params p ON p.trial_id = j.value ORDER BY p.trial_id, p.pos",
     [Q_TRIAL_STATE] = "SELECT state FROM trials WHERE id = ?1",
     [Q_VALUE_INSERT] = "INSERT OR REPLACE INTO trial_values (trial_id, step, "
         "name, value, at) VALUES (?1, ?2, ?3, ?4, (julianday('now') - 2440587.5) * 86400.0)",

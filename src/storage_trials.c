@@ -8,6 +8,7 @@
 #include "storage_sqlite_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,29 +38,88 @@ static int read_trial(sqlite3_stmt *s, storage_trial *t, kerror *err)
     return kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
-static int load_params(storage *st, storage_trial *t, kerror *err)
+/* Appends the param in columns col.. (name, value_num, value_text) of s's
+ * current row to t, growing t->params (capacity *cap); *oom set when a
+ * copy failed. KE_NOMEM when the array could not grow. */
+static int take_param(sqlite3_stmt *s, int col, storage_trial *t, int *cap, int *oom, kerror *err)
 {
-    sqlite3_stmt *s = sq_query(st, Q_PARAMS, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, t->id);
-    int cap = 0, rc = KE_OK, step, oom = 0;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        storage_param *bigger = sq_grow(t->params, t->n_params, &cap, sizeof *bigger);
-        if (!bigger) {
-            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
-            break;
-        }
-        t->params = bigger;
-        storage_param *p = &t->params[t->n_params++];
-        p->name = sq_column_dup(s, 0, &oom);
-        p->is_text = sqlite3_column_type(s, 2) != SQLITE_NULL;
-        p->num = p->is_text ? 0 : sqlite3_column_double(s, 1);
-        p->text = sq_column_dup(s, 2, &oom);
+    storage_param *bigger = sq_grow(t->params, t->n_params, cap, sizeof *bigger);
+    if (!bigger) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    t->params = bigger;
+    storage_param *p = &t->params[t->n_params++];
+    p->name = sq_column_dup(s, col, oom);
+    p->is_text = sqlite3_column_type(s, col + 2) != SQLITE_NULL;
+    p->num = p->is_text ? 0 : sqlite3_column_double(s, col + 1);
+    p->text = sq_column_dup(s, col + 2, oom);
+    return KE_OK;
+}
+
+/* Steps s (its params from column col on) to the end; KE_OK, KE_NOMEM or
+ * KE_DB, s reset. target picks the trial each row belongs to (NULL: t). */
+static int read_params(storage *st, sqlite3_stmt *s, int col, storage_trial *t,
+                       storage_trial *(*target)(sqlite3_stmt *, void *), void *ctx, kerror *err)
+{
+    int rc = KE_OK, step, oom = 0, cap = 0;
+    storage_trial *cur = t;
+    while (rc == KE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        storage_trial *to = target ? target(s, ctx) : t;
+        if (to != cur) cap = to && to->params ? to->n_params : 0;   /* rows come grouped by trial */
+        cur = to;
+        if (to) rc = take_param(s, col, to, &cap, &oom, err);
     }
     if (rc == KE_OK && step != SQLITE_DONE) rc = sq_db_error(st, err, "reading params");
     if (rc == KE_OK && oom) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     sqlite3_reset(s);
     return rc;
+}
+
+static int load_params(storage *st, storage_trial *t, kerror *err)
+{
+    sqlite3_stmt *s = sq_query(st, Q_PARAMS, err);
+    if (!s) return KE_DB;
+    sqlite3_bind_int64(s, 1, t->id);
+    return read_params(st, s, 0, t, NULL, NULL, err);
+}
+
+/* A page's trials sorted by id, for matching param rows (ordered by trial
+ * id) to them in one walk. */
+typedef struct {
+    storage_trial **by_id;
+    int n, at;
+} page_walk;
+
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = (*(storage_trial *const *)a)->id, y = (*(storage_trial *const *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static storage_trial *page_target(sqlite3_stmt *s, void *ctx)
+{
+    page_walk *w = ctx;
+    int64_t id = sqlite3_column_int64(s, 0);
+    while (w->at < w->n && w->by_id[w->at]->id < id) w->at++;
+    return w->at < w->n && w->by_id[w->at]->id == id ? w->by_id[w->at] : NULL;
+}
+
+/* The params of page[0..n) in one query (the ids as a JSON array for
+ * json_each) rather than one query per trial: a 100-trial page ran 101. */
+static int load_page_params(storage *st, storage_trial *page, int n, kerror *err)
+{
+    if (n == 0) return KE_OK;
+    storage_trial *sorted[PAGE_ROWS];
+    char ids[PAGE_ROWS * 21 + 2];
+    size_t len = 0;
+    for (int i = 0; i < n; i++) sorted[i] = &page[i];
+    qsort(sorted, (size_t)n, sizeof *sorted, by_id);
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(ids + len, sizeof ids - len, "%c%lld", i ? ',' : '[', (long long)sorted[i]->id);
+    ids[len++] = ']';
+    sqlite3_stmt *s = sq_query(st, Q_PAGE_PARAMS, err);
+    if (!s) return KE_DB;
+    sqlite3_bind_text(s, 1, ids, (int)len, SQLITE_STATIC);
+    page_walk w = {sorted, n, 0};
+    return read_params(st, s, 1, NULL, page_target, &w, err);
 }
 
 /* Reads the one trial the bound query s selects, with its params, after
@@ -295,8 +355,7 @@ static int read_page(storage *st, int q, int64_t study_id, int state, int after,
     if (rc == KE_OK && *got < want && step != SQLITE_DONE)
         rc = sq_db_error(st, err, "listing trials");
     sqlite3_reset(s);
-    for (int i = 0; rc == KE_OK && i < *got; i++) rc = load_params(st, &page[i], err);
-    return rc;
+    return rc == KE_OK ? load_page_params(st, page, *got, err) : rc;
 }
 
 static int study_maximize(storage *st, int64_t study_id, int *maximize, kerror *err)

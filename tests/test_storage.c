@@ -45,26 +45,48 @@ START_TEST(reopen_keeps_data)
 }
 END_TEST
 
-/* A version-1 history (before the partial index of 002) is upgraded in place
- * on open, with its rows kept. */
+/* The trial counts that migration 004's triggers keep (study_counts) agree
+ * with counting the trials, for every study. */
+static void expect_counts_agree(void)
+{
+    assert_sql("SELECT count(*) FROM studies s LEFT JOIN study_counts c ON c.study_id = s.id "
+               "WHERE c.study_id IS NULL OR (c.n_trials, c.n_running, c.n_complete, c.n_pruned, "
+               "c.n_failed, c.n_configs) IS NOT (SELECT count(*), count(CASE WHEN state = 'RUNNING' "
+               "THEN 1 END), count(CASE WHEN state = 'COMPLETE' THEN 1 END), count(CASE WHEN state "
+               "= 'PRUNED' THEN 1 END), count(CASE WHEN state = 'FAILED' THEN 1 END), count(CASE "
+               "WHEN state != 'RUNNING' AND resumed_from IS NULL AND retry_of IS NULL THEN 1 END) "
+               "FROM trials t WHERE t.study_id = s.id)", "0");
+    assert_sql("SELECT count(*) FROM study_counts WHERE study_id NOT IN (SELECT id FROM studies)", "0");
+}
+
+/* A version-1 history (before the partial index of 002 and the counts of
+ * 004) is upgraded in place on open, with its rows kept and counted. */
 START_TEST(upgrades_version_1)
 {
     open_db();
     int64_t sid = new_study("old", 0);
     finish(numbered_trial(sid, 0), TRIAL_COMPLETE, 1, 2.5);
-    ck_assert_int_ge(storage_schema_version(st), 2);
+    numbered_trial(sid, 1);
+    finish(numbered_trial(sid, 2), TRIAL_FAILED, 0, 0);
+    ck_assert_int_ge(storage_schema_version(st), 4);
     storage_close(st);
     st = NULL;
     sql_exec("DROP INDEX trials_study_fresh; ALTER TABLE trial_values DROP COLUMN at; "
-             "PRAGMA user_version = 1");
-    assert_sql("SELECT count(*) FROM sqlite_master WHERE name = 'trials_study_fresh'", "0");
+             "DROP TABLE study_counts; DROP TRIGGER study_counts_new_study; "
+             "DROP TRIGGER study_counts_trial_insert; DROP TRIGGER study_counts_trial_delete; "
+             "DROP TRIGGER study_counts_trial_update; PRAGMA user_version = 1");
+    assert_sql("SELECT count(*) FROM sqlite_master WHERE name IN ('trials_study_fresh', 'study_counts') "
+               "OR type = 'trigger'", "0");
     open_db();
-    ck_assert_int_ge(storage_schema_version(st), 2);
+    ck_assert_int_ge(storage_schema_version(st), 4);
     assert_sql("SELECT count(*) FROM sqlite_master WHERE name = 'trials_study_fresh'", "1");
     storage_study s;
     ck_assert_int_eq(storage_study_get(st, "old", &s, &err), KE_OK);
-    ck_assert(s.n_trials == 1 && s.n_configs == 1 && s.best_value == 2.5);
+    ck_assert(s.n_trials == 3 && s.n_running == 1 && s.n_complete == 1 && s.n_failed == 1);
+    ck_assert(s.n_configs == 2 && s.best_value == 2.5);
     storage_study_free(&s);
+    finish(numbered_trial(sid, 3), TRIAL_COMPLETE, 1, 1.5);
+    expect_counts_agree();
 }
 END_TEST
 
@@ -218,6 +240,7 @@ START_TEST(study_list_counts_and_best)
     ck_assert_double_eq(best.params[0].num, 1.0);
     storage_trial_free(&best);
     ck_assert_int_eq(storage_trial_best(st, none, &best, &err), KE_NOTFOUND);
+    expect_counts_agree();
 }
 END_TEST
 
@@ -236,6 +259,7 @@ START_TEST(study_delete_cascades)
     ck_assert_int_eq(storage_study_delete(st, gone, &err), KE_OK);
     ck_assert_int_eq(storage_study_delete(st, gone, &err), KE_NOTFOUND);
     assert_sql("SELECT count(*) FROM trials", "1");
+    expect_counts_agree();
     assert_sql("SELECT count(*) FROM trial_params", "2");
     assert_sql("SELECT (SELECT count(*) FROM trial_values) + (SELECT count(*) FROM "
                "trial_metrics) + (SELECT count(*) FROM trial_logs)", "0");
@@ -394,6 +418,7 @@ START_TEST(reclaim_running)
     assert_sql("SELECT state FROM trials WHERE study_id = 2", "RUNNING");
     ck_assert_int_eq(storage_trials_reclaim(st, a, "again", &count, &err), KE_OK);
     ck_assert_int_eq(count, 0);
+    expect_counts_agree();
 }
 END_TEST
 

@@ -1,0 +1,103 @@
+-- 004_study_counts: each study's trial counts kept in a row of their own,
+-- moved by triggers in the same transaction as the trial write, so reading a
+-- study (every API request does) no longer counts its trials: 10,000 trials
+-- cost five index scans per read before. The triggers see every write
+-- (insert, state change, reclaim, cascade delete), whoever makes it.
+-- n_configs counts finished trials that are neither promotions nor retries
+-- (what budget.max_trials bounds; see 002). See docs/schema.md.
+
+CREATE TABLE study_counts (
+    study_id    INTEGER PRIMARY KEY REFERENCES studies(id) ON DELETE CASCADE,
+    n_trials    INTEGER NOT NULL DEFAULT 0,
+    n_running   INTEGER NOT NULL DEFAULT 0,
+    n_complete  INTEGER NOT NULL DEFAULT 0,
+    n_pruned    INTEGER NOT NULL DEFAULT 0,
+    n_failed    INTEGER NOT NULL DEFAULT 0,
+    n_configs   INTEGER NOT NULL DEFAULT 0
+);
+
+INSERT INTO study_counts
+SELECT s.id,
+       count(t.id),
+       count(CASE WHEN t.state = 'RUNNING' THEN 1 END),
+       count(CASE WHEN t.state = 'COMPLETE' THEN 1 END),
+       count(CASE WHEN t.state = 'PRUNED' THEN 1 END),
+       count(CASE WHEN t.state = 'FAILED' THEN 1 END),
+       count(CASE WHEN t.state != 'RUNNING' AND t.resumed_from IS NULL
+                   AND t.retry_of IS NULL THEN 1 END)
+  FROM studies s LEFT JOIN trials t ON t.study_id = s.id
+ GROUP BY s.id;
+
+CREATE TRIGGER study_counts_new_study AFTER INSERT ON studies BEGIN
+    INSERT INTO study_counts (study_id) VALUES (NEW.id);
+END;
+
+CREATE TRIGGER study_counts_trial_insert AFTER INSERT ON trials BEGIN
+    UPDATE study_counts SET
+        n_trials = n_trials + 1,
+        n_running = n_running + (NEW.state = 'RUNNING'),
+        n_complete = n_complete + (NEW.state = 'COMPLETE'),
+        n_pruned = n_pruned + (NEW.state = 'PRUNED'),
+        n_failed = n_failed + (NEW.state = 'FAILED'),
+        n_configs = n_configs + (NEW.state != 'RUNNING' AND NEW.resumed_from IS NULL
+                                 AND NEW.retry_of IS NULL)
+     WHERE study_id = NEW.study_id;
+END;
+
+CREATE TRIGGER study_counts_trial_delete AFTER DELETE ON trials BEGIN
+    UPDATE study_counts SET
+        n_trials = n_trials - 1,
+        n_running = n_running - (OLD.state = 'RUNNING'),
+        n_complete = n_complete - (OLD.state = 'COMPLETE'),
+        n_pruned = n_pruned - (OLD.state = 'PRUNED'),
+        n_failed = n_failed - (OLD.state = 'FAILED'),
+        n_configs = n_configs - (OLD.state != 'RUNNING' AND OLD.resumed_from IS NULL
+                                 AND OLD.retry_of IS NULL)
+     WHERE study_id = OLD.study_id;
+END;
+
+CREATE TRIGGER study_counts_trial_update
+AFTER UPDATE OF study_id, state, resumed_from, retry_of ON trials BEGIN
+    UPDATE study_counts SET
+        n_trials = n_trials - 1,
+        n_running = n_running - (OLD.state = 'RUNNING'),
+        n_complete = n_complete - (OLD.state = 'COMPLETE'),
+        n_pruned = n_pruned - (OLD.state = 'PRUNED'),
+        n_failed = n_failed - (OLD.state = 'FAILED'),
+        n_configs = n_configs - (OLD.state != 'RUNNING' AND OLD.resumed_from IS NULL
+                                 AND OLD.retry_of IS NULL)
+     WHERE study_id = OLD.study_id;
+    UPDATE study_counts SET
+        n_trials = n_trials + 1,
+        n_running = n_running + (NEW.state = 'RUNNING'),
+        n_complete = n_complete + (NEW.state = 'COMPLETE'),
+        n_pruned = n_pruned + (NEW.state = 'PRUNED'),
+        n_failed = n_failed + (NEW.state = 'FAILED'),
+        n_configs = n_configs + (NEW.state != 'RUNNING' AND NEW.resumed_from IS NULL
+                                 AND NEW.retry_of IS NULL)
+     WHERE study_id = NEW.study_id;
+END;
+
+-- study_summary as before (same columns, same meaning), its counts read
+-- from study_counts, plus n_configs at the end.
+DROP VIEW study_summary;
+CREATE VIEW study_summary AS
+SELECT s.id AS study_id,
+       s.name AS study,
+       s.metric,
+       s.direction,
+       s.state,
+       c.n_trials,
+       c.n_running,
+       c.n_complete,
+       c.n_pruned,
+       c.n_failed,
+       bt.number AS best_number,
+       bt.value AS best_value,
+       s.created_at,
+       s.updated_at,
+       c.n_configs
+  FROM studies s
+  JOIN study_counts c ON c.study_id = s.id
+  JOIN study_best b ON b.study_id = s.id
+  LEFT JOIN trials bt ON bt.id = b.trial_id;
