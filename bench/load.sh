@@ -6,8 +6,10 @@
 # running and reporting, then measures the trial list (first page, a deep
 # page, a deep best-first page; 100 trials each) and the best-trial endpoint
 # on loopback for 10 s each while the engine keeps writing. Prints
-# requests/s and latency percentiles. Run from a configured build directory
-# (in-tree or VPATH):
+# requests/s, latency percentiles, and the server's CPU time per request
+# (user + system of the kestrel process, trials not included: the figure
+# that holds on a shared machine, where req/s follows the other load).
+# Run from a configured build directory (in-tree or VPATH):
 #   sh bench/load.sh [--build DIR]
 #   DURATION=5s CONNS=32 TRIALS=100000 sh bench/load.sh
 set -eu
@@ -51,6 +53,12 @@ post busy '{"name": "busy", "objective": {"metric": "loss", "direction": "minimi
   "run": {"command": ["sh", "'"$tmp/busy.sh"'", "{x}"]}}'
 sleep 1
 
+# CPU seconds (user + system) the server has used so far.
+cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$server/stat"
+}
+
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 deep=$((TRIALS - 100))
 for path in "/api/v1/studies/big/trials?limit=100" \
             "/api/v1/studies/big/trials?offset=$deep&limit=100" \
@@ -58,8 +66,12 @@ for path in "/api/v1/studies/big/trials?limit=100" \
             "/api/v1/studies/big/best"; do
     echo
     echo "== GET $path ($THREADS threads, $CONNS connections, $DURATION)"
-    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$base$path" |
-        grep -E 'Requests/sec|Transfer/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors'
+    c0=$(cpu_s)
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$base$path" >"$tmp/wrk"
+    c1=$(cpu_s)
+    grep -E 'Requests/sec|Transfer/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors' "$tmp/wrk"
+    n=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$tmp/wrk")
+    awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN { printf "Server CPU/request: %.0f us (%d requests)\n", (b - a) * 1e6 / (n ? n : 1), n }'
 done
 echo
 echo "busy study during the runs: $(curl -sf "$base/api/v1/studies/busy" | sed -n 's/.*"counts":\({[^}]*}\).*/\1/p')"

@@ -4,7 +4,10 @@
 -- cost five index scans per read before. The triggers see every write
 -- (insert, state change, reclaim, cascade delete), whoever makes it.
 -- n_configs counts finished trials that are neither promotions nor retries
--- (what budget.max_trials bounds; see 002). See docs/schema.md.
+-- (what budget.max_trials bounds; see 002). version moves with every write
+-- to the study's trials (a trial row's params are written with it), so a
+-- reader can tell that what it answered before for the study still holds
+-- (the API's response cache). See docs/schema.md.
 
 CREATE TABLE study_counts (
     study_id    INTEGER PRIMARY KEY REFERENCES studies(id) ON DELETE CASCADE,
@@ -13,7 +16,8 @@ CREATE TABLE study_counts (
     n_complete  INTEGER NOT NULL DEFAULT 0,
     n_pruned    INTEGER NOT NULL DEFAULT 0,
     n_failed    INTEGER NOT NULL DEFAULT 0,
-    n_configs   INTEGER NOT NULL DEFAULT 0
+    n_configs   INTEGER NOT NULL DEFAULT 0,
+    version     INTEGER NOT NULL DEFAULT 0
 );
 
 INSERT INTO study_counts
@@ -24,7 +28,8 @@ SELECT s.id,
        count(CASE WHEN t.state = 'PRUNED' THEN 1 END),
        count(CASE WHEN t.state = 'FAILED' THEN 1 END),
        count(CASE WHEN t.state != 'RUNNING' AND t.resumed_from IS NULL
-                   AND t.retry_of IS NULL THEN 1 END)
+                   AND t.retry_of IS NULL THEN 1 END),
+       0
   FROM studies s LEFT JOIN trials t ON t.study_id = s.id
  GROUP BY s.id;
 
@@ -34,6 +39,7 @@ END;
 
 CREATE TRIGGER study_counts_trial_insert AFTER INSERT ON trials BEGIN
     UPDATE study_counts SET
+        version = version + 1,
         n_trials = n_trials + 1,
         n_running = n_running + (NEW.state = 'RUNNING'),
         n_complete = n_complete + (NEW.state = 'COMPLETE'),
@@ -46,6 +52,7 @@ END;
 
 CREATE TRIGGER study_counts_trial_delete AFTER DELETE ON trials BEGIN
     UPDATE study_counts SET
+        version = version + 1,
         n_trials = n_trials - 1,
         n_running = n_running - (OLD.state = 'RUNNING'),
         n_complete = n_complete - (OLD.state = 'COMPLETE'),
@@ -76,6 +83,12 @@ AFTER UPDATE OF study_id, state, resumed_from, retry_of ON trials BEGIN
         n_configs = n_configs + (NEW.state != 'RUNNING' AND NEW.resumed_from IS NULL
                                  AND NEW.retry_of IS NULL)
      WHERE study_id = NEW.study_id;
+END;
+
+-- Any change of a trial row (a report moves last_step, an end sets state and
+-- value) is a new version of its study's trials.
+CREATE TRIGGER study_counts_trial_change AFTER UPDATE ON trials BEGIN
+    UPDATE study_counts SET version = version + 1 WHERE study_id IN (OLD.study_id, NEW.study_id);
 END;
 
 -- study_summary as before (same columns, same meaning), its counts read

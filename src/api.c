@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_cache.h"
 #include "api_json.h"
 #include "format.h"
 #include "spec.h"
@@ -37,6 +38,7 @@ struct api {
     pthread_mutex_t mu;         /* the pool */
     storage *pool[POOL_KEEP];
     int n_pool;
+    api_cache *cache;           /* bodies of study reads (best, trial pages) */
 };
 
 static storage *pool_get(api *a, kerror *err)
@@ -72,6 +74,55 @@ static storage *get_study(api *a, http_req *rq, const char *name, storage_study 
     pool_put(a, st);
     http_respond_kerror(rq, &err);
     return NULL;
+}
+
+static void respond_body(http_req *rq, api_body *b)
+{
+    size_t len;
+    const char *text = api_body_text(b, &len);
+    http_respond_shared(rq, 200, "application/json", text, len, api_body_release, b);
+}
+
+/* A read of the trials of the study in the path that the cache may answer:
+ * when the body kept for key is still current it answers and returns NULL;
+ * on an error too (answered). Otherwise it returns a pooled handle (the
+ * caller puts it back) with the study in s (the caller frees it) and its
+ * stamp, for the caller to build the body and answer with respond_new. */
+static storage *cached_read(api *a, http_req *rq, const char *key, storage_stamp *stamp,
+                            storage_study *s)
+{
+    kerror err;
+    kerror_clear(&err);
+    const char *name = http_param(rq, 0);
+    storage *st = pool_get(a, &err);
+    if (st && storage_study_stamp(st, name, stamp, &err) == KE_OK) {
+        api_body *b = api_cache_get(a->cache, key, stamp);
+        if (b) {
+            pool_put(a, st);
+            respond_body(rq, b);
+            return NULL;
+        }
+        /* read after the stamp: the body is at least as new as the stamp */
+        if (storage_study_get(st, name, s, &err) == KE_OK) return st;
+    }
+    pool_put(a, st);
+    http_respond_kerror(rq, &err);
+    return NULL;
+}
+
+/* Answers 200 with body, kept under key at stamp when keep is set. */
+static void respond_new(api *a, http_req *rq, const char *key, const storage_stamp *stamp,
+                        json_t *body, int keep)
+{
+    if (!keep) {
+        http_respond_json(rq, 200, body);
+        return;
+    }
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    api_body *b = text ? api_cache_put(a->cache, key, stamp, text, strlen(text)) : NULL;
+    if (b) respond_body(rq, b);
+    else http_respond_error(rq, 500, "nomem", NULL, "out of memory");
 }
 
 static void respond_study(api *a, http_req *rq, int status, const char *name, int with_spec)
@@ -249,9 +300,16 @@ static void h_delete(http_req *rq, void *ctx) { study_action(rq, ctx, service_de
 
 /* ---- trials ---- */
 
+typedef struct {
+    json_t *arr;
+    int running;   /* a RUNNING trial's duration grows with the clock: not kept */
+} page_build;
+
 static int add_trial(const storage_trial *t, void *ctx)
 {
-    return json_array_append_new(ctx, api_trial_json(t)) != 0;
+    page_build *pb = ctx;
+    pb->running |= t->state == TRIAL_RUNNING;
+    return json_array_append_new(pb->arr, api_trial_json(t)) != 0;
 }
 
 static int count_state(const storage_study *s, int state)
@@ -283,19 +341,22 @@ static void h_trials(http_req *rq, void *ctx)
     if (query_int(rq, "offset", 0, 1000000000, &f.offset) < 0 ||
         query_int(rq, "limit", LIMIT_DEFAULT, LIMIT_MAX, &f.limit) < 0)
         return;
+    char key[96];
+    snprintf(key, sizeof key, "trials %d %d %d %d", f.state, f.best_first, f.offset, f.limit);
+    storage_stamp stamp;
     storage_study s;
-    storage *st = get_study(a, rq, http_param(rq, 0), &s);
+    storage *st = cached_read(a, rq, key, &stamp, &s);
     if (!st) return;
-    json_t *arr = json_array();
+    page_build pb = {json_array(), 0};
     kerror err;
     kerror_clear(&err);
-    int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &f, add_trial, arr, &err);
+    int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &f, add_trial, &pb, &err);
     if (rc == KE_OK)
-        http_respond_json(rq, 200, json_pack("{s:o, s:i, s:i, s:i}", "trials", arr, "total",
-                                             count_state(&s, f.state), "offset", f.offset,
-                                             "limit", f.limit));
+        respond_new(a, rq, key, &stamp, json_pack("{s:o, s:i, s:i, s:i}", "trials", pb.arr, "total",
+                                                  count_state(&s, f.state), "offset", f.offset,
+                                                  "limit", f.limit), !pb.running);
     else {
-        json_decref(arr);
+        json_decref(pb.arr);
         http_respond_kerror(rq, &err);
     }
     storage_study_free(&s);
@@ -316,8 +377,9 @@ static void respond_trial(api *a, http_req *rq, int best)
         }
         number = (int)n;
     }
+    storage_stamp stamp;
     storage_study s;
-    storage *st = get_study(a, rq, http_param(rq, 0), &s);
+    storage *st = best ? cached_read(a, rq, "best", &stamp, &s) : get_study(a, rq, http_param(rq, 0), &s);
     if (!st) return;
     storage_trial t;
     kerror err;
@@ -330,7 +392,7 @@ static void respond_trial(api *a, http_req *rq, int best)
         json_t *o = api_trial_json(&t);
         if (!best) rc = api_trial_detail(st, &t, o, &err);
         storage_trial_free(&t);
-        if (rc == KE_OK) http_respond_json(rq, 200, o);
+        if (rc == KE_OK) respond_new(a, rq, "best", &stamp, o, best);
         else json_decref(o);
     }
     if (rc != KE_OK) http_respond_kerror(rq, &err);
@@ -630,6 +692,11 @@ int api_open(api **out, service *sv, const char *db_path, kerror *err)
         free(a);
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
+    if (!(a->cache = api_cache_new())) {
+        free(a->db_path);
+        free(a);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
     a->sv = sv;
     pthread_mutex_init(&a->mu, NULL);
     *out = a;
@@ -645,6 +712,7 @@ void api_close(api *a)
 {
     if (!a) return;
     for (int i = 0; i < a->n_pool; i++) storage_close(a->pool[i]);
+    api_cache_free(a->cache);
     pthread_mutex_destroy(&a->mu);
     free(a->db_path);
     free(a);

@@ -177,6 +177,15 @@ int http_respond_owned(http_req *rq, int status, const char *ctype, char *data, 
     return send_response(rq, status, resp, ctype);
 }
 
+int http_respond_shared(http_req *rq, int status, const char *ctype, const char *data, size_t n,
+                        void (*release)(void *), void *ctx)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback_cls(n, (void *)data, release, ctx);
+    if (!resp) release(ctx);
+    return send_response(rq, status, resp, ctype);
+}
+
 int http_respond_empty(http_req *rq, int status)
 {
     return http_respond_static(rq, status, NULL, "", 0);

@@ -85,6 +85,10 @@ int http_respond_static(http_req *rq, int status, const char *ctype, const void 
 int http_respond_empty(http_req *rq, int status);
 /* data (malloc'd, n bytes) is sent and then freed, in every case. */
 int http_respond_owned(http_req *rq, int status, const char *ctype, char *data, size_t n);
+/* data (n bytes) is sent, then release(ctx) is called, in every case: for
+ * a body shared between responses (a cache's, reference counted). */
+int http_respond_shared(http_req *rq, int status, const char *ctype, const char *data, size_t n,
+                        void (*release)(void *), void *ctx);
 /* A stream of unknown length, sent chunked: fn fills buf with up to max
  * bytes and returns the count, HTTP_STREAM_END or HTTP_STREAM_ERROR; it may
  * block (the connection has its own thread) but must not return 0.

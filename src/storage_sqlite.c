@@ -53,6 +53,8 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_STUDY_STATE] = "UPDATE studies SET state = ?2, updated_at = ?3 WHERE id = ?1",
     [Q_STUDY_DELETE] = "DELETE FROM studies WHERE id = ?1",
     [Q_STUDY_MAXIMIZE] = "SELECT direction = 'maximize' FROM studies WHERE id = ?1",
+    [Q_STUDY_STAMP] = "SELECT s.id, s.created_at, c.version FROM studies s "
+        "JOIN study_counts c ON c.study_id = s.id WHERE s.name = ?1",
     /* Run inside the trial's write transaction, so max + 1 is free. */
     [Q_TRIAL_INSERT] = "INSERT INTO trials (study_id, number, started_at, "
         "worker, spec_hash, budget, resumed_from, retry_of) SELECT id, "
@@ -457,6 +459,20 @@ int storage_study_get(storage *st, const char *name, storage_study *out, kerror 
 int storage_study_get_id(storage *st, int64_t id, storage_study *out, kerror *err)
 {
     return study_fetch(st, Q_STUDY_BY_ID, NULL, id, out, err);
+}
+
+int storage_study_stamp(storage *st, const char *name, storage_stamp *out, kerror *err)
+{
+    sqlite3_stmt *s = sq_query(st, Q_STUDY_STAMP, err);
+    if (!s) return KE_DB;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+    int rc = sq_one_row(st, s, err, "no study named '%s'", name);
+    if (rc) return rc;
+    out->id = sqlite3_column_int64(s, 0);
+    out->created_at = sqlite3_column_double(s, 1);
+    out->version = sqlite3_column_int64(s, 2);
+    sqlite3_reset(s);
+    return KE_OK;
 }
 
 /* Runs an UPDATE/DELETE of one study (?1 = id, already bound) and maps "no

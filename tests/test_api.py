@@ -240,6 +240,40 @@ class ApiTest(unittest.TestCase):
         self.assertFalse(os.path.exists(folders), "a deleted study's trial folders are removed")
         self.assertEqual(s.request("DELETE", "/api/v1/studies/fn")[0], 404)
 
+    def test_cached_reads_follow_every_write(self):
+        # best and trial pages are answered from a cache while the study's
+        # trials stay as they were: a write by another process, and a study
+        # deleted and made again under the same name (same id), must show.
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("c", trials=5))[0], 201)
+        s.wait_state("c", "COMPLETE")
+        page_path = "/api/v1/studies/c/trials?sort=best&limit=100"
+        first = [s.json("GET", "/api/v1/studies/c/best")[1] for _ in range(2)]
+        pages = [s.json("GET", page_path)[1] for _ in range(2)]
+        self.assertEqual((first[0], pages[0]), (first[1], pages[1]))
+        worst = pages[0]["trials"][-1]["number"]
+        with sqlite3.connect(self.db) as db:
+            db.execute("UPDATE trials SET value = -100 WHERE number = ? AND study_id = "
+                       "(SELECT id FROM studies WHERE name = 'c')", (worst,))
+            db.execute("UPDATE trials SET state = 'FAILED', value = NULL WHERE number = ? AND "
+                       "study_id = (SELECT id FROM studies WHERE name = 'c')", (first[0]["number"],))
+        db.close()
+        status, best = s.json("GET", "/api/v1/studies/c/best")
+        self.assertEqual((status, best["number"], best["value"]), (200, worst, -100))
+        page = s.json("GET", page_path)[1]
+        self.assertEqual(page["trials"][0]["number"], worst)
+        self.assertEqual(s.json("GET", "/api/v1/studies/c/trials?state=FAILED")[1]["total"], 1)
+        counts = s.json("GET", "/api/v1/studies/c")[1]["counts"]
+        self.assertEqual((counts["complete"], counts["failed"], counts["total"]), (4, 1, 5))
+
+        self.assertEqual(s.request("DELETE", "/api/v1/studies/c")[0], 204)
+        self.assertEqual(s.json("GET", "/api/v1/studies/c/best")[0], 404)
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("c", trials=3))[0], 201)
+        s.wait_state("c", "COMPLETE")
+        page = s.json("GET", page_path)[1]
+        self.assertEqual((page["total"], len(page["trials"])), (3, 3))
+        self.assertEqual(s.json("GET", "/api/v1/studies/c/best")[1]["value"], page["trials"][0]["value"])
+
     def test_progress_counts_configurations_of_a_hyperband_study(self):
         # R = 9, eta = 3: 17 configurations plus 5 promotions; progress is
         # configs / max_trials, total counts the promotions too.

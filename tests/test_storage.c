@@ -59,6 +59,27 @@ static void expect_counts_agree(void)
     assert_sql("SELECT count(*) FROM study_counts WHERE study_id NOT IN (SELECT id FROM studies)", "0");
 }
 
+/* A study's stamp moves with every write to its trials and only then. */
+START_TEST(stamp_moves_with_trial_writes)
+{
+    open_db();
+    int64_t a = new_study("a", 0), b = new_study("b", 0);
+    storage_stamp s0, s1, s2, s3;
+    ck_assert_int_eq(storage_study_stamp(st, "a", &s0, &err), KE_OK);
+    ck_assert_int_eq(s0.id, a);
+    int64_t t = numbered_trial(a, 0);
+    ck_assert_int_eq(storage_study_stamp(st, "a", &s1, &err), KE_OK);
+    finish(numbered_trial(b, 0), TRIAL_COMPLETE, 1, 1.0);
+    ck_assert_int_eq(storage_study_stamp(st, "a", &s2, &err), KE_OK);
+    storage_metric m = {"loss", 2.0};
+    ck_assert_int_eq(storage_trial_report(st, t, 1, &m, 1, &err), KE_OK);
+    ck_assert_int_eq(storage_study_stamp(st, "a", &s3, &err), KE_OK);
+    ck_assert(s1.version != s0.version && s2.version == s1.version && s3.version != s2.version);
+    ck_assert(s0.created_at == s3.created_at);
+    ck_assert_int_eq(storage_study_stamp(st, "none", &s0, &err), KE_NOTFOUND);
+}
+END_TEST
+
 /* A version-1 history (before the partial index of 002 and the counts of
  * 004) is upgraded in place on open, with its rows kept and counted. */
 START_TEST(upgrades_version_1)
@@ -74,7 +95,8 @@ START_TEST(upgrades_version_1)
     sql_exec("DROP INDEX trials_study_fresh; ALTER TABLE trial_values DROP COLUMN at; "
              "DROP TABLE study_counts; DROP TRIGGER study_counts_new_study; "
              "DROP TRIGGER study_counts_trial_insert; DROP TRIGGER study_counts_trial_delete; "
-             "DROP TRIGGER study_counts_trial_update; PRAGMA user_version = 1");
+             "DROP TRIGGER study_counts_trial_update; DROP TRIGGER study_counts_trial_change; "
+             "PRAGMA user_version = 1");
     assert_sql("SELECT count(*) FROM sqlite_master WHERE name IN ('trials_study_fresh', 'study_counts') "
                "OR type = 'trigger'", "0");
     open_db();
@@ -576,6 +598,7 @@ static Suite *storage_suite(void)
     tcase_add_test(rows, trial_numbering_and_params);
     tcase_add_test(rows, report_finish_logs);
     tcase_add_test(rows, reclaim_running);
+    tcase_add_test(rows, stamp_moves_with_trial_writes);
     suite_add_tcase(s, rows);
 
     TCase *crash = tcase_create("processes");
