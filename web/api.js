@@ -77,6 +77,9 @@ window.K = window.K || {};
     resume: (name) => request('POST', `/studies/${enc(name)}/resume`),
     retryFailed: (name) => request('POST', `/studies/${enc(name)}/resume?retry_failed=true`),
     trials: (name, offset) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset),
+    /* the first `limit` trials by number: the table's first page before the whole history */
+    firstTrials: (name, limit) => request('GET', `/studies/${enc(name)}/trials?sort=number&limit=${limit}`)
+      .then((r) => r.trials),
     curves: (name, offset) => fetchAll(`/studies/${enc(name)}/curves`, 'curves', offset),
     trial: (name, number) => request('GET', `/studies/${enc(name)}/trials/${number}`),
   };

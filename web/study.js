@@ -4,7 +4,11 @@
  * ({study, axes, trials sorted by number, byNumber, curves}); server answers
  * and live events only merge into it, and the view is redrawn from it, at
  * most every REDRAW_MS, never per event, one chart per task so that a
- * 10,000-trial redraw never holds the main thread for all charts at once. */
+ * 10,000-trial redraw never holds the main thread for all charts at once.
+ * The header and the table's first page come first, from the study and its
+ * first PAGE_ROWS trials (model.partial until the whole history is in: the
+ * header then shows the server's counts), so what a user reads first does
+ * not wait for the history the charts need. */
 'use strict';
 window.K = window.K || {};
 K.pages = K.pages || {};
@@ -150,9 +154,10 @@ K.pages = K.pages || {};
       for (const th of head.children) {
         th.dataset.sort = th.dataset.key === view.key ? (view.dir > 0 ? 'asc' : 'desc') : '';
       }
-      info.textContent = `${rows.length} trial${rows.length === 1 ? '' : 's'} · page ${view.page + 1} of ${pages}`;
+      info.textContent = model.partial ? `first ${rows.length} of ${model.study.counts.total} trials · loading the rest…`
+        : `${rows.length} trial${rows.length === 1 ? '' : 's'} · page ${view.page + 1} of ${pages}`;
       prev.disabled = view.page === 0;
-      next.disabled = view.page >= pages - 1;
+      next.disabled = model.partial || view.page >= pages - 1;
     }
 
     const el = h('section', { class: 'card' },
@@ -165,8 +170,9 @@ K.pages = K.pages || {};
     const el = h('div', { class: 'study-head' });
     function render() {
       const s = model.study;
-      const c = S.counts(model.trials);
-      const best = model.trials.filter(S.scored).reduce((b, t) => (!b || S.better(t.value, b.value, s.direction) ? t : b), null);
+      const c = model.partial ? s.counts : S.counts(model.trials);
+      const best = model.partial ? s.best
+        : model.trials.filter(S.scored).reduce((b, t) => (!b || S.better(t.value, b.value, s.direction) ? t : b), null);
       const running = s.state === 'RUNNING';
       // FAILED trials not yet retried: what a retry would re-run (as the scheduler counts them)
       const retried = new Set(model.trials.map((t) => t.retry_of).filter((n) => n !== null && n !== undefined));
@@ -203,18 +209,23 @@ K.pages = K.pages || {};
 
   K.pages.study = async function (root, page, name) {
     root.append(h('p', { class: 'muted' }, 'Loading ' + name + '…'));
-    let study, trials, curves;
-    try {
-      [study, trials, curves] = await Promise.all([K.api.study(name), K.api.trials(name), K.api.curves(name)]);
-    } catch (e) {
+    const failed = (e) => {
       if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
+    };
+    const history = Promise.all([K.api.trials(name), K.api.curves(name)]);
+    history.catch(() => {});   /* answered where it is awaited */
+    let study, first;
+    try {
+      [study, first] = await Promise.all([K.api.study(name), K.api.firstTrials(name, PAGE_ROWS)]);
+    } catch (e) {
+      failed(e);
       return;
     }
     if (!page.alive()) return;
     const model = { study, axes: (study.params || []).map((p) => S.paramAxis(study.spec, p)), trials: [],
-      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null };
-    for (const t of trials) upsertTrial(model, t);
-    for (const c of curves) upsertCurve(model, c);
+      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null,
+      partial: true };
+    for (const t of first) upsertTrial(model, t);
 
     const dirty = { head: true, trials: true, curves: true };
     const head = header(model, action);
@@ -232,10 +243,23 @@ K.pages = K.pages || {};
       h('div', { class: 'grid3', id: 'slices' }, slices.map((s) => s.card)));
     fill(root, head.el, chartsEl, table.el);
 
-    /* The header and the table first, then each chart in a task of its own
-     * (each one draws what the model holds when its turn comes). */
+    /* The header and the table's first page, then the whole history, then
+     * each chart in a task of its own (each one draws what the model holds
+     * when its turn comes). */
     head.render();
     table.render();
+    let trials, curves;
+    try {
+      [trials, curves] = await history;
+    } catch (e) {
+      failed(e);
+      return;
+    }
+    if (!page.alive()) return;
+    for (const t of trials) upsertTrial(model, t);
+    for (const c of curves) upsertCurve(model, c);
+    model.partial = false;
+    await inSlices([() => head.render(), () => table.render()], page);
     dirty.head = dirty.trials = dirty.curves = false;
     const charts = { slices: [] };
     const built = await inSlices([

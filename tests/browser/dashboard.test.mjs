@@ -243,11 +243,26 @@ test('learning curves mark where pruned trials stopped', async () => {
   await shot('study-pruned');
 });
 
+test('the header and the table\'s first page come before the whole history', async () => {
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const curves = '**/api/v1/studies/many/curves*';
+  await page.route(curves, async (route) => { await held; await route.continue(); });
+  await go('#/study/many');
+  await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 100);
+  assert.match(await page.locator('#table-info').innerText(), /^first 100 of 150 trials/);
+  assert.equal(await page.locator('[data-fact="trials"]').innerText(), '150', 'the server\'s count');
+  assert.ok(await page.locator('#next-page').isDisabled(), 'no paging until every trial is in');
+  release();
+  await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  await page.unroute(curves);
+});
+
 test('the trial table sorts, filters and pages', async () => {
   await go('#/study/many');
   const rows = page.locator('#trials tbody tr');
-  await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 100);
-  assert.match(await page.locator('#table-info').innerText(), /150 trials · page 1 of 2/);
+  await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
   await page.click('#next-page');
   assert.equal(await rows.count(), 50, 'second page holds the rest, never more than 100 rows in the DOM');
   await page.click('#prev-page');
