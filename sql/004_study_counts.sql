@@ -37,52 +37,39 @@ CREATE TRIGGER study_counts_new_study AFTER INSERT ON studies BEGIN
     INSERT INTO study_counts (study_id) VALUES (NEW.id);
 END;
 
-CREATE TRIGGER study_counts_trial_insert AFTER INSERT ON trials BEGIN
+-- A trial row's contribution to its study's counts, added (sign +1) or taken
+-- away (-1): the one place the counting rules are written. The trials
+-- triggers insert moves into this view; its INSTEAD OF trigger applies them.
+CREATE VIEW study_count_moves AS
+SELECT 0 AS study_id, 0 AS sign, '' AS state, 0 AS fresh WHERE 0;
+
+CREATE TRIGGER study_count_move INSTEAD OF INSERT ON study_count_moves BEGIN
     UPDATE study_counts SET
         version = version + 1,
-        n_trials = n_trials + 1,
-        n_running = n_running + (NEW.state = 'RUNNING'),
-        n_complete = n_complete + (NEW.state = 'COMPLETE'),
-        n_pruned = n_pruned + (NEW.state = 'PRUNED'),
-        n_failed = n_failed + (NEW.state = 'FAILED'),
-        n_configs = n_configs + (NEW.state != 'RUNNING' AND NEW.resumed_from IS NULL
-                                 AND NEW.retry_of IS NULL)
+        n_trials = n_trials + NEW.sign,
+        n_running = n_running + NEW.sign * (NEW.state = 'RUNNING'),
+        n_complete = n_complete + NEW.sign * (NEW.state = 'COMPLETE'),
+        n_pruned = n_pruned + NEW.sign * (NEW.state = 'PRUNED'),
+        n_failed = n_failed + NEW.sign * (NEW.state = 'FAILED'),
+        n_configs = n_configs + NEW.sign * (NEW.state != 'RUNNING' AND NEW.fresh)
      WHERE study_id = NEW.study_id;
 END;
 
+CREATE TRIGGER study_counts_trial_insert AFTER INSERT ON trials BEGIN
+    INSERT INTO study_count_moves VALUES
+        (NEW.study_id, 1, NEW.state, NEW.resumed_from IS NULL AND NEW.retry_of IS NULL);
+END;
+
 CREATE TRIGGER study_counts_trial_delete AFTER DELETE ON trials BEGIN
-    UPDATE study_counts SET
-        version = version + 1,
-        n_trials = n_trials - 1,
-        n_running = n_running - (OLD.state = 'RUNNING'),
-        n_complete = n_complete - (OLD.state = 'COMPLETE'),
-        n_pruned = n_pruned - (OLD.state = 'PRUNED'),
-        n_failed = n_failed - (OLD.state = 'FAILED'),
-        n_configs = n_configs - (OLD.state != 'RUNNING' AND OLD.resumed_from IS NULL
-                                 AND OLD.retry_of IS NULL)
-     WHERE study_id = OLD.study_id;
+    INSERT INTO study_count_moves VALUES
+        (OLD.study_id, -1, OLD.state, OLD.resumed_from IS NULL AND OLD.retry_of IS NULL);
 END;
 
 CREATE TRIGGER study_counts_trial_update
 AFTER UPDATE OF study_id, state, resumed_from, retry_of ON trials BEGIN
-    UPDATE study_counts SET
-        n_trials = n_trials - 1,
-        n_running = n_running - (OLD.state = 'RUNNING'),
-        n_complete = n_complete - (OLD.state = 'COMPLETE'),
-        n_pruned = n_pruned - (OLD.state = 'PRUNED'),
-        n_failed = n_failed - (OLD.state = 'FAILED'),
-        n_configs = n_configs - (OLD.state != 'RUNNING' AND OLD.resumed_from IS NULL
-                                 AND OLD.retry_of IS NULL)
-     WHERE study_id = OLD.study_id;
-    UPDATE study_counts SET
-        n_trials = n_trials + 1,
-        n_running = n_running + (NEW.state = 'RUNNING'),
-        n_complete = n_complete + (NEW.state = 'COMPLETE'),
-        n_pruned = n_pruned + (NEW.state = 'PRUNED'),
-        n_failed = n_failed + (NEW.state = 'FAILED'),
-        n_configs = n_configs + (NEW.state != 'RUNNING' AND NEW.resumed_from IS NULL
-                                 AND NEW.retry_of IS NULL)
-     WHERE study_id = NEW.study_id;
+    INSERT INTO study_count_moves VALUES
+        (OLD.study_id, -1, OLD.state, OLD.resumed_from IS NULL AND OLD.retry_of IS NULL),
+        (NEW.study_id, 1, NEW.state, NEW.resumed_from IS NULL AND NEW.retry_of IS NULL);
 END;
 
 -- Any change of a trial row (a report moves last_step, an end sets state and
@@ -90,27 +77,3 @@ END;
 CREATE TRIGGER study_counts_trial_change AFTER UPDATE ON trials BEGIN
     UPDATE study_counts SET version = version + 1 WHERE study_id IN (OLD.study_id, NEW.study_id);
 END;
-
--- study_summary as before (same columns, same meaning), its counts read
--- from study_counts, plus n_configs at the end.
-DROP VIEW study_summary;
-CREATE VIEW study_summary AS
-SELECT s.id AS study_id,
-       s.name AS study,
-       s.metric,
-       s.direction,
-       s.state,
-       c.n_trials,
-       c.n_running,
-       c.n_complete,
-       c.n_pruned,
-       c.n_failed,
-       bt.number AS best_number,
-       bt.value AS best_value,
-       s.created_at,
-       s.updated_at,
-       c.n_configs
-  FROM studies s
-  JOIN study_counts c ON c.study_id = s.id
-  JOIN study_best b ON b.study_id = s.id
-  LEFT JOIN trials bt ON bt.id = b.trial_id;

@@ -27,11 +27,14 @@ extern const char *const storage_migrations_names[];
 #define TRIAL_COLS "id, study_id, number, state, value, started_at, " \
     "finished_at, worker, failure, last_step, budget, resumed_from, retry_of"
 #define TRIAL_SELECT "SELECT " TRIAL_COLS " FROM trials "
+/* Counts from study_counts (migration 003), one row, not study_summary's
+ * counting of the trials. */
 #define STUDY_SELECT "SELECT s.id, s.name, s.spec, s.spec_hash, s.metric, " \
-    "s.direction, s.state, s.created_at, s.updated_at, v.n_trials, " \
-    "v.n_running, v.n_complete, v.n_pruned, v.n_failed, v.best_value, " \
-    "v.best_number, v.n_configs " \
-    "FROM studies s JOIN study_summary v ON v.study_id = s.id "
+    "s.direction, s.state, s.created_at, s.updated_at, c.n_trials, " \
+    "c.n_running, c.n_complete, c.n_pruned, c.n_failed, bt.value, " \
+    "bt.number, c.n_configs FROM studies s " \
+    "JOIN study_counts c ON c.study_id = s.id JOIN study_best b ON b.study_id = s.id " \
+    "LEFT JOIN trials bt ON bt.id = b.trial_id "
 /* storage_trial_each variants: ?1 study, ?2 state, ?3 after number,
  * ?4 limit, ?5 offset. Paging by number is keyset (number > ?3); best-first
  * is by offset, the direction picking the order. */

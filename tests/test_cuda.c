@@ -439,35 +439,53 @@ START_TEST(dropout_masks_are_seeded)
 }
 END_TEST
 
-START_TEST(fp16_skips_nonfinite_step)
+/* Adam for m on the host (o) and on the device (go, which must be fp16). */
+static void fp16_adam(mlp *m, optim *o, optim_cuda *go)
 {
-    mlp *m = small_model(0, 0, 8);
     int nt;
     const mlp_tensor *t = mlp_tensors(m, &nt);
-    size_t n = mlp_n_params(m);
     optim_config oc;
     optim_config_default(&oc);
     oc.kind = OPTIM_ADAM;
-    optim o;
-    optim_cuda go;
-    ck_assert_int_eq(optim_init(&o, &oc, n, t, nt, &err), KE_OK);
-    ck_assert_int_eq(optim_cuda_init(&go, dev, &o, &err), KE_OK);
-    ck_assert_ptr_nonnull(optim_cuda_loss_scale(&go));
-    float *g = rand_host(n, 1), scal[2] = {0.01f, 1.0f}, before;
-    g[3] = INFINITY;
-    float *gw = to_dev(mlp_params(m), n), *gg = to_dev(g, n), *gs = to_dev(scal, 2);
-    ck_assert_int_eq(cudev_download(dev, &before, optim_cuda_loss_scale(&go), sizeof before, &err), KE_OK);
-    optim_cuda_step(&go, gw, gg, gs, gs + 1);
+    ck_assert_int_eq(optim_init(o, &oc, mlp_n_params(m), t, nt, &err), KE_OK);
+    ck_assert_int_eq(optim_cuda_init(go, dev, o, &err), KE_OK);
+    ck_assert_ptr_nonnull(optim_cuda_loss_scale(go));
+}
+
+static float loss_scale(const optim_cuda *go)
+{
+    float S;
+    ck_assert_int_eq(cudev_download(dev, &S, optim_cuda_loss_scale(go), sizeof S, &err), KE_OK);
+    return S;
+}
+
+/* After a skipped step: the device parameters gw are still host's (n), the
+ * loss scale is half of before, and no step was counted. */
+static void expect_skipped(optim_cuda *go, const optim *o, const float *gw, const float *host, size_t n,
+                           float before)
+{
     float *w = malloc(n * sizeof *w);
     ck_assert_int_eq(cudev_download(dev, w, gw, n * sizeof *w, &err), KE_OK);
-    ck_assert_int_eq(memcmp(w, mlp_params(m), n * sizeof *w), 0);
+    ck_assert_int_eq(memcmp(w, host, n * sizeof *w), 0);
     free(w);
-    float after;
-    ck_assert_int_eq(cudev_download(dev, &after, optim_cuda_loss_scale(&go), sizeof after, &err), KE_OK);
-    ck_assert(after == before / 2);
-    optim host_copy = o;
-    ck_assert_int_eq(optim_cuda_sync(&go, &host_copy, &err), KE_OK);
+    ck_assert(loss_scale(go) == before / 2);
+    optim host_copy = *o;
+    ck_assert_int_eq(optim_cuda_sync(go, &host_copy, &err), KE_OK);
     ck_assert_int_eq(host_copy.t, 0);
+}
+
+START_TEST(fp16_skips_nonfinite_step)
+{
+    mlp *m = small_model(0, 0, 8);
+    size_t n = mlp_n_params(m);
+    optim o;
+    optim_cuda go;
+    fp16_adam(m, &o, &go);
+    float *g = rand_host(n, 1), scal[2] = {0.01f, 1.0f}, before = loss_scale(&go);
+    g[3] = INFINITY;
+    float *gw = to_dev(mlp_params(m), n), *gg = to_dev(g, n), *gs = to_dev(scal, 2);
+    optim_cuda_step(&go, gw, gg, gs, gs + 1);
+    expect_skipped(&go, &o, gw, mlp_params(m), n, before);
     optim_cuda_free(&go);
     optim_free(&o);
     mlp_free(m);
@@ -489,23 +507,17 @@ START_TEST(fp16_forward_overflow_skips_step)
     for (int i = 0; i < nt; i++)
         if (strcmp(t[i].name, "h0.W") == 0)   /* z = 13 * 1000 * 10 = 1.3e5 per unit */
             for (size_t j = 0; j < (size_t)t[i].rows * t[i].cols; j++) mlp_params(m)[t[i].offset + j] = 1000;
-    size_t n = mlp_n_params(m);
-    optim_config oc;
-    optim_config_default(&oc);
-    oc.kind = OPTIM_ADAM;
     optim o;
     optim_cuda go;
     mlp_cuda *gm;
-    ck_assert_int_eq(optim_init(&o, &oc, n, t, nt, &err), KE_OK);
-    ck_assert_int_eq(optim_cuda_init(&go, dev, &o, &err), KE_OK);
+    fp16_adam(m, &o, &go);
     ck_assert_msg(mlp_cuda_create(&gm, dev, m, &err) == KE_OK, "%s", err.msg);
-    float *x = malloc((size_t)B * mc->n_in * sizeof *x), scal[2] = {0.01f, 1.0f}, before, after;
+    float *x = malloc((size_t)B * mc->n_in * sizeof *x), scal[2] = {0.01f, 1.0f}, before = loss_scale(&go);
     for (int i = 0; i < B * mc->n_in; i++) x[i] = 10;
     int labels[8] = {0};
     float *gx = to_dev(x, (size_t)B * mc->n_in), *gs = to_dev(scal, 2);
     mlp_target gt = {to_dev_bytes(labels, sizeof labels), NULL, NULL};
     double *gacc = to_dev_bytes(NULL, 2 * sizeof(double)), acc[2];
-    ck_assert_int_eq(cudev_download(dev, &before, optim_cuda_loss_scale(&go), sizeof before, &err), KE_OK);
     ck_assert_int_eq(mlp_cuda_forward(gm, gx, B, 1, NULL, &err), KE_OK);
     mlp_cuda_loss_forward_backward(gm, &gt, B, optim_cuda_loss_scale(&go));
     loss_cuda_accumulate_train(dev, gacc, mlp_cuda_row_loss(gm), B, optim_cuda_found_inf(&go));
@@ -513,15 +525,7 @@ START_TEST(fp16_forward_overflow_skips_step)
     optim_cuda_step(&go, mlp_cuda_params(gm), mlp_cuda_grads(gm), gs, gs + 1);
     ck_assert_int_eq(cudev_download(dev, acc, gacc, sizeof acc, &err), KE_OK);
     ck_assert(acc[0] == 0 && acc[1] == 0);
-    float *w = malloc(n * sizeof *w);
-    ck_assert_int_eq(cudev_download(dev, w, mlp_cuda_params(gm), n * sizeof *w, &err), KE_OK);
-    ck_assert_int_eq(memcmp(w, mlp_params(m), n * sizeof *w), 0);
-    free(w);
-    ck_assert_int_eq(cudev_download(dev, &after, optim_cuda_loss_scale(&go), sizeof after, &err), KE_OK);
-    ck_assert(after == before / 2);
-    optim host_copy = o;
-    ck_assert_int_eq(optim_cuda_sync(&go, &host_copy, &err), KE_OK);
-    ck_assert_int_eq(host_copy.t, 0);
+    expect_skipped(&go, &o, mlp_cuda_params(gm), mlp_params(m), mlp_n_params(m), before);
     mlp_cuda_free(gm);
     optim_cuda_free(&go);
     optim_free(&o);

@@ -96,7 +96,7 @@ START_TEST(upgrades_version_1)
              "DROP TABLE study_counts; DROP TRIGGER study_counts_new_study; "
              "DROP TRIGGER study_counts_trial_insert; DROP TRIGGER study_counts_trial_delete; "
              "DROP TRIGGER study_counts_trial_update; DROP TRIGGER study_counts_trial_change; "
-             "PRAGMA user_version = 1");
+             "DROP VIEW study_count_moves; PRAGMA user_version = 1");
     assert_sql("SELECT count(*) FROM sqlite_master WHERE name IN ('trials_study_fresh', 'study_counts') "
                "OR type = 'trigger'", "0");
     open_db();
