@@ -3,7 +3,8 @@
  * does not change cost one query each instead of a query per trial and the
  * JSON encoding. An entry is valid for the study's stamp (id, creation time,
  * the version its trial writes move: storage_study_stamp), so any write to
- * the study's trials, by any process, makes its entries miss.
+ * the study's trials, by any process, makes its entries miss; reports move
+ * only RUNNING trials, whose bodies the API does not keep.
  * Ownership: the cache owns its bodies; a body handed out stays valid until
  * its holder releases it (api_body_release), even once replaced. */
 #ifndef KESTREL_API_CACHE_H

@@ -87,10 +87,11 @@ int storage_study_create(storage *st, const char *name, const char *spec_json,
                          int64_t *id, kerror *err);
 int storage_study_get(storage *st, const char *name, storage_study *out, kerror *err);
 int storage_study_get_id(storage *st, int64_t id, storage_study *out, kerror *err);
-/* What the content of a study's trials is at: equal stamps, equal trials
- * (the version moves with every write to them, by any process). One small
- * row: for readers that keep what they answered. KE_NOTFOUND for an
- * unknown name. */
+/* What the content of a study's trials is at: equal stamps, equal trials,
+ * but for the last_step of RUNNING trials (the version moves with every
+ * write to them, by any process, except a report's). One small row: for
+ * readers that keep what they answered about finished trials. KE_NOTFOUND
+ * for an unknown name. */
 typedef struct {
     int64_t id;
     double created_at;   /* a new study that reuses a deleted one's id differs here */

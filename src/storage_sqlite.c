@@ -27,7 +27,7 @@ extern const char *const storage_migrations_names[];
 #define TRIAL_COLS "id, study_id, number, state, value, started_at, " \
     "finished_at, worker, failure, last_step, budget, resumed_from, retry_of"
 #define TRIAL_SELECT "SELECT " TRIAL_COLS " FROM trials "
-/* Counts from study_counts (migration 003), one row, not study_summary's
+/* Counts from study_counts (migration 004), one row, not study_summary's
  * counting of the trials. */
 #define STUDY_SELECT "SELECT s.id, s.name, s.spec, s.spec_hash, s.metric, " \
     "s.direction, s.state, s.created_at, s.updated_at, c.n_trials, " \
