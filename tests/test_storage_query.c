@@ -327,6 +327,9 @@ static Suite *storage_query_suite(void)
     Suite *s = suite_create("storage_query");
     TCase *rows = tcase_create("query");
     tcase_add_checked_fixture(rows, setup, teardown);
+    /* Histories of 650 trials: Check's 4 s default is too short on a loaded
+     * 2-core machine (seen at load average 17) */
+    tcase_set_timeout(rows, 60);
     tcase_add_test(rows, each_by_number);
     tcase_add_test(rows, each_best_first);
     tcase_add_test(rows, curves_each);
