@@ -182,7 +182,7 @@ static void h_metrics(http_req *rq, void *ctx)
         trials[0] += list[i].n_running;
         trials[1] += list[i].n_complete;
         trials[2] += list[i].n_pruned;
-        trials[3] += list[i].n_failed;
+        trials[3] += list[i].n_failed + list[i].n_interrupted;
         for (int k = 0; k < 4; k++) studies[k] += !strcmp(list[i].state, states[k]);
     }
     storage_study_list_free(list, n);
@@ -318,7 +318,7 @@ static int count_state(const storage_study *s, int state)
     case TRIAL_RUNNING: return s->n_running;
     case TRIAL_COMPLETE: return s->n_complete;
     case TRIAL_PRUNED: return s->n_pruned;
-    case TRIAL_FAILED: return s->n_failed;
+    case TRIAL_FAILED: return s->n_failed + s->n_interrupted;
     default: return s->n_trials;
     }
 }

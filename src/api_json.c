@@ -44,12 +44,14 @@ json_t *api_study_json(const storage_study *s, int with_spec)
                                            api_number(s->best_value))
                                : json_null();
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:O?, s:f, s:f, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:O?, s:o, s:o}",
-        "name", s->name, "state", s->state, "direction", s->maximize ? "maximize" : "minimize",
+        "{s:s, s:s?, s:s, s:s, s:s, s:O?, s:f, s:f, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:O?, "
+        "s:o, s:o}",
+        "name", s->name, "state", s->state, "state_reason", s->state_reason,
+        "direction", s->maximize ? "maximize" : "minimize",
         "metric", s->metric, "strategy", json_object_get(json_object_get(doc, "strategy"), "name"),
         "created_at", s->created_at, "updated_at", s->updated_at, "counts", "total", s->n_trials,
         "running", s->n_running, "complete", s->n_complete, "pruned", s->n_pruned, "failed",
-        s->n_failed, "configs", s->n_configs,
+        s->n_failed, "interrupted", s->n_interrupted, "configs", s->n_configs,
         "max_trials", json_object_get(json_object_get(doc, "budget"), "max_trials"),
         "best", best, "params", api_param_names(s->spec_json));
     if (o && with_spec && doc) json_object_set(o, "spec", doc);

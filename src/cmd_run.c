@@ -44,7 +44,7 @@ static const char validate_help[] =
 typedef struct {
     int tty, quiet;
     int maximize;
-    int configs, trials, failed, pruned, running, max_trials;
+    int configs, trials, failed, interrupted, pruned, running, max_trials;
     int has_best, best_number;
     double best;
 } progress;
@@ -54,8 +54,9 @@ static void progress_line(const progress *p)
     char best[64] = "-";
     if (p->has_best) snprintf(best, sizeof best, "%.6g (trial %d)", p->best, p->best_number);
     /* max_trials counts configurations; promotions and retries are extra trials. */
-    fprintf(stderr, "\r\033[K[%d/%d] trials %d, running %d, failed %d, pruned %d | best %s",
-            p->configs, p->max_trials, p->trials, p->running, p->failed, p->pruned, best);
+    fprintf(stderr, "\r\033[K[%d/%d] trials %d, running %d, failed %d, interrupted %d, "
+            "pruned %d | best %s", p->configs, p->max_trials, p->trials, p->running, p->failed,
+            p->interrupted, p->pruned, best);
     fflush(stderr);
 }
 
@@ -67,7 +68,10 @@ static void on_event(const scheduler_event *ev, void *ctx)
         p->running--;
         p->trials++;
         p->configs += ev->fresh;
-        if (ev->state == TRIAL_FAILED) p->failed++;
+        if (ev->state == TRIAL_FAILED) {
+            if (trial_interrupted(ev->failure)) p->interrupted++;
+            else p->failed++;
+        }
         if (ev->state == TRIAL_PRUNED) p->pruned++;
         if (ev->state == TRIAL_COMPLETE && ev->has_value &&
             (!p->has_best || (p->maximize ? ev->value > p->best : ev->value < p->best))) {
@@ -90,20 +94,19 @@ static void on_event(const scheduler_event *ev, void *ctx)
 static int summary(const spec_study *spec, const scheduler_status *st, int tty, int quiet)
 {
     if (tty && !quiet) fprintf(stderr, "\r\033[K");
-    printf("study %s: %s, %d trials (%d complete, %d pruned, %d failed)", spec->name,
-           st->completed ? "complete" : "stopped", st->n_trials, st->n_complete, st->n_pruned,
-           st->n_failed);
+    printf("study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)",
+           spec->name, st->failed ? "failed" : st->completed ? "complete" : "stopped",
+           st->n_trials, st->n_complete, st->n_pruned, st->n_failed, st->n_interrupted);
     if (st->has_best) printf(", best %s %.10g at trial %d", spec->metric, st->best_value, st->best_number);
     printf("\n");
     if (st->stop_reason) printf("stopped: %s; run the same command again to resume\n", st->stop_reason);
     fflush(stdout);
-    if (!st->completed) return CLI_STOPPED;
-    if (st->n_complete == 0 && st->n_trials > 0) {
-        fprintf(stderr, "kestrel run: no trial of study '%s' completed; see 'kestrel trials %s'\n",
-                spec->name, spec->name);
+    if (st->failed) {
+        fprintf(stderr, "kestrel run: study '%s' failed: %s; see 'kestrel trials %s "
+                "--state failed'\n", spec->name, st->failure, spec->name);
         return CLI_FAIL;
     }
-    return CLI_OK;
+    return st->completed ? CLI_OK : CLI_STOPPED;
 }
 
 static int run_loop(scheduler *s, const cli_ctx *ctx, kerror *err)
@@ -163,6 +166,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
         p.configs = ss.n_configs;
         p.trials = ss.n_trials;
         p.failed = ss.n_failed;
+        p.interrupted = ss.n_interrupted;
         p.pruned = ss.n_pruned;
         p.has_best = ss.has_best;
         p.best = ss.best_value;

@@ -140,6 +140,10 @@ int cmd_train_main(int argc, char **argv)
         return fail(&err, 2);
     if (help) {
         train_config_print_help(stdout);
+        static const char *const metrics[] = {TRAIN_METRIC_NAMES};
+        fputs("\nMetrics it reports (a study's objective.metric names one):\n ", stdout);
+        for (size_t i = 0; i < sizeof metrics / sizeof *metrics; i++) printf(" %s", metrics[i]);
+        fputs("\n(per epoch, per fold with kfold, and final: see docs/protocol.md)\n", stdout);
         return 0;
     }
     if (apply_env(&cfg, &err) || train_config_validate(&cfg, &err)) return fail(&err, 2);

@@ -24,8 +24,6 @@
 #include "sched_ckpt.h"
 #include "sched_trial.h"
 
-#define INTERRUPTED "interrupted: "
-
 typedef struct {
     int number;             /* trial it runs */
     runner_proc *proc;
@@ -62,6 +60,10 @@ struct scheduler {
     sched_ckpt ckpt;        /* trainer studies: whose checkpoint is kept */
     const char *stop_reason;
     int finished, completed;
+    int fail_streak;        /* trials failed in a row (by themselves) in this run */
+    int failed;             /* the study failed: why is in failure */
+    char failure[512];
+    char last_failure[256]; /* reason of the last trial that failed by itself */
     char worker[128];
 };
 
@@ -185,7 +187,7 @@ static int plan_retries(scheduler *s, kerror *err)
     for (int k = 0; k < s->hist.n; k++) {
         const sched_trial *t = &s->hist.t[k];
         if (t->state != TRIAL_FAILED || t->retried || t->foreign) continue;
-        int interrupted = t->failure && strncmp(t->failure, INTERRUPTED, strlen(INTERRUPTED)) == 0;
+        int interrupted = trial_interrupted(t->failure);
         int left = retry_depth(&s->hist, k) < s->spec->budget.max_retries;
         if (interrupted || left || s->o.retry_failed) s->retry_queue[s->n_retry++] = k;
     }
@@ -234,6 +236,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         snprintf(err->msg, sizeof err->msg,
                  "study '%s' is being run by another kestrel process right now", spec->name);
     if (rc == KE_OK && respec) rc = store_spec(s, 0, err);
+    if (rc == KE_OK && spec->dir) rc = storage_study_set_dir(st, s->study_id, spec->dir, err);
     if (rc == KE_OK)
         rc = storage_trials_reclaim(st, s->study_id, SCHEDULER_RUNNER_DIED, &s->reclaimed, err);
     if (rc == KE_OK) {
@@ -261,7 +264,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
         if (!s->runs) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
-    if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, "RUNNING", err);
+    if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, "RUNNING", NULL, err);
     if (rc != KE_OK) {
         scheduler_close(s);
         return rc;
@@ -289,6 +292,11 @@ static int finish_trial(scheduler *s, int number, trial_state state, int has_val
     sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
     sched_ckpt_ended(&s->ckpt, number, best_trial(s, NULL), s->multifid);
     s->ended_since_ask = 1;
+    if (state != TRIAL_FAILED) s->fail_streak = 0;
+    else if (!trial_interrupted(failure)) {
+        s->fail_streak++;
+        snprintf(s->last_failure, sizeof s->last_failure, "%s", failure ? failure : "");
+    }
     if (s->ops->observe) {
         strategy_obs ob;
         sched_trial_obs(t, &ob);
@@ -310,6 +318,23 @@ static void last_line(const char *tail, char *buf, size_t n)
     size_t k = len - start < n - 1 ? len - start : n - 1;
     memcpy(buf, tail + start, k);
     buf[k] = '\0';
+}
+
+/* The reason of a trial that never reported the objective metric: it names
+ * the metrics the trial did report, so a typo in the spec shows. */
+static void missing_metric(const sched_run *r, const char *metric, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "missing metric '%s' in the trial's reports", metric);
+    const report_line *lines[2] = {&r->final, r->has_last ? &r->last : NULL};
+    int listed = 0;
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; lines[l] && i < lines[l]->n && len > 0 && (size_t)len < n; i++) {
+            const char *name = lines[l]->m[i].name;
+            if (l == 1 && report_find(&r->final, name)) continue;
+            len += snprintf(buf + len, n - len, "%s%s", listed++ ? ", " : " (it reported: ", name);
+        }
+    if (len > 0 && (size_t)len < n)
+        snprintf(buf + len, n - len, "%s", listed ? ")" : "; it reported no metric");
 }
 
 /* Decides how a child's exit ends its trial. */
@@ -334,7 +359,7 @@ static int trial_exited(scheduler *s, sched_run *r, const runner_event *ev, kerr
         has_value = r->has_last && report_find(&r->last, metric);
         value = has_value ? report_find(&r->last, metric)->value : 0;
     } else if (r->stopped)
-        snprintf(reason, sizeof reason, INTERRUPTED "%s", r->stopped);
+        snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "%s", r->stopped);
     else if (ev->exec_failed)
         snprintf(reason, sizeof reason, "cannot execute the trial command: %s", why);
     else if (ev->timed_out)
@@ -347,7 +372,7 @@ static int trial_exited(scheduler *s, sched_run *r, const runner_event *ev, kerr
         snprintf(reason, sizeof reason, "exit code %d%s%s", ev->exit_code, why[0] ? ": " : "",
                  why);
     else if (!obj)
-        snprintf(reason, sizeof reason, "missing metric '%s' in the trial's reports", metric);
+        missing_metric(r, metric, reason, sizeof reason);
     else if (!isfinite(obj->value))
         snprintf(reason, sizeof reason, "metric '%s' is %s", metric,
                  isnan(obj->value) ? "NaN" : "infinite");
@@ -541,9 +566,33 @@ void scheduler_stop(scheduler *s, const char *reason)
     stop_all(s, s->stop_reason);
 }
 
+/* No trial has completed in the whole study, and some failed by themselves. */
+static int nothing_completed(const scheduler *s)
+{
+    int failed = 0;
+    for (int k = 0; k < s->hist.n; k++) {
+        if (s->hist.t[k].state == TRIAL_COMPLETE) return 0;
+        failed |= s->hist.t[k].state == TRIAL_FAILED && !trial_interrupted(s->hist.t[k].failure);
+    }
+    return failed;
+}
+
+/* budget.max_failures trials failed in a row: the study fails now rather
+ * than burn its budget on a command that cannot work. */
+static void fail_fast(scheduler *s)
+{
+    int max = s->spec->budget.max_failures;
+    if (s->stop_reason || max <= 0 || s->fail_streak < max) return;
+    s->failed = 1;
+    snprintf(s->failure, sizeof s->failure, "%d trials in a row failed (budget.max_failures "
+             "= %d); the last: %s", s->fail_streak, max, s->last_failure);
+    scheduler_stop(s, "the study failed: too many trials in a row failed");
+}
+
 int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
 {
     if (s->finished) return 0;
+    fail_fast(s);
     double limit = s->spec->budget.max_seconds;
     if (!s->stop_reason && limit > 0 && now() - s->t0 >= limit)
         scheduler_stop(s, "the study's time budget (max_seconds) ran out");
@@ -564,9 +613,16 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     int budget_done = fresh_count(s) >= s->spec->budget.max_trials && s->n_retry == 0;
     if (!s->stop_reason && !budget_done && !s->exhausted) return 1;
     s->finished = 1;
-    s->completed = !s->stop_reason;
+    if (!s->stop_reason && nothing_completed(s)) {
+        s->failed = 1;
+        snprintf(s->failure, sizeof s->failure, "no trial completed; the last failure: %s",
+                 s->last_failure[0] ? s->last_failure : "(before this run)");
+    }
+    s->completed = !s->stop_reason && !s->failed;
     if (s->completed) sched_ckpt_completed(&s->ckpt, s->hist.n, best_trial(s, NULL));
-    rc = storage_study_set_state(s->st, s->study_id, s->completed ? "COMPLETE" : "STOPPED", err);
+    rc = storage_study_set_state(s->st, s->study_id,
+                                 s->failed ? "FAILED" : s->completed ? "COMPLETE" : "STOPPED",
+                                 s->failed ? s->failure : NULL, err);
     return rc != KE_OK ? rc : 0;
 }
 
@@ -585,14 +641,19 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
     out->elapsed = now() - s->t0;
     out->finished = s->finished;
     out->completed = s->completed;
-    out->stop_reason = s->stop_reason;
+    out->failed = s->failed;
+    out->failure = s->failed ? s->failure : NULL;
+    out->stop_reason = s->failed ? NULL : s->stop_reason;
     out->n_running = s->n_running;
     for (int k = 0; k < s->hist.n; k++) {
         const sched_trial *t = &s->hist.t[k];
         out->n_trials++;
         if (t->state == TRIAL_COMPLETE) out->n_complete++;
         if (t->state == TRIAL_PRUNED) out->n_pruned++;
-        if (t->state == TRIAL_FAILED) out->n_failed++;
+        if (t->state == TRIAL_FAILED) {
+            if (trial_interrupted(t->failure)) out->n_interrupted++;
+            else out->n_failed++;
+        }
         if (t->state != TRIAL_RUNNING && t->retry_of < 0 && t->resumed_from < 0) out->n_configs++;
     }
     out->best_number = best_trial(s, &out->best_value);

@@ -47,7 +47,9 @@ typedef struct {
 typedef struct {
     int64_t study_id;
     int max_trials;
-    int n_trials, n_running, n_complete, n_pruned, n_failed;
+    int n_trials, n_running, n_complete, n_pruned;
+    int n_failed;               /* failed by themselves */
+    int n_interrupted;          /* FAILED by a stop, signal or dead runner (re-run) */
     int n_configs;              /* fresh trials finished: what max_trials counts */
     int reclaimed;              /* RUNNING trials of a dead runner marked FAILED at open */
     int has_best;
@@ -55,8 +57,12 @@ typedef struct {
     int best_number;
     double elapsed;             /* seconds since open */
     int finished;               /* 1 once step returned 0 */
-    int completed;              /* budget reached or strategy exhausted */
-    const char *stop_reason;    /* why it stopped early, or NULL */
+    int completed;              /* budget reached or strategy exhausted, and a
+                                 * trial completed */
+    int failed;                 /* budget.max_failures trials in a row failed, or
+                                 * the budget ran out with none complete */
+    const char *failure;        /* why it failed (stored as its state_reason), or NULL */
+    const char *stop_reason;    /* why it stopped early (not failed), or NULL */
 } scheduler_status;
 
 typedef struct scheduler scheduler;
@@ -71,7 +77,7 @@ void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *ca
  * KE_BUSY when a live process runs the study (nothing is changed). */
 int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const char *reason,
                       int *n, kerror *err);
-#define SCHEDULER_RUNNER_DIED "interrupted: the kestrel process running it died"
+#define SCHEDULER_RUNNER_DIED TRIAL_INTERRUPTED "the kestrel process running it died"
 
 /* Removes the trial folders "<work_dir>/<study>/<k>", k < n_trials, of a
  * deleted study (checkpoints, whatever its trials saved there), then the

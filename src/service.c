@@ -288,6 +288,8 @@ static int stored_spec(service *sv, const char *name, spec_study *spec, kerror *
     rc = spec_parse(spec, row.spec_json, err);
     if (rc != KE_OK) rc = kerror_set(err, KE_INTERNAL, err->path, "stored spec of study '%s' "
                                      "does not parse: %s", name, err->msg);
+    else if (row.spec_dir && (rc = spec_set_dir(spec, row.spec_dir, err)) != KE_OK)
+        spec_free(spec);
     storage_study_free(&row);
     return rc;
 }
@@ -355,25 +357,25 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
     scheduler_close(r->s);
-    const char *state = ss.completed ? "COMPLETE" : "STOPPED";
+    const char *state = ss.failed ? "FAILED" : ss.completed ? "COMPLETE" : "STOPPED";
     kerror err;
     kerror_clear(&err);
     int wrc = KE_OK;
     if (rc < 0) {
         log_error(r->spec.name, "failed", step_err);
         state = "FAILED";
-        wrc = storage_study_set_state(sv->st, r->id, state, &err);
+        wrc = storage_study_set_state(sv->st, r->id, state, step_err->msg, &err);
         /* trials whose end could not be stored (the storage error itself)
          * get another try now; failing that, the next start reclaims them */
         char reason[KERROR_MSG_MAX + 64];
-        snprintf(reason, sizeof reason, "interrupted: the study failed: %s", step_err->msg);
+        snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "the study failed: %s", step_err->msg);
         int n;
         kerror rerr;
         if (scheduler_reclaim(sv->st, sv->db_path, r->id, reason, &n, &rerr) != KE_OK)
             log_error(r->spec.name, "cannot mark its running trials failed", &rerr);
     } else if (!ss.completed && ss.stop_reason && !strcmp(ss.stop_reason, SHUTDOWN_REASON)) {
         state = "RUNNING";       /* resumed by the next start */
-        wrc = storage_study_set_state(sv->st, r->id, state, &err);
+        wrc = storage_study_set_state(sv->st, r->id, state, NULL, &err);
     }
     if (wrc != KE_OK) log_error(r->spec.name, "cannot store its state", &err);
     if (r->deleting) {

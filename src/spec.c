@@ -3,9 +3,11 @@
  * Invariant: spec_parse either returns KE_OK with every field validated (the
  * space ordered parents-first, the strategy's options accepted by the
  * strategy itself) or fails with a JSON path and leaves nothing allocated. */
+#define _GNU_SOURCE
 #include "spec.h"
 
 #include <inttypes.h>
+#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include "spec_command.h"
 #include "testfn.h"
+#include "../trainer/train.h"
 #include "../search/pruner.h"
 #include "../search/strategy.h"
 
@@ -487,10 +490,11 @@ static int parse_space(spec_study *s, const json_t *doc, kerror *err)
 static int parse_budget(spec_study *s, const json_t *doc, kerror *err)
 {
     static const char *const keys[] = {
-        "max_trials", "max_parallel", "max_seconds", "trial_timeout", "max_retries", NULL,
+        "max_trials", "max_parallel", "max_seconds", "trial_timeout", "max_retries",
+        "max_failures", NULL,
     };
     json_t *b;
-    long long trials = 0, parallel = 1, retries = 0;
+    long long trials = 0, parallel = 1, retries = 0, failures = SPEC_MAX_FAILURES_DEFAULT;
     int rc = get(doc, "", "budget", F_OBJECT, 1, &b, err);
     if (rc < 0) return rc;
     if ((rc = check_keys(b, "budget", keys, NULL, NULL, err)) < 0 ||
@@ -498,11 +502,13 @@ static int parse_budget(spec_study *s, const json_t *doc, kerror *err)
         (rc = get_int_in(b, "budget", "max_parallel", 0, 1, MAX_PARALLEL, &parallel, err)) < 0 ||
         (rc = get_nonneg(b, "budget", "max_seconds", 0, &s->budget.max_seconds, err)) < 0 ||
         (rc = get_nonneg(b, "budget", "trial_timeout", 0, &s->budget.trial_timeout, err)) < 0 ||
-        (rc = get_int_in(b, "budget", "max_retries", 0, 0, MAX_RETRIES, &retries, err)) < 0)
+        (rc = get_int_in(b, "budget", "max_retries", 0, 0, MAX_RETRIES, &retries, err)) < 0 ||
+        (rc = get_int_in(b, "budget", "max_failures", 0, 0, MAX_TRIALS, &failures, err)) < 0)
         return rc;
     s->budget.max_trials = (int)trials;
     s->budget.max_parallel = (int)parallel;
     s->budget.max_retries = (int)retries;
+    s->budget.max_failures = (int)failures;
     return KE_OK;
 }
 
@@ -662,6 +668,21 @@ static int parse_command(spec_study *s, const json_t *run, const json_t *cmd, ke
     return dup_string(&s->run.cwd, cwd, err);
 }
 
+/* The trainer reports a fixed set of metrics: a typo in the objective
+ * ("val_acc") would fail every trial, so it is refused here. */
+static int check_trainer_metric(const char *metric, kerror *err)
+{
+    static const char *const names[] = {TRAIN_METRIC_NAMES};
+    char known[512] = "";
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (!strcmp(metric, names[i])) return KE_OK;
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                 names[i]);
+    }
+    return kerror_set(err, KE_INVALID, "objective.metric", "the trainer reports no metric "
+                      "'%s' (it reports %s)", metric, known);
+}
+
 static int parse_run(spec_study *s, const json_t *doc, kerror *err)
 {
     static const char *const keys[] = { "function", "command", "trainer", "env", "cwd", "kill_grace",
@@ -686,6 +707,7 @@ static int parse_run(spec_study *s, const json_t *doc, kerror *err)
     if (keep && strcmp(json_string_value(keep), "best") && strcmp(json_string_value(keep), "all"))
         return invalid(err, "run.keep_checkpoints", "must be \"best\" or \"all\"");
     s->run.keep_all_checkpoints = keep && !strcmp(json_string_value(keep), "all");
+    if ((rc = check_trainer_metric(s->metric, err)) < 0) return rc;
     s->run.kind = RUN_TRAINER;
     s->run.trainer = json_incref(tr);
     return KE_OK;
@@ -754,7 +776,15 @@ int spec_load_file(spec_study *out, const char *path, kerror *err)
     memset(out, 0, sizeof *out);
     json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!doc) return syntax_error(err, path, &je);
-    return parse_doc(out, doc, err);
+    int rc = parse_doc(out, doc, err);
+    if (rc != KE_OK) return rc;
+    char *copy = strdup(path), *dir = copy ? realpath(dirname(copy), NULL) : NULL;
+    rc = dir ? spec_set_dir(out, dir, err)
+             : kerror_set(err, KE_IO, NULL, "%s: cannot resolve its folder", path);
+    free(copy);
+    free(dir);
+    if (rc != KE_OK) spec_free(out);
+    return rc;
 }
 
 void spec_free(spec_study *s)
@@ -773,6 +803,7 @@ void spec_free(spec_study *s)
     json_decref(s->run.trainer);
     spec_argv_free(s->run.env);
     free(s->run.cwd);
+    free(s->dir);
     json_decref(s->doc);
     memset(s, 0, sizeof *s);
 }

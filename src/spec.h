@@ -11,6 +11,10 @@
 #include "kerror.h"
 #include "../search/space.h"
 
+/* budget.max_failures when the spec omits it: enough to ride out a few bad
+ * configurations, few enough that a broken command stops before the budget burns. */
+#define SPEC_MAX_FAILURES_DEFAULT 10
+
 typedef enum { RUN_COMMAND, RUN_FUNCTION, RUN_TRAINER } spec_run_kind;
 
 typedef struct {
@@ -29,6 +33,8 @@ typedef struct {
         double max_seconds;     /* wall clock for the study, 0 = none */
         double trial_timeout;   /* seconds per trial, 0 = none */
         int max_retries;        /* re-runs of a failed trial on resume */
+        int max_failures;       /* failed trials in a row, with none complete or
+                                 * pruned between, that fail the study; 0 = never */
     } budget;
     struct {
         spec_run_kind kind;
@@ -37,10 +43,12 @@ typedef struct {
         char *function;         /* benchmark function name */
         json_t *trainer;        /* trainer options object (new ref) */
         char **env;             /* "K=V" extra environment, NULL-terminated or NULL */
-        char *cwd;              /* working directory or NULL */
+        char *cwd;              /* working directory or NULL (resolved against dir
+                                 * by spec_set_dir) */
         double kill_grace;      /* seconds between SIGTERM and SIGKILL */
         int keep_all_checkpoints; /* trainer: keep every trial's, not the best's */
     } run;
+    char *dir;                  /* folder of the spec file, absolute, or NULL */
     json_t *doc;                /* the spec as given (new reference) */
     char hash[17];              /* 64-bit FNV-1a of the canonical JSON, hex */
 } spec_study;
@@ -50,6 +58,12 @@ int spec_parse(spec_study *out, const char *text, kerror *err);
 /* Reads and parses a file; the error names the file for syntax errors. */
 int spec_load_file(spec_study *out, const char *path, kerror *err);
 void spec_free(spec_study *s);
+/* Records dir, the folder of the spec file (spec_load_file calls it with
+ * the file's folder), and makes a command run there: run.cwd becomes dir
+ * when the spec has none, and dir/cwd when it is relative, so the relative
+ * paths of a command name files beside the spec wherever kestrel starts.
+ * The spec's document and hash do not change. */
+int spec_set_dir(spec_study *s, const char *dir, kerror *err);
 
 /* Builds a trial's argv (RUN_COMMAND) from the template, replacing {name}
  * with the parameter's value (shell-quoted in a shell string; "" when the

@@ -22,9 +22,14 @@ typedef struct {
     char *metric;
     int maximize;
     char *state;            /* "RUNNING", "STOPPED", "COMPLETE", "FAILED" */
+    char *state_reason;     /* why it is in that state (a FAILED study), or NULL */
+    char *spec_dir;         /* folder of the spec file it was last run from, or NULL */
     double created_at;      /* Unix seconds */
     double updated_at;
-    int n_trials, n_running, n_complete, n_pruned, n_failed;
+    int n_trials, n_running, n_complete, n_pruned;
+    int n_failed;           /* FAILED by themselves: not counting n_interrupted */
+    int n_interrupted;      /* FAILED because a stop, signal or dead runner ended them
+                               (trial_interrupted); re-run on resume */
     int n_configs;          /* finished trials that are neither promotions nor
                                retries: the count budget.max_trials bounds */
     int has_best;
@@ -100,7 +105,11 @@ typedef struct {
 int storage_study_stamp(storage *st, const char *name, storage_stamp *out, kerror *err);
 int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
                               const char *spec_hash, kerror *err);
-int storage_study_set_state(storage *st, int64_t id, const char *state, kerror *err);
+/* Sets the state and its reason (NULL for none). */
+int storage_study_set_state(storage *st, int64_t id, const char *state, const char *reason,
+                            kerror *err);
+/* Records the folder of the spec file a study is run from (NULL: none). */
+int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err);
 int storage_study_delete(storage *st, int64_t id, kerror *err);
 /* All studies with their counts and best value, by id. *out is an array of
  * *n studies; free with storage_study_list_free. */

@@ -27,12 +27,12 @@ extern const char *const storage_migrations_names[];
 #define TRIAL_COLS "id, study_id, number, state, value, started_at, " \
     "finished_at, worker, failure, last_step, budget, resumed_from, retry_of"
 #define TRIAL_SELECT "SELECT " TRIAL_COLS " FROM trials "
-/* Counts from study_counts (migration 004), one row, not study_summary's
- * counting of the trials. */
+/* Counts from study_counts (migrations 004, 005), one row, not
+ * study_summary's counting of the trials. */
 #define STUDY_SELECT "SELECT s.id, s.name, s.spec, s.spec_hash, s.metric, " \
     "s.direction, s.state, s.created_at, s.updated_at, c.n_trials, " \
     "c.n_running, c.n_complete, c.n_pruned, c.n_failed, bt.value, " \
-    "bt.number, c.n_configs FROM studies s " \
+    "bt.number, c.n_configs, s.state_reason, s.spec_dir, c.n_interrupted FROM studies s " \
     "JOIN study_counts c ON c.study_id = s.id JOIN study_best b ON b.study_id = s.id " \
     "LEFT JOIN trials bt ON bt.id = b.trial_id "
 /* storage_trial_each variants: ?1 study, ?2 state, ?3 after number,
@@ -53,7 +53,9 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_STUDY_LIST] = STUDY_SELECT "ORDER BY s.id",
     [Q_STUDY_SPEC] = "UPDATE studies SET spec = ?2, spec_hash = ?3, "
         "updated_at = ?4 WHERE id = ?1",
-    [Q_STUDY_STATE] = "UPDATE studies SET state = ?2, updated_at = ?3 WHERE id = ?1",
+    [Q_STUDY_STATE] = "UPDATE studies SET state = ?2, updated_at = ?3, state_reason = ?4 "
+        "WHERE id = ?1",
+    [Q_STUDY_DIR] = "UPDATE studies SET spec_dir = ?2 WHERE id = ?1",
     [Q_STUDY_DELETE] = "DELETE FROM studies WHERE id = ?1",
     [Q_STUDY_MAXIMIZE] = "SELECT direction = 'maximize' FROM studies WHERE id = ?1",
     [Q_STUDY_STAMP] = "SELECT s.id, s.created_at, c.version FROM studies s "
@@ -408,6 +410,10 @@ static int read_study(sqlite3_stmt *s, storage_study *out, kerror *err)
     out->best_value = sqlite3_column_double(s, 14);
     out->best_number = sq_column_int_or(s, 15, -1);
     out->n_configs = sqlite3_column_int(s, 16);
+    out->state_reason = sq_column_dup(s, 17, &oom);
+    out->spec_dir = sq_column_dup(s, 18, &oom);
+    out->n_interrupted = sqlite3_column_int(s, 19);
+    out->n_failed -= out->n_interrupted;
     if (!oom) return KE_OK;
     storage_study_free(out);
     return kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -501,7 +507,8 @@ int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
     return study_change(st, s, id, err);
 }
 
-int storage_study_set_state(storage *st, int64_t id, const char *state, kerror *err)
+int storage_study_set_state(storage *st, int64_t id, const char *state, const char *reason,
+                            kerror *err)
 {
     static const char *const states[] = {"RUNNING", "STOPPED", "COMPLETE", "FAILED"};
     int known = 0;
@@ -514,6 +521,16 @@ int storage_study_set_state(storage *st, int64_t id, const char *state, kerror *
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
     sqlite3_bind_double(s, 3, sq_now_unix());
+    sq_bind_text_or_null(s, 4, reason);
+    return study_change(st, s, id, err);
+}
+
+int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err)
+{
+    sqlite3_stmt *s = sq_query(st, Q_STUDY_DIR, err);
+    if (!s) return KE_DB;
+    sqlite3_bind_int64(s, 1, id);
+    sq_bind_text_or_null(s, 2, dir);
     return study_change(st, s, id, err);
 }
 
@@ -564,6 +581,8 @@ void storage_study_free(storage_study *s)
     free(s->spec_hash);
     free(s->metric);
     free(s->state);
+    free(s->state_reason);
+    free(s->spec_dir);
     memset(s, 0, sizeof *s);
 }
 

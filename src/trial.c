@@ -3,6 +3,7 @@
 #include "trial.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const char *const names[] = {"RUNNING", "COMPLETE", "PRUNED", "FAILED"};
 
@@ -14,6 +15,11 @@ const char *trial_state_name(trial_state s)
 int trial_state_parse(const char *name)
 {
     for (int i = 0; i < 4; i++)
-        if (name && strcmp(name, names[i]) == 0) return i;
+        if (name && strcasecmp(name, names[i]) == 0) return i;
     return -1;
+}
+
+int trial_interrupted(const char *failure)
+{
+    return failure && strncmp(failure, TRIAL_INTERRUPTED, strlen(TRIAL_INTERRUPTED)) == 0;
 }

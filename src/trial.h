@@ -11,9 +11,19 @@ typedef enum {
     TRIAL_FAILED = 3
 } trial_state;
 
+/* The failure reason of a FAILED trial that did not fail by itself (a stop,
+ * a signal to the runner, a dead runner) starts with this: it is re-run on
+ * resume and counted apart from trials that failed. Storage's SQL (the
+ * n_interrupted count) matches the same prefix. */
+#define TRIAL_INTERRUPTED "interrupted: "
+
+/* 1 when failure (a FAILED trial's reason, or NULL) marks an interruption. */
+int trial_interrupted(const char *failure);
+
 /* "RUNNING", "COMPLETE", "PRUNED", "FAILED" (the names stored in SQL). */
 const char *trial_state_name(trial_state s);
-/* Inverse of trial_state_name; returns -1 for an unknown name. */
+/* Inverse of trial_state_name, in any case ("pruned" too); -1 for an
+ * unknown name. */
 int trial_state_parse(const char *name);
 
 #endif

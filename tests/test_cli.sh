@@ -98,6 +98,7 @@ check "exit code: FAILED with stderr" "st exit3 | grep -q 'FAILED|exit code 3: b
 check "NaN: FAILED with reason" "st nan | grep -q 'FAILED|metric .loss. is NaN'"
 check "hang: FAILED by timeout" "st hang | grep -q 'FAILED|timeout'"
 check "missing metric: FAILED" "st nometric | grep -q \"FAILED|missing metric 'loss'\""
+check "missing metric: the reason lists the metrics it did report" "st nometric | grep -q '(it reported: other)'"
 num() { q "select number from trials t join trial_params p on p.trial_id=t.id where p.value_text='$1'"; }
 $KESTREL trial failures "$(num crash)" --db fail.db >crash.json; rc=$?
 check "kestrel trial: the crash with its reason and stderr tail" "[ $rc -eq 0 ] && python3 -c 'import json,sys; t=json.load(open(\"crash.json\")); sys.exit(not (t[\"state\"] == \"FAILED\" and \"signal 11\" in t[\"failure\"] and \"about to crash\" in t[\"stderr_tail\"] and t[\"params\"] == {\"mode\": \"crash\"}))'"
@@ -165,7 +166,7 @@ check "resume after SIGTERM completes" "[ $rc -eq 0 ] && [ \$(q \"select count(*
 unset DB
 
 # --- an external command through placeholders (examples/) ----------------
-sed 's#examples/objective.py#'"$top_srcdir"'/examples/objective.py#; s/"max_trials": 12/"max_trials": 4/' \
+sed 's#python3 objective.py#python3 '"$top_srcdir"'/examples/objective.py#; s/"max_trials": 12/"max_trials": 4/' \
     "$top_srcdir/examples/command-objective.json" > cmd.json
 # leftovers of an earlier history whose database was removed by hand
 mkdir -p cmd.db.trials/objective-script/0 && echo old > cmd.db.trials/objective-script/0/checkpoint
@@ -174,6 +175,40 @@ $KESTREL run cmd.json --db cmd.db >/dev/null 2>&1; rc=$?
 check "a trial's folder starts empty, whatever was there" "[ -d cmd.db.trials/objective-script/0 ] && [ ! -e cmd.db.trials/objective-script/0/checkpoint ]"
 check "example command study completes" "[ $rc -eq 0 ] && [ \$(DB=cmd.db q \"select count(*) from trials where state='COMPLETE'\") -eq 4 ]"
 check "example command reports per-epoch values" "[ \$(DB=cmd.db q 'select count(distinct step) from trial_values') -ge 2 ]"
+
+# --- fail fast: a command that cannot work stops the study, which is FAILED ---
+cat > broken.json <<'J'
+{"name": "broken", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 40, "max_parallel": 1},
+ "run": {"command": ["sh", "no-such-script.sh", "{x}"]}}
+J
+DB=broken.db; export DB
+$KESTREL run broken.json --db broken.db >out.txt 2>err.txt; rc=$?
+check "fail fast: exit 1 after budget.max_failures (10) failures in a row" "[ $rc -eq 1 ] && [ \$(q 'select count(*) from trials') -eq 10 ]"
+check "fail fast: the study is FAILED, not COMPLETE, and says why" "[ \"\$(q 'select state from studies')\" = FAILED ] && q 'select state_reason from studies' | grep -q '10 trials in a row failed (budget.max_failures = 10); the last: exit code 2: sh: 0: cannot open no-such-script.sh'"
+check "fail fast: run prints the reason" "grep -q 'study broken: failed' out.txt && grep -q \"study 'broken' failed: 10 trials in a row\" err.txt"
+check "fail fast: kestrel studies shows FAILED" "$KESTREL studies --db broken.db | grep -q 'broken *FAILED'"
+sed 's/"max_parallel": 1}/"max_parallel": 1, "max_failures": 0}, "name": "few"/; s/"name": "broken", //; s/"max_trials": 40/"max_trials": 3/' broken.json > few.json
+$KESTREL run few.json --db broken.db >/dev/null 2>&1; rc=$?
+check "a budget spent with no trial complete: FAILED, not COMPLETE" "[ $rc -eq 1 ] && q \"select state || '|' || state_reason from studies where name='few'\" | grep -q '^FAILED|no trial completed; the last failure: exit code 2'"
+unset DB
+
+# --- a spec file's command runs in the spec file's folder ---------------------
+mkdir -p specs/sub elsewhere
+sed 's/"max_trials": 60/"max_trials": 3/; s/"n_initial": 8/"n_initial": 3/' "$top_srcdir/examples/branin-gp.json" > specs/gp.json
+cp "$top_srcdir/examples/branin-steps.sh" specs/
+(cd elsewhere && $KESTREL run ../specs/gp.json --db gp.db >/dev/null 2>&1); rc=$?
+check "the example GP study runs from another folder" "[ $rc -eq 0 ] && [ \$(DB=elsewhere/gp.db q \"select count(*) from trials where state='COMPLETE'\") -eq 3 ]"
+check "the study records its spec's folder" "[ \"\$(DB=elsewhere/gp.db q 'select spec_dir from studies')\" = \"\$(cd specs && pwd -P)\" ]"
+cat > specs/rel.json <<'J'
+{"name": "rel", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 1},
+ "run": {"command": "pwd > where.txt; echo '{{\"value\": {x}}}'", "cwd": "sub"}}
+J
+(cd elsewhere && $KESTREL run ../specs/rel.json --db rel.db >/dev/null 2>&1); rc=$?
+check "a relative run.cwd is taken from the spec's folder" "[ $rc -eq 0 ] && [ \"\$(cat specs/sub/where.txt)\" = \"\$(cd specs/sub && pwd -P)\" ]"
 
 # --- a work folder that already holds a user's STUDY/N folder ---------------
 cat > mine.json <<'J'

@@ -3,6 +3,8 @@
  * expected JSON path and part of the message); the rest checks a full spec
  * field by field, the defaults, parameter ordering, the hash and loading
  * from a file. Command expansion is in test_spec_command.c. */
+#define _GNU_SOURCE
+#include <limits.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +222,9 @@ static const reject_case rejects[] = {
     { P1("budget.trial_timeout", "-0.5"), "budget.trial_timeout", "must be >= 0" },
     { P1("budget.max_retries", "101"), "budget.max_retries", "must be between 0 and 100" },
     { P1("budget.max_retries", "-1"), "budget.max_retries", "must be between 0 and 100" },
+    { P1("budget.max_failures", "-1"), "budget.max_failures", "must be between 0 and 1000000" },
+    { P1("run", "{\"trainer\": {}}"), "objective.metric",
+      "the trainer reports no metric 'loss' (it reports train_loss, val_loss, val_accuracy," },
     /* run */
     { P1("run", "[]"), "run", "must be an object" },
     { P1("run.foo", "1"), "run.foo", "unknown field" },
@@ -505,6 +510,9 @@ START_TEST(test_defaults)
     ck_assert_double_eq(s.budget.max_seconds, 0);
     ck_assert_double_eq(s.budget.trial_timeout, 0);
     ck_assert_int_eq(s.budget.max_retries, 0);
+    ck_assert_int_eq(s.budget.max_failures, SPEC_MAX_FAILURES_DEFAULT);
+    ck_assert_ptr_null(s.dir);
+    ck_assert_ptr_null(s.run.cwd);
     ck_assert_double_eq(s.run.kill_grace, 5);
     ck_assert_str_eq(s.run.shell, "echo {x1}");
     ck_assert_ptr_null(s.run.argv);
@@ -559,8 +567,9 @@ START_TEST(test_function_and_trainer)
     ck_assert_ptr_null(argv);
     spec_free(&s);
 
-    static const patch tr[] = { { "run", "{\"trainer\": {\"hidden\": [32, 32]}}" } };
-    ck_assert_int_eq(parse_patched(&s, tr, 1, &err), KE_OK);
+    static const patch tr[] = { { "run", "{\"trainer\": {\"hidden\": [32, 32]}}" },
+                                { "objective.metric", "\"test_accuracy\"" } };
+    ck_assert_int_eq(parse_patched(&s, tr, 2, &err), KE_OK);
     ck_assert_int_eq(s.run.kind, RUN_TRAINER);
     ck_assert(json_is_array(json_object_get(s.run.trainer, "hidden")));
     ck_assert_double_eq(s.run.kill_grace, 5);
@@ -665,6 +674,11 @@ START_TEST(test_load_file)
     char h[17];
     hash_of(BASE, h);
     ck_assert_str_eq(s.hash, h);
+    /* the command runs in the spec's folder; the hash does not see it */
+    char real[PATH_MAX];
+    ck_assert_ptr_nonnull(realpath(dir, real));
+    ck_assert_str_eq(s.dir, real);
+    ck_assert_str_eq(s.run.cwd, real);
     spec_free(&s);
 
     f = fopen(path, "w");

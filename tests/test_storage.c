@@ -99,8 +99,10 @@ START_TEST(upgrades_version_1)
     sql_exec("DROP INDEX trials_study_fresh; ALTER TABLE trial_values DROP COLUMN at; "
              "DROP TABLE study_counts; DROP TRIGGER study_counts_new_study; "
              "DROP TRIGGER study_counts_trial_insert; DROP TRIGGER study_counts_trial_delete; "
-             "DROP TRIGGER study_counts_trial_update; DROP VIEW study_count_moves; "
-             "PRAGMA user_version = 1");
+             "DROP TRIGGER study_counts_trial_update; DROP TRIGGER study_count_move; "
+             "DROP VIEW study_count_moves; "
+             "ALTER TABLE studies DROP COLUMN state_reason; "
+             "ALTER TABLE studies DROP COLUMN spec_dir; PRAGMA user_version = 1");
     assert_sql("SELECT count(*) FROM sqlite_master WHERE name IN ('trials_study_fresh', 'study_counts') "
                "OR type = 'trigger'", "0");
     open_db();
@@ -206,13 +208,28 @@ START_TEST(study_crud)
     ck_assert_int_eq(storage_study_get_id(st, id + 100, &s, &err), KE_NOTFOUND);
 
     ck_assert_int_eq(storage_study_update_spec(st, id, "{\"v\":2}", "ef01", &err), KE_OK);
-    ck_assert_int_eq(storage_study_set_state(st, id, "STOPPED", &err), KE_OK);
-    ck_assert_int_eq(storage_study_set_state(st, id, "PAUSED", &err), KE_INVALID);
-    ck_assert_int_eq(storage_study_set_state(st, id + 100, "STOPPED", &err), KE_NOTFOUND);
+    ck_assert_int_eq(storage_study_set_state(st, id, "STOPPED", NULL, &err), KE_OK);
+    ck_assert_int_eq(storage_study_set_state(st, id, "PAUSED", NULL, &err), KE_INVALID);
+    ck_assert_int_eq(storage_study_set_state(st, id + 100, "STOPPED", NULL, &err), KE_NOTFOUND);
     ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
     ck_assert_str_eq(s.spec_json, "{\"v\":2}");
     ck_assert_str_eq(s.spec_hash, "ef01");
     ck_assert_str_eq(s.state, "STOPPED");
+    ck_assert_ptr_null(s.state_reason);
+    ck_assert_ptr_null(s.spec_dir);
+    storage_study_free(&s);
+    ck_assert_int_eq(storage_study_set_state(st, id, "FAILED", "10 trials in a row failed", &err),
+                     KE_OK);
+    ck_assert_int_eq(storage_study_set_dir(st, id, "/srv/specs", &err), KE_OK);
+    ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
+    ck_assert_str_eq(s.state, "FAILED");
+    ck_assert_str_eq(s.state_reason, "10 trials in a row failed");
+    ck_assert_str_eq(s.spec_dir, "/srv/specs");
+    storage_study_free(&s);
+    /* a new state clears the reason */
+    ck_assert_int_eq(storage_study_set_state(st, id, "RUNNING", NULL, &err), KE_OK);
+    ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
+    ck_assert_ptr_null(s.state_reason);
     storage_study_free(&s);
 }
 END_TEST
@@ -230,6 +247,11 @@ START_TEST(study_list_counts_and_best)
     }
     numbered_trial(lo, 5);
     finish(numbered_trial(lo, 6), TRIAL_FAILED, 0, 0);
+    /* a stop interrupted this one: counted apart from the failed */
+    int64_t stopped = numbered_trial(lo, 7);
+    ck_assert_int_eq(storage_trial_finish(st, stopped, TRIAL_FAILED, 0, 0, NULL, 0,
+                                          TRIAL_INTERRUPTED "the study was stopped", NULL, NULL,
+                                          &err), KE_OK);
     numbered_trial(none, 0);
     /* A promotion and a retry are trials but not configurations. */
     storage_trial promo = {.resumed_from = 2, .retry_of = -1}, retry = {.resumed_from = -1, .retry_of = 6};
@@ -245,12 +267,13 @@ START_TEST(study_list_counts_and_best)
     ck_assert_int_eq(list[0].id, lo);
     ck_assert_int_eq(list[1].id, hi);
     ck_assert_int_eq(list[2].id, none);
-    ck_assert_int_eq(list[0].n_trials, 7);
+    ck_assert_int_eq(list[0].n_trials, 8);
     ck_assert_int_eq(list[0].n_complete, 4);
     ck_assert_int_eq(list[0].n_pruned, 1);
     ck_assert_int_eq(list[0].n_running, 1);
     ck_assert_int_eq(list[0].n_failed, 1);
-    ck_assert_int_eq(list[0].n_configs, 6);   /* finished, the RUNNING one is not */
+    ck_assert_int_eq(list[0].n_interrupted, 1);
+    ck_assert_int_eq(list[0].n_configs, 7);   /* finished, the RUNNING one is not */
     /* Minimize: 1.0 at numbers 1 and 3, the PRUNED 0.5 does not count. */
     ck_assert(list[0].has_best && list[0].best_value == 1.0 && list[0].best_number == 1);
     ck_assert(list[1].has_best && list[1].best_value == 5.0 && list[1].best_number == 2);

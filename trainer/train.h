@@ -34,6 +34,13 @@
 #include "../src/kerror.h"
 #include "train_config.h"
 
+/* Every metric name a run reports (the lines above): what a study's
+ * objective.metric may name for a trainer run. */
+#define TRAIN_METRIC_NAMES "train_loss", "val_loss", "val_accuracy", "lr", "seconds", \
+    "samples_per_sec", "fold_val_loss", "fold_val_accuracy", "test_loss", "test_accuracy", \
+    "best_val_loss", "epochs", "cv_val_loss_mean", "cv_val_loss_std", \
+    "cv_val_accuracy_mean", "cv_val_accuracy_std"
+
 /* Receives one report line (NUL-terminated, no newline). A non-zero return
  * aborts the run with KE_IO (the reader went away). */
 typedef int (*train_report_fn)(const char *line, void *ctx);
