@@ -44,7 +44,7 @@ json_t *api_study_json(const storage_study *s, int with_spec)
                                            api_number(s->best_value))
                                : json_null();
     json_t *o = json_pack(
-        "{s:s, s:s?, s:s, s:s, s:s, s:O?, s:f, s:f, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:O?, "
+        "{s:s, s:s, s:s?, s:s, s:s, s:O?, s:f, s:f, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:O?, "
         "s:o, s:o}",
         "name", s->name, "state", s->state, "state_reason", s->state_reason,
         "direction", s->maximize ? "maximize" : "minimize",
@@ -80,7 +80,7 @@ static double duration(const storage_trial *t)
 
 json_t *api_trial_json(const storage_trial *t)
 {
-    return json_pack("{s:i, s:s, s:o, s:o, s:f, s:o, s:f, s:o, s:i, s:o, s:o, s:o, s:o}",
+    return json_pack("{s:i, s:s, s:o, s:o, s:f, s:o, s:f, s:o, s:i, s:o, s:o, s:o, s:o, s:b}",
                      "number", t->number, "state", trial_state_name(t->state), "value",
                      t->has_value ? api_number(t->value) : json_null(), "params", params_json(t),
                      "started_at", t->started_at, "finished_at",
@@ -88,7 +88,8 @@ json_t *api_trial_json(const storage_trial *t)
                      duration(t), "last_step", int_or_null(t->last_step), "budget", t->budget,
                      "resumed_from", int_or_null(t->resumed_from), "retry_of",
                      int_or_null(t->retry_of), "worker", text_or_null(t->worker), "failure",
-                     text_or_null(t->failure));
+                     text_or_null(t->failure), "interrupted",
+                     t->state == TRIAL_FAILED && trial_interrupted(t->failure));
 }
 
 static int add_detail(json_t *trial, const storage_value *v, int nv, const storage_metric *m,

@@ -119,17 +119,17 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
         return cli_fail("studies", &err);
     }
     static const char *const cols[] = {"name", "state", "direction", "metric", "trials",
-                                       "running", "complete", "pruned", "failed", "best",
-                                       "best_trial"};
+                                       "running", "complete", "pruned", "failed",
+                                       "interrupted", "best", "best_trial"};
     format_writer w;
-    format_begin(&w, q.fmt, stdout, cols, 11);
+    format_begin(&w, q.fmt, stdout, cols, 12);
     for (int i = 0; i < n; i++) {
         const storage_study *s = &list[i];
-        format_cell c[11] = {
+        format_cell c[12] = {
             {CELL_TEXT, 0, s->name}, {CELL_TEXT, 0, s->state},
             {CELL_TEXT, 0, s->maximize ? "maximize" : "minimize"}, {CELL_TEXT, 0, s->metric},
             {CELL_INT, s->n_trials, 0}, {CELL_INT, s->n_running, 0}, {CELL_INT, s->n_complete, 0},
-            {CELL_INT, s->n_pruned, 0}, {CELL_INT, s->n_failed, 0},
+            {CELL_INT, s->n_pruned, 0}, {CELL_INT, s->n_failed, 0}, {CELL_INT, s->n_interrupted, 0},
             {s->has_best ? CELL_NUM : CELL_NULL, s->best_value, 0},
             {s->has_best ? CELL_INT : CELL_NULL, s->best_number, 0}};
         format_row(&w, c);

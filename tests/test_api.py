@@ -356,13 +356,15 @@ class ApiTest(unittest.TestCase):
                 "budget": {"max_trials": 4, "max_parallel": 2},
                 "run": {"command": "test -e '%s' && exit 7; echo '{{\"loss\": {x}}}'" % flag}}
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
-        st = s.wait_state("flaky", "COMPLETE")
+        # every trial failed: the study is FAILED, never COMPLETE, and says why
+        st = s.wait_state("flaky", "FAILED")
         self.assertEqual((st["counts"]["failed"], st["counts"]["complete"]), (4, 0))
+        self.assertEqual(st["state_reason"], "no trial completed; the last failure: exit code 7")
         os.unlink(flag)
         status, e = s.json("POST", "/api/v1/studies/flaky/resume?retry_failed=maybe")
         self.assertEqual((status, e["error"]["path"]), (400, "retry_failed"))
         self.assertEqual(s.json("POST", "/api/v1/studies/flaky/resume?retry_failed=false")[0], 202)
-        st = s.wait_state("flaky", "COMPLETE")
+        st = s.wait_state("flaky", "FAILED")
         self.assertEqual((st["counts"]["total"], st["counts"]["complete"]), (4, 0))
         status, st = s.json("POST", "/api/v1/studies/flaky/resume?retry_failed=true")
         self.assertEqual(status, 202)

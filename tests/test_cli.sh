@@ -161,7 +161,9 @@ kill -TERM $pid; wait $pid; rc=$?
 check "SIGTERM: exit 4" "[ $rc -eq 4 ]"
 check "SIGTERM: study STOPPED" "[ \"\$(q 'select state from studies')\" = STOPPED ]"
 check "SIGTERM: no trial left RUNNING" "[ \$(q \"select count(*) from trials where state='RUNNING'\") -eq 0 ]"
+check "SIGTERM: the stopped trials count as interrupted, not failed" "$KESTREL studies --db term.db --format csv | grep -q '^term,STOPPED,minimize,value,3,0,0,0,0,3,'"
 $KESTREL run term.json --db term.db >/dev/null 2>&1; rc=$?
+check "after their retries, still no failed trial" "$KESTREL studies --db term.db --format csv | grep -q '^term,COMPLETE,minimize,value,9,0,6,0,0,3,'"
 check "resume after SIGTERM completes" "[ $rc -eq 0 ] && [ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 6 ]"
 unset DB
 

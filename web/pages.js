@@ -25,6 +25,7 @@ K.pages = K.pages || {};
       h('span', { class: 'count c-complete', title: 'complete' }, `${c.complete || 0} ✓`),
       h('span', { class: 'count c-pruned', title: 'pruned' }, `${c.pruned || 0} ✂`),
       h('span', { class: 'count c-failed', title: 'failed' }, `${c.failed || 0} ✗`),
+      c.interrupted ? h('span', { class: 'count c-interrupted', title: 'interrupted (re-run on resume)' }, `${c.interrupted} ⏸`) : null,
       h('span', { class: 'count c-running', title: 'running' }, `${c.running || 0} ▶`),
     ];
   }

@@ -146,9 +146,9 @@ window.K = window.K || {};
   /* configs: finished trials that are neither promotions nor retries, the
    * count max_trials bounds (a Hyperband study has more trials than that). */
   function counts(trials) {
-    const c = { total: trials.length, running: 0, complete: 0, pruned: 0, failed: 0, configs: 0 };
+    const c = { total: trials.length, running: 0, complete: 0, pruned: 0, failed: 0, interrupted: 0, configs: 0 };
     for (const t of trials) {
-      const k = String(t.state).toLowerCase();
+      const k = t.interrupted ? 'interrupted' : String(t.state).toLowerCase();
       if (k in c) c[k] += 1;
       if (k !== 'running' && t.resumed_from == null && t.retry_of == null) c.configs += 1;
     }

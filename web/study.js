@@ -84,7 +84,7 @@ K.pages = K.pages || {};
     }
     if (type === 'trial_finished') {
       const t = upsertTrial(model, { number: d.number, state: d.state, value: d.value, failure: d.failure || null,
-        finished_at: Date.now() / 1000 });
+        interrupted: !!d.interrupted, finished_at: Date.now() / 1000 });
       if (!t.params) { t.params = {}; model.needsSync = true; }
       const c = model.curves.get(d.number);
       if (c) c.state = d.state;
@@ -123,7 +123,7 @@ K.pages = K.pages || {};
     function cell(c, t) {
       const v = c.get(t);
       if (c.key === 'number') return h('td', { class: 'num' }, h('a', { href: link(t) }, String(v)));
-      if (c.key === 'state') return h('td', { title: t.failure || '' }, badge(v));
+      if (c.key === 'state') return h('td', { title: t.failure || '' }, badge(t.interrupted ? 'INTERRUPTED' : v));
       if (c.key === 'duration') return h('td', { class: 'num' }, S.fmtDuration(v));
       if (c.key === 'started_at') return h('td', { class: 'muted' }, S.fmtTime(v));
       return h('td', { class: typeof v === 'number' ? 'num' : '' }, S.fmt(v, 6));
@@ -196,8 +196,10 @@ K.pages = K.pages || {};
           fact('trials', c.total),
           fact('running', c.running),
           fact('complete', c.complete), fact('pruned', c.pruned), fact('failed', c.failed),
+          fact('interrupted', c.interrupted),
           fact('best', best ? h('a', { href: `#/study/${encodeURIComponent(s.name)}/trial/${best.number}` },
             `${S.fmt(best.value, 6)} (#${best.number})`) : '–')),
+        s.state_reason ? h('p', { class: 'error', id: 'state-reason' }, `${s.state}: ${s.state_reason}`) : null,
         model.actionError ? h('p', { class: 'error', id: 'action-error' }, model.actionError) : null);
     }
     return { el, render };

@@ -72,7 +72,7 @@ K.pages = K.pages || {};
     fill(root,
       h('div', { class: 'page-head' },
         h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: base }, name), ' / trial #' + t.number),
-        badge(t.state)),
+        badge(t.interrupted ? 'INTERRUPTED' : t.state)),
       h('div', { class: 'facts' },
         fact(metric || 'value', S.fmt(t.value, 8)),
         fact('started', S.fmtTime(t.started_at)),

@@ -315,6 +315,14 @@ test('a running study updates live, and stops and resumes', async () => {
   await page.click('#stop');
   await until('live stopped', async () => (await studyState('live')) === 'STOPPED');
   await page.locator('.page-head .badge.state-stopped').waitFor();
+  // the trials the stop ended are interrupted, not failed
+  const stopped = (await allTrials('live')).filter((t) => t.state === 'FAILED');
+  assert.ok(stopped.length > 0 && stopped.every((t) => t.interrupted), JSON.stringify(stopped));
+  await until('interrupted counted apart', async () =>
+    (await page.locator('[data-fact="interrupted"]').innerText()) === String(stopped.length) &&
+    (await page.locator('[data-fact="failed"]').innerText()) === '0');
+  await page.locator('#trials .badge.state-interrupted').first().waitFor();
+  await shot('study-stopped');
   assert.equal(await page.locator('#resume').isEnabled(), true);
   assert.equal(await page.locator('#stop').isEnabled(), false);
   await page.click('#resume');
@@ -330,11 +338,13 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   const spec = branin('flaky', 3);
   spec.run = { command: `test -e '${flag}' && exit 9; echo '{{"value": {x1}}}'` };
   assert.equal((await api('POST', '/studies', spec)).status, 201);
-  await until('flaky complete', async () => (await studyState('flaky')) === 'COMPLETE');
+  // a study whose every trial failed is FAILED, never COMPLETE, and says why
+  await until('flaky failed', async () => (await studyState('flaky')) === 'FAILED');
   await go('#/study/flaky');
-  await page.locator('.page-head .badge.state-complete').waitFor();
-  assert.equal(await page.locator('#resume').isEnabled(), false, 'a complete study has nothing to resume');
-  assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'but it has failed trials to retry');
+  await page.locator('.page-head .badge.state-failed').waitFor();
+  assert.match(await page.locator('#state-reason').innerText(), /^FAILED: no trial completed; the last failure: exit code 9/);
+  await shot('study-failed');
+  assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'it has failed trials to retry');
   unlinkSync(flag);
   await page.click('#retry-failed');
   await until('the retries complete', async () => (await allTrials('flaky')).filter((t) => t.state === 'COMPLETE').length === 3);
