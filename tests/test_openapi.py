@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""test_openapi: docs/openapi.yaml is a valid OpenAPI 3.0 document, and a
+real `kestrel serve` answers as it says.
+
+The document is parsed with PyYAML and walked: every operation, response,
+parameter and schema may hold only the keywords OpenAPI 3.0 defines (a plain
+scalar cut by an unquoted comma in a flow mapping shows up as a stray key),
+and every $ref resolves. Then live answers of each GET route, a created
+study, an error, and every example spec (against `Spec`) are checked against
+their schemas by a small validator of the schema subset the document uses;
+objects are closed (a field the server sends that the document lacks fails),
+so the reference stays complete.
+"""
+import json
+import os
+import sys
+import tempfile
+import shutil
+import unittest
+
+try:
+    import yaml
+except ImportError:         # ./bootstrap installs python3-yaml
+    print("SKIP: no python3-yaml")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_api import Server, fn_spec  # noqa: E402
+
+TOP = os.environ.get("top_srcdir") or os.path.join(os.path.dirname(__file__), "..")
+DOC_PATH = os.path.join(TOP, "docs", "openapi.yaml")
+
+SCHEMA_KEYS = {"type", "format", "description", "required", "properties", "additionalProperties",
+               "items", "enum", "nullable", "default", "minimum", "maximum", "minLength",
+               "maxLength", "minItems", "maxItems", "minProperties", "maxProperties", "pattern",
+               "allOf", "oneOf", "anyOf", "$ref", "example"}
+OPERATION_KEYS = {"summary", "description", "parameters", "requestBody", "responses", "security",
+                  "operationId", "tags"}
+PATH_KEYS = {"parameters", "get", "post", "put", "delete", "patch", "summary", "description"}
+RESPONSE_KEYS = {"description", "content", "headers", "$ref"}
+PARAMETER_KEYS = {"name", "in", "description", "required", "schema", "$ref"}
+
+
+class StrictLoader(yaml.SafeLoader):
+    """Refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for k, _ in node.value:
+            key = self.construct_object(k, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, "duplicate key %r" % key,
+                                                        k.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_doc():
+    with open(DOC_PATH) as f:
+        return yaml.load(f, Loader=StrictLoader)
+
+
+class Doc:
+    def __init__(self, doc):
+        self.doc = doc
+
+    def resolve(self, ref):
+        assert ref.startswith("#/"), ref
+        node = self.doc
+        for part in ref[2:].split("/"):
+            node = node[part]
+        return node
+
+    def deref(self, node):
+        while isinstance(node, dict) and "$ref" in node:
+            node = self.resolve(node["$ref"])
+        return node
+
+    def check_schema(self, s, where, errors):
+        if not isinstance(s, dict):
+            errors.append("%s: a schema must be a mapping, not %r" % (where, s))
+            return
+        for k in s:
+            if k not in SCHEMA_KEYS:
+                errors.append("%s: unknown schema keyword %r" % (where, k))
+        if "$ref" in s:
+            try:
+                self.resolve(s["$ref"])
+            except (KeyError, AssertionError):
+                errors.append("%s: unresolved $ref %s" % (where, s["$ref"]))
+        for k, sub in (s.get("properties") or {}).items():
+            self.check_schema(sub, where + ".properties." + k, errors)
+        for k in ("items", "additionalProperties"):
+            if isinstance(s.get(k), dict):
+                self.check_schema(s[k], where + "." + k, errors)
+        for k in ("allOf", "oneOf", "anyOf"):
+            for i, sub in enumerate(s.get(k) or []):
+                self.check_schema(sub, "%s.%s[%d]" % (where, k, i), errors)
+
+    def structure_errors(self):
+        errors = []
+        d = self.doc
+        if not str(d.get("openapi", "")).startswith("3.0"):
+            errors.append("openapi: expected 3.0.x")
+        for p, item in d["paths"].items():
+            for k, op in item.items():
+                if k not in PATH_KEYS:
+                    errors.append("paths.%s: unknown key %r" % (p, k))
+                if k == "parameters":
+                    continue
+                for ok in op:
+                    if ok not in OPERATION_KEYS:
+                        errors.append("paths.%s.%s: unknown key %r" % (p, k, ok))
+                for code, r in op["responses"].items():
+                    for rk in r:
+                        if rk not in RESPONSE_KEYS:
+                            errors.append("paths.%s.%s.%s: unknown key %r" % (p, k, code, rk))
+                    for mt, media in (r.get("content") or {}).items():
+                        self.check_schema(media.get("schema"), "paths.%s.%s.%s.%s" % (p, k, code, mt),
+                                          errors)
+            for k in ("get", "post", "delete"):
+                params = list(item.get("parameters") or []) + list((item.get(k) or {}).get("parameters") or [])
+                for prm in params:
+                    for pk in prm:
+                        if pk not in PARAMETER_KEYS:
+                            errors.append("paths.%s: parameter key %r" % (p, pk))
+        for name, s in d["components"]["schemas"].items():
+            self.check_schema(s, "components.schemas." + name, errors)
+        for name, r in d["components"]["responses"].items():
+            for rk in r:
+                if rk not in RESPONSE_KEYS:
+                    errors.append("components.responses.%s: unknown key %r" % (name, rk))
+        return errors
+
+    def validate(self, v, s, where="$"):
+        """Errors of value v against schema s (the subset the document uses)."""
+        s = self.deref(s)
+        if v is None:
+            return [] if s.get("nullable") else ["%s: null not allowed" % where]
+        if "allOf" in s:
+            merged = {"type": "object", "properties": {}, "required": []}
+            for sub in s["allOf"]:
+                sub = self.deref(sub)
+                merged["properties"].update(sub.get("properties") or {})
+                merged["required"] += sub.get("required") or []
+            return self.validate(v, merged, where)
+        if "oneOf" in s:
+            ok = [sub for sub in s["oneOf"] if not self.validate(v, sub, where)]
+            return [] if len(ok) == 1 else ["%s: %r matches %d of oneOf" % (where, v, len(ok))]
+        t = s.get("type")
+        kinds = {"object": dict, "array": list, "string": str, "boolean": bool}
+        if t == "integer" and not (isinstance(v, int) and not isinstance(v, bool)):
+            return ["%s: %r is not an integer" % (where, v)]
+        if t == "number" and not (isinstance(v, (int, float)) and not isinstance(v, bool)):
+            return ["%s: %r is not a number" % (where, v)]
+        if t in kinds and not isinstance(v, kinds[t]):
+            return ["%s: %r is not a %s" % (where, v, t)]
+        errors = []
+        if "enum" in s and v not in s["enum"]:
+            errors.append("%s: %r not in %r" % (where, v, s["enum"]))
+        for k, test in (("minimum", lambda a, b: a >= b), ("maximum", lambda a, b: a <= b)):
+            if k in s and not test(v, s[k]):
+                errors.append("%s: %r breaks %s %r" % (where, v, k, s[k]))
+        if isinstance(v, list):
+            for i, x in enumerate(v):
+                errors += self.validate(x, s.get("items", {}), "%s[%d]" % (where, i))
+        if isinstance(v, dict):
+            props = s.get("properties") or {}
+            for k in s.get("required") or []:
+                if k not in v:
+                    errors.append("%s: missing %r" % (where, k))
+            extra = s.get("additionalProperties")
+            for k, x in v.items():
+                if k in props:
+                    errors += self.validate(x, props[k], where + "." + k)
+                elif isinstance(extra, dict):
+                    errors += self.validate(x, extra, where + "." + k)
+                elif extra is not True and (props or extra is False):
+                    errors.append("%s: field %r is not in the document" % (where, k))
+        return errors
+
+    def response_schema(self, path, method, code):
+        r = self.deref(self.doc["paths"][path][method]["responses"][str(code)])
+        return r["content"]["application/json"]["schema"]
+
+
+class OpenApiTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.doc = Doc(load_doc())
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kestrel-openapi-")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_document_is_valid(self):
+        self.assertEqual(self.doc.structure_errors(), [])
+
+    def test_examples_match_spec_schema(self):
+        spec = self.doc.doc["components"]["schemas"]["Spec"]
+        folder = os.path.join(TOP, "examples")
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+        for n in names:
+            with open(os.path.join(folder, n)) as f:
+                doc = json.load(f)
+            if "objective" not in doc:      # a trainer config, not a study
+                continue
+            self.assertEqual(self.doc.validate(doc, spec), [], n)
+        bad = fn_spec("x")
+        bad["budget"]["max_trails"] = 3
+        self.assertIn("$.budget: field 'max_trails' is not in the document",
+                      self.doc.validate(bad, spec))
+
+    def check(self, server, method, path, route, code=200, body=None):
+        status, data = server.json(method, path, body)
+        self.assertEqual(status, code, data)
+        errors = self.doc.validate(data, self.doc.response_schema(route, method.lower(), code))
+        self.assertEqual(errors, [], "%s %s" % (method, path))
+        return data
+
+    def test_live_answers_match_their_schemas(self):
+        s = Server(self.tmp, os.path.join(self.tmp, "k.db"))
+        self.servers.append(s)
+        self.check(s, "POST", "/api/v1/studies", "/api/v1/studies", 201, fn_spec("api", trials=6))
+        s.wait_state("api", "COMPLETE")
+        self.check(s, "GET", "/api/v1/studies", "/api/v1/studies")
+        self.check(s, "GET", "/api/v1/studies/api", "/api/v1/studies/{name}")
+        page = self.check(s, "GET", "/api/v1/studies/api/trials?limit=3",
+                          "/api/v1/studies/{name}/trials")
+        self.assertEqual(len(page["trials"]), 3)
+        self.check(s, "GET", "/api/v1/studies/api/trials/0", "/api/v1/studies/{name}/trials/{number}")
+        self.check(s, "GET", "/api/v1/studies/api/best", "/api/v1/studies/{name}/best")
+        self.check(s, "GET", "/api/v1/studies/api/curves", "/api/v1/studies/{name}/curves")
+        self.check(s, "GET", "/api/v1/studies/api/export.json", "/api/v1/studies/{name}/export.json")
+        self.check(s, "GET", "/api/v1/studies/nope", "/api/v1/studies/{name}", 404)
+        self.check(s, "POST", "/api/v1/studies/api/stop", "/api/v1/studies/{name}/stop", 409)
+        self.check(s, "POST", "/api/v1/studies", "/api/v1/studies", 400, {"name": "x"})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
