@@ -7,10 +7,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "klog.h"
 #include "scheduler.h"
 #include "spec.h"
 #include "storage.h"
@@ -28,7 +31,8 @@ static const char run_help[] =
     "  --retry-failed    re-run every FAILED trial once (besides budget.max_retries)\n"
     "  --work-dir DIR    per-trial directories for checkpoints (default: DB.trials);\n"
     "                    a DIR/STUDY/N folder Kestrel did not make is never touched\n"
-    "  --quiet           print only the final summary\n"
+    "  --quiet           print only the final summary, and nothing at all when the\n"
+    "                    study was already complete (for cron)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: 0 the study completed; 1 a runtime failure or no trial\n"
@@ -44,25 +48,75 @@ static const char validate_help[] =
 typedef struct {
     int tty, quiet;
     int maximize;
+    const char *name;
     int configs, trials, failed, interrupted, pruned, running, max_trials;
     int has_best, best_number;
     double best;
+    int before;             /* trials stored when this run began */
+    int configs0;           /* configurations finished then */
+    int started;            /* trials this run started */
+    double t0;              /* monotonic seconds at the start */
 } progress;
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A line on stdout: timestamped in a pipe or a cron log, plain on a terminal. */
+static void say(const progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const progress *p, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (p->tty) {
+        printf("%s\n", line);
+        fflush(stdout);
+    } else {
+        klog(stdout, "%s", line);
+    }
+}
+
+static void clock_text(double secs, char *buf, size_t n)
+{
+    long s = (long)(secs + 0.5);
+    if (s >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else snprintf(buf, n, "%ld:%02ld", s / 60, s % 60);
+}
 
 static void progress_line(const progress *p)
 {
-    char best[64] = "-";
+    char best[64] = "-", elapsed[32], eta[48] = "";
     if (p->has_best) snprintf(best, sizeof best, "%.6g (trial %d)", p->best, p->best_number);
+    double t = mono() - p->t0;
+    clock_text(t, elapsed, sizeof elapsed);
+    /* the ETA extrapolates this run's pace over the configurations left */
+    int done = p->configs - p->configs0, left = p->max_trials - p->configs;
+    if (done > 0 && left > 0) {
+        char c[32];
+        clock_text(t / done * left, c, sizeof c);
+        snprintf(eta, sizeof eta, ", ETA %s", c);
+    }
     /* max_trials counts configurations; promotions and retries are extra trials. */
     fprintf(stderr, "\r\033[K[%d/%d] trials %d, running %d, failed %d, interrupted %d, "
-            "pruned %d | best %s", p->configs, p->max_trials, p->trials, p->running, p->failed,
-            p->interrupted, p->pruned, best);
+            "pruned %d | best %s | %s%s", p->configs, p->max_trials, p->trials, p->running,
+            p->failed, p->interrupted, p->pruned, best, elapsed, eta);
     fflush(stderr);
 }
 
 static void on_event(const scheduler_event *ev, void *ctx)
 {
     progress *p = ctx;
+    /* said once there is something to do, so a complete study stays quiet */
+    if (ev->kind == SCHED_EV_STARTED && !p->started++ && p->before > 0 && !p->quiet) {
+        if (p->tty) fprintf(stderr, "\r\033[K");
+        say(p, "resuming study %s: %d trials so far", p->name, p->before);
+    }
     if (ev->kind == SCHED_EV_STARTED) p->running++;
     if (ev->kind == SCHED_EV_FINISHED) {
         p->running--;
@@ -80,27 +134,34 @@ static void on_event(const scheduler_event *ev, void *ctx)
             p->best_number = ev->number;
         }
         if (!p->tty && !p->quiet) {
-            printf("trial %d %s", ev->number, trial_state_name(ev->state));
-            if (ev->has_value) printf(" value=%.10g", ev->value);
-            if (ev->failure) printf(" (%s)", ev->failure);
-            if (p->has_best) printf(" best=%.10g", p->best);
-            printf("\n");
-            fflush(stdout);
+            char value[48] = "", best[48] = "";
+            if (ev->has_value) snprintf(value, sizeof value, " value=%.10g", ev->value);
+            if (p->has_best) snprintf(best, sizeof best, " best=%.10g", p->best);
+            say(p, "trial %d %s%s%s%s%s%s", ev->number, trial_state_name(ev->state), value,
+                ev->failure ? " (" : "", ev->failure ? ev->failure : "", ev->failure ? ")" : "",
+                best);
         }
     }
     if (p->tty && !p->quiet && ev->kind != SCHED_EV_REPORTED) progress_line(p);
 }
 
-static int summary(const spec_study *spec, const scheduler_status *st, int tty, int quiet)
+/* One line, or none when --quiet and a complete study had nothing left to
+ * run (a cron line that calls it again mails nothing). */
+static int summary(const spec_study *spec, const scheduler_status *st, const progress *p)
 {
-    if (tty && !quiet) fprintf(stderr, "\r\033[K");
-    printf("study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)",
-           spec->name, st->failed ? "failed" : st->completed ? "complete" : "stopped",
-           st->n_trials, st->n_complete, st->n_pruned, st->n_failed, st->n_interrupted);
-    if (st->has_best) printf(", best %s %.10g at trial %d", spec->metric, st->best_value, st->best_number);
-    printf("\n");
-    if (st->stop_reason) printf("stopped: %s; run the same command again to resume\n", st->stop_reason);
-    fflush(stdout);
+    if (p->tty && !p->quiet) fprintf(stderr, "\r\033[K");
+    int idle = p->started == 0 && st->completed;
+    char best[128] = "";
+    if (st->has_best)
+        snprintf(best, sizeof best, ", best %s %.10g at trial %d", spec->metric, st->best_value,
+                 st->best_number);
+    if (!(idle && p->quiet))
+        say(p, "study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)%s%s",
+            spec->name, st->failed ? "failed" : st->completed ? "complete" : "stopped",
+            st->n_trials, st->n_complete, st->n_pruned, st->n_failed, st->n_interrupted, best,
+            idle ? "; nothing left to run" : "");
+    if (st->stop_reason)
+        say(p, "stopped: %s; run the same command again to resume", st->stop_reason);
     if (st->failed) {
         fprintf(stderr, "kestrel run: study '%s' failed: %s; see 'kestrel trials %s "
                 "--state failed'\n", spec->name, st->failure, spec->name);
@@ -153,7 +214,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     char work[4096], cache[4096];
     scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
     progress p = {.tty = isatty(STDERR_FILENO), .quiet = quiet, .maximize = spec.maximize,
-                  .max_trials = spec.budget.max_trials};
+                  .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = mono()};
     scheduler_opts so = {.db_path = db, .self_exe = ctx->self_exe,
                          .work_dir = work_opt ? work_opt : work, .cache_dir = cache,
                          .force = force, .retry_failed = retry, .on_event = on_event, .ctx = &p};
@@ -171,13 +232,15 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
         p.has_best = ss.has_best;
         p.best = ss.best_value;
         p.best_number = ss.best_number;
-        if (!quiet && ss.n_trials > 0)
-            printf("resuming study %s: %d trials so far%s\n", spec.name, ss.n_trials,
-                   ss.reclaimed ? ", some left RUNNING by a dead run were marked FAILED" : "");
+        p.before = ss.n_trials;
+        p.configs0 = ss.n_configs;
+        if (!quiet && ss.reclaimed)
+            say(&p, "study %s: %d trials left RUNNING by a dead run were marked FAILED "
+                "(interrupted) and run again", spec.name, ss.reclaimed);
         rc = run_loop(s, ctx, &err);
         if (rc == KE_OK) {
             scheduler_get_status(s, &ss);
-            code = summary(&spec, &ss, p.tty, quiet);
+            code = summary(&spec, &ss, &p);
         }
     }
     if (rc != KE_OK) code = cli_fail("run", &err);

@@ -35,9 +35,13 @@ static const char serve_help[] =
     "  --max-parallel N     running trials across all studies (default: no cap beyond\n"
     "                       each study's budget.max_parallel)\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
+    "  --no-access-log      log no line per HTTP request\n"
     "  -h, --help           show this help\n"
     "\n"
-    "Prints 'listening on http://HOST:PORT/' once it accepts connections.\n"
+    "Prints 'listening on http://HOST:PORT/' once it accepts connections. Its log on\n"
+    "stderr has timestamped lines: studies starting and ending (state, counts, best,\n"
+    "why), failed trials with their reason, errors, and one line per HTTP request\n"
+    "(client, method, path, status).\n"
     "Exit status: 0 stopped by SIGINT/SIGTERM; 1 a runtime failure (cannot listen,\n"
     "cannot open the database); 2 invalid option or spec; 3 a --run study is being\n"
     "run by another process.\n";
@@ -47,7 +51,7 @@ typedef struct {
     char host[256];
     int port;
     char *token;
-    int auth_reads, max_parallel;
+    int auth_reads, max_parallel, no_access_log;
     const char *runs[MAX_RUN];
     int n_runs;
 } serve_opts;
@@ -96,7 +100,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"db", required_argument, 0, 'd'},          {"listen", required_argument, 0, 'l'},
         {"token-file", required_argument, 0, 't'},  {"auth-reads", no_argument, 0, 'a'},
         {"max-parallel", required_argument, 0, 'p'}, {"run", required_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+        {"no-access-log", no_argument, 0, 'n'},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *db = NULL;
     int c;
     char *end;
@@ -113,6 +118,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                 return cli_usage("serve", "--token-file: cannot read a token from '%s'", optarg);
             break;
         case 'a': o->auth_reads = 1; break;
+        case 'n': o->no_access_log = 1; break;
         case 'p':
             o->max_parallel = (int)strtol(optarg, &end, 10);
             if (*end || !*optarg || o->max_parallel < 1 || o->max_parallel > 4096)
@@ -183,7 +189,8 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
         const http_route *routes = api_routes(&n_routes);
         http_opts ho = {.host = o.host, .port = o.port, .token = o.token,
                         .auth_reads = o.auth_reads, .routes = routes, .n_routes = n_routes,
-                        .fallback = api_static, .ctx = a};
+                        .fallback = api_static, .ctx = a,
+                        .access_log = o.no_access_log ? NULL : stderr};
         rc = http_start(&srv, &ho, &err);
     }
     if (rc == KE_OK) {

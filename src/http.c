@@ -18,6 +18,8 @@
 
 #include <microhttpd.h>
 
+#include "klog.h"
+
 #define MAX_STATUS 600
 #define CONN_TIMEOUT_S 120      /* idle connections; SSE pings every 15 s */
 
@@ -89,6 +91,21 @@ static int append_body(http_req *rq, const char *data, size_t n)
 
 /* ---- responses ---- */
 
+/* The access log's line: client address, method, path (query left out: it
+ * may hold the token), status. */
+static void access_line(const http_req *rq, int status)
+{
+    char client[INET6_ADDRSTRLEN] = "-";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, client, sizeof client);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, client, sizeof client);
+    klog(rq->srv->o.access_log, "%s %s %s %d", client, rq->method, rq->path, status);
+}
+
 static int send_response(http_req *rq, int status, struct MHD_Response *resp, const char *ctype)
 {
     if (!resp) {
@@ -106,6 +123,7 @@ static int send_response(http_req *rq, int status, struct MHD_Response *resp, co
         return KE_IO;
     }
     if (status >= 100 && status < MAX_STATUS) atomic_fetch_add(&rq->srv->counts[status], 1);
+    if (rq->srv->o.access_log) access_line(rq, status);
     return KE_OK;
 }
 

@@ -9,6 +9,8 @@
 #ifndef KESTREL_HTTP_H
 #define KESTREL_HTTP_H
 
+#include <stdio.h>
+
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -41,6 +43,8 @@ typedef struct {
     http_handler fallback;      /* GETs no route matches (static files; open) */
     void *ctx;                  /* handed to every handler */
     int max_connections;        /* 0: 256 */
+    FILE *access_log;           /* one klog line per answer (client, method, path,
+                                 * status), or NULL for none */
 } http_opts;
 
 /* Binds and starts serving (threads of its own). The opts' strings and

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "api_json.h"
+#include "klog.h"
 #include "lock.h"
 #include "scheduler.h"
 #include "storage.h"
@@ -88,8 +89,19 @@ struct service {
 static void log_error(const char *study, const char *what, const kerror *err)
 {
     char buf[KERROR_PATH_MAX + KERROR_MSG_MAX + 4];
-    fprintf(stderr, "kestrel serve: study %s: %s: %s\n", study, what,
-            kerror_text(err, buf, sizeof buf));
+    klog(stderr, "study %s: %s: %s", study, what, kerror_text(err, buf, sizeof buf));
+}
+
+/* The server's log line for a study that starts or ends. */
+static void log_study(const char *study, const char *state, const scheduler_status *ss,
+                      const char *why)
+{
+    char best[96] = "";
+    if (ss->has_best)
+        snprintf(best, sizeof best, ", best %.10g at trial %d", ss->best_value, ss->best_number);
+    klog(stderr, "study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)%s%s%s",
+         study, state, ss->n_trials, ss->n_complete, ss->n_pruned, ss->n_failed,
+         ss->n_interrupted, best, why ? ": " : "", why ? why : "");
 }
 
 /* ---- events ---- */
@@ -152,6 +164,9 @@ static void on_sched_event(const scheduler_event *ev, void *ctx)
     } else {
         type = "trial_finished";
         atomic_fetch_sub(&sv->running, 1);
+        if (ev->state == TRIAL_FAILED && !trial_interrupted(ev->failure))
+            klog(stderr, "study %s: trial %d FAILED: %s", r->spec.name, ev->number,
+                 ev->failure ? ev->failure : "");
         json_object_set_new(d, "state", json_string(trial_state_name(ev->state)));
         json_object_set_new(d, "value", value_or_null(ev->has_value, ev->value));
         json_object_set_new(d, "failure", ev->failure ? json_string(ev->failure) : json_null());
@@ -241,6 +256,7 @@ static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
     r->id = ss.study_id;
+    log_study(r->spec.name, "RUNNING", &ss, NULL);
     r->next = sv->active;
     sv->active = r;
     sv->n_active++;
@@ -385,6 +401,7 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
         if (wrc == KE_OK) remove_study_dirs(sv, r->spec.name, ss.n_trials);
         state = "DELETED";
     }
+    log_study(r->spec.name, state, &ss, ss.failure ? ss.failure : ss.stop_reason);
     publish_state(sv, r->spec.name, state);
     while (r->waiters) {
         cmd *c = r->waiters;

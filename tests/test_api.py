@@ -11,6 +11,7 @@ functions, so the whole file runs in well under a minute.
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -98,6 +99,18 @@ class Server:
                 return s
             time.sleep(0.1)
         raise AssertionError("study %s never became %s (last: %r)" % (name, state, s))
+
+    def wait_log(self, pattern, timeout=30):
+        """Waits for a line of the server's stderr matching pattern."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.log.name) as f:
+                if any(re.search(pattern, line) for line in f):
+                    return
+            if time.monotonic() > deadline:
+                with open(self.log.name) as f:
+                    raise AssertionError("no log line matches %r in:\n%s" % (pattern, f.read()))
+            time.sleep(0.05)
 
     def wait_running(self, name, n=1, timeout=15):
         deadline = time.monotonic() + timeout
@@ -377,6 +390,16 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(sorted(t["retry_of"] for t in retries), [0, 1, 2, 3])
         for t in retries:
             self.assertEqual((t["state"], t["params"]), ("COMPLETE", by_number[t["retry_of"]]["params"]))
+        # the server's log says it all, with timestamps: studies starting and
+        # ending, failed trials and why, one line per request
+        ts = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+        s.wait_log(ts + r"study flaky: RUNNING, 0 trials")
+        s.wait_log(ts + r"study flaky: trial \d FAILED: exit code 7$")
+        s.wait_log(ts + r"study flaky: FAILED, 4 trials \(0 complete, 0 pruned, 4 failed, "
+                   r"0 interrupted\): no trial completed; the last failure: exit code 7$")
+        s.wait_log(ts + r"127\.0\.0\.1 POST /api/v1/studies/flaky/resume 202$")
+        s.wait_log(ts + r"study flaky: COMPLETE, 8 trials \(4 complete, 0 pruned, 4 failed, "
+                   r"0 interrupted\), best [0-9.e-]+ at trial \d$")
 
     def read_events(self, s, query, want, headers=None, timeout=20):
         """Events as (id, type, data) until every type in want was seen."""

@@ -54,9 +54,12 @@ check "best trial params in one select" "q \"select params from best_trials wher
 check "kestrel best --format json" "$KESTREL best branin-random --format json | grep -q '\"x2\"'"
 check "kestrel trials --format csv has 17 lines" "[ \$($KESTREL trials branin-random --format csv | wc -l) -eq 17 ]"
 check "kestrel studies lists it" "$KESTREL studies | grep -q 'branin-random *COMPLETE'"
-check "plain progress lines in a pipe" "grep -q '^trial [0-9]* COMPLETE value=' run.txt"
+check "plain progress lines in a pipe, timestamped" "grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z trial [0-9]+ COMPLETE value=' run.txt"
 $KESTREL run branin.json >again.txt 2>&1; rc=$?
 check "rerun of a complete study adds nothing" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 16 ]"
+check "rerun of a complete study says so in one line" "[ \$(wc -l < again.txt) -eq 1 ] && grep -q 'study branin-random: complete, 16 trials .*; nothing left to run' again.txt"
+$KESTREL run branin.json --quiet >quiet.txt 2>&1; rc=$?
+check "rerun of a complete study with --quiet prints nothing (cron mails nothing)" "[ $rc -eq 0 ] && [ ! -s quiet.txt ]"
 sed 's/"seed": 1/"seed": 2/' branin.json > changed.json
 $KESTREL run changed.json >/dev/null 2>err.txt; rc=$?
 check "changed spec is refused" "[ $rc -ne 0 ] && grep -q -- '--force' err.txt"
@@ -132,6 +135,7 @@ kill -9 $pid; wait $pid 2>/dev/null
 check "database intact after kill -9" "[ \"\$(q 'pragma integrity_check')\" = ok ]"
 $KESTREL run slow.json --db slow.db >resume.txt 2>&1; rc=$?
 check "resume after kill -9 completes" "[ $rc -eq 0 ]"
+check "the resumed run says it resumes, and what it reclaimed" "grep -q 'Z study slow: 3 trials left RUNNING by a dead run were marked FAILED' resume.txt && grep -q 'Z resuming study slow: ' resume.txt"
 check "dead trials marked FAILED with reason" "[ \$(q \"select count(*) from trials where state='FAILED' and failure like 'interrupted: the kestrel process running it died'\") -eq 3 ]"
 check "dead trials retried" "[ \$(q 'select count(*) from trials where retry_of is not null and retry_of >= 0') -eq 3 ]"
 check "budget of 6 fresh trials complete" "[ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 6 ]"
