@@ -454,7 +454,7 @@ typedef struct {
     api *a;
     storage *st;                /* the producer's until it ends */
     int64_t study_id;
-    json_t *names;              /* parameter columns */
+    api_csv layout;             /* the CSV's columns */
     int csv, rows;
     format_writer fw;
     FILE *w;                    /* the pipe's write end */
@@ -466,12 +466,14 @@ typedef struct {
 static int export_row(const storage_trial *t, void *ctx)
 {
     export_job *j = ctx;
+    kerror err;
     if (j->csv) {
-        format_cell cells[API_CSV_FIXED + API_CSV_MAX_PARAMS];
-        api_csv_cells(t, j->names, cells);
+        format_cell cells[API_CSV_COLS];
+        if (api_csv_cells(&j->layout, j->st, t, cells, &err) != KE_OK) return 1;
         format_row(&j->fw, cells);
     } else {
         json_t *o = api_trial_json(t);
+        if (o && api_trial_metrics(j->st, t, o, &err) != KE_OK) return 1;
         fputs(j->rows++ ? ",\n" : "\n", j->w);
         if (!o || json_dumpf(o, j->w, JSON_COMPACT) != 0) fputs("null", j->w);
         json_decref(o);
@@ -484,8 +486,7 @@ static void *export_thread(void *arg)
     export_job *j = arg;
     kerror err;
     if (j->csv) {
-        const char *cols[API_CSV_FIXED + API_CSV_MAX_PARAMS];
-        format_begin(&j->fw, FORMAT_CSV, j->w, cols, api_csv_columns(j->names, cols));
+        format_begin(&j->fw, FORMAT_CSV, j->w, j->layout.cols, j->layout.ncols);
         storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err);
         fflush(j->w);
     } else {
@@ -521,7 +522,7 @@ static void export_free(void *ctx)
     if (j->started) pthread_join(j->th, NULL);
     if (j->w) fclose(j->w);
     pool_put(j->a, j->st);
-    json_decref(j->names);
+    api_csv_close(&j->layout);
     free(j);
 }
 
@@ -540,9 +541,19 @@ static void respond_export(api *a, http_req *rq, int csv)
         http_respond_error(rq, 500, "io", NULL, "cannot start the export: %s", strerror(e));
         return;
     }
-    *j = (export_job){.a = a, .st = st, .study_id = s.id, .names = api_param_names(s.spec_json),
-                      .csv = csv, .w = fdopen(fds[1], "w"), .rfd = fds[0]};
+    *j = (export_job){.a = a, .st = st, .study_id = s.id, .csv = csv, .rfd = fds[0]};
+    kerror err;
+    int rc = csv ? api_csv_open(&j->layout, st, &s, &err) : KE_OK;
     storage_study_free(&s);
+    if (rc != KE_OK) {
+        close(fds[0]);
+        close(fds[1]);
+        pool_put(a, st);
+        free(j);
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    j->w = fdopen(fds[1], "w");
     if (!j->w) close(fds[1]);
     j->started = j->w && pthread_create(&j->th, NULL, export_thread, j) == 0;
     if (!j->started) {

@@ -92,11 +92,24 @@ json_t *api_trial_json(const storage_trial *t)
                      t->state == TRIAL_FAILED && trial_interrupted(t->failure));
 }
 
-static int add_detail(json_t *trial, const storage_value *v, int nv, const storage_metric *m,
-                      int nm, const char *stdout_tail, const char *stderr_tail)
+int api_trial_metrics(storage *st, const storage_trial *t, json_t *trial, kerror *err)
 {
-    json_t *values = json_array(), *metrics = json_object(), *cur = NULL;
-    int rc = values && metrics ? 0 : -1;
+    storage_metric *m = NULL;
+    int nm = 0, rc = storage_trial_metrics(st, t->id, &m, &nm, err);
+    json_t *metrics = rc == KE_OK ? json_object() : NULL;
+    for (int i = 0; metrics && i < nm; i++)
+        if (json_object_set_new(metrics, m[i].name, api_number(m[i].value)) != 0) rc = KE_NOMEM;
+    storage_metrics_free(m, nm);
+    if (rc == KE_OK && (!metrics || json_object_set_new(trial, "metrics", metrics) != 0))
+        rc = KE_NOMEM;
+    return rc == KE_NOMEM ? kerror_set(err, KE_NOMEM, NULL, "out of memory") : rc;
+}
+
+static int add_detail(json_t *trial, const storage_value *v, int nv, const char *stdout_tail,
+                      const char *stderr_tail)
+{
+    json_t *values = json_array(), *cur = NULL;
+    int rc = values ? 0 : -1;
     for (int i = 0; rc == 0 && i < nv; i++) {   /* v is ordered by step */
         if (i == 0 || v[i].step != v[i - 1].step) {
             cur = json_object();
@@ -104,10 +117,7 @@ static int add_detail(json_t *trial, const storage_value *v, int nv, const stora
         }
         if (json_object_set_new(cur, v[i].name, api_number(v[i].value)) != 0) rc = -1;
     }
-    for (int i = 0; rc == 0 && i < nm; i++)
-        if (json_object_set_new(metrics, m[i].name, api_number(m[i].value)) != 0) rc = -1;
     json_object_set_new(trial, "values", values);
-    json_object_set_new(trial, "metrics", metrics);
     json_object_set_new(trial, "stdout_tail", text_or_null(stdout_tail));
     json_object_set_new(trial, "stderr_tail", text_or_null(stderr_tail));
     return rc;
@@ -116,38 +126,64 @@ static int add_detail(json_t *trial, const storage_value *v, int nv, const stora
 int api_trial_detail(storage *st, const storage_trial *t, json_t *trial, kerror *err)
 {
     storage_value *v = NULL;
-    storage_metric *m = NULL;
     char *out = NULL, *errt = NULL;
-    int nv = 0, nm = 0;
+    int nv = 0;
     int rc = storage_trial_values(st, t->id, &v, &nv, err);
-    if (rc == KE_OK) rc = storage_trial_metrics(st, t->id, &m, &nm, err);
+    if (rc == KE_OK) rc = api_trial_metrics(st, t, trial, err);
     if (rc == KE_OK) rc = storage_trial_logs(st, t->id, &out, &errt, err);
-    if (rc == KE_OK && add_detail(trial, v, nv, m, nm, out, errt) != 0)
+    if (rc == KE_OK && add_detail(trial, v, nv, out, errt) != 0)
         rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     storage_values_free(v, nv);
-    storage_metrics_free(m, nm);
     free(out);
     free(errt);
     return rc;
 }
 
-static int n_param_cols(json_t *names)
+static int csv_taken(const api_csv *c, const char *label)
 {
-    int n = (int)json_array_size(names);
-    return n < API_CSV_MAX_PARAMS ? n : API_CSV_MAX_PARAMS;
+    for (int i = 0; i < c->ncols; i++)
+        if (!strcmp(c->cols[i], label)) return 1;
+    return 0;
 }
 
-int api_csv_columns(json_t *names, const char **cols)
+int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 {
     static const char *const tail[] = {"started_at", "finished_at", "duration", "last_step",
-                                       "budget", "retry_of", "worker", "failure"};
-    int k = 0, np = n_param_cols(names);
-    cols[k++] = "number";
-    cols[k++] = "state";
-    cols[k++] = "value";
-    for (int i = 0; i < np; i++) cols[k++] = json_string_value(json_array_get(names, (size_t)i));
-    for (int i = 0; i < 8; i++) cols[k++] = tail[i];
-    return k;
+                                       "budget", "resumed_from", "retry_of", "worker", "failure"};
+    memset(c, 0, sizeof *c);
+    c->params = api_param_names(s->spec_json);
+    int rc = c->params ? storage_study_metric_names(st, s->id, &c->metrics, &c->n_metrics, err)
+                       : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc != KE_OK) {
+        json_decref(c->params);
+        return rc;
+    }
+    int np = (int)json_array_size(c->params);
+    c->np = np < API_CSV_MAX_PARAMS ? np : API_CSV_MAX_PARAMS;
+    c->cols[c->ncols++] = "number";
+    c->cols[c->ncols++] = "state";
+    c->cols[c->ncols++] = "value";
+    for (int i = 0; i < c->np; i++)
+        c->cols[c->ncols++] = json_string_value(json_array_get(c->params, (size_t)i));
+    /* final metrics besides the objective (the value column), named as
+     * reported unless a parameter has that name */
+    for (int i = 0; i < c->n_metrics && c->nm < API_CSV_MAX_METRICS; i++) {
+        const char *name = c->metrics[i].name;
+        if (!strcmp(name, s->metric)) continue;
+        char *label = c->labels[c->nm];
+        snprintf(label, sizeof c->labels[0], "%s%s", csv_taken(c, name) ? "metric_" : "", name);
+        c->metric_of[c->nm++] = name;
+        c->cols[c->ncols++] = label;
+    }
+    for (int i = 0; i < 9; i++) c->cols[c->ncols++] = tail[i];
+    return KE_OK;
+}
+
+void api_csv_close(api_csv *c)
+{
+    json_decref(c->params);
+    storage_metrics_free(c->metrics, c->n_metrics);
+    memset(c, 0, sizeof *c);
 }
 
 static format_cell num_cell(int has, double v)
@@ -165,27 +201,40 @@ static format_cell text_cell(const char *s)
     return s ? (format_cell){CELL_TEXT, 0, s} : (format_cell){CELL_NULL, 0, NULL};
 }
 
-int api_csv_cells(const storage_trial *t, json_t *names, format_cell *c)
+
+int api_csv_cells(const api_csv *c, storage *st, const storage_trial *t, format_cell *cells,
+                  kerror *err)
 {
-    int k = 0, np = n_param_cols(names);
-    c[k++] = int_cell(t->number);
-    c[k++] = text_cell(trial_state_name(t->state));
-    c[k++] = num_cell(t->has_value, t->value);
-    for (int i = 0; i < np; i++, k++) {
-        const char *name = json_string_value(json_array_get(names, (size_t)i));
-        c[k] = text_cell(NULL);
+    storage_metric *m = NULL;
+    int nm = 0, k = 0;
+    int rc = c->nm ? storage_trial_metrics(st, t->id, &m, &nm, err) : KE_OK;
+    if (rc != KE_OK) return rc;
+    cells[k++] = int_cell(t->number);
+    cells[k++] = text_cell(trial_state_name(t->state));
+    cells[k++] = num_cell(t->has_value, t->value);
+    for (int i = 0; i < c->np; i++, k++) {
+        const char *name = json_string_value(json_array_get(c->params, (size_t)i));
+        cells[k] = text_cell(NULL);
         for (int j = 0; name && j < t->n_params; j++) {
             const storage_param *p = &t->params[j];
-            if (strcmp(p->name, name) == 0) c[k] = p->is_text ? text_cell(p->text) : num_cell(1, p->num);
+            if (strcmp(p->name, name) == 0)
+                cells[k] = p->is_text ? text_cell(p->text) : num_cell(1, p->num);
         }
     }
-    c[k++] = num_cell(1, t->started_at);
-    c[k++] = num_cell(t->finished_at > 0, t->finished_at);
-    c[k++] = num_cell(t->finished_at > 0, t->finished_at - t->started_at);
-    c[k++] = int_cell(t->last_step);
-    c[k++] = int_cell(t->budget);
-    c[k++] = int_cell(t->retry_of);
-    c[k++] = text_cell(t->worker);
-    c[k++] = text_cell(t->failure);
-    return k;
+    for (int i = 0; i < c->nm; i++, k++) {
+        cells[k] = text_cell(NULL);
+        for (int j = 0; j < nm; j++)
+            if (!strcmp(m[j].name, c->metric_of[i])) cells[k] = num_cell(1, m[j].value);
+    }
+    storage_metrics_free(m, nm);
+    cells[k++] = num_cell(1, t->started_at);
+    cells[k++] = num_cell(t->finished_at > 0, t->finished_at);
+    cells[k++] = num_cell(t->finished_at > 0, t->finished_at - t->started_at);
+    cells[k++] = int_cell(t->last_step);
+    cells[k++] = int_cell(t->budget);
+    cells[k++] = int_cell(t->resumed_from);
+    cells[k++] = int_cell(t->retry_of);
+    cells[k++] = text_cell(t->worker);
+    cells[k++] = text_cell(t->failure);
+    return KE_OK;
 }

@@ -12,8 +12,27 @@
 #include "format.h"
 #include "storage.h"
 
-#define API_CSV_FIXED 11        /* CSV columns besides the parameters */
+#define API_CSV_FIXED 12        /* CSV columns besides the parameters and metrics */
 #define API_CSV_MAX_PARAMS 64
+#define API_CSV_MAX_METRICS 64
+#define API_CSV_COLS (API_CSV_FIXED + API_CSV_MAX_PARAMS + API_CSV_MAX_METRICS)
+
+/* The columns of a study's trials as a table (the CSV export, `kestrel
+ * trials`): number, state, value, the parameters (the stored spec's order),
+ * the final metrics its trials reported besides the objective (sorted; a
+ * name a parameter has gets "metric_"), then started_at, finished_at,
+ * duration, last_step, budget, resumed_from, retry_of, worker, failure. */
+typedef struct {
+    const char *cols[API_CSV_COLS];     /* the ncols column names */
+    int ncols;
+    json_t *params;                     /* parameter names, np of them used */
+    int np;
+    storage_metric *metrics;            /* the study's final metric names */
+    int n_metrics;
+    const char *metric_of[API_CSV_MAX_METRICS];  /* metric of each of the nm columns */
+    char labels[API_CSV_MAX_METRICS][80];
+    int nm;
+} api_csv;
 
 /* A number, or null when not finite (JSON has no NaN). */
 json_t *api_number(double v);
@@ -25,16 +44,19 @@ json_t *api_trial_json(const storage_trial *t);
  * grouped by step, final "metrics" and the output tails (GET .../trials/N,
  * `kestrel trial`). Errors: storage's, KE_NOMEM. */
 int api_trial_detail(storage *st, const storage_trial *t, json_t *trial, kerror *err);
+/* Adds "metrics", the trial's final metrics read from storage (the
+ * JSON export). Errors: storage's, KE_NOMEM. */
+int api_trial_metrics(storage *st, const storage_trial *t, json_t *trial, kerror *err);
 /* The space's parameter names from a stored spec, in its order (new array). */
 json_t *api_param_names(const char *spec_json);
 
-/* CSV export: column names (number, state, value, the parameters, then
- * started_at, finished_at, duration, last_step, budget, retry_of, worker,
- * failure) and one trial's cells. names is the api_param_names array
- * (at most API_CSV_MAX_PARAMS are used); cols must hold
- * API_CSV_FIXED + API_CSV_MAX_PARAMS entries, cells as many. Cells borrow
- * from t and names. Both return the column count. */
-int api_csv_columns(json_t *names, const char **cols);
-int api_csv_cells(const storage_trial *t, json_t *names, format_cell *cells);
+/* Lays out the columns of study s (reads its metric names from st); free
+ * with api_csv_close. */
+int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err);
+/* One trial's c->ncols cells (reads its final metrics from st); cells borrow
+ * from t and c. */
+int api_csv_cells(const api_csv *c, storage *st, const storage_trial *t, format_cell *cells,
+                  kerror *err);
+void api_csv_close(api_csv *c);
 
 #endif

@@ -16,7 +16,6 @@
 #include "format.h"
 #include "storage.h"
 
-#define MAX_PARAM_COLS 64
 
 typedef struct {
     const char *db;
@@ -123,6 +122,7 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
                                        "interrupted", "best", "best_trial"};
     format_writer w;
     format_begin(&w, q.fmt, stdout, cols, 12);
+    for (int i = 0; i < n; i++) format_widen(&w, 0, (int)strlen(list[i].name));
     for (int i = 0; i < n; i++) {
         const storage_study *s = &list[i];
         format_cell c[12] = {
@@ -140,56 +140,44 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
     return CLI_OK;
 }
 
-/* Parameter column names: the keys of the stored spec's "space". */
-static int param_names(const char *spec_json, char names[][64], int max)
-{
-    json_t *doc = json_loads(spec_json, 0, NULL);
-    json_t *space = json_object_get(doc, "space");
-    int n = 0;
-    const char *key;
-    json_t *v;
-    json_object_foreach(space, key, v) {
-        if (n == max) break;
-        snprintf(names[n++], 64, "%s", key);
-    }
-    json_decref(doc);
-    return n;
-}
-
 typedef struct {
     format_writer w;
-    int np;
-    char (*names)[64];
+    api_csv layout;
+    storage *st;
+    int keep[API_CSV_COLS];     /* the layout's columns shown, in order */
+    int n;
+    kerror *err;
+    int rc;
 } trial_printer;
 
-#define FIXED_COLS 6
+/* The layout's columns; a table leaves out the wide ones that a terminal
+ * reader rarely needs (times as Unix seconds, the worker). */
+static void choose_columns(trial_printer *tp, format_kind kind, const char **cols)
+{
+    tp->n = 0;
+    for (int i = 0; i < tp->layout.ncols; i++) {
+        const char *c = tp->layout.cols[i];
+        if (kind == FORMAT_TABLE && (!strcmp(c, "started_at") || !strcmp(c, "finished_at") ||
+                                     !strcmp(c, "worker")))
+            continue;
+        cols[tp->n] = c;
+        tp->keep[tp->n++] = i;
+    }
+}
 
 static int print_trial(const storage_trial *t, void *ctx)
 {
     trial_printer *tp = ctx;
-    format_cell c[FIXED_COLS + MAX_PARAM_COLS];
-    c[0] = (format_cell){CELL_INT, t->number, 0};
-    c[1] = (format_cell){CELL_TEXT, 0, trial_state_name(t->state)};
-    c[2] = (format_cell){t->has_value ? CELL_NUM : CELL_NULL, t->value, 0};
-    for (int i = 0; i < tp->np; i++) {
-        c[3 + i] = (format_cell){CELL_NULL, 0, 0};
-        for (int j = 0; j < t->n_params; j++) {
-            const storage_param *p = &t->params[j];
-            if (strcmp(p->name, tp->names[i]) != 0) continue;
-            c[3 + i] = p->is_text ? (format_cell){CELL_TEXT, 0, p->text}
-                                  : (format_cell){CELL_NUM, p->num, 0};
-        }
-    }
-    int k = 3 + tp->np;
-    double dur = t->finished_at > 0 ? t->finished_at - t->started_at : 0;
-    c[k++] = (format_cell){t->finished_at > 0 ? CELL_NUM : CELL_NULL, dur, 0};
-    c[k++] = (format_cell){t->last_step >= 0 ? CELL_INT : CELL_NULL, t->last_step, 0};
-    c[k++] = (format_cell){t->failure ? CELL_TEXT : CELL_NULL, 0, t->failure};
-    format_row(&tp->w, c);
+    format_cell all[API_CSV_COLS], shown[API_CSV_COLS];
+    tp->rc = api_csv_cells(&tp->layout, tp->st, t, all, tp->err);
+    if (tp->rc != KE_OK) return 1;
+    for (int i = 0; i < tp->n; i++) shown[i] = all[tp->keep[i]];
+    format_row(&tp->w, shown);
     return 0;
 }
 
-/* Shared by `trials` and `best`: resolves the study, prints matching trials. */
+/* Shared by `trials` and `best`: resolves the study, prints matching trials
+ * with the columns of the CSV export (api_csv). */
 static int list_trials(const char *cmd, const query_opts *q, int best_only)
 {
     kerror err;
@@ -199,36 +187,35 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
     if (code != CLI_OK) return code;
     storage_study study;
     int rc = storage_study_get(st, q->study, &study, &err);
+    trial_printer tp = {.st = st, .err = &err};
+    if (rc == KE_OK) {
+        rc = api_csv_open(&tp.layout, st, &study, &err);
+        if (rc != KE_OK) storage_study_free(&study);
+    }
     if (rc != KE_OK) {
         storage_close(st);
         return cli_fail(cmd, &err);
     }
-    char names[MAX_PARAM_COLS][64];
-    trial_printer tp = {.np = param_names(study.spec_json, names, MAX_PARAM_COLS), .names = names};
-    const char *cols[FIXED_COLS + MAX_PARAM_COLS];
-    cols[0] = "number";
-    cols[1] = "state";
-    cols[2] = study.metric;
-    for (int i = 0; i < tp.np; i++) cols[3 + i] = names[i];
-    cols[3 + tp.np] = "seconds";
-    cols[4 + tp.np] = "last_step";
-    cols[5 + tp.np] = "failure";
-    format_begin(&tp.w, q->fmt, stdout, cols, FIXED_COLS + tp.np);
-    if (best_only) {
-        storage_trial t;
-        rc = storage_trial_best(st, study.id, &t, &err);
-        if (rc == KE_OK) {
+    storage_trial t;
+    /* `best` checks first, so an error comes alone, without a header */
+    if (best_only && (rc = storage_trial_best(st, study.id, &t, &err)) == KE_NOTFOUND)
+        kerror_set(&err, KE_NOTFOUND, NULL, "study '%s' has no COMPLETE trial yet", q->study);
+    if (rc == KE_OK) {
+        const char *cols[API_CSV_COLS];
+        choose_columns(&tp, q->fmt, cols);
+        format_begin(&tp.w, q->fmt, stdout, cols, tp.n);
+        if (best_only) {
             print_trial(&t, &tp);
             storage_trial_free(&t);
-        } else if (rc == KE_NOTFOUND) {
-            kerror_set(&err, KE_NOTFOUND, NULL, "study '%s' has no COMPLETE trial yet", q->study);
+        } else {
+            storage_filter f = {.state = q->state, .offset = q->offset, .limit = q->limit,
+                                .best_first = q->best_first};
+            rc = storage_trial_each(st, study.id, &f, print_trial, &tp, &err);
         }
-    } else {
-        storage_filter f = {.state = q->state, .offset = q->offset, .limit = q->limit,
-                            .best_first = q->best_first};
-        rc = storage_trial_each(st, study.id, &f, print_trial, &tp, &err);
+        if (rc == KE_OK) rc = tp.rc;
+        format_end(&tp.w);
     }
-    format_end(&tp.w);
+    api_csv_close(&tp.layout);
     storage_study_free(&study);
     storage_close(st);
     return rc == KE_OK ? CLI_OK : cli_fail(cmd, &err);

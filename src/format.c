@@ -1,9 +1,11 @@
 /* format: table/JSON/CSV row writer; see format.h. Tables use fixed column
- * widths (wide enough for a float at %.6g) instead of measuring every row, the
- * price of streaming; longer cells simply push the line out. */
+ * widths (a float at %.6g, the column's name, or what the caller widened it
+ * to) instead of measuring every row, the price of streaming; longer cells
+ * simply push the line out. */
 #include "format.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TABLE_WIDTH 12
@@ -15,6 +17,16 @@ int format_parse(const char *name)
     if (strcmp(name, "json") == 0) return FORMAT_JSON;
     if (strcmp(name, "csv") == 0) return FORMAT_CSV;
     return -1;
+}
+
+void format_number(double v, char *buf, size_t n)
+{
+    /* %g drops trailing zeros, so 15 digits already give "0.1"; 16 or 17
+     * only for the values that need them to read back the same */
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) return;
+    }
 }
 
 static void cell_text(const format_cell *c, char *buf, size_t n)
@@ -61,18 +73,36 @@ void format_begin(format_writer *w, format_kind kind, FILE *out, const char *con
     w->kind = kind;
     w->out = out;
     w->cols = cols;
-    w->ncols = ncols;
+    w->ncols = ncols < FORMAT_MAX_COLS ? ncols : FORMAT_MAX_COLS;
     w->rows = 0;
-    if (kind == FORMAT_JSON) {
+    w->started = 0;
+    for (int i = 0; i < w->ncols; i++) {
+        int n = (int)strlen(cols[i]);
+        w->width[i] = n > TABLE_WIDTH ? n : TABLE_WIDTH;
+    }
+}
+
+void format_widen(format_writer *w, int col, int width)
+{
+    if (col >= 0 && col < w->ncols && width > w->width[col]) w->width[col] = width;
+}
+
+/* The header (or JSON's "["), written before the first row or at the end. */
+static void start(format_writer *w)
+{
+    if (w->started++) return;
+    FILE *out = w->out;
+    if (w->kind == FORMAT_JSON) {
         fputs("[", out);
         return;
     }
-    for (int i = 0; i < ncols; i++) {
-        if (kind == FORMAT_CSV) {
+    for (int i = 0; i < w->ncols; i++) {
+        if (w->kind == FORMAT_CSV) {
             if (i) fputc(',', out);
-            csv_field(out, cols[i]);
+            csv_field(out, w->cols[i]);
         } else {
-            fprintf(out, "%-*s%s", i + 1 < ncols ? TABLE_WIDTH : 0, cols[i], i + 1 < ncols ? " " : "");
+            fprintf(out, "%-*s%s", i + 1 < w->ncols ? w->width[i] : 0, w->cols[i],
+                    i + 1 < w->ncols ? " " : "");
         }
     }
     fputc('\n', out);
@@ -82,6 +112,7 @@ void format_row(format_writer *w, const format_cell *cells)
 {
     char buf[1024];
     FILE *out = w->out;
+    start(w);
     if (w->kind == FORMAT_JSON) {
         fputs(w->rows ? ",\n {" : "\n {", out);
         for (int i = 0; i < w->ncols; i++) {
@@ -95,20 +126,22 @@ void format_row(format_writer *w, const format_cell *cells)
                 json_string(out, c->text ? c->text : "");
             else if (c->kind == CELL_INT)
                 fprintf(out, "%.0f", c->num);
-            else
-                fprintf(out, "%.17g", c->num);
+            else {
+                format_number(c->num, buf, sizeof buf);
+                fputs(buf, out);
+            }
         }
         fputc('}', out);
     } else {
         for (int i = 0; i < w->ncols; i++) {
             const format_cell *c = &cells[i];
-            if (w->kind == FORMAT_CSV && c->kind == CELL_NUM) snprintf(buf, sizeof buf, "%.17g", c->num);
+            if (w->kind == FORMAT_CSV && c->kind == CELL_NUM) format_number(c->num, buf, sizeof buf);
             else cell_text(c, buf, sizeof buf);
             if (w->kind == FORMAT_CSV) {
                 if (i) fputc(',', out);
                 csv_field(out, buf);
             } else {
-                fprintf(out, "%-*s%s", i + 1 < w->ncols ? TABLE_WIDTH : 0, buf,
+                fprintf(out, "%-*s%s", i + 1 < w->ncols ? w->width[i] : 0, buf,
                         i + 1 < w->ncols ? " " : "");
             }
         }
@@ -119,6 +152,7 @@ void format_row(format_writer *w, const format_cell *cells)
 
 void format_end(format_writer *w)
 {
+    start(w);
     if (w->kind == FORMAT_JSON) fputs(w->rows ? "\n]\n" : "]\n", w->out);
     fflush(w->out);
 }

@@ -15,17 +15,27 @@ typedef struct {
     const char *text;     /* CELL_TEXT; borrowed */
 } format_cell;
 
+#define FORMAT_MAX_COLS 160
+
 typedef struct {
     format_kind kind;
     FILE *out;
     int ncols;
+    int width[FORMAT_MAX_COLS]; /* table: a column's width, at least its name's */
+    int started;
     const char *const *cols;    /* borrowed for the writer's life */
     int rows;
 } format_writer;
 
+/* The shortest decimal text of v that reads back as v ("0.1", not
+ * "0.10000000000000001"): what CSV and JSON cells hold. */
+void format_number(double v, char *buf, size_t n);
 /* "table", "json" or "csv" -> kind; -1 for anything else. */
 int format_parse(const char *name);
 void format_begin(format_writer *w, format_kind kind, FILE *out, const char *const *cols, int ncols);
+/* Makes table column col at least width wide (before the first row: a
+ * caller that knows its longest cell, like a study's name, aligns the table). */
+void format_widen(format_writer *w, int col, int width);
 void format_row(format_writer *w, const format_cell *cells);
 void format_end(format_writer *w);
 

@@ -151,6 +151,10 @@ void storage_values_free(storage_value *v, int n);
 /* Final metrics of a trial. */
 int storage_trial_metrics(storage *st, int64_t trial_id, storage_metric **out,
                           int *n, kerror *err);
+/* The names of the final metrics a study's trials reported, sorted, as
+ * metrics whose values are NaN (free with storage_metrics_free). */
+int storage_study_metric_names(storage *st, int64_t study_id, storage_metric **out, int *n,
+                               kerror *err);
 void storage_metrics_free(storage_metric *m, int n);
 /* Output tails (either may come back NULL). Caller frees both with free(). */
 int storage_trial_logs(storage *st, int64_t trial_id, char **stdout_tail,

@@ -93,6 +93,9 @@ static const char *const query_sql[Q_COUNT] = {
         "ORDER BY step, name",
     [Q_METRICS] = "SELECT name, value FROM trial_metrics WHERE trial_id = ?1 "
         "ORDER BY name",
+    /* ?1 study: the names its trials' final metrics use */
+    [Q_METRIC_NAMES] = "SELECT DISTINCT m.name, NULL FROM trials t JOIN trial_metrics m "
+        "ON m.trial_id = t.id WHERE t.study_id = ?1 ORDER BY m.name",
     [Q_LOGS] = "SELECT l.stdout_tail, l.stderr_tail FROM trials t LEFT JOIN "
         "trial_logs l ON l.trial_id = t.id WHERE t.id = ?1",
     [Q_EACH_ANY_NUM] = ANY_STATE BY_NUMBER,

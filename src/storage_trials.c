@@ -441,22 +441,19 @@ void storage_trial_free(storage_trial *t)
     t->n_params = 0;
 }
 
-/* The rows of a per-trial query q (?1 = trial id) of an existing trial, as
- * *n elements of size bytes in *items, take(s, items, i) filling row i
+/* The rows of query q (?1 = key: a trial or study id), as *n elements of size bytes in *items, take(s, items, i) filling row i
  * (non-zero when out of memory). On failure drop(items, n) frees the rows
  * read so far and *items, *n come back NULL, 0. */
-static int collect(storage *st, int q, int64_t trial_id, size_t size,
-                   int (*take)(sqlite3_stmt *, void *, int), void (*drop)(void *, int),
-                   void **items, int *n, kerror *err)
+static int collect_rows(storage *st, int q, int64_t key, size_t size,
+                        int (*take)(sqlite3_stmt *, void *, int), void (*drop)(void *, int),
+                        void **items, int *n, kerror *err)
 {
     *items = NULL;
     *n = 0;
-    int state, rc = trial_state_of(st, trial_id, &state, err);
-    if (rc) return rc;
     sqlite3_stmt *s = sq_query(st, q, err);
     if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, trial_id);
-    int cap = 0, step;
+    sqlite3_bind_int64(s, 1, key);
+    int cap = 0, step, rc = KE_OK;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         void *bigger = sq_grow(*items, *n, &cap, size);
         if (bigger) *items = bigger;
@@ -474,6 +471,17 @@ static int collect(storage *st, int q, int64_t trial_id, size_t size,
         *n = 0;
     }
     return rc;
+}
+
+/* collect_rows for a trial's rows: KE_NOTFOUND when there is no such trial. */
+static int collect(storage *st, int q, int64_t trial_id, size_t size,
+                   int (*take)(sqlite3_stmt *, void *, int), void (*drop)(void *, int),
+                   void **items, int *n, kerror *err)
+{
+    *items = NULL;
+    *n = 0;
+    int state, rc = trial_state_of(st, trial_id, &state, err);
+    return rc ? rc : collect_rows(st, q, trial_id, size, take, drop, items, n, err);
 }
 
 static int take_value(sqlite3_stmt *s, void *arr, int i)
@@ -527,6 +535,16 @@ int storage_trial_metrics(storage *st, int64_t trial_id, storage_metric **out,
     void *items;
     int rc = collect(st, Q_METRICS, trial_id, sizeof **out, take_metric, drop_metrics, &items, n,
                      err);
+    *out = items;
+    return rc;
+}
+
+int storage_study_metric_names(storage *st, int64_t study_id, storage_metric **out, int *n,
+                               kerror *err)
+{
+    void *items;
+    int rc = collect_rows(st, Q_METRIC_NAMES, study_id, sizeof **out, take_metric, drop_metrics,
+                          &items, n, err);
     *out = items;
     return rc;
 }

@@ -287,6 +287,36 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((page["total"], len(page["trials"])), (3, 3))
         self.assertEqual(s.json("GET", "/api/v1/studies/c/best")[1]["value"], page["trials"][0]["value"])
 
+    def test_exports_and_cli_listing_carry_final_metrics_alike(self):
+        # final metrics besides the objective become columns (a parameter's
+        # name gets "metric_"), the CLI's CSV is the export's byte for byte,
+        # and numbers take their shortest exact form
+        s = self.serve()
+        spec = {"name": "mx", "objective": {"metric": "loss"},
+                "space": {"x": {"type": "float", "low": 0, "high": 1}},
+                "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 3},
+                "run": {"command": "echo '{{\"loss\": {x}, \"test_accuracy\": 0.1, \"x\": 0.7}}'"}}
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("mx", "COMPLETE")
+        status, _, body = s.request("GET", "/api/v1/studies/mx/export.csv")
+        cli = subprocess.run([KESTREL, "trials", "mx", "--db", self.db, "--format", "csv"],
+                             capture_output=True, check=True).stdout
+        self.assertEqual((status, body.decode()), (200, cli.decode()))
+        lines = body.decode().splitlines()
+        self.assertEqual(lines[0].split(","), [
+            "number", "state", "value", "x", "test_accuracy", "metric_x", "started_at",
+            "finished_at", "duration", "last_step", "budget", "resumed_from", "retry_of",
+            "worker", "failure"])
+        for line in lines[1:]:
+            self.assertEqual(line.split(",")[4:6], ["0.1", "0.7"])
+        rows = json.loads(s.request("GET", "/api/v1/studies/mx/export.json")[2])
+        self.assertEqual(rows[0]["metrics"], {"loss": rows[0]["value"], "test_accuracy": 0.1, "x": 0.7})
+        table = subprocess.run([KESTREL, "trials", "mx", "--db", self.db], capture_output=True,
+                               check=True, text=True).stdout.splitlines()
+        self.assertEqual(table[0].split(), ["number", "state", "value", "x", "test_accuracy",
+                                            "metric_x", "duration", "last_step", "budget",
+                                            "resumed_from", "retry_of", "failure"])
+
     def test_progress_counts_configurations_of_a_hyperband_study(self):
         # R = 9, eta = 3: 17 configurations plus 5 promotions; progress is
         # configs / max_trials, total counts the promotions too.

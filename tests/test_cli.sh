@@ -194,6 +194,8 @@ $KESTREL run broken.json --db broken.db >out.txt 2>err.txt; rc=$?
 check "fail fast: exit 1 after budget.max_failures (10) failures in a row" "[ $rc -eq 1 ] && [ \$(q 'select count(*) from trials') -eq 10 ]"
 check "fail fast: the study is FAILED, not COMPLETE, and says why" "[ \"\$(q 'select state from studies')\" = FAILED ] && q 'select state_reason from studies' | grep -q '10 trials in a row failed (budget.max_failures = 10); the last: exit code 2: sh: 0: cannot open no-such-script.sh'"
 check "fail fast: run prints the reason" "grep -q 'study broken: failed' out.txt && grep -q \"study 'broken' failed: 10 trials in a row\" err.txt"
+$KESTREL best broken --db broken.db >out.txt 2>err.txt; rc=$?
+check "kestrel best with no complete trial: exit 5, the error alone, no header" "[ $rc -eq 5 ] && [ ! -s out.txt ] && grep -q 'no COMPLETE trial' err.txt"
 check "fail fast: kestrel studies shows FAILED" "$KESTREL studies --db broken.db | grep -q 'broken *FAILED'"
 sed 's/"max_parallel": 1}/"max_parallel": 1, "max_failures": 0}, "name": "few"/; s/"name": "broken", //; s/"max_trials": 40/"max_trials": 3/' broken.json > few.json
 $KESTREL run few.json --db broken.db >/dev/null 2>&1; rc=$?
