@@ -49,6 +49,17 @@ window.K = window.K || {};
     return { display: true, text, font: { weight: '600' } };
   }
 
+  /* A legend that lists only the datasets that hold points. */
+  const PRESENT_ONLY = { labels: { filter: (item, data) => data.datasets[item.datasetIndex].data.length > 0 } };
+
+  /* A y axis on a log scale when asked and every value is positive: a
+   * value axis whose best values crowd near zero (Branin) reads there. */
+  function setLogY(chart, on, values) {
+    const ok = values.length > 0 && values.every((v) => v > 0);
+    chart.options.scales.y.type = on && ok ? 'logarithmic' : 'linear';
+    return ok;
+  }
+
   function radius(n) {
     return n > BIG ? 0 : n > 500 ? 1.5 : 3;
   }
@@ -87,6 +98,7 @@ window.K = window.K || {};
         parsing: false,
         plugins: {
           decimation: { enabled: true, algorithm: 'min-max' },
+          legend: PRESENT_ONLY,
           tooltip: { callbacks: { label: (c) => `#${c.raw.x}: ${S.fmt(c.raw.y, 6)}` } },
         },
         scales: {
@@ -110,6 +122,7 @@ window.K = window.K || {};
     ds[1].data = S.bestSoFar(model.trials, model.study.direction);
     ds[2].data = pruned;
     ds[2].pointRadius = radius(pruned.length);
+    chart.logOk = setLogY(chart, model.logY, done.concat(pruned).map((p) => p.y));
   }
 
   /* Learning curves: the objective per step of every trial, one polyline per
@@ -126,12 +139,15 @@ window.K = window.K || {};
         datasets: CURVE_STATES.map((s) => ({
           label: s.toLowerCase(), state: s, data: [],
           borderColor: STATE_COLORS[s], backgroundColor: STATE_COLORS[s],
-          borderWidth: 1, spanGaps: false, pointRadius: 0,
+          borderWidth: 1, spanGaps: false,
+          /* a trial with one report (a Hyperband first rung) is a dot */
+          pointRadius: (c) => (c.raw && c.raw.single ? 2.5 : 0),
         })).concat(STOP_STATES.map((s) => ({ label: `${s.toLowerCase()} here`, stop: s, data: [],
           showLine: false, pointRadius: 3, borderColor: '#111827', backgroundColor: STATE_COLORS[s] }))),
       },
       options: base({
         plugins: {
+          legend: PRESENT_ONLY,
           tooltip: { callbacks: { label: (c) => `#${c.raw.n} step ${c.raw.x}: ${S.fmt(c.raw.y, 6)}` } },
         },
         scales: {
@@ -144,18 +160,28 @@ window.K = window.K || {};
 
   function fillCurves(chart, model) {
     const ends = { PRUNED: [], FAILED: [] };
+    const all = [];
     CURVE_STATES.forEach((state, k) => {
       const data = [];
       for (const [n, c] of model.curves) {
         if (c.state !== state || c.steps.length === 0) continue;
-        for (let i = 0; i < c.steps.length; i++) data.push({ x: c.steps[i], y: c.values[i], n });
+        /* a promoted trial continues its parent's curve: it starts from the
+         * parent's last point */
+        const t = model.byNumber.get(n);
+        const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
+        const joined = parent && parent.steps.length > 0;
+        if (joined) data.push({ x: parent.steps[parent.steps.length - 1], y: parent.values[parent.values.length - 1], n });
+        const single = c.steps.length === 1 && !joined;
+        for (let i = 0; i < c.steps.length; i++) data.push({ x: c.steps[i], y: c.values[i], n, single });
         const last = data[data.length - 1];
         data.push({ x: last.x, y: null, n });
         if (ends[state]) ends[state].push(last);
       }
       chart.data.datasets[k].data = data;
       chart.data.datasets[k].borderWidth = data.length > 20 * BIG ? 0.5 : 1;
+      for (const p of data) if (p.y !== null) all.push(p.y);
     });
+    chart.logOk = setLogY(chart, model.logY, all);
     chart.options.plugins.title = { display: model.curves.size === 0, text: 'No trial has reported intermediate steps yet' };
     for (const ds of chart.data.datasets.filter((d) => d.stop)) {
       ds.data = ends[ds.stop];
@@ -200,17 +226,26 @@ window.K = window.K || {};
       const { ctx, scales } = chart;
       ctx.save();
       ctx.font = '11px system-ui, sans-serif';
-      ctx.textAlign = 'center';
+      ctx.lineJoin = 'round';
       info.forEach((a, i) => {
         const x = scales.x.getPixelForValue(i);
+        /* the outer axes' labels grow inwards, so none is cut at the edge */
+        ctx.textAlign = i === 0 ? 'left' : i === info.length - 1 ? 'right' : 'center';
         ctx.strokeStyle = '#374151';
         ctx.lineWidth = 1;
         ctx.beginPath();
         ctx.moveTo(x, scales.y.getPixelForValue(0));
         ctx.lineTo(x, scales.y.getPixelForValue(1));
         ctx.stroke();
-        ctx.fillStyle = '#111827';
-        for (const [t, text] of a.ticks) ctx.fillText(text, x, scales.y.getPixelForValue(t) + (t >= 0.999 ? -4 : t <= 0.001 ? 12 : 4));
+        for (const [t, text] of a.ticks) {
+          const y = scales.y.getPixelForValue(t) + (t >= 0.999 ? -4 : t <= 0.001 ? 12 : 4);
+          /* a white halo keeps a label readable over the lines */
+          ctx.strokeStyle = 'rgba(255,255,255,0.9)';
+          ctx.lineWidth = 3;
+          ctx.strokeText(text, x, y);
+          ctx.fillStyle = '#111827';
+          ctx.fillText(text, x, y);
+        }
       });
       ctx.restore();
     },
@@ -317,36 +352,122 @@ window.K = window.K || {};
 
   function fillImportance(chart, model) {
     const imp = S.importance(model.trials, model.axes).sort((a, b) => b.importance - a.importance);
+    const shown = imp.some((r) => r.importance > 0);
     chart.data.labels = imp.map((r) => r.name);
-    chart.data.datasets[0].data = imp.map((r) => r.importance);
+    chart.data.datasets[0].data = shown ? imp.map((r) => r.importance) : [];
+    chart.options.plugins.title = { display: !shown, color: '#6b7280',
+      text: 'Not enough complete trials with different values to estimate importance yet' };
+  }
+
+  /* Empirical distribution of the objective (EDF): for each value, the
+   * fraction of COMPLETE trials at or below it, as optuna-dashboard draws
+   * it; a study that finds good values often rises early. */
+  K.charts.edf = function (canvas, model) {
+    return make('edf', canvas, {
+      type: 'scatter',
+      data: { datasets: [{ label: 'trials at or below', data: [], showLine: true, stepped: 'after', pointRadius: 0,
+        borderWidth: 2, borderColor: STATE_COLORS.COMPLETE, backgroundColor: STATE_COLORS.COMPLETE }] },
+      options: base({
+        parsing: false,
+        plugins: { legend: { display: false },
+          tooltip: { callbacks: { label: (c) => `${S.fmt(c.raw.x, 6)}: ${(c.raw.y * 100).toFixed(1)} %` } } },
+        scales: { x: { type: 'linear', title: title(model.study.metric || 'objective') },
+          y: { type: 'linear', min: 0, max: 1, title: title('fraction of complete trials') } },
+      }),
+    }, fillEdf, model);
+  };
+
+  function fillEdf(chart, model) {
+    const v = model.trials.filter(S.scored).map((t) => t.value).sort((a, b) => a - b);
+    chart.data.datasets[0].data = v.map((x, i) => ({ x, y: (i + 1) / v.length }));
+    /* the log toggle acts on the objective, here the x axis */
+    chart.options.scales.x.type = model.logY && v.length && v[0] > 0 ? 'logarithmic' : 'linear';
+  }
+
+  /* Timeline: each trial as a bar from its start to its end (or now), in
+   * seconds since the study's first trial, one row per slot of each worker
+   * (the host:pid of the process that ran it; a trial takes the first slot
+   * free when it starts), coloured by state. */
+  K.charts.timeline = function (canvas, model) {
+    return make('timeline', canvas, {
+      type: 'bar',
+      data: { labels: [], datasets: CURVE_STATES.map((st) => ({ label: st.toLowerCase(), state: st, data: [],
+        backgroundColor: STATE_COLORS[st], borderColor: STATE_COLORS[st], barPercentage: 0.8, categoryPercentage: 1,
+        grouped: false })) },
+      options: base({
+        indexAxis: 'y',
+        parsing: { xAxisKey: 'x', yAxisKey: 'y' },
+        plugins: { legend: PRESENT_ONLY,
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n} ${c.raw.t.state.toLowerCase()}: ${S.fmtDuration(c.raw.x[1] - c.raw.x[0])}` } } },
+        scales: { x: { type: 'linear', min: 0, title: title('seconds since the first trial started') },
+          y: { type: 'category', ticks: { autoSkip: true } } },
+      }),
+    }, fillTimeline, model);
+  };
+
+  function fillTimeline(chart, model) {
+    const trials = model.trials.filter((t) => typeof t.started_at === 'number').sort((a, b) => a.started_at - b.started_at);
+    const t0 = trials.length ? trials[0].started_at : 0;
+    const now = Date.now() / 1000;
+    const lanes = new Map();   // worker -> end time of each of its slots
+    const labels = [];
+    const data = Object.fromEntries(CURVE_STATES.map((st) => [st, []]));
+    for (const t of trials) {
+      const w = t.worker || '?';
+      if (!lanes.has(w)) lanes.set(w, []);
+      const ends = lanes.get(w);
+      const end = typeof t.finished_at === 'number' ? t.finished_at : Math.max(now, t.started_at);
+      let k = ends.findIndex((e) => e <= t.started_at);
+      if (k < 0) { k = ends.length; ends.push(0); labels.push(`${w} · ${k + 1}`); }
+      ends[k] = end;
+      (data[t.state] || data.FAILED).push({ x: [t.started_at - t0, end - t0], y: `${w} · ${k + 1}`, n: t.number, t });
+    }
+    chart.data.labels = labels;
+    chart.data.datasets.forEach((ds) => { ds.data = data[ds.state]; });
   }
 
   /* A trial's own learning curves: every metric it reported per step, the
-   * objective drawn thicker. */
+   * objective drawn thicker on the left axis. Metrics of the objective's
+   * order of magnitude share its axis; each other order of magnitude gets an
+   * axis of its own on the right, shown while one of its metrics is (those
+   * three or more orders away, like samples/s beside a loss, start hidden:
+   * click the legend to show them), so no metric flattens another. */
   K.charts.trialCurve = function (canvas, trial, metric) {
     const names = [];
     for (const v of trial.values || []) for (const k of Object.keys(v.metrics || {})) if (!names.includes(k)) names.push(k);
     if (metric && !names.includes(metric)) names.push(metric);
     names.sort((a, b) => (a === metric ? -1 : b === metric ? 1 : a.localeCompare(b)));
     const palette = ['#2563eb', '#f59e0b', '#16a34a', '#dc2626', '#7c3aed', '#0891b2'];
-    const datasets = names.map((k, i) => ({
-      label: k, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
-      borderWidth: k === metric ? 2.5 : 1.2, pointRadius: (trial.values || []).length > 200 ? 0 : 2,
-      yAxisID: k === metric ? 'y' : 'y2',
-      data: (trial.values || []).filter((v) => v.metrics && typeof v.metrics[k] === 'number').map((v) => ({ x: v.step, y: v.metrics[k] })),
-    }));
+    const series = (k) => (trial.values || []).filter((v) => v.metrics && typeof v.metrics[k] === 'number').map((v) => ({ x: v.step, y: v.metrics[k] }));
+    const magnitude = (data) => {
+      const m = Math.max(...data.map((p) => Math.abs(p.y)));
+      return m > 0 && Number.isFinite(m) ? Math.floor(Math.log10(m)) : 0;
+    };
+    const objMag = magnitude(series(metric));
+    const scales = {
+      x: { type: 'linear', title: title('step'), ticks: { precision: 0 } },
+      y: { type: 'linear', position: 'left', title: title(metric) },
+    };
+    const datasets = names.map((k, i) => {
+      const data = series(k);
+      const mag = magnitude(data);
+      let axis = 'y';
+      if (k !== metric && mag !== objMag) {
+        axis = `y${mag}`;
+        scales[axis] = scales[axis] || { type: 'linear', position: 'right', display: 'auto',
+          grid: { drawOnChartArea: false }, title: title('') };
+        scales[axis].title.text += (scales[axis].title.text ? ', ' : '') + k;
+      }
+      return {
+        label: k, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
+        borderWidth: k === metric ? 2.5 : 1.2, pointRadius: data.length > 200 ? 0 : 2,
+        yAxisID: axis, hidden: Math.abs(mag - objMag) >= 3, data,
+      };
+    });
     const chart = register('trial', new Chart(canvas, {
       type: 'line',
       data: { datasets },
-      options: base({
-        parsing: false,
-        scales: {
-          x: { type: 'linear', title: title('step') },
-          y: { type: 'linear', position: 'left', title: title(metric) },
-          y2: { type: 'linear', position: 'right', display: names.length > 1, grid: { drawOnChartArea: false },
-            title: title('other metrics') },
-        },
-      }),
+      options: base({ parsing: false, scales }),
     }));
     chart.addPoint = (step, value) => {
       const ds = chart.data.datasets.find((d) => d.label === metric);

@@ -110,6 +110,8 @@ K.pages = K.pages || {};
       { key: 'value', label: model.study.metric || 'value', get: (t) => t.value },
     ].concat(model.axes.map((a) => ({ key: 'p:' + a.name, label: a.name, get: (t) => (t.params || {})[a.name] })))
       .concat([
+        { key: 'budget', label: 'Budget', get: (t) => t.budget || null },
+        { key: 'resumed_from', label: 'Resumed from', get: (t) => t.resumed_from },
         { key: 'last_step', label: 'Step', get: (t) => t.last_step },
         { key: 'duration', label: 'Duration', get: (t) => t.duration },
         { key: 'started_at', label: 'Started', get: (t) => t.started_at },
@@ -123,6 +125,9 @@ K.pages = K.pages || {};
     function cell(c, t) {
       const v = c.get(t);
       if (c.key === 'number') return h('td', { class: 'num' }, h('a', { href: link(t) }, String(v)));
+      if (c.key === 'resumed_from' && v !== null && v !== undefined) {
+        return h('td', { class: 'num' }, h('a', { href: link({ number: v }) }, '#' + v));
+      }
       if (c.key === 'state') return h('td', { title: t.failure || '' }, badge(t.interrupted ? 'INTERRUPTED' : v));
       if (c.key === 'duration') return h('td', { class: 'num' }, S.fmtDuration(v));
       if (c.key === 'started_at') return h('td', { class: 'muted' }, S.fmtTime(v));
@@ -237,10 +242,19 @@ K.pages = K.pages || {};
     const par = chartCard('Parallel coordinates', 320, 'One line per complete trial, coloured by objective (yellow = best).');
     const imp = chartCard('Parameter importance', Math.max(120, 40 + 28 * model.axes.length),
       'Share of the objective\'s variance explained by each parameter alone (binned means).');
+    const edf = chartCard('Empirical distribution', 260, 'Fraction of complete trials whose objective is at or below each value.');
+    const tl = chartCard('Timeline', 260, 'Each trial from start to end, one row per parallel slot of each worker.');
     const slices = model.axes.map((a) => chartCard(a.name, 220));
+    /* one switch puts the objective of every chart that shows it on a log scale */
+    const logBox = h('input', { type: 'checkbox', id: 'log-scale', onchange: () => {
+      model.logY = logBox.checked;
+      for (const c of [charts.history, charts.curves, charts.edf]) if (c) c.refresh(model);
+    } });
+    hist.card.querySelector('h3').append(h('label', { class: 'log-toggle', title: 'objective on a log scale (positive values only)' }, logBox, ' log'));
     const chartsEl = h('div', { id: 'charts' },
       h('div', { class: 'grid2' }, hist.card, curv.card),
       h('div', { class: 'grid2' }, par.card, imp.card),
+      h('div', { class: 'grid2' }, edf.card, tl.card),
       h('h2', null, 'Slices'),
       h('div', { class: 'grid3', id: 'slices' }, slices.map((s) => s.card)));
     fill(root, head.el, chartsEl, table.el);
@@ -269,6 +283,8 @@ K.pages = K.pages || {};
       () => { charts.curves = K.charts.curves(curv.canvas, model); },
       () => { charts.parallel = K.charts.parallel(par.canvas, model); },
       () => { charts.importance = K.charts.importance(imp.canvas, model); },
+      () => { charts.edf = K.charts.edf(edf.canvas, model); },
+      () => { charts.timeline = K.charts.timeline(tl.canvas, model); },
       ...model.axes.map((a, i) => () => { charts.slices.push(K.charts.slice(slices[i].canvas, model, a)); }),
     ], page);
     if (built === null) return;
@@ -288,6 +304,7 @@ K.pages = K.pages || {};
       if (dirty.trials) {
         jobs.push(() => table.render(), () => charts.history.refresh(model),
           () => charts.parallel.refresh(model), () => charts.importance.refresh(model),
+          () => charts.edf.refresh(model), () => charts.timeline.refresh(model),
           ...charts.slices.map((c) => () => c.refresh(model)));
       }
       if (dirty.curves || dirty.trials) jobs.push(() => charts.curves.refresh(model));

@@ -205,8 +205,77 @@ test('the study page draws every chart with one point per trial', async () => {
   assert.equal(c.parallelPoints, 30 * 3, 'parallel coordinates: a point on each of x1, x2 and the objective');
   assert.deepEqual(c.slices, { x1: 30, x2: 30 }, 'one slice plot per parameter, each with every trial');
   assert.deepEqual(c.importance, ['x1', 'x2'], 'importance of each parameter');
-  assert.equal(c.canvases, 6, 'history, curves, parallel, importance and two slices are drawn');
+  assert.equal(c.canvases, 8, 'history, curves, parallel, importance, EDF, timeline and two slices are drawn');
+  const more = await page.evaluate(() => {
+    const k = window.kestrelCharts;
+    return { edf: k.edf.data.datasets[0].data.map((p) => p.y),
+      timeline: k.timeline.data.datasets.reduce((s, d) => s + d.data.length, 0),
+      lanes: k.timeline.data.labels.length,
+      legend: k.history.legend.legendItems.map((i) => i.text) };
+  });
+  assert.equal(more.edf.length, 30, 'EDF: one step per COMPLETE trial');
+  assert.equal(more.edf[29], 1, 'EDF ends at every trial');
+  assert.equal(more.timeline, 30, 'timeline: one bar per trial');
+  assert.ok(more.lanes >= 1 && more.lanes <= 2, 'timeline: a row per parallel slot (max_parallel 2)');
+  assert.deepEqual(more.legend, ['trial value', 'best so far'], 'no "pruned" in a legend of a study without pruned trials');
+  await page.check('#log-scale');
+  assert.equal(await page.evaluate(() => window.kestrelCharts.history.options.scales.y.type), 'logarithmic',
+    'the log switch puts the objective on a log scale');
+  await shot('study-log');
+  await page.uncheck('#log-scale');
   await shot('study');
+});
+
+// A multi-fidelity trial: trains from its checkpoint's step (when promoted)
+// to KESTREL_BUDGET, reporting each step, so Hyperband's first rung reports
+// once and promotions continue their parent's curve.
+const HB_SH = `#!/bin/sh
+x=$1
+s=0
+[ -n "$KESTREL_RESUME_FROM" ] && s=$(cat "$KESTREL_RESUME_FROM/step")
+while [ "$s" -lt "$KESTREL_BUDGET" ]; do
+  s=$((s + 1))
+  echo "{\\"step\\": $s, \\"loss\\": $(awk -v x="$x" -v s="$s" 'BEGIN { printf "%.6g", x * x + 1 / s }')}" >&3
+done
+echo "$s" > "$KESTREL_CHECKPOINT_DIR/step"
+`;
+
+test('learning curves show single-report trials and join promotions to their parent', async () => {
+  writeFileSync(join(tmp, 'hb.sh'), HB_SH);
+  const spec = {
+    name: 'hb', objective: { metric: 'loss', direction: 'minimize' },
+    space: { x: { type: 'float', low: -2, high: 2 } },
+    strategy: { name: 'hyperband', seed: 4, options: { max_resource: 9, eta: 3 } },
+    budget: { max_trials: 30, max_parallel: 2 },
+    run: { command: ['sh', join(tmp, 'hb.sh'), '{x}'] },
+  };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('hb complete', async () => (await studyState('hb')) === 'COMPLETE');
+  await go('#/study/hb');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const trials = await allTrials('hb');
+  const curves = (await api('GET', '/studies/hb/curves?limit=10000')).json.curves;
+  const got = await page.evaluate(() => {
+    const byN = {};
+    for (const d of window.kestrelCharts.curves.data.datasets.filter((x) => x.state)) {
+      for (const p of d.data) if (p.y !== null) (byN[p.n] = byN[p.n] || []).push([p.x, !!p.single]);
+    }
+    return byN;
+  });
+  const singles = curves.filter((k) => k.steps.length === 1 && trials.find((t) => t.number === k.number).resumed_from === null);
+  assert.ok(singles.length > 0, 'the first rung reports once');
+  for (const k of singles) assert.deepEqual(got[k.number], [[k.steps[0], true]], `trial ${k.number}: a dot`);
+  const promoted = trials.filter((t) => t.resumed_from !== null);
+  assert.ok(promoted.length > 0, 'Hyperband promoted some trials');
+  for (const t of promoted) {
+    const parent = curves.find((k) => k.number === t.resumed_from);
+    const own = curves.find((k) => k.number === t.number);
+    assert.deepEqual(got[t.number].map((p) => p[0]), [parent.steps[parent.steps.length - 1], ...own.steps],
+      `promotion ${t.number} starts at the end of trial ${t.resumed_from}`);
+  }
+  assert.equal(await page.locator('#trials th[data-key="budget"]').count(), 1, 'the table shows budgets');
+  await page.locator('#trials td a[href$="/trial/' + promoted[0].resumed_from + '"]').first().waitFor();
+  await shot('study-hyperband');
 });
 
 test('learning curves show every trial per step', async () => {
@@ -300,6 +369,21 @@ test('the trial page shows parameters, curve, metrics and logs', async () => {
   await shot('trial');
 });
 
+test('the trial page puts metrics of other magnitudes on axes of their own', async () => {
+  const spec = branin('metrics', 1);
+  spec.objective.metric = 'loss';
+  spec.run = { command: 'for s in 1 2 3; do echo "{{\\"step\\": $s, \\"loss\\": 0.$s, \\"val_loss\\": 0.4$s, \\"samples_per_sec\\": 8000$s}}"; done; echo \'{{"loss": 0.3}}\'' };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('metrics complete', async () => (await studyState('metrics')) === 'COMPLETE');
+  await go('#/study/metrics/trial/0');
+  await page.waitForFunction(() => window.kestrelCharts.trial);
+  const axes = await page.evaluate(() => window.kestrelCharts.trial.data.datasets.map((d) => [d.label, d.yAxisID, !!d.hidden]));
+  assert.deepEqual(axes, [['loss', 'y', false], ['samples_per_sec', 'y4', true], ['val_loss', 'y', false]],
+    'losses share the objective\'s axis; samples/s has its own, hidden until asked for');
+  assert.equal(await page.evaluate(() => window.kestrelCharts.trial.options.scales.x.ticks.precision), 0, 'steps are whole');
+  await shot('trial-metrics');
+});
+
 test('a running study updates live, and stops and resumes', async () => {
   const r = await api('POST', '/studies', stepsStudy('live', 40, 0.15));
   assert.equal(r.status, 201, JSON.stringify(r.json));
@@ -343,6 +427,9 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   await go('#/study/flaky');
   await page.locator('.page-head .badge.state-failed').waitFor();
   assert.match(await page.locator('#state-reason').innerText(), /^FAILED: no trial completed; the last failure: exit code 9/);
+  assert.match(await page.evaluate(() => window.kestrelCharts.importance.options.plugins.title.text),
+    /Not enough complete trials/, 'the importance chart says why it is empty');
+  assert.equal(await page.evaluate(() => window.kestrelCharts.importance.options.plugins.title.display), true);
   await shot('study-failed');
   assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'it has failed trials to retry');
   unlinkSync(flag);
