@@ -23,8 +23,10 @@
 #include "lock.h"
 #include "scheduler.h"
 #include "storage.h"
+#include "watch.h"
 
 #define TICK_MS 30                      /* one round over all studies */
+#define WATCH_S 0.5                     /* between looks for other processes' changes */
 #define SHUTDOWN_REASON "the server shut down"
 #define STOP_REASON "stopped through the API"
 #define DELETE_REASON "the study was deleted"
@@ -63,6 +65,8 @@ struct service {
     int max_parallel;
     char work_dir[4096], cache_dir[4096];
     storage *st;                /* the engine's handle: engine thread only */
+    watch *others;              /* what other processes change (engine thread) */
+    double next_watch;
     pthread_t engine;
     study_run *active;
     int n_active;
@@ -646,12 +650,38 @@ static void shut_down(service *sv)
     pthread_mutex_unlock(&sv->ev_mu);
 }
 
+/* A study another process changed, created (s) or deleted (s NULL): its
+ * event, so dashboards show a `kestrel run --db` beside the server live. */
+static void on_other(const storage_study *s, const char *name, void *ctx)
+{
+    service *sv = ctx;
+    if (find_active(sv, name)) return;     /* its own events tell */
+    if (!s) {
+        publish_state(sv, name, "DELETED");
+        return;
+    }
+    publish(sv, name, "study_changed", api_study_json(s, 0));
+}
+
+static void watch_others(service *sv)
+{
+    if (mono() < sv->next_watch) return;
+    sv->next_watch = mono() + WATCH_S;
+    kerror err;
+    kerror_clear(&err);
+    if (!sv->others && watch_open(&sv->others, sv->st, &err) != KE_OK)
+        log_error("*", "cannot watch the history", &err);
+    else if (sv->others && watch_poll(sv->others, sv->st, on_other, sv, &err) != KE_OK)
+        log_error("*", "cannot watch the history", &err);
+}
+
 int service_run(service *sv, volatile sig_atomic_t *stop, kerror *err)
 {
     (void)err;
     resume_stored(sv);
     while (!*stop) {
         run_requests(sv);
+        watch_others(sv);
         double t0 = mono();
         tick(sv, TICK_MS);
         if (mono() - t0 < 0.002) idle_wait(sv, TICK_MS);
@@ -704,6 +734,7 @@ void service_close(service *sv)
         free(sv->ring[i].study);
         free(sv->ring[i].frame);
     }
+    watch_close(sv->others);
     storage_close(sv->st);
     pthread_mutex_destroy(&sv->mu);
     pthread_cond_destroy(&sv->wake);

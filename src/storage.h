@@ -85,6 +85,10 @@ int storage_open(storage **out, const char *path, kerror *err);
 void storage_close(storage *st);
 /* Schema version the database is at. */
 int storage_schema_version(storage *st);
+/* A number that changes when another connection (another process, or
+ * another handle) commits to the history; this handle's own writes leave it
+ * as it is. */
+int storage_data_version(storage *st, int64_t *version, kerror *err);
 
 /* Studies. storage_study_get returns KE_NOTFOUND for an unknown name. */
 int storage_study_create(storage *st, const char *name, const char *spec_json,

@@ -56,6 +56,7 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_STUDY_STATE] = "UPDATE studies SET state = ?2, updated_at = ?3, state_reason = ?4 "
         "WHERE id = ?1",
     [Q_STUDY_DIR] = "UPDATE studies SET spec_dir = ?2 WHERE id = ?1",
+    [Q_DATA_VERSION] = "PRAGMA data_version",
     [Q_STUDY_DELETE] = "DELETE FROM studies WHERE id = ?1",
     [Q_STUDY_MAXIMIZE] = "SELECT direction = 'maximize' FROM studies WHERE id = ?1",
     [Q_STUDY_STAMP] = "SELECT s.id, s.created_at, c.version FROM studies s "
@@ -526,6 +527,16 @@ int storage_study_set_state(storage *st, int64_t id, const char *state, const ch
     sqlite3_bind_double(s, 3, sq_now_unix());
     sq_bind_text_or_null(s, 4, reason);
     return study_change(st, s, id, err);
+}
+
+int storage_data_version(storage *st, int64_t *version, kerror *err)
+{
+    sqlite3_stmt *s = sq_query(st, Q_DATA_VERSION, err);
+    if (!s) return KE_DB;
+    int rc = sqlite3_step(s);
+    *version = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? KE_OK : sq_db_error(st, err, "reading the data version");
 }
 
 int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err)

@@ -453,6 +453,41 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(want <= seen, "saw only %s" % seen)
         return events
 
+    def wait_event(self, s, query, match, timeout=30):
+        """Reads the event stream until match(type, data) holds."""
+        req = urllib.request.Request(s.base + "/api/v1/events" + query)
+        deadline = time.monotonic() + timeout
+        ev = {}
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            while time.monotonic() < deadline:
+                line = r.readline().decode().rstrip("\n")
+                if line.startswith("event: "):
+                    ev["type"] = line[7:]
+                elif line.startswith("data: "):
+                    ev["data"] = json.loads(line[6:])
+                elif line == "" and "type" in ev:
+                    if match(ev["type"], ev["data"]):
+                        return ev["data"]
+                    ev = {}
+        raise AssertionError("no matching event within %s s" % timeout)
+
+    def test_work_of_other_processes_shows_live(self):
+        # a `kestrel run --db` beside the server, then a `kestrel delete`:
+        # the server's event stream tells about both, without a reload
+        s = self.serve()
+        path = os.path.join(self.tmp, "cron.json")
+        with open(path, "w") as f:
+            json.dump(fn_spec("cron", trials=4, parallel=1), f)
+        subprocess.run([KESTREL, "run", path, "--db", self.db, "--quiet"], check=True,
+                       capture_output=True)
+        d = self.wait_event(s, "?since=0&study=cron",
+                            lambda t, d: t == "study_changed" and d["state"] == "COMPLETE")
+        self.assertEqual((d["name"], d["counts"]["complete"]), ("cron", 4))
+        self.assertEqual(s.json("GET", "/api/v1/studies/cron")[1]["counts"]["complete"], 4)
+        subprocess.run([KESTREL, "delete", "cron", "--db", self.db], check=True, capture_output=True)
+        self.wait_event(s, "?since=0&study=cron",
+                        lambda t, d: t == "study_state" and d["state"] == "DELETED")
+
     def test_events_and_last_event_id(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.slow_spec("ev", trials=4, pause=0.2))

@@ -90,7 +90,7 @@ window.K = window.K || {};
    * poll() runs every POLL_MS until the stream opens again. Each (re)open also
    * calls poll() once, so events missed while disconnected are caught up. */
   const POLL_MS = 2000;
-  const EVENTS = ['trial_started', 'trial_reported', 'trial_finished', 'study_state'];
+  const EVENTS = ['trial_started', 'trial_reported', 'trial_finished', 'study_state', 'study_changed'];
   let source = null;
   let timer = null;
   let handler = null;

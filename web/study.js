@@ -65,6 +65,8 @@ K.pages = K.pages || {};
 
   function applyEvent(model, type, d) {
     if (type === 'study_state') { model.study.state = d.state; return 'head'; }
+    /* another process (kestrel run --db) moved the study: fetch what changed */
+    if (type === 'study_changed') { model.needsSync = true; return 'head'; }
     if (type === 'trial_started') {
       /* the event carries the whole new trial (params, retry_of, ...) */
       const t = Object.assign({ state: 'RUNNING', value: null, started_at: Date.now() / 1000,

@@ -9,7 +9,7 @@
 // tests/test_browser.sh with `node --test`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -382,6 +382,22 @@ test('the trial page puts metrics of other magnitudes on axes of their own', asy
     'losses share the objective\'s axis; samples/s has its own, hidden until asked for');
   assert.equal(await page.evaluate(() => window.kestrelCharts.trial.options.scales.x.ticks.precision), 0, 'steps are whole');
   await shot('trial-metrics');
+});
+
+test('a study another process runs or deletes shows up live', async () => {
+  await go('#/');
+  await page.locator('#studies tr[data-study="branin"]').waitFor();
+  await page.evaluate(() => { window.notReloaded = true; });
+  const file = join(tmp, 'cron.json');
+  writeFileSync(file, JSON.stringify(branin('cron', 5, 1)));
+  const db = join(tmp, 'kestrel.db');
+  const run = spawnSync(KESTREL, ['run', file, '--db', db, '--quiet']);
+  assert.equal(run.status, 0, String(run.stderr));
+  await page.locator('#studies tr[data-study="cron"] .badge.state-complete').waitFor();
+  await shot('studies-other-process');
+  assert.equal(spawnSync(KESTREL, ['delete', 'cron', '--db', db]).status, 0);
+  await page.locator('#studies tr[data-study="cron"]').waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
 });
 
 test('a running study updates live, and stops and resumes', async () => {
