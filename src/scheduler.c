@@ -23,6 +23,7 @@
 #include "runner.h"
 #include "sched_ckpt.h"
 #include "sched_trial.h"
+#include "spec_diff.h"
 
 typedef struct {
     int number;             /* trial it runs */
@@ -155,11 +156,14 @@ static int open_study(scheduler *s, int *respec, kerror *err)
     if (rc != KE_OK) return rc;
     s->study_id = row.id;
     if (strcmp(row.spec_hash, sp->hash) != 0) {
-        if (!s->o.force)
+        /* a changed budget (a larger max_trials, say) extends the study */
+        char diff[512];
+        int budget_only;
+        spec_diff(row.spec_json, sp->doc, diff, sizeof diff, &budget_only);
+        if (!s->o.force && !budget_only)
             rc = kerror_set(err, KE_CONFLICT, NULL,
-                            "study '%s' already exists with a different spec (stored %s, "
-                            "given %s); use --force to continue it with the new spec",
-                            sp->name, row.spec_hash, sp->hash);
+                            "study '%s' already exists with a different spec (%s); use "
+                            "--force to continue it with the new spec", sp->name, diff);
         else
             *respec = 1;
     }

@@ -22,6 +22,7 @@
 #include "klog.h"
 #include "lock.h"
 #include "scheduler.h"
+#include "spec_diff.h"
 #include "storage.h"
 #include "watch.h"
 
@@ -285,10 +286,15 @@ static int do_submit(service *sv, spec_study *spec, int *created, kerror *err)
     int rc = storage_study_get(sv->st, spec->name, &row, err);
     *created = rc == KE_NOTFOUND;
     if (rc == KE_OK) {
+        /* a changed budget (a larger max_trials, say) extends the study */
+        char diff[512];
+        int budget_only = 1;
         if (strcmp(row.spec_hash, spec->hash) != 0)
+            spec_diff(row.spec_json, spec->doc, diff, sizeof diff, &budget_only);
+        if (!budget_only)
             rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' already exists with a different "
-                            "spec (stored %s, given %s); delete it or choose another name",
-                            spec->name, row.spec_hash, spec->hash);
+                            "spec (%s); only its budget may change: delete it or choose another "
+                            "name", spec->name, diff);
         storage_study_free(&row);
     } else if (rc == KE_NOTFOUND) {
         kerror_clear(err);

@@ -488,6 +488,22 @@ class ApiTest(unittest.TestCase):
         self.wait_event(s, "?since=0&study=cron",
                         lambda t, d: t == "study_state" and d["state"] == "DELETED")
 
+    def test_budget_can_grow_and_a_changed_spec_names_its_field(self):
+        s = self.serve()
+        spec = fn_spec("grow", trials=4)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("grow", "COMPLETE")
+        spec["strategy"]["seed"] = 9
+        status, e = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 409)
+        self.assertIn("(strategy.seed: 1 -> 9)", e["error"]["message"])
+        spec["strategy"]["seed"] = 1
+        spec["budget"]["max_trials"] = 6
+        status, st = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 200, st)
+        st = s.wait_state("grow", "COMPLETE")
+        self.assertEqual((st["counts"]["total"], st["max_trials"]), (6, 6))
+
     def test_events_and_last_event_id(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.slow_spec("ev", trials=4, pause=0.2))

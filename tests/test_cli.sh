@@ -62,10 +62,10 @@ $KESTREL run branin.json --quiet >quiet.txt 2>&1; rc=$?
 check "rerun of a complete study with --quiet prints nothing (cron mails nothing)" "[ $rc -eq 0 ] && [ ! -s quiet.txt ]"
 sed 's/"seed": 1/"seed": 2/' branin.json > changed.json
 $KESTREL run changed.json >/dev/null 2>err.txt; rc=$?
-check "changed spec is refused" "[ $rc -ne 0 ] && grep -q -- '--force' err.txt"
+check "changed spec is refused, naming the field" "[ $rc -ne 0 ] && grep -q -- '--force' err.txt && grep -q 'strategy.seed: 1 -> 2' err.txt"
 sed 's/"max_trials": 16/"max_trials": 20/' branin.json > more.json
-$KESTREL run more.json --force >/dev/null 2>&1; rc=$?
-check "--force continues with a larger budget" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 20 ]"
+$KESTREL run more.json >/dev/null 2>&1; rc=$?
+check "a larger budget continues the study, no --force needed" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 20 ] && q 'select spec from studies' | grep -q '\"max_trials\":20'"
 
 # --- failing trials of every kind ----------------------------------------
 cat > trial.sh <<'S'
