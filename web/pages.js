@@ -105,7 +105,10 @@ K.pages = K.pages || {};
    * validation error (JSON path and reason) shows under the editor. */
   K.pages.newStudy = function (root, page) {
     const text = h('textarea', { id: 'spec', spellcheck: 'false', rows: 22 });
-    text.value = JSON.stringify(EXAMPLE, null, 2);
+    /* a study's Clone button leaves its spec here */
+    const clone = sessionStorage.getItem('kestrel.clone');
+    sessionStorage.removeItem('kestrel.clone');
+    text.value = clone || JSON.stringify(EXAMPLE, null, 2);
     const error = h('div', { class: 'spec-error', id: 'spec-error', role: 'alert', hidden: true });
     const submit = h('button', { class: 'button primary', id: 'create', type: 'submit' }, 'Create and start');
 

@@ -195,7 +195,10 @@ K.pages = K.pages || {};
             h('button', { class: 'button', id: 'retry-failed', disabled: running || !retryable,
               title: 'Resume the study and run every failed trial once more with the same parameters',
               onclick: () => onAction('retryFailed', 'retry of the failed trials') }, 'Retry failed'),
-            h('a', { class: 'button', href: `/api/v1/studies/${encodeURIComponent(s.name)}/export.csv` }, 'CSV'))),
+            h('a', { class: 'button', href: `/api/v1/studies/${encodeURIComponent(s.name)}/export.csv` }, 'CSV'),
+            h('button', { class: 'button', id: 'clone', title: 'Open the new-study form with this spec, to run a variant',
+              onclick: () => cloneStudy(s) }, 'Clone'),
+            h('button', { class: 'button danger', id: 'delete', onclick: () => onAction('remove', 'delete') }, 'Delete'))),
         h('div', { class: 'facts' },
           fact('objective', `${s.direction} ${s.metric}`),
           fact('strategy', s.strategy),
@@ -207,9 +210,20 @@ K.pages = K.pages || {};
           fact('best', best ? h('a', { href: `#/study/${encodeURIComponent(s.name)}/trial/${best.number}` },
             `${S.fmt(best.value, 6)} (#${best.number})`) : '–')),
         s.state_reason ? h('p', { class: 'error', id: 'state-reason' }, `${s.state}: ${s.state_reason}`) : null,
+        /* stays open across the header's live redraws */
+        s.spec ? h('details', { class: 'spec-view', open: !!model.specOpen,
+          ontoggle: (e) => { model.specOpen = e.target.open; } }, h('summary', null, 'Spec'),
+          h('pre', { id: 'spec-view' }, JSON.stringify(s.spec, null, 2))) : null,
         model.actionError ? h('p', { class: 'error', id: 'action-error' }, model.actionError) : null);
     }
     return { el, render };
+  }
+
+  /* The new-study form, filled with this study's spec under a new name. */
+  function cloneStudy(s) {
+    const spec = Object.assign({}, s.spec, { name: `${s.name}-copy` });
+    sessionStorage.setItem('kestrel.clone', JSON.stringify(spec, null, 2));
+    location.hash = '#/new';
   }
 
   function fact(k, v) {
@@ -321,8 +335,10 @@ K.pages = K.pages || {};
 
     async function action(kind, what = kind) {
       model.actionError = null;
+      if (kind === 'remove' && !window.confirm(`Delete study ${name}, its ${model.trials.length} trials and their folders?`)) return;
       try {
         const s = await K.api[kind](name);
+        if (kind === 'remove') { location.hash = '#/'; return; }
         if (s) Object.assign(model.study, s);
       } catch (e) {
         model.actionError = `${what} failed: ${e.message}`;

@@ -459,6 +459,28 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   await shot('study-retried');
 });
 
+test('a study page shows the spec, clones the study and deletes it', async () => {
+  await go('#/study/flaky');
+  await page.locator('.spec-view summary').click();
+  assert.match(await page.locator('#spec-view').innerText(), /"name": "flaky"/);
+  await page.click('#clone');
+  await page.waitForURL(/#\/new$/);
+  const cloned = JSON.parse(await page.locator('#spec').inputValue());
+  assert.equal(cloned.name, 'flaky-copy');
+  assert.deepEqual(cloned.space, (await api('GET', '/studies/flaky')).json.spec.space);
+  cloned.budget.max_trials = 1;
+  await page.fill('#spec', JSON.stringify(cloned));
+  await page.click('#create');
+  await page.waitForURL(/#\/study\/flaky-copy$/);
+  await until('the clone ends', async () => (await studyState('flaky-copy')) !== 'RUNNING');
+  page.once('dialog', (d) => d.accept());
+  await page.click('#delete');
+  await page.waitForURL(/#\/$/);
+  await until('the clone is gone', async () => (await api('GET', '/studies/flaky-copy')).status === 404);
+  await page.locator('#studies tr[data-study="flaky"]').waitFor();
+  assert.equal(await page.locator('#studies tr[data-study="flaky-copy"]').count(), 0);
+});
+
 test('without the event stream the study page falls back to polling', async () => {
   await page.route('**/api/v1/events*', (route) => route.abort());
   try {
