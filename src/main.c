@@ -57,7 +57,8 @@ static void usage(FILE *out)
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nEvery command takes --help. The database is --db FILE, else $KESTREL_DB,\n"
-                 "else ./kestrel.db. See 'man kestrel' and the README.\n");
+                 "else ./kestrel.db. See 'man kestrel' (in the build tree: 'man -l docs/kestrel.1')\n"
+                 "and the README.\n");
 }
 
 int main(int argc, char **argv)

@@ -325,8 +325,17 @@ static int stored_spec(service *sv, const char *name, spec_study *spec, kerror *
 static int do_resume(service *sv, const char *name, int retry_failed, kerror *err)
 {
     if (find_active(sv, name)) return already_active(name, err);
+    storage_study row;
+    int rc = storage_study_get(sv->st, name, &row, err);
+    if (rc != KE_OK) return rc;
+    /* a complete study has nothing left to run: saying 202 would mislead */
+    if (!retry_failed && !strcmp(row.state, "COMPLETE"))
+        rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is complete: nothing to resume "
+                        "(retry_failed=true re-runs its failed trials; a larger "
+                        "budget.max_trials extends it)", name);
+    storage_study_free(&row);
     spec_study spec;
-    int rc = stored_spec(sv, name, &spec, err);
+    if (rc == KE_OK) rc = stored_spec(sv, name, &spec, err);
     return rc != KE_OK ? rc : start_study(sv, &spec, retry_failed, err);
 }
 

@@ -493,6 +493,9 @@ class ApiTest(unittest.TestCase):
         spec = fn_spec("grow", trials=4)
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
         s.wait_state("grow", "COMPLETE")
+        status, e = s.json("POST", "/api/v1/studies/grow/resume")
+        self.assertEqual(status, 409, "a complete study has nothing to resume")
+        self.assertIn("is complete: nothing to resume", e["error"]["message"])
         spec["strategy"]["seed"] = 9
         status, e = s.json("POST", "/api/v1/studies", spec)
         self.assertEqual(status, 409)

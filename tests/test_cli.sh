@@ -17,6 +17,7 @@ q() { sqlite3 "${DB:-kestrel.db}" "$1"; }
 
 # --- help and usage -----------------------------------------------------
 check "kestrel --help" "$KESTREL --help | grep -q 'Usage: kestrel COMMAND'"
+check "kestrel --help says how to read the man page in the build tree" "$KESTREL --help | grep -q 'man -l docs/kestrel.1'"
 for c in run validate studies trials best train fn; do
     check "kestrel $c --help" "$KESTREL $c --help >out.txt 2>&1 && grep -qi usage out.txt"
 done

@@ -114,13 +114,14 @@ window.K = window.K || {};
     timer = null;
   }
 
-  /* h: {study: name|null, onEvent(type, data), poll()}; null unsubscribes. */
+  /* h: {study: name|null, onEvent(type, data), poll()}; null: a page that
+   * shows nothing live still keeps the stream, so the badge tells the truth. */
   function subscribe(h) {
     if (source) source.close();
     source = null;
     stopPolling();
+    h = h || { study: null, onEvent() {}, poll() {} };
     handler = h;
-    if (!h) return;
     if (!window.EventSource) { startPolling(); return; }
     /* EventSource cannot send headers; the server takes ?token= instead. */
     const q = new URLSearchParams();

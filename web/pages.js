@@ -25,7 +25,7 @@ K.pages = K.pages || {};
       h('span', { class: 'count c-complete', title: 'complete' }, `${c.complete || 0} ✓`),
       h('span', { class: 'count c-pruned', title: 'pruned' }, `${c.pruned || 0} ✂`),
       h('span', { class: 'count c-failed', title: 'failed' }, `${c.failed || 0} ✗`),
-      c.interrupted ? h('span', { class: 'count c-interrupted', title: 'interrupted (re-run on resume)' }, `${c.interrupted} ⏸`) : null,
+      c.interrupted ? h('span', { class: 'count c-interrupted', title: 'interrupted (re-run on resume)' }, `${c.interrupted} ‖`) : null,
       h('span', { class: 'count c-running', title: 'running' }, `${c.running || 0} ▶`),
     ];
   }
@@ -57,7 +57,7 @@ K.pages = K.pages || {};
       h('div', { class: 'page-head' }, h('h1', null, 'Studies'),
         h('a', { class: 'button primary', href: '#/new' }, 'New study')),
       error, empty,
-      h('div', { class: 'card' }, h('table', { class: 'table', id: 'studies' },
+      h('div', { class: 'card table-scroll' }, h('table', { class: 'table', id: 'studies' },
         h('thead', null, h('tr', null, ['Study', 'State', 'Progress', 'Trials', 'Best', 'Objective',
           'Strategy', 'Updated'].map((t) => h('th', null, t)))),
         tbody)));

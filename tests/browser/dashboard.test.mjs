@@ -496,6 +496,20 @@ test('without the event stream the study page falls back to polling', async () =
   }
 });
 
+test('the new-study page says live while the server is up; the list fits 820 px', async () => {
+  await go('#/new');
+  await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+  await page.setViewportSize({ width: 820, height: 900 });
+  try {
+    await go('#/');
+    await page.locator('#studies tr[data-study="branin"]').waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 820), 'no sideways scroll of the page');
+    await shot('studies-820');
+  } finally {
+    await page.setViewportSize({ width: 1400, height: 900 });
+  }
+});
+
 test('the new-study form shows the validation error, then creates the study', async () => {
   await go('#/new');
   const bad = branin('from-form', 5);
