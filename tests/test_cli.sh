@@ -39,6 +39,10 @@ J
 $KESTREL validate bad.json 2>err.txt; rc=$?
 check "invalid spec exits 2" "[ $rc -eq 2 ]"
 check "invalid spec names the path" "grep -q 'space.lr.low' err.txt"
+for f in "$top_srcdir"/examples/*.json; do
+    grep -q '"objective"' "$f" || continue     # trainer configs are not studies
+    check "example $(basename "$f") validates" "$KESTREL validate '$f' >/dev/null"
+done
 $KESTREL run bad.json 2>/dev/null; check "run refuses an invalid spec" "[ $? -eq 2 ] && [ ! -s kestrel.db ] || [ \$(q 'select count(*) from trials' 2>/dev/null || echo 0) -eq 0 ]"
 
 # --- headless Branin study, 4 in parallel --------------------------------
