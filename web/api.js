@@ -32,7 +32,24 @@ window.K = window.K || {};
     }
   }
 
-  async function request(method, path, body) {
+  /* A server started with --auth-reads answers 401 to a browser that came
+   * without ?token=: the user is asked once (however many requests were
+   * refused together), and the live feed reopens with the token. */
+  let asking = null;
+  function askToken() {
+    if (!asking) {
+      asking = new Promise((resolve) => {
+        const t = window.prompt('This Kestrel server needs its access token (the first line of its --token-file):');
+        if (t && t.trim()) sessionStorage.setItem(TOKEN_KEY, t.trim());
+        resolve(!!(t && t.trim()));
+        if (t && handler) subscribe(handler);
+        setTimeout(() => { asking = null; }, 0);
+      });
+    }
+    return asking;
+  }
+
+  async function request(method, path, body, retried) {
     const headers = { Accept: 'application/json' };
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = 'Bearer ' + token;
@@ -42,6 +59,7 @@ window.K = window.K || {};
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
     }
     const res = await fetch('/api/v1' + path, init);
+    if (res.status === 401 && !retried && await askToken()) return request(method, path, body, true);
     if (res.status === 204) return null;
     const text = await res.text();
     let json = null;

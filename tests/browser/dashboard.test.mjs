@@ -510,6 +510,40 @@ test('the new-study page says live while the server is up; the list fits 820 px'
   }
 });
 
+test('with --auth-reads the dashboard asks for the token once', async () => {
+  const TOKEN = 'browser-test-token';
+  writeFileSync(join(tmp, 'token'), TOKEN + '\n');
+  const locked = spawn(KESTREL, ['serve', '--listen', '127.0.0.1:0', '--db', join(tmp, 'locked.db'),
+    '--token-file', join(tmp, 'token'), '--auth-reads', '--no-access-log'], { cwd: tmp, stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const url = await new Promise((ok, fail) => {
+      let out = '';
+      locked.stdout.on('data', (b) => {
+        out += b;
+        const m = /listening on (http:\/\/\S+?)\/?\s/.exec(out);
+        if (m) ok(m[1] + '/');
+      });
+      locked.on('exit', (code) => fail(new Error(`kestrel serve exited (${code}): ${out}`)));
+    });
+    locked.stdout.resume();
+    let prompts = 0;
+    const answer = (d) => { prompts++; d.accept(TOKEN); };
+    page.on('dialog', answer);
+    try {
+      await page.goto(url + '#/');
+      await page.locator('p.empty:not([hidden])').waitFor();
+      await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+      assert.equal(prompts, 1, 'one prompt for the refused requests');
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('kestrel-token')), TOKEN);
+    } finally {
+      page.off('dialog', answer);
+    }
+  } finally {
+    locked.kill('SIGTERM');
+    await new Promise((r) => locked.once('exit', r));
+  }
+});
+
 test('the new-study form shows the validation error, then creates the study', async () => {
   await go('#/new');
   const bad = branin('from-form', 5);
