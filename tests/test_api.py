@@ -203,7 +203,8 @@ class ApiTest(unittest.TestCase):
         s.wait_state("fn", "COMPLETE")
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)   # same spec: resumed
         s.wait_state("fn", "COMPLETE")
-        other = fn_spec("fn", trials=21)
+        other = fn_spec("fn")
+        other["strategy"]["seed"] = 2      # not a budget change: refused
         status, e = s.json("POST", "/api/v1/studies", other)
         self.assertEqual((status, e["error"]["code"]), (409, "conflict"))
         status, lst = s.json("GET", "/api/v1/studies")
