@@ -123,23 +123,29 @@ async function go(hash) {
   await page.goto(base + hash);
 }
 
-before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'kestrel-browser-'));
-  mkdirSync(ARTIFACTS, { recursive: true });
-  writeFileSync(join(tmp, 'steps.sh'), STEPS_SH);
-  server = spawn(KESTREL, ['serve', '--listen', '127.0.0.1:0', '--db', join(tmp, 'kestrel.db')],
+/* Starts `kestrel serve` on a free port of tmp's database db: {proc, url}. */
+async function serve(db, ...args) {
+  const proc = spawn(KESTREL, ['serve', '--listen', '127.0.0.1:0', '--db', join(tmp, db), ...args],
     { cwd: tmp, stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise((ok, fail) => {
+  const url = await new Promise((ok, fail) => {
     let out = '';
-    server.stdout.on('data', (b) => {
+    proc.stdout.on('data', (b) => {
       out += b;
       const m = /listening on (http:\/\/\S+?)\/?\s/.exec(out);
       if (m) ok(m[1] + '/');
     });
-    server.on('exit', (code) => fail(new Error(`kestrel serve exited (${code}): ${out}`)));
+    proc.on('exit', (code) => fail(new Error(`kestrel serve exited (${code}): ${out}`)));
     setTimeout(() => fail(new Error('kestrel serve printed no "listening on" line: ' + out)), WAIT);
   });
-  server.stdout.resume();
+  proc.stdout.resume();
+  return { proc, url };
+}
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'kestrel-browser-'));
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(join(tmp, 'steps.sh'), STEPS_SH);
+  ({ proc: server, url: base } = await serve('kestrel.db'));
   for (const spec of [branin('branin', 30), stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]) {
     const r = await api('POST', '/studies', spec);
     assert.equal(r.status, 201, JSON.stringify(r.json));
@@ -513,19 +519,9 @@ test('the new-study page says live while the server is up; the list fits 820 px'
 test('with --auth-reads the dashboard asks for the token once', async () => {
   const TOKEN = 'browser-test-token';
   writeFileSync(join(tmp, 'token'), TOKEN + '\n');
-  const locked = spawn(KESTREL, ['serve', '--listen', '127.0.0.1:0', '--db', join(tmp, 'locked.db'),
-    '--token-file', join(tmp, 'token'), '--auth-reads', '--no-access-log'], { cwd: tmp, stdio: ['ignore', 'pipe', 'inherit'] });
+  const { proc: locked, url } = await serve('locked.db', '--token-file', join(tmp, 'token'),
+    '--auth-reads', '--no-access-log');
   try {
-    const url = await new Promise((ok, fail) => {
-      let out = '';
-      locked.stdout.on('data', (b) => {
-        out += b;
-        const m = /listening on (http:\/\/\S+?)\/?\s/.exec(out);
-        if (m) ok(m[1] + '/');
-      });
-      locked.on('exit', (code) => fail(new Error(`kestrel serve exited (${code}): ${out}`)));
-    });
-    locked.stdout.resume();
     let prompts = 0;
     const answer = (d) => { prompts++; d.accept(TOKEN); };
     page.on('dialog', answer);
