@@ -449,6 +449,8 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   await go('#/study/flaky');
   await page.locator('.page-head .badge.state-failed').waitFor();
   assert.match(await page.locator('#state-reason').innerText(), /^FAILED: no trial completed; the last failure: exit code 9/);
+  // the header and the table come before the charts (they wait for the history)
+  await page.locator('#charts[data-ready="true"]').waitFor();
   assert.match(await page.evaluate(() => window.kestrelCharts.importance.options.plugins.title.text),
     /Not enough complete trials/, 'the importance chart says why it is empty');
   assert.equal(await page.evaluate(() => window.kestrelCharts.importance.options.plugins.title.display), true);
