@@ -123,7 +123,7 @@ def main():
     ap.add_argument("--functions", default=",".join(FUNCTIONS))
     ap.add_argument("--samplers", default="random,tpe")
     ap.add_argument("--tsv", action="store_true",
-                    help="rows: function, strategy, median, q1, q3, seconds (tab-separated)")
+                    help="rows: function, strategy, median, q1, q3, worst, seconds (tab-separated)")
     ap.add_argument("--verify", metavar="FILE", help="check the functions against search_bench --values")
     args = ap.parse_args()
     if args.verify:
@@ -131,7 +131,7 @@ def main():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not args.tsv:
         print(f"optuna {optuna.__version__}; {args.seeds} seeds x {args.trials} trials")
-        print(f"{'function':16} {'strategy':16} {'median':>12} {'q1':>12} {'q3':>12} {'seconds':>9}")
+        print(f"{'function':16} {'strategy':16} {'median':>12} {'q1':>12} {'q3':>12} {'worst':>12} {'seconds':>9}")
     for name in args.functions.split(","):
         for sampler in args.samplers.split(","):
             t0 = time.monotonic()
@@ -139,10 +139,13 @@ def main():
             secs = time.monotonic() - t0
             # numpy's default (linear) percentiles: the rule search_bench.c uses.
             q1, med, q3 = np.percentile(regret, [25, 50, 75])
+            worst = max(regret)
             if args.tsv:
-                print(f"{name}\toptuna-{sampler}\t{med:.6g}\t{q1:.6g}\t{q3:.6g}\t{secs:.3f}", flush=True)
+                print(f"{name}\toptuna-{sampler}\t{med:.6g}\t{q1:.6g}\t{q3:.6g}\t{worst:.6g}\t{secs:.3f}",
+                      flush=True)
             else:
-                print(f"{name:16} {sampler:16} {med:12.4g} {q1:12.4g} {q3:12.4g} {secs:9.2f}", flush=True)
+                print(f"{name:16} {sampler:16} {med:12.4g} {q1:12.4g} {q3:12.4g} {worst:12.4g} {secs:9.2f}",
+                      flush=True)
     return 0
 
 

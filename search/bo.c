@@ -23,6 +23,11 @@
 #define REFINE_STARTS 3     /* best screened candidates refined locally */
 #define REFINE_ITER 40      /* Nelder-Mead iterations per refinement */
 #define DUP_TRIES 64        /* candidates tried before accepting a repeat */
+#define SUBSET_DEFAULT 200  /* model rows beyond which a subset is fitted */
+#define SUBSET_MIN 20       /* least non-zero "subset" option */
+
+/* How pending points are filled in (the "parallel" option, in its order). */
+typedef enum { LIE_WORST, LIE_MEAN_PRED, LIE_BEST } lie_kind;
 
 struct strategy {
     const space *sp;        /* borrowed */
@@ -30,7 +35,8 @@ struct strategy {
     int dims;               /* unit-cube coordinates */
     int enc;                /* GP inputs: dims with categoricals one-hot */
     int n_initial, n_cand;
-    int believer;           /* 1: kriging believer, 0: constant liar */
+    int lie;                /* lie_kind: the value given to pending points */
+    int subset;             /* most trials the model is fitted on; 0: all */
     int warp;               /* 1: Box-Cox warp of the values (gp_power_warp) */
     acq_params acq;         /* as the options say (xi in standard deviations) */
     acq_params cur;         /* for the current fit: best set, xi in model units */
@@ -85,9 +91,12 @@ static int opt_choice(const json_t *o, const char *key, const char *const *names
             *out = i;
             return KE_OK;
         }
-    return kerror_set(err, KE_INVALID, path, "must be one of \"%s\", \"%s\"%s%s%s",
-                      names[0], names[1], names[2] ? ", \"" : "",
-                      names[2] ? names[2] : "", names[2] ? "\"" : "");
+    char list[256] = "";
+    for (int i = 0; names[i]; i++) {
+        size_t at = strlen(list);
+        snprintf(list + at, sizeof list - at, "%s\"%s\"", i ? ", " : "", names[i]);
+    }
+    return kerror_set(err, KE_INVALID, path, "must be one of %s", list);
 }
 
 static void bo_destroy(strategy *b)
@@ -101,14 +110,18 @@ static void bo_destroy(strategy *b)
 static int parse_options(struct strategy *b, const json_t *options, kerror *err)
 {
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
-                                         "candidates", "parallel", "transform", NULL };
+                                         "candidates", "parallel", "transform", "subset",
+                                         NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
-    static const char *const par_names[] = { "constant_liar", "kriging_believer", NULL };
+    static const char *const par_names[] = { "constant_liar", "kriging_believer",
+                                             "constant_liar_min", NULL }; /* lie_kind order */
     static const char *const warp_names[] = { "none", "power", NULL };
     int kind = ACQ_EI, rc;
     b->warp = 1;
     b->n_initial = 2 * b->dims > 5 ? 2 * b->dims : 5;
     b->n_cand = 2000;
+    b->lie = LIE_MEAN_PRED;
+    b->subset = SUBSET_DEFAULT;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
     if ((rc = strategy_options_check(options, known, err)) ||
@@ -117,9 +130,13 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_number(options, "ucb_beta", &b->acq.beta, err)) ||
         (rc = opt_number(options, "xi", &b->acq.xi, err)) ||
         (rc = opt_int(options, "candidates", 10, 100000, &b->n_cand, err)) ||
-        (rc = opt_choice(options, "parallel", par_names, &b->believer, err)) ||
-        (rc = opt_choice(options, "transform", warp_names, &b->warp, err)))
+        (rc = opt_choice(options, "parallel", par_names, &b->lie, err)) ||
+        (rc = opt_choice(options, "transform", warp_names, &b->warp, err)) ||
+        (rc = opt_int(options, "subset", 0, 1000000, &b->subset, err)))
         return rc;
+    if (b->subset > 0 && b->subset < SUBSET_MIN)
+        return kerror_set(err, KE_INVALID, "strategy.options.subset",
+                          "must be 0 (every trial) or at least %d", SUBSET_MIN);
     b->acq.kind = (acq_kind)kind;
     return KE_OK;
 }
@@ -221,15 +238,17 @@ static int modelled(const strategy_obs *o)
     return o->state == TRIAL_COMPLETE || o->state == TRIAL_FAILED;
 }
 
-/* Adds a pending point with its lie: the worst observed value (constant liar,
- * the pessimistic "CL-max" of Ginsbourger et al. 2010, which pushes the next
- * suggestion away from it) or the model's own mean (kriging believer). */
+/* Adds a pending point with its lie (Ginsbourger et al. 2010): the model's
+ * own mean (kriging believer), the worst observed value (the pessimistic
+ * "CL-max", which pushes the next suggestion away from it, and from the
+ * incumbent's neighbourhood too when a pending point sits there) or the best
+ * one ("CL-min"). */
 static int add_pending(struct strategy *b, const space_point *p, kerror *err)
 {
-    double lie = b->worst, var;
+    double lie = b->lie == LIE_BEST ? b->cur.best : b->worst, var;
     int rc;
     encode_point(b, p, b->z);
-    if (b->believer) {
+    if (b->lie == LIE_MEAN_PRED) {
         if (b->dirty && (rc = gp_condition(&b->model, err))) return rc;
         b->dirty = 0;
         if ((rc = gp_predict(&b->model, b->z, 1, &lie, &var, err))) return rc;
@@ -241,16 +260,70 @@ static int add_pending(struct strategy *b, const space_point *p, kerror *err)
     return gp_append(&b->model, b->z, lie, err);
 }
 
+typedef struct {
+    double d2;              /* squared distance to the incumbent */
+    int row;
+} near_row;
+
+static int cmp_near(const void *a, const void *b)
+{
+    const near_row *x = a, *y = b;
+    if (x->d2 != y->d2) return x->d2 < y->d2 ? -1 : 1;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+/* Keeps b->subset of the rows of Z (rows, enc) and y, compacted in place in
+ * their original order: the half nearest to the incumbent row rbest (a local
+ * model where the next suggestions will mostly go, as a TuRBO trust region is)
+ * and a seeded uniform sample of the others (the global shape, so EI still
+ * sees where it has not looked). Returns the rows kept; *rbest follows its row. */
+static int keep_subset(const struct strategy *b, double *Z, double *y, int rows, int *rbest,
+                       uint64_t seed, kerror *err)
+{
+    int e = b->enc, keep = b->subset;
+    near_row *nr = malloc((size_t)rows * (sizeof *nr + 1));
+    if (!nr) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    unsigned char *mark = (unsigned char *)(nr + rows);
+    const double *zb = Z + (size_t)*rbest * e;
+    for (int r = 0; r < rows; r++) {
+        double d2 = 0.0;
+        for (int c = 0; c < e; c++) d2 += (Z[(size_t)r * e + c] - zb[c]) * (Z[(size_t)r * e + c] - zb[c]);
+        nr[r] = (near_row){ r == *rbest ? -1.0 : d2, r };
+        mark[r] = 0;
+    }
+    qsort(nr, (size_t)rows, sizeof *nr, cmp_near);
+    for (int i = 0; i < keep / 2; i++) mark[nr[i].row] = 1;
+    /* Partial Fisher-Yates over the rest (nr[keep/2 ..]). */
+    uint64_t st = seed;
+    for (int i = keep / 2; i < keep; i++) {
+        int j = i + (int)(strategy_rng_uniform(&st) * (rows - i));
+        if (j >= rows) j = rows - 1;
+        near_row t = nr[i];
+        nr[i] = nr[j];
+        nr[j] = t;
+        mark[nr[i].row] = 1;
+    }
+    int w = 0;
+    for (int r = 0; r < rows; r++) {
+        if (!mark[r]) continue;
+        if (r == *rbest) *rbest = w;
+        memmove(Z + (size_t)w * e, Z + (size_t)r * e, (size_t)e * sizeof *Z);
+        y[w++] = y[r];
+    }
+    free(nr);
+    return w;
+}
+
 /* Fits the GP on the history (COMPLETE trials; FAILED ones, and COMPLETE ones
  * without a finite value, at the worst observed value so the model steers
- * away from them) and adds RUNNING trials and batch[0..nb) as pending. With
- * the "power" transform the model, the incumbent, the liar's value and xi all
- * live in warped units (gp_power_warp is monotone, so the incumbent is the
- * same trial). */
+ * away from them; at most b->subset of them, see keep_subset) and adds
+ * RUNNING trials and batch[0..nb) as pending. With the "power" transform the
+ * model, the incumbent, the liar's value and xi all live in warped units
+ * (gp_power_warp is monotone, so the incumbent is the same trial). */
 static int fit_model(struct strategy *b, const strategy_history *h,
                      const strategy_suggestion *batch, int nb, long k, kerror *err)
 {
-    int rows = 0, ibest = -1, rbest = -1;
+    int rows = 0, ibest = -1, rbest = -1, rc;
     double worst = -INFINITY;
     for (int i = 0; i < h->n_obs; i++) {
         const strategy_obs *o = &h->obs[i];
@@ -266,7 +339,7 @@ static int fit_model(struct strategy *b, const strategy_history *h,
     /* Z (rows, enc), then y (rows) and the warp's scratch (rows). */
     double *Z = malloc((size_t)rows * ((size_t)b->enc + 2) * sizeof *Z);
     if (!Z) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    double *y = Z + (size_t)rows * b->enc;
+    double *y = Z + (size_t)rows * b->enc, *scratch = y + rows;
     int r = 0;
     for (int i = 0; i < h->n_obs; i++) {
         const strategy_obs *o = &h->obs[i];
@@ -274,21 +347,27 @@ static int fit_model(struct strategy *b, const strategy_history *h,
         encode_point(b, &o->point, Z + (size_t)r * b->enc);
         y[r++] = observed(o) ? o->value : worst;
     }
-    if (b->warp) gp_power_warp(y, rows, y + rows);
+    /* Warped over every value, so the subset does not change the scale. */
+    if (b->warp) gp_power_warp(y, rows, scratch);
+    uint64_t seed = strategy_seed_for(b->seed, (uint64_t)k);
+    if (b->subset > 0 && rows > b->subset &&
+        (rows = keep_subset(b, Z, y, rows, &rbest, seed ^ 0x73756273u, err)) < 0) {
+        free(Z);
+        return rows;
+    }
     b->worst = -INFINITY;
     for (r = 0; r < rows; r++)
         if (y[r] > b->worst) b->worst = y[r];
     b->cur = b->acq;
     b->cur.best = y[rbest];
-    int rc = gp_set_data(&b->model, Z, y, rows, err);
+    rc = gp_set_data(&b->model, Z, y, rows, err);
     free(Z);
     if (rc) return rc;
     int cold = !b->model.fitted;
     int n_random = cold ? 2 : rows <= WARM_RESTART_ROWS ? 1 : 0;
     /* The salt keeps the restart stream apart from the candidate stream,
      * which starts from the same per-suggestion seed. */
-    rc = gp_fit(&b->model, cold ? FIT_ITER_COLD : FIT_ITER_WARM, n_random,
-                strategy_seed_for(b->seed, (uint64_t)k) ^ 0x6770u, err);
+    rc = gp_fit(&b->model, cold ? FIT_ITER_COLD : FIT_ITER_WARM, n_random, seed ^ 0x6770u, err);
     if (rc) return rc;
     b->dirty = 0;
     b->cur.xi = b->acq.xi * b->model.y_std;

@@ -394,6 +394,87 @@ START_TEST(bo_batch_with_pending_is_distinct)
 }
 END_TEST
 
+/* Distance from (x, y) to the bowl's optimum (0.3, 0.7). */
+static double off_optimum(const space_point *p)
+{
+    return sqrt(bowl(p));
+}
+
+/* A study whose 12 trials have found the bowl's optimum, with one trial
+ * RUNNING right beside the incumbent. The next suggestion's distance
+ * to the optimum, with options. */
+static double next_beside_pending(const char *options)
+{
+    enum { DONE = 12 };
+    space sp;
+    strategy_obs obs[DONE + 1];
+    strategy_suggestion out;
+    unit_square(&sp);
+    char opt[200];
+    snprintf(opt, sizeof opt, "{\"n_initial\": 5%s%s}", options ? ", " : "", options ? options : "");
+    run_study(&gp_strategy, &sp, opt, 4, DONE, bowl, obs);
+    int ib = 0;
+    for (int i = 1; i < DONE; i++)
+        if (obs[i].value < obs[ib].value) ib = i;
+    ck_assert_double_lt(off_optimum(&obs[ib].point), 0.01);
+    space_point p = obs[ib].point;
+    p.x[0] += 0.03;
+    record(&obs[DONE], DONE, &p, 0.0);
+    obs[DONE].state = TRIAL_RUNNING;
+    obs[DONE].has_value = 0;
+    strategy *st = make(&gp_strategy, &sp, opt, 4);
+    strategy_history h = { obs, DONE + 1 };
+    kerror err;
+    ck_assert_int_eq(gp_strategy.suggest(st, &h, &out, 1, &err), 1);
+    gp_strategy.destroy(st);
+    space_free(&sp);
+    return off_optimum(&out.point);
+}
+
+START_TEST(bo_pending_beside_incumbent_keeps_it)
+{
+    /* The default (kriging believer) fills the pending trial in with the
+     * model's mean, which is low there: the incumbent's neighbourhood stays
+     * attractive. The pessimistic constant liar (the default before) makes
+     * it look like the worst point of the study and sends the next trial
+     * away from the optimum. */
+    double kb = next_beside_pending(NULL), cl = next_beside_pending("\"parallel\": \"constant_liar\"");
+    ck_assert_msg(kb < 0.01, "believer: next suggestion %g from the optimum", kb);
+    ck_assert_msg(cl > 0.1, "constant liar: next suggestion %g from the optimum", cl);
+}
+END_TEST
+
+START_TEST(bo_long_study_fits_a_subset)
+{
+    /* 60,000 trials: the full model's kernel buffers alone would need
+     * 3 x 60000^2 doubles (86 GB), so without the subset this suggestion
+     * fails for memory; with it the model has 200 rows, half of them around
+     * the incumbent, and the suggestion stays at the optimum. */
+    enum { N = 60000 };
+    space sp;
+    unit_square(&sp);
+    strategy_obs *obs = malloc(N * sizeof *obs);
+    ck_assert_ptr_nonnull(obs);
+    uint64_t rng = 21;
+    for (int i = 0; i < N; i++) {
+        double u[2] = { strategy_rng_uniform(&rng), strategy_rng_uniform(&rng) };
+        space_point p;
+        space_unit_to_point(&sp, u, &p);
+        record(&obs[i], i, &p, bowl(&p));
+    }
+    strategy *st = make(&gp_strategy, &sp, NULL, 6);
+    strategy_history h = { obs, N };
+    strategy_suggestion out;
+    kerror err;
+    ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
+    ck_assert_double_lt(off_optimum(&out.point), 0.01);
+    for (int i = 0; i < N; i++) ck_assert(!space_point_equal(&sp, &out.point, &obs[i].point));
+    gp_strategy.destroy(st);
+    free(obs);
+    space_free(&sp);
+}
+END_TEST
+
 /* A categorical optimizer choice; "lr" only exists for choice 0; an int. */
 static double mixed_objective(const space_point *p)
 {
@@ -470,10 +551,14 @@ START_TEST(bo_options_rejected_with_paths)
     expect_rejected(&sp, "{\"candidates\": 5}", "strategy.options.candidates");
     expect_rejected(&sp, "{\"parallel\": \"random\"}", "strategy.options.parallel");
     expect_rejected(&sp, "{\"transform\": \"log\"}", "strategy.options.transform");
+    expect_rejected(&sp, "{\"subset\": 5}", "strategy.options.subset");
+    expect_rejected(&sp, "{\"subset\": -1}", "strategy.options.subset");
     strategy *st = make(&gp_strategy, &sp,
                         "{\"n_initial\": 3, \"acquisition\": \"ucb\", \"ucb_beta\": 1, "
                         "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\", "
-                        "\"transform\": \"none\"}", 1);
+                        "\"transform\": \"none\", \"subset\": 0}", 1);
+    gp_strategy.destroy(st);
+    st = make(&gp_strategy, &sp, "{\"parallel\": \"constant_liar_min\", \"subset\": 20}", 1);
     gp_strategy.destroy(st);
     space_free(&sp);
 }
@@ -499,6 +584,8 @@ static Suite *gp_suite(void)
     tcase_add_test(bo, bo_ucb_and_pi_converge);
     tcase_add_test(bo, bo_avoids_failed_region);
     tcase_add_test(bo, bo_batch_with_pending_is_distinct);
+    tcase_add_test(bo, bo_pending_beside_incumbent_keeps_it);
+    tcase_add_test(bo, bo_long_study_fits_a_subset);
     tcase_add_test(bo, bo_mixed_conditional_space);
     tcase_add_test(bo, bo_zero_dims_gives_the_single_point);
     tcase_add_test(bo, bo_options_rejected_with_paths);
