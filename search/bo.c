@@ -25,6 +25,11 @@
 #define DUP_TRIES 64        /* candidates tried before accepting a repeat */
 #define SUBSET_DEFAULT 200  /* model rows beyond which a subset is fitted */
 #define SUBSET_MIN 20       /* least non-zero "subset" option */
+/* The local model: at least this many rows, and a candidate box at least
+ * this wide around the incumbent. */
+#define LOCAL_MIN_ROWS(b) (2 * (b)->enc + 2)
+#define LOCAL_MIN_RADIUS 0.02
+#define STUCK_DIST 1e-3     /* a suggestion this close to a trial is "stuck" */
 
 /* How pending points are filled in (the "parallel" option, in its order). */
 typedef enum { LIE_WORST, LIE_MEAN_PRED, LIE_BEST } lie_kind;
@@ -40,7 +45,11 @@ struct strategy {
     int warp;               /* 1: Box-Cox warp of the values (gp_power_warp) */
     acq_params acq;         /* as the options say (xi in standard deviations) */
     acq_params cur;         /* for the current fit: best set, xi in model units */
-    gp model;               /* lives across suggest() calls: warm starts */
+    int trust_region;       /* 1: a local model takes over when stuck */
+    gp models[2];           /* global and local; live across calls: warm starts */
+    gp *m;                  /* the one the current suggestion uses */
+    double radius;          /* half-width of the candidate box around the
+                             * incumbent (1 for the global model) */
     double worst;           /* highest modelled value (model units): the liar's */
     double u_best[SPACE_MAX_PARAMS];  /* incumbent in the unit cube */
     int dirty;              /* rows appended since the last factorization */
@@ -78,6 +87,17 @@ static int opt_number(const json_t *o, const char *key, double *out, kerror *err
     return KE_OK;
 }
 
+static int opt_bool(const json_t *o, const char *key, int *out, kerror *err)
+{
+    json_t *v = o ? json_object_get(o, key) : NULL;
+    if (!v) return KE_OK;
+    char path[KERROR_PATH_MAX];
+    opt_path(path, key);
+    if (!json_is_boolean(v)) return kerror_set(err, KE_INVALID, path, "must be true or false");
+    *out = json_is_true(v);
+    return KE_OK;
+}
+
 /* names is NULL-terminated; *out becomes the index of the matching name. */
 static int opt_choice(const json_t *o, const char *key, const char *const *names,
                       int *out, kerror *err)
@@ -102,7 +122,10 @@ static int opt_choice(const json_t *o, const char *key, const char *const *names
 static void bo_destroy(strategy *b)
 {
     if (!b) return;
-    if (b->dims > 0) gp_free(&b->model);
+    if (b->dims > 0) {
+        gp_free(&b->models[0]);
+        gp_free(&b->models[1]);
+    }
     free(b->buf);
     free(b);
 }
@@ -111,7 +134,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
 {
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
                                          "candidates", "parallel", "transform", "subset",
-                                         NULL };
+                                         "trust_region", NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
     static const char *const par_names[] = { "constant_liar", "kriging_believer",
                                              "constant_liar_min", NULL }; /* lie_kind order */
@@ -122,6 +145,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     b->n_cand = 2000;
     b->lie = LIE_MEAN_PRED;
     b->subset = SUBSET_DEFAULT;
+    b->trust_region = 1;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
     if ((rc = strategy_options_check(options, known, err)) ||
@@ -132,7 +156,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_int(options, "candidates", 10, 100000, &b->n_cand, err)) ||
         (rc = opt_choice(options, "parallel", par_names, &b->lie, err)) ||
         (rc = opt_choice(options, "transform", warp_names, &b->warp, err)) ||
-        (rc = opt_int(options, "subset", 0, 1000000, &b->subset, err)))
+        (rc = opt_int(options, "subset", 0, 1000000, &b->subset, err)) ||
+        (rc = opt_bool(options, "trust_region", &b->trust_region, err)))
         return rc;
     if (b->subset > 0 && b->subset < SUBSET_MIN)
         return kerror_set(err, KE_INVALID, "strategy.options.subset",
@@ -171,7 +196,9 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
         b->var = b->mu + m;
         b->score = b->var + m;
         b->z = b->score + m;
-        if ((rc = gp_init(&b->model, b->enc, err))) {
+        if ((rc = gp_init(&b->models[0], b->enc, err)) ||
+            (rc = gp_init(&b->models[1], b->enc, err))) {
+            gp_free(&b->models[0]);
             free(b->buf);
             free(b);
             return rc;
@@ -249,15 +276,15 @@ static int add_pending(struct strategy *b, const space_point *p, kerror *err)
     int rc;
     encode_point(b, p, b->z);
     if (b->lie == LIE_MEAN_PRED) {
-        if (b->dirty && (rc = gp_condition(&b->model, err))) return rc;
+        if (b->dirty && (rc = gp_condition(b->m, err))) return rc;
         b->dirty = 0;
-        if ((rc = gp_predict(&b->model, b->z, 1, &lie, &var, err))) return rc;
+        if ((rc = gp_predict(b->m, b->z, 1, &lie, &var, err))) return rc;
         /* The fantasy joins the data, so it can be the incumbent: otherwise EI
          * would still credit the believed point with its predicted gain. */
         if (lie < b->cur.best) b->cur.best = lie;
     }
     b->dirty = 1;
-    return gp_append(&b->model, b->z, lie, err);
+    return gp_append(b->m, b->z, lie, err);
 }
 
 typedef struct {
@@ -272,15 +299,16 @@ static int cmp_near(const void *a, const void *b)
     return (x->row > y->row) - (x->row < y->row);
 }
 
-/* Keeps b->subset of the rows of Z (rows, enc) and y, compacted in place in
- * their original order: the half nearest to the incumbent row rbest (a local
- * model where the next suggestions will mostly go, as a TuRBO trust region is)
- * and a seeded uniform sample of the others (the global shape, so EI still
- * sees where it has not looked). Returns the rows kept; *rbest follows its row. */
-static int keep_subset(const struct strategy *b, double *Z, double *y, int rows, int *rbest,
-                       uint64_t seed, kerror *err)
+/* Keeps `keep` of the rows of Z (rows, enc) and y, compacted in place in
+ * their original order: the `near` nearest to the incumbent row rbest (a local
+ * model where the next suggestions will mostly go) and a seeded uniform sample
+ * of the others (the global shape, so EI still sees where it has not looked).
+ * Returns the rows kept; *rbest follows its row; *reach gets the distance of
+ * the farthest near row. */
+static int keep_subset(const struct strategy *b, double *Z, double *y, int rows, int keep,
+                       int near, int *rbest, double *reach, uint64_t seed, kerror *err)
 {
-    int e = b->enc, keep = b->subset;
+    int e = b->enc;
     near_row *nr = malloc((size_t)rows * (sizeof *nr + 1));
     if (!nr) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     unsigned char *mark = (unsigned char *)(nr + rows);
@@ -292,10 +320,11 @@ static int keep_subset(const struct strategy *b, double *Z, double *y, int rows,
         mark[r] = 0;
     }
     qsort(nr, (size_t)rows, sizeof *nr, cmp_near);
-    for (int i = 0; i < keep / 2; i++) mark[nr[i].row] = 1;
-    /* Partial Fisher-Yates over the rest (nr[keep/2 ..]). */
+    for (int i = 0; i < near; i++) mark[nr[i].row] = 1;
+    *reach = sqrt(nr[near - 1].d2 > 0.0 ? nr[near - 1].d2 : 0.0);
+    /* Partial Fisher-Yates over the rest (nr[near ..]). */
     uint64_t st = seed;
-    for (int i = keep / 2; i < keep; i++) {
+    for (int i = near; i < keep; i++) {
         int j = i + (int)(strategy_rng_uniform(&st) * (rows - i));
         if (j >= rows) j = rows - 1;
         near_row t = nr[i];
@@ -321,7 +350,7 @@ static int keep_subset(const struct strategy *b, double *Z, double *y, int rows,
  * model, the incumbent, the liar's value and xi all live in warped units
  * (gp_power_warp is monotone, so the incumbent is the same trial). */
 static int fit_model(struct strategy *b, const strategy_history *h,
-                     const strategy_suggestion *batch, int nb, long k, kerror *err)
+                     const strategy_suggestion *batch, int nb, long k, int local, kerror *err)
 {
     int rows = 0, ibest = -1, rbest = -1, rc;
     double worst = -INFINITY;
@@ -350,27 +379,39 @@ static int fit_model(struct strategy *b, const strategy_history *h,
     /* Warped over every value, so the subset does not change the scale. */
     if (b->warp) gp_power_warp(y, rows, scratch);
     uint64_t seed = strategy_seed_for(b->seed, (uint64_t)k);
-    if (b->subset > 0 && rows > b->subset &&
-        (rows = keep_subset(b, Z, y, rows, &rbest, seed ^ 0x73756273u, err)) < 0) {
+    int keep = rows, near = 0;
+    if (local) {
+        keep = near = rows / 2 > LOCAL_MIN_ROWS(b) ? rows / 2 : LOCAL_MIN_ROWS(b);
+        if (keep > rows) keep = near = rows;
+        if (b->subset > 0 && keep > b->subset) keep = near = b->subset;
+    } else if (b->subset > 0 && rows > b->subset) {
+        keep = b->subset;
+        near = keep / 2;
+    }
+    double reach = 1.0;
+    b->m = &b->models[local];
+    if (keep < rows &&
+        (rows = keep_subset(b, Z, y, rows, keep, near, &rbest, &reach, seed ^ 0x73756273u, err)) < 0) {
         free(Z);
         return rows;
     }
+    b->radius = !local ? 1.0 : reach < LOCAL_MIN_RADIUS ? LOCAL_MIN_RADIUS : reach;
     b->worst = -INFINITY;
     for (r = 0; r < rows; r++)
         if (y[r] > b->worst) b->worst = y[r];
     b->cur = b->acq;
     b->cur.best = y[rbest];
-    rc = gp_set_data(&b->model, Z, y, rows, err);
+    rc = gp_set_data(b->m, Z, y, rows, err);
     free(Z);
     if (rc) return rc;
-    int cold = !b->model.fitted;
+    int cold = !b->m->fitted;
     int n_random = cold ? 2 : rows <= WARM_RESTART_ROWS ? 1 : 0;
     /* The salt keeps the restart stream apart from the candidate stream,
      * which starts from the same per-suggestion seed. */
-    rc = gp_fit(&b->model, cold ? FIT_ITER_COLD : FIT_ITER_WARM, n_random, seed ^ 0x6770u, err);
+    rc = gp_fit(b->m, cold ? FIT_ITER_COLD : FIT_ITER_WARM, n_random, seed ^ 0x6770u, err);
     if (rc) return rc;
     b->dirty = 0;
-    b->cur.xi = b->acq.xi * b->model.y_std;
+    b->cur.xi = b->acq.xi * b->m->y_std;
     space_point_to_unit(b->sp, &h->obs[ibest].point, b->u_best);
     for (int i = 0; i < h->n_obs && !rc; i++)
         if (h->obs[i].state == TRIAL_RUNNING) rc = add_pending(b, &h->obs[i].point, err);
@@ -386,7 +427,7 @@ static double score_at(struct strategy *b, double *u)
     for (int d = 0; d < b->dims; d++) u[d] = u[d] < 0.0 ? 0.0 : u[d] > 1.0 ? 1.0 : u[d];
     space_unit_to_point(b->sp, u, &p);
     encode(b, &p, u, b->z);
-    if (gp_predict(&b->model, b->z, 1, &mu, &var, NULL)) return -INFINITY;
+    if (gp_predict(b->m, b->z, 1, &mu, &var, NULL)) return -INFINITY;
     return acq_score(&b->cur, mu, sqrt(var));
 }
 
@@ -433,23 +474,28 @@ static int taken(const struct strategy *b, const strategy_history *h,
 }
 
 /* Screens n_cand candidates (a quarter in shrinking boxes around the
- * incumbent, the rest uniform), all scored in one batched prediction. */
+ * incumbent, the rest uniform in the cube, or for the local model in the box
+ * of half-width b->radius around the incumbent), all scored in one batched
+ * prediction. */
 static int screen(struct strategy *b, uint64_t *st, kerror *err)
 {
     static const double box[3] = { 0.2, 0.05, 0.01 };
     int m = b->n_cand, dims = b->dims;
+    double shrink = b->radius < 0.2 ? b->radius / 0.2 : 1.0;
     for (int j = 0; j < m; j++) {
         double *u = b->cand_u + (size_t)j * dims;
         space_point p;
         for (int d = 0; d < dims; d++) {
             double r = strategy_rng_uniform(st);
-            u[d] = j < m / 4 ? b->u_best[d] + box[j % 3] * (2.0 * r - 1.0) : r;
+            u[d] = j < m / 4      ? b->u_best[d] + shrink * box[j % 3] * (2.0 * r - 1.0)
+                   : b->radius < 1.0 ? b->u_best[d] + b->radius * (2.0 * r - 1.0)
+                                     : r;
             u[d] = u[d] < 0.0 ? 0.0 : u[d] > 1.0 ? 1.0 : u[d];
         }
         space_unit_to_point(b->sp, u, &p);
         encode(b, &p, u, b->cand_z + (size_t)j * b->enc);
     }
-    int rc = gp_predict(&b->model, b->cand_z, m, b->mu, b->var, err);
+    int rc = gp_predict(b->m, b->cand_z, m, b->mu, b->var, err);
     for (int j = 0; j < m && !rc; j++) b->score[j] = acq_score(&b->cur, b->mu[j], sqrt(b->var[j]));
     return rc;
 }
@@ -470,7 +516,7 @@ static int maximize(struct strategy *b, const strategy_history *h,
                     space_point *out, kerror *err)
 {
     int dims = b->dims, rc;
-    if (b->dirty && (rc = gp_condition(&b->model, err))) return rc;
+    if (b->dirty && (rc = gp_condition(b->m, err))) return rc;
     b->dirty = 0;
     uint64_t st = strategy_seed_for(b->seed, (uint64_t)k);
     if ((rc = screen(b, &st, err))) return rc;
@@ -513,6 +559,48 @@ static int maximize(struct strategy *b, const strategy_history *h,
     return KE_OK;
 }
 
+/* 1 when p lies within STUCK_DIST (max-norm in the unit cube) of a trial of
+ * the history or of batch[0..nb): the global model has nothing better than
+ * re-measuring a known point, typically the incumbent on the boundary of the
+ * box, because at its length scales the surroundings look flat or worse. */
+static int stuck(const struct strategy *b, const strategy_history *h,
+                 const strategy_suggestion *batch, int nb, const space_point *p)
+{
+    double u[SPACE_MAX_PARAMS], v[SPACE_MAX_PARAMS];
+    space_point_to_unit(b->sp, p, u);
+    int wall = 0;
+    for (int d = 0; d < b->dims; d++) wall |= u[d] <= 0.0 || u[d] >= 1.0;
+    if (!wall) return 0;
+    for (int i = 0; i < h->n_obs + nb; i++) {
+        space_point_to_unit(b->sp, i < h->n_obs ? &h->obs[i].point : &batch[i - h->n_obs].point, v);
+        double dist = 0.0;
+        for (int d = 0; d < b->dims; d++)
+            if (fabs(u[d] - v[d]) > dist) dist = fabs(u[d] - v[d]);
+        if (dist < STUCK_DIST) return 1;
+    }
+    return 0;
+}
+
+/* Redoes suggestion nb of the call with the local model (the trials nearest
+ * the incumbent, standardized on their own so its neighbourhood's structure is
+ * not flattened by the global range; candidates in the box they span; a
+ * TuRBO-like trust region, Eriksson et al. 2019), then makes the global model
+ * current again, with its incumbent and liar's value, for the batch's rest. */
+static int local_retry(struct strategy *b, const strategy_history *h,
+                       strategy_suggestion *batch, int nb, long k, kerror *err)
+{
+    acq_params cur = b->cur;
+    double worst = b->worst;
+    int rc = fit_model(b, h, batch, nb, k, 1, err);
+    if (!rc) rc = maximize(b, h, batch, nb, k, &batch[nb].point, err);
+    b->m = &b->models[0];
+    b->radius = 1.0;
+    b->cur = cur;
+    b->worst = worst;
+    b->dirty = 0;   /* the global model was conditioned by its maximize() */
+    return rc;
+}
+
 static int bo_suggest(strategy *b, const strategy_history *h,
                       strategy_suggestion *out, int n, kerror *err)
 {
@@ -532,9 +620,11 @@ static int bo_suggest(strategy *b, const strategy_history *h,
              * design simply continues. */
             rc = design_point(b, k, &out[i].point, err);
         } else {
-            if (!fitted && (rc = fit_model(b, h, out, i, k, err))) break;
+            if (!fitted && (rc = fit_model(b, h, out, i, k, 0, err))) break;
             fitted = 1;
             rc = maximize(b, h, out, i, k, &out[i].point, err);
+            if (!rc && b->trust_region && stuck(b, h, out, i, &out[i].point))
+                rc = local_retry(b, h, out, i, k, err);
             if (!rc && i + 1 < n) rc = add_pending(b, &out[i].point, err);
         }
     }

@@ -475,6 +475,44 @@ START_TEST(bo_long_study_fits_a_subset)
 }
 END_TEST
 
+/* Regret of 50 trials of Branin under the gp strategy with options, seed 4. */
+static double branin_regret(const char *options)
+{
+    const testfn *fn = testfn_find("branin");
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "x1", fn->low[0], fn->high[0], 0);
+    fx_float(&sp, "x2", fn->low[1], fn->high[1], 0);
+    strategy_obs obs[50];
+    strategy *st = make(&gp_strategy, &sp, options, 4);
+    double best = INFINITY;
+    for (int t = 0; t < 50; t++) {
+        strategy_history h = { obs, t };
+        strategy_suggestion sg;
+        kerror err;
+        ck_assert_int_eq(gp_strategy.suggest(st, &h, &sg, 1, &err), 1);
+        double v = fn->f(sg.point.x);
+        record(&obs[t], t, &sg.point, v);
+        if (v < best) best = v;
+    }
+    gp_strategy.destroy(st);
+    space_free(&sp);
+    return best - fn->minimum;
+}
+
+START_TEST(bo_trust_region_leaves_the_wall)
+{
+    /* Seed 4 of Branin: the global model settles on the wall x1 = 10 at
+     * (10, 3.0), f = 1.94, and re-measures it (its length scales make the
+     * inside look worse), while the optimum (9.42, 2.47) is 0.04 of the box
+     * away. The local model takes over when a suggestion re-measures a point
+     * on the wall, and finds it. */
+    double tr = branin_regret(NULL), off = branin_regret("{\"trust_region\": false}");
+    ck_assert_msg(tr < 0.01, "trust region: regret %g", tr);
+    ck_assert_msg(off > 1.0, "without it: regret %g (the trap this test needs)", off);
+}
+END_TEST
+
 /* A categorical optimizer choice; "lr" only exists for choice 0; an int. */
 static double mixed_objective(const space_point *p)
 {
@@ -553,12 +591,13 @@ START_TEST(bo_options_rejected_with_paths)
     expect_rejected(&sp, "{\"transform\": \"log\"}", "strategy.options.transform");
     expect_rejected(&sp, "{\"subset\": 5}", "strategy.options.subset");
     expect_rejected(&sp, "{\"subset\": -1}", "strategy.options.subset");
+    expect_rejected(&sp, "{\"trust_region\": 1}", "strategy.options.trust_region");
     strategy *st = make(&gp_strategy, &sp,
                         "{\"n_initial\": 3, \"acquisition\": \"ucb\", \"ucb_beta\": 1, "
                         "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\", "
                         "\"transform\": \"none\", \"subset\": 0}", 1);
     gp_strategy.destroy(st);
-    st = make(&gp_strategy, &sp, "{\"parallel\": \"constant_liar_min\", \"subset\": 20}", 1);
+    st = make(&gp_strategy, &sp, "{\"parallel\": \"constant_liar_min\", \"subset\": 20, \"trust_region\": false}", 1);
     gp_strategy.destroy(st);
     space_free(&sp);
 }
@@ -586,6 +625,7 @@ static Suite *gp_suite(void)
     tcase_add_test(bo, bo_batch_with_pending_is_distinct);
     tcase_add_test(bo, bo_pending_beside_incumbent_keeps_it);
     tcase_add_test(bo, bo_long_study_fits_a_subset);
+    tcase_add_test(bo, bo_trust_region_leaves_the_wall);
     tcase_add_test(bo, bo_mixed_conditional_space);
     tcase_add_test(bo, bo_zero_dims_gives_the_single_point);
     tcase_add_test(bo, bo_options_rejected_with_paths);
