@@ -22,7 +22,7 @@ if [ "${1:-}" = "--build" ]; then
 fi
 seeds=20 trials=50 functions= parallel=4 rows=200,1000,2000,10000
 # The GP options that undo issue 16's changes (docs/gp.md lists each).
-BEFORE=${BEFORE:-'{"parallel": "constant_liar", "subset": 0}'}
+BEFORE=${BEFORE:-'{"parallel": "constant_liar", "subset": 0, "trust_region": false, "prior_mean": 0}'}
 while [ $# -gt 0 ]; do
     case $1 in
     --seeds) seeds=$2; shift 2 ;;
@@ -81,23 +81,23 @@ cat "$tmp/kestrel" "$tmp/optuna" | awk -F'\t' -v p="$parallel" '
                      "kestrel-gp-before@p" p " kestrel-gp@p" p, col, " ")
         split("random sobol tpe gp-before gp gp-before@p" p " gp@p" p, head, " ")
         printf "| %-15s", "function"
-        for (c = 1; c <= ncol; c++) printf " | %-10s", head[c]
+        for (c = 1; c <= ncol; c++) printf " | %-12s", head[c]
         printf " | %-7s | %-9s |\n", "gp/tpe", "gp@p/gp"
         printf "|%s", "-----------------"
-        for (c = 1; c <= ncol; c++) printf "|%s", "------------"
+        for (c = 1; c <= ncol; c++) printf "|%s", "--------------"
         printf "|---------|-----------|\n"
         for (i = 1; i <= n; i++) {
             f = order[i]
             printf "| %-15s", f
-            for (c = 1; c <= ncol; c++) printf " | %-10.3g", med[f, col[c]]
+            for (c = 1; c <= ncol; c++) printf " | %-12.3g", med[f, col[c]]
             printf " | %-7s | %-9s |\n", ratio(med[f, "kestrel-gp"], med[f, "optuna-tpe"]),
                 ratio(med[f, "kestrel-gp@p" p], med[f, "kestrel-gp"])
             printf "| %-15s", "  worst seed"
-            for (c = 1; c <= ncol; c++) printf " | %-10.3g", worst[f, col[c]]
+            for (c = 1; c <= ncol; c++) printf " | %-12.3g", worst[f, col[c]]
             printf " | %-7s | %-9s |\n", "", ""
         }
         printf "| %-15s", "seconds (all)"
-        for (c = 1; c <= ncol; c++) printf " | %-10.1f", secs[col[c]]
+        for (c = 1; c <= ncol; c++) printf " | %-12.1f", secs[col[c]]
         printf " | %-7s | %-9s |\n", "", ""
     }
     function ratio(a, b) { return b > 0 ? sprintf("%.3g", a / b) : (a > 0 ? "inf" : "-") }'

@@ -29,6 +29,7 @@
  * this wide around the incumbent. */
 #define LOCAL_MIN_ROWS(b) (2 * (b)->enc + 2)
 #define LOCAL_MIN_RADIUS 0.02
+#define PRIOR_SD_DEFAULT 1.0 /* "prior_mean" */
 #define STUCK_DIST 1e-3     /* a suggestion this close to a trial is "stuck" */
 
 /* How pending points are filled in (the "parallel" option, in its order). */
@@ -46,6 +47,7 @@ struct strategy {
     acq_params acq;         /* as the options say (xi in standard deviations) */
     acq_params cur;         /* for the current fit: best set, xi in model units */
     int trust_region;       /* 1: a local model takes over when stuck */
+    double prior_sd;        /* GP prior mean, in sd above the values' mean */
     gp models[2];           /* global and local; live across calls: warm starts */
     gp *m;                  /* the one the current suggestion uses */
     double radius;          /* half-width of the candidate box around the
@@ -134,7 +136,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
 {
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
                                          "candidates", "parallel", "transform", "subset",
-                                         "trust_region", NULL };
+                                         "trust_region", "prior_mean", NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
     static const char *const par_names[] = { "constant_liar", "kriging_believer",
                                              "constant_liar_min", NULL }; /* lie_kind order */
@@ -146,6 +148,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     b->lie = LIE_MEAN_PRED;
     b->subset = SUBSET_DEFAULT;
     b->trust_region = 1;
+    b->prior_sd = PRIOR_SD_DEFAULT;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
     if ((rc = strategy_options_check(options, known, err)) ||
@@ -157,7 +160,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_choice(options, "parallel", par_names, &b->lie, err)) ||
         (rc = opt_choice(options, "transform", warp_names, &b->warp, err)) ||
         (rc = opt_int(options, "subset", 0, 1000000, &b->subset, err)) ||
-        (rc = opt_bool(options, "trust_region", &b->trust_region, err)))
+        (rc = opt_bool(options, "trust_region", &b->trust_region, err)) ||
+        (rc = opt_number(options, "prior_mean", &b->prior_sd, err)))
         return rc;
     if (b->subset > 0 && b->subset < SUBSET_MIN)
         return kerror_set(err, KE_INVALID, "strategy.options.subset",
@@ -203,6 +207,7 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
             free(b);
             return rc;
         }
+        b->models[0].prior_sd = b->models[1].prior_sd = b->prior_sd;
     }
     *out = b;
     return KE_OK;

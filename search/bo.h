@@ -1,7 +1,9 @@
 /* bo: the "gp" strategy, Bayesian optimization with a Gaussian-process model
  * (gp.c) and an acquisition function (acq.c). A seeded Sobol design comes
  * first; then each suggestion maximizes the acquisition over the unit cube,
- * with pending trials filled in by a liar so parallel workers spread out.
+ * with pending trials filled in by the model's own mean (kriging believer),
+ * on at most `subset` trials, with a local model (trust region) taking over
+ * when the global one is stuck re-measuring a point on the wall of the box.
  * Options (all optional; unknown keys rejected as "strategy.options.<key>"):
  *   n_initial   int >= 1    Sobol points before the model (default max(5, 2*dims))
  *   acquisition "ei"|"ucb"|"pi"                              (default "ei")
@@ -9,9 +11,13 @@
  *   xi          number >= 0 EI/PI margin, in standard deviations of the
  *                           observed values                  (default 0.0)
  *   candidates  int in [10, 100000] random screen size       (default 2000)
- *   parallel    "constant_liar"|"kriging_believer"          (default "constant_liar")
+ *   parallel    "kriging_believer"|"constant_liar"|"constant_liar_min": the
+ *               value pending trials get              (default "kriging_believer")
  *   transform   "power"|"none": Box-Cox warp of the values before the model
  *               (gp_power_warp), for heavy-tailed objectives   (default "power")
+ *   subset      int, 0 or >= 20: most trials the model is fitted on, the half
+ *               nearest the incumbent and a sample of the rest; 0 all (default 200)
+ *   trust_region  boolean: the local-model fallback              (default true)
  * See docs/gp.md for the model and how pending, failed and conditional
  * trials are treated. */
 #ifndef KESTREL_BO_H

@@ -76,8 +76,10 @@ int gp_set_data(gp *g, const double *X, const double *y, int n, kerror *err)
     mean = n ? mean / n : 0.0;
     for (int i = 0; i < n; i++) ss += (y[i] - mean) * (y[i] - mean);
     double sd = n > 1 ? sqrt(ss / n) : 0.0;
-    /* Constant targets carry no scale; 1 keeps the standardized values at 0. */
+    /* Constant targets carry no scale; 1 keeps the standardized values at 0
+     * (and there is nothing to be pessimistic about). */
     if (!(sd > 1e-12 * (1.0 + fabs(mean)))) sd = 1.0;
+    else mean += g->prior_sd * sd;
     memcpy(g->X, X, (size_t)n * g->d * sizeof *X);
     for (int i = 0; i < n; i++) g->y[i] = (y[i] - mean) / sd;
     g->y_mean = mean;

@@ -27,7 +27,9 @@ typedef struct {
     int n, cap;         /* observations held; rows allocated */
     double *X;          /* (cap, d) row-major inputs, nominally in [0,1]^d */
     double *y;          /* (cap) targets, standardized: (value - y_mean) / y_std */
-    double y_mean, y_std;
+    double y_mean, y_std;  /* y_mean: the prior mean, see prior_sd */
+    double prior_sd;    /* the prior mean lies this many standard deviations
+                         * above the targets' mean (0 after gp_init) */
     double *theta;      /* (d+2), see above */
     int fitted;         /* theta is a fitted optimum: the next gp_fit warm-starts */
     double jitter;      /* added to K's diagonal by the last factorization */
@@ -47,7 +49,12 @@ int gp_init(gp *g, int d, kerror *err);
 void gp_free(gp *g);
 
 /* Replaces the data with n rows of X (n, d) and targets y (n), copied; the
- * targets are standardized with their own mean and standard deviation.
+ * targets are standardized with their own standard deviation sd, around
+ * y_mean = their mean + prior_sd * sd: the zero-mean GP then reverts to
+ * y_mean away from the data. A pessimistic prior mean (prior_sd > 0, De Ath,
+ * Fieldsend & Everson 2020, "What do you mean? The role of the mean function
+ * in Bayesian optimisation") makes unexplored walls and corners look worse
+ * than the average, not average with a large variance.
  * Keeps theta (the warm start). Call gp_fit or gp_condition before predicting. */
 int gp_set_data(gp *g, const double *X, const double *y, int n, kerror *err);
 
