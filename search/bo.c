@@ -207,7 +207,11 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
             free(b);
             return rc;
         }
-        b->models[0].prior_sd = b->models[1].prior_sd = b->prior_sd;
+        /* The local model is there to look inside a neighbourhood the global
+         * one has flattened: a pessimistic mean would make its unexplored
+         * inside look worse, the trap itself (Branin's seed 12 stayed on
+         * the wall x1 = 10 with it), so it keeps the neutral mean. */
+        b->models[0].prior_sd = b->prior_sd;
     }
     *out = b;
     return KE_OK;
