@@ -1,7 +1,9 @@
 /* bo: the "gp" strategy (see bo.h, docs/gp.md): Sobol design, then a GP fitted
- * on COMPLETE trials (FAILED ones as the worst value), pending points filled
- * in by a liar, and the acquisition maximized by a seeded random screen plus
- * Nelder-Mead refinement. Invariant: every suggestion of one call differs from
+ * on COMPLETE trials (FAILED ones as the worst value; at most `subset` of
+ * them), pending points filled in by a liar (the model's mean by default), and
+ * the acquisition maximized by a seeded random screen plus Nelder-Mead
+ * refinement, redone with a local model when the global one is stuck on the
+ * wall of the box. Invariant: every suggestion of one call differs from
  * every trial in the history and from the call's earlier suggestions, unless
  * the space has no untried point left near the optimum of the acquisition. */
 #include "bo.h"

@@ -18,6 +18,8 @@
  *   subset      int, 0 or >= 20: most trials the model is fitted on, the half
  *               nearest the incumbent and a sample of the rest; 0 all (default 200)
  *   trust_region  boolean: the local-model fallback              (default true)
+ *   prior_mean  number >= 0: the GP's prior mean, in standard deviations above
+ *               the mean of the (warped) values; 0 neutral      (default 1.0)
  * See docs/gp.md for the model and how pending, failed and conditional
  * trials are treated. */
 #ifndef KESTREL_BO_H
