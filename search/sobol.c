@@ -91,9 +91,10 @@ static int sobol_create(strategy **out, const space *sp, const json_t *options,
     int rc = strategy_options_check(options, known, err);
     if (rc) return rc;
     const json_t *skip = options ? json_object_get(options, "skip") : NULL;
-    if (skip && !(json_is_integer(skip) && json_integer_value(skip) >= 0))
+    if (skip && !(json_is_integer(skip) && json_integer_value(skip) >= 0 &&
+                  json_integer_value(skip) <= SOBOL_MAX_SKIP))
         return kerror_set(err, KE_INVALID, "strategy.options.skip",
-                          "must be an integer >= 0");
+                          "must be an integer from 0 to %d", SOBOL_MAX_SKIP);
     struct strategy *s = malloc(sizeof *s);
     if (!s) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     s->sp = sp;

@@ -1,7 +1,7 @@
 /* sobol: a low-discrepancy design (Sobol' 1967, GSL's direction numbers),
  * Cranley-Patterson rotated by a seeded shift so different seeds give
- * different designs. Suggestion k is point skip+k. Option: {"skip": int >= 0}
- * (default 0). At most SOBOL_MAX_DIMS non-fixed parameters. */
+ * different designs. Suggestion k is point skip+k. Option: {"skip": int from 0
+ * to SOBOL_MAX_SKIP} (default 0). At most SOBOL_MAX_DIMS non-fixed parameters. */
 #ifndef KESTREL_SOBOL_H
 #define KESTREL_SOBOL_H
 
@@ -10,6 +10,10 @@
 #include "strategy.h"
 
 #define SOBOL_MAX_DIMS 40   /* GSL's limit */
+/* Reaching point skip draws every point before it on the engine thread, and
+ * GSL's sequence repeats after 2^30 points: 2^20 keeps that step short and
+ * skip + any study's trials far below the repeat. */
+#define SOBOL_MAX_SKIP 1048576
 
 /* The space passed to create must outlive the strategy. */
 extern const strategy_ops sobol_strategy;

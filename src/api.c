@@ -156,10 +156,18 @@ static int query_int(http_req *rq, const char *key, int def, int max, int *out)
 
 /* ---- health, metrics ---- */
 
+/* 503 when the engine has not finished a round for a while: one step that
+ * blocks stalls every study, and a supervisor should see it. */
 static void h_health(http_req *rq, void *ctx)
 {
-    (void)ctx;
-    http_respond_json(rq, 200, json_pack("{s:s}", "status", "ok"));
+    api *a = ctx;
+    service_stats ss;
+    service_get_stats(a->sv, &ss);
+    if (ss.stalled)
+        http_respond_json(rq, 503, json_pack("{s:s, s:f}", "status", "stalled",
+                                             "engine_idle_s", ss.engine_idle_s));
+    else
+        http_respond_json(rq, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 static void h_metrics(http_req *rq, void *ctx)

@@ -36,6 +36,8 @@ static const char serve_help[] =
     "                       each study's budget.max_parallel)\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
     "  --no-access-log      log no line per HTTP request\n"
+    "  --stall-after S      /healthz answers 503 \"stalled\" once the engine has not\n"
+    "                       finished a round for S seconds (default 60)\n"
     "  -h, --help           show this help\n"
     "\n"
     "Prints 'listening on http://HOST:PORT/' once it accepts connections. Its log on\n"
@@ -52,6 +54,7 @@ typedef struct {
     int port;
     char *token;
     int auth_reads, max_parallel, no_access_log;
+    double stall_after;
     const char *runs[MAX_RUN];
     int n_runs;
 } serve_opts;
@@ -100,7 +103,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"db", required_argument, 0, 'd'},          {"listen", required_argument, 0, 'l'},
         {"token-file", required_argument, 0, 't'},  {"auth-reads", no_argument, 0, 'a'},
         {"max-parallel", required_argument, 0, 'p'}, {"run", required_argument, 0, 'r'},
-        {"no-access-log", no_argument, 0, 'n'},     {"help", no_argument, 0, 'h'},
+        {"no-access-log", no_argument, 0, 'n'},     {"stall-after", required_argument, 0, 's'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *db = NULL;
     int c;
@@ -127,6 +131,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'r':
             if (o->n_runs == MAX_RUN) return cli_usage("serve", "at most %d --run options", MAX_RUN);
             o->runs[o->n_runs++] = optarg;
+            break;
+        case 's':
+            o->stall_after = strtod(optarg, &end);
+            if (*end || !*optarg || !(o->stall_after > 0 && o->stall_after <= 86400))
+                return cli_usage("serve", "--stall-after: expected seconds > 0, not '%s'", optarg);
             break;
         case 'h': fputs(serve_help, stdout); return -1;
         default: return cli_usage("serve", "unknown option");
@@ -181,7 +190,8 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     service *sv = NULL;
     api *a = NULL;
     http_server *srv = NULL;
-    service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .max_parallel = o.max_parallel};
+    service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .max_parallel = o.max_parallel,
+                       .stall_after = o.stall_after};
     int rc = service_open(&sv, &so, &err);
     if (rc == KE_OK) rc = api_open(&a, sv, o.db, &err);
     if (rc == KE_OK) {

@@ -28,6 +28,7 @@
 
 #define TICK_MS 30                      /* one round over all studies */
 #define WATCH_S 0.5                     /* between looks for other processes' changes */
+#define STALL_AFTER_DEFAULT 60.0        /* seconds; a GP fit takes a few at most */
 #define SHUTDOWN_REASON "the server shut down"
 #define STOP_REASON "stopped through the API"
 #define DELETE_REASON "the study was deleted"
@@ -89,6 +90,8 @@ struct service {
     atomic_ullong suggestions;
     atomic_int running;
     atomic_int n_active_pub;
+    atomic_llong beat_ns;       /* CLOCK_MONOTONIC at the end of the last round */
+    double stall_after;
 };
 
 static void log_error(const char *study, const char *what, const kerror *err)
@@ -519,11 +522,26 @@ int service_delete(service *sv, const char *name, kerror *err)
     return named_request(sv, CMD_DELETE, name, err);
 }
 
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The engine finished a round: /healthz sees it alive. */
+static void beat(service *sv)
+{
+    atomic_store(&sv->beat_ns, mono_ns());
+}
+
 void service_get_stats(service *sv, service_stats *out)
 {
     out->suggestions = atomic_load(&sv->suggestions);
     out->running = atomic_load(&sv->running);
     out->active = atomic_load(&sv->n_active_pub);
+    out->engine_idle_s = (double)(mono_ns() - atomic_load(&sv->beat_ns)) * 1e-9;
+    out->stalled = out->engine_idle_s > sv->stall_after;
 }
 
 /* ---- the engine loop ---- */
@@ -581,12 +599,6 @@ static void share_slots(service *sv)
     }
 }
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* One round: each active study steps for its slice of the tick. */
 static void tick(service *sv, int tick_ms)
@@ -658,7 +670,10 @@ static void shut_down(service *sv)
     run_requests(sv);   /* queued before closing: they get their answer */
     sv->shutting_down = 1;
     for (study_run *r = sv->active; r; r = r->next) scheduler_stop(r->s, SHUTDOWN_REASON);
-    while (sv->active) tick(sv, TICK_MS);
+    while (sv->active) {
+        tick(sv, TICK_MS);
+        beat(sv);
+    }
     pthread_mutex_lock(&sv->ev_mu);
     sv->ev_closed = 1;
     pthread_cond_broadcast(&sv->ev_cond);
@@ -680,8 +695,9 @@ static void on_other(const storage_study *s, const char *name, void *ctx)
 
 static void watch_others(service *sv)
 {
-    if (mono() < sv->next_watch) return;
-    sv->next_watch = mono() + WATCH_S;
+    double now = (double)mono_ns() * 1e-9;
+    if (now < sv->next_watch) return;
+    sv->next_watch = now + WATCH_S;
     kerror err;
     kerror_clear(&err);
     if (!sv->others && watch_open(&sv->others, sv->st, &err) != KE_OK)
@@ -695,11 +711,12 @@ int service_run(service *sv, volatile sig_atomic_t *stop, kerror *err)
     (void)err;
     resume_stored(sv);
     while (!*stop) {
+        beat(sv);
         run_requests(sv);
         watch_others(sv);
-        double t0 = mono();
+        long long t0 = mono_ns();
         tick(sv, TICK_MS);
-        if (mono() - t0 < 0.002) idle_wait(sv, TICK_MS);
+        if (mono_ns() - t0 < 2000000) idle_wait(sv, TICK_MS);
     }
     shut_down(sv);
     return KE_OK;
@@ -713,6 +730,8 @@ int service_open(service **out, const service_opts *o, kerror *err)
     sv->db_path = strdup(o->db_path);
     sv->self_exe = strdup(o->self_exe ? o->self_exe : "kestrel");
     sv->max_parallel = o->max_parallel;
+    sv->stall_after = o->stall_after > 0 ? o->stall_after : STALL_AFTER_DEFAULT;
+    beat(sv);
     sv->engine = pthread_self();
     sv->next_seq = 1;
     pthread_mutex_init(&sv->mu, NULL);

@@ -22,12 +22,17 @@ typedef struct {
     const char *db_path;        /* the history; the engine opens its own handle */
     const char *self_exe;       /* the kestrel binary, for function/trainer trials */
     int max_parallel;           /* running trials across all studies, 0 = no cap */
+    double stall_after;         /* seconds without an engine round that make it
+                                 * "stalled" (service_get_stats); 0 = 60 */
 } service_opts;
 
 typedef struct {
     uint64_t suggestions;       /* trials started since the server started */
     int running;                /* trials running now */
     int active;                 /* studies with a scheduler now */
+    double engine_idle_s;       /* since the engine last finished a round */
+    int stalled;                /* engine_idle_s is above stall_after: one
+                                 * engine step blocks every study */
 } service_stats;
 
 /* Opens the engine's storage handle. The calling thread becomes the engine

@@ -3,7 +3,7 @@
  * Invariant: spec_parse either returns KE_OK with every field validated (the
  * space ordered parents-first, the strategy's options accepted by the
  * strategy itself) or fails with a JSON path and leaves nothing allocated. */
-#define _GNU_SOURCE
+#define _GNU_SOURCE   /* qsort_r */
 #include "spec.h"
 
 #include <inttypes.h>
@@ -26,6 +26,7 @@
 #define MAX_PARALLEL 256
 #define MAX_RETRIES 100
 #define MAX_GRID_POINTS 1000000
+#define MAX_CHOICES 1000
 #define INT_PARAM_LIMIT 9007199254740992.0   /* 2^53: ints stay exact as doubles */
 #define KILL_GRACE_DEFAULT 5.0
 
@@ -239,11 +240,92 @@ static int parse_value(param_value *out, const json_t *v, const char *path, kerr
     return dup_string(&out->text, v, err);
 }
 
-/* 1 when the JSON value v denotes the param_value c. */
-static int value_is(const param_value *c, const json_t *v)
+/* ---- distinct values ----
+ * Duplicate checks and condition lookups sort the values once (O(n log n)):
+ * a spec's size alone must never make parsing, and so an engine step that
+ * resumes the study, quadratic. */
+
+/* Numbers before strings, numbers by value, strings by bytes; 0 exactly when
+ * the two denote the same choice ("3" and 3 differ, 3 and 3.0 do not). */
+static int value_cmp(const param_value *a, const param_value *b)
 {
-    if (c->is_text) return json_is_string(v) && !strcmp(c->text, json_string_value(v));
-    return json_is_number(v) && json_number_value(v) == c->num;
+    if (a->is_text != b->is_text) return a->is_text - b->is_text;
+    if (a->is_text) return strcmp(a->text, b->text);
+    return (a->num > b->num) - (a->num < b->num);
+}
+
+static int choice_cmp(const void *base, size_t a, size_t b)
+{
+    const param_value *v = base;
+    return value_cmp(&v[a], &v[b]);
+}
+
+static int grid_cmp(const void *base, size_t a, size_t b)
+{
+    const double *g = base;
+    return (g[a] > g[b]) - (g[a] < g[b]);
+}
+
+typedef struct {
+    const void *base;
+    int (*cmp)(const void *base, size_t a, size_t b);
+} order_ctx;
+
+static int by_value_then_index(const void *pa, const void *pb, void *ctx)
+{
+    const order_ctx *o = ctx;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int c = o->cmp(o->base, a, b);
+    return c ? c : (a > b) - (a < b);
+}
+
+/* The indices 0..n-1 of base's values in sorted order (malloc'd; NULL when
+ * out of memory), and in *dup the smallest index whose value equals an
+ * earlier one's (n when all are distinct). */
+static size_t *sorted_order(const void *base, size_t n,
+                            int (*cmp)(const void *base, size_t a, size_t b), size_t *dup)
+{
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!order) return NULL;
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    order_ctx o = {base, cmp};
+    qsort_r(order, n, sizeof *order, by_value_then_index, &o);
+    *dup = n;
+    for (size_t k = 1; k < n; k++)
+        if (!cmp(base, order[k - 1], order[k]) && order[k] < *dup) *dup = order[k];
+    return order;
+}
+
+/* Checks that base's n values are distinct; the first repeat is refused at
+ * path[index] with msg. */
+static int check_distinct(const void *base, size_t n,
+                          int (*cmp)(const void *base, size_t a, size_t b), const char *path,
+                          const char *msg, kerror *err)
+{
+    size_t dup;
+    size_t *order = sorted_order(base, n, cmp, &dup);
+    if (!order) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    free(order);
+    if (dup == n) return KE_OK;
+    char ep[KERROR_PATH_MAX];
+    join_index(ep, path, dup);
+    return invalid(err, ep, msg);
+}
+
+/* The index of q's choice that the JSON string or number v denotes, or -1;
+ * order is q's choices sorted (sorted_order). */
+static int find_choice(const space_param *q, const size_t *order, const json_t *v)
+{
+    param_value key = {.is_text = json_is_string(v), .num = json_number_value(v),
+                       .text = (char *)json_string_value(v)};
+    size_t lo = 0, hi = (size_t)q->n_choices;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (value_cmp(&q->choices[order[mid]], &key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < (size_t)q->n_choices && !value_cmp(&q->choices[order[lo]], &key)
+           ? (int)order[lo] : -1;
 }
 
 static int parse_choices(space_param *p, const json_t *def, const char *path, kerror *err)
@@ -255,17 +337,15 @@ static int parse_choices(space_param *p, const json_t *def, const char *path, ke
     join(ap, path, "choices");
     size_t n = json_array_size(arr);
     if (n == 0) return invalid(err, ap, "must not be empty");
+    if (n > MAX_CHOICES) return kerror_set(err, KE_INVALID, ap, "at most %d choices", MAX_CHOICES);
     p->choices = calloc(n, sizeof *p->choices);
     if (!p->choices) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(arr, i);
         join_index(ep, ap, i);
-        if ((rc = parse_value(&p->choices[i], v, ep, err)) < 0) return rc;
+        if ((rc = parse_value(&p->choices[i], json_array_get(arr, i), ep, err)) < 0) return rc;
         p->n_choices = (int)i + 1;
-        for (size_t j = 0; j < i; j++)
-            if (value_is(&p->choices[j], v)) return invalid(err, ep, "duplicate choice");
     }
-    return KE_OK;
+    return check_distinct(p->choices, n, choice_cmp, ap, "duplicate choice", err);
 }
 
 static int parse_grid(space_param *p, const json_t *def, const char *path, kerror *err)
@@ -277,6 +357,8 @@ static int parse_grid(space_param *p, const json_t *def, const char *path, kerro
     join(ap, path, "grid");
     size_t n = json_array_size(arr);
     if (n == 0) return invalid(err, ap, "must not be empty");
+    if (n > MAX_GRID_POINTS)
+        return kerror_set(err, KE_INVALID, ap, "at most %d values", MAX_GRID_POINTS);
     p->grid = calloc(n, sizeof *p->grid);
     if (!p->grid) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -289,12 +371,10 @@ static int parse_grid(space_param *p, const json_t *def, const char *path, kerro
             return kerror_set(err, KE_INVALID, ep, "must be within [%.17g, %.17g]", p->low, p->high);
         if (p->kind == PARAM_INT && fmod(x - p->low, p->step) != 0)
             return kerror_set(err, KE_INVALID, ep, "must be low + k*step (step %.17g)", p->step);
-        for (size_t j = 0; j < i; j++)
-            if (p->grid[j] == x) return invalid(err, ep, "duplicate value");
         p->grid[i] = x;
         p->n_grid = (int)i + 1;
     }
-    return KE_OK;
+    return check_distinct(p->grid, n, grid_cmp, ap, "duplicate value", err);
 }
 
 /* low/high/log/step for float and int parameters, then their grid. */
@@ -384,23 +464,29 @@ static int parse_when(space *sp, int i, const json_t *w, kerror *err)
     size_t n = is_arr ? json_array_size(vals) : 1;
     if (n == 0) return invalid(err, vp, "must not be empty");
     p->parent = j;
+    const space_param *q = &sp->params[j];
+    size_t dup;
+    size_t *order = sorted_order(q->choices, (size_t)q->n_choices, choice_cmp, &dup);
+    unsigned char *seen = calloc((size_t)q->n_choices, 1);
     p->when = calloc(n, sizeof *p->when);
-    if (!p->when) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    for (size_t k = 0; k < n; k++) {
+    int rc = order && seen && p->when ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (size_t k = 0; k < n && rc == KE_OK; k++) {
         const json_t *v = is_arr ? json_array_get(vals, k) : vals;
         if (is_arr) join_index(ep, vp, k);
         else snprintf(ep, sizeof ep, "%s", vp);
+        int c = -1;
         if (!json_is_string(v) && !json_is_number(v))
-            return invalid(err, ep, "must be a string, a number or an array of them");
-        int c = 0;
-        while (c < sp->params[j].n_choices && !value_is(&sp->params[j].choices[c], v)) c++;
-        if (c == sp->params[j].n_choices)
-            return kerror_set(err, KE_INVALID, ep, "not a choice of '%s'", pname);
-        for (int m = 0; m < p->n_when; m++)
-            if (p->when[m] == c) return invalid(err, ep, "duplicate value");
-        p->when[p->n_when++] = c;
+            rc = invalid(err, ep, "must be a string, a number or an array of them");
+        else if ((c = find_choice(q, order, v)) < 0)
+            rc = kerror_set(err, KE_INVALID, ep, "not a choice of '%s'", pname);
+        else if (seen[c]++)
+            rc = invalid(err, ep, "duplicate value");
+        else
+            p->when[p->n_when++] = c;
     }
-    return KE_OK;
+    free(order);
+    free(seen);
+    return rc;
 }
 
 /* Moves tmp's params into out, parents first: repeatedly takes the earliest

@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -174,6 +175,41 @@ class ApiTest(unittest.TestCase):
                        "kestrel_suggestions_total 0", 'kestrel_http_requests_total{code="200"}',
                        'kestrel_http_requests_total{code="404"}', 'kestrel_studies{state="RUNNING"}']:
             self.assertIn(needle, text)
+
+    def test_healthz_reports_a_stalled_engine(self):
+        # Another process holds the database's write lock: each write of the
+        # engine waits for it (up to 5 s, then fails), so while the lock is
+        # held and creations keep coming, the engine finishes no round.
+        s = self.serve("--stall-after", "0.2")
+        self.assertEqual(s.json("GET", "/healthz"), (200, {"status": "ok"}))
+        db = sqlite3.connect(self.db, isolation_level=None, timeout=30)
+        db.execute("BEGIN IMMEDIATE")
+        posts = []
+
+        def post():
+            posts.append(s.json("POST", "/api/v1/studies", fn_spec("blocked%d" % len(posts)))[0])
+        try:
+            worker = None
+            deadline = time.monotonic() + 60
+            while True:
+                if worker is None or not worker.is_alive():
+                    worker = threading.Thread(target=post)
+                    worker.start()
+                status, body = s.json("GET", "/healthz")
+                if status == 503:
+                    break
+                self.assertLess(time.monotonic(), deadline, "never reported stalled")
+                time.sleep(0.05)
+            self.assertEqual(body["status"], "stalled")
+            self.assertGreater(body["engine_idle_s"], 0.2)
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        worker.join()
+        deadline = time.monotonic() + 60
+        while s.json("GET", "/healthz")[0] != 200:
+            self.assertLess(time.monotonic(), deadline, "never healthy again")
+            time.sleep(0.05)
 
     def test_request_errors(self):
         s = self.serve()

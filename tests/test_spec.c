@@ -156,6 +156,9 @@ static const reject_case rejects[] = {
     { P1("space.opt.choices", "[\"sgd\", true]"), "space.opt.choices[1]", "must be a string or a number" },
     { P1("space.opt.choices", "[\"sgd\", \"sgd\"]"), "space.opt.choices[1]", "duplicate choice" },
     { P1("space.opt.choices", "[\"sgd\", 1, 1.0]"), "space.opt.choices[2]", "duplicate choice" },
+    { P1("space.opt.choices", "[\"a\", \"b\", 2, \"b\", \"a\", 2.0]"), "space.opt.choices[3]",
+      "duplicate choice" },
+    { P1("space.x1.grid", "[3, 1, 2, 1, 3]"), "space.x1.grid[3]", "duplicate value" },
     { P1("space.f", "{\"type\": \"fixed\"}"), "space.f.value", "required field missing" },
     { P1("space.f", "{\"type\": \"fixed\", \"value\": null}"), "space.f.value", "must be a string or a number" },
     /* conditions */
@@ -185,6 +188,8 @@ static const reject_case rejects[] = {
     { P1("strategy.seed", "1.5"), "strategy.seed", "must be an integer" },
     { P1("strategy.options", "[]"), "strategy.options", "must be an object" },
     { P1("strategy.options", "{\"k\": 1}"), "strategy.options.k", "unknown option" },
+    { P2("strategy.name", "\"sobol\"", "strategy.options", "{\"skip\": 1000000000000}"),
+      "strategy.options.skip", "must be an integer from 0 to 1048576" },
     { P2("strategy.name", "\"grid\"", "strategy.options", "{\"shuffle\": 1}"),
       "strategy.options.shuffle", "must be true or false" },
     { P1("strategy.name", "\"grid\""), "space.x1", "grid values or grid_points" },
@@ -333,6 +338,43 @@ static char *repeat(char c, int n, const char *prefix, const char *suffix)
     memcpy(s + lp + (size_t)n, suffix, ls + 1);
     return s;
 }
+
+/* "[0, 1, ..., n-1]" */
+static char *counting_array(int n)
+{
+    char *s = malloc((size_t)n * 12 + 3), *e = s;
+    ck_assert_ptr_nonnull(s);
+    *e++ = '[';
+    for (int i = 0; i < n; i++) e += sprintf(e, "%s%d", i ? "," : "", i);
+    strcpy(e, "]");
+    return s;
+}
+
+/* No spec value may make parsing (which every resume repeats on the engine
+ * thread) unbounded: choices and grids have a ceiling, checked before the
+ * duplicate search, which sorts. */
+START_TEST(test_size_limits)
+{
+    kerror err;
+    spec_study s;
+    char *v = counting_array(1000);
+    patch p[2] = { { "space.opt.choices", v }, { "space.mom.when", "{\"opt\": [999, 0]}" } };
+    ck_assert_int_eq(parse_patched(&s, p, 2, &err), KE_OK);
+    ck_assert_int_eq(s.space.params[space_find(&s.space, "mom")].when[0], 999);
+    spec_free(&s);
+    free(v);
+    v = counting_array(1001);
+    ck_assert_int_eq(parse_with("space.opt.choices", v, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "space.opt.choices");
+    ck_assert_str_eq(err.msg, "at most 1000 choices");
+    free(v);
+    v = counting_array(1000001);
+    ck_assert_int_eq(parse_with("space.x2.grid", v, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "space.x2.grid");
+    ck_assert_str_eq(err.msg, "at most 1000000 values");
+    free(v);
+}
+END_TEST
 
 START_TEST(test_length_limits)
 {
@@ -706,6 +748,7 @@ int main(void)
     tcase_add_loop_test(tc, test_reject, 0, N_REJECTS);
     tcase_add_test(tc, test_reject_document);
     tcase_add_test(tc, test_length_limits);
+    tcase_add_test(tc, test_size_limits);
     tcase_add_test(tc, test_full_spec);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_pruner);

@@ -123,6 +123,10 @@ START_TEST(test_options_rejected)
     expect_option_error("random", &s, "{\"skip\": 1}", "strategy.options.skip");
     expect_option_error("sobol", &s, "{\"skip\": -1}", "strategy.options.skip");
     expect_option_error("sobol", &s, "{\"skip\": 1.5}", "strategy.options.skip");
+    /* a skip is drawn point by point on the engine thread: bounded */
+    expect_option_error("sobol", &s, "{\"skip\": 1048577}", "strategy.options.skip");
+    expect_option_error("sobol", &s, "{\"skip\": 1000000000000}", "strategy.options.skip");
+    strategy_find("sobol")->destroy(make("sobol", &s, "{\"skip\": 1048576}", 1));
     expect_option_error("sobol", &s, "{\"scramble\": true}", "strategy.options.scramble");
     strategy_find("random")->destroy(make("random", &s, "{}", 1));
     space_free(&s);
