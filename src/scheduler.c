@@ -99,7 +99,7 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
 int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const char *reason,
                       int *n, kerror *err)
 {
-    lock_handle h = {-1};
+    lock_handle h = {.fd = -1};
     *n = 0;
     int rc = lock_study(&h, db_path, study_id, err);
     if (rc == KE_OK) rc = storage_trials_reclaim(st, study_id, reason, n, err);

@@ -132,6 +132,9 @@ i=0; while [ "$(q "select count(*) from trials where state='RUNNING'" 2>/dev/nul
 check "three trials RUNNING before the kill" "[ \"\$(q \"select count(*) from trials where state='RUNNING'\")\" = 3 ]"
 $KESTREL run slow.json --db slow.db >/dev/null 2>err.txt; rc=$?
 check "overlapping run refused with exit 3" "[ $rc -eq 3 ] && grep -q 'another kestrel process' err.txt"
+ln -s slow.db alias.db
+$KESTREL run slow.json --db alias.db >/dev/null 2>err.txt; rc=$?
+check "overlapping run through a link to the database refused with exit 3" "[ $rc -eq 3 ] && grep -q 'another kestrel process' err.txt"
 n=$(q 'select count(*) from trials')
 $KESTREL delete slow --db slow.db >/dev/null 2>err.txt; rc=$?
 check "delete of a study running elsewhere refused with exit 3" "[ $rc -eq 3 ] && grep -q 'stop it first' err.txt"
