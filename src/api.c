@@ -311,13 +311,15 @@ static void h_delete(http_req *rq, void *ctx) { study_action(rq, ctx, service_de
 typedef struct {
     json_t *arr;
     int running;   /* a RUNNING trial's duration grows with the clock: not kept */
+    int failed;    /* a trial could not be encoded (out of memory) */
 } page_build;
 
 static int add_trial(const storage_trial *t, void *ctx)
 {
     page_build *pb = ctx;
     pb->running |= t->state == TRIAL_RUNNING;
-    return json_array_append_new(pb->arr, api_trial_json(t)) != 0;
+    pb->failed = json_array_append_new(pb->arr, api_trial_json(t)) != 0;
+    return pb->failed;
 }
 
 static int count_state(const storage_study *s, int state)
@@ -355,10 +357,12 @@ static void h_trials(http_req *rq, void *ctx)
     storage_study s;
     storage *st = cached_read(a, rq, key, &stamp, &s);
     if (!st) return;
-    page_build pb = {json_array(), 0};
+    page_build pb = {json_array(), 0, 0};
     kerror err;
     kerror_clear(&err);
     int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &f, add_trial, &pb, &err);
+    if (rc == KE_OK && (pb.failed || !pb.arr))
+        rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK)
         respond_new(a, rq, key, &stamp, json_pack("{s:o, s:i, s:i, s:i}", "trials", pb.arr, "total",
                                                   count_state(&s, f.state), "offset", f.offset,
@@ -398,7 +402,8 @@ static void respond_trial(api *a, http_req *rq, int best)
                                                  : "study '%s' has no trial %d", s.name, number);
     if (rc == KE_OK) {
         json_t *o = api_trial_json(&t);
-        if (!best) rc = api_trial_detail(st, &t, o, &err);
+        if (!o) rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
+        else if (!best) rc = api_trial_detail(st, &t, o, &err);
         storage_trial_free(&t);
         if (rc == KE_OK) respond_new(a, rq, "best", &stamp, o, best);
         else json_decref(o);
@@ -469,6 +474,7 @@ typedef struct {
     int rfd;
     pthread_t th;
     int started;
+    int cut;                    /* a row failed: the document stays unclosed */
 } export_job;
 
 static int export_row(const storage_trial *t, void *ctx)
@@ -480,11 +486,14 @@ static int export_row(const storage_trial *t, void *ctx)
         if (api_csv_cells(&j->layout, j->st, t, cells, &err) != KE_OK) return 1;
         format_row(&j->fw, cells);
     } else {
+        /* A trial that cannot be encoded (out of memory) ends the export
+         * early: a cut document is refused by any reader, a null row is not. */
         json_t *o = api_trial_json(t);
         if (o && api_trial_metrics(j->st, t, o, &err) != KE_OK) return 1;
         fputs(j->rows++ ? ",\n" : "\n", j->w);
-        if (!o || json_dumpf(o, j->w, JSON_COMPACT) != 0) fputs("null", j->w);
+        int bad = !o || json_dumpf(o, j->w, JSON_COMPACT) != 0;
         json_decref(o);
+        if (bad) return j->cut = 1;
     }
     return ferror(j->w) != 0;   /* the client went away */
 }
@@ -499,8 +508,8 @@ static void *export_thread(void *arg)
         fflush(j->w);
     } else {
         fputs("[", j->w);
-        storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err);
-        fputs("\n]\n", j->w);
+        if (storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err) == KE_OK && !j->cut)
+            fputs("\n]\n", j->w);
     }
     fclose(j->w);
     j->w = NULL;

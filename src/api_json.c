@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "utf8.h"
+
 json_t *api_number(double v)
 {
     if (!isfinite(v)) return json_null();
@@ -21,9 +23,16 @@ static json_t *int_or_null(int v)
     return v >= 0 ? json_integer(v) : json_null();
 }
 
-static json_t *text_or_null(const char *s)
+json_t *api_text(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    if (!s) return json_null();
+    json_t *j = json_string(s);
+    if (j) return j;
+    /* a history written before text was stored as valid UTF-8 */
+    char *fixed = utf8_fix(s);
+    j = fixed ? json_string(fixed) : NULL;
+    free(fixed);
+    return j;
 }
 
 json_t *api_param_names(const char *spec_json)
@@ -64,7 +73,7 @@ static json_t *params_json(const storage_trial *t)
     json_t *p = json_object();
     for (int i = 0; p && i < t->n_params; i++)
         json_object_set_new(p, t->params[i].name, t->params[i].is_text
-                                                      ? json_string(t->params[i].text)
+                                                      ? api_text(t->params[i].text)
                                                       : api_number(t->params[i].num));
     return p;
 }
@@ -87,8 +96,8 @@ json_t *api_trial_json(const storage_trial *t)
                      t->finished_at > 0 ? json_real(t->finished_at) : json_null(), "duration",
                      duration(t), "last_step", int_or_null(t->last_step), "budget", t->budget,
                      "resumed_from", int_or_null(t->resumed_from), "retry_of",
-                     int_or_null(t->retry_of), "worker", text_or_null(t->worker), "failure",
-                     text_or_null(t->failure), "interrupted",
+                     int_or_null(t->retry_of), "worker", api_text(t->worker), "failure",
+                     api_text(t->failure), "interrupted",
                      t->state == TRIAL_FAILED && trial_interrupted(t->failure));
 }
 
@@ -118,8 +127,8 @@ static int add_detail(json_t *trial, const storage_value *v, int nv, const char 
         if (json_object_set_new(cur, v[i].name, api_number(v[i].value)) != 0) rc = -1;
     }
     json_object_set_new(trial, "values", values);
-    json_object_set_new(trial, "stdout_tail", text_or_null(stdout_tail));
-    json_object_set_new(trial, "stderr_tail", text_or_null(stderr_tail));
+    json_object_set_new(trial, "stdout_tail", api_text(stdout_tail));
+    json_object_set_new(trial, "stderr_tail", api_text(stderr_tail));
     return rc;
 }
 

@@ -36,6 +36,9 @@ typedef struct {
 
 /* A number, or null when not finite (JSON has no NaN). */
 json_t *api_number(double v);
+/* A string, or null for NULL; text that is not valid UTF-8 (a trial's output
+ * in an old history) with U+FFFD for each bad byte. NULL when out of memory. */
+json_t *api_text(const char *s);
 /* The study object; with_spec adds "spec" (the stored spec document). */
 json_t *api_study_json(const storage_study *s, int with_spec);
 /* The trial object. */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define TABLE_WIDTH 12
 
 int format_parse(const char *name)
@@ -39,17 +41,20 @@ static void cell_text(const format_cell *c, char *buf, size_t n)
     }
 }
 
+/* A JSON string; a byte that starts no UTF-8 sequence is written U+FFFD. */
 static void json_string(FILE *out, const char *s)
 {
     fputc('"', out);
-    for (; *s; s++) {
+    for (int n; *s; s += n ? n : 1) {
         unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
+        n = utf8_seq_len(s);
+        if (!n) fputs(UTF8_REPLACEMENT, out);
+        else if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
         else if (ch == '\n') fputs("\\n", out);
         else if (ch == '\t') fputs("\\t", out);
         else if (ch == '\r') fputs("\\r", out);
         else if (ch < 0x20) fprintf(out, "\\u%04x", ch);
-        else fputc(ch, out);
+        else fwrite(s, 1, (size_t)n, out);
     }
     fputc('"', out);
 }

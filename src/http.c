@@ -129,16 +129,21 @@ static int send_response(http_req *rq, int status, struct MHD_Response *resp, co
 
 int http_respond_json(http_req *rq, int status, json_t *body)
 {
+    /* A body that could not be built (out of memory) is a 500 with a fixed
+     * text, never an empty reply a client would take for a network error. */
+    static const char unbuilt[] = "{\"error\":{\"code\":\"internal\",\"message\":"
+                                  "\"cannot build the answer: out of memory\"}}";
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+    struct MHD_Response *resp;
     if (!text) {
-        rq->queue_failed = 1;
-        rq->responded = 1;
-        return KE_NOMEM;
+        status = 500;
+        resp = MHD_create_response_from_buffer(strlen(unbuilt), (void *)unbuilt,
+                                               MHD_RESPMEM_PERSISTENT);
+    } else if (!(resp = MHD_create_response_from_buffer(strlen(text), text,
+                                                        MHD_RESPMEM_MUST_FREE))) {
+        free(text);
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) free(text);
     return send_response(rq, status, resp, "application/json");
 }
 

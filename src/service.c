@@ -177,7 +177,7 @@ static void on_sched_event(const scheduler_event *ev, void *ctx)
                  ev->failure ? ev->failure : "");
         json_object_set_new(d, "state", json_string(trial_state_name(ev->state)));
         json_object_set_new(d, "value", value_or_null(ev->has_value, ev->value));
-        json_object_set_new(d, "failure", ev->failure ? json_string(ev->failure) : json_null());
+        json_object_set_new(d, "failure", api_text(ev->failure));
         json_object_set_new(d, "interrupted", json_boolean(ev->state == TRIAL_FAILED &&
                                                            trial_interrupted(ev->failure)));
     }

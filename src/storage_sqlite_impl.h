@@ -48,6 +48,8 @@ int sq_one_row(storage *st, sqlite3_stmt *s, kerror *err, const char *fmt, ...)
  * returns the first failure. */
 int sq_begin(storage *st, kerror *err);
 int sq_end_txn(storage *st, int rc, kerror *err);
+/* Binds text (a trial's output may be any bytes) as valid UTF-8, each bad
+ * byte stored as U+FFFD, so every reader can put it in JSON. */
 void sq_bind_text_or_null(sqlite3_stmt *s, int i, const char *text);
 /* A malloc'd copy of text column i (the caller frees it), NULL for SQL NULL;
  * *oom set when the copy failed. */

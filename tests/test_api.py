@@ -354,6 +354,42 @@ class ApiTest(unittest.TestCase):
                                             "metric_x", "duration", "last_step", "budget",
                                             "resumed_from", "retry_of", "failure"])
 
+    def test_output_that_is_not_utf8(self):
+        # A trial's stderr with a Latin-1 byte: stored as U+FFFD, and every
+        # read (list, detail, export, events) still carries every trial.
+        s = self.serve()
+        spec = {"name": "latin1", "objective": {"metric": "loss"},
+                "space": {"x": {"type": "float", "low": 0, "high": 1}},
+                "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 5},
+                "run": {"command": "printf 'caf\\351\\n' >&2; exit 1"}}
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("latin1", "FAILED")   # every trial failed: fail fast says FAILED
+        status, page = s.json("GET", "/api/v1/studies/latin1/trials")
+        self.assertEqual((status, len(page["trials"]), page["total"]), (200, 5, 5))
+        self.assertEqual(page["trials"][0]["failure"], "exit code 1: caf\ufffd")
+        status, t = s.json("GET", "/api/v1/studies/latin1/trials/2")
+        self.assertEqual((status, t["stderr_tail"]), (200, "caf\ufffd\n"))
+        status, _, body = s.request("GET", "/api/v1/studies/latin1/export.json")
+        rows = json.loads(body)
+        self.assertEqual([r["number"] for r in rows], list(range(5)))
+        # a history written before: the bytes are in the database as they came
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("UPDATE trials SET failure = CAST(X'6F6C64E9' AS TEXT) WHERE number = 4")
+        db.close()
+        status, t = s.json("GET", "/api/v1/studies/latin1/trials/4")
+        self.assertEqual((status, t["failure"]), (200, "old\ufffd"))
+        status, page = s.json("GET", "/api/v1/studies/latin1/trials")
+        self.assertEqual((len(page["trials"]), page["trials"][4]["failure"]), (5, "old\ufffd"))
+        p = subprocess.run([KESTREL, "trials", "latin1", "--db", self.db, "--format", "json"],
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = json.loads(p.stdout.decode("utf-8"))
+        self.assertEqual(rows[4]["failure"], "old\ufffd")
+        p = subprocess.run([KESTREL, "trial", "latin1", "4", "--db", self.db],
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout.decode("utf-8"))["failure"], "old\ufffd")
+
     def test_progress_counts_configurations_of_a_hyperband_study(self):
         # R = 9, eta = 3: 17 configurations plus 5 promotions; progress is
         # configs / max_trials, total counts the promotions too.
