@@ -6,15 +6,20 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Formats into copies first: a caller may wrap the error it holds, passing
+ * err->path and err->msg as arguments (the wrapped reason must survive). */
 int kerror_set(kerror *err, int code, const char *path, const char *fmt, ...)
 {
     if (!err) return code;
-    err->code = code;
-    snprintf(err->path, sizeof err->path, "%s", path ? path : "");
+    char p[sizeof err->path], m[sizeof err->msg];
+    snprintf(p, sizeof p, "%s", path ? path : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vsnprintf(m, sizeof m, fmt, ap);
     va_end(ap);
+    err->code = code;
+    memcpy(err->path, p, sizeof p);
+    memcpy(err->msg, m, sizeof m);
     return code;
 }
 

@@ -32,7 +32,8 @@ typedef struct {
 
 /* Sets err (if non-NULL) and returns code, so callers write
  * `return kerror_set(err, KE_INVALID, "space.lr.low", "must be > 0");`.
- * path may be NULL. */
+ * path may be NULL; path and the arguments may be err's own texts (to wrap
+ * the reason it holds). */
 int kerror_set(kerror *err, int code, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -237,8 +237,8 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     int rc = open_study(s, &respec, err);
     if (rc == KE_OK) rc = lock_study(&s->lock, o->db_path, s->study_id, err);
     if (rc == KE_BUSY)
-        snprintf(err->msg, sizeof err->msg,
-                 "study '%s' is being run by another kestrel process right now", spec->name);
+        kerror_set(err, KE_BUSY, NULL,
+                   "study '%s' is being run by another kestrel process right now", spec->name);
     if (rc == KE_OK && respec) rc = store_spec(s, 0, err);
     if (rc == KE_OK && spec->dir) rc = storage_study_set_dir(st, s->study_id, spec->dir, err);
     if (rc == KE_OK)
@@ -429,7 +429,8 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
     emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL, NULL);
     if ((s->ops->should_stop || s->pops) && !r->pruned && !r->stopped) {
         strategy_history h;
-        if (sched_trials_history(&s->hist, &h) != KE_OK) return KE_NOMEM;
+        if (sched_trials_history(&s->hist, &h) != KE_OK)
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
         int step = (int)rl->step;
         double v = t->values[t->n_steps - 1];
         if ((s->ops->should_stop && s->ops->should_stop(s->strat, &h, r->number, step, v)) ||

@@ -459,6 +459,22 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((st["state"], st["counts"]["running"], st["counts"]["complete"]),
                          ("FAILED", 0, 2))
 
+    def test_resume_of_a_spec_that_no_longer_parses_says_why(self):
+        # A study stored before a bound was added (sobol's skip): its resume
+        # fails naming the stored spec's own error, field and reason.
+        s = self.serve()
+        spec = fn_spec("old", trials=1, parallel=1)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("old", "COMPLETE")
+        spec["strategy"] = {"name": "sobol", "options": {"skip": 10 ** 12}}
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("UPDATE studies SET spec = ? WHERE name = 'old'", (json.dumps(spec),))
+        db.close()
+        status, e = s.json("POST", "/api/v1/studies/old/resume")
+        self.assertEqual((status, e["error"]["path"]), (500, "strategy.options.skip"))
+        self.assertEqual(e["error"]["message"], "stored spec of study 'old' does not parse: "
+                         "must be an integer from 0 to 1048576")
+
     def test_resume_retries_failed_trials(self):
         # trials fail while the flag file exists; a plain resume of the
         # finished study re-runs nothing, resume?retry_failed=true re-runs

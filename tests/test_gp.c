@@ -678,7 +678,6 @@ static Suite *gp_suite(void)
 
 int main(void)
 {
-    gsl_set_error_handler_off();   /* as kestrel's main() does */
     SRunner *sr = srunner_create(gp_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

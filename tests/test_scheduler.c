@@ -157,6 +157,7 @@ START_TEST(force_on_a_locked_study_keeps_its_spec)
     scheduler_opts o = {.db_path = db, .self_exe = "kestrel", .work_dir = dir, .force = 1};
     scheduler *s = NULL;
     ck_assert_int_eq(scheduler_open(&s, st, &b, &o, &err), KE_BUSY);
+    ck_assert_int_eq(scheduler_open(&s, st, &b, &o, NULL), KE_BUSY);   /* err is optional */
     storage_study row;
     ck_assert_int_eq(storage_study_get(st, a.name, &row, &err), KE_OK);
     ck_assert_str_eq(row.spec_hash, a.hash);
