@@ -119,16 +119,26 @@ check "kestrel trial: a bad number exits 2" "[ $rc -eq 2 ]"
 unset DB
 
 # --- kill -9 of the runner, then resume ----------------------------------
+# Trials wait for the file GATE, so a study cannot finish before the checks
+# that need it running: they wait for its state, never for time.
 cat > slow.json <<'J'
 {"name": "slow", "objective": {"metric": "value"},
  "space": {"x": {"type": "float", "low": 0, "high": 1}},
  "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 6, "max_parallel": 3},
- "run": {"command": "sleep 1; echo '{{\"value\": {x}}}'"}}
+ "run": {"command": "while [ ! -e GATE ]; do sleep 0.05; done; echo '{{\"value\": {x}}}'"}}
 J
+sed -i "s#GATE#$T/gate#" slow.json
+# waits (up to 10 minutes, a hang guard) until $1 trials of $DB are RUNNING
+wait_running() {
+    i=0
+    while [ "$(q "select count(*) from trials where state='RUNNING'" 2>/dev/null)" != "$1" ] && [ $i -lt 6000 ]; do
+        sleep 0.1; i=$((i+1))
+    done
+}
 DB=slow.db; export DB
 $KESTREL run slow.json --db slow.db >/dev/null 2>&1 &
 pid=$!
-i=0; while [ "$(q "select count(*) from trials where state='RUNNING'" 2>/dev/null)" != 3 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+wait_running 3
 check "three trials RUNNING before the kill" "[ \"\$(q \"select count(*) from trials where state='RUNNING'\")\" = 3 ]"
 $KESTREL run slow.json --db slow.db >/dev/null 2>err.txt; rc=$?
 check "overlapping run refused with exit 3" "[ $rc -eq 3 ] && grep -q 'another kestrel process' err.txt"
@@ -141,6 +151,7 @@ check "delete of a study running elsewhere refused with exit 3" "[ $rc -eq 3 ] &
 check "refused delete removes nothing" "[ \$(q 'select count(*) from trials') -ge $n ] && [ -d slow.db.trials/slow ]"
 kill -9 $pid; wait $pid 2>/dev/null
 check "database intact after kill -9" "[ \"\$(q 'pragma integrity_check')\" = ok ]"
+touch gate
 $KESTREL run slow.json --db slow.db >resume.txt 2>&1; rc=$?
 check "resume after kill -9 completes" "[ $rc -eq 0 ]"
 check "the resumed run says it resumes, and what it reclaimed" "grep -q 'Z study slow: 3 trials left RUNNING by a dead run were marked FAILED' resume.txt && grep -q 'Z resuming study slow: ' resume.txt"
@@ -166,14 +177,16 @@ unset DB
 # --- SIGTERM stops cleanly; the next run resumes -------------------------
 DB=term.db; export DB
 sed 's/"slow"/"term"/' slow.json > term.json
+rm gate
 $KESTREL run term.json --db term.db >/dev/null 2>&1 &
 pid=$!
-i=0; while [ "$(q "select count(*) from trials where state='RUNNING'" 2>/dev/null)" != 3 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+wait_running 3
 kill -TERM $pid; wait $pid; rc=$?
 check "SIGTERM: exit 4" "[ $rc -eq 4 ]"
 check "SIGTERM: study STOPPED" "[ \"\$(q 'select state from studies')\" = STOPPED ]"
 check "SIGTERM: no trial left RUNNING" "[ \$(q \"select count(*) from trials where state='RUNNING'\") -eq 0 ]"
 check "SIGTERM: the stopped trials count as interrupted, not failed" "$KESTREL studies --db term.db --format csv | grep -q '^term,STOPPED,minimize,value,3,0,0,0,0,3,'"
+touch gate
 $KESTREL run term.json --db term.db >/dev/null 2>&1; rc=$?
 check "after their retries, still no failed trial" "$KESTREL studies --db term.db --format csv | grep -q '^term,COMPLETE,minimize,value,9,0,6,0,0,3,'"
 check "resume after SIGTERM completes" "[ $rc -eq 0 ] && [ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 6 ]"

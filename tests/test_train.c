@@ -166,7 +166,7 @@ static void load_state(const char *path, float **params, size_t *np, float **opt
     ck_assert_int_eq(checkpoint_restore_optim(ck, &o, &err), KE_OK);
     *no = o.n_state;
     *opt = malloc(*no * sizeof(float));
-    memcpy(*opt, o.state, *no * sizeof(float));
+    if (*no) memcpy(*opt, o.state, *no * sizeof(float));   /* SGD has no state: o.state is NULL */
     *st = *checkpoint_get_state(ck);
     optim_free(&o);
     mlp_free(m);
