@@ -164,7 +164,7 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
 {
     if (grow(h) != KE_OK) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int n = point_params(sp, &sg->point, stored->params, stored->text, sizeof stored->text);
-    if (n < 0) return kerror_set(err, KE_INVALID, "space", "categorical values too long");
+    if (n < 0) return kerror_set(err, KE_INTERNAL, "space", "categorical values too long");
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     stored->row = (storage_trial){.state = TRIAL_RUNNING, .last_step = -1,

@@ -10,6 +10,7 @@
 #include "runner.h"
 #include "scheduler.h"
 #include "spec.h"
+#include "spec_command.h"
 #include "storage.h"
 
 typedef struct {
@@ -43,7 +44,9 @@ int sched_trials_load(sched_trials *h, storage *st, int64_t study_id, const spac
 typedef struct {
     storage_trial row;
     storage_param params[SPACE_MAX_PARAMS];
-    char text[8192];        /* categorical values' text */
+    /* categorical and fixed values' text: room for the longest every
+     * parameter may have, so whatever the spec parser accepts can run */
+    char text[SPACE_MAX_PARAMS * (SPEC_TEXT_VALUE_MAX + 1)];
 } sched_trial_row;
 
 /* Stores a new RUNNING trial for the suggestion and appends it; *out points

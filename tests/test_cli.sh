@@ -118,6 +118,20 @@ $KESTREL trial failures one --db fail.db >/dev/null 2>&1; rc=$?
 check "kestrel trial: a bad number exits 2" "[ $rc -eq 2 ]"
 unset DB
 
+# --- whatever validate accepts runs: 64 categoricals of 1024 bytes -------
+python3 - > wide.json <<'P'
+import json
+v = "v" * 1024
+space = {"c%d" % i: {"type": "categorical", "choices": [v]} for i in range(64)}
+print(json.dumps({"name": "wide", "objective": {"metric": "value"}, "space": space,
+                  "strategy": {"name": "random"}, "budget": {"max_trials": 1},
+                  "run": {"command": "echo {c63} >/dev/null; echo '{{\"value\": 1}}'"}}))
+P
+$KESTREL validate wide.json >/dev/null 2>&1; rc=$?
+check "validate accepts 64 categoricals of 1024 bytes" "[ $rc -eq 0 ]"
+$KESTREL run wide.json --db wide.db >/dev/null 2>err.txt; rc=$?
+check "and such a study runs" "[ $rc -eq 0 ] && [ \$(DB=wide.db q \"select count(*) from trials where state='COMPLETE'\") -eq 1 ]"
+
 # --- kill -9 of the runner, then resume ----------------------------------
 # Trials wait for the file GATE, so a study cannot finish before the checks
 # that need it running: they wait for its state, never for time.
