@@ -399,6 +399,9 @@ static int parse_range(space_param *p, const json_t *def, const char *path, kerr
         p->step = (double)step;
     } else if (!(p->high > p->low)) {
         return invalid(err, p_high, "must be > low");
+    } else if (!isfinite(p->high - p->low)) {
+        /* low + u*(high - low) would be inf or NaN: every point at an end */
+        return invalid(err, p_high, "high - low must be a finite number (below 1.8e308)");
     }
     if ((rc = get(def, path, "log", F_BOOL, 0, &lg, err)) < 0) return rc;
     p->log = lg && json_is_true(lg);

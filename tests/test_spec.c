@@ -126,6 +126,8 @@ static const reject_case rejects[] = {
     { P1("space.x1.low", "\"a\""), "space.x1.low", "must be a number" },
     { P1("space.x1.high", "-5"), "space.x1.high", "must be > low" },
     { P1("space.x1.high", "-6"), "space.x1.high", "must be > low" },
+    { P2("space.x1.low", "-1.7e308", "space.x1.high", "1.7e308"), "space.x1.high",
+      "high - low must be a finite number" },
     { P1("space.x2.low", "1.5"), "space.x2.low", "must be an integer" },
     { P1("space.x2.high", "\"9\""), "space.x2.high", "must be an integer" },
     { P1("space.x2.high", "-1"), "space.x2.high", "must be >= low" },
