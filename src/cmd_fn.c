@@ -48,7 +48,10 @@ int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx)
     for (int i = 0; i < fn->dim; i++)
         if (!seen[i]) return cli_usage("fn", "x%d: missing (%s takes x1..x%d)", i + 1, fn->name, fn->dim);
     FILE *out = cli_report_stream();
-    fprintf(out, "{\"value\": %.17g}\n", fn->f(x));
+    double v = fn->f(x);
+    /* the protocol's spellings of what JSON cannot write (not printf's inf) */
+    if (isfinite(v)) fprintf(out, "{\"value\": %.17g}\n", v);
+    else fprintf(out, "{\"value\": %s}\n", isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
     fflush(out);
     return CLI_OK;
 }

@@ -1,7 +1,10 @@
 /* report: parses one trial report line; see report.h and docs/protocol.md.
- * JSON has no NaN or Infinity, but Python's json.dumps writes them, so the
- * bare literals are first rewritten (outside strings only) into marker
- * strings that Jansson accepts and that map back to NAN / +-INFINITY.
+ * JSON has no NaN or Infinity, but Python's json.dumps writes them (C's
+ * printf writes nan and inf), and a number like 1e999 overflows a double,
+ * which Jansson refuses: so the bare literals and overflowing numbers are
+ * first rewritten (outside strings only) into marker strings that Jansson
+ * accepts and that map back to NAN / +-INFINITY, and the trial fails naming
+ * the non-finite value instead of its line passing for log text.
  * Invariant: on success out->n <= REPORT_MAX_METRICS and every name is a
  * distinct key of the line (a repeated key keeps its last value). */
 #include "report.h"
@@ -23,6 +26,9 @@ static const struct {
     {"-Infinity", "-Inf", -INFINITY},
     {"Infinity", "Inf", INFINITY},
     {"NaN", "NaN", NAN},
+    {"-inf", "-Inf", -INFINITY},
+    {"inf", "Inf", INFINITY},
+    {"nan", "NaN", NAN},
 };
 #define N_NONFINITE (sizeof nonfinite / sizeof nonfinite[0])
 #define MARKER_PREFIX "\"\\u0001"
@@ -46,8 +52,25 @@ static size_t literal_at(const char *line, size_t len, size_t i)
     return N_NONFINITE;
 }
 
-/* Copies line into a new buffer with the non-finite literals outside
- * strings replaced by markers, each less than 4x as long as its literal. */
+/* The length of the number at line[i] (NUL-terminated) when it overflows a
+ * double (1e999: *k names its infinity in nonfinite[]), else 0. */
+static size_t overflow_at(const char *line, size_t i, size_t *k)
+{
+    if ((i > 0 && (word_char(line[i - 1]) || line[i - 1] == '.')) ||
+        !(line[i] == '-' || isdigit((unsigned char)line[i])))
+        return 0;
+    size_t e = i + 1;
+    while (line[e] && strchr("+-.eE0123456789", line[e])) e++;
+    char *end;
+    double v = strtod(line + i, &end);
+    if (end != line + e || !isinf(v)) return 0;
+    *k = v < 0 ? 0 : 1;     /* -Infinity, Infinity */
+    return e - i;
+}
+
+/* Copies line into a new buffer with the non-finite literals and numbers
+ * outside strings replaced by markers, each less than 4x as long as what it
+ * replaces. */
 static char *rewrite_nonfinite(const char *line, size_t len)
 {
     char *out = malloc(4 * len + 1);
@@ -56,10 +79,12 @@ static char *rewrite_nonfinite(const char *line, size_t len)
     int in_str = 0;
     for (size_t i = 0; i < len;) {
         char c = line[i];
-        size_t k = in_str ? N_NONFINITE : literal_at(line, len, i);
-        if (k < N_NONFINITE) {
+        size_t k = in_str ? N_NONFINITE : literal_at(line, len, i), n = 0;
+        if (k < N_NONFINITE) n = strlen(nonfinite[k].literal);
+        else if (!in_str) n = overflow_at(line, i, &k);
+        if (n) {
             o += (size_t)sprintf(out + o, MARKER_PREFIX "%s\"", nonfinite[k].tag);
-            i += strlen(nonfinite[k].literal);
+            i += n;
             continue;
         }
         out[o++] = line[i++];

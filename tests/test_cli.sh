@@ -83,14 +83,16 @@ exit3) echo "bad things happened" >&2; exit 3 ;;
 nan) echo '{"step": 1, "loss": NaN}' >&3; sleep 5 ;;
 hang) sleep 30 ;;
 nometric) echo '{"other": 1}' >&3 ;;
+huge) echo '{"loss": 1e999}' >&3 ;;
 esac
 S
 chmod +x trial.sh
 cat > fail.json <<'J'
 {"name": "failures", "objective": {"metric": "loss"},
  "space": {"mode": {"type": "categorical",
-                    "choices": ["ok", "stdout", "crash", "exit3", "nan", "hang", "nometric"]}},
- "strategy": {"name": "grid"}, "budget": {"max_trials": 7, "max_parallel": 3, "trial_timeout": 2},
+                    "choices": ["ok", "stdout", "crash", "exit3", "nan", "hang", "nometric",
+                                "huge"]}},
+ "strategy": {"name": "grid"}, "budget": {"max_trials": 8, "max_parallel": 3, "trial_timeout": 2},
  "run": {"command": ["./trial.sh", "{mode}"], "kill_grace": 1}}
 J
 DB=fail.db; export DB
@@ -104,9 +106,11 @@ check "crash: FAILED by signal" "st crash | grep -q 'FAILED|killed by signal 11'
 check "crash: stderr tail kept" "q 'select stderr_tail from trial_logs' | grep -q 'about to crash'"
 check "exit code: FAILED with stderr" "st exit3 | grep -q 'FAILED|exit code 3: bad things happened'"
 check "NaN: FAILED with reason" "st nan | grep -q 'FAILED|metric .loss. is NaN'"
+check "1e999: FAILED as infinite" "st huge | grep -q 'FAILED|metric .loss. is infinite'"
 check "hang: FAILED by timeout" "st hang | grep -q 'FAILED|timeout'"
 check "missing metric: FAILED" "st nometric | grep -q \"FAILED|missing metric 'loss'\""
 check "missing metric: the reason lists the metrics it did report" "st nometric | grep -q '(it reported: other)'"
+check "kestrel fn: an overflowing value is written as the protocol's Infinity" "[ \"\$($KESTREL fn branin --set x1=1e200 --set x2=1)\" = '{\"value\": Infinity}' ]"
 num() { q "select number from trials t join trial_params p on p.trial_id=t.id where p.value_text='$1'"; }
 $KESTREL trial failures "$(num crash)" --db fail.db >crash.json; rc=$?
 check "kestrel trial: the crash with its reason and stderr tail" "[ $rc -eq 0 ] && python3 -c 'import json,sys; t=json.load(open(\"crash.json\")); sys.exit(not (t[\"state\"] == \"FAILED\" and \"signal 11\" in t[\"failure\"] and \"about to crash\" in t[\"stderr_tail\"] and t[\"params\"] == {\"mode\": \"crash\"}))'"

@@ -69,6 +69,27 @@ START_TEST(nonfinite_literals)
 }
 END_TEST
 
+/* printf's spellings and numbers beyond a double: non-finite values, not
+ * lines that pass for log text (the trial then fails naming them) */
+START_TEST(nonfinite_printf_and_overflow)
+{
+    ck_assert_int_eq(parse("{\"a\": nan, \"b\": inf, \"c\": -inf, \"d\": 1e999, \"e\": -2E+400,"
+                           " \"f\": 1e-999, \"g\": 1.5e308}"), KE_OK);
+    ck_assert_int_eq(r.n, 7);
+    ck_assert(isnan(report_find(&r, "a")->value));
+    ck_assert(isinf(report_find(&r, "b")->value) && report_find(&r, "b")->value > 0);
+    ck_assert(isinf(report_find(&r, "c")->value) && report_find(&r, "c")->value < 0);
+    ck_assert(isinf(report_find(&r, "d")->value) && report_find(&r, "d")->value > 0);
+    ck_assert(isinf(report_find(&r, "e")->value) && report_find(&r, "e")->value < 0);
+    ck_assert_double_eq(report_find(&r, "f")->value, 0.0);
+    ck_assert_double_eq(report_find(&r, "g")->value, 1.5e308);
+    ck_assert_int_eq(parse("{\"x\": \"1e999 inf\", \"inf\": 2}"), KE_OK);
+    ck_assert_int_eq(r.n, 1);
+    ck_assert_str_eq(r.m[0].name, "inf");
+    ck_assert_int_eq(parse("{\"a\": info}"), KE_INVALID);
+}
+END_TEST
+
 START_TEST(nonfinite_inside_string_stays_string)
 {
     ck_assert_int_eq(parse("{\"msg\": \"NaN and \\\" Infinity\", \"NaN\": 1, \"x\": \"-Infinity\"}"),
@@ -165,6 +186,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, line_without_step_is_final);
     tcase_add_test(tc, final_flag_with_step);
     tcase_add_test(tc, nonfinite_literals);
+    tcase_add_test(tc, nonfinite_printf_and_overflow);
     tcase_add_test(tc, nonfinite_inside_string_stays_string);
     tcase_add_test(tc, non_objects_rejected);
     tcase_add_test(tc, step_validation);
