@@ -4,7 +4,9 @@
  * (kill -9), the child dies with it (PR_SET_PDEATHSIG, which fires when the
  * spawning *thread* ends: spawn from a long-lived thread), and a watchdog
  * process per child (a /bin/sh), blocked on a pipe only Kestrel writes to,
- * sees EOF and kills the rest of the group. Both are started without
+ * sees EOF and kills the rest of the group. The watchdog leads a process
+ * group of its own: a signal to Kestrel's group (kill -9 -PGID, timeout -s
+ * KILL) must not end it along with Kestrel. Both are started without
  * fork()'s copy of Kestrel's memory (spawn_shared). Invariant: a child that exited stays an
  * unreaped zombie until its EXIT event is dispatched, which pins its pid as
  * the group id, so a signal to the group can never reach a recycled pid. */
@@ -488,6 +490,7 @@ typedef struct {
 static int watchdog_main(void *arg)
 {
     watchdog_args *a = arg;
+    setpgid(0, 0);   /* out of Kestrel's group (done before Kestrel resumes: vfork) */
     /* fd 0 when Kestrel runs with stdin closed: dup2 would keep CLOEXEC */
     if (a->fd == 0 ? fcntl(0, F_SETFD, 0) == 0 : dup2(a->fd, 0) == 0) {
         close_fds(1, INT_MAX);

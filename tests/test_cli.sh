@@ -192,6 +192,26 @@ $KESTREL delete slow --db slow.db >/dev/null 2>err.txt; rc=$?
 check "delete of an unknown study exits 5" "[ $rc -eq 5 ] && grep -q \"no study named 'slow'\" err.txt"
 unset DB
 
+# --- a kill of Kestrel's whole process group takes the trials' children --
+# (timeout -s KILL kestrel run ..., kill -9 -PGID): the watchdogs outlive it
+cat > orphan.json <<'J'
+{"name": "orphan", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random"}, "budget": {"max_trials": 1},
+ "run": {"command": "sleep 600 & echo $! > PIDFILE; wait"}}
+J
+sed -i "s#PIDFILE#$T/grandchild#" orphan.json
+setsid $KESTREL run orphan.json --db orphan.db >/dev/null 2>&1 &
+pgid=$!
+i=0; while [ ! -s grandchild ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done
+gc=$(cat grandchild)
+kill -9 -- -$pgid
+# alive: exists and is not a zombie waiting for a parent to reap it
+alive() { [ -e /proc/$1 ] && ! grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat 2>/dev/null; }
+i=0; while alive "$gc" && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+check "kill -9 of Kestrel's process group: the trial's child dies too" "[ -n \"$gc\" ] && ! alive $gc"
+kill -9 "$gc" 2>/dev/null
+
 # --- SIGTERM stops cleanly; the next run resumes -------------------------
 DB=term.db; export DB
 sed 's/"slow"/"term"/' slow.json > term.json
