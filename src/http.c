@@ -268,12 +268,19 @@ static int method_matches(const char *route, const char *method)
     return !strcmp(route, method) || (!strcmp(route, "GET") && !strcmp(method, "HEAD"));
 }
 
-/* Constant-time comparison, so the token cannot be guessed byte by byte. */
+/* Constant-time comparison of the given a with the token b, so the token
+ * cannot be guessed byte by byte. A space in a matches a '+' in b: a base64
+ * token pasted unencoded into ?token= (or a dashboard link) arrives with its
+ * '+' form-decoded into spaces, and the dashboard sends on what it read. */
 static int token_equal(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     unsigned char diff = la != lb;
-    for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    for (size_t i = 0; i < la; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i % (lb ? lb : 1)];
+        x ^= (unsigned char)((x == ' ') & (y == '+')) * (' ' ^ '+');
+        diff |= (unsigned char)(x ^ y);
+    }
     return diff == 0;
 }
 

@@ -649,6 +649,22 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("token", p.stderr)
 
+    def test_a_base64_token_with_plus_in_a_link(self):
+        # base64 gives a '+' in 40% of tokens: pasted into ?token= unencoded
+        # it arrives form-decoded as a space, and the dashboard sends on
+        # what it read from its link.
+        token_file = os.path.join(self.tmp, "token")
+        with open(token_file, "w") as f:
+            f.write("ab+c/d+e==\n")
+        r = self.serve("--token-file", token_file, "--auth-reads")
+        self.assertEqual(r.json("GET", "/api/v1/studies?token=ab+c/d+e==")[0], 200)
+        self.assertEqual(r.json("GET", "/api/v1/studies?token=ab%2Bc%2Fd%2Be%3D%3D")[0], 200)
+        self.assertEqual(r.json("GET", "/api/v1/studies", token="ab+c/d+e==")[0], 200)
+        self.assertEqual(r.json("GET", "/api/v1/studies", token="ab c/d e==")[0], 200)
+        self.assertEqual(r.json("GET", "/api/v1/studies?token=ab+c/d-e==")[0], 401)
+        self.assertEqual(r.json("GET", "/api/v1/studies?token=ab%2Bc/d%20e==")[0], 200)
+        self.assertEqual(r.json("GET", "/api/v1/studies?token=abXc/d+e==")[0], 401)
+
     def test_restart_after_kill9_and_sigterm(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.slow_spec("crash", trials=6, pause=0.3))
