@@ -125,13 +125,25 @@ static void respond_new(api *a, http_req *rq, const char *key, const storage_sta
     else http_respond_error(rq, 500, "nomem", NULL, "out of memory");
 }
 
-static void respond_study(api *a, http_req *rq, int status, const char *name, int with_spec)
+/* just_acted: the engine has just created or resumed the study, so one gone
+ * by now was deleted by a concurrent request: 409, not 404. */
+static void respond_study(api *a, http_req *rq, int status, const char *name, int with_spec,
+                          int just_acted)
 {
+    kerror err;
+    kerror_clear(&err);
     storage_study s;
-    storage *st = get_study(a, rq, name, &s);
-    if (!st) return;
-    http_respond_json(rq, status, api_study_json(&s, with_spec));
-    storage_study_free(&s);
+    storage *st = pool_get(a, &err);
+    int rc = st ? storage_study_get(st, name, &s, &err) : err.code;
+    if (rc == KE_OK) {
+        http_respond_json(rq, status, api_study_json(&s, with_spec));
+        storage_study_free(&s);
+    } else {
+        if (rc == KE_NOTFOUND && just_acted)
+            kerror_set(&err, KE_CONFLICT, NULL, "study '%s' was deleted by another request "
+                       "meanwhile", name);
+        http_respond_kerror(rq, &err);
+    }
     pool_put(a, st);
 }
 
@@ -263,12 +275,12 @@ static void h_create(http_req *rq, void *ctx)
         http_respond_kerror(rq, &err);
         return;
     }
-    respond_study(a, rq, created ? 201 : 200, name, 0);
+    respond_study(a, rq, created ? 201 : 200, name, 0, 1);
 }
 
 static void h_show(http_req *rq, void *ctx)
 {
-    respond_study(ctx, rq, 200, http_param(rq, 0), 1);
+    respond_study(ctx, rq, 200, http_param(rq, 0), 1, 0);
 }
 
 /* Runs a study action of the engine; answers its error, or 204 when the
@@ -283,7 +295,7 @@ static void study_action(http_req *rq, api *a, int (*act)(service *, const char 
     else if (deleted)
         http_respond_empty(rq, 204);
     else
-        respond_study(a, rq, 202, http_param(rq, 0), 0);
+        respond_study(a, rq, 202, http_param(rq, 0), 0, 1);
 }
 
 static void h_stop(http_req *rq, void *ctx) { study_action(rq, ctx, service_stop, 0); }
@@ -302,7 +314,7 @@ static void h_resume(http_req *rq, void *ctx)
     if (service_resume(((api *)ctx)->sv, http_param(rq, 0), retry, &err) != KE_OK)
         http_respond_kerror(rq, &err);
     else
-        respond_study(ctx, rq, 202, http_param(rq, 0), 0);
+        respond_study(ctx, rq, 202, http_param(rq, 0), 0, 1);
 }
 static void h_delete(http_req *rq, void *ctx) { study_action(rq, ctx, service_delete, 1); }
 
@@ -643,8 +655,19 @@ static void sse_free(void *ctx)
 static void h_events(http_req *rq, void *ctx)
 {
     api *a = ctx;
-    const char *from = http_header(rq, "Last-Event-ID");
-    if (!from) from = http_query(rq, "since");
+    const char *from = http_header(rq, "Last-Event-ID"), *from_key = "Last-Event-ID";
+    if (!from) {
+        from = http_query(rq, "since");
+        from_key = "since";
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long after = from ? strtoull(from, &end, 10) : 0;
+    if (from && (!*from || *end || errno || *from == '-')) {
+        /* not an id of ours: replaying everything would be a guess */
+        http_respond_error(rq, 400, "invalid", from_key, "expected an event id, not '%s'", from);
+        return;
+    }
     const char *study = http_query(rq, "study");
     sse_stream *c = calloc(1, sizeof *c);
     if (!c || (study && !(c->study = strdup(study)))) {
@@ -653,7 +676,7 @@ static void h_events(http_req *rq, void *ctx)
         return;
     }
     c->sv = a->sv;
-    c->after = from ? strtoull(from, NULL, 10) : service_event_last(a->sv);
+    c->after = from ? after : service_event_last(a->sv);
     http_respond_stream(rq, 200, "text/event-stream", sse_read, c, sse_free);
 }
 

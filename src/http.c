@@ -3,7 +3,9 @@
  * more with no data: the request is dispatched on that last call only, when
  * the body is complete (or known to be too large), so every answer, 413 and
  * 401 included, is sent after the body was read and a client never sees its
- * upload cut off. */
+ * upload cut off. The one exception: a Content-Length above HTTP_BODY_MAX is
+ * answered 413 on the first call, so a client cannot hold a connection (and
+ * its thread) by announcing a huge body and trickling it. */
 #define _GNU_SOURCE
 #include "http.h"
 
@@ -356,6 +358,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         rq->srv = s;
         *con_cls = rq;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX) {
+            rq->conn = conn;
+            rq->too_large = 1;
+            dispatch(s, rq);
+            return rq->queue_failed ? MHD_NO : MHD_YES;
+        }
         return MHD_YES;
     }
     if (*upload_size) {

@@ -342,14 +342,20 @@ static int do_resume(service *sv, const char *name, int retry_failed, kerror *er
     return rc != KE_OK ? rc : start_study(sv, &spec, retry_failed, err);
 }
 
-/* A study that is not active here: 404 if unknown, else it cannot stop. */
+/* A study that is not active here: 404 if unknown, else it cannot stop. One
+ * stored RUNNING is run by another process (this one resumed the rest at
+ * start). */
 static int stop_inactive(service *sv, const char *name, kerror *err)
 {
     storage_study row;
     int rc = storage_study_get(sv->st, name, &row, err);
     if (rc != KE_OK) return rc;
-    rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is not running (it is %s)", name,
-                    row.state);
+    if (!strcmp(row.state, "RUNNING"))
+        rc = kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; "
+                        "stop it there", name);
+    else
+        rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is not running (it is %s)", name,
+                        row.state);
     storage_study_free(&row);
     return rc;
 }

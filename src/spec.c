@@ -140,21 +140,30 @@ static int dup_string(char **out, const json_t *v, kerror *err)
     return *out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
+static int out_of_range(const char *path, const char *key, long long lo, long long hi,
+                        kerror *err)
+{
+    char p[KERROR_PATH_MAX];
+    join(p, path, key);
+    if (hi == LLONG_MAX) return kerror_set(err, KE_INVALID, p, "must be >= %lld", lo);
+    return kerror_set(err, KE_INVALID, p, "must be between %lld and %lld", lo, hi);
+}
+
 /* Optional integer field in [lo, hi]. */
 static int get_int_in(const json_t *obj, const char *path, const char *key, int required,
                       long long lo, long long hi, long long *out, kerror *err)
 {
+    /* 1e20 is an integer too, just not one a double holds exactly: out of
+     * range, not "must be an integer" */
+    const json_t *raw = json_object_get(obj, key);
+    if (json_is_real(raw) && json_real_value(raw) == floor(json_real_value(raw)) &&
+        fabs(json_real_value(raw)) > INT_PARAM_LIMIT)
+        return out_of_range(path, key, lo, hi, err);
     json_t *v;
     int rc = get(obj, path, key, F_INT, required, &v, err);
     if (rc <= 0) return rc;
     long long x = int_value(v);
-    if (x < lo || x > hi) {
-        char p[KERROR_PATH_MAX];
-        join(p, path, key);
-        if (hi == LLONG_MAX)
-            return kerror_set(err, KE_INVALID, p, "must be >= %lld", lo);
-        return kerror_set(err, KE_INVALID, p, "must be between %lld and %lld", lo, hi);
-    }
+    if (x < lo || x > hi) return out_of_range(path, key, lo, hi, err);
     *out = x;
     return KE_OK;
 }

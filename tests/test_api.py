@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -79,8 +80,8 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read()
 
-    def json(self, method, path, body=None, token=None):
-        status, _, data = self.request(method, path, body, token)
+    def json(self, method, path, body=None, token=None, headers=None):
+        status, _, data = self.request(method, path, body, token, headers)
         return status, json.loads(data) if data else None
 
     def raw_get(self, path):
@@ -622,6 +623,29 @@ class ApiTest(unittest.TestCase):
                                  headers={"Last-Event-ID": str(last)})
         self.assertTrue(all(e[0] > last for e in again))
         s.wait_state("ev", "COMPLETE")
+        for bad in ("abc", "-1", "12x", ""):
+            status, e = s.json("GET", "/api/v1/events", headers={"Last-Event-ID": bad})
+            self.assertEqual((status, e["error"]["path"]), (400, "Last-Event-ID"), bad)
+        status, e = s.json("GET", "/api/v1/events?since=x")
+        self.assertEqual((status, e["error"]["path"]), (400, "since"))
+
+    def test_smaller_answers(self):
+        s = self.serve()
+        # a body announced too large is refused at once, not after reading it
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        c.sendall(b"POST /api/v1/studies HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: 100000000000\r\n\r\n{")
+        self.assertTrue(c.recv(100).startswith(b"HTTP/1.1 413"))
+        c.close()
+        # a stop through a second server of a study the first one runs
+        self.assertEqual(s.json("POST", "/api/v1/studies",
+                                self.slow_spec("busy", trials=2, steps=200, pause=0.1))[0], 201)
+        s.wait_running("busy")
+        other = self.serve()
+        status, e = other.json("POST", "/api/v1/studies/busy/stop")
+        self.assertEqual(status, 409)
+        self.assertIn("being run by another kestrel process", e["error"]["message"])
+        self.assertEqual(s.request("POST", "/api/v1/studies/busy/stop")[0], 202)
 
     def test_tokens(self):
         token_file = os.path.join(self.tmp, "token")

@@ -188,6 +188,7 @@ static const reject_case rejects[] = {
     { P1("strategy.name", "\"bogus\""), "strategy.name", "unknown strategy 'bogus' (known: grid, random, sobol, gp, hyperband, asha)" },
     { P1("strategy.seed", "-1"), "strategy.seed", "must be >= 0" },
     { P1("strategy.seed", "1.5"), "strategy.seed", "must be an integer" },
+    { P1("budget.max_trials", "1e20"), "budget.max_trials", "must be between 1 and 1000000" },
     { P1("strategy.options", "[]"), "strategy.options", "must be an object" },
     { P1("strategy.options", "{\"k\": 1}"), "strategy.options.k", "unknown option" },
     { P2("strategy.name", "\"sobol\"", "strategy.options", "{\"skip\": 1000000000000}"),
