@@ -67,19 +67,52 @@ static int placeholder_value(const spec_study *s, const char *name, size_t n,
     return KE_OK;
 }
 
+/* 1 when placeholder {name} (n bytes) can stand for text: a categorical
+ * with a string choice or a fixed string ({study} is a safe name). */
+static int takes_text(const spec_study *s, const char *name, size_t n)
+{
+    char key[SPACE_NAME_MAX];
+    if (n >= sizeof key) return 0;
+    memcpy(key, name, n);
+    key[n] = '\0';
+    int i = space_find(&s->space, key);
+    if (i < 0) return 0;
+    const space_param *p = &s->space.params[i];
+    if (p->kind == PARAM_FIXED) return p->fixed.is_text;
+    for (int c = 0; p->kind == PARAM_CATEGORICAL && c < p->n_choices; c++)
+        if (p->choices[c].is_text) return 1;
+    return 0;
+}
+
+/* The shell quoting in force after the literal text t (n bytes), from
+ * *state: 0 none, '\'' or '"'. Backslashes escape outside single quotes. */
+static void track_quotes(const char *t, size_t n, char *state)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (*state != '\'' && t[i] == '\\') i++;
+        else if (*state == 0 && (t[i] == '\'' || t[i] == '"')) *state = t[i];
+        else if (*state == t[i]) *state = 0;
+    }
+}
+
 /* Expands template tmpl into *out (malloc'd): {name} placeholders, shell
- * quoted when quote is set, and {{ / }} as literal braces. */
+ * quoted when quote is set, and {{ / }} as literal braces. In a shell string,
+ * a placeholder that can be text must stand outside the user's own quotes:
+ * inside '...' its quotes would close the user's and leave the value bare,
+ * inside "..." $(...) and backquotes in the value would run. */
 static int expand(const spec_study *s, const char *tmpl, const space_point *pt, int trial,
                   int quote, const char *path, char **out, kerror *err)
 {
     sbuf b = { 0 };
     char val[SPEC_TEXT_VALUE_MAX + 64];
     int rc = KE_OK;
+    char in_quotes = 0;
     const char *c = tmpl;
     if (sb_put(&b, "", 0)) goto nomem;
     while (*c) {
         size_t lit = strcspn(c, "{}");
         if (sb_put(&b, c, lit)) goto nomem;
+        track_quotes(c, lit, &in_quotes);
         c += lit;
         if (!*c) break;
         if (c[1] == c[0]) {
@@ -98,6 +131,13 @@ static int expand(const spec_study *s, const char *tmpl, const space_point *pt, 
         if (placeholder_value(s, c + 1, n, pt, trial, val, sizeof val) < 0) {
             rc = kerror_set(err, KE_INVALID, path, "unknown placeholder {%.*s}",
                             n > 64 ? 64 : (int)n, c + 1);
+            break;
+        }
+        if (quote && in_quotes && takes_text(s, c + 1, n)) {
+            rc = kerror_set(err, KE_INVALID, path, "placeholder {%.*s} inside %s quotes: Kestrel "
+                            "quotes its text itself, and inside yours a value like $(cmd) would "
+                            "run; remove the quotes around it", (int)n, c + 1,
+                            in_quotes == '"' ? "double" : "single");
             break;
         }
         if (quote ? sb_put_quoted(&b, val) : sb_put(&b, val, strlen(val))) goto nomem;

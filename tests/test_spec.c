@@ -266,6 +266,13 @@ static const reject_case rejects[] = {
     { P1("run.command", "[\"echo\", \"--x={bar}\"]"), "run.command[1]", "unknown placeholder {bar}" },
     { P1("run.command", "\"echo {x1\""), "run.command", "unterminated placeholder" },
     { P1("run.command", "\"echo } {x1}\""), "run.command", "unmatched '}'" },
+    /* a text placeholder inside the user's own quotes would run $(...) */
+    { P1("run.command", "\"echo \\\"{opt}\\\"\""), "run.command",
+      "placeholder {opt} inside double quotes" },
+    { P1("run.command", "\"echo '--opt={opt}'\""), "run.command",
+      "placeholder {opt} inside single quotes" },
+    { P1("run.command", "\"echo \\\"\\\\\\\" {x1}\\\" {{'}} {opt}\""), "run.command",
+      "placeholder {opt} inside single quotes" },
     { P1("run.env", "[]"), "run.env", "must be an object" },
     { P1("run.env", "{\"1A\": \"x\"}"), "run.env.1A", "variable name must match" },
     { P1("run.env", "{\"A=B\": \"x\"}"), "run.env.A=B", "variable name must match" },
@@ -356,6 +363,24 @@ static char *counting_array(int n)
 /* No spec value may make parsing (which every resume repeats on the engine
  * thread) unbounded: choices and grids have a ceiling, checked before the
  * duplicate search, which sorts. */
+/* Quotes around a number, or a text placeholder outside any quotes, run. */
+START_TEST(test_command_quotes_accepted)
+{
+    static const char *const ok[] = {
+        "\"echo '{{\\\"value\\\": {x1}}}'\"",    /* echo '{"value": {x1}}' */
+        "\"echo \\\"{x2}\\\" {opt}\"",           /* echo "{x2}" {opt} */
+        "\"echo \\\"it's\\\" {opt} 'a\\\"b' {opt}\"",
+        "\"echo \\\\' {opt}\"",                    /* echo \' {opt} */
+        "[\"echo\", \"'{opt}'\"]",                    /* argv: no shell */
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        kerror err;
+        int rc = parse_with("run.command", ok[i], &err);
+        ck_assert_msg(rc == KE_OK, "%s: %s", ok[i], err.msg);
+    }
+}
+END_TEST
+
 START_TEST(test_size_limits)
 {
     kerror err;
@@ -752,6 +777,7 @@ int main(void)
     tcase_add_test(tc, test_reject_document);
     tcase_add_test(tc, test_length_limits);
     tcase_add_test(tc, test_size_limits);
+    tcase_add_test(tc, test_command_quotes_accepted);
     tcase_add_test(tc, test_full_spec);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_pruner);
