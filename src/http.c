@@ -11,12 +11,14 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -24,12 +26,34 @@
 
 #define MAX_STATUS 600
 #define CONN_TIMEOUT_S 120      /* idle connections; SSE pings every 15 s */
+#define CONN_MAX_DEFAULT 256
+/* One client (address) holds at most a quarter of the connections, so a
+ * flood of idle or slow ones from one host leaves room for the rest (a
+ * supervisor's /healthz included). */
+#define CONN_PER_CLIENT(max) ((max) / 4)
+/* From a connection's start, or the end of its last request, to the end of
+ * the next request's headers. MHD's idle timeout restarts at every byte, so
+ * headers trickled a byte at a time (slowloris) would hold a connection and
+ * its thread for ever: a reaper thread shuts such sockets down. */
+#define HEADER_DEADLINE_S 10
+
+typedef struct watch {          /* one connection, in the reaper's list */
+    MHD_socket fd;
+    double deadline;            /* CLOCK_MONOTONIC s; 0 while a request runs */
+    struct watch *prev, *next;
+} watch;
 
 struct http_server {
     struct MHD_Daemon *d;
     http_opts o;
     int port;
     atomic_ullong counts[MAX_STATUS];
+    pthread_mutex_t mu;         /* watches, stopping */
+    pthread_cond_t wake;
+    watch *watches;
+    int stopping;
+    pthread_t reaper;
+    int reaper_started;
 };
 
 struct http_req {
@@ -44,6 +68,79 @@ struct http_req {
     const char *params[HTTP_MAX_PARAMS];
     char *segs;                 /* the path, split in place for params */
 };
+
+/* ---- the header deadline ---- */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Sets the connection's deadline (0: none while its request runs). */
+static void watch_set(http_server *s, struct MHD_Connection *conn, double deadline)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    watch *w = ci ? ci->socket_context : NULL;
+    if (!w) return;
+    pthread_mutex_lock(&s->mu);
+    w->deadline = deadline;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* MHD tells of a connection's start and end (before it closes the socket,
+ * so the reaper, under the same lock, never shuts down a reused fd). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    watch *w = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(w = calloc(1, sizeof *w))) return;   /* unwatched: MHD's timeout */
+        w->fd = ci->connect_fd;
+        w->deadline = mono_s() + HEADER_DEADLINE_S;
+        pthread_mutex_lock(&s->mu);
+        w->next = s->watches;
+        if (s->watches) s->watches->prev = w;
+        s->watches = w;
+        pthread_mutex_unlock(&s->mu);
+        *socket_context = w;
+    } else if (w) {
+        pthread_mutex_lock(&s->mu);
+        if (w->prev) w->prev->next = w->next;
+        else s->watches = w->next;
+        if (w->next) w->next->prev = w->prev;
+        pthread_mutex_unlock(&s->mu);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+/* Once a second: shuts down the sockets past their deadline; their threads
+ * then read EOF and MHD closes them. */
+static void *reaper_main(void *arg)
+{
+    http_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        double now = mono_s();
+        for (watch *w = s->watches; w; w = w->next)
+            if (w->deadline > 0 && now > w->deadline) {
+                shutdown(w->fd, SHUT_RDWR);
+                w->deadline = 0;
+            }
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += 1;
+        pthread_cond_timedwait(&s->wake, &s->mu, &t);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
 
 /* ---- requests ---- */
 
@@ -355,6 +452,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server *s = cls;
     http_req *rq = *con_cls;
     if (!rq) {
+        watch_set(s, conn, 0);   /* its headers are in */
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         rq->srv = s;
         *con_cls = rq;
@@ -386,9 +484,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)cls;
-    (void)conn;
     (void)why;
+    watch_set(cls, conn, mono_s() + HEADER_DEADLINE_S);   /* the next request's headers */
     http_req *rq = *con_cls;
     if (!rq) return;
     free(rq->body);
@@ -423,18 +520,24 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
     s->o = *o;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    unsigned max = (unsigned)(o->max_connections > 0 ? o->max_connections : CONN_MAX_DEFAULT);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)(o->max_connections > 0 ? o->max_connections : 256),
+                            MHD_OPTION_CONNECTION_LIMIT, max,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            CONN_PER_CLIENT(max) > 0 ? CONN_PER_CLIENT(max) : 1u,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
-    if (!s->d) {
-        free(s);
+    if (s->d && pthread_create(&s->reaper, NULL, reaper_main, s) == 0) s->reaper_started = 1;
+    if (!s->reaper_started) {
+        http_stop(s);
         return kerror_set(err, KE_IO, "listen", "cannot listen on %s:%d (address in use, "
                           "or not an address of this machine)", o->host, o->port);
     }
@@ -457,6 +560,15 @@ uint64_t http_count(const http_server *s, int status)
 void http_stop(http_server *s)
 {
     if (!s) return;
-    MHD_stop_daemon(s->d);
+    if (s->d) MHD_stop_daemon(s->d);
+    if (s->reaper_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = 1;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->reaper, NULL);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->wake);
     free(s);
 }

@@ -629,6 +629,44 @@ class ApiTest(unittest.TestCase):
         status, e = s.json("GET", "/api/v1/events?since=x")
         self.assertEqual((status, e["error"]["path"]), (400, "since"))
 
+    def test_idle_and_slow_connections_do_not_take_it_offline(self):
+        # 300 idle connections and one trickling its headers (slowloris):
+        # /healthz answers again once the header deadline (10 s) has shut
+        # them; before, they held every connection thread for 120 s.
+        s = self.serve()
+        idle = []
+        for _ in range(300):
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+            except OSError:
+                break
+        slow = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        deadline = time.monotonic() + 60
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            try:
+                slow.sendall(b"X-Trickle: 1\r\n")
+                slow.settimeout(0.5)
+                closed = slow.recv(1) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+        self.assertTrue(closed, "a trickling client kept its connection")
+        healthy = False
+        while not healthy and time.monotonic() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=2)
+                c.request("GET", "/healthz")
+                healthy = c.getresponse().status == 200
+                c.close()
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.2)
+        self.assertTrue(healthy, "/healthz never answered")
+        for c in idle + [slow]:
+            c.close()
+
     def test_smaller_answers(self):
         s = self.serve()
         # a body announced too large is refused at once, not after reading it
