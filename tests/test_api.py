@@ -182,7 +182,10 @@ class ApiTest(unittest.TestCase):
         # engine waits for it (up to 5 s, then fails), so while the lock is
         # held and creations keep coming, the engine finishes no round.
         s = self.serve("--stall-after", "0.2")
-        self.assertEqual(s.json("GET", "/healthz"), (200, {"status": "ok"}))
+        deadline = time.monotonic() + 60   # a loaded machine may be slow to start
+        while s.json("GET", "/healthz") != (200, {"status": "ok"}):
+            self.assertLess(time.monotonic(), deadline, "never healthy")
+            time.sleep(0.05)
         db = sqlite3.connect(self.db, isolation_level=None, timeout=30)
         db.execute("BEGIN IMMEDIATE")
         posts = []
