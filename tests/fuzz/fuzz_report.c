@@ -2,18 +2,17 @@
  * (report_parse, with its rewriting of NaN/Infinity/nan/inf and overflowing
  * numbers). Invariants checked: at most REPORT_MAX_METRICS metrics, each
  * name NUL-terminated and shorter than REPORT_NAME_MAX. Run: make fuzz. */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fuzz_text.h"
 
 #include "../../src/report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *line = malloc(size + 1);
+    char *line = fuzz_text(data, size);
     if (!line) return 0;
-    memcpy(line, data, size);
-    line[size] = '\0';
     report_line r;
     kerror err;
     if (report_parse(line, &r, &err) == KE_OK) {

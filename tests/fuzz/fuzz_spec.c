@@ -2,18 +2,17 @@
  * strategy and pruner option checks it runs, command templates). Invariant
  * checked: any input either parses or fails with KE_INVALID/KE_NOMEM and a
  * message, leaving nothing allocated (ASan's leak check). Run: make fuzz. */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fuzz_text.h"
 
 #include "../../src/spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text) return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     spec_study s;
     kerror err;
     int rc = spec_parse(&s, text, &err);
