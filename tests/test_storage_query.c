@@ -326,9 +326,6 @@ static Suite *storage_query_suite(void)
 {
     Suite *s = suite_create("storage_query");
     TCase *rows = tcase_create("query");
-    /* Local SQLite work and nothing to wait on: its time grows with the
-     * machine's load (CI is a loaded 2-core box), so no deadline. */
-    tcase_set_timeout(rows, 0);
     tcase_add_checked_fixture(rows, setup, teardown);
     /* Histories of 650 trials: Check's 4 s default is too short on a loaded
      * 2-core machine (seen at load average 17) */
