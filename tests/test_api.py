@@ -223,7 +223,13 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(status, 405)
         self.assertIn("POST", headers["Allow"])
         self.assertEqual(s.request("DELETE", "/api/v1/studies")[0], 405)
-        self.assertEqual(s.request("POST", "/api/v1/studies", b"{" * (1024 * 1024 + 10))[0], 413)
+        # a body over 1 MiB is refused from its Content-Length, before it is
+        # sent (sending it would race the server's early answer and close)
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        c.sendall(b"POST /api/v1/studies HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: %d\r\n\r\n" % (1024 * 1024 + 10))
+        self.assertTrue(c.recv(100).startswith(b"HTTP/1.1 413"))
+        c.close()
         status, e = s.json("POST", "/api/v1/studies", b'{"name": "x", ')
         self.assertEqual((status, e["error"]["code"]), (400, "invalid"))
         bad = fn_spec("bad")
@@ -472,7 +478,9 @@ class ApiTest(unittest.TestCase):
         s.wait_state("old", "COMPLETE")
         spec["strategy"] = {"name": "sobol", "options": {"skip": 10 ** 12}}
         db = sqlite3.connect(self.db, isolation_level=None)
-        db.execute("UPDATE studies SET spec = ? WHERE name = 'old'", (json.dumps(spec),))
+        # stopped, so it has something to resume (a COMPLETE study answers 409)
+        db.execute("UPDATE studies SET spec = ?, state = 'STOPPED' WHERE name = 'old'",
+                   (json.dumps(spec),))
         db.close()
         status, e = s.json("POST", "/api/v1/studies/old/resume")
         self.assertEqual((status, e["error"]["path"]), (500, "strategy.options.skip"))
