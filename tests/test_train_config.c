@@ -305,6 +305,9 @@ START_TEST(help_lists_every_option)
     }
     ck_assert_ptr_nonnull(strstr(buf, "(0, 1e+30]"));
     ck_assert_ptr_nonnull(strstr(buf, "constant|step|multistep"));
+    /* integer ranges in whole digits, not 2.14748e+09 */
+    ck_assert_ptr_nonnull(strstr(buf, "[0, 2147483647]"));
+    ck_assert_ptr_null(strstr(buf, "e+09"));
     free(buf);
 }
 END_TEST

@@ -133,10 +133,19 @@ static const void *cfield(const train_config *c, const train_config_option *o)
     return (const char *)c + o->offset;
 }
 
+/* "[lo, hi]" or "(lo, hi]"; integer options in whole digits (2147483647,
+ * not 2.14748e+09). */
+static void range_text(const train_config_option *o, char *buf, size_t n)
+{
+    const char *f = o->type == CONFIG_FLOAT ? "%c%g, %g]" : "%c%.0f, %.0f]";
+    snprintf(buf, n, f, o->min_open ? '(' : '[', o->min, o->max);
+}
+
 static int range_error(const train_config_option *o, double v, kerror *err)
 {
-    return kerror_set(err, KE_INVALID, o->name, "must be in %c%g, %g], got %g",
-                      o->min_open ? '(' : '[', o->min, o->max, v);
+    char range[128];
+    range_text(o, range, sizeof range);
+    return kerror_set(err, KE_INVALID, o->name, "must be in %s, got %g", range, v);
 }
 
 static int in_range(const train_config_option *o, double v)
@@ -442,7 +451,7 @@ void train_config_print_help(FILE *out)
         char range[256] = "";
         if (o->type == CONFIG_ENUM) choices_text(o, range, sizeof range);
         else if (o->type == CONFIG_INT || o->type == CONFIG_FLOAT || o->type == CONFIG_INT_LIST)
-            snprintf(range, sizeof range, "%c%g, %g]", o->min_open ? '(' : '[', o->min, o->max);
+            range_text(o, range, sizeof range);
         fprintf(out, "  %-24s %-8s default %-16s %s\n      %s\n", o->name, type_names[o->type],
                 o->def[0] ? o->def : "\"\"", range, o->help);
     }
