@@ -3,7 +3,10 @@
 -- study (every API request does) no longer counts its trials: 10,000 trials
 -- cost five index scans per read before. The triggers see every write
 -- (insert, state change, reclaim, cascade delete), whoever makes it.
--- n_configs counts finished trials that are neither promotions nor retries
+-- n_interrupted counts the FAILED trials whose reason starts "interrupted: "
+-- (TRIAL_INTERRUPTED in src/trial.h: a stop, Ctrl-C or crash), which a read
+-- takes out of n_failed. n_configs counts finished trials that are neither
+-- promotions nor retries
 -- (what budget.max_trials bounds; see 002). version moves with every write
 -- to the study's trials (a trial row's params are written with it) except
 -- the last_step of a report, so a reader can tell that what it answered
@@ -19,6 +22,7 @@ CREATE TABLE study_counts (
     n_complete  INTEGER NOT NULL DEFAULT 0,
     n_pruned    INTEGER NOT NULL DEFAULT 0,
     n_failed    INTEGER NOT NULL DEFAULT 0,
+    n_interrupted INTEGER NOT NULL DEFAULT 0,
     n_configs   INTEGER NOT NULL DEFAULT 0,
     version     INTEGER NOT NULL DEFAULT 0
 );
@@ -30,6 +34,7 @@ SELECT s.id,
        count(CASE WHEN t.state = 'COMPLETE' THEN 1 END),
        count(CASE WHEN t.state = 'PRUNED' THEN 1 END),
        count(CASE WHEN t.state = 'FAILED' THEN 1 END),
+       count(CASE WHEN t.state = 'FAILED' AND t.failure LIKE 'interrupted: %' THEN 1 END),
        count(CASE WHEN t.state != 'RUNNING' AND t.resumed_from IS NULL
                    AND t.retry_of IS NULL THEN 1 END),
        0
@@ -44,7 +49,7 @@ END;
 -- away (-1): the one place the counting rules are written. The trials
 -- triggers insert moves into this view; its INSTEAD OF trigger applies them.
 CREATE VIEW study_count_moves AS
-SELECT 0 AS study_id, 0 AS sign, '' AS state, 0 AS fresh WHERE 0;
+SELECT 0 AS study_id, 0 AS sign, '' AS state, 0 AS fresh, 0 AS interrupted WHERE 0;
 
 CREATE TRIGGER study_count_move INSTEAD OF INSERT ON study_count_moves BEGIN
     UPDATE study_counts SET
@@ -54,18 +59,21 @@ CREATE TRIGGER study_count_move INSTEAD OF INSERT ON study_count_moves BEGIN
         n_complete = n_complete + NEW.sign * (NEW.state = 'COMPLETE'),
         n_pruned = n_pruned + NEW.sign * (NEW.state = 'PRUNED'),
         n_failed = n_failed + NEW.sign * (NEW.state = 'FAILED'),
+        n_interrupted = n_interrupted + NEW.sign * NEW.interrupted,
         n_configs = n_configs + NEW.sign * (NEW.state != 'RUNNING' AND NEW.fresh)
      WHERE study_id = NEW.study_id;
 END;
 
 CREATE TRIGGER study_counts_trial_insert AFTER INSERT ON trials BEGIN
     INSERT INTO study_count_moves VALUES
-        (NEW.study_id, 1, NEW.state, NEW.resumed_from IS NULL AND NEW.retry_of IS NULL);
+        (NEW.study_id, 1, NEW.state, NEW.resumed_from IS NULL AND NEW.retry_of IS NULL,
+         NEW.state = 'FAILED' AND coalesce(NEW.failure LIKE 'interrupted: %', 0));
 END;
 
 CREATE TRIGGER study_counts_trial_delete AFTER DELETE ON trials BEGIN
     INSERT INTO study_count_moves VALUES
-        (OLD.study_id, -1, OLD.state, OLD.resumed_from IS NULL AND OLD.retry_of IS NULL);
+        (OLD.study_id, -1, OLD.state, OLD.resumed_from IS NULL AND OLD.retry_of IS NULL,
+         OLD.state = 'FAILED' AND coalesce(OLD.failure LIKE 'interrupted: %', 0));
 END;
 
 -- Any other change of a trial row (an end sets state and value; an edit by
@@ -74,6 +82,8 @@ CREATE TRIGGER study_counts_trial_update
 AFTER UPDATE OF id, study_id, number, state, value, started_at, finished_at, worker, failure,
                 spec_hash, budget, resumed_from, retry_of ON trials BEGIN
     INSERT INTO study_count_moves VALUES
-        (OLD.study_id, -1, OLD.state, OLD.resumed_from IS NULL AND OLD.retry_of IS NULL),
-        (NEW.study_id, 1, NEW.state, NEW.resumed_from IS NULL AND NEW.retry_of IS NULL);
+        (OLD.study_id, -1, OLD.state, OLD.resumed_from IS NULL AND OLD.retry_of IS NULL,
+         OLD.state = 'FAILED' AND coalesce(OLD.failure LIKE 'interrupted: %', 0)),
+        (NEW.study_id, 1, NEW.state, NEW.resumed_from IS NULL AND NEW.retry_of IS NULL,
+         NEW.state = 'FAILED' AND coalesce(NEW.failure LIKE 'interrupted: %', 0));
 END;
