@@ -335,8 +335,9 @@ static void builtin_argv(strlist *a, const sched_trial *t, const spec_study *spe
         add(a, "%s", spec->run.function);
     } else {
         add(a, "train");
-        /* A trial saves its state once, at its end (a promotion or the
-         * best-model export reads it; nothing resumes a trial mid-way), and
+        /* A trial saves its state once, at its end (a promotion reads it,
+         * and the best trial's is kept as the study's model; nothing
+         * resumes a trial mid-way), and
          * skips the test pass unless the objective is a test metric: both
          * cost more than a short trial's epochs. The spec's options follow,
          * so a study can ask for either back. */
