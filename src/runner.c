@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,8 @@ struct runner_proc {
     int reaped;
     pid_t watchdog;          /* 0 once stood down */
     int watch_fd;            /* our end of the watchdog's pipe */
+    int pidfd;               /* readable once the child exits; -1 without
+                              * pidfd_open (then POLL_CAP_MS bounds the wait) */
     int exited, exit_code, signaled, signal;
     int done;                /* EXIT dispatched */
     stream s[S_N];
@@ -241,6 +244,7 @@ static void reap(runner_proc *p)
     }
     if (!p->reaped) wait_for(p->pid);
     p->reaped = 1;
+    close_fd(&p->pidfd);
 }
 
 /* Ends a proc whose child exited: what is left of its group is killed (it
@@ -331,7 +335,7 @@ static void service(runner_proc *p, const struct pollfd *pfd, dispatch *d)
 int runner_poll(runner_proc *const *procs, int n, int timeout_ms,
                 runner_cb cb, void *ctx, kerror *err)
 {
-    struct pollfd *pfd = malloc(((size_t)n * S_N + 1) * sizeof *pfd);
+    struct pollfd *pfd = malloc(((size_t)n * (S_N + 1) + 1) * sizeof *pfd);
     if (!pfd) return kerror_set(err, KE_NOMEM, NULL, "runner_poll: out of memory");
     nfds_t np = 0;
     for (int i = 0; i < n; i++) {
@@ -343,6 +347,8 @@ int runner_poll(runner_proc *const *procs, int n, int timeout_ms,
             p->s[k].pidx = (int)np;
             pfd[np++] = (struct pollfd){.fd = p->s[k].fd, .events = POLLIN};
         }
+        /* until the exit is seen: a zombie's pidfd stays readable */
+        if (p->pidfd >= 0 && !p->exit_seen) pfd[np++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
     }
     if (poll(pfd, np, wait_ms(procs, n, timeout_ms, now_s())) < 0 && errno != EINTR) {
         int e = errno;
@@ -612,6 +618,7 @@ static runner_proc *proc_new(const runner_cmd *cmd)
     p->grace = cmd->kill_grace > 0 ? cmd->kill_grace : DEFAULT_GRACE;
     p->t_term = -1;
     p->watch_fd = -1;
+    p->pidfd = -1;
     p->s[S_REPORT] = (stream){.fd = -1, .source = RUNNER_SRC_REPORT};
     p->s[S_OUT] = (stream){.fd = -1, .source = RUNNER_SRC_STDOUT, .tail = &p->out_tail};
     p->s[S_ERR] = (stream){.fd = -1, .tail = &p->err_tail};
@@ -664,6 +671,10 @@ int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err)
         return kerror_set(err, KE_IO, NULL, "cannot start '%s': %s", cmd->argv[0], strerror(e));
     }
     p->pid = pid;
+    /* A child closes its pipes before it becomes a zombie: without a pidfd
+     * the exit after the last EOF was only seen at the next POLL_CAP_MS
+     * wake-up, 50 ms late on average, every trial. */
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     read_child_status(p, pp[3][0], cmd);
     close_fd(&pp[3][0]);
     if (start_watchdog(p) < 0) {
@@ -720,5 +731,6 @@ void runner_free(runner_proc *p)
         free(p->s[k].line);
     }
     close_fd(&p->watch_fd);
+    close_fd(&p->pidfd);
     free(p);
 }
