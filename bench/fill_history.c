@@ -19,7 +19,9 @@ static const char spec_fmt[] =
     " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
     " \"budget\": {\"max_trials\": %d, \"max_parallel\": 8}, \"run\": {\"function\": \"branin\"}}";
 
-static int fill(storage *st, int64_t id, int n, kerror *err)
+/* n trials of a study whose budget is max: COMPLETE when they fill it,
+ * else STOPPED (it has trials left to resume, as dashboard_bench.sh does). */
+static int fill(storage *st, int64_t id, int n, int max, kerror *err)
 {
     const testfn *f = testfn_find("branin");
     srand(1);
@@ -39,7 +41,7 @@ static int fill(storage *st, int64_t id, int n, kerror *err)
             rc = storage_trial_finish(st, t.id, TRIAL_COMPLETE, 1, v, &fin, 1, NULL, "", "", err);
         if (rc != KE_OK) return rc;
     }
-    return storage_study_set_state(st, id, "COMPLETE", err);
+    return storage_study_set_state(st, id, n >= max ? "COMPLETE" : "STOPPED", NULL, err);
 }
 
 int main(int argc, char **argv)
@@ -63,7 +65,7 @@ int main(int argc, char **argv)
         if (rc == KE_OK)
             rc = storage_study_create(st, spec.name, json, spec.hash, spec.metric, spec.maximize,
                                       &id, &err);
-        if (rc == KE_OK) rc = fill(st, id, n, &err);
+        if (rc == KE_OK) rc = fill(st, id, n, max, &err);
         free(json);
         spec_free(&spec);
     }
