@@ -386,6 +386,19 @@ START_TEST(environment)
 }
 END_TEST
 
+/* argv with env_extra cannot be executed, for the reason e (in the stderr tail). */
+static void exec_fails(char **argv, char **env, int e)
+{
+    collect c = {0};
+    runner_cmd cmd = {.argv = argv, .env_extra = env};
+    runner_proc *p = spawn_cmd(&cmd, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.exec_failed, 1);
+    ck_assert_ptr_nonnull(strstr(runner_stderr_tail(p), strerror(e)));
+    runner_free(p);
+    collect_free(&c);
+}
+
 /* A bare command name is looked up in the trial's PATH (a spec's run.env
  * may set it), not Kestrel's, which stays as it was: a file without
  * execute permission is passed over (EACCES when nothing else is found), a
@@ -412,22 +425,9 @@ START_TEST(path_search_uses_the_trials_env)
     ck_assert_str_eq(getenv("PATH"), before);
     runner_free(p);
     collect_free(&c);
-    char *env_a[] = {only_a, NULL};
-    runner_cmd denied = {.argv = argv, .env_extra = env_a};
-    p = spawn_cmd(&denied, &c);
-    run_one(p, &c);
-    ck_assert_int_eq(c.exit.exec_failed, 1);
-    ck_assert_ptr_nonnull(strstr(runner_stderr_tail(p), strerror(EACCES)));
-    runner_free(p);
-    collect_free(&c);
-    char *sleep_argv[] = {"sleep", "0", NULL};
-    runner_cmd missing = {.argv = sleep_argv, .env_extra = env_a};
-    p = spawn_cmd(&missing, &c);
-    run_one(p, &c);
-    ck_assert_int_eq(c.exit.exec_failed, 1);
-    ck_assert_ptr_nonnull(strstr(runner_stderr_tail(p), strerror(ENOENT)));
-    runner_free(p);
-    collect_free(&c);
+    char *env_a[] = {only_a, NULL}, *sleep_argv[] = {"sleep", "0", NULL};
+    exec_fails(argv, env_a, EACCES);
+    exec_fails(sleep_argv, env_a, ENOENT);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
