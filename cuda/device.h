@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 /* GEMM input precision; the values are CONFIG_PRECISION_*. Accumulation,
  * outputs and master weights are fp32 in every mode. */

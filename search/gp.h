@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 /* Hyperparameter vector theta, length d+2 (all logs, so the fit is unconstrained
  * up to clamping): theta[0..d-1] = log length scales (unit-cube units),

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 #define SPACE_MAX_PARAMS 64
 #define SPACE_NAME_MAX 64

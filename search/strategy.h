@@ -11,8 +11,8 @@
 #include <jansson.h>
 
 #include "space.h"
-#include "../src/kerror.h"
-#include "../src/trial.h"
+#include "../common/kerror.h"
+#include "../common/trial.h"
 
 typedef struct {            /* one trial as a strategy sees it */
     int number;             /* 0-based trial number in the study */

@@ -4,7 +4,7 @@
 -- cost five index scans per read before. The triggers see every write
 -- (insert, state change, reclaim, cascade delete), whoever makes it.
 -- n_interrupted counts the FAILED trials whose reason starts "interrupted: "
--- (TRIAL_INTERRUPTED in src/trial.h: a stop, Ctrl-C or crash), which a read
+-- (TRIAL_INTERRUPTED in common/trial.h: a stop, Ctrl-C or crash), which a read
 -- takes out of n_failed. n_configs counts finished trials that are neither
 -- promotions nor retries
 -- (what budget.max_trials bounds; see 002). version moves with every write

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 #include "train_config.h"
 #include "mlp.h"
 #include "optim.h"

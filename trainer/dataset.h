@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 typedef enum {
     DATASET_CLASSIFICATION = 0,

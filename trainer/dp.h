@@ -21,7 +21,7 @@
 #ifndef KESTREL_DP_H
 #define KESTREL_DP_H
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 #include "mlp.h"
 #include "optim.h"
 

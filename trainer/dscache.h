@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 /* Decodes the dataset from its sources into *ds (a malloc'd dataset). */
 typedef int (*dscache_decode_fn)(void *ctx, dataset *ds, kerror *err);

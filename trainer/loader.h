@@ -15,7 +15,7 @@
 
 #include "dataset.h"
 #include "split.h"
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 /* Augmentation, applied to training batches only (pass NULL for none).
  * Image ops need the dataset's image geometry (h, w, c > 0) and are skipped

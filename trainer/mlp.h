@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 #define MLP_MAX_LAYERS 16   /* hidden layers */
 #define MLP_TENSOR_NAME 32

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 #include "mlp.h"
 
 /* Floor on |w_i| in AGC so zero-initialised rows can still move (Brock et

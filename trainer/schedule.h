@@ -16,7 +16,7 @@
 #ifndef KESTREL_SCHEDULE_H
 #define KESTREL_SCHEDULE_H
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 #define SCHEDULE_MAX_MILESTONES 32
 

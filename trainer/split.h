@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 typedef struct {
     double val_ratio;   /* share of the training pool (all rows minus test)

@@ -31,7 +31,7 @@
 #ifndef KESTREL_TRAIN_H
 #define KESTREL_TRAIN_H
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 #include "train_config.h"
 
 /* Every metric name a run reports (the lines above): what a study's

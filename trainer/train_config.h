@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 
 #define CONFIG_STR_MAX 512
 #define CONFIG_LIST_MAX 32

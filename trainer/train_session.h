@@ -11,7 +11,7 @@
 #ifndef KESTREL_TRAIN_SESSION_H
 #define KESTREL_TRAIN_SESSION_H
 
-#include "../src/kerror.h"
+#include "../common/kerror.h"
 #include "checkpoint.h"
 #include "train_config.h"
 #include "dataset.h"
