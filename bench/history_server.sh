@@ -24,7 +24,7 @@ trap history_cleanup EXIT INT TERM
 history_build() {
     [ -f "$build/libkestrel.a" ] || make -s -C "$build" libkestrel.a
     # shellcheck disable=SC2046
-    ${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../src" -I"$here/../search" \
+    ${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../common" -I"$here/../src" -I"$here/../search" \
         $(pkg-config --cflags jansson sqlite3) "$here/fill_history.c" "$build/libkestrel.a" \
         $(pkg-config --libs jansson sqlite3 gsl openblas libmicrohttpd zlib | sed 's/-lgslcblas//') \
         -lm -o "$tmp/fill_history"
