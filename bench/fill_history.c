@@ -41,7 +41,7 @@ static int fill(storage *st, int64_t id, int n, int max, kerror *err)
             rc = storage_trial_finish(st, t.id, TRIAL_COMPLETE, 1, v, &fin, 1, NULL, "", "", err);
         if (rc != KE_OK) return rc;
     }
-    return storage_study_set_state(st, id, n >= max ? "COMPLETE" : "STOPPED", NULL, err);
+    return storage_study_set_state(st, id, n >= max ? STUDY_COMPLETE : STUDY_STOPPED, NULL, err);
 }
 
 int main(int argc, char **argv)

@@ -5,16 +5,18 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const names[] = {"RUNNING", "COMPLETE", "PRUNED", "FAILED"};
+static const char *const names[TRIAL_STATES] = {
+    [TRIAL_RUNNING] = "RUNNING", [TRIAL_COMPLETE] = "COMPLETE",
+    [TRIAL_PRUNED] = "PRUNED", [TRIAL_FAILED] = "FAILED"};
 
 const char *trial_state_name(trial_state s)
 {
-    return (unsigned)s < 4 ? names[s] : "UNKNOWN";
+    return (unsigned)s < TRIAL_STATES ? names[s] : "UNKNOWN";
 }
 
 int trial_state_parse(const char *name)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < TRIAL_STATES; i++)
         if (name && strcasecmp(name, names[i]) == 0) return i;
     return -1;
 }

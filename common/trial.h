@@ -4,12 +4,15 @@
 #ifndef KESTREL_TRIAL_H
 #define KESTREL_TRIAL_H
 
+/* Dense from 0, so a state indexes an array of TRIAL_STATES counters. */
 typedef enum {
     TRIAL_RUNNING = 0,
     TRIAL_COMPLETE = 1,
     TRIAL_PRUNED = 2,
     TRIAL_FAILED = 3
 } trial_state;
+
+#define TRIAL_STATES 4
 
 /* The failure reason of a FAILED trial that did not fail by itself (a stop,
  * a signal to the runner, a dead runner) starts with this: it is re-run on

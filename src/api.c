@@ -196,14 +196,13 @@ static void h_metrics(http_req *rq, void *ctx)
         return;
     }
     pool_put(a, st);
-    static const char *const states[] = {"RUNNING", "STOPPED", "COMPLETE", "FAILED"};
-    long trials[4] = {0}, studies[4] = {0};
+    long trials[TRIAL_STATES] = {0}, studies[STUDY_STATES] = {0};
     for (int i = 0; i < n; i++) {
-        trials[0] += list[i].n_running;
-        trials[1] += list[i].n_complete;
-        trials[2] += list[i].n_pruned;
-        trials[3] += list[i].n_failed + list[i].n_interrupted;
-        for (int k = 0; k < 4; k++) studies[k] += !strcmp(list[i].state, states[k]);
+        trials[TRIAL_RUNNING] += list[i].n_running;
+        trials[TRIAL_COMPLETE] += list[i].n_complete;
+        trials[TRIAL_PRUNED] += list[i].n_pruned;
+        trials[TRIAL_FAILED] += list[i].n_failed + list[i].n_interrupted;
+        studies[list[i].state]++;
     }
     storage_study_list_free(list, n);
     service_stats ss;
@@ -216,7 +215,7 @@ static void h_metrics(http_req *rq, void *ctx)
         return;
     }
     fputs("# HELP kestrel_trials Trials in the history by state.\n# TYPE kestrel_trials gauge\n", f);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < TRIAL_STATES; k++)
         fprintf(f, "kestrel_trials{state=\"%s\"} %ld\n", trial_state_name((trial_state)k), trials[k]);
     fprintf(f, "# HELP kestrel_running_trials Trials this server runs now.\n"
                "# TYPE kestrel_running_trials gauge\nkestrel_running_trials %d\n"
@@ -224,7 +223,8 @@ static void h_metrics(http_req *rq, void *ctx)
                "# TYPE kestrel_suggestions_total counter\nkestrel_suggestions_total %" PRIu64 "\n"
                "# HELP kestrel_studies Studies in the history by state.\n"
                "# TYPE kestrel_studies gauge\n", ss.running, ss.suggestions);
-    for (int k = 0; k < 4; k++) fprintf(f, "kestrel_studies{state=\"%s\"} %ld\n", states[k], studies[k]);
+    for (int k = 0; k < STUDY_STATES; k++)
+        fprintf(f, "kestrel_studies{state=\"%s\"} %ld\n", study_state_name((study_state)k), studies[k]);
     fputs("# HELP kestrel_http_requests_total HTTP responses by status code.\n"
           "# TYPE kestrel_http_requests_total counter\n", f);
     for (int code = 100; code < 600; code++) {

@@ -55,7 +55,7 @@ json_t *api_study_json(const storage_study *s, int with_spec)
     json_t *o = json_pack(
         "{s:s, s:s, s:s?, s:s, s:s, s:O?, s:f, s:f, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:O?, "
         "s:o, s:o}",
-        "name", s->name, "state", s->state, "state_reason", s->state_reason,
+        "name", s->name, "state", study_state_name(s->state), "state_reason", s->state_reason,
         "direction", s->maximize ? "maximize" : "minimize",
         "metric", s->metric, "strategy", json_object_get(json_object_get(doc, "strategy"), "name"),
         "created_at", s->created_at, "updated_at", s->updated_at, "counts", "total", s->n_trials,

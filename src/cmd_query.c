@@ -126,7 +126,7 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
     for (int i = 0; i < n; i++) {
         const storage_study *s = &list[i];
         format_cell c[12] = {
-            {CELL_TEXT, 0, s->name}, {CELL_TEXT, 0, s->state},
+            {CELL_TEXT, 0, s->name}, {CELL_TEXT, 0, study_state_name(s->state)},
             {CELL_TEXT, 0, s->maximize ? "maximize" : "minimize"}, {CELL_TEXT, 0, s->metric},
             {CELL_INT, s->n_trials, 0}, {CELL_INT, s->n_running, 0}, {CELL_INT, s->n_complete, 0},
             {CELL_INT, s->n_pruned, 0}, {CELL_INT, s->n_failed, 0}, {CELL_INT, s->n_interrupted, 0},

@@ -268,7 +268,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
         if (!s->runs) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
-    if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, "RUNNING", NULL, err);
+    if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, STUDY_RUNNING, NULL, err);
     if (rc != KE_OK) {
         scheduler_close(s);
         return rc;
@@ -626,7 +626,7 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     s->completed = !s->stop_reason && !s->failed;
     if (s->completed) sched_ckpt_completed(&s->ckpt, s->hist.n, best_trial(s, NULL));
     rc = storage_study_set_state(s->st, s->study_id,
-                                 s->failed ? "FAILED" : s->completed ? "COMPLETE" : "STOPPED",
+                                 s->failed ? STUDY_FAILED : s->completed ? STUDY_COMPLETE : STUDY_STOPPED,
                                  s->failed ? s->failure : NULL, err);
     return rc != KE_OK ? rc : 0;
 }

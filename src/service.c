@@ -264,12 +264,12 @@ static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
     r->id = ss.study_id;
-    log_study(r->spec.name, "RUNNING", &ss, NULL);
+    log_study(r->spec.name, study_state_name(STUDY_RUNNING), &ss, NULL);
     r->next = sv->active;
     sv->active = r;
     sv->n_active++;
     atomic_store(&sv->n_active_pub, sv->n_active);
-    publish_state(sv, r->spec.name, "RUNNING");
+    publish_state(sv, r->spec.name, study_state_name(STUDY_RUNNING));
     return KE_OK;
 }
 
@@ -332,7 +332,7 @@ static int do_resume(service *sv, const char *name, int retry_failed, kerror *er
     int rc = storage_study_get(sv->st, name, &row, err);
     if (rc != KE_OK) return rc;
     /* a complete study has nothing left to run: saying 202 would mislead */
-    if (!retry_failed && !strcmp(row.state, "COMPLETE"))
+    if (!retry_failed && row.state == STUDY_COMPLETE)
         rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is complete: nothing to resume "
                         "(retry_failed=true re-runs its failed trials; a larger "
                         "budget.max_trials extends it)", name);
@@ -350,12 +350,12 @@ static int stop_inactive(service *sv, const char *name, kerror *err)
     storage_study row;
     int rc = storage_study_get(sv->st, name, &row, err);
     if (rc != KE_OK) return rc;
-    if (!strcmp(row.state, "RUNNING"))
+    if (row.state == STUDY_RUNNING)
         rc = kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; "
                         "stop it there", name);
     else
         rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is not running (it is %s)", name,
-                        row.state);
+                        study_state_name(row.state));
     storage_study_free(&row);
     return rc;
 }
@@ -403,13 +403,13 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
     scheduler_close(r->s);
-    const char *state = ss.failed ? "FAILED" : ss.completed ? "COMPLETE" : "STOPPED";
+    study_state state = ss.failed ? STUDY_FAILED : ss.completed ? STUDY_COMPLETE : STUDY_STOPPED;
     kerror err;
     kerror_clear(&err);
     int wrc = KE_OK;
     if (rc < 0) {
         log_error(r->spec.name, "failed", step_err);
-        state = "FAILED";
+        state = STUDY_FAILED;
         wrc = storage_study_set_state(sv->st, r->id, state, step_err->msg, &err);
         /* trials whose end could not be stored (the storage error itself)
          * get another try now; failing that, the next start reclaims them */
@@ -420,17 +420,18 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
         if (scheduler_reclaim(sv->st, sv->db_path, r->id, reason, &n, &rerr) != KE_OK)
             log_error(r->spec.name, "cannot mark its running trials failed", &rerr);
     } else if (!ss.completed && ss.stop_reason && !strcmp(ss.stop_reason, SHUTDOWN_REASON)) {
-        state = "RUNNING";       /* resumed by the next start */
+        state = STUDY_RUNNING;       /* resumed by the next start */
         wrc = storage_study_set_state(sv->st, r->id, state, NULL, &err);
     }
     if (wrc != KE_OK) log_error(r->spec.name, "cannot store its state", &err);
     if (r->deleting) {
         wrc = storage_study_delete(sv->st, r->id, &err);
         if (wrc == KE_OK) remove_study_dirs(sv, r->spec.name, ss.n_trials);
-        state = "DELETED";
     }
-    log_study(r->spec.name, state, &ss, ss.failure ? ss.failure : ss.stop_reason);
-    publish_state(sv, r->spec.name, state);
+    /* DELETED is no stored state: the event tells watchers the row is gone */
+    const char *shown = r->deleting ? "DELETED" : study_state_name(state);
+    log_study(r->spec.name, shown, &ss, ss.failure ? ss.failure : ss.stop_reason);
+    publish_state(sv, r->spec.name, shown);
     while (r->waiters) {
         cmd *c = r->waiters;
         r->waiters = c->next;
@@ -650,7 +651,7 @@ static void resume_stored(service *sv)
     for (int i = 0; i < n; i++) {
         if (find_active(sv, list[i].name)) continue;
         kerror_clear(&err);
-        if (strcmp(list[i].state, "RUNNING") == 0) {
+        if (list[i].state == STUDY_RUNNING) {
             if (do_resume(sv, list[i].name, 0, &err) != KE_OK)
                 log_error(list[i].name, "cannot resume", &err);
             continue;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kerror.h"
+#include "study.h"
 #include "trial.h"
 
 typedef struct storage storage;
@@ -21,7 +22,7 @@ typedef struct {
     char *spec_hash;
     char *metric;
     int maximize;
-    char *state;            /* "RUNNING", "STOPPED", "COMPLETE", "FAILED" */
+    study_state state;
     char *state_reason;     /* why it is in that state (a FAILED study), or NULL */
     char *spec_dir;         /* folder of the spec file it was last run from, or NULL */
     double created_at;      /* Unix seconds */
@@ -109,8 +110,9 @@ typedef struct {
 int storage_study_stamp(storage *st, const char *name, storage_stamp *out, kerror *err);
 int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
                               const char *spec_hash, kerror *err);
-/* Sets the state and its reason (NULL for none). */
-int storage_study_set_state(storage *st, int64_t id, const char *state, const char *reason,
+/* Sets the state and its reason (NULL for none); KE_INVALID for a value
+ * outside the enum. */
+int storage_study_set_state(storage *st, int64_t id, study_state state, const char *reason,
                             kerror *err);
 /* Records the folder of the spec file a study is run from (NULL: none). */
 int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err);

@@ -407,7 +407,8 @@ static int read_study(sqlite3_stmt *s, storage_study *out, kerror *err)
     out->spec_hash = sq_column_dup(s, 3, &oom);
     out->metric = sq_column_dup(s, 4, &oom);
     out->maximize = strcmp((const char *)sqlite3_column_text(s, 5), "maximize") == 0;
-    out->state = sq_column_dup(s, 6, &oom);
+    /* the table's CHECK admits only the names study_state_parse knows */
+    out->state = (study_state)study_state_parse((const char *)sqlite3_column_text(s, 6));
     out->created_at = sqlite3_column_double(s, 7);
     out->updated_at = sqlite3_column_double(s, 8);
     out->n_trials = sqlite3_column_int(s, 9);
@@ -516,19 +517,15 @@ int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
     return study_change(st, s, id, err);
 }
 
-int storage_study_set_state(storage *st, int64_t id, const char *state, const char *reason,
+int storage_study_set_state(storage *st, int64_t id, study_state state, const char *reason,
                             kerror *err)
 {
-    static const char *const states[] = {"RUNNING", "STOPPED", "COMPLETE", "FAILED"};
-    int known = 0;
-    for (int i = 0; i < 4; i++) known |= state && strcmp(state, states[i]) == 0;
-    if (!known)
-        return kerror_set(err, KE_INVALID, NULL, "unknown study state '%s' (one of "
-                          "RUNNING, STOPPED, COMPLETE, FAILED)", state ? state : "");
+    if ((unsigned)state >= STUDY_STATES)
+        return kerror_set(err, KE_INVALID, NULL, "unknown study state %d", (int)state);
     sqlite3_stmt *s = sq_query(st, Q_STUDY_STATE, err);
     if (!s) return KE_DB;
     sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, study_state_name(state), -1, SQLITE_STATIC);
     sqlite3_bind_double(s, 3, sq_now_unix());
     sq_bind_text_or_null(s, 4, reason);
     return study_change(st, s, id, err);
@@ -599,7 +596,6 @@ void storage_study_free(storage_study *s)
     free(s->spec_json);
     free(s->spec_hash);
     free(s->metric);
-    free(s->state);
     free(s->state_reason);
     free(s->spec_dir);
     memset(s, 0, sizeof *s);

@@ -10,7 +10,7 @@
 
 typedef struct {
     char *name;
-    char state[16];
+    study_state state;
     int counts[6];
 } seen;
 
@@ -44,12 +44,12 @@ static int compare(watch *w, const storage_study *list, int n, watch_fn fn, void
             free_seen(now, i);
             return kerror_set(err, KE_NOMEM, NULL, "out of memory");
         }
-        snprintf(now[i].state, sizeof now[i].state, "%s", list[i].state);
+        now[i].state = list[i].state;
         counts_of(&list[i], now[i].counts);
         const seen *old = NULL;
         for (int j = 0; j < w->n && !old; j++)
             if (!strcmp(w->studies[j].name, list[i].name)) old = &w->studies[j];
-        if (fn && (!old || strcmp(old->state, now[i].state) ||
+        if (fn && (!old || old->state != now[i].state ||
                    memcmp(old->counts, now[i].counts, sizeof old->counts)))
             fn(&list[i], list[i].name, ctx);
     }

@@ -195,7 +195,7 @@ START_TEST(study_crud)
     ck_assert_str_eq(s.spec_hash, "abcd");
     ck_assert_str_eq(s.metric, "loss");
     ck_assert_int_eq(s.maximize, 1);
-    ck_assert_str_eq(s.state, "RUNNING");
+    ck_assert_int_eq(s.state, STUDY_RUNNING);
     ck_assert(s.created_at > 1.6e9 && s.updated_at >= s.created_at);
     ck_assert_int_eq(s.n_trials, 0);
     ck_assert_int_eq(s.has_best, 0);
@@ -208,29 +208,53 @@ START_TEST(study_crud)
     ck_assert_int_eq(storage_study_get_id(st, id + 100, &s, &err), KE_NOTFOUND);
 
     ck_assert_int_eq(storage_study_update_spec(st, id, "{\"v\":2}", "ef01", &err), KE_OK);
-    ck_assert_int_eq(storage_study_set_state(st, id, "STOPPED", NULL, &err), KE_OK);
-    ck_assert_int_eq(storage_study_set_state(st, id, "PAUSED", NULL, &err), KE_INVALID);
-    ck_assert_int_eq(storage_study_set_state(st, id + 100, "STOPPED", NULL, &err), KE_NOTFOUND);
+    ck_assert_int_eq(storage_study_set_state(st, id, STUDY_STOPPED, NULL, &err), KE_OK);
+    ck_assert_int_eq(storage_study_set_state(st, id, (study_state)STUDY_STATES, NULL, &err),
+                     KE_INVALID);
+    ck_assert_int_eq(storage_study_set_state(st, id + 100, STUDY_STOPPED, NULL, &err), KE_NOTFOUND);
     ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
     ck_assert_str_eq(s.spec_json, "{\"v\":2}");
     ck_assert_str_eq(s.spec_hash, "ef01");
-    ck_assert_str_eq(s.state, "STOPPED");
+    ck_assert_int_eq(s.state, STUDY_STOPPED);
     ck_assert_ptr_null(s.state_reason);
     ck_assert_ptr_null(s.spec_dir);
     storage_study_free(&s);
-    ck_assert_int_eq(storage_study_set_state(st, id, "FAILED", "10 trials in a row failed", &err),
+    ck_assert_int_eq(storage_study_set_state(st, id, STUDY_FAILED, "10 trials in a row failed", &err),
                      KE_OK);
     ck_assert_int_eq(storage_study_set_dir(st, id, "/srv/specs", &err), KE_OK);
     ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
-    ck_assert_str_eq(s.state, "FAILED");
+    ck_assert_int_eq(s.state, STUDY_FAILED);
     ck_assert_str_eq(s.state_reason, "10 trials in a row failed");
     ck_assert_str_eq(s.spec_dir, "/srv/specs");
     storage_study_free(&s);
     /* a new state clears the reason */
-    ck_assert_int_eq(storage_study_set_state(st, id, "RUNNING", NULL, &err), KE_OK);
+    ck_assert_int_eq(storage_study_set_state(st, id, STUDY_RUNNING, NULL, &err), KE_OK);
     ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
     ck_assert_ptr_null(s.state_reason);
     storage_study_free(&s);
+}
+END_TEST
+
+/* Every enum value is a name the studies table's CHECK admits, and reads
+ * back as itself: the one name table and the SQL agree. */
+START_TEST(study_states_round_trip)
+{
+    open_db();
+    int64_t id = new_study("states", 0);
+    for (int k = 0; k < STUDY_STATES; k++) {
+        ck_assert_int_eq(study_state_parse(study_state_name((study_state)k)), k);
+        ck_assert_int_eq(storage_study_set_state(st, id, (study_state)k, NULL, &err), KE_OK);
+        storage_study s;
+        ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
+        ck_assert_int_eq(s.state, k);
+        storage_study_free(&s);
+        char sql[96], want[16];
+        snprintf(sql, sizeof sql, "SELECT state FROM studies WHERE id = %lld", (long long)id);
+        snprintf(want, sizeof want, "%s", study_state_name((study_state)k));
+        assert_sql(sql, want);
+    }
+    ck_assert_int_eq(study_state_parse("PAUSED"), -1);
+    ck_assert_str_eq(study_state_name((study_state)STUDY_STATES), "UNKNOWN");
 }
 END_TEST
 
@@ -620,6 +644,7 @@ static Suite *storage_suite(void)
     TCase *rows = tcase_create("rows");
     tcase_add_checked_fixture(rows, setup, teardown);
     tcase_add_test(rows, study_crud);
+    tcase_add_test(rows, study_states_round_trip);
     tcase_add_test(rows, study_list_counts_and_best);
     tcase_add_test(rows, study_delete_cascades);
     tcase_add_test(rows, trial_numbering_and_params);
