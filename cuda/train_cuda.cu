@@ -438,16 +438,29 @@ static int cuda_open(session *s, kerror *err)
     return rc;
 }
 
+/* Device parameters -> the host model (the best epoch's, for restore_best). */
+static int cuda_get_model(session *s, kerror *err)
+{
+    return mlp_cuda_download(((cuda_state *)s->dev_state)->m, s->m, err);
+}
+
+/* The host model -> the device (the restored best epoch). */
+static int cuda_set_model(session *s, kerror *err)
+{
+    return mlp_cuda_upload(((cuda_state *)s->dev_state)->m, s->m, err);
+}
+
 /* Device state -> the host model and optimizer, for checkpoints. */
 static int cuda_sync(session *s, kerror *err)
 {
     cuda_state *g = (cuda_state *)s->dev_state;
-    int rc = mlp_cuda_download(g->m, s->m, err);
+    int rc = cuda_get_model(s, err);
     if (!rc) rc = optim_cuda_sync(&g->opt, &s->opt, err);
     return rc;
 }
 
-static const train_device_ops cuda_ops = {cuda_open, cuda_train_epoch, cuda_eval, cuda_sync, cuda_close};
+static const train_device_ops cuda_ops = {cuda_open, cuda_train_epoch, cuda_eval, cuda_sync,
+                                          cuda_get_model, cuda_set_model, cuda_close};
 
 extern "C" int train_cuda_devices(char *why, size_t n) { return cudev_count(why, n); }
 

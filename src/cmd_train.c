@@ -143,7 +143,10 @@ int cmd_train_main(int argc, char **argv)
         static const char *const metrics[] = {TRAIN_METRIC_NAMES};
         fputs("\nMetrics it reports (a study's objective.metric names one):\n ", stdout);
         for (size_t i = 0; i < sizeof metrics / sizeof *metrics; i++) printf(" %s", metrics[i]);
-        fputs("\n(per epoch, per fold with kfold, and final: see docs/protocol.md)\n", stdout);
+        fputs("\n(per epoch, per fold with kfold, and final: see docs/protocol.md; the final\n"
+              "line's best_epoch is the epoch of best_val_loss, stopped_early is 1 when\n"
+              "early_stopping_patience ended the run, and with restore_best its val_* and\n"
+              "test_* are the best epoch's)\n", stdout);
         return 0;
     }
     if (apply_env(&cfg, &err) || train_config_validate(&cfg, &err)) return fail(&err, 2);

@@ -107,7 +107,7 @@ START_TEST(hyperband_hand_off)
     setenv("KESTREL_CHECKPOINT_DIR", rung1, 1);
     ck_assert_int_eq(run("a.jsonl", out, sizeof out, NULL), 0);
     ck_assert_int_eq(count_lines(out), 2);
-    ck_assert_ptr_nonnull(strstr(out, "\"epochs\":1}"));
+    ck_assert_ptr_nonnull(strstr(out, "\"epochs\":1,\"stopped_early\":0}"));
     snprintf(path, sizeof path, "%s/checkpoint.kck", rung1);
     ck_assert_int_eq(access(path, R_OK), 0);
 
@@ -117,7 +117,7 @@ START_TEST(hyperband_hand_off)
     ck_assert_int_eq(run("b.jsonl", out, sizeof out, NULL), 0);
     ck_assert_int_eq(count_lines(out), 3);   /* epochs 2 and 3, then final */
     ck_assert_ptr_nonnull(strstr(out, "{\"step\":2,"));
-    ck_assert_ptr_nonnull(strstr(out, "\"epochs\":3}"));
+    ck_assert_ptr_nonnull(strstr(out, "\"epochs\":3,\"stopped_early\":0}"));
 }
 END_TEST
 

@@ -618,6 +618,26 @@ START_TEST(dropout_and_mixed_precision_learn)
 }
 END_TEST
 
+/* restore_best on the device: the run stops at epoch 3 and ends on epoch
+ * 1's weights (uploaded back to the device), so its test pass is that of
+ * the run cut at epoch 1; the CPU agrees. */
+START_TEST(early_stopping_restores_best_on_cuda)
+{
+    set("epochs=20");
+    set("budget=1");
+    train_result cut = run_on("cuda");
+    set("budget=0");
+    set("early_stopping_patience=2");
+    set("min_delta=10");
+    train_result best = run_on("cuda");
+    ck_assert(best.stopped_early && best.epochs == 3 && best.best_epoch == 1);
+    ck_assert_msg(fabs(best.test_loss - cut.test_loss) <= 1e-5 * cut.test_loss, "test_loss %.9g vs %.9g",
+                  best.test_loss, cut.test_loss);
+    ck_assert_double_eq(best.val_loss, best.best_val_loss);
+    expect_same_run(0.03);
+}
+END_TEST
+
 /* A CUDA checkpoint resumes on the CPU and the other way round. */
 START_TEST(checkpoints_cross_backends)
 {
@@ -716,6 +736,7 @@ static Suite *device_suite(void)
     tcase_add_test(tc, synthetic_runs_match_cpu);
     tcase_add_test(tc, dropout_and_mixed_precision_learn);
     tcase_add_test(tc, checkpoints_cross_backends);
+    tcase_add_test(tc, early_stopping_restores_best_on_cuda);
     if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)
         tcase_add_test(tc, fashion_mnist_matches_cpu);
     else

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../trainer/checkpoint.h"
 #include "../trainer/dataset.h"
@@ -271,6 +272,46 @@ START_TEST(checkpoint_rejects_corruption)
 }
 END_TEST
 
+/* A version 1 file (an older Kestrel's: 144-byte header, no best weights,
+ * no scaler) made from a version 2 one by hand: still read and resumed. */
+START_TEST(checkpoint_reads_version_1)
+{
+    char a[96], v1[96];
+    path_in_dir(a, sizeof a, "v2.kck");
+    path_in_dir(v1, sizeof v1, "v1.kck");
+    set("budget=1");
+    train_config_set(&c, "checkpoint", a, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
+    FILE *f = fopen(a, "rb");
+    static unsigned char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert(len > CHECKPOINT_HEADER_SIZE && len < sizeof buf);
+    uint32_t one = 1;
+    memcpy(buf + 8, &one, 4);   /* version */
+    size_t scaler = 2 * 8 * sizeof(float);   /* 8 features; no best weights */
+    size_t body = len - CHECKPOINT_HEADER_SIZE - scaler - 4;
+    memmove(buf + 144, buf + CHECKPOINT_HEADER_SIZE, body);
+    uint32_t crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), buf, (uInt)(144 + body));
+    memcpy(buf + 144 + body, &crc, 4);
+    f = fopen(v1, "wb");
+    ck_assert_uint_eq(fwrite(buf, 1, 144 + body + 4, f), 144 + body + 4);
+    fclose(f);
+    checkpoint *k;
+    ck_assert_msg(checkpoint_read(&k, v1, &err) == KE_OK, "%s", err.msg);
+    ck_assert_ptr_null(checkpoint_best(k));
+    split_scaler sc;
+    ck_assert_int_eq(checkpoint_scaler(k, &sc, &err), KE_CONFLICT);
+    ck_assert_int_eq(checkpoint_get_state(k)->epoch, 1);
+    checkpoint_free(k);
+    set("budget=2");
+    train_config_set(&c, "resume", v1, NULL);
+    train_result r;
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &r, &err), KE_OK);
+    ck_assert_int_eq(r.epochs, 2);
+}
+END_TEST
+
 START_TEST(early_stopping_stops)
 {
     /* With min_delta 10 no epoch after the first counts as a gain. */
@@ -284,6 +325,104 @@ START_TEST(early_stopping_stops)
     ck_assert(r.stopped_early);
     ck_assert_int_eq(l.n, 4);
     ck_assert_double_eq(field(l.lines[3], "best_val_loss"), field(l.lines[0], "val_loss"));
+    ck_assert_double_eq(field(l.lines[3], "best_epoch"), 1);
+    ck_assert_double_eq(field(l.lines[3], "stopped_early"), 1);
+    ck_assert_double_eq(field(l.lines[3], "epochs"), 3);
+}
+END_TEST
+
+/* restore_best (the default with patience): the run ends on epoch 1's
+ * weights, so its final val_* and test_* are those of the same run cut at
+ * epoch 1 (patience does not change the trajectory); restore_best=false
+ * ends on epoch 3's. Without patience nothing stops: stopped_early 0. */
+START_TEST(early_stopping_restores_best)
+{
+    set("epochs=20");
+    set("dropout=0.2");
+    char ck[96];
+    path_in_dir(ck, sizeof ck, "es.kck");
+    train_config one = c;
+    train_config_set(&one, "budget", "1", NULL);
+    lines l1 = {0};
+    train_result cut, best, last;
+    ck_assert_int_eq(train_run(&one, collect, &l1, &cut, &err), KE_OK);
+    ck_assert_double_eq(field(l1.lines[1], "stopped_early"), 0);
+    ck_assert_double_eq(field(l1.lines[1], "best_epoch"), 1);
+
+    set("early_stopping_patience=2");
+    set("min_delta=10");
+    train_config_set(&c, "checkpoint", ck, NULL);
+    lines l = {0};
+    ck_assert_int_eq(train_run(&c, collect, &l, &best, &err), KE_OK);
+    ck_assert(best.stopped_early && best.epochs == 3 && best.best_epoch == 1);
+    ck_assert(memcmp(&best.val_loss, &cut.val_loss, sizeof(double)) == 0);
+    ck_assert(memcmp(&best.val_accuracy, &cut.val_accuracy, sizeof(double)) == 0);
+    ck_assert(memcmp(&best.test_loss, &cut.test_loss, sizeof(double)) == 0);
+    ck_assert(memcmp(&best.test_accuracy, &cut.test_accuracy, sizeof(double)) == 0);
+    ck_assert_double_eq(field(l.lines[3], "val_loss"), field(l.lines[0], "val_loss"));
+    /* the file keeps both: epoch 3's weights to resume, epoch 1's to use */
+    checkpoint *k;
+    ck_assert_int_eq(checkpoint_read(&k, ck, &err), KE_OK);
+    ck_assert_ptr_nonnull(checkpoint_best(k));
+    ck_assert_int_eq(checkpoint_get_state(k)->best_epoch, 1);
+    ck_assert(checkpoint_get_state(k)->best_val_loss == cut.val_loss);
+    checkpoint_free(k);
+
+    set("restore_best=false");
+    train_config_set(&c, "checkpoint", "", NULL);
+    ck_assert_int_eq(train_run(&c, collect, &l, &last, &err), KE_OK);
+    ck_assert(last.stopped_early && last.best_epoch == 1);
+    ck_assert_double_eq_tol(last.val_loss, field(l.lines[6], "val_loss"), 1e-9 * last.val_loss);
+    ck_assert(last.val_loss != best.val_loss);
+}
+END_TEST
+
+/* A run stopped early and resumed from a checkpoint taken before the stop
+ * ends exactly as the uninterrupted run: training continues from the last
+ * epoch's weights, and the best epoch's come back from the file. */
+START_TEST(early_stopping_resume_is_bit_identical)
+{
+    set("epochs=20");
+    set("early_stopping_patience=2");
+    set("min_delta=10");
+    set("optimizer=adam");
+    char a[96], b[96], r[96];
+    path_in_dir(a, sizeof a, "straight.kck");
+    path_in_dir(b, sizeof b, "half.kck");
+    path_in_dir(r, sizeof r, "resumed.kck");
+    train_result straight, half, resumed;
+    train_config s = c, h = c, rs = c;
+    train_config_set(&s, "checkpoint", a, NULL);
+    ck_assert_int_eq(train_run(&s, NULL, NULL, &straight, &err), KE_OK);
+    train_config_set(&h, "checkpoint", b, NULL);
+    train_config_set(&h, "budget", "2", NULL);
+    ck_assert_int_eq(train_run(&h, NULL, NULL, &half, &err), KE_OK);
+    ck_assert(!half.stopped_early && half.best_epoch == 1);
+    train_config_set(&rs, "resume", b, NULL);
+    train_config_set(&rs, "checkpoint", r, NULL);
+    ck_assert_int_eq(train_run(&rs, NULL, NULL, &resumed, &err), KE_OK);
+    ck_assert(resumed.stopped_early && resumed.epochs == 3 && resumed.best_epoch == 1);
+    ck_assert(memcmp(&straight.val_loss, &resumed.val_loss, sizeof(double)) == 0);
+    ck_assert(memcmp(&straight.test_loss, &resumed.test_loss, sizeof(double)) == 0);
+    ck_assert(memcmp(&straight.test_accuracy, &resumed.test_accuracy, sizeof(double)) == 0);
+    float *p1, *p2, *o1, *o2;
+    size_t n1, n2, m1, m2;
+    checkpoint_state s1, s2;
+    load_state(a, &p1, &n1, &o1, &m1, &s1);
+    load_state(r, &p2, &n2, &o2, &m2, &s2);
+    ck_assert(n1 == n2 && memcmp(p1, p2, n1 * sizeof(float)) == 0);
+    ck_assert(m1 == m2 && memcmp(o1, o2, m1 * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof s1) == 0);
+    checkpoint *k1, *k2;
+    ck_assert_int_eq(checkpoint_read(&k1, a, &err), KE_OK);
+    ck_assert_int_eq(checkpoint_read(&k2, r, &err), KE_OK);
+    ck_assert(memcmp(checkpoint_best(k1), checkpoint_best(k2), n1 * sizeof(float)) == 0);
+    checkpoint_free(k1);
+    checkpoint_free(k2);
+    free(p1);
+    free(p2);
+    free(o1);
+    free(o2);
 }
 END_TEST
 
@@ -551,7 +690,10 @@ int main(void)
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);
     tcase_add_test(tc, checkpoint_rejects_corruption);
+    tcase_add_test(tc, checkpoint_reads_version_1);
     tcase_add_test(tc, early_stopping_stops);
+    tcase_add_test(tc, early_stopping_restores_best);
+    tcase_add_test(tc, early_stopping_resume_is_bit_identical);
     tcase_add_test(tc, divergence_fails);
     tcase_add_test(tc, kfold_reports_spread);
     tcase_add_test(tc, distillation_from_teacher);

@@ -24,7 +24,14 @@ typedef struct {
     int64_t epoch, step, best_epoch, bad_epochs, stopped;
     double best_val_loss;
     uint64_t rng[MLP_RNG_WORDS];
+    /* version 2; a version 1 header ends here and reads these as 0 */
+    double best_val_accuracy;
+    uint64_t n_best, n_scaler;
+    int64_t scaler_kind;
+    uint64_t reserved[4];
 } checkpoint_header;
+
+#define HEADER_V1_SIZE 144
 
 _Static_assert(sizeof(checkpoint_header) == CHECKPOINT_HEADER_SIZE, "header layout");
 
@@ -34,6 +41,8 @@ struct checkpoint {
     char *config;            /* config_len bytes + NUL */
     float *model;            /* n_state */
     float *optim;            /* optim_n_state */
+    float *best;             /* n_best */
+    float *scaler;           /* n_scaler: shift, then scale */
     void *block;             /* the file's bytes, which the pointers above index */
 };
 
@@ -56,19 +65,23 @@ static int write_all(int fd, const void *p, size_t n, uLong *crc)
 }
 
 static int write_body(int fd, const checkpoint_header *h, const char *json, const float *model,
-                      const optim *o)
+                      const optim *o, const checkpoint_extra *x)
 {
     uLong crc = crc32(0, Z_NULL, 0);
+    size_t d = h->n_scaler / 2;
     if (write_all(fd, h, sizeof *h, &crc) || write_all(fd, json, h->config_len, &crc) ||
         write_all(fd, model, h->n_state * sizeof(float), &crc) ||
-        (o && write_all(fd, o->state, o->n_state * sizeof(float), &crc)))
+        (o && write_all(fd, o->state, o->n_state * sizeof(float), &crc)) ||
+        write_all(fd, h->n_best ? x->best : NULL, h->n_best * sizeof(float), &crc) ||
+        (d && (write_all(fd, x->scaler->shift, d * sizeof(float), &crc) ||
+               write_all(fd, x->scaler->scale, d * sizeof(float), &crc))))
         return -1;
     uint32_t sum = (uint32_t)crc;
     return write_all(fd, &sum, sizeof sum, &crc);
 }
 
 static void fill_header(checkpoint_header *h, size_t config_len, mlp *m, const optim *o,
-                        const checkpoint_state *st)
+                        const checkpoint_state *st, const checkpoint_extra *x)
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, CHECKPOINT_MAGIC, 8);
@@ -87,17 +100,21 @@ static void fill_header(checkpoint_header *h, size_t config_len, mlp *m, const o
     h->stopped = st->stopped;
     h->best_val_loss = st->best_val_loss;
     memcpy(h->rng, st->dropout_rng, sizeof h->rng);
+    h->best_val_accuracy = st->best_val_accuracy;
+    h->n_best = x && x->best ? h->n_state : 0;
+    h->n_scaler = x && x->scaler ? 2 * (uint64_t)x->scaler->d : 0;
+    h->scaler_kind = x && x->scaler ? (int64_t)x->scaler->kind : 0;
 }
 
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
-                    const checkpoint_state *st, kerror *err)
+                    const checkpoint_state *st, const checkpoint_extra *x, kerror *err)
 {
     json_t *j = train_config_to_json(cfg);
     char *json = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     if (!json) return kerror_set(err, KE_NOMEM, path, "cannot serialise the config");
     checkpoint_header h;
-    fill_header(&h, strlen(json), m, o, st);
+    fill_header(&h, strlen(json), m, o, st, x);
 
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 8);
@@ -112,7 +129,7 @@ int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const opt
     if (fd < 0) {
         rc = kerror_set(err, KE_IO, path, "cannot create a temporary file: %s", strerror(errno));
     } else {
-        if (write_body(fd, &h, json, mlp_params(m), o) || fsync(fd))
+        if (write_body(fd, &h, json, mlp_params(m), o, x) || fsync(fd))
             rc = kerror_set(err, KE_IO, path, "write failed: %s", strerror(errno));
         if (close(fd) && !rc) rc = kerror_set(err, KE_IO, path, "close failed: %s", strerror(errno));
         if (!rc && rename(tmp, path))
@@ -144,20 +161,29 @@ static int read_file(const char *path, char **buf, size_t *len, kerror *err)
     return rc;
 }
 
-/* Checks the header and sizes against the file length, then the CRC. */
-static int verify(const char *path, const char *buf, size_t len, checkpoint_header *h, kerror *err)
+/* Checks the header and sizes against the file length, then the CRC;
+ * *hsize gets the header's size in the file (version 1: shorter). */
+static int verify(const char *path, const char *buf, size_t len, checkpoint_header *h,
+                  size_t *hsize, kerror *err)
 {
-    if (len < sizeof *h + 4 || memcmp(buf, CHECKPOINT_MAGIC, 8))
+    memset(h, 0, sizeof *h);
+    if (len < HEADER_V1_SIZE + 4 || memcmp(buf, CHECKPOINT_MAGIC, 8))
         return kerror_set(err, KE_INVALID, path, "not a Kestrel checkpoint");
-    memcpy(h, buf, sizeof *h);
+    memcpy(h, buf, HEADER_V1_SIZE);
     if (h->endian != ENDIAN_WORD)
         return kerror_set(err, KE_INVALID, path, "written on a machine of another byte order");
-    if (h->version != CHECKPOINT_VERSION)
-        return kerror_set(err, KE_INVALID, path, "format version %u, this build reads %u",
+    if (h->version != CHECKPOINT_VERSION && h->version != 1)
+        return kerror_set(err, KE_INVALID, path, "format version %u, this build reads 1 and %u",
                           h->version, CHECKPOINT_VERSION);
-    uint64_t floats = h->n_state + h->optim_n_state;
-    if (h->n_params > h->n_state || floats > len / sizeof(float) || h->config_len > len ||
-        sizeof *h + h->config_len + floats * sizeof(float) + 4 != len)
+    *hsize = h->version == 1 ? HEADER_V1_SIZE : sizeof *h;
+    if (len < *hsize + 4) return kerror_set(err, KE_INVALID, path, "truncated (no header)");
+    memcpy(h, buf, *hsize);
+    uint64_t floats = h->n_state + h->optim_n_state + h->n_best + h->n_scaler;
+    if (h->n_params > h->n_state || (h->n_best && h->n_best != h->n_state) || h->n_scaler % 2 ||
+        (uint64_t)h->scaler_kind > SPLIT_SCALE_MINMAX ||
+        h->n_best > len || h->n_scaler > len || h->optim_n_state > len ||
+        floats > len / sizeof(float) || h->config_len > len ||
+        *hsize + h->config_len + floats * sizeof(float) + 4 != len)
         return kerror_set(err, KE_INVALID, path, "truncated or corrupt (sizes do not add up)");
     uint32_t stored;
     memcpy(&stored, buf + len - 4, 4);
@@ -179,29 +205,33 @@ int checkpoint_read(checkpoint **out, const char *path, kerror *err)
         return kerror_set(err, KE_NOMEM, path, "out of memory");
     }
     ck->block = buf;
-    if ((rc = verify(path, buf, len, &ck->h, err))) {
+    size_t hsize = 0;
+    if ((rc = verify(path, buf, len, &ck->h, &hsize, err))) {
         checkpoint_free(ck);
         return rc;
     }
     /* The JSON text is moved one byte down over the header's tail so it can
      * be NUL-terminated in place; the header was already copied out. */
-    ck->config = buf + sizeof ck->h - 1;
-    memmove(ck->config, buf + sizeof ck->h, ck->h.config_len);
+    ck->config = buf + hsize - 1;
+    memmove(ck->config, buf + hsize, ck->h.config_len);
     ck->config[ck->h.config_len] = '\0';
     /* Float arrays may sit at any byte offset after the JSON: copy them to an
      * aligned block rather than cast. */
-    size_t floats = ck->h.n_state + ck->h.optim_n_state;
+    size_t floats = ck->h.n_state + ck->h.optim_n_state + ck->h.n_best + ck->h.n_scaler;
     ck->model = malloc((floats ? floats : 1) * sizeof(float));
     if (!ck->model) {
         checkpoint_free(ck);
         return kerror_set(err, KE_NOMEM, path, "out of memory");
     }
-    memcpy(ck->model, buf + sizeof ck->h + ck->h.config_len, floats * sizeof(float));
+    memcpy(ck->model, buf + hsize + ck->h.config_len, floats * sizeof(float));
     ck->optim = ck->model + ck->h.n_state;
+    ck->best = ck->optim + ck->h.optim_n_state;
+    ck->scaler = ck->best + ck->h.n_best;
     checkpoint_state *st = &ck->st;
     st->epoch = ck->h.epoch;
     st->step = ck->h.step;
     st->best_val_loss = ck->h.best_val_loss;
+    st->best_val_accuracy = ck->h.best_val_accuracy;
     st->best_epoch = ck->h.best_epoch;
     st->bad_epochs = ck->h.bad_epochs;
     st->stopped = ck->h.stopped;
@@ -242,6 +272,32 @@ int checkpoint_restore_model(const checkpoint *ck, mlp *m, kerror *err)
                           (unsigned long long)ck->h.n_state);
     memcpy(mlp_params(m), ck->model, ck->h.n_state * sizeof(float));
     mlp_rng_set(m, ck->st.dropout_rng);
+    return KE_OK;
+}
+
+int checkpoint_restore_final(const checkpoint *ck, mlp *m, kerror *err)
+{
+    int rc = checkpoint_restore_model(ck, m, err);
+    if (!rc && ck->h.n_best) memcpy(mlp_params(m), ck->best, ck->h.n_best * sizeof(float));
+    return rc;
+}
+
+const float *checkpoint_best(const checkpoint *ck)
+{
+    return ck->h.n_best ? ck->best : NULL;
+}
+
+int checkpoint_scaler(const checkpoint *ck, split_scaler *sc, kerror *err)
+{
+    memset(sc, 0, sizeof *sc);
+    if (!ck->h.n_scaler)
+        return kerror_set(err, KE_CONFLICT, "checkpoint", "holds no feature scaler (written by "
+                          "an older Kestrel: train the model again)");
+    size_t d = (size_t)ck->h.n_scaler / 2;
+    int rc = split_scaler_alloc(sc, (split_scaling)ck->h.scaler_kind, d, err);
+    if (rc) return rc;
+    memcpy(sc->shift, ck->scaler, d * sizeof(float));
+    memcpy(sc->scale, ck->scaler + d, d * sizeof(float));
     return KE_OK;
 }
 

@@ -7,12 +7,22 @@
  * absent: checkpoint_save writes a temporary file in the same directory,
  * fsyncs it and renames it over the target.
  *
- * Format (version 1, host byte order; the endian word rejects foreign files):
+ * Format (version 2, host byte order; the endian word rejects foreign files;
+ * version 1 files, which end after the optimizer floats and have a 144-byte
+ * header, are still read):
  *   checkpoint_header (CHECKPOINT_HEADER_SIZE bytes)
  *   config JSON      (config_len bytes, no NUL)
  *   model floats     (n_state float32: mlp_params(), running stats last)
  *   optimizer floats (optim_n_state float32)
- *   CRC-32 (zlib)    (uint32 of every byte before it) */
+ *   best floats      (n_best = 0 or n_state float32: the best epoch's
+ *                     parameters, kept with early_stopping_patience and
+ *                     restore_best; the model the run ends on)
+ *   scaler floats    (n_scaler = 0 or 2 * n_in float32: the feature
+ *                     scaler fitted on the training part, shift then scale)
+ *   CRC-32 (zlib)    (uint32 of every byte before it)
+ * The model floats are where training continues (resume); a user of the
+ * trained model reads checkpoint_restore_final's weights and scales its rows
+ * with checkpoint_scaler's scaler. docs/protocol.md describes the file. */
 #ifndef KESTREL_CHECKPOINT_H
 #define KESTREL_CHECKPOINT_H
 
@@ -22,16 +32,18 @@
 #include "train_config.h"
 #include "mlp.h"
 #include "optim.h"
+#include "split.h"
 
 #define CHECKPOINT_MAGIC "KSTRLCKP"
-#define CHECKPOINT_VERSION 1u
-#define CHECKPOINT_HEADER_SIZE 144
+#define CHECKPOINT_VERSION 2u
+#define CHECKPOINT_HEADER_SIZE 208
 
 /* Where the loop stands after a completed epoch. */
 typedef struct {
     int64_t epoch;           /* epochs completed */
     int64_t step;            /* optimizer steps done (the schedule's position) */
     double best_val_loss;    /* INFINITY before the first evaluation */
+    double best_val_accuracy;/* classification: val_accuracy at best_epoch */
     int64_t best_epoch;      /* 1-based epoch of best_val_loss, 0 = none */
     int64_t bad_epochs;      /* epochs since best_val_loss improved (patience) */
     int64_t stopped;         /* 1 once early stopping ended the run */
@@ -40,10 +52,17 @@ typedef struct {
 
 typedef struct checkpoint checkpoint;   /* a file read into memory */
 
-/* Writes cfg, m (mlp_n_state floats), o (may be NULL: a model-only file) and
- * st to path atomically. Errors: KE_IO (message names the file), KE_NOMEM. */
+/* What a file holds for a user of the trained model; each may be NULL. */
+typedef struct {
+    const float *best;             /* mlp_n_state floats: the best epoch's parameters */
+    const split_scaler *scaler;    /* the fitted feature scaler */
+} checkpoint_extra;
+
+/* Writes cfg, m (mlp_n_state floats), o (may be NULL: a model-only file), st
+ * and x (may be NULL) to path atomically. Errors: KE_IO (message names the
+ * file), KE_NOMEM. */
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
-                    const checkpoint_state *st, kerror *err);
+                    const checkpoint_state *st, const checkpoint_extra *x, kerror *err);
 
 /* Reads and verifies a whole file (magic, version, sizes, checksum). On
  * success *out is owned by the caller (checkpoint_free). Errors: KE_IO,
@@ -58,6 +77,15 @@ const checkpoint_state *checkpoint_get_state(const checkpoint *ck);
 /* Copies the stored parameters into m and restores its dropout RNG.
  * KE_CONFLICT when the parameter count differs from m's. */
 int checkpoint_restore_model(const checkpoint *ck, mlp *m, kerror *err);
+/* The model the run ended on: the best epoch's parameters when the file
+ * keeps them, else the stored ones. Errors as checkpoint_restore_model. */
+int checkpoint_restore_final(const checkpoint *ck, mlp *m, kerror *err);
+/* The best epoch's parameters (mlp_n_state floats, owned by ck), or NULL
+ * when the file keeps none. */
+const float *checkpoint_best(const checkpoint *ck);
+/* The stored feature scaler into *sc (the caller frees it with
+ * split_scaler_free). KE_CONFLICT when the file has none (version 1). */
+int checkpoint_scaler(const checkpoint *ck, split_scaler *sc, kerror *err);
 /* Copies the stored optimizer state and step count into o. KE_CONFLICT when
  * the file has none, or another optimizer or size. */
 int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err);

@@ -138,7 +138,7 @@ static int load_teacher(session *s, kerror *err)
         mc.max_batch = s->cfg->batch_size;
         rc = mlp_create(&s->teacher, &mc, err);
     }
-    if (!rc) rc = checkpoint_restore_model(ck, s->teacher, err);
+    if (!rc) rc = checkpoint_restore_final(ck, s->teacher, err);
     checkpoint_free(ck);
     if (rc && err) snprintf(err->path, sizeof err->path, "teacher");
     return rc;
@@ -232,6 +232,12 @@ static void fill_schedule(session *s)
     sc->total_steps = sc->steps_per_epoch * c->epochs;
 }
 
+/* Early stopping that ends on the best epoch's weights keeps a copy of them. */
+static int keeps_best(const train_config *c)
+{
+    return c->early_stopping_patience > 0 && c->restore_best;
+}
+
 static int build(session *s, kerror *err)
 {
     const train_config *c = s->cfg;
@@ -268,6 +274,8 @@ static int build(session *s, kerror *err)
             return kerror_set(err, KE_NOMEM, NULL, "out of memory");
         if ((rc = load_teacher(s, err))) return rc;
     }
+    if (keeps_best(c) && !(s->best = malloc(mlp_n_state(s->m) * sizeof(float))))
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     s->st.best_val_loss = INFINITY;
     mlp_rng_get(s->m, s->st.dropout_rng);
     return KE_OK;
@@ -282,6 +290,11 @@ static int resume(session *s, kerror *err)
         !(rc = checkpoint_restore_model(ck, s->m, err)) &&
         !(rc = checkpoint_restore_optim(ck, &s->opt, err)))
         s->st = *checkpoint_get_state(ck);
+    const float *best = checkpoint_best(ck);
+    if (!rc && s->best && s->st.best_epoch > 0 && !best)
+        rc = kerror_set(err, KE_CONFLICT, "restore_best", "the checkpoint keeps no best epoch's "
+                        "weights (an older Kestrel wrote it): resume with restore_best=false");
+    if (!rc && s->best && best) memcpy(s->best, best, mlp_n_state(s->m) * sizeof(float));
     checkpoint_free(ck);
     return rc;
 }
@@ -315,6 +328,7 @@ static void session_free(session *s)
     mlp_free(s->teacher);
     free(s->onehot);
     free(s->tprobs);
+    free(s->best);
     split_scaler_free(&s->sc);
     split_free(&s->sp);
     dataset_free(&s->ds);
@@ -471,19 +485,40 @@ static int report_epoch(session *s, long epoch, double train_loss, const eval_re
     return emit(o, report, ctx, err);
 }
 
-/* Early stopping on val_loss: a gain is a decrease by more than min_delta. */
-static void track_best(session *s, long epoch, double val_loss)
+/* Early stopping on val_loss: a gain is a decrease by more than min_delta.
+ * With restore_best a gain copies the weights (once per improving epoch:
+ * a copy of the model, nothing per batch). */
+static int track_best(session *s, long epoch, const eval_result *v, kerror *err)
 {
     checkpoint_state *st = &s->st;
-    if (val_loss < st->best_val_loss - s->cfg->min_delta) {
-        st->best_val_loss = val_loss;
+    if (v->loss < st->best_val_loss - s->cfg->min_delta) {
+        st->best_val_loss = v->loss;
+        st->best_val_accuracy = v->accuracy;
         st->best_epoch = epoch + 1;
         st->bad_epochs = 0;
+        int rc = s->best && s->dev ? s->dev->get_model(s, err) : KE_OK;
+        if (rc) return rc;
+        if (s->best) memcpy(s->best, mlp_params(s->m), mlp_n_state(s->m) * sizeof(float));
     } else {
         st->bad_epochs++;
     }
     int patience = s->cfg->early_stopping_patience;
     st->stopped = patience > 0 && st->bad_epochs >= patience;
+    return KE_OK;
+}
+
+/* restore_best at the end of a run: the best epoch's weights become the
+ * model (on the device too) and its validation metrics the final ones. */
+static int restore_best(session *s, eval_result *v, kerror *err)
+{
+    if (s->st.best_epoch != s->st.epoch) {
+        memcpy(mlp_params(s->m), s->best, mlp_n_state(s->m) * sizeof(float));
+        int rc = s->dev ? s->dev->set_model(s, err) : KE_OK;
+        if (rc) return rc;
+    }
+    v->loss = s->st.best_val_loss;
+    v->accuracy = s->st.best_val_accuracy;
+    return KE_OK;
 }
 
 /* The epochs from s->st.epoch to the budget; *last_val gets the last
@@ -502,14 +537,15 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
         if ((rc = eval_loader(s, s->val_l, &v, err))) return rc;
         if (!isfinite(v.loss)) return train_diverged("the validation loss", v.loss, epoch, err);
         *last_val = v;
-        track_best(s, epoch, v.loss);
+        if ((rc = track_best(s, epoch, &v, err))) return rc;
         s->st.epoch = epoch + 1;
         int last = epoch + 1 == limit || s->st.stopped;
         int save = c->checkpoint[0] &&
                    (last || (c->checkpoint_every && s->st.epoch % c->checkpoint_every == 0));
         if (save && s->dev && (rc = s->dev->sync(s, err))) return rc;
         mlp_rng_get(s->m, s->st.dropout_rng);
-        if (save && (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, err)))
+        checkpoint_extra x = {s->best, &s->sc};
+        if (save && (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, &x, err)))
             return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&
             (rc = report_epoch(s, epoch, train_loss, &v, now_s() - t0, t1 - t0, report, ctx, err)))
@@ -539,8 +575,10 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
     eval_result v = {NAN, 0}, t = {0, 0};
     if (!rc) rc = run_epochs(&s, &v, fold < 0 ? report : NULL, ctx, err);
     /* the last epoch's validation pass is the final one: the model has not
-     * changed since; only a resume at its budget runs none */
-    if (!rc && isnan(v.loss)) rc = eval_loader(&s, s.val_l, &v, err);
+     * changed since; only a resume at its budget runs none. restore_best
+     * ends on the best epoch's weights, whose validation pass is stored. */
+    if (!rc && s.best && s.st.best_epoch > 0) rc = restore_best(&s, &v, err);
+    else if (!rc && isnan(v.loss)) rc = eval_loader(&s, s.val_l, &v, err);
     if (!rc && s.test_l) rc = eval_loader(&s, s.test_l, &t, err);
     if (!rc) {
         memset(res, 0, sizeof *res);
@@ -553,6 +591,7 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
         res->test_loss = t.loss;
         res->test_accuracy = t.accuracy;
         res->best_val_loss = s.st.best_val_loss;
+        res->best_epoch = (int)s.st.best_epoch;
     }
     session_free(&s);
     return rc;
@@ -592,6 +631,8 @@ static int run_kfold(const train_config *c, const train_device_ops *dev, train_r
     *res = r;
     res->kfold = k;
     res->best_val_loss = INFINITY;   /* per fold; the folds' spread says more */
+    res->best_epoch = 0;
+    res->stopped_early = 0;
     mean_std(loss, k, &res->cv_val_loss_mean, &res->cv_val_loss_std);
     mean_std(acc, k, &res->cv_val_accuracy_mean, &res->cv_val_accuracy_std);
     res->val_loss = res->cv_val_loss_mean;
@@ -611,7 +652,9 @@ static int report_final(const train_result *r, train_report_fn report, void *ctx
         if (r->classification) json_object_set_new(o, "test_accuracy", json_real(r->test_accuracy));
     }
     if (isfinite(r->best_val_loss)) json_object_set_new(o, "best_val_loss", json_real(r->best_val_loss));
+    if (r->best_epoch) json_object_set_new(o, "best_epoch", json_integer(r->best_epoch));
     json_object_set_new(o, "epochs", json_integer(r->epochs));
+    if (!r->kfold) json_object_set_new(o, "stopped_early", json_integer(r->stopped_early));
     if (r->kfold) {
         json_object_set_new(o, "cv_val_loss_mean", json_real(r->cv_val_loss_mean));
         json_object_set_new(o, "cv_val_loss_std", json_real(r->cv_val_loss_std));

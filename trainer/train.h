@@ -22,12 +22,14 @@
  *    "fold_val_loss", "fold_val_accuracy"};
  *  - last, a final line (no "step"): {"val_loss", "val_accuracy", "test_loss",
  *    "test_accuracy" (test ones when a test part exists), "best_val_loss",
- *    "epochs"}, plus for kfold "cv_val_loss_mean", "cv_val_loss_std",
+ *    "best_epoch" (1-based), "epochs", "stopped_early" (1: patience ended
+ *    the run, else 0)}, plus for kfold "cv_val_loss_mean", "cv_val_loss_std",
  *    "cv_val_accuracy_mean", "cv_val_accuracy_std" (val_* are then the
- *    means over folds).
- * Final val_* are those of the model at the end of the run (not the best
- * epoch's). Early stopping watches val_loss for every task: it is defined
- * for regression too and is smoother than accuracy. */
+ *    means over folds; no best_val_loss, best_epoch or stopped_early).
+ * Final val_* and test_* are those of the model the run ends on: with
+ * early_stopping_patience and restore_best (the default) the best epoch's
+ * weights, else the last epoch's. Early stopping watches val_loss for every
+ * task: it is defined for regression too and is smoother than accuracy. */
 #ifndef KESTREL_TRAIN_H
 #define KESTREL_TRAIN_H
 
@@ -38,7 +40,7 @@
  * objective.metric may name for a trainer run. */
 #define TRAIN_METRIC_NAMES "train_loss", "val_loss", "val_accuracy", "lr", "seconds", \
     "samples_per_sec", "fold_val_loss", "fold_val_accuracy", "test_loss", "test_accuracy", \
-    "best_val_loss", "epochs", "cv_val_loss_mean", "cv_val_loss_std", \
+    "best_val_loss", "best_epoch", "epochs", "stopped_early", "cv_val_loss_mean", "cv_val_loss_std", \
     "cv_val_accuracy_mean", "cv_val_accuracy_std"
 
 /* Receives one report line (NUL-terminated, no newline). A non-zero return
@@ -49,6 +51,7 @@ typedef struct {
     int classification;      /* 1: the *_accuracy fields are meaningful */
     int epochs;              /* epochs completed (resumed ones included) */
     int stopped_early;
+    int best_epoch;          /* 1-based epoch of best_val_loss; 0 with kfold */
     int has_test;
     double val_loss, val_accuracy;
     double test_loss, test_accuracy;

@@ -91,6 +91,8 @@ const train_config_option train_config_options[] = {
     I(epochs, "10", 1, 1e6, "epochs of the full run (the schedule spans them)"),
     I(early_stopping_patience, "0", 0, 1e6, "stop after this many epochs without val_loss gain (0: off)"),
     F(min_delta, "0", 0, BIG, "smallest val_loss decrease that counts as a gain"),
+    B(restore_best, "true", "with early_stopping_patience: end on the best epoch's weights, whose "
+      "val_* and test_* the final line reports (false: the last epoch's)"),
     I(augment_shift, "0", 0, 16, "images: random shift of up to this many pixels (vacated pixels black)"),
     F(augment_flip, "0", 0, 1, "images: horizontal flip probability"),
     F(augment_noise, "0", 0, 10, "additive Gaussian noise std on the features"),

@@ -75,6 +75,7 @@ typedef struct {
     int batch_size, accumulate, epochs;
     int early_stopping_patience;      /* epochs; 0 = off */
     double min_delta;
+    int restore_best;                 /* with patience: end on the best epoch's weights */
     int augment_shift;
     double augment_flip, augment_noise;
     char teacher[CONFIG_STR_MAX];     /* checkpoint path; "" = no distillation */

@@ -42,6 +42,8 @@ typedef struct {
     float *onehot;       /* (batch_size, n_out): MSE targets for class labels */
     float *tprobs;       /* (batch_size, n_out): teacher softmax(z/T) */
     checkpoint_state st;
+    float *best;         /* (mlp_n_state) the best epoch's parameters, kept with
+                          * patience and restore_best; NULL otherwise */
     const train_device_ops *dev;   /* NULL: the CPU loops of train.c */
     void *dev_state;               /* the backend's, from open to close */
 } session;
@@ -56,13 +58,18 @@ typedef struct {
  * train_epoch and eval mirror train.c's loops (same batches, same loss
  * means, same divergence error via train_diverged, s->st.step advanced per
  * optimizer step); sync copies parameters, BN statistics, dropout RNG and
- * optimizer state back into s->m and s->opt; close frees dev_state (it may
- * be called after a failed open and must accept dev_state NULL). */
+ * optimizer state back into s->m and s->opt; get_model copies only the
+ * parameters and BN statistics into s->m (the best epoch's, for restore_best)
+ * and set_model copies s->m's to the device (the restored best epoch);
+ * close frees dev_state (it may be called after a failed open and must
+ * accept dev_state NULL). */
 struct train_device_ops {
     int (*open)(session *s, kerror *err);
     int (*train_epoch)(session *s, long epoch, double *mean_loss, kerror *err);
     int (*eval)(session *s, loader *l, eval_result *r, kerror *err);
     int (*sync)(session *s, kerror *err);
+    int (*get_model)(session *s, kerror *err);
+    int (*set_model)(session *s, kerror *err);
     void (*close)(session *s);
 };
 
