@@ -88,10 +88,12 @@ window.K = window.K || {};
       type: 'scatter',
       data: {
         datasets: [
-          { label: 'trial value', data: [], backgroundColor: STATE_COLORS.COMPLETE, borderColor: STATE_COLORS.COMPLETE },
+          { label: 'trial value', data: [], backgroundColor: STATE_COLORS.COMPLETE, borderColor: STATE_COLORS.COMPLETE,
+            pointBorderWidth: 0 },
           { label: 'best so far', data: [], showLine: true, stepped: 'before', pointRadius: 0, borderWidth: 2,
             borderColor: '#111827', backgroundColor: '#111827' },
-          { label: 'pruned', data: [], backgroundColor: STATE_COLORS.PRUNED, borderColor: STATE_COLORS.PRUNED },
+          { label: 'pruned', data: [], backgroundColor: STATE_COLORS.PRUNED, borderColor: STATE_COLORS.PRUNED,
+            pointBorderWidth: 0 },
         ],
       },
       options: base({
@@ -126,26 +128,28 @@ window.K = window.K || {};
   }
 
   /* Learning curves: the objective per step of every trial, one polyline per
-   * trial, coloured by the trial's state. Where a pruned or failed trial
-   * stopped is marked with a dot (two last datasets, one colour each, so no
-   * dataset needs per-point styling); with Hyperband or ASHA the curves end
-   * in bands at the rung steps. */
+   * trial, coloured by the trial's state. A trial with one report (a
+   * Hyperband or ASHA first rung) is a dot, in a dataset of its own per state
+   * (per-point styling makes Chart.js resolve options for each of 60,000
+   * points: a second); where a pruned or failed trial stopped is marked with
+   * a dot too (two last datasets); with Hyperband or ASHA the curves end in
+   * bands at the rung steps. */
   const CURVE_STATES = ['COMPLETE', 'PRUNED', 'RUNNING', 'FAILED'];
   const STOP_STATES = ['PRUNED', 'FAILED'];
   K.charts.curves = function (canvas, model) {
+    const line = (s) => ({ label: s.toLowerCase(), state: s, data: [], borderColor: STATE_COLORS[s],
+      backgroundColor: STATE_COLORS[s], borderWidth: 1, spanGaps: false, pointRadius: 0 });
+    const dots = (s) => ({ label: `${s.toLowerCase()} (one report)`, state: s, single: true, data: [], showLine: false,
+      pointRadius: 2.5, borderWidth: 0, borderColor: STATE_COLORS[s], backgroundColor: STATE_COLORS[s] });
     return make('curves', canvas, {
       type: 'line',
       data: {
-        datasets: CURVE_STATES.map((s) => ({
-          label: s.toLowerCase(), state: s, data: [],
-          borderColor: STATE_COLORS[s], backgroundColor: STATE_COLORS[s],
-          borderWidth: 1, spanGaps: false,
-          /* a trial with one report (a Hyperband first rung) is a dot */
-          pointRadius: (c) => (c.raw && c.raw.single ? 2.5 : 0),
-        })).concat(STOP_STATES.map((s) => ({ label: `${s.toLowerCase()} here`, stop: s, data: [],
-          showLine: false, pointRadius: 3, borderColor: '#111827', backgroundColor: STATE_COLORS[s] }))),
+        datasets: CURVE_STATES.map(line).concat(CURVE_STATES.map(dots))
+          .concat(STOP_STATES.map((s) => ({ label: `${s.toLowerCase()} here`, stop: s, data: [],
+            showLine: false, pointRadius: 3, borderColor: '#111827', backgroundColor: STATE_COLORS[s] }))),
       },
       options: base({
+        parsing: false,
         plugins: {
           legend: PRESENT_ONLY,
           tooltip: { callbacks: { label: (c) => `#${c.raw.n} step ${c.raw.x}: ${S.fmt(c.raw.y, 6)}` } },
@@ -159,34 +163,44 @@ window.K = window.K || {};
   };
 
   function fillCurves(chart, model) {
+    const lines = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
+    const singles = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
     const ends = { PRUNED: [], FAILED: [] };
     const all = [];
-    CURVE_STATES.forEach((state, k) => {
-      const data = [];
-      for (const [n, c] of model.curves) {
-        if (c.state !== state || c.steps.length === 0) continue;
-        /* a promoted trial continues its parent's curve: it starts from the
-         * parent's last point */
-        const t = model.byNumber.get(n);
-        const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
-        const joined = parent && parent.steps.length > 0;
-        if (joined) data.push({ x: parent.steps[parent.steps.length - 1], y: parent.values[parent.values.length - 1], n });
-        const single = c.steps.length === 1 && !joined;
-        for (let i = 0; i < c.steps.length; i++) data.push({ x: c.steps[i], y: c.values[i], n, single });
-        const last = data[data.length - 1];
-        data.push({ x: last.x, y: null, n });
-        if (ends[state]) ends[state].push(last);
+    for (const [n, c] of model.curves) {
+      if (!lines[c.state] || c.steps.length === 0) continue;
+      /* a promoted trial continues its parent's curve: it starts from the
+       * parent's last point */
+      const t = model.byNumber.get(n);
+      const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
+      const joined = parent && parent.steps.length > 0;
+      for (let i = 0; i < c.values.length; i++) all.push(c.values[i]);
+      const last = { x: c.steps[c.steps.length - 1], y: c.values[c.values.length - 1], n };
+      if (ends[c.state]) ends[c.state].push(last);
+      if (c.steps.length === 1 && !joined) {
+        last.single = true;
+        singles[c.state].push(last);
+        continue;
       }
-      chart.data.datasets[k].data = data;
-      chart.data.datasets[k].borderWidth = data.length > 20 * BIG ? 0.5 : 1;
-      for (const p of data) if (p.y !== null) all.push(p.y);
-    });
+      const data = lines[c.state];
+      if (joined) data.push({ x: parent.steps[parent.steps.length - 1], y: parent.values[parent.values.length - 1], n });
+      for (let i = 0; i < c.steps.length - 1; i++) data.push({ x: c.steps[i], y: c.values[i], n });
+      data.push(last, { x: last.x, y: null, n });
+    }
+    for (const ds of chart.data.datasets) {
+      if (ds.stop) {
+        ds.data = ends[ds.stop];
+        ds.pointRadius = ds.data.length > BIG ? 1.5 : 3;
+      } else if (ds.single) {
+        ds.data = singles[ds.state];
+        ds.pointRadius = ds.data.length > BIG ? 1.5 : 2.5;
+      } else {
+        ds.data = lines[ds.state];
+        ds.borderWidth = ds.data.length > 20 * BIG ? 0.5 : 1;
+      }
+    }
     chart.logOk = setLogY(chart, model.logY, all);
     chart.options.plugins.title = { display: model.curves.size === 0, text: 'No trial has reported intermediate steps yet' };
-    for (const ds of chart.data.datasets.filter((d) => d.stop)) {
-      ds.data = ends[ds.stop];
-      ds.pointRadius = ds.data.length > BIG ? 1.5 : 3;
-    }
   }
 
   /* Parallel coordinates: one vertical axis per parameter plus the
@@ -200,6 +214,7 @@ window.K = window.K || {};
       data: { datasets: bandDatasets((color) => ({ borderWidth: 1, pointRadius: 0, spanGaps: false,
         borderColor: color, backgroundColor: color })) },
       options: base({
+        parsing: false,
         layout: { padding: { top: 24, bottom: 8, left: 8, right: 8 } },
         interaction: { mode: 'nearest', intersect: false, axis: 'xy' },
         plugins: {
@@ -306,8 +321,9 @@ window.K = window.K || {};
     xscale.title = title(axis.name);
     return make('slice:' + axis.name, canvas, {
       type: 'scatter',
-      data: { datasets: bandDatasets((color) => ({ pointBackgroundColor: color, pointBorderColor: color })) },
+      data: { datasets: bandDatasets((color) => ({ pointBackgroundColor: color, pointBorderColor: color, pointBorderWidth: 0 })) },
       options: base({
+        parsing: false,
         plugins: {
           legend: { display: false },
           tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${axis.name}=${S.fmt(c.raw.v)} → ${S.fmt(c.raw.y, 6)}` } },
@@ -387,20 +403,26 @@ window.K = window.K || {};
   /* Timeline: each trial as a bar from its start to its end (or now), in
    * seconds since the study's first trial, one row per slot of each worker
    * (the host:pid of the process that ran it; a trial takes the first slot
-   * free when it starts), coloured by state. */
+   * free when it starts), coloured by state. The bars are thick line
+   * segments, one polyline per state split by null points: Chart.js draws
+   * 10,000 of them in a few ms, where a bar chart builds an element each. */
   K.charts.timeline = function (canvas, model) {
     return make('timeline', canvas, {
-      type: 'bar',
-      data: { labels: [], datasets: CURVE_STATES.map((st) => ({ label: st.toLowerCase(), state: st, data: [],
-        backgroundColor: STATE_COLORS[st], borderColor: STATE_COLORS[st], barPercentage: 0.8, categoryPercentage: 1,
-        grouped: false })) },
+      type: 'line',
+      data: { datasets: CURVE_STATES.map((st) => ({ label: st.toLowerCase(), state: st, data: [],
+        backgroundColor: STATE_COLORS[st], borderColor: STATE_COLORS[st], borderCapStyle: 'butt',
+        pointRadius: 0, pointHitRadius: 4, spanGaps: false })) },
       options: base({
-        indexAxis: 'y',
-        parsing: { xAxisKey: 'x', yAxisKey: 'y' },
-        plugins: { legend: PRESENT_ONLY,
-          tooltip: { callbacks: { label: (c) => `#${c.raw.n} ${c.raw.t.state.toLowerCase()}: ${S.fmtDuration(c.raw.x[1] - c.raw.x[0])}` } } },
+        parsing: false,
+        plugins: { legend: { labels: { filter: PRESENT_ONLY.labels.filter,
+          /* the legend's boxes without the bars' thick outline */
+          generateLabels: (chart) => Chart.defaults.plugins.legend.labels.generateLabels(chart)
+            .map((item) => Object.assign(item, { lineWidth: 0 })) } },
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n} ${c.raw.bar.state.toLowerCase()}: ${S.fmtDuration(c.raw.bar.end - c.raw.bar.begin)}` } } },
         scales: { x: { type: 'linear', min: 0, title: title('seconds since the first trial started') },
-          y: { type: 'category', ticks: { autoSkip: true } } },
+          y: { type: 'linear', reverse: true, grid: { display: false },
+            afterBuildTicks: (scale) => { scale.ticks = (scale.chart.lanes || []).map((l, i) => ({ value: i })); },
+            ticks: { autoSkip: true, callback(v) { return Number.isInteger(v) ? (this.chart.lanes || [])[v] : ''; } } } },
       }),
     }, fillTimeline, model);
   };
@@ -409,21 +431,29 @@ window.K = window.K || {};
     const trials = model.trials.filter((t) => typeof t.started_at === 'number').sort((a, b) => a.started_at - b.started_at);
     const t0 = trials.length ? trials[0].started_at : 0;
     const now = Date.now() / 1000;
-    const lanes = new Map();   // worker -> end time of each of its slots
-    const labels = [];
+    const slots = new Map();   // worker -> its slots, {end, lane}
+    const lanes = [];
     const data = Object.fromEntries(CURVE_STATES.map((st) => [st, []]));
     for (const t of trials) {
       const w = t.worker || '?';
-      if (!lanes.has(w)) lanes.set(w, []);
-      const ends = lanes.get(w);
+      if (!slots.has(w)) slots.set(w, []);
+      const own = slots.get(w);
       const end = typeof t.finished_at === 'number' ? t.finished_at : Math.max(now, t.started_at);
-      let k = ends.findIndex((e) => e <= t.started_at);
-      if (k < 0) { k = ends.length; ends.push(0); labels.push(`${w} · ${k + 1}`); }
-      ends[k] = end;
-      (data[t.state] || data.FAILED).push({ x: [t.started_at - t0, end - t0], y: `${w} · ${k + 1}`, n: t.number, t });
+      let slot = own.find((s) => s.end <= t.started_at);
+      if (!slot) { slot = { end: 0, lane: lanes.length }; own.push(slot); lanes.push(`${w} · ${own.length}`); }
+      slot.end = end;
+      const y = slot.lane;
+      const bar = { begin: t.started_at, end, state: t.state };
+      (data[t.state] || data.FAILED).push({ x: t.started_at - t0, y, n: t.number, bar },
+        { x: end - t0, y, n: t.number, bar }, { x: end - t0, y: null });
     }
-    chart.data.labels = labels;
-    chart.data.datasets.forEach((ds) => { ds.data = data[ds.state]; });
+    chart.lanes = lanes;
+    chart.bars = trials.length;
+    chart.options.scales.y.min = -0.5;
+    chart.options.scales.y.max = Math.max(0.5, lanes.length - 0.5);
+    /* a bar's thickness: 80% of a lane's height */
+    const width = Math.max(1, Math.min(14, (0.8 * (chart.chartArea ? chart.chartArea.height : chart.height * 0.7)) / Math.max(1, lanes.length)));
+    chart.data.datasets.forEach((ds) => { ds.data = data[ds.state]; ds.borderWidth = width; });
   }
 
   /* A trial's own learning curves: every metric it reported per step, the

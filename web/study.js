@@ -235,11 +235,15 @@ K.pages = K.pages || {};
     const failed = (e) => {
       if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
     };
-    const history = Promise.all([K.api.trials(name), K.api.curves(name)]);
-    history.catch(() => {});   /* answered where it is awaited */
+    /* asked for first, so the server answers them before it builds the
+     * whole history's pages */
+    const head0 = Promise.all([K.api.study(name), K.api.firstTrials(name, PAGE_ROWS)]);
+    const allTrials = K.api.trials(name);
+    const allCurves = K.api.curves(name);
+    for (const p of [allTrials, allCurves]) p.catch(() => {});   /* answered where awaited */
     let study, first;
     try {
-      [study, first] = await Promise.all([K.api.study(name), K.api.firstTrials(name, PAGE_ROWS)]);
+      [study, first] = await head0;
     } catch (e) {
       failed(e);
       return;
@@ -275,34 +279,39 @@ K.pages = K.pages || {};
       h('div', { class: 'grid3', id: 'slices' }, slices.map((s) => s.card)));
     fill(root, head.el, chartsEl, table.el);
 
-    /* The header and the table's first page, then the whole history, then
-     * each chart in a task of its own (each one draws what the model holds
-     * when its turn comes). */
+    /* The header and the table's first page; then, once every trial is in,
+     * the charts of trials, each in a task of its own (each draws what the
+     * model holds when its turn comes); the learning curves last, from their
+     * own request, so no chart waits for the curves. */
     head.render();
     table.render();
-    let trials, curves;
+    const charts = { slices: [] };
+    let built = null;
     try {
-      [trials, curves] = await history;
+      const trials = await allTrials;
+      if (!page.alive()) return;
+      for (const t of trials) upsertTrial(model, t);
+      model.partial = false;
+      built = await inSlices([
+        () => head.render(),
+        () => table.render(),
+        () => { charts.history = K.charts.history(hist.canvas, model); },
+        () => { charts.parallel = K.charts.parallel(par.canvas, model); },
+        () => { charts.importance = K.charts.importance(imp.canvas, model); },
+        () => { charts.edf = K.charts.edf(edf.canvas, model); },
+        () => { charts.timeline = K.charts.timeline(tl.canvas, model); },
+        ...model.axes.map((a, i) => () => { charts.slices.push(K.charts.slice(slices[i].canvas, model, a)); }),
+      ], page);
+      if (built === null) return;
+      const curves = await allCurves;
+      if (!page.alive()) return;
+      for (const c of curves) upsertCurve(model, c);
+      built = await inSlices([() => { charts.curves = K.charts.curves(curv.canvas, model); }], page);
     } catch (e) {
       failed(e);
       return;
     }
-    if (!page.alive()) return;
-    for (const t of trials) upsertTrial(model, t);
-    for (const c of curves) upsertCurve(model, c);
-    model.partial = false;
-    await inSlices([() => head.render(), () => table.render()], page);
     dirty.head = dirty.trials = dirty.curves = false;
-    const charts = { slices: [] };
-    const built = await inSlices([
-      () => { charts.history = K.charts.history(hist.canvas, model); },
-      () => { charts.curves = K.charts.curves(curv.canvas, model); },
-      () => { charts.parallel = K.charts.parallel(par.canvas, model); },
-      () => { charts.importance = K.charts.importance(imp.canvas, model); },
-      () => { charts.edf = K.charts.edf(edf.canvas, model); },
-      () => { charts.timeline = K.charts.timeline(tl.canvas, model); },
-      ...model.axes.map((a, i) => () => { charts.slices.push(K.charts.slice(slices[i].canvas, model, a)); }),
-    ], page);
     if (built === null) return;
     chartsEl.dataset.ready = 'true';   /* every chart exists (the browser tests wait for it) */
 

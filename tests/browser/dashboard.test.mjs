@@ -215,13 +215,15 @@ test('the study page draws every chart with one point per trial', async () => {
   const more = await page.evaluate(() => {
     const k = window.kestrelCharts;
     return { edf: k.edf.data.datasets[0].data.map((p) => p.y),
-      timeline: k.timeline.data.datasets.reduce((s, d) => s + d.data.length, 0),
-      lanes: k.timeline.data.labels.length,
+      timeline: k.timeline.data.datasets.reduce((s, d) => s + d.data.filter((p) => p.y !== null).length / 2, 0),
+      bars: k.timeline.bars,
+      lanes: k.timeline.lanes.length,
       legend: k.history.legend.legendItems.map((i) => i.text) };
   });
   assert.equal(more.edf.length, 30, 'EDF: one step per COMPLETE trial');
   assert.equal(more.edf[29], 1, 'EDF ends at every trial');
-  assert.equal(more.timeline, 30, 'timeline: one bar per trial');
+  assert.equal(more.timeline, 30, 'timeline: one bar (a segment from start to end) per trial');
+  assert.equal(more.bars, 30);
   assert.ok(more.lanes >= 1 && more.lanes <= 2, 'timeline: a row per parallel slot (max_parallel 2)');
   assert.deepEqual(more.legend, ['trial value', 'best so far'], 'no "pruned" in a legend of a study without pruned trials');
   await page.check('#log-scale');
@@ -268,6 +270,8 @@ test('learning curves show single-report trials and join promotions to their par
     }
     return byN;
   });
+  const legend = await page.evaluate(() => window.kestrelCharts.curves.legend.legendItems.map((i) => i.text));
+  assert.ok(legend.includes('complete (one report)'), `the legend names the one-report dots: ${legend}`);
   const singles = curves.filter((k) => k.steps.length === 1 && trials.find((t) => t.number === k.number).resumed_from === null);
   assert.ok(singles.length > 0, 'the first rung reports once');
   for (const k of singles) assert.deepEqual(got[k.number], [[k.steps[0], true]], `trial ${k.number}: a dot`);
@@ -318,20 +322,28 @@ test('learning curves mark where pruned trials stopped', async () => {
   await shot('study-pruned');
 });
 
-test('the header and the table\'s first page come before the whole history', async () => {
-  let release;
-  const held = new Promise((r) => { release = r; });
-  const curves = '**/api/v1/studies/many/curves*';
-  await page.route(curves, async (route) => { await held; await route.continue(); });
+test('the header and the table\'s first page come before the whole history, the other charts before the curves', async () => {
+  const hold = () => { let release; const held = new Promise((r) => { release = r; }); return { held, release }; };
+  const trials = hold();
+  const curves = hold();
+  const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&offset=/;
+  const curvesUrl = /\/api\/v1\/studies\/many\/curves/;
+  await page.route(trialsUrl, async (route) => { await trials.held; await route.continue(); });
+  await page.route(curvesUrl, async (route) => { await curves.held; await route.continue(); });
   await go('#/study/many');
   await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 100);
   assert.match(await page.locator('#table-info').innerText(), /^first 100 of 150 trials/);
   assert.equal(await page.locator('[data-fact="trials"]').innerText(), '150', 'the server\'s count');
   assert.ok(await page.locator('#next-page').isDisabled(), 'no paging until every trial is in');
-  release();
+  trials.release();
   await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
+  await page.waitForFunction(() => window.kestrelCharts.history && window.kestrelCharts.history.data.datasets[0].data.length === 150);
+  assert.equal(await page.evaluate(() => !!window.kestrelCharts.curves), false, 'the learning curves wait for their request');
+  assert.equal(await page.locator('#charts[data-ready="true"]').count(), 0);
+  curves.release();
   await page.locator('#charts[data-ready="true"]').waitFor();
-  await page.unroute(curves);
+  await page.unroute(trialsUrl);
+  await page.unroute(curvesUrl);
 });
 
 test('the trial table sorts, filters and pages', async () => {
