@@ -42,7 +42,7 @@ def trial_cmd(binary, epochs, work):
     """argv and environment of a trainer trial as `kestrel run` spawns it."""
     args = [binary, "train"]
     if supports(binary, "evaluate_test"):
-        # what sched_trial.c adds before the spec's options
+        # what sched_launch.c adds before the spec's options
         args += ["--set", "checkpoint_every=0", "--set", "evaluate_test=false"]
     args += ["--set", "max_train=10000", "--set", "epochs=%d" % epochs]
     ck = os.path.join(work, "trial")

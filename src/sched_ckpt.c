@@ -19,7 +19,7 @@ void sched_ckpt_init(sched_ckpt *c, const char *work_dir, const char *study, int
 static void drop(const sched_ckpt *c, int k)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s/%d/%s", c->work_dir, c->study, k, SCHED_TRIAL_MARK);
+    snprintf(path, sizeof path, "%s/%s/%d/%s", c->work_dir, c->study, k, SCHED_DIR_MARK);
     if (access(path, F_OK) != 0) return;
     snprintf(path, sizeof path, "%s/%s/%d/%s", c->work_dir, c->study, k, SCHED_CKPT_FILE);
     unlink(path);

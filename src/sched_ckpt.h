@@ -5,12 +5,12 @@
  * with a strategy that never promotes, every other one is removed as soon as
  * its trial ends; with one that promotes, when the study completes.
  * Invariant: only the trainer's checkpoint file is removed, and only from
- * folders Kestrel made (SCHED_TRIAL_MARK): nothing a user put there. */
+ * folders Kestrel made (SCHED_DIR_MARK): nothing a user put there. */
 #ifndef KESTREL_SCHED_CKPT_H
 #define KESTREL_SCHED_CKPT_H
 
 #include "kerror.h"
-#include "sched_trial.h"
+#include "sched_dir.h"
 
 /* The built-in trainer's checkpoint in a trial folder (kestrel train
  * writes it to KESTREL_CHECKPOINT_DIR). */

@@ -1,16 +1,13 @@
 /* sched_trial: the scheduler's in-memory history of one study (every trial
- * by number, its point in the space, its objective curve) and the step from a
- * trial to a running child: its command line and environment. Loaded once
- * from storage at open, then kept in step with what the scheduler writes. */
+ * by number, its point in the space, its objective curve), which the
+ * strategy reads. Loaded once from storage at open, then kept in step with
+ * what the scheduler writes. Launching a trial is sched_launch's. */
 #ifndef KESTREL_SCHED_TRIAL_H
 #define KESTREL_SCHED_TRIAL_H
 
 #include "../search/strategy.h"
 #include "kerror.h"
-#include "runner.h"
-#include "scheduler.h"
 #include "spec.h"
-#include "spec_command.h"
 #include "storage.h"
 
 typedef struct {
@@ -63,22 +60,5 @@ void sched_trial_obs(const sched_trial *t, strategy_obs *ob);
 int sched_trial_add_step(sched_trial *t, int step, double norm_value);
 void sched_trial_set_outcome(sched_trial *t, trial_state state, int has_value, double value,
                              const char *failure, int maximize);
-
-/* The file in every trial folder Kestrel makes: only folders holding it are
- * ever cleared or removed, so a --work-dir that already held a user's
- * folder of the same name (STUDY/N) never loses it. */
-#define SCHED_TRIAL_MARK ".kestrel-trial"
-
-/* Removes the trial folder dir and everything under it (symbolic links are
- * removed, not followed) when Kestrel made it. KE_OK also when dir does not
- * exist; KE_CONFLICT, removing nothing, when it exists without
- * SCHED_TRIAL_MARK; KE_IO when the removal fails. */
-int sched_trial_dir_remove(const char *dir, kerror *err);
-
-/* Starts the trial's child: the spec's command with the trial's values, or
- * `kestrel fn` / `kestrel train` for built-in runs, with the KESTREL_*
- * environment (docs/protocol.md). user is handed back in runner events. */
-int sched_trial_spawn(const sched_trial *t, const spec_study *spec, const scheduler_opts *o,
-                      int threads, void *user, runner_proc **out, kerror *err);
 
 #endif

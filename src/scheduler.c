@@ -22,6 +22,8 @@
 #include "report.h"
 #include "runner.h"
 #include "sched_ckpt.h"
+#include "sched_dir.h"
+#include "sched_launch.h"
 #include "sched_trial.h"
 #include "spec_diff.h"
 
@@ -86,7 +88,7 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
     for (int k = 0; k < n_trials; k++) {
         snprintf(dir, sizeof dir, "%s/%s/%d", work_dir, study, k);
         /* a folder Kestrel did not make is left where it is */
-        int rc = sched_trial_dir_remove(dir, err);
+        int rc = sched_dir_remove(dir, err);
         if (rc == KE_CONFLICT) kerror_clear(err);
         else if (rc != KE_OK) return rc;
     }
@@ -501,7 +503,8 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, ker
     memset(r, 0, sizeof *r);
     r->number = t->number;
     kerror serr;
-    rc = sched_trial_spawn(t, s->spec, &s->o, s->threads, r, &r->proc, &serr);
+    sched_launch_paths paths = {s->o.self_exe, s->o.work_dir, s->o.cache_dir};
+    rc = sched_launch_spawn(t, s->spec, &paths, s->threads, r, &r->proc, &serr);
     if (rc != KE_OK) {
         r->proc = NULL;
         char reason[KERROR_MSG_MAX + 32];

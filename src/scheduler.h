@@ -82,7 +82,7 @@ int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const 
 /* Removes the trial folders "<work_dir>/<study>/<k>", k < n_trials, of a
  * deleted study (checkpoints, whatever its trials saved there), then the
  * study's folder if that leaves it empty: only what Kestrel made goes (trial
- * folders holding SCHED_TRIAL_MARK), even under a --work-dir that holds
+ * folders holding SCHED_DIR_MARK), even under a --work-dir that holds
  * other files. Missing folders are not an error; symbolic links are
  * removed, not followed. Errors: KE_INVALID (not a study name), KE_IO. */
 int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_trials,

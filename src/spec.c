@@ -3,7 +3,7 @@
  * Invariant: spec_parse either returns KE_OK with every field validated (the
  * space ordered parents-first, the strategy's options accepted by the
  * strategy itself) or fails with a JSON path and leaves nothing allocated. */
-#define _GNU_SOURCE   /* qsort_r */
+#define _GNU_SOURCE   /* qsort_r, asprintf */
 #include "spec.h"
 
 #include <inttypes.h>
@@ -883,6 +883,34 @@ int spec_load_file(spec_study *out, const char *path, kerror *err)
     free(dir);
     if (rc != KE_OK) spec_free(out);
     return rc;
+}
+
+void spec_argv_free(char **argv)
+{
+    if (!argv) return;
+    for (char **a = argv; *a; a++)
+        free(*a);
+    free(argv);
+}
+
+int spec_set_dir(spec_study *s, const char *dir, kerror *err)
+{
+    char *copy = strdup(dir), *cwd = NULL;
+    int resolve = s->run.kind == RUN_COMMAND && (!s->run.cwd || s->run.cwd[0] != '/');
+    if (copy && resolve && asprintf(&cwd, "%s%s%s", dir, s->run.cwd ? "/" : "",
+                                    s->run.cwd ? s->run.cwd : "") < 0)
+        cwd = NULL;
+    if (!copy || (resolve && !cwd)) {
+        free(copy);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    free(s->dir);
+    s->dir = copy;
+    if (cwd) {
+        free(s->run.cwd);
+        s->run.cwd = cwd;
+    }
+    return KE_OK;
 }
 
 void spec_free(spec_study *s)

@@ -15,6 +15,10 @@
  * configurations, few enough that a broken command stops before the budget burns. */
 #define SPEC_MAX_FAILURES_DEFAULT 10
 
+/* Bytes of a string choice or fixed value: bounds what one placeholder
+ * expands to. */
+#define SPEC_TEXT_VALUE_MAX 1024
+
 typedef enum { RUN_COMMAND, RUN_FUNCTION, RUN_TRAINER } spec_run_kind;
 
 typedef struct {
@@ -64,15 +68,8 @@ void spec_free(spec_study *s);
  * paths of a command name files beside the spec wherever kestrel starts.
  * The spec's document and hash do not change. */
 int spec_set_dir(spec_study *s, const char *dir, kerror *err);
-
-/* Builds a trial's argv (RUN_COMMAND) from the template, replacing {name}
- * with the parameter's value (shell-quoted in a shell string; "" when the
- * parameter is inactive), {trial} with trial_number, {study} with the study
- * name, and {{ / }} with { / }. A shell string becomes
- * {"/bin/sh", "-c", text}. Returns a NULL-terminated array to free with
- * spec_argv_free. */
-int spec_command_argv(const spec_study *s, const space_point *p, int trial_number,
-                      char ***argv, kerror *err);
+/* Frees a NULL-terminated array of strings (run.argv, run.env, a trial's
+ * argv from spec_command_argv); NULL is fine. */
 void spec_argv_free(char **argv);
 
 #endif

@@ -5,7 +5,6 @@
  * spec fails only when memory runs out.
  * Invariant: validation and expansion run the same code (expand), so a
  * template that passed validation expands for every point. */
-#define _GNU_SOURCE
 #include "spec_command.h"
 
 #include <stdio.h>
@@ -187,33 +186,5 @@ int spec_command_argv(const spec_study *s, const space_point *p, int trial_numbe
         return rc;
     }
     *argv = out;
-    return KE_OK;
-}
-
-void spec_argv_free(char **argv)
-{
-    if (!argv) return;
-    for (char **a = argv; *a; a++)
-        free(*a);
-    free(argv);
-}
-
-int spec_set_dir(spec_study *s, const char *dir, kerror *err)
-{
-    char *copy = strdup(dir), *cwd = NULL;
-    int resolve = s->run.kind == RUN_COMMAND && (!s->run.cwd || s->run.cwd[0] != '/');
-    if (copy && resolve && asprintf(&cwd, "%s%s%s", dir, s->run.cwd ? "/" : "",
-                                    s->run.cwd ? s->run.cwd : "") < 0)
-        cwd = NULL;
-    if (!copy || (resolve && !cwd)) {
-        free(copy);
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    }
-    free(s->dir);
-    s->dir = copy;
-    if (cwd) {
-        free(s->run.cwd);
-        s->run.cwd = cwd;
-    }
     return KE_OK;
 }

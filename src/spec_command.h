@@ -1,15 +1,10 @@
-/* spec_command: command templates of a study spec, private to spec.c and
- * spec_command.c. The public entry points, spec_command_argv and
- * spec_argv_free, are declared in spec.h; this header adds what spec.c needs
- * to validate a template while parsing. */
+/* spec_command: command templates of a study spec: spec.c validates each
+ * while parsing (spec_command_check), the scheduler expands one per trial
+ * (spec_command_argv). */
 #ifndef KESTREL_SPEC_COMMAND_H
 #define KESTREL_SPEC_COMMAND_H
 
 #include "spec.h"
-
-/* Bytes of a string choice or fixed value: bounds what one placeholder
- * expands to. */
-#define SPEC_TEXT_VALUE_MAX 1024
 
 /* Checks template tmpl (a shell string when quote is set, else one argv
  * element) against the spec's name and space: KE_OK, or KE_INVALID at path
@@ -17,5 +12,14 @@
  * here, so s needs its name and space but no point. */
 int spec_command_check(const spec_study *s, const char *tmpl, int quote,
                        const char *path, kerror *err);
+
+/* Builds a trial's argv (RUN_COMMAND) from the template, replacing {name}
+ * with the parameter's value (shell-quoted in a shell string; "" when the
+ * parameter is inactive), {trial} with trial_number, {study} with the study
+ * name, and {{ / }} with { / }. A shell string becomes
+ * {"/bin/sh", "-c", text}. Returns a NULL-terminated array to free with
+ * spec_argv_free. */
+int spec_command_argv(const spec_study *s, const space_point *p, int trial_number,
+                      char ***argv, kerror *err);
 
 #endif

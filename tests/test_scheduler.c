@@ -181,7 +181,7 @@ static void trial_folder(const char *work, int k, int marked)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "mkdir -p %s/s/%d && touch %s/s/%d/" SCHED_CKPT_FILE "%s", work, k, work,
              k, marked ? " && touch " : "");
-    if (marked) snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), "%s/s/%d/" SCHED_TRIAL_MARK, work, k);
+    if (marked) snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), "%s/s/%d/" SCHED_DIR_MARK, work, k);
     ck_assert_int_eq(system(cmd), 0);
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../src/spec.h"
+#include "../src/spec_command.h"
 
 static const char *const BASE =
     "{\"name\": \"t1\","

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../src/spec.h"
+#include "../src/spec_command.h"
 
 static const char *const ARGV_SPEC =
     "{\"name\": \"argv-test\", \"objective\": {\"metric\": \"m\"},"

@@ -8,6 +8,7 @@
 #include "fuzz_text.h"
 
 #include "../../src/spec.h"
+#include "../../src/spec_command.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,0 +1,72 @@
+/* sched_dir: makes and removes trial folders; see sched_dir.h. A folder is
+ * marked right after it is made, so one without the mark was never Kestrel's
+ * to clear. */
+#define _GNU_SOURCE
+#include "sched_dir.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* nftw callback, children before their folder (FTW_DEPTH). */
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    int rc = type == FTW_DP || type == FTW_DNR ? rmdir(path) : unlink(path);
+    return rc < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* dir's mark file into buf. */
+static void mark_path(char *buf, size_t n, const char *dir)
+{
+    snprintf(buf, n, "%s/%s", dir, SCHED_DIR_MARK);
+}
+
+int sched_dir_remove(const char *dir, kerror *err)
+{
+    struct stat st;
+    if (lstat(dir, &st) < 0) {
+        if (errno == ENOENT) return KE_OK;
+        return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", dir, strerror(errno));
+    }
+    char mark[4200];
+    mark_path(mark, sizeof mark, dir);
+    if (!S_ISDIR(st.st_mode) || lstat(mark, &st) < 0)
+        return kerror_set(err, KE_CONFLICT, NULL,
+                          "%s exists and Kestrel did not make it (no %s in it): move it away "
+                          "or choose another work folder", dir, SCHED_DIR_MARK);
+    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+        return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
+    return KE_OK;
+}
+
+int sched_dir_make(const char *dir, kerror *err)
+{
+    int rc = sched_dir_remove(dir, err);
+    if (rc != KE_OK) return rc;
+    if (mkdir_p(dir) < 0)
+        return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", dir, strerror(errno));
+    char mark[4200];
+    mark_path(mark, sizeof mark, dir);
+    FILE *f = fopen(mark, "w");
+    if (!f || fclose(f) != 0)
+        return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", mark, strerror(errno));
+    return KE_OK;
+}

@@ -1,0 +1,151 @@
+/* sched_launch: starts a trial's child; see sched_launch.h. What a child
+ * sees (argv, KESTREL_* environment, its folder) is built here alone, so the
+ * protocol in docs/protocol.md has one source. */
+#define _GNU_SOURCE
+#include "sched_launch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_dir.h"
+#include "spec_command.h"
+
+/* A growing NULL-terminated list of owned strings (argv or environment). */
+typedef struct {
+    char **v;
+    int n, cap;
+    int oom;
+} strlist;
+
+static void add(strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(strlist *l, const char *fmt, ...)
+{
+    if (l->oom) return;
+    if (l->n + 2 > l->cap) {
+        int cap = l->cap ? l->cap * 2 : 32;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->oom = 1;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&l->v[l->n], fmt, ap) < 0) l->oom = 1;
+    else l->v[++l->n] = NULL;
+    va_end(ap);
+}
+
+static void strlist_free(strlist *l)
+{
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+}
+
+/* `kestrel fn NAME --set x1=...` or `kestrel train --set k=v ...`: the
+ * trainer's base options from the spec first, the trial's values after, so
+ * searched values win. */
+static void builtin_argv(strlist *a, const sched_trial *t, const spec_study *spec,
+                         const sched_launch_paths *o)
+{
+    const space *sp = &spec->space;
+    add(a, "%s", o->self_exe);
+    if (spec->run.kind == RUN_FUNCTION) {
+        add(a, "fn");
+        add(a, "%s", spec->run.function);
+    } else {
+        add(a, "train");
+        /* A trial saves its state once, at its end (a promotion reads it,
+         * and the best trial's is kept as the study's model; nothing
+         * resumes a trial mid-way), and
+         * skips the test pass unless the objective is a test metric: both
+         * cost more than a short trial's epochs. The spec's options follow,
+         * so a study can ask for either back. */
+        add(a, "--set");
+        add(a, "checkpoint_every=0");
+        add(a, "--set");
+        add(a, "evaluate_test=%s", strncmp(spec->metric, "test_", 5) ? "false" : "true");
+        const char *key;
+        json_t *v;
+        json_object_foreach(spec->run.trainer, key, v) {
+            char *s = json_is_string(v) ? strdup(json_string_value(v))
+                                        : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            if (!s) { a->oom = 1; return; }
+            if (json_is_array(v)) {   /* [256,128] -> 256,128 */
+                size_t len = strlen(s);
+                memmove(s, s + 1, len);
+                if (len >= 2) s[len - 2] = '\0';
+            }
+            add(a, "--set");
+            add(a, "%s=%s", key, s);
+            free(s);
+        }
+    }
+    for (int i = 0; i < sp->n; i++) {
+        if (!t->point.active[i] && sp->params[i].kind != PARAM_FIXED) continue;
+        char val[256];
+        space_format_value(sp, &t->point, i, val, sizeof val);
+        add(a, "--set");
+        add(a, "%s=%s", sp->params[i].name, val);
+    }
+}
+
+static void trial_env(strlist *e, const sched_trial *t, const spec_study *spec,
+                      const sched_launch_paths *o, int threads, const char *trial_dir)
+{
+    add(e, "KESTREL_TRIAL=%d", t->number);
+    add(e, "KESTREL_STUDY=%s", spec->name);
+    json_t *pj = space_point_to_json(&spec->space, &t->point);
+    char *params = pj ? json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(pj);
+    if (!params) e->oom = 1;
+    else add(e, "KESTREL_PARAMS=%s", params);
+    free(params);
+    if (t->budget > 0) add(e, "KESTREL_BUDGET=%d", t->budget);
+    add(e, "KESTREL_CHECKPOINT_DIR=%s", trial_dir);
+    if (t->resumed_from >= 0)
+        add(e, "KESTREL_RESUME_FROM=%s/%s/%d", o->work_dir, spec->name, t->resumed_from);
+    add(e, "KESTREL_THREADS=%d", threads);
+    add(e, "OPENBLAS_NUM_THREADS=%d", threads);
+    add(e, "OMP_NUM_THREADS=%d", threads);
+    if (o->cache_dir) add(e, "KESTREL_CACHE_DIR=%s", o->cache_dir);
+    for (char **kv = spec->run.env; kv && *kv; kv++) add(e, "%s", *kv);
+}
+
+int sched_launch_spawn(const sched_trial *t, const spec_study *spec, const sched_launch_paths *o,
+                       int threads, void *user, runner_proc **out, kerror *err)
+{
+    char trial_dir[4096];
+    snprintf(trial_dir, sizeof trial_dir, "%s/%s/%d", o->work_dir, spec->name, t->number);
+    /* Each trial number starts once, so a trial folder already there is
+     * another history's (a study deleted, or a database removed by hand):
+     * the folder promised to the trial is its own and empty. One Kestrel did
+     * not make is refused instead (the trial fails, naming it). */
+    int mk = sched_dir_make(trial_dir, err);
+    if (mk != KE_OK) return mk;
+    strlist a = {0}, e = {0};
+    char **argv = NULL;
+    int rc = KE_OK;
+    if (spec->run.kind == RUN_COMMAND)
+        rc = spec_command_argv(spec, &t->point, t->number, &argv, err);
+    else
+        builtin_argv(&a, t, spec, o);
+    trial_env(&e, t, spec, o, threads, trial_dir);
+    if (rc == KE_OK && (a.oom || e.oom)) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK) {
+        /* Hyperband budgets and checkpoints reach the trainer through the
+         * environment too (KESTREL_BUDGET, KESTREL_RESUME_FROM). */
+        runner_cmd cmd = {.argv = argv ? argv : a.v, .env_extra = e.v, .cwd = spec->run.cwd,
+                          .timeout = spec->budget.trial_timeout,
+                          .kill_grace = spec->run.kill_grace, .user = user};
+        rc = runner_spawn(out, &cmd, err);
+    }
+    if (argv) spec_argv_free(argv);
+    strlist_free(&a);
+    strlist_free(&e);
+    return rc;
+}
