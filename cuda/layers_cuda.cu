@@ -12,32 +12,32 @@
 /* Same formulas as trainer/layers.c, including GELU's tanh through one expf. */
 __device__ inline float tanh_exp(float u) { return 1.0f - 2.0f / (1.0f + expf(2.0f * u)); }
 
-__device__ inline float act_value(float x, mlp_act act, float slope)
+__device__ inline float act_value(float x, layers_act act, float slope)
 {
     switch (act) {
-    case MLP_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case MLP_ACT_LEAKY_RELU: return x > 0.0f ? x : slope * x;
-    case MLP_ACT_TANH: return tanhf(x);
-    case MLP_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case MLP_ACT_GELU: return 0.5f * x * (1.0f + tanh_exp(GELU_C * (x + GELU_K * x * x * x)));
+    case LAYERS_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case LAYERS_ACT_LEAKY_RELU: return x > 0.0f ? x : slope * x;
+    case LAYERS_ACT_TANH: return tanhf(x);
+    case LAYERS_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case LAYERS_ACT_GELU: return 0.5f * x * (1.0f + tanh_exp(GELU_C * (x + GELU_K * x * x * x)));
     }
     return x;
 }
 
-__device__ inline float act_deriv(float x, mlp_act act, float slope)
+__device__ inline float act_deriv(float x, layers_act act, float slope)
 {
     switch (act) {
-    case MLP_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case MLP_ACT_LEAKY_RELU: return x > 0.0f ? 1.0f : slope;
-    case MLP_ACT_TANH: {
+    case LAYERS_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case LAYERS_ACT_LEAKY_RELU: return x > 0.0f ? 1.0f : slope;
+    case LAYERS_ACT_TANH: {
         float t = tanhf(x);
         return 1.0f - t * t;
     }
-    case MLP_ACT_SIGMOID: {
+    case LAYERS_ACT_SIGMOID: {
         float s = 1.0f / (1.0f + expf(-x));
         return s * (1.0f - s);
     }
-    case MLP_ACT_GELU: {
+    case LAYERS_ACT_GELU: {
         float t = tanh_exp(GELU_C * (x + GELU_K * x * x * x));
         return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_K * x * x);
     }
@@ -74,7 +74,7 @@ void layers_cuda_dense_backward(cudev *d, float *dinp, float *dW, float *db, con
 }
 
 __global__ void act_forward_kernel(float *h, float *a, const float *bias, const float *mask,
-                                   size_t N, int n, mlp_act act, float slope)
+                                   size_t N, int n, layers_act act, float slope)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < N; i += (size_t)gridDim.x * blockDim.x) {
         float x = bias ? a[i] + bias[i % n] : a[i];
@@ -85,14 +85,14 @@ __global__ void act_forward_kernel(float *h, float *a, const float *bias, const 
 }
 
 void layers_cuda_act_forward(cudev *d, float *h, float *a, const float *bias, const float *mask,
-                             int B, int n, mlp_act act, float slope)
+                             int B, int n, layers_act act, float slope)
 {
     size_t N = (size_t)B * n;
     act_forward_kernel<<<cudev_blocks(N, 256), 256, 0, cudev_stream(d)>>>(h, a, bias, mask, N, n, act, slope);
 }
 
 __global__ void act_backward_kernel(float *da, const float *dh, const float *a, const float *mask,
-                                    size_t N, mlp_act act, float slope)
+                                    size_t N, layers_act act, float slope)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < N; i += (size_t)gridDim.x * blockDim.x) {
         float g = dh[i] * act_deriv(a[i], act, slope);
@@ -101,7 +101,7 @@ __global__ void act_backward_kernel(float *da, const float *dh, const float *a, 
 }
 
 void layers_cuda_act_backward(cudev *d, float *da, const float *dh, const float *a,
-                              const float *mask, int B, int n, mlp_act act, float slope)
+                              const float *mask, int B, int n, layers_act act, float slope)
 {
     size_t N = (size_t)B * n;
     act_backward_kernel<<<cudev_blocks(N, 256), 256, 0, cudev_stream(d)>>>(da, dh, a, mask, N, act, slope);

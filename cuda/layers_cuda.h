@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#include "../trainer/mlp.h"
+#include "../trainer/layers.h"
 
 /* out (B,n) = inp (B,k) * W^T, W (n,k). */
 void layers_cuda_dense_forward(cudev *d, float *out, const float *inp, const float *W,
@@ -33,11 +33,11 @@ void layers_cuda_dense_backward(cudev *d, float *dinp, float *dW, float *db, con
 
 /* a (B,n) += bias (may be NULL), then h = act(a) * mask (mask NULL: none). */
 void layers_cuda_act_forward(cudev *d, float *h, float *a, const float *bias, const float *mask,
-                             int B, int n, mlp_act act, float slope);
+                             int B, int n, layers_act act, float slope);
 
 /* da (B,n) = dh * mask * act'(a); da may alias dh. */
 void layers_cuda_act_backward(cudev *d, float *da, const float *dh, const float *a,
-                              const float *mask, int B, int n, mlp_act act, float slope);
+                              const float *mask, int B, int n, layers_act act, float slope);
 
 /* Batch norm forward, Ioffe & Szegedy 2015; semantics of layers_bn_forward. */
 void layers_cuda_bn_forward(cudev *d, float *y, float *xhat, float *mean, float *invstd,

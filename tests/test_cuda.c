@@ -155,17 +155,17 @@ START_TEST(activations_match_cpu)
     for (size_t i = 0; i < N; i++) mask[i] = rng_uniform(&r) < 0.3 ? 0.0f : 1.0f / 0.7f;
     float *gmask = to_dev(mask, N), *gbias = to_dev(bias, (size_t)n), *gdh = to_dev(dh, N);
     float *ga = to_dev(NULL, N), *gh = to_dev(NULL, N), *gda = to_dev(NULL, N);
-    for (int act = MLP_ACT_RELU; act <= MLP_ACT_GELU; act++)
+    for (int act = LAYERS_ACT_RELU; act <= LAYERS_ACT_GELU; act++)
         for (int with_mask = 0; with_mask < 2; with_mask++) {
             const float *m = with_mask ? mask : NULL;
             memcpy(a, a0, N * sizeof *a);
             ck_assert_int_eq(cudev_upload(dev, ga, a0, N * sizeof *a, &err), KE_OK);
-            layers_act_forward(h, a, bias, m, B, n, (mlp_act)act, 0.01f);
-            layers_cuda_act_forward(dev, gh, ga, gbias, with_mask ? gmask : NULL, B, n, (mlp_act)act, 0.01f);
+            layers_act_forward(h, a, bias, m, B, n, (layers_act)act, 0.01f);
+            layers_cuda_act_forward(dev, gh, ga, gbias, with_mask ? gmask : NULL, B, n, (layers_act)act, 0.01f);
             expect_close(ga, a, N, TOL32, "activation pre-activation");
             expect_close(gh, h, N, TOL32, "activation forward");
-            layers_act_backward(da, dh, a, m, B, n, (mlp_act)act, 0.01f);
-            layers_cuda_act_backward(dev, gda, gdh, ga, with_mask ? gmask : NULL, B, n, (mlp_act)act, 0.01f);
+            layers_act_backward(da, dh, a, m, B, n, (layers_act)act, 0.01f);
+            layers_cuda_act_backward(dev, gda, gdh, ga, with_mask ? gmask : NULL, B, n, (layers_act)act, 0.01f);
             expect_close(gda, da, N, TOL32, "activation backward");
         }
     free(a0), free(bias), free(dh), free(mask), free(a), free(h), free(da);
@@ -262,7 +262,7 @@ static mlp *small_model(int batchnorm, float dropout, int max_batch)
     mc.n_layers = 2;
     mc.widths = widths;
     mc.n_out = 5;
-    mc.act = MLP_ACT_GELU;
+    mc.act = LAYERS_ACT_GELU;
     mc.batchnorm = batchnorm;
     mc.dropout = dropout;
     mc.max_batch = max_batch;

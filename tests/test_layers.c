@@ -87,7 +87,7 @@ END_TEST
 /* Activation: L = sum r (act(a + bias) * mask); a is kept away from the
  * kinks of relu and leaky relu so central differences are valid. */
 typedef struct {
-    mlp_act act;
+    layers_act act;
     float a[B * N], bias[N], mask[B * N], r[B * N];
     float work[B * N], h[B * N];
     int use_mask;
@@ -101,7 +101,7 @@ static double act_objective(void *p)
     return gc_dot(c->r, c->h, B * N);
 }
 
-static void act_fill(act_ctx *c, mlp_act act, uint64_t seed)
+static void act_fill(act_ctx *c, layers_act act, uint64_t seed)
 {
     uint64_t s = seed;
     memset(c, 0, sizeof *c);
@@ -119,7 +119,7 @@ static void act_fill(act_ctx *c, mlp_act act, uint64_t seed)
 START_TEST(test_activation_gradients)
 {
     act_ctx c;
-    act_fill(&c, (mlp_act)_i, 10 + (uint64_t)_i);
+    act_fill(&c, (layers_act)_i, 10 + (uint64_t)_i);
     float da[B * N];
     memcpy(c.work, c.a, sizeof c.a);
     layers_act_forward(c.h, c.work, c.bias, NULL, B, N, c.act, 0.1f);
@@ -133,13 +133,13 @@ END_TEST
 START_TEST(test_activation_values)
 {
     float a[5] = { -2.0f, -0.5f, 0.0f, 0.5f, 2.0f }, h[5], w[5];
-    struct { mlp_act act; float want[5]; } cases[] = {
-        { MLP_ACT_RELU, { 0, 0, 0, 0.5f, 2 } },
-        { MLP_ACT_LEAKY_RELU, { -0.2f, -0.05f, 0, 0.5f, 2 } },
-        { MLP_ACT_TANH, { -0.9640276f, -0.4621172f, 0, 0.4621172f, 0.9640276f } },
-        { MLP_ACT_SIGMOID, { 0.1192029f, 0.3775407f, 0.5f, 0.6224593f, 0.8807971f } },
+    struct { layers_act act; float want[5]; } cases[] = {
+        { LAYERS_ACT_RELU, { 0, 0, 0, 0.5f, 2 } },
+        { LAYERS_ACT_LEAKY_RELU, { -0.2f, -0.05f, 0, 0.5f, 2 } },
+        { LAYERS_ACT_TANH, { -0.9640276f, -0.4621172f, 0, 0.4621172f, 0.9640276f } },
+        { LAYERS_ACT_SIGMOID, { 0.1192029f, 0.3775407f, 0.5f, 0.6224593f, 0.8807971f } },
         /* tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
-        { MLP_ACT_GELU, { -0.0454023f, -0.1542860f, 0, 0.3457140f, 1.9545977f } },
+        { LAYERS_ACT_GELU, { -0.0454023f, -0.1542860f, 0, 0.3457140f, 1.9545977f } },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         memcpy(w, a, sizeof a);
@@ -154,7 +154,7 @@ END_TEST
 START_TEST(test_dropout_fixed_mask)
 {
     act_ctx c;
-    act_fill(&c, MLP_ACT_TANH, 20);
+    act_fill(&c, LAYERS_ACT_TANH, 20);
     uint64_t s = 21;
     for (int i = 0; i < B * N; i++) c.mask[i] = gc_uniform(&s) < 0.5 ? 0.0f : 2.0f;
     c.use_mask = 1;
@@ -268,7 +268,7 @@ int main(void)
     tcase_add_test(tc, test_dense_forward_matches_naive);
     tcase_add_test(tc, test_dense_gradients);
     tcase_add_test(tc, test_dense_accumulate_adds);
-    tcase_add_loop_test(tc, test_activation_gradients, MLP_ACT_RELU, MLP_ACT_GELU + 1);
+    tcase_add_loop_test(tc, test_activation_gradients, LAYERS_ACT_RELU, LAYERS_ACT_GELU + 1);
     tcase_add_test(tc, test_activation_values);
     tcase_add_test(tc, test_dropout_fixed_mask);
     tcase_add_test(tc, test_bn_training_gradients);

@@ -152,13 +152,13 @@ static double net_loss(void *p)
     return mlp_loss_forward_backward(c->m, c->t, c->B);
 }
 
-typedef struct { mlp_act act; int bn; float dropout; mlp_loss loss; float smoothing; int distill; } net_variant;
+typedef struct { layers_act act; int bn; float dropout; mlp_loss loss; float smoothing; int distill; } net_variant;
 
 static const net_variant variants[] = {
-    { MLP_ACT_GELU, 1, 0.3f, MLP_LOSS_SOFTMAX_XENT, 0.1f, 0 },
-    { MLP_ACT_TANH, 0, 0.0f, MLP_LOSS_MSE, 0.0f, 0 },
-    { MLP_ACT_SIGMOID, 1, 0.0f, MLP_LOSS_SOFTMAX_XENT, 0.0f, 1 },
-    { MLP_ACT_TANH, 0, 0.5f, MLP_LOSS_SOFTMAX_XENT, 0.0f, 0 },
+    { LAYERS_ACT_GELU, 1, 0.3f, MLP_LOSS_SOFTMAX_XENT, 0.1f, 0 },
+    { LAYERS_ACT_TANH, 0, 0.0f, MLP_LOSS_MSE, 0.0f, 0 },
+    { LAYERS_ACT_SIGMOID, 1, 0.0f, MLP_LOSS_SOFTMAX_XENT, 0.0f, 1 },
+    { LAYERS_ACT_TANH, 0, 0.5f, MLP_LOSS_SOFTMAX_XENT, 0.0f, 0 },
 };
 
 START_TEST(test_network_gradient)
@@ -436,7 +436,7 @@ START_TEST(test_train_xor)
     c.n_out = 2;
     c.max_batch = BS;
     c.seed = 5;
-    c.act = _i ? MLP_ACT_RELU : MLP_ACT_TANH;
+    c.act = _i ? LAYERS_ACT_RELU : LAYERS_ACT_TANH;
     c.batchnorm = _i;
     c.init = _i ? MLP_INIT_HE_NORMAL : MLP_INIT_XAVIER_UNIFORM;
     mlp *m = create_ok(&c);

@@ -56,7 +56,7 @@ START_TEST(enum_order_matches_modules)
     ck_assert_int_eq(train_config_set(&c, "schedule", "inverse_time", &err), KE_OK);
     ck_assert_int_eq(c.schedule, SCHEDULE_INVERSE_TIME);
     ck_assert_int_eq(train_config_set(&c, "activation", "gelu", &err), KE_OK);
-    ck_assert_int_eq(c.activation, MLP_ACT_GELU);
+    ck_assert_int_eq(c.activation, LAYERS_ACT_GELU);
     ck_assert_int_eq(train_config_set(&c, "init", "xavier_normal", &err), KE_OK);
     ck_assert_int_eq(c.init, MLP_INIT_XAVIER_NORMAL);
 }

@@ -83,6 +83,26 @@ void dataset_free(dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
+/* Loads through the cache (dscache.h): a hit maps the cache file; on a miss
+ * decode(ctx, ds, err) runs, the result is written to the cache and, when
+ * that worked, replaced by the mapping of the file just written, so first
+ * and later loads behave alike. A cache that cannot be written leaves the
+ * decoded dataset in place (mapped = 0). Errors: those of decode. */
+static int load_cached(const char *cache_dir, const char *const *paths, size_t n_paths,
+                       const char *recipe, int (*decode)(void *ctx, dataset *ds, kerror *err),
+                       void *ctx, dataset *ds, kerror *err)
+{
+    if (dscache_get(cache_dir, paths, n_paths, recipe, ds) == 0) return KE_OK;
+    int rc = decode(ctx, ds, err);
+    if (rc != KE_OK) return rc;
+    dataset mapped;
+    if (dscache_put(cache_dir, paths, n_paths, recipe, ds, &mapped) == 0) {
+        dataset_free(ds);
+        *ds = mapped;
+    }
+    return KE_OK;
+}
+
 /* ---- IDX ---- */
 
 static uint32_t be32(const unsigned char *p)
@@ -224,8 +244,8 @@ int dataset_load_idx(const char *images, const char *labels,
                           "IDX load needs images and labels, and test images with test labels");
     idx_ctx c = {{images, test_images}, {labels, test_labels}, test_images ? 2 : 1};
     const char *paths[4] = {images, labels, test_images, test_labels};
-    return dscache_load(cache_dir, paths, 2 * (size_t)c.parts, "idx-ubyte v1", idx_decode,
-                        &c, ds, err);
+    return load_cached(cache_dir, paths, 2 * (size_t)c.parts, "idx-ubyte v1", idx_decode, &c,
+                       ds, err);
 }
 
 /* ---- CSV ---- */
@@ -527,7 +547,7 @@ int dataset_load_csv(const char *path, const char *label_column,
     if (len < 0 || (size_t)len >= sizeof recipe)
         return kerror_set(err, KE_INVALID, "label_column", "label column name too long");
     const char *paths[1] = {path};
-    return dscache_load(cache_dir, paths, 1, recipe, csv_decode, &c, ds, err);
+    return load_cached(cache_dir, paths, 1, recipe, csv_decode, &c, ds, err);
 }
 
 /* ---- synthetic ---- */

@@ -144,7 +144,7 @@ static void barrier(dp *p)
         else sched_yield();
 }
 
-/* mlp_bn_sync's sum for shard ctx. */
+/* layers_bn_sync's sum for shard ctx. */
 static void sync_sum(void *ctx, float *v, int k)
 {
     shard *me = ctx;
@@ -201,8 +201,8 @@ static void run_shard(dp *p, int i)
     }
     const mlp_bn_sync *sync = c->batchnorm ? &s->sync : NULL;
     s->sums = 0;
-    s->sync.rows = p->B;
-    s->sync.update_running = i == p->bn_leader;
+    s->sync.bn.rows = p->B;
+    s->sync.bn.update_running = i == p->bn_leader;
     s->sync.grads = i == p->bn_leader ? p->models[0] : NULL;
     s->rc = mlp_forward_after_first(m, x, s->rows, 1, sync, &s->err);
     if (s->rc) return;
@@ -303,7 +303,7 @@ int dp_create(dp **out, mlp *primary, int n_threads, kerror *err)
     for (int i = 0; i < n_threads; i++) {
         p->sh[i].p = p;
         p->sh[i].i = i;
-        p->sh[i].sync = (mlp_bn_sync){.sum = sync_sum, .ctx = &p->sh[i]};
+        p->sh[i].sync = (mlp_bn_sync){.bn = {.sum = sync_sum, .ctx = &p->sh[i]}};
     }
     for (int i = 1; i < n_threads; i++) {
         int rc = mlp_replica(&p->models[i], primary, err);

@@ -229,24 +229,31 @@ static int cache_write(const char *dir, const char *path, uint64_t key, const da
     return -1;
 }
 
-int dscache_load(const char *cache_dir, const char *const *paths,
-                 size_t n_paths, const char *recipe, dscache_decode_fn decode,
-                 void *ctx, dataset *ds, kerror *err)
+/* The key and file of these sources; -1 without a cache. */
+static int cache_entry(const char *cache_dir, const char *const *paths, size_t n_paths,
+                       const char *recipe, uint64_t *key, char *path, size_t n)
+{
+    if (!cache_dir || cache_key(paths, n_paths, recipe, key) != 0) return -1;
+    return cache_file(cache_dir, *key, path, n);
+}
+
+int dscache_get(const char *cache_dir, const char *const *paths, size_t n_paths,
+                const char *recipe, dataset *ds)
 {
     uint64_t key;
     char path[PATH_MAX];
-    if (!cache_dir || cache_key(paths, n_paths, recipe, &key) != 0 ||
-        cache_file(cache_dir, key, path, sizeof path) != 0)
-        return decode(ctx, ds, err);
-    if (cache_map(path, key, ds) == 0) return KE_OK;
-    int rc = decode(ctx, ds, err);
-    if (rc != KE_OK) return rc;
-    dataset mapped;
-    if (cache_write(cache_dir, path, key, ds) == 0 && cache_map(path, key, &mapped) == 0) {
-        dataset_free(ds);
-        *ds = mapped;
-    }
-    return KE_OK;
+    if (cache_entry(cache_dir, paths, n_paths, recipe, &key, path, sizeof path) != 0) return -1;
+    return cache_map(path, key, ds);
+}
+
+int dscache_put(const char *cache_dir, const char *const *paths, size_t n_paths,
+                const char *recipe, const dataset *ds, dataset *mapped)
+{
+    uint64_t key;
+    char path[PATH_MAX];
+    if (cache_entry(cache_dir, paths, n_paths, recipe, &key, path, sizeof path) != 0) return -1;
+    if (cache_write(cache_dir, path, key, ds) != 0) return -1;
+    return cache_map(path, key, mapped);
 }
 
 /* Side files: <dir>/kds-<key>-<hash of recipe>.side holding a header (the

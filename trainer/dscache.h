@@ -1,8 +1,9 @@
 /* dscache: the decoded-dataset cache. A dataset decoded once (gunzip,
  * CSV parse) is written to <cache_dir>/kds-<hash>.bin, the hash covering the
  * source paths, their sizes and mtimes and a recipe string; later loads mmap
- * that file instead of decoding. Used by dataset.c; the trainer calls
- * dataset_load.
+ * that file instead of decoding. dataset.c's loaders call it (it calls
+ * nothing of theirs: it only reads and fills the dataset struct); the
+ * trainer calls dataset_load.
  * Invariant: a cache file is complete or absent: it is written to a temp
  * file and renamed into place, and a file whose header, size, key or labels
  * do not check out is treated as a miss and replaced. Side files (below)
@@ -16,22 +17,24 @@
 #include "dataset.h"
 #include "../common/kerror.h"
 
-/* Decodes the dataset from its sources into *ds (a malloc'd dataset). */
-typedef int (*dscache_decode_fn)(void *ctx, dataset *ds, kerror *err);
+/* paths[0..n_paths) are a dataset's source files; recipe names everything
+ * else its decoding depends on (format, options). cache_dir NULL: no cache
+ * (get misses, put does nothing). */
 
-/* Loads a dataset through the cache: on a hit, *ds maps the cache file
- * (ds->mapped = 1); on a miss, decode(ctx, ds, err) runs, the result is
- * written to the cache and, when that worked, replaced by the mapping of the
- * file just written, so first and later loads behave alike. A cache that
- * cannot be written leaves the decoded dataset in place (mapped = 0).
- * cache_dir NULL: decode only. paths[0..n_paths) are the source files; recipe
- * names everything else the decoding depends on (format, options).
- * Errors: those of decode. */
-int dscache_load(const char *cache_dir, const char *const *paths,
-                 size_t n_paths, const char *recipe, dscache_decode_fn decode,
-                 void *ctx, dataset *ds, kerror *err);
+/* A hit: 0, and *ds maps the cache file (ds->mapped = 1; dataset_free
+ * unmaps it). A miss (no file, or one that does not check out): -1, *ds
+ * untouched. */
+int dscache_get(const char *cache_dir, const char *const *paths, size_t n_paths,
+                const char *recipe, dataset *ds);
 
-/* The cache file path dscache_load uses for these sources, into buf of size
+/* Writes ds, decoded from those sources, to the cache and maps the file just
+ * written into *mapped, so a first load behaves as later ones: 0. -1 when
+ * the cache cannot be written or read back (best effort: *mapped untouched,
+ * ds unchanged either way). */
+int dscache_put(const char *cache_dir, const char *const *paths, size_t n_paths,
+                const char *recipe, const dataset *ds, dataset *mapped);
+
+/* The cache file path dscache_get and dscache_put use for these sources, into buf of size
  * n (for tests and tools). Errors: KE_INVALID (path too long). */
 int dscache_path(const char *cache_dir, const char *const *paths,
                  size_t n_paths, const char *recipe, char *buf, size_t n,

@@ -42,37 +42,37 @@ void layers_dense_backward(float *dinp, float *dW, float *db, const float *dout,
 
 /* tanh through one expf: glibc's tanhf (expm1f) dominated GELU's cost. The
  * absolute error stays near float epsilon, which is all GELU's 0.5x(1+t)
- * can see; MLP_ACT_TANH keeps tanhf for its relative accuracy near 0. */
+ * can see; LAYERS_ACT_TANH keeps tanhf for its relative accuracy near 0. */
 static inline float tanh_exp(float u)
 {
     return 1.0f - 2.0f / (1.0f + expf(2.0f * u));
 }
 
 /* The smooth activations; the ReLU family runs in relu_forward/relu_backward. */
-static inline float act_value(float x, mlp_act act)
+static inline float act_value(float x, layers_act act)
 {
     switch (act) {
-    case MLP_ACT_TANH: return tanhf(x);
-    case MLP_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case MLP_ACT_GELU: return 0.5f * x * (1.0f + tanh_exp(GELU_C * (x + GELU_K * x * x * x)));
+    case LAYERS_ACT_TANH: return tanhf(x);
+    case LAYERS_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case LAYERS_ACT_GELU: return 0.5f * x * (1.0f + tanh_exp(GELU_C * (x + GELU_K * x * x * x)));
     default: break;
     }
     return x;
 }
 
 /* d act / dx at x, from the pre-activation so dropout scaling cannot leak in. */
-static inline float act_deriv(float x, mlp_act act)
+static inline float act_deriv(float x, layers_act act)
 {
     switch (act) {
-    case MLP_ACT_TANH: {
+    case LAYERS_ACT_TANH: {
         float t = tanhf(x);
         return 1.0f - t * t;
     }
-    case MLP_ACT_SIGMOID: {
+    case LAYERS_ACT_SIGMOID: {
         float s = 1.0f / (1.0f + expf(-x));
         return s * (1.0f - s);
     }
-    case MLP_ACT_GELU: {
+    case LAYERS_ACT_GELU: {
         float t = tanh_exp(GELU_C * (x + GELU_K * x * x * x));
         return 0.5f * (1.0f + t)
              + 0.5f * x * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_K * x * x);
@@ -86,7 +86,7 @@ static inline float act_deriv(float x, mlp_act act)
  * branch-free loop instead of switching per element. */
 static inline __attribute__((always_inline)) void
 act_forward_loop(float *h, float *a, const float *bias, const float *mask,
-                 int B, int n, mlp_act act)
+                 int B, int n, layers_act act)
 {
     for (int b = 0; b < B; b++) {
         float *ar = a + (size_t)b * n, *hr = h + (size_t)b * n;
@@ -102,7 +102,7 @@ act_forward_loop(float *h, float *a, const float *bias, const float *mask,
 
 static inline __attribute__((always_inline)) void
 act_backward_loop(float *da, const float *dh, const float *a, const float *mask,
-                  size_t N, mlp_act act)
+                  size_t N, layers_act act)
 {
     for (size_t i = 0; i < N; i++) {
         float g = dh[i] * act_deriv(a[i], act);
@@ -170,27 +170,27 @@ static void relu_backward(float *da, const float *dh, const float *a, const floa
 }
 
 void layers_act_forward(float *h, float *a, const float *bias, const float *mask,
-                        int B, int n, mlp_act act, float slope)
+                        int B, int n, layers_act act, float slope)
 {
     switch (act) {
-    case MLP_ACT_RELU: relu_forward(h, a, bias, mask, B, n, 0.0f); break;
-    case MLP_ACT_LEAKY_RELU: relu_forward(h, a, bias, mask, B, n, slope); break;
-    case MLP_ACT_TANH: act_forward_loop(h, a, bias, mask, B, n, MLP_ACT_TANH); break;
-    case MLP_ACT_SIGMOID: act_forward_loop(h, a, bias, mask, B, n, MLP_ACT_SIGMOID); break;
-    case MLP_ACT_GELU: act_forward_loop(h, a, bias, mask, B, n, MLP_ACT_GELU); break;
+    case LAYERS_ACT_RELU: relu_forward(h, a, bias, mask, B, n, 0.0f); break;
+    case LAYERS_ACT_LEAKY_RELU: relu_forward(h, a, bias, mask, B, n, slope); break;
+    case LAYERS_ACT_TANH: act_forward_loop(h, a, bias, mask, B, n, LAYERS_ACT_TANH); break;
+    case LAYERS_ACT_SIGMOID: act_forward_loop(h, a, bias, mask, B, n, LAYERS_ACT_SIGMOID); break;
+    case LAYERS_ACT_GELU: act_forward_loop(h, a, bias, mask, B, n, LAYERS_ACT_GELU); break;
     }
 }
 
 void layers_act_backward(float *da, const float *dh, const float *a, const float *mask,
-                         int B, int n, mlp_act act, float slope)
+                         int B, int n, layers_act act, float slope)
 {
     size_t N = (size_t)B * n;
     switch (act) {
-    case MLP_ACT_RELU: relu_backward(da, dh, a, mask, N, 0.0f); break;
-    case MLP_ACT_LEAKY_RELU: relu_backward(da, dh, a, mask, N, slope); break;
-    case MLP_ACT_TANH: act_backward_loop(da, dh, a, mask, N, MLP_ACT_TANH); break;
-    case MLP_ACT_SIGMOID: act_backward_loop(da, dh, a, mask, N, MLP_ACT_SIGMOID); break;
-    case MLP_ACT_GELU: act_backward_loop(da, dh, a, mask, N, MLP_ACT_GELU); break;
+    case LAYERS_ACT_RELU: relu_backward(da, dh, a, mask, N, 0.0f); break;
+    case LAYERS_ACT_LEAKY_RELU: relu_backward(da, dh, a, mask, N, slope); break;
+    case LAYERS_ACT_TANH: act_backward_loop(da, dh, a, mask, N, LAYERS_ACT_TANH); break;
+    case LAYERS_ACT_SIGMOID: act_backward_loop(da, dh, a, mask, N, LAYERS_ACT_SIGMOID); break;
+    case LAYERS_ACT_GELU: act_backward_loop(da, dh, a, mask, N, LAYERS_ACT_GELU); break;
     }
 }
 
@@ -198,7 +198,7 @@ void layers_act_backward(float *da, const float *dh, const float *a, const float
  * (sync), two passes (mean, then centred squares) so a large mean costs no
  * precision; row-wise so the inner loop is contiguous. */
 static void column_stats(float *mean, float *var, const float *z, int B, int n,
-                         const mlp_bn_sync *sync)
+                         const layers_bn_sync *sync)
 {
     float rows = (float)(sync ? sync->rows : B);
     memset(mean, 0, (size_t)n * sizeof *mean);
@@ -223,7 +223,7 @@ static void column_stats(float *mean, float *var, const float *z, int B, int n,
 void layers_bn_forward(float *y, float *xhat, float *mean, float *invstd,
                        float *run_mean, float *run_var, const float *z,
                        const float *gamma, const float *beta, int B, int n,
-                       float momentum, float eps, int training, const mlp_bn_sync *sync)
+                       float momentum, float eps, int training, const layers_bn_sync *sync)
 {
     if (training) {
         column_stats(mean, invstd, z, B, n, sync);   /* invstd holds var for now */
@@ -257,7 +257,7 @@ void layers_bn_forward(float *y, float *xhat, float *mean, float *invstd,
 
 void layers_bn_backward(float *dz, float *dgamma, float *dbeta, const float *dy,
                         const float *xhat, const float *gamma, const float *invstd,
-                        float *work, int B, int n, int accumulate, const mlp_bn_sync *sync)
+                        float *work, int B, int n, int accumulate, const layers_bn_sync *sync)
 {
     /* Per column: sum_b dy and sum_b dy*xhat give both the parameter
      * gradients and, times gamma, the two reductions dz needs. */

@@ -46,7 +46,7 @@ struct mlp {
 void mlp_config_default(mlp_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->act = MLP_ACT_RELU;
+    cfg->act = LAYERS_ACT_RELU;
     cfg->leaky_slope = 0.01f;
     cfg->bn_momentum = 0.1f;
     cfg->bn_eps = 1e-5f;
@@ -73,7 +73,8 @@ static int validate(const mlp_config *c, kerror *err)
     if (c->n_out <= 0 || (c->loss == MLP_LOSS_SOFTMAX_XENT && c->n_out < 2))
         return kerror_set(err, KE_INVALID, "n_out", "must be >= %d, got %d",
                           c->loss == MLP_LOSS_SOFTMAX_XENT ? 2 : 1, c->n_out);
-    if ((unsigned)c->act > MLP_ACT_GELU) return kerror_set(err, KE_INVALID, "act", "unknown activation");
+    if ((unsigned)c->act > LAYERS_ACT_GELU)
+        return kerror_set(err, KE_INVALID, "act", "unknown activation");
     if ((unsigned)c->init > MLP_INIT_HE_NORMAL) return kerror_set(err, KE_INVALID, "init", "unknown init");
     if ((unsigned)c->loss > MLP_LOSS_MSE) return kerror_set(err, KE_INVALID, "loss", "unknown loss");
     if (c->batchnorm && !(c->bn_momentum >= 0.0f && c->bn_momentum <= 1.0f))
@@ -355,7 +356,7 @@ static int forward(mlp *m, const float *x, int B, int training, int first_done,
         if (P->gamma)
             layers_bn_forward(A->a, A->xhat, A->mean, A->invstd, P->run_mean, P->run_var,
                               A->z, P->gamma, P->beta, B, w, c->bn_momentum, c->bn_eps, training,
-                              sync);
+                              sync ? &sync->bn : NULL);
         layers_act_forward(A->h, A->a, P->b, mask, B, w, c->act, c->leaky_slope);
         in = A->h;
         k = w;
@@ -436,7 +437,7 @@ void mlp_backward_outputs(mlp *m, int B, int accumulate, const mlp_bn_sync *sync
             const mlp *gm = sync ? sync->grads : m;   /* a shard: one writes them, for all */
             layers_bn_backward(A->z, gm ? gm->g[l].gamma : NULL, gm ? gm->g[l].beta : NULL, dh,
                                A->xhat, m->p[l].gamma, A->invstd, m->act.bn_work, B, w,
-                               accumulate, sync);
+                               accumulate, sync ? &sync->bn : NULL);
         } else {
             /* a is z here: dz overwrites it in place */
             layers_act_backward(A->z, dh, A->a, A->mask, B, w, c->act, c->leaky_slope);

@@ -27,19 +27,11 @@
 #include <stdint.h>
 
 #include "../common/kerror.h"
+#include "layers.h"
 
 #define MLP_MAX_LAYERS 16   /* hidden layers */
 #define MLP_TENSOR_NAME 32
 #define MLP_RNG_WORDS 4     /* dropout RNG state (rng.h xoshiro256**), see mlp_rng_get */
-
-typedef enum {
-    MLP_ACT_RELU,
-    MLP_ACT_LEAKY_RELU,   /* x > 0 ? x : leaky_slope * x */
-    MLP_ACT_TANH,
-    MLP_ACT_SIGMOID,
-    MLP_ACT_GELU          /* tanh approximation, Hendrycks & Gimpel 2016:
-                           * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-} mlp_act;
 
 typedef enum {
     MLP_INIT_XAVIER_UNIFORM,  /* U(-a,a), a = sqrt(6/(fan_in+fan_out)), Glorot & Bengio 2010 */
@@ -58,8 +50,8 @@ typedef struct {
     int n_layers;            /* hidden layers, 0..MLP_MAX_LAYERS */
     const int *widths;       /* n_layers widths > 0; copied by mlp_create */
     int n_out;               /* outputs; >= 2 for MLP_LOSS_SOFTMAX_XENT */
-    mlp_act act;
-    float leaky_slope;       /* MLP_ACT_LEAKY_RELU only, e.g. 0.01 */
+    layers_act act;
+    float leaky_slope;       /* LAYERS_ACT_LEAKY_RELU only, e.g. 0.01 */
     int batchnorm;           /* 1: BN after every hidden dense (that dense then has no bias) */
     float bn_momentum;       /* in [0,1]; run = (1-m) run + m batch (PyTorch convention, 0.1) */
     float bn_eps;            /* > 0, e.g. 1e-5 */
@@ -166,17 +158,12 @@ void mlp_rng_get(const mlp *m, uint64_t state[MLP_RNG_WORDS]);
 void mlp_rng_set(mlp *m, const uint64_t state[MLP_RNG_WORDS]);
 
 /* Batch norm over a batch split into shards (data parallelism): the B
- * rows a call gets are one shard; sum(ctx, v, k) replaces the shard's
- * partial column sums v (k floats) by the whole batch's, the same in every
- * shard (each shard calls it the same number of times); rows is the whole
- * batch's row count; exactly one shard has update_running set and moves the
- * running statistics (and, at the model level, writes gamma's and beta's
- * gradients). A NULL sync: the B rows are the whole batch. */
+ * rows a call gets are one shard; bn is how its layers see the whole batch
+ * (layers_bn_sync), and the one shard with bn.update_running also writes
+ * gamma's and beta's gradients. A NULL sync: the B rows are the whole
+ * batch. */
 typedef struct {
-    void (*sum)(void *ctx, float *v, int k);
-    void *ctx;
-    int rows;
-    int update_running;
+    layers_bn_sync bn;
     mlp *grads;             /* the model whose arena gets gamma's and beta's
                              * gradients: set in the one shard that has
                              * update_running, NULL in the others */

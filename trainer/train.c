@@ -104,7 +104,7 @@ static void model_config(const train_config *c, int regression, int n_in, int n_
     mc->n_layers = c->hidden.n;
     mc->widths = c->hidden.v;
     mc->n_out = n_out;
-    mc->act = (mlp_act)c->activation;
+    mc->act = (layers_act)c->activation;
     mc->leaky_slope = (float)c->leaky_slope;
     mc->batchnorm = c->batchnorm;
     mc->bn_momentum = (float)c->bn_momentum;

@@ -2,7 +2,7 @@
  * (defaults, --set text, JSON values). Invariant: a field is only ever written
  * by set_value after its range or choice check passed, so train_config never
  * holds an out-of-range value; enum choice arrays list names in the order of
- * the enum they stand for (optim_kind, schedule_kind, mlp_act, ...). */
+ * the enum they stand for (optim_kind, schedule_kind, layers_act, ...). */
 #include "train_config.h"
 #include "mlp.h"
 

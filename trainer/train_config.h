@@ -50,7 +50,7 @@ typedef struct {
     int scaling;                      /* split_scaling */
     /* model */
     train_config_int_list hidden;           /* hidden widths */
-    int activation;                   /* mlp_act */
+    int activation;                   /* layers_act */
     double leaky_slope;
     int batchnorm;
     double bn_momentum;
