@@ -143,7 +143,6 @@ static double run_study(const strategy_ops *ops, const json_t *options, const te
         space_point p = obs[next].point;   /* record() clears obs[next] first */
         double v = fn->f(p.x);
         record(&obs[next], next, &p, v);
-        if (ops->observe) ops->observe(st, &obs[next]);
         if (v < best) best = v;
         done++;
     }

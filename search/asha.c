@@ -136,8 +136,6 @@ const strategy_ops asha_strategy = {
     .name = "asha",
     .create = asha_create,
     .suggest = asha_suggest,
-    .observe = NULL,
-    .should_stop = NULL,
     .done = asha_done,
     .destroy = asha_destroy,
 };

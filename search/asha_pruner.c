@@ -15,7 +15,7 @@ static int ap_create(pruner **out, const json_t *options, kerror *err)
     static const char *const known[] = { "min_resource", "eta", "min_early_stopping_rate", NULL };
     struct pruner p = { 1, 3, 0 };
     int rc;
-    if ((rc = pruner_options_check(options, known, err)) ||
+    if ((rc = strategy_options_check(options, PRUNER_OPTIONS, known, err)) ||
         (rc = pruner_option_int(options, "min_resource", 1, 1000000000, &p.r_min, err)) ||
         (rc = pruner_option_int(options, "eta", 2, 1000000, &p.eta, err)) ||
         (rc = pruner_option_int(options, "min_early_stopping_rate", 0, 60, &p.rate, err)))

@@ -153,7 +153,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     b->prior_sd = PRIOR_SD_DEFAULT;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
-    if ((rc = strategy_options_check(options, known, err)) ||
+    if ((rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err)) ||
         (rc = opt_int(options, "n_initial", 1, 1000000, &b->n_initial, err)) ||
         (rc = opt_choice(options, "acquisition", acq_names, &kind, err)) ||
         (rc = opt_number(options, "ucb_beta", &b->acq.beta, err)) ||
@@ -654,8 +654,6 @@ const strategy_ops gp_strategy = {
     .name = "gp",
     .create = bo_create,
     .suggest = bo_suggest,
-    .observe = NULL,
-    .should_stop = NULL,
     .done = bo_done,
     .destroy = bo_destroy,
 };

@@ -45,7 +45,7 @@ int fidelity_options(const json_t *options, fidelity_opts *o, kerror *err)
     o->eta = 3;
     o->gp = 0;
     o->random_fraction = 1.0 / 3.0;
-    int rc = strategy_options_check(options, known, err);
+    int rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err);
     if (rc) return rc;
     if (!options || !json_object_get(options, "max_resource"))
         return bad(err, "max_resource", "required option missing (the largest budget, e.g. "

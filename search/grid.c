@@ -45,7 +45,7 @@ static int grid_create(strategy **out, const space *sp, const json_t *options,
                        uint64_t seed, kerror *err)
 {
     static const char *const known[] = { "shuffle", NULL };
-    int rc = strategy_options_check(options, known, err);
+    int rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err);
     if (rc) return rc;
     const json_t *shuffle = options ? json_object_get(options, "shuffle") : NULL;
     if (shuffle && !json_is_boolean(shuffle))
@@ -93,8 +93,6 @@ const strategy_ops grid_strategy = {
     .name = "grid",
     .create = grid_create,
     .suggest = grid_suggest,
-    .observe = NULL,
-    .should_stop = NULL,
     .done = grid_done,
     .destroy = grid_destroy,
 };

@@ -199,8 +199,6 @@ const strategy_ops hyperband_strategy = {
     .name = "hyperband",
     .create = hb_create,
     .suggest = hb_suggest,
-    .observe = NULL,
-    .should_stop = NULL,
     .done = hb_done,
     .destroy = hb_destroy,
 };

@@ -16,7 +16,7 @@ static int median_create(pruner **out, const json_t *options, kerror *err)
     static const char *const known[] = { "warmup_steps", "min_trials", "interval", NULL };
     struct pruner p = { 0, 5, 1 };
     int rc;
-    if ((rc = pruner_options_check(options, known, err)) ||
+    if ((rc = strategy_options_check(options, PRUNER_OPTIONS, known, err)) ||
         (rc = pruner_option_int(options, "warmup_steps", 0, 1000000000, &p.warmup, err)) ||
         (rc = pruner_option_int(options, "min_trials", 1, 1000000, &p.min_trials, err)) ||
         (rc = pruner_option_int(options, "interval", 1, 1000000000, &p.interval, err)))

@@ -27,25 +27,6 @@ const char *pruner_name_at(int i)
     return i >= 0 && i < N_PRUNERS ? registry[i]->name : NULL;
 }
 
-int pruner_options_check(const json_t *options, const char *const *known, kerror *err)
-{
-    if (!options) return KE_OK;
-    if (!json_is_object(options))
-        return kerror_set(err, KE_INVALID, "pruner.options", "must be an object");
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)options, key, value) {
-        int k = 0;
-        while (known[k] && strcmp(known[k], key) != 0) k++;
-        if (!known[k]) {
-            char path[KERROR_PATH_MAX];
-            snprintf(path, sizeof path, "pruner.options.%s", key);
-            return kerror_set(err, KE_INVALID, path, "unknown option");
-        }
-    }
-    return KE_OK;
-}
-
 int pruner_option_int(const json_t *options, const char *key, int lo, int hi, int *out,
                       kerror *err)
 {
@@ -53,7 +34,7 @@ int pruner_option_int(const json_t *options, const char *key, int lo, int hi, in
     if (!v) return KE_OK;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
         char path[KERROR_PATH_MAX];
-        snprintf(path, sizeof path, "pruner.options.%s", key);
+        snprintf(path, sizeof path, PRUNER_OPTIONS ".%s", key);
         return kerror_set(err, KE_INVALID, path, "must be an integer in [%d, %d]", lo, hi);
     }
     *out = (int)json_integer_value(v);

@@ -29,10 +29,10 @@ const pruner_ops *pruner_find(const char *name);
 /* The name of the i-th registered pruner, NULL past the last. */
 const char *pruner_name_at(int i);
 
-/* Helpers shared by implementations. */
-/* Checks that options is NULL or a JSON object whose keys are all in known
- * (NULL-terminated); fails with path "pruner.options[.<key>]". */
-int pruner_options_check(const json_t *options, const char *const *known, kerror *err);
+/* Helpers shared by implementations (and strategy_options_check with
+ * PRUNER_OPTIONS). */
+/* Where a spec holds a pruner's options: the root of their error paths. */
+#define PRUNER_OPTIONS "pruner.options"
 /* Reads the optional integer option key into *out (left alone when absent);
  * fails with path "pruner.options.<key>" unless it is an integer in [lo, hi]. */
 int pruner_option_int(const json_t *options, const char *key, int lo, int hi, int *out,

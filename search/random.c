@@ -14,7 +14,7 @@ static int random_create(strategy **out, const space *sp, const json_t *options,
                          uint64_t seed, kerror *err)
 {
     static const char *const known[] = { NULL };
-    int rc = strategy_options_check(options, known, err);
+    int rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err);
     if (rc) return rc;
     struct strategy *r = malloc(sizeof *r);
     if (!r) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -58,8 +58,6 @@ const strategy_ops random_strategy = {
     .name = "random",
     .create = random_create,
     .suggest = random_suggest,
-    .observe = NULL,
-    .should_stop = NULL,
     .done = random_done,
     .destroy = random_destroy,
 };

@@ -88,7 +88,7 @@ static int sobol_create(strategy **out, const space *sp, const json_t *options,
                         uint64_t seed, kerror *err)
 {
     static const char *const known[] = { "skip", NULL };
-    int rc = strategy_options_check(options, known, err);
+    int rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err);
     if (rc) return rc;
     const json_t *skip = options ? json_object_get(options, "skip") : NULL;
     if (skip && !(json_is_integer(skip) && json_integer_value(skip) >= 0 &&
@@ -141,8 +141,6 @@ const strategy_ops sobol_strategy = {
     .name = "sobol",
     .create = sobol_create,
     .suggest = sobol_suggest,
-    .observe = NULL,
-    .should_stop = NULL,
     .done = sobol_done,
     .destroy = sobol_destroy,
 };

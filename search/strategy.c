@@ -68,11 +68,11 @@ int strategy_history_fresh(const strategy_history *h)
     return n;
 }
 
-int strategy_options_check(const json_t *options, const char *const *known, kerror *err)
+int strategy_options_check(const json_t *options, const char *root, const char *const *known,
+                           kerror *err)
 {
     if (!options) return KE_OK;
-    if (!json_is_object(options))
-        return kerror_set(err, KE_INVALID, "strategy.options", "must be an object");
+    if (!json_is_object(options)) return kerror_set(err, KE_INVALID, root, "must be an object");
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)options, key, value) {
@@ -80,7 +80,7 @@ int strategy_options_check(const json_t *options, const char *const *known, kerr
         while (known[k] && strcmp(known[k], key) != 0) k++;
         if (!known[k]) {
             char path[KERROR_PATH_MAX];
-            snprintf(path, sizeof path, "strategy.options.%s", key);
+            snprintf(path, sizeof path, "%s.%s", root, key);
             return kerror_set(err, KE_INVALID, path, "unknown option");
         }
     }

@@ -1,5 +1,7 @@
 /* strategy: the one interface every search strategy implements (grid, random,
  * Sobol, GP, Hyperband, ASHA) and the registry that finds one by name.
+ * Stopping a running trial early is a pruner's job (pruner.h), not a
+ * strategy's.
  * A strategy is rebuilt from the study's history at every start, so suggest()
  * must be a function of (seed, options, history): resuming a study continues
  * the same sequence. Values are normalized so strategies always MINIMIZE.
@@ -49,15 +51,10 @@ typedef struct {
                   uint64_t seed, kerror *err);
     /* Writes up to n suggestions into out and returns how many (0 when the
      * strategy is exhausted for now: grid done, or waiting on pending trials
-     * as Hyperband can be), or a negative KE_* code. */
+     * as Hyperband can be), or a negative KE_* code. Outcomes reach a
+     * strategy only through h: it keeps no model between calls. */
     int (*suggest)(strategy *s, const strategy_history *h,
                    strategy_suggestion *out, int n, kerror *err);
-    /* Optional: told each trial's final outcome (incremental models). */
-    void (*observe)(strategy *s, const strategy_obs *o);
-    /* Optional pruner hook, called on each intermediate report of a running
-     * trial: 1 = stop it now (it becomes PRUNED), 0 = go on. */
-    int (*should_stop)(strategy *s, const strategy_history *h, int number,
-                       int step, double value);
     /* 1 when the study is finished whatever the trial budget says (grid). */
     int (*done)(strategy *s, const strategy_history *h);
     void (*destroy)(strategy *s);
@@ -79,8 +76,12 @@ double strategy_rng_uniform(uint64_t *state);
 uint64_t strategy_seed_for(uint64_t seed, uint64_t k);
 /* Count of trials that consumed a new suggestion (not retries). */
 int strategy_history_fresh(const strategy_history *h);
+/* Where a spec holds a strategy's options: the root of their error paths. */
+#define STRATEGY_OPTIONS "strategy.options"
 /* Checks that options is NULL or a JSON object whose keys are all in known
- * (NULL-terminated); fails with path "strategy.options[.<key>]". */
-int strategy_options_check(const json_t *options, const char *const *known, kerror *err);
+ * (NULL-terminated); fails with path "<root>[.<key>]", root being
+ * STRATEGY_OPTIONS or PRUNER_OPTIONS (pruners share it). */
+int strategy_options_check(const json_t *options, const char *root, const char *const *known,
+                           kerror *err);
 
 #endif

@@ -184,7 +184,7 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
     return KE_OK;
 }
 
-void sched_trial_obs(const sched_trial *t, strategy_obs *ob)
+static void trial_obs(const sched_trial *t, strategy_obs *ob)
 {
     ob->number = t->number;
     ob->state = t->state;
@@ -203,7 +203,7 @@ int sched_trials_history(sched_trials *h, strategy_history *hist)
 {
     int n = 0;
     for (int k = 0; k < h->n; k++)
-        if (!h->t[k].foreign) sched_trial_obs(&h->t[k], &h->obs[n++]);
+        if (!h->t[k].foreign) trial_obs(&h->t[k], &h->obs[n++]);
     hist->obs = h->obs;
     hist->n_obs = n;
     return KE_OK;

@@ -56,7 +56,6 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
 int sched_trials_history(sched_trials *h, strategy_history *hist);
 void sched_trials_free(sched_trials *h);
 
-void sched_trial_obs(const sched_trial *t, strategy_obs *ob);
 int sched_trial_add_step(sched_trial *t, int step, double norm_value);
 void sched_trial_set_outcome(sched_trial *t, trial_state state, int has_value, double value,
                              const char *failure, int maximize);

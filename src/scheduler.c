@@ -258,7 +258,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     }
     if (rc == KE_OK)
         rc = sched_trials_load(&s->hist, st, s->study_id, &spec->space, spec->metric, spec->maximize,
-                               s->ops->should_stop != NULL || s->pops != NULL, err);
+                               s->pops != NULL, err);
     if (rc == KE_OK) rc = plan_retries(s, err);
     if (rc == KE_OK)
         sched_ckpt_init(&s->ckpt, o->work_dir, spec->name,
@@ -302,11 +302,6 @@ static int finish_trial(scheduler *s, int number, trial_state state, int has_val
     else if (!trial_interrupted(failure)) {
         s->fail_streak++;
         snprintf(s->last_failure, sizeof s->last_failure, "%s", failure ? failure : "");
-    }
-    if (s->ops->observe) {
-        strategy_obs ob;
-        sched_trial_obs(t, &ob);
-        s->ops->observe(s->strat, &ob);
     }
     emit(s, SCHED_EV_FINISHED, number, state, has_value, value, t->n_steps ? t->steps[t->n_steps - 1] : -1,
          failure, NULL);
@@ -429,14 +424,13 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
     rc = sched_trial_add_step(t, (int)rl->step, s->spec->maximize ? -obj->value : obj->value);
     if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
     emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL, NULL);
-    if ((s->ops->should_stop || s->pops) && !r->pruned && !r->stopped) {
+    if (s->pops && !r->pruned && !r->stopped) {
         strategy_history h;
         if (sched_trials_history(&s->hist, &h) != KE_OK)
             return kerror_set(err, KE_NOMEM, NULL, "out of memory");
         int step = (int)rl->step;
         double v = t->values[t->n_steps - 1];
-        if ((s->ops->should_stop && s->ops->should_stop(s->strat, &h, r->number, step, v)) ||
-            (s->pops && s->pops->should_stop(s->prun, &h, r->number, step, v))) {
+        if (s->pops->should_stop(s->prun, &h, r->number, step, v)) {
             r->pruned = 1;
             runner_terminate(r->proc);
         }
@@ -541,7 +535,7 @@ static int fill_slots(scheduler *s, kerror *err)
     strategy_history h;
     if (sched_trials_history(&s->hist, &h) != KE_OK)
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    if (s->ops->done && s->ops->done(s->strat, &h)) {
+    if (s->ops->done(s->strat, &h)) {
         s->exhausted = 1;
         return KE_OK;
     }
