@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "cmd_train.h"
 
 static char dir[64];
@@ -133,9 +134,5 @@ int main(void)
     tcase_add_test(tc, diverging_run_fails);
     tcase_add_test(tc, hyperband_hand_off);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

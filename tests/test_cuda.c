@@ -38,17 +38,17 @@
 #include "../trainer/optim.h"
 #include "../trainer/rng.h"
 #include "../trainer/train.h"
+#include "check_main.h"
+#include "train_fixture.h"
 
 #define TOL32 1e-4
 #define TOL16 1e-2
 #define MAX_ALLOCS 64
 
 static cudev *dev;
-static kerror err;
 static rng r;
 static void *allocs[MAX_ALLOCS];
 static int n_allocs;
-static train_config c;
 
 static float *rand_host(size_t n, float scale)
 {
@@ -534,36 +534,7 @@ START_TEST(fp16_forward_overflow_skips_step)
 }
 END_TEST
 
-/* Whole runs through train_run: synthetic data (as test_train). */
-static char dir[64];
-
-static void set(const char *kv)
-{
-    ck_assert_msg(train_config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
-}
-
-static void setup_run(void)
-{
-    kerror_clear(&err);
-    snprintf(dir, sizeof dir, "/tmp/test_cuda.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    train_config_defaults(&c);
-    set("data=synthetic-classification");
-    set("synthetic_samples=1200");
-    set("synthetic_features=8");
-    set("synthetic_classes=3");
-    set("hidden=32");
-    set("epochs=5");
-    set("batch_size=32");
-    set("lr=0.01");
-}
-
-static void teardown_run(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+/* Whole runs through train_run: synthetic data (train_fixture.h). */
 
 static train_result run_on(const char *device)
 {
@@ -731,7 +702,7 @@ static Suite *device_suite(void)
     tcase_add_test(tc, fp16_forward_overflow_skips_step);
     suite_add_tcase(s, tc);
     tc = tcase_create("runs");
-    tcase_add_checked_fixture(tc, setup_run, teardown_run);
+    tcase_add_checked_fixture(tc, train_setup, train_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, synthetic_runs_match_cpu);
     tcase_add_test(tc, dropout_and_mixed_precision_learn);
@@ -750,22 +721,13 @@ static Suite *no_device_suite(void)
 {
     Suite *s = suite_create("cuda-no-device");
     TCase *tc = tcase_create("fallback");
-    tcase_add_checked_fixture(tc, setup_run, teardown_run);
+    tcase_add_checked_fixture(tc, train_setup, train_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, no_device_cuda_fails_clearly);
     tcase_add_test(tc, no_device_auto_uses_cpu);
     tcase_add_test(tc, first_usable_device_is_chosen);
     suite_add_tcase(s, tc);
     return s;
-}
-
-static int run_suite(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed;
 }
 
 /* train_cuda_devices in a child, so this process never initializes CUDA
@@ -805,8 +767,8 @@ int main(void)
         fprintf(stderr, "test_cuda: the device probe's child failed\n");
         return EXIT_FAILURE;
     }
-    if (count > 0) return run_suite(device_suite()) ? EXIT_FAILURE : EXIT_SUCCESS;
-    if (run_suite(no_device_suite())) return EXIT_FAILURE;
+    if (count > 0) return check_run(device_suite());
+    if (check_run(no_device_suite()) != EXIT_SUCCESS) return EXIT_FAILURE;
     printf("SKIP: no CUDA device (%s): the GPU-vs-CPU comparisons did not run\n", why);
     return 77;
 }

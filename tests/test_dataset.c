@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "check_main.h"
 #include "../trainer/dataset.h"
 #include "../trainer/dscache.h"
 
@@ -700,9 +701,5 @@ int main(void)
     tcase_add_test(tc, synthetic_regression);
     tcase_add_test(tc, named_sources);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/dp.h"
 #include "gradcheck.h"
 
@@ -389,9 +390,5 @@ static Suite *dp_suite(void)
 int main(void)
 {
     openblas_set_num_threads(1);   /* what dp.h asks of its caller (and the own kernels' path) */
-    SRunner *sr = srunner_create(dp_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(dp_suite());
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/gemm.h"
 
 #define CANARY 12345.0f
@@ -176,9 +177,5 @@ int main(void)
     tcase_add_test(tc, two_thread_path);
     tcase_add_test(tc, reproducible);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

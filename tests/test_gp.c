@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../search/acq.h"
 #include "../search/bo.h"
 #include "../search/gp.h"
@@ -678,9 +679,5 @@ static Suite *gp_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(gp_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(gp_suite());
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../search/asha.h"
 #include "../search/fidelity.h"
 #include "../search/hyperband.h"
@@ -748,9 +749,5 @@ int main(void)
     tcase_add_test(tc, test_asha_pruner);
     tcase_add_test(tc, test_pruner_registry_and_options);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(su);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/layers.h"
 #include "gradcheck.h"
 
@@ -274,9 +275,5 @@ int main(void)
     tcase_add_test(tc, test_bn_training_gradients);
     tcase_add_test(tc, test_bn_statistics_and_eval);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/loader.h"
 #include "../trainer/rng.h"
 
@@ -433,9 +434,5 @@ int main(void)
     tcase_add_test(tc, shutdown_and_errors);
     tcase_add_test(tc, scaled_after_shift_and_flip);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "../src/lock.h"
 #include "../src/storage.h"
 
@@ -114,9 +115,5 @@ int main(void)
     tcase_add_test(tc, test_one_holder_whatever_the_name);
     tcase_add_test(tc, test_keeps_sqlites_locks);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(su);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/loss.h"
 #include "gradcheck.h"
 
@@ -170,9 +171,5 @@ int main(void)
     tcase_add_test(tc, test_distill_gradient);
     tcase_add_test(tc, test_distill_limits);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/mlp.h"
 #include "gradcheck.h"
 
@@ -494,9 +495,5 @@ int main(void)
     tcase_add_test(tc, test_accumulate);
     tcase_add_loop_test(tc, test_train_xor, 0, 2);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/optim.h"
 
 #define TOL 1e-5
@@ -366,9 +367,5 @@ int main(void)
     tcase_add_test(misc, state_arena_and_reset);
     tcase_add_test(misc, rejects_bad_config);
     suite_add_tcase(s, misc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

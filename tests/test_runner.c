@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "../src/runner.h"
 
 /* What one child sent: its lines in arrival order and its EXIT event. */
@@ -649,9 +650,5 @@ static Suite *runner_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(runner_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(runner_suite());
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/schedule.h"
 
 #define TOL 1e-12
@@ -177,9 +178,5 @@ int main(void)
     tcase_add_test(w, warmup_step);
     tcase_add_test(w, check_rejects);
     suite_add_tcase(s, w);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

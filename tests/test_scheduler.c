@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "check_main.h"
 #include "../src/lock.h"
 #include "../src/scheduler.h"
 #include "../src/sched_ckpt.h"
@@ -241,9 +242,5 @@ static Suite *scheduler_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(scheduler_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(scheduler_suite());
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "../search/space.h"
 #include "space_fixture.h"
 
@@ -499,9 +500,5 @@ static Suite *space_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(space_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(space_suite());
 }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "../src/spec.h"
 #include "../src/spec_command.h"
 
@@ -126,9 +127,5 @@ int main(void)
     tcase_add_test(tc, test_argv_shell);
     tcase_add_test(tc, test_argv_array);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(su);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "../trainer/rng.h"
 #include "../trainer/split.h"
 
@@ -286,9 +287,5 @@ int main(void)
     tcase_add_test(tc, standardize_on_train);
     tcase_add_test(tc, minmax_and_none);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

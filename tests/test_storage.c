@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "check_main.h"
 #include "storage_fixture.h"
 
 /* ---- open and migrations ---- */
@@ -664,9 +665,5 @@ static Suite *storage_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(storage_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(storage_suite());
 }

@@ -3,6 +3,7 @@
  * queries with the sqlite3 shell, on real files in a temp dir. */
 #include <math.h>
 
+#include "check_main.h"
 #include "storage_fixture.h"
 
 /* ---- storage_trial_each ---- */
@@ -340,9 +341,5 @@ static Suite *storage_query_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(storage_query_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(storage_query_suite());
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "../search/grid.h"
 #include "../search/random.h"
 #include "../search/sobol.h"
@@ -432,9 +433,5 @@ static Suite *strategies_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(strategies_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(strategies_suite());
 }

@@ -12,13 +12,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "check_main.h"
 #include "../trainer/checkpoint.h"
 #include "../trainer/dataset.h"
 #include "../trainer/train.h"
-
-static char dir[64];
-static train_config c;
-static kerror err;
+#include "train_fixture.h"
 
 /* Report lines seen by the writer. */
 typedef struct {
@@ -44,36 +42,9 @@ static double field(const char *line, const char *key)
     return x;
 }
 
-static void set(const char *kv)
-{
-    ck_assert_msg(train_config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
-}
-
 static void path_in_dir(char *out, size_t n, const char *name)
 {
     snprintf(out, n, "%s/%s", dir, name);
-}
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/test_train.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    train_config_defaults(&c);
-    set("data=synthetic-classification");
-    set("synthetic_samples=1200");
-    set("synthetic_features=8");
-    set("synthetic_classes=3");
-    set("hidden=32");
-    set("epochs=5");
-    set("batch_size=32");
-    set("lr=0.01");
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
 }
 
 START_TEST(classification_learns)
@@ -663,7 +634,7 @@ int main(void)
 {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, train_setup, train_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, classification_learns);
     tcase_add_test(tc, data_parallel_matches_one_thread);
@@ -691,9 +662,5 @@ int main(void)
         fprintf(stderr, "test_train: %s not installed, Fashion-MNIST subset test not run\n",
                 DATASET_FASHION_MNIST_DIR);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "../trainer/train_config.h"
 #include "../trainer/optim.h"
 #include "../trainer/schedule.h"
@@ -329,9 +330,5 @@ int main(void)
     tcase_add_test(tc, json_round_trip);
     tcase_add_test(tc, help_lists_every_option);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

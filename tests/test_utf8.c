@@ -3,6 +3,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "../src/utf8.h"
 
 START_TEST(test_sequences)
@@ -39,9 +40,5 @@ int main(void)
     tcase_add_test(tc, test_sequences);
     tcase_add_test(tc, test_fix);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(su);
 }
