@@ -17,6 +17,7 @@
 
 #include "api_cache.h"
 #include "api_json.h"
+#include "api_workers.h"
 #include "format.h"
 #include "spec.h"
 #include "storage.h"
@@ -710,6 +711,17 @@ void api_static(http_req *rq, void *ctx)
     http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s", path);
 }
 
+/* ---- workers (api_workers.c, which needs only the service) ---- */
+
+#define WORKER_ROUTE(name) \
+    static void h_worker_##name(http_req *rq, void *ctx) { api_workers_##name(rq, ((api *)ctx)->sv); }
+WORKER_ROUTE(register)
+WORKER_ROUTE(list)
+WORKER_ROUTE(heartbeat)
+WORKER_ROUTE(lease)
+WORKER_ROUTE(report)
+WORKER_ROUTE(finish)
+
 /* ---- setup ---- */
 
 static const http_route routes[] = {
@@ -728,6 +740,12 @@ static const http_route routes[] = {
     {"GET", "/api/v1/studies/*/export.csv", h_export_csv, 0},
     {"GET", "/api/v1/studies/*/export.json", h_export_json, 0},
     {"GET", "/api/v1/events", h_events, 0},
+    {"GET", "/api/v1/workers", h_worker_list, 0},
+    {"POST", "/api/v1/workers", h_worker_register, 0},
+    {"POST", "/api/v1/workers/*/heartbeat", h_worker_heartbeat, 0},
+    {"POST", "/api/v1/workers/*/lease", h_worker_lease, 0},
+    {"POST", "/api/v1/leases/*/report", h_worker_report, 0},
+    {"POST", "/api/v1/leases/*/finish", h_worker_finish, 0},
 };
 
 const http_route *api_routes(int *n)

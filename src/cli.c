@@ -68,3 +68,19 @@ FILE *cli_report_stream(void)
     FILE *f = fd == 1 ? NULL : fdopen(fd, "w");
     return f ? f : stdout;
 }
+
+char *cli_read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    fclose(f);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    if (n <= 0) {
+        free(line);
+        return NULL;
+    }
+    return line;
+}

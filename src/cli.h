@@ -38,6 +38,10 @@ int cli_open_history(const char *cmd, const char *db, struct storage **st);
 /* Prints "kestrel CMD: <message>\nTry 'kestrel CMD --help'." and returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The first line of a token file (malloc'd, the caller frees), or NULL when
+ * it cannot be read or is empty. */
+char *cli_read_token(const char *path);
+
 /* The trial report channel for a command that reports (fn, train): a stream
  * on fd $KESTREL_REPORT_FD when it is set and open, else stdout. */
 FILE *cli_report_stream(void);
@@ -54,5 +58,6 @@ int cmd_validate_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_worker_main(int argc, char **argv, const cli_ctx *ctx);
 
 #endif

@@ -32,8 +32,11 @@ static const char serve_help[] =
     "  --auth-reads         require the token for GET requests too (needs --token-file;\n"
     "                       not for /healthz and the dashboard's static files); reads\n"
     "                       may also pass it as ?token=TOKEN\n"
-    "  --max-parallel N     running trials across all studies (default: no cap beyond\n"
-    "                       each study's budget.max_parallel)\n"
+    "  --max-parallel N     trials this process runs itself, across all studies\n"
+    "                       (default: no cap beyond each study's budget.max_parallel);\n"
+    "                       0: none, a pure coordinator whose workers run every trial\n"
+    "  --lease-timeout S    a worker's trials fail (and are retried under max_retries)\n"
+    "                       once it has not been heard from for S seconds (default 30)\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
     "  --no-access-log      log no line per HTTP request\n"
     "  --stall-after S      /healthz answers 503 \"stalled\" once the engine has not\n"
@@ -53,8 +56,8 @@ typedef struct {
     char host[256];
     int port;
     char *token;
-    int auth_reads, max_parallel, no_access_log;
-    double stall_after;
+    int auth_reads, max_parallel, no_access_log, no_local;
+    double stall_after, lease_seconds;
     const char *runs[MAX_RUN];
     int n_runs;
 } serve_opts;
@@ -80,22 +83,6 @@ static int parse_listen(const char *arg, serve_opts *o)
     return 0;
 }
 
-static char *read_token(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, f);
-    fclose(f);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
-    if (n <= 0) {
-        free(line);
-        return NULL;
-    }
-    return line;
-}
-
 /* Returns CLI_OK, CLI_USAGE (message printed) or -1 after --help. */
 static int parse_opts(int argc, char **argv, serve_opts *o)
 {
@@ -104,6 +91,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"token-file", required_argument, 0, 't'},  {"auth-reads", no_argument, 0, 'a'},
         {"max-parallel", required_argument, 0, 'p'}, {"run", required_argument, 0, 'r'},
         {"no-access-log", no_argument, 0, 'n'},     {"stall-after", required_argument, 0, 's'},
+        {"lease-timeout", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *db = NULL;
@@ -118,15 +106,21 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             break;
         case 't':
             free(o->token);
-            if (!(o->token = read_token(optarg)))
+            if (!(o->token = cli_read_token(optarg)))
                 return cli_usage("serve", "--token-file: cannot read a token from '%s'", optarg);
             break;
         case 'a': o->auth_reads = 1; break;
         case 'n': o->no_access_log = 1; break;
         case 'p':
             o->max_parallel = (int)strtol(optarg, &end, 10);
-            if (*end || !*optarg || o->max_parallel < 1 || o->max_parallel > 4096)
-                return cli_usage("serve", "--max-parallel: expected 1 to 4096, not '%s'", optarg);
+            if (*end || !*optarg || o->max_parallel < 0 || o->max_parallel > 4096)
+                return cli_usage("serve", "--max-parallel: expected 0 to 4096, not '%s'", optarg);
+            o->no_local = o->max_parallel == 0;
+            break;
+        case 'L':
+            o->lease_seconds = strtod(optarg, &end);
+            if (*end || !*optarg || !(o->lease_seconds > 0 && o->lease_seconds <= 86400))
+                return cli_usage("serve", "--lease-timeout: expected seconds > 0, not '%s'", optarg);
             break;
         case 'r':
             if (o->n_runs == MAX_RUN) return cli_usage("serve", "at most %d --run options", MAX_RUN);
@@ -191,7 +185,8 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     api *a = NULL;
     http_server *srv = NULL;
     service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .max_parallel = o.max_parallel,
-                       .stall_after = o.stall_after};
+                       .stall_after = o.stall_after, .no_local = o.no_local,
+                       .lease_seconds = o.lease_seconds};
     int rc = service_open(&sv, &so, &err);
     if (rc == KE_OK) rc = api_open(&a, sv, o.db, &err);
     if (rc == KE_OK) {

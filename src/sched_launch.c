@@ -114,6 +114,7 @@ static void trial_env(strlist *e, const sched_trial *t, const spec_study *spec,
     add(e, "OMP_NUM_THREADS=%d", threads);
     if (o->cache_dir) add(e, "KESTREL_CACHE_DIR=%s", o->cache_dir);
     for (char **kv = spec->run.env; kv && *kv; kv++) add(e, "%s", *kv);
+    for (char *const *kv = o->env_extra; kv && *kv; kv++) add(e, "%s", *kv);
 }
 
 int sched_launch_spawn(const sched_trial *t, const spec_study *spec, const sched_launch_paths *o,

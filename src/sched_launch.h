@@ -15,6 +15,7 @@ typedef struct {
     const char *self_exe;   /* the kestrel binary, for function/trainer trials */
     const char *work_dir;   /* trial folders "<work_dir>/<study>/<number>" */
     const char *cache_dir;  /* decoded-dataset cache, or NULL */
+    char *const *env_extra; /* "K=V" for every trial (a worker's CUDA_VISIBLE_DEVICES), or NULL */
 } sched_launch_paths;
 
 /* Makes the trial's folder and starts its child; threads is its share of

@@ -29,7 +29,9 @@
 
 typedef struct {
     int number;             /* trial it runs */
-    runner_proc *proc;
+    runner_proc *proc;      /* a local child, or NULL */
+    int64_t tag;            /* > 0: a remote run (a worker's lease), its caller's tag */
+    int stop_asked;         /* remote: the worker is to end it (pruned, stopped) */
     report_line final;      /* final metrics merged from final lines */
     report_line last;       /* last intermediate report */
     int has_last;
@@ -50,9 +52,10 @@ struct scheduler {
     pruner *prun;
     sched_trials hist;
     sched_run *runs;        /* max_parallel slots; proc NULL when free */
-    int n_running;
+    int n_running;          /* local and remote */
+    int n_local;
     int *retry_queue;       /* trial numbers to re-run */
-    int n_retry;
+    int n_retry, cap_retry;
     int threads;            /* per trial */
     int parallel;           /* slots it may use now, <= max_parallel */
     double t0;
@@ -69,6 +72,19 @@ struct scheduler {
     char last_failure[256]; /* reason of the last trial that failed by itself */
     char worker[128];
 };
+
+/* Asks a run's child to end: a local one at once, a remote one through the
+ * worker's next call (scheduler_remote_stop_asked). */
+static void run_stop(sched_run *r)
+{
+    if (r->proc) runner_terminate(r->proc);
+    else r->stop_asked = 1;
+}
+
+static int slot_busy(const sched_run *r)
+{
+    return r->proc || r->tag > 0;
+}
 
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc)
 {
@@ -188,7 +204,8 @@ static int retry_depth(const sched_trials *h, int k)
  * (not their fault), and others while their lineage has retries left. */
 static int plan_retries(scheduler *s, kerror *err)
 {
-    s->retry_queue = calloc(s->hist.n ? s->hist.n : 1, sizeof *s->retry_queue);
+    s->cap_retry = s->hist.n ? s->hist.n : 1;
+    s->retry_queue = calloc(s->cap_retry, sizeof *s->retry_queue);
     if (!s->retry_queue) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     for (int k = 0; k < s->hist.n; k++) {
         const sched_trial *t = &s->hist.t[k];
@@ -339,11 +356,10 @@ static void missing_metric(const sched_run *r, const char *metric, char *buf, si
 }
 
 /* Decides how a child's exit ends its trial. */
-static int trial_exited(scheduler *s, sched_run *r, const runner_event *ev, kerror *err)
+static int trial_exited(scheduler *s, sched_run *r, const runner_event *ev, const char *out_tail,
+                        const char *err_tail, kerror *err)
 {
     const char *metric = s->spec->metric;
-    const char *out_tail = runner_stdout_tail(r->proc);
-    const char *err_tail = runner_stderr_tail(r->proc);
     char reason[512], why[256];
     last_line(err_tail, why, sizeof why);
     const report_metric *obj = report_find(&r->final, metric);
@@ -418,7 +434,7 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
     if (!isfinite(obj->value)) {
         snprintf(r->failure, sizeof r->failure, "metric '%s' is %s at step %ld", s->spec->metric,
                  isnan(obj->value) ? "NaN" : "infinite", rl->step);
-        runner_terminate(r->proc);
+        run_stop(r);
         return KE_OK;
     }
     rc = sched_trial_add_step(t, (int)rl->step, s->spec->maximize ? -obj->value : obj->value);
@@ -432,10 +448,24 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
         double v = t->values[t->n_steps - 1];
         if (s->pops->should_stop(s->prun, &h, r->number, step, v)) {
             r->pruned = 1;
-            runner_terminate(r->proc);
+            run_stop(r);
         }
     }
     return KE_OK;
+}
+
+/* A line of the trial's report channel: a report, a final line, or plain
+ * output (ignored). */
+static int on_line(scheduler *s, sched_run *r, const char *line, kerror *err)
+{
+    report_line rl;
+    if (report_parse(line, &rl, NULL) != KE_OK) return KE_OK;   /* plain log output */
+    if (r->failure[0]) return KE_OK;
+    if (rl.final || !rl.has_step) {
+        merge_final(&r->final, &rl);
+        return KE_OK;
+    }
+    return on_report(s, r, &rl, err);
 }
 
 typedef struct {
@@ -453,20 +483,16 @@ static void on_event(const runner_event *ev, void *ctx)
         /* The runner has reaped the child, so its slot is freed even after an
          * earlier failure in this poll; its trial, not recorded then, stays
          * RUNNING in storage and the next open reclaims it. */
-        if (pc->rc == KE_OK) pc->rc = trial_exited(s, r, ev, pc->err);
+        if (pc->rc == KE_OK)
+            pc->rc = trial_exited(s, r, ev, runner_stdout_tail(r->proc),
+                                  runner_stderr_tail(r->proc), pc->err);
         runner_free(r->proc);
         r->proc = NULL;
         s->n_running--;
+        s->n_local--;
         return;
     }
-    if (pc->rc != KE_OK) return;
-    report_line rl;
-    if (report_parse(ev->line, &rl, NULL) != KE_OK) return;   /* plain log output */
-    if (r->failure[0]) return;
-    if (rl.final || !rl.has_step)
-        merge_final(&r->final, &rl);
-    else
-        pc->rc = on_report(s, r, &rl, pc->err);
+    if (pc->rc == KE_OK) pc->rc = on_line(s, r, ev->line, pc->err);
 }
 
 static int fresh_count(const scheduler *s)
@@ -480,22 +506,36 @@ static int fresh_count(const scheduler *s)
 static sched_run *free_slot(scheduler *s)
 {
     for (int i = 0; i < s->spec->budget.max_parallel; i++)
-        if (!s->runs[i].proc) return &s->runs[i];
+        if (!slot_busy(&s->runs[i])) return &s->runs[i];
     return NULL;
 }
 
-/* Inserts a trial for the suggestion and starts its child. A trial whose
- * child cannot start is recorded FAILED at once: the study goes on. */
-static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, kerror *err)
+/* Inserts a trial for the suggestion and starts its child, or hands it to
+ * the remote run in *rem (tag and worker set). A trial whose child cannot
+ * start is recorded FAILED at once: the study goes on. */
+static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, scheduler_remote *rem,
+                  kerror *err)
 {
     sched_run *r = free_slot(s);
     sched_trial *t;
     sched_trial_row stored;
     int rc = sched_trials_append(&s->hist, s->st, s->study_id, &s->spec->space, sg, retry_of,
-                                 s->worker, &t, &stored, err);
+                                 rem ? rem->worker : s->worker, &t, &stored, err);
     if (rc != KE_OK) return rc;
     memset(r, 0, sizeof *r);
     r->number = t->number;
+    if (rem) {
+        r->tag = rem->tag;
+        rem->number = t->number;
+        rem->budget = t->budget;
+        rem->resumed_from = t->resumed_from;
+        rem->retry_of = t->retry_of;
+        rem->point = t->point;
+        rem->leased = 1;
+        s->n_running++;
+        emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
+        return KE_OK;
+    }
     kerror serr;
     sched_launch_paths paths = {s->o.self_exe, s->o.work_dir, s->o.cache_dir};
     rc = sched_launch_spawn(t, s->spec, &paths, s->threads, r, &r->proc, &serr);
@@ -506,22 +546,25 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, ker
         return finish_trial(s, t->number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
     }
     s->n_running++;
+    s->n_local++;
     emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
     return KE_OK;
 }
 
-/* Fills free slots: retries first (they cost no budget), then suggestions. */
-static int fill_slots(scheduler *s, kerror *err)
+/* Fills up to slots free slots: retries first (they cost no budget), then
+ * suggestions; with rem, one trial at most, handed to the remote run. */
+static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *err)
 {
-    int slots = s->parallel - s->n_running;
+    int room = s->spec->budget.max_parallel - s->n_running;
+    if (slots > room) slots = room;
     while (slots > 0 && s->n_retry > 0) {
         int k = s->retry_queue[--s->n_retry];
         sched_trial *old = &s->hist.t[k];
         old->retried = 1;
         strategy_suggestion sg = {.point = old->point, .budget = old->budget,
                                   .resume_from = old->resumed_from};
-        int rc = launch(s, &sg, k, err);
-        if (rc != KE_OK) return rc;
+        int rc = launch(s, &sg, k, rem, err);
+        if (rc != KE_OK || (rem && rem->leased)) return rc;
         slots--;
     }
     /* max_trials bounds fresh trials only. A multi-fidelity strategy (one
@@ -546,8 +589,8 @@ static int fill_slots(scheduler *s, kerror *err)
     for (int i = 0; i < n; i++) {
         if (sg[i].budget > 0) s->multifid = 1;
         if (sg[i].resume_from < 0 && left-- <= 0) continue;
-        int rc = launch(s, &sg[i], -1, err);
-        if (rc != KE_OK) return rc;
+        int rc = launch(s, &sg[i], -1, rem, err);
+        if (rc != KE_OK || (rem && rem->leased)) return rc;
     }
     return KE_OK;
 }
@@ -556,9 +599,9 @@ static void stop_all(scheduler *s, const char *reason)
 {
     for (int i = 0; i < s->spec->budget.max_parallel; i++) {
         sched_run *r = &s->runs[i];
-        if (!r->proc || r->stopped) continue;
+        if (!slot_busy(r) || r->stopped) continue;
         r->stopped = reason;
-        runner_terminate(r->proc);
+        run_stop(r);
     }
 }
 
@@ -591,6 +634,8 @@ static void fail_fast(scheduler *s)
     scheduler_stop(s, "the study failed: too many trials in a row failed");
 }
 
+static int drop_remote(scheduler *s, kerror *err);
+
 int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
 {
     if (s->finished) return 0;
@@ -599,9 +644,10 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     if (!s->stop_reason && limit > 0 && now() - s->t0 >= limit)
         scheduler_stop(s, "the study's time budget (max_seconds) ran out");
     int rc = KE_OK;
-    if (!s->stop_reason) rc = fill_slots(s, err);
+    if (!s->stop_reason) rc = fill_slots(s, s->parallel - s->n_local, NULL, err);
+    else rc = drop_remote(s, err);
     if (rc != KE_OK) return rc;
-    if (s->n_running > 0) {
+    if (s->n_local > 0) {
         runner_proc *procs[s->spec->budget.max_parallel];
         int n = 0;
         for (int i = 0; i < s->spec->budget.max_parallel; i++)
@@ -612,6 +658,7 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
         if (pc.rc != KE_OK) return pc.rc;
         return 1;
     }
+    if (s->n_running > 0) return 1;     /* remote runs only: their workers call */
     int budget_done = fresh_count(s) >= s->spec->budget.max_trials && s->n_retry == 0;
     if (!s->stop_reason && !budget_done && !s->exhausted) return 1;
     s->finished = 1;
@@ -647,6 +694,7 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
     out->failure = s->failed ? s->failure : NULL;
     out->stop_reason = s->failed ? NULL : s->stop_reason;
     out->n_running = s->n_running;
+    out->n_local = s->n_local;
     for (int k = 0; k < s->hist.n; k++) {
         const sched_trial *t = &s->hist.t[k];
         out->n_trials++;
@@ -681,4 +729,99 @@ void scheduler_close(scheduler *s)
     free(s->retry_queue);
     lock_release(&s->lock);
     free(s);
+}
+
+/* ---- remote runs: trials a worker elsewhere runs (see scheduler.h) ---- */
+
+static sched_run *remote_run(scheduler *s, int64_t tag)
+{
+    for (int i = 0; tag > 0 && i < s->spec->budget.max_parallel; i++)
+        if (s->runs[i].tag == tag) return &s->runs[i];
+    return NULL;
+}
+
+static int no_remote(int64_t tag, kerror *err)
+{
+    return kerror_set(err, KE_CONFLICT, NULL, "lease %lld holds no running trial (it expired or "
+                      "its study stopped)", (long long)tag);
+}
+
+static void remote_free(scheduler *s, sched_run *r)
+{
+    r->tag = 0;
+    s->n_running--;
+}
+
+/* Queues trial k for another run when it was interrupted or its lineage
+ * has retries left. */
+static int queue_retry(scheduler *s, int k, kerror *err)
+{
+    if (!trial_interrupted(s->hist.t[k].failure) &&
+        retry_depth(&s->hist, k) >= s->spec->budget.max_retries)
+        return KE_OK;
+    if (s->n_retry == s->cap_retry) {
+        int cap = s->cap_retry * 2;
+        int *q = realloc(s->retry_queue, cap * sizeof *q);
+        if (!q) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        s->retry_queue = q;
+        s->cap_retry = cap;
+    }
+    s->retry_queue[s->n_retry++] = k;
+    return KE_OK;
+}
+
+/* A stopping study does not wait for workers: their trials end interrupted
+ * now (re-run on resume) and the workers hear it at their next call. */
+static int drop_remote(scheduler *s, kerror *err)
+{
+    for (int i = 0; i < s->spec->budget.max_parallel; i++) {
+        sched_run *r = &s->runs[i];
+        if (r->tag <= 0) continue;
+        char reason[300];
+        snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "%s", s->stop_reason);
+        int number = r->number;
+        remote_free(s, r);
+        int rc = finish_trial(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
+        if (rc != KE_OK) return rc;
+    }
+    return KE_OK;
+}
+
+int scheduler_lease(scheduler *s, scheduler_remote *rem, kerror *err)
+{
+    rem->leased = 0;
+    if (s->finished || s->stop_reason || rem->gpus_free < s->spec->run.gpus) return KE_OK;
+    return fill_slots(s, 1, rem, err);
+}
+
+int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err)
+{
+    sched_run *r = remote_run(s, tag);
+    return r ? on_line(s, r, line, err) : no_remote(tag, err);
+}
+
+int scheduler_remote_stop_asked(const scheduler *s, int64_t tag)
+{
+    const sched_run *r = remote_run((scheduler *)s, tag);
+    return !r || r->stop_asked;
+}
+
+int scheduler_remote_exit(scheduler *s, int64_t tag, const runner_event *ev, const char *out_tail,
+                          const char *err_tail, kerror *err)
+{
+    sched_run *r = remote_run(s, tag);
+    if (!r) return no_remote(tag, err);
+    int rc = trial_exited(s, r, ev, out_tail, err_tail, err);
+    remote_free(s, r);
+    return rc;
+}
+
+int scheduler_remote_lost(scheduler *s, int64_t tag, const char *reason, kerror *err)
+{
+    sched_run *r = remote_run(s, tag);
+    if (!r) return no_remote(tag, err);
+    int number = r->number;
+    remote_free(s, r);
+    int rc = finish_trial(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
+    return rc == KE_OK ? queue_retry(s, number, err) : rc;
 }

@@ -11,6 +11,7 @@
 #include <signal.h>
 
 #include "kerror.h"
+#include "runner.h"
 #include "spec.h"
 #include "storage.h"
 #include "trial.h"
@@ -48,6 +49,7 @@ typedef struct {
     int64_t study_id;
     int max_trials;
     int n_trials, n_running, n_complete, n_pruned;
+    int n_local;                /* of n_running: children of this process */
     int n_failed;               /* failed by themselves */
     int n_interrupted;          /* FAILED by a stop, signal or dead runner (re-run) */
     int n_configs;              /* fresh trials finished: what max_trials counts */
@@ -105,6 +107,37 @@ void scheduler_stop(scheduler *s, const char *reason);
  * above a lowered cap finish normally. */
 void scheduler_set_parallel(scheduler *s, int n);
 void scheduler_get_status(const scheduler *s, scheduler_status *out);
+/* Remote runs: trials that a worker on another machine runs for this
+ * scheduler. The scheduler knows them only by the caller's tag (a lease);
+ * what the worker relays goes through the same paths as a local child's
+ * report lines and exit, so a remote trial ends exactly as a local one. */
+typedef struct {
+    int64_t tag;                /* > 0, unique for ever: identifies the run */
+    const char *worker;         /* stored as the trial's worker */
+    int gpus_free;              /* the worker's free GPUs (run.resources.gpus) */
+    int leased;                 /* out: 1 when a trial was handed over */
+    int number;                 /* out: its number, and what the worker needs to run it */
+    int budget, resumed_from, retry_of;
+    space_point point;
+} scheduler_remote;
+
+/* Starts one trial (a retry first, else a suggestion) as a remote run when
+ * the study has a free slot (budget.max_parallel counts local and remote
+ * runs) and the worker's GPUs suffice; rem->leased = 0 when none is due. */
+int scheduler_lease(scheduler *s, scheduler_remote *rem, kerror *err);
+/* A line the remote trial's child wrote on its report channel. KE_CONFLICT
+ * when no remote run has that tag (it ended, or its study stopped). */
+int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err);
+/* Whether the worker should end the trial (pruned, stopped, or gone). */
+int scheduler_remote_stop_asked(const scheduler *s, int64_t tag);
+/* The remote child exited (ev as runner_poll gives it, with its tails). */
+int scheduler_remote_exit(scheduler *s, int64_t tag, const runner_event *ev, const char *out_tail,
+                          const char *err_tail, kerror *err);
+/* The remote run ended without an exit (its lease expired, its worker gave
+ * it up): FAILED with reason, and run again when reason is an interruption
+ * (trial_interrupted) or the lineage has budget.max_retries left. */
+int scheduler_remote_lost(scheduler *s, int64_t tag, const char *reason, kerror *err);
+
 /* Ends running trials if any, releases the lock and frees. */
 void scheduler_close(scheduler *s);
 

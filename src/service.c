@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "api_json.h"
+#include "fleet.h"
 #include "klog.h"
 #include "lock.h"
 #include "scheduler.h"
@@ -33,13 +34,15 @@
 #define STOP_REASON "stopped through the API"
 #define DELETE_REASON "the study was deleted"
 
-typedef enum { CMD_SUBMIT, CMD_RESUME, CMD_STOP, CMD_DELETE } cmd_kind;
+typedef enum { CMD_SUBMIT, CMD_RESUME, CMD_STOP, CMD_DELETE, CMD_CALL } cmd_kind;
 
 typedef struct cmd {
     cmd_kind kind;
     const char *name;           /* STOP, DELETE, RESUME */
     int retry_failed;           /* RESUME */
     spec_study spec;            /* SUBMIT: owned until a study takes it */
+    service_fn fn;              /* CALL */
+    void *arg;
     int created;
     int rc;
     kerror err;
@@ -65,6 +68,8 @@ typedef struct {
 struct service {
     char *db_path, *self_exe;
     int max_parallel;
+    int no_local;
+    fleet *fleet;               /* engine thread */
     char work_dir[4096], cache_dir[4096];
     storage *st;                /* the engine's handle: engine thread only */
     watch *others;              /* what other processes change (engine thread) */
@@ -455,6 +460,7 @@ static void exec_cmd(service *sv, cmd *c)
     switch (c->kind) {
     case CMD_SUBMIT: rc = do_submit(sv, &c->spec, &c->created, &err); break;
     case CMD_RESUME: rc = do_resume(sv, c->name, c->retry_failed, &err); break;
+    case CMD_CALL: rc = c->fn(sv, c->arg, &err); break;
     case CMD_STOP:
     case CMD_DELETE:
         if ((r = find_active(sv, c->name))) {
@@ -505,6 +511,36 @@ int service_submit(service *sv, spec_study *spec, int *created, kerror *err)
     int rc = request(sv, &c, err);
     if (created) *created = c.created;
     return rc;
+}
+
+int service_call(service *sv, service_fn fn, void *arg, kerror *err)
+{
+    cmd c = {.kind = CMD_CALL, .fn = fn, .arg = arg};
+    return request(sv, &c, err);
+}
+
+storage *service_storage(service *sv)
+{
+    return sv->st;
+}
+
+fleet *service_fleet(service *sv)
+{
+    return sv->fleet;
+}
+
+scheduler *service_study(service *sv, const char *name)
+{
+    study_run *r = find_active(sv, name);
+    return r ? r->s : NULL;
+}
+
+scheduler *service_study_at(service *sv, int i, const char **name)
+{
+    study_run *r = sv->active;
+    while (r && i-- > 0) r = r->next;
+    if (r) *name = r->spec.name;
+    return r ? r->s : NULL;
 }
 
 static int named_request(service *sv, cmd_kind kind, const char *name, kerror *err)
@@ -573,7 +609,9 @@ static void run_requests(service *sv)
  * above a shrunken share finish normally. */
 static void share_slots(service *sv)
 {
-    if (sv->max_parallel <= 0 || sv->n_active == 0) return;
+    if (sv->no_local)
+        for (study_run *r = sv->active; r; r = r->next) scheduler_set_parallel(r->s, 0);
+    if (sv->no_local || sv->max_parallel <= 0 || sv->n_active == 0) return;
     int n = sv->n_active, free_slots = sv->max_parallel;
     study_run *runs[n];
     int share[n], running[n], k = 0;
@@ -581,9 +619,9 @@ static void share_slots(service *sv)
         scheduler_status ss;
         scheduler_get_status(r->s, &ss);
         runs[k] = r;
-        running[k] = ss.n_running;
+        running[k] = ss.n_local;   /* the cap is this machine's: workers bring their own */
         share[k] = 0;
-        free_slots -= ss.n_running;
+        free_slots -= ss.n_local;
     }
     unsigned start = sv->rr++;
     for (int left = sv->max_parallel, given = 1; left > 0 && given;) {
@@ -720,6 +758,7 @@ int service_run(service *sv, volatile sig_atomic_t *stop, kerror *err)
     while (!*stop) {
         beat(sv);
         run_requests(sv);
+        fleet_tick(sv->fleet);
         watch_others(sv);
         long long t0 = mono_ns();
         tick(sv, TICK_MS);
@@ -737,6 +776,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     sv->db_path = strdup(o->db_path);
     sv->self_exe = strdup(o->self_exe ? o->self_exe : "kestrel");
     sv->max_parallel = o->max_parallel;
+    sv->no_local = o->no_local;
     sv->stall_after = o->stall_after > 0 ? o->stall_after : STALL_AFTER_DEFAULT;
     beat(sv);
     sv->engine = pthread_self();
@@ -755,6 +795,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     scheduler_default_dirs(o->db_path, sv->work_dir, sizeof sv->work_dir, sv->cache_dir,
                            sizeof sv->cache_dir);
     int rc = storage_open(&sv->st, o->db_path, err);
+    if (rc == KE_OK) rc = fleet_open(&sv->fleet, sv, o->lease_seconds, err);
     if (rc != KE_OK) {
         service_close(sv);
         return rc;
@@ -776,6 +817,7 @@ void service_close(service *sv)
         free(sv->ring[i].frame);
     }
     watch_close(sv->others);
+    fleet_close(sv->fleet);
     storage_close(sv->st);
     pthread_mutex_destroy(&sv->mu);
     pthread_cond_destroy(&sv->wake);

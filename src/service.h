@@ -24,6 +24,8 @@ typedef struct {
     int max_parallel;           /* running trials across all studies, 0 = no cap */
     double stall_after;         /* seconds without an engine round that make it
                                  * "stalled" (service_get_stats); 0 = 60 */
+    int no_local;               /* run no trial here: only workers do (a pure coordinator) */
+    double lease_seconds;       /* a worker's lease without a call from it; 0 = 30 */
 } service_opts;
 
 typedef struct {
@@ -71,6 +73,21 @@ int service_stop(service *sv, const char *name, kerror *err);
 int service_delete(service *sv, const char *name, kerror *err);
 
 void service_get_stats(service *sv, service_stats *out);
+
+/* For modules that extend the engine (fleet.c): runs fn(sv, arg, err) on the
+ * engine thread and returns its code, as the requests above do. */
+typedef int (*service_fn)(service *sv, void *arg, kerror *err);
+int service_call(service *sv, service_fn fn, void *arg, kerror *err);
+/* Engine thread only, from inside such a call: the engine's storage handle,
+ * its fleet, the scheduler of active study `name` (NULL if none), and the
+ * i-th active study (NULL past the last; *name set). */
+struct storage;
+struct scheduler;
+struct fleet;
+struct storage *service_storage(service *sv);
+struct fleet *service_fleet(service *sv);
+struct scheduler *service_study(service *sv, const char *name);
+struct scheduler *service_study_at(service *sv, int i, const char **name);
 
 /* Events. Each is one complete Server-Sent-Events frame
  * ("id: N\nevent: TYPE\ndata: JSON\n\n"), numbered from 1. Waits up to

@@ -781,13 +781,29 @@ static int check_trainer_metric(const char *metric, kerror *err)
                       "'%s' (it reports %s)", metric, known);
 }
 
+/* run.resources: what a worker must have free to be handed a trial. */
+static int parse_resources(spec_study *s, const json_t *run, kerror *err)
+{
+    static const char *const keys[] = {"gpus", NULL};
+    json_t *res;
+    long long gpus = 0;
+    int rc = get(run, "run", "resources", F_OBJECT, 0, &res, err);
+    if (rc <= 0) return rc;
+    if ((rc = check_keys(res, "run.resources", keys, NULL, NULL, err)) < 0 ||
+        (rc = get_int_in(res, "run.resources", "gpus", 0, 0, 64, &gpus, err)) < 0)
+        return rc;
+    s->run.gpus = (int)gpus;
+    return KE_OK;
+}
+
 static int parse_run(spec_study *s, const json_t *doc, kerror *err)
 {
     static const char *const keys[] = { "function", "command", "trainer", "env", "cwd", "kill_grace",
-                                        "keep_checkpoints", NULL };
+                                        "keep_checkpoints", "resources", NULL };
     json_t *run, *fn, *tr, *keep;
     int rc = get(doc, "", "run", F_OBJECT, 1, &run, err);
     if (rc < 0 || (rc = check_keys(run, "run", keys, NULL, NULL, err)) < 0) return rc;
+    if ((rc = parse_resources(s, run, err)) < 0) return rc;
     const json_t *cmd = json_object_get(run, "command");
     if (!!json_object_get(run, "function") + !!cmd + !!json_object_get(run, "trainer") != 1)
         return invalid(err, "run", "must have exactly one of \"function\", \"command\", \"trainer\"");

@@ -51,6 +51,7 @@ typedef struct {
                                  * by spec_set_dir) */
         double kill_grace;      /* seconds between SIGTERM and SIGKILL */
         int keep_all_checkpoints; /* trainer: keep every trial's, not the best's */
+        int gpus;               /* run.resources.gpus: a worker needs this many free */
     } run;
     char *dir;                  /* folder of the spec file, absolute, or NULL */
     json_t *doc;                /* the spec as given (new reference) */

@@ -176,4 +176,17 @@ typedef int (*storage_curve_fn)(int number, trial_state state, const int *steps,
 int storage_curves_each(storage *st, int64_t study_id, const char *metric, int offset,
                         int limit, storage_curve_fn fn, void *ctx, kerror *err);
 
+/* Workers and leases (storage_workers.c): the workers `kestrel serve` has
+ * registered and the trial attempts it handed them. */
+/* Records a worker; *id is new and never reused. info_json: a JSON object. */
+int storage_worker_add(storage *st, const char *name, const char *info_json, int64_t *id,
+                       kerror *err);
+/* The highest lease id ever given (0 for none): the next is above it. */
+int storage_lease_last(storage *st, int64_t *id, kerror *err);
+/* Records lease id (from storage_lease_last + k) of trial `number` of study
+ * study_id, handed to worker_id, and ends it with outcome. */
+int storage_lease_begin(storage *st, int64_t id, int64_t worker_id, int64_t study_id, int number,
+                        kerror *err);
+int storage_lease_end(storage *st, int64_t id, const char *outcome, kerror *err);
+
 #endif

@@ -1,0 +1,135 @@
+/* cmd_worker: `kestrel worker`: runs trials that a `kestrel serve` leases to
+ * it (worker.h). Parses the options; the loop is worker_run. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "worker.h"
+
+static const char worker_help[] =
+    "Usage: kestrel worker --server URL [OPTIONS]\n"
+    "Run trials for a `kestrel serve` on any machine: register with it, lease\n"
+    "trials, run each as a local trial runs (command, environment, timeout, the\n"
+    "fd-3 report protocol) and send back their reports and outcome. A worker that\n"
+    "stops being heard from loses its trials once its lease runs out; the server\n"
+    "retries them elsewhere. See docs/workers.md.\n"
+    "\n"
+    "Options:\n"
+    "  --server URL         the server, e.g. http://coordinator:8080\n"
+    "  --token-file FILE    the server's token (its --token-file)\n"
+    "  --slots N            trials at once (default: the number of --gpus, else 1)\n"
+    "  --gpus LIST          device ids, e.g. 0,1,2,3: each trial gets its own through\n"
+    "                       CUDA_VISIBLE_DEVICES (a spec's run.resources.gpus asks more)\n"
+    "  --work-dir DIR       trial folders DIR/STUDY/N and the dataset cache (default\n"
+    "                       ./kestrel-worker)\n"
+    "  --label KEY=VALUE    shown in the server's worker registry; repeatable\n"
+    "  --idle-exit S        exit after S seconds without a trial (batch jobs)\n"
+    "  --poll S             seconds between lease requests while idle (default 0.5)\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "SIGINT/SIGTERM end the running trials and give them back to the server, which\n"
+    "runs them again. Exit status: 0 stopped or idle; 1 a runtime failure; 2 invalid\n"
+    "option or a server that refuses this worker (wrong token).\n";
+
+/* "0,1,3" into o->gpus. */
+static int parse_gpus(const char *arg, worker_opts *o)
+{
+    char *copy = strdup(arg), *save = NULL;
+    int ok = copy != NULL;
+    for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long id = strtol(tok, &end, 10);
+        ok = *tok && !*end && id >= 0 && id < 1024 && o->n_gpus < WORKER_MAX_GPUS;
+        if (ok) o->gpus[o->n_gpus++] = (int)id;
+    }
+    free(copy);
+    return ok && o->n_gpus > 0 ? 0 : -1;
+}
+
+static int parse_seconds(const char *arg, double *out)
+{
+    char *end;
+    *out = strtod(arg, &end);
+    return *arg && !*end && *out > 0 && *out <= 1e6 ? 0 : -1;
+}
+
+/* Returns CLI_OK, CLI_USAGE (message printed) or -1 after --help. */
+static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
+{
+    static const struct option opts[] = {
+        {"server", required_argument, 0, 's'},   {"token-file", required_argument, 0, 't'},
+        {"slots", required_argument, 0, 'n'},    {"gpus", required_argument, 0, 'g'},
+        {"work-dir", required_argument, 0, 'w'}, {"label", required_argument, 0, 'l'},
+        {"idle-exit", required_argument, 0, 'i'}, {"poll", required_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': o->server = optarg; break;
+        case 't':
+            free(*token);
+            if (!(*token = cli_read_token(optarg)))
+                return cli_usage("worker", "--token-file: cannot read a token from '%s'", optarg);
+            break;
+        case 'n':
+            o->slots = (int)strtol(optarg, &end, 10);
+            if (*end || !*optarg || o->slots < 1 || o->slots > WORKER_MAX_SLOTS)
+                return cli_usage("worker", "--slots: expected 1 to %d, not '%s'", WORKER_MAX_SLOTS,
+                                 optarg);
+            break;
+        case 'g':
+            if (parse_gpus(optarg, o) < 0)
+                return cli_usage("worker", "--gpus: expected device ids like 0,1,2, not '%s'", optarg);
+            break;
+        case 'w': o->work_dir = optarg; break;
+        case 'l': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) return cli_usage("worker", "--label: expected KEY=VALUE, not '%s'", optarg);
+            char key[128];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - optarg), optarg);
+            json_object_set_new(o->labels, key, json_string(eq + 1));
+            break;
+        }
+        case 'i':
+            if (parse_seconds(optarg, &o->idle_exit) < 0)
+                return cli_usage("worker", "--idle-exit: expected seconds > 0, not '%s'", optarg);
+            break;
+        case 'p':
+            if (parse_seconds(optarg, &o->poll_s) < 0)
+                return cli_usage("worker", "--poll: expected seconds > 0, not '%s'", optarg);
+            break;
+        case 'h': fputs(worker_help, stdout); return -1;
+        default: return cli_usage("worker", "unknown option");
+        }
+    }
+    if (optind != argc) return cli_usage("worker", "unexpected argument '%s'", argv[optind]);
+    if (!o->server) return cli_usage("worker", "--server URL is required");
+    if (!o->slots) o->slots = o->n_gpus ? o->n_gpus : 1;
+    return CLI_OK;
+}
+
+int cmd_worker_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    char *token = NULL;
+    worker_opts o = {.work_dir = "kestrel-worker", .self_exe = ctx->self_exe, .stop = ctx->stop,
+                     .labels = json_object()};
+    int code = o.labels ? parse_opts(argc, argv, &o, &token) : CLI_FAIL;
+    if (code == CLI_OK) {
+        o.token = token;
+        kerror err;
+        kerror_clear(&err);
+        if (worker_run(&o, &err) != KE_OK) code = cli_fail("worker", &err);
+        else if (*ctx->stop) fprintf(stderr, "kestrel worker: stopped by signal %d\n", (int)*ctx->stop);
+    }
+    json_decref(o.labels);
+    free(token);
+    return code < 0 ? CLI_OK : code;
+}

@@ -1,0 +1,464 @@
+/* fleet: workers and their leases; see fleet.h. Invariant: a lease is in
+ * fl->leases iff its trial is a remote run of an active study's scheduler
+ * tagged with the lease id, or that study has since stopped (then the
+ * scheduler no longer knows the tag, and the next call on the lease drops
+ * it); every lease that leaves the list has its row ended. */
+#define _GNU_SOURCE
+#include "fleet.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "klog.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "storage.h"
+#include "trial.h"
+
+typedef struct fl_worker {
+    int64_t id;
+    char key[33];               /* hex; only this worker knows it */
+    char name[160];             /* stored as the trial's worker */
+    json_t *info;               /* as registered */
+    double last_seen;           /* CLOCK_REALTIME seconds */
+    int running;
+    struct fl_worker *next;
+} fl_worker;
+
+typedef struct fl_lease {
+    int64_t id;
+    fl_worker *w;
+    char *study;
+    int number;
+    double expires;             /* CLOCK_MONOTONIC seconds */
+    struct fl_lease *next;
+} fl_lease;
+
+struct fleet {
+    service *sv;
+    double lease_s;
+    int64_t last_lease;
+    unsigned rr;                /* which study a lease asks first */
+    fl_worker *workers;
+    fl_lease *leases;
+};
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int fleet_open(fleet **out, service *sv, double lease_seconds, kerror *err)
+{
+    fleet *fl = calloc(1, sizeof *fl);
+    if (!fl) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    fl->sv = sv;
+    fl->lease_s = lease_seconds > 0 ? lease_seconds : FLEET_LEASE_DEFAULT;
+    int rc = storage_lease_last(service_storage(sv), &fl->last_lease, err);
+    if (rc != KE_OK) {
+        free(fl);
+        return rc;
+    }
+    *out = fl;
+    return KE_OK;
+}
+
+static void lease_free(fl_lease *l)
+{
+    free(l->study);
+    free(l);
+}
+
+void fleet_close(fleet *fl)
+{
+    if (!fl) return;
+    while (fl->leases) {
+        fl_lease *l = fl->leases;
+        fl->leases = l->next;
+        lease_free(l);
+    }
+    while (fl->workers) {
+        fl_worker *w = fl->workers;
+        fl->workers = w->next;
+        json_decref(w->info);
+        free(w);
+    }
+    free(fl);
+}
+
+static int random_key(char *hex, kerror *err)
+{
+    unsigned char b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, b, sizeof b) : -1;
+    if (fd >= 0) close(fd);
+    if (n != (ssize_t)sizeof b) return kerror_set(err, KE_IO, NULL, "cannot read /dev/urandom");
+    for (int i = 0; i < 16; i++) sprintf(hex + 2 * i, "%02x", b[i]);
+    return KE_OK;
+}
+
+static fl_worker *find_worker(fleet *fl, int64_t id, const json_t *req)
+{
+    const char *key = json_string_value(json_object_get(req, "key"));
+    for (fl_worker *w = fl->workers; w; w = w->next)
+        if (w->id == id) return key && !strcmp(key, w->key) ? w : NULL;
+    return NULL;
+}
+
+static int no_worker(int64_t id, kerror *err)
+{
+    return kerror_set(err, KE_NOTFOUND, NULL, "no worker %lld with that key (the server may have "
+                      "restarted): register again", (long long)id);
+}
+
+/* ---- requests, on the engine thread ---- */
+
+typedef struct {
+    int64_t id;                 /* worker or lease */
+    json_t *req;
+    json_t *out;
+} call;
+
+static int do_register(service *sv, void *arg, kerror *err)
+{
+    call *c = arg;
+    fleet *fl = service_fleet(sv);
+    json_t *req = c->req;
+    const char *host = json_string_value(json_object_get(req, "host"));
+    json_int_t pid = json_integer_value(json_object_get(req, "pid"));
+    json_int_t slots = json_integer_value(json_object_get(req, "slots"));
+    const json_t *gpus = json_object_get(req, "gpus");
+    const json_t *labels = json_object_get(req, "labels");
+    const char *job = json_string_value(json_object_get(req, "slurm_job"));
+    if (!host || !*host || strlen(host) > 64)
+        return kerror_set(err, KE_INVALID, "host", "expected the worker's host name");
+    if (slots < 1 || slots > 4096) return kerror_set(err, KE_INVALID, "slots", "expected 1 to 4096");
+    if (gpus && !json_is_array(gpus)) return kerror_set(err, KE_INVALID, "gpus", "expected an array");
+    if (labels && !json_is_object(labels))
+        return kerror_set(err, KE_INVALID, "labels", "expected an object");
+    if (job && strlen(job) > 48) return kerror_set(err, KE_INVALID, "slurm_job", "too long");
+    fl_worker *w = calloc(1, sizeof *w);
+    if (!w) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    snprintf(w->name, sizeof w->name, "%s:%lld%s%s", host, (long long)pid, job ? " slurm:" : "",
+             job ? job : "");
+    w->info = json_pack("{s:s, s:I, s:I, s:O, s:O, s:s?}", "host", host, "pid", pid, "slots", slots,
+                        "gpus", gpus ? gpus : json_array(), "labels",
+                        labels ? labels : json_object(), "slurm_job", job);
+    char *info = w->info ? json_dumps(w->info, JSON_COMPACT) : NULL;
+    int rc = info ? random_key(w->key, err) : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK) rc = storage_worker_add(service_storage(sv), w->name, info, &w->id, err);
+    free(info);
+    if (rc != KE_OK) {
+        json_decref(w->info);
+        free(w);
+        return rc;
+    }
+    w->last_seen = wall();
+    w->next = fl->workers;
+    fl->workers = w;
+    klog(stderr, "worker %lld registered: %s", (long long)w->id, w->name);
+    c->out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)w->id, "key", w->key,
+                       "lease_seconds", fl->lease_s);
+    return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+}
+
+static int do_list(service *sv, void *arg, kerror *err)
+{
+    call *c = arg;
+    fleet *fl = service_fleet(sv);
+    json_t *arr = json_array();
+    for (fl_worker *w = fl->workers; arr && w; w = w->next) {
+        json_t *o = json_deep_copy(w->info);
+        json_t *leases = json_array();
+        for (fl_lease *l = fl->leases; leases && l; l = l->next)
+            if (l->w == w)
+                json_array_append_new(leases, json_pack("{s:I, s:s, s:i}", "lease", (json_int_t)l->id,
+                                                        "study", l->study, "number", l->number));
+        if (!o || !leases) {
+            json_decref(o);
+            json_decref(leases);
+            json_decref(arr);
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        }
+        json_object_set_new(o, "id", json_integer(w->id));
+        json_object_set_new(o, "name", json_string(w->name));
+        json_object_set_new(o, "last_seen", json_real(w->last_seen));
+        json_object_set_new(o, "running", leases);
+        json_array_append_new(arr, o);
+    }
+    c->out = arr ? json_pack("{s:o}", "workers", arr) : NULL;
+    return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+}
+
+/* Takes l out of the list and ends its row (a failure to store that is
+ * logged: the trial's own outcome is what matters and is stored apart). */
+static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
+{
+    fl_lease **p = &fl->leases;
+    while (*p != l) p = &(*p)->next;
+    *p = l->next;
+    l->w->running--;
+    kerror err;
+    if (storage_lease_end(service_storage(fl->sv), l->id, outcome, &err) != KE_OK)
+        klog(stderr, "lease %lld: cannot record its end: %s", (long long)l->id, err.msg);
+    lease_free(l);
+}
+
+static int do_heartbeat(service *sv, void *arg, kerror *err)
+{
+    call *c = arg;
+    fleet *fl = service_fleet(sv);
+    fl_worker *w = find_worker(fl, c->id, c->req);
+    if (!w) return no_worker(c->id, err);
+    w->last_seen = wall();
+    json_t *stop = json_array();
+    for (fl_lease *l = fl->leases; stop && l; l = l->next) {
+        if (l->w != w) continue;
+        l->expires = mono() + fl->lease_s;
+        scheduler *s = service_study(sv, l->study);
+        if (!s || scheduler_remote_stop_asked(s, l->id))
+            json_array_append_new(stop, json_integer(l->id));
+    }
+    c->out = stop ? json_pack("{s:o}", "stop", stop) : NULL;
+    return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+}
+
+/* The lease's answer: the trial and everything a worker needs to run it
+ * as a local trial would run (the spec, the point as the space holds it). */
+static json_t *lease_json(const fl_lease *l, const scheduler_remote *rem, const char *spec_json,
+                          const char *spec_dir)
+{
+    json_t *x = json_array(), *active = json_array();
+    for (int i = 0; x && active && i < SPACE_MAX_PARAMS; i++) {
+        json_array_append_new(x, json_real(rem->point.x[i]));
+        json_array_append_new(active, json_boolean(rem->point.active[i]));
+    }
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    if (!x || !active || !spec) {
+        json_decref(x);
+        json_decref(active);
+        json_decref(spec);
+        return NULL;
+    }
+    return json_pack("{s:I, s:s, s:o, s:s?, s:{s:i, s:i, s:i, s:i, s:o, s:o}}", "lease",
+                     (json_int_t)l->id, "study", l->study, "spec", spec, "spec_dir", spec_dir,
+                     "trial", "number", l->number, "budget", rem->budget, "resumed_from",
+                     rem->resumed_from, "retry_of", rem->retry_of, "x", x, "active", active);
+}
+
+/* Offers the worker a trial of study i; 1 when it got one (c->out set). */
+static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char *name,
+                      int gpus_free, kerror *err)
+{
+    scheduler_remote rem = {.tag = fl->last_lease + 1, .worker = w->name, .gpus_free = gpus_free};
+    int rc = scheduler_lease(s, &rem, err);
+    if (rc != KE_OK || !rem.leased) return rc;
+    fl->last_lease++;
+    fl_lease *l = calloc(1, sizeof *l);
+    if (!l || !(l->study = strdup(name))) {
+        free(l);
+        /* the trial is the scheduler's remote run: losing it now retries it */
+        scheduler_remote_lost(s, rem.tag, TRIAL_INTERRUPTED "out of memory", err);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    l->id = rem.tag;
+    l->w = w;
+    l->number = rem.number;
+    l->expires = mono() + fl->lease_s;
+    l->next = fl->leases;
+    fl->leases = l;
+    w->running++;
+    scheduler_status ss;
+    scheduler_get_status(s, &ss);
+    storage_study row;
+    rc = storage_lease_begin(service_storage(fl->sv), l->id, w->id, ss.study_id, l->number, err);
+    if (rc == KE_OK) rc = storage_study_get_id(service_storage(fl->sv), ss.study_id, &row, err);
+    if (rc != KE_OK) return rc;
+    c->out = lease_json(l, &rem, row.spec_json, row.spec_dir);
+    storage_study_free(&row);
+    return c->out ? 1 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+}
+
+static int do_lease(service *sv, void *arg, kerror *err)
+{
+    call *c = arg;
+    fleet *fl = service_fleet(sv);
+    fl_worker *w = find_worker(fl, c->id, c->req);
+    if (!w) return no_worker(c->id, err);
+    w->last_seen = wall();
+    int gpus_free = (int)json_integer_value(json_object_get(c->req, "gpus_free"));
+    int n = 0;
+    const char *name;
+    while (service_study_at(sv, n, &name)) n++;
+    unsigned start = fl->rr++;
+    for (int j = 0; j < n; j++) {
+        scheduler *s = service_study_at(sv, (int)((start + (unsigned)j) % (unsigned)n), &name);
+        int rc = lease_from(fl, c, w, s, name, gpus_free, err);
+        if (rc != KE_OK) return rc < 0 ? rc : KE_OK;
+    }
+    return KE_OK;
+}
+
+/* The running lease c->id of the worker the request names, and its
+ * scheduler; NULL (err set, KE_CONFLICT) when there is none. */
+static fl_lease *held_lease(fleet *fl, call *c, scheduler **s, kerror *err)
+{
+    json_int_t wid = json_integer_value(json_object_get(c->req, "worker"));
+    fl_lease *l = fl->leases;
+    while (l && l->id != c->id) l = l->next;
+    fl_worker *w = find_worker(fl, wid, c->req);
+    if (!l || !w || l->w != w) {
+        kerror_set(err, KE_CONFLICT, NULL, "lease %lld is not running for this worker (it "
+                   "expired, ended, or belongs to another)", (long long)c->id);
+        return NULL;
+    }
+    w->last_seen = wall();
+    *s = service_study(fl->sv, l->study);
+    if (!*s) {
+        lease_drop(fl, l, "dropped");
+        kerror_set(err, KE_CONFLICT, NULL, "lease %lld: its study stopped", (long long)c->id);
+        return NULL;
+    }
+    l->expires = mono() + fl->lease_s;
+    return l;
+}
+
+static int relay_lines(scheduler *s, fl_lease *l, const json_t *req, kerror *err)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(req, "lines"), i, v) {
+        if (!json_is_string(v)) return kerror_set(err, KE_INVALID, "lines", "expected strings");
+        int rc = scheduler_remote_line(s, l->id, json_string_value(v), err);
+        if (rc != KE_OK) return rc;
+    }
+    return KE_OK;
+}
+
+static int do_report(service *sv, void *arg, kerror *err)
+{
+    call *c = arg;
+    scheduler *s;
+    fl_lease *l = held_lease(service_fleet(sv), c, &s, err);
+    if (!l) return err->code;
+    int rc = relay_lines(s, l, c->req, err);
+    if (rc != KE_OK) return rc;
+    c->out = json_pack("{s:b}", "stop", scheduler_remote_stop_asked(s, l->id));
+    return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+}
+
+static int int_field(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_true(v) ? 1 : (int)json_integer_value(v);
+}
+
+static int do_finish(service *sv, void *arg, kerror *err)
+{
+    call *c = arg;
+    fleet *fl = service_fleet(sv);
+    scheduler *s;
+    fl_lease *l = held_lease(fl, c, &s, err);
+    if (!l) return err->code;
+    const json_t *ex = json_object_get(c->req, "exit");
+    const char *released = json_string_value(json_object_get(c->req, "released"));
+    if (!json_is_object(ex) && !released)
+        return kerror_set(err, KE_INVALID, "exit", "expected the exit or a release reason");
+    int rc = relay_lines(s, l, c->req, err);
+    if (rc != KE_OK) return rc;
+    if (released) {
+        char reason[512];
+        snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "worker %s gave it up: %.300s",
+                 l->w->name, released);
+        rc = scheduler_remote_lost(s, l->id, reason, err);
+    } else {
+        runner_event ev = {.kind = RUNNER_EXIT, .exited = int_field(ex, "exited"),
+                           .exit_code = int_field(ex, "exit_code"),
+                           .signaled = int_field(ex, "signaled"), .signal = int_field(ex, "signal"),
+                           .timed_out = int_field(ex, "timed_out"),
+                           .terminated = int_field(ex, "terminated"),
+                           .exec_failed = int_field(ex, "exec_failed"),
+                           .seconds = json_number_value(json_object_get(ex, "seconds"))};
+        rc = scheduler_remote_exit(s, l->id, &ev,
+                                   json_string_value(json_object_get(c->req, "stdout_tail")),
+                                   json_string_value(json_object_get(c->req, "stderr_tail")), err);
+    }
+    if (rc == KE_OK) lease_drop(fl, l, released ? "released" : "finished");
+    return rc;
+}
+
+void fleet_tick(fleet *fl)
+{
+    double now = mono();
+    fl_lease *l = fl->leases;
+    while (l) {
+        fl_lease *next = l->next;
+        if (now > l->expires) {
+            char reason[400];
+            snprintf(reason, sizeof reason, "lease expired: worker %s (id %lld) was not heard from "
+                     "for %g s", l->w->name, (long long)l->w->id, fl->lease_s);
+            scheduler *s = service_study(fl->sv, l->study);
+            kerror err;
+            /* KE_CONFLICT: the trial ended another way (its study stopped) */
+            int rc = s ? scheduler_remote_lost(s, l->id, reason, &err) : KE_CONFLICT;
+            if (rc != KE_OK && rc != KE_CONFLICT)
+                klog(stderr, "study %s: trial %d: %s", l->study, l->number, err.msg);
+            lease_drop(fl, l, "expired");
+        }
+        l = next;
+    }
+}
+
+/* ---- the entry points: each a call on the engine thread ---- */
+
+static int engine(service *sv, service_fn fn, int64_t id, json_t *req, json_t **out, kerror *err)
+{
+    call c = {.id = id, .req = req};
+    int rc = service_call(sv, fn, &c, err);
+    if (out) *out = c.out;
+    else json_decref(c.out);
+    return rc;
+}
+
+int fleet_register(service *sv, json_t *req, json_t **out, kerror *err)
+{
+    return engine(sv, do_register, 0, req, out, err);
+}
+
+int fleet_list(service *sv, json_t **out, kerror *err)
+{
+    return engine(sv, do_list, 0, NULL, out, err);
+}
+
+int fleet_heartbeat(service *sv, int64_t worker, json_t *req, json_t **out, kerror *err)
+{
+    return engine(sv, do_heartbeat, worker, req, out, err);
+}
+
+int fleet_lease(service *sv, int64_t worker, json_t *req, json_t **out, kerror *err)
+{
+    return engine(sv, do_lease, worker, req, out, err);
+}
+
+int fleet_report(service *sv, int64_t lease, json_t *req, json_t **out, kerror *err)
+{
+    return engine(sv, do_report, lease, req, out, err);
+}
+
+int fleet_finish(service *sv, int64_t lease, json_t *req, kerror *err)
+{
+    return engine(sv, do_finish, lease, req, NULL, err);
+}

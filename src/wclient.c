@@ -1,0 +1,116 @@
+/* wclient: libcurl under the worker's JSON calls; see wclient.h. One easy
+ * handle per client, reused, so calls to the server share a connection. */
+#define _GNU_SOURCE
+#include "wclient.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#define CONNECT_TIMEOUT_S 5L
+#define CALL_TIMEOUT_S 30L      /* a server whose engine is busy answers late, not never */
+
+struct wclient {
+    CURL *h;
+    char *base;
+    struct curl_slist *headers;
+};
+
+typedef struct {
+    char *data;
+    size_t n, cap;
+} buf;
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+    buf *b = ctx;
+    size_t add = size * n;
+    if (b->n + add + 1 > b->cap) {
+        size_t cap = (b->n + add + 1) * 2;
+        char *d = realloc(b->data, cap);
+        if (!d) return 0;   /* curl reports a write error */
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->n, p, add);
+    b->n += add;
+    b->data[b->n] = '\0';
+    return add;
+}
+
+int wclient_open(wclient **out, const char *base, const char *token, kerror *err)
+{
+    if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
+        return kerror_set(err, KE_INVALID, "--server", "expected an http:// or https:// URL, "
+                          "not '%s'", base);
+    /* once per process; not thread-safe, and the worker has one thread */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        return kerror_set(err, KE_IO, NULL, "cannot initialize libcurl");
+    wclient *c = calloc(1, sizeof *c);
+    if (!c || !(c->base = strdup(base)) || !(c->h = curl_easy_init())) {
+        wclient_close(c);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    size_t len = strlen(c->base);
+    while (len > 0 && c->base[len - 1] == '/') c->base[--len] = '\0';
+    c->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    char auth[1024];
+    if (token && (size_t)snprintf(auth, sizeof auth, "Authorization: Bearer %s", token) >= sizeof auth) {
+        wclient_close(c);
+        return kerror_set(err, KE_INVALID, "--token-file", "the token is too long");
+    }
+    if (token) c->headers = curl_slist_append(c->headers, auth);
+    if (!c->headers) {
+        wclient_close(c);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    *out = c;
+    return KE_OK;
+}
+
+void wclient_close(wclient *c)
+{
+    if (!c) return;
+    if (c->h) curl_easy_cleanup(c->h);
+    curl_slist_free_all(c->headers);
+    free(c->base);
+    free(c);
+}
+
+int wclient_call(wclient *c, const char *method, const char *path, const json_t *body,
+                 int *status, json_t **reply, kerror *err)
+{
+    *reply = NULL;
+    char *url = NULL, *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if ((body && !text) || asprintf(&url, "%s%s", c->base, path) < 0) {
+        free(text);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    buf b = {0};
+    CURL *h = c->h;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, CALL_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    if (!strcmp(method, "POST")) curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "{}");
+    CURLcode cc = curl_easy_perform(h);
+    int rc = KE_OK;
+    if (cc != CURLE_OK) {
+        rc = kerror_set(err, KE_IO, NULL, "%s%s: %s", c->base, path, curl_easy_strerror(cc));
+    } else {
+        long code = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        *status = (int)code;
+        if (b.n) *reply = json_loadb(b.data, b.n, 0, NULL);
+    }
+    free(b.data);
+    free(text);
+    free(url);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/* wclient: the HTTP client of `kestrel worker`: JSON requests to one
+ * `kestrel serve` (base URL, Bearer token) over libcurl, one connection kept
+ * alive. It knows nothing of leases: it moves JSON objects and tells a
+ * server that answered (any status) from one that could not be reached. */
+#ifndef KESTREL_WCLIENT_H
+#define KESTREL_WCLIENT_H
+
+#include <jansson.h>
+
+#include "kerror.h"
+
+typedef struct wclient wclient;
+
+/* base: "http://host:port" (a trailing '/' is ignored); token may be NULL. */
+int wclient_open(wclient **out, const char *base, const char *token, kerror *err);
+void wclient_close(wclient *c);
+/* method "GET" or "POST"; body (borrowed) may be NULL. KE_OK when the server
+ * answered: *status set, *reply the parsed JSON body (new reference) or NULL
+ * when empty or not JSON. KE_IO when it could not be reached or did not
+ * answer in time (err says why): the caller may try again later. */
+int wclient_call(wclient *c, const char *method, const char *path, const json_t *body,
+                 int *status, json_t **reply, kerror *err);
+
+#endif

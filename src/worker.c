@@ -1,0 +1,430 @@
+/* worker: the lease loop; see worker.h. Invariant: a slot is busy from its
+ * lease until the server has acknowledged the trial's end (or refused it:
+ * the lease is gone), so a trial's reports and exit are sent, in order, at
+ * least once while the lease lives; reports a server already stored are
+ * never sent twice because a slot's pending lines are dropped only on a 200. */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "klog.h"
+#include "runner.h"
+#include "sched_launch.h"
+#include "spec.h"
+#include "wclient.h"
+
+#define BATCH_S 0.1             /* at most one report request per trial per BATCH_S */
+#define BATCH_BYTES (256 * 1024) /* of report lines per request, well under the server's limit */
+#define POLL_MS 50
+
+typedef struct {
+    int busy;
+    int64_t lease;
+    spec_study spec;
+    int has_spec;
+    runner_proc *proc;
+    int gpu[WORKER_MAX_GPUS];   /* indexes into opts.gpus it holds */
+    int n_gpu;
+    json_t *lines;              /* report lines not yet acknowledged */
+    double last_sent;
+    int exited;                 /* its end is in `end`, to send */
+    json_t *end;                /* the finish request body, less worker and key */
+    int gone;                   /* the server no longer holds the lease: end it, send nothing */
+} wslot;
+
+typedef struct {
+    const worker_opts *o;
+    wclient *c;
+    int64_t id;
+    char key[64];
+    double lease_s;
+    double next_beat, next_lease, idle_since;
+    int gpu_used[WORKER_MAX_GPUS];
+    wslot slots[WORKER_MAX_SLOTS];
+    int cores;
+} worker;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void log_err(const char *what, const kerror *err)
+{
+    klog(stderr, "worker: %s: %s", what, err->msg);
+}
+
+/* "123_4" for array task 4 of job 123, "123" for a plain job, else NULL. */
+static const char *slurm_job(char *buf, size_t n)
+{
+    const char *job = getenv("SLURM_JOB_ID"), *array = getenv("SLURM_ARRAY_JOB_ID");
+    const char *task = getenv("SLURM_ARRAY_TASK_ID");
+    if (array && task) snprintf(buf, n, "%s_%s", array, task);
+    else if (job) snprintf(buf, n, "%s", job);
+    else return NULL;
+    return buf;
+}
+
+static int do_register(worker *w, kerror *err)
+{
+    char host[64] = "localhost", job[64];
+    gethostname(host, sizeof host - 1);
+    json_t *gpus = json_array();
+    for (int i = 0; gpus && i < w->o->n_gpus; i++) json_array_append_new(gpus, json_integer(w->o->gpus[i]));
+    json_t *req = json_pack("{s:s, s:I, s:i, s:o, s:O, s:s?}", "host", host, "pid",
+                            (json_int_t)getpid(), "slots", w->o->slots, "gpus", gpus, "labels",
+                            w->o->labels ? w->o->labels : json_object(), "slurm_job",
+                            slurm_job(job, sizeof job));
+    if (!req) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int status;
+    json_t *reply;
+    int rc = wclient_call(w->c, "POST", "/api/v1/workers", req, &status, &reply, err);
+    json_decref(req);
+    if (rc != KE_OK) return rc;
+    const char *key = json_string_value(json_object_get(reply, "key"));
+    if (status != 201 || !key || strlen(key) >= sizeof w->key) {
+        const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+        /* a server error may pass (KE_IO: try again); a refusal will not */
+        rc = kerror_set(err, status >= 500 ? KE_IO : KE_INVALID, NULL, "the server refused to "
+                        "register this worker (HTTP %d): %s", status, msg ? msg : "no reason given");
+    } else {
+        w->id = json_integer_value(json_object_get(reply, "id"));
+        snprintf(w->key, sizeof w->key, "%s", key);
+        w->lease_s = json_number_value(json_object_get(reply, "lease_seconds"));
+        if (w->lease_s <= 0) w->lease_s = 30;
+        klog(stderr, "worker: registered as %lld with %s (leases of %g s)", (long long)w->id,
+             w->o->server, w->lease_s);
+    }
+    json_decref(reply);
+    return rc;
+}
+
+/* Registers, trying again while the server cannot be reached. */
+static int ensure_registered(worker *w, kerror *err)
+{
+    for (int logged = 0;; logged = 1) {
+        int rc = do_register(w, err);
+        if (rc != KE_IO || *w->o->stop) return rc;
+        if (!logged) log_err("cannot register yet, trying every second", err);
+        sleep(1);
+    }
+}
+
+static int free_gpus(const worker *w)
+{
+    int n = 0;
+    for (int i = 0; i < w->o->n_gpus; i++) n += !w->gpu_used[i];
+    return n;
+}
+
+static void slot_clear(worker *w, wslot *sl)
+{
+    if (sl->proc) runner_free(sl->proc);
+    for (int i = 0; i < sl->n_gpu; i++) w->gpu_used[sl->gpu[i]] = 0;
+    if (sl->has_spec) spec_free(&sl->spec);
+    json_decref(sl->lines);
+    json_decref(sl->end);
+    memset(sl, 0, sizeof *sl);
+}
+
+/* The exit as the server's finish request carries it (docs/workers.md). */
+static json_t *exit_json(const runner_event *ev, const char *out_tail, const char *err_tail)
+{
+    return json_pack("{s:{s:b, s:i, s:b, s:i, s:b, s:b, s:b, s:f}, s:s, s:s}", "exit", "exited",
+                     ev->exited, "exit_code", ev->exit_code, "signaled", ev->signaled, "signal",
+                     ev->signal, "timed_out", ev->timed_out, "terminated", ev->terminated,
+                     "exec_failed", ev->exec_failed, "seconds", ev->seconds, "stdout_tail",
+                     out_tail ? out_tail : "", "stderr_tail", err_tail ? err_tail : "");
+}
+
+/* Takes GPUs for a trial that needs `want` (a worker with GPUs gives every
+ * trial one of its own, so two never share a device). */
+static void take_gpus(worker *w, wslot *sl, int want, char *env, size_t n)
+{
+    if (w->o->n_gpus == 0) {
+        env[0] = '\0';
+        return;
+    }
+    if (want == 0) want = 1;
+    int len = snprintf(env, n, "CUDA_VISIBLE_DEVICES=");
+    for (int i = 0; i < w->o->n_gpus && sl->n_gpu < want; i++) {
+        if (w->gpu_used[i]) continue;
+        w->gpu_used[i] = 1;
+        sl->gpu[sl->n_gpu++] = i;
+        len += snprintf(env + len, n - len, "%s%d", sl->n_gpu > 1 ? "," : "", w->o->gpus[i]);
+    }
+}
+
+/* The leased trial as the scheduler would hold it, and its child. */
+static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
+{
+    const json_t *tr = json_object_get(lease, "trial");
+    char *text = json_dumps(json_object_get(lease, "spec"), JSON_COMPACT);
+    if (!text) return kerror_set(err, KE_INVALID, "spec", "the lease has no spec");
+    int rc = spec_parse(&sl->spec, text, err);
+    free(text);
+    if (rc != KE_OK) return rc;
+    sl->has_spec = 1;
+    /* the spec's folder where this machine has it too (a shared filesystem) */
+    const char *dir = json_string_value(json_object_get(lease, "spec_dir"));
+    struct stat st;
+    if (dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+        (rc = spec_set_dir(&sl->spec, dir, err)) != KE_OK)
+        return rc;
+    sched_trial t = {.number = (int)json_integer_value(json_object_get(tr, "number")),
+                     .budget = (int)json_integer_value(json_object_get(tr, "budget")),
+                     .resumed_from = (int)json_integer_value(json_object_get(tr, "resumed_from")),
+                     .retry_of = (int)json_integer_value(json_object_get(tr, "retry_of")),
+                     .state = TRIAL_RUNNING};
+    const json_t *x = json_object_get(tr, "x"), *active = json_object_get(tr, "active");
+    for (int i = 0; i < SPACE_MAX_PARAMS && i < (int)json_array_size(x); i++) {
+        t.point.x[i] = json_number_value(json_array_get(x, i));
+        t.point.active[i] = json_is_true(json_array_get(active, i));
+    }
+    char cache[4200], gpu_env[512];
+    snprintf(cache, sizeof cache, "%s/kestrel-cache", w->o->work_dir);
+    take_gpus(w, sl, sl->spec.run.gpus, gpu_env, sizeof gpu_env);
+    char *env[] = {gpu_env[0] ? gpu_env : NULL, NULL};
+    sched_launch_paths paths = {.self_exe = w->o->self_exe, .work_dir = w->o->work_dir,
+                                .cache_dir = cache, .env_extra = env};
+    int threads = w->cores / w->o->slots;
+    return sched_launch_spawn(&t, &sl->spec, &paths, threads > 0 ? threads : 1, sl, &sl->proc, err);
+}
+
+/* Asks for one trial; 1 when a slot got one, 0 when the server has none. */
+static int lease_one(worker *w, wslot *sl, kerror *err)
+{
+    json_t *req = json_pack("{s:s, s:i}", "key", w->key, "gpus_free", free_gpus(w));
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/workers/%lld/lease", (long long)w->id);
+    int status;
+    json_t *lease;
+    int rc = req ? wclient_call(w->c, "POST", path, req, &status, &lease, err)
+                 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    json_decref(req);
+    if (rc != KE_OK) return rc;
+    if (status == 404) {   /* the server restarted and forgot us */
+        json_decref(lease);
+        return ensure_registered(w, err);
+    }
+    if (status != 200) {
+        json_decref(lease);
+        return 0;
+    }
+    memset(sl, 0, sizeof *sl);
+    sl->busy = 1;
+    sl->lease = json_integer_value(json_object_get(lease, "lease"));
+    sl->lines = json_array();
+    kerror serr;
+    kerror_clear(&serr);
+    if (start_trial(w, sl, lease, &serr) != KE_OK) {
+        /* the trial fails as a local one that cannot start would */
+        runner_event ev = {.kind = RUNNER_EXIT, .exited = 1, .exit_code = 127, .exec_failed = 1};
+        sl->end = exit_json(&ev, NULL, serr.msg);
+        sl->exited = 1;
+        klog(stderr, "worker: lease %lld: cannot start the trial: %s", (long long)sl->lease, serr.msg);
+    }
+    json_decref(lease);
+    return 1;
+}
+
+/* Sends the slot's pending lines (and its end, when it has ended). */
+static int flush(worker *w, wslot *sl, double now, kerror *err)
+{
+    if (sl->gone) return KE_OK;
+    int ending = sl->exited;
+    if (!ending && (json_array_size(sl->lines) == 0 || now - sl->last_sent < BATCH_S)) return KE_OK;
+    /* a batch of whole lines under BATCH_BYTES (always at least one) */
+    json_t *batch = json_array();
+    size_t bytes = 0, i = 0;
+    for (; batch && i < json_array_size(sl->lines); i++) {
+        size_t len = json_string_length(json_array_get(sl->lines, i));
+        if (i > 0 && bytes + len > BATCH_BYTES) break;
+        bytes += len;
+        json_array_append(batch, json_array_get(sl->lines, i));
+    }
+    if (i < json_array_size(sl->lines)) ending = 0;   /* the end goes after the last line */
+    json_t *req = ending ? json_copy(sl->end) : json_object();
+    if (!batch || !req) {
+        json_decref(batch);
+        json_decref(req);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    json_object_set_new(req, "worker", json_integer(w->id));
+    json_object_set_new(req, "key", json_string(w->key));
+    json_object_set_new(req, "lines", batch);
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/leases/%lld/%s", (long long)sl->lease,
+             ending ? "finish" : "report");
+    int status;
+    json_t *reply;
+    sl->last_sent = now;
+    int rc = wclient_call(w->c, "POST", path, req, &status, &reply, err);
+    json_decref(req);
+    if (rc != KE_OK) return rc;   /* kept: sent again on a later round */
+    if (status == 200) {
+        for (size_t k = 0; k < i; k++) json_array_remove(sl->lines, 0);
+        if (json_is_true(json_object_get(reply, "stop")) && sl->proc) runner_terminate(sl->proc);
+        if (ending) slot_clear(w, sl);
+    } else if (status == 409 || status == 404) {
+        const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+        klog(stderr, "worker: lease %lld refused (%d): %s", (long long)sl->lease, status,
+             msg ? msg : "");
+        sl->gone = 1;
+        if (sl->proc) runner_terminate(sl->proc);
+        if (sl->exited) slot_clear(w, sl);
+    } else {
+        klog(stderr, "worker: lease %lld: HTTP %d from the server; trying again", (long long)sl->lease,
+             status);
+    }
+    json_decref(reply);
+    return KE_OK;
+}
+
+static wslot *slot_of_lease(worker *w, int64_t lease)
+{
+    for (int i = 0; i < w->o->slots; i++)
+        if (w->slots[i].busy && w->slots[i].lease == lease) return &w->slots[i];
+    return NULL;
+}
+
+static int heartbeat(worker *w, kerror *err)
+{
+    json_t *req = json_pack("{s:s}", "key", w->key);
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/workers/%lld/heartbeat", (long long)w->id);
+    int status;
+    json_t *reply;
+    int rc = req ? wclient_call(w->c, "POST", path, req, &status, &reply, err)
+                 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    json_decref(req);
+    if (rc != KE_OK) return rc;
+    if (status == 404) rc = ensure_registered(w, err);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(reply, "stop"), i, v) {
+        wslot *sl = slot_of_lease(w, json_integer_value(v));
+        if (sl && sl->proc) runner_terminate(sl->proc);
+    }
+    json_decref(reply);
+    return rc;
+}
+
+static void on_event(const runner_event *ev, void *ctx)
+{
+    worker *w = ctx;
+    wslot *sl = ev->user;
+    if (ev->kind == RUNNER_LINE) {
+        if (ev->source == RUNNER_SRC_REPORT && !sl->gone)
+            json_array_append_new(sl->lines, json_string(ev->line));
+        return;
+    }
+    if (*w->o->stop && !sl->gone) {
+        char why[96];
+        snprintf(why, sizeof why, "the worker was stopped (signal %d)", (int)*w->o->stop);
+        sl->end = json_pack("{s:s}", "released", why);
+    } else {
+        sl->end = exit_json(ev, runner_stdout_tail(sl->proc), runner_stderr_tail(sl->proc));
+    }
+    runner_free(sl->proc);
+    sl->proc = NULL;
+    sl->exited = 1;
+    if (sl->gone) slot_clear(w, sl);
+}
+
+static int n_busy(const worker *w)
+{
+    int n = 0;
+    for (int i = 0; i < w->o->slots; i++) n += w->slots[i].busy;
+    return n;
+}
+
+/* One round: lease while slots are free, wait for the children, send.
+ * KE_IO when the server could not be reached at some point (what was not
+ * sent stays for the next round); the children are served regardless. */
+static int round_once(worker *w, kerror *err)
+{
+    double now = now_s();
+    int stopping = *w->o->stop != 0, io = 0;
+    for (int i = 0; !stopping && now >= w->next_lease && i < w->o->slots; i++) {
+        if (w->slots[i].busy) continue;
+        int got = lease_one(w, &w->slots[i], err);
+        if (got < 0 && got != KE_IO) return got;
+        io |= got == KE_IO;
+        if (got <= 0) w->next_lease = now + (w->o->poll_s > 0 ? w->o->poll_s : 0.5);
+    }
+    runner_proc *procs[WORKER_MAX_SLOTS];
+    int n = 0;
+    for (int i = 0; i < w->o->slots; i++) {
+        wslot *sl = &w->slots[i];
+        if (stopping && sl->proc) runner_terminate(sl->proc);   /* idempotent */
+        if (sl->proc) procs[n++] = sl->proc;
+    }
+    if (n > 0) {
+        int rc = runner_poll(procs, n, POLL_MS, on_event, w, err);
+        if (rc < 0) return rc;
+    } else {
+        usleep(POLL_MS * 1000);
+    }
+    now = now_s();
+    for (int i = 0; !io && i < w->o->slots; i++) {
+        if (!w->slots[i].busy) continue;
+        int rc = flush(w, &w->slots[i], now, err);
+        if (rc != KE_OK && rc != KE_IO) return rc;
+        io |= rc == KE_IO;
+    }
+    if (!io && now >= w->next_beat) {
+        int rc = heartbeat(w, err);
+        if (rc != KE_OK && rc != KE_IO) return rc;
+        io |= rc == KE_IO;
+        if (rc == KE_OK) w->next_beat = now + w->lease_s / 3;
+    }
+    return io ? KE_IO : KE_OK;
+}
+
+int worker_run(const worker_opts *o, kerror *err)
+{
+    if (o->slots < 1 || o->slots > WORKER_MAX_SLOTS)
+        return kerror_set(err, KE_INVALID, "--slots", "expected 1 to %d", WORKER_MAX_SLOTS);
+    worker *w = calloc(1, sizeof *w);
+    if (!w) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    w->o = o;
+    w->cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int rc = wclient_open(&w->c, o->server, o->token, err);
+    if (rc == KE_OK) rc = ensure_registered(w, err);
+    w->idle_since = now_s();
+    int unreachable = 0;
+    while (rc == KE_OK) {
+        if (*o->stop && n_busy(w) == 0) break;
+        kerror rerr;
+        kerror_clear(&rerr);
+        int r = round_once(w, &rerr);
+        if (r == KE_IO && !unreachable)
+            log_err("the server cannot be reached; keeping what is to send", &rerr);
+        else if (r == KE_OK && unreachable)
+            klog(stderr, "worker: the server answers again");
+        else if (r != KE_OK && r != KE_IO)
+            rc = kerror_set(err, r, rerr.path, "%s", rerr.msg);
+        unreachable = r == KE_IO;
+        double now = now_s();
+        if (n_busy(w) > 0) w->idle_since = now;
+        if (o->idle_exit > 0 && now - w->idle_since >= o->idle_exit) {
+            klog(stderr, "worker: no trial for %g s: exiting", o->idle_exit);
+            break;
+        }
+    }
+    for (int i = 0; i < o->slots; i++)
+        if (w->slots[i].busy) slot_clear(w, &w->slots[i]);
+    wclient_close(w->c);
+    free(w);
+    return rc;
+}

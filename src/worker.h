@@ -1,0 +1,40 @@
+/* worker: the engine of `kestrel worker`: registers with a `kestrel serve`,
+ * leases trials from it, runs each through the same path as a local trial
+ * (sched_launch_spawn: command line, environment, runner, timeouts, the fd-3
+ * report protocol, output tails) and sends back what the trial reports, in
+ * batches, and how it ended. While the server cannot be reached it keeps
+ * what it has to send and tries again; a trial the server no longer holds
+ * for it (its lease expired or its study stopped) is ended. Single-threaded;
+ * see docs/workers.md. */
+#ifndef KESTREL_WORKER_H
+#define KESTREL_WORKER_H
+
+#include <signal.h>
+
+#include <jansson.h>
+
+#include "kerror.h"
+
+#define WORKER_MAX_SLOTS 256
+#define WORKER_MAX_GPUS 64
+
+typedef struct {
+    const char *server;         /* base URL of kestrel serve */
+    const char *token;          /* or NULL */
+    int slots;                  /* trials at once */
+    int gpus[WORKER_MAX_GPUS];  /* device ids (--gpus); n_gpus 0: none given */
+    int n_gpus;
+    const char *work_dir;       /* trial folders: <work_dir>/<study>/<number> */
+    const char *self_exe;       /* the kestrel binary, for built-in trials */
+    json_t *labels;             /* borrowed object of strings, or NULL */
+    double idle_exit;           /* exit after this long without a trial; 0 = never */
+    double poll_s;              /* between lease requests while idle; 0 = 0.5 */
+    volatile sig_atomic_t *stop;  /* set by SIGINT/SIGTERM: give the trials back and exit */
+} worker_opts;
+
+/* Runs until *stop (its trials are ended and given back to the server, which
+ * runs them again), or until idle_exit. KE_OK then; KE_INVALID for bad
+ * options, KE_IO when the server refused to register it (a wrong token). */
+int worker_run(const worker_opts *o, kerror *err);
+
+#endif

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""test_workers: `kestrel worker` against a real `kestrel serve` on loopback.
+
+Every test runs real processes: a server started as a pure coordinator
+(--max-parallel 0, so only workers run trials) with a short lease
+(--lease-timeout), and `kestrel worker` processes with work folders of their
+own. Waits are for states the server reports, never for time to pass: the
+deadlines are hang guards only (docs/workers.md describes the protocol).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_api import KESTREL, Server, fn_spec  # noqa: E402
+
+# A trial that reports `steps` losses on fd 3, each after waiting for the
+# file $GATE (when set) to exist, then its final loss x^2; it writes its
+# CUDA_VISIBLE_DEVICES as a metric.
+STEP_SH = r"""#!/bin/sh
+x=$1; steps=$2
+i=1
+while [ "$i" -le "$steps" ]; do
+  [ -n "$GATE" ] && while [ ! -e "$GATE" ]; do sleep 0.05; done
+  echo "{\"step\": $i, \"loss\": $(awk -v x="$x" -v i="$i" 'BEGIN{printf "%.6f", x*x + 1/i}')}" >&3
+  i=$((i + 1))
+done
+gpu=${CUDA_VISIBLE_DEVICES:--1}
+echo "{\"loss\": $(awk -v x="$x" 'BEGIN{printf "%.6f", x*x}'), \"gpu\": ${gpu%%,*}}" >&3
+"""
+
+HANG = 120   # seconds: a guard against hangs, never a timing assertion
+
+
+def wait_for(what, fn, timeout=HANG):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+class WorkersTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kestrel-workers-")
+        self.db = os.path.join(self.tmp, "k.db")
+        self.script = os.path.join(self.tmp, "step.sh")
+        with open(self.script, "w") as f:
+            f.write(STEP_SH)
+        self.procs = []
+        self.servers = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for s in self.servers:
+            s.stop(signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def serve(self, *args):
+        s = Server(self.tmp, self.db, "--max-parallel", "0", *args)
+        self.servers.append(s)
+        return s
+
+    def worker(self, server, name, *args, env=None):
+        log = open(os.path.join(self.tmp, name + ".log"), "w")
+        with log:
+            p = subprocess.Popen([KESTREL, "worker", "--server", server.base, "--work-dir",
+                                  os.path.join(self.tmp, name), "--poll", "0.05"] + list(args),
+                                 stdout=log, stderr=log, env=dict(os.environ, **(env or {})))
+        p.logname = log.name
+        self.procs.append(p)
+        return p
+
+    def log_of(self, p):
+        with open(p.logname) as f:
+            return f.read()
+
+    def step_spec(self, name, trials, parallel=2, steps=2, retries=0, gpus=0):
+        run = {"command": ["sh", self.script, "{x}", str(steps)]}
+        if gpus:
+            run["resources"] = {"gpus": gpus}
+        return {"name": name, "objective": {"metric": "loss", "direction": "minimize"},
+                "space": {"x": {"type": "float", "low": -2, "high": 2}},
+                "strategy": {"name": "random", "seed": 3},
+                "budget": {"max_trials": trials, "max_parallel": parallel, "max_retries": retries},
+                "run": run}
+
+    def trials(self, s, name):
+        return s.json("GET", "/api/v1/studies/%s/trials?limit=1000" % name)[1]["trials"]
+
+    def held(self, s, worker_pid):
+        """The leases the worker with that pid holds, per the registry."""
+        _, reg = s.json("GET", "/api/v1/workers")
+        return [lease for w in reg["workers"] if w["pid"] == worker_pid for lease in w["running"]]
+
+    def test_two_workers_match_a_local_run(self):
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", fn_spec("fn", trials=12, parallel=3))
+        a = self.worker(s, "a", "--slots", "2", "--label", "rack=r1")
+        b = self.worker(s, "b", "--slots", "2")
+        st = s.wait_state("fn", "COMPLETE", timeout=HANG)
+        self.assertEqual(st["counts"]["complete"], 12)
+        remote = {t["number"]: t for t in self.trials(s, "fn")}
+        names = {t["worker"] for t in remote.values()}
+        self.assertTrue(all(n.split(":")[1] in (str(a.pid), str(b.pid)) for n in names), names)
+        _, reg = s.json("GET", "/api/v1/workers")
+        self.assertEqual(sorted(w["pid"] for w in reg["workers"]), sorted([a.pid, b.pid]))
+        self.assertIn({"rack": "r1"}, [w["labels"] for w in reg["workers"]])
+
+        # the same study run locally: the same trials, the same values
+        spec = os.path.join(self.tmp, "fn.json")
+        with open(spec, "w") as f:
+            json.dump(fn_spec("fn", trials=12, parallel=3), f)
+        local_db = os.path.join(self.tmp, "local.db")
+        subprocess.run([KESTREL, "run", "--db", local_db, spec], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=HANG)
+        out = subprocess.run([KESTREL, "trials", "--db", local_db, "fn", "--format", "json"],
+                             check=True, capture_output=True, text=True, timeout=HANG).stdout
+        local = {t["number"]: t for t in json.loads(out)}
+        self.assertEqual(sorted(local), sorted(remote))
+        for k, t in local.items():
+            self.assertEqual((t["x1"], t["x2"]), (remote[k]["params"]["x1"], remote[k]["params"]["x2"]))
+            self.assertAlmostEqual(t["value"], remote[k]["value"], places=12)
+
+    def test_reports_gpus_and_resources(self):
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("gpu", trials=4, steps=3))
+        self.worker(s, "g", "--gpus", "3,5")
+        s.wait_state("gpu", "COMPLETE", timeout=HANG)
+        for t in self.trials(s, "gpu"):
+            _, d = s.json("GET", "/api/v1/studies/gpu/trials/%d" % t["number"])
+            self.assertIn(d["metrics"]["gpu"], (3, 5))
+            self.assertEqual([v["step"] for v in d["values"]], [1, 2, 3])   # every report arrived
+
+        # a trial asking two GPUs never goes to a worker with one
+        s.json("POST", "/api/v1/studies", self.step_spec("two", trials=1, gpus=2))
+        _, reg = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1, "gpus": [0]})
+        path = "/api/v1/workers/%d/lease" % reg["id"]
+        status, _ = s.json("POST", path, {"key": reg["key"], "gpus_free": 1})
+        self.assertEqual(status, 204)
+        status, lease = s.json("POST", path, {"key": reg["key"], "gpus_free": 2})
+        self.assertEqual(status, 200)
+        self.assertEqual(lease["study"], "two")
+
+    def test_refusals(self):
+        token = os.path.join(self.tmp, "token")
+        with open(token, "w") as f:
+            f.write("s3cret\n")
+        wrong = os.path.join(self.tmp, "wrong")
+        with open(wrong, "w") as f:
+            f.write("nope\n")
+        s = self.serve("--token-file", token, "--lease-timeout", "1")
+        for args in ([], ["--token-file", wrong]):
+            p = self.worker(s, "w%d" % len(args), *args)
+            self.assertEqual(p.wait(timeout=HANG), 2, self.log_of(p))
+            self.assertIn("401", self.log_of(p))
+
+        s.json("POST", "/api/v1/studies", self.step_spec("r", trials=2, retries=1), token="s3cret")
+        _, w1 = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1}, token="s3cret")
+        _, w2 = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 2, "slots": 1}, token="s3cret")
+        status, _ = s.json("POST", "/api/v1/workers/%d/lease" % w1["id"], {"key": w2["key"]},
+                           token="s3cret")
+        self.assertEqual(status, 404)   # a worker is its id and its key
+        status, lease = s.json("POST", "/api/v1/workers/%d/lease" % w1["id"], {"key": w1["key"]},
+                               token="s3cret")
+        self.assertEqual(status, 200)
+        report = "/api/v1/leases/%d/report" % lease["lease"]
+        line = json.dumps({"step": 1, "loss": 0.5})
+        # w2 does not hold it; no token at all is refused before anything
+        status, _ = s.json("POST", report, {"worker": w2["id"], "key": w2["key"], "lines": [line]},
+                           token="s3cret")
+        self.assertEqual(status, 409)
+        status, _ = s.json("POST", report, {"worker": w1["id"], "key": w1["key"], "lines": [line]})
+        self.assertEqual(status, 401)
+        status, ans = s.json("POST", report, {"worker": w1["id"], "key": w1["key"],
+                                              "lines": [line]}, token="s3cret")
+        self.assertEqual((status, ans), (200, {"stop": False}))
+        # silent past its lease: FAILED, naming the worker, and queued again
+        number = lease["trial"]["number"]
+
+        def failed():
+            t = [t for t in self.trials(s, "r") if t["number"] == number][0]
+            return t if t["state"] == "FAILED" else None
+        t = wait_for("the lease to expire", failed)
+        self.assertIn("lease expired: worker h:1", t["failure"])
+        finish = {"worker": w1["id"], "key": w1["key"], "lines": [json.dumps({"loss": 0.1})],
+                  "exit": {"exited": True, "exit_code": 0}}
+        status, _ = s.json("POST", "/api/v1/leases/%d/finish" % lease["lease"], finish,
+                           token="s3cret")
+        self.assertEqual(status, 409)   # a late report never overwrites the outcome
+        t = [t for t in self.trials(s, "r") if t["number"] == number][0]
+        self.assertEqual((t["state"], t["value"]), ("FAILED", None))
+        status, again = s.json("POST", "/api/v1/workers/%d/lease" % w2["id"], {"key": w2["key"]},
+                               token="s3cret")
+        self.assertEqual(status, 200)
+        self.assertEqual(again["trial"]["retry_of"], number)
+        self.assertNotEqual(again["lease"], lease["lease"])
+
+    def test_kill9_and_sigstop_of_workers(self):
+        s = self.serve("--lease-timeout", "2")
+        gate = os.path.join(self.tmp, "gate")
+        s.json("POST", "/api/v1/studies", self.step_spec("k", trials=3, parallel=1, retries=2))
+        a = self.worker(s, "a", env={"GATE": gate})
+        wait_for("worker a to hold a trial", lambda: self.held(s, a.pid))
+        a.kill()   # kill -9 mid-trial
+        a.wait()
+        # its trial fails once the lease runs out; b (no gate) runs the retry
+        wait_for("a's trial to fail", lambda: [t for t in self.trials(s, "k")
+                                               if t["state"] == "FAILED"])
+        c = self.worker(s, "c", env={"GATE": gate})
+        wait_for("worker c to hold a trial", lambda: self.held(s, c.pid))
+        os.kill(c.pid, signal.SIGSTOP)   # hangs past its lease
+        wait_for("c's trial to fail", lambda: len([t for t in self.trials(s, "k")
+                                                   if t["state"] == "FAILED"]) == 2)
+        self.worker(s, "b")
+        st = s.wait_state("k", "COMPLETE", timeout=HANG)
+        with open(gate, "w"):
+            pass
+        os.kill(c.pid, signal.SIGCONT)   # its late reports are refused
+        wait_for("c to hear its lease is gone", lambda: "refused (409)" in self.log_of(c))
+        trials = self.trials(s, "k")
+        failed = [t for t in trials if t["state"] == "FAILED"]
+        self.assertEqual(len(failed), 2)
+        self.assertTrue(all("lease expired: worker" in t["failure"] for t in failed))
+        self.assertIn(":%d " % a.pid, failed[0]["failure"] + " ")
+        complete = [t for t in trials if t["state"] == "COMPLETE"]
+        self.assertEqual(st["counts"]["complete"], 3)
+        self.assertEqual(len(complete), 3)
+        retried = sorted(t["retry_of"] for t in trials if t["retry_of"] is not None)
+        self.assertEqual(retried, sorted(t["number"] for t in failed))
+
+    def test_server_restart_while_workers_run(self):
+        s = self.serve("--lease-timeout", "2")
+        gate = os.path.join(self.tmp, "gate")
+        s.json("POST", "/api/v1/studies", self.step_spec("rs", trials=4, parallel=2))
+        w = self.worker(s, "w", "--slots", "2", env={"GATE": gate})
+        wait_for("the worker to hold two trials", lambda: len(self.held(s, w.pid)) == 2)
+        port = s.port
+        s.stop(signal.SIGKILL)
+        with open(gate, "w"):
+            pass
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "2")
+        st = s.wait_state("rs", "COMPLETE", timeout=HANG)
+        self.assertEqual(st["counts"]["complete"], 4)
+        trials = self.trials(s, "rs")
+        self.assertEqual(len([t for t in trials if t["state"] == "COMPLETE"]), 4)
+        # the two the dead server had leased were re-run, each once
+        failed = [t for t in trials if t["state"] == "FAILED"]
+        self.assertEqual(sorted(t["retry_of"] for t in trials if t["retry_of"] is not None),
+                         sorted(t["number"] for t in failed))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
