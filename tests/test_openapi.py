@@ -241,6 +241,28 @@ class OpenApiTest(unittest.TestCase):
         self.check(s, "POST", "/api/v1/studies/api/stop", "/api/v1/studies/{name}/stop", 409)
         self.check(s, "POST", "/api/v1/studies", "/api/v1/studies", 400, {"name": "x"})
 
+    def test_worker_answers_match_their_schemas(self):
+        s = Server(self.tmp, os.path.join(self.tmp, "w.db"), "--max-parallel", "0")
+        self.servers.append(s)
+        s.json("POST", "/api/v1/studies", fn_spec("remote", trials=2))
+        w = self.check(s, "POST", "/api/v1/workers", "/api/v1/workers", 201,
+                       {"host": "gpu7", "pid": 42, "slots": 2, "gpus": [0, 1],
+                        "labels": {"rack": "r1"}, "slurm_job": "12_3"})
+        key = {"key": w["key"]}
+        lease = self.check(s, "POST", "/api/v1/workers/%d/lease" % w["id"],
+                           "/api/v1/workers/{id}/lease", 200, key)
+        self.check(s, "GET", "/api/v1/workers", "/api/v1/workers")
+        self.check(s, "POST", "/api/v1/workers/%d/heartbeat" % w["id"],
+                   "/api/v1/workers/{id}/heartbeat", 200, key)
+        call = {"worker": w["id"], "key": w["key"], "lines": ['{"step": 1, "value": 3}']}
+        path = "/api/v1/leases/%d/" % lease["lease"]
+        self.check(s, "POST", path + "report", "/api/v1/leases/{id}/report", 200, call)
+        call["exit"] = {"exited": True, "exit_code": 0, "seconds": 0.5}
+        self.check(s, "POST", path + "finish", "/api/v1/leases/{id}/finish", 200, call)
+        self.check(s, "POST", path + "report", "/api/v1/leases/{id}/report", 409, call)
+        self.check(s, "POST", "/api/v1/workers/99/heartbeat", "/api/v1/workers/{id}/heartbeat",
+                   404, key)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -103,7 +103,8 @@ START_TEST(upgrades_version_1)
              "DROP TRIGGER study_counts_trial_update; DROP TRIGGER study_count_move; "
              "DROP VIEW study_count_moves; "
              "ALTER TABLE studies DROP COLUMN state_reason; "
-             "ALTER TABLE studies DROP COLUMN spec_dir; PRAGMA user_version = 1");
+             "ALTER TABLE studies DROP COLUMN spec_dir; DROP TABLE leases; DROP TABLE workers; "
+             "PRAGMA user_version = 1");
     assert_sql("SELECT count(*) FROM sqlite_master WHERE name IN ('trials_study_fresh', 'study_counts') "
                "OR type = 'trigger'", "0");
     open_db();
@@ -628,6 +629,25 @@ START_TEST(concurrent_writers)
 }
 END_TEST
 
+/* Lease ids are never reused, even once their rows are gone. */
+START_TEST(workers_and_leases)
+{
+    open_db();
+    int64_t w, last;
+    ck_assert_int_eq(storage_worker_add(st, "gpu7:42", "{\"slots\": 2}", &w, &err), KE_OK);
+    ck_assert_int_eq(storage_lease_last(st, &last, &err), KE_OK);
+    ck_assert_int_eq(last, 0);
+    ck_assert_int_eq(storage_lease_begin(st, 1, w, 9, 0, &err), KE_OK);
+    ck_assert_int_eq(storage_lease_begin(st, 2, w, 9, 1, &err), KE_OK);
+    ck_assert_int_eq(storage_lease_end(st, 1, "expired", &err), KE_OK);
+    ck_assert_int_eq(storage_lease_end(st, 1, "finished", &err), KE_OK);   /* ended once */
+    assert_sql("SELECT group_concat(coalesce(outcome, '-')) FROM leases ORDER BY id", "expired,-");
+    sql_exec("DELETE FROM leases");
+    ck_assert_int_eq(storage_lease_last(st, &last, &err), KE_OK);
+    ck_assert_int_eq(last, 2);
+}
+END_TEST
+
 static Suite *storage_suite(void)
 {
     Suite *s = suite_create("storage");
@@ -640,6 +660,7 @@ static Suite *storage_suite(void)
     tcase_add_test(open, not_sqlite_refused);
     tcase_add_test(open, foreign_sqlite_refused);
     tcase_add_test(open, url_schemes);
+    tcase_add_test(open, workers_and_leases);
     suite_add_tcase(s, open);
 
     TCase *rows = tcase_create("rows");
@@ -667,3 +688,4 @@ int main(void)
 {
     return check_run(storage_suite());
 }
+
