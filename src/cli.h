@@ -59,5 +59,7 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_worker_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_predict_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_evaluate_main(int argc, char **argv, const cli_ctx *ctx);
 
 #endif

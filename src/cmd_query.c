@@ -14,6 +14,8 @@
 #include "api_json.h"
 #include "cli.h"
 #include "format.h"
+#include "sched_ckpt.h"
+#include "scheduler.h"
 #include "storage.h"
 
 
@@ -23,6 +25,7 @@ typedef struct {
     int state;                 /* -1 = all */
     int limit, offset, best_first;
     const char *study;
+    const char *export_model, *work_dir;   /* best only */
 } query_opts;
 
 static const char studies_help[] =
@@ -42,8 +45,14 @@ static const char trial_help[] =
     "stdout and stderr. Exit status 5 when there is no such study or trial.\n";
 static const char best_help[] =
     "Usage: kestrel best STUDY [--db FILE] [--format table|json|csv]\n"
+    "                   [--export-model FILE [--work-dir DIR]]\n"
     "Show the best COMPLETE trial of a study (by its objective's direction) with\n"
-    "its parameters. Exit status 5 when the study has no complete trial.\n";
+    "its parameters. Exit status 5 when the study has no complete trial.\n"
+    "  --export-model FILE  also copy that trial's model (a trainer study's\n"
+    "                       checkpoint.kck) to FILE, for kestrel predict and\n"
+    "                       kestrel evaluate\n"
+    "  --work-dir DIR       the trial folders, as given to kestrel run\n"
+    "                       (default: DB.trials)\n";
 
 /* list: the command lists trials (trials), so --state, --sort, --limit and
  * --offset apply; elsewhere they are refused rather than ignored. */
@@ -54,6 +63,7 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
         {"db", required_argument, 0, 'd'},    {"format", required_argument, 0, 'F'},
         {"state", required_argument, 0, 's'}, {"limit", required_argument, 0, 'l'},
         {"offset", required_argument, 0, 'o'}, {"sort", required_argument, 0, 'S'},
+        {"export-model", required_argument, 0, 'x'}, {"work-dir", required_argument, 0, 'w'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     memset(q, 0, sizeof *q);
     q->state = -1;
@@ -64,6 +74,8 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
         if (!list && (c == 's' || c == 'l' || c == 'o' || c == 'S'))
             return cli_usage(cmd, "--state, --sort, --limit and --offset are options of "
                                   "'kestrel trials' only");
+        if (strcmp(cmd, "best") && (c == 'x' || c == 'w'))
+            return cli_usage(cmd, "--export-model and --work-dir are options of 'kestrel best' only");
         switch (c) {
         case 'd': db = optarg; break;
         case 'F': {
@@ -91,6 +103,8 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
                 return cli_usage(cmd, "--sort: expected number or best, not '%s'", optarg);
             q->best_first = !strcmp(optarg, "best");
             break;
+        case 'x': q->export_model = optarg; break;
+        case 'w': q->work_dir = optarg; break;
         case 'h': fputs(help, stdout); return -1;
         default: return cli_usage(cmd, "unknown option");
         }
@@ -176,6 +190,35 @@ static int print_trial(const storage_trial *t, void *ctx)
     return 0;
 }
 
+/* Copies trial `number`'s checkpoint (the trainer's model file) to
+ * q->export_model, through a temporary file renamed over it. */
+static int export_model(const query_opts *q, int number, kerror *err)
+{
+    char work[4096], cache[4096], from[4400], tmp[4200];
+    scheduler_default_dirs(q->db, work, sizeof work, cache, sizeof cache);
+    snprintf(from, sizeof from, "%s/%s/%d/%s", q->work_dir ? q->work_dir : work, q->study, number,
+             SCHED_CKPT_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", q->export_model);
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
+    int rc = KE_OK;
+    if (!in)
+        rc = kerror_set(err, KE_NOTFOUND, "export-model", "trial %d has no model file %s (not a "
+                        "trainer study, or its checkpoint was removed)", number, from);
+    else if (!out)
+        rc = kerror_set(err, KE_IO, "export-model", "%s: cannot create", tmp);
+    char buf[65536];
+    size_t n;
+    while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) rc = kerror_set(err, KE_IO, "export-model", "%s: write failed", tmp);
+    if (!rc && ferror(in)) rc = kerror_set(err, KE_IO, "export-model", "%s: read failed", from);
+    if (out && fclose(out) && !rc) rc = kerror_set(err, KE_IO, "export-model", "%s: write failed", tmp);
+    if (!rc && rename(tmp, q->export_model))
+        rc = kerror_set(err, KE_IO, "export-model", "%s: cannot rename into place", q->export_model);
+    if (out && rc) remove(tmp);
+    if (in) fclose(in);
+    return rc;
+}
+
 /* Shared by `trials` and `best`: resolves the study, prints matching trials
  * with the columns of the CSV export (api_csv). */
 static int list_trials(const char *cmd, const query_opts *q, int best_only)
@@ -206,6 +249,7 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
         format_begin(&tp.w, q->fmt, stdout, cols, tp.n);
         if (best_only) {
             print_trial(&t, &tp);
+            if (q->export_model) rc = export_model(q, t.number, &err);
             storage_trial_free(&t);
         } else {
             storage_filter f = {.state = q->state, .offset = q->offset, .limit = q->limit,

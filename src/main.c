@@ -46,6 +46,8 @@ static const command commands[] = {
     {"trial", cmd_trial_main, "show one trial in detail (reports, metrics, output tails)", 0},
     {"delete", cmd_delete_main, "delete a study, its trials and their folders", 0},
     {"train", train_main, "train an MLP with the built-in trainer (one trial)", 0},
+    {"predict", cmd_predict_main, "score rows with a trained model (CSV or JSON lines out)", 0},
+    {"evaluate", cmd_evaluate_main, "measure a trained model on labelled rows", 0},
     {"fn", cmd_fn_main, "evaluate a built-in test function (Branin, Hartmann-6, ...)", 0},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -47,6 +47,22 @@ check "a promoted trial reports up to its budget" \
 best=$($KESTREL best hb --format csv | awk -F, 'NR == 2 {print $1}')
 check "a completed study keeps only the best trial's checkpoint" \
     "[ \$(ls kestrel.db.trials/hb/*/checkpoint.kck | wc -l) -eq 1 ] && [ -s kestrel.db.trials/hb/$best/checkpoint.kck ]"
+# The best trial's model, exported, scores rows of its 16 features.
+$KESTREL best hb --export-model best.kck >/dev/null 2>&1; rc=$?
+check "best --export-model copies the best trial's model file" \
+    "[ $rc -eq 0 ] && cmp -s best.kck kestrel.db.trials/hb/$best/checkpoint.kck"
+awk 'BEGIN { for (j = 0; j < 16; j++) printf "%sf%d", j ? "," : "", j; print "";
+             for (i = 0; i < 5; i++) { for (j = 0; j < 16; j++) printf "%s%g", j ? "," : "", (i * 7 + j) % 5 - 2; print "" } }' > rows.csv
+$KESTREL predict --model best.kck --data csv:rows.csv > pred.csv 2>pred.err; rc=$?
+check "predict writes a header and one line per row" \
+    "[ $rc -eq 0 ] && [ \$(wc -l < pred.csv) -eq 6 ] && head -1 pred.csv | grep -q '^row,prediction,p_0,'"
+$KESTREL predict --model best.kck --data csv:rows.csv --format jsonl > pred.jsonl 2>&1
+check "predict --format jsonl: one object per row" \
+    "[ \$(grep -c '^{\"row\":[0-9]*,\"prediction\":[0-9]*,\"probabilities\":\\[' pred.jsonl) -eq 5 ]"
+$KESTREL evaluate --model best.kck --data csv:rows.csv > eval.txt 2>&1; rc=$?
+check "evaluate refuses rows without labels (exit 2)" "[ $rc -eq 2 ] && grep -q 'no label column' eval.txt"
+$KESTREL best hb --export-model best.kck --work-dir "$T/nowhere" >/dev/null 2>&1; rc=$?
+check "best --export-model without the trial's model file: exit 5" "[ $rc -eq 5 ]"
 # A study's trials skip the test pass (the objective is val_loss here) ...
 check "trials of a val_loss study report no test metrics" \
     "[ \$(q \"select count(*) from trial_metrics where name like 'test_%'\") -eq 0 ] && [ \$(q \"select count(*) from trial_metrics where name = 'val_accuracy'\") -eq 22 ]"

@@ -28,7 +28,9 @@ typedef struct {
     double best_val_accuracy;
     uint64_t n_best, n_scaler;
     int64_t scaler_kind;
-    uint64_t reserved[4];
+    uint64_t n_in, n_out;    /* the model's input and output widths */
+    int64_t regression;      /* 1: the outputs are regression targets */
+    uint64_t reserved;
 } checkpoint_header;
 
 #define HEADER_V1_SIZE 144
@@ -104,6 +106,9 @@ static void fill_header(checkpoint_header *h, size_t config_len, mlp *m, const o
     h->n_best = x && x->best ? h->n_state : 0;
     h->n_scaler = x && x->scaler ? 2 * (uint64_t)x->scaler->d : 0;
     h->scaler_kind = x && x->scaler ? (int64_t)x->scaler->kind : 0;
+    h->n_in = (uint64_t)mlp_get_config(m)->n_in;
+    h->n_out = (uint64_t)mlp_get_config(m)->n_out;
+    h->regression = x ? x->regression : 0;
 }
 
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
@@ -181,6 +186,7 @@ static int verify(const char *path, const char *buf, size_t len, checkpoint_head
     uint64_t floats = h->n_state + h->optim_n_state + h->n_best + h->n_scaler;
     if (h->n_params > h->n_state || (h->n_best && h->n_best != h->n_state) || h->n_scaler % 2 ||
         (uint64_t)h->scaler_kind > SPLIT_SCALE_MINMAX ||
+        h->n_in > INT32_MAX || h->n_out > INT32_MAX ||
         h->n_best > len || h->n_scaler > len || h->optim_n_state > len ||
         floats > len / sizeof(float) || h->config_len > len ||
         *hsize + h->config_len + floats * sizeof(float) + 4 != len)
@@ -280,6 +286,17 @@ int checkpoint_restore_final(const checkpoint *ck, mlp *m, kerror *err)
     int rc = checkpoint_restore_model(ck, m, err);
     if (!rc && ck->h.n_best) memcpy(mlp_params(m), ck->best, ck->h.n_best * sizeof(float));
     return rc;
+}
+
+int checkpoint_shape(const checkpoint *ck, int *n_in, int *n_out, int *regression, kerror *err)
+{
+    if (!ck->h.n_in)
+        return kerror_set(err, KE_CONFLICT, "checkpoint", "does not record the model's shape "
+                          "(written by an older Kestrel: train the model again)");
+    *n_in = (int)ck->h.n_in;
+    *n_out = (int)ck->h.n_out;
+    *regression = ck->h.regression != 0;
+    return KE_OK;
 }
 
 const float *checkpoint_best(const checkpoint *ck)

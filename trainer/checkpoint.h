@@ -22,7 +22,7 @@
  *   CRC-32 (zlib)    (uint32 of every byte before it)
  * The model floats are where training continues (resume); a user of the
  * trained model reads checkpoint_restore_final's weights and scales its rows
- * with checkpoint_scaler's scaler. docs/protocol.md describes the file. */
+ * with checkpoint_scaler's scaler. docs/model.md describes the file. */
 #ifndef KESTREL_CHECKPOINT_H
 #define KESTREL_CHECKPOINT_H
 
@@ -56,6 +56,7 @@ typedef struct checkpoint checkpoint;   /* a file read into memory */
 typedef struct {
     const float *best;             /* mlp_n_state floats: the best epoch's parameters */
     const split_scaler *scaler;    /* the fitted feature scaler */
+    int regression;                /* 1: the outputs are regression targets */
 } checkpoint_extra;
 
 /* Writes cfg, m (mlp_n_state floats), o (may be NULL: a model-only file), st
@@ -80,6 +81,9 @@ int checkpoint_restore_model(const checkpoint *ck, mlp *m, kerror *err);
 /* The model the run ended on: the best epoch's parameters when the file
  * keeps them, else the stored ones. Errors as checkpoint_restore_model. */
 int checkpoint_restore_final(const checkpoint *ck, mlp *m, kerror *err);
+/* The model's input and output widths and task. KE_CONFLICT for a
+ * version 1 file, which does not record them. */
+int checkpoint_shape(const checkpoint *ck, int *n_in, int *n_out, int *regression, kerror *err);
 /* The best epoch's parameters (mlp_n_state floats, owned by ck), or NULL
  * when the file keeps none. */
 const float *checkpoint_best(const checkpoint *ck);

@@ -461,7 +461,7 @@ static int csv_rows(char *cur, size_t first_line, char **fields, char **names, s
         }
         if (lab)
             lab[row].s = fields[label_col];
-        else if (parse_float(fields[label_col], &ds->targets[row]) != 0)
+        else if (label_col < ncol && parse_float(fields[label_col], &ds->targets[row]) != 0)
             return kerror_set(err, KE_INVALID, NULL,
                               "%s:%zu: label column %zu ('%s'): non-numeric target '%s'",
                               c->path, lineno, label_col + 1, names[label_col],
@@ -500,26 +500,27 @@ static int csv_decode(void *vctx, dataset *ds, kerror *err)
     }
     char **names = cols, **fields = cols + ncol;
     split_fields(header, names, ncol);
-    size_t label_col = ncol - 1;
-    if (c->label) {
+    int unlabeled = c->task == DATASET_UNLABELED;
+    size_t label_col = unlabeled ? ncol : ncol - 1;
+    if (c->label && !unlabeled) {
         for (label_col = 0; label_col < ncol && strcmp(names[label_col], c->label); label_col++)
             ;
     }
     if (cut_quote(names, ncol))
         rc = kerror_set(err, KE_INVALID, NULL, "%s:1: a quoted column name holds a comma "
                         "(not supported: it shifts every column); rename it", c->path);
-    else if (label_col == ncol)
+    else if (label_col == ncol && !unlabeled)
         rc = kerror_set(err, KE_INVALID, "label_column", "%s: no column named '%s' in the header",
                         c->path, c->label);
-    else if (ncol < 2)
+    else if (ncol < 2 && !unlabeled)
         rc = kerror_set(err, KE_INVALID, NULL,
                         "%s: need a label column and at least one feature column", c->path);
     else if (rows == 0)
         rc = kerror_set(err, KE_INVALID, NULL, "%s: no data rows after the header", c->path);
     dataset_task read = c->task == DATASET_REGRESSION ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     if (rc == KE_OK)
-        rc = dataset_alloc(ds, read, rows, ncol - 1, 1, err);
-    if (rc == KE_OK && read == DATASET_CLASSIFICATION && !(lab = malloc(rows * sizeof *lab)))
+        rc = dataset_alloc(ds, read, rows, ncol - !unlabeled, 1, err);
+    if (rc == KE_OK && read == DATASET_CLASSIFICATION && !unlabeled && !(lab = malloc(rows * sizeof *lab)))
         rc = kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate labels", c->path);
     if (rc == KE_OK)
         rc = csv_rows(cur, 2, fields, names, ncol, label_col, c, lab, ds, err);

@@ -16,11 +16,14 @@
 typedef enum {
     DATASET_CLASSIFICATION = 0,
     DATASET_REGRESSION = 1,
-    DATASET_AUTO = 2     /* a CSV load option only: regression when every
+    DATASET_AUTO = 2,    /* a CSV load option only: regression when every
                             label is a number and some have a fraction, or
                             when more than half the rows (and over 100) would
                             each be a class of their own; else classification.
                             A loaded dataset's task is never AUTO. */
+    DATASET_UNLABELED = 3 /* a CSV load option only: every column is a
+                            feature (rows to predict); the dataset is then
+                            classification with n_classes 0, labels 0 */
 } dataset_task;
 
 typedef struct {

@@ -94,10 +94,8 @@ static int load_data(session *s, int fold, kerror *err)
     return KE_OK;
 }
 
-/* The model a config describes, for the student and for a teacher;
- * regression picks mse for loss=auto. */
-static void model_config(const train_config *c, int regression, int n_in, int n_out,
-                         mlp_config *mc)
+void train_model_config(const train_config *c, int regression, int n_in, int n_out,
+                        mlp_config *mc)
 {
     mlp_config_default(mc);
     mc->n_in = n_in;
@@ -134,7 +132,7 @@ static int load_teacher(session *s, kerror *err)
                         "this run uses %s", train_config_enum_name("scaling", tc.scaling),
                         train_config_enum_name("scaling", s->cfg->scaling));
     if (!rc) {
-        model_config(&tc, !s->classification, (int)s->ds.d, s->n_out, &mc);
+        train_model_config(&tc, !s->classification, (int)s->ds.d, s->n_out, &mc);
         mc.max_batch = s->cfg->batch_size;
         rc = mlp_create(&s->teacher, &mc, err);
     }
@@ -242,7 +240,7 @@ static int build(session *s, kerror *err)
 {
     const train_config *c = s->cfg;
     mlp_config mc;
-    model_config(c, !s->classification, (int)s->ds.d, s->n_out, &mc);
+    train_model_config(c, !s->classification, (int)s->ds.d, s->n_out, &mc);
     s->mse = mc.loss == MLP_LOSS_MSE;
     int rc = mlp_create(&s->m, &mc, err);
     if (rc) return rc;
@@ -544,7 +542,7 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
                    (last || (c->checkpoint_every && s->st.epoch % c->checkpoint_every == 0));
         if (save && s->dev && (rc = s->dev->sync(s, err))) return rc;
         mlp_rng_get(s->m, s->st.dropout_rng);
-        checkpoint_extra x = {s->best, &s->sc};
+        checkpoint_extra x = {s->best, &s->sc, !s->classification};
         if (save && (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, &x, err)))
             return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&

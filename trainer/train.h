@@ -35,6 +35,7 @@
 
 #include "../common/kerror.h"
 #include "train_config.h"
+#include "mlp.h"
 
 /* Every metric name a run reports (the lines above): what a study's
  * objective.metric may name for a trainer run. */
@@ -68,6 +69,12 @@ typedef struct {
  * from a checkpoint of another config), KE_NOMEM. */
 int train_run(const train_config *cfg, train_report_fn report, void *ctx,
               train_result *res, kerror *err);
+
+/* The model cfg describes, for a net of n_in inputs and n_out outputs
+ * (regression picks mse for loss=auto): the student, a teacher, and a
+ * trained model put to use (predict.h). */
+void train_model_config(const train_config *c, int regression, int n_in, int n_out,
+                        mlp_config *mc);
 
 /* The CPU backend; train_run is the way in. */
 int train_run_cpu(const train_config *cfg, train_report_fn report, void *ctx,

@@ -1,0 +1,194 @@
+/* cmd_predict: `kestrel predict` and `kestrel evaluate`, a trained model
+ * (a checkpoint of `kestrel train`, or `kestrel best --export-model`'s file)
+ * scoring rows; the scoring itself is trainer/predict.c. Invariant: every
+ * usage error is reported before the model or the data is read. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "../trainer/predict.h"
+
+static const char predict_help[] =
+    "Usage: kestrel predict --model FILE --data SOURCE [--data-dir DIR]\n"
+    "                       [--format csv|jsonl] [--output FILE]\n"
+    "Scores rows with a trained model (a checkpoint of kestrel train, which\n"
+    "stores the fitted feature scaler; with restore_best, the best epoch's).\n"
+    "SOURCE: csv:PATH (a header line, then the features in training order, with\n"
+    "or without the label column) or fashion-mnist / mnist (their official test\n"
+    "images; --data-dir: the IDX folder). One output per row, in input order:\n"
+    "  csv:   row,prediction,p_0,...,p_{k-1}   (classification: the argmax class\n"
+    "         index, then the class probabilities)\n"
+    "         row,prediction                   (regression; prediction_0.. for\n"
+    "         several targets)\n"
+    "  jsonl: {\"row\":0,\"prediction\":3,\"probabilities\":[...]} or\n"
+    "         {\"row\":0,\"prediction\":1.25}\n"
+    "A CSV's classes are numbered as in training: the distinct labels, sorted.\n";
+
+static const char evaluate_help[] =
+    "Usage: kestrel evaluate --model FILE --data SOURCE [--data-dir DIR]\n"
+    "Measures a trained model on labelled rows (SOURCE as for kestrel predict;\n"
+    "a CSV must hold the label column and every class) and prints one JSON line:\n"
+    "{\"rows\":N,\"loss\":L,\"accuracy\":A} (accuracy for classification), the\n"
+    "loss and accuracy as kestrel train defines val_loss and val_accuracy; on a\n"
+    "run's test rows they are its test_loss and test_accuracy.\n";
+
+typedef struct {
+    const char *model, *data, *dir, *output;
+    int jsonl;
+} predict_opts;
+
+/* 0: parsed; -1: --help printed; else the exit code of a usage error. */
+static int parse(int argc, char **argv, const char *cmd, const char *help, int predict,
+                 predict_opts *o)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},  {"data", required_argument, 0, 'D'},
+        {"data-dir", required_argument, 0, 'd'}, {"format", required_argument, 0, 'F'},
+        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (!predict && (c == 'F' || c == 'o'))
+            return cli_usage(cmd, "--format and --output are options of 'kestrel predict'");
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'D': o->data = optarg; break;
+        case 'd': o->dir = optarg; break;
+        case 'o': o->output = optarg; break;
+        case 'F':
+            if (strcmp(optarg, "csv") && strcmp(optarg, "jsonl"))
+                return cli_usage(cmd, "--format: expected csv or jsonl, not '%s'", optarg);
+            o->jsonl = !strcmp(optarg, "jsonl");
+            break;
+        case 'h': fputs(help, stdout); return -1;
+        default: return cli_usage(cmd, "unknown option");
+        }
+    }
+    if (optind != argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!o->model || !o->data) return cli_usage(cmd, "--model and --data are required");
+    return 0;
+}
+
+typedef struct {
+    FILE *out;
+    int jsonl, regression, n_out;
+} writer;
+
+static void write_header(const writer *w)
+{
+    if (w->jsonl) return;
+    int one = w->regression && w->n_out == 1;
+    fputs(w->regression && !one ? "row" : "row,prediction", w->out);
+    for (int j = 0; j < w->n_out && !one; j++)
+        fprintf(w->out, ",%s_%d", w->regression ? "prediction" : "p", j);
+    fputc('\n', w->out);
+}
+
+static int argmax(const float *v, int n)
+{
+    int k = 0;
+    for (int j = 1; j < n; j++) k = v[j] > v[k] ? j : k;
+    return k;
+}
+
+/* One output row; floats with 9 significant digits, enough to read back
+ * the same float32. */
+static int write_row(size_t row, const float *out, void *ctx)
+{
+    const writer *w = ctx;
+    int n = w->n_out;
+    if (w->jsonl) {
+        fprintf(w->out, "{\"row\":%zu,\"prediction\":", row);
+        if (!w->regression) fprintf(w->out, "%d,\"probabilities\":", argmax(out, n));
+        if (n > 1 || !w->regression) fputc('[', w->out);
+        for (int j = 0; j < n; j++) fprintf(w->out, "%s%.9g", j ? "," : "", out[j]);
+        if (n > 1 || !w->regression) fputc(']', w->out);
+        fputs("}\n", w->out);
+    } else {
+        fprintf(w->out, "%zu", row);
+        if (!w->regression) fprintf(w->out, ",%d", argmax(out, n));
+        for (int j = 0; j < n; j++) fprintf(w->out, ",%.9g", out[j]);
+        fputc('\n', w->out);
+    }
+    return ferror(w->out) ? -1 : 0;
+}
+
+/* Opens the model and reads the data, or fails with its message. */
+static int open_both(const char *cmd, const predict_opts *o, predictor **p, dataset *ds,
+                     size_t *first, int *labeled, kerror *err)
+{
+    int rc = predict_open(p, o->model, err);
+    if (rc) {
+        if (!err->path[0]) snprintf(err->path, sizeof err->path, "%s", o->model);
+        return cli_fail(cmd, err);
+    }
+    if ((rc = predict_load(*p, o->data, o->dir, ds, first, labeled, err))) {
+        predict_close(*p);
+        return cli_fail(cmd, err);
+    }
+    return CLI_OK;
+}
+
+int cmd_predict_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    predict_opts o;
+    int code = parse(argc, argv, "predict", predict_help, 1, &o);
+    if (code) return code < 0 ? CLI_OK : code;
+    kerror err;
+    kerror_clear(&err);
+    predictor *p;
+    dataset ds;
+    size_t first;
+    int labeled;
+    if ((code = open_both("predict", &o, &p, &ds, &first, &labeled, &err))) return code;
+    writer w = {stdout, o.jsonl, predict_regression(p), predict_n_out(p)};
+    if (o.output && !(w.out = fopen(o.output, "w"))) {
+        kerror_set(&err, KE_IO, "output", "%s: cannot create", o.output);
+    } else {
+        write_header(&w);
+        predict_run(p, &ds, first, write_row, &w, &err);
+        if (w.out != stdout && fclose(w.out) && !err.code)
+            kerror_set(&err, KE_IO, "output", "%s: write failed", o.output);
+        else if (w.out == stdout && fflush(stdout) && !err.code)
+            kerror_set(&err, KE_IO, "output", "write failed");
+    }
+    dataset_free(&ds);
+    predict_close(p);
+    return err.code ? cli_fail("predict", &err) : CLI_OK;
+}
+
+int cmd_evaluate_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    predict_opts o;
+    int code = parse(argc, argv, "evaluate", evaluate_help, 0, &o);
+    if (code) return code < 0 ? CLI_OK : code;
+    kerror err;
+    kerror_clear(&err);
+    predictor *p;
+    dataset ds;
+    size_t first;
+    int labeled;
+    if ((code = open_both("evaluate", &o, &p, &ds, &first, &labeled, &err))) return code;
+    predict_eval r;
+    int rc = labeled ? predict_evaluate(p, &ds, first, &r, &err)
+                     : kerror_set(&err, KE_INVALID, "data", "%s has no label column", o.data);
+    if (!rc) {
+        json_t *j = json_pack("{s:I,s:f}", "rows", (json_int_t)r.rows, "loss", r.loss);
+        if (!predict_regression(p)) json_object_set_new(j, "accuracy", json_real(r.accuracy));
+        char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+        json_decref(j);
+        if (line) puts(line);
+        free(line);
+    }
+    dataset_free(&ds);
+    predict_close(p);
+    return rc ? cli_fail("evaluate", &err) : CLI_OK;
+}

@@ -1,0 +1,198 @@
+/* predict: the trained model of a checkpoint scoring rows (predict.h).
+ * Invariant: a predictor holds only what the file stored (config, shape,
+ * final weights, scaler) plus one batch-sized buffer; rows pass through a
+ * loader exactly as an evaluation pass of train.c does. */
+#include "predict.h"
+#include "checkpoint.h"
+#include "loader.h"
+#include "train.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct predictor {
+    train_config cfg;      /* the training run's */
+    int n_in, n_out, regression;
+    mlp *m;
+    split_scaler sc;
+    float *buf;            /* (batch_size, n_out): probabilities or one-hot targets */
+};
+
+int predict_open(predictor **out, const char *path, kerror *err)
+{
+    *out = NULL;
+    checkpoint *ck;
+    int rc = checkpoint_read(&ck, path, err);
+    if (rc) return rc;
+    predictor *p = calloc(1, sizeof *p);
+    if (!p) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (!rc) rc = checkpoint_config(ck, &p->cfg, err);
+    if (!rc) rc = checkpoint_shape(ck, &p->n_in, &p->n_out, &p->regression, err);
+    if (!rc) rc = checkpoint_scaler(ck, &p->sc, err);
+    if (!rc) {
+        mlp_config mc;
+        train_model_config(&p->cfg, p->regression, p->n_in, p->n_out, &mc);
+        rc = mlp_create(&p->m, &mc, err);
+    }
+    if (!rc) rc = checkpoint_restore_final(ck, p->m, err);
+    size_t buf = (size_t)p->cfg.batch_size * (size_t)p->n_out;
+    if (!rc && !(p->buf = malloc(buf * sizeof(float))))
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    checkpoint_free(ck);
+    if (rc) {
+        predict_close(p);
+        return rc;
+    }
+    /* one thread, as a threads=1 run evaluated: the same sums, the same bits */
+    openblas_set_num_threads(1);
+    *out = p;
+    return KE_OK;
+}
+
+void predict_close(predictor *p)
+{
+    if (!p) return;
+    mlp_free(p->m);
+    split_scaler_free(&p->sc);
+    free(p->buf);
+    free(p);
+}
+
+int predict_n_out(const predictor *p) { return p->n_out; }
+int predict_regression(const predictor *p) { return p->regression; }
+
+/* Columns of a CSV file's header line, or -1 (err set). */
+static long csv_columns(const char *path, kerror *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return kerror_set(err, KE_IO, "data", "%s: cannot open", path), -1;
+    long n = 1;
+    int ch;
+    while ((ch = fgetc(f)) != EOF && ch != '\n') n += ch == ',';
+    fclose(f);
+    return n;
+}
+
+static int load_csv(const predictor *p, const char *path, dataset *ds, int *labeled, kerror *err)
+{
+    long ncol = csv_columns(path, err);
+    if (ncol < 0) return KE_IO;
+    *labeled = ncol == p->n_in + 1;
+    if (ncol != p->n_in && !*labeled)
+        return kerror_set(err, KE_INVALID, "data", "%s has %ld columns; the model takes %d "
+                          "features (and optionally its label column)", path, ncol, p->n_in);
+    dataset_task task = !*labeled ? DATASET_UNLABELED
+                        : p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
+    const char *label = p->cfg.label_column[0] ? p->cfg.label_column : NULL;
+    return dataset_load_csv(path, label, task, NULL, ds, err);
+}
+
+int predict_load(const predictor *p, const char *source, const char *dir, dataset *ds,
+                 size_t *first, int *labeled, kerror *err)
+{
+    memset(ds, 0, sizeof *ds);
+    *first = 0;
+    *labeled = 0;
+    int rc;
+    if (!strncmp(source, "csv:", 4)) {
+        rc = load_csv(p, source + 4, ds, labeled, err);
+    } else if (!strcmp(source, "fashion-mnist") || !strcmp(source, "mnist")) {
+        dataset_opts o;
+        dataset_opts_init(&o);
+        o.source = source;
+        o.dir = dir;
+        rc = dataset_load(&o, ds, err);
+        *first = ds->test_begin < ds->n ? ds->test_begin : 0;
+        *labeled = 1;
+    } else {
+        return kerror_set(err, KE_INVALID, "data", "'%s': expected csv:PATH, fashion-mnist or mnist",
+                          source);
+    }
+    if (rc) return rc;
+    if (ds->d != (size_t)p->n_in)
+        rc = kerror_set(err, KE_INVALID, "data", "rows have %zu features, the model takes %d", ds->d,
+                        p->n_in);
+    else if (*labeled && dataset_out_dim(ds) != (size_t)p->n_out)
+        rc = kerror_set(err, KE_INVALID, "data", p->regression ? "rows have %zu targets, the model %d"
+                        : "the labels make %zu classes, the model has %d (numbered in sorted order, "
+                          "so every class must appear)", dataset_out_dim(ds), p->n_out);
+    if (rc) dataset_free(ds);
+    return rc;
+}
+
+/* An in-order loader over rows [first, ds->n), scaled as in training. */
+static int make_loader(predictor *p, const dataset *ds, size_t first, loader **l, kerror *err)
+{
+    size_t n = ds->n > first ? ds->n - first : 0;
+    if (!n) return kerror_set(err, KE_INVALID, "data", "no rows to score");
+    size_t *idx = malloc(n * sizeof *idx);
+    if (!idx) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) idx[i] = first + i;
+    int rc = loader_create(l, ds, idx, n, (size_t)p->cfg.batch_size, 0, 0, NULL, &p->sc, 0, err);
+    free(idx);
+    return rc;
+}
+
+int predict_run(predictor *p, const dataset *ds, size_t first, predict_row_fn fn, void *ctx,
+                kerror *err)
+{
+    loader *l;
+    int rc = make_loader(p, ds, first, &l, err);
+    if (rc) return rc;
+    size_t row = 0, C = (size_t)p->n_out;
+    loader_batch b;
+    loader_epoch_begin(l, 0);
+    while (!rc && loader_next(l, &b)) {
+        int B = (int)b.size;
+        loader_fill(l, &b, 0, b.size);
+        if ((rc = mlp_forward(p->m, b.x, B, 0, err))) break;
+        const float *o = mlp_logits(p->m);
+        if (!p->regression) {
+            mlp_softmax(p->buf, o, B, (int)C, 1.0f);
+            o = p->buf;
+        }
+        for (size_t i = 0; i < b.size && !rc; i++)
+            if (fn(row + i, o + i * C, ctx)) rc = kerror_set(err, KE_IO, NULL, "writing predictions failed");
+        row += b.size;
+    }
+    loader_free(l);
+    return rc;
+}
+
+int predict_evaluate(predictor *p, const dataset *ds, size_t first, predict_eval *r, kerror *err)
+{
+    if (ds->task == DATASET_CLASSIFICATION && ds->n_classes == 0)
+        return kerror_set(err, KE_INVALID, "data", "the rows have no labels to evaluate against");
+    loader *l;
+    int rc = make_loader(p, ds, first, &l, err);
+    if (rc) return rc;
+    int C = p->n_out, onehot = !p->regression && mlp_get_config(p->m)->loss == MLP_LOSS_MSE;
+    double loss = 0;
+    long correct = 0, n = 0;
+    loader_batch b;
+    loader_epoch_begin(l, 0);
+    while (!rc && loader_next(l, &b)) {
+        int B = (int)b.size;
+        loader_fill(l, &b, 0, b.size);
+        /* train.c's batch_target without a teacher: the same loss */
+        mlp_target t = {.labels = (const int *)b.y, .targets = b.targets};
+        if (onehot) {
+            memset(p->buf, 0, (size_t)B * (size_t)C * sizeof(float));
+            for (int i = 0; i < B; i++) p->buf[(size_t)i * (size_t)C + b.y[i]] = 1.0f;
+            t.targets = p->buf;
+        }
+        float bl;
+        if ((rc = mlp_eval_batch(p->m, b.x, &t, B, &bl, NULL, err))) break;
+        if (!p->regression) correct += mlp_count_correct(mlp_logits(p->m), t.labels, B, C);
+        loss += (double)bl * B;
+        n += B;
+    }
+    loader_free(l);
+    if (rc) return rc;
+    r->rows = (size_t)n;
+    r->loss = loss / (double)n;
+    r->accuracy = p->regression ? 0 : (double)correct / (double)n;
+    return KE_OK;
+}

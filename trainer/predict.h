@@ -1,0 +1,63 @@
+/* predict: a trained model put to use. predict_open reads a checkpoint's
+ * final model (the best epoch's weights when the run kept them), its feature
+ * scaler and its shape; predict_load reads rows to score from a CSV file or
+ * an IDX source; predict_run scores them batch by batch and
+ * predict_evaluate measures the model on labelled rows.
+ * Invariant: rows go through the same path as in training (the loader
+ * gathers them in order and scales them with the stored scaler, batches of
+ * the training batch size), so evaluating the rows a run tested gives its
+ * test_loss and test_accuracy bit for bit. */
+#ifndef KESTREL_PREDICT_H
+#define KESTREL_PREDICT_H
+
+#include <stddef.h>
+
+#include "../common/kerror.h"
+#include "dataset.h"
+
+typedef struct predictor predictor;
+
+/* Reads the model file at path. *out is owned by the caller
+ * (predict_close). Errors: those of checkpoint_read, KE_CONFLICT (a file
+ * of an older Kestrel, without scaler or shape), KE_NOMEM. */
+int predict_open(predictor **out, const char *path, kerror *err);
+void predict_close(predictor *p);   /* NULL allowed */
+
+/* Outputs per row: classes (classification) or regression targets. */
+int predict_n_out(const predictor *p);
+int predict_regression(const predictor *p);
+
+/* Rows to score, in ds rows [*first, ds->n): "csv:PATH", a CSV with a
+ * header line whose columns are the model's features in training order,
+ * alone or with the model's label column (its label_column, else the
+ * last); or "fashion-mnist" / "mnist" (dir: the IDX directory, NULL for
+ * Fashion-MNIST's default): their official test images. *labeled is 1 when
+ * the rows carry labels or targets. A CSV's class labels are numbered as in
+ * training (distinct values sorted), which matches the model's classes only
+ * when every class appears: a file with fewer is refused. Errors: those of
+ * dataset_load, KE_INVALID (feature count or label column do not fit the
+ * model; path "data"). */
+int predict_load(const predictor *p, const char *source, const char *dir, dataset *ds,
+                 size_t *first, int *labeled, kerror *err);
+
+/* Receives row (0-based from first) and its n_out outputs: class
+ * probabilities (softmax of the logits) or regression values. Non-zero
+ * stops predict_run with KE_IO. */
+typedef int (*predict_row_fn)(size_t row, const float *out, void *ctx);
+
+/* Scores rows [first, ds->n) of ds in order. Errors: KE_NOMEM, KE_IO. */
+int predict_run(predictor *p, const dataset *ds, size_t first, predict_row_fn fn, void *ctx,
+                kerror *err);
+
+typedef struct {
+    size_t rows;
+    double loss;       /* the training loss (val_loss's definition), mean over rows */
+    double accuracy;   /* classification: argmax == label rate; else 0 */
+} predict_eval;
+
+/* Measures the model on labelled rows [first, ds->n) of ds. Errors:
+ * KE_INVALID (rows without labels), KE_NOMEM. */
+int predict_evaluate(predictor *p, const dataset *ds, size_t first, predict_eval *r,
+                     kerror *err);
+
+#endif
