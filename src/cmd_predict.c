@@ -119,76 +119,80 @@ static int write_row(size_t row, const float *out, void *ctx)
     return ferror(w->out) ? -1 : 0;
 }
 
-/* Opens the model and reads the data, or fails with its message. */
-static int open_both(const char *cmd, const predict_opts *o, predictor **p, dataset *ds,
-                     size_t *first, int *labeled, kerror *err)
+/* What both commands work on once their arguments are read. */
+typedef struct {
+    predict_opts o;
+    kerror err;
+    predictor *p;
+    dataset ds;
+    size_t first;
+    int labeled;
+} job;
+
+/* Parses the arguments, opens the model and reads the data. 0: ready (the
+ * caller ends it with finish); -1: --help printed; else the exit code of a
+ * failure already reported. */
+static int start(int argc, char **argv, const char *cmd, const char *help, int predict, job *j)
 {
-    int rc = predict_open(p, o->model, err);
-    if (rc) {
-        if (!err->path[0]) snprintf(err->path, sizeof err->path, "%s", o->model);
-        return cli_fail(cmd, err);
+    int code = parse(argc, argv, cmd, help, predict, &j->o);
+    if (code) return code;
+    kerror_clear(&j->err);
+    if (predict_open(&j->p, j->o.model, &j->err)) {
+        if (!j->err.path[0]) snprintf(j->err.path, sizeof j->err.path, "%s", j->o.model);
+        return cli_fail(cmd, &j->err);
     }
-    if ((rc = predict_load(*p, o->data, o->dir, ds, first, labeled, err))) {
-        predict_close(*p);
-        return cli_fail(cmd, err);
+    if (predict_load(j->p, j->o.data, j->o.dir, &j->ds, &j->first, &j->labeled, &j->err)) {
+        predict_close(j->p);
+        return cli_fail(cmd, &j->err);
     }
-    return CLI_OK;
+    return 0;
+}
+
+/* Frees j and returns the command's exit code. */
+static int finish(const char *cmd, job *j)
+{
+    dataset_free(&j->ds);
+    predict_close(j->p);
+    return j->err.code ? cli_fail(cmd, &j->err) : CLI_OK;
 }
 
 int cmd_predict_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
-    predict_opts o;
-    int code = parse(argc, argv, "predict", predict_help, 1, &o);
+    job j;
+    int code = start(argc, argv, "predict", predict_help, 1, &j);
     if (code) return code < 0 ? CLI_OK : code;
-    kerror err;
-    kerror_clear(&err);
-    predictor *p;
-    dataset ds;
-    size_t first;
-    int labeled;
-    if ((code = open_both("predict", &o, &p, &ds, &first, &labeled, &err))) return code;
-    writer w = {stdout, o.jsonl, predict_regression(p), predict_n_out(p)};
-    if (o.output && !(w.out = fopen(o.output, "w"))) {
-        kerror_set(&err, KE_IO, "output", "%s: cannot create", o.output);
+    const char *path = j.o.output;
+    writer w = {stdout, j.o.jsonl, predict_regression(j.p), predict_n_out(j.p)};
+    if (path && !(w.out = fopen(path, "w"))) {
+        kerror_set(&j.err, KE_IO, "output", "%s: cannot create", path);
     } else {
         write_header(&w);
-        predict_run(p, &ds, first, write_row, &w, &err);
-        if (w.out != stdout && fclose(w.out) && !err.code)
-            kerror_set(&err, KE_IO, "output", "%s: write failed", o.output);
-        else if (w.out == stdout && fflush(stdout) && !err.code)
-            kerror_set(&err, KE_IO, "output", "write failed");
+        predict_run(j.p, &j.ds, j.first, write_row, &w, &j.err);
+        if (w.out != stdout && fclose(w.out) && !j.err.code)
+            kerror_set(&j.err, KE_IO, "output", "%s: write failed", path);
+        else if (w.out == stdout && fflush(stdout) && !j.err.code)
+            kerror_set(&j.err, KE_IO, "output", "write failed");
     }
-    dataset_free(&ds);
-    predict_close(p);
-    return err.code ? cli_fail("predict", &err) : CLI_OK;
+    return finish("predict", &j);
 }
 
 int cmd_evaluate_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
-    predict_opts o;
-    int code = parse(argc, argv, "evaluate", evaluate_help, 0, &o);
+    job j;
+    int code = start(argc, argv, "evaluate", evaluate_help, 0, &j);
     if (code) return code < 0 ? CLI_OK : code;
-    kerror err;
-    kerror_clear(&err);
-    predictor *p;
-    dataset ds;
-    size_t first;
-    int labeled;
-    if ((code = open_both("evaluate", &o, &p, &ds, &first, &labeled, &err))) return code;
     predict_eval r;
-    int rc = labeled ? predict_evaluate(p, &ds, first, &r, &err)
-                     : kerror_set(&err, KE_INVALID, "data", "%s has no label column", o.data);
+    int rc = j.labeled ? predict_evaluate(j.p, &j.ds, j.first, &r, &j.err)
+                       : kerror_set(&j.err, KE_INVALID, "data", "%s has no label column", j.o.data);
     if (!rc) {
-        json_t *j = json_pack("{s:I,s:f}", "rows", (json_int_t)r.rows, "loss", r.loss);
-        if (!predict_regression(p)) json_object_set_new(j, "accuracy", json_real(r.accuracy));
-        char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-        json_decref(j);
+        json_t *o = json_pack("{s:I,s:f}", "rows", (json_int_t)r.rows, "loss", r.loss);
+        if (!predict_regression(j.p)) json_object_set_new(o, "accuracy", json_real(r.accuracy));
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+        json_decref(o);
         if (line) puts(line);
         free(line);
     }
-    dataset_free(&ds);
-    predict_close(p);
-    return rc ? cli_fail("evaluate", &err) : CLI_OK;
+    return finish("evaluate", &j);
 }

@@ -134,6 +134,23 @@ static void write_csv(const char *path, int n, int label, int regression)
     fclose(f);
 }
 
+/* Trains a small net on csv file `name` (written with write_csv) into
+ * model file `model` and opens it. */
+static predictor *train_on_csv(const char *name, int regression, const char *model)
+{
+    char path[96], kv[128];
+    in_dir(path, sizeof path, name);
+    write_csv(path, regression ? 400 : 600, 1, regression);
+    snprintf(kv, sizeof kv, "data=csv:%s", path);
+    set(kv);
+    set(regression ? "task=regression" : "task=auto");
+    set("hidden=16");
+    set(regression ? "epochs=5" : "epochs=30");
+    set("lr=0.01");
+    train_result r;
+    return train_and_open(model, &r);
+}
+
 static float *predictions(predictor *p, const char *source, size_t *rows, dataset *ds)
 {
     size_t first;
@@ -149,17 +166,10 @@ static float *predictions(predictor *p, const char *source, size_t *rows, datase
 START_TEST(csv_features_alone_or_labelled)
 {
     char train[96], plain[96], src[128];
+    predictor *p = train_on_csv("train.csv", 0, "c.kck");
     in_dir(train, sizeof train, "train.csv");
     in_dir(plain, sizeof plain, "plain.csv");
-    write_csv(train, 600, 1, 0);
     write_csv(plain, 600, 0, 0);
-    snprintf(src, sizeof src, "data=csv:%s", train);
-    set(src);
-    set("hidden=16");
-    set("epochs=30");
-    set("lr=0.01");
-    train_result r;
-    predictor *p = train_and_open("c.kck", &r);
     ck_assert_int_eq(predict_n_out(p), 3);
     ck_assert(!predict_regression(p));
     dataset a, b;
@@ -204,15 +214,8 @@ END_TEST
 START_TEST(csv_regression_loss_is_mse_of_predictions)
 {
     char train[96], src[128];
+    predictor *p = train_on_csv("reg.csv", 1, "r.kck");
     in_dir(train, sizeof train, "reg.csv");
-    write_csv(train, 400, 1, 1);
-    snprintf(src, sizeof src, "data=csv:%s", train);
-    set(src);
-    set("task=regression");
-    set("hidden=16");
-    set("epochs=5");
-    train_result r;
-    predictor *p = train_and_open("r.kck", &r);
     ck_assert(predict_regression(p) && predict_n_out(p) == 1);
     dataset ds;
     size_t n;
