@@ -14,35 +14,12 @@
 #include <unistd.h>
 
 #include "../trainer/predict.h"
-#include "../trainer/train.h"
-
-static char dir[64];
-static train_config c;
-static kerror err;
-
-static void set(const char *kv)
-{
-    ck_assert_msg(train_config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
-}
+#include "check_main.h"
+#include "train_fixture.h"
 
 static void in_dir(char *out, size_t n, const char *name)
 {
     snprintf(out, n, "%s/%s", dir, name);
-}
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/test_predict.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    train_config_defaults(&c);
-    kerror_clear(&err);
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
 }
 
 /* Trains c into dir/name and opens the model. */
@@ -85,6 +62,7 @@ static int see(size_t row, const float *out, void *ctx)
 
 START_TEST(fashion_mnist_model_scores_its_test_set)
 {
+    train_config_defaults(&c);
     set("max_train=2000");
     set("epochs=3");
     set("hidden=32");
@@ -237,7 +215,7 @@ int main(void)
 {
     Suite *s = suite_create("predict");
     TCase *tc = tcase_create("predict");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, train_setup, train_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, csv_features_alone_or_labelled);
     tcase_add_test(tc, csv_regression_loss_is_mse_of_predictions);
@@ -247,9 +225,5 @@ int main(void)
         fprintf(stderr, "test_predict: %s not installed, Fashion-MNIST test not run\n",
                 DATASET_FASHION_MNIST_DIR);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }
