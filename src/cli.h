@@ -61,5 +61,6 @@ int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_worker_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_predict_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_evaluate_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_slurm_main(int argc, char **argv, const cli_ctx *ctx);
 
 #endif

@@ -39,6 +39,7 @@ static const command commands[] = {
     {"run", cmd_run_main, "run a study headless to its budget (resumes it if stored)", 1},
     {"serve", cmd_serve_main, "run the HTTP service and dashboard (docs/openapi.yaml)", 1},
     {"worker", cmd_worker_main, "run trials leased from a kestrel serve (docs/workers.md)", 1},
+    {"slurm", cmd_slurm_main, "submit kestrel workers as a Slurm job array (docs/cluster.md)", 0},
     {"validate", cmd_validate_main, "check a study spec without running it", 0},
     {"studies", cmd_studies_main, "list the studies in the database", 0},
     {"trials", cmd_trials_main, "list a study's trials", 0},

@@ -1,0 +1,125 @@
+/* cmd_slurm: `kestrel slurm submit`: a job array of kestrel workers
+ * (slurm.h). Parses the options, prints the script (--dry-run) or submits it. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "slurm.h"
+
+static const char slurm_help[] =
+    "Usage: kestrel slurm submit --server URL --workers N [OPTIONS] [-- SBATCH-ARGS...]\n"
+    "Submit a Slurm job array whose N tasks each run `kestrel worker --server URL`:\n"
+    "the workers lease trials from that kestrel serve and exit once idle. See\n"
+    "docs/cluster.md.\n"
+    "\n"
+    "Options:\n"
+    "  --server URL          the kestrel serve the workers lease from\n"
+    "  --workers N           array tasks (workers)\n"
+    "  --token-file FILE     the server's token, read by each worker\n"
+    "  --partition P         #SBATCH --partition\n"
+    "  --gres gpu:K          #SBATCH --gres; the worker takes the GPUs Slurm gives it\n"
+    "  --time T              #SBATCH --time (a worker's longest life)\n"
+    "  --cpus-per-task C     #SBATCH --cpus-per-task\n"
+    "  --slots N             trials per worker (default: its GPUs, else 1)\n"
+    "  --work-dir DIR        each worker's trial folders under DIR/JOB_TASK\n"
+    "                        (default kestrel-worker, under the submit folder)\n"
+    "  --log-dir DIR         the tasks' output files (default .)\n"
+    "  --idle-exit S         a worker exits after S seconds without a trial (default 60)\n"
+    "  --dry-run             print the batch script instead of submitting it\n"
+    "  -h, --help            show this help\n"
+    "Arguments after -- go to sbatch as they are. Prints the job id once submitted\n"
+    "(the script stays in LOG-DIR/kestrel-worker.sbatch).\n";
+
+static int parse_int(const char *arg, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (!*arg || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Returns CLI_OK, CLI_USAGE (message printed) or -1 after --help. */
+static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
+{
+    static const struct option opts[] = {
+        {"server", required_argument, 0, 's'},     {"workers", required_argument, 0, 'n'},
+        {"token-file", required_argument, 0, 't'}, {"partition", required_argument, 0, 'p'},
+        {"gres", required_argument, 0, 'g'},       {"time", required_argument, 0, 'T'},
+        {"cpus-per-task", required_argument, 0, 'c'}, {"slots", required_argument, 0, 'S'},
+        {"work-dir", required_argument, 0, 'w'},   {"log-dir", required_argument, 0, 'l'},
+        {"idle-exit", required_argument, 0, 'i'},  {"dry-run", no_argument, 0, 'd'},
+        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': o->server = optarg; break;
+        case 'n':
+            if (parse_int(optarg, 1, 100000, &o->workers) < 0)
+                return cli_usage("slurm", "--workers: expected 1 to 100000, not '%s'", optarg);
+            break;
+        case 't': o->token_file = optarg; break;
+        case 'p': o->partition = optarg; break;
+        case 'g': o->gres = optarg; break;
+        case 'T': o->time = optarg; break;
+        case 'c':
+            if (parse_int(optarg, 1, 4096, &o->cpus_per_task) < 0)
+                return cli_usage("slurm", "--cpus-per-task: expected 1 to 4096, not '%s'", optarg);
+            break;
+        case 'S':
+            if (parse_int(optarg, 1, 256, &o->slots) < 0)
+                return cli_usage("slurm", "--slots: expected 1 to 256, not '%s'", optarg);
+            break;
+        case 'w': o->work_dir = optarg; break;
+        case 'l': o->log_dir = optarg; break;
+        case 'i':
+            o->idle_exit = strtod(optarg, &end);
+            if (*end || !*optarg || !(o->idle_exit > 0))
+                return cli_usage("slurm", "--idle-exit: expected seconds > 0, not '%s'", optarg);
+            break;
+        case 'd': *dry_run = 1; break;
+        case 'h': fputs(slurm_help, stdout); return -1;
+        default: return cli_usage("slurm", "unknown option");
+        }
+    }
+    if (!o->server) return cli_usage("slurm", "--server URL is required");
+    if (!o->workers) return cli_usage("slurm", "--workers N is required");
+    return CLI_OK;
+}
+
+int cmd_slurm_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    if (argc < 2 || strcmp(argv[1], "submit")) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            fputs(slurm_help, stdout);
+            return CLI_OK;
+        }
+        return cli_usage("slurm", "expected 'kestrel slurm submit ...'");
+    }
+    slurm_opts o = {.kestrel = ctx->self_exe, .work_dir = "kestrel-worker", .log_dir = ".",
+                    .idle_exit = 60};
+    int dry_run = 0;
+    int code = parse_opts(argc - 1, argv + 1, &o, &dry_run);
+    if (code) return code < 0 ? CLI_OK : code;
+    char **extra = argv + 1 + optind;   /* after "--" */
+    kerror err;
+    kerror_clear(&err);
+    char *script;
+    if (slurm_script(&o, &script, &err) != KE_OK) return cli_fail("slurm", &err);
+    if (dry_run) {
+        fputs(script, stdout);
+        free(script);
+        return CLI_OK;
+    }
+    char path[4200], job[64];
+    snprintf(path, sizeof path, "%s/kestrel-worker.sbatch", o.log_dir);
+    int rc = slurm_submit(script, path, extra, job, sizeof job, &err);
+    free(script);
+    if (rc != KE_OK) return cli_fail("slurm", &err);
+    printf("%s\n", job);
+    return CLI_OK;
+}

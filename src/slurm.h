@@ -1,0 +1,32 @@
+/* slurm: places `kestrel worker` processes with Slurm: the batch script of a
+ * job array whose tasks each run one worker, and its submission through
+ * sbatch. Knows nothing of studies or of the API beyond the worker's
+ * command line. See docs/cluster.md. */
+#ifndef KESTREL_SLURM_H
+#define KESTREL_SLURM_H
+
+#include "kerror.h"
+
+typedef struct {
+    const char *kestrel;        /* the kestrel binary the tasks run (absolute) */
+    const char *server;         /* --server URL for the workers */
+    const char *token_file;     /* or NULL */
+    int workers;                /* array tasks, >= 1 */
+    const char *partition;      /* or NULL: each #SBATCH line only when given */
+    const char *gres;           /* "gpu:K": the worker then takes Slurm's GPUs as --gpus */
+    const char *time;
+    int cpus_per_task;          /* 0: not given */
+    int slots;                  /* the worker's --slots, 0: its default */
+    const char *work_dir;       /* per task: WORK_DIR/JOB_TASK */
+    const char *log_dir;        /* the tasks' output files */
+    double idle_exit;           /* a worker exits after this long without a trial */
+} slurm_opts;
+
+/* The batch script (malloc'd, the caller frees). Values are shell-quoted. */
+int slurm_script(const slurm_opts *o, char **out, kerror *err);
+/* Runs `sbatch --parsable EXTRA... SCRIPT_FILE` (the script written to
+ * script_path first) and fills job (its id, as sbatch prints it). */
+int slurm_submit(const char *script, const char *script_path, char *const *extra, char *job,
+                 size_t job_size, kerror *err);
+
+#endif

@@ -1,0 +1,128 @@
+#!/bin/sh
+# test_slurm: kestrel workers placed by a real Slurm. The test starts a
+# one-node cluster of its own (munged with a fresh key, slurmctld, slurmd,
+# all in a temporary folder, on free ports; Debian's slurm-wlm and munge,
+# which ./bootstrap installs), a `kestrel serve` that runs no trial itself,
+# and `kestrel slurm submit` of a job array of workers; every trial must run
+# inside a Slurm job (its worker names the job) and the study must end with
+# the results of a local run of the same seed. Then it stops everything.
+# Skips (77) only where the Slurm or munge programs are missing, or when not
+# root (the daemons run as root here).
+set -u
+KESTREL=${KESTREL:-$(pwd)/kestrel}
+for prog in munged mungekey slurmctld slurmd sbatch sinfo squeue python3 sqlite3; do
+    command -v $prog >/dev/null 2>&1 || { echo "SKIP: $prog is not installed (./bootstrap installs slurm-wlm and munge)"; exit 77; }
+done
+[ "$(id -u)" = 0 ] || { echo "SKIP: the one-node Slurm of this test runs as root"; exit 77; }
+
+T=$(mktemp -d /tmp/kestrel-slurm.XXXXXX)
+chmod 755 "$T"
+SERVE=
+stop_all() {
+    [ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null && wait "$SERVE" 2>/dev/null
+    for f in "$T/slurmd.pid" "$T/slurmctld.pid" "$T/munge/munged.pid"; do
+        [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
+    done
+    # the daemons remove their pid files as they exit
+    for i in $(seq 100); do
+        [ -s "$T/slurmd.pid" ] || [ -s "$T/slurmctld.pid" ] || [ -s "$T/munge/munged.pid" ] || break
+        sleep 0.1
+    done
+    rm -rf "$T"
+}
+trap stop_all EXIT
+cd "$T"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+no() { fail=$((fail + 1)); echo "FAIL - $1"; }
+check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+# Polls cmd until it succeeds; the limit only guards against a hang.
+wait_for() {
+    what=$1; shift
+    for i in $(seq 1200); do
+        if eval "$*"; then return 0; fi
+        sleep 0.1
+    done
+    echo "gave up waiting for $what"
+    return 1
+}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# --- the cluster ------------------------------------------------------------
+mkdir -p munge state spool log
+chmod 700 munge
+mungekey -c -k "$T/munge/munge.key" || { echo "mungekey failed"; exit 1; }
+munged -f --key-file="$T/munge/munge.key" --socket="$T/munge/munge.sock" \
+    --pid-file="$T/munge/munged.pid" --log-file="$T/munge/munged.log" \
+    --seed-file="$T/munge/munged.seed" || { echo "munged failed"; exit 1; }
+HOST=$(hostname -s)
+cat > slurm.conf <<EOF
+ClusterName=kestrel-test
+SlurmctldHost=$HOST
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=$(free_port)
+SlurmdPort=$(free_port)
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$T/munge/munge.sock
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+MpiDefault=none
+JobCompType=jobcomp/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+StateSaveLocation=$T/state
+SlurmdSpoolDir=$T/spool
+SlurmctldPidFile=$T/slurmctld.pid
+SlurmdPidFile=$T/slurmd.pid
+SlurmctldLogFile=$T/log/slurmctld.log
+SlurmdLogFile=$T/log/slurmd.log
+NodeName=$HOST CPUs=$(nproc) State=UNKNOWN
+PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF="$T/slurm.conf"
+slurmctld -f "$SLURM_CONF" && slurmd -f "$SLURM_CONF" || { echo "slurm daemons failed"; cat log/*; exit 1; }
+wait_for "the node to be idle" '[ "$(sinfo -h -o %t 2>/dev/null)" = idle ]' || { cat log/*; exit 1; }
+ok "a one-node Slurm is up"
+
+# --- a study whose every trial runs in a Slurm job ---------------------------
+cat > spec.json <<'J'
+{"name": "slurm", "objective": {"metric": "value", "direction": "minimize"},
+ "space": {"x1": {"type": "float", "low": -5, "high": 10},
+           "x2": {"type": "float", "low": 0, "high": 15}},
+ "strategy": {"name": "random", "seed": 7},
+ "budget": {"max_trials": 8, "max_parallel": 2},
+ "run": {"function": "branin"}}
+J
+"$KESTREL" serve --db k.db --listen 127.0.0.1:0 --max-parallel 0 --run spec.json \
+    >serve.out 2>serve.err &
+SERVE=$!
+wait_for "the server" 'grep -q "^listening on" serve.out' || { cat serve.err; exit 1; }
+URL=$(sed -n 's|^listening on \(http://[^/]*\)/$|\1|p' serve.out)
+
+"$KESTREL" slurm submit --server "$URL" --workers 2 --idle-exit 2 --work-dir "$T/work" \
+    --log-dir "$T" -- --chdir="$T" >job.txt 2>submit.err; rc=$?
+check "kestrel slurm submit prints the job id" "[ $rc -eq 0 ] && grep -qE '^[0-9]+$' job.txt"
+JOB=$(cat job.txt)
+q() { sqlite3 k.db "$1"; }
+wait_for "the study to complete" '[ "$(q "select state from studies where name = '"'slurm'"'" 2>/dev/null)" = COMPLETE ]'
+check "the study completes" "[ \"\$(q \"select state from studies where name = 'slurm'\")\" = COMPLETE ]"
+check "every trial ran in a task of job $JOB" \
+    "[ \$(q \"select count(*) from trials where worker like '% slurm:${JOB}_%'\") -eq 8 ]"
+check "both array tasks registered" \
+    "[ \$(q \"select count(*) from workers where name like '% slurm:${JOB}_%'\") -eq 2 ]"
+wait_for "the workers to exit once idle" '[ -z "$(squeue -h -j "$JOB" 2>/dev/null)" ]'
+check "the idle workers ended their jobs" "[ -z \"\$(squeue -h -j $JOB)\" ]"
+check "each task logged its worker" "[ \$(grep -l 'registered as' kestrel-worker-${JOB}_*.log | wc -l) -eq 2 ]"
+
+"$KESTREL" run --db local.db --quiet spec.json >/dev/null 2>&1
+check "the same values as a local run of the seed" \
+    "[ \"\$(sqlite3 local.db 'select group_concat(value) from (select value from trials order by number)')\" = \"\$(q 'select group_concat(value) from (select value from trials order by number)')\" ]"
+
+echo "# $pass passed, $fail failed"
+[ $fail -eq 0 ] || { echo "--- serve.err"; tail -20 serve.err; for f in kestrel-worker-*.log; do echo "--- $f"; tail -5 "$f"; done; }
+[ $fail -eq 0 ]
