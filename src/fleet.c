@@ -15,6 +15,7 @@
 
 #include "klog.h"
 #include "runner.h"
+#include "sched_trial.h"
 #include "scheduler.h"
 #include "storage.h"
 #include "trial.h"
@@ -118,10 +119,18 @@ static fl_worker *find_worker(fleet *fl, int64_t id, const json_t *req)
     return NULL;
 }
 
-static int no_worker(int64_t id, kerror *err)
+/* The worker a worker-scoped call names (id in the path, key in the body),
+ * seen now; NULL (err set: KE_NOTFOUND, register again) when unknown. */
+static fl_worker *caller(fleet *fl, int64_t id, const json_t *req, kerror *err)
 {
-    return kerror_set(err, KE_NOTFOUND, NULL, "no worker %lld with that key (the server may have "
-                      "restarted): register again", (long long)id);
+    fl_worker *w = find_worker(fl, id, req);
+    if (!w) {
+        kerror_set(err, KE_NOTFOUND, NULL, "no worker %lld with that key (the server may have "
+                   "restarted): register again", (long long)id);
+        return NULL;
+    }
+    w->last_seen = wall();
+    return w;
 }
 
 /* ---- requests, on the engine thread ---- */
@@ -221,9 +230,8 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
 {
     call *c = arg;
     fleet *fl = service_fleet(sv);
-    fl_worker *w = find_worker(fl, c->id, c->req);
-    if (!w) return no_worker(c->id, err);
-    w->last_seen = wall();
+    fl_worker *w = caller(fl, c->id, c->req, err);
+    if (!w) return err->code;
     json_t *stop = json_array();
     for (fl_lease *l = fl->leases; stop && l; l = l->next) {
         if (l->w != w) continue;
@@ -238,13 +246,13 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
 
 /* The lease's answer: the trial and everything a worker needs to run it
  * as a local trial would run (the spec, the point as the space holds it). */
-static json_t *lease_json(const fl_lease *l, const scheduler_remote *rem, const char *spec_json,
-                          const char *spec_dir)
+static json_t *lease_json(const fl_lease *l, const sched_trial *t, int n_params,
+                          const char *spec_json, const char *spec_dir)
 {
     json_t *x = json_array(), *active = json_array();
-    for (int i = 0; x && active && i < SPACE_MAX_PARAMS; i++) {
-        json_array_append_new(x, json_real(rem->point.x[i]));
-        json_array_append_new(active, json_boolean(rem->point.active[i]));
+    for (int i = 0; x && active && i < n_params; i++) {
+        json_array_append_new(x, json_real(t->point.x[i]));
+        json_array_append_new(active, json_boolean(t->point.active[i]));
     }
     json_t *spec = json_loads(spec_json, 0, NULL);
     if (!x || !active || !spec) {
@@ -255,8 +263,8 @@ static json_t *lease_json(const fl_lease *l, const scheduler_remote *rem, const 
     }
     return json_pack("{s:I, s:s, s:o, s:s?, s:{s:i, s:i, s:i, s:i, s:o, s:o}}", "lease",
                      (json_int_t)l->id, "study", l->study, "spec", spec, "spec_dir", spec_dir,
-                     "trial", "number", l->number, "budget", rem->budget, "resumed_from",
-                     rem->resumed_from, "retry_of", rem->retry_of, "x", x, "active", active);
+                     "trial", "number", l->number, "budget", t->budget, "resumed_from",
+                     t->resumed_from, "retry_of", t->retry_of, "x", x, "active", active);
 }
 
 /* Offers the worker a trial of study i; 1 when it got one (c->out set). */
@@ -276,7 +284,7 @@ static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char
     }
     l->id = rem.tag;
     l->w = w;
-    l->number = rem.number;
+    l->number = rem.trial->number;
     l->expires = mono() + fl->lease_s;
     l->next = fl->leases;
     fl->leases = l;
@@ -287,7 +295,7 @@ static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char
     rc = storage_lease_begin(service_storage(fl->sv), l->id, w->id, ss.study_id, l->number, err);
     if (rc == KE_OK) rc = storage_study_get_id(service_storage(fl->sv), ss.study_id, &row, err);
     if (rc != KE_OK) return rc;
-    c->out = lease_json(l, &rem, row.spec_json, row.spec_dir);
+    c->out = lease_json(l, rem.trial, rem.n_params, row.spec_json, row.spec_dir);
     storage_study_free(&row);
     return c->out ? 1 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
@@ -296,9 +304,8 @@ static int do_lease(service *sv, void *arg, kerror *err)
 {
     call *c = arg;
     fleet *fl = service_fleet(sv);
-    fl_worker *w = find_worker(fl, c->id, c->req);
-    if (!w) return no_worker(c->id, err);
-    w->last_seen = wall();
+    fl_worker *w = caller(fl, c->id, c->req, err);
+    if (!w) return err->code;
     int gpus_free = (int)json_integer_value(json_object_get(c->req, "gpus_free"));
     int n = 0;
     const char *name;

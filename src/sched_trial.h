@@ -10,7 +10,7 @@
 #include "spec.h"
 #include "storage.h"
 
-typedef struct {
+typedef struct sched_trial {
     int64_t id;
     int number;
     trial_state state;

@@ -526,11 +526,8 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, sch
     r->number = t->number;
     if (rem) {
         r->tag = rem->tag;
-        rem->number = t->number;
-        rem->budget = t->budget;
-        rem->resumed_from = t->resumed_from;
-        rem->retry_of = t->retry_of;
-        rem->point = t->point;
+        rem->trial = t;
+        rem->n_params = s->spec->space.n;
         rem->leased = 1;
         s->n_running++;
         emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);

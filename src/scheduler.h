@@ -116,9 +116,9 @@ typedef struct {
     const char *worker;         /* stored as the trial's worker */
     int gpus_free;              /* the worker's free GPUs (run.resources.gpus) */
     int leased;                 /* out: 1 when a trial was handed over */
-    int number;                 /* out: its number, and what the worker needs to run it */
-    int budget, resumed_from, retry_of;
-    space_point point;
+    const struct sched_trial *trial; /* out: that trial (number, point, budget...), valid
+                                 * until the next call on the scheduler */
+    int n_params;               /* out: parameters in its point */
 } scheduler_remote;
 
 /* Starts one trial (a retry first, else a suggestion) as a remote run when

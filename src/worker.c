@@ -58,6 +58,15 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* POSTs req to path (req is taken, and NULL stands for out of memory). */
+static int post(worker *w, const char *path, json_t *req, int *status, json_t **reply, kerror *err)
+{
+    int rc = req ? wclient_call(w->c, "POST", path, req, status, reply, err)
+                 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    json_decref(req);
+    return rc;
+}
+
 static void log_err(const char *what, const kerror *err)
 {
     klog(stderr, "worker: %s: %s", what, err->msg);
@@ -84,11 +93,9 @@ static int do_register(worker *w, kerror *err)
                             (json_int_t)getpid(), "slots", w->o->slots, "gpus", gpus, "labels",
                             w->o->labels ? w->o->labels : json_object(), "slurm_job",
                             slurm_job(job, sizeof job));
-    if (!req) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int status;
     json_t *reply;
-    int rc = wclient_call(w->c, "POST", "/api/v1/workers", req, &status, &reply, err);
-    json_decref(req);
+    int rc = post(w, "/api/v1/workers", req, &status, &reply, err);
     if (rc != KE_OK) return rc;
     const char *key = json_string_value(json_object_get(reply, "key"));
     if (status != 201 || !key || strlen(key) >= sizeof w->key) {
@@ -200,25 +207,29 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
     return sched_launch_spawn(&t, &sl->spec, &paths, threads > 0 ? threads : 1, sl, &sl->proc, err);
 }
 
+/* POSTs req (taken; this worker's key added) to /api/v1/workers/ID/what.
+ * A 404 is a restarted server that forgot this worker: it registers again. */
+static int own_call(worker *w, const char *what, json_t *req, int *status, json_t **reply,
+                    kerror *err)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/workers/%lld/%s", (long long)w->id, what);
+    if (req) json_object_set_new(req, "key", json_string(w->key));
+    int rc = post(w, path, req, status, reply, err);
+    if (rc == KE_OK && *status == 404) rc = ensure_registered(w, err);
+    return rc;
+}
+
 /* Asks for one trial; 1 when a slot got one, 0 when the server has none. */
 static int lease_one(worker *w, wslot *sl, kerror *err)
 {
-    json_t *req = json_pack("{s:s, s:i}", "key", w->key, "gpus_free", free_gpus(w));
-    char path[96];
-    snprintf(path, sizeof path, "/api/v1/workers/%lld/lease", (long long)w->id);
     int status;
-    json_t *lease;
-    int rc = req ? wclient_call(w->c, "POST", path, req, &status, &lease, err)
-                 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    json_decref(req);
-    if (rc != KE_OK) return rc;
-    if (status == 404) {   /* the server restarted and forgot us */
+    json_t *lease = NULL;
+    int rc = own_call(w, "lease", json_pack("{s:i}", "gpus_free", free_gpus(w)), &status, &lease,
+                      err);
+    if (rc != KE_OK || status != 200) {
         json_decref(lease);
-        return ensure_registered(w, err);
-    }
-    if (status != 200) {
-        json_decref(lease);
-        return 0;
+        return rc;
     }
     memset(sl, 0, sizeof *sl);
     sl->busy = 1;
@@ -268,8 +279,7 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
     int status;
     json_t *reply;
     sl->last_sent = now;
-    int rc = wclient_call(w->c, "POST", path, req, &status, &reply, err);
-    json_decref(req);
+    int rc = post(w, path, req, &status, &reply, err);
     if (rc != KE_OK) return rc;   /* kept: sent again on a later round */
     if (status == 200) {
         for (size_t k = 0; k < i; k++) json_array_remove(sl->lines, 0);
@@ -299,16 +309,9 @@ static wslot *slot_of_lease(worker *w, int64_t lease)
 
 static int heartbeat(worker *w, kerror *err)
 {
-    json_t *req = json_pack("{s:s}", "key", w->key);
-    char path[96];
-    snprintf(path, sizeof path, "/api/v1/workers/%lld/heartbeat", (long long)w->id);
     int status;
-    json_t *reply;
-    int rc = req ? wclient_call(w->c, "POST", path, req, &status, &reply, err)
-                 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    json_decref(req);
-    if (rc != KE_OK) return rc;
-    if (status == 404) rc = ensure_registered(w, err);
+    json_t *reply = NULL;
+    int rc = own_call(w, "heartbeat", json_object(), &status, &reply, err);
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(reply, "stop"), i, v) {
