@@ -67,6 +67,8 @@ typedef struct {
     step_args *args;
     double *acc;                       /* [train loss sum, train rows counted, eval loss sum, eval correct] */
     double *acc_host;                  /* pinned copy of acc */
+    float *outs_host;                  /* pinned (max(n_val, n_test), n_out): an evaluation
+                                        * pass's logits, copied to s->outs at its end */
     stage_slot slot[2];
     unsigned n_staged;
     step_graph graphs[MAX_GRAPHS];
@@ -289,9 +291,15 @@ static int cuda_eval(session *s, loader *l, eval_result *r, kerror *err)
         if ((rc = stage(g, &b, NULL, err)) || (rc = batch_target(s, g, B, 0, &t, err)) ||
             (rc = mlp_cuda_eval_batch(g->m, g->x, &t, B, g->acc + 2, err)))
             return rc;
+        size_t C = (size_t)s->n_out;
+        /* stream-ordered: no wait here, read_sums' synchronization covers it */
+        cudev_note(g->d, cudaMemcpyAsync(g->outs_host + (size_t)n * C, mlp_cuda_logits(g->m),
+                                         (size_t)B * C * sizeof(float), cudaMemcpyDeviceToHost,
+                                         cudev_stream(g->d)), "reading outputs");
         n += B;
     }
     if ((rc = read_sums(g, 2, 2, err))) return rc;
+    memcpy(s->outs, g->outs_host, (size_t)n * (size_t)s->n_out * sizeof(float));
     r->loss = g->acc_host[2] / (double)n;
     r->accuracy = s->classification ? g->acc_host[3] / (double)n : 0;
     return KE_OK;
@@ -381,6 +389,8 @@ static int alloc_buffers(session *s, cuda_state *g, kerror *err)
     if (!rc) rc = cudev_alloc(g->d, (void **)&g->args, sizeof(step_args), "step values", err);
     if (!rc) rc = cudev_alloc(g->d, (void **)&g->acc, 4 * sizeof(double), "loss sums", err);
     if (!rc) rc = cudev_host_alloc((void **)&g->acc_host, 4 * sizeof(double), "loss sums", err);
+    size_t rows = s->sp.n_val > s->sp.n_test ? s->sp.n_val : s->sp.n_test;
+    if (!rc) rc = cudev_host_alloc((void **)&g->outs_host, rows * C * sizeof(float), "outputs", err);
     for (int i = 0; i < 2 && !rc; i++) {
         stage_slot *sl = &g->slot[i];
         rc = cudev_host_alloc((void **)&sl->args, sizeof(step_args), "staging", err);
@@ -408,6 +418,7 @@ static void cuda_close(session *s)
         cudev_host_release(g->slot[i].x);
     }
     cudev_host_release(g->acc_host);
+    cudev_host_release(g->outs_host);
     void *dev[] = {g->data_x, g->data_y, g->rows, g->x, g->y, g->onehot, g->tprobs, g->args, g->acc};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) cudev_release(dev[i]);
     if (g->own_loaders) {

@@ -33,9 +33,11 @@ static const char evaluate_help[] =
     "Usage: kestrel evaluate --model FILE --data SOURCE [--data-dir DIR]\n"
     "Measures a trained model on labelled rows (SOURCE as for kestrel predict;\n"
     "a CSV must hold the label column and every class) and prints one JSON line:\n"
-    "{\"rows\":N,\"loss\":L,\"accuracy\":A} (accuracy for classification), the\n"
-    "loss and accuracy as kestrel train defines val_loss and val_accuracy; on a\n"
-    "run's test rows they are its test_loss and test_accuracy.\n";
+    "{\"rows\":N,\"loss\":L,\"accuracy\":A,...}: the loss and, for classification,\n"
+    "accuracy, precision_macro, recall_macro, f1_macro, top5_accuracy (more than\n"
+    "5 classes), auc (2 classes), confusion_matrix (up to 32 classes); for\n"
+    "regression mae, rmse, r2. They are defined as kestrel train's val_ figures:\n"
+    "on a run's test rows they are its test_ figures.\n";
 
 typedef struct {
     const char *model, *data, *dir, *output;
@@ -188,7 +190,9 @@ int cmd_evaluate_main(int argc, char **argv, const cli_ctx *ctx)
                        : kerror_set(&j.err, KE_INVALID, "data", "%s has no label column", j.o.data);
     if (!rc) {
         json_t *o = json_pack("{s:I,s:f}", "rows", (json_int_t)r.rows, "loss", r.loss);
-        if (!predict_regression(j.p)) json_object_set_new(o, "accuracy", json_real(r.accuracy));
+        int cls = !predict_regression(j.p);
+        if (cls) json_object_set_new(o, "accuracy", json_real(r.accuracy));
+        metrics_to_json(o, "", &r.m, cls, r.n_out, cls && r.n_out <= METRICS_CONFUSION_MAX ? r.confusion : NULL);
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
         json_decref(o);
         if (line) puts(line);

@@ -554,8 +554,13 @@ static void expect_same_run(double acc_tol)
     ck_assert_msg(fabs(cpu.val_loss - gpu.val_loss) <= 0.1 * cpu.val_loss + 1e-3,
                   "val_loss cpu %g cuda %g", cpu.val_loss, gpu.val_loss);
     if (cpu.classification)
-        ck_assert_msg(fabs(cpu.val_accuracy - gpu.val_accuracy) <= acc_tol,
-                      "val_accuracy cpu %g cuda %g", cpu.val_accuracy, gpu.val_accuracy);
+        ck_assert_msg(fabs(cpu.val_accuracy - gpu.val_accuracy) <= acc_tol &&
+                      fabs(cpu.val_metrics.f1_macro - gpu.val_metrics.f1_macro) <= acc_tol,
+                      "val_accuracy cpu %g cuda %g, val_f1_macro cpu %g cuda %g", cpu.val_accuracy,
+                      gpu.val_accuracy, cpu.val_metrics.f1_macro, gpu.val_metrics.f1_macro);
+    else
+        ck_assert_msg(fabs(cpu.val_metrics.rmse - gpu.val_metrics.rmse) <= 0.05 * cpu.val_metrics.rmse + 1e-3,
+                      "val_rmse cpu %g cuda %g", cpu.val_metrics.rmse, gpu.val_metrics.rmse);
     ck_assert_int_eq(cpu.epochs, gpu.epochs);
 }
 

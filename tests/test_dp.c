@@ -180,7 +180,7 @@ START_TEST(evaluation_matches_one_model)
     float want_loss, got_loss;
     int want_right, got_right;
     ck_assert_int_eq(mlp_eval_batch(q.ref, b.x, &t, 50, &want_loss, &want_right, NULL), KE_OK);
-    ck_assert_int_eq(dp_eval_batch(q.p, b.x, &t, 50, &got_loss, &got_right, NULL), KE_OK);
+    ck_assert_int_eq(dp_eval_batch(q.p, b.x, &t, 50, &got_loss, &got_right, NULL, NULL), KE_OK);
     ck_assert_int_eq(got_right, want_right);
     ck_assert_float_eq_tol(got_loss, want_loss, 1e-6f * want_loss);
     /* MSE on class labels: counts come from the labels whatever the loss */
@@ -189,7 +189,7 @@ START_TEST(evaluation_matches_one_model)
     mlp_target tm = { b.labels, b.targets, NULL };
     ck_assert_int_eq(mlp_eval_batch(qm.ref, b.x, &tm, 50, &want_loss, NULL, NULL), KE_OK);
     want_right = mlp_count_correct(mlp_logits(qm.ref), b.labels, 50, N_OUT);
-    ck_assert_int_eq(dp_eval_batch(qm.p, b.x, &tm, 50, &got_loss, &got_right, NULL), KE_OK);
+    ck_assert_int_eq(dp_eval_batch(qm.p, b.x, &tm, 50, &got_loss, &got_right, NULL, NULL), KE_OK);
     ck_assert_int_eq(got_right, want_right);
     ck_assert_float_eq_tol(got_loss, want_loss, 1e-6f * want_loss);
     pair_free(&qm);
@@ -352,7 +352,7 @@ START_TEST(batchnorm_shards_share_statistics)
     /* and evaluation with the running statistics */
     float want, got;
     ck_assert_int_eq(mlp_eval_batch(q.ref, b.x, &t, 50, &want, NULL, NULL), KE_OK);
-    ck_assert_int_eq(dp_eval_batch(q.p, b.x, &t, 50, &got, NULL, NULL), KE_OK);
+    ck_assert_int_eq(dp_eval_batch(q.p, b.x, &t, 50, &got, NULL, NULL, NULL), KE_OK);
     ck_assert_float_eq_tol(got, want, 1e-5f * want);
     pair_free(&q);
 }

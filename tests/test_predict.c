@@ -85,6 +85,8 @@ START_TEST(fashion_mnist_model_scores_its_test_set)
     ck_assert_msg(memcmp(&e.loss, &r.test_loss, sizeof(double)) == 0, "loss %.17g vs %.17g", e.loss,
                   r.test_loss);
     ck_assert(memcmp(&e.accuracy, &r.test_accuracy, sizeof(double)) == 0);
+    ck_assert(memcmp(&e.m, &r.test_metrics, sizeof e.m) == 0);   /* F1, top-5, ... */
+    ck_assert(memcmp(e.confusion, r.test_confusion, 100 * sizeof(long)) == 0);
     seen s = {.ds = &ds, .first = first, .n_out = predict_n_out(p)};
     ck_assert_int_eq(predict_run(p, &ds, first, see, &s, &err), KE_OK);
     ck_assert_uint_eq(s.rows, 10000);

@@ -76,6 +76,7 @@ START_TEST(data_parallel_matches_one_thread)
     ck_assert_msg(fabs(two.val_loss - one.val_loss) <= 1e-4 * one.val_loss, "val_loss %.9g vs %.9g",
                   two.val_loss, one.val_loss);
     ck_assert_double_eq(two.val_accuracy, one.val_accuracy);
+    ck_assert_double_eq(two.val_metrics.f1_macro, one.val_metrics.f1_macro);   /* the shards' outputs */
     /* batch norm: the shards share the batch's statistics */
     set("batchnorm=true");
     ck_assert_int_eq(train_run(&c, NULL, NULL, &two, &err), KE_OK);
@@ -347,6 +348,8 @@ START_TEST(early_stopping_restores_best)
     ck_assert(memcmp(&best.test_loss, &cut.test_loss, sizeof(double)) == 0);
     ck_assert(memcmp(&best.test_accuracy, &cut.test_accuracy, sizeof(double)) == 0);
     ck_assert_double_eq(field(l.lines[3], "val_loss"), field(l.lines[0], "val_loss"));
+    ck_assert_double_eq(field(l.lines[3], "val_f1_macro"), field(l.lines[0], "val_f1_macro"));
+    ck_assert(memcmp(&best.test_metrics, &cut.test_metrics, sizeof best.test_metrics) == 0);
     /* the file keeps both: epoch 3's weights to resume, epoch 1's to use */
     checkpoint *k;
     ck_assert_int_eq(checkpoint_read(&k, ck, &err), KE_OK);

@@ -67,6 +67,7 @@ struct dp {
     int slot_floats;
     int n_sync;            /* shards with rows in the current job */
     int bn_leader;         /* the first of them: it moves the running statistics */
+    float *eval_out;       /* JOB_EVAL: where the shards copy their logits, or NULL */
     atomic_int arrived;
     atomic_ulong passed;
     /* the current job, written under mu before gen is bumped */
@@ -197,6 +198,8 @@ static void run_shard(dp *p, int i)
         s->rc = mlp_eval_batch(m, x, &t, s->rows, &s->loss, NULL, &s->err);
         if (!s->rc && t.labels)
             s->correct = mlp_count_correct(mlp_logits(m), t.labels, s->rows, c->n_out);
+        if (!s->rc && p->eval_out)
+            memcpy(p->eval_out + off, mlp_logits(m), (size_t)s->rows * (size_t)c->n_out * sizeof(float));
         return;
     }
     const mlp_bn_sync *sync = c->batchnorm ? &s->sync : NULL;
@@ -434,10 +437,11 @@ void dp_step(dp *p, optim *o, int k, float lr)
 }
 
 int dp_eval_batch(dp *p, const float *x, const mlp_target *t, int B, float *loss,
-                  int *n_correct, kerror *err)
+                  int *n_correct, float *logits, kerror *err)
 {
     if (B < 1) return kerror_set(err, KE_INVALID, "batch", "batch size %d < 1", B);
     units(p, 1, 1, NULL, 0);   /* before the forward overwrites the shards' activations */
+    p->eval_out = logits;      /* published to the workers by dispatch's generation bump */
     dispatch(p, JOB_EVAL, x, t, B, 0);
     int rc = shard_error(p, err);
     if (rc) return rc;

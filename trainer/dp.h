@@ -64,8 +64,9 @@ void dp_step(dp *p, optim *o, int k, float lr);
 
 /* Evaluation forward of B rows split across the threads, as mlp_eval_batch:
  * *loss the mean loss; *n_correct the rows whose argmax logit is their label
- * when t->labels is set (with either loss), else 0. Either may be NULL. */
+ * when t->labels is set (with either loss), else 0; logits (B, n_out) the
+ * outputs. Any of the three may be NULL. */
 int dp_eval_batch(dp *p, const float *x, const mlp_target *t, int B, float *loss,
-                  int *n_correct, kerror *err);
+                  int *n_correct, float *logits, kerror *err);
 
 #endif

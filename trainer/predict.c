@@ -169,6 +169,11 @@ int predict_evaluate(predictor *p, const dataset *ds, size_t first, predict_eval
     int rc = make_loader(p, ds, first, &l, err);
     if (rc) return rc;
     int C = p->n_out, onehot = !p->regression && mlp_get_config(p->m)->loss == MLP_LOSS_MSE;
+    float *outs = malloc((ds->n - first) * (size_t)C * sizeof(float));
+    if (!outs) {
+        loader_free(l);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
     double loss = 0;
     long correct = 0, n = 0;
     loader_batch b;
@@ -186,13 +191,19 @@ int predict_evaluate(predictor *p, const dataset *ds, size_t first, predict_eval
         float bl;
         if ((rc = mlp_eval_batch(p->m, b.x, &t, B, &bl, NULL, err))) break;
         if (!p->regression) correct += mlp_count_correct(mlp_logits(p->m), t.labels, B, C);
+        memcpy(outs + (size_t)n * (size_t)C, mlp_logits(p->m), (size_t)B * (size_t)C * sizeof(float));
         loss += (double)bl * B;
         n += B;
     }
     loader_free(l);
-    if (rc) return rc;
     r->rows = (size_t)n;
     r->loss = loss / (double)n;
     r->accuracy = p->regression ? 0 : (double)correct / (double)n;
-    return KE_OK;
+    r->n_out = C;
+    if (!rc && p->regression) metrics_regression(outs, ds->targets + first * (size_t)C, NULL, (size_t)n, C, &r->m);
+    else if (!rc)
+        rc = metrics_classification(outs, ds->y + first, NULL, (size_t)n, C,
+                                    C <= METRICS_CONFUSION_MAX ? r->confusion : NULL, &r->m, err);
+    free(outs);
+    return rc;
 }

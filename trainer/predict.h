@@ -14,6 +14,7 @@
 
 #include "../common/kerror.h"
 #include "dataset.h"
+#include "metrics.h"
 
 typedef struct predictor predictor;
 
@@ -53,6 +54,9 @@ typedef struct {
     size_t rows;
     double loss;       /* the training loss (val_loss's definition), mean over rows */
     double accuracy;   /* classification: argmax == label rate; else 0 */
+    metrics_result m;  /* as the trainer's val_ and test_ figures */
+    int n_out;
+    long confusion[METRICS_CONFUSION_MAX * METRICS_CONFUSION_MAX];   /* n_out <= the max */
 } predict_eval;
 
 /* Measures the model on labelled rows [first, ds->n) of ds. Errors:

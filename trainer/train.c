@@ -274,6 +274,12 @@ static int build(session *s, kerror *err)
     }
     if (keeps_best(c) && !(s->best = malloc(mlp_n_state(s->m) * sizeof(float))))
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    size_t rows = s->sp.n_val > s->sp.n_test ? s->sp.n_val : s->sp.n_test, C = (size_t)s->n_out;
+    if (!(s->outs = malloc(rows * C * sizeof(float))))
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (int i = 0; i < 2 && s->classification && C <= METRICS_CONFUSION_MAX; i++)
+        if (!(s->confusion[i] = malloc(C * C * sizeof(long))))
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     s->st.best_val_loss = INFINITY;
     mlp_rng_get(s->m, s->st.dropout_rng);
     return KE_OK;
@@ -327,6 +333,9 @@ static void session_free(session *s)
     free(s->onehot);
     free(s->tprobs);
     free(s->best);
+    free(s->outs);
+    free(s->confusion[0]);
+    free(s->confusion[1]);
     split_scaler_free(&s->sc);
     split_free(&s->sp);
     dataset_free(&s->ds);
@@ -358,19 +367,20 @@ static int batch_target(session *s, const loader_batch *b, int with_teacher, mlp
 }
 
 /* Loss and, given labels (classification, with either loss), the rows
- * classified right of one evaluation batch. */
+ * classified right of one evaluation batch; its outputs into outs (B, n_out). */
 static int eval_batch(session *s, const float *x, const mlp_target *t, int B, float *loss,
-                      int *right, kerror *err)
+                      int *right, float *outs, kerror *err)
 {
-    if (s->dp) return dp_eval_batch(s->dp, x, t, B, loss, right, err);
+    if (s->dp) return dp_eval_batch(s->dp, x, t, B, loss, right, outs, err);
     int rc = mlp_eval_batch(s->m, x, t, B, loss, NULL, err);
-    if (!rc) *right = t->labels ? mlp_count_correct(mlp_logits(s->m), t->labels, B, s->n_out) : 0;
-    return rc;
+    if (rc) return rc;
+    *right = t->labels ? mlp_count_correct(mlp_logits(s->m), t->labels, B, s->n_out) : 0;
+    memcpy(outs, mlp_logits(s->m), (size_t)B * (size_t)s->n_out * sizeof(float));
+    return KE_OK;
 }
 
-static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
+static int cpu_eval(session *s, loader *l, eval_result *r, kerror *err)
 {
-    if (s->dev) return s->dev->eval(s, l, r, err);
     double loss = 0;
     long correct = 0, n = 0;
     loader_batch b;
@@ -382,7 +392,7 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
         int right = 0;
         fill_batch(s, l, &b);
         int rc = batch_target(s, &b, 0, &t, err);
-        if (!rc) rc = eval_batch(s, b.x, &t, B, &bl, &right, err);
+        if (!rc) rc = eval_batch(s, b.x, &t, B, &bl, &right, s->outs + n * s->n_out, err);
         if (rc) return rc;
         correct += right;
         loss += (double)bl * B;
@@ -391,6 +401,23 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
     r->loss = loss / (double)n;
     r->accuracy = s->classification ? (double)correct / (double)n : 0;
     return KE_OK;
+}
+
+/* One evaluation pass (val or test loader) with every metric of metrics.h:
+ * the backend's loop, then the figures from the pass's outputs. */
+static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
+{
+    int rc = s->dev ? s->dev->eval(s, l, r, err) : cpu_eval(s, l, r, err);
+    if (rc) return rc;
+    int test = l == s->test_l;
+    const size_t *idx = test ? s->sp.test : s->sp.val;
+    size_t n = test ? s->sp.n_test : s->sp.n_val;
+    r->confusion = s->confusion[test];
+    if (!s->classification) {
+        metrics_regression(s->outs, s->ds.targets, idx, n, s->n_out, &r->m);
+        return KE_OK;
+    }
+    return metrics_classification(s->outs, s->ds.y, idx, n, s->n_out, s->confusion[test], &r->m, err);
 }
 
 int train_diverged(const char *what, double v, long epoch, kerror *err)
@@ -480,6 +507,7 @@ static int report_epoch(session *s, long epoch, double train_loss, const eval_re
     json_object_set_new(o, "seconds", json_real(seconds));
     json_object_set_new(o, "samples_per_sec",
                         json_real(train_seconds > 0 ? (double)s->sp.n_train / train_seconds : 0));
+    metrics_to_json(o, "val", &v->m, s->classification, s->n_out, NULL);
     return emit(o, report, ctx, err);
 }
 
@@ -506,17 +534,20 @@ static int track_best(session *s, long epoch, const eval_result *v, kerror *err)
 }
 
 /* restore_best at the end of a run: the best epoch's weights become the
- * model (on the device too) and its validation metrics the final ones. */
+ * model (on the device too) and its validation metrics the final ones: one
+ * more validation pass for the figures the checkpoint does not store, with
+ * the loss and accuracy the best epoch reported. */
 static int restore_best(session *s, eval_result *v, kerror *err)
 {
-    if (s->st.best_epoch != s->st.epoch) {
+    int moved = s->st.best_epoch != s->st.epoch, rc = KE_OK;
+    if (moved) {
         memcpy(mlp_params(s->m), s->best, mlp_n_state(s->m) * sizeof(float));
-        int rc = s->dev ? s->dev->set_model(s, err) : KE_OK;
-        if (rc) return rc;
+        rc = s->dev ? s->dev->set_model(s, err) : KE_OK;
     }
+    if (!rc && (moved || isnan(v->loss))) rc = eval_loader(s, s->val_l, v, err);
     v->loss = s->st.best_val_loss;
     v->accuracy = s->st.best_val_accuracy;
-    return KE_OK;
+    return rc;
 }
 
 /* The epochs from s->st.epoch to the budget; *last_val gets the last
@@ -570,7 +601,7 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
         s.dev = dev;
         rc = dev->open(&s, err);
     }
-    eval_result v = {NAN, 0}, t = {0, 0};
+    eval_result v = {.loss = NAN}, t = {.loss = 0};
     if (!rc) rc = run_epochs(&s, &v, fold < 0 ? report : NULL, ctx, err);
     /* the last epoch's validation pass is the final one: the model has not
      * changed since; only a resume at its budget runs none. restore_best
@@ -590,6 +621,13 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
         res->test_accuracy = t.accuracy;
         res->best_val_loss = s.st.best_val_loss;
         res->best_epoch = (int)s.st.best_epoch;
+        res->n_out = s.n_out;
+        res->val_metrics = v.m;
+        res->test_metrics = t.m;
+        res->has_confusion = v.confusion != NULL;
+        size_t cm = (size_t)s.n_out * (size_t)s.n_out * sizeof(long);
+        if (v.confusion) memcpy(res->val_confusion, v.confusion, cm);
+        if (t.confusion) memcpy(res->test_confusion, t.confusion, cm);
     }
     session_free(&s);
     return rc;
@@ -611,6 +649,7 @@ static int run_kfold(const train_config *c, const train_device_ops *dev, train_r
 {
     int k = c->kfold;
     double loss[50], acc[50], tl = 0, ta = 0;
+    metrics_result vm = {0}, tm = {0};
     train_result r;
     memset(&r, 0, sizeof r);
     for (int f = 0; f < k; f++) {
@@ -620,6 +659,8 @@ static int run_kfold(const train_config *c, const train_device_ops *dev, train_r
         acc[f] = r.val_accuracy;
         tl += r.test_loss / k;
         ta += r.test_accuracy / k;
+        metrics_accumulate(&vm, &r.val_metrics, 1.0 / k);
+        metrics_accumulate(&tm, &r.test_metrics, 1.0 / k);
         json_t *o = json_object();
         json_object_set_new(o, "step", json_integer(f));
         json_object_set_new(o, "fold_val_loss", json_real(r.val_loss));
@@ -637,6 +678,8 @@ static int run_kfold(const train_config *c, const train_device_ops *dev, train_r
     res->val_accuracy = res->cv_val_accuracy_mean;
     res->test_loss = tl;
     res->test_accuracy = ta;
+    res->val_metrics = vm;
+    res->test_metrics = tm;
     return KE_OK;
 }
 
@@ -645,9 +688,13 @@ static int report_final(const train_result *r, train_report_fn report, void *ctx
     json_t *o = json_object();
     json_object_set_new(o, "val_loss", json_real(r->val_loss));
     if (r->classification) json_object_set_new(o, "val_accuracy", json_real(r->val_accuracy));
+    const long *cm = r->has_confusion && !r->kfold ? r->val_confusion : NULL;
+    metrics_to_json(o, "val", &r->val_metrics, r->classification, r->n_out, cm);
     if (r->has_test) {
         json_object_set_new(o, "test_loss", json_real(r->test_loss));
         if (r->classification) json_object_set_new(o, "test_accuracy", json_real(r->test_accuracy));
+        metrics_to_json(o, "test", &r->test_metrics, r->classification, r->n_out,
+                        cm ? r->test_confusion : NULL);
     }
     if (isfinite(r->best_val_loss)) json_object_set_new(o, "best_val_loss", json_real(r->best_val_loss));
     if (r->best_epoch) json_object_set_new(o, "best_epoch", json_integer(r->best_epoch));

@@ -17,7 +17,10 @@
  * Report lines (JSON objects, no newline), see docs/protocol.md:
  *  - every report_every epochs: {"step": epoch (1-based), "train_loss",
  *    "val_loss", "val_accuracy" (classification), "lr", "seconds",
- *    "samples_per_sec"};
+ *    "samples_per_sec", and metrics.h's figures of the validation pass:
+ *    "val_precision_macro", "val_recall_macro", "val_f1_macro",
+ *    "val_top5_accuracy" (more than 5 classes), "val_auc" (2 classes), or
+ *    for regression "val_mae", "val_rmse", "val_r2"};
  *  - with kfold, one line per fold instead: {"step": fold (0-based),
  *    "fold_val_loss", "fold_val_accuracy"};
  *  - last, a final line (no "step"): {"val_loss", "val_accuracy", "test_loss",
@@ -25,7 +28,11 @@
  *    "best_epoch" (1-based), "epochs", "stopped_early" (1: patience ended
  *    the run, else 0)}, plus for kfold "cv_val_loss_mean", "cv_val_loss_std",
  *    "cv_val_accuracy_mean", "cv_val_accuracy_std" (val_* are then the
- *    means over folds; no best_val_loss, best_epoch or stopped_early).
+ *    means over folds; no best_val_loss, best_epoch or stopped_early), and
+ *    the val_ and test_ figures of metrics.h with, for up to
+ *    METRICS_CONFUSION_MAX classes and without kfold, "val_confusion_matrix"
+ *    and "test_confusion_matrix" (arrays of rows: true class, then counts
+ *    per predicted class).
  * Final val_* and test_* are those of the model the run ends on: with
  * early_stopping_patience and restore_best (the default) the best epoch's
  * weights, else the last epoch's. Early stopping watches val_loss for every
@@ -35,6 +42,7 @@
 
 #include "../common/kerror.h"
 #include "train_config.h"
+#include "metrics.h"
 #include "mlp.h"
 
 /* Every metric name a run reports (the lines above): what a study's
@@ -42,7 +50,10 @@
 #define TRAIN_METRIC_NAMES "train_loss", "val_loss", "val_accuracy", "lr", "seconds", \
     "samples_per_sec", "fold_val_loss", "fold_val_accuracy", "test_loss", "test_accuracy", \
     "best_val_loss", "best_epoch", "epochs", "stopped_early", "cv_val_loss_mean", "cv_val_loss_std", \
-    "cv_val_accuracy_mean", "cv_val_accuracy_std"
+    "cv_val_accuracy_mean", "cv_val_accuracy_std", "val_precision_macro", "val_recall_macro", \
+    "val_f1_macro", "val_top5_accuracy", "val_auc", "val_mae", "val_rmse", "val_r2", \
+    "test_precision_macro", "test_recall_macro", "test_f1_macro", "test_top5_accuracy", "test_auc", \
+    "test_mae", "test_rmse", "test_r2"
 
 /* Receives one report line (NUL-terminated, no newline). A non-zero return
  * aborts the run with KE_IO (the reader went away). */
@@ -60,6 +71,11 @@ typedef struct {
     int kfold;               /* folds, 0 without cross-validation */
     double cv_val_loss_mean, cv_val_loss_std;
     double cv_val_accuracy_mean, cv_val_accuracy_std;
+    int n_out;               /* classes or targets */
+    metrics_result val_metrics, test_metrics;   /* k-fold: means over folds */
+    int has_confusion;       /* classification with at most METRICS_CONFUSION_MAX classes */
+    long val_confusion[METRICS_CONFUSION_MAX * METRICS_CONFUSION_MAX];    /* [true][predicted] */
+    long test_confusion[METRICS_CONFUSION_MAX * METRICS_CONFUSION_MAX];
 } train_result;
 
 /* Runs the training cfg describes (cfg must pass train_config_validate; train_run

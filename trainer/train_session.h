@@ -17,6 +17,7 @@
 #include "dataset.h"
 #include "dp.h"
 #include "loader.h"
+#include "metrics.h"
 #include "mlp.h"
 #include "optim.h"
 #include "schedule.h"
@@ -44,6 +45,10 @@ typedef struct {
     checkpoint_state st;
     float *best;         /* (mlp_n_state) the best epoch's parameters, kept with
                           * patience and restore_best; NULL otherwise */
+    float *outs;         /* (max(n_val, n_test), n_out) the outputs of the last
+                          * evaluation pass, rows in loader order */
+    long *confusion[2];  /* (n_out, n_out) of the val and test passes, with at
+                          * most METRICS_CONFUSION_MAX classes; else NULL */
     const train_device_ops *dev;   /* NULL: the CPU loops of train.c */
     void *dev_state;               /* the backend's, from open to close */
 } session;
@@ -51,13 +56,16 @@ typedef struct {
 /* Metrics of one pass over a loader. */
 typedef struct {
     double loss, accuracy;
+    metrics_result m;
+    const long *confusion;   /* the pass's, or NULL */
 } eval_result;
 
 /* A device backend. open runs once the session is built and resumed (the
  * host model and optimizer hold the starting state) and sets dev_state;
  * train_epoch and eval mirror train.c's loops (same batches, same loss
  * means, same divergence error via train_diverged, s->st.step advanced per
- * optimizer step); sync copies parameters, BN statistics, dropout RNG and
+ * optimizer step; eval sets loss and accuracy and leaves the pass's outputs
+ * in s->outs, from which train.c computes the other metrics); sync copies parameters, BN statistics, dropout RNG and
  * optimizer state back into s->m and s->opt; get_model copies only the
  * parameters and BN statistics into s->m (the best epoch's, for restore_best)
  * and set_model copies s->m's to the device (the restored best epoch);
