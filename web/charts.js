@@ -75,7 +75,8 @@ window.K = window.K || {};
   /* Creates the chart, gives it refresh(model) and draws it once. */
   function make(name, canvas, config, fill, model) {
     const chart = register(name, new Chart(canvas, config));
-    chart.refresh = (m) => { fill(chart, m); chart.update('none'); };
+    /* the last model is kept for the redraws a chart asks for itself (a brush, an axis picked) */
+    chart.refresh = (m) => { chart.model = m; fill(chart, m); chart.update('none'); };
     chart.refresh(model);
     return chart;
   }
@@ -208,11 +209,14 @@ window.K = window.K || {};
    * on a log axis, categories at evenly spaced positions); one line per
    * COMPLETE trial, coloured by its objective's band (yellow = best), one
    * dataset per band, the best band drawn last so it stays on top. */
-  K.charts.parallel = function (canvas, model) {
-    return make('parallel', canvas, {
+  K.charts.parallel = function (canvas, model, onSelect) {
+    const chart = make('parallel', canvas, {
       type: 'line',
       data: { datasets: bandDatasets((color) => ({ borderWidth: 1, pointRadius: 0, spanGaps: false,
-        borderColor: color, backgroundColor: color })) },
+        borderColor: color, backgroundColor: color }))
+        /* last, so drawn first: under the selected lines */
+        .concat([{ label: 'outside the selection', dim: true, data: [], borderWidth: 1, pointRadius: 0,
+          spanGaps: false, borderColor: 'rgba(156,163,175,0.35)', backgroundColor: 'rgba(156,163,175,0.35)' }]) },
       options: base({
         parsing: false,
         layout: { padding: { top: 24, bottom: 8, left: 8, right: 8 } },
@@ -230,8 +234,49 @@ window.K = window.K || {};
         },
       }),
       plugins: [parallelAxesPlugin],
-    }, fillParallel, model);
+    }, (c, m) => { fillParallel(c, m); if (onSelect) onSelect(c.selected, c.lines, c.brushed); }, model);
+    brushable(chart);
+    return chart;
   };
+
+  /* Brushing the parallel coordinates: a drag along an axis keeps the trials
+   * whose line crosses it inside the dragged range (on several axes: inside
+   * all of them); a click on an axis without a drag clears its range.
+   * chart.brushes maps an axis index to [lo, hi] in the chart's [0, 1]. */
+  function brushable(chart) {
+    chart.brushes = new Map();
+    const canvas = chart.canvas;
+    let drag = null;
+    const axisAt = (x) => {
+      const n = (chart.axisNames || []).length;
+      for (let j = 0; j < n; j++) if (Math.abs(chart.scales.x.getPixelForValue(j) - x) <= 12) return j;
+      return -1;
+    };
+    const valueAt = (y) => Math.min(1, Math.max(0, chart.scales.y.getValueForPixel(y)));
+    canvas.addEventListener('pointerdown', (e) => {
+      const j = axisAt(e.offsetX);
+      if (j < 0) return;
+      drag = { j, from: valueAt(e.offsetY), moved: false };
+      canvas.setPointerCapture(e.pointerId);
+      e.preventDefault();
+    });
+    canvas.addEventListener('pointermove', (e) => {
+      if (!drag) return;
+      const v = valueAt(e.offsetY);
+      if (Math.abs(v - drag.from) > 0.01) drag.moved = true;
+      if (!drag.moved) return;
+      chart.brushes.set(drag.j, [Math.min(drag.from, v), Math.max(drag.from, v)]);
+      chart.draw();
+    });
+    const end = () => {
+      if (!drag) return;
+      if (!drag.moved) chart.brushes.delete(drag.j);
+      drag = null;
+      chart.refresh(chart.model);
+    };
+    canvas.addEventListener('pointerup', end);
+    canvas.addEventListener('pointercancel', end);
+  }
 
   /* Draws the axes of the parallel-coordinates chart with their ranges. */
   const parallelAxesPlugin = {
@@ -242,6 +287,15 @@ window.K = window.K || {};
       ctx.save();
       ctx.font = '11px system-ui, sans-serif';
       ctx.lineJoin = 'round';
+      for (const [j, [lo, hi]] of chart.brushes || []) {
+        const x = scales.x.getPixelForValue(j);
+        const top = scales.y.getPixelForValue(hi);
+        ctx.fillStyle = 'rgba(37,99,235,0.18)';
+        ctx.strokeStyle = '#2563eb';
+        ctx.lineWidth = 1;
+        ctx.fillRect(x - 7, top, 14, scales.y.getPixelForValue(lo) - top);
+        ctx.strokeRect(x - 7, top, 14, scales.y.getPixelForValue(lo) - top);
+      }
       info.forEach((a, i) => {
         const x = scales.x.getPixelForValue(i);
         /* the outer axes' labels grow inwards, so none is cut at the edge */
@@ -293,32 +347,49 @@ window.K = window.K || {};
     const order = done.map((t, i) => i);
     order.sort((a, b) => (S.better(done[a].value, done[b].value, dir) ? 1 : -1));
     const bands = chart.data.datasets.map(() => []);
+    const dim = bands[bands.length - 1];
+    const brushes = [...(chart.brushes || [])];
+    let selected = 0;
     for (const i of order) {
       const t = done[i];
-      const data = bands[S.objectiveBand(t.value, vlo, vhi, dir)];
-      axes.forEach((a, j) => {
-        const p = pos[j][i];
-        const [lo, hi] = ranges[j];
-        data.push({ x: j, y: p === null ? null : (p - lo) / (hi - lo), n: t.number, t });
-      });
-      data.push({ x: axes.length, y: (t.value - vlo) / (vhi - vlo), n: t.number, t });
+      const ys = axes.map((a, j) => (pos[j][i] === null ? null : (pos[j][i] - ranges[j][0]) / (ranges[j][1] - ranges[j][0])));
+      ys.push((t.value - vlo) / (vhi - vlo));
+      const inside = brushes.every(([j, [lo, hi]]) => ys[j] !== null && ys[j] >= lo && ys[j] <= hi);
+      if (inside) selected++;
+      const data = inside ? bands[S.objectiveBand(t.value, vlo, vhi, dir)] : dim;
+      ys.forEach((y, j) => data.push({ x: j, y, n: t.number, t }));
       data.push({ x: axes.length, y: null, n: t.number, t });
     }
     bands.forEach((data, b) => { chart.data.datasets[b].data = data; });
     chart.lines = done.length;
+    chart.selected = selected;
+    chart.brushed = brushes.length;
   }
 
   /* Slice plots: objective against each parameter alone, one small scatter
    * per parameter, points coloured by their objective's band (one dataset
    * per band). Log parameters get a log axis; categories sit at their
    * positions with their names as ticks. */
-  K.charts.slice = function (canvas, model, axis) {
-    const xscale = axis.categorical
+  /* The Chart.js scale that shows a parameter: log parameters on a log
+   * axis, categories at their positions with their names as ticks. */
+  function paramScale(axis) {
+    const scale = axis.categorical
       ? { type: 'linear', min: -0.5, max: axis.choices.length - 0.5,
-        afterBuildTicks: (scale) => { scale.ticks = axis.choices.map((c, i) => ({ value: i })); },
+        afterBuildTicks: (sc) => { sc.ticks = axis.choices.map((c, i) => ({ value: i })); },
         ticks: { callback: (v) => (Number.isInteger(v) ? axis.choices[v] : '') } }
       : { type: axis.log ? 'logarithmic' : 'linear', ticks: axis.integer ? { precision: 0 } : {} };
-    xscale.title = title(axis.name);
+    scale.title = title(axis.name);
+    return scale;
+  }
+
+  /* Where a trial's parameter is drawn on paramScale(axis), or null. */
+  function paramX(axis, v) {
+    const p = S.axisPos(axis, v);
+    return p === null ? null : axis.categorical ? p : v;
+  }
+
+  K.charts.slice = function (canvas, model, axis) {
+    const xscale = paramScale(axis);
     return make('slice:' + axis.name, canvas, {
       type: 'scatter',
       data: { datasets: bandDatasets((color) => ({ pointBackgroundColor: color, pointBorderColor: color, pointBorderWidth: 0 })) },
@@ -340,16 +411,127 @@ window.K = window.K || {};
     let n = 0;
     for (const t of done) {
       const v = t.params ? t.params[axis.name] : undefined;
-      const p = S.axisPos(axis, v);
-      if (p === null) continue;
-      bands[S.objectiveBand(t.value, vlo, vhi, model.study.direction)].push(
-        { x: axis.categorical ? p : v, y: t.value, n: t.number, v });
+      const x = paramX(axis, v);
+      if (x === null) continue;
+      bands[S.objectiveBand(t.value, vlo, vhi, model.study.direction)].push({ x, y: t.value, n: t.number, v });
       n++;
     }
     chart.data.datasets.forEach((ds, b) => {
       ds.data = bands[b];
       ds.pointRadius = radius(n) || 1;
     });
+  }
+
+  /* Contour: the objective over two parameters the user picks (pick() gives
+   * the two axes), as a grid of cells coloured by the mean objective of the
+   * trials inside each (yellow = best, as elsewhere); an empty cell takes
+   * the value of the nearest cell that has trials, so the grid reads as a
+   * surface, and the trials are drawn as dots on top, where the surface is
+   * known. Numeric parameters get CONTOUR_CELLS cells along their axis (log
+   * parameters on a log axis), categories one cell each. */
+  const CONTOUR_CELLS = 30;
+  K.charts.contour = function (canvas, model, pick) {
+    return make('contour', canvas, {
+      type: 'scatter',
+      data: { datasets: [{ label: 'trials', data: [], pointRadius: 1.5, pointBorderWidth: 0,
+        backgroundColor: '#111827', borderColor: '#111827' }] },
+      options: base({
+        parsing: false,
+        plugins: { legend: { display: false },
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${c.chart.pair[0].name}=${S.fmt(c.raw.u)} `
+            + `${c.chart.pair[1].name}=${S.fmt(c.raw.v)} → ${S.fmt(c.raw.value, 6)}` } } },
+        scales: { x: { type: 'linear' }, y: { type: 'linear' } },
+      }),
+      plugins: [contourPlugin],
+    }, (chart, m) => fillContour(chart, m, pick()), model);
+  };
+
+  /* Cell k of n on an axis: its [from, to] in the scale's units. */
+  function cellRange(axis, lo, hi, k, n) {
+    if (axis.categorical) return [k - 0.5, k + 0.5];
+    const at = (f) => { const p = lo + f * (hi - lo); return axis.log ? 10 ** p : p; };
+    return [at(k / n), at((k + 1) / n)];
+  }
+
+  const contourPlugin = {
+    id: 'kestrelContour',
+    beforeDatasetsDraw(chart) {
+      const g = chart.grid;
+      if (!g) return;
+      const { ctx, chartArea: a, scales } = chart;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(a.left, a.top, a.right - a.left, a.bottom - a.top);
+      ctx.clip();
+      ctx.globalAlpha = 0.6;
+      for (let i = 0; i < g.nx; i++) {
+        const [x0, x1] = cellRange(g.ax, g.xlo, g.xhi, i, g.nx).map((v) => scales.x.getPixelForValue(v));
+        for (let j = 0; j < g.ny; j++) {
+          const b = g.band[i * g.ny + j];
+          if (b < 0) continue;
+          const [y0, y1] = cellRange(g.ay, g.ylo, g.yhi, j, g.ny).map((v) => scales.y.getPixelForValue(v));
+          ctx.fillStyle = S.bandColor(b);
+          /* a pixel of overlap: no seams between cells */
+          ctx.fillRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0) + 1, Math.abs(y1 - y0) + 1);
+        }
+      }
+      ctx.restore();
+    },
+  };
+
+  function fillContour(chart, model, pair) {
+    const [ax, ay] = pair;
+    chart.pair = pair;
+    chart.options.scales.x = paramScale(ax);
+    chart.options.scales.y = paramScale(ay);
+    const done = model.trials.filter(S.scored);
+    const px = done.map((t) => S.axisPos(ax, t.params ? t.params[ax.name] : undefined));
+    const py = done.map((t) => S.axisPos(ay, t.params ? t.params[ay.name] : undefined));
+    const [xlo, xhi] = S.extent(px);
+    const [ylo, yhi] = S.extent(py);
+    const nx = ax.categorical ? ax.choices.length : CONTOUR_CELLS;
+    const ny = ay.categorical ? ay.choices.length : CONTOUR_CELLS;
+    const cell = (p, lo, hi, n, axis) => (axis.categorical ? p : Math.min(n - 1, Math.floor(((p - lo) / (hi - lo)) * n)));
+    const sum = new Float64Array(nx * ny);
+    const cnt = new Uint32Array(nx * ny);
+    const dots = [];
+    done.forEach((t, k) => {
+      if (px[k] === null || py[k] === null) return;
+      const c = cell(px[k], xlo, xhi, nx, ax) * ny + cell(py[k], ylo, yhi, ny, ay);
+      sum[c] += t.value;
+      cnt[c] += 1;
+      const u = t.params[ax.name];
+      const v = t.params[ay.name];
+      dots.push({ x: paramX(ax, u), y: paramX(ay, v), n: t.number, u, v, value: t.value });
+    });
+    if (!ax.categorical) Object.assign(chart.options.scales.x, { min: ax.log ? 10 ** xlo : xlo, max: ax.log ? 10 ** xhi : xhi });
+    if (!ay.categorical) Object.assign(chart.options.scales.y, { min: ay.log ? 10 ** ylo : ylo, max: ay.log ? 10 ** yhi : yhi });
+    /* empty cells take their nearest filled cell's mean: a breadth-first
+     * fill from every filled cell at once */
+    const mean = new Float64Array(nx * ny).fill(NaN);
+    let queue = [];
+    for (let c = 0; c < nx * ny; c++) if (cnt[c] > 0) { mean[c] = sum[c] / cnt[c]; queue.push(c); }
+    while (queue.length) {
+      const next = [];
+      for (const c of queue) {
+        const i = Math.floor(c / ny);
+        const j = c % ny;
+        for (const [di, dj] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+          const a = i + di;
+          const b = j + dj;
+          if (a < 0 || a >= nx || b < 0 || b >= ny || !Number.isNaN(mean[a * ny + b])) continue;
+          mean[a * ny + b] = mean[c];
+          next.push(a * ny + b);
+        }
+      }
+      queue = next;
+    }
+    const [vlo, vhi] = S.extent(done.map((t) => t.value));
+    const band = Int8Array.from(mean, (m) => (Number.isNaN(m) ? -1 : S.objectiveBand(m, vlo, vhi, model.study.direction)));
+    chart.grid = { ax, ay, nx, ny, xlo, xhi, ylo, yhi, band };
+    const ds = chart.data.datasets[0];
+    ds.data = dots;
+    ds.pointRadius = dots.length > BIG ? 1 : 2;
   }
 
   /* Parameter importance as horizontal bars, most important first (the

@@ -265,6 +265,33 @@ K.pages = K.pages || {};
     const edf = chartCard('Empirical distribution', 260, 'Fraction of complete trials whose objective is at or below each value.');
     const tl = chartCard('Timeline', 260, 'Each trial from start to end, one row per parallel slot of each worker.');
     const slices = model.axes.map((a) => chartCard(a.name, 220));
+    const brushInfo = h('span', { class: 'muted', id: 'parallel-selection' });
+    par.card.querySelector('.note').append(' Drag along an axis to select a range; click the axis to clear it. ', brushInfo);
+    const onSelect = (selected, total, brushed) => {
+      brushInfo.textContent = brushed ? `${selected} of ${total} trials selected.` : '';
+    };
+    /* the contour's two parameters, picked in its header */
+    const pair = { x: 0, y: 1 };
+    const contour = model.axes.length >= 2 ? chartCard('Contour', 320,
+      'Mean objective of the trials in each cell of two parameters (yellow = best); cells without trials take their nearest neighbour\'s; dots are trials.') : null;
+    if (contour) {
+      const picker = (key, id) => {
+        const sel = h('select', { id, onchange: () => {
+          const other = key === 'x' ? 'y' : 'x';
+          if (Number(sel.value) === pair[other]) pair[other] = pair[key];   /* a swap, never one parameter twice */
+          pair[key] = Number(sel.value);
+          syncPickers();
+          if (charts.contour) charts.contour.refresh(model);
+        } }, model.axes.map((a, i) => h('option', { value: String(i) }, a.name)));
+        return sel;
+      };
+      const px = picker('x', 'contour-x');
+      const py = picker('y', 'contour-y');
+      const syncPickers = () => { px.value = String(pair.x); py.value = String(pair.y); };
+      syncPickers();
+      contour.card.querySelector('h3').append(' ', px, ' × ', py);
+    }
+    const contourPair = () => [model.axes[pair.x], model.axes[pair.y]];
     /* one switch puts the objective of every chart that shows it on a log scale */
     const logBox = h('input', { type: 'checkbox', id: 'log-scale', onchange: () => {
       model.logY = logBox.checked;
@@ -275,6 +302,7 @@ K.pages = K.pages || {};
       h('div', { class: 'grid2' }, hist.card, curv.card),
       h('div', { class: 'grid2' }, par.card, imp.card),
       h('div', { class: 'grid2' }, edf.card, tl.card),
+      contour ? h('div', { class: 'grid2' }, contour.card) : null,
       h('h2', null, 'Slices'),
       h('div', { class: 'grid3', id: 'slices' }, slices.map((s) => s.card)));
     fill(root, head.el, chartsEl, table.el);
@@ -296,10 +324,11 @@ K.pages = K.pages || {};
         () => head.render(),
         () => table.render(),
         () => { charts.history = K.charts.history(hist.canvas, model); },
-        () => { charts.parallel = K.charts.parallel(par.canvas, model); },
+        () => { charts.parallel = K.charts.parallel(par.canvas, model, onSelect); },
         () => { charts.importance = K.charts.importance(imp.canvas, model); },
         () => { charts.edf = K.charts.edf(edf.canvas, model); },
         () => { charts.timeline = K.charts.timeline(tl.canvas, model); },
+        contour ? () => { charts.contour = K.charts.contour(contour.canvas, model, contourPair); } : () => {},
         ...model.axes.map((a, i) => () => { charts.slices.push(K.charts.slice(slices[i].canvas, model, a)); }),
       ], page);
       if (built === null) return;
@@ -330,6 +359,7 @@ K.pages = K.pages || {};
         jobs.push(() => table.render(), () => charts.history.refresh(model),
           () => charts.parallel.refresh(model), () => charts.importance.refresh(model),
           () => charts.edf.refresh(model), () => charts.timeline.refresh(model),
+          ...(charts.contour ? [() => charts.contour.refresh(model)] : []),
           ...charts.slices.map((c) => () => c.refresh(model)));
       }
       if (dirty.curves || dirty.trials) jobs.push(() => charts.curves.refresh(model));

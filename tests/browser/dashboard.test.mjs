@@ -111,7 +111,7 @@ async function chartCounts(probe = []) {
     return {
       history: pts(c.history, 0), best: pts(c.history, 1), parallelLines: c.parallel ? c.parallel.lines : -1,
       parallelPoints: all(c.parallel), importance: c.importance ? c.importance.data.labels.slice().sort() : [],
-      bands: c.parallel ? c.parallel.data.datasets.length : -1,
+      bands: c.parallel ? c.parallel.data.datasets.filter((d) => !d.dim).length : -1,
       bandsOf: probe.map((n) => [bandOf(c.parallel, n), ...sliceBands(n)]),
       curveTrials, curvePoints, slices: Object.fromEntries(slices),
       canvases: [...document.querySelectorAll('canvas')].filter((e) => e.width > 0 && e.height > 0).length,
@@ -211,7 +211,7 @@ test('the study page draws every chart with one point per trial', async () => {
   assert.equal(c.parallelPoints, 30 * 3, 'parallel coordinates: a point on each of x1, x2 and the objective');
   assert.deepEqual(c.slices, { x1: 30, x2: 30 }, 'one slice plot per parameter, each with every trial');
   assert.deepEqual(c.importance, ['x1', 'x2'], 'importance of each parameter');
-  assert.equal(c.canvases, 8, 'history, curves, parallel, importance, EDF, timeline and two slices are drawn');
+  assert.equal(c.canvases, 9, 'history, curves, parallel, importance, EDF, timeline, contour and two slices are drawn');
   const more = await page.evaluate(() => {
     const k = window.kestrelCharts;
     return { edf: k.edf.data.datasets[0].data.map((p) => p.y),
@@ -232,6 +232,68 @@ test('the study page draws every chart with one point per trial', async () => {
   await shot('study-log');
   await page.uncheck('#log-scale');
   await shot('study');
+});
+
+test('the contour plot colours the cells of two parameters by their trials\' objective', async () => {
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const done = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').sort((a, b) => a.value - b.value);
+  const cellOf = (chart, t) => page.evaluate(([n]) => {
+    const c = window.kestrelCharts.contour;
+    const g = c.grid;
+    const p = c.data.datasets[0].data.find((d) => d.n === n);
+    const at = (v, axis, lo, hi, cells) => Math.min(cells - 1, Math.floor(((axis.log ? Math.log10(v) : v) - lo) / (hi - lo) * cells));
+    const i = at(p.u, g.ax, g.xlo, g.xhi, g.nx);
+    const j = at(p.v, g.ay, g.ylo, g.yhi, g.ny);
+    return { band: g.band[i * g.ny + j], nx: g.nx, ny: g.ny, empty: g.band.filter((b) => b < 0).length,
+      dots: c.data.datasets[0].data.length, pair: c.pair.map((a) => a.name) };
+  }, [t.number]);
+  const best = await cellOf('contour', done[0]);
+  assert.deepEqual([best.nx, best.ny, best.empty, best.dots], [30, 30, 0, 30], 'a 30 x 30 grid, every cell coloured, a dot per trial');
+  assert.deepEqual(best.pair, ['x1', 'x2']);
+  assert.equal(best.band, 15, 'the best trial\'s cell has the best colour');
+  assert.equal((await cellOf('contour', done[done.length - 1])).band, 0, 'the worst trial\'s cell the worst');
+  await page.selectOption('#contour-x', { label: 'x2' });
+  assert.deepEqual((await cellOf('contour', done[0])).pair, ['x2', 'x1'], 'picking y\'s parameter for x swaps them');
+  assert.equal(await page.locator('#contour-y').inputValue(), '0');
+  await shot('study-contour');
+});
+
+test('brushing an axis of the parallel coordinates selects the trials inside its range', async () => {
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const canvas = page.locator('#charts canvas').nth(2);
+  const box = await canvas.boundingBox();
+  const px = await page.evaluate(() => {
+    const c = window.kestrelCharts.parallel;
+    return { x: c.scales.x.getPixelForValue(2), top: c.scales.y.getPixelForValue(0.9), bottom: c.scales.y.getPixelForValue(0.1) };
+  });
+  assert.equal(await page.evaluate(() => window.kestrelCharts.parallel.canvas === document.querySelectorAll('#charts canvas')[2]), true);
+  /* drag along the objective's axis, from 0.9 down to 0.1 of its range */
+  await page.mouse.move(box.x + px.x, box.y + px.top);
+  await page.mouse.down();
+  await page.mouse.move(box.x + px.x, box.y + (px.top + px.bottom) / 2, { steps: 4 });
+  await page.mouse.move(box.x + px.x, box.y + px.bottom, { steps: 4 });
+  await page.mouse.up();
+  const got = await page.evaluate(() => {
+    const c = window.kestrelCharts.parallel;
+    const dim = c.data.datasets.find((d) => d.dim);
+    return { brush: c.brushes.get(2), selected: c.selected, dimmed: new Set(dim.data.map((p) => p.n)).size };
+  });
+  const values = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').map((t) => t.value);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const want = values.filter((v) => (v - lo) / (hi - lo) >= got.brush[0] && (v - lo) / (hi - lo) <= got.brush[1]).length;
+  assert.ok(got.brush[0] > 0.05 && got.brush[0] < 0.15 && got.brush[1] > 0.85 && got.brush[1] < 0.95, `brush ${got.brush}`);
+  assert.equal(got.selected, want, 'the trials whose objective lies in the brushed range');
+  assert.ok(want > 0 && want < 30, `a real selection (${want})`);
+  assert.equal(got.dimmed, 30 - want, 'the others are drawn dimmed');
+  assert.equal(await page.locator('#parallel-selection').innerText(), `${want} of 30 trials selected.`);
+  await shot('study-brush');
+  await page.mouse.click(box.x + px.x, box.y + px.top);
+  assert.deepEqual(await page.evaluate(() => [window.kestrelCharts.parallel.brushes.size, window.kestrelCharts.parallel.selected]), [0, 30],
+    'a click on the axis clears its range');
+  assert.equal(await page.locator('#parallel-selection').innerText(), '');
 });
 
 // A multi-fidelity trial: trains from its checkpoint's step (when promoted)
