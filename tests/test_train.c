@@ -88,6 +88,27 @@ START_TEST(data_parallel_matches_one_thread)
 }
 END_TEST
 
+/* one_cycle and cosine_restarts drive a run: the reported rate of the
+ * last epoch is the schedule's at the run's last step. */
+START_TEST(one_cycle_and_restarts_run)
+{
+    set("schedule=one_cycle");
+    lines l = {0};
+    train_result r;
+    ck_assert_int_eq(train_run(&c, collect, &l, &r, &err), KE_OK);
+    ck_assert_double_eq_tol(field(l.lines[4], "lr"), 0.01 / 25 / 1e4, 1e-15);
+    ck_assert_msg(r.val_accuracy >= 0.9, "val_accuracy %g", r.val_accuracy);
+    set("schedule=cosine_restarts");
+    set("restart_period=2");
+    set("min_lr=0.001");
+    l.n = 0;
+    ck_assert_int_eq(train_run(&c, collect, &l, &r, &err), KE_OK);
+    /* epoch 2 ends one step before the restart, epoch 5 half a period after */
+    ck_assert(field(l.lines[1], "lr") < 0.0011);
+    ck_assert(field(l.lines[2], "lr") < 0.01 && field(l.lines[2], "lr") > 0.0055);
+}
+END_TEST
+
 START_TEST(regression_loss_falls)
 {
     set("data=synthetic-regression");
@@ -642,6 +663,7 @@ int main(void)
     tcase_add_test(tc, classification_learns);
     tcase_add_test(tc, data_parallel_matches_one_thread);
     tcase_add_test(tc, regression_loss_falls);
+    tcase_add_test(tc, one_cycle_and_restarts_run);
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);

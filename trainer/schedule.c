@@ -18,6 +18,14 @@ int schedule_check(const schedule *s, kerror *err)
     for (int i = 1; i < s->n_milestones; i++)
         if (s->milestones[i] <= s->milestones[i - 1])
             return kerror_set(err, KE_INVALID, "milestones", "must be strictly ascending");
+    if (s->kind == SCHEDULE_ONE_CYCLE &&
+        (!(s->pct_start > 0 && s->pct_start < 1) || !(s->div_factor > 0) || !(s->final_div_factor > 0)))
+        return kerror_set(err, KE_INVALID, !(s->pct_start > 0 && s->pct_start < 1) ? "pct_start"
+                          : !(s->div_factor > 0) ? "div_factor" : "final_div_factor",
+                          "out of range for one_cycle");
+    if (s->kind == SCHEDULE_COSINE_RESTARTS && (s->restart_period < 1 || s->restart_mult < 1))
+        return kerror_set(err, KE_INVALID, s->restart_period < 1 ? "restart_period" : "restart_mult",
+                          "must be >= 1");
     if (s->warmup_steps < 0) return kerror_set(err, KE_INVALID, "warmup_steps", "must be >= 0");
     if (s->warmup_start < 0 || s->warmup_start > 1)
         return kerror_set(err, KE_INVALID, "warmup_start", "must be in [0, 1]");
@@ -33,6 +41,34 @@ static double progress(const schedule *s, long step)
     if (span <= 0) return 1.0;
     double p = (double)(step - s->warmup_steps) / (double)span;
     return p < 0 ? 0 : p > 1 ? 1 : p;
+}
+
+/* PyTorch's _annealing_cos: from start (pct 0) to end (pct 1). */
+static double anneal(double start, double end, double pct)
+{
+    return end + (start - end) / 2.0 * (cos(M_PI * pct) + 1.0);
+}
+
+/* OneCycleLR's two phases; a phase of no length ends at once. */
+static double one_cycle(const schedule *s, long step)
+{
+    double initial = s->lr / s->div_factor, final = initial / s->final_div_factor;
+    double end1 = s->pct_start * (double)s->total_steps - 1, end2 = (double)s->total_steps - 1;
+    double t = (double)step;
+    if (t <= end1) return anneal(initial, s->lr, end1 > 0 ? t / end1 : 1);
+    double pct = end2 > end1 ? (t - end1) / (end2 - end1) : 1;
+    return anneal(s->lr, final, pct > 1 ? 1 : pct);
+}
+
+/* SGDR: the period t falls in and the time since it began, in epochs. */
+static double cosine_restarts(const schedule *s, long step)
+{
+    double t = (double)step / (double)s->steps_per_epoch, begin = 0, period = s->restart_period;
+    while (t >= begin + period) {
+        begin += period;
+        period *= s->restart_mult;
+    }
+    return anneal(s->lr, s->min_lr, (t - begin) / period);
 }
 
 static double base_lr(const schedule *s, long step)
@@ -56,6 +92,10 @@ static double base_lr(const schedule *s, long step)
         return s->lr + (s->min_lr - s->lr) * progress(s, step);
     case SCHEDULE_COSINE:
         return s->min_lr + 0.5 * (s->lr - s->min_lr) * (1.0 + cos(M_PI * progress(s, step)));
+    case SCHEDULE_ONE_CYCLE:
+        return one_cycle(s, step);
+    case SCHEDULE_COSINE_RESTARTS:
+        return cosine_restarts(s, step);
     }
     return s->lr;
 }

@@ -223,6 +223,11 @@ static void fill_schedule(session *s)
     sc->n_milestones = c->milestones.n < SCHEDULE_MAX_MILESTONES ? c->milestones.n
                                                                   : SCHEDULE_MAX_MILESTONES;
     memcpy(sc->milestones, c->milestones.v, (size_t)sc->n_milestones * sizeof(int));
+    sc->pct_start = c->pct_start;
+    sc->div_factor = c->div_factor;
+    sc->final_div_factor = c->final_div_factor;
+    sc->restart_period = c->restart_period;
+    sc->restart_mult = c->restart_mult;
     sc->warmup_steps = c->warmup_steps;
     sc->warmup_start = c->warmup_start;
     long batches = (long)loader_batches(s->train_l);

@@ -26,7 +26,8 @@ static const char *const loss_names[] = {"auto", "cross_entropy", "mse", NULL};
 static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
                                           "adam", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "step", "multistep", "exponential",
-                                          "inverse_time", "linear", "cosine", NULL};
+                                          "inverse_time", "linear", "cosine", "one_cycle",
+                                          "cosine_restarts", NULL};
 static const char *const device_names[] = {"cpu", "cuda", "auto", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const parallel_names[] = {"blas", "data", "auto", NULL};
@@ -85,7 +86,12 @@ const train_config_option train_config_options[] = {
     FO(gamma, "0.1", 0, 1, "step, multistep, exponential: decay factor"),
     L(milestones, "", 1, 1e6, "multistep: ascending epochs where lr *= gamma"),
     F(decay, "0", 0, 1e6, "inverse_time: lr / (1 + decay*epoch)"),
-    F(min_lr, "0", 0, BIG, "linear and cosine: final learning rate"),
+    F(min_lr, "0", 0, BIG, "linear and cosine: final learning rate; cosine_restarts: the floor"),
+    F(pct_start, "0.3", 0, 1, "one_cycle: share of the steps spent rising to lr (PyTorch OneCycleLR)"),
+    FO(div_factor, "25", 0, BIG, "one_cycle: the first rate is lr / div_factor"),
+    FO(final_div_factor, "1e4", 0, BIG, "one_cycle: the last rate is lr / div_factor / final_div_factor"),
+    I(restart_period, "10", 1, 1e6, "cosine_restarts: epochs of the first cosine period (SGDR T_0)"),
+    I(restart_mult, "1", 1, 100, "cosine_restarts: each period is this many times the previous (T_mult)"),
     I(batch_size, "64", 1, 65536, "rows per batch"),
     I(accumulate, "1", 1, 1024, "batches per optimizer step (gradient accumulation)"),
     I(epochs, "10", 1, 1e6, "epochs of the full run (the schedule spans them)"),

@@ -71,6 +71,8 @@ typedef struct {
     double gamma;
     train_config_int_list milestones;
     double decay, min_lr;
+    double pct_start, div_factor, final_div_factor;   /* one_cycle */
+    int restart_period, restart_mult;                 /* cosine_restarts */
     /* loop */
     int batch_size, accumulate, epochs;
     int early_stopping_patience;      /* epochs; 0 = off */
