@@ -106,17 +106,23 @@ void loss_cuda_distill(cudev *d, float *row_loss, float *dlogits, const float *l
         row_loss, dlogits, logits, labels, teacher_probs, B, C, eps, T, alpha, gscale);
 }
 
+/* delta 0: squared error; delta > 0: Huber (the CPU's loss_mse and loss_huber). */
 __global__ void mse_kernel(float *row_loss, float *dlogits, const float *out, const float *targets,
-                           int B, int C, const float *gscale)
+                           int B, int C, float delta, const float *gscale)
 {
     int r = warp_row(B);
     if (r < 0) return;
     size_t base = (size_t)r * C;
-    float g = 2.0f / ((float)B * (float)C) * (gscale ? *gscale : 1.0f);
+    float g = (delta > 0 ? 1.0f : 2.0f) / ((float)B * (float)C) * (gscale ? *gscale : 1.0f);
     float s = 0.0f;
     for (int c = threadIdx.x & 31; c < C; c += 32) {
-        float dv = out[base + c] - targets[base + c];
-        s += dv * dv;
+        float dv = out[base + c] - targets[base + c], a = fabsf(dv);
+        if (delta > 0) {
+            s += a <= delta ? 0.5f * dv * dv : delta * (a - 0.5f * delta);
+            dv = fminf(fmaxf(dv, -delta), delta);
+        } else {
+            s += dv * dv;
+        }
         if (dlogits) dlogits[base + c] = g * dv;
     }
     s = warp_sum(s);
@@ -127,7 +133,14 @@ void loss_cuda_mse(cudev *d, float *row_loss, float *dlogits, const float *out,
                    const float *targets, int B, int C, const float *gscale)
 {
     mse_kernel<<<row_blocks(B), 32 * ROWS_PER_BLOCK, 0, cudev_stream(d)>>>(row_loss, dlogits, out,
-                                                                           targets, B, C, gscale);
+                                                                           targets, B, C, 0.0f, gscale);
+}
+
+void loss_cuda_huber(cudev *d, float *row_loss, float *dlogits, const float *out,
+                     const float *targets, int B, int C, float delta, const float *gscale)
+{
+    mse_kernel<<<row_blocks(B), 32 * ROWS_PER_BLOCK, 0, cudev_stream(d)>>>(row_loss, dlogits, out,
+                                                                           targets, B, C, delta, gscale);
 }
 
 /* Evaluation (train 0): acc[0] += row-loss sum, acc[1] += correct rows

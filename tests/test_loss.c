@@ -16,13 +16,13 @@
     ck_assert_msg((r).worst <= 1.0, "%s: index %zu analytic %g numeric %g", \
                   (what), (r).at, (r).analytic, (r).numeric)
 
-typedef enum { XENT, MSE, DISTILL } kind;
+typedef enum { XENT, MSE, HUBER, DISTILL } kind;
 
 typedef struct {
     kind k;
     float z[B * C], targets[B * C], teacher[B * C];
     int labels[B];
-    float eps, T, alpha;
+    float eps, T, alpha, delta;
 } loss_ctx;
 
 static float eval(loss_ctx *c, float *dlogits)
@@ -30,6 +30,7 @@ static float eval(loss_ctx *c, float *dlogits)
     switch (c->k) {
     case XENT: return loss_softmax_xent(dlogits, c->z, c->labels, B, C, c->eps);
     case MSE: return loss_mse(dlogits, c->z, c->targets, B, C);
+    case HUBER: return loss_huber(dlogits, c->z, c->targets, B, C, c->delta);
     case DISTILL:
         return loss_distill(dlogits, c->z, c->teacher, c->labels, B, C, c->T, c->alpha, c->eps);
     }
@@ -119,6 +120,35 @@ START_TEST(test_mse)
 }
 END_TEST
 
+/* PyTorch's HuberLoss: 0.5 e^2 inside delta, delta (|e| - delta/2) outside;
+ * z in [-3, 3] against targets in [-1, 1] puts entries on both sides of
+ * delta 1 (the gradient check stays away from the kink: the step is small
+ * next to every |e| - delta of this draw, checked below). */
+START_TEST(test_huber)
+{
+    loss_ctx c;
+    fill(&c, HUBER, 4);
+    c.delta = 1.0f;
+    double want = 0.0;
+    int inside = 0;
+    for (int i = 0; i < B * C; i++) {
+        double e = c.z[i] - c.targets[i], a = fabs(e);
+        want += (a <= 1 ? 0.5 * e * e : a - 0.5) / (B * C);
+        inside += a <= 1;
+        ck_assert(fabs(a - 1) > 0.02);
+    }
+    ck_assert(inside > 0 && inside < B * C);
+    ck_assert_double_eq_tol(eval(&c, NULL), want, 1e-5);
+    check_gradient(&c, "huber");
+    /* a huge delta is half the squared error */
+    c.delta = 100.0f;
+    c.k = MSE;
+    double mse = eval(&c, NULL);
+    c.k = HUBER;
+    ck_assert_double_eq_tol(eval(&c, NULL), 0.5 * mse, 1e-5);
+}
+END_TEST
+
 START_TEST(test_distill_gradient)
 {
     loss_ctx c;
@@ -168,6 +198,7 @@ int main(void)
     tcase_add_test(tc, test_xent_values);
     tcase_add_test(tc, test_xent_gradient);
     tcase_add_test(tc, test_mse);
+    tcase_add_test(tc, test_huber);
     tcase_add_test(tc, test_distill_gradient);
     tcase_add_test(tc, test_distill_limits);
     suite_add_tcase(s, tc);

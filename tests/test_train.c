@@ -88,6 +88,22 @@ START_TEST(data_parallel_matches_one_thread)
 }
 END_TEST
 
+/* loss=huber trains a regression: its val_loss (the Huber loss) falls and
+ * the final line has the regression figures. */
+START_TEST(huber_regression_learns)
+{
+    set("data=synthetic-regression");
+    set("loss=huber");
+    set("huber_delta=0.5");
+    lines l = {0};
+    train_result r;
+    ck_assert_int_eq(train_run(&c, collect, &l, &r, &err), KE_OK);
+    ck_assert(field(l.lines[4], "val_loss") < 0.8 * field(l.lines[0], "val_loss"));
+    ck_assert(field(l.lines[5], "val_rmse") > 0 && field(l.lines[5], "val_r2") > 0);
+    ck_assert_ptr_null(strstr(l.lines[5], "f1_macro"));
+}
+END_TEST
+
 /* one_cycle and cosine_restarts drive a run: the reported rate of the
  * last epoch is the schedule's at the run's last step. */
 START_TEST(one_cycle_and_restarts_run)
@@ -664,6 +680,7 @@ int main(void)
     tcase_add_test(tc, data_parallel_matches_one_thread);
     tcase_add_test(tc, regression_loss_falls);
     tcase_add_test(tc, one_cycle_and_restarts_run);
+    tcase_add_test(tc, huber_regression_learns);
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);

@@ -77,6 +77,18 @@ float loss_mse(float *dlogits, const float *out, const float *targets, int B, in
     return (float)(total / N);
 }
 
+float loss_huber(float *dlogits, const float *out, const float *targets, int B, int C, float delta)
+{
+    size_t N = (size_t)B * C;
+    double total = 0.0;
+    for (size_t i = 0; i < N; i++) {
+        float e = out[i] - targets[i], a = fabsf(e);
+        total += a <= delta ? 0.5 * (double)e * e : (double)delta * (a - 0.5 * delta);
+        if (dlogits) dlogits[i] = (e > delta ? delta : e < -delta ? -delta : e) / (float)N;
+    }
+    return (float)(total / N);
+}
+
 float loss_distill(float *dlogits, const float *logits, const float *teacher_probs,
                    const int *labels, int B, int C, float T, float alpha, float eps)
 {

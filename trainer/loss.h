@@ -18,6 +18,11 @@ float loss_softmax_xent(float *dlogits, const float *logits, const int *labels,
  * dlogits = 2 (out - y) / (B C). */
 float loss_mse(float *dlogits, const float *out, const float *targets, int B, int C);
 
+/* Huber loss (PyTorch's HuberLoss, mean reduction) over all B*C entries,
+ * e = out - y: 0.5 e^2 where |e| <= delta, else delta (|e| - 0.5 delta);
+ * dlogits = clamp(e, -delta, delta) / (B C). */
+float loss_huber(float *dlogits, const float *out, const float *targets, int B, int C, float delta);
+
 /* Knowledge distillation, Hinton et al. 2015:
  * loss = alpha T^2 KL(pt || softmax(z/T)) + (1-alpha) xent(z, labels, eps),
  * averaged over the batch; the KL gradient is alpha T (softmax(z/T) - pt) / B.

@@ -52,6 +52,7 @@ void mlp_config_default(mlp_config *cfg)
     cfg->bn_eps = 1e-5f;
     cfg->init = MLP_INIT_HE_NORMAL;
     cfg->loss = MLP_LOSS_SOFTMAX_XENT;
+    cfg->huber_delta = 1.0f;
     cfg->distill_temperature = 1.0f;
     cfg->distill_alpha = 0.5f;
 }
@@ -76,7 +77,9 @@ static int validate(const mlp_config *c, kerror *err)
     if ((unsigned)c->act > LAYERS_ACT_GELU)
         return kerror_set(err, KE_INVALID, "act", "unknown activation");
     if ((unsigned)c->init > MLP_INIT_HE_NORMAL) return kerror_set(err, KE_INVALID, "init", "unknown init");
-    if ((unsigned)c->loss > MLP_LOSS_MSE) return kerror_set(err, KE_INVALID, "loss", "unknown loss");
+    if ((unsigned)c->loss > MLP_LOSS_HUBER) return kerror_set(err, KE_INVALID, "loss", "unknown loss");
+    if (c->loss == MLP_LOSS_HUBER && !(c->huber_delta > 0))
+        return kerror_set(err, KE_INVALID, "huber_delta", "must be > 0");
     if (c->batchnorm && !(c->bn_momentum >= 0.0f && c->bn_momentum <= 1.0f))
         return kerror_set(err, KE_INVALID, "bn_momentum", "must be in [0,1], got %g", c->bn_momentum);
     if (c->batchnorm && !(c->bn_eps > 0.0f))
@@ -403,6 +406,8 @@ static float batch_loss(const mlp *m, const mlp_target *t, int B, float *dlogits
 {
     const mlp_config *c = &m->cfg;
     if (c->loss == MLP_LOSS_MSE) return loss_mse(dlogits, m->act.logits, t->targets, B, c->n_out);
+    if (c->loss == MLP_LOSS_HUBER)
+        return loss_huber(dlogits, m->act.logits, t->targets, B, c->n_out, c->huber_delta);
     if (t->teacher_probs)
         return loss_distill(dlogits, m->act.logits, t->teacher_probs, t->labels, B, c->n_out,
                             c->distill_temperature, c->distill_alpha, c->label_smoothing);

@@ -42,7 +42,8 @@ typedef enum {
 
 typedef enum {
     MLP_LOSS_SOFTMAX_XENT,  /* labels in [0,n_out); optional label smoothing and distillation */
-    MLP_LOSS_MSE            /* targets (B,n_out); mean over all B*n_out entries */
+    MLP_LOSS_MSE,           /* targets (B,n_out); mean over all B*n_out entries */
+    MLP_LOSS_HUBER          /* targets (B,n_out); Huber with huber_delta, mean as MSE */
 } mlp_loss;
 
 typedef struct {
@@ -61,6 +62,7 @@ typedef struct {
     int max_batch;           /* > 0; every call takes 1 <= B <= max_batch */
     mlp_loss loss;
     float label_smoothing;   /* in [0,1), MLP_LOSS_SOFTMAX_XENT only */
+    float huber_delta;       /* > 0, MLP_LOSS_HUBER only (default 1, PyTorch's) */
     float distill_temperature; /* T > 0, used when a target carries teacher_probs */
     float distill_alpha;       /* in [0,1]: alpha * distill + (1-alpha) * hard loss */
 } mlp_config;
@@ -109,7 +111,7 @@ typedef struct {
 /* Everything a loss needs for one batch; unused fields may be NULL. */
 typedef struct {
     const int *labels;          /* (B) classes, MLP_LOSS_SOFTMAX_XENT */
-    const float *targets;       /* (B,n_out), MLP_LOSS_MSE */
+    const float *targets;       /* (B,n_out), MLP_LOSS_MSE and MLP_LOSS_HUBER */
     const float *teacher_probs; /* (B,n_out) softmax(teacher_logits/T) rows, or NULL:
                                  * when set, the loss is Hinton et al. 2015 distillation */
 } mlp_target;

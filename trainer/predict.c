@@ -168,7 +168,7 @@ int predict_evaluate(predictor *p, const dataset *ds, size_t first, predict_eval
     loader *l;
     int rc = make_loader(p, ds, first, &l, err);
     if (rc) return rc;
-    int C = p->n_out, onehot = !p->regression && mlp_get_config(p->m)->loss == MLP_LOSS_MSE;
+    int C = p->n_out, onehot = !p->regression && mlp_get_config(p->m)->loss != MLP_LOSS_SOFTMAX_XENT;
     float *outs = malloc((ds->n - first) * (size_t)C * sizeof(float));
     if (!outs) {
         loader_free(l);

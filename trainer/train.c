@@ -111,8 +111,10 @@ void train_model_config(const train_config *c, int regression, int n_in, int n_o
     mc->seed = (uint64_t)c->seed;
     mc->max_batch = c->batch_size;
     int mse = c->loss == CONFIG_LOSS_MSE || (c->loss == CONFIG_LOSS_AUTO && regression);
-    mc->loss = mse ? MLP_LOSS_MSE : MLP_LOSS_SOFTMAX_XENT;
-    mc->label_smoothing = mse ? 0.0f : (float)c->label_smoothing;
+    int huber = c->loss == CONFIG_LOSS_HUBER;
+    mc->loss = huber ? MLP_LOSS_HUBER : mse ? MLP_LOSS_MSE : MLP_LOSS_SOFTMAX_XENT;
+    mc->label_smoothing = mse || huber ? 0.0f : (float)c->label_smoothing;
+    mc->huber_delta = (float)c->huber_delta;
     mc->distill_temperature = (float)c->distill_temperature;
     mc->distill_alpha = (float)c->distill_alpha;
 }
@@ -246,7 +248,7 @@ static int build(session *s, kerror *err)
     const train_config *c = s->cfg;
     mlp_config mc;
     train_model_config(c, !s->classification, (int)s->ds.d, s->n_out, &mc);
-    s->mse = mc.loss == MLP_LOSS_MSE;
+    s->mse = mc.loss != MLP_LOSS_SOFTMAX_XENT;
     int rc = mlp_create(&s->m, &mc, err);
     if (rc) return rc;
     optim_config oc;

@@ -22,7 +22,7 @@ static const char *const scaling_names[] = {"none", "standard", "minmax", NULL};
 static const char *const act_names[] = {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", NULL};
 static const char *const init_names[] = {"xavier_uniform", "xavier_normal", "he_uniform",
                                          "he_normal", NULL};
-static const char *const loss_names[] = {"auto", "cross_entropy", "mse", NULL};
+static const char *const loss_names[] = {"auto", "cross_entropy", "mse", "huber", NULL};
 static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
                                           "adam", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "step", "multistep", "exponential",
@@ -64,7 +64,9 @@ const train_config_option train_config_options[] = {
     F(bn_momentum, "0.1", 0, 1, "batch-norm running-statistics momentum"),
     F(dropout, "0", 0, 0.95, "dropout rate after every hidden activation"),
     E(init, "he_normal", init_names, "weight initialisation"),
-    E(loss, "auto", loss_names, "auto: cross_entropy for classification, mse for regression"),
+    E(loss, "auto", loss_names, "auto: cross_entropy for classification, mse for regression; "
+      "huber: Huber loss (PyTorch HuberLoss) on the targets, or on one-hot classes"),
+    FO(huber_delta, "1", 0, BIG, "huber: where the loss turns from quadratic to linear"),
     F(label_smoothing, "0", 0, 0.9, "label smoothing of the cross-entropy targets"),
     E(optimizer, "adam", optim_names, "update rule"),
     FO(lr, "0.001", 0, BIG, "base learning rate"),

@@ -26,7 +26,7 @@ typedef struct {
 
 /* Values of the enum options: the index of the name in the option's choices. */
 enum { CONFIG_TASK_AUTO, CONFIG_TASK_CLASSIFICATION, CONFIG_TASK_REGRESSION };
-enum { CONFIG_LOSS_AUTO, CONFIG_LOSS_CROSS_ENTROPY, CONFIG_LOSS_MSE };
+enum { CONFIG_LOSS_AUTO, CONFIG_LOSS_CROSS_ENTROPY, CONFIG_LOSS_MSE, CONFIG_LOSS_HUBER };
 enum { CONFIG_DEVICE_CPU, CONFIG_DEVICE_CUDA, CONFIG_DEVICE_AUTO };
 enum { CONFIG_PRECISION_FP32, CONFIG_PRECISION_BF16, CONFIG_PRECISION_FP16 };
 /* auto (the default) is data, or blas where data is refused (batch norm):
@@ -58,6 +58,7 @@ typedef struct {
     int init;                         /* mlp_init */
     int loss;                         /* CONFIG_LOSS_* */
     double label_smoothing;
+    double huber_delta;
     /* optimizer and regularization */
     int optimizer;                    /* optim_kind */
     double lr, momentum, beta1, beta2, eps, rho;

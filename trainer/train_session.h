@@ -28,7 +28,7 @@ typedef struct train_device_ops train_device_ops;
 
 typedef struct {
     const train_config *cfg;
-    int classification, mse, n_out;
+    int classification, mse, n_out;   /* mse: a loss on targets (mse, huber) */
     dataset ds;
     split sp;
     split_scaler sc;
