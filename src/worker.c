@@ -351,6 +351,20 @@ static int n_busy(const worker *w)
     return n;
 }
 
+/* Stopping: done once every trial's end is sent, or, while the server
+ * cannot be reached, once the children are gone and a lease has passed
+ * (the server has failed those trials by then and runs them again). */
+static int stopped(const worker *w, double since)
+{
+    if (n_busy(w) == 0) return 1;
+    for (int i = 0; i < w->o->slots; i++)
+        if (w->slots[i].proc) return 0;
+    if (now_s() - since <= w->lease_s) return 0;
+    klog(stderr, "worker: the server cannot be told how %d trials ended; it fails them once "
+         "their lease runs out", n_busy(w));
+    return 1;
+}
+
 /* One round: lease while slots are free, wait for the children, send.
  * KE_IO when the server could not be reached at some point (what was not
  * sent stays for the next round); the children are served regardless. */
@@ -406,8 +420,10 @@ int worker_run(const worker_opts *o, kerror *err)
     if (rc == KE_OK) rc = ensure_registered(w, err);
     w->idle_since = now_s();
     int unreachable = 0;
+    double stop_at = 0;
     while (rc == KE_OK) {
-        if (*o->stop && n_busy(w) == 0) break;
+        if (*o->stop && !stop_at) stop_at = now_s();
+        if (*o->stop && stopped(w, stop_at)) break;
         kerror rerr;
         kerror_clear(&rerr);
         int r = round_once(w, &rerr);

@@ -73,11 +73,12 @@ class WorkersTest(unittest.TestCase):
         self.servers.append(s)
         return s
 
-    def worker(self, server, name, *args, env=None):
+    def worker(self, server, name, *args, env=None, work=None):
         log = open(os.path.join(self.tmp, name + ".log"), "w")
         with log:
             p = subprocess.Popen([KESTREL, "worker", "--server", server.base, "--work-dir",
-                                  os.path.join(self.tmp, name), "--poll", "0.05"] + list(args),
+                                  os.path.join(self.tmp, work or name), "--poll", "0.05"]
+                                 + list(args),
                                  stdout=log, stderr=log, env=dict(os.environ, **(env or {})))
         p.logname = log.name
         self.procs.append(p)
@@ -133,6 +134,42 @@ class WorkersTest(unittest.TestCase):
         for k, t in local.items():
             self.assertEqual((t["x1"], t["x2"]), (remote[k]["params"]["x1"], remote[k]["params"]["x2"]))
             self.assertAlmostEqual(t["value"], remote[k]["value"], places=12)
+
+    def test_hyperband_on_workers_sharing_a_folder_matches_a_local_run(self):
+        spec = {"name": "hb", "objective": {"metric": "val_loss"},
+                "space": {"lr": {"type": "float", "low": 0.0005, "high": 0.2, "log": True}},
+                "strategy": {"name": "hyperband", "seed": 3,
+                             "options": {"max_resource": 9, "eta": 3}},
+                "budget": {"max_trials": 17, "max_parallel": 1},
+                "run": {"trainer": {"data": "synthetic-classification",
+                                    "synthetic_samples": 400, "hidden": [16], "epochs": 9}}}
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", spec)
+        self.worker(s, "a", work="shared")
+        self.worker(s, "b", work="shared")
+        s.wait_state("hb", "COMPLETE", timeout=HANG)
+        remote = {t["number"]: t for t in self.trials(s, "hb")}
+        promoted = [t for t in remote.values() if t["resumed_from"] is not None]
+        self.assertEqual(len(promoted), 5)
+        for t in promoted:   # continued from the parent's checkpoint
+            parent = remote[t["resumed_from"]]
+            _, d = s.json("GET", "/api/v1/studies/hb/trials/%d" % t["number"])
+            self.assertEqual(d["values"][0]["step"], parent["budget"] + 1)
+        path = os.path.join(self.tmp, "hb.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        local_db = os.path.join(self.tmp, "local.db")
+        subprocess.run([KESTREL, "run", "--db", local_db, "--quiet", path], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=HANG)
+        out = subprocess.run([KESTREL, "trials", "--db", local_db, "hb", "--format", "json"],
+                             check=True, capture_output=True, text=True, timeout=HANG).stdout
+        local = {t["number"]: t for t in json.loads(out)}
+        self.assertEqual(sorted(local), sorted(remote))
+        for k, t in local.items():
+            r = remote[k]
+            self.assertEqual((t["budget"], t["resumed_from"], t["lr"]),
+                             (r["budget"], r["resumed_from"], r["params"]["lr"]))
+            self.assertAlmostEqual(t["value"], r["value"], places=9)
 
     def test_reports_gpus_and_resources(self):
         s = self.serve()
@@ -260,6 +297,47 @@ class WorkersTest(unittest.TestCase):
         failed = [t for t in trials if t["state"] == "FAILED"]
         self.assertEqual(sorted(t["retry_of"] for t in trials if t["retry_of"] is not None),
                          sorted(t["number"] for t in failed))
+
+    def test_pruning_and_stopping_reach_the_worker(self):
+        curve = os.path.join(self.tmp, "curve.sh")
+        with open(curve, "w") as f:   # loss = x + 1/step over 20 steps
+            f.write("#!/bin/sh\ns=1\nwhile [ $s -le 20 ]; do\n"
+                    "  awk -v x=\"$1\" -v s=\"$s\" 'BEGIN { printf \"{\\\"step\\\": %d, "
+                    "\\\"loss\\\": %.6f}\\n\", s, x + 1 / s }' >&3\n  sleep 0.03\n"
+                    "  s=$((s + 1))\ndone\n")
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", {
+            "name": "med", "objective": {"metric": "loss"},
+            "space": {"x": {"type": "float", "low": 0, "high": 10,
+                            "grid": [1, 2, 3, 9, 8, 0.5, 7]}},
+            "strategy": {"name": "grid"},
+            "pruner": {"name": "median", "options": {"warmup_steps": 2, "min_trials": 3}},
+            "budget": {"max_trials": 7, "max_parallel": 1},
+            "run": {"command": ["sh", curve, "{x}"], "kill_grace": 1}})
+        first = self.worker(s, "w")
+        s.wait_state("med", "COMPLETE", timeout=HANG)
+        first.terminate()
+        self.assertEqual(first.wait(timeout=HANG), 0)
+        pruned = sorted(t["params"]["x"] for t in self.trials(s, "med") if t["state"] == "PRUNED")
+        self.assertEqual(pruned, [7, 8, 9])
+
+        # a stopped study ends its remote trials at once; they run again on resume
+        gate = os.path.join(self.tmp, "gate")
+        s.json("POST", "/api/v1/studies", self.step_spec("stop", trials=2, parallel=1))
+        w = self.worker(s, "g", env={"GATE": gate})
+        wait_for("the gated worker to hold a trial", lambda: self.held(s, w.pid))
+        status, _ = s.json("POST", "/api/v1/studies/stop/stop")
+        self.assertEqual(status, 202)
+        s.wait_state("stop", "STOPPED")
+        t = self.trials(s, "stop")[0]
+        self.assertEqual(t["state"], "FAILED")
+        self.assertIn("interrupted", t["failure"])
+        with open(gate, "w"):
+            pass
+        wait_for("the worker to hear its lease is gone", lambda: "refused (409)" in self.log_of(w))
+        s.json("POST", "/api/v1/studies/stop/resume")
+        st = s.wait_state("stop", "COMPLETE", timeout=HANG)
+        self.assertEqual(st["counts"]["complete"], 2)
 
 
 if __name__ == "__main__":
