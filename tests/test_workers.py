@@ -174,8 +174,10 @@ class WorkersTest(unittest.TestCase):
     def test_reports_gpus_and_resources(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.step_spec("gpu", trials=4, steps=3))
-        self.worker(s, "g", "--gpus", "3,5")
+        g = self.worker(s, "g", "--gpus", "3,5")
         s.wait_state("gpu", "COMPLETE", timeout=HANG)
+        g.terminate()   # the lease calls below are the only ones
+        self.assertEqual(g.wait(timeout=HANG), 0)
         for t in self.trials(s, "gpu"):
             _, d = s.json("GET", "/api/v1/studies/gpu/trials/%d" % t["number"])
             self.assertIn(d["metrics"]["gpu"], (3, 5))
