@@ -77,8 +77,10 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_PAGE_PARAMS] = "SELECT p.trial_id, p.name, p.value_num, p.value_text FROM "
         "json_each(?1) j JOIN trial_params p ON p.trial_id = j.value ORDER BY p.trial_id, p.pos",
     [Q_TRIAL_STATE] = "SELECT state FROM trials WHERE id = ?1",
+    /* ?5 from sq_now_unix, the clock of trials.started_at: SQLite's 'now'
+     * is truncated to milliseconds and could read before the trial began. */
     [Q_VALUE_INSERT] = "INSERT OR REPLACE INTO trial_values (trial_id, step, "
-        "name, value, at) VALUES (?1, ?2, ?3, ?4, (julianday('now') - 2440587.5) * 86400.0)",
+        "name, value, at) VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_LAST_STEP] = "UPDATE trials SET last_step = max(last_step, ?2) WHERE id = ?1",
     [Q_TRIAL_END] = "UPDATE trials SET state = ?2, value = ?3, finished_at = ?4, "
         "failure = ?5, last_step = coalesce((SELECT max(step) FROM trial_values "

@@ -232,7 +232,8 @@ int storage_trial_insert(storage *st, int64_t study_id, storage_trial *t, kerror
 }
 
 /* Inserts-or-replaces name = value rows for trial id through query q
- * (?1 trial, then ?2 step if step >= 0, then name, value). */
+ * (?1 trial, then ?2 step if step >= 0, then name, value, and the arrival
+ * time if step >= 0). */
 static int put_values(storage *st, int q, int64_t id, int step,
                       const storage_metric *m, int n, kerror *err)
 {
@@ -243,7 +244,8 @@ static int put_values(storage *st, int q, int64_t id, int step,
         sqlite3_bind_int64(s, col++, id);
         if (step >= 0) sqlite3_bind_int(s, col++, step);
         sq_bind_text_or_null(s, col++, m[i].name);
-        sqlite3_bind_double(s, col, m[i].value);
+        sqlite3_bind_double(s, col++, m[i].value);
+        if (step >= 0) sqlite3_bind_double(s, col, sq_now_unix());   /* a report's arrival */
         int rc = sq_run_write(st, s, err, "storing values");
         if (rc) return rc;
     }

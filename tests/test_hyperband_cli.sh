@@ -112,11 +112,13 @@ check "asha promoted the best third of rung 1 by the end" \
 # --- median pruner ---------------------------------------------------------
 cat > curve.sh <<'S'
 #!/bin/sh
-# loss = x + 1/step over 20 steps, reported on fd 3.
+# loss = x + 1/step over 20 steps, reported on fd 3. A bad curve (x >= 7)
+# waits before its last step until it is pruned, so whether the pruner acts
+# before the trial ends does not depend on how fast either runs.
 s=1
 while [ $s -le 20 ]; do
+    [ $s -eq 20 ] && awk -v x="$1" 'BEGIN { exit !(x >= 7) }' && exec sleep 60
     awk -v x="$1" -v s="$s" 'BEGIN { printf "{\"step\": %d, \"loss\": %.6f}\n", s, x + 1 / s }' >&3
-    sleep 0.03
     s=$((s + 1))
 done
 awk -v x="$1" 'BEGIN { printf "{\"loss\": %.6f}\n", x + 0.05 }' >&3

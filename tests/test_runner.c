@@ -237,8 +237,10 @@ END_TEST
 START_TEST(timeout_kills_after_grace_when_sigterm_ignored)
 {
     collect c = {0};
+    /* The timeout must outlast the shell's start on a loaded machine: if
+     * SIGTERM came before the trap was set, it would end the shell itself. */
     runner_proc *p = spawn_sh("trap '' TERM; echo started >&3; while :; do sleep 0.05; done",
-                              1.0, &c);
+                              5.0, &c);
     run_one(p, &c);
     ck_assert_str_eq(nth(&c, RUNNER_SRC_REPORT, 0), "started");
     ck_assert_int_eq(c.exit.timed_out, 1);
@@ -281,7 +283,7 @@ static int dead(pid_t pid)
 /* Waits (bounded) for pid to die; 1 if it did. */
 static int dies(pid_t pid)
 {
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 2400; i++) {   /* a 60 s hang guard, not a deadline */
         if (dead(pid)) return 1;
         nanosleep(&(struct timespec){0, 25000000}, NULL);
     }
@@ -509,7 +511,7 @@ static const char *fd_problem(char *buf, size_t size)
     char path[64], target[PATH_MAX];
     snprintf(path, sizeof path, "/proc/%d/fd", (int)runner_pid(p));
     int clean = 0;
-    for (int i = 0; ok && !clean && i < 200; i++) {
+    for (int i = 0; ok && !clean && i < 2400; i++) {   /* a 60 s hang guard */
         if (i) nanosleep(&(struct timespec){0, 25000000}, NULL);
         clean = list_fds(path, buf, size) == 0;
     }
@@ -624,7 +626,7 @@ static Suite *runner_suite(void)
 {
     Suite *s = suite_create("runner");
     TCase *tc = tcase_create("children");
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 120);   /* a hang guard: the waits inside are bounded at 60 s */
     tcase_add_test(tc, lines_by_source_in_order);
     tcase_add_test(tc, long_lines_cut);
     tcase_add_test(tc, stderr_tail_keeps_last_bytes);
