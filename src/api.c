@@ -218,12 +218,16 @@ static void h_metrics(http_req *rq, void *ctx)
     fputs("# HELP kestrel_trials Trials in the history by state.\n# TYPE kestrel_trials gauge\n", f);
     for (int k = 0; k < TRIAL_STATES; k++)
         fprintf(f, "kestrel_trials{state=\"%s\"} %ld\n", trial_state_name((trial_state)k), trials[k]);
-    fprintf(f, "# HELP kestrel_running_trials Trials this server runs now.\n"
+    fprintf(f, "# HELP kestrel_running_trials Trials running now, here or on workers.\n"
                "# TYPE kestrel_running_trials gauge\nkestrel_running_trials %d\n"
                "# HELP kestrel_suggestions_total Trials started since the server started.\n"
                "# TYPE kestrel_suggestions_total counter\nkestrel_suggestions_total %" PRIu64 "\n"
+               "# HELP kestrel_workers Workers registered since the server started.\n"
+               "# TYPE kestrel_workers gauge\nkestrel_workers %d\n"
+               "# HELP kestrel_remote_trials Trials workers run now (their leases).\n"
+               "# TYPE kestrel_remote_trials gauge\nkestrel_remote_trials %d\n"
                "# HELP kestrel_studies Studies in the history by state.\n"
-               "# TYPE kestrel_studies gauge\n", ss.running, ss.suggestions);
+               "# TYPE kestrel_studies gauge\n", ss.running, ss.suggestions, ss.workers, ss.remote);
     for (int k = 0; k < STUDY_STATES; k++)
         fprintf(f, "kestrel_studies{state=\"%s\"} %ld\n", study_state_name((study_state)k), studies[k]);
     fputs("# HELP kestrel_http_requests_total HTTP responses by status code.\n"

@@ -7,6 +7,7 @@
 #include "fleet.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,14 @@ struct fleet {
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
     fl_lease *leases;
+    atomic_int n_workers, n_leases;     /* read by any thread (fleet_counts) */
 };
+
+void fleet_counts(const fleet *fl, int *workers, int *leases)
+{
+    *workers = fl ? atomic_load(&fl->n_workers) : 0;
+    *leases = fl ? atomic_load(&fl->n_leases) : 0;
+}
 
 static double mono(void)
 {
@@ -178,6 +186,7 @@ static int do_register(service *sv, void *arg, kerror *err)
     w->last_seen = wall();
     w->next = fl->workers;
     fl->workers = w;
+    atomic_fetch_add(&fl->n_workers, 1);
     klog(stderr, "worker %lld registered: %s", (long long)w->id, w->name);
     c->out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)w->id, "key", w->key,
                        "lease_seconds", fl->lease_s);
@@ -220,6 +229,7 @@ static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
     while (*p != l) p = &(*p)->next;
     *p = l->next;
     l->w->running--;
+    atomic_fetch_sub(&fl->n_leases, 1);
     kerror err;
     if (storage_lease_end(service_storage(fl->sv), l->id, outcome, &err) != KE_OK)
         klog(stderr, "lease %lld: cannot record its end: %s", (long long)l->id, err.msg);
@@ -289,6 +299,7 @@ static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char
     l->next = fl->leases;
     fl->leases = l;
     w->running++;
+    atomic_fetch_add(&fl->n_leases, 1);
     scheduler_status ss;
     scheduler_get_status(s, &ss);
     storage_study row;

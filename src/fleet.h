@@ -41,6 +41,8 @@ typedef struct fleet fleet;
 int fleet_open(fleet **out, service *sv, double lease_seconds, kerror *err);
 /* Fails the trials of leases that ran out (retried under max_retries). */
 void fleet_tick(fleet *fl);
+/* Workers registered since the start and leases running now; any thread. */
+void fleet_counts(const fleet *fl, int *workers, int *leases);
 void fleet_close(fleet *fl);
 
 #endif

@@ -585,6 +585,7 @@ void service_get_stats(service *sv, service_stats *out)
     out->active = atomic_load(&sv->n_active_pub);
     out->engine_idle_s = (double)(mono_ns() - atomic_load(&sv->beat_ns)) * 1e-9;
     out->stalled = out->engine_idle_s > sv->stall_after;
+    fleet_counts(sv->fleet, &out->workers, &out->remote);
 }
 
 /* ---- the engine loop ---- */

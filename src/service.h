@@ -35,6 +35,8 @@ typedef struct {
     double engine_idle_s;       /* since the engine last finished a round */
     int stalled;                /* engine_idle_s is above stall_after: one
                                  * engine step blocks every study */
+    int workers;                /* registered since the server started */
+    int remote;                 /* trials workers run now (leases) */
 } service_stats;
 
 /* Opens the engine's storage handle. The calling thread becomes the engine

@@ -119,6 +119,9 @@ class WorkersTest(unittest.TestCase):
         _, reg = s.json("GET", "/api/v1/workers")
         self.assertEqual(sorted(w["pid"] for w in reg["workers"]), sorted([a.pid, b.pid]))
         self.assertIn({"rack": "r1"}, [w["labels"] for w in reg["workers"]])
+        metrics = s.request("GET", "/metrics")[2].decode()
+        self.assertIn("\nkestrel_workers 2\n", metrics)
+        self.assertIn("\nkestrel_remote_trials 0\n", metrics)
 
         # the same study run locally: the same trials, the same values
         spec = os.path.join(self.tmp, "fn.json")
@@ -253,6 +256,7 @@ class WorkersTest(unittest.TestCase):
         s.json("POST", "/api/v1/studies", self.step_spec("k", trials=3, parallel=1, retries=2))
         a = self.worker(s, "a", env={"GATE": gate})
         wait_for("worker a to hold a trial", lambda: self.held(s, a.pid))
+        self.assertIn("\nkestrel_remote_trials 1\n", s.request("GET", "/metrics")[2].decode())
         a.kill()   # kill -9 mid-trial
         a.wait()
         # its trial fails once the lease runs out; b (no gate) runs the retry
