@@ -73,6 +73,7 @@ def main():
     ap.add_argument("--max-train", type=int, default=0)
     ap.add_argument("--data-dir", default=DATA)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--goal", type=float, help="stop the study once an epoch reaches this val_accuracy")
     a = ap.parse_args()
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -125,6 +126,8 @@ def main():
                 out.write(json.dumps({"t": round(time.monotonic() - t0, 3), "trial": trial.number,
                                       "epoch": epoch, "val_accuracy": acc}) + "\n")
                 out.flush()
+            if a.goal is not None and acc >= a.goal:
+                trial.study.stop()   # the running trials finish; nothing new starts
             trial.report(acc, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()

@@ -156,9 +156,10 @@ static int summary(const spec_study *spec, const scheduler_status *st, const pro
         snprintf(best, sizeof best, ", best %s %.10g at trial %d", spec->metric, st->best_value,
                  st->best_number);
     if (!(idle && p->quiet))
-        say(p, "study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)%s%s",
+        say(p, "study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)%s%s%s",
             spec->name, st->failed ? "failed" : st->completed ? "complete" : "stopped",
             st->n_trials, st->n_complete, st->n_pruned, st->n_failed, st->n_interrupted, best,
+            st->goal_reached && st->completed ? "; objective.goal reached" : "",
             idle ? "; nothing left to run" : "");
     if (st->stop_reason)
         say(p, "stopped: %s; run the same command again to resume", st->stop_reason);

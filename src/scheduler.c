@@ -61,6 +61,7 @@ struct scheduler {
     double t0;
     int reclaimed;
     int exhausted;          /* strategy has nothing more */
+    int goal_reached;       /* a COMPLETE trial reached objective.goal: nothing new starts */
     int multifid;           /* the strategy gives budgets: it promotes trials */
     int ended_since_ask;    /* a trial ended since the last suggest() */
     sched_ckpt ckpt;        /* trainer studies: whose checkpoint is kept */
@@ -234,6 +235,11 @@ static int best_trial(const scheduler *s, double *value)
     return best;
 }
 
+static int reaches_goal(const scheduler *s, double v)
+{
+    return s->spec->has_goal && (s->spec->maximize ? v >= s->spec->goal : v <= s->spec->goal);
+}
+
 int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                    const scheduler_opts *o, kerror *err)
 {
@@ -282,6 +288,8 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                         spec->run.kind != RUN_TRAINER || spec->run.keep_all_checkpoints,
                         best_trial(s, NULL));
     for (int k = 0; rc == KE_OK && k < s->hist.n; k++) s->multifid |= s->hist.t[k].budget > 0;
+    double best;
+    if (rc == KE_OK && best_trial(s, &best) >= 0) s->goal_reached = reaches_goal(s, best);
     s->ended_since_ask = 1;   /* a resumed study may have promotions due */
     if (rc == KE_OK) {
         s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
@@ -315,6 +323,7 @@ static int finish_trial(scheduler *s, int number, trial_state state, int has_val
     sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
     sched_ckpt_ended(&s->ckpt, number, best_trial(s, NULL), s->multifid);
     s->ended_since_ask = 1;
+    if (state == TRIAL_COMPLETE && has_value && reaches_goal(s, value)) s->goal_reached = 1;
     if (state != TRIAL_FAILED) s->fail_streak = 0;
     else if (!trial_interrupted(failure)) {
         s->fail_streak++;
@@ -553,6 +562,7 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, sch
  * suggestions; with rem, one trial at most, handed to the remote run. */
 static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *err)
 {
+    if (s->goal_reached) return KE_OK;
     int room = s->spec->budget.max_parallel - s->n_running;
     if (slots > room) slots = room;
     while (slots > 0 && s->n_retry > 0) {
@@ -658,7 +668,7 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     }
     if (s->n_running > 0) return 1;     /* remote runs only: their workers call */
     int budget_done = fresh_count(s) >= s->spec->budget.max_trials && s->n_retry == 0;
-    if (!s->stop_reason && !budget_done && !s->exhausted) return 1;
+    if (!s->stop_reason && !budget_done && !s->exhausted && !s->goal_reached) return 1;
     s->finished = 1;
     if (!s->stop_reason && nothing_completed(s)) {
         s->failed = 1;
@@ -688,6 +698,7 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
     out->elapsed = now() - s->t0;
     out->finished = s->finished;
     out->completed = s->completed;
+    out->goal_reached = s->goal_reached;
     out->failed = s->failed;
     out->failure = s->failed ? s->failure : NULL;
     out->stop_reason = s->failed ? NULL : s->stop_reason;

@@ -59,8 +59,9 @@ typedef struct {
     int best_number;
     double elapsed;             /* seconds since open */
     int finished;               /* 1 once step returned 0 */
-    int completed;              /* budget reached or strategy exhausted, and a
-                                 * trial completed */
+    int completed;              /* budget reached, strategy exhausted or goal
+                                 * reached, and a trial completed */
+    int goal_reached;           /* a COMPLETE trial reached objective.goal */
     int failed;                 /* budget.max_failures trials in a row failed, or
                                  * the budget ran out with none complete */
     const char *failure;        /* why it failed (stored as its state_reason), or NULL */

@@ -198,7 +198,7 @@ static int matches_charset(const char *s, const char *first, const char *rest)
 
 static int parse_header(spec_study *s, const json_t *doc, kerror *err)
 {
-    static const char *const objective_keys[] = { "metric", "direction", NULL };
+    static const char *const objective_keys[] = { "metric", "direction", "goal", NULL };
     json_t *v, *obj;
     int rc = get(doc, "", "name", F_STRING, 1, &v, err);
     if (rc < 0) return rc;
@@ -221,6 +221,12 @@ static int parse_header(spec_study *s, const json_t *doc, kerror *err)
         if (strcmp(d, "minimize") && strcmp(d, "maximize"))
             return invalid(err, "objective.direction", "must be \"minimize\" or \"maximize\"");
         s->maximize = !strcmp(d, "maximize");
+    }
+    if ((rc = get(obj, "objective", "goal", F_NUMBER, 0, &v, err)) < 0) return rc;
+    if (v) {
+        s->goal = json_number_value(v);
+        if (!isfinite(s->goal)) return invalid(err, "objective.goal", "must be a finite number");
+        s->has_goal = 1;
     }
     return KE_OK;
 }

@@ -25,6 +25,8 @@ typedef struct {
     char *name;
     char *metric;               /* objective metric name */
     int maximize;               /* 0 = minimize */
+    int has_goal;               /* objective.goal given: the study ends once */
+    double goal;                /* a COMPLETE trial's value reaches it */
     space space;
     char *strategy;             /* registered strategy name */
     json_t *strategy_options;   /* new reference or NULL */

@@ -72,6 +72,26 @@ sed 's/"max_trials": 16/"max_trials": 20/' branin.json > more.json
 $KESTREL run more.json >/dev/null 2>&1; rc=$?
 check "a larger budget continues the study, no --force needed" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 20 ] && q 'select spec from studies' | grep -q '\"max_trials\":20'"
 
+# --- objective.goal: the study ends once a trial reaches it ---------------
+cat > goal.json <<'J'
+{"name": "goal", "objective": {"metric": "value", "direction": "minimize", "goal": 5},
+ "space": {"x1": {"type": "float", "low": -5, "high": 10}, "x2": {"type": "float", "low": 0, "high": 15}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 500, "max_parallel": 1},
+ "run": {"function": "branin"}}
+J
+DB=goal.db; export DB
+$KESTREL run goal.json --db goal.db >goal.txt 2>&1; rc=$?
+n=$(q 'select count(*) from trials')
+check "objective.goal: the study is COMPLETE (exit 0) before its budget" "[ $rc -eq 0 ] && [ $n -lt 500 ] && [ \"\$(q 'select state from studies')\" = COMPLETE ]"
+check "objective.goal: the last trial is the first to reach it" "[ \$(q 'select count(*) from trials where value <= 5') -eq 1 ] && [ \$(q 'select number from trials where value <= 5') -eq $((n - 1)) ]"
+check "objective.goal: the summary says so" "grep -q 'objective.goal reached' goal.txt"
+$KESTREL run goal.json --db goal.db >/dev/null 2>&1; rc=$?
+check "objective.goal: a rerun starts nothing" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq $n ]"
+unset DB
+sed 's/"goal": 5/"goal": "5"/' goal.json > badgoal.json
+$KESTREL validate badgoal.json 2>err.txt; rc=$?
+check "objective.goal must be a number, the error names it" "[ $rc -eq 2 ] && grep -q 'objective.goal' err.txt"
+
 # --- failing trials of every kind ----------------------------------------
 cat > trial.sh <<'S'
 #!/bin/sh

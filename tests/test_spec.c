@@ -98,7 +98,8 @@ static const reject_case rejects[] = {
     { P1("name", "\"\""), "name", "must match" },
     /* objective */
     { P1("objective", "[]"), "objective", "must be an object" },
-    { P1("objective.goal", "1"), "objective.goal", "unknown field" },
+    { P1("objective.target", "1"), "objective.target", "unknown field" },
+    { P1("objective.goal", "\"high\""), "objective.goal", "must be a number" },
     { P1("objective.metric", DEL), "objective.metric", "required field missing" },
     { P1("objective.metric", "3"), "objective.metric", "must be a string" },
     { P1("objective.metric", "\"\""), "objective.metric", "must be 1 to 63 characters" },
