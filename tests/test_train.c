@@ -88,6 +88,19 @@ START_TEST(data_parallel_matches_one_thread)
 }
 END_TEST
 
+/* stratify=true reaches the split: another validation part, another
+ * val_loss, and the run still learns. */
+START_TEST(stratified_run)
+{
+    train_result plain, strat;
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &plain, &err), KE_OK);
+    set("stratify=true");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &strat, &err), KE_OK);
+    ck_assert(strat.val_loss != plain.val_loss);
+    ck_assert_msg(strat.val_accuracy >= 0.95, "val_accuracy %g", strat.val_accuracy);
+}
+END_TEST
+
 /* loss=huber trains a regression: its val_loss (the Huber loss) falls and
  * the final line has the regression figures. */
 START_TEST(huber_regression_learns)
@@ -681,6 +694,7 @@ int main(void)
     tcase_add_test(tc, regression_loss_falls);
     tcase_add_test(tc, one_cycle_and_restarts_run);
     tcase_add_test(tc, huber_regression_learns);
+    tcase_add_test(tc, stratified_run);
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);

@@ -1,8 +1,8 @@
 /* split: index sets (ratio and k-fold) and train-fitted feature scaling; see
  * split.h. Each split is one block of n row indices laid out as
  * [val | train | unused pool rows | test], every dataset row at most once.
- * Invariant: the test rows depend only on (dataset, test_ratio, seed), so
- * split_make and every split_kfold fold agree on them. */
+ * Invariant: the test rows depend only on (dataset, test_ratio, seed,
+ * stratify), so split_make and every split_kfold fold agree on them. */
 #include "split.h"
 #include "rng.h"
 #include "vec.h"
@@ -18,6 +18,7 @@ void split_opts_init(split_opts *o)
     o->test_ratio = 0.1;
     o->seed = 1;
     o->max_train = 0;
+    o->stratify = 0;
 }
 
 void split_free(split *s)
@@ -27,21 +28,63 @@ void split_free(split *s)
     memset(s, 0, sizeof *s);
 }
 
+typedef struct {
+    double key;
+    size_t pos, row;
+} dealt;
+
+static int by_key(const void *a, const void *b)
+{
+    const dealt *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Reorders the shuffled rows perm[0, m) so that every run of consecutive
+ * rows holds each class in proportion: the j-th row (0-based, in shuffled
+ * order) of a class of n_c rows gets the key (j + 0.5) / n_c, and rows are
+ * sorted by key (ties in shuffled order). A cut after any row then leaves
+ * each class within one row of its share on either side. */
+static int stratify(const dataset *ds, size_t *perm, size_t m)
+{
+    size_t C = ds->n_classes, *count = calloc(C ? C : 1, sizeof *count), *seen = calloc(C ? C : 1, sizeof *seen);
+    dealt *d = malloc((m ? m : 1) * sizeof *d);
+    if (!count || !seen || !d) {
+        free(count);
+        free(seen);
+        free(d);
+        return KE_NOMEM;
+    }
+    for (size_t i = 0; i < m; i++) count[ds->y[perm[i]]]++;
+    for (size_t i = 0; i < m; i++) {
+        size_t c = (size_t)ds->y[perm[i]];
+        d[i] = (dealt){((double)seen[c]++ + 0.5) / (double)count[c], i, perm[i]};
+    }
+    qsort(d, m, sizeof *d, by_key);
+    for (size_t i = 0; i < m; i++) perm[i] = d[i].row;
+    free(count);
+    free(seen);
+    free(d);
+    return KE_OK;
+}
+
 /* Fills perm (n rows) with the shuffled pool followed by the test rows and
- * returns the pool size: the official test set in file order when the
- * dataset has one, else the last floor(test_ratio * n) of a shuffle. */
-static size_t arrange(const dataset *ds, const split_opts *o, size_t *perm)
+ * sets *pool to the pool size: the official test set in file order when the
+ * dataset has one, else the last floor(test_ratio * n) of a shuffle (with
+ * stratify, of the stratified order of the shuffle). */
+static int arrange(const dataset *ds, const split_opts *o, size_t *perm, size_t *pool, kerror *err)
 {
     rng r;
     rng_seed(&r, o->seed);
     for (size_t i = 0; i < ds->n; i++)
         perm[i] = i;
-    if (ds->test_begin < ds->n) {
-        rng_shuffle(&r, perm, ds->test_begin);
-        return ds->test_begin;
-    }
-    rng_shuffle(&r, perm, ds->n);
-    return ds->n - (size_t)floor(o->test_ratio * (double)ds->n);
+    int official = ds->test_begin < ds->n;
+    size_t m = official ? ds->test_begin : ds->n;
+    rng_shuffle(&r, perm, m);
+    if (o->stratify && ds->task == DATASET_CLASSIFICATION && stratify(ds, perm, m))
+        return kerror_set(err, KE_NOMEM, NULL, "split: cannot stratify %zu rows", m);
+    *pool = official ? m : ds->n - (size_t)floor(o->test_ratio * (double)ds->n);
+    return KE_OK;
 }
 
 static int check_opts(const dataset *ds, const split_opts *o, kerror *err)
@@ -81,7 +124,11 @@ int split_make(const dataset *ds, const split_opts *o, split *out, kerror *err)
     if (rc != KE_OK) return rc;
     if (!(out->block_ = malloc(ds->n * sizeof(size_t))))
         return kerror_set(err, KE_NOMEM, NULL, "split: cannot allocate %zu indices", ds->n);
-    size_t pool = arrange(ds, o, out->block_);
+    size_t pool;
+    if ((rc = arrange(ds, o, out->block_, &pool, err))) {
+        split_free(out);
+        return rc;
+    }
     size_t n_val = (size_t)floor(o->val_ratio * (double)pool);
     finish(out, n_val, pool, ds->n, o->max_train);
     return KE_OK;
@@ -101,11 +148,13 @@ int split_kfold(const dataset *ds, const split_opts *o, size_t k,
         free(perm);
         return kerror_set(err, KE_NOMEM, NULL, "split: cannot allocate %zu indices", ds->n);
     }
-    size_t pool = arrange(ds, o, perm);
-    if (pool < k) {
+    size_t pool = 0;
+    rc = arrange(ds, o, perm, &pool, err);
+    if (!rc && pool < k) rc = kerror_set(err, KE_INVALID, "folds", "%zu rows cannot make %zu folds", pool, k);
+    if (rc) {
         free(perm);
         split_free(out);
-        return kerror_set(err, KE_INVALID, "folds", "%zu rows cannot make %zu folds", pool, k);
+        return rc;
     }
     /* Fold f covers perm[begin, begin + size): the first pool % k folds get
      * one extra row. Move it to the front so val and train are contiguous. */

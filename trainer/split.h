@@ -21,6 +21,10 @@ typedef struct {
     uint64_t seed;      /* shuffle seed */
     size_t max_train;   /* keep at most this many training rows (a seeded
                            subset, for cheap trials); 0: all */
+    int stratify;       /* classification: every part (and fold, and the
+                           max_train subset) holds each class in its share
+                           of the rows, to within one row (sklearn's
+                           stratify=y); ignored for regression */
 } split_opts;
 
 /* Index sets into one dataset's rows. One allocation holds all three arrays;
@@ -33,7 +37,8 @@ typedef struct {
     size_t *block_;   /* private */
 } split;
 
-/* Fills o with val_ratio 0.1, test_ratio 0.1, seed 1, max_train 0. */
+/* Fills o with val_ratio 0.1, test_ratio 0.1, seed 1, max_train 0, no
+ * stratification. */
 void split_opts_init(split_opts *o);
 
 /* Splits ds's rows by o: test first (the official set, or test_ratio of a

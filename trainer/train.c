@@ -41,8 +41,8 @@ static int fit_scaler(session *s, const split_opts *so, int fold, kerror *err)
     split_scaling kind = (split_scaling)c->scaling;
     char recipe[256];
     snprintf(recipe, sizeof recipe, "scaler v1 kind=%d val=%.17g test=%.17g seed=%" PRIu64
-             " max_train=%zu kfold=%d fold=%d", (int)kind, so->val_ratio, so->test_ratio, so->seed,
-             so->max_train, c->kfold, fold);
+             " max_train=%zu kfold=%d fold=%d%s", (int)kind, so->val_ratio, so->test_ratio, so->seed,
+             so->max_train, c->kfold, fold, so->stratify ? " stratified" : "");
     size_t d = s->ds.d;
     int rc = split_scaler_alloc(&s->sc, kind, d, err);
     if (rc) return rc;
@@ -84,6 +84,7 @@ static int load_data(session *s, int fold, kerror *err)
     so.test_ratio = c->test_ratio;
     so.seed = (uint64_t)c->data_seed;
     so.max_train = (size_t)c->max_train;
+    so.stratify = c->stratify;
     rc = fold < 0 ? split_make(&s->ds, &so, &s->sp, err)
                   : split_kfold(&s->ds, &so, (size_t)c->kfold, (size_t)fold, &s->sp, err);
     if (rc) return rc;

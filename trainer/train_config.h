@@ -48,6 +48,7 @@ typedef struct {
     double val_ratio, test_ratio;
     int kfold;                        /* 0 = off, else k >= 2 */
     int scaling;                      /* split_scaling */
+    int stratify;                     /* split_opts.stratify */
     /* model */
     train_config_int_list hidden;           /* hidden widths */
     int activation;                   /* layers_act */
