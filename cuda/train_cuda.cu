@@ -436,6 +436,8 @@ static void cuda_close(session *s)
 
 static int cuda_open(session *s, kerror *err)
 {
+    if (s->class_weight)
+        return kerror_set(err, KE_INVALID, "class_weight", "not supported by device=cuda (use device=cpu)");
     cuda_state *g = (cuda_state *)calloc(1, sizeof *g);
     if (!g) return kerror_set(err, KE_NOMEM, NULL, "cuda: out of memory");
     s->dev_state = g;

@@ -232,7 +232,7 @@ START_TEST(losses_match_cpu)
     float *grow = to_dev(NULL, (size_t)B), *gp = to_dev(NULL, N);
     int *glabels = to_dev_bytes(labels, (size_t)B * sizeof *labels);
     double correct;
-    float cpu = loss_softmax_xent(dl, z, labels, B, C, 0.1f);
+    float cpu = loss_softmax_xent(dl, z, labels, B, C, 0.1f, NULL);
     loss_cuda_softmax_xent(dev, grow, gdl, gz, glabels, B, C, 0.1f, NULL);
     ck_assert_double_eq_tol(mean_loss(grow, gz, glabels, B, C, &correct), cpu, TOL32 * fabs(cpu));
     ck_assert_int_eq((int)correct, mlp_count_correct(z, labels, B, C));
@@ -377,7 +377,7 @@ static void check_model(double tol, double tol_grad)
     for (int b = 0; b < B; b++) labels[b] = (int)rng_below(&r, (uint64_t)mc->n_out);
     float *gx = to_dev(x, (size_t)B * mc->n_in);
     int *glabels = to_dev_bytes(labels, sizeof labels);
-    mlp_target t = {labels, NULL, NULL}, gt = {glabels, NULL, NULL};
+    mlp_target t = {labels, NULL, NULL, NULL}, gt = {glabels, NULL, NULL, NULL};
     for (int pass = 0; pass < 2; pass++) {
         ck_assert_int_eq(mlp_forward(m, x, B, 1, &err), KE_OK);
         ck_assert_int_eq(mlp_cuda_forward(gm, gx, B, 1, NULL, &err), KE_OK);
@@ -520,7 +520,7 @@ START_TEST(fp16_forward_overflow_skips_step)
     for (int i = 0; i < B * mc->n_in; i++) x[i] = 10;
     int labels[8] = {0};
     float *gx = to_dev(x, (size_t)B * mc->n_in), *gs = to_dev(scal, 2);
-    mlp_target gt = {to_dev_bytes(labels, sizeof labels), NULL, NULL};
+    mlp_target gt = {to_dev_bytes(labels, sizeof labels), NULL, NULL, NULL};
     double *gacc = to_dev_bytes(NULL, 2 * sizeof(double)), acc[2];
     ck_assert_int_eq(mlp_cuda_forward(gm, gx, B, 1, NULL, &err), KE_OK);
     mlp_cuda_loss_forward_backward(gm, &gt, B, optim_cuda_loss_scale(&go));

@@ -129,7 +129,7 @@ START_TEST(gradients_match_one_model)
                 pair q = pair_new(&c, threads);
                 int B = sizes[si];
                 mlp_target t = { b.labels, losses[li] == MLP_LOSS_MSE ? b.targets : NULL,
-                                 li == 2 ? b.teacher : NULL };
+                                 li == 2 ? b.teacher : NULL, NULL };
                 float want = one_model(q.ref, b.x, &t, B, 0), got;
                 kerror err;
                 ck_assert_int_eq(dp_train_batch(q.p, b.x, &t, B, 0, &got, &err), KE_OK);
@@ -151,8 +151,8 @@ START_TEST(accumulation_and_tiny_batches)
     fill(&b, 5);
     mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
     pair q = pair_new(&c, 3);
-    mlp_target t = { b.labels, NULL, NULL };
-    mlp_target t2 = { b.labels + 40, NULL, NULL };
+    mlp_target t = { b.labels, NULL, NULL, NULL };
+    mlp_target t2 = { b.labels + 40, NULL, NULL, NULL };
     float loss;
     one_model(q.ref, b.x, &t, 40, 0);
     one_model(q.ref, b.x + 40 * N_IN, &t2, 23, 1);
@@ -176,7 +176,7 @@ START_TEST(evaluation_matches_one_model)
     fill(&b, 9);
     mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0.3f);
     pair q = pair_new(&c, 3);
-    mlp_target t = { b.labels, NULL, NULL };
+    mlp_target t = { b.labels, NULL, NULL, NULL };
     float want_loss, got_loss;
     int want_right, got_right;
     ck_assert_int_eq(mlp_eval_batch(q.ref, b.x, &t, 50, &want_loss, &want_right, NULL), KE_OK);
@@ -186,7 +186,7 @@ START_TEST(evaluation_matches_one_model)
     /* MSE on class labels: counts come from the labels whatever the loss */
     mlp_config cm = config(MLP_LOSS_MSE, 0);
     pair qm = pair_new(&cm, 2);
-    mlp_target tm = { b.labels, b.targets, NULL };
+    mlp_target tm = { b.labels, b.targets, NULL, NULL };
     ck_assert_int_eq(mlp_eval_batch(qm.ref, b.x, &tm, 50, &want_loss, NULL, NULL), KE_OK);
     want_right = mlp_count_correct(mlp_logits(qm.ref), b.labels, 50, N_OUT);
     ck_assert_int_eq(dp_eval_batch(qm.p, b.x, &tm, 50, &got_loss, &got_right, NULL, NULL), KE_OK);
@@ -207,7 +207,7 @@ START_TEST(dropout_is_reproducible)
     mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0.5f);
     mlp *m1 = create(&c), *m2 = create(&c);
     dp *p1 = pool(m1, 2), *p2 = pool(m2, 2);
-    mlp_target t = { b.labels, NULL, NULL };
+    mlp_target t = { b.labels, NULL, NULL, NULL };
     float l1, l2;
     uint64_t before[MLP_RNG_WORDS], after[MLP_RNG_WORDS];
     mlp_rng_get(m1, before);
@@ -249,7 +249,7 @@ START_TEST(step_matches_optim_step)
     const optim_kind kinds[] = { OPTIM_ADAM, OPTIM_MOMENTUM, OPTIM_RMSPROP, OPTIM_ADAM };
     batch b;
     fill(&b, 13);
-    mlp_target t = { b.labels, NULL, NULL };
+    mlp_target t = { b.labels, NULL, NULL, NULL };
     for (int ki = 0; ki < 4; ki++) {
         mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
         c.batchnorm = ki == 3;   /* gamma and beta updated with the weights */
@@ -340,7 +340,7 @@ START_TEST(batchnorm_shards_share_statistics)
     mlp_config c = config(MLP_LOSS_SOFTMAX_XENT, 0);
     c.batchnorm = 1;
     pair q = pair_new(&c, 3);
-    mlp_target t = { b.labels, NULL, NULL };
+    mlp_target t = { b.labels, NULL, NULL, NULL };
     float loss;
     for (int B = 1; B <= MAXB; B += 21) {
         one_model(q.ref, b.x, &t, B, 0);

@@ -16,19 +16,21 @@
     ck_assert_msg((r).worst <= 1.0, "%s: index %zu analytic %g numeric %g", \
                   (what), (r).at, (r).analytic, (r).numeric)
 
-typedef enum { XENT, MSE, HUBER, DISTILL } kind;
+typedef enum { XENT, WXENT, MSE, HUBER, DISTILL } kind;
 
 typedef struct {
     kind k;
     float z[B * C], targets[B * C], teacher[B * C];
     int labels[B];
     float eps, T, alpha, delta;
+    float w[C];
 } loss_ctx;
 
 static float eval(loss_ctx *c, float *dlogits)
 {
     switch (c->k) {
-    case XENT: return loss_softmax_xent(dlogits, c->z, c->labels, B, C, c->eps);
+    case XENT: return loss_softmax_xent(dlogits, c->z, c->labels, B, C, c->eps, NULL);
+    case WXENT: return loss_softmax_xent(dlogits, c->z, c->labels, B, C, c->eps, c->w);
     case MSE: return loss_mse(dlogits, c->z, c->targets, B, C);
     case HUBER: return loss_huber(dlogits, c->z, c->targets, B, C, c->delta);
     case DISTILL:
@@ -83,10 +85,10 @@ START_TEST(test_xent_values)
     /* a saturated wrong prediction stays finite: loss = margin */
     float z[2] = { 200.0f, 0.0f };
     int label = 1;
-    ck_assert_float_eq_tol(loss_softmax_xent(NULL, z, &label, 1, 2, 0.0f), 200.0f, 1e-3);
+    ck_assert_float_eq_tol(loss_softmax_xent(NULL, z, &label, 1, 2, 0.0f, NULL), 200.0f, 1e-3);
     /* smoothing eps on a confident right prediction costs about eps/2 * margin (C = 2) */
     label = 0;
-    ck_assert_float_eq_tol(loss_softmax_xent(NULL, z, &label, 1, 2, 0.1f), 0.05f * 200.0f, 1e-2);
+    ck_assert_float_eq_tol(loss_softmax_xent(NULL, z, &label, 1, 2, 0.1f, NULL), 0.05f * 200.0f, 1e-2);
 }
 END_TEST
 
@@ -149,6 +151,28 @@ START_TEST(test_huber)
 }
 END_TEST
 
+/* Class weights (Keras's class_weight): each row's loss times the weight of
+ * its label, the mean still over B; weights of 1 change nothing. */
+START_TEST(test_weighted_xent)
+{
+    loss_ctx c;
+    fill(&c, WXENT, 6);
+    c.eps = 0.1f;
+    for (int k = 0; k < C; k++) c.w[k] = 0.5f + 0.4f * (float)k;
+    double want = 0.0;
+    for (int b = 0; b < B; b++)
+        want += c.w[c.labels[b]] * loss_softmax_xent(NULL, c.z + b * C, &c.labels[b], 1, C, 0.1f, NULL) / B;
+    ck_assert_double_eq_tol(eval(&c, NULL), want, 1e-5);
+    check_gradient(&c, "weighted xent");
+    for (int k = 0; k < C; k++) c.w[k] = 1.0f;
+    float g1[B * C], g2[B * C];
+    float l1 = eval(&c, g1);
+    c.k = XENT;
+    ck_assert_float_eq(l1, eval(&c, g2));
+    ck_assert(memcmp(g1, g2, sizeof g1) == 0);
+}
+END_TEST
+
 START_TEST(test_distill_gradient)
 {
     loss_ctx c;
@@ -199,6 +223,7 @@ int main(void)
     tcase_add_test(tc, test_xent_gradient);
     tcase_add_test(tc, test_mse);
     tcase_add_test(tc, test_huber);
+    tcase_add_test(tc, test_weighted_xent);
     tcase_add_test(tc, test_distill_gradient);
     tcase_add_test(tc, test_distill_limits);
     suite_add_tcase(s, tc);

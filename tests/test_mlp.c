@@ -183,7 +183,7 @@ START_TEST(test_network_gradient)
     gc_fill(targets, B * 3, -1, 1, &s);
     gc_fill(tl, B * 3, -2, 2, &s);
     mlp_softmax(teacher, tl, B, 3, c.distill_temperature);
-    mlp_target t = { labels, targets, v->distill ? teacher : NULL };
+    mlp_target t = { labels, targets, v->distill ? teacher : NULL, NULL };
     net_ctx ctx = { m, x, &t, B, { 0 } };
     mlp_rng_get(m, ctx.rng);
     net_loss(&ctx);
@@ -329,7 +329,7 @@ START_TEST(test_partial_batch)
     ck_assert_int_eq(mlp_forward(m, x, 0, 1, NULL), KE_INVALID);
     /* a batch of one still trains with BN: no NaN anywhere */
     int label = 1;
-    mlp_target t = { &label, NULL, NULL };
+    mlp_target t = { &label, NULL, NULL, NULL };
     ck_assert_int_eq(mlp_forward(m, x, 1, 1, NULL), KE_OK);
     ck_assert(isfinite(mlp_loss_forward_backward(m, &t, 1)));
     mlp_backward(m, x, 1, 0);
@@ -359,7 +359,7 @@ START_TEST(test_determinism_and_restore)
     c.dropout = 0.2f;
     float x[8 * 4];
     int labels[8] = { 0, 1, 2, 0, 1, 2, 0, 1 };
-    mlp_target t = { labels, NULL, NULL };
+    mlp_target t = { labels, NULL, NULL, NULL };
     uint64_t s = 13;
     gc_fill(x, 8 * 4, -1, 1, &s);
     mlp *a = create_ok(&c), *b = create_ok(&c);
@@ -402,7 +402,7 @@ START_TEST(test_accumulate)
     mlp *m = create_ok(&c);
     float x[8 * 4];
     int labels[8] = { 2, 1, 0, 0, 1, 2, 2, 1 };
-    mlp_target t = { labels, NULL, NULL };
+    mlp_target t = { labels, NULL, NULL, NULL };
     uint64_t s = 17;
     gc_fill(x, 8 * 4, -1, 1, &s);
     ck_assert_int_eq(mlp_forward(m, x, 8, 1, NULL), KE_OK);
@@ -454,7 +454,7 @@ START_TEST(test_train_xor)
     for (int epoch = 0; epoch < 200; epoch++)
         for (int off = 0; off < N; off += BS) {
             int B = N - off < BS ? N - off : BS;
-            mlp_target t = { y + off, NULL, NULL };
+            mlp_target t = { y + off, NULL, NULL, NULL };
             ck_assert_int_eq(mlp_forward(m, x + off * 2, B, 1, NULL), KE_OK);
             mlp_loss_forward_backward(m, &t, B);
             mlp_backward(m, x + off * 2, B, 0);
@@ -467,7 +467,7 @@ START_TEST(test_train_xor)
     for (int off = 0; off < N; off += BS) {
         int B = N - off < BS ? N - off : BS, k;
         float loss;
-        mlp_target t = { y + off, NULL, NULL };
+        mlp_target t = { y + off, NULL, NULL, NULL };
         ck_assert_int_eq(mlp_eval_batch(m, x + off * 2, &t, B, &loss, &k, NULL), KE_OK);
         correct += k;
         loss_sum += loss * B;

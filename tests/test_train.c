@@ -101,6 +101,41 @@ START_TEST(stratified_run)
 }
 END_TEST
 
+/* class_weight=balanced: on 3 classes of 70/20/10 % the weighted loss
+ * trains (the train loss differs from the unweighted run, val_loss is the
+ * unweighted loss of both); it is refused for regression, with a teacher
+ * and with mse. */
+START_TEST(class_weight_balanced)
+{
+    char csv[96], kv[128];
+    path_in_dir(csv, sizeof csv, "imb.csv");
+    FILE *f = fopen(csv, "w");
+    fputs("a,b,y\n", f);
+    for (int i = 0; i < 600; i++) {
+        int y = i % 10 < 7 ? 0 : i % 10 < 9 ? 1 : 2;
+        fprintf(f, "%g,%g,%d\n", y + 0.7 * sin(i * 1.3), y - 0.7 * cos(i * 0.7), y);
+    }
+    fclose(f);
+    snprintf(kv, sizeof kv, "data=csv:%s", csv);
+    set(kv);
+    lines a = {0}, b = {0};
+    train_result plain, weighted;
+    ck_assert_int_eq(train_run(&c, collect, &a, &plain, &err), KE_OK);
+    set("class_weight=balanced");
+    ck_assert_msg(train_run(&c, collect, &b, &weighted, &err) == KE_OK, "%s", err.msg);
+    ck_assert(field(a.lines[0], "train_loss") != field(b.lines[0], "train_loss"));
+    ck_assert_msg(weighted.val_metrics.recall_macro >= 0.8, "recall_macro %g",
+                  weighted.val_metrics.recall_macro);
+    set("loss=mse");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "class_weight");
+    set("loss=auto");
+    set("task=regression");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "class_weight");
+}
+END_TEST
+
 /* loss=huber trains a regression: its val_loss (the Huber loss) falls and
  * the final line has the regression figures. */
 START_TEST(huber_regression_learns)
@@ -695,6 +730,7 @@ int main(void)
     tcase_add_test(tc, one_cycle_and_restarts_run);
     tcase_add_test(tc, huber_regression_learns);
     tcase_add_test(tc, stratified_run);
+    tcase_add_test(tc, class_weight_balanced);
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);

@@ -193,6 +193,7 @@ static void run_shard(dp *p, int i)
         .labels = p->t->labels ? p->t->labels + lo : NULL,
         .targets = p->t->targets ? p->t->targets + off : NULL,
         .teacher_probs = p->t->teacher_probs ? p->t->teacher_probs + off : NULL,
+        .class_weight = p->t->class_weight,
     };
     if (p->kind == JOB_EVAL) {
         s->rc = mlp_eval_batch(m, x, &t, s->rows, &s->loss, NULL, &s->err);

@@ -55,12 +55,14 @@ static float xent_row(float *g, const float *z, int label, int C, float eps, flo
 }
 
 float loss_softmax_xent(float *dlogits, const float *logits, const int *labels,
-                        int B, int C, float eps)
+                        int B, int C, float eps, const float *weights)
 {
     double total = 0.0;
-    for (int b = 0; b < B; b++)
-        total += xent_row(dlogits ? dlogits + (size_t)b * C : NULL,
-                          logits + (size_t)b * C, labels[b], C, eps, 1.0f / (float)B);
+    for (int b = 0; b < B; b++) {
+        float w = weights ? weights[labels[b]] : 1.0f;
+        total += (double)w * xent_row(dlogits ? dlogits + (size_t)b * C : NULL,
+                                      logits + (size_t)b * C, labels[b], C, eps, w / (float)B);
+    }
     return (float)(total / B);
 }
 

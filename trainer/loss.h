@@ -10,9 +10,11 @@ void loss_softmax(float *probs, const float *logits, int B, int C, float T);
 
 /* Softmax cross-entropy of logits (B,C) against labels (B) smoothed to
  * q = (1-eps) onehot + eps/C (Szegedy et al. 2016):
- * loss = -1/B sum_b sum_c q_bc log p_bc, dlogits = (p - q) / B. */
+ * loss = -1/B sum_b w_b sum_c q_bc log p_bc, dlogits = w_b (p - q) / B,
+ * with w_b = weights[labels[b]] (Keras's class_weight: each row's loss
+ * scaled, the mean still over B rows), or 1 when weights is NULL. */
 float loss_softmax_xent(float *dlogits, const float *logits, const int *labels,
-                        int B, int C, float eps);
+                        int B, int C, float eps, const float *weights);
 
 /* Mean squared error over all B*C entries: loss = 1/(B C) sum (out - y)^2,
  * dlogits = 2 (out - y) / (B C). */

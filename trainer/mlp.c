@@ -411,7 +411,8 @@ static float batch_loss(const mlp *m, const mlp_target *t, int B, float *dlogits
     if (t->teacher_probs)
         return loss_distill(dlogits, m->act.logits, t->teacher_probs, t->labels, B, c->n_out,
                             c->distill_temperature, c->distill_alpha, c->label_smoothing);
-    return loss_softmax_xent(dlogits, m->act.logits, t->labels, B, c->n_out, c->label_smoothing);
+    return loss_softmax_xent(dlogits, m->act.logits, t->labels, B, c->n_out, c->label_smoothing,
+                             t->class_weight);
 }
 
 float mlp_loss_forward_backward(mlp *m, const mlp_target *t, int B)

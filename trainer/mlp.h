@@ -114,6 +114,8 @@ typedef struct {
     const float *targets;       /* (B,n_out), MLP_LOSS_MSE and MLP_LOSS_HUBER */
     const float *teacher_probs; /* (B,n_out) softmax(teacher_logits/T) rows, or NULL:
                                  * when set, the loss is Hinton et al. 2015 distillation */
+    const float *class_weight;  /* (n_out) cross-entropy weight per class, or NULL
+                                 * (loss.h's loss_softmax_xent; not with distillation) */
 } mlp_target;
 
 typedef struct mlp mlp;

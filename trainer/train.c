@@ -54,6 +54,25 @@ static int fit_scaler(session *s, const split_opts *so, int fold, kerror *err)
     return rc;
 }
 
+/* class_weight=balanced: w_c = n / (C n_c) over the training part's rows
+ * (sklearn's compute_class_weight("balanced")); a class with no training
+ * row gets 0. */
+static int balance(session *s, kerror *err)
+{
+    if (!s->classification)
+        return kerror_set(err, KE_INVALID, "class_weight", "the data is a regression task");
+    size_t C = (size_t)s->n_out, n = s->sp.n_train;
+    if (!(s->class_weight = calloc(C, sizeof(float))))
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    long *count = calloc(C, sizeof *count);
+    if (!count) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) count[s->ds.y[s->sp.train[i]]]++;
+    for (size_t c = 0; c < C; c++)
+        s->class_weight[c] = count[c] ? (float)((double)n / ((double)C * (double)count[c])) : 0.0f;
+    free(count);
+    return KE_OK;
+}
+
 static int load_data(session *s, int fold, kerror *err)
 {
     const train_config *c = s->cfg;
@@ -92,7 +111,7 @@ static int load_data(session *s, int fold, kerror *err)
         return kerror_set(err, KE_INVALID, "val_ratio", "the validation part is empty");
     if ((rc = fit_scaler(s, &so, fold, err))) return rc;
     s->n_out = (int)dataset_out_dim(&s->ds);
-    return KE_OK;
+    return c->class_weight ? balance(s, err) : KE_OK;
 }
 
 void train_model_config(const train_config *c, int regression, int n_in, int n_out,
@@ -341,6 +360,7 @@ static void session_free(session *s)
     free(s->onehot);
     free(s->tprobs);
     free(s->best);
+    free(s->class_weight);
     free(s->outs);
     free(s->confusion[0]);
     free(s->confusion[1]);
@@ -349,7 +369,8 @@ static void session_free(session *s)
     dataset_free(&s->ds);
 }
 
-/* The loss target of one batch; with_teacher adds the distillation term. */
+/* The loss target of one batch; with_teacher (a training batch) adds the
+ * distillation term and the class weights. */
 static int batch_target(session *s, const loader_batch *b, int with_teacher, mlp_target *t,
                         kerror *err)
 {
@@ -362,6 +383,7 @@ static int batch_target(session *s, const loader_batch *b, int with_teacher, mlp
         for (int i = 0; i < B; i++) s->onehot[(size_t)i * (size_t)C + b->y[i]] = 1.0f;
         t->targets = s->onehot;
     }
+    if (with_teacher) t->class_weight = s->class_weight;   /* training rows only */
     if (with_teacher && s->teacher) {
         if (!s->teachers) {   /* else fill_batch's threads have run it */
             int rc = mlp_forward(s->teacher, b->x, B, 0, err);

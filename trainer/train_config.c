@@ -23,6 +23,7 @@ static const char *const act_names[] = {"relu", "leaky_relu", "tanh", "sigmoid",
 static const char *const init_names[] = {"xavier_uniform", "xavier_normal", "he_uniform",
                                          "he_normal", NULL};
 static const char *const loss_names[] = {"auto", "cross_entropy", "mse", "huber", NULL};
+static const char *const class_weight_names[] = {"none", "balanced", NULL};
 static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
                                           "adam", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "step", "multistep", "exponential",
@@ -69,6 +70,10 @@ const train_config_option train_config_options[] = {
     E(loss, "auto", loss_names, "auto: cross_entropy for classification, mse for regression; "
       "huber: Huber loss (PyTorch HuberLoss) on the targets, or on one-hot classes"),
     FO(huber_delta, "1", 0, BIG, "huber: where the loss turns from quadratic to linear"),
+    E(class_weight, "none", class_weight_names,
+      "cross-entropy: balanced weighs each training row's loss by n / (classes * rows of its class) "
+      "of the training part (sklearn's balanced, Keras's class_weight); val_loss stays unweighted; "
+      "CPU only"),
     F(label_smoothing, "0", 0, 0.9, "label smoothing of the cross-entropy targets"),
     E(optimizer, "adam", optim_names, "update rule"),
     FO(lr, "0.001", 0, BIG, "base learning rate"),
@@ -396,6 +401,10 @@ int train_config_validate(const train_config *c, kerror *err)
         return kerror_set(err, KE_INVALID, "loss", "cross_entropy needs a classification task");
     if (regression && c->teacher[0])
         return kerror_set(err, KE_INVALID, "teacher", "distillation needs a classification task");
+    if (c->class_weight && (regression || c->teacher[0] || c->loss == CONFIG_LOSS_MSE ||
+                            c->loss == CONFIG_LOSS_HUBER))
+        return kerror_set(err, KE_INVALID, "class_weight", "needs a classification task trained with "
+                          "cross_entropy and no teacher");
     if (regression && c->label_smoothing > 0)
         return kerror_set(err, KE_INVALID, "label_smoothing", "needs a classification task");
     if (c->kfold == 1) return kerror_set(err, KE_INVALID, "kfold", "must be 0 (off) or >= 2");

@@ -27,6 +27,7 @@ typedef struct {
 /* Values of the enum options: the index of the name in the option's choices. */
 enum { CONFIG_TASK_AUTO, CONFIG_TASK_CLASSIFICATION, CONFIG_TASK_REGRESSION };
 enum { CONFIG_LOSS_AUTO, CONFIG_LOSS_CROSS_ENTROPY, CONFIG_LOSS_MSE, CONFIG_LOSS_HUBER };
+enum { CONFIG_CLASS_WEIGHT_NONE, CONFIG_CLASS_WEIGHT_BALANCED };
 enum { CONFIG_DEVICE_CPU, CONFIG_DEVICE_CUDA, CONFIG_DEVICE_AUTO };
 enum { CONFIG_PRECISION_FP32, CONFIG_PRECISION_BF16, CONFIG_PRECISION_FP16 };
 /* auto (the default) is data, or blas where data is refused (batch norm):
@@ -60,6 +61,7 @@ typedef struct {
     int loss;                         /* CONFIG_LOSS_* */
     double label_smoothing;
     double huber_delta;
+    int class_weight;                 /* CONFIG_CLASS_WEIGHT_* */
     /* optimizer and regularization */
     int optimizer;                    /* optim_kind */
     double lr, momentum, beta1, beta2, eps, rho;

@@ -45,6 +45,7 @@ typedef struct {
     checkpoint_state st;
     float *best;         /* (mlp_n_state) the best epoch's parameters, kept with
                           * patience and restore_best; NULL otherwise */
+    float *class_weight; /* (n_out) class_weight=balanced's weights, or NULL */
     float *outs;         /* (max(n_val, n_test), n_out) the outputs of the last
                           * evaluation pass, rows in loader order */
     long *confusion[2];  /* (n_out, n_out) of the val and test passes, with at
