@@ -255,7 +255,7 @@ static int cuda_train_epoch(session *s, long epoch, double *mean_loss, kerror *e
         step_args a;
         memset(&a, 0, sizeof a);
         a.div = (float)(k + 1);
-        a.lr = step ? (float)schedule_lr(&s->sched, s->st.step) : 0.0f;
+        a.lr = step ? (float)train_lr(s, s->st.step) : 0.0f;
         a.seed = dropout ? mlp_cuda_draw_seed(g->m) : 0;
         if ((rc = stage(g, &b, &a, err)) || (rc = run_step(s, g, B, k > 0, step, err))) return rc;
         if (step) {

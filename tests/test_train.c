@@ -308,6 +308,43 @@ START_TEST(resume_is_bit_identical)
 }
 END_TEST
 
+/* The reported rate of each of 5 epochs under c. */
+static void rates(double *lr)
+{
+    lines l = {0};
+    ck_assert_int_eq(train_run(&c, collect, &l, NULL, &err), KE_OK);
+    for (int i = 0; i < 5; i++) lr[i] = field(l.lines[i], "lr");
+}
+
+/* Reduce on plateau (Keras's ReduceLROnPlateau) with min_delta 10: no gain
+ * after epoch 1, so with patience 1 every later epoch cuts the rate by the
+ * factor (the report shows the rate the epoch trained with); a cooldown of 1
+ * skips every other cut; min_lr is the floor. Resuming is exact. */
+START_TEST(reduce_on_plateau)
+{
+    set("min_delta=10");
+    set("plateau_patience=1");
+    set("plateau_factor=0.5");
+    double lr[5];
+    rates(lr);
+    double want[5] = {0.01, 0.01, 0.005, 0.0025, 0.00125};
+    for (int i = 0; i < 5; i++) ck_assert_double_eq_tol(lr[i], want[i], 1e-12);
+    set("plateau_cooldown=1");
+    rates(lr);
+    double cool[5] = {0.01, 0.01, 0.005, 0.005, 0.0025};
+    for (int i = 0; i < 5; i++) ck_assert_double_eq_tol(lr[i], cool[i], 1e-12);
+    set("plateau_cooldown=0");
+    set("min_lr=0.004");
+    rates(lr);
+    double floor[5] = {0.01, 0.01, 0.005, 0.004, 0.004};
+    for (int i = 0; i < 5; i++) ck_assert_double_eq_tol(lr[i], floor[i], 1e-12);
+    set("min_lr=0");
+    set("dropout=0.1");
+    train_result resumed;
+    expect_exact_resume("2", &resumed);
+}
+END_TEST
+
 START_TEST(resume_rejects_other_config)
 {
     char a[96];
@@ -731,6 +768,7 @@ int main(void)
     tcase_add_test(tc, huber_regression_learns);
     tcase_add_test(tc, stratified_run);
     tcase_add_test(tc, class_weight_balanced);
+    tcase_add_test(tc, reduce_on_plateau);
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);

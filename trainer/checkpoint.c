@@ -31,9 +31,12 @@ typedef struct {
     uint64_t n_in, n_out;    /* the model's input and output widths */
     int64_t regression;      /* 1: the outputs are regression targets */
     uint64_t reserved;
+    /* version 3; a version 2 header ends here */
+    int64_t plateau_cuts, plateau_wait, plateau_cooldown;
 } checkpoint_header;
 
 #define HEADER_V1_SIZE 144
+#define HEADER_V2_SIZE 208
 
 _Static_assert(sizeof(checkpoint_header) == CHECKPOINT_HEADER_SIZE, "header layout");
 
@@ -109,6 +112,9 @@ static void fill_header(checkpoint_header *h, size_t config_len, mlp *m, const o
     h->n_in = (uint64_t)mlp_get_config(m)->n_in;
     h->n_out = (uint64_t)mlp_get_config(m)->n_out;
     h->regression = x ? x->regression : 0;
+    h->plateau_cuts = st->plateau_cuts;
+    h->plateau_wait = st->plateau_wait;
+    h->plateau_cooldown = st->plateau_cooldown;
 }
 
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
@@ -177,10 +183,10 @@ static int verify(const char *path, const char *buf, size_t len, checkpoint_head
     memcpy(h, buf, HEADER_V1_SIZE);
     if (h->endian != ENDIAN_WORD)
         return kerror_set(err, KE_INVALID, path, "written on a machine of another byte order");
-    if (h->version != CHECKPOINT_VERSION && h->version != 1)
-        return kerror_set(err, KE_INVALID, path, "format version %u, this build reads 1 and %u",
+    if (h->version < 1 || h->version > CHECKPOINT_VERSION)
+        return kerror_set(err, KE_INVALID, path, "format version %u, this build reads 1 to %u",
                           h->version, CHECKPOINT_VERSION);
-    *hsize = h->version == 1 ? HEADER_V1_SIZE : sizeof *h;
+    *hsize = h->version == 1 ? HEADER_V1_SIZE : h->version == 2 ? HEADER_V2_SIZE : sizeof *h;
     if (len < *hsize + 4) return kerror_set(err, KE_INVALID, path, "truncated (no header)");
     memcpy(h, buf, *hsize);
     uint64_t floats = h->n_state + h->optim_n_state + h->n_best + h->n_scaler;
@@ -241,6 +247,9 @@ int checkpoint_read(checkpoint **out, const char *path, kerror *err)
     st->best_epoch = ck->h.best_epoch;
     st->bad_epochs = ck->h.bad_epochs;
     st->stopped = ck->h.stopped;
+    st->plateau_cuts = ck->h.plateau_cuts;
+    st->plateau_wait = ck->h.plateau_wait;
+    st->plateau_cooldown = ck->h.plateau_cooldown;
     memcpy(st->dropout_rng, ck->h.rng, sizeof st->dropout_rng);
     *out = ck;
     return KE_OK;

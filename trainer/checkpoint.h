@@ -7,9 +7,10 @@
  * absent: checkpoint_save writes a temporary file in the same directory,
  * fsyncs it and renames it over the target.
  *
- * Format (version 2, host byte order; the endian word rejects foreign files;
+ * Format (version 3, host byte order; the endian word rejects foreign files;
  * version 1 files, which end after the optimizer floats and have a 144-byte
- * header, are still read):
+ * header, and version 2 files, whose header ends before the plateau state
+ * (208 bytes), are still read):
  *   checkpoint_header (CHECKPOINT_HEADER_SIZE bytes)
  *   config JSON      (config_len bytes, no NUL)
  *   model floats     (n_state float32: mlp_params(), running stats last)
@@ -35,8 +36,8 @@
 #include "split.h"
 
 #define CHECKPOINT_MAGIC "KSTRLCKP"
-#define CHECKPOINT_VERSION 2u
-#define CHECKPOINT_HEADER_SIZE 208
+#define CHECKPOINT_VERSION 3u
+#define CHECKPOINT_HEADER_SIZE 232
 
 /* Where the loop stands after a completed epoch. */
 typedef struct {
@@ -47,6 +48,9 @@ typedef struct {
     int64_t best_epoch;      /* 1-based epoch of best_val_loss, 0 = none */
     int64_t bad_epochs;      /* epochs since best_val_loss improved (patience) */
     int64_t stopped;         /* 1 once early stopping ended the run */
+    int64_t plateau_cuts;    /* reduce-on-plateau: times the rate was cut */
+    int64_t plateau_wait;    /* epochs without gain since the last cut or gain */
+    int64_t plateau_cooldown;/* epochs of cooldown left */
     uint64_t dropout_rng[MLP_RNG_WORDS];
 } checkpoint_state;
 

@@ -456,10 +456,18 @@ int train_diverged(const char *what, double v, long epoch, kerror *err)
                       epoch + 1);
 }
 
+double train_lr(const session *s, long step)
+{
+    double lr = schedule_lr(&s->sched, step);
+    if (!s->st.plateau_cuts) return lr;
+    lr *= pow(s->cfg->plateau_factor, (double)s->st.plateau_cuts);
+    return lr > s->cfg->min_lr ? lr : s->cfg->min_lr;
+}
+
 /* One optimizer step over the k accumulated batch gradients. */
 static void apply_step(session *s, int k)
 {
-    float lr = (float)schedule_lr(&s->sched, s->st.step);
+    float lr = (float)train_lr(s, s->st.step);
     if (s->dp) {
         dp_step(s->dp, &s->opt, k, lr);
     } else {
@@ -524,7 +532,8 @@ static int emit(json_t *obj, train_report_fn report, void *ctx, kerror *err)
     return bad ? kerror_set(err, KE_IO, NULL, "the report writer failed") : KE_OK;
 }
 
-static int report_epoch(session *s, long epoch, double train_loss, const eval_result *v,
+/* lr: the rate of the epoch's last step, as it was before a plateau cut. */
+static int report_epoch(session *s, long epoch, double train_loss, double lr, const eval_result *v,
                         double seconds, double train_seconds, train_report_fn report, void *ctx,
                         kerror *err)
 {
@@ -533,12 +542,35 @@ static int report_epoch(session *s, long epoch, double train_loss, const eval_re
     json_object_set_new(o, "train_loss", json_real(train_loss));
     json_object_set_new(o, "val_loss", json_real(v->loss));
     if (s->classification) json_object_set_new(o, "val_accuracy", json_real(v->accuracy));
-    json_object_set_new(o, "lr", json_real(schedule_lr(&s->sched, s->st.step ? s->st.step - 1 : 0)));
+    json_object_set_new(o, "lr", json_real(lr));
     json_object_set_new(o, "seconds", json_real(seconds));
     json_object_set_new(o, "samples_per_sec",
                         json_real(train_seconds > 0 ? (double)s->sp.n_train / train_seconds : 0));
     metrics_to_json(o, "val", &v->m, s->classification, s->n_out, NULL);
     return emit(o, report, ctx, err);
+}
+
+/* Reduce on plateau after an epoch (Keras's ReduceLROnPlateau, its gain
+ * the early-stopping one): in cooldown count it down; a gain resets the
+ * wait; otherwise, out of cooldown, plateau_patience epochs without gain cut
+ * the rate (unless it is at min_lr already) and start the cooldown. */
+static void plateau(session *s, int gain)
+{
+    const train_config *c = s->cfg;
+    checkpoint_state *st = &s->st;
+    if (!c->plateau_patience) return;
+    int cooling = st->plateau_cooldown > 0;
+    if (cooling) {
+        st->plateau_cooldown--;
+        st->plateau_wait = 0;
+    }
+    if (gain) {
+        st->plateau_wait = 0;
+    } else if (!cooling && ++st->plateau_wait >= c->plateau_patience) {
+        if (train_lr(s, st->step) > c->min_lr) st->plateau_cuts++;
+        st->plateau_cooldown = c->plateau_cooldown;
+        st->plateau_wait = 0;
+    }
 }
 
 /* Early stopping on val_loss: a gain is a decrease by more than min_delta.
@@ -547,7 +579,9 @@ static int report_epoch(session *s, long epoch, double train_loss, const eval_re
 static int track_best(session *s, long epoch, const eval_result *v, kerror *err)
 {
     checkpoint_state *st = &s->st;
-    if (v->loss < st->best_val_loss - s->cfg->min_delta) {
+    int gain = v->loss < st->best_val_loss - s->cfg->min_delta;
+    plateau(s, gain);
+    if (gain) {
         st->best_val_loss = v->loss;
         st->best_val_accuracy = v->accuracy;
         st->best_epoch = epoch + 1;
@@ -596,6 +630,7 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
         if ((rc = eval_loader(s, s->val_l, &v, err))) return rc;
         if (!isfinite(v.loss)) return train_diverged("the validation loss", v.loss, epoch, err);
         *last_val = v;
+        double lr = train_lr(s, s->st.step ? s->st.step - 1 : 0);
         if ((rc = track_best(s, epoch, &v, err))) return rc;
         s->st.epoch = epoch + 1;
         int last = epoch + 1 == limit || s->st.stopped;
@@ -607,7 +642,7 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
         if (save && (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, &x, err)))
             return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&
-            (rc = report_epoch(s, epoch, train_loss, &v, now_s() - t0, t1 - t0, report, ctx, err)))
+            (rc = report_epoch(s, epoch, train_loss, lr, &v, now_s() - t0, t1 - t0, report, ctx, err)))
             return rc;
     }
     return KE_OK;

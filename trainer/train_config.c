@@ -101,6 +101,11 @@ const train_config_option train_config_options[] = {
     FO(final_div_factor, "1e4", 0, BIG, "one_cycle: the last rate is lr / div_factor / final_div_factor"),
     I(restart_period, "10", 1, 1e6, "cosine_restarts: epochs of the first cosine period (SGDR T_0)"),
     I(restart_mult, "1", 1, 100, "cosine_restarts: each period is this many times the previous (T_mult)"),
+    I(plateau_patience, "0", 0, 1e6, "reduce on plateau (Keras ReduceLROnPlateau): cut the rate by "
+      "plateau_factor after this many epochs without val_loss gain (min_delta), never below min_lr; "
+      "multiplies any schedule (0: off)"),
+    FO(plateau_factor, "0.1", 0, 1, "reduce on plateau: the rate's factor at each cut"),
+    I(plateau_cooldown, "0", 0, 1e6, "reduce on plateau: epochs after a cut before waiting again"),
     I(batch_size, "64", 1, 65536, "rows per batch"),
     I(accumulate, "1", 1, 1024, "batches per optimizer step (gradient accumulation)"),
     I(epochs, "10", 1, 1e6, "epochs of the full run (the schedule spans them)"),

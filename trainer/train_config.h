@@ -77,6 +77,8 @@ typedef struct {
     double decay, min_lr;
     double pct_start, div_factor, final_div_factor;   /* one_cycle */
     int restart_period, restart_mult;                 /* cosine_restarts */
+    int plateau_patience, plateau_cooldown;           /* reduce on plateau; 0 = off */
+    double plateau_factor;
     /* loop */
     int batch_size, accumulate, epochs;
     int early_stopping_patience;      /* epochs; 0 = off */

@@ -86,6 +86,10 @@ struct train_device_ops {
 int train_run_device(const train_config *cfg, const train_device_ops *dev,
                      train_report_fn report, void *ctx, train_result *res, kerror *err);
 
+/* The learning rate of optimizer step `step`: the schedule's, times
+ * plateau_factor per reduce-on-plateau cut (not below min_lr once cut). */
+double train_lr(const session *s, long step);
+
 /* KE_INVALID "lr: training diverged: <what> is <v> at epoch <epoch+1>". */
 int train_diverged(const char *what, double v, long epoch, kerror *err);
 
