@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "http.h"
 #include "service.h"
+#include "slurm.h"
 #include "spec.h"
 
 #define MAX_RUN 64
@@ -38,6 +39,11 @@ static const char serve_help[] =
     "  --lease-timeout S    a worker's trials fail (and are retried under max_retries)\n"
     "                       once it has not been heard from for S seconds (default 30)\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
+    "  --slurm-workers N    keep up to N kestrel workers queued in Slurm (sbatch) while\n"
+    "                       any study runs; they exit once idle (docs/cluster.md)\n"
+    "  --slurm-args ARGS    sbatch arguments for them, split at spaces\n"
+    "                       (e.g. \"--partition=gpu --gres=gpu:1\")\n"
+    "  --slurm-idle-exit S  such a worker exits after S seconds without a trial (60)\n"
     "  --no-access-log      log no line per HTTP request\n"
     "  --stall-after S      /healthz answers 503 \"stalled\" once the engine has not\n"
     "                       finished a round for S seconds (default 60)\n"
@@ -56,6 +62,11 @@ typedef struct {
     char host[256];
     int port;
     char *token;
+    const char *token_file;
+    int slurm_workers;
+    char *slurm_args[64];       /* split --slurm-args, NULL-terminated */
+    char *slurm_args_text;
+    double slurm_idle_exit;
     int auth_reads, max_parallel, no_access_log, no_local;
     double stall_after, lease_seconds;
     const char *runs[MAX_RUN];
@@ -92,6 +103,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"max-parallel", required_argument, 0, 'p'}, {"run", required_argument, 0, 'r'},
         {"no-access-log", no_argument, 0, 'n'},     {"stall-after", required_argument, 0, 's'},
         {"lease-timeout", required_argument, 0, 'L'},
+        {"slurm-workers", required_argument, 0, 'W'}, {"slurm-args", required_argument, 0, 'A'},
+        {"slurm-idle-exit", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *db = NULL;
@@ -106,6 +119,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             break;
         case 't':
             free(o->token);
+            o->token_file = optarg;
             if (!(o->token = cli_read_token(optarg)))
                 return cli_usage("serve", "--token-file: cannot read a token from '%s'", optarg);
             break;
@@ -116,6 +130,29 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             if (*end || !*optarg || o->max_parallel < 0 || o->max_parallel > 4096)
                 return cli_usage("serve", "--max-parallel: expected 0 to 4096, not '%s'", optarg);
             o->no_local = o->max_parallel == 0;
+            break;
+        case 'W':
+            o->slurm_workers = (int)strtol(optarg, &end, 10);
+            if (*end || !*optarg || o->slurm_workers < 1 || o->slurm_workers > 100000)
+                return cli_usage("serve", "--slurm-workers: expected 1 to 100000, not '%s'", optarg);
+            break;
+        case 'A': {
+            free(o->slurm_args_text);
+            o->slurm_args_text = strdup(optarg);
+            int n = 0;
+            char *save = NULL;
+            for (char *a = o->slurm_args_text ? strtok_r(o->slurm_args_text, " \t", &save) : NULL;
+                 a; a = strtok_r(NULL, " \t", &save)) {
+                if (n == 63) return cli_usage("serve", "--slurm-args: at most 63 arguments");
+                o->slurm_args[n++] = a;
+            }
+            o->slurm_args[n] = NULL;
+            break;
+        }
+        case 'I':
+            o->slurm_idle_exit = strtod(optarg, &end);
+            if (*end || !*optarg || !(o->slurm_idle_exit > 0))
+                return cli_usage("serve", "--slurm-idle-exit: expected seconds > 0, not '%s'", optarg);
             break;
         case 'L':
             o->lease_seconds = strtod(optarg, &end);
@@ -144,6 +181,31 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     return CLI_OK;
 }
 
+static int has_work(void *ctx)
+{
+    service_stats ss;
+    service_get_stats(ctx, &ss);
+    return ss.active > 0;
+}
+
+/* The --slurm-workers thread: workers that reach this server at the address
+ * it listens on (a wildcard address by the host's name). */
+static int start_scaler(slurm_scaler **out, service *sv, const serve_opts *o, int port,
+                        const char *self_exe, char *url, size_t n, char *job_name, size_t nj,
+                        kerror *err)
+{
+    char host[256];
+    snprintf(host, sizeof host, "%s", o->host);
+    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) gethostname(host, sizeof host - 1);
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(url, n, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    snprintf(job_name, nj, "kestrel-worker-%d", port);
+    slurm_opts so = {.kestrel = self_exe, .job_name = job_name, .server = url,
+                     .token_file = o->token_file, .workers = 1, .work_dir = "kestrel-worker",
+                     .log_dir = ".", .idle_exit = o->slurm_idle_exit > 0 ? o->slurm_idle_exit : 60};
+    return slurm_scaler_start(out, &so, o->slurm_args, o->slurm_workers, has_work, sv, err);
+}
+
 /* Starts the --run studies (inline: this is the engine thread). */
 static int start_runs(service *sv, const serve_opts *o)
 {
@@ -167,6 +229,7 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     int code = parse_opts(argc, argv, &o);
     if (code) {
         free(o.token);
+        free(o.slurm_args_text);
         return code < 0 ? CLI_OK : code;
     }
     /* Invalid specs are usage errors, found before anything starts. */
@@ -175,6 +238,7 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
         spec_study spec;
         if (spec_load_file(&spec, o.runs[i], &err) != KE_OK) {
             free(o.token);
+            free(o.slurm_args_text);
             return cli_fail("serve", &err);
         }
         spec_free(&spec);
@@ -198,6 +262,11 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
                         .access_log = o.no_access_log ? NULL : stderr};
         rc = http_start(&srv, &ho, &err);
     }
+    slurm_scaler *scaler = NULL;
+    char url[400], job_name[64];
+    if (rc == KE_OK && o.slurm_workers > 0)
+        rc = start_scaler(&scaler, sv, &o, http_port(srv), ctx->self_exe, url, sizeof url, job_name,
+                          sizeof job_name, &err);
     if (rc == KE_OK) {
         api_set_server(a, srv);
         int v6 = strchr(o.host, ':') != NULL;
@@ -211,9 +280,11 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     }
     if (rc != KE_OK) code = cli_fail("serve", &err);
     else if (*ctx->stop) fprintf(stderr, "kestrel serve: stopped by signal %d\n", (int)*ctx->stop);
+    slurm_scaler_stop(scaler);
     http_stop(srv);
     api_close(a);
     service_close(sv);
     free(o.token);
+    free(o.slurm_args_text);
     return code;
 }

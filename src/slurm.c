@@ -5,11 +5,15 @@
 #include "slurm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "klog.h"
 
 /* fprintf of s in single quotes ('\'' for each quote inside). */
 static void put_quoted(FILE *f, const char *s)
@@ -43,8 +47,9 @@ int slurm_script(const slurm_opts *o, char **out, kerror *err)
     if (!f) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     fprintf(f, "#!/bin/sh\n"
                "# kestrel slurm submit: a job array of kestrel workers (docs/cluster.md).\n"
-               "#SBATCH --job-name=kestrel-worker\n"
-               "#SBATCH --array=0-%d\n", o->workers - 1);
+               "#SBATCH --job-name=%s\n"
+               "#SBATCH --array=0-%d\n", o->job_name ? o->job_name : "kestrel-worker",
+            o->workers - 1);
     char output[4200];
     snprintf(output, sizeof output, "%s/kestrel-worker-%%A_%%a.log", o->log_dir);
     int rc = KE_OK;
@@ -84,6 +89,43 @@ int slurm_script(const slurm_opts *o, char **out, kerror *err)
     return KE_OK;
 }
 
+/* Runs argv (argv[0] searched in PATH), its stdout into buf (up to size-1
+ * bytes, NUL-terminated); KE_IO unless it exits 0. */
+static int run_capture(char *const *argv, char *buf, size_t size, kerror *err)
+{
+    int fds[2];
+    if (pipe(fds) < 0) return kerror_set(err, KE_IO, NULL, "cannot run %s: %s", argv[0], strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execvp(argv[0], argv);
+        fprintf(stderr, "kestrel: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return kerror_set(err, KE_IO, NULL, "cannot run %s: %s", argv[0], strerror(errno));
+    }
+    size_t got = 0;
+    ssize_t r;
+    char sink[4096];
+    /* read to the end, keeping what fits, so the child never blocks on a full pipe */
+    while ((r = read(fds[0], got < size - 1 ? buf + got : sink,
+                     got < size - 1 ? size - 1 - got : sizeof sink)) > 0 || (r < 0 && errno == EINTR))
+        if (r > 0 && got < size - 1) got += (size_t)r;
+    close(fds[0]);
+    buf[got] = '\0';
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return kerror_set(err, KE_IO, NULL, "%s failed (exit %d; its message is above)", argv[0],
+                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return KE_OK;
+}
+
 int slurm_submit(const char *script, const char *script_path, char *const *extra, char *job,
                  size_t job_size, kerror *err)
 {
@@ -93,40 +135,108 @@ int slurm_submit(const char *script, const char *script_path, char *const *extra
     int n = 0;
     while (extra && extra[n]) n++;
     char **argv = calloc(n + 4, sizeof *argv);
-    int fds[2];
-    if (!argv || pipe(fds) < 0) {
-        free(argv);
-        return kerror_set(err, KE_IO, NULL, "cannot start sbatch: %s", strerror(errno));
-    }
+    if (!argv) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     argv[0] = "sbatch";
     argv[1] = "--parsable";
     for (int i = 0; i < n; i++) argv[2 + i] = extra[i];
     argv[2 + n] = (char *)script_path;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execvp("sbatch", argv);
-        fprintf(stderr, "kestrel slurm: cannot run sbatch: %s\n", strerror(errno));
-        _exit(127);
-    }
+    int rc = run_capture(argv, job, job_size, err);
     free(argv);
-    close(fds[1]);
-    if (pid < 0) {
-        close(fds[0]);
-        return kerror_set(err, KE_IO, NULL, "cannot start sbatch: %s", strerror(errno));
-    }
-    ssize_t got = 0, r;
-    while (got < (ssize_t)job_size - 1 && (r = read(fds[0], job + got, job_size - 1 - got)) > 0)
-        got += r;
-    close(fds[0]);
-    job[got > 0 ? got : 0] = '\0';
     job[strcspn(job, ";\n")] = '\0';   /* --parsable: "JOB" or "JOB;CLUSTER" */
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !job[0])
-        return kerror_set(err, KE_IO, NULL, "sbatch failed (exit %d; its message is above)",
-                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (rc == KE_OK && !job[0]) rc = kerror_set(err, KE_IO, NULL, "sbatch printed no job id");
+    return rc;
+}
+
+int slurm_count(const char *job_name, int *n, kerror *err)
+{
+    char *argv[] = {"squeue", "-h", "-r", "-t", "PENDING,RUNNING,CONFIGURING", "-n",
+                    (char *)job_name, "-o", "%i", NULL};
+    char out[65536];
+    int rc = run_capture(argv, out, sizeof out, err);
+    *n = 0;
+    for (const char *p = out; rc == KE_OK && *p; p++) *n += *p == '\n';
+    return rc;
+}
+
+#define SCALE_EVERY_S 2
+
+struct slurm_scaler {
+    slurm_opts o;
+    char *const *extra;
+    int max;
+    int (*has_work)(void *ctx);
+    void *ctx;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int stop;
+};
+
+/* One look: submits the tasks missing below max while there is work. */
+static void scale_once(slurm_scaler *sc)
+{
+    kerror err;
+    kerror_clear(&err);
+    int n;
+    if (!sc->has_work(sc->ctx)) return;
+    if (slurm_count(sc->o.job_name, &n, &err) != KE_OK || n >= sc->max) {
+        if (err.code) klog(stderr, "slurm: %s", err.msg);
+        return;
+    }
+    slurm_opts o = sc->o;
+    o.workers = sc->max - n;
+    char *script, job[64], path[4200];
+    snprintf(path, sizeof path, "%s/%s.sbatch", o.log_dir, o.job_name);
+    if (slurm_script(&o, &script, &err) == KE_OK) {
+        if (slurm_submit(script, path, sc->extra, job, sizeof job, &err) == KE_OK)
+            klog(stderr, "slurm: submitted job %s: %d workers", job, o.workers);
+        free(script);
+    }
+    if (err.code) klog(stderr, "slurm: %s", err.msg);
+}
+
+static void *scale_loop(void *arg)
+{
+    slurm_scaler *sc = arg;
+    pthread_mutex_lock(&sc->mu);
+    while (!sc->stop) {
+        pthread_mutex_unlock(&sc->mu);
+        scale_once(sc);
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += SCALE_EVERY_S;
+        pthread_mutex_lock(&sc->mu);
+        if (!sc->stop) pthread_cond_timedwait(&sc->cond, &sc->mu, &t);
+    }
+    pthread_mutex_unlock(&sc->mu);
+    return NULL;
+}
+
+int slurm_scaler_start(slurm_scaler **out, const slurm_opts *o, char *const *extra, int max,
+                       int (*has_work)(void *ctx), void *ctx, kerror *err)
+{
+    slurm_scaler *sc = calloc(1, sizeof *sc);
+    if (!sc) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    *sc = (slurm_scaler){.o = *o, .extra = extra, .max = max, .has_work = has_work, .ctx = ctx};
+    pthread_mutex_init(&sc->mu, NULL);
+    pthread_cond_init(&sc->cond, NULL);
+    if (pthread_create(&sc->thread, NULL, scale_loop, sc) != 0) {
+        free(sc);
+        return kerror_set(err, KE_IO, NULL, "cannot start the Slurm thread");
+    }
+    *out = sc;
     return KE_OK;
+}
+
+void slurm_scaler_stop(slurm_scaler *sc)
+{
+    if (!sc) return;
+    pthread_mutex_lock(&sc->mu);
+    sc->stop = 1;
+    pthread_cond_signal(&sc->cond);
+    pthread_mutex_unlock(&sc->mu);
+    pthread_join(sc->thread, NULL);
+    pthread_mutex_destroy(&sc->mu);
+    pthread_cond_destroy(&sc->cond);
+    free(sc);
 }

@@ -9,6 +9,7 @@
 
 typedef struct {
     const char *kestrel;        /* the kestrel binary the tasks run (absolute) */
+    const char *job_name;       /* NULL: kestrel-worker */
     const char *server;         /* --server URL for the workers */
     const char *token_file;     /* or NULL */
     int workers;                /* array tasks, >= 1 */
@@ -28,5 +29,17 @@ int slurm_script(const slurm_opts *o, char **out, kerror *err);
  * script_path first) and fills job (its id, as sbatch prints it). */
 int slurm_submit(const char *script, const char *script_path, char *const *extra, char *job,
                  size_t job_size, kerror *err);
+
+/* How many tasks of jobs named job_name are pending or running (squeue). */
+int slurm_count(const char *job_name, int *n, kerror *err);
+
+/* A thread that keeps up to max tasks of o's job queued while has_work(ctx)
+ * says there is work, submitting arrays through sbatch (extra: its
+ * arguments) every few seconds; the workers exit once idle. Failures go to
+ * the log and are tried again. */
+typedef struct slurm_scaler slurm_scaler;
+int slurm_scaler_start(slurm_scaler **out, const slurm_opts *o, char *const *extra, int max,
+                       int (*has_work)(void *ctx), void *ctx, kerror *err);
+void slurm_scaler_stop(slurm_scaler *sc);
 
 #endif

@@ -123,6 +123,19 @@ check "each task logged its worker" "[ \$(grep -l 'registered as' kestrel-worker
 check "the same values as a local run of the seed" \
     "[ \"\$(sqlite3 local.db 'select group_concat(value) from (select value from trials order by number)')\" = \"\$(q 'select group_concat(value) from (select value from trials order by number)')\" ]"
 
+# --- kestrel serve --slurm-workers keeps workers queued while studies run ---
+kill "$SERVE"; wait "$SERVE"
+sed 's/"name": "slurm"/"name": "scaled"/; s/"seed": 7/"seed": 8/' spec.json > scaled.json
+"$KESTREL" serve --db k.db --listen 127.0.0.1:0 --max-parallel 0 --run scaled.json \
+    --slurm-workers 2 --slurm-idle-exit 2 --slurm-args "--chdir=$T" >serve2.out 2>serve2.err &
+SERVE=$!
+wait_for "the scaled study to complete" '[ "$(q "select state from studies where name = '"'scaled'"'" 2>/dev/null)" = COMPLETE ]'
+check "a study runs on the workers the server queued" \
+    "[ \$(q \"select count(*) from trials t join studies s on s.id = t.study_id where s.name = 'scaled' and t.worker like '% slurm:%'\") -eq 8 ]"
+check "the server logged its submissions" "grep -q 'slurm: submitted job' serve2.err"
+wait_for "its workers to exit once idle" '[ -z "$(squeue -h -t PENDING,RUNNING 2>/dev/null)" ]'
+check "no worker job is left once the study is done" "[ -z \"\$(squeue -h)\" ]"
+
 echo "# $pass passed, $fail failed"
-[ $fail -eq 0 ] || { echo "--- serve.err"; tail -20 serve.err; for f in kestrel-worker-*.log; do echo "--- $f"; tail -5 "$f"; done; }
+[ $fail -eq 0 ] || { echo "--- serve.err"; tail -20 serve.err serve2.err; for f in kestrel-worker-*.log; do echo "--- $f"; tail -5 "$f"; done; }
 [ $fail -eq 0 ]
