@@ -11,9 +11,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -33,9 +35,77 @@ while [ "$i" -le "$steps" ]; do
 done
 gpu=${CUDA_VISIBLE_DEVICES:--1}
 echo "{\"loss\": $(awk -v x="$x" 'BEGIN{printf "%.6f", x*x}'), \"gpu\": ${gpu%%,*}}" >&3
+[ -n "$DONE" ] && touch "$DONE"
+exit 0
 """
 
 HANG = 120   # seconds: a guard against hangs, never a timing assertion
+
+
+class Proxy:
+    """A TCP relay to the server that can be cut: while cut it accepts and
+    at once closes every connection (counting them) and has closed the
+    relayed ones, so a client sees the server as unreachable."""
+
+    def __init__(self, port):
+        self.target = ("127.0.0.1", port)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.cut = False
+        self.refused = 0
+        self.live = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.cut:
+                    self.refused += 1
+                    c.close()
+                    continue
+                u = socket.create_connection(self.target)
+                self.live += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        a.close()   # each end is some pump's source: closed once
+
+    def set_cut(self, cut):
+        with self.lock:
+            self.cut = cut
+            if cut:
+                for x in self.live:
+                    try:
+                        x.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                self.live = []
+
+    def refusals(self):
+        with self.lock:
+            return self.refused
 
 
 def wait_for(what, fn, timeout=HANG):
@@ -283,6 +353,36 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(len(complete), 3)
         retried = sorted(t["retry_of"] for t in trials if t["retry_of"] is not None)
         self.assertEqual(retried, sorted(t["number"] for t in failed))
+
+    def test_reports_wait_while_the_server_is_unreachable(self):
+        s = self.serve()
+        gate, done = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "done")
+        s.json("POST", "/api/v1/studies", self.step_spec("buf", trials=1, parallel=1, steps=4))
+        proxy = Proxy(s.port)
+        self.addCleanup(proxy.sock.close)
+        log = open(os.path.join(self.tmp, "w.log"), "w")
+        with log:
+            w = subprocess.Popen([KESTREL, "worker", "--server", "http://127.0.0.1:%d" % proxy.port,
+                                  "--work-dir", os.path.join(self.tmp, "w"), "--poll", "0.05"],
+                                 stdout=log, stderr=log,
+                                 env=dict(os.environ, GATE=gate, DONE=done))
+        self.procs.append(w)
+        wait_for("the worker to hold the trial", lambda: self.held(s, w.pid))
+        proxy.set_cut(True)
+        with open(gate, "w"):
+            pass
+        wait_for("the trial to end", lambda: os.path.exists(done))
+        seen = proxy.refusals()
+        wait_for("the worker to try to send", lambda: proxy.refusals() > seen)
+        _, st = s.json("GET", "/api/v1/studies/buf")
+        self.assertEqual(st["counts"]["running"], 1)   # nothing arrived yet
+        proxy.set_cut(False)
+        s.wait_state("buf", "COMPLETE", timeout=HANG)
+        _, d = s.json("GET", "/api/v1/studies/buf/trials/0")
+        self.assertEqual([v["step"] for v in d["values"]], [1, 2, 3, 4])
+        self.assertEqual(d["state"], "COMPLETE")
+        with open(os.path.join(self.tmp, "w.log")) as f:
+            self.assertIn("cannot be reached", f.read())
 
     def test_server_restart_while_workers_run(self):
         s = self.serve("--lease-timeout", "2")
