@@ -171,6 +171,18 @@ class WorkersTest(unittest.TestCase):
     def trials(self, s, name):
         return s.json("GET", "/api/v1/studies/%s/trials?limit=1000" % name)[1]["trials"]
 
+    def run_locally(self, spec):
+        """The trials of `kestrel run` of spec on a database of its own, by number."""
+        path = os.path.join(self.tmp, spec["name"] + ".json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        db = os.path.join(self.tmp, "local-%s.db" % spec["name"])
+        subprocess.run([KESTREL, "run", "--db", db, "--quiet", path], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=HANG)
+        out = subprocess.run([KESTREL, "trials", "--db", db, spec["name"], "--format", "json"],
+                             check=True, capture_output=True, text=True, timeout=HANG).stdout
+        return {t["number"]: t for t in json.loads(out)}
+
     def held(self, s, worker_pid):
         """The leases the worker with that pid holds, per the registry."""
         _, reg = s.json("GET", "/api/v1/workers")
@@ -194,15 +206,7 @@ class WorkersTest(unittest.TestCase):
         self.assertIn("\nkestrel_remote_trials 0\n", metrics)
 
         # the same study run locally: the same trials, the same values
-        spec = os.path.join(self.tmp, "fn.json")
-        with open(spec, "w") as f:
-            json.dump(fn_spec("fn", trials=12, parallel=3), f)
-        local_db = os.path.join(self.tmp, "local.db")
-        subprocess.run([KESTREL, "run", "--db", local_db, spec], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=HANG)
-        out = subprocess.run([KESTREL, "trials", "--db", local_db, "fn", "--format", "json"],
-                             check=True, capture_output=True, text=True, timeout=HANG).stdout
-        local = {t["number"]: t for t in json.loads(out)}
+        local = self.run_locally(fn_spec("fn", trials=12, parallel=3))
         self.assertEqual(sorted(local), sorted(remote))
         for k, t in local.items():
             self.assertEqual((t["x1"], t["x2"]), (remote[k]["params"]["x1"], remote[k]["params"]["x2"]))
@@ -228,15 +232,7 @@ class WorkersTest(unittest.TestCase):
             parent = remote[t["resumed_from"]]
             _, d = s.json("GET", "/api/v1/studies/hb/trials/%d" % t["number"])
             self.assertEqual(d["values"][0]["step"], parent["budget"] + 1)
-        path = os.path.join(self.tmp, "hb.json")
-        with open(path, "w") as f:
-            json.dump(spec, f)
-        local_db = os.path.join(self.tmp, "local.db")
-        subprocess.run([KESTREL, "run", "--db", local_db, "--quiet", path], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=HANG)
-        out = subprocess.run([KESTREL, "trials", "--db", local_db, "hb", "--format", "json"],
-                             check=True, capture_output=True, text=True, timeout=HANG).stdout
-        local = {t["number"]: t for t in json.loads(out)}
+        local = self.run_locally(spec)
         self.assertEqual(sorted(local), sorted(remote))
         for k, t in local.items():
             r = remote[k]
