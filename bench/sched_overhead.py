@@ -7,7 +7,11 @@ script that then reports its value), --parallel at a time, run by
 (trials / parallel * sleep) and the CPU time of the Kestrel process itself
 (user and system, read from /proc/PID/stat until it exits: the trials'
 own CPU is not in it), per trial. With a second binary (an A/B) the two
-alternate, rep by rep. Asserts nothing.
+alternate, rep by rep. Each rep also runs the same trials under
+`xargs -P PARALLEL` (no history, no reports read, no watchdog): the floor
+any launcher of these processes meets on this machine, since the trials
+themselves (a shell, a sleep, their exec and exit) cost more than the
+sleep. Asserts nothing.
 
 Usage: python3 bench/sched_overhead.py [--trials 400] [--parallel 20]
            [--sleep 1] [--reps 3] KESTREL [BASELINE_KESTREL]
@@ -43,6 +47,15 @@ def run(binary, spec, db):
     return wall, own[0], own[1]
 
 
+def floor(obj, trials, parallel):
+    """Wall time of the same trials run by xargs -P: the launcher's floor."""
+    t0 = time.monotonic()
+    subprocess.run(["xargs", "-P", str(parallel), "-n", "1", obj],
+                   input="".join("%r\n" % (i / trials) for i in range(trials)).encode(),
+                   stdout=subprocess.DEVNULL, check=True)
+    return time.monotonic() - t0, 0.0, 0.0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("kestrel")
@@ -66,20 +79,24 @@ def main():
                        "strategy": {"name": "random", "seed": 1},
                        "budget": {"max_trials": a.trials, "max_parallel": a.parallel},
                        "run": {"command": [obj, "{x}"]}}, f)
-        res = {b: [] for b in bins}
+        xargs = "xargs -P %d (floor)" % a.parallel
+        res = {b: [] for b in bins + [xargs]}
         for r in range(a.reps):
             for i, b in enumerate(bins):
                 res[b].append(run(b, spec, os.path.join(work, "h%d-%d.db" % (r, i))))
+            res[xargs].append(floor(obj, a.trials, a.parallel))
         ideal = a.trials / a.parallel * a.sleep
         print("%d trials of sleep %g s, %d at a time (ideal %.1f s); medians of %d runs" % (
             a.trials, a.sleep, a.parallel, ideal, a.reps))
-        print("%-40s %9s %9s %12s %12s" % ("binary", "wall", "/ ideal", "own user", "own CPU/trial"))
-        for b in bins:
+        print("%-40s %9s %9s %9s %12s %12s" % ("binary", "wall", "/ ideal", "/ floor", "own user",
+                                                "own CPU/trial"))
+        low = statistics.median(x[0] for x in res[xargs])
+        for b in bins + [xargs]:
             wall = statistics.median(x[0] for x in res[b])
             usr = statistics.median(x[1] for x in res[b])
             cpu = statistics.median(x[1] + x[2] for x in res[b])
-            print("%-40s %8.2fs %8.3fx %11.2fs %11.2fms" % (b[-40:], wall, wall / ideal, usr,
-                                                         1e3 * cpu / a.trials))
+            print("%-40s %8.2fs %8.3fx %8.3fx %11.2fs %11.2fms" % (b[-40:], wall, wall / ideal, wall / low,
+                                                                 usr, 1e3 * cpu / a.trials))
         la = os.getloadavg()
         print("load average at the end: %.2f %.2f %.2f on %d CPUs" % (la + (os.cpu_count(),)))
     finally:
