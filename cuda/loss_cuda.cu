@@ -106,20 +106,26 @@ void loss_cuda_distill(cudev *d, float *row_loss, float *dlogits, const float *l
         row_loss, dlogits, logits, labels, teacher_probs, B, C, eps, T, alpha, gscale);
 }
 
-/* delta 0: squared error; delta > 0: Huber (the CPU's loss_mse and loss_huber). */
+enum { ELEM_MSE, ELEM_HUBER, ELEM_BCE };
+
+/* Element-wise losses on targets, the CPU's loss_mse, loss_huber (delta)
+ * and loss_bce: row loss = mean of the row's element losses. */
 __global__ void mse_kernel(float *row_loss, float *dlogits, const float *out, const float *targets,
-                           int B, int C, float delta, const float *gscale)
+                           int B, int C, int mode, float delta, const float *gscale)
 {
     int r = warp_row(B);
     if (r < 0) return;
     size_t base = (size_t)r * C;
-    float g = (delta > 0 ? 1.0f : 2.0f) / ((float)B * (float)C) * (gscale ? *gscale : 1.0f);
+    float g = (mode == ELEM_MSE ? 2.0f : 1.0f) / ((float)B * (float)C) * (gscale ? *gscale : 1.0f);
     float s = 0.0f;
     for (int c = threadIdx.x & 31; c < C; c += 32) {
-        float dv = out[base + c] - targets[base + c], a = fabsf(dv);
-        if (delta > 0) {
+        float z = out[base + c], y = targets[base + c], dv = z - y, a = fabsf(dv);
+        if (mode == ELEM_HUBER) {
             s += a <= delta ? 0.5f * dv * dv : delta * (a - 0.5f * delta);
             dv = fminf(fmaxf(dv, -delta), delta);
+        } else if (mode == ELEM_BCE) {
+            s += fmaxf(z, 0.0f) - z * y + log1pf(expf(-fabsf(z)));
+            dv = 1.0f / (1.0f + expf(-z)) - y;
         } else {
             s += dv * dv;
         }
@@ -133,14 +139,21 @@ void loss_cuda_mse(cudev *d, float *row_loss, float *dlogits, const float *out,
                    const float *targets, int B, int C, const float *gscale)
 {
     mse_kernel<<<row_blocks(B), 32 * ROWS_PER_BLOCK, 0, cudev_stream(d)>>>(row_loss, dlogits, out,
-                                                                           targets, B, C, 0.0f, gscale);
+                                                                           targets, B, C, ELEM_MSE, 0.0f, gscale);
 }
 
 void loss_cuda_huber(cudev *d, float *row_loss, float *dlogits, const float *out,
                      const float *targets, int B, int C, float delta, const float *gscale)
 {
     mse_kernel<<<row_blocks(B), 32 * ROWS_PER_BLOCK, 0, cudev_stream(d)>>>(row_loss, dlogits, out,
-                                                                           targets, B, C, delta, gscale);
+                                                                           targets, B, C, ELEM_HUBER, delta, gscale);
+}
+
+void loss_cuda_bce(cudev *d, float *row_loss, float *dlogits, const float *logits,
+                   const float *targets, int B, int C, const float *gscale)
+{
+    mse_kernel<<<row_blocks(B), 32 * ROWS_PER_BLOCK, 0, cudev_stream(d)>>>(row_loss, dlogits, logits,
+                                                                           targets, B, C, ELEM_BCE, 0.0f, gscale);
 }
 
 /* Evaluation (train 0): acc[0] += row-loss sum, acc[1] += correct rows

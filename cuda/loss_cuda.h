@@ -33,6 +33,10 @@ void loss_cuda_mse(cudev *d, float *row_loss, float *dlogits, const float *out,
 void loss_cuda_huber(cudev *d, float *row_loss, float *dlogits, const float *out,
                      const float *targets, int B, int C, float delta, const float *gscale);
 
+/* Row loss 1/C sum_c bce(z, y) (loss.h's loss_bce); dlogits = (s(z) - y) / (B C). */
+void loss_cuda_bce(cudev *d, float *row_loss, float *dlogits, const float *logits,
+                   const float *targets, int B, int C, const float *gscale);
+
 /* Hinton et al. 2015: row loss alpha T^2 KL(pt || softmax(z/T)) + (1-alpha)
  * xent(z, label, eps); dlogits = (1-alpha)(p - q)/B + alpha T (softmax(z/T) - pt)/B. */
 void loss_cuda_distill(cudev *d, float *row_loss, float *dlogits, const float *logits,

@@ -216,6 +216,8 @@ static void batch_loss(mlp_cuda *m, const mlp_target *t, int B, float *dlogits, 
     const mlp_config *c = &m->cfg;
     if (c->loss == MLP_LOSS_MSE)
         loss_cuda_mse(m->d, m->row_loss, dlogits, m->act.logits, t->targets, B, c->n_out, gscale);
+    else if (c->loss == MLP_LOSS_BCE)
+        loss_cuda_bce(m->d, m->row_loss, dlogits, m->act.logits, t->targets, B, c->n_out, gscale);
     else if (c->loss == MLP_LOSS_HUBER)
         loss_cuda_huber(m->d, m->row_loss, dlogits, m->act.logits, t->targets, B, c->n_out, c->huber_delta,
                         gscale);

@@ -245,6 +245,10 @@ START_TEST(losses_match_cpu)
     loss_cuda_huber(dev, grow, gdl, gz, gt, B, C, 0.5f, NULL);
     ck_assert_double_eq_tol(mean_loss(grow, gz, NULL, B, C, NULL), cpu, TOL32 * fabs(cpu));
     expect_close(gdl, dl, N, TOL32, "huber dlogits");
+    cpu = loss_bce(dl, z, tgt, B, C);   /* targets outside [0, 1] still follow the formula */
+    loss_cuda_bce(dev, grow, gdl, gz, gt, B, C, NULL);
+    ck_assert_double_eq_tol(mean_loss(grow, gz, NULL, B, C, NULL), cpu, TOL32 * fabs(cpu));
+    expect_close(gdl, dl, N, TOL32, "bce dlogits");
     cpu = loss_distill(dl, z, pt, labels, B, C, 3.0f, 0.7f, 0.05f);
     loss_cuda_distill(dev, grow, gdl, gz, gpt, glabels, B, C, 3.0f, 0.7f, 0.05f, NULL);
     ck_assert_double_eq_tol(mean_loss(grow, gz, glabels, B, C, NULL), cpu, TOL32 * fabs(cpu));

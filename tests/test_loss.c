@@ -16,7 +16,7 @@
     ck_assert_msg((r).worst <= 1.0, "%s: index %zu analytic %g numeric %g", \
                   (what), (r).at, (r).analytic, (r).numeric)
 
-typedef enum { XENT, WXENT, MSE, HUBER, DISTILL } kind;
+typedef enum { XENT, WXENT, MSE, HUBER, BCE, DISTILL } kind;
 
 typedef struct {
     kind k;
@@ -32,6 +32,7 @@ static float eval(loss_ctx *c, float *dlogits)
     case XENT: return loss_softmax_xent(dlogits, c->z, c->labels, B, C, c->eps, NULL);
     case WXENT: return loss_softmax_xent(dlogits, c->z, c->labels, B, C, c->eps, c->w);
     case MSE: return loss_mse(dlogits, c->z, c->targets, B, C);
+    case BCE: return loss_bce(dlogits, c->z, c->targets, B, C);
     case HUBER: return loss_huber(dlogits, c->z, c->targets, B, C, c->delta);
     case DISTILL:
         return loss_distill(dlogits, c->z, c->teacher, c->labels, B, C, c->T, c->alpha, c->eps);
@@ -173,6 +174,27 @@ START_TEST(test_weighted_xent)
 }
 END_TEST
 
+/* PyTorch's BCEWithLogitsLoss: mean of -y log s(z) - (1-y) log(1 - s(z))
+ * over every entry (the naive form, in double, as the reference); a large
+ * logit stays finite. */
+START_TEST(test_bce)
+{
+    loss_ctx c;
+    fill(&c, BCE, 7);
+    for (int i = 0; i < B * C; i++) c.targets[i] = (c.targets[i] + 1) / 2;   /* into [0, 1] */
+    double want = 0.0;
+    for (int i = 0; i < B * C; i++) {
+        double sz = 1 / (1 + exp(-(double)c.z[i])), y = c.targets[i];
+        want -= (y * log(sz) + (1 - y) * log(1 - sz)) / (B * C);
+    }
+    ck_assert_double_eq_tol(eval(&c, NULL), want, 1e-5);
+    check_gradient(&c, "bce");
+    c.z[0] = 200.0f;
+    c.targets[0] = 0.0f;
+    ck_assert(isfinite(eval(&c, NULL)));
+}
+END_TEST
+
 START_TEST(test_distill_gradient)
 {
     loss_ctx c;
@@ -224,6 +246,7 @@ int main(void)
     tcase_add_test(tc, test_mse);
     tcase_add_test(tc, test_huber);
     tcase_add_test(tc, test_weighted_xent);
+    tcase_add_test(tc, test_bce);
     tcase_add_test(tc, test_distill_gradient);
     tcase_add_test(tc, test_distill_limits);
     suite_add_tcase(s, tc);

@@ -136,6 +136,17 @@ START_TEST(class_weight_balanced)
 }
 END_TEST
 
+/* loss=bce (a sigmoid per class against one-hot rows) learns the
+ * classification as cross-entropy does. */
+START_TEST(bce_classification_learns)
+{
+    set("loss=bce");
+    train_result r;
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &r, &err), KE_OK);
+    ck_assert_msg(r.val_accuracy >= 0.95, "val_accuracy %g", r.val_accuracy);
+}
+END_TEST
+
 /* loss=huber trains a regression: its val_loss (the Huber loss) falls and
  * the final line has the regression figures. */
 START_TEST(huber_regression_learns)
@@ -769,6 +780,7 @@ int main(void)
     tcase_add_test(tc, stratified_run);
     tcase_add_test(tc, class_weight_balanced);
     tcase_add_test(tc, reduce_on_plateau);
+    tcase_add_test(tc, bce_classification_learns);
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);

@@ -91,6 +91,18 @@ float loss_huber(float *dlogits, const float *out, const float *targets, int B, 
     return (float)(total / N);
 }
 
+float loss_bce(float *dlogits, const float *logits, const float *targets, int B, int C)
+{
+    size_t N = (size_t)B * C;
+    double total = 0.0;
+    for (size_t i = 0; i < N; i++) {
+        float z = logits[i], y = targets[i];
+        total += (double)fmaxf(z, 0.0f) - (double)z * y + log1p(exp(-fabs((double)z)));
+        if (dlogits) dlogits[i] = (1.0f / (1.0f + expf(-z)) - y) / (float)N;
+    }
+    return (float)(total / N);
+}
+
 float loss_distill(float *dlogits, const float *logits, const float *teacher_probs,
                    const int *labels, int B, int C, float T, float alpha, float eps)
 {

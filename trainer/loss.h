@@ -25,6 +25,12 @@ float loss_mse(float *dlogits, const float *out, const float *targets, int B, in
  * dlogits = clamp(e, -delta, delta) / (B C). */
 float loss_huber(float *dlogits, const float *out, const float *targets, int B, int C, float delta);
 
+/* Binary cross-entropy on logits (PyTorch's BCEWithLogitsLoss, mean over
+ * all B*C entries) against targets y in [0, 1]:
+ * loss = max(z, 0) - z y + log(1 + exp(-|z|)) (the stable form of
+ * -y log s(z) - (1-y) log(1 - s(z))), dlogits = (s(z) - y) / (B C). */
+float loss_bce(float *dlogits, const float *logits, const float *targets, int B, int C);
+
 /* Knowledge distillation, Hinton et al. 2015:
  * loss = alpha T^2 KL(pt || softmax(z/T)) + (1-alpha) xent(z, labels, eps),
  * averaged over the batch; the KL gradient is alpha T (softmax(z/T) - pt) / B.

@@ -124,6 +124,11 @@ void metrics_regression(const float *out, const float *targets, const size_t *id
     r->r2 = t ? r2 / t : 0;
 }
 
+void metrics_sigmoid(float *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = 1.0f / (1.0f + expf(-src[i]));
+}
+
 void metrics_accumulate(metrics_result *sum, const metrics_result *r, double w)
 {
     sum->precision_macro += w * r->precision_macro;

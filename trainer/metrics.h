@@ -45,6 +45,10 @@ int metrics_classification(const float *out, const int32_t *labels, const size_t
 void metrics_regression(const float *out, const float *targets, const size_t *idx, size_t n,
                         int t, metrics_result *r);
 
+/* dst[i] = 1 / (1 + exp(-src[i])): a bce model's outputs as probabilities
+ * (dst may be src). */
+void metrics_sigmoid(float *dst, const float *src, size_t n);
+
 /* sum += w * r, field by field (k-fold means). */
 void metrics_accumulate(metrics_result *sum, const metrics_result *r, double w);
 

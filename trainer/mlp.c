@@ -77,7 +77,7 @@ static int validate(const mlp_config *c, kerror *err)
     if ((unsigned)c->act > LAYERS_ACT_GELU)
         return kerror_set(err, KE_INVALID, "act", "unknown activation");
     if ((unsigned)c->init > MLP_INIT_HE_NORMAL) return kerror_set(err, KE_INVALID, "init", "unknown init");
-    if ((unsigned)c->loss > MLP_LOSS_HUBER) return kerror_set(err, KE_INVALID, "loss", "unknown loss");
+    if ((unsigned)c->loss > MLP_LOSS_BCE) return kerror_set(err, KE_INVALID, "loss", "unknown loss");
     if (c->loss == MLP_LOSS_HUBER && !(c->huber_delta > 0))
         return kerror_set(err, KE_INVALID, "huber_delta", "must be > 0");
     if (c->batchnorm && !(c->bn_momentum >= 0.0f && c->bn_momentum <= 1.0f))
@@ -408,6 +408,7 @@ static float batch_loss(const mlp *m, const mlp_target *t, int B, float *dlogits
     if (c->loss == MLP_LOSS_MSE) return loss_mse(dlogits, m->act.logits, t->targets, B, c->n_out);
     if (c->loss == MLP_LOSS_HUBER)
         return loss_huber(dlogits, m->act.logits, t->targets, B, c->n_out, c->huber_delta);
+    if (c->loss == MLP_LOSS_BCE) return loss_bce(dlogits, m->act.logits, t->targets, B, c->n_out);
     if (t->teacher_probs)
         return loss_distill(dlogits, m->act.logits, t->teacher_probs, t->labels, B, c->n_out,
                             c->distill_temperature, c->distill_alpha, c->label_smoothing);

@@ -43,7 +43,8 @@ typedef enum {
 typedef enum {
     MLP_LOSS_SOFTMAX_XENT,  /* labels in [0,n_out); optional label smoothing and distillation */
     MLP_LOSS_MSE,           /* targets (B,n_out); mean over all B*n_out entries */
-    MLP_LOSS_HUBER          /* targets (B,n_out); Huber with huber_delta, mean as MSE */
+    MLP_LOSS_HUBER,         /* targets (B,n_out); Huber with huber_delta, mean as MSE */
+    MLP_LOSS_BCE            /* targets (B,n_out) in [0,1]; sigmoid cross-entropy, mean as MSE */
 } mlp_loss;
 
 typedef struct {

@@ -149,7 +149,10 @@ int predict_run(predictor *p, const dataset *ds, size_t first, predict_row_fn fn
         loader_fill(l, &b, 0, b.size);
         if ((rc = mlp_forward(p->m, b.x, B, 0, err))) break;
         const float *o = mlp_logits(p->m);
-        if (!p->regression) {
+        if (mlp_get_config(p->m)->loss == MLP_LOSS_BCE) {
+            metrics_sigmoid(p->buf, o, (size_t)B * C);   /* one probability per output */
+            o = p->buf;
+        } else if (!p->regression) {
             mlp_softmax(p->buf, o, B, (int)C, 1.0f);
             o = p->buf;
         }
@@ -200,6 +203,8 @@ int predict_evaluate(predictor *p, const dataset *ds, size_t first, predict_eval
     r->loss = loss / (double)n;
     r->accuracy = p->regression ? 0 : (double)correct / (double)n;
     r->n_out = C;
+    if (!rc && p->regression && mlp_get_config(p->m)->loss == MLP_LOSS_BCE)
+        metrics_sigmoid(outs, outs, (size_t)n * (size_t)C);   /* the predictions are s(z) */
     if (!rc && p->regression) metrics_regression(outs, ds->targets + first * (size_t)C, NULL, (size_t)n, C, &r->m);
     else if (!rc)
         rc = metrics_classification(outs, ds->y + first, NULL, (size_t)n, C,

@@ -131,9 +131,9 @@ void train_model_config(const train_config *c, int regression, int n_in, int n_o
     mc->seed = (uint64_t)c->seed;
     mc->max_batch = c->batch_size;
     int mse = c->loss == CONFIG_LOSS_MSE || (c->loss == CONFIG_LOSS_AUTO && regression);
-    int huber = c->loss == CONFIG_LOSS_HUBER;
-    mc->loss = huber ? MLP_LOSS_HUBER : mse ? MLP_LOSS_MSE : MLP_LOSS_SOFTMAX_XENT;
-    mc->label_smoothing = mse || huber ? 0.0f : (float)c->label_smoothing;
+    int huber = c->loss == CONFIG_LOSS_HUBER, bce = c->loss == CONFIG_LOSS_BCE;
+    mc->loss = bce ? MLP_LOSS_BCE : huber ? MLP_LOSS_HUBER : mse ? MLP_LOSS_MSE : MLP_LOSS_SOFTMAX_XENT;
+    mc->label_smoothing = mse || huber || bce ? 0.0f : (float)c->label_smoothing;
     mc->huber_delta = (float)c->huber_delta;
     mc->distill_temperature = (float)c->distill_temperature;
     mc->distill_alpha = (float)c->distill_alpha;
@@ -444,6 +444,8 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
     size_t n = test ? s->sp.n_test : s->sp.n_val;
     r->confusion = s->confusion[test];
     if (!s->classification) {
+        if (mlp_get_config(s->m)->loss == MLP_LOSS_BCE)   /* the predictions are s(z) */
+            metrics_sigmoid(s->outs, s->outs, n * (size_t)s->n_out);
         metrics_regression(s->outs, s->ds.targets, idx, n, s->n_out, &r->m);
         return KE_OK;
     }

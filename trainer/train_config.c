@@ -22,7 +22,7 @@ static const char *const scaling_names[] = {"none", "standard", "minmax", NULL};
 static const char *const act_names[] = {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", NULL};
 static const char *const init_names[] = {"xavier_uniform", "xavier_normal", "he_uniform",
                                          "he_normal", NULL};
-static const char *const loss_names[] = {"auto", "cross_entropy", "mse", "huber", NULL};
+static const char *const loss_names[] = {"auto", "cross_entropy", "mse", "huber", "bce", NULL};
 static const char *const class_weight_names[] = {"none", "balanced", NULL};
 static const char *const optim_names[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop",
                                           "adam", "adamw", NULL};
@@ -68,7 +68,9 @@ const train_config_option train_config_options[] = {
     F(dropout, "0", 0, 0.95, "dropout rate after every hidden activation"),
     E(init, "he_normal", init_names, "weight initialisation"),
     E(loss, "auto", loss_names, "auto: cross_entropy for classification, mse for regression; "
-      "huber: Huber loss (PyTorch HuberLoss) on the targets, or on one-hot classes"),
+      "huber: Huber loss (PyTorch HuberLoss) on the targets, or on one-hot classes; bce: binary "
+      "cross-entropy of a sigmoid per output (PyTorch BCEWithLogitsLoss) against one-hot classes "
+      "or targets in [0, 1]"),
     FO(huber_delta, "1", 0, BIG, "huber: where the loss turns from quadratic to linear"),
     E(class_weight, "none", class_weight_names,
       "cross-entropy: balanced weighs each training row's loss by n / (classes * rows of its class) "
@@ -407,7 +409,7 @@ int train_config_validate(const train_config *c, kerror *err)
     if (regression && c->teacher[0])
         return kerror_set(err, KE_INVALID, "teacher", "distillation needs a classification task");
     if (c->class_weight && (regression || c->teacher[0] || c->loss == CONFIG_LOSS_MSE ||
-                            c->loss == CONFIG_LOSS_HUBER))
+                            c->loss == CONFIG_LOSS_HUBER || c->loss == CONFIG_LOSS_BCE))
         return kerror_set(err, KE_INVALID, "class_weight", "needs a classification task trained with "
                           "cross_entropy and no teacher");
     if (regression && c->label_smoothing > 0)
