@@ -5,6 +5,8 @@
  * space_unit_to_point maps back to itself through space_point_to_unit. */
 #include "space.h"
 
+#include "../common/nearest.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -326,6 +328,61 @@ int space_point_set(const space *s, space_point *p, const char *name, int is_tex
     }
     p->x[i] = x;
     p->active[i] = 1;
+    return KE_OK;
+}
+
+/* Prefixes err's path (a parameter name) with path. */
+static int at_path(kerror *err, const char *path, int rc)
+{
+    if (!err) return rc;
+    char full[KERROR_PATH_MAX];
+    snprintf(full, sizeof full, "%s%s%s", path, *path ? "." : "", err->path);
+    snprintf(err->path, sizeof err->path, "%s", full);
+    return rc;
+}
+
+int space_point_from_json(const space *s, const json_t *obj, const char *path, space_point *p,
+                          kerror *err)
+{
+    if (!json_is_object(obj))
+        return kerror_set(err, KE_INVALID, path, "must be an object {parameter: value}");
+    memset(p, 0, sizeof *p);
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)obj, name, v) {
+        int rc;
+        if (space_find(s, name) < 0) {
+            const char *names[SPACE_MAX_PARAMS + 1];
+            for (int i = 0; i < s->n; i++) names[i] = s->params[i].name;
+            names[s->n] = NULL;
+            const char *near = nearest_name(name, names);
+            rc = kerror_set(err, KE_INVALID, name, "not a parameter of the space%s%s%s",
+                            near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+        } else if (json_is_string(v)) {
+            rc = space_point_set(s, p, name, 1, 0, json_string_value(v), err);
+        } else if (json_is_number(v) || json_is_boolean(v)) {
+            double x = json_is_boolean(v) ? json_is_true(v) : json_number_value(v);
+            rc = space_point_set(s, p, name, 0, x, NULL, err);
+        } else {
+            rc = kerror_set(err, KE_INVALID, name, "must be a number or a string");
+        }
+        if (rc != KE_OK) return at_path(err, path, rc);
+    }
+    unsigned char given[SPACE_MAX_PARAMS];
+    memcpy(given, p->active, sizeof given);
+    for (int i = 0; i < s->n; i++)
+        if (s->params[i].kind == PARAM_FIXED) p->active[i] = 1;
+    space_point_resolve(s, p);
+    for (int i = 0; i < s->n; i++) {
+        const space_param *q = &s->params[i];
+        if (q->kind == PARAM_FIXED) continue;
+        if (p->active[i] && !given[i])
+            return at_path(err, path, kerror_set(err, KE_INVALID, q->name, "missing: give it a value"));
+        if (!p->active[i] && given[i])
+            return at_path(err, path, kerror_set(err, KE_INVALID, q->name,
+                                                 "inactive under '%s' as given: leave it out",
+                                                 s->params[q->parent].name));
+    }
     return KE_OK;
 }
 

@@ -82,6 +82,14 @@ json_t *space_point_to_json(const space *s, const space_point *p);
 int space_point_set(const space *s, space_point *p, const char *name, int is_text,
                     double num, const char *text, kerror *err);
 
+/* Fills p from obj, a JSON object {name: value} (a configuration a person
+ * gives: every active parameter a legal value; fixed ones may be left out),
+ * and resolves which are active. Errors name "path.name": an unknown
+ * parameter (with the closest name when one is near), a value out of
+ * range, a missing active parameter, a value given to an inactive one. */
+int space_point_from_json(const space *s, const json_t *obj, const char *path, space_point *p,
+                          kerror *err);
+
 /* Grid: number of points of the full Cartesian product over the declared
  * values (conditional children multiply only under their activating choices).
  * Fails, naming the parameter, when a float has neither grid values nor

@@ -18,6 +18,7 @@
 #include "api_cache.h"
 #include "api_json.h"
 #include "api_workers.h"
+#include "enqueue.h"
 #include "format.h"
 #include "spec.h"
 #include "storage.h"
@@ -322,6 +323,99 @@ static void h_resume(http_req *rq, void *ctx)
         respond_study(ctx, rq, 202, http_param(rq, 0), 0, 1);
 }
 static void h_delete(http_req *rq, void *ctx) { study_action(rq, ctx, service_delete, 1); }
+
+/* ---- enqueue, note ---- */
+
+/* What a study route does with the study and a pooled handle: fills *out
+ * (the response body) or err. */
+typedef int (*study_fn)(http_req *rq, storage *st, const storage_study *s, json_t **out,
+                        kerror *err);
+
+static void on_study(http_req *rq, api *a, int status, study_fn fn)
+{
+    kerror err;
+    kerror_clear(&err);
+    storage_study s;
+    json_t *out = NULL;
+    storage *st = pool_get(a, &err);
+    int rc = st ? storage_study_get(st, http_param(rq, 0), &s, &err) : err.code;
+    if (rc == KE_OK) {
+        rc = fn(rq, st, &s, &out, &err);
+        storage_study_free(&s);
+    }
+    pool_put(a, st);
+    if (rc == KE_OK) http_respond_json(rq, status, out);
+    else http_respond_kerror(rq, &err);
+}
+
+/* The request body as JSON (a new reference), or KE_INVALID. */
+static int body_json(http_req *rq, json_t **out, kerror *err)
+{
+    json_error_t je;
+    *out = json_loads(http_body(rq, NULL), JSON_REJECT_DUPLICATES, &je);
+    if (*out) return KE_OK;
+    return kerror_set(err, KE_INVALID, NULL, "invalid JSON at line %d, column %d: %s", je.line,
+                      je.column, je.text);
+}
+
+static int enqueue_get(http_req *rq, storage *st, const storage_study *s, json_t **out,
+                       kerror *err)
+{
+    (void)rq;
+    json_t *pending;
+    int rc = enqueue_list_json(st, s->id, &pending, err);
+    if (rc == KE_OK) *out = json_pack("{s:o}", "pending", pending);
+    return rc;
+}
+
+/* POST body: one {parameter: value} object or an array of them. */
+static int enqueue_post(http_req *rq, storage *st, const storage_study *s, json_t **out,
+                        kerror *err)
+{
+    json_t *body;
+    spec_study spec;
+    int added = 0, rc = body_json(rq, &body, err);
+    if (rc != KE_OK) return rc;
+    if ((rc = spec_parse(&spec, s->spec_json, err)) == KE_OK) {
+        rc = enqueue_add(st, s->id, &spec.space, body, "", "api", &added, err);
+        spec_free(&spec);
+    }
+    json_decref(body);
+    json_t *pending;
+    if (rc == KE_OK && (rc = enqueue_list_json(st, s->id, &pending, err)) == KE_OK)
+        *out = json_pack("{s:i, s:o}", "added", added, "pending", pending);
+    return rc;
+}
+
+static int note_get(http_req *rq, storage *st, const storage_study *s, json_t **out, kerror *err)
+{
+    (void)rq;
+    (void)st;
+    (void)err;
+    *out = json_pack("{s:o}", "note", api_text(s->note));
+    return KE_OK;
+}
+
+/* PUT body: {"note": text or null}. */
+static int note_put(http_req *rq, storage *st, const storage_study *s, json_t **out, kerror *err)
+{
+    json_t *body;
+    int rc = body_json(rq, &body, err);
+    if (rc != KE_OK) return rc;
+    json_t *note = json_object_get(body, "note");
+    if (!json_is_object(body) || json_object_size(body) != 1 || !(json_is_string(note) || json_is_null(note)))
+        rc = kerror_set(err, KE_INVALID, "note", "expected {\"note\": text or null}");
+    else if ((rc = storage_study_set_note(st, s->id, json_string_value(note), err)) == KE_OK)
+        *out = json_pack("{s:o}", "note", json_is_string(note) && *json_string_value(note)
+                                              ? json_incref(note) : json_null());
+    json_decref(body);
+    return rc;
+}
+
+static void h_enqueue_get(http_req *rq, void *ctx) { on_study(rq, ctx, 200, enqueue_get); }
+static void h_enqueue_post(http_req *rq, void *ctx) { on_study(rq, ctx, 201, enqueue_post); }
+static void h_note_get(http_req *rq, void *ctx) { on_study(rq, ctx, 200, note_get); }
+static void h_note_put(http_req *rq, void *ctx) { on_study(rq, ctx, 200, note_put); }
 
 /* ---- trials ---- */
 
@@ -737,6 +831,10 @@ static const http_route routes[] = {
     {"DELETE", "/api/v1/studies/*", h_delete, 0},
     {"POST", "/api/v1/studies/*/stop", h_stop, 0},
     {"POST", "/api/v1/studies/*/resume", h_resume, 0},
+    {"GET", "/api/v1/studies/*/enqueue", h_enqueue_get, 0},
+    {"POST", "/api/v1/studies/*/enqueue", h_enqueue_post, 0},
+    {"GET", "/api/v1/studies/*/note", h_note_get, 0},
+    {"PUT", "/api/v1/studies/*/note", h_note_put, 0},
     {"GET", "/api/v1/studies/*/trials", h_trials, 0},
     {"GET", "/api/v1/studies/*/trials/*", h_trial, 0},
     {"GET", "/api/v1/studies/*/best", h_best, 0},

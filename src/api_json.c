@@ -53,9 +53,10 @@ json_t *api_study_json(const storage_study *s, int with_spec)
                                            api_number(s->best_value))
                                : json_null();
     json_t *o = json_pack(
-        "{s:s, s:s, s:s?, s:s, s:s, s:O?, s:f, s:f, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:O?, "
-        "s:o, s:o}",
+        "{s:s, s:s, s:s?, s:s?, s:s, s:s, s:O?, s:f, s:f, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, "
+        "s:O?, s:o, s:o}",
         "name", s->name, "state", study_state_name(s->state), "state_reason", s->state_reason,
+        "note", s->note,
         "direction", s->maximize ? "maximize" : "minimize",
         "metric", s->metric, "strategy", json_object_get(json_object_get(doc, "strategy"), "name"),
         "created_at", s->created_at, "updated_at", s->updated_at, "counts", "total", s->n_trials,
@@ -89,7 +90,7 @@ static double duration(const storage_trial *t)
 
 json_t *api_trial_json(const storage_trial *t)
 {
-    return json_pack("{s:i, s:s, s:o, s:o, s:f, s:o, s:f, s:o, s:i, s:o, s:o, s:o, s:o, s:b}",
+    return json_pack("{s:i, s:s, s:o, s:o, s:f, s:o, s:f, s:o, s:i, s:o, s:o, s:o, s:o, s:b, s:b}",
                      "number", t->number, "state", trial_state_name(t->state), "value",
                      t->has_value ? api_number(t->value) : json_null(), "params", params_json(t),
                      "started_at", t->started_at, "finished_at",
@@ -98,7 +99,8 @@ json_t *api_trial_json(const storage_trial *t)
                      "resumed_from", int_or_null(t->resumed_from), "retry_of",
                      int_or_null(t->retry_of), "worker", api_text(t->worker), "failure",
                      api_text(t->failure), "interrupted",
-                     t->state == TRIAL_FAILED && trial_interrupted(t->failure));
+                     t->state == TRIAL_FAILED && trial_interrupted(t->failure), "enqueued",
+                     t->enqueued_id > 0);
 }
 
 int api_trial_metrics(storage *st, const storage_trial *t, json_t *trial, kerror *err)
@@ -158,7 +160,8 @@ static int csv_taken(const api_csv *c, const char *label)
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 {
     static const char *const tail[] = {"started_at", "finished_at", "duration", "last_step",
-                                       "budget", "resumed_from", "retry_of", "worker", "failure"};
+                                       "budget", "resumed_from", "retry_of", "enqueued", "worker",
+                                       "failure"};
     memset(c, 0, sizeof *c);
     c->params = api_param_names(s->spec_json);
     int rc = c->params ? storage_study_metric_names(st, s->id, &c->metrics, &c->n_metrics, err)
@@ -184,7 +187,7 @@ int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
         c->metric_of[c->nm++] = name;
         c->cols[c->ncols++] = label;
     }
-    for (int i = 0; i < 9; i++) c->cols[c->ncols++] = tail[i];
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++) c->cols[c->ncols++] = tail[i];
     return KE_OK;
 }
 
@@ -243,6 +246,7 @@ int api_csv_cells(const api_csv *c, storage *st, const storage_trial *t, format_
     cells[k++] = int_cell(t->budget);
     cells[k++] = int_cell(t->resumed_from);
     cells[k++] = int_cell(t->retry_of);
+    cells[k++] = int_cell(t->enqueued_id > 0);
     cells[k++] = text_cell(t->worker);
     cells[k++] = text_cell(t->failure);
     return KE_OK;

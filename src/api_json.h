@@ -12,7 +12,7 @@
 #include "format.h"
 #include "storage.h"
 
-#define API_CSV_FIXED 12        /* CSV columns besides the parameters and metrics */
+#define API_CSV_FIXED 13        /* CSV columns besides the parameters and metrics */
 #define API_CSV_MAX_PARAMS 64
 #define API_CSV_MAX_METRICS 64
 #define API_CSV_COLS (API_CSV_FIXED + API_CSV_MAX_PARAMS + API_CSV_MAX_METRICS)

@@ -2,12 +2,14 @@
 #include "cli.h"
 
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "nearest.h"
 #include "storage.h"
 
 const char *cli_db_path(const char *opt)
@@ -50,6 +52,30 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'kestrel %s --help'.\n", cmd);
     return CLI_USAGE;
+}
+
+int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (strncmp(arg, "--", 2) != 0) {
+        if (optopt) return cli_usage(cmd, "unknown option '-%c'", optopt);
+        return cli_usage(cmd, "option '%s' needs a value", arg);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+    const char *names[128];
+    int n = 0;
+    for (; opts[n].name && n < 127; n++) {
+        names[n] = opts[n].name;
+        if (!strcmp(opts[n].name, name))
+            return cli_usage(cmd, opts[n].has_arg == no_argument ? "option '--%s' takes no value"
+                                                                : "option '--%s' needs a value",
+                             name);
+    }
+    names[n] = NULL;
+    const char *near = nearest_name(name, names);
+    if (near) return cli_usage(cmd, "unknown option '--%s' (did you mean '--%s'?)", name, near);
+    return cli_usage(cmd, "unknown option '--%s'", name);
 }
 
 int cli_report_fd(void)

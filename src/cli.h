@@ -38,6 +38,12 @@ int cli_open_history(const char *cmd, const char *db, struct storage **st);
 /* Prints "kestrel CMD: <message>\nTry 'kestrel CMD --help'." and returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* After getopt_long returned '?' (main sets opterr = 0, so getopt printed
+ * nothing): names the option argv[optind - 1] got wrong, with the closest
+ * of opts when one is near ("did you mean '--db'?"); returns CLI_USAGE. */
+struct option;
+int cli_bad_option(const char *cmd, char **argv, const struct option *opts);
+
 /* The first line of a token file (malloc'd, the caller frees), or NULL when
  * it cannot be read or is empty. */
 char *cli_read_token(const char *path);
@@ -62,5 +68,7 @@ int cmd_worker_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_predict_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_evaluate_main(int argc, char **argv, const cli_ctx *ctx);
 int cmd_slurm_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_enqueue_main(int argc, char **argv, const cli_ctx *ctx);
+int cmd_note_main(int argc, char **argv, const cli_ctx *ctx);
 
 #endif

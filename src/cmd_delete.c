@@ -67,7 +67,7 @@ int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx)
         case 'd': db_opt = optarg; break;
         case 'w': work_opt = optarg; break;
         case 'h': fputs(delete_help, stdout); return CLI_OK;
-        default: return cli_usage("delete", "unknown option");
+        default: return cli_bad_option("delete", argv, opts);
         }
     }
     if (optind != argc - 1) return cli_usage("delete", "expected one STUDY argument");

@@ -69,7 +69,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int p
             o->jsonl = !strcmp(optarg, "jsonl");
             break;
         case 'h': fputs(help, stdout); return -1;
-        default: return cli_usage(cmd, "unknown option");
+        default: return cli_bad_option(cmd, argv, opts);
         }
     }
     if (optind != argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);

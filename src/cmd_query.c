@@ -30,7 +30,7 @@ typedef struct {
 
 static const char studies_help[] =
     "Usage: kestrel studies [--db FILE] [--format table|json|csv]\n"
-    "List every study with its state, trial counts and best value.\n";
+    "List every study with its state, trial counts, best value and note.\n";
 static const char trials_help[] =
     "Usage: kestrel trials STUDY [--db FILE] [--format table|json|csv]\n"
     "                     [--state RUNNING|COMPLETE|PRUNED|FAILED] [--sort number|best]\n"
@@ -106,7 +106,7 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
         case 'x': q->export_model = optarg; break;
         case 'w': q->work_dir = optarg; break;
         case 'h': fputs(help, stdout); return -1;
-        default: return cli_usage(cmd, "unknown option");
+        default: return cli_bad_option(cmd, argv, opts);
         }
     }
     if (want_study && optind != argc - 1) return cli_usage(cmd, "expected one STUDY argument");
@@ -133,19 +133,20 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
     }
     static const char *const cols[] = {"name", "state", "direction", "metric", "trials",
                                        "running", "complete", "pruned", "failed",
-                                       "interrupted", "best", "best_trial"};
+                                       "interrupted", "best", "best_trial", "note"};
     format_writer w;
-    format_begin(&w, q.fmt, stdout, cols, 12);
+    format_begin(&w, q.fmt, stdout, cols, 13);
     for (int i = 0; i < n; i++) format_widen(&w, 0, (int)strlen(list[i].name));
     for (int i = 0; i < n; i++) {
         const storage_study *s = &list[i];
-        format_cell c[12] = {
+        format_cell c[13] = {
             {CELL_TEXT, 0, s->name}, {CELL_TEXT, 0, study_state_name(s->state)},
             {CELL_TEXT, 0, s->maximize ? "maximize" : "minimize"}, {CELL_TEXT, 0, s->metric},
             {CELL_INT, s->n_trials, 0}, {CELL_INT, s->n_running, 0}, {CELL_INT, s->n_complete, 0},
             {CELL_INT, s->n_pruned, 0}, {CELL_INT, s->n_failed, 0}, {CELL_INT, s->n_interrupted, 0},
             {s->has_best ? CELL_NUM : CELL_NULL, s->best_value, 0},
-            {s->has_best ? CELL_INT : CELL_NULL, s->best_number, 0}};
+            {s->has_best ? CELL_INT : CELL_NULL, s->best_number, 0},
+            {s->note ? CELL_TEXT : CELL_NULL, 0, s->note}};
         format_row(&w, c);
     }
     format_end(&w);
@@ -294,7 +295,7 @@ int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx)
         switch (c) {
         case 'd': db = optarg; break;
         case 'h': fputs(trial_help, stdout); return CLI_OK;
-        default: return cli_usage("trial", "unknown option");
+        default: return cli_bad_option("trial", argv, opts);
         }
     }
     if (optind != argc - 2) return cli_usage("trial", "expected STUDY and NUMBER");

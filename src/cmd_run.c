@@ -201,7 +201,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
         case 'w': work_opt = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(run_help, stdout); return CLI_OK;
-        default: return cli_usage("run", "unknown option");
+        default: return cli_bad_option("run", argv, opts);
         }
     }
     if (optind != argc - 1) return cli_usage("run", "expected one SPEC.json argument");

@@ -169,7 +169,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                 return cli_usage("serve", "--stall-after: expected seconds > 0, not '%s'", optarg);
             break;
         case 'h': fputs(serve_help, stdout); return -1;
-        default: return cli_usage("serve", "unknown option");
+        default: return cli_bad_option("serve", argv, opts);
         }
     }
     if (optind != argc) return cli_usage("serve", "unexpected argument '%s'", argv[optind]);

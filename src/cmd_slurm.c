@@ -83,7 +83,7 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
             break;
         case 'd': *dry_run = 1; break;
         case 'h': fputs(slurm_help, stdout); return -1;
-        default: return cli_usage("slurm", "unknown option");
+        default: return cli_bad_option("slurm", argv, opts);
         }
     }
     if (!o->server) return cli_usage("slurm", "--server URL is required");

@@ -107,7 +107,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
                 return cli_usage("worker", "--poll: expected seconds > 0, not '%s'", optarg);
             break;
         case 'h': fputs(worker_help, stdout); return -1;
-        default: return cli_usage("worker", "unknown option");
+        default: return cli_bad_option("worker", argv, opts);
         }
     }
     if (optind != argc) return cli_usage("worker", "unexpected argument '%s'", argv[optind]);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "cli.h"
 #include "cmd_train.h"
+#include "nearest.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -46,6 +47,8 @@ static const command commands[] = {
     {"best", cmd_best_main, "show a study's best trial", 0},
     {"trial", cmd_trial_main, "show one trial in detail (reports, metrics, output tails)", 0},
     {"delete", cmd_delete_main, "delete a study, its trials and their folders", 0},
+    {"enqueue", cmd_enqueue_main, "give a study configurations to try first", 0},
+    {"note", cmd_note_main, "show or set a study's note", 0},
     {"train", train_main, "train an MLP with the built-in trainer (one trial)", 0},
     {"predict", cmd_predict_main, "score rows with a trained model (CSV or JSON lines out)", 0},
     {"evaluate", cmd_evaluate_main, "measure a trained model on labelled rows", 0},
@@ -99,9 +102,15 @@ int main(int argc, char **argv)
                 signal(SIGPIPE, SIG_IGN);
             }
             optind = 1;
+            opterr = 0;   /* cli_bad_option says what was wrong, with a hint */
             return commands[i].main(argc - 1, argv + 1, &ctx);
         }
-    fprintf(stderr, "kestrel: unknown command '%s'\n", argv[1]);
+    const char *names[N_COMMANDS + 1];
+    for (int i = 0; i < N_COMMANDS; i++) names[i] = commands[i].name;
+    names[N_COMMANDS] = NULL;
+    const char *near = nearest_name(argv[1], names);
+    if (near) fprintf(stderr, "kestrel: unknown command '%s' (did you mean '%s'?)\n", argv[1], near);
+    else fprintf(stderr, "kestrel: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return CLI_USAGE;
 }

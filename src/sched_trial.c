@@ -153,8 +153,8 @@ static int point_params(const space *sp, const space_point *p, storage_param *ou
 }
 
 int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const space *sp,
-                        const strategy_suggestion *sg, int retry_of, const char *worker,
-                        sched_trial **out, sched_trial_row *stored, kerror *err)
+                        const strategy_suggestion *sg, int retry_of, int64_t enqueued_id,
+                        const char *worker, sched_trial **out, sched_trial_row *stored, kerror *err)
 {
     if (grow(h) != KE_OK) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int n = point_params(sp, &sg->point, stored->params, stored->text, sizeof stored->text);
@@ -164,7 +164,8 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
     stored->row = (storage_trial){.state = TRIAL_RUNNING, .last_step = -1,
                                   .started_at = (double)ts.tv_sec + ts.tv_nsec * 1e-9,
                                   .budget = sg->budget, .resumed_from = sg->resume_from,
-                                  .retry_of = retry_of, .worker = (char *)worker,
+                                  .retry_of = retry_of, .enqueued_id = enqueued_id,
+                                  .worker = (char *)worker,
                                   .n_params = n, .params = stored->params};
     storage_trial *row = &stored->row;
     int rc = storage_trial_insert(st, study_id, row, err);

@@ -46,12 +46,13 @@ typedef struct {
     char text[SPACE_MAX_PARAMS * (SPEC_TEXT_VALUE_MAX + 1)];
 } sched_trial_row;
 
-/* Stores a new RUNNING trial for the suggestion and appends it; *out points
+/* Stores a new RUNNING trial for the suggestion and appends it (enqueued_id:
+ * the enqueued configuration it runs, 0 none); *out points
  * into h (valid until the next append); *stored gets the row as stored
  * (its start time set), for the caller to announce. */
 int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const space *sp,
-                        const strategy_suggestion *sg, int retry_of, const char *worker,
-                        sched_trial **out, sched_trial_row *stored, kerror *err);
+                        const strategy_suggestion *sg, int retry_of, int64_t enqueued_id,
+                        const char *worker, sched_trial **out, sched_trial_row *stored, kerror *err);
 /* Fills h->obs and points hist at it (foreign trials left out). */
 int sched_trials_history(sched_trials *h, strategy_history *hist);
 void sched_trials_free(sched_trials *h);

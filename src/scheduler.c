@@ -18,6 +18,7 @@
 
 #include "../search/pruner.h"
 #include "../search/strategy.h"
+#include "enqueue.h"
 #include "lock.h"
 #include "report.h"
 #include "runner.h"
@@ -266,6 +267,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                    "study '%s' is being run by another kestrel process right now", spec->name);
     if (rc == KE_OK && respec) rc = store_spec(s, 0, err);
     if (rc == KE_OK && spec->dir) rc = storage_study_set_dir(st, s->study_id, spec->dir, err);
+    if (rc == KE_OK) rc = enqueue_sync_spec(st, s->study_id, spec, err);
     if (rc == KE_OK)
         rc = storage_trials_reclaim(st, s->study_id, SCHEDULER_RUNNER_DIED, &s->reclaimed, err);
     if (rc == KE_OK) {
@@ -522,14 +524,14 @@ static sched_run *free_slot(scheduler *s)
 /* Inserts a trial for the suggestion and starts its child, or hands it to
  * the remote run in *rem (tag and worker set). A trial whose child cannot
  * start is recorded FAILED at once: the study goes on. */
-static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, scheduler_remote *rem,
-                  kerror *err)
+static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int64_t enqueued_id,
+                  scheduler_remote *rem, kerror *err)
 {
     sched_run *r = free_slot(s);
     sched_trial *t;
     sched_trial_row stored;
     int rc = sched_trials_append(&s->hist, s->st, s->study_id, &s->spec->space, sg, retry_of,
-                                 rem ? rem->worker : s->worker, &t, &stored, err);
+                                 enqueued_id, rem ? rem->worker : s->worker, &t, &stored, err);
     if (rc != KE_OK) return rc;
     memset(r, 0, sizeof *r);
     r->number = t->number;
@@ -571,7 +573,7 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
         old->retried = 1;
         strategy_suggestion sg = {.point = old->point, .budget = old->budget,
                                   .resume_from = old->resumed_from};
-        int rc = launch(s, &sg, k, rem, err);
+        int rc = launch(s, &sg, k, 0, rem, err);
         if (rc != KE_OK || (rem && rem->leased)) return rc;
         slots--;
     }
@@ -594,10 +596,25 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
     int n = s->ops->suggest(s->strat, &h, sg, slots, err);
     if (n < 0) return n;
     if (n == 0 && s->n_running == 0) s->exhausted = 1;
+    /* enqueued configurations take the places of fresh suggestions, in order
+     * (read each time: another process may have added some) */
+    space_point queued[slots];
+    int64_t queued_id[slots];
+    int n_queued = 0, next_queued = 0;
+    if (n > 0) {
+        int rc = enqueue_pending(s->st, s->study_id, &s->spec->space, queued, queued_id, n,
+                                 &n_queued, err);
+        if (rc != KE_OK) return rc;
+    }
     for (int i = 0; i < n; i++) {
         if (sg[i].budget > 0) s->multifid = 1;
         if (sg[i].resume_from < 0 && left-- <= 0) continue;
-        int rc = launch(s, &sg[i], -1, rem, err);
+        int64_t eid = 0;
+        if (sg[i].resume_from < 0 && next_queued < n_queued) {
+            sg[i].point = queued[next_queued];
+            eid = queued_id[next_queued++];
+        }
+        int rc = launch(s, &sg[i], -1, eid, rem, err);
         if (rc != KE_OK || (rem && rem->leased)) return rc;
     }
     return KE_OK;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nearest.h"
 #include "spec_command.h"
 #include "testfn.h"
 #include "../trainer/train.h"
@@ -129,6 +130,8 @@ static int check_keys(const json_t *obj, const char *path, const char *const *al
         join(p, path, key);
         if (other_of && in_list(key, other_of))
             return kerror_set(err, KE_INVALID, p, "not allowed for type %s", type);
+        const char *near = nearest_name(key, allowed);
+        if (near) return kerror_set(err, KE_INVALID, p, "unknown field (did you mean '%s'?)", near);
         return invalid(err, p, "unknown field");
     }
     return KE_OK;
@@ -616,6 +619,29 @@ static int parse_budget(spec_study *s, const json_t *doc, kerror *err)
     return KE_OK;
 }
 
+/* "enqueue": configurations of the space to run before the strategy's own
+ * suggestions, each checked like a point given by hand. */
+static int parse_enqueue(spec_study *s, const json_t *doc, kerror *err)
+{
+    json_t *arr;
+    int rc = get(doc, "", "enqueue", F_ARRAY, 0, &arr, err);
+    if (rc <= 0) return rc;
+    if (json_array_size(arr) > MAX_TRIALS)
+        return kerror_set(err, KE_INVALID, "enqueue", "at most %d configurations", MAX_TRIALS);
+    if (json_array_size(arr) == 0) return KE_OK;
+    s->enqueue = calloc(json_array_size(arr), sizeof *s->enqueue);
+    if (!s->enqueue) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        char p[KERROR_PATH_MAX];
+        snprintf(p, sizeof p, "enqueue[%zu]", i);
+        if ((rc = space_point_from_json(&s->space, v, p, &s->enqueue[i], err)) < 0) return rc;
+        s->n_enqueue++;
+    }
+    return KE_OK;
+}
+
 /* Makes a path from a strategy or space relative to the spec root. */
 static void root_path(kerror *err, const char *prefix)
 {
@@ -856,7 +882,7 @@ static int compute_hash(spec_study *s, kerror *err)
 static int parse_doc(spec_study *out, json_t *doc, kerror *err)
 {
     static const char *const keys[] = { "name", "objective", "space", "strategy", "pruner",
-                                        "budget", "run", NULL };
+                                        "budget", "run", "enqueue", NULL };
     int rc;
     out->doc = doc;
     if (!json_is_object(doc))
@@ -867,7 +893,8 @@ static int parse_doc(spec_study *out, json_t *doc, kerror *err)
              (rc = parse_strategy(out, doc, err)) == KE_OK &&
              (rc = parse_pruner(out, doc, err)) == KE_OK &&
              (rc = parse_budget(out, doc, err)) == KE_OK &&
-             (rc = parse_run(out, doc, err)) == KE_OK)
+             (rc = parse_run(out, doc, err)) == KE_OK &&
+             (rc = parse_enqueue(out, doc, err)) == KE_OK)
         rc = compute_hash(out, err);
     if (rc < 0) spec_free(out);
     return rc;
@@ -951,6 +978,7 @@ void spec_free(spec_study *s)
     json_decref(s->run.trainer);
     spec_argv_free(s->run.env);
     free(s->run.cwd);
+    free(s->enqueue);
     free(s->dir);
     json_decref(s->doc);
     memset(s, 0, sizeof *s);

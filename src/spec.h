@@ -55,6 +55,8 @@ typedef struct {
         int keep_all_checkpoints; /* trainer: keep every trial's, not the best's */
         int gpus;               /* run.resources.gpus: a worker needs this many free */
     } run;
+    int n_enqueue;              /* "enqueue": configurations to run first */
+    space_point *enqueue;       /* owned array of n_enqueue, or NULL */
     char *dir;                  /* folder of the spec file, absolute, or NULL */
     json_t *doc;                /* the spec as given (new reference) */
     char hash[17];              /* 64-bit FNV-1a of the canonical JSON, hex */

@@ -63,7 +63,7 @@ int spec_diff(const char *stored_json, const json_t *given, char *buf, size_t n,
             const json_t *other = json_object_get(sides[1 - s], key);
             if (json_equal(v, other) || (s == 1 && json_object_get(stored, key))) continue;
             fields++;
-            if (strcmp(key, "budget") != 0) *budget_only = 0;
+            if (strcmp(key, "budget") != 0 && strcmp(key, "enqueue") != 0) *budget_only = 0;
         }
     if (fields) first(stored, given, "", buf, n);
     else *budget_only = 0;

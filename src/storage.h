@@ -25,6 +25,7 @@ typedef struct {
     study_state state;
     char *state_reason;     /* why it is in that state (a FAILED study), or NULL */
     char *spec_dir;         /* folder of the spec file it was last run from, or NULL */
+    char *note;             /* a person's free-text note on it, or NULL */
     double created_at;      /* Unix seconds */
     double updated_at;
     int n_trials, n_running, n_complete, n_pruned;
@@ -64,6 +65,7 @@ typedef struct {
     int budget;             /* resource given, 0 = full */
     int resumed_from;       /* trial number continued, -1 */
     int retry_of;           /* trial number retried, -1 */
+    int64_t enqueued_id;    /* the enqueued configuration it ran (storage_enqueue_add), 0 none */
     int n_params;
     storage_param *params;
 } storage_trial;
@@ -114,6 +116,8 @@ int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
  * outside the enum. */
 int storage_study_set_state(storage *st, int64_t id, study_state state, const char *reason,
                             kerror *err);
+/* Sets a study's note (NULL or "": none). */
+int storage_study_set_note(storage *st, int64_t id, const char *note, kerror *err);
 /* Records the folder of the spec file a study is run from (NULL: none). */
 int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err);
 int storage_study_delete(storage *st, int64_t id, kerror *err);
@@ -123,8 +127,28 @@ int storage_study_list(storage *st, storage_study **out, int *n, kerror *err);
 void storage_study_free(storage_study *s);
 void storage_study_list_free(storage_study *list, int n);
 
+/* Enqueued configurations (storage_queue.c): points given to run before
+ * the strategy's own suggestions. One stays pending until a trial inserted
+ * with its id in enqueued_id consumes it (in the trial's transaction). */
+typedef struct {
+    int64_t id;
+    char *params_json;      /* {name: value} */
+    char *origin;           /* "spec", "cli" or "api" */
+    double created_at;
+    int trial_number;       /* the trial that ran it, -1 while pending */
+} storage_enqueued;
+/* Adds one (params_json a JSON object the caller validated); *id new. */
+int storage_enqueue_add(storage *st, int64_t study_id, const char *params_json,
+                        const char *origin, int64_t *id, kerror *err);
+/* A study's enqueued configurations by id, the pending ones only when
+ * pending_only; free with storage_enqueue_free. */
+int storage_enqueue_list(storage *st, int64_t study_id, int pending_only,
+                         storage_enqueued **out, int *n, kerror *err);
+void storage_enqueue_free(storage_enqueued *e, int n);
+
 /* Trials. insert assigns t->id and t->number (next free number) and stores
- * the params, state RUNNING, started_at now, all in one transaction. */
+ * the params, state RUNNING, started_at now, all in one transaction;
+ * refused (KE_DB) when t->enqueued_id names a configuration a trial ran. */
 int storage_trial_insert(storage *st, int64_t study_id, storage_trial *t, kerror *err);
 /* Records the values of one intermediate report (one transaction). */
 int storage_trial_report(storage *st, int64_t trial_id, int step,

@@ -27,14 +27,14 @@ extern const char *const storage_migrations_names[];
 
 /* Columns read_trial (storage_trials.c) expects, in its order. */
 #define TRIAL_COLS "id, study_id, number, state, value, started_at, " \
-    "finished_at, worker, failure, last_step, budget, resumed_from, retry_of"
+    "finished_at, worker, failure, last_step, budget, resumed_from, retry_of, enqueued_id"
 #define TRIAL_SELECT "SELECT " TRIAL_COLS " FROM trials "
 /* Counts from study_counts (migrations 004, 005), one row, not
  * study_summary's counting of the trials. */
 #define STUDY_SELECT "SELECT s.id, s.name, s.spec, s.spec_hash, s.metric, " \
     "s.direction, s.state, s.created_at, s.updated_at, c.n_trials, " \
     "c.n_running, c.n_complete, c.n_pruned, c.n_failed, bt.value, " \
-    "bt.number, c.n_configs, s.state_reason, s.spec_dir, c.n_interrupted FROM studies s " \
+    "bt.number, c.n_configs, s.state_reason, s.spec_dir, c.n_interrupted, s.note FROM studies s " \
     "JOIN study_counts c ON c.study_id = s.id JOIN study_best b ON b.study_id = s.id " \
     "LEFT JOIN trials bt ON bt.id = b.trial_id "
 /* storage_trial_each variants: ?1 study, ?2 state, ?3 after number,
@@ -58,6 +58,7 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_STUDY_STATE] = "UPDATE studies SET state = ?2, updated_at = ?3, state_reason = ?4 "
         "WHERE id = ?1",
     [Q_STUDY_DIR] = "UPDATE studies SET spec_dir = ?2 WHERE id = ?1",
+    [Q_STUDY_NOTE] = "UPDATE studies SET note = ?2 WHERE id = ?1",
     [Q_DATA_VERSION] = "PRAGMA data_version",
     [Q_STUDY_DELETE] = "DELETE FROM studies WHERE id = ?1",
     [Q_STUDY_MAXIMIZE] = "SELECT direction = 'maximize' FROM studies WHERE id = ?1",
@@ -65,9 +66,9 @@ static const char *const query_sql[Q_COUNT] = {
         "JOIN study_counts c ON c.study_id = s.id WHERE s.name = ?1",
     /* Run inside the trial's write transaction, so max + 1 is free. */
     [Q_TRIAL_INSERT] = "INSERT INTO trials (study_id, number, started_at, "
-        "worker, spec_hash, budget, resumed_from, retry_of) SELECT id, "
+        "worker, spec_hash, budget, resumed_from, retry_of, enqueued_id) SELECT id, "
         "(SELECT coalesce(max(number) + 1, 0) FROM trials WHERE study_id = ?1), "
-        "?2, ?3, spec_hash, ?4, ?5, ?6 FROM studies WHERE id = ?1 "
+        "?2, ?3, spec_hash, ?4, ?5, ?6, ?7 FROM studies WHERE id = ?1 "
         "RETURNING id, number",
     [Q_PARAM_INSERT] = "INSERT INTO trial_params (trial_id, name, pos, "
         "value_num, value_text) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -425,6 +426,7 @@ static int read_study(sqlite3_stmt *s, storage_study *out, kerror *err)
     out->state_reason = sq_column_dup(s, 17, &oom);
     out->spec_dir = sq_column_dup(s, 18, &oom);
     out->n_interrupted = sqlite3_column_int(s, 19);
+    out->note = sq_column_dup(s, 20, &oom);
     out->n_failed -= out->n_interrupted;
     if (!oom) return KE_OK;
     storage_study_free(out);
@@ -552,6 +554,15 @@ int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err)
     return study_change(st, s, id, err);
 }
 
+int storage_study_set_note(storage *st, int64_t id, const char *note, kerror *err)
+{
+    sqlite3_stmt *s = sq_query(st, Q_STUDY_NOTE, err);
+    if (!s) return KE_DB;
+    sqlite3_bind_int64(s, 1, id);
+    sq_bind_text_or_null(s, 2, note && *note ? note : NULL);
+    return study_change(st, s, id, err);
+}
+
 /* One DELETE statement: the ON DELETE CASCADE chain removes the trials and
  * their rows inside the same statement, hence the same transaction. */
 int storage_study_delete(storage *st, int64_t id, kerror *err)
@@ -600,6 +611,7 @@ void storage_study_free(storage_study *s)
     free(s->metric);
     free(s->state_reason);
     free(s->spec_dir);
+    free(s->note);
     memset(s, 0, sizeof *s);
 }
 

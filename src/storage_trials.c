@@ -33,6 +33,7 @@ static int read_trial(sqlite3_stmt *s, storage_trial *t, kerror *err)
     t->budget = sqlite3_column_int(s, 10);
     t->resumed_from = sq_column_int_or(s, 11, -1);
     t->retry_of = sq_column_int_or(s, 12, -1);
+    t->enqueued_id = sqlite3_column_int64(s, 13);
     if (!oom) return KE_OK;
     storage_trial_free(t);
     return kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -191,6 +192,7 @@ static int insert_rows(storage *st, int64_t study_id, const storage_trial *t,
     sqlite3_bind_int(s, 4, t->budget);
     bind_number_or_null(s, 5, t->resumed_from);
     bind_number_or_null(s, 6, t->retry_of);
+    if (t->enqueued_id > 0) sqlite3_bind_int64(s, 7, t->enqueued_id);
     int rc = sq_one_row(st, s, err, "no study with id %lld", (long long)study_id);
     if (rc) return rc;
     *id = sqlite3_column_int64(s, 0);

@@ -353,7 +353,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(lines[0].split(","), [
             "number", "state", "value", "x", "test_accuracy", "metric_x", "started_at",
             "finished_at", "duration", "last_step", "budget", "resumed_from", "retry_of",
-            "worker", "failure"])
+            "enqueued", "worker", "failure"])
         for line in lines[1:]:
             self.assertEqual(line.split(",")[4:6], ["0.1", "0.7"])
         rows = json.loads(s.request("GET", "/api/v1/studies/mx/export.json")[2])
@@ -362,7 +362,7 @@ class ApiTest(unittest.TestCase):
                                check=True, text=True).stdout.splitlines()
         self.assertEqual(table[0].split(), ["number", "state", "value", "x", "test_accuracy",
                                             "metric_x", "duration", "last_step", "budget",
-                                            "resumed_from", "retry_of", "failure"])
+                                            "resumed_from", "retry_of", "enqueued", "failure"])
 
     def test_output_that_is_not_utf8(self):
         # A trial's stderr with a Latin-1 byte: stored as U+FFFD, and every
@@ -607,6 +607,39 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(status, 200, st)
         st = s.wait_state("grow", "COMPLETE")
         self.assertEqual((st["counts"]["total"], st["max_trials"]), (6, 6))
+
+    def test_enqueue_and_note(self):
+        s = self.serve()
+        spec = fn_spec("enq", trials=2, parallel=1)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("enq", "COMPLETE")
+        status, e = s.json("POST", "/api/v1/studies/enq/enqueue", [{"x1": 1, "x2": 2}, {"x1": 3, "x3": 4}])
+        self.assertEqual((status, e["error"]["path"]), (400, "[1].x3"), e)
+        self.assertIn("did you mean 'x1'", e["error"]["message"])
+        self.assertEqual(s.json("POST", "/api/v1/studies/enq/enqueue", {"x1": 99, "x2": 1})[1]["error"]["path"], "x1")
+        self.assertEqual(s.json("GET", "/api/v1/studies/enq/enqueue")[1], {"pending": []}, "a refused batch stores nothing")
+        status, r = s.json("POST", "/api/v1/studies/enq/enqueue", [{"x1": 1, "x2": 2}, {"x1": -2.5, "x2": 7}])
+        self.assertEqual((status, r["added"], [p["params"] for p in r["pending"]]),
+                         (201, 2, [{"x1": 1, "x2": 2}, {"x1": -2.5, "x2": 7}]))
+        self.assertEqual(r["pending"][0]["origin"], "api")
+        self.assertEqual(s.json("POST", "/api/v1/studies/nosuch/enqueue", {"x1": 1, "x2": 2})[0], 404)
+        spec["budget"]["max_trials"] = 5
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)
+        s.wait_state("enq", "COMPLETE")
+        trials = s.json("GET", "/api/v1/studies/enq/trials")[1]["trials"]
+        self.assertEqual([(t["number"], t["enqueued"]) for t in trials],
+                         [(0, False), (1, False), (2, True), (3, True), (4, False)])
+        self.assertEqual((trials[2]["params"], trials[3]["params"]), ({"x1": 1, "x2": 2}, {"x1": -2.5, "x2": 7}))
+        self.assertEqual(s.json("GET", "/api/v1/studies/enq/enqueue")[1], {"pending": []})
+        # notes
+        self.assertEqual(s.json("GET", "/api/v1/studies/enq/note")[1], {"note": None})
+        self.assertEqual(s.json("PUT", "/api/v1/studies/enq/note", {"note": "seed 1; try x1 < 0"}),
+                         (200, {"note": "seed 1; try x1 < 0"}))
+        self.assertEqual(s.json("GET", "/api/v1/studies/enq")[1]["note"], "seed 1; try x1 < 0")
+        self.assertEqual(s.json("GET", "/api/v1/studies")[1]["studies"][0]["note"], "seed 1; try x1 < 0")
+        self.assertEqual(s.json("PUT", "/api/v1/studies/enq/note", {"text": "x"})[0], 400)
+        self.assertEqual(s.json("PUT", "/api/v1/studies/enq/note", {"note": None}), (200, {"note": None}))
+        self.assertIsNone(s.json("GET", "/api/v1/studies/enq")[1]["note"])
 
     def test_events_and_last_event_id(self):
         s = self.serve()

@@ -313,5 +313,51 @@ $KESTREL delete mine --db mine.db >/dev/null 2>&1; rc=$?
 check "kestrel delete keeps it too" "[ $rc -eq 0 ] && [ -f mine.db.trials/mine/1/data ] && [ ! -e mine.db.trials/mine/0 ] && [ ! -e mine.db.trials/mine/2 ]"
 unset DB
 
+# --- enqueued configurations, notes, "did you mean" -----------------------
+DB=enq.db
+cat > enq.json <<'J'
+{"name": "enq", "objective": {"metric": "value"},
+ "space": {"x1": {"type": "float", "low": -5, "high": 10}, "x2": {"type": "float", "low": 0, "high": 15},
+           "opt": {"type": "categorical", "choices": ["adam", "sgd"]}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 4},
+ "enqueue": [{"x1": 1, "x2": 2, "opt": "sgd"}, {"x1": 3.5, "x2": 0, "opt": "adam"}],
+ "run": {"function": "branin"}}
+J
+sed 's/"x2": 2, "opt"/"x3": 2, "opt"/' enq.json > enq-bad.json
+$KESTREL validate enq-bad.json 2>err.txt; rc=$?
+check "a spec's enqueued configuration is checked against the space, naming the field" "[ $rc -eq 2 ] && grep -q \"enqueue\[0\].x3: not a parameter of the space (did you mean 'x1'?)\" err.txt"
+$KESTREL run enq.json --db enq.db >/dev/null 2>&1; rc=$?
+check "the spec's enqueued configurations run first, in order, marked enqueued" "[ $rc -eq 0 ] && [ \"\$(q \"select group_concat(t.number || ':' || e.params, ' ') from trials t join enqueued e on e.id = t.enqueued_id\")\" = '0:{\"x1\":1.0,\"x2\":2.0,\"opt\":\"sgd\"} 1:{\"x1\":3.5,\"x2\":0.0,\"opt\":\"adam\"}' ]"
+check "enqueued trials count in max_trials" "[ \$(q 'select count(*) from trials') -eq 4 ]"
+$KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=30 --set opt=sgd 2>err.txt; rc=$?
+check "kestrel enqueue refuses a value out of range, naming it" "[ $rc -eq 2 ] && grep -q 'x2: 30 is outside' err.txt && [ \$(q 'select count(*) from enqueued') -eq 2 ]"
+$KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=3 --set opt=sgd >out.txt; rc=$?
+check "kestrel enqueue --set stores one pending configuration" "[ $rc -eq 0 ] && grep -q '1 pending' out.txt"
+echo '[{"x1": -1, "x2": 1, "opt": "adam"}]' > more.json
+$KESTREL enqueue enq --db enq.db --file more.json >/dev/null && $KESTREL enqueue enq --db enq.db >out.txt
+check "kestrel enqueue without configurations lists the pending ones" "grep -q '\"origin\": \"cli\"' out.txt && [ \$(grep -c '\"x1\"' out.txt) -eq 2 ]"
+sed 's/"max_trials": 4/"max_trials": 7/' enq.json > enq7.json
+$KESTREL run enq7.json --db enq.db >/dev/null 2>&1; rc=$?
+check "a larger budget runs the CLI's configurations first, the spec's not again" "[ $rc -eq 0 ] && [ \"\$(q \"select group_concat(number, ',') from trials where enqueued_id is not null\")\" = '0,1,4,5' ] && [ \$(q 'select count(*) from trials') -eq 7 ] && [ \$(q 'select count(*) from enqueued') -eq 4 ]"
+$KESTREL run enq7.json --db enq.db >/dev/null 2>&1
+check "a resume adds nothing and runs nothing twice" "[ \$(q 'select count(*) from enqueued') -eq 4 ] && [ \$(q 'select count(*) from trials') -eq 7 ]"
+cols=$($KESTREL trials enq --db enq.db --format csv | cut -d, -f1,14 | tr '\n' ' ')
+check "kestrel trials shows the enqueued column" "[ \"\$cols\" = 'number,enqueued 0,1 1,1 2,0 3,0 4,1 5,1 6,0 ' ]"
+$KESTREL note enq "first sweep; x2 > 10 is hopeless" --db enq.db; rc=$?
+check "kestrel note sets and shows a note" "[ $rc -eq 0 ] && [ \"\$($KESTREL note enq --db enq.db)\" = 'first sweep; x2 > 10 is hopeless' ]"
+check "kestrel studies shows the note" "$KESTREL studies --db enq.db | grep -q 'first sweep; x2 > 10 is hopeless'"
+$KESTREL note enq --clear --db enq.db
+check "kestrel note --clear removes it" "[ -z \"\$($KESTREL note enq --db enq.db)\" ] && [ \"\$(q 'select quote(note) from studies')\" = NULL ]"
+$KESTREL trials enq --dbb enq.db 2>err.txt; rc=$?
+check "an unknown option: exit 2, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown option '--dbb' (did you mean '--db'?)\" err.txt"
+$KESTREL trials enq --db 2>err.txt; rc=$?
+check "an option without its value says so" "[ $rc -eq 2 ] && grep -q \"option '--db' needs a value\" err.txt"
+$KESTREL trails 2>err.txt; rc=$?
+check "an unknown command: exit 2, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown command 'trails' (did you mean 'trials'?)\" err.txt"
+sed 's/"max_trials"/"max_trails"/' enq.json > enq-typo.json
+$KESTREL validate enq-typo.json 2>err.txt
+check "an unknown spec field: did you mean" "grep -q \"budget.max_trails: unknown field (did you mean 'max_trials'?)\" err.txt"
+unset DB
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

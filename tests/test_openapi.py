@@ -237,6 +237,15 @@ class OpenApiTest(unittest.TestCase):
         self.check(s, "GET", "/api/v1/studies/api/best", "/api/v1/studies/{name}/best")
         self.check(s, "GET", "/api/v1/studies/api/curves", "/api/v1/studies/{name}/curves")
         self.check(s, "GET", "/api/v1/studies/api/export.json", "/api/v1/studies/{name}/export.json")
+        self.check(s, "POST", "/api/v1/studies/api/enqueue", "/api/v1/studies/{name}/enqueue", 201,
+                   [{"x1": 1, "x2": 2}])
+        self.check(s, "GET", "/api/v1/studies/api/enqueue", "/api/v1/studies/{name}/enqueue")
+        self.check(s, "POST", "/api/v1/studies/api/enqueue", "/api/v1/studies/{name}/enqueue", 400,
+                   {"x9": 1})
+        self.check(s, "PUT", "/api/v1/studies/api/note", "/api/v1/studies/{name}/note", 200,
+                   {"note": "a note"})
+        self.check(s, "GET", "/api/v1/studies/api/note", "/api/v1/studies/{name}/note")
+        self.check(s, "GET", "/api/v1/studies/api", "/api/v1/studies/{name}")
         self.check(s, "GET", "/api/v1/studies/nope", "/api/v1/studies/{name}", 404)
         self.check(s, "POST", "/api/v1/studies/api/stop", "/api/v1/studies/{name}/stop", 409)
         self.check(s, "POST", "/api/v1/studies", "/api/v1/studies", 400, {"name": "x"})

@@ -104,6 +104,8 @@ START_TEST(upgrades_version_1)
              "DROP VIEW study_count_moves; "
              "ALTER TABLE studies DROP COLUMN state_reason; "
              "ALTER TABLE studies DROP COLUMN spec_dir; DROP TABLE leases; DROP TABLE workers; "
+             "ALTER TABLE studies DROP COLUMN note; DROP INDEX trials_enqueued; "
+             "ALTER TABLE trials DROP COLUMN enqueued_id; DROP TABLE enqueued; "
              "PRAGMA user_version = 1");
     assert_sql("SELECT count(*) FROM sqlite_master WHERE name IN ('trials_study_fresh', 'study_counts') "
                "OR type = 'trigger'", "0");

@@ -1,0 +1,174 @@
+/* cmd_study: commands that edit what a person keeps on a study beside its
+ * trials: `kestrel enqueue STUDY` (configurations to try first, as POST
+ * /api/v1/studies/NAME/enqueue) and `kestrel note STUDY` (its free-text
+ * note, as PUT .../note). Both write the history directly, so they work
+ * while kestrel run or kestrel serve runs the study: its scheduler reads
+ * the pending configurations each time a slot frees. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "enqueue.h"
+#include "spec.h"
+#include "storage.h"
+
+static const char enqueue_help[] =
+    "Usage: kestrel enqueue STUDY [--db FILE] (--set NAME=VALUE ... | --file FILE)\n"
+    "Give a study configurations to run before its strategy's own suggestions\n"
+    "(Optuna's enqueue_trial). Each is checked against the study's space: every\n"
+    "active parameter needs a legal value (fixed ones may be left out). They run\n"
+    "in order the next time the study runs, once each, and count in\n"
+    "budget.max_trials; a trial that ran one shows \"enqueued\": true. Without\n"
+    "--set or --file, prints the pending ones as JSON.\n"
+    "\n"
+    "Options:\n"
+    "  --set NAME=VALUE  one parameter of one configuration (repeat it; VALUE is\n"
+    "                    read as JSON when it parses, else as text)\n"
+    "  --file FILE       a JSON object {name: value} or an array of them ('-': stdin)\n"
+    "  --db FILE         history database (default: $KESTREL_DB, else ./kestrel.db)\n"
+    "\n"
+    "Exit status: 0 done, 2 a configuration does not fit the space, 5 no such study.\n";
+
+static const char note_help[] =
+    "Usage: kestrel note STUDY [TEXT | --clear] [--db FILE]\n"
+    "Show a study's note, or set it to TEXT (--clear removes it). The note shows\n"
+    "in kestrel studies, the study's JSON and the dashboard's study page.\n";
+
+/* Adds NAME=VALUE to the configuration obj. */
+static int set_param(json_t *obj, const char *arg, kerror *err)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) return kerror_set(err, KE_INVALID, "--set", "expected NAME=VALUE, not '%s'", arg);
+    char name[SPACE_NAME_MAX];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+    json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+    if (!v || json_is_object(v) || json_is_array(v)) {
+        json_decref(v);
+        v = json_string(eq + 1);
+    }
+    if (!v || json_object_set_new(obj, name, v) != 0)
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    return KE_OK;
+}
+
+static int load_file(const char *path, json_t **out, kerror *err)
+{
+    json_error_t je;
+    *out = strcmp(path, "-") ? json_load_file(path, 0, &je) : json_loadf(stdin, 0, &je);
+    if (*out) return KE_OK;
+    return kerror_set(err, KE_INVALID, "--file", "%s: line %d: %s", path, je.line, je.text);
+}
+
+/* Adds configs (NULL: lists the pending ones) to the study name. */
+static int enqueue_to(storage *st, const char *name, const json_t *configs, kerror *err)
+{
+    storage_study row;
+    int rc = storage_study_get(st, name, &row, err);
+    if (rc != KE_OK) return rc;
+    spec_study spec;
+    int added = 0;
+    if (configs && (rc = spec_parse(&spec, row.spec_json, err)) == KE_OK) {
+        rc = enqueue_add(st, row.id, &spec.space, configs, "", "cli", &added, err);
+        spec_free(&spec);
+    }
+    json_t *pending = NULL;
+    if (rc == KE_OK) rc = enqueue_list_json(st, row.id, &pending, err);
+    if (rc == KE_OK && configs)
+        printf("enqueued %d configuration%s for study '%s' (%zu pending)\n", added,
+               added == 1 ? "" : "s", name, json_array_size(pending));
+    else if (rc == KE_OK && json_dumpf(pending, stdout, JSON_INDENT(2)) == 0)
+        putchar('\n');
+    json_decref(pending);
+    storage_study_free(&row);
+    return rc;
+}
+
+int cmd_enqueue_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'}, {"set", required_argument, 0, 's'},
+        {"file", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *db_opt = NULL, *file = NULL;
+    json_t *set = json_object();
+    kerror err;
+    kerror_clear(&err);
+    int c, rc = set ? KE_OK : kerror_set(&err, KE_NOMEM, NULL, "out of memory");
+    while (rc == KE_OK && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db_opt = optarg; break;
+        case 's': rc = set_param(set, optarg, &err); break;
+        case 'f': file = optarg; break;
+        case 'h': json_decref(set); fputs(enqueue_help, stdout); return CLI_OK;
+        default: json_decref(set); return cli_bad_option("enqueue", argv, opts);
+        }
+    }
+    json_t *configs = NULL;
+    if (rc == KE_OK && file && json_object_size(set))
+        rc = kerror_set(&err, KE_INVALID, "--file", "give --set or --file, not both");
+    else if (rc == KE_OK && file)
+        rc = load_file(file, &configs, &err);
+    else if (json_object_size(set))
+        configs = json_incref(set);
+    json_decref(set);
+    if (rc != KE_OK) return cli_fail("enqueue", &err);
+    if (optind != argc - 1) {
+        json_decref(configs);
+        return cli_usage("enqueue", "expected one STUDY argument");
+    }
+    storage *st;
+    int code = cli_open_history("enqueue", cli_db_path(db_opt), &st);
+    if (code == CLI_OK) {
+        if (enqueue_to(st, argv[optind], configs, &err) != KE_OK) code = cli_fail("enqueue", &err);
+        storage_close(st);
+    }
+    json_decref(configs);
+    return code;
+}
+
+/* Prints the note of study name, or sets it (clear: removes it). */
+static int note_of(storage *st, const char *name, const char *text, int clear, kerror *err)
+{
+    storage_study row;
+    int rc = storage_study_get(st, name, &row, err);
+    if (rc != KE_OK) return rc;
+    if (text || clear) rc = storage_study_set_note(st, row.id, clear ? NULL : text, err);
+    else if (row.note) puts(row.note);
+    storage_study_free(&row);
+    return rc;
+}
+
+int cmd_note_main(int argc, char **argv, const cli_ctx *ctx)
+{
+    (void)ctx;
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'}, {"clear", no_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},     {0, 0, 0, 0}};
+    const char *db_opt = NULL;
+    int c, clear = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db_opt = optarg; break;
+        case 'c': clear = 1; break;
+        case 'h': fputs(note_help, stdout); return CLI_OK;
+        default: return cli_bad_option("note", argv, opts);
+        }
+    }
+    int n = argc - optind;
+    if (n < 1 || n > 2 || (clear && n == 2))
+        return cli_usage("note", "expected STUDY and an optional TEXT (or --clear)");
+    storage *st;
+    kerror err;
+    int code = cli_open_history("note", cli_db_path(db_opt), &st);
+    if (code == CLI_OK) {
+        if (note_of(st, argv[optind], n == 2 ? argv[optind + 1] : NULL, clear, &err) != KE_OK)
+            code = cli_fail("note", &err);
+        storage_close(st);
+    }
+    return code;
+}

@@ -1,0 +1,119 @@
+/* enqueue: see enqueue.h. Stored params are the canonical JSON of the
+ * checked point (space_point_to_json), so every reader sees the values the
+ * space gives them (a categorical's declared value, an int as an integer). */
+#include "enqueue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The canonical JSON text of p; NULL when memory ran out. */
+static char *point_text(const space *sp, const space_point *p)
+{
+    json_t *obj = space_point_to_json(sp, p);
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    return text;
+}
+
+static int store_point(storage *st, int64_t study_id, const space *sp, const space_point *p,
+                       const char *origin, kerror *err)
+{
+    char *text = point_text(sp, p);
+    if (!text) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int64_t id;
+    int rc = storage_enqueue_add(st, study_id, text, origin, &id, err);
+    free(text);
+    return rc;
+}
+
+int enqueue_add(storage *st, int64_t study_id, const space *sp, const json_t *configs,
+                const char *path, const char *origin, int *added, kerror *err)
+{
+    *added = 0;
+    size_t n = json_is_array(configs) ? json_array_size(configs) : 1;
+    if (json_is_array(configs) && n == 0)
+        return kerror_set(err, KE_INVALID, path, "no configuration given");
+    space_point *pts = calloc(n, sizeof *pts);
+    if (!pts) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = KE_OK;
+    for (size_t i = 0; rc == KE_OK && i < n; i++) {
+        char p[KERROR_PATH_MAX];
+        if (json_is_array(configs)) snprintf(p, sizeof p, "%s[%zu]", path, i);
+        else snprintf(p, sizeof p, "%s", path);
+        const json_t *c = json_is_array(configs) ? json_array_get(configs, i) : configs;
+        rc = space_point_from_json(sp, c, p, &pts[i], err);
+    }
+    for (size_t i = 0; rc == KE_OK && i < n; i++)
+        if ((rc = store_point(st, study_id, sp, &pts[i], origin, err)) == KE_OK) (*added)++;
+    free(pts);
+    return rc;
+}
+
+/* Reads stored params text as a point of sp; 0 when it does not fit. */
+static int stored_point(const space *sp, const char *text, space_point *p)
+{
+    json_t *obj = json_loads(text, 0, NULL);
+    int ok = obj && space_point_from_json(sp, obj, "", p, NULL) == KE_OK;
+    json_decref(obj);
+    return ok;
+}
+
+int enqueue_sync_spec(storage *st, int64_t study_id, const spec_study *spec, kerror *err)
+{
+    if (spec->n_enqueue == 0) return KE_OK;
+    storage_enqueued *rows;
+    int n, rc = storage_enqueue_list(st, study_id, 0, &rows, &n, err);
+    if (rc != KE_OK) return rc;
+    unsigned char *used = calloc((size_t)n + 1, 1);
+    if (!used) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (int i = 0; rc == KE_OK && i < spec->n_enqueue; i++) {
+        int j = 0;
+        space_point p;
+        for (; j < n; j++)
+            if (!used[j] && strcmp(rows[j].origin, "spec") == 0 &&
+                stored_point(&spec->space, rows[j].params_json, &p) &&
+                space_point_equal(&spec->space, &p, &spec->enqueue[i]))
+                break;
+        if (j < n) used[j] = 1;
+        else rc = store_point(st, study_id, &spec->space, &spec->enqueue[i], "spec", err);
+    }
+    free(used);
+    storage_enqueue_free(rows, n);
+    return rc;
+}
+
+int enqueue_pending(storage *st, int64_t study_id, const space *sp, space_point *pts,
+                    int64_t *ids, int max, int *n, kerror *err)
+{
+    storage_enqueued *rows;
+    int nr, rc = storage_enqueue_list(st, study_id, 1, &rows, &nr, err);
+    *n = 0;
+    if (rc != KE_OK) return rc;
+    for (int i = 0; i < nr && *n < max; i++)
+        if (stored_point(sp, rows[i].params_json, &pts[*n])) ids[(*n)++] = rows[i].id;
+    storage_enqueue_free(rows, nr);
+    return KE_OK;
+}
+
+int enqueue_list_json(storage *st, int64_t study_id, json_t **out, kerror *err)
+{
+    storage_enqueued *rows;
+    int n, rc = storage_enqueue_list(st, study_id, 1, &rows, &n, err);
+    if (rc != KE_OK) return rc;
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++) {
+        json_t *params = json_loads(rows[i].params_json, 0, NULL);
+        json_t *e = json_pack("{s:I, s:o, s:s, s:f}", "id", (json_int_t)rows[i].id, "params",
+                              params ? params : json_object(), "origin", rows[i].origin,
+                              "created_at", rows[i].created_at);
+        if (!e || json_array_append_new(arr, e) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    storage_enqueue_free(rows, n);
+    if (!arr) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    *out = arr;
+    return KE_OK;
+}

@@ -1,0 +1,76 @@
+/* storage_queue: the SQLite backend's enqueued configurations (migration
+ * 007; see storage.h). A row is pending while no trial names it in
+ * enqueued_id; the unique index on that column makes the trial's insert the
+ * one place a configuration is consumed, so none runs twice. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage_sqlite_impl.h"
+
+int storage_enqueue_add(storage *st, int64_t study_id, const char *params_json,
+                        const char *origin, int64_t *id, kerror *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO enqueued (study_id, params, origin, created_at) "
+                           "VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL) != SQLITE_OK)
+        return sq_db_error(st, err, "cannot enqueue");
+    sqlite3_bind_int64(s, 1, study_id);
+    sqlite3_bind_text(s, 2, params_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, origin, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 4, sq_now_unix());
+    int rc = sqlite3_step(s) == SQLITE_DONE ? KE_OK : sq_db_error(st, err, "cannot enqueue");
+    sqlite3_finalize(s);
+    if (rc == KE_OK) *id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int storage_enqueue_list(storage *st, int64_t study_id, int pending_only,
+                         storage_enqueued **out, int *n, kerror *err)
+{
+    sqlite3_stmt *s;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT e.id, e.params, e.origin, e.created_at, t.number "
+                           "FROM enqueued e LEFT JOIN trials t ON t.enqueued_id = e.id "
+                           "WHERE e.study_id = ?1 AND (?2 = 0 OR t.id IS NULL) ORDER BY e.id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return sq_db_error(st, err, "cannot read the enqueued configurations");
+    sqlite3_bind_int64(s, 1, study_id);
+    sqlite3_bind_int(s, 2, pending_only);
+    int rc = KE_OK, step, cap = 0, oom = 0;
+    storage_enqueued *list = NULL;
+    while (rc == KE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        storage_enqueued *bigger = sq_grow(list, *n, &cap, sizeof *bigger);
+        if (!bigger) {
+            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+            break;
+        }
+        list = bigger;
+        storage_enqueued *e = &list[(*n)++];
+        e->id = sqlite3_column_int64(s, 0);
+        e->params_json = sq_column_dup(s, 1, &oom);
+        e->origin = sq_column_dup(s, 2, &oom);
+        e->created_at = sqlite3_column_double(s, 3);
+        e->trial_number = sq_column_int_or(s, 4, -1);
+    }
+    if (rc == KE_OK && step != SQLITE_DONE)
+        rc = sq_db_error(st, err, "cannot read the enqueued configurations");
+    if (rc == KE_OK && oom) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    sqlite3_finalize(s);
+    if (rc != KE_OK) {
+        storage_enqueue_free(list, *n);
+        *n = 0;
+        return rc;
+    }
+    *out = list;
+    return KE_OK;
+}
+
+void storage_enqueue_free(storage_enqueued *e, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(e[i].params_json);
+        free(e[i].origin);
+    }
+    free(e);
+}
