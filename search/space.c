@@ -335,9 +335,10 @@ int space_point_set(const space *s, space_point *p, const char *name, int is_tex
 static int at_path(kerror *err, const char *path, int rc)
 {
     if (!err) return rc;
-    char full[KERROR_PATH_MAX];
-    snprintf(full, sizeof full, "%s%s%s", path, *path ? "." : "", err->path);
-    snprintf(err->path, sizeof err->path, "%s", full);
+    char name[KERROR_PATH_MAX];
+    memcpy(name, err->path, sizeof name);
+    int half = KERROR_PATH_MAX / 2 - 1;
+    snprintf(err->path, sizeof err->path, "%.*s%s%.*s", half, path, *path ? "." : "", half, name);
     return rc;
 }
 
