@@ -95,6 +95,7 @@ window.K = window.K || {};
     resume: (name) => request('POST', `/studies/${enc(name)}/resume`),
     retryFailed: (name) => request('POST', `/studies/${enc(name)}/resume?retry_failed=true`),
     remove: (name) => request('DELETE', `/studies/${enc(name)}`),
+    setNote: (name, note) => request('PUT', `/studies/${enc(name)}/note`, { note }),
     trials: (name, offset) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset),
     /* the first `limit` trials by number: the table's first page before the whole history */
     firstTrials: (name, limit) => request('GET', `/studies/${enc(name)}/trials?sort=number&limit=${limit}`)

@@ -126,7 +126,10 @@ K.pages = K.pages || {};
 
     function cell(c, t) {
       const v = c.get(t);
-      if (c.key === 'number') return h('td', { class: 'num' }, h('a', { href: link(t) }, String(v)));
+      if (c.key === 'number') {
+        return h('td', { class: 'num' }, h('a', { href: link(t) }, String(v)),
+          t.enqueued ? h('span', { class: 'tag', title: 'ran an enqueued configuration (given to try first)' }, 'enqueued') : null);
+      }
       if (c.key === 'resumed_from' && v !== null && v !== undefined) {
         return h('td', { class: 'num' }, h('a', { href: link({ number: v }) }, '#' + v));
       }
@@ -173,9 +176,53 @@ K.pages = K.pages || {};
     return { el, render };
   }
 
+  /* The study's note: shown under the header, edited in place (PUT
+   * .../note). Its own element, so a live redraw of the header never takes
+   * the text being typed. */
+  function noteBox(model) {
+    const text = h('p', { class: 'study-note', id: 'study-note' });
+    const area = h('textarea', { id: 'note-input', rows: 3 });
+    const error = h('span', { class: 'error', id: 'note-error' });
+    const form = h('div', { class: 'note-form', hidden: true }, area,
+      h('button', { class: 'button', id: 'note-save', onclick: save }, 'Save'),
+      h('button', { class: 'button', id: 'note-cancel', onclick: () => editing(false) }, 'Cancel'), error);
+    const edit = h('button', { class: 'button small', id: 'note-edit', onclick: () => editing(true) }, 'Edit note');
+    const el = h('div', { class: 'note-box' }, text, edit, form);
+    let open = false;
+    function editing(on) {
+      open = on;
+      form.hidden = !on;
+      edit.hidden = on;
+      text.hidden = on;
+      error.textContent = '';
+      if (on) {
+        area.value = model.study.note || '';
+        area.focus();
+      }
+      render();
+    }
+    async function save() {
+      try {
+        model.study.note = (await K.api.setNote(model.study.name, area.value)).note;
+        editing(false);
+      } catch (e) {
+        error.textContent = e.message;
+      }
+    }
+    function render() {
+      text.textContent = model.study.note || 'No note.';
+      text.classList.toggle('muted', !model.study.note);
+    }
+    return { el, render };
+  }
+
   function header(model, onAction) {
     const el = h('div', { class: 'study-head' });
+    const top = h('div');
+    const note = noteBox(model);
+    el.append(top, note.el);
     function render() {
+      note.render();
       const s = model.study;
       const c = model.partial ? s.counts : S.counts(model.trials);
       const best = model.partial ? s.best
@@ -184,7 +231,7 @@ K.pages = K.pages || {};
       // FAILED trials not yet retried: what a retry would re-run (as the scheduler counts them)
       const retried = new Set(model.trials.map((t) => t.retry_of).filter((n) => n !== null && n !== undefined));
       const retryable = model.trials.some((t) => t.state === 'FAILED' && !retried.has(t.number));
-      fill(el,
+      fill(top,
         h('div', { class: 'page-head' },
           h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', s.name),
           badge(s.state),

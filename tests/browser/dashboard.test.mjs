@@ -541,6 +541,25 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   await shot('study-retried');
 });
 
+test('the study page edits the note and marks enqueued trials', async () => {
+  const spec = Object.assign(branin('noted', 2, 1), { enqueue: [{ x1: 1, x2: 2 }] });
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('noted complete', async () => (await studyState('noted')) === 'COMPLETE');
+  await go('#/study/noted');
+  await page.locator('#trials tbody tr[data-number="1"]').waitFor();
+  assert.equal(await page.locator('#trials tbody tr[data-number="0"] .tag').innerText(), 'enqueued');
+  assert.equal(await page.locator('#trials tbody tr[data-number="1"] .tag').count(), 0);
+  assert.equal(await page.locator('#study-note').innerText(), 'No note.');
+  await page.click('#note-edit');
+  await page.fill('#note-input', 'x1 near 1 looks good\ntry x2 < 3');
+  await page.click('#note-save');
+  await until('the note is stored', async () => (await api('GET', '/studies/noted/note')).json.note === 'x1 near 1 looks good\ntry x2 < 3');
+  assert.equal(await page.locator('#study-note').innerText(), 'x1 near 1 looks good\ntry x2 < 3');
+  await page.reload();
+  await until('the note shows after a reload', async () => (await page.locator('#study-note').innerText()) === 'x1 near 1 looks good\ntry x2 < 3');
+  await page.screenshot({ path: join(ARTIFACTS, 'study-note.png') });
+});
+
 test('a study page shows the spec, clones the study and deletes it', async () => {
   await go('#/study/flaky');
   await page.locator('.spec-view summary').click();
