@@ -532,6 +532,11 @@ START_TEST(csv_errors)
 {
     csv_fails("a,b,c\n1,2,x\n3,oops,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
               "e.csv:3: column 2 ('b'): non-numeric value 'oops'");
+    /* missing values are named as such, with their row and column */
+    csv_fails("a,b,c\n1,2,x\n3,,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:3: column 2 ('b'): missing value '' (not imputed");
+    csv_fails("a,b,c\n1,2,x\nNA,4,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:3: column 1 ('a'): missing value 'NA'");
     csv_fails("a,b,c\n1,2,x\n3,4\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
               "e.csv:3: 2 fields, the header has 3");
     csv_fails("a,b,c\n1,2,x\n3,4,y,5\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "4 fields");
@@ -539,7 +544,7 @@ START_TEST(csv_errors)
               "no column named 'label'");
     csv_fails("a,b,c\n1,2,x\n", NULL, DATASET_REGRESSION, KE_INVALID, "non-numeric target 'x'");
     csv_fails("a,b,c\n1,2,x\n3,4,x\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "distinct");
-    csv_fails("a,b,c\n1,,x\n3,4,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "non-numeric");
+    csv_fails("a,b,c\n1,,x\n3,4,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "missing value");
     csv_fails("a,b,c\n1,nan,x\n3,4,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "'nan'");
     csv_fails("", NULL, DATASET_CLASSIFICATION, KE_INVALID, "header");
     csv_fails("a,b\n\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "no data rows");

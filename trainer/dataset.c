@@ -321,6 +321,15 @@ static size_t split_fields(char *line, char **fields, size_t max)
     }
 }
 
+/* The spellings of a missing value in CSV exports (pandas' na_values). */
+static int is_missing(const char *s)
+{
+    static const char *const na[] = {"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?", "-", NULL};
+    for (int i = 0; na[i]; i++)
+        if (!strcmp(s, na[i])) return 1;
+    return 0;
+}
+
 static int is_blank(const char *s)
 {
     return s[strspn(s, " \t")] == '\0';
@@ -456,8 +465,9 @@ static int csv_rows(char *cur, size_t first_line, char **fields, char **names, s
             if (j == label_col) continue;
             if (parse_float(fields[j], &xr[f++]) != 0)
                 return kerror_set(err, KE_INVALID, NULL,
-                                  "%s:%zu: column %zu ('%s'): non-numeric value '%s'",
-                                  c->path, lineno, j + 1, names[j], fields[j]);
+                                  "%s:%zu: column %zu ('%s'): %s '%s'%s", c->path, lineno, j + 1,
+                                  names[j], is_missing(fields[j]) ? "missing value" : "non-numeric value",
+                                  fields[j], is_missing(fields[j]) ? " (not imputed: fill or drop the row)" : "");
         }
         if (lab)
             lab[row].s = fields[label_col];
