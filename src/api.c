@@ -819,6 +819,8 @@ WORKER_ROUTE(heartbeat)
 WORKER_ROUTE(lease)
 WORKER_ROUTE(report)
 WORKER_ROUTE(finish)
+WORKER_ROUTE(upload)
+WORKER_ROUTE(download)
 
 /* ---- setup ---- */
 
@@ -848,6 +850,8 @@ static const http_route routes[] = {
     {"POST", "/api/v1/workers/*/lease", h_worker_lease, 0},
     {"POST", "/api/v1/leases/*/report", h_worker_report, 0},
     {"POST", "/api/v1/leases/*/finish", h_worker_finish, 0},
+    {"POST", "/api/v1/leases/*/checkpoint", h_worker_upload, 0},
+    {"GET", "/api/v1/studies/*/trials/*/checkpoint", h_worker_download, 0},
 };
 
 const http_route *api_routes(int *n)

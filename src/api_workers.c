@@ -5,9 +5,15 @@
 #include "api_workers.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fleet.h"
+#include "sched_dir.h"
 
 /* The body as a JSON object, or NULL (answered 400). */
 static json_t *body_object(http_req *rq)
@@ -85,4 +91,86 @@ void api_workers_list(http_req *rq, void *ctx)
     kerror_clear(&err);
     if (fleet_list(ctx, &out, &err) != KE_OK) http_respond_kerror(rq, &err);
     else http_respond_json(rq, 200, out);
+}
+
+/* Query parameter key as an integer >= 0 into *out; -1 (answered 400) when
+ * absent or malformed. */
+static int query_count(http_req *rq, const char *key, long long *out)
+{
+    const char *v = http_query(rq, key);
+    char *end;
+    errno = 0;
+    *out = v ? strtoll(v, &end, 10) : -1;
+    if (!v || !*v || *end || errno || *out < 0) {
+        http_respond_error(rq, 400, "invalid", key, "expected an integer >= 0");
+        return -1;
+    }
+    return 0;
+}
+
+void api_workers_upload(http_req *rq, void *ctx)
+{
+    service *sv = ctx;
+    int64_t lease = path_id(rq);
+    long long worker, offset;
+    if (lease < 0 || query_count(rq, "worker", &worker) < 0 || query_count(rq, "offset", &offset) < 0)
+        return;
+    const char *last = http_query(rq, "last");
+    size_t len;
+    const char *body = http_body(rq, &len);
+    if (offset + (long long)len > service_checkpoint_max(sv)) {
+        http_respond_error(rq, 413, "invalid", NULL, "the trial folder is larger than this server "
+                           "takes (--checkpoint-max, %lld bytes)", service_checkpoint_max(sv));
+        return;
+    }
+    char dir[4096], part[4200];
+    kerror err;
+    kerror_clear(&err);
+    if (fleet_lease_dir(sv, lease, worker, http_query(rq, "key"), dir, sizeof dir, &err) != KE_OK ||
+        (offset == 0 && sched_dir_make(dir, &err) != KE_OK)) {
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    /* beside the folder, which unpacking clears; offsets make a part sent
+     * twice (a retry) harmless */
+    snprintf(part, sizeof part, "%s.upload", dir);
+    int fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | (offset == 0 ? O_TRUNC : 0), 0600);
+    ssize_t w = fd >= 0 ? pwrite(fd, body, len, offset) : -1;
+    if (fd >= 0 && close(fd) < 0) w = -1;
+    if (w != (ssize_t)len) {
+        http_respond_error(rq, 500, "io", NULL, "cannot write %s: %s", part, strerror(errno));
+        return;
+    }
+    if (last && !strcmp(last, "1") && sched_dir_unpack(dir, part, &err) != KE_OK) {
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    http_respond_json(rq, 200, json_pack("{s:b}", "ok", 1));
+}
+
+void api_workers_download(http_req *rq, void *ctx)
+{
+    service *sv = ctx;
+    const char *name = http_param(rq, 0), *num = http_param(rq, 1);
+    char *end;
+    long number = strtol(num, &end, 10);
+    char dir[4096], mark[4200];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s/%s/%ld", service_work_dir(sv), name, number);
+    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);
+    /* names never hold '/' or start with '.': nothing outside the work folder */
+    if (!*name || name[0] == '.' || strchr(name, '/') || !*num || *end || number < 0 ||
+        stat(mark, &st) != 0) {
+        http_respond_error(rq, 404, "not_found", NULL, "no trial folder for trial %s of study '%s'",
+                           num, name);
+        return;
+    }
+    char *out;
+    size_t n;
+    kerror err;
+    kerror_clear(&err);
+    if (sched_dir_pack(dir, (size_t)service_checkpoint_max(sv), &out, &n, &err) != KE_OK)
+        http_respond_kerror(rq, &err);
+    else
+        http_respond_owned(rq, 200, "application/gzip", out, n);
 }

@@ -15,5 +15,11 @@ void api_workers_heartbeat(http_req *rq, void *ctx);
 void api_workers_lease(http_req *rq, void *ctx);
 void api_workers_report(http_req *rq, void *ctx);
 void api_workers_finish(http_req *rq, void *ctx);
+/* POST /api/v1/leases/N/checkpoint?worker=W&key=K&offset=O[&last=1]: a part
+ * of the trial folder's archive (sched_dir_pack), unpacked into the server's
+ * trial folder with the last part; GET
+ * /api/v1/studies/S/trials/N/checkpoint: that folder as one archive. */
+void api_workers_upload(http_req *rq, void *ctx);
+void api_workers_download(http_req *rq, void *ctx);
 
 #endif

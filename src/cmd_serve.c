@@ -36,6 +36,7 @@ static const char serve_help[] =
     "  --max-parallel N     trials this process runs itself, across all studies\n"
     "                       (default: no cap beyond each study's budget.max_parallel);\n"
     "                       0: none, a pure coordinator whose workers run every trial\n"
+    "  --checkpoint-max MB  largest trial folder a worker may send (default 1024)\n"
     "  --lease-timeout S    a worker's trials fail (and are retried under max_retries)\n"
     "                       once it has not been heard from for S seconds (default 30)\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
@@ -69,6 +70,7 @@ typedef struct {
     double slurm_idle_exit;
     int auth_reads, max_parallel, no_access_log, no_local;
     double stall_after, lease_seconds;
+    long long checkpoint_max;
     const char *runs[MAX_RUN];
     int n_runs;
 } serve_opts;
@@ -103,6 +105,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"max-parallel", required_argument, 0, 'p'}, {"run", required_argument, 0, 'r'},
         {"no-access-log", no_argument, 0, 'n'},     {"stall-after", required_argument, 0, 's'},
         {"lease-timeout", required_argument, 0, 'L'},
+        {"checkpoint-max", required_argument, 0, 'C'},
         {"slurm-workers", required_argument, 0, 'W'}, {"slurm-args", required_argument, 0, 'A'},
         {"slurm-idle-exit", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},
@@ -153,6 +156,12 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             o->slurm_idle_exit = strtod(optarg, &end);
             if (*end || !*optarg || !(o->slurm_idle_exit > 0))
                 return cli_usage("serve", "--slurm-idle-exit: expected seconds > 0, not '%s'", optarg);
+            break;
+        case 'C':
+            o->checkpoint_max = strtoll(optarg, &end, 10);
+            if (*end || !*optarg || o->checkpoint_max < 1 || o->checkpoint_max > 1 << 20)
+                return cli_usage("serve", "--checkpoint-max: expected 1 to 1048576 (MB), not '%s'", optarg);
+            o->checkpoint_max <<= 20;
             break;
         case 'L':
             o->lease_seconds = strtod(optarg, &end);
@@ -250,7 +259,7 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     http_server *srv = NULL;
     service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .max_parallel = o.max_parallel,
                        .stall_after = o.stall_after, .no_local = o.no_local,
-                       .lease_seconds = o.lease_seconds};
+                       .lease_seconds = o.lease_seconds, .checkpoint_max = o.checkpoint_max};
     int rc = service_open(&sv, &so, &err);
     if (rc == KE_OK) rc = api_open(&a, sv, o.db, &err);
     if (rc == KE_OK) {

@@ -28,6 +28,8 @@ static const char worker_help[] =
     "                       CUDA_VISIBLE_DEVICES (a spec's run.resources.gpus asks more)\n"
     "  --work-dir DIR       trial folders DIR/STUDY/N and the dataset cache (default\n"
     "                       ./kestrel-worker)\n"
+    "  --shared-dir         DIR is the server's own trial folder (one filesystem): no\n"
+    "                       trial folder is copied to or from the server\n"
     "  --label KEY=VALUE    shown in the server's worker registry; repeatable\n"
     "  --idle-exit S        exit after S seconds without a trial (batch jobs)\n"
     "  --poll S             seconds between lease requests while idle (default 0.5)\n"
@@ -68,7 +70,8 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         {"slots", required_argument, 0, 'n'},    {"gpus", required_argument, 0, 'g'},
         {"work-dir", required_argument, 0, 'w'}, {"label", required_argument, 0, 'l'},
         {"idle-exit", required_argument, 0, 'i'}, {"poll", required_argument, 0, 'p'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+        {"shared-dir", no_argument, 0, 'S'},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -90,6 +93,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
                 return cli_usage("worker", "--gpus: expected device ids like 0,1,2, not '%s'", optarg);
             break;
         case 'w': o->work_dir = optarg; break;
+        case 'S': o->shared_dir = 1; break;
         case 'l': {
             const char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) return cli_usage("worker", "--label: expected KEY=VALUE, not '%s'", optarg);

@@ -440,6 +440,22 @@ void fleet_tick(fleet *fl)
     }
 }
 
+typedef struct {
+    call c;
+    char *dir;
+    size_t n;
+} dir_call;
+
+static int do_lease_dir(service *sv, void *arg, kerror *err)
+{
+    dir_call *d = arg;
+    scheduler *s;
+    fl_lease *l = held_lease(service_fleet(sv), &d->c, &s, err);
+    if (!l) return err->code;
+    snprintf(d->dir, d->n, "%s/%s/%d", service_work_dir(sv), l->study, l->number);
+    return KE_OK;
+}
+
 /* ---- the entry points: each a call on the engine thread ---- */
 
 static int engine(service *sv, service_fn fn, int64_t id, json_t *req, json_t **out, kerror *err)
@@ -479,4 +495,16 @@ int fleet_report(service *sv, int64_t lease, json_t *req, json_t **out, kerror *
 int fleet_finish(service *sv, int64_t lease, json_t *req, kerror *err)
 {
     return engine(sv, do_finish, lease, req, NULL, err);
+}
+
+int fleet_lease_dir(service *sv, int64_t lease, int64_t worker, const char *key, char *dir,
+                    size_t n, kerror *err)
+{
+    dir_call d = {.c = {.id = lease, .req = json_pack("{s:I, s:s}", "worker", (json_int_t)worker,
+                                                      "key", key ? key : "")},
+                  .dir = dir, .n = n};
+    if (!d.c.req) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = service_call(sv, do_lease_dir, &d, err);
+    json_decref(d.c.req);
+    return rc;
 }

@@ -35,6 +35,11 @@ int fleet_lease(service *sv, int64_t worker, json_t *req, json_t **out, kerror *
  * ended, its study stopped) or not this worker's: nothing is recorded. */
 int fleet_report(service *sv, int64_t lease, json_t *req, json_t **out, kerror *err);
 int fleet_finish(service *sv, int64_t lease, json_t *req, kerror *err);
+/* The server's trial folder of a running lease that worker (with key)
+ * holds, for the upload of the trial's folder before its finish; KE_CONFLICT
+ * as fleet_report. */
+int fleet_lease_dir(service *sv, int64_t lease, int64_t worker, const char *key, char *dir,
+                    size_t n, kerror *err);
 
 /* For the service (engine thread). */
 typedef struct fleet fleet;

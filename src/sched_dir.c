@@ -4,12 +4,16 @@
 #define _GNU_SOURCE
 #include "sched_dir.h"
 
+#include <stdlib.h>
+
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "subproc.h"
 
 static int mkdir_p(const char *path)
 {
@@ -69,4 +73,22 @@ int sched_dir_make(const char *dir, kerror *err)
     if (!f || fclose(f) != 0)
         return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", mark, strerror(errno));
     return KE_OK;
+}
+
+int sched_dir_pack(const char *dir, size_t max, char **out, size_t *n, kerror *err)
+{
+    char *argv[] = {"tar", "-czf", "-", "-C", (char *)dir, ".", NULL};
+    return subproc_run(argv, max, out, n, err);
+}
+
+int sched_dir_unpack(const char *dir, const char *archive, kerror *err)
+{
+    /* GNU tar leaves out members that climb out (".." in their names) */
+    char *argv[] = {"tar", "-xzf", (char *)archive, "-C", (char *)dir, "--no-same-owner", NULL};
+    char *out;
+    size_t n;
+    int rc = sched_dir_make(dir, err);
+    if (rc == KE_OK && (rc = subproc_run(argv, 1 << 16, &out, &n, err)) == KE_OK) free(out);
+    unlink(archive);
+    return rc;
 }

@@ -69,6 +69,7 @@ struct service {
     char *db_path, *self_exe;
     int max_parallel;
     int no_local;
+    long long checkpoint_max;
     fleet *fleet;               /* engine thread */
     char work_dir[4096], cache_dir[4096];
     storage *st;                /* the engine's handle: engine thread only */
@@ -524,6 +525,16 @@ storage *service_storage(service *sv)
     return sv->st;
 }
 
+const char *service_work_dir(const service *sv)
+{
+    return sv->work_dir;
+}
+
+long long service_checkpoint_max(const service *sv)
+{
+    return sv->checkpoint_max;
+}
+
 fleet *service_fleet(service *sv)
 {
     return sv->fleet;
@@ -778,6 +789,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     sv->self_exe = strdup(o->self_exe ? o->self_exe : "kestrel");
     sv->max_parallel = o->max_parallel;
     sv->no_local = o->no_local;
+    sv->checkpoint_max = o->checkpoint_max > 0 ? o->checkpoint_max : 1LL << 30;
     sv->stall_after = o->stall_after > 0 ? o->stall_after : STALL_AFTER_DEFAULT;
     beat(sv);
     sv->engine = pthread_self();

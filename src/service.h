@@ -26,6 +26,7 @@ typedef struct {
                                  * "stalled" (service_get_stats); 0 = 60 */
     int no_local;               /* run no trial here: only workers do (a pure coordinator) */
     double lease_seconds;       /* a worker's lease without a call from it; 0 = 30 */
+    long long checkpoint_max;   /* bytes of a trial folder a worker may upload; 0 = 1 GiB */
 } service_opts;
 
 typedef struct {
@@ -87,6 +88,9 @@ struct storage;
 struct scheduler;
 struct fleet;
 struct storage *service_storage(service *sv);
+/* Any thread: the trial folders' root and the upload limit (constant). */
+const char *service_work_dir(const service *sv);
+long long service_checkpoint_max(const service *sv);
 struct fleet *service_fleet(service *sv);
 struct scheduler *service_study(service *sv, const char *name);
 struct scheduler *service_study_at(service *sv, int i, const char **name);

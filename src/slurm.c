@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "klog.h"
+#include "subproc.h"
 
 /* fprintf of s in single quotes ('\'' for each quote inside). */
 static void put_quoted(FILE *f, const char *s)
@@ -89,43 +90,6 @@ int slurm_script(const slurm_opts *o, char **out, kerror *err)
     return KE_OK;
 }
 
-/* Runs argv (argv[0] searched in PATH), its stdout into buf (up to size-1
- * bytes, NUL-terminated); KE_IO unless it exits 0. */
-static int run_capture(char *const *argv, char *buf, size_t size, kerror *err)
-{
-    int fds[2];
-    if (pipe(fds) < 0) return kerror_set(err, KE_IO, NULL, "cannot run %s: %s", argv[0], strerror(errno));
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execvp(argv[0], argv);
-        fprintf(stderr, "kestrel: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    if (pid < 0) {
-        close(fds[0]);
-        return kerror_set(err, KE_IO, NULL, "cannot run %s: %s", argv[0], strerror(errno));
-    }
-    size_t got = 0;
-    ssize_t r;
-    char sink[4096];
-    /* read to the end, keeping what fits, so the child never blocks on a full pipe */
-    while ((r = read(fds[0], got < size - 1 ? buf + got : sink,
-                     got < size - 1 ? size - 1 - got : sizeof sink)) > 0 || (r < 0 && errno == EINTR))
-        if (r > 0 && got < size - 1) got += (size_t)r;
-    close(fds[0]);
-    buf[got] = '\0';
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return kerror_set(err, KE_IO, NULL, "%s failed (exit %d; its message is above)", argv[0],
-                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    return KE_OK;
-}
-
 int slurm_submit(const char *script, const char *script_path, char *const *extra, char *job,
                  size_t job_size, kerror *err)
 {
@@ -140,21 +104,27 @@ int slurm_submit(const char *script, const char *script_path, char *const *extra
     argv[1] = "--parsable";
     for (int i = 0; i < n; i++) argv[2 + i] = extra[i];
     argv[2 + n] = (char *)script_path;
-    int rc = run_capture(argv, job, job_size, err);
+    char *out;
+    size_t len;
+    int rc = subproc_run(argv, 4096, &out, &len, err);
     free(argv);
-    job[strcspn(job, ";\n")] = '\0';   /* --parsable: "JOB" or "JOB;CLUSTER" */
-    if (rc == KE_OK && !job[0]) rc = kerror_set(err, KE_IO, NULL, "sbatch printed no job id");
-    return rc;
+    if (rc != KE_OK) return rc;
+    out[strcspn(out, ";\n")] = '\0';   /* --parsable: "JOB" or "JOB;CLUSTER" */
+    snprintf(job, job_size, "%s", out);
+    free(out);
+    return job[0] ? KE_OK : kerror_set(err, KE_IO, NULL, "sbatch printed no job id");
 }
 
 int slurm_count(const char *job_name, int *n, kerror *err)
 {
     char *argv[] = {"squeue", "-h", "-r", "-t", "PENDING,RUNNING,CONFIGURING", "-n",
                     (char *)job_name, "-o", "%i", NULL};
-    char out[65536];
-    int rc = run_capture(argv, out, sizeof out, err);
+    char *out;
+    size_t len;
+    int rc = subproc_run(argv, 1 << 24, &out, &len, err);
     *n = 0;
-    for (const char *p = out; rc == KE_OK && *p; p++) *n += *p == '\n';
+    for (size_t i = 0; rc == KE_OK && i < len; i++) *n += out[i] == '\n';
+    if (rc == KE_OK) free(out);
     return rc;
 }
 

@@ -79,15 +79,14 @@ void wclient_close(wclient *c)
     free(c);
 }
 
-int wclient_call(wclient *c, const char *method, const char *path, const json_t *body,
-                 int *status, json_t **reply, kerror *err)
+int wclient_bytes(wclient *c, const char *method, const char *path, const void *body, size_t n,
+                  int *status, char **out, size_t *out_n, kerror *err)
 {
-    *reply = NULL;
-    char *url = NULL, *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if ((body && !text) || asprintf(&url, "%s%s", c->base, path) < 0) {
-        free(text);
+    *out = NULL;
+    *out_n = 0;
+    char *url = NULL;
+    if (asprintf(&url, "%s%s", c->base, path) < 0)
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    }
     buf b = {0};
     CURL *h = c->h;
     curl_easy_reset(h);
@@ -98,19 +97,38 @@ int wclient_call(wclient *c, const char *method, const char *path, const json_t 
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    if (!strcmp(method, "POST")) curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "{}");
+    if (!strcmp(method, "POST")) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+    }
     CURLcode cc = curl_easy_perform(h);
     int rc = KE_OK;
     if (cc != CURLE_OK) {
         rc = kerror_set(err, KE_IO, NULL, "%s%s: %s", c->base, path, curl_easy_strerror(cc));
+        free(b.data);
     } else {
         long code = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         *status = (int)code;
-        if (b.n) *reply = json_loadb(b.data, b.n, 0, NULL);
+        *out = b.data;
+        *out_n = b.n;
     }
-    free(b.data);
-    free(text);
     free(url);
+    return rc;
+}
+
+int wclient_call(wclient *c, const char *method, const char *path, const json_t *body,
+                 int *status, json_t **reply, kerror *err)
+{
+    *reply = NULL;
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (body && !text) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    char *out;
+    size_t n;
+    int rc = wclient_bytes(c, method, path, text ? text : "{}", text ? strlen(text) : 2, status,
+                           &out, &n, err);
+    if (rc == KE_OK && n) *reply = json_loadb(out, n, 0, NULL);
+    free(out);
+    free(text);
     return rc;
 }

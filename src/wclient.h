@@ -20,5 +20,9 @@ void wclient_close(wclient *c);
  * answer in time (err says why): the caller may try again later. */
 int wclient_call(wclient *c, const char *method, const char *path, const json_t *body,
                  int *status, json_t **reply, kerror *err);
+/* The same with bytes: body (n bytes, may be NULL for a GET) out, the
+ * answer's bytes in *out (malloc'd, the caller frees; *out_n bytes). */
+int wclient_bytes(wclient *c, const char *method, const char *path, const void *body, size_t n,
+                  int *status, char **out, size_t *out_n, kerror *err);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "klog.h"
 #include "runner.h"
+#include "sched_dir.h"
 #include "sched_launch.h"
 #include "spec.h"
 #include "wclient.h"
@@ -23,6 +24,8 @@
 #define BATCH_S 0.1             /* at most one report request per trial per BATCH_S */
 #define BATCH_BYTES (256 * 1024) /* of report lines per request, well under the server's limit */
 #define POLL_MS 50
+#define PART_BYTES (768 * 1024)  /* of a trial folder's archive per request (server limit: 1 MiB) */
+#define FOLDER_MAX (1LL << 31)   /* bytes of archive a worker packs at most */
 
 typedef struct {
     int busy;
@@ -37,6 +40,9 @@ typedef struct {
     int exited;                 /* its end is in `end`, to send */
     json_t *end;                /* the finish request body, less worker and key */
     int gone;                   /* the server no longer holds the lease: end it, send nothing */
+    char dir[4200];             /* its trial folder */
+    char *folder;               /* the folder's archive, to upload before the end (or NULL) */
+    size_t folder_n, folder_sent;
 } wslot;
 
 typedef struct {
@@ -140,6 +146,7 @@ static void slot_clear(worker *w, wslot *sl)
     if (sl->has_spec) spec_free(&sl->spec);
     json_decref(sl->lines);
     json_decref(sl->end);
+    free(sl->folder);
     memset(sl, 0, sizeof *sl);
 }
 
@@ -171,6 +178,38 @@ static void take_gpus(worker *w, wslot *sl, int want, char *env, size_t n)
     }
 }
 
+/* A promoted trial continues from its parent's folder: fetched from the
+ * server unless this worker has it (it ran the parent, or shares a folder). */
+static void fetch_parent(worker *w, const char *study, int parent)
+{
+    char dir[4200], mark[4300], path[512], file[4400];
+    snprintf(dir, sizeof dir, "%s/%s/%d", w->o->work_dir, study, parent);
+    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);
+    struct stat st;
+    if (w->o->shared_dir || stat(mark, &st) == 0) return;
+    snprintf(path, sizeof path, "/api/v1/studies/%s/trials/%d/checkpoint", study, parent);
+    int status;
+    char *data;
+    size_t n;
+    kerror err;
+    kerror_clear(&err);
+    if (wclient_bytes(w->c, "GET", path, NULL, 0, &status, &data, &n, &err) != KE_OK) {
+        log_err("cannot fetch a parent trial's folder", &err);
+        return;
+    }
+    snprintf(file, sizeof file, "%s.download", dir);
+    FILE *f = status == 200 && sched_dir_make(dir, &err) == KE_OK ? fopen(file, "w") : NULL;
+    int ok = f && fwrite(data, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    free(data);
+    if (!ok || sched_dir_unpack(dir, file, &err) != KE_OK)
+        klog(stderr, "worker: no folder of trial %d of study %s (HTTP %d)%s%s", parent, study,
+             status, err.msg[0] ? ": " : "", err.msg);
+    else
+        klog(stderr, "worker: fetched the folder of trial %d of study %s (%zu bytes)", parent,
+             study, n);
+}
+
 /* The leased trial as the scheduler would hold it, and its child. */
 static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
 {
@@ -197,6 +236,8 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
         t.point.x[i] = json_number_value(json_array_get(x, i));
         t.point.active[i] = json_is_true(json_array_get(active, i));
     }
+    snprintf(sl->dir, sizeof sl->dir, "%s/%s/%d", w->o->work_dir, sl->spec.name, t.number);
+    if (t.resumed_from >= 0) fetch_parent(w, sl->spec.name, t.resumed_from);
     char cache[4200], gpu_env[512];
     snprintf(cache, sizeof cache, "%s/kestrel-cache", w->o->work_dir);
     take_gpus(w, sl, sl->spec.run.gpus, gpu_env, sizeof gpu_env);
@@ -248,9 +289,54 @@ static int lease_one(worker *w, wslot *sl, kerror *err)
     return 1;
 }
 
+/* The server no longer holds the slot's lease: its child ends, nothing more
+ * is sent. */
+static void lost(worker *w, wslot *sl, int status, const json_t *reply)
+{
+    const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+    klog(stderr, "worker: lease %lld refused (%d): %s", (long long)sl->lease, status, msg ? msg : "");
+    sl->gone = 1;
+    if (sl->proc) runner_terminate(sl->proc);
+    if (sl->exited) slot_clear(w, sl);
+}
+
+/* Sends the next part of the ended trial's folder. */
+static int upload_part(worker *w, wslot *sl, kerror *err)
+{
+    size_t n = sl->folder_n - sl->folder_sent;
+    if (n > PART_BYTES) n = PART_BYTES;
+    char path[512];
+    snprintf(path, sizeof path, "/api/v1/leases/%lld/checkpoint?worker=%lld&key=%s&offset=%zu%s",
+             (long long)sl->lease, (long long)w->id, w->key, sl->folder_sent,
+             sl->folder_sent + n == sl->folder_n ? "&last=1" : "");
+    int status;
+    char *out;
+    size_t out_n;
+    int rc = wclient_bytes(w->c, "POST", path, sl->folder + sl->folder_sent, n, &status, &out,
+                           &out_n, err);
+    if (rc != KE_OK) return rc;
+    json_t *reply = json_loadb(out, out_n, 0, NULL);
+    free(out);
+    if (status == 200) {
+        sl->folder_sent += n;
+    } else if (status == 409 || status == 404) {
+        lost(w, sl, status, reply);
+    } else {   /* too large for the server, say: the trial still ends */
+        klog(stderr, "worker: lease %lld: its folder was not taken (HTTP %d)", (long long)sl->lease,
+             status);
+        sl->folder_sent = sl->folder_n;
+    }
+    json_decref(reply);
+    return KE_OK;
+}
+
 /* Sends the slot's pending lines (and its end, when it has ended). */
 static int flush(worker *w, wslot *sl, double now, kerror *err)
 {
+    while (!sl->gone && sl->exited && sl->folder && sl->folder_sent < sl->folder_n) {
+        int rc = upload_part(w, sl, err);
+        if (rc != KE_OK) return rc;
+    }
     if (sl->gone) return KE_OK;
     int ending = sl->exited;
     if (!ending && (json_array_size(sl->lines) == 0 || now - sl->last_sent < BATCH_S)) return KE_OK;
@@ -286,12 +372,7 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
         if (json_is_true(json_object_get(reply, "stop")) && sl->proc) runner_terminate(sl->proc);
         if (ending) slot_clear(w, sl);
     } else if (status == 409 || status == 404) {
-        const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
-        klog(stderr, "worker: lease %lld refused (%d): %s", (long long)sl->lease, status,
-             msg ? msg : "");
-        sl->gone = 1;
-        if (sl->proc) runner_terminate(sl->proc);
-        if (sl->exited) slot_clear(w, sl);
+        lost(w, sl, status, reply);
     } else {
         klog(stderr, "worker: lease %lld: HTTP %d from the server; trying again", (long long)sl->lease,
              status);
@@ -337,6 +418,11 @@ static void on_event(const runner_event *ev, void *ctx)
         sl->end = json_pack("{s:s}", "released", why);
     } else {
         sl->end = exit_json(ev, runner_stdout_tail(sl->proc), runner_stderr_tail(sl->proc));
+        kerror err;
+        kerror_clear(&err);
+        if (!w->o->shared_dir && !sl->gone &&
+            sched_dir_pack(sl->dir, FOLDER_MAX, &sl->folder, &sl->folder_n, &err) != KE_OK)
+            log_err("cannot pack a trial's folder; its promotions start afresh", &err);
     }
     runner_free(sl->proc);
     sl->proc = NULL;

@@ -25,6 +25,7 @@ typedef struct {
     int gpus[WORKER_MAX_GPUS];  /* device ids (--gpus); n_gpus 0: none given */
     int n_gpus;
     const char *work_dir;       /* trial folders: <work_dir>/<study>/<number> */
+    int shared_dir;             /* work_dir is the server's own: no folder is copied */
     const char *self_exe;       /* the kestrel binary, for built-in trials */
     json_t *labels;             /* borrowed object of strings, or NULL */
     double idle_exit;           /* exit after this long without a trial; 0 = never */

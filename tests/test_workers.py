@@ -154,6 +154,10 @@ class WorkersTest(unittest.TestCase):
         self.procs.append(p)
         return p
 
+    def log_of_name(self, name):
+        with open(os.path.join(self.tmp, name + ".log")) as f:
+            return f.read()
+
     def log_of(self, p):
         with open(p.logname) as f:
             return f.read()
@@ -212,7 +216,7 @@ class WorkersTest(unittest.TestCase):
             self.assertEqual((t["x1"], t["x2"]), (remote[k]["params"]["x1"], remote[k]["params"]["x2"]))
             self.assertAlmostEqual(t["value"], remote[k]["value"], places=12)
 
-    def test_hyperband_on_workers_sharing_a_folder_matches_a_local_run(self):
+    def test_hyperband_on_workers_without_a_shared_folder_matches_a_local_run(self):
         spec = {"name": "hb", "objective": {"metric": "val_loss"},
                 "space": {"lr": {"type": "float", "low": 0.0005, "high": 0.2, "log": True}},
                 "strategy": {"name": "hyperband", "seed": 3,
@@ -222,8 +226,8 @@ class WorkersTest(unittest.TestCase):
                                     "synthetic_samples": 400, "hidden": [16], "epochs": 9}}}
         s = self.serve()
         s.json("POST", "/api/v1/studies", spec)
-        self.worker(s, "a", work="shared")
-        self.worker(s, "b", work="shared")
+        self.worker(s, "a")   # folders of their own: trial folders go through the server
+        self.worker(s, "b")
         s.wait_state("hb", "COMPLETE", timeout=HANG)
         remote = {t["number"]: t for t in self.trials(s, "hb")}
         promoted = [t for t in remote.values() if t["resumed_from"] is not None]
@@ -232,6 +236,8 @@ class WorkersTest(unittest.TestCase):
             parent = remote[t["resumed_from"]]
             _, d = s.json("GET", "/api/v1/studies/hb/trials/%d" % t["number"])
             self.assertEqual(d["values"][0]["step"], parent["budget"] + 1)
+        moved = [n for n in ("a", "b") if "no folder of trial" in self.log_of_name(n)]
+        self.assertEqual(moved, [])
         local = self.run_locally(spec)
         self.assertEqual(sorted(local), sorted(remote))
         for k, t in local.items():
