@@ -32,6 +32,7 @@ static const char worker_help[] =
     "                       trial folder is copied to or from the server\n"
     "  --label KEY=VALUE    shown in the server's worker registry; repeatable\n"
     "  --idle-exit S        exit after S seconds without a trial (batch jobs)\n"
+    "  --trials N           exit after running N trials\n"
     "  --poll S             seconds between lease requests while idle (default 0.5)\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -70,7 +71,8 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         {"slots", required_argument, 0, 'n'},    {"gpus", required_argument, 0, 'g'},
         {"work-dir", required_argument, 0, 'w'}, {"label", required_argument, 0, 'l'},
         {"idle-exit", required_argument, 0, 'i'}, {"poll", required_argument, 0, 'p'},
-        {"shared-dir", no_argument, 0, 'S'},     {"help", no_argument, 0, 'h'},
+        {"shared-dir", no_argument, 0, 'S'},     {"trials", required_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
     char *end;
@@ -94,6 +96,11 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
             break;
         case 'w': o->work_dir = optarg; break;
         case 'S': o->shared_dir = 1; break;
+        case 'T':
+            o->max_trials = (int)strtol(optarg, &end, 10);
+            if (*end || !*optarg || o->max_trials < 1)
+                return cli_usage("worker", "--trials: expected a count >= 1, not '%s'", optarg);
+            break;
         case 'l': {
             const char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) return cli_usage("worker", "--label: expected KEY=VALUE, not '%s'", optarg);

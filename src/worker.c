@@ -55,6 +55,7 @@ typedef struct {
     int gpu_used[WORKER_MAX_GPUS];
     wslot slots[WORKER_MAX_SLOTS];
     int cores;
+    int leased;                 /* trials leased so far */
 } worker;
 
 static double now_s(void)
@@ -274,6 +275,7 @@ static int lease_one(worker *w, wslot *sl, kerror *err)
     }
     memset(sl, 0, sizeof *sl);
     sl->busy = 1;
+    w->leased++;
     sl->lease = json_integer_value(json_object_get(lease, "lease"));
     sl->lines = json_array();
     kerror serr;
@@ -457,7 +459,8 @@ static int stopped(const worker *w, double since)
 static int round_once(worker *w, kerror *err)
 {
     double now = now_s();
-    int stopping = *w->o->stop != 0, io = 0;
+    int stopping = *w->o->stop != 0 || (w->o->max_trials && w->leased >= w->o->max_trials);
+    int io = 0;
     for (int i = 0; !stopping && now >= w->next_lease && i < w->o->slots; i++) {
         if (w->slots[i].busy) continue;
         int got = lease_one(w, &w->slots[i], err);
@@ -469,7 +472,7 @@ static int round_once(worker *w, kerror *err)
     int n = 0;
     for (int i = 0; i < w->o->slots; i++) {
         wslot *sl = &w->slots[i];
-        if (stopping && sl->proc) runner_terminate(sl->proc);   /* idempotent */
+        if (*w->o->stop && sl->proc) runner_terminate(sl->proc);   /* idempotent */
         if (sl->proc) procs[n++] = sl->proc;
     }
     if (n > 0) {
@@ -510,6 +513,7 @@ int worker_run(const worker_opts *o, kerror *err)
     while (rc == KE_OK) {
         if (*o->stop && !stop_at) stop_at = now_s();
         if (*o->stop && stopped(w, stop_at)) break;
+        if (o->max_trials && w->leased >= o->max_trials && n_busy(w) == 0) break;
         kerror rerr;
         kerror_clear(&rerr);
         int r = round_once(w, &rerr);

@@ -29,6 +29,7 @@ typedef struct {
     const char *self_exe;       /* the kestrel binary, for built-in trials */
     json_t *labels;             /* borrowed object of strings, or NULL */
     double idle_exit;           /* exit after this long without a trial; 0 = never */
+    int max_trials;             /* exit after running this many trials; 0 = no limit */
     double poll_s;              /* between lease requests while idle; 0 = 0.5 */
     volatile sig_atomic_t *stop;  /* set by SIGINT/SIGTERM: give the trials back and exit */
 } worker_opts;

@@ -226,9 +226,13 @@ class WorkersTest(unittest.TestCase):
                                     "synthetic_samples": 400, "hidden": [16], "epochs": 9}}}
         s = self.serve()
         s.json("POST", "/api/v1/studies", spec)
-        self.worker(s, "a")   # folders of their own: trial folders go through the server
-        self.worker(s, "b")
-        s.wait_state("hb", "COMPLETE", timeout=HANG)
+        # one trial per worker, each with a folder of its own: every promotion
+        # runs where its parent did not, and fetches the parent's folder
+        k = 0
+        while s.json("GET", "/api/v1/studies/hb")[1]["state"] != "COMPLETE":
+            w = self.worker(s, "w%d" % k, "--trials", "1", "--idle-exit", "1")
+            self.assertEqual(w.wait(timeout=HANG), 0)
+            k += 1
         remote = {t["number"]: t for t in self.trials(s, "hb")}
         promoted = [t for t in remote.values() if t["resumed_from"] is not None]
         self.assertEqual(len(promoted), 5)
@@ -236,8 +240,9 @@ class WorkersTest(unittest.TestCase):
             parent = remote[t["resumed_from"]]
             _, d = s.json("GET", "/api/v1/studies/hb/trials/%d" % t["number"])
             self.assertEqual(d["values"][0]["step"], parent["budget"] + 1)
-        moved = [n for n in ("a", "b") if "no folder of trial" in self.log_of_name(n)]
-        self.assertEqual(moved, [])
+        logs = "".join(self.log_of_name("w%d" % i) for i in range(k))
+        self.assertEqual(logs.count("worker: fetched the folder of trial"), 5)
+        self.assertNotIn("no folder of trial", logs)
         local = self.run_locally(spec)
         self.assertEqual(sorted(local), sorted(remote))
         for k, t in local.items():
