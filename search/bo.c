@@ -32,6 +32,7 @@
 #define LOCAL_MIN_ROWS(b) (2 * (b)->enc + 2)
 #define LOCAL_MIN_RADIUS 0.02
 #define PRIOR_SD_DEFAULT 1.0 /* "prior_mean" */
+#define INPUT_WARP_DEFAULT 0 /* "input_warp" */
 #define STUCK_DIST 1e-3     /* a suggestion this close to a trial is "stuck" */
 
 /* How pending points are filled in (the "parallel" option, in its order). */
@@ -50,6 +51,7 @@ struct strategy {
     acq_params cur;         /* for the current fit: best set, xi in model units */
     int trust_region;       /* 1: a local model takes over when stuck */
     double prior_sd;        /* GP prior mean, in sd above the values' mean */
+    int input_warp;         /* 1: the GP fits a Kumaraswamy warp per input */
     gp models[2];           /* global and local; live across calls: warm starts */
     gp *m;                  /* the one the current suggestion uses */
     double radius;          /* half-width of the candidate box around the
@@ -138,7 +140,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
 {
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
                                          "candidates", "parallel", "transform", "subset",
-                                         "trust_region", "prior_mean", NULL };
+                                         "trust_region", "prior_mean", "input_warp", NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
     static const char *const par_names[] = { "constant_liar", "kriging_believer",
                                              "constant_liar_min", NULL }; /* lie_kind order */
@@ -151,6 +153,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     b->subset = SUBSET_DEFAULT;
     b->trust_region = 1;
     b->prior_sd = PRIOR_SD_DEFAULT;
+    b->input_warp = INPUT_WARP_DEFAULT;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
     if ((rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err)) ||
@@ -163,7 +166,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_choice(options, "transform", warp_names, &b->warp, err)) ||
         (rc = opt_int(options, "subset", 0, 1000000, &b->subset, err)) ||
         (rc = opt_bool(options, "trust_region", &b->trust_region, err)) ||
-        (rc = opt_number(options, "prior_mean", &b->prior_sd, err)))
+        (rc = opt_number(options, "prior_mean", &b->prior_sd, err)) ||
+        (rc = opt_bool(options, "input_warp", &b->input_warp, err)))
         return rc;
     if (b->subset > 0 && b->subset < SUBSET_MIN)
         return kerror_set(err, KE_INVALID, "strategy.options.subset",
@@ -214,6 +218,7 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
          * inside look worse, the trap itself (Branin's seed 12 stayed on
          * the wall x1 = 10 with it), so it keeps the neutral mean. */
         b->models[0].prior_sd = b->prior_sd;
+        b->models[0].warp_inputs = b->models[1].warp_inputs = b->input_warp;
     }
     *out = b;
     return KE_OK;

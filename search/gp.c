@@ -21,16 +21,16 @@
 #define PRIOR_SD 1.7320508075688772            /* sqrt 3 */
 #define BOUND_PENALTY 10.0  /* slope of the quadratic wall outside the bounds */
 #define WARP_GRID 20        /* lambda steps of 1/WARP_GRID in gp_power_warp */
+#define KUMA_PRIOR_SD 0.75  /* log a, log b ~ N(0, KUMA_PRIOR_SD^2): near identity */
 
 int gp_init(gp *g, int d, kerror *err)
 {
     memset(g, 0, sizeof *g);
     if (d < 1) return kerror_set(err, KE_INVALID, NULL, "gp: dimension %d < 1", d);
     g->d = d;
-    g->theta = malloc((size_t)(d + 2) * sizeof *g->theta);
+    g->theta = calloc((size_t)(3 * d + 2), sizeof *g->theta);
     if (!g->theta) return kerror_set(err, KE_NOMEM, NULL, "gp: out of memory");
     for (int i = 0; i < d; i++) g->theta[i] = DEFAULT_LOG_LS;
-    g->theta[d] = 0.0;
     g->theta[d + 1] = DEFAULT_LOG_NOISE;
     g->y_std = 1.0;
     return KE_OK;
@@ -44,6 +44,51 @@ void gp_free(gp *g)
     memset(g, 0, sizeof *g);
 }
 
+int gp_nparams(const gp *g)
+{
+    return g->d + 2 + (g->warp_inputs ? 2 * g->d : 0);
+}
+
+/* Kumaraswamy CDF w = 1 - (1 - x^a)^b of x in [0, 1] (Snoek, Swersky, Zemel &
+ * Adams 2014, "Input warping for Bayesian optimization of non-stationary
+ * functions"); with da, db non-NULL also dw/dlog a and dw/dlog b. */
+static double kumaraswamy(double x, double a, double b, double *da, double *db)
+{
+    double p = x > 0.0 ? pow(x, a) : 0.0, q = 1.0 - p;
+    if (!(x > 0.0) || !(q > 0.0)) {
+        if (da) *da = *db = 0.0;
+        return x > 0.0 ? 1.0 : 0.0;
+    }
+    double qb = pow(q, b);
+    if (da) {
+        *da = a * b * (qb / q) * p * log(x);
+        *db = -b * qb * log(q);
+    }
+    return 1.0 - qb;
+}
+
+/* out (n, d) = the inputs X (n, d) as the kernel sees them under theta:
+ * warped per coordinate when warp_inputs, else a copy; da, db (n, d), when
+ * non-NULL, get the warp's derivatives for the LML gradient. */
+static void warp_inputs(const gp *g, const double *theta, const double *X, int n,
+                        double *out, double *da, double *db)
+{
+    int d = g->d;
+    if (!g->warp_inputs) {
+        memcpy(out, X, (size_t)n * d * sizeof *out);
+        return;
+    }
+    double a[d], b[d];
+    for (int k = 0; k < d; k++) {
+        a[k] = exp(theta[d + 2 + k]);
+        b[k] = exp(theta[2 * d + 2 + k]);
+    }
+    for (size_t i = 0; i < (size_t)n * d; i++) {
+        int k = (int)(i % (size_t)d);
+        out[i] = kumaraswamy(X[i], a[k], b[k], da ? da + i : NULL, db ? db + i : NULL);
+    }
+}
+
 /* Grows the arena to hold at least need rows, keeping X and y. Factorization
  * buffers are not kept: their stride is n, and the caller reconditions. */
 static int reserve(gp *g, int need, kerror *err)
@@ -52,7 +97,7 @@ static int reserve(gp *g, int need, kerror *err)
     int cap = g->cap * 2 > need ? g->cap * 2 : need;
     if (cap < 16) cap = 16;
     size_t c = (size_t)cap, d = (size_t)g->d;
-    double *a = malloc((c * d + 2 * c + 3 * c * c) * sizeof *a);
+    double *a = malloc((4 * c * d + 2 * c + 3 * c * c) * sizeof *a);
     if (!a) return kerror_set(err, KE_NOMEM, NULL, "gp: out of memory for %d rows", cap);
     double *X = a, *y = X + c * d, *alpha = y + c, *K = alpha + c, *L = K + c * c, *Kinv = L + c * c;
     if (g->n) {
@@ -62,6 +107,9 @@ static int reserve(gp *g, int need, kerror *err)
     free(g->arena);
     g->arena = a;
     g->X = X; g->y = y; g->alpha = alpha; g->K = K; g->L = L; g->Kinv = Kinv;
+    g->Xw = Kinv + c * c;
+    g->dwa = g->Xw + c * d;
+    g->dwb = g->dwa + c * d;
     g->cap = cap;
     return KE_OK;
 }
@@ -130,10 +178,10 @@ static void build_kernel(gp *g, const double *theta)
     double s2 = exp(theta[d]), noise = exp(theta[d + 1]);
     double *K = g->K;
     for (int i = 0; i < n; i++) {
-        const double *xi = g->X + (size_t)i * d;
+        const double *xi = g->Xw + (size_t)i * d;
         K[(size_t)i * n + i] = s2 + noise;
         for (int j = i + 1; j < n; j++) {
-            double r2 = scaled_r2(xi, g->X + (size_t)j * d, inv_l, d);
+            double r2 = scaled_r2(xi, g->Xw + (size_t)j * d, inv_l, d);
             K[(size_t)i * n + j] = matern52(r2, s2, &K[(size_t)j * n + i]);
         }
     }
@@ -179,6 +227,7 @@ static void solve_alpha(gp *g)
 static int factorize(gp *g, const double *theta, kerror *err)
 {
     if (g->n < 1) return kerror_set(err, KE_INVALID, NULL, "gp: no data");
+    warp_inputs(g, theta, g->X, g->n, g->Xw, g->dwa, g->dwb);
     build_kernel(g, theta);
     int rc = gp_cholesky(g->K, g->L, g->n, &g->jitter, err);
     if (rc) return rc;
@@ -204,19 +253,27 @@ static int lml_gradient(gp *g, const double *theta, double *grad, kerror *err)
     for (int k = 0; k < d; k++) inv_l2[k] = exp(-2.0 * theta[k]);
     double s2 = exp(theta[d]), noise = exp(theta[d + 1]);
     double gs = 0.0, trace_w = 0.0;
-    memset(grad, 0, (size_t)(d + 2) * sizeof *grad);
+    memset(grad, 0, (size_t)gp_nparams(g) * sizeof *grad);
+    double *ga = grad + d + 2, *gb = ga + d;   /* warp gradients, if any */
     const double *K = g->K, *Kinv = g->Kinv, *a = g->alpha;
     for (int i = 0; i < n; i++) {
-        const double *xi = g->X + (size_t)i * d;
+        const double *xi = g->Xw + (size_t)i * d;
+        const double *ai = g->dwa + (size_t)i * d, *bi = g->dwb + (size_t)i * d;
         trace_w += a[i] * a[i] - Kinv[(size_t)i * n + i];
         for (int j = 0; j < i; j++) {
-            const double *xj = g->X + (size_t)j * d;
+            const double *xj = g->Xw + (size_t)j * d;
+            const double *aj = g->dwa + (size_t)j * d, *bj = g->dwb + (size_t)j * d;
             double w = a[i] * a[j] - Kinv[(size_t)i * n + j];
             double wc = w * K[(size_t)i * n + j];   /* lower: c_ij */
             gs += w * K[(size_t)j * n + i];         /* upper: k_ij */
             for (int k = 0; k < d; k++) {
                 double t = xi[k] - xj[k];
                 grad[k] += wc * t * t * inv_l2[k];
+                /* dk/d(r^2) = -c/2 and d(r^2)/dw_ik = 2 t / l_k^2 */
+                if (g->warp_inputs) {
+                    ga[k] -= wc * t * inv_l2[k] * (ai[k] - aj[k]);
+                    gb[k] -= wc * t * inv_l2[k] * (bi[k] - bj[k]);
+                }
             }
         }
     }
@@ -256,11 +313,25 @@ static double clamp(double x, double lo, double hi)
     return x < lo ? lo : x > hi ? hi : x;
 }
 
-static void clamp_theta(int d, const double *in, double *out)
+static void clamp_theta(int d, int m, const double *in, double *out)
 {
     for (int k = 0; k < d; k++) out[k] = clamp(in[k], GP_LOG_LS_MIN, GP_LOG_LS_MAX);
     out[d] = clamp(in[d], GP_LOG_SIG_MIN, GP_LOG_SIG_MAX);
     out[d + 1] = clamp(in[d + 1], GP_LOG_NOISE_MIN, GP_LOG_NOISE_MAX);
+    for (int k = d + 2; k < m; k++) out[k] = clamp(in[k], -GP_LOG_WARP_MAX, GP_LOG_WARP_MAX);
+}
+
+/* Log prior of the warp's log a, log b (theta[d+2 .. m)), gradient added into
+ * grad: centred on the identity, so the data must pay for a warp. */
+static double warp_prior(int d, int m, const double *theta, double *grad)
+{
+    double lp = 0.0;
+    for (int k = d + 2; k < m; k++) {
+        double z = theta[k] / KUMA_PRIOR_SD;
+        lp -= 0.5 * z * z;
+        if (grad) grad[k] -= z / KUMA_PRIOR_SD;
+    }
+    return lp;
 }
 
 typedef struct {
@@ -286,14 +357,15 @@ static double penalty(int m, const double *x, const double *th)
 static void objective(const gsl_vector *x, void *p, double *f, gsl_vector *df)
 {
     fit_ctx *c = p;
-    int d = c->g->d, m = d + 2, n = c->g->n;
+    int d = c->g->d, m = gp_nparams(c->g), n = c->g->n;
     size_t bytes = (size_t)m * sizeof *c->x_last;
     int cached = c->have_last && memcmp(c->x_last, x->data, bytes) == 0;
     if (!cached) {
         double lml;
-        clamp_theta(d, x->data, c->th);
+        clamp_theta(d, m, x->data, c->th);
         c->have_last = gp_log_marginal(c->g, c->th, &lml, NULL, NULL) == KE_OK;
-        c->f_last = c->have_last ? -(lml + gp_log_prior(d, c->th, NULL)) / n +
+        c->f_last = c->have_last ? -(lml + gp_log_prior(d, c->th, NULL) +
+                                     warp_prior(d, m, c->th, NULL)) / n +
                                        penalty(m, x->data, c->th)
                                  : GSL_POSINF;
         memcpy(c->x_last, x->data, bytes);
@@ -305,6 +377,7 @@ static void objective(const gsl_vector *x, void *p, double *f, gsl_vector *df)
         return;
     }
     gp_log_prior(d, c->th, c->gr);
+    warp_prior(d, m, c->th, c->gr);
     for (int k = 0; k < m; k++) {
         double out = x->data[k] - c->th[k];
         gsl_vector_set(df, k, out != 0.0 ? BOUND_PENALTY * out : -c->gr[k] / n);
@@ -344,8 +417,9 @@ static double run_bfgs(gsl_multimin_fdfminimizer *mz, gsl_multimin_function_fdf 
     return mz->f;
 }
 
-static void random_start(gsl_rng *r, int d, double *x)
+static void random_start(gsl_rng *r, int d, int m, double *x)
 {
+    for (int k = d + 2; k < m; k++) x[k] = 0.0;   /* the warp starts as the identity */
     for (int k = 0; k < d; k++) x[k] = log(0.05) + gsl_rng_uniform(r) * (log(3.0) - log(0.05));
     x[d] = log(0.5) + gsl_rng_uniform(r) * (log(2.0) - log(0.5));
     x[d + 1] = log(1e-5) + gsl_rng_uniform(r) * (log(1e-1) - log(1e-5));
@@ -354,7 +428,7 @@ static void random_start(gsl_rng *r, int d, double *x)
 int gp_fit(gp *g, int max_iter, int n_random, uint64_t seed, kerror *err)
 {
     if (g->n < 1) return kerror_set(err, KE_INVALID, NULL, "gp: no data to fit");
-    int d = g->d, m = d + 2;
+    int d = g->d, m = gp_nparams(g);
     double scratch[4 * m];
     fit_ctx ctx = { .g = g, .th = scratch, .gr = scratch + m, .x_last = scratch + 2 * m };
     double *best = scratch + 3 * m, best_f = GSL_POSINF;
@@ -372,11 +446,11 @@ int gp_fit(gp *g, int max_iter, int n_random, uint64_t seed, kerror *err)
     gsl_rng_set(r, (unsigned long)(seed ^ (seed >> 32)));
     for (int s = 0; s <= n_random; s++) {
         if (s == 0) memcpy(x->data, g->theta, (size_t)m * sizeof *g->theta);
-        else random_start(r, d, x->data);
+        else random_start(r, d, m, x->data);
         double f = run_bfgs(mz, &F, x, max_iter);
         if (f < best_f) {
             best_f = f;
-            clamp_theta(d, x->data, best);
+            clamp_theta(d, m, x->data, best);
         }
     }
     gsl_multimin_fdfminimizer_free(mz);
@@ -443,18 +517,24 @@ int gp_predict(gp *g, const double *Xs, int m, double *mu, double *var, kerror *
 {
     int n = g->n, d = g->d;
     if (n < 1) return kerror_set(err, KE_INVALID, NULL, "gp: predict before data");
-    if ((long)n * m > g->cross_cap) {
-        double *c = realloc(g->cross, (size_t)n * m * sizeof *c);
+    long need = (long)m * (n + d);   /* C (n, m), then the warped Xs (m, d) */
+    if (need > g->cross_cap) {
+        double *c = realloc(g->cross, (size_t)need * sizeof *c);
         if (!c) return kerror_set(err, KE_NOMEM, NULL, "gp: out of memory for %d points", m);
         g->cross = c;
-        g->cross_cap = (long)n * m;
+        g->cross_cap = need;
+    }
+    if (g->warp_inputs) {
+        double *w = g->cross + (size_t)n * m;
+        warp_inputs(g, g->theta, Xs, m, w, NULL, NULL);
+        Xs = w;
     }
     double inv_l[d];
     for (int k = 0; k < d; k++) inv_l[k] = exp(-g->theta[k]);
     double s2 = exp(g->theta[d]);
     double *C = g->cross;   /* (n, m): C_ij = k(x_i, xs_j) */
     for (int i = 0; i < n; i++) {
-        const double *xi = g->X + (size_t)i * d;
+        const double *xi = g->Xw + (size_t)i * d;
         for (int j = 0; j < m; j++)
             C[(size_t)i * m + j] = matern52(scaled_r2(xi, Xs + (size_t)j * d, inv_l, d), s2, NULL);
     }

@@ -21,6 +21,11 @@
 #define GP_LOG_SIG_MAX (4.605170185988092)     /* log 1e2 */
 #define GP_LOG_NOISE_MIN (-13.815510557964274) /* log 1e-6 */
 #define GP_LOG_NOISE_MAX 0.0                   /* log 1 */
+/* With warp_inputs, theta has 2d more entries: theta[d+2+k] = log a_k and
+ * theta[2d+2+k] = log b_k of the Kumaraswamy CDF 1 - (1 - x^a)^b applied to
+ * input k before the kernel (Snoek et al. 2014), both in
+ * [-GP_LOG_WARP_MAX, GP_LOG_WARP_MAX] (0 and 0: the identity). */
+#define GP_LOG_WARP_MAX 1.5
 
 typedef struct {
     int d;              /* input dimension */
@@ -30,7 +35,8 @@ typedef struct {
     double y_mean, y_std;  /* y_mean: the prior mean, see prior_sd */
     double prior_sd;    /* the prior mean lies this many standard deviations
                          * above the targets' mean (0 after gp_init) */
-    double *theta;      /* (d+2), see above */
+    int warp_inputs;    /* 1: fit a Kumaraswamy warp per input (0 after gp_init) */
+    double *theta;      /* (gp_nparams), see above */
     int fitted;         /* theta is a fitted optimum: the next gp_fit warm-starts */
     double jitter;      /* added to K's diagonal by the last factorization */
     /* One arena (owned, see gp_reserve) sliced into the buffers below. */
@@ -38,6 +44,9 @@ typedef struct {
     double *K;          /* (cap*cap) kernel workspace, layout in gp.c */
     double *L;          /* (n, n) row-major, lower triangle = Cholesky factor */
     double *Kinv;       /* (n, n) inverse, for the LML gradient */
+    double *Xw;         /* (n, d) X as the kernel sees it (warped) under the
+                         * theta of the last factorization */
+    double *dwa, *dwb;  /* (n, d) d Xw / d log a, d log b there */
     double *alpha;      /* (n) */
     double *cross;      /* (n, m_cap) cross-kernels for gp_predict, owned */
     long cross_cap;     /* doubles allocated in cross */
@@ -47,6 +56,8 @@ typedef struct {
  * (length scales 0.5, signal 1, noise 1e-3). On success the caller owns g and releases it with gp_free. */
 int gp_init(gp *g, int d, kerror *err);
 void gp_free(gp *g);
+/* Length of theta: d + 2, plus 2d with warp_inputs. */
+int gp_nparams(const gp *g);
 
 /* Replaces the data with n rows of X (n, d) and targets y (n), copied; the
  * targets are standardized with their own standard deviation sd, around
@@ -76,8 +87,8 @@ int gp_condition(gp *g, kerror *err);
  * variance var (m), in original target units. Grows g's cross buffer. */
 int gp_predict(gp *g, const double *Xs, int m, double *mu, double *var, kerror *err);
 
-/* Log marginal likelihood of the standardized data under theta (d+2), and its
- * gradient (d+2) with respect to theta when grad is non-NULL (Rasmussen &
+/* Log marginal likelihood of the standardized data under theta (gp_nparams),
+ * and its gradient (gp_nparams) with respect to theta when grad is non-NULL (Rasmussen &
  * Williams 2006, eqs. 2.30 and 5.9). Overwrites the factorization. */
 int gp_log_marginal(gp *g, const double *theta, double *lml, double *grad, kerror *err);
 
