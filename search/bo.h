@@ -20,6 +20,8 @@
  *   trust_region  boolean: the local-model fallback              (default true)
  *   prior_mean  number >= 0: the GP's prior mean, in standard deviations above
  *               the mean of the (warped) values; 0 neutral      (default 1.0)
+ *   input_warp  boolean: a Kumaraswamy warp of each input fitted with the
+ *               kernel (Snoek et al. 2014)                     (default false)
  * See docs/gp.md for the model and how pending, failed and conditional
  * trials are treated. */
 #ifndef KESTREL_BO_H
