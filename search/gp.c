@@ -1,7 +1,8 @@
-/* gp: Gaussian-process regression (Matern-5/2 ARD kernel, learned noise) for the
- * "gp" strategy; see gp.h. All per-data buffers live in one arena sized by the
- * row capacity, so refits and pending-point updates allocate nothing until the
- * data outgrow it. Invariant: L/alpha match (X, y, theta) after gp_condition. */
+/* gp: Gaussian-process regression (Matern-5/2 ARD kernel, learned noise,
+ * optional Kumaraswamy input warping) for the "gp" strategy; see gp.h. All
+ * per-data buffers live in one arena sized by the row capacity, so refits and
+ * pending-point updates allocate nothing until the data outgrow it.
+ * Invariant: Xw, L and alpha match (X, y, theta) after gp_condition. */
 #include "gp.h"
 
 #include <math.h>
