@@ -21,13 +21,22 @@
 #include "storage.h"
 #include "trial.h"
 
+enum { FLEET_LOST = 8 };
+
 typedef struct fl_worker {
     int64_t id;
     char key[33];               /* hex; only this worker knows it */
     char name[160];             /* stored as the trial's worker */
     json_t *info;               /* as registered */
     double last_seen;           /* CLOCK_REALTIME seconds */
-    int running;
+    int running, slots;
+    /* the last trials it lost (lease expired, given up): their retries go
+     * to another worker when one is free; a ring, oldest overwritten */
+    struct {
+        char *study;
+        int number;
+    } lost[FLEET_LOST];
+    int n_lost;
     struct fl_worker *next;
 } fl_worker;
 
@@ -76,7 +85,12 @@ int fleet_open(fleet **out, service *sv, double lease_seconds, kerror *err)
     if (!fl) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     fl->sv = sv;
     fl->lease_s = lease_seconds > 0 ? lease_seconds : FLEET_LEASE_DEFAULT;
+    /* leases still open were a killed server's: their trials were
+     * reclaimed with its RUNNING ones, so the attempts are over */
+    int ended = 0;
     int rc = storage_lease_last(service_storage(sv), &fl->last_lease, err);
+    if (rc == KE_OK) rc = storage_lease_end_all(service_storage(sv), "server restarted", &ended, err);
+    if (rc == KE_OK && ended) klog(stderr, "ended %d leases of the previous server", ended);
     if (rc != KE_OK) {
         free(fl);
         return rc;
@@ -102,6 +116,7 @@ void fleet_close(fleet *fl)
     while (fl->workers) {
         fl_worker *w = fl->workers;
         fl->workers = w->next;
+        for (int i = 0; i < FLEET_LOST; i++) free(w->lost[i].study);
         json_decref(w->info);
         free(w);
     }
@@ -184,6 +199,7 @@ static int do_register(service *sv, void *arg, kerror *err)
         return rc;
     }
     w->last_seen = wall();
+    w->slots = (int)slots;
     w->next = fl->workers;
     fl->workers = w;
     atomic_fetch_add(&fl->n_workers, 1);
@@ -230,6 +246,14 @@ static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
     *p = l->next;
     l->w->running--;
     atomic_fetch_sub(&fl->n_leases, 1);
+    if (strcmp(outcome, "finished") && strcmp(outcome, "dropped")) {
+        fl_worker *w = l->w;
+        int i = w->n_lost++ % FLEET_LOST;
+        free(w->lost[i].study);
+        w->lost[i].study = l->study;    /* moved: the lease frees no more */
+        w->lost[i].number = l->number;
+        l->study = NULL;
+    }
     kerror err;
     if (storage_lease_end(service_storage(fl->sv), l->id, outcome, &err) != KE_OK)
         klog(stderr, "lease %lld: cannot record its end: %s", (long long)l->id, err.msg);
@@ -277,11 +301,25 @@ static json_t *lease_json(const fl_lease *l, const sched_trial *t, int n_params,
                      t->resumed_from, "retry_of", t->retry_of, "x", x, "active", active);
 }
 
+/* 1 when a worker other than w has a free slot and was heard from within
+ * the lease time (it is asking, or about to). */
+static int other_free(const fleet *fl, const fl_worker *w)
+{
+    double now = wall();
+    for (const fl_worker *o = fl->workers; o; o = o->next)
+        if (o != w && o->running < o->slots && now - o->last_seen < fl->lease_s) return 1;
+    return 0;
+}
+
 /* Offers the worker a trial of study i; 1 when it got one (c->out set). */
 static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char *name,
                       int gpus_free, kerror *err)
 {
-    scheduler_remote rem = {.tag = fl->last_lease + 1, .worker = w->name, .gpus_free = gpus_free};
+    int avoid[FLEET_LOST], n_avoid = 0, keep_off = w->n_lost && other_free(fl, w);
+    for (int i = 0; keep_off && i < FLEET_LOST; i++)
+        if (w->lost[i].study && !strcmp(w->lost[i].study, name)) avoid[n_avoid++] = w->lost[i].number;
+    scheduler_remote rem = {.tag = fl->last_lease + 1, .worker = w->name, .gpus_free = gpus_free,
+                            .avoid = avoid, .n_avoid = n_avoid};
     int rc = scheduler_lease(s, &rem, err);
     if (rc != KE_OK || !rem.leased) return rc;
     fl->last_lease++;

@@ -560,6 +560,13 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
     return KE_OK;
 }
 
+static int avoided(const scheduler_remote *rem, int number)
+{
+    for (int i = 0; i < rem->n_avoid; i++)
+        if (rem->avoid[i] == number) return 1;
+    return 0;
+}
+
 /* Fills up to slots free slots: retries first (they cost no budget), then
  * suggestions; with rem, one trial at most, handed to the remote run. */
 static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *err)
@@ -567,8 +574,11 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
     if (s->goal_reached) return KE_OK;
     int room = s->spec->budget.max_parallel - s->n_running;
     if (slots > room) slots = room;
-    while (slots > 0 && s->n_retry > 0) {
-        int k = s->retry_queue[--s->n_retry];
+    for (int q = s->n_retry - 1; slots > 0 && q >= 0; q--) {
+        int k = s->retry_queue[q];
+        if (rem && avoided(rem, k)) continue;
+        memmove(&s->retry_queue[q], &s->retry_queue[q + 1], (s->n_retry - q - 1) * sizeof(int));
+        s->n_retry--;
         sched_trial *old = &s->hist.t[k];
         old->retried = 1;
         strategy_suggestion sg = {.point = old->point, .budget = old->budget,

@@ -116,6 +116,8 @@ typedef struct {
     int64_t tag;                /* > 0, unique for ever: identifies the run */
     const char *worker;         /* stored as the trial's worker */
     int gpus_free;              /* the worker's free GPUs (run.resources.gpus) */
+    const int *avoid;           /* trials this worker lost: their retries wait for */
+    int n_avoid;                /* another (the caller knows one is free) */
     int leased;                 /* out: 1 when a trial was handed over */
     const struct sched_trial *trial; /* out: that trial (number, point, budget...), valid
                                  * until the next call on the scheduler */

@@ -212,5 +212,8 @@ int storage_lease_last(storage *st, int64_t *id, kerror *err);
 int storage_lease_begin(storage *st, int64_t id, int64_t worker_id, int64_t study_id, int number,
                         kerror *err);
 int storage_lease_end(storage *st, int64_t id, const char *outcome, kerror *err);
+/* Ends every lease still open with outcome (a server starting: the leases
+ * of one that was killed); *n: how many. */
+int storage_lease_end_all(storage *st, const char *outcome, int *n, kerror *err);
 
 #endif

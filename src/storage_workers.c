@@ -64,3 +64,11 @@ int storage_lease_end(storage *st, int64_t id, const char *outcome, kerror *err)
     return write_ints(st, "UPDATE leases SET outcome = ?2, ended_at = ?3 WHERE id = ?1 AND "
                       "ended_at IS NULL", args, 1, outcome, err, "cannot end a lease");
 }
+
+int storage_lease_end_all(storage *st, const char *outcome, int *n, kerror *err)
+{
+    int rc = write_ints(st, "UPDATE leases SET outcome = ?1, ended_at = ?2 WHERE ended_at IS NULL",
+                        NULL, 0, outcome, err, "cannot end the leases");
+    *n = rc == KE_OK ? sqlite3_changes(st->db) : 0;
+    return rc;
+}

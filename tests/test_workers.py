@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -361,6 +362,42 @@ class WorkersTest(unittest.TestCase):
         retried = sorted(t["retry_of"] for t in trials if t["retry_of"] is not None)
         self.assertEqual(retried, sorted(t["number"] for t in failed))
 
+    def test_a_retry_goes_to_another_worker_when_one_is_free(self):
+        # two workers of the test's own through the API, each leasing only when told
+        s = self.serve("--lease-timeout", "2")
+        s.json("POST", "/api/v1/studies", self.step_spec("av", trials=3, parallel=3, retries=1))
+        ws = []
+        for host in ("a", "b"):
+            st, w = s.json("POST", "/api/v1/workers", {"host": host, "pid": 1, "slots": 1})
+            self.assertEqual(st, 201)
+            ws.append(w)
+        a, b = ws
+
+        def lease(w):
+            st, body = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+            self.assertEqual(st, 200)
+            return body
+        self.assertEqual(lease(a)["trial"]["number"], 0)
+        stop = threading.Event()
+
+        def beat():   # b stays heard from; a falls silent and loses trial 0
+            while not stop.wait(0.2):
+                s.json("POST", "/api/v1/workers/%d/heartbeat" % b["id"], {"key": b["key"]})
+        beater = threading.Thread(target=beat, daemon=True)
+        beater.start()
+        self.addCleanup(beater.join)
+        self.addCleanup(stop.set)
+        wait_for("a's trial to fail", lambda: [t for t in self.trials(s, "av")
+                                               if t["state"] == "FAILED"])
+        again = lease(a)["trial"]
+        self.assertEqual(again["retry_of"], -1)   # b is free: the retry waits for it
+        self.assertEqual(lease(b)["trial"]["retry_of"], 0)
+        retry = [t for t in self.trials(s, "av") if t["retry_of"] == 0]
+        self.assertEqual(len(retry), 1)
+        self.assertTrue(retry[0]["worker"].startswith("b:1"))
+        stop.set()   # before tearDown stops the server
+        beater.join()
+
     def test_reports_wait_while_the_server_is_unreachable(self):
         s = self.serve()
         gate, done = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "done")
@@ -410,6 +447,16 @@ class WorkersTest(unittest.TestCase):
         failed = [t for t in trials if t["state"] == "FAILED"]
         self.assertEqual(sorted(t["retry_of"] for t in trials if t["retry_of"] is not None),
                          sorted(t["number"] for t in failed))
+        # the dead server's two lease rows were ended by the next start
+        db = sqlite3.connect(self.db)
+        try:
+            rows = db.execute("SELECT trial_number, outcome, ended_at FROM leases "
+                              "ORDER BY id").fetchall()
+        finally:
+            db.close()
+        self.assertEqual(sorted(r[0] for r in rows[:2]), sorted(t["number"] for t in failed))
+        self.assertEqual([r[1] for r in rows[:2]], ["server restarted"] * 2)
+        self.assertTrue(all(r[2] is not None for r in rows))
 
     def test_pruning_and_stopping_reach_the_worker(self):
         curve = os.path.join(self.tmp, "curve.sh")
