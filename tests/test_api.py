@@ -443,6 +443,39 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(s.json("GET", "/api/v1/studies/doomed")[0], 404)
         self.assertFalse(os.path.exists(os.path.join(self.db + ".trials", "doomed")))
 
+    def test_create_racing_delete(self):
+        # A DELETE may land between the engine creating a study and the POST
+        # reading it back: that POST must say 409 (deleted meanwhile), never
+        # 404. Deleters hammer the name while a poster recreates it, so the
+        # window is hit often; only the answers are checked, not how often.
+        s = self.serve()
+        allowed = {"POST": {200, 201, 409}, "DELETE": {204, 404, 409}}
+        seen, bad, done = {}, [], threading.Event()
+
+        def call(method, path, body=None):
+            status = s.request(method, path, body)[0]
+            seen[method, status] = seen.get((method, status), 0) + 1
+            if status not in allowed[method]:
+                bad.append((method, status))
+
+        def deleter():
+            while not done.is_set() and not bad:
+                call("DELETE", "/api/v1/studies/race")
+
+        threads = [threading.Thread(target=deleter) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(600):
+                if bad:
+                    break
+                call("POST", "/api/v1/studies", fn_spec("race", trials=2, parallel=1))
+        finally:
+            done.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(bad, [], "answers seen: %r" % seen)
+
     def test_start_reclaims_trials_of_ended_studies(self):
         # what a storage error in mid-run leaves: the study FAILED (so it is
         # not resumed) with a trial still RUNNING; the next start ends it
