@@ -93,7 +93,7 @@ class Server:
         c.close()
         return r.status
 
-    def wait_state(self, name, state, timeout=30):
+    def wait_state(self, name, state, timeout=120):   # hang guards, not deadlines
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status, s = self.json("GET", "/api/v1/studies/" + name)
@@ -102,7 +102,7 @@ class Server:
             time.sleep(0.1)
         raise AssertionError("study %s never became %s (last: %r)" % (name, state, s))
 
-    def wait_log(self, pattern, timeout=30):
+    def wait_log(self, pattern, timeout=120):
         """Waits for a line of the server's stderr matching pattern."""
         deadline = time.monotonic() + timeout
         while True:
@@ -114,7 +114,7 @@ class Server:
                     raise AssertionError("no log line matches %r in:\n%s" % (pattern, f.read()))
             time.sleep(0.05)
 
-    def wait_running(self, name, n=1, timeout=15):
+    def wait_running(self, name, n=1, timeout=120):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             _, s = self.json("GET", "/api/v1/studies/" + name)
@@ -565,7 +565,7 @@ class ApiTest(unittest.TestCase):
         s.wait_log(ts + r"study flaky: COMPLETE, 8 trials \(4 complete, 0 pruned, 4 failed, "
                    r"0 interrupted\), best [0-9.e-]+ at trial \d$")
 
-    def read_events(self, s, query, want, headers=None, timeout=20):
+    def read_events(self, s, query, want, headers=None, timeout=120):
         """Events as (id, type, data) until every type in want was seen."""
         req = urllib.request.Request(s.base + "/api/v1/events" + query, headers=headers or {})
         events, seen, ev = [], set(), {}
@@ -587,7 +587,7 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(want <= seen, "saw only %s" % seen)
         return events
 
-    def wait_event(self, s, query, match, timeout=30):
+    def wait_event(self, s, query, match, timeout=120):
         """Reads the event stream until match(type, data) holds."""
         req = urllib.request.Request(s.base + "/api/v1/events" + query)
         deadline = time.monotonic() + timeout
