@@ -120,7 +120,7 @@ static void respond_new(api *a, http_req *rq, const char *key, const storage_sta
         http_respond_json(rq, 200, body);
         return;
     }
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? format_json(body, JSON_COMPACT) : NULL;
     json_decref(body);
     api_body *b = text ? api_cache_put(a->cache, key, stamp, text, strlen(text)) : NULL;
     if (b) respond_body(rq, b);
@@ -602,7 +602,9 @@ static int export_row(const storage_trial *t, void *ctx)
         json_t *o = api_trial_json(t);
         if (o && api_trial_metrics(j->st, t, o, &err) != KE_OK) return 1;
         fputs(j->rows++ ? ",\n" : "\n", j->w);
-        int bad = !o || json_dumpf(o, j->w, JSON_COMPACT) != 0;
+        char *text = o ? format_json(o, JSON_COMPACT) : NULL;
+        int bad = !text || fputs(text, j->w) == EOF;
+        free(text);
         json_decref(o);
         if (bad) return j->cut = 1;
     }
@@ -825,33 +827,33 @@ WORKER_ROUTE(download)
 /* ---- setup ---- */
 
 static const http_route routes[] = {
-    {"GET", "/healthz", h_health, 1},
-    {"GET", "/metrics", h_metrics, 0},
-    {"GET", "/api/v1/studies", h_list, 0},
-    {"POST", "/api/v1/studies", h_create, 0},
-    {"GET", "/api/v1/studies/*", h_show, 0},
-    {"DELETE", "/api/v1/studies/*", h_delete, 0},
-    {"POST", "/api/v1/studies/*/stop", h_stop, 0},
-    {"POST", "/api/v1/studies/*/resume", h_resume, 0},
-    {"GET", "/api/v1/studies/*/enqueue", h_enqueue_get, 0},
-    {"POST", "/api/v1/studies/*/enqueue", h_enqueue_post, 0},
-    {"GET", "/api/v1/studies/*/note", h_note_get, 0},
-    {"PUT", "/api/v1/studies/*/note", h_note_put, 0},
-    {"GET", "/api/v1/studies/*/trials", h_trials, 0},
-    {"GET", "/api/v1/studies/*/trials/*", h_trial, 0},
-    {"GET", "/api/v1/studies/*/best", h_best, 0},
-    {"GET", "/api/v1/studies/*/curves", h_curves, 0},
-    {"GET", "/api/v1/studies/*/export.csv", h_export_csv, 0},
-    {"GET", "/api/v1/studies/*/export.json", h_export_json, 0},
-    {"GET", "/api/v1/events", h_events, 0},
-    {"GET", "/api/v1/workers", h_worker_list, 0},
-    {"POST", "/api/v1/workers", h_worker_register, 0},
-    {"POST", "/api/v1/workers/*/heartbeat", h_worker_heartbeat, 0},
-    {"POST", "/api/v1/workers/*/lease", h_worker_lease, 0},
-    {"POST", "/api/v1/leases/*/report", h_worker_report, 0},
-    {"POST", "/api/v1/leases/*/finish", h_worker_finish, 0},
-    {"POST", "/api/v1/leases/*/checkpoint", h_worker_upload, 0},
-    {"GET", "/api/v1/studies/*/trials/*/checkpoint", h_worker_download, 0},
+    {"GET", "/healthz", h_health, 1, NULL},
+    {"GET", "/metrics", h_metrics, 0, NULL},
+    {"GET", "/api/v1/studies", h_list, 0, NULL},
+    {"POST", "/api/v1/studies", h_create, 0, NULL},
+    {"GET", "/api/v1/studies/*", h_show, 0, NULL},
+    {"DELETE", "/api/v1/studies/*", h_delete, 0, NULL},
+    {"POST", "/api/v1/studies/*/stop", h_stop, 0, NULL},
+    {"POST", "/api/v1/studies/*/resume", h_resume, 0, "retry_failed"},
+    {"GET", "/api/v1/studies/*/enqueue", h_enqueue_get, 0, NULL},
+    {"POST", "/api/v1/studies/*/enqueue", h_enqueue_post, 0, NULL},
+    {"GET", "/api/v1/studies/*/note", h_note_get, 0, NULL},
+    {"PUT", "/api/v1/studies/*/note", h_note_put, 0, NULL},
+    {"GET", "/api/v1/studies/*/trials", h_trials, 0, "state sort offset limit"},
+    {"GET", "/api/v1/studies/*/trials/*", h_trial, 0, NULL},
+    {"GET", "/api/v1/studies/*/best", h_best, 0, NULL},
+    {"GET", "/api/v1/studies/*/curves", h_curves, 0, "offset limit"},
+    {"GET", "/api/v1/studies/*/export.csv", h_export_csv, 0, NULL},
+    {"GET", "/api/v1/studies/*/export.json", h_export_json, 0, NULL},
+    {"GET", "/api/v1/events", h_events, 0, "study since"},
+    {"GET", "/api/v1/workers", h_worker_list, 0, NULL},
+    {"POST", "/api/v1/workers", h_worker_register, 0, NULL},
+    {"POST", "/api/v1/workers/*/heartbeat", h_worker_heartbeat, 0, NULL},
+    {"POST", "/api/v1/workers/*/lease", h_worker_lease, 0, NULL},
+    {"POST", "/api/v1/leases/*/report", h_worker_report, 0, NULL},
+    {"POST", "/api/v1/leases/*/finish", h_worker_finish, 0, NULL},
+    {"POST", "/api/v1/leases/*/checkpoint", h_worker_upload, 0, "worker key offset last"},
+    {"GET", "/api/v1/studies/*/trials/*/checkpoint", h_worker_download, 0, NULL},
 };
 
 const http_route *api_routes(int *n)

@@ -321,10 +321,10 @@ int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx)
     if (rc == KE_OK) {
         json_t *o = api_trial_json(&t);
         rc = o ? api_trial_detail(st, &t, o, &err) : kerror_set(&err, KE_NOMEM, NULL, "out of memory");
-        if (rc == KE_OK) {
-            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            putchar('\n');
-        }
+        char *text = rc == KE_OK ? format_json(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (text) puts(text);
+        else if (rc == KE_OK) rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
+        free(text);
         json_decref(o);
         storage_trial_free(&t);
     }

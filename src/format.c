@@ -31,6 +31,48 @@ void format_number(double v, char *buf, size_t n)
     }
 }
 
+/* Rewrites in place each real of JSON text written with 16 or 17 digits in
+ * its shortest form (never longer, so the text only shrinks). */
+static void shorten_reals(char *text)
+{
+    char *w = text;
+    const char *r = text;
+    int in_string = 0;
+    while (*r) {
+        if (in_string || *r == '"' || !(*r == '-' || (*r >= '0' && *r <= '9'))) {
+            if (in_string && *r == '\\' && r[1]) *w++ = *r++;
+            else if (*r == '"') in_string = !in_string;
+            *w++ = *r++;
+            continue;
+        }
+        size_t len = strspn(r, "0123456789+-.eE"), digits = 0;
+        for (size_t i = 0; i < len && r[i] != 'e' && r[i] != 'E'; i++) digits += r[i] >= '0' && r[i] <= '9';
+        char num[40], out[40];
+        if (digits >= 16 && len < sizeof num && strcspn(r, ".eE") < len) {
+            memcpy(num, r, len);
+            num[len] = '\0';
+            format_number(strtod(num, NULL), out, sizeof out);
+            if (strlen(out) <= len) {
+                memcpy(w, out, strlen(out));
+                w += strlen(out);
+                r += len;
+                continue;
+            }
+        }
+        memmove(w, r, len);
+        w += len;
+        r += len;
+    }
+    *w = '\0';
+}
+
+char *format_json(const json_t *v, size_t flags)
+{
+    char *text = json_dumps(v, flags);
+    if (text) shorten_reals(text);
+    return text;
+}
+
 static void cell_text(const format_cell *c, char *buf, size_t n)
 {
     switch (c->kind) {
@@ -42,7 +84,7 @@ static void cell_text(const format_cell *c, char *buf, size_t n)
 }
 
 /* A JSON string; a byte that starts no UTF-8 sequence is written U+FFFD. */
-static void json_string(FILE *out, const char *s)
+static void write_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (int n; *s; s += n ? n : 1) {
@@ -122,13 +164,13 @@ void format_row(format_writer *w, const format_cell *cells)
         fputs(w->rows ? ",\n {" : "\n {", out);
         for (int i = 0; i < w->ncols; i++) {
             if (i) fputs(", ", out);
-            json_string(out, w->cols[i]);
+            write_json_string(out, w->cols[i]);
             fputs(": ", out);
             const format_cell *c = &cells[i];
             if (c->kind == CELL_NULL || (c->kind != CELL_TEXT && !isfinite(c->num)))
                 fputs("null", out);
             else if (c->kind == CELL_TEXT)
-                json_string(out, c->text ? c->text : "");
+                write_json_string(out, c->text ? c->text : "");
             else if (c->kind == CELL_INT)
                 fprintf(out, "%.0f", c->num);
             else {

@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+#include <jansson.h>
+
 typedef enum { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV } format_kind;
 typedef enum { CELL_NULL, CELL_INT, CELL_NUM, CELL_TEXT } cell_kind;
 
@@ -30,6 +32,12 @@ typedef struct {
 /* The shortest decimal text of v that reads back as v ("0.1", not
  * "0.10000000000000001"): what CSV and JSON cells hold. */
 void format_number(double v, char *buf, size_t n);
+/* json_dumps(v, flags) with every real in its shortest round-trip form:
+ * Jansson writes reals with "%.17g" (JSON_REAL_PRECISION only sets one
+ * precision for all), so 0.1 would read "0.10000000000000001". Integers and
+ * strings are left as they are. A new string (free it), or NULL when out of
+ * memory. */
+char *format_json(const json_t *v, size_t flags);
 /* "table", "json" or "csv" -> kind; -1 for anything else. */
 int format_parse(const char *name);
 void format_begin(format_writer *w, format_kind kind, FILE *out, const char *const *cols, int ncols);

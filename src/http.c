@@ -22,7 +22,9 @@
 
 #include <microhttpd.h>
 
+#include "format.h"
 #include "klog.h"
+#include "nearest.h"
 
 #define MAX_STATUS 600
 #define CONN_TIMEOUT_S 120      /* idle connections; SSE pings every 15 s */
@@ -232,7 +234,7 @@ int http_respond_json(http_req *rq, int status, json_t *body)
      * text, never an empty reply a client would take for a network error. */
     static const char unbuilt[] = "{\"error\":{\"code\":\"internal\",\"message\":"
                                   "\"cannot build the answer: out of memory\"}}";
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? format_json(body, JSON_COMPACT) : NULL;
     json_decref(body);
     struct MHD_Response *resp;
     if (!text) {
@@ -394,6 +396,57 @@ static int authorized(const http_req *rq)
     return q && token_equal(q, token);
 }
 
+/* Whether name is a word of the space-separated list. */
+static int in_words(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, " ");
+        if (len == n && !strncmp(p, name, n)) return 1;
+        p += len + (p[len] == ' ');
+    }
+    return 0;
+}
+
+typedef struct {
+    const http_route *route;
+    int is_read;
+    const char *bad;            /* the first parameter the route does not take */
+} query_check;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)value;
+    query_check *c = cls;
+    if ((c->is_read && !strcmp(key, "token")) || in_words(c->route->query, key)) return MHD_YES;
+    c->bad = key;
+    return MHD_NO;
+}
+
+/* Answers 400 when the query has a parameter the route does not take (a
+ * typo like ?limt=5 would otherwise be silently ignored); 1 when it did. */
+static int unknown_query(http_req *rq, const http_route *route)
+{
+    query_check c = {route, is_read(rq->method), NULL};
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
+    if (!c.bad) return 0;
+    char words[256], *save = NULL;
+    snprintf(words, sizeof words, "%s", route->query ? route->query : "");
+    const char *list[17];
+    int m = 0;
+    for (char *w = strtok_r(words, " ", &save); w && m < 16; w = strtok_r(NULL, " ", &save))
+        list[m++] = w;
+    list[m] = NULL;
+    const char *near = nearest_name(c.bad, list);
+    http_respond_error(rq, 400, "invalid", c.bad, "unknown query parameter%s%s%s%s%s",
+                       near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "",
+                       route->query ? "; this route takes: " : "; this route takes none",
+                       route->query ? route->query : "");
+    return 1;
+}
+
 static void dispatch(http_server *s, http_req *rq)
 {
     if (rq->too_large) {
@@ -438,6 +491,7 @@ static void dispatch(http_server *s, http_req *rq)
                            "this request needs the header 'Authorization: Bearer TOKEN'");
         return;
     }
+    if (route && unknown_query(rq, route)) return;
     if (route)
         route->fn(rq, s->o.ctx);
     else

@@ -31,6 +31,9 @@ typedef struct {
     const char *pattern;        /* "/api/v1/studies/ * /trials/ *": '*' is one segment */
     http_handler fn;
     int open;                   /* never needs a token (health checks) */
+    const char *query;          /* the query parameters it takes, space-separated, or NULL
+                                 * for none ("token" is always taken on reads); any
+                                 * other is answered 400 naming it */
 } http_route;
 
 typedef struct {

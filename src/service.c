@@ -20,6 +20,7 @@
 
 #include "api_json.h"
 #include "fleet.h"
+#include "format.h"
 #include "klog.h"
 #include "lock.h"
 #include "scheduler.h"
@@ -124,7 +125,7 @@ static void log_study(const char *study, const char *state, const scheduler_stat
  * events are a view, storage is the record. */
 static void publish(service *sv, const char *study, const char *type, json_t *data)
 {
-    char *json = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    char *json = data ? format_json(data, JSON_COMPACT) : NULL;
     json_decref(data);
     pthread_mutex_lock(&sv->ev_mu);
     uint64_t seq = sv->next_seq;

@@ -674,6 +674,30 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(s.json("PUT", "/api/v1/studies/enq/note", {"note": None}), (200, {"note": None}))
         self.assertIsNone(s.json("GET", "/api/v1/studies/enq")[1]["note"])
 
+    def test_unknown_query_parameters_and_shortest_numbers(self):
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("q", trials=6))[0], 201)
+        s.wait_state("q", "COMPLETE")
+        status, e = s.json("GET", "/api/v1/studies/q/trials?limt=3")
+        self.assertEqual((status, e["error"]["path"]), (400, "limt"))
+        self.assertIn("did you mean 'limit'", e["error"]["message"])
+        self.assertEqual(s.json("GET", "/api/v1/studies/q?verbose=1")[0], 400)
+        self.assertEqual(s.json("GET", "/api/v1/events?study=q&sinc=3")[1]["error"]["path"], "sinc")
+        self.assertEqual(s.json("POST", "/api/v1/studies/q/resume?retry=true")[0], 400)
+        # what the dashboard and the docs use still works
+        for path in ["/api/v1/studies/q/trials?sort=number&offset=0&limit=2&state=COMPLETE",
+                     "/api/v1/studies/q/curves?offset=0&limit=2"]:
+            self.assertEqual(s.request("GET", path)[0], 200, path)
+        # every real in its shortest round-trip form, not Jansson's 17 digits
+        body = b"".join(s.request("GET", p)[2] for p in
+                        ["/api/v1/studies/q/trials", "/api/v1/studies/q/export.json", "/api/v1/studies/q"])
+        reals = re.findall(rb'(?<![\w"])-?[0-9]+\.[0-9]+(?:[eE][-+]?[0-9]+)?|(?<![\w"])-?[0-9]+[eE][-+]?[0-9]+', body)
+        self.assertGreater(len(reals), 30)
+        for tok in reals:
+            x = float(tok)
+            digits = len(re.sub(rb"[^0-9]", b"", tok.split(b"e")[0].split(b"E")[0]).lstrip(b"0"))
+            self.assertTrue(digits <= 1 or float("%.*g" % (digits - 1, x)) != x, tok)
+
     def test_events_and_last_event_id(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.slow_spec("ev", trials=4, pause=0.2))
