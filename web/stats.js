@@ -160,7 +160,8 @@ window.K = window.K || {};
     if (typeof v !== 'number') return String(v);
     if (Number.isInteger(v)) return String(v);
     const a = Math.abs(v);
-    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential((digits || 4) - 1);
+    /* trailing zeros dropped in both forms: 1e-4, not 1.000e-4 */
+    if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential((digits || 4) - 1).replace(/\.?0+e/, 'e');
     return String(Number(v.toPrecision(digits || 4)));
   }
 

@@ -15,7 +15,7 @@ K.pages = K.pages || {};
     if (keys.length === 0) return h('p', { class: 'muted' }, 'none');
     return h('table', { class: 'table kv', id },
       h('tbody', null, keys.map((k) => h('tr', null, h('th', null, k),
-        h('td', { class: typeof obj[k] === 'number' ? 'num' : '' }, S.fmt(obj[k], 8))))));
+        h('td', { class: typeof obj[k] === 'number' ? 'num' : '' }, S.fmt(obj[k], 6))))));
   }
 
   function fact(k, v) {
@@ -74,7 +74,7 @@ K.pages = K.pages || {};
         h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: base }, name), ' / trial #' + t.number),
         badge(t.interrupted ? 'INTERRUPTED' : t.state)),
       h('div', { class: 'facts' },
-        fact(metric || 'value', S.fmt(t.value, 8)),
+        fact(metric || 'value', S.fmt(t.value, 6)),
         fact('started', S.fmtTime(t.started_at)),
         fact('finished', S.fmtTime(t.finished_at)),
         fact('duration', S.fmtDuration(t.duration)),

@@ -541,6 +541,20 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   await shot('study-retried');
 });
 
+test('numbers take one format: axis ticks, table and tooltips alike', async () => {
+  await go('#/study/branin');
+  await until('the history chart', () => page.evaluate(() => !!(window.kestrelCharts || {}).history));
+  const r = await page.evaluate(() => {
+    const c = window.kestrelCharts;
+    const ticks = (ch, axis) => ch.scales[axis].ticks.map((t) => [t.label, K.stats.fmt(t.value, 4)]);
+    return { history: ticks(c.history, 'y'), slice: ticks(c['slice:x1'], 'x'),
+      small: [0.0001, 2.5e-7, 1234567.891, 0.30000000000000004].map((v) => K.stats.fmt(v, 6)) };
+  });
+  assert.ok(r.history.length > 2);
+  for (const [label, want] of r.history.concat(r.slice)) assert.equal(label, want);
+  assert.deepEqual(r.small, ['1e-4', '2.5e-7', '1.23457e+6', '0.3']);
+});
+
 test('the study page edits the note and marks enqueued trials', async () => {
   const spec = Object.assign(branin('noted', 2, 1), { enqueue: [{ x1: 1, x2: 2 }] });
   assert.equal((await api('POST', '/studies', spec)).status, 201);
