@@ -543,7 +543,11 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
 
 test('numbers take one format: axis ticks, table and tooltips alike', async () => {
   await go('#/study/branin');
-  await until('the history chart', () => page.evaluate(() => !!(window.kestrelCharts || {}).history));
+  /* this page's charts (branin's 30 trials), the slices drawn after the history */
+  await until('the history and slice charts', () => page.evaluate(() => {
+    const c = window.kestrelCharts || {};
+    return !!(c.history && c['slice:x1'] && c.history.data.datasets[0].data.length === 30);
+  }));
   const r = await page.evaluate(() => {
     const c = window.kestrelCharts;
     const ticks = (ch, axis) => ch.scales[axis].ticks.map((t) => [t.label, K.stats.fmt(t.value, 4)]);
