@@ -48,6 +48,9 @@ typedef struct cmd {
     int rc;
     kerror err;
     int done;
+    /* its requester's own: waking all of them for each answer costs
+     * O(requesters) context switches per call (a thousand workers) */
+    pthread_cond_t *done_cv;
     struct cmd *next;           /* in the queue, then in a study's waiters */
 } cmd;
 
@@ -84,7 +87,6 @@ struct service {
 
     pthread_mutex_t mu;         /* queue, closing */
     pthread_cond_t wake;        /* to the engine: a request is queued */
-    pthread_cond_t done;        /* to requesters: a request is done */
     cmd *queue, *queue_tail;
     int closing;
 
@@ -400,7 +402,7 @@ static void complete(service *sv, cmd *c, int rc, const kerror *err)
     c->rc = rc;
     if (rc != KE_OK) c->err = *err;
     c->done = 1;
-    pthread_cond_broadcast(&sv->done);
+    if (c->done_cv) pthread_cond_signal(c->done_cv);
     pthread_mutex_unlock(&sv->mu);
 }
 
@@ -494,13 +496,17 @@ static int request(service *sv, cmd *c, kerror *err)
             if (c->kind == CMD_SUBMIT) spec_free(&c->spec);
             return kerror_set(err, KE_INTERRUPTED, NULL, "the server is shutting down");
         }
+        pthread_cond_t done;
+        pthread_cond_init(&done, NULL);
+        c->done_cv = &done;
         c->next = NULL;
         if (sv->queue_tail) sv->queue_tail->next = c;
         else sv->queue = c;
         sv->queue_tail = c;
         pthread_cond_signal(&sv->wake);
-        while (!c->done) pthread_cond_wait(&sv->done, &sv->mu);
+        while (!c->done) pthread_cond_wait(&done, &sv->mu);
         pthread_mutex_unlock(&sv->mu);
+        pthread_cond_destroy(&done);
     }
     if (c->rc != KE_OK && err) *err = c->err;
     return c->rc;
@@ -797,7 +803,6 @@ int service_open(service **out, const service_opts *o, kerror *err)
     sv->next_seq = 1;
     pthread_mutex_init(&sv->mu, NULL);
     pthread_cond_init(&sv->wake, NULL);
-    pthread_cond_init(&sv->done, NULL);
     pthread_mutex_init(&sv->ev_mu, NULL);
     pthread_cond_init(&sv->ev_cond, NULL);
     if (!sv->db_path || !sv->self_exe) {
@@ -835,7 +840,6 @@ void service_close(service *sv)
     storage_close(sv->st);
     pthread_mutex_destroy(&sv->mu);
     pthread_cond_destroy(&sv->wake);
-    pthread_cond_destroy(&sv->done);
     pthread_mutex_destroy(&sv->ev_mu);
     pthread_cond_destroy(&sv->ev_cond);
     free(sv->db_path);
