@@ -143,8 +143,10 @@ int cmd_train_main(int argc, char **argv)
         static const char *const metrics[] = {TRAIN_METRIC_NAMES};
         fputs("\nMetrics it reports (a study's objective.metric names one):\n ", stdout);
         for (size_t i = 0; i < sizeof metrics / sizeof *metrics; i++) printf(" %s", metrics[i]);
-        fputs("\n(per epoch, per fold with kfold, and final: see docs/protocol.md; the final\n"
-              "line's best_epoch is the epoch of best_val_loss, stopped_early is 1 when\n"
+        fputs("\n(per epoch, per fold with kfold, and final: see docs/protocol.md; an\n"
+              "epoch's lr and lr_first are the rates of its last and first optimizer steps,\n"
+              "which differ under warm-up and per-step schedules; the final line's best_epoch\n"
+              "is the epoch of best_val_loss, stopped_early is 1 when\n"
               "early_stopping_patience ended the run, and with restore_best its val_* and\n"
               "test_* are the best epoch's)\n", stdout);
         return 0;

@@ -203,6 +203,25 @@ START_TEST(regression_loss_falls)
 }
 END_TEST
 
+/* A per-step warm-up longer than the run (schedule.h: factor (step + 1) /
+ * warmup_steps): each epoch reports its first step's rate as lr_first and its
+ * last step's as lr, so a reader sees the rate climb within the epoch. */
+START_TEST(warmup_rate_per_step)
+{
+    set("warmup_steps=1000");
+    lines l = {0};
+    ck_assert_int_eq(train_run(&c, collect, &l, NULL, &err), KE_OK);
+    double unit = 0.01 / 1000;   /* the rate one warm-up step adds */
+    long per_epoch = lround(field(l.lines[0], "lr") / unit);
+    ck_assert(per_epoch > 1);
+    for (int e = 0; e < 5; e++) {
+        double first = field(l.lines[e], "lr_first"), last = field(l.lines[e], "lr");
+        ck_assert_msg(fabs(first - unit * (double)(e * per_epoch + 1)) < 1e-12, "epoch %d lr_first %.17g", e + 1, first);
+        ck_assert_msg(fabs(last - unit * (double)((e + 1) * per_epoch)) < 1e-12, "epoch %d lr %.17g", e + 1, last);
+    }
+}
+END_TEST
+
 /* The model parameters and optimizer state a checkpoint file holds. */
 static void load_state(const char *path, float **params, size_t *np, float **opt, size_t *no,
                        checkpoint_state *st)
@@ -780,6 +799,7 @@ int main(void)
     tcase_add_test(tc, stratified_run);
     tcase_add_test(tc, class_weight_balanced);
     tcase_add_test(tc, reduce_on_plateau);
+    tcase_add_test(tc, warmup_rate_per_step);
     tcase_add_test(tc, bce_classification_learns);
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));

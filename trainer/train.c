@@ -534,8 +534,10 @@ static int emit(json_t *obj, train_report_fn report, void *ctx, kerror *err)
     return bad ? kerror_set(err, KE_IO, NULL, "the report writer failed") : KE_OK;
 }
 
-/* lr: the rate of the epoch's last step, as it was before a plateau cut. */
-static int report_epoch(session *s, long epoch, double train_loss, double lr, const eval_result *v,
+/* lr[0], lr[1]: the rates of the epoch's first and last optimizer steps, as
+ * they were before a plateau cut (the pair shows a per-step warm-up or
+ * schedule within the epoch; nothing is recorded per step). */
+static int report_epoch(session *s, long epoch, double train_loss, const double lr[2], const eval_result *v,
                         double seconds, double train_seconds, train_report_fn report, void *ctx,
                         kerror *err)
 {
@@ -544,7 +546,8 @@ static int report_epoch(session *s, long epoch, double train_loss, double lr, co
     json_object_set_new(o, "train_loss", json_real(train_loss));
     json_object_set_new(o, "val_loss", json_real(v->loss));
     if (s->classification) json_object_set_new(o, "val_accuracy", json_real(v->accuracy));
-    json_object_set_new(o, "lr", json_real(lr));
+    json_object_set_new(o, "lr", json_real(lr[1]));
+    json_object_set_new(o, "lr_first", json_real(lr[0]));
     json_object_set_new(o, "seconds", json_real(seconds));
     json_object_set_new(o, "samples_per_sec",
                         json_real(train_seconds > 0 ? (double)s->sp.n_train / train_seconds : 0));
@@ -625,6 +628,7 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
     long limit = c->budget ? c->budget : c->epochs;
     for (long epoch = s->st.epoch; epoch < limit && !s->st.stopped; epoch++) {
         double t0 = now_s(), train_loss = 0;
+        long first_step = s->st.step;
         int rc = train_epoch(s, epoch, &train_loss, err);
         if (rc) return rc;
         double t1 = now_s();
@@ -632,7 +636,8 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
         if ((rc = eval_loader(s, s->val_l, &v, err))) return rc;
         if (!isfinite(v.loss)) return train_diverged("the validation loss", v.loss, epoch, err);
         *last_val = v;
-        double lr = train_lr(s, s->st.step ? s->st.step - 1 : 0);
+        double lr[2] = {train_lr(s, first_step),
+                        train_lr(s, s->st.step > first_step ? s->st.step - 1 : first_step)};
         if ((rc = track_best(s, epoch, &v, err))) return rc;
         s->st.epoch = epoch + 1;
         int last = epoch + 1 == limit || s->st.stopped;

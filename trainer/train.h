@@ -16,7 +16,8 @@
  *
  * Report lines (JSON objects, no newline), see docs/protocol.md:
  *  - every report_every epochs: {"step": epoch (1-based), "train_loss",
- *    "val_loss", "val_accuracy" (classification), "lr", "seconds",
+ *    "val_loss", "val_accuracy" (classification), "lr" and "lr_first" (the
+ *    rates of the epoch's last and first optimizer steps), "seconds",
  *    "samples_per_sec", and metrics.h's figures of the validation pass:
  *    "val_precision_macro", "val_recall_macro", "val_f1_macro",
  *    "val_top5_accuracy" (more than 5 classes), "val_auc" (2 classes), or
@@ -47,7 +48,7 @@
 
 /* Every metric name a run reports (the lines above): what a study's
  * objective.metric may name for a trainer run. */
-#define TRAIN_METRIC_NAMES "train_loss", "val_loss", "val_accuracy", "lr", "seconds", \
+#define TRAIN_METRIC_NAMES "train_loss", "val_loss", "val_accuracy", "lr", "lr_first", "seconds", \
     "samples_per_sec", "fold_val_loss", "fold_val_accuracy", "test_loss", "test_accuracy", \
     "best_val_loss", "best_epoch", "epochs", "stopped_early", "cv_val_loss_mean", "cv_val_loss_std", \
     "cv_val_accuracy_mean", "cv_val_accuracy_std", "val_precision_macro", "val_recall_macro", \
