@@ -216,8 +216,10 @@ START_TEST(warmup_rate_per_step)
     ck_assert(per_epoch > 1);
     for (int e = 0; e < 5; e++) {
         double first = field(l.lines[e], "lr_first"), last = field(l.lines[e], "lr");
-        ck_assert_msg(fabs(first - unit * (double)(e * per_epoch + 1)) < 1e-12, "epoch %d lr_first %.17g", e + 1, first);
-        ck_assert_msg(fabs(last - unit * (double)((e + 1) * per_epoch)) < 1e-12, "epoch %d lr %.17g", e + 1, last);
+        ck_assert_msg(fabs(first - unit * (double)(e * per_epoch + 1)) < 1e-12,
+                      "epoch %d lr_first %.17g", e + 1, first);
+        ck_assert_msg(fabs(last - unit * (double)((e + 1) * per_epoch)) < 1e-12,
+                      "epoch %d lr %.17g", e + 1, last);
     }
 }
 END_TEST
