@@ -102,6 +102,7 @@ window.K = window.K || {};
       .then((r) => r.trials),
     curves: (name, offset) => fetchAll(`/studies/${enc(name)}/curves`, 'curves', offset),
     trial: (name, number) => request('GET', `/studies/${enc(name)}/trials/${number}`),
+    workers: () => request('GET', '/workers').then((r) => r.workers),
   };
 
   /* The live feed. One EventSource for the whole app, filtered to a study

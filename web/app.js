@@ -3,6 +3,7 @@
  *   #/new                   new study form
  *   #/study/NAME            study page
  *   #/study/NAME/trial/N    trial page
+ *   #/workers               workers page
  * Invariant: one page is alive at a time; routing away destroys its charts,
  * drops its live subscription and makes its page.alive() false, so answers
  * that arrive late are dropped instead of drawing on the next page. */
@@ -13,6 +14,7 @@ window.K = window.K || {};
   const ROUTES = [
     [/^#?\/?$/, (root, page) => K.pages.studies(root, page)],
     [/^#\/new$/, (root, page) => K.pages.newStudy(root, page)],
+    [/^#\/workers$/, (root, page) => K.pages.workers(root, page)],
     [/^#\/study\/([^/]+)$/, (root, page, m) => K.pages.study(root, page, decodeURIComponent(m[1]))],
     [/^#\/study\/([^/]+)\/trial\/(\d+)$/, (root, page, m) => K.pages.trial(root, page, decodeURIComponent(m[1]), Number(m[2]))],
   ];
@@ -27,7 +29,7 @@ window.K = window.K || {};
     root.replaceChildren();
     const hash = location.hash || '#/';
     for (const a of document.querySelectorAll('header nav a')) {
-      a.classList.toggle('active', a.getAttribute('href') === (hash === '#/new' ? '#/new' : '#/'));
+      a.classList.toggle('active', a.getAttribute('href') === (['#/new', '#/workers'].includes(hash) ? hash : '#/'));
     }
     for (const [re, show] of ROUTES) {
       const m = re.exec(hash);

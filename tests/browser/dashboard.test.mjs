@@ -676,6 +676,41 @@ test('the new-study form shows the validation error, then creates the study', as
   await shot('studies-after-create');
 });
 
+test('the workers page lists each worker with its labels, slots, GPUs and the trials it runs', async () => {
+  // a coordinator of its own (--max-parallel 0), so the worker below gets the trial
+  const coord = await serve('fleet.db', '--max-parallel', '0');
+  try {
+    const call = async (method, path, body) => {
+      const res = await fetch(coord.url + 'api/v1' + path, {
+        method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      });
+      return { status: res.status, json: await res.json() };
+    };
+    assert.equal((await call('POST', '/studies', stepsStudy('remote', 3, 0))).status, 201);
+    const w = (await call('POST', '/workers', { host: 'gpu7', pid: 42, slots: 2, gpus: [0, 1], labels: { rack: 'r7' } })).json;
+    await call('POST', '/workers', { host: 'cpu1', pid: 7, slots: 1 });
+    const lease = await call('POST', `/workers/${w.id}/lease`, { key: w.key });
+    assert.equal(lease.status, 200);
+    await page.goto(coord.url + '#/workers');
+    const row = page.locator(`#workers tr[data-worker="${w.id}"]`);
+    await row.locator('a.lease').waitFor();
+    assert.equal(await row.locator('td').first().innerText(), 'gpu7:42');
+    assert.equal(await row.locator('.labels').innerText(), 'rack=r7');
+    assert.equal(await row.locator('.slots').innerText(), '1 / 2');
+    assert.equal(await row.locator('.gpus').innerText(), '0,1');
+    assert.match(await row.locator('.seen').innerText(), /s ago$/);
+    assert.equal(await page.locator('#workers tbody tr').count(), 2);
+    assert.equal(await page.locator('#workers tr:has-text("cpu1:7") .running').innerText(), 'idle');
+    assert.equal(await page.locator('header nav a.active').innerText(), 'Workers');
+    await shot('workers');
+    await row.locator('a.lease').click();
+    await page.waitForURL(`**#/study/remote/trial/${lease.json.trial.number}`);
+  } finally {
+    coord.proc.kill('SIGTERM');
+    await new Promise((r) => { coord.proc.once('exit', r); setTimeout(r, 5000); });
+  }
+});
+
 test('no script error on any page', () => {
   assert.deepEqual(pageErrors, []);
 });
