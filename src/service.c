@@ -401,8 +401,11 @@ static void complete(service *sv, cmd *c, int rc, const kerror *err)
     pthread_mutex_lock(&sv->mu);
     c->rc = rc;
     if (rc != KE_OK) c->err = *err;
+    /* the condition is the requester's too: it is destroyed once the
+     * requester sees done, which needs the lock this call still holds */
+    pthread_cond_t *cv = c->done_cv;
     c->done = 1;
-    if (c->done_cv) pthread_cond_signal(c->done_cv);
+    if (cv) pthread_cond_signal(cv);
     pthread_mutex_unlock(&sv->mu);
 }
 
