@@ -16,8 +16,8 @@ than 200/201/204).
 The server takes at most 256 connections, 64 per client address (src/http.c),
 so the simulated workers share a pool of keep-alive connections, 60 from each
 of 127.0.0.1-4 (as many as there are workers, up to 240): a worker's latency
-includes its wait for a connection, as a real worker's would include its
-wait for the server's accept. A study takes at most 256 trials at once
+includes its wait for a connection (real workers past the cap have their
+connections closed by the server and retry). A study takes at most 256 trials at once
 (budget.max_parallel), so N workers lease from ceil(N / 250) studies.
 """
 import argparse
