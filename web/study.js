@@ -216,11 +216,31 @@ K.pages = K.pages || {};
     return { el, render };
   }
 
+  /* The study's header. The title and the action buttons are built once and
+   * only updated by render(): a live study redraws the header every half
+   * second, and a click whose press and release straddled a rebuilt button
+   * would be lost. */
   function header(model, onAction) {
-    const el = h('div', { class: 'study-head' });
+    const s0 = model.study;
+    const button = (id, label, act, what, extra) => h('button', Object.assign({ class: 'button', id,
+      onclick: () => onAction(act, what) }, extra), label);
+    const stop = button('stop', 'Stop', 'stop');
+    const resume = button('resume', 'Resume', 'resume');
+    const retry = button('retry-failed', 'Retry failed', 'retryFailed', 'retry of the failed trials',
+      { title: 'Resume the study and run every failed trial once more with the same parameters' });
+    const state = h('span');
     const top = h('div');
     const note = noteBox(model);
-    el.append(top, note.el);
+    const el = h('div', { class: 'study-head' },
+      h('div', { class: 'page-head' },
+        h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', s0.name),
+        state,
+        h('div', { class: 'actions' }, stop, resume, retry,
+          h('a', { class: 'button', href: `/api/v1/studies/${encodeURIComponent(s0.name)}/export.csv` }, 'CSV'),
+          h('button', { class: 'button', id: 'clone', title: 'Open the new-study form with this spec, to run a variant',
+            onclick: () => cloneStudy(model.study) }, 'Clone'),
+          button('delete', 'Delete', 'remove', 'delete', { class: 'button danger' }))),
+      top, note.el);
     function render() {
       note.render();
       const s = model.study;
@@ -231,21 +251,11 @@ K.pages = K.pages || {};
       // FAILED trials not yet retried: what a retry would re-run (as the scheduler counts them)
       const retried = new Set(model.trials.map((t) => t.retry_of).filter((n) => n !== null && n !== undefined));
       const retryable = model.trials.some((t) => t.state === 'FAILED' && !retried.has(t.number));
+      if (state.textContent !== s.state) fill(state, badge(s.state));
+      stop.disabled = !running;
+      resume.disabled = running || s.state === 'COMPLETE';
+      retry.disabled = running || !retryable;
       fill(top,
-        h('div', { class: 'page-head' },
-          h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', s.name),
-          badge(s.state),
-          h('div', { class: 'actions' },
-            h('button', { class: 'button', id: 'stop', disabled: !running, onclick: () => onAction('stop') }, 'Stop'),
-            h('button', { class: 'button', id: 'resume', disabled: running || s.state === 'COMPLETE',
-              onclick: () => onAction('resume') }, 'Resume'),
-            h('button', { class: 'button', id: 'retry-failed', disabled: running || !retryable,
-              title: 'Resume the study and run every failed trial once more with the same parameters',
-              onclick: () => onAction('retryFailed', 'retry of the failed trials') }, 'Retry failed'),
-            h('a', { class: 'button', href: `/api/v1/studies/${encodeURIComponent(s.name)}/export.csv` }, 'CSV'),
-            h('button', { class: 'button', id: 'clone', title: 'Open the new-study form with this spec, to run a variant',
-              onclick: () => cloneStudy(s) }, 'Clone'),
-            h('button', { class: 'button danger', id: 'delete', onclick: () => onAction('remove', 'delete') }, 'Delete'))),
         h('div', { class: 'facts' },
           fact('objective', `${s.direction} ${s.metric}`),
           fact('strategy', s.strategy),
