@@ -678,7 +678,8 @@ test('the new-study form shows the validation error, then creates the study', as
 
 test('the workers page lists each worker with its labels, slots, GPUs and the trials it runs', async () => {
   // a coordinator of its own (--max-parallel 0), so the worker below gets the trial
-  const coord = await serve('fleet.db', '--max-parallel', '0');
+  // a lease that outlives a slow page load on a loaded machine: the test must not depend on timing
+  const coord = await serve('fleet.db', '--max-parallel', '0', '--lease-timeout', '3600');
   try {
     const call = async (method, path, body) => {
       const res = await fetch(coord.url + 'api/v1' + path, {
