@@ -9,10 +9,15 @@
  * KILL) must not end it along with Kestrel. Both are started without
  * fork()'s copy of Kestrel's memory (spawn_shared). Invariant: a child that exited stays an
  * unreaped zombie until its EXIT event is dispatched, which pins its pid as
- * the group id, so a signal to the group can never reach a recycled pid. */
+ * the group id, so a signal to the group can never reach a recycled pid.
+ * What leaves the group (setsid, a double fork into a new session) is found
+ * by the token each trial carries in its environment (KESTREL_TRIAL_TOKEN,
+ * inherited by everything it starts): when the trial ends, Kestrel kills
+ * every process carrying it; when Kestrel dies, the watchdog does. */
 #define _GNU_SOURCE
 #include "runner.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +25,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,8 @@ extern char **environ;
 #define DEFAULT_GRACE 5.0    /* s from SIGTERM to SIGKILL */
 #define READ_CHUNK 16384
 #define READS_PER_POLL 64    /* per stream and poll: a chatty child cannot starve others */
+#define TOKEN_NAME "KESTREL_TRIAL_TOKEN"
+#define TOKEN_ROUNDS 64      /* kill rounds: each catches what the last one's victims forked */
 
 enum { STAGE_SETUP = 1, STAGE_CWD, STAGE_EXEC };
 
@@ -74,6 +82,7 @@ struct runner_proc {
     int timed_out, terminated, killed, exec_failed;
     int exit_seen;           /* the child exited (a zombie unless reaped) */
     int reaped;
+    char token[80];          /* "KESTREL_TRIAL_TOKEN=<kestrel pid>.<ns>.<p>": unique per trial */
     pid_t watchdog;          /* 0 once stood down */
     int watch_fd;            /* our end of the watchdog's pipe */
     int pidfd;               /* readable once the child exits; -1 without
@@ -106,6 +115,94 @@ static void close_fd(int *fd)
 static void signal_group(const runner_proc *p, int sig)
 {
     kill(-p->pid, sig);      /* ESRCH: the group is already gone */
+}
+
+/* 1 when the NUL-separated environment read from fd has the entry tok, 0
+ * when not, -1 when it reads empty. */
+static int env_has(int fd, const char *tok)
+{
+    char buf[READ_CHUNK];
+    size_t pos = 0, n = strlen(tok), total = 0;
+    int match = 1;           /* the current entry equals tok so far */
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0) {
+        total += (size_t)r;
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] == '\0') {
+                if (match && pos == n) return 1;
+                pos = 0;
+                match = 1;
+            } else {
+                match = match && pos < n && tok[pos] == buf[i];
+                pos++;
+            }
+        }
+    }
+    return total ? 0 : -1;
+}
+
+/* 1 when pid, whose environment read empty, may be in the middle of an
+ * exec (the new image's environment is set up last): not a zombie (the
+ * trial's own child is one), not a kernel thread (kthreadd, pid 2, and its
+ * children). */
+static int may_be_execing(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    const char *rp = strrchr(buf, ')');
+    char state;
+    long ppid;
+    if (!rp || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2) return 0;
+    return state != 'Z' && state != 'X' && pid != 2 && ppid != 2;
+}
+
+/* SIGKILLs every process whose environment we may read (our user's) and
+ * holds tok; returns how many, plus those that may be in an exec and have
+ * to be looked at again. One pass over /proc: about 10 ms with 130
+ * processes on a loaded machine, once or twice per trial. The environ file
+ * is opened first and the pidfd second, so a token read from it proves the
+ * pidfd is that process, not a recycled pid. */
+static int kill_holders_once(const char *tok)
+{
+    DIR *d = opendir("/proc");
+    if (!d) return 0;
+    int n = 0;
+    pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end, path[64];
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == self) continue;
+        snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;    /* gone, or another user's */
+        int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        int has = env_has(fd, tok);
+        if (has > 0) {
+            if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+            else kill((pid_t)pid, SIGKILL);
+        }
+        n += has > 0 || (has < 0 && may_be_execing(pid));
+        close(fd);
+        if (pidfd >= 0) close(pidfd);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Kills what is left of the trial: its group, and what left the group but
+ * carries its token. Rounds, because a victim may have forked meanwhile or
+ * been in an exec; a round that needs another one waits a millisecond. */
+static void kill_rest(runner_proc *p)
+{
+    if (!p->reaped) signal_group(p, SIGKILL);
+    for (int i = 0; i < TOKEN_ROUNDS && kill_holders_once(p->token) > 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
 /* Keeps the last RUNNER_TAIL_MAX bytes, slid down rather than wrapped round
@@ -233,11 +330,14 @@ static void wait_for(pid_t pid)
         ;
 }
 
-/* The watchdog kills the group on EOF; it is waited for before the child is
- * reaped, while the group id is still pinned. */
+/* The watchdog is stood down with SIGKILL (what is left of the trial was
+ * killed by kill_rest): EOF alone must mean Kestrel died, as a dying
+ * Kestrel closes its files before its children see another parent. It is
+ * waited for before the child is reaped, while the group id is pinned. */
 static void reap(runner_proc *p)
 {
     if (p->watchdog > 0) {
+        kill(p->watchdog, SIGKILL);
         close_fd(&p->watch_fd);
         wait_for(p->watchdog);
         p->watchdog = 0;
@@ -247,13 +347,13 @@ static void reap(runner_proc *p)
     close_fd(&p->pidfd);
 }
 
-/* Ends a proc whose child exited: what is left of its group is killed (it
- * would outlive the trial), its pipes closed, the child reaped, and the
+/* Ends a proc whose child exited: what is left of the trial is killed (it
+ * would outlive it), its pipes closed, the child reaped, and the
  * EXIT event dispatched, after which p is not touched: the callback may
  * free it. */
 static void finish(runner_proc *p, dispatch *d)
 {
-    if (!p->reaped) signal_group(p, SIGKILL);
+    kill_rest(p);
     for (int k = 0; k < S_N; k++)
         if (p->s[k].fd >= 0) close_stream(p, &p->s[k], d);
     reap(p);
@@ -362,34 +462,44 @@ int runner_poll(runner_proc *const *procs, int n, int timeout_ms,
     return d.count;
 }
 
-/* 1 when entry's name is KESTREL_REPORT_FD or set again in extra. */
+/* 1 when entry's name is one only Kestrel sets: KESTREL_REPORT_FD, the
+ * trial's token (neither Kestrel's environment nor a spec may change it). */
+static int reserved(const char *entry)
+{
+    size_t len = (size_t)(strchrnul(entry, '=') - entry);
+    return (len == strlen("KESTREL_REPORT_FD") && !strncmp(entry, "KESTREL_REPORT_FD", len)) ||
+           (len == strlen(TOKEN_NAME) && !strncmp(entry, TOKEN_NAME, len));
+}
+
+/* 1 when entry's name is reserved or set again in extra. */
 static int overridden(const char *entry, char *const *extra)
 {
     size_t len = (size_t)(strchrnul(entry, '=') - entry);
-    if (len == strlen("KESTREL_REPORT_FD") && !strncmp(entry, "KESTREL_REPORT_FD", len)) return 1;
+    if (reserved(entry)) return 1;
     for (size_t i = 0; extra && extra[i]; i++)
         if (!strncmp(entry, extra[i], len) && extra[i][len] == '=') return 1;
     return 0;
 }
 
 /* The environment: ours, less the names the command sets, plus
- * KESTREL_REPORT_FD and env_extra (the last of a name set twice). Borrows
- * every string. */
-static char **build_env(char *const *extra)
+ * KESTREL_REPORT_FD, the trial's token and env_extra (the last of a name
+ * set twice). Borrows every string. */
+static char **build_env(char *const *extra, const char *token)
 {
     size_t ne = 0, nx = 0;
     while (environ && environ[ne]) ne++;
     while (extra && extra[nx]) nx++;
-    char **env = malloc((ne + nx + 2) * sizeof *env);
+    char **env = malloc((ne + nx + 3) * sizeof *env);
     if (!env) return NULL;
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
         if (!overridden(environ[i], extra)) env[k++] = environ[i];
     env[k++] = (char *)"KESTREL_REPORT_FD=3";
+    env[k++] = (char *)token;
     /* a name set twice in extra keeps its last value (a spec's run.env
      * comes after Kestrel's own entries and may replace them) */
     for (size_t i = 0; i < nx; i++)
-        if (strncmp(extra[i], "KESTREL_REPORT_FD=", 18) && !overridden(extra[i], extra + i + 1))
+        if (!reserved(extra[i]) && !overridden(extra[i], extra + i + 1))
             env[k++] = extra[i];
     env[k] = NULL;
     return env;
@@ -490,7 +600,7 @@ static void exec_path(char *const *argv, char *const *envp)
 
 typedef struct {
     int fd;                  /* the read end of the watchdog's pipe */
-    char script[64];         /* sh -c: wait for EOF, kill the group */
+    char script[512];        /* sh -c: wait for EOF, kill the group, the token's holders */
 } watchdog_args;
 
 static int watchdog_main(void *arg)
@@ -500,7 +610,8 @@ static int watchdog_main(void *arg)
     /* fd 0 when Kestrel runs with stdin closed: dup2 would keep CLOEXEC */
     if (a->fd == 0 ? fcntl(0, F_SETFD, 0) == 0 : dup2(a->fd, 0) == 0) {
         close_fds(1, INT_MAX);
-        char *argv[] = {(char *)"kestrel-watchdog", (char *)"-c", a->script, NULL}, *envp[] = {NULL};
+        char *argv[] = {(char *)"kestrel-watchdog", (char *)"-c", a->script, NULL};
+        char *envp[] = {(char *)"PATH=/usr/bin:/bin", NULL};   /* for grep */
         execve("/bin/sh", argv, envp);
     }
     _exit(127);
@@ -509,13 +620,20 @@ static int watchdog_main(void *arg)
 /* Starts the process that outlives Kestrel to kill the child's group: a
  * /bin/sh that holds no other fd (it must not keep other trials' pipes
  * open), has every signal blocked (a Ctrl-C for Kestrel must not end it
- * first: the mask survives exec) and waits for EOF on its pipe. */
+ * first: the mask survives exec) and waits for EOF on its pipe, which comes
+ * only when Kestrel died (see reap): then it kills the group and, in rounds
+ * until three found none (one in an exec reads empty a moment), every
+ * process whose environment holds the token. */
 static int start_watchdog(runner_proc *p)
 {
     int wp[2];
     if (pipe2(wp, O_CLOEXEC) < 0) return -1;
     watchdog_args a = {.fd = wp[0]};
-    snprintf(a.script, sizeof a.script, "read -r x; kill -s KILL -- -%ld", (long)p->pid);
+    snprintf(a.script, sizeof a.script,
+             "read -r x; kill -s KILL -- -%ld; n=0; e=0; while [ $n -lt %d ] && [ $e -lt 3 ]; do"
+             " f=$(grep -lzxF '%s' /proc/[0-9]*/environ 2>/dev/null); e=$((e+1)); n=$((n+1));"
+             " for p in $f; do p=${p#/proc/}; kill -s KILL ${p%%/environ}; e=0; done; sleep 0.1; done",
+             (long)p->pid, TOKEN_ROUNDS, p->token);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -619,6 +737,8 @@ static runner_proc *proc_new(const runner_cmd *cmd)
     p->t_term = -1;
     p->watch_fd = -1;
     p->pidfd = -1;
+    snprintf(p->token, sizeof p->token, TOKEN_NAME "=%ld.%llx.%llx", (long)getpid(),
+             (unsigned long long)(now_s() * 1e9), (unsigned long long)(uintptr_t)p);
     p->s[S_REPORT] = (stream){.fd = -1, .source = RUNNER_SRC_REPORT};
     p->s[S_OUT] = (stream){.fd = -1, .source = RUNNER_SRC_STDOUT, .tail = &p->out_tail};
     p->s[S_ERR] = (stream){.fd = -1, .tail = &p->err_tail};
@@ -637,7 +757,7 @@ int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err)
     if (!cmd || !cmd->argv || !cmd->argv[0] || !cmd->argv[0][0])
         return kerror_set(err, KE_INVALID, "argv", "the command is empty");
     runner_proc *p = proc_new(cmd);
-    char **envp = build_env(cmd->env_extra);
+    char **envp = p ? build_env(cmd->env_extra, p->token) : NULL;
     if (!p || !envp) {
         runner_free(p);
         free(envp);
@@ -723,7 +843,7 @@ void runner_free(runner_proc *p)
 {
     if (!p) return;
     if (p->pid > 0) {
-        if (!p->reaped) signal_group(p, SIGKILL);
+        if (!p->done) kill_rest(p);   /* else finish did */
         reap(p);
     }
     for (int k = 0; k < S_N; k++) {

@@ -212,25 +212,42 @@ $KESTREL delete slow --db slow.db >/dev/null 2>err.txt; rc=$?
 check "delete of an unknown study exits 5" "[ $rc -eq 5 ] && grep -q \"no study named 'slow'\" err.txt"
 unset DB
 
-# --- a kill of Kestrel's whole process group takes the trials' children --
-# (timeout -s KILL kestrel run ..., kill -9 -PGID): the watchdogs outlive it
+# --- a trial's processes die with it, even those that left its group -----
+# Trial 0 starts a sleep in a session of its own (setsid) and ends; trial 1
+# starts one too, and one in its group, and waits: then a kill of Kestrel's
+# whole process group (timeout -s KILL kestrel run ..., kill -9 -PGID) must
+# take them all (the watchdogs outlive it). Trial 1 waits until its setsid
+# sleep is past its exec: one caught in an exec reads as having no environment.
 cat > orphan.json <<'J'
 {"name": "orphan", "objective": {"metric": "value"},
  "space": {"x": {"type": "float", "low": 0, "high": 1}},
- "strategy": {"name": "random"}, "budget": {"max_trials": 1},
- "run": {"command": "sleep 600 & echo $! > PIDFILE; wait"}}
+ "strategy": {"name": "random"}, "budget": {"max_trials": 2, "max_parallel": 1},
+ "run": {"command": "setsid sleep 600 & s=$!; echo $s >> PIDFILE.s; if [ ! -e PIDFILE.0 ]; then touch PIDFILE.0; echo '{{\"value\": 1}}' >&3; exit; fi; until [ \"$(cat /proc/$s/comm)\" = sleep ] && grep -qz KESTREL_TRIAL_TOKEN /proc/$s/environ; do sleep 0.01; done; sleep 600 & echo $! > PIDFILE; wait"}}
 J
-sed -i "s#PIDFILE#$T/grandchild#" orphan.json
+sed -i "s#PIDFILE#$T/grandchild#g" orphan.json
 setsid $KESTREL run orphan.json --db orphan.db >/dev/null 2>&1 &
 pgid=$!
 i=0; while [ ! -s grandchild ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done
-gc=$(cat grandchild)
-kill -9 -- -$pgid
+gc=$(cat grandchild) g0=$(sed -n 1p grandchild.s) g1=$(sed -n 2p grandchild.s)
 # alive: exists and is not a zombie waiting for a parent to reap it
 alive() { [ -e /proc/$1 ] && ! grep -q '^[0-9]* ([^)]*) Z' /proc/$1/stat 2>/dev/null; }
-i=0; while alive "$gc" && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+# waits (up to a minute, a hang guard) until none of the pids is alive
+all_die() {
+    i=0
+    while [ $i -lt 600 ]; do
+        left=0
+        for p in "$@"; do alive "$p" && left=1; done
+        [ $left = 0 ] && return
+        sleep 0.1; i=$((i+1))
+    done
+}
+all_die $g0
+check "a trial's child in a session of its own (setsid) ends with the trial" "[ -n \"$g0\" ] && ! alive $g0"
+kill -9 -- -$pgid
+all_die $gc $g1
 check "kill -9 of Kestrel's process group: the trial's child dies too" "[ -n \"$gc\" ] && ! alive $gc"
-kill -9 "$gc" 2>/dev/null
+check "... and its child in a session of its own" "[ -n \"$g1\" ] && ! alive $g1"
+kill -9 $g0 $gc $g1 2>/dev/null
 
 # --- SIGTERM stops cleanly; the next run resumes -------------------------
 DB=term.db; export DB

@@ -306,14 +306,39 @@ START_TEST(exit_with_background_grandchild)
 }
 END_TEST
 
+/* Starts a sleep in a session of its own (setsid) and one through a double
+ * fork whose middle process leaves the session before it exits: neither is
+ * in the trial's group nor a child of the trial. Their pids go to fd 3, the
+ * second once the middle process is gone ($(...) waits for its stdout). */
+#define ESCAPING_SLEEPS "setsid sleep 1000 & s1=$!; echo $s1 >&3;" \
+    " s2=$( (setsid sh -c 'sleep 1000 >/dev/null & echo $!' &) ); echo $s2 >&3;"
+/* Waits until both are sleeps with their environment in place: one caught
+ * in an exec reads as having none, for a moment. */
+#define SLEEPS_EXECED "for s in $s1 $s2; do until [ \"$(cat /proc/$s/comm)\" = sleep ] &&" \
+    " grep -qz KESTREL_TRIAL_TOKEN /proc/$s/environ; do sleep 0.01; done; done;"
+
+/* The two escaping sleeps' pids from c's report lines, checked. */
+static void escaped_pids(const collect *c, pid_t out[2])
+{
+    ck_assert_int_ge(count(c, RUNNER_SRC_REPORT), 2);
+    for (int i = 0; i < 2; i++) {
+        out[i] = (pid_t)atoi(nth(c, RUNNER_SRC_REPORT, i));
+        ck_assert_int_gt(out[i], 1);
+    }
+}
+
 START_TEST(exit_with_grandchild_in_other_session)
 {
     collect c = {0};
-    /* out of the group's reach: only closing the pipes ends the wait */
-    runner_proc *p = spawn_sh("setsid sleep 2 & echo done", 0, &c);
+    /* out of the group's reach: they end with the trial through its token */
+    runner_proc *p = spawn_sh(ESCAPING_SLEEPS " echo done", 0, &c);
     run_one(p, &c);
     ck_assert_int_eq(c.exit.exited, 1);
-    ck_assert_str_eq(c.line[0], "done");
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_STDOUT, 0), "done");
+    pid_t gone[2];
+    escaped_pids(&c, gone);
+    ck_assert(dies(gone[0]));
+    ck_assert(dies(gone[1]));
     runner_free(p);
     collect_free(&c);
 }
@@ -583,7 +608,8 @@ START_TEST(free_kills_live_child)
 END_TEST
 
 /* A kill -9 of the spawning process must not leave the trial running: not
- * the child (sh) nor what it started (sleep). */
+ * the child (sh), what it started (sleep), nor what left its group and
+ * session (the watchdog finds those by the trial's token). */
 START_TEST(trial_dies_with_parent)
 {
     int fd[2];
@@ -592,22 +618,24 @@ START_TEST(trial_dies_with_parent)
     ck_assert_int_ge(mid, 0);
     if (mid == 0) {
         collect c = {0};
-        runner_proc *p = spawn_sh("sleep 30 & echo $! >&3; wait", 0, &c);
+        runner_proc *p = spawn_sh(ESCAPING_SLEEPS SLEEPS_EXECED " sleep 30 & echo $! >&3; wait",
+                                  0, &c);
         kerror err;
-        while (c.n == 0 && !c.exits) runner_poll(&p, 1, 1000, on_event, NULL, &err);
-        pid_t pids[2] = {runner_pid(p), c.n ? (pid_t)atoi(c.line[0]) : 0};
+        while (c.n < 3 && !c.exits) runner_poll(&p, 1, 1000, on_event, NULL, &err);
+        pid_t pids[4] = {runner_pid(p)};
+        for (int i = 0; i < 3 && i < c.n; i++) pids[i + 1] = (pid_t)atoi(c.line[i]);
         if (write(fd[1], pids, sizeof pids) != sizeof pids) _exit(1);
         raise(SIGKILL);
     }
     close(fd[1]);
-    pid_t pids[2] = {0, 0};
+    pid_t pids[4] = {0};
     ck_assert_int_eq(read(fd[0], pids, sizeof pids), sizeof pids);
     close(fd[0]);
     ck_assert_int_eq(waitpid(mid, NULL, 0), mid);
-    ck_assert_int_gt(pids[0], 1);
-    ck_assert_int_gt(pids[1], 1);
-    ck_assert(dies(pids[0]));
-    ck_assert(dies(pids[1]));
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_gt(pids[i], 1);
+        ck_assert_msg(dies(pids[i]), "process %d of the trial outlived its parent", i);
+    }
 }
 END_TEST
 
