@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "nearest.h"
 #include "testfn.h"
 
 static void help(void)
@@ -27,7 +28,15 @@ int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const testfn *fn = testfn_find(argv[1]);
-    if (!fn) return cli_usage("fn", "unknown function '%s'", argv[1]);
+    if (!fn) {
+        const char *names[64];
+        int n = 0;
+        for (const testfn *const *f = testfn_all(); *f && n < 63; f++) names[n++] = (*f)->name;
+        names[n] = NULL;
+        const char *near = nearest_name(argv[1], names);
+        if (near) return cli_usage("fn", "unknown function '%s' (did you mean '%s'?)", argv[1], near);
+        return cli_usage("fn", "unknown function '%s'", argv[1]);
+    }
     double x[TESTFN_MAX_DIM];
     int seen[TESTFN_MAX_DIM] = {0};
     for (int i = 2; i < argc; i++) {

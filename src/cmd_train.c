@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kerror.h"
+#include "nearest.h"
 #include "../trainer/train_config.h"
 #include "../trainer/train.h"
 
@@ -122,7 +123,10 @@ static int parse_args(int argc, char **argv, train_config *c, int *help, kerror 
         } else if ((v = option_value(argc, argv, &i, "--set"))) {
             rc = train_config_set_kv(c, v, err);
         } else {
-            rc = kerror_set(err, KE_INVALID, argv[i], "unknown argument (see --help)");
+            static const char *const args[] = {"--set", "--config", "--help", NULL};
+            const char *near = nearest_name(argv[i], args);
+            rc = near ? kerror_set(err, KE_INVALID, argv[i], "unknown argument (did you mean '%s'?)", near)
+                      : kerror_set(err, KE_INVALID, argv[i], "unknown argument (see --help)");
         }
         if (rc) return rc;
     }

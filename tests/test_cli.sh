@@ -369,6 +369,12 @@ $KESTREL trials enq --dbb enq.db 2>err.txt; rc=$?
 check "an unknown option: exit 2, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown option '--dbb' (did you mean '--db'?)\" err.txt"
 $KESTREL trials enq --db 2>err.txt; rc=$?
 check "an option without its value says so" "[ $rc -eq 2 ] && grep -q \"option '--db' needs a value\" err.txt"
+$KESTREL fn bran --set x1=0 2>err.txt; rc=$?
+check "an unknown function: exit 2, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown function 'bran' (did you mean 'branin'?)\" err.txt"
+$KESTREL train --sett lr=0.1 2>err.txt; rc=$?
+check "kestrel train: an unknown argument, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown argument (did you mean '--set'?)\" err.txt"
+$KESTREL train --set lrr=0.1 2>err.txt; rc=$?
+check "kestrel train: an unknown option, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown option 'lrr' (did you mean 'lr'?)\" err.txt"
 $KESTREL trails 2>err.txt; rc=$?
 check "an unknown command: exit 2, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown command 'trails' (did you mean 'trials'?)\" err.txt"
 sed 's/"max_trials"/"max_trails"/' enq.json > enq-typo.json

@@ -5,6 +5,7 @@
  * the enum they stand for (optim_kind, schedule_kind, layers_act, ...). */
 #include "train_config.h"
 #include "mlp.h"
+#include "../common/nearest.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -145,6 +146,18 @@ const train_config_option *train_config_find(const char *name)
     for (int i = 0; i < train_config_n_options; i++)
         if (strcmp(train_config_options[i].name, name) == 0) return &train_config_options[i];
     return NULL;
+}
+
+/* The error for a name that is no option, with the nearest one when the
+ * name looks like its typo. */
+static int unknown_option(const char *name, kerror *err)
+{
+    const char *names[train_config_n_options + 1];
+    for (int i = 0; i < train_config_n_options; i++) names[i] = train_config_options[i].name;
+    names[train_config_n_options] = NULL;
+    const char *near = nearest_name(name, names);
+    if (near) return kerror_set(err, KE_INVALID, name, "unknown option '%s' (did you mean '%s'?)", name, near);
+    return kerror_set(err, KE_INVALID, name, "unknown option '%s'", name);
 }
 
 static void *field(train_config *c, const train_config_option *o)
@@ -306,7 +319,7 @@ static int set_text(train_config *c, const train_config_option *o, const char *s
 int train_config_set(train_config *c, const char *name, const char *value, kerror *err)
 {
     const train_config_option *o = train_config_find(name);
-    if (!o) return kerror_set(err, KE_INVALID, name, "unknown option '%s'", name);
+    if (!o) return unknown_option(name, err);
     return set_text(c, o, value, err);
 }
 
@@ -378,7 +391,7 @@ int train_config_apply_json(train_config *c, const json_t *obj, kerror *err)
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
         const train_config_option *o = train_config_find(key);
-        if (!o) return kerror_set(err, KE_INVALID, key, "unknown option '%s'", key);
+        if (!o) return unknown_option(key, err);
         int rc = set_json(c, o, v, err);
         if (rc) return rc;
     }
