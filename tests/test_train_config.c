@@ -233,6 +233,17 @@ START_TEST(cross_checks)
     train_config_set_kv(&c, "teacher=/nonexistent/t.kck", &err);
     ck_assert_int_eq(train_config_validate(&c, &err), KE_IO);
     ck_assert_str_eq(err.path, "teacher");
+    /* distillation is a term of the cross-entropy: other losses would drop
+     * the teacher without a word */
+    const char *losses[] = {"loss=mse", "loss=huber", "loss=bce"};
+    for (int i = 0; i < 3; i++) {
+        train_config_defaults(&c);
+        train_config_set_kv(&c, "teacher=/tmp/t.kck", &err);
+        train_config_set_kv(&c, losses[i], &err);
+        ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
+        ck_assert_str_eq(err.path, "teacher");
+        ck_assert_ptr_nonnull(strstr(err.msg, losses[i]));
+    }
     train_config_defaults(&c);
     train_config_set_kv(&c, "kfold=3", &err);
     train_config_set_kv(&c, "checkpoint=/tmp/x.kck", &err);

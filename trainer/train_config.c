@@ -119,7 +119,7 @@ const train_config_option train_config_options[] = {
     I(augment_shift, "0", 0, 16, "images: random shift of up to this many pixels (vacated pixels black)"),
     F(augment_flip, "0", 0, 1, "images: horizontal flip probability"),
     F(augment_noise, "0", 0, 10, "additive Gaussian noise std on the features"),
-    S(teacher, "", "teacher checkpoint for distillation (empty: none)"),
+    S(teacher, "", "teacher checkpoint for distillation (empty: none); needs loss cross_entropy or auto"),
     FO(distill_temperature, "4", 0, 100, "distillation temperature T"),
     F(distill_alpha, "0.5", 0, 1, "weight of the distillation term"),
     I(seed, "1", 0, IMAX, "seed of initialisation, dropout, shuffling and augmentation"),
@@ -421,6 +421,12 @@ int train_config_validate(const train_config *c, kerror *err)
         return kerror_set(err, KE_INVALID, "loss", "cross_entropy needs a classification task");
     if (regression && c->teacher[0])
         return kerror_set(err, KE_INVALID, "teacher", "distillation needs a classification task");
+    /* the distillation term is part of the cross-entropy loss only: any
+     * other loss would train as if no teacher were set */
+    if (c->teacher[0] && (c->loss == CONFIG_LOSS_MSE || c->loss == CONFIG_LOSS_HUBER ||
+                          c->loss == CONFIG_LOSS_BCE))
+        return kerror_set(err, KE_INVALID, "teacher", "distillation needs loss=cross_entropy "
+                          "(or auto), not loss=%s", loss_names[c->loss]);
     if (c->class_weight && (regression || c->teacher[0] || c->loss == CONFIG_LOSS_MSE ||
                             c->loss == CONFIG_LOSS_HUBER || c->loss == CONFIG_LOSS_BCE))
         return kerror_set(err, KE_INVALID, "class_weight", "needs a classification task trained with "
