@@ -27,7 +27,9 @@ static const char predict_help[] =
     "         several targets)\n"
     "  jsonl: {\"row\":0,\"prediction\":3,\"probabilities\":[...]} or\n"
     "         {\"row\":0,\"prediction\":1.25}\n"
-    "A CSV's classes are numbered as in training: the distinct labels, sorted.\n";
+    "A CSV's classes are numbered as in training: the distinct labels, sorted.\n"
+    "Categorical columns (the trainer's categorical option) are one-hot encoded by\n"
+    "the categories the model stores; a category training never saw is an error.\n";
 
 static const char evaluate_help[] =
     "Usage: kestrel evaluate --model FILE --data SOURCE [--data-dir DIR]\n"

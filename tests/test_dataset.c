@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "check_main.h"
+#include "../trainer/csv.h"
 #include "../trainer/dataset.h"
 #include "../trainer/dscache.h"
 
@@ -419,7 +420,7 @@ START_TEST(csv_classification)
     write_text(tpath("a.csv"), "\"a\", b ,kind\r\n1,2,dog\r\n3.5,-4e1,cat\r\n\r\n5,6,ant\n7,8,cat\n\n");
     dataset ds;
     kerror err;
-    ck_assert_int_eq(dataset_load_csv(tpath("a.csv"), NULL, DATASET_CLASSIFICATION, NULL, &ds,
+    ck_assert_int_eq(csv_load(tpath("a.csv"), NULL, DATASET_CLASSIFICATION, NULL, NULL, NULL, &ds,
                                       &err), KE_OK);
     ck_assert_uint_eq(ds.n, 4);
     ck_assert_uint_eq(ds.d, 2);
@@ -433,7 +434,7 @@ START_TEST(csv_classification)
 
     /* integer labels sort numerically; label column chosen by name */
     write_text(tpath("b.csv"), "x,label,z\n0,10,1\n1,9,2\n2,2,3\n3,10,4\n");
-    ck_assert_int_eq(dataset_load_csv(tpath("b.csv"), "label", DATASET_CLASSIFICATION, NULL, &ds,
+    ck_assert_int_eq(csv_load(tpath("b.csv"), "label", DATASET_CLASSIFICATION, NULL, NULL, NULL, &ds,
                                       &err), KE_OK);
     const int32_t want2[4] = {2, 1, 0, 2};
     for (int i = 0; i < 4; i++) ck_assert_int_eq(ds.y[i], want2[i]);
@@ -450,12 +451,12 @@ START_TEST(csv_auto_task)
     write_text(tpath("frac.csv"), "f1,y\n1,0.5\n2,1\n3,0.5\n");
     dataset ds;
     kerror err;
-    ck_assert_int_eq(dataset_load_csv(tpath("frac.csv"), "y", DATASET_AUTO, NULL, &ds, &err), KE_OK);
+    ck_assert_int_eq(csv_load(tpath("frac.csv"), "y", DATASET_AUTO, NULL, NULL, NULL, &ds, &err), KE_OK);
     ck_assert_int_eq(ds.task, DATASET_REGRESSION);
     ck_assert(ds.t == 1 && ds.targets[0] == 0.5f && ds.targets[1] == 1.0f && ds.x[2] == 3.0f);
     dataset_free(&ds);
     write_text(tpath("codes.csv"), "f1,y\n1,3\n2,1\n3,3\n4,10\n");
-    ck_assert_int_eq(dataset_load_csv(tpath("codes.csv"), "y", DATASET_AUTO, NULL, &ds, &err), KE_OK);
+    ck_assert_int_eq(csv_load(tpath("codes.csv"), "y", DATASET_AUTO, NULL, NULL, NULL, &ds, &err), KE_OK);
     ck_assert_int_eq(ds.task, DATASET_CLASSIFICATION);
     ck_assert_uint_eq(ds.n_classes, 3);
     dataset_free(&ds);
@@ -464,12 +465,12 @@ START_TEST(csv_auto_task)
     fprintf(f, "f1,price\n");
     for (int i = 0; i < 300; i++) fprintf(f, "%d,%d\n", i, 1000 + (i * 37) % 250);
     fclose(f);
-    ck_assert_int_eq(dataset_load_csv(tpath("prices.csv"), NULL, DATASET_AUTO, NULL, &ds, &err), KE_OK);
+    ck_assert_int_eq(csv_load(tpath("prices.csv"), NULL, DATASET_AUTO, NULL, NULL, NULL, &ds, &err), KE_OK);
     ck_assert_int_eq(ds.task, DATASET_REGRESSION);
     ck_assert_float_eq(ds.targets[1], 1037.0f);
     dataset_free(&ds);
     write_text(tpath("names.csv"), "f1,y\n1,cat\n2,0.5\n");
-    ck_assert_int_eq(dataset_load_csv(tpath("names.csv"), "y", DATASET_AUTO, NULL, &ds, &err), KE_OK);
+    ck_assert_int_eq(csv_load(tpath("names.csv"), "y", DATASET_AUTO, NULL, NULL, NULL, &ds, &err), KE_OK);
     ck_assert_int_eq(ds.task, DATASET_CLASSIFICATION);
     dataset_free(&ds);
 }
@@ -483,7 +484,7 @@ START_TEST(csv_quoted_header)
     write_text(tpath("q.csv"), "\"a, b\",c,label\n1,2,0\n");
     dataset ds;
     kerror err;
-    ck_assert_int_eq(dataset_load_csv(tpath("q.csv"), NULL, DATASET_CLASSIFICATION, NULL, &ds, &err),
+    ck_assert_int_eq(csv_load(tpath("q.csv"), NULL, DATASET_CLASSIFICATION, NULL, NULL, NULL, &ds, &err),
                      KE_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "q.csv:1: a quoted column name holds a comma"));
 }
@@ -494,7 +495,7 @@ START_TEST(csv_regression_cached)
     write_text(tpath("r.csv"), "f1,y,f2\n1,0.5,2\n3,-1.25,4\n");
     dataset ds, again;
     kerror err;
-    ck_assert_int_eq(dataset_load_csv(tpath("r.csv"), "y", DATASET_REGRESSION, tpath("c"), &ds,
+    ck_assert_int_eq(csv_load(tpath("r.csv"), "y", DATASET_REGRESSION, NULL, NULL, tpath("c"), &ds,
                                       &err), KE_OK);
     ck_assert_int_eq(ds.task, DATASET_REGRESSION);
     ck_assert_uint_eq(ds.t, 1);
@@ -502,13 +503,13 @@ START_TEST(csv_regression_cached)
     ck_assert_float_eq(ds.targets[0], 0.5f);
     ck_assert_float_eq(ds.targets[1], -1.25f);
     ck_assert_float_eq(ds.x[3], 4.0f);
-    ck_assert_int_eq(dataset_load_csv(tpath("r.csv"), "y", DATASET_REGRESSION, tpath("c"), &again,
+    ck_assert_int_eq(csv_load(tpath("r.csv"), "y", DATASET_REGRESSION, NULL, NULL, tpath("c"), &again,
                                       &err), KE_OK);
     ck_assert_int_eq(again.mapped, 1);
     assert_same(&ds, &again);
     dataset_free(&again);
     /* the same file read as classification is a different cache entry */
-    ck_assert_int_eq(dataset_load_csv(tpath("r.csv"), "y", DATASET_CLASSIFICATION, tpath("c"),
+    ck_assert_int_eq(csv_load(tpath("r.csv"), "y", DATASET_CLASSIFICATION, NULL, NULL, tpath("c"),
                                       &again, &err), KE_OK);
     ck_assert_int_eq(again.task, DATASET_CLASSIFICATION);
     ck_assert_int_eq(again.y[0], 1);
@@ -523,7 +524,7 @@ static void csv_fails(const char *text, const char *label, dataset_task task, in
     write_text(tpath("e.csv"), text);
     dataset ds;
     kerror err;
-    ck_assert_int_eq(dataset_load_csv(tpath("e.csv"), label, task, NULL, &ds, &err), code);
+    ck_assert_int_eq(csv_load(tpath("e.csv"), label, task, NULL, NULL, NULL, &ds, &err), code);
     ck_assert_msg(strstr(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
     ck_assert_ptr_null(ds.x);
 }
@@ -551,8 +552,78 @@ START_TEST(csv_errors)
     csv_fails("label\n1\n2\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "feature column");
     dataset ds;
     kerror err;
-    ck_assert_int_eq(dataset_load_csv(tpath("missing.csv"), NULL, DATASET_CLASSIFICATION, NULL,
+    ck_assert_int_eq(csv_load(tpath("missing.csv"), NULL, DATASET_CLASSIFICATION, NULL, NULL, NULL,
                                       &ds, &err), KE_IO);
+}
+END_TEST
+
+/* categorical: a column of k categories becomes k one-hot features in its
+ * place, in sorted order; auto picks the non-numeric columns; the cache is
+ * bypassed (it would lose the categories). */
+START_TEST(csv_categorical)
+{
+    write_text(tpath("cat.csv"), "size,color,zip,y\n1,red,75001,a\n2,blue,10115,b\n"
+                                 "3,red,75001,a\n4,green,10115,b\n");
+    csv_fails("size,color,y\n1,red,a\n2,blue,b\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:2: column 2 ('color'): non-numeric value 'red' (a category? one-hot encode it "
+              "with categorical=");
+    dataset ds;
+    kerror err;
+    const char *specs[] = {"auto", "color"};
+    for (int s = 0; s < 2; s++) {
+        ck_assert_int_eq(csv_load(tpath("cat.csv"), NULL, DATASET_CLASSIFICATION, specs[s],
+                                          NULL, tpath("cache"), &ds, &err), KE_OK);
+        ck_assert_uint_eq(ds.d, 5);   /* size, blue, green, red, zip */
+        ck_assert_int_eq(ds.mapped, 0);
+        ck_assert_uint_eq(ds.categories.n, 1);
+        const onehot_column *col = onehot_find(&ds.categories, "color");
+        ck_assert_uint_eq(col->k, 3);
+        ck_assert_str_eq(col->values[0], "blue");
+        ck_assert_str_eq(col->values[2], "red");
+        const float row1[5] = {2, 1, 0, 0, 10115}, row3[5] = {4, 0, 1, 0, 10115};
+        ck_assert(memcmp(ds.x + 5, row1, sizeof row1) == 0);
+        ck_assert(memcmp(ds.x + 15, row3, sizeof row3) == 0);
+        dataset_free(&ds);
+    }
+    /* a numeric column by name: a zip code is a category, not a quantity */
+    ck_assert_int_eq(csv_load(tpath("cat.csv"), NULL, DATASET_CLASSIFICATION, "color,zip",
+                                      NULL, NULL, &ds, &err), KE_OK);
+    ck_assert_uint_eq(ds.d, 6);
+    ck_assert_uint_eq(ds.categories.n, 2);
+    ck_assert_str_eq(ds.categories.cols[1].values[1], "75001");
+    onehot known = ds.categories;   /* predict's case: the model's categories */
+    ds.categories = (onehot){0};
+    dataset_free(&ds);
+    write_text(tpath("new.csv"), "size,color,zip\n5,green,10115\n6,purple,75001\n");
+    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &known, NULL,
+                                      &ds, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "new.csv:3: column 2 ('color'): category 'purple' was not in the "
+                         "training data (the model knows 3:"), "%s", err.msg);
+    write_text(tpath("new.csv"), "size,zip\n5,10115\n");
+    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &known, NULL,
+                                      &ds, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "no column 'color' (the model one-hot encodes it)"), "%s", err.msg);
+    write_text(tpath("new.csv"), "size,color,zip\n5,green,10115\n");
+    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &known, NULL,
+                                      &ds, &err), KE_OK);
+    const float want[6] = {5, 0, 1, 0, 1, 0};
+    ck_assert(ds.d == 6 && memcmp(ds.x, want, sizeof want) == 0 && ds.categories.n == 0);
+    dataset_free(&ds);
+    onehot_free(&known);
+
+    /* the option's errors name the column and the reason */
+    ck_assert_int_eq(csv_load(tpath("cat.csv"), NULL, DATASET_CLASSIFICATION, "colour",
+                                      NULL, NULL, &ds, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "categorical");
+    ck_assert_msg(strstr(err.msg, "'colour' is no column of the header"), "%s", err.msg);
+    ck_assert_int_eq(csv_load(tpath("cat.csv"), NULL, DATASET_CLASSIFICATION, "y", NULL,
+                                      NULL, &ds, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "'y' is the label column"), "%s", err.msg);
+    write_text(tpath("na.csv"), "size,color,y\n1,red,a\n2,NA,b\n");
+    ck_assert_int_eq(csv_load(tpath("na.csv"), NULL, DATASET_CLASSIFICATION, "auto", NULL,
+                                      NULL, &ds, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "na.csv:3: column 2 ('color'): missing value 'NA'"), "%s", err.msg);
+    ck_assert_ptr_null(ds.x);
 }
 END_TEST
 
@@ -702,6 +773,7 @@ int main(void)
     tcase_add_test(tc, csv_auto_task);
     tcase_add_test(tc, csv_quoted_header);
     tcase_add_test(tc, csv_errors);
+    tcase_add_test(tc, csv_categorical);
     tcase_add_test(tc, synthetic_classification);
     tcase_add_test(tc, synthetic_regression);
     tcase_add_test(tc, named_sources);

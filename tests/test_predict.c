@@ -143,6 +143,24 @@ static float *predictions(predictor *p, const char *source, size_t *rows, datase
     return s.out;
 }
 
+/* Scores the 600 rows of the labelled file and of the same rows without
+ * labels (plain): the same bits. *a and *b are the loaded rows; the labelled
+ * file's (600, 3) outputs are returned. */
+static float *same_either_way(predictor *p, const char *labelled, const char *plain, dataset *a,
+                              dataset *b)
+{
+    char src[128];
+    size_t na, nb;
+    snprintf(src, sizeof src, "csv:%s", labelled);
+    float *pa = predictions(p, src, &na, a);
+    snprintf(src, sizeof src, "csv:%s", plain);
+    float *pb = predictions(p, src, &nb, b);
+    ck_assert(na == 600 && nb == 600);
+    ck_assert(memcmp(pa, pb, 600 * 3 * sizeof(float)) == 0);
+    free(pb);
+    return pa;
+}
+
 START_TEST(csv_features_alone_or_labelled)
 {
     char train[96], plain[96], src[128];
@@ -153,19 +171,12 @@ START_TEST(csv_features_alone_or_labelled)
     ck_assert_int_eq(predict_n_out(p), 3);
     ck_assert(!predict_regression(p));
     dataset a, b;
-    size_t na, nb;
-    snprintf(src, sizeof src, "csv:%s", train);
-    float *pa = predictions(p, src, &na, &a);
-    snprintf(src, sizeof src, "csv:%s", plain);
-    float *pb = predictions(p, src, &nb, &b);
-    ck_assert(na == 600 && nb == 600);
-    ck_assert(memcmp(pa, pb, 600 * 3 * sizeof(float)) == 0);
+    float *pa = same_either_way(p, train, plain, &a, &b);
     predict_eval e;
     ck_assert_int_eq(predict_evaluate(p, &a, 0, &e, &err), KE_OK);
     ck_assert_msg(e.accuracy > 0.9, "accuracy %g", e.accuracy);
     ck_assert_int_eq(predict_evaluate(p, &b, 0, &e, &err), KE_INVALID);
     free(pa);
-    free(pb);
     dataset_free(&a);
     dataset_free(&b);
 
@@ -213,6 +224,75 @@ START_TEST(csv_regression_loss_is_mse_of_predictions)
 }
 END_TEST
 
+/* A CSV of n rows: x0, a category "shade" and (label) a class of
+ * x0 + shift(shade): the class is learnable only from both. */
+static void write_shades(const char *path, int n, int label, const char *odd)
+{
+    static const char *const shades[] = {"dark", "light", "mid"};
+    static const double shift[] = {-1, 1, 0};
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(label ? "x0,shade,y\n" : "x0,shade\n", f);
+    for (int i = 0; i < n; i++) {
+        double a = (i * 37 % 101) / 50.0 - 1, v = a + shift[i % 3];
+        fprintf(f, "%.6f,%s", a, odd && i == n - 1 ? odd : shades[i % 3]);
+        if (label) fprintf(f, ",%s", v < -0.5 ? "lo" : v < 0.5 ? "mid" : "hi");
+        fputc('\n', f);
+    }
+    fclose(f);
+}
+
+/* categorical: trained on one-hot categories, the model file keeps them;
+ * predict and evaluate encode their rows the same way (features alone or
+ * labelled give the same outputs, evaluate's accuracy is predict's argmax
+ * rate, the trainer's rows score as it scored them), and a category
+ * training never saw is refused naming its column. */
+START_TEST(csv_categorical_columns)
+{
+    char train[96], plain[96], src[128];
+    in_dir(train, sizeof train, "shades.csv");
+    in_dir(plain, sizeof plain, "shades-plain.csv");
+    write_shades(train, 600, 1, NULL);
+    write_shades(plain, 600, 0, NULL);
+    snprintf(src, sizeof src, "data=csv:%s", train);
+    set(src);
+    set("categorical=auto");
+    set("hidden=16");
+    set("epochs=30");
+    set("lr=0.01");
+    train_result r;
+    predictor *p = train_and_open("shades.kck", &r);
+    ck_assert_msg(r.test_accuracy > 0.9, "test accuracy %g", r.test_accuracy);
+    dataset a, b;
+    float *pa = same_either_way(p, train, plain, &a, &b);
+    ck_assert_uint_eq(a.d, 4);   /* x0 and three shades */
+    size_t na = a.n;
+    predict_eval e;
+    ck_assert_int_eq(predict_evaluate(p, &a, 0, &e, &err), KE_OK);
+    size_t right = 0;
+    for (size_t i = 0; i < na; i++) {
+        int k = 0;
+        for (int j = 1; j < 3; j++)
+            if (pa[i * 3 + j] > pa[i * 3 + k]) k = j;
+        right += k == a.y[i];
+    }
+    ck_assert_msg(e.accuracy == (double)right / 600 && e.accuracy > 0.9, "accuracy %g, argmax %zu",
+                  e.accuracy, right);
+    free(pa);
+    dataset_free(&a);
+    dataset_free(&b);
+
+    write_shades(plain, 10, 0, "pale");
+    snprintf(src, sizeof src, "csv:%s", plain);
+    size_t first;
+    int labeled;
+    ck_assert_int_eq(predict_load(p, src, NULL, &a, &first, &labeled, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, ":11: column 2 ('shade'): category 'pale' was not in the training "
+                         "data"), "%s", err.msg);
+    predict_close(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("predict");
@@ -221,6 +301,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, csv_features_alone_or_labelled);
     tcase_add_test(tc, csv_regression_loss_is_mse_of_predictions);
+    tcase_add_test(tc, csv_categorical_columns);
     if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)
         tcase_add_test(tc, fashion_mnist_model_scores_its_test_set);
     else

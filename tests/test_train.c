@@ -234,10 +234,10 @@ static void load_state(const char *path, float **params, size_t *np, float **opt
     ck_assert_int_eq(checkpoint_config(ck, &tc, &err), KE_OK);
     mlp_config mc;
     mlp_config_default(&mc);
-    mc.n_in = tc.synthetic_features;
+    int regression;
+    ck_assert_int_eq(checkpoint_shape(ck, &mc.n_in, &mc.n_out, &regression, &err), KE_OK);
     mc.n_layers = tc.hidden.n;
     mc.widths = tc.hidden.v;
-    mc.n_out = tc.synthetic_classes;
     mc.batchnorm = tc.batchnorm;
     mc.max_batch = tc.batch_size;
     mlp *m;
@@ -414,43 +414,97 @@ START_TEST(checkpoint_rejects_corruption)
 }
 END_TEST
 
-/* A version 1 file (an older Kestrel's: 144-byte header, no best weights,
- * no scaler) made from a version 2 one by hand: still read and resumed. */
-START_TEST(checkpoint_reads_version_1)
+/* Writes the current-version checkpoint src as an older version's file
+ * dst: the header cut to hsize bytes, the last `drop` bytes before the CRC
+ * (parts that version lacks) removed, the CRC recomputed. */
+static void write_older(const char *src, const char *dst, uint32_t version, size_t hsize,
+                        size_t drop)
 {
-    char a[96], v1[96];
-    path_in_dir(a, sizeof a, "v2.kck");
-    path_in_dir(v1, sizeof v1, "v1.kck");
-    set("budget=1");
-    train_config_set(&c, "checkpoint", a, NULL);
-    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
-    FILE *f = fopen(a, "rb");
+    FILE *f = fopen(src, "rb");
     static unsigned char buf[1 << 16];
     size_t len = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    ck_assert(len > CHECKPOINT_HEADER_SIZE && len < sizeof buf);
-    uint32_t one = 1;
-    memcpy(buf + 8, &one, 4);   /* version */
-    size_t scaler = 2 * 8 * sizeof(float);   /* 8 features; no best weights */
-    size_t body = len - CHECKPOINT_HEADER_SIZE - scaler - 4;
-    memmove(buf + 144, buf + CHECKPOINT_HEADER_SIZE, body);
-    uint32_t crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), buf, (uInt)(144 + body));
-    memcpy(buf + 144 + body, &crc, 4);
-    f = fopen(v1, "wb");
-    ck_assert_uint_eq(fwrite(buf, 1, 144 + body + 4, f), 144 + body + 4);
+    ck_assert(len > CHECKPOINT_HEADER_SIZE + drop + 4 && len < sizeof buf);
+    memcpy(buf + 8, &version, 4);
+    size_t body = len - CHECKPOINT_HEADER_SIZE - drop - 4;
+    memmove(buf + hsize, buf + CHECKPOINT_HEADER_SIZE, body);
+    uint32_t crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), buf, (uInt)(hsize + body));
+    memcpy(buf + hsize + body, &crc, 4);
+    f = fopen(dst, "wb");
+    ck_assert_uint_eq(fwrite(buf, 1, hsize + body + 4, f), hsize + body + 4);
     fclose(f);
+}
+
+/* Files of older versions made from a current one by hand: version 1 (an
+ * older Kestrel's: 144-byte header, no best weights, no scaler) and version
+ * 3 (232-byte header, no categories): still read and resumed. */
+static const struct {
+    uint32_t version;
+    size_t hsize, drop;   /* header bytes; bytes of parts that version lacks */
+    int scaler;
+} older[] = {{1, 144, 2 * 8 * sizeof(float), 0},   /* 8 features; no best weights */
+             {3, 232, 0, 1}};                      /* no categories to drop */
+
+START_TEST(checkpoint_reads_older_versions)
+{
+    char a[96], old[96];
+    path_in_dir(a, sizeof a, "now.kck");
+    path_in_dir(old, sizeof old, "old.kck");
+    set("budget=1");
+    train_config_set(&c, "checkpoint", a, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
+    write_older(a, old, older[_i].version, older[_i].hsize, older[_i].drop);
     checkpoint *k;
-    ck_assert_msg(checkpoint_read(&k, v1, &err) == KE_OK, "%s", err.msg);
+    ck_assert_msg(checkpoint_read(&k, old, &err) == KE_OK, "%s", err.msg);
     ck_assert_ptr_null(checkpoint_best(k));
     split_scaler sc;
-    ck_assert_int_eq(checkpoint_scaler(k, &sc, &err), KE_CONFLICT);
+    ck_assert_int_eq(checkpoint_scaler(k, &sc, &err), older[_i].scaler ? KE_OK : KE_CONFLICT);
+    split_scaler_free(&sc);
+    onehot cats;
+    ck_assert_int_eq(checkpoint_categories(k, &cats, &err), KE_OK);
+    ck_assert_uint_eq(cats.n, 0);
     ck_assert_int_eq(checkpoint_get_state(k)->epoch, 1);
     checkpoint_free(k);
     set("budget=2");
-    train_config_set(&c, "resume", v1, NULL);
+    train_config_set(&c, "resume", old, NULL);
     train_result r;
     ck_assert_int_eq(train_run(&c, NULL, NULL, &r, &err), KE_OK);
     ck_assert_int_eq(r.epochs, 2);
+}
+END_TEST
+
+/* categorical columns: a resumed run encodes the file as the first did
+ * (bit-identical ends), and the model file keeps the categories. */
+START_TEST(categorical_resume_is_bit_identical)
+{
+    char csv[96], kv[128];
+    path_in_dir(csv, sizeof csv, "cat.csv");
+    FILE *f = fopen(csv, "w");
+    fputs("a,shade,y\n", f);
+    static const char *const shades[] = {"dark", "light", "mid"};
+    for (int i = 0; i < 600; i++)
+        fprintf(f, "%g,%s,%d\n", sin(i * 1.3), shades[i % 3], (i % 3 + (sin(i * 1.3) > 0)) % 3);
+    fclose(f);
+    snprintf(kv, sizeof kv, "data=csv:%s", csv);
+    set(kv);
+    set("categorical=shade");
+    set("epochs=4");
+    train_result resumed;
+    expect_exact_resume("2", &resumed);
+    char r[96];
+    path_in_dir(r, sizeof r, "resumed.kck");
+    checkpoint *k;
+    ck_assert_int_eq(checkpoint_read(&k, r, &err), KE_OK);
+    onehot cats;
+    ck_assert_int_eq(checkpoint_categories(k, &cats, &err), KE_OK);
+    ck_assert(cats.n == 1 && !strcmp(cats.cols[0].name, "shade") && cats.cols[0].k == 3);
+    ck_assert_str_eq(cats.cols[0].values[1], "light");
+    onehot_free(&cats);
+    checkpoint_free(k);
+    set("categorical=auto");   /* the option shapes the model: resume refuses a change */
+    train_config_set(&c, "resume", r, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "categorical");
 }
 END_TEST
 
@@ -807,7 +861,8 @@ int main(void)
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);
     tcase_add_test(tc, checkpoint_rejects_corruption);
-    tcase_add_test(tc, checkpoint_reads_version_1);
+    tcase_add_loop_test(tc, checkpoint_reads_older_versions, 0, sizeof older / sizeof older[0]);
+    tcase_add_test(tc, categorical_resume_is_bit_identical);
     tcase_add_test(tc, early_stopping_stops);
     tcase_add_test(tc, early_stopping_restores_best);
     tcase_add_test(tc, early_stopping_resume_is_bit_identical);

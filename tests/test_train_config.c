@@ -219,6 +219,7 @@ START_TEST(cross_checks)
     ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "loss");
     invalid("kfold=1", "kfold");
+    invalid("categorical=auto", "categorical");   /* one-hot is for csv: data */
     invalid("val_ratio=0", "val_ratio");
     invalid("budget=11", "budget");   /* epochs is 10 */
     invalid("milestones=5,3", "milestones");

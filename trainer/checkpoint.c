@@ -33,10 +33,13 @@ typedef struct {
     uint64_t reserved;
     /* version 3; a version 2 header ends here */
     int64_t plateau_cuts, plateau_wait, plateau_cooldown;
+    /* version 4; a version 3 header ends here */
+    uint64_t categories_len;
 } checkpoint_header;
 
 #define HEADER_V1_SIZE 144
 #define HEADER_V2_SIZE 208
+#define HEADER_V3_SIZE 232
 
 _Static_assert(sizeof(checkpoint_header) == CHECKPOINT_HEADER_SIZE, "header layout");
 
@@ -48,6 +51,7 @@ struct checkpoint {
     float *optim;            /* optim_n_state */
     float *best;             /* n_best */
     float *scaler;           /* n_scaler: shift, then scale */
+    const char *categories;  /* categories_len bytes of JSON, in block */
     void *block;             /* the file's bytes, which the pointers above index */
 };
 
@@ -70,7 +74,7 @@ static int write_all(int fd, const void *p, size_t n, uLong *crc)
 }
 
 static int write_body(int fd, const checkpoint_header *h, const char *json, const float *model,
-                      const optim *o, const checkpoint_extra *x)
+                      const optim *o, const checkpoint_extra *x, const char *cats)
 {
     uLong crc = crc32(0, Z_NULL, 0);
     size_t d = h->n_scaler / 2;
@@ -79,14 +83,15 @@ static int write_body(int fd, const checkpoint_header *h, const char *json, cons
         (o && write_all(fd, o->state, o->n_state * sizeof(float), &crc)) ||
         write_all(fd, h->n_best ? x->best : NULL, h->n_best * sizeof(float), &crc) ||
         (d && (write_all(fd, x->scaler->shift, d * sizeof(float), &crc) ||
-               write_all(fd, x->scaler->scale, d * sizeof(float), &crc))))
+               write_all(fd, x->scaler->scale, d * sizeof(float), &crc))) ||
+        write_all(fd, cats, h->categories_len, &crc))
         return -1;
     uint32_t sum = (uint32_t)crc;
     return write_all(fd, &sum, sizeof sum, &crc);
 }
 
-static void fill_header(checkpoint_header *h, size_t config_len, mlp *m, const optim *o,
-                        const checkpoint_state *st, const checkpoint_extra *x)
+static void fill_header(checkpoint_header *h, size_t config_len, size_t categories_len, mlp *m,
+                        const optim *o, const checkpoint_state *st, const checkpoint_extra *x)
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, CHECKPOINT_MAGIC, 8);
@@ -115,6 +120,7 @@ static void fill_header(checkpoint_header *h, size_t config_len, mlp *m, const o
     h->plateau_cuts = st->plateau_cuts;
     h->plateau_wait = st->plateau_wait;
     h->plateau_cooldown = st->plateau_cooldown;
+    h->categories_len = categories_len;
 }
 
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
@@ -123,14 +129,23 @@ int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const opt
     json_t *j = train_config_to_json(cfg);
     char *json = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
-    if (!json) return kerror_set(err, KE_NOMEM, path, "cannot serialise the config");
+    int has_cats = x && x->categories && x->categories->n;
+    j = has_cats ? onehot_to_json(x->categories) : NULL;
+    char *cats = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!json || (has_cats && !cats)) {
+        free(json);
+        free(cats);
+        return kerror_set(err, KE_NOMEM, path, "cannot serialise the config");
+    }
     checkpoint_header h;
-    fill_header(&h, strlen(json), m, o, st, x);
+    fill_header(&h, strlen(json), cats ? strlen(cats) : 0, m, o, st, x);
 
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 8);
     if (!tmp) {
         free(json);
+        free(cats);
         return kerror_set(err, KE_NOMEM, path, "out of memory");
     }
     memcpy(tmp, path, plen);
@@ -140,7 +155,7 @@ int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const opt
     if (fd < 0) {
         rc = kerror_set(err, KE_IO, path, "cannot create a temporary file: %s", strerror(errno));
     } else {
-        if (write_body(fd, &h, json, mlp_params(m), o, x) || fsync(fd))
+        if (write_body(fd, &h, json, mlp_params(m), o, x, cats) || fsync(fd))
             rc = kerror_set(err, KE_IO, path, "write failed: %s", strerror(errno));
         if (close(fd) && !rc) rc = kerror_set(err, KE_IO, path, "close failed: %s", strerror(errno));
         if (!rc && rename(tmp, path))
@@ -149,6 +164,7 @@ int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const opt
     }
     free(tmp);
     free(json);
+    free(cats);
     return rc;
 }
 
@@ -186,7 +202,8 @@ static int verify(const char *path, const char *buf, size_t len, checkpoint_head
     if (h->version < 1 || h->version > CHECKPOINT_VERSION)
         return kerror_set(err, KE_INVALID, path, "format version %u, this build reads 1 to %u",
                           h->version, CHECKPOINT_VERSION);
-    *hsize = h->version == 1 ? HEADER_V1_SIZE : h->version == 2 ? HEADER_V2_SIZE : sizeof *h;
+    *hsize = h->version == 1 ? HEADER_V1_SIZE : h->version == 2 ? HEADER_V2_SIZE
+             : h->version == 3 ? HEADER_V3_SIZE : sizeof *h;
     if (len < *hsize + 4) return kerror_set(err, KE_INVALID, path, "truncated (no header)");
     memcpy(h, buf, *hsize);
     uint64_t floats = h->n_state + h->optim_n_state + h->n_best + h->n_scaler;
@@ -194,8 +211,8 @@ static int verify(const char *path, const char *buf, size_t len, checkpoint_head
         (uint64_t)h->scaler_kind > SPLIT_SCALE_MINMAX ||
         h->n_in > INT32_MAX || h->n_out > INT32_MAX ||
         h->n_best > len || h->n_scaler > len || h->optim_n_state > len ||
-        floats > len / sizeof(float) || h->config_len > len ||
-        *hsize + h->config_len + floats * sizeof(float) + 4 != len)
+        floats > len / sizeof(float) || h->config_len > len || h->categories_len > len ||
+        *hsize + h->config_len + floats * sizeof(float) + h->categories_len + 4 != len)
         return kerror_set(err, KE_INVALID, path, "truncated or corrupt (sizes do not add up)");
     uint32_t stored;
     memcpy(&stored, buf + len - 4, 4);
@@ -239,6 +256,7 @@ int checkpoint_read(checkpoint **out, const char *path, kerror *err)
     ck->optim = ck->model + ck->h.n_state;
     ck->best = ck->optim + ck->h.optim_n_state;
     ck->scaler = ck->best + ck->h.n_best;
+    ck->categories = buf + hsize + ck->h.config_len + floats * sizeof(float);
     checkpoint_state *st = &ck->st;
     st->epoch = ck->h.epoch;
     st->step = ck->h.step;
@@ -325,6 +343,13 @@ int checkpoint_scaler(const checkpoint *ck, split_scaler *sc, kerror *err)
     memcpy(sc->shift, ck->scaler, d * sizeof(float));
     memcpy(sc->scale, ck->scaler + d, d * sizeof(float));
     return KE_OK;
+}
+
+int checkpoint_categories(const checkpoint *ck, onehot *o, kerror *err)
+{
+    memset(o, 0, sizeof *o);
+    return ck->h.categories_len ? onehot_from_json(o, ck->categories, ck->h.categories_len, err)
+                                : KE_OK;
 }
 
 int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err)

@@ -7,10 +7,11 @@
  * absent: checkpoint_save writes a temporary file in the same directory,
  * fsyncs it and renames it over the target.
  *
- * Format (version 3, host byte order; the endian word rejects foreign files;
+ * Format (version 4, host byte order; the endian word rejects foreign files;
  * version 1 files, which end after the optimizer floats and have a 144-byte
- * header, and version 2 files, whose header ends before the plateau state
- * (208 bytes), are still read):
+ * header, version 2 files, whose header ends before the plateau state
+ * (208 bytes), and version 3 files, whose header ends before categories_len
+ * (232 bytes) and which hold no categories, are still read):
  *   checkpoint_header (CHECKPOINT_HEADER_SIZE bytes)
  *   config JSON      (config_len bytes, no NUL)
  *   model floats     (n_state float32: mlp_params(), running stats last)
@@ -20,6 +21,8 @@
  *                     restore_best; the model the run ends on)
  *   scaler floats    (n_scaler = 0 or 2 * n_in float32: the feature
  *                     scaler fitted on the training part, shift then scale)
+ *   categories JSON  (categories_len bytes, no NUL; 0 without categorical
+ *                     columns: onehot_to_json's form)
  *   CRC-32 (zlib)    (uint32 of every byte before it)
  * The model floats are where training continues (resume); a user of the
  * trained model reads checkpoint_restore_final's weights and scales its rows
@@ -34,10 +37,11 @@
 #include "mlp.h"
 #include "optim.h"
 #include "split.h"
+#include "onehot.h"
 
 #define CHECKPOINT_MAGIC "KSTRLCKP"
-#define CHECKPOINT_VERSION 3u
-#define CHECKPOINT_HEADER_SIZE 232
+#define CHECKPOINT_VERSION 4u
+#define CHECKPOINT_HEADER_SIZE 240
 
 /* Where the loop stands after a completed epoch. */
 typedef struct {
@@ -61,6 +65,7 @@ typedef struct {
     const float *best;             /* mlp_n_state floats: the best epoch's parameters */
     const split_scaler *scaler;    /* the fitted feature scaler */
     int regression;                /* 1: the outputs are regression targets */
+    const onehot *categories;      /* the data's categorical columns (may be empty) */
 } checkpoint_extra;
 
 /* Writes cfg, m (mlp_n_state floats), o (may be NULL: a model-only file), st
@@ -94,6 +99,9 @@ const float *checkpoint_best(const checkpoint *ck);
 /* The stored feature scaler into *sc (the caller frees it with
  * split_scaler_free). KE_CONFLICT when the file has none (version 1). */
 int checkpoint_scaler(const checkpoint *ck, split_scaler *sc, kerror *err);
+/* The stored categories into *o (empty for a file without any; the caller
+ * frees it with onehot_free). Errors: those of onehot_from_json. */
+int checkpoint_categories(const checkpoint *ck, onehot *o, kerror *err);
 /* Copies the stored optimizer state and step count into o. KE_CONFLICT when
  * the file has none, or another optimizer or size. */
 int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err);

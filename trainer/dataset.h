@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../common/kerror.h"
+#include "onehot.h"
 
 typedef enum {
     DATASET_CLASSIFICATION = 0,
@@ -48,6 +49,9 @@ typedef struct {
     void *block_;        /* private to dataset.c and dscache.c: the malloc
                             block or the mapping base */
     size_t block_len_;   /* private: mapping length (0 for malloc) */
+    onehot categories;   /* a CSV with categorical columns: the categories
+                            its one-hot features stand for (owned; empty
+                            otherwise) */
 } dataset;
 
 /* Load options. Strings are borrowed: they need to live only during the
@@ -63,6 +67,8 @@ typedef struct {
     const char *label_column;  /* CSV: name of the label column; NULL: last */
     dataset_task csv_task;     /* CSV: how to read the label column
                                   (DATASET_AUTO: decide from its values) */
+    const char *categorical;   /* CSV: the columns to one-hot encode, as
+                                  csv_load takes them; NULL: none */
     size_t synth_n;            /* synthetic: samples (default 2000) */
     size_t synth_d;            /* synthetic: features (default 16) */
     size_t synth_classes;      /* synthetic classification (default 4) */
@@ -98,16 +104,6 @@ int dataset_load(const dataset_opts *o, dataset *ds, kerror *err);
 int dataset_load_idx(const char *images, const char *labels,
                      const char *test_images, const char *test_labels,
                      const char *cache_dir, dataset *ds, kerror *err);
-
-/* Loads a CSV file with a header line. label_column names the label (NULL:
- * last column); all other columns are numeric features. Classification
- * labels may be any strings (integers included): the distinct values are
- * sorted (numerically when all are numbers, else bytewise) and mapped to
- * 0..k-1. Regression: the label column is one float target (t = 1).
- * cache_dir may be NULL. Errors name the file, line and column. */
-int dataset_load_csv(const char *path, const char *label_column,
-                     dataset_task task, const char *cache_dir,
-                     dataset *ds, kerror *err);
 
 /* Seeded synthetic data from o's synth_* fields and seed.
  * Classification: synth_classes Gaussian blobs (unit std) in synth_d dims

@@ -70,6 +70,21 @@ static int cache_file(const char *dir, uint64_t key, char *buf, size_t n)
     return len < 0 || (size_t)len >= n ? -1 : 0;
 }
 
+int dscache_load(const char *cache_dir, const char *const *paths, size_t n_paths,
+                 const char *recipe, int (*decode)(void *ctx, dataset *ds, kerror *err),
+                 void *ctx, dataset *ds, kerror *err)
+{
+    if (dscache_get(cache_dir, paths, n_paths, recipe, ds) == 0) return KE_OK;
+    int rc = decode(ctx, ds, err);
+    if (rc != KE_OK) return rc;
+    dataset mapped;
+    if (dscache_put(cache_dir, paths, n_paths, recipe, ds, &mapped) == 0) {
+        dataset_free(ds);
+        *ds = mapped;
+    }
+    return KE_OK;
+}
+
 int dscache_path(const char *cache_dir, const char *const *paths,
                  size_t n_paths, const char *recipe, char *buf, size_t n,
                  kerror *err)

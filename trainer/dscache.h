@@ -34,6 +34,15 @@ int dscache_get(const char *cache_dir, const char *const *paths, size_t n_paths,
 int dscache_put(const char *cache_dir, const char *const *paths, size_t n_paths,
                 const char *recipe, const dataset *ds, dataset *mapped);
 
+/* Loads through the cache: a hit maps the cache file; on a miss
+ * decode(ctx, ds, err) runs, the result is written to the cache and, when
+ * that worked, replaced by the mapping of the file just written, so first
+ * and later loads behave alike. A cache that cannot be written leaves the
+ * decoded dataset in place (mapped = 0). Errors: those of decode. */
+int dscache_load(const char *cache_dir, const char *const *paths, size_t n_paths,
+                 const char *recipe, int (*decode)(void *ctx, dataset *ds, kerror *err),
+                 void *ctx, dataset *ds, kerror *err);
+
 /* The cache file path dscache_get and dscache_put use for these sources, into buf of size
  * n (for tests and tools). Errors: KE_INVALID (path too long). */
 int dscache_path(const char *cache_dir, const char *const *paths,

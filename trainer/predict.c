@@ -4,6 +4,7 @@
  * loader exactly as an evaluation pass of train.c does. */
 #include "predict.h"
 #include "checkpoint.h"
+#include "csv.h"
 #include "loader.h"
 #include "train.h"
 
@@ -17,6 +18,7 @@ struct predictor {
     int n_in, n_out, regression;
     mlp *m;
     split_scaler sc;
+    onehot cats;           /* the training file's categorical columns */
     float *buf;            /* (batch_size, n_out): probabilities or one-hot targets */
 };
 
@@ -31,6 +33,7 @@ int predict_open(predictor **out, const char *path, kerror *err)
     if (!rc) rc = checkpoint_config(ck, &p->cfg, err);
     if (!rc) rc = checkpoint_shape(ck, &p->n_in, &p->n_out, &p->regression, err);
     if (!rc) rc = checkpoint_scaler(ck, &p->sc, err);
+    if (!rc) rc = checkpoint_categories(ck, &p->cats, err);
     if (!rc) {
         mlp_config mc;
         train_model_config(&p->cfg, p->regression, p->n_in, p->n_out, &mc);
@@ -56,6 +59,7 @@ void predict_close(predictor *p)
     if (!p) return;
     mlp_free(p->m);
     split_scaler_free(&p->sc);
+    onehot_free(&p->cats);
     free(p->buf);
     free(p);
 }
@@ -79,14 +83,17 @@ static int load_csv(const predictor *p, const char *path, dataset *ds, int *labe
 {
     long ncol = csv_columns(path, err);
     if (ncol < 0) return KE_IO;
-    *labeled = ncol == p->n_in + 1;
-    if (ncol != p->n_in && !*labeled)
-        return kerror_set(err, KE_INVALID, "data", "%s has %ld columns; the model takes %d "
-                          "features (and optionally its label column)", path, ncol, p->n_in);
+    /* a categorical column is one column of the file, k features of the model */
+    long cols = p->n_in;
+    for (size_t i = 0; i < p->cats.n; i++) cols -= (long)p->cats.cols[i].k - 1;
+    *labeled = ncol == cols + 1;
+    if (ncol != cols && !*labeled)
+        return kerror_set(err, KE_INVALID, "data", "%s has %ld columns; the model takes %ld features "
+                          "(and optionally its label column)", path, ncol, cols);
     dataset_task task = !*labeled ? DATASET_UNLABELED
                         : p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     const char *label = p->cfg.label_column[0] ? p->cfg.label_column : NULL;
-    return dataset_load_csv(path, label, task, NULL, ds, err);
+    return csv_load(path, label, task, NULL, p->cats.n ? &p->cats : NULL, NULL, ds, err);
 }
 
 int predict_load(const predictor *p, const char *source, const char *dir, dataset *ds,

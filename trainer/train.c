@@ -81,6 +81,7 @@ static int load_data(session *s, int fold, kerror *err)
     o.source = c->data;
     o.dir = c->data_dir[0] ? c->data_dir : NULL;
     o.label_column = c->label_column[0] ? c->label_column : NULL;
+    o.categorical = c->categorical;
     o.csv_task = c->task == CONFIG_TASK_AUTO ? DATASET_AUTO
                  : s->classification ? DATASET_CLASSIFICATION : DATASET_REGRESSION;
     o.synth_n = (size_t)c->synthetic_samples;
@@ -645,7 +646,7 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
                    (last || (c->checkpoint_every && s->st.epoch % c->checkpoint_every == 0));
         if (save && s->dev && (rc = s->dev->sync(s, err))) return rc;
         mlp_rng_get(s->m, s->st.dropout_rng);
-        checkpoint_extra x = {s->best, &s->sc, !s->classification};
+        checkpoint_extra x = {s->best, &s->sc, !s->classification, &s->ds.categories};
         if (save && (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, &x, err)))
             return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&

@@ -47,6 +47,10 @@ const train_config_option train_config_options[] = {
       "fashion-mnist | mnist | csv:PATH | synthetic-classification | synthetic-regression"),
     S(data_dir, "", "directory of the IDX files (empty: the source's default)"),
     S(label_column, "", "CSV label column name (empty: the last column)"),
+    S(categorical, "", "CSV columns to one-hot encode: comma-separated names, or auto (every column "
+      "with a value that is neither a number nor missing); the training file's distinct values, "
+      "sorted, are the categories, stored in the model; a value training never saw is an error "
+      "in predict and evaluate (empty: none; a non-numeric value is an error)"),
     E(task, "auto", task_names, "auto: regression for synthetic-regression and for a CSV label column of fractional numbers (or with over half its 100+ values distinct), else classification"),
     I(data_seed, "1", 0, IMAX, "seed of synthetic data and of the train/val/test split"),
     I(synthetic_samples, "2000", 10, 1e8, "synthetic data: samples"),
@@ -433,6 +437,9 @@ int train_config_validate(const train_config *c, kerror *err)
                           "cross_entropy and no teacher");
     if (regression && c->label_smoothing > 0)
         return kerror_set(err, KE_INVALID, "label_smoothing", "needs a classification task");
+    if (c->categorical[0] && strncmp(c->data, "csv:", 4) != 0)
+        return kerror_set(err, KE_INVALID, "categorical", "one-hot encodes CSV columns: needs "
+                          "data=csv:PATH");
     if (c->kfold == 1) return kerror_set(err, KE_INVALID, "kfold", "must be 0 (off) or >= 2");
     if (c->kfold && (c->resume[0] || c->checkpoint[0]))
         return kerror_set(err, KE_INVALID, "kfold", "cannot be combined with checkpoint or resume");

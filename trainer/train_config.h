@@ -42,6 +42,7 @@ typedef struct {
     char data[CONFIG_STR_MAX];        /* dataset_opts.source */
     char data_dir[CONFIG_STR_MAX];    /* "" = the source's default */
     char label_column[CONFIG_STR_MAX];/* CSV; "" = last column */
+    char categorical[CONFIG_STR_MAX]; /* CSV one-hot columns: "", "auto" or names */
     int task;                         /* CONFIG_TASK_* */
     int data_seed;                    /* synthetic data and splits */
     int synthetic_samples, synthetic_features, synthetic_classes, synthetic_targets;

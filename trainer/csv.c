@@ -1,0 +1,450 @@
+/* csv: the CSV loader of dataset.h: a header line, then one row per line;
+ * numeric features, a label column (classes or a regression target) and
+ * categorical columns one-hot encoded (onehot.h). Errors name the file, line
+ * and column. Invariant: on any failure the output dataset is left empty. */
+#include "csv.h"
+#include "dscache.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int read_whole(const char *path, char **out, kerror *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return kerror_set(err, KE_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
+    int rc = KE_OK;
+    long len = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        len = ftell(f);
+    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        rc = kerror_set(err, KE_IO, NULL, "%s: cannot size: %s", path, strerror(errno));
+    } else if (!(*out = malloc((size_t)len + 1))) {
+        rc = kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate %ld bytes", path, len);
+    } else if (fread(*out, 1, (size_t)len, f) != (size_t)len) {
+        rc = kerror_set(err, KE_IO, NULL, "%s: read failed", path);
+    } else {
+        (*out)[len] = '\0';
+    }
+    fclose(f);
+    if (rc != KE_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Cuts the next line off *cur (NUL-terminated, without "\r\n"); NULL at the
+ * end of the text. */
+static char *next_line(char **cur)
+{
+    char *s = *cur;
+    if (!*s) return NULL;
+    char *e = strchr(s, '\n');
+    if (e) {
+        *e = '\0';
+        *cur = e + 1;
+    } else {
+        *cur = s + strlen(s);
+        e = *cur;
+    }
+    if (e > s && e[-1] == '\r') e[-1] = '\0';
+    return s;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s[n - 1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+/* Splits line at commas in place (quoted fields may not contain commas);
+ * stores at most max trimmed fields and returns how many there were. */
+static size_t split_fields(char *line, char **fields, size_t max)
+{
+    size_t k = 0;
+    for (char *s = line;; k++) {
+        char *comma = strchr(s, ',');
+        if (comma) *comma = '\0';
+        if (k < max) fields[k] = trim(s);
+        if (!comma) return k + 1;
+        s = comma + 1;
+    }
+}
+
+/* The spellings of a missing value in CSV exports (pandas' na_values). */
+static int is_missing(const char *s)
+{
+    static const char *const na[] = {"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?", "-", NULL};
+    for (int i = 0; na[i]; i++)
+        if (!strcmp(s, na[i])) return 1;
+    return 0;
+}
+
+static int is_blank(const char *s)
+{
+    return s[strspn(s, " \t")] == '\0';
+}
+
+/* A finite float spelled fully by s. */
+static int parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || fabs(v) > 3.4e38)
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+typedef struct {
+    const char *s;
+    float v;
+} csv_label;
+
+static int label_cmp_num(const void *a, const void *b)
+{
+    float x = ((const csv_label *)a)->v, y = ((const csv_label *)b)->v;
+    return (x > y) - (x < y);
+}
+
+static int label_cmp_str(const void *a, const void *b)
+{
+    return strcmp(((const csv_label *)a)->s, ((const csv_label *)b)->s);
+}
+
+/* Maps the n label strings to 0..k-1 in sorted order (numeric when every
+ * label is a number, so "10" sorts after "9"). */
+static int map_labels(csv_label *lab, size_t n, const char *path, dataset *ds, kerror *err)
+{
+    int numeric = 1;
+    for (size_t i = 0; i < n && numeric; i++)
+        numeric = parse_float(lab[i].s, &lab[i].v) == 0;
+    int (*cmp)(const void *, const void *) = numeric ? label_cmp_num : label_cmp_str;
+    csv_label *uniq = malloc(n * sizeof *uniq);
+    if (!uniq)
+        return kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate labels", path);
+    memcpy(uniq, lab, n * sizeof *uniq);
+    qsort(uniq, n, sizeof *uniq, cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || cmp(&uniq[k - 1], &uniq[i]) != 0)
+            uniq[k++] = uniq[i];
+    for (size_t i = 0; i < n; i++) {
+        const csv_label *hit = bsearch(&lab[i], uniq, k, sizeof *uniq, cmp);
+        ds->y[i] = (int32_t)(hit - uniq);
+    }
+    free(uniq);
+    if (k < 2)
+        return kerror_set(err, KE_INVALID, NULL,
+                          "%s: the label column has %zu distinct value(s), need >= 2", path, k);
+    ds->n_classes = k;
+    return KE_OK;
+}
+
+typedef struct {
+    const char *path, *label;
+    dataset_task task;
+    const char *categorical;   /* csv_load's: "" for none */
+    const onehot *known;       /* csv_load's: NULL to fit */
+} csv_ctx;
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* DATASET_AUTO's rule (dataset.h): labels that read as a continuous
+ * target. A classifier would make each distinct value a class of its own
+ * and report an accuracy near 0 without a word. */
+static int looks_continuous(csv_label *lab, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (parse_float(lab[i].s, &lab[i].v) != 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (lab[i].v != floorf(lab[i].v)) return 1;
+    float *v = malloc(n * sizeof *v);
+    if (!v) return 0;
+    for (size_t i = 0; i < n; i++) v[i] = lab[i].v;
+    qsort(v, n, sizeof *v, cmp_float);
+    size_t k = n > 0;
+    for (size_t i = 1; i < n; i++) k += v[i] != v[i - 1];
+    free(v);
+    return k > 100 && 2 * k > n;
+}
+
+/* The classification dataset ds, its labels read as one regression
+ * target. */
+static int to_regression(dataset *ds, const csv_label *lab, kerror *err)
+{
+    dataset r;
+    int rc = dataset_alloc(&r, DATASET_REGRESSION, ds->n, ds->d, 1, err);
+    if (rc) return rc;
+    memcpy(r.x, ds->x, ds->n * ds->d * sizeof *r.x);
+    for (size_t i = 0; i < ds->n; i++) r.targets[i] = lab[i].v;
+    dataset_free(ds);
+    *ds = r;
+    return KE_OK;
+}
+
+/* 1 when a name still starts or ends with a quote: trim() strips whole
+ * quotes, so this is a quoted name that split_fields cut at its comma. */
+static int cut_quote(char *const *names, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        size_t len = strlen(names[j]);
+        if (len && (names[j][0] == '"' || names[j][len - 1] == '"')) return 1;
+    }
+    return 0;
+}
+
+static int field_count_error(const char *path, size_t lineno, size_t k, size_t ncol, kerror *err)
+{
+    return kerror_set(err, KE_INVALID, NULL, "%s:%zu: %zu fields, the header has %zu", path, lineno,
+                      k, ncol);
+}
+
+static int field_error(const csv_ctx *c, size_t lineno, size_t j, const char *name,
+                       const char *value, kerror *err)
+{
+    int na = is_missing(value);
+    return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): %s '%s'%s", c->path, lineno,
+                      j + 1, name, na ? "missing value" : "non-numeric value", value,
+                      na ? " (not imputed: fill or drop the row)"
+                         : " (a category? one-hot encode it with categorical=auto or =NAME)");
+}
+
+/* Row features f.. of categorical column col: 1 at value's category. */
+static int encode(const csv_ctx *c, size_t lineno, size_t j, const onehot_column *col,
+                  const char *value, float *xf, kerror *err)
+{
+    if (is_missing(value)) return field_error(c, lineno, j, col->name, value, err);
+    long i = onehot_index(col, value);
+    if (i >= 0) {
+        xf[i] = 1.0f;
+        return KE_OK;
+    }
+    return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): category '%s' was not "
+                      "in the training data (the model knows %zu: '%s'%s)", c->path, lineno, j + 1,
+                      col->name, value, col->k, col->values[0], col->k > 1 ? ", ..." : "");
+}
+
+/* Parses the data rows after the header into ds (allocated for them).
+ * cat[j] is column j's categories when it is one-hot encoded, else NULL.
+ * lab receives the label strings for classification. */
+static int csv_rows(char *cur, size_t first_line, char **fields, char **names, size_t ncol,
+                    size_t label_col, const onehot_column *const *cat, const csv_ctx *c,
+                    csv_label *lab, dataset *ds, kerror *err)
+{
+    size_t row = 0, lineno = first_line;
+    for (char *line; (line = next_line(&cur)); lineno++) {
+        if (is_blank(line)) continue;
+        size_t k = split_fields(line, fields, ncol);
+        if (k != ncol) return field_count_error(c->path, lineno, k, ncol, err);
+        float *xr = ds->x + row * ds->d;
+        for (size_t j = 0, f = 0; j < ncol; j++) {
+            if (j == label_col) continue;
+            if (cat[j]) {
+                int rc = encode(c, lineno, j, cat[j], fields[j], xr + f, err);
+                if (rc) return rc;
+                f += cat[j]->k;
+            } else if (parse_float(fields[j], &xr[f++]) != 0) {
+                return field_error(c, lineno, j, names[j], fields[j], err);
+            }
+        }
+        if (lab)
+            lab[row].s = fields[label_col];
+        else if (label_col < ncol && parse_float(fields[label_col], &ds->targets[row]) != 0)
+            return kerror_set(err, KE_INVALID, NULL,
+                              "%s:%zu: label column %zu ('%s'): non-numeric target '%s'",
+                              c->path, lineno, label_col + 1, names[label_col],
+                              fields[label_col]);
+        row++;
+    }
+    return KE_OK;
+}
+
+/* The option's column names: each a feature column of the header. */
+static int check_selection(const csv_ctx *c, char *const *names, size_t ncol, size_t label_col,
+                           kerror *err)
+{
+    for (const char *s = c->categorical; *s;) {
+        size_t n = strcspn(s, ","), j = 0;
+        while (j < ncol && (strlen(names[j]) != n || strncmp(names[j], s, n))) j++;
+        if (j == ncol || j == label_col)
+            return kerror_set(err, KE_INVALID, "categorical", "%s: '%.*s' is %s", c->path, (int)n, s,
+                              j == ncol ? "no column of the header" : "the label column");
+        s += n + (s[n] == ',');
+    }
+    return KE_OK;
+}
+
+/* Pass 1 with the categorical option: the categories of the columns it
+ * selects, from every data row of body. It cuts up a copy: csv_rows then
+ * parses the original. */
+static int fit_categories(const csv_ctx *c, const char *body, size_t rows, char **names,
+                          size_t ncol, size_t label_col, onehot *fit, kerror *err)
+{
+    int any = !strcmp(c->categorical, "auto");
+    int rc = any ? KE_OK : check_selection(c, names, ncol, label_col, err);
+    if (rc) return rc;
+    char *copy = strdup(body);
+    char **cells = malloc(rows * ncol * sizeof *cells);
+    const char **col = malloc(rows * sizeof *col);
+    if (!copy || !cells || !col) rc = kerror_set(err, KE_NOMEM, NULL, "%s: out of memory", c->path);
+    size_t r = 0, lineno = 2;
+    for (char *cur = copy, *line; !rc && (line = next_line(&cur)); lineno++) {
+        if (is_blank(line)) continue;
+        size_t k = split_fields(line, cells + r * ncol, ncol);
+        if (k != ncol) rc = field_count_error(c->path, lineno, k, ncol, err);
+        r++;
+    }
+    for (size_t j = 0; !rc && j < ncol; j++) {
+        int pick = j != label_col && (any || onehot_selects(c->categorical, names[j]));
+        size_t m = 0, other = 0;
+        float v;
+        for (size_t i = 0; pick && i < rows; i++)
+            if (!is_missing(cells[i * ncol + j])) {
+                col[m++] = cells[i * ncol + j];
+                other += parse_float(col[m - 1], &v) != 0;
+            }
+        /* auto: a column of numbers (and missing values) stays numeric;
+         * all-missing columns are csv_rows' error either way */
+        if (pick && m && (!any || other)) rc = onehot_add(fit, names[j], col, m, err);
+    }
+    free(col);
+    free(cells);
+    free(copy);
+    return rc;
+}
+
+/* Which columns are one-hot (cat[j], from known or fitted into fit) and the
+ * number of features *d they make. */
+static int csv_features(const csv_ctx *c, const char *body, size_t rows, char **names,
+                        size_t ncol, size_t label_col, onehot *fit, const onehot_column **cat,
+                        size_t *d, kerror *err)
+{
+    const onehot *o = c->known ? c->known : fit;
+    int rc = !c->known && c->categorical[0]
+                 ? fit_categories(c, body, rows, names, ncol, label_col, fit, err) : KE_OK;
+    for (size_t i = 0; !rc && c->known && i < c->known->n; i++) {
+        size_t j = 0;
+        while (j < ncol && (j == label_col || strcmp(names[j], c->known->cols[i].name))) j++;
+        if (j == ncol)
+            rc = kerror_set(err, KE_INVALID, "data", "%s: no column '%s' (the model one-hot "
+                            "encodes it)", c->path, c->known->cols[i].name);
+    }
+    *d = 0;
+    for (size_t j = 0; !rc && j < ncol; j++) {
+        if (j == label_col) continue;
+        cat[j] = onehot_find(o, names[j]);
+        *d += cat[j] ? cat[j]->k : 1;
+    }
+    return rc;
+}
+
+static int csv_decode(void *vctx, dataset *ds, kerror *err)
+{
+    const csv_ctx *c = vctx;
+    char *text, *cur, *header;
+    int rc = read_whole(c->path, &text, err);
+    if (rc != KE_OK) return rc;
+    cur = text;
+    if (!strncmp(cur, "\xEF\xBB\xBF", 3)) cur += 3;   /* UTF-8 byte order mark */
+    if (!(header = next_line(&cur))) {
+        free(text);
+        return kerror_set(err, KE_INVALID, NULL, "%s: empty file, expected a header line", c->path);
+    }
+    size_t ncol = 1, rows = 0, d = 0;
+    for (const char *s = header; (s = strchr(s, ',')); s++)
+        ncol++;
+    for (const char *s = cur; *s;) {
+        const char *e = strchr(s, '\n');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (strspn(s, " \t\r") < len) rows++;
+        s += len + (e != NULL);
+    }
+    char **cols = malloc(2 * ncol * sizeof *cols);
+    const onehot_column **cat = calloc(ncol, sizeof *cat);
+    csv_label *lab = NULL;
+    onehot fit = {0};
+    if (!cols || !cat) {
+        free(cols);
+        free(cat);
+        free(text);
+        return kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate %zu columns", c->path, ncol);
+    }
+    char **names = cols, **fields = cols + ncol;
+    split_fields(header, names, ncol);
+    int unlabeled = c->task == DATASET_UNLABELED;
+    size_t label_col = unlabeled ? ncol : ncol - 1;
+    if (c->label && !unlabeled) {
+        for (label_col = 0; label_col < ncol && strcmp(names[label_col], c->label); label_col++)
+            ;
+    }
+    if (cut_quote(names, ncol))
+        rc = kerror_set(err, KE_INVALID, NULL, "%s:1: a quoted column name holds a comma "
+                        "(not supported: it shifts every column); rename it", c->path);
+    else if (label_col == ncol && !unlabeled)
+        rc = kerror_set(err, KE_INVALID, "label_column", "%s: no column named '%s' in the header",
+                        c->path, c->label);
+    else if (ncol < 2 && !unlabeled)
+        rc = kerror_set(err, KE_INVALID, NULL,
+                        "%s: need a label column and at least one feature column", c->path);
+    else if (rows == 0)
+        rc = kerror_set(err, KE_INVALID, NULL, "%s: no data rows after the header", c->path);
+    if (rc == KE_OK)
+        rc = csv_features(c, cur, rows, names, ncol, label_col, &fit, cat, &d, err);
+    dataset_task read = c->task == DATASET_REGRESSION ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
+    if (rc == KE_OK)
+        rc = dataset_alloc(ds, read, rows, d, 1, err);
+    if (rc == KE_OK && read == DATASET_CLASSIFICATION && !unlabeled && !(lab = malloc(rows * sizeof *lab)))
+        rc = kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate labels", c->path);
+    if (rc == KE_OK)
+        rc = csv_rows(cur, 2, fields, names, ncol, label_col, cat, c, lab, ds, err);
+    if (rc == KE_OK && lab)
+        rc = c->task == DATASET_AUTO && looks_continuous(lab, rows) ? to_regression(ds, lab, err)
+                                                                     : map_labels(lab, rows, c->path, ds, err);
+    free(lab);
+    free(cat);
+    free(cols);
+    free(text);
+    if (rc != KE_OK) {
+        onehot_free(&fit);
+        dataset_free(ds);
+    } else {
+        ds->categories = fit;
+    }
+    return rc;
+}
+
+int csv_load(const char *path, const char *label_column, dataset_task task,
+             const char *categorical, const onehot *known, const char *cache_dir, dataset *ds,
+             kerror *err)
+{
+    memset(ds, 0, sizeof *ds);
+    if (!path || !*path)
+        return kerror_set(err, KE_INVALID, "source", "CSV source needs a path");
+    csv_ctx c = {path, label_column, task, categorical ? categorical : "", known};
+    /* the cache keeps features, not the categories they stand for */
+    if (known || c.categorical[0]) cache_dir = NULL;
+    char recipe[512];
+    int len = snprintf(recipe, sizeof recipe, "csv v1 task=%d last=%d label=%s", (int)task,
+                       label_column == NULL, label_column ? label_column : "");
+    if (len < 0 || (size_t)len >= sizeof recipe)
+        return kerror_set(err, KE_INVALID, "label_column", "label column name too long");
+    const char *paths[1] = {path};
+    return dscache_load(cache_dir, paths, 1, recipe, csv_decode, &c, ds, err);
+}
