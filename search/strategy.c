@@ -13,6 +13,7 @@
 #include "hyperband.h"
 #include "random.h"
 #include "sobol.h"
+#include "../common/nearest.h"
 
 static const strategy_ops *const registry[] = {
     &grid_strategy,
@@ -81,6 +82,8 @@ int strategy_options_check(const json_t *options, const char *root, const char *
         if (!known[k]) {
             char path[KERROR_PATH_MAX];
             snprintf(path, sizeof path, "%s.%s", root, key);
+            const char *near = nearest_name(key, known);
+            if (near) return kerror_set(err, KE_INVALID, path, "unknown option (did you mean '%s'?)", near);
             return kerror_set(err, KE_INVALID, path, "unknown option");
         }
     }
