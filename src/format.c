@@ -83,6 +83,20 @@ static void cell_text(const format_cell *c, char *buf, size_t n)
     }
 }
 
+/* A table cell on one line: its first line, then " ..." when more text
+ * follows; other control characters (tabs) become spaces. A note or an
+ * error message of several lines would otherwise break the rows' alignment
+ * (CSV and JSON keep the whole text). */
+static void one_line(char *buf, size_t n)
+{
+    size_t cut = strcspn(buf, "\r\n");
+    int more = buf[cut] && buf[cut + strspn(buf + cut, "\r\n \t")];
+    buf[cut] = '\0';
+    for (char *s = buf; *s; s++)
+        if ((unsigned char)*s < 0x20) *s = ' ';
+    if (more && cut + 5 <= n) memcpy(buf + cut, " ...", 5);
+}
+
 /* A JSON string; a byte that starts no UTF-8 sequence is written U+FFFD. */
 static void write_json_string(FILE *out, const char *s)
 {
@@ -188,6 +202,7 @@ void format_row(format_writer *w, const format_cell *cells)
                 if (i) fputc(',', out);
                 csv_field(out, buf);
             } else {
+                one_line(buf, sizeof buf);
                 fprintf(out, "%-*s%s", i + 1 < w->ncols ? w->width[i] : 0, buf,
                         i + 1 < w->ncols ? " " : "");
             }

@@ -363,6 +363,13 @@ check "kestrel trials shows the enqueued column" "[ \"\$cols\" = 'number,enqueue
 $KESTREL note enq "first sweep; x2 > 10 is hopeless" --db enq.db; rc=$?
 check "kestrel note sets and shows a note" "[ $rc -eq 0 ] && [ \"\$($KESTREL note enq --db enq.db)\" = 'first sweep; x2 > 10 is hopeless' ]"
 check "kestrel studies shows the note" "$KESTREL studies --db enq.db | grep -q 'first sweep; x2 > 10 is hopeless'"
+$KESTREL note enq "$(printf 'two lines:\nthe second\tone')" --db enq.db
+table=$($KESTREL studies --db enq.db)
+check "a note of several lines: the table shows its first line, one row per study" \
+    '[ $(echo "$table" | wc -l) -eq 2 ] && echo "$table" | grep -q "two lines: \.\.\.$"'
+want=$(printf 'the second\tone"')
+got=$($KESTREL studies --db enq.db --format csv | tail -1)
+check "a note of several lines: CSV keeps it whole" '[ "$got" = "$want" ]'
 $KESTREL note enq --clear --db enq.db
 check "kestrel note --clear removes it" "[ -z \"\$($KESTREL note enq --db enq.db)\" ] && [ \"\$(q 'select quote(note) from studies')\" = NULL ]"
 $KESTREL trials enq --dbb enq.db 2>err.txt; rc=$?
