@@ -2,22 +2,24 @@
  * runner.h. Each child leads its own process group so that a timeout or a
  * stop reaches everything it started (sh -c python ...). If Kestrel dies
  * (kill -9), the child dies with it (PR_SET_PDEATHSIG, which fires when the
- * spawning *thread* ends: spawn from a long-lived thread), and a watchdog
- * process per child (a /bin/sh), blocked on a pipe only Kestrel writes to,
- * sees EOF and kills the rest of the group. The watchdog leads a process
- * group of its own: a signal to Kestrel's group (kill -9 -PGID, timeout -s
- * KILL) must not end it along with Kestrel. Both are started without
- * fork()'s copy of Kestrel's memory (spawn_shared). Invariant: a child that exited stays an
- * unreaped zombie until its EXIT event is dispatched, which pins its pid as
- * the group id, so a signal to the group can never reach a recycled pid.
- * What leaves the group (setsid, a double fork into a new session) is found
- * by the token each trial carries in its environment (KESTREL_TRIAL_TOKEN,
- * inherited by everything it starts): when the trial ends, Kestrel kills
- * every process carrying it; when Kestrel dies, the watchdog does. */
+ * spawning *thread* ends: spawn from a long-lived thread), and the guard's
+ * watchdog (one /bin/sh for all the trials of a guard), told each trial's
+ * group over a socket only Kestrel writes to, sees EOF and kills the groups
+ * left. The watchdog leads a process group of its own: a signal to
+ * Kestrel's group (kill -9 -PGID, timeout -s KILL) must not end it along
+ * with Kestrel. Both are started without fork()'s copy of Kestrel's memory
+ * (spawn_shared). Invariant: a child that exited stays an unreaped zombie
+ * until its EXIT event is dispatched, which pins its pid as the group id,
+ * so a signal to the group can never reach a recycled pid. What leaves the
+ * group (setsid, a double fork into a new session) is found by the token
+ * each trial carries in its environment (KESTREL_TRIAL_TOKEN, inherited by
+ * everything it starts; all of a guard's share a prefix): when the trial
+ * ends, Kestrel kills every process carrying it (proctoken) before the EXIT
+ * event; when Kestrel dies, the watchdog kills every process carrying the
+ * prefix. */
 #define _GNU_SOURCE
 #include "runner.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,12 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "proctoken.h"
 
 extern char **environ;
 
@@ -82,15 +86,23 @@ struct runner_proc {
     int timed_out, terminated, killed, exec_failed;
     int exit_seen;           /* the child exited (a zombie unless reaped) */
     int reaped;
-    char token[80];          /* "KESTREL_TRIAL_TOKEN=<kestrel pid>.<ns>.<p>": unique per trial */
-    pid_t watchdog;          /* 0 once stood down */
-    int watch_fd;            /* our end of the watchdog's pipe */
+    char token[PROCTOKEN_MAX];   /* the guard's prefix and ".<n>": unique per trial */
+    runner_guard *guard;
+    int guarded;             /* the guard's watchdog has the pid */
     int pidfd;               /* readable once the child exits; -1 without
                               * pidfd_open (then POLL_CAP_MS bounds the wait) */
     int exited, exit_code, signaled, signal;
+    int ending;              /* exited and drained: EXIT comes once what is left is killed */
     int done;                /* EXIT dispatched */
     stream s[S_N];
     tail out_tail, err_tail;
+};
+
+struct runner_guard {
+    pid_t pid;               /* the watchdog, 0 when none */
+    int fd;                  /* our end of its socket, -1 when none */
+    char prefix[PROCTOKEN_MAX - 12];  /* "KESTREL_TRIAL_TOKEN=<kestrel pid>.<ns>.<g>" */
+    unsigned long next;      /* the number in the next trial's token */
 };
 
 typedef struct {
@@ -117,92 +129,16 @@ static void signal_group(const runner_proc *p, int sig)
     kill(-p->pid, sig);      /* ESRCH: the group is already gone */
 }
 
-/* 1 when the NUL-separated environment read from fd has the entry tok, 0
- * when not, -1 when it reads empty. */
-static int env_has(int fd, const char *tok)
+/* Kills what is left of the n trials that ended: their groups, and what
+ * left a group but carries its token. */
+static void kill_rest(runner_proc *const *ps, int n)
 {
-    char buf[READ_CHUNK];
-    size_t pos = 0, n = strlen(tok), total = 0;
-    int match = 1;           /* the current entry equals tok so far */
-    ssize_t r;
-    while ((r = read(fd, buf, sizeof buf)) > 0) {
-        total += (size_t)r;
-        for (ssize_t i = 0; i < r; i++) {
-            if (buf[i] == '\0') {
-                if (match && pos == n) return 1;
-                pos = 0;
-                match = 1;
-            } else {
-                match = match && pos < n && tok[pos] == buf[i];
-                pos++;
-            }
-        }
+    const char *toks[n];
+    for (int i = 0; i < n; i++) {
+        if (!ps[i]->reaped) signal_group(ps[i], SIGKILL);
+        toks[i] = ps[i]->token;
     }
-    return total ? 0 : -1;
-}
-
-/* 1 when pid, whose environment read empty, may be in the middle of an
- * exec (the new image's environment is set up last): not a zombie (the
- * trial's own child is one), not a kernel thread (kthreadd, pid 2, and its
- * children). */
-static int may_be_execing(long pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    const char *rp = strrchr(buf, ')');
-    char state;
-    long ppid;
-    if (!rp || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2) return 0;
-    return state != 'Z' && state != 'X' && pid != 2 && ppid != 2;
-}
-
-/* SIGKILLs every process whose environment we may read (our user's) and
- * holds tok; returns how many, plus those that may be in an exec and have
- * to be looked at again. One pass over /proc: about 10 ms with 130
- * processes on a loaded machine, once or twice per trial. The environ file
- * is opened first and the pidfd second, so a token read from it proves the
- * pidfd is that process, not a recycled pid. */
-static int kill_holders_once(const char *tok)
-{
-    DIR *d = opendir("/proc");
-    if (!d) return 0;
-    int n = 0;
-    pid_t self = getpid();
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end, path[64];
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0 || pid == self) continue;
-        snprintf(path, sizeof path, "/proc/%ld/environ", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;    /* gone, or another user's */
-        int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-        int has = env_has(fd, tok);
-        if (has > 0) {
-            if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-            else kill((pid_t)pid, SIGKILL);
-        }
-        n += has > 0 || (has < 0 && may_be_execing(pid));
-        close(fd);
-        if (pidfd >= 0) close(pidfd);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Kills what is left of the trial: its group, and what left the group but
- * carries its token. Rounds, because a victim may have forked meanwhile or
- * been in an exec; a round that needs another one waits a millisecond. */
-static void kill_rest(runner_proc *p)
-{
-    if (!p->reaped) signal_group(p, SIGKILL);
-    for (int i = 0; i < TOKEN_ROUNDS && kill_holders_once(p->token) > 0; i++)
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    proctoken_kill(toks, n);
 }
 
 /* Keeps the last RUNNER_TAIL_MAX bytes, slid down rather than wrapped round
@@ -330,30 +266,32 @@ static void wait_for(pid_t pid)
         ;
 }
 
-/* The watchdog is stood down with SIGKILL (what is left of the trial was
- * killed by kill_rest): EOF alone must mean Kestrel died, as a dying
- * Kestrel closes its files before its children see another parent. It is
- * waited for before the child is reaped, while the group id is pinned. */
+/* Sends "+PID" or "-PID" to the watchdog; never blocks (nor raises
+ * SIGPIPE): a watchdog that is gone or stuck fails it. */
+static int guard_say(runner_guard *g, char op, pid_t pid)
+{
+    char line[32];
+    int n = snprintf(line, sizeof line, "%c%ld\n", op, (long)pid);
+    if (g->fd < 0) return -1;
+    return send(g->fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+/* Tells the guard's watchdog that the trial's group is no longer one to
+ * kill (before the reap frees its id for reuse), and reaps the child. */
 static void reap(runner_proc *p)
 {
-    if (p->watchdog > 0) {
-        kill(p->watchdog, SIGKILL);
-        close_fd(&p->watch_fd);
-        wait_for(p->watchdog);
-        p->watchdog = 0;
-    }
+    if (p->guarded) guard_say(p->guard, '-', p->pid);
+    p->guarded = 0;
     if (!p->reaped) wait_for(p->pid);
     p->reaped = 1;
     close_fd(&p->pidfd);
 }
 
-/* Ends a proc whose child exited: what is left of the trial is killed (it
- * would outlive it), its pipes closed, the child reaped, and the
- * EXIT event dispatched, after which p is not touched: the callback may
- * free it. */
+/* Ends a proc whose child exited and whose rest kill_rest killed: its pipes
+ * are closed, the child reaped, and the EXIT event dispatched, after which
+ * p is not touched: the callback may free it. */
 static void finish(runner_proc *p, dispatch *d)
 {
-    kill_rest(p);
     for (int k = 0; k < S_N; k++)
         if (p->s[k].fd >= 0) close_stream(p, &p->s[k], d);
     reap(p);
@@ -426,7 +364,7 @@ static void service(runner_proc *p, const struct pollfd *pfd, dispatch *d)
         /* Lines written just before the exit may not have been polled yet. */
         for (int k = 0; k < S_N; k++)
             if (p->s[k].fd >= 0) read_stream(p, &p->s[k], d);
-        if (all_closed(p) || now >= p->t_exit + DRAIN_GRACE) finish(p, d);
+        p->ending = all_closed(p) || now >= p->t_exit + DRAIN_GRACE;
         return;
     }
     enforce_timers(p, now);
@@ -456,9 +394,19 @@ int runner_poll(runner_proc *const *procs, int n, int timeout_ms,
         return kerror_set(err, KE_IO, NULL, "poll: %s", strerror(e));
     }
     dispatch d = {cb, ctx, 0};
-    for (int i = 0; i < n; i++)
-        if (procs[i] && !procs[i]->done) service(procs[i], pfd, &d);
+    runner_proc *ending[n];
+    int ne = 0;
+    for (int i = 0; i < n; i++) {
+        if (!procs[i] || procs[i]->done) continue;
+        service(procs[i], pfd, &d);
+        if (procs[i]->ending) ending[ne++] = procs[i];
+    }
     free(pfd);
+    /* The trials that ended in this poll share one kill_rest (its pass over
+     * /proc is most of what a trial's end costs), and each EXIT comes after
+     * it: when a trial's end is recorded, nothing of it runs any more. */
+    if (ne > 0) kill_rest(ending, ne);
+    for (int i = 0; i < ne; i++) finish(ending[i], &d);
     return d.count;
 }
 
@@ -528,6 +476,8 @@ static void close_fds(int from, int to)
 #endif
 #endif
 
+#define SPAWN_STACK (256 * 1024)   /* the child's: exec_path's buffers and the argv it copies */
+
 static pid_t spawn_shared(int (*fn)(void *), void *arg)
 {
 #ifdef RUNNER_FORK
@@ -538,15 +488,12 @@ static pid_t spawn_shared(int (*fn)(void *), void *arg)
     if (child == 0) _exit(fn(arg));
     return child;
 #else
-    size_t size = 256 * 1024;
-    char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                       -1, 0);
-    if (stack == MAP_FAILED) return -1;
-    pid_t pid = clone(fn, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
-    int e = errno;
-    munmap(stack, size);
-    errno = e;
-    return pid;
+    /* The child runs on this frame's array: Kestrel's thread is suspended
+     * until the child execs or exits (CLONE_VFORK), so nothing else uses
+     * it, and unlike a fresh mapping it costs no page faults nor, when
+     * unmapped, a TLB shootdown across CPUs. */
+    _Alignas(16) char stack[SPAWN_STACK];
+    return clone(fn, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
 #endif
 }
 
@@ -599,8 +546,8 @@ static void exec_path(char *const *argv, char *const *envp)
 }
 
 typedef struct {
-    int fd;                  /* the read end of the watchdog's pipe */
-    char script[512];        /* sh -c: wait for EOF, kill the group, the token's holders */
+    int fd;                  /* the watchdog's end of its socket */
+    char script[1024];       /* sh -c: the groups to kill, until EOF; then kill */
 } watchdog_args;
 
 static int watchdog_main(void *arg)
@@ -617,43 +564,100 @@ static int watchdog_main(void *arg)
     _exit(127);
 }
 
-/* Starts the process that outlives Kestrel to kill the child's group: a
- * /bin/sh that holds no other fd (it must not keep other trials' pipes
- * open), has every signal blocked (a Ctrl-C for Kestrel must not end it
- * first: the mask survives exec) and waits for EOF on its pipe, which comes
- * only when Kestrel died (see reap): then it kills the group and, in rounds
- * until three found none (one in an exec reads empty a moment), every
- * process whose environment holds the token. */
-static int start_watchdog(runner_proc *p)
+/* Starts the guard's watchdog: a /bin/sh that holds no other fd (it must
+ * not keep trials' pipes open), has every signal blocked (a Ctrl-C for
+ * Kestrel must not end it first: the mask survives exec) and reads lines
+ * "+PID" (a trial's group to kill) and "-PID" (no longer: reaped) until
+ * EOF, which comes only when Kestrel died (runner_guard_free stands it down
+ * with SIGKILL): then it kills the groups left and, in rounds until three
+ * found none (one in an exec reads empty a moment), every process whose
+ * environment holds a token of this guard. */
+static int guard_start(runner_guard *g)
 {
-    int wp[2];
-    if (pipe2(wp, O_CLOEXEC) < 0) return -1;
-    watchdog_args a = {.fd = wp[0]};
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+    char re[2 * sizeof g->prefix];     /* the prefix as a regular expression */
+    size_t k = 0;
+    for (const char *c = g->prefix; *c; c++) {
+        if (*c == '.') re[k++] = '\\';
+        re[k++] = *c;
+    }
+    re[k] = '\0';
+    watchdog_args a = {.fd = sv[1]};
     snprintf(a.script, sizeof a.script,
-             "read -r x; kill -s KILL -- -%ld; n=0; e=0; while [ $n -lt %d ] && [ $e -lt 3 ]; do"
-             " f=$(grep -lzxF '%s' /proc/[0-9]*/environ 2>/dev/null); e=$((e+1)); n=$((n+1));"
+             "g=' '; while read -r o n; do case $o in +) g=\"$g$n \";;"
+             " -) case $g in *\" $n \"*) g=\"${g%%%% $n *} ${g#* $n }\";; esac;; esac; done;"
+             " for n in $g; do kill -s KILL -- -$n; done; n=0; e=0;"
+             " while [ $n -lt %d ] && [ $e -lt 3 ]; do"
+             " f=$(grep -lz '^%s\\.' /proc/[0-9]*/environ 2>/dev/null); e=$((e+1)); n=$((n+1));"
              " for p in $f; do p=${p#/proc/}; kill -s KILL ${p%%/environ}; e=0; done; sleep 0.1; done",
-             (long)p->pid, TOKEN_ROUNDS, p->token);
+             TOKEN_ROUNDS, re);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = spawn_shared(watchdog_main, &a);
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(wp[0]);
+    close(sv[1]);
     /* the child has exec'd or exited by now (CLONE_VFORK): exited, the exec failed */
     if (pid > 0 && waitpid(pid, NULL, WNOHANG) == pid) {
         pid = -1;
         e = ENOEXEC;
     }
     if (pid < 0) {
-        close(wp[1]);
+        close(sv[0]);
         errno = e;
         return -1;
     }
-    p->watchdog = pid;
-    p->watch_fd = wp[1];
+    g->pid = pid;
+    g->fd = sv[0];
     return 0;
+}
+
+static void guard_stop(runner_guard *g)
+{
+    if (g->pid > 0) {
+        kill(g->pid, SIGKILL);
+        wait_for(g->pid);
+    }
+    g->pid = 0;
+    close_fd(&g->fd);
+}
+
+/* Hands the trial's group to the watchdog; one that is gone (killed by
+ * hand) or stuck is replaced first. */
+static int guard_add(runner_guard *g, pid_t pid)
+{
+    if (guard_say(g, '+', pid) == 0) return 0;
+    guard_stop(g);
+    if (guard_start(g) < 0) return -1;
+    if (guard_say(g, '+', pid) == 0) return 0;
+    errno = EPIPE;
+    return -1;
+}
+
+int runner_guard_new(runner_guard **out, kerror *err)
+{
+    runner_guard *g = calloc(1, sizeof *g);
+    *out = NULL;
+    if (!g) return kerror_set(err, KE_NOMEM, NULL, "runner_guard_new: out of memory");
+    g->fd = -1;
+    snprintf(g->prefix, sizeof g->prefix, TOKEN_NAME "=%ld.%llx.%llx", (long)getpid(),
+             (unsigned long long)(now_s() * 1e9), (unsigned long long)(uintptr_t)g);
+    if (guard_start(g) < 0) {
+        int e = errno;
+        free(g);
+        return kerror_set(err, KE_IO, NULL, "cannot start Kestrel's watchdog: %s", strerror(e));
+    }
+    *out = g;
+    return KE_OK;
+}
+
+void runner_guard_free(runner_guard *g)
+{
+    if (!g) return;
+    guard_stop(g);
+    free(g);
 }
 
 /* In the child: only async-signal-safe calls. fds: stdin, stdout, stderr,
@@ -735,10 +739,9 @@ static runner_proc *proc_new(const runner_cmd *cmd)
     p->timeout = cmd->timeout;
     p->grace = cmd->kill_grace > 0 ? cmd->kill_grace : DEFAULT_GRACE;
     p->t_term = -1;
-    p->watch_fd = -1;
     p->pidfd = -1;
-    snprintf(p->token, sizeof p->token, TOKEN_NAME "=%ld.%llx.%llx", (long)getpid(),
-             (unsigned long long)(now_s() * 1e9), (unsigned long long)(uintptr_t)p);
+    p->guard = cmd->guard;
+    snprintf(p->token, sizeof p->token, "%s.%lx", cmd->guard->prefix, cmd->guard->next++);
     p->s[S_REPORT] = (stream){.fd = -1, .source = RUNNER_SRC_REPORT};
     p->s[S_OUT] = (stream){.fd = -1, .source = RUNNER_SRC_STDOUT, .tail = &p->out_tail};
     p->s[S_ERR] = (stream){.fd = -1, .tail = &p->err_tail};
@@ -756,6 +759,7 @@ int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err)
     *out = NULL;
     if (!cmd || !cmd->argv || !cmd->argv[0] || !cmd->argv[0][0])
         return kerror_set(err, KE_INVALID, "argv", "the command is empty");
+    if (!cmd->guard) return kerror_set(err, KE_INVALID, NULL, "runner_spawn: no guard");
     runner_proc *p = proc_new(cmd);
     char **envp = p ? build_env(cmd->env_extra, p->token) : NULL;
     if (!p || !envp) {
@@ -797,13 +801,14 @@ int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err)
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     read_child_status(p, pp[3][0], cmd);
     close_fd(&pp[3][0]);
-    if (start_watchdog(p) < 0) {
+    if (guard_add(p->guard, pid) < 0) {
         e = errno;
         for (int k = 0; k < 3; k++) close_fd(&pp[k][0]);
         runner_free(p);
         return kerror_set(err, KE_IO, NULL, "cannot start a watchdog for '%s': %s",
                           cmd->argv[0], strerror(e));
     }
+    p->guarded = 1;
     for (int k = 0; k < S_N; k++) {
         p->s[k].fd = pp[k][0];
         fcntl(p->s[k].fd, F_SETFL, fcntl(p->s[k].fd, F_GETFL) | O_NONBLOCK);
@@ -843,14 +848,13 @@ void runner_free(runner_proc *p)
 {
     if (!p) return;
     if (p->pid > 0) {
-        if (!p->done) kill_rest(p);   /* else finish did */
+        if (!p->done) kill_rest(&p, 1);   /* else runner_poll did */
         reap(p);
     }
     for (int k = 0; k < S_N; k++) {
         close_fd(&p->s[k].fd);
         free(p->s[k].line);
     }
-    close_fd(&p->watch_fd);
     close_fd(&p->pidfd);
     free(p);
 }

@@ -15,7 +15,15 @@
 #define RUNNER_TAIL_MAX 8192      /* bytes of stdout/stderr kept per trial */
 #define RUNNER_LINE_MAX 65536     /* longer report lines are cut and flagged */
 
+/* A guard: the one process (a watchdog) that outlives Kestrel to kill
+ * what is left of the trials spawned with it if Kestrel dies, even by
+ * kill -9: their groups, and the processes that left a group but carry
+ * its token. One per spawning thread (not thread-safe); free it after every
+ * proc spawned with it. */
+typedef struct runner_guard runner_guard;
+
 typedef struct {
+    runner_guard *guard;        /* required */
     char *const *argv;          /* NULL-terminated; argv[0] searched in PATH */
     char *const *env_extra;     /* "K=V" entries added to the environment, or NULL */
     const char *cwd;            /* or NULL */
@@ -47,6 +55,11 @@ typedef struct {
 } runner_event;
 
 typedef void (*runner_cb)(const runner_event *ev, void *ctx);
+
+/* Starts the guard's watchdog. On success the caller owns *out. */
+int runner_guard_new(runner_guard **out, kerror *err);
+/* Stands the watchdog down (its trials are over or are Kestrel's to end). */
+void runner_guard_free(runner_guard *g);
 
 /* Starts the child. On success the caller owns *out (runner_free after exit). */
 int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err);

@@ -128,6 +128,7 @@ int sched_launch_spawn(const sched_trial *t, const spec_study *spec, const sched
      * not make is refused instead (the trial fails, naming it). */
     int mk = sched_dir_make(trial_dir, err);
     if (mk != KE_OK) return mk;
+    if (!*o->guard && (mk = runner_guard_new(o->guard, err)) != KE_OK) return mk;
     strlist a = {0}, e = {0};
     char **argv = NULL;
     int rc = KE_OK;
@@ -140,7 +141,7 @@ int sched_launch_spawn(const sched_trial *t, const spec_study *spec, const sched
     if (rc == KE_OK) {
         /* Hyperband budgets and checkpoints reach the trainer through the
          * environment too (KESTREL_BUDGET, KESTREL_RESUME_FROM). */
-        runner_cmd cmd = {.argv = argv ? argv : a.v, .env_extra = e.v, .cwd = spec->run.cwd,
+        runner_cmd cmd = {.guard = *o->guard, .argv = argv ? argv : a.v, .env_extra = e.v, .cwd = spec->run.cwd,
                           .timeout = spec->budget.trial_timeout,
                           .kill_grace = spec->run.kill_grace, .user = user};
         rc = runner_spawn(out, &cmd, err);

@@ -16,6 +16,7 @@ typedef struct {
     const char *work_dir;   /* trial folders "<work_dir>/<study>/<number>" */
     const char *cache_dir;  /* decoded-dataset cache, or NULL */
     char *const *env_extra; /* "K=V" for every trial (a worker's CUDA_VISIBLE_DEVICES), or NULL */
+    runner_guard **guard;   /* the spawner's guard, started here at its first trial */
 } sched_launch_paths;
 
 /* Makes the trial's folder and starts its child; threads is its share of

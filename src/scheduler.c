@@ -53,6 +53,7 @@ struct scheduler {
     pruner *prun;
     sched_trials hist;
     sched_run *runs;        /* max_parallel slots; proc NULL when free */
+    runner_guard *guard;    /* from the first local trial on; outlives every proc */
     int n_running;          /* local and remote */
     int n_local;
     int *retry_queue;       /* trial numbers to re-run */
@@ -546,7 +547,7 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
     }
     kerror serr;
     sched_launch_paths paths = {.self_exe = s->o.self_exe, .work_dir = s->o.work_dir,
-                                .cache_dir = s->o.cache_dir};
+                                .cache_dir = s->o.cache_dir, .guard = &s->guard};
     rc = sched_launch_spawn(t, s->spec, &paths, s->threads, r, &r->proc, &serr);
     if (rc != KE_OK) {
         r->proc = NULL;
@@ -759,6 +760,7 @@ void scheduler_close(scheduler *s)
             if (s->runs[i].proc) runner_free(s->runs[i].proc);
         free(s->runs);
     }
+    runner_guard_free(s->guard);
     if (s->strat) s->ops->destroy(s->strat);
     if (s->prun) s->pops->destroy(s->prun);
     sched_trials_free(&s->hist);

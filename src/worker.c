@@ -54,6 +54,7 @@ typedef struct {
     double next_beat, next_lease, idle_since;
     int gpu_used[WORKER_MAX_GPUS];
     wslot slots[WORKER_MAX_SLOTS];
+    runner_guard *guard;        /* from the first trial on; outlives every proc */
     int cores;
     int leased;                 /* trials leased so far */
 } worker;
@@ -244,7 +245,7 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
     take_gpus(w, sl, sl->spec.run.gpus, gpu_env, sizeof gpu_env);
     char *env[] = {gpu_env[0] ? gpu_env : NULL, NULL};
     sched_launch_paths paths = {.self_exe = w->o->self_exe, .work_dir = w->o->work_dir,
-                                .cache_dir = cache, .env_extra = env};
+                                .cache_dir = cache, .env_extra = env, .guard = &w->guard};
     int threads = w->cores / w->o->slots;
     return sched_launch_spawn(&t, &sl->spec, &paths, threads > 0 ? threads : 1, sl, &sl->proc, err);
 }
@@ -533,6 +534,7 @@ int worker_run(const worker_opts *o, kerror *err)
     }
     for (int i = 0; i < o->slots; i++)
         if (w->slots[i].busy) slot_clear(w, &w->slots[i]);
+    runner_guard_free(w->guard);
     wclient_close(w->c);
     free(w);
     return rc;

@@ -74,11 +74,24 @@ static int count(const collect *c, runner_source src)
     return n;
 }
 
+/* This process's guard, started at its first spawn: Check runs each test
+ * in a process of its own, so each test has its own watchdog (a test that
+ * forks a spawning child starts one there). */
+static runner_guard *guard;
+
+static runner_guard *test_guard(void)
+{
+    kerror err;
+    if (!guard) ck_assert_int_eq(runner_guard_new(&guard, &err), KE_OK);
+    return guard;
+}
+
 static runner_proc *spawn_cmd(runner_cmd *cmd, collect *c)
 {
     runner_proc *p = NULL;
     kerror err;
     cmd->user = c;
+    cmd->guard = test_guard();
     ck_assert_int_eq(runner_spawn(&p, cmd, &err), KE_OK);
     ck_assert_ptr_nonnull(p);
     return p;
@@ -344,6 +357,69 @@ START_TEST(exit_with_grandchild_in_other_session)
 }
 END_TEST
 
+/* Trials that end in the same poll share one pass over /proc: each one's
+ * escaped processes still die. */
+START_TEST(escaped_processes_of_trials_ending_together)
+{
+    enum { N = 3 };
+    collect c[N] = {{0}};
+    runner_proc *p[N];
+    for (int i = 0; i < N; i++) p[i] = spawn_sh(ESCAPING_SLEEPS " echo done", 0, &c[i]);
+    run_all(p, c, N);
+    for (int i = 0; i < N; i++) {
+        pid_t gone[2];
+        escaped_pids(&c[i], gone);
+        ck_assert(dies(gone[0]));
+        ck_assert(dies(gone[1]));
+        runner_free(p[i]);
+        collect_free(&c[i]);
+    }
+}
+END_TEST
+
+/* This process's children that are not among the n pids (at most 8). */
+static int other_children(const pid_t *pids, int n, pid_t out[8])
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    int others = 0;
+    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
+        int known = 0;
+        for (int i = 0; i < n; i++) known |= atoi(tok) == pids[i];
+        if (!known && others < 8) out[others++] = (pid_t)atoi(tok);
+    }
+    return others;
+}
+
+/* One watchdog for all the trials of a guard, not one each; killed by
+ * hand, it is replaced at the next spawn. */
+START_TEST(one_watchdog_per_guard)
+{
+    enum { N = 4 };
+    collect c[N] = {{0}};
+    runner_proc *p[N];
+    pid_t pids[N], watchdog[8];
+    for (int i = 0; i < N; i++) {
+        if (i == N - 1) {
+            ck_assert_int_eq(kill(watchdog[0], SIGKILL), 0);
+            ck_assert_int_eq(waitpid(watchdog[0], NULL, 0), watchdog[0]);
+        }
+        p[i] = spawn_sh("read x", 0, &c[i]);
+        pids[i] = runner_pid(p[i]);
+        ck_assert_int_eq(other_children(pids, i + 1, watchdog), 1);
+    }
+    for (int i = 0; i < N; i++) {
+        runner_free(p[i]);
+        collect_free(&c[i]);
+    }
+}
+END_TEST
+
 START_TEST(terminate)
 {
     collect c = {.terminate_on = "ready"};
@@ -386,6 +462,8 @@ START_TEST(eight_children_at_once)
         runner_free(p[i]);
         collect_free(&c[i]);
     }
+    runner_guard_free(guard);
+    guard = NULL;
     ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);   /* no child left behind */
     ck_assert_int_eq(errno, ECHILD);
 }
@@ -519,9 +597,13 @@ static const char *fd_problem(char *buf, size_t size)
 {
     char *argv[] = {"/bin/sh", "-c", "cat; echo ready >&3; echo stdin-done; exec sleep 30", NULL};
     collect c = {0};
-    runner_cmd cmd = {.argv = argv, .user = &c};
     runner_proc *p = NULL;
     kerror err;
+    if (!guard && runner_guard_new(&guard, &err) != KE_OK) {
+        snprintf(buf, size, "guard: %.200s", err.msg);
+        return buf;
+    }
+    runner_cmd cmd = {.guard = guard, .argv = argv, .user = &c};
     if (runner_spawn(&p, &cmd, &err) != KE_OK) {
         snprintf(buf, size, "spawn: %.200s", err.msg);
         return buf;
@@ -601,7 +683,7 @@ START_TEST(free_kills_live_child)
     runner_free(p);
     ck_assert_int_eq(kill(pid, 0), -1);   /* killed and reaped */
     ck_assert_int_eq(errno, ESRCH);
-    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+    ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), -1);
     ck_assert_int_eq(errno, ECHILD);
     collect_free(&c);
 }
@@ -664,6 +746,8 @@ static Suite *runner_suite(void)
     tcase_add_test(tc, timeout_with_grandchild_holding_pipes);
     tcase_add_test(tc, exit_with_background_grandchild);
     tcase_add_test(tc, exit_with_grandchild_in_other_session);
+    tcase_add_test(tc, escaped_processes_of_trials_ending_together);
+    tcase_add_test(tc, one_watchdog_per_guard);
     tcase_add_test(tc, terminate);
     tcase_add_test(tc, eight_children_at_once);
     tcase_add_test(tc, environment);
