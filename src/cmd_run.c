@@ -216,7 +216,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
     progress p = {.tty = isatty(STDERR_FILENO), .quiet = quiet, .maximize = spec.maximize,
                   .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = mono()};
-    scheduler_opts so = {.db_path = db, .self_exe = ctx->self_exe,
+    scheduler_opts so = {.db_path = db, .self_exe = ctx->self_exe, .run_self = 1,
                          .work_dir = work_opt ? work_opt : work, .cache_dir = cache,
                          .force = force, .retry_failed = retry, .on_event = on_event, .ctx = &p};
     scheduler *s = NULL;

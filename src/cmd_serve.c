@@ -257,7 +257,7 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     service *sv = NULL;
     api *a = NULL;
     http_server *srv = NULL;
-    service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .max_parallel = o.max_parallel,
+    service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .run_self = 1, .max_parallel = o.max_parallel,
                        .stall_after = o.stall_after, .no_local = o.no_local,
                        .lease_seconds = o.lease_seconds, .checkpoint_max = o.checkpoint_max};
     int rc = service_open(&sv, &so, &err);

@@ -130,7 +130,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
 int cmd_worker_main(int argc, char **argv, const cli_ctx *ctx)
 {
     char *token = NULL;
-    worker_opts o = {.work_dir = "kestrel-worker", .self_exe = ctx->self_exe, .stop = ctx->stop,
+    worker_opts o = {.work_dir = "kestrel-worker", .self_exe = ctx->self_exe, .run_self = 1, .stop = ctx->stop,
                      .labels = json_object()};
     int code = o.labels ? parse_opts(argc, argv, &o, &token) : CLI_FAIL;
     if (code == CLI_OK) {

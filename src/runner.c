@@ -510,9 +510,8 @@ static const char *env_value(char *const *envp, const char *name)
  * child sharing Kestrel's memory must not replace): each PATH entry in
  * turn, a file without a #! line run by /bin/sh, EACCES reported if any
  * candidate gave it. Returns only on failure, errno set. */
-static void exec_path(char *const *argv, char *const *envp)
+static void exec_path(const char *file, char *const *argv, char *const *envp)
 {
-    const char *file = argv[0];
     size_t argc = 0;
     while (argv[argc]) argc++;
     const char *path = strchr(file, '/') ? "" : env_value(envp, "PATH");
@@ -684,7 +683,7 @@ static void child_exec(const runner_cmd *cmd, char **envp, const int fds[5], pid
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    exec_path(cmd->argv, envp);
+    exec_path(cmd->file ? cmd->file : cmd->argv[0], cmd->argv, envp);
     stage = STAGE_EXEC;
 fail:;
     child_msg m = {stage, errno};

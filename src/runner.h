@@ -25,6 +25,8 @@ typedef struct runner_guard runner_guard;
 typedef struct {
     runner_guard *guard;        /* required */
     char *const *argv;          /* NULL-terminated; argv[0] searched in PATH */
+    const char *file;           /* executed instead of argv[0] (no PATH search), or NULL;
+                                 * "/proc/self/exe" is Kestrel's own binary */
     char *const *env_extra;     /* "K=V" entries added to the environment, or NULL */
     const char *cwd;            /* or NULL */
     double timeout;             /* seconds, 0 = none */

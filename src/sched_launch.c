@@ -141,7 +141,11 @@ int sched_launch_spawn(const sched_trial *t, const spec_study *spec, const sched
     if (rc == KE_OK) {
         /* Hyperband budgets and checkpoints reach the trainer through the
          * environment too (KESTREL_BUDGET, KESTREL_RESUME_FROM). */
-        runner_cmd cmd = {.guard = *o->guard, .argv = argv ? argv : a.v, .env_extra = e.v, .cwd = spec->run.cwd,
+        /* A rebuild of self_exe while the study runs (a link writes a new
+         * file there, not executable until it is done) must not fail or
+         * change built-in trials: they run the binary this one runs. */
+        runner_cmd cmd = {.guard = *o->guard, .argv = argv ? argv : a.v,
+                          .file = !argv && o->run_self ? "/proc/self/exe" : NULL, .env_extra = e.v, .cwd = spec->run.cwd,
                           .timeout = spec->budget.trial_timeout,
                           .kill_grace = spec->run.kill_grace, .user = user};
         rc = runner_spawn(out, &cmd, err);

@@ -13,6 +13,7 @@
 /* Where children come from and work: borrowed strings. */
 typedef struct {
     const char *self_exe;   /* the kestrel binary, for function/trainer trials */
+    int run_self;           /* they execute this very binary (scheduler.h) */
     const char *work_dir;   /* trial folders "<work_dir>/<study>/<number>" */
     const char *cache_dir;  /* decoded-dataset cache, or NULL */
     char *const *env_extra; /* "K=V" for every trial (a worker's CUDA_VISIBLE_DEVICES), or NULL */

@@ -546,7 +546,8 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
         return KE_OK;
     }
     kerror serr;
-    sched_launch_paths paths = {.self_exe = s->o.self_exe, .work_dir = s->o.work_dir,
+    sched_launch_paths paths = {.self_exe = s->o.self_exe, .run_self = s->o.run_self,
+                                .work_dir = s->o.work_dir,
                                 .cache_dir = s->o.cache_dir, .guard = &s->guard};
     rc = sched_launch_spawn(t, s->spec, &paths, s->threads, r, &r->proc, &serr);
     if (rc != KE_OK) {

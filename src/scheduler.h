@@ -36,6 +36,8 @@ typedef void (*scheduler_event_fn)(const scheduler_event *ev, void *ctx);
 typedef struct {
     const char *db_path;        /* for the study lock */
     const char *self_exe;       /* the kestrel binary, for function/trainer trials */
+    int run_self;               /* they execute this very binary (/proc/self/exe),
+                                 * even once self_exe's file is rebuilt */
     const char *work_dir;       /* per-trial dirs (checkpoints), default "<db>.trials" */
     const char *cache_dir;      /* decoded-dataset cache, default "<db dir>/kestrel-cache" */
     int force;                  /* run a study whose stored spec differs */

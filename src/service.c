@@ -71,6 +71,7 @@ typedef struct {
 
 struct service {
     char *db_path, *self_exe;
+    int run_self;
     int max_parallel;
     int no_local;
     long long checkpoint_max;
@@ -261,7 +262,7 @@ static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *
     r->sv = sv;
     r->spec = *spec;
     memset(spec, 0, sizeof *spec);
-    scheduler_opts so = {.db_path = sv->db_path, .self_exe = sv->self_exe,
+    scheduler_opts so = {.db_path = sv->db_path, .self_exe = sv->self_exe, .run_self = sv->run_self,
                          .work_dir = sv->work_dir, .cache_dir = sv->cache_dir,
                          .retry_failed = retry_failed, .on_event = on_sched_event, .ctx = r};
     int rc = scheduler_open(&r->s, sv->st, &r->spec, &so, err);
@@ -797,6 +798,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     if (!sv) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     sv->db_path = strdup(o->db_path);
     sv->self_exe = strdup(o->self_exe ? o->self_exe : "kestrel");
+    sv->run_self = o->run_self;
     sv->max_parallel = o->max_parallel;
     sv->no_local = o->no_local;
     sv->checkpoint_max = o->checkpoint_max > 0 ? o->checkpoint_max : 1LL << 30;

@@ -21,6 +21,7 @@ typedef struct service service;
 typedef struct {
     const char *db_path;        /* the history; the engine opens its own handle */
     const char *self_exe;       /* the kestrel binary, for function/trainer trials */
+    int run_self;               /* they execute this very binary (scheduler.h) */
     int max_parallel;           /* running trials across all studies, 0 = no cap */
     double stall_after;         /* seconds without an engine round that make it
                                  * "stalled" (service_get_stats); 0 = 60 */

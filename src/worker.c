@@ -244,7 +244,8 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
     snprintf(cache, sizeof cache, "%s/kestrel-cache", w->o->work_dir);
     take_gpus(w, sl, sl->spec.run.gpus, gpu_env, sizeof gpu_env);
     char *env[] = {gpu_env[0] ? gpu_env : NULL, NULL};
-    sched_launch_paths paths = {.self_exe = w->o->self_exe, .work_dir = w->o->work_dir,
+    sched_launch_paths paths = {.self_exe = w->o->self_exe, .run_self = w->o->run_self,
+                                .work_dir = w->o->work_dir,
                                 .cache_dir = cache, .env_extra = env, .guard = &w->guard};
     int threads = w->cores / w->o->slots;
     return sched_launch_spawn(&t, &sl->spec, &paths, threads > 0 ? threads : 1, sl, &sl->proc, err);

@@ -27,6 +27,7 @@ typedef struct {
     const char *work_dir;       /* trial folders: <work_dir>/<study>/<number> */
     int shared_dir;             /* work_dir is the server's own: no folder is copied */
     const char *self_exe;       /* the kestrel binary, for built-in trials */
+    int run_self;               /* they execute this very binary (scheduler.h) */
     json_t *labels;             /* borrowed object of strings, or NULL */
     double idle_exit;           /* exit after this long without a trial; 0 = never */
     int max_trials;             /* exit after running this many trials; 0 = no limit */

@@ -389,5 +389,26 @@ $KESTREL validate enq-typo.json 2>err.txt
 check "an unknown spec field: did you mean" "grep -q \"budget.max_trails: unknown field (did you mean 'max_trials'?)\" err.txt"
 unset DB
 
+# --- the binary rebuilt while a study runs --------------------------------
+# A link writes a new file where the binary was, not executable until done:
+# built-in trials run the binary Kestrel runs, so none fails. The spec is a
+# fifo, so the file is replaced once Kestrel runs (it opened the fifo) and
+# before any trial starts (it has read no spec yet).
+mkdir rebuild && cp "$KESTREL" rebuild/kestrel && mkfifo rebuild/spec.json
+rebuild/kestrel run --quiet --db rebuild.db rebuild/spec.json >/dev/null 2>rebuild/err.txt &
+kpid=$!
+exec 5>rebuild/spec.json
+rm rebuild/kestrel && echo 'not a program yet' > rebuild/kestrel
+cat >&5 <<'J'
+{"name": "rebuilt", "objective": {"metric": "value"},
+ "space": {"x1": {"type": "float", "low": -5, "high": 10}, "x2": {"type": "float", "low": 0, "high": 15}},
+ "strategy": {"name": "random", "seed": 2}, "budget": {"max_trials": 3, "max_parallel": 3},
+ "run": {"function": "branin"}}
+J
+exec 5>&-
+wait $kpid; rc=$?
+check "built-in trials run the binary Kestrel runs while its file is rebuilt" \
+    "[ $rc -eq 0 ] && [ \"\$(DB=rebuild.db q \"select count(*) from trials where state = 'COMPLETE'\")\" = 3 ]"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
