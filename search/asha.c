@@ -134,6 +134,7 @@ static int asha_done(strategy *a, const strategy_history *h)
 
 const strategy_ops asha_strategy = {
     .name = "asha",
+    .gives_budgets = 1,
     .create = asha_create,
     .suggest = asha_suggest,
     .done = asha_done,

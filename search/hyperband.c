@@ -197,6 +197,7 @@ static int hb_done(strategy *b, const strategy_history *h)
 
 const strategy_ops hyperband_strategy = {
     .name = "hyperband",
+    .gives_budgets = 1,
     .create = hb_create,
     .suggest = hb_suggest,
     .done = hb_done,

@@ -45,6 +45,7 @@ typedef struct strategy strategy;   /* each implementation defines it */
 
 typedef struct {
     const char *name;       /* as written in the spec: "random", "grid", ... */
+    int gives_budgets;      /* 1: suggestions carry budgets (Hyperband, ASHA) */
     /* Validates options (a JSON object or NULL; unknown keys rejected, error
      * path relative to "strategy.options") and builds the state. */
     int (*create)(strategy **out, const space *sp, const json_t *options,

@@ -66,6 +66,7 @@ struct scheduler {
     int goal_reached;       /* a COMPLETE trial reached objective.goal: nothing new starts */
     int multifid;           /* the strategy gives budgets: it promotes trials */
     int ended_since_ask;    /* a trial ended since the last suggest() */
+    int n_suggested;        /* suggestions the strategy made since open */
     sched_ckpt ckpt;        /* trainer studies: whose checkpoint is kept */
     const char *stop_reason;
     int finished, completed;
@@ -569,6 +570,23 @@ static int avoided(const scheduler_remote *rem, int number)
     return 0;
 }
 
+/* Launches up to max pending enqueued configurations, in order, as fresh
+ * full-budget trials; *n gets how many. */
+static int launch_enqueued(scheduler *s, int max, scheduler_remote *rem, int *n, kerror *err)
+{
+    *n = 0;
+    if (max <= 0) return KE_OK;
+    space_point queued[max];
+    int64_t id[max];
+    int n_queued = 0;
+    int rc = enqueue_pending(s->st, s->study_id, &s->spec->space, queued, id, max, &n_queued, err);
+    for (int i = 0; rc == KE_OK && i < n_queued && !(rem && rem->leased); i++) {
+        strategy_suggestion sg = {.point = queued[i], .budget = 0, .resume_from = -1};
+        if ((rc = launch(s, &sg, -1, id[i], rem, err)) == KE_OK) (*n)++;
+    }
+    return rc;
+}
+
 /* Fills up to slots free slots: retries first (they cost no budget), then
  * suggestions; with rem, one trial at most, handed to the remote run. */
 static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *err)
@@ -604,16 +622,30 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
         s->exhausted = 1;
         return KE_OK;
     }
+    /* enqueued configurations take the places of fresh suggestions, in order
+     * (read each time: another process may have added some). A strategy
+     * that gives budgets is asked for those places, whose budgets it
+     * decides; any other is not asked for them: under GP a suggestion is a
+     * model fit. */
+    if (!s->ops->gives_budgets) {
+        int n_enq;
+        int rc = launch_enqueued(s, slots < left ? slots : left, rem, &n_enq, err);
+        if (rc != KE_OK || (rem && rem->leased)) return rc;
+        slots -= n_enq;
+        left -= n_enq;
+        if (slots <= 0) return KE_OK;
+        if (n_enq && sched_trials_history(&s->hist, &h) != KE_OK)   /* they are pending now */
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
     strategy_suggestion sg[slots];
     int n = s->ops->suggest(s->strat, &h, sg, slots, err);
     if (n < 0) return n;
+    s->n_suggested += n;
     if (n == 0 && s->n_running == 0) s->exhausted = 1;
-    /* enqueued configurations take the places of fresh suggestions, in order
-     * (read each time: another process may have added some) */
     space_point queued[slots];
     int64_t queued_id[slots];
     int n_queued = 0, next_queued = 0;
-    if (n > 0) {
+    if (n > 0 && s->ops->gives_budgets) {
         int rc = enqueue_pending(s->st, s->study_id, &s->spec->space, queued, queued_id, n,
                                  &n_queued, err);
         if (rc != KE_OK) return rc;
@@ -724,6 +756,7 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
     out->study_id = s->study_id;
     out->max_trials = s->spec->budget.max_trials;
     out->reclaimed = s->reclaimed;
+    out->n_suggested = s->n_suggested;
     out->elapsed = now() - s->t0;
     out->finished = s->finished;
     out->completed = s->completed;

@@ -55,6 +55,8 @@ typedef struct {
     int n_failed;               /* failed by themselves */
     int n_interrupted;          /* FAILED by a stop, signal or dead runner (re-run) */
     int n_configs;              /* fresh trials finished: what max_trials counts */
+    int n_suggested;            /* suggestions the strategy made since open (under GP,
+                                   a model fit each); enqueued configurations need none */
     int reclaimed;              /* RUNNING trials of a dead runner marked FAILED at open */
     int has_best;
     double best_value;
