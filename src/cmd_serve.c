@@ -4,6 +4,7 @@
  * studies it was running are stored RUNNING and resume at the next start. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,10 @@ static const char serve_help[] =
     "                       (default: no cap beyond each study's budget.max_parallel);\n"
     "                       0: none, a pure coordinator whose workers run every trial\n"
     "  --checkpoint-max MB  largest trial folder a worker may send (default 1024)\n"
+    "  --max-connections N  HTTP connections open at once (default 256, or 256 plus\n"
+    "                       --slurm-workers N); one address holds at most a quarter.\n"
+    "                       A worker keeps one: past the cap, new ones are closed\n"
+    "                       (docs/cluster.md \"Scale\")\n"
     "  --lease-timeout S    a worker's trials fail (and are retried under max_retries)\n"
     "                       once it has not been heard from for S seconds (default 30)\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
@@ -68,7 +73,7 @@ typedef struct {
     char *slurm_args[64];       /* split --slurm-args, NULL-terminated */
     char *slurm_args_text;
     double slurm_idle_exit;
-    int auth_reads, max_parallel, no_access_log, no_local;
+    int auth_reads, max_parallel, no_access_log, no_local, max_connections;
     double stall_after, lease_seconds;
     long long checkpoint_max;
     const char *runs[MAX_RUN];
@@ -105,6 +110,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"max-parallel", required_argument, 0, 'p'}, {"run", required_argument, 0, 'r'},
         {"no-access-log", no_argument, 0, 'n'},     {"stall-after", required_argument, 0, 's'},
         {"lease-timeout", required_argument, 0, 'L'},
+        {"max-connections", required_argument, 0, 'M'},
         {"checkpoint-max", required_argument, 0, 'C'},
         {"slurm-workers", required_argument, 0, 'W'}, {"slurm-args", required_argument, 0, 'A'},
         {"slurm-idle-exit", required_argument, 0, 'I'},
@@ -163,6 +169,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                 return cli_usage("serve", "--checkpoint-max: expected 1 to 1048576 (MB), not '%s'", optarg);
             o->checkpoint_max <<= 20;
             break;
+        case 'M':
+            o->max_connections = (int)strtol(optarg, &end, 10);
+            if (*end || !*optarg || o->max_connections < 8 || o->max_connections > 65536)
+                return cli_usage("serve", "--max-connections: expected 8 to 65536, not '%s'", optarg);
+            break;
         case 'L':
             o->lease_seconds = strtod(optarg, &end);
             if (*end || !*optarg || !(o->lease_seconds > 0 && o->lease_seconds <= 86400))
@@ -186,6 +197,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     if (!http_is_loopback(o->host) && !o->token)
         return cli_usage("serve", "refusing to listen on %s without --token-file: anyone who "
                          "can reach it could run commands", o->host);
+    if (!o->max_connections) o->max_connections = 256 + (o->slurm_workers < 65280 ? o->slurm_workers : 65280);
     o->db = cli_db_path(db);
     return CLI_OK;
 }
@@ -252,6 +264,13 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
         }
         spec_free(&spec);
     }
+    /* The engine frees what a pass allocated (histories, answers) at the
+     * heap's top: glibc's default would give it back to the kernel each
+     * time, and shrinking a heap that hundreds of HTTP threads share costs
+     * a TLB flush on every core (a tenth of the engine's time at 1000
+     * workers). A few MB kept is cheaper. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 16 << 20);
     kerror err;
     kerror_clear(&err);
     service *sv = NULL;
@@ -267,7 +286,7 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
         const http_route *routes = api_routes(&n_routes);
         http_opts ho = {.host = o.host, .port = o.port, .token = o.token,
                         .auth_reads = o.auth_reads, .routes = routes, .n_routes = n_routes,
-                        .fallback = api_static, .ctx = a,
+                        .fallback = api_static, .ctx = a, .max_connections = o.max_connections,
                         .access_log = o.no_access_log ? NULL : stderr};
         rc = http_start(&srv, &ho, &err);
     }

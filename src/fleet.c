@@ -313,13 +313,13 @@ static int other_free(const fleet *fl, const fl_worker *w)
 
 /* Offers the worker a trial of study i; 1 when it got one (c->out set). */
 static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char *name,
-                      int gpus_free, kerror *err)
+                      int gpus_free, int batch, kerror *err)
 {
     int avoid[FLEET_LOST], n_avoid = 0, keep_off = w->n_lost && other_free(fl, w);
     for (int i = 0; keep_off && i < FLEET_LOST; i++)
         if (w->lost[i].study && !strcmp(w->lost[i].study, name)) avoid[n_avoid++] = w->lost[i].number;
     scheduler_remote rem = {.tag = fl->last_lease + 1, .worker = w->name, .gpus_free = gpus_free,
-                            .avoid = avoid, .n_avoid = n_avoid};
+                            .avoid = avoid, .n_avoid = n_avoid, .batch = batch};
     int rc = scheduler_lease(s, &rem, err);
     if (rc != KE_OK || !rem.leased) return rc;
     fl->last_lease++;
@@ -338,11 +338,10 @@ static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char
     fl->leases = l;
     w->running++;
     atomic_fetch_add(&fl->n_leases, 1);
-    scheduler_status ss;
-    scheduler_get_status(s, &ss);
+    int64_t study_id = scheduler_study_id(s);
     storage_study row;
-    rc = storage_lease_begin(service_storage(fl->sv), l->id, w->id, ss.study_id, l->number, err);
-    if (rc == KE_OK) rc = storage_study_get_id(service_storage(fl->sv), ss.study_id, &row, err);
+    rc = storage_lease_begin(service_storage(fl->sv), l->id, w->id, study_id, l->number, err);
+    if (rc == KE_OK) rc = storage_study_get_id(service_storage(fl->sv), study_id, &row, err);
     if (rc != KE_OK) return rc;
     c->out = lease_json(l, rem.trial, rem.n_params, row.spec_json, row.spec_dir);
     storage_study_free(&row);
@@ -359,10 +358,13 @@ static int do_lease(service *sv, void *arg, kerror *err)
     int n = 0;
     const char *name;
     while (service_study_at(sv, n, &name)) n++;
+    /* the leases queued with this one spread over the studies as this one
+     * does (round robin): each study's share of them makes one batch */
+    int batch = n ? 1 + service_pass_waiting(sv, do_lease) / n : 1;
     unsigned start = fl->rr++;
     for (int j = 0; j < n; j++) {
         scheduler *s = service_study_at(sv, (int)((start + (unsigned)j) % (unsigned)n), &name);
-        int rc = lease_from(fl, c, w, s, name, gpus_free, err);
+        int rc = lease_from(fl, c, w, s, name, gpus_free, batch, err);
         if (rc != KE_OK) return rc < 0 ? rc : KE_OK;
     }
     return KE_OK;

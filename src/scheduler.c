@@ -67,6 +67,12 @@ struct scheduler {
     int multifid;           /* the strategy gives budgets: it promotes trials */
     int ended_since_ask;    /* a trial ended since the last suggest() */
     int n_suggested;        /* suggestions the strategy made since open */
+    int n_asked;            /* suggest() calls since open (a batch is one) */
+    /* suggestions of one suggest() call not launched yet: the rest of a
+     * batch made for several leases at once; suggest() is asked only when
+     * none is left, so the strategy never suggests around them */
+    strategy_suggestion *ready;
+    int n_ready;
     sched_ckpt ckpt;        /* trainer studies: whose checkpoint is kept */
     const char *stop_reason;
     int finished, completed;
@@ -297,7 +303,8 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     s->ended_since_ask = 1;   /* a resumed study may have promotions due */
     if (rc == KE_OK) {
         s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
-        if (!s->runs) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        s->ready = calloc(spec->budget.max_parallel, sizeof *s->ready);
+        if (!s->runs || !s->ready) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
     if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, STUDY_RUNNING, NULL, err);
     if (rc != KE_OK) {
@@ -614,13 +621,15 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
     int left = s->spec->budget.max_trials - fresh_count(s);
     if (slots > left && (!s->multifid || (left <= 0 && !s->ended_since_ask))) slots = left;
     if (slots <= 0 || s->exhausted) return KE_OK;
-    s->ended_since_ask = 0;
     strategy_history h;
-    if (sched_trials_history(&s->hist, &h) != KE_OK)
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    if (s->ops->done(s->strat, &h)) {
-        s->exhausted = 1;
-        return KE_OK;
+    if (s->n_ready == 0) {
+        s->ended_since_ask = 0;
+        if (sched_trials_history(&s->hist, &h) != KE_OK)
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        if (s->ops->done(s->strat, &h)) {
+            s->exhausted = 1;
+            return KE_OK;
+        }
     }
     /* enqueued configurations take the places of fresh suggestions, in order
      * (read each time: another process may have added some). A strategy
@@ -634,14 +643,24 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
         slots -= n_enq;
         left -= n_enq;
         if (slots <= 0) return KE_OK;
-        if (n_enq && sched_trials_history(&s->hist, &h) != KE_OK)   /* they are pending now */
-            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        if (n_enq && s->n_ready == 0 && sched_trials_history(&s->hist, &h) != KE_OK)
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");   /* they are pending now */
     }
-    strategy_suggestion sg[slots];
-    int n = s->ops->suggest(s->strat, &h, sg, slots, err);
-    if (n < 0) return n;
-    s->n_suggested += n;
-    if (n == 0 && s->n_running == 0) s->exhausted = 1;
+    if (s->n_ready == 0) {
+        /* the leases queued with this one share one suggest() (one GP fit,
+         * the rest of the batch as its pending points) */
+        int want = rem && rem->batch > slots ? rem->batch : slots;
+        if (want > s->spec->budget.max_parallel - s->n_running)
+            want = s->spec->budget.max_parallel - s->n_running;
+        if (want > left && !s->multifid) want = left;
+        int n = s->ops->suggest(s->strat, &h, s->ready, want, err);
+        s->n_asked++;
+        if (n < 0) return n;
+        s->n_suggested += n;
+        if (n == 0 && s->n_running == 0) s->exhausted = 1;
+        s->n_ready = n;
+    }
+    int n = s->n_ready < slots ? s->n_ready : slots;
     space_point queued[slots];
     int64_t queued_id[slots];
     int n_queued = 0, next_queued = 0;
@@ -651,17 +670,29 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
         if (rc != KE_OK) return rc;
     }
     for (int i = 0; i < n; i++) {
-        if (sg[i].budget > 0) s->multifid = 1;
-        if (sg[i].resume_from < 0 && left-- <= 0) continue;
+        strategy_suggestion sg = s->ready[0];
+        memmove(&s->ready[0], &s->ready[1], (size_t)--s->n_ready * sizeof sg);
+        if (sg.budget > 0) s->multifid = 1;
+        if (sg.resume_from < 0 && left-- <= 0) continue;
         int64_t eid = 0;
-        if (sg[i].resume_from < 0 && next_queued < n_queued) {
-            sg[i].point = queued[next_queued];
+        if (sg.resume_from < 0 && next_queued < n_queued) {
+            sg.point = queued[next_queued];
             eid = queued_id[next_queued++];
         }
-        int rc = launch(s, &sg[i], -1, eid, rem, err);
+        int rc = launch(s, &sg, -1, eid, rem, err);
         if (rc != KE_OK || (rem && rem->leased)) return rc;
     }
     return KE_OK;
+}
+
+int64_t scheduler_study_id(const scheduler *s)
+{
+    return s->study_id;
+}
+
+void scheduler_drop_ready(scheduler *s)
+{
+    s->n_ready = 0;
 }
 
 static void stop_all(scheduler *s, const char *reason)
@@ -766,6 +797,7 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
     out->stop_reason = s->failed ? NULL : s->stop_reason;
     out->n_running = s->n_running;
     out->n_local = s->n_local;
+    out->n_asked = s->n_asked;
     for (int k = 0; k < s->hist.n; k++) {
         const sched_trial *t = &s->hist.t[k];
         out->n_trials++;
@@ -793,6 +825,7 @@ void scheduler_close(scheduler *s)
         for (int i = 0; i < s->spec->budget.max_parallel; i++)
             if (s->runs[i].proc) runner_free(s->runs[i].proc);
         free(s->runs);
+        free(s->ready);
     }
     runner_guard_free(s->guard);
     if (s->strat) s->ops->destroy(s->strat);

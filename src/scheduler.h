@@ -58,6 +58,7 @@ typedef struct {
     int n_suggested;            /* suggestions the strategy made since open (under GP,
                                    a model fit each); enqueued configurations need none */
     int reclaimed;              /* RUNNING trials of a dead runner marked FAILED at open */
+    int n_asked;                /* strategy suggest() calls since open (a batch is one) */
     int has_best;
     double best_value;
     int best_number;
@@ -122,6 +123,8 @@ typedef struct {
     int gpus_free;              /* the worker's free GPUs (run.resources.gpus) */
     const int *avoid;           /* trials this worker lost: their retries wait for */
     int n_avoid;                /* another (the caller knows one is free) */
+    int batch;                  /* leases asking at once (this one included): one
+                                 * suggest() makes that many, kept for the next */
     int leased;                 /* out: 1 when a trial was handed over */
     const struct sched_trial *trial; /* out: that trial (number, point, budget...), valid
                                  * until the next call on the scheduler */
@@ -132,6 +135,12 @@ typedef struct {
  * the study has a free slot (budget.max_parallel counts local and remote
  * runs) and the worker's GPUs suffice; rem->leased = 0 when none is due. */
 int scheduler_lease(scheduler *s, scheduler_remote *rem, kerror *err);
+/* Forgets the suggestions a batch made that no lease took, so the next
+ * suggest() sees the outcomes that came in since (the service calls it at
+ * the end of each pass over its queued requests). */
+void scheduler_drop_ready(scheduler *s);
+/* The study's id in storage (scheduler_get_status counts the history: O(trials)). */
+int64_t scheduler_study_id(const scheduler *s);
 /* A line the remote trial's child wrote on its report channel. KE_CONFLICT
  * when no remote run has that tag (it ended, or its study stopped). */
 int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err);

@@ -69,6 +69,12 @@ typedef struct {
     char *frame;
 } event;
 
+typedef struct {                /* an event whose changes are not yet committed */
+    char *study;
+    const char *type;           /* a literal */
+    char *json;
+} held_event;
+
 struct service {
     char *db_path, *self_exe;
     int run_self;
@@ -90,6 +96,14 @@ struct service {
     pthread_cond_t wake;        /* to the engine: a request is queued */
     cmd *queue, *queue_tail;
     int closing;
+
+    /* engine thread: while its queued requests run in one transaction,
+     * their answers and events wait for its commit */
+    int batching;
+    cmd *answered;
+    cmd *pass_rest;             /* the requests of this pass not run yet */
+    held_event *held;
+    int n_held, cap_held;
 
     pthread_mutex_t ev_mu;      /* ring, next_seq, ev_closed */
     pthread_cond_t ev_cond;
@@ -124,12 +138,22 @@ static void log_study(const char *study, const char *state, const scheduler_stat
 
 /* ---- events ---- */
 
-/* Adds an event (takes the reference to data). Dropped when out of memory:
- * events are a view, storage is the record. */
-static void publish(service *sv, const char *study, const char *type, json_t *data)
+/* Room for one more held event; NULL when out of memory. */
+static held_event *hold_slot(service *sv)
 {
-    char *json = data ? format_json(data, JSON_COMPACT) : NULL;
-    json_decref(data);
+    if (sv->n_held == sv->cap_held) {
+        int cap = sv->cap_held ? 2 * sv->cap_held : 64;
+        held_event *bigger = realloc(sv->held, (size_t)cap * sizeof *bigger);
+        if (!bigger) return NULL;
+        sv->held = bigger;
+        sv->cap_held = cap;
+    }
+    return &sv->held[sv->n_held];
+}
+
+/* Adds an event to the ring (json taken; NULL: out of memory, dropped). */
+static void ring_put(service *sv, const char *study, const char *type, char *json)
+{
     pthread_mutex_lock(&sv->ev_mu);
     uint64_t seq = sv->next_seq;
     event e = {strdup(study), NULL};
@@ -149,6 +173,27 @@ static void publish(service *sv, const char *study, const char *type, json_t *da
     }
     pthread_mutex_unlock(&sv->ev_mu);
     free(json);
+}
+
+/* Adds an event (takes the reference to data). Dropped when out of memory:
+ * events are a view, storage is the record. In a batch it waits for the
+ * commit, so a reader that fetches what an event announces finds it. */
+static void publish(service *sv, const char *study, const char *type, json_t *data)
+{
+    char *json = data ? format_json(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    if (!sv->batching) {
+        ring_put(sv, study, type, json);
+        return;
+    }
+    held_event *h = hold_slot(sv);
+    char *name = h && json ? strdup(study) : NULL;
+    if (!name) {
+        free(json);
+        return;
+    }
+    *h = (held_event){name, type, json};
+    sv->n_held++;
 }
 
 static void publish_state(service *sv, const char *study, const char *state)
@@ -397,17 +442,31 @@ static int delete_inactive(service *sv, const char *name, kerror *err)
     return rc;
 }
 
-static void complete(service *sv, cmd *c, int rc, const kerror *err)
+/* Wakes c's requester (its rc and err set). */
+static void answer(service *sv, cmd *c)
 {
     pthread_mutex_lock(&sv->mu);
-    c->rc = rc;
-    if (rc != KE_OK) c->err = *err;
     /* the condition is the requester's too: it is destroyed once the
      * requester sees done, which needs the lock this call still holds */
     pthread_cond_t *cv = c->done_cv;
     c->done = 1;
     if (cv) pthread_cond_signal(cv);
     pthread_mutex_unlock(&sv->mu);
+}
+
+/* c's outcome; in a batch its requester hears it once the batch commits (a
+ * COMPLETE acknowledged is a COMPLETE stored). A call made inline on the
+ * engine thread (no requester waiting) has its outcome at once. */
+static void complete(service *sv, cmd *c, int rc, const kerror *err)
+{
+    c->rc = rc;
+    if (rc != KE_OK) c->err = *err;
+    if (sv->batching && c->done_cv) {
+        c->next = sv->answered;
+        sv->answered = c;
+        return;
+    }
+    answer(sv, c);
 }
 
 /* Takes a finished (or failed, rc < 0) study out of the active list. */
@@ -612,18 +671,63 @@ void service_get_stats(service *sv, service_stats *out)
 
 /* ---- the engine loop ---- */
 
-/* Runs the requests queued so far. */
+/* Ends the batch: commits it, then lets its events out and answers its
+ * requesters. A failed commit lost every write of the batch that the
+ * schedulers already count: the requesters get the error, and the active
+ * studies fail (their trials reclaimed; a resume reloads the history). */
+static void end_batch(service *sv)
+{
+    kerror err;
+    kerror_clear(&err);
+    int rc = storage_batch_end(sv->st, &err);
+    sv->batching = 0;
+    for (int i = 0; i < sv->n_held; i++) {
+        held_event *h = &sv->held[i];
+        if (rc == KE_OK) ring_put(sv, h->study, h->type, h->json);
+        else free(h->json);
+        free(h->study);
+    }
+    sv->n_held = 0;
+    while (sv->answered) {
+        cmd *c = sv->answered;
+        sv->answered = c->next;
+        if (rc != KE_OK) {
+            c->rc = rc;
+            c->err = err;
+        }
+        answer(sv, c);
+    }
+    if (rc == KE_OK) return;
+    log_error("*", "cannot commit the history", &err);
+    while (sv->active) finish_study(sv, sv->active, rc, &err);
+}
+
+/* Runs the requests queued so far, in one transaction: a thousand workers'
+ * leases and reports cost one commit per pass, not two each. */
 static void run_requests(service *sv)
 {
     pthread_mutex_lock(&sv->mu);
     cmd *c = sv->queue;
     sv->queue = sv->queue_tail = NULL;
     pthread_mutex_unlock(&sv->mu);
+    kerror err;
+    /* unbatched (each call commits alone) when the batch cannot start */
+    sv->batching = c && storage_batch_begin(sv->st, &err) == KE_OK;
     while (c) {
         cmd *next = c->next;
+        sv->pass_rest = next;
         exec_cmd(sv, c);
         c = next;
     }
+    if (sv->batching) end_batch(sv);
+    for (study_run *r = sv->active; r; r = r->next) scheduler_drop_ready(r->s);
+}
+
+int service_pass_waiting(service *sv, service_fn fn)
+{
+    int n = 0;
+    for (const cmd *c = sv->pass_rest; c; c = c->next) n += c->kind == CMD_CALL && c->fn == fn;
+    return n;
 }
 
 /* Splits the global cap among the studies: each gets an equal share (up to
@@ -840,6 +944,7 @@ void service_close(service *sv)
         free(sv->ring[i].study);
         free(sv->ring[i].frame);
     }
+    free(sv->held);
     watch_close(sv->others);
     fleet_close(sv->fleet);
     storage_close(sv->st);

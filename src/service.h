@@ -82,6 +82,9 @@ void service_get_stats(service *sv, service_stats *out);
  * engine thread and returns its code, as the requests above do. */
 typedef int (*service_fn)(service *sv, void *arg, kerror *err);
 int service_call(service *sv, service_fn fn, void *arg, kerror *err);
+/* Engine thread only, from inside such a call: how many more calls of fn
+ * the engine's current pass holds (requests queued together: a batch). */
+int service_pass_waiting(service *sv, service_fn fn);
 /* Engine thread only, from inside such a call: the engine's storage handle,
  * its fleet, the scheduler of active study `name` (NULL if none), and the
  * i-th active study (NULL past the last; *name set). */

@@ -200,6 +200,14 @@ typedef int (*storage_curve_fn)(int number, trial_state state, const int *steps,
 int storage_curves_each(storage *st, int64_t study_id, const char *metric, int offset,
                         int limit, storage_curve_fn fn, void *ctx, kerror *err);
 
+/* One transaction for many calls (the engine's pass over its queued
+ * requests): until storage_batch_end commits, each call's rows go in a
+ * savepoint of it, all-or-nothing as alone, and nothing is durable or seen
+ * by other connections. A failed commit rolls every call of the batch back.
+ * Not nested; storage_batch_end without a batch is KE_OK. */
+int storage_batch_begin(storage *st, kerror *err);
+int storage_batch_end(storage *st, kerror *err);
+
 /* Workers and leases (storage_workers.c): the workers `kestrel serve` has
  * registered and the trial attempts it handed them. */
 /* Records a worker; *id is new and never reused. info_json: a JSON object. */

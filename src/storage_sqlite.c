@@ -115,6 +115,15 @@ static const char *const query_sql[Q_COUNT] = {
         "state FROM trials WHERE study_id = ?1 ORDER BY number LIMIT ?3 OFFSET ?4) t "
         "LEFT JOIN trial_values v ON v.trial_id = t.id AND v.name = ?2 "
         "ORDER BY t.number, v.step",
+    [Q_WORKER_ADD] = "INSERT INTO workers (name, info, registered_at) VALUES (?1, ?2, ?3)",
+    /* sqlite_sequence keeps the highest id ever given, deleted rows' too */
+    [Q_LEASE_LAST] = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "
+        "name = 'leases'), 0)",
+    [Q_LEASE_BEGIN] = "INSERT INTO leases (id, worker_id, study_id, trial_number, started_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_LEASE_END] = "UPDATE leases SET outcome = ?2, ended_at = ?3 WHERE id = ?1 AND "
+        "ended_at IS NULL",
+    [Q_LEASE_END_ALL] = "UPDATE leases SET outcome = ?1, ended_at = ?2 WHERE ended_at IS NULL",
 };
 
 /* Current Unix time in seconds, sub-second precision. */
@@ -187,20 +196,39 @@ static int exec(storage *st, const char *sql, kerror *err)
 
 /* IMMEDIATE takes the write lock up front, so a transaction that reads and
  * then writes (next trial number) cannot deadlock against another writer;
- * busy_timeout makes it wait for that writer instead of failing. */
+ * busy_timeout makes it wait for that writer instead of failing. Inside a
+ * batch the write lock is held already: a savepoint keeps the call's rows
+ * all-or-nothing within it. */
 int sq_begin(storage *st, kerror *err)
 {
-    return exec(st, "BEGIN IMMEDIATE", err);
+    return exec(st, st->batch ? "SAVEPOINT call" : "BEGIN IMMEDIATE", err);
 }
 
 /* Commits if rc is KE_OK, else rolls back; returns the first failure. */
 int sq_end_txn(storage *st, int rc, kerror *err)
 {
     if (rc == KE_OK) {
-        rc = exec(st, "COMMIT", err);
+        rc = exec(st, st->batch ? "RELEASE call" : "COMMIT", err);
         if (rc == KE_OK) return KE_OK;
     }
-    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(st->db, st->batch ? "ROLLBACK TO call; RELEASE call" : "ROLLBACK", NULL, NULL,
+                 NULL);
+    return rc;
+}
+
+int storage_batch_begin(storage *st, kerror *err)
+{
+    int rc = exec(st, "BEGIN IMMEDIATE", err);
+    st->batch = rc == KE_OK;
+    return rc;
+}
+
+int storage_batch_end(storage *st, kerror *err)
+{
+    if (!st->batch) return KE_OK;
+    st->batch = 0;
+    int rc = exec(st, "COMMIT", err);
+    if (rc != KE_OK) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 

@@ -23,6 +23,7 @@ enum {
     Q_EACH_ANY_NUM, Q_EACH_ANY_MIN, Q_EACH_ANY_MAX,
     Q_EACH_ONE_NUM, Q_EACH_ONE_MIN, Q_EACH_ONE_MAX,
     Q_CURVES,
+    Q_WORKER_ADD, Q_LEASE_LAST, Q_LEASE_BEGIN, Q_LEASE_END, Q_LEASE_END_ALL,
     Q_COUNT
 };
 
@@ -30,6 +31,7 @@ struct storage {
     sqlite3 *db;
     int version;
     sqlite3_stmt *q[Q_COUNT];   /* prepared on first use, finalized on close */
+    int batch;                  /* in storage_batch_begin's transaction: sq_begin nests */
 };
 
 /* Current Unix time in seconds, sub-second precision. */
@@ -44,8 +46,9 @@ int sq_run_write(storage *st, sqlite3_stmt *s, kerror *err, const char *what);
  * else s reset and KE_NOTFOUND (message from fmt) or KE_DB. */
 int sq_one_row(storage *st, sqlite3_stmt *s, kerror *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* BEGIN IMMEDIATE; sq_end_txn commits if rc is KE_OK, else rolls back, and
- * returns the first failure. */
+/* BEGIN IMMEDIATE (a savepoint inside a batch); sq_end_txn commits (releases)
+ * if rc is KE_OK, else rolls back (to the savepoint), and returns the first
+ * failure. */
 int sq_begin(storage *st, kerror *err);
 int sq_end_txn(storage *st, int rc, kerror *err);
 /* Binds text (a trial's output may be any bytes) as valid UTF-8, each bad

@@ -15,6 +15,7 @@
 #include "../src/lock.h"
 #include "../src/scheduler.h"
 #include "../src/sched_ckpt.h"
+#include "../src/sched_trial.h"
 
 static char dir[64], db[128];
 
@@ -274,6 +275,56 @@ START_TEST(enqueued_configurations_ask_the_strategy_nothing)
 }
 END_TEST
 
+/* Leases asking at once share one suggest() of the GP (one fit, the rest of
+ * the batch as pending points); what no lease took is dropped at the end of
+ * the pass, and the next lease asks again. */
+START_TEST(leases_asking_at_once_share_one_suggestion_batch)
+{
+    static const char text[] =
+        "{\"name\": \"batch\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+        " \"strategy\": {\"name\": \"gp\", \"seed\": 1},"
+        " \"budget\": {\"max_trials\": 20, \"max_parallel\": 8},"
+        " \"run\": {\"command\": [\"true\"]}}";
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    storage *st;
+    scheduler_opts o;
+    scheduler *s = open_study(text, &spec, &st, &o, 2);
+    scheduler_set_parallel(s, 0);   /* workers run every trial */
+    double x[3];
+    for (int i = 0; i < 3; i++) {
+        scheduler_remote rem = {.tag = i + 1, .worker = "w", .batch = 3 - i};
+        ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
+        ck_assert_int_eq(rem.leased, 1);
+        x[i] = rem.trial->point.x[0];
+    }
+    scheduler_status ss;
+    scheduler_get_status(s, &ss);
+    ck_assert_int_eq(ss.n_running, 3);
+    ck_assert_int_eq(ss.n_asked, 1);
+    ck_assert_int_eq(ss.n_suggested, 3);
+    ck_assert(x[0] != x[1] && x[1] != x[2] && x[0] != x[2]);
+
+    /* a batch of 4 for one lease: 3 are left over, then dropped */
+    scheduler_remote rem = {.tag = 4, .worker = "w", .batch = 4};
+    ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_OK);
+    scheduler_drop_ready(s);
+    rem = (scheduler_remote){.tag = 5, .worker = "w", .batch = 1};
+    ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_OK);
+    ck_assert_int_eq(rem.leased, 1);
+    scheduler_get_status(s, &ss);
+    ck_assert_int_eq(ss.n_running, 5);
+    ck_assert_int_eq(ss.n_asked, 3);
+    scheduler_stop(s, "test over");
+    while (scheduler_step(s, 0, &err) > 0) {}
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(&spec);
+}
+END_TEST
+
 static Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -284,6 +335,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, force_on_a_locked_study_keeps_its_spec);
     tcase_add_test(tc, checkpoints_kept_for_the_best_only);
     tcase_add_test(tc, enqueued_configurations_ask_the_strategy_nothing);
+    tcase_add_test(tc, leases_asking_at_once_share_one_suggestion_batch);
     suite_add_tcase(s, tc);
     return s;
 }
