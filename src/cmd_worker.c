@@ -34,6 +34,9 @@ static const char worker_help[] =
     "  --idle-exit S        exit after S seconds without a trial (batch jobs)\n"
     "  --trials N           exit after running N trials\n"
     "  --poll S             seconds between lease requests while idle (default 0.5)\n"
+    "  --report-buffer KB   a trial's report lines kept while the server cannot be\n"
+    "                       reached (default 65536 = 64 MiB); past it the worker\n"
+    "                       stops reading them and the trial waits on its next write\n"
     "  -h, --help           show this help\n"
     "\n"
     "SIGINT/SIGTERM end the running trials and give them back to the server, which\n"
@@ -72,6 +75,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         {"work-dir", required_argument, 0, 'w'}, {"label", required_argument, 0, 'l'},
         {"idle-exit", required_argument, 0, 'i'}, {"poll", required_argument, 0, 'p'},
         {"shared-dir", no_argument, 0, 'S'},     {"trials", required_argument, 0, 'T'},
+        {"report-buffer", required_argument, 0, 'B'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
@@ -100,6 +104,13 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
             o->max_trials = (int)strtol(optarg, &end, 10);
             if (*end || !*optarg || o->max_trials < 1)
                 return cli_usage("worker", "--trials: expected a count >= 1, not '%s'", optarg);
+            break;
+        case 'B':
+            o->report_buffer = strtoll(optarg, &end, 10);
+            if (*end || !*optarg || o->report_buffer < 1 || o->report_buffer > 1LL << 30)
+                return cli_usage("worker", "--report-buffer: expected 1 to 1073741824 (KB), not '%s'",
+                                 optarg);
+            o->report_buffer <<= 10;
             break;
         case 'l': {
             const char *eq = strchr(optarg, '=');

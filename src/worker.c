@@ -36,6 +36,8 @@ typedef struct {
     int gpu[WORKER_MAX_GPUS];   /* indexes into opts.gpus it holds */
     int n_gpu;
     json_t *lines;              /* report lines not yet acknowledged */
+    long long lines_bytes;      /* their length; past opts.report_buffer, not read */
+    int held_back;              /* its reports are not read now (logged once per stretch) */
     double last_sent;
     int exited;                 /* its end is in `end`, to send */
     json_t *end;                /* the finish request body, less worker and key */
@@ -373,6 +375,7 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
     if (rc != KE_OK) return rc;   /* kept: sent again on a later round */
     if (status == 200) {
         for (size_t k = 0; k < i; k++) json_array_remove(sl->lines, 0);
+        sl->lines_bytes -= (long long)bytes;
         if (json_is_true(json_object_get(reply, "stop")) && sl->proc) runner_terminate(sl->proc);
         if (ending) slot_clear(w, sl);
     } else if (status == 409 || status == 404) {
@@ -412,8 +415,9 @@ static void on_event(const runner_event *ev, void *ctx)
     worker *w = ctx;
     wslot *sl = ev->user;
     if (ev->kind == RUNNER_LINE) {
-        if (ev->source == RUNNER_SRC_REPORT && !sl->gone)
-            json_array_append_new(sl->lines, json_string(ev->line));
+        json_t *line = ev->source == RUNNER_SRC_REPORT && !sl->gone ? json_string(ev->line) : NULL;
+        if (line) sl->lines_bytes += (long long)json_string_length(line);
+        json_array_append_new(sl->lines, line);
         return;
     }
     if (*w->o->stop && !sl->gone) {
@@ -455,6 +459,21 @@ static int stopped(const worker *w, double since)
     return 1;
 }
 
+/* Whether the slot's unsent reports are past the bound: its child is then
+ * not read (its pipe fills and its next write waits), so a server out of
+ * reach for long costs the worker bounded memory and the trial loses no
+ * line. A stopping worker reads on: its children must be seen to end. */
+static int held_back(worker *w, wslot *sl)
+{
+    long long max = w->o->report_buffer > 0 ? w->o->report_buffer : WORKER_REPORT_BUFFER;
+    int held = sl->lines_bytes >= max && !*w->o->stop;
+    if (held && !sl->held_back)
+        klog(stderr, "worker: lease %lld: %lld bytes of reports unsent (--report-buffer): the "
+             "trial waits until they are", (long long)sl->lease, sl->lines_bytes);
+    sl->held_back = held;
+    return held;
+}
+
 /* One round: lease while slots are free, wait for the children, send.
  * KE_IO when the server could not be reached at some point (what was not
  * sent stays for the next round); the children are served regardless. */
@@ -475,7 +494,7 @@ static int round_once(worker *w, kerror *err)
     for (int i = 0; i < w->o->slots; i++) {
         wslot *sl = &w->slots[i];
         if (*w->o->stop && sl->proc) runner_terminate(sl->proc);   /* idempotent */
-        if (sl->proc) procs[n++] = sl->proc;
+        if (sl->proc && !held_back(w, sl)) procs[n++] = sl->proc;
     }
     if (n > 0) {
         int rc = runner_poll(procs, n, POLL_MS, on_event, w, err);

@@ -17,6 +17,7 @@
 
 #define WORKER_MAX_SLOTS 256
 #define WORKER_MAX_GPUS 64
+#define WORKER_REPORT_BUFFER (64LL << 20)
 
 typedef struct {
     const char *server;         /* base URL of kestrel serve */
@@ -32,6 +33,9 @@ typedef struct {
     double idle_exit;           /* exit after this long without a trial; 0 = never */
     int max_trials;             /* exit after running this many trials; 0 = no limit */
     double poll_s;              /* between lease requests while idle; 0 = 0.5 */
+    long long report_buffer;    /* bytes of a trial's unsent report lines past which
+                                 * its reports are no longer read (the trial waits);
+                                 * 0 = WORKER_REPORT_BUFFER */
     volatile sig_atomic_t *stop;  /* set by SIGINT/SIGTERM: give the trials back and exit */
 } worker_opts;
 

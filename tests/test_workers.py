@@ -40,6 +40,15 @@ echo "{\"loss\": $(awk -v x="$x" 'BEGIN{printf "%.6f", x*x}'), \"gpu\": ${gpu%%,
 exit 0
 """
 
+# After the file $GATE exists, $1 report lines at once, then the file $DONE
+# and the final loss 0.5.
+FLOOD_SH = r"""#!/bin/sh
+while [ ! -e "$GATE" ]; do sleep 0.05; done
+awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "{\"step\": %d, \"loss\": %d}\n", i, i }' >&3
+touch "$DONE"
+echo '{"loss": 0.5}' >&3
+"""
+
 HANG = 120   # seconds: a guard against hangs, never a timing assertion
 
 
@@ -54,6 +63,7 @@ class Proxy:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
+        self.base = "http://127.0.0.1:%d" % self.port   # as Server's, for workers
         self.cut = False
         self.refused = 0
         self.live = []
@@ -404,13 +414,7 @@ class WorkersTest(unittest.TestCase):
         s.json("POST", "/api/v1/studies", self.step_spec("buf", trials=1, parallel=1, steps=4))
         proxy = Proxy(s.port)
         self.addCleanup(proxy.sock.close)
-        log = open(os.path.join(self.tmp, "w.log"), "w")
-        with log:
-            w = subprocess.Popen([KESTREL, "worker", "--server", "http://127.0.0.1:%d" % proxy.port,
-                                  "--work-dir", os.path.join(self.tmp, "w"), "--poll", "0.05"],
-                                 stdout=log, stderr=log,
-                                 env=dict(os.environ, GATE=gate, DONE=done))
-        self.procs.append(w)
+        w = self.worker(proxy, "w", env=dict(GATE=gate, DONE=done))
         wait_for("the worker to hold the trial", lambda: self.held(s, w.pid))
         proxy.set_cut(True)
         with open(gate, "w"):
@@ -425,8 +429,43 @@ class WorkersTest(unittest.TestCase):
         _, d = s.json("GET", "/api/v1/studies/buf/trials/0")
         self.assertEqual([v["step"] for v in d["values"]], [1, 2, 3, 4])
         self.assertEqual(d["state"], "COMPLETE")
-        with open(os.path.join(self.tmp, "w.log")) as f:
-            self.assertIn("cannot be reached", f.read())
+        self.assertIn("cannot be reached", self.log_of(w))
+
+    def test_unsent_reports_are_bounded_and_the_trial_waits(self):
+        # past --report-buffer of unsent lines the worker stops reading the
+        # trial's reports: the trial blocks on fd 3 (it cannot finish while
+        # the server is out of reach) and, once it is back, every line
+        # arrives
+        s = self.serve()
+        gate, done = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "done")
+        # ~1.6 MB of lines: more than the bound, a pipe's 64 KiB and what one
+        # read round of the runner takes (1 MiB) together
+        n = 50000
+        flood = os.path.join(self.tmp, "flood.sh")
+        with open(flood, "w") as f:
+            f.write(FLOOD_SH)
+        spec = {"name": "bound", "objective": {"metric": "loss", "direction": "minimize"},
+                "space": {"x": {"type": "float", "low": -2, "high": 2}},
+                "strategy": {"name": "random", "seed": 3},
+                "budget": {"max_trials": 1, "max_parallel": 1},
+                "run": {"command": ["sh", flood, str(n)]}}
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        proxy = Proxy(s.port)
+        self.addCleanup(proxy.sock.close)
+        w = self.worker(proxy, "w", "--report-buffer", "16", env=dict(GATE=gate, DONE=done))
+        wait_for("the worker to hold the trial", lambda: self.held(s, w.pid))
+        proxy.set_cut(True)
+        with open(gate, "w"):
+            pass
+        wait_for("the worker to hold the reports back",
+                 lambda: "reports unsent" in self.log_of_name("w"))
+        self.assertFalse(os.path.exists(done))   # blocked on its next write
+        proxy.set_cut(False)
+        s.wait_state("bound", "COMPLETE", timeout=HANG)
+        _, d = s.json("GET", "/api/v1/studies/bound/trials/0")
+        self.assertEqual(d["state"], "COMPLETE")
+        self.assertEqual(d["value"], 0.5)
+        self.assertEqual([v["step"] for v in d["values"]], list(range(1, n + 1)))
 
     def test_server_restart_while_workers_run(self):
         s = self.serve("--lease-timeout", "2")
