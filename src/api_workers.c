@@ -165,12 +165,27 @@ void api_workers_download(http_req *rq, void *ctx)
                            num, name);
         return;
     }
-    char *out;
+    /* packed beside the folder and sent from the file (a checkpoint may be
+     * gigabytes); a name of its own, as two workers may fetch it at once */
+    char archive[4200];
+    snprintf(archive, sizeof archive, "%s.download.XXXXXX", dir);
+    int fd = mkstemp(archive);
     size_t n;
     kerror err;
     kerror_clear(&err);
-    if (sched_dir_pack(dir, (size_t)service_checkpoint_max(sv), &out, &n, &err) != KE_OK)
+    if (fd < 0) {
+        http_respond_error(rq, 500, "io", NULL, "cannot create %s: %s", archive, strerror(errno));
+        return;
+    }
+    close(fd);
+    if (sched_dir_pack(dir, archive, (size_t)service_checkpoint_max(sv), &n, &err) != KE_OK) {
         http_respond_kerror(rq, &err);
+        return;
+    }
+    fd = open(archive, O_RDONLY | O_CLOEXEC);
+    unlink(archive);   /* the open file stays readable */
+    if (fd < 0)
+        http_respond_error(rq, 500, "io", NULL, "cannot read %s: %s", archive, strerror(errno));
     else
-        http_respond_owned(rq, 200, "application/gzip", out, n);
+        http_respond_fd(rq, 200, "application/gzip", fd, n);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -307,6 +308,13 @@ int http_respond_shared(http_req *rq, int status, const char *ctype, const char 
     struct MHD_Response *resp =
         MHD_create_response_from_buffer_with_free_callback_cls(n, (void *)data, release, ctx);
     if (!resp) release(ctx);
+    return send_response(rq, status, resp, ctype);
+}
+
+int http_respond_fd(http_req *rq, int status, const char *ctype, int fd, size_t n)
+{
+    struct MHD_Response *resp = MHD_create_response_from_fd(n, fd);
+    if (!resp) close(fd);
     return send_response(rq, status, resp, ctype);
 }
 

@@ -90,6 +90,9 @@ int http_status_of(int ke_code);
 int http_respond_static(http_req *rq, int status, const char *ctype, const void *data,
                         size_t n);
 int http_respond_empty(http_req *rq, int status);
+/* The n bytes of the open file fd are sent (read as they go out), then fd
+ * is closed, in every case. */
+int http_respond_fd(http_req *rq, int status, const char *ctype, int fd, size_t n);
 /* data (malloc'd, n bytes) is sent and then freed, in every case. */
 int http_respond_owned(http_req *rq, int status, const char *ctype, char *data, size_t n);
 /* data (n bytes) is sent, then release(ctx) is called, in every case: for

@@ -75,20 +75,37 @@ int sched_dir_make(const char *dir, kerror *err)
     return KE_OK;
 }
 
-int sched_dir_pack(const char *dir, size_t max, char **out, size_t *n, kerror *err)
+/* Runs tar with argv; what it prints (nothing, for these) is dropped. */
+static int run_tar(char *const *argv, kerror *err)
 {
-    char *argv[] = {"tar", "-czf", "-", "-C", (char *)dir, ".", NULL};
-    return subproc_run(argv, max, out, n, err);
+    char *out;
+    size_t n;
+    int rc = subproc_run(argv, 1 << 16, &out, &n, err);
+    if (rc == KE_OK) free(out);
+    return rc;
+}
+
+int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, kerror *err)
+{
+    char *argv[] = {"tar", "-czf", (char *)archive, "-C", (char *)dir, ".", NULL};
+    struct stat st;
+    int rc = run_tar(argv, err);
+    if (rc == KE_OK && stat(archive, &st) != 0)
+        rc = kerror_set(err, KE_IO, NULL, "cannot read %s: %s", archive, strerror(errno));
+    if (rc == KE_OK && (unsigned long long)st.st_size > max)
+        rc = kerror_set(err, KE_INVALID, NULL, "%s packs to %lld bytes, over %zu", dir,
+                        (long long)st.st_size, max);
+    if (rc != KE_OK) unlink(archive);
+    else *n = (size_t)st.st_size;
+    return rc;
 }
 
 int sched_dir_unpack(const char *dir, const char *archive, kerror *err)
 {
     /* GNU tar leaves out members that climb out (".." in their names) */
     char *argv[] = {"tar", "-xzf", (char *)archive, "-C", (char *)dir, "--no-same-owner", NULL};
-    char *out;
-    size_t n;
     int rc = sched_dir_make(dir, err);
-    if (rc == KE_OK && (rc = subproc_run(argv, 1 << 16, &out, &n, err)) == KE_OK) free(out);
+    if (rc == KE_OK) rc = run_tar(argv, err);
     unlink(archive);
     return rc;
 }

@@ -22,10 +22,11 @@ int sched_dir_make(const char *dir, kerror *err);
  * SCHED_DIR_MARK; KE_IO when the removal fails. */
 int sched_dir_remove(const char *dir, kerror *err);
 
-/* A trial folder as one gzipped tar (`tar -czf - -C dir .`), for a worker
- * to ship to the server: *out (malloc'd, *n bytes; the caller frees).
- * KE_INVALID when it is over max bytes. */
-int sched_dir_pack(const char *dir, size_t max, char **out, size_t *n, kerror *err);
+/* Packs a trial folder into one gzipped tar, the file archive (`tar -czf
+ * archive -C dir .`; created or replaced), to ship between worker and
+ * server without holding it in memory; *n its size. KE_INVALID, the file
+ * removed, when it is over max bytes. */
+int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, kerror *err);
 /* Makes the trial folder dir (sched_dir_make) from such an archive file,
  * then removes the file. */
 int sched_dir_unpack(const char *dir, const char *archive, kerror *err);

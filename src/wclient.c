@@ -79,15 +79,18 @@ void wclient_close(wclient *c)
     free(c);
 }
 
-int wclient_bytes(wclient *c, const char *method, const char *path, const void *body, size_t n,
-                  int *status, char **out, size_t *out_n, kerror *err)
+static size_t on_file(char *p, size_t size, size_t n, void *ctx)
 {
-    *out = NULL;
-    *out_n = 0;
+    return fwrite(p, 1, size * n, ctx);
+}
+
+/* One request; the answer's body goes to write(ctx). */
+static int perform(wclient *c, const char *method, const char *path, const void *body, size_t n,
+                   curl_write_callback write, void *ctx, int *status, kerror *err)
+{
     char *url = NULL;
     if (asprintf(&url, "%s%s", c->base, path) < 0)
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    buf b = {0};
     CURL *h = c->h;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -95,8 +98,8 @@ int wclient_bytes(wclient *c, const char *method, const char *path, const void *
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, CALL_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, ctx);
     if (!strcmp(method, "POST")) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
@@ -105,16 +108,29 @@ int wclient_bytes(wclient *c, const char *method, const char *path, const void *
     int rc = KE_OK;
     if (cc != CURLE_OK) {
         rc = kerror_set(err, KE_IO, NULL, "%s%s: %s", c->base, path, curl_easy_strerror(cc));
-        free(b.data);
     } else {
         long code = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         *status = (int)code;
-        *out = b.data;
-        *out_n = b.n;
     }
     free(url);
     return rc;
+}
+
+int wclient_bytes(wclient *c, const char *method, const char *path, const void *body, size_t n,
+                  int *status, char **out, size_t *out_n, kerror *err)
+{
+    buf b = {0};
+    int rc = perform(c, method, path, body, n, on_data, &b, status, err);
+    if (rc != KE_OK) free(b.data);
+    *out = rc == KE_OK ? b.data : NULL;
+    *out_n = rc == KE_OK ? b.n : 0;
+    return rc;
+}
+
+int wclient_download(wclient *c, const char *path, FILE *f, int *status, kerror *err)
+{
+    return perform(c, "GET", path, NULL, 0, on_file, f, status, err);
 }
 
 int wclient_call(wclient *c, const char *method, const char *path, const json_t *body,

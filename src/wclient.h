@@ -5,6 +5,8 @@
 #ifndef KESTREL_WCLIENT_H
 #define KESTREL_WCLIENT_H
 
+#include <stdio.h>
+
 #include <jansson.h>
 
 #include "kerror.h"
@@ -24,5 +26,8 @@ int wclient_call(wclient *c, const char *method, const char *path, const json_t 
  * answer's bytes in *out (malloc'd, the caller frees; *out_n bytes). */
 int wclient_bytes(wclient *c, const char *method, const char *path, const void *body, size_t n,
                   int *status, char **out, size_t *out_n, kerror *err);
+/* A GET whose answer's bytes are written to f as they arrive (whatever the
+ * status: the caller looks at it before trusting f). */
+int wclient_download(wclient *c, const char *path, FILE *f, int *status, kerror *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,8 @@ typedef struct {
     json_t *end;                /* the finish request body, less worker and key */
     int gone;                   /* the server no longer holds the lease: end it, send nothing */
     char dir[4200];             /* its trial folder */
-    char *folder;               /* the folder's archive, to upload before the end (or NULL) */
+    int folder;                 /* the folder's archive, an unlinked file to upload
+                                 * before the end: fd + 1 (0: none) */
     size_t folder_n, folder_sent;
 } wslot;
 
@@ -150,7 +152,7 @@ static void slot_clear(worker *w, wslot *sl)
     if (sl->has_spec) spec_free(&sl->spec);
     json_decref(sl->lines);
     json_decref(sl->end);
-    free(sl->folder);
+    if (sl->folder) close(sl->folder - 1);
     memset(sl, 0, sizeof *sl);
 }
 
@@ -192,26 +194,26 @@ static void fetch_parent(worker *w, const char *study, int parent)
     struct stat st;
     if (w->o->shared_dir || stat(mark, &st) == 0) return;
     snprintf(path, sizeof path, "/api/v1/studies/%s/trials/%d/checkpoint", study, parent);
-    int status;
-    char *data;
-    size_t n;
+    snprintf(file, sizeof file, "%s.download", dir);
     kerror err;
     kerror_clear(&err);
-    if (wclient_bytes(w->c, "GET", path, NULL, 0, &status, &data, &n, &err) != KE_OK) {
-        log_err("cannot fetch a parent trial's folder", &err);
+    /* streamed to a file beside the folder (made first, for its parents) */
+    int status = 0, rc = sched_dir_make(dir, &err);
+    FILE *f = rc == KE_OK ? fopen(file, "w") : NULL;
+    if (rc == KE_OK && !f) rc = kerror_set(&err, KE_IO, NULL, "cannot write %s", file);
+    if (f) rc = wclient_download(w->c, path, f, &status, &err);
+    long n = f ? ftell(f) : 0;
+    if (f && fclose(f) != 0 && rc == KE_OK) rc = kerror_set(&err, KE_IO, NULL, "cannot write %s", file);
+    if (rc == KE_OK && status == 200 && (rc = sched_dir_unpack(dir, file, &err)) == KE_OK) {
+        klog(stderr, "worker: fetched the folder of trial %d of study %s (%ld bytes)", parent,
+             study, n);
         return;
     }
-    snprintf(file, sizeof file, "%s.download", dir);
-    FILE *f = status == 200 && sched_dir_make(dir, &err) == KE_OK ? fopen(file, "w") : NULL;
-    int ok = f && fwrite(data, 1, n, f) == n;
-    if (f && fclose(f) != 0) ok = 0;
-    free(data);
-    if (!ok || sched_dir_unpack(dir, file, &err) != KE_OK)
-        klog(stderr, "worker: no folder of trial %d of study %s (HTTP %d)%s%s", parent, study,
-             status, err.msg[0] ? ": " : "", err.msg);
-    else
-        klog(stderr, "worker: fetched the folder of trial %d of study %s (%zu bytes)", parent,
-             study, n);
+    unlink(file);
+    kerror rerr;
+    sched_dir_remove(dir, &rerr);   /* not the parent's: it would be taken for it */
+    klog(stderr, "worker: no folder of trial %d of study %s (HTTP %d)%s%s", parent, study,
+         status, err.msg[0] ? ": " : "", err.msg);
 }
 
 /* The leased trial as the scheduler would hold it, and its child. */
@@ -316,10 +318,18 @@ static int upload_part(worker *w, wslot *sl, kerror *err)
              (long long)sl->lease, (long long)w->id, w->key, sl->folder_sent,
              sl->folder_sent + n == sl->folder_n ? "&last=1" : "");
     int status;
-    char *out;
+    char *out, *part = malloc(n ? n : 1);
     size_t out_n;
-    int rc = wclient_bytes(w->c, "POST", path, sl->folder + sl->folder_sent, n, &status, &out,
-                           &out_n, err);
+    if (!part) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (pread(sl->folder - 1, part, n, (off_t)sl->folder_sent) != (ssize_t)n) {
+        free(part);
+        klog(stderr, "worker: lease %lld: cannot read its folder's archive: %s", (long long)sl->lease,
+             strerror(errno));
+        sl->folder_sent = sl->folder_n;   /* the trial still ends; promotions start afresh */
+        return KE_OK;
+    }
+    int rc = wclient_bytes(w->c, "POST", path, part, n, &status, &out, &out_n, err);
+    free(part);
     if (rc != KE_OK) return rc;
     json_t *reply = json_loadb(out, out_n, 0, NULL);
     free(out);
@@ -410,6 +420,21 @@ static int heartbeat(worker *w, kerror *err)
     return rc;
 }
 
+/* Packs the slot's trial folder into an archive beside it, kept open and
+ * unlinked (nothing is left behind, whatever happens to the worker). */
+static int pack_folder(wslot *sl, kerror *err)
+{
+    char archive[4300];
+    snprintf(archive, sizeof archive, "%s.tgz", sl->dir);
+    int rc = sched_dir_pack(sl->dir, archive, FOLDER_MAX, &sl->folder_n, err);
+    if (rc != KE_OK) return rc;
+    int fd = open(archive, O_RDONLY | O_CLOEXEC);
+    unlink(archive);
+    if (fd < 0) return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", archive, strerror(errno));
+    sl->folder = fd + 1;
+    return KE_OK;
+}
+
 static void on_event(const runner_event *ev, void *ctx)
 {
     worker *w = ctx;
@@ -428,8 +453,7 @@ static void on_event(const runner_event *ev, void *ctx)
         sl->end = exit_json(ev, runner_stdout_tail(sl->proc), runner_stderr_tail(sl->proc));
         kerror err;
         kerror_clear(&err);
-        if (!w->o->shared_dir && !sl->gone &&
-            sched_dir_pack(sl->dir, FOLDER_MAX, &sl->folder, &sl->folder_n, &err) != KE_OK)
+        if (!w->o->shared_dir && !sl->gone && pack_folder(sl, &err) != KE_OK)
             log_err("cannot pack a trial's folder; its promotions start afresh", &err);
     }
     runner_free(sl->proc);

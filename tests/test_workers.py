@@ -254,6 +254,10 @@ class WorkersTest(unittest.TestCase):
         logs = "".join(self.log_of_name("w%d" % i) for i in range(k))
         self.assertEqual(logs.count("worker: fetched the folder of trial"), 5)
         self.assertNotIn("no folder of trial", logs)
+        # the archives went through files, none of which is left behind
+        left = [os.path.join(d, f) for d, _, fs in os.walk(self.tmp) for f in fs
+                if f.endswith(".tgz") or ".download" in f or f.endswith(".upload")]
+        self.assertEqual(left, [])
         local = self.run_locally(spec)
         self.assertEqual(sorted(local), sorted(remote))
         for k, t in local.items():
