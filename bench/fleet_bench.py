@@ -6,18 +6,20 @@ loopback with a fresh database, creates a study, and runs N simulated
 workers in one asyncio process. Each registers (POST /api/v1/workers), then
 loops: lease a trial, finish it at once with a final value (a zero-length
 trial), until the study has no trial left. Prints completions per second
-and lease/finish latency percentiles, and errors counted (any answer other
-than 200/201/204).
+and lease/finish latency percentiles, errors counted (any answer other
+than 200/201/204), and the server's CPU time per completion (the figure a
+loaded machine distorts least, for comparing two builds).
 
     bench/fleet_bench.py [--kestrel ./kestrel] [--workers 10,100,1000]
                          [--trials 4000] [--strategy random] [--gp-workers 16]
                          [--gp-trials 300]
 
-The server takes at most 256 connections, 64 per client address (src/http.c),
-so the simulated workers share a pool of keep-alive connections, 60 from each
-of 127.0.0.1-4 (as many as there are workers, up to 240): a worker's latency
-includes its wait for a connection (real workers past the cap have their
-connections closed by the server and retry). A study takes at most 256 trials at once
+The server takes at most 256 connections by default (`serve --max-connections`),
+a quarter per client address, so the simulated workers share a pool of
+keep-alive connections, 60 from each of 127.0.0.1-4 (as many as there are
+workers, up to 240): a worker's latency includes its wait for a connection
+(real workers past the cap have their connections closed by the server and
+retry; a real fleet's server needs --max-connections above its workers). A study takes at most 256 trials at once
 (budget.max_parallel), so N workers lease from ceil(N / 250) studies.
 """
 import argparse
@@ -145,7 +147,14 @@ def spec(name, strategy, trials, parallel):
             "run": {"command": ["true"]}}
 
 
-async def round_(port, name, strategy, n_workers, trials):
+def cpu_seconds(pid):
+    """CPU time (user + system) the process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def round_(port, name, strategy, n_workers, trials, srv_pid):
     c = Conn(port)
     n_studies = (n_workers + 249) // 250
     for k in range(n_studies):
@@ -157,11 +166,13 @@ async def round_(port, name, strategy, n_workers, trials):
     pool = Pool(port, min(n_workers, 240))
     stats = {"lease": [], "finish": [], "errors": 0, "empty": 0, "done": 0, "target": trials}
     done = asyncio.Event()
+    cpu0 = cpu_seconds(srv_pid)
     t0 = time.perf_counter()
     tasks = [asyncio.create_task(worker(pool, i, stats, done)) for i in range(n_workers)]
     while not done.is_set() and any(not t.done() for t in tasks):
         await asyncio.wait([asyncio.create_task(done.wait())], timeout=1.0)
     secs = time.perf_counter() - t0
+    cpu = cpu_seconds(srv_pid) - cpu0
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -172,6 +183,9 @@ async def round_(port, name, strategy, n_workers, trials):
              ms(pct(stats["lease"], 50)), ms(pct(stats["lease"], 99)),
              ms(pct(stats["finish"], 50)), ms(pct(stats["finish"], 99)),
              stats["errors"], stats["empty"]), flush=True)
+    # CPU per trial: what a loaded machine inflates least (A/B comparisons)
+    print("  server CPU %.2f s, %.2f ms per completion" % (cpu, cpu * 1000.0 / max(stats["done"], 1)),
+          flush=True)
     if "lost" in stats:
         print("  last error: %s" % stats["lost"])
 
@@ -195,9 +209,9 @@ def main():
         line = srv.stdout.readline()
         port = int(line.rsplit(":", 1)[1].strip("/\n"))
         for k, n in enumerate(int(v) for v in a.workers.split(",") if v):
-            asyncio.run(round_(port, "r%d" % k, "random", n, a.trials))
+            asyncio.run(round_(port, "r%d" % k, "random", n, a.trials, srv.pid))
         if a.gp_workers:
-            asyncio.run(round_(port, "gp", "gp", a.gp_workers, a.gp_trials))
+            asyncio.run(round_(port, "gp", "gp", a.gp_workers, a.gp_trials, srv.pid))
     finally:
         srv.terminate()
         srv.wait()
