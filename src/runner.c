@@ -102,6 +102,7 @@ struct runner_guard {
     pid_t pid;               /* the watchdog, 0 when none */
     int fd;                  /* our end of its socket, -1 when none */
     char prefix[PROCTOKEN_MAX - 12];  /* "KESTREL_TRIAL_TOKEN=<kestrel pid>.<ns>.<g>" */
+    proctoken *known;        /* what the kills of its trials' rests learnt */
     unsigned long next;      /* the number in the next trial's token */
 };
 
@@ -134,11 +135,13 @@ static void signal_group(const runner_proc *p, int sig)
 static void kill_rest(runner_proc *const *ps, int n)
 {
     const char *toks[n];
+    double since = INFINITY;
     for (int i = 0; i < n; i++) {
         if (!ps[i]->reaped) signal_group(ps[i], SIGKILL);
         toks[i] = ps[i]->token;
+        since = fmin(since, ps[i]->t_start);
     }
-    proctoken_kill(toks, n);
+    proctoken_kill(ps[0]->guard->known, toks, n, since);
 }
 
 /* Keeps the last RUNNER_TAIL_MAX bytes, slid down rather than wrapped round
@@ -641,10 +644,15 @@ int runner_guard_new(runner_guard **out, kerror *err)
     *out = NULL;
     if (!g) return kerror_set(err, KE_NOMEM, NULL, "runner_guard_new: out of memory");
     g->fd = -1;
+    if (proctoken_new(&g->known) < 0) {
+        free(g);
+        return kerror_set(err, KE_NOMEM, NULL, "runner_guard_new: out of memory");
+    }
     snprintf(g->prefix, sizeof g->prefix, TOKEN_NAME "=%ld.%llx.%llx", (long)getpid(),
              (unsigned long long)(now_s() * 1e9), (unsigned long long)(uintptr_t)g);
     if (guard_start(g) < 0) {
         int e = errno;
+        proctoken_free(g->known);
         free(g);
         return kerror_set(err, KE_IO, NULL, "cannot start Kestrel's watchdog: %s", strerror(e));
     }
@@ -656,6 +664,7 @@ void runner_guard_free(runner_guard *g)
 {
     if (!g) return;
     guard_stop(g);
+    proctoken_free(g->known);
     free(g);
 }
 

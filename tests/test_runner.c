@@ -340,6 +340,17 @@ static void escaped_pids(const collect *c, pid_t out[2])
     }
 }
 
+/* Checks that the two escaping sleeps of p's ended trial die; frees p. */
+static void escaped_died(runner_proc *p, collect *c)
+{
+    pid_t gone[2];
+    escaped_pids(c, gone);
+    ck_assert(dies(gone[0]));
+    ck_assert(dies(gone[1]));
+    runner_free(p);
+    collect_free(c);
+}
+
 START_TEST(exit_with_grandchild_in_other_session)
 {
     collect c = {0};
@@ -348,12 +359,7 @@ START_TEST(exit_with_grandchild_in_other_session)
     run_one(p, &c);
     ck_assert_int_eq(c.exit.exited, 1);
     ck_assert_str_eq(nth(&c, RUNNER_SRC_STDOUT, 0), "done");
-    pid_t gone[2];
-    escaped_pids(&c, gone);
-    ck_assert(dies(gone[0]));
-    ck_assert(dies(gone[1]));
-    runner_free(p);
-    collect_free(&c);
+    escaped_died(p, &c);
 }
 END_TEST
 
@@ -366,14 +372,26 @@ START_TEST(escaped_processes_of_trials_ending_together)
     runner_proc *p[N];
     for (int i = 0; i < N; i++) p[i] = spawn_sh(ESCAPING_SLEEPS " echo done", 0, &c[i]);
     run_all(p, c, N);
-    for (int i = 0; i < N; i++) {
-        pid_t gone[2];
-        escaped_pids(&c[i], gone);
-        ck_assert(dies(gone[0]));
-        ck_assert(dies(gone[1]));
-        runner_free(p[i]);
-        collect_free(&c[i]);
-    }
+    for (int i = 0; i < N; i++) escaped_died(p[i], &c[i]);
+}
+END_TEST
+
+/* A trial's escaped processes, seen (and learnt about) while another
+ * trial's end killed the rest of that one, still die when it ends. */
+START_TEST(escaped_processes_of_trials_ending_apart)
+{
+    collect c[2] = {{0}};
+    runner_proc *p[2];
+    p[1] = spawn_sh(ESCAPING_SLEEPS SLEEPS_EXECED " echo ready >&3; exec sleep 1000", 0, &c[1]);
+    kerror err;
+    while (count(&c[1], RUNNER_SRC_REPORT) < 3 && !c[1].exits)
+        ck_assert_int_ge(runner_poll(&p[1], 1, 1000, on_event, NULL, &err), 0);
+    p[0] = spawn_sh(ESCAPING_SLEEPS SLEEPS_EXECED " echo done", 0, &c[0]);
+    run_one(p[0], &c[0]);
+    ck_assert(!c[1].exits);
+    runner_terminate(p[1]);
+    run_one(p[1], &c[1]);
+    for (int i = 0; i < 2; i++) escaped_died(p[i], &c[i]);
 }
 END_TEST
 
@@ -747,6 +765,7 @@ static Suite *runner_suite(void)
     tcase_add_test(tc, exit_with_background_grandchild);
     tcase_add_test(tc, exit_with_grandchild_in_other_session);
     tcase_add_test(tc, escaped_processes_of_trials_ending_together);
+    tcase_add_test(tc, escaped_processes_of_trials_ending_apart);
     tcase_add_test(tc, one_watchdog_per_guard);
     tcase_add_test(tc, terminate);
     tcase_add_test(tc, eight_children_at_once);
