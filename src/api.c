@@ -1,21 +1,22 @@
 /* api: the endpoint handlers of `kestrel serve`; see api.h and
- * docs/openapi.yaml. Invariant: a handler holds a pooled storage handle only
- * while it runs (an export's producer thread until it has written the last
- * row), so at most one thread uses a handle at a time; exports and the event
- * stream go out as they are produced, never built whole in memory. */
+ * docs/openapi.yaml. The exports are api_export.c's, the event stream
+ * api_events.c's, the worker routes api_workers.c's. Invariant: a handler
+ * holds a pooled storage handle only while it runs (an export's producer
+ * thread until it has written the last row), so at most one thread uses a
+ * handle at a time. */
 #define _GNU_SOURCE
 #include "api.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api_cache.h"
+#include "api_events.h"
+#include "api_export.h"
 #include "api_json.h"
 #include "api_workers.h"
 #include "enqueue.h"
@@ -26,7 +27,6 @@
 #define POOL_KEEP 32            /* idle read connections kept */
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 10000
-#define PING_MS 15000           /* SSE keep-alive comment */
 
 /* The dashboard, embedded by build-aux/embed.sh from web/. */
 extern const char *const web_assets[];
@@ -572,127 +572,18 @@ static void h_curves(http_req *rq, void *ctx)
     pool_put(a, st);
 }
 
-/* ---- exports: a producer thread writes into a pipe the response reads ---- */
+/* ---- exports (api_export.c), events (api_events.c) ---- */
 
-typedef struct {
-    api *a;
-    storage *st;                /* the producer's until it ends */
-    int64_t study_id;
-    api_csv layout;             /* the CSV's columns */
-    int csv, rows;
-    format_writer fw;
-    FILE *w;                    /* the pipe's write end */
-    int rfd;
-    pthread_t th;
-    int started;
-    int cut;                    /* a row failed: the document stays unclosed */
-} export_job;
-
-static int export_row(const storage_trial *t, void *ctx)
+static void release_to_pool(void *owner, storage *st)
 {
-    export_job *j = ctx;
-    kerror err;
-    if (j->csv) {
-        format_cell cells[API_CSV_COLS];
-        if (api_csv_cells(&j->layout, j->st, t, cells, &err) != KE_OK) return 1;
-        format_row(&j->fw, cells);
-    } else {
-        /* A trial that cannot be encoded (out of memory) ends the export
-         * early: a cut document is refused by any reader, a null row is not. */
-        json_t *o = api_trial_json(t);
-        if (o && api_trial_metrics(j->st, t, o, &err) != KE_OK) return 1;
-        fputs(j->rows++ ? ",\n" : "\n", j->w);
-        char *text = o ? format_json(o, JSON_COMPACT) : NULL;
-        int bad = !text || fputs(text, j->w) == EOF;
-        free(text);
-        json_decref(o);
-        if (bad) return j->cut = 1;
-    }
-    return ferror(j->w) != 0;   /* the client went away */
-}
-
-static void *export_thread(void *arg)
-{
-    export_job *j = arg;
-    kerror err;
-    if (j->csv) {
-        format_begin(&j->fw, FORMAT_CSV, j->w, j->layout.cols, j->layout.ncols);
-        storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err);
-        fflush(j->w);
-    } else {
-        fputs("[", j->w);
-        if (storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err) == KE_OK && !j->cut)
-            fputs("\n]\n", j->w);
-    }
-    fclose(j->w);
-    j->w = NULL;
-    pool_put(j->a, j->st);
-    j->st = NULL;
-    return NULL;
-}
-
-static ssize_t export_read(void *ctx, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    export_job *j = ctx;
-    for (;;) {
-        ssize_t n = read(j->rfd, buf, max);
-        if (n > 0) return n;
-        if (n == 0) return HTTP_STREAM_END;
-        if (errno != EINTR) return HTTP_STREAM_ERROR;
-    }
-}
-
-/* Closing the read end first makes a producer still writing fail (EPIPE)
- * and end, so the join is short. */
-static void export_free(void *ctx)
-{
-    export_job *j = ctx;
-    if (j->rfd >= 0) close(j->rfd);
-    if (j->started) pthread_join(j->th, NULL);
-    if (j->w) fclose(j->w);
-    pool_put(j->a, j->st);
-    api_csv_close(&j->layout);
-    free(j);
+    pool_put(owner, st);
 }
 
 static void respond_export(api *a, http_req *rq, int csv)
 {
     storage_study s;
     storage *st = get_study(a, rq, http_param(rq, 0), &s);
-    if (!st) return;
-    export_job *j = calloc(1, sizeof *j);
-    int fds[2] = {-1, -1};
-    if (!j || pipe2(fds, O_CLOEXEC) != 0) {
-        int e = j ? errno : ENOMEM;
-        free(j);
-        storage_study_free(&s);
-        pool_put(a, st);
-        http_respond_error(rq, 500, "io", NULL, "cannot start the export: %s", strerror(e));
-        return;
-    }
-    *j = (export_job){.a = a, .st = st, .study_id = s.id, .csv = csv, .rfd = fds[0]};
-    kerror err;
-    int rc = csv ? api_csv_open(&j->layout, st, &s, &err) : KE_OK;
-    storage_study_free(&s);
-    if (rc != KE_OK) {
-        close(fds[0]);
-        close(fds[1]);
-        pool_put(a, st);
-        free(j);
-        http_respond_kerror(rq, &err);
-        return;
-    }
-    j->w = fdopen(fds[1], "w");
-    if (!j->w) close(fds[1]);
-    j->started = j->w && pthread_create(&j->th, NULL, export_thread, j) == 0;
-    if (!j->started) {
-        export_free(j);
-        http_respond_error(rq, 500, "io", NULL, "cannot start the export");
-        return;
-    }
-    http_respond_stream(rq, 200, csv ? "text/csv; charset=utf-8" : "application/json",
-                        export_read, j, export_free);
+    if (st) api_export(rq, st, &s, csv, release_to_pool, a);
 }
 
 static void h_export_csv(http_req *rq, void *ctx)
@@ -705,80 +596,9 @@ static void h_export_json(http_req *rq, void *ctx)
     respond_export(ctx, rq, 0);
 }
 
-/* ---- events ---- */
-
-typedef struct {
-    service *sv;
-    uint64_t after;             /* the last event sent */
-    char *study;                /* filter, or NULL */
-    char *frame;                /* being sent */
-    size_t len, off;
-} sse_stream;
-
-static ssize_t sse_read(void *ctx, uint64_t pos, char *buf, size_t max)
-{
-    sse_stream *c = ctx;
-    if (!c->frame) {
-        if (pos == 0) {
-            /* Sent at once so the client sees the stream open. */
-            c->frame = strdup("retry: 2000\n\n");
-        } else {
-            uint64_t seq;
-            int rc = service_event_next(c->sv, c->after, c->study, PING_MS, &c->frame, &seq);
-            if (rc < 0) return HTTP_STREAM_END;
-            c->after = seq;
-            if (rc == 0) c->frame = strdup(": ping\n\n");
-        }
-        if (!c->frame) return HTTP_STREAM_ERROR;
-        c->len = strlen(c->frame);
-        c->off = 0;
-    }
-    size_t n = c->len - c->off < max ? c->len - c->off : max;
-    memcpy(buf, c->frame + c->off, n);
-    c->off += n;
-    if (c->off == c->len) {
-        free(c->frame);
-        c->frame = NULL;
-    }
-    return (ssize_t)n;
-}
-
-static void sse_free(void *ctx)
-{
-    sse_stream *c = ctx;
-    free(c->frame);
-    free(c->study);
-    free(c);
-}
-
-/* GET /api/v1/events[?study=NAME][&since=N]: from Last-Event-ID (or since)
- * when given, else from now on. */
 static void h_events(http_req *rq, void *ctx)
 {
-    api *a = ctx;
-    const char *from = http_header(rq, "Last-Event-ID"), *from_key = "Last-Event-ID";
-    if (!from) {
-        from = http_query(rq, "since");
-        from_key = "since";
-    }
-    char *end = NULL;
-    errno = 0;
-    unsigned long long after = from ? strtoull(from, &end, 10) : 0;
-    if (from && (!*from || *end || errno || *from == '-')) {
-        /* not an id of ours: replaying everything would be a guess */
-        http_respond_error(rq, 400, "invalid", from_key, "expected an event id, not '%s'", from);
-        return;
-    }
-    const char *study = http_query(rq, "study");
-    sse_stream *c = calloc(1, sizeof *c);
-    if (!c || (study && !(c->study = strdup(study)))) {
-        free(c);
-        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
-        return;
-    }
-    c->sv = a->sv;
-    c->after = from ? after : service_event_last(a->sv);
-    http_respond_stream(rq, 200, "text/event-stream", sse_read, c, sse_free);
+    api_events(rq, ((api *)ctx)->sv);
 }
 
 /* ---- static files ---- */

@@ -1,0 +1,85 @@
+/* api_events: GET /api/v1/events, the server-sent event stream
+ * (api_events.h). Invariant: a stream holds one frame at a time, so a slow
+ * client costs one frame of memory, never a backlog. */
+#define _GNU_SOURCE
+#include "api_events.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PING_MS 15000           /* SSE keep-alive comment */
+
+typedef struct {
+    service *sv;
+    uint64_t after;             /* the last event sent */
+    char *study;                /* filter, or NULL */
+    char *frame;                /* being sent */
+    size_t len, off;
+} sse_stream;
+
+static ssize_t sse_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    sse_stream *c = ctx;
+    if (!c->frame) {
+        if (pos == 0) {
+            /* Sent at once so the client sees the stream open. */
+            c->frame = strdup("retry: 2000\n\n");
+        } else {
+            uint64_t seq;
+            int rc = service_event_next(c->sv, c->after, c->study, PING_MS, &c->frame, &seq);
+            if (rc < 0) return HTTP_STREAM_END;
+            c->after = seq;
+            if (rc == 0) c->frame = strdup(": ping\n\n");
+        }
+        if (!c->frame) return HTTP_STREAM_ERROR;
+        c->len = strlen(c->frame);
+        c->off = 0;
+    }
+    size_t n = c->len - c->off < max ? c->len - c->off : max;
+    memcpy(buf, c->frame + c->off, n);
+    c->off += n;
+    if (c->off == c->len) {
+        free(c->frame);
+        c->frame = NULL;
+    }
+    return (ssize_t)n;
+}
+
+static void sse_free(void *ctx)
+{
+    sse_stream *c = ctx;
+    free(c->frame);
+    free(c->study);
+    free(c);
+}
+
+/* GET /api/v1/events[?study=NAME][&since=N]: from Last-Event-ID (or since)
+ * when given, else from now on. */
+void api_events(http_req *rq, service *sv)
+{
+    const char *from = http_header(rq, "Last-Event-ID"), *from_key = "Last-Event-ID";
+    if (!from) {
+        from = http_query(rq, "since");
+        from_key = "since";
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long after = from ? strtoull(from, &end, 10) : 0;
+    if (from && (!*from || *end || errno || *from == '-')) {
+        /* not an id of ours: replaying everything would be a guess */
+        http_respond_error(rq, 400, "invalid", from_key, "expected an event id, not '%s'", from);
+        return;
+    }
+    const char *study = http_query(rq, "study");
+    sse_stream *c = calloc(1, sizeof *c);
+    if (!c || (study && !(c->study = strdup(study)))) {
+        free(c);
+        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
+        return;
+    }
+    c->sv = sv;
+    c->after = from ? after : service_event_last(sv);
+    http_respond_stream(rq, 200, "text/event-stream", sse_read, c, sse_free);
+}
