@@ -38,6 +38,7 @@ typedef struct {
     int timing;             /* 1: time the GP suggestion at each of rows */
     int tsv;                /* 1: machine-readable rows instead of the table */
     int values;             /* 1: only print function values for optuna_bench.py --verify */
+    int per_seed;           /* 1: also one line per seed with its regret */
 } bench_opts;
 
 static double now_s(void)
@@ -177,6 +178,10 @@ static int bench_pair(const bench_opts *o, const testfn *fn, const strategy_ops 
                                 o->parallel, obs);
         ok = !isnan(best);
         regret[s] = best - fn->minimum;
+        /* Which seeds are the bad ones, to replay them alone (--first-seed). */
+        if (ok && o->per_seed)
+            printf(o->tsv ? "seed\t%s\tkestrel-%s\t%d\t%.6g\n" : "  %s %s seed %d: %.4g\n",
+                   fn->name, name, o->first_seed + s, regret[s]);
     }
     double secs = now_s() - t0;
     if (ok) {
@@ -286,13 +291,15 @@ static void usage(FILE *f)
             "usage: search_bench [--seeds N] [--first-seed N] [--trials N] [--parallel P]\n"
             "                    [--functions a,b,...] [--strategies random,sobol,gp]\n"
             "                    [--options JSON [--label NAME]] [--timing-rows N,N,...]\n"
-            "                    [--no-timing] [--timing-only] [--tsv]\n"
+            "                    [--no-timing] [--timing-only] [--tsv] [--per-seed]\n"
             "       search_bench --values   (function values for optuna_bench.py --verify)\n"
             "Defaults: 20 seeds from 0, 50 trials, parallel 1, every test function,\n"
             "random,sobol,gp, timing at 200 rows. --options are the gp strategy's options\n"
             "(its rows are named gp-NAME with --label).\n"
             "--tsv prints rows: function, strategy, median, q1, q3, worst, seconds, and\n"
-            "timing, gp-suggest-ms, rows, reps, median, min, max, cold median (tab-separated).\n");
+            "timing, gp-suggest-ms, rows, reps, median, min, max, cold median (tab-separated).\n"
+            "--per-seed also prints each seed's regret before its row (with --tsv: seed,\n"
+            "function, strategy, seed number, regret).\n");
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o)
@@ -321,6 +328,7 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         } else if (!strcmp(a, "--no-timing")) o->timing = 0;
         else if (!strcmp(a, "--timing-only")) only_timing = 1;
         else if (!strcmp(a, "--tsv")) o->tsv = 1;
+        else if (!strcmp(a, "--per-seed")) o->per_seed = 1;
         else if (!strcmp(a, "--values")) o->values = 1;
         else if (!strcmp(a, "--help")) {
             usage(stdout);

@@ -27,12 +27,18 @@
 #define DUP_TRIES 64        /* candidates tried before accepting a repeat */
 #define SUBSET_DEFAULT 200  /* model rows beyond which a subset is fitted */
 #define SUBSET_MIN 20       /* least non-zero "subset" option */
-/* The local model: at least this many rows, and a candidate box at least
- * this wide around the incumbent. */
+/* The local model: at least this many rows; a candidate box around the
+ * incumbent at least LOCAL_MIN_RADIUS and at most LOCAL_MAX_RADIUS wide (a
+ * wider one is the whole cube again, whose corners its neutral mean favours);
+ * candidates at least LOCAL_WALL_MARGIN inside the walls, since it is called
+ * when the global model is stuck on one. */
 #define LOCAL_MIN_ROWS(b) (2 * (b)->enc + 2)
 #define LOCAL_MIN_RADIUS 0.02
+#define LOCAL_MAX_RADIUS 0.2
+#define LOCAL_WALL_MARGIN 0.01
 #define PRIOR_SD_DEFAULT 1.0 /* "prior_mean" */
 #define INPUT_WARP_DEFAULT 0 /* "input_warp" */
+#define NOISE_RATE 20.0     /* "noise_prior": its rate, noise variance 0.1 costs 2 nats */
 #define STUCK_DIST 1e-3     /* a suggestion this close to a trial is "stuck" */
 
 /* How pending points are filled in (the "parallel" option, in its order). */
@@ -52,10 +58,12 @@ struct strategy {
     int trust_region;       /* 1: a local model takes over when stuck */
     double prior_sd;        /* GP prior mean, in sd above the values' mean */
     int input_warp;         /* 1: the GP fits a Kumaraswamy warp per input */
+    int noise_prior;        /* 1: exponential prior on the GP's noise variance */
     gp models[2];           /* global and local; live across calls: warm starts */
     gp *m;                  /* the one the current suggestion uses */
     double radius;          /* half-width of the candidate box around the
                              * incumbent (1 for the global model) */
+    double margin;          /* candidates lie in [margin, 1 - margin] */
     double worst;           /* highest modelled value (model units): the liar's */
     double u_best[SPACE_MAX_PARAMS];  /* incumbent in the unit cube */
     int dirty;              /* rows appended since the last factorization */
@@ -140,7 +148,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
 {
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
                                          "candidates", "parallel", "transform", "subset",
-                                         "trust_region", "prior_mean", "input_warp", NULL };
+                                         "trust_region", "prior_mean", "input_warp",
+                                         "noise_prior", NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
     static const char *const par_names[] = { "constant_liar", "kriging_believer",
                                              "constant_liar_min", NULL }; /* lie_kind order */
@@ -154,6 +163,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     b->trust_region = 1;
     b->prior_sd = PRIOR_SD_DEFAULT;
     b->input_warp = INPUT_WARP_DEFAULT;
+    b->noise_prior = 1;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
     if ((rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err)) ||
@@ -167,7 +177,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_int(options, "subset", 0, 1000000, &b->subset, err)) ||
         (rc = opt_bool(options, "trust_region", &b->trust_region, err)) ||
         (rc = opt_number(options, "prior_mean", &b->prior_sd, err)) ||
-        (rc = opt_bool(options, "input_warp", &b->input_warp, err)))
+        (rc = opt_bool(options, "input_warp", &b->input_warp, err)) ||
+        (rc = opt_bool(options, "noise_prior", &b->noise_prior, err)))
         return rc;
     if (b->subset > 0 && b->subset < SUBSET_MIN)
         return kerror_set(err, KE_INVALID, "strategy.options.subset",
@@ -219,6 +230,7 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
          * the wall x1 = 10 with it), so it keeps the neutral mean. */
         b->models[0].prior_sd = b->prior_sd;
         b->models[0].warp_inputs = b->models[1].warp_inputs = b->input_warp;
+        b->models[0].noise_rate = b->models[1].noise_rate = b->noise_prior ? NOISE_RATE : 0.0;
     }
     *out = b;
     return KE_OK;
@@ -411,7 +423,11 @@ static int fit_model(struct strategy *b, const strategy_history *h,
         free(Z);
         return rows;
     }
-    b->radius = !local ? 1.0 : reach < LOCAL_MIN_RADIUS ? LOCAL_MIN_RADIUS : reach;
+    b->radius = !local                  ? 1.0
+                : reach < LOCAL_MIN_RADIUS ? LOCAL_MIN_RADIUS
+                : reach > LOCAL_MAX_RADIUS ? LOCAL_MAX_RADIUS
+                                           : reach;
+    b->margin = local ? LOCAL_WALL_MARGIN : 0.0;
     b->worst = -INFINITY;
     for (r = 0; r < rows; r++)
         if (y[r] > b->worst) b->worst = y[r];
@@ -435,12 +451,18 @@ static int fit_model(struct strategy *b, const strategy_history *h,
     return rc;
 }
 
-/* Acquisition score of the unit-cube point u (clamped into the cube). */
+static double clamp_unit(const struct strategy *b, double x)
+{
+    return x < b->margin ? b->margin : x > 1.0 - b->margin ? 1.0 - b->margin : x;
+}
+
+/* Acquisition score of the unit-cube point u (clamped into the cube, or into
+ * its inside for the local model). */
 static double score_at(struct strategy *b, double *u)
 {
     space_point p;
     double mu, var;
-    for (int d = 0; d < b->dims; d++) u[d] = u[d] < 0.0 ? 0.0 : u[d] > 1.0 ? 1.0 : u[d];
+    for (int d = 0; d < b->dims; d++) u[d] = clamp_unit(b, u[d]);
     space_unit_to_point(b->sp, u, &p);
     encode(b, &p, u, b->z);
     if (gp_predict(b->m, b->z, 1, &mu, &var, NULL)) return -INFINITY;
@@ -506,7 +528,7 @@ static int screen(struct strategy *b, uint64_t *st, kerror *err)
             u[d] = j < m / 4      ? b->u_best[d] + shrink * box[j % 3] * (2.0 * r - 1.0)
                    : b->radius < 1.0 ? b->u_best[d] + b->radius * (2.0 * r - 1.0)
                                      : r;
-            u[d] = u[d] < 0.0 ? 0.0 : u[d] > 1.0 ? 1.0 : u[d];
+            u[d] = clamp_unit(b, u[d]);
         }
         space_unit_to_point(b->sp, u, &p);
         encode(b, &p, u, b->cand_z + (size_t)j * b->enc);
@@ -611,6 +633,7 @@ static int local_retry(struct strategy *b, const strategy_history *h,
     if (!rc) rc = maximize(b, h, batch, nb, k, &batch[nb].point, err);
     b->m = &b->models[0];
     b->radius = 1.0;
+    b->margin = 0.0;
     b->cur = cur;
     b->worst = worst;
     b->dirty = 0;   /* the global model was conditioned by its maximize() */

@@ -335,6 +335,18 @@ static double warp_prior(int d, int m, const double *theta, double *grad)
     return lp;
 }
 
+/* Log prior of the noise variance v = exp(theta[d+1]), exponential with rate
+ * g->noise_rate (gradient added into grad): nearly flat where the noise is
+ * small, so the data still decide between interpolating and smoothing, but
+ * a model that explains every value as noise (v near 1, the whole variance)
+ * must pay for it. */
+static double noise_prior(const gp *g, const double *theta, double *grad)
+{
+    double v = g->noise_rate * exp(theta[g->d + 1]);
+    if (grad) grad[g->d + 1] -= v;
+    return -v;
+}
+
 typedef struct {
     gp *g;
     double *th, *gr;     /* (d+2) scratch: clamped theta, LML gradient */
@@ -366,6 +378,7 @@ static void objective(const gsl_vector *x, void *p, double *f, gsl_vector *df)
         clamp_theta(d, m, x->data, c->th);
         c->have_last = gp_log_marginal(c->g, c->th, &lml, NULL, NULL) == KE_OK;
         c->f_last = c->have_last ? -(lml + gp_log_prior(d, c->th, NULL) +
+                                     noise_prior(c->g, c->th, NULL) +
                                      warp_prior(d, m, c->th, NULL)) / n +
                                        penalty(m, x->data, c->th)
                                  : GSL_POSINF;
@@ -378,6 +391,7 @@ static void objective(const gsl_vector *x, void *p, double *f, gsl_vector *df)
         return;
     }
     gp_log_prior(d, c->th, c->gr);
+    noise_prior(c->g, c->th, c->gr);
     warp_prior(d, m, c->th, c->gr);
     for (int k = 0; k < m; k++) {
         double out = x->data[k] - c->th[k];

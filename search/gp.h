@@ -36,6 +36,8 @@ typedef struct {
     double prior_sd;    /* the prior mean lies this many standard deviations
                          * above the targets' mean (0 after gp_init) */
     int warp_inputs;    /* 1: fit a Kumaraswamy warp per input (0 after gp_init) */
+    double noise_rate;  /* rate of the exponential prior on the noise variance
+                         * (standardized units); 0: none (0 after gp_init) */
     double *theta;      /* (gp_nparams), see above */
     int fitted;         /* theta is a fitted optimum: the next gp_fit warm-starts */
     double jitter;      /* added to K's diagonal by the last factorization */

@@ -270,6 +270,34 @@ START_TEST(gp_power_warp_logs_heavy_tails_only)
 }
 END_TEST
 
+START_TEST(gp_noise_prior_keeps_signal)
+{
+    /* Values with no structure a smooth model can see (uniform draws): the
+     * maximum likelihood explains all of it as noise (variance at its bound
+     * 1, a flat mean, and EI then chases the variance into the corners of
+     * the box); the exponential prior on the noise makes the fit pay for
+     * that and keep a signal through the points instead. */
+    enum { N = 12 };
+    double x[N], y[N], noise[2];
+    uint64_t st = 7;
+    for (int i = 0; i < N; i++) {
+        x[i] = strategy_rng_uniform(&st);
+        y[i] = strategy_rng_uniform(&st);
+    }
+    for (int with = 0; with < 2; with++) {
+        gp g;
+        ck_assert_int_eq(gp_init(&g, 1, NULL), 0);
+        g.noise_rate = with ? 20.0 : 0.0;
+        ck_assert_int_eq(gp_set_data(&g, x, y, N, NULL), 0);
+        ck_assert_int_eq(gp_fit(&g, 50, 2, 1, NULL), 0);
+        noise[with] = exp(g.theta[2]);
+        gp_free(&g);
+    }
+    ck_assert_msg(noise[0] > 0.9, "no prior: noise %g", noise[0]);
+    ck_assert_msg(noise[1] < 0.1, "prior: noise %g", noise[1]);
+}
+END_TEST
+
 /* ---- acquisition ---- */
 
 START_TEST(gp_prior_mean_is_pessimistic)
@@ -602,6 +630,10 @@ START_TEST(bo_trust_region_leaves_the_wall)
      * wall (regret 1.55); with its neutral mean it gets out. */
     double dflt = branin_regret(NULL, 12);
     ck_assert_msg(dflt < 0.01, "default options, seed 12: regret %g", dflt);
+    /* Seed 21: the local model re-measured the wall line x1 = 10 (regret
+     * 1.5) until its candidates were kept 0.01 inside the walls. */
+    double inside = branin_regret(NULL, 21);
+    ck_assert_msg(inside < 0.01, "default options, seed 21: regret %g", inside);
 }
 END_TEST
 
@@ -686,6 +718,7 @@ START_TEST(bo_options_rejected_with_paths)
     expect_rejected(&sp, "{\"trust_region\": 1}", "strategy.options.trust_region");
     expect_rejected(&sp, "{\"prior_mean\": -1}", "strategy.options.prior_mean");
     expect_rejected(&sp, "{\"input_warp\": 1}", "strategy.options.input_warp");
+    expect_rejected(&sp, "{\"noise_prior\": 1}", "strategy.options.noise_prior");
     strategy *st = make(&gp_strategy, &sp,
                         "{\"n_initial\": 3, \"acquisition\": \"ucb\", \"ucb_beta\": 1, "
                         "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\", "
@@ -709,6 +742,7 @@ static Suite *gp_suite(void)
     tcase_add_test(model, gp_cholesky_escalates_jitter_on_duplicates);
     tcase_add_test(model, gp_power_warp_logs_heavy_tails_only);
     tcase_add_test(model, gp_prior_mean_is_pessimistic);
+    tcase_add_test(model, gp_noise_prior_keeps_signal);
     suite_add_tcase(s, model);
     TCase *acq = tcase_create("acquisition");
     tcase_add_test(acq, acq_closed_forms);
