@@ -1,0 +1,108 @@
+/* test_format: format_number and format_json write every real in the form
+ * the %.{15,16,17}g loop picks (the shortest of them that reads back the
+ * same), whatever the digits, exponent and rounding carry. */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "../src/format.h"
+
+/* The definition format_number is held to. */
+static void reference(double v, char *buf, size_t n)
+{
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+static uint64_t next(uint64_t *s)   /* xorshift64* */
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717u;
+}
+
+/* The i-th test value: edge cases first, then random bit patterns, random
+ * uniforms at every scale and neighbours of powers of ten. */
+static double sample(uint64_t *s, int i)
+{
+    static const double edges[] = {0.1, -0.1, 1.0 / 3, 2.0 / 3, 1e-5, 9.9999999999999995e-5,
+                                   0.30000000000000004, 123456789012345.67, 1e15 + 0.5,
+                                   9007199254740993.0, DBL_MAX, -DBL_MAX, DBL_MIN, 5e-324,
+                                   1e21, 1e-7, 0.5, 1.5, 0.0001, 0.00012345678901234567};
+    int ne = sizeof edges / sizeof edges[0];
+    if (i < ne) return edges[i];
+    uint64_t r = next(s);
+    double v;
+    switch (i % 3) {
+    case 0:
+        memcpy(&v, &r, sizeof v);
+        return isfinite(v) ? v : 1.25;
+    case 1: return ((double)(r >> 11) / 9007199254740992.0) * pow(10, (int)(r % 41) - 20);
+    default: return nextafter(pow(10, (int)(r % 61) - 30), (r >> 32) & 1 ? INFINITY : 0);
+    }
+}
+
+START_TEST(test_number_matches_the_printf_loop)
+{
+    uint64_t s = 88172645463325252u;
+    char got[64], want[64];
+    for (int i = 0; i < 300000; i++) {
+        double v = sample(&s, i);
+        format_number(v, got, sizeof got);
+        reference(v, want, sizeof want);
+        ck_assert_msg(!strcmp(got, want), "%.17g: %s, not %s", v, got, want);
+    }
+}
+END_TEST
+
+/* format_json shortens the reals Jansson writes with 16 or 17 digits and
+ * leaves the rest (strings with digits in them too) as Jansson wrote them. */
+START_TEST(test_json_reals)
+{
+    uint64_t s = 2463534242u;
+    json_t *arr = json_array();
+    json_array_append_new(arr, json_string("0.10000000000000001"));
+    for (int i = 0; i < 20000; i++) json_array_append_new(arr, json_real(sample(&s, i)));
+    char *text = format_json(arr, JSON_COMPACT);
+    char *plain = json_dumps(arr, JSON_COMPACT);
+    ck_assert_ptr_nonnull(text);
+    ck_assert(!strncmp(text, "[\"0.10000000000000001\",", 23));
+    char *p = text + 23, *q = plain + 23, want[64];
+    for (size_t i = 1; i < json_array_size(arr); i++) {
+        size_t n = strcspn(p, ",]"), m = strcspn(q, ",]"), digits = 0;
+        double v = json_real_value(json_array_get(arr, i));
+        for (size_t k = 0; k < m && q[k] != 'e'; k++) digits += q[k] >= '0' && q[k] <= '9';
+        reference(v, want, sizeof want);
+        if (digits < 16 || strlen(want) > m) {   /* Jansson's text kept */
+            memcpy(want, q, m);
+            want[m] = '\0';
+        }
+        ck_assert_msg(n == strlen(want) && !strncmp(p, want, n), "%.17g: %.*s, not %s", v,
+                      (int)n, p, want);
+        ck_assert(strtod(p, NULL) == v);
+        p += n + 1;
+        q += m + 1;
+    }
+    free(text);
+    free(plain);
+    json_decref(arr);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("format");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_number_matches_the_printf_loop);
+    tcase_add_test(tc, test_json_reals);
+    suite_add_tcase(su, tc);
+    return check_run(su);
+}
