@@ -444,6 +444,65 @@ static int count_state(const storage_study *s, int state)
     }
 }
 
+/* A full page of finished trials by number (no state filter) stays what it
+ * is while the study grows, until its stamp's settled count moves (see
+ * storage_stamp): it is kept under that alone, so a live study's pages of
+ * old trials are built once, not at every write. Kept without its counts
+ * (the total grows), which each answer appends. */
+static storage_stamp settled_stamp(const storage_stamp *s)
+{
+    return (storage_stamp){.id = s->id, .created_at = s->created_at, .version = -1,
+                           .settled = s->settled};
+}
+
+/* Answers the kept text of a page (`{"trials":[...]`) with its counts. */
+static void respond_settled(http_req *rq, const char *head, size_t len, int total,
+                            const storage_filter *f)
+{
+    char tail[96];
+    int n = snprintf(tail, sizeof tail, ",\"total\":%d,\"offset\":%d,\"limit\":%d}", total,
+                     f->offset, f->limit);
+    char *text = malloc(len + (size_t)n + 1);
+    if (!text) {
+        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
+        return;
+    }
+    memcpy(text, head, len);
+    memcpy(text + len, tail, (size_t)n + 1);
+    http_respond_owned(rq, 200, "application/json", text, len + (size_t)n);
+}
+
+/* Answers a page of trials from the settled cache, or builds its head,
+ * keeps it and answers; 0 when the page cannot be kept (not full, or a
+ * RUNNING trial in it: then arr is still the caller's to answer with). */
+static int answer_settled(api *a, http_req *rq, const storage_filter *f, const storage_stamp *stamp,
+                          const storage_study *s, json_t *arr, int running)
+{
+    char key[96];
+    snprintf(key, sizeof key, "settled trials %d %d", f->offset, f->limit);
+    storage_stamp fin = settled_stamp(stamp);
+    size_t len;
+    api_body *b = api_cache_get(a->cache, key, &fin);
+    if (!b && arr) {
+        if (running || json_array_size(arr) != (size_t)f->limit) return 0;
+        json_t *o = json_pack("{s:O}", "trials", arr);
+        char *text = o ? format_json(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        size_t n = text ? strlen(text) : 0;
+        if (n) text[--n] = '\0';   /* the closing brace, after which the counts go */
+        b = text ? api_cache_put(a->cache, key, &fin, text, n) : NULL;
+        if (!b) {
+            http_respond_error(rq, 500, "nomem", NULL, "out of memory");
+            return 1;
+        }
+    }
+    if (!b) return 0;
+    const char *head = api_body_text(b, &len);
+    respond_settled(rq, head, len, count_state(s, -1), f);
+    api_body_release(b);
+    return 1;
+}
+
 static void h_trials(http_req *rq, void *ctx)
 {
     api *a = ctx;
@@ -468,13 +527,21 @@ static void h_trials(http_req *rq, void *ctx)
     storage_study s;
     storage *st = cached_read(a, rq, key, &stamp, &s);
     if (!st) return;
+    int settled = f.state < 0 && !f.best_first && f.limit > 0;
+    if (settled && answer_settled(a, rq, &f, &stamp, &s, NULL, 0)) {
+        storage_study_free(&s);
+        pool_put(a, st);
+        return;
+    }
     page_build pb = {json_array(), 0, 0};
     kerror err;
     kerror_clear(&err);
     int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &f, add_trial, &pb, &err);
     if (rc == KE_OK && (pb.failed || !pb.arr))
         rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
-    if (rc == KE_OK)
+    if (rc == KE_OK && settled && answer_settled(a, rq, &f, &stamp, &s, pb.arr, pb.running))
+        json_decref(pb.arr);
+    else if (rc == KE_OK)
         respond_new(a, rq, key, &stamp, json_pack("{s:o, s:i, s:i, s:i}", "trials", pb.arr, "total",
                                                   count_state(&s, f.state), "offset", f.offset,
                                                   "limit", f.limit), !pb.running);

@@ -65,7 +65,8 @@ static slot *slot_of(api_cache *c, const char *key, const storage_stamp *stamp)
 
 static int same_stamp(const storage_stamp *a, const storage_stamp *b)
 {
-    return a->id == b->id && a->created_at == b->created_at && a->version == b->version;
+    return a->id == b->id && a->created_at == b->created_at && a->version == b->version &&
+           a->settled == b->settled;
 }
 
 api_body *api_cache_get(api_cache *c, const char *key, const storage_stamp *stamp)

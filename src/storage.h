@@ -102,12 +102,16 @@ int storage_study_get_id(storage *st, int64_t id, storage_study *out, kerror *er
 /* What the content of a study's trials is at: equal stamps, equal trials,
  * but for the last_step of RUNNING trials (the version moves with every
  * write to them, by any process, except a report's). One small row: for
- * readers that keep what they answered about finished trials. KE_NOTFOUND
- * for an unknown name. */
+ * readers that keep what they answered about finished trials. settled
+ * moves only with a write that can change a page of finished trials by
+ * number (never with Kestrel's own: new trials take the next number, and
+ * only RUNNING rows change; sql/008): equal (id, created_at, settled), equal
+ * finished trials at each offset by number. KE_NOTFOUND for an unknown name. */
 typedef struct {
     int64_t id;
     double created_at;   /* a new study that reuses a deleted one's id differs here */
     int64_t version;
+    int64_t settled;
 } storage_stamp;
 int storage_study_stamp(storage *st, const char *name, storage_stamp *out, kerror *err);
 int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,

@@ -334,6 +334,42 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((page["total"], len(page["trials"])), (3, 3))
         self.assertEqual(s.json("GET", "/api/v1/studies/c/best")[1]["value"], page["trials"][0]["value"])
 
+    def test_full_pages_of_finished_trials_are_kept_while_the_study_grows(self):
+        # a full page of finished trials by number is kept across the
+        # study's own writes (new trials only take later numbers), with its
+        # total current; an edit by hand of a finished trial, a delete and an
+        # insert below the last number still show
+        s = self.serve()
+        spec = fn_spec("g", trials=4)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("g", "COMPLETE")
+        path = "/api/v1/studies/g/trials?sort=number&limit=3"
+        first = s.json("GET", path)[1]
+        self.assertEqual(([t["number"] for t in first["trials"]], first["total"]), ([0, 1, 2], 4))
+        partial = s.json("GET", "/api/v1/studies/g/trials?sort=number&offset=2&limit=3")[1]
+        self.assertEqual([t["number"] for t in partial["trials"]], [2, 3])
+        spec["budget"]["max_trials"] = 6
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)
+        s.wait_state("g", "COMPLETE")
+        grown = s.json("GET", path)[1]
+        self.assertEqual((grown["trials"], grown["total"], grown["offset"], grown["limit"]),
+                         (first["trials"], 6, 0, 3))
+        partial = s.json("GET", "/api/v1/studies/g/trials?sort=number&offset=2&limit=3")[1]
+        self.assertEqual([t["number"] for t in partial["trials"]], [2, 3, 4])
+        # (edit, the page's numbers after it, its first trial's value)
+        edits = [("UPDATE trials SET value = -7 WHERE number = 0 AND study_id = ?", [0, 1, 2], -7),
+                 ("DELETE FROM trials WHERE number = 0 AND study_id = ?", [1, 2, 3],
+                  first["trials"][1]["value"]),
+                 ("INSERT INTO trials (study_id, number, state, value, started_at, finished_at) "
+                  "VALUES (?, 0, 'COMPLETE', 5, 1, 2)", [0, 1, 2], 5)]
+        for sql, numbers, value in edits:
+            with sqlite3.connect(self.db) as db:
+                db.execute(sql, (db.execute("SELECT id FROM studies WHERE name = 'g'").fetchone()[0],))
+            db.close()
+            page = s.json("GET", path)[1]
+            self.assertEqual(([t["number"] for t in page["trials"]], page["trials"][0]["value"]),
+                             (numbers, value), sql)
+
     def test_exports_and_cli_listing_carry_final_metrics_alike(self):
         # final metrics besides the objective become columns (a parameter's
         # name gets "metric_"), the CLI's CSV is the export's byte for byte,

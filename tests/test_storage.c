@@ -101,6 +101,8 @@ START_TEST(upgrades_version_1)
              "DROP TABLE study_counts; DROP TRIGGER study_counts_new_study; "
              "DROP TRIGGER study_counts_trial_insert; DROP TRIGGER study_counts_trial_delete; "
              "DROP TRIGGER study_counts_trial_update; DROP TRIGGER study_count_move; "
+             "DROP TRIGGER study_settled_insert; DROP TRIGGER study_settled_delete; "
+             "DROP TRIGGER study_settled_update; "
              "DROP VIEW study_count_moves; "
              "ALTER TABLE studies DROP COLUMN state_reason; "
              "ALTER TABLE studies DROP COLUMN spec_dir; DROP TABLE leases; DROP TABLE workers; "

@@ -9,6 +9,10 @@ window.K = window.K || {};
 (function (K) {
   const TOKEN_KEY = 'kestrel-token';
   const PAGE = 10000; // the API's maximum page size (trials and curves)
+  /* Trials come in pages of BLOCK at multiples of BLOCK: the server keeps
+   * a full page of finished trials while the study grows, so a reload of a
+   * live study builds only its last page. */
+  const BLOCK = 2000;
 
   /* The token arrives once as ?token=..., then lives in sessionStorage and
    * leaves the address bar, so it is not bookmarked or sent as a Referer. */
@@ -71,18 +75,19 @@ window.K = window.K || {};
   const enc = encodeURIComponent;
 
   /* Fetches every item of a paged collection (trials or curves) from `offset`
-   * on, PAGE at a time; `key` names the array in each page. */
-  async function fetchAll(path, key, offset) {
-    const out = [];
+   * on, in pages of `size` that end at multiples of it (the first up to
+   * the next); `key` names the array in each page. The first page tells
+   * the total; the pages up to it are asked for together. Items that came
+   * after it are the live feed's. */
+  async function fetchAll(path, key, offset, size) {
+    const sep = path.includes('?') ? '&' : '?';
+    const get = (off, limit) => request('GET', `${path}${sep}offset=${off}&limit=${limit}`)
+      .then((page) => page[key] || []);
     let off = offset || 0;
-    for (;;) {
-      const sep = path.includes('?') ? '&' : '?';
-      const page = await request('GET', `${path}${sep}offset=${off}&limit=${PAGE}`);
-      const items = page[key] || [];
-      for (const it of items) out.push(it);
-      off += items.length;
-      if (items.length === 0 || off >= page.total) return out;
-    }
+    const first = await request('GET', `${path}${sep}offset=${off}&limit=${size - off % size}`);
+    const pages = [first[key] || []];
+    for (off += size - off % size; off < first.total; off += size) pages.push(get(off, size));
+    return [].concat(...await Promise.all(pages));
   }
 
   K.api = {
@@ -96,11 +101,11 @@ window.K = window.K || {};
     retryFailed: (name) => request('POST', `/studies/${enc(name)}/resume?retry_failed=true`),
     remove: (name) => request('DELETE', `/studies/${enc(name)}`),
     setNote: (name, note) => request('PUT', `/studies/${enc(name)}/note`, { note }),
-    trials: (name, offset) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset),
+    trials: (name, offset) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset, BLOCK),
     /* the first `limit` trials by number: the table's first page before the whole history */
     firstTrials: (name, limit) => request('GET', `/studies/${enc(name)}/trials?sort=number&limit=${limit}`)
       .then((r) => r.trials),
-    curves: (name, offset) => fetchAll(`/studies/${enc(name)}/curves`, 'curves', offset),
+    curves: (name, offset) => fetchAll(`/studies/${enc(name)}/curves`, 'curves', offset, PAGE),
     trial: (name, number) => request('GET', `/studies/${enc(name)}/trials/${number}`),
     workers: () => request('GET', '/workers').then((r) => r.workers),
   };

@@ -293,9 +293,11 @@ K.pages = K.pages || {};
       if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
     };
     /* asked for first, so the server answers them before it builds the
-     * whole history's pages */
+     * whole history's pages; the trials once they are in, since their
+     * pages, mostly kept by the server, come back quickly and would be
+     * parsed before the table's first page is drawn */
     const head0 = Promise.all([K.api.study(name), K.api.firstTrials(name, PAGE_ROWS)]);
-    const allTrials = K.api.trials(name);
+    const allTrials = head0.then(() => K.api.trials(name));
     const allCurves = K.api.curves(name);
     for (const p of [allTrials, allCurves]) p.catch(() => {});   /* answered where awaited */
     let study, first;
