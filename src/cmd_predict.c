@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "format.h"
 #include "../trainer/predict.h"
 
 static const char predict_help[] =
@@ -195,7 +196,7 @@ int cmd_evaluate_main(int argc, char **argv, const cli_ctx *ctx)
         int cls = !predict_regression(j.p);
         if (cls) json_object_set_new(o, "accuracy", json_real(r.accuracy));
         metrics_to_json(o, "", &r.m, cls, r.n_out, cls && r.n_out <= METRICS_CONFUSION_MAX ? r.confusion : NULL);
-        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+        char *line = format_json(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (line) puts(line);
         free(line);
