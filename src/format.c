@@ -136,7 +136,11 @@ void format_number(double v, char *buf, size_t n)
 }
 
 /* Rewrites in place each real of JSON text written with 16 or 17 digits in
- * its shortest form (never longer, so the text only shrinks). */
+ * its shortest form (never longer, so the text only shrinks). An integral
+ * real's shortest form may lack a point and an exponent ("1e16 + 2" is
+ * "10000000000000002"); it keeps Jansson's ".0" then, or a reader would
+ * take it back as an integer (it still fits: Jansson wrote the digits of
+ * the 17-digit form and ".0"). */
 static void shorten_reals(char *text)
 {
     char *w = text;
@@ -156,6 +160,7 @@ static void shorten_reals(char *text)
             memcpy(num, r, len);
             num[len] = '\0';
             shortest_of(strtod(num, NULL), num, len, out, sizeof out);
+            if (!out[strcspn(out, ".eE")]) strcat(out, ".0");
             if (strlen(out) <= len) {
                 memcpy(w, out, strlen(out));
                 w += strlen(out);

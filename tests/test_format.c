@@ -80,6 +80,7 @@ START_TEST(test_json_reals)
         double v = json_real_value(json_array_get(arr, i));
         for (size_t k = 0; k < m && q[k] != 'e'; k++) digits += q[k] >= '0' && q[k] <= '9';
         reference(v, want, sizeof want);
+        if (!want[strcspn(want, ".e")]) strcat(want, ".0");
         if (digits < 16 || strlen(want) > m) {   /* Jansson's text kept */
             memcpy(want, q, m);
             want[m] = '\0';
@@ -96,6 +97,39 @@ START_TEST(test_json_reals)
 }
 END_TEST
 
+/* A real stays a real: an integral value whose shortest form has no point
+ * or exponent (15 to 17 digits) keeps Jansson's ".0", so a reader does not
+ * take it back as an integer. */
+START_TEST(test_json_integral_reals_stay_reals)
+{
+    static const double v[] = {1e16 + 2, 12345678901234567.0, -1e16 - 2, 9007199254740993.0,
+                               1234567890123456.0, 123456789012345.0, 1e15, 100000000000000.0};
+    static const char *const want[] = {"10000000000000002.0", "12345678901234568.0",
+                                       "-10000000000000002.0", "9007199254740992.0",
+                                       "1234567890123456.0", "123456789012345.0", "1e+15",
+                                       "100000000000000.0"};
+    int n = sizeof v / sizeof v[0];
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(arr, json_real(v[i]));
+    char *text = format_json(arr, JSON_COMPACT);
+    ck_assert_ptr_nonnull(text);
+    json_t *back = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(back);
+    const char *p = text + 1;
+    for (int i = 0; i < n; i++) {
+        size_t len = strcspn(p, ",]");
+        ck_assert_msg(len == strlen(want[i]) && !strncmp(p, want[i], len), "%.17g: %.*s, not %s", v[i],
+                      (int)len, p, want[i]);
+        json_t *e = json_array_get(back, (size_t)i);
+        ck_assert_msg(json_is_real(e) && json_real_value(e) == v[i], "%.*s", (int)len, p);
+        p += len + 1;
+    }
+    free(text);
+    json_decref(back);
+    json_decref(arr);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("format");
@@ -103,6 +137,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_number_matches_the_printf_loop);
     tcase_add_test(tc, test_json_reals);
+    tcase_add_test(tc, test_json_integral_reals_stay_reals);
     suite_add_tcase(su, tc);
     return check_run(su);
 }
