@@ -85,6 +85,28 @@ START_TEST(stamp_moves_with_trial_writes)
 }
 END_TEST
 
+/* A trial's enqueued_id (which the API shows as "enqueued") changed by hand
+ * moves the stamp's version like any other column of the row, on a RUNNING
+ * trial (settled stays: no finished trial changed) and on a finished one. */
+START_TEST(stamp_moves_with_enqueued_id)
+{
+    open_db();
+    int64_t a = new_study("a", 0);
+    int64_t done = numbered_trial(a, 0);
+    finish(done, TRIAL_COMPLETE, 1, 1.0);
+    numbered_trial(a, 1);
+    storage_stamp s0, s1, s2;
+    ck_assert_int_eq(storage_study_stamp(st, "a", &s0, &err), KE_OK);
+    sql_exec("UPDATE trials SET enqueued_id = 7 WHERE number = 1");
+    ck_assert_int_eq(storage_study_stamp(st, "a", &s1, &err), KE_OK);
+    ck_assert(s1.version != s0.version && s1.settled == s0.settled);
+    sql_exec("UPDATE trials SET enqueued_id = 8 WHERE number = 0");
+    ck_assert_int_eq(storage_study_stamp(st, "a", &s2, &err), KE_OK);
+    ck_assert(s2.version != s1.version && s2.settled != s1.settled);
+    expect_counts_agree();
+}
+END_TEST
+
 /* A version-1 history (before the partial index of 002 and the counts of
  * 004) is upgraded in place on open, with its rows kept and counted. */
 START_TEST(upgrades_version_1)
@@ -680,6 +702,7 @@ static Suite *storage_suite(void)
     tcase_add_test(rows, report_finish_logs);
     tcase_add_test(rows, reclaim_running);
     tcase_add_test(rows, stamp_moves_with_trial_writes);
+    tcase_add_test(rows, stamp_moves_with_enqueued_id);
     suite_add_tcase(s, rows);
 
     TCase *crash = tcase_create("processes");
