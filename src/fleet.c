@@ -46,8 +46,17 @@ typedef struct fl_lease {
     char *study;
     int number;
     double expires;             /* CLOCK_MONOTONIC seconds */
-    struct fl_lease *next;
+    struct fl_lease *next, *prev;
 } fl_lease;
+
+/* Workers and leases by id: every call names one, and a fleet of
+ * thousands made the list walk a tenth of the engine's time. Open
+ * addressing, linear probing, at most half full; ids are never 0. */
+typedef struct {
+    int64_t *key;
+    void **val;
+    size_t cap, n;
+} idmap;
 
 struct fleet {
     service *sv;
@@ -56,6 +65,7 @@ struct fleet {
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
     fl_lease *leases;
+    idmap worker_ids, lease_ids;
     atomic_int n_workers, n_leases;     /* read by any thread (fleet_counts) */
 };
 
@@ -63,6 +73,80 @@ void fleet_counts(const fleet *fl, int *workers, int *leases)
 {
     *workers = fl ? atomic_load(&fl->n_workers) : 0;
     *leases = fl ? atomic_load(&fl->n_leases) : 0;
+}
+
+static size_t idmap_home(const idmap *m, int64_t id)
+{
+    return (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ull >> 20) & (m->cap - 1);
+}
+
+static size_t idmap_slot(const idmap *m, int64_t id)
+{
+    size_t i = idmap_home(m, id);
+    while (m->key[i] && m->key[i] != id) i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static void *idmap_get(const idmap *m, int64_t id)
+{
+    if (!m->cap) return NULL;
+    size_t i = idmap_slot(m, id);
+    return m->key[i] ? m->val[i] : NULL;
+}
+
+static int idmap_put(idmap *m, int64_t id, void *v)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        idmap big = {.cap = m->cap ? 2 * m->cap : 64};
+        big.key = calloc(big.cap, sizeof *big.key);
+        big.val = calloc(big.cap, sizeof *big.val);
+        if (!big.key || !big.val) {
+            free(big.key);
+            free(big.val);
+            return KE_NOMEM;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->key[i]) {
+                size_t j = idmap_slot(&big, m->key[i]);
+                big.key[j] = m->key[i];
+                big.val[j] = m->val[i];
+            }
+        big.n = m->n;
+        free(m->key);
+        free(m->val);
+        *m = big;
+    }
+    size_t i = idmap_slot(m, id);
+    m->n += !m->key[i];
+    m->key[i] = id;
+    m->val[i] = v;
+    return KE_OK;
+}
+
+/* Takes id out, moving back the entries its slot kept from their own. */
+static void idmap_del(idmap *m, int64_t id)
+{
+    if (!m->cap) return;
+    size_t i = idmap_slot(m, id), mask = m->cap - 1;
+    if (!m->key[i]) return;
+    m->n--;
+    for (size_t j = (i + 1) & mask; m->key[j]; j = (j + 1) & mask) {
+        size_t want = idmap_home(m, m->key[j]);
+        /* j's entry may fill the hole at i unless its home lies in (i, j] */
+        if (((j - want) & mask) >= ((j - i) & mask)) {
+            m->key[i] = m->key[j];
+            m->val[i] = m->val[j];
+            i = j;
+        }
+    }
+    m->key[i] = 0;
+    m->val[i] = NULL;
+}
+
+static void idmap_free(idmap *m)
+{
+    free(m->key);
+    free(m->val);
 }
 
 static double mono(void)
@@ -113,6 +197,8 @@ void fleet_close(fleet *fl)
         fl->leases = l->next;
         lease_free(l);
     }
+    idmap_free(&fl->lease_ids);
+    idmap_free(&fl->worker_ids);
     while (fl->workers) {
         fl_worker *w = fl->workers;
         fl->workers = w->next;
@@ -137,9 +223,8 @@ static int random_key(char *hex, kerror *err)
 static fl_worker *find_worker(fleet *fl, int64_t id, const json_t *req)
 {
     const char *key = json_string_value(json_object_get(req, "key"));
-    for (fl_worker *w = fl->workers; w; w = w->next)
-        if (w->id == id) return key && !strcmp(key, w->key) ? w : NULL;
-    return NULL;
+    fl_worker *w = idmap_get(&fl->worker_ids, id);
+    return w && key && !strcmp(key, w->key) ? w : NULL;
 }
 
 /* The worker a worker-scoped call names (id in the path, key in the body),
@@ -192,6 +277,8 @@ static int do_register(service *sv, void *arg, kerror *err)
     char *info = w->info ? json_dumps(w->info, JSON_COMPACT) : NULL;
     int rc = info ? random_key(w->key, err) : kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK) rc = storage_worker_add(service_storage(sv), w->name, info, &w->id, err);
+    if (rc == KE_OK && idmap_put(&fl->worker_ids, w->id, w) != KE_OK)
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     free(info);
     if (rc != KE_OK) {
         json_decref(w->info);
@@ -241,9 +328,10 @@ static int do_list(service *sv, void *arg, kerror *err)
  * logged: the trial's own outcome is what matters and is stored apart). */
 static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
 {
-    fl_lease **p = &fl->leases;
-    while (*p != l) p = &(*p)->next;
-    *p = l->next;
+    if (l->prev) l->prev->next = l->next;
+    else fl->leases = l->next;
+    if (l->next) l->next->prev = l->prev;
+    idmap_del(&fl->lease_ids, l->id);
     l->w->running--;
     atomic_fetch_sub(&fl->n_leases, 1);
     if (strcmp(outcome, "finished") && strcmp(outcome, "dropped")) {
@@ -280,22 +368,20 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
 
 /* The lease's answer: the trial and everything a worker needs to run it
  * as a local trial would run (the spec, the point as the space holds it). */
-static json_t *lease_json(const fl_lease *l, const sched_trial *t, int n_params,
-                          const char *spec_json, const char *spec_dir)
+static json_t *lease_json(const fl_lease *l, const sched_trial *t, int n_params, json_t *spec,
+                          const char *spec_dir)
 {
     json_t *x = json_array(), *active = json_array();
     for (int i = 0; x && active && i < n_params; i++) {
         json_array_append_new(x, json_real(t->point.x[i]));
         json_array_append_new(active, json_boolean(t->point.active[i]));
     }
-    json_t *spec = json_loads(spec_json, 0, NULL);
-    if (!x || !active || !spec) {
+    if (!x || !active) {
         json_decref(x);
         json_decref(active);
-        json_decref(spec);
         return NULL;
     }
-    return json_pack("{s:I, s:s, s:o, s:s?, s:{s:i, s:i, s:i, s:i, s:o, s:o}}", "lease",
+    return json_pack("{s:I, s:s, s:O, s:s?, s:{s:i, s:i, s:i, s:i, s:o, s:o}}", "lease",
                      (json_int_t)l->id, "study", l->study, "spec", spec, "spec_dir", spec_dir,
                      "trial", "number", l->number, "budget", t->budget, "resumed_from",
                      t->resumed_from, "retry_of", t->retry_of, "x", x, "active", active);
@@ -324,7 +410,8 @@ static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char
     if (rc != KE_OK || !rem.leased) return rc;
     fl->last_lease++;
     fl_lease *l = calloc(1, sizeof *l);
-    if (!l || !(l->study = strdup(name))) {
+    if (!l || !(l->study = strdup(name)) || idmap_put(&fl->lease_ids, rem.tag, l) != KE_OK) {
+        if (l) free(l->study);
         free(l);
         /* the trial is the scheduler's remote run: losing it now retries it */
         scheduler_remote_lost(s, rem.tag, TRIAL_INTERRUPTED "out of memory", err);
@@ -335,16 +422,17 @@ static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char
     l->number = rem.trial->number;
     l->expires = mono() + fl->lease_s;
     l->next = fl->leases;
+    if (l->next) l->next->prev = l;
     fl->leases = l;
     w->running++;
     atomic_fetch_add(&fl->n_leases, 1);
-    int64_t study_id = scheduler_study_id(s);
-    storage_study row;
-    rc = storage_lease_begin(service_storage(fl->sv), l->id, w->id, study_id, l->number, err);
-    if (rc == KE_OK) rc = storage_study_get_id(service_storage(fl->sv), study_id, &row, err);
+    json_t *spec;
+    const char *dir;
+    rc = storage_lease_begin(service_storage(fl->sv), l->id, w->id, scheduler_study_id(s), l->number,
+                             err);
+    if (rc == KE_OK) rc = scheduler_lease_spec(s, &spec, &dir, err);
     if (rc != KE_OK) return rc;
-    c->out = lease_json(l, rem.trial, rem.n_params, row.spec_json, row.spec_dir);
-    storage_study_free(&row);
+    c->out = lease_json(l, rem.trial, rem.n_params, spec, dir);
     return c->out ? 1 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
@@ -375,8 +463,7 @@ static int do_lease(service *sv, void *arg, kerror *err)
 static fl_lease *held_lease(fleet *fl, call *c, scheduler **s, kerror *err)
 {
     json_int_t wid = json_integer_value(json_object_get(c->req, "worker"));
-    fl_lease *l = fl->leases;
-    while (l && l->id != c->id) l = l->next;
+    fl_lease *l = idmap_get(&fl->lease_ids, c->id);
     fl_worker *w = find_worker(fl, wid, c->req);
     if (!l || !w || l->w != w) {
         kerror_set(err, KE_CONFLICT, NULL, "lease %lld is not running for this worker (it "

@@ -81,6 +81,10 @@ struct scheduler {
     char failure[512];
     char last_failure[256]; /* reason of the last trial that failed by itself */
     char worker[128];
+    /* the study row's spec and folder as leases hand them out, read at the
+     * first lease: only scheduler_open writes them while it runs */
+    json_t *lease_spec;
+    char *lease_dir;
 };
 
 /* Asks a run's child to end: a local one at once, a remote one through the
@@ -690,6 +694,28 @@ int64_t scheduler_study_id(const scheduler *s)
     return s->study_id;
 }
 
+int scheduler_lease_spec(scheduler *s, json_t **spec, const char **dir, kerror *err)
+{
+    if (!s->lease_spec) {
+        storage_study row;
+        int rc = storage_study_get_id(s->st, s->study_id, &row, err);
+        if (rc != KE_OK) return rc;
+        json_t *doc = json_loads(row.spec_json, 0, NULL);
+        char *d = row.spec_dir ? strdup(row.spec_dir) : NULL;
+        storage_study_free(&row);
+        if (!doc || (row.spec_dir && !d)) {
+            json_decref(doc);
+            free(d);
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        }
+        s->lease_spec = doc;
+        s->lease_dir = d;
+    }
+    *spec = s->lease_spec;
+    *dir = s->lease_dir;
+    return KE_OK;
+}
+
 void scheduler_drop_ready(scheduler *s)
 {
     s->n_ready = 0;
@@ -832,6 +858,8 @@ void scheduler_close(scheduler *s)
     if (s->prun) s->pops->destroy(s->prun);
     sched_trials_free(&s->hist);
     free(s->retry_queue);
+    json_decref(s->lease_spec);
+    free(s->lease_dir);
     lock_release(&s->lock);
     free(s);
 }

@@ -139,6 +139,10 @@ int scheduler_lease(scheduler *s, scheduler_remote *rem, kerror *err);
  * suggest() sees the outcomes that came in since (the service calls it at
  * the end of each pass over its queued requests). */
 void scheduler_drop_ready(scheduler *s);
+/* The study's stored spec (*spec, borrowed: never changed, so HTTP threads
+ * may read it while the engine shares it, jansson's counts being atomic)
+ * and folder (*dir, NULL when none) that a lease hands out. */
+int scheduler_lease_spec(scheduler *s, json_t **spec, const char **dir, kerror *err);
 /* The study's id in storage (scheduler_get_status counts the history: O(trials)). */
 int64_t scheduler_study_id(const scheduler *s);
 /* A line the remote trial's child wrote on its report channel. KE_CONFLICT

@@ -102,6 +102,12 @@ struct service {
     int batching;
     cmd *answered;
     cmd *pass_rest;             /* the requests of this pass not run yet */
+    struct {                    /* ... counted by function (a walk of them for
+                                 * each lease cost O(pass^2)); overflow walks */
+        service_fn fn;
+        int n;
+    } pass_left[8];
+    int n_pass_fns;
     held_event *held;
     int n_held, cap_held;
 
@@ -704,6 +710,14 @@ static void end_batch(service *sv)
 
 /* Runs the requests queued so far, in one transaction: a thousand workers'
  * leases and reports cost one commit per pass, not two each. */
+/* fn's index in sv->pass_left, or -1. */
+static int pass_fn(const service *sv, service_fn fn)
+{
+    for (int i = 0; i < sv->n_pass_fns; i++)
+        if (sv->pass_left[i].fn == fn) return i;
+    return -1;
+}
+
 static void run_requests(service *sv)
 {
     pthread_mutex_lock(&sv->mu);
@@ -713,19 +727,34 @@ static void run_requests(service *sv)
     kerror err;
     /* unbatched (each call commits alone) when the batch cannot start */
     sv->batching = c && storage_batch_begin(sv->st, &err) == KE_OK;
+    sv->n_pass_fns = 0;
+    for (const cmd *k = c; k; k = k->next) {
+        if (k->kind != CMD_CALL) continue;
+        int i = pass_fn(sv, k->fn);
+        if (i < 0 && sv->n_pass_fns < (int)(sizeof sv->pass_left / sizeof *sv->pass_left)) {
+            i = sv->n_pass_fns++;
+            sv->pass_left[i].fn = k->fn;
+            sv->pass_left[i].n = 0;
+        }
+        if (i >= 0) sv->pass_left[i].n++;
+    }
     while (c) {
         cmd *next = c->next;
         sv->pass_rest = next;
+        int i = c->kind == CMD_CALL ? pass_fn(sv, c->fn) : -1;
+        if (i >= 0) sv->pass_left[i].n--;
         exec_cmd(sv, c);
         c = next;
     }
+    sv->n_pass_fns = 0;
     if (sv->batching) end_batch(sv);
     for (study_run *r = sv->active; r; r = r->next) scheduler_drop_ready(r->s);
 }
 
 int service_pass_waiting(service *sv, service_fn fn)
 {
-    int n = 0;
+    int i = pass_fn(sv, fn), n = 0;
+    if (i >= 0) return sv->pass_left[i].n;
     for (const cmd *c = sv->pass_rest; c; c = c->next) n += c->kind == CMD_CALL && c->fn == fn;
     return n;
 }
