@@ -585,7 +585,9 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
     unsigned max = (unsigned)(o->max_connections > 0 ? o->max_connections : CONN_MAX_DEFAULT);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* poll(), not select(): a select() set holds descriptors below 1024 only, and
+     * is cleared and rebuilt (memset) for every wait of every connection */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
