@@ -27,14 +27,11 @@ int storage_enqueue_add(storage *st, int64_t study_id, const char *params_json,
 int storage_enqueue_list(storage *st, int64_t study_id, int pending_only,
                          storage_enqueued **out, int *n, kerror *err)
 {
-    sqlite3_stmt *s;
     *out = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(st->db, "SELECT e.id, e.params, e.origin, e.created_at, t.number "
-                           "FROM enqueued e LEFT JOIN trials t ON t.enqueued_id = e.id "
-                           "WHERE e.study_id = ?1 AND (?2 = 0 OR t.id IS NULL) ORDER BY e.id",
-                           -1, &s, NULL) != SQLITE_OK)
-        return sq_db_error(st, err, "cannot read the enqueued configurations");
+    /* cached: each lease asks (another process may have enqueued since) */
+    sqlite3_stmt *s = sq_query(st, Q_ENQUEUE_LIST, err);
+    if (!s) return KE_DB;
     sqlite3_bind_int64(s, 1, study_id);
     sqlite3_bind_int(s, 2, pending_only);
     int rc = KE_OK, step, cap = 0, oom = 0;
@@ -56,7 +53,7 @@ int storage_enqueue_list(storage *st, int64_t study_id, int pending_only,
     if (rc == KE_OK && step != SQLITE_DONE)
         rc = sq_db_error(st, err, "cannot read the enqueued configurations");
     if (rc == KE_OK && oom) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     if (rc != KE_OK) {
         storage_enqueue_free(list, *n);
         *n = 0;

@@ -124,6 +124,12 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_LEASE_END] = "UPDATE leases SET outcome = ?2, ended_at = ?3 WHERE id = ?1 AND "
         "ended_at IS NULL",
     [Q_LEASE_END_ALL] = "UPDATE leases SET outcome = ?1, ended_at = ?2 WHERE ended_at IS NULL",
+    [Q_ENQUEUE_LIST] = "SELECT e.id, e.params, e.origin, e.created_at, t.number "
+        "FROM enqueued e LEFT JOIN trials t ON t.enqueued_id = e.id "
+        "WHERE e.study_id = ?1 AND (?2 = 0 OR t.id IS NULL) ORDER BY e.id",
+    /* a call's savepoint in a batch: prepared once, not parsed per call */
+    [Q_SAVEPOINT] = "SAVEPOINT call",
+    [Q_RELEASE] = "RELEASE call",
 };
 
 /* Current Unix time in seconds, sub-second precision. */
@@ -201,14 +207,18 @@ static int exec(storage *st, const char *sql, kerror *err)
  * all-or-nothing within it. */
 int sq_begin(storage *st, kerror *err)
 {
-    return exec(st, st->batch ? "SAVEPOINT call" : "BEGIN IMMEDIATE", err);
+    if (!st->batch) return exec(st, "BEGIN IMMEDIATE", err);
+    sqlite3_stmt *s = sq_query(st, Q_SAVEPOINT, err);
+    return s ? sq_run_write(st, s, err, "SAVEPOINT call") : KE_DB;
 }
 
 /* Commits if rc is KE_OK, else rolls back; returns the first failure. */
 int sq_end_txn(storage *st, int rc, kerror *err)
 {
     if (rc == KE_OK) {
-        rc = exec(st, st->batch ? "RELEASE call" : "COMMIT", err);
+        sqlite3_stmt *s = st->batch ? sq_query(st, Q_RELEASE, err) : NULL;
+        if (st->batch) rc = s ? sq_run_write(st, s, err, "RELEASE call") : KE_DB;
+        else rc = exec(st, "COMMIT", err);
         if (rc == KE_OK) return KE_OK;
     }
     sqlite3_exec(st->db, st->batch ? "ROLLBACK TO call; RELEASE call" : "ROLLBACK", NULL, NULL,
