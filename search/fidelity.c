@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bo.h"
+#include "sobol.h"
 
 #define COIN_SALT 0x626f6862ULL   /* "bohb": the random-or-model coin's stream */
 #define GP_SALT 0x67707362ULL     /* the inner GP's seed */
@@ -43,7 +44,7 @@ int fidelity_options(const json_t *options, fidelity_opts *o, kerror *err)
     o->r_min = 1;
     o->R = 0;
     o->eta = 3;
-    o->gp = 0;
+    o->sampler = FIDELITY_RANDOM;
     o->random_fraction = 1.0 / 3.0;
     int rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err);
     if (rc) return rc;
@@ -57,10 +58,11 @@ int fidelity_options(const json_t *options, fidelity_opts *o, kerror *err)
     if (o->R < o->r_min) return bad(err, "max_resource", "must be >= min_resource");
     json_t *v = json_object_get(options, "sampler");
     if (v) {
-        if (!json_is_string(v) || (strcmp(json_string_value(v), "random") != 0 &&
-                                   strcmp(json_string_value(v), "gp") != 0))
-            return bad(err, "sampler", "must be \"random\" or \"gp\"");
-        o->gp = strcmp(json_string_value(v), "gp") == 0;
+        static const char *const names[] = { "random", "sobol", "gp" };
+        int k = 0;
+        while (k < 3 && !(json_is_string(v) && strcmp(json_string_value(v), names[k]) == 0)) k++;
+        if (k == 3) return bad(err, "sampler", "must be \"random\", \"sobol\" or \"gp\"");
+        o->sampler = (fidelity_kind)k;
     }
     v = json_object_get(options, "random_fraction");
     if (v) {
@@ -174,7 +176,9 @@ int fidelity_sampler_init(fidelity_sampler *s, const space *sp, const fidelity_o
     /* BOHB models budget b once |D_b| >= N_min + 2, N_min = d + 1
      * (Falkner et al. 2018, Sec. 4.1). */
     s->min_points = space_dims(sp) + 3;
-    if (!o->gp) return KE_OK;
+    if (o->sampler == FIDELITY_SOBOL && space_dims(sp) > SOBOL_MAX_DIMS)
+        return bad(err, "sampler", "\"sobol\" takes at most 40 non-fixed parameters");
+    if (o->sampler != FIDELITY_GP) return KE_OK;
     /* Every trial handed to the inner GP is an observation: no design phase. */
     json_t *gp_opts = json_pack("{s:i}", "n_initial", 1);
     if (!gp_opts) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -190,13 +194,20 @@ void fidelity_sampler_free(fidelity_sampler *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Configuration k of the random sampler, as the "random" strategy draws it. */
-static void random_point(const fidelity_sampler *s, int k, space_point *p)
+/* Configuration k drawn without a model: as the "sobol" strategy draws its
+ * point k for the sobol sampler, as the "random" strategy does otherwise. */
+static int random_point(const fidelity_sampler *s, int k, space_point *p, kerror *err)
 {
     double u[SPACE_MAX_PARAMS];
-    uint64_t st = strategy_seed_for(s->seed, (uint64_t)k);
-    for (int d = 0; d < space_dims(s->sp); d++) u[d] = strategy_rng_uniform(&st);
+    if (s->o.sampler == FIDELITY_SOBOL) {
+        int rc = sobol_unit(s->seed, k, space_dims(s->sp), u, err);
+        if (rc) return rc;
+    } else {
+        uint64_t st = strategy_seed_for(s->seed, (uint64_t)k);
+        for (int d = 0; d < space_dims(s->sp); d++) u[d] = strategy_rng_uniform(&st);
+    }
     space_unit_to_point(s->sp, u, p);
+    return KE_OK;
 }
 
 /* The largest budget with min_points COMPLETE trials, or -1. */
@@ -263,16 +274,16 @@ int fidelity_sample(fidelity_sampler *s, const strategy_history *h, int k0,
     int *from_model = malloc((size_t)(n + 1) * sizeof *from_model);
     if (!from_model) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int n_model = 0, rc = KE_OK;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !rc; i++) {
         uint64_t coin = strategy_seed_for(s->seed ^ COIN_SALT, (uint64_t)(k0 + i));
         if (budget >= 0 && strategy_rng_uniform(&coin) >= s->o.random_fraction)
             from_model[n_model++] = i;
         else
-            random_point(s, k0 + i, &out[i].point);
+            rc = random_point(s, k0 + i, &out[i].point, err);
     }
     strategy_suggestion *sg = NULL;
     strategy_history sub;
-    if (n_model > 0 && !(sg = malloc((size_t)n_model * sizeof *sg)))
+    if (!rc && n_model > 0 && !(sg = malloc((size_t)n_model * sizeof *sg)))
         rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (n_model > 0 && !rc) rc = model_history(s, h, budget, &sub, err);
     if (n_model > 0 && !rc) {
@@ -280,7 +291,7 @@ int fidelity_sample(fidelity_sampler *s, const strategy_history *h, int k0,
         if (got < 0) rc = got;
         for (int j = 0; j < n_model && !rc; j++) {
             if (j < got) out[from_model[j]].point = sg[j].point;
-            else random_point(s, k0 + from_model[j], &out[from_model[j]].point);
+            else rc = random_point(s, k0 + from_model[j], &out[from_model[j]].point, err);
         }
     }
     free(sg);

@@ -12,11 +12,17 @@
 
 #define FIDELITY_MAX_RESOURCE 1000000
 
+typedef enum {
+    FIDELITY_RANDOM,        /* uniform, as the "random" strategy draws */
+    FIDELITY_SOBOL,         /* the "sobol" strategy's shifted low-discrepancy sequence */
+    FIDELITY_GP             /* BOHB-like: the GP's pick on the largest well-filled budget */
+} fidelity_kind;
+
 typedef struct {
     int r_min;              /* min_resource: smallest budget, >= 1 */
     int R;                  /* max_resource: largest budget, >= r_min */
     int eta;                /* reduction factor, >= 2 */
-    int gp;                 /* sampler: 0 random, 1 GP (BOHB) */
+    fidelity_kind sampler;  /* how fresh configurations are drawn */
     double random_fraction; /* GP sampler: share of configurations drawn uniformly */
 } fidelity_opts;
 

@@ -490,11 +490,11 @@ START_TEST(test_bohb_sampler)
 {
     space sp;
     one_float(&sp);
-    fidelity_opts o = { .r_min = 1, .R = 9, .eta = 3, .gp = 0, .random_fraction = 0 };
+    fidelity_opts o = { .r_min = 1, .R = 9, .eta = 3, .sampler = FIDELITY_RANDOM, .random_fraction = 0 };
     fidelity_sampler rnd, gp;
     kerror err;
     ck_assert_int_eq(fidelity_sampler_init(&rnd, &sp, &o, 9, &err), KE_OK);
-    o.gp = 1;
+    o.sampler = FIDELITY_GP;
     ck_assert_int_eq(fidelity_sampler_init(&gp, &sp, &o, 9, &err), KE_OK);
     ck_assert_int_eq(gp.min_points, 4);   /* d + 3 for d = 1 */
     static sim S;
@@ -520,6 +520,39 @@ START_TEST(test_bohb_sampler)
     ck_assert_msg(fabs(b[0].point.x[0] - 0.8) < 0.15, "x = %g", b[0].point.x[0]);
     fidelity_sampler_free(&rnd);
     fidelity_sampler_free(&gp);
+    space_free(&sp);
+}
+END_TEST
+
+/* The sobol sampler: ASHA's fresh configuration k is the "sobol" strategy's
+ * point k for the same seed, also when the history already holds some, so a
+ * resumed study draws what an uninterrupted one would. */
+START_TEST(test_sobol_sampler)
+{
+    space sp;
+    one_float(&sp);
+    kerror err;
+    strategy *asha = NULL, *sob = NULL;
+    json_t *opt = json_loads("{\"max_resource\": 9, \"sampler\": \"sobol\"}", 0, NULL);
+    ck_assert_int_eq(asha_strategy.create(&asha, &sp, opt, 5, &err), KE_OK);
+    ck_assert_int_eq(strategy_find("sobol")->create(&sob, &sp, NULL, 5, &err), KE_OK);
+    static sim S;
+    memset(&S, 0, sizeof S);
+    strategy_suggestion a[4], want[8];
+    strategy_history none = { NULL, 0 };
+    ck_assert_int_eq(strategy_find("sobol")->suggest(sob, &none, want, 8, &err), 8);
+    for (int round = 0; round < 2; round++) {
+        strategy_history h = { S.obs, S.n };
+        ck_assert_int_eq(asha_strategy.suggest(asha, &h, a, 4, &err), 4);
+        for (int i = 0; i < 4; i++) {
+            ck_assert_int_eq(a[i].resume_from, -1);
+            ck_assert(space_point_equal(&sp, &a[i].point, &want[4 * round + i].point));
+            add_trial(&S, &a[i]);
+        }
+    }
+    json_decref(opt);
+    asha_strategy.destroy(asha);
+    strategy_find("sobol")->destroy(sob);
     space_free(&sp);
 }
 END_TEST
@@ -744,6 +777,7 @@ int main(void)
     tcase_add_test(tc, test_options);
     tcase_add_test(tc, test_asha_asynchronous);
     tcase_add_test(tc, test_bohb_sampler);
+    tcase_add_test(tc, test_sobol_sampler);
     tcase_add_test(tc, test_hyperband_bohb_run);
     tcase_add_test(tc, test_median_pruner);
     tcase_add_test(tc, test_asha_pruner);
