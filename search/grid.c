@@ -1,4 +1,6 @@
-/* grid: suggestion k (k = fresh trials so far) is grid point order(k), where
+/* grid: suggestion k (k = trials it suggested so far: fresh trials but the
+ * enqueued configurations, which come on top of the grid, so every point
+ * still runs) is grid point order(k), where
  * order is the identity or a seeded permutation of [0, count); see grid.h.
  * Invariant: no index is ever suggested twice and none lies past the grid.
  * The permutation is computed per index (a Feistel network with cycle
@@ -65,11 +67,20 @@ static int grid_create(strategy **out, const space *sp, const json_t *options,
     return KE_OK;
 }
 
+/* Grid points taken so far: fresh trials but the enqueued ones. */
+static long suggested(const strategy_history *h)
+{
+    long n = strategy_history_fresh(h);
+    for (int i = 0; h && i < h->n_obs; i++)
+        n -= h->obs[i].enqueued && h->obs[i].retry_of < 0 && h->obs[i].resumed_from < 0;
+    return n;
+}
+
 static int grid_suggest(strategy *g, const strategy_history *h,
                         strategy_suggestion *out, int n, kerror *err)
 {
     (void)err;
-    long next = strategy_history_fresh(h);
+    long next = suggested(h);
     int made = 0;
     for (; made < n && next + made < g->count; made++) {
         space_grid_point(g->sp, order(g, next + made), &out[made].point);
@@ -81,7 +92,7 @@ static int grid_suggest(strategy *g, const strategy_history *h,
 
 static int grid_done(strategy *g, const strategy_history *h)
 {
-    return strategy_history_fresh(h) >= g->count;
+    return suggested(h) >= g->count;
 }
 
 static void grid_destroy(strategy *g)

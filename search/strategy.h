@@ -24,6 +24,7 @@ typedef struct {            /* one trial as a strategy sees it */
     int budget;             /* resource the trial was given (0 = full) */
     int resumed_from;       /* trial number it continued, -1 if none */
     int retry_of;           /* trial number it retries, -1 if none */
+    int enqueued;           /* 1: ran an enqueued configuration, not a suggestion */
     int n_steps;            /* intermediate reports, ascending step order */
     const int *steps;       /* owned by the caller */
     const double *values;   /* objective at each step, normalized to minimize */

@@ -85,6 +85,7 @@ static int load_one(const storage_trial *st, void *ctx)
     t->budget = st->budget;
     t->resumed_from = st->resumed_from;
     t->retry_of = st->retry_of;
+    t->enqueued = st->enqueued_id > 0;
     sched_trial_set_outcome(t, st->state, st->has_value, st->value, st->failure, h->maximize);
     point_from_params(t, lc->sp, st);
     if (st->number != h->n) return KE_INTERNAL;   /* numbers are dense from 0 */
@@ -180,6 +181,7 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
     t->budget = sg->budget;
     t->resumed_from = sg->resume_from;
     t->retry_of = retry_of;
+    t->enqueued = enqueued_id > 0;
     t->point = sg->point;
     *out = t;
     return KE_OK;
@@ -194,6 +196,7 @@ static void trial_obs(const sched_trial *t, strategy_obs *ob)
     ob->budget = t->budget;
     ob->resumed_from = t->resumed_from;
     ob->retry_of = t->retry_of;
+    ob->enqueued = t->enqueued;
     ob->n_steps = t->n_steps;
     ob->steps = t->steps;
     ob->values = t->values;

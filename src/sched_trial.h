@@ -20,6 +20,7 @@ typedef struct sched_trial {
     int budget, resumed_from, retry_of;
     char *failure;          /* owned */
     int retried;            /* a later trial retries this one */
+    int enqueued;           /* ran an enqueued configuration */
     int foreign;            /* its params do not fit the current space */
     int n_steps, cap_steps;
     int *steps;             /* owned; objective curve, normalized */

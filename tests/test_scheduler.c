@@ -242,19 +242,14 @@ START_TEST(checkpoints_kept_for_the_best_only)
 }
 END_TEST
 
-/* An enqueued configuration takes a fresh trial's place without the
- * strategy making the suggestion it replaces (under GP, a model fit each):
- * 4 trials, 2 of them enqueued, cost 2 suggestions. */
-START_TEST(enqueued_configurations_ask_the_strategy_nothing)
+/* "run" of a trial that reports loss 1 (the braces in octal: a brace in
+ * the command is a placeholder), to end a spec with. */
+#define RUN_LOSS_1 \
+    " \"run\": {\"command\": [\"sh\", \"-c\", \"printf '\\\\173\\\"loss\\\": 1\\\\175\\\\n'\"]}}"
+
+/* Runs the study of spec_text to its end on one core; its status in *ss. */
+static void run_to_end(const char *spec_text, scheduler_status *ss)
 {
-    /* the report's braces in octal: a brace in the command is a placeholder */
-    const char *spec_text =
-        "{\"name\": \"enq\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
-        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
-        " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
-        " \"enqueue\": [{\"x\": 0.25}, {\"x\": 0.5}],"
-        " \"budget\": {\"max_trials\": 4, \"max_parallel\": 1},"
-        " \"run\": {\"command\": [\"sh\", \"-c\", \"printf '\\\\173\\\"loss\\\": 1\\\\175\\\\n'\"]}}";
     kerror err;
     spec_study spec;
     storage *st;
@@ -264,14 +259,52 @@ START_TEST(enqueued_configurations_ask_the_strategy_nothing)
     while ((rc = scheduler_step(s, 1000, &err)) > 0)
         ;
     ck_assert_msg(rc == 0, "%s", err.msg);
-    scheduler_status ss;
-    scheduler_get_status(s, &ss);
-    ck_assert_int_eq(ss.n_trials, 4);
-    ck_assert_int_eq(ss.n_complete, 4);
-    ck_assert_int_eq(ss.n_suggested, 2);
+    scheduler_get_status(s, ss);
     scheduler_close(s);
     storage_close(st);
     spec_free(&spec);
+}
+
+/* An enqueued configuration takes a fresh trial's place without the
+ * strategy making the suggestion it replaces (under GP, a model fit each):
+ * 4 trials, 2 of them enqueued, cost 2 suggestions. */
+START_TEST(enqueued_configurations_ask_the_strategy_nothing)
+{
+    scheduler_status ss;
+    run_to_end("{\"name\": \"enq\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+               " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+               " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+               " \"enqueue\": [{\"x\": 0.25}, {\"x\": 0.5}],"
+               " \"budget\": {\"max_trials\": 4, \"max_parallel\": 1}," RUN_LOSS_1, &ss);
+    ck_assert_int_eq(ss.n_trials, 4);
+    ck_assert_int_eq(ss.n_complete, 4);
+    ck_assert_int_eq(ss.n_suggested, 2);
+}
+END_TEST
+
+/* Under grid an enqueued configuration comes on top of the grid: every grid
+ * point still runs (the grid's index counts the trials it suggested, not the
+ * enqueued one), so 3 points and 1 enqueued make 4 trials. */
+START_TEST(grid_runs_every_point_beside_an_enqueued_configuration)
+{
+    scheduler_status ss;
+    run_to_end("{\"name\": \"gridq\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+               " \"space\": {\"x\": {\"type\": \"int\", \"low\": 1, \"high\": 3}},"
+               " \"strategy\": {\"name\": \"grid\"}, \"enqueue\": [{\"x\": 2}],"
+               " \"budget\": {\"max_trials\": 10, \"max_parallel\": 1}," RUN_LOSS_1, &ss);
+    ck_assert_int_eq(ss.n_trials, 4);
+    ck_assert_int_eq(ss.n_complete, 4);
+    sqlite3 *q;
+    sqlite3_stmt *stmt;
+    ck_assert_int_eq(sqlite3_open(db, &q), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(q, "SELECT group_concat(x, ' ') FROM (SELECT CAST(p.value_num "
+                                           "AS INTEGER) AS x FROM trials t JOIN trial_params p ON "
+                                           "p.trial_id = t.id WHERE t.enqueued_id IS NULL ORDER BY x)",
+                                        -1, &stmt, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "1 2 3");
+    sqlite3_finalize(stmt);
+    sqlite3_close(q);
 }
 END_TEST
 
@@ -335,6 +368,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, force_on_a_locked_study_keeps_its_spec);
     tcase_add_test(tc, checkpoints_kept_for_the_best_only);
     tcase_add_test(tc, enqueued_configurations_ask_the_strategy_nothing);
+    tcase_add_test(tc, grid_runs_every_point_beside_an_enqueued_configuration);
     tcase_add_test(tc, leases_asking_at_once_share_one_suggestion_batch);
     suite_add_tcase(s, tc);
     return s;
