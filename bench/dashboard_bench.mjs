@@ -2,7 +2,7 @@
 // served by a real `kestrel serve` (bench/dashboard_bench.sh starts both and
 // passes BASE). Headless Debian chromium through playwright-core loads the
 // study page REPS times and times: until the history chart holds every
-// COMPLETE trial, until the trial table shows its first page, until every
+// COMPLETE trial and is drawn, until the trial table shows its first page, until every
 // chart is built, and (in the page, to the next paint) a sort by value and a
 // state filter. During each load and for LIVE_S seconds after it
 // (the study keeps running, tens of trials a second, so the page keeps
@@ -62,10 +62,13 @@ for (let rep = 0; rep < REPS; rep++) {
     null, { timeout: 120000, polling: 20 });
   const table = Date.now() - t0;
   const tableInPage = await page.evaluate(() => window.__table);
+  /* laid out with every trial (its elements, not only its data), then
+   * drawn: the dashboard may lay out and draw a chart in two tasks */
   await page.waitForFunction((n) => {
     const h = window.kestrelCharts && window.kestrelCharts.history;
-    return h && h.data.datasets[0].data.length >= n;
+    return h && h.data.datasets[0].data.length >= n && h.getDatasetMeta(0).data.length >= n;
   }, N, { timeout: 120000, polling: 50 });
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
   const load = Date.now() - t0;
 
   const sort = await timeAction(page, () => document.querySelector('#trials th[data-key="value"]').click());

@@ -76,18 +76,19 @@ window.K = window.K || {};
 
   /* Fetches every item of a paged collection (trials or curves) from `offset`
    * on, in pages of `size` that end at multiples of it (the first up to
-   * the next); `key` names the array in each page. The first page tells
-   * the total; the pages up to it are asked for together. Items that came
-   * after it are the live feed's. */
-  async function fetchAll(path, key, offset, size) {
+   * the next); `key` names the array in each page. The pages up to `known`
+   * (the total the caller already has, from the study's counts) are asked
+   * for together at once; the first page tells the total, and pages beyond
+   * `known` up to it follow. Items that came after it are the live feed's. */
+  async function fetchAll(path, key, offset, size, known) {
     const sep = path.includes('?') ? '&' : '?';
-    const get = (off, limit) => request('GET', `${path}${sep}offset=${off}&limit=${limit}`)
-      .then((page) => page[key] || []);
+    const get = (off, limit) => request('GET', `${path}${sep}offset=${off}&limit=${limit}`);
     let off = offset || 0;
-    const first = await request('GET', `${path}${sep}offset=${off}&limit=${size - off % size}`);
-    const pages = [first[key] || []];
-    for (off += size - off % size; off < first.total; off += size) pages.push(get(off, size));
-    return [].concat(...await Promise.all(pages));
+    const pages = [get(off, size - off % size)];
+    for (off += size - off % size; off < (known || 0); off += size) pages.push(get(off, size));
+    const total = (await pages[0]).total;
+    for (; off < total; off += size) pages.push(get(off, size));
+    return [].concat(...(await Promise.all(pages)).map((page) => page[key] || []));
   }
 
   K.api = {
@@ -101,7 +102,7 @@ window.K = window.K || {};
     retryFailed: (name) => request('POST', `/studies/${enc(name)}/resume?retry_failed=true`),
     remove: (name) => request('DELETE', `/studies/${enc(name)}`),
     setNote: (name, note) => request('PUT', `/studies/${enc(name)}/note`, { note }),
-    trials: (name, offset) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset, BLOCK),
+    trials: (name, offset, known) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset, BLOCK, known),
     /* the first `limit` trials by number: the table's first page before the whole history */
     firstTrials: (name, limit) => request('GET', `/studies/${enc(name)}/trials?sort=number&limit=${limit}`)
       .then((r) => r.trials),

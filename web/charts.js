@@ -2,9 +2,10 @@
  * the page's model ({study, axes, trials (sorted by number), curves (Map
  * number -> {state, steps, values})}) and returns the Chart, whose
  * refresh(model) recomputes its data from the model and redraws without
- * animation. Invariant: charts only read the model; the page owns it.
- * Built for 10,000-trial studies: no animation, point radius 0 or 1 on big
- * series, min-max decimation on the history, and the many-line charts
+ * animation (steps(model): the same in three pieces, one task each; a new
+ * chart is empty until the first). Invariant: charts only read the model; the page owns it.
+ * Built for 10,000-trial studies: no animation, points of radius 1 on big
+ * series, and the many-line charts
  * (curves, parallel coordinates) drawn as a few datasets of polylines split
  * by null points rather than one dataset per trial. */
 'use strict';
@@ -72,12 +73,26 @@ window.K = window.K || {};
     return out;
   }
 
-  /* Creates the chart, gives it refresh(model) and draws it once. */
+  /* While a chart's layout is being updated in a task of its own, its
+   * drawing waits for the next one (a false beforeRender cancels it). */
+  Chart.register({ id: 'kestrelDeferDraw', beforeRender: (chart) => !chart.deferDraw });
+
+  /* Creates the chart, without data, and gives it steps(model), the three
+   * pieces of work that redraw it from the model (fill the datasets, lay
+   * out the scales and elements, draw), for a caller that runs each in a
+   * task of its own so that no task builds a whole 10,000-point chart,
+   * and refresh(model), the three at once. The caller draws it the first
+   * time. */
   function make(name, canvas, config, fill, model) {
     const chart = register(name, new Chart(canvas, config));
     /* the last model is kept for the redraws a chart asks for itself (a brush, an axis picked) */
-    chart.refresh = (m) => { chart.model = m; fill(chart, m); chart.update('none'); };
-    chart.refresh(model);
+    chart.model = model;
+    chart.steps = (m) => [
+      () => { chart.model = m; fill(chart, m); },
+      () => { chart.deferDraw = true; try { chart.update('none'); } finally { chart.deferDraw = false; } },
+      () => chart.render(),
+    ];
+    chart.refresh = (m) => { for (const step of chart.steps(m)) step(); };
     return chart;
   }
 
@@ -100,7 +115,6 @@ window.K = window.K || {};
       options: base({
         parsing: false,
         plugins: {
-          decimation: { enabled: true, algorithm: 'min-max' },
           legend: PRESENT_ONLY,
           tooltip: { callbacks: { label: (c) => `#${c.raw.x}: ${S.fmt(c.raw.y, 6)}` } },
         },
@@ -121,10 +135,11 @@ window.K = window.K || {};
     }
     const ds = chart.data.datasets;
     ds[0].data = done;
-    ds[0].pointRadius = radius(done.length);
+    /* at least a pixel: a radius of 0 draws no point at all */
+    ds[0].pointRadius = radius(done.length) || 1;
     ds[1].data = S.bestSoFar(model.trials, model.study.direction);
     ds[2].data = pruned;
-    ds[2].pointRadius = radius(pruned.length);
+    ds[2].pointRadius = radius(pruned.length) || 1;
     chart.logOk = setLogY(chart, model.logY, done.concat(pruned).map((p) => p.y));
   }
 

@@ -23,15 +23,18 @@ K.pages = K.pages || {};
   /* Lets the browser handle input and paint between two pieces of work. */
   const nextTask = () => new Promise((r) => setTimeout(r, 0));
 
-  /* Runs the jobs one task each; returns the ms they kept the thread busy,
-   * or null once the page is gone. */
+  /* Runs the jobs one task each; a job that returns jobs (a chart's
+   * steps) has them run next, one task each too. Returns the ms they kept
+   * the thread busy, or null once the page is gone. */
   async function inSlices(jobs, page) {
     let busy = 0;
-    for (const job of jobs) {
+    const queue = jobs.slice();
+    while (queue.length) {
       if (!page.alive()) return null;
       const t0 = performance.now();
-      job();
+      const more = queue.shift()();
       busy += performance.now() - t0;
+      if (Array.isArray(more)) queue.unshift(...more);
       await nextTask();
     }
     return page.alive() ? busy : null;
@@ -297,7 +300,8 @@ K.pages = K.pages || {};
      * pages, mostly kept by the server, come back quickly and would be
      * parsed before the table's first page is drawn */
     const head0 = Promise.all([K.api.study(name), K.api.firstTrials(name, PAGE_ROWS)]);
-    const allTrials = head0.then(() => K.api.trials(name));
+    /* every page at once: the study's counts tell how many there are */
+    const allTrials = head0.then(([s]) => K.api.trials(name, 0, s.counts ? s.counts.total : 0));
     const allCurves = K.api.curves(name);
     for (const p of [allTrials, allCurves]) p.catch(() => {});   /* answered where awaited */
     let study, first;
@@ -367,7 +371,8 @@ K.pages = K.pages || {};
     fill(root, head.el, chartsEl, table.el);
 
     /* The header and the table's first page; then, once every trial is in,
-     * the charts of trials, each in a task of its own (each draws what the
+     * the history chart, the header and table again, and the other charts of
+     * trials, each in a task of its own (each draws what the
      * model holds when its turn comes); the learning curves last, from their
      * own request, so no chart waits for the curves. */
     head.render();
@@ -379,22 +384,29 @@ K.pages = K.pages || {};
       if (!page.alive()) return;
       for (const t of trials) upsertTrial(model, t);
       model.partial = false;
+      /* a chart is made empty, then filled, laid out and drawn in steps */
+      const build = (key, make) => () => { charts[key] = make(); return charts[key].steps(model); };
       built = await inSlices([
+        /* the history first: the header and the table's first page are up already */
+        build('history', () => K.charts.history(hist.canvas, model)),
         () => head.render(),
         () => table.render(),
-        () => { charts.history = K.charts.history(hist.canvas, model); },
-        () => { charts.parallel = K.charts.parallel(par.canvas, model, onSelect); },
-        () => { charts.importance = K.charts.importance(imp.canvas, model); },
-        () => { charts.edf = K.charts.edf(edf.canvas, model); },
-        () => { charts.timeline = K.charts.timeline(tl.canvas, model); },
-        contour ? () => { charts.contour = K.charts.contour(contour.canvas, model, contourPair); } : () => {},
-        ...model.axes.map((a, i) => () => { charts.slices.push(K.charts.slice(slices[i].canvas, model, a)); }),
+        build('parallel', () => K.charts.parallel(par.canvas, model, onSelect)),
+        build('importance', () => K.charts.importance(imp.canvas, model)),
+        build('edf', () => K.charts.edf(edf.canvas, model)),
+        build('timeline', () => K.charts.timeline(tl.canvas, model)),
+        contour ? build('contour', () => K.charts.contour(contour.canvas, model, contourPair)) : () => {},
+        ...model.axes.map((a, i) => () => {
+          const c = K.charts.slice(slices[i].canvas, model, a);
+          charts.slices.push(c);
+          return c.steps(model);
+        }),
       ], page);
       if (built === null) return;
       const curves = await allCurves;
       if (!page.alive()) return;
       for (const c of curves) upsertCurve(model, c);
-      built = await inSlices([() => { charts.curves = K.charts.curves(curv.canvas, model); }], page);
+      built = await inSlices([build('curves', () => K.charts.curves(curv.canvas, model))], page);
     } catch (e) {
       failed(e);
       return;
@@ -403,7 +415,7 @@ K.pages = K.pages || {};
     if (built === null) return;
     chartsEl.dataset.ready = 'true';   /* every chart exists (the browser tests wait for it) */
 
-    /* A redraw costs ~1 s of work with 10,000 trials, in slices of one chart:
+    /* A redraw costs ~1 s of work with 10,000 trials, in slices of a third of a chart:
      * waiting 4 times the last one's work between redraws keeps the page
      * responsive under live load. A redraw asked for while one runs comes
      * after it. */
@@ -415,13 +427,13 @@ K.pages = K.pages || {};
       const jobs = [];
       if (dirty.head || dirty.trials) jobs.push(() => head.render());
       if (dirty.trials) {
-        jobs.push(() => table.render(), () => charts.history.refresh(model),
-          () => charts.parallel.refresh(model), () => charts.importance.refresh(model),
-          () => charts.edf.refresh(model), () => charts.timeline.refresh(model),
-          ...(charts.contour ? [() => charts.contour.refresh(model)] : []),
-          ...charts.slices.map((c) => () => c.refresh(model)));
+        jobs.push(() => table.render(), () => charts.history.steps(model),
+          () => charts.parallel.steps(model), () => charts.importance.steps(model),
+          () => charts.edf.steps(model), () => charts.timeline.steps(model),
+          ...(charts.contour ? [() => charts.contour.steps(model)] : []),
+          ...charts.slices.map((c) => () => c.steps(model)));
       }
-      if (dirty.curves || dirty.trials) jobs.push(() => charts.curves.refresh(model));
+      if (dirty.curves || dirty.trials) jobs.push(() => charts.curves.steps(model));
       dirty.head = dirty.trials = dirty.curves = false;
       const busy = await inSlices(jobs, page);
       drawing = false;

@@ -234,6 +234,28 @@ test('the study page draws every chart with one point per trial', async () => {
   await shot('study');
 });
 
+test('a history of thousands of trials is laid out in full and keeps its points', async () => {
+  /* on the studies list, which has no chart of its own */
+  await go('#/');
+  await page.locator('#studies').waitFor();
+  const big = await page.evaluate(() => {
+    const canvas = document.createElement('canvas');
+    document.body.append(canvas);
+    const trials = Array.from({ length: 3000 }, (_, i) => ({ number: i, state: 'COMPLETE', value: (i * 7) % 13 }));
+    const c = K.charts.history(canvas, { study: { direction: 'minimize' }, trials });
+    const before = c.data.datasets[0].data.length;
+    c.refresh(c.model);
+    const r = { before, points: c.data.datasets[0].data.length, laidOut: c.getDatasetMeta(0).data.length,
+      radius: c.data.datasets[0].pointRadius };
+    c.destroy();
+    delete window.kestrelCharts.history;
+    canvas.remove();
+    return r;
+  });
+  assert.deepEqual(big, { before: 0, points: 3000, laidOut: 3000, radius: 1 },
+    'a new chart is empty until its first refresh, which lays out every point, drawn a pixel wide');
+});
+
 test('the contour plot colours the cells of two parameters by their trials\' objective', async () => {
   await go('#/study/branin');
   await page.locator('#charts[data-ready="true"]').waitFor();
