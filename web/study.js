@@ -421,25 +421,44 @@ K.pages = K.pages || {};
      * after it. */
     let redrawMs = 0;
     let drawing = false;
+    /* A chart out of view is not redrawn live: it owes a redraw (stale)
+     * until it comes into view, so a live study costs the main thread the
+     * charts a user sees, not all of them. */
+    const inView = new Set();   // canvases in or near the viewport
+    const stale = new Set();    // charts that owe a redraw
+    const seen = new IntersectionObserver((entries) => {
+      if (!page.alive()) { seen.disconnect(); return; }
+      for (const e of entries) {
+        if (e.isIntersecting) inView.add(e.target);
+        else inView.delete(e.target);
+      }
+      if (owedInView()) schedule();
+    }, { rootMargin: '200px' });
+    const owedInView = () => [...stale].some((c) => inView.has(c.canvas));
+    const trialCharts = () => [charts.history, charts.parallel, charts.importance, charts.edf, charts.timeline,
+      ...(charts.contour ? [charts.contour] : []), ...charts.slices];
+    for (const c of trialCharts().concat([charts.curves])) seen.observe(c.canvas);
+    const redrawJob = (c) => () => {
+      if (!inView.has(c.canvas)) { stale.add(c); return null; }
+      stale.delete(c);
+      return c.steps(model);
+    };
     async function redraw() {
       if (!page.alive() || drawing) return;
       drawing = true;
       const jobs = [];
       if (dirty.head || dirty.trials) jobs.push(() => head.render());
-      if (dirty.trials) {
-        jobs.push(() => table.render(), () => charts.history.steps(model),
-          () => charts.parallel.steps(model), () => charts.importance.steps(model),
-          () => charts.edf.steps(model), () => charts.timeline.steps(model),
-          ...(charts.contour ? [() => charts.contour.steps(model)] : []),
-          ...charts.slices.map((c) => () => c.steps(model)));
-      }
-      if (dirty.curves || dirty.trials) jobs.push(() => charts.curves.steps(model));
+      if (dirty.trials) jobs.push(() => table.render());
+      const owed = new Set(stale);
+      if (dirty.trials) for (const c of trialCharts()) owed.add(c);
+      if (dirty.curves || dirty.trials) owed.add(charts.curves);
+      for (const c of owed) jobs.push(redrawJob(c));
       dirty.head = dirty.trials = dirty.curves = false;
       const busy = await inSlices(jobs, page);
       drawing = false;
       if (busy === null) return;
       redrawMs = busy;
-      if (dirty.head || dirty.trials || dirty.curves) schedule();
+      if (dirty.head || dirty.trials || dirty.curves || owedInView()) schedule();
     }
     const schedule = K.throttle(redraw, () => Math.max(REDRAW_MS, 4 * redrawMs));
 

@@ -18,7 +18,7 @@ import { chromium } from 'playwright-core';
 const KESTREL = process.env.KESTREL || resolve('kestrel');
 const ARTIFACTS = process.env.ARTIFACTS || resolve('test-artifacts');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const WAIT = 30000; // ms; an upper bound for anything to show up, not a timing assertion
+const WAIT = 90000; // ms; an upper bound for anything to show up, not a timing assertion (a loaded 2-core CI machine)
 
 let tmp, server, base, context, page;
 const pageErrors = [];
@@ -532,6 +532,31 @@ test('a running study updates live, and stops and resumes', async () => {
   await page.locator('.page-head .badge.state-running').waitFor();
   const n1 = (await chartCounts()).history;
   await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n, n1);
+});
+
+test('a live study redraws the charts in view; one out of view catches up when scrolled to', async () => {
+  const r = await api('POST', '/studies', stepsStudy('offview', 80, 0.15));
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  try {
+    await go('#/study/offview');
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    const count = () => page.evaluate(() => {
+      const c = window.kestrelCharts;
+      return { history: c.history.data.datasets[0].data.length,
+        slice: c['slice:x'].data.datasets.reduce((s, d) => s + d.data.length, 0) };
+    });
+    /* the slices sit far below the first screen */
+    const s0 = (await count()).slice;
+    await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n + 1, s0);
+    assert.equal((await count()).slice, s0, 'the slice out of view was not redrawn');
+    const h1 = (await count()).history;
+    await page.locator('#slices canvas').first().scrollIntoViewIfNeeded();
+    await page.waitForFunction((n) => window.kestrelCharts['slice:x'].data.datasets
+      .reduce((s, d) => s + d.data.length, 0) >= n, h1);
+    await page.evaluate(() => window.scrollTo(0, 0));
+  } finally {
+    await api('POST', '/studies/offview/stop');
+  }
 });
 
 test('retry failed re-runs the failed trials of a finished study', async () => {
