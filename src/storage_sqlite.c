@@ -127,7 +127,10 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_ENQUEUE_LIST] = "SELECT e.id, e.params, e.origin, e.created_at, t.number "
         "FROM enqueued e LEFT JOIN trials t ON t.enqueued_id = e.id "
         "WHERE e.study_id = ?1 AND (?2 = 0 OR t.id IS NULL) ORDER BY e.id",
-    /* a call's savepoint in a batch: prepared once, not parsed per call */
+    /* transactions and a batch call's savepoint: prepared once, not
+     * parsed for each call */
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
     [Q_SAVEPOINT] = "SAVEPOINT call",
     [Q_RELEASE] = "RELEASE call",
 };
@@ -205,20 +208,23 @@ static int exec(storage *st, const char *sql, kerror *err)
  * busy_timeout makes it wait for that writer instead of failing. Inside a
  * batch the write lock is held already: a savepoint keeps the call's rows
  * all-or-nothing within it. */
+/* Runs the cached statement id (a transaction's begin or end). */
+static int run_cached(storage *st, int id, kerror *err)
+{
+    sqlite3_stmt *s = sq_query(st, id, err);
+    return s ? sq_run_write(st, s, err, sqlite3_sql(s)) : KE_DB;
+}
+
 int sq_begin(storage *st, kerror *err)
 {
-    if (!st->batch) return exec(st, "BEGIN IMMEDIATE", err);
-    sqlite3_stmt *s = sq_query(st, Q_SAVEPOINT, err);
-    return s ? sq_run_write(st, s, err, "SAVEPOINT call") : KE_DB;
+    return run_cached(st, st->batch ? Q_SAVEPOINT : Q_BEGIN, err);
 }
 
 /* Commits if rc is KE_OK, else rolls back; returns the first failure. */
 int sq_end_txn(storage *st, int rc, kerror *err)
 {
     if (rc == KE_OK) {
-        sqlite3_stmt *s = st->batch ? sq_query(st, Q_RELEASE, err) : NULL;
-        if (st->batch) rc = s ? sq_run_write(st, s, err, "RELEASE call") : KE_DB;
-        else rc = exec(st, "COMMIT", err);
+        rc = run_cached(st, st->batch ? Q_RELEASE : Q_COMMIT, err);
         if (rc == KE_OK) return KE_OK;
     }
     sqlite3_exec(st->db, st->batch ? "ROLLBACK TO call; RELEASE call" : "ROLLBACK", NULL, NULL,
@@ -228,7 +234,7 @@ int sq_end_txn(storage *st, int rc, kerror *err)
 
 int storage_batch_begin(storage *st, kerror *err)
 {
-    int rc = exec(st, "BEGIN IMMEDIATE", err);
+    int rc = run_cached(st, Q_BEGIN, err);
     st->batch = rc == KE_OK;
     return rc;
 }
@@ -237,7 +243,7 @@ int storage_batch_end(storage *st, kerror *err)
 {
     if (!st->batch) return KE_OK;
     st->batch = 0;
-    int rc = exec(st, "COMMIT", err);
+    int rc = run_cached(st, Q_COMMIT, err);
     if (rc != KE_OK) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
