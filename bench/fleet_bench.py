@@ -84,9 +84,11 @@ def round_(a, client, port, name, strategy, n_workers, trials, srv_pid, trial_ms
     cpu = cpu_seconds(srv_pid) - cpu0
     r = json.loads(out.stdout)
     done = max(r["completions"], 1)
-    print("%-6s %4d workers%s: %5d trials in %6.2f s = %6.0f completions/s | lease p50 %5.1f ms "
-          "p99 %6.1f ms | finish p50 %5.1f ms p99 %6.1f ms | errors %d, empty leases %d"
-          % (strategy, n_workers, ", trials of %d ms" % trial_ms if trial_ms else "", r["completions"], r["seconds"], r["per_s"], r["lease_p50_ms"],
+    print("%-6s %4d workers%s: %5d trials in %6.2f s = %6.0f completions/s (steady %s) | lease "
+          "p50 %5.1f ms p99 %6.1f ms | finish p50 %5.1f ms p99 %6.1f ms | errors %d, empty leases %d"
+          % (strategy, n_workers, ", trials of %d ms" % trial_ms if trial_ms else "",
+             r["completions"], r["seconds"], r["per_s"],
+             "%.0f" % r["steady_per_s"] if r["steady_per_s"] else "-", r["lease_p50_ms"],
              r["lease_p99_ms"], r["finish_p50_ms"], r["finish_p99_ms"], r["errors"], r["empty"]),
           flush=True)
     # CPU per trial: what a loaded machine inflates least (A/B comparisons)

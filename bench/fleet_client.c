@@ -11,7 +11,9 @@
  * the request rate (Little's law), whatever the server does. Latency runs from
  * the moment a worker has a request to send, so with fewer connections
  * than workers (--conns) it includes the wait for one. Prints one JSON
- * object: completions/s, lease/finish/heartbeat percentiles, errors.
+ * object: completions/s (over the round, and steady: after the last
+ * registration, before fewer trials are left than workers), lease/finish/
+ * heartbeat percentiles, errors.
  *
  *   cc -O2 -o fleet_client bench/fleet_client.c -lm
  *   fleet_client --port P --workers 1000 [--conns 1000] [--trials 6000]
@@ -72,6 +74,12 @@ static struct {
     series lat[4];
     long done, errors, dropped, empty, status_err[600];
     double lease_s, next_wake;    /* next_wake: the earliest sleeper's */
+    /* the steady part of the round: from the last worker's registration to
+     * the completion that leaves fewer trials than workers (then some
+     * workers find none: the round's tail) */
+    int registered;
+    long done_reg, done_tail;
+    double t_reg, t_tail;
 } g = {.n_sources = 8, .poll_ms = 100, .timeout_s = 300, .target = 4000};
 
 static double now(void)
@@ -249,6 +257,10 @@ static void on_answer(int i, int status, char *body)
         if (p && !g.lease_s) g.lease_s = atof(p);
         w->next_beat = t + (g.lease_s > 0 ? g.lease_s : 30) / 3;
         w->want = LEASE;
+        if (++g.registered == g.n_workers) {
+            g.t_reg = t;
+            g.done_reg = g.done;
+        }
         break;
     case HEARTBEAT:
         w->next_beat = t + (g.lease_s > 0 ? g.lease_s : 30) / 3;
@@ -275,7 +287,10 @@ static void on_answer(int i, int status, char *body)
         }
         break;
     default:
-        g.done++;
+        if (++g.done == g.target - g.n_workers) {
+            g.t_tail = t;
+            g.done_tail = g.done;
+        }
         w->want = t >= w->next_beat ? HEARTBEAT : LEASE;
         break;
     }
@@ -452,10 +467,13 @@ int main(int argc, char **argv)
         if (t >= g.next_wake) wake_sleepers(t);
     }
     double secs = now() - t0, cpu = cpu_s() - cpu0;
+    double steady = g.t_tail > g.t_reg && g.t_reg > 0
+                        ? (double)(g.done_tail - g.done_reg) / (g.t_tail - g.t_reg) : 0;
     printf("{\"workers\": %d, \"conns\": %d, \"completions\": %ld, \"seconds\": %.3f, "
-           "\"per_s\": %.1f, \"errors\": %ld, \"dropped\": %ld, \"empty\": %ld, \"client_cpu_s\": %.3f",
-           g.n_workers, g.n_conns, g.done, secs, (double)g.done / secs, g.errors, g.dropped, g.empty,
-           cpu);
+           "\"per_s\": %.1f, \"steady_per_s\": %.1f, \"errors\": %ld, \"dropped\": %ld, "
+           "\"empty\": %ld, \"client_cpu_s\": %.3f",
+           g.n_workers, g.n_conns, g.done, secs, (double)g.done / secs, steady, g.errors, g.dropped,
+           g.empty, cpu);
     for (int k = 0; k < 4; k++) print_series(kind_name[k], &g.lat[k]);
     printf(", \"status_errors\": {");
     for (int s = 0, first = 1; s < 600; s++)
