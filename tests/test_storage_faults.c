@@ -7,20 +7,31 @@
  * every failing N must report the error and leave the file byte for byte
  * what it held before (nothing stored is lost, nothing half-written shows),
  * the database must pass integrity_check, and the same connection must
- * finish the trial once the fault is gone. */
+ * finish the trial once the fault is gone. The same shim under `kestrel
+ * serve`'s engine (service + fleet, the worker API's C side) fails the
+ * commit that would store a trial's end: of a worker's trial (the engine's
+ * one transaction per pass) and of a local one. */
+#include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "check_main.h"
 #include "storage_fixture.h"
+#include "../src/fleet.h"
+#include "../src/service.h"
 
 /* ---- the shim ---- */
 
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs fault_vfs;
-static int fail_at;          /* the write (1-based, since arming) that fails; 0 = disarmed */
-static int fail_sticky;      /* every write after it fails too (a full disk) */
-static int writes;           /* writes since arming */
-static int failed;           /* writes failed since arming */
+/* atomic: the engine thread writes while the test's thread arms */
+static atomic_int fail_at;   /* the write (1-based, since arming) that fails; 0 = disarmed */
+static atomic_int fail_sticky; /* every write after it fails too (a full disk) */
+static atomic_int writes;    /* writes since arming */
+static atomic_int failed;    /* writes failed since arming */
 
 typedef struct {
     sqlite3_file base;
@@ -34,9 +45,10 @@ static sqlite3_file *real_of(sqlite3_file *f)
 
 static void arm(int n, int sticky)
 {
-    fail_at = n;
+    fail_at = 0;
     fail_sticky = sticky;
     writes = failed = 0;
+    fail_at = n;
 }
 
 static int f_close(sqlite3_file *f)
@@ -52,8 +64,8 @@ static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
 static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
     if (fail_at > 0) {
-        writes++;
-        if (writes == fail_at || (fail_sticky && writes > fail_at)) {
+        int w = ++writes;
+        if (w == fail_at || (fail_sticky && w > fail_at)) {
             failed++;
             return SQLITE_IOERR_WRITE;
         }
@@ -169,39 +181,61 @@ static void shim_setup(void)
 
 /* ---- what is stored ---- */
 
+/* Every row that sql selects, one line each. */
+static void print_rows(sqlite3 *db, FILE *f, const char *sql)
+{
+    sqlite3_stmt *rows;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &rows, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    while (sqlite3_step(rows) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(rows); i++) {
+            const unsigned char *v = sqlite3_column_text(rows, i);
+            fprintf(f, "%s%s", i ? "|" : "", v ? (const char *)v : "NULL");
+        }
+        fputc('\n', f);
+    }
+    sqlite3_finalize(rows);
+}
+
+/* A connection of its own, as a user's sqlite3 shell would open. */
+static sqlite3 *reader(void)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    return db;
+}
+
+static void expect_integrity(sqlite3 *db)
+{
+    sqlite3_stmt *rows;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &rows, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(rows), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(rows, 0), "ok");
+    sqlite3_finalize(rows);
+}
+
 /* Every row of every table, and the schema version, as one text: two dumps
  * are equal when the history is. Through its own connection (the shim
  * disarmed), as a reader after the fault would see it. */
 static char *dump(void)
 {
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3 *db = reader();
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     ck_assert_ptr_nonnull(f);
-    sqlite3_stmt *tables, *rows;
+    sqlite3_stmt *tables;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_schema WHERE type = 'table' "
                                         "ORDER BY name", -1, &tables, NULL), SQLITE_OK);
     while (sqlite3_step(tables) == SQLITE_ROW) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT * FROM \"%s\"", sqlite3_column_text(tables, 0));
         fprintf(f, "[%s]\n", sqlite3_column_text(tables, 0));
-        ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &rows, NULL), SQLITE_OK);
-        while (sqlite3_step(rows) == SQLITE_ROW) {
-            for (int i = 0; i < sqlite3_column_count(rows); i++) {
-                const unsigned char *v = sqlite3_column_text(rows, i);
-                fprintf(f, "%s%s", i ? "|" : "", v ? (const char *)v : "NULL");
-            }
-            fputc('\n', f);
-        }
-        sqlite3_finalize(rows);
+        print_rows(db, f, sql);
     }
     sqlite3_finalize(tables);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &rows, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(rows), SQLITE_ROW);
-    ck_assert_str_eq((const char *)sqlite3_column_text(rows, 0), "ok");
-    sqlite3_finalize(rows);
+    expect_integrity(db);
     sqlite3_close(db);
     fclose(f);
     return text;
@@ -289,6 +323,287 @@ START_TEST(completion_survives_a_full_disk)
 }
 END_TEST
 
+/* ---- under the engine of `kestrel serve` ---- */
+
+/* The engine on its own thread, as cmd_serve runs it; the test's thread
+ * plays the HTTP threads (the fleet's and the service's calls). */
+static struct {
+    service *sv;
+    volatile sig_atomic_t stop;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int no_local, opened, rc;
+    kerror err;
+} eng;
+
+static void *engine_main(void *arg)
+{
+    (void)arg;
+    service_opts o = {.db_path = db_path, .self_exe = "kestrel", .no_local = eng.no_local,
+                      .lease_seconds = 3600};
+    kerror err;
+    int rc = service_open(&eng.sv, &o, &err);
+    pthread_mutex_lock(&eng.mu);
+    eng.rc = rc;
+    eng.err = err;
+    eng.opened = 1;
+    pthread_cond_signal(&eng.cv);
+    pthread_mutex_unlock(&eng.mu);
+    if (rc != KE_OK) return NULL;
+    service_run(eng.sv, &eng.stop, &err);
+    service_close(eng.sv);
+    return NULL;
+}
+
+/* Starts the engine and submits the study of spec_text. */
+static void engine_start(int no_local, const char *spec_text)
+{
+    eng.no_local = no_local;
+    eng.stop = 0;
+    eng.opened = 0;
+    pthread_mutex_init(&eng.mu, NULL);
+    pthread_cond_init(&eng.cv, NULL);
+    ck_assert_int_eq(pthread_create(&eng.thread, NULL, engine_main, NULL), 0);
+    pthread_mutex_lock(&eng.mu);
+    while (!eng.opened) pthread_cond_wait(&eng.cv, &eng.mu);
+    pthread_mutex_unlock(&eng.mu);
+    ck_assert_msg(eng.rc == KE_OK, "service_open: %s", eng.err.msg);
+    spec_study spec;
+    ck_assert_msg(spec_parse(&spec, spec_text, &err) == KE_OK, "%s", err.msg);
+    int created;
+    ck_assert_msg(service_submit(eng.sv, &spec, &created, &err) == KE_OK, "%s", err.msg);
+    ck_assert_int_eq(created, 1);
+}
+
+static void engine_stop(void)
+{
+    eng.stop = 1;
+    pthread_join(eng.thread, NULL);
+    pthread_mutex_destroy(&eng.mu);
+    pthread_cond_destroy(&eng.cv);
+}
+
+static void engine_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The rows of the study's trials (params, values, metrics, logs too) but
+ * trial `except`'s, through a reader's connection, which also checks the
+ * file's integrity. One study per test: numbers name trials. */
+static char *trials_but(int except)
+{
+    static const char *const sql[] = {
+        "SELECT * FROM trials WHERE number != %d ORDER BY id",
+        "SELECT * FROM trial_params WHERE trial_id IN (SELECT id FROM trials WHERE number != %d) "
+        "ORDER BY trial_id, name",
+        "SELECT * FROM trial_values WHERE trial_id IN (SELECT id FROM trials WHERE number != %d) "
+        "ORDER BY trial_id, step, name",
+        "SELECT * FROM trial_metrics WHERE trial_id IN (SELECT id FROM trials WHERE number != %d) "
+        "ORDER BY trial_id, name",
+        "SELECT * FROM trial_logs WHERE trial_id IN (SELECT id FROM trials WHERE number != %d) "
+        "ORDER BY trial_id"};
+    sqlite3 *db = reader();
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        char q[256];
+        snprintf(q, sizeof q, sql[i], except);
+        print_rows(db, f, q);
+    }
+    expect_integrity(db);
+    sqlite3_close(db);
+    fclose(f);
+    return text;
+}
+
+/* One integer that sql selects. */
+static long long count(const char *sql)
+{
+    sqlite3 *db = reader();
+    sqlite3_stmt *q;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK, "%s", sql);
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    long long n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The trial that a failed commit was to end: not COMPLETE but FAILED as
+ * interrupted (its study failed), so a resume runs it again; exactly one
+ * trial holds its outcome in the end, the state of the rest as before. */
+static void expect_interrupted(int number)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM trials WHERE number = %d AND state = 'FAILED' "
+             "AND value IS NULL AND failure LIKE 'interrupted: the study failed: %%I/O error%%'",
+             number);
+    ck_assert_int_eq(count(sql), 1);
+}
+
+static void expect_ended_once(int number)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM trials WHERE state = 'COMPLETE' AND "
+             "(number = %d OR retry_of = %d)", number, number);
+    ck_assert_int_eq(count(sql), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE state = 'RUNNING'"), 0);
+}
+
+/* The fleet's calls as a worker makes them (api_workers.c moves them). */
+static int64_t worker_id;
+static char worker_key[64];
+
+static void worker_register(void)
+{
+    json_t *req = json_pack("{s:s, s:i, s:i}", "host", "h", "pid", 1, "slots", 2), *out;
+    ck_assert_msg(fleet_register(eng.sv, req, &out, &err) == KE_OK, "%s", err.msg);
+    json_decref(req);
+    worker_id = json_integer_value(json_object_get(out, "id"));
+    snprintf(worker_key, sizeof worker_key, "%s", json_string_value(json_object_get(out, "key")));
+    json_decref(out);
+}
+
+/* A lease's id, its trial's number in *number; 0 when none is due. */
+static int64_t worker_lease(int *number)
+{
+    json_t *req = json_pack("{s:s, s:i}", "key", worker_key, "gpus_free", 0), *out;
+    ck_assert_msg(fleet_lease(eng.sv, worker_id, req, &out, &err) == KE_OK, "%s", err.msg);
+    json_decref(req);
+    if (!out) return 0;
+    int64_t lease = json_integer_value(json_object_get(out, "lease"));
+    *number = (int)json_integer_value(json_object_get(json_object_get(out, "trial"), "number"));
+    json_decref(out);
+    return lease;
+}
+
+/* The trial exited 0 after reporting loss. */
+static int worker_finish(int64_t lease, double loss)
+{
+    char line[64];
+    snprintf(line, sizeof line, "{\"loss\": %g}", loss);
+    json_t *req = json_pack("{s:I, s:s, s:[s], s:{s:b, s:i}}", "worker", (json_int_t)worker_id,
+                            "key", worker_key, "lines", line, "exit", "exited", 1, "exit_code", 0);
+    kerror_clear(&err);
+    int rc = fleet_finish(eng.sv, lease, req, &err);
+    json_decref(req);
+    return rc;
+}
+
+START_TEST(worker_completion_in_a_failed_commit)
+{
+    engine_start(1, "{\"name\": \"remote\", \"objective\": {\"metric\": \"loss\", \"direction\": "
+                 "\"minimize\"}, \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+                 " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+                 " \"budget\": {\"max_trials\": 3, \"max_parallel\": 2},"
+                 " \"run\": {\"command\": [\"true\"]}}");
+    worker_register();
+    int a, b;
+    int64_t la = worker_lease(&a), lb = worker_lease(&b);
+    ck_assert(la > 0 && lb > 0);
+    ck_assert_int_eq(worker_finish(la, 0.5), KE_OK);
+    char *before = trials_but(b);
+    /* a pure coordinator with nothing due writes nothing between passes:
+     * the first write is the commit of the pass holding b's end */
+    arm(1, 0);
+    int rc = worker_finish(lb, 0.25);
+    ck_assert_int_gt(failed, 0);
+    ck_assert_msg(rc == KE_DB && strstr(err.msg, "I/O error"), "the worker heard %d: %s", rc,
+                  err.msg);
+    /* the worker sends it again: its lease ended with the study */
+    ck_assert_int_eq(worker_finish(lb, 0.25), KE_CONFLICT);
+    arm(0, 0);
+    char *after = trials_but(b);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    expect_interrupted(b);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'FAILED'"), 1);
+    /* the service goes on: the resume commits, and b runs again */
+    ck_assert_msg(service_resume(eng.sv, "remote", 0, &err) == KE_OK, "%s", err.msg);
+    int number, n = 0;
+    for (int64_t l; n < 10 && (l = worker_lease(&number)); n++)
+        ck_assert_msg(worker_finish(l, 0.1 * number) == KE_OK, "%s", err.msg);
+    ck_assert_int_eq(n, 2);    /* b's retry and the third trial */
+    expect_ended_once(b);
+    expect_ended_once(a);
+    engine_stop();
+}
+END_TEST
+
+/* Opens the FIFO trial `number` reads its report from, once it reads it
+ * (the trial is running: its row is stored). */
+static int trial_fifo(int number)
+{
+    char path[192];
+    snprintf(path, sizeof path, "%s/fifo%d", dir, number);
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    return fd;
+}
+
+static void report_loss(int fd, double loss)
+{
+    ck_assert_int_gt(dprintf(fd, "{\"loss\": %g}\n", loss), 0);
+    close(fd);
+}
+
+/* Waits (a hang guard: the test's timeout) for the engine to end the study. */
+static void wait_inactive(void)
+{
+    service_stats ss;
+    for (service_get_stats(eng.sv, &ss); ss.active; service_get_stats(eng.sv, &ss))
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+}
+
+START_TEST(local_completion_in_a_failed_commit)
+{
+    for (int k = 0; k < 3; k++) {
+        char path[192];
+        snprintf(path, sizeof path, "%s/fifo%d", dir, k);
+        ck_assert_int_eq(mkfifo(path, 0600), 0);
+    }
+    char spec[1024];
+    snprintf(spec, sizeof spec,
+             "{\"name\": \"local\", \"objective\": {\"metric\": \"loss\", \"direction\": "
+             "\"minimize\"}, \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+             " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+             " \"budget\": {\"max_trials\": 2, \"max_parallel\": 1},"
+             " \"run\": {\"command\": [\"cat\", \"%s/fifo{trial}\"]}}", dir);
+    engine_start(0, spec);
+    report_loss(trial_fifo(0), 0.5);
+    int fd = trial_fifo(1);
+    char *before = trials_but(1);
+    /* trial 1 is stored RUNNING and nothing else is due: the first write
+     * is the commit of its end */
+    arm(1, 0);
+    report_loss(fd, 0.25);
+    wait_inactive();
+    ck_assert_int_gt(failed, 0);
+    arm(0, 0);
+    char *after = trials_but(1);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    expect_interrupted(1);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'FAILED'"), 1);
+    ck_assert_msg(service_resume(eng.sv, "local", 0, &err) == KE_OK, "%s", err.msg);
+    report_loss(trial_fifo(2), 0.25);
+    wait_inactive();
+    expect_ended_once(1);
+    expect_ended_once(0);
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE number = 2 AND retry_of = 1"), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'COMPLETE'"), 1);
+    engine_stop();
+}
+END_TEST
+
 static Suite *storage_faults_suite(void)
 {
     Suite *s = suite_create("storage_faults");
@@ -297,6 +612,12 @@ static Suite *storage_faults_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, completion_survives_one_failed_write);
     tcase_add_test(tc, completion_survives_a_full_disk);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("engine");
+    tcase_add_checked_fixture(tc, shim_setup, engine_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, worker_completion_in_a_failed_commit);
+    tcase_add_test(tc, local_completion_in_a_failed_commit);
     suite_add_tcase(s, tc);
     return s;
 }
