@@ -25,6 +25,9 @@ history_serve
 BASE=$base/
 export BASE
 curl -sf -X POST "${BASE}api/v1/studies/big/resume" >/dev/null
+# the machine's load: figures taken beside other work compare only A/B
+echo "load average before the loads: $(cut -d' ' -f1-3 /proc/loadavg)"
 node "$here/dashboard_bench.mjs"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 n=$(curl -sf "${BASE}api/v1/studies/big" | sed -n 's/.*"total": *\([0-9]*\).*/\1/p')
 echo "the study had $n trials at the end"
