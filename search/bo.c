@@ -40,6 +40,10 @@
 #define INPUT_WARP_DEFAULT 0 /* "input_warp" */
 #define NOISE_RATE 20.0     /* "noise_prior": its rate, noise variance 0.1 costs 2 nats */
 #define STUCK_DIST 1e-3     /* a suggestion this close to a trial is "stuck" */
+/* "wall_redraw": an input whose length scale is at least this (unit-cube
+ * units: Matern-5/2 correlation >= 0.9 across the whole range) is one the
+ * model deems irrelevant. */
+#define IRRELEVANT_LS 5.0
 
 /* How pending points are filled in (the "parallel" option, in its order). */
 typedef enum { LIE_WORST, LIE_MEAN_PRED, LIE_BEST } lie_kind;
@@ -59,6 +63,7 @@ struct strategy {
     double prior_sd;        /* GP prior mean, in sd above the values' mean */
     int input_warp;         /* 1: the GP fits a Kumaraswamy warp per input */
     int noise_prior;        /* 1: exponential prior on the GP's noise variance */
+    int wall_redraw;        /* 1: an irrelevant input is not left on a wall */
     gp models[2];           /* global and local; live across calls: warm starts */
     gp *m;                  /* the one the current suggestion uses */
     double radius;          /* half-width of the candidate box around the
@@ -149,7 +154,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
                                          "candidates", "parallel", "transform", "subset",
                                          "trust_region", "prior_mean", "input_warp",
-                                         "noise_prior", NULL };
+                                         "noise_prior", "wall_redraw", NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
     static const char *const par_names[] = { "constant_liar", "kriging_believer",
                                              "constant_liar_min", NULL }; /* lie_kind order */
@@ -164,6 +169,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     b->prior_sd = PRIOR_SD_DEFAULT;
     b->input_warp = INPUT_WARP_DEFAULT;
     b->noise_prior = 1;
+    b->wall_redraw = 1;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
     if ((rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err)) ||
@@ -178,7 +184,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_bool(options, "trust_region", &b->trust_region, err)) ||
         (rc = opt_number(options, "prior_mean", &b->prior_sd, err)) ||
         (rc = opt_bool(options, "input_warp", &b->input_warp, err)) ||
-        (rc = opt_bool(options, "noise_prior", &b->noise_prior, err)))
+        (rc = opt_bool(options, "noise_prior", &b->noise_prior, err)) ||
+        (rc = opt_bool(options, "wall_redraw", &b->wall_redraw, err)))
         return rc;
     if (b->subset > 0 && b->subset < SUBSET_MIN)
         return kerror_set(err, KE_INVALID, "strategy.options.subset",
@@ -456,13 +463,18 @@ static double clamp_unit(const struct strategy *b, double x)
     return x < b->margin ? b->margin : x > 1.0 - b->margin ? 1.0 - b->margin : x;
 }
 
-/* Acquisition score of the unit-cube point u (clamped into the cube, or into
- * its inside for the local model). */
+/* Acquisition score of the unit-cube point u, clamped into the cube, or for
+ * the local model into its box around the incumbent and the cube's inside:
+ * the refinement must not leave the trust region the screen stayed in (it
+ * did, and the local model's neutral mean drew it to the cube's corners). */
 static double score_at(struct strategy *b, double *u)
 {
     space_point p;
     double mu, var;
-    for (int d = 0; d < b->dims; d++) u[d] = clamp_unit(b, u[d]);
+    for (int d = 0; d < b->dims; d++) {
+        double lo = b->u_best[d] - b->radius, hi = b->u_best[d] + b->radius;
+        u[d] = clamp_unit(b, u[d] < lo ? lo : u[d] > hi ? hi : u[d]);
+    }
     space_unit_to_point(b->sp, u, &p);
     encode(b, &p, u, b->z);
     if (gp_predict(b->m, b->z, 1, &mu, &var, NULL)) return -INFINITY;
@@ -597,6 +609,41 @@ static int maximize(struct strategy *b, const strategy_history *h,
     return KE_OK;
 }
 
+/* Redraws, uniformly from the suggestion's seed, every numeric coordinate of
+ * p that lies on a wall of the box (0 or 1 in the unit cube) although the
+ * global model deems its input irrelevant (length scale >= IRRELEVANT_LS).
+ * Such a coordinate is where the optimizer's clamping left it: the
+ * acquisition is flat along it, and the incumbent's neighbourhood, half of
+ * whose candidates are clamped onto the incumbent's wall, keeps it there,
+ * so the model never sees the input vary near the incumbent and keeps
+ * deeming it irrelevant (Rosenbrock-4's seed 22: x4 = -5 from trial 14 on,
+ * length scale 20, regret 2500). A uniform value costs nothing if the input
+ * is irrelevant and shows its effect if it is not. */
+static void redraw_walls(const struct strategy *b, long k, space_point *p)
+{
+    const space *sp = b->sp;
+    const gp *g = &b->models[0];
+    double u[SPACE_MAX_PARAMS];
+    space_point_to_unit(sp, p, u);
+    uint64_t st = strategy_seed_for(b->seed, (uint64_t)k) ^ 0x77616c6cu;
+    int c = 0, o = 0, moved = 0;
+    for (int i = 0; i < sp->n; i++) {
+        const space_param *q = &sp->params[i];
+        if (q->kind == PARAM_FIXED) continue;
+        if (q->kind == PARAM_CATEGORICAL) {
+            o += q->n_choices;
+        } else {
+            if ((u[c] <= 0.0 || u[c] >= 1.0) && exp(g->theta[o]) >= IRRELEVANT_LS) {
+                u[c] = strategy_rng_uniform(&st);
+                moved = 1;
+            }
+            o++;
+        }
+        c++;
+    }
+    if (moved) space_unit_to_point(sp, u, p);
+}
+
 /* 1 when p lies within STUCK_DIST (max-norm in the unit cube) of a trial of
  * the history or of batch[0..nb): the global model has nothing better than
  * re-measuring a known point, typically the incumbent on the boundary of the
@@ -662,6 +709,7 @@ static int bo_suggest(strategy *b, const strategy_history *h,
             if (!fitted && (rc = fit_model(b, h, out, i, k, 0, err))) break;
             fitted = 1;
             rc = maximize(b, h, out, i, k, &out[i].point, err);
+            if (!rc && b->wall_redraw) redraw_walls(b, k, &out[i].point);
             if (!rc && b->trust_region && stuck(b, h, out, i, &out[i].point))
                 rc = local_retry(b, h, out, i, k, err);
             if (!rc && i + 1 < n) rc = add_pending(b, &out[i].point, err);

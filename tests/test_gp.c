@@ -620,9 +620,12 @@ START_TEST(bo_trust_region_leaves_the_wall)
      * inside look worse), while the optimum (9.42, 2.47) is 0.04 of the box
      * away. The local model takes over when a suggestion re-measures a point
      * on the wall, and finds it. (With the pessimistic prior mean this seed
-     * does not fall into the trap, so the test uses the neutral one.) */
-    double tr = branin_regret("{\"prior_mean\": 0}", 4),
-           off = branin_regret("{\"prior_mean\": 0, \"trust_region\": false}", 4);
+     * does not fall into the trap, so the test uses the neutral one; the
+     * wall redraw, bo_irrelevant_input_leaves_the_wall, gets it out alone,
+     * so it is off.) */
+    double tr = branin_regret("{\"prior_mean\": 0, \"wall_redraw\": false}", 4),
+           off = branin_regret("{\"prior_mean\": 0, \"trust_region\": false, "
+                               "\"wall_redraw\": false}", 4);
     ck_assert_msg(tr < 0.01, "trust region: regret %g", tr);
     ck_assert_msg(off > 1.0, "without it: regret %g (the trap this test needs)", off);
     /* Seed 12 with the default, pessimistic prior mean: a local model with
@@ -634,6 +637,49 @@ START_TEST(bo_trust_region_leaves_the_wall)
      * 1.5) until its candidates were kept 0.01 inside the walls. */
     double inside = branin_regret(NULL, 21);
     ck_assert_msg(inside < 0.01, "default options, seed 21: regret %g", inside);
+}
+END_TEST
+
+/* x1 of the suggestion after 12 trials of y = (x0 - 0.3)^2 all made at the
+ * wall x1 = 0 (the model sees no effect of x1: its length scale is the
+ * prior's, about 6 in 2 inputs), with options. */
+static double x1_after_wall_trials(const char *options)
+{
+    space sp;
+    unit_square(&sp);
+    strategy_obs obs[12];
+    for (int i = 0; i < 12; i++) {
+        double u[2] = { i / 11.0, 0.0 };
+        space_point p;
+        space_unit_to_point(&sp, u, &p);
+        record(&obs[i], i, &p, (u[0] - 0.3) * (u[0] - 0.3));
+    }
+    strategy *st = make(&gp_strategy, &sp, options, 3);
+    strategy_history h = { obs, 12 };
+    strategy_suggestion out;
+    kerror err;
+    ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
+    double u[2];
+    space_point_to_unit(&sp, &out.point, u);
+    ck_assert_double_lt(fabs(u[0] - 0.3), 0.1);
+    gp_strategy.destroy(st);
+    space_free(&sp);
+    return u[1];
+}
+
+START_TEST(bo_irrelevant_input_leaves_the_wall)
+{
+    /* The acquisition is nearly flat along x1, and the optimizer's clamping
+     * leaves x1 on a wall (here the far one, where the variance is largest),
+     * so the model never sees x1 vary near the incumbent and never learns
+     * whether it matters (Rosenbrock-4's seed 22 spent 36 trials on the wall
+     * x4 = -5 so). With the redraw x1 is drawn anew inside the range, and x0
+     * still goes to the optimum. */
+    double off = x1_after_wall_trials("{\"wall_redraw\": false}");
+    double on = x1_after_wall_trials(NULL);
+    ck_assert_msg(off == 0.0 || off == 1.0, "without the redraw x1 = %g (the trap this test needs)",
+                  off);
+    ck_assert_msg(on > 0.0 && on < 1.0, "with it x1 = %g", on);
 }
 END_TEST
 
@@ -719,6 +765,7 @@ START_TEST(bo_options_rejected_with_paths)
     expect_rejected(&sp, "{\"prior_mean\": -1}", "strategy.options.prior_mean");
     expect_rejected(&sp, "{\"input_warp\": 1}", "strategy.options.input_warp");
     expect_rejected(&sp, "{\"noise_prior\": 1}", "strategy.options.noise_prior");
+    expect_rejected(&sp, "{\"wall_redraw\": 1}", "strategy.options.wall_redraw");
     strategy *st = make(&gp_strategy, &sp,
                         "{\"n_initial\": 3, \"acquisition\": \"ucb\", \"ucb_beta\": 1, "
                         "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\", "
@@ -758,6 +805,7 @@ static Suite *gp_suite(void)
     tcase_add_test(bo, bo_pending_beside_incumbent_keeps_it);
     tcase_add_test(bo, bo_long_study_fits_a_subset);
     tcase_add_test(bo, bo_trust_region_leaves_the_wall);
+    tcase_add_test(bo, bo_irrelevant_input_leaves_the_wall);
     tcase_add_test(bo, bo_mixed_conditional_space);
     tcase_add_test(bo, bo_zero_dims_gives_the_single_point);
     tcase_add_test(bo, bo_options_rejected_with_paths);
