@@ -3,93 +3,26 @@
  * that is RUNNING in storage while the lock is held has a live child in
  * runs[]; a child's outcome is written to storage before its slot is freed,
  * so nothing a trial reported is lost short of a crash of this process, which
- * the next open reclaims. */
+ * the next open reclaims. How a run's reports and exit become its trial's
+ * outcome is sched_outcome's. */
 #define _GNU_SOURCE
-#include "scheduler.h"
+#include "scheduler_impl.h"
 
 #include <errno.h>
 #include <libgen.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "../search/pruner.h"
-#include "../search/strategy.h"
 #include "enqueue.h"
-#include "lock.h"
-#include "report.h"
-#include "runner.h"
-#include "sched_ckpt.h"
 #include "sched_dir.h"
 #include "sched_launch.h"
-#include "sched_trial.h"
+#include "sched_outcome.h"
 #include "spec_diff.h"
 
-typedef struct {
-    int number;             /* trial it runs */
-    runner_proc *proc;      /* a local child, or NULL */
-    int64_t tag;            /* > 0: a remote run (a worker's lease), its caller's tag */
-    int stop_asked;         /* remote: the worker is to end it (pruned, stopped) */
-    report_line final;      /* final metrics merged from final lines */
-    report_line last;       /* last intermediate report */
-    int has_last;
-    int pruned;             /* stopped by the strategy's pruner */
-    const char *stopped;    /* stopped by scheduler_stop: the reason */
-    char failure[256];      /* a failure found while it ran (NaN objective) */
-} sched_run;
-
-struct scheduler {
-    storage *st;
-    const spec_study *spec;
-    scheduler_opts o;
-    lock_handle lock;
-    int64_t study_id;
-    const strategy_ops *ops;
-    strategy *strat;
-    const pruner_ops *pops;     /* NULL when the study has no pruner */
-    pruner *prun;
-    sched_trials hist;
-    sched_run *runs;        /* max_parallel slots; proc NULL when free */
-    runner_guard *guard;    /* from the first local trial on; outlives every proc */
-    int n_running;          /* local and remote */
-    int n_local;
-    int *retry_queue;       /* trial numbers to re-run */
-    int n_retry, cap_retry;
-    int threads;            /* per trial */
-    int parallel;           /* slots it may use now, <= max_parallel */
-    double t0;
-    int reclaimed;
-    int exhausted;          /* strategy has nothing more */
-    int goal_reached;       /* a COMPLETE trial reached objective.goal: nothing new starts */
-    int multifid;           /* the strategy gives budgets: it promotes trials */
-    int ended_since_ask;    /* a trial ended since the last suggest() */
-    int n_suggested;        /* suggestions the strategy made since open */
-    int n_asked;            /* suggest() calls since open (a batch is one) */
-    /* suggestions of one suggest() call not launched yet: the rest of a
-     * batch made for several leases at once; suggest() is asked only when
-     * none is left, so the strategy never suggests around them */
-    strategy_suggestion *ready;
-    int n_ready;
-    sched_ckpt ckpt;        /* trainer studies: whose checkpoint is kept */
-    const char *stop_reason;
-    int finished, completed;
-    int fail_streak;        /* trials failed in a row (by themselves) in this run */
-    int failed;             /* the study failed: why is in failure */
-    char failure[512];
-    char last_failure[256]; /* reason of the last trial that failed by itself */
-    char worker[128];
-    /* the study row's spec and folder as leases hand them out, read at the
-     * first lease: only scheduler_open writes them while it runs */
-    json_t *lease_spec;
-    char *lease_dir;
-};
-
-/* Asks a run's child to end: a local one at once, a remote one through the
- * worker's next call (scheduler_remote_stop_asked). */
-static void run_stop(sched_run *r)
+void sched_run_stop(sched_run *r)
 {
     if (r->proc) runner_terminate(r->proc);
     else r->stop_asked = 1;
@@ -146,9 +79,9 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void emit(scheduler *s, scheduler_event_kind kind, int number, trial_state state,
-                 int has_value, double value, int step, const char *failure,
-                 const storage_trial *row)
+void sched_emit(scheduler *s, scheduler_event_kind kind, int number, trial_state state,
+                int has_value, double value, int step, const char *failure,
+                const storage_trial *row)
 {
     if (!s->o.on_event) return;
     const sched_trial *t = &s->hist.t[number];
@@ -231,28 +164,6 @@ static int plan_retries(scheduler *s, kerror *err)
     return KE_OK;
 }
 
-/* The best COMPLETE trial's number (-1 none) and value. */
-static int best_trial(const scheduler *s, double *value)
-{
-    int best = -1;
-    double b = 0;
-    for (int k = 0; k < s->hist.n; k++) {
-        const sched_trial *t = &s->hist.t[k];
-        if (t->state != TRIAL_COMPLETE || !t->has_value) continue;
-        if (best < 0 || (s->spec->maximize ? t->value > b : t->value < b)) {
-            best = k;
-            b = t->value;
-        }
-    }
-    if (value) *value = b;
-    return best;
-}
-
-static int reaches_goal(const scheduler *s, double v)
-{
-    return s->spec->has_goal && (s->spec->maximize ? v >= s->spec->goal : v <= s->spec->goal);
-}
-
 int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                    const scheduler_opts *o, kerror *err)
 {
@@ -300,10 +211,11 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     if (rc == KE_OK)
         sched_ckpt_init(&s->ckpt, o->work_dir, spec->name,
                         spec->run.kind != RUN_TRAINER || spec->run.keep_all_checkpoints,
-                        best_trial(s, NULL));
+                        sched_outcome_best(s, NULL));
     for (int k = 0; rc == KE_OK && k < s->hist.n; k++) s->multifid |= s->hist.t[k].budget > 0;
     double best;
-    if (rc == KE_OK && best_trial(s, &best) >= 0) s->goal_reached = reaches_goal(s, best);
+    if (rc == KE_OK && sched_outcome_best(s, &best) >= 0)
+        s->goal_reached = sched_outcome_goal(s, best);
     s->ended_since_ask = 1;   /* a resumed study may have promotions due */
     if (rc == KE_OK) {
         s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
@@ -317,179 +229,6 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     }
     *out = s;
     return KE_OK;
-}
-
-/* Ends a trial in storage and in the history, then tells the strategy. */
-static int finish_trial(scheduler *s, int number, trial_state state, int has_value, double value,
-                        const report_line *final, const char *failure, const char *out_tail,
-                        const char *err_tail, kerror *err)
-{
-    storage_metric m[REPORT_MAX_METRICS];
-    int n = 0;
-    for (int i = 0; final && i < final->n; i++) {
-        if (!isfinite(final->m[i].value)) continue;
-        m[n].name = (char *)final->m[i].name;
-        m[n++].value = final->m[i].value;
-    }
-    sched_trial *t = &s->hist.t[number];
-    int rc = storage_trial_finish(s->st, t->id, state, has_value, value, m, n, failure, out_tail,
-                                  err_tail, err);
-    if (rc != KE_OK) return rc;
-    sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
-    sched_ckpt_ended(&s->ckpt, number, best_trial(s, NULL), s->multifid);
-    s->ended_since_ask = 1;
-    if (state == TRIAL_COMPLETE && has_value && reaches_goal(s, value)) s->goal_reached = 1;
-    if (state != TRIAL_FAILED) s->fail_streak = 0;
-    else if (!trial_interrupted(failure)) {
-        s->fail_streak++;
-        snprintf(s->last_failure, sizeof s->last_failure, "%s", failure ? failure : "");
-    }
-    emit(s, SCHED_EV_FINISHED, number, state, has_value, value, t->n_steps ? t->steps[t->n_steps - 1] : -1,
-         failure, NULL);
-    return KE_OK;
-}
-
-static void last_line(const char *tail, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    if (!tail || !*tail) return;
-    size_t len = strlen(tail);
-    while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r')) len--;
-    size_t start = len;
-    while (start > 0 && tail[start - 1] != '\n') start--;
-    size_t k = len - start < n - 1 ? len - start : n - 1;
-    memcpy(buf, tail + start, k);
-    buf[k] = '\0';
-}
-
-/* The reason of a trial that never reported the objective metric: it names
- * the metrics the trial did report, so a typo in the spec shows. */
-static void missing_metric(const sched_run *r, const char *metric, char *buf, size_t n)
-{
-    int len = snprintf(buf, n, "missing metric '%s' in the trial's reports", metric);
-    const report_line *lines[2] = {&r->final, r->has_last ? &r->last : NULL};
-    int listed = 0;
-    for (int l = 0; l < 2; l++)
-        for (int i = 0; lines[l] && i < lines[l]->n && len > 0 && (size_t)len < n; i++) {
-            const char *name = lines[l]->m[i].name;
-            if (l == 1 && report_find(&r->final, name)) continue;
-            len += snprintf(buf + len, n - len, "%s%s", listed++ ? ", " : " (it reported: ", name);
-        }
-    if (len > 0 && (size_t)len < n)
-        snprintf(buf + len, n - len, "%s", listed ? ")" : "; it reported no metric");
-}
-
-/* Decides how a child's exit ends its trial. */
-static int trial_exited(scheduler *s, sched_run *r, const runner_event *ev, const char *out_tail,
-                        const char *err_tail, kerror *err)
-{
-    const char *metric = s->spec->metric;
-    char reason[512], why[256];
-    last_line(err_tail, why, sizeof why);
-    const report_metric *obj = report_find(&r->final, metric);
-    if (!obj && r->has_last) obj = report_find(&r->last, metric);
-    trial_state state = TRIAL_FAILED;
-    int has_value = obj && isfinite(obj->value);
-    double value = has_value ? obj->value : 0;
-
-    if (r->failure[0])
-        snprintf(reason, sizeof reason, "%s", r->failure);
-    else if (r->pruned) {
-        state = TRIAL_PRUNED;
-        snprintf(reason, sizeof reason, "pruned at step %ld", r->has_last ? r->last.step : -1L);
-        has_value = r->has_last && report_find(&r->last, metric);
-        value = has_value ? report_find(&r->last, metric)->value : 0;
-    } else if (r->stopped)
-        snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "%s", r->stopped);
-    else if (ev->exec_failed)
-        snprintf(reason, sizeof reason, "cannot execute the trial command: %s", why);
-    else if (ev->timed_out)
-        snprintf(reason, sizeof reason, "timeout: still running after %g s",
-                 s->spec->budget.trial_timeout);
-    else if (ev->signaled)
-        snprintf(reason, sizeof reason, "killed by signal %d (%s)%s%s", ev->signal,
-                 strsignal(ev->signal), why[0] ? ": " : "", why);
-    else if (ev->exit_code != 0)
-        snprintf(reason, sizeof reason, "exit code %d%s%s", ev->exit_code, why[0] ? ": " : "",
-                 why);
-    else if (!obj)
-        missing_metric(r, metric, reason, sizeof reason);
-    else if (!isfinite(obj->value))
-        snprintf(reason, sizeof reason, "metric '%s' is %s", metric,
-                 isnan(obj->value) ? "NaN" : "infinite");
-    else
-        state = TRIAL_COMPLETE;
-    if (state != TRIAL_PRUNED && state != TRIAL_COMPLETE) has_value = 0;
-    const report_line *final = r->final.n ? &r->final : (r->has_last ? &r->last : NULL);
-    return finish_trial(s, r->number, state, has_value, value, final,
-                        state == TRIAL_COMPLETE ? NULL : reason, out_tail, err_tail, err);
-}
-
-static void merge_final(report_line *dst, const report_line *src)
-{
-    for (int i = 0; i < src->n; i++) {
-        int j = 0;
-        while (j < dst->n && strcmp(dst->m[j].name, src->m[i].name) != 0) j++;
-        if (j == dst->n) {
-            if (dst->n == REPORT_MAX_METRICS) continue;
-            dst->n++;
-        }
-        dst->m[j] = src->m[i];
-    }
-}
-
-/* One intermediate report: stored, checked for NaN, offered to the pruner. */
-static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *err)
-{
-    storage_metric m[REPORT_MAX_METRICS];
-    int n = 0;
-    for (int i = 0; i < rl->n; i++) {
-        if (!isfinite(rl->m[i].value)) continue;
-        m[n].name = (char *)rl->m[i].name;
-        m[n++].value = rl->m[i].value;
-    }
-    sched_trial *t = &s->hist.t[r->number];
-    int rc = storage_trial_report(s->st, t->id, (int)rl->step, m, n, err);
-    if (rc != KE_OK) return rc;
-    r->last = *rl;
-    r->has_last = 1;
-    const report_metric *obj = report_find(rl, s->spec->metric);
-    if (!obj) return KE_OK;
-    if (!isfinite(obj->value)) {
-        snprintf(r->failure, sizeof r->failure, "metric '%s' is %s at step %ld", s->spec->metric,
-                 isnan(obj->value) ? "NaN" : "infinite", rl->step);
-        run_stop(r);
-        return KE_OK;
-    }
-    rc = sched_trial_add_step(t, (int)rl->step, s->spec->maximize ? -obj->value : obj->value);
-    if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
-    emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL, NULL);
-    if (s->pops && !r->pruned && !r->stopped) {
-        strategy_history h;
-        if (sched_trials_history(&s->hist, &h) != KE_OK)
-            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-        int step = (int)rl->step;
-        double v = t->values[t->n_steps - 1];
-        if (s->pops->should_stop(s->prun, &h, r->number, step, v)) {
-            r->pruned = 1;
-            run_stop(r);
-        }
-    }
-    return KE_OK;
-}
-
-/* A line of the trial's report channel: a report, a final line, or plain
- * output (ignored). */
-static int on_line(scheduler *s, sched_run *r, const char *line, kerror *err)
-{
-    report_line rl;
-    if (report_parse(line, &rl, NULL) != KE_OK) return KE_OK;   /* plain log output */
-    if (r->failure[0]) return KE_OK;
-    if (rl.final || !rl.has_step) {
-        merge_final(&r->final, &rl);
-        return KE_OK;
-    }
-    return on_report(s, r, &rl, err);
 }
 
 typedef struct {
@@ -508,15 +247,15 @@ static void on_event(const runner_event *ev, void *ctx)
          * earlier failure in this poll; its trial, not recorded then, stays
          * RUNNING in storage and the next open reclaims it. */
         if (pc->rc == KE_OK)
-            pc->rc = trial_exited(s, r, ev, runner_stdout_tail(r->proc),
-                                  runner_stderr_tail(r->proc), pc->err);
+            pc->rc = sched_outcome_exit(s, r, ev, runner_stdout_tail(r->proc),
+                                        runner_stderr_tail(r->proc), pc->err);
         runner_free(r->proc);
         r->proc = NULL;
         s->n_running--;
         s->n_local--;
         return;
     }
-    if (pc->rc == KE_OK) pc->rc = on_line(s, r, ev->line, pc->err);
+    if (pc->rc == KE_OK) pc->rc = sched_outcome_line(s, r, ev->line, pc->err);
 }
 
 static int fresh_count(const scheduler *s)
@@ -554,7 +293,7 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
         rem->n_params = s->spec->space.n;
         rem->leased = 1;
         s->n_running++;
-        emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
+        sched_emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
         return KE_OK;
     }
     kerror serr;
@@ -566,11 +305,12 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
         r->proc = NULL;
         char reason[KERROR_MSG_MAX + 32];
         snprintf(reason, sizeof reason, "cannot start the trial: %s", serr.msg);
-        return finish_trial(s, t->number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
+        return sched_outcome_finish(s, t->number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL,
+                                    err);
     }
     s->n_running++;
     s->n_local++;
-    emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
+    sched_emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
     return KE_OK;
 }
 
@@ -727,7 +467,7 @@ static void stop_all(scheduler *s, const char *reason)
         sched_run *r = &s->runs[i];
         if (!slot_busy(r) || r->stopped) continue;
         r->stopped = reason;
-        run_stop(r);
+        sched_run_stop(r);
     }
 }
 
@@ -794,7 +534,7 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
                  s->last_failure[0] ? s->last_failure : "(before this run)");
     }
     s->completed = !s->stop_reason && !s->failed;
-    if (s->completed) sched_ckpt_completed(&s->ckpt, s->hist.n, best_trial(s, NULL));
+    if (s->completed) sched_ckpt_completed(&s->ckpt, s->hist.n, sched_outcome_best(s, NULL));
     rc = storage_study_set_state(s->st, s->study_id,
                                  s->failed ? STUDY_FAILED : s->completed ? STUDY_COMPLETE : STUDY_STOPPED,
                                  s->failed ? s->failure : NULL, err);
@@ -835,7 +575,7 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
         }
         if (t->state != TRIAL_RUNNING && t->retry_of < 0 && t->resumed_from < 0) out->n_configs++;
     }
-    out->best_number = best_trial(s, &out->best_value);
+    out->best_number = sched_outcome_best(s, &out->best_value);
     out->has_best = out->best_number >= 0;
 }
 
@@ -914,7 +654,7 @@ static int drop_remote(scheduler *s, kerror *err)
         snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "%s", s->stop_reason);
         int number = r->number;
         remote_free(s, r);
-        int rc = finish_trial(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
+        int rc = sched_outcome_finish(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
         if (rc != KE_OK) return rc;
     }
     return KE_OK;
@@ -930,7 +670,7 @@ int scheduler_lease(scheduler *s, scheduler_remote *rem, kerror *err)
 int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err)
 {
     sched_run *r = remote_run(s, tag);
-    return r ? on_line(s, r, line, err) : no_remote(tag, err);
+    return r ? sched_outcome_line(s, r, line, err) : no_remote(tag, err);
 }
 
 int scheduler_remote_stop_asked(const scheduler *s, int64_t tag)
@@ -944,7 +684,7 @@ int scheduler_remote_exit(scheduler *s, int64_t tag, const runner_event *ev, con
 {
     sched_run *r = remote_run(s, tag);
     if (!r) return no_remote(tag, err);
-    int rc = trial_exited(s, r, ev, out_tail, err_tail, err);
+    int rc = sched_outcome_exit(s, r, ev, out_tail, err_tail, err);
     remote_free(s, r);
     return rc;
 }
@@ -955,6 +695,6 @@ int scheduler_remote_lost(scheduler *s, int64_t tag, const char *reason, kerror 
     if (!r) return no_remote(tag, err);
     int number = r->number;
     remote_free(s, r);
-    int rc = finish_trial(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
+    int rc = sched_outcome_finish(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
     return rc == KE_OK ? queue_retry(s, number, err) : rc;
 }

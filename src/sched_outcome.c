@@ -1,0 +1,201 @@
+/* sched_outcome: a run's reports and exit made into its trial's outcome; see
+ * sched_outcome.h. Invariant: storage is written first, and the history and
+ * the counts change only once it succeeded, so they never run ahead of it. */
+#define _GNU_SOURCE
+#include "sched_outcome.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+int sched_outcome_best(const scheduler *s, double *value)
+{
+    int best = -1;
+    double b = 0;
+    for (int k = 0; k < s->hist.n; k++) {
+        const sched_trial *t = &s->hist.t[k];
+        if (t->state != TRIAL_COMPLETE || !t->has_value) continue;
+        if (best < 0 || (s->spec->maximize ? t->value > b : t->value < b)) {
+            best = k;
+            b = t->value;
+        }
+    }
+    if (value) *value = b;
+    return best;
+}
+
+int sched_outcome_goal(const scheduler *s, double v)
+{
+    return s->spec->has_goal && (s->spec->maximize ? v >= s->spec->goal : v <= s->spec->goal);
+}
+
+int sched_outcome_finish(scheduler *s, int number, trial_state state, int has_value, double value,
+                         const report_line *final, const char *failure, const char *out_tail,
+                         const char *err_tail, kerror *err)
+{
+    storage_metric m[REPORT_MAX_METRICS];
+    int n = 0;
+    for (int i = 0; final && i < final->n; i++) {
+        if (!isfinite(final->m[i].value)) continue;
+        m[n].name = (char *)final->m[i].name;
+        m[n++].value = final->m[i].value;
+    }
+    sched_trial *t = &s->hist.t[number];
+    int rc = storage_trial_finish(s->st, t->id, state, has_value, value, m, n, failure, out_tail,
+                                  err_tail, err);
+    if (rc != KE_OK) return rc;
+    sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
+    sched_ckpt_ended(&s->ckpt, number, sched_outcome_best(s, NULL), s->multifid);
+    s->ended_since_ask = 1;
+    if (state == TRIAL_COMPLETE && has_value && sched_outcome_goal(s, value))
+        s->goal_reached = 1;
+    if (state != TRIAL_FAILED) s->fail_streak = 0;
+    else if (!trial_interrupted(failure)) {
+        s->fail_streak++;
+        snprintf(s->last_failure, sizeof s->last_failure, "%s", failure ? failure : "");
+    }
+    sched_emit(s, SCHED_EV_FINISHED, number, state, has_value, value,
+               t->n_steps ? t->steps[t->n_steps - 1] : -1, failure, NULL);
+    return KE_OK;
+}
+
+static void last_line(const char *tail, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (!tail || !*tail) return;
+    size_t len = strlen(tail);
+    while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r')) len--;
+    size_t start = len;
+    while (start > 0 && tail[start - 1] != '\n') start--;
+    size_t k = len - start < n - 1 ? len - start : n - 1;
+    memcpy(buf, tail + start, k);
+    buf[k] = '\0';
+}
+
+/* The reason of a trial that never reported the objective metric: it names
+ * the metrics the trial did report, so a typo in the spec shows. */
+static void missing_metric(const sched_run *r, const char *metric, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "missing metric '%s' in the trial's reports", metric);
+    const report_line *lines[2] = {&r->final, r->has_last ? &r->last : NULL};
+    int listed = 0;
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; lines[l] && i < lines[l]->n && len > 0 && (size_t)len < n; i++) {
+            const char *name = lines[l]->m[i].name;
+            if (l == 1 && report_find(&r->final, name)) continue;
+            len += snprintf(buf + len, n - len, "%s%s", listed++ ? ", " : " (it reported: ", name);
+        }
+    if (len > 0 && (size_t)len < n)
+        snprintf(buf + len, n - len, "%s", listed ? ")" : "; it reported no metric");
+}
+
+int sched_outcome_exit(scheduler *s, sched_run *r, const runner_event *ev, const char *out_tail,
+                       const char *err_tail, kerror *err)
+{
+    const char *metric = s->spec->metric;
+    char reason[512], why[256];
+    last_line(err_tail, why, sizeof why);
+    const report_metric *obj = report_find(&r->final, metric);
+    if (!obj && r->has_last) obj = report_find(&r->last, metric);
+    trial_state state = TRIAL_FAILED;
+    int has_value = obj && isfinite(obj->value);
+    double value = has_value ? obj->value : 0;
+
+    if (r->failure[0])
+        snprintf(reason, sizeof reason, "%s", r->failure);
+    else if (r->pruned) {
+        state = TRIAL_PRUNED;
+        snprintf(reason, sizeof reason, "pruned at step %ld", r->has_last ? r->last.step : -1L);
+        has_value = r->has_last && report_find(&r->last, metric);
+        value = has_value ? report_find(&r->last, metric)->value : 0;
+    } else if (r->stopped)
+        snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "%s", r->stopped);
+    else if (ev->exec_failed)
+        snprintf(reason, sizeof reason, "cannot execute the trial command: %s", why);
+    else if (ev->timed_out)
+        snprintf(reason, sizeof reason, "timeout: still running after %g s",
+                 s->spec->budget.trial_timeout);
+    else if (ev->signaled)
+        snprintf(reason, sizeof reason, "killed by signal %d (%s)%s%s", ev->signal,
+                 strsignal(ev->signal), why[0] ? ": " : "", why);
+    else if (ev->exit_code != 0)
+        snprintf(reason, sizeof reason, "exit code %d%s%s", ev->exit_code, why[0] ? ": " : "",
+                 why);
+    else if (!obj)
+        missing_metric(r, metric, reason, sizeof reason);
+    else if (!isfinite(obj->value))
+        snprintf(reason, sizeof reason, "metric '%s' is %s", metric,
+                 isnan(obj->value) ? "NaN" : "infinite");
+    else
+        state = TRIAL_COMPLETE;
+    if (state != TRIAL_PRUNED && state != TRIAL_COMPLETE) has_value = 0;
+    const report_line *final = r->final.n ? &r->final : (r->has_last ? &r->last : NULL);
+    return sched_outcome_finish(s, r->number, state, has_value, value, final,
+                                state == TRIAL_COMPLETE ? NULL : reason, out_tail, err_tail, err);
+}
+
+static void merge_final(report_line *dst, const report_line *src)
+{
+    for (int i = 0; i < src->n; i++) {
+        int j = 0;
+        while (j < dst->n && strcmp(dst->m[j].name, src->m[i].name) != 0) j++;
+        if (j == dst->n) {
+            if (dst->n == REPORT_MAX_METRICS) continue;
+            dst->n++;
+        }
+        dst->m[j] = src->m[i];
+    }
+}
+
+/* One intermediate report: stored, checked for NaN, offered to the pruner. */
+static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *err)
+{
+    storage_metric m[REPORT_MAX_METRICS];
+    int n = 0;
+    for (int i = 0; i < rl->n; i++) {
+        if (!isfinite(rl->m[i].value)) continue;
+        m[n].name = (char *)rl->m[i].name;
+        m[n++].value = rl->m[i].value;
+    }
+    sched_trial *t = &s->hist.t[r->number];
+    int rc = storage_trial_report(s->st, t->id, (int)rl->step, m, n, err);
+    if (rc != KE_OK) return rc;
+    r->last = *rl;
+    r->has_last = 1;
+    const report_metric *obj = report_find(rl, s->spec->metric);
+    if (!obj) return KE_OK;
+    if (!isfinite(obj->value)) {
+        snprintf(r->failure, sizeof r->failure, "metric '%s' is %s at step %ld", s->spec->metric,
+                 isnan(obj->value) ? "NaN" : "infinite", rl->step);
+        sched_run_stop(r);
+        return KE_OK;
+    }
+    rc = sched_trial_add_step(t, (int)rl->step, s->spec->maximize ? -obj->value : obj->value);
+    if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
+    sched_emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL,
+               NULL);
+    if (s->pops && !r->pruned && !r->stopped) {
+        strategy_history h;
+        if (sched_trials_history(&s->hist, &h) != KE_OK)
+            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        int step = (int)rl->step;
+        double v = t->values[t->n_steps - 1];
+        if (s->pops->should_stop(s->prun, &h, r->number, step, v)) {
+            r->pruned = 1;
+            sched_run_stop(r);
+        }
+    }
+    return KE_OK;
+}
+
+int sched_outcome_line(scheduler *s, sched_run *r, const char *line, kerror *err)
+{
+    report_line rl;
+    if (report_parse(line, &rl, NULL) != KE_OK) return KE_OK;   /* plain log output */
+    if (r->failure[0]) return KE_OK;
+    if (rl.final || !rl.has_step) {
+        merge_final(&r->final, &rl);
+        return KE_OK;
+    }
+    return on_report(s, r, &rl, err);
+}
