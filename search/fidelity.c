@@ -44,7 +44,7 @@ int fidelity_options(const json_t *options, fidelity_opts *o, kerror *err)
     o->r_min = 1;
     o->R = 0;
     o->eta = 3;
-    o->sampler = FIDELITY_RANDOM;
+    o->sampler = FIDELITY_SOBOL;
     o->random_fraction = 1.0 / 3.0;
     int rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err);
     if (rc) return rc;
@@ -176,8 +176,6 @@ int fidelity_sampler_init(fidelity_sampler *s, const space *sp, const fidelity_o
     /* BOHB models budget b once |D_b| >= N_min + 2, N_min = d + 1
      * (Falkner et al. 2018, Sec. 4.1). */
     s->min_points = space_dims(sp) + 3;
-    if (o->sampler == FIDELITY_SOBOL && space_dims(sp) > SOBOL_MAX_DIMS)
-        return bad(err, "sampler", "\"sobol\" takes at most 40 non-fixed parameters");
     if (o->sampler != FIDELITY_GP) return KE_OK;
     /* Every trial handed to the inner GP is an observation: no design phase. */
     json_t *gp_opts = json_pack("{s:i}", "n_initial", 1);
@@ -195,11 +193,12 @@ void fidelity_sampler_free(fidelity_sampler *s)
 }
 
 /* Configuration k drawn without a model: as the "sobol" strategy draws its
- * point k for the sobol sampler, as the "random" strategy does otherwise. */
+ * point k for the sobol sampler (in spaces that Sobol's table covers), as the
+ * "random" strategy does otherwise. */
 static int random_point(const fidelity_sampler *s, int k, space_point *p, kerror *err)
 {
     double u[SPACE_MAX_PARAMS];
-    if (s->o.sampler == FIDELITY_SOBOL) {
+    if (s->o.sampler == FIDELITY_SOBOL && space_dims(s->sp) <= SOBOL_MAX_DIMS) {
         int rc = sobol_unit(s->seed, k, space_dims(s->sp), u, err);
         if (rc) return rc;
     } else {

@@ -11,9 +11,10 @@
  *   max_resource    int >= min_resource  R, the largest budget (required)
  *   min_resource    int >= 1             the smallest budget       (default 1)
  *   eta             int >= 2             reduction factor          (default 3)
- *   sampler         "random"|"gp"        new configurations: uniform, or BOHB
- *                                        (GP on the largest budget with enough
- *                                        COMPLETE trials)          (default "random")
+ *   sampler         "sobol"|"random"|"gp" new configurations: a shifted Sobol
+ *                                        sequence, uniform, or BOHB (GP on the
+ *                                        largest budget with enough COMPLETE
+ *                                        trials)                   (default "sobol")
  *   random_fraction number in [0, 1]     gp sampler: share still drawn
  *                                        uniformly                 (default 1/3) */
 #ifndef KESTREL_HYPERBAND_H

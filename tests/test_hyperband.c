@@ -524,9 +524,9 @@ START_TEST(test_bohb_sampler)
 }
 END_TEST
 
-/* The sobol sampler: ASHA's fresh configuration k is the "sobol" strategy's
- * point k for the same seed, also when the history already holds some, so a
- * resumed study draws what an uninterrupted one would. */
+/* The sobol sampler, the default: ASHA's fresh configuration k is the
+ * "sobol" strategy's point k for the same seed, also when the history already
+ * holds some, so a resumed study draws what an uninterrupted one would. */
 START_TEST(test_sobol_sampler)
 {
     space sp;
@@ -550,6 +550,12 @@ START_TEST(test_sobol_sampler)
             add_trial(&S, &a[i]);
         }
     }
+    json_decref(opt);
+    asha_strategy.destroy(asha);
+    opt = json_loads("{\"max_resource\": 9}", 0, NULL);
+    ck_assert_int_eq(asha_strategy.create(&asha, &sp, opt, 5, &err), KE_OK);
+    ck_assert_int_eq(asha_strategy.suggest(asha, &none, a, 4, &err), 4);
+    for (int i = 0; i < 4; i++) ck_assert(space_point_equal(&sp, &a[i].point, &want[i].point));
     json_decref(opt);
     asha_strategy.destroy(asha);
     strategy_find("sobol")->destroy(sob);
