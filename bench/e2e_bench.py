@@ -18,8 +18,9 @@ epoch report whose val_accuracy reaches it, from the study's start (Kestrel: tri
 first trial's start; Optuna: the report times optuna_tuning.py writes,
 from after its data load, as a user's script would start its study).
 Prints per method and target the median over seeds (inf: not reached), how
-many seeds reached it, and the best Optuna median over the best Kestrel
-median. Asserts nothing; run it by hand on an otherwise idle machine.
+many seeds reached it, the best Optuna median over the best Kestrel median
+(goal 8) and random's over ASHA's (goal 7), each a lower bound ">" when the
+slower side's median is past --max-seconds. Asserts nothing; run it by hand on an otherwise idle machine.
 
 Usage: python3 bench/e2e_bench.py [--seeds 1 2 3] [--max-seconds 360]
            [--epochs 27] [--max-train 0] [--methods ...] [--out DIR] KESTREL
@@ -130,12 +131,22 @@ def main():
     ks = [m for m in a.methods if m.startswith("kestrel")]
     op = [m for m in a.methods if m.startswith("optuna")]
     if ks and op:
-        cells = []
-        for i in range(len(TARGETS)):
-            k = min(med[m][i] for m in ks)
-            o = min(med[m][i] for m in op)
-            cells.append("n/a" if k in (0, float("inf")) or o == float("inf") else "%.2fx" % (o / k))
-        print("| best Optuna / best Kestrel | %s |" % " | ".join(cells))
+        print("| best Optuna / best Kestrel | %s |" % " | ".join(
+            ratio(min(med[m][i] for m in op), min(med[m][i] for m in ks), a.max_seconds)
+            for i in range(len(TARGETS))))
+    if "kestrel-asha" in a.methods and "kestrel-random" in a.methods:   # goal 7
+        print("| kestrel-random / kestrel-asha | %s |" % " | ".join(
+            ratio(med["kestrel-random"][i], med["kestrel-asha"][i], a.max_seconds)
+            for i in range(len(TARGETS))))
+
+
+def ratio(slow, fast, max_seconds):
+    """slow / fast as "N.NNx"; a lower bound (">") when slow's median is past
+    the study's end, since it is then at least max_seconds; n/a when fast's is."""
+    inf = float("inf")
+    if fast in (0, inf):
+        return "n/a"
+    return ">%.2fx" % (max_seconds / fast) if slow == inf else "%.2fx" % (slow / fast)
 
 
 if __name__ == "__main__":
