@@ -3,7 +3,8 @@
  * them), pending points filled in by a liar (the model's mean by default), and
  * the acquisition maximized by a seeded random screen plus Nelder-Mead
  * refinement, redone with a local model when the global one is stuck on the
- * wall of the box. Invariant: every suggestion of one call differs from
+ * wall of the box; a coordinate of an input the model deems irrelevant is
+ * not left on a wall. Invariant: every suggestion of one call differs from
  * every trial in the history and from the call's earlier suggestions, unless
  * the space has no untried point left near the optimum of the acquisition. */
 #include "bo.h"
