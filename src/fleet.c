@@ -61,6 +61,7 @@ typedef struct {
 struct fleet {
     service *sv;
     double lease_s;
+    double last_tick;           /* CLOCK_MONOTONIC seconds */
     int64_t last_lease;
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
@@ -545,9 +546,19 @@ static int do_finish(service *sv, void *arg, kerror *err)
     return rc;
 }
 
+/* How long the engine may go unscheduled before fleet_tick takes the gap
+ * off every lease: a coordinator that was itself frozen (SIGSTOP, a VM
+ * paused, a disk stall) could not hear its workers, so their silence then
+ * is no sign that they died. */
+#define FLEET_STALL_S 1.0
+
 void fleet_tick(fleet *fl)
 {
     double now = mono();
+    double gap = fl->last_tick > 0 ? now - fl->last_tick : 0;
+    fl->last_tick = now;
+    if (gap > FLEET_STALL_S)
+        for (fl_lease *l = fl->leases; l; l = l->next) l->expires += gap;
     fl_lease *l = fl->leases;
     while (l) {
         fl_lease *next = l->next;

@@ -295,7 +295,7 @@ class WorkersTest(unittest.TestCase):
         wrong = os.path.join(self.tmp, "wrong")
         with open(wrong, "w") as f:
             f.write("nope\n")
-        s = self.serve("--token-file", token, "--lease-timeout", "1")
+        s = self.serve("--token-file", token, "--lease-timeout", "3")
         for args in ([], ["--token-file", wrong]):
             p = self.worker(s, "w%d" % len(args), *args)
             self.assertEqual(p.wait(timeout=HANG), 2, self.log_of(p))
@@ -312,15 +312,16 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(status, 200)
         report = "/api/v1/leases/%d/report" % lease["lease"]
         line = json.dumps({"step": 1, "loss": 0.5})
+        # first, while the lease surely runs: the holder is heard
+        status, ans = s.json("POST", report, {"worker": w1["id"], "key": w1["key"],
+                                              "lines": [line]}, token="s3cret")
+        self.assertEqual((status, ans), (200, {"stop": False}))
         # w2 does not hold it; no token at all is refused before anything
         status, _ = s.json("POST", report, {"worker": w2["id"], "key": w2["key"], "lines": [line]},
                            token="s3cret")
         self.assertEqual(status, 409)
         status, _ = s.json("POST", report, {"worker": w1["id"], "key": w1["key"], "lines": [line]})
         self.assertEqual(status, 401)
-        status, ans = s.json("POST", report, {"worker": w1["id"], "key": w1["key"],
-                                              "lines": [line]}, token="s3cret")
-        self.assertEqual((status, ans), (200, {"stop": False}))
         # silent past its lease: FAILED, naming the worker, and queued again
         number = lease["trial"]["number"]
 
@@ -343,7 +344,7 @@ class WorkersTest(unittest.TestCase):
         self.assertNotEqual(again["lease"], lease["lease"])
 
     def test_kill9_and_sigstop_of_workers(self):
-        s = self.serve("--lease-timeout", "2")
+        s = self.serve("--lease-timeout", "3")
         gate = os.path.join(self.tmp, "gate")
         s.json("POST", "/api/v1/studies", self.step_spec("k", trials=3, parallel=1, retries=2))
         a = self.worker(s, "a", env={"GATE": gate})
@@ -378,7 +379,7 @@ class WorkersTest(unittest.TestCase):
 
     def test_a_retry_goes_to_another_worker_when_one_is_free(self):
         # two workers of the test's own through the API, each leasing only when told
-        s = self.serve("--lease-timeout", "2")
+        s = self.serve("--lease-timeout", "3")
         s.json("POST", "/api/v1/studies", self.step_spec("av", trials=3, parallel=3, retries=1))
         ws = []
         for host in ("a", "b"):
@@ -472,7 +473,9 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual([v["step"] for v in d["values"]], list(range(1, n + 1)))
 
     def test_server_restart_while_workers_run(self):
-        s = self.serve("--lease-timeout", "2")
+        # leases long enough that none runs out on a loaded machine: a lease
+        # that ran out would fail its trial (no retries here) beside the restart
+        s = self.serve("--lease-timeout", "30")
         gate = os.path.join(self.tmp, "gate")
         s.json("POST", "/api/v1/studies", self.step_spec("rs", trials=4, parallel=2))
         w = self.worker(s, "w", "--slots", "2", env={"GATE": gate})
@@ -481,7 +484,7 @@ class WorkersTest(unittest.TestCase):
         s.stop(signal.SIGKILL)
         with open(gate, "w"):
             pass
-        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "2")
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "30")
         st = s.wait_state("rs", "COMPLETE", timeout=HANG)
         self.assertEqual(st["counts"]["complete"], 4)
         trials = self.trials(s, "rs")
@@ -500,6 +503,27 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(sorted(r[0] for r in rows[:2]), sorted(t["number"] for t in failed))
         self.assertEqual([r[1] for r in rows[:2]], ["server restarted"] * 2)
         self.assertTrue(all(r[2] is not None for r in rows))
+
+    def test_a_frozen_server_keeps_its_workers_leases(self):
+        # the coordinator stopped for longer than the lease could not hear its
+        # workers: their silence then is no sign that they died
+        s = self.serve("--lease-timeout", "3")
+        gate = os.path.join(self.tmp, "gate")
+        s.json("POST", "/api/v1/studies", self.step_spec("fz", trials=2, parallel=2))
+        w = self.worker(s, "w", "--slots", "2", env={"GATE": gate})
+        wait_for("the worker to hold two trials", lambda: len(self.held(s, w.pid)) == 2)
+        # the worker stopped too: no heartbeat of its waits in a socket to
+        # refresh the leases as the server wakes; it is heard soon after
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        os.kill(w.pid, signal.SIGSTOP)
+        time.sleep(5)   # the freeze itself, not a wait for a state
+        os.kill(s.proc.pid, signal.SIGCONT)
+        os.kill(w.pid, signal.SIGCONT)
+        with open(gate, "w"):
+            pass
+        st = s.wait_state("fz", "COMPLETE", timeout=HANG)
+        self.assertEqual(st["counts"]["complete"], 2)
+        self.assertEqual([t["state"] for t in self.trials(s, "fz")], ["COMPLETE"] * 2)
 
     def test_pruning_and_stopping_reach_the_worker(self):
         curve = os.path.join(self.tmp, "curve.sh")
