@@ -7,11 +7,14 @@
  *   - a trial with resumed_from = t (and no retry_of) is a promotion: it sits
  *     one rung above t's, in t's bracket;
  *   - a trial with retry_of = t replaces t in t's place.
+ * With `rounds` the brackets run again after the last (Hyperband's outer
+ * loop): bracket index K = round * n_br + k runs bracket k's table.
  * Invariant: brackets run in order and a bracket's rung i + 1 starts only
  * once every trial of rung i has ended, so the first bracket that is not
  * finished is the only one that can need anything. */
 #include "hyperband.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +25,7 @@ struct strategy {
     hyperband_bracket br[HYPERBAND_MAX_BRACKETS];
     int n_br;
     int cum[HYPERBAND_MAX_BRACKETS + 1];   /* configurations before bracket b */
+    int rounds;                 /* times the brackets run; 0: until the budget ends */
     fidelity_sampler smp;
 };
 
@@ -54,12 +58,31 @@ static void hb_destroy(strategy *b)
     free(b);
 }
 
+/* "rounds" is Hyperband's own option: it is taken out of a copy of the
+ * options before the checks that ASHA shares. */
+static int hb_options(struct strategy *b, const json_t *options, kerror *err)
+{
+    const json_t *v = json_is_object(options) ? json_object_get(options, "rounds") : NULL;
+    b->rounds = 1;
+    if (!v) return fidelity_options(options, &b->o, err);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000)
+        return kerror_set(err, KE_INVALID, "strategy.options.rounds",
+                          "must be an integer >= 0 (0: repeat the brackets until the budget ends)");
+    b->rounds = (int)json_integer_value(v);
+    json_t *rest = json_copy((json_t *)options);
+    if (!rest) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    json_object_del(rest, "rounds");
+    int rc = fidelity_options(rest, &b->o, err);
+    json_decref(rest);
+    return rc;
+}
+
 static int hb_create(strategy **out, const space *sp, const json_t *options, uint64_t seed,
                      kerror *err)
 {
     struct strategy *b = calloc(1, sizeof *b);
     if (!b) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    int rc = fidelity_options(options, &b->o, err);
+    int rc = hb_options(b, options, err);
     if (!rc) {
         b->n_br = hyperband_brackets(b->o.R, b->o.eta, b->o.r_min, b->br, HYPERBAND_MAX_BRACKETS);
         for (int k = 0; k < b->n_br; k++) b->cum[k + 1] = b->cum[k] + b->br[k].n[0];
@@ -74,18 +97,22 @@ static int hb_create(strategy **out, const space *sp, const json_t *options, uin
 }
 
 typedef struct {
-    int bracket;            /* first unfinished bracket; n_br when all have ended */
+    int bracket;            /* index of the first unfinished bracket; -1 when all have ended */
     int rung;               /* its rung that is running or to promote from */
     int fresh;              /* configurations still to start in its rung 0 */
     int n_promote;          /* slots of `rung` to promote now, best first */
     int *promote;           /* owned */
 } hb_plan;
 
+/* The bracket index of fresh configuration `config`, -1 for none. */
 static int bracket_of(const struct strategy *b, int config)
 {
     if (config < 0) return -1;
+    int per_round = b->cum[b->n_br], round = config / per_round;
+    if (b->rounds && round >= b->rounds) return -1;
+    config %= per_round;
     for (int k = 0; k < b->n_br; k++)
-        if (config < b->cum[k + 1]) return k;
+        if (config < b->cum[k + 1]) return round * b->n_br + k;
     return -1;
 }
 
@@ -95,7 +122,7 @@ static int bracket_of(const struct strategy *b, int config)
 static int walk_bracket(const struct strategy *b, int k, const strategy_history *h,
                         const fidelity_lineage *l, int *idx, hb_plan *p, kerror *err)
 {
-    const hyperband_bracket *br = &b->br[k];
+    const hyperband_bracket *br = &b->br[k % b->n_br];
     p->bracket = k;
     for (int i = 0; i < br->n_rungs; i++) {
         int m = 0, running = 0;
@@ -140,12 +167,12 @@ static int make_plan(const struct strategy *b, const strategy_history *h,
     p->promote = malloc((size_t)(l->n + 1) * sizeof *p->promote);
     int *idx = malloc((size_t)(l->n + 1) * sizeof *idx);
     int rc = p->promote && idx ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    int k = 0;
-    while (!rc && k < b->n_br && (rc = walk_bracket(b, k, h, l, idx, p, err)) == 1) {
+    int k = 0, end = b->rounds ? b->rounds * b->n_br : INT_MAX;
+    while (!rc && k < end && (rc = walk_bracket(b, k, h, l, idx, p, err)) == 1) {
         rc = KE_OK;
         k++;
     }
-    if (k == b->n_br) p->bracket = b->n_br;
+    if (k == end) p->bracket = -1;
     free(idx);
     return rc < 0 ? rc : KE_OK;
 }
@@ -161,8 +188,8 @@ static int hb_suggest(strategy *b, const strategy_history *h, strategy_suggestio
     if (rc) return rc;
     rc = make_plan(b, h, &l, &p, err);
     int got = 0;
-    if (!rc && p.bracket < b->n_br) {
-        const hyperband_bracket *br = &b->br[p.bracket];
+    if (!rc && p.bracket >= 0) {
+        const hyperband_bracket *br = &b->br[p.bracket % b->n_br];
         if (p.fresh > 0) {
             got = p.fresh < n ? p.fresh : n;
             for (int i = 0; i < got; i++) {
@@ -192,7 +219,7 @@ static int hb_done(strategy *b, const strategy_history *h)
     int rc = make_plan(b, h ? h : &empty, &l, &p, NULL);
     free(p.promote);
     fidelity_lineage_free(&l);
-    return rc == KE_OK && p.bracket == b->n_br;
+    return rc == KE_OK && p.bracket < 0;
 }
 
 const strategy_ops hyperband_strategy = {

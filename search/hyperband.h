@@ -6,7 +6,7 @@
  * trial of a rung has ended, its best floor(n_i / eta) COMPLETE trials are
  * promoted: same point, the next rung's budget, resume_from = the trial.
  * suggest() returns 0 while a rung is still running; done() once the last
- * bracket has ended. Options (unknown keys rejected as
+ * bracket of the last round has ended. Options (unknown keys rejected as
  * "strategy.options.<key>"; see docs/hyperband.md):
  *   max_resource    int >= min_resource  R, the largest budget (required)
  *   min_resource    int >= 1             the smallest budget       (default 1)
@@ -16,7 +16,10 @@
  *                                        largest budget with enough COMPLETE
  *                                        trials)                   (default "sobol")
  *   random_fraction number in [0, 1]     gp sampler: share still drawn
- *                                        uniformly                 (default 1/3) */
+ *                                        uniformly                 (default 1/3)
+ *   rounds          int >= 0             times the whole set of brackets runs;
+ *                                        0: again and again until the study's
+ *                                        budget ends               (default 1) */
 #ifndef KESTREL_HYPERBAND_H
 #define KESTREL_HYPERBAND_H
 

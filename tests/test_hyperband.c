@@ -336,6 +336,41 @@ START_TEST(test_hyperband_resume_identical)
 }
 END_TEST
 
+/* rounds 3 runs the brackets three times over, each round a whole
+ * Hyperband with fresh configurations; rounds 0 goes on after them. */
+START_TEST(test_hyperband_rounds)
+{
+    space sp;
+    one_float(&sp);
+    table T;
+    int n = hyperband_brackets(9, 3, 1, T.br, HYPERBAND_MAX_BRACKETS);
+    for (int k = n; k < 3 * n; k++) T.br[k] = T.br[k % n];
+    T.n_br = 3 * n;
+    static sim S;
+    memset(&S, 0, sizeof S);
+    S.rng = 3;
+    run_hyperband(&S, &sp, "{\"max_resource\": 9, \"rounds\": 3}", &T, 3, NULL, 0);
+    check_brackets(&T, &S);
+    int fresh = 0;
+    for (int t = 0; t < S.n; t++) fresh += S.obs[t].resumed_from < 0 && S.obs[t].retry_of < 0;
+    ck_assert_int_eq(fresh, 3 * (9 + 5 + 3));
+    /* the same history with no end of rounds: a fourth round starts, its
+     * first bracket's bottom rung at the smallest budget */
+    strategy *st = make(&hyperband_strategy, &sp, "{\"max_resource\": 9, \"rounds\": 0}");
+    strategy_history h = { S.obs, S.n };
+    strategy_suggestion sg[16];
+    kerror err;
+    ck_assert(!hyperband_strategy.done(st, &h));
+    ck_assert_int_eq(hyperband_strategy.suggest(st, &h, sg, 16, &err), 9);
+    for (int i = 0; i < 9; i++) {
+        ck_assert_int_eq(sg[i].budget, 1);
+        ck_assert_int_eq(sg[i].resume_from, -1);
+    }
+    hyperband_strategy.destroy(st);
+    space_free(&sp);
+}
+END_TEST
+
 /* A retry (a resumed study re-running an interrupted trial) takes its
  * original's place: the rung waits for it, then promotes from it. */
 START_TEST(test_hyperband_retry_takes_place)
@@ -389,6 +424,19 @@ START_TEST(test_options)
     expect_option_error("{\"max_resource\": 9, \"sampler\": \"tpe\"}", "strategy.options.sampler");
     expect_option_error("{\"max_resource\": 9, \"random_fraction\": 2}", "strategy.options.random_fraction");
     expect_option_error("{\"max_resource\": 9, \"foo\": 1}", "strategy.options.foo");
+    expect_option_error("{\"max_resource\": 9, \"rounds\": -1}", "strategy.options.rounds");
+    /* rounds is Hyperband's own: ASHA has no rounds and refuses the key */
+    space sp;
+    one_float(&sp);
+    json_t *opt = json_loads("{\"max_resource\": 9, \"rounds\": 2}", 0, NULL);
+    strategy *st = NULL;
+    kerror err;
+    ck_assert_int_eq(asha_strategy.create(&st, &sp, opt, 1, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "strategy.options.rounds");
+    ck_assert_int_eq(hyperband_strategy.create(&st, &sp, opt, 1, &err), KE_OK);
+    hyperband_strategy.destroy(st);
+    json_decref(opt);
+    space_free(&sp);
     ck_assert_ptr_eq(strategy_find("hyperband"), &hyperband_strategy);
     ck_assert_ptr_eq(strategy_find("asha"), &asha_strategy);
     ck_assert_str_eq(strategy_name_at(4), "hyperband");
@@ -780,6 +828,7 @@ int main(void)
     tcase_add_test(tc, test_hyperband_simulated_run);
     tcase_add_test(tc, test_hyperband_resume_identical);
     tcase_add_test(tc, test_hyperband_retry_takes_place);
+    tcase_add_test(tc, test_hyperband_rounds);
     tcase_add_test(tc, test_options);
     tcase_add_test(tc, test_asha_asynchronous);
     tcase_add_test(tc, test_bohb_sampler);
