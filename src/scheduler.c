@@ -275,11 +275,15 @@ static sched_run *free_slot(scheduler *s)
 
 /* Inserts a trial for the suggestion and starts its child, or hands it to
  * the remote run in *rem (tag and worker set). A trial whose child cannot
- * start is recorded FAILED at once: the study goes on. */
+ * start is recorded FAILED at once: the study goes on. The caller knows
+ * whether the trial was stored by hist.n: an error before that (no free
+ * slot, the insert failed) leaves nothing behind. */
 static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int64_t enqueued_id,
                   scheduler_remote *rem, kerror *err)
 {
+    /* fill_slots keeps n_running below max_parallel, so one is free */
     sched_run *r = free_slot(s);
+    if (!r) return kerror_set(err, KE_INTERNAL, NULL, "no free run slot (%d running)", s->n_running);
     sched_trial *t;
     sched_trial_row stored;
     int rc = sched_trials_append(&s->hist, s->st, s->study_id, &s->spec->space, sg, retry_of,
@@ -348,13 +352,18 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
     for (int q = s->n_retry - 1; slots > 0 && q >= 0; q--) {
         int k = s->retry_queue[q];
         if (rem && avoided(rem, k)) continue;
-        memmove(&s->retry_queue[q], &s->retry_queue[q + 1], (s->n_retry - q - 1) * sizeof(int));
-        s->n_retry--;
-        sched_trial *old = &s->hist.t[k];
-        old->retried = 1;
+        const sched_trial *old = &s->hist.t[k];
         strategy_suggestion sg = {.point = old->point, .budget = old->budget,
                                   .resume_from = old->resumed_from};
+        int stored = s->hist.n;
         int rc = launch(s, &sg, k, 0, rem, err);
+        /* a retry whose trial could not be stored stays queued for the next
+         * step or lease; one stored is taken, its child started or not */
+        if (s->hist.n > stored) {
+            s->hist.t[k].retried = 1;
+            memmove(&s->retry_queue[q], &s->retry_queue[q + 1], (s->n_retry - q - 1) * sizeof(int));
+            s->n_retry--;
+        }
         if (rc != KE_OK || (rem && rem->leased)) return rc;
         slots--;
     }

@@ -21,6 +21,8 @@
 #include "check_main.h"
 #include "storage_fixture.h"
 #include "../src/fleet.h"
+#include "../src/sched_trial.h"
+#include "../src/scheduler.h"
 #include "../src/service.h"
 
 /* ---- the shim ---- */
@@ -323,6 +325,48 @@ START_TEST(completion_survives_a_full_disk)
 }
 END_TEST
 
+/* ---- under the scheduler ---- */
+
+/* A worker's lease takes a queued retry, and the insert of the retry's trial
+ * fails: the retry stays queued, and the next lease runs it (it was dropped,
+ * and the study went on without it). */
+START_TEST(retry_kept_when_its_insert_fails)
+{
+    char trials[192];
+    snprintf(trials, sizeof trials, "%s/trials", dir);
+    spec_study spec;
+    ck_assert_msg(spec_parse(&spec, "{\"name\": \"retry\", \"objective\": {\"metric\": "
+                             "\"loss\", \"direction\": \"minimize\"}, \"space\": {\"x\": "
+                             "{\"type\": \"float\", \"low\": 0, \"high\": 1}}, \"strategy\": "
+                             "{\"name\": \"random\", \"seed\": 1}, \"budget\": {\"max_trials\": "
+                             "2, \"max_parallel\": 2, \"max_retries\": 1}, \"run\": "
+                             "{\"command\": [\"true\"]}}", &err) == KE_OK, "%s", err.msg);
+    open_db();
+    scheduler_opts o = {.db_path = db_path, .self_exe = "kestrel", .work_dir = trials};
+    scheduler *s;
+    ck_assert_msg(scheduler_open(&s, st, &spec, &o, &err) == KE_OK, "%s", err.msg);
+    scheduler_set_parallel(s, 0);   /* a worker runs every trial */
+    scheduler_remote rem = {.tag = 1, .worker = "w", .batch = 1};
+    ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
+    ck_assert(rem.leased);
+    int lost = rem.trial->number;
+    ck_assert_msg(scheduler_remote_lost(s, 1, "the worker vanished", &err) == KE_OK, "%s", err.msg);
+    arm(1, 1);
+    rem = (scheduler_remote){.tag = 2, .worker = "w", .batch = 1};
+    ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_DB);
+    ck_assert_int_gt(failed, 0);
+    arm(0, 0);
+    rem = (scheduler_remote){.tag = 3, .worker = "w", .batch = 1};
+    ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
+    ck_assert(rem.leased);
+    ck_assert_int_eq(rem.trial->retry_of, lost);
+    scheduler_stop(s, "test over");
+    while (scheduler_step(s, 0, &err) > 0) {}
+    scheduler_close(s);
+    spec_free(&spec);
+}
+END_TEST
+
 /* ---- under the engine of `kestrel serve` ---- */
 
 /* The engine on its own thread, as cmd_serve runs it; the test's thread
@@ -620,6 +664,7 @@ static Suite *storage_faults_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, completion_survives_one_failed_write);
     tcase_add_test(tc, completion_survives_a_full_disk);
+    tcase_add_test(tc, retry_kept_when_its_insert_fails);
     suite_add_tcase(s, tc);
     tc = tcase_create("engine");
     tcase_add_checked_fixture(tc, shim_setup, engine_teardown);
