@@ -45,44 +45,67 @@ static int64_t path_id(http_req *rq)
     return id;
 }
 
-typedef int (*fleet_id_fn)(service *sv, int64_t id, json_t *req, json_t **out, kerror *err);
+/* A worker's call while the engine runs it: its connection waits, holding
+ * no thread (http_suspend), and the engine's answer resumes it. */
+typedef struct {
+    http_req *rq;
+    fleet_call c;
+    int rc;
+    kerror err;
+} worker_call;
+
+/* On the HTTP thread, the engine done: the answer. */
+static void answer(http_req *rq, void *ctx)
+{
+    worker_call *w = ctx;
+    json_decref(w->c.req);
+    if (w->rc != KE_OK) {
+        json_decref(w->c.out);
+        http_respond_kerror(rq, &w->err);
+    } else if (!w->c.out) {
+        http_respond_empty(rq, 204);
+    } else {
+        http_respond_json(rq, w->c.op == FLEET_REGISTER ? 201 : 200, w->c.out);
+    }
+    free(w);
+}
+
+/* On the engine thread, after the commit. */
+static void engine_done(void *ctx, int rc, const kerror *err)
+{
+    worker_call *w = ctx;
+    w->rc = rc;
+    if (rc != KE_OK) w->err = *err;
+    http_resume(w->rq, answer, w);
+}
 
 /* The common shape: id from the path, body in, object (or 204) out. */
-static void id_call(http_req *rq, void *ctx, fleet_id_fn fn, int with_id)
+static void worker_route(http_req *rq, service *sv, fleet_op op)
 {
-    int64_t id = with_id ? path_id(rq) : 0;
+    int64_t id = op == FLEET_REGISTER ? 0 : path_id(rq);
     if (id < 0) return;
     json_t *req = body_object(rq);
     if (!req) return;
-    json_t *out = NULL;
+    worker_call *w = calloc(1, sizeof *w);
+    if (!w) {
+        json_decref(req);
+        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
+        return;
+    }
+    w->rq = rq;
+    w->c = (fleet_call){.op = op, .id = id, .req = req};
+    http_suspend(rq);
     kerror err;
     kerror_clear(&err);
-    int rc = fn(ctx, id, req, &out, &err);
-    json_decref(req);
-    if (rc != KE_OK) http_respond_kerror(rq, &err);
-    else if (!out) http_respond_empty(rq, 204);
-    else http_respond_json(rq, with_id ? 200 : 201, out);
+    int rc = fleet_call_start(sv, &w->c, engine_done, w, &err);
+    if (rc != KE_OK) engine_done(w, rc, &err);   /* not queued: answered now */
 }
 
-static int do_register(service *sv, int64_t id, json_t *req, json_t **out, kerror *err)
-{
-    (void)id;
-    return fleet_register(sv, req, out, err);
-}
-
-static int do_finish(service *sv, int64_t id, json_t *req, json_t **out, kerror *err)
-{
-    *out = NULL;
-    int rc = fleet_finish(sv, id, req, err);
-    if (rc == KE_OK) *out = json_pack("{s:b}", "ok", 1);
-    return rc;
-}
-
-void api_workers_register(http_req *rq, void *ctx) { id_call(rq, ctx, do_register, 0); }
-void api_workers_heartbeat(http_req *rq, void *ctx) { id_call(rq, ctx, fleet_heartbeat, 1); }
-void api_workers_lease(http_req *rq, void *ctx) { id_call(rq, ctx, fleet_lease, 1); }
-void api_workers_report(http_req *rq, void *ctx) { id_call(rq, ctx, fleet_report, 1); }
-void api_workers_finish(http_req *rq, void *ctx) { id_call(rq, ctx, do_finish, 1); }
+void api_workers_register(http_req *rq, void *ctx) { worker_route(rq, ctx, FLEET_REGISTER); }
+void api_workers_heartbeat(http_req *rq, void *ctx) { worker_route(rq, ctx, FLEET_HEARTBEAT); }
+void api_workers_lease(http_req *rq, void *ctx) { worker_route(rq, ctx, FLEET_LEASE); }
+void api_workers_report(http_req *rq, void *ctx) { worker_route(rq, ctx, FLEET_REPORT); }
+void api_workers_finish(http_req *rq, void *ctx) { worker_route(rq, ctx, FLEET_FINISH); }
 
 void api_workers_list(http_req *rq, void *ctx)
 {

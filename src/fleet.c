@@ -244,15 +244,9 @@ static fl_worker *caller(fleet *fl, int64_t id, const json_t *req, kerror *err)
 
 /* ---- requests, on the engine thread ---- */
 
-typedef struct {
-    int64_t id;                 /* worker or lease */
-    json_t *req;
-    json_t *out;
-} call;
-
 static int do_register(service *sv, void *arg, kerror *err)
 {
-    call *c = arg;
+    fleet_call *c = arg;
     fleet *fl = service_fleet(sv);
     json_t *req = c->req;
     const char *host = json_string_value(json_object_get(req, "host"));
@@ -299,7 +293,7 @@ static int do_register(service *sv, void *arg, kerror *err)
 
 static int do_list(service *sv, void *arg, kerror *err)
 {
-    call *c = arg;
+    fleet_call *c = arg;
     fleet *fl = service_fleet(sv);
     json_t *arr = json_array();
     for (fl_worker *w = fl->workers; arr && w; w = w->next) {
@@ -351,7 +345,7 @@ static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
 
 static int do_heartbeat(service *sv, void *arg, kerror *err)
 {
-    call *c = arg;
+    fleet_call *c = arg;
     fleet *fl = service_fleet(sv);
     fl_worker *w = caller(fl, c->id, c->req, err);
     if (!w) return err->code;
@@ -399,7 +393,7 @@ static int other_free(const fleet *fl, const fl_worker *w)
 }
 
 /* Offers the worker a trial of study i; 1 when it got one (c->out set). */
-static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char *name,
+static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, const char *name,
                       int gpus_free, int batch, kerror *err)
 {
     int avoid[FLEET_LOST], n_avoid = 0, keep_off = w->n_lost && other_free(fl, w);
@@ -439,7 +433,7 @@ static int lease_from(fleet *fl, call *c, fl_worker *w, scheduler *s, const char
 
 static int do_lease(service *sv, void *arg, kerror *err)
 {
-    call *c = arg;
+    fleet_call *c = arg;
     fleet *fl = service_fleet(sv);
     fl_worker *w = caller(fl, c->id, c->req, err);
     if (!w) return err->code;
@@ -461,7 +455,7 @@ static int do_lease(service *sv, void *arg, kerror *err)
 
 /* The running lease c->id of the worker the request names, and its
  * scheduler; NULL (err set, KE_CONFLICT) when there is none. */
-static fl_lease *held_lease(fleet *fl, call *c, scheduler **s, kerror *err)
+static fl_lease *held_lease(fleet *fl, fleet_call *c, scheduler **s, kerror *err)
 {
     json_int_t wid = json_integer_value(json_object_get(c->req, "worker"));
     fl_lease *l = idmap_get(&fl->lease_ids, c->id);
@@ -496,7 +490,7 @@ static int relay_lines(scheduler *s, fl_lease *l, const json_t *req, kerror *err
 
 static int do_report(service *sv, void *arg, kerror *err)
 {
-    call *c = arg;
+    fleet_call *c = arg;
     scheduler *s;
     fl_lease *l = held_lease(service_fleet(sv), c, &s, err);
     if (!l) return err->code;
@@ -514,7 +508,7 @@ static int int_field(const json_t *o, const char *key)
 
 static int do_finish(service *sv, void *arg, kerror *err)
 {
-    call *c = arg;
+    fleet_call *c = arg;
     fleet *fl = service_fleet(sv);
     scheduler *s;
     fl_lease *l = held_lease(fl, c, &s, err);
@@ -542,8 +536,10 @@ static int do_finish(service *sv, void *arg, kerror *err)
                                    json_string_value(json_object_get(c->req, "stdout_tail")),
                                    json_string_value(json_object_get(c->req, "stderr_tail")), err);
     }
-    if (rc == KE_OK) lease_drop(fl, l, released ? "released" : "finished");
-    return rc;
+    if (rc != KE_OK) return rc;
+    lease_drop(fl, l, released ? "released" : "finished");
+    c->out = json_pack("{s:b}", "ok", 1);
+    return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
 /* How long the engine may go unscheduled before fleet_tick takes the gap
@@ -579,7 +575,7 @@ void fleet_tick(fleet *fl)
 }
 
 typedef struct {
-    call c;
+    fleet_call c;
     char *dir;
     size_t n;
 } dir_call;
@@ -596,43 +592,28 @@ static int do_lease_dir(service *sv, void *arg, kerror *err)
 
 /* ---- the entry points: each a call on the engine thread ---- */
 
-static int engine(service *sv, service_fn fn, int64_t id, json_t *req, json_t **out, kerror *err)
+int fleet_list(service *sv, json_t **out, kerror *err)
 {
-    call c = {.id = id, .req = req};
-    int rc = service_call(sv, fn, &c, err);
-    if (out) *out = c.out;
-    else json_decref(c.out);
+    fleet_call c = {0};
+    int rc = service_call(sv, do_list, &c, err);
+    *out = c.out;
     return rc;
 }
 
-int fleet_register(service *sv, json_t *req, json_t **out, kerror *err)
+static const service_fn op_fns[] = {[FLEET_REGISTER] = do_register, [FLEET_HEARTBEAT] = do_heartbeat,
+                                    [FLEET_LEASE] = do_lease, [FLEET_REPORT] = do_report,
+                                    [FLEET_FINISH] = do_finish};
+
+int fleet_call_start(service *sv, fleet_call *c, service_done_fn done, void *ctx, kerror *err)
 {
-    return engine(sv, do_register, 0, req, out, err);
+    c->out = NULL;
+    return service_call_async(sv, op_fns[c->op], c, done, ctx, err);
 }
 
-int fleet_list(service *sv, json_t **out, kerror *err)
+int fleet_call_run(service *sv, fleet_call *c, kerror *err)
 {
-    return engine(sv, do_list, 0, NULL, out, err);
-}
-
-int fleet_heartbeat(service *sv, int64_t worker, json_t *req, json_t **out, kerror *err)
-{
-    return engine(sv, do_heartbeat, worker, req, out, err);
-}
-
-int fleet_lease(service *sv, int64_t worker, json_t *req, json_t **out, kerror *err)
-{
-    return engine(sv, do_lease, worker, req, out, err);
-}
-
-int fleet_report(service *sv, int64_t lease, json_t *req, json_t **out, kerror *err)
-{
-    return engine(sv, do_report, lease, req, out, err);
-}
-
-int fleet_finish(service *sv, int64_t lease, json_t *req, kerror *err)
-{
-    return engine(sv, do_finish, lease, req, NULL, err);
+    c->out = NULL;
+    return service_call(sv, op_fns[c->op], c, err);
 }
 
 int fleet_lease_dir(service *sv, int64_t lease, int64_t worker, const char *key, char *dir,

@@ -4,7 +4,7 @@
  * the trial's scheduler, and fails the trials of a lease that ran out
  * (a worker that died, hung or was cut off). It lives in the service's engine
  * thread: every fleet_* call below but fleet_open runs through
- * service_call. Requests and answers are JSON objects (docs/openapi.yaml,
+ * service_call or service_call_async. Requests and answers are JSON objects (docs/openapi.yaml,
  * docs/workers.md); the HTTP layer only moves them. */
 #ifndef KESTREL_FLEET_H
 #define KESTREL_FLEET_H
@@ -16,25 +16,37 @@
 
 #define FLEET_LEASE_DEFAULT 30.0   /* seconds a lease lives without a call from its worker */
 
-/* A new worker: {"host", "pid", "slots", "gpus": [..], "labels": {..},
- * "slurm_job"?}. *out = {"id", "key", "lease_seconds"}. */
-int fleet_register(service *sv, json_t *req, json_t **out, kerror *err);
 /* The registry: {"workers": [...]} (GET /api/v1/workers). */
 int fleet_list(service *sv, json_t **out, kerror *err);
-/* A worker's heartbeat {"key"}: renews every lease it holds. *out =
- * {"stop": [lease ids it should end]}. KE_NOTFOUND for an unknown id/key
- * (a restarted server): the worker registers again. */
-int fleet_heartbeat(service *sv, int64_t worker, json_t *req, json_t **out, kerror *err);
-/* {"key", "gpus_free"}: *out = the lease (lease id, study, spec, trial) or
- * NULL when no study has a trial for it now. */
-int fleet_lease(service *sv, int64_t worker, json_t *req, json_t **out, kerror *err);
-/* {"worker", "key", "lines": [report lines]}: *out = {"stop": bool}. And
- * with "exit" {exited, exit_code, signaled, signal, timed_out, exec_failed,
- * seconds}, "stdout_tail", "stderr_tail", or "released" (a reason), the
- * attempt ends (finish). KE_CONFLICT when the lease is not running (expired,
- * ended, its study stopped) or not this worker's: nothing is recorded. */
-int fleet_report(service *sv, int64_t lease, json_t *req, json_t **out, kerror *err);
-int fleet_finish(service *sv, int64_t lease, json_t *req, kerror *err);
+
+/* A worker's call, as its request gives it:
+ * - FLEET_REGISTER, a new worker: {"host", "pid", "slots", "gpus": [..],
+ *   "labels": {..}, "slurm_job"?}. out = {"id", "key", "lease_seconds"}.
+ * - FLEET_HEARTBEAT {"key"}: renews every lease worker `id` holds. out =
+ *   {"stop": [lease ids it should end]}. KE_NOTFOUND for an unknown id/key
+ *   (a restarted server): the worker registers again.
+ * - FLEET_LEASE {"key", "gpus_free"}: out = the lease (lease id, study,
+ *   spec, trial), or NULL when no study has a trial for it now.
+ * - FLEET_REPORT on lease `id` {"worker", "key", "lines": [report lines]}:
+ *   out = {"stop": bool}. FLEET_FINISH: the same with "exit" {exited,
+ *   exit_code, signaled, signal, timed_out, exec_failed, seconds},
+ *   "stdout_tail", "stderr_tail", or "released" (a reason): the attempt
+ *   ends; out = {"ok": true}. KE_CONFLICT when the lease is not running
+ *   (expired, ended, its study stopped) or not this worker's: nothing is
+ *   recorded. */
+typedef enum { FLEET_REGISTER, FLEET_HEARTBEAT, FLEET_LEASE, FLEET_REPORT, FLEET_FINISH } fleet_op;
+typedef struct {
+    fleet_op op;
+    int64_t id;                 /* the worker (heartbeat, lease) or the lease (report, finish) */
+    json_t *req;                /* the body (borrowed) */
+    json_t *out;                /* the answer (a new reference) or NULL */
+} fleet_call;
+/* Queues c on the engine without waiting (service_call_async): done(ctx,
+ * rc, err) runs on the engine thread once c->out is set and the call's
+ * writes are committed. c must live until then. */
+int fleet_call_start(service *sv, fleet_call *c, service_done_fn done, void *ctx, kerror *err);
+/* The same, waiting for the answer (service_call). */
+int fleet_call_run(service *sv, fleet_call *c, kerror *err);
 /* The server's trial folder of a running lease that worker (with key)
  * holds, for the upload of the trial's folder before its finish; KE_CONFLICT
  * as fleet_report. */

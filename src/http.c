@@ -5,7 +5,16 @@
  * 401 included, is sent after the body was read and a client never sees its
  * upload cut off. The one exception: a Content-Length above HTTP_BODY_MAX is
  * answered 413 on the first call, so a client cannot hold a connection (and
- * its thread) by announcing a huge body and trickling it. */
+ * its thread) by announcing a huge body and trickling it.
+ *
+ * Threads: one event thread (libmicrohttpd's, epoll) reads and writes every
+ * connection. A nonblocking route's handler runs on it; any other handler,
+ * and the producer of each stream, on a pool thread, while its connection
+ * is suspended (MHD_suspend_connection): what it answers is held in the
+ * request and queued once the event thread resumes it, since MHD queues
+ * responses on its own thread only. A thousand workers' connections thus
+ * cost no thread each. Invariant: a suspended connection is resumed exactly
+ * once, and http_stop stops MHD only once none is (MHD requires it). */
 #define _GNU_SOURCE
 #include "http.h"
 
@@ -39,6 +48,7 @@
  * headers trickled a byte at a time (slowloris) would hold a connection and
  * its thread for ever: a reaper thread shuts such sockets down. */
 #define HEADER_DEADLINE_S 10
+#define STREAM_CHUNK (16 * 1024)        /* bytes a stream's producer is ahead at most */
 
 typedef struct watch {          /* one connection, in the reaper's list */
     MHD_socket fd;
@@ -46,17 +56,37 @@ typedef struct watch {          /* one connection, in the reaper's list */
     struct watch *prev, *next;
 } watch;
 
+typedef struct task {           /* work for the pool */
+    void (*run)(void *arg);
+    void *arg;
+    struct task *next;
+} task;
+
+typedef struct stream stream;
+
 struct http_server {
     struct MHD_Daemon *d;
     http_opts o;
     int port;
     atomic_ullong counts[MAX_STATUS];
-    pthread_mutex_t mu;         /* watches, stopping */
+    pthread_mutex_t mu;         /* watches, stopping, streams */
     pthread_cond_t wake;
     watch *watches;
     int stopping;
+    stream *streams;            /* live ones, cancelled by http_stop */
     pthread_t reaper;
     int reaper_started;
+    atomic_int closing;         /* http_stop began: new requests get 503 */
+    atomic_int n_suspended;     /* connections suspended, not yet resumed */
+
+    pthread_mutex_t pool_mu;    /* everything below */
+    pthread_cond_t pool_work;   /* to the pool: a task is queued, or quit */
+    pthread_cond_t pool_done;   /* to http_stop: busy or n_suspended fell */
+    task *tasks, *tasks_tail;
+    int n_queued, n_idle, busy; /* busy: tasks queued or running */
+    pthread_t *threads;         /* joined by http_stop */
+    int n_threads, cap_threads;
+    int quit;
 };
 
 struct http_req {
@@ -68,8 +98,33 @@ struct http_req {
     int too_large;
     int responded;
     int queue_failed;
+    int suspended;              /* its handler waits for http_resume */
+    int offthread;              /* its handler runs on the pool: answers are held */
+    int dead;                   /* the connection ended before the continuation ran */
+    struct MHD_Response *held;  /* the answer made off the event thread */
+    int held_status;
+    http_handler then;          /* the continuation http_resume set */
+    void *then_arg;
+    const http_route *route;    /* for the pool */
     const char *params[HTTP_MAX_PARAMS];
     char *segs;                 /* the path, split in place for params */
+};
+
+struct stream {                 /* a streamed answer and its producer */
+    http_server *srv;
+    struct MHD_Connection *conn;
+    http_stream_fn fn;
+    void *ctx;
+    void (*free_ctx)(void *);
+    pthread_mutex_t mu;         /* everything below */
+    pthread_cond_t room;        /* to the producer: the buffer was sent, or cancel */
+    char buf[STREAM_CHUNK];     /* the producer writes it only while it is empty */
+    size_t len, off;
+    ssize_t end;                /* 0, or HTTP_STREAM_END/_ERROR once fn said so */
+    int waiting;                /* MHD's reader suspended the connection for data */
+    int cancel;                 /* its response is gone, or the server stops */
+    int refs;                   /* the response and the producer */
+    stream *prev, *next;        /* in srv->streams */
 };
 
 /* ---- the header deadline ---- */
@@ -145,6 +200,104 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
+/* ---- the pool: threads for handlers that may block ---- */
+
+static void *pool_main(void *arg)
+{
+    http_server *s = arg;
+    pthread_mutex_lock(&s->pool_mu);
+    for (;;) {
+        while (!s->tasks && !s->quit) {
+            s->n_idle++;
+            pthread_cond_wait(&s->pool_work, &s->pool_mu);
+            s->n_idle--;
+        }
+        task *t = s->tasks;
+        if (!t) break;
+        s->tasks = t->next;
+        if (!s->tasks) s->tasks_tail = NULL;
+        s->n_queued--;
+        pthread_mutex_unlock(&s->pool_mu);
+        t->run(t->arg);
+        free(t);
+        pthread_mutex_lock(&s->pool_mu);
+        if (--s->busy == 0) pthread_cond_broadcast(&s->pool_done);
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    return NULL;
+}
+
+/* Runs run(arg) on a pool thread: an idle one, or a new one, so a task
+ * never waits behind another that blocks (a stop waiting for trials, an
+ * event stream). KE_NOMEM when no thread could take it. */
+static int pool_submit(http_server *s, void (*run)(void *), void *arg)
+{
+    task *t = malloc(sizeof *t);
+    if (!t) return KE_NOMEM;
+    *t = (task){run, arg, NULL};
+    int rc = KE_OK;
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->n_idle <= s->n_queued) {
+        pthread_t th;
+        if (s->n_threads == s->cap_threads) {
+            int cap = s->cap_threads ? 2 * s->cap_threads : 16;
+            pthread_t *bigger = realloc(s->threads, (size_t)cap * sizeof *bigger);
+            if (bigger) {
+                s->threads = bigger;
+                s->cap_threads = cap;
+            }
+        }
+        if (s->n_threads < s->cap_threads && pthread_create(&th, NULL, pool_main, s) == 0)
+            s->threads[s->n_threads++] = th;
+        else if (s->n_idle == 0 && s->n_threads == 0)
+            rc = KE_NOMEM;      /* else a busy thread takes it in turn */
+    }
+    if (rc == KE_OK) {
+        if (s->tasks_tail) s->tasks_tail->next = t;
+        else s->tasks = t;
+        s->tasks_tail = t;
+        s->n_queued++;
+        s->busy++;
+        pthread_cond_signal(&s->pool_work);
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    if (rc != KE_OK) free(t);
+    return rc;
+}
+
+/* ---- suspended connections ---- */
+
+static void suspend_conn(http_server *s, struct MHD_Connection *conn)
+{
+    atomic_fetch_add(&s->n_suspended, 1);
+    MHD_suspend_connection(conn);
+}
+
+static void resume_conn(http_server *s, struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    if (atomic_fetch_sub(&s->n_suspended, 1) == 1 && atomic_load(&s->closing)) {
+        pthread_mutex_lock(&s->pool_mu);
+        pthread_cond_broadcast(&s->pool_done);
+        pthread_mutex_unlock(&s->pool_mu);
+    }
+}
+
+void http_suspend(http_req *rq)
+{
+    rq->suspended = 1;
+    suspend_conn(rq->srv, rq->conn);
+}
+
+void http_resume(http_req *rq, http_handler then, void *arg)
+{
+    /* MHD's lock in MHD_resume_connection orders these before the event
+     * thread's read of them */
+    rq->then = then;
+    rq->then_arg = arg;
+    resume_conn(rq->srv, rq->conn);
+}
+
 /* ---- requests ---- */
 
 const char *http_method(const http_req *rq) { return rq->method; }
@@ -208,8 +361,27 @@ static void access_line(const http_req *rq, int status)
     klog(rq->srv->o.access_log, "%s %s %s %d", client, rq->method, rq->path, status);
 }
 
+/* Queues resp on the event thread (or drops it: the connection is gone). */
+static int deliver(http_req *rq, int status, struct MHD_Response *resp)
+{
+    if (rq->dead) {
+        MHD_destroy_response(resp);
+        return KE_IO;
+    }
+    enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ok != MHD_YES) {
+        rq->queue_failed = 1;
+        return KE_IO;
+    }
+    if (status >= 100 && status < MAX_STATUS) atomic_fetch_add(&rq->srv->counts[status], 1);
+    if (rq->srv->o.access_log) access_line(rq, status);
+    return KE_OK;
+}
+
 static int send_response(http_req *rq, int status, struct MHD_Response *resp, const char *ctype)
 {
+    rq->responded = 1;
     if (!resp) {
         rq->queue_failed = 1;
         return KE_NOMEM;
@@ -217,15 +389,9 @@ static int send_response(http_req *rq, int status, struct MHD_Response *resp, co
     if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    rq->responded = 1;
-    if (ok != MHD_YES) {
-        rq->queue_failed = 1;
-        return KE_IO;
-    }
-    if (status >= 100 && status < MAX_STATUS) atomic_fetch_add(&rq->srv->counts[status], 1);
-    if (rq->srv->o.access_log) access_line(rq, status);
+    if (!rq->offthread) return deliver(rq, status, resp);
+    rq->held = resp;
+    rq->held_status = status;
     return KE_OK;
 }
 
@@ -323,17 +489,128 @@ int http_respond_empty(http_req *rq, int status)
     return http_respond_static(rq, status, NULL, "", 0);
 }
 
+/* Drops one of st's two references; the last frees it. */
+static void stream_unref(stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    int last = --st->refs == 0;
+    pthread_mutex_unlock(&st->mu);
+    if (!last) return;
+    http_server *s = st->srv;
+    pthread_mutex_lock(&s->mu);
+    if (st->prev) st->prev->next = st->next;
+    else s->streams = st->next;
+    if (st->next) st->next->prev = st->prev;
+    pthread_mutex_unlock(&s->mu);
+    if (st->free_ctx) st->free_ctx(st->ctx);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->room);
+    free(st);
+}
+
+/* MHD's reader, on the event thread: what the producer made, or a
+ * suspension until it makes more. The connection is suspended before
+ * `waiting` is published, so the producer's resume always follows it. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream *st = cls;
+    pthread_mutex_lock(&st->mu);
+    if (st->off < st->len) {
+        size_t n = st->len - st->off < max ? st->len - st->off : max;
+        memcpy(buf, st->buf + st->off, n);
+        st->off += n;
+        if (st->off == st->len) pthread_cond_signal(&st->room);
+        pthread_mutex_unlock(&st->mu);
+        return (ssize_t)n;
+    }
+    ssize_t end = st->end;
+    pthread_mutex_unlock(&st->mu);
+    if (end) return end == HTTP_STREAM_END ? (ssize_t)MHD_CONTENT_READER_END_OF_STREAM
+                                           : (ssize_t)MHD_CONTENT_READER_END_WITH_ERROR;
+    suspend_conn(st->srv, st->conn);
+    pthread_mutex_lock(&st->mu);
+    int ready = st->off < st->len || st->end;
+    st->waiting = !ready;
+    pthread_mutex_unlock(&st->mu);
+    if (ready) resume_conn(st->srv, st->conn);
+    return 0;   /* MHD asks again once resumed */
+}
+
+/* The response is gone (sent, or its connection closed). */
+static void stream_gone(void *cls)
+{
+    stream *st = cls;
+    pthread_mutex_lock(&st->mu);
+    st->cancel = 1;
+    pthread_cond_signal(&st->room);
+    pthread_mutex_unlock(&st->mu);
+    stream_unref(st);
+}
+
+/* The producer, on a pool thread: fills the buffer each time it was sent
+ * (fn may block there, as it did on a connection's own thread). */
+static void stream_pump(void *arg)
+{
+    stream *st = arg;
+    uint64_t pos = 0;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (!st->cancel && st->off < st->len) pthread_cond_wait(&st->room, &st->mu);
+        int cancel = st->cancel;
+        pthread_mutex_unlock(&st->mu);
+        ssize_t n = cancel ? HTTP_STREAM_ERROR : st->fn(st->ctx, pos, st->buf, STREAM_CHUNK);
+        if (n == 0) n = HTTP_STREAM_ERROR;      /* against fn's contract */
+        pthread_mutex_lock(&st->mu);
+        if (n > 0) {
+            st->off = 0;
+            st->len = (size_t)n;
+            pos += (uint64_t)n;
+        } else {
+            st->end = n == HTTP_STREAM_END ? HTTP_STREAM_END : HTTP_STREAM_ERROR;
+        }
+        int wake = st->waiting;
+        st->waiting = 0;
+        pthread_mutex_unlock(&st->mu);
+        if (wake) resume_conn(st->srv, st->conn);
+        if (n < 0) break;
+    }
+    stream_unref(st);
+}
+
 int http_respond_stream(http_req *rq, int status, const char *ctype, http_stream_fn fn,
                         void *ctx, void (*free_ctx)(void *))
 {
-    struct MHD_Response *resp = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, 16 * 1024, (MHD_ContentReaderCallback)fn, ctx, free_ctx);
-    if (!resp) {
-        if (free_ctx) free_ctx(ctx);
-        rq->responded = 1;
-    } else {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    http_server *s = rq->srv;
+    stream *st = calloc(1, sizeof *st);
+    struct MHD_Response *resp = NULL;
+    if (st) {
+        *st = (stream){.srv = s, .conn = rq->conn, .fn = fn, .ctx = ctx, .free_ctx = free_ctx,
+                       .refs = 2};
+        pthread_mutex_init(&st->mu, NULL);
+        pthread_cond_init(&st->room, NULL);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, st,
+                                                 stream_gone);
     }
+    if (!resp) {
+        if (st) {
+            pthread_mutex_destroy(&st->mu);
+            pthread_cond_destroy(&st->room);
+            free(st);
+        }
+        if (free_ctx) free_ctx(ctx);
+        return send_response(rq, status, NULL, ctype);
+    }
+    pthread_mutex_lock(&s->mu);
+    st->next = s->streams;
+    if (st->next) st->next->prev = st;
+    s->streams = st;
+    pthread_mutex_unlock(&s->mu);
+    if (pool_submit(s, stream_pump, st) != KE_OK) {
+        st->end = HTTP_STREAM_ERROR;   /* no producer: the reader ends it */
+        stream_unref(st);
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     return send_response(rq, status, resp, ctype);
 }
 
@@ -455,8 +732,38 @@ static int unknown_query(http_req *rq, const http_route *route)
     return 1;
 }
 
+/* The continuation of a handler run on the pool: its held answer. */
+static void send_held(http_req *rq, void *arg)
+{
+    (void)arg;
+    rq->offthread = 0;
+    struct MHD_Response *resp = rq->held;
+    rq->held = NULL;
+    if (resp) deliver(rq, rq->held_status, resp);
+}
+
+static void run_handler(void *arg)
+{
+    http_req *rq = arg;
+    const http_route *route = rq->route;
+    if (route) route->fn(rq, rq->srv->o.ctx);
+    else rq->srv->o.fallback(rq, rq->srv->o.ctx);
+    if (!rq->responded) http_respond_error(rq, 500, "internal", NULL, "the handler sent no answer");
+    http_resume(rq, send_held, NULL);
+}
+
+static void busy_answer(http_req *rq, void *arg)
+{
+    (void)arg;
+    http_respond_error(rq, 503, "unavailable", NULL, "no thread to answer with: out of memory");
+}
+
 static void dispatch(http_server *s, http_req *rq)
 {
+    if (atomic_load(&s->closing)) {
+        http_respond_error(rq, 503, "interrupted", NULL, "the server is shutting down");
+        return;
+    }
     if (rq->too_large) {
         http_respond_error(rq, 413, "invalid", NULL, "request body larger than %d bytes",
                            HTTP_BODY_MAX);
@@ -500,10 +807,16 @@ static void dispatch(http_server *s, http_req *rq)
         return;
     }
     if (route && unknown_query(rq, route)) return;
-    if (route)
+    if (route && route->nonblocking) {
         route->fn(rq, s->o.ctx);
-    else
-        s->o.fallback(rq, s->o.ctx);
+        return;
+    }
+    rq->route = route;
+    rq->offthread = 1;
+    http_suspend(rq);
+    if (pool_submit(s, run_handler, rq) == KE_OK) return;
+    rq->offthread = 0;
+    http_resume(rq, busy_answer, NULL);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -533,12 +846,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    if (rq->responded) return MHD_YES;
-    rq->conn = conn;
-    rq->method = method;
-    rq->path = url;
-    dispatch(s, rq);
-    if (!rq->responded)
+    if (rq->then) {             /* resumed */
+        http_handler then = rq->then;
+        rq->then = NULL;
+        rq->suspended = 0;
+        then(rq, rq->then_arg);
+    } else if (!rq->responded) {
+        rq->conn = conn;
+        rq->method = method;
+        rq->path = url;
+        dispatch(s, rq);
+    }
+    if (!rq->responded && !rq->suspended)
         http_respond_error(rq, 500, "internal", NULL, "the handler sent no answer");
     return rq->queue_failed ? MHD_NO : MHD_YES;
 }
@@ -550,6 +869,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     watch_set(cls, conn, mono_s() + HEADER_DEADLINE_S);   /* the next request's headers */
     http_req *rq = *con_cls;
     if (!rq) return;
+    if (rq->then) {             /* resumed, then closed: the continuation frees its own */
+        rq->dead = 1;
+        rq->then(rq, rq->then_arg);
+    }
+    if (rq->held) MHD_destroy_response(rq->held);
     free(rq->body);
     free(rq->segs);
     free(rq);
@@ -584,10 +908,13 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
     s->o = *o;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_cond_init(&s->pool_work, NULL);
+    pthread_cond_init(&s->pool_done, NULL);
     unsigned max = (unsigned)(o->max_connections > 0 ? o->max_connections : CONN_MAX_DEFAULT);
-    /* poll(), not select(): a select() set holds descriptors below 1024 only, and
-     * is cleared and rebuilt (memset) for every wait of every connection */
-    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* one event thread on epoll (select() takes descriptors below 1024 only);
+     * handlers that block run on the pool while their connection is suspended */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -624,7 +951,35 @@ uint64_t http_count(const http_server *s, int status)
 void http_stop(http_server *s)
 {
     if (!s) return;
+    atomic_store(&s->closing, 1);
+    /* streams end (their producers see cancel after fn returns), handlers
+     * finish, and every suspended connection is resumed before MHD stops */
+    pthread_mutex_lock(&s->mu);
+    for (stream *st = s->streams; st; st = st->next) {
+        pthread_mutex_lock(&st->mu);
+        st->cancel = 1;
+        pthread_cond_signal(&st->room);
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->pool_mu);
+    while (s->d && (s->busy > 0 || atomic_load(&s->n_suspended) > 0)) {
+        /* n_suspended falls outside pool_mu: the timed wait covers a missed wake */
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 50 * 1000000L;
+        t.tv_sec += t.tv_nsec / 1000000000L;
+        t.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->pool_done, &s->pool_mu, &t);
+    }
+    pthread_mutex_unlock(&s->pool_mu);
     if (s->d) MHD_stop_daemon(s->d);
+    pthread_mutex_lock(&s->pool_mu);
+    s->quit = 1;
+    pthread_cond_broadcast(&s->pool_work);
+    pthread_mutex_unlock(&s->pool_mu);
+    for (int i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+    free(s->threads);
     if (s->reaper_started) {
         pthread_mutex_lock(&s->mu);
         s->stopping = 1;
@@ -634,5 +989,8 @@ void http_stop(http_server *s)
     }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->pool_mu);
+    pthread_cond_destroy(&s->pool_work);
+    pthread_cond_destroy(&s->pool_done);
     free(s);
 }

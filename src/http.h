@@ -1,10 +1,11 @@
 /* http: a small HTTP/1.1 server over libmicrohttpd: routes by method and path
  * pattern, collects request bodies up to HTTP_BODY_MAX (413 beyond), checks
  * Bearer tokens, and answers with JSON, the project's error envelope, plain
- * bytes or streams. It knows nothing of studies. One thread per connection
- * (MHD_USE_THREAD_PER_CONNECTION): Server-Sent Events and exports hold their
- * connection for long, and a blocked stream must not stall other clients.
- * Invariant: a handler answers each request exactly once (http_respond_*);
+ * bytes or streams. It knows nothing of studies. One event thread serves
+ * every connection; handlers that may block (all but nonblocking routes')
+ * and stream producers run on a pool that grows so none waits behind
+ * another: Server-Sent Events and exports hold their stream for long, and a
+ * blocked stream must not stall other clients. Invariant: a handler answers each request exactly once (http_respond_*);
  * one that returns without answering gets a 500. */
 #ifndef KESTREL_HTTP_H
 #define KESTREL_HTTP_H
@@ -34,6 +35,10 @@ typedef struct {
     const char *query;          /* the query parameters it takes, space-separated, or NULL
                                  * for none ("token" is always taken on reads); any
                                  * other is answered 400 naming it */
+    int nonblocking;            /* fn never blocks: it runs on the event thread and
+                                 * answers at once or through http_suspend (no thread
+                                 * held while it waits); other routes' handlers (and
+                                 * the fallback) run on a pool thread and may block */
 } http_route;
 
 typedef struct {
@@ -55,8 +60,10 @@ typedef struct {
 int http_start(http_server **out, const http_opts *o, kerror *err);
 /* The port it listens on (the chosen one when opts.port was 0). */
 int http_port(const http_server *s);
-/* Stops accepting, waits for the connection threads, frees. Streams must
- * end promptly once asked (their own shutdown signal) for this to return. */
+/* Answers 503 to new requests, waits for running handlers and suspended
+ * connections, stops, frees. Streams must end promptly once asked (their
+ * own shutdown signal) for this to return, and every http_suspend must
+ * have had its http_resume. */
 void http_stop(http_server *s);
 /* Responses sent with this status code since the start. */
 uint64_t http_count(const http_server *s, int status);
@@ -73,6 +80,15 @@ const char *http_query(const http_req *rq, const char *key);
 const char *http_header(const http_req *rq, const char *name);
 /* The body (NUL-terminated) and its length; "" when none. */
 const char *http_body(const http_req *rq, size_t *len);
+
+/* A nonblocking handler that cannot answer yet: http_suspend(rq), then
+ * return; the connection waits, holding no thread. http_resume, from any
+ * thread (once per suspend, before or after the handler returned), has
+ * then(rq, arg) run on the event thread, where it answers (or suspends
+ * again). If the client is gone by then, `then` still runs (so it can free
+ * arg) and its answer is dropped. */
+void http_suspend(http_req *rq);
+void http_resume(http_req *rq, http_handler then, void *arg);
 
 /* Answers. Each returns KE_OK, or KE_NOMEM/KE_IO when nothing could be sent
  * (the connection is then closed). */
@@ -100,8 +116,9 @@ int http_respond_owned(http_req *rq, int status, const char *ctype, char *data, 
 int http_respond_shared(http_req *rq, int status, const char *ctype, const char *data, size_t n,
                         void (*release)(void *), void *ctx);
 /* A stream of unknown length, sent chunked: fn fills buf with up to max
- * bytes and returns the count, HTTP_STREAM_END or HTTP_STREAM_ERROR; it may
- * block (the connection has its own thread) but must not return 0.
+ * bytes and returns the count, HTTP_STREAM_END or HTTP_STREAM_ERROR; it
+ * runs on a pool thread of its own, so it may block, but must not return
+ * 0; it is called again only once what it gave was sent.
  * free_ctx(ctx) runs once the response is done, sent or not. */
 #define HTTP_STREAM_END ((ssize_t)-1)
 #define HTTP_STREAM_ERROR ((ssize_t)-2)

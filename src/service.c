@@ -51,6 +51,10 @@ typedef struct cmd {
     /* its requester's own: waking all of them for each answer costs
      * O(requesters) context switches per call (a thousand workers) */
     pthread_cond_t *done_cv;
+    /* or, for a call nobody waits on (service_call_async; the cmd is then
+     * malloc'd and freed once told), what to tell */
+    service_done_fn done_fn;
+    void *done_ctx;
     struct cmd *next;           /* in the queue, then in a study's waiters */
 } cmd;
 
@@ -448,9 +452,14 @@ static int delete_inactive(service *sv, const char *name, kerror *err)
     return rc;
 }
 
-/* Wakes c's requester (its rc and err set). */
+/* Wakes c's requester (its rc and err set), or tells its done_fn. */
 static void answer(service *sv, cmd *c)
 {
+    if (c->done_fn) {
+        c->done_fn(c->done_ctx, c->rc, &c->err);
+        free(c);
+        return;
+    }
     pthread_mutex_lock(&sv->mu);
     /* the condition is the requester's too: it is destroyed once the
      * requester sees done, which needs the lock this call still holds */
@@ -467,7 +476,7 @@ static void complete(service *sv, cmd *c, int rc, const kerror *err)
 {
     c->rc = rc;
     if (rc != KE_OK) c->err = *err;
-    if (sv->batching && c->done_cv) {
+    if (sv->batching && (c->done_cv || c->done_fn)) {
         c->next = sv->answered;
         sv->answered = c;
         return;
@@ -551,6 +560,21 @@ static void exec_cmd(service *sv, cmd *c)
     complete(sv, c, rc, &err);
 }
 
+/* Queues c for the engine (sv->mu held); KE_INTERRUPTED once closing. */
+static int enqueue(service *sv, cmd *c, kerror *err)
+{
+    if (sv->closing) {
+        if (c->kind == CMD_SUBMIT) spec_free(&c->spec);
+        return kerror_set(err, KE_INTERRUPTED, NULL, "the server is shutting down");
+    }
+    c->next = NULL;
+    if (sv->queue_tail) sv->queue_tail->next = c;
+    else sv->queue = c;
+    sv->queue_tail = c;
+    pthread_cond_signal(&sv->wake);
+    return KE_OK;
+}
+
 /* Queues c for the engine and waits for it; inline on the engine thread. */
 static int request(service *sv, cmd *c, kerror *err)
 {
@@ -559,23 +583,15 @@ static int request(service *sv, cmd *c, kerror *err)
             return kerror_set(err, KE_INTERNAL, NULL, "stop/delete from the engine thread");
         exec_cmd(sv, c);
     } else {
-        pthread_mutex_lock(&sv->mu);
-        if (sv->closing) {
-            pthread_mutex_unlock(&sv->mu);
-            if (c->kind == CMD_SUBMIT) spec_free(&c->spec);
-            return kerror_set(err, KE_INTERRUPTED, NULL, "the server is shutting down");
-        }
         pthread_cond_t done;
         pthread_cond_init(&done, NULL);
         c->done_cv = &done;
-        c->next = NULL;
-        if (sv->queue_tail) sv->queue_tail->next = c;
-        else sv->queue = c;
-        sv->queue_tail = c;
-        pthread_cond_signal(&sv->wake);
-        while (!c->done) pthread_cond_wait(&done, &sv->mu);
+        pthread_mutex_lock(&sv->mu);
+        int rc = enqueue(sv, c, err);
+        while (rc == KE_OK && !c->done) pthread_cond_wait(&done, &sv->mu);
         pthread_mutex_unlock(&sv->mu);
         pthread_cond_destroy(&done);
+        if (rc != KE_OK) return rc;
     }
     if (c->rc != KE_OK && err) *err = c->err;
     return c->rc;
@@ -594,6 +610,21 @@ int service_call(service *sv, service_fn fn, void *arg, kerror *err)
 {
     cmd c = {.kind = CMD_CALL, .fn = fn, .arg = arg};
     return request(sv, &c, err);
+}
+
+int service_call_async(service *sv, service_fn fn, void *arg, service_done_fn done, void *ctx,
+                       kerror *err)
+{
+    if (pthread_equal(pthread_self(), sv->engine))
+        return kerror_set(err, KE_INTERNAL, NULL, "an asynchronous call from the engine thread");
+    cmd *c = calloc(1, sizeof *c);
+    if (!c) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    *c = (cmd){.kind = CMD_CALL, .fn = fn, .arg = arg, .done_fn = done, .done_ctx = ctx};
+    pthread_mutex_lock(&sv->mu);
+    int rc = enqueue(sv, c, err);
+    pthread_mutex_unlock(&sv->mu);
+    if (rc != KE_OK) free(c);
+    return rc;
 }
 
 storage *service_storage(service *sv)

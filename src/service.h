@@ -82,6 +82,15 @@ void service_get_stats(service *sv, service_stats *out);
  * engine thread and returns its code, as the requests above do. */
 typedef int (*service_fn)(service *sv, void *arg, kerror *err);
 int service_call(service *sv, service_fn fn, void *arg, kerror *err);
+/* The same without waiting, from any thread but the engine's: queues the
+ * call and returns KE_OK, and done(ctx, rc, err) then runs once on the
+ * engine thread with its outcome (after the commit of its writes, as a
+ * waiting caller hears it; err is valid during the call only). Or returns
+ * KE_INTERRUPTED (the server is shutting down) or KE_NOMEM at once, and
+ * done never runs. A thousand workers then hold no thread each. */
+typedef void (*service_done_fn)(void *ctx, int rc, const kerror *err);
+int service_call_async(service *sv, service_fn fn, void *arg, service_done_fn done, void *ctx,
+                       kerror *err);
 /* Engine thread only, from inside such a call: how many more calls of fn
  * the engine's current pass holds (requests queued together: a batch). */
 int service_pass_waiting(service *sv, service_fn fn);

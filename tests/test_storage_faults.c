@@ -505,9 +505,11 @@ static char worker_key[64];
 
 static void worker_register(void)
 {
-    json_t *req = json_pack("{s:s, s:i, s:i}", "host", "h", "pid", 1, "slots", 2), *out;
-    ck_assert_msg(fleet_register(eng.sv, req, &out, &err) == KE_OK, "%s", err.msg);
-    json_decref(req);
+    fleet_call c = {.op = FLEET_REGISTER,
+                    .req = json_pack("{s:s, s:i, s:i}", "host", "h", "pid", 1, "slots", 2)};
+    ck_assert_msg(fleet_call_run(eng.sv, &c, &err) == KE_OK, "%s", err.msg);
+    json_decref(c.req);
+    json_t *out = c.out;
     worker_id = json_integer_value(json_object_get(out, "id"));
     snprintf(worker_key, sizeof worker_key, "%s", json_string_value(json_object_get(out, "key")));
     json_decref(out);
@@ -516,9 +518,11 @@ static void worker_register(void)
 /* A lease's id, its trial's number in *number; 0 when none is due. */
 static int64_t worker_lease(int *number)
 {
-    json_t *req = json_pack("{s:s, s:i}", "key", worker_key, "gpus_free", 0), *out;
-    ck_assert_msg(fleet_lease(eng.sv, worker_id, req, &out, &err) == KE_OK, "%s", err.msg);
-    json_decref(req);
+    fleet_call c = {.op = FLEET_LEASE, .id = worker_id,
+                    .req = json_pack("{s:s, s:i}", "key", worker_key, "gpus_free", 0)};
+    ck_assert_msg(fleet_call_run(eng.sv, &c, &err) == KE_OK, "%s", err.msg);
+    json_decref(c.req);
+    json_t *out = c.out;
     if (!out) return 0;
     int64_t lease = json_integer_value(json_object_get(out, "lease"));
     *number = (int)json_integer_value(json_object_get(json_object_get(out, "trial"), "number"));
@@ -531,11 +535,14 @@ static int worker_finish(int64_t lease, double loss)
 {
     char line[64];
     snprintf(line, sizeof line, "{\"loss\": %g}", loss);
-    json_t *req = json_pack("{s:I, s:s, s:[s], s:{s:b, s:i}}", "worker", (json_int_t)worker_id,
-                            "key", worker_key, "lines", line, "exit", "exited", 1, "exit_code", 0);
+    fleet_call c = {.op = FLEET_FINISH, .id = lease,
+                    .req = json_pack("{s:I, s:s, s:[s], s:{s:b, s:i}}", "worker",
+                                     (json_int_t)worker_id, "key", worker_key, "lines", line,
+                                     "exit", "exited", 1, "exit_code", 0)};
     kerror_clear(&err);
-    int rc = fleet_finish(eng.sv, lease, req, &err);
-    json_decref(req);
+    int rc = fleet_call_run(eng.sv, &c, &err);
+    json_decref(c.req);
+    json_decref(c.out);
     return rc;
 }
 
