@@ -39,16 +39,6 @@ window.K = window.K || {};
   }
 
   K.api.initToken();
-  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
-  Chart.defaults.color = '#374151';
-  /* numeric axis ticks in the one format of the tables and tooltips
-   * (K.stats.fmt), not Chart.js's locale format; a log axis keeps its choice
-   * of which ticks to label */
-  const logTick = Chart.Ticks.formatters.logarithmic;
-  Chart.defaults.scales.linear.ticks.callback = (v) => K.stats.fmt(v, 4);
-  Chart.defaults.scales.logarithmic.ticks.callback = function (v, i, ticks) {
-    return logTick.call(this, v, i, ticks) === '' ? '' : K.stats.fmt(v, 4);
-  };
   window.addEventListener('hashchange', route);
   route();
 })(window.K);

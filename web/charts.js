@@ -1,6 +1,7 @@
-/* charts.js: the study page's Chart.js charts. Each builder takes a canvas and
+/* charts.js: the dashboard's charts, drawn by K.Plot (plot.js, configured
+ * as Chart.js would be). Each study-page builder takes a canvas and
  * the page's model ({study, axes, trials (sorted by number), curves (Map
- * number -> {state, steps, values})}) and returns the Chart, whose
+ * number -> {state, steps, values})}) and returns the chart, whose
  * refresh(model) recomputes its data from the model and redraws without
  * animation (steps(model): the same in three pieces, one task each; a new
  * chart is empty until the first). Invariant: charts only read the model; the page owns it.
@@ -56,7 +57,8 @@ window.K = window.K || {};
   /* A y axis on a log scale when asked and every value is positive: a
    * value axis whose best values crowd near zero (Branin) reads there. */
   function setLogY(chart, on, values) {
-    const ok = values.length > 0 && values.every((v) => v > 0);
+    let ok = values.length > 0;
+    for (let i = 0; ok && i < values.length; i++) ok = values[i] > 0;
     chart.options.scales.y.type = on && ok ? 'logarithmic' : 'linear';
     return ok;
   }
@@ -73,23 +75,18 @@ window.K = window.K || {};
     return out;
   }
 
-  /* While a chart's layout is being updated in a task of its own, its
-   * drawing waits for the next one (a false beforeRender cancels it). */
-  Chart.register({ id: 'kestrelDeferDraw', beforeRender: (chart) => !chart.deferDraw });
-
   /* Creates the chart, without data, and gives it steps(model), the three
    * pieces of work that redraw it from the model (fill the datasets, lay
-   * out the scales and elements, draw), for a caller that runs each in a
-   * task of its own so that no task builds a whole 10,000-point chart,
-   * and refresh(model), the three at once. The caller draws it the first
-   * time. */
+   * out the scales and points, draw), for a caller that runs each in a
+   * task of its own, and refresh(model), the three at once. The caller
+   * draws it the first time. */
   function make(name, canvas, config, fill, model) {
-    const chart = register(name, new Chart(canvas, config));
+    const chart = register(name, new K.Plot(canvas, config));
     /* the last model is kept for the redraws a chart asks for itself (a brush, an axis picked) */
     chart.model = model;
     chart.steps = (m) => [
       () => { chart.model = m; fill(chart, m); },
-      () => { chart.deferDraw = true; try { chart.update('none'); } finally { chart.deferDraw = false; } },
+      () => chart.layout(),
       () => chart.render(),
     ];
     chart.refresh = (m) => { for (const step of chart.steps(m)) step(); };
@@ -146,8 +143,7 @@ window.K = window.K || {};
   /* Learning curves: the objective per step of every trial, one polyline per
    * trial, coloured by the trial's state. A trial with one report (a
    * Hyperband or ASHA first rung) is a dot, in a dataset of its own per state
-   * (per-point styling makes Chart.js resolve options for each of 60,000
-   * points: a second); where a pruned or failed trial stopped is marked with
+   * (a dataset has one style: the plot draws it as one path); where a pruned or failed trial stopped is marked with
    * a dot too (two last datasets); with Hyperband or ASHA the curves end in
    * bands at the rung steps. */
   const CURVE_STATES = ['COMPLETE', 'PRUNED', 'RUNNING', 'FAILED'];
@@ -182,7 +178,8 @@ window.K = window.K || {};
     const lines = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
     const singles = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
     const ends = { PRUNED: [], FAILED: [] };
-    const all = [];
+    /* the smallest value and whether there is any: all a log axis needs to know */
+    let least = Infinity;
     for (const [n, c] of model.curves) {
       if (!lines[c.state] || c.steps.length === 0) continue;
       /* a promoted trial continues its parent's curve: it starts from the
@@ -190,7 +187,7 @@ window.K = window.K || {};
       const t = model.byNumber.get(n);
       const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
       const joined = parent && parent.steps.length > 0;
-      for (let i = 0; i < c.values.length; i++) all.push(c.values[i]);
+      for (let i = 0; i < c.values.length; i++) if (!(c.values[i] >= least)) least = c.values[i];
       const last = { x: c.steps[c.steps.length - 1], y: c.values[c.values.length - 1], n };
       if (ends[c.state]) ends[c.state].push(last);
       if (c.steps.length === 1 && !joined) {
@@ -215,7 +212,7 @@ window.K = window.K || {};
         ds.borderWidth = ds.data.length > 20 * BIG ? 0.5 : 1;
       }
     }
-    chart.logOk = setLogY(chart, model.logY, all);
+    chart.logOk = setLogY(chart, model.logY, least === Infinity ? [] : [least]);
     chart.options.plugins.title = { display: model.curves.size === 0, text: 'No trial has reported intermediate steps yet' };
   }
 
@@ -229,8 +226,8 @@ window.K = window.K || {};
       type: 'line',
       data: { datasets: bandDatasets((color) => ({ borderWidth: 1, pointRadius: 0, spanGaps: false,
         borderColor: color, backgroundColor: color }))
-        /* last, so drawn first: under the selected lines */
-        .concat([{ label: 'outside the selection', dim: true, data: [], borderWidth: 1, pointRadius: 0,
+        /* drawn first (order -1): under the selected lines */
+        .concat([{ label: 'outside the selection', dim: true, order: -1, data: [], borderWidth: 1, pointRadius: 0,
           spanGaps: false, borderColor: 'rgba(156,163,175,0.35)', backgroundColor: 'rgba(156,163,175,0.35)' }]) },
       options: base({
         parsing: false,
@@ -359,21 +356,28 @@ window.K = window.K || {};
     chart.axisInfo = axes.map((a, j) => ({ ticks: axisTicks(a, ranges[j][0], ranges[j][1]) }))
       .concat([{ ticks: [[1, S.fmt(vhi, 4)], [0, S.fmt(vlo, 4)]] }]);
     chart.options.scales.x.max = axes.length + 0.05;
-    const order = done.map((t, i) => i);
-    order.sort((a, b) => (S.better(done[a].value, done[b].value, dir) ? 1 : -1));
+    /* worst first, so the best lines are drawn last, on top */
+    const sign = dir === 'maximize' ? 1 : -1;
+    const order = done.map((t, i) => i).sort((a, b) => sign * (done[a].value - done[b].value));
     const bands = chart.data.datasets.map(() => []);
     const dim = bands[bands.length - 1];
     const brushes = [...(chart.brushes || [])];
+    const P = axes.length;
+    /* a trial's position on axis j in [0, 1] (j = P: its objective), or null */
+    const at = (j, i) => (j === P ? (done[i].value - vlo) / (vhi - vlo)
+      : pos[j][i] === null ? null : (pos[j][i] - ranges[j][0]) / (ranges[j][1] - ranges[j][0]));
     let selected = 0;
     for (const i of order) {
       const t = done[i];
-      const ys = axes.map((a, j) => (pos[j][i] === null ? null : (pos[j][i] - ranges[j][0]) / (ranges[j][1] - ranges[j][0])));
-      ys.push((t.value - vlo) / (vhi - vlo));
-      const inside = brushes.every(([j, [lo, hi]]) => ys[j] !== null && ys[j] >= lo && ys[j] <= hi);
+      let inside = true;
+      for (const [j, [lo, hi]] of brushes) {
+        const y = at(j, i);
+        if (y === null || y < lo || y > hi) { inside = false; break; }
+      }
       if (inside) selected++;
       const data = inside ? bands[S.objectiveBand(t.value, vlo, vhi, dir)] : dim;
-      ys.forEach((y, j) => data.push({ x: j, y, n: t.number, t }));
-      data.push({ x: axes.length, y: null, n: t.number, t });
+      for (let j = 0; j <= P; j++) data.push({ x: j, y: at(j, i), n: t.number, t });
+      data.push({ x: P, y: null, n: t.number, t });
     }
     bands.forEach((data, b) => { chart.data.datasets[b].data = data; });
     chart.lines = done.length;
@@ -385,7 +389,7 @@ window.K = window.K || {};
    * per parameter, points coloured by their objective's band (one dataset
    * per band). Log parameters get a log axis; categories sit at their
    * positions with their names as ticks. */
-  /* The Chart.js scale that shows a parameter: log parameters on a log
+  /* The scale that shows a parameter: log parameters on a log
    * axis, categories at their positions with their names as ticks. */
   function paramScale(axis) {
     const scale = axis.categorical
@@ -601,8 +605,8 @@ window.K = window.K || {};
    * seconds since the study's first trial, one row per slot of each worker
    * (the host:pid of the process that ran it; a trial takes the first slot
    * free when it starts), coloured by state. The bars are thick line
-   * segments, one polyline per state split by null points: Chart.js draws
-   * 10,000 of them in a few ms, where a bar chart builds an element each. */
+   * segments, one polyline per state split by null points, so one path
+   * per state draws them all. */
   K.charts.timeline = function (canvas, model) {
     return make('timeline', canvas, {
       type: 'line',
@@ -611,10 +615,7 @@ window.K = window.K || {};
         pointRadius: 0, pointHitRadius: 4, spanGaps: false })) },
       options: base({
         parsing: false,
-        plugins: { legend: { labels: { filter: PRESENT_ONLY.labels.filter,
-          /* the legend's boxes without the bars' thick outline */
-          generateLabels: (chart) => Chart.defaults.plugins.legend.labels.generateLabels(chart)
-            .map((item) => Object.assign(item, { lineWidth: 0 })) } },
+        plugins: { legend: PRESENT_ONLY,
           tooltip: { callbacks: { label: (c) => `#${c.raw.n} ${c.raw.bar.state.toLowerCase()}: ${S.fmtDuration(c.raw.bar.end - c.raw.bar.begin)}` } } },
         scales: { x: { type: 'linear', min: 0, title: title('seconds since the first trial started') },
           y: { type: 'linear', reverse: true, grid: { display: false },
@@ -691,11 +692,12 @@ window.K = window.K || {};
         yAxisID: axis, hidden: Math.abs(mag - objMag) >= 3, data,
       };
     });
-    const chart = register('trial', new Chart(canvas, {
+    const chart = register('trial', new K.Plot(canvas, {
       type: 'line',
       data: { datasets },
       options: base({ parsing: false, scales }),
     }));
+    chart.update();
     chart.addPoint = (step, value) => {
       const ds = chart.data.datasets.find((d) => d.label === metric);
       if (ds) { ds.data.push({ x: step, y: value }); chart.update('none'); }

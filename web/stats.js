@@ -1,4 +1,4 @@
-/* stats.js: the dashboard's arithmetic, free of DOM and Chart.js so that it
+/* stats.js: the dashboard's arithmetic, free of DOM and charts so that it
  * reads (and could be tested) on its own: best-so-far, parameter axes
  * (numeric, log, categorical), normalisation, objective colours and
  * parameter importance. Invariant: functions take plain trial objects as the
@@ -88,9 +88,8 @@ window.K = window.K || {};
   /* Objective values are coloured in BANDS bands of [lo, hi], yellow the best
    * whatever the direction, so a glance finds the good region. Bands rather
    * than a continuous scale let a chart draw each band as one dataset of one
-   * colour: Chart.js then shares one set of options among all its points
-   * instead of resolving options point by point (100+ ms a redraw at 10,000
-   * points). objectiveBand gives the band, 0 worst to BANDS - 1 best;
+   * colour, one path a band (plot.js), instead of a style per point.
+   * objectiveBand gives the band, 0 worst to BANDS - 1 best;
    * bandColor its colour. */
   const BANDS = 16;
   function objectiveBand(v, lo, hi, direction) {

@@ -302,7 +302,7 @@ K.pages = K.pages || {};
     const head0 = Promise.all([K.api.study(name), K.api.firstTrials(name, PAGE_ROWS)]);
     /* every page at once: the study's counts tell how many there are */
     const allTrials = head0.then(([s]) => K.api.trials(name, 0, s.counts ? s.counts.total : 0));
-    const allCurves = K.api.curves(name);
+    const allCurves = head0.then(([s]) => K.api.curves(name, 0, s.counts ? s.counts.total : 0));
     for (const p of [allTrials, allCurves]) p.catch(() => {});   /* answered where awaited */
     let study, first;
     try {

@@ -234,6 +234,60 @@ test('the study page draws every chart with one point per trial', async () => {
   await shot('study');
 });
 
+test('the history canvas draws a point per trial in its state\'s colour, and a hover names the trial', async () => {
+  await go('#/');
+  await page.locator('#studies').waitFor();
+  /* 300 trials, complete ones low and pruned ones high so no point hides another's centre */
+  const got = await page.evaluate(() => {
+    const box = document.createElement('div');
+    box.style.cssText = 'position:relative;width:900px;height:300px';
+    const canvas = document.createElement('canvas');
+    box.append(canvas);
+    document.body.append(box);
+    const trials = Array.from({ length: 300 }, (_, i) => (i % 3 === 0
+      ? { number: i, state: 'PRUNED', value: 90 + (i % 7) }
+      : { number: i, state: 'COMPLETE', value: (i * 7) % 13 }));
+    const c = K.charts.history(canvas, { study: { direction: 'minimize' }, trials });
+    c.refresh(c.model);
+    c.data.datasets[1].hidden = true;   /* the best-so-far line crosses points */
+    c.update();
+    const img = c.ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const colourAt = (x, y) => {
+      const k = (Math.round(y * c.dpr) * canvas.width + Math.round(x * c.dpr)) * 4;
+      return '#' + [img[k], img[k + 1], img[k + 2]].map((v) => v.toString(16).padStart(2, '0')).join('');
+    };
+    const drawn = (i) => Array.from(c.getDatasetMeta(i).px, (x, k) => colourAt(x, c.getDatasetMeta(i).py[k]));
+    const r = { complete: drawn(0), pruned: drawn(2), colours: K.charts.STATE_COLORS, blank: colourAt(2, 2) };
+    c.destroy();
+    delete window.kestrelCharts.history;
+    box.remove();
+    return r;
+  });
+  assert.equal(got.complete.length, 200);
+  assert.equal(got.pruned.length, 100);
+  assert.deepEqual([...new Set(got.complete)], [got.colours.COMPLETE], 'every complete trial drawn in the complete colour');
+  assert.deepEqual([...new Set(got.pruned)], [got.colours.PRUNED], 'every pruned trial drawn in the pruned colour');
+  assert.equal(got.blank, '#000000', 'nothing drawn outside the chart');
+
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const done = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').sort((a, b) => b.value - a.value);
+  const canvas = page.locator('#charts canvas').first();
+  const box = await canvas.boundingBox();
+  /* the worst trial: far above the best-so-far line */
+  const at = await page.evaluate((n) => {
+    const c = window.kestrelCharts.history;
+    const i = c.data.datasets[0].data.findIndex((p) => p.x === n);
+    return { x: c.getDatasetMeta(0).px[i], y: c.getDatasetMeta(0).py[i] };
+  }, done[0].number);
+  await page.mouse.move(box.x + at.x, box.y + at.y);
+  const tip = page.locator('#charts .plot-tip').first();
+  await tip.waitFor();
+  assert.equal(await tip.innerText(), `#${done[0].number}: ${Number(done[0].value.toPrecision(6))}`, 'the tooltip names the trial and its value');
+  await page.mouse.move(box.x + 1, box.y + 1);
+  assert.equal(await tip.isHidden(), true, 'and goes away outside the chart area');
+});
+
 test('a history of thousands of trials is laid out in full and keeps its points', async () => {
   /* on the studies list, which has no chart of its own */
   await go('#/');
