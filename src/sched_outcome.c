@@ -10,18 +10,20 @@
 
 int sched_outcome_best(const scheduler *s, double *value)
 {
-    int best = -1;
-    double b = 0;
-    for (int k = 0; k < s->hist.n; k++) {
-        const sched_trial *t = &s->hist.t[k];
-        if (t->state != TRIAL_COMPLETE || !t->has_value) continue;
-        if (best < 0 || (s->spec->maximize ? t->value > b : t->value < b)) {
-            best = k;
-            b = t->value;
-        }
+    if (value) *value = s->best >= 0 ? s->hist.t[s->best].value : 0;
+    return s->best;
+}
+
+void sched_outcome_consider(scheduler *s, int number)
+{
+    const sched_trial *t = &s->hist.t[number];
+    if (t->state != TRIAL_COMPLETE || !t->has_value) return;
+    if (s->best >= 0) {
+        double b = s->hist.t[s->best].value;
+        int better = s->spec->maximize ? t->value > b : t->value < b;
+        if (!better && !(t->value == b && number < s->best)) return;
     }
-    if (value) *value = b;
-    return best;
+    s->best = number;
 }
 
 int sched_outcome_goal(const scheduler *s, double v)
@@ -45,6 +47,7 @@ int sched_outcome_finish(scheduler *s, int number, trial_state state, int has_va
                                   err_tail, err);
     if (rc != KE_OK) return rc;
     sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
+    sched_outcome_consider(s, number);
     sched_ckpt_ended(&s->ckpt, number, sched_outcome_best(s, NULL), s->multifid);
     s->ended_since_ask = 1;
     if (state == TRIAL_COMPLETE && has_value && sched_outcome_goal(s, value))

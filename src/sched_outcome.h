@@ -9,6 +9,10 @@
 /* The best COMPLETE trial's number (-1 none) and its value (value may be
  * NULL). */
 int sched_outcome_best(const scheduler *s, double *value);
+/* Makes trial number the best if it is COMPLETE with a value better than
+ * the best's, or as good and numbered lower: the best is the first trial
+ * that reached its value, whatever order trials end in. */
+void sched_outcome_consider(scheduler *s, int number);
 /* Whether the objective value v reaches the spec's objective.goal. */
 int sched_outcome_goal(const scheduler *s, double v);
 /* Ends trial number with state in storage and in the history (final: its

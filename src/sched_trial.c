@@ -90,6 +90,7 @@ static int load_one(const storage_trial *st, void *ctx)
     point_from_params(t, lc->sp, st);
     if (st->number != h->n) return KE_INTERNAL;   /* numbers are dense from 0 */
     h->n++;
+    h->n_fresh += st->retry_of < 0 && st->resumed_from < 0;
     if (st->retry_of >= 0 && st->retry_of < h->n) h->t[st->retry_of].retried = 1;
     return 0;
 }
@@ -174,6 +175,7 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
     if (row->number != h->n)
         return kerror_set(err, KE_INTERNAL, NULL, "trial number %d, expected %d", row->number, h->n);
     sched_trial *t = &h->t[h->n++];
+    h->n_fresh += retry_of < 0 && sg->resume_from < 0;
     memset(t, 0, sizeof *t);
     t->id = row->id;
     t->number = row->number;

@@ -31,6 +31,7 @@ typedef struct sched_trial {
 typedef struct {
     sched_trial *t;         /* t[k].number == k */
     int n, cap;
+    int n_fresh;            /* neither retries nor promotions: what max_trials counts */
     strategy_obs *obs;      /* scratch for sched_trials_history */
     int maximize;
 } sched_trials;

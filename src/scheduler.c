@@ -173,6 +173,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     s->spec = spec;
     s->o = *o;
     s->lock.fd = -1;
+    s->best = -1;
     s->t0 = now();
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
@@ -207,6 +208,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     if (rc == KE_OK)
         rc = sched_trials_load(&s->hist, st, s->study_id, &spec->space, spec->metric, spec->maximize,
                                s->pops != NULL, err);
+    for (int k = 0; rc == KE_OK && k < s->hist.n; k++) sched_outcome_consider(s, k);
     if (rc == KE_OK) rc = plan_retries(s, err);
     if (rc == KE_OK)
         sched_ckpt_init(&s->ckpt, o->work_dir, spec->name,
@@ -256,14 +258,6 @@ static void on_event(const runner_event *ev, void *ctx)
         return;
     }
     if (pc->rc == KE_OK) pc->rc = sched_outcome_line(s, r, ev->line, pc->err);
-}
-
-static int fresh_count(const scheduler *s)
-{
-    int n = 0;
-    for (int k = 0; k < s->hist.n; k++)
-        if (s->hist.t[k].retry_of < 0 && s->hist.t[k].resumed_from < 0) n++;
-    return n;
 }
 
 static sched_run *free_slot(scheduler *s)
@@ -371,7 +365,7 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
      * whose suggestions carry budgets) also promotes trials, which are not
      * fresh: it is asked for every free slot, and once the fresh budget is
      * spent, again after each trial ends, for its promotions alone. */
-    int left = s->spec->budget.max_trials - fresh_count(s);
+    int left = s->spec->budget.max_trials - s->hist.n_fresh;
     if (slots > left && (!s->multifid || (left <= 0 && !s->ended_since_ask))) slots = left;
     if (slots <= 0 || s->exhausted) return KE_OK;
     strategy_history h;
@@ -534,7 +528,7 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
         return 1;
     }
     if (s->n_running > 0) return 1;     /* remote runs only: their workers call */
-    int budget_done = fresh_count(s) >= s->spec->budget.max_trials && s->n_retry == 0;
+    int budget_done = s->hist.n_fresh >= s->spec->budget.max_trials && s->n_retry == 0;
     if (!s->stop_reason && !budget_done && !s->exhausted && !s->goal_reached) return 1;
     s->finished = 1;
     if (!s->stop_reason && nothing_completed(s)) {

@@ -38,6 +38,8 @@ struct scheduler {
     const pruner_ops *pops;     /* NULL when the study has no pruner */
     pruner *prun;
     sched_trials hist;
+    int best;               /* the best COMPLETE trial's number, -1 none:
+                             * kept as trials end (sched_outcome_consider) */
     sched_run *runs;        /* max_parallel slots; proc NULL when free */
     runner_guard *guard;    /* from the first local trial on; outlives every proc */
     int n_running;          /* local and remote */

@@ -95,6 +95,15 @@ static scheduler *open_study(const char *spec_text, spec_study *spec, storage **
     return s;
 }
 
+/* open_study for a study whose trials workers run (none runs here). */
+static scheduler *open_for_workers(const char *spec_text, spec_study *spec, storage **st,
+                                   scheduler_opts *o)
+{
+    scheduler *s = open_study(spec_text, spec, st, o, 1);
+    scheduler_set_parallel(s, 0);
+    return s;
+}
+
 /* Two trials end in the same poll while the history refuses to end a trial:
  * the step fails, and the second exit must not be left dangling, or closing
  * the scheduler waits forever for a child already gone. */
@@ -324,8 +333,7 @@ START_TEST(leases_asking_at_once_share_one_suggestion_batch)
     spec_study spec;
     storage *st;
     scheduler_opts o;
-    scheduler *s = open_study(text, &spec, &st, &o, 2);
-    scheduler_set_parallel(s, 0);   /* workers run every trial */
+    scheduler *s = open_for_workers(text, &spec, &st, &o);
     double x[3];
     for (int i = 0; i < 3; i++) {
         scheduler_remote rem = {.tag = i + 1, .worker = "w", .batch = 3 - i};
@@ -358,6 +366,53 @@ START_TEST(leases_asking_at_once_share_one_suggestion_batch)
 }
 END_TEST
 
+/* Trials that end out of order with the same value: the best is the first
+ * numbered (the scheduler keeps the best as trials end; a scan of the
+ * history found the lowest number), after a reopen too. */
+START_TEST(best_is_the_first_of_equals_whatever_order_they_end_in)
+{
+    static const char text[] =
+        "{\"name\": \"ties\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+        " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+        " \"budget\": {\"max_trials\": 4, \"max_parallel\": 3},"
+        " \"run\": {\"command\": [\"true\"]}}";
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    storage *st;
+    scheduler_opts o;
+    scheduler *s = open_for_workers(text, &spec, &st, &o);
+    for (int tag = 1; tag <= 3; tag++) {
+        scheduler_remote rem = {.tag = tag, .worker = "w", .batch = 1};
+        ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
+        ck_assert_int_eq(rem.trial->number, tag - 1);
+    }
+    /* trial 2 ends first at 0.5, then 1 at 0.5, then 0 at 0.7 */
+    static const struct { int tag; const char *line; } ends[] = {
+        {3, "{\"loss\": 0.5}"}, {2, "{\"loss\": 0.5}"}, {1, "{\"loss\": 0.7}"}};
+    scheduler_status ss;
+    for (int i = 0; i < 3; i++) {
+        runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
+        ck_assert_int_eq(scheduler_remote_line(s, ends[i].tag, ends[i].line, &err), KE_OK);
+        ck_assert_int_eq(scheduler_remote_exit(s, ends[i].tag, &ev, NULL, NULL, &err), KE_OK);
+        scheduler_get_status(s, &ss);
+        ck_assert(ss.has_best && ss.best_value == 0.5);
+        ck_assert_int_eq(ss.best_number, i == 0 ? 2 : 1);
+    }
+    scheduler_stop(s, "test over");
+    while (scheduler_step(s, 0, &err) > 0) {}
+    scheduler_close(s);
+    ck_assert_int_eq(scheduler_open(&s, st, &spec, &o, &err), KE_OK);
+    scheduler_get_status(s, &ss);
+    ck_assert(ss.has_best && ss.best_value == 0.5);
+    ck_assert_int_eq(ss.best_number, 1);
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(&spec);
+}
+END_TEST
+
 static Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -370,6 +425,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, enqueued_configurations_ask_the_strategy_nothing);
     tcase_add_test(tc, grid_runs_every_point_beside_an_enqueued_configuration);
     tcase_add_test(tc, leases_asking_at_once_share_one_suggestion_batch);
+    tcase_add_test(tc, best_is_the_first_of_equals_whatever_order_they_end_in);
     suite_add_tcase(s, tc);
     return s;
 }
