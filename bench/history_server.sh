@@ -19,7 +19,11 @@ history_cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
     rm -rf "$tmp"
 }
-trap history_cleanup EXIT INT TERM
+trap history_cleanup EXIT
+# a signal ends the bench (EXIT then cleans up): a trap that only cleaned up
+# let the bench go on without its server
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 history_build() {
     [ -f "$build/libkestrel.a" ] || make -s -C "$build" libkestrel.a
@@ -33,6 +37,16 @@ history_build() {
 history_serve() {
     "$KESTREL" serve --db "$tmp/k.db" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
     server=$!
-    while ! grep -q '^listening on' "$tmp/out" 2>/dev/null; do sleep 0.1; done
+    # a server that cannot start (an older binary on a newer schema) has
+    # exited: its error ends the bench instead of a wait for ever
+    while ! grep -q '^listening on' "$tmp/out" 2>/dev/null; do
+        if ! kill -0 "$server" 2>/dev/null; then
+            echo "kestrel serve did not start:" >&2
+            cat "$tmp/err" >&2
+            server=
+            exit 1
+        fi
+        sleep 0.1
+    done
     base=$(sed -n 's|^listening on \(http://[^ ]*\)/$|\1|p' "$tmp/out")
 }
