@@ -2,7 +2,8 @@
  * fl->leases iff its trial is a remote run of an active study's scheduler
  * tagged with the lease id, or that study has since stopped (then the
  * scheduler no longer knows the tag, and the next call on the lease drops
- * it); every lease that leaves the list has its row ended. */
+ * it), and in its worker's w->leases alike; every lease that leaves the
+ * lists has its row ended. */
 #define _GNU_SOURCE
 #include "fleet.h"
 
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "idmap.h"
 #include "klog.h"
 #include "runner.h"
 #include "sched_trial.h"
@@ -37,6 +39,8 @@ typedef struct fl_worker {
         int number;
     } lost[FLEET_LOST];
     int n_lost;
+    struct fl_lease *leases;    /* its own, newest first: a heartbeat or a
+                                 * listing walks a worker's, not the fleet's */
     struct fl_worker *next;
 } fl_worker;
 
@@ -47,16 +51,8 @@ typedef struct fl_lease {
     int number;
     double expires;             /* CLOCK_MONOTONIC seconds */
     struct fl_lease *next, *prev;
+    struct fl_lease *wnext, *wprev;     /* in w->leases */
 } fl_lease;
-
-/* Workers and leases by id: every call names one, and a fleet of
- * thousands made the list walk a tenth of the engine's time. Open
- * addressing, linear probing, at most half full; ids are never 0. */
-typedef struct {
-    int64_t *key;
-    void **val;
-    size_t cap, n;
-} idmap;
 
 struct fleet {
     service *sv;
@@ -66,7 +62,8 @@ struct fleet {
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
     fl_lease *leases;
-    idmap worker_ids, lease_ids;
+    idmap worker_ids, lease_ids;    /* every call names one: a walk of thousands
+                                     * was a tenth of the engine's time */
     atomic_int n_workers, n_leases;     /* read by any thread (fleet_counts) */
 };
 
@@ -74,80 +71,6 @@ void fleet_counts(const fleet *fl, int *workers, int *leases)
 {
     *workers = fl ? atomic_load(&fl->n_workers) : 0;
     *leases = fl ? atomic_load(&fl->n_leases) : 0;
-}
-
-static size_t idmap_home(const idmap *m, int64_t id)
-{
-    return (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ull >> 20) & (m->cap - 1);
-}
-
-static size_t idmap_slot(const idmap *m, int64_t id)
-{
-    size_t i = idmap_home(m, id);
-    while (m->key[i] && m->key[i] != id) i = (i + 1) & (m->cap - 1);
-    return i;
-}
-
-static void *idmap_get(const idmap *m, int64_t id)
-{
-    if (!m->cap) return NULL;
-    size_t i = idmap_slot(m, id);
-    return m->key[i] ? m->val[i] : NULL;
-}
-
-static int idmap_put(idmap *m, int64_t id, void *v)
-{
-    if (2 * (m->n + 1) > m->cap) {
-        idmap big = {.cap = m->cap ? 2 * m->cap : 64};
-        big.key = calloc(big.cap, sizeof *big.key);
-        big.val = calloc(big.cap, sizeof *big.val);
-        if (!big.key || !big.val) {
-            free(big.key);
-            free(big.val);
-            return KE_NOMEM;
-        }
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->key[i]) {
-                size_t j = idmap_slot(&big, m->key[i]);
-                big.key[j] = m->key[i];
-                big.val[j] = m->val[i];
-            }
-        big.n = m->n;
-        free(m->key);
-        free(m->val);
-        *m = big;
-    }
-    size_t i = idmap_slot(m, id);
-    m->n += !m->key[i];
-    m->key[i] = id;
-    m->val[i] = v;
-    return KE_OK;
-}
-
-/* Takes id out, moving back the entries its slot kept from their own. */
-static void idmap_del(idmap *m, int64_t id)
-{
-    if (!m->cap) return;
-    size_t i = idmap_slot(m, id), mask = m->cap - 1;
-    if (!m->key[i]) return;
-    m->n--;
-    for (size_t j = (i + 1) & mask; m->key[j]; j = (j + 1) & mask) {
-        size_t want = idmap_home(m, m->key[j]);
-        /* j's entry may fill the hole at i unless its home lies in (i, j] */
-        if (((j - want) & mask) >= ((j - i) & mask)) {
-            m->key[i] = m->key[j];
-            m->val[i] = m->val[j];
-            i = j;
-        }
-    }
-    m->key[i] = 0;
-    m->val[i] = NULL;
-}
-
-static void idmap_free(idmap *m)
-{
-    free(m->key);
-    free(m->val);
 }
 
 static double mono(void)
@@ -299,10 +222,9 @@ static int do_list(service *sv, void *arg, kerror *err)
     for (fl_worker *w = fl->workers; arr && w; w = w->next) {
         json_t *o = json_deep_copy(w->info);
         json_t *leases = json_array();
-        for (fl_lease *l = fl->leases; leases && l; l = l->next)
-            if (l->w == w)
-                json_array_append_new(leases, json_pack("{s:I, s:s, s:i}", "lease", (json_int_t)l->id,
-                                                        "study", l->study, "number", l->number));
+        for (fl_lease *l = w->leases; leases && l; l = l->wnext)
+            json_array_append_new(leases, json_pack("{s:I, s:s, s:i}", "lease", (json_int_t)l->id,
+                                                    "study", l->study, "number", l->number));
         if (!o || !leases) {
             json_decref(o);
             json_decref(leases);
@@ -326,6 +248,9 @@ static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
     if (l->prev) l->prev->next = l->next;
     else fl->leases = l->next;
     if (l->next) l->next->prev = l->prev;
+    if (l->wprev) l->wprev->wnext = l->wnext;
+    else l->w->leases = l->wnext;
+    if (l->wnext) l->wnext->wprev = l->wprev;
     idmap_del(&fl->lease_ids, l->id);
     l->w->running--;
     atomic_fetch_sub(&fl->n_leases, 1);
@@ -350,8 +275,7 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
     fl_worker *w = caller(fl, c->id, c->req, err);
     if (!w) return err->code;
     json_t *stop = json_array();
-    for (fl_lease *l = fl->leases; stop && l; l = l->next) {
-        if (l->w != w) continue;
+    for (fl_lease *l = w->leases; stop && l; l = l->wnext) {
         l->expires = mono() + fl->lease_s;
         scheduler *s = service_study(sv, l->study);
         if (!s || scheduler_remote_stop_asked(s, l->id))
@@ -419,6 +343,9 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
     l->next = fl->leases;
     if (l->next) l->next->prev = l;
     fl->leases = l;
+    l->wnext = w->leases;
+    if (l->wnext) l->wnext->wprev = l;
+    w->leases = l;
     w->running++;
     atomic_fetch_add(&fl->n_leases, 1);
     json_t *spec;

@@ -278,11 +278,16 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
     /* fill_slots keeps n_running below max_parallel, so one is free */
     sched_run *r = free_slot(s);
     if (!r) return kerror_set(err, KE_INTERNAL, NULL, "no free run slot (%d running)", s->n_running);
+    if (rem && idmap_put(&s->remote, rem->tag, r) != KE_OK)
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     sched_trial *t;
     sched_trial_row stored;
     int rc = sched_trials_append(&s->hist, s->st, s->study_id, &s->spec->space, sg, retry_of,
                                  enqueued_id, rem ? rem->worker : s->worker, &t, &stored, err);
-    if (rc != KE_OK) return rc;
+    if (rc != KE_OK) {
+        if (rem) idmap_del(&s->remote, rem->tag);
+        return rc;
+    }
     memset(r, 0, sizeof *r);
     r->number = t->number;
     if (rem) {
@@ -600,6 +605,7 @@ void scheduler_close(scheduler *s)
     if (s->strat) s->ops->destroy(s->strat);
     if (s->prun) s->pops->destroy(s->prun);
     sched_trials_free(&s->hist);
+    idmap_free(&s->remote);
     free(s->retry_queue);
     json_decref(s->lease_spec);
     free(s->lease_dir);
@@ -611,9 +617,7 @@ void scheduler_close(scheduler *s)
 
 static sched_run *remote_run(scheduler *s, int64_t tag)
 {
-    for (int i = 0; tag > 0 && i < s->spec->budget.max_parallel; i++)
-        if (s->runs[i].tag == tag) return &s->runs[i];
-    return NULL;
+    return tag > 0 ? idmap_get(&s->remote, tag) : NULL;
 }
 
 static int no_remote(int64_t tag, kerror *err)
@@ -624,6 +628,7 @@ static int no_remote(int64_t tag, kerror *err)
 
 static void remote_free(scheduler *s, sched_run *r)
 {
+    idmap_del(&s->remote, r->tag);
     r->tag = 0;
     s->n_running--;
 }

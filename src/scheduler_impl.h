@@ -7,6 +7,7 @@
 
 #include "../search/pruner.h"
 #include "../search/strategy.h"
+#include "idmap.h"
 #include "lock.h"
 #include "report.h"
 #include "runner.h"
@@ -41,6 +42,8 @@ struct scheduler {
     int best;               /* the best COMPLETE trial's number, -1 none:
                              * kept as trials end (sched_outcome_consider) */
     sched_run *runs;        /* max_parallel slots; proc NULL when free */
+    idmap remote;           /* remote runs (slots in runs) by tag: a worker's
+                             * every call names one */
     runner_guard *guard;    /* from the first local trial on; outlives every proc */
     int n_running;          /* local and remote */
     int n_local;
