@@ -84,6 +84,8 @@ window.K = window.K || {};
     const chart = register(name, new K.Plot(canvas, config));
     /* the last model is kept for the redraws a chart asks for itself (a brush, an axis picked) */
     chart.model = model;
+    /* points kept between redraws by trial number (see kept()) */
+    chart.kept = new Map();
     chart.steps = (m) => [
       () => { chart.model = m; fill(chart, m); },
       () => chart.layout(),
@@ -91,6 +93,19 @@ window.K = window.K || {};
     ];
     chart.refresh = (m) => { for (const step of chart.steps(m)) step(); };
     return chart;
+  }
+
+  /* A trial's points as a chart draws them, kept between redraws while
+   * what they were made from (sig: a string or the trial's own values) is
+   * the same: a live redraw of 10,000 trials then makes objects only for
+   * the trials that changed (making them all again was most of a redraw's
+   * work, in allocation and garbage collection). */
+  function kept(chart, n, sig, make) {
+    const e = chart.kept.get(n);
+    if (e && e.sig === sig) return e.pts;
+    const pts = make();
+    chart.kept.set(n, { sig, pts });
+    return pts;
   }
 
   /* Optimization history: every COMPLETE trial's value by trial number, the
@@ -126,9 +141,12 @@ window.K = window.K || {};
   function fillHistory(chart, model) {
     const done = [];
     const pruned = [];
+    let positive = true;
     for (const t of model.trials) {
-      if (S.scored(t)) done.push({ x: t.number, y: t.value });
-      else if (t.state === 'PRUNED' && typeof t.value === 'number') pruned.push({ x: t.number, y: t.value });
+      const list = S.scored(t) ? done : t.state === 'PRUNED' && typeof t.value === 'number' ? pruned : null;
+      if (!list) continue;
+      list.push(kept(chart, t.number, t.value, () => ({ x: t.number, y: t.value })));
+      positive = positive && t.value > 0;
     }
     const ds = chart.data.datasets;
     ds[0].data = done;
@@ -137,7 +155,7 @@ window.K = window.K || {};
     ds[1].data = S.bestSoFar(model.trials, model.study.direction);
     ds[2].data = pruned;
     ds[2].pointRadius = radius(pruned.length) || 1;
-    chart.logOk = setLogY(chart, model.logY, done.concat(pruned).map((p) => p.y));
+    chart.logOk = setLogY(chart, model.logY, done.length + pruned.length > 0 ? [positive ? 1 : 0] : []);
   }
 
   /* Learning curves: the objective per step of every trial, one polyline per
@@ -174,6 +192,24 @@ window.K = window.K || {};
     }, fillCurves, model);
   };
 
+  /* A curve's points: its last, and the polyline (null for a lone report,
+   * drawn as a dot) from its parent's last point if it continues one, up to
+   * a gap; least: its smallest value. */
+  function curvePoints(n, c, parent) {
+    const last = { x: c.steps[c.steps.length - 1], y: c.values[c.values.length - 1], n };
+    let least = Infinity;
+    for (let i = 0; i < c.values.length; i++) if (!(c.values[i] >= least)) least = c.values[i];
+    if (c.steps.length === 1 && !parent) {
+      last.single = true;
+      return { last, line: null, least };
+    }
+    const line = [];
+    if (parent) line.push({ x: parent.steps[parent.steps.length - 1], y: parent.values[parent.values.length - 1], n });
+    for (let i = 0; i < c.steps.length - 1; i++) line.push({ x: c.steps[i], y: c.values[i], n });
+    line.push(last, { x: last.x, y: null, n });
+    return { last, line, least };
+  }
+
   function fillCurves(chart, model) {
     const lines = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
     const singles = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
@@ -187,18 +223,16 @@ window.K = window.K || {};
       const t = model.byNumber.get(n);
       const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
       const joined = parent && parent.steps.length > 0;
-      for (let i = 0; i < c.values.length; i++) if (!(c.values[i] >= least)) least = c.values[i];
-      const last = { x: c.steps[c.steps.length - 1], y: c.values[c.values.length - 1], n };
-      if (ends[c.state]) ends[c.state].push(last);
-      if (c.steps.length === 1 && !joined) {
-        last.single = true;
-        singles[c.state].push(last);
+      const e = kept(chart, n, `${c.state} ${c.steps.length} ${joined ? parent.steps.length : -1}`,
+        () => curvePoints(n, c, joined ? parent : null));
+      if (e.least < least) least = e.least;
+      if (ends[c.state]) ends[c.state].push(e.last);
+      if (!e.line) {
+        singles[c.state].push(e.last);
         continue;
       }
       const data = lines[c.state];
-      if (joined) data.push({ x: parent.steps[parent.steps.length - 1], y: parent.values[parent.values.length - 1], n });
-      for (let i = 0; i < c.steps.length - 1; i++) data.push({ x: c.steps[i], y: c.values[i], n });
-      data.push(last, { x: last.x, y: null, n });
+      for (const p of e.line) data.push(p);
     }
     for (const ds of chart.data.datasets) {
       if (ds.stop) {
@@ -366,18 +400,27 @@ window.K = window.K || {};
     /* a trial's position on axis j in [0, 1] (j = P: its objective), or null */
     const at = (j, i) => (j === P ? (done[i].value - vlo) / (vhi - vlo)
       : pos[j][i] === null ? null : (pos[j][i] - ranges[j][0]) / (ranges[j][1] - ranges[j][0]));
+    /* a trial's line is kept while the axes' ranges and its parameters are the same */
+    const ranged = JSON.stringify([ranges, vlo, vhi]);
+    if (chart.ranged !== ranged) chart.kept.clear();
+    chart.ranged = ranged;
     let selected = 0;
     for (const i of order) {
       const t = done[i];
+      const pts = kept(chart, t.number, t.params, () => {
+        const line = [];
+        for (let j = 0; j <= P; j++) line.push({ x: j, y: at(j, i), n: t.number, t });
+        line.push({ x: P, y: null, n: t.number, t });
+        return line;
+      });
       let inside = true;
       for (const [j, [lo, hi]] of brushes) {
-        const y = at(j, i);
+        const y = pts[j].y;
         if (y === null || y < lo || y > hi) { inside = false; break; }
       }
       if (inside) selected++;
       const data = inside ? bands[S.objectiveBand(t.value, vlo, vhi, dir)] : dim;
-      for (let j = 0; j <= P; j++) data.push({ x: j, y: at(j, i), n: t.number, t });
-      data.push({ x: P, y: null, n: t.number, t });
+      for (const p of pts) data.push(p);
     }
     bands.forEach((data, b) => { chart.data.datasets[b].data = data; });
     chart.lines = done.length;
@@ -432,7 +475,8 @@ window.K = window.K || {};
       const v = t.params ? t.params[axis.name] : undefined;
       const x = paramX(axis, v);
       if (x === null) continue;
-      bands[S.objectiveBand(t.value, vlo, vhi, model.study.direction)].push({ x, y: t.value, n: t.number, v });
+      bands[S.objectiveBand(t.value, vlo, vhi, model.study.direction)]
+        .push(kept(chart, t.number, t.params, () => ({ x, y: t.value, n: t.number, v })));
       n++;
     }
     chart.data.datasets.forEach((ds, b) => {
