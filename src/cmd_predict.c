@@ -102,23 +102,30 @@ static int argmax(const float *v, int n)
     return k;
 }
 
-/* One output row; floats with 9 significant digits, enough to read back
- * the same float32. */
+/* One output row; each float in the shortest text that reads back as the
+ * same float32. */
 static int write_row(size_t row, const float *out, void *ctx)
 {
     const writer *w = ctx;
     int n = w->n_out;
+    char num[40];
     if (w->jsonl) {
         fprintf(w->out, "{\"row\":%zu,\"prediction\":", row);
         if (!w->regression) fprintf(w->out, "%d,\"probabilities\":", argmax(out, n));
         if (n > 1 || !w->regression) fputc('[', w->out);
-        for (int j = 0; j < n; j++) fprintf(w->out, "%s%.9g", j ? "," : "", out[j]);
+        for (int j = 0; j < n; j++) {
+            format_float(out[j], num, sizeof num);
+            fprintf(w->out, "%s%s", j ? "," : "", num);
+        }
         if (n > 1 || !w->regression) fputc(']', w->out);
         fputs("}\n", w->out);
     } else {
         fprintf(w->out, "%zu", row);
         if (!w->regression) fprintf(w->out, ",%d", argmax(out, n));
-        for (int j = 0; j < n; j++) fprintf(w->out, ",%.9g", out[j]);
+        for (int j = 0; j < n; j++) {
+            format_float(out[j], num, sizeof num);
+            fprintf(w->out, ",%s", num);
+        }
         fputc('\n', w->out);
     }
     return ferror(w->out) ? -1 : 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "kerror.h"
 #include "nearest.h"
 #include "../trainer/train_config.h"
@@ -26,8 +27,9 @@ static int fail(const kerror *err, int status)
     return status;
 }
 
-/* Writes line + '\n' to the fd in ctx; one write per line when it fits, so
- * lines from one process never interleave on a pipe. */
+/* Writes line + '\n' to the fd in ctx, its reals in their shortest form;
+ * one write per line when it fits, so lines from one process never
+ * interleave on a pipe. */
 static int write_line(const char *line, void *ctx)
 {
     int fd = *(const int *)ctx;
@@ -35,7 +37,9 @@ static int write_line(const char *line, void *ctx)
     char stackbuf[4096];
     char *buf = n + 1 <= sizeof stackbuf ? stackbuf : malloc(n + 1);
     if (!buf) return -1;
-    memcpy(buf, line, n);
+    memcpy(buf, line, n + 1);
+    format_shorten_reals(buf);
+    n = strlen(buf);
     buf[n++] = '\n';
     const char *p = buf;
     int rc = 0;

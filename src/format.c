@@ -21,14 +21,28 @@ int format_parse(const char *name)
     return -1;
 }
 
-/* The %.*g loop, for what the digit path below leaves to printf: %g drops
- * trailing zeros, so 15 digits already give "0.1"; 16 or 17 only for the
- * values that need them to read back the same. */
-static void number_by_printf(double v, char *buf, size_t n)
+/* The digits a real may need: a double's shortest form has at most 17 and
+ * any of 15 or fewer is found by rounding to 15 (%g drops trailing zeros,
+ * so 15 digits already give "0.1"); a float's, at most 9 and from 6. */
+typedef struct {
+    int lo, hi;
+    int is_float;       /* reads back through strtof */
+} precision;
+
+static const precision DOUBLE_DIGITS = {15, 17, 0}, FLOAT_DIGITS = {6, 9, 1};
+
+static int reads_back(const char *s, double v, const precision *pr)
 {
-    for (int digits = 15; digits <= 17; digits++) {
+    return pr->is_float ? strtof(s, NULL) == (float)v : strtod(s, NULL) == v;
+}
+
+/* The %.*g loop, for what the digit path below leaves to printf: only the
+ * values that need more digits to read back the same get them. */
+static void number_by_printf(double v, const precision *pr, char *buf, size_t n)
+{
+    for (int digits = pr->lo; digits <= pr->hi; digits++) {
         snprintf(buf, n, "%.*g", digits, v);
-        if (strtod(buf, NULL) == v) return;
+        if (reads_back(buf, v, pr)) return;
     }
 }
 
@@ -107,32 +121,44 @@ static int write_g(const char d[17], int x, int p, int negative, char *out)
 }
 
 /* format_number's answer for v from its %.17g text s (len chars, the one
- * printf call): the 15- and 16-digit forms are rounded from its digits, so
- * a real costs one printf and a strtod or two instead of up to three of
- * each (the dashboard's 10,000-trial pages hold some 60,000 reals). */
-static void shortest_of(double v, const char *s, size_t len, char *buf, size_t n)
+ * printf call): the shorter forms are rounded from its digits, so a real
+ * costs one printf and a strtod or two instead of up to three of each (the
+ * dashboard's 10,000-trial pages hold some 60,000 reals). A float's 17
+ * digits decide its rounding to 9 or fewer as well. */
+static void shortest_of(double v, const precision *pr, const char *s, size_t len, char *buf,
+                        size_t n)
 {
     char d[17], out[40];
     int x;
     if (n < sizeof out || !isfinite(v) || !read_digits(s, len, d, &x)) {
-        number_by_printf(v, buf, n);
+        number_by_printf(v, pr, buf, n);
         return;
     }
-    for (int p = 15; p <= 16; p++) {
+    for (int p = pr->lo; p < pr->hi; p++) {
         if (!write_g(d, x, p, s[0] == '-', out)) snprintf(out, sizeof out, "%.*g", p, v);
-        if (strtod(out, NULL) == v) {
+        if (reads_back(out, v, pr)) {
             memcpy(buf, out, strlen(out) + 1);
             return;
         }
     }
-    snprintf(buf, n, "%.17g", v);
+    snprintf(buf, n, "%.*g", pr->hi, v);
+}
+
+static void shortest(double v, const precision *pr, char *buf, size_t n)
+{
+    char s[40];
+    int len = snprintf(s, sizeof s, "%.17g", v);
+    shortest_of(v, pr, s, (size_t)len, buf, n);
 }
 
 void format_number(double v, char *buf, size_t n)
 {
-    char s[40];
-    int len = snprintf(s, sizeof s, "%.17g", v);
-    shortest_of(v, s, (size_t)len, buf, n);
+    shortest(v, &DOUBLE_DIGITS, buf, n);
+}
+
+void format_float(float v, char *buf, size_t n)
+{
+    shortest(v, &FLOAT_DIGITS, buf, n);
 }
 
 /* Rewrites in place each real of JSON text written with 16 or 17 digits in
@@ -141,7 +167,7 @@ void format_number(double v, char *buf, size_t n)
  * "10000000000000002"); it keeps Jansson's ".0" then, or a reader would
  * take it back as an integer (it still fits: Jansson wrote the digits of
  * the 17-digit form and ".0"). */
-static void shorten_reals(char *text)
+void format_shorten_reals(char *text)
 {
     char *w = text;
     const char *r = text;
@@ -159,7 +185,7 @@ static void shorten_reals(char *text)
         if (digits >= 16 && len < sizeof num && strcspn(r, ".eE") < len) {
             memcpy(num, r, len);
             num[len] = '\0';
-            shortest_of(strtod(num, NULL), num, len, out, sizeof out);
+            shortest_of(strtod(num, NULL), &DOUBLE_DIGITS, num, len, out, sizeof out);
             if (!out[strcspn(out, ".eE")]) strcat(out, ".0");
             if (strlen(out) <= len) {
                 memcpy(w, out, strlen(out));
@@ -178,7 +204,7 @@ static void shorten_reals(char *text)
 char *format_json(const json_t *v, size_t flags)
 {
     char *text = json_dumps(v, flags);
-    if (text) shorten_reals(text);
+    if (text) format_shorten_reals(text);
     return text;
 }
 

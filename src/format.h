@@ -32,12 +32,19 @@ typedef struct {
 /* The shortest decimal text of v that reads back as v ("0.1", not
  * "0.10000000000000001"): what CSV and JSON cells hold. */
 void format_number(double v, char *buf, size_t n);
+/* The same for a float32: the shortest text that strtof reads back as v
+ * ("0.1" for 0.1f, where %.9g writes "0.100000001"). */
+void format_float(float v, char *buf, size_t n);
 /* json_dumps(v, flags) with every real in its shortest round-trip form:
  * Jansson writes reals with "%.17g" (JSON_REAL_PRECISION only sets one
  * precision for all), so 0.1 would read "0.10000000000000001". Integers and
  * strings are left as they are. A new string (free it), or NULL when out of
  * memory. */
 char *format_json(const json_t *v, size_t flags);
+/* format_json's rewrite of JSON text that Jansson wrote with
+ * JSON_REAL_PRECISION(17) (the trainer's report lines), in place: the text
+ * only shrinks. */
+void format_shorten_reals(char *text);
 /* "table", "json" or "csv" -> kind; -1 for anything else. */
 int format_parse(const char *name);
 void format_begin(format_writer *w, format_kind kind, FILE *out, const char *const *cols, int ncols);

@@ -62,6 +62,29 @@ START_TEST(test_number_matches_the_printf_loop)
 }
 END_TEST
 
+/* format_float: the first of %.{6..9}g that strtof reads back as the same
+ * float32 (%g drops trailing zeros: 6 digits give "0.1", as %.1g would),
+ * found by format_number's digit rounding, on a float's digits. */
+START_TEST(test_float_is_the_shortest_that_reads_back)
+{
+    uint64_t s = 88172645463325252u;
+    char got[64], want[64];
+    for (int i = 0; i < 300000; i++) {
+        double d = sample(&s, i);
+        float v = (float)d;
+        if (!isfinite(v)) continue;
+        format_float(v, got, sizeof got);
+        for (int digits = 6; digits <= 9; digits++) {
+            snprintf(want, sizeof want, "%.*g", digits, v);
+            if (strtof(want, NULL) == v) break;
+        }
+        ck_assert_msg(!strcmp(got, want), "%.9g: %s, not %s", v, got, want);
+    }
+    format_float(0.1f, got, sizeof got);
+    ck_assert_str_eq(got, "0.1");
+}
+END_TEST
+
 /* format_json shortens the reals Jansson writes with 16 or 17 digits and
  * leaves the rest (strings with digits in them too) as Jansson wrote them. */
 START_TEST(test_json_reals)
@@ -136,6 +159,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_number_matches_the_printf_loop);
+    tcase_add_test(tc, test_float_is_the_shortest_that_reads_back);
     tcase_add_test(tc, test_json_reals);
     tcase_add_test(tc, test_json_integral_reals_stay_reals);
     suite_add_tcase(su, tc);

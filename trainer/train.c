@@ -524,10 +524,12 @@ static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
     return KE_OK;
 }
 
-/* Writes obj as one report line and drops it. */
+/* Writes obj as one report line and drops it. Reals with 17 digits, so
+ * every double reads back the same (`kestrel train` writes each in its
+ * shortest form: format_shorten_reals). */
 static int emit(json_t *obj, train_report_fn report, void *ctx, kerror *err)
 {
-    char *line = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
+    char *line = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(obj);
     if (!line) return kerror_set(err, KE_NOMEM, NULL, "cannot format a report line");
     int bad = report ? report(line, ctx) : 0;
