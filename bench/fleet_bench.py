@@ -85,11 +85,14 @@ def round_(a, client, port, name, strategy, n_workers, trials, srv_pid, trial_ms
     r = json.loads(out.stdout)
     done = max(r["completions"], 1)
     print("%-6s %4d workers%s: %5d trials in %6.2f s = %6.0f completions/s (steady %s) | lease "
-          "p50 %5.1f ms p99 %6.1f ms | finish p50 %5.1f ms p99 %6.1f ms | errors %d, empty leases %d"
+          "p50 %5.1f ms p99 %6.1f ms (steady %s) | finish p50 %5.1f ms p99 %6.1f ms | errors %d, "
+          "empty leases %d"
           % (strategy, n_workers, ", trials of %d ms" % trial_ms if trial_ms else "",
              r["completions"], r["seconds"], r["per_s"],
              "%.0f" % r["steady_per_s"] if r["steady_per_s"] else "-", r["lease_p50_ms"],
-             r["lease_p99_ms"], r["finish_p50_ms"], r["finish_p99_ms"], r["errors"], r["empty"]),
+             r["lease_p99_ms"],
+             "p99 %.1f ms" % r["steady_lease_p99_ms"] if r["steady_lease_n"] else "-",
+             r["finish_p50_ms"], r["finish_p99_ms"], r["errors"], r["empty"]),
           flush=True)
     # CPU per trial: what a loaded machine inflates least (A/B comparisons)
     print("       server CPU %.2f s = %.3f ms per completion (%.0f%% of a core); client %.3f ms; "

@@ -13,7 +13,8 @@
  * than workers (--conns) it includes the wait for one. Prints one JSON
  * object: completions/s (over the round, and steady: after the last
  * registration, before fewer trials are left than workers), lease/finish/
- * heartbeat percentiles, errors.
+ * heartbeat percentiles (leases also over the steady part alone: the
+ * round's start is a burst of every worker's first lease at once), errors.
  *
  *   cc -O2 -o fleet_client bench/fleet_client.c -lm
  *   fleet_client --port P --workers 1000 [--conns 1000] [--trials 6000]
@@ -36,8 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { REGISTER, LEASE, FINISH, HEARTBEAT };
-static const char *const kind_name[] = {"register", "lease", "finish", "heartbeat"};
+enum { REGISTER, LEASE, FINISH, HEARTBEAT, STEADY_LEASE };
+static const char *const kind_name[] = {"register", "lease", "finish", "heartbeat", "steady_lease"};
 
 typedef struct {
     long long id, lease;
@@ -71,7 +72,7 @@ static struct {
     int ep;
     int q_head, q_tail;         /* FIFO of workers, linked through next_q */
     int *idle, n_idle;          /* idle connections */
-    series lat[4];
+    series lat[5];              /* by kind, and the leases of the steady part */
     long done, errors, dropped, empty, status_err[600];
     double lease_s, next_wake;    /* next_wake: the earliest sleeper's */
     /* the steady part of the round: from the last worker's registration to
@@ -238,6 +239,7 @@ static void on_answer(int i, int status, char *body)
     sim *w = &g.w[i];
     double t = now();
     add(&g.lat[w->want], t - w->queued);
+    if (w->want == LEASE && g.t_reg > 0 && g.t_tail == 0) add(&g.lat[STEADY_LEASE], t - w->queued);
     if (status != 200 && status != 201 && status != 204) {
         g.errors++;
         g.status_err[status < 600 && status > 0 ? status : 0]++;
@@ -474,7 +476,7 @@ int main(int argc, char **argv)
            "\"empty\": %ld, \"client_cpu_s\": %.3f",
            g.n_workers, g.n_conns, g.done, secs, (double)g.done / secs, steady, g.errors, g.dropped,
            g.empty, cpu);
-    for (int k = 0; k < 4; k++) print_series(kind_name[k], &g.lat[k]);
+    for (int k = 0; k < 5; k++) print_series(kind_name[k], &g.lat[k]);
     printf(", \"status_errors\": {");
     for (int s = 0, first = 1; s < 600; s++)
         if (g.status_err[s]) {

@@ -86,6 +86,13 @@ typedef struct {
  * The SQLite backend uses WAL, a busy timeout and foreign keys. */
 int storage_open(storage **out, const char *path, kerror *err);
 void storage_close(storage *st);
+/* From now on st's commits never checkpoint the WAL (copy it into the
+ * database and fsync both, tens of ms on a busy disk): a thread with its
+ * own connection does, whenever a commit of st's leaves the WAL past
+ * SQLite's mark. For the one writer that answers many waiting callers (the
+ * server's engine); storage_close stops it. */
+typedef struct storage_wal storage_wal;
+int storage_wal_background(storage *st, kerror *err);
 /* Schema version the database is at. */
 int storage_schema_version(storage *st);
 /* A number that changes when another connection (another process, or

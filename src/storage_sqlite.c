@@ -432,6 +432,7 @@ int storage_open(storage **out, const char *location, kerror *err)
 void storage_close(storage *st)
 {
     if (!st) return;
+    storage_wal_stop(st);
     for (int i = 0; i < Q_COUNT; i++) sqlite3_finalize(st->q[i]);
     sqlite3_close(st->db);
     free(st);

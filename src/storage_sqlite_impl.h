@@ -1,6 +1,6 @@
 /* storage_sqlite_impl: private to the SQLite backend of storage.h; only
- * storage_sqlite.c (opening, migrations, studies, these helpers) and
- * storage_trials.c (trials) include it. It defines the storage handle, the
+ * storage_sqlite.c (opening, migrations, studies, these helpers),
+ * storage_trials.c (trials) and storage_wal.c (checkpoints) include it. It defines the storage handle, the
  * ids of the statements it caches and the helpers both halves share (sq_
  * names, internal to the backend).
  * Invariant: a statement from sq_query comes back reset with no bindings, and
@@ -33,7 +33,11 @@ struct storage {
     int version;
     sqlite3_stmt *q[Q_COUNT];   /* prepared on first use, finalized on close */
     int batch;                  /* in storage_batch_begin's transaction: sq_begin nests */
+    storage_wal *wal;           /* its checkpoint thread, or NULL (storage_wal.c) */
 };
+
+/* Stops and frees st's checkpoint thread, if any (storage_close). */
+void storage_wal_stop(storage *st);
 
 /* Current Unix time in seconds, sub-second precision. */
 double sq_now_unix(void);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -42,6 +43,42 @@ START_TEST(reopen_keeps_data)
     ck_assert_int_eq(storage_study_get(st, "keep", &s, &err), KE_OK);
     ck_assert_int_eq(s.n_trials, 1);
     ck_assert(s.has_best && s.best_value == 2.5 && s.best_number == 0);
+    storage_study_free(&s);
+}
+END_TEST
+
+/* With background checkpoints the handle's own commits never copy the WAL
+ * into the database; the thread does: the database file grows while the
+ * writer goes on (a thread that never checkpointed would leave it at its
+ * first size for good, and the WAL growing). */
+START_TEST(background_checkpoints_copy_the_wal)
+{
+    open_db();
+    ck_assert_int_eq(storage_wal_background(st, &err), KE_OK);
+    struct stat before, now;
+    ck_assert_int_eq(stat(db_path, &before), 0);
+    char note[3000];
+    memset(note, 'n', sizeof note - 1);
+    note[sizeof note - 1] = '\0';
+    /* about 1,500 pages of WAL: past the mark that calls a checkpoint */
+    for (int i = 0; i < 1500; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s%d", i);
+        ck_assert_int_eq(storage_study_set_note(st, new_study(name, 0), note, &err), KE_OK);
+    }
+    /* the copy runs on its own thread: waited for, with a hang guard */
+    for (int waited = 0;; waited += 10) {
+        ck_assert_int_eq(stat(db_path, &now), 0);
+        if (now.st_size > before.st_size + (1 << 20)) break;
+        ck_assert_msg(waited < 120000, "no checkpoint in 120 s: the database stays at %lld bytes",
+                      (long long)now.st_size);
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    storage_close(st);   /* stops the thread */
+    st = NULL;
+    open_db();
+    storage_study s;
+    ck_assert_int_eq(storage_study_get(st, "s1499", &s, &err), KE_OK);
     storage_study_free(&s);
 }
 END_TEST
@@ -684,6 +721,7 @@ static Suite *storage_suite(void)
     tcase_add_checked_fixture(open, setup, teardown);
     tcase_add_test(open, open_creates_and_migrates);
     tcase_add_test(open, reopen_keeps_data);
+    tcase_add_test(open, background_checkpoints_copy_the_wal);
     tcase_add_test(open, upgrades_version_1);
     tcase_add_test(open, newer_version_refused);
     tcase_add_test(open, not_sqlite_refused);
