@@ -4,8 +4,8 @@
  * the body is complete (or known to be too large), so every answer, 413 and
  * 401 included, is sent after the body was read and a client never sees its
  * upload cut off. The one exception: a Content-Length above HTTP_BODY_MAX is
- * answered 413 on the first call, so a client cannot hold a connection (and
- * its thread) by announcing a huge body and trickling it.
+ * answered 413 on the first call, so a client cannot hold a connection by
+ * announcing a huge body and trickling it.
  *
  * Threads: one event thread (libmicrohttpd's, epoll) reads and writes every
  * connection. A nonblocking route's handler runs on it; any other handler,
@@ -45,8 +45,8 @@
 #define CONN_PER_CLIENT(max) ((max) / 4)
 /* From a connection's start, or the end of its last request, to the end of
  * the next request's headers. MHD's idle timeout restarts at every byte, so
- * headers trickled a byte at a time (slowloris) would hold a connection and
- * its thread for ever: a reaper thread shuts such sockets down. */
+ * headers trickled a byte at a time (slowloris) would hold a connection for
+ * ever: a reaper thread shuts such sockets down. */
 #define HEADER_DEADLINE_S 10
 #define STREAM_CHUNK (16 * 1024)        /* bytes a stream's producer is ahead at most */
 
