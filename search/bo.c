@@ -39,6 +39,7 @@
 #define LOCAL_WALL_MARGIN 0.01
 #define PRIOR_SD_DEFAULT 1.0 /* "prior_mean" */
 #define INPUT_WARP_DEFAULT 0 /* "input_warp" */
+#define WARP_SHIFT_DEFAULT 1 /* "warp_shift" */
 #define NOISE_RATE 20.0     /* "noise_prior": its rate, noise variance 0.1 costs 2 nats */
 #define STUCK_DIST 1e-3     /* a suggestion this close to a trial is "stuck" */
 /* "wall_redraw": an input whose length scale is at least this (unit-cube
@@ -58,6 +59,7 @@ struct strategy {
     int lie;                /* lie_kind: the value given to pending points */
     int subset;             /* most trials the model is fitted on; 0: all */
     int warp;               /* 1: Box-Cox warp of the values (gp_power_warp) */
+    int warp_shift;         /* 1: the warp's shift is fitted too (median or quartile) */
     acq_params acq;         /* as the options say (xi in standard deviations) */
     acq_params cur;         /* for the current fit: best set, xi in model units */
     int trust_region;       /* 1: a local model takes over when stuck */
@@ -155,7 +157,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
                                          "candidates", "parallel", "transform", "subset",
                                          "trust_region", "prior_mean", "input_warp",
-                                         "noise_prior", "wall_redraw", NULL };
+                                         "noise_prior", "wall_redraw", "warp_shift", NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
     static const char *const par_names[] = { "constant_liar", "kriging_believer",
                                              "constant_liar_min", NULL }; /* lie_kind order */
@@ -171,6 +173,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     b->input_warp = INPUT_WARP_DEFAULT;
     b->noise_prior = 1;
     b->wall_redraw = 1;
+    b->warp_shift = WARP_SHIFT_DEFAULT;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
     if ((rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err)) ||
@@ -186,7 +189,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_number(options, "prior_mean", &b->prior_sd, err)) ||
         (rc = opt_bool(options, "input_warp", &b->input_warp, err)) ||
         (rc = opt_bool(options, "noise_prior", &b->noise_prior, err)) ||
-        (rc = opt_bool(options, "wall_redraw", &b->wall_redraw, err)))
+        (rc = opt_bool(options, "wall_redraw", &b->wall_redraw, err)) ||
+        (rc = opt_bool(options, "warp_shift", &b->warp_shift, err)))
         return rc;
     if (b->subset > 0 && b->subset < SUBSET_MIN)
         return kerror_set(err, KE_INVALID, "strategy.options.subset",
@@ -413,7 +417,7 @@ static int fit_model(struct strategy *b, const strategy_history *h,
         y[r++] = observed(o) ? o->value : worst;
     }
     /* Warped over every value, so the subset does not change the scale. */
-    if (b->warp) gp_power_warp(y, rows, scratch);
+    if (b->warp) gp_power_warp(y, rows, b->warp_shift, scratch);
     uint64_t seed = strategy_seed_for(b->seed, (uint64_t)k);
     int keep = rows, near = 0;
     if (local) {

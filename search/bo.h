@@ -22,6 +22,11 @@
  *               the mean of the (warped) values; 0 neutral      (default 1.0)
  *   input_warp  boolean: a Kumaraswamy warp of each input fitted with the
  *               kernel (Snoek et al. 2014)                     (default false)
+ *   noise_prior boolean: an exponential prior on the noise variance (default true)
+ *   wall_redraw boolean: a wall coordinate of an input the model deems
+ *               irrelevant is drawn anew                       (default true)
+ *   warp_shift  boolean: the power warp's shift (median or lower quartile)
+ *               is chosen by its likelihood with lambda        (default true)
  * See docs/gp.md for the model and how pending, failed and conditional
  * trials are treated. */
 #ifndef KESTREL_BO_H

@@ -22,6 +22,11 @@
 #define PRIOR_SD 1.7320508075688772            /* sqrt 3 */
 #define BOUND_PENALTY 10.0  /* slope of the quadratic wall outside the bounds */
 #define WARP_GRID 20        /* lambda steps of 1/WARP_GRID in gp_power_warp */
+/* Fewest values from which gp_power_warp fits its shift: the lower quartile
+ * is then the 5th-lowest value or above. With fewer the likelihood of a
+ * second parameter is noise (BOHB's inner GP, 8 points of a parabola, took
+ * the quartile and sent its last bracket 0.2 from the optimum). */
+#define WARP_SHIFT_MIN_N 16
 #define KUMA_PRIOR_SD 0.75  /* log a, log b ~ N(0, KUMA_PRIOR_SD^2): near identity */
 
 int gp_init(gp *g, int d, kerror *err)
@@ -491,40 +496,45 @@ static double box_cox(double t, double lambda)
     return lambda > 0.0 ? expm1(lambda * t) / lambda : t;
 }
 
-double gp_power_warp(double *y, int n, double *scratch)
+double gp_power_warp(double *y, int n, int fit_shift, double *scratch)
 {
     if (n < 3) return 1.0;
     memcpy(scratch, y, (size_t)n * sizeof *y);
     qsort(scratch, (size_t)n, sizeof *scratch, cmp_double);
-    double lo = scratch[0], s = scratch[n / 2] - lo;
-    if (!(s > 0.0)) s = scratch[n - 1] - lo;
-    if (!(s > 0.0)) return 1.0;
-    double sum_t = 0.0;
-    for (int i = 0; i < n; i++) {
-        scratch[i] = log1p((y[i] - lo) / s);
-        sum_t += scratch[i];
-    }
-    /* Profile log-likelihood of lambda (Box & Cox 1964, sec. 3): the normal
-     * log-likelihood at the ML variance plus the log-Jacobian (lambda-1) sum t,
-     * since dz/dy' = y'^(lambda-1) with y' = e^t. */
-    double best_lambda = 1.0, best_ll = -INFINITY;
-    for (int g = 0; g <= WARP_GRID; g++) {
-        double lambda = (double)g / WARP_GRID, mean = 0.0, var = 0.0;
-        for (int i = 0; i < n; i++) mean += box_cox(scratch[i], lambda);
-        mean /= n;
+    double lo = scratch[0], shift[2] = { scratch[n / 2] - lo, scratch[n / 4] - lo };
+    if (!(shift[0] > 0.0)) shift[0] = scratch[n - 1] - lo;
+    if (!(shift[0] > 0.0)) return 1.0;
+    int n_shift = fit_shift && n >= WARP_SHIFT_MIN_N && shift[1] > 0.0 && shift[1] < shift[0] ? 2 : 1;
+    double best_s = shift[0], best_lambda = 1.0, best_ll = -INFINITY;
+    for (int k = 0; k < n_shift; k++) {
+        double s = shift[k], sum_t = 0.0;
         for (int i = 0; i < n; i++) {
-            double dz = box_cox(scratch[i], lambda) - mean;
-            var += dz * dz;
+            scratch[i] = log1p((y[i] - lo) / s);
+            sum_t += scratch[i];
         }
-        var /= n;
-        if (!(var > 0.0)) continue;
-        double ll = -0.5 * n * log(var) + (lambda - 1.0) * sum_t;
-        if (ll > best_ll) {
-            best_ll = ll;
-            best_lambda = lambda;
+        /* Profile log-likelihood of (lambda, s) (Box & Cox 1964, sec. 3): the
+         * normal log-likelihood at the ML variance plus the log-Jacobian
+         * (lambda-1) sum t - n log s, since dz/dy = e^((lambda-1) t) / s. At
+         * lambda = 1 the warp is affine and every s ties: the median's wins. */
+        for (int g = 0; g <= WARP_GRID; g++) {
+            double lambda = (double)g / WARP_GRID, mean = 0.0, var = 0.0;
+            for (int i = 0; i < n; i++) mean += box_cox(scratch[i], lambda);
+            mean /= n;
+            for (int i = 0; i < n; i++) {
+                double dz = box_cox(scratch[i], lambda) - mean;
+                var += dz * dz;
+            }
+            var /= n;
+            if (!(var > 0.0)) continue;
+            double ll = -0.5 * n * log(var) + (lambda - 1.0) * sum_t - n * log(s);
+            if (ll > best_ll) {
+                best_ll = ll;
+                best_lambda = lambda;
+                best_s = s;
+            }
         }
     }
-    for (int i = 0; i < n; i++) y[i] = box_cox(scratch[i], best_lambda);
+    for (int i = 0; i < n; i++) y[i] = box_cox(log1p((y[i] - lo) / best_s), best_lambda);
     return best_lambda;
 }
 

@@ -103,16 +103,20 @@ double gp_log_prior(int d, const double *theta, double *grad);
 /* Box-Cox power transform (Box & Cox 1964) of the targets y (n), in place,
  * for objectives with heavy tails (a few huge values would otherwise squash
  * every other value to the same standardized level). With lo = min y and
- * s = median y - lo (max y - lo when that is 0), each value becomes
+ * a shift s, each value becomes
  *   t = log(1 + (y - lo) / s),  z = (exp(lambda t) - 1) / lambda  (t at 0),
  * lambda in [0, 1] maximizing the profile likelihood
- *   -n/2 log var(z) + (lambda - 1) sum t
- * over the grid 0, 0.05, .., 1. lambda = 1 is affine (no change for the GP,
- * which standardizes); lambda = 0 is logarithmic above the median and nearly
- * linear near the minimum. Monotone, so the order and the argmin are kept.
- * scratch holds n doubles. Returns lambda (1 and y untouched when all values
- * are equal or n < 3). */
-double gp_power_warp(double *y, int n, double *scratch);
+ *   -n/2 log var(z) + (lambda - 1) sum t - n log s
+ * over the grid 0, 0.05, .., 1. s = median y - lo (max y - lo when that is
+ * 0); with fit_shift and n >= 16, s is the median's or the lower quartile's
+ * (y[n/4] - lo in sorted order), whichever the same likelihood prefers: a smaller shift
+ * puts the logarithm's bend nearer the minimum, so the values near it keep
+ * more of the standardized range. lambda = 1 is affine (no change for the GP,
+ * which standardizes; every s ties and the median's is kept); lambda = 0 is
+ * logarithmic above lo + s and nearly linear below. Monotone, so the order
+ * and the argmin are kept. scratch holds n doubles. Returns lambda (1 and y
+ * untouched when all values are equal or n < 3). */
+double gp_power_warp(double *y, int n, int fit_shift, double *scratch);
 
 /* Cholesky of the symmetric positive semi-definite A (n, n) row-major, of which
  * only the diagonal and upper triangle are read, into L (n, n): on success L's

@@ -250,23 +250,58 @@ START_TEST(gp_power_warp_logs_heavy_tails_only)
     /* Right-skewed (a few huge values, as Goldstein-Price or Rosenbrock give):
      * lambda 0, z = log(1 + (y - min) / (median - min)). */
     for (int i = 0; i < N; i++) y[i] = z[i] = exp(8.0 * i / (N - 1));
-    ck_assert_double_eq(gp_power_warp(z, N, scratch), 0.0);
+    ck_assert_double_eq(gp_power_warp(z, N, 0, scratch), 0.0);
     double s = y[N / 2] - y[0];
     for (int i = 0; i < N; i++) ck_assert_double_eq_tol(z[i], log1p((y[i] - y[0]) / s), 1e-12);
     /* Left-skewed (a few deep minima, as Hartmann gives): lambda 1, affine. */
     for (int i = 0; i < N; i++) y[i] = z[i] = -exp(8.0 * i / (N - 1));
-    ck_assert_double_eq(gp_power_warp(z, N, scratch), 1.0);
+    ck_assert_double_eq(gp_power_warp(z, N, 0, scratch), 1.0);
     double slope = (z[1] - z[0]) / (y[1] - y[0]);
     ck_assert_double_gt(slope, 0.0);
     for (int i = 2; i < N; i++)
         ck_assert_double_eq_tol(z[i] - z[0], slope * (y[i] - y[0]), 1e-9 * (1 + fabs(z[i])));
     /* Constant values, and too few, are left alone. */
     for (int i = 0; i < N; i++) z[i] = 2.5;
-    ck_assert_double_eq(gp_power_warp(z, N, scratch), 1.0);
+    ck_assert_double_eq(gp_power_warp(z, N, 0, scratch), 1.0);
     for (int i = 0; i < N; i++) ck_assert_double_eq(z[i], 2.5);
     double two[2] = { 1.0, 1e9 };
-    ck_assert_double_eq(gp_power_warp(two, 2, scratch), 1.0);
+    ck_assert_double_eq(gp_power_warp(two, 2, 0, scratch), 1.0);
     ck_assert_double_eq(two[1], 1e9);
+}
+END_TEST
+
+START_TEST(gp_power_warp_fits_its_shift)
+{
+    enum { N = 30 };
+    double y[N], z[N], w[N], scratch[N];
+    /* The heavy tail of gp_power_warp_logs_heavy_tails_only: the profile
+     * likelihood (lambda 0) is -164.8 with the median's shift and -151.3 with
+     * the lower quartile's, so fit_shift takes the quartile, and the values
+     * near the minimum spread further: the second-lowest is 6 times further
+     * from the lowest, relative to the whole range, than with the median's. */
+    for (int i = 0; i < N; i++) y[i] = z[i] = w[i] = exp(8.0 * i / (N - 1));
+    ck_assert_double_eq(gp_power_warp(z, N, 1, scratch), 0.0);
+    double s = y[N / 4] - y[0];
+    for (int i = 0; i < N; i++) ck_assert_double_eq_tol(z[i], log1p((y[i] - y[0]) / s), 1e-12);
+    ck_assert_double_eq(gp_power_warp(w, N, 0, scratch), 0.0);
+    double near_q = (z[1] - z[0]) / (z[N - 1] - z[0]), near_m = (w[1] - w[0]) / (w[N - 1] - w[0]);
+    ck_assert_double_gt(near_q, 3.0 * near_m);
+    /* Left-skewed values: lambda 1, affine, whatever the shift. */
+    for (int i = 0; i < N; i++) y[i] = z[i] = -exp(8.0 * i / (N - 1));
+    ck_assert_double_eq(gp_power_warp(z, N, 1, scratch), 1.0);
+    double slope = (z[1] - z[0]) / (y[1] - y[0]);
+    for (int i = 2; i < N; i++)
+        ck_assert_double_eq_tol(z[i] - z[0], slope * (y[i] - y[0]), 1e-9 * (1 + fabs(z[i])));
+    /* Fewer than 16 values: the median's shift. */
+    for (int i = 0; i < 15; i++) y[i] = z[i] = w[i] = exp(8.0 * i / 14);
+    gp_power_warp(z, 15, 1, scratch);
+    gp_power_warp(w, 15, 0, scratch);
+    for (int i = 0; i < 15; i++) ck_assert_double_eq(z[i], w[i]);
+    /* Ties at the minimum (lower quartile = minimum): the median's shift. */
+    for (int i = 0; i < N; i++) y[i] = z[i] = w[i] = i < N / 3 ? 0.0 : exp(8.0 * i / (N - 1));
+    gp_power_warp(z, N, 1, scratch);
+    gp_power_warp(w, N, 0, scratch);
+    for (int i = 0; i < N; i++) ck_assert_double_eq(z[i], w[i]);
 }
 END_TEST
 
@@ -622,10 +657,12 @@ START_TEST(bo_trust_region_leaves_the_wall)
      * on the wall, and finds it. (With the pessimistic prior mean this seed
      * does not fall into the trap, so the test uses the neutral one; the
      * wall redraw, bo_irrelevant_input_leaves_the_wall, gets it out alone,
-     * so it is off.) */
-    double tr = branin_regret("{\"prior_mean\": 0, \"wall_redraw\": false}", 4),
+     * so it is off, and so is the warp's fitted shift, with which this seed
+     * misses the wall.) */
+    double tr = branin_regret("{\"prior_mean\": 0, \"wall_redraw\": false, "
+                              "\"warp_shift\": false}", 4),
            off = branin_regret("{\"prior_mean\": 0, \"trust_region\": false, "
-                               "\"wall_redraw\": false}", 4);
+                               "\"wall_redraw\": false, \"warp_shift\": false}", 4);
     ck_assert_msg(tr < 0.01, "trust region: regret %g", tr);
     ck_assert_msg(off > 1.0, "without it: regret %g (the trap this test needs)", off);
     /* Seed 12 with the default, pessimistic prior mean: a local model with
@@ -766,6 +803,7 @@ START_TEST(bo_options_rejected_with_paths)
     expect_rejected(&sp, "{\"input_warp\": 1}", "strategy.options.input_warp");
     expect_rejected(&sp, "{\"noise_prior\": 1}", "strategy.options.noise_prior");
     expect_rejected(&sp, "{\"wall_redraw\": 1}", "strategy.options.wall_redraw");
+    expect_rejected(&sp, "{\"warp_shift\": 1}", "strategy.options.warp_shift");
     strategy *st = make(&gp_strategy, &sp,
                         "{\"n_initial\": 3, \"acquisition\": \"ucb\", \"ucb_beta\": 1, "
                         "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\", "
@@ -788,6 +826,7 @@ static Suite *gp_suite(void)
     tcase_add_test(model, gp_input_warp_learns_a_steep_start);
     tcase_add_test(model, gp_cholesky_escalates_jitter_on_duplicates);
     tcase_add_test(model, gp_power_warp_logs_heavy_tails_only);
+    tcase_add_test(model, gp_power_warp_fits_its_shift);
     tcase_add_test(model, gp_prior_mean_is_pessimistic);
     tcase_add_test(model, gp_noise_prior_keeps_signal);
     suite_add_tcase(s, model);
