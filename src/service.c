@@ -484,6 +484,28 @@ static void complete(service *sv, cmd *c, int rc, const kerror *err)
     answer(sv, c);
 }
 
+/* After a storage error the scheduler's counts may hold what a failed
+ * commit rolled back, and the study's FAILED may not be stored (the disk
+ * still full): its state and counts as the history holds them replace
+ * *state and ss's, so the log and the event say what a reader finds. Left
+ * as they are when the history cannot be read either. */
+static void stored_outcome(service *sv, int64_t id, study_state *state, scheduler_status *ss)
+{
+    storage_study row;
+    kerror err;
+    if (storage_study_get_id(sv->st, id, &row, &err) != KE_OK) return;
+    *state = row.state;
+    ss->n_trials = row.n_trials;
+    ss->n_complete = row.n_complete;
+    ss->n_pruned = row.n_pruned;
+    ss->n_failed = row.n_failed;
+    ss->n_interrupted = row.n_interrupted;
+    ss->has_best = row.has_best;
+    ss->best_value = row.best_value;
+    ss->best_number = row.best_number;
+    storage_study_free(&row);
+}
+
 /* Takes a finished (or failed, rc < 0) study out of the active list. */
 static void finish_study(service *sv, study_run *r, int rc, const kerror *step_err)
 {
@@ -506,6 +528,7 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
         kerror rerr;
         if (scheduler_reclaim(sv->st, sv->db_path, r->id, reason, &n, &rerr) != KE_OK)
             log_error(r->spec.name, "cannot mark its running trials failed", &rerr);
+        stored_outcome(sv, r->id, &state, &ss);
     } else if (!ss.completed && ss.stop_reason && !strcmp(ss.stop_reason, SHUTDOWN_REASON)) {
         state = STUDY_RUNNING;       /* resumed by the next start */
         wrc = storage_study_set_state(sv->st, r->id, state, NULL, &err);

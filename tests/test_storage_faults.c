@@ -546,6 +546,24 @@ static int worker_finish(int64_t lease, double loss)
     return rc;
 }
 
+/* The state the last study_state event of study announced (a new string),
+ * or NULL. */
+static char *last_state_event(const char *study)
+{
+    uint64_t after = 0, seq;
+    char *frame, *state = NULL;
+    while (service_event_next(eng.sv, after, study, 0, &frame, &seq) == 1) {
+        const char *s = strstr(frame, "\"state\":\"");
+        if (strstr(frame, "event: study_state") && s) {
+            free(state);
+            state = strndup(s + 9, strcspn(s + 9, "\""));
+        }
+        free(frame);
+        after = seq;
+    }
+    return state;
+}
+
 /* _i = 1: the disk stays full until the worker has heard, so the study's
  * end cannot be stored either: it stays RUNNING with the trial, and the
  * resume reclaims the trial. */
@@ -573,6 +591,11 @@ START_TEST(worker_completion_in_a_failed_commit)
     /* the worker sends it again: its lease ended with the study */
     ck_assert_int_eq(worker_finish(lb, 0.25), KE_CONFLICT);
     arm(0, 0);
+    /* the event says what is stored: RUNNING while the disk was full */
+    char *announced = last_state_event("remote");
+    ck_assert_ptr_nonnull(announced);
+    ck_assert_str_eq(announced, sticky ? "RUNNING" : "FAILED");
+    free(announced);
     char *after = trials_but(b);
     ck_assert_str_eq(before, after);
     free(before);
