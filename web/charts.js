@@ -99,7 +99,9 @@ window.K = window.K || {};
    * what they were made from (sig: a string or the trial's own values) is
    * the same: a live redraw of 10,000 trials then makes objects only for
    * the trials that changed (making them all again was most of a redraw's
-   * work, in allocation and garbage collection). */
+   * work, in allocation and garbage collection). For the charts that make
+   * several objects a trial (curves, parallel coordinates); one object
+   * costs less to make than to look up. */
   function kept(chart, n, sig, make) {
     const e = chart.kept.get(n);
     if (e && e.sig === sig) return e.pts;
@@ -145,7 +147,7 @@ window.K = window.K || {};
     for (const t of model.trials) {
       const list = S.scored(t) ? done : t.state === 'PRUNED' && typeof t.value === 'number' ? pruned : null;
       if (!list) continue;
-      list.push(kept(chart, t.number, t.value, () => ({ x: t.number, y: t.value })));
+      list.push({ x: t.number, y: t.value });
       positive = positive && t.value > 0;
     }
     const ds = chart.data.datasets;
@@ -400,9 +402,10 @@ window.K = window.K || {};
     /* a trial's position on axis j in [0, 1] (j = P: its objective), or null */
     const at = (j, i) => (j === P ? (done[i].value - vlo) / (vhi - vlo)
       : pos[j][i] === null ? null : (pos[j][i] - ranges[j][0]) / (ranges[j][1] - ranges[j][0]));
-    /* a trial's line is kept while the axes' ranges and its parameters are the same */
+    /* a trial's line is kept while its parameters are the same; when an
+     * axis' range moves, its points move in place (no new objects) */
     const ranged = JSON.stringify([ranges, vlo, vhi]);
-    if (chart.ranged !== ranged) chart.kept.clear();
+    const rescale = chart.ranged !== ranged;
     chart.ranged = ranged;
     let selected = 0;
     for (const i of order) {
@@ -413,6 +416,7 @@ window.K = window.K || {};
         line.push({ x: P, y: null, n: t.number, t });
         return line;
       });
+      if (rescale) for (let j = 0; j <= P; j++) pts[j].y = at(j, i);
       let inside = true;
       for (const [j, [lo, hi]] of brushes) {
         const y = pts[j].y;
@@ -475,8 +479,7 @@ window.K = window.K || {};
       const v = t.params ? t.params[axis.name] : undefined;
       const x = paramX(axis, v);
       if (x === null) continue;
-      bands[S.objectiveBand(t.value, vlo, vhi, model.study.direction)]
-        .push(kept(chart, t.number, t.params, () => ({ x, y: t.value, n: t.number, v })));
+      bands[S.objectiveBand(t.value, vlo, vhi, model.study.direction)].push({ x, y: t.value, n: t.number, v });
       n++;
     }
     chart.data.datasets.forEach((ds, b) => {
