@@ -75,18 +75,20 @@ window.K = window.K || {};
     return out;
   }
 
-  /* Creates the chart, without data, and gives it steps(model), the three
-   * pieces of work that redraw it from the model (fill the datasets, lay
-   * out the scales and points, draw), for a caller that runs each in a
-   * task of its own, and refresh(model), the three at once. The caller
+  /* Creates the chart, without data, and gives it steps(model), the
+   * pieces of work that redraw it from the model (the jobs of warm(chart,
+   * model), if given, then fill the datasets, lay out the scales and
+   * points, draw), for a caller that runs each in a
+   * task of its own, and refresh(model), all of them at once. The caller
    * draws it the first time. */
-  function make(name, canvas, config, fill, model) {
+  function make(name, canvas, config, fill, model, warm) {
     const chart = register(name, new K.Plot(canvas, config));
     /* the last model is kept for the redraws a chart asks for itself (a brush, an axis picked) */
     chart.model = model;
     /* points kept between redraws by trial number (see kept()) */
     chart.kept = new Map();
     chart.steps = (m) => [
+      ...(warm ? warm(chart, m) : []),
       () => { chart.model = m; fill(chart, m); },
       () => chart.layout(),
       () => chart.render(),
@@ -102,6 +104,20 @@ window.K = window.K || {};
    * work, in allocation and garbage collection). For the charts that make
    * several objects a trial (curves, parallel coordinates); one object
    * costs less to make than to look up. */
+  const WARM = 2000;   // trials whose points one warm job makes
+
+  /* Jobs that each make the kept points of WARM items (entry(item) makes
+   * or finds one's): a first fill of 10,000 curves or lines (50,000
+   * objects, 80-190 ms in one task at load 7-17) spread over tasks; once
+   * kept, a job is WARM lookups. */
+  function warmJobs(items, entry) {
+    const jobs = [];
+    for (let i = 0; i < items.length; i += WARM) {
+      jobs.push(() => { for (let k = i; k < Math.min(items.length, i + WARM); k++) entry(items[k]); });
+    }
+    return jobs;
+  }
+
   function kept(chart, n, sig, make) {
     const e = chart.kept.get(n);
     if (e && e.sig === sig) return e.pts;
@@ -191,7 +207,7 @@ window.K = window.K || {};
           y: { type: 'linear', title: title(model.study.metric || 'objective') },
         },
       }),
-    }, fillCurves, model);
+    }, fillCurves, model, (chart, m) => warmJobs([...m.curves], ([n, c]) => curveEntry(chart, m, n, c)));
   };
 
   /* A curve's points: its last, and the polyline (null for a lone report,
@@ -212,6 +228,17 @@ window.K = window.K || {};
     return { last, line, least };
   }
 
+  /* Curve n's kept points, or null when it is not drawn. A promoted trial
+   * continues its parent's curve: it starts from the parent's last point. */
+  function curveEntry(chart, model, n, c) {
+    if (!CURVE_STATES.includes(c.state) || c.steps.length === 0) return null;
+    const t = model.byNumber.get(n);
+    const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
+    const joined = parent && parent.steps.length > 0;
+    return kept(chart, n, `${c.state} ${c.steps.length} ${joined ? parent.steps.length : -1}`,
+      () => curvePoints(n, c, joined ? parent : null));
+  }
+
   function fillCurves(chart, model) {
     const lines = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
     const singles = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
@@ -219,14 +246,8 @@ window.K = window.K || {};
     /* the smallest value and whether there is any: all a log axis needs to know */
     let least = Infinity;
     for (const [n, c] of model.curves) {
-      if (!lines[c.state] || c.steps.length === 0) continue;
-      /* a promoted trial continues its parent's curve: it starts from the
-       * parent's last point */
-      const t = model.byNumber.get(n);
-      const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
-      const joined = parent && parent.steps.length > 0;
-      const e = kept(chart, n, `${c.state} ${c.steps.length} ${joined ? parent.steps.length : -1}`,
-        () => curvePoints(n, c, joined ? parent : null));
+      const e = curveEntry(chart, model, n, c);
+      if (!e) continue;
       if (e.least < least) least = e.least;
       if (ends[c.state]) ends[c.state].push(e.last);
       if (!e.line) {
@@ -282,7 +303,8 @@ window.K = window.K || {};
         },
       }),
       plugins: [parallelAxesPlugin],
-    }, (c, m) => { fillParallel(c, m); if (onSelect) onSelect(c.selected, c.lines, c.brushed); }, model);
+    }, (c, m) => { fillParallel(c, m); if (onSelect) onSelect(c.selected, c.lines, c.brushed); }, model,
+    (c, m) => warmJobs(m.trials.filter(S.scored), (t) => parallelLine(c, t, m.axes.length)));
     brushable(chart);
     return chart;
   };
@@ -380,6 +402,19 @@ window.K = window.K || {};
     return axes.map((a) => `${a.name}=${S.fmt(t.params ? t.params[a.name] : null)}`).join(' ') + ` → ${S.fmt(t.value, 6)}`;
   }
 
+  /* Trial t's kept line over P parameters and the objective, kept while
+   * its parameters are the same; a fresh one's positions are set by the
+   * next fill (they need the axes' ranges). */
+  function parallelLine(chart, t, P) {
+    return kept(chart, t.number, t.params, () => {
+      const line = [];
+      for (let j = 0; j <= P; j++) line.push({ x: j, y: null, n: t.number, t });
+      line.push({ x: P, y: null, n: t.number, t });
+      line.fresh = true;
+      return line;
+    });
+  }
+
   function fillParallel(chart, model) {
     const axes = model.axes;
     const done = model.trials.filter(S.scored);
@@ -410,13 +445,9 @@ window.K = window.K || {};
     let selected = 0;
     for (const i of order) {
       const t = done[i];
-      const pts = kept(chart, t.number, t.params, () => {
-        const line = [];
-        for (let j = 0; j <= P; j++) line.push({ x: j, y: at(j, i), n: t.number, t });
-        line.push({ x: P, y: null, n: t.number, t });
-        return line;
-      });
-      if (rescale) for (let j = 0; j <= P; j++) pts[j].y = at(j, i);
+      const pts = parallelLine(chart, t, P);
+      if (rescale || pts.fresh) for (let j = 0; j <= P; j++) pts[j].y = at(j, i);
+      pts.fresh = false;
       let inside = true;
       for (const [j, [lo, hi]] of brushes) {
         const y = pts[j].y;
