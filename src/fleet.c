@@ -50,6 +50,7 @@ typedef struct fl_lease {
     char *study;
     int number;
     double expires;             /* CLOCK_MONOTONIC seconds */
+    int unlisted;               /* heartbeats in a row that did not name it */
     struct fl_lease *next, *prev;
     struct fl_lease *wnext, *wprev;     /* in w->leases */
 } fl_lease;
@@ -268,14 +269,58 @@ static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
     lease_free(l);
 }
 
+/* Fails the lease's trial (retried under max_retries) and ends the lease. */
+static void lease_lose(fleet *fl, fl_lease *l, const char *reason, const char *outcome)
+{
+    scheduler *s = service_study(fl->sv, l->study);
+    kerror err;
+    /* KE_CONFLICT: the trial ended another way (its study stopped) */
+    int rc = s ? scheduler_remote_lost(s, l->id, reason, &err) : KE_CONFLICT;
+    if (rc != KE_OK && rc != KE_CONFLICT)
+        klog(stderr, "study %s: trial %d: %s", l->study, l->number, err.msg);
+    lease_drop(fl, l, outcome);
+}
+
+static int names_lease(const json_t *ids, int64_t id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+        if (json_integer_value(v) == id) return 1;
+    return 0;
+}
+
+/* A worker's heartbeat names the leases it runs ("leases"; a worker that
+ * sends no list keeps all of its leases alive). One it does not name is a
+ * lease whose answer never reached it (the connection broke on the way):
+ * the worker is alive, so that lease would never expire and its trial
+ * would stay RUNNING for good. It is lost at the second heartbeat in a row
+ * that leaves it out: the first may have been sent before the answer came. */
 static int do_heartbeat(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
     fleet *fl = service_fleet(sv);
     fl_worker *w = caller(fl, c->id, c->req, err);
     if (!w) return err->code;
+    const json_t *held = json_object_get(c->req, "leases");
+    int bad = held && !json_is_array(held);
+    size_t i;
+    json_t *v;
+    json_array_foreach(held, i, v) bad |= !json_is_integer(v);
+    if (bad) return kerror_set(err, KE_INVALID, "leases", "expected an array of lease ids");
     json_t *stop = json_array();
-    for (fl_lease *l = w->leases; stop && l; l = l->wnext) {
+    for (fl_lease *l = w->leases, *next; stop && l; l = next) {
+        next = l->wnext;
+        if (json_is_array(held) && !names_lease(held, l->id)) {
+            if (++l->unlisted >= 2) {
+                char reason[400];
+                snprintf(reason, sizeof reason, "worker %s (id %lld) does not run it: the lease's "
+                         "answer did not reach it", w->name, (long long)w->id);
+                lease_lose(fl, l, reason, "not received");
+            }
+            continue;
+        }
+        l->unlisted = 0;
         l->expires = mono() + fl->lease_s;
         scheduler *s = service_study(sv, l->study);
         if (!s || scheduler_remote_stop_asked(s, l->id))
@@ -489,13 +534,7 @@ void fleet_tick(fleet *fl)
             char reason[400];
             snprintf(reason, sizeof reason, "lease expired: worker %s (id %lld) was not heard from "
                      "for %g s", l->w->name, (long long)l->w->id, fl->lease_s);
-            scheduler *s = service_study(fl->sv, l->study);
-            kerror err;
-            /* KE_CONFLICT: the trial ended another way (its study stopped) */
-            int rc = s ? scheduler_remote_lost(s, l->id, reason, &err) : KE_CONFLICT;
-            if (rc != KE_OK && rc != KE_CONFLICT)
-                klog(stderr, "study %s: trial %d: %s", l->study, l->number, err.msg);
-            lease_drop(fl, l, "expired");
+            lease_lose(fl, l, reason, "expired");
         }
         l = next;
     }

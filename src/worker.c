@@ -408,8 +408,14 @@ static wslot *slot_of_lease(worker *w, int64_t lease)
 static int heartbeat(worker *w, kerror *err)
 {
     int status;
-    json_t *reply = NULL;
-    int rc = own_call(w, "heartbeat", json_object(), &status, &reply, err);
+    json_t *reply = NULL, *held = json_array();
+    for (int i = 0; held && i < w->o->slots; i++)
+        if (w->slots[i].busy) json_array_append_new(held, json_integer(w->slots[i].lease));
+    /* the leases it runs: one the server gave it whose answer was lost is
+     * then ended by the server instead of kept alive by these heartbeats */
+    json_t *body = held ? json_pack("{s:o}", "leases", held) : NULL;
+    if (!body) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = own_call(w, "heartbeat", body, &status, &reply, err);
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(reply, "stop"), i, v) {

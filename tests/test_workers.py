@@ -23,10 +23,11 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_api import KESTREL, Server, fn_spec  # noqa: E402
 
-# A trial that reports `steps` losses on fd 3, each after waiting for the
-# file $GATE (when set) to exist, then its final loss x^2; it writes its
-# CUDA_VISIBLE_DEVICES as a metric.
+# A trial that creates the file $STARTED (when set), reports `steps` losses
+# on fd 3, each after waiting for the file $GATE (when set) to exist, then
+# its final loss x^2; it writes its CUDA_VISIBLE_DEVICES as a metric.
 STEP_SH = r"""#!/bin/sh
+[ -n "$STARTED" ] && touch "$STARTED"
 x=$1; steps=$2
 i=1
 while [ "$i" -le "$steps" ]; do
@@ -40,9 +41,10 @@ echo "{\"loss\": $(awk -v x="$x" 'BEGIN{printf "%.6f", x*x}'), \"gpu\": ${gpu%%,
 exit 0
 """
 
-# After the file $GATE exists, $1 report lines at once, then the file $DONE
-# and the final loss 0.5.
+# Creates the file $STARTED; after the file $GATE exists, $1 report lines at
+# once, then the file $DONE and the final loss 0.5.
 FLOOD_SH = r"""#!/bin/sh
+touch "$STARTED"
 while [ ! -e "$GATE" ]; do sleep 0.05; done
 awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "{\"step\": %d, \"loss\": %d}\n", i, i }' >&3
 touch "$DONE"
@@ -378,6 +380,39 @@ class WorkersTest(unittest.TestCase):
         retried = sorted(t["retry_of"] for t in trials if t["retry_of"] is not None)
         self.assertEqual(retried, sorted(t["number"] for t in failed))
 
+    def test_a_lease_whose_answer_was_lost_is_failed_and_retried(self):
+        # the server gave the lease but its answer never reached the worker
+        # (here: the test drops it); the worker's heartbeats name the leases
+        # it runs, and the one it never heard of ends after two of them
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("lost", trials=1, parallel=1, retries=1))
+        st, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        self.assertEqual(st, 201)
+        beat = "/api/v1/workers/%d/heartbeat" % w["id"]
+        st, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        self.assertEqual(st, 200)
+        number = lease["trial"]["number"]
+        st, ans = s.json("POST", beat, {"key": w["key"], "leases": "all"})
+        self.assertEqual(st, 400)
+        self.assertIn("leases", json.dumps(ans))
+        # named: renewed; left out once: kept (that heartbeat may predate the answer)
+        for held in ([lease["lease"]], []):
+            self.assertEqual(s.json("POST", beat, {"key": w["key"], "leases": held})[0], 200)
+            self.assertEqual([t["state"] for t in self.trials(s, "lost")], ["RUNNING"])
+        # left out twice in a row: FAILED, naming the worker, and retried
+        self.assertEqual(s.json("POST", beat, {"key": w["key"], "leases": []})[0], 200)
+        t = [t for t in self.trials(s, "lost") if t["number"] == number][0]
+        self.assertEqual(t["state"], "FAILED")
+        self.assertIn("worker h:1", t["failure"])
+        self.assertIn("does not run it", t["failure"])
+        st, again = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        self.assertEqual(st, 200)
+        self.assertEqual(again["trial"]["retry_of"], number)
+        # the lost lease is over: a late word about it is refused
+        st, _ = s.json("POST", "/api/v1/leases/%d/report" % lease["lease"],
+                       {"worker": w["id"], "key": w["key"], "lines": ["{}"]})
+        self.assertEqual(st, 409)
+
     def test_a_retry_goes_to_another_worker_when_one_is_free(self):
         # two workers of the test's own through the API, each leasing only when told
         s = self.serve("--lease-timeout", "3")
@@ -417,11 +452,13 @@ class WorkersTest(unittest.TestCase):
     def test_reports_wait_while_the_server_is_unreachable(self):
         s = self.serve()
         gate, done = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "done")
+        started = os.path.join(self.tmp, "started")
         s.json("POST", "/api/v1/studies", self.step_spec("buf", trials=1, parallel=1, steps=4))
         proxy = Proxy(s.port)
         self.addCleanup(proxy.sock.close)
-        w = self.worker(proxy, "w", env=dict(GATE=gate, DONE=done))
-        wait_for("the worker to hold the trial", lambda: self.held(s, w.pid))
+        w = self.worker(proxy, "w", env=dict(GATE=gate, DONE=done, STARTED=started))
+        # the trial runs, so the lease's answer reached the worker before the cut
+        wait_for("the worker to start the trial", lambda: os.path.exists(started))
         proxy.set_cut(True)
         with open(gate, "w"):
             pass
@@ -458,8 +495,10 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
         proxy = Proxy(s.port)
         self.addCleanup(proxy.sock.close)
-        w = self.worker(proxy, "w", "--report-buffer", "16", env=dict(GATE=gate, DONE=done))
-        wait_for("the worker to hold the trial", lambda: self.held(s, w.pid))
+        started = os.path.join(self.tmp, "started")
+        self.worker(proxy, "w", "--report-buffer", "16",
+                    env=dict(GATE=gate, DONE=done, STARTED=started))
+        wait_for("the worker to start the trial", lambda: os.path.exists(started))
         proxy.set_cut(True)
         with open(gate, "w"):
             pass
