@@ -547,7 +547,7 @@ class WorkersTest(unittest.TestCase):
     def test_a_frozen_server_keeps_its_workers_leases(self):
         # the coordinator stopped for longer than the lease could not hear its
         # workers: their silence then is no sign that they died
-        s = self.serve("--lease-timeout", "3")
+        s = self.serve("--lease-timeout", "6")
         gate = os.path.join(self.tmp, "gate")
         s.json("POST", "/api/v1/studies", self.step_spec("fz", trials=2, parallel=2))
         w = self.worker(s, "w", "--slots", "2", env={"GATE": gate})
@@ -556,7 +556,10 @@ class WorkersTest(unittest.TestCase):
         # refresh the leases as the server wakes; it is heard soon after
         os.kill(s.proc.pid, signal.SIGSTOP)
         os.kill(w.pid, signal.SIGSTOP)
-        time.sleep(5)   # the freeze itself, not a wait for a state
+        # the freeze itself, not a wait for a state: longer than the lease, so
+        # that only the server's own gap keeps the leases; after it, the worker
+        # has most of a 6 s lease to be heard, however loaded the machine
+        time.sleep(9)
         os.kill(s.proc.pid, signal.SIGCONT)
         os.kill(w.pid, signal.SIGCONT)
         with open(gate, "w"):
