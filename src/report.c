@@ -112,19 +112,29 @@ static int number_value(json_t *j, double *v)
     return 0;
 }
 
+/* What a malformed field holds, for its error. */
+static void describe(json_t *j, char *buf, size_t n)
+{
+    double v;
+    if (number_value(j, &v)) snprintf(buf, n, "%.17g", v);
+    else snprintf(buf, n, "%s", json_is_string(j) ? "a string" : json_is_boolean(j) ? "a boolean"
+                                : json_is_null(j) ? "null" : "an array or object");
+}
+
 /* Steps go to storage as int, so a larger one is malformed like a negative
- * one: the line is log text and the run goes on. */
+ * one. Integers come as doubles (JSON_DECODE_INT_AS_REAL), so one beyond
+ * 64 bits is still a number that is out of range, not a line Jansson
+ * refuses, and every step up to INT_MAX is exact. */
 static int parse_step(json_t *j, report_line *out, kerror *err)
 {
     double v;
-    if (json_is_integer(j) && json_integer_value(j) >= 0 && json_integer_value(j) <= INT_MAX) {
-        out->step = (long)json_integer_value(j);
-    } else if (json_is_real(j) && number_value(j, &v) && v >= 0 && v == floor(v) &&
-               v <= (double)INT_MAX) {
-        out->step = (long)v;
-    } else {
-        return kerror_set(err, KE_INVALID, "step", "must be an integer from 0 to %d", INT_MAX);
+    if (!number_value(j, &v) || !(v >= 0 && v <= (double)INT_MAX) || v != floor(v)) {
+        char what[64];
+        describe(j, what, sizeof what);
+        return kerror_set(err, KE_INVALID, "step", "must be an integer from 0 to %d, not %s",
+                          INT_MAX, what);
     }
+    out->step = (long)v;
     out->has_step = 1;
     return KE_OK;
 }
@@ -165,15 +175,15 @@ int report_parse(const char *line, report_line *out, kerror *err)
     size_t i = 0;
     while (i < len && isspace((unsigned char)line[i])) i++;
     if (i == len || line[i] != '{')   /* the common case of plain log output */
-        return kerror_set(err, KE_INVALID, NULL, "not a JSON object");
+        return kerror_set(err, KE_NOTFOUND, NULL, "not a JSON object");
     char *text = rewrite_nonfinite(line, len);
     if (!text) return kerror_set(err, KE_NOMEM, NULL, "report_parse: out of memory");
     json_error_t jerr;
-    json_t *obj = json_loads(text, 0, &jerr);
+    json_t *obj = json_loads(text, JSON_DECODE_INT_AS_REAL, &jerr);
     free(text);
-    if (!obj) return kerror_set(err, KE_INVALID, NULL, "not a JSON object: %s", jerr.text);
+    if (!obj) return kerror_set(err, KE_NOTFOUND, NULL, "not a JSON object: %s", jerr.text);
     int rc = json_is_object(obj) ? parse_fields(obj, out, err)
-                                 : kerror_set(err, KE_INVALID, NULL, "not a JSON object");
+                                 : kerror_set(err, KE_NOTFOUND, NULL, "not a JSON object");
     json_decref(obj);
     return rc;
 }

@@ -26,8 +26,9 @@ typedef struct {
     report_metric m[REPORT_MAX_METRICS];
 } report_line;
 
-/* KE_INVALID when line is not a JSON object (plain log output on stdout is
- * then simply not a report) or a field is malformed ("step": -1). */
+/* KE_NOTFOUND when line is not a JSON object (plain log output: not a
+ * report); KE_INVALID when it is one but a field is malformed ("step": -1),
+ * err naming the field and why. */
 int report_parse(const char *line, report_line *out, kerror *err);
 /* The metric called name, or NULL. */
 const report_metric *report_find(const report_line *r, const char *name);

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int sched_outcome_best(const scheduler *s, double *value)
@@ -92,6 +93,26 @@ static void missing_metric(const sched_run *r, const char *metric, char *buf, si
         snprintf(buf + len, n - len, "%s", listed ? ")" : "; it reported no metric");
 }
 
+/* Report lines of r that were ignored as malformed are said in its
+ * trial's record: after its failure reason (when reason is not NULL: a
+ * buffer of n bytes) and in its stored stderr tail, which comes back as a
+ * new string (NULL: none was malformed, or out of memory). */
+static char *note_malformed(const sched_run *r, char *reason, size_t n, const char *err_tail)
+{
+    if (!r->n_malformed) return NULL;
+    char note[400];
+    snprintf(note, sizeof note, "%d report line%s ignored as malformed, the first: %s",
+             r->n_malformed, r->n_malformed > 1 ? "s" : "", r->malformed);
+    size_t len = reason ? strlen(reason) : 0;
+    if (reason && len < n) snprintf(reason + len, n - len, "; %s", note);
+    size_t tail = err_tail ? strlen(err_tail) : 0;
+    char *noted;
+    if (asprintf(&noted, "%s%skestrel: %s\n", tail ? err_tail : "",
+                 tail && err_tail[tail - 1] != '\n' ? "\n" : "", note) < 0)
+        return NULL;
+    return noted;
+}
+
 int sched_outcome_exit(scheduler *s, sched_run *r, const runner_event *ev, const char *out_tail,
                        const char *err_tail, kerror *err)
 {
@@ -133,8 +154,13 @@ int sched_outcome_exit(scheduler *s, sched_run *r, const runner_event *ev, const
         state = TRIAL_COMPLETE;
     if (state != TRIAL_PRUNED && state != TRIAL_COMPLETE) has_value = 0;
     const report_line *final = r->final.n ? &r->final : (r->has_last ? &r->last : NULL);
-    return sched_outcome_finish(s, r->number, state, has_value, value, final,
-                                state == TRIAL_COMPLETE ? NULL : reason, out_tail, err_tail, err);
+    char *noted = note_malformed(r, state == TRIAL_COMPLETE ? NULL : reason, sizeof reason,
+                                 err_tail);
+    if (noted) err_tail = noted;
+    int rc = sched_outcome_finish(s, r->number, state, has_value, value, final,
+                                  state == TRIAL_COMPLETE ? NULL : reason, out_tail, err_tail, err);
+    free(noted);
+    return rc;
 }
 
 static void merge_final(report_line *dst, const report_line *src)
@@ -194,7 +220,11 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
 int sched_outcome_line(scheduler *s, sched_run *r, const char *line, kerror *err)
 {
     report_line rl;
-    if (report_parse(line, &rl, NULL) != KE_OK) return KE_OK;   /* plain log output */
+    kerror why;
+    int rc = report_parse(line, &rl, &why);
+    if (rc == KE_INVALID && !r->n_malformed++)
+        kerror_text(&why, r->malformed, sizeof r->malformed);
+    if (rc != KE_OK) return KE_OK;   /* plain log output, or a malformed line, which is noted */
     if (r->failure[0]) return KE_OK;
     if (rl.final || !rl.has_step) {
         merge_final(&r->final, &rl);

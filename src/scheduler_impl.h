@@ -26,6 +26,8 @@ typedef struct {
     int pruned;             /* stopped by the strategy's pruner */
     const char *stopped;    /* stopped by scheduler_stop: the reason */
     char failure[256];      /* a failure found while it ran (NaN objective) */
+    int n_malformed;        /* report lines ignored as malformed ("step": -1) */
+    char malformed[256];    /* why the first was: its trial's record says so */
 } sched_run;
 
 struct scheduler {

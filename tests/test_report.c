@@ -66,7 +66,7 @@ START_TEST(nonfinite_literals)
     ck_assert_int_eq(parse("{\"step\":2,\"loss\":NaN}"), KE_OK);
     ck_assert(isnan(report_find(&r, "loss")->value));
     ck_assert_int_eq(parse("{\"step\": NaN}"), KE_INVALID);
-    ck_assert_int_eq(parse("{\"a\": NaNa}"), KE_INVALID);
+    ck_assert_int_eq(parse("{\"a\": NaNa}"), KE_NOTFOUND);
 }
 END_TEST
 
@@ -87,7 +87,7 @@ START_TEST(nonfinite_printf_and_overflow)
     ck_assert_int_eq(parse("{\"x\": \"1e999 inf\", \"inf\": 2}"), KE_OK);
     ck_assert_int_eq(r.n, 1);
     ck_assert_str_eq(r.m[0].name, "inf");
-    ck_assert_int_eq(parse("{\"a\": info}"), KE_INVALID);
+    ck_assert_int_eq(parse("{\"a\": info}"), KE_NOTFOUND);
 }
 END_TEST
 
@@ -106,8 +106,8 @@ START_TEST(non_objects_rejected)
     const char *bad[] = {"epoch 3 done", "", "   ", "[1, 2]", "3.5", "\"text\"", "{\"a\": 1",
                          "{\"a\": 1} trailing", "null"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ck_assert_int_eq(parse(bad[i]), KE_INVALID);
-        ck_assert_int_eq(err.code, KE_INVALID);
+        ck_assert_int_eq(parse(bad[i]), KE_NOTFOUND);
+        ck_assert_int_eq(err.code, KE_NOTFOUND);
     }
 }
 END_TEST
@@ -131,6 +131,35 @@ START_TEST(step_validation)
     ck_assert_int_eq(parse("{\"step\": 2147483648, \"loss\": 1}"), KE_INVALID);
     ck_assert_str_eq(err.path, "step");
     ck_assert_int_eq(parse("{\"step\": 4294967297.0, \"loss\": 1}"), KE_INVALID);
+}
+END_TEST
+
+/* A malformed step is a report the trial got wrong (KE_INVALID, naming the
+ * field, the range and what it held), not a line that passes for log text
+ * (KE_NOTFOUND): a step beyond 64 bits too, which Jansson alone refuses. */
+START_TEST(malformed_step_says_what_it_held)
+{
+    static const struct { const char *line, *held; } bad[] = {
+        {"{\"step\": 2147483648, \"loss\": 1}", "not 2147483648"},
+        {"{\"step\": 99999999999999999999, \"loss\": 1}", "not 1e+20"},
+        {"{\"step\": -1}", "not -1"},
+        {"{\"step\": 2.5}", "not 2.5"},
+        {"{\"step\": NaN}", "not nan"},
+        {"{\"step\": \"3\"}", "not a string"},
+        {"{\"step\": true}", "not a boolean"},
+        {"{\"step\": null}", "not null"},
+        {"{\"step\": [1]}", "not an array or object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(parse(bad[i].line), KE_INVALID);
+        ck_assert_str_eq(err.path, "step");
+        ck_assert_msg(strstr(err.msg, "from 0 to 2147483647") && strstr(err.msg, bad[i].held),
+                      "%s: %s", bad[i].line, err.msg);
+    }
+    ck_assert_int_eq(parse("{\"step\": 2147483647.0, \"loss\": 1}"), KE_OK);
+    ck_assert_int_eq(r.step, 2147483647L);
+    ck_assert_int_eq(parse("{\"step\": 1, \"big\": 99999999999999999999}"), KE_OK);
+    ck_assert_double_eq(report_find(&r, "big")->value, 1e20);
 }
 END_TEST
 
@@ -191,6 +220,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, nonfinite_inside_string_stays_string);
     tcase_add_test(tc, non_objects_rejected);
     tcase_add_test(tc, step_validation);
+    tcase_add_test(tc, malformed_step_says_what_it_held);
     tcase_add_test(tc, other_types_ignored);
     tcase_add_test(tc, metric_limits);
     tcase_add_test(tc, whitespace_and_cr);

@@ -104,6 +104,21 @@ static scheduler *open_for_workers(const char *spec_text, spec_study *spec, stor
     return s;
 }
 
+/* open_for_workers for a study named name of random search over x in
+ * [0, 1] that minimizes loss. */
+static scheduler *open_random_for_workers(const char *name, int max_trials, int max_parallel,
+                                          spec_study *spec, storage **st, scheduler_opts *o)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"name\": \"%s\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+             " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+             " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+             " \"budget\": {\"max_trials\": %d, \"max_parallel\": %d},"
+             " \"run\": {\"command\": [\"true\"]}}", name, max_trials, max_parallel);
+    return open_for_workers(text, spec, st, o);
+}
+
 /* Two trials end in the same poll while the history refuses to end a trial:
  * the step fails, and the second exit must not be left dangling, or closing
  * the scheduler waits forever for a child already gone. */
@@ -371,18 +386,12 @@ END_TEST
  * history found the lowest number), after a reopen too. */
 START_TEST(best_is_the_first_of_equals_whatever_order_they_end_in)
 {
-    static const char text[] =
-        "{\"name\": \"ties\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
-        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
-        " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
-        " \"budget\": {\"max_trials\": 4, \"max_parallel\": 3},"
-        " \"run\": {\"command\": [\"true\"]}}";
     kerror err;
     kerror_clear(&err);
     spec_study spec;
     storage *st;
     scheduler_opts o;
-    scheduler *s = open_for_workers(text, &spec, &st, &o);
+    scheduler *s = open_random_for_workers("ties", 4, 3, &spec, &st, &o);
     for (int tag = 1; tag <= 3; tag++) {
         scheduler_remote rem = {.tag = tag, .worker = "w", .batch = 1};
         ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
@@ -413,6 +422,59 @@ START_TEST(best_is_the_first_of_equals_whatever_order_they_end_in)
 }
 END_TEST
 
+/* Report lines a worker relays with a malformed step ("step": 2147483648,
+ * beyond storage's int, -1, 1.5, a string) are not reports, but they are
+ * not dropped silently either: the trial's record says how many there were
+ * and why the first was wrong, in its failure reason when it fails and in
+ * its stored stderr tail; a step of INT_MAX, the documented maximum, is a
+ * report like any other. */
+START_TEST(malformed_report_lines_are_noted_in_the_trial_record)
+{
+    static const char *lines[2][4] = {
+        {"{\"step\": 2147483648, \"loss\": 0.3}", "{\"step\": 2147483647, \"loss\": 0.4}",
+         "epoch done", NULL},
+        {"{\"step\": -1, \"loss\": 0.3}", "{\"step\": 1.5, \"loss\": 0.3}",
+         "{\"step\": \"3\", \"loss\": 0.3}", NULL}};
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    storage *st;
+    scheduler_opts o;
+    scheduler *s = open_random_for_workers("steps", 2, 2, &spec, &st, &o);
+    for (int tag = 1; tag <= 2; tag++) {
+        scheduler_remote rem = {.tag = tag, .worker = "w", .batch = 1};
+        ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
+        for (int i = 0; lines[tag - 1][i]; i++)
+            ck_assert_int_eq(scheduler_remote_line(s, tag, lines[tag - 1][i], &err), KE_OK);
+        runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
+        ck_assert_int_eq(scheduler_remote_exit(s, tag, &ev, NULL, "done", &err), KE_OK);
+    }
+    storage_trial t;
+    char *out, *errs;
+    ck_assert_int_eq(storage_trial_get(st, scheduler_study_id(s), 0, &t, &err), KE_OK);
+    ck_assert_int_eq(t.state, TRIAL_COMPLETE);
+    ck_assert_double_eq(t.value, 0.4);
+    ck_assert_int_eq(t.last_step, 2147483647);
+    ck_assert_ptr_null(t.failure);
+    ck_assert_int_eq(storage_trial_logs(st, t.id, &out, &errs, &err), KE_OK);
+    ck_assert_str_eq(errs, "done\nkestrel: 1 report line ignored as malformed, the first: step: "
+                           "must be an integer from 0 to 2147483647, not 2147483648\n");
+    free(out);
+    free(errs);
+    storage_trial_free(&t);
+
+    ck_assert_int_eq(storage_trial_get(st, scheduler_study_id(s), 1, &t, &err), KE_OK);
+    ck_assert_int_eq(t.state, TRIAL_FAILED);
+    ck_assert_str_eq(t.failure, "missing metric 'loss' in the trial's reports; it reported no "
+                                "metric; 3 report lines ignored as malformed, the first: step: "
+                                "must be an integer from 0 to 2147483647, not -1");
+    storage_trial_free(&t);
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(&spec);
+}
+END_TEST
+
 static Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -426,6 +488,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, grid_runs_every_point_beside_an_enqueued_configuration);
     tcase_add_test(tc, leases_asking_at_once_share_one_suggestion_batch);
     tcase_add_test(tc, best_is_the_first_of_equals_whatever_order_they_end_in);
+    tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
     suite_add_tcase(s, tc);
     return s;
 }
