@@ -47,7 +47,7 @@ int sched_outcome_finish(scheduler *s, int number, trial_state state, int has_va
     int rc = storage_trial_finish(s->st, t->id, state, has_value, value, m, n, failure, out_tail,
                                   err_tail, err);
     if (rc != KE_OK) return rc;
-    sched_trial_set_outcome(t, state, has_value, value, failure, s->spec->maximize);
+    sched_trials_set_outcome(&s->hist, number, state, has_value, value, failure);
     sched_outcome_consider(s, number);
     sched_ckpt_ended(&s->ckpt, number, sched_outcome_best(s, NULL), s->multifid);
     s->ended_since_ask = 1;
@@ -199,14 +199,14 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
         sched_run_stop(r);
         return KE_OK;
     }
-    rc = sched_trial_add_step(t, (int)rl->step, s->spec->maximize ? -obj->value : obj->value);
+    rc = sched_trials_add_step(&s->hist, r->number, (int)rl->step,
+                               s->spec->maximize ? -obj->value : obj->value);
     if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
     sched_emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL,
                NULL);
     if (s->pops && !r->pruned && !r->stopped) {
         strategy_history h;
-        if (sched_trials_history(&s->hist, &h) != KE_OK)
-            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        sched_trials_history(&s->hist, &h);
         int step = (int)rl->step;
         double v = t->values[t->n_steps - 1];
         if (s->pops->should_stop(s->prun, &h, r->number, step, v)) {

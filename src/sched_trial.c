@@ -1,6 +1,8 @@
 /* sched_trial: the scheduler's in-memory history of a study; see
  * sched_trial.h. Storage is the source of truth: the history is
- * rebuilt from it at every open, so a crash loses nothing it held. */
+ * rebuilt from it at every open, so a crash loses nothing it held.
+ * Invariant: h->obs[t->obs] is trial_obs(t) for every trial t that is not
+ * foreign, whatever changed it last. */
 #include "sched_trial.h"
 
 #include <stdlib.h>
@@ -24,8 +26,40 @@ static int grow(sched_trials *h)
     return KE_OK;
 }
 
-void sched_trial_set_outcome(sched_trial *t, trial_state state, int has_value, double value,
-                             const char *failure, int maximize)
+static void trial_obs(const sched_trial *t, strategy_obs *ob)
+{
+    ob->number = t->number;
+    ob->state = t->state;
+    ob->has_value = t->has_value;
+    ob->value = t->norm;
+    ob->budget = t->budget;
+    ob->resumed_from = t->resumed_from;
+    ob->retry_of = t->retry_of;
+    ob->enqueued = t->enqueued;
+    ob->n_steps = t->n_steps;
+    ob->steps = t->steps;
+    ob->values = t->values;
+    ob->point = t->point;
+}
+
+/* Copies trial k, just changed, into its entry of the strategy's view. */
+static void sync_obs(sched_trials *h, int k)
+{
+    const sched_trial *t = &h->t[k];
+    if (t->obs >= 0) trial_obs(t, &h->obs[t->obs]);
+}
+
+/* Gives h->t[h->n], complete but for its place, the next number and, unless
+ * it is foreign, the next entry of the strategy's view (grow made room). */
+static void add_trial(sched_trials *h)
+{
+    sched_trial *t = &h->t[h->n];
+    t->obs = t->foreign ? -1 : h->n_obs++;
+    sync_obs(h, h->n++);
+}
+
+static void set_outcome(sched_trial *t, trial_state state, int has_value, double value,
+                        const char *failure, int maximize)
 {
     t->state = state;
     t->has_value = has_value;
@@ -35,7 +69,14 @@ void sched_trial_set_outcome(sched_trial *t, trial_state state, int has_value, d
     t->failure = failure ? strdup(failure) : NULL;
 }
 
-int sched_trial_add_step(sched_trial *t, int step, double norm_value)
+void sched_trials_set_outcome(sched_trials *h, int number, trial_state state, int has_value,
+                              double value, const char *failure)
+{
+    set_outcome(&h->t[number], state, has_value, value, failure, h->maximize);
+    sync_obs(h, number);
+}
+
+static int add_step(sched_trial *t, int step, double norm_value)
 {
     if (t->n_steps > 0 && t->steps[t->n_steps - 1] == step) {
         t->values[t->n_steps - 1] = norm_value;
@@ -54,6 +95,13 @@ int sched_trial_add_step(sched_trial *t, int step, double norm_value)
     t->steps[t->n_steps] = step;
     t->values[t->n_steps++] = norm_value;
     return KE_OK;
+}
+
+int sched_trials_add_step(sched_trials *h, int number, int step, double norm_value)
+{
+    int rc = add_step(&h->t[number], step, norm_value);
+    sync_obs(h, number);
+    return rc;
 }
 
 static void point_from_params(sched_trial *t, const space *sp, const storage_trial *st)
@@ -86,10 +134,10 @@ static int load_one(const storage_trial *st, void *ctx)
     t->resumed_from = st->resumed_from;
     t->retry_of = st->retry_of;
     t->enqueued = st->enqueued_id > 0;
-    sched_trial_set_outcome(t, st->state, st->has_value, st->value, st->failure, h->maximize);
+    set_outcome(t, st->state, st->has_value, st->value, st->failure, h->maximize);
     point_from_params(t, lc->sp, st);
     if (st->number != h->n) return KE_INTERNAL;   /* numbers are dense from 0 */
-    h->n++;
+    add_trial(h);
     h->n_fresh += st->retry_of < 0 && st->resumed_from < 0;
     if (st->retry_of >= 0 && st->retry_of < h->n) h->t[st->retry_of].retried = 1;
     return 0;
@@ -106,8 +154,9 @@ static int load_curves(sched_trials *h, storage *st, const char *metric, kerror 
         if (rc != KE_OK) return rc;
         for (int i = 0; i < n && rc == KE_OK; i++)
             if (strcmp(v[i].name, metric) == 0)
-                rc = sched_trial_add_step(t, v[i].step, h->maximize ? -v[i].value : v[i].value);
+                rc = add_step(t, v[i].step, h->maximize ? -v[i].value : v[i].value);
         storage_values_free(v, n);
+        sync_obs(h, k);
         if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
     }
     return KE_OK;
@@ -174,7 +223,7 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
     if (rc != KE_OK) return rc;
     if (row->number != h->n)
         return kerror_set(err, KE_INTERNAL, NULL, "trial number %d, expected %d", row->number, h->n);
-    sched_trial *t = &h->t[h->n++];
+    sched_trial *t = &h->t[h->n];
     h->n_fresh += retry_of < 0 && sg->resume_from < 0;
     memset(t, 0, sizeof *t);
     t->id = row->id;
@@ -185,34 +234,15 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
     t->retry_of = retry_of;
     t->enqueued = enqueued_id > 0;
     t->point = sg->point;
+    add_trial(h);
     *out = t;
     return KE_OK;
 }
 
-static void trial_obs(const sched_trial *t, strategy_obs *ob)
+void sched_trials_history(const sched_trials *h, strategy_history *hist)
 {
-    ob->number = t->number;
-    ob->state = t->state;
-    ob->has_value = t->has_value;
-    ob->value = t->norm;
-    ob->budget = t->budget;
-    ob->resumed_from = t->resumed_from;
-    ob->retry_of = t->retry_of;
-    ob->enqueued = t->enqueued;
-    ob->n_steps = t->n_steps;
-    ob->steps = t->steps;
-    ob->values = t->values;
-    ob->point = t->point;
-}
-
-int sched_trials_history(sched_trials *h, strategy_history *hist)
-{
-    int n = 0;
-    for (int k = 0; k < h->n; k++)
-        if (!h->t[k].foreign) trial_obs(&h->t[k], &h->obs[n++]);
     hist->obs = h->obs;
-    hist->n_obs = n;
-    return KE_OK;
+    hist->n_obs = h->n_obs;
 }
 
 void sched_trials_free(sched_trials *h)

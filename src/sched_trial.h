@@ -22,6 +22,7 @@ typedef struct sched_trial {
     int retried;            /* a later trial retries this one */
     int enqueued;           /* ran an enqueued configuration */
     int foreign;            /* its params do not fit the current space */
+    int obs;                /* its entry in the history's obs, -1: foreign (left out) */
     int n_steps, cap_steps;
     int *steps;             /* owned; objective curve, normalized */
     double *values;
@@ -32,7 +33,12 @@ typedef struct {
     sched_trial *t;         /* t[k].number == k */
     int n, cap;
     int n_fresh;            /* neither retries nor promotions: what max_trials counts */
-    strategy_obs *obs;      /* scratch for sched_trials_history */
+    /* what the strategy sees: the trials that are not foreign, by number,
+     * each entry kept in step with its trial as the trial changes (through
+     * sched_trials_append, _set_outcome, _add_step), so handing the history
+     * to the strategy costs nothing however long the study */
+    strategy_obs *obs;
+    int n_obs;
     int maximize;
 } sched_trials;
 
@@ -55,12 +61,15 @@ typedef struct {
 int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const space *sp,
                         const strategy_suggestion *sg, int retry_of, int64_t enqueued_id,
                         const char *worker, sched_trial **out, sched_trial_row *stored, kerror *err);
-/* Fills h->obs and points hist at it (foreign trials left out). */
-int sched_trials_history(sched_trials *h, strategy_history *hist);
+/* Points hist at h->obs (foreign trials left out), valid until h next
+ * changes. */
+void sched_trials_history(const sched_trials *h, strategy_history *hist);
 void sched_trials_free(sched_trials *h);
 
-int sched_trial_add_step(sched_trial *t, int step, double norm_value);
-void sched_trial_set_outcome(sched_trial *t, trial_state state, int has_value, double value,
-                             const char *failure, int maximize);
+/* Adds (or replaces, for the step last added) a point of trial number's
+ * objective curve, normalized to minimize. */
+int sched_trials_add_step(sched_trials *h, int number, int step, double norm_value);
+void sched_trials_set_outcome(sched_trials *h, int number, trial_state state, int has_value,
+                              double value, const char *failure);
 
 #endif

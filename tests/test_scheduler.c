@@ -16,6 +16,7 @@
 #include "../src/scheduler.h"
 #include "../src/sched_ckpt.h"
 #include "../src/sched_trial.h"
+#include "../src/scheduler_impl.h"   /* the live history, to compare with a resumed one */
 
 static char dir[64], db[128];
 
@@ -475,6 +476,111 @@ START_TEST(malformed_report_lines_are_noted_in_the_trial_record)
 }
 END_TEST
 
+/* The history the strategy (and the pruner) sees, which the scheduler keeps
+ * in step as trials start, report and end, equals the one a study resumed
+ * from its database loads: every field of every trial, in order, foreign
+ * trials (a choice the spec dropped) left out. */
+static void assert_history_as_stored(scheduler *s, storage *st, const spec_study *spec)
+{
+    kerror err;
+    sched_trials fresh;
+    ck_assert_int_eq(sched_trials_load(&fresh, st, scheduler_study_id(s), &spec->space,
+                                       spec->metric, spec->maximize, 1, &err), KE_OK);
+    strategy_history live, want;
+    sched_trials_history(&s->hist, &live);
+    sched_trials_history(&fresh, &want);
+    ck_assert_int_eq(live.n_obs, want.n_obs);
+    for (int i = 0; i < want.n_obs; i++) {
+        const strategy_obs *a = &live.obs[i], *b = &want.obs[i];
+        ck_assert_int_eq(a->number, b->number);
+        ck_assert_int_eq(a->state, b->state);
+        ck_assert_int_eq(a->has_value, b->has_value);
+        if (b->has_value) ck_assert_double_eq(a->value, b->value);
+        ck_assert_int_eq(a->budget, b->budget);
+        ck_assert_int_eq(a->resumed_from, b->resumed_from);
+        ck_assert_int_eq(a->retry_of, b->retry_of);
+        ck_assert_int_eq(a->enqueued, b->enqueued);
+        ck_assert_int_eq(a->n_steps, b->n_steps);
+        for (int j = 0; j < b->n_steps; j++) {
+            ck_assert_int_eq(a->steps[j], b->steps[j]);
+            ck_assert_double_eq(a->values[j], b->values[j]);
+        }
+        for (int d = 0; d < spec->space.n; d++) {
+            ck_assert_int_eq(a->point.active[d], b->point.active[d]);
+            if (b->point.active[d]) ck_assert_double_eq(a->point.x[d], b->point.x[d]);
+        }
+    }
+    sched_trials_free(&fresh);
+}
+
+/* Leases n trials from tag on; each reports steps 1..3 of loss and ends: at
+ * its final loss, exit code 1 (FAILED) every third one, and still running
+ * the last one when keep_last. */
+static void run_leases(scheduler *s, int tag, int n, int keep_last)
+{
+    kerror err;
+    kerror_clear(&err);
+    for (int i = 0; i < n; i++, tag++) {
+        scheduler_remote rem = {.tag = tag, .worker = "w", .batch = 1};
+        ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
+        ck_assert_int_eq(rem.leased, 1);
+        char line[64];
+        for (int step = 1; step <= 3; step++) {
+            snprintf(line, sizeof line, "{\"step\": %d, \"loss\": %g}", step, 1.0 / (step + tag));
+            ck_assert_int_eq(scheduler_remote_line(s, tag, line, &err), KE_OK);
+        }
+        if (keep_last && i == n - 1) break;
+        snprintf(line, sizeof line, "{\"loss\": %g}", 0.1 * tag);
+        ck_assert_int_eq(scheduler_remote_line(s, tag, line, &err), KE_OK);
+        runner_event ev = {.kind = RUNNER_EXIT, .exited = 1, .exit_code = tag % 3 == 0};
+        ck_assert_int_eq(scheduler_remote_exit(s, tag, &ev, NULL, NULL, &err), KE_OK);
+    }
+}
+
+START_TEST(live_history_is_the_one_a_resumed_study_loads)
+{
+    static const char fmt[] =
+        "{\"name\": \"same\", \"objective\": {\"metric\": \"loss\", \"direction\": \"maximize\"},"
+        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1},"
+        " \"c\": {\"type\": \"categorical\", \"choices\": [%s]}},"
+        " \"strategy\": {\"name\": \"random\", \"seed\": 3}, \"pruner\": {\"name\": \"median\"},"
+        " \"budget\": {\"max_trials\": 30, \"max_parallel\": 4},"
+        " \"run\": {\"command\": [\"true\"]}}";
+    char text[1024];
+    snprintf(text, sizeof text, fmt, "\"a\", \"b\", \"c\"");
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    storage *st;
+    scheduler_opts o;
+    scheduler *s = open_for_workers(text, &spec, &st, &o);
+    run_leases(s, 1, 8, 1);
+    assert_history_as_stored(s, st, &spec);
+    scheduler_stop(s, "test over");
+    while (scheduler_step(s, 0, &err) > 0) {}
+    scheduler_close(s);
+    spec_free(&spec);
+
+    /* the choice "c" dropped: the trials that took it are foreign */
+    snprintf(text, sizeof text, fmt, "\"a\", \"b\"");
+    ck_assert_int_eq(spec_parse(&spec, text, &err), KE_OK);
+    o.force = 1;
+    ck_assert_msg(scheduler_open(&s, st, &spec, &o, &err) == KE_OK, "%s", err.msg);
+    scheduler_set_parallel(s, 0);
+    int foreign = 0;
+    for (int k = 0; k < s->hist.n; k++) foreign += s->hist.t[k].foreign;
+    ck_assert_int_gt(foreign, 0);
+    ck_assert_int_lt(foreign, s->hist.n);
+    run_leases(s, 101, 7, 1);
+    assert_history_as_stored(s, st, &spec);
+    scheduler_stop(s, "test over");
+    while (scheduler_step(s, 0, &err) > 0) {}
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(&spec);
+}
+END_TEST
+
 static Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -489,6 +595,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, leases_asking_at_once_share_one_suggestion_batch);
     tcase_add_test(tc, best_is_the_first_of_equals_whatever_order_they_end_in);
     tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
+    tcase_add_test(tc, live_history_is_the_one_a_resumed_study_loads);
     suite_add_tcase(s, tc);
     return s;
 }
