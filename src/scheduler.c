@@ -441,6 +441,11 @@ int64_t scheduler_study_id(const scheduler *s)
     return s->study_id;
 }
 
+int scheduler_n_local(const scheduler *s)
+{
+    return s->n_local;
+}
+
 int scheduler_lease_spec(scheduler *s, json_t **spec, const char **dir, kerror *err)
 {
     if (!s->lease_spec) {

@@ -145,6 +145,10 @@ void scheduler_drop_ready(scheduler *s);
 int scheduler_lease_spec(scheduler *s, json_t **spec, const char **dir, kerror *err);
 /* The study's id in storage (scheduler_get_status counts the history: O(trials)). */
 int64_t scheduler_study_id(const scheduler *s);
+/* Its trials running as children of this process: scheduler_get_status's
+ * n_local, without the count of the history, for a caller that asks every
+ * tick. */
+int scheduler_n_local(const scheduler *s);
 /* A line the remote trial's child wrote on its report channel. KE_CONFLICT
  * when no remote run has that tag (it ended, or its study stopped). */
 int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err);

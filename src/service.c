@@ -826,12 +826,11 @@ static void share_slots(service *sv)
     study_run *runs[n];
     int share[n], running[n], k = 0;
     for (study_run *r = sv->active; r; r = r->next, k++) {
-        scheduler_status ss;
-        scheduler_get_status(r->s, &ss);
         runs[k] = r;
-        running[k] = ss.n_local;   /* the cap is this machine's: workers bring their own */
+        /* the cap is this machine's: workers bring their own */
+        running[k] = scheduler_n_local(r->s);
         share[k] = 0;
-        free_slots -= ss.n_local;
+        free_slots -= running[k];
     }
     unsigned start = sv->rr++;
     for (int left = sv->max_parallel, given = 1; left > 0 && given;) {

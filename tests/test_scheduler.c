@@ -141,6 +141,8 @@ START_TEST(storage_failure_with_two_exits_in_one_poll)
     scheduler_status ss;
     scheduler_get_status(s, &ss);
     ck_assert_int_eq(ss.n_running, 2);
+    ck_assert_int_eq(scheduler_n_local(s), ss.n_local);
+    ck_assert_int_eq(ss.n_local, 2);
 
     sql("CREATE TRIGGER no_end BEFORE UPDATE OF state ON trials "
         "BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
