@@ -104,6 +104,8 @@ nan) echo '{"step": 1, "loss": NaN}' >&3; sleep 5 ;;
 hang) sleep 30 ;;
 nometric) echo '{"other": 1}' >&3 ;;
 huge) echo '{"loss": 1e999}' >&3 ;;
+badstep) echo '{"step": 2147483648, "loss": 1}' >&3 ;;
+maxstep) echo '{"step": 2147483647, "loss": 0.7}' >&3 ;;
 esac
 S
 chmod +x trial.sh
@@ -111,8 +113,8 @@ cat > fail.json <<'J'
 {"name": "failures", "objective": {"metric": "loss"},
  "space": {"mode": {"type": "categorical",
                     "choices": ["ok", "stdout", "crash", "exit3", "nan", "hang", "nometric",
-                                "huge"]}},
- "strategy": {"name": "grid"}, "budget": {"max_trials": 8, "max_parallel": 3, "trial_timeout": 2},
+                                "huge", "badstep", "maxstep"]}},
+ "strategy": {"name": "grid"}, "budget": {"max_trials": 10, "max_parallel": 3, "trial_timeout": 2},
  "run": {"command": ["./trial.sh", "{mode}"], "kill_grace": 1}}
 J
 DB=fail.db; export DB
@@ -130,6 +132,9 @@ check "1e999: FAILED as infinite" "st huge | grep -q 'FAILED|metric .loss. is in
 check "hang: FAILED by timeout" "st hang | grep -q 'FAILED|timeout'"
 check "missing metric: FAILED" "st nometric | grep -q \"FAILED|missing metric 'loss'\""
 check "missing metric: the reason lists the metrics it did report" "st nometric | grep -q '(it reported: other)'"
+check "a step above INT_MAX: the reason says the line was malformed and why" "st badstep | grep -q \"FAILED|missing metric 'loss'.*1 report line ignored as malformed, the first: step: must be an integer from 0 to 2147483647, not 2147483648\""
+check "a step above INT_MAX: the stored stderr tail says it too" "q \"select stderr_tail from trial_logs l join trial_params p on p.trial_id=l.trial_id where p.value_text='badstep'\" | grep -q '^kestrel: 1 report line ignored as malformed, the first: step: must be'"
+check "a step of INT_MAX: a report like any other" "st maxstep | grep -q '^COMPLETE' && [ \$(q \"select last_step from trials t join trial_params p on p.trial_id=t.id where p.value_text='maxstep'\") = 2147483647 ]"
 check "kestrel fn: an overflowing value is written as the protocol's Infinity" "[ \"\$($KESTREL fn branin --set x1=1e200 --set x2=1)\" = '{\"value\": Infinity}' ]"
 num() { q "select number from trials t join trial_params p on p.trial_id=t.id where p.value_text='$1'"; }
 $KESTREL trial failures "$(num crash)" --db fail.db >crash.json; rc=$?
