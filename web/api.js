@@ -79,15 +79,22 @@ window.K = window.K || {};
    * on, in pages of `size` that end at multiples of it (the first up to
    * the next); `key` names the array in each page. The pages up to `known`
    * (the total the caller already has, from the study's counts) are asked
-   * for together at once; the first page tells the total, and pages beyond
-   * `known` up to it follow. Items that came after it are the live feed's. */
+   * for together at once, the last first: it holds the running trials, so
+   * the server builds it afresh while it has the others' kept, and a
+   * browser opens 6 connections to a server (the live feed holds one), so
+   * the page asked for last may wait for another to end. The last page
+   * tells the total; pages beyond `known` up to it follow. Items that came
+   * after it are the live feed's. */
   async function fetchAll(path, key, offset, size, known) {
     const sep = path.includes('?') ? '&' : '?';
     const get = (off, limit) => request('GET', `${path}${sep}offset=${off}&limit=${limit}`);
+    const starts = [];
     let off = offset || 0;
-    const pages = [get(off, size - off % size)];
-    for (off += size - off % size; off < (known || 0); off += size) pages.push(get(off, size));
-    const total = (await pages[0]).total;
+    for (starts.push(off), off += size - off % size; off < (known || 0); off += size) starts.push(off);
+    const last = starts.length - 1;
+    const pages = [];
+    for (let i = last; i >= 0; i--) pages[i] = get(starts[i], i ? size : size - starts[0] % size);
+    const total = (await pages[last]).total;
     for (; off < total; off += size) pages.push(get(off, size));
     return [].concat(...(await Promise.all(pages)).map((page) => page[key] || []));
   }

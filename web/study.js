@@ -290,7 +290,13 @@ K.pages = K.pages || {};
     return h('div', { class: 'fact' }, h('span', { class: 'fact-k' }, k), h('span', { class: 'fact-v', dataset: { fact: k } }, v));
   }
 
+  /* User timings of the study page, from navigation: when the history is
+   * drawn with every trial, and when every chart is (read by
+   * bench/dashboard_bench.mjs); one each per study page shown. */
+  const MARKS = ['kestrel:history-drawn', 'kestrel:charts-drawn'];
+
   K.pages.study = async function (root, page, name) {
+    for (const m of MARKS) performance.clearMarks(m);
     root.append(h('p', { class: 'muted' }, 'Loading ' + name + '…'));
     const failed = (e) => {
       if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
@@ -302,7 +308,10 @@ K.pages = K.pages || {};
     const head0 = Promise.all([K.api.study(name), K.api.firstTrials(name, PAGE_ROWS)]);
     /* every page at once: the study's counts tell how many there are */
     const allTrials = head0.then(([s]) => K.api.trials(name, 0, s.counts ? s.counts.total : 0));
-    const allCurves = head0.then(([s]) => K.api.curves(name, 0, s.counts ? s.counts.total : 0));
+    /* the curves once the trials are in: asked for together, their pages
+     * took the browser's connections and the server's time from the
+     * history's (which the first charts need) */
+    const allCurves = head0.then(([s]) => allTrials.then(() => K.api.curves(name, 0, s.counts ? s.counts.total : 0)));
     for (const p of [allTrials, allCurves]) p.catch(() => {});   /* answered where awaited */
     let study, first;
     try {
@@ -389,6 +398,7 @@ K.pages = K.pages || {};
       built = await inSlices([
         /* the history first: the header and the table's first page are up already */
         build('history', () => K.charts.history(hist.canvas, model)),
+        () => performance.mark(MARKS[0]),
         () => head.render(),
         () => table.render(),
         build('parallel', () => K.charts.parallel(par.canvas, model, onSelect)),
@@ -414,6 +424,7 @@ K.pages = K.pages || {};
     dirty.head = dirty.trials = dirty.curves = false;
     if (built === null) return;
     chartsEl.dataset.ready = 'true';   /* every chart exists (the browser tests wait for it) */
+    performance.mark(MARKS[1]);
 
     /* A redraw costs ~1 s of work with 10,000 trials, in slices of a third of a chart:
      * waiting 4 times the last one's work between redraws keeps the page

@@ -466,10 +466,15 @@ test('the header and the table\'s first page come before the whole history, the 
   const curves = hold();
   const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&offset=/;
   const curvesUrl = /\/api\/v1\/studies\/many\/curves/;
+  let curvesAsked = 0;
   await page.route(trialsUrl, async (route) => { await trials.held; await route.continue(); });
-  await page.route(curvesUrl, async (route) => { await curves.held; await route.continue(); });
+  await page.route(curvesUrl, async (route) => { curvesAsked++; await curves.held; await route.continue(); });
   await go('#/study/many');
   await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 100);
+  /* the study's counts and the first rows are in: the old dashboard asked
+   * for the curves then, beside the history's pages */
+  await page.evaluate(() => Promise.all([K.api.study('many'), K.api.firstTrials('many', 1)]));
+  assert.equal(curvesAsked, 0, 'the curves are asked for once the history is in, not beside it');
   assert.match(await page.locator('#table-info').innerText(), /^first 100 of 150 trials/);
   assert.equal(await page.locator('[data-fact="trials"]').innerText(), '150', 'the server\'s count');
   assert.ok(await page.locator('#next-page').isDisabled(), 'no paging until every trial is in');
@@ -480,6 +485,13 @@ test('the header and the table\'s first page come before the whole history, the 
   assert.equal(await page.locator('#charts[data-ready="true"]').count(), 0);
   curves.release();
   await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.ok(curvesAsked > 0);
+  /* the user timings bench/dashboard_bench.mjs reads, from navigation */
+  const [drawn, ready] = await page.evaluate(() => ['kestrel:history-drawn', 'kestrel:charts-drawn']
+    .map((n) => performance.getEntriesByName(n, 'mark').map((m) => m.startTime)));
+  assert.equal(drawn.length, 1, 'one mark when the history is drawn with every trial');
+  assert.equal(ready.length, 1, 'one mark when every chart is drawn');
+  assert.ok(drawn[0] > 0 && drawn[0] <= ready[0], `history ${drawn[0]} ms, every chart ${ready[0]} ms`);
   await page.unroute(trialsUrl);
   await page.unroute(curvesUrl);
 });
