@@ -1005,6 +1005,8 @@ int service_open(service **out, const service_opts *o, kerror *err)
     scheduler_default_dirs(o->db_path, sv->work_dir, sizeof sv->work_dir, sv->cache_dir,
                            sizeof sv->cache_dir);
     int rc = storage_open(&sv->st, o->db_path, err);
+    /* the engine's commits answer a pass of callers: none waits for a checkpoint */
+    if (rc == KE_OK) rc = storage_wal_background(sv->st, err);
     if (rc == KE_OK) rc = fleet_open(&sv->fleet, sv, o->lease_seconds, err);
     if (rc != KE_OK) {
         service_close(sv);

@@ -93,6 +93,8 @@ void storage_close(storage *st);
  * server's engine); storage_close stops it. */
 typedef struct storage_wal storage_wal;
 int storage_wal_background(storage *st, kerror *err);
+/* Whether st's checkpoints run on that thread. */
+int storage_wal_is_background(const storage *st);
 /* Schema version the database is at. */
 int storage_schema_version(storage *st);
 /* A number that changes when another connection (another process, or

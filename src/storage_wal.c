@@ -105,6 +105,11 @@ int storage_wal_background(storage *st, kerror *err)
     return KE_OK;
 }
 
+int storage_wal_is_background(const storage *st)
+{
+    return st->wal != NULL;
+}
+
 void storage_wal_stop(storage *st)
 {
     storage_wal *w = st->wal;

@@ -54,7 +54,9 @@ END_TEST
 START_TEST(background_checkpoints_copy_the_wal)
 {
     open_db();
+    ck_assert(!storage_wal_is_background(st));
     ck_assert_int_eq(storage_wal_background(st, &err), KE_OK);
+    ck_assert(storage_wal_is_background(st));
     struct stat before, now;
     ck_assert_int_eq(stat(db_path, &before), 0);
     char note[3000];

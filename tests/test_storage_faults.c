@@ -388,6 +388,10 @@ static void *engine_main(void *arg)
                       .lease_seconds = 3600};
     kerror err;
     int rc = service_open(&eng.sv, &o, &err);
+    /* the server's commits leave checkpoints to their own thread (a pass of
+     * a thousand workers' calls never waits for one) */
+    if (rc == KE_OK && !storage_wal_is_background(service_storage(eng.sv)))
+        rc = kerror_set(&err, KE_INTERNAL, NULL, "the server's checkpoints are not on their thread");
     pthread_mutex_lock(&eng.mu);
     eng.rc = rc;
     eng.err = err;
