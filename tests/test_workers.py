@@ -346,6 +346,31 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(again["trial"]["retry_of"], number)
         self.assertNotEqual(again["lease"], lease["lease"])
 
+    def test_a_relayed_report_with_a_malformed_step_is_noted_not_refused(self):
+        # The relay succeeds (a 400 would have the worker send the batch
+        # again for good); the line is no report, and the trial's record
+        # says why, as for a local trial (docs/protocol.md).
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("m", trials=1, parallel=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        status, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        self.assertEqual(status, 200)
+        lines = [json.dumps({"step": 2147483648, "loss": 0.3}),
+                 json.dumps({"step": 2147483647, "loss": 0.4})]
+        status, ans = s.json("POST", "/api/v1/leases/%d/report" % lease["lease"],
+                             {"worker": w["id"], "key": w["key"], "lines": lines})
+        self.assertEqual((status, ans), (200, {"stop": False}))
+        finish = {"worker": w["id"], "key": w["key"], "lines": [json.dumps({"step": -1})],
+                  "exit": {"exited": True, "exit_code": 0}, "stderr_tail": "done\n"}
+        status, _ = s.json("POST", "/api/v1/leases/%d/finish" % lease["lease"], finish)
+        self.assertEqual(status, 200)
+        status, t = s.json("GET", "/api/v1/studies/m/trials/%d" % lease["trial"]["number"])
+        self.assertEqual(status, 200)
+        self.assertEqual((t["state"], t["value"], t["last_step"]), ("COMPLETE", 0.4, 2147483647))
+        self.assertEqual(t["stderr_tail"], "done\nkestrel: 2 report lines ignored as malformed, "
+                         "the first: step: must be an integer from 0 to 2147483647, "
+                         "not 2147483648\n")
+
     def test_kill9_and_sigstop_of_workers(self):
         s = self.serve("--lease-timeout", "3")
         gate = os.path.join(self.tmp, "gate")
