@@ -49,6 +49,14 @@
  * ever: a reaper thread shuts such sockets down. */
 #define HEADER_DEADLINE_S 10
 #define STREAM_CHUNK (16 * 1024)        /* bytes a stream's producer is ahead at most */
+/* A connection's memory (MHD's pool: the request's headers, its read buffer,
+ * the answer's headers; bodies are copied out as they arrive). MHD zeroes
+ * all of it after every request, and a thousand workers connecting at once
+ * touch a thousand fresh ones: at MHD's 32 KB that memset and those page
+ * faults took a third of the event thread and held their leases' reads up
+ * by 100 ms (bench/README.md, issue 14). 8 KB takes request headers up to
+ * about 3.5 KB (more gets 431). */
+#define CONN_MEMORY (8 * 1024)
 
 typedef struct watch {          /* one connection, in the reaper's list */
     MHD_socket fd;
@@ -915,6 +923,7 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
     /* one event thread on epoll (select() takes descriptors below 1024 only);
      * handlers that block run on the pool while their connection is suspended */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+    flags |= MHD_USE_TURBO;     /* an answer is written at once, not a turn of the loop later */
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -922,6 +931,7 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                             CONN_PER_CLIENT(max) > 0 ? CONN_PER_CLIENT(max) : 1u,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_END);

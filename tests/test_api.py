@@ -232,6 +232,15 @@ class ApiTest(unittest.TestCase):
         c.close()
         status, e = s.json("POST", "/api/v1/studies", b'{"name": "x", ')
         self.assertEqual((status, e["error"]["code"]), (400, "invalid"))
+        # a body far larger than a connection's memory is read whole (it is
+        # copied out as it arrives): the error is at its end
+        status, e = s.json("POST", "/api/v1/studies",
+                           b'{"name": "x", "pad": "' + b"p" * 600000 + b'", ')
+        self.assertEqual((status, e["error"]["code"]), (400, "invalid"))
+        # request headers up to about 3.5 KB (a browser's cookies) are
+        # served; more gets 431 (the connection's memory), not a hang
+        self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 3000})[0], 200)
+        self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 6000})[0], 431)
         bad = fn_spec("bad")
         bad["space"]["x1"]["low"] = 20
         status, e = s.json("POST", "/api/v1/studies", bad)
