@@ -50,6 +50,7 @@ static ssize_t sse_read(void *ctx, uint64_t pos, char *buf, size_t max)
 static void sse_free(void *ctx)
 {
     sse_stream *c = ctx;
+    service_event_listen(c->sv, 0);
     free(c->frame);
     free(c->study);
     free(c);
@@ -80,6 +81,7 @@ void api_events(http_req *rq, service *sv)
         return;
     }
     c->sv = sv;
+    service_event_listen(sv, 1);
     c->after = from ? after : service_event_last(sv);
     http_respond_stream(rq, 200, "text/event-stream", sse_read, c, sse_free);
 }

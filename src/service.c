@@ -29,6 +29,7 @@
 #include "watch.h"
 
 #define TICK_MS 30                      /* one round over all studies */
+#define EVENTS_KEEP_S 60.0               /* trial events built after the last stream left */
 #define WATCH_S 0.5                     /* between looks for other processes' changes */
 #define STALL_AFTER_DEFAULT 60.0        /* seconds; a GP fit takes a few at most */
 #define SHUTDOWN_REASON "the server shut down"
@@ -125,6 +126,8 @@ struct service {
     atomic_int running;
     atomic_int n_active_pub;
     atomic_llong beat_ns;       /* CLOCK_MONOTONIC at the end of the last round */
+    atomic_int listeners;       /* event streams open (service_event_listen) */
+    atomic_llong listened_until_ns;   /* trial events kept until then after the last left */
     double stall_after;
 };
 
@@ -185,6 +188,32 @@ static void ring_put(service *sv, const char *study, const char *type, char *jso
     free(json);
 }
 
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Whether trial events are worth building: a stream listens, or one left
+ * less than EVENTS_KEEP_S ago (a dashboard reconnecting with Last-Event-ID
+ * finds what it missed). A fleet's coordinator with no dashboard open spent
+ * a tenth of its engine on events nobody read. */
+static int events_wanted(service *sv)
+{
+    return atomic_load(&sv->listeners) > 0 || mono_ns() < atomic_load(&sv->listened_until_ns);
+}
+
+void service_event_listen(service *sv, int on)
+{
+    if (on) {
+        atomic_fetch_add(&sv->listeners, 1);
+        return;
+    }
+    atomic_store(&sv->listened_until_ns, mono_ns() + (long long)(EVENTS_KEEP_S * 1e9));
+    atomic_fetch_sub(&sv->listeners, 1);
+}
+
 /* Adds an event (takes the reference to data). Dropped when out of memory:
  * events are a view, storage is the record. In a batch it waits for the
  * commit, so a reader that fetches what an event announces finds it. */
@@ -220,11 +249,19 @@ static void on_sched_event(const scheduler_event *ev, void *ctx)
 {
     study_run *r = ctx;
     service *sv = r->sv;
-    json_t *d = json_pack("{s:s, s:i}", "study", r->spec.name, "number", ev->number);
-    const char *type = "trial_started";
     if (ev->kind == SCHED_EV_STARTED) {
         atomic_fetch_add(&sv->suggestions, 1);
         atomic_fetch_add(&sv->running, 1);
+    } else if (ev->kind != SCHED_EV_REPORTED) {
+        atomic_fetch_sub(&sv->running, 1);
+        if (ev->state == TRIAL_FAILED && !trial_interrupted(ev->failure))
+            klog(stderr, "study %s: trial %d FAILED: %s", r->spec.name, ev->number,
+                 ev->failure ? ev->failure : "");
+    }
+    if (!events_wanted(sv)) return;
+    json_t *d = json_pack("{s:s, s:i}", "study", r->spec.name, "number", ev->number);
+    const char *type = "trial_started";
+    if (ev->kind == SCHED_EV_STARTED) {
         /* the whole trial as GET .../trials gives it, so a client needs no
          * fetch per start */
         json_t *t = api_trial_json(ev->trial);
@@ -236,10 +273,6 @@ static void on_sched_event(const scheduler_event *ev, void *ctx)
         json_object_set_new(d, "value", value_or_null(ev->has_value, ev->value));
     } else {
         type = "trial_finished";
-        atomic_fetch_sub(&sv->running, 1);
-        if (ev->state == TRIAL_FAILED && !trial_interrupted(ev->failure))
-            klog(stderr, "study %s: trial %d FAILED: %s", r->spec.name, ev->number,
-                 ev->failure ? ev->failure : "");
         json_object_set_new(d, "state", json_string(trial_state_name(ev->state)));
         json_object_set_new(d, "value", value_or_null(ev->has_value, ev->value));
         json_object_set_new(d, "failure", api_text(ev->failure));
@@ -704,13 +737,6 @@ int service_stop(service *sv, const char *name, kerror *err)
 int service_delete(service *sv, const char *name, kerror *err)
 {
     return named_request(sv, CMD_DELETE, name, err);
-}
-
-static long long mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* The engine finished a round: /healthz sees it alive. */

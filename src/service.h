@@ -116,6 +116,12 @@ struct scheduler *service_study_at(service *sv, int i, const char **name);
  * down. A reader that fell behind the ring resumes at its oldest event; one
  * whose `after` is beyond the newest (ids of a previous run) gets them all. */
 #define SERVICE_RING 4096        /* events kept for Last-Event-ID resumes */
+/* A stream starts (on) or stops reading events. Trial events are built only
+ * while one reads, or one stopped less than a minute ago: a reader that
+ * comes later starts from the latest event, and one that resumes with
+ * Last-Event-ID after longer may find a gap (as it does once the ring has
+ * turned over). Study events are always built. */
+void service_event_listen(service *sv, int on);
 /* The number of the latest event (0 before the first). */
 uint64_t service_event_last(service *sv);
 int service_event_next(service *sv, uint64_t after, const char *study, int timeout_ms,

@@ -613,22 +613,26 @@ class ApiTest(unittest.TestCase):
     def read_events(self, s, query, want, headers=None, timeout=120):
         """Events as (id, type, data) until every type in want was seen."""
         req = urllib.request.Request(s.base + "/api/v1/events" + query, headers=headers or {})
-        events, seen, ev = [], set(), {}
-        deadline = time.monotonic() + timeout
         with urllib.request.urlopen(req, timeout=timeout) as r:
             self.assertTrue(r.headers["Content-Type"].startswith("text/event-stream"))
-            while not want <= seen and time.monotonic() < deadline:
-                line = r.readline().decode().rstrip("\n")
-                if line.startswith("id: "):
-                    ev["id"] = int(line[4:])
-                elif line.startswith("event: "):
-                    ev["type"] = line[7:]
-                elif line.startswith("data: "):
-                    ev["data"] = json.loads(line[6:])
-                elif line == "" and "id" in ev:
-                    events.append((ev["id"], ev["type"], ev["data"]))
-                    seen.add(ev["type"])
-                    ev = {}
+            return self.parse_events(r, want, timeout)
+
+    def parse_events(self, r, want, timeout=120):
+        """Events of stream r as (id, type, data) until every type in want was seen."""
+        events, seen, ev = [], set(), {}
+        deadline = time.monotonic() + timeout
+        while not want <= seen and time.monotonic() < deadline:
+            line = r.readline().decode().rstrip("\n")
+            if line.startswith("id: "):
+                ev["id"] = int(line[4:])
+            elif line.startswith("event: "):
+                ev["type"] = line[7:]
+            elif line.startswith("data: "):
+                ev["data"] = json.loads(line[6:])
+            elif line == "" and "id" in ev:
+                events.append((ev["id"], ev["type"], ev["data"]))
+                seen.add(ev["type"])
+                ev = {}
         self.assertTrue(want <= seen, "saw only %s" % seen)
         return events
 
@@ -774,6 +778,23 @@ class ApiTest(unittest.TestCase):
             self.assertEqual((status, e["error"]["path"]), (400, "Last-Event-ID"), bad)
         status, e = s.json("GET", "/api/v1/events?since=x")
         self.assertEqual((status, e["error"]["path"]), (400, "since"))
+
+    def test_trial_events_are_built_while_a_stream_listens(self):
+        # A study nobody watched leaves its state in the stream but no trial
+        # events (a fleet's coordinator without a dashboard builds none);
+        # trials that run while a stream is open have theirs.
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.slow_spec("quiet", trials=2, pause=0.05))
+        s.wait_state("quiet", "COMPLETE")
+        req = urllib.request.Request(s.base + "/api/v1/events?since=0")
+        with urllib.request.urlopen(req, timeout=120) as r:
+            self.assertEqual(r.readline(), b"retry: 2000\n")   # open: it listens
+            s.json("POST", "/api/v1/studies", self.slow_spec("loud", trials=2, pause=0.05))
+            events = self.parse_events(r, {"trial_started", "trial_reported", "trial_finished"})
+        quiet = [(t, d) for _, t, d in events if d.get("study") == "quiet"]
+        self.assertIn(("study_state", {"study": "quiet", "state": "COMPLETE"}), quiet)
+        self.assertEqual([t for t, _ in quiet if t.startswith("trial_")], [])
+        self.assertTrue(all(d["study"] == "loud" for _, t, d in events if t.startswith("trial_")))
 
     def test_idle_and_slow_connections_do_not_take_it_offline(self):
         # 300 idle connections and one trickling its headers (slowloris):
