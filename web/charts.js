@@ -106,15 +106,13 @@ window.K = window.K || {};
    * costs less to make than to look up. */
   const WARM = 2000;   // trials whose points one warm job makes
 
-  /* Jobs that each make the kept points of WARM items (entry(item) makes
-   * or finds one's): a first fill of 10,000 curves or lines (50,000
-   * objects, 80-190 ms in one task at load 7-17) spread over tasks; once
-   * kept, a job is WARM lookups. */
-  function warmJobs(items, entry) {
+  /* Jobs that each run work(part) on a part of WARM items, making or
+   * finding their kept points: a first fill of 10,000 curves or lines
+   * (50,000 objects, 80-190 ms in one task at load 7-17) spread over tasks;
+   * once kept, a job is WARM lookups. */
+  function warmJobs(items, work) {
     const jobs = [];
-    for (let i = 0; i < items.length; i += WARM) {
-      jobs.push(() => { for (let k = i; k < Math.min(items.length, i + WARM); k++) entry(items[k]); });
-    }
+    for (let i = 0; i < items.length; i += WARM) jobs.push(() => work(items.slice(i, i + WARM)));
     return jobs;
   }
 
@@ -207,7 +205,7 @@ window.K = window.K || {};
           y: { type: 'linear', title: title(model.study.metric || 'objective') },
         },
       }),
-    }, fillCurves, model, (chart, m) => warmJobs([...m.curves], ([n, c]) => curveEntry(chart, m, n, c)));
+    }, fillCurves, model, curveJobs);
   };
 
   /* A curve's points: its last, and the polyline (null for a lone report,
@@ -239,13 +237,22 @@ window.K = window.K || {};
       () => curvePoints(n, c, joined ? parent : null));
   }
 
-  function fillCurves(chart, model) {
+  /* The curves' points gathered in jobs of WARM curves (listing 60,000
+   * points of 10,000 curves held the main thread 150-650 ms in one task at
+   * load 10-15): each job lists its curves' points by dataset in a part of
+   * its own; the fill joins the parts. */
+  function curveJobs(chart, model) {
+    chart.parts = [];
+    return warmJobs([...model.curves], (part) => chart.parts.push(curvePart(chart, model, part)));
+  }
+
+  function curvePart(chart, model, items) {
     const lines = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
     const singles = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
     const ends = { PRUNED: [], FAILED: [] };
     /* the smallest value and whether there is any: all a log axis needs to know */
     let least = Infinity;
-    for (const [n, c] of model.curves) {
+    for (const [n, c] of items) {
       const e = curveEntry(chart, model, n, c);
       if (!e) continue;
       if (e.least < least) least = e.least;
@@ -257,18 +264,25 @@ window.K = window.K || {};
       const data = lines[c.state];
       for (const p of e.line) data.push(p);
     }
+    return { lines, singles, ends, least };
+  }
+
+  function fillCurves(chart, model) {
+    const parts = chart.parts;
+    const join = (kind, key) => [].concat(...parts.map((p) => p[kind][key]));
     for (const ds of chart.data.datasets) {
       if (ds.stop) {
-        ds.data = ends[ds.stop];
+        ds.data = join('ends', ds.stop);
         ds.pointRadius = ds.data.length > BIG ? 1.5 : 3;
       } else if (ds.single) {
-        ds.data = singles[ds.state];
+        ds.data = join('singles', ds.state);
         ds.pointRadius = ds.data.length > BIG ? 1.5 : 2.5;
       } else {
-        ds.data = lines[ds.state];
+        ds.data = join('lines', ds.state);
         ds.borderWidth = ds.data.length > 20 * BIG ? 0.5 : 1;
       }
     }
+    const least = Math.min(...parts.map((p) => p.least));
     chart.logOk = setLogY(chart, model.logY, least === Infinity ? [] : [least]);
     chart.options.plugins.title = { display: model.curves.size === 0, text: 'No trial has reported intermediate steps yet' };
   }
@@ -304,7 +318,7 @@ window.K = window.K || {};
       }),
       plugins: [parallelAxesPlugin],
     }, (c, m) => { fillParallel(c, m); if (onSelect) onSelect(c.selected, c.lines, c.brushed); }, model,
-    (c, m) => warmJobs(m.trials.filter(S.scored), (t) => parallelLine(c, t, m.axes.length)));
+    (c, m) => warmJobs(m.trials.filter(S.scored), (part) => { for (const t of part) parallelLine(c, t, m.axes.length); }));
     brushable(chart);
     return chart;
   };
