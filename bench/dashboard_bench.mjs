@@ -3,8 +3,9 @@
 // passes BASE). Headless Debian chromium through playwright-core loads the
 // study page REPS times and times: until the history chart holds every
 // COMPLETE trial and is drawn, until the trial table shows its first page, until every
-// chart is built, and (in the page, to the next paint) a sort by value and a
-// state filter. During each load and for LIVE_S seconds after it
+// chart is built (each also read in the page, from navigation: the
+// dashboard's user timings and a MutationObserver), and (in the page, to the
+// next paint) a sort by value and a state filter. During each load and for LIVE_S seconds after it
 // (the study keeps running, tens of trials a second, so the page keeps
 // polling and redrawing) it records the main thread's long tasks (> 50 ms,
 // PerformanceObserver) and the JS heap. Prints medians; asserts nothing.
