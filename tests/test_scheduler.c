@@ -120,6 +120,29 @@ static scheduler *open_random_for_workers(const char *name, int max_trials, int 
     return open_for_workers(text, spec, st, o);
 }
 
+/* Stops s, lets its runs end, and closes it with its storage and spec. */
+static void close_for_workers(scheduler *s, storage *st, spec_study *spec)
+{
+    kerror err;
+    kerror_clear(&err);
+    scheduler_stop(s, "test over");
+    while (scheduler_step(s, 0, &err) > 0) {}
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(spec);
+}
+
+/* Leases one trial under tag, as a worker "w" would. */
+static scheduler_remote lease_tag(scheduler *s, int tag)
+{
+    kerror err;
+    kerror_clear(&err);
+    scheduler_remote rem = {.tag = tag, .worker = "w", .batch = 1};
+    ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
+    ck_assert_int_eq(rem.leased, 1);
+    return rem;
+}
+
 /* Two trials end in the same poll while the history refuses to end a trial:
  * the step fails, and the second exit must not be left dangling, or closing
  * the scheduler waits forever for a child already gone. */
@@ -376,11 +399,7 @@ START_TEST(leases_asking_at_once_share_one_suggestion_batch)
     scheduler_get_status(s, &ss);
     ck_assert_int_eq(ss.n_running, 5);
     ck_assert_int_eq(ss.n_asked, 3);
-    scheduler_stop(s, "test over");
-    while (scheduler_step(s, 0, &err) > 0) {}
-    scheduler_close(s);
-    storage_close(st);
-    spec_free(&spec);
+    close_for_workers(s, st, &spec);
 }
 END_TEST
 
@@ -395,11 +414,7 @@ START_TEST(best_is_the_first_of_equals_whatever_order_they_end_in)
     storage *st;
     scheduler_opts o;
     scheduler *s = open_random_for_workers("ties", 4, 3, &spec, &st, &o);
-    for (int tag = 1; tag <= 3; tag++) {
-        scheduler_remote rem = {.tag = tag, .worker = "w", .batch = 1};
-        ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
-        ck_assert_int_eq(rem.trial->number, tag - 1);
-    }
+    for (int tag = 1; tag <= 3; tag++) ck_assert_int_eq(lease_tag(s, tag).trial->number, tag - 1);
     /* trial 2 ends first at 0.5, then 1 at 0.5, then 0 at 0.7 */
     static const struct { int tag; const char *line; } ends[] = {
         {3, "{\"loss\": 0.5}"}, {2, "{\"loss\": 0.5}"}, {1, "{\"loss\": 0.7}"}};
@@ -445,8 +460,7 @@ START_TEST(malformed_report_lines_are_noted_in_the_trial_record)
     scheduler_opts o;
     scheduler *s = open_random_for_workers("steps", 2, 2, &spec, &st, &o);
     for (int tag = 1; tag <= 2; tag++) {
-        scheduler_remote rem = {.tag = tag, .worker = "w", .batch = 1};
-        ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
+        lease_tag(s, tag);
         for (int i = 0; lines[tag - 1][i]; i++)
             ck_assert_int_eq(scheduler_remote_line(s, tag, lines[tag - 1][i], &err), KE_OK);
         runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
@@ -523,9 +537,7 @@ static void run_leases(scheduler *s, int tag, int n, int keep_last)
     kerror err;
     kerror_clear(&err);
     for (int i = 0; i < n; i++, tag++) {
-        scheduler_remote rem = {.tag = tag, .worker = "w", .batch = 1};
-        ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
-        ck_assert_int_eq(rem.leased, 1);
+        lease_tag(s, tag);
         char line[64];
         for (int step = 1; step <= 3; step++) {
             snprintf(line, sizeof line, "{\"step\": %d, \"loss\": %g}", step, 1.0 / (step + tag));
@@ -575,11 +587,7 @@ START_TEST(live_history_is_the_one_a_resumed_study_loads)
     ck_assert_int_lt(foreign, s->hist.n);
     run_leases(s, 101, 7, 1);
     assert_history_as_stored(s, st, &spec);
-    scheduler_stop(s, "test over");
-    while (scheduler_step(s, 0, &err) > 0) {}
-    scheduler_close(s);
-    storage_close(st);
-    spec_free(&spec);
+    close_for_workers(s, st, &spec);
 }
 END_TEST
 
