@@ -23,7 +23,7 @@
 #include "wclient.h"
 
 #define BATCH_S 0.1             /* at most one report request per trial per BATCH_S */
-#define BATCH_BYTES (256 * 1024) /* of report lines per request, well under the server's limit */
+#define BATCH_BYTES (256 * 1024) /* of report lines, as sent, per request: well under the server's limit */
 #define POLL_MS 50
 #define PART_BYTES (768 * 1024)  /* of a trial folder's archive per request (server limit: 1 MiB) */
 #define FOLDER_MAX (1LL << 31)   /* bytes of archive a worker packs at most */
@@ -335,7 +335,9 @@ static int upload_part(worker *w, wslot *sl, kerror *err)
     free(out);
     if (status == 200) {
         sl->folder_sent += n;
-    } else if (status == 409 || status == 404) {
+    } else if (status >= 400 && status < 500 && status != 408 && status != 429) {
+        /* the lease is gone (404, 409), or the server refuses this request
+         * as it is (a 400, a 413): sent again it is refused again */
         lost(w, sl, status, reply);
     } else {   /* too large for the server, say: the trial still ends */
         klog(stderr, "worker: lease %lld: its folder was not taken (HTTP %d)", (long long)sl->lease,
@@ -347,6 +349,22 @@ static int upload_part(worker *w, wslot *sl, kerror *err)
 }
 
 /* Sends the slot's pending lines (and its end, when it has ended). */
+/* Bytes line s takes in a request body: Jansson writes a control character
+ * as \u00XX (six bytes, so a line of them is six times its length) and a
+ * quote or backslash after a backslash. */
+static size_t encoded_len(const char *s, size_t n)
+{
+    size_t len = n + 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            len += 1;
+        else if (c < 0x20)
+            len += 5;
+    }
+    return len;
+}
+
 static int flush(worker *w, wslot *sl, double now, kerror *err)
 {
     while (!sl->gone && sl->exited && sl->folder && sl->folder_sent < sl->folder_n) {
@@ -358,11 +376,14 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
     if (!ending && (json_array_size(sl->lines) == 0 || now - sl->last_sent < BATCH_S)) return KE_OK;
     /* a batch of whole lines under BATCH_BYTES (always at least one) */
     json_t *batch = json_array();
-    size_t bytes = 0, i = 0;
+    size_t bytes = 0, sent = 0, i = 0;
     for (; batch && i < json_array_size(sl->lines); i++) {
-        size_t len = json_string_length(json_array_get(sl->lines, i));
-        if (i > 0 && bytes + len > BATCH_BYTES) break;
+        const json_t *line = json_array_get(sl->lines, i);
+        size_t len = json_string_length(line);
+        size_t as_sent = encoded_len(json_string_value(line), len);
+        if (i > 0 && sent + as_sent > BATCH_BYTES) break;
         bytes += len;
+        sent += as_sent;
         json_array_append(batch, json_array_get(sl->lines, i));
     }
     if (i < json_array_size(sl->lines)) ending = 0;   /* the end goes after the last line */
@@ -388,7 +409,9 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
         sl->lines_bytes -= (long long)bytes;
         if (json_is_true(json_object_get(reply, "stop")) && sl->proc) runner_terminate(sl->proc);
         if (ending) slot_clear(w, sl);
-    } else if (status == 409 || status == 404) {
+    } else if (status >= 400 && status < 500 && status != 408 && status != 429) {
+        /* the lease is gone (404, 409), or the server refuses this request
+         * as it is (a 400, a 413): sent again it is refused again */
         lost(w, sl, status, reply);
     } else {
         klog(stderr, "worker: lease %lld: HTTP %d from the server; trying again", (long long)sl->lease,

@@ -371,6 +371,25 @@ class WorkersTest(unittest.TestCase):
                          "the first: step: must be an integer from 0 to 2147483647, "
                          "not 2147483648\n")
 
+    def test_report_lines_of_control_characters_fit_the_servers_limit(self):
+        # Lines of control characters take six bytes each in a request's
+        # JSON (\u0001): batched by their raw length, four 60 KB lines made
+        # a 1.4 MB request the server refuses (413), and the worker sent it
+        # again for good; batched by their encoded length, the trial ends.
+        script = os.path.join(self.tmp, "ctl.sh")
+        with open(script, "w") as f:
+            f.write("for i in 1 2 3 4 5 6 7 8; do head -c 60000 /dev/zero | tr '\\000' '\\001' >&3;"
+                    " echo >&3; done; echo '{\"loss\": 1.5}' >&3\n")
+        spec = self.step_spec("ctl", trials=1, parallel=1)
+        spec["run"]["command"] = ["sh", script]
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", spec)
+        w = self.worker(s, "w1")
+        s.wait_state("ctl", "COMPLETE", timeout=HANG)
+        t = self.trials(s, "ctl")[0]
+        self.assertEqual((t["state"], t["value"]), ("COMPLETE", 1.5))
+        self.assertNotIn("413", self.log_of(w))
+
     def test_kill9_and_sigstop_of_workers(self):
         s = self.serve("--lease-timeout", "3")
         gate = os.path.join(self.tmp, "gate")
