@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
+
 #define PING_MS 15000           /* SSE keep-alive comment */
 
 typedef struct {
-    service *sv;
+    events *ev;
     uint64_t after;             /* the last event sent */
     char *study;                /* filter, or NULL */
     char *frame;                /* being sent */
@@ -28,7 +30,7 @@ static ssize_t sse_read(void *ctx, uint64_t pos, char *buf, size_t max)
             c->frame = strdup("retry: 2000\n\n");
         } else {
             uint64_t seq;
-            int rc = service_event_next(c->sv, c->after, c->study, PING_MS, &c->frame, &seq);
+            int rc = events_next(c->ev, c->after, c->study, PING_MS, &c->frame, &seq);
             if (rc < 0) return HTTP_STREAM_END;
             c->after = seq;
             if (rc == 0) c->frame = strdup(": ping\n\n");
@@ -50,7 +52,7 @@ static ssize_t sse_read(void *ctx, uint64_t pos, char *buf, size_t max)
 static void sse_free(void *ctx)
 {
     sse_stream *c = ctx;
-    service_event_listen(c->sv, 0);
+    events_listen(c->ev, 0);
     free(c->frame);
     free(c->study);
     free(c);
@@ -80,8 +82,8 @@ void api_events(http_req *rq, service *sv)
         http_respond_error(rq, 500, "nomem", NULL, "out of memory");
         return;
     }
-    c->sv = sv;
-    service_event_listen(sv, 1);
-    c->after = from ? after : service_event_last(sv);
+    c->ev = service_events(sv);
+    events_listen(c->ev, 1);
+    c->after = from ? after : events_last(c->ev);
     http_respond_stream(rq, 200, "text/event-stream", sse_read, c, sse_free);
 }

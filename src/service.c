@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "api_json.h"
+#include "events.h"
 #include "fleet.h"
 #include "format.h"
 #include "klog.h"
@@ -29,7 +30,6 @@
 #include "watch.h"
 
 #define TICK_MS 30                      /* one round over all studies */
-#define EVENTS_KEEP_S 60.0               /* trial events built after the last stream left */
 #define WATCH_S 0.5                     /* between looks for other processes' changes */
 #define STALL_AFTER_DEFAULT 60.0        /* seconds; a GP fit takes a few at most */
 #define SHUTDOWN_REASON "the server shut down"
@@ -69,17 +69,6 @@ typedef struct study_run {
     struct study_run *next;
 } study_run;
 
-typedef struct {
-    char *study;
-    char *frame;
-} event;
-
-typedef struct {                /* an event whose changes are not yet committed */
-    char *study;
-    const char *type;           /* a literal */
-    char *json;
-} held_event;
-
 struct service {
     char *db_path, *self_exe;
     int run_self;
@@ -113,21 +102,13 @@ struct service {
         int n;
     } pass_left[8];
     int n_pass_fns;
-    held_event *held;
-    int n_held, cap_held;
 
-    pthread_mutex_t ev_mu;      /* ring, next_seq, ev_closed */
-    pthread_cond_t ev_cond;
-    event ring[SERVICE_RING];   /* event seq lives at ring[seq % SERVICE_RING] */
-    uint64_t next_seq;
-    int ev_closed;
+    events *ev;
 
     atomic_ullong suggestions;
     atomic_int running;
     atomic_int n_active_pub;
     atomic_llong beat_ns;       /* CLOCK_MONOTONIC at the end of the last round */
-    atomic_int listeners;       /* event streams open (service_event_listen) */
-    atomic_llong listened_until_ns;   /* trial events kept until then after the last left */
     double stall_after;
 };
 
@@ -151,67 +132,11 @@ static void log_study(const char *study, const char *state, const scheduler_stat
 
 /* ---- events ---- */
 
-/* Room for one more held event; NULL when out of memory. */
-static held_event *hold_slot(service *sv)
-{
-    if (sv->n_held == sv->cap_held) {
-        int cap = sv->cap_held ? 2 * sv->cap_held : 64;
-        held_event *bigger = realloc(sv->held, (size_t)cap * sizeof *bigger);
-        if (!bigger) return NULL;
-        sv->held = bigger;
-        sv->cap_held = cap;
-    }
-    return &sv->held[sv->n_held];
-}
-
-/* Adds an event to the ring (json taken; NULL: out of memory, dropped). */
-static void ring_put(service *sv, const char *study, const char *type, char *json)
-{
-    pthread_mutex_lock(&sv->ev_mu);
-    uint64_t seq = sv->next_seq;
-    event e = {strdup(study), NULL};
-    if (json && asprintf(&e.frame, "id: %llu\nevent: %s\ndata: %s\n\n",
-                         (unsigned long long)seq, type, json) < 0)
-        e.frame = NULL;
-    if (e.study && e.frame) {
-        event *slot = &sv->ring[seq % SERVICE_RING];
-        free(slot->study);
-        free(slot->frame);
-        *slot = e;
-        sv->next_seq++;
-        pthread_cond_broadcast(&sv->ev_cond);
-    } else {
-        free(e.study);
-        free(e.frame);
-    }
-    pthread_mutex_unlock(&sv->ev_mu);
-    free(json);
-}
-
 static long long mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Whether trial events are worth building: a stream listens, or one left
- * less than EVENTS_KEEP_S ago (a dashboard reconnecting with Last-Event-ID
- * finds what it missed). A fleet's coordinator with no dashboard open spent
- * a tenth of its engine on events nobody read. */
-static int events_wanted(service *sv)
-{
-    return atomic_load(&sv->listeners) > 0 || mono_ns() < atomic_load(&sv->listened_until_ns);
-}
-
-void service_event_listen(service *sv, int on)
-{
-    if (on) {
-        atomic_fetch_add(&sv->listeners, 1);
-        return;
-    }
-    atomic_store(&sv->listened_until_ns, mono_ns() + (long long)(EVENTS_KEEP_S * 1e9));
-    atomic_fetch_sub(&sv->listeners, 1);
 }
 
 /* Adds an event (takes the reference to data). Dropped when out of memory:
@@ -221,18 +146,8 @@ static void publish(service *sv, const char *study, const char *type, json_t *da
 {
     char *json = data ? format_json(data, JSON_COMPACT) : NULL;
     json_decref(data);
-    if (!sv->batching) {
-        ring_put(sv, study, type, json);
-        return;
-    }
-    held_event *h = hold_slot(sv);
-    char *name = h && json ? strdup(study) : NULL;
-    if (!name) {
-        free(json);
-        return;
-    }
-    *h = (held_event){name, type, json};
-    sv->n_held++;
+    if (sv->batching) events_hold(sv->ev, study, type, json);
+    else events_put(sv->ev, study, type, json);
 }
 
 static void publish_state(service *sv, const char *study, const char *state)
@@ -258,7 +173,9 @@ static void on_sched_event(const scheduler_event *ev, void *ctx)
             klog(stderr, "study %s: trial %d FAILED: %s", r->spec.name, ev->number,
                  ev->failure ? ev->failure : "");
     }
-    if (!events_wanted(sv)) return;
+    /* a fleet's coordinator with no dashboard open spent a tenth of its
+     * engine on trial events nobody read */
+    if (!events_wanted(sv->ev)) return;
     json_t *d = json_pack("{s:s, s:i}", "study", r->spec.name, "number", ev->number);
     const char *type = "trial_started";
     if (ev->kind == SCHED_EV_STARTED) {
@@ -282,52 +199,9 @@ static void on_sched_event(const scheduler_event *ev, void *ctx)
     publish(sv, r->spec.name, type, d);
 }
 
-uint64_t service_event_last(service *sv)
+events *service_events(service *sv)
 {
-    pthread_mutex_lock(&sv->ev_mu);
-    uint64_t last = sv->next_seq - 1;
-    pthread_mutex_unlock(&sv->ev_mu);
-    return last;
-}
-
-int service_event_next(service *sv, uint64_t after, const char *study, int timeout_ms,
-                       char **frame, uint64_t *seq)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    int rc = 0;
-    pthread_mutex_lock(&sv->ev_mu);
-    /* An id from the future comes from before a restart (numbering starts
-     * again at 1): everything held is new to that reader. */
-    if (after >= sv->next_seq) after = 0;
-    for (;;) {
-        if (sv->ev_closed) {
-            rc = KE_INTERRUPTED;
-            break;
-        }
-        uint64_t oldest = sv->next_seq > SERVICE_RING ? sv->next_seq - SERVICE_RING : 1;
-        uint64_t q = after + 1 < oldest ? oldest : after + 1;
-        for (; q < sv->next_seq; q++) {
-            const event *e = &sv->ring[q % SERVICE_RING];
-            if (study && strcmp(e->study, study) != 0) continue;
-            *frame = strdup(e->frame);
-            *seq = q;
-            rc = *frame ? 1 : KE_NOMEM;
-            break;
-        }
-        if (rc) break;
-        after = sv->next_seq - 1;
-        *seq = after;
-        if (pthread_cond_timedwait(&sv->ev_cond, &sv->ev_mu, &deadline) == ETIMEDOUT) break;
-    }
-    pthread_mutex_unlock(&sv->ev_mu);
-    return rc;
+    return sv->ev;
 }
 
 /* ---- studies ---- */
@@ -767,13 +641,7 @@ static void end_batch(service *sv)
     kerror_clear(&err);
     int rc = storage_batch_end(sv->st, &err);
     sv->batching = 0;
-    for (int i = 0; i < sv->n_held; i++) {
-        held_event *h = &sv->held[i];
-        if (rc == KE_OK) ring_put(sv, h->study, h->type, h->json);
-        else free(h->json);
-        free(h->study);
-    }
-    sv->n_held = 0;
+    events_release(sv->ev, rc == KE_OK);
     while (sv->answered) {
         cmd *c = sv->answered;
         sv->answered = c->next;
@@ -954,10 +822,7 @@ static void shut_down(service *sv)
         tick(sv, TICK_MS);
         beat(sv);
     }
-    pthread_mutex_lock(&sv->ev_mu);
-    sv->ev_closed = 1;
-    pthread_cond_broadcast(&sv->ev_cond);
-    pthread_mutex_unlock(&sv->ev_mu);
+    events_end(sv->ev);
 }
 
 /* A study another process changed, created (s) or deleted (s NULL): its
@@ -1017,12 +882,10 @@ int service_open(service **out, const service_opts *o, kerror *err)
     sv->stall_after = o->stall_after > 0 ? o->stall_after : STALL_AFTER_DEFAULT;
     beat(sv);
     sv->engine = pthread_self();
-    sv->next_seq = 1;
     pthread_mutex_init(&sv->mu, NULL);
     pthread_cond_init(&sv->wake, NULL);
-    pthread_mutex_init(&sv->ev_mu, NULL);
-    pthread_cond_init(&sv->ev_cond, NULL);
-    if (!sv->db_path || !sv->self_exe) {
+    sv->ev = events_new();
+    if (!sv->db_path || !sv->self_exe || !sv->ev) {
         service_close(sv);
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
@@ -1050,18 +913,12 @@ void service_close(service *sv)
         scheduler_stop(r->s, SHUTDOWN_REASON);
         finish_study(sv, r, 0, NULL);
     }
-    for (int i = 0; i < SERVICE_RING; i++) {
-        free(sv->ring[i].study);
-        free(sv->ring[i].frame);
-    }
-    free(sv->held);
     watch_close(sv->others);
     fleet_close(sv->fleet);
     storage_close(sv->st);
     pthread_mutex_destroy(&sv->mu);
     pthread_cond_destroy(&sv->wake);
-    pthread_mutex_destroy(&sv->ev_mu);
-    pthread_cond_destroy(&sv->ev_cond);
+    events_free(sv->ev);
     free(sv->db_path);
     free(sv->self_exe);
     free(sv);

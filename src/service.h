@@ -108,23 +108,8 @@ struct fleet *service_fleet(service *sv);
 struct scheduler *service_study(service *sv, const char *name);
 struct scheduler *service_study_at(service *sv, int i, const char **name);
 
-/* Events. Each is one complete Server-Sent-Events frame
- * ("id: N\nevent: TYPE\ndata: JSON\n\n"), numbered from 1. Waits up to
- * timeout_ms for the first event numbered above `after` (of study `study`
- * when non-NULL). Returns 1 with *frame (malloc'd, the caller frees) and
- * *seq set, 0 on timeout, or KE_INTERRUPTED once the service is shutting
- * down. A reader that fell behind the ring resumes at its oldest event; one
- * whose `after` is beyond the newest (ids of a previous run) gets them all. */
-#define SERVICE_RING 4096        /* events kept for Last-Event-ID resumes */
-/* A stream starts (on) or stops reading events. Trial events are built only
- * while one reads, or one stopped less than a minute ago: a reader that
- * comes later starts from the latest event, and one that resumes with
- * Last-Event-ID after longer may find a gap (as it does once the ring has
- * turned over). Study events are always built. */
-void service_event_listen(service *sv, int on);
-/* The number of the latest event (0 before the first). */
-uint64_t service_event_last(service *sv);
-int service_event_next(service *sv, uint64_t after, const char *study, int timeout_ms,
-                       char **frame, uint64_t *seq);
+/* Any thread: the server's live feed (events.h). */
+struct events;
+struct events *service_events(service *sv);
 
 #endif

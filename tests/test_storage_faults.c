@@ -20,6 +20,7 @@
 
 #include "check_main.h"
 #include "storage_fixture.h"
+#include "../src/events.h"
 #include "../src/fleet.h"
 #include "../src/sched_trial.h"
 #include "../src/scheduler.h"
@@ -556,7 +557,7 @@ static char *last_state_event(const char *study)
 {
     uint64_t after = 0, seq;
     char *frame, *state = NULL;
-    while (service_event_next(eng.sv, after, study, 0, &frame, &seq) == 1) {
+    while (events_next(service_events(eng.sv), after, study, 0, &frame, &seq) == 1) {
         const char *s = strstr(frame, "\"state\":\"");
         if (strstr(frame, "event: study_state") && s) {
             free(state);
