@@ -33,6 +33,27 @@ static int slot_busy(const sched_run *r)
     return r->proc || r->tag > 0;
 }
 
+/* Empties slot r for a run of trial number. Field by field: the two report
+ * lines' metric arrays (9 KB a slot) are read only up to their counts, and
+ * clearing them took as long as the trial's insert in a burst of leases. */
+static void run_reset(sched_run *r, int number)
+{
+    r->number = number;
+    r->proc = NULL;
+    r->tag = 0;
+    r->stop_asked = 0;
+    r->final.has_step = r->final.final = r->final.n = 0;
+    r->final.step = 0;
+    r->last.has_step = r->last.final = r->last.n = 0;
+    r->last.step = 0;
+    r->has_last = 0;
+    r->pruned = 0;
+    r->stopped = NULL;
+    r->failure[0] = '\0';
+    r->n_malformed = 0;
+    r->malformed[0] = '\0';
+}
+
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc)
 {
     char tmp[4096];
@@ -220,9 +241,11 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         s->goal_reached = sched_outcome_goal(s, best);
     s->ended_since_ask = 1;   /* a resumed study may have promotions due */
     if (rc == KE_OK) {
-        s->runs = calloc(spec->budget.max_parallel, sizeof *s->runs);
+        s->runs = malloc((size_t)spec->budget.max_parallel * sizeof *s->runs);
         s->ready = calloc(spec->budget.max_parallel, sizeof *s->ready);
         if (!s->runs || !s->ready) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        /* every slot's pages touched now, not at the lease of a burst */
+        for (int i = 0; s->runs && i < spec->budget.max_parallel; i++) run_reset(&s->runs[i], -1);
     }
     if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, STUDY_RUNNING, NULL, err);
     if (rc != KE_OK) {
@@ -288,8 +311,7 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
         if (rem) idmap_del(&s->remote, rem->tag);
         return rc;
     }
-    memset(r, 0, sizeof *r);
-    r->number = t->number;
+    run_reset(r, t->number);
     if (rem) {
         r->tag = rem->tag;
         rem->trial = t;
