@@ -7,13 +7,13 @@
 #define _GNU_SOURCE
 #include "fleet.h"
 
-#include <fcntl.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "idmap.h"
 #include "klog.h"
@@ -137,10 +137,9 @@ void fleet_close(fleet *fl)
 static int random_key(char *hex, kerror *err)
 {
     unsigned char b[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, b, sizeof b) : -1;
-    if (fd >= 0) close(fd);
-    if (n != (ssize_t)sizeof b) return kerror_set(err, KE_IO, NULL, "cannot read /dev/urandom");
+    /* one call, where opening /dev/urandom was three a registration */
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+        return kerror_set(err, KE_IO, NULL, "cannot read random bytes: %s", strerror(errno));
     for (int i = 0; i < 16; i++) sprintf(hex + 2 * i, "%02x", b[i]);
     return KE_OK;
 }
