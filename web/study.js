@@ -20,8 +20,14 @@ K.pages = K.pages || {};
   const PAGE_ROWS = 100;
   const STATES = ['RUNNING', 'COMPLETE', 'PRUNED', 'FAILED'];
 
-  /* Lets the browser handle input and paint between two pieces of work. */
-  const nextTask = () => new Promise((r) => setTimeout(r, 0));
+  /* Lets the browser handle input and paint between two pieces of work:
+   * a message to the page itself, since a chain of setTimeout(0) waits 4 ms
+   * a step from the fifth on (40 steps, a load's, waited 150-180 ms in
+   * Chromium 156 against 1 ms by messages). */
+  const yielded = new MessageChannel();
+  const waiting = [];
+  yielded.port1.onmessage = () => waiting.shift()();
+  const nextTask = () => new Promise((r) => { waiting.push(r); yielded.port2.postMessage(null); });
 
   /* Runs the jobs one task each; a job that returns jobs (a chart's
    * steps) has them run next, one task each too. Returns the ms they kept
