@@ -213,6 +213,7 @@ K.pages = K.pages || {};
     async function save() {
       try {
         model.study.note = (await K.api.setNote(model.study.name, area.value)).note;
+        model.edits++;
         editing(false);
       } catch (e) {
         error.textContent = e.message;
@@ -328,7 +329,7 @@ K.pages = K.pages || {};
     }
     if (!page.alive()) return;
     const model = { study, axes: (study.params || []).map((p) => S.paramAxis(study.spec, p)), trials: [],
-      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null,
+      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null, edits: 0,
       partial: true };
     for (const t of first) upsertTrial(model, t);
 
@@ -486,6 +487,7 @@ K.pages = K.pages || {};
         const s = await K.api[kind](name);
         if (kind === 'remove') { location.hash = '#/'; return; }
         if (s) Object.assign(model.study, s);
+        model.edits++;
       } catch (e) {
         model.actionError = `${what} failed: ${e.message}`;
       }
@@ -501,9 +503,13 @@ K.pages = K.pages || {};
       try {
         const tOff = openPrefix(model.trials.map((t) => t.number), (n) => model.byNumber.get(n).state);
         const cOff = Math.min(tOff, openPrefix(model.curveOrder, (n) => model.curves.get(n).state));
+        const edits = model.edits;
         const [s, ts, cs] = await Promise.all([K.api.study(name), K.api.trials(name, tOff), K.api.curves(name, cOff)]);
         if (!page.alive()) return;
-        Object.assign(model.study, s);
+        /* a study asked for before this page's own edit (a note saved, a
+         * stop) answered is older than the edit's answer: asked again */
+        if (edits === model.edits) Object.assign(model.study, s);
+        else model.needsSync = true;
         for (const t of ts) upsertTrial(model, t);
         for (const c of cs) upsertCurve(model, c);
         dirty.head = dirty.trials = dirty.curves = true;
