@@ -335,9 +335,7 @@ static int upload_part(worker *w, wslot *sl, kerror *err)
     free(out);
     if (status == 200) {
         sl->folder_sent += n;
-    } else if (status >= 400 && status < 500 && status != 408 && status != 429) {
-        /* the lease is gone (404, 409), or the server refuses this request
-         * as it is (a 400, a 413): sent again it is refused again */
+    } else if (status == 409 || status == 404) {
         lost(w, sl, status, reply);
     } else {   /* too large for the server, say: the trial still ends */
         klog(stderr, "worker: lease %lld: its folder was not taken (HTTP %d)", (long long)sl->lease,
@@ -348,7 +346,6 @@ static int upload_part(worker *w, wslot *sl, kerror *err)
     return KE_OK;
 }
 
-/* Sends the slot's pending lines (and its end, when it has ended). */
 /* Bytes line s takes in a request body: Jansson writes a control character
  * as \u00XX (six bytes, so a line of them is six times its length) and a
  * quote or backslash after a backslash. */
@@ -365,6 +362,7 @@ static size_t encoded_len(const char *s, size_t n)
     return len;
 }
 
+/* Sends the slot's pending lines (and its end, when it has ended). */
 static int flush(worker *w, wslot *sl, double now, kerror *err)
 {
     while (!sl->gone && sl->exited && sl->folder && sl->folder_sent < sl->folder_n) {

@@ -390,6 +390,22 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual((t["state"], t["value"]), ("COMPLETE", 1.5))
         self.assertNotIn("413", self.log_of(w))
 
+    def test_a_folder_over_checkpoint_max_is_not_taken_and_the_trial_ends(self):
+        # The server refuses the folder (413 past --checkpoint-max): the
+        # worker logs it and still sends the trial's end, which stands.
+        script = os.path.join(self.tmp, "big.sh")
+        with open(script, "w") as f:
+            f.write("head -c 1500000 /dev/urandom > \"$KESTREL_CHECKPOINT_DIR/blob\"; echo '{\"loss\": 2.5}' >&3\n")
+        spec = self.step_spec("big", trials=1, parallel=1)
+        spec["run"]["command"] = ["sh", script]
+        s = self.serve("--checkpoint-max", "1")
+        s.json("POST", "/api/v1/studies", spec)
+        w = self.worker(s, "w1")
+        s.wait_state("big", "COMPLETE", timeout=HANG)
+        t = self.trials(s, "big")[0]
+        self.assertEqual((t["state"], t["value"]), ("COMPLETE", 2.5))
+        self.assertIn("its folder was not taken (HTTP 413)", self.log_of(w))
+
     def test_kill9_and_sigstop_of_workers(self):
         s = self.serve("--lease-timeout", "3")
         gate = os.path.join(self.tmp, "gate")
