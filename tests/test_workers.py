@@ -371,40 +371,39 @@ class WorkersTest(unittest.TestCase):
                          "the first: step: must be an integer from 0 to 2147483647, "
                          "not 2147483648\n")
 
+    def one_script_trial(self, name, script_text, *serve_args):
+        """Runs a one-trial study of `sh script_text` on one worker to its
+        end; (the trial as listed, the worker's log)."""
+        script = os.path.join(self.tmp, name + ".sh")
+        with open(script, "w") as f:
+            f.write(script_text)
+        spec = self.step_spec(name, trials=1, parallel=1)
+        spec["run"]["command"] = ["sh", script]
+        s = self.serve(*serve_args)
+        s.json("POST", "/api/v1/studies", spec)
+        w = self.worker(s, "w1")
+        s.wait_state(name, "COMPLETE", timeout=HANG)
+        return self.trials(s, name)[0], self.log_of(w)
+
     def test_report_lines_of_control_characters_fit_the_servers_limit(self):
         # Lines of control characters take six bytes each in a request's
         # JSON (\u0001): batched by their raw length, four 60 KB lines made
         # a 1.4 MB request the server refuses (413), and the worker sent it
         # again for good; batched by their encoded length, the trial ends.
-        script = os.path.join(self.tmp, "ctl.sh")
-        with open(script, "w") as f:
-            f.write("for i in 1 2 3 4 5 6 7 8; do head -c 60000 /dev/zero | tr '\\000' '\\001' >&3;"
-                    " echo >&3; done; echo '{\"loss\": 1.5}' >&3\n")
-        spec = self.step_spec("ctl", trials=1, parallel=1)
-        spec["run"]["command"] = ["sh", script]
-        s = self.serve()
-        s.json("POST", "/api/v1/studies", spec)
-        w = self.worker(s, "w1")
-        s.wait_state("ctl", "COMPLETE", timeout=HANG)
-        t = self.trials(s, "ctl")[0]
+        t, log = self.one_script_trial(
+            "ctl", "for i in 1 2 3 4 5 6 7 8; do head -c 60000 /dev/zero | tr '\\000' '\\001' >&3;"
+                   " echo >&3; done; echo '{\"loss\": 1.5}' >&3\n")
         self.assertEqual((t["state"], t["value"]), ("COMPLETE", 1.5))
-        self.assertNotIn("413", self.log_of(w))
+        self.assertNotIn("413", log)
 
     def test_a_folder_over_checkpoint_max_is_not_taken_and_the_trial_ends(self):
         # The server refuses the folder (413 past --checkpoint-max): the
         # worker logs it and still sends the trial's end, which stands.
-        script = os.path.join(self.tmp, "big.sh")
-        with open(script, "w") as f:
-            f.write("head -c 1500000 /dev/urandom > \"$KESTREL_CHECKPOINT_DIR/blob\"; echo '{\"loss\": 2.5}' >&3\n")
-        spec = self.step_spec("big", trials=1, parallel=1)
-        spec["run"]["command"] = ["sh", script]
-        s = self.serve("--checkpoint-max", "1")
-        s.json("POST", "/api/v1/studies", spec)
-        w = self.worker(s, "w1")
-        s.wait_state("big", "COMPLETE", timeout=HANG)
-        t = self.trials(s, "big")[0]
+        t, log = self.one_script_trial(
+            "big", "head -c 1500000 /dev/urandom > \"$KESTREL_CHECKPOINT_DIR/blob\";"
+                   " echo '{\"loss\": 2.5}' >&3\n", "--checkpoint-max", "1")
         self.assertEqual((t["state"], t["value"]), ("COMPLETE", 2.5))
-        self.assertIn("its folder was not taken (HTTP 413)", self.log_of(w))
+        self.assertIn("its folder was not taken (HTTP 413)", log)
 
     def test_kill9_and_sigstop_of_workers(self):
         s = self.serve("--lease-timeout", "3")
