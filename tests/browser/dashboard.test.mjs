@@ -685,7 +685,10 @@ test('the study page edits the note and marks enqueued trials', async () => {
   await page.fill('#note-input', 'x1 near 1 looks good\ntry x2 < 3');
   await page.click('#note-save');
   await until('the note is stored', async () => (await api('GET', '/studies/noted/note')).json.note === 'x1 near 1 looks good\ntry x2 < 3');
-  assert.equal(await page.locator('#study-note').innerText(), 'x1 near 1 looks good\ntry x2 < 3');
+  /* the page shows it once its own PUT is answered, which may come after
+   * the API already reads it back */
+  await until('the page shows the saved note', async () => (await page.locator('#study-note').innerText()) === 'x1 near 1 looks good\ntry x2 < 3');
+  assert.equal(await page.locator('#note-input').isVisible(), false);
   await page.reload();
   await until('the note shows after a reload', async () => (await page.locator('#study-note').innerText()) === 'x1 near 1 looks good\ntry x2 < 3');
   await page.screenshot({ path: join(ARTIFACTS, 'study-note.png') });
