@@ -3,7 +3,8 @@
  * "pruner": {"name": ..., "options": {...}}). Called by the scheduler on each
  * intermediate report of the objective; a stopped trial becomes PRUNED with the
  * step it reached. Like strategies, a pruner is rebuilt from the history at
- * every start, and knows nothing of SQL, HTTP or processes. */
+ * every start (its observe told every trial again), and knows nothing of
+ * SQL, HTTP or processes. */
 #ifndef KESTREL_PRUNER_H
 #define KESTREL_PRUNER_H
 
@@ -18,6 +19,12 @@ typedef struct {
     /* Validates options (a JSON object or NULL; unknown keys rejected with
      * path "pruner.options.<key>") and builds the state. */
     int (*create)(pruner **out, const json_t *options, kerror *err);
+    /* Optional: o, an entry of the history, is new or just changed (a step
+     * added or replaced, a new state). A pruner that keeps its own index of
+     * the history, so that a report does not scan every curve, is told each
+     * change here before the next should_stop; after a reload it is told
+     * every entry once. */
+    void (*observe)(pruner *p, const strategy_obs *o);
     /* 1 = stop trial `number` now, after it reported `value` (normalized to
      * minimize) at `step`; h holds every trial's curve so far. */
     int (*should_stop)(pruner *p, const strategy_history *h, int number, int step, double value);

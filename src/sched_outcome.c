@@ -27,6 +27,12 @@ void sched_outcome_consider(scheduler *s, int number)
     s->best = number;
 }
 
+void sched_outcome_observe(scheduler *s, int number)
+{
+    const sched_trial *t = &s->hist.t[number];
+    if (s->pops && s->pops->observe && t->obs >= 0) s->pops->observe(s->prun, &s->hist.obs[t->obs]);
+}
+
 int sched_outcome_goal(const scheduler *s, double v)
 {
     return s->spec->has_goal && (s->spec->maximize ? v >= s->spec->goal : v <= s->spec->goal);
@@ -48,6 +54,7 @@ int sched_outcome_finish(scheduler *s, int number, trial_state state, int has_va
                                   err_tail, err);
     if (rc != KE_OK) return rc;
     sched_trials_set_outcome(&s->hist, number, state, has_value, value, failure);
+    sched_outcome_observe(s, number);
     sched_outcome_consider(s, number);
     sched_ckpt_ended(&s->ckpt, number, sched_outcome_best(s, NULL), s->multifid);
     s->ended_since_ask = 1;
@@ -199,17 +206,16 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
         sched_run_stop(r);
         return KE_OK;
     }
-    rc = sched_trials_add_step(&s->hist, r->number, (int)rl->step,
-                               s->spec->maximize ? -obj->value : obj->value);
+    double v = s->spec->maximize ? -obj->value : obj->value;
+    rc = sched_trials_add_step(&s->hist, r->number, (int)rl->step, v);
     if (rc != KE_OK) return kerror_set(err, rc, NULL, "out of memory");
+    sched_outcome_observe(s, r->number);
     sched_emit(s, SCHED_EV_REPORTED, r->number, TRIAL_RUNNING, 1, obj->value, (int)rl->step, NULL,
                NULL);
     if (s->pops && !r->pruned && !r->stopped) {
         strategy_history h;
         sched_trials_history(&s->hist, &h);
-        int step = (int)rl->step;
-        double v = t->values[t->n_steps - 1];
-        if (s->pops->should_stop(s->prun, &h, r->number, step, v)) {
+        if (s->pops->should_stop(s->prun, &h, r->number, (int)rl->step, v)) {
             r->pruned = 1;
             sched_run_stop(r);
         }

@@ -13,6 +13,9 @@ int sched_outcome_best(const scheduler *s, double *value);
  * the best's, or as good and numbered lower: the best is the first trial
  * that reached its value, whatever order trials end in. */
 void sched_outcome_consider(scheduler *s, int number);
+/* Tells the pruner, if it keeps an index of the history, that trial
+ * number's entry changed (after a load: each trial once). */
+void sched_outcome_observe(scheduler *s, int number);
 /* Whether the objective value v reaches the spec's objective.goal. */
 int sched_outcome_goal(const scheduler *s, double v);
 /* Ends trial number with state in storage and in the history (final: its

@@ -76,10 +76,15 @@ void sched_trials_set_outcome(sched_trials *h, int number, trial_state state, in
     sync_obs(h, number);
 }
 
+/* Keeps the curve ascending with one value a step, as storage keeps it (a
+ * row replaces its step's, a load reads them by step): a late or repeated
+ * report changes the live curve as it will the reloaded one. */
 static int add_step(sched_trial *t, int step, double norm_value)
 {
-    if (t->n_steps > 0 && t->steps[t->n_steps - 1] == step) {
-        t->values[t->n_steps - 1] = norm_value;
+    int k = t->n_steps;
+    while (k > 0 && t->steps[k - 1] > step) k--;
+    if (k > 0 && t->steps[k - 1] == step) {
+        t->values[k - 1] = norm_value;
         return KE_OK;
     }
     if (t->n_steps == t->cap_steps) {
@@ -92,8 +97,11 @@ static int add_step(sched_trial *t, int step, double norm_value)
         t->values = v;
         t->cap_steps = cap;
     }
-    t->steps[t->n_steps] = step;
-    t->values[t->n_steps++] = norm_value;
+    memmove(&t->steps[k + 1], &t->steps[k], (size_t)(t->n_steps - k) * sizeof *t->steps);
+    memmove(&t->values[k + 1], &t->values[k], (size_t)(t->n_steps - k) * sizeof *t->values);
+    t->steps[k] = step;
+    t->values[k] = norm_value;
+    t->n_steps++;
     return KE_OK;
 }
 

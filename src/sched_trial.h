@@ -66,8 +66,8 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
 void sched_trials_history(const sched_trials *h, strategy_history *hist);
 void sched_trials_free(sched_trials *h);
 
-/* Adds (or replaces, for the step last added) a point of trial number's
- * objective curve, normalized to minimize. */
+/* Adds a point of trial number's objective curve, normalized to minimize,
+ * in step order (replacing the step's value when it was reported before). */
 int sched_trials_add_step(sched_trials *h, int number, int step, double norm_value);
 void sched_trials_set_outcome(sched_trials *h, int number, trial_state state, int has_value,
                               double value, const char *failure);

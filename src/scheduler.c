@@ -229,7 +229,10 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     if (rc == KE_OK)
         rc = sched_trials_load(&s->hist, st, s->study_id, &spec->space, spec->metric, spec->maximize,
                                s->pops != NULL, err);
-    for (int k = 0; rc == KE_OK && k < s->hist.n; k++) sched_outcome_consider(s, k);
+    for (int k = 0; rc == KE_OK && k < s->hist.n; k++) {
+        sched_outcome_consider(s, k);
+        sched_outcome_observe(s, k);
+    }
     if (rc == KE_OK) rc = plan_retries(s, err);
     if (rc == KE_OK)
         sched_ckpt_init(&s->ckpt, o->work_dir, spec->name,

@@ -18,8 +18,10 @@
 #include "../search/asha.h"
 #include "../search/fidelity.h"
 #include "../search/hyperband.h"
+#include "../search/median.h"
 #include "../search/pruner.h"
 #include "../search/strategy.h"
+#include "median_ref.h"
 #include "space_fixture.h"
 
 #define MAX_T 512
@@ -697,10 +699,13 @@ static void five_and_two(curves *C, int k)
     add_curve(C, TRIAL_RUNNING, bad, k);    /* number 6 */
 }
 
+/* The tests change C in place: the pruner is told every entry again. */
 static int stop_at(const char *name, pruner *p, curves *C, int number, int k)
 {
     strategy_history h = { C->obs, C->n };
-    return pruner_find(name)->should_stop(p, &h, number, k, C->values[number][k - 1]);
+    const pruner_ops *ops = pruner_find(name);
+    for (int i = 0; ops->observe && i < C->n; i++) ops->observe(p, &C->obs[i]);
+    return ops->should_stop(p, &h, number, k, C->values[number][k - 1]);
 }
 
 START_TEST(test_median_pruner)
@@ -751,6 +756,122 @@ START_TEST(test_median_pruner)
         ck_assert_int_eq(stop_at("median", p, &C, 6, k), k == 1 || k == 4 || k == 7);
     }
     pruner_find("median")->destroy(p);
+}
+END_TEST
+
+/* A random study, told to the pruner change by change as the scheduler
+ * tells it: trials start, report (mostly the next step, sometimes a step
+ * again or a late one), end COMPLETE, PRUNED or FAILED, and now and then
+ * the pruner is rebuilt from the history as at a resume. Values come from
+ * a few levels of both signs, so running averages tie often. Every report
+ * (and a query for a random ended trial) must get the decision of the old
+ * scan, median_ref.h, under random options. */
+#define RND_T 160
+#define RND_S 24
+
+typedef struct {
+    strategy_obs obs[RND_T];
+    int steps[RND_T][RND_S];
+    double values[RND_T][RND_S];
+    int n;
+} rnd_study;
+
+/* The scheduler's add_step: ascending, a step reported again replaced. */
+static void rnd_add_step(rnd_study *S, int i, int step, double v)
+{
+    strategy_obs *o = &S->obs[i];
+    int k = o->n_steps;
+    while (k > 0 && S->steps[i][k - 1] > step) k--;
+    if (k > 0 && S->steps[i][k - 1] == step) {
+        S->values[i][k - 1] = v;
+        return;
+    }
+    memmove(&S->steps[i][k + 1], &S->steps[i][k], (size_t)(o->n_steps - k) * sizeof(int));
+    memmove(&S->values[i][k + 1], &S->values[i][k], (size_t)(o->n_steps - k) * sizeof(double));
+    S->steps[i][k] = step;
+    S->values[i][k] = v;
+    o->n_steps++;
+}
+
+static void expect_same_decision(const rnd_study *S, pruner *p, const int *opt, int number,
+                                 int step, double v)
+{
+    strategy_history h = { S->obs, S->n };
+    int got = median_pruner.should_stop(p, &h, number, step, v);
+    int want = median_ref_should_stop(opt[0], opt[1], opt[2], &h, number, step, v);
+    ck_assert_msg(got == want, "trial %d step %d value %g (warmup %d, min_trials %d, "
+                  "interval %d): pruner says %d, the scan %d", number, step, v, opt[0], opt[1],
+                  opt[2], got, want);
+}
+
+START_TEST(test_median_pruner_matches_scan)
+{
+    uint64_t rng = 1000 + (uint64_t)_i;
+    static rnd_study S;
+    memset(&S, 0, sizeof S);
+    int opt[3] = { (int)(strategy_rng_next(&rng) % 4), 1 + (int)(strategy_rng_next(&rng) % 6),
+                   1 + (int)(strategy_rng_next(&rng) % 3) };
+    char text[128];
+    snprintf(text, sizeof text, "{\"warmup_steps\": %d, \"min_trials\": %d, \"interval\": %d}",
+             opt[0], opt[1], opt[2]);
+    pruner *p = make_pruner("median", text);
+    int running[RND_T], n_running = 0, decisions = 0, stops = 0;
+    for (int ev = 0; ev < 6000; ev++) {
+        double u = strategy_rng_uniform(&rng);
+        if ((n_running == 0 || u < 0.05) && S.n < RND_T) {
+            strategy_obs *o = &S.obs[S.n];
+            o->number = S.n;
+            o->state = TRIAL_RUNNING;
+            o->resumed_from = o->retry_of = -1;
+            o->steps = S.steps[S.n];
+            o->values = S.values[S.n];
+            median_pruner.observe(p, o);
+            running[n_running++] = S.n++;
+        } else if (n_running > 0 && u < 0.09) {
+            int k = (int)(strategy_rng_next(&rng) % (uint64_t)n_running);
+            strategy_obs *o = &S.obs[running[k]];
+            double w = strategy_rng_uniform(&rng);
+            o->state = w < 0.6 ? TRIAL_COMPLETE : w < 0.85 ? TRIAL_PRUNED : TRIAL_FAILED;
+            median_pruner.observe(p, o);
+            running[k] = running[--n_running];
+        } else if (n_running > 0) {
+            int i = running[strategy_rng_next(&rng) % (uint64_t)n_running];
+            strategy_obs *o = &S.obs[i];
+            int last = o->n_steps ? S.steps[i][o->n_steps - 1] : 0;
+            double w = strategy_rng_uniform(&rng);
+            int step = w < 0.8 || last < 2 ? last + 1 : w < 0.9 ? last
+                       : 1 + (int)(strategy_rng_next(&rng) % (uint64_t)last);
+            if (step >= RND_S) continue;
+            double v = (double)((int)(strategy_rng_next(&rng) % 7) - 3) / 4;
+            rnd_add_step(&S, i, step, v);
+            median_pruner.observe(p, o);
+            expect_same_decision(&S, p, opt, i, step, v);
+            decisions++;
+        }
+        if (S.n > 0 && strategy_rng_uniform(&rng) < 0.1) {
+            int i = (int)(strategy_rng_next(&rng) % (uint64_t)S.n);
+            const strategy_obs *o = &S.obs[i];
+            if (o->n_steps > 0) {
+                int j = (int)(strategy_rng_next(&rng) % (uint64_t)o->n_steps);
+                expect_same_decision(&S, p, opt, i, o->steps[j], o->values[j]);
+            }
+        }
+        if (strategy_rng_uniform(&rng) < 0.002) {
+            median_pruner.destroy(p);
+            p = make_pruner("median", text);
+            for (int i = 0; i < S.n; i++) median_pruner.observe(p, &S.obs[i]);
+        }
+    }
+    /* every run decided often, and the rule did stop trials: not a vacuous match */
+    for (int i = 0; i < S.n; i++) {
+        strategy_history h = { S.obs, S.n };
+        for (int j = 0; j < S.obs[i].n_steps; j++)
+            stops += median_ref_should_stop(opt[0], opt[1], opt[2], &h, i, S.steps[i][j],
+                                            S.values[i][j]);
+    }
+    ck_assert_int_gt(decisions, 1500);
+    ck_assert_int_gt(stops, 0);
+    median_pruner.destroy(p);
 }
 END_TEST
 
@@ -835,6 +956,7 @@ int main(void)
     tcase_add_test(tc, test_sobol_sampler);
     tcase_add_test(tc, test_hyperband_bohb_run);
     tcase_add_test(tc, test_median_pruner);
+    tcase_add_loop_test(tc, test_median_pruner_matches_scan, 0, 12);
     tcase_add_test(tc, test_asha_pruner);
     tcase_add_test(tc, test_pruner_registry_and_options);
     suite_add_tcase(su, tc);
