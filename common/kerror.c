@@ -18,6 +18,7 @@ int kerror_set(kerror *err, int code, const char *path, const char *fmt, ...)
     vsnprintf(m, sizeof m, fmt, ap);
     va_end(ap);
     err->code = code;
+    err->cause = 0;
     memcpy(err->path, p, sizeof p);
     memcpy(err->msg, m, sizeof m);
     return code;
@@ -27,6 +28,7 @@ void kerror_clear(kerror *err)
 {
     if (!err) return;
     err->code = KE_OK;
+    err->cause = 0;
     err->path[0] = '\0';
     err->msg[0] = '\0';
 }

@@ -26,11 +26,14 @@ enum {
 
 typedef struct {
     int code;                     /* KE_* */
+    int cause;                    /* KE_DB: the backend's own code (SQLite's
+                                   * extended result code), which tells a busy
+                                   * or full disk from a damaged file; 0 none */
     char path[KERROR_PATH_MAX];   /* JSON path or option name, "" if none */
     char msg[KERROR_MSG_MAX];     /* reason, without the path */
 } kerror;
 
-/* Sets err (if non-NULL) and returns code, so callers write
+/* Sets err (if non-NULL; its cause to 0) and returns code, so callers write
  * `return kerror_set(err, KE_INVALID, "space.lr.low", "must be > 0");`.
  * path may be NULL; path and the arguments may be err's own texts (to wrap
  * the reason it holds). */

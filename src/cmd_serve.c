@@ -53,6 +53,10 @@ static const char serve_help[] =
     "  --no-access-log      log no line per HTTP request\n"
     "  --stall-after S      /healthz answers 503 \"stalled\" once the engine has not\n"
     "                       finished a round for S seconds (default 60)\n"
+    "  --storage-retry S    a study hit by a transient storage error (full disk, I/O\n"
+    "                       error, busy file) waits RUNNING and resumes from its\n"
+    "                       history, trying for up to S seconds before it is FAILED\n"
+    "                       (default 600; 0: FAILED at once)\n"
     "  -h, --help           show this help\n"
     "\n"
     "Prints 'listening on http://HOST:PORT/' once it accepts connections. Its log on\n"
@@ -74,7 +78,7 @@ typedef struct {
     char *slurm_args_text;
     double slurm_idle_exit;
     int auth_reads, max_parallel, no_access_log, no_local, max_connections;
-    double stall_after, lease_seconds;
+    double stall_after, lease_seconds, storage_retry;
     long long checkpoint_max;
     const char *runs[MAX_RUN];
     int n_runs;
@@ -114,6 +118,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"checkpoint-max", required_argument, 0, 'C'},
         {"slurm-workers", required_argument, 0, 'W'}, {"slurm-args", required_argument, 0, 'A'},
         {"slurm-idle-exit", required_argument, 0, 'I'},
+        {"storage-retry", required_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *db = NULL;
@@ -187,6 +192,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             o->stall_after = strtod(optarg, &end);
             if (*end || !*optarg || !(o->stall_after > 0 && o->stall_after <= 86400))
                 return cli_usage("serve", "--stall-after: expected seconds > 0, not '%s'", optarg);
+            break;
+        case 'R':
+            o->storage_retry = strtod(optarg, &end);
+            if (*end || !*optarg || !(o->storage_retry >= 0 && o->storage_retry <= 86400 * 7))
+                return cli_usage("serve", "--storage-retry: expected seconds >= 0, not '%s'", optarg);
+            /* 0 on the command line: no retry (the service reads 0 as its default) */
+            if (o->storage_retry == 0) o->storage_retry = -1;
             break;
         case 'h': fputs(serve_help, stdout); return -1;
         default: return cli_bad_option("serve", argv, opts);
@@ -278,7 +290,8 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     http_server *srv = NULL;
     service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .run_self = 1, .max_parallel = o.max_parallel,
                        .stall_after = o.stall_after, .no_local = o.no_local,
-                       .lease_seconds = o.lease_seconds, .checkpoint_max = o.checkpoint_max};
+                       .lease_seconds = o.lease_seconds, .checkpoint_max = o.checkpoint_max,
+                       .storage_retry = o.storage_retry};
     int rc = service_open(&sv, &so, &err);
     if (rc == KE_OK) rc = api_open(&a, sv, o.db, &err);
     if (rc == KE_OK) {

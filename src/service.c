@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "api_json.h"
+#include "backoff.h"
 #include "events.h"
 #include "fleet.h"
 #include "format.h"
@@ -32,6 +33,7 @@
 #define TICK_MS 30                      /* one round over all studies */
 #define WATCH_S 0.5                     /* between looks for other processes' changes */
 #define STALL_AFTER_DEFAULT 60.0        /* seconds; a GP fit takes a few at most */
+#define STORAGE_RETRY_DEFAULT 600.0     /* seconds a study waits out storage errors */
 #define SHUTDOWN_REASON "the server shut down"
 #define STOP_REASON "stopped through the API"
 #define DELETE_REASON "the study was deleted"
@@ -83,6 +85,9 @@ struct service {
     pthread_t engine;
     study_run *active;
     int n_active;
+    /* studies a transient storage error took off the engine, stored
+     * RUNNING, each waiting to resume (engine thread) */
+    backoff_list waiting;
     unsigned rr;                /* rotates who gets leftover slots */
     int shutting_down;
 
@@ -108,6 +113,7 @@ struct service {
     atomic_ullong suggestions;
     atomic_int running;
     atomic_int n_active_pub;
+    atomic_int n_waiting_pub;   /* sv->waiting.n */
     atomic_llong beat_ns;       /* CLOCK_MONOTONIC at the end of the last round */
     double stall_after;
 };
@@ -236,6 +242,9 @@ static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
     r->id = ss.study_id;
+    backoff_entry *waiting = backoff_find(&sv->waiting, r->spec.name);
+    if (waiting) backoff_remove(&sv->waiting, waiting);
+    atomic_store(&sv->n_waiting_pub, sv->waiting.n);
     log_study(r->spec.name, study_state_name(STUDY_RUNNING), &ss, NULL);
     r->next = sv->active;
     sv->active = r;
@@ -413,9 +422,67 @@ static void stored_outcome(service *sv, int64_t id, study_state *state, schedule
     storage_study_free(&row);
 }
 
+/* Takes r out of the active list and frees it. */
+static void drop_active(service *sv, study_run *r)
+{
+    study_run **p = &sv->active;
+    while (*p != r) p = &(*p)->next;
+    *p = r->next;
+    sv->n_active--;
+    atomic_store(&sv->n_active_pub, sv->n_active);
+    spec_free(&r->spec);
+    free(r);
+}
+
+static double mono_s(void)
+{
+    return (double)mono_ns() * 1e-9;
+}
+
+/* A storage error a later try may not meet (a full disk, an I/O error) hit
+ * r: its scheduler, whose memory may count writes the error rolled back,
+ * is closed, its running trials are marked interrupted (a resume runs them
+ * again), and it waits, stored RUNNING with the reason, to be resumed from
+ * the history (retry_waiting). */
+static void suspend_study(service *sv, study_run *r, const kerror *step_err)
+{
+    scheduler_status ss;
+    scheduler_get_status(r->s, &ss);
+    scheduler_close(r->s);
+    kerror err;
+    char reason[KERROR_MSG_MAX + 64];
+    snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "a storage error: %s", step_err->msg);
+    int n;
+    if (scheduler_reclaim(sv->st, sv->db_path, r->id, reason, &n, &err) != KE_OK)
+        log_error(r->spec.name, "cannot mark its running trials failed yet", &err);
+    double now = mono_s();
+    if (backoff_add(&sv->waiting, r->spec.name, r->id, step_err->msg, now) != KE_OK) {
+        /* stored RUNNING: the next start resumes it */
+        klog(stderr, "study %s: out of memory: it resumes when the server next starts",
+             r->spec.name);
+    } else {
+        backoff_entry *e = backoff_find(&sv->waiting, r->spec.name);
+        snprintf(reason, sizeof reason, "a storage error; resuming in %.0f s: %s",
+                 backoff_wait(e, now), step_err->msg);
+        if (storage_study_set_state(sv->st, r->id, STUDY_RUNNING, reason, &err) != KE_OK)
+            log_error(r->spec.name, "cannot store why it waits", &err);
+        study_state state;
+        stored_outcome(sv, r->id, &state, &ss);
+        log_study(r->spec.name, "WAITING", &ss, reason);
+    }
+    publish_state(sv, r->spec.name, study_state_name(STUDY_RUNNING));
+    atomic_store(&sv->n_waiting_pub, sv->waiting.n);
+    drop_active(sv, r);
+}
+
 /* Takes a finished (or failed, rc < 0) study out of the active list. */
 static void finish_study(service *sv, study_run *r, int rc, const kerror *step_err)
 {
+    if (rc < 0 && storage_error_transient(step_err) && sv->waiting.give_up_s > 0 &&
+        !sv->shutting_down && !r->deleting && !r->waiters) {
+        suspend_study(sv, r, step_err);
+        return;
+    }
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
     scheduler_close(r->s);
@@ -426,7 +493,11 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
     if (rc < 0) {
         log_error(r->spec.name, "failed", step_err);
         state = STUDY_FAILED;
-        wrc = storage_study_set_state(sv->st, r->id, state, step_err->msg, &err);
+        char why[KERROR_MSG_MAX + 64];
+        snprintf(why, sizeof why, "%s%s", step_err->code == KE_DB &&
+                 !storage_error_transient(step_err) ? "a storage error that retrying cannot mend: "
+                 : "", step_err->msg);
+        wrc = storage_study_set_state(sv->st, r->id, state, why, &err);
         /* trials whose end could not be stored (the storage error itself)
          * get another try now; failing that, the next start reclaims them */
         char reason[KERROR_MSG_MAX + 64];
@@ -454,13 +525,66 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
         r->waiters = c->next;
         complete(sv, c, c->kind == CMD_DELETE ? wrc : KE_OK, &err);
     }
-    study_run **p = &sv->active;
-    while (*p != r) p = &(*p)->next;
-    *p = r->next;
-    sv->n_active--;
-    atomic_store(&sv->n_active_pub, sv->n_active);
-    spec_free(&r->spec);
-    free(r);
+    drop_active(sv, r);
+}
+
+/* Gives up on a waiting study: FAILED with why, unless the error says it
+ * is not this server's to fail (another process runs it, it is gone). */
+static void give_up(service *sv, backoff_entry *e, const kerror *why, int transient)
+{
+    char reason[KERROR_MSG_MAX + 128];
+    if (transient)
+        snprintf(reason, sizeof reason, "storage errors for %.0f s (given up): %s",
+                 mono_s() - e->first, why->msg);
+    else
+        snprintf(reason, sizeof reason, "cannot resume after a storage error: %s", why->msg);
+    if (why->code == KE_DB) {
+        kerror err;
+        if (storage_study_set_state(sv->st, e->id, STUDY_FAILED, reason, &err) != KE_OK)
+            log_error(e->name, "cannot store its FAILED", &err);
+        publish_state(sv, e->name, study_state_name(STUDY_FAILED));
+    }
+    klog(stderr, "study %s: %s%s", e->name, why->code == KE_DB ? "FAILED: " : "not resumed: ",
+         reason);
+    backoff_remove(&sv->waiting, e);
+}
+
+/* Resumes the waiting studies whose try is due, from the history. */
+static void retry_waiting(service *sv)
+{
+    double now = mono_s();
+    backoff_entry *e;
+    while ((e = backoff_due(&sv->waiting, now))) {
+        kerror err;
+        kerror_clear(&err);
+        klog(stderr, "study %s: resuming after a storage error (%s)", e->name, e->why);
+        /* once resumed, it waits no more: start_study took e out */
+        if (do_resume(sv, e->name, 0, &err) == KE_OK) continue;
+        if (!storage_error_transient(&err)) {
+            give_up(sv, e, &err, 0);
+        } else if (!backoff_again(&sv->waiting, e, err.msg, now)) {
+            give_up(sv, e, &err, 1);
+        } else {
+            char what[96];
+            snprintf(what, sizeof what, "cannot resume yet (next try in %.0f s)",
+                     backoff_wait(e, now));
+            log_error(e->name, what, &err);
+        }
+    }
+    atomic_store(&sv->n_waiting_pub, sv->waiting.n);
+}
+
+/* A stop or delete of a study that waits: it waits no more. */
+static int stop_waiting(service *sv, const char *name, kerror *err)
+{
+    backoff_entry *e = backoff_find(&sv->waiting, name);
+    if (!e) return KE_NOTFOUND;
+    int64_t id = e->id;
+    backoff_remove(&sv->waiting, e);
+    atomic_store(&sv->n_waiting_pub, sv->waiting.n);
+    int rc = storage_study_set_state(sv->st, id, STUDY_STOPPED, STOP_REASON, err);
+    if (rc == KE_OK) publish_state(sv, name, study_state_name(STUDY_STOPPED));
+    return rc;
 }
 
 static void exec_cmd(service *sv, cmd *c)
@@ -482,6 +606,8 @@ static void exec_cmd(service *sv, cmd *c)
             r->waiters = c;
             return;     /* done once its trials are gone */
         }
+        rc = stop_waiting(sv, c->name, &err);
+        if (rc != KE_NOTFOUND && c->kind == CMD_STOP) break;
         rc = c->kind == CMD_STOP ? stop_inactive(sv, c->name, &err)
                                  : delete_inactive(sv, c->name, &err);
         break;
@@ -624,6 +750,7 @@ void service_get_stats(service *sv, service_stats *out)
     out->suggestions = atomic_load(&sv->suggestions);
     out->running = atomic_load(&sv->running);
     out->active = atomic_load(&sv->n_active_pub);
+    out->waiting = atomic_load(&sv->n_waiting_pub);
     out->engine_idle_s = (double)(mono_ns() - atomic_load(&sv->beat_ns)) * 1e-9;
     out->stalled = out->engine_idle_s > sv->stall_after;
     fleet_counts(sv->fleet, &out->workers, &out->remote);
@@ -858,6 +985,7 @@ int service_run(service *sv, volatile sig_atomic_t *stop, kerror *err)
     while (!*stop) {
         beat(sv);
         run_requests(sv);
+        retry_waiting(sv);
         fleet_tick(sv->fleet);
         watch_others(sv);
         long long t0 = mono_ns();
@@ -880,6 +1008,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     sv->no_local = o->no_local;
     sv->checkpoint_max = o->checkpoint_max > 0 ? o->checkpoint_max : 1LL << 30;
     sv->stall_after = o->stall_after > 0 ? o->stall_after : STALL_AFTER_DEFAULT;
+    sv->waiting.give_up_s = o->storage_retry == 0 ? STORAGE_RETRY_DEFAULT : o->storage_retry;
     beat(sv);
     sv->engine = pthread_self();
     pthread_mutex_init(&sv->mu, NULL);
@@ -913,6 +1042,7 @@ void service_close(service *sv)
         scheduler_stop(r->s, SHUTDOWN_REASON);
         finish_study(sv, r, 0, NULL);
     }
+    backoff_free(&sv->waiting);
     watch_close(sv->others);
     fleet_close(sv->fleet);
     storage_close(sv->st);

@@ -28,6 +28,10 @@ typedef struct {
     int no_local;               /* run no trial here: only workers do (a pure coordinator) */
     double lease_seconds;       /* a worker's lease without a call from it; 0 = 30 */
     long long checkpoint_max;   /* bytes of a trial folder a worker may upload; 0 = 1 GiB */
+    double storage_retry;       /* seconds a study hit by a transient storage error
+                                 * (full disk, I/O error, busy file) keeps trying
+                                 * to resume before it is FAILED; 0 = 600, < 0 =
+                                 * none (FAILED at once) */
 } service_opts;
 
 typedef struct {
@@ -39,6 +43,7 @@ typedef struct {
                                  * engine step blocks every study */
     int workers;                /* registered since the server started */
     int remote;                 /* trials workers run now (leases) */
+    int waiting;                /* studies waiting to resume after a storage error */
 } service_stats;
 
 /* Opens the engine's storage handle. The calling thread becomes the engine

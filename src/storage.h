@@ -125,6 +125,10 @@ typedef struct {
 int storage_study_stamp(storage *st, const char *name, storage_stamp *out, kerror *err);
 int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
                               const char *spec_hash, kerror *err);
+/* 1 when err is a storage error that a later try may not meet (a busy or
+ * locked database, an I/O error, a full disk, no memory), 0 for one it
+ * would (a damaged or read-only file) and for every other error. */
+int storage_error_transient(const kerror *err);
 /* Sets the state and its reason (NULL for none); KE_INVALID for a value
  * outside the enum. */
 int storage_study_set_state(storage *st, int64_t id, study_state state, const char *reason,

@@ -145,7 +145,29 @@ double sq_now_unix(void)
 
 int sq_db_error(storage *st, kerror *err, const char *what)
 {
-    return kerror_set(err, KE_DB, NULL, "%s: %s", what, sqlite3_errmsg(st->db));
+    kerror_set(err, KE_DB, NULL, "%s: %s", what, sqlite3_errmsg(st->db));
+    if (err) err->cause = sqlite3_extended_errcode(st->db);
+    return KE_DB;
+}
+
+int storage_error_transient(const kerror *err)
+{
+    if (err->code != KE_DB) return 0;
+    switch (err->cause & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+        return 1;
+    case SQLITE_IOERR:
+#ifdef SQLITE_IOERR_CORRUPTFS
+        return err->cause != SQLITE_IOERR_CORRUPTFS;
+#else
+        return 1;
+#endif
+    default:
+        return 0;   /* corruption, a read-only or vanished file, a bug: trying again cannot help */
+    }
 }
 
 /* The statement for query id, prepared on first use and reset for reuse;

@@ -10,7 +10,11 @@
  * finish the trial once the fault is gone. The same shim under `kestrel
  * serve`'s engine (service + fleet, the worker API's C side) fails the
  * commit that would store a trial's end: of a worker's trial (the engine's
- * one transaction per pass) and of a local one. */
+ * one transaction per pass; one I/O error, or a full disk that lasts past a
+ * try to resume) and of a local one. Such an error is transient: the study
+ * waits RUNNING, resumes from its history by itself, and ends with every
+ * trial COMPLETE once, the interrupted one run again. A damaged file
+ * (SQLITE_CORRUPT) is not: the study is FAILED at once, saying so. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -35,6 +39,7 @@ static atomic_int fail_at;   /* the write (1-based, since arming) that fails; 0 
 static atomic_int fail_sticky; /* every write after it fails too (a full disk) */
 static atomic_int writes;    /* writes since arming */
 static atomic_int failed;    /* writes failed since arming */
+static atomic_int fail_rc;   /* what a failed write returns */
 
 typedef struct {
     sqlite3_file base;
@@ -46,12 +51,19 @@ static sqlite3_file *real_of(sqlite3_file *f)
     return ((fault_file *)f)->real;
 }
 
-static void arm(int n, int sticky)
+/* Fails the nth write from now on (and every later one when sticky) with rc. */
+static void arm_with(int n, int sticky, int rc)
 {
     fail_at = 0;
     fail_sticky = sticky;
+    fail_rc = rc;
     writes = failed = 0;
     fail_at = n;
+}
+
+static void arm(int n, int sticky)
+{
+    arm_with(n, sticky, SQLITE_IOERR_WRITE);
 }
 
 static int f_close(sqlite3_file *f)
@@ -70,7 +82,7 @@ static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
         int w = ++writes;
         if (w == fail_at || (fail_sticky && w > fail_at)) {
             failed++;
-            return SQLITE_IOERR_WRITE;
+            return fail_rc;
         }
     }
     return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
@@ -440,21 +452,20 @@ static void engine_teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-/* The rows of the study's trials (params, values, metrics, logs too) but
- * trial `except`'s, through a reader's connection, which also checks the
- * file's integrity. One study per test: numbers name trials. */
-static char *trials_but(int except)
+/* The rows of the study's trials numbered below `below` (params, values,
+ * metrics, logs too) but trial `except`'s, through a reader's connection,
+ * which also checks the file's integrity. One study per test: numbers name
+ * trials. */
+static char *trials_but(int except, int below)
 {
+#define OLD "(SELECT id FROM trials WHERE number != %d AND number < %d)"
     static const char *const sql[] = {
-        "SELECT * FROM trials WHERE number != %d ORDER BY id",
-        "SELECT * FROM trial_params WHERE trial_id IN (SELECT id FROM trials WHERE number != %d) "
-        "ORDER BY trial_id, name",
-        "SELECT * FROM trial_values WHERE trial_id IN (SELECT id FROM trials WHERE number != %d) "
-        "ORDER BY trial_id, step, name",
-        "SELECT * FROM trial_metrics WHERE trial_id IN (SELECT id FROM trials WHERE number != %d) "
-        "ORDER BY trial_id, name",
-        "SELECT * FROM trial_logs WHERE trial_id IN (SELECT id FROM trials WHERE number != %d) "
-        "ORDER BY trial_id"};
+        "SELECT * FROM trials WHERE id IN " OLD " ORDER BY id",
+        "SELECT * FROM trial_params WHERE trial_id IN " OLD " ORDER BY trial_id, name",
+        "SELECT * FROM trial_values WHERE trial_id IN " OLD " ORDER BY trial_id, step, name",
+        "SELECT * FROM trial_metrics WHERE trial_id IN " OLD " ORDER BY trial_id, name",
+        "SELECT * FROM trial_logs WHERE trial_id IN " OLD " ORDER BY trial_id"};
+#undef OLD
     sqlite3 *db = reader();
     char *text = NULL;
     size_t len = 0;
@@ -462,7 +473,7 @@ static char *trials_but(int except)
     ck_assert_ptr_nonnull(f);
     for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
         char q[256];
-        snprintf(q, sizeof q, sql[i], except);
+        snprintf(q, sizeof q, sql[i], except, below);
         print_rows(db, f, q);
     }
     expect_integrity(db);
@@ -569,61 +580,6 @@ static char *last_state_event(const char *study)
     return state;
 }
 
-/* _i = 1: the disk stays full until the worker has heard, so the study's
- * end cannot be stored either: it stays RUNNING with the trial, and the
- * resume reclaims the trial. */
-START_TEST(worker_completion_in_a_failed_commit)
-{
-    int sticky = _i;
-    engine_start(1, "{\"name\": \"remote\", \"objective\": {\"metric\": \"loss\", \"direction\": "
-                 "\"minimize\"}, \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
-                 " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
-                 " \"budget\": {\"max_trials\": 3, \"max_parallel\": 2},"
-                 " \"run\": {\"command\": [\"true\"]}}");
-    worker_register();
-    int a, b;
-    int64_t la = worker_lease(&a), lb = worker_lease(&b);
-    ck_assert(la > 0 && lb > 0);
-    ck_assert_int_eq(worker_finish(la, 0.5), KE_OK);
-    char *before = trials_but(b);
-    /* a pure coordinator with nothing due writes nothing between passes:
-     * the first write is the commit of the pass holding b's end */
-    arm(1, sticky);
-    int rc = worker_finish(lb, 0.25);
-    ck_assert_int_gt(failed, 0);
-    ck_assert_msg(rc == KE_DB && strstr(err.msg, "I/O error"), "the worker heard %d: %s", rc,
-                  err.msg);
-    /* the worker sends it again: its lease ended with the study */
-    ck_assert_int_eq(worker_finish(lb, 0.25), KE_CONFLICT);
-    arm(0, 0);
-    /* the event says what is stored: RUNNING while the disk was full */
-    char *announced = last_state_event("remote");
-    ck_assert_ptr_nonnull(announced);
-    ck_assert_str_eq(announced, sticky ? "RUNNING" : "FAILED");
-    free(announced);
-    char *after = trials_but(b);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM trials WHERE number = %d AND state = "
-             "'RUNNING'", b);
-    ck_assert_int_eq(count(sql), sticky);
-    if (!sticky) expect_interrupted(b, "the study failed: %I/O error");
-    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'FAILED'"), !sticky);
-    /* the service goes on: the resume commits, and b runs again */
-    ck_assert_msg(service_resume(eng.sv, "remote", 0, &err) == KE_OK, "%s", err.msg);
-    expect_interrupted(b, sticky ? "the kestrel process running it died" : "the study failed");
-    int number, n = 0;
-    for (int64_t l; n < 10 && (l = worker_lease(&number)); n++)
-        ck_assert_msg(worker_finish(l, 0.1 * number) == KE_OK, "%s", err.msg);
-    ck_assert_int_eq(n, 2);    /* b's retry and the third trial */
-    expect_ended_once(b);
-    expect_ended_once(a);
-    engine_stop();
-}
-END_TEST
-
 /* Opens the FIFO trial `number` reads its report from, once it reads it
  * (the trial is running: its row is stored). */
 static int trial_fifo(int number)
@@ -649,44 +605,168 @@ static void wait_inactive(void)
         nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
 }
 
-START_TEST(local_completion_in_a_failed_commit)
+/* Waits (a hang guard: the test's timeout) until n studies wait to resume. */
+static void wait_waiting(int n)
 {
-    for (int k = 0; k < 3; k++) {
+    service_stats ss;
+    for (service_get_stats(eng.sv, &ss); ss.waiting != n; service_get_stats(eng.sv, &ss))
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+}
+
+/* Every trial of the study ended once, `complete` of them COMPLETE, and
+ * the study is COMPLETE. */
+static void expect_study_complete(int complete)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM trials WHERE state = 'COMPLETE'");
+    ck_assert_int_eq(count(sql), complete);
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE state = 'RUNNING'"), 0);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'COMPLETE' AND "
+                           "state_reason IS NULL"), 1);
+}
+
+/* _i = 0: one write fails (an I/O error). _i = 1: the disk is full (every
+ * write fails) until a try to resume has failed too: the study's wait
+ * cannot even be stored, it stays RUNNING with the trial, and the resume
+ * reclaims the trial. Either way the study resumes by itself once storage
+ * works, runs b again, and ends with its 3 trials COMPLETE, b's once. */
+START_TEST(worker_completion_in_a_failed_commit)
+{
+    int sticky = _i;
+    engine_start(1, "{\"name\": \"remote\", \"objective\": {\"metric\": \"loss\", \"direction\": "
+                 "\"minimize\"}, \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+                 " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+                 " \"budget\": {\"max_trials\": 3, \"max_parallel\": 2},"
+                 " \"run\": {\"command\": [\"true\"]}}");
+    worker_register();
+    int a, b;
+    int64_t la = worker_lease(&a), lb = worker_lease(&b);
+    ck_assert(la > 0 && lb > 0);
+    ck_assert_int_eq(worker_finish(la, 0.5), KE_OK);
+    char *before = trials_but(b, 2);
+    /* a pure coordinator with nothing due writes nothing between passes:
+     * the first write is the commit of the pass holding b's end */
+    arm_with(1, sticky, sticky ? SQLITE_FULL : SQLITE_IOERR_WRITE);
+    int rc = worker_finish(lb, 0.25);
+    ck_assert_int_gt(failed, 0);
+    ck_assert_msg(rc == KE_DB && strstr(err.msg, sticky ? "disk is full" : "I/O error"),
+                  "the worker heard %d: %s", rc, err.msg);
+    /* the worker sends it again: its lease ended with the study's scheduler */
+    ck_assert_int_eq(worker_finish(lb, 0.25), KE_CONFLICT);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM trials WHERE number = %d AND state = "
+             "'RUNNING'", b);
+    ck_assert_int_eq(count(sql), sticky);
+    if (sticky) {
+        /* the study waits, and its first try to resume meets the full disk */
+        wait_waiting(1);
+        int f = failed;
+        while (failed == f) nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+        wait_waiting(1);
+    }
+    arm(0, 0);
+    /* never FAILED, and the failed commit changed no other trial */
+    char *announced = last_state_event("remote");
+    ck_assert_ptr_nonnull(announced);
+    ck_assert_str_eq(announced, "RUNNING");
+    free(announced);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state != 'RUNNING'"), 0);
+    char *after = trials_but(b, 2);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    /* it resumes by itself: b's retry and the third trial come to the worker */
+    int number, n = 0;
+    while (n < 2) {
+        int64_t l = worker_lease(&number);
+        if (!l) {
+            ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'FAILED'"), 0);
+            nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+            continue;
+        }
+        ck_assert_msg(worker_finish(l, 0.1 * number) == KE_OK, "%s", err.msg);
+        n++;
+    }
+    wait_inactive();
+    wait_waiting(0);
+    expect_interrupted(b, sticky ? "the kestrel process running it died" : "a storage error: %I/O error");
+    expect_ended_once(b);
+    expect_ended_once(a);
+    expect_study_complete(3);
+    engine_stop();
+}
+END_TEST
+
+/* Starts a local study of max_trials trials (one at a time), each of which
+ * reads its loss from its FIFO; trial 0 ends with 0.5, and trial 1, stored
+ * RUNNING with nothing else due, gets the returned FIFO. */
+static int local_study(const char *name, int max_trials)
+{
+    for (int k = 0; k < max_trials + 1; k++) {
         char path[192];
         snprintf(path, sizeof path, "%s/fifo%d", dir, k);
         ck_assert_int_eq(mkfifo(path, 0600), 0);
     }
     char spec[1024];
     snprintf(spec, sizeof spec,
-             "{\"name\": \"local\", \"objective\": {\"metric\": \"loss\", \"direction\": "
+             "{\"name\": \"%s\", \"objective\": {\"metric\": \"loss\", \"direction\": "
              "\"minimize\"}, \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
              " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
-             " \"budget\": {\"max_trials\": 2, \"max_parallel\": 1},"
-             " \"run\": {\"command\": [\"cat\", \"%s/fifo{trial}\"]}}", dir);
+             " \"budget\": {\"max_trials\": %d, \"max_parallel\": 1},"
+             " \"run\": {\"command\": [\"cat\", \"%s/fifo{trial}\"]}}", name, max_trials, dir);
     engine_start(0, spec);
     report_loss(trial_fifo(0), 0.5);
-    int fd = trial_fifo(1);
-    char *before = trials_but(1);
-    /* trial 1 is stored RUNNING and nothing else is due: the first write
-     * is the commit of its end */
+    return trial_fifo(1);
+}
+
+START_TEST(local_completion_in_a_failed_commit)
+{
+    int fd = local_study("local", 2);
+    char *before = trials_but(1, 2);
+    /* the first write is the commit of trial 1's end */
     arm(1, 0);
+    report_loss(fd, 0.25);
+    /* the study waits, resumes from its history and runs trial 1 again as
+     * trial 2, which opens its FIFO */
+    fd = trial_fifo(2);
+    ck_assert_int_gt(failed, 0);
+    arm(0, 0);
+    char *after = trials_but(1, 2);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    expect_interrupted(1, "a storage error: %I/O error");
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE number = 2 AND retry_of = 1"), 1);
+    report_loss(fd, 0.25);
+    wait_inactive();
+    expect_ended_once(1);
+    expect_ended_once(0);
+    expect_study_complete(2);
+    engine_stop();
+}
+END_TEST
+
+/* A write that fails as a damaged file's (SQLITE_CORRUPT): no retry can
+ * mend it, so the study is FAILED at once and says why. */
+START_TEST(local_completion_on_a_damaged_file)
+{
+    int fd = local_study("damaged", 3);
+    arm_with(1, 0, SQLITE_CORRUPT);
     report_loss(fd, 0.25);
     wait_inactive();
     ck_assert_int_gt(failed, 0);
     arm(0, 0);
-    char *after = trials_but(1);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
-    expect_interrupted(1, "the study failed: %I/O error");
-    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'FAILED'"), 1);
-    ck_assert_msg(service_resume(eng.sv, "local", 0, &err) == KE_OK, "%s", err.msg);
-    report_loss(trial_fifo(2), 0.25);
-    wait_inactive();
-    expect_ended_once(1);
-    expect_ended_once(0);
-    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE number = 2 AND retry_of = 1"), 1);
-    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'COMPLETE'"), 1);
+    service_stats ss;
+    service_get_stats(eng.sv, &ss);
+    ck_assert_int_eq(ss.waiting, 0);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'FAILED' AND state_reason "
+                           "LIKE 'a storage error that retrying cannot mend: %malformed%'"), 1);
+    expect_interrupted(1, "the study failed: %malformed");
+    ck_assert_int_eq(count("SELECT count(*) FROM trials"), 2);
+    char *announced = last_state_event("damaged");
+    ck_assert_ptr_nonnull(announced);
+    ck_assert_str_eq(announced, "FAILED");
+    free(announced);
     engine_stop();
 }
 END_TEST
@@ -706,6 +786,7 @@ static Suite *storage_faults_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, worker_completion_in_a_failed_commit, 0, 2);
     tcase_add_test(tc, local_completion_in_a_failed_commit);
+    tcase_add_test(tc, local_completion_on_a_damaged_file);
     suite_add_tcase(s, tc);
     return s;
 }

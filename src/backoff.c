@@ -1,0 +1,84 @@
+/* backoff: studies waiting to resume after a transient storage error; see
+ * backoff.h. Invariant: an entry's due time only moves forward, and no try
+ * after the first is due past first + give_up_s (backoff_again says stop). */
+#include "backoff.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIRST_S 1.0     /* the first try: a moment's full disk or lock is gone */
+#define MAX_S 60.0      /* at most between tries */
+#define STAGGER_S 0.25  /* between the tries of studies that failed together */
+#define SLOTS 8
+
+/* Seconds between try k (0-based) and the one before it, or the error. */
+static double delay(const backoff_entry *e, int k)
+{
+    double d = FIRST_S;
+    for (int i = 0; i < k && d < MAX_S; i++) d *= 2;
+    return (d < MAX_S ? d : MAX_S) + STAGGER_S * e->slot;
+}
+
+int backoff_add(backoff_list *l, const char *name, int64_t id, const char *why, double now)
+{
+    backoff_entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->name = strdup(name))) {
+        free(e);
+        return KE_NOMEM;
+    }
+    e->id = id;
+    e->first = now;
+    e->slot = l->n % SLOTS;
+    e->due = now + delay(e, 0);
+    snprintf(e->why, sizeof e->why, "%s", why);
+    e->next = l->head;
+    l->head = e;
+    l->n++;
+    return KE_OK;
+}
+
+backoff_entry *backoff_due(const backoff_list *l, double now)
+{
+    for (backoff_entry *e = l->head; e; e = e->next)
+        if (e->due <= now) return e;
+    return NULL;
+}
+
+int backoff_again(backoff_list *l, backoff_entry *e, const char *why, double now)
+{
+    e->tries++;
+    snprintf(e->why, sizeof e->why, "%s", why);
+    double due = now + delay(e, e->tries);
+    if (due > e->first + l->give_up_s) return 0;
+    e->due = due;
+    return 1;
+}
+
+double backoff_wait(const backoff_entry *e, double now)
+{
+    return e->due > now ? e->due - now : 0;
+}
+
+backoff_entry *backoff_find(const backoff_list *l, const char *name)
+{
+    for (backoff_entry *e = l->head; e; e = e->next)
+        if (!strcmp(e->name, name)) return e;
+    return NULL;
+}
+
+void backoff_remove(backoff_list *l, backoff_entry *e)
+{
+    backoff_entry **p = &l->head;
+    while (*p && *p != e) p = &(*p)->next;
+    if (!*p) return;
+    *p = e->next;
+    l->n--;
+    free(e->name);
+    free(e);
+}
+
+void backoff_free(backoff_list *l)
+{
+    while (l->head) backoff_remove(l, l->head);
+}

@@ -1,0 +1,44 @@
+/* backoff: the studies `kestrel serve` took off its engine after a storage
+ * error that a later try may not meet (a full disk, an I/O error, a busy
+ * file): when each tries to resume next (1 s, then doubling up to a minute,
+ * staggered so studies do not all try at once) and when to give up on it.
+ * The list owns its entries; times are the caller's (seconds, monotonic). */
+#ifndef KESTREL_BACKOFF_H
+#define KESTREL_BACKOFF_H
+
+#include <stdint.h>
+
+#include "kerror.h"
+
+typedef struct backoff_entry {
+    char *name;                 /* the study's; owned */
+    int64_t id;
+    double first;               /* when its first error came */
+    double due;                 /* when it tries next */
+    int tries;                  /* tries to resume so far */
+    int slot;                   /* its stagger */
+    char why[KERROR_MSG_MAX];   /* the last error */
+    struct backoff_entry *next;
+} backoff_entry;
+
+typedef struct {
+    backoff_entry *head;
+    int n;
+    double give_up_s;           /* no try starts this long after the first error */
+} backoff_list;                 /* zeroed, then give_up_s set: an empty list */
+
+/* Adds study name after its first error (why), due for a try soon;
+ * KE_NOMEM when it cannot. */
+int backoff_add(backoff_list *l, const char *name, int64_t id, const char *why, double now);
+/* An entry due at now, or NULL. */
+backoff_entry *backoff_due(const backoff_list *l, double now);
+/* After e's try failed again (why): 1 with e due later, or 0 when the next
+ * try would start past give_up_s (the caller gives up and removes e). */
+int backoff_again(backoff_list *l, backoff_entry *e, const char *why, double now);
+/* Seconds from now to e's next try. */
+double backoff_wait(const backoff_entry *e, double now);
+backoff_entry *backoff_find(const backoff_list *l, const char *name);
+void backoff_remove(backoff_list *l, backoff_entry *e);
+void backoff_free(backoff_list *l);
+
+#endif
