@@ -227,8 +227,12 @@ static void h_metrics(http_req *rq, void *ctx)
                "# TYPE kestrel_workers gauge\nkestrel_workers %d\n"
                "# HELP kestrel_remote_trials Trials workers run now (their leases).\n"
                "# TYPE kestrel_remote_trials gauge\nkestrel_remote_trials %d\n"
+               "# HELP kestrel_studies_waiting Studies stored RUNNING that wait to resume after "
+               "a transient storage error.\n"
+               "# TYPE kestrel_studies_waiting gauge\nkestrel_studies_waiting %d\n"
                "# HELP kestrel_studies Studies in the history by state.\n"
-               "# TYPE kestrel_studies gauge\n", ss.running, ss.suggestions, ss.workers, ss.remote);
+               "# TYPE kestrel_studies gauge\n", ss.running, ss.suggestions, ss.workers, ss.remote,
+            ss.waiting);
     for (int k = 0; k < STUDY_STATES; k++)
         fprintf(f, "kestrel_studies{state=\"%s\"} %ld\n", study_state_name((study_state)k), studies[k]);
     fputs("# HELP kestrel_http_requests_total HTTP responses by status code.\n"
