@@ -1,6 +1,7 @@
 /* backoff: studies waiting to resume after a transient storage error; see
  * backoff.h. Invariant: an entry's due time only moves forward, and no try
- * after the first is due past first + give_up_s (backoff_again says stop). */
+ * to resume after the first is due past first + give_up_s (backoff_again
+ * says stop); only storing a given-up study's FAILED goes on past it. */
 #include "backoff.h"
 
 #include <stdio.h>
@@ -47,12 +48,16 @@ backoff_entry *backoff_due(const backoff_list *l, double now)
 
 int backoff_again(backoff_list *l, backoff_entry *e, const char *why, double now)
 {
-    e->tries++;
     snprintf(e->why, sizeof e->why, "%s", why);
-    double due = now + delay(e, e->tries);
-    if (due > e->first + l->give_up_s) return 0;
-    e->due = due;
+    if (now + delay(e, e->tries + 1) > e->first + l->give_up_s) return 0;
+    backoff_later(l, e, now);
     return 1;
+}
+
+void backoff_later(backoff_list *l, backoff_entry *e, double now)
+{
+    (void)l;
+    e->due = now + delay(e, ++e->tries);
 }
 
 double backoff_wait(const backoff_entry *e, double now)

@@ -17,7 +17,9 @@ typedef struct backoff_entry {
     double due;                 /* when it tries next */
     int tries;                  /* tries to resume so far */
     int slot;                   /* its stagger */
-    char why[KERROR_MSG_MAX];   /* the last error */
+    int given_up;               /* 1: no more tries to resume; its FAILED
+                                 * (why holds the reason) waits to be stored */
+    char why[KERROR_MSG_MAX];   /* the last error, or the FAILED's reason */
     struct backoff_entry *next;
 } backoff_entry;
 
@@ -35,6 +37,9 @@ backoff_entry *backoff_due(const backoff_list *l, double now);
 /* After e's try failed again (why): 1 with e due later, or 0 when the next
  * try would start past give_up_s (the caller gives up and removes e). */
 int backoff_again(backoff_list *l, backoff_entry *e, const char *why, double now);
+/* Makes e due at its next wait from now, whatever the bound (a given-up
+ * study's FAILED, which must be stored some time). */
+void backoff_later(backoff_list *l, backoff_entry *e, double now);
 /* Seconds from now to e's next try. */
 double backoff_wait(const backoff_entry *e, double now);
 backoff_entry *backoff_find(const backoff_list *l, const char *name);

@@ -528,42 +528,71 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
     drop_active(sv, r);
 }
 
-/* Gives up on a waiting study: FAILED with why, unless the error says it
- * is not this server's to fail (another process runs it, it is gone). */
-static void give_up(service *sv, backoff_entry *e, const kerror *why, int transient)
+/* Stores a given-up study's FAILED (its reason in e->why) and reclaims the
+ * trials it could not end; a transient error keeps it waiting to try
+ * again, so the server does not forget a study it stored RUNNING. */
+static void store_given_up(service *sv, backoff_entry *e, double now)
 {
-    char reason[KERROR_MSG_MAX + 128];
-    if (transient)
-        snprintf(reason, sizeof reason, "storage errors for %.0f s (given up): %s",
-                 mono_s() - e->first, why->msg);
-    else
-        snprintf(reason, sizeof reason, "cannot resume after a storage error: %s", why->msg);
-    if (why->code == KE_DB) {
-        kerror err;
-        if (storage_study_set_state(sv->st, e->id, STUDY_FAILED, reason, &err) != KE_OK)
-            log_error(e->name, "cannot store its FAILED", &err);
-        publish_state(sv, e->name, study_state_name(STUDY_FAILED));
+    kerror err;
+    if (storage_study_set_state(sv->st, e->id, STUDY_FAILED, e->why, &err) != KE_OK) {
+        int again = storage_error_transient(&err);
+        log_error(e->name, again ? "cannot store its FAILED yet" : "cannot store its FAILED", &err);
+        if (again) backoff_later(&sv->waiting, e, now);
+        else backoff_remove(&sv->waiting, e);
+        return;
     }
-    klog(stderr, "study %s: %s%s", e->name, why->code == KE_DB ? "FAILED: " : "not resumed: ",
-         reason);
+    klog(stderr, "study %s: FAILED: %s", e->name, e->why);
+    publish_state(sv, e->name, study_state_name(STUDY_FAILED));
+    char reason[KERROR_MSG_MAX + 64];
+    snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "the study failed: %s", e->why);
+    int n;
+    if (scheduler_reclaim(sv->st, sv->db_path, e->id, reason, &n, &err) != KE_OK)
+        log_error(e->name, "cannot mark its running trials failed", &err);
     backoff_remove(&sv->waiting, e);
 }
 
-/* Resumes the waiting studies whose try is due, from the history. */
+/* Gives up on a waiting study: FAILED with why, unless the error says it
+ * is not this server's to fail (another process runs it, it is gone). */
+static void give_up(service *sv, backoff_entry *e, const kerror *why, int transient, double now)
+{
+    if (why->code != KE_DB) {
+        klog(stderr, "study %s: not resumed: %s", e->name, why->msg);
+        backoff_remove(&sv->waiting, e);
+        return;
+    }
+    char reason[KERROR_MSG_MAX + 128];
+    if (transient)
+        snprintf(reason, sizeof reason, "storage errors for %.0f s (given up): %s",
+                 now - e->first, why->msg);
+    else
+        snprintf(reason, sizeof reason, "cannot resume after a storage error: %s", why->msg);
+    /* the reason as stored: cut to what the entry holds */
+    memcpy(e->why, reason, sizeof e->why - 1);
+    e->why[sizeof e->why - 1] = '\0';
+    e->given_up = 1;
+    store_given_up(sv, e, now);
+}
+
+/* Resumes the waiting studies whose try is due, from the history (or
+ * stores the FAILED of those given up). */
 static void retry_waiting(service *sv)
 {
     double now = mono_s();
     backoff_entry *e;
     while ((e = backoff_due(&sv->waiting, now))) {
+        if (e->given_up) {
+            store_given_up(sv, e, now);
+            continue;
+        }
         kerror err;
         kerror_clear(&err);
         klog(stderr, "study %s: resuming after a storage error (%s)", e->name, e->why);
         /* once resumed, it waits no more: start_study took e out */
         if (do_resume(sv, e->name, 0, &err) == KE_OK) continue;
         if (!storage_error_transient(&err)) {
-            give_up(sv, e, &err, 0);
+            give_up(sv, e, &err, 0, now);
         } else if (!backoff_again(&sv->waiting, e, err.msg, now)) {
-            give_up(sv, e, &err, 1);
+            give_up(sv, e, &err, 1, now);
         } else {
             char what[96];
             snprintf(what, sizeof what, "cannot resume yet (next try in %.0f s)",

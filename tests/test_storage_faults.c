@@ -14,7 +14,9 @@
  * try to resume) and of a local one. Such an error is transient: the study
  * waits RUNNING, resumes from its history by itself, and ends with every
  * trial COMPLETE once, the interrupted one run again. A damaged file
- * (SQLITE_CORRUPT) is not: the study is FAILED at once, saying so. */
+ * (SQLITE_CORRUPT) is not: the study is FAILED at once, saying so; and a
+ * full disk that outlasts --storage-retry ends it FAILED with the last
+ * error, stored once the disk has room. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -391,6 +393,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int no_local, opened, rc;
+    double storage_retry;       /* the service's option; 0: its default */
     kerror err;
 } eng;
 
@@ -398,7 +401,7 @@ static void *engine_main(void *arg)
 {
     (void)arg;
     service_opts o = {.db_path = db_path, .self_exe = "kestrel", .no_local = eng.no_local,
-                      .lease_seconds = 3600};
+                      .lease_seconds = 3600, .storage_retry = eng.storage_retry};
     kerror err;
     int rc = service_open(&eng.sv, &o, &err);
     /* the server's commits leave checkpoints to their own thread (a pass of
@@ -418,9 +421,10 @@ static void *engine_main(void *arg)
 }
 
 /* Starts the engine and submits the study of spec_text. */
-static void engine_start(int no_local, const char *spec_text)
+static void engine_start_with(int no_local, double storage_retry, const char *spec_text)
 {
     eng.no_local = no_local;
+    eng.storage_retry = storage_retry;
     eng.stop = 0;
     eng.opened = 0;
     pthread_mutex_init(&eng.mu, NULL);
@@ -435,6 +439,11 @@ static void engine_start(int no_local, const char *spec_text)
     int created;
     ck_assert_msg(service_submit(eng.sv, &spec, &created, &err) == KE_OK, "%s", err.msg);
     ck_assert_int_eq(created, 1);
+}
+
+static void engine_start(int no_local, const char *spec_text)
+{
+    engine_start_with(no_local, 0, spec_text);
 }
 
 static void engine_stop(void)
@@ -625,6 +634,45 @@ static void expect_study_complete(int complete)
                            "state_reason IS NULL"), 1);
 }
 
+/* The last study_state event of study said state. */
+static void expect_announced(const char *study, const char *state)
+{
+    char *announced = last_state_event(study);
+    ck_assert_ptr_nonnull(announced);
+    ck_assert_str_eq(announced, state);
+    free(announced);
+}
+
+/* Study (the only one) is FAILED with a reason LIKE reason, told so, and its
+ * 2 trials are ended: `trial` interrupted (why: its reason's start). */
+static void expect_failed(const char *study, const char *reason, int trial, const char *why)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM studies WHERE state = 'FAILED' AND "
+             "state_reason LIKE '%s'", reason);
+    ck_assert_int_eq(count(sql), 1);
+    expect_interrupted(trial, why);
+    ck_assert_int_eq(count("SELECT count(*) FROM trials"), 2);
+    expect_announced(study, "FAILED");
+}
+
+/* Starts the engine as a pure coordinator (storage_retry: its option) with
+ * study "remote" of 3 trials, 2 at a time; a worker leases trials a and b
+ * and ends a. Returns b's lease. */
+static int64_t worker_study(double storage_retry, int *a, int *b)
+{
+    engine_start_with(1, storage_retry, "{\"name\": \"remote\", \"objective\": {\"metric\": "
+                      "\"loss\", \"direction\": \"minimize\"}, \"space\": {\"x\": {\"type\": "
+                      "\"float\", \"low\": 0, \"high\": 1}}, \"strategy\": {\"name\": \"random\","
+                      " \"seed\": 1}, \"budget\": {\"max_trials\": 3, \"max_parallel\": 2},"
+                      " \"run\": {\"command\": [\"true\"]}}");
+    worker_register();
+    int64_t la = worker_lease(a), lb = worker_lease(b);
+    ck_assert(la > 0 && lb > 0);
+    ck_assert_int_eq(worker_finish(la, 0.5), KE_OK);
+    return lb;
+}
+
 /* _i = 0: one write fails (an I/O error). _i = 1: the disk is full (every
  * write fails) until a try to resume has failed too: the study's wait
  * cannot even be stored, it stays RUNNING with the trial, and the resume
@@ -633,16 +681,8 @@ static void expect_study_complete(int complete)
 START_TEST(worker_completion_in_a_failed_commit)
 {
     int sticky = _i;
-    engine_start(1, "{\"name\": \"remote\", \"objective\": {\"metric\": \"loss\", \"direction\": "
-                 "\"minimize\"}, \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
-                 " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
-                 " \"budget\": {\"max_trials\": 3, \"max_parallel\": 2},"
-                 " \"run\": {\"command\": [\"true\"]}}");
-    worker_register();
     int a, b;
-    int64_t la = worker_lease(&a), lb = worker_lease(&b);
-    ck_assert(la > 0 && lb > 0);
-    ck_assert_int_eq(worker_finish(la, 0.5), KE_OK);
+    int64_t lb = worker_study(0, &a, &b);
     char *before = trials_but(b, 2);
     /* a pure coordinator with nothing due writes nothing between passes:
      * the first write is the commit of the pass holding b's end */
@@ -666,10 +706,7 @@ START_TEST(worker_completion_in_a_failed_commit)
     }
     arm(0, 0);
     /* never FAILED, and the failed commit changed no other trial */
-    char *announced = last_state_event("remote");
-    ck_assert_ptr_nonnull(announced);
-    ck_assert_str_eq(announced, "RUNNING");
-    free(announced);
+    expect_announced("remote", "RUNNING");
     ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state != 'RUNNING'"), 0);
     char *after = trials_but(b, 2);
     ck_assert_str_eq(before, after);
@@ -693,6 +730,28 @@ START_TEST(worker_completion_in_a_failed_commit)
     expect_ended_once(b);
     expect_ended_once(a);
     expect_study_complete(3);
+    engine_stop();
+}
+END_TEST
+
+/* A full disk that outlasts --storage-retry (here 10 ms: the first try to
+ * resume is already past it): the study is given up, FAILED with the last
+ * error once that can be stored (the server keeps trying to store it), and
+ * the trial it could not end is marked interrupted. */
+START_TEST(worker_study_given_up_on_a_lasting_full_disk)
+{
+    int a, b;
+    int64_t lb = worker_study(0.01, &a, &b);
+    arm_with(1, 1, SQLITE_FULL);
+    ck_assert_int_eq(worker_finish(lb, 0.25), KE_DB);
+    /* it waits, and a try after that meets the full disk */
+    wait_waiting(1);
+    int f = failed;
+    while (failed == f) nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    arm(0, 0);
+    wait_waiting(0);
+    expect_failed("remote", "storage errors for % s (given up): %disk is full", b,
+                  "the study failed: storage errors for ");
     engine_stop();
 }
 END_TEST
@@ -759,14 +818,8 @@ START_TEST(local_completion_on_a_damaged_file)
     service_stats ss;
     service_get_stats(eng.sv, &ss);
     ck_assert_int_eq(ss.waiting, 0);
-    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'FAILED' AND state_reason "
-                           "LIKE 'a storage error that retrying cannot mend: %malformed%'"), 1);
-    expect_interrupted(1, "the study failed: %malformed");
-    ck_assert_int_eq(count("SELECT count(*) FROM trials"), 2);
-    char *announced = last_state_event("damaged");
-    ck_assert_ptr_nonnull(announced);
-    ck_assert_str_eq(announced, "FAILED");
-    free(announced);
+    expect_failed("damaged", "a storage error that retrying cannot mend: %malformed%", 1,
+                  "the study failed: %malformed");
     engine_stop();
 }
 END_TEST
@@ -787,6 +840,7 @@ static Suite *storage_faults_suite(void)
     tcase_add_loop_test(tc, worker_completion_in_a_failed_commit, 0, 2);
     tcase_add_test(tc, local_completion_in_a_failed_commit);
     tcase_add_test(tc, local_completion_on_a_damaged_file);
+    tcase_add_test(tc, worker_study_given_up_on_a_lasting_full_disk);
     suite_add_tcase(s, tc);
     return s;
 }
