@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fleet.h"
+#include "format.h"
 #include "sched_dir.h"
 
 /* The body as a JSON object, or NULL (answered 400). */
@@ -52,6 +53,7 @@ typedef struct {
     fleet_call c;
     int rc;
     kerror err;
+    char *text;                 /* the answer, written on the engine thread */
 } worker_call;
 
 /* On the HTTP thread, the engine done: the answer. */
@@ -59,23 +61,32 @@ static void answer(http_req *rq, void *ctx)
 {
     worker_call *w = ctx;
     json_decref(w->c.req);
-    if (w->rc != KE_OK) {
-        json_decref(w->c.out);
+    if (w->rc != KE_OK)
         http_respond_kerror(rq, &w->err);
-    } else if (!w->c.out) {
+    else if (!w->text)
         http_respond_empty(rq, 204);
-    } else {
-        http_respond_json(rq, w->c.op == FLEET_REGISTER ? 201 : 200, w->c.out);
-    }
+    else
+        http_respond_owned(rq, w->c.op == FLEET_REGISTER ? 201 : 200, "application/json", w->text,
+                           strlen(w->text));
     free(w);
 }
 
-/* On the engine thread, after the commit. */
+/* On the engine thread, after the commit. The answer is written to text
+ * here, where its objects were allocated: freed one by one on the HTTP
+ * thread, they took the engine's malloc arena lock each time, and in a
+ * thousand workers' start each thread kept waiting on the other's
+ * (bench/README.md, issue 14). */
 static void engine_done(void *ctx, int rc, const kerror *err)
 {
     worker_call *w = ctx;
     w->rc = rc;
-    if (rc != KE_OK) w->err = *err;
+    if (rc != KE_OK) {
+        w->err = *err;
+    } else if (w->c.out && !(w->text = format_json(w->c.out, JSON_COMPACT))) {
+        w->rc = kerror_set(&w->err, KE_NOMEM, NULL, "cannot build the answer: out of memory");
+    }
+    json_decref(w->c.out);
+    w->c.out = NULL;
     http_resume(w->rq, answer, w);
 }
 
