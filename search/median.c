@@ -158,8 +158,10 @@ static int observe(pruner *p, const strategy_obs *o)
     if (rc == KE_OK) rc = move_entries(p, c, &p->next);
     if (rc == KE_OK) rc = curve_reserve(c, p->next.n);
     if (rc != KE_OK) return rc;
-    memcpy(c->steps, p->next.steps, (size_t)p->next.n * sizeof *c->steps);
-    memcpy(c->avgs, p->next.avgs, (size_t)p->next.n * sizeof *c->avgs);
+    if (p->next.n > 0) {        /* with none, the arrays may not exist yet */
+        memcpy(c->steps, p->next.steps, (size_t)p->next.n * sizeof *c->steps);
+        memcpy(c->avgs, p->next.avgs, (size_t)p->next.n * sizeof *c->avgs);
+    }
     c->n = p->next.n;
     return KE_OK;
 }
