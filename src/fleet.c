@@ -172,9 +172,25 @@ static fl_worker *caller(fleet *fl, int64_t id, const json_t *req, kerror *err)
 
 /* ---- requests, on the engine thread ---- */
 
+/* c->req, read from c->text when the caller handed the body over as text. */
+static int call_req(fleet_call *c, kerror *err)
+{
+    if (c->req) return KE_OK;
+    json_error_t je;
+    json_t *o = json_loadb(c->text ? c->text : "", c->len, 0, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return kerror_set(err, KE_INVALID, NULL, "expected a JSON object: %s",
+                          o ? "not an object" : je.text);
+    }
+    c->req = o;
+    return KE_OK;
+}
+
 static int do_register(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
+    if (call_req(c, err) != KE_OK) return err->code;
     fleet *fl = service_fleet(sv);
     json_t *req = c->req;
     const char *host = json_string_value(json_object_get(req, "host"));
@@ -303,6 +319,7 @@ static int names_lease(const json_t *ids, int64_t id)
 static int do_heartbeat(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
+    if (call_req(c, err) != KE_OK) return err->code;
     fleet *fl = service_fleet(sv);
     fl_worker *w = caller(fl, c->id, c->req, err);
     if (!w) return err->code;
@@ -411,6 +428,7 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
 static int do_lease(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
+    if (call_req(c, err) != KE_OK) return err->code;
     fleet *fl = service_fleet(sv);
     fl_worker *w = caller(fl, c->id, c->req, err);
     if (!w) return err->code;
@@ -468,6 +486,7 @@ static int relay_lines(scheduler *s, fl_lease *l, const json_t *req, kerror *err
 static int do_report(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
+    if (call_req(c, err) != KE_OK) return err->code;
     scheduler *s;
     fl_lease *l = held_lease(service_fleet(sv), c, &s, err);
     if (!l) return err->code;
@@ -486,6 +505,7 @@ static int int_field(const json_t *o, const char *key)
 static int do_finish(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
+    if (call_req(c, err) != KE_OK) return err->code;
     fleet *fl = service_fleet(sv);
     scheduler *s;
     fl_lease *l = held_lease(fl, c, &s, err);

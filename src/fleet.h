@@ -38,7 +38,12 @@ typedef enum { FLEET_REGISTER, FLEET_HEARTBEAT, FLEET_LEASE, FLEET_REPORT, FLEET
 typedef struct {
     fleet_op op;
     int64_t id;                 /* the worker (heartbeat, lease) or the lease (report, finish) */
-    json_t *req;                /* the body (borrowed) */
+    json_t *req;                /* the body (borrowed), or NULL: then text is */
+    const char *text;           /* ... read on the engine thread (KE_INVALID unless
+                                 * a JSON object) into req, which the caller
+                                 * releases, there too, once done runs: each
+                                 * object is made and freed on one thread */
+    size_t len;
     json_t *out;                /* the answer (a new reference) or NULL */
 } fleet_call;
 /* Queues c on the engine without waiting (service_call_async): done(ctx,
