@@ -72,7 +72,7 @@ static void study_free(study *S)
  * decision (the index told first when p); the number of stops. */
 static int reports(study *S, pruner *p, int reps, uint64_t *rng, int *decided)
 {
-    strategy_history h = { S->obs, S->n };
+    strategy_history h = { S->obs, S->n, 0 };
     int stops = 0;
     for (int k = 0; k < reps; k++) {
         int i = S->n - RUNNING + k % RUNNING, j = STEPS / 2 - 1;

@@ -22,7 +22,7 @@ if [ "${1:-}" = "--build" ]; then
 fi
 seeds=20 trials=50 functions= parallel=4 rows=200,1000,2000,10000
 # The GP options that undo issue 16's changes (docs/gp.md lists each).
-BEFORE=${BEFORE:-'{"parallel": "constant_liar", "subset": 0, "trust_region": false, "prior_mean": 0, "noise_prior": false, "wall_redraw": false, "warp_shift": false}'}
+BEFORE=${BEFORE:-'{"parallel": "constant_liar", "subset": 0, "trust_region": false, "prior_mean": 0, "noise_prior": false, "wall_redraw": false, "warp_shift": false, "exploit_last": 0}'}
 while [ $# -gt 0 ]; do
     case $1 in
     --seeds) seeds=$2; shift 2 ;;

@@ -4,9 +4,11 @@
  * the acquisition maximized by a seeded random screen plus Nelder-Mead
  * refinement, redone with a local model when the global one is stuck on the
  * wall of the box; a coordinate of an input the model deems irrelevant is
- * not left on a wall. Invariant: every suggestion of one call differs from
- * every trial in the history and from the call's earlier suggestions, unless
- * the space has no untried point left near the optimum of the acquisition. */
+ * not left on a wall; in the last share of the study's max_trials the
+ * acquisition is maximized in a box around the incumbent. Invariant: every
+ * suggestion of one call differs from every trial in the history and from the
+ * call's earlier suggestions, unless the space has no untried point left near
+ * the optimum of the acquisition. */
 #include "bo.h"
 
 #include <math.h>
@@ -46,6 +48,10 @@
  * units: Matern-5/2 correlation >= 0.9 across the whole range) is one the
  * model deems irrelevant. */
 #define IRRELEVANT_LS 5.0
+#define EXPLOIT_LAST_DEFAULT 0.2 /* "exploit_last" */
+/* Half-width (unit cube) of the box around the incumbent that the
+ * suggestions of the exploitation phase stay in. */
+#define EXPLOIT_RADIUS 0.05
 
 /* How pending points are filled in (the "parallel" option, in its order). */
 typedef enum { LIE_WORST, LIE_MEAN_PRED, LIE_BEST } lie_kind;
@@ -67,6 +73,8 @@ struct strategy {
     int input_warp;         /* 1: the GP fits a Kumaraswamy warp per input */
     int noise_prior;        /* 1: exponential prior on the GP's noise variance */
     int wall_redraw;        /* 1: an irrelevant input is not left on a wall */
+    double exploit_last;    /* share of max_trials, at its end, spent near
+                             * the incumbent; 0: none */
     gp models[2];           /* global and local; live across calls: warm starts */
     gp *m;                  /* the one the current suggestion uses */
     double radius;          /* half-width of the candidate box around the
@@ -157,7 +165,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
                                          "candidates", "parallel", "transform", "subset",
                                          "trust_region", "prior_mean", "input_warp",
-                                         "noise_prior", "wall_redraw", "warp_shift", NULL };
+                                         "noise_prior", "wall_redraw", "warp_shift",
+                                         "exploit_last", NULL };
     static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
     static const char *const par_names[] = { "constant_liar", "kriging_believer",
                                              "constant_liar_min", NULL }; /* lie_kind order */
@@ -174,6 +183,7 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     b->noise_prior = 1;
     b->wall_redraw = 1;
     b->warp_shift = WARP_SHIFT_DEFAULT;
+    b->exploit_last = EXPLOIT_LAST_DEFAULT;
     b->acq.beta = 2.0;
     b->acq.xi = 0.0;
     if ((rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err)) ||
@@ -190,8 +200,12 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
         (rc = opt_bool(options, "input_warp", &b->input_warp, err)) ||
         (rc = opt_bool(options, "noise_prior", &b->noise_prior, err)) ||
         (rc = opt_bool(options, "wall_redraw", &b->wall_redraw, err)) ||
-        (rc = opt_bool(options, "warp_shift", &b->warp_shift, err)))
+        (rc = opt_bool(options, "warp_shift", &b->warp_shift, err)) ||
+        (rc = opt_number(options, "exploit_last", &b->exploit_last, err)))
         return rc;
+    if (b->exploit_last > 1.0)
+        return kerror_set(err, KE_INVALID, "strategy.options.exploit_last",
+                          "must be a number in [0, 1]");
     if (b->subset > 0 && b->subset < SUBSET_MIN)
         return kerror_set(err, KE_INVALID, "strategy.options.subset",
                           "must be 0 (every trial) or at least %d", SUBSET_MIN);
@@ -692,10 +706,22 @@ static int local_retry(struct strategy *b, const strategy_history *h,
     return rc;
 }
 
+/* 1 when fresh trial k falls in the last b->exploit_last of the study's
+ * max_trials (docs/gp.md, "exploit_last"): its suggestion is sought in the
+ * box of half-width EXPLOIT_RADIUS around the incumbent. A study that ends
+ * soon gains nothing from a new basin it has no trials left to refine;
+ * without the box its last trials alternate between refining and far
+ * looks, or between equal minima (Branin's three). */
+static int exploiting(const struct strategy *b, const strategy_history *h, long k)
+{
+    return b->exploit_last > 0.0 && h->max_trials > 0 &&
+           k >= h->max_trials - lround(b->exploit_last * h->max_trials);
+}
+
 static int bo_suggest(strategy *b, const strategy_history *h,
                       strategy_suggestion *out, int n, kerror *err)
 {
-    static const strategy_history empty = { NULL, 0 };
+    static const strategy_history empty = { NULL, 0, 0 };
     if (!h) h = &empty;
     int fresh = strategy_history_fresh(h), n_obs = 0, fitted = 0, rc = KE_OK;
     for (int i = 0; i < h->n_obs; i++) n_obs += observed(&h->obs[i]);
@@ -713,7 +739,9 @@ static int bo_suggest(strategy *b, const strategy_history *h,
         } else {
             if (!fitted && (rc = fit_model(b, h, out, i, k, 0, err))) break;
             fitted = 1;
+            if (exploiting(b, h, k)) b->radius = EXPLOIT_RADIUS;
             rc = maximize(b, h, out, i, k, &out[i].point, err);
+            b->radius = 1.0;
             if (!rc && b->wall_redraw) redraw_walls(b, k, &out[i].point);
             if (!rc && b->trust_region && stuck(b, h, out, i, &out[i].point))
                 rc = local_retry(b, h, out, i, k, err);

@@ -27,6 +27,8 @@
  *               irrelevant is drawn anew                       (default true)
  *   warp_shift  boolean: the power warp's shift (median or lower quartile)
  *               is chosen by its likelihood with lambda        (default true)
+ *   exploit_last number in [0, 1]: the share of the study's max_trials, at
+ *               its end, spent in a box around the incumbent; 0 none (default 0.2)
  * See docs/gp.md for the model and how pending, failed and conditional
  * trials are treated. */
 #ifndef KESTREL_BO_H

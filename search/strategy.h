@@ -34,6 +34,7 @@ typedef struct {            /* one trial as a strategy sees it */
 typedef struct {
     const strategy_obs *obs;  /* every trial of the study, by number */
     int n_obs;
+    int max_trials;           /* the study's budget of fresh trials; 0: unknown */
 } strategy_history;
 
 typedef struct {

@@ -214,7 +214,7 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
                NULL);
     if (s->pops && !r->pruned && !r->stopped) {
         strategy_history h;
-        sched_trials_history(&s->hist, &h);
+        sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
         if (s->pops->should_stop(s->prun, &h, r->number, (int)rl->step, v)) {
             r->pruned = 1;
             sched_run_stop(r);

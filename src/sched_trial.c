@@ -247,10 +247,11 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
     return KE_OK;
 }
 
-void sched_trials_history(const sched_trials *h, strategy_history *hist)
+void sched_trials_history(const sched_trials *h, int max_trials, strategy_history *hist)
 {
     hist->obs = h->obs;
     hist->n_obs = h->n_obs;
+    hist->max_trials = max_trials;
 }
 
 void sched_trials_free(sched_trials *h)

@@ -62,8 +62,8 @@ int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const sp
                         const strategy_suggestion *sg, int retry_of, int64_t enqueued_id,
                         const char *worker, sched_trial **out, sched_trial_row *stored, kerror *err);
 /* Points hist at h->obs (foreign trials left out), valid until h next
- * changes. */
-void sched_trials_history(const sched_trials *h, strategy_history *hist);
+ * changes, with the study's max_trials. */
+void sched_trials_history(const sched_trials *h, int max_trials, strategy_history *hist);
 void sched_trials_free(sched_trials *h);
 
 /* Adds a point of trial number's objective curve, normalized to minimize,

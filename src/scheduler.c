@@ -401,7 +401,7 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
     strategy_history h;
     if (s->n_ready == 0) {
         s->ended_since_ask = 0;
-        sched_trials_history(&s->hist, &h);
+        sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
         if (s->ops->done(s->strat, &h)) {
             s->exhausted = 1;
             return KE_OK;
@@ -420,7 +420,7 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
         left -= n_enq;
         if (slots <= 0) return KE_OK;
         if (n_enq && s->n_ready == 0)   /* they are pending now (and h->obs may have moved) */
-            sched_trials_history(&s->hist, &h);
+            sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
     }
     if (s->n_ready == 0) {
         /* the leases queued with this one share one suggest() (one GP fit,

@@ -72,7 +72,7 @@ static double run_study(const strategy_ops *ops, const space *sp, const char *op
     strategy *st = make(ops, sp, options, seed);
     double best = INFINITY;
     for (int t = 0; t < budget; t++) {
-        strategy_history h = { obs, t };
+        strategy_history h = { obs, t, 0 };
         strategy_suggestion sg;
         kerror err;
         int n = ops->suggest(st, &h, &sg, 1, &err);
@@ -514,7 +514,7 @@ static void check_parallel_batch(const char *options, double min_d2)
         obs[i].has_value = 0;
     }
     strategy *st = make(&gp_strategy, &sp, options, 8);
-    strategy_history h = { obs, DONE + RUNNING };
+    strategy_history h = { obs, DONE + RUNNING, 0 };
     kerror err;
     ck_assert_int_eq(gp_strategy.suggest(st, &h, out, BATCH, &err), BATCH);
     for (int i = 0; i < BATCH; i++) {
@@ -571,7 +571,7 @@ static double next_beside_pending(const char *options)
     obs[DONE].state = TRIAL_RUNNING;
     obs[DONE].has_value = 0;
     strategy *st = make(&gp_strategy, &sp, opt, 4);
-    strategy_history h = { obs, DONE + 1 };
+    strategy_history h = { obs, DONE + 1, 0 };
     kerror err;
     ck_assert_int_eq(gp_strategy.suggest(st, &h, &out, 1, &err), 1);
     gp_strategy.destroy(st);
@@ -611,7 +611,7 @@ START_TEST(bo_long_study_fits_a_subset)
         record(&obs[i], i, &p, bowl(&p));
     }
     strategy *st = make(&gp_strategy, &sp, NULL, 6);
-    strategy_history h = { obs, N };
+    strategy_history h = { obs, N, 0 };
     strategy_suggestion out;
     kerror err;
     ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
@@ -635,7 +635,7 @@ static double branin_regret(const char *options, uint64_t seed)
     strategy *st = make(&gp_strategy, &sp, options, seed);
     double best = INFINITY;
     for (int t = 0; t < 50; t++) {
-        strategy_history h = { obs, t };
+        strategy_history h = { obs, t, 0 };
         strategy_suggestion sg;
         kerror err;
         ck_assert_int_eq(gp_strategy.suggest(st, &h, &sg, 1, &err), 1);
@@ -692,7 +692,7 @@ static double x1_after_wall_trials(const char *options)
         record(&obs[i], i, &p, (u[0] - 0.3) * (u[0] - 0.3));
     }
     strategy *st = make(&gp_strategy, &sp, options, 3);
-    strategy_history h = { obs, 12 };
+    strategy_history h = { obs, 12, 0 };
     strategy_suggestion out;
     kerror err;
     ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
@@ -717,6 +717,50 @@ START_TEST(bo_irrelevant_input_leaves_the_wall)
     ck_assert_msg(off == 0.0 || off == 1.0, "without the redraw x1 = %g (the trap this test needs)",
                   off);
     ck_assert_msg(on > 0.0 && on < 1.0, "with it x1 = %g", on);
+}
+END_TEST
+
+/* Max-norm distance (unit cube) from the incumbent of 10 random trials of
+ * the bowl to the GP's next suggestion, for a study of max_trials (0:
+ * unknown), with options. */
+static double next_from_incumbent(const char *options, int max_trials)
+{
+    enum { DONE = 10 };
+    space sp;
+    strategy_obs obs[DONE];
+    strategy_suggestion out;
+    unit_square(&sp);
+    run_study(&random_strategy, &sp, NULL, 11, DONE, bowl, obs);
+    int ib = 0;
+    for (int i = 1; i < DONE; i++)
+        if (obs[i].value < obs[ib].value) ib = i;
+    strategy *st = make(&gp_strategy, &sp, options, 5);
+    strategy_history h = { obs, DONE, max_trials };
+    kerror err;
+    ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
+    double u[2], v[2];
+    space_point_to_unit(&sp, &out.point, u);
+    space_point_to_unit(&sp, &obs[ib].point, v);
+    gp_strategy.destroy(st);
+    space_free(&sp);
+    return fmax(fabs(u[0] - v[0]), fabs(u[1] - v[1]));
+}
+
+START_TEST(bo_exploits_at_the_end_of_the_budget)
+{
+    /* The model sees the bowl's optimum away from the best random trial and
+     * goes there; in the last fifth of the study's budget (trial 10 of 12)
+     * it refines the incumbent instead, in the box of half-width 0.05
+     * around it. A study of unknown length, one with most of its budget
+     * left, and "exploit_last": 0 are not in that phase. */
+    double unknown = next_from_incumbent(NULL, 0), early = next_from_incumbent(NULL, 100),
+           off = next_from_incumbent("{\"exploit_last\": 0}", 12),
+           late = next_from_incumbent(NULL, 12);
+    ck_assert_msg(unknown > 0.05, "unknown length: %g from the incumbent (the trap this test needs)",
+                  unknown);
+    ck_assert_msg(early > 0.05, "trial 10 of 100: %g from the incumbent", early);
+    ck_assert_msg(off > 0.05, "exploit_last 0: %g from the incumbent", off);
+    ck_assert_msg(late <= 0.05 + 1e-9, "trial 10 of 12: %g from the incumbent", late);
 }
 END_TEST
 
@@ -758,7 +802,7 @@ START_TEST(bo_zero_dims_gives_the_single_point)
     fx_fixed(&sp, "c", NULL, 1.5);
     strategy *st = make(&gp_strategy, &sp, NULL, 1);
     strategy_suggestion out[3];
-    strategy_history h = { NULL, 0 };
+    strategy_history h = { NULL, 0, 0 };
     ck_assert_int_eq(gp_strategy.suggest(st, &h, out, 3, NULL), 3);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(out[i].resume_from, -1);
@@ -804,6 +848,8 @@ START_TEST(bo_options_rejected_with_paths)
     expect_rejected(&sp, "{\"noise_prior\": 1}", "strategy.options.noise_prior");
     expect_rejected(&sp, "{\"wall_redraw\": 1}", "strategy.options.wall_redraw");
     expect_rejected(&sp, "{\"warp_shift\": 1}", "strategy.options.warp_shift");
+    expect_rejected(&sp, "{\"exploit_last\": 1.5}", "strategy.options.exploit_last");
+    expect_rejected(&sp, "{\"exploit_last\": -0.1}", "strategy.options.exploit_last");
     strategy *st = make(&gp_strategy, &sp,
                         "{\"n_initial\": 3, \"acquisition\": \"ucb\", \"ucb_beta\": 1, "
                         "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\", "
@@ -845,6 +891,7 @@ static Suite *gp_suite(void)
     tcase_add_test(bo, bo_long_study_fits_a_subset);
     tcase_add_test(bo, bo_trust_region_leaves_the_wall);
     tcase_add_test(bo, bo_irrelevant_input_leaves_the_wall);
+    tcase_add_test(bo, bo_exploits_at_the_end_of_the_budget);
     tcase_add_test(bo, bo_mixed_conditional_space);
     tcase_add_test(bo, bo_zero_dims_gives_the_single_point);
     tcase_add_test(bo, bo_options_rejected_with_paths);

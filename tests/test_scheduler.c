@@ -503,8 +503,8 @@ static void assert_history_as_stored(scheduler *s, storage *st, const spec_study
     ck_assert_int_eq(sched_trials_load(&fresh, st, scheduler_study_id(s), &spec->space,
                                        spec->metric, spec->maximize, 1, &err), KE_OK);
     strategy_history live, want;
-    sched_trials_history(&s->hist, &live);
-    sched_trials_history(&fresh, &want);
+    sched_trials_history(&s->hist, spec->budget.max_trials, &live);
+    sched_trials_history(&fresh, spec->budget.max_trials, &want);
     ck_assert_int_eq(live.n_obs, want.n_obs);
     for (int i = 0; i < want.n_obs; i++) {
         const strategy_obs *a = &live.obs[i], *b = &want.obs[i];

@@ -107,7 +107,7 @@ START_TEST(test_helpers)
     for (int i = 0; i < 4; i++) obs[i].resumed_from = obs[i].retry_of = -1;
     obs[1].retry_of = 0;
     obs[3].resumed_from = 2;
-    strategy_history h = { obs, 4 };
+    strategy_history h = { obs, 4, 0 };
     ck_assert_int_eq(strategy_history_fresh(&h), 2);
 }
 END_TEST
@@ -146,7 +146,7 @@ static strategy_suggestion *run_out(const char *name, const space *sp, const cha
     kerror err;
     for (;;) {
         strategy_obs *obs = history_of(all, total);
-        strategy_history h = { obs, total };
+        strategy_history h = { obs, total, 0 };
         int got = ops->suggest(st, &h, all + total, batch, &err);
         ck_assert(got >= 0 && got <= batch);
         if (got == 0) ck_assert(ops->done(st, &h));
@@ -209,7 +209,7 @@ static void suggest_n(const char *name, const space *sp, const char *options, ui
     strategy *st = make(name, sp, options, seed);
     if (from > 0) suggest_n(name, sp, options, seed, prior, 0, from);
     strategy_obs *obs = history_of(prior, from);
-    strategy_history h = { obs, from };
+    strategy_history h = { obs, from, 0 };
     kerror err;
     ck_assert_int_eq(strategy_find(name)->suggest(st, &h, out, n, &err), n);
     strategy_find(name)->destroy(st);
@@ -234,7 +234,7 @@ START_TEST(test_grid_shuffle_large)
     two_ints(&s, 9999, 999);
     strategy *st = make("grid", &s, "{\"shuffle\": true}", 3);
     strategy_suggestion *out = calloc(2000, sizeof *out);
-    strategy_history h = { NULL, 0 };
+    strategy_history h = { NULL, 0, 0 };
     kerror err;
     ck_assert_int_eq(grid_strategy.suggest(st, &h, out, 2000, &err), 2000);
     unsigned char *seen = calloc(10000000, 1);
@@ -244,7 +244,7 @@ START_TEST(test_grid_shuffle_large)
         seen[idx] = 1;
     }
     strategy_obs *obs = history_of(out, 1500);
-    h = (strategy_history){ obs, 1500 };
+    h = (strategy_history){ obs, 1500, 0 };
     strategy_suggestion rest[500];
     grid_strategy.destroy(st);
     st = make("grid", &s, "{\"shuffle\": true}", 3);
@@ -274,7 +274,7 @@ static void check_reproducible(const char *name)
 
     strategy_obs *obs = history_of(full, 5);
     obs[4].retry_of = 1;                            /* a retry consumes no suggestion */
-    strategy_history h = { obs, 5 };
+    strategy_history h = { obs, 5, 0 };
     strategy *st = make(name, &s, NULL, 42);
     kerror err;
     ck_assert_int_eq(strategy_find(name)->suggest(st, &h, tail, 3, &err), 3);
@@ -320,7 +320,7 @@ START_TEST(test_sobol_cursor_and_skip)
     }
     strategy *st = make("sobol", &s, NULL, 5);
     strategy_obs *obs = history_of(a, 8);
-    strategy_history h = { obs, 8 };
+    strategy_history h = { obs, 8, 0 };
     kerror err;
     ck_assert_int_eq(sobol_strategy.suggest(st, &h, late, 2, &err), 2);
     h.n_obs = 2;
@@ -398,7 +398,7 @@ START_TEST(test_never_more_than_n)
         strategy_suggestion out[4];
         memset(out, 0xAB, sizeof out);
         strategy *st = make(names[k], &s, NULL, 1);
-        strategy_history h = { NULL, 0 };
+        strategy_history h = { NULL, 0, 0 };
         kerror err;
         ck_assert_int_eq(strategy_find(names[k])->suggest(st, &h, out, 0, &err), 0);
         ck_assert_int_eq(strategy_find(names[k])->suggest(st, &h, out, 3, &err), 3);
