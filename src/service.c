@@ -485,6 +485,11 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
     }
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
+    char failure[KERROR_MSG_MAX];   /* ss.failure is the scheduler's, freed with it */
+    if (ss.failure) {
+        snprintf(failure, sizeof failure, "%s", ss.failure);
+        ss.failure = failure;
+    }
     scheduler_close(r->s);
     study_state state = ss.failed ? STUDY_FAILED : ss.completed ? STUDY_COMPLETE : STUDY_STOPPED;
     kerror err;
