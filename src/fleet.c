@@ -210,9 +210,13 @@ static int do_register(service *sv, void *arg, kerror *err)
     if (!w) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     snprintf(w->name, sizeof w->name, "%s:%lld%s%s", host, (long long)pid, job ? " slurm:" : "",
              job ? job : "");
+    /* O takes a reference of its own: the defaults are let go after */
+    json_t *no_gpus = gpus ? NULL : json_array(), *no_labels = labels ? NULL : json_object();
     w->info = json_pack("{s:s, s:I, s:I, s:O, s:O, s:s?}", "host", host, "pid", pid, "slots", slots,
-                        "gpus", gpus ? gpus : json_array(), "labels",
-                        labels ? labels : json_object(), "slurm_job", job);
+                        "gpus", gpus ? gpus : no_gpus, "labels", labels ? labels : no_labels,
+                        "slurm_job", job);
+    json_decref(no_gpus);
+    json_decref(no_labels);
     char *info = w->info ? json_dumps(w->info, JSON_COMPACT) : NULL;
     int rc = info ? random_key(w->key, err) : kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK) rc = storage_worker_add(service_storage(sv), w->name, info, &w->id, err);

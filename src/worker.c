@@ -101,10 +101,10 @@ static int do_register(worker *w, kerror *err)
     gethostname(host, sizeof host - 1);
     json_t *gpus = json_array();
     for (int i = 0; gpus && i < w->o->n_gpus; i++) json_array_append_new(gpus, json_integer(w->o->gpus[i]));
-    json_t *req = json_pack("{s:s, s:I, s:i, s:o, s:O, s:s?}", "host", host, "pid",
+    json_t *labels = w->o->labels ? json_incref(w->o->labels) : json_object();
+    json_t *req = json_pack("{s:s, s:I, s:i, s:o, s:o, s:s?}", "host", host, "pid",
                             (json_int_t)getpid(), "slots", w->o->slots, "gpus", gpus, "labels",
-                            w->o->labels ? w->o->labels : json_object(), "slurm_job",
-                            slurm_job(job, sizeof job));
+                            labels, "slurm_job", slurm_job(job, sizeof job));
     int status;
     json_t *reply;
     int rc = post(w, "/api/v1/workers", req, &status, &reply, err);
