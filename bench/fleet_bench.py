@@ -57,6 +57,24 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid):
+    """CPU seconds so far of the server's engine (its main thread), its HTTP
+    event thread (libmicrohttpd's, named MHD-*) and the rest (checkpoints,
+    the pool), which an A/B of one side of the server reads apart."""
+    out = {"engine": 0.0, "http": 0.0, "other": 0.0}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+        except OSError:
+            continue        # a thread that ended
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        fields = st.rsplit(")", 1)[1].split()
+        key = "engine" if tid == str(pid) else "http" if comm.startswith("MHD") else "other"
+        out[key] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def build_client(here, tmp):
     exe = os.path.join(tmp, "fleet_client")
     subprocess.run(["cc", "-O2", "-o", exe, os.path.join(here, "fleet_client.c"), "-lm"], check=True)
@@ -76,12 +94,12 @@ def round_(a, client, port, name, strategy, n_workers, trials, srv_pid, trial_ms
         if r.status not in (200, 201, 202):
             raise SystemExit("cannot create the study: %d %s" % (r.status, body))
     c.close()
-    cpu0 = cpu_seconds(srv_pid)
+    cpu0, th0 = cpu_seconds(srv_pid), thread_cpu(srv_pid)
     out = subprocess.run([client, "--port", str(port), "--workers", str(n_workers), "--conns",
                           str(a.conns), "--trials", str(trials), "--timeout", str(a.timeout),
                           "--trial-ms", str(trial_ms)],
                          stdout=subprocess.PIPE, text=True)
-    cpu = cpu_seconds(srv_pid) - cpu0
+    cpu, th1 = cpu_seconds(srv_pid) - cpu0, thread_cpu(srv_pid)
     r = json.loads(out.stdout)
     done = max(r["completions"], 1)
     print("%-6s %4d workers%s: %5d trials in %6.2f s = %6.0f completions/s (steady %s) | lease "
@@ -95,9 +113,11 @@ def round_(a, client, port, name, strategy, n_workers, trials, srv_pid, trial_ms
              r["finish_p50_ms"], r["finish_p99_ms"], r["errors"], r["empty"]),
           flush=True)
     # CPU per trial: what a loaded machine inflates least (A/B comparisons)
-    print("       server CPU %.2f s = %.3f ms per completion (%.0f%% of a core); client %.3f ms; "
-          "load %.1f" % (cpu, cpu * 1000.0 / done, 100.0 * cpu / r["seconds"],
-                         r["client_cpu_s"] * 1000.0 / done, os.getloadavg()[0]), flush=True)
+    print("       server CPU %.2f s = %.3f ms per completion (%.0f%% of a core; engine %.0f us, "
+          "HTTP thread %.0f us, other threads %.0f us); client %.3f ms; load %.1f"
+          % (cpu, cpu * 1000.0 / done, 100.0 * cpu / r["seconds"],
+             *((th1[k] - th0[k]) * 1e6 / done for k in ("engine", "http", "other")),
+             r["client_cpu_s"] * 1000.0 / done, os.getloadavg()[0]), flush=True)
     if r["errors"] or out.returncode:
         print("       errors by status: %s (dropped connections %d)"
               % (r["status_errors"], r["dropped"]), flush=True)
