@@ -16,11 +16,13 @@
 
 #include "check_main.h"
 #include "../search/asha.h"
+#include "../search/asha_pruner.h"
 #include "../search/fidelity.h"
 #include "../search/hyperband.h"
 #include "../search/median.h"
 #include "../search/pruner.h"
 #include "../search/strategy.h"
+#include "asha_ref.h"
 #include "median_ref.h"
 #include "space_fixture.h"
 
@@ -763,9 +765,9 @@ END_TEST
  * tells it: trials start, report (mostly the next step, sometimes a step
  * again or a late one), end COMPLETE, PRUNED or FAILED, and now and then
  * the pruner is rebuilt from the history as at a resume. Values come from
- * a few levels of both signs, so running averages tie often. Every report
- * (and a query for a random ended trial) must get the decision of the old
- * scan, median_ref.h, under random options. */
+ * a few levels of both signs, so values tie often. Every report (and a
+ * query for a random ended trial) must get the decision of the old scan
+ * (median_ref.h, asha_ref.h) under random options. */
 #define RND_T 160
 #define RND_S 24
 
@@ -793,28 +795,31 @@ static void rnd_add_step(rnd_study *S, int i, int step, double v)
     o->n_steps++;
 }
 
-static void expect_same_decision(const rnd_study *S, pruner *p, const int *opt, int number,
+/* A pruner under test and the scan it must agree with. */
+typedef struct {
+    const pruner_ops *ops;
+    char options[128];
+    int opt[3];
+    int (*ref)(const int *opt, const strategy_history *h, int number, int step, double v);
+} rnd_rule;
+
+static void expect_same_decision(const rnd_study *S, const rnd_rule *R, pruner *p, int number,
                                  int step, double v)
 {
     strategy_history h = { S->obs, S->n, 0 };
-    int got = median_pruner.should_stop(p, &h, number, step, v);
-    int want = median_ref_should_stop(opt[0], opt[1], opt[2], &h, number, step, v);
-    ck_assert_msg(got == want, "trial %d step %d value %g (warmup %d, min_trials %d, "
-                  "interval %d): pruner says %d, the scan %d", number, step, v, opt[0], opt[1],
-                  opt[2], got, want);
+    int got = R->ops->should_stop(p, &h, number, step, v);
+    int want = R->ref(R->opt, &h, number, step, v);
+    ck_assert_msg(got == want, "%s %s: trial %d step %d value %g: pruner says %d, the scan %d",
+                  R->ops->name, R->options, number, step, v, got, want);
 }
 
-START_TEST(test_median_pruner_matches_scan)
+/* Runs the random study of seed against R; asserts that it decided often
+ * and that the rule did stop trials (not a vacuous match). */
+static void rnd_run(uint64_t rng, const rnd_rule *R)
 {
-    uint64_t rng = 1000 + (uint64_t)_i;
     static rnd_study S;
     memset(&S, 0, sizeof S);
-    int opt[3] = { (int)(strategy_rng_next(&rng) % 4), 1 + (int)(strategy_rng_next(&rng) % 6),
-                   1 + (int)(strategy_rng_next(&rng) % 3) };
-    char text[128];
-    snprintf(text, sizeof text, "{\"warmup_steps\": %d, \"min_trials\": %d, \"interval\": %d}",
-             opt[0], opt[1], opt[2]);
-    pruner *p = make_pruner("median", text);
+    pruner *p = make_pruner(R->ops->name, R->options);
     int running[RND_T], n_running = 0, decisions = 0, stops = 0;
     for (int ev = 0; ev < 6000; ev++) {
         double u = strategy_rng_uniform(&rng);
@@ -825,14 +830,14 @@ START_TEST(test_median_pruner_matches_scan)
             o->resumed_from = o->retry_of = -1;
             o->steps = S.steps[S.n];
             o->values = S.values[S.n];
-            median_pruner.observe(p, o);
+            R->ops->observe(p, o);
             running[n_running++] = S.n++;
         } else if (n_running > 0 && u < 0.09) {
             int k = (int)(strategy_rng_next(&rng) % (uint64_t)n_running);
             strategy_obs *o = &S.obs[running[k]];
             double w = strategy_rng_uniform(&rng);
             o->state = w < 0.6 ? TRIAL_COMPLETE : w < 0.85 ? TRIAL_PRUNED : TRIAL_FAILED;
-            median_pruner.observe(p, o);
+            R->ops->observe(p, o);
             running[k] = running[--n_running];
         } else if (n_running > 0) {
             int i = running[strategy_rng_next(&rng) % (uint64_t)n_running];
@@ -844,8 +849,8 @@ START_TEST(test_median_pruner_matches_scan)
             if (step >= RND_S) continue;
             double v = (double)((int)(strategy_rng_next(&rng) % 7) - 3) / 4;
             rnd_add_step(&S, i, step, v);
-            median_pruner.observe(p, o);
-            expect_same_decision(&S, p, opt, i, step, v);
+            R->ops->observe(p, o);
+            expect_same_decision(&S, R, p, i, step, v);
             decisions++;
         }
         if (S.n > 0 && strategy_rng_uniform(&rng) < 0.1) {
@@ -853,25 +858,60 @@ START_TEST(test_median_pruner_matches_scan)
             const strategy_obs *o = &S.obs[i];
             if (o->n_steps > 0) {
                 int j = (int)(strategy_rng_next(&rng) % (uint64_t)o->n_steps);
-                expect_same_decision(&S, p, opt, i, o->steps[j], o->values[j]);
+                expect_same_decision(&S, R, p, i, o->steps[j], o->values[j]);
             }
         }
         if (strategy_rng_uniform(&rng) < 0.002) {
-            median_pruner.destroy(p);
-            p = make_pruner("median", text);
-            for (int i = 0; i < S.n; i++) median_pruner.observe(p, &S.obs[i]);
+            R->ops->destroy(p);
+            p = make_pruner(R->ops->name, R->options);
+            for (int i = 0; i < S.n; i++) R->ops->observe(p, &S.obs[i]);
         }
     }
-    /* every run decided often, and the rule did stop trials: not a vacuous match */
     for (int i = 0; i < S.n; i++) {
         strategy_history h = { S.obs, S.n, 0 };
         for (int j = 0; j < S.obs[i].n_steps; j++)
-            stops += median_ref_should_stop(opt[0], opt[1], opt[2], &h, i, S.steps[i][j],
-                                            S.values[i][j]);
+            stops += R->ref(R->opt, &h, i, S.steps[i][j], S.values[i][j]);
     }
     ck_assert_int_gt(decisions, 1500);
     ck_assert_int_gt(stops, 0);
-    median_pruner.destroy(p);
+    R->ops->destroy(p);
+}
+
+static int median_ref(const int *opt, const strategy_history *h, int number, int step, double v)
+{
+    return median_ref_should_stop(opt[0], opt[1], opt[2], h, number, step, v);
+}
+
+START_TEST(test_median_pruner_matches_scan)
+{
+    uint64_t rng = 1000 + (uint64_t)_i;
+    rnd_rule R = { .ops = &median_pruner, .ref = median_ref,
+                   .opt = { (int)(strategy_rng_next(&rng) % 4), 1 + (int)(strategy_rng_next(&rng) % 6),
+                            1 + (int)(strategy_rng_next(&rng) % 3) } };
+    snprintf(R.options, sizeof R.options,
+             "{\"warmup_steps\": %d, \"min_trials\": %d, \"interval\": %d}", R.opt[0], R.opt[1],
+             R.opt[2]);
+    rnd_run(rng, &R);
+}
+END_TEST
+
+static int asha_ref(const int *opt, const strategy_history *h, int number, int step, double v)
+{
+    return asha_ref_should_stop(opt[0], opt[1], opt[2], h, number, step, v);
+}
+
+/* The indexed asha pruner decides as the scan did (asha_ref.h), reports out
+ * of order and repeated steps included, under random options. */
+START_TEST(test_asha_pruner_matches_scan)
+{
+    uint64_t rng = 2000 + (uint64_t)_i;
+    rnd_rule R = { .ops = &asha_pruner, .ref = asha_ref,
+                   .opt = { 1 + (int)(strategy_rng_next(&rng) % 3), 2 + (int)(strategy_rng_next(&rng) % 3),
+                            (int)(strategy_rng_next(&rng) % 2) } };
+    snprintf(R.options, sizeof R.options,
+             "{\"min_resource\": %d, \"eta\": %d, \"min_early_stopping_rate\": %d}", R.opt[0],
+             R.opt[1], R.opt[2]);
+    rnd_run(rng, &R);
 }
 END_TEST
 
@@ -958,6 +998,7 @@ int main(void)
     tcase_add_test(tc, test_median_pruner);
     tcase_add_loop_test(tc, test_median_pruner_matches_scan, 0, 12);
     tcase_add_test(tc, test_asha_pruner);
+    tcase_add_loop_test(tc, test_asha_pruner_matches_scan, 0, 12);
     tcase_add_test(tc, test_pruner_registry_and_options);
     suite_add_tcase(su, tc);
     return check_run(su);
