@@ -448,24 +448,31 @@ static int count_state(const storage_study *s, int state)
     }
 }
 
-/* A full page of finished trials by number (no state filter) stays what it
- * is while the study grows, until its stamp's settled count moves (see
- * storage_stamp): it is kept under that alone, so a live study's pages of
- * old trials are built once, not at every write. Kept without its counts
- * (the total grows), which each answer appends. */
+/* A full page of finished trials by number (no state filter), or of their
+ * curves, stays what it is while the study grows, until its stamp's settled
+ * count moves (see storage_stamp): it is kept under that alone, so a live
+ * study's pages of old trials are built once, not at every write. Kept
+ * without its counts (the total grows), which each answer appends. */
 static storage_stamp settled_stamp(const storage_stamp *s)
 {
     return (storage_stamp){.id = s->id, .created_at = s->created_at, .version = -1,
                            .settled = s->settled};
 }
 
+/* Which page: what names its array ("trials" or "curves"), metric the
+ * curves' ("" for trials). */
+typedef struct {
+    const char *what, *metric;
+    int offset, limit;
+} settled_page;
+
 /* Answers the kept text of a page (`{"trials":[...]`) with its counts. */
 static void respond_settled(http_req *rq, const char *head, size_t len, int total,
-                            const storage_filter *f)
+                            const settled_page *pg)
 {
     char tail[96];
     int n = snprintf(tail, sizeof tail, ",\"total\":%d,\"offset\":%d,\"limit\":%d}", total,
-                     f->offset, f->limit);
+                     pg->offset, pg->limit);
     char *text = malloc(len + (size_t)n + 1);
     if (!text) {
         http_respond_error(rq, 500, "nomem", NULL, "out of memory");
@@ -476,33 +483,44 @@ static void respond_settled(http_req *rq, const char *head, size_t len, int tota
     http_respond_owned(rq, 200, "application/json", text, len + (size_t)n);
 }
 
-/* Answers a page of trials from the settled cache, or builds its head,
- * keeps it and answers; 0 when the page cannot be kept (not full, or a
- * RUNNING trial in it: then arr is still the caller's to answer with). */
-static int answer_settled(api *a, http_req *rq, const storage_filter *f, const storage_stamp *stamp,
-                          const storage_study *s, json_t *arr, int running)
+/* Answers a page from the settled cache, or builds its head from pb (when
+ * given), keeps it and answers; 0 when the page cannot be kept (not full,
+ * or a RUNNING trial in it: then pb->arr is still the caller's to answer
+ * with) or is not kept (pb NULL). */
+static int answer_settled(api *a, http_req *rq, const settled_page *pg, const storage_stamp *stamp,
+                          const storage_study *s, const page_build *pb)
 {
-    char key[96];
-    snprintf(key, sizeof key, "settled trials %d %d", f->offset, f->limit);
+    size_t klen = strlen(pg->metric) + 64;
+    char *key = malloc(klen);
+    if (!key) {
+        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
+        return 1;
+    }
+    snprintf(key, klen, "settled %s %d %d %s", pg->what, pg->offset, pg->limit, pg->metric);
     storage_stamp fin = settled_stamp(stamp);
     size_t len;
     api_body *b = api_cache_get(a->cache, key, &fin);
-    if (!b && arr) {
-        if (running || json_array_size(arr) != (size_t)f->limit) return 0;
-        json_t *o = json_pack("{s:O}", "trials", arr);
+    if (!b && pb) {
+        if (pb->running || json_array_size(pb->arr) != (size_t)pg->limit) {
+            free(key);
+            return 0;
+        }
+        json_t *o = json_pack("{s:O}", pg->what, pb->arr);
         char *text = o ? format_json(o, JSON_COMPACT) : NULL;
         json_decref(o);
         size_t n = text ? strlen(text) : 0;
         if (n) text[--n] = '\0';   /* the closing brace, after which the counts go */
         b = text ? api_cache_put(a->cache, key, &fin, text, n) : NULL;
         if (!b) {
+            free(key);
             http_respond_error(rq, 500, "nomem", NULL, "out of memory");
             return 1;
         }
     }
+    free(key);
     if (!b) return 0;
     const char *head = api_body_text(b, &len);
-    respond_settled(rq, head, len, count_state(s, -1), f);
+    respond_settled(rq, head, len, count_state(s, -1), pg);
     api_body_release(b);
     return 1;
 }
@@ -532,7 +550,8 @@ static void h_trials(http_req *rq, void *ctx)
     storage *st = cached_read(a, rq, key, &stamp, &s);
     if (!st) return;
     int settled = f.state < 0 && !f.best_first && f.limit > 0;
-    if (settled && answer_settled(a, rq, &f, &stamp, &s, NULL, 0)) {
+    settled_page pg = {"trials", "", f.offset, f.limit};
+    if (settled && answer_settled(a, rq, &pg, &stamp, &s, NULL)) {
         storage_study_free(&s);
         pool_put(a, st);
         return;
@@ -543,7 +562,7 @@ static void h_trials(http_req *rq, void *ctx)
     int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &f, add_trial, &pb, &err);
     if (rc == KE_OK && (pb.failed || !pb.arr))
         rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
-    if (rc == KE_OK && settled && answer_settled(a, rq, &f, &stamp, &s, pb.arr, pb.running))
+    if (rc == KE_OK && settled && answer_settled(a, rq, &pg, &stamp, &s, &pb))
         json_decref(pb.arr);
     else if (rc == KE_OK)
         respond_new(a, rq, key, &stamp, json_pack("{s:o, s:i, s:i, s:i}", "trials", pb.arr, "total",
@@ -608,6 +627,8 @@ static void h_best(http_req *rq, void *ctx)
 static int add_curve(int number, trial_state state, const int *steps, const double *values,
                      int n, void *ctx)
 {
+    page_build *pb = ctx;
+    pb->running |= state == TRIAL_RUNNING;
     json_t *st = json_array(), *va = json_array();
     for (int i = 0; i < n; i++) {
         json_array_append_new(st, json_integer(steps[i]));
@@ -615,9 +636,12 @@ static int add_curve(int number, trial_state state, const int *steps, const doub
     }
     json_t *c = json_pack("{s:i, s:s, s:o, s:o}", "number", number, "state",
                           trial_state_name(state), "steps", st, "values", va);
-    return json_array_append_new(ctx, c) != 0;
+    pb->failed = json_array_append_new(pb->arr, c) != 0;
+    return pb->failed;
 }
 
+/* A full page of finished trials' curves is kept as their page is
+ * (answer_settled): their reports no longer change (sql/010). */
 static void h_curves(http_req *rq, void *ctx)
 {
     api *a = ctx;
@@ -628,15 +652,29 @@ static void h_curves(http_req *rq, void *ctx)
     storage_study s;
     storage *st = get_study(a, rq, http_param(rq, 0), &s);
     if (!st) return;
-    json_t *arr = json_array();
     kerror err;
     kerror_clear(&err);
-    int rc = limit == 0 ? KE_OK : storage_curves_each(st, s.id, s.metric, offset, limit, add_curve, arr, &err);
-    if (rc == KE_OK)
-        http_respond_json(rq, 200, json_pack("{s:o, s:i, s:i, s:i}", "curves", arr, "total",
+    storage_stamp stamp;
+    settled_page pg = {"curves", s.metric ? s.metric : "", offset, limit};
+    /* the stamp before the curves: what is kept is at least as new as it */
+    int rc = storage_study_stamp(st, s.name, &stamp, &err);
+    if (rc == KE_OK && limit > 0 && answer_settled(a, rq, &pg, &stamp, &s, NULL)) {
+        storage_study_free(&s);
+        pool_put(a, st);
+        return;
+    }
+    page_build pb = {json_array(), 0, 0};
+    if (rc == KE_OK && limit > 0)
+        rc = storage_curves_each(st, s.id, s.metric, offset, limit, add_curve, &pb, &err);
+    if (rc == KE_OK && (pb.failed || !pb.arr))
+        rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK && limit > 0 && answer_settled(a, rq, &pg, &stamp, &s, &pb))
+        json_decref(pb.arr);
+    else if (rc == KE_OK)
+        http_respond_json(rq, 200, json_pack("{s:o, s:i, s:i, s:i}", "curves", pb.arr, "total",
                                              s.n_trials, "offset", offset, "limit", limit));
     else {
-        json_decref(arr);
+        json_decref(pb.arr);
         http_respond_kerror(rq, &err);
     }
     storage_study_free(&s);

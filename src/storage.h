@@ -113,9 +113,10 @@ int storage_study_get_id(storage *st, int64_t id, storage_study *out, kerror *er
  * write to them, by any process, except a report's). One small row: for
  * readers that keep what they answered about finished trials. settled
  * moves only with a write that can change a page of finished trials by
- * number (never with Kestrel's own: new trials take the next number, and
- * only RUNNING rows change; sql/008): equal (id, created_at, settled), equal
- * finished trials at each offset by number. KE_NOTFOUND for an unknown name. */
+ * number or their reports (never with Kestrel's own: new trials take the
+ * next number, and only RUNNING rows and their reports change; sql/008,
+ * sql/010): equal (id, created_at, settled), equal finished trials and
+ * curves at each offset by number. KE_NOTFOUND for an unknown name. */
 typedef struct {
     int64_t id;
     double created_at;   /* a new study that reuses a deleted one's id differs here */

@@ -343,6 +343,20 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((page["total"], len(page["trials"])), (3, 3))
         self.assertEqual(s.json("GET", "/api/v1/studies/c/best")[1]["value"], page["trials"][0]["value"])
 
+    def page_across_growth(self, s, spec, path, key):
+        """The page at path (offset 0, limit 3; key names its array) of
+        spec's study of 4 finished trials, checked to read the same once the
+        study has grown to 6, but for its total."""
+        first = s.json("GET", path)[1]
+        self.assertEqual(([t["number"] for t in first[key]], first["total"]), ([0, 1, 2], 4))
+        spec["budget"]["max_trials"] = 6
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)
+        s.wait_state(spec["name"], "COMPLETE")
+        grown = s.json("GET", path)[1]
+        self.assertEqual((grown[key], grown["total"], grown["offset"], grown["limit"]),
+                         (first[key], 6, 0, 3))
+        return first
+
     def test_full_pages_of_finished_trials_are_kept_while_the_study_grows(self):
         # a full page of finished trials by number is kept across the
         # study's own writes (new trials only take later numbers), with its
@@ -352,17 +366,10 @@ class ApiTest(unittest.TestCase):
         spec = fn_spec("g", trials=4)
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
         s.wait_state("g", "COMPLETE")
-        path = "/api/v1/studies/g/trials?sort=number&limit=3"
-        first = s.json("GET", path)[1]
-        self.assertEqual(([t["number"] for t in first["trials"]], first["total"]), ([0, 1, 2], 4))
         partial = s.json("GET", "/api/v1/studies/g/trials?sort=number&offset=2&limit=3")[1]
         self.assertEqual([t["number"] for t in partial["trials"]], [2, 3])
-        spec["budget"]["max_trials"] = 6
-        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)
-        s.wait_state("g", "COMPLETE")
-        grown = s.json("GET", path)[1]
-        self.assertEqual((grown["trials"], grown["total"], grown["offset"], grown["limit"]),
-                         (first["trials"], 6, 0, 3))
+        path = "/api/v1/studies/g/trials?sort=number&limit=3"
+        first = self.page_across_growth(s, spec, path, "trials")
         partial = s.json("GET", "/api/v1/studies/g/trials?sort=number&offset=2&limit=3")[1]
         self.assertEqual([t["number"] for t in partial["trials"]], [2, 3, 4])
         # (edit, the page's numbers after it, its first trial's value)
@@ -378,6 +385,32 @@ class ApiTest(unittest.TestCase):
             page = s.json("GET", path)[1]
             self.assertEqual(([t["number"] for t in page["trials"]], page["trials"][0]["value"]),
                              (numbers, value), sql)
+
+    def test_full_pages_of_finished_curves_are_kept_while_the_study_grows(self):
+        # a full page of finished trials' curves is kept as their trials'
+        # page is, with its total current; an edit by hand of a finished
+        # trial's reports (update, delete, insert: sql/010) still shows
+        s = self.serve()
+        spec = self.slow_spec("gc", trials=4, steps=3, pause=0)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("gc", "COMPLETE")
+        path = "/api/v1/studies/gc/curves?offset=0&limit=3"
+        first = self.page_across_growth(s, spec, path, "curves")
+        self.assertEqual([c["steps"] for c in first["curves"]], [[1, 2, 3]] * 3)
+        trial0 = ("(SELECT t.id FROM trials t JOIN studies s ON s.id = t.study_id "
+                  "WHERE s.name = 'gc' AND t.number = 0)")
+        # (edit, trial 0's steps and first value after it)
+        edits = [("UPDATE trial_values SET value = -7 WHERE step = 1 AND trial_id = " + trial0,
+                  [1, 2, 3], -7),
+                 ("DELETE FROM trial_values WHERE step = 3 AND trial_id = " + trial0, [1, 2], -7),
+                 ("INSERT INTO trial_values (trial_id, step, name, value) SELECT %s, 9, 'loss', 5"
+                  % trial0, [1, 2, 9], -7)]
+        for sql, steps, value in edits:
+            with sqlite3.connect(self.db) as db:
+                db.execute(sql)
+            db.close()
+            curve = s.json("GET", path)[1]["curves"][0]
+            self.assertEqual((curve["steps"], curve["values"][0]), (steps, value), sql)
 
     def test_exports_and_cli_listing_carry_final_metrics_alike(self):
         # final metrics besides the objective become columns (a parameter's

@@ -158,7 +158,9 @@ START_TEST(upgrades_version_1)
     ck_assert_int_ge(storage_schema_version(st), 4);
     storage_close(st);
     st = NULL;
-    sql_exec("DROP INDEX trials_study_fresh; ALTER TABLE trial_values DROP COLUMN at; "
+    sql_exec("DROP TRIGGER study_settled_values_insert; DROP TRIGGER study_settled_values_update; "
+             "DROP TRIGGER study_settled_values_delete; "
+             "DROP INDEX trials_study_fresh; ALTER TABLE trial_values DROP COLUMN at; "
              "DROP TABLE study_counts; DROP TRIGGER study_counts_new_study; "
              "DROP TRIGGER study_counts_trial_insert; DROP TRIGGER study_counts_trial_delete; "
              "DROP TRIGGER study_counts_trial_update; DROP TRIGGER study_count_move; "
