@@ -1,8 +1,11 @@
 /* api_cache: JSON bodies of study reads by (key, study stamp); see
- * api_cache.h. Direct-mapped: a key hashes to one slot, a new body replaces
- * the slot's old one. Invariant: a body's reference count counts the slot
- * that holds it plus every response still sending it; the last release
- * frees it, so replacing an entry never pulls a body from under a response. */
+ * api_cache.h. Set-associative: a key hashes to a set of WAYS slots and a
+ * new body takes the slot of its key's older body, or an empty one, or the
+ * set's least recently used (direct-mapped, two of a dashboard's twelve kept
+ * pages of a 10,000-trial study shared a slot, and each load built both
+ * again). Invariant: a body's reference count counts the slot that holds it
+ * plus every response still sending it; the last release frees it, so
+ * replacing an entry never pulls a body from under a response. */
 #include "api_cache.h"
 
 #include <pthread.h>
@@ -11,6 +14,7 @@
 #include <string.h>
 
 #define SLOTS 128
+#define WAYS 8               /* slots of a set */
 #define BUDGET (64u << 20)   /* bytes of bodies kept at most */
 
 struct api_body {
@@ -23,12 +27,14 @@ typedef struct {
     char *key;
     storage_stamp stamp;
     api_body *body;
+    uint64_t used;   /* the cache's clock at its last get or put */
 } slot;
 
 struct api_cache {
     pthread_mutex_t mu;
     slot slots[SLOTS];
     size_t bytes;   /* of the bodies in slots */
+    uint64_t clock;   /* counts gets and puts */
 };
 
 api_cache *api_cache_new(void)
@@ -56,11 +62,12 @@ void api_cache_free(api_cache *c)
     free(c);
 }
 
-static slot *slot_of(api_cache *c, const char *key, const storage_stamp *stamp)
+/* The first slot of key's set. */
+static slot *set_of(api_cache *c, const char *key, const storage_stamp *stamp)
 {
     uint64_t h = 1469598103934665603u ^ (uint64_t)stamp->id;   /* FNV-1a */
     for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211u;
-    return &c->slots[h % SLOTS];
+    return &c->slots[h % (SLOTS / WAYS) * WAYS];
 }
 
 static int same_stamp(const storage_stamp *a, const storage_stamp *b)
@@ -73,13 +80,27 @@ api_body *api_cache_get(api_cache *c, const char *key, const storage_stamp *stam
 {
     api_body *b = NULL;
     pthread_mutex_lock(&c->mu);
-    slot *s = slot_of(c, key, stamp);
-    if (s->body && same_stamp(&s->stamp, stamp) && !strcmp(s->key, key)) {
-        b = s->body;
-        __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
-    }
+    slot *set = set_of(c, key, stamp);
+    for (slot *s = set; s < set + WAYS && !b; s++)
+        if (s->body && same_stamp(&s->stamp, stamp) && !strcmp(s->key, key)) {
+            b = s->body;
+            s->used = ++c->clock;
+            __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+        }
     pthread_mutex_unlock(&c->mu);
     return b;
+}
+
+/* Where key's new body goes in its set: its older body's slot, else an
+ * empty one, else the least recently used. */
+static slot *victim(slot *set, const char *key)
+{
+    slot *v = set;
+    for (slot *s = set; s < set + WAYS; s++) {
+        if (s->body && !strcmp(s->key, key)) return s;
+        if (v->body && (!s->body || s->used < v->used)) v = s;
+    }
+    return v;
 }
 
 api_body *api_cache_put(api_cache *c, const char *key, const storage_stamp *stamp, char *text,
@@ -95,10 +116,10 @@ api_body *api_cache_put(api_cache *c, const char *key, const storage_stamp *stam
     }
     *b = (api_body){.refs = 1, .len = len, .text = text};
     pthread_mutex_lock(&c->mu);
-    slot *s = slot_of(c, key, stamp);
+    slot *s = victim(set_of(c, key, stamp), key);
     clear_slot(c, s);
     if (len <= API_CACHE_MAX_BODY && c->bytes + len <= BUDGET) {
-        *s = (slot){.key = k, .stamp = *stamp, .body = b};
+        *s = (slot){.key = k, .stamp = *stamp, .body = b, .used = ++c->clock};
         b->refs++;
         c->bytes += len;
         k = NULL;
