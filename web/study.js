@@ -161,6 +161,14 @@ K.pages = K.pages || {};
       };
     }
 
+    /* What the shown rows were drawn from: a live redraw that would draw
+     * the same rows (the first page of a live study's finished trials) leaves
+     * them, and the page is not laid out again (35-70 ms for the table's
+     * 2,500 boxes at load 8, on every live redraw and once more in a load) */
+    let drawn = null;
+    const drawnFrom = (shown) => JSON.stringify(shown.map((t) => [t.enqueued, t.interrupted, t.failure]
+      .concat(cols.map((c) => c.get(t)))));
+
     function render() {
       const col = cols.find((c) => c.key === view.key);
       const rows = model.trials.filter((t) => !view.state || t.state === view.state);
@@ -168,8 +176,12 @@ K.pages = K.pages || {};
       const pages = Math.max(1, Math.ceil(rows.length / PAGE_ROWS));
       view.page = Math.min(Math.max(0, view.page), pages - 1);
       const shown = rows.slice(view.page * PAGE_ROWS, (view.page + 1) * PAGE_ROWS);
-      tbody.replaceChildren(...shown.map((t) => h('tr', { dataset: { number: t.number, state: t.state } },
-        cols.map((c) => cell(c, t)))));
+      const from = drawnFrom(shown);
+      if (from !== drawn) {
+        tbody.replaceChildren(...shown.map((t) => h('tr', { dataset: { number: t.number, state: t.state } },
+          cols.map((c) => cell(c, t)))));
+        drawn = from;
+      }
       for (const th of head.children) {
         th.dataset.sort = th.dataset.key === view.key ? (view.dir > 0 ? 'asc' : 'desc') : '';
       }

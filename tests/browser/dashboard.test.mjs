@@ -522,6 +522,23 @@ test('the trial table sorts, filters and pages', async () => {
   await shot('study-table');
 });
 
+test('a live redraw that would draw the same rows leaves the table as it is', async () => {
+  assert.equal((await api('POST', '/studies', branin('rows', 110, 4))).status, 201);
+  await until('rows complete', async () => (await studyState('rows')) === 'COMPLETE');
+  await go('#/study/rows');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  await page.waitForFunction(() => /^110 trials/.test(document.querySelector('#table-info').textContent));
+  await page.evaluate(() => { document.querySelector('#trials tbody tr').dataset.mark = 'drawn before'; });
+  /* the study grows: its first 100 trials, the table's first page, stay as they were */
+  assert.equal((await api('POST', '/studies', branin('rows', 120, 4))).status, 200);
+  await page.waitForFunction(() => /^120 trials/.test(document.querySelector('#table-info').textContent));
+  assert.equal(await page.evaluate(() => document.querySelector('#trials tbody tr').dataset.mark), 'drawn before',
+    'the first page\'s rows were drawn again');
+  await page.click('#trials th[data-key="value"]');
+  assert.equal(await page.evaluate(() => document.querySelector('#trials tbody tr').dataset.mark), undefined,
+    'a sort draws the rows');
+});
+
 test('the trial page shows parameters, curve, metrics and logs', async () => {
   const t = (await allTrials('curves')).find((x) => x.state === 'COMPLETE');
   await go(`#/study/curves/trial/${t.number}`);
