@@ -41,4 +41,5 @@ window.K = window.K || {};
   K.api.initToken();
   window.addEventListener('hashchange', route);
   route();
+  K.api.dropEarly();
 })(window.K);
