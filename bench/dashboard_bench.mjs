@@ -91,6 +91,15 @@ for (let rep = 0; rep < REPS; rep++) {
   const loadInPage = await mark('kestrel:history-drawn');
   const readyInPage = await mark('kestrel:charts-drawn');
 
+  if (process.env.PROFILE) {
+    /* where a load's time went: each API request's start, first byte and
+     * end, from navigation, with the marks (PROFILE=1; not in the medians) */
+    const res = await page.evaluate(() => performance.getEntriesByType('resource')
+      .filter((e) => e.name.includes('/api/v1/') && !e.name.includes('/events'))
+      .map((e) => `${e.name.replace(/^.*\/api\/v1\/studies\/[^/]*/, '')} ${e.startTime.toFixed(0)} ${e.responseStart.toFixed(0)} ${e.responseEnd.toFixed(0)} ${(e.encodedBodySize / 1024).toFixed(0)}KB`));
+    console.log(`load ${rep + 1}: history ${loadInPage.toFixed(0)} charts ${readyInPage.toFixed(0)} table ${tableInPage.toFixed(0)}`);
+    for (const r of res) console.log('  ' + r);
+  }
   const loadLong = await page.evaluate(() => window.__long.slice());
   await page.evaluate(() => { window.__long = []; });
   await page.waitForTimeout(LIVE_S * 1000);
