@@ -441,9 +441,9 @@ window.K = window.K || {};
     chart.axisInfo = axes.map((a, j) => ({ ticks: axisTicks(a, ranges[j][0], ranges[j][1]) }))
       .concat([{ ticks: [[1, S.fmt(vhi, 4)], [0, S.fmt(vlo, 4)]] }]);
     chart.options.scales.x.max = axes.length + 0.05;
-    /* worst first, so the best lines are drawn last, on top */
-    const sign = dir === 'maximize' ? 1 : -1;
-    const order = done.map((t, i) => i).sort((a, b) => sign * (done[a].value - done[b].value));
+    /* in number order: the bands' datasets, worst first, draw the best
+     * lines last, on top, and a band's lines share its colour (a sort of
+     * the trials by value was 10-20% of a fill) */
     const bands = chart.data.datasets.map(() => []);
     const dim = bands[bands.length - 1];
     const brushes = [...(chart.brushes || [])];
@@ -457,7 +457,7 @@ window.K = window.K || {};
     const rescale = chart.ranged !== ranged;
     chart.ranged = ranged;
     let selected = 0;
-    for (const i of order) {
+    for (let i = 0; i < done.length; i++) {
       const t = done[i];
       const pts = parallelLine(chart, t, P);
       if (rescale || pts.fresh) for (let j = 0; j <= P; j++) pts[j].y = at(j, i);
@@ -469,7 +469,7 @@ window.K = window.K || {};
       }
       if (inside) selected++;
       const data = inside ? bands[S.objectiveBand(t.value, vlo, vhi, dir)] : dim;
-      for (const p of pts) data.push(p);
+      for (let j = 0; j < pts.length; j++) data.push(pts[j]);
     }
     bands.forEach((data, b) => { chart.data.datasets[b].data = data; });
     chart.lines = done.length;

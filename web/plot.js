@@ -221,6 +221,10 @@ window.K = window.K || {};
      * when there is none): one pass over the raw values, a log once. */
     extentOf(axis) {
       if (this.category === axis) return [-0.5, this.data.labels.length - 0.5];
+      /* both bounds given: the data cannot move the range (the parallel
+       * coordinates' 40,000 points were scanned twice a layout for nothing) */
+      const o = this.scales[axis].options;
+      if (typeof o.min === 'number' && typeof o.max === 'number') return [NaN, NaN];
       const log = this.scales[axis].log;
       let lo = Infinity;
       let hi = -Infinity;
