@@ -75,35 +75,6 @@ window.K = window.K || {};
 
   const enc = encodeURIComponent;
 
-  /* The trial table's rows a page, the first of which a study page asks for. */
-  const TABLE_ROWS = 100;
-
-  /* A study page's first two reads (the study and its table's first page),
-   * asked for when this script, the page's first, runs, if the address
-   * names a study page: they no longer wait for the ten scripts after it to
-   * load and run (100-300 ms on the shared 2-core machine). Each is taken
-   * by the page's own request for it, once; dropEarly() drops those the
-   * first page did not take, so a later page never reads an old answer. */
-  const early = new Map();
-  const studyPath = (name) => `/studies/${enc(name)}`;
-  const firstPath = (name, limit) => `/studies/${enc(name)}/trials?sort=number&limit=${limit}`;
-  function askEarly() {
-    const m = /^#\/study\/([^/]+)$/.exec(location.hash);
-    if (!m) return;
-    initToken();
-    const name = decodeURIComponent(m[1]);
-    for (const path of [studyPath(name), firstPath(name, TABLE_ROWS)]) {
-      const answer = request('GET', path);
-      answer.catch(() => {});   /* failed: the page's own request says so */
-      early.set(path, answer);
-    }
-  }
-  function get(path) {
-    const answer = early.get(path);
-    early.delete(path);
-    return answer || request('GET', path);
-  }
-
   /* Fetches every item of a paged collection (trials or curves) from `offset`
    * on, in pages of `size` that end at multiples of it (the first up to
    * the next); `key` names the array in each page. The pages up to `known`
@@ -132,7 +103,7 @@ window.K = window.K || {};
     initToken,
     ApiError,
     studies: () => request('GET', '/studies').then((r) => r.studies),
-    study: (name) => get(studyPath(name)),
+    study: (name) => request('GET', `/studies/${enc(name)}`),
     create: (specText) => request('POST', '/studies', specText),
     stop: (name) => request('POST', `/studies/${enc(name)}/stop`),
     resume: (name) => request('POST', `/studies/${enc(name)}/resume`),
@@ -141,9 +112,8 @@ window.K = window.K || {};
     setNote: (name, note) => request('PUT', `/studies/${enc(name)}/note`, { note }),
     trials: (name, offset, known) => fetchAll(`/studies/${enc(name)}/trials?sort=number`, 'trials', offset, BLOCK, known),
     /* the first `limit` trials by number: the table's first page before the whole history */
-    firstTrials: (name, limit) => get(firstPath(name, limit)).then((r) => r.trials),
-    TABLE_ROWS,
-    dropEarly: () => early.clear(),
+    firstTrials: (name, limit) => request('GET', `/studies/${enc(name)}/trials?sort=number&limit=${limit}`)
+      .then((r) => r.trials),
     curves: (name, offset, known) => fetchAll(`/studies/${enc(name)}/curves`, 'curves', offset, BLOCK, known),
     trial: (name, number) => request('GET', `/studies/${enc(name)}/trials/${number}`),
     workers: () => request('GET', '/workers').then((r) => r.workers),
@@ -206,7 +176,6 @@ window.K = window.K || {};
   }
 
   K.live = { subscribe };
-  askEarly();
 
   /* Calls fn at most once per `ms` (a number, or a function giving it),
    * trailing: bursts of live events turn into one chart redraw every 500 ms

@@ -41,5 +41,4 @@ window.K = window.K || {};
   K.api.initToken();
   window.addEventListener('hashchange', route);
   route();
-  K.api.dropEarly();
 })(window.K);

@@ -17,7 +17,7 @@ K.pages = K.pages || {};
   const { h, fill, badge, chartCard } = K.dom;
   const S = K.stats;
   const REDRAW_MS = 500;
-  const PAGE_ROWS = K.api.TABLE_ROWS;
+  const PAGE_ROWS = 100;
   const STATES = ['RUNNING', 'COMPLETE', 'PRUNED', 'FAILED'];
 
   /* Lets the browser handle input and paint between two pieces of work:

@@ -496,31 +496,6 @@ test('the header and the table\'s first page come before the whole history, the 
   await page.unroute(curvesUrl);
 });
 
-test('a study page opened by its address asks for the study and its first rows while its scripts load', async () => {
-  let release;
-  const held = new Promise((r) => { release = r; });
-  const appJs = /\/app\.js$/;
-  const first = /\/api\/v1\/studies\/many(\/trials\?sort=number&limit=100)?$/;
-  const asked = [];
-  const onRequest = (r) => { if (first.test(r.url())) asked.push(r.url()); };
-  await page.route(appJs, async (route) => { await held; await route.continue(); });
-  page.on('request', onRequest);
-  try {
-    await page.goto('about:blank');
-    /* the page's last script (the router) is held: the reads come before it */
-    const loading = page.goto(base + '#/study/many');
-    await until('the study and its first rows asked for', async () => asked.length === 2);
-    release();
-    await loading;
-    await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 100);
-    assert.equal(asked.filter((u) => u.includes('limit=100')).length, 1, 'the page took the early answer');
-  } finally {
-    release();
-    page.off('request', onRequest);
-    await page.unroute(appJs);
-  }
-});
-
 test('the trial table sorts, filters and pages', async () => {
   await go('#/study/many');
   const rows = page.locator('#trials tbody tr');
