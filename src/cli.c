@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,12 @@ int cli_report_fd(void)
     long fd = strtol(env, &end, 10);
     if (*end || fd <= 2 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0) return 1;
     return (int)fd;
+}
+
+void cli_keep_heap(void)
+{
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 16 << 20);
 }
 
 FILE *cli_report_stream(void)

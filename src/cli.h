@@ -53,6 +53,12 @@ char *cli_read_token(const char *path);
 FILE *cli_report_stream(void);
 /* The same channel as a raw descriptor (1 for stdout). */
 int cli_report_fd(void);
+/* Keeps freed memory in the process (up to 64 MB) instead of glibc's giving
+ * the heap's top back to the kernel at each free there: for the commands
+ * that run studies, whose engine allocates and frees a pass's or a trial's
+ * work at that top (SQLite's temporary tables, histories, answers), each
+ * shrink cost a TLB flush on every core and the next use page faults. */
+void cli_keep_heap(void);
 
 /* The subcommands, each in its own cmd_*.c. argv[0] is the command name. */
 int cmd_run_main(int argc, char **argv, const cli_ctx *ctx);

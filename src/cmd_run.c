@@ -210,6 +210,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     spec_study spec;
     if (spec_load_file(&spec, argv[optind], &err) != KE_OK) return cli_fail("run", &err);
     const char *db = cli_db_path(db_opt);
+    cli_keep_heap();   /* a fifth to a third of its CPU per trial (bench/README.md) */
     storage *st = NULL;
     int rc = storage_open(&st, db, &err);
     char work[4096], cache[4096];

@@ -4,7 +4,6 @@
  * studies it was running are stored RUNNING and resume at the next start. */
 #define _GNU_SOURCE
 #include <getopt.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,13 +275,7 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
         }
         spec_free(&spec);
     }
-    /* The engine frees what a pass allocated (histories, answers) at the
-     * heap's top: glibc's default would give it back to the kernel each
-     * time, and shrinking a heap that hundreds of HTTP threads share costs
-     * a TLB flush on every core (a tenth of the engine's time at 1000
-     * workers). A few MB kept is cheaper. */
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-    mallopt(M_MMAP_THRESHOLD, 16 << 20);
+    cli_keep_heap();   /* the heap's trims were a tenth of the engine at 1000 workers */
     kerror err;
     kerror_clear(&err);
     service *sv = NULL;
