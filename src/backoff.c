@@ -65,6 +65,22 @@ double backoff_wait(const backoff_entry *e, double now)
     return e->due > now ? e->due - now : 0;
 }
 
+void backoff_waiting_reason(const backoff_entry *e, double now, char *buf, size_t n)
+{
+    snprintf(buf, n, "a storage error; resuming in %.0f s: %s", backoff_wait(e, now), e->why);
+}
+
+void backoff_give_up(backoff_entry *e, const char *why, int transient, double now)
+{
+    /* cut to what the entry holds: the reason as stored */
+    if (transient)
+        snprintf(e->why, sizeof e->why, "storage errors for %.0f s (given up): %s",
+                 now - e->first, why);
+    else
+        snprintf(e->why, sizeof e->why, "cannot resume after a storage error: %s", why);
+    e->given_up = 1;
+}
+
 backoff_entry *backoff_find(const backoff_list *l, const char *name)
 {
     for (backoff_entry *e = l->head; e; e = e->next)

@@ -1,14 +1,18 @@
-/* backoff: the studies `kestrel serve` took off its engine after a storage
- * error that a later try may not meet (a full disk, an I/O error, a busy
- * file): when each tries to resume next (1 s, then doubling up to a minute,
- * staggered so studies do not all try at once) and when to give up on it.
+/* backoff: the studies `kestrel serve` took off its engine (or the one
+ * `kestrel run` closed) after a storage error that a later try may not meet
+ * (a full disk, an I/O error, a busy file): when each tries to resume next
+ * (1 s, then doubling up to a minute, staggered so studies do not all try
+ * at once), when to give up on it, and the reasons stored meanwhile.
  * The list owns its entries; times are the caller's (seconds, monotonic). */
 #ifndef KESTREL_BACKOFF_H
 #define KESTREL_BACKOFF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kerror.h"
+
+#define BACKOFF_GIVE_UP_S 600.0     /* --storage-retry's default, in serve and run */
 
 typedef struct backoff_entry {
     char *name;                 /* the study's; owned */
@@ -42,6 +46,13 @@ int backoff_again(backoff_list *l, backoff_entry *e, const char *why, double now
 void backoff_later(backoff_list *l, backoff_entry *e, double now);
 /* Seconds from now to e's next try. */
 double backoff_wait(const backoff_entry *e, double now);
+/* The state_reason of a study that waits: "a storage error; resuming in
+ * N s: <e->why>". */
+void backoff_waiting_reason(const backoff_entry *e, double now, char *buf, size_t n);
+/* Gives e up after its try failed with why (transient: a later try may not
+ * have met it, so it failed for the last time under give_up_s; else no try
+ * can mend it): given_up set, e->why the reason to store its FAILED with. */
+void backoff_give_up(backoff_entry *e, const char *why, int transient, double now);
 backoff_entry *backoff_find(const backoff_list *l, const char *name);
 void backoff_remove(backoff_list *l, backoff_entry *e);
 void backoff_free(backoff_list *l);

@@ -102,6 +102,15 @@ FILE *cli_report_stream(void)
     return f ? f : stdout;
 }
 
+int cli_storage_retry(const char *cmd, const char *arg, double *out)
+{
+    char *end;
+    *out = strtod(arg, &end);
+    if (*end || !*arg || !(*out >= 0 && *out <= 86400 * 7))
+        return cli_usage(cmd, "--storage-retry: expected seconds >= 0, not '%s'", arg);
+    return CLI_OK;
+}
+
 char *cli_read_token(const char *path)
 {
     FILE *f = fopen(path, "r");

@@ -44,6 +44,10 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 struct option;
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts);
 
+/* --storage-retry's seconds, 0 to a week (0: no retry), into *out; CLI_OK,
+ * or CLI_USAGE after saying what is wrong. */
+int cli_storage_retry(const char *cmd, const char *arg, double *out);
+
 /* The first line of a token file (malloc'd, the caller frees), or NULL when
  * it cannot be read or is empty. */
 char *cli_read_token(const char *path);

@@ -1,7 +1,9 @@
 /* cmd_run: `kestrel run SPEC.json` and `kestrel validate SPEC.json`: run a
  * study headless to its budget (resuming it when the database already has
  * it), with a live progress line on a terminal and plain lines in a pipe or
- * from cron. SIGINT/SIGTERM stop it cleanly; running it again resumes. */
+ * from cron. SIGINT/SIGTERM stop it cleanly; running it again resumes. A
+ * storage error that a later try may not meet does not end it: it resumes
+ * the study from its history with backoff, as `kestrel serve` does. */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "cli.h"
 #include "klog.h"
 #include "scheduler.h"
@@ -33,6 +36,9 @@ static const char run_help[] =
     "                    a DIR/STUDY/N folder Kestrel did not make is never touched\n"
     "  --quiet           print only the final summary, and nothing at all when the\n"
     "                    study was already complete (for cron)\n"
+    "  --storage-retry S after a transient storage error (full disk, I/O error, busy\n"
+    "                    file) resume the study from its history, trying for up to\n"
+    "                    S seconds before it is FAILED (default 600; 0: exit at once)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: 0 the study completed; 1 a runtime failure or no trial\n"
@@ -184,15 +190,117 @@ static int run_loop(scheduler *s, const cli_ctx *ctx, kerror *err)
     return rc;
 }
 
+/* The counts of the study as scheduler_open found it (first: this run's
+ * first open, which its ETA and "resuming" line start from). */
+static void progress_open(progress *p, const scheduler_status *ss, int first)
+{
+    p->configs = ss->n_configs;
+    p->trials = ss->n_trials;
+    p->failed = ss->n_failed;
+    p->interrupted = ss->n_interrupted;
+    p->pruned = ss->n_pruned;
+    p->running = 0;
+    p->has_best = ss->has_best;
+    p->best = ss->best_value;
+    p->best_number = ss->best_number;
+    if (first) {
+        p->before = ss->n_trials;
+        p->configs0 = ss->n_configs;
+    }
+}
+
+/* The study, opened again after each storage error that a later try may
+ * not meet. */
+typedef struct {
+    storage *st;
+    const spec_study *spec;
+    scheduler_opts so;
+    progress *p;
+    backoff_list waiting;   /* the study, from such an error to an open that worked */
+    scheduler *s;           /* open, or NULL */
+    int64_t id;             /* the study's, once an open found it; else 0 */
+    int opens;
+} study_run;
+
+/* Opens the study and runs it to its end or an error. */
+static int open_and_run(study_run *r, const cli_ctx *ctx, kerror *err)
+{
+    int rc = scheduler_open(&r->s, r->st, r->spec, &r->so, err);
+    if (rc != KE_OK) return rc;
+    backoff_free(&r->waiting);      /* a later error waits afresh */
+    r->id = scheduler_study_id(r->s);
+    scheduler_status ss;
+    scheduler_get_status(r->s, &ss);
+    progress_open(r->p, &ss, !r->opens++);
+    if (!r->p->quiet && ss.reclaimed)
+        say(r->p, "study %s: %d trials left RUNNING by a dead run were marked FAILED "
+            "(interrupted) and run again", r->spec->name, ss.reclaimed);
+    return run_loop(r->s, ctx, err);
+}
+
+/* A line on stderr, as the errors: said under --quiet too. */
+static void warn(const study_run *r, const char *what, const char *why)
+{
+    if (r->p->tty && !r->p->quiet) fprintf(stderr, "\r\033[K");
+    klog(stderr, "study %s: %s%s", r->spec->name, what, why);
+}
+
+/* After a storage error (err) that a later try may not meet: closes the
+ * study's scheduler, its running trials interrupted, and waits for the next
+ * try to resume (KE_OK); or gives up, once --storage-retry's seconds have
+ * run out (err says so; the study is stored FAILED if it can be), or on a
+ * signal (KE_INTERRUPTED; the study is stored STOPPED). */
+static int wait_to_resume(study_run *r, const cli_ctx *ctx, kerror *err)
+{
+    double now = mono();
+    backoff_entry *e = r->waiting.head;
+    int again = 1;
+    if (!e) {
+        if (backoff_add(&r->waiting, r->spec->name, r->id, err->msg, now) != KE_OK) return err->code;
+        e = r->waiting.head;
+    } else {
+        again = backoff_again(&r->waiting, e, err->msg, now);
+    }
+    char reason[KERROR_MSG_MAX + 64];
+    backoff_waiting_reason(e, now, reason, sizeof reason);
+    kerror serr;
+    if (r->s && scheduler_suspend(r->s, err, again ? reason : NULL, &serr) != KE_OK)
+        warn(r, "cannot store its interrupted trials or its wait yet: ", serr.msg);
+    r->s = NULL;
+    if (!again) {
+        backoff_give_up(e, err->msg, 1, now);
+        if (r->id && scheduler_fail_stored(r->st, r->so.db_path, r->id, e->why, &serr) != KE_OK)
+            warn(r, "stays RUNNING (running it again resumes it): cannot store its FAILED: ",
+                 serr.msg);
+        return kerror_set(err, KE_DB, NULL, "%s", e->why);
+    }
+    warn(r, "", reason);
+    /* a signal ends the wait within a tenth of a second */
+    double left;
+    while (!*ctx->stop && (left = backoff_wait(e, mono())) > 0) {
+        double nap = left < 0.1 ? left : 0.1;
+        nanosleep(&(struct timespec){0, (long)(nap * 1e9)}, NULL);
+    }
+    if (!*ctx->stop) {
+        warn(r, "resuming after a storage error", "");
+        return KE_OK;
+    }
+    if (r->id) storage_study_set_state(r->st, r->id, STUDY_STOPPED, NULL, err);
+    return kerror_set(err, KE_INTERRUPTED, NULL, "stopped by %s while waiting to resume after a "
+                      "storage error; run the same command again to resume",
+                      *ctx->stop == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
 int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
 {
     static const struct option opts[] = {
         {"db", required_argument, 0, 'd'},     {"force", no_argument, 0, 'f'},
         {"retry-failed", no_argument, 0, 'r'}, {"work-dir", required_argument, 0, 'w'},
-        {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'},        {"storage-retry", required_argument, 0, 'R'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *db_opt = NULL, *work_opt = NULL;
     int force = 0, retry = 0, quiet = 0, c;
+    double give_up_s = BACKOFF_GIVE_UP_S;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': db_opt = optarg; break;
@@ -200,6 +308,9 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
         case 'r': retry = 1; break;
         case 'w': work_opt = optarg; break;
         case 'q': quiet = 1; break;
+        case 'R':
+            if (cli_storage_retry("run", optarg, &give_up_s) != CLI_OK) return CLI_USAGE;
+            break;
         case 'h': fputs(run_help, stdout); return CLI_OK;
         default: return cli_bad_option("run", argv, opts);
         }
@@ -217,36 +328,23 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
     progress p = {.tty = isatty(STDERR_FILENO), .quiet = quiet, .maximize = spec.maximize,
                   .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = mono()};
-    scheduler_opts so = {.db_path = db, .self_exe = ctx->self_exe, .run_self = 1,
-                         .work_dir = work_opt ? work_opt : work, .cache_dir = cache,
-                         .force = force, .retry_failed = retry, .on_event = on_event, .ctx = &p};
-    scheduler *s = NULL;
-    if (rc == KE_OK) rc = scheduler_open(&s, st, &spec, &so, &err);
-    int code = CLI_OK;
+    study_run r = {.st = st, .spec = &spec, .p = &p, .waiting = {.give_up_s = give_up_s},
+                   .so = {.db_path = db, .self_exe = ctx->self_exe, .run_self = 1,
+                          .work_dir = work_opt ? work_opt : work, .cache_dir = cache,
+                          .force = force, .retry_failed = retry, .on_event = on_event, .ctx = &p}};
+    while (rc == KE_OK && (rc = open_and_run(&r, ctx, &err)) != KE_OK &&
+           storage_error_transient(&err) && give_up_s > 0 && !*ctx->stop)
+        rc = wait_to_resume(&r, ctx, &err);
+    int code;
     if (rc == KE_OK) {
         scheduler_status ss;
-        scheduler_get_status(s, &ss);
-        p.configs = ss.n_configs;
-        p.trials = ss.n_trials;
-        p.failed = ss.n_failed;
-        p.interrupted = ss.n_interrupted;
-        p.pruned = ss.n_pruned;
-        p.has_best = ss.has_best;
-        p.best = ss.best_value;
-        p.best_number = ss.best_number;
-        p.before = ss.n_trials;
-        p.configs0 = ss.n_configs;
-        if (!quiet && ss.reclaimed)
-            say(&p, "study %s: %d trials left RUNNING by a dead run were marked FAILED "
-                "(interrupted) and run again", spec.name, ss.reclaimed);
-        rc = run_loop(s, ctx, &err);
-        if (rc == KE_OK) {
-            scheduler_get_status(s, &ss);
-            code = summary(&spec, &ss, &p);
-        }
+        scheduler_get_status(r.s, &ss);
+        code = summary(&spec, &ss, &p);
+    } else {
+        code = cli_fail("run", &err);
     }
-    if (rc != KE_OK) code = cli_fail("run", &err);
-    scheduler_close(s);
+    backoff_free(&r.waiting);
+    scheduler_close(r.s);
     storage_close(st);
     spec_free(&spec);
     return code;

@@ -193,9 +193,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                 return cli_usage("serve", "--stall-after: expected seconds > 0, not '%s'", optarg);
             break;
         case 'R':
-            o->storage_retry = strtod(optarg, &end);
-            if (*end || !*optarg || !(o->storage_retry >= 0 && o->storage_retry <= 86400 * 7))
-                return cli_usage("serve", "--storage-retry: expected seconds >= 0, not '%s'", optarg);
+            if (cli_storage_retry("serve", optarg, &o->storage_retry) != CLI_OK) return CLI_USAGE;
             /* 0 on the command line: no retry (the service reads 0 as its default) */
             if (o->storage_retry == 0) o->storage_retry = -1;
             break;

@@ -93,6 +93,33 @@ int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const 
     return rc;
 }
 
+int scheduler_suspend(scheduler *s, const kerror *why, const char *reason, kerror *err)
+{
+    storage *st = s->st;
+    const char *db_path = s->o.db_path;     /* the caller's */
+    int64_t id = s->study_id;
+    scheduler_close(s);
+    char trials[KERROR_MSG_MAX + 64];
+    snprintf(trials, sizeof trials, TRIAL_INTERRUPTED "a storage error: %s", why->msg);
+    int n;
+    int rc = scheduler_reclaim(st, db_path, id, trials, &n, err);
+    if (!reason) return rc;
+    kerror serr;
+    int src = storage_study_set_state(st, id, STUDY_RUNNING, reason, rc == KE_OK ? err : &serr);
+    return rc != KE_OK ? rc : src;
+}
+
+int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, const char *why,
+                          kerror *err)
+{
+    int rc = storage_study_set_state(st, study_id, STUDY_FAILED, why, err);
+    if (rc != KE_OK) return rc;
+    char trials[KERROR_MSG_MAX + 64];
+    snprintf(trials, sizeof trials, TRIAL_INTERRUPTED "the study failed: %s", why);
+    int n;
+    return scheduler_reclaim(st, db_path, study_id, trials, &n, err);
+}
+
 static double now(void)
 {
     struct timespec ts;

@@ -87,6 +87,19 @@ int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const 
                       int *n, kerror *err);
 #define SCHEDULER_RUNNER_DIED TRIAL_INTERRUPTED "the kestrel process running it died"
 
+/* After a storage error that a later try may not meet (why): closes s,
+ * whose memory may count writes the error rolled back (the caller resumes
+ * the study from its history with a new scheduler_open), marks the trials
+ * it left RUNNING FAILED, interrupted by the error (that open runs them
+ * again), and stores the study RUNNING with reason (NULL: its state is left
+ * as it is). s is closed whatever the result; err gets the first error. */
+int scheduler_suspend(scheduler *s, const kerror *why, const char *reason, kerror *err);
+/* Stores the study FAILED with why, then marks the trials it left RUNNING
+ * FAILED, interrupted: "the study failed: <why>". Doing it again is safe:
+ * a caller whose try failed tries the whole again. */
+int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, const char *why,
+                          kerror *err);
+
 /* Removes the trial folders "<work_dir>/<study>/<k>", k < n_trials, of a
  * deleted study (checkpoints, whatever its trials saved there), then the
  * study's folder if that leaves it empty: only what Kestrel made goes (trial

@@ -33,7 +33,6 @@
 #define TICK_MS 30                      /* one round over all studies */
 #define WATCH_S 0.5                     /* between looks for other processes' changes */
 #define STALL_AFTER_DEFAULT 60.0        /* seconds; a GP fit takes a few at most */
-#define STORAGE_RETRY_DEFAULT 600.0     /* seconds a study waits out storage errors */
 #define SHUTDOWN_REASON "the server shut down"
 #define STOP_REASON "stopped through the API"
 #define DELETE_REASON "the study was deleted"
@@ -448,24 +447,21 @@ static void suspend_study(service *sv, study_run *r, const kerror *step_err)
 {
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
-    scheduler_close(r->s);
-    kerror err;
-    char reason[KERROR_MSG_MAX + 64];
-    snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "a storage error: %s", step_err->msg);
-    int n;
-    if (scheduler_reclaim(sv->st, sv->db_path, r->id, reason, &n, &err) != KE_OK)
-        log_error(r->spec.name, "cannot mark its running trials failed yet", &err);
     double now = mono_s();
-    if (backoff_add(&sv->waiting, r->spec.name, r->id, step_err->msg, now) != KE_OK) {
-        /* stored RUNNING: the next start resumes it */
+    char reason[KERROR_MSG_MAX + 64];
+    backoff_entry *e = NULL;
+    if (backoff_add(&sv->waiting, r->spec.name, r->id, step_err->msg, now) == KE_OK) {
+        e = backoff_find(&sv->waiting, r->spec.name);
+        backoff_waiting_reason(e, now, reason, sizeof reason);
+    }
+    kerror err;
+    /* without an entry it stays RUNNING as it is: the next start resumes it */
+    if (scheduler_suspend(r->s, step_err, e ? reason : NULL, &err) != KE_OK)
+        log_error(r->spec.name, "cannot store its interrupted trials or its wait yet", &err);
+    if (!e) {
         klog(stderr, "study %s: out of memory: it resumes when the server next starts",
              r->spec.name);
     } else {
-        backoff_entry *e = backoff_find(&sv->waiting, r->spec.name);
-        snprintf(reason, sizeof reason, "a storage error; resuming in %.0f s: %s",
-                 backoff_wait(e, now), step_err->msg);
-        if (storage_study_set_state(sv->st, r->id, STUDY_RUNNING, reason, &err) != KE_OK)
-            log_error(r->spec.name, "cannot store why it waits", &err);
         study_state state;
         stored_outcome(sv, r->id, &state, &ss);
         log_study(r->spec.name, "WAITING", &ss, reason);
@@ -539,7 +535,7 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
 static void store_given_up(service *sv, backoff_entry *e, double now)
 {
     kerror err;
-    if (storage_study_set_state(sv->st, e->id, STUDY_FAILED, e->why, &err) != KE_OK) {
+    if (scheduler_fail_stored(sv->st, sv->db_path, e->id, e->why, &err) != KE_OK) {
         int again = storage_error_transient(&err);
         log_error(e->name, again ? "cannot store its FAILED yet" : "cannot store its FAILED", &err);
         if (again) backoff_later(&sv->waiting, e, now);
@@ -548,11 +544,6 @@ static void store_given_up(service *sv, backoff_entry *e, double now)
     }
     klog(stderr, "study %s: FAILED: %s", e->name, e->why);
     publish_state(sv, e->name, study_state_name(STUDY_FAILED));
-    char reason[KERROR_MSG_MAX + 64];
-    snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "the study failed: %s", e->why);
-    int n;
-    if (scheduler_reclaim(sv->st, sv->db_path, e->id, reason, &n, &err) != KE_OK)
-        log_error(e->name, "cannot mark its running trials failed", &err);
     backoff_remove(&sv->waiting, e);
 }
 
@@ -565,16 +556,7 @@ static void give_up(service *sv, backoff_entry *e, const kerror *why, int transi
         backoff_remove(&sv->waiting, e);
         return;
     }
-    char reason[KERROR_MSG_MAX + 128];
-    if (transient)
-        snprintf(reason, sizeof reason, "storage errors for %.0f s (given up): %s",
-                 now - e->first, why->msg);
-    else
-        snprintf(reason, sizeof reason, "cannot resume after a storage error: %s", why->msg);
-    /* the reason as stored: cut to what the entry holds */
-    memcpy(e->why, reason, sizeof e->why - 1);
-    e->why[sizeof e->why - 1] = '\0';
-    e->given_up = 1;
+    backoff_give_up(e, why->msg, transient, now);
     store_given_up(sv, e, now);
 }
 
@@ -1042,7 +1024,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     sv->no_local = o->no_local;
     sv->checkpoint_max = o->checkpoint_max > 0 ? o->checkpoint_max : 1LL << 30;
     sv->stall_after = o->stall_after > 0 ? o->stall_after : STALL_AFTER_DEFAULT;
-    sv->waiting.give_up_s = o->storage_retry == 0 ? STORAGE_RETRY_DEFAULT : o->storage_retry;
+    sv->waiting.give_up_s = o->storage_retry == 0 ? BACKOFF_GIVE_UP_S : o->storage_retry;
     beat(sv);
     sv->engine = pthread_self();
     pthread_mutex_init(&sv->mu, NULL);

@@ -56,12 +56,35 @@ START_TEST(studies_that_failed_together_are_staggered)
 }
 END_TEST
 
+/* The reasons stored meanwhile: the wait's, then the give-up's, which
+ * replaces the last error (its FAILED's state_reason). */
+START_TEST(reasons_of_a_wait_and_a_give_up)
+{
+    backoff_list l = {.give_up_s = 5};
+    ck_assert_int_eq(backoff_add(&l, "a", 1, "disk full", 10), KE_OK);
+    backoff_entry *e = backoff_find(&l, "a");
+    char buf[KERROR_MSG_MAX + 64];
+    backoff_waiting_reason(e, 10, buf, sizeof buf);
+    ck_assert_str_eq(buf, "a storage error; resuming in 1 s: disk full");
+    ck_assert_int_eq(backoff_again(&l, e, "still full", 11), 1);
+    ck_assert_int_eq(backoff_again(&l, e, "full again", 13), 0);
+    ck_assert_int_eq(e->given_up, 0);
+    backoff_give_up(e, "full again", 1, 13);
+    ck_assert_int_eq(e->given_up, 1);
+    ck_assert_str_eq(e->why, "storage errors for 3 s (given up): full again");
+    backoff_give_up(e, "malformed", 0, 13);
+    ck_assert_str_eq(e->why, "cannot resume after a storage error: malformed");
+    backoff_free(&l);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("backoff");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, waits_double_up_to_a_minute_then_give_up);
     tcase_add_test(tc, studies_that_failed_together_are_staggered);
+    tcase_add_test(tc, reasons_of_a_wait_and_a_give_up);
     suite_add_tcase(su, tc);
     return check_run(su);
 }

@@ -16,7 +16,10 @@
  * trial COMPLETE once, the interrupted one run again. A damaged file
  * (SQLITE_CORRUPT) is not: the study is FAILED at once, saying so; and a
  * full disk that outlasts --storage-retry ends it FAILED with the last
- * error, stored once the disk has room. */
+ * error, stored once the disk has room. `kestrel run` (cmd_run_main on a
+ * thread) resumes its study the same way, and gives up at the first try
+ * to resume past --storage-retry, exit 1. */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -26,6 +29,7 @@
 
 #include "check_main.h"
 #include "storage_fixture.h"
+#include "../src/cli.h"
 #include "../src/events.h"
 #include "../src/fleet.h"
 #include "../src/sched_trial.h"
@@ -778,6 +782,27 @@ static int local_study(const char *name, int max_trials)
     return trial_fifo(1);
 }
 
+/* Trial 1's end met one I/O error, and the study, resumed, runs it again as
+ * trial 2; the other trials are as they were (before: trials_but(1, 2)
+ * then; freed). */
+static void expect_rerun_of_1(char *before)
+{
+    char *after = trials_but(1, 2);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    expect_interrupted(1, "a storage error: %I/O error");
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE number = 2 AND retry_of = 1"), 1);
+}
+
+/* ... and trial 2 ended it: its 2 configurations COMPLETE, each once. */
+static void expect_rerun_complete(void)
+{
+    expect_ended_once(1);
+    expect_ended_once(0);
+    expect_study_complete(2);
+}
+
 START_TEST(local_completion_in_a_failed_commit)
 {
     int fd = local_study("local", 2);
@@ -790,17 +815,10 @@ START_TEST(local_completion_in_a_failed_commit)
     fd = trial_fifo(2);
     ck_assert_int_gt(failed, 0);
     arm(0, 0);
-    char *after = trials_but(1, 2);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
-    expect_interrupted(1, "a storage error: %I/O error");
-    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE number = 2 AND retry_of = 1"), 1);
+    expect_rerun_of_1(before);
     report_loss(fd, 0.25);
     wait_inactive();
-    expect_ended_once(1);
-    expect_ended_once(0);
-    expect_study_complete(2);
+    expect_rerun_complete();
     engine_stop();
 }
 END_TEST
@@ -824,6 +842,142 @@ START_TEST(local_completion_on_a_damaged_file)
 }
 END_TEST
 
+/* ---- under `kestrel run` ---- */
+
+/* cmd_run_main on a thread of its own, as main runs it: its trials read
+ * their loss from FIFOs the test's thread writes. */
+static struct {
+    pthread_t thread;
+    char *argv[8];
+    int argc;
+    volatile sig_atomic_t stop;
+    atomic_int done;
+    int code;
+} run;
+
+static void *run_main(void *arg)
+{
+    (void)arg;
+    cli_ctx ctx = {.stop = &run.stop, .self_exe = "kestrel"};
+    optind = 0;     /* getopt_long starts over */
+    run.code = cmd_run_main(run.argc, run.argv, &ctx);
+    run.done = 1;
+    return NULL;
+}
+
+/* Starts `kestrel run` on a local study of max_trials trials, one at a time,
+ * with options (NULL-ended); trial 0 ends with 0.5. */
+static void run_start(int max_trials, const char *const *options)
+{
+    static char spec_path[192], db_opt[160];
+    for (int k = 0; k < max_trials + 2; k++) {
+        char path[192];
+        snprintf(path, sizeof path, "%s/fifo%d", dir, k);
+        ck_assert(mkfifo(path, 0600) == 0 || errno == EEXIST);   /* a run before made it */
+    }
+    snprintf(spec_path, sizeof spec_path, "%s/spec.json", dir);
+    FILE *f = fopen(spec_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"name\": \"headless\", \"objective\": {\"metric\": \"loss\", \"direction\": "
+            "\"minimize\"}, \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+            " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+            " \"budget\": {\"max_trials\": %d, \"max_parallel\": 1},"
+            " \"run\": {\"command\": [\"cat\", \"%s/fifo{trial}\"]}}", max_trials, dir);
+    ck_assert_int_eq(fclose(f), 0);
+    snprintf(db_opt, sizeof db_opt, "--db=%s", db_path);
+    run.argc = 0;
+    run.argv[run.argc++] = "run";
+    run.argv[run.argc++] = spec_path;
+    run.argv[run.argc++] = db_opt;
+    for (; *options; options++) run.argv[run.argc++] = (char *)*options;
+    run.argv[run.argc] = NULL;
+    run.stop = 0;
+    run.done = 0;
+    ck_assert_int_eq(pthread_create(&run.thread, NULL, run_main, NULL), 0);
+}
+
+/* The FIFO of trial `number` once the trial reads it, or -1 when the run
+ * ended first. */
+static int run_fifo(int number)
+{
+    char path[192];
+    snprintf(path, sizeof path, "%s/fifo%d", dir, number);
+    for (;;) {
+        int fd = open(path, O_WRONLY | O_NONBLOCK);
+        if (fd >= 0) {
+            ck_assert_int_eq(fcntl(fd, F_SETFL, 0), 0);
+            return fd;
+        }
+        ck_assert_int_eq(errno, ENXIO);   /* no reader yet */
+        if (run.done) return -1;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+}
+
+static int run_end(void)
+{
+    pthread_join(run.thread, NULL);
+    return run.code;
+}
+
+/* One I/O error in the commit of trial 1's end: the run does not end but
+ * resumes the study from its history (as `kestrel serve` does), runs trial
+ * 1 again as trial 2, and completes the study with every trial ended once. */
+START_TEST(run_resumes_after_a_failed_commit)
+{
+    run_start(2, (const char *[]){"--quiet", NULL});
+    report_loss(run_fifo(0), 0.5);
+    int fd = run_fifo(1);
+    ck_assert_int_ge(fd, 0);
+    char *before = trials_but(1, 2);
+    arm(1, 0);
+    report_loss(fd, 0.25);
+    fd = run_fifo(2);
+    ck_assert_int_gt(failed, 0);
+    arm(0, 0);
+    ck_assert_msg(fd >= 0, "the run ended (exit %d) instead of resuming", run_end());
+    expect_rerun_of_1(before);
+    report_loss(fd, 0.25);
+    ck_assert_int_eq(run_end(), CLI_OK);
+    expect_rerun_complete();
+}
+END_TEST
+
+/* A full disk that outlasts --storage-retry (10 ms: the first try to resume,
+ * a second after the error, is past it already): the run gives up at that
+ * try and exits 1; what it could not store (the trial's end, the study's
+ * FAILED) the next run finds RUNNING, reclaims and runs again. */
+START_TEST(run_gives_up_on_a_lasting_full_disk)
+{
+    run_start(2, (const char *[]){"--storage-retry", "0.01", NULL});
+    report_loss(run_fifo(0), 0.5);
+    int fd = run_fifo(1);
+    ck_assert_int_ge(fd, 0);
+    arm_with(1, 1, SQLITE_FULL);
+    report_loss(fd, 0.25);
+    ck_assert_int_eq(run_fifo(2), -1);
+    ck_assert_int_eq(run_end(), CLI_FAIL);
+    int f = failed;
+    arm(0, 0);
+    /* the error, then a failed try to resume (it opens the study: writes) */
+    ck_assert_int_gt(f, 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'RUNNING'"), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE number = 1 AND state = 'RUNNING'"), 1);
+    /* --storage-retry 0: no retry, as before it existed */
+    run_start(2, (const char *[]){"--storage-retry", "0", NULL});
+    fd = run_fifo(2);
+    ck_assert_int_ge(fd, 0);
+    expect_interrupted(1, "the kestrel process running it died");
+    arm(1, 0);
+    report_loss(fd, 0.25);
+    ck_assert_int_eq(run_fifo(3), -1);
+    ck_assert_int_gt(failed, 0);
+    arm(0, 0);
+    ck_assert_int_eq(run_end(), CLI_FAIL);
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE number = 2 AND state = 'RUNNING'"), 1);
+}
+END_TEST
+
 static Suite *storage_faults_suite(void)
 {
     Suite *s = suite_create("storage_faults");
@@ -841,6 +995,12 @@ static Suite *storage_faults_suite(void)
     tcase_add_test(tc, local_completion_in_a_failed_commit);
     tcase_add_test(tc, local_completion_on_a_damaged_file);
     tcase_add_test(tc, worker_study_given_up_on_a_lasting_full_disk);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("run");
+    tcase_add_checked_fixture(tc, shim_setup, engine_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, run_resumes_after_a_failed_commit);
+    tcase_add_test(tc, run_gives_up_on_a_lasting_full_disk);
     suite_add_tcase(s, tc);
     return s;
 }
