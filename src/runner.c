@@ -269,12 +269,13 @@ static void wait_for(pid_t pid)
         ;
 }
 
-/* Sends "+PID" or "-PID" to the watchdog; never blocks (nor raises
- * SIGPIPE): a watchdog that is gone or stuck fails it. */
+/* Sends "+ PID" or "- PID" to the watchdog (two words, as its read takes
+ * them); never blocks (nor raises SIGPIPE): a watchdog that is gone or
+ * stuck fails it. */
 static int guard_say(runner_guard *g, char op, pid_t pid)
 {
     char line[32];
-    int n = snprintf(line, sizeof line, "%c%ld\n", op, (long)pid);
+    int n = snprintf(line, sizeof line, "%c %ld\n", op, (long)pid);
     if (g->fd < 0) return -1;
     return send(g->fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n ? 0 : -1;
 }
@@ -569,7 +570,7 @@ static int watchdog_main(void *arg)
 /* Starts the guard's watchdog: a /bin/sh that holds no other fd (it must
  * not keep trials' pipes open), has every signal blocked (a Ctrl-C for
  * Kestrel must not end it first: the mask survives exec) and reads lines
- * "+PID" (a trial's group to kill) and "-PID" (no longer: reaped) until
+ * "+ PID" (a trial's group to kill) and "- PID" (no longer: reaped) until
  * EOF, which comes only when Kestrel died (runner_guard_free stands it down
  * with SIGKILL): then it kills the groups left and, in rounds until three
  * found none (one in an exec reads empty a moment), every process whose

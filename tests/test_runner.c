@@ -708,8 +708,10 @@ START_TEST(free_kills_live_child)
 END_TEST
 
 /* A kill -9 of the spawning process must not leave the trial running: not
- * the child (sh), what it started (sleep), nor what left its group and
- * session (the watchdog finds those by the trial's token). */
+ * the child (sh), what it started (sleep), what left its group and session
+ * (the watchdog finds those by the trial's token), nor what stayed in its
+ * group without the token (env -i: the watchdog kills the trial's group).
+ * Sleeps longer than dies()'s bound, which a sleep 30 ended by itself. */
 START_TEST(trial_dies_with_parent)
 {
     int fd[2];
@@ -718,21 +720,22 @@ START_TEST(trial_dies_with_parent)
     ck_assert_int_ge(mid, 0);
     if (mid == 0) {
         collect c = {0};
-        runner_proc *p = spawn_sh(ESCAPING_SLEEPS SLEEPS_EXECED " sleep 30 & echo $! >&3; wait",
-                                  0, &c);
+        runner_proc *p = spawn_sh(ESCAPING_SLEEPS SLEEPS_EXECED " sleep 1000 & echo $! >&3;"
+                                  " env -i sleep 1000 & s=$!; until [ \"$(cat /proc/$s/comm)\" ="
+                                  " sleep ]; do sleep 0.01; done; echo $s >&3; wait", 0, &c);
         kerror err;
-        while (c.n < 3 && !c.exits) runner_poll(&p, 1, 1000, on_event, NULL, &err);
-        pid_t pids[4] = {runner_pid(p)};
-        for (int i = 0; i < 3 && i < c.n; i++) pids[i + 1] = (pid_t)atoi(c.line[i]);
+        while (c.n < 4 && !c.exits) runner_poll(&p, 1, 1000, on_event, NULL, &err);
+        pid_t pids[5] = {runner_pid(p)};
+        for (int i = 0; i < 4 && i < c.n; i++) pids[i + 1] = (pid_t)atoi(c.line[i]);
         if (write(fd[1], pids, sizeof pids) != sizeof pids) _exit(1);
         raise(SIGKILL);
     }
     close(fd[1]);
-    pid_t pids[4] = {0};
+    pid_t pids[5] = {0};
     ck_assert_int_eq(read(fd[0], pids, sizeof pids), sizeof pids);
     close(fd[0]);
     ck_assert_int_eq(waitpid(mid, NULL, 0), mid);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         ck_assert_int_gt(pids[i], 1);
         ck_assert_msg(dies(pids[i]), "process %d of the trial outlived its parent", i);
     }
