@@ -432,7 +432,7 @@ int storage_open(storage **out, const char *location, kerror *err)
     storage *st = calloc(1, sizeof *st);
     if (!st) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                        NULL) != SQLITE_OK) {
+                        storage_walbuf_vfs()) != SQLITE_OK) {
         kerror_set(err, KE_DB, NULL, "cannot open history '%s': %s", path,
                    st->db ? sqlite3_errmsg(st->db) : "out of memory");
         storage_close(st);

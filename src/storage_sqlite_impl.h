@@ -1,6 +1,7 @@
 /* storage_sqlite_impl: private to the SQLite backend of storage.h; only
  * storage_sqlite.c (opening, migrations, studies, these helpers),
- * storage_trials.c (trials) and storage_wal.c (checkpoints) include it. It defines the storage handle, the
+ * storage_trials.c (trials), storage_wal.c (checkpoints) and storage_walbuf.c
+ * (the VFS that batches WAL writes) include it. It defines the storage handle, the
  * ids of the statements it caches and the helpers both halves share (sq_
  * names, internal to the backend).
  * Invariant: a statement from sq_query comes back reset with no bindings, and
@@ -38,6 +39,12 @@ struct storage {
 
 /* Stops and frees st's checkpoint thread, if any (storage_close). */
 void storage_wal_stop(storage *st);
+
+/* The name of the VFS that gathers a commit's WAL frames into one write
+ * (storage_walbuf.c), registered on the first call; NULL (use SQLite's
+ * default) if it could not be. Every connection to a history opens with it. */
+#define STORAGE_WALBUF_VFS "kestrel-walbuf"
+const char *storage_walbuf_vfs(void);
 
 /* Current Unix time in seconds, sub-second precision. */
 double sq_now_unix(void);

@@ -83,7 +83,7 @@ int storage_wal_background(storage *st, kerror *err)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     const char *path = sqlite3_db_filename(st->db, "main");
-    if (sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READWRITE, storage_walbuf_vfs()) != SQLITE_OK) {
         kerror_set(err, KE_DB, NULL, "cannot open history '%s' for checkpoints: %s", path,
                    w->db ? sqlite3_errmsg(w->db) : "out of memory");
         wal_free(w);

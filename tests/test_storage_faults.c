@@ -1,7 +1,11 @@
 /* test_storage_faults: I/O errors injected under the SQLite history, in the
  * manner of SQLite's own fault tests. A VFS shim, registered as the default
- * so storage_open uses it, passes every call to the real VFS but fails
- * writes from the Nth on (until disarmed) or the Nth alone. A trial's
+ * so storage_open uses it (beneath the history's own VFS, which gathers a
+ * commit's WAL frames into one write), passes every call to the real VFS
+ * but fails writes from the Nth on (until disarmed) or the Nth alone. While
+ * armed it writes in pieces of WRITE_PIECE bytes, each counted as a write,
+ * as the unix VFS does when the disk fills mid-write (a short write, then
+ * the error): so a fault lands inside a commit's one write too. A trial's
  * completion (one transaction: its state, value, final metrics and output
  * tails) is retried with N = 1, 2, ... until it needs fewer writes than N:
  * every failing N must report the error and leave the file byte for byte
@@ -46,6 +50,7 @@ static atomic_int fail_sticky; /* every write after it fails too (a full disk) *
 static atomic_int writes;    /* writes since arming */
 static atomic_int failed;    /* writes failed since arming */
 static atomic_int fail_rc;   /* what a failed write returns */
+static atomic_int calls;     /* xWrite calls, armed or not */
 
 typedef struct {
     sqlite3_file base;
@@ -82,16 +87,23 @@ static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
     return real_of(f)->pMethods->xRead(real_of(f), buf, n, off);
 }
 
+#define WRITE_PIECE 1024
+
 static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
-    if (fail_at > 0) {
-        int w = ++writes;
+    calls++;
+    if (fail_at <= 0) return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
+    for (int done = 0; done < n;) {
+        int w = ++writes, len = n - done < WRITE_PIECE ? n - done : WRITE_PIECE;
         if (w == fail_at || (fail_sticky && w > fail_at)) {
             failed++;
             return fail_rc;
         }
+        int rc = real_of(f)->pMethods->xWrite(real_of(f), (const char *)buf + done, len, off + done);
+        if (rc != SQLITE_OK) return rc;
+        done += len;
     }
-    return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
+    return SQLITE_OK;
 }
 
 static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
@@ -341,6 +353,95 @@ END_TEST
 START_TEST(completion_survives_a_full_disk)
 {
     ck_assert_int_gt(fault_each_write(1), 2);
+}
+END_TEST
+
+static int count_rows(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    int n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* The history's VFS writes a commit's frames (about ten header and page
+ * writes) as one write, made before the commit returns: another
+ * connection sees the trial complete at once. */
+START_TEST(commit_reaches_the_wal_in_one_write)
+{
+    open_db();
+    int64_t sid = new_study("one-write", 0);
+    int number;
+    int64_t id = running_trial(sid, &number);
+    calls = 0;
+    ck_assert_int_eq(complete(id, 0.25), KE_OK);
+    ck_assert_int_eq(calls, 1);
+    sqlite3 *db = reader();
+    ck_assert_int_eq(count_rows(db, "SELECT count(*) FROM trials WHERE state = 'COMPLETE' "
+                                    "AND value = 0.25"), 1);
+    expect_integrity(db);
+    sqlite3_close(db);
+}
+END_TEST
+
+/* A commit of more than the VFS's buffer (64 KB) goes out in parts, each
+ * continuing the last, and reads back whole. */
+START_TEST(long_commit_written_in_parts)
+{
+    open_db();
+    int64_t sid = new_study("long", 0);
+    int64_t id = running_trial(sid, NULL);
+    enum { STEPS = 20000 };
+    ck_assert_int_eq(storage_batch_begin(st, &err), KE_OK);
+    calls = 0;
+    for (int step = 3; step < 3 + STEPS; step++) {
+        storage_metric m[2] = {{"loss", 1.0 / step}, {"acc", step * 1e-5}};
+        ck_assert_msg(storage_trial_report(st, id, step, m, 2, &err) == KE_OK, "%s", err.msg);
+    }
+    ck_assert_msg(storage_batch_end(st, &err) == KE_OK, "%s", err.msg);
+    sqlite3 *db = reader();
+    ck_assert_int_eq(count_rows(db, "SELECT count(*) FROM trial_values WHERE step >= 3"), 2 * STEPS);
+    expect_integrity(db);
+    sqlite3_close(db);
+    struct stat wal;
+    char wal_path[sizeof db_path + 4];
+    snprintf(wal_path, sizeof wal_path, "%s-wal", db_path);
+    ck_assert_int_eq(stat(wal_path, &wal), 0);
+    ck_assert_int_gt(wal.st_size, 4 * (64 << 10));
+    ck_assert_int_ge(calls, 2);
+    ck_assert_int_lt(calls, wal.st_size / 4096 / 4);
+}
+END_TEST
+
+/* A transaction larger than a 5-page cache spills pages to the WAL before
+ * its commit, reads them back, and writes some of them again in place: the
+ * history's VFS (opened by name, as storage_open registered it) must write
+ * what it holds before each read and each write elsewhere. */
+START_TEST(spilled_transaction_through_the_buffer)
+{
+    open_db();
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, "kestrel-walbuf"),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA cache_size = 5; CREATE TABLE t (k INTEGER "
+                                      "PRIMARY KEY, v TEXT); BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 2000; k++) {
+            char sql[160];
+            snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO t VALUES (%d, "
+                     "printf('%%d-%%d-%%.*c', %d, %d, 60, 'x'))", k, k, round);
+            ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s",
+                          sqlite3_errmsg(db));
+        }
+    ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *r = reader();
+    ck_assert_int_eq(count_rows(r, "SELECT count(*) FROM t WHERE v = k || '-2-' || "
+                                   "printf('%.*c', 60, 'x')"), 2000);
+    expect_integrity(r);
+    sqlite3_close(r);
+    sqlite3_close(db);
 }
 END_TEST
 
@@ -987,6 +1088,9 @@ static Suite *storage_faults_suite(void)
     tcase_add_test(tc, completion_survives_one_failed_write);
     tcase_add_test(tc, completion_survives_a_full_disk);
     tcase_add_test(tc, retry_kept_when_its_insert_fails);
+    tcase_add_test(tc, commit_reaches_the_wal_in_one_write);
+    tcase_add_test(tc, long_commit_written_in_parts);
+    tcase_add_test(tc, spilled_transaction_through_the_buffer);
     suite_add_tcase(s, tc);
     tc = tcase_create("engine");
     tcase_add_checked_fixture(tc, shim_setup, engine_teardown);
