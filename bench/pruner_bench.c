@@ -95,7 +95,7 @@ static const rule rules[] = { { &median_pruner, STEPS / 2, median_ref },
  * the decision (the index told first when p); the number of stops. */
 static int reports(study *S, const rule *R, pruner *p, int reps, uint64_t *rng, int *decided)
 {
-    strategy_history h = { S->obs, S->n, 0 };
+    strategy_history h = { S->obs, S->n, 0, NULL };
     int stops = 0;
     for (int k = 0; k < reps; k++) {
         int i = S->n - RUNNING + k % RUNNING, j = R->step - 1;

@@ -120,7 +120,7 @@ static double run_study(const strategy_ops *ops, const json_t *options, const te
         int slots = parallel - (launched - done);
         if (slots > trials - launched) slots = trials - launched;
         if (slots > 0) {
-            strategy_history h = { obs, launched, trials };
+            strategy_history h = { obs, launched, trials, NULL };
             strategy_suggestion sg[MAX_PARALLEL];
             int got = ops->suggest(st, &h, sg, slots, &err);
             if (got < 1) {
@@ -235,7 +235,7 @@ static int bench_timing(const bench_opts *o, int rows)
             free(obs);
             return -1;
         }
-        strategy_history h = { obs, rows - 1, 0 };
+        strategy_history h = { obs, rows - 1, 0, NULL };
         double t0 = now_s();
         int n1 = ops->suggest(s, &h, &sg, 1, &err);
         double t1 = now_s();

@@ -171,8 +171,8 @@ static int replay(const table *t, const strategy_ops *ops, const json_t *options
     int launched = 0, running = 0, rc = 0;
     while (clock < o->seconds && launched < MAX_TRIALS - MAX_PARALLEL) {
         int slots = o->parallel - running;
-        if (slots > 0 && !ops->done(st, &(strategy_history){ obs, launched, 0 })) {
-            strategy_history h = { obs, launched, 0 };
+        if (slots > 0 && !ops->done(st, &(strategy_history){ obs, launched, 0, NULL })) {
+            strategy_history h = { obs, launched, 0, NULL };
             strategy_suggestion sg[MAX_PARALLEL];
             int got = ops->suggest(st, &h, sg, slots, &err);
             if (got < 0) {

@@ -100,7 +100,7 @@ static int next_promotion(const struct strategy *a, fidelity_lineage *l, rungs *
 static int asha_suggest(strategy *a, const strategy_history *h, strategy_suggestion *out, int n,
                         kerror *err)
 {
-    static const strategy_history empty = { NULL, 0, 0 };
+    static const strategy_history empty = { NULL, 0, 0, NULL };
     if (!h) h = &empty;
     fidelity_lineage l;
     rungs g;

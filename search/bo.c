@@ -721,7 +721,7 @@ static int exploiting(const struct strategy *b, const strategy_history *h, long 
 static int bo_suggest(strategy *b, const strategy_history *h,
                       strategy_suggestion *out, int n, kerror *err)
 {
-    static const strategy_history empty = { NULL, 0, 0 };
+    static const strategy_history empty = { NULL, 0, 0, NULL };
     if (!h) h = &empty;
     int fresh = strategy_history_fresh(h), n_obs = 0, fitted = 0, rc = KE_OK;
     for (int i = 0; i < h->n_obs; i++) n_obs += observed(&h->obs[i]);

@@ -261,8 +261,9 @@ static int model_history(fidelity_sampler *s, const strategy_history *h, int bud
         n++;
     }
     free(retried);
-    sub->obs = s->sub;
-    sub->n_obs = n;
+    /* its trials are renumbered, one budget's: the study's max_trials (which
+     * counts fresh trials of every budget) is not theirs, nor its counts */
+    *sub = (strategy_history){ s->sub, n, 0, NULL };
     return KE_OK;
 }
 

@@ -70,10 +70,8 @@ static int grid_create(strategy **out, const space *sp, const json_t *options,
 /* Grid points taken so far: fresh trials but the enqueued ones. */
 static long suggested(const strategy_history *h)
 {
-    long n = strategy_history_fresh(h);
-    for (int i = 0; h && i < h->n_obs; i++)
-        n -= h->obs[i].enqueued && h->obs[i].retry_of < 0 && h->obs[i].resumed_from < 0;
-    return n;
+    strategy_counts c = strategy_history_counts(h);
+    return (long)c.fresh - c.fresh_enqueued;
 }
 
 static int grid_suggest(strategy *g, const strategy_history *h,

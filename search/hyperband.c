@@ -180,7 +180,7 @@ static int make_plan(const struct strategy *b, const strategy_history *h,
 static int hb_suggest(strategy *b, const strategy_history *h, strategy_suggestion *out, int n,
                       kerror *err)
 {
-    static const strategy_history empty = { NULL, 0, 0 };
+    static const strategy_history empty = { NULL, 0, 0, NULL };
     if (!h) h = &empty;
     fidelity_lineage l;
     hb_plan p;
@@ -212,7 +212,7 @@ static int hb_suggest(strategy *b, const strategy_history *h, strategy_suggestio
 
 static int hb_done(strategy *b, const strategy_history *h)
 {
-    static const strategy_history empty = { NULL, 0, 0 };
+    static const strategy_history empty = { NULL, 0, 0, NULL };
     fidelity_lineage l;
     hb_plan p;
     if (fidelity_lineage_build(&l, h ? h : &empty, NULL)) return 0;

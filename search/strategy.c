@@ -61,12 +61,24 @@ uint64_t strategy_seed_for(uint64_t seed, uint64_t k)
     return strategy_rng_next(&t);
 }
 
+void strategy_counts_add(strategy_counts *c, const strategy_obs *o)
+{
+    int fresh = o->retry_of < 0 && o->resumed_from < 0;
+    c->fresh += fresh;
+    c->fresh_enqueued += fresh && o->enqueued;
+}
+
+strategy_counts strategy_history_counts(const strategy_history *h)
+{
+    strategy_counts c = {0, 0};
+    if (h && h->counts) return *h->counts;
+    for (int i = 0; h && i < h->n_obs; i++) strategy_counts_add(&c, &h->obs[i]);
+    return c;
+}
+
 int strategy_history_fresh(const strategy_history *h)
 {
-    int n = 0;
-    for (int i = 0; h && i < h->n_obs; i++)
-        if (h->obs[i].retry_of < 0 && h->obs[i].resumed_from < 0) n++;
-    return n;
+    return strategy_history_counts(h).fresh;
 }
 
 int strategy_options_check(const json_t *options, const char *root, const char *const *known,

@@ -31,10 +31,20 @@ typedef struct {            /* one trial as a strategy sees it */
     space_point point;
 } strategy_obs;
 
+typedef struct {            /* what a strategy counts over a history's obs */
+    int fresh;              /* trials that consumed a new suggestion: neither
+                             * retries nor promotions (resumed) */
+    int fresh_enqueued;     /* of those, the ones that ran an enqueued configuration */
+} strategy_counts;
+
 typedef struct {
     const strategy_obs *obs;  /* every trial of the study, by number */
     int n_obs;
     int max_trials;           /* the study's budget of fresh trials; 0: unknown */
+    /* the counts of obs, kept by whoever appends to it (the scheduler, one
+     * strategy_counts_add per trial), so a suggestion costs no pass over a
+     * long history; NULL: each asks counts them */
+    const strategy_counts *counts;
 } strategy_history;
 
 typedef struct {
@@ -77,6 +87,11 @@ double strategy_rng_uniform(uint64_t *state);
 /* Seed for the k-th suggestion of a study, so suggestion k is the same
  * whatever happened before a restart. */
 uint64_t strategy_seed_for(uint64_t seed, uint64_t k);
+/* Adds trial o to c (zeroed: no trials); the fields o is counted by never
+ * change once it is in a history. */
+void strategy_counts_add(strategy_counts *c, const strategy_obs *o);
+/* h's counts: h->counts, or (NULL) a pass over its obs. h may be NULL. */
+strategy_counts strategy_history_counts(const strategy_history *h);
 /* Count of trials that consumed a new suggestion (not retries). */
 int strategy_history_fresh(const strategy_history *h);
 /* Where a spec holds a strategy's options: the root of their error paths. */

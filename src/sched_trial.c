@@ -2,7 +2,8 @@
  * sched_trial.h. Storage is the source of truth: the history is
  * rebuilt from it at every open, so a crash loses nothing it held.
  * Invariant: h->obs[t->obs] is trial_obs(t) for every trial t that is not
- * foreign, whatever changed it last. */
+ * foreign, whatever changed it last, and h->counts counts h->obs (what it
+ * counts is set once, when a trial is added). */
 #include "sched_trial.h"
 
 #include <stdlib.h>
@@ -56,6 +57,7 @@ static void add_trial(sched_trials *h)
     sched_trial *t = &h->t[h->n];
     t->obs = t->foreign ? -1 : h->n_obs++;
     sync_obs(h, h->n++);
+    if (t->obs >= 0) strategy_counts_add(&h->counts, &h->obs[t->obs]);
 }
 
 static void set_outcome(sched_trial *t, trial_state state, int has_value, double value,
@@ -252,6 +254,7 @@ void sched_trials_history(const sched_trials *h, int max_trials, strategy_histor
     hist->obs = h->obs;
     hist->n_obs = h->n_obs;
     hist->max_trials = max_trials;
+    hist->counts = &h->counts;
 }
 
 void sched_trials_free(sched_trials *h)

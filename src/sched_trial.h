@@ -39,6 +39,7 @@ typedef struct {
      * to the strategy costs nothing however long the study */
     strategy_obs *obs;
     int n_obs;
+    strategy_counts counts; /* of obs, handed with it */
     int maximize;
 } sched_trials;
 
@@ -61,8 +62,8 @@ typedef struct {
 int sched_trials_append(sched_trials *h, storage *st, int64_t study_id, const space *sp,
                         const strategy_suggestion *sg, int retry_of, int64_t enqueued_id,
                         const char *worker, sched_trial **out, sched_trial_row *stored, kerror *err);
-/* Points hist at h->obs (foreign trials left out), valid until h next
- * changes, with the study's max_trials. */
+/* Points hist at h->obs (foreign trials left out) and its counts, valid
+ * until h next changes, with the study's max_trials. */
 void sched_trials_history(const sched_trials *h, int max_trials, strategy_history *hist);
 void sched_trials_free(sched_trials *h);
 

@@ -72,7 +72,7 @@ static double run_study(const strategy_ops *ops, const space *sp, const char *op
     strategy *st = make(ops, sp, options, seed);
     double best = INFINITY;
     for (int t = 0; t < budget; t++) {
-        strategy_history h = { obs, t, 0 };
+        strategy_history h = { obs, t, 0, NULL };
         strategy_suggestion sg;
         kerror err;
         int n = ops->suggest(st, &h, &sg, 1, &err);
@@ -514,7 +514,7 @@ static void check_parallel_batch(const char *options, double min_d2)
         obs[i].has_value = 0;
     }
     strategy *st = make(&gp_strategy, &sp, options, 8);
-    strategy_history h = { obs, DONE + RUNNING, 0 };
+    strategy_history h = { obs, DONE + RUNNING, 0, NULL };
     kerror err;
     ck_assert_int_eq(gp_strategy.suggest(st, &h, out, BATCH, &err), BATCH);
     for (int i = 0; i < BATCH; i++) {
@@ -571,7 +571,7 @@ static double next_beside_pending(const char *options)
     obs[DONE].state = TRIAL_RUNNING;
     obs[DONE].has_value = 0;
     strategy *st = make(&gp_strategy, &sp, opt, 4);
-    strategy_history h = { obs, DONE + 1, 0 };
+    strategy_history h = { obs, DONE + 1, 0, NULL };
     kerror err;
     ck_assert_int_eq(gp_strategy.suggest(st, &h, &out, 1, &err), 1);
     gp_strategy.destroy(st);
@@ -611,7 +611,7 @@ START_TEST(bo_long_study_fits_a_subset)
         record(&obs[i], i, &p, bowl(&p));
     }
     strategy *st = make(&gp_strategy, &sp, NULL, 6);
-    strategy_history h = { obs, N, 0 };
+    strategy_history h = { obs, N, 0, NULL };
     strategy_suggestion out;
     kerror err;
     ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
@@ -635,7 +635,7 @@ static double branin_regret(const char *options, uint64_t seed)
     strategy *st = make(&gp_strategy, &sp, options, seed);
     double best = INFINITY;
     for (int t = 0; t < 50; t++) {
-        strategy_history h = { obs, t, 0 };
+        strategy_history h = { obs, t, 0, NULL };
         strategy_suggestion sg;
         kerror err;
         ck_assert_int_eq(gp_strategy.suggest(st, &h, &sg, 1, &err), 1);
@@ -692,7 +692,7 @@ static double x1_after_wall_trials(const char *options)
         record(&obs[i], i, &p, (u[0] - 0.3) * (u[0] - 0.3));
     }
     strategy *st = make(&gp_strategy, &sp, options, 3);
-    strategy_history h = { obs, 12, 0 };
+    strategy_history h = { obs, 12, 0, NULL };
     strategy_suggestion out;
     kerror err;
     ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
@@ -735,7 +735,7 @@ static double next_from_incumbent(const char *options, int max_trials)
     for (int i = 1; i < DONE; i++)
         if (obs[i].value < obs[ib].value) ib = i;
     strategy *st = make(&gp_strategy, &sp, options, 5);
-    strategy_history h = { obs, DONE, max_trials };
+    strategy_history h = { obs, DONE, max_trials, NULL };
     kerror err;
     ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
     double u[2], v[2];
@@ -802,7 +802,7 @@ START_TEST(bo_zero_dims_gives_the_single_point)
     fx_fixed(&sp, "c", NULL, 1.5);
     strategy *st = make(&gp_strategy, &sp, NULL, 1);
     strategy_suggestion out[3];
-    strategy_history h = { NULL, 0, 0 };
+    strategy_history h = { NULL, 0, 0, NULL };
     ck_assert_int_eq(gp_strategy.suggest(st, &h, out, 3, NULL), 3);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(out[i].resume_from, -1);

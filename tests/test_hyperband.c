@@ -223,7 +223,7 @@ static void run_hyperband(sim *S, const space *sp, const char *options, const ta
             st = make(&hyperband_strategy, sp, options);
             next++;
         }
-        strategy_history h = { S->obs, S->n, 0 };
+        strategy_history h = { S->obs, S->n, 0, NULL };
         int free_w = workers - n_running(S);
         if (free_w > 0 && !hyperband_strategy.done(st, &h)) {
             strategy_suggestion sg[8];
@@ -237,7 +237,7 @@ static void run_hyperband(sim *S, const space *sp, const char *options, const ta
             }
         }
         if (n_running(S) == 0) {
-            h = (strategy_history){ S->obs, S->n, 0 };
+            h = (strategy_history){ S->obs, S->n, 0, NULL };
             ck_assert_msg(hyperband_strategy.done(st, &h), "idle but not done after %d trials", S->n);
             break;
         }
@@ -361,7 +361,7 @@ START_TEST(test_hyperband_rounds)
     /* the same history with no end of rounds: a fourth round starts, its
      * first bracket's bottom rung at the smallest budget */
     strategy *st = make(&hyperband_strategy, &sp, "{\"max_resource\": 9, \"rounds\": 0}");
-    strategy_history h = { S.obs, S.n, 0 };
+    strategy_history h = { S.obs, S.n, 0, NULL };
     strategy_suggestion sg[16];
     kerror err;
     ck_assert(!hyperband_strategy.done(st, &h));
@@ -387,7 +387,7 @@ START_TEST(test_hyperband_retry_takes_place)
     memset(&S, 0, sizeof S);
     strategy_suggestion sg[4];
     kerror err;
-    strategy_history h = { S.obs, 0, 0 };
+    strategy_history h = { S.obs, 0, 0, NULL };
     ck_assert_int_eq(hyperband_strategy.suggest(st, &h, sg, 4, &err), 3);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(sg[i].budget, 1);
@@ -485,7 +485,7 @@ START_TEST(test_asha_asynchronous)
     for (;;) {
         int free_w = workers - n_running(&S);
         if (free_w > 0) {
-            strategy_history h = { S.obs, S.n, 0 };
+            strategy_history h = { S.obs, S.n, 0, NULL };
             strategy_suggestion sg[8];
             kerror err;
             calls++;
@@ -554,7 +554,7 @@ START_TEST(test_bohb_sampler)
     strategy_suggestion a[4], b[4];
     /* Too few trials at every budget: the GP sampler draws uniformly. */
     for (int i = 0; i < 3; i++) add_done(&S, 0.1 + 0.3 * i, 9, (0.3 * i - 0.7) * (0.3 * i - 0.7));
-    strategy_history h = { S.obs, S.n, 0 };
+    strategy_history h = { S.obs, S.n, 0, NULL };
     ck_assert_int_eq(fidelity_sample(&rnd, &h, 3, a, 4, &err), KE_OK);
     ck_assert_int_eq(fidelity_sample(&gp, &h, 3, b, 4, &err), KE_OK);
     for (int i = 0; i < 4; i++) ck_assert(space_point_equal(&sp, &a[i].point, &b[i].point));
@@ -591,10 +591,10 @@ START_TEST(test_sobol_sampler)
     static sim S;
     memset(&S, 0, sizeof S);
     strategy_suggestion a[4], want[8];
-    strategy_history none = { NULL, 0, 0 };
+    strategy_history none = { NULL, 0, 0, NULL };
     ck_assert_int_eq(strategy_find("sobol")->suggest(sob, &none, want, 8, &err), 8);
     for (int round = 0; round < 2; round++) {
-        strategy_history h = { S.obs, S.n, 0 };
+        strategy_history h = { S.obs, S.n, 0, NULL };
         ck_assert_int_eq(asha_strategy.suggest(asha, &h, a, 4, &err), 4);
         for (int i = 0; i < 4; i++) {
             ck_assert_int_eq(a[i].resume_from, -1);
@@ -704,7 +704,7 @@ static void five_and_two(curves *C, int k)
 /* The tests change C in place: the pruner is told every entry again. */
 static int stop_at(const char *name, pruner *p, curves *C, int number, int k)
 {
-    strategy_history h = { C->obs, C->n, 0 };
+    strategy_history h = { C->obs, C->n, 0, NULL };
     const pruner_ops *ops = pruner_find(name);
     for (int i = 0; ops->observe && i < C->n; i++) ops->observe(p, &C->obs[i]);
     return ops->should_stop(p, &h, number, k, C->values[number][k - 1]);
@@ -806,7 +806,7 @@ typedef struct {
 static void expect_same_decision(const rnd_study *S, const rnd_rule *R, pruner *p, int number,
                                  int step, double v)
 {
-    strategy_history h = { S->obs, S->n, 0 };
+    strategy_history h = { S->obs, S->n, 0, NULL };
     int got = R->ops->should_stop(p, &h, number, step, v);
     int want = R->ref(R->opt, &h, number, step, v);
     ck_assert_msg(got == want, "%s %s: trial %d step %d value %g: pruner says %d, the scan %d",
@@ -868,7 +868,7 @@ static void rnd_run(uint64_t rng, const rnd_rule *R)
         }
     }
     for (int i = 0; i < S.n; i++) {
-        strategy_history h = { S.obs, S.n, 0 };
+        strategy_history h = { S.obs, S.n, 0, NULL };
         for (int j = 0; j < S.obs[i].n_steps; j++)
             stops += R->ref(R->opt, &h, i, S.steps[i][j], S.values[i][j]);
     }

@@ -495,7 +495,7 @@ END_TEST
 /* The history the strategy (and the pruner) sees, which the scheduler keeps
  * in step as trials start, report and end, equals the one a study resumed
  * from its database loads: every field of every trial, in order, foreign
- * trials (a choice the spec dropped) left out. */
+ * trials (a choice the spec dropped) left out, and the counts. */
 static void assert_history_as_stored(scheduler *s, storage *st, const spec_study *spec)
 {
     kerror err;
@@ -506,6 +506,14 @@ static void assert_history_as_stored(scheduler *s, storage *st, const spec_study
     sched_trials_history(&s->hist, spec->budget.max_trials, &live);
     sched_trials_history(&fresh, spec->budget.max_trials, &want);
     ck_assert_int_eq(live.n_obs, want.n_obs);
+    /* the counts handed with each are those of a pass over it */
+    strategy_counts pass = strategy_history_counts(&(strategy_history){ want.obs, want.n_obs, 0,
+                                                                        NULL });
+    ck_assert_ptr_nonnull(live.counts);
+    ck_assert_int_eq(live.counts->fresh, pass.fresh);
+    ck_assert_int_eq(live.counts->fresh_enqueued, pass.fresh_enqueued);
+    ck_assert_int_eq(want.counts->fresh, pass.fresh);
+    ck_assert_int_eq(want.counts->fresh_enqueued, pass.fresh_enqueued);
     for (int i = 0; i < want.n_obs; i++) {
         const strategy_obs *a = &live.obs[i], *b = &want.obs[i];
         ck_assert_int_eq(a->number, b->number);

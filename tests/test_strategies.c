@@ -2,7 +2,8 @@
  * exactly once (in order or as a seeded permutation) and then says done;
  * random and Sobol are functions of (seed, history), so a study rebuilt from
  * its first k trials continues the identical sequence; Sobol points form a
- * net; unknown options are rejected by path; no strategy exceeds n. */
+ * net; unknown options are rejected by path; no strategy exceeds n; the
+ * counts a history carries are those a pass over it makes. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -107,7 +108,7 @@ START_TEST(test_helpers)
     for (int i = 0; i < 4; i++) obs[i].resumed_from = obs[i].retry_of = -1;
     obs[1].retry_of = 0;
     obs[3].resumed_from = 2;
-    strategy_history h = { obs, 4, 0 };
+    strategy_history h = { obs, 4, 0, NULL };
     ck_assert_int_eq(strategy_history_fresh(&h), 2);
 }
 END_TEST
@@ -146,7 +147,7 @@ static strategy_suggestion *run_out(const char *name, const space *sp, const cha
     kerror err;
     for (;;) {
         strategy_obs *obs = history_of(all, total);
-        strategy_history h = { obs, total, 0 };
+        strategy_history h = { obs, total, 0, NULL };
         int got = ops->suggest(st, &h, all + total, batch, &err);
         ck_assert(got >= 0 && got <= batch);
         if (got == 0) ck_assert(ops->done(st, &h));
@@ -209,7 +210,7 @@ static void suggest_n(const char *name, const space *sp, const char *options, ui
     strategy *st = make(name, sp, options, seed);
     if (from > 0) suggest_n(name, sp, options, seed, prior, 0, from);
     strategy_obs *obs = history_of(prior, from);
-    strategy_history h = { obs, from, 0 };
+    strategy_history h = { obs, from, 0, NULL };
     kerror err;
     ck_assert_int_eq(strategy_find(name)->suggest(st, &h, out, n, &err), n);
     strategy_find(name)->destroy(st);
@@ -234,7 +235,7 @@ START_TEST(test_grid_shuffle_large)
     two_ints(&s, 9999, 999);
     strategy *st = make("grid", &s, "{\"shuffle\": true}", 3);
     strategy_suggestion *out = calloc(2000, sizeof *out);
-    strategy_history h = { NULL, 0, 0 };
+    strategy_history h = { NULL, 0, 0, NULL };
     kerror err;
     ck_assert_int_eq(grid_strategy.suggest(st, &h, out, 2000, &err), 2000);
     unsigned char *seen = calloc(10000000, 1);
@@ -244,7 +245,7 @@ START_TEST(test_grid_shuffle_large)
         seen[idx] = 1;
     }
     strategy_obs *obs = history_of(out, 1500);
-    h = (strategy_history){ obs, 1500, 0 };
+    h = (strategy_history){ obs, 1500, 0, NULL };
     strategy_suggestion rest[500];
     grid_strategy.destroy(st);
     st = make("grid", &s, "{\"shuffle\": true}", 3);
@@ -274,7 +275,7 @@ static void check_reproducible(const char *name)
 
     strategy_obs *obs = history_of(full, 5);
     obs[4].retry_of = 1;                            /* a retry consumes no suggestion */
-    strategy_history h = { obs, 5, 0 };
+    strategy_history h = { obs, 5, 0, NULL };
     strategy *st = make(name, &s, NULL, 42);
     kerror err;
     ck_assert_int_eq(strategy_find(name)->suggest(st, &h, tail, 3, &err), 3);
@@ -320,7 +321,7 @@ START_TEST(test_sobol_cursor_and_skip)
     }
     strategy *st = make("sobol", &s, NULL, 5);
     strategy_obs *obs = history_of(a, 8);
-    strategy_history h = { obs, 8, 0 };
+    strategy_history h = { obs, 8, 0, NULL };
     kerror err;
     ck_assert_int_eq(sobol_strategy.suggest(st, &h, late, 2, &err), 2);
     h.n_obs = 2;
@@ -398,7 +399,7 @@ START_TEST(test_never_more_than_n)
         strategy_suggestion out[4];
         memset(out, 0xAB, sizeof out);
         strategy *st = make(names[k], &s, NULL, 1);
-        strategy_history h = { NULL, 0, 0 };
+        strategy_history h = { NULL, 0, 0, NULL };
         kerror err;
         ck_assert_int_eq(strategy_find(names[k])->suggest(st, &h, out, 0, &err), 0);
         ck_assert_int_eq(strategy_find(names[k])->suggest(st, &h, out, 3, &err), 3);
@@ -407,6 +408,73 @@ START_TEST(test_never_more_than_n)
         strategy_find(names[k])->destroy(st);
     }
     space_free(&s);
+}
+END_TEST
+
+/* The counts before they were kept: a pass over the history per call
+ * (strategy_history_fresh, and grid's points taken: fresh trials but the
+ * enqueued ones). */
+static int old_fresh(const strategy_history *h)
+{
+    int n = 0;
+    for (int i = 0; h && i < h->n_obs; i++)
+        if (h->obs[i].retry_of < 0 && h->obs[i].resumed_from < 0) n++;
+    return n;
+}
+
+static long old_grid_taken(const strategy_history *h)
+{
+    long n = old_fresh(h);
+    for (int i = 0; h && i < h->n_obs; i++)
+        n -= h->obs[i].enqueued && h->obs[i].retry_of < 0 && h->obs[i].resumed_from < 0;
+    return n;
+}
+
+/* Random histories (retries, promotions, enqueued trials), counted as the
+ * scheduler counts them, one strategy_counts_add per trial appended: at
+ * every length the counts are the old passes', and grid, random and Sobol
+ * suggest the same points from either. */
+START_TEST(test_counts_kept_match_a_pass)
+{
+    space sp;
+    two_ints(&sp, 30, 30);
+    const char *names[] = { "grid", "random", "sobol" };
+    uint64_t rng = 12345;
+    for (int study = 0; study < 20; study++) {
+        int n = 1 + (int)(strategy_rng_uniform(&rng) * 400);
+        strategy_obs *obs = calloc((size_t)n, sizeof *obs);
+        strategy_counts kept = {0, 0};
+        for (int i = 0; i < n; i++) {
+            double u = strategy_rng_uniform(&rng);
+            obs[i].number = i;
+            obs[i].state = TRIAL_COMPLETE;
+            obs[i].retry_of = i > 0 && u < 0.2 ? (int)(u * 5 * i) : -1;
+            obs[i].resumed_from = i > 0 && u >= 0.2 && u < 0.35 ? (int)((u - 0.2) / 0.15 * i) : -1;
+            obs[i].enqueued = strategy_rng_uniform(&rng) < 0.15;
+            strategy_counts_add(&kept, &obs[i]);
+            strategy_history with = { obs, i + 1, 0, &kept }, scan = { obs, i + 1, 0, NULL };
+            ck_assert_int_eq(strategy_history_fresh(&with), old_fresh(&scan));
+            ck_assert_int_eq(strategy_history_fresh(&scan), old_fresh(&scan));
+            strategy_counts c = strategy_history_counts(&with);
+            ck_assert_int_eq((long)c.fresh - c.fresh_enqueued, old_grid_taken(&scan));
+            if (i % 37 && i != n - 1) continue;
+            for (int k = 0; k < 3; k++) {
+                const strategy_ops *ops = strategy_find(names[k]);
+                strategy *a = make(names[k], &sp, NULL, 9), *b = make(names[k], &sp, NULL, 9);
+                strategy_suggestion sa[3], sb[3];
+                kerror err;
+                int got = ops->suggest(a, &with, sa, 3, &err);
+                ck_assert_int_eq(ops->suggest(b, &scan, sb, 3, &err), got);
+                for (int j = 0; j < got; j++)
+                    for (int d = 0; d < sp.n; d++) ck_assert(sa[j].point.x[d] == sb[j].point.x[d]);
+                ck_assert_int_eq(ops->done(a, &with), ops->done(b, &scan));
+                ops->destroy(a);
+                ops->destroy(b);
+            }
+        }
+        free(obs);
+    }
+    space_free(&sp);
 }
 END_TEST
 
@@ -427,6 +495,7 @@ static Suite *strategies_suite(void)
     tcase_add_test(tc, test_sobol_is_a_net);
     tcase_add_test(tc, test_sobol_dimension_limit);
     tcase_add_test(tc, test_never_more_than_n);
+    tcase_add_test(tc, test_counts_kept_match_a_pass);
     suite_add_tcase(s, tc);
     return s;
 }
