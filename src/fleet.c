@@ -1,9 +1,10 @@
 /* fleet: workers and their leases; see fleet.h. Invariant: a lease is in
  * fl->leases iff its trial is a remote run of an active study's scheduler
- * tagged with the lease id, or that study has since stopped (then the
- * scheduler no longer knows the tag, and the next call on the lease drops
- * it), and in its worker's w->leases alike; every lease that leaves the
- * lists has its row ended. */
+ * tagged with the lease id, or that study has since stopped (then no
+ * scheduler of the study, a resumed one included, knows the tag, and the
+ * next call on the lease drops it), and in its worker's w->leases alike;
+ * every lease that leaves the lists has its row ended. A worker or lease
+ * stays only once the pass that stored it committed (fleet_pass_end). */
 #define _GNU_SOURCE
 #include "fleet.h"
 
@@ -42,6 +43,7 @@ typedef struct fl_worker {
     int n_lost;
     struct fl_lease *leases;    /* its own, newest first: a heartbeat or a
                                  * listing walks a worker's, not the fleet's */
+    int uncommitted;            /* registered in the pass under way */
     struct fl_worker *next;
 } fl_worker;
 
@@ -52,6 +54,7 @@ typedef struct fl_lease {
     int number;
     double expires;             /* CLOCK_MONOTONIC seconds */
     int unlisted;               /* heartbeats in a row that did not name it */
+    int uncommitted;            /* begun in the pass under way */
     struct fl_lease *next, *prev;
     struct fl_lease *wnext, *wprev;     /* in w->leases */
 } fl_lease;
@@ -64,6 +67,7 @@ struct fleet {
                                  * loop walks the leases only past it (a walk
                                  * of a thousand at every pass was 6% of it) */
     int64_t last_lease;
+    int n_uncommitted;          /* workers and leases marked uncommitted */
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
     fl_lease *leases;
@@ -119,6 +123,13 @@ static void lease_free(fl_lease *l)
     free(l);
 }
 
+static void worker_free(fl_worker *w)
+{
+    for (int i = 0; i < FLEET_LOST; i++) free(w->lost[i].study);
+    json_decref(w->info);
+    free(w);
+}
+
 void fleet_close(fleet *fl)
 {
     if (!fl) return;
@@ -132,9 +143,7 @@ void fleet_close(fleet *fl)
     while (fl->workers) {
         fl_worker *w = fl->workers;
         fl->workers = w->next;
-        for (int i = 0; i < FLEET_LOST; i++) free(w->lost[i].study);
-        json_decref(w->info);
-        free(w);
+        worker_free(w);
     }
     free(fl);
 }
@@ -230,6 +239,8 @@ static int do_register(service *sv, void *arg, kerror *err)
     }
     w->last_seen = wall();
     w->slots = (int)slots;
+    w->uncommitted = 1;
+    fl->n_uncommitted++;
     w->next = fl->workers;
     fl->workers = w;
     atomic_fetch_add(&fl->n_workers, 1);
@@ -266,9 +277,8 @@ static int do_list(service *sv, void *arg, kerror *err)
     return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
-/* Takes l out of the list and ends its row (a failure to store that is
- * logged: the trial's own outcome is what matters and is stored apart). */
-static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
+/* Takes l out of the lists. */
+static void lease_unlink(fleet *fl, fl_lease *l)
 {
     if (l->prev) l->prev->next = l->next;
     else fl->leases = l->next;
@@ -279,7 +289,15 @@ static void lease_drop(fleet *fl, fl_lease *l, const char *outcome)
     idmap_del(&fl->lease_ids, l->id);
     l->w->running--;
     atomic_fetch_sub(&fl->n_leases, 1);
-    if (strcmp(outcome, "finished") && strcmp(outcome, "dropped")) {
+}
+
+/* Takes l out of the lists and ends its row (a failure to store that is
+ * logged: the trial's own outcome is what matters and is stored apart);
+ * lost: its worker lost the trial, whose retry goes to another if it can. */
+static void lease_drop(fleet *fl, fl_lease *l, const char *outcome, int lost)
+{
+    lease_unlink(fl, l);
+    if (lost) {
         fl_worker *w = l->w;
         int i = w->n_lost++ % FLEET_LOST;
         free(w->lost[i].study);
@@ -298,11 +316,12 @@ static void lease_lose(fleet *fl, fl_lease *l, const char *reason, const char *o
 {
     scheduler *s = service_study(fl->sv, l->study);
     kerror err;
-    /* KE_CONFLICT: the trial ended another way (its study stopped) */
+    /* KE_CONFLICT: the trial ended another way (its study stopped, maybe
+     * to resume with a scheduler of its own): the worker lost nothing */
     int rc = s ? scheduler_remote_lost(s, l->id, reason, &err) : KE_CONFLICT;
     if (rc != KE_OK && rc != KE_CONFLICT)
         klog(stderr, "study %s: trial %d: %s", l->study, l->number, err.msg);
-    lease_drop(fl, l, outcome);
+    lease_drop(fl, l, outcome, rc != KE_CONFLICT);
 }
 
 static int names_lease(const json_t *ids, int64_t id)
@@ -418,6 +437,8 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
     if (l->wnext) l->wnext->wprev = l;
     w->leases = l;
     w->running++;
+    l->uncommitted = 1;
+    fl->n_uncommitted++;
     atomic_fetch_add(&fl->n_leases, 1);
     json_t *spec;
     const char *dir;
@@ -466,8 +487,9 @@ static fl_lease *held_lease(fleet *fl, fleet_call *c, scheduler **s, kerror *err
     }
     w->last_seen = wall();
     *s = service_study(fl->sv, l->study);
-    if (!*s) {
-        lease_drop(fl, l, "dropped");
+    /* a study resumed since it stopped runs a scheduler that never had it */
+    if (!*s || !scheduler_remote_runs(*s, l->id)) {
+        lease_drop(fl, l, "dropped", 0);
         kerror_set(err, KE_CONFLICT, NULL, "lease %lld: its study stopped", (long long)c->id);
         return NULL;
     }
@@ -538,7 +560,7 @@ static int do_finish(service *sv, void *arg, kerror *err)
                                    json_string_value(json_object_get(c->req, "stderr_tail")), err);
     }
     if (rc != KE_OK) return rc;
-    lease_drop(fl, l, released ? "released" : "finished");
+    lease_drop(fl, l, released ? "released" : "finished", released != NULL);
     c->out = json_pack("{s:b}", "ok", 1);
     return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
@@ -572,6 +594,38 @@ void fleet_tick(fleet *fl)
             fl->first_expiry = l->expires;
         }
         l = next;
+    }
+}
+
+void fleet_pass_end(fleet *fl, int committed)
+{
+    if (!fl->n_uncommitted) return;
+    fl->n_uncommitted = 0;
+    for (fl_lease *l = fl->leases, *next; l; l = next) {
+        next = l->next;
+        if (!l->uncommitted) continue;
+        l->uncommitted = 0;
+        if (committed) continue;
+        /* its row is gone; its trial's, and its study's scheduler, too */
+        lease_unlink(fl, l);
+        lease_free(l);
+    }
+    for (fl_worker **p = &fl->workers, *w; (w = *p);) {
+        if (!w->uncommitted || committed) {
+            w->uncommitted = 0;
+            p = &w->next;
+            continue;
+        }
+        /* its row is gone: it registers again, maybe under the same id */
+        *p = w->next;
+        for (fl_lease *l = w->leases, *next; l; l = next) {
+            next = l->wnext;
+            lease_unlink(fl, l);
+            lease_free(l);
+        }
+        if (idmap_get(&fl->worker_ids, w->id) == w) idmap_del(&fl->worker_ids, w->id);
+        atomic_fetch_sub(&fl->n_workers, 1);
+        worker_free(w);
     }
 }
 

@@ -737,6 +737,11 @@ int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *e
     return r ? sched_outcome_line(s, r, line, err) : no_remote(tag, err);
 }
 
+int scheduler_remote_runs(const scheduler *s, int64_t tag)
+{
+    return remote_run((scheduler *)s, tag) != NULL;
+}
+
 int scheduler_remote_stop_asked(const scheduler *s, int64_t tag)
 {
     const sched_run *r = remote_run((scheduler *)s, tag);

@@ -167,6 +167,9 @@ int scheduler_n_local(const scheduler *s);
 int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err);
 /* Whether the worker should end the trial (pruned, stopped, or gone). */
 int scheduler_remote_stop_asked(const scheduler *s, int64_t tag);
+/* 1 when a remote run of s has that tag (a scheduler opened again for the
+ * same study, after a stop, knows none of the old one's). */
+int scheduler_remote_runs(const scheduler *s, int64_t tag);
 /* The remote child exited (ev as runner_poll gives it, with its tails). */
 int scheduler_remote_exit(scheduler *s, int64_t tag, const runner_event *ev, const char *out_tail,
                           const char *err_tail, kerror *err);

@@ -776,14 +776,17 @@ void service_get_stats(service *sv, service_stats *out)
 
 /* Ends the batch: commits it, then lets its events out and answers its
  * requesters. A failed commit lost every write of the batch that the
- * schedulers already count: the requesters get the error, and the active
- * studies fail (their trials reclaimed; a resume reloads the history). */
+ * schedulers and the fleet already count: the requesters get the error,
+ * the fleet forgets the workers and leases the batch stored, and the
+ * active studies fail (their trials reclaimed; a resume reloads the
+ * history). */
 static void end_batch(service *sv)
 {
     kerror err;
     kerror_clear(&err);
     int rc = storage_batch_end(sv->st, &err);
     sv->batching = 0;
+    fleet_pass_end(sv->fleet, rc == KE_OK);
     events_release(sv->ev, rc == KE_OK);
     while (sv->answered) {
         cmd *c = sv->answered;
@@ -839,6 +842,7 @@ static void run_requests(service *sv)
     }
     sv->n_pass_fns = 0;
     if (sv->batching) end_batch(sv);
+    else fleet_pass_end(sv->fleet, 1);   /* each call committed on its own */
     for (study_run *r = sv->active; r; r = r->next) scheduler_drop_ready(r->s);
 }
 

@@ -20,7 +20,9 @@
  * trial COMPLETE once, the interrupted one run again. A damaged file
  * (SQLITE_CORRUPT) is not: the study is FAILED at once, saying so; and a
  * full disk that outlasts --storage-retry ends it FAILED with the last
- * error, stored once the disk has room. `kestrel run` (cmd_run_main on a
+ * error, stored once the disk has room. The fleet keeps no worker whose
+ * registration a failed commit rolled back, and drops a lease of a study
+ * resumed since at the worker's next call. `kestrel run` (cmd_run_main on a
  * thread) resumes its study the same way, and gives up at the first try
  * to resume past --storage-retry, exit 1. */
 #include <errno.h>
@@ -861,6 +863,91 @@ START_TEST(worker_study_given_up_on_a_lasting_full_disk)
 }
 END_TEST
 
+/* The workers GET /workers lists, and those service_get_stats counts
+ * with the leases they run. */
+static void expect_fleet(int workers, int leases)
+{
+    json_t *out;
+    ck_assert_msg(fleet_list(eng.sv, &out, &err) == KE_OK, "%s", err.msg);
+    ck_assert_int_eq(json_array_size(json_object_get(out, "workers")), workers);
+    json_decref(out);
+    service_stats ss;
+    service_get_stats(eng.sv, &ss);
+    ck_assert_int_eq(ss.workers, workers);
+    ck_assert_int_eq(ss.remote, leases);
+}
+
+/* A registration whose commit fails is not kept: the worker heard the
+ * error and registers again (getting the id the rolled-back row had, as
+ * AUTOINCREMENT hands it out again), and the fleet holds that one worker. */
+START_TEST(worker_registration_in_a_failed_commit)
+{
+    int a, b;
+    worker_study(0, &a, &b);
+    int64_t first = worker_id;
+    fleet_call c = {.op = FLEET_REGISTER,
+                    .req = json_pack("{s:s, s:i, s:i}", "host", "h2", "pid", 2, "slots", 1)};
+    arm(1, 0);
+    ck_assert_int_eq(fleet_call_run(eng.sv, &c, &err), KE_DB);
+    ck_assert_int_gt(failed, 0);
+    arm(0, 0);
+    json_decref(c.out);
+    c.out = NULL;
+    ck_assert_msg(fleet_call_run(eng.sv, &c, &err) == KE_OK, "%s", err.msg);
+    json_decref(c.req);
+    ck_assert_int_eq(json_integer_value(json_object_get(c.out, "id")), first + 1);
+    json_decref(c.out);
+    ck_assert_int_eq(count("SELECT count(*) FROM workers"), 2);
+    /* the failed commit also took the study off the engine: b's lease is
+     * dropped at its next call */
+    expect_fleet(2, 1);
+    wait_waiting(0);
+    engine_stop();
+}
+END_TEST
+
+/* A lease of a study that a failed commit took off the engine (the commit
+ * of the pass holding a report of the lease's trial), and which resumed
+ * before the worker's next call: that call drops the lease (the resumed
+ * study's scheduler does not know it) instead of answering 409 and keeping
+ * it, counted as running, until heartbeats left it out and it went into
+ * the worker's lost trials. */
+START_TEST(worker_lease_of_a_resumed_study)
+{
+    int a, b;
+    int64_t lb = worker_study(0, &a, &b);
+    fleet_call c = {.op = FLEET_REPORT, .id = lb,
+                    .req = json_pack("{s:I, s:s, s:[s]}", "worker", (json_int_t)worker_id, "key",
+                                     worker_key, "lines", "{\"step\": 1, \"loss\": 0.3}")};
+    arm(1, 0);
+    ck_assert_int_eq(fleet_call_run(eng.sv, &c, &err), KE_DB);
+    ck_assert_int_gt(failed, 0);
+    arm(0, 0);
+    json_decref(c.req);
+    json_decref(c.out);
+    wait_waiting(1);
+    wait_waiting(0);    /* resumed, a second after the error */
+    expect_fleet(1, 1);
+    ck_assert_int_eq(worker_finish(lb, 0.25), KE_CONFLICT);
+    expect_fleet(1, 0);
+    /* b's retry and the third trial, on this worker */
+    int number, n = 0;
+    while (n < 2) {
+        int64_t l = worker_lease(&number);
+        if (!l) {
+            nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+            continue;
+        }
+        ck_assert_msg(worker_finish(l, 0.1 * number) == KE_OK, "%s", err.msg);
+        n++;
+    }
+    wait_inactive();
+    expect_ended_once(b);
+    expect_study_complete(3);
+    engine_stop();
+}
+END_TEST
+
 /* Starts a local study of max_trials trials (one at a time), each of which
  * reads its loss from its FIFO; trial 0 ends with 0.5, and trial 1, stored
  * RUNNING with nothing else due, gets the returned FIFO. */
@@ -1099,6 +1186,8 @@ static Suite *storage_faults_suite(void)
     tcase_add_test(tc, local_completion_in_a_failed_commit);
     tcase_add_test(tc, local_completion_on_a_damaged_file);
     tcase_add_test(tc, worker_study_given_up_on_a_lasting_full_disk);
+    tcase_add_test(tc, worker_registration_in_a_failed_commit);
+    tcase_add_test(tc, worker_lease_of_a_resumed_study);
     suite_add_tcase(s, tc);
     tc = tcase_create("run");
     tcase_add_checked_fixture(tc, shim_setup, engine_teardown);
