@@ -13,8 +13,9 @@
  * than workers (--conns) it includes the wait for one. Prints one JSON
  * object: completions/s (over the round, and steady: after the last
  * registration, before fewer trials are left than workers), lease/finish/
- * heartbeat percentiles (leases also over the steady part alone: the
- * round's start is a burst of every worker's first lease at once), errors.
+ * heartbeat percentiles (leases also over the steady part alone, each
+ * worker's first left out: the round's start is a burst of every worker's
+ * first lease at once, some answered after the last registration), errors.
  *
  *   cc -O2 -o fleet_client bench/fleet_client.c -lm
  *   fleet_client --port P --workers 1000 [--conns 1000] [--trials 6000]
@@ -47,6 +48,7 @@ typedef struct {
     double x[2];
     double queued, wake, next_beat;
     int sleeping;
+    int leased;                 /* it has had a trial: its next lease is not the start's */
     int next_q;                 /* the queue of workers waiting for a connection */
 } sim;
 
@@ -239,7 +241,8 @@ static void on_answer(int i, int status, char *body)
     sim *w = &g.w[i];
     double t = now();
     add(&g.lat[w->want], t - w->queued);
-    if (w->want == LEASE && g.t_reg > 0 && g.t_tail == 0) add(&g.lat[STEADY_LEASE], t - w->queued);
+    if (w->want == LEASE && w->leased && g.t_reg > 0 && g.t_tail == 0)
+        add(&g.lat[STEADY_LEASE], t - w->queued);
     if (status != 200 && status != 201 && status != 204) {
         g.errors++;
         g.status_err[status < 600 && status > 0 ? status : 0]++;
@@ -276,6 +279,7 @@ static void on_answer(int i, int status, char *body)
         }
         p = after_key(body, "lease");
         w->lease = p ? atoll(p) : 0;
+        w->leased = 1;
         p = after_key(strstr(body, "\"trial\""), "x");
         if (p && *p == '[') {
             char *end;
