@@ -248,7 +248,7 @@ all_die() {
 }
 all_die $g0
 check "a trial's child in a session of its own (setsid) ends with the trial" "[ -n \"$g0\" ] && ! alive $g0"
-kill -9 -- -$pgid
+kill -s KILL -- -$pgid   # dash (the shebang's sh) takes no -- after -9
 all_die $gc $g1
 check "kill -9 of Kestrel's process group: the trial's child dies too" "[ -n \"$gc\" ] && ! alive $gc"
 check "... and its child in a session of its own" "[ -n \"$g1\" ] && ! alive $g1"
