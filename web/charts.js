@@ -101,13 +101,13 @@ window.K = window.K || {};
    * what they were made from (sig: a string or the trial's own values) is
    * the same: a live redraw of 10,000 trials then makes objects only for
    * the trials that changed (making them all again was most of a redraw's
-   * work, in allocation and garbage collection). For the charts that make
-   * several objects a trial (curves, parallel coordinates); one object
-   * costs less to make than to look up. */
+   * work, in allocation and garbage collection). For the learning curves,
+   * which make several objects a trial (the parallel coordinates write
+   * columns instead); one object costs less to make than to look up. */
   const WARM = 2000;   // trials whose points one warm job makes
 
   /* Jobs that each run work(part) on a part of WARM items, making or
-   * finding their kept points: a first fill of 10,000 curves or lines
+   * finding their kept points: a first fill of 10,000 curves
    * (50,000 objects, 80-190 ms in one task at load 7-17) spread over tasks;
    * once kept, a job is WARM lookups. */
   function warmJobs(items, work) {
@@ -317,8 +317,7 @@ window.K = window.K || {};
         },
       }),
       plugins: [parallelAxesPlugin],
-    }, (c, m) => { fillParallel(c, m); if (onSelect) onSelect(c.selected, c.lines, c.brushed); }, model,
-    (c, m) => warmJobs(m.trials.filter(S.scored), (part) => { for (const t of part) parallelLine(c, t, m.axes.length); }));
+    }, (c, m) => { fillParallel(c, m); if (onSelect) onSelect(c.selected, c.lines, c.brushed); }, model);
     brushable(chart);
     return chart;
   };
@@ -416,19 +415,6 @@ window.K = window.K || {};
     return axes.map((a) => `${a.name}=${S.fmt(t.params ? t.params[a.name] : null)}`).join(' ') + ` → ${S.fmt(t.value, 6)}`;
   }
 
-  /* Trial t's kept line over P parameters and the objective, kept while
-   * its parameters are the same; a fresh one's positions are set by the
-   * next fill (they need the axes' ranges). */
-  function parallelLine(chart, t, P) {
-    return kept(chart, t.number, t.params, () => {
-      const line = [];
-      for (let j = 0; j <= P; j++) line.push({ x: j, y: null, n: t.number, t });
-      line.push({ x: P, y: null, n: t.number, t });
-      line.fresh = true;
-      return line;
-    });
-  }
-
   function fillParallel(chart, model) {
     const axes = model.axes;
     const done = model.trials.filter(S.scored);
@@ -441,37 +427,60 @@ window.K = window.K || {};
     chart.axisInfo = axes.map((a, j) => ({ ticks: axisTicks(a, ranges[j][0], ranges[j][1]) }))
       .concat([{ ticks: [[1, S.fmt(vhi, 4)], [0, S.fmt(vlo, 4)]] }]);
     chart.options.scales.x.max = axes.length + 0.05;
-    /* in number order: the bands' datasets, worst first, draw the best
-     * lines last, on top, and a band's lines share its colour (a sort of
-     * the trials by value was 10-20% of a fill) */
-    const bands = chart.data.datasets.map(() => []);
-    const dim = bands[bands.length - 1];
-    const brushes = [...(chart.brushes || [])];
     const P = axes.length;
-    /* a trial's position on axis j in [0, 1] (j = P: its objective), or null */
-    const at = (j, i) => (j === P ? (done[i].value - vlo) / (vhi - vlo)
-      : pos[j][i] === null ? null : (pos[j][i] - ranges[j][0]) / (ranges[j][1] - ranges[j][0]));
-    /* a trial's line is kept while its parameters are the same; when an
-     * axis' range moves, its points move in place (no new objects) */
-    const ranged = JSON.stringify([ranges, vlo, vhi]);
-    const rescale = chart.ranged !== ranged;
-    chart.ranged = ranged;
+    const L = P + 2;    // a line's points: one per axis, then a break
+    /* every trial's position on axis j in [0, 1] (j = P: its objective),
+     * NaN where it has none, line by line */
+    const ys = new Float32Array(done.length * (P + 1));
+    for (let i = 0; i < done.length; i++) {
+      for (let j = 0; j < P; j++) {
+        const p = pos[j][i];
+        ys[i * (P + 1) + j] = p === null ? NaN : (p - ranges[j][0]) / (ranges[j][1] - ranges[j][0]);
+      }
+      ys[i * (P + 1) + P] = (done[i].value - vlo) / (vhi - vlo);
+    }
+    /* each line's dataset: its objective's band, or the dimmed one (the
+     * last) when a brush leaves it out */
+    const brushes = [...(chart.brushes || [])];
+    const dim = chart.data.datasets.length - 1;
+    const of = new Uint8Array(done.length);
+    const count = new Uint32Array(dim + 1);
     let selected = 0;
     for (let i = 0; i < done.length; i++) {
-      const t = done[i];
-      const pts = parallelLine(chart, t, P);
-      if (rescale || pts.fresh) for (let j = 0; j <= P; j++) pts[j].y = at(j, i);
-      pts.fresh = false;
       let inside = true;
       for (const [j, [lo, hi]] of brushes) {
-        const y = pts[j].y;
-        if (y === null || y < lo || y > hi) { inside = false; break; }
+        const y = ys[i * (P + 1) + j];
+        if (!(y >= lo && y <= hi)) { inside = false; break; }
       }
       if (inside) selected++;
-      const data = inside ? bands[S.objectiveBand(t.value, vlo, vhi, dir)] : dim;
-      for (let j = 0; j < pts.length; j++) data.push(pts[j]);
+      of[i] = inside ? S.objectiveBand(done[i].value, vlo, vhi, dir) : dim;
+      count[of[i]]++;
     }
-    bands.forEach((data, b) => { chart.data.datasets[b].data = data; });
+    /* in number order: the bands' datasets, worst first, draw the best
+     * lines last, on top, and a band's lines share its colour; as columns
+     * (a point object per axis and trial was most of a fill, 40,000 of
+     * them for 10,000 trials, and of the garbage collection after it) */
+    const cols = chart.data.datasets.map((ds, b) => {
+      const lines = [];
+      const c = new K.Plot.Columns(count[b] * L, (k) => {
+        const t = lines[Math.floor(k / L)];
+        return { n: t.number, t };
+      });
+      c.lines = lines;
+      ds.data = c;
+      return c;
+    });
+    for (let i = 0; i < done.length; i++) {
+      const c = cols[of[i]];
+      const at = c.lines.length * L;
+      c.lines.push(done[i]);
+      for (let j = 0; j <= P; j++) {
+        c.x[at + j] = j;
+        c.y[at + j] = ys[i * (P + 1) + j];
+      }
+      c.x[at + P + 1] = P;
+      c.y[at + P + 1] = NaN;
+    }
     chart.lines = done.length;
     chart.selected = selected;
     chart.brushed = brushes.length;

@@ -6,7 +6,10 @@
  * (types scatter, line and bar; the dataset, scale, legend, title, tooltip
  * and plugin options named below), so a chart reads as it did, and it shows
  * what charts.js, the bench and the tests read (data, options, scales,
- * chartArea, legend.legendItems, getDatasetMeta(i).data.length).
+ * chartArea, legend.legendItems, getDatasetMeta(i).data.length). A
+ * dataset's data is an array of points ({x, y, ...}) or K.Plot.Columns,
+ * its points as typed arrays: a chart of tens of thousands of points then
+ * makes no object per point (data.at(i) reads point i either way).
  * Invariant: layout() computes every pixel from data and options, render()
  * only draws what the last layout() computed; neither makes an object per
  * point. Datasets are drawn in index order (the last on top) unless a
@@ -121,6 +124,24 @@ window.K = window.K || {};
     }
   }
 
+  /* A dataset's points as columns: x and y (Float32Arrays, NaN where a
+   * line breaks, as a null y in an array of points) and what the tooltip
+   * reads of point i, made only when it asks (point(i), by at(i) as an
+   * array's). */
+  class Columns {
+    constructor(n, point) {
+      this.length = n;
+      this.x = new Float32Array(n);
+      this.y = new Float32Array(n);
+      this.point = point;
+    }
+
+    at(i) {
+      const y = this.y[i];
+      return Object.assign({ x: this.x[i], y: y === y ? y : null }, this.point(i));
+    }
+  }
+
   class Plot {
     /* canvas: in a sized box (the page's .chart-box); config: {type, data:
      * {datasets, labels}, options, plugins: [{beforeDatasetsDraw(chart),
@@ -231,8 +252,10 @@ window.K = window.K || {};
       for (const ds of this.data.datasets) {
         if (ds.hidden || (axis !== 'x' && (ds.yAxisID || 'y') !== axis)) continue;
         const d = ds.data;
+        const col = d instanceof Columns ? (axis === 'x' ? d.x : d.y) : null;
         for (let i = 0; i < d.length; i++) {
-          const v = this.category ? d[i] : axis === 'x' ? d[i].x : d[i].y;
+          const v = col ? col[i] : this.category ? d[i] : axis === 'x' ? d[i].x : d[i].y;
+          if (v !== v) continue;
           if (v === null || v === undefined || (log && !(v > 0))) continue;
           if (v < lo) lo = v;
           if (v > hi) hi = v;
@@ -319,6 +342,15 @@ window.K = window.K || {};
       const py = new Float32Array(n);
       const xa = this.scaleMap(this.scales.x);
       const ya = this.scaleMap(this.scales[ds.yAxisID || 'y'] || this.scales.y);
+      if (ds.data instanceof Columns) {
+        /* NaN maps to NaN: a break stays one */
+        const { x, y } = ds.data;
+        for (let i = 0; i < n; i++) {
+          px[i] = xa(x[i]);
+          py[i] = ya(y[i]);
+        }
+        return { data: { length: n }, px, py };
+      }
       for (let i = 0; i < n; i++) {
         const p = ds.data[i];
         let u;
@@ -539,7 +571,7 @@ window.K = window.K || {};
       const hit = x === null ? null : this.nearest(x, y);
       if (!hit) { if (this.tip) this.tip.hidden = true; return; }
       const ds = this.data.datasets[hit.datasetIndex];
-      const raw = ds.data[hit.dataIndex];
+      const raw = ds.data.at(hit.dataIndex);
       const cb = ((this.options.plugins || {}).tooltip || {}).callbacks || {};
       let text;
       if (cb.label) text = cb.label({ chart: this, raw, dataset: ds, datasetIndex: hit.datasetIndex, dataIndex: hit.dataIndex });
@@ -573,4 +605,5 @@ window.K = window.K || {};
   }
 
   K.Plot = Plot;
+  K.Plot.Columns = Columns;
 })(window.K);

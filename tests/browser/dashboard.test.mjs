@@ -99,10 +99,12 @@ async function chartCounts(probe = []) {
   await page.locator('#charts[data-ready="true"]').waitFor();
   return page.evaluate((probe) => {
     const c = window.kestrelCharts;
-    const pts = (ch, i) => (ch ? ch.data.datasets[i].data.filter((p) => p.y !== null).length : -1);
+    /* a dataset's points, whether an array or columns (K.Plot.Columns) */
+    const points = (d) => Array.from({ length: d.data.length }, (_, i) => d.data.at(i));
+    const pts = (ch, i) => (ch ? points(ch.data.datasets[i]).filter((p) => p.y !== null).length : -1);
     // slices and parallel coordinates: one dataset per objective colour band
     const all = (ch) => (ch ? ch.data.datasets.reduce((s, d, i) => s + pts(ch, i), 0) : -1);
-    const bandOf = (ch, n) => (ch ? ch.data.datasets.findIndex((d) => d.data.some((p) => p.n === n)) : -1);
+    const bandOf = (ch, n) => (ch ? ch.data.datasets.findIndex((d) => points(d).some((p) => p.n === n)) : -1);
     const lines = c.curves ? c.curves.data.datasets.filter((d) => d.state) : null;
     const curveTrials = lines ? new Set(lines.flatMap((d) => d.data.map((p) => p.n))).size : -1;
     const curvePoints = lines ? lines.reduce((s, d) => s + d.data.filter((p) => p.y !== null).length, 0) : -1;
@@ -197,7 +199,7 @@ test('the study page draws every chart with one point per trial', async () => {
   assert.equal(c.history, 30, 'history: one point per COMPLETE trial');
   const tip = await page.evaluate((n) => {
     const ch = window.kestrelCharts.parallel;
-    const raw = ch.data.datasets.flatMap((d) => d.data).find((p) => p.n === n);
+    const raw = ch.data.datasets.flatMap((d) => Array.from({ length: d.data.length }, (_, i) => d.data.at(i))).find((p) => p.n === n);
     return ch.options.plugins.tooltip.callbacks.label({ chart: ch, raw });
   }, done[0].number);
   const value = String(Number(done[0].value.toPrecision(6)));
@@ -354,7 +356,8 @@ test('brushing an axis of the parallel coordinates selects the trials inside its
   const got = await page.evaluate(() => {
     const c = window.kestrelCharts.parallel;
     const dim = c.data.datasets.find((d) => d.dim);
-    return { brush: c.brushes.get(2), selected: c.selected, dimmed: new Set(dim.data.map((p) => p.n)).size };
+    const dimmed = Array.from({ length: dim.data.length }, (_, i) => dim.data.at(i).n);
+    return { brush: c.brushes.get(2), selected: c.selected, dimmed: new Set(dimmed).size };
   });
   const values = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').map((t) => t.value);
   const lo = Math.min(...values);
