@@ -3,7 +3,7 @@
  * the page's model ({study, axes, trials (sorted by number), curves (Map
  * number -> {state, steps, values})}) and returns the chart, whose
  * refresh(model) recomputes its data from the model and redraws without
- * animation (steps(model): the same in three pieces, one task each; a new
+ * animation (steps(model): the same in pieces, one task each; a new
  * chart is empty until the first). Invariant: charts only read the model; the page owns it.
  * Built for 10,000-trial studies: no animation, points of radius 1 on big
  * series, and the many-line charts
@@ -78,9 +78,10 @@ window.K = window.K || {};
   /* Creates the chart, without data, and gives it steps(model), the
    * pieces of work that redraw it from the model (the jobs of warm(chart,
    * model), if given, then fill the datasets, lay out the scales and
-   * points, draw), for a caller that runs each in a
-   * task of its own, and refresh(model), all of them at once. The caller
-   * draws it the first time. */
+   * points, draw: the last returns the drawing's jobs, K.Plot's
+   * renderJobs), for a caller that runs each in a task of its own, and
+   * refresh(model), all of them at once. The caller draws it the first
+   * time. */
   function make(name, canvas, config, fill, model, warm) {
     const chart = register(name, new K.Plot(canvas, config));
     /* the last model is kept for the redraws a chart asks for itself (a brush, an axis picked) */
@@ -91,9 +92,14 @@ window.K = window.K || {};
       ...(warm ? warm(chart, m) : []),
       () => { chart.model = m; fill(chart, m); },
       () => chart.layout(),
-      () => chart.render(),
+      () => chart.renderJobs(true),
     ];
-    chart.refresh = (m) => { for (const step of chart.steps(m)) step(); };
+    chart.refresh = (m) => {
+      for (const step of chart.steps(m)) {
+        const jobs = step();
+        if (Array.isArray(jobs)) for (const job of jobs) job();
+      }
+    };
     return chart;
   }
 

@@ -25,6 +25,7 @@ window.K = window.K || {};
   const LEGEND_ROW = 18;
   const TITLE_ROW = 22;
   const TICK_GAP = 11;     // from the chart area to a tick label, as Chart.js's tick mark and padding
+  const PIECE = 10000;     // points drawn by one of renderJobs' jobs
 
   /* A "nice" step (1, 2 or 5 times a power of ten) near range. */
   function niceStep(range) {
@@ -149,7 +150,11 @@ window.K = window.K || {};
      * layout() and render(). */
     constructor(canvas, config) {
       this.canvas = canvas;
-      this.ctx = canvas.getContext('2d');
+      this.shown = canvas.getContext('2d');
+      /* drawn here, then shown on the canvas in one copy (see renderJobs) */
+      this.back = document.createElement('canvas');
+      this.ctx = this.back.getContext('2d', { willReadFrequently: true });
+      this.drawing = 0;   // which render draws: an older one's jobs stop
       this.config = config;
       this.type = config.type;
       this.data = config.data;
@@ -220,6 +225,7 @@ window.K = window.K || {};
       if (this.tip) this.tip.remove();
       this.tip = null;
       this.metas = [];
+      this.drawing++;
     }
 
     /* The legend's items: datasets with a label, as the legend's filter
@@ -274,6 +280,8 @@ window.K = window.K || {};
       this.height = h;
       if (this.canvas.width !== Math.round(w * dpr)) this.canvas.width = Math.round(w * dpr);
       if (this.canvas.height !== Math.round(h * dpr)) this.canvas.height = Math.round(h * dpr);
+      if (this.back.width !== this.canvas.width) this.back.width = this.canvas.width;
+      if (this.back.height !== this.canvas.height) this.back.height = this.canvas.height;
       this.canvas.style.width = w + 'px';
       this.canvas.style.height = h + 'px';
       this.dpr = dpr;
@@ -377,11 +385,60 @@ window.K = window.K || {};
     }
 
     render() {
-      if (!this.chartArea) return;
+      for (const job of this.renderJobs(false)) job();
+    }
+
+    /* render() as jobs, for a caller that runs each in a task of its own:
+     * the frame (title, legend, axes, the plugins' underlay), the datasets
+     * in pieces of about PIECE points, then the overlay and a copy of the
+     * whole drawing to the canvas shown. Drawn in one task, the parallel
+     * coordinates' 40,000 points were rasterized in 60-200 ms at the
+     * task's end; sliced, each piece's job rasterizes its points at once
+     * (a read of one pixel), and the chart shown never holds half a
+     * drawing. A render begun later stops the jobs of an earlier one. */
+    renderJobs(sliced) {
+      if (!this.chartArea) return [];
+      const gen = ++this.drawing;
+      const mine = (f) => () => { if (gen === this.drawing) f(); };
+      const flush = () => { if (sliced) this.ctx.getImageData(0, 0, 1, 1); };
+      const jobs = [mine(() => { this.drawFrame(); flush(); })];
+      const order = this.data.datasets.map((ds, i) => i)
+        .sort((i, j) => (this.data.datasets[i].order || 0) - (this.data.datasets[j].order || 0) || i - j);
+      let pieces = [];
+      let size = 0;
+      const job = () => {
+        const mineNow = pieces;
+        jobs.push(mine(() => { this.drawPieces(mineNow); flush(); }));
+        pieces = [];
+        size = 0;
+      };
+      for (const i of order) {
+        const ds = this.data.datasets[i];
+        const m = this.metas[i];
+        if (ds.hidden || !m) continue;
+        for (let from = 0; from < m.px.length;) {
+          const to = Math.min(m.px.length, from + PIECE - size);
+          pieces.push([ds, m, from, to]);
+          size += to - from;
+          from = to;
+          if (size >= PIECE) job();
+        }
+      }
+      if (pieces.length) job();
+      jobs.push(mine(() => {
+        for (const p of this.plugins) if (p.afterDatasetsDraw) p.afterDatasetsDraw(this);
+        const shown = this.shown;
+        shown.setTransform(1, 0, 0, 1, 0, 0);
+        shown.clearRect(0, 0, this.canvas.width, this.canvas.height);
+        shown.drawImage(this.back, 0, 0);
+      }));
+      return jobs;
+    }
+
+    drawFrame() {
       const ctx = this.ctx;
       ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
       ctx.clearRect(0, 0, this.width, this.height);
-      const a = this.chartArea;
       const title = this.titleOf();
       ctx.textBaseline = 'middle';
       if (title) {
@@ -403,24 +460,24 @@ window.K = window.K || {};
       ctx.globalAlpha = 1;
       for (const sc of Object.values(this.scales)) if (this.shows(sc)) this.drawAxis(sc);
       for (const p of this.plugins) if (p.beforeDatasetsDraw) p.beforeDatasetsDraw(this);
+    }
+
+    /* Points [from, to) of datasets, inside the chart area. */
+    drawPieces(pieces) {
+      const ctx = this.ctx;
+      const a = this.chartArea;
       ctx.save();
       ctx.beginPath();
       ctx.rect(a.left - 4, a.top - 4, a.width + 8, a.height + 8);
       ctx.clip();
-      const order = this.data.datasets.map((ds, i) => i)
-        .sort((i, j) => (this.data.datasets[i].order || 0) - (this.data.datasets[j].order || 0) || i - j);
-      for (const i of order) {
-        const ds = this.data.datasets[i];
-        const m = this.metas[i];
-        if (ds.hidden || !m) continue;
-        if (this.type === 'bar') this.drawBars(ds, m);
+      for (const [ds, m, from, to] of pieces) {
+        if (this.type === 'bar') this.drawBars(ds, m, from, to);
         else {
-          if (ds.showLine !== undefined ? ds.showLine : this.type === 'line') this.drawLine(ds, m);
-          this.drawPoints(ds, m);
+          if (ds.showLine !== undefined ? ds.showLine : this.type === 'line') this.drawLine(ds, m, from, to);
+          this.drawPoints(ds, m, from, to);
         }
       }
       ctx.restore();
-      for (const p of this.plugins) if (p.afterDatasetsDraw) p.afterDatasetsDraw(this);
     }
 
     /* Whether an axis is drawn: display 'auto' while a shown dataset uses it. */
@@ -475,7 +532,7 @@ window.K = window.K || {};
 
     /* One path for the dataset's polyline, broken at undrawn points; steps
      * as Chart.js draws them ('before': along x first, 'after': along y). */
-    drawLine(ds, m) {
+    drawLine(ds, m, from, to) {
       const ctx = this.ctx;
       const { px, py } = m;
       ctx.lineWidth = ds.borderWidth === undefined ? 3 : ds.borderWidth;
@@ -486,7 +543,8 @@ window.K = window.K || {};
       const step = ds.stepped;
       ctx.beginPath();
       let pen = false;
-      for (let i = 0; i < px.length; i++) {
+      /* from the piece before's last point: the line goes on unbroken */
+      for (let i = Math.max(0, from - 1); i < to; i++) {
         const x = px[i];
         const y = py[i];
         if (x !== x || y !== y) { pen = false; continue; }
@@ -499,7 +557,7 @@ window.K = window.K || {};
 
     /* Points of radius up to 1.5 without a border are squares (a fill per
      * point, no path); others one path of circles, filled then outlined. */
-    drawPoints(ds, m) {
+    drawPoints(ds, m, from, to) {
       const r = ds.pointRadius === undefined ? 3 : ds.pointRadius;
       if (!(r > 0)) return;
       const ctx = this.ctx;
@@ -508,13 +566,13 @@ window.K = window.K || {};
       ctx.fillStyle = ds.pointBackgroundColor || ds.backgroundColor || TEXT;
       if (r <= 1.5 && bw === 0) {
         const d = 2 * r;
-        for (let i = 0; i < px.length; i++) {
+        for (let i = from; i < to; i++) {
           if (px[i] === px[i] && py[i] === py[i]) ctx.fillRect(px[i] - r, py[i] - r, d, d);
         }
         return;
       }
       ctx.beginPath();
-      for (let i = 0; i < px.length; i++) {
+      for (let i = from; i < to; i++) {
         if (px[i] !== px[i] || py[i] !== py[i]) continue;
         ctx.moveTo(px[i] + r, py[i]);
         ctx.arc(px[i], py[i], r, 0, 2 * Math.PI);
@@ -529,14 +587,14 @@ window.K = window.K || {};
 
     /* Bars from the value axis' zero; 72% of a category's width (as
      * Chart.js's bar and category percentages, 0.9 x 0.8). */
-    drawBars(ds, m) {
+    drawBars(ds, m, from, to) {
       const ctx = this.ctx;
       const cat = this.scales[this.category];
       const val = this.scales[this.horizontalBars ? 'x' : 'y'];
       const zero = val.getPixelForValue(Math.max(val.log ? 1e-300 : 0, val.log ? 10 ** val.lo : Math.min(Math.max(0, val.lo), val.hi)));
       const thick = 0.72 * Math.abs(cat.getPixelForValue(1) - cat.getPixelForValue(0));
       ctx.fillStyle = ds.backgroundColor || TEXT;
-      for (let i = 0; i < m.px.length; i++) {
+      for (let i = from; i < to; i++) {
         if (m.px[i] !== m.px[i] || m.py[i] !== m.py[i]) continue;
         if (this.horizontalBars) ctx.fillRect(Math.min(zero, m.px[i]), m.py[i] - thick / 2, Math.abs(m.px[i] - zero), thick);
         else ctx.fillRect(m.px[i] - thick / 2, Math.min(zero, m.py[i]), thick, Math.abs(m.py[i] - zero));

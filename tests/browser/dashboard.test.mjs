@@ -312,6 +312,42 @@ test('a history of thousands of trials is laid out in full and keeps its points'
     'a new chart is empty until its first refresh, which lays out every point, drawn a pixel wide');
 });
 
+test('a chart of 25,000 points is drawn in jobs of at most 10,000, shown whole at the last', async () => {
+  await go('#/');
+  await page.locator('#studies').waitFor();
+  const got = await page.evaluate(() => {
+    const box = document.createElement('div');
+    box.style.cssText = 'position:relative;width:600px;height:300px';
+    const canvas = document.createElement('canvas');
+    box.append(canvas);
+    document.body.append(box);
+    const trials = Array.from({ length: 25000 }, (_, i) => ({ number: i, state: 'COMPLETE', value: (i * 7) % 13 }));
+    const c = K.charts.history(canvas, { study: { direction: 'minimize' }, trials });
+    const steps = c.steps(c.model);
+    steps[0]();
+    steps[1]();
+    const jobs = steps[2]();
+    /* what the canvas on the page shows: pixels not fully transparent */
+    const shown = () => {
+      const img = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let n = 0;
+      for (let k = 3; k < img.length; k += 4) n += img[k] > 0;
+      return n;
+    };
+    const during = [];
+    for (const job of jobs) { during.push(shown()); job(); }
+    const r = { jobs: jobs.length, during, after: shown() };
+    c.destroy();
+    delete window.kestrelCharts.history;
+    box.remove();
+    return r;
+  });
+  /* the frame, three pieces of the trials (25,000) and the best-so-far line, the copy */
+  assert.equal(got.jobs, 5);
+  assert.deepEqual(got.during, [0, 0, 0, 0, 0], 'nothing shown before the last job');
+  assert.ok(got.after > 1000, `the whole chart shown after it (${got.after} pixels)`);
+});
+
 test('the contour plot colours the cells of two parameters by their trials\' objective', async () => {
   await go('#/study/branin');
   await page.locator('#charts[data-ready="true"]').waitFor();
