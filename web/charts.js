@@ -8,7 +8,8 @@
  * Built for 10,000-trial studies: no animation, points of radius 1 on big
  * series, and the many-line charts
  * (curves, parallel coordinates) drawn as a few datasets of polylines split
- * by null points rather than one dataset per trial. */
+ * by breaks rather than one dataset per trial, their points in columns
+ * (K.Plot.Columns). */
 'use strict';
 window.K = window.K || {};
 
@@ -76,20 +77,16 @@ window.K = window.K || {};
   }
 
   /* Creates the chart, without data, and gives it steps(model), the
-   * pieces of work that redraw it from the model (the jobs of warm(chart,
-   * model), if given, then fill the datasets, lay out the scales and
-   * points, draw: the last returns the drawing's jobs, K.Plot's
-   * renderJobs), for a caller that runs each in a task of its own, and
-   * refresh(model), all of them at once. The caller draws it the first
-   * time. */
-  function make(name, canvas, config, fill, model, warm) {
+   * pieces of work that redraw it from the model (fill the datasets, lay
+   * out the scales and points, draw: the last returns the drawing's jobs,
+   * K.Plot's renderJobs), for a caller that runs each in a task of its
+   * own, and refresh(model), all of them at once. The caller draws it the
+   * first time. */
+  function make(name, canvas, config, fill, model) {
     const chart = register(name, new K.Plot(canvas, config));
     /* the last model is kept for the redraws a chart asks for itself (a brush, an axis picked) */
     chart.model = model;
-    /* points kept between redraws by trial number (see kept()) */
-    chart.kept = new Map();
     chart.steps = (m) => [
-      ...(warm ? warm(chart, m) : []),
       () => { chart.model = m; fill(chart, m); },
       () => chart.layout(),
       () => chart.renderJobs(true),
@@ -101,33 +98,6 @@ window.K = window.K || {};
       }
     };
     return chart;
-  }
-
-  /* A trial's points as a chart draws them, kept between redraws while
-   * what they were made from (sig: a string or the trial's own values) is
-   * the same: a live redraw of 10,000 trials then makes objects only for
-   * the trials that changed (making them all again was most of a redraw's
-   * work, in allocation and garbage collection). For the learning curves,
-   * which make several objects a trial (the parallel coordinates write
-   * columns instead); one object costs less to make than to look up. */
-  const WARM = 2000;   // trials whose points one warm job makes
-
-  /* Jobs that each run work(part) on a part of WARM items, making or
-   * finding their kept points: a first fill of 10,000 curves
-   * (50,000 objects, 80-190 ms in one task at load 7-17) spread over tasks;
-   * once kept, a job is WARM lookups. */
-  function warmJobs(items, work) {
-    const jobs = [];
-    for (let i = 0; i < items.length; i += WARM) jobs.push(() => work(items.slice(i, i + WARM)));
-    return jobs;
-  }
-
-  function kept(chart, n, sig, make) {
-    const e = chart.kept.get(n);
-    if (e && e.sig === sig) return e.pts;
-    const pts = make();
-    chart.kept.set(n, { sig, pts });
-    return pts;
   }
 
   /* Optimization history: every COMPLETE trial's value by trial number, the
@@ -211,84 +181,75 @@ window.K = window.K || {};
           y: { type: 'linear', title: title(model.study.metric || 'objective') },
         },
       }),
-    }, fillCurves, model, curveJobs);
+    }, fillCurves, model);
   };
 
-  /* A curve's points: its last, and the polyline (null for a lone report,
-   * drawn as a dot) from its parent's last point if it continues one, up to
-   * a gap; least: its smallest value. */
-  function curvePoints(n, c, parent) {
-    const last = { x: c.steps[c.steps.length - 1], y: c.values[c.values.length - 1], n };
-    let least = Infinity;
-    for (let i = 0; i < c.values.length; i++) if (!(c.values[i] >= least)) least = c.values[i];
-    if (c.steps.length === 1 && !parent) {
-      last.single = true;
-      return { last, line: null, least };
+  /* Calls visit(n, c, parent) for each curve drawn (a trial of a drawn
+   * state that reported): parent is the curve it continues, a promoted
+   * trial's parent's when that reported, or null. */
+  function eachCurve(model, visit) {
+    for (const [n, c] of model.curves) {
+      if (!CURVE_STATES.includes(c.state) || c.steps.length === 0) continue;
+      const t = model.byNumber.get(n);
+      const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
+      visit(n, c, parent && parent.steps.length > 0 ? parent : null);
     }
-    const line = [];
-    if (parent) line.push({ x: parent.steps[parent.steps.length - 1], y: parent.values[parent.values.length - 1], n });
-    for (let i = 0; i < c.steps.length - 1; i++) line.push({ x: c.steps[i], y: c.values[i], n });
-    line.push(last, { x: last.x, y: null, n });
-    return { last, line, least };
   }
 
-  /* Curve n's kept points, or null when it is not drawn. A promoted trial
-   * continues its parent's curve: it starts from the parent's last point. */
-  function curveEntry(chart, model, n, c) {
-    if (!CURVE_STATES.includes(c.state) || c.steps.length === 0) return null;
-    const t = model.byNumber.get(n);
-    const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
-    const joined = parent && parent.steps.length > 0;
-    return kept(chart, n, `${c.state} ${c.steps.length} ${joined ? parent.steps.length : -1}`,
-      () => curvePoints(n, c, joined ? parent : null));
-  }
-
-  /* The curves' points gathered in jobs of WARM curves (listing 60,000
-   * points of 10,000 curves held the main thread 150-650 ms in one task at
-   * load 10-15): each job lists its curves' points by dataset in a part of
-   * its own; the fill joins the parts. */
-  function curveJobs(chart, model) {
-    chart.parts = [];
-    return warmJobs([...model.curves], (part) => chart.parts.push(curvePart(chart, model, part)));
-  }
-
-  function curvePart(chart, model, items) {
-    const lines = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
-    const singles = Object.fromEntries(CURVE_STATES.map((s) => [s, []]));
-    const ends = { PRUNED: [], FAILED: [] };
+  /* Each dataset's points as columns (K.Plot.Columns) with the trial
+   * number of each, counted in one pass over the curves and written in a
+   * second: a curve is a polyline of its state's, from its parent's last
+   * point if it continues one, up to a break, or a dot of its state's
+   * when it is a lone report; a pruned or failed one's last point is a
+   * dot of its own. Its 60,000 point objects for 10,000 trials, kept
+   * between redraws by trial number, took 65-210 ms of a load in jobs of
+   * their own, and as long again to lay out. */
+  function fillCurves(chart, model) {
+    const sets = chart.data.datasets;
+    const line = {};
+    const dot = {};
+    const stop = {};
+    sets.forEach((ds, i) => { if (ds.stop) stop[ds.stop] = i; else if (ds.single) dot[ds.state] = i; else line[ds.state] = i; });
+    const count = new Uint32Array(sets.length);
+    eachCurve(model, (n, c, parent) => {
+      if (c.steps.length === 1 && !parent) count[dot[c.state]]++;
+      else count[line[c.state]] += (parent ? 1 : 0) + c.steps.length + 1;
+      if (c.state in stop) count[stop[c.state]]++;
+    });
+    const cols = sets.map((ds, i) => {
+      const num = new Int32Array(count[i]);
+      const col = new K.Plot.Columns(count[i], ds.single ? (k) => ({ n: num[k], single: true }) : (k) => ({ n: num[k] }));
+      col.num = num;
+      col.k = 0;
+      ds.data = col;
+      return col;
+    });
+    const put = (i, x, y, n) => {
+      const col = cols[i];
+      col.x[col.k] = x;
+      col.y[col.k] = y;
+      col.num[col.k++] = n;
+    };
     /* the smallest value and whether there is any: all a log axis needs to know */
     let least = Infinity;
-    for (const [n, c] of items) {
-      const e = curveEntry(chart, model, n, c);
-      if (!e) continue;
-      if (e.least < least) least = e.least;
-      if (ends[c.state]) ends[c.state].push(e.last);
-      if (!e.line) {
-        singles[c.state].push(e.last);
-        continue;
-      }
-      const data = lines[c.state];
-      for (const p of e.line) data.push(p);
-    }
-    return { lines, singles, ends, least };
-  }
-
-  function fillCurves(chart, model) {
-    const parts = chart.parts;
-    const join = (kind, key) => [].concat(...parts.map((p) => p[kind][key]));
-    for (const ds of chart.data.datasets) {
-      if (ds.stop) {
-        ds.data = join('ends', ds.stop);
-        ds.pointRadius = ds.data.length > BIG ? 1.5 : 3;
-      } else if (ds.single) {
-        ds.data = join('singles', ds.state);
-        ds.pointRadius = ds.data.length > BIG ? 1.5 : 2.5;
+    eachCurve(model, (n, c, parent) => {
+      const L = c.steps.length;
+      for (let i = 0; i < L; i++) if (!(c.values[i] >= least)) least = c.values[i];
+      if (L === 1 && !parent) {
+        put(dot[c.state], c.steps[0], c.values[0], n);
       } else {
-        ds.data = join('lines', ds.state);
-        ds.borderWidth = ds.data.length > 20 * BIG ? 0.5 : 1;
+        const i = line[c.state];
+        if (parent) put(i, parent.steps[parent.steps.length - 1], parent.values[parent.values.length - 1], n);
+        for (let k = 0; k < L; k++) put(i, c.steps[k], c.values[k], n);
+        put(i, c.steps[L - 1], NaN, n);
       }
+      if (c.state in stop) put(stop[c.state], c.steps[L - 1], c.values[L - 1], n);
+    });
+    for (const ds of sets) {
+      if (ds.stop) ds.pointRadius = ds.data.length > BIG ? 1.5 : 3;
+      else if (ds.single) ds.pointRadius = ds.data.length > BIG ? 1.5 : 2.5;
+      else ds.borderWidth = ds.data.length > 20 * BIG ? 0.5 : 1;
     }
-    const least = Math.min(...parts.map((p) => p.least));
     chart.logOk = setLogY(chart, model.logY, least === Infinity ? [] : [least]);
     chart.options.plugins.title = { display: model.curves.size === 0, text: 'No trial has reported intermediate steps yet' };
   }

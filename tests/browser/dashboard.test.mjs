@@ -106,8 +106,8 @@ async function chartCounts(probe = []) {
     const all = (ch) => (ch ? ch.data.datasets.reduce((s, d, i) => s + pts(ch, i), 0) : -1);
     const bandOf = (ch, n) => (ch ? ch.data.datasets.findIndex((d) => points(d).some((p) => p.n === n)) : -1);
     const lines = c.curves ? c.curves.data.datasets.filter((d) => d.state) : null;
-    const curveTrials = lines ? new Set(lines.flatMap((d) => d.data.map((p) => p.n))).size : -1;
-    const curvePoints = lines ? lines.reduce((s, d) => s + d.data.filter((p) => p.y !== null).length, 0) : -1;
+    const curveTrials = lines ? new Set(lines.flatMap((d) => points(d).map((p) => p.n))).size : -1;
+    const curvePoints = lines ? lines.reduce((s, d) => s + points(d).filter((p) => p.y !== null).length, 0) : -1;
     const slices = Object.keys(c).filter((k) => k.startsWith('slice:')).map((k) => [k.slice(6), all(c[k])]);
     const sliceBands = (n) => Object.keys(c).filter((k) => k.startsWith('slice:')).map((k) => bandOf(c[k], n));
     return {
@@ -312,17 +312,32 @@ test('a history of thousands of trials is laid out in full and keeps its points'
     'a new chart is empty until its first refresh, which lays out every point, drawn a pixel wide');
 });
 
-test('a chart of 25,000 points is drawn in jobs of at most 10,000, shown whole at the last', async () => {
+/* Makes chart kind (a K.charts builder) of n made-up complete trials on a
+ * canvas in a 600 x 300 box on the studies list, runs use(chart, canvas)
+ * in the page and returns its answer; the chart and box are removed. */
+async function madeUpChart(kind, n, use) {
   await go('#/');
   await page.locator('#studies').waitFor();
-  const got = await page.evaluate(() => {
+  return page.evaluate(([kind, n, src]) => {
     const box = document.createElement('div');
     box.style.cssText = 'position:relative;width:600px;height:300px';
     const canvas = document.createElement('canvas');
     box.append(canvas);
     document.body.append(box);
-    const trials = Array.from({ length: 25000 }, (_, i) => ({ number: i, state: 'COMPLETE', value: (i * 7) % 13 }));
-    const c = K.charts.history(canvas, { study: { direction: 'minimize' }, trials });
+    const trials = Array.from({ length: n }, (_, i) => ({ number: i, state: 'COMPLETE', value: (i * 7919) % 10007 }));
+    const c = K.charts[kind](canvas, { study: { direction: 'minimize' }, trials });
+    try {
+      return new Function(`return (${src})`)()(c, canvas);
+    } finally {
+      c.destroy();
+      delete window.kestrelCharts[kind];
+      box.remove();
+    }
+  }, [kind, n, use.toString()]);
+}
+
+test('a chart of 25,000 points is drawn in jobs of at most 5,000, shown whole at the last', async () => {
+  const got = await madeUpChart('history', 25000, (c, canvas) => {
     const steps = c.steps(c.model);
     steps[0]();
     steps[1]();
@@ -336,16 +351,24 @@ test('a chart of 25,000 points is drawn in jobs of at most 10,000, shown whole a
     };
     const during = [];
     for (const job of jobs) { during.push(shown()); job(); }
-    const r = { jobs: jobs.length, during, after: shown() };
-    c.destroy();
-    delete window.kestrelCharts.history;
-    box.remove();
-    return r;
+    return { jobs: jobs.length, during, after: shown() };
   });
-  /* the frame, three pieces of the trials (25,000) and the best-so-far line, the copy */
-  assert.equal(got.jobs, 5);
-  assert.deepEqual(got.during, [0, 0, 0, 0, 0], 'nothing shown before the last job');
+  /* the frame, five pieces of the trials (25,000), the best-so-far line, the copy */
+  assert.equal(got.jobs, 8);
+  assert.deepEqual(got.during, [0, 0, 0, 0, 0, 0, 0, 0], 'nothing shown before the last job');
   assert.ok(got.after > 1000, `the whole chart shown after it (${got.after} pixels)`);
+});
+
+test('a line of 10,000 steps across 600 pixels is drawn with a segment or two per pixel, not per step', async () => {
+  const got = await madeUpChart('edf', 10000, (c) => {
+    let segments = 0;
+    const lineTo = c.ctx.lineTo;
+    c.ctx.lineTo = function (...a) { segments++; return lineTo.apply(this, a); };
+    c.refresh(c.model);
+    return { points: c.data.datasets[0].data.length, segments, width: c.chartArea.width };
+  });
+  assert.equal(got.points, 10000);
+  assert.ok(got.segments > 0 && got.segments <= 4 * got.width, `${got.segments} segments for ${got.width} pixels (EDF steps: two a step)`);
 });
 
 test('the contour plot colours the cells of two parameters by their trials\' objective', async () => {
@@ -443,7 +466,10 @@ test('learning curves show single-report trials and join promotions to their par
   const got = await page.evaluate(() => {
     const byN = {};
     for (const d of window.kestrelCharts.curves.data.datasets.filter((x) => x.state)) {
-      for (const p of d.data) if (p.y !== null) (byN[p.n] = byN[p.n] || []).push([p.x, !!p.single]);
+      for (let i = 0; i < d.data.length; i++) {
+        const p = d.data.at(i);
+        if (p.y !== null) (byN[p.n] = byN[p.n] || []).push([p.x, !!p.single]);
+      }
     }
     return byN;
   });
@@ -492,7 +518,8 @@ test('learning curves mark where pruned trials stopped', async () => {
   const want = (state) => curves.filter((k) => k.state === state && k.steps.length > 0)
     .map((k) => [k.number, k.steps[k.steps.length - 1]]).sort((a, b) => a[0] - b[0]);
   const got = await page.evaluate(() => Object.fromEntries(window.kestrelCharts.curves.data.datasets
-    .filter((d) => d.stop).map((d) => [d.stop, d.data.map((p) => [p.n, p.x]).sort((a, b) => a[0] - b[0])])));
+    .filter((d) => d.stop).map((d) => [d.stop, Array.from({ length: d.data.length }, (_, i) => d.data.at(i))
+      .map((p) => [p.n, p.x]).sort((a, b) => a[0] - b[0])])));
   assert.ok(want('PRUNED').length > 0, 'the median rule pruned some trials');
   assert.deepEqual(got, { PRUNED: want('PRUNED'), FAILED: want('FAILED') },
     'one dot per pruned or failed trial, at its last reported step');
