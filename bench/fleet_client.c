@@ -184,7 +184,7 @@ static void send_req(int k, int i)
     case REGISTER:
         snprintf(path, sizeof path, "/api/v1/workers");
         n = snprintf(body, sizeof body, "{\"host\":\"sim%d\",\"pid\":%d,\"slots\":1,\"gpus\":[],"
-                     "\"labels\":{}}", i, 100000 + i);
+                     "\"labels\":{},\"lease\":true,\"gpus_free\":0}", i, 100000 + i);
         break;
     case LEASE:
         snprintf(path, sizeof path, "/api/v1/workers/%lld/lease", w->id);
@@ -235,6 +235,26 @@ static void sleep_until(sim *w, double t)
     if (t < g.next_wake) g.next_wake = t;
 }
 
+/* Worker w got the lease whose answer is lease: 1 when its trial now runs
+ * (it sleeps), 0 when the finish goes out at once. */
+static int take_lease(sim *w, const char *lease, double t)
+{
+    const char *p = after_key(lease, "lease");
+    w->lease = p ? atoll(p) : 0;
+    w->leased = 1;
+    p = after_key(strstr(lease, "\"trial\""), "x");
+    if (p && *p == '[') {
+        char *end;
+        w->x[0] = strtod(p + 1, &end);
+        w->x[1] = *end == ',' ? strtod(end + 1, NULL) : 0;
+    }
+    w->want = FINISH;
+    if (g.trial_ms <= 0) return 0;
+    /* the trial runs: uniform in [trial_ms / 2, 3 trial_ms / 2] */
+    sleep_until(w, t + g.trial_ms / 1000.0 * (0.5 + (double)rand() / RAND_MAX));
+    return 1;
+}
+
 /* What worker i does with the answer (status, body). */
 static void on_answer(int i, int status, char *body)
 {
@@ -266,6 +286,9 @@ static void on_answer(int i, int status, char *body)
             g.t_reg = t;
             g.done_reg = g.done;
         }
+        /* a server that gives a first trial with the registration */
+        p = after_key(body, "lease");
+        if (p && *p == '{' && take_lease(w, p, t)) return;
         break;
     case HEARTBEAT:
         w->next_beat = t + (g.lease_s > 0 ? g.lease_s : 30) / 3;
@@ -277,20 +300,7 @@ static void on_answer(int i, int status, char *body)
             sleep_until(w, t + g.poll_ms / 1000.0 * (0.5 + (double)(i % 64) / 64));
             return;
         }
-        p = after_key(body, "lease");
-        w->lease = p ? atoll(p) : 0;
-        w->leased = 1;
-        p = after_key(strstr(body, "\"trial\""), "x");
-        if (p && *p == '[') {
-            char *end;
-            w->x[0] = strtod(p + 1, &end);
-            w->x[1] = *end == ',' ? strtod(end + 1, NULL) : 0;
-        }
-        w->want = FINISH;
-        if (g.trial_ms > 0) {   /* the trial runs: uniform in [trial_ms / 2, 3 trial_ms / 2] */
-            sleep_until(w, t + g.trial_ms / 1000.0 * (0.5 + (double)rand() / RAND_MAX));
-            return;
-        }
+        if (take_lease(w, body, t)) return;
         break;
     default:
         if (++g.done == g.target - g.n_workers) {

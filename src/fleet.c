@@ -196,6 +196,8 @@ static int call_req(fleet_call *c, kerror *err)
     return KE_OK;
 }
 
+static int lease_any(service *sv, fleet *fl, fleet_call *c, fl_worker *w, kerror *err);
+
 static int do_register(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
@@ -245,9 +247,23 @@ static int do_register(service *sv, void *arg, kerror *err)
     fl->workers = w;
     atomic_fetch_add(&fl->n_workers, 1);
     klog(stderr, "worker %lld registered: %s", (long long)w->id, w->name);
-    c->out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)w->id, "key", w->key,
-                       "lease_seconds", fl->lease_s);
-    return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    json_t *out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)w->id, "key", w->key,
+                            "lease_seconds", fl->lease_s);
+    if (!out) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    /* A first trial in the same answer: a thousand workers starting at once
+     * send half the requests. The registration is stored whatever the lease
+     * meets, so a lease that fails leaves the worker to ask again. */
+    if (json_is_true(json_object_get(req, "lease"))) {
+        kerror lerr;
+        kerror_clear(&lerr);
+        if (lease_any(sv, fl, c, w, &lerr) != KE_OK)
+            klog(stderr, "worker %lld: no first lease with its registration: %s", (long long)w->id,
+                 lerr.msg);
+        else if (c->out)
+            json_object_set_new(out, "lease", c->out);
+    }
+    c->out = out;
+    return KE_OK;
 }
 
 static int do_list(service *sv, void *arg, kerror *err)
@@ -450,20 +466,21 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
     return c->out ? 1 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
-static int do_lease(service *sv, void *arg, kerror *err)
+static int do_lease(service *sv, void *arg, kerror *err);
+
+/* Offers worker w a trial of the studies in turn (round robin); c->out is
+ * the lease when it got one. */
+static int lease_any(service *sv, fleet *fl, fleet_call *c, fl_worker *w, kerror *err)
 {
-    fleet_call *c = arg;
-    if (call_req(c, err) != KE_OK) return err->code;
-    fleet *fl = service_fleet(sv);
-    fl_worker *w = caller(fl, c->id, c->req, err);
-    if (!w) return err->code;
     int gpus_free = (int)json_integer_value(json_object_get(c->req, "gpus_free"));
     int n = 0;
     const char *name;
     while (service_study_at(sv, n, &name)) n++;
-    /* the leases queued with this one spread over the studies as this one
-     * does (round robin): each study's share of them makes one batch */
-    int batch = n ? 1 + service_pass_waiting(sv, do_lease) / n : 1;
+    /* the leases queued with this one (registrations may ask for one too)
+     * spread over the studies as this one does (round robin): each study's
+     * share of them makes one batch */
+    int waiting = service_pass_waiting(sv, do_lease) + service_pass_waiting(sv, do_register);
+    int batch = n ? 1 + waiting / n : 1;
     unsigned start = fl->rr++;
     for (int j = 0; j < n; j++) {
         scheduler *s = service_study_at(sv, (int)((start + (unsigned)j) % (unsigned)n), &name);
@@ -471,6 +488,15 @@ static int do_lease(service *sv, void *arg, kerror *err)
         if (rc != KE_OK) return rc < 0 ? rc : KE_OK;
     }
     return KE_OK;
+}
+
+static int do_lease(service *sv, void *arg, kerror *err)
+{
+    fleet_call *c = arg;
+    if (call_req(c, err) != KE_OK) return err->code;
+    fleet *fl = service_fleet(sv);
+    fl_worker *w = caller(fl, c->id, c->req, err);
+    return w ? lease_any(sv, fl, c, w, err) : err->code;
 }
 
 /* The running lease c->id of the worker the request names, and its

@@ -106,6 +106,7 @@ struct service {
         int n;
     } pass_left[8];
     int n_pass_fns;
+    int pass_overflow;          /* some function of the pass is not in pass_left */
 
     events *ev;
 
@@ -802,8 +803,6 @@ static void end_batch(service *sv)
     while (sv->active) finish_study(sv, sv->active, rc, &err);
 }
 
-/* Runs the requests queued so far, in one transaction: a thousand workers'
- * leases and reports cost one commit per pass, not two each. */
 /* fn's index in sv->pass_left, or -1. */
 static int pass_fn(const service *sv, service_fn fn)
 {
@@ -812,6 +811,8 @@ static int pass_fn(const service *sv, service_fn fn)
     return -1;
 }
 
+/* Runs the requests queued so far, in one transaction: a thousand workers'
+ * leases and reports cost one commit per pass, not two each. */
 static void run_requests(service *sv)
 {
     pthread_mutex_lock(&sv->mu);
@@ -821,7 +822,7 @@ static void run_requests(service *sv)
     kerror err;
     /* unbatched (each call commits alone) when the batch cannot start */
     sv->batching = c && storage_batch_begin(sv->st, &err) == KE_OK;
-    sv->n_pass_fns = 0;
+    sv->n_pass_fns = sv->pass_overflow = 0;
     for (const cmd *k = c; k; k = k->next) {
         if (k->kind != CMD_CALL) continue;
         int i = pass_fn(sv, k->fn);
@@ -831,6 +832,7 @@ static void run_requests(service *sv)
             sv->pass_left[i].n = 0;
         }
         if (i >= 0) sv->pass_left[i].n++;
+        else sv->pass_overflow = 1;
     }
     while (c) {
         cmd *next = c->next;
@@ -850,6 +852,7 @@ int service_pass_waiting(service *sv, service_fn fn)
 {
     int i = pass_fn(sv, fn), n = 0;
     if (i >= 0) return sv->pass_left[i].n;
+    if (!sv->pass_overflow) return 0;   /* none in this pass: no walk of it */
     for (const cmd *c = sv->pass_rest; c; c = c->next) n += c->kind == CMD_CALL && c->fn == fn;
     return n;
 }

@@ -95,7 +95,10 @@ static const char *slurm_job(char *buf, size_t n)
     return buf;
 }
 
-static int do_register(worker *w, kerror *err)
+/* Registers; with first, asks for a first trial in the same answer (a
+ * fleet starting at once sends half the requests), *first then the lease
+ * or NULL when there was none. */
+static int do_register(worker *w, json_t **first, kerror *err)
 {
     char host[64] = "localhost", job[64];
     gethostname(host, sizeof host - 1);
@@ -105,6 +108,10 @@ static int do_register(worker *w, kerror *err)
     json_t *req = json_pack("{s:s, s:I, s:i, s:o, s:o, s:s?}", "host", host, "pid",
                             (json_int_t)getpid(), "slots", w->o->slots, "gpus", gpus, "labels",
                             labels, "slurm_job", slurm_job(job, sizeof job));
+    if (req && first) {
+        json_object_set_new(req, "lease", json_true());
+        json_object_set_new(req, "gpus_free", json_integer(w->o->n_gpus));
+    }
     int status;
     json_t *reply;
     int rc = post(w, "/api/v1/workers", req, &status, &reply, err);
@@ -122,16 +129,19 @@ static int do_register(worker *w, kerror *err)
         if (w->lease_s <= 0) w->lease_s = 30;
         klog(stderr, "worker: registered as %lld with %s (leases of %g s)", (long long)w->id,
              w->o->server, w->lease_s);
+        json_t *lease = json_object_get(reply, "lease");
+        if (first && json_is_object(lease)) *first = json_incref(lease);
     }
     json_decref(reply);
     return rc;
 }
 
-/* Registers, trying again while the server cannot be reached. */
-static int ensure_registered(worker *w, kerror *err)
+/* Registers, trying again while the server cannot be reached (first as
+ * do_register's). */
+static int ensure_registered(worker *w, json_t **first, kerror *err)
 {
     for (int logged = 0;; logged = 1) {
-        int rc = do_register(w, err);
+        int rc = do_register(w, first, err);
         if (rc != KE_IO || *w->o->stop) return rc;
         if (!logged) log_err("cannot register yet, trying every second", err);
         sleep(1);
@@ -264,21 +274,13 @@ static int own_call(worker *w, const char *what, json_t *req, int *status, json_
     snprintf(path, sizeof path, "/api/v1/workers/%lld/%s", (long long)w->id, what);
     if (req) json_object_set_new(req, "key", json_string(w->key));
     int rc = post(w, path, req, status, reply, err);
-    if (rc == KE_OK && *status == 404) rc = ensure_registered(w, err);
+    if (rc == KE_OK && *status == 404) rc = ensure_registered(w, NULL, err);
     return rc;
 }
 
-/* Asks for one trial; 1 when a slot got one, 0 when the server has none. */
-static int lease_one(worker *w, wslot *sl, kerror *err)
+/* Starts the trial of lease (the server's answer) in the free slot sl. */
+static void take_lease(worker *w, wslot *sl, const json_t *lease)
 {
-    int status;
-    json_t *lease = NULL;
-    int rc = own_call(w, "lease", json_pack("{s:i}", "gpus_free", free_gpus(w)), &status, &lease,
-                      err);
-    if (rc != KE_OK || status != 200) {
-        json_decref(lease);
-        return rc;
-    }
     memset(sl, 0, sizeof *sl);
     sl->busy = 1;
     w->leased++;
@@ -293,8 +295,18 @@ static int lease_one(worker *w, wslot *sl, kerror *err)
         sl->exited = 1;
         klog(stderr, "worker: lease %lld: cannot start the trial: %s", (long long)sl->lease, serr.msg);
     }
+}
+
+/* Asks for one trial; 1 when a slot got one, 0 when the server has none. */
+static int lease_one(worker *w, wslot *sl, kerror *err)
+{
+    int status;
+    json_t *lease = NULL;
+    int rc = own_call(w, "lease", json_pack("{s:i}", "gpus_free", free_gpus(w)), &status, &lease,
+                      err);
+    if (rc == KE_OK && status == 200) take_lease(w, sl, lease);
     json_decref(lease);
-    return 1;
+    return rc != KE_OK ? rc : status == 200;
 }
 
 /* The server no longer holds the slot's lease: its child ends, nothing more
@@ -578,7 +590,10 @@ int worker_run(const worker_opts *o, kerror *err)
     w->o = o;
     w->cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     int rc = wclient_open(&w->c, o->server, o->token, err);
-    if (rc == KE_OK) rc = ensure_registered(w, err);
+    json_t *first = NULL;
+    if (rc == KE_OK) rc = ensure_registered(w, &first, err);
+    if (first) take_lease(w, &w->slots[0], first);
+    json_decref(first);
     w->idle_since = now_s();
     int unreachable = 0;
     double stop_at = 0;

@@ -355,6 +355,33 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(again["trial"]["retry_of"], number)
         self.assertNotEqual(again["lease"], lease["lease"])
 
+    def test_a_registration_can_take_the_first_trial(self):
+        s = self.serve()
+        reg = {"host": "h", "pid": 1, "slots": 1, "lease": True, "gpus_free": 0}
+        # no study yet: registered, no lease in the answer
+        st, w0 = s.json("POST", "/api/v1/workers", reg)
+        self.assertEqual(st, 201)
+        self.assertNotIn("lease", w0)
+        s.json("POST", "/api/v1/studies", self.step_spec("first", trials=2, parallel=1, steps=1))
+        st, w1 = s.json("POST", "/api/v1/workers", dict(reg, pid=2))
+        self.assertEqual(st, 201)
+        lease = w1["lease"]     # as the lease call answers
+        self.assertEqual((lease["study"], lease["trial"]["number"]), ("first", 0))
+        # the study's one slot is taken: the next registration gets none, and
+        # one that does not ask gets none either
+        for body in (dict(reg, pid=3), {"host": "h", "pid": 4, "slots": 1}):
+            st, w = s.json("POST", "/api/v1/workers", body)
+            self.assertEqual(st, 201)
+            self.assertNotIn("lease", w)
+        # the lease is the worker's as any other: its finish completes the trial
+        finish = {"worker": w1["id"], "key": w1["key"], "lines": [json.dumps({"loss": 0.25})],
+                  "exit": {"exited": True, "exit_code": 0}}
+        st, _ = s.json("POST", "/api/v1/leases/%d/finish" % lease["lease"], finish)
+        self.assertEqual(st, 200)
+        t = [t for t in self.trials(s, "first") if t["number"] == 0][0]
+        self.assertEqual((t["state"], t["value"], t["worker"]), ("COMPLETE", 0.25, "h:2"))
+        self.assertEqual(len(s.json("GET", "/api/v1/workers")[1]["workers"]), 4)
+
     def test_a_relayed_report_with_a_malformed_step_is_noted_not_refused(self):
         # The relay succeeds (a 400 would have the worker send the batch
         # again for good); the line is no report, and the trial's record
