@@ -43,7 +43,7 @@ typedef struct fl_worker {
     int n_lost;
     struct fl_lease *leases;    /* its own, newest first: a heartbeat or a
                                  * listing walks a worker's, not the fleet's */
-    int uncommitted;            /* registered in the pass under way */
+    unsigned long pass;         /* the engine pass that registered it */
     struct fl_worker *next;
 } fl_worker;
 
@@ -54,7 +54,7 @@ typedef struct fl_lease {
     int number;
     double expires;             /* CLOCK_MONOTONIC seconds */
     int unlisted;               /* heartbeats in a row that did not name it */
-    int uncommitted;            /* begun in the pass under way */
+    unsigned long pass;         /* the engine pass that began it */
     struct fl_lease *next, *prev;
     struct fl_lease *wnext, *wprev;     /* in w->leases */
 } fl_lease;
@@ -67,7 +67,12 @@ struct fleet {
                                  * loop walks the leases only past it (a walk
                                  * of a thousand at every pass was 6% of it) */
     int64_t last_lease;
-    int n_uncommitted;          /* workers and leases marked uncommitted */
+    /* The engine pass under way: a worker or lease whose pass it is has no
+     * committed row yet. A number, not a mark to clear, so that a pass's end
+     * walks nothing unless its commit failed (a walk of every lease and
+     * worker at every pass was a tenth of the engine with a thousand). */
+    unsigned long pass;
+    int n_uncommitted;          /* workers and leases of the pass under way */
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
     fl_lease *leases;
@@ -241,7 +246,7 @@ static int do_register(service *sv, void *arg, kerror *err)
     }
     w->last_seen = wall();
     w->slots = (int)slots;
-    w->uncommitted = 1;
+    w->pass = fl->pass;
     fl->n_uncommitted++;
     w->next = fl->workers;
     fl->workers = w;
@@ -453,7 +458,7 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
     if (l->wnext) l->wnext->wprev = l;
     w->leases = l;
     w->running++;
-    l->uncommitted = 1;
+    l->pass = fl->pass;
     fl->n_uncommitted++;
     atomic_fetch_add(&fl->n_leases, 1);
     json_t *spec;
@@ -625,20 +630,19 @@ void fleet_tick(fleet *fl)
 
 void fleet_pass_end(fleet *fl, int committed)
 {
-    if (!fl->n_uncommitted) return;
+    unsigned long pass = fl->pass++;
+    int stored = committed || !fl->n_uncommitted;
     fl->n_uncommitted = 0;
+    if (stored) return;
     for (fl_lease *l = fl->leases, *next; l; l = next) {
         next = l->next;
-        if (!l->uncommitted) continue;
-        l->uncommitted = 0;
-        if (committed) continue;
+        if (l->pass != pass) continue;
         /* its row is gone; its trial's, and its study's scheduler, too */
         lease_unlink(fl, l);
         lease_free(l);
     }
     for (fl_worker **p = &fl->workers, *w; (w = *p);) {
-        if (!w->uncommitted || committed) {
-            w->uncommitted = 0;
+        if (w->pass != pass) {
             p = &w->next;
             continue;
         }
