@@ -3,8 +3,9 @@
  * tagged with the lease id, or that study has since stopped (then no
  * scheduler of the study, a resumed one included, knows the tag, and the
  * next call on the lease drops it), and in its worker's w->leases alike;
- * every lease that leaves the lists has its row ended. A worker or lease
- * stays only once the pass that stored it committed (fleet_pass_end). */
+ * every lease that leaves the lists has its row ended (again, after a
+ * failed pass rolled that back). A worker or lease stays only once the
+ * pass that stored it committed (fleet_pass_end). */
 #define _GNU_SOURCE
 #include "fleet.h"
 
@@ -73,6 +74,12 @@ struct fleet {
      * worker at every pass was a tenth of the engine with a thousand). */
     unsigned long pass;
     int n_uncommitted;          /* workers and leases of the pass under way */
+    /* leases dropped in the pass under way, and those whose end a failed
+     * pass rolled back, to be stored again: ids */
+    struct {
+        int64_t *id;
+        int n, cap;
+    } ended, to_end;
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
     fl_lease *leases;
@@ -145,6 +152,8 @@ void fleet_close(fleet *fl)
     }
     idmap_free(&fl->lease_ids);
     idmap_free(&fl->worker_ids);
+    free(fl->ended.id);
+    free(fl->to_end.id);
     while (fl->workers) {
         fl_worker *w = fl->workers;
         fl->workers = w->next;
@@ -312,12 +321,30 @@ static void lease_unlink(fleet *fl, fl_lease *l)
     atomic_fetch_sub(&fl->n_leases, 1);
 }
 
+/* Appends id to one of the fleet's lists of lease ids; 0, or -1 when out
+ * of memory. */
+static int ids_add(int64_t **ids, int *n, int *cap, int64_t id)
+{
+    if (*n == *cap) {
+        int c = *cap ? 2 * *cap : 16;
+        int64_t *grown = realloc(*ids, (size_t)c * sizeof *grown);
+        if (!grown) return -1;
+        *ids = grown;
+        *cap = c;
+    }
+    (*ids)[(*n)++] = id;
+    return 0;
+}
+
 /* Takes l out of the lists and ends its row (a failure to store that is
  * logged: the trial's own outcome is what matters and is stored apart);
  * lost: its worker lost the trial, whose retry goes to another if it can. */
 static void lease_drop(fleet *fl, fl_lease *l, const char *outcome, int lost)
 {
     lease_unlink(fl, l);
+    if (ids_add(&fl->ended.id, &fl->ended.n, &fl->ended.cap, l->id) < 0)
+        klog(stderr, "lease %lld: out of memory: a failed commit would leave its row open",
+             (long long)l->id);
     if (lost) {
         fl_worker *w = l->w;
         int i = w->n_lost++ % FLEET_LOST;
@@ -628,8 +655,29 @@ void fleet_tick(fleet *fl)
     }
 }
 
+/* Stores again, as dropped, the ends of leases that failed passes rolled
+ * back (each on its own now; one that fails again waits for the end of the
+ * next pass that holds requests, so a full disk sees no tries of its own;
+ * an end stored meanwhile is kept, as a row's end is stored once). */
+static void end_again(fleet *fl)
+{
+    for (int i = 0; i < fl->to_end.n;) {
+        kerror err;
+        if (storage_lease_end(service_storage(fl->sv), fl->to_end.id[i], "dropped", &err) == KE_OK)
+            fl->to_end.id[i] = fl->to_end.id[--fl->to_end.n];
+        else
+            i++;
+    }
+}
+
 void fleet_pass_end(fleet *fl, int committed)
 {
+    for (int i = 0; !committed && i < fl->ended.n; i++)
+        if (ids_add(&fl->to_end.id, &fl->to_end.n, &fl->to_end.cap, fl->ended.id[i]) < 0)
+            klog(stderr, "lease %lld: out of memory: its row stays open until the server "
+                 "restarts", (long long)fl->ended.id[i]);
+    fl->ended.n = 0;
+    end_again(fl);
     unsigned long pass = fl->pass++;
     int stored = committed || !fl->n_uncommitted;
     fl->n_uncommitted = 0;

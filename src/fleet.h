@@ -63,9 +63,10 @@ typedef struct fleet fleet;
 int fleet_open(fleet **out, service *sv, double lease_seconds, kerror *err);
 /* Fails the trials of leases that ran out (retried under max_retries). */
 void fleet_tick(fleet *fl);
-/* The engine's pass of requests ended, its writes committed or (committed
- * 0) rolled back: the workers registered and the leases begun in it are
- * then forgotten, as their rows are (each caller heard the error). */
+/* The engine's pass of requests (some) ended, its writes committed or
+ * (committed 0) rolled back: the workers registered and the leases begun
+ * in it are then forgotten, as their rows are (each caller heard the
+ * error), and the leases it dropped have their rows ended again. */
 void fleet_pass_end(fleet *fl, int committed);
 /* Workers registered since the start and leases running now; any thread. */
 void fleet_counts(const fleet *fl, int *workers, int *leases);

@@ -819,6 +819,7 @@ static void run_requests(service *sv)
     cmd *c = sv->queue;
     sv->queue = sv->queue_tail = NULL;
     pthread_mutex_unlock(&sv->mu);
+    int any = c != NULL;
     kerror err;
     /* unbatched (each call commits alone) when the batch cannot start */
     sv->batching = c && storage_batch_begin(sv->st, &err) == KE_OK;
@@ -844,7 +845,7 @@ static void run_requests(service *sv)
     }
     sv->n_pass_fns = 0;
     if (sv->batching) end_batch(sv);
-    else fleet_pass_end(sv->fleet, 1);   /* each call committed on its own */
+    else if (any) fleet_pass_end(sv->fleet, 1);   /* each call committed on its own */
     for (study_run *r = sv->active; r; r = r->next) scheduler_drop_ready(r->s);
 }
 

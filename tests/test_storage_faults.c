@@ -837,6 +837,9 @@ START_TEST(worker_completion_in_a_failed_commit)
     expect_ended_once(b);
     expect_ended_once(a);
     expect_study_complete(3);
+    /* b's lease, dropped in the failed pass, has its row ended all the same */
+    ck_assert_int_eq(count("SELECT count(*) FROM leases WHERE ended_at IS NULL"), 0);
+    ck_assert_int_eq(count("SELECT count(*) FROM leases WHERE outcome = 'dropped'"), 1);
     engine_stop();
 }
 END_TEST
