@@ -92,11 +92,13 @@ for (let rep = 0; rep < REPS; rep++) {
   const readyInPage = await mark('kestrel:charts-drawn');
 
   if (process.env.PROFILE) {
-    /* where a load's time went: each API request's start, first byte and
-     * end, from navigation, with the marks (PROFILE=1; not in the medians) */
+    /* where a load's time went: each API request's start, the moment it
+     * was sent (later when it waited for one of the browser's connections
+     * to the server), first byte and end, from navigation, with the marks
+     * (PROFILE=1; not in the medians) */
     const res = await page.evaluate(() => performance.getEntriesByType('resource')
       .filter((e) => e.name.includes('/api/v1/') && !e.name.includes('/events'))
-      .map((e) => `${e.name.replace(/^.*\/api\/v1\/studies\/[^/]*/, '')} ${e.startTime.toFixed(0)} ${e.responseStart.toFixed(0)} ${e.responseEnd.toFixed(0)} ${(e.encodedBodySize / 1024).toFixed(0)}KB`));
+      .map((e) => `${e.name.replace(/^.*\/api\/v1\/studies\/[^/]*/, '')} ${e.startTime.toFixed(0)} sent ${e.requestStart.toFixed(0)} ${e.responseStart.toFixed(0)} ${e.responseEnd.toFixed(0)} ${(e.encodedBodySize / 1024).toFixed(0)}KB`));
     console.log(`load ${rep + 1}: history ${loadInPage.toFixed(0)} charts ${readyInPage.toFixed(0)} table ${tableInPage.toFixed(0)}`);
     for (const r of res) console.log('  ' + r);
   }
