@@ -1,7 +1,10 @@
 /* sobol: Sobol' points from GSL's gsl_qrng_sobol, rotated modulo 1 by a
  * shift drawn from the seed; see sobol.h. GSL starts its sequence after the
  * origin, so our index i >= 1 is GSL's i-th draw and index 0 is the origin.
- * Invariant: a cursor's generator has produced exactly `drawn` points. */
+ * Invariant: a cursor's generator has produced exactly `drawn` points, its
+ * mark exactly `mark_drawn` (a copy taken at the start of the last batch, so
+ * that asking again for a batch the scheduler dropped rewinds to it, not to
+ * the sequence's start: O(batch) draws, not O(index)). */
 #include "sobol.h"
 
 #include <gsl/gsl_qrng.h>
@@ -10,7 +13,9 @@
 
 typedef struct {
     gsl_qrng *q;              /* NULL when dims == 0 */
+    gsl_qrng *mark;           /* q as it was at mark_drawn; NULL until marked */
     long drawn;               /* GSL draws since the last init */
+    long mark_drawn;
     int dims;
     double shift[SOBOL_MAX_DIMS];
 } cursor;
@@ -44,23 +49,50 @@ static int cursor_open(cursor *c, uint64_t seed, int dims, kerror *err)
 static void cursor_close(cursor *c)
 {
     if (c->q) gsl_qrng_free(c->q);
-    c->q = NULL;
+    if (c->mark) gsl_qrng_free(c->mark);
+    c->q = c->mark = NULL;
 }
 
-/* Moves forward to index (rewinding only when asked for an earlier one). */
+/* Brings the generator to `drawn` draws, from the mark or else from the
+ * start when it is already past them. */
+static void cursor_seek(cursor *c, long drawn)
+{
+    double raw[SOBOL_MAX_DIMS];
+    if (c->drawn > drawn) {
+        if (c->mark && c->mark_drawn <= drawn) {
+            gsl_qrng_memcpy(c->q, c->mark);
+            c->drawn = c->mark_drawn;
+        } else {
+            gsl_qrng_init(c->q);
+            c->drawn = 0;
+        }
+    }
+    while (c->drawn < drawn) {
+        gsl_qrng_get(c->q, raw);
+        c->drawn++;
+    }
+}
+
+/* Marks the generator just before index, where a batch starts. */
+static int cursor_mark(cursor *c, long index, kerror *err)
+{
+    if (c->dims == 0) return KE_OK;
+    cursor_seek(c, index > 0 ? index - 1 : 0);
+    if (!c->mark && !(c->mark = gsl_qrng_clone(c->q)))
+        return kerror_set(err, KE_NOMEM, NULL, "cannot allocate a Sobol generator");
+    gsl_qrng_memcpy(c->mark, c->q);
+    c->mark_drawn = c->drawn;
+    return KE_OK;
+}
+
 static void cursor_point(cursor *c, long index, double *u)
 {
     double raw[SOBOL_MAX_DIMS] = { 0 };
     if (c->dims == 0) return;
     if (index > 0) {
-        if (c->drawn >= index) {
-            gsl_qrng_init(c->q);
-            c->drawn = 0;
-        }
-        while (c->drawn < index) {
-            gsl_qrng_get(c->q, raw);
-            c->drawn++;
-        }
+        cursor_seek(c, index - 1);
+        gsl_qrng_get(c->q, raw);
+        c->drawn++;
     }
     for (int d = 0; d < c->dims; d++) {
         double v = raw[d] + c->shift[d];
@@ -110,10 +142,10 @@ static int sobol_create(strategy **out, const space *sp, const json_t *options,
 static int sobol_suggest(strategy *s, const strategy_history *h,
                          strategy_suggestion *out, int n, kerror *err)
 {
-    (void)err;
     long first = s->skip + strategy_history_fresh(h);
     double u[SOBOL_MAX_DIMS];
-    int i;
+    int i, rc = cursor_mark(&s->cur, first, err);
+    if (rc) return rc;
     for (i = 0; i < n; i++) {
         cursor_point(&s->cur, first + i, u);
         space_unit_to_point(s->sp, u, &out[i].point);

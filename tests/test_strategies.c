@@ -336,6 +336,44 @@ START_TEST(test_sobol_cursor_and_skip)
 }
 END_TEST
 
+/* Batches the scheduler dropped (scheduler_drop_ready) are asked for again
+ * from the next fresh index: after every drop, whether the history grew by
+ * none, some or all of the batch, or went back before the batch (trials
+ * deleted), the points are sobol_unit's, as a strategy built afresh draws. */
+START_TEST(test_sobol_dropped_batches)
+{
+    space s;
+    memset(&s, 0, sizeof s);
+    fx_float(&s, "x", 0, 1, 0);
+    fx_float(&s, "y", 0, 1, 0);
+    fx_float(&s, "z", 0, 1, 0);
+    enum { N = 200, BATCH = 6 };
+    strategy_suggestion all[N], batch[BATCH];
+    suggest_n("sobol", &s, NULL, 9, all, 0, N);
+    for (int i = 0; i < N; i++) {
+        double u[3];
+        ck_assert_int_eq(sobol_unit(9, i, 3, u, NULL), KE_OK);
+        for (int d = 0; d < 3; d++) ck_assert(u[d] == all[i].point.x[d]);
+    }
+    strategy_obs *obs = history_of(all, N);
+    strategy *st = make("sobol", &s, NULL, 9);
+    kerror err;
+    static const int took[] = { 0, 1, 0, 3, BATCH, 2, 0, -10, 5, 0, -1, BATCH, 1 };
+    int fresh = 50;
+    for (int round = 0; round < 3; round++)
+        for (size_t k = 0; k < sizeof took / sizeof *took; k++) {
+            strategy_history h = { obs, fresh, 0, NULL };
+            ck_assert_int_eq(sobol_strategy.suggest(st, &h, batch, BATCH, &err), BATCH);
+            ck_assert_msg(same_sequence(&s, all + fresh, batch, BATCH), "from %d", fresh);
+            fresh += took[k];
+        }
+    ck_assert_int_le(fresh + BATCH, N);
+    sobol_strategy.destroy(st);
+    free(obs);
+    space_free(&s);
+}
+END_TEST
+
 /* The rotation cancels in differences: frac(p_i - p_0) are the raw points,
  * whose first 4^m form a (0,2m,2)-net: one point in every cell of a 2^m x 2^m
  * partition (16 i.i.d. uniform points pass for 4x4 with probability 16!/16^16). */
@@ -492,6 +530,7 @@ static Suite *strategies_suite(void)
     tcase_add_test(tc, test_random_reproducible);
     tcase_add_test(tc, test_sobol_reproducible);
     tcase_add_test(tc, test_sobol_cursor_and_skip);
+    tcase_add_test(tc, test_sobol_dropped_batches);
     tcase_add_test(tc, test_sobol_is_a_net);
     tcase_add_test(tc, test_sobol_dimension_limit);
     tcase_add_test(tc, test_never_more_than_n);

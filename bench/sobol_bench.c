@@ -1,0 +1,92 @@
+/* sobol_bench: what a batch of Sobol suggestions costs when the scheduler
+ * drops the rest of each batch (scheduler_drop_ready): the strategy is asked
+ * for BATCH points from fresh index n, one lease takes the first, and the next
+ * ask starts at n+1, below the point drawn last, so the generator rewinds.
+ * The first ask at each N (the walk to n) is not counted; each round's last
+ * batch is checked against sobol_unit. To compare two versions of
+ * search/sobol.c, link the other one's object ahead of libkestrel.a (see
+ * bench/README.md) and alternate the two binaries.
+ * Built on demand: `make bench/sobol_bench`.
+ *   sobol_bench [N ...]   (default 100 1000 10000; 5 rounds of 200 asks) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "../search/sobol.h"
+#include "../search/strategy.h"
+#include "../tests/space_fixture.h"
+
+#define ROUNDS 5
+#define ASKS 200
+#define BATCH 8
+#define DIMS 6
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+    int sizes[16] = { 100, 1000, 10000 }, n_sizes = argc > 1 ? 0 : 3;
+    for (int arg = 1; arg < argc && n_sizes < 16; arg++) sizes[n_sizes++] = atoi(argv[arg]);
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    for (int d = 0; d < DIMS; d++) {
+        char name[8];
+        snprintf(name, sizeof name, "x%d", d);
+        fx_float(&sp, name, 0, 1, 0);
+    }
+    printf("%8s %6s %12s\n", "trials", "batch", "ns/ask");
+    for (int z = 0; z < n_sizes; z++) {
+        int n = sizes[z], len = n + ROUNDS * ASKS + 1;
+        strategy_obs *obs = calloc((size_t)len, sizeof *obs);
+        strategy *st;
+        kerror err;
+        if (!obs || sobol_strategy.create(&st, &sp, NULL, 7, &err) != KE_OK) {
+            fprintf(stderr, "sobol_bench: cannot set up %d trials\n", n);
+            return 1;
+        }
+        for (int i = 0; i < len; i++) {
+            obs[i].number = i;
+            obs[i].state = TRIAL_COMPLETE;
+            obs[i].resumed_from = -1;
+            obs[i].retry_of = -1;
+        }
+        strategy_suggestion out[BATCH];
+        strategy_counts c = { 0, 0 };
+        for (int i = 0; i < n; i++) strategy_counts_add(&c, &obs[i]);
+        strategy_history h = { obs, n, 0, &c };   /* kept, as the scheduler does */
+        double t = 0;
+        int at = n;
+        sobol_strategy.suggest(st, &h, out, BATCH, &err);
+        for (int r = 0; r < ROUNDS; r++) {
+            double t0 = now();
+            for (int k = 0; k < ASKS; k++) {
+                strategy_counts_add(&c, &obs[at]);
+                h.n_obs = ++at;
+                if (sobol_strategy.suggest(st, &h, out, BATCH, &err) != BATCH) {
+                    fprintf(stderr, "sobol_bench: short batch\n");
+                    return 1;
+                }
+            }
+            t += now() - t0;
+            for (int i = 0; i < BATCH; i++) {
+                double u[DIMS];
+                sobol_unit(7, at + i, DIMS, u, &err);
+                for (int d = 0; d < DIMS; d++)
+                    if (u[d] != out[i].point.x[d]) {
+                        fprintf(stderr, "sobol_bench: point %d differs\n", at + i);
+                        return 1;
+                    }
+            }
+        }
+        printf("%8d %6d %12.0f\n", n, BATCH, t * 1e9 / (ROUNDS * ASKS));
+        sobol_strategy.destroy(st);
+        free(obs);
+    }
+    space_free(&sp);
+    return 0;
+}
