@@ -453,7 +453,10 @@ static int other_free(const fleet *fl, const fl_worker *w)
     return 0;
 }
 
-/* Offers the worker a trial of study i; 1 when it got one (c->out set). */
+/* Offers the worker a trial of study i; 1 when it got one (c->out set). A
+ * lease that cannot be stored or answered leaves no trace but its trial,
+ * interrupted (so run again): its row is the last thing written, and it
+ * joins the lists only once written. */
 static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, const char *name,
                       int gpus_free, int batch, kerror *err)
 {
@@ -465,17 +468,39 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
     int rc = scheduler_lease(s, &rem, err);
     if (rc != KE_OK || !rem.leased) return rc;
     fl->last_lease++;
+    int number = rem.trial->number;
+    json_t *spec, *out = NULL;
+    const char *dir;
     fl_lease *l = calloc(1, sizeof *l);
-    if (!l || !(l->study = strdup(name)) || idmap_put(&fl->lease_ids, rem.tag, l) != KE_OK) {
-        if (l) free(l->study);
-        free(l);
-        /* the trial is the scheduler's remote run: losing it now retries it */
-        scheduler_remote_lost(s, rem.tag, TRIAL_INTERRUPTED "out of memory", err);
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (!l || !(l->study = strdup(name)))
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK) {
+        l->id = rem.tag;
+        l->w = w;
+        l->number = number;
+        rc = scheduler_lease_spec(s, &spec, &dir, err);
     }
-    l->id = rem.tag;
-    l->w = w;
-    l->number = rem.trial->number;
+    if (rc == KE_OK && !(out = lease_json(l, rem.trial, rem.n_params, spec, dir)))
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK && idmap_put(&fl->lease_ids, l->id, l) != KE_OK)
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK) {
+        rc = storage_lease_begin(service_storage(fl->sv), l->id, w->id, scheduler_study_id(s),
+                                 l->number, err);
+        if (rc != KE_OK) idmap_del(&fl->lease_ids, l->id);
+    }
+    if (rc != KE_OK) {
+        json_decref(out);
+        if (l) lease_free(l);
+        /* the trial is the scheduler's remote run: losing it now runs it again */
+        char reason[720];
+        kerror lerr;
+        snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "its lease to worker %s failed: %.500s",
+                 w->name, err->msg);
+        if (scheduler_remote_lost(s, rem.tag, reason, &lerr) != KE_OK)
+            klog(stderr, "study %s: trial %d: %s", name, number, lerr.msg);
+        return rc;
+    }
     l->expires = mono() + fl->lease_s;
     if (l->expires < fl->first_expiry) fl->first_expiry = l->expires;
     l->next = fl->leases;
@@ -488,14 +513,8 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
     l->pass = fl->pass;
     fl->n_uncommitted++;
     atomic_fetch_add(&fl->n_leases, 1);
-    json_t *spec;
-    const char *dir;
-    rc = storage_lease_begin(service_storage(fl->sv), l->id, w->id, scheduler_study_id(s), l->number,
-                             err);
-    if (rc == KE_OK) rc = scheduler_lease_spec(s, &spec, &dir, err);
-    if (rc != KE_OK) return rc;
-    c->out = lease_json(l, rem.trial, rem.n_params, spec, dir);
-    return c->out ? 1 : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    c->out = out;
+    return 1;
 }
 
 static int do_lease(service *sv, void *arg, kerror *err);

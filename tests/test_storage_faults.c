@@ -951,6 +951,54 @@ START_TEST(worker_lease_of_a_resumed_study)
 }
 END_TEST
 
+/* Runs sql on a connection of the test's own (the engine between passes). */
+static void exec_sql(const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+/* A lease whose row cannot be stored (its INSERT alone fails: a trigger
+ * raises, the pass's commit is fine) leaves nothing behind: the worker hears
+ * the error, the fleet holds no such lease (the worker's slot stays free),
+ * no trial stays RUNNING for it: the scheduler's trial is interrupted and
+ * retried, and the next lease runs that retry. */
+START_TEST(worker_lease_row_not_stored)
+{
+    int a, b;
+    int64_t lb = worker_study(0, &a, &b);
+    exec_sql("CREATE TRIGGER lease_fault BEFORE INSERT ON leases "
+             "BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
+    fleet_call c = {.op = FLEET_LEASE, .id = worker_id,
+                    .req = json_pack("{s:s, s:i}", "key", worker_key, "gpus_free", 0)};
+    kerror_clear(&err);
+    ck_assert_int_eq(fleet_call_run(eng.sv, &c, &err), KE_DB);
+    ck_assert_msg(strstr(err.msg, "cannot record a lease") && strstr(err.msg, "injected fault"),
+                  "%s", err.msg);
+    ck_assert_ptr_null(c.out);
+    json_decref(c.req);
+    expect_fleet(1, 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE state = 'RUNNING'"), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE number = 2 AND state = 'FAILED' "
+                           "AND failure LIKE 'interrupted: %cannot record a lease%'"), 1);
+    exec_sql("DROP TRIGGER lease_fault");
+    ck_assert_msg(worker_finish(lb, 0.25) == KE_OK, "%s", err.msg);
+    int number;
+    int64_t l = worker_lease(&number);
+    ck_assert(l > lb);
+    ck_assert_int_eq(count("SELECT retry_of FROM trials WHERE number = 3"), 2);
+    ck_assert_msg(worker_finish(l, 0.1) == KE_OK, "%s", err.msg);
+    wait_inactive();
+    expect_study_complete(3);
+    ck_assert_int_eq(count("SELECT count(*) FROM leases"), 3);
+    ck_assert_int_eq(count("SELECT count(*) FROM leases WHERE ended_at IS NULL"), 0);
+    engine_stop();
+}
+END_TEST
+
 /* Starts a local study of max_trials trials (one at a time), each of which
  * reads its loss from its FIFO; trial 0 ends with 0.5, and trial 1, stored
  * RUNNING with nothing else due, gets the returned FIFO. */
@@ -1191,6 +1239,7 @@ static Suite *storage_faults_suite(void)
     tcase_add_test(tc, worker_study_given_up_on_a_lasting_full_disk);
     tcase_add_test(tc, worker_registration_in_a_failed_commit);
     tcase_add_test(tc, worker_lease_of_a_resumed_study);
+    tcase_add_test(tc, worker_lease_row_not_stored);
     suite_add_tcase(s, tc);
     tc = tcase_create("run");
     tcase_add_checked_fixture(tc, shim_setup, engine_teardown);
