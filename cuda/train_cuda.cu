@@ -13,6 +13,7 @@
  * graph needs is read from device memory that the host refreshes before
  * each launch. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,24 +184,32 @@ static int enqueue_step(session *s, cuda_state *g, int B, int accumulate, int st
 }
 
 /* Captures enqueue_step for one shape; NULL (graphs then stay off for the
- * run, steps run eagerly) when the capture or instantiation fails. */
-static step_graph *capture(session *s, cuda_state *g, int B, int accumulate, int step)
+ * run, steps run eagerly) when the capture or instantiation fails, with the
+ * failing call and CUDA's reason in why. */
+static step_graph *capture(session *s, cuda_state *g, int B, int accumulate, int step, char *why, size_t n)
 {
     cudaStream_t st = cudev_stream(g->d);
     cudaGraph_t graph = NULL;
     cudaGraphExec_t exec = NULL;
-    int ok = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
-    if (ok) {
+    const char *call = "cudaStreamBeginCapture";
+    cudaError_t e = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal);
+    if (e == cudaSuccess) {
         int rc = enqueue_step(s, g, B, accumulate, step, NULL);
-        ok = cudaStreamEndCapture(st, &graph) == cudaSuccess && rc == KE_OK &&
-             cudev_check(g->d, NULL) == KE_OK && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+        call = "cudaStreamEndCapture";
+        e = cudaStreamEndCapture(st, &graph);
+        if (e == cudaSuccess && (rc != KE_OK || cudev_check(g->d, NULL) != KE_OK)) {
+            call = "a kernel launch while capturing";
+            e = cudaErrorStreamCaptureInvalidated;
+        }
+        if (e == cudaSuccess) call = "cudaGraphInstantiate", e = cudaGraphInstantiate(&exec, graph, 0);
     }
     if (graph) cudaGraphDestroy(graph);
     cudaGetLastError();
     cudev_check(g->d, NULL);   /* a failed capture only turns graphs off */
-    if (!ok) {
+    if (e != cudaSuccess) {
         if (exec) cudaGraphExecDestroy(exec);
         g->graphs_off = 1;
+        snprintf(why, n, "%s: %s", call, cudaGetErrorString(e));
         return NULL;
     }
     step_graph *sg = &g->graphs[g->n_graphs++];
@@ -217,7 +226,13 @@ static int run_step(session *s, cuda_state *g, int B, int accumulate, int step, 
     for (int i = 0; i < g->n_graphs && !sg; i++)
         if (g->graphs[i].B == B && g->graphs[i].accumulate == accumulate && g->graphs[i].step == step)
             sg = &g->graphs[i];
-    if (!sg && !g->graphs_off && g->n_graphs < MAX_GRAPHS) sg = capture(s, g, B, accumulate, step);
+    if (!sg && !g->graphs_off && g->n_graphs < MAX_GRAPHS) {
+        char why[160];
+        sg = capture(s, g, B, accumulate, step, why, sizeof why);
+        if (!sg && s->cfg->cuda_graphs == CONFIG_GRAPHS_ON)
+            return kerror_set(err, KE_INVALID, "cuda_graphs",
+                              "on, but capturing the training step of a batch of %d failed: %s", B, why);
+    }
     if (!sg) return enqueue_step(s, g, B, accumulate, step, err);
     cudev_note(g->d, cudaGraphLaunch(sg->exec, cudev_stream(g->d)), "cudaGraphLaunch");
     return KE_OK;
@@ -441,6 +456,7 @@ static int cuda_open(session *s, kerror *err)
     cuda_state *g = (cuda_state *)calloc(1, sizeof *g);
     if (!g) return kerror_set(err, KE_NOMEM, NULL, "cuda: out of memory");
     s->dev_state = g;
+    g->graphs_off = s->cfg->cuda_graphs == CONFIG_GRAPHS_OFF;
     int rc = cudev_create(&g->d, (cudev_precision)s->cfg->precision, err);
     if (!rc) rc = mlp_cuda_create(&g->m, g->d, s->m, err);
     if (!rc && s->teacher) rc = mlp_cuda_create(&g->teacher, g->d, s->teacher, err);

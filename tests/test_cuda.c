@@ -40,6 +40,7 @@
 #include "../trainer/train.h"
 #include "check_main.h"
 #include "train_fixture.h"
+#include "train_resume.h"
 
 #define TOL32 1e-4
 #define TOL16 1e-2
@@ -622,11 +623,66 @@ START_TEST(early_stopping_restores_best_on_cuda)
 }
 END_TEST
 
+/* A captured step replays the kernels the eager step launches, in the same
+ * order on the same stream: the same bits. cuda_graphs=on fails the run if
+ * a capture fails, so the graphs did run. Shapes: the full and the last
+ * partial batch, accumulation steps with and without the optimizer, batch
+ * norm, dropout, clipping, a per-step schedule, bf16 GEMMs. */
+static void expect_graphs_replay_eager(void)
+{
+    set("cuda_graphs=on");
+    train_result on = run_on("cuda");
+    set("cuda_graphs=off");
+    train_result off = run_on("cuda");
+    ck_assert_msg(memcmp(&on.val_loss, &off.val_loss, sizeof(double)) == 0 &&
+                  memcmp(&on.test_loss, &off.test_loss, sizeof(double)) == 0 &&
+                  memcmp(&on.best_val_loss, &off.best_val_loss, sizeof(double)) == 0 &&
+                  on.val_accuracy == off.val_accuracy,
+                  "graphs: val_loss %.17g test_loss %.17g; eager: %.17g %.17g", on.val_loss, on.test_loss,
+                  off.val_loss, off.test_loss);
+}
+
+START_TEST(graphs_replay_the_eager_step)
+{
+    expect_graphs_replay_eager();
+    set("accumulate=3");
+    set("batchnorm=true");
+    set("dropout=0.2");
+    set("clip_norm=1");
+    set("schedule=cosine");
+    set("warmup_steps=5");
+    expect_graphs_replay_eager();
+    set("precision=bf16");
+    expect_graphs_replay_eager();
+}
+END_TEST
+
+/* test_train's bit-exact resume, on the device: a run cut at epoch 2,
+ * checkpointed and resumed ends on the same bits as the run straight
+ * through (cuBLAS keeps its bits on the same GPU, docs/cuda.md). */
+START_TEST(resume_is_bit_identical_on_cuda)
+{
+    set("device=cuda");
+    set("batchnorm=true");
+    set("dropout=0.2");
+    set("augment_noise=0.05");
+    set("schedule=cosine");
+    set("warmup_steps=5");
+    set("accumulate=2");
+    set("epochs=4");
+    train_result resumed;
+    expect_exact_resume("2", &resumed);
+    ck_assert_int_eq(resumed.epochs, 4);
+    set("precision=bf16");
+    expect_exact_resume("2", &resumed);
+}
+END_TEST
+
 /* A CUDA checkpoint resumes on the CPU and the other way round. */
 START_TEST(checkpoints_cross_backends)
 {
     char path[128], kv[160];
-    snprintf(path, sizeof path, "%s/ck.kck", dir);
+    path_in_dir(path, sizeof path, "ck.kck");
     snprintf(kv, sizeof kv, "checkpoint=%s", path);
     set(kv);
     set("budget=2");
@@ -721,6 +777,8 @@ static Suite *device_suite(void)
     tcase_add_test(tc, dropout_and_mixed_precision_learn);
     tcase_add_test(tc, checkpoints_cross_backends);
     tcase_add_test(tc, early_stopping_restores_best_on_cuda);
+    tcase_add_test(tc, graphs_replay_the_eager_step);
+    tcase_add_test(tc, resume_is_bit_identical_on_cuda);
     if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)
         tcase_add_test(tc, fashion_mnist_matches_cpu);
     else

@@ -21,6 +21,12 @@ static inline void set(const char *kv)
     ck_assert_msg(train_config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
 }
 
+/* out = the fixture's directory / name. */
+static inline void path_in_dir(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", dir, name);
+}
+
 static inline void train_setup(void)
 {
     kerror_clear(&err);

@@ -368,7 +368,7 @@ static int may_differ(const char *name)
 {
     static const char *const names[] = {"budget", "threads", "parallel", "report_every",
                                         "checkpoint", "resume", "cache_dir", "data_dir",
-                                        "device", NULL};
+                                        "device", "cuda_graphs", NULL};
     for (int i = 0; names[i]; i++)
         if (strcmp(name, names[i]) == 0) return 1;
     return 0;

@@ -33,6 +33,7 @@ static const char *const sched_names[] = {"constant", "step", "multistep", "expo
 static const char *const device_names[] = {"cpu", "cuda", "auto", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const parallel_names[] = {"blas", "data", "auto", NULL};
+static const char *const graphs_names[] = {"auto", "on", "off", NULL};
 
 #define I(n, d, lo, hi, h) {#n, CONFIG_INT, OFF(n), d, lo, hi, 0, NULL, h}
 #define F(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 0, NULL, h}
@@ -140,6 +141,10 @@ const train_config_option train_config_options[] = {
     E(device, "cpu", device_names, "cpu, cuda (needs a CUDA build) or auto"),
     E(precision, "fp32", precision_names,
       "cuda GEMM inputs: fp32, or bf16/fp16 with fp32 accumulation and master weights"),
+    E(cuda_graphs, "auto", graphs_names,
+      "cuda: each batch shape's training step captured once in a CUDA graph and replayed: auto "
+      "(launched kernel by kernel when a capture fails), on (a failed capture fails the run), off "
+      "(kernel by kernel; the same results, slower)"),
     I(report_every, "1", 1, 1e6, "epochs between report lines"),
     B(evaluate_test, "true", "evaluate the test part at the end (test_loss, test_accuracy)"),
 };

@@ -34,6 +34,7 @@ enum { CONFIG_PRECISION_FP32, CONFIG_PRECISION_BF16, CONFIG_PRECISION_FP16 };
 /* auto (the default) is data, or blas where data is refused (batch norm):
  * data is the faster of the two at every batch size measured (bench/README.md). */
 enum { CONFIG_PARALLEL_BLAS, CONFIG_PARALLEL_DATA, CONFIG_PARALLEL_AUTO };
+enum { CONFIG_GRAPHS_AUTO, CONFIG_GRAPHS_ON, CONFIG_GRAPHS_OFF };
 
 /* Plain data, no pointers: copy it with `=`. Enum fields hold the values
  * named in their comment (the choices are listed in that order). */
@@ -100,6 +101,7 @@ typedef struct {
     int budget;                       /* epochs this run may reach; 0 = epochs */
     int device;                       /* CONFIG_DEVICE_* */
     int precision;                    /* CONFIG_PRECISION_*: GEMM inputs on CUDA */
+    int cuda_graphs;                  /* CONFIG_GRAPHS_*: the CUDA step captured and replayed */
     int report_every;                 /* epochs between report lines */
     int evaluate_test;                /* 0: no test pass (a study's trials) */
 } train_config;
