@@ -664,12 +664,7 @@ START_TEST(resume_is_bit_identical_on_cuda)
 {
     set("device=cuda");
     set("batchnorm=true");
-    set("dropout=0.2");
-    set("augment_noise=0.05");
-    set("schedule=cosine");
-    set("warmup_steps=5");
-    set("accumulate=2");
-    set("epochs=4");
+    set_stateful_run();
     train_result resumed;
     expect_exact_resume("2", &resumed);
     ck_assert_int_eq(resumed.epochs, 4);

@@ -228,16 +228,10 @@ static const char *const resume_variants[] = {"optimizer=adam", "optimizer=sgd",
 
 START_TEST(resume_is_bit_identical)
 {
-    /* Everything with state or randomness: BN running stats, dropout, noise
-     * augmentation, optimizer moments, a per-step schedule with warm-up. */
+    /* and optimizer moments, and batch norm's running statistics */
     set(resume_variants[_i]);
     set(strcmp(resume_variants[_i], "threads=3") ? "batchnorm=true" : "parallel=data");
-    set("dropout=0.2");
-    set("augment_noise=0.05");
-    set("schedule=cosine");
-    set("warmup_steps=5");
-    set("accumulate=2");
-    set("epochs=4");
+    set_stateful_run();
     train_result resumed;
     expect_exact_resume("2", &resumed);
     ck_assert_int_eq(resumed.epochs, 4);

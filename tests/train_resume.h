@@ -103,4 +103,17 @@ static void expect_exact_resume(const char *half, train_result *resumed)
     free(o2);
 }
 
+/* Everything with state or randomness (batch norm's running statistics
+ * aside, which not every variant has): dropout, noise augmentation, a
+ * per-step schedule with warm-up, accumulation; 4 epochs. */
+static void set_stateful_run(void)
+{
+    set("dropout=0.2");
+    set("augment_noise=0.05");
+    set("schedule=cosine");
+    set("warmup_steps=5");
+    set("accumulate=2");
+    set("epochs=4");
+}
+
 #endif
