@@ -5,7 +5,8 @@
  * next call on the lease drops it), and in its worker's w->leases alike;
  * every lease that leaves the lists has its row ended (again, after a
  * failed pass rolled that back). A worker or lease stays only once the
- * pass that stored it committed (fleet_pass_end). */
+ * pass that stored it committed (fleet_pass_end). A worker is in
+ * fl->free_first's list iff it has a free slot, ordered by last_seen. */
 #define _GNU_SOURCE
 #include "fleet.h"
 
@@ -44,6 +45,8 @@ typedef struct fl_worker {
     int n_lost;
     struct fl_lease *leases;    /* its own, newest first: a heartbeat or a
                                  * listing walks a worker's, not the fleet's */
+    struct fl_worker *fnext, *fprev;    /* in fl->free_first while running < slots */
+    int in_free;
     unsigned long pass;         /* the engine pass that registered it */
     struct fl_worker *next;
 } fl_worker;
@@ -82,6 +85,10 @@ struct fleet {
     } ended, to_end;
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
+    /* the workers with a free slot, the last heard from first: whether
+     * another worker is free is a look at its first two (a walk of every
+     * worker at each lease of one that lost trials was quadratic) */
+    fl_worker *free_first;
     fl_lease *leases;
     idmap worker_ids, lease_ids;    /* every call names one: a walk of thousands
                                      * was a tenth of the engine's time */
@@ -172,6 +179,42 @@ static int random_key(char *hex, kerror *err)
     return KE_OK;
 }
 
+static void free_unlink(fleet *fl, fl_worker *w)
+{
+    if (!w->in_free) return;
+    if (w->fprev) w->fprev->fnext = w->fnext;
+    else fl->free_first = w->fnext;
+    if (w->fnext) w->fnext->fprev = w->fprev;
+    w->fnext = w->fprev = NULL;
+    w->in_free = 0;
+}
+
+/* Puts w in its place in the free list after its slots or last_seen
+ * changed: out when it is full, else by last_seen (a worker just heard from
+ * goes first at once; one whose lease expired walks past the fresher ones). */
+static void free_place(fleet *fl, fl_worker *w)
+{
+    free_unlink(fl, w);
+    if (w->running >= w->slots) return;
+    fl_worker *prev = NULL, *next = fl->free_first;
+    while (next && next->last_seen > w->last_seen) {
+        prev = next;
+        next = next->fnext;
+    }
+    w->fprev = prev;
+    w->fnext = next;
+    if (prev) prev->fnext = w;
+    else fl->free_first = w;
+    if (next) next->fprev = w;
+    w->in_free = 1;
+}
+
+static void seen(fleet *fl, fl_worker *w)
+{
+    w->last_seen = wall();
+    free_place(fl, w);
+}
+
 static fl_worker *find_worker(fleet *fl, int64_t id, const json_t *req)
 {
     const char *key = json_string_value(json_object_get(req, "key"));
@@ -189,7 +232,7 @@ static fl_worker *caller(fleet *fl, int64_t id, const json_t *req, kerror *err)
                    "restarted): register again", (long long)id);
         return NULL;
     }
-    w->last_seen = wall();
+    seen(fl, w);
     return w;
 }
 
@@ -253,8 +296,8 @@ static int do_register(service *sv, void *arg, kerror *err)
         free(w);
         return rc;
     }
-    w->last_seen = wall();
     w->slots = (int)slots;
+    seen(fl, w);
     w->pass = fl->pass;
     fl->n_uncommitted++;
     w->next = fl->workers;
@@ -318,6 +361,7 @@ static void lease_unlink(fleet *fl, fl_lease *l)
     if (l->wnext) l->wnext->wprev = l->wprev;
     idmap_del(&fl->lease_ids, l->id);
     l->w->running--;
+    free_place(fl, l->w);
     atomic_fetch_sub(&fl->n_leases, 1);
 }
 
@@ -444,13 +488,12 @@ static json_t *lease_json(const fl_lease *l, const sched_trial *t, int n_params,
 }
 
 /* 1 when a worker other than w has a free slot and was heard from within
- * the lease time (it is asking, or about to). */
+ * the lease time (it is asking, or about to): the first of the free list
+ * that is not w is the last heard from. */
 static int other_free(const fleet *fl, const fl_worker *w)
 {
-    double now = wall();
-    for (const fl_worker *o = fl->workers; o; o = o->next)
-        if (o != w && o->running < o->slots && now - o->last_seen < fl->lease_s) return 1;
-    return 0;
+    const fl_worker *o = fl->free_first == w ? w->fnext : fl->free_first;
+    return o && wall() - o->last_seen < fl->lease_s;
 }
 
 /* Offers the worker a trial of study i; 1 when it got one (c->out set). A
@@ -510,6 +553,7 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
     if (l->wnext) l->wnext->wprev = l;
     w->leases = l;
     w->running++;
+    free_place(fl, w);
     l->pass = fl->pass;
     fl->n_uncommitted++;
     atomic_fetch_add(&fl->n_leases, 1);
@@ -562,7 +606,7 @@ static fl_lease *held_lease(fleet *fl, fleet_call *c, scheduler **s, kerror *err
                    "expired, ended, or belongs to another)", (long long)c->id);
         return NULL;
     }
-    w->last_seen = wall();
+    seen(fl, w);
     *s = service_study(fl->sv, l->study);
     /* a study resumed since it stopped runs a scheduler that never had it */
     if (!*s || !scheduler_remote_runs(*s, l->id)) {
@@ -720,6 +764,7 @@ void fleet_pass_end(fleet *fl, int committed)
             lease_unlink(fl, l);
             lease_free(l);
         }
+        free_unlink(fl, w);
         if (idmap_get(&fl->worker_ids, w->id) == w) idmap_del(&fl->worker_ids, w->id);
         atomic_fetch_sub(&fl->n_workers, 1);
         worker_free(w);

@@ -511,15 +511,17 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(st, 409)
 
     def test_a_retry_goes_to_another_worker_when_one_is_free(self):
-        # two workers of the test's own through the API, each leasing only when told
+        # three workers of the test's own through the API, each leasing only
+        # when told; c stays silent: free, but not heard from within the lease
+        # time, so it never counts as free
         s = self.serve("--lease-timeout", "3")
         s.json("POST", "/api/v1/studies", self.step_spec("av", trials=3, parallel=3, retries=1))
         ws = []
-        for host in ("a", "b"):
+        for host in ("a", "b", "c"):
             st, w = s.json("POST", "/api/v1/workers", {"host": host, "pid": 1, "slots": 1})
             self.assertEqual(st, 201)
             ws.append(w)
-        a, b = ws
+        a, b, _ = ws
 
         def lease(w):
             st, body = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
@@ -543,6 +545,12 @@ class WorkersTest(unittest.TestCase):
         retry = [t for t in self.trials(s, "av") if t["retry_of"] == 0]
         self.assertEqual(len(retry), 1)
         self.assertTrue(retry[0]["worker"].startswith("b:1"))
+        # a falls silent again and loses its second trial; b is busy and c
+        # silent: no other worker is free, so a gets the retry back
+        wait_for("a's second trial to fail", lambda: [t for t in self.trials(s, "av")
+                                                      if t["number"] == again["number"]
+                                                      and t["state"] == "FAILED"])
+        self.assertEqual(lease(a)["trial"]["retry_of"], again["number"])
         stop.set()   # before tearDown stops the server
         beater.join()
 
