@@ -104,6 +104,9 @@ struct runner_guard {
     char prefix[PROCTOKEN_MAX - 12];  /* "KESTREL_TRIAL_TOKEN=<kestrel pid>.<ns>.<g>" */
     proctoken *known;        /* what the kills of its trials' rests learnt */
     unsigned long next;      /* the number in the next trial's token */
+    pid_t *groups;           /* the trials' groups it guards (unreaped), to
+                              * tell a watchdog that replaces another */
+    int n_groups, cap_groups;
 };
 
 typedef struct {
@@ -280,11 +283,13 @@ static int guard_say(runner_guard *g, char op, pid_t pid)
     return send(g->fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n ? 0 : -1;
 }
 
+static void guard_remove(runner_guard *g, pid_t pid);
+
 /* Tells the guard's watchdog that the trial's group is no longer one to
  * kill (before the reap frees its id for reuse), and reaps the child. */
 static void reap(runner_proc *p)
 {
-    if (p->guarded) guard_say(p->guard, '-', p->pid);
+    if (p->guarded) guard_remove(p->guard, p->pid);
     p->guarded = 0;
     if (!p->reaped) wait_for(p->pid);
     p->reaped = 1;
@@ -627,16 +632,54 @@ static void guard_stop(runner_guard *g)
     close_fd(&g->fd);
 }
 
+/* Replaces the watchdog (gone, stuck, or one whose list went wrong) by one
+ * told every group the guard holds; on failure none is left (no watchdog
+ * with a list that is not the guard's), and the next spawn tries again. */
+static int guard_restart(runner_guard *g)
+{
+    guard_stop(g);
+    if (guard_start(g) < 0) return -1;
+    for (int i = 0; i < g->n_groups; i++)
+        if (guard_say(g, '+', g->groups[i]) < 0) {
+            guard_stop(g);
+            errno = EPIPE;
+            return -1;
+        }
+    return 0;
+}
+
 /* Hands the trial's group to the watchdog; one that is gone (killed by
  * hand) or stuck is replaced first. */
 static int guard_add(runner_guard *g, pid_t pid)
 {
-    if (guard_say(g, '+', pid) == 0) return 0;
-    guard_stop(g);
-    if (guard_start(g) < 0) return -1;
-    if (guard_say(g, '+', pid) == 0) return 0;
-    errno = EPIPE;
+    if (g->n_groups == g->cap_groups) {
+        int cap = g->cap_groups ? 2 * g->cap_groups : 8;
+        pid_t *grown = realloc(g->groups, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            errno = ENOMEM;
+            return -1;
+        }
+        g->groups = grown;
+        g->cap_groups = cap;
+    }
+    g->groups[g->n_groups++] = pid;
+    if (guard_say(g, '+', pid) == 0 || guard_restart(g) == 0) return 0;
+    g->n_groups--;      /* no watchdog holds it: the trial is not started */
     return -1;
+}
+
+/* Takes the reaped-to-be group off the watchdog's list. A watchdog that
+ * cannot be told (stuck, its socket full, gone) would keep the id, which
+ * the reap frees for reuse, and kill whatever group has it when Kestrel
+ * dies: it is replaced by one told only the groups left. */
+static void guard_remove(runner_guard *g, pid_t pid)
+{
+    for (int i = 0; i < g->n_groups; i++)
+        if (g->groups[i] == pid) {
+            g->groups[i] = g->groups[--g->n_groups];
+            break;
+        }
+    if (guard_say(g, '-', pid) < 0) guard_restart(g);
 }
 
 int runner_guard_new(runner_guard **out, kerror *err)
@@ -666,6 +709,7 @@ void runner_guard_free(runner_guard *g)
     if (!g) return;
     guard_stop(g);
     proctoken_free(g->known);
+    free(g->groups);
     free(g);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -438,6 +439,94 @@ START_TEST(one_watchdog_per_guard)
 }
 END_TEST
 
+/* This process's one socket, its end of the guard's watchdog's; -1 when
+ * it has none or several. */
+static int guard_socket(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int found = -1, n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], link[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(path, link, sizeof link - 1);
+        if (len > 7 && !strncmp(link, "socket:", 7)) {
+            found = atoi(e->d_name);
+            n++;
+        }
+    }
+    if (d) closedir(d);
+    return n == 1 ? found : -1;
+}
+
+static int stopped(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[len] = '\0';
+    const char *st = strrchr(buf, ')');
+    return st && st[1] == ' ' && st[2] == 'T';
+}
+
+/* A watchdog that cannot be told a trial's group ended (stopped, its
+ * socket full: "- PID" fails) must not keep that id, which the reap frees
+ * for reuse and which it would kill when Kestrel dies: it is replaced by
+ * one that holds the groups still running. Here trial L runs on (a
+ * grandchild without the token, in L's group) while trial T ends; then the
+ * spawning process dies and L's grandchild must die by its group. */
+START_TEST(watchdog_replaced_when_a_group_end_cannot_be_told)
+{
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t mid = fork();
+    ck_assert_int_ge(mid, 0);
+    if (mid == 0) {
+        collect cl = {0}, ct = {0};
+        kerror err;
+        runner_proc *l = spawn_sh("env -i sleep 1000 & s=$!; until [ \"$(cat /proc/$s/comm)\" ="
+                                  " sleep ]; do sleep 0.01; done; echo $s >&3; wait", 0, &cl);
+        while (cl.n < 1 && !cl.exits) runner_poll(&l, 1, 1000, on_event, NULL, &err);
+        runner_proc *t = spawn_sh("sleep 1000", 0, &ct);
+        pid_t known[2] = {runner_pid(l), runner_pid(t)}, w[8];
+        /* out: L's grandchild, the old watchdog, the new one, the old one
+         * gone, how many watchdogs before and after, the socket */
+        pid_t out[7] = {cl.n ? (pid_t)atoi(cl.line[0]) : 0};
+        out[4] = other_children(known, 2, w);
+        out[1] = w[0];
+        out[6] = guard_socket();
+        kill(out[1], SIGSTOP);
+        while (!stopped(out[1])) nanosleep(&(struct timespec){0, 1000000}, NULL);
+        while (out[6] >= 0 && send(out[6], "- 0\n", 4, MSG_DONTWAIT | MSG_NOSIGNAL) == 4)
+            ;
+        runner_free(t);
+        out[3] = kill(out[1], 0) < 0 && errno == ESRCH;
+        out[5] = other_children(known, 1, w);
+        out[2] = w[0];
+        if (write(fd[1], out, sizeof out) != sizeof out) _exit(1);
+        raise(SIGKILL);
+    }
+    close(fd[1]);
+    pid_t out[7] = {0};
+    ck_assert_int_eq(read(fd[0], out, sizeof out), sizeof out);
+    close(fd[0]);
+    ck_assert_int_eq(waitpid(mid, NULL, 0), mid);
+    ck_assert_int_gt(out[0], 1);
+    ck_assert_int_ge(out[6], 0);
+    ck_assert_int_eq(out[4], 1);
+    if (!out[3]) {     /* the old watchdog runs on, stopped: end it and L's rest */
+        kill(out[1], SIGKILL);
+        kill(out[0], SIGKILL);
+        ck_abort_msg("the watchdog that missed '- %d' still runs", (int)out[1]);
+    }
+    ck_assert_int_eq(out[5], 1);
+    ck_assert_int_ne(out[2], out[1]);
+    ck_assert_msg(dies(out[0]), "trial L's grandchild outlived its parent");
+}
+END_TEST
+
 START_TEST(terminate)
 {
     collect c = {.terminate_on = "ready"};
@@ -770,6 +859,7 @@ static Suite *runner_suite(void)
     tcase_add_test(tc, escaped_processes_of_trials_ending_together);
     tcase_add_test(tc, escaped_processes_of_trials_ending_apart);
     tcase_add_test(tc, one_watchdog_per_guard);
+    tcase_add_test(tc, watchdog_replaced_when_a_group_end_cannot_be_told);
     tcase_add_test(tc, terminate);
     tcase_add_test(tc, eight_children_at_once);
     tcase_add_test(tc, environment);
