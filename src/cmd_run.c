@@ -269,7 +269,10 @@ static int wait_to_resume(study_run *r, const cli_ctx *ctx, kerror *err)
     r->s = NULL;
     if (!again) {
         backoff_give_up(e, err->msg, 1, now);
-        if (r->id && scheduler_fail_stored(r->st, r->so.db_path, r->id, e->why, &serr) != KE_OK)
+        int frc = r->id ? scheduler_fail_stored(r->st, r->so.db_path, r->id, e->why, &serr) : KE_OK;
+        if (frc == KE_BUSY)
+            warn(r, "not marked FAILED: another kestrel process resumed it and runs it now", "");
+        else if (frc != KE_OK)
             warn(r, "stays RUNNING (running it again resumes it): cannot store its FAILED: ",
                  serr.msg);
         return kerror_set(err, KE_DB, NULL, "%s", e->why);

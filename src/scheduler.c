@@ -112,12 +112,18 @@ int scheduler_suspend(scheduler *s, const kerror *why, const char *reason, kerro
 int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, const char *why,
                           kerror *err)
 {
-    int rc = storage_study_set_state(st, study_id, STUDY_FAILED, why, err);
-    if (rc != KE_OK) return rc;
-    char trials[KERROR_MSG_MAX + 64];
-    snprintf(trials, sizeof trials, TRIAL_INTERRUPTED "the study failed: %s", why);
-    int n;
-    return scheduler_reclaim(st, db_path, study_id, trials, &n, err);
+    /* the lock first: a study another process resumed is that one's */
+    lock_handle h = {.fd = -1};
+    int rc = lock_study(&h, db_path, study_id, err);
+    if (rc == KE_OK) rc = storage_study_set_state(st, study_id, STUDY_FAILED, why, err);
+    if (rc == KE_OK) {
+        char trials[KERROR_MSG_MAX + 64];
+        snprintf(trials, sizeof trials, TRIAL_INTERRUPTED "the study failed: %s", why);
+        int n;
+        rc = storage_trials_reclaim(st, study_id, trials, &n, err);
+    }
+    lock_release(&h);
+    return rc;
 }
 
 static double now(void)

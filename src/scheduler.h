@@ -96,7 +96,8 @@ int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const 
 int scheduler_suspend(scheduler *s, const kerror *why, const char *reason, kerror *err);
 /* Stores the study FAILED with why, then marks the trials it left RUNNING
  * FAILED, interrupted: "the study failed: <why>". Doing it again is safe:
- * a caller whose try failed tries the whole again. */
+ * a caller whose try failed tries the whole again. KE_BUSY when a live
+ * process runs the study (it resumed it): nothing is changed. */
 int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, const char *why,
                           kerror *err);
 

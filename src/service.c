@@ -532,11 +532,19 @@ static void finish_study(service *sv, study_run *r, int rc, const kerror *step_e
 
 /* Stores a given-up study's FAILED (its reason in e->why) and reclaims the
  * trials it could not end; a transient error keeps it waiting to try
- * again, so the server does not forget a study it stored RUNNING. */
+ * again, so the server does not forget a study it stored RUNNING. A study
+ * that another process resumed meanwhile (KE_BUSY) is that one's to run. */
 static void store_given_up(service *sv, backoff_entry *e, double now)
 {
     kerror err;
-    if (scheduler_fail_stored(sv->st, sv->db_path, e->id, e->why, &err) != KE_OK) {
+    int rc = scheduler_fail_stored(sv->st, sv->db_path, e->id, e->why, &err);
+    if (rc == KE_BUSY) {
+        klog(stderr, "study %s: not marked FAILED: another kestrel process resumed it and runs it "
+             "now (this server had given it up: %s); watch or stop it there", e->name, e->why);
+        backoff_remove(&sv->waiting, e);
+        return;
+    }
+    if (rc != KE_OK) {
         int again = storage_error_transient(&err);
         log_error(e->name, again ? "cannot store its FAILED yet" : "cannot store its FAILED", &err);
         if (again) backoff_later(&sv->waiting, e, now);

@@ -38,6 +38,7 @@
 #include "../src/cli.h"
 #include "../src/events.h"
 #include "../src/fleet.h"
+#include "../src/lock.h"
 #include "../src/sched_trial.h"
 #include "../src/scheduler.h"
 #include "../src/service.h"
@@ -866,6 +867,30 @@ START_TEST(worker_study_given_up_on_a_lasting_full_disk)
 }
 END_TEST
 
+/* A study given up after storage errors that another process resumed
+ * meanwhile (it holds the study's lock when the FAILED can be stored) is
+ * that process's: it stays RUNNING, not FAILED under the other's run, and
+ * this server waits on it no more. */
+START_TEST(given_up_study_resumed_elsewhere)
+{
+    int a, b;
+    int64_t lb = worker_study(0.01, &a, &b);
+    arm_with(1, 1, SQLITE_FULL);
+    ck_assert_int_eq(worker_finish(lb, 0.25), KE_DB);
+    /* it waits, and a try after that meets the full disk: given up */
+    wait_waiting(1);
+    int f = failed;
+    while (failed == f) nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    lock_handle other;
+    ck_assert_int_eq(lock_study(&other, db_path, count("SELECT id FROM studies"), &err), KE_OK);
+    arm(0, 0);
+    wait_waiting(0);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'RUNNING'"), 1);
+    lock_release(&other);
+    engine_stop();
+}
+END_TEST
+
 /* The workers GET /workers lists, and those service_get_stats counts
  * with the leases they run. */
 static void expect_fleet(int workers, int leases)
@@ -1237,6 +1262,7 @@ static Suite *storage_faults_suite(void)
     tcase_add_test(tc, local_completion_in_a_failed_commit);
     tcase_add_test(tc, local_completion_on_a_damaged_file);
     tcase_add_test(tc, worker_study_given_up_on_a_lasting_full_disk);
+    tcase_add_test(tc, given_up_study_resumed_elsewhere);
     tcase_add_test(tc, worker_registration_in_a_failed_commit);
     tcase_add_test(tc, worker_lease_of_a_resumed_study);
     tcase_add_test(tc, worker_lease_row_not_stored);
