@@ -252,6 +252,14 @@ kill -s KILL -- -$pgid   # dash (the shebang's sh) takes no -- after -9
 all_die $gc $g1
 check "kill -9 of Kestrel's process group: the trial's child dies too" "[ -n \"$gc\" ] && ! alive $gc"
 check "... and its child in a session of its own" "[ -n \"$g1\" ] && ! alive $g1"
+# seen once under a loaded make check (2026-12-03), not reproduced since: say
+# what the survivor was and whether a watchdog was left, for the next time
+if [ -n "$g1" ] && alive $g1; then
+    echo "# survivor $g1: $(cat /proc/$g1/stat 2>/dev/null)"
+    echo "# its token: $(tr '\0' '\n' < /proc/$g1/environ 2>/dev/null | grep KESTREL_TRIAL_TOKEN)"
+    echo "# watchdogs: $(ps -eo pid,pgid,stat,args 2>/dev/null | grep '[k]estrel-watchdog' | cut -c1-60)"
+    kill -s KILL $g1
+fi
 kill -9 $g0 $gc $g1 2>/dev/null
 
 # --- SIGTERM stops cleanly; the next run resumes -------------------------
