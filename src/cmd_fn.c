@@ -27,6 +27,7 @@ int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx)
         help();
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
+    if (argv[1][0] == '-') return cli_usage("fn", "unknown option '%s'", argv[1]);
     const testfn *fn = testfn_find(argv[1]);
     if (!fn) {
         const char *names[64];

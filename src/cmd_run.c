@@ -360,6 +360,9 @@ int cmd_validate_main(int argc, char **argv, const cli_ctx *ctx)
         fputs(validate_help, stdout);
         return CLI_OK;
     }
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage("validate", "unknown option '%s'", argv[i]);
     if (argc != 2) return cli_usage("validate", "expected one SPEC.json argument");
     kerror err;
     spec_study spec;

@@ -98,7 +98,9 @@ int cmd_slurm_main(int argc, char **argv, const cli_ctx *ctx)
             fputs(slurm_help, stdout);
             return CLI_OK;
         }
-        return cli_usage("slurm", "expected 'kestrel slurm submit ...'");
+        if (argc < 2) return cli_usage("slurm", "expected 'kestrel slurm submit ...'");
+        return cli_usage("slurm", "unknown %s '%s' (expected 'kestrel slurm submit ...')",
+                         argv[1][0] == '-' ? "option" : "subcommand", argv[1]);
     }
     slurm_opts o = {.kestrel = ctx->self_exe, .work_dir = "kestrel-worker", .log_dir = ".",
                     .idle_exit = 60};

@@ -2,7 +2,9 @@
 # End-to-end tests of the real `kestrel` binary: real SQLite files, real child
 # processes, real signals. Covers the headless run, queries, the report
 # protocol through commands, failing trials of every kind, resume after
-# kill -9, the overlap lock, a clean stop by SIGTERM and delete.
+# kill -9, the overlap lock, a clean stop by SIGTERM and delete; every
+# command's --help and refusal of an unknown option, and that the README and
+# the man page name every option a command's --help lists.
 set -u
 KESTREL=${KESTREL:-$(pwd)/kestrel}
 top_srcdir=${top_srcdir:-$(pwd)}
@@ -18,8 +20,34 @@ q() { sqlite3 "${DB:-kestrel.db}" "$1"; }
 # --- help and usage -----------------------------------------------------
 check "kestrel --help" "$KESTREL --help | grep -q 'Usage: kestrel COMMAND'"
 check "kestrel --help says how to read the man page in the build tree" "$KESTREL --help | grep -q 'man -l docs/kestrel.1'"
-for c in run validate studies trials best train fn; do
-    check "kestrel $c --help" "$KESTREL $c --help >out.txt 2>&1 && grep -qi usage out.txt"
+# every command `kestrel --help` lists (and slurm's submit) answers --help
+# and -h on stdout with exit 0, and refuses an unknown option with exit 2,
+# naming it on stderr
+cmds=$($KESTREL --help | sed -n '/^Commands:/,/^$/p' | awk 'NF > 1 && $1 != "Commands:" {print $1}')
+check "kestrel --help lists 16 commands" "[ $(echo $cmds | wc -w) -eq 16 ]"
+for c in $cmds "slurm submit"; do
+    for h in --help -h; do
+        $KESTREL $c $h >out.txt 2>err.txt; rc=$?
+        check "kestrel $c $h: exit 0, usage on stdout only" "[ $rc -eq 0 ] && grep -qi usage out.txt && [ ! -s err.txt ]"
+    done
+    $KESTREL $c --no-such-option </dev/null >out.txt 2>err.txt; rc=$?
+    check "kestrel $c --no-such-option: exit 2, named" "[ $rc -eq 2 ] && grep -q -- '--no-such-option' err.txt && grep -qi unknown err.txt && [ ! -s out.txt ]"
+done
+$KESTREL slurm launch >/dev/null 2>err.txt; rc=$?
+check "kestrel slurm: an unknown subcommand is named (exit 2)" "[ $rc -eq 2 ] && grep -q \"unknown subcommand 'launch'\" err.txt"
+# the README's CLI reference (the command's row) and the man page name every
+# option the command's --help lists (--db and --help are said once for all;
+# an option followed by '=' in a help is an example of sbatch's)
+sed 's/\\-/-/g; s/\\f[BIRP]//g' "$top_srcdir/docs/kestrel.1" > man.txt
+for c in $cmds "slurm submit"; do
+    grep -F "| \`kestrel $c " "$top_srcdir/README.md" | head -1 > row.txt
+    missing=
+    for o in $($KESTREL $c --help | grep -oE -- '--[a-z][a-z0-9-]*([^a-z0-9=-]|$)' | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
+        case $o in --help|--db) continue ;; esac
+        grep -q -- "$o\\b" row.txt || missing="$missing README:$o"
+        grep -q -- "$o\\b" man.txt || missing="$missing man:$o"
+    done
+    check "kestrel $c: the README and the man page name its options${missing:+ (missing:$missing)}" "[ -z '$missing' ]"
 done
 $KESTREL nosuch >/dev/null 2>&1; check "unknown command exits 2" "[ $? -eq 2 ]"
 
