@@ -48,6 +48,7 @@ typedef struct fl_worker {
     struct fl_worker *fnext, *fprev;    /* in fl->free_first while running < slots */
     int in_free;
     unsigned long pass;         /* the engine pass that registered it */
+    unsigned long heard;        /* fl->walk at its last call */
     struct fl_worker *next;
 } fl_worker;
 
@@ -83,6 +84,13 @@ struct fleet {
         int64_t *id;
         int n, cap;
     } ended, to_end;
+    /* Workers that stopped calling (a job that ended, a machine gone) are
+     * forgotten after FLEET_FORGET_WALKS walks, one a lease's length apart,
+     * without a call from them: counted in walks of a running engine, not
+     * in seconds, so a server that was stopped or starved forgets no one
+     * for the gap. One that calls again is told to register again. */
+    double next_walk;           /* CLOCK_MONOTONIC seconds */
+    unsigned long walk;
     unsigned rr;                /* which study a lease asks first */
     fl_worker *workers;
     /* the workers with a free slot, the last heard from first: whether
@@ -212,6 +220,7 @@ static void free_place(fleet *fl, fl_worker *w)
 static void seen(fleet *fl, fl_worker *w)
 {
     w->last_seen = wall();
+    w->heard = fl->walk;
     free_place(fl, w);
 }
 
@@ -686,6 +695,41 @@ static int do_finish(service *sv, void *arg, kerror *err)
     return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
+/* Frees w, already out of fl->workers, and its leases; a call naming it
+ * is then answered "register again". */
+static void worker_forget(fleet *fl, fl_worker *w)
+{
+    for (fl_lease *l = w->leases, *next; l; l = next) {
+        next = l->wnext;
+        lease_unlink(fl, l);
+        lease_free(l);
+    }
+    free_unlink(fl, w);
+    if (idmap_get(&fl->worker_ids, w->id) == w) idmap_del(&fl->worker_ids, w->id);
+    atomic_fetch_sub(&fl->n_workers, 1);
+    worker_free(w);
+}
+
+/* One walk of the workers: those without a lease that made no call in the
+ * last FLEET_FORGET_WALKS walks are forgotten (their rows stay). A walk of
+ * every worker a lease's length apart, not at every pass. */
+static void forget_silent(fleet *fl, double now)
+{
+    if (now < fl->next_walk) return;
+    fl->next_walk = now + fl->lease_s;
+    fl->walk++;
+    for (fl_worker **p = &fl->workers, *w; (w = *p);) {
+        if (w->leases || w->pass == fl->pass || fl->walk - w->heard <= FLEET_FORGET_WALKS) {
+            p = &w->next;
+            continue;
+        }
+        klog(stderr, "worker %lld forgotten: %s made no call in %d leases' time", (long long)w->id,
+             w->name, FLEET_FORGET_WALKS);
+        *p = w->next;
+        worker_forget(fl, w);
+    }
+}
+
 /* How long the engine may go unscheduled before fleet_tick takes the gap
  * off every lease: a coordinator that was itself frozen (SIGSTOP, a VM
  * paused, a disk stall) could not hear its workers, so their silence then
@@ -699,6 +743,7 @@ void fleet_tick(fleet *fl)
     fl->last_tick = now;
     if (gap > FLEET_STALL_S)
         for (fl_lease *l = fl->leases; l; l = l->next) l->expires += gap;
+    forget_silent(fl, now);
     /* expiries only move later (heartbeats, the gap above), so the bound
      * stays true until a walk sets it again */
     if (now <= fl->first_expiry) return;
@@ -759,15 +804,7 @@ void fleet_pass_end(fleet *fl, int committed)
         }
         /* its row is gone: it registers again, maybe under the same id */
         *p = w->next;
-        for (fl_lease *l = w->leases, *next; l; l = next) {
-            next = l->wnext;
-            lease_unlink(fl, l);
-            lease_free(l);
-        }
-        free_unlink(fl, w);
-        if (idmap_get(&fl->worker_ids, w->id) == w) idmap_del(&fl->worker_ids, w->id);
-        atomic_fetch_sub(&fl->n_workers, 1);
-        worker_free(w);
+        worker_forget(fl, w);
     }
 }
 

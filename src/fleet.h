@@ -15,6 +15,8 @@
 #include "service.h"
 
 #define FLEET_LEASE_DEFAULT 30.0   /* seconds a lease lives without a call from its worker */
+#define FLEET_FORGET_WALKS 10      /* leases' lengths without a call after which a worker
+                                    * holding no lease is forgotten (its row stays) */
 
 /* The registry: {"workers": [...]} (GET /api/v1/workers). */
 int fleet_list(service *sv, json_t **out, kerror *err);

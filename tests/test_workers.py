@@ -355,6 +355,29 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(again["trial"]["retry_of"], number)
         self.assertNotEqual(again["lease"], lease["lease"])
 
+    def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
+        s = self.serve("--lease-timeout", "0.2")
+        _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})
+        live = self.worker(s, "live")
+
+        def names():
+            return {w["name"] for w in s.json("GET", "/api/v1/workers")[1]["workers"]}
+        wait_for("the silent worker to be forgotten", lambda: "gone:1" not in names())
+        # its row stays; a call from it is told to register again
+        status, err = s.json("POST", "/api/v1/workers/%d/heartbeat" % gone["id"],
+                             {"key": gone["key"], "leases": []})
+        self.assertEqual(status, 404, err)
+        self.assertIn("register again", err["error"]["message"])
+        s.log.flush()
+        s.log.seek(0)
+        self.assertIn("worker %d forgotten: gone:1 made no call in 10 leases' time" % gone["id"],
+                      s.log.read())
+        # the live worker calls every third of a lease: listed (again, if a
+        # loaded machine held it past ten leases and it registered anew)
+        wait_for("the live worker listed", lambda: "%s:%d" % (socket.gethostname(), live.pid)
+                 in names())
+        self.assertIsNone(live.poll(), self.log_of(live))
+
     def test_a_registration_can_take_the_first_trial(self):
         s = self.serve()
         reg = {"host": "h", "pid": 1, "slots": 1, "lease": True, "gpus_free": 0}
