@@ -23,9 +23,10 @@ static void help(void)
 int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2) return cli_usage("fn", "expected a function's name");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         help();
-        return argc < 2 ? CLI_USAGE : CLI_OK;
+        return CLI_OK;
     }
     if (argv[1][0] == '-') return cli_usage("fn", "unknown option '%s'", argv[1]);
     const testfn *fn = testfn_find(argv[1]);

@@ -114,8 +114,12 @@ static int apply_env_defaults(train_config *c, kerror *err)
     return rc;
 }
 
-static int parse_args(int argc, char **argv, train_config *c, int *help, kerror *err)
+/* *unknown: an argument that is no option of the command (a usage error,
+ * answered as every command's are), else NULL. */
+static int parse_args(int argc, char **argv, train_config *c, int *help, const char **unknown,
+                      kerror *err)
 {
+    *unknown = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int rc;
@@ -127,10 +131,8 @@ static int parse_args(int argc, char **argv, train_config *c, int *help, kerror 
         } else if ((v = option_value(argc, argv, &i, "--set"))) {
             rc = train_config_set_kv(c, v, err);
         } else {
-            static const char *const args[] = {"--set", "--config", "--help", NULL};
-            const char *near = nearest_name(argv[i], args);
-            rc = near ? kerror_set(err, KE_INVALID, argv[i], "unknown argument (did you mean '%s'?)", near)
-                      : kerror_set(err, KE_INVALID, argv[i], "unknown argument (see --help)");
+            *unknown = argv[i];
+            return KE_INVALID;
         }
         if (rc) return rc;
     }
@@ -144,8 +146,17 @@ int cmd_train_main(int argc, char **argv)
     kerror_clear(&err);
     train_config_defaults(&cfg);
     int help = 0;
-    if (apply_env_defaults(&cfg, &err) || parse_args(argc, argv, &cfg, &help, &err))
+    const char *unknown = NULL;
+    if (apply_env_defaults(&cfg, &err) || parse_args(argc, argv, &cfg, &help, &unknown, &err)) {
+        static const char *const args[] = {"--set", "--config", "--help", NULL};
+        const char *near = unknown ? nearest_name(unknown, args) : NULL;
+        if (near) return cli_usage("train", "unknown option '%s' (did you mean '%s'?)", unknown, near);
+        if (unknown && unknown[0] != '-')
+            return cli_usage("train", "unexpected argument '%s' (options are set with --set KEY=VALUE)",
+                             unknown);
+        if (unknown) return cli_usage("train", "unknown option '%s'", unknown);
         return fail(&err, 2);
+    }
     if (help) {
         train_config_print_help(stdout);
         static const char *const metrics[] = {TRAIN_METRIC_NAMES};

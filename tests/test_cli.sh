@@ -420,7 +420,9 @@ check "an option without its value says so" "[ $rc -eq 2 ] && grep -q \"option '
 $KESTREL fn bran --set x1=0 2>err.txt; rc=$?
 check "an unknown function: exit 2, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown function 'bran' (did you mean 'branin'?)\" err.txt"
 $KESTREL train --sett lr=0.1 2>err.txt; rc=$?
-check "kestrel train: an unknown argument, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown argument (did you mean '--set'?)\" err.txt"
+check "kestrel train: an unknown argument, did you mean" "[ $rc -eq 2 ] && grep -q \"kestrel train: unknown option '--sett' (did you mean '--set'?)\" err.txt && grep -q \"Try 'kestrel train --help'\" err.txt"
+$KESTREL fn >out.txt 2>err.txt; rc=$?
+check "kestrel fn without a function: exit 2, said on stderr" "[ $rc -eq 2 ] && [ ! -s out.txt ] && grep -q \"expected a function's name\" err.txt"
 $KESTREL train --set lrr=0.1 2>err.txt; rc=$?
 check "kestrel train: an unknown option, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown option 'lrr' (did you mean 'lr'?)\" err.txt"
 $KESTREL trails 2>err.txt; rc=$?
