@@ -460,12 +460,19 @@ static storage_stamp settled_stamp(const storage_stamp *s)
                            .settled = s->settled};
 }
 
-/* Which page: what names its array ("trials" or "curves"), metric the
- * curves' ("" for trials). */
+/* Which page: what names its items ("trials", "columns": the trials as
+ * columns, or "curves"), metric the curves' ("" for trials). */
 typedef struct {
     const char *what, *metric;
     int offset, limit;
 } settled_page;
+
+/* The items of a page as the answer names them (new reference): the
+ * trials' objects, or (what "columns") the same trials as columns. */
+static json_t *page_items(const page_build *pb, const char *what)
+{
+    return strcmp(what, "columns") ? json_incref(pb->arr) : api_trials_columns(pb->arr);
+}
 
 /* Answers the kept text of a page (`{"trials":[...]`) with its counts. */
 static void respond_settled(http_req *rq, const char *head, size_t len, int total,
@@ -506,7 +513,7 @@ static int answer_settled(api *a, http_req *rq, const settled_page *pg, const st
             free(key);
             return 0;
         }
-        json_t *o = json_pack("{s:O}", pg->what, pb->arr);
+        json_t *o = json_pack("{s:o}", pg->what, page_items(pb, pg->what));
         char *text = o ? format_json(o, JSON_COMPACT) : NULL;
         json_decref(o);
         size_t n = text ? strlen(text) : 0;
@@ -531,6 +538,12 @@ static void h_trials(http_req *rq, void *ctx)
     api *a = ctx;
     storage_filter f = {.state = -1};
     const char *state = http_query(rq, "state"), *sort = http_query(rq, "sort");
+    const char *format = http_query(rq, "format");
+    if (format && strcmp(format, "objects") && strcmp(format, "columns")) {
+        http_respond_error(rq, 400, "invalid", "format", "expected objects or columns, not '%s'", format);
+        return;
+    }
+    const char *what = format && !strcmp(format, "columns") ? "columns" : "trials";
     if (state && *state && (f.state = trial_state_parse(state)) < 0) {
         http_respond_error(rq, 400, "invalid", "state", "expected RUNNING, COMPLETE, PRUNED or "
                            "FAILED, not '%s'", state);
@@ -545,13 +558,13 @@ static void h_trials(http_req *rq, void *ctx)
         query_int(rq, "limit", LIMIT_DEFAULT, LIMIT_MAX, &f.limit) < 0)
         return;
     char key[96];
-    snprintf(key, sizeof key, "trials %d %d %d %d", f.state, f.best_first, f.offset, f.limit);
+    snprintf(key, sizeof key, "%s %d %d %d %d", what, f.state, f.best_first, f.offset, f.limit);
     storage_stamp stamp;
     storage_study s;
     storage *st = cached_read(a, rq, key, &stamp, &s);
     if (!st) return;
     int settled = f.state < 0 && !f.best_first && f.limit > 0;
-    settled_page pg = {"trials", "", f.offset, f.limit};
+    settled_page pg = {what, "", f.offset, f.limit};
     if (settled && answer_settled(a, rq, &pg, &stamp, &s, NULL)) {
         storage_study_free(&s);
         pool_put(a, st);
@@ -563,16 +576,13 @@ static void h_trials(http_req *rq, void *ctx)
     int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &f, add_trial, &pb, &err);
     if (rc == KE_OK && (pb.failed || !pb.arr))
         rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
-    if (rc == KE_OK && settled && answer_settled(a, rq, &pg, &stamp, &s, &pb))
-        json_decref(pb.arr);
-    else if (rc == KE_OK)
-        respond_new(a, rq, key, &stamp, json_pack("{s:o, s:i, s:i, s:i}", "trials", pb.arr, "total",
-                                                  count_state(&s, f.state), "offset", f.offset,
-                                                  "limit", f.limit), !pb.running);
-    else {
-        json_decref(pb.arr);
+    if (rc == KE_OK && !(settled && answer_settled(a, rq, &pg, &stamp, &s, &pb)))
+        respond_new(a, rq, key, &stamp, json_pack("{s:o, s:i, s:i, s:i}", what, page_items(&pb, what),
+                                                  "total", count_state(&s, f.state), "offset",
+                                                  f.offset, "limit", f.limit), !pb.running);
+    else if (rc != KE_OK)
         http_respond_kerror(rq, &err);
-    }
+    json_decref(pb.arr);
     storage_study_free(&s);
     pool_put(a, st);
 }
@@ -769,7 +779,7 @@ static const http_route routes[] = {
     {"POST", "/api/v1/studies/*/enqueue", h_enqueue_post, 0, NULL, 0},
     {"GET", "/api/v1/studies/*/note", h_note_get, 0, NULL, 0},
     {"PUT", "/api/v1/studies/*/note", h_note_put, 0, NULL, 0},
-    {"GET", "/api/v1/studies/*/trials", h_trials, 0, "state sort offset limit", 0},
+    {"GET", "/api/v1/studies/*/trials", h_trials, 0, "state sort offset limit format", 0},
     {"GET", "/api/v1/studies/*/trials/*", h_trial, 0, NULL, 0},
     {"GET", "/api/v1/studies/*/best", h_best, 0, NULL, 0},
     {"GET", "/api/v1/studies/*/curves", h_curves, 0, "offset limit", 0},

@@ -103,6 +103,74 @@ json_t *api_trial_json(const storage_trial *t)
                      t->enqueued_id > 0);
 }
 
+/* The column named key of cols, made with `rows` nulls when new (a
+ * parameter first seen at that row). */
+static json_t *column(json_t *cols, const char *key, size_t rows)
+{
+    json_t *c = json_object_get(cols, key);
+    if (c) return c;
+    c = json_array();
+    for (size_t i = 0; c && i < rows; i++)
+        if (json_array_append_new(c, json_null()) != 0) {
+            json_decref(c);
+            return NULL;
+        }
+    return c && json_object_set_new(cols, key, c) == 0 ? c : NULL;
+}
+
+/* Pads every array of cols (and of its "params") with nulls to n rows. */
+static int pad_columns(json_t *cols, size_t n)
+{
+    const char *key;
+    json_t *c;
+    json_object_foreach(cols, key, c) {
+        if (json_is_object(c) && pad_columns(c, n) != 0) return -1;
+        while (json_is_array(c) && json_array_size(c) < n)
+            if (json_array_append_new(c, json_null()) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Built from the objects rather than from storage_trial, so the two forms
+ * cannot drift apart: one encoding of a trial, two layouts. */
+json_t *api_trials_columns(const json_t *trials)
+{
+    json_t *cols = json_object(), *params = json_object();
+    /* every field's column, even in an empty page: a blank trial's fields */
+    json_t *blank = api_trial_json(&(storage_trial){0});
+    int ok = cols && params && blank;
+    const char *key;
+    json_t *v;
+    json_object_foreach(blank, key, v) {
+        if (!ok) break;
+        ok = !strcmp(key, "params") ? json_object_set(cols, key, params) == 0 : column(cols, key, 0) != NULL;
+    }
+    json_decref(blank);
+    size_t i;
+    json_t *t;
+    json_array_foreach(trials, i, t) {
+        json_object_foreach(t, key, v) {
+            int p = !strcmp(key, "params");
+            const char *pk;
+            json_t *pv;
+            if (!ok) break;
+            if (p) {
+                json_object_foreach(v, pk, pv) {
+                    json_t *c = column(params, pk, i);
+                    ok = ok && c && json_array_append(c, pv) == 0;
+                }
+                continue;
+            }
+            json_t *c = column(cols, key, i);
+            ok = c && json_array_append(c, v) == 0;
+        }
+    }
+    json_decref(params);
+    if (ok && pad_columns(cols, json_array_size(trials)) == 0) return cols;
+    json_decref(cols);
+    return NULL;
+}
+
 int api_trial_metrics(storage *st, const storage_trial *t, json_t *trial, kerror *err)
 {
     storage_metric *m = NULL;

@@ -43,6 +43,12 @@ json_t *api_text(const char *s);
 json_t *api_study_json(const storage_study *s, int with_spec);
 /* The trial object. */
 json_t *api_trial_json(const storage_trial *t);
+/* Trial objects (an array of api_trial_json's) as columns: an object with
+ * one array per field of a trial, in the trials' order, and "params" an
+ * object with one array per parameter name (in the order first seen; null
+ * where a trial has no such parameter). Values are shared with the
+ * objects'. NULL when out of memory. */
+json_t *api_trials_columns(const json_t *trials);
 /* Adds the detail fields to a trial object, read from storage: "values"
  * grouped by step, final "metrics" and the output tails (GET .../trials/N,
  * `kestrel trial`). Errors: storage's, KE_NOMEM. */

@@ -386,6 +386,56 @@ class ApiTest(unittest.TestCase):
             self.assertEqual(([t["number"] for t in page["trials"]], page["trials"][0]["value"]),
                              (numbers, value), sql)
 
+    def test_trials_as_columns_are_the_objects_transposed(self):
+        # ?format=columns answers the page's trials as one array per field
+        # with the objects' values, for any filter and sort; a full page of
+        # finished trials is kept as the objects' is while the study grows;
+        # a parameter a trial lacks is null in its column
+        s = self.serve()
+        spec = fn_spec("col", trials=4)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("col", "COMPLETE")
+        path = "/api/v1/studies/col/trials?"
+
+        def same(query):
+            objects = s.json("GET", path + query)[1]
+            status, page = s.json("GET", path + query + "&format=columns")
+            self.assertEqual((status, page["total"], page["offset"], page["limit"]),
+                             (200, objects["total"], objects["offset"], objects["limit"]), query)
+            cols = page["columns"]
+            names = sorted({p for t in objects["trials"] for p in t["params"]})
+            self.assertEqual(sorted(cols["params"]), names, query)
+            rows = []
+            for i in range(len(cols["number"])):
+                t = {k: c[i] for k, c in cols.items() if k != "params"}
+                t["params"] = {p: c[i] for p, c in cols["params"].items() if c[i] is not None}
+                rows.append(t)
+            self.assertEqual(rows, objects["trials"], query)
+            lengths = [len(c) for k, c in cols.items() if k != "params"] + [len(c) for c in cols["params"].values()]
+            self.assertEqual(set(lengths) - {len(rows)}, set(), query)
+            return page
+
+        for query in ["sort=number&limit=3", "sort=number&offset=2&limit=3",
+                      "state=COMPLETE&sort=best&limit=10", "sort=number&offset=9"]:
+            same(query)
+        empty = same("sort=number&offset=9")["columns"]
+        self.assertEqual(set(empty), set(s.json("GET", path + "limit=1")[1]["trials"][0]))
+        self.assertEqual(set(empty) - {"params"}, {k for k, c in empty.items() if c == []})
+        first = same("sort=number&limit=3")
+        spec["budget"]["max_trials"] = 6
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)
+        s.wait_state("col", "COMPLETE")
+        grown = same("sort=number&limit=3")
+        self.assertEqual((grown["columns"], grown["total"]), (first["columns"], 6))
+        with sqlite3.connect(self.db) as db:
+            db.execute("INSERT INTO trials (study_id, number, state, value, started_at, finished_at) "
+                       "SELECT id, 6, 'COMPLETE', 5, 1, 2 FROM studies WHERE name = 'col'")
+        db.close()
+        cols = same("sort=number&offset=5&limit=3")["columns"]
+        self.assertEqual((cols["number"], cols["params"]["x1"][1]), ([5, 6], None))
+        status, err = s.json("GET", path + "format=rows")
+        self.assertEqual((status, err["error"]["path"]), (400, "format"))
+
     def test_full_pages_of_finished_curves_are_kept_while_the_study_grows(self):
         # a full page of finished trials' curves is kept as their trials'
         # page is, with its total current; an edit by hand of a finished

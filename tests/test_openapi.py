@@ -233,6 +233,9 @@ class OpenApiTest(unittest.TestCase):
         page = self.check(s, "GET", "/api/v1/studies/api/trials?limit=3",
                           "/api/v1/studies/{name}/trials")
         self.assertEqual(len(page["trials"]), 3)
+        page = self.check(s, "GET", "/api/v1/studies/api/trials?limit=3&format=columns",
+                          "/api/v1/studies/{name}/trials")
+        self.assertEqual(len(page["columns"]["number"]), 3)
         self.check(s, "GET", "/api/v1/studies/api/trials/0", "/api/v1/studies/{name}/trials/{number}")
         self.check(s, "GET", "/api/v1/studies/api/best", "/api/v1/studies/{name}/best")
         self.check(s, "GET", "/api/v1/studies/api/curves", "/api/v1/studies/{name}/curves")
