@@ -530,7 +530,7 @@ test('the header and the table\'s first page come before the whole history, the 
   const hold = () => { let release; const held = new Promise((r) => { release = r; }); return { held, release }; };
   const trials = hold();
   const curves = hold();
-  const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&offset=/;
+  const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&format=columns&offset=/;
   const curvesUrl = /\/api\/v1\/studies\/many\/curves/;
   let curvesAsked = 0;
   await page.route(trialsUrl, async (route) => { await trials.held; await route.continue(); });
