@@ -103,19 +103,20 @@ json_t *api_trial_json(const storage_trial *t)
                      t->enqueued_id > 0);
 }
 
-/* The column named key of cols, made with `rows` nulls when new (a
- * parameter first seen at that row). */
+/* The column named key of cols, holding `rows` values: nulls for the rows
+ * before that did not have the key (a parameter that a conditional space
+ * gave some trials only), made when new. */
 static json_t *column(json_t *cols, const char *key, size_t rows)
 {
     json_t *c = json_object_get(cols, key);
-    if (c) return c;
-    c = json_array();
-    for (size_t i = 0; c && i < rows; i++)
+    int fresh = !c;
+    if (fresh) c = json_array();
+    while (c && json_array_size(c) < rows)
         if (json_array_append_new(c, json_null()) != 0) {
-            json_decref(c);
+            if (fresh) json_decref(c);
             return NULL;
         }
-    return c && json_object_set_new(cols, key, c) == 0 ? c : NULL;
+    return c && (!fresh || json_object_set_new(cols, key, c) == 0) ? c : NULL;
 }
 
 /* Pads every array of cols (and of its "params") with nulls to n rows. */

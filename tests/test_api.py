@@ -433,6 +433,13 @@ class ApiTest(unittest.TestCase):
         db.close()
         cols = same("sort=number&offset=5&limit=3")["columns"]
         self.assertEqual((cols["number"], cols["params"]["x1"][1]), ([5, 6], None))
+        # and between trials that have it: each value stays in its trial's row
+        spec["budget"]["max_trials"] = 9
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)
+        s.wait_state("col", "COMPLETE")
+        cols = same("sort=number&offset=5&limit=3")["columns"]
+        self.assertEqual(cols["number"], [5, 6, 7])
+        self.assertEqual([v is None for v in cols["params"]["x1"]], [False, True, False])
         status, err = s.json("GET", path + "format=rows")
         self.assertEqual((status, err["error"]["path"]), (400, "format"))
 
