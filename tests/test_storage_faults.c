@@ -845,20 +845,29 @@ START_TEST(worker_completion_in_a_failed_commit)
 }
 END_TEST
 
+/* A worker's study on a disk that stays full past --storage-retry (10 ms):
+ * its finish fails, the study waits, and a try after that meets the full
+ * disk (given up); the fault stays armed. *b (b may be NULL): the trial
+ * left unended. */
+static void give_up_on_a_full_disk(int *b)
+{
+    int a, unended;
+    int64_t lb = worker_study(0.01, &a, b ? b : &unended);
+    arm_with(1, 1, SQLITE_FULL);
+    ck_assert_int_eq(worker_finish(lb, 0.25), KE_DB);
+    wait_waiting(1);
+    int f = failed;
+    while (failed == f) nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+}
+
 /* A full disk that outlasts --storage-retry (here 10 ms: the first try to
  * resume is already past it): the study is given up, FAILED with the last
  * error once that can be stored (the server keeps trying to store it), and
  * the trial it could not end is marked interrupted. */
 START_TEST(worker_study_given_up_on_a_lasting_full_disk)
 {
-    int a, b;
-    int64_t lb = worker_study(0.01, &a, &b);
-    arm_with(1, 1, SQLITE_FULL);
-    ck_assert_int_eq(worker_finish(lb, 0.25), KE_DB);
-    /* it waits, and a try after that meets the full disk */
-    wait_waiting(1);
-    int f = failed;
-    while (failed == f) nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    int b;
+    give_up_on_a_full_disk(&b);
     arm(0, 0);
     wait_waiting(0);
     expect_failed("remote", "storage errors for % s (given up): %disk is full", b,
@@ -873,14 +882,7 @@ END_TEST
  * this server waits on it no more. */
 START_TEST(given_up_study_resumed_elsewhere)
 {
-    int a, b;
-    int64_t lb = worker_study(0.01, &a, &b);
-    arm_with(1, 1, SQLITE_FULL);
-    ck_assert_int_eq(worker_finish(lb, 0.25), KE_DB);
-    /* it waits, and a try after that meets the full disk: given up */
-    wait_waiting(1);
-    int f = failed;
-    while (failed == f) nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    give_up_on_a_full_disk(NULL);
     lock_handle other;
     ck_assert_int_eq(lock_study(&other, db_path, count("SELECT id FROM studies"), &err), KE_OK);
     arm(0, 0);
