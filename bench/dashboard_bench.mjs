@@ -47,7 +47,13 @@ for (let rep = 0; rep < REPS; rep++) {
   const page = await context.newPage();
   await page.addInitScript(() => {
     window.__long = [];
-    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
+    window.__longAt = [];   /* start+duration of each, for PROFILE */
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) {
+        window.__long.push(e.duration);
+        window.__longAt.push(`${e.startTime.toFixed(0)}+${e.duration.toFixed(0)}`);
+      }
+    })
       .observe({ type: 'longtask', buffered: true });
     /* when the table's first page is in the DOM, read in the page: the
      * poll from node waits for the main thread, which the charts may hold */
@@ -101,6 +107,9 @@ for (let rep = 0; rep < REPS; rep++) {
       .map((e) => `${e.name.replace(/^.*\/api\/v1\/studies\/[^/]*/, '')} ${e.startTime.toFixed(0)} sent ${e.requestStart.toFixed(0)} ${e.responseStart.toFixed(0)} ${e.responseEnd.toFixed(0)} ${(e.encodedBodySize / 1024).toFixed(0)}KB`));
     console.log(`load ${rep + 1}: history ${loadInPage.toFixed(0)} charts ${readyInPage.toFixed(0)} table ${tableInPage.toFixed(0)}`);
     for (const r of res) console.log('  ' + r);
+    /* the long tasks so far, each as start+duration from navigation: which
+     * of the gaps above the main thread was busy in */
+    console.log('  long tasks: ' + (await page.evaluate(() => window.__longAt.join(' '))));
   }
   const loadLong = await page.evaluate(() => window.__long.slice());
   await page.evaluate(() => { window.__long = []; });
