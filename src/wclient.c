@@ -1,8 +1,14 @@
 /* wclient: libcurl under the worker's JSON calls; see wclient.h. One easy
- * handle per client, reused, so calls to the server share a connection. */
+ * handle per client, reused, so calls to the server share a connection.
+ * libcurl is loaded when a client opens, not linked: linked, it and its 19
+ * libraries (TLS, Kerberos, LDAP, SSH) were loaded by every Kestrel process,
+ * each function trial and CLI read among them, about 10 ms of a 27 ms
+ * `kestrel fn`; only `kestrel worker` calls it. */
 #define _GNU_SOURCE
 #include "wclient.h"
 
+#include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +17,57 @@
 
 #define CONNECT_TIMEOUT_S 5L
 #define CALL_TIMEOUT_S 30L      /* a server whose engine is busy answers late, not never */
+#define CURL_SONAME "libcurl.so.4"
+
+/* The libcurl calls a client makes, looked up in the loaded library. */
+typedef struct {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+    CURLcode (*easy_perform)(CURL *h);
+    CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+    void (*easy_reset)(CURL *h);
+    void (*easy_cleanup)(CURL *h);
+    const char *(*easy_strerror)(CURLcode cc);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+} curl_api;
 
 struct wclient {
+    void *dl;               /* the dlopen handle of libcurl */
+    curl_api api;
     CURL *h;
     char *base;
     struct curl_slist *headers;
 };
+
+/* Loads libcurl into c->dl and c->api. RTLD_NODELETE: libcurl's TLS library
+ * registers exit handlers, which must not outlive its code. */
+static int load_curl(wclient *c, kerror *err)
+{
+    c->dl = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!c->dl)
+        return kerror_set(err, KE_IO, NULL, "cannot load libcurl, which kestrel worker needs: %s "
+                          "(Debian's package libcurl4)", dlerror());
+    static const struct {
+        const char *name;
+        size_t off;
+    } syms[] = {
+#define SYM(f) {"curl_" #f, offsetof(curl_api, f)}
+        SYM(global_init), SYM(easy_init), SYM(easy_setopt), SYM(easy_perform), SYM(easy_getinfo),
+        SYM(easy_reset), SYM(easy_cleanup), SYM(easy_strerror), SYM(slist_append),
+        SYM(slist_free_all),
+#undef SYM
+    };
+    for (size_t k = 0; k < sizeof syms / sizeof syms[0]; k++) {
+        void *p = dlsym(c->dl, syms[k].name);
+        if (!p)
+            return kerror_set(err, KE_IO, NULL, "libcurl (%s) lacks %s", CURL_SONAME, syms[k].name);
+        /* a function pointer's bytes are an object pointer's (POSIX dlsym) */
+        memcpy((char *)&c->api + syms[k].off, &p, sizeof p);
+    }
+    return KE_OK;
+}
 
 typedef struct {
     char *data;
@@ -45,23 +96,27 @@ int wclient_open(wclient **out, const char *base, const char *token, kerror *err
     if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
         return kerror_set(err, KE_INVALID, "--server", "expected an http:// or https:// URL, "
                           "not '%s'", base);
-    /* once per process; not thread-safe, and the worker has one thread */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-        return kerror_set(err, KE_IO, NULL, "cannot initialize libcurl");
     wclient *c = calloc(1, sizeof *c);
-    if (!c || !(c->base = strdup(base)) || !(c->h = curl_easy_init())) {
+    if (!c) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = load_curl(c, err);
+    /* not thread-safe, and the worker has one thread */
+    if (rc == KE_OK && c->api.global_init(CURL_GLOBAL_DEFAULT) != 0)
+        rc = kerror_set(err, KE_IO, NULL, "cannot initialize libcurl");
+    if (rc == KE_OK && (!(c->base = strdup(base)) || !(c->h = c->api.easy_init())))
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc != KE_OK) {
         wclient_close(c);
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        return rc;
     }
     size_t len = strlen(c->base);
     while (len > 0 && c->base[len - 1] == '/') c->base[--len] = '\0';
-    c->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    c->headers = c->api.slist_append(NULL, "Content-Type: application/json");
     char auth[1024];
     if (token && (size_t)snprintf(auth, sizeof auth, "Authorization: Bearer %s", token) >= sizeof auth) {
         wclient_close(c);
         return kerror_set(err, KE_INVALID, "--token-file", "the token is too long");
     }
-    if (token) c->headers = curl_slist_append(c->headers, auth);
+    if (token) c->headers = c->api.slist_append(c->headers, auth);
     if (!c->headers) {
         wclient_close(c);
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -73,8 +128,9 @@ int wclient_open(wclient **out, const char *base, const char *token, kerror *err
 void wclient_close(wclient *c)
 {
     if (!c) return;
-    if (c->h) curl_easy_cleanup(c->h);
-    curl_slist_free_all(c->headers);
+    if (c->h) c->api.easy_cleanup(c->h);
+    if (c->headers) c->api.slist_free_all(c->headers);
+    if (c->dl) dlclose(c->dl);
     free(c->base);
     free(c);
 }
@@ -92,25 +148,26 @@ static int perform(wclient *c, const char *method, const char *path, const void 
     if (asprintf(&url, "%s%s", c->base, path) < 0)
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     CURL *h = c->h;
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, CALL_TIMEOUT_S);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, ctx);
+    const curl_api *api = &c->api;
+    api->easy_reset(h);
+    api->easy_setopt(h, CURLOPT_URL, url);
+    api->easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+    api->easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    api->easy_setopt(h, CURLOPT_TIMEOUT, CALL_TIMEOUT_S);
+    api->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    api->easy_setopt(h, CURLOPT_WRITEFUNCTION, write);
+    api->easy_setopt(h, CURLOPT_WRITEDATA, ctx);
     if (!strcmp(method, "POST")) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+        api->easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        api->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
     }
-    CURLcode cc = curl_easy_perform(h);
+    CURLcode cc = api->easy_perform(h);
     int rc = KE_OK;
     if (cc != CURLE_OK) {
-        rc = kerror_set(err, KE_IO, NULL, "%s%s: %s", c->base, path, curl_easy_strerror(cc));
+        rc = kerror_set(err, KE_IO, NULL, "%s%s: %s", c->base, path, api->easy_strerror(cc));
     } else {
         long code = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        api->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         *status = (int)code;
     }
     free(url);
