@@ -453,5 +453,11 @@ wait $kpid; rc=$?
 check "built-in trials run the binary Kestrel runs while its file is rebuilt" \
     "[ $rc -eq 0 ] && [ \"\$(DB=rebuild.db q \"select count(*) from trials where state = 'COMPLETE'\")\" = 3 ]"
 
+# libcurl is loaded by kestrel worker alone (src/wclient.c): linked, it and
+# its 19 libraries cost every function trial and CLI read about 10 ms
+LD_DEBUG=files "$KESTREL" fn branin --set x1=1 --set x2=2 >/dev/null 2>ld.txt
+check "a function trial loads its libraries but not libcurl" \
+    "grep -q 'file=libjansson' ld.txt && ! grep -q 'file=libcurl' ld.txt"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
