@@ -31,6 +31,8 @@ typedef struct {
     const char *cwd;            /* or NULL */
     double timeout;             /* seconds, 0 = none */
     double kill_grace;          /* seconds from SIGTERM to SIGKILL (0 = 5) */
+    int nice;                   /* 1-19: the child runs at this niceness in a session
+                                 * of its own; 0: Kestrel's, in Kestrel's session */
     void *user;                 /* handed back in every event */
 } runner_cmd;
 

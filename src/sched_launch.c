@@ -147,7 +147,8 @@ int sched_launch_spawn(const sched_trial *t, const spec_study *spec, const sched
         runner_cmd cmd = {.guard = *o->guard, .argv = argv ? argv : a.v,
                           .file = !argv && o->run_self ? "/proc/self/exe" : NULL, .env_extra = e.v, .cwd = spec->run.cwd,
                           .timeout = spec->budget.trial_timeout,
-                          .kill_grace = spec->run.kill_grace, .user = user};
+                          .kill_grace = spec->run.kill_grace, .nice = spec->run.nice,
+                          .user = user};
         rc = runner_spawn(out, &cmd, err);
     }
     if (argv) spec_argv_free(argv);

@@ -318,7 +318,7 @@ static int parse_resources(spec_study *s, const json_t *run, kerror *err)
 static int parse_run(spec_study *s, const json_t *doc, kerror *err)
 {
     static const char *const keys[] = { "function", "command", "trainer", "env", "cwd", "kill_grace",
-                                        "keep_checkpoints", "resources", NULL };
+                                        "nice", "keep_checkpoints", "resources", NULL };
     json_t *run, *fn, *tr, *keep;
     int rc = field_get(doc, "", "run", FIELD_OBJECT, 1, &run, err);
     if (rc < 0 || (rc = field_check_keys(run, "run", keys, NULL, NULL, err)) < 0) return rc;
@@ -328,6 +328,9 @@ static int parse_run(spec_study *s, const json_t *doc, kerror *err)
         return field_invalid(err, "run", "must have exactly one of \"function\", \"command\", \"trainer\"");
     s->run.kill_grace = KILL_GRACE_DEFAULT;
     if ((rc = field_get_nonneg(run, "run", "kill_grace", 1, &s->run.kill_grace, err)) < 0) return rc;
+    long long nice = 0;
+    if ((rc = field_get_int_in(run, "run", "nice", 0, 0, 19, &nice, err)) < 0) return rc;
+    s->run.nice = (int)nice;
     if (!cmd && json_object_get(run, "env"))
         return field_invalid(err, "run.env", "only allowed with \"command\"");
     if (!cmd && json_object_get(run, "cwd"))

@@ -52,6 +52,7 @@ typedef struct {
         char *cwd;              /* working directory or NULL (resolved against dir
                                  * by spec_set_dir) */
         double kill_grace;      /* seconds between SIGTERM and SIGKILL */
+        int nice;               /* the trials' niceness, 0-19 (0: Kestrel's own) */
         int keep_all_checkpoints; /* trainer: keep every trial's, not the best's */
         int gpus;               /* run.resources.gpus: a worker needs this many free */
     } run;

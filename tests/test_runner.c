@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check_main.h"
@@ -125,6 +126,38 @@ static void run_one(runner_proc *p, collect *c)
 {
     run_all(&p, c, 1);
 }
+
+/* run.nice: the child leads a session of its own (so that Linux's
+ * autogroups apply its nice value against other sessions) at that nice
+ * value, and its session's group has it too where the kernel has them;
+ * without it the child stays in Kestrel's session at Kestrel's nice value. */
+START_TEST(nice_gets_own_session)
+{
+    const char *script = "cut -d' ' -f1,6,19 /proc/$$/stat;"
+                         "if [ -r /proc/$$/autogroup ]; then cat /proc/$$/autogroup; else echo 'nice 19'; fi";
+    char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
+    for (int nice = 0; nice <= 19; nice += 19) {
+        collect c = {0};
+        runner_cmd cmd = {.argv = argv, .kill_grace = 0.3, .nice = nice};
+        runner_proc *p = spawn_cmd(&cmd, &c);
+        run_one(p, &c);
+        ck_assert_int_eq(count(&c, RUNNER_SRC_STDOUT), 2);
+        long pid, sid, ni;
+        ck_assert_int_eq(sscanf(nth(&c, RUNNER_SRC_STDOUT, 0), "%ld %ld %ld", &pid, &sid, &ni), 3);
+        ck_assert_int_eq(pid, runner_pid(p));
+        if (nice) {
+            ck_assert_int_eq(sid, pid);
+            ck_assert_int_eq(ni, 19);
+            ck_assert_ptr_nonnull(strstr(nth(&c, RUNNER_SRC_STDOUT, 1), "nice 19"));
+        } else {
+            ck_assert_int_eq(sid, getsid(0));
+            ck_assert_int_eq(ni, getpriority(PRIO_PROCESS, 0));
+        }
+        runner_free(p);
+        collect_free(&c);
+    }
+}
+END_TEST
 
 START_TEST(lines_by_source_in_order)
 {
@@ -848,6 +881,7 @@ static Suite *runner_suite(void)
     TCase *tc = tcase_create("children");
     tcase_set_timeout(tc, 120);   /* a hang guard: the waits inside are bounded at 60 s */
     tcase_add_test(tc, lines_by_source_in_order);
+    tcase_add_test(tc, nice_gets_own_session);
     tcase_add_test(tc, long_lines_cut);
     tcase_add_test(tc, stderr_tail_keeps_last_bytes);
     tcase_add_test(tc, exit_code_and_signal);

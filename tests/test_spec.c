@@ -248,6 +248,8 @@ static const reject_case rejects[] = {
     { P1("run", "{\"trainer\": {}, \"function\": \"branin\"}"), "run", "exactly one of" },
     { P1("run.kill_grace", "0"), "run.kill_grace", "must be > 0" },
     { P1("run.kill_grace", "\"5\""), "run.kill_grace", "must be a number" },
+    { P1("run.nice", "20"), "run.nice", "between 0 and 19" },
+    { P1("run.nice", "-1"), "run.nice", "between 0 and 19" },
     { P1("run", "{\"function\": \"branin\", \"env\": {}}"), "run.env", "only allowed with \"command\"" },
     { P1("run", "{\"trainer\": {}, \"cwd\": \"/tmp\"}"), "run.cwd", "only allowed with \"command\"" },
     { P1("run", "{\"trainer\": {}, \"keep_checkpoints\": \"some\"}"), "run.keep_checkpoints",
@@ -497,7 +499,7 @@ static const char *const FULL =
     "             \"trial_timeout\": 60, \"max_retries\": 2},\n"
     "  \"run\": {\"command\": [\"python3\", \"train.py\", \"--lr\", \"{lr}\"],\n"
     "          \"env\": {\"A\": \"1\", \"B_2\": \"x y\"}, \"cwd\": \"/tmp/work\",\n"
-    "          \"kill_grace\": 2.5}\n"
+    "          \"kill_grace\": 2.5, \"nice\": 7}\n"
     "}\n";
 
 START_TEST(test_full_spec)
@@ -527,6 +529,7 @@ START_TEST(test_full_spec)
     ck_assert_ptr_null(s.run.env[2]);
     ck_assert_str_eq(s.run.cwd, "/tmp/work");
     ck_assert_double_eq(s.run.kill_grace, 2.5);
+    ck_assert_int_eq(s.run.nice, 7);
     ck_assert_ptr_null(s.run.function);
     ck_assert_ptr_null(s.run.trainer);
     ck_assert_ptr_nonnull(s.doc);
