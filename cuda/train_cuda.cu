@@ -363,7 +363,6 @@ static int upload_data(session *s, cuda_state *g, kerror *err)
     if ((rc = cudev_upload(g->d, g->data_x, ds->x, xbytes, err))) return rc;
     g->resident = 1;
     return scale_resident(s, g, err);
-    return KE_OK;
 }
 
 /* Resident: loaders over a one-feature view of the same rows, seeds and

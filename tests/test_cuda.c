@@ -586,6 +586,9 @@ START_TEST(synthetic_runs_match_cpu)
     set("clip_norm=1");
     set("schedule=cosine");
     expect_same_run(0.03);
+    set("augment_noise=0.1");   /* the host loader's pixels: features streamed per batch */
+    expect_same_run(0.03);
+    set("augment_noise=0");
     set("data=synthetic-regression");
     set("label_smoothing=0");
     expect_same_run(1);
