@@ -11,7 +11,7 @@
 # so the whole takes about 9 minutes at most (about 3 on an H200), leaving the device time a
 # machine's start needs (15 minutes a session in all). SHARE_N: the counts
 # of concurrent trials (1 2 4 8 16). STEPS: which steps run (test bench
-# share san cost, all). Logs and summary.txt go to $OUT.
+# share san cost start, all). Logs and summary.txt go to $OUT.
 set -u
 # The steps that timeout runs as this script again ("gpu_checks.sh share").
 share_counts() {   # share_counts LABEL: one pass over SHARE_N
@@ -168,7 +168,7 @@ mkdir -p "$data" 2>/dev/null && cp .gpu/data/*.gz "$data/" 2>/dev/null ||
     say "note: could not install Fashion-MNIST in $data; its checks will not run"
 
 want() {   # want KEY: whether STEPS names that step
-    case " ${STEPS:-test bench share san cost} " in *" $1 "*) return 0 ;; esac
+    case " ${STEPS:-test bench share san cost start} " in *" $1 "*) return 0 ;; esac
     return 1
 }
 step() {   # step NAME SECONDS LOG COMMAND...: runs it, says how it ended
@@ -223,3 +223,9 @@ want san && step "compute-sanitizer" "${T_SAN:-90}" sanitizer.log sh "$0" san
 # against CPU.
 want cost && step "trial cost and accuracy" "${T_COST:-120}" cost.log sh "$0" cost
 [ -f "$out/cost.log" ] && grep -E '^(GPU|Fashion)' "$out/cost.log" | tee -a "$sum"
+
+# 6. Where a GPU trial's fixed cost goes: CUDA's context, cuBLAS opened,
+# its handle, a whole small run on each device (bench/gpu_start.py).
+want start && step "a GPU process's start" "${T_START:-120}" start.log \
+    env LD_LIBRARY_PATH="$libs" python3 bench/gpu_start.py --kestrel "$bin/kestrel"
+[ -f "$out/start.log" ] && cat "$out/start.log" | tee -a "$sum"
