@@ -66,7 +66,7 @@ int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
     snprintf(name, sizeof name, "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
     const char *names[128];
     int n = 0;
-    for (; opts[n].name && n < 127; n++) {
+    for (; n < 127 && opts[n].name; n++) {
         names[n] = opts[n].name;
         if (!strcmp(opts[n].name, name))
             return cli_usage(cmd, opts[n].has_arg == no_argument ? "option '--%s' takes no value"
