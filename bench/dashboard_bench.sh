@@ -10,6 +10,9 @@
 # Run from a configured build directory (in-tree or VPATH):
 #   sh bench/dashboard_bench.sh [--build DIR]
 #   TRIALS=20000 REPS=3 LIVE_S=5 sh bench/dashboard_bench.sh
+# NICE=N gives the live study's trials run.nice N (unset: the spec has none,
+# so an older binary reads it too). For an A/B of nice values set it in both
+# arms (NICE=0 for the default): see bench/README.md, 2026-12-04.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +29,7 @@ BASE=$base/
 export BASE
 curl -sf -X POST "${BASE}api/v1/studies/big/resume" >/dev/null
 # the machine's load: figures taken beside other work compare only A/B
+[ -n "${NICE:-}" ] && echo "the live study's trials at run.nice $NICE"
 echo "load average before the loads: $(cut -d' ' -f1-3 /proc/loadavg)"
 node "$here/dashboard_bench.mjs"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

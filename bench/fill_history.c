@@ -3,7 +3,8 @@
  * storage API, in seconds, for bench/load.sh and bench/dashboard_bench.sh.
  * Not part of the build: they compile it against a build's libkestrel.a.
  * The stored spec's max_trials is MAX (default N): with MAX > N, resuming the
- * study over the API runs more trials into it.
+ * study over the API runs more trials into it. NICE, where set, is the
+ * spec's run.nice (dashboard_bench.sh passes it on).
  *   fill_history DB STUDY N [MAX] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@ static const char spec_fmt[] =
     " \"space\": {\"x1\": {\"type\": \"float\", \"low\": -5, \"high\": 10},"
     " \"x2\": {\"type\": \"float\", \"low\": 0, \"high\": 15}},"
     " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
-    " \"budget\": {\"max_trials\": %d, \"max_parallel\": 8}, \"run\": {\"function\": \"branin\"}}";
+    " \"budget\": {\"max_trials\": %d, \"max_parallel\": 8}, \"run\": {\"function\": \"branin\"%s}}";
 
 /* n trials of a study whose budget is max: COMPLETE when they fill it,
  * else STOPPED (it has trials left to resume, as dashboard_bench.sh does). */
@@ -51,8 +52,10 @@ int main(int argc, char **argv)
         return 2;
     }
     int n = atoi(argv[3]), max = argc == 5 ? atoi(argv[4]) : n;
-    char text[2048];
-    snprintf(text, sizeof text, spec_fmt, argv[2], max);
+    char text[2048], nice[32] = "";
+    const char *nv = getenv("NICE");
+    if (nv && *nv) snprintf(nice, sizeof nice, ", \"nice\": %d", atoi(nv));
+    snprintf(text, sizeof text, spec_fmt, argv[2], max, nice);
     kerror err;
     kerror_clear(&err);
     spec_study spec;

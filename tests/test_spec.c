@@ -594,6 +594,7 @@ START_TEST(test_defaults)
     ck_assert_ptr_null(s.dir);
     ck_assert_ptr_null(s.run.cwd);
     ck_assert_double_eq(s.run.kill_grace, 5);
+    ck_assert_int_eq(s.run.nice, 0);
     ck_assert_str_eq(s.run.shell, "echo {x1}");
     ck_assert_ptr_null(s.run.argv);
     ck_assert_ptr_null(s.run.env);
