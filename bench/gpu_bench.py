@@ -58,7 +58,8 @@ def load_images(data_dir):
     return x[:54000], y[:54000]
 
 
-def torch_rate(x_np, y_np, batch, precision, epochs):
+def torch_setup(x_np, y_np):
+    """The data on the GPU and the seeded bench MLP: (device, x, y, model)."""
     import torch
     dev = torch.device("cuda")
     torch.manual_seed(1)
@@ -67,6 +68,12 @@ def torch_rate(x_np, y_np, batch, precision, epochs):
     model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
                                 torch.nn.Linear(256, 128), torch.nn.ReLU(),
                                 torch.nn.Linear(128, 10)).to(dev)
+    return dev, x, y, model
+
+
+def torch_rate(x_np, y_np, batch, precision, epochs):
+    import torch
+    dev, x, y, model = torch_setup(x_np, y_np)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     n, rates = x.shape[0], []
@@ -88,13 +95,7 @@ def torch_rate(x_np, y_np, batch, precision, epochs):
 
 def torch_graphed_rate(x_np, y_np, batch, precision, epochs):
     import torch
-    dev = torch.device("cuda")
-    torch.manual_seed(1)
-    x = torch.from_numpy(x_np).to(dev)
-    y = torch.from_numpy(y_np).to(dev)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
-                                torch.nn.Linear(256, 128), torch.nn.ReLU(),
-                                torch.nn.Linear(128, 10)).to(dev)
+    dev, x, y, model = torch_setup(x_np, y_np)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
     loss_fn = torch.nn.CrossEntropyLoss()
     idx = torch.arange(batch, device=dev)
