@@ -14,15 +14,22 @@
  * request and queued once the event thread resumes it, since MHD queues
  * responses on its own thread only. A thousand workers' connections thus
  * cost no thread each. Invariant: a suspended connection is resumed exactly
- * once, and http_stop stops MHD only once none is (MHD requires it). */
+ * once, and http_stop stops MHD only once none is (MHD requires it).
+ *
+ * libmicrohttpd is loaded by http_start, not linked: linked, it and the 9
+ * libraries under it (GnuTLS, p11-kit, nettle, GMP, ...) were loaded by
+ * every Kestrel process, each trial's `kestrel fn` or `kestrel train` and
+ * every CLI read among them, about a third of a trial process's start. */
 #define _GNU_SOURCE
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +39,7 @@
 
 #include <microhttpd.h>
 
+#include "dynlib.h"
 #include "format.h"
 #include "klog.h"
 #include "nearest.h"
@@ -72,7 +80,26 @@ typedef struct task {           /* work for the pool */
 
 typedef struct stream stream;
 
+#define MHD_SONAME "libmicrohttpd.so.12"   /* its ABI since 0.9.x, Debian's libmicrohttpd12 */
+
+/* The libmicrohttpd calls the server makes, each typed as its header
+ * declares it, looked up in the loaded library. */
+#define MHD_CALLS(X)                                                                          \
+    X(start_daemon) X(stop_daemon) X(get_daemon_info) X(get_connection_info)                  \
+    X(get_connection_values) X(lookup_connection_value) X(suspend_connection)                 \
+    X(resume_connection) X(queue_response) X(destroy_response) X(add_response_header)         \
+    X(create_response_from_buffer) X(create_response_from_buffer_with_free_callback_cls)      \
+    X(create_response_from_callback) X(create_response_from_fd)
+
+typedef struct {
+#define MHD_FIELD(f) __typeof__(MHD_##f) *f;
+    MHD_CALLS(MHD_FIELD)
+#undef MHD_FIELD
+} mhd_api;
+
 struct http_server {
+    void *dl;                   /* the dlopen handle of libmicrohttpd */
+    mhd_api mhd;
     struct MHD_Daemon *d;
     http_opts o;
     int port;
@@ -148,7 +175,7 @@ static double mono_s(void)
 static void watch_set(http_server *s, struct MHD_Connection *conn, double deadline)
 {
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        s->mhd.get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     watch *w = ci ? ci->socket_context : NULL;
     if (!w) return;
     pthread_mutex_lock(&s->mu);
@@ -165,7 +192,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     watch *w = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            s->mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!ci || !(w = calloc(1, sizeof *w))) return;   /* unwatched: MHD's timeout */
         w->fd = ci->connect_fd;
         w->deadline = mono_s() + HEADER_DEADLINE_S;
@@ -278,12 +305,12 @@ static int pool_submit(http_server *s, void (*run)(void *), void *arg)
 static void suspend_conn(http_server *s, struct MHD_Connection *conn)
 {
     atomic_fetch_add(&s->n_suspended, 1);
-    MHD_suspend_connection(conn);
+    s->mhd.suspend_connection(conn);
 }
 
 static void resume_conn(http_server *s, struct MHD_Connection *conn)
 {
-    MHD_resume_connection(conn);
+    s->mhd.resume_connection(conn);
     if (atomic_fetch_sub(&s->n_suspended, 1) == 1 && atomic_load(&s->closing)) {
         pthread_mutex_lock(&s->pool_mu);
         pthread_cond_broadcast(&s->pool_done);
@@ -318,12 +345,12 @@ const char *http_param(const http_req *rq, int i)
 
 const char *http_query(const http_req *rq, const char *key)
 {
-    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+    return rq->srv->mhd.lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *http_header(const http_req *rq, const char *name)
 {
-    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+    return rq->srv->mhd.lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_body(const http_req *rq, size_t *len)
@@ -360,7 +387,7 @@ static void access_line(const http_req *rq, int status)
 {
     char client[INET6_ADDRSTRLEN] = "-";
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        rq->srv->mhd.get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     if (sa && sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, client, sizeof client);
@@ -373,11 +400,11 @@ static void access_line(const http_req *rq, int status)
 static int deliver(http_req *rq, int status, struct MHD_Response *resp)
 {
     if (rq->dead) {
-        MHD_destroy_response(resp);
+        rq->srv->mhd.destroy_response(resp);
         return KE_IO;
     }
-    enum MHD_Result ok = MHD_queue_response(rq->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
+    enum MHD_Result ok = rq->srv->mhd.queue_response(rq->conn, (unsigned)status, resp);
+    rq->srv->mhd.destroy_response(resp);
     if (ok != MHD_YES) {
         rq->queue_failed = 1;
         return KE_IO;
@@ -394,9 +421,9 @@ static int send_response(http_req *rq, int status, struct MHD_Response *resp, co
         rq->queue_failed = 1;
         return KE_NOMEM;
     }
-    if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (ctype) rq->srv->mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    rq->srv->mhd.add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (status == 401) rq->srv->mhd.add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (!rq->offthread) return deliver(rq, status, resp);
     rq->held = resp;
     rq->held_status = status;
@@ -414,9 +441,9 @@ int http_respond_json(http_req *rq, int status, json_t *body)
     struct MHD_Response *resp;
     if (!text) {
         status = 500;
-        resp = MHD_create_response_from_buffer(strlen(unbuilt), (void *)unbuilt,
+        resp = rq->srv->mhd.create_response_from_buffer(strlen(unbuilt), (void *)unbuilt,
                                                MHD_RESPMEM_PERSISTENT);
-    } else if (!(resp = MHD_create_response_from_buffer(strlen(text), text,
+    } else if (!(resp = rq->srv->mhd.create_response_from_buffer(strlen(text), text,
                                                         MHD_RESPMEM_MUST_FREE))) {
         free(text);
     }
@@ -465,13 +492,13 @@ int http_respond_static(http_req *rq, int status, const char *ctype, const void 
                         size_t n)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(n, (void *)data, MHD_RESPMEM_PERSISTENT);
+        rq->srv->mhd.create_response_from_buffer(n, (void *)data, MHD_RESPMEM_PERSISTENT);
     return send_response(rq, status, resp, ctype);
 }
 
 int http_respond_owned(http_req *rq, int status, const char *ctype, char *data, size_t n)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = rq->srv->mhd.create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
     if (!resp) free(data);
     return send_response(rq, status, resp, ctype);
 }
@@ -480,14 +507,14 @@ int http_respond_shared(http_req *rq, int status, const char *ctype, const char 
                         void (*release)(void *), void *ctx)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback_cls(n, (void *)data, release, ctx);
+        rq->srv->mhd.create_response_from_buffer_with_free_callback_cls(n, (void *)data, release, ctx);
     if (!resp) release(ctx);
     return send_response(rq, status, resp, ctype);
 }
 
 int http_respond_fd(http_req *rq, int status, const char *ctype, int fd, size_t n)
 {
-    struct MHD_Response *resp = MHD_create_response_from_fd(n, fd);
+    struct MHD_Response *resp = rq->srv->mhd.create_response_from_fd(n, fd);
     if (!resp) close(fd);
     return send_response(rq, status, resp, ctype);
 }
@@ -597,7 +624,7 @@ int http_respond_stream(http_req *rq, int status, const char *ctype, http_stream
                        .refs = 2};
         pthread_mutex_init(&st->mu, NULL);
         pthread_cond_init(&st->room, NULL);
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, st,
+        resp = s->mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, st,
                                                  stream_gone);
     }
     if (!resp) {
@@ -618,7 +645,7 @@ int http_respond_stream(http_req *rq, int status, const char *ctype, http_stream
         st->end = HTTP_STREAM_ERROR;   /* no producer: the reader ends it */
         stream_unref(st);
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    s->mhd.add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     return send_response(rq, status, resp, ctype);
 }
 
@@ -723,7 +750,7 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 static int unknown_query(http_req *rq, const http_route *route)
 {
     query_check c = {route, is_read(rq->method), NULL};
-    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
+    rq->srv->mhd.get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
     if (!c.bad) return 0;
     char words[256], *save = NULL;
     snprintf(words, sizeof words, "%s", route->query ? route->query : "");
@@ -796,9 +823,9 @@ static void dispatch(http_server *s, http_req *rq)
         char *body = e ? json_dumps(e, JSON_COMPACT) : NULL;
         json_decref(e);
         struct MHD_Response *resp =
-            body ? MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE)
+            body ? s->mhd.create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE)
                  : NULL;
-        if (resp) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        if (resp) s->mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
         else free(body);
         send_response(rq, 405, resp, "application/json");
         return;
@@ -839,7 +866,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         rq->srv = s;
         *con_cls = rq;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+        const char *cl = s->mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX) {
             rq->conn = conn;
@@ -874,14 +901,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
     (void)why;
-    watch_set(cls, conn, mono_s() + HEADER_DEADLINE_S);   /* the next request's headers */
+    http_server *s = cls;
+    watch_set(s, conn, mono_s() + HEADER_DEADLINE_S);   /* the next request's headers */
     http_req *rq = *con_cls;
     if (!rq) return;
     if (rq->then) {             /* resumed, then closed: the continuation frees its own */
         rq->dead = 1;
         rq->then(rq, rq->then_arg);
     }
-    if (rq->held) MHD_destroy_response(rq->held);
+    if (rq->held) s->mhd.destroy_response(rq->held);
     free(rq->body);
     free(rq->segs);
     free(rq);
@@ -895,6 +923,18 @@ int http_is_loopback(const char *host)
     if (!strcmp(host, "localhost") || !strcmp(host, "::1") || !strcmp(host, "[::1]")) return 1;
     struct in_addr a;
     return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+/* Loads libmicrohttpd into s->dl and s->mhd. */
+static int load_mhd(http_server *s, kerror *err)
+{
+    static const dynlib_sym syms[] = {
+#define MHD_SYM(f) {"MHD_" #f, offsetof(mhd_api, f)},
+        MHD_CALLS(MHD_SYM)
+#undef MHD_SYM
+    };
+    return dynlib_load(&s->dl, MHD_SONAME, "libmicrohttpd, which the HTTP service needs",
+                       "libmicrohttpd12", syms, sizeof syms / sizeof syms[0], &s->mhd, err);
 }
 
 int http_start(http_server **out, const http_opts *o, kerror *err)
@@ -919,13 +959,18 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->pool_work, NULL);
     pthread_cond_init(&s->pool_done, NULL);
+    if (load_mhd(s, err) != KE_OK) {
+        freeaddrinfo(ai);
+        http_stop(s);
+        return err->code;
+    }
     unsigned max = (unsigned)(o->max_connections > 0 ? o->max_connections : CONN_MAX_DEFAULT);
     /* one event thread on epoll (select() takes descriptors below 1024 only);
      * handlers that block run on the pool while their connection is suspended */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     flags |= MHD_USE_TURBO;     /* an answer is written at once, not a turn of the loop later */
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+    s->d = s->mhd.start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_CONNECTION_LIMIT, max,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -942,7 +987,7 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
         return kerror_set(err, KE_IO, "listen", "cannot listen on %s:%d (address in use, "
                           "or not an address of this machine)", o->host, o->port);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = s->mhd.get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
     *out = s;
     return KE_OK;
@@ -983,7 +1028,7 @@ void http_stop(http_server *s)
         pthread_cond_timedwait(&s->pool_done, &s->pool_mu, &t);
     }
     pthread_mutex_unlock(&s->pool_mu);
-    if (s->d) MHD_stop_daemon(s->d);
+    if (s->d) s->mhd.stop_daemon(s->d);
     pthread_mutex_lock(&s->pool_mu);
     s->quit = 1;
     pthread_cond_broadcast(&s->pool_work);
@@ -1002,5 +1047,6 @@ void http_stop(http_server *s)
     pthread_mutex_destroy(&s->pool_mu);
     pthread_cond_destroy(&s->pool_work);
     pthread_cond_destroy(&s->pool_done);
+    if (s->dl) dlclose(s->dl);
     free(s);
 }

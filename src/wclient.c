@@ -15,6 +15,8 @@
 
 #include <curl/curl.h>
 
+#include "dynlib.h"
+
 #define CONNECT_TIMEOUT_S 5L
 #define CALL_TIMEOUT_S 30L      /* a server whose engine is busy answers late, not never */
 #define CURL_SONAME "libcurl.so.4"
@@ -41,32 +43,18 @@ struct wclient {
     struct curl_slist *headers;
 };
 
-/* Loads libcurl into c->dl and c->api. RTLD_NODELETE: libcurl's TLS library
- * registers exit handlers, which must not outlive its code. */
+/* Loads libcurl into c->dl and c->api. */
 static int load_curl(wclient *c, kerror *err)
 {
-    c->dl = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-    if (!c->dl)
-        return kerror_set(err, KE_IO, NULL, "cannot load libcurl, which kestrel worker needs: %s "
-                          "(Debian's package libcurl4)", dlerror());
-    static const struct {
-        const char *name;
-        size_t off;
-    } syms[] = {
+    static const dynlib_sym syms[] = {
 #define SYM(f) {"curl_" #f, offsetof(curl_api, f)}
         SYM(global_init), SYM(easy_init), SYM(easy_setopt), SYM(easy_perform), SYM(easy_getinfo),
         SYM(easy_reset), SYM(easy_cleanup), SYM(easy_strerror), SYM(slist_append),
         SYM(slist_free_all),
 #undef SYM
     };
-    for (size_t k = 0; k < sizeof syms / sizeof syms[0]; k++) {
-        void *p = dlsym(c->dl, syms[k].name);
-        if (!p)
-            return kerror_set(err, KE_IO, NULL, "libcurl (%s) lacks %s", CURL_SONAME, syms[k].name);
-        /* a function pointer's bytes are an object pointer's (POSIX dlsym) */
-        memcpy((char *)&c->api + syms[k].off, &p, sizeof p);
-    }
-    return KE_OK;
+    return dynlib_load(&c->dl, CURL_SONAME, "libcurl, which kestrel worker needs", "libcurl4", syms,
+                       sizeof syms / sizeof syms[0], &c->api, err);
 }
 
 typedef struct {

@@ -453,11 +453,24 @@ wait $kpid; rc=$?
 check "built-in trials run the binary Kestrel runs while its file is rebuilt" \
     "[ $rc -eq 0 ] && [ \"\$(DB=rebuild.db q \"select count(*) from trials where state = 'COMPLETE'\")\" = 3 ]"
 
-# libcurl is loaded by kestrel worker alone (src/wclient.c): linked, it and
-# its 19 libraries cost every function trial and CLI read about 10 ms
+# libcurl is loaded by kestrel worker alone (src/wclient.c), libmicrohttpd
+# by a server alone (src/http.c): linked, libcurl and its 19 libraries cost
+# every function trial and CLI read about 10 ms, libmicrohttpd and GnuTLS's
+# 9 about a third of the rest
 LD_DEBUG=files "$KESTREL" fn branin --set x1=1 --set x2=2 >/dev/null 2>ld.txt
 check "a function trial loads its libraries but not libcurl" \
     "grep -q 'file=libjansson' ld.txt && ! grep -q 'file=libcurl' ld.txt"
+check "a function trial loads neither libmicrohttpd nor GnuTLS" \
+    "! grep -q 'file=libmicrohttpd' ld.txt && ! grep -q 'file=libgnutls' ld.txt"
+LD_DEBUG=files "$KESTREL" serve --db ld.db --listen 127.0.0.1:0 >serve.out 2>ld.txt &
+spid=$!
+n=0   # a hang guard, not a deadline: a server that starts is seen at once
+while ! grep -q '^listening on' serve.out && kill -0 $spid 2>/dev/null && [ $n -lt 1200 ]; do
+    sleep 0.1; n=$((n + 1))
+done
+kill $spid 2>/dev/null; wait $spid
+check "kestrel serve loads libmicrohttpd when it starts, and listens" \
+    "grep -q '^listening on' serve.out && grep -q 'file=libmicrohttpd' ld.txt"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
