@@ -8,7 +8,11 @@
 // next paint) a sort by value and a state filter. During each load and for LIVE_S seconds after it
 // (the study keeps running, tens of trials a second, so the page keeps
 // polling and redrawing) it records the main thread's long tasks (> 50 ms,
-// PerformanceObserver) and the JS heap. Prints medians; asserts nothing.
+// PerformanceObserver) and the JS heap. Then TRACED more loads (default 2)
+// under Chromium's tracing, which gives each main-thread task its CPU time
+// beside its wall time: a task that was long only because the thread was
+// off the CPU (a busy machine) tells apart from one that did long work.
+// Prints medians; asserts nothing.
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +25,7 @@ const STUDY = process.env.STUDY || 'big';
 const N = Number(process.env.TRIALS || 10000);
 const REPS = Number(process.env.REPS || 5);
 const LIVE_S = Number(process.env.LIVE_S || 10);
+const TRACED = Number(process.env.TRACED ?? 2);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!BASE) throw new Error('BASE (the server URL) is not set; run bench/dashboard_bench.sh');
 
@@ -120,6 +125,37 @@ for (let rep = 0; rep < REPS; rep++) {
     liveLongMax: Math.max(0, ...liveLong), liveLongN: liveLong.length, heapMB: heap / 1048576 });
   await context.close();
 }
+
+/* The page's main-thread tasks (trace events RunTask on CrRendererMain, in
+ * the renderer that set the dashboard's marks), split at the every-chart
+ * mark into the load's and the live period's: per period the longest task's
+ * wall time and CPU time, and the most CPU time any task took, in ms. */
+function tasksOf(events) {
+  const mark = events.find((e) => e.name === 'kestrel:charts-drawn');
+  if (!mark) return null;
+  const main = new Set(events.filter((e) => e.name === 'thread_name' && e.pid === mark.pid && e.args.name === 'CrRendererMain')
+    .map((e) => e.tid));
+  const tasks = events.filter((e) => e.pid === mark.pid && main.has(e.tid) && e.name === 'RunTask' && e.ph === 'X');
+  const period = (list) => {
+    const longest = list.reduce((a, t) => (!a || t.dur > a.dur ? t : a), null);
+    return { wall: longest ? longest.dur / 1000 : 0, cpu: longest ? (longest.tdur || 0) / 1000 : 0,
+      maxCpu: Math.max(0, ...list.map((t) => (t.tdur || 0) / 1000)) };
+  };
+  return { load: period(tasks.filter((t) => t.ts < mark.ts)), live: period(tasks.filter((t) => t.ts >= mark.ts)) };
+}
+
+const traced = [];
+for (let rep = 0; rep < TRACED; rep++) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  await browser.startTracing(page, { categories: ['disabled-by-default-devtools.timeline', 'blink.user_timing'] });
+  await page.goto(`${BASE}#/study/${STUDY}`);
+  await page.locator('#charts[data-ready="true"]').waitFor({ timeout: 120000 });
+  await page.waitForTimeout(LIVE_S * 1000);
+  const t = tasksOf(JSON.parse((await browser.stopTracing()).toString()).traceEvents);
+  if (t) traced.push(t);
+  await context.close();
+}
 await browser.close();
 
 const col = (k) => rows.map((r) => r[k]);
@@ -145,4 +181,23 @@ const lines = [
 for (const [label, k] of lines) {
   const v = col(k);
   console.log(`| ${label} | ${fmt(median(v))} | ${fmt(Math.min(...v))} | ${fmt(Math.max(...v))} |`);
+}
+if (traced.length) {
+  const tcol = (f) => traced.map(f);
+  console.log(`\n${traced.length} more loads traced (tracing slows the page: not in the rows above); each`);
+  console.log('main-thread task\'s wall time against its CPU time, from navigation to every chart and then');
+  console.log(`in ${LIVE_S} s of live updates`);
+  console.log('| measure | median | min | max |');
+  console.log('|---|---:|---:|---:|');
+  for (const [label, f] of [
+    ['longest task during load, wall (ms)', (t) => t.load.wall],
+    ['the same task\'s CPU time (ms)', (t) => t.load.cpu],
+    ['most CPU time of any task during load (ms)', (t) => t.load.maxCpu],
+    ['longest task in live updates, wall (ms)', (t) => t.live.wall],
+    ['the same task\'s CPU time (ms)', (t) => t.live.cpu],
+    ['most CPU time of any task in live updates (ms)', (t) => t.live.maxCpu],
+  ]) {
+    const xs = tcol(f);
+    console.log(`| ${label} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} |`);
+  }
 }
