@@ -423,7 +423,8 @@ static int send_response(http_req *rq, int status, struct MHD_Response *resp, co
     }
     if (ctype) rq->srv->mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     rq->srv->mhd.add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    if (status == 401) rq->srv->mhd.add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (status == 401)
+        rq->srv->mhd.add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (!rq->offthread) return deliver(rq, status, resp);
     rq->held = resp;
     rq->held_status = status;
@@ -442,9 +443,9 @@ int http_respond_json(http_req *rq, int status, json_t *body)
     if (!text) {
         status = 500;
         resp = rq->srv->mhd.create_response_from_buffer(strlen(unbuilt), (void *)unbuilt,
-                                               MHD_RESPMEM_PERSISTENT);
+                                                        MHD_RESPMEM_PERSISTENT);
     } else if (!(resp = rq->srv->mhd.create_response_from_buffer(strlen(text), text,
-                                                        MHD_RESPMEM_MUST_FREE))) {
+                                                                 MHD_RESPMEM_MUST_FREE))) {
         free(text);
     }
     return send_response(rq, status, resp, "application/json");
@@ -498,7 +499,8 @@ int http_respond_static(http_req *rq, int status, const char *ctype, const void 
 
 int http_respond_owned(http_req *rq, int status, const char *ctype, char *data, size_t n)
 {
-    struct MHD_Response *resp = rq->srv->mhd.create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        rq->srv->mhd.create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
     if (!resp) free(data);
     return send_response(rq, status, resp, ctype);
 }
@@ -507,7 +509,8 @@ int http_respond_shared(http_req *rq, int status, const char *ctype, const char 
                         void (*release)(void *), void *ctx)
 {
     struct MHD_Response *resp =
-        rq->srv->mhd.create_response_from_buffer_with_free_callback_cls(n, (void *)data, release, ctx);
+        rq->srv->mhd.create_response_from_buffer_with_free_callback_cls(n, (void *)data, release,
+                                                                        ctx);
     if (!resp) release(ctx);
     return send_response(rq, status, resp, ctype);
 }
@@ -625,7 +628,7 @@ int http_respond_stream(http_req *rq, int status, const char *ctype, http_stream
         pthread_mutex_init(&st->mu, NULL);
         pthread_cond_init(&st->room, NULL);
         resp = s->mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK, stream_read, st,
-                                                 stream_gone);
+                                                    stream_gone);
     }
     if (!resp) {
         if (st) {
@@ -867,7 +870,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->srv = s;
         *con_cls = rq;
         const char *cl = s->mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+                                                        MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX) {
             rq->conn = conn;
             rq->too_large = 1;
@@ -971,15 +974,15 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
     flags |= MHD_USE_TURBO;     /* an answer is written at once, not a turn of the loop later */
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = s->mhd.start_daemon(flags, 0, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_CONNECTION_LIMIT, max,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                            CONN_PER_CLIENT(max) > 0 ? CONN_PER_CLIENT(max) : 1u,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_END);
+                               MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                               MHD_OPTION_CONNECTION_LIMIT, max,
+                               MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                               CONN_PER_CLIENT(max) > 0 ? CONN_PER_CLIENT(max) : 1u,
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                               MHD_OPTION_END);
     freeaddrinfo(ai);
     if (s->d && pthread_create(&s->reaper, NULL, reaper_main, s) == 0) s->reaper_started = 1;
     if (!s->reaper_started) {
