@@ -18,6 +18,7 @@ K.pages = K.pages || {};
   const S = K.stats;
   const REDRAW_MS = 500;
   const PAGE_ROWS = 100;
+  const FRAME_ROWS = 50;
   const STATES = ['RUNNING', 'COMPLETE', 'PRUNED', 'FAILED'];
 
   /* Lets the browser handle input and paint between two pieces of work:
@@ -28,6 +29,12 @@ K.pages = K.pages || {};
   const waiting = [];
   yielded.port1.onmessage = () => waiting.shift()();
   const nextTask = () => new Promise((r) => { waiting.push(r); yielded.port2.postMessage(null); });
+  /* Resolves once the browser has drawn a frame (a task after the frame's
+   * callbacks), or after 100 ms in a hidden tab, which draws none. */
+  const nextFrame = () => new Promise((r) => {
+    requestAnimationFrame(() => nextTask().then(r));
+    setTimeout(r, 100);
+  });
 
   /* Runs the jobs one task each; a job that returns jobs (a chart's
    * steps) has them run next, one task each too. Returns the ms they kept
@@ -169,7 +176,27 @@ K.pages = K.pages || {};
     const drawnFrom = (shown) => JSON.stringify(shown.map((t) => [t.enqueued, t.interrupted, t.failure]
       .concat(cols.map((c) => c.get(t)))));
 
-    function render() {
+    /* A page's first draw puts its rows in FRAME_ROWS at a time, the
+     * first at once and each further part a frame later: in a fresh page
+     * 100 rows (2,300 boxes) cost 20-30 ms of style, layout and paint,
+     * which with the header and the chart cards made the page's first
+     * frame a load's longest task. A later draw stops the rest of an
+     * earlier one. */
+    let putting = 0;
+    function putRows(trs, inFrames) {
+      const gen = ++putting;
+      tbody.replaceChildren(...(inFrames ? trs.slice(0, FRAME_ROWS) : trs));
+      if (!inFrames) return;
+      (async () => {
+        for (let i = FRAME_ROWS; i < trs.length; i += FRAME_ROWS) {
+          await nextFrame();
+          if (gen !== putting) return;
+          tbody.append(...trs.slice(i, i + FRAME_ROWS));
+        }
+      })();
+    }
+
+    function render(inFrames) {
       const col = cols.find((c) => c.key === view.key);
       const rows = model.trials.filter((t) => !view.state || t.state === view.state);
       if (view.key !== 'number' || view.dir !== 1) rows.sort(compare(col.get, view.dir));
@@ -178,8 +205,8 @@ K.pages = K.pages || {};
       const shown = rows.slice(view.page * PAGE_ROWS, (view.page + 1) * PAGE_ROWS);
       const from = drawnFrom(shown);
       if (from !== drawn) {
-        tbody.replaceChildren(...shown.map((t) => h('tr', { dataset: { number: t.number, state: t.state } },
-          cols.map((c) => cell(c, t)))));
+        putRows(shown.map((t) => h('tr', { dataset: { number: t.number, state: t.state } },
+          cols.map((c) => cell(c, t)))), inFrames);
         drawn = from;
       }
       for (const th of head.children) {
@@ -404,7 +431,7 @@ K.pages = K.pages || {};
      * model holds when its turn comes); the learning curves last, from their
      * own request, so no chart waits for the curves. */
     head.render();
-    table.render();
+    table.render(true);   /* its rows in two frames */
     const charts = { slices: [] };
     let built = null;
     try {

@@ -588,6 +588,38 @@ test('the trial table sorts, filters and pages', async () => {
   await shot('study-table');
 });
 
+test('a sort while the first page\'s rows are still going in shows the sorted page alone', async () => {
+  /* the history held back: the table shows the first 100 trials and is
+   * drawn from nothing else meanwhile */
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&format=columns&offset=/;
+  await page.route(trialsUrl, async (route) => { await held; await route.continue(); });
+  await go('#/');
+  await go('#/study/many');
+  /* a page's first rows go in a frame at a time (study.js putRows): the
+   * sort is clicked in the first frame that shows any */
+  const atClick = await (await page.waitForFunction(() => {
+    const n = document.querySelectorAll('#trials tbody tr').length;
+    if (n === 0) return 0;
+    document.querySelector('#trials th[data-key="value"]').click();
+    return n;
+  }, null, { polling: 'raf' })).jsonValue();
+  /* frames enough for every part of the first draw to have gone in */
+  await page.evaluate(() => new Promise((r) => {
+    let n = 0;
+    const f = () => (++n === 6 ? setTimeout(r, 0) : requestAnimationFrame(f));
+    requestAnimationFrame(f);
+  }));
+  const first = (await allTrials('many')).filter((t) => t.number < 100);
+  const byValue = first.sort((a, b) => a.value - b.value || a.number - b.number).map((t) => String(t.number));
+  const shown = await page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.dataset.number));
+  assert.deepEqual(shown, byValue, `the first 100 trials by value alone (${atClick} rows in at the click)`);
+  release();
+  await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
+  await page.unroute(trialsUrl);
+});
+
 test('a live redraw that would draw the same rows leaves the table as it is', async () => {
   assert.equal((await api('POST', '/studies', branin('rows', 110, 4))).status, 201);
   await until('rows complete', async () => (await studyState('rows')) === 'COMPLETE');
