@@ -12,7 +12,11 @@
 // under Chromium's tracing, which gives each main-thread task its CPU time
 // beside its wall time: a task that was long only because the thread was
 // off the CPU (a busy machine) tells apart from one that did long work.
+// TRACE_DIR=DIR keeps those traces (DIR/traceN.json, for chrome://tracing
+// or a script); TRACE_CATS=a,b adds trace categories (devtools.timeline
+// and v8 name what each task did: Layout, EvaluateScript, MinorGC...).
 // Prints medians; asserts nothing.
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,11 +152,14 @@ const traced = [];
 for (let rep = 0; rep < TRACED; rep++) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
-  await browser.startTracing(page, { categories: ['disabled-by-default-devtools.timeline', 'blink.user_timing'] });
+  await browser.startTracing(page, { categories: ['disabled-by-default-devtools.timeline', 'blink.user_timing',
+    ...(process.env.TRACE_CATS ? process.env.TRACE_CATS.split(',') : [])] });
   await page.goto(`${BASE}#/study/${STUDY}`);
   await page.locator('#charts[data-ready="true"]').waitFor({ timeout: 120000 });
   await page.waitForTimeout(LIVE_S * 1000);
-  const t = tasksOf(JSON.parse((await browser.stopTracing()).toString()).traceEvents);
+  const buf = await browser.stopTracing();
+  if (process.env.TRACE_DIR) writeFileSync(`${process.env.TRACE_DIR}/trace${rep + 1}.json`, buf);
+  const t = tasksOf(JSON.parse(buf.toString()).traceEvents);
   if (t) traced.push(t);
   await context.close();
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""bench/trace_tasks.py: the dashboard page's costliest main-thread tasks in
+Chrome traces kept by bench/dashboard_bench.mjs (TRACE_DIR=DIR, best with
+TRACE_CATS=devtools.timeline,v8), run by hand; asserts nothing. For each
+trace: the N tasks that took the most CPU, whether each came during the load
+(before the every-chart mark) or the live updates, its wall and CPU time in
+ms, the ms from the page's first task, and the CPU of what it did (Layout,
+EvaluateScript, v8.callFunction, a GC...).
+  python3 bench/trace_tasks.py [-n N] DIR/trace*.json
+"""
+import argparse
+import collections
+import json
+
+# what a task did, by the trace events nested in it (their CPU time)
+KINDS = ('Layout', 'UpdateLayoutTree', 'Paint', 'EvaluateScript', 'v8.callFunction', 'MinorGC', 'MajorGC',
+         'ParseHTML', 'v8.compile')
+
+
+def tasks_of(path, n):
+    events = json.load(open(path))['traceEvents']
+    mark = next((e for e in events if e.get('name') == 'kestrel:charts-drawn'), None)
+    if mark is None:
+        return [f'no kestrel:charts-drawn mark in {path}']
+    pid = mark['pid']
+    main = {e['tid'] for e in events if e.get('name') == 'thread_name' and e['pid'] == pid
+            and e['args'].get('name') == 'CrRendererMain'}
+    spans = [e for e in events if e.get('pid') == pid and e.get('tid') in main and e.get('ph') == 'X']
+    tasks = [e for e in spans if e['name'] == 'RunTask']
+    if not tasks:
+        return [f'no main-thread tasks in {path}']
+    first = min(t['ts'] for t in tasks)
+    lines = []
+    for t in sorted(tasks, key=lambda e: -e.get('tdur', 0))[:n]:
+        cpu = collections.Counter()
+        for e in spans:
+            if e['name'] in KINDS and e['ts'] >= t['ts'] and e['ts'] + e['dur'] <= t['ts'] + t['dur']:
+                cpu[e['name']] += e.get('tdur', 0)
+        what = ' '.join(f'{k}={v / 1000:.0f}' for k, v in cpu.most_common(3))
+        lines.append(f"{'load' if t['ts'] < mark['ts'] else 'live'} at {(t['ts'] - first) / 1000:.0f}: "
+                     f"wall {t['dur'] / 1000:.0f}, CPU {t.get('tdur', 0) / 1000:.0f}  {what}")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('-n', type=int, default=5, help='tasks per trace (default 5)')
+    ap.add_argument('traces', nargs='+')
+    args = ap.parse_args()
+    for path in args.traces:
+        print(path)
+        for line in tasks_of(path, args.n):
+            print('  ' + line)
+
+
+if __name__ == '__main__':
+    main()
