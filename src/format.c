@@ -124,24 +124,36 @@ static int write_g(const char d[17], int x, int p, int negative, char *out)
  * printf call): the shorter forms are rounded from its digits, so a real
  * costs one printf and a strtod or two instead of up to three of each (the
  * dashboard's 10,000-trial pages hold some 60,000 reals). A float's 17
- * digits decide its rounding to 9 or fewer as well. */
+ * digits decide its rounding to 9 or fewer as well.
+ *
+ * The search goes down from hi - 1 digits and stops at the first form that
+ * does not read back: the reals that read back the same form a range
+ * around v, and the p-digit rounding lies no farther from v than the
+ * (p-1)-digit one, so a form that reads back has every longer one do so.
+ * A real that needs all hi digits (half of a study's, drawn at random)
+ * then costs one strtod, and its form is s itself. Except at a power of
+ * two, whose range below v is half that above: a rounding down may fail
+ * where a shorter one up reads back, so it is searched upwards. */
 static void shortest_of(double v, const precision *pr, const char *s, size_t len, char *buf,
                         size_t n)
 {
-    char d[17], out[40];
-    int x;
+    char d[17], out[40], found[40] = "";
+    int x, e;
     if (n < sizeof out || !isfinite(v) || !read_digits(s, len, d, &x)) {
         number_by_printf(v, pr, buf, n);
         return;
     }
-    for (int p = pr->lo; p < pr->hi; p++) {
+    int up = fabs(frexp(v, &e)) == 0.5;
+    for (int k = 0; k < pr->hi - pr->lo; k++) {
+        int p = up ? pr->lo + k : pr->hi - 1 - k;
         if (!write_g(d, x, p, s[0] == '-', out)) snprintf(out, sizeof out, "%.*g", p, v);
-        if (reads_back(out, v, pr)) {
-            memcpy(buf, out, strlen(out) + 1);
-            return;
-        }
+        int ok = reads_back(out, v, pr);
+        if (ok) memcpy(found, out, strlen(out) + 1);
+        if (ok == up) break;
     }
-    snprintf(buf, n, "%.*g", pr->hi, v);
+    if (found[0]) memcpy(buf, found, strlen(found) + 1);
+    else if (pr->hi == 17 && len < n) memcpy(buf, s, len + 1);
+    else snprintf(buf, n, "%.*g", pr->hi, v);
 }
 
 static void shortest(double v, const precision *pr, char *buf, size_t n)

@@ -62,6 +62,42 @@ START_TEST(test_number_matches_the_printf_loop)
 }
 END_TEST
 
+/* Every power of two and its neighbours, as numbers, floats and JSON: below
+ * a power of two the reals that read back as it span half the range they
+ * span above, the one place where a shorter form may read back while a
+ * longer one rounded the other way does not. */
+START_TEST(test_powers_of_two)
+{
+    char got[64], want[64];
+    json_t *arr = json_array();
+    for (int k = -1074; k <= 1023; k++) {
+        double p2 = ldexp(1, k), vs[] = {p2, -p2, nextafter(p2, 0), nextafter(p2, INFINITY)};
+        for (int i = 0; i < 4; i++) {
+            format_number(vs[i], got, sizeof got);
+            reference(vs[i], want, sizeof want);
+            ck_assert_msg(!strcmp(got, want), "%.17g: %s, not %s", vs[i], got, want);
+            json_array_append_new(arr, json_real(vs[i]));
+        }
+        float f = (float)p2;
+        if (f == 0 || !isfinite(f)) continue;
+        format_float(f, got, sizeof got);
+        for (int digits = 6; digits <= 9; digits++) {
+            snprintf(want, sizeof want, "%.*g", digits, f);
+            if (strtof(want, NULL) == f) break;
+        }
+        ck_assert_msg(!strcmp(got, want), "float %.9g: %s, not %s", f, got, want);
+    }
+    char *text = format_json(arr, JSON_COMPACT);
+    json_t *back = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(back);
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        ck_assert(json_real_value(json_array_get(back, i)) == json_real_value(json_array_get(arr, i)));
+    free(text);
+    json_decref(back);
+    json_decref(arr);
+}
+END_TEST
+
 /* format_float: the first of %.{6..9}g that strtof reads back as the same
  * float32 (%g drops trailing zeros: 6 digits give "0.1", as %.1g would),
  * found by format_number's digit rounding, on a float's digits. */
@@ -160,6 +196,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_number_matches_the_printf_loop);
     tcase_add_test(tc, test_float_is_the_shortest_that_reads_back);
+    tcase_add_test(tc, test_powers_of_two);
     tcase_add_test(tc, test_json_reals);
     tcase_add_test(tc, test_json_integral_reals_stay_reals);
     suite_add_tcase(su, tc);
