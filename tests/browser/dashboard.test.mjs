@@ -585,6 +585,11 @@ test('the trial table sorts, filters and pages', async () => {
   const states = await page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.dataset.state));
   assert.equal(states.length, 100);
   assert.ok(states.every((s) => s === 'COMPLETE'));
+  /* a start time in local time, year first, whatever the browser's locale */
+  const [number, started] = await page.$eval('#trials tbody tr', (tr) => [Number(tr.dataset.number), tr.lastElementChild.textContent]);
+  const d = new Date(trials.find((t) => t.number === number).started_at * 1000);
+  const two = (n) => String(n).padStart(2, '0');
+  assert.equal(started, `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`);
   await shot('study-table');
 });
 
