@@ -17,6 +17,16 @@ KINDS = ('Layout', 'UpdateLayoutTree', 'Paint', 'EvaluateScript', 'v8.callFuncti
          'ParseHTML', 'v8.compile')
 
 
+def script_of(e):
+    """An event's name; an EvaluateScript's with its file (none: a script
+    without a URL, such as playwright's own, injected for the bench's
+    waits)."""
+    if e['name'] != 'EvaluateScript':
+        return e['name']
+    url = ((e.get('args') or {}).get('data') or {}).get('url') or ''
+    return f"EvaluateScript({url.rsplit('/', 1)[-1] or 'no URL'})"
+
+
 def tasks_of(path, n):
     events = json.load(open(path))['traceEvents']
     mark = next((e for e in events if e.get('name') == 'kestrel:charts-drawn'), None)
@@ -35,8 +45,8 @@ def tasks_of(path, n):
         cpu = collections.Counter()
         for e in spans:
             if e['name'] in KINDS and e['ts'] >= t['ts'] and e['ts'] + e['dur'] <= t['ts'] + t['dur']:
-                cpu[e['name']] += e.get('tdur', 0)
-        what = ' '.join(f'{k}={v / 1000:.0f}' for k, v in cpu.most_common(3))
+                cpu[script_of(e)] += e.get('tdur', 0)
+        what = ' '.join(f'{k}={v / 1000:.0f}' for k, v in cpu.most_common(3)) or '(no event of those named)'
         lines.append(f"{'load' if t['ts'] < mark['ts'] else 'live'} at {(t['ts'] - first) / 1000:.0f}: "
                      f"wall {t['dur'] / 1000:.0f}, CPU {t.get('tdur', 0) / 1000:.0f}  {what}")
     return lines
