@@ -20,6 +20,15 @@ static void reference(double v, char *buf, size_t n)
     }
 }
 
+/* The definition format_float is held to. */
+static void float_reference(float v, char *buf, size_t n)
+{
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, n, "%.*g", digits, v);
+        if (strtof(buf, NULL) == v) return;
+    }
+}
+
 static uint64_t next(uint64_t *s)   /* xorshift64* */
 {
     *s ^= *s >> 12;
@@ -81,10 +90,7 @@ START_TEST(test_powers_of_two)
         float f = (float)p2;
         if (f == 0 || !isfinite(f)) continue;
         format_float(f, got, sizeof got);
-        for (int digits = 6; digits <= 9; digits++) {
-            snprintf(want, sizeof want, "%.*g", digits, f);
-            if (strtof(want, NULL) == f) break;
-        }
+        float_reference(f, want, sizeof want);
         ck_assert_msg(!strcmp(got, want), "float %.9g: %s, not %s", f, got, want);
     }
     char *text = format_json(arr, JSON_COMPACT);
@@ -110,10 +116,7 @@ START_TEST(test_float_is_the_shortest_that_reads_back)
         float v = (float)d;
         if (!isfinite(v)) continue;
         format_float(v, got, sizeof got);
-        for (int digits = 6; digits <= 9; digits++) {
-            snprintf(want, sizeof want, "%.*g", digits, v);
-            if (strtof(want, NULL) == v) break;
-        }
+        float_reference(v, want, sizeof want);
         ck_assert_msg(!strcmp(got, want), "%.9g: %s, not %s", v, got, want);
     }
     format_float(0.1f, got, sizeof got);
