@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The scheduler's own cost per trial (issue 19, goal 4).
 
-A random-search study of --trials trials, each `sleep --sleep` (a shell
-script that then reports its value), --parallel at a time, run by
+A random-search study (or --strategy's, over --dims floats) of --trials
+trials, each `sleep --sleep` (a shell script that then reports its first
+parameter as the loss), --parallel at a time, run by
 `kestrel run` on a fresh history. Prints the wall time against the ideal
 (trials / parallel * sleep) and the CPU time of the Kestrel process itself
 (user and system, read from /proc/PID/stat until it exits: the trials'
@@ -14,7 +15,8 @@ themselves (a shell, a sleep, their exec and exit) cost more than the
 sleep. Asserts nothing.
 
 Usage: python3 bench/sched_overhead.py [--trials 400] [--parallel 20]
-           [--sleep 1] [--reps 3] KESTREL [BASELINE_KESTREL]
+           [--sleep 1] [--reps 3] [--strategy random] [--dims 1]
+           KESTREL [BASELINE_KESTREL]
 """
 import argparse
 import json
@@ -64,6 +66,8 @@ def main():
     ap.add_argument("--parallel", type=int, default=20)
     ap.add_argument("--sleep", type=float, default=1.0)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--strategy", default="random")
+    ap.add_argument("--dims", type=int, default=1)
     a = ap.parse_args()
     bins = [os.path.abspath(a.kestrel)] + ([os.path.abspath(a.baseline)] if a.baseline else [])
     work = tempfile.mkdtemp(prefix="kestrel-sched-")
@@ -75,10 +79,11 @@ def main():
         spec = os.path.join(work, "sleep.json")
         with open(spec, "w") as f:
             json.dump({"name": "sleep", "objective": {"metric": "loss"},
-                       "space": {"x": {"type": "float", "low": 0, "high": 1}},
-                       "strategy": {"name": "random", "seed": 1},
+                       "space": {"x%d" % i: {"type": "float", "low": 0, "high": 1}
+                                 for i in range(a.dims)},
+                       "strategy": {"name": a.strategy, "seed": 1},
                        "budget": {"max_trials": a.trials, "max_parallel": a.parallel},
-                       "run": {"command": [obj, "{x}"]}}, f)
+                       "run": {"command": [obj, "{x0}"]}}, f)
         xargs = "xargs -P %d (floor)" % a.parallel
         res = {b: [] for b in bins + [xargs]}
         for r in range(a.reps):
@@ -86,8 +91,8 @@ def main():
                 res[b].append(run(b, spec, os.path.join(work, "h%d-%d.db" % (r, i))))
             res[xargs].append(floor(obj, a.trials, a.parallel))
         ideal = a.trials / a.parallel * a.sleep
-        print("%d trials of sleep %g s, %d at a time (ideal %.1f s); medians of %d runs" % (
-            a.trials, a.sleep, a.parallel, ideal, a.reps))
+        print("%d trials of sleep %g s, %d at a time (ideal %.1f s), %s over %d floats; medians of %d runs" % (
+            a.trials, a.sleep, a.parallel, ideal, a.strategy, a.dims, a.reps))
         print("%-40s %9s %9s %9s %12s %12s" % ("binary", "wall", "/ ideal", "/ floor", "own user",
                                                 "own CPU/trial"))
         low = statistics.median(x[0] for x in res[xargs])

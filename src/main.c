@@ -1,6 +1,7 @@
 /* main: the `kestrel` command: dispatches to the subcommands, installs the
  * SIGINT/SIGTERM handler whose flag the long-running commands poll (the only
- * mutable global in the program), and decides the exit code. */
+ * mutable global in the program), ends OpenBLAS's idle threads, and decides
+ * the exit code. */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "config.h"
 #include "cli.h"
 #include "cmd_train.h"
+#include "gemm.h"
 #include "nearest.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -70,6 +72,12 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS's threads served nothing here but spun: 1.6 CPU-seconds of a
+     * 16-core machine for a `kestrel train` of one thread, and every other
+     * core busy beside each GP suggestion, whose matrices are too small to
+     * gain (bench/README.md, "OpenBLAS's threads"). The trainer asks for
+     * its `threads`. */
+    gemm_blas_quiet();
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;

@@ -13,6 +13,10 @@
 
 #include <cblas.h>
 
+/* OpenBLAS's own shutdown (it runs it before a fork): not in its header,
+ * and absent from its serial build, hence weak. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 #define PANEL 64   /* columns of a tile: 4 vectors of 16 floats */
 #define TILE_M 6   /* rows of a tile: 6 x 4 accumulators + 4 loads fit 32 registers */
 #define BLOCK_K 128 /* steps per pass over a tile: a packed 128 x 64 panel is 32 KB, in L1 */
@@ -264,4 +268,15 @@ void gemm_grad_x(float *dinp, const float *dout, const float *W, int B, int k, i
 #endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, k, n, 1.0f, dout, n, W, k, 0.0f, dinp,
                 k);
+}
+
+void gemm_blas_threads(int n)
+{
+    if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
+}
+
+void gemm_blas_quiet(void)
+{
+    gemm_blas_threads(1);
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
 }

@@ -5,7 +5,8 @@
  * operands on every call; otherwise it calls cblas_sgemm.
  * Invariant: a product's summation order depends only on its shapes, never
  * on timing or alignment, so results are reproducible run to run.
- * All arrays are row-major; B is the batch, k the input width, n the output. */
+ * All arrays are row-major; B is the batch, k the input width, n the output.
+ * It also sets OpenBLAS's thread count for the process (gemm_blas_*). */
 #ifndef KESTREL_GEMM_H
 #define KESTREL_GEMM_H
 
@@ -40,5 +41,16 @@ void gemm_grad_x(float *dinp, const float *dout, const float *W, int B, int k, i
 /* 1 when the next call on this thread would run the own kernels: AVX-512F
  * present and OpenBLAS set to one thread. */
 int gemm_own_kernels(void);
+
+/* Sets OpenBLAS's thread count to n. Debian's OpenBLAS (0.3.21) starts its
+ * pool of a thread per core again at every openblas_set_num_threads, each
+ * thread spinning 0.1 s of CPU, so a count already n is left as it is. */
+void gemm_blas_threads(int n);
+
+/* One OpenBLAS thread and its pool ended, for a process whose products are
+ * small or its own (gemm_blas_threads starts the pool again for more). The
+ * pool OpenBLAS starts when it loads has a thread per core, each spinning
+ * 0.1 s of CPU before it sleeps. */
+void gemm_blas_quiet(void);
 
 #endif

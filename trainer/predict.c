@@ -5,10 +5,10 @@
 #include "predict.h"
 #include "checkpoint.h"
 #include "csv.h"
+#include "gemm.h"
 #include "loader.h"
 #include "train.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +49,7 @@ int predict_open(predictor **out, const char *path, kerror *err)
         return rc;
     }
     /* one thread, as a threads=1 run evaluated: the same sums, the same bits */
-    openblas_set_num_threads(1);
+    gemm_blas_threads(1);
     *out = p;
     return KE_OK;
 }

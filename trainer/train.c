@@ -8,9 +8,9 @@
 #include "train.h"
 #include "train_session.h"
 #include "dscache.h"
+#include "gemm.h"
 
 #include <assert.h>
-#include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -792,7 +792,7 @@ int train_run_device(const train_config *cfg, const train_device_ops *dev,
     int rc = train_config_validate(cfg, err);
     if (rc) return rc;
     /* data-parallel threads each run single-threaded products (gemm.c) */
-    openblas_set_num_threads(!dev && train_config_data_parallel(cfg) ? 1 : cfg->threads);
+    gemm_blas_threads(!dev && train_config_data_parallel(cfg) ? 1 : cfg->threads);
     train_result r;
     rc = cfg->kfold ? run_kfold(cfg, dev, report, ctx, &r, err)
                     : run_single(cfg, dev, -1, report, ctx, &r, err);
