@@ -563,7 +563,14 @@ static int round_once(worker *w, kerror *err)
         int rc = runner_poll(procs, n, POLL_MS, on_event, w, err);
         if (rc < 0) return rc;
     } else {
-        usleep(POLL_MS * 1000);
+        /* Nothing to read: sleep to the next lease try or heartbeat (a
+         * signal cuts it short), so an idle fleet does not wake 20 times a
+         * second on every node. */
+        double until = w->next_lease < w->next_beat ? w->next_lease : w->next_beat;
+        double ms = (until - now_s()) * 1e3;
+        if (n_busy(w) || ms < POLL_MS) ms = POLL_MS;
+        if (ms > 1000) ms = 1000;   /* usleep's portable range */
+        usleep((useconds_t)(ms * 1000));
     }
     now = now_s();
     for (int i = 0; !io && i < w->o->slots; i++) {
