@@ -7,11 +7,14 @@
 # kernels and on a short run, with racecheck and initcheck on the run.
 # BENCH_REPS: gpu_bench's interleaved repetitions (3); the concurrency
 # step runs again under MPS where its daemon starts. Most important first; each step has a time
-# limit (seconds, overridable: T_TEST 180, T_BENCH 150, T_SHARE 90, T_SAN 90)
-# so the whole takes about 9 minutes at most (about 3 on an H200), leaving the device time a
-# machine's start needs (15 minutes a session in all). SHARE_N: the counts
+# limit (seconds, overridable: T_TEST 180, T_BENCH 150, T_SHARE 90, T_SAN 90,
+# T_COST 120, T_START 120, T_STUDY 200). On an H200 the whole takes about 5
+# minutes (the study 2.5 of them), inside one device command's 10 and leaving
+# the device time a machine's start needs (15 minutes a session in all); on
+# a slower machine choose steps with STEPS. SHARE_N: the counts
 # of concurrent trials (1 2 4 8 16). STEPS: which steps run (test bench
-# share san cost start, all). Logs and summary.txt go to $OUT.
+# share san cost start study, all). STUDY_S: seconds of each device's study
+# (60). Logs and summary.txt go to $OUT.
 set -u
 # The steps that timeout runs as this script again ("gpu_checks.sh share").
 share_counts() {   # share_counts LABEL: one pass over SHARE_N
@@ -133,8 +136,64 @@ for dev in ("cuda", "cpu"):
               f"test_accuracy {r['test_accuracy']:.4f}, {wall:.1f} s wall")
 PY
 }
+study() {   # a real ASHA study through `kestrel run`: on the GPU (under MPS where it starts), then the CPU
+    d=/tmp/study
+    rm -rf "$d" && mkdir -p "$d"
+    rc=0
+    strategy='{"name": "asha", "seed": 1, "options": {"max_resource": 27, "min_resource": 1, "eta": 3}}'
+    for dev in ${STUDY_DEVICES:-cuda cpu}; do
+        threads=1
+        [ "$dev" = cpu ] && threads=$(( $(nproc) / 4 > 0 ? $(nproc) / 4 : 1 ))
+        # bench/tuning's study, 4 trials at a time on the device
+        sed -e "s|@NAME@|asha-$dev|" -e "s|@STRATEGY@|$strategy|" -e "s|@MAX_TRIALS@|10000|" \
+            -e "s|@MAX_SECONDS@|${STUDY_S:-60}|" -e "s|@DATA_DIR@|/usr/share/datasets/fashion-mnist|" \
+            -e "s|@TRIAL_TIMEOUT@|120|" -e "s|@MAX_TRAIN@|0|" -e "s|@R@|27|" \
+            -e "s|\"max_parallel\": 2|\"max_parallel\": 4|" \
+            -e "s|\"seed\": 1}}|\"seed\": 1, \"device\": \"$dev\", \"threads\": $threads}}|" \
+            "$KROOT/bench/tuning/study.json.in" > "$d/$dev.json"
+        mps=0
+        if [ "$dev" = cuda ] && command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
+            export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-study CUDA_MPS_LOG_DIRECTORY=/tmp/mps-study-log
+            mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+            nvidia-cuda-mps-control -d && mps=1
+        fi
+        "$KBIN/kestrel" run --quiet --db "$d/$dev.db" "$d/$dev.json" > "$d/$dev.out" 2>&1
+        echo "kestrel run, device=$dev, threads=$threads, MPS $mps: exit $? (4: stopped at STUDY_S)"
+        [ $mps = 1 ] && echo quit | nvidia-cuda-mps-control
+        tail -3 "$d/$dev.out"
+        python3 - "$d/$dev.db" "$dev" <<'PY' || rc=1
+import sqlite3, statistics, sys
+c = sqlite3.connect(sys.argv[1])
+t0 = c.execute("select min(started_at) from trials").fetchone()[0]
+states = dict(c.execute("select state, count(*) from trials group by state").fetchall())
+best = c.execute("select max(value) from trials where state = 'COMPLETE'").fetchone()[0]
+def first(target):
+    at = c.execute("select min(at) from trial_values where name = 'val_accuracy' and value >= ?",
+                   (target,)).fetchone()[0]
+    return "%.1f s" % (at - t0) if at else "not reached"
+epochs = c.execute("select count(*) from trial_values where name = 'val_accuracy'").fetchone()[0]
+# a finished trial's wall time beyond its epochs' own seconds: start, data, evaluation, exit
+over = [w - (e or 0) for w, e in c.execute(
+    "select t.finished_at - t.started_at, (select sum(v.value) from trial_values v where "
+    "v.trial_id = t.id and v.name = 'seconds') from trials t where t.state = 'COMPLETE'")]
+ep_s = [r[0] for r in c.execute("select value from trial_values where name = 'seconds'")]
+# trials still running when STUDY_S ran out end FAILED "interrupted: ..." (resumable)
+failed = c.execute("select failure, count(*) from trials where state = 'FAILED' and "
+                   "failure not like 'interrupted: %' group by failure").fetchall()
+for why, n in failed:
+    print("  FAILED x%d: %s" % (n, why))
+print("%s: trials %s, %d epochs, best val_accuracy %.4f; first report >= 0.88 at %s, >= 0.89 at %s, "
+      ">= 0.90 at %s; median epoch %.3f s; a trial's wall beyond its epochs, median %.3f s" % (
+          sys.argv[2], states, epochs, best or 0, first(0.88), first(0.89), first(0.90),
+          statistics.median(ep_s or [0]), statistics.median(over or [0])))
+sys.exit(1 if failed or not states.get("COMPLETE") else 0)
+PY
+    done
+    return $rc
+}
 case ${1:-} in
 share) share; exit ;;
+study) study; exit ;;
 cost) cost; exit ;;
 san) export LD_LIBRARY_PATH=$KLIBS; san; exit ;;   # compute-sanitizer starts the programs itself
 esac
@@ -168,7 +227,7 @@ mkdir -p "$data" 2>/dev/null && cp .gpu/data/*.gz "$data/" 2>/dev/null ||
     say "note: could not install Fashion-MNIST in $data; its checks will not run"
 
 want() {   # want KEY: whether STEPS names that step
-    case " ${STEPS:-test bench share san cost start} " in *" $1 "*) return 0 ;; esac
+    case " ${STEPS:-test bench share san cost start study} " in *" $1 "*) return 0 ;; esac
     return 1
 }
 step() {   # step NAME SECONDS LOG COMMAND...: runs it, says how it ended
@@ -229,3 +288,11 @@ want cost && step "trial cost and accuracy" "${T_COST:-120}" cost.log sh "$0" co
 want start && step "a GPU process's start" "${T_START:-120}" start.log \
     env LD_LIBRARY_PATH="$libs" python3 bench/gpu_start.py --kestrel "$bin/kestrel"
 [ -f "$out/start.log" ] && cat "$out/start.log" | tee -a "$sum"
+
+# 7. A real study on the GPU: bench/tuning's Fashion-MNIST space under
+# ASHA (27 epochs at most, 4 trials at a time) through `kestrel run` for
+# STUDY_S seconds, then the same study on the CPU (a quarter of the cores a
+# trial): the scheduler, reports and promotions on the device, the times to
+# 0.88-0.90 validation accuracy, and what a trial costs beyond its epochs.
+want study && step "an ASHA study on each device" "${T_STUDY:-200}" study.log sh "$0" study
+[ -f "$out/study.log" ] && grep -E '^(kestrel run|cuda|cpu|  FAILED)' "$out/study.log" | tee -a "$sum"
