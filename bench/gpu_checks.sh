@@ -14,7 +14,8 @@
 # a slower machine choose steps with STEPS. SHARE_N: the counts
 # of concurrent trials (1 2 4 8 16). STEPS: which steps run (test bench
 # share san cost start study, all). STUDY_S: seconds of each device's study
-# (60). Logs and summary.txt go to $OUT.
+# (60); STUDY_DEVICES (cuda cpu), STUDY_PARALLEL (4), STUDY_MPS (1; 0: the
+# GPU study without MPS). Logs and summary.txt go to $OUT.
 set -u
 # The steps that timeout runs as this script again ("gpu_checks.sh share").
 share_counts() {   # share_counts LABEL: one pass over SHARE_N
@@ -143,22 +144,22 @@ study() {   # a real ASHA study through `kestrel run`: on the GPU (under MPS whe
     strategy='{"name": "asha", "seed": 1, "options": {"max_resource": 27, "min_resource": 1, "eta": 3}}'
     for dev in ${STUDY_DEVICES:-cuda cpu}; do
         threads=1
-        [ "$dev" = cpu ] && threads=$(( $(nproc) / 4 > 0 ? $(nproc) / 4 : 1 ))
+        [ "$dev" = cpu ] && threads=$(( $(nproc) / ${STUDY_PARALLEL:-4} > 0 ? $(nproc) / ${STUDY_PARALLEL:-4} : 1 ))
         # bench/tuning's study, 4 trials at a time on the device
         sed -e "s|@NAME@|asha-$dev|" -e "s|@STRATEGY@|$strategy|" -e "s|@MAX_TRIALS@|10000|" \
             -e "s|@MAX_SECONDS@|${STUDY_S:-60}|" -e "s|@DATA_DIR@|/usr/share/datasets/fashion-mnist|" \
             -e "s|@TRIAL_TIMEOUT@|120|" -e "s|@MAX_TRAIN@|0|" -e "s|@R@|27|" \
-            -e "s|\"max_parallel\": 2|\"max_parallel\": 4|" \
+            -e "s|\"max_parallel\": 2|\"max_parallel\": ${STUDY_PARALLEL:-4}|" \
             -e "s|\"seed\": 1}}|\"seed\": 1, \"device\": \"$dev\", \"threads\": $threads}}|" \
             "$KROOT/bench/tuning/study.json.in" > "$d/$dev.json"
         mps=0
-        if [ "$dev" = cuda ] && command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
+        if [ "$dev" = cuda ] && [ "${STUDY_MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
             export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-study CUDA_MPS_LOG_DIRECTORY=/tmp/mps-study-log
             mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
             nvidia-cuda-mps-control -d && mps=1
         fi
         "$KBIN/kestrel" run --quiet --db "$d/$dev.db" "$d/$dev.json" > "$d/$dev.out" 2>&1
-        echo "kestrel run, device=$dev, threads=$threads, MPS $mps: exit $? (4: stopped at STUDY_S)"
+        echo "kestrel run, device=$dev, threads=$threads, ${STUDY_PARALLEL:-4} at a time, MPS $mps: exit $? (4: stopped at STUDY_S)"
         [ $mps = 1 ] && echo quit | nvidia-cuda-mps-control
         tail -3 "$d/$dev.out"
         python3 - "$d/$dev.db" "$dev" <<'PY' || rc=1
@@ -291,8 +292,8 @@ want start && step "a GPU process's start" "${T_START:-120}" start.log \
 
 # 7. A real study on the GPU: bench/tuning's Fashion-MNIST space under
 # ASHA (27 epochs at most, 4 trials at a time) through `kestrel run` for
-# STUDY_S seconds, then the same study on the CPU (a quarter of the cores a
-# trial): the scheduler, reports and promotions on the device, the times to
+# STUDY_S seconds, then the same study on the CPU (the cores shared among
+# the trials): the scheduler, reports and promotions on the device, the times to
 # 0.88-0.90 validation accuracy, and what a trial costs beyond its epochs.
 want study && step "an ASHA study on each device" "${T_STUDY:-200}" study.log sh "$0" study
 [ -f "$out/study.log" ] && grep -E '^(kestrel run|cuda|cpu|  FAILED)' "$out/study.log" | tee -a "$sum"
