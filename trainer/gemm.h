@@ -42,9 +42,10 @@ void gemm_grad_x(float *dinp, const float *dout, const float *W, int B, int k, i
  * present and OpenBLAS set to one thread. */
 int gemm_own_kernels(void);
 
-/* Sets OpenBLAS's thread count to n. Debian's OpenBLAS (0.3.21) starts its
- * pool of a thread per core again at every openblas_set_num_threads, each
- * thread spinning 0.1 s of CPU, so a count already n is left as it is. */
+/* Sets OpenBLAS's thread count to n. Once its pool has been ended,
+ * Debian's OpenBLAS (0.3.21) starts it again (a thread per core, each
+ * spinning 0.1 s of CPU) at every openblas_set_num_threads, so a count
+ * already n is left as it is. */
 void gemm_blas_threads(int n);
 
 /* One OpenBLAS thread and its pool ended, for a process whose products are
