@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cores.h"
 #include "enqueue.h"
 #include "sched_dir.h"
 #include "sched_launch.h"
@@ -232,7 +233,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(s->worker, sizeof s->worker, "%s:%ld", host, (long)getpid());
-    int cores = o->cores > 0 ? o->cores : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int cores = o->cores > 0 ? o->cores : cores_usable();
     s->parallel = spec->budget.max_parallel;
     s->threads = cores / spec->budget.max_parallel;
     if (s->threads < 1) s->threads = 1;

@@ -42,7 +42,7 @@ typedef struct {
     const char *cache_dir;      /* decoded-dataset cache, default "<db dir>/kestrel-cache" */
     int force;                  /* run a study whose stored spec differs */
     int retry_failed;           /* retry every FAILED trial once on this run */
-    int cores;                  /* to divide among parallel trials (0 = online CPUs) */
+    int cores;                  /* to divide among parallel trials (0 = cores_usable()) */
     scheduler_event_fn on_event;
     void *ctx;
 } scheduler_opts;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cores.h"
 #include "klog.h"
 #include "runner.h"
 #include "sched_dir.h"
@@ -595,7 +596,7 @@ int worker_run(const worker_opts *o, kerror *err)
     worker *w = calloc(1, sizeof *w);
     if (!w) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     w->o = o;
-    w->cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    w->cores = cores_usable();
     int rc = wclient_open(&w->c, o->server, o->token, err);
     json_t *first = NULL;
     if (rc == KE_OK) rc = ensure_registered(w, &first, err);

@@ -354,6 +354,21 @@ for n in 1 2; do OPENBLAS_NUM_THREADS=$n $KESTREL run h6.json --db h6-$n.db >/de
 points() { DB=$1 q "select group_concat(v, ' ') from (select printf('%.17g', p.value_num) v from trials t join trial_params p on p.trial_id = t.id order by t.number, p.pos)"; }
 check "a GP study suggests the same trials whatever OPENBLAS_NUM_THREADS says" "[ \$(DB=h6-1.db q \"select count(*) from trials where state='COMPLETE'\") -eq 60 ] && [ \"\$(points h6-1.db)\" = \"\$(points h6-2.db)\" ]"
 
+# --- a trial's share of the cores is of the CPUs the process may use ---------
+# (its affinity mask: taskset, Slurm's binding, a container's cpuset), not of
+# the machine's online CPUs
+printf '#!/bin/sh\necho "{\\"value\\": $KESTREL_THREADS}"\n' > threads.sh
+cat > threads.json <<'J'
+{"name": "threads", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 1, "max_parallel": 1},
+ "run": {"command": ["sh", "threads.sh"]}}
+J
+cpu=$(awk '/^Cpus_allowed_list/ {split($2, a, /[-,]/); print a[1]}' /proc/self/status)
+taskset -c "$cpu" $KESTREL run threads.json --db threads.db >/dev/null 2>&1; rc=$?
+check "a study bound to one CPU (of $(nproc)) gives its trial 1 thread" \
+    "[ $rc -eq 0 ] && [ \"\$(DB=threads.db q 'select value from trials')\" = 1.0 ]"
+
 # --- a spec file's command runs in the spec file's folder ---------------------
 mkdir -p specs/sub elsewhere
 sed 's/"max_trials": 60/"max_trials": 3/; s/"n_initial": 8/"n_initial": 3/' "$top_srcdir/examples/branin-gp.json" > specs/gp.json
