@@ -1,9 +1,10 @@
 /* test_cores: the CPUs a study divides among its trials: the affinity mask
  * counts, not the machine's online CPUs (a process bound to one CPU gets 1),
- * and a cgroup v2 quota caps it: each level's cpu.max from the process's
+ * and a cgroup quota caps it: v2's cpu.max at each level from the process's
  * cgroup up to the hierarchy's root, the tightest in CPUs rounded up, "max"
- * and malformed files ignored (written into a folder that stands for
- * /sys/fs/cgroup). */
+ * and malformed files ignored; v1's cpu.cfs_quota_us under the mount whose
+ * options name "cpu", also as a container sees it (files written into a
+ * folder that stands for /sys/fs/cgroup). */
 #define _GNU_SOURCE
 #include <check.h>
 #include <sched.h>
@@ -83,6 +84,49 @@ START_TEST(no_quota_without_a_v2_line_or_a_file)
 }
 END_TEST
 
+/* v1 quota files in a folder named like the cpu hierarchy's mount */
+static void put_v1(const char *dir, const char *quota, const char *period)
+{
+    char path[256];
+    const char *names[2] = {"cpu.cfs_quota_us", "cpu.cfs_period_us"};
+    const char *values[2] = {quota, period};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%s", root, dir);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s%s/%s", root, dir, names[i]);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "%s\n", values[i]);
+        fclose(f);
+    }
+}
+
+START_TEST(a_v1_quota_under_the_cpu_mount)
+{
+    put_v1("/cpu,cpuacct", "-1", "100000");
+    put_v1("/cpu,cpuacct/docker", "-1", "100000");
+    put_v1("/cpu,cpuacct/docker/abc", "150000", "100000");
+    char mounts[1024];
+    /* a cpuset mount first: its options name "cpuset", not "cpu" */
+    snprintf(mounts, sizeof mounts,
+             "30 25 0:27 / %s/cpuset rw,nosuid shared:9 - cgroup cgroup rw,cpuset\n"
+             "31 25 0:28 / %s/cpu,cpuacct rw,nosuid shared:10 - cgroup cgroup rw,cpu,cpuacct\n",
+             root, root);
+    const char *self = "5:cpuset:/\n4:cpu,cpuacct:/docker/abc\n0::/\n";
+    ck_assert_int_eq(cores_cgroup_v1_quota(mounts, self), 2);
+    put_v1("/cpu,cpuacct/docker", "100000", "100000");
+    ck_assert_int_eq(cores_cgroup_v1_quota(mounts, self), 1);
+    /* a container's view: the mount's root is its own cgroup */
+    snprintf(mounts, sizeof mounts,
+             "31 25 0:28 /docker/abc %s/cpu,cpuacct/docker/abc rw - cgroup cgroup rw,cpuacct,cpu\n", root);
+    ck_assert_int_eq(cores_cgroup_v1_quota(mounts, self), 2);
+    /* a cgroup outside the mount's root, no cpu line, no cpu mount */
+    ck_assert_int_eq(cores_cgroup_v1_quota(mounts, "4:cpu,cpuacct:/other\n"), 0);
+    ck_assert_int_eq(cores_cgroup_v1_quota(mounts, "5:cpuset:/\n0::/\n"), 0);
+    ck_assert_int_eq(cores_cgroup_v1_quota("30 25 0:27 / /x rw - cgroup cgroup rw,cpuset\n", self), 0);
+}
+END_TEST
+
 /* Check forks each test, so the narrowed mask stays in this test. */
 START_TEST(the_affinity_mask_counts_not_the_online_cpus)
 {
@@ -108,6 +152,7 @@ int main(void)
     tcase_add_test(tc, a_quota_in_cpus_rounded_up);
     tcase_add_test(tc, the_tightest_level_on_the_way_up);
     tcase_add_test(tc, no_quota_without_a_v2_line_or_a_file);
+    tcase_add_test(tc, a_v1_quota_under_the_cpu_mount);
     tcase_add_test(tc, the_affinity_mask_counts_not_the_online_cpus);
     suite_add_tcase(su, tc);
     return check_run(su);
