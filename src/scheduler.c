@@ -618,6 +618,11 @@ void scheduler_set_parallel(scheduler *s, int n)
     s->parallel = n < 0 ? 0 : n > max ? max : n;
 }
 
+void scheduler_set_threads(scheduler *s, int n)
+{
+    s->threads = n < 1 ? 1 : n;
+}
+
 void scheduler_get_status(const scheduler *s, scheduler_status *out)
 {
     memset(out, 0, sizeof *out);

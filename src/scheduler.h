@@ -126,6 +126,11 @@ void scheduler_stop(scheduler *s, const char *reason);
  * the service shares one global limit among its studies. Running trials
  * above a lowered cap finish normally. */
 void scheduler_set_parallel(scheduler *s, int n);
+/* Gives each trial it starts from now on n threads (KESTREL_THREADS and
+ * BLAS's; at least 1): the service divides the machine's CPUs among the
+ * trials of all its studies, where a study alone divides them among its own
+ * max_parallel. */
+void scheduler_set_threads(scheduler *s, int n);
 void scheduler_get_status(const scheduler *s, scheduler_status *out);
 /* Remote runs: trials that a worker on another machine runs for this
  * scheduler. The scheduler knows them only by the caller's tag (a lease);

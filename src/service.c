@@ -20,6 +20,7 @@
 
 #include "api_json.h"
 #include "backoff.h"
+#include "cores.h"
 #include "events.h"
 #include "fleet.h"
 #include "format.h"
@@ -74,6 +75,7 @@ struct service {
     char *db_path, *self_exe;
     int run_self;
     int max_parallel;
+    int cores;                  /* cores_usable(), shared among all the studies' trials */
     int no_local;
     long long checkpoint_max;
     fleet *fleet;               /* engine thread */
@@ -907,10 +909,23 @@ static void share_slots(service *sv)
 }
 
 
+/* Divides this machine's CPUs among the trials all the active studies may
+ * run at once (their max_parallel, capped by --max-parallel), so that two
+ * studies of 4 trials on 8 cores give each trial 1 thread, not 2. */
+static void share_cores(service *sv)
+{
+    int total = 0;
+    for (study_run *r = sv->active; r; r = r->next) total += r->spec.budget.max_parallel;
+    if (sv->max_parallel > 0 && total > sv->max_parallel) total = sv->max_parallel;
+    if (total < 1) return;
+    for (study_run *r = sv->active; r; r = r->next) scheduler_set_threads(r->s, sv->cores / total);
+}
+
 /* One round: each active study steps for its slice of the tick. */
 static void tick(service *sv, int tick_ms)
 {
     share_slots(sv);
+    share_cores(sv);
     int slice = sv->n_active ? tick_ms / sv->n_active : 0;
     if (slice < 1) slice = 1;
     study_run *r = sv->active;
@@ -1052,6 +1067,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     sv->self_exe = strdup(o->self_exe ? o->self_exe : "kestrel");
     sv->run_self = o->run_self;
     sv->max_parallel = o->max_parallel;
+    sv->cores = cores_usable();
     sv->no_local = o->no_local;
     sv->checkpoint_max = o->checkpoint_max > 0 ? o->checkpoint_max : 1LL << 30;
     sv->stall_after = o->stall_after > 0 ? o->stall_after : STALL_AFTER_DEFAULT;

@@ -368,6 +368,21 @@ cpu=$(awk '/^Cpus_allowed_list/ {split($2, a, /[-,]/); print a[1]}' /proc/self/s
 taskset -c "$cpu" $KESTREL run threads.json --db threads.db >/dev/null 2>&1; rc=$?
 check "a study bound to one CPU (of $(nproc)) gives its trial 1 thread" \
     "[ $rc -eq 0 ] && [ \"\$(DB=threads.db q 'select value from trials')\" = 1.0 ]"
+# a server divides them among the trials of all its studies: two studies of
+# one trial each on N CPUs give each trial N/2 threads, not N
+sed 's/"name": "threads"/"name": "threads2"/' threads.json > threads2.json
+$KESTREL serve --db threads-serve.db --listen 127.0.0.1:0 --run threads.json --run threads2.json \
+    >serve.out 2>&1 &
+spid=$!
+n=0   # a hang guard, not a deadline
+while [ "$(DB=threads-serve.db q "select count(*) from trials where state = 'COMPLETE'" 2>/dev/null)" != 2 ] &&
+    kill -0 $spid 2>/dev/null && [ $n -lt 1200 ]; do
+    sleep 0.1; n=$((n + 1))
+done
+kill $spid 2>/dev/null; wait $spid
+half=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))
+check "kestrel serve with two studies gives each trial half the CPUs ($half)" \
+    "[ \"\$(DB=threads-serve.db q 'select group_concat(cast(value as int)) from trials')\" = $half,$half ]"
 
 # --- a spec file's command runs in the spec file's folder ---------------------
 mkdir -p specs/sub elsewhere
