@@ -8,21 +8,18 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The first number of a small file, or 0 when it holds none. */
-static long long number_in(const char *dir, const char *name, char *word, size_t word_size)
+/* The number a small file holds (a word such as "-1" or "100000"), or 0. */
+static long long number_in(const char *dir, const char *name)
 {
-    char path[4200];
+    char path[4200], word[32];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "r");
     if (!f) return 0;
-    char fmt[16];
-    snprintf(fmt, sizeof fmt, "%%%zus", word_size - 1);
-    int n = fscanf(f, fmt, word);
+    int n = fscanf(f, "%31s", word);
     fclose(f);
-    if (n != 1) return 0;
     char *end;
-    long long v = strtoll(word, &end, 10);
-    return *end ? 0 : v;
+    long long v = n == 1 ? strtoll(word, &end, 10) : 0;
+    return n == 1 && !*end ? v : 0;
 }
 
 static int cpus_of(long long quota, long long period)
@@ -50,9 +47,7 @@ static int quota_v2(const char *dir)
 /* cgroup v1: cpu.cfs_quota_us (-1: none) over cpu.cfs_period_us. */
 static int quota_v1(const char *dir)
 {
-    char word[32];
-    long long quota = number_in(dir, "cpu.cfs_quota_us", word, sizeof word);
-    return cpus_of(quota, number_in(dir, "cpu.cfs_period_us", word, sizeof word));
+    return cpus_of(number_in(dir, "cpu.cfs_quota_us"), number_in(dir, "cpu.cfs_period_us"));
 }
 
 /* The tightest quota from top/rel up to top itself; 0 when none. */
