@@ -211,7 +211,9 @@ window.K = window.K || {};
     const stop = {};
     sets.forEach((ds, i) => { if (ds.stop) stop[ds.stop] = i; else if (ds.single) dot[ds.state] = i; else line[ds.state] = i; });
     const count = new Uint32Array(sets.length);
+    let drawn = 0;
     eachCurve(model, (n, c, parent) => {
+      drawn++;
       if (c.steps.length === 1 && !parent) count[dot[c.state]]++;
       else count[line[c.state]] += (parent ? 1 : 0) + c.steps.length + 1;
       if (c.state in stop) count[stop[c.state]]++;
@@ -251,7 +253,8 @@ window.K = window.K || {};
       else ds.borderWidth = ds.data.length > 20 * BIG ? 0.5 : 1;
     }
     chart.logOk = setLogY(chart, model.logY, least === Infinity ? [] : [least]);
-    chart.options.plugins.title = { display: model.curves.size === 0, text: 'No trial has reported intermediate steps yet' };
+    /* the API lists every trial, with or without reports */
+    chart.options.plugins.title = { display: drawn === 0, text: 'No trial has reported intermediate steps yet' };
   }
 
   /* Parallel coordinates: one vertical axis per parameter plus the

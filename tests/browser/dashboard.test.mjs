@@ -228,6 +228,8 @@ test('the study page draws every chart with one point per trial', async () => {
   assert.equal(more.bars, 30);
   assert.ok(more.lanes >= 1 && more.lanes <= 2, 'timeline: a row per parallel slot (max_parallel 2)');
   assert.deepEqual(more.legend, ['trial value', 'best so far'], 'no "pruned" in a legend of a study without pruned trials');
+  assert.equal(await page.evaluate(() => window.kestrelCharts.curves.titleOf() && window.kestrelCharts.curves.titleOf().text),
+    'No trial has reported intermediate steps yet', 'learning curves of a study whose trials report no steps say so');
   await page.check('#log-scale');
   assert.equal(await page.evaluate(() => window.kestrelCharts.history.options.scales.y.type), 'logarithmic',
     'the log switch puts the objective on a log scale');
@@ -500,6 +502,7 @@ test('learning curves show every trial per step', async () => {
   for (const t of trials) assert.equal(curves.find((k) => k.number === t.number).steps.length, t.params.epochs);
   const c = await chartCounts();
   assert.equal(c.curveTrials, 12, 'one curve per trial');
+  assert.equal(await page.evaluate(() => window.kestrelCharts.curves.titleOf()), null, 'no "no steps" title over drawn curves');
   assert.equal(c.curvePoints, trials.reduce((s, t) => s + t.params.epochs, 0), 'one point per reported step');
   assert.deepEqual(c.slices.opt, 12, 'categorical parameter slice');
   assert.equal(c.parallelPoints, 12 * 4);
