@@ -55,9 +55,20 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     return CLI_USAGE;
 }
 
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts)
+{
+    int c = getopt_long(argc, argv, shortopts, opts, NULL);
+    /* glibc's getopt sets optarg to NULL on every call that takes no value */
+    return c != -1 && optarg && !*optarg ? '?' : c;
+}
+
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
 {
     const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (optarg && !*optarg) {   /* cli_getopt: '--name=' or '--name' '' */
+        const char *opt = (arg[0] == '-' && arg[1] == '-') || optind < 2 ? arg : argv[optind - 2];
+        return cli_usage(cmd, "option '%.*s' needs a value that is not empty", (int)strcspn(opt, "="), opt);
+    }
     if (strncmp(arg, "--", 2) != 0) {
         if (optopt) return cli_usage(cmd, "unknown option '-%c'", optopt);
         return cli_usage(cmd, "option '%s' needs a value", arg);

@@ -38,10 +38,16 @@ int cli_open_history(const char *cmd, const char *db, struct storage **st);
 /* Prints "kestrel CMD: <message>\nTry 'kestrel CMD --help'." and returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* After getopt_long returned '?' (main sets opterr = 0, so getopt printed
- * nothing): names the option argv[optind - 1] got wrong, with the closest
- * of opts when one is near ("did you mean '--db'?"); returns CLI_USAGE. */
+/* getopt_long for the subcommands, except that an option given an empty
+ * value ('--db ""', '--work-dir=') comes back as '?', optarg "": no option
+ * takes one, and an unset variable in a cron line would otherwise mean the
+ * default database or trial folders at the filesystem root. */
 struct option;
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts);
+/* After cli_getopt returned '?' (main sets opterr = 0, so getopt printed
+ * nothing): names the option argv[optind - 1] got wrong, with the closest
+ * of opts when one is near ("did you mean '--db'?"), or the option whose
+ * value was empty; returns CLI_USAGE. */
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts);
 
 /* --storage-retry's seconds, 0 to a week (0: no retry), into *out; CLI_OK,

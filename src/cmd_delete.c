@@ -62,7 +62,7 @@ int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx)
         {"help", no_argument, 0, 'h'},     {0, 0, 0, 0}};
     const char *db_opt = NULL, *work_opt = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db_opt = optarg; break;
         case 'w': work_opt = optarg; break;

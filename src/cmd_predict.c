@@ -58,7 +58,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int p
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         if (!predict && (c == 'F' || c == 'o'))
             return cli_usage(cmd, "--format and --output are options of 'kestrel predict'");
         switch (c) {

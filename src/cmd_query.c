@@ -70,7 +70,7 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
     const char *db = NULL;
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         if (!list && (c == 's' || c == 'l' || c == 'o' || c == 'S'))
             return cli_usage(cmd, "--state, --sort, --limit and --offset are options of "
                                   "'kestrel trials' only");
@@ -291,7 +291,7 @@ int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx)
         {"db", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *db = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'h': fputs(trial_help, stdout); return CLI_OK;

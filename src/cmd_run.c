@@ -304,7 +304,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     const char *db_opt = NULL, *work_opt = NULL;
     int force = 0, retry = 0, quiet = 0, c;
     double give_up_s = BACKOFF_GIVE_UP_S;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db_opt = optarg; break;
         case 'f': force = 1; break;

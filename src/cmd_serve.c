@@ -123,7 +123,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     const char *db = NULL;
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'l':

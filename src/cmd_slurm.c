@@ -55,7 +55,7 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "+h", opts)) != -1) {
         switch (c) {
         case 's': o->server = optarg; break;
         case 'n':

@@ -99,7 +99,7 @@ int cmd_enqueue_main(int argc, char **argv, const cli_ctx *ctx)
     kerror err;
     kerror_clear(&err);
     int c, rc = set ? KE_OK : kerror_set(&err, KE_NOMEM, NULL, "out of memory");
-    while (rc == KE_OK && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (rc == KE_OK && (c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db_opt = optarg; break;
         case 's': rc = set_param(set, optarg, &err); break;
@@ -151,7 +151,7 @@ int cmd_note_main(int argc, char **argv, const cli_ctx *ctx)
         {"help", no_argument, 0, 'h'},     {0, 0, 0, 0}};
     const char *db_opt = NULL;
     int c, clear = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db_opt = optarg; break;
         case 'c': clear = 1; break;

@@ -80,7 +80,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         {0, 0, 0, 0}};
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 's': o->server = optarg; break;
         case 't':

@@ -168,6 +168,11 @@ static void tail_append(tail *t, const char *d, size_t n)
         t->len -= drop;
     }
     memcpy(t->buf + t->len, d, n);
+    /* a NUL would end the tail's string there, hiding what came after (the
+     * error a failure quotes); 0xFF starts no UTF-8 sequence, so it is
+     * stored as U+FFFD (utf8.h) */
+    for (char *z = t->buf + t->len; (z = memchr(z, '\0', (size_t)(t->buf + t->len + n - z))); z++)
+        *z = (char)0xFF;
     t->len += n;
     t->buf[t->len] = '\0';
     t->start = 0;

@@ -79,7 +79,8 @@ int runner_poll(runner_proc *const *procs, int n, int timeout_ms,
 void runner_terminate(runner_proc *p);
 int runner_exited(const runner_proc *p);
 pid_t runner_pid(const runner_proc *p);
-/* NUL-terminated tails of what the child wrote (last RUNNER_TAIL_MAX bytes). */
+/* NUL-terminated tails of what the child wrote (last RUNNER_TAIL_MAX bytes);
+ * a NUL byte it wrote reads as 0xFF, which utf8_fix makes U+FFFD. */
 const char *runner_stdout_tail(const runner_proc *p);
 const char *runner_stderr_tail(const runner_proc *p);
 /* Kills (SIGKILL) a still-running child, reaps it and frees everything. */

@@ -57,6 +57,11 @@ check "query on a missing database exits 5" "[ $rc -eq 5 ] && grep -q 'no databa
 check "query on a missing database creates no file" "[ ! -e missing.db ]"
 $KESTREL best x --limit 3 2>err.txt; rc=$?
 check "an option of trials given to best is refused (exit 2)" "[ $rc -eq 2 ] && grep -q 'kestrel trials. only' err.txt"
+# an unset variable in a cron line: not the default database, not folders at /
+$KESTREL run "$top_srcdir/examples/branin-random.json" --db empty.db --work-dir "" >/dev/null 2>err.txt; rc=$?
+check "an empty --work-dir is refused (exit 2), nothing run" "[ $rc -eq 2 ] && grep -q \"option '--work-dir' needs a value that is not empty\" err.txt && [ ! -e empty.db ] && [ ! -e /branin-random ]"
+$KESTREL studies --db= >/dev/null 2>err.txt; rc=$?
+check "an empty --db= is refused (exit 2)" "[ $rc -eq 2 ] && grep -q \"option '--db' needs a value that is not empty\" err.txt"
 
 # --- validation names the JSON path --------------------------------------
 cat > bad.json <<'J'
@@ -127,7 +132,7 @@ case "$1" in
 ok) echo '{"step": 1, "loss": 2.5}' >&3; echo '{"loss": 1.5}' >&3 ;;
 stdout) echo "some log text"; echo '{"loss": 0.5}' ;;
 crash) echo "about to crash" >&2; kill -SEGV $$ ;;
-exit3) echo "bad things happened" >&2; exit 3 ;;
+exit3) printf 'warming up\000\n' >&2; echo "bad things happened" >&2; exit 3 ;;
 nan) echo '{"step": 1, "loss": NaN}' >&3; sleep 5 ;;
 hang) sleep 30 ;;
 nometric) echo '{"other": 1}' >&3 ;;
@@ -155,6 +160,7 @@ check "intermediate step recorded" "[ \$(q 'select count(*) from trial_values wh
 check "crash: FAILED by signal" "st crash | grep -q 'FAILED|killed by signal 11'"
 check "crash: stderr tail kept" "q 'select stderr_tail from trial_logs' | grep -q 'about to crash'"
 check "exit code: FAILED with stderr" "st exit3 | grep -q 'FAILED|exit code 3: bad things happened'"
+check "a NUL byte in stderr: the tail keeps what follows, the NUL stored as U+FFFD" "[ \"\$(q \"select hex(stderr_tail) from trial_logs l join trial_params p on p.trial_id=l.trial_id where p.value_text='exit3'\")\" = \"\$(printf 'warming up\\357\\277\\275\\nbad things happened\\n' | od -An -tx1 | tr -d ' \\n' | tr a-f A-F)\" ]"
 check "NaN: FAILED with reason" "st nan | grep -q 'FAILED|metric .loss. is NaN'"
 check "1e999: FAILED as infinite" "st huge | grep -q 'FAILED|metric .loss. is infinite'"
 check "hang: FAILED by timeout" "st hang | grep -q 'FAILED|timeout'"

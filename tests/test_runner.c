@@ -221,6 +221,21 @@ START_TEST(long_lines_cut)
 }
 END_TEST
 
+/* A NUL in the output would end the tail's string early: what follows it,
+ * such as the error a failed trial's reason quotes, would be lost. */
+START_TEST(tail_keeps_bytes_after_nul)
+{
+    collect c = {0};
+    runner_proc *p = spawn_sh("printf 'warming up\\000\\n' >&2; echo 'real error' >&2;"
+                              "printf 'a\\000b\\n'", 0, &c);
+    run_one(p, &c);
+    ck_assert_str_eq(runner_stderr_tail(p), "warming up\xFF\nreal error\n");
+    ck_assert_str_eq(runner_stdout_tail(p), "a\xFF" "b\n");
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
 START_TEST(stderr_tail_keeps_last_bytes)
 {
     collect c = {0};
@@ -890,6 +905,7 @@ static Suite *runner_suite(void)
     tcase_add_test(tc, nice_gets_own_session);
     tcase_add_test(tc, long_lines_cut);
     tcase_add_test(tc, stderr_tail_keeps_last_bytes);
+    tcase_add_test(tc, tail_keeps_bytes_after_nul);
     tcase_add_test(tc, exit_code_and_signal);
     tcase_add_test(tc, exec_failure);
     tcase_add_test(tc, timeout_kills_after_grace_when_sigterm_ignored);
