@@ -155,7 +155,8 @@ static int store_spec(scheduler *s, int create, kerror *err)
     if (!json) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int rc = create ? storage_study_create(s->st, sp->name, json, sp->hash, sp->metric,
                                            sp->maximize, &s->study_id, err)
-                    : storage_study_update_spec(s->st, s->study_id, json, sp->hash, err);
+                    : storage_study_update_spec(s->st, s->study_id, json, sp->hash, sp->metric,
+                                                sp->maximize, err);
     free(json);
     return rc;
 }
@@ -184,6 +185,14 @@ static int open_study(scheduler *s, int *respec, kerror *err)
             rc = kerror_set(err, KE_CONFLICT, NULL,
                             "study '%s' already exists with a different spec (%s); use "
                             "--force to continue it with the new spec", sp->name, diff);
+        else if (strcmp(row.metric, sp->metric) != 0 && row.n_trials > 0)
+            /* its trials' values are of the old metric: ranking them against
+             * the new one would mix two objectives */
+            rc = kerror_set(err, KE_CONFLICT, "objective.metric",
+                            "'%s' -> '%s': study '%s' has %d trials valued by '%s', even "
+                            "--force cannot change it; give the study another name, or "
+                            "kestrel delete it first", row.metric, sp->metric, sp->name,
+                            row.n_trials, row.metric);
         else
             *respec = 1;
     }

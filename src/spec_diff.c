@@ -65,8 +65,21 @@ int spec_diff(const char *stored_json, const json_t *given, char *buf, size_t n,
             fields++;
             if (strcmp(key, "budget") != 0 && strcmp(key, "enqueue") != 0) *budget_only = 0;
         }
-    if (fields) first(stored, given, "", buf, n);
-    else *budget_only = 0;
+    if (fields && !*budget_only && stored) {
+        /* name a difference that blocks, not a budget change that would pass */
+        json_t *a = json_copy(stored), *b = json_copy((json_t *)given);
+        for (int s = 0; s < 2; s++) {
+            json_object_del(s ? b : a, "budget");
+            json_object_del(s ? b : a, "enqueue");
+        }
+        first(a, b, "", buf, n);
+        json_decref(a);
+        json_decref(b);
+    } else if (fields) {
+        first(stored, given, "", buf, n);
+    } else {
+        *budget_only = 0;
+    }
     json_decref(stored);
     return fields;
 }

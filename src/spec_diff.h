@@ -10,8 +10,8 @@
 
 /* Writes the first difference between stored_json (a stored spec's text)
  * and given (object keys in sorted order, arrays by index) into buf as
- * "PATH: OLD -> NEW" (a side without the field shows "(none)"); "" when
- * they are equal. Returns how many top-level fields differ, and sets
+ * "PATH: OLD -> NEW" (a side without the field shows "(none)"), the first
+ * outside "budget" and "enqueue" when there is one; "" when they are equal. Returns how many top-level fields differ, and sets
  * *budget_only when every difference lies under "budget". */
 int spec_diff(const char *stored_json, const json_t *given, char *buf, size_t n,
               int *budget_only);

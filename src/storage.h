@@ -124,8 +124,12 @@ typedef struct {
     int64_t settled;
 } storage_stamp;
 int storage_study_stamp(storage *st, const char *name, storage_stamp *out, kerror *err);
+/* A new spec (a larger budget, or anything with --force), and its
+ * objective's metric and direction, which the queries' best-first order and
+ * best_trials follow. */
 int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
-                              const char *spec_hash, kerror *err);
+                              const char *spec_hash, const char *metric, int maximize,
+                              kerror *err);
 /* 1 when err is a storage error that a later try may not meet (a busy or
  * locked database, an I/O error, a full disk, no memory), 0 for one it
  * would (a damaged or read-only file) and for every other error. */

@@ -54,7 +54,7 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_STUDY_BY_ID] = STUDY_SELECT "WHERE s.id = ?1",
     [Q_STUDY_LIST] = STUDY_SELECT "ORDER BY s.id",
     [Q_STUDY_SPEC] = "UPDATE studies SET spec = ?2, spec_hash = ?3, "
-        "updated_at = ?4 WHERE id = ?1",
+        "updated_at = ?4, metric = ?5, direction = ?6 WHERE id = ?1",
     [Q_STUDY_STATE] = "UPDATE studies SET state = ?2, updated_at = ?3, state_reason = ?4 "
         "WHERE id = ?1",
     [Q_STUDY_DIR] = "UPDATE studies SET spec_dir = ?2 WHERE id = ?1",
@@ -578,7 +578,8 @@ static int study_change(storage *st, sqlite3_stmt *s, int64_t id, kerror *err)
 }
 
 int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
-                              const char *spec_hash, kerror *err)
+                              const char *spec_hash, const char *metric, int maximize,
+                              kerror *err)
 {
     sqlite3_stmt *s = sq_query(st, Q_STUDY_SPEC, err);
     if (!s) return KE_DB;
@@ -586,6 +587,8 @@ int storage_study_update_spec(storage *st, int64_t id, const char *spec_json,
     sq_bind_text_or_null(s, 2, spec_json);
     sq_bind_text_or_null(s, 3, spec_hash);
     sqlite3_bind_double(s, 4, sq_now_unix());
+    sqlite3_bind_text(s, 5, metric, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, maximize ? "maximize" : "minimize", -1, SQLITE_STATIC);
     return study_change(st, s, id, err);
 }
 

@@ -104,6 +104,16 @@ check "changed spec is refused, naming the field" "[ $rc -ne 0 ] && grep -q -- '
 sed 's/"max_trials": 16/"max_trials": 20/' branin.json > more.json
 $KESTREL run more.json >/dev/null 2>&1; rc=$?
 check "a larger budget continues the study, no --force needed" "[ $rc -eq 0 ] && [ \$(q 'select count(*) from trials') -eq 20 ] && q 'select spec from studies' | grep -q '\"max_trials\":20'"
+sed 's/"max_trials": 16/"max_trials": 24/; s/"seed": 1/"seed": 2/' branin.json > both.json
+$KESTREL run both.json >/dev/null 2>err.txt; rc=$?
+check "a refused change names the field that blocks it, not the budget that would pass" "[ $rc -eq 1 ] && grep -q 'strategy.seed: 1 -> 2' err.txt && ! grep -q 'budget' err.txt"
+sed 's/"minimize"/"maximize"/; s/"max_trials": 16/"max_trials": 20/' branin.json > max.json
+$KESTREL run max.json --force >/dev/null 2>&1; rc=$?
+top=$(q "select number from trials order by value desc limit 1")
+check "--force to the other direction: the studies row, best_trials and kestrel best follow it" "[ $rc -eq 0 ] && [ \"\$(q 'select direction from studies')\" = maximize ] && [ \"\$(q 'select number from best_trials')\" = '$top' ] && $KESTREL best branin-random --format json | grep -q '\"number\": $top,'"
+sed 's/"metric": "value"/"metric": "other"/' max.json > metric.json
+$KESTREL run metric.json --force >/dev/null 2>err.txt; rc=$?
+check "--force cannot change the metric of a study with trials (exit 1, named, nothing changed)" "[ $rc -eq 1 ] && grep -q \"objective.metric: 'value' -> 'other'\" err.txt && [ \"\$(q 'select metric from studies')\" = value ] && [ \$(q 'select count(*) from trials') -eq 20 ]"
 
 # --- objective.goal: the study ends once a trial reaches it ---------------
 cat > goal.json <<'J'

@@ -276,7 +276,7 @@ START_TEST(study_crud)
     ck_assert_int_eq(storage_study_get(st, "nope", &s, &err), KE_NOTFOUND);
     ck_assert_int_eq(storage_study_get_id(st, id + 100, &s, &err), KE_NOTFOUND);
 
-    ck_assert_int_eq(storage_study_update_spec(st, id, "{\"v\":2}", "ef01", &err), KE_OK);
+    ck_assert_int_eq(storage_study_update_spec(st, id, "{\"v\":2}", "ef01", "loss", 0, &err), KE_OK);
     ck_assert_int_eq(storage_study_set_state(st, id, STUDY_STOPPED, NULL, &err), KE_OK);
     ck_assert_int_eq(storage_study_set_state(st, id, (study_state)STUDY_STATES, NULL, &err),
                      KE_INVALID);
@@ -284,6 +284,7 @@ START_TEST(study_crud)
     ck_assert_int_eq(storage_study_get_id(st, id, &s, &err), KE_OK);
     ck_assert_str_eq(s.spec_json, "{\"v\":2}");
     ck_assert_str_eq(s.spec_hash, "ef01");
+    ck_assert_int_eq(s.maximize, 0);   /* a --force to the other direction */
     ck_assert_int_eq(s.state, STUDY_STOPPED);
     ck_assert_ptr_null(s.state_reason);
     ck_assert_ptr_null(s.spec_dir);
