@@ -223,10 +223,16 @@ static int on_report(scheduler *s, sched_run *r, const report_line *rl, kerror *
     return KE_OK;
 }
 
-int sched_outcome_line(scheduler *s, sched_run *r, const char *line, kerror *err)
+int sched_outcome_line(scheduler *s, sched_run *r, const char *line, int cut, kerror *err)
 {
     report_line rl;
     kerror why;
+    if (cut && line[0] == '{') {   /* else the study would say only "no metric" */
+        if (!r->n_malformed++)
+            snprintf(r->malformed, sizeof r->malformed, "longer than %d bytes, cut there",
+                     RUNNER_LINE_MAX);
+        return KE_OK;
+    }
     int rc = report_parse(line, &rl, &why);
     if (rc == KE_INVALID && !r->n_malformed++)
         kerror_text(&why, r->malformed, sizeof r->malformed);

@@ -31,7 +31,8 @@ int sched_outcome_exit(scheduler *s, sched_run *r, const runner_event *ev, const
                        const char *err_tail, kerror *err);
 /* A line of r's report channel: a report (stored, checked for NaN, offered
  * to the pruner, which may stop r), a final line (merged into r->final), or
- * plain output (ignored). */
-int sched_outcome_line(scheduler *s, sched_run *r, const char *line, kerror *err);
+ * plain output (ignored). cut: the runner cut it at RUNNER_LINE_MAX bytes
+ * (a report so cut is noted as malformed). */
+int sched_outcome_line(scheduler *s, sched_run *r, const char *line, int cut, kerror *err);
 
 #endif

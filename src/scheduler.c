@@ -326,7 +326,7 @@ static void on_event(const runner_event *ev, void *ctx)
         s->n_local--;
         return;
     }
-    if (pc->rc == KE_OK) pc->rc = sched_outcome_line(s, r, ev->line, pc->err);
+    if (pc->rc == KE_OK) pc->rc = sched_outcome_line(s, r, ev->line, ev->cut, pc->err);
 }
 
 static sched_run *free_slot(scheduler *s)
@@ -755,7 +755,8 @@ int scheduler_lease(scheduler *s, scheduler_remote *rem, kerror *err)
 int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err)
 {
     sched_run *r = remote_run(s, tag);
-    return r ? sched_outcome_line(s, r, line, err) : no_remote(tag, err);
+    /* a worker's runner cuts as ours does, but the protocol carries no flag */
+    return r ? sched_outcome_line(s, r, line, 0, err) : no_remote(tag, err);
 }
 
 int scheduler_remote_runs(const scheduler *s, int64_t tag)

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE   /* asprintf */
 #include "spec.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "spec_command.h"
 #include "field.h"
@@ -413,6 +415,10 @@ int spec_load_file(spec_study *out, const char *path, kerror *err)
 {
     json_error_t je;
     memset(out, 0, sizeof *out);
+    struct stat sb;
+    /* a folder opens, then reads as empty: "invalid JSON" would mislead */
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return kerror_set(err, KE_IO, NULL, "%s: %s", path, strerror(EISDIR));
     json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!doc) return syntax_error(err, path, &je);
     int rc = parse_doc(out, doc, err);

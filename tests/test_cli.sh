@@ -72,6 +72,9 @@ J
 $KESTREL validate bad.json 2>err.txt; rc=$?
 check "invalid spec exits 2" "[ $rc -eq 2 ]"
 check "invalid spec names the path" "grep -q 'space.lr.low' err.txt"
+mkdir -p adir
+$KESTREL validate adir 2>err.txt; rc=$?
+check "a folder given as the spec: cannot be read (exit 1), not invalid JSON" "[ $rc -eq 1 ] && grep -q 'adir: Is a directory' err.txt"
 for f in "$top_srcdir"/examples/*.json; do
     grep -q '"objective"' "$f" || continue     # trainer configs are not studies
     check "example $(basename "$f") validates" "$KESTREL validate '$f' >/dev/null"
@@ -179,6 +182,15 @@ check "missing metric: the reason lists the metrics it did report" "st nometric 
 check "a step above INT_MAX: the reason says the line was malformed and why" "st badstep | grep -q \"FAILED|missing metric 'loss'.*1 report line ignored as malformed, the first: step: must be an integer from 0 to 2147483647, not 2147483648\""
 check "a step above INT_MAX: the stored stderr tail says it too" "q \"select stderr_tail from trial_logs l join trial_params p on p.trial_id=l.trial_id where p.value_text='badstep'\" | grep -q '^kestrel: 1 report line ignored as malformed, the first: step: must be'"
 check "a step of INT_MAX: a report like any other" "st maxstep | grep -q '^COMPLETE' && [ \$(q \"select last_step from trials t join trial_params p on p.trial_id=t.id where p.value_text='maxstep'\") = 2147483647 ]"
+{ printf '{"loss": 1, "pad": "'; head -c 70000 /dev/zero | tr '\0' x; printf '"}\n'; } > long.txt
+echo 'cat long.txt >&3' > long.sh
+cat > long.json <<'J'
+{"name": "long", "objective": {"metric": "loss"}, "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random"}, "budget": {"max_trials": 1},
+ "run": {"command": ["sh", "long.sh"]}}
+J
+$KESTREL run long.json --db long.db >/dev/null 2>&1
+check "a report line over 64 KiB: the failure says it was cut, not only that no metric came" "[ \"\$(DB=long.db q 'select failure from trials')\" = \"missing metric 'loss' in the trial's reports; it reported no metric; 1 report line ignored as malformed, the first: longer than 65536 bytes, cut there\" ]"
 check "kestrel fn: an overflowing value is written as the protocol's Infinity" "[ \"\$($KESTREL fn branin --set x1=1e200 --set x2=1)\" = '{\"value\": Infinity}' ]"
 num() { q "select number from trials t join trial_params p on p.trial_id=t.id where p.value_text='$1'"; }
 $KESTREL trial failures "$(num crash)" --db fail.db >crash.json; rc=$?
