@@ -276,6 +276,18 @@ static void csv_field(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* A table cell padded to width characters, then the column gap; a UTF-8
+ * sequence counts as one, so a cell like "ünï" does not push its row's
+ * later columns out of line. The last column gets no padding. */
+static void table_cell(FILE *out, const char *s, int width, int last)
+{
+    fputs(s, out);
+    if (last) return;
+    int chars = 0;
+    for (int n; *s; s += n ? n : 1, chars++) n = utf8_seq_len(s);
+    fprintf(out, "%*s", (chars < width ? width - chars : 0) + 1, "");
+}
+
 void format_begin(format_writer *w, format_kind kind, FILE *out, const char *const *cols, int ncols)
 {
     w->kind = kind;
@@ -309,8 +321,7 @@ static void start(format_writer *w)
             if (i) fputc(',', out);
             csv_field(out, w->cols[i]);
         } else {
-            fprintf(out, "%-*s%s", i + 1 < w->ncols ? w->width[i] : 0, w->cols[i],
-                    i + 1 < w->ncols ? " " : "");
+            table_cell(out, w->cols[i], w->width[i], i + 1 == w->ncols);
         }
     }
     fputc('\n', out);
@@ -350,8 +361,7 @@ void format_row(format_writer *w, const format_cell *cells)
                 csv_field(out, buf);
             } else {
                 one_line(buf, sizeof buf);
-                fprintf(out, "%-*s%s", i + 1 < w->ncols ? w->width[i] : 0, buf,
-                        i + 1 < w->ncols ? " " : "");
+                table_cell(out, buf, w->width[i], i + 1 == w->ncols);
             }
         }
         fputc('\n', out);

@@ -192,6 +192,29 @@ START_TEST(test_json_integral_reals_stay_reals)
 }
 END_TEST
 
+/* A table's columns line up by characters: a cell with non-ASCII text
+ * (two bytes a character here) is padded like an ASCII one. */
+START_TEST(test_table_pads_characters_not_bytes)
+{
+    static const char *const cols[] = {"choice", "value"};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    format_writer w;
+    format_begin(&w, FORMAT_TABLE, out, cols, 2);
+    format_row(&w, (format_cell[]){{.kind = CELL_TEXT, .text = "\u00fcn\u00efc\u00f8d\u00e9"},
+                                   {.kind = CELL_INT, .num = 1}});
+    format_row(&w, (format_cell[]){{.kind = CELL_TEXT, .text = "unicode"}, {.kind = CELL_INT, .num = 2}});
+    format_end(&w);
+    fclose(out);
+    char *second = strchr(text, '\n') + 1, *third = strchr(second, '\n') + 1;
+    int first_at = (int)(strchr(second, '1') - second), second_at = (int)(strchr(third, '2') - third);
+    /* both rows' values at the same character column: 4 more bytes before it in the first */
+    ck_assert_int_eq(first_at, second_at + 4);
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("format");
@@ -202,6 +225,7 @@ int main(void)
     tcase_add_test(tc, test_powers_of_two);
     tcase_add_test(tc, test_json_reals);
     tcase_add_test(tc, test_json_integral_reals_stay_reals);
+    tcase_add_test(tc, test_table_pads_characters_not_bytes);
     suite_add_tcase(su, tc);
     return check_run(su);
 }
