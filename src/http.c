@@ -3,9 +3,9 @@
  * more with no data: the request is dispatched on that last call only, when
  * the body is complete (or known to be too large), so every answer, 413 and
  * 401 included, is sent after the body was read and a client never sees its
- * upload cut off. The one exception: a Content-Length above HTTP_BODY_MAX is
- * answered 413 on the first call, so a client cannot hold a connection by
- * announcing a huge body and trickling it.
+ * upload cut off. The exceptions, answered on the first call: a Content-Length
+ * above HTTP_BODY_MAX (413), so a client cannot hold a connection by
+ * announcing a huge body and trickling it, and headers above HEADERS_MAX (431).
  *
  * Threads: one event thread (libmicrohttpd's, epoll) reads and writes every
  * connection. A nonblocking route's handler runs on it; any other handler,
@@ -65,6 +65,11 @@
  * by 100 ms (bench/README.md, issue 14). 8 KB takes request headers up to
  * about 3.5 KB (more gets 431). */
 #define CONN_MEMORY (8 * 1024)
+/* Request headers above this get 431 before anything is done. MHD itself
+ * refuses only at about 7.9 KB; between 7.4 and 7.9 KB its pool had room to
+ * read them but none left for the answer's headers, so a POST took effect
+ * and its client got an empty reply (and might retry it). */
+#define HEADERS_MAX (6 * 1024)
 
 typedef struct watch {          /* one connection, in the reaper's list */
     MHD_socket fd;
@@ -131,6 +136,7 @@ struct http_req {
     char *body;
     size_t len, cap;
     int too_large;
+    int headers_too_large;
     int responded;
     int queue_failed;
     int suspended;              /* its handler waits for http_resume */
@@ -802,6 +808,11 @@ static void dispatch(http_server *s, http_req *rq)
         http_respond_error(rq, 503, "interrupted", NULL, "the server is shutting down");
         return;
     }
+    if (rq->headers_too_large) {
+        http_respond_error(rq, 431, "invalid", NULL, "request headers larger than %d bytes",
+                           HEADERS_MAX);
+        return;
+    }
     if (rq->too_large) {
         http_respond_error(rq, 413, "invalid", NULL, "request body larger than %d bytes",
                            HTTP_BODY_MAX);
@@ -857,6 +868,54 @@ static void dispatch(http_server *s, http_req *rq)
     http_resume(rq, busy_answer, NULL);
 }
 
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;   /* ": ", CRLF */
+    return MHD_YES;
+}
+
+/* The bytes of a request's line and headers, about as they came. */
+static size_t header_size(http_server *s, struct MHD_Connection *conn, const char *url,
+                          const char *method)
+{
+    size_t n = strlen(method) + strlen(url) + 12;   /* " ", " HTTP/1.1", CRLF */
+    s->mhd.get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &n);
+    return n;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* MHD's own %HH decoding of the path and of query values, but for %00: a
+ * NUL would end the string where C reads it ("victim%00/trials/0/checkpoint"
+ * read as the study "victim" itself, and DELETE deleted it), so "%00" stays
+ * as it came, which no route, name or number takes. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *text)
+{
+    (void)cls;
+    (void)conn;
+    char *w = text;
+    for (const char *r = text; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
+            (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - text);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -871,8 +930,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = rq;
         const char *cl = s->mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX) {
+        rq->headers_too_large = header_size(s, conn, url, method) > HEADERS_MAX;
+        if (rq->headers_too_large || (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX)) {
             rq->conn = conn;
+            rq->method = method;
+            rq->path = url;
             rq->too_large = 1;
             dispatch(s, rq);
             return rq->queue_failed ? MHD_NO : MHD_YES;
@@ -982,6 +1044,7 @@ int http_start(http_server **out, const http_opts *o, kerror *err)
                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                               MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                MHD_OPTION_END);
     freeaddrinfo(ai);
     if (s->d && pthread_create(&s->reaper, NULL, reaper_main, s) == 0) s->reaper_started = 1;

@@ -237,7 +237,7 @@ class ApiTest(unittest.TestCase):
         status, e = s.json("POST", "/api/v1/studies",
                            b'{"name": "x", "pad": "' + b"p" * 600000 + b'", ')
         self.assertEqual((status, e["error"]["code"]), (400, "invalid"))
-        # request headers up to about 3.5 KB (a browser's cookies) are
+        # request headers up to 6 KB (a browser's cookies) are
         # served; more gets 431 (the connection's memory), not a hang
         self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 3000})[0], 200)
         self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 6000})[0], 431)
@@ -790,6 +790,25 @@ class ApiTest(unittest.TestCase):
         self.assertIn("did you mean 'x1'", e["error"]["message"])
         self.assertEqual(s.json("POST", "/api/v1/studies/enq/enqueue", {"x1": 99, "x2": 1})[1]["error"]["path"], "x1")
         self.assertEqual(s.json("GET", "/api/v1/studies/enq/enqueue")[1], {"pending": []}, "a refused batch stores nothing")
+        # headers too large for a connection's memory: refused before anything
+        # is done, never done with no answer (a client would send it again)
+        for pad in (6200, 7000, 7450, 7500, 7600, 7800, 8500):
+            try:
+                status = s.request("POST", "/api/v1/studies/enq/enqueue", {"x1": 1, "x2": 2},
+                                   headers={"X-Pad": "a" * pad})[0]
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError):
+                status = None   # about 7.4-7.9 KB: libmicrohttpd has no room left to answer
+            self.assertIn(status, (431, None), pad)
+        self.assertEqual(s.json("GET", "/api/v1/studies/enq/enqueue")[1], {"pending": []})
+        # a %00 in the path or a query value is not where the string ends: a
+        # DELETE of a trial's checkpoint once deleted the study itself
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        c.request("DELETE", "/api/v1/studies/enq%00/trials/0/checkpoint")
+        self.assertNotEqual(c.getresponse().status // 100, 2)
+        c.close()
+        self.assertEqual(s.json("GET", "/api/v1/studies/enq")[0], 200, "the study is still there")
+        self.assertEqual(s.raw_get("/api/v1/studies/enq%00garbage"), 404)
+        self.assertEqual(s.raw_get("/api/v1/studies/enq/trials?limit=2%00x"), 400)
         status, r = s.json("POST", "/api/v1/studies/enq/enqueue", [{"x1": 1, "x2": 2}, {"x1": -2.5, "x2": 7}])
         self.assertEqual((status, r["added"], [p["params"] for p in r["pending"]]),
                          (201, 2, [{"x1": 1, "x2": 2}, {"x1": -2.5, "x2": 7}]))
