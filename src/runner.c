@@ -340,10 +340,21 @@ static void enforce_timers(runner_proc *p, double now)
     }
 }
 
+/* When a proc whose child exited ends, if its pipes stay open: soon after
+ * the exit, but no sooner than its grace once stopped. A string command runs
+ * under `sh -c`, which SIGTERM ends at once while the trial it started, which
+ * may be saving a checkpoint, is owed run.kill_grace like any other. */
+static double drain_until(const runner_proc *p)
+{
+    double until = p->t_exit + DRAIN_GRACE;
+    if (p->t_term >= 0 && !p->killed && p->t_term + p->grace > until) until = p->t_term + p->grace;
+    return until;
+}
+
 /* The next moment at which p needs attention without any I/O. */
 static double next_deadline(const runner_proc *p)
 {
-    if (p->exit_seen) return p->t_exit + DRAIN_GRACE;
+    if (p->exit_seen) return drain_until(p);
     if (p->t_term >= 0) return p->killed ? INFINITY : p->t_term + p->grace;
     return p->timeout > 0 ? p->t_start + p->timeout : INFINITY;
 }
@@ -379,7 +390,7 @@ static void service(runner_proc *p, const struct pollfd *pfd, dispatch *d)
         /* Lines written just before the exit may not have been polled yet. */
         for (int k = 0; k < S_N; k++)
             if (p->s[k].fd >= 0) read_stream(p, &p->s[k], d);
-        p->ending = all_closed(p) || now >= p->t_exit + DRAIN_GRACE;
+        p->ending = all_closed(p) || now >= drain_until(p);
         return;
     }
     enforce_timers(p, now);

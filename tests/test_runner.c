@@ -320,6 +320,28 @@ START_TEST(timeout_kills_after_grace_when_sigterm_ignored)
 }
 END_TEST
 
+/* A string command runs under `sh -c`, which SIGTERM ends at once; the
+ * trial it started catches SIGTERM to save its checkpoint and is owed the
+ * whole kill_grace (it was killed 0.5 s after the shell's exit). */
+START_TEST(stop_gives_the_group_its_grace_after_the_shell_exits)
+{
+    collect c = {0};
+    c.terminate_on = "started";
+    char *argv[] = {"/bin/sh", "-c",
+                    "sh -c 'trap \"sleep 1; echo saved >&3; exit 0\" TERM; echo started >&3;"
+                    " while :; do sleep 0.05; done'; echo after",
+                    NULL};
+    runner_cmd cmd = {.argv = argv, .kill_grace = 60};
+    runner_proc *p = spawn_cmd(&cmd, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.terminated, 1);
+    ck_assert_ptr_nonnull(nth(&c, RUNNER_SRC_REPORT, 1));
+    ck_assert_str_eq(nth(&c, RUNNER_SRC_REPORT, 1), "saved");
+    runner_free(p);
+    collect_free(&c);
+}
+END_TEST
+
 START_TEST(timeout_with_grandchild_holding_pipes)
 {
     collect c = {0};
@@ -909,6 +931,7 @@ static Suite *runner_suite(void)
     tcase_add_test(tc, exit_code_and_signal);
     tcase_add_test(tc, exec_failure);
     tcase_add_test(tc, timeout_kills_after_grace_when_sigterm_ignored);
+    tcase_add_test(tc, stop_gives_the_group_its_grace_after_the_shell_exits);
     tcase_add_test(tc, timeout_with_grandchild_holding_pipes);
     tcase_add_test(tc, exit_with_background_grandchild);
     tcase_add_test(tc, exit_with_grandchild_in_other_session);
