@@ -283,12 +283,48 @@ static int parse_number(const char *text, double *out)
     return *end == '\0' && isfinite(*out);
 }
 
-static int value_matches(const param_value *v, int is_text, double num, const char *text)
+/* strict: the value is a person's JSON, whose type must be the declared
+ * value's ("3" and 3 are different choices, docs/spec.md); otherwise it was
+ * read back from storage, where a number may come back as text. */
+static int value_matches(const param_value *v, int is_text, double num, const char *text,
+                         int strict)
 {
     double parsed;
     if (v->is_text) return is_text && strcmp(v->text, text) == 0;
-    if (is_text) return parse_number(text, &parsed) && parsed == v->num;
+    if (is_text) return !strict && parse_number(text, &parsed) && parsed == v->num;
     return v->num == num;
+}
+
+/* Would v match if the value were of the other JSON type ("4" for 4)? */
+static int matches_but_type(const param_value *v, int is_text, double num, const char *text)
+{
+    double parsed;
+    if (is_text == v->is_text) return 0;
+    return parse_number(is_text ? text : v->text, &parsed) && parsed == (is_text ? v->num : num);
+}
+
+/* A value as a message shows it: text quoted (cut), a number bare. */
+static void show_value(char *buf, size_t n, int is_text, double num, const char *text)
+{
+    if (is_text) snprintf(buf, n, "\"%.64s%s\"", text, strlen(text) > 64 ? "..." : "");
+    else snprintf(buf, n, "%.17g", num);
+}
+
+/* KE_INVALID for a value none of vals (n of them) matches, "<value> <what>";
+ * when one differs only in JSON type, says so, since the two print alike. */
+static int no_match(const char *name, const param_value *vals, int n, int is_text, double num,
+                    const char *text, const char *what, kerror *err)
+{
+    char given[80], declared[80];
+    show_value(given, sizeof given, is_text, num, text);
+    for (int c = 0; c < n; c++) {
+        if (!matches_but_type(&vals[c], is_text, num, text)) continue;
+        show_value(declared, sizeof declared, vals[c].is_text, vals[c].num, vals[c].text);
+        return kerror_set(err, KE_INVALID, name, "%s %s (%s is %s, not %s)", given, what, declared,
+                          vals[c].is_text ? "a string" : "a number",
+                          is_text ? "a string" : "a number");
+    }
+    return kerror_set(err, KE_INVALID, name, "%s %s", given, what);
 }
 
 static int int_is_legal(const space_param *q, double x)
@@ -299,8 +335,9 @@ static int int_is_legal(const space_param *q, double x)
     return x == floor(x) && x >= q->low && x <= q->high && fabs(k - floor(k + 0.5)) < 1e-9;
 }
 
-int space_point_set(const space *s, space_point *p, const char *name, int is_text,
-                    double num, const char *text, kerror *err)
+/* space_point_set, strict (see value_matches) for a person's JSON. */
+static int set_value(const space *s, space_point *p, const char *name, int is_text, double num,
+                     const char *text, int strict, kerror *err)
 {
     int i = space_find(s, name);
     if (i < 0) return kerror_set(err, KE_INVALID, name, "not a parameter of the space");
@@ -319,16 +356,58 @@ int space_point_set(const space *s, space_point *p, const char *name, int is_tex
                               x, q->low, q->high, int_step(q));
     } else if (q->kind == PARAM_CATEGORICAL) {
         int c = 0;
-        while (c < q->n_choices && !value_matches(&q->choices[c], is_text, num, text)) c++;
+        while (c < q->n_choices && !value_matches(&q->choices[c], is_text, num, text, strict)) c++;
         if (c == q->n_choices)
-            return kerror_set(err, KE_INVALID, name, "not one of the declared choices");
+            return no_match(name, q->choices, q->n_choices, is_text, num, text,
+                            "is not one of the declared choices", err);
         x = c;
-    } else if (!value_matches(&q->fixed, is_text, num, text)) {
-        return kerror_set(err, KE_INVALID, name, "differs from the fixed value");
+    } else if (!value_matches(&q->fixed, is_text, num, text, strict)) {
+        return no_match(name, &q->fixed, 1, is_text, num, text, "differs from the fixed value", err);
     }
     p->x[i] = x;
     p->active[i] = 1;
     return KE_OK;
+}
+
+int space_point_set(const space *s, space_point *p, const char *name, int is_text,
+                    double num, const char *text, kerror *err)
+{
+    return set_value(s, p, name, is_text, num, text, 0, err);
+}
+
+/* The JSON type a person gives parameter q, as a message names it. */
+static const char *expected_type(const space_param *q)
+{
+    if (q->kind == PARAM_FLOAT) return "a number";
+    if (q->kind == PARAM_INT) return "an integer";
+    return "a string or a number";
+}
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: return "a string";
+    case JSON_TRUE: case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    default: return "a number";
+    }
+}
+
+/* Sets parameter name (one of s) from a person's JSON value v: of the
+ * parameter's own JSON type, never converted (no "4" for 4, no true for 1). */
+static int set_from_json(const space *s, space_point *p, const char *name, const json_t *v,
+                         kerror *err)
+{
+    const space_param *q = &s->params[space_find(s, name)];
+    int takes_text = q->kind == PARAM_CATEGORICAL || q->kind == PARAM_FIXED;
+    if (json_is_number(v))
+        return set_value(s, p, name, 0, json_number_value(v), NULL, 1, err);
+    if (json_is_string(v) && takes_text)
+        return set_value(s, p, name, 1, 0, json_string_value(v), 1, err);
+    return kerror_set(err, KE_INVALID, name, "must be %s, not %s", expected_type(q),
+                      json_type_name(v));
 }
 
 /* Prefixes err's path (a parameter name) with path. */
@@ -359,13 +438,8 @@ int space_point_from_json(const space *s, const json_t *obj, const char *path, s
             const char *near = nearest_name(name, names);
             rc = kerror_set(err, KE_INVALID, name, "not a parameter of the space%s%s%s",
                             near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
-        } else if (json_is_string(v)) {
-            rc = space_point_set(s, p, name, 1, 0, json_string_value(v), err);
-        } else if (json_is_number(v) || json_is_boolean(v)) {
-            double x = json_is_boolean(v) ? json_is_true(v) : json_number_value(v);
-            rc = space_point_set(s, p, name, 0, x, NULL, err);
         } else {
-            rc = kerror_set(err, KE_INVALID, name, "must be a number or a string");
+            rc = set_from_json(s, p, name, v, err);
         }
         if (rc != KE_OK) return at_path(err, path, rc);
     }

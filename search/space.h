@@ -83,10 +83,12 @@ int space_point_set(const space *s, space_point *p, const char *name, int is_tex
                     double num, const char *text, kerror *err);
 
 /* Fills p from obj, a JSON object {name: value} (a configuration a person
- * gives: every active parameter a legal value; fixed ones may be left out),
- * and resolves which are active. Errors name "path.name": an unknown
- * parameter (with the closest name when one is near), a value out of
- * range, a missing active parameter, a value given to an inactive one. */
+ * gives: every active parameter a legal value of its JSON type, never
+ * converted as stored text is; fixed ones may be left out), and resolves
+ * which are active. Errors name "path.name": an unknown parameter (with the
+ * closest name when one is near), a value of the wrong JSON type ("4" for an
+ * int, "3" for the choice 3, true for a float), a value out of range, a
+ * missing active parameter, a value given to an inactive one. */
 int space_point_from_json(const space *s, const json_t *obj, const char *path, space_point *p,
                           kerror *err);
 

@@ -464,6 +464,14 @@ $KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=30 --set opt=sgd 2>err.tx
 check "kestrel enqueue refuses a value out of range, naming it" "[ $rc -eq 2 ] && grep -q 'x2: 30 is outside' err.txt && [ \$(q 'select count(*) from enqueued') -eq 2 ]"
 $KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=3 --set opt=sgd >out.txt; rc=$?
 check "kestrel enqueue --set stores one pending configuration" "[ $rc -eq 0 ] && grep -q '1 pending' out.txt"
+# a value of the wrong JSON type is refused, not converted (docs/spec.md)
+echo '{"x1": true, "x2": 1, "opt": "sgd"}' | $KESTREL enqueue enq --db enq.db --file - 2>err.txt; rc=$?
+check "kestrel enqueue refuses true for a float, naming it" "[ $rc -eq 2 ] && grep -q 'x1: must be a number, not a boolean' err.txt && [ \$(q 'select count(*) from enqueued') -eq 3 ]"
+$KESTREL enqueue enq --db enq.db --set 'x1="2"' --set x2=3 --set opt=sgd 2>err.txt; rc=$?
+check "kestrel enqueue refuses a string for a float" "[ $rc -eq 2 ] && grep -q 'x1: must be a number, not a string' err.txt"
+sed 's/"x1": 1, "x2": 2/"x1": "1", "x2": 2/' enq.json > enq-str.json
+$KESTREL validate enq-str.json 2>err.txt; rc=$?
+check "a spec's enqueued configuration must use the parameter's JSON type" "[ $rc -eq 2 ] && grep -q 'enqueue\[0\].x1: must be a number, not a string' err.txt"
 echo '[{"x1": -1, "x2": 1, "opt": "adam"}]' > more.json
 $KESTREL enqueue enq --db enq.db --file more.json >/dev/null && $KESTREL enqueue enq --db enq.db >out.txt
 check "kestrel enqueue without configurations lists the pending ones" "grep -q '\"origin\": \"cli\"' out.txt && [ \$(grep -c '\"x1\"' out.txt) -eq 2 ]"

@@ -356,6 +356,64 @@ START_TEST(test_point_set)
 }
 END_TEST
 
+/* Parses json as a configuration of s: KE_OK, or KE_INVALID with err.path
+ * equal to path and err.msg containing msg. */
+static void expect_from_json(const space *s, const char *json, const char *path, const char *msg)
+{
+    json_t *obj = json_loads(json, 0, NULL);
+    ck_assert_ptr_nonnull(obj);
+    space_point p;
+    kerror err;
+    kerror_clear(&err);
+    int rc = space_point_from_json(s, obj, "enqueue[0]", &p, &err);
+    json_decref(obj);
+    if (!path) {
+        ck_assert_msg(rc == KE_OK, "%s: %s: %s", json, err.path, err.msg);
+        return;
+    }
+    ck_assert_msg(rc == KE_INVALID, "%s accepted", json);
+    ck_assert_str_eq(err.path, path);
+    ck_assert_msg(strstr(err.msg, msg) != NULL, "%s: message '%s' lacks '%s'", json, err.msg, msg);
+}
+
+/* A configuration a person gives must use the parameter's JSON type: "3"
+ * and 3 are different choices, and "4" is no integer (docs/spec.md); only
+ * values read back from storage may arrive as text. */
+START_TEST(test_from_json_types)
+{
+    static const double nums[] = { 4 };
+    space s;
+    memset(&s, 0, sizeof s);
+    fx_float(&s, "x", 0, 2, 0);
+    fx_int(&s, "i", 0, 10, 2, 0);
+    space_param *c = fx_cat(&s, "c", "3", NULL);
+    c->choices = realloc(c->choices, 2 * sizeof *c->choices);
+    c->choices[c->n_choices++] = (param_value){ 0, nums[0], NULL };
+    fx_fixed(&s, "f", NULL, 7);
+    expect_from_json(&s, "{\"x\": 1, \"i\": 4, \"c\": \"3\"}", NULL, NULL);
+    expect_from_json(&s, "{\"x\": 1.5, \"i\": 4.0, \"c\": 4, \"f\": 7}", NULL, NULL);
+    expect_from_json(&s, "{\"x\": 1, \"i\": \"4\", \"c\": 4}", "enqueue[0].i",
+                     "must be an integer, not a string");
+    expect_from_json(&s, "{\"x\": \"1\", \"i\": 4, \"c\": 4}", "enqueue[0].x",
+                     "must be a number, not a string");
+    expect_from_json(&s, "{\"x\": true, \"i\": 4, \"c\": 4}", "enqueue[0].x",
+                     "must be a number, not a boolean");
+    expect_from_json(&s, "{\"x\": 1, \"i\": false, \"c\": 4}", "enqueue[0].i",
+                     "must be an integer, not a boolean");
+    expect_from_json(&s, "{\"x\": 1, \"i\": 4, \"c\": null}", "enqueue[0].c",
+                     "must be a string or a number, not null");
+    expect_from_json(&s, "{\"x\": 1, \"i\": 4, \"c\": \"4\"}", "enqueue[0].c",
+                     "\"4\" is not one of the declared choices (4 is a number, not a string)");
+    expect_from_json(&s, "{\"x\": 1, \"i\": 4, \"c\": 3}", "enqueue[0].c",
+                     "3 is not one of the declared choices (\"3\" is a string, not a number)");
+    expect_from_json(&s, "{\"x\": 1, \"i\": 4, \"c\": 4, \"f\": \"7\"}", "enqueue[0].f",
+                     "differs from the fixed value");
+    expect_from_json(&s, "{\"x\": 1, \"i\": 4, \"c\": 4, \"f\": [7]}", "enqueue[0].f",
+                     "must be a string or a number, not an array");
+    space_free(&s);
+}
+END_TEST
+
 /* Checks the grid's points are distinct, legal and resolved; returns the count. */
 static long check_grid(const space *s)
 {
@@ -490,6 +548,7 @@ static Suite *space_suite(void)
     tcase_add_test(tc, test_format_value);
     tcase_add_test(tc, test_to_json);
     tcase_add_test(tc, test_point_set);
+    tcase_add_test(tc, test_from_json_types);
     tcase_add_test(tc, test_grid_product);
     tcase_add_test(tc, test_grid_conditional);
     tcase_add_test(tc, test_grid_float_points);
