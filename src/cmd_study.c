@@ -5,6 +5,7 @@
  * while kestrel run or kestrel serve runs the study: its scheduler reads
  * the pending configurations each time a slot frees. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ static const char enqueue_help[] =
     "  --file FILE       a JSON object {name: value} or an array of them ('-': stdin)\n"
     "  --db FILE         history database (default: $KESTREL_DB, else ./kestrel.db)\n"
     "\n"
-    "Exit status: 0 done, 2 a configuration does not fit the space, 5 no such study.\n";
+    "Exit status: 0 done, 1 --file or the history cannot be read, 2 a configuration\n"
+    "does not fit the space (or --file is not JSON), 5 no such study.\n";
 
 static const char note_help[] =
     "Usage: kestrel note STUDY [TEXT | --clear] [--db FILE]\n"
@@ -57,12 +59,27 @@ static int set_param(json_t *obj, const char *arg, kerror *err)
     return KE_OK;
 }
 
+/* The JSON document in path ('-': stdin). One that cannot be opened or read
+ * (a folder reads as an empty file to jansson) is an I/O error, as kestrel
+ * run's spec is; text that is not JSON is invalid input naming where. */
 static int load_file(const char *path, json_t **out, kerror *err)
 {
+    const char *shown = strcmp(path, "-") ? path : "standard input";
+    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!f) return kerror_set(err, KE_IO, "--file", "cannot read %s: %s", shown, strerror(errno));
     json_error_t je;
-    *out = strcmp(path, "-") ? json_load_file(path, 0, &je) : json_loadf(stdin, 0, &je);
+    errno = 0;
+    *out = json_loadf(f, 0, &je);
+    int read_errno = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (f != stdin) fclose(f);
+    if (read_errno) {
+        json_decref(*out);
+        *out = NULL;
+        return kerror_set(err, KE_IO, "--file", "cannot read %s: %s", shown, strerror(read_errno));
+    }
     if (*out) return KE_OK;
-    return kerror_set(err, KE_INVALID, "--file", "%s: line %d: %s", path, je.line, je.text);
+    return kerror_set(err, KE_INVALID, "--file", "%s: invalid JSON at line %d, column %d: %s",
+                      shown, je.line, je.column, je.text);
 }
 
 /* Adds configs (NULL: lists the pending ones) to the study name. */

@@ -472,6 +472,14 @@ check "kestrel enqueue refuses a string for a float" "[ $rc -eq 2 ] && grep -q '
 sed 's/"x1": 1, "x2": 2/"x1": "1", "x2": 2/' enq.json > enq-str.json
 $KESTREL validate enq-str.json 2>err.txt; rc=$?
 check "a spec's enqueued configuration must use the parameter's JSON type" "[ $rc -eq 2 ] && grep -q 'enqueue\[0\].x1: must be a number, not a string' err.txt"
+# a --file that cannot be read is an I/O error (exit 1, as kestrel run's spec), not a JSON one
+$KESTREL enqueue enq --db enq.db --file no-such.json 2>err.txt; rc=$?
+check "kestrel enqueue --file: a missing file is named, exit 1" "[ $rc -eq 1 ] && grep -q 'cannot read no-such.json: No such file or directory' err.txt && ! grep -q 'line -1' err.txt"
+$KESTREL enqueue enq --db enq.db --file . 2>err.txt; rc=$?
+check "kestrel enqueue --file: a folder is not read as empty JSON" "[ $rc -eq 1 ] && grep -q 'cannot read .: Is a directory' err.txt"
+echo '[{"x1": 1,' > broken.json
+$KESTREL enqueue enq --db enq.db --file broken.json 2>err.txt; rc=$?
+check "kestrel enqueue --file: broken JSON names line and column, exit 2" "[ $rc -eq 2 ] && grep -q 'broken.json: invalid JSON at line 2, column' err.txt"
 echo '[{"x1": -1, "x2": 1, "opt": "adam"}]' > more.json
 $KESTREL enqueue enq --db enq.db --file more.json >/dev/null && $KESTREL enqueue enq --db enq.db >out.txt
 check "kestrel enqueue without configurations lists the pending ones" "grep -q '\"origin\": \"cli\"' out.txt && [ \$(grep -c '\"x1\"' out.txt) -eq 2 ]"
