@@ -100,8 +100,8 @@ static void rejects(const char *kv, const char *path, const char *needle)
 
 START_TEST(set_rejections)
 {
-    rejects("lrr=0.1", "lrr", "unknown option 'lrr' (did you mean 'lr'?)");
-    rejects("zzzzzz=1", "zzzzzz", "unknown option 'zzzzzz'");
+    rejects("lrr=0.1", "lrr", "unknown option (did you mean 'lr'?)");
+    rejects("zzzzzz=1", "zzzzzz", "unknown option");
     rejects("lr=0", "lr", "(0, 1e+30]");
     rejects("lr=abc", "lr", "not a number");
     rejects("lr=inf", "lr", "finite");
@@ -158,7 +158,7 @@ START_TEST(json_rejections)
 {
     ck_assert_int_eq(apply("{\"lrr\": 0.1}"), KE_INVALID);
     ck_assert_str_eq(err.path, "lrr");
-    ck_assert_str_eq(err.msg, "unknown option 'lrr' (did you mean 'lr'?)");
+    ck_assert_str_eq(err.msg, "unknown option (did you mean 'lr'?)");
     ck_assert_int_eq(apply("{\"lr\": 20e30}"), KE_INVALID);
     ck_assert_str_eq(err.path, "lr");
     ck_assert_int_eq(apply("{\"lr\": true}"), KE_INVALID);

@@ -157,16 +157,22 @@ const train_config_option *train_config_find(const char *name)
     return NULL;
 }
 
-/* The error for a name that is no option, with the nearest one when the
- * name looks like its typo. */
-static int unknown_option(const char *name, kerror *err)
+const char *train_config_nearest(const char *name)
 {
     const char *names[train_config_n_options + 1];
     for (int i = 0; i < train_config_n_options; i++) names[i] = train_config_options[i].name;
     names[train_config_n_options] = NULL;
-    const char *near = nearest_name(name, names);
-    if (near) return kerror_set(err, KE_INVALID, name, "unknown option '%s' (did you mean '%s'?)", name, near);
-    return kerror_set(err, KE_INVALID, name, "unknown option '%s'", name);
+    return nearest_name(name, names);
+}
+
+/* The error for a name that is no option. The path names it already
+ * ("lrr: unknown option"), also where a caller moves the error to a path of
+ * its own. */
+static int unknown_option(const char *name, kerror *err)
+{
+    const char *near = train_config_nearest(name);
+    if (near) return kerror_set(err, KE_INVALID, name, "unknown option (did you mean '%s'?)", near);
+    return kerror_set(err, KE_INVALID, name, "unknown option");
 }
 
 static void *field(train_config *c, const train_config_option *o)

@@ -133,12 +133,16 @@ extern const int train_config_n_options;
 /* The option called name, or NULL. */
 const train_config_option *train_config_find(const char *name);
 
+/* The option name closest to name when name looks like its typo ("epochz"
+ * -> "epochs"), else NULL; for "did you mean" hints. */
+const char *train_config_nearest(const char *name);
+
 /* Fills c with every option's default. Cannot fail. */
 void train_config_defaults(train_config *c);
 
 /* Sets one option from text ("lr", "0.01"; "hidden", "256,128"; "batchnorm",
  * "true"). Errors: KE_INVALID with path = the option name ("unknown option
- * 'lrr'", "must be in (0, 1e+30], got 0", "must be one of ..."). */
+ * (did you mean 'lr'?)", "must be in (0, 1e+30], got 0", "must be one of ..."). */
 int train_config_set(train_config *c, const char *name, const char *value, kerror *err);
 
 /* "key=value", as given to --set. */
