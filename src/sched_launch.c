@@ -11,6 +11,7 @@
 
 #include "sched_dir.h"
 #include "spec_command.h"
+#include "spec_trainer.h"
 
 /* A growing NULL-terminated list of owned strings (argv or environment). */
 typedef struct {
@@ -72,14 +73,8 @@ static void builtin_argv(strlist *a, const sched_trial *t, const spec_study *spe
         const char *key;
         json_t *v;
         json_object_foreach(spec->run.trainer, key, v) {
-            char *s = json_is_string(v) ? strdup(json_string_value(v))
-                                        : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            char *s = spec_trainer_text(v);   /* the text spec_parse checked */
             if (!s) { a->oom = 1; return; }
-            if (json_is_array(v)) {   /* [256,128] -> 256,128 */
-                size_t len = strlen(s);
-                memmove(s, s + 1, len);
-                if (len >= 2) s[len - 2] = '\0';
-            }
             add(a, "--set");
             add(a, "%s=%s", key, s);
             free(s);

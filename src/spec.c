@@ -21,6 +21,7 @@
 #include "spec_command.h"
 #include "field.h"
 #include "spec_space.h"
+#include "spec_trainer.h"
 #include "testfn.h"
 #include "../trainer/train.h"
 #include "../search/pruner.h"
@@ -347,7 +348,9 @@ static int parse_run(spec_study *s, const json_t *doc, kerror *err)
     if (keep && strcmp(json_string_value(keep), "best") && strcmp(json_string_value(keep), "all"))
         return field_invalid(err, "run.keep_checkpoints", "must be \"best\" or \"all\"");
     s->run.keep_all_checkpoints = keep && !strcmp(json_string_value(keep), "all");
-    if ((rc = check_trainer_metric(s->metric, err)) < 0) return rc;
+    if ((rc = check_trainer_metric(s->metric, err)) < 0 ||
+        (rc = spec_trainer_check(&s->space, tr, err)) < 0)
+        return rc;
     s->run.kind = RUN_TRAINER;
     s->run.trainer = json_incref(tr);
     return KE_OK;

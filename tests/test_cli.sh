@@ -79,6 +79,25 @@ for f in "$top_srcdir"/examples/*.json; do
     grep -q '"objective"' "$f" || continue     # trainer configs are not studies
     check "example $(basename "$f") validates" "$KESTREL validate '$f' >/dev/null"
 done
+# a trainer run: its options and its space's parameters (each passed as
+# --set NAME=VALUE) go through the trainer's parser at validation, not at
+# every trial
+cat > trainer-bad.json <<'J'
+{"name": "tr", "objective": {"metric": "val_loss"},
+ "space": {"lr": {"type": "float", "low": 0.001, "high": 0.01, "log": true}},
+ "strategy": {"name": "random"}, "budget": {"max_trials": 2},
+ "run": {"trainer": {"epochz": 1, "data": "synthetic-classification"}}}
+J
+$KESTREL validate trainer-bad.json 2>err.txt; rc=$?
+check "validate: an unknown trainer option exits 2, named with its path" "[ $rc -eq 2 ] && grep -q \"run.trainer.epochz: unknown option (did you mean 'epochs'?)\" err.txt"
+$KESTREL run trainer-bad.json --db trainer-bad.db 2>err.txt; rc=$?
+check "run: an unknown trainer option is refused before any trial (exit 2)" "[ $rc -eq 2 ] && grep -q 'run.trainer.epochz' err.txt"
+sed 's/"epochz": 1/"epochs": -1/' trainer-bad.json > trainer-range.json
+$KESTREL validate trainer-range.json 2>err.txt; rc=$?
+check "validate: a trainer option out of its range exits 2, named" "[ $rc -eq 2 ] && grep -q 'run.trainer.epochs: must be in \[1, 1000000\], got -1' err.txt"
+sed 's/"epochz": 1/"epochs": 2/; s/"space": {/"space": {"foo": {"type": "int", "low": 1, "high": 3}, /' trainer-bad.json > trainer-space.json
+$KESTREL validate trainer-space.json 2>err.txt; rc=$?
+check "validate: a space parameter the trainer does not know exits 2, named" "[ $rc -eq 2 ] && grep -q \"space.foo: the trainer has no option 'foo'\" err.txt"
 $KESTREL run bad.json 2>/dev/null; check "run refuses an invalid spec" "[ $? -eq 2 ] && [ ! -s kestrel.db ] || [ \$(q 'select count(*) from trials' 2>/dev/null || echo 0) -eq 0 ]"
 
 # --- headless Branin study, 4 in parallel --------------------------------

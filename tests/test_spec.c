@@ -58,10 +58,10 @@ static void apply_patch(json_t *doc, const patch *p)
     json_object_set_new(obj, key, v);
 }
 
-/* Parses BASE with up to two patches applied. */
-static int parse_patched(spec_study *s, const patch *p, int n, kerror *err)
+/* Parses base with n patches applied. */
+static int parse_base_patched(const char *base, spec_study *s, const patch *p, int n, kerror *err)
 {
-    json_t *doc = json_loads(BASE, 0, NULL);
+    json_t *doc = json_loads(base, 0, NULL);
     ck_assert_ptr_nonnull(doc);
     for (int i = 0; i < n; i++)
         if (p[i].key) apply_patch(doc, &p[i]);
@@ -70,6 +70,11 @@ static int parse_patched(spec_study *s, const patch *p, int n, kerror *err)
     int rc = spec_parse(s, text, err);
     free(text);
     return rc;
+}
+
+static int parse_patched(spec_study *s, const patch *p, int n, kerror *err)
+{
+    return parse_base_patched(BASE, s, p, n, err);
 }
 
 typedef struct {
@@ -292,6 +297,53 @@ static const reject_case rejects[] = {
 
 #define N_REJECTS ((int)(sizeof rejects / sizeof rejects[0]))
 
+/* A trainer run: each parameter is one of the trainer's options (a trial
+ * passes it as --set NAME=VALUE), a conditional one and a fixed one among them. */
+static const char *const TRAINER_BASE =
+    "{\"name\": \"tr\","
+    " \"objective\": {\"metric\": \"val_loss\"},"
+    " \"space\": {"
+    "   \"lr\": {\"type\": \"float\", \"low\": 0.001, \"high\": 0.01, \"log\": true},"
+    "   \"epochs\": {\"type\": \"int\", \"low\": 1, \"high\": 9, \"step\": 2},"
+    "   \"optimizer\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\"]},"
+    "   \"momentum\": {\"type\": \"float\", \"low\": 0, \"high\": 0.99,"
+    "                \"when\": {\"optimizer\": \"sgd\"}},"
+    "   \"hidden\": {\"type\": \"fixed\", \"value\": \"64,32\"}"
+    " },"
+    " \"strategy\": {\"name\": \"random\"},"
+    " \"budget\": {\"max_trials\": 10},"
+    " \"run\": {\"trainer\": {\"data\": \"synthetic-classification\", \"batch_size\": 32}}}";
+
+/* What the trainer itself would refuse at every trial's start, refused with
+ * the spec's path: its own message, or the range check at the values a
+ * parameter reaches. */
+static const reject_case trainer_rejects[] = {
+    { P1("run.trainer.epochz", "1"), "run.trainer.epochz", "unknown option (did you mean 'epochs'?)" },
+    { P1("run.trainer.epochs", "-1"), "run.trainer.epochs", "must be in [1, 1000000], got -1" },
+    { P1("run.trainer.epochs", "2.5"), "run.trainer.epochs", "must be an integer, got 2.5" },
+    { P1("run.trainer.lr", "true"), "run.trainer.lr", "not a number: 'true'" },
+    { P1("run.trainer.optimizer", "\"lion\""), "run.trainer.optimizer", "must be one of sgd|" },
+    { P1("run.trainer.hidden", "[32, 0]"), "run.trainer.hidden", "must be in [1, 65536], got 0" },
+    { P1("run.trainer.data", "\"imagenet\""), "run.trainer.data", "csv:PATH" },
+    { P1("space.foo", FLOAT_DEF), "space.foo", "the trainer has no option 'foo'" },
+    { P1("space.epoch", FLOAT_DEF), "space.epoch", "(did you mean 'epochs'?)" },
+    { P1("space.epochs", "{\"type\": \"int\", \"low\": 0, \"high\": 5}"), "space.epochs.low",
+      "must be in [1, 1000000], got 0" },
+    /* the int's top is its last value on the step, not high */
+    { P1("space.epochs", "{\"type\": \"int\", \"low\": 5, \"high\": 1000015, \"step\": 10}"),
+      "space.epochs.high", "must be in [1, 1000000], got 1.00002e+06" },
+    { P1("space.lr", "{\"type\": \"float\", \"low\": 0, \"high\": 0.1}"), "space.lr.low",
+      "must be in (0, 1e+30], got 0" },
+    { P1("space.momentum.high", "1"), "space.momentum.high", "must be in [0, 0.9999], got 1" },
+    { P1("space.optimizer.choices", "[\"sgd\", \"lion\"]"), "space.optimizer.choices[1]",
+      "must be one of sgd|momentum|nesterov|adagrad|rmsprop|adam|adamw, got 'lion'" },
+    { P1("space.hidden.value", "\"64,x\""), "space.hidden.value", "not a list of integers" },
+    { P1("space.batch_size", "{\"type\": \"float\", \"low\": 16, \"high\": 64}"),
+      "space.batch_size.type", "takes integers" },
+};
+
+#define N_TRAINER_REJECTS ((int)(sizeof trainer_rejects / sizeof trainer_rejects[0]))
+
 static void assert_empty(const spec_study *s)
 {
     ck_assert_ptr_null(s->name);
@@ -314,6 +366,48 @@ START_TEST(test_reject)
     ck_assert_msg(strstr(err.msg, c->msg) != NULL, "case %d: message '%s' lacks '%s'",
                   _i, err.msg, c->msg);
     assert_empty(&s);
+}
+END_TEST
+
+START_TEST(test_trainer_reject)
+{
+    const reject_case *c = &trainer_rejects[_i];
+    spec_study s;
+    kerror err;
+    kerror_clear(&err);
+    int rc = parse_base_patched(TRAINER_BASE, &s, c->p, 2, &err);
+    ck_assert_msg(rc == KE_INVALID, "case %d (%s): rc %d, expected KE_INVALID", _i, c->p[0].key, rc);
+    ck_assert_msg(!strcmp(err.path, c->path), "case %d: path '%s', expected '%s' (msg: %s)",
+                  _i, err.path, c->path, err.msg);
+    ck_assert_msg(strstr(err.msg, c->msg) != NULL, "case %d: message '%s' lacks '%s'",
+                  _i, err.msg, c->msg);
+    assert_empty(&s);
+}
+END_TEST
+
+START_TEST(test_trainer_accepts)
+{
+    static const patch ok[][2] = {
+        { { NULL, NULL } },
+        /* high is past the trainer's 1000000, the last value on the step
+         * (999995) is not */
+        { { "space.epochs", "{\"type\": \"int\", \"low\": 5, \"high\": 1000004, \"step\": 10}" } },
+        /* numbers and booleans reach the trainer as text, as --set takes them */
+        { { "run.trainer", "{\"hidden\": 64, \"batchnorm\": true, \"epochs\": 3.0,"
+                           " \"milestones\": [2, 3], \"momentum\": \"0.8\"}" } },
+        /* a float option searched by an int parameter, an int list by a categorical */
+        { { "space.weight_decay", "{\"type\": \"int\", \"low\": 0, \"high\": 1}" },
+          { "space.hidden", "{\"type\": \"categorical\", \"choices\": [\"128\", \"64,32\", 16]}" } },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        spec_study s;
+        kerror err;
+        kerror_clear(&err);
+        int rc = parse_base_patched(TRAINER_BASE, &s, ok[i], 2, &err);
+        ck_assert_msg(rc == KE_OK, "case %zu: %s: %s", i, err.path, err.msg);
+        ck_assert_int_eq(s.run.kind, RUN_TRAINER);
+        spec_free(&s);
+    }
 }
 END_TEST
 
@@ -650,7 +744,7 @@ START_TEST(test_function_and_trainer)
 
     static const patch tr[] = { { "run", "{\"trainer\": {\"hidden\": [32, 32]}}" },
                                 { "objective.metric", "\"test_accuracy\"" } };
-    ck_assert_int_eq(parse_patched(&s, tr, 2, &err), KE_OK);
+    ck_assert_int_eq(parse_base_patched(TRAINER_BASE, &s, tr, 2, &err), KE_OK);
     ck_assert_int_eq(s.run.kind, RUN_TRAINER);
     ck_assert(json_is_array(json_object_get(s.run.trainer, "hidden")));
     ck_assert_double_eq(s.run.kill_grace, 5);
@@ -793,6 +887,8 @@ int main(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_pruner);
     tcase_add_test(tc, test_function_and_trainer);
+    tcase_add_loop_test(tc, test_trainer_reject, 0, N_TRAINER_REJECTS);
+    tcase_add_test(tc, test_trainer_accepts);
     tcase_add_test(tc, test_conditional_order);
     tcase_add_test(tc, test_hash);
     tcase_add_test(tc, test_load_file);

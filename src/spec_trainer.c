@@ -1,0 +1,130 @@
+/* spec_trainer: a trainer run's options and space checked by the trainer's
+ * own parser (train_config_set, the function `kestrel train --set` calls),
+ * fed the very texts a trial passes (spec_trainer_text for the trainer
+ * object, space_format_value for the parameters), so what validates here is
+ * what a trial's `kestrel train` accepts. Invariant: no option table or range
+ * is repeated here; train_config.c holds the only one.
+ * train_config_validate's checks across options (loss against task, budget
+ * against epochs, readable resume and teacher files) are left to each trial:
+ * searched parameters override the trainer object's options, and the
+ * scheduler sets budget, checkpoint and resume per trial. */
+#include "spec_trainer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "field.h"
+#include "spec.h"
+#include "../trainer/train_config.h"
+
+char *spec_trainer_text(const json_t *v)
+{
+    char *s = json_is_string(v) ? strdup(json_string_value(v))
+                                : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (s && json_is_array(v)) {   /* [256,128] -> 256,128 */
+        size_t len = strlen(s);
+        memmove(s, s + 1, len);
+        if (len >= 2) s[len - 2] = '\0';
+    }
+    return s;
+}
+
+/* Moves the trainer's error (its path is the option's name) to the spec's
+ * path, keeping its message. */
+static int at_path(kerror *err, int rc, const char *path)
+{
+    if (err) snprintf(err->path, sizeof err->path, "%s", path);
+    return rc;
+}
+
+/* Parameter i's value in p, as a trial passes it, through the trainer's
+ * parser; errors at space.NAME + suffix (".low", ".choices[2]", ...). */
+static int check_value(const space *sp, space_point p, int i, const char *suffix,
+                       train_config *c, kerror *err)
+{
+    const space_param *q = &sp->params[i];
+    char text[SPEC_TEXT_VALUE_MAX + 64], path[KERROR_PATH_MAX];
+    p.active[i] = 1;   /* a conditional parameter's values count as well */
+    space_format_value(sp, &p, i, text, sizeof text);
+    int rc = train_config_set(c, q->name, text, err);
+    if (rc == KE_OK) return KE_OK;
+    field_path_cat(path, "space.", q->name, suffix);
+    return at_path(err, rc, path);
+}
+
+/* ends[0] and ends[1] hold every parameter at its lowest and highest value
+ * (space_unit_to_point of the cube's corners: an int's top is its last value
+ * on the step, which may be below high). */
+static int check_param(const space *sp, int i, const space_point ends[2], train_config *c,
+                       kerror *err)
+{
+    const space_param *q = &sp->params[i];
+    char path[KERROR_PATH_MAX];
+    field_join(path, "space", q->name);
+    const train_config_option *o = train_config_find(q->name);
+    if (!o) {
+        const char *near = train_config_nearest(q->name);
+        return kerror_set(err, KE_INVALID, path, "the trainer has no option '%s'%s%s%s; a "
+                          "trainer run passes it each parameter as --set NAME=VALUE", q->name,
+                          near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+    }
+    int rc = KE_OK;
+    switch (q->kind) {
+    case PARAM_FIXED:
+        return check_value(sp, ends[0], i, ".value", c, err);
+    case PARAM_CATEGORICAL:
+        for (int k = 0; k < q->n_choices && rc == KE_OK; k++) {
+            space_point p = ends[0];
+            char suffix[32];
+            p.x[i] = k;
+            snprintf(suffix, sizeof suffix, ".choices[%d]", k);
+            rc = check_value(sp, p, i, suffix, c, err);
+        }
+        return rc;
+    case PARAM_FLOAT:
+    case PARAM_INT:
+        if ((rc = check_value(sp, ends[0], i, ".low", c, err)) < 0 ||
+            (rc = check_value(sp, ends[1], i, ".high", c, err)) < 0)
+            return rc;
+        break;
+    }
+    /* both ends may be whole numbers, the values between are not */
+    if (q->kind == PARAM_FLOAT &&
+        (o->type == CONFIG_INT || o->type == CONFIG_INT_LIST || o->type == CONFIG_BOOL)) {
+        field_path_cat(path, "space.", q->name, ".type");
+        return kerror_set(err, KE_INVALID, path, "the trainer's option '%s' takes integers: a "
+                          "float parameter's values would not be (use \"int\" or \"categorical\")",
+                          q->name);
+    }
+    return KE_OK;
+}
+
+int spec_trainer_check(const space *sp, const json_t *trainer, kerror *err)
+{
+    train_config c;
+    train_config_defaults(&c);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)trainer, key, v) {
+        char *text = spec_trainer_text(v), path[KERROR_PATH_MAX];
+        if (!text) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        int rc = train_config_set(&c, key, text, err);
+        free(text);
+        if (rc < 0) {
+            field_join(path, "run.trainer", key);
+            return at_path(err, rc, path);
+        }
+    }
+    space_point ends[2];
+    double u[SPACE_MAX_PARAMS];
+    for (int k = 0; k < 2; k++) {
+        for (int d = 0; d < SPACE_MAX_PARAMS; d++) u[d] = k;
+        space_unit_to_point(sp, u, &ends[k]);
+    }
+    for (int i = 0; i < sp->n; i++) {
+        int rc = check_param(sp, i, ends, &c, err);
+        if (rc < 0) return rc;
+    }
+    return KE_OK;
+}
