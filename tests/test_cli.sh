@@ -570,6 +570,9 @@ check "a function trial loads its libraries but not libcurl" \
     "grep -q 'file=libjansson' ld.txt && ! grep -q 'file=libcurl' ld.txt"
 check "a function trial loads neither libmicrohttpd nor GnuTLS" \
     "! grep -q 'file=libmicrohttpd' ld.txt && ! grep -q 'file=libgnutls' ld.txt"
+# the background job truncates serve.out only once it runs: an earlier
+# server's 'listening on' in it would end the wait below at once
+rm -f serve.out
 LD_DEBUG=files "$KESTREL" serve --db ld.db --listen 127.0.0.1:0 >serve.out 2>ld.txt &
 spid=$!
 n=0   # a hang guard, not a deadline: a server that starts is seen at once
@@ -585,6 +588,7 @@ check "kestrel serve loads libmicrohttpd when it starts, and listens" \
 # usual has no more threads than one whose OpenBLAS was told one thread
 serve_tasks() {   # serve_tasks DB [ENV...]: the server's thread count once it listens
     db=$1; shift
+    rm -f serve.out   # as above
     env "$@" "$KESTREL" serve --db "$db" --listen 127.0.0.1:0 >serve.out 2>&1 &
     spid=$!
     n=0   # a hang guard, as above
