@@ -352,36 +352,31 @@ static void assert_empty(const spec_study *s)
     ck_assert_int_eq(s->space.n, 0);
 }
 
-START_TEST(test_reject)
+/* Case i, c, patched onto base, is refused at c->path with c->msg. */
+static void expect_case_refused(const char *base, const reject_case *c, int i)
 {
-    const reject_case *c = &rejects[_i];
     spec_study s;
     kerror err;
     kerror_clear(&err);
-    int rc = parse_patched(&s, c->p, 2, &err);
-    ck_assert_msg(rc == KE_INVALID, "case %d (%s): rc %d, expected KE_INVALID", _i, c->p[0].key, rc);
+    int rc = parse_base_patched(base, &s, c->p, 2, &err);
+    ck_assert_msg(rc == KE_INVALID, "case %d (%s): rc %d, expected KE_INVALID", i, c->p[0].key, rc);
     ck_assert_int_eq(err.code, KE_INVALID);
     ck_assert_msg(!strcmp(err.path, c->path), "case %d: path '%s', expected '%s' (msg: %s)",
-                  _i, err.path, c->path, err.msg);
+                  i, err.path, c->path, err.msg);
     ck_assert_msg(strstr(err.msg, c->msg) != NULL, "case %d: message '%s' lacks '%s'",
-                  _i, err.msg, c->msg);
+                  i, err.msg, c->msg);
     assert_empty(&s);
+}
+
+START_TEST(test_reject)
+{
+    expect_case_refused(BASE, &rejects[_i], _i);
 }
 END_TEST
 
 START_TEST(test_trainer_reject)
 {
-    const reject_case *c = &trainer_rejects[_i];
-    spec_study s;
-    kerror err;
-    kerror_clear(&err);
-    int rc = parse_base_patched(TRAINER_BASE, &s, c->p, 2, &err);
-    ck_assert_msg(rc == KE_INVALID, "case %d (%s): rc %d, expected KE_INVALID", _i, c->p[0].key, rc);
-    ck_assert_msg(!strcmp(err.path, c->path), "case %d: path '%s', expected '%s' (msg: %s)",
-                  _i, err.path, c->path, err.msg);
-    ck_assert_msg(strstr(err.msg, c->msg) != NULL, "case %d: message '%s' lacks '%s'",
-                  _i, err.msg, c->msg);
-    assert_empty(&s);
+    expect_case_refused(TRAINER_BASE, &trainer_rejects[_i], _i);
 }
 END_TEST
 
