@@ -175,6 +175,18 @@ static int parse_grid(space_param *p, const json_t *def, const char *path, kerro
     return check_distinct(p->grid, n, grid_cmp, ap, "duplicate value", err);
 }
 
+/* 1 when an int parameter's bound v lies beyond +-2^53, as it is written:
+ * 2^53 + 1 reads back as the double 2^53, and 1e17 is an integer too, just
+ * not one a double holds exactly ("out of range", not "not an integer"). */
+static int beyond_int_limit(const json_t *v)
+{
+    if (json_is_integer(v))
+        return json_integer_value(v) > (json_int_t)FIELD_INT_LIMIT ||
+               json_integer_value(v) < -(json_int_t)FIELD_INT_LIMIT;
+    return json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
+           fabs(json_real_value(v)) > FIELD_INT_LIMIT;
+}
+
 /* low/high/log/step for float and int parameters, then their grid. */
 static int parse_range(space_param *p, const json_t *def, const char *path, kerror *err)
 {
@@ -183,13 +195,15 @@ static int parse_range(space_param *p, const json_t *def, const char *path, kerr
     char p_low[KERROR_PATH_MAX], p_high[KERROR_PATH_MAX];
     field_join(p_low, path, "low");
     field_join(p_high, path, "high");
+    if (p->kind == PARAM_INT && beyond_int_limit(json_object_get(def, "low")))
+        return field_invalid(err, p_low, "must be within +-2^53");
+    if (p->kind == PARAM_INT && beyond_int_limit(json_object_get(def, "high")))
+        return field_invalid(err, p_high, "must be within +-2^53");
     int rc = field_get(def, path, "low", kind, 1, &lo, err);
     if (rc < 0 || (rc = field_get(def, path, "high", kind, 1, &hi, err)) < 0) return rc;
     p->low = json_number_value(lo);
     p->high = json_number_value(hi);
     if (p->kind == PARAM_INT) {
-        if (fabs(p->low) > FIELD_INT_LIMIT) return field_invalid(err, p_low, "must be within +-2^53");
-        if (fabs(p->high) > FIELD_INT_LIMIT) return field_invalid(err, p_high, "must be within +-2^53");
         if (p->high < p->low) return field_invalid(err, p_high, "must be >= low");
         long long step = 1;
         if ((rc = field_get_int_in(def, path, "step", 0, 1, (long long)FIELD_INT_LIMIT, &step, err)) < 0)

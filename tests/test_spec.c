@@ -140,6 +140,10 @@ static const reject_case rejects[] = {
     { P1("space.x2.high", "\"9\""), "space.x2.high", "must be an integer" },
     { P1("space.x2.high", "-1"), "space.x2.high", "must be >= low" },
     { P1("space.x2.low", "10000000000000000"), "space.x2.low", "must be within +-2^53" },
+    /* 2^53 + 1 reads back as the double 2^53; 1e17 is an integer, too large */
+    { P1("space.x2.high", "9007199254740993"), "space.x2.high", "must be within +-2^53" },
+    { P1("space.x2.low", "-9007199254740993"), "space.x2.low", "must be within +-2^53" },
+    { P1("space.x2.high", "1e17"), "space.x2.high", "must be within +-2^53" },
     { P1("space.x2.step", "0"), "space.x2.step", "must be between 1 and" },
     { P1("space.x2.step", "1.5"), "space.x2.step", "must be an integer" },
     { P1("space.x1.log", "1"), "space.x1.log", "must be a boolean" },
