@@ -53,6 +53,7 @@ int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx)
         double v = strtod(text, &end);
         if (end == text || *end || !isfinite(v))
             return cli_usage("fn", "x%ld: '%s' is not a number", k, text);
+        if (seen[k - 1]) return cli_usage("fn", "x%ld: given twice", k);   /* which one was meant? */
         x[k - 1] = v;
         seen[k - 1] = 1;
     }

@@ -49,6 +49,8 @@ static int set_param(json_t *obj, const char *arg, kerror *err)
     if (!eq || eq == arg) return kerror_set(err, KE_INVALID, "--set", "expected NAME=VALUE, not '%s'", arg);
     char name[SPACE_NAME_MAX];
     snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+    if (json_object_get(obj, name))   /* which one was meant? */
+        return kerror_set(err, KE_INVALID, "--set", "'%s' given twice", name);
     json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
     if (!v || json_is_object(v) || json_is_array(v)) {
         json_decref(v);
@@ -99,6 +101,9 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
     if (rc == KE_OK && configs)
         printf("enqueued %d configuration%s for study '%s' (%zu pending)\n", added,
                added == 1 ? "" : "s", name, json_array_size(pending));
+    if (rc == KE_OK && configs && added && row.state == STUDY_COMPLETE)
+        fprintf(stderr, "kestrel enqueue: study '%s' is complete: they run once its "
+                "budget.max_trials is raised\n", name);
     else if (rc == KE_OK && json_dumpf(pending, stdout, JSON_INDENT(2)) == 0)
         putchar('\n');
     json_decref(pending);

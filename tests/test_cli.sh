@@ -210,6 +210,8 @@ cat > long.json <<'J'
 J
 $KESTREL run long.json --db long.db >/dev/null 2>&1
 check "a report line over 64 KiB: the failure says it was cut, not only that no metric came" "[ \"\$(DB=long.db q 'select failure from trials')\" = \"missing metric 'loss' in the trial's reports; it reported no metric; 1 report line ignored as malformed, the first: longer than 65536 bytes, cut there\" ]"
+$KESTREL fn branin --set x1=1 --set x2=2 --set x1=3 >/dev/null 2>err.txt; rc=$?
+check "kestrel fn: a variable given twice is refused (exit 2)" "[ $rc -eq 2 ] && grep -q 'x1: given twice' err.txt"
 check "kestrel fn: an overflowing value is written as the protocol's Infinity" "[ \"\$($KESTREL fn branin --set x1=1e200 --set x2=1)\" = '{\"value\": Infinity}' ]"
 num() { q "select number from trials t join trial_params p on p.trial_id=t.id where p.value_text='$1'"; }
 $KESTREL trial failures "$(num crash)" --db fail.db >crash.json; rc=$?
@@ -481,8 +483,11 @@ check "the spec's enqueued configurations run first, in order, marked enqueued" 
 check "enqueued trials count in max_trials" "[ \$(q 'select count(*) from trials') -eq 4 ]"
 $KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=30 --set opt=sgd 2>err.txt; rc=$?
 check "kestrel enqueue refuses a value out of range, naming it" "[ $rc -eq 2 ] && grep -q 'x2: 30 is outside' err.txt && [ \$(q 'select count(*) from enqueued') -eq 2 ]"
-$KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=3 --set opt=sgd >out.txt; rc=$?
+$KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=3 --set opt=sgd >out.txt 2>warn.txt; rc=$?
 check "kestrel enqueue --set stores one pending configuration" "[ $rc -eq 0 ] && grep -q '1 pending' out.txt"
+check "kestrel enqueue to a complete study says they wait for a larger budget" "grep -q \"study 'enq' is complete: they run once its budget.max_trials is raised\" warn.txt"
+$KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=3 --set x1=4 --set opt=sgd 2>err.txt; rc=$?
+check "kestrel enqueue: a parameter set twice is refused, not the last taken" "[ $rc -eq 2 ] && grep -q \"'x1' given twice\" err.txt && [ \$(q 'select count(*) from enqueued') -eq 3 ]"
 # a value of the wrong JSON type is refused, not converted (docs/spec.md)
 echo '{"x1": true, "x2": 1, "opt": "sgd"}' | $KESTREL enqueue enq --db enq.db --file - 2>err.txt; rc=$?
 check "kestrel enqueue refuses true for a float, naming it" "[ $rc -eq 2 ] && grep -q 'x1: must be a number, not a boolean' err.txt && [ \$(q 'select count(*) from enqueued') -eq 3 ]"
