@@ -16,26 +16,35 @@
 
 static const char predict_help[] =
     "Usage: kestrel predict --model FILE --data SOURCE [--data-dir DIR]\n"
-    "                       [--format csv|jsonl] [--output FILE]\n"
+    "                       [--format csv|jsonl] [--output FILE] [--labels]\n"
     "Scores rows with a trained model (a checkpoint of kestrel train, which\n"
     "stores the fitted feature scaler; with restore_best, the best epoch's).\n"
-    "SOURCE: csv:PATH (a header line, then the features in training order, with\n"
-    "or without the label column) or fashion-mnist / mnist (their official test\n"
-    "images; --data-dir: the IDX folder). One output per row, in input order:\n"
+    "SOURCE: csv:PATH (a header line, then rows holding the training file's\n"
+    "feature columns, matched by name in any order, and optionally its label\n"
+    "column, whose labels must be training's; other columns are ignored) or\n"
+    "fashion-mnist / mnist (their official test images; --data-dir: the IDX\n"
+    "folder). One output per row, in input order:\n"
     "  csv:   row,prediction,p_0,...,p_{k-1}   (classification: the argmax class\n"
     "         index, then the class probabilities)\n"
     "         row,prediction                   (regression; prediction_0.. for\n"
     "         several targets)\n"
     "  jsonl: {\"row\":0,\"prediction\":3,\"probabilities\":[...]} or\n"
     "         {\"row\":0,\"prediction\":1.25}\n"
-    "A CSV's classes are numbered as in training: the distinct labels, sorted.\n"
+    "A CSV's classes are numbered as in training: the distinct labels, sorted;\n"
+    "class i's probability is p_i. --labels writes the prediction as the class's\n"
+    "label in the training file (\"yes\"; a JSON string) instead of its index.\n"
     "Categorical columns (the trainer's categorical option) are one-hot encoded by\n"
-    "the categories the model stores; a category training never saw is an error.\n";
+    "the categories the model stores; a category training never saw is an error.\n"
+    "A model file of an older Kestrel (format version 4) takes a CSV's columns by\n"
+    "position (the features in training order, with or without the label column)\n"
+    "and has no labels for --labels.\n";
 
 static const char evaluate_help[] =
     "Usage: kestrel evaluate --model FILE --data SOURCE [--data-dir DIR]\n"
     "Measures a trained model on labelled rows (SOURCE as for kestrel predict;\n"
-    "a CSV must hold the label column and every class) and prints one JSON line:\n"
+    "a CSV must hold the label column, and a label training never saw is an\n"
+    "error naming its line; with a model file of format version 4, every class)\n"
+    "and prints one JSON line:\n"
     "{\"rows\":N,\"loss\":L,\"accuracy\":A,...}: the loss and, for classification,\n"
     "accuracy, precision_macro, recall_macro, f1_macro, top5_accuracy (more than\n"
     "5 classes), auc (2 classes), confusion_matrix (up to 32 classes); for\n"
@@ -44,7 +53,7 @@ static const char evaluate_help[] =
 
 typedef struct {
     const char *model, *data, *dir, *output;
-    int jsonl;
+    int jsonl, labels;
 } predict_opts;
 
 /* 0: parsed; -1: --help printed; else the exit code of a usage error. */
@@ -54,18 +63,19 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int p
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},  {"data", required_argument, 0, 'D'},
         {"data-dir", required_argument, 0, 'd'}, {"format", required_argument, 0, 'F'},
-        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"output", required_argument, 0, 'o'}, {"labels", no_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     int c;
     while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
-        if (!predict && (c == 'F' || c == 'o'))
-            return cli_usage(cmd, "--format and --output are options of 'kestrel predict'");
+        if (!predict && (c == 'F' || c == 'o' || c == 'L'))
+            return cli_usage(cmd, "--format, --output and --labels are options of 'kestrel predict'");
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'D': o->data = optarg; break;
         case 'd': o->dir = optarg; break;
         case 'o': o->output = optarg; break;
+        case 'L': o->labels = 1; break;
         case 'F':
             if (strcmp(optarg, "csv") && strcmp(optarg, "jsonl"))
                 return cli_usage(cmd, "--format: expected csv or jsonl, not '%s'", optarg);
@@ -83,6 +93,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int p
 typedef struct {
     FILE *out;
     int jsonl, regression, n_out;
+    const char *const *labels;   /* --labels: class k's training label; NULL: its index */
 } writer;
 
 static void write_header(const writer *w)
@@ -102,6 +113,15 @@ static int argmax(const float *v, int n)
     return k;
 }
 
+/* The predicted class k: its label (a JSON string or a CSV field) or its
+ * index. */
+static void write_class(const writer *w, int k)
+{
+    if (!w->labels) fprintf(w->out, "%d", k);
+    else if (w->jsonl) format_json_string(w->out, w->labels[k]);
+    else format_csv_field(w->out, w->labels[k]);
+}
+
 /* One output row; each float in the shortest text that reads back as the
  * same float32. */
 static int write_row(size_t row, const float *out, void *ctx)
@@ -111,7 +131,10 @@ static int write_row(size_t row, const float *out, void *ctx)
     char num[40];
     if (w->jsonl) {
         fprintf(w->out, "{\"row\":%zu,\"prediction\":", row);
-        if (!w->regression) fprintf(w->out, "%d,\"probabilities\":", argmax(out, n));
+        if (!w->regression) {
+            write_class(w, argmax(out, n));
+            fputs(",\"probabilities\":", w->out);
+        }
         if (n > 1 || !w->regression) fputc('[', w->out);
         for (int j = 0; j < n; j++) {
             format_float(out[j], num, sizeof num);
@@ -121,7 +144,10 @@ static int write_row(size_t row, const float *out, void *ctx)
         fputs("}\n", w->out);
     } else {
         fprintf(w->out, "%zu", row);
-        if (!w->regression) fprintf(w->out, ",%d", argmax(out, n));
+        if (!w->regression) {
+            fputc(',', w->out);
+            write_class(w, argmax(out, n));
+        }
         for (int j = 0; j < n; j++) {
             format_float(out[j], num, sizeof num);
             fprintf(w->out, ",%s", num);
@@ -175,7 +201,8 @@ int cmd_predict_main(int argc, char **argv, const cli_ctx *ctx)
     int code = start(argc, argv, "predict", predict_help, 1, &j);
     if (code) return code < 0 ? CLI_OK : code;
     const char *path = j.o.output;
-    writer w = {stdout, j.o.jsonl, predict_regression(j.p), predict_n_out(j.p)};
+    writer w = {stdout, j.o.jsonl, predict_regression(j.p), predict_n_out(j.p), NULL};
+    if (j.o.labels && predict_class_labels(j.p, &w.labels, &j.err)) return finish("predict", &j);
     if (path && !(w.out = fopen(path, "w"))) {
         kerror_set(&j.err, KE_IO, "output", "%s: cannot create", path);
     } else {

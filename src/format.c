@@ -245,7 +245,7 @@ static void one_line(char *buf, size_t n)
 }
 
 /* A JSON string; a byte that starts no UTF-8 sequence is written U+FFFD. */
-static void write_json_string(FILE *out, const char *s)
+void format_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (int n; *s; s += n ? n : 1) {
@@ -262,7 +262,7 @@ static void write_json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void csv_field(FILE *out, const char *s)
+void format_csv_field(FILE *out, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, out);
@@ -319,7 +319,7 @@ static void start(format_writer *w)
     for (int i = 0; i < w->ncols; i++) {
         if (w->kind == FORMAT_CSV) {
             if (i) fputc(',', out);
-            csv_field(out, w->cols[i]);
+            format_csv_field(out, w->cols[i]);
         } else {
             table_cell(out, w->cols[i], w->width[i], i + 1 == w->ncols);
         }
@@ -336,13 +336,13 @@ void format_row(format_writer *w, const format_cell *cells)
         fputs(w->rows ? ",\n {" : "\n {", out);
         for (int i = 0; i < w->ncols; i++) {
             if (i) fputs(", ", out);
-            write_json_string(out, w->cols[i]);
+            format_json_string(out, w->cols[i]);
             fputs(": ", out);
             const format_cell *c = &cells[i];
             if (c->kind == CELL_NULL || (c->kind != CELL_TEXT && !isfinite(c->num)))
                 fputs("null", out);
             else if (c->kind == CELL_TEXT)
-                write_json_string(out, c->text ? c->text : "");
+                format_json_string(out, c->text ? c->text : "");
             else if (c->kind == CELL_INT)
                 fprintf(out, "%.0f", c->num);
             else {
@@ -358,7 +358,7 @@ void format_row(format_writer *w, const format_cell *cells)
             else cell_text(c, buf, sizeof buf);
             if (w->kind == FORMAT_CSV) {
                 if (i) fputc(',', out);
-                csv_field(out, buf);
+                format_csv_field(out, buf);
             } else {
                 one_line(buf, sizeof buf);
                 table_cell(out, buf, w->width[i], i + 1 == w->ncols);

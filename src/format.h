@@ -45,6 +45,11 @@ char *format_json(const json_t *v, size_t flags);
  * JSON_REAL_PRECISION(17) (the trainer's report lines), in place: the text
  * only shrinks. */
 void format_shorten_reals(char *text);
+/* One text value as a JSON string (a byte that starts no UTF-8 sequence is
+ * written U+FFFD), or as an RFC 4180 CSV field (quoted when it holds a comma,
+ * a quote or a line break): what the writers below write for a text cell. */
+void format_json_string(FILE *out, const char *s);
+void format_csv_field(FILE *out, const char *s);
 /* "table", "json" or "csv" -> kind; -1 for anything else. */
 int format_parse(const char *name);
 void format_begin(format_writer *w, format_kind kind, FILE *out, const char *const *cols, int ncols);

@@ -518,6 +518,100 @@ START_TEST(csv_regression_cached)
 }
 END_TEST
 
+static void assert_names(const dsnames *n, const char *features, const char *label,
+                         const char *classes)
+{
+    char buf[256] = "";
+    for (size_t i = 0; i < n->n_features; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? "," : "", n->features[i]);
+    ck_assert_str_eq(buf, features);
+    ck_assert_str_eq(n->label ? n->label : "(none)", label);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n->n_classes; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? "," : "", n->classes[i]);
+    ck_assert_str_eq(buf, classes);
+}
+
+/* A CSV's names (the model file stores them): the feature columns in file
+ * order, the label column and the labels as classes are numbered, also when
+ * a later run maps the cache file instead of decoding; a cache file of
+ * another version (1 held no names) is rebuilt. */
+START_TEST(csv_names_cached)
+{
+    write_text(tpath("n.csv"), "b,label,a\n1,10,2\n3,9,4\n5,10,6\n");
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(csv_load(tpath("n.csv"), "label", DATASET_CLASSIFICATION, NULL, NULL, tpath("c"),
+                              &ds, &err), KE_OK);
+    ck_assert_int_eq(ds.mapped, 1);
+    assert_names(&ds.names, "b,a", "label", "9,10");
+    dataset_free(&ds);
+    ck_assert_int_eq(csv_load(tpath("n.csv"), "label", DATASET_CLASSIFICATION, NULL, NULL, tpath("c"),
+                              &ds, &err), KE_OK);
+    ck_assert_int_eq(ds.mapped, 1);
+    assert_names(&ds.names, "b,a", "label", "9,10");
+    dataset_free(&ds);
+    char file[512];
+    const char *paths[1] = {tpath("n.csv")};
+    ck_assert_int_eq(dscache_path(tpath("c"), paths, 1, "csv v1 task=0 last=0 label=label", file,
+                                  sizeof file, &err), KE_OK);
+    uint32_t version = 1;
+    poke(file, 8, &version, sizeof version);
+    ck_assert_int_eq(csv_load(tpath("n.csv"), "label", DATASET_CLASSIFICATION, NULL, NULL, tpath("c"),
+                              &ds, &err), KE_OK);
+    assert_names(&ds.names, "b,a", "label", "9,10");
+    dataset_free(&ds);
+    FILE *f = fopen(file, "rb");
+    ck_assert(f && fseek(f, 8, SEEK_SET) == 0 && fread(&version, 4, 1, f) == 1);
+    fclose(f);
+    ck_assert_uint_eq(version, 2);
+    write_text(tpath("r.csv"), "x,y\n1,0.5\n2,0.25\n");
+    ck_assert_int_eq(csv_load(tpath("r.csv"), NULL, DATASET_REGRESSION, NULL, NULL, NULL, &ds, &err),
+                     KE_OK);
+    assert_names(&ds.names, "x", "y", "");
+    dataset_free(&ds);
+}
+END_TEST
+
+/* A model's names (predict): columns by name in its order, others ignored,
+ * a missing one refused; the label column optional; labels numbered by its
+ * classes, numerically when they are numbers ("10.0" is "10"), and one
+ * outside them refused naming the line. */
+START_TEST(csv_known_names)
+{
+    dsnames names = {0};
+    kerror err;
+    const char *features[2] = {"a", "b"}, *classes[3] = {"2", "9", "10"};
+    ck_assert_int_eq(dsnames_set_columns(&names, features, 2, "y", &err), KE_OK);
+    ck_assert_int_eq(dsnames_set_classes(&names, classes, 3, &err), KE_OK);
+    csv_known model = {NULL, &names};
+    dataset ds;
+    write_text(tpath("k.csv"), "id,y,b,a\n7,10.0,1,2\n8,2,3,4\n9,9,5,6\n");
+    ck_assert_int_eq(csv_load(tpath("k.csv"), NULL, DATASET_CLASSIFICATION, NULL, &model, NULL, &ds,
+                              &err), KE_OK);
+    const float x[6] = {2, 1, 4, 3, 6, 5};
+    ck_assert(ds.d == 2 && memcmp(ds.x, x, sizeof x) == 0);
+    ck_assert(ds.n_classes == 3 && ds.y[0] == 2 && ds.y[1] == 0 && ds.y[2] == 1);
+    dataset_free(&ds);
+    write_text(tpath("k.csv"), "b,a\n1,2\n");
+    ck_assert_int_eq(csv_load(tpath("k.csv"), NULL, DATASET_CLASSIFICATION, NULL, &model, NULL, &ds,
+                              &err), KE_OK);
+    ck_assert(ds.task == DATASET_CLASSIFICATION && ds.n_classes == 0 && ds.x[0] == 2);
+    dataset_free(&ds);
+    write_text(tpath("k.csv"), "a,B,y\n1,2,9\n");
+    ck_assert_int_eq(csv_load(tpath("k.csv"), NULL, DATASET_CLASSIFICATION, NULL, &model, NULL, &ds,
+                              &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "k.csv: no column 'b' (the model takes its feature columns by "
+                         "name: 'a', 'b')"), "%s", err.msg);
+    write_text(tpath("k.csv"), "a,b,y\n1,2,9\n1,2,3\n");
+    ck_assert_int_eq(csv_load(tpath("k.csv"), NULL, DATASET_CLASSIFICATION, NULL, &model, NULL, &ds,
+                              &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "k.csv:3: column 3 ('y'): label '3' was not in the training data "
+                         "(the model knows 3 classes: '2', '9', '10')"), "%s", err.msg);
+    dsnames_free(&names);
+}
+END_TEST
+
 static void csv_fails(const char *text, const char *label, dataset_task task, int code,
                       const char *needle)
 {
@@ -592,19 +686,20 @@ START_TEST(csv_categorical)
     ck_assert_uint_eq(ds.categories.n, 2);
     ck_assert_str_eq(ds.categories.cols[1].values[1], "75001");
     onehot known = ds.categories;   /* predict's case: the model's categories */
+    csv_known model = {&known, NULL};
     ds.categories = (onehot){0};
     dataset_free(&ds);
     write_text(tpath("new.csv"), "size,color,zip\n5,green,10115\n6,purple,75001\n");
-    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &known, NULL,
+    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &model, NULL,
                                       &ds, &err), KE_INVALID);
     ck_assert_msg(strstr(err.msg, "new.csv:3: column 2 ('color'): category 'purple' was not in the "
                          "training data (the model knows 3:"), "%s", err.msg);
     write_text(tpath("new.csv"), "size,zip\n5,10115\n");
-    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &known, NULL,
+    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &model, NULL,
                                       &ds, &err), KE_INVALID);
     ck_assert_msg(strstr(err.msg, "no column 'color' (the model one-hot encodes it)"), "%s", err.msg);
     write_text(tpath("new.csv"), "size,color,zip\n5,green,10115\n");
-    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &known, NULL,
+    ck_assert_int_eq(csv_load(tpath("new.csv"), NULL, DATASET_UNLABELED, NULL, &model, NULL,
                                       &ds, &err), KE_OK);
     const float want[6] = {5, 0, 1, 0, 1, 0};
     ck_assert(ds.d == 6 && memcmp(ds.x, want, sizeof want) == 0 && ds.categories.n == 0);
@@ -770,6 +865,8 @@ int main(void)
     tcase_add_test(tc, cache_unwritable_skipped);
     tcase_add_test(tc, csv_classification);
     tcase_add_test(tc, csv_regression_cached);
+    tcase_add_test(tc, csv_names_cached);
+    tcase_add_test(tc, csv_known_names);
     tcase_add_test(tc, csv_auto_task);
     tcase_add_test(tc, csv_quoted_header);
     tcase_add_test(tc, csv_errors);

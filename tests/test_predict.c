@@ -5,13 +5,17 @@
  * that accuracy. On CSV files: features-only and labelled files give the
  * same predictions, a regression model's evaluate loss is the mean squared
  * error of its predictions, and files that do not fit the model are
- * refused. */
+ * refused. A model file names the training file's columns and classes: a
+ * file's columns are taken by name and its labels mapped onto the model's
+ * classes (a label training never saw is refused); a version 4 file, which
+ * names neither, still takes columns by position. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../trainer/predict.h"
 #include "check_main.h"
@@ -163,7 +167,7 @@ static float *same_either_way(predictor *p, const char *labelled, const char *pl
 
 START_TEST(csv_features_alone_or_labelled)
 {
-    char train[96], plain[96], src[128];
+    char train[96], plain[96];
     predictor *p = train_on_csv("train.csv", 0, "c.kck");
     in_dir(train, sizeof train, "train.csv");
     in_dir(plain, sizeof plain, "plain.csv");
@@ -179,23 +183,173 @@ START_TEST(csv_features_alone_or_labelled)
     free(pa);
     dataset_free(&a);
     dataset_free(&b);
-
-    /* two of the three classes: they cannot be numbered as in training */
-    FILE *f = fopen(plain, "w");
-    fputs("x0,x1,y\n-1,-1,lo\n0,0,mid\n", f);
-    fclose(f);
-    snprintf(src, sizeof src, "csv:%s", plain);
     size_t first;
     int labeled;
-    ck_assert_int_eq(predict_load(p, src, NULL, &a, &first, &labeled, &err), KE_INVALID);
-    ck_assert_str_eq(err.path, "data");
-    f = fopen(plain, "w");
-    fputs("x0,x1,x2,y\n1,2,3,lo\n", f);
-    fclose(f);
-    ck_assert_int_eq(predict_load(p, src, NULL, &a, &first, &labeled, &err), KE_INVALID);
-    ck_assert_ptr_nonnull(strstr(err.msg, "takes 2 features"));
     ck_assert_int_eq(predict_load(p, "synthetic-classification", NULL, &a, &first, &labeled, &err),
                      KE_INVALID);
+    predict_close(p);
+}
+END_TEST
+
+/* Writes text to dir/name; src gets "csv:" and its path. */
+static void csv_text(char *src, size_t n, const char *name, const char *text)
+{
+    char path[96];
+    in_dir(path, sizeof path, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    snprintf(src, n, "csv:%s", path);
+}
+
+/* The (rows, 3) outputs of the model for csv text written to dir/name. */
+static float *score_text(predictor *p, const char *name, const char *text, size_t *rows)
+{
+    char src[128];
+    dataset ds;
+    csv_text(src, sizeof src, name, text);
+    float *out = predictions(p, src, rows, &ds);
+    dataset_free(&ds);
+    return out;
+}
+
+/* Four rows of x0, x1 in the training file's order, the same rows with the
+ * columns swapped, and among other columns. */
+#define ROWS_X0_X1 "x0,x1\n-0.9,-0.2\n0.1,0.7\n0.9,-0.4\n0.5,-0.6\n"
+#define ROWS_X1_X0 "x1,x0\n-0.2,-0.9\n0.7,0.1\n-0.4,0.9\n-0.6,0.5\n"
+#define ROWS_MORE "id,x1,note,x0\n1,-0.2,a,-0.9\n2,0.7,b,0.1\n3,-0.4,c,0.9\n4,-0.6,d,0.5\n"
+
+/* Columns are matched by name to the training file's header: swapped or
+ * among others they score as in training order; a renamed one is refused
+ * naming the column the model needs (it was scored silently by position). */
+START_TEST(csv_columns_by_name)
+{
+    predictor *p = train_on_csv("train.csv", 0, "c.kck");
+    size_t n1, n2, n3;
+    float *want = score_text(p, "a.csv", ROWS_X0_X1, &n1);
+    float *swapped = score_text(p, "b.csv", ROWS_X1_X0, &n2);
+    float *more = score_text(p, "c.csv", ROWS_MORE, &n3);
+    ck_assert(n1 == 4 && n2 == 4 && n3 == 4);
+    ck_assert_msg(memcmp(want, swapped, 4 * 3 * sizeof(float)) == 0, "swapped columns score otherwise");
+    ck_assert_msg(memcmp(want, more, 4 * 3 * sizeof(float)) == 0, "extra columns score otherwise");
+    free(want);
+    free(swapped);
+    free(more);
+    char src[128];
+    dataset ds;
+    size_t first;
+    int labeled;
+    csv_text(src, sizeof src, "d.csv", "x,x1\n0.5,0.5\n");
+    ck_assert_int_eq(predict_load(p, src, NULL, &ds, &first, &labeled, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "data");
+    ck_assert_msg(strstr(err.msg, "d.csv: no column 'x0'"), "%s", err.msg);
+    predict_close(p);
+}
+END_TEST
+
+/* Labels are mapped onto the model's classes ("hi", "lo", "mid"): a file
+ * with two of the three evaluates, and a label training never saw is
+ * refused naming its line (it was numbered by sorted position, "maybe" as
+ * a training class). */
+START_TEST(csv_labels_map_to_the_models_classes)
+{
+    predictor *p = train_on_csv("train.csv", 0, "c.kck");
+    char src[128];
+    dataset ds;
+    size_t first;
+    int labeled;
+    csv_text(src, sizeof src, "two.csv", "x0,x1,y\n-1,-1,lo\n0,0,mid\n0.1,0.1,mid\n");
+    ck_assert_msg(predict_load(p, src, NULL, &ds, &first, &labeled, &err) == KE_OK, "%s", err.msg);
+    ck_assert(labeled && ds.n_classes == 3);
+    ck_assert(ds.y[0] == 1 && ds.y[1] == 2 && ds.y[2] == 2);
+    predict_eval e;
+    ck_assert_int_eq(predict_evaluate(p, &ds, 0, &e, &err), KE_OK);
+    ck_assert_uint_eq(e.rows, 3);
+    dataset_free(&ds);
+    csv_text(src, sizeof src, "new.csv", "x0,x1,y\n-1,-1,lo\n0.5,0.5,maybe\n0.9,0.9,hi\n");
+    ck_assert_int_eq(predict_load(p, src, NULL, &ds, &first, &labeled, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "new.csv:3: column 3 ('y'): label 'maybe' was not in the training "
+                         "data (the model knows 3 classes: 'hi', 'lo', 'mid')"), "%s", err.msg);
+    predict_close(p);
+}
+END_TEST
+
+/* The training labels, to print a prediction as one: the CSV's (sorted as
+ * its classes are numbered), none for Fashion-MNIST's class numbers, and
+ * no classes for a regression model. */
+START_TEST(class_labels)
+{
+    predictor *p = train_on_csv("train.csv", 0, "c.kck");
+    const char *const *labels;
+    ck_assert_int_eq(predict_class_labels(p, &labels, &err), KE_OK);
+    ck_assert(labels && !strcmp(labels[0], "hi") && !strcmp(labels[1], "lo") && !strcmp(labels[2], "mid"));
+    predict_close(p);
+    p = train_on_csv("reg.csv", 1, "r.kck");
+    ck_assert_int_eq(predict_class_labels(p, &labels, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "labels");
+    predict_close(p);
+    train_config_defaults(&c);
+    set("data=synthetic-classification");
+    set("epochs=1");
+    train_result r;
+    p = train_and_open("s.kck", &r);
+    ck_assert_int_eq(predict_class_labels(p, &labels, &err), KE_OK);
+    ck_assert_ptr_null(labels);
+    predict_close(p);
+}
+END_TEST
+
+/* Rewrites model file path as version 4 wrote it (docs/model.md): the
+ * 240-byte header ends before columns_len, and the column names go. */
+static void as_version_4(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static unsigned char b[1 << 20];
+    size_t len = fread(b, 1, sizeof b, f);
+    fclose(f);
+    uint32_t version = 4;
+    uint64_t columns_len;
+    ck_assert(len > 248 && len < sizeof b && b[8] == 5);
+    memcpy(&columns_len, b + 240, 8);
+    memcpy(b + 8, &version, 4);
+    memmove(b + 240, b + 248, len - 248 - columns_len - 4);   /* drops the CRC too */
+    len -= 8 + columns_len;
+    uint32_t crc = (uint32_t)crc32(crc32(0, Z_NULL, 0), b, (uInt)(len - 4));
+    memcpy(b + len - 4, &crc, 4);
+    f = fopen(path, "wb");
+    ck_assert(f && fwrite(b, 1, len, f) == len && fclose(f) == 0);
+}
+
+/* A version 4 model file loads and behaves as before version 5: columns by
+ * position, whatever the header calls them; labels numbered by sorted
+ * position (a file must hold every class); no labels to print. */
+START_TEST(version_4_model_takes_columns_by_position)
+{
+    char path[96], src[128];
+    predict_close(train_on_csv("train.csv", 0, "c.kck"));
+    in_dir(path, sizeof path, "c.kck");
+    as_version_4(path);
+    predictor *p;
+    ck_assert_msg(predict_open(&p, path, &err) == KE_OK, "%s", err.msg);
+    size_t n1, n2;
+    float *a = score_text(p, "a.csv", ROWS_X0_X1, &n1);
+    float *b = score_text(p, "b.csv", "u,v\n-0.9,-0.2\n0.1,0.7\n0.9,-0.4\n0.5,-0.6\n", &n2);
+    ck_assert(n1 == 4 && n2 == 4 && memcmp(a, b, 4 * 3 * sizeof(float)) == 0);
+    free(a);
+    free(b);
+    dataset ds;
+    size_t first;
+    int labeled;
+    csv_text(src, sizeof src, "two.csv", "x0,x1,y\n-1,-1,lo\n0,0,mid\n");
+    ck_assert_int_eq(predict_load(p, src, NULL, &ds, &first, &labeled, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "the labels make 2 classes, the model has 3"), "%s", err.msg);
+    csv_text(src, sizeof src, "wide.csv", "x0,x1,x2,y\n1,2,3,lo\n");
+    ck_assert_int_eq(predict_load(p, src, NULL, &ds, &first, &labeled, &err), KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "takes 2 features"));
+    const char *const *labels;
+    ck_assert_int_eq(predict_class_labels(p, &labels, &err), KE_CONFLICT);
     predict_close(p);
 }
 END_TEST
@@ -302,6 +456,10 @@ int main(void)
     tcase_add_test(tc, csv_features_alone_or_labelled);
     tcase_add_test(tc, csv_regression_loss_is_mse_of_predictions);
     tcase_add_test(tc, csv_categorical_columns);
+    tcase_add_test(tc, csv_columns_by_name);
+    tcase_add_test(tc, csv_labels_map_to_the_models_classes);
+    tcase_add_test(tc, class_labels);
+    tcase_add_test(tc, version_4_model_takes_columns_by_position);
     if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)
         tcase_add_test(tc, fashion_mnist_model_scores_its_test_set);
     else

@@ -68,5 +68,47 @@ $KESTREL predict --model m.kck --data csv:c.csv >pred.csv 2>err.txt
 check "kestrel predict writes each float32 in its shortest form (CSV)" "shortest pred.csv 900 f32"
 $KESTREL predict --model m.kck --data csv:c.csv --format jsonl >pred.jsonl 2>err.txt
 check "kestrel predict writes each float32 in its shortest form (JSON lines)" "shortest pred.jsonl 900 f32"
+# A model file names the training file's columns and classes. Columns are
+# matched by name: swapped ones, or the features among other columns, score
+# as in training order, and a renamed one is refused naming the column the
+# model needs (all were scored by position before). A label training never
+# saw is refused naming its line (it was scored as the class at its sorted
+# position). --labels prints the training file's labels.
+python3 - > d.csv <<'P'
+import random
+r = random.Random(1)
+print("a,b,color,label")
+for _ in range(300):
+    a, b = r.random(), r.random()
+    print("%.6f,%.6f,%s,%s" % (a, b, r.choice(["red", "green", "blue"]), "yes" if a + b > 1 else "no"))
+P
+$KESTREL train --set data=csv:d.csv --set categorical=color --set epochs=2 --set checkpoint=d.kck \
+    --set threads=1 --set cache_dir= >train-d.txt 2>&1
+check "kestrel train on a CSV with a categorical column" "[ $? -eq 0 ] && [ -s d.kck ]"
+printf 'a,b,color\n0.9,0.2,red\n0.1,0.7,blue\n0.5,0.4,green\n' > ab.csv
+printf 'b,a,color\n0.2,0.9,red\n0.7,0.1,blue\n0.4,0.5,green\n' > ba.csv
+printf 'color,id,b,a\nred,1,0.2,0.9\nblue,2,0.7,0.1\ngreen,3,0.4,0.5\n' > more.csv
+printf 'x,y,color\n0.9,0.2,red\n' > xy.csv
+$KESTREL predict --model d.kck --data csv:ab.csv >ab.out 2>&1
+$KESTREL predict --model d.kck --data csv:ba.csv >ba.out 2>&1
+check "kestrel predict matches swapped columns by name" "[ -s ab.out ] && cmp -s ab.out ba.out"
+$KESTREL predict --model d.kck --data csv:more.csv >more.out 2>&1
+check "kestrel predict ignores columns the model does not take" "cmp -s ab.out more.out"
+$KESTREL predict --model d.kck --data csv:xy.csv >xy.out 2>&1
+check "kestrel predict refuses a renamed column, naming it" \
+    "[ $? -ne 0 ] && grep -q \"xy.csv: no column 'a'\" xy.out"
+printf 'a,b,color,label\n0.5,0.5,red,maybe\n0.1,0.1,red,yes\n' > e2.csv
+$KESTREL evaluate --model d.kck --data csv:e2.csv >e2.out 2>&1
+check "kestrel evaluate refuses a label training never saw, naming its line" \
+    "[ $? -ne 0 ] && grep -q \"e2.csv:2: column 4 ('label'): label 'maybe' was not in the training data\" e2.out"
+printf 'a,b,color,label\n0.9,0.9,red,yes\n0.8,0.9,blue,yes\n' > yes.csv
+$KESTREL evaluate --model d.kck --data csv:yes.csv >yes.out 2>&1
+check "kestrel evaluate takes a file holding one of the classes" "[ $? -eq 0 ] && grep -q '\"rows\":2' yes.out"
+$KESTREL predict --model d.kck --data csv:ab.csv --labels >labels.csv 2>&1
+check "kestrel predict --labels writes the training labels (CSV)" \
+    "[ \$(cut -d, -f2 labels.csv | sed 1d | grep -cxE 'yes|no') -eq 3 ] && [ \"\$(cut -d, -f1,3- labels.csv)\" = \"\$(cut -d, -f1,3- ab.out)\" ]"
+$KESTREL predict --model d.kck --data csv:ab.csv --labels --format jsonl >labels.jsonl 2>&1
+check "kestrel predict --labels writes the training labels (JSON lines)" \
+    "python3 -c 'import json, sys; sys.exit(not all(json.loads(l)[\"prediction\"] in (\"yes\", \"no\") for l in open(\"labels.jsonl\")))'"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

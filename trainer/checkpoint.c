@@ -35,11 +35,14 @@ typedef struct {
     int64_t plateau_cuts, plateau_wait, plateau_cooldown;
     /* version 4; a version 3 header ends here */
     uint64_t categories_len;
+    /* version 5; a version 4 header ends here */
+    uint64_t columns_len;
 } checkpoint_header;
 
 #define HEADER_V1_SIZE 144
 #define HEADER_V2_SIZE 208
 #define HEADER_V3_SIZE 232
+#define HEADER_V4_SIZE 240
 
 _Static_assert(sizeof(checkpoint_header) == CHECKPOINT_HEADER_SIZE, "header layout");
 
@@ -52,6 +55,7 @@ struct checkpoint {
     float *best;             /* n_best */
     float *scaler;           /* n_scaler: shift, then scale */
     const char *categories;  /* categories_len bytes of JSON, in block */
+    const char *columns;     /* columns_len bytes of JSON, in block */
     void *block;             /* the file's bytes, which the pointers above index */
 };
 
@@ -74,7 +78,8 @@ static int write_all(int fd, const void *p, size_t n, uLong *crc)
 }
 
 static int write_body(int fd, const checkpoint_header *h, const char *json, const float *model,
-                      const optim *o, const checkpoint_extra *x, const char *cats)
+                      const optim *o, const checkpoint_extra *x, const char *cats,
+                      const char *cols)
 {
     uLong crc = crc32(0, Z_NULL, 0);
     size_t d = h->n_scaler / 2;
@@ -84,14 +89,15 @@ static int write_body(int fd, const checkpoint_header *h, const char *json, cons
         write_all(fd, h->n_best ? x->best : NULL, h->n_best * sizeof(float), &crc) ||
         (d && (write_all(fd, x->scaler->shift, d * sizeof(float), &crc) ||
                write_all(fd, x->scaler->scale, d * sizeof(float), &crc))) ||
-        write_all(fd, cats, h->categories_len, &crc))
+        write_all(fd, cats, h->categories_len, &crc) || write_all(fd, cols, h->columns_len, &crc))
         return -1;
     uint32_t sum = (uint32_t)crc;
     return write_all(fd, &sum, sizeof sum, &crc);
 }
 
-static void fill_header(checkpoint_header *h, size_t config_len, size_t categories_len, mlp *m,
-                        const optim *o, const checkpoint_state *st, const checkpoint_extra *x)
+static void fill_header(checkpoint_header *h, size_t config_len, size_t categories_len,
+                        size_t columns_len, mlp *m, const optim *o, const checkpoint_state *st,
+                        const checkpoint_extra *x)
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, CHECKPOINT_MAGIC, 8);
@@ -121,6 +127,15 @@ static void fill_header(checkpoint_header *h, size_t config_len, size_t categori
     h->plateau_wait = st->plateau_wait;
     h->plateau_cooldown = st->plateau_cooldown;
     h->categories_len = categories_len;
+    h->columns_len = columns_len;
+}
+
+/* j's compact text (NULL when j is NULL or out of memory); j is released. */
+static char *dump(json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
 }
 
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
@@ -130,22 +145,24 @@ int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const opt
     char *json = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     int has_cats = x && x->categories && x->categories->n;
-    j = has_cats ? onehot_to_json(x->categories) : NULL;
-    char *cats = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!json || (has_cats && !cats)) {
+    int has_cols = x && x->names && x->names->n_features;
+    char *cats = has_cats ? dump(onehot_to_json(x->categories)) : NULL;
+    char *cols = has_cols ? dump(dsnames_to_json(x->names)) : NULL;
+    if (!json || (has_cats && !cats) || (has_cols && !cols)) {
         free(json);
         free(cats);
+        free(cols);
         return kerror_set(err, KE_NOMEM, path, "cannot serialise the config");
     }
     checkpoint_header h;
-    fill_header(&h, strlen(json), cats ? strlen(cats) : 0, m, o, st, x);
+    fill_header(&h, strlen(json), cats ? strlen(cats) : 0, cols ? strlen(cols) : 0, m, o, st, x);
 
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 8);
     if (!tmp) {
         free(json);
         free(cats);
+        free(cols);
         return kerror_set(err, KE_NOMEM, path, "out of memory");
     }
     memcpy(tmp, path, plen);
@@ -155,7 +172,7 @@ int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const opt
     if (fd < 0) {
         rc = kerror_set(err, KE_IO, path, "cannot create a temporary file: %s", strerror(errno));
     } else {
-        if (write_body(fd, &h, json, mlp_params(m), o, x, cats) || fsync(fd))
+        if (write_body(fd, &h, json, mlp_params(m), o, x, cats, cols) || fsync(fd))
             rc = kerror_set(err, KE_IO, path, "write failed: %s", strerror(errno));
         if (close(fd) && !rc) rc = kerror_set(err, KE_IO, path, "close failed: %s", strerror(errno));
         if (!rc && rename(tmp, path))
@@ -165,6 +182,7 @@ int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const opt
     free(tmp);
     free(json);
     free(cats);
+    free(cols);
     return rc;
 }
 
@@ -203,7 +221,7 @@ static int verify(const char *path, const char *buf, size_t len, checkpoint_head
         return kerror_set(err, KE_INVALID, path, "format version %u, this build reads 1 to %u",
                           h->version, CHECKPOINT_VERSION);
     *hsize = h->version == 1 ? HEADER_V1_SIZE : h->version == 2 ? HEADER_V2_SIZE
-             : h->version == 3 ? HEADER_V3_SIZE : sizeof *h;
+             : h->version == 3 ? HEADER_V3_SIZE : h->version == 4 ? HEADER_V4_SIZE : sizeof *h;
     if (len < *hsize + 4) return kerror_set(err, KE_INVALID, path, "truncated (no header)");
     memcpy(h, buf, *hsize);
     uint64_t floats = h->n_state + h->optim_n_state + h->n_best + h->n_scaler;
@@ -212,7 +230,8 @@ static int verify(const char *path, const char *buf, size_t len, checkpoint_head
         h->n_in > INT32_MAX || h->n_out > INT32_MAX ||
         h->n_best > len || h->n_scaler > len || h->optim_n_state > len ||
         floats > len / sizeof(float) || h->config_len > len || h->categories_len > len ||
-        *hsize + h->config_len + floats * sizeof(float) + h->categories_len + 4 != len)
+        h->columns_len > len ||
+        *hsize + h->config_len + floats * sizeof(float) + h->categories_len + h->columns_len + 4 != len)
         return kerror_set(err, KE_INVALID, path, "truncated or corrupt (sizes do not add up)");
     uint32_t stored;
     memcpy(&stored, buf + len - 4, 4);
@@ -257,6 +276,7 @@ int checkpoint_read(checkpoint **out, const char *path, kerror *err)
     ck->best = ck->optim + ck->h.optim_n_state;
     ck->scaler = ck->best + ck->h.n_best;
     ck->categories = buf + hsize + ck->h.config_len + floats * sizeof(float);
+    ck->columns = ck->categories + ck->h.categories_len;
     checkpoint_state *st = &ck->st;
     st->epoch = ck->h.epoch;
     st->step = ck->h.step;
@@ -350,6 +370,12 @@ int checkpoint_categories(const checkpoint *ck, onehot *o, kerror *err)
     memset(o, 0, sizeof *o);
     return ck->h.categories_len ? onehot_from_json(o, ck->categories, ck->h.categories_len, err)
                                 : KE_OK;
+}
+
+int checkpoint_names(const checkpoint *ck, dsnames *o, kerror *err)
+{
+    memset(o, 0, sizeof *o);
+    return ck->h.columns_len ? dsnames_from_json(o, ck->columns, ck->h.columns_len, err) : KE_OK;
 }
 
 int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err)

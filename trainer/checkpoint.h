@@ -7,11 +7,13 @@
  * absent: checkpoint_save writes a temporary file in the same directory,
  * fsyncs it and renames it over the target.
  *
- * Format (version 4, host byte order; the endian word rejects foreign files;
+ * Format (version 5, host byte order; the endian word rejects foreign files;
  * version 1 files, which end after the optimizer floats and have a 144-byte
  * header, version 2 files, whose header ends before the plateau state
- * (208 bytes), and version 3 files, whose header ends before categories_len
- * (232 bytes) and which hold no categories, are still read):
+ * (208 bytes), version 3 files, whose header ends before categories_len
+ * (232 bytes) and which hold no categories, and version 4 files, whose
+ * header ends before columns_len (240 bytes) and which hold no column
+ * names, are still read):
  *   checkpoint_header (CHECKPOINT_HEADER_SIZE bytes)
  *   config JSON      (config_len bytes, no NUL)
  *   model floats     (n_state float32: mlp_params(), running stats last)
@@ -23,6 +25,9 @@
  *                     scaler fitted on the training part, shift then scale)
  *   categories JSON  (categories_len bytes, no NUL; 0 without categorical
  *                     columns: onehot_to_json's form)
+ *   columns JSON     (columns_len bytes, no NUL; 0 for data without names
+ *                     (IDX, synthetic): dsnames_to_json's form, the CSV's
+ *                     feature and label columns' names and class labels)
  *   CRC-32 (zlib)    (uint32 of every byte before it)
  * The model floats are where training continues (resume); a user of the
  * trained model reads checkpoint_restore_final's weights and scales its rows
@@ -38,10 +43,11 @@
 #include "optim.h"
 #include "split.h"
 #include "onehot.h"
+#include "dsnames.h"
 
 #define CHECKPOINT_MAGIC "KSTRLCKP"
-#define CHECKPOINT_VERSION 4u
-#define CHECKPOINT_HEADER_SIZE 240
+#define CHECKPOINT_VERSION 5u
+#define CHECKPOINT_HEADER_SIZE 248
 
 /* Where the loop stands after a completed epoch. */
 typedef struct {
@@ -66,6 +72,7 @@ typedef struct {
     const split_scaler *scaler;    /* the fitted feature scaler */
     int regression;                /* 1: the outputs are regression targets */
     const onehot *categories;      /* the data's categorical columns (may be empty) */
+    const dsnames *names;          /* the data's column names and class labels (may be empty) */
 } checkpoint_extra;
 
 /* Writes cfg, m (mlp_n_state floats), o (may be NULL: a model-only file), st
@@ -102,6 +109,10 @@ int checkpoint_scaler(const checkpoint *ck, split_scaler *sc, kerror *err);
 /* The stored categories into *o (empty for a file without any; the caller
  * frees it with onehot_free). Errors: those of onehot_from_json. */
 int checkpoint_categories(const checkpoint *ck, onehot *o, kerror *err);
+/* The stored column names and class labels into *o (empty for a file
+ * without any: version 4 or older, or data without names; the caller frees
+ * it with dsnames_free). Errors: those of dsnames_from_json. */
+int checkpoint_names(const checkpoint *ck, dsnames *o, kerror *err);
 /* Copies the stored optimizer state and step count into o. KE_CONFLICT when
  * the file has none, or another optimizer or size. */
 int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err);

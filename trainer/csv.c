@@ -124,9 +124,22 @@ static int label_cmp_str(const void *a, const void *b)
     return strcmp(((const csv_label *)a)->s, ((const csv_label *)b)->s);
 }
 
+/* The k distinct labels (uniq's first k) as the class names of names. */
+static int class_names(const csv_label *uniq, size_t k, dsnames *names, kerror *err)
+{
+    const char **v = malloc(k * sizeof *v);
+    if (!v) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < k; i++) v[i] = uniq[i].s;
+    int rc = dsnames_set_classes(names, v, k, err);
+    free(v);
+    return rc;
+}
+
 /* Maps the n label strings to 0..k-1 in sorted order (numeric when every
- * label is a number, so "10" sorts after "9"). */
-static int map_labels(csv_label *lab, size_t n, const char *path, dataset *ds, kerror *err)
+ * label is a number, so "10" sorts after "9") and keeps the k labels, as
+ * spelled in the file, as names' classes. */
+static int map_labels(csv_label *lab, size_t n, const char *path, dataset *ds, dsnames *names,
+                      kerror *err)
 {
     int numeric = 1;
     for (size_t i = 0; i < n && numeric; i++)
@@ -145,11 +158,43 @@ static int map_labels(csv_label *lab, size_t n, const char *path, dataset *ds, k
         const csv_label *hit = bsearch(&lab[i], uniq, k, sizeof *uniq, cmp);
         ds->y[i] = (int32_t)(hit - uniq);
     }
+    int rc = k < 2 ? kerror_set(err, KE_INVALID, NULL, "%s: the label column has %zu distinct "
+                                "value(s), need >= 2", path, k)
+                   : class_names(uniq, k, names, err);
     free(uniq);
-    if (k < 2)
-        return kerror_set(err, KE_INVALID, NULL,
-                          "%s: the label column has %zu distinct value(s), need >= 2", path, k);
-    ds->n_classes = k;
+    if (!rc) ds->n_classes = k;
+    return rc;
+}
+
+/* A model's classes (csv_known's names) for looking labels up: class i's
+ * label at v[i], with its value when every label is a number, in the order
+ * map_labels numbered them (cmp's). */
+typedef struct {
+    csv_label *v;
+    size_t k;
+    int (*cmp)(const void *, const void *);
+} class_map;
+
+/* The lookup of w's classes (the caller frees cm->v). A class is numeric
+ * exactly when training read every label as a number: a class's label is
+ * one of the training labels, and a label that is no number is its class's
+ * only spelling. KE_INVALID when they are out of that order (a corrupt
+ * model file: a binary search would miss). */
+static int class_map_build(const dsnames *w, class_map *cm, kerror *err)
+{
+    cm->k = w->n_classes;
+    if (!(cm->v = malloc(cm->k * sizeof *cm->v)))
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int numeric = 1;
+    for (size_t i = 0; i < cm->k; i++) {
+        cm->v[i].s = w->classes[i];
+        numeric = numeric && parse_float(cm->v[i].s, &cm->v[i].v) == 0;
+    }
+    cm->cmp = numeric ? label_cmp_num : label_cmp_str;
+    for (size_t i = 1; i < cm->k; i++)
+        if (cm->cmp(&cm->v[i - 1], &cm->v[i]) >= 0)
+            return kerror_set(err, KE_INVALID, "checkpoint", "the model's class labels are out of "
+                              "order (corrupt file)");
     return KE_OK;
 }
 
@@ -157,8 +202,18 @@ typedef struct {
     const char *path, *label;
     dataset_task task;
     const char *categorical;   /* csv_load's: "" for none */
-    const onehot *known;       /* csv_load's: NULL to fit */
+    const onehot *known;       /* csv_known's categories: NULL to fit */
+    const dsnames *want;       /* csv_known's names when it has features: NULL to take
+                                  the columns by position */
 } csv_ctx;
+
+/* The header's columns once resolved. */
+typedef struct {
+    char **names, **fields;         /* ncol each: the header's names, a row's fields */
+    size_t ncol, label_col;         /* label_col == ncol: no label column */
+    size_t *feat, m;                /* the m feature columns, in the dataset's order */
+    const onehot_column **cat;      /* cat[j]: column j's categories when one-hot, else NULL */
+} csv_layout;
 
 static int cmp_float(const void *a, const void *b)
 {
@@ -241,36 +296,77 @@ static int encode(const csv_ctx *c, size_t lineno, size_t j, const onehot_column
                       col->name, value, col->k, col->values[0], col->k > 1 ? ", ..." : "");
 }
 
-/* Parses the data rows after the header into ds (allocated for them).
- * cat[j] is column j's categories when it is one-hot encoded, else NULL.
- * lab receives the label strings for classification. */
-static int csv_rows(char *cur, size_t first_line, char **fields, char **names, size_t ncol,
-                    size_t label_col, const onehot_column *const *cat, const csv_ctx *c,
-                    csv_label *lab, dataset *ds, kerror *err)
+/* 'a', 'b', ... : the n names in buf (of size len), cut short with ", ..."
+ * when they do not fit. */
+static const char *name_list(char *const *names, size_t n, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(buf + at, len - at, "%s'%s'", i ? ", " : "", names[i]);
+        if (w < 0 || (size_t)w >= len - at || (i + 1 < n && at + (size_t)w + 6 >= len)) {
+            snprintf(buf + at, len - at, ", ...");
+            break;
+        }
+        at += (size_t)w;
+    }
+    return buf;
+}
+
+/* Row row's label field into ds: a model's classes (cm) number it, and a
+ * label training never saw is an error; else lab keeps it for map_labels
+ * (classification) or it is the regression target. Nothing without a label
+ * column. */
+static int read_label(const csv_ctx *c, const csv_layout *L, size_t lineno, size_t row,
+                      const class_map *cm, csv_label *lab, dataset *ds, kerror *err)
+{
+    size_t j = L->label_col;
+    if (j == L->ncol) return KE_OK;
+    const char *v = L->fields[j];
+    if (cm) {
+        csv_label key = {v, 0};
+        int number = cm->cmp != label_cmp_num || parse_float(v, &key.v) == 0;
+        const csv_label *hit = number ? bsearch(&key, cm->v, cm->k, sizeof key, cm->cmp) : NULL;
+        char list[256];
+        if (!hit)
+            return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): label '%s' was not "
+                              "in the training data (the model knows %zu classes: %s)", c->path,
+                              lineno, j + 1, L->names[j], v, cm->k,
+                              name_list(c->want->classes, cm->k, list, sizeof list));
+        ds->y[row] = (int32_t)(hit - cm->v);
+    } else if (lab) {
+        lab[row].s = v;
+    } else if (parse_float(v, &ds->targets[row]) != 0) {
+        return kerror_set(err, KE_INVALID, NULL, "%s:%zu: label column %zu ('%s'): non-numeric "
+                          "target '%s'", c->path, lineno, j + 1, L->names[j], v);
+    }
+    return KE_OK;
+}
+
+/* Parses the data rows after the header into ds (allocated for them): L's
+ * feature columns in its order, one-hot where L->cat says, and the label
+ * (read_label's cm and lab). */
+static int csv_rows(char *cur, size_t first_line, const csv_layout *L, const csv_ctx *c,
+                    const class_map *cm, csv_label *lab, dataset *ds, kerror *err)
 {
     size_t row = 0, lineno = first_line;
     for (char *line; (line = next_line(&cur)); lineno++) {
         if (is_blank(line)) continue;
-        size_t k = split_fields(line, fields, ncol);
-        if (k != ncol) return field_count_error(c->path, lineno, k, ncol, err);
+        size_t k = split_fields(line, L->fields, L->ncol);
+        if (k != L->ncol) return field_count_error(c->path, lineno, k, L->ncol, err);
         float *xr = ds->x + row * ds->d;
-        for (size_t j = 0, f = 0; j < ncol; j++) {
-            if (j == label_col) continue;
-            if (cat[j]) {
-                int rc = encode(c, lineno, j, cat[j], fields[j], xr + f, err);
+        for (size_t i = 0, f = 0; i < L->m; i++) {
+            size_t j = L->feat[i];
+            if (L->cat[j]) {
+                int rc = encode(c, lineno, j, L->cat[j], L->fields[j], xr + f, err);
                 if (rc) return rc;
-                f += cat[j]->k;
-            } else if (parse_float(fields[j], &xr[f++]) != 0) {
-                return field_error(c, lineno, j, names[j], fields[j], err);
+                f += L->cat[j]->k;
+            } else if (parse_float(L->fields[j], &xr[f++]) != 0) {
+                return field_error(c, lineno, j, L->names[j], L->fields[j], err);
             }
         }
-        if (lab)
-            lab[row].s = fields[label_col];
-        else if (label_col < ncol && parse_float(fields[label_col], &ds->targets[row]) != 0)
-            return kerror_set(err, KE_INVALID, NULL,
-                              "%s:%zu: label column %zu ('%s'): non-numeric target '%s'",
-                              c->path, lineno, label_col + 1, names[label_col],
-                              fields[label_col]);
+        int rc = read_label(c, L, lineno, row, cm, lab, ds, err);
+        if (rc) return rc;
         row++;
     }
     return KE_OK;
@@ -330,29 +426,114 @@ static int fit_categories(const csv_ctx *c, const char *body, size_t rows, char 
     return rc;
 }
 
-/* Which columns are one-hot (cat[j], from known or fitted into fit) and the
- * number of features *d they make. */
-static int csv_features(const csv_ctx *c, const char *body, size_t rows, char **names,
-                        size_t ncol, size_t label_col, onehot *fit, const onehot_column **cat,
+/* The feature columns: every column but the label, in the file's order; or,
+ * with a model's names (c->want), its feature columns by name, in its order,
+ * wherever the file has them; other columns are then ignored. The n-th
+ * feature of a name the model lists twice is the file's n-th column of that
+ * name. */
+static int pick_features(const csv_ctx *c, csv_layout *L, kerror *err)
+{
+    L->m = 0;
+    for (size_t j = 0; !c->want && j < L->ncol; j++)
+        if (j != L->label_col) L->feat[L->m++] = j;
+    for (size_t i = 0; c->want && i < c->want->n_features; i++) {
+        char *const *want = c->want->features;
+        size_t before = 0, seen = 0, j = 0;
+        for (size_t q = 0; q < i; q++) before += !strcmp(want[q], want[i]);
+        for (; j < L->ncol; j++)
+            if (j != L->label_col && !strcmp(L->names[j], want[i]) && seen++ == before) break;
+        if (j == L->ncol) {
+            char list[256];
+            return kerror_set(err, KE_INVALID, "data", "%s: no column '%s' (the model takes its "
+                              "feature columns by name: %s)", c->path, want[i],
+                              name_list(want, c->want->n_features, list, sizeof list));
+        }
+        L->feat[L->m++] = j;
+    }
+    return KE_OK;
+}
+
+/* Which of L's feature columns are one-hot (L->cat[j], from known or fitted
+ * into fit) and the number of features *d they make. */
+static int csv_features(const csv_ctx *c, const char *body, size_t rows, csv_layout *L, onehot *fit,
                         size_t *d, kerror *err)
 {
     const onehot *o = c->known ? c->known : fit;
     int rc = !c->known && c->categorical[0]
-                 ? fit_categories(c, body, rows, names, ncol, label_col, fit, err) : KE_OK;
+                 ? fit_categories(c, body, rows, L->names, L->ncol, L->label_col, fit, err) : KE_OK;
     for (size_t i = 0; !rc && c->known && i < c->known->n; i++) {
         size_t j = 0;
-        while (j < ncol && (j == label_col || strcmp(names[j], c->known->cols[i].name))) j++;
-        if (j == ncol)
+        while (j < L->ncol && (j == L->label_col || strcmp(L->names[j], c->known->cols[i].name))) j++;
+        if (j == L->ncol)
             rc = kerror_set(err, KE_INVALID, "data", "%s: no column '%s' (the model one-hot "
                             "encodes it)", c->path, c->known->cols[i].name);
     }
     *d = 0;
-    for (size_t j = 0; !rc && j < ncol; j++) {
-        if (j == label_col) continue;
-        cat[j] = onehot_find(o, names[j]);
-        *d += cat[j] ? cat[j]->k : 1;
+    for (size_t i = 0; !rc && i < L->m; i++) {
+        size_t j = L->feat[i];
+        L->cat[j] = onehot_find(o, L->names[j]);
+        *d += L->cat[j] ? L->cat[j]->k : 1;
     }
     return rc;
+}
+
+/* Resolves the header (split into L->names) for rows data rows: the label
+ * column (by name, else the last; with a model's names a file may leave it
+ * out: *unlabeled), the feature columns and the width *d they make. */
+static int csv_layout_resolve(const csv_ctx *c, const char *body, size_t rows, csv_layout *L,
+                              int *unlabeled, onehot *fit, size_t *d, kerror *err)
+{
+    size_t ncol = L->ncol;
+    const char *label = c->want ? c->want->label : c->label;
+    *unlabeled = c->task == DATASET_UNLABELED;
+    L->label_col = *unlabeled ? ncol : ncol - 1;
+    if ((label || c->want) && !*unlabeled) {
+        L->label_col = 0;
+        while (L->label_col < ncol && (!label || strcmp(L->names[L->label_col], label)))
+            L->label_col++;
+    }
+    if (c->want && L->label_col == ncol) *unlabeled = 1;
+    if (cut_quote(L->names, ncol))
+        return kerror_set(err, KE_INVALID, NULL, "%s:1: a quoted column name holds a comma "
+                          "(not supported: it shifts every column); rename it", c->path);
+    if (L->label_col == ncol && !*unlabeled)
+        return kerror_set(err, KE_INVALID, "label_column", "%s: no column named '%s' in the header",
+                          c->path, c->label);
+    if (ncol < 2 && !*unlabeled)
+        return kerror_set(err, KE_INVALID, NULL,
+                          "%s: need a label column and at least one feature column", c->path);
+    if (rows == 0)
+        return kerror_set(err, KE_INVALID, NULL, "%s: no data rows after the header", c->path);
+    int rc = pick_features(c, L, err);
+    return rc ? rc : csv_features(c, body, rows, L, fit, d, err);
+}
+
+/* The names ds keeps: L's feature and label columns' and, with a model's
+ * classes, those (map_labels sets them for a file's own). */
+static int layout_names(const csv_ctx *c, const csv_layout *L, const class_map *cm, dsnames *dn,
+                        kerror *err)
+{
+    const char **v = malloc((L->m ? L->m : 1) * sizeof *v);
+    if (!v) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (size_t i = 0; i < L->m; i++) v[i] = L->names[L->feat[i]];
+    int rc = dsnames_set_columns(dn, v, L->m, L->label_col < L->ncol ? L->names[L->label_col] : NULL,
+                                 err);
+    free(v);
+    if (!rc && cm) rc = dsnames_set_classes(dn, (const char *const *)c->want->classes, cm->k, err);
+    return rc;
+}
+
+/* Data rows of the text after the header (lines not blank). */
+static size_t count_rows(const char *s)
+{
+    size_t rows = 0;
+    while (*s) {
+        const char *e = strchr(s, '\n');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (strspn(s, " \t\r") < len) rows++;
+        s += len + (e != NULL);
+    }
+    return rows;
 }
 
 static int csv_decode(void *vctx, dataset *ds, kerror *err)
@@ -367,78 +548,72 @@ static int csv_decode(void *vctx, dataset *ds, kerror *err)
         free(text);
         return kerror_set(err, KE_INVALID, NULL, "%s: empty file, expected a header line", c->path);
     }
-    size_t ncol = 1, rows = 0, d = 0;
+    size_t ncol = 1, rows = count_rows(cur), d = 0;
     for (const char *s = header; (s = strchr(s, ',')); s++)
         ncol++;
-    for (const char *s = cur; *s;) {
-        const char *e = strchr(s, '\n');
-        size_t len = e ? (size_t)(e - s) : strlen(s);
-        if (strspn(s, " \t\r") < len) rows++;
-        s += len + (e != NULL);
-    }
+    csv_layout L = {.ncol = ncol};
     char **cols = malloc(2 * ncol * sizeof *cols);
-    const onehot_column **cat = calloc(ncol, sizeof *cat);
+    L.feat = malloc(ncol * sizeof *L.feat);
+    L.cat = calloc(ncol, sizeof *L.cat);
     csv_label *lab = NULL;
+    class_map cm = {0};
     onehot fit = {0};
-    if (!cols || !cat) {
-        free(cols);
-        free(cat);
-        free(text);
-        return kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate %zu columns", c->path, ncol);
+    dsnames dn = {0};
+    int unlabeled = 0;
+    if (!cols || !L.feat || !L.cat)
+        rc = kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate %zu columns", c->path, ncol);
+    if (rc == KE_OK) {
+        L.names = cols;
+        L.fields = cols + ncol;
+        split_fields(header, L.names, ncol);
+        rc = csv_layout_resolve(c, cur, rows, &L, &unlabeled, &fit, &d, err);
     }
-    char **names = cols, **fields = cols + ncol;
-    split_fields(header, names, ncol);
-    int unlabeled = c->task == DATASET_UNLABELED;
-    size_t label_col = unlabeled ? ncol : ncol - 1;
-    if (c->label && !unlabeled) {
-        for (label_col = 0; label_col < ncol && strcmp(names[label_col], c->label); label_col++)
-            ;
-    }
-    if (cut_quote(names, ncol))
-        rc = kerror_set(err, KE_INVALID, NULL, "%s:1: a quoted column name holds a comma "
-                        "(not supported: it shifts every column); rename it", c->path);
-    else if (label_col == ncol && !unlabeled)
-        rc = kerror_set(err, KE_INVALID, "label_column", "%s: no column named '%s' in the header",
-                        c->path, c->label);
-    else if (ncol < 2 && !unlabeled)
-        rc = kerror_set(err, KE_INVALID, NULL,
-                        "%s: need a label column and at least one feature column", c->path);
-    else if (rows == 0)
-        rc = kerror_set(err, KE_INVALID, NULL, "%s: no data rows after the header", c->path);
-    if (rc == KE_OK)
-        rc = csv_features(c, cur, rows, names, ncol, label_col, &fit, cat, &d, err);
-    dataset_task read = c->task == DATASET_REGRESSION ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
+    dataset_task read = c->task == DATASET_REGRESSION && !unlabeled ? DATASET_REGRESSION
+                                                                    : DATASET_CLASSIFICATION;
+    /* a model's classes number the labels as in training */
+    int known = read == DATASET_CLASSIFICATION && !unlabeled && c->want && c->want->n_classes;
+    if (rc == KE_OK && known) rc = class_map_build(c->want, &cm, err);
     if (rc == KE_OK)
         rc = dataset_alloc(ds, read, rows, d, 1, err);
-    if (rc == KE_OK && read == DATASET_CLASSIFICATION && !unlabeled && !(lab = malloc(rows * sizeof *lab)))
+    if (rc == KE_OK && read == DATASET_CLASSIFICATION && !unlabeled && !known &&
+        !(lab = malloc(rows * sizeof *lab)))
         rc = kerror_set(err, KE_NOMEM, NULL, "%s: cannot allocate labels", c->path);
     if (rc == KE_OK)
-        rc = csv_rows(cur, 2, fields, names, ncol, label_col, cat, c, lab, ds, err);
+        rc = csv_rows(cur, 2, &L, c, known ? &cm : NULL, lab, ds, err);
+    if (rc == KE_OK && known) ds->n_classes = cm.k;
+    if (rc == KE_OK) rc = layout_names(c, &L, known ? &cm : NULL, &dn, err);
     if (rc == KE_OK && lab)
-        rc = c->task == DATASET_AUTO && looks_continuous(lab, rows) ? to_regression(ds, lab, err)
-                                                                     : map_labels(lab, rows, c->path, ds, err);
+        rc = c->task == DATASET_AUTO && looks_continuous(lab, rows)
+                 ? to_regression(ds, lab, err) : map_labels(lab, rows, c->path, ds, &dn, err);
     free(lab);
-    free(cat);
+    free(cm.v);
+    free(L.cat);
+    free(L.feat);
     free(cols);
     free(text);
     if (rc != KE_OK) {
         onehot_free(&fit);
+        dsnames_free(&dn);
         dataset_free(ds);
     } else {
         ds->categories = fit;
+        ds->names = dn;
     }
     return rc;
 }
 
 int csv_load(const char *path, const char *label_column, dataset_task task,
-             const char *categorical, const onehot *known, const char *cache_dir, dataset *ds,
+             const char *categorical, const csv_known *known, const char *cache_dir, dataset *ds,
              kerror *err)
 {
     memset(ds, 0, sizeof *ds);
     if (!path || !*path)
         return kerror_set(err, KE_INVALID, "source", "CSV source needs a path");
-    csv_ctx c = {path, label_column, task, categorical ? categorical : "", known};
-    /* the cache keeps features, not the categories they stand for */
+    const dsnames *want = known && known->names && known->names->n_features ? known->names : NULL;
+    csv_ctx c = {path, label_column, task, categorical ? categorical : "",
+                 known ? known->categories : NULL, want};
+    /* the cache keeps features, not the categories they stand for; a model's
+     * rows are read once */
     if (known || c.categorical[0]) cache_dir = NULL;
     char recipe[512];
     int len = snprintf(recipe, sizeof recipe, "csv v1 task=%d last=%d label=%s", (int)task,

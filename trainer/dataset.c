@@ -82,6 +82,7 @@ void dataset_free(dataset *ds)
     else
         free(ds->block_);
     onehot_free(&ds->categories);
+    dsnames_free(&ds->names);
     memset(ds, 0, sizeof *ds);
 }
 

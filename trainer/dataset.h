@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../common/kerror.h"
+#include "dsnames.h"
 #include "onehot.h"
 
 typedef enum {
@@ -52,6 +53,10 @@ typedef struct {
     onehot categories;   /* a CSV with categorical columns: the categories
                             its one-hot features stand for (owned; empty
                             otherwise) */
+    dsnames names;       /* a CSV: its feature and label columns' names and
+                            its class labels (owned; the cache keeps them,
+                            so a mapped dataset has them too; empty for
+                            other sources) */
 } dataset;
 
 /* Load options. Strings are borrowed: they need to live only during the

@@ -1,9 +1,12 @@
 /* dscache: the decoded-dataset cache file; see dscache.h. File layout:
  * a DSC_HEADER-byte header (dsc_header, zero padded), then the n x d float
  * features, then n int32 labels or n x t float targets, all in host byte
- * order (the header records it). The page-sized header keeps the mapped
- * arrays page aligned. No fsync: a file cut short by a crash fails the size
- * check and is rebuilt. */
+ * order (the header records it), then meta_len bytes of the dataset's names
+ * (dsnames_to_json's text, none for a source without names). The
+ * page-sized header keeps the mapped arrays page aligned. No fsync: a file
+ * cut short by a crash fails the size check and is rebuilt. Version 1 files
+ * (no names: a run loading one could not store the CSV's column names and
+ * class labels in its model) fail the version check and are rebuilt. */
 #include "dscache.h"
 
 #include <errno.h>
@@ -18,7 +21,7 @@
 #include <unistd.h>
 
 #define DSC_MAGIC "KSTRLDS\0"
-#define DSC_VERSION 1u
+#define DSC_VERSION 2u
 #define DSC_ENDIAN 0x01020304u
 #define DSC_HEADER 4096
 
@@ -27,7 +30,8 @@ typedef struct {
     uint32_t version, endian;
     uint64_t key;        /* hash of sources + recipe: a foreign file fails it */
     uint64_t n, d, task, n_classes, t, h, w, c, test_begin;
-    uint64_t payload;    /* bytes after the header */
+    uint64_t payload;    /* bytes of features and labels after the header */
+    uint64_t meta_len;   /* bytes of names after the payload */
     uint64_t sum;        /* FNV-1a of all the fields above */
 } dsc_header;
 
@@ -122,8 +126,9 @@ static int header_ok(const dsc_header *h, uint64_t key, uint64_t file_size)
     return !memcmp(h->magic, DSC_MAGIC, 8) && h->version == DSC_VERSION &&
            h->endian == DSC_ENDIAN && h->key == key &&
            h->sum == fnv1a(FNV_INIT, h, offsetof(dsc_header, sum)) &&
-           h->payload == payload_len(h) && h->payload != 0 &&
-           file_size == DSC_HEADER + h->payload;
+           h->payload == payload_len(h) && h->payload != 0 && h->payload <= file_size &&
+           h->meta_len <= file_size &&
+           file_size == DSC_HEADER + h->payload + h->meta_len;
 }
 
 /* MAP_POPULATE for a file of this size: a trial reads rows from all over
@@ -155,16 +160,22 @@ static int cache_map(const char *path, uint64_t key, dataset *ds)
     if (base == MAP_FAILED) return -1;
     float *x = (float *)((char *)base + DSC_HEADER);
     size_t nd = (size_t)(h.n * h.d);
+    int bad = 0;
     if (h.task == DATASET_CLASSIFICATION) {
         const int32_t *y = (const int32_t *)(x + nd);
-        for (size_t i = 0; i < h.n; i++) {
-            if (y[i] < 0 || (uint64_t)y[i] >= h.n_classes) {
-                munmap(base, (size_t)st.st_size);
-                return -1;
-            }
-        }
+        for (size_t i = 0; i < h.n && !bad; i++)
+            bad = y[i] < 0 || (uint64_t)y[i] >= h.n_classes;
+    }
+    dsnames names = {0};
+    if (!bad && h.meta_len)
+        bad = dsnames_from_json(&names, (const char *)base + DSC_HEADER + h.payload,
+                                (size_t)h.meta_len, NULL) != KE_OK;
+    if (bad) {
+        munmap(base, (size_t)st.st_size);
+        return -1;
     }
     memset(ds, 0, sizeof *ds);
+    ds->names = names;
     ds->n = h.n;
     ds->d = h.d;
     ds->task = (dataset_task)h.task;
@@ -215,14 +226,29 @@ static int make_dirs(const char *dir)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* ds's names as text (*out, the caller frees it; NULL when it has none).
+ * -1 when out of memory. */
+static int names_text(const dataset *ds, char **out)
+{
+    *out = NULL;
+    if (!ds->names.n_features) return 0;
+    json_t *j = dsnames_to_json(&ds->names);
+    *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return *out ? 0 : -1;
+}
+
 static int cache_write(const char *dir, const char *path, uint64_t key, const dataset *ds)
 {
-    if (make_dirs(dir) != 0) return -1;
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX], *meta;
     int len = snprintf(tmp, sizeof tmp, "%s/.kds-tmp-XXXXXX", dir);
-    if (len < 0 || (size_t)len >= sizeof tmp) return -1;
+    if (len < 0 || (size_t)len >= sizeof tmp || make_dirs(dir) != 0 || names_text(ds, &meta) != 0)
+        return -1;
     int fd = mkstemp(tmp);
-    if (fd < 0) return -1;
+    if (fd < 0) {
+        free(meta);
+        return -1;
+    }
     static char page[DSC_HEADER];   /* zero padding after the header */
     dsc_header h = {.version = DSC_VERSION, .endian = DSC_ENDIAN, .key = key,
                     .n = ds->n, .d = ds->d, .task = (uint64_t)ds->task,
@@ -230,6 +256,7 @@ static int cache_write(const char *dir, const char *path, uint64_t key, const da
                     .c = ds->c, .test_begin = ds->test_begin};
     memcpy(h.magic, DSC_MAGIC, 8);
     h.payload = payload_len(&h);
+    h.meta_len = meta ? strlen(meta) : 0;
     h.sum = fnv1a(FNV_INIT, &h, offsetof(dsc_header, sum));
     size_t ny = ds->n * (ds->task == DATASET_CLASSIFICATION ? 1 : ds->t);
     const void *ys = ds->task == DATASET_CLASSIFICATION ? (const void *)ds->y
@@ -237,7 +264,8 @@ static int cache_write(const char *dir, const char *path, uint64_t key, const da
     int ok = h.payload != 0 && fchmod(fd, 0644) == 0 && write_all(fd, &h, sizeof h) == 0 &&
              write_all(fd, page, DSC_HEADER - sizeof h) == 0 &&
              write_all(fd, ds->x, ds->n * ds->d * sizeof(float)) == 0 &&
-             write_all(fd, ys, ny * sizeof(float)) == 0;
+             write_all(fd, ys, ny * sizeof(float)) == 0 && write_all(fd, meta, h.meta_len) == 0;
+    free(meta);
     ok = close(fd) == 0 && ok;
     if (ok && rename(tmp, path) == 0) return 0;
     unlink(tmp);

@@ -1,7 +1,9 @@
 /* dscache: the decoded-dataset cache. A dataset decoded once (gunzip,
  * CSV parse) is written to <cache_dir>/kds-<hash>.bin, the hash covering the
  * source paths, their sizes and mtimes and a recipe string; later loads mmap
- * that file instead of decoding. dataset.c's loaders call it (it calls
+ * that file instead of decoding. The file keeps the dataset's names
+ * (ds->names: a CSV's column names and class labels) with the numbers, so a
+ * hit gives them as a decode does. dataset.c's loaders call it (it calls
  * nothing of theirs: it only reads and fills the dataset struct); the
  * trainer calls dataset_load.
  * Invariant: a cache file is complete or absent: it is written to a temp

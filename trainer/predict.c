@@ -1,7 +1,8 @@
 /* predict: the trained model of a checkpoint scoring rows (predict.h).
  * Invariant: a predictor holds only what the file stored (config, shape,
- * final weights, scaler) plus one batch-sized buffer; rows pass through a
- * loader exactly as an evaluation pass of train.c does. */
+ * final weights, scaler, categories, column names and class labels) plus
+ * one batch-sized buffer; rows pass through a loader exactly as an
+ * evaluation pass of train.c does. */
 #include "predict.h"
 #include "checkpoint.h"
 #include "csv.h"
@@ -19,6 +20,9 @@ struct predictor {
     mlp *m;
     split_scaler sc;
     onehot cats;           /* the training file's categorical columns */
+    dsnames names;         /* the training file's columns and class labels
+                              (empty: IDX or synthetic data, or a file of
+                              version 4 or older) */
     float *buf;            /* (batch_size, n_out): probabilities or one-hot targets */
 };
 
@@ -34,6 +38,7 @@ int predict_open(predictor **out, const char *path, kerror *err)
     if (!rc) rc = checkpoint_shape(ck, &p->n_in, &p->n_out, &p->regression, err);
     if (!rc) rc = checkpoint_scaler(ck, &p->sc, err);
     if (!rc) rc = checkpoint_categories(ck, &p->cats, err);
+    if (!rc) rc = checkpoint_names(ck, &p->names, err);
     if (!rc) {
         mlp_config mc;
         train_model_config(&p->cfg, p->regression, p->n_in, p->n_out, &mc);
@@ -60,12 +65,30 @@ void predict_close(predictor *p)
     mlp_free(p->m);
     split_scaler_free(&p->sc);
     onehot_free(&p->cats);
+    dsnames_free(&p->names);
     free(p->buf);
     free(p);
 }
 
 int predict_n_out(const predictor *p) { return p->n_out; }
 int predict_regression(const predictor *p) { return p->regression; }
+
+int predict_class_labels(const predictor *p, const char *const **labels, kerror *err)
+{
+    *labels = NULL;
+    if (p->regression)
+        return kerror_set(err, KE_CONFLICT, "labels", "the model is a regression model: it has no "
+                          "classes");
+    if (p->names.n_classes) {
+        *labels = (const char *const *)p->names.classes;
+        return KE_OK;
+    }
+    /* IDX and synthetic labels are the class numbers themselves */
+    if (!strncmp(p->cfg.data, "csv:", 4))
+        return kerror_set(err, KE_CONFLICT, "labels", "the model file does not store its class "
+                          "labels (written by an older Kestrel: train the model again)");
+    return KE_OK;
+}
 
 /* Columns of a CSV file's header line, or -1 (err set). */
 static long csv_columns(const char *path, kerror *err)
@@ -79,8 +102,23 @@ static long csv_columns(const char *path, kerror *err)
     return n;
 }
 
+/* A model file that names its columns: the file's columns by name
+ * (csv_load's known->names), with or without the label column. */
+static int load_csv_by_name(const predictor *p, const char *path, dataset *ds, int *labeled,
+                            kerror *err)
+{
+    csv_known k = {&p->cats, &p->names};
+    dataset_task task = p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
+    int rc = csv_load(path, NULL, task, NULL, &k, NULL, ds, err);
+    /* csv_load reads a file without the label column as unlabelled rows */
+    *labeled = !rc && (ds->task == DATASET_REGRESSION || ds->n_classes);
+    return rc;
+}
+
+/* Version 4 and older model files: the file's columns by position. */
 static int load_csv(const predictor *p, const char *path, dataset *ds, int *labeled, kerror *err)
 {
+    if (p->names.n_features) return load_csv_by_name(p, path, ds, labeled, err);
     long ncol = csv_columns(path, err);
     if (ncol < 0) return KE_IO;
     /* a categorical column is one column of the file, k features of the model */
@@ -93,7 +131,8 @@ static int load_csv(const predictor *p, const char *path, dataset *ds, int *labe
     dataset_task task = !*labeled ? DATASET_UNLABELED
                         : p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     const char *label = p->cfg.label_column[0] ? p->cfg.label_column : NULL;
-    return csv_load(path, label, task, NULL, p->cats.n ? &p->cats : NULL, NULL, ds, err);
+    csv_known k = {&p->cats, NULL};
+    return csv_load(path, label, task, NULL, &k, NULL, ds, err);
 }
 
 int predict_load(const predictor *p, const char *source, const char *dir, dataset *ds,

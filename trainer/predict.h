@@ -29,17 +29,31 @@ int predict_n_out(const predictor *p);
 int predict_regression(const predictor *p);
 
 /* Rows to score, in ds rows [*first, ds->n): "csv:PATH", a CSV with a
- * header line whose columns are the model's features in training order,
- * alone or with the model's label column (its label_column, else the
- * last); or "fashion-mnist" / "mnist" (dir: the IDX directory, NULL for
- * Fashion-MNIST's default): their official test images. *labeled is 1 when
- * the rows carry labels or targets. A CSV's class labels are numbered as in
- * training (distinct values sorted), which matches the model's classes only
- * when every class appears: a file with fewer is refused. Errors: those of
- * dataset_load, KE_INVALID (feature count or label column do not fit the
+ * header line; or "fashion-mnist" / "mnist" (dir: the IDX directory, NULL
+ * for Fashion-MNIST's default): their official test images. *labeled is 1
+ * when the rows carry labels or targets.
+ * A model file of version 5 names the training file's columns and classes:
+ * a CSV's columns are taken by name (the training file's feature columns in
+ * any order, other columns ignored, a missing one refused naming it; the
+ * label column when present), and its labels are the model's classes (a
+ * label training never saw is refused naming its line), so any subset of
+ * the classes may appear. An older file takes the columns by position (the
+ * model's features in training order, alone or with its label column: its
+ * label_column, else the last) and numbers the labels as training did
+ * (distinct values sorted), which matches the model's classes only when
+ * every class appears: a file with fewer is refused. Errors: those of
+ * dataset_load and csv_load, KE_INVALID (columns or labels do not fit the
  * model; path "data"). */
 int predict_load(const predictor *p, const char *source, const char *dir, dataset *ds,
                  size_t *first, int *labeled, kerror *err);
+
+/* The model's class labels as the training file spelled them, class k's
+ * at (*labels)[k] (owned by p), for printing a prediction as a label.
+ * *labels is NULL when the labels are the class numbers themselves (IDX or
+ * synthetic data). Errors: KE_CONFLICT (path "labels": a regression model,
+ * or a CSV-trained model whose file, of version 4 or older, does not store
+ * them). */
+int predict_class_labels(const predictor *p, const char *const **labels, kerror *err);
 
 /* Receives row (0-based from first) and its n_out outputs: class
  * probabilities (softmax of the logits) or regression values. Non-zero

@@ -648,7 +648,8 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
                    (last || (c->checkpoint_every && s->st.epoch % c->checkpoint_every == 0));
         if (save && s->dev && (rc = s->dev->sync(s, err))) return rc;
         mlp_rng_get(s->m, s->st.dropout_rng);
-        checkpoint_extra x = {s->best, &s->sc, !s->classification, &s->ds.categories};
+        checkpoint_extra x = {s->best, &s->sc, !s->classification, &s->ds.categories,
+                              &s->ds.names};
         if (save && (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, &x, err)))
             return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&
