@@ -19,6 +19,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "field.h"
+#include "fleet_req.h"
 #include "idmap.h"
 #include "klog.h"
 #include "runner.h"
@@ -627,12 +629,12 @@ static fl_lease *held_lease(fleet *fl, fleet_call *c, scheduler **s, kerror *err
     return l;
 }
 
+/* The lines of a request fleet_req_lease_call passed. */
 static int relay_lines(scheduler *s, fl_lease *l, const json_t *req, kerror *err)
 {
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(req, "lines"), i, v) {
-        if (!json_is_string(v)) return kerror_set(err, KE_INVALID, "lines", "expected strings");
         int rc = scheduler_remote_line(s, l->id, json_string_value(v), err);
         if (rc != KE_OK) return rc;
     }
@@ -642,7 +644,7 @@ static int relay_lines(scheduler *s, fl_lease *l, const json_t *req, kerror *err
 static int do_report(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
-    if (call_req(c, err) != KE_OK) return err->code;
+    if (call_req(c, err) != KE_OK || fleet_req_lease_call(c->req, err) != KE_OK) return err->code;
     scheduler *s;
     fl_lease *l = held_lease(service_fleet(sv), c, &s, err);
     if (!l) return err->code;
@@ -652,24 +654,34 @@ static int do_report(service *sv, void *arg, kerror *err)
     return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
-static int int_field(const json_t *o, const char *key)
+/* The finish's end of the attempt: its exit into ev, or the reason
+ * *released it was given up for (then ev is unset). */
+static int finish_end(const json_t *req, runner_event *ev, const char **released, kerror *err)
 {
-    const json_t *v = json_object_get(o, key);
-    return json_is_true(v) ? 1 : (int)json_integer_value(v);
+    json_t *v;
+    int rc = field_get(req, "", "released", FIELD_STRING, 0, &v, err);
+    if (rc < 0) return rc;
+    *released = rc ? json_string_value(v) : NULL;
+    if (*released) return KE_OK;
+    if (!json_is_object(json_object_get(req, "exit")))
+        return kerror_set(err, KE_INVALID, "exit", "expected the exit (an object) or a "
+                          "release reason");
+    return fleet_req_exit(json_object_get(req, "exit"), ev, err);
 }
 
 static int do_finish(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
-    if (call_req(c, err) != KE_OK) return err->code;
+    runner_event ev;
+    const char *released;
+    /* checked before the lease is touched: a refused call renews nothing */
+    if (call_req(c, err) != KE_OK || fleet_req_lease_call(c->req, err) != KE_OK ||
+        finish_end(c->req, &ev, &released, err) != KE_OK)
+        return err->code;
     fleet *fl = service_fleet(sv);
     scheduler *s;
     fl_lease *l = held_lease(fl, c, &s, err);
     if (!l) return err->code;
-    const json_t *ex = json_object_get(c->req, "exit");
-    const char *released = json_string_value(json_object_get(c->req, "released"));
-    if (!json_is_object(ex) && !released)
-        return kerror_set(err, KE_INVALID, "exit", "expected the exit or a release reason");
     int rc = relay_lines(s, l, c->req, err);
     if (rc != KE_OK) return rc;
     if (released) {
@@ -678,13 +690,6 @@ static int do_finish(service *sv, void *arg, kerror *err)
                  l->w->name, released);
         rc = scheduler_remote_lost(s, l->id, reason, err);
     } else {
-        runner_event ev = {.kind = RUNNER_EXIT, .exited = int_field(ex, "exited"),
-                           .exit_code = int_field(ex, "exit_code"),
-                           .signaled = int_field(ex, "signaled"), .signal = int_field(ex, "signal"),
-                           .timed_out = int_field(ex, "timed_out"),
-                           .terminated = int_field(ex, "terminated"),
-                           .exec_failed = int_field(ex, "exec_failed"),
-                           .seconds = json_number_value(json_object_get(ex, "seconds"))};
         rc = scheduler_remote_exit(s, l->id, &ev,
                                    json_string_value(json_object_get(c->req, "stdout_tail")),
                                    json_string_value(json_object_get(c->req, "stderr_tail")), err);

@@ -33,7 +33,8 @@ int fleet_list(service *sv, json_t **out, kerror *err);
  *   out = {"stop": bool}. FLEET_FINISH: the same with "exit" {exited,
  *   exit_code, signaled, signal, timed_out, exec_failed, seconds},
  *   "stdout_tail", "stderr_tail", or "released" (a reason): the attempt
- *   ends; out = {"ok": true}. KE_CONFLICT when the lease is not running
+ *   ends; out = {"ok": true}. KE_INVALID naming the field for a body that
+ *   fleet_req.h refuses, before the lease is looked at. KE_CONFLICT when the lease is not running
  *   (expired, ended, its study stopped) or not this worker's: nothing is
  *   recorded. */
 typedef enum { FLEET_REGISTER, FLEET_HEARTBEAT, FLEET_LEASE, FLEET_REPORT, FLEET_FINISH } fleet_op;

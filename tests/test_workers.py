@@ -355,6 +355,52 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(again["trial"]["retry_of"], number)
         self.assertNotEqual(again["lease"], lease["lease"])
 
+    def test_lease_calls_with_a_wrongly_typed_field_are_refused_naming_it(self):
+        # A finish whose exit was {} or of strings was read as zeros and
+        # recorded the trial COMPLETE; lines that were no array were left
+        # out, and a worker id given as a string was a 409 (docs/openapi.yaml).
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("typed", trials=1, parallel=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        status, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        self.assertEqual(status, 200)
+        finish = "/api/v1/leases/%d/finish" % lease["lease"]
+        report = "/api/v1/leases/%d/report" % lease["lease"]
+        me = {"worker": w["id"], "key": w["key"]}
+        ok = {"exited": True, "signaled": False, "exit_code": 0}
+        for route, body, path in (
+                (finish, dict(me, exit={"exited": "false", "signaled": "true", "signal": "9",
+                                        "exit_code": "137"}), "exit.exited"),
+                (finish, dict(me, exit={}), "exit.exited"),
+                (finish, dict(me, exit={"exited": True}), "exit.exit_code"),
+                (finish, dict(me, exit={"exited": False}), "exit.exited"),
+                (finish, dict(me, exit={"exited": True, "signaled": True}), "exit.signaled"),
+                (finish, dict(me, exit={"exited": True, "signaled": False}), "exit.exit_code"),
+                (finish, dict(me, exit={"exited": False, "signaled": True, "signal": 0}),
+                 "exit.signal"),
+                (finish, dict(me, exit=dict(ok, exit_code="0")), "exit.exit_code"),
+                (finish, dict(me, exit=dict(ok, seconds="1")), "exit.seconds"),
+                (finish, dict(me, exit=dict(ok, timed_out=1)), "exit.timed_out"),
+                (finish, dict(me, exit=dict(ok, exitcode=0)), "exit.exitcode"),
+                (finish, dict(me, exit=[0]), "exit"),
+                (finish, dict(me, released=1), "released"),
+                (finish, dict(me, exit=ok, lines="notarray"), "lines"),
+                (report, dict(me, lines="notarray"), "lines"),
+                (report, dict(me, lines=["{}", 1]), "lines[1]"),
+                (report, {"worker": str(w["id"]), "key": w["key"], "lines": []}, "worker"),
+                (report, {"worker": w["id"], "lines": []}, "key")):
+            status, ans = s.json("POST", route, body)
+            self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, path),
+                             (route, body, ans))
+        # nothing was recorded: the trial runs, and a finish as sent ends it
+        t = self.trials(s, "typed")[0]
+        self.assertEqual(t["state"], "RUNNING")
+        status, _ = s.json("POST", finish, dict(me, exit=dict(ok, signal=0, seconds=0.5),
+                                                lines=[json.dumps({"loss": 0.5})]))
+        self.assertEqual(status, 200)
+        t = self.trials(s, "typed")[0]
+        self.assertEqual((t["state"], t["value"]), ("COMPLETE", 0.5))
+
     def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
         s = self.serve("--lease-timeout", "0.2")
         _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})

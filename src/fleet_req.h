@@ -1,0 +1,22 @@
+/* fleet_req: checks the bodies of the workers' calls (docs/openapi.yaml,
+ * the worker and lease routes) before the fleet acts on them, so that a
+ * wrongly typed field is a 400 naming it (err->path, "exit.exit_code")
+ * rather than a value read as 0 or false: a finish whose exit read as
+ * {} recorded a trial COMPLETE. Pure functions of the JSON; every json_t
+ * and string they hand out is borrowed from the request. */
+#ifndef KESTREL_FLEET_REQ_H
+#define KESTREL_FLEET_REQ_H
+
+#include <jansson.h>
+
+#include "kerror.h"
+#include "runner.h"
+
+/* The part every call on a lease shares (report, finish): "worker" an
+ * integer, "key" a string, "lines" an array of strings when present. */
+int fleet_req_lease_call(const json_t *req, kerror *err);
+/* A finish's "exit" object into ev (kind RUNNER_EXIT): exactly one of
+ * "exited" (with "exit_code") and "signaled" (with "signal") is true. */
+int fleet_req_exit(const json_t *ex, runner_event *ev, kerror *err);
+
+#endif
