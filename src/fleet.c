@@ -264,7 +264,8 @@ static int call_req(fleet_call *c, kerror *err)
     return KE_OK;
 }
 
-static int lease_any(service *sv, fleet *fl, fleet_call *c, fl_worker *w, kerror *err);
+static int lease_any(service *sv, fleet *fl, fleet_call *c, fl_worker *w, int gpus_free,
+                     kerror *err);
 
 static int do_register(service *sv, void *arg, kerror *err)
 {
@@ -324,7 +325,8 @@ static int do_register(service *sv, void *arg, kerror *err)
     if (json_is_true(json_object_get(req, "lease"))) {
         kerror lerr;
         kerror_clear(&lerr);
-        if (lease_any(sv, fl, c, w, &lerr) != KE_OK)
+        if (lease_any(sv, fl, c, w, (int)json_integer_value(json_object_get(req, "gpus_free")),
+                      &lerr) != KE_OK)
             klog(stderr, "worker %lld: no first lease with its registration: %s", (long long)w->id,
                  lerr.msg);
         else if (c->out)
@@ -575,10 +577,14 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
 static int do_lease(service *sv, void *arg, kerror *err);
 
 /* Offers worker w a trial of the studies in turn (round robin); c->out is
- * the lease when it got one. */
-static int lease_any(service *sv, fleet *fl, fleet_call *c, fl_worker *w, kerror *err)
+ * the lease when it got one. A worker holds no more leases than the slots
+ * it registered: one that asks past them (its own count of free slots
+ * wrong, or a client of its own) is told there is none, as the server
+ * would otherwise overload its machine. */
+static int lease_any(service *sv, fleet *fl, fleet_call *c, fl_worker *w, int gpus_free,
+                     kerror *err)
 {
-    int gpus_free = (int)json_integer_value(json_object_get(c->req, "gpus_free"));
+    if (w->running >= w->slots) return KE_OK;
     int n = 0;
     const char *name;
     while (service_study_at(sv, n, &name)) n++;
@@ -599,10 +605,12 @@ static int lease_any(service *sv, fleet *fl, fleet_call *c, fl_worker *w, kerror
 static int do_lease(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
-    if (call_req(c, err) != KE_OK) return err->code;
+    long long gpus_free;
+    if (call_req(c, err) != KE_OK || fleet_req_lease(c->req, &gpus_free, err) != KE_OK)
+        return err->code;
     fleet *fl = service_fleet(sv);
     fl_worker *w = caller(fl, c->id, c->req, err);
-    return w ? lease_any(sv, fl, c, w, err) : err->code;
+    return w ? lease_any(sv, fl, c, w, (int)gpus_free, err) : err->code;
 }
 
 /* The running lease c->id of the worker the request names, and its

@@ -28,7 +28,8 @@ int fleet_list(service *sv, json_t **out, kerror *err);
  *   {"stop": [lease ids it should end]}. KE_NOTFOUND for an unknown id/key
  *   (a restarted server): the worker registers again.
  * - FLEET_LEASE {"key", "gpus_free"}: out = the lease (lease id, study,
- *   spec, trial), or NULL when no study has a trial for it now.
+ *   spec, trial), or NULL when no study has a trial for it now or it
+ *   holds as many leases as its slots.
  * - FLEET_REPORT on lease `id` {"worker", "key", "lines": [report lines]}:
  *   out = {"stop": bool}. FLEET_FINISH: the same with "exit" {exited,
  *   exit_code, signaled, signal, timed_out, exec_failed, seconds},

@@ -24,6 +24,13 @@ static int key_field(const json_t *req, kerror *err)
     return rc < 0 ? rc : KE_OK;
 }
 
+int fleet_req_lease(const json_t *req, long long *gpus_free, kerror *err)
+{
+    *gpus_free = 0;
+    int rc = key_field(req, err);
+    return rc == KE_OK ? field_get_int_in(req, "", "gpus_free", 0, 0, INT_MAX, gpus_free, err) : rc;
+}
+
 int fleet_req_lease_call(const json_t *req, kerror *err)
 {
     long long worker;

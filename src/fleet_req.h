@@ -12,6 +12,9 @@
 #include "kerror.h"
 #include "runner.h"
 
+/* POST /api/v1/workers/ID/lease: {"key", "gpus_free"?} into *gpus_free
+ * (0 when absent). */
+int fleet_req_lease(const json_t *req, long long *gpus_free, kerror *err);
 /* The part every call on a lease shares (report, finish): "worker" an
  * integer, "key" a string, "lines" an array of strings when present. */
 int fleet_req_lease_call(const json_t *req, kerror *err);

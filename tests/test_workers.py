@@ -401,6 +401,33 @@ class WorkersTest(unittest.TestCase):
         t = self.trials(s, "typed")[0]
         self.assertEqual((t["state"], t["value"]), ("COMPLETE", 0.5))
 
+    def test_a_worker_gets_no_more_leases_than_its_slots(self):
+        # A worker of one slot that asked three times held three leases;
+        # gpus_free "a" was read as 0 and -3 as "no GPU free" (a 204).
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("full", trials=6, parallel=4))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "manual", "slots": 1})
+        path = "/api/v1/workers/%d/lease" % w["id"]
+        answers = [s.json("POST", path, {"key": w["key"]})[0] for _ in range(3)]
+        self.assertEqual(answers, [200, 204, 204])
+        _, reg = s.json("GET", "/api/v1/workers")
+        self.assertEqual(len(reg["workers"][0]["running"]), 1)
+        # a registration's first lease takes its one slot as well
+        _, w2 = s.json("POST", "/api/v1/workers", {"host": "manual", "pid": 2, "slots": 1,
+                                                    "lease": True})
+        self.assertIn("lease", w2)
+        self.assertEqual(s.json("POST", "/api/v1/workers/%d/lease" % w2["id"],
+                                {"key": w2["key"]})[0], 204)
+        _, w3 = s.json("POST", "/api/v1/workers", {"host": "manual", "pid": 3, "slots": 2})
+        path = "/api/v1/workers/%d/lease" % w3["id"]
+        for bad in ("a", -3, 1.5, True, None):
+            status, ans = s.json("POST", path, {"key": w3["key"], "gpus_free": bad})
+            self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, "gpus_free"),
+                             (bad, ans))
+        status, ans = s.json("POST", path, {"gpus_free": 0})
+        self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, "key"), ans)
+        self.assertEqual(self.held(s, 3), [])   # none of those leased a trial
+
     def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
         s = self.serve("--lease-timeout", "0.2")
         _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})
