@@ -272,29 +272,18 @@ static int do_register(service *sv, void *arg, kerror *err)
     fleet_call *c = arg;
     if (call_req(c, err) != KE_OK) return err->code;
     fleet *fl = service_fleet(sv);
-    json_t *req = c->req;
-    const char *host = json_string_value(json_object_get(req, "host"));
-    json_int_t pid = json_integer_value(json_object_get(req, "pid"));
-    json_int_t slots = json_integer_value(json_object_get(req, "slots"));
-    const json_t *gpus = json_object_get(req, "gpus");
-    const json_t *labels = json_object_get(req, "labels");
-    const char *job = json_string_value(json_object_get(req, "slurm_job"));
-    if (!host || !*host || strlen(host) > 64)
-        return kerror_set(err, KE_INVALID, "host", "expected the worker's host name");
-    if (slots < 1 || slots > 4096) return kerror_set(err, KE_INVALID, "slots", "expected 1 to 4096");
-    if (gpus && !json_is_array(gpus)) return kerror_set(err, KE_INVALID, "gpus", "expected an array");
-    if (labels && !json_is_object(labels))
-        return kerror_set(err, KE_INVALID, "labels", "expected an object");
-    if (job && strlen(job) > 48) return kerror_set(err, KE_INVALID, "slurm_job", "too long");
+    fleet_req_reg r;
+    if (fleet_req_register(c->req, &r, err) != KE_OK) return err->code;
     fl_worker *w = calloc(1, sizeof *w);
     if (!w) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    snprintf(w->name, sizeof w->name, "%s:%lld%s%s", host, (long long)pid, job ? " slurm:" : "",
-             job ? job : "");
+    snprintf(w->name, sizeof w->name, "%s:%lld%s%s", r.host, r.pid, r.slurm_job ? " slurm:" : "",
+             r.slurm_job ? r.slurm_job : "");
     /* O takes a reference of its own: the defaults are let go after */
-    json_t *no_gpus = gpus ? NULL : json_array(), *no_labels = labels ? NULL : json_object();
-    w->info = json_pack("{s:s, s:I, s:I, s:O, s:O, s:s?}", "host", host, "pid", pid, "slots", slots,
-                        "gpus", gpus ? gpus : no_gpus, "labels", labels ? labels : no_labels,
-                        "slurm_job", job);
+    json_t *no_gpus = r.gpus ? NULL : json_array(), *no_labels = r.labels ? NULL : json_object();
+    w->info = json_pack("{s:s, s:I, s:I, s:O, s:O, s:s?}", "host", r.host, "pid",
+                        (json_int_t)r.pid, "slots", (json_int_t)r.slots, "gpus",
+                        r.gpus ? r.gpus : no_gpus, "labels", r.labels ? r.labels : no_labels,
+                        "slurm_job", r.slurm_job);
     json_decref(no_gpus);
     json_decref(no_labels);
     char *info = w->info ? json_dumps(w->info, JSON_COMPACT) : NULL;
@@ -308,7 +297,7 @@ static int do_register(service *sv, void *arg, kerror *err)
         free(w);
         return rc;
     }
-    w->slots = (int)slots;
+    w->slots = (int)r.slots;
     seen(fl, w);
     w->pass = fl->pass;
     fl->n_uncommitted++;
@@ -322,11 +311,10 @@ static int do_register(service *sv, void *arg, kerror *err)
     /* A first trial in the same answer: a thousand workers starting at once
      * send half the requests. The registration is stored whatever the lease
      * meets, so a lease that fails leaves the worker to ask again. */
-    if (json_is_true(json_object_get(req, "lease"))) {
+    if (r.lease) {
         kerror lerr;
         kerror_clear(&lerr);
-        if (lease_any(sv, fl, c, w, (int)json_integer_value(json_object_get(req, "gpus_free")),
-                      &lerr) != KE_OK)
+        if (lease_any(sv, fl, c, w, (int)r.gpus_free, &lerr) != KE_OK)
             klog(stderr, "worker %lld: no first lease with its registration: %s", (long long)w->id,
                  lerr.msg);
         else if (c->out)

@@ -23,7 +23,8 @@ int fleet_list(service *sv, json_t **out, kerror *err);
 
 /* A worker's call, as its request gives it:
  * - FLEET_REGISTER, a new worker: {"host", "pid", "slots", "gpus": [..],
- *   "labels": {..}, "slurm_job"?}. out = {"id", "key", "lease_seconds"}.
+ *   "labels": {..}, "slurm_job"?} (fleet_req_register checks it). out =
+ *   {"id", "key", "lease_seconds"}.
  * - FLEET_HEARTBEAT {"key"}: renews every lease worker `id` holds. out =
  *   {"stop": [lease ids it should end]}. KE_NOTFOUND for an unknown id/key
  *   (a restarted server): the worker registers again.

@@ -5,8 +5,70 @@
 #include "fleet_req.h"
 
 #include <limits.h>
+#include <string.h>
 
 #include "field.h"
+
+/* 1 when s is 1 to max bytes of printable ASCII without spaces: a host
+ * or a job goes into the server's log and a trial's worker field
+ * ("host:pid slurm:JOB"), where a newline forged a log line. */
+static int printable_word(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= ' ' || s[i] > '~') return 0;
+    return n > 0 && n <= max;
+}
+
+static int word_field(const json_t *req, const char *key, int required, size_t max,
+                      const char **out, kerror *err)
+{
+    json_t *v;
+    int rc = field_get(req, "", key, FIELD_STRING, required, &v, err);
+    if (rc <= 0) return rc;
+    if (!printable_word(json_string_value(v), max))
+        return kerror_set(err, KE_INVALID, key, "expected 1 to %zu printable ASCII characters "
+                          "without spaces", max);
+    *out = json_string_value(v);
+    return KE_OK;
+}
+
+/* gpus: device ids, each listed once (a trial is given one of its own). */
+static int gpus_field(const json_t *req, const json_t **out, kerror *err)
+{
+    json_t *arr, *v;
+    int rc = field_get(req, "", "gpus", FIELD_ARRAY, 0, &arr, err);
+    if (rc <= 0) return rc;
+    unsigned char seen[FLEET_REQ_GPU_MAX + 1] = {0};
+    size_t i;
+    json_array_foreach(arr, i, v) {
+        char p[KERROR_PATH_MAX];
+        field_join_index(p, "gpus", i);
+        json_int_t id = json_integer_value(v);
+        if (!json_is_integer(v) || id < 0 || id > FLEET_REQ_GPU_MAX)
+            return kerror_set(err, KE_INVALID, p, "expected a device id from 0 to %d",
+                              FLEET_REQ_GPU_MAX);
+        if (seen[id]++) return kerror_set(err, KE_INVALID, p, "device %lld is listed twice",
+                                          (long long)id);
+    }
+    *out = arr;
+    return KE_OK;
+}
+
+static int labels_field(const json_t *req, const json_t **out, kerror *err)
+{
+    json_t *obj, *v;
+    int rc = field_get(req, "", "labels", FIELD_OBJECT, 0, &obj, err);
+    if (rc <= 0) return rc;
+    const char *key;
+    json_object_foreach(obj, key, v) {
+        char p[KERROR_PATH_MAX];
+        field_join(p, "labels", key);
+        if (!json_is_string(v)) return kerror_set(err, KE_INVALID, p, "must be a string");
+    }
+    *out = obj;
+    return KE_OK;
+}
 
 static int bool_field(const json_t *obj, const char *path, const char *key, int required,
                       int *out, kerror *err)
@@ -22,6 +84,25 @@ static int key_field(const json_t *req, kerror *err)
     json_t *v;
     int rc = field_get(req, "", "key", FIELD_STRING, 1, &v, err);
     return rc < 0 ? rc : KE_OK;
+}
+
+int fleet_req_register(const json_t *req, fleet_req_reg *out, kerror *err)
+{
+    static const char *const allowed[] = {"host", "pid", "slots", "gpus", "labels", "slurm_job",
+                                          "lease", "gpus_free", NULL};
+    memset(out, 0, sizeof *out);
+    int rc = field_check_keys(req, "", allowed, NULL, NULL, err);
+    if (rc == KE_OK) rc = word_field(req, "host", 1, FLEET_REQ_HOST_MAX, &out->host, err);
+    if (rc == KE_OK) rc = field_get_int_in(req, "", "pid", 0, 1, INT_MAX, &out->pid, err);
+    if (rc == KE_OK) rc = field_get_int_in(req, "", "slots", 1, 1, 4096, &out->slots, err);
+    if (rc == KE_OK) rc = gpus_field(req, &out->gpus, err);
+    if (rc == KE_OK) rc = labels_field(req, &out->labels, err);
+    /* null: not in a Slurm job, as kestrel worker says it */
+    if (rc == KE_OK && !json_is_null(json_object_get(req, "slurm_job")))
+        rc = word_field(req, "slurm_job", 0, FLEET_REQ_JOB_MAX, &out->slurm_job, err);
+    if (rc == KE_OK) rc = bool_field(req, "", "lease", 0, &out->lease, err);
+    if (rc == KE_OK) rc = field_get_int_in(req, "", "gpus_free", 0, 0, INT_MAX, &out->gpus_free, err);
+    return rc;
 }
 
 int fleet_req_lease(const json_t *req, long long *gpus_free, kerror *err)

@@ -12,6 +12,24 @@
 #include "kerror.h"
 #include "runner.h"
 
+#define FLEET_REQ_HOST_MAX 64
+#define FLEET_REQ_JOB_MAX 48
+#define FLEET_REQ_GPU_MAX 1023      /* a device id, as kestrel worker --gpus takes */
+
+/* A registration, checked. */
+typedef struct {
+    const char *host;               /* printable ASCII, no space */
+    long long pid;                  /* 0 when not given */
+    long long slots;
+    const json_t *gpus;             /* integers, each once, or NULL */
+    const json_t *labels;           /* string values, or NULL */
+    const char *slurm_job;          /* or NULL (absent or null) */
+    int lease;                      /* a first lease in the answer */
+    long long gpus_free;
+} fleet_req_reg;
+
+/* POST /api/v1/workers: KE_INVALID naming the field, unknown ones too. */
+int fleet_req_register(const json_t *req, fleet_req_reg *out, kerror *err);
 /* POST /api/v1/workers/ID/lease: {"key", "gpus_free"?} into *gpus_free
  * (0 when absent). */
 int fleet_req_lease(const json_t *req, long long *gpus_free, kerror *err);

@@ -428,6 +428,53 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, "key"), ans)
         self.assertEqual(self.held(s, 3), [])   # none of those leased a trial
 
+    def test_a_registration_is_checked_field_by_field(self):
+        # Each of these was registered (201): the registry then broke its own
+        # schema (gpus of strings, a label holding an object), a slurm_job of
+        # 5 became null, and a host with a newline forged a server log line.
+        s = self.serve()
+        good = {"host": "h2", "slots": 1}
+        for body, path in ((dict(good, labels={"a": {"b": [1, 2]}}), "labels.a"),
+                           (dict(good, labels=["a"]), "labels"),
+                           (dict(good, gpus=["x", 1.5]), "gpus[0]"),
+                           (dict(good, gpus=[1, 1.5]), "gpus[1]"),
+                           (dict(good, gpus=[0, 0]), "gpus[1]"),
+                           (dict(good, gpus=[-1]), "gpus[0]"),
+                           (dict(good, slurm_job=5), "slurm_job"),
+                           (dict(good, slurm_job="1\n2"), "slurm_job"),
+                           (dict(good, pid=-5), "pid"),
+                           (dict(good, pid="7"), "pid"),
+                           (dict(good, bogus=1), "bogus"),
+                           (dict(good, host="h\n3\"<b>"), "host"),
+                           (dict(good, host="h 3"), "host"),
+                           (dict(good, host=""), "host"),
+                           (dict(good, host="x" * 65), "host"),
+                           ({"slots": 1}, "host"),
+                           (dict(good, slots="1"), "slots"),
+                           (dict(good, slots=0), "slots"),
+                           (dict(good, lease="yes"), "lease"),
+                           (dict(good, lease=True, gpus_free=-3), "gpus_free")):
+            status, ans = s.json("POST", "/api/v1/workers", body)
+            self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, path),
+                             (body, ans))
+        self.assertEqual(s.json("GET", "/api/v1/workers")[1]["workers"], [])
+        s.log.flush()
+        s.log.seek(0)
+        self.assertNotIn("registered", s.log.read())
+        # a registration of every field is listed as given
+        body = {"host": "h2.example", "pid": 7, "slots": 2, "gpus": [0, 3],
+                "labels": {"rack": "r1"}, "slurm_job": "123_4"}
+        status, w = s.json("POST", "/api/v1/workers", body)
+        self.assertEqual(status, 201, w)
+        listed = s.json("GET", "/api/v1/workers")[1]["workers"][0]
+        self.assertEqual({k: listed[k] for k in body}, body)
+        self.assertEqual(listed["name"], "h2.example:7 slurm:123_4")
+        # outside Slurm, kestrel worker sends slurm_job null
+        status, w = s.json("POST", "/api/v1/workers", dict(body, pid=8, slurm_job=None))
+        self.assertEqual(status, 201, w)
+        listed = s.json("GET", "/api/v1/workers")[1]["workers"][0]
+        self.assertEqual((listed["name"], listed.get("slurm_job")), ("h2.example:8", None))
+
     def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
         s = self.serve("--lease-timeout", "0.2")
         _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})
