@@ -32,7 +32,8 @@ static const char worker_help[] =
     "  --shared-dir         DIR is the server's own trial folder (one filesystem): no\n"
     "                       trial folder is copied to or from the server\n"
     "  --label KEY=VALUE    shown in the server's worker registry; repeatable\n"
-    "  --idle-exit S        exit after S seconds without a trial (batch jobs)\n"
+    "  --idle-exit S        exit after S seconds without a trial (batch jobs), or\n"
+    "                       of failing to register (no server answers)\n"
     "  --trials N           exit after running N trials\n"
     "  --poll S             seconds between lease requests while idle (default 0.5)\n"
     "  --report-buffer KB   a trial's report lines kept while the server cannot be\n"
@@ -42,7 +43,8 @@ static const char worker_help[] =
     "\n"
     "SIGINT/SIGTERM end the running trials and give them back to the server, which\n"
     "runs them again. Exit status: 0 stopped or idle; 1 a runtime failure; 2 invalid\n"
-    "option or a server that refuses this worker (wrong token).\n";
+    "option (a malformed --server URL) or a server that refuses this worker (wrong\n"
+    "token).\n";
 
 /* "0,1,3" into o->gpus. */
 static int parse_gpus(const char *arg, worker_opts *o)

@@ -151,7 +151,11 @@ static int perform(wclient *c, const char *method, const char *path, const void 
     }
     CURLcode cc = api->easy_perform(h);
     int rc = KE_OK;
-    if (cc != CURLE_OK) {
+    if (cc == CURLE_URL_MALFORMAT) {
+        /* no retry mends it (a port of 99999): the option is wrong */
+        rc = kerror_set(err, KE_INVALID, "--server", "%s%s: %s", c->base, path,
+                        api->easy_strerror(cc));
+    } else if (cc != CURLE_OK) {
         rc = kerror_set(err, KE_IO, NULL, "%s%s: %s", c->base, path, api->easy_strerror(cc));
     } else {
         long code = 0;

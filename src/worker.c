@@ -138,12 +138,16 @@ static int do_register(worker *w, json_t **first, kerror *err)
 }
 
 /* Registers, trying again while the server cannot be reached (first as
- * do_register's). */
+ * do_register's); KE_IO once a stop came or --idle-exit seconds went by
+ * so: a batch job's worker whose server is gone (its studies done) ends
+ * as an idle one does, instead of holding the allocation for good. */
 static int ensure_registered(worker *w, json_t **first, kerror *err)
 {
+    double since = now_s();
     for (int logged = 0;; logged = 1) {
         int rc = do_register(w, first, err);
         if (rc != KE_IO || *w->o->stop) return rc;
+        if (w->o->idle_exit > 0 && now_s() - since >= w->o->idle_exit) return rc;
         if (!logged) log_err("cannot register yet, trying every second", err);
         sleep(1);
     }
@@ -600,12 +604,19 @@ int worker_run(const worker_opts *o, kerror *err)
     int rc = wclient_open(&w->c, o->server, o->token, err);
     json_t *first = NULL;
     if (rc == KE_OK) rc = ensure_registered(w, &first, err);
+    int gave_up = rc == KE_IO && (*o->stop || o->idle_exit > 0);
+    if (gave_up) {
+        if (!*o->stop)
+            klog(stderr, "worker: could not register for %g s (--idle-exit): exiting: %s",
+                 o->idle_exit, err->msg);
+        rc = KE_OK;
+    }
     if (first) take_lease(w, &w->slots[0], first);
     json_decref(first);
     w->idle_since = now_s();
     int unreachable = 0;
     double stop_at = 0;
-    while (rc == KE_OK) {
+    while (rc == KE_OK && !gave_up) {
         if (*o->stop && !stop_at) stop_at = now_s();
         if (*o->stop && stopped(w, stop_at)) break;
         if (o->max_trials && w->leased >= o->max_trials && n_busy(w) == 0) break;

@@ -475,6 +475,24 @@ class WorkersTest(unittest.TestCase):
         listed = s.json("GET", "/api/v1/workers")[1]["workers"][0]
         self.assertEqual((listed["name"], listed.get("slurm_job")), ("h2.example:8", None))
 
+    def test_a_worker_that_cannot_register_gives_up(self):
+        # A malformed URL was tried every second for good ("URL using
+        # bad/illegal format"); with no server there, --idle-exit did not
+        # end the worker either, so a batch job outlived its studies.
+        work = os.path.join(self.tmp, "w")
+        p = subprocess.run([KESTREL, "worker", "--server", "http://127.0.0.1:99999",
+                            "--work-dir", work], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--server", p.stderr)
+        with socket.socket() as sock:   # a port with no server
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        p = subprocess.run([KESTREL, "worker", "--server", "http://127.0.0.1:%d" % port,
+                            "--work-dir", work, "--idle-exit", "1"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("could not register for 1 s (--idle-exit): exiting", p.stderr)
+
     def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
         s = self.serve("--lease-timeout", "0.2")
         _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})
