@@ -46,20 +46,27 @@ static const char worker_help[] =
     "option (a malformed --server URL) or a server that refuses this worker (wrong\n"
     "token).\n";
 
-/* "0,1,3" into o->gpus. */
+/* "0,1,3" into o->gpus: CLI_OK, or CLI_USAGE (message printed). A device
+ * listed twice is refused: every running trial gets a device of its own,
+ * and 0,0 gave two trials the same one. */
 static int parse_gpus(const char *arg, worker_opts *o)
 {
     char *copy = strdup(arg), *save = NULL;
-    int ok = copy != NULL;
-    for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && tok;
+    int ok = copy != NULL, dup = -1;
+    for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && dup < 0 && tok;
          tok = strtok_r(NULL, ",", &save)) {
         char *end;
         long id = strtol(tok, &end, 10);
         ok = *tok && !*end && id >= 0 && id < 1024 && o->n_gpus < WORKER_MAX_GPUS;
+        for (int i = 0; ok && i < o->n_gpus; i++)
+            if (o->gpus[i] == id) dup = (int)id;
         if (ok) o->gpus[o->n_gpus++] = (int)id;
     }
     free(copy);
-    return ok && o->n_gpus > 0 ? 0 : -1;
+    if (dup >= 0) return cli_usage("worker", "--gpus: device %d is listed twice in '%s'", dup, arg);
+    if (!ok || o->n_gpus == 0)
+        return cli_usage("worker", "--gpus: expected device ids like 0,1,2, not '%s'", arg);
+    return CLI_OK;
 }
 
 static int parse_seconds(const char *arg, double *out)
@@ -98,8 +105,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
                                  optarg);
             break;
         case 'g':
-            if (parse_gpus(optarg, o) < 0)
-                return cli_usage("worker", "--gpus: expected device ids like 0,1,2, not '%s'", optarg);
+            if (parse_gpus(optarg, o) != CLI_OK) return CLI_USAGE;
             break;
         case 'w': o->work_dir = optarg; break;
         case 'S': o->shared_dir = 1; break;

@@ -493,6 +493,17 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("could not register for 1 s (--idle-exit): exiting", p.stderr)
 
+    def test_a_gpu_listed_twice_is_refused(self):
+        # --gpus 0,0 gave two trials GPU 0, where each should have its own.
+        with socket.socket() as sock:   # a port with no server: never reached
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        p = subprocess.run([KESTREL, "worker", "--server", "http://127.0.0.1:%d" % port,
+                            "--work-dir", os.path.join(self.tmp, "w"), "--idle-exit", "1",
+                            "--gpus", "1,0,1"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--gpus: device 1 is listed twice", p.stderr)
+
     def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
         s = self.serve("--lease-timeout", "0.2")
         _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})
