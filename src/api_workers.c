@@ -14,6 +14,7 @@
 
 #include "fleet.h"
 #include "format.h"
+#include "klog.h"
 #include "sched_dir.h"
 
 /* Path segment 0 as an id > 0, or -1 (answered 404). */
@@ -124,6 +125,25 @@ static int query_count(http_req *rq, const char *key, long long *out)
     return 0;
 }
 
+/* A failure on the server's side: the answer says what failed, the log
+ * where (the answer names no path of the server's). */
+static void upload_failed(http_req *rq, int64_t lease, const char *what, const kerror *err)
+{
+    klog(stderr, "lease %lld: %s: %s", (long long)lease, what, err->msg);
+    http_respond_error(rq, 500, "io", NULL, "%s (the server's log says why)", what);
+}
+
+/* 1 when the file starts as a gzip stream does (RFC 1952: 1f 8b): a body
+ * that is no archive at all is the client's error, told before tar runs. */
+static int gzip_file(const char *path)
+{
+    unsigned char magic[2] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? pread(fd, magic, 2, 0) : -1;
+    if (fd >= 0) close(fd);
+    return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
 void api_workers_upload(http_req *rq, void *ctx)
 {
     service *sv = ctx;
@@ -132,6 +152,10 @@ void api_workers_upload(http_req *rq, void *ctx)
     if (lease < 0 || query_count(rq, "worker", &worker) < 0 || query_count(rq, "offset", &offset) < 0)
         return;
     const char *last = http_query(rq, "last");
+    if (last && strcmp(last, "1")) {
+        http_respond_error(rq, 400, "invalid", "last", "expected 1 (the last part) or nothing");
+        return;
+    }
     size_t len;
     const char *body = http_body(rq, &len);
     if (offset + (long long)len > service_checkpoint_max(sv)) {
@@ -142,26 +166,52 @@ void api_workers_upload(http_req *rq, void *ctx)
     char dir[4096], part[4200];
     kerror err;
     kerror_clear(&err);
-    if (fleet_lease_dir(sv, lease, worker, http_query(rq, "key"), dir, sizeof dir, &err) != KE_OK ||
-        (offset == 0 && sched_dir_make(dir, &err) != KE_OK)) {
+    if (fleet_lease_dir(sv, lease, worker, http_query(rq, "key"), dir, sizeof dir, &err) != KE_OK) {
         http_respond_kerror(rq, &err);
         return;
     }
     /* beside the folder, which unpacking clears; offsets make a part sent
-     * twice (a retry) harmless */
+     * twice (a retry) harmless, but one past the bytes received would
+     * leave a hole in the archive */
     snprintf(part, sizeof part, "%s.upload", dir);
+    struct stat st;
+    long long have = offset == 0 ? 0 : stat(part, &st) == 0 ? (long long)st.st_size : -1;
+    if (have < 0) {
+        http_respond_error(rq, 400, "invalid", "offset", "expected 0: no part came before");
+        return;
+    }
+    if (offset > have) {
+        http_respond_error(rq, 400, "invalid", "offset", "expected at most %lld, the bytes "
+                           "received so far", have);
+        return;
+    }
+    if (offset == 0 && sched_dir_make(dir, &err) != KE_OK) {
+        upload_failed(rq, lease, "cannot make the trial folder", &err);
+        return;
+    }
     int fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | (offset == 0 ? O_TRUNC : 0), 0600);
     ssize_t w = fd >= 0 ? pwrite(fd, body, len, offset) : -1;
     if (fd >= 0 && close(fd) < 0) w = -1;
     if (w != (ssize_t)len) {
-        http_respond_error(rq, 500, "io", NULL, "cannot write %s: %s", part, strerror(errno));
+        kerror_set(&err, KE_IO, NULL, "cannot write %s: %s", part, strerror(errno));
+        upload_failed(rq, lease, "cannot store the part", &err);
         return;
     }
-    if (last && !strcmp(last, "1") && sched_dir_unpack(dir, part, &err) != KE_OK) {
-        http_respond_kerror(rq, &err);
+    if (!last) {
+        http_respond_json(rq, 200, json_pack("{s:b}", "ok", 1));
         return;
     }
-    http_respond_json(rq, 200, json_pack("{s:b}", "ok", 1));
+    if (!gzip_file(part)) {
+        unlink(part);
+        http_respond_error(rq, 400, "invalid", "body", "the parts are not a gzipped tar (no gzip "
+                           "header at offset 0)");
+        return;
+    }
+    if (sched_dir_unpack(dir, part, &err) != KE_OK)
+        upload_failed(rq, lease, "cannot unpack the parts (a gzipped tar cut short or corrupt, or "
+                      "the server's disk)", &err);
+    else
+        http_respond_json(rq, 200, json_pack("{s:b}", "ok", 1));
 }
 
 void api_workers_download(http_req *rq, void *ctx)

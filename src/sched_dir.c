@@ -102,10 +102,23 @@ int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, 
 
 int sched_dir_unpack(const char *dir, const char *archive, kerror *err)
 {
+    /* Unpacked beside dir, then put in its place: an archive that breaks
+     * off (a truncated or corrupt upload) leaves dir as it was, where
+     * unpacking into dir itself left half a checkpoint for a promotion to
+     * resume from. */
+    char stage[4200];
+    snprintf(stage, sizeof stage, "%s.unpack", dir);
     /* GNU tar leaves out members that climb out (".." in their names) */
-    char *argv[] = {"tar", "-xzf", (char *)archive, "-C", (char *)dir, "--no-same-owner", NULL};
-    int rc = sched_dir_make(dir, err);
+    char *argv[] = {"tar", "-xzf", (char *)archive, "-C", stage, "--no-same-owner", NULL};
+    int rc = sched_dir_make(stage, err);
     if (rc == KE_OK) rc = run_tar(argv, err);
+    if (rc == KE_OK) rc = sched_dir_remove(dir, err);
+    if (rc == KE_OK && rename(stage, dir) < 0)
+        rc = kerror_set(err, KE_IO, NULL, "cannot rename %s to %s: %s", stage, dir, strerror(errno));
+    if (rc != KE_OK) {
+        kerror ignored;     /* the error that matters is err's */
+        sched_dir_remove(stage, &ignored);
+    }
     unlink(archive);
     return rc;
 }

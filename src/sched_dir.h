@@ -27,8 +27,10 @@ int sched_dir_remove(const char *dir, kerror *err);
  * server without holding it in memory; *n its size. KE_INVALID, the file
  * removed, when it is over max bytes. */
 int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, kerror *err);
-/* Makes the trial folder dir (sched_dir_make) from such an archive file,
- * then removes the file. */
+/* Makes the trial folder dir from such an archive file, then removes the
+ * file. It is unpacked into a marked folder beside dir ("DIR.unpack") that
+ * then replaces dir: on failure dir is as it was and the beside folder
+ * gone. */
 int sched_dir_unpack(const char *dir, const char *archive, kerror *err);
 
 #endif

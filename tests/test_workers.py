@@ -7,6 +7,7 @@ Every test runs real processes: a server started as a pure coordinator
 own. Waits are for states the server reports, never for time to pass: the
 deadlines are hang guards only (docs/workers.md describes the protocol).
 """
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -503,6 +505,50 @@ class WorkersTest(unittest.TestCase):
                             "--gpus", "1,0,1"], capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("--gpus: device 1 is listed twice", p.stderr)
+
+    def test_a_checkpoint_upload_that_cannot_be_taken_is_a_400_and_unpacks_nothing(self):
+        # A first part at offset 100 was a 500 naming the server's file, last=2
+        # was taken, and a body that was no archive a 500 "tar failed"; an
+        # archive that broke off was left half unpacked in the trial folder.
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("up", trials=1, parallel=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        _, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        url = "/api/v1/leases/%d/checkpoint?worker=%d&key=%s&" % (lease["lease"], w["id"],
+                                                                   w["key"])
+        folder = os.path.join(self.db + ".trials", "up", str(lease["trial"]["number"]))
+
+        def upload(query, body):
+            status, _, data = s.request("POST", url + query, body)
+            ans = json.loads(data)
+            self.assertNotIn(self.tmp, data.decode(), ans)   # no server path told
+            return status, ans.get("error", {}).get("path")
+        self.assertEqual(upload("offset=100", b"x" * 10), (400, "offset"))
+        self.assertEqual(upload("offset=0", b"x" * 10), (200, None))
+        self.assertEqual(upload("offset=5", b"x" * 10), (200, None))   # a part sent again
+        self.assertEqual(upload("offset=20", b"x" * 10), (400, "offset"))   # a gap
+        self.assertEqual(upload("offset=0&last=2", b"x"), (400, "last"))
+        self.assertEqual(upload("offset=0&last=1", b"not an archive"), (400, "body"))
+
+        def archive(*names):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                for name in names:
+                    data = os.urandom(300000)   # random: the gzip stays as large
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+            return buf.getvalue()
+        # an archive cut short: its first member would unpack, the rest not
+        cut = archive("first.bin", "second.bin")[:450000]
+        status, _ = upload("offset=0&last=1", cut)
+        self.assertNotEqual(status, 200)
+        self.assertEqual(os.listdir(folder), [".kestrel-trial"])
+        whole = archive("model.bin")
+        self.assertEqual(upload("offset=0", whole[:1000]), (200, None))
+        self.assertEqual(upload("offset=1000&last=1", whole[1000:]), (200, None))
+        self.assertEqual(sorted(os.listdir(folder)), [".kestrel-trial", "model.bin"])
+        self.assertEqual([f for f in os.listdir(os.path.dirname(folder)) if f != "0"], [])
 
     def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
         s = self.serve("--lease-timeout", "0.2")
