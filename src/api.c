@@ -20,6 +20,7 @@
 #include "api_json.h"
 #include "api_workers.h"
 #include "enqueue.h"
+#include "field.h"
 #include "format.h"
 #include "spec.h"
 #include "storage.h"
@@ -401,16 +402,21 @@ static int note_get(http_req *rq, storage *st, const storage_study *s, json_t **
     return KE_OK;
 }
 
-/* PUT body: {"note": text or null}. */
+/* PUT body: {"note": text or null}. A refusal names the field at fault:
+ * an unknown one ("notes", with the nearest, "note") or note itself. */
 static int note_put(http_req *rq, storage *st, const storage_study *s, json_t **out, kerror *err)
 {
+    static const char *const keys[] = {"note", NULL};
     json_t *body;
     int rc = body_json(rq, &body, err);
     if (rc != KE_OK) return rc;
     json_t *note = json_object_get(body, "note");
-    if (!json_is_object(body) || json_object_size(body) != 1 || !(json_is_string(note) || json_is_null(note)))
-        rc = kerror_set(err, KE_INVALID, "note", "expected {\"note\": text or null}");
-    else if ((rc = storage_study_set_note(st, s->id, json_string_value(note), err)) == KE_OK)
+    rc = json_is_object(body) ? field_check_keys(body, "", keys, NULL, NULL, err)
+                              : kerror_set(err, KE_INVALID, NULL, "expected {\"note\": text or null}");
+    if (rc == KE_OK && !json_is_string(note) && !json_is_null(note))
+        rc = kerror_set(err, KE_INVALID, "note", note ? "must be a string or null"
+                                                      : "required field missing");
+    if (rc == KE_OK && (rc = storage_study_set_note(st, s->id, json_string_value(note), err)) == KE_OK)
         *out = json_pack("{s:o}", "note", json_is_string(note) && *json_string_value(note)
                                               ? json_incref(note) : json_null());
     json_decref(body);

@@ -21,7 +21,8 @@
  * trials`): number, state, value, the parameters (the stored spec's order),
  * the final metrics its trials reported besides the objective (sorted; a
  * name a parameter has gets "metric_"), then started_at, finished_at,
- * duration, last_step, budget, resumed_from, retry_of, worker, failure. */
+ * duration, last_step, budget, resumed_from, retry_of, enqueued (1 or 0),
+ * worker, failure. */
 typedef struct {
     const char *cols[API_CSV_COLS];     /* the ncols column names */
     int ncols;

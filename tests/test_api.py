@@ -828,7 +828,13 @@ class ApiTest(unittest.TestCase):
                          (200, {"note": "seed 1; try x1 < 0"}))
         self.assertEqual(s.json("GET", "/api/v1/studies/enq")[1]["note"], "seed 1; try x1 < 0")
         self.assertEqual(s.json("GET", "/api/v1/studies")[1]["studies"][0]["note"], "seed 1; try x1 < 0")
-        self.assertEqual(s.json("PUT", "/api/v1/studies/enq/note", {"text": "x"})[0], 400)
+        # a refusal names the field: an unknown one (it said "note"), or note's type
+        for body, path in (({"notes": "a"}, "notes"), ({"note": "a", "by": "me"}, "by"),
+                           ({"note": 5}, "note"), ({}, "note")):
+            status, e = s.json("PUT", "/api/v1/studies/enq/note", body)
+            self.assertEqual((status, e["error"].get("path")), (400, path), body)
+        self.assertIn("did you mean 'note'", s.json("PUT", "/api/v1/studies/enq/note",
+                                                    {"notes": "a"})[1]["error"]["message"])
         self.assertEqual(s.json("PUT", "/api/v1/studies/enq/note", {"note": None}), (200, {"note": None}))
         self.assertIsNone(s.json("GET", "/api/v1/studies/enq")[1]["note"])
 

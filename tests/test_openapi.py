@@ -240,6 +240,13 @@ class OpenApiTest(unittest.TestCase):
         self.check(s, "GET", "/api/v1/studies/api/best", "/api/v1/studies/{name}/best")
         self.check(s, "GET", "/api/v1/studies/api/curves", "/api/v1/studies/{name}/curves")
         self.check(s, "GET", "/api/v1/studies/api/export.json", "/api/v1/studies/{name}/export.json")
+        # the CSV's last columns are those the document lists, in its order
+        # (it left out `enqueued`)
+        desc = self.doc.doc["paths"]["/api/v1/studies/{name}/export.csv"]["get"]["description"]
+        tail = ["started_at"] + [c.strip() for c in
+                                 desc.split("started_at, ", 1)[1].split(".", 1)[0].split(",")]
+        header = s.request("GET", "/api/v1/studies/api/export.csv")[2].decode().splitlines()[0]
+        self.assertEqual(header.split(",")[-len(tail):], tail)
         self.check(s, "POST", "/api/v1/studies/api/enqueue", "/api/v1/studies/{name}/enqueue", 201,
                    [{"x1": 1, "x2": 2}])
         self.check(s, "GET", "/api/v1/studies/api/enqueue", "/api/v1/studies/{name}/enqueue")
