@@ -23,6 +23,7 @@
 #include "fleet_req.h"
 #include "idmap.h"
 #include "klog.h"
+#include "lock.h"
 #include "runner.h"
 #include "sched_trial.h"
 #include "scheduler.h"
@@ -74,6 +75,8 @@ struct fleet {
                                  * loop walks the leases only past it (a walk
                                  * of a thousand at every pass was 6% of it) */
     int64_t last_lease;
+    lock_handle coord;          /* LOCK_COORDINATOR, unless passive */
+    int passive;                /* another server coordinates: no workers here */
     /* The engine pass under way: a worker or lease whose pass it is has no
      * committed row yet. A number, not a mark to clear, so that a pass's end
      * walks nothing unless its commit failed (a walk of every lease and
@@ -125,20 +128,33 @@ static double wall(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int fleet_open(fleet **out, service *sv, double lease_seconds, kerror *err)
+int fleet_open(fleet **out, service *sv, const char *db_path, double lease_seconds, kerror *err)
 {
     fleet *fl = calloc(1, sizeof *fl);
     if (!fl) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     fl->sv = sv;
     fl->lease_s = lease_seconds > 0 ? lease_seconds : FLEET_LEASE_DEFAULT;
     fl->first_expiry = INFINITY;
-    /* leases still open were a killed server's: their trials were
-     * reclaimed with its RUNNING ones, so the attempts are over */
+    fl->coord.fd = -1;
+    int rc = lock_study(&fl->coord, db_path, LOCK_COORDINATOR, err);
+    if (rc == KE_BUSY) {
+        kerror_clear(err);
+        rc = KE_OK;
+        fl->passive = 1;
+        klog(stderr, "another kestrel serve coordinates the workers of %s: this one takes none "
+             "(it runs its own studies' trials as usual)", db_path);
+    }
+    /* leases still open were a killed server's (no live one holds the
+     * lock): their trials were reclaimed with its RUNNING ones, so the
+     * attempts are over */
     int ended = 0;
-    int rc = storage_lease_last(service_storage(sv), &fl->last_lease, err);
-    if (rc == KE_OK) rc = storage_lease_end_all(service_storage(sv), "server restarted", &ended, err);
+    if (rc == KE_OK && !fl->passive)
+        rc = storage_lease_last(service_storage(sv), &fl->last_lease, err);
+    if (rc == KE_OK && !fl->passive)
+        rc = storage_lease_end_all(service_storage(sv), "server restarted", &ended, err);
     if (rc == KE_OK && ended) klog(stderr, "ended %d leases of the previous server", ended);
     if (rc != KE_OK) {
+        lock_release(&fl->coord);
         free(fl);
         return rc;
     }
@@ -176,6 +192,7 @@ void fleet_close(fleet *fl)
         fl->workers = w->next;
         worker_free(w);
     }
+    lock_release(&fl->coord);
     free(fl);
 }
 
@@ -272,6 +289,9 @@ static int do_register(service *sv, void *arg, kerror *err)
     fleet_call *c = arg;
     if (call_req(c, err) != KE_OK) return err->code;
     fleet *fl = service_fleet(sv);
+    if (fl->passive)
+        return kerror_set(err, KE_CONFLICT, NULL, "another kestrel serve coordinates this "
+                          "database's workers: register with it");
     fleet_req_reg r;
     if (fleet_req_register(c->req, &r, err) != KE_OK) return err->code;
     fl_worker *w = calloc(1, sizeof *w);

@@ -65,7 +65,11 @@ int fleet_lease_dir(service *sv, int64_t lease, int64_t worker, const char *key,
 
 /* For the service (engine thread). */
 typedef struct fleet fleet;
-int fleet_open(fleet **out, service *sv, double lease_seconds, kerror *err);
+/* The database's worker coordinator when no other server is (lock.h's
+ * LOCK_COORDINATOR in db_path): it ends the leases a killed one left open.
+ * Else a passive fleet: registrations are refused (KE_CONFLICT), and the
+ * live coordinator's leases are left alone. */
+int fleet_open(fleet **out, service *sv, const char *db_path, double lease_seconds, kerror *err);
 /* Fails the trials of leases that ran out (retried under max_retries). */
 void fleet_tick(fleet *fl);
 /* The engine's pass of requests (some) ended, its writes committed or

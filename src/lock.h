@@ -20,6 +20,11 @@ typedef struct {
  * waiting: KE_BUSY when another process (or another handle in this one)
  * holds it. */
 int lock_study(lock_handle *h, const char *db_path, int64_t study_id, kerror *err);
+/* No study has id 0: its lock is held by the `kestrel serve` that
+ * coordinates the database's workers. One does at a time: lease ids are
+ * counted in memory from the last stored, and a second coordinator would
+ * end the first's live leases as a dead server's. */
+#define LOCK_COORDINATOR 0
 /* Releases it (no-op when not held). */
 void lock_release(lock_handle *h);
 

@@ -1088,7 +1088,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     int rc = storage_open(&sv->st, o->db_path, err);
     /* the engine's commits answer a pass of callers: none waits for a checkpoint */
     if (rc == KE_OK) rc = storage_wal_background(sv->st, err);
-    if (rc == KE_OK) rc = fleet_open(&sv->fleet, sv, o->lease_seconds, err);
+    if (rc == KE_OK) rc = fleet_open(&sv->fleet, sv, o->db_path, o->lease_seconds, err);
     if (rc != KE_OK) {
         service_close(sv);
         return rc;

@@ -430,6 +430,35 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, "key"), ans)
         self.assertEqual(self.held(s, 3), [])   # none of those leased a trial
 
+    def test_a_second_server_on_the_database_leaves_the_first_ones_workers_alone(self):
+        # A second kestrel serve on the same history ended the first's live
+        # leases as a dead server's ('server restarted') and would have
+        # counted lease ids from the same number.
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("first", trials=1, parallel=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "manual", "slots": 1, "lease": True})
+        lease = w["lease"]["lease"]
+        other = self.serve()
+        db = sqlite3.connect(self.db)
+        try:
+            row = db.execute("SELECT ended_at, outcome FROM leases WHERE id = ?", (lease,)).fetchone()
+        finally:
+            db.close()
+        self.assertEqual(row, (None, None), "the first server's lease is still open")
+        status, e = other.json("POST", "/api/v1/workers", {"host": "manual", "pid": 2, "slots": 1})
+        self.assertEqual(status, 409, e)
+        self.assertIn("another kestrel serve coordinates", e["error"]["message"])
+        other.log.seek(0)
+        self.assertIn("another kestrel serve coordinates the workers", other.log.read())
+        self.assertEqual(s.json("POST", "/api/v1/workers/%d/heartbeat" % w["id"],
+                                {"key": w["key"], "leases": [lease]})[0], 200)
+        # once the first is gone, a server started then coordinates
+        s.stop()
+        other.stop()
+        third = self.serve()
+        self.assertEqual(third.json("POST", "/api/v1/workers", {"host": "manual", "pid": 3,
+                                                                "slots": 1})[0], 201)
+
     def test_a_registration_is_checked_field_by_field(self):
         # Each of these was registered (201): the registry then broke its own
         # schema (gpus of strings, a label holding an object), a slurm_job of
