@@ -748,12 +748,16 @@ void api_static(http_req *rq, void *ctx)
     (void)ctx;
     const char *path = http_path(rq);
     const char *name = !strcmp(path, "/") ? "index.html" : path + 1;
+    const char *method = http_method(rq);
     if (path[0] == '/' && !strchr(name, '/'))
-        for (int i = 0; web_assets_names[i]; i++)
-            if (!strcmp(web_assets_names[i], name)) {
+        for (int i = 0; web_assets_names[i]; i++) {
+            if (strcmp(web_assets_names[i], name)) continue;
+            if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+                http_respond_not_allowed(rq, "GET, HEAD");
+            else
                 http_respond_static(rq, 200, mime_type(name), web_assets[i], web_assets_sizes[i]);
-                return;
-            }
+            return;
+        }
     http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s", path);
 }
 

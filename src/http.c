@@ -802,6 +802,20 @@ static void busy_answer(http_req *rq, void *arg)
     http_respond_error(rq, 503, "unavailable", NULL, "no thread to answer with: out of memory");
 }
 
+int http_respond_not_allowed(http_req *rq, const char *allow)
+{
+    http_server *s = rq->srv;
+    json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "invalid", "message",
+                          "method not allowed here");
+    char *body = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    struct MHD_Response *resp =
+        body ? s->mhd.create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (resp) s->mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    else free(body);
+    return send_response(rq, 405, resp, "application/json");
+}
+
 static void dispatch(http_server *s, http_req *rq)
 {
     if (atomic_load(&s->closing)) {
@@ -832,19 +846,10 @@ static void dispatch(http_server *s, http_req *rq)
         }
     }
     if (!route && allow[0]) {
-        json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "invalid", "message",
-                              "method not allowed here");
-        char *body = e ? json_dumps(e, JSON_COMPACT) : NULL;
-        json_decref(e);
-        struct MHD_Response *resp =
-            body ? s->mhd.create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE)
-                 : NULL;
-        if (resp) s->mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-        else free(body);
-        send_response(rq, 405, resp, "application/json");
+        http_respond_not_allowed(rq, allow);
         return;
     }
-    if (!route && !(s->o.fallback && is_read(rq->method))) {
+    if (!route && !s->o.fallback) {
         http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s %s", rq->method,
                            rq->path);
         return;

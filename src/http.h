@@ -48,7 +48,8 @@ typedef struct {
     int auth_reads;             /* GETs need the token too (except open routes) */
     const http_route *routes;
     int n_routes;
-    http_handler fallback;      /* GETs no route matches (static files; open) */
+    http_handler fallback;      /* requests no route matches (static files; open:
+                                 * it answers 405 to a method its file does not take) */
     void *ctx;                  /* handed to every handler */
     int max_connections;        /* 0: 256 */
     FILE *access_log;           /* one klog line per answer (client, method, path,
@@ -106,6 +107,8 @@ int http_status_of(int ke_code);
 int http_respond_static(http_req *rq, int status, const char *ctype, const void *data,
                         size_t n);
 int http_respond_empty(http_req *rq, int status);
+/* 405 with its Allow header (allow: "GET, HEAD", say). */
+int http_respond_not_allowed(http_req *rq, const char *allow);
 /* The n bytes of the open file fd are sent (read as they go out), then fd
  * is closed, in every case. */
 int http_respond_fd(http_req *rq, int status, const char *ctype, int fd, size_t n);

@@ -223,6 +223,12 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(status, 405)
         self.assertIn("POST", headers["Allow"])
         self.assertEqual(s.request("DELETE", "/api/v1/studies")[0], 405)
+        # the dashboard's files take GET and HEAD only: 405, not 404 (they exist)
+        for method, path in (("POST", "/"), ("DELETE", "/index.html"), ("PUT", "/dashboard.js")):
+            status, headers, _ = s.request(method, path, b"" if method != "DELETE" else None)
+            self.assertEqual((status, headers["Allow"]), (405, "GET, HEAD"), (method, path))
+        self.assertEqual(s.request("POST", "/no-such-file.js", b"")[0], 404)
+        self.assertEqual(s.request("HEAD", "/style.css")[0], 200)
         # a body over 1 MiB is refused from its Content-Length, before it is
         # sent (sending it would race the server's early answer and close)
         c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
