@@ -110,5 +110,21 @@ check "kestrel predict --labels writes the training labels (CSV)" \
 $KESTREL predict --model d.kck --data csv:ab.csv --labels --format jsonl >labels.jsonl 2>&1
 check "kestrel predict --labels writes the training labels (JSON lines)" \
     "python3 -c 'import json, sys; sys.exit(not all(json.loads(l)[\"prediction\"] in (\"yes\", \"no\") for l in open(\"labels.jsonl\")))'"
+# a regression model of as many targets as the CSV has classes: evaluate
+# passed the shape check and crashed on the missing targets (SIGSEGV)
+# (Fashion-MNIST: 784 features, 10 classes; a CSV's targets would not parse)
+$KESTREL train --set data=synthetic-regression --set synthetic_features=784 --set synthetic_targets=10 \
+    --set synthetic_samples=200 --set epochs=1 --set hidden=4 --set threads=1 --set cache_dir= \
+    --set checkpoint=r10.kck >/dev/null 2>&1
+$KESTREL evaluate --model r10.kck --data fashion-mnist >/dev/null 2>err.txt; rc=$?
+check "kestrel evaluate: a regression model on classification rows is refused, not a crash" \
+    "[ $rc -eq 2 ] && grep -q 'the model is a regression model, the rows are labelled for classification' err.txt"
+mkdir -p adir
+$KESTREL evaluate --model adir --data csv:c.csv >/dev/null 2>err.txt; rc=$?
+check "kestrel evaluate: a folder as the model says so" "[ $rc -ne 0 ] && grep -q 'adir: cannot read: Is a directory' err.txt"
+$KESTREL train --set data=synthetic-regression --set loss=bce --set synthetic_samples=200 --set epochs=1 \
+    --set hidden=4 --set threads=1 --set cache_dir= >/dev/null 2>err.txt; rc=$?
+check "kestrel train: bce on regression targets outside [0, 1] is refused, naming loss" \
+    "[ $rc -ne 0 ] && grep -q 'loss: bce needs targets in \[0, 1\]' err.txt"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

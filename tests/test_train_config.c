@@ -211,6 +211,16 @@ static void invalid(const char *kv, const char *path)
     ck_assert_str_eq(err.path, path);
 }
 
+/* kv1 and kv2 together are refused at path. */
+static void invalid_pair(const char *kv1, const char *kv2, const char *path)
+{
+    train_config_defaults(&c);
+    ck_assert_int_eq(train_config_set_kv(&c, kv1, &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, kv2, &err), KE_OK);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, path);
+}
+
 START_TEST(cross_checks)
 {
     train_config_set_kv(&c, "data=synthetic-regression", &err);
@@ -224,6 +234,13 @@ START_TEST(cross_checks)
     invalid("budget=11", "budget");   /* epochs is 10 */
     invalid("milestones=5,3", "milestones");
     invalid("hidden=8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8", "hidden");   /* 17 layers */
+    /* what would run is not what was asked: plain sgd, a rising rate, no
+     * batch statistics, a split by classes that do not exist */
+    invalid_pair("optimizer=nesterov", "momentum=0", "momentum");
+    invalid_pair("schedule=cosine", "min_lr=0.01", "min_lr");   /* lr is 0.001 */
+    invalid_pair("schedule=linear", "min_lr=0.01", "min_lr");
+    invalid_pair("batchnorm=true", "batch_size=1", "batchnorm");
+    invalid_pair("data=synthetic-regression", "stratify=true", "stratify");
     /* a resume or teacher file that is not there fails before the data load */
     train_config_defaults(&c);
     train_config_set_kv(&c, "resume=/nonexistent/kestrel.kck", &err);

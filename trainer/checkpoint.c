@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -192,6 +193,11 @@ static int read_file(const char *path, char **buf, size_t *len, kerror *err)
     if (!f) return kerror_set(err, KE_IO, path, "cannot open: %s", strerror(errno));
     int rc = KE_OK;
     long n = -1;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {   /* a folder "sizes" as LONG_MAX */
+        fclose(f);
+        return kerror_set(err, KE_IO, path, "cannot read: %s", strerror(EISDIR));
+    }
     if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
     if (n < 0 || fseek(f, 0, SEEK_SET)) {
         rc = kerror_set(err, KE_IO, path, "cannot size the file");

@@ -160,6 +160,12 @@ int predict_load(const predictor *p, const char *source, const char *dir, datase
     if (ds->d != (size_t)p->n_in)
         rc = kerror_set(err, KE_INVALID, "data", "rows have %zu features, the model takes %d", ds->d,
                         p->n_in);
+    /* even with as many targets as classes: a regression model has no
+     * labels to score, a classifier no targets (evaluate crashed) */
+    else if (*labeled && (ds->task == DATASET_CLASSIFICATION) == p->regression)
+        rc = kerror_set(err, KE_INVALID, "data", "the model is a %s model, the rows are labelled "
+                        "for %s", p->regression ? "regression" : "classification",
+                        p->regression ? "classification" : "regression");
     else if (*labeled && dataset_out_dim(ds) != (size_t)p->n_out)
         rc = kerror_set(err, KE_INVALID, "data", p->regression ? "rows have %zu targets, the model %d"
                         : "the labels make %zu classes, the model has %d (numbered in sorted order, "

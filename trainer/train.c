@@ -98,6 +98,14 @@ static int load_data(session *s, int fold, kerror *err)
     if ((s->ds.task == DATASET_CLASSIFICATION) != s->classification)
         return kerror_set(err, KE_INVALID, "task", "the data is a %s task",
                           s->classification ? "regression" : "classification");
+    /* a sigmoid's cross-entropy against a target outside [0, 1] trains to
+     * nonsense (negative losses) without failing */
+    if (!s->classification && c->loss == CONFIG_LOSS_BCE)
+        for (size_t i = 0; i < s->ds.n * s->ds.t; i++)
+            if (!(s->ds.targets[i] >= 0 && s->ds.targets[i] <= 1))
+                return kerror_set(err, KE_INVALID, "loss", "bce needs targets in [0, 1]; row %zu "
+                                  "has %g (use mse or huber)", i / s->ds.t + 1,
+                                  (double)s->ds.targets[i]);
     split_opts so;
     split_opts_init(&so);
     so.val_ratio = c->val_ratio;

@@ -5,6 +5,8 @@
  * the enum they stand for (optim_kind, schedule_kind, layers_act, ...). */
 #include "train_config.h"
 #include "mlp.h"
+#include "optim.h"
+#include "schedule.h"
 #include "../common/nearest.h"
 
 #include <ctype.h>
@@ -448,6 +450,20 @@ int train_config_validate(const train_config *c, kerror *err)
                           "cross_entropy and no teacher");
     if (regression && c->label_smoothing > 0)
         return kerror_set(err, KE_INVALID, "label_smoothing", "needs a classification task");
+    if (regression && c->stratify)
+        return kerror_set(err, KE_INVALID, "stratify", "needs a classification task");
+    /* what would run is another optimizer, or a schedule that rises */
+    if (c->optimizer == OPTIM_NESTEROV && !(c->momentum > 0))
+        return kerror_set(err, KE_INVALID, "momentum", "nesterov needs momentum > 0 (with 0 it "
+                          "is plain sgd)");
+    if ((c->schedule == SCHEDULE_LINEAR || c->schedule == SCHEDULE_COSINE ||
+         c->schedule == SCHEDULE_COSINE_RESTARTS) && c->min_lr > c->lr)
+        return kerror_set(err, KE_INVALID, "min_lr", "%g is above lr (%g): the %s schedule decays "
+                          "from lr to min_lr", c->min_lr, c->lr,
+                          train_config_enum_name("schedule", c->schedule));
+    /* a batch of one row has no variance to normalize by */
+    if (c->batchnorm && c->batch_size < 2)
+        return kerror_set(err, KE_INVALID, "batchnorm", "needs batch_size >= 2");
     if (c->categorical[0] && strncmp(c->data, "csv:", 4) != 0)
         return kerror_set(err, KE_INVALID, "categorical", "one-hot encodes CSV columns: needs "
                           "data=csv:PATH");
