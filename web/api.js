@@ -162,10 +162,17 @@ window.K = window.K || {};
     el.textContent = { live: 'live', polling: 'polling', off: 'offline' }[s];
   }
 
+  /* Without the stream, the badge says whether the server answers at all:
+   * a page's own polls fail silently and its data would look current. */
+  function checkServer() {
+    const said = (s) => { if (timer) setStatus(s); };
+    fetch('/healthz').then((r) => said(r.ok || r.status === 503 ? 'polling' : 'off'), () => said('off'));
+  }
+
   function startPolling() {
     if (timer || !handler) return;
     setStatus('polling');
-    timer = setInterval(() => { if (handler) handler.poll(); }, POLL_MS);
+    timer = setInterval(() => { checkServer(); if (handler) handler.poll(); }, POLL_MS);
   }
 
   function stopPolling() {

@@ -653,7 +653,7 @@ window.K = window.K || {};
   K.charts.edf = function (canvas, model) {
     return make('edf', canvas, {
       type: 'scatter',
-      data: { datasets: [{ label: 'trials at or below', data: [], showLine: true, stepped: 'after', pointRadius: 0,
+      data: { datasets: [{ label: 'trials at or below', data: [], showLine: true, stepped: 'before', pointRadius: 0,
         borderWidth: 2, borderColor: STATE_COLORS.COMPLETE, backgroundColor: STATE_COLORS.COMPLETE }] },
       options: base({
         parsing: false,
@@ -665,6 +665,9 @@ window.K = window.K || {};
     }, fillEdf, model);
   };
 
+  /* A value's fraction holds from that value on: the line runs level to the
+   * next value, then rises there ('before', as Chart.js names it; 'after'
+   * rose at the previous value, one trial early). */
   function fillEdf(chart, model) {
     const v = model.trials.filter(S.scored).map((t) => t.value).sort((a, b) => a - b);
     chart.data.datasets[0].data = v.map((x, i) => ({ x, y: (i + 1) / v.length }));

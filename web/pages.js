@@ -96,7 +96,7 @@ K.pages = K.pages || {};
    * from the "position N" most engines put in the message. */
   function syntaxWhere(text, e) {
     const m = /position (\d+)/.exec(e.message);
-    if (!m) return '';
+    if (!m || /line \d+ column \d+/.test(e.message)) return '';   /* Chromium's own says it */
     const before = text.slice(0, Number(m[1])).split('\n');
     return ` (line ${before.length}, column ${before[before.length - 1].length + 1})`;
   }

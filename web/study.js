@@ -297,9 +297,10 @@ K.pages = K.pages || {};
       const best = model.partial ? s.best
         : model.trials.filter(S.scored).reduce((b, t) => (!b || S.better(t.value, b.value, s.direction) ? t : b), null);
       const running = s.state === 'RUNNING';
-      // FAILED trials not yet retried: what a retry would re-run (as the scheduler counts them)
+      // FAILED trials not yet retried: what a retry would re-run (as the scheduler counts them);
+      // interrupted ones are re-run by a plain resume
       const retried = new Set(model.trials.map((t) => t.retry_of).filter((n) => n !== null && n !== undefined));
-      const retryable = model.trials.some((t) => t.state === 'FAILED' && !retried.has(t.number));
+      const retryable = model.trials.some((t) => t.state === 'FAILED' && !t.interrupted && !retried.has(t.number));
       if (state.textContent !== s.state) fill(state, badge(s.state));
       stop.disabled = !running;
       resume.disabled = running || s.state === 'COMPLETE';
@@ -554,7 +555,8 @@ K.pages = K.pages || {};
         dirty.head = dirty.trials = dirty.curves = true;
         schedule();
       } catch (e) {
-        /* a failed poll is retried by the next one; the live badge says offline */
+        /* a failed poll is retried by the next one; the live badge says
+         * whether the server answers (api.js checkServer) */
       } finally {
         syncing = false;
       }

@@ -224,6 +224,9 @@ test('the study page draws every chart with one point per trial', async () => {
   });
   assert.equal(more.edf.length, 30, 'EDF: one step per COMPLETE trial');
   assert.equal(more.edf[29], 1, 'EDF ends at every trial');
+  // each value's fraction holds from that value on: level to the next value,
+  // then up ('after' rose at the value before, one trial early)
+  assert.equal(await page.evaluate(() => window.kestrelCharts.edf.data.datasets[0].stepped), 'before');
   assert.equal(more.timeline, 30, 'timeline: one bar (a segment from start to end) per trial');
   assert.equal(more.bars, 30);
   assert.ok(more.lanes >= 1 && more.lanes <= 2, 'timeline: a row per parallel slot (max_parallel 2)');
@@ -716,6 +719,7 @@ test('a running study updates live, and stops and resumes', async () => {
   await shot('study-stopped');
   assert.equal(await page.locator('#resume').isEnabled(), true);
   assert.equal(await page.locator('#stop').isEnabled(), false);
+  assert.equal(await page.locator('#retry-failed').isEnabled(), false, 'interrupted trials only: a resume re-runs them');
   await page.click('#resume');
   await until('live running again', async () => (await studyState('live')) === 'RUNNING');
   await page.locator('.page-head .badge.state-running').waitFor();
@@ -805,6 +809,7 @@ test('the study page edits the note and marks enqueued trials', async () => {
   assert.equal(await page.locator('#trials tbody tr[data-number="1"] .tag').count(), 0);
   assert.equal(await page.locator('#study-note').innerText(), 'No note.');
   await page.click('#note-edit');
+  assert.equal(await page.locator('#note-edit').isVisible(), false, 'no Edit while editing (it reloaded the stored note)');
   await page.fill('#note-input', 'x1 near 1 looks good\ntry x2 < 3');
   await page.click('#note-save');
   await until('the note is stored', async () => (await api('GET', '/studies/noted/note')).json.note === 'x1 near 1 looks good\ntry x2 < 3');
@@ -849,7 +854,13 @@ test('without the event stream the study page falls back to polling', async () =
     await page.waitForFunction(() => document.getElementById('live').dataset.state === 'polling');
     const n0 = (await chartCounts()).history;
     await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n, n0);
+    // a server that does not answer: the badge says so, not 'polling' for ever
+    await page.route('**/healthz', (route) => route.abort());
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'off');
+    await page.unroute('**/healthz');
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'polling');
   } finally {
+    await page.unroute('**/healthz');
     await page.unroute('**/api/v1/events*');
   }
 });
@@ -863,6 +874,14 @@ test('the new-study page says live while the server is up; the list fits 820 px'
     await page.locator('#studies tr[data-study="branin"]').waitFor();
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 820), 'no sideways scroll of the page');
     await shot('studies-820');
+    // a name of 120 characters breaks: the study's actions stay on the page
+    const long = 'a_very_long_study_name_'.repeat(5) + 'x'.repeat(5);
+    assert.equal((await api('POST', '/studies', branin(long, 2, 1))).status, 201);
+    await go('#/study/' + long);
+    await page.locator('#delete').waitFor();
+    const box = await page.locator('#delete').boundingBox();
+    assert.ok(box.x + box.width <= 820, `Delete at ${box.x}+${box.width}`);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 820), 'no sideways scroll of a long name');
   } finally {
     await page.setViewportSize({ width: 1400, height: 900 });
   }
