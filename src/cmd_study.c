@@ -136,7 +136,7 @@ int cmd_enqueue_main(int argc, char **argv, const cli_ctx *ctx)
         rc = kerror_set(&err, KE_INVALID, "--file", "give --set or --file, not both");
     else if (rc == KE_OK && file)
         rc = load_file(file, &configs, &err);
-    else if (json_object_size(set))
+    else if (rc == KE_OK && json_object_size(set))
         configs = json_incref(set);
     json_decref(set);
     if (rc != KE_OK) return cli_fail("enqueue", &err);
