@@ -42,6 +42,12 @@ window.K = window.K || {};
     return { card, canvas };
   }
 
+  /* One labelled figure of a page's header; its value is found by
+   * [data-fact="k"] (the live updates and the browser tests read it). */
+  function fact(k, v) {
+    return h('div', { class: 'fact' }, h('span', { class: 'fact-k' }, k), h('span', { class: 'fact-v', dataset: { fact: k } }, v));
+  }
+
   /* Replaces el's children; like h(), skips null children. */
   function fill(el, ...children) {
     el.replaceChildren();
@@ -49,5 +55,5 @@ window.K = window.K || {};
     return el;
   }
 
-  K.dom = { h, fill, badge, chartCard };
+  K.dom = { h, fill, badge, chartCard, fact };
 })(window.K);

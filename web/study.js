@@ -14,7 +14,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, badge, chartCard } = K.dom;
+  const { h, fill, badge, chartCard, fact } = K.dom;
   const S = K.stats;
   const REDRAW_MS = 500;
   const PAGE_ROWS = 100;
@@ -331,10 +331,6 @@ K.pages = K.pages || {};
     const spec = Object.assign({}, s.spec, { name: `${s.name}-copy` });
     sessionStorage.setItem('kestrel.clone', JSON.stringify(spec, null, 2));
     location.hash = '#/new';
-  }
-
-  function fact(k, v) {
-    return h('div', { class: 'fact' }, h('span', { class: 'fact-k' }, k), h('span', { class: 'fact-v', dataset: { fact: k } }, v));
   }
 
   /* User timings of the study page, from navigation: when the history is

@@ -7,7 +7,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, badge, chartCard } = K.dom;
+  const { h, fill, badge, chartCard, fact } = K.dom;
   const S = K.stats;
 
   function kvTable(id, obj) {
@@ -18,13 +18,12 @@ K.pages = K.pages || {};
         h('td', { class: typeof obj[k] === 'number' ? 'num' : '' }, S.fmt(obj[k], 6))))));
   }
 
-  function fact(k, v) {
-    return h('div', { class: 'fact' }, h('span', { class: 'fact-k' }, k), h('span', { class: 'fact-v' }, v));
-  }
-
-  function tail(title, text, id) {
+  /* A running trial's output is stored when it ends: until then the tail
+   * is not "empty", just not kept yet. */
+  function tail(title, text, id, running) {
     return h('section', { class: 'card' }, h('h3', null, title),
-      text ? h('pre', { class: 'log', id }, text) : h('p', { class: 'muted' }, 'empty'));
+      text ? h('pre', { class: 'log', id }, text)
+        : h('p', { class: 'muted', id: id + '-none' }, running ? 'kept when the trial ends' : 'empty'));
   }
 
   K.pages.trial = function (root, page, name, number) {
@@ -53,8 +52,12 @@ K.pages = K.pages || {};
       study: name,
       onEvent(type, d) {
         if (d.study !== name || d.number !== number) return;
-        if (type === 'trial_reported' && chart) chart.addPoint(d.step, d.value);
-        else reload();
+        if (type === 'trial_reported' && chart) {
+          chart.addPoint(d.step, d.value);
+          /* the header's last step follows the curve, not the page's load */
+          const last = root.querySelector('[data-fact="last step"]');
+          if (last) last.textContent = S.fmt(d.step);
+        } else reload();
       },
       poll() { if (state === null || state === 'RUNNING') reload(); },
     });
@@ -89,7 +92,8 @@ K.pages = K.pages || {};
           h('h3', null, 'Final metrics'), kvTable('metrics', t.metrics)),
         hasCurve ? curve.card : h('section', { class: 'card' }, h('h3', null, 'Learning curve'),
           h('p', { class: 'muted' }, 'This trial reported no intermediate steps.'))),
-      h('div', { class: 'grid2' }, tail('stdout (tail)', t.stdout_tail, 'stdout'), tail('stderr (tail)', t.stderr_tail, 'stderr')));
+      h('div', { class: 'grid2' }, tail('stdout (tail)', t.stdout_tail, 'stdout', t.state === 'RUNNING'),
+        tail('stderr (tail)', t.stderr_tail, 'stderr', t.state === 'RUNNING')));
     return hasCurve ? K.charts.trialCurve(curve.canvas, t, metric) : null;
   }
 })(window.K);

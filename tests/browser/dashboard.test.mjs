@@ -663,6 +663,25 @@ test('the trial page shows parameters, curve, metrics and logs', async () => {
   await shot('trial');
 });
 
+test('a running trial\'s page moves its last step with the curve, and says its logs come at the end', async () => {
+  const spec = stepsStudy('slowtrial', 1, 1);
+  spec.space.epochs = { type: 'int', low: 60, high: 60 };   /* a minute: stopped at the end */
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('its trial runs', async () => (await allTrials('slowtrial')).some((t) => t.state === 'RUNNING'));
+  await go('#/study/slowtrial/trial/0');
+  await page.waitForFunction(() => window.kestrelCharts.trial);
+  const points = () => page.evaluate(() => window.kestrelCharts.trial.data.datasets.find((d) => d.label === 'loss').data.length);
+  const n0 = await points();
+  await page.waitForFunction((n) => window.kestrelCharts.trial.data.datasets.find((d) => d.label === 'loss').data.length > n, n0);
+  const { shown, last } = await page.evaluate(() => {
+    const d = window.kestrelCharts.trial.data.datasets.find((x) => x.label === 'loss').data;
+    return { shown: document.querySelector('[data-fact="last step"]').textContent, last: d.at(d.length - 1).x };
+  });
+  assert.equal(shown, String(last), 'the header\'s last step is the curve\'s');
+  assert.equal(await page.locator('#stderr-none').innerText(), 'kept when the trial ends');
+  await api('POST', '/studies/slowtrial/stop');
+});
+
 test('the trial page puts metrics of other magnitudes on axes of their own', async () => {
   const spec = branin('metrics', 1);
   spec.objective.metric = 'loss';
