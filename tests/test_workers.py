@@ -203,6 +203,15 @@ class WorkersTest(unittest.TestCase):
                              check=True, capture_output=True, text=True, timeout=HANG).stdout
         return {t["number"]: t for t in json.loads(out)}
 
+    def hand_lease(self, name):
+        """A server, a study of one trial, a worker registered by hand and its lease."""
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec(name, trials=1, parallel=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        status, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        self.assertEqual(status, 200)
+        return s, w, lease
+
     def held(self, s, worker_pid):
         """The leases the worker with that pid holds, per the registry."""
         _, reg = s.json("GET", "/api/v1/workers")
@@ -361,11 +370,7 @@ class WorkersTest(unittest.TestCase):
         # A finish whose exit was {} or of strings was read as zeros and
         # recorded the trial COMPLETE; lines that were no array were left
         # out, and a worker id given as a string was a 409 (docs/openapi.yaml).
-        s = self.serve()
-        s.json("POST", "/api/v1/studies", self.step_spec("typed", trials=1, parallel=1))
-        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
-        status, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
-        self.assertEqual(status, 200)
+        s, w, lease = self.hand_lease("typed")
         finish = "/api/v1/leases/%d/finish" % lease["lease"]
         report = "/api/v1/leases/%d/report" % lease["lease"]
         me = {"worker": w["id"], "key": w["key"]}
@@ -633,11 +638,7 @@ class WorkersTest(unittest.TestCase):
         # The relay succeeds (a 400 would have the worker send the batch
         # again for good); the line is no report, and the trial's record
         # says why, as for a local trial (docs/protocol.md).
-        s = self.serve()
-        s.json("POST", "/api/v1/studies", self.step_spec("m", trials=1, parallel=1))
-        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
-        status, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
-        self.assertEqual(status, 200)
+        s, w, lease = self.hand_lease("m")
         lines = [json.dumps({"step": 2147483648, "loss": 0.3}),
                  json.dumps({"step": 2147483647, "loss": 0.4})]
         status, ans = s.json("POST", "/api/v1/leases/%d/report" % lease["lease"],
