@@ -127,10 +127,17 @@ static int query_count(http_req *rq, const char *key, long long *out)
 
 /* A failure on the server's side: the answer says what failed, the log
  * where (the answer names no path of the server's). */
+static void server_failed(http_req *rq, const char *who, const char *what, const kerror *err)
+{
+    klog(stderr, "%s: %s: %s", who, what, err->msg);
+    http_respond_error(rq, 500, "io", NULL, "%s (the server's log says why)", what);
+}
+
 static void upload_failed(http_req *rq, int64_t lease, const char *what, const kerror *err)
 {
-    klog(stderr, "lease %lld: %s: %s", (long long)lease, what, err->msg);
-    http_respond_error(rq, 500, "io", NULL, "%s (the server's log says why)", what);
+    char who[48];
+    snprintf(who, sizeof who, "lease %lld", (long long)lease);
+    server_failed(rq, who, what, err);
 }
 
 /* 1 when the file starts as a gzip stream does (RFC 1952: 1f 8b): a body
@@ -239,19 +246,31 @@ void api_workers_download(http_req *rq, void *ctx)
     size_t n;
     kerror err;
     kerror_clear(&err);
+    char who[300];
+    snprintf(who, sizeof who, "download of trial %ld of study '%.200s'", number, name);
     if (fd < 0) {
-        http_respond_error(rq, 500, "io", NULL, "cannot create %s: %s", archive, strerror(errno));
+        kerror_set(&err, KE_IO, NULL, "cannot create %s: %s", archive, strerror(errno));
+        server_failed(rq, who, "cannot pack the trial folder", &err);
         return;
     }
     close(fd);
     if (sched_dir_pack(dir, archive, (size_t)service_checkpoint_max(sv), &n, &err) != KE_OK) {
-        http_respond_kerror(rq, &err);
+        if (err.code != KE_INVALID) {
+            server_failed(rq, who, "cannot pack the trial folder", &err);
+        } else {
+            klog(stderr, "%s: %s", who, err.msg);
+            http_respond_error(rq, 413, "invalid", NULL, "the trial folder is larger than this "
+                               "server's --checkpoint-max");
+        }
         return;
     }
     fd = open(archive, O_RDONLY | O_CLOEXEC);
+    int open_errno = errno;
     unlink(archive);   /* the open file stays readable */
-    if (fd < 0)
-        http_respond_error(rq, 500, "io", NULL, "cannot read %s: %s", archive, strerror(errno));
-    else
+    if (fd < 0) {
+        kerror_set(&err, KE_IO, NULL, "cannot read %s: %s", archive, strerror(open_errno));
+        server_failed(rq, who, "cannot read the packed trial folder", &err);
+    } else {
         http_respond_fd(rq, 200, "application/gzip", fd, n);
+    }
 }

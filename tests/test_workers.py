@@ -464,6 +464,21 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(third.json("POST", "/api/v1/workers", {"host": "manual", "pid": 3,
                                                                 "slots": 1})[0], 201)
 
+    def test_a_trial_folder_that_cannot_be_downloaded_names_no_server_path(self):
+        # The download's errors named the server's files (its trial folder,
+        # its temporary archive); like the upload's, they go to its log.
+        s = self.serve("--checkpoint-max", "1")
+        folder = os.path.join(self.db + ".trials", "big", "0")
+        os.makedirs(folder)
+        open(os.path.join(folder, ".kestrel-trial"), "w").close()
+        with open(os.path.join(folder, "weights.bin"), "wb") as f:
+            f.write(os.urandom(2 << 20))   # random: gzip leaves it over 1 MB
+        status, e = s.json("GET", "/api/v1/studies/big/trials/0/checkpoint")
+        self.assertEqual(status, 413, e)
+        self.assertNotIn(self.tmp, e["error"]["message"])
+        s.log.seek(0)
+        self.assertIn(folder, s.log.read(), "the server's log says which folder")
+
     def test_a_registration_is_checked_field_by_field(self):
         # Each of these was registered (201): the registry then broke its own
         # schema (gpus of strings, a label holding an object), a slurm_job of
