@@ -130,6 +130,14 @@ window.K = window.K || {};
     }, fillHistory, model);
   };
 
+  /* A chart with nothing to draw says why, where its data would be:
+   * bare axes read as a broken page. */
+  function sayEmpty(chart, empty, text) {
+    chart.options.plugins.title = { display: empty, color: '#6b7280', text };
+  }
+
+  const NO_COMPLETE = 'No complete trial yet';
+
   function fillHistory(chart, model) {
     const done = [];
     const pruned = [];
@@ -148,6 +156,7 @@ window.K = window.K || {};
     ds[2].data = pruned;
     ds[2].pointRadius = radius(pruned.length) || 1;
     chart.logOk = setLogY(chart, model.logY, done.length + pruned.length > 0 ? [positive ? 1 : 0] : []);
+    sayEmpty(chart, done.length + pruned.length === 0, NO_COMPLETE);
   }
 
   /* Learning curves: the objective per step of every trial, one polyline per
@@ -254,7 +263,7 @@ window.K = window.K || {};
     }
     chart.logOk = setLogY(chart, model.logY, least === Infinity ? [] : [least]);
     /* the API lists every trial, with or without reports */
-    chart.options.plugins.title = { display: drawn === 0, text: 'No trial has reported intermediate steps yet' };
+    sayEmpty(chart, drawn === 0, 'No trial has reported intermediate steps yet');
   }
 
   /* Parallel coordinates: one vertical axis per parameter plus the
@@ -388,6 +397,7 @@ window.K = window.K || {};
   function fillParallel(chart, model) {
     const axes = model.axes;
     const done = model.trials.filter(S.scored);
+    sayEmpty(chart, done.length === 0, NO_COMPLETE);
     const pos = axes.map((a) => done.map((t) => S.axisPos(a, t.params ? t.params[a.name] : undefined)));
     const ranges = axes.map((a, j) => (a.categorical ? [0, Math.max(1, a.choices.length - 1)] : S.extent(pos[j])));
     const [vlo, vhi] = S.extent(done.map((t) => t.value));
@@ -510,6 +520,7 @@ window.K = window.K || {};
       ds.data = bands[b];
       ds.pointRadius = radius(n) || 1;
     });
+    sayEmpty(chart, n === 0, done.length ? 'No complete trial has this parameter' : NO_COMPLETE);
   }
 
   /* Contour: the objective over two parameters the user picks (pick() gives
@@ -575,6 +586,7 @@ window.K = window.K || {};
     chart.options.scales.x = paramScale(ax);
     chart.options.scales.y = paramScale(ay);
     const done = model.trials.filter(S.scored);
+    sayEmpty(chart, done.length === 0, NO_COMPLETE);
     const px = done.map((t) => S.axisPos(ax, t.params ? t.params[ax.name] : undefined));
     const py = done.map((t) => S.axisPos(ay, t.params ? t.params[ay.name] : undefined));
     const [xlo, xhi] = S.extent(px);
@@ -643,8 +655,7 @@ window.K = window.K || {};
     const shown = imp.some((r) => r.importance > 0);
     chart.data.labels = imp.map((r) => r.name);
     chart.data.datasets[0].data = shown ? imp.map((r) => r.importance) : [];
-    chart.options.plugins.title = { display: !shown, color: '#6b7280',
-      text: 'Not enough complete trials with different values to estimate importance yet' };
+    sayEmpty(chart, !shown, 'Not enough complete trials with different values to estimate importance yet');
   }
 
   /* Empirical distribution of the objective (EDF): for each value, the
@@ -673,6 +684,7 @@ window.K = window.K || {};
     chart.data.datasets[0].data = v.map((x, i) => ({ x, y: (i + 1) / v.length }));
     /* the log toggle acts on the objective, here the x axis */
     chart.options.scales.x.type = model.logY && v.length && v[0] > 0 ? 'logarithmic' : 'linear';
+    sayEmpty(chart, v.length === 0, NO_COMPLETE);
   }
 
   /* Timeline: each trial as a bar from its start to its end (or now), in
@@ -701,6 +713,7 @@ window.K = window.K || {};
 
   function fillTimeline(chart, model) {
     const trials = model.trials.filter((t) => typeof t.started_at === 'number').sort((a, b) => a.started_at - b.started_at);
+    sayEmpty(chart, trials.length === 0, 'No trial has started yet');
     const t0 = trials.length ? trials[0].started_at : 0;
     const now = Date.now() / 1000;
     const slots = new Map();   // worker -> its slots, {end, lane}

@@ -679,6 +679,13 @@ test('a running trial\'s page moves its last step with the curve, and says its l
   });
   assert.equal(shown, String(last), 'the header\'s last step is the curve\'s');
   assert.equal(await page.locator('#stderr-none').innerText(), 'kept when the trial ends');
+  // its study has no complete trial yet: the charts say so instead of bare axes
+  await go('#/study/slowtrial');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const said = await page.evaluate(() => Object.fromEntries(['history', 'parallel', 'edf', 'timeline', 'contour']
+    .map((k) => [k, window.kestrelCharts[k].titleOf() && window.kestrelCharts[k].titleOf().text])));
+  assert.deepEqual(said, { history: 'No complete trial yet', parallel: 'No complete trial yet', edf: 'No complete trial yet',
+    timeline: null, contour: 'No complete trial yet' });
   await api('POST', '/studies/slowtrial/stop');
 });
 
