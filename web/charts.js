@@ -15,7 +15,8 @@ window.K = window.K || {};
 
 (function (K) {
   const S = K.stats;
-  const STATE_COLORS = { COMPLETE: '#2563eb', PRUNED: '#f59e0b', RUNNING: '#16a34a', FAILED: '#dc2626' };
+  const STATE_COLORS = { COMPLETE: '#2563eb', PRUNED: '#f59e0b', RUNNING: '#16a34a', FAILED: '#dc2626',
+    INTERRUPTED: '#6b7280' };
   const BIG = 2000; // above this many points a series is drawn without point markers
 
   /* Every chart the dashboard shows, by name, for the browser tests and for
@@ -165,7 +166,10 @@ window.K = window.K || {};
    * (a dataset has one style: the plot draws it as one path); where a pruned or failed trial stopped is marked with
    * a dot too (two last datasets); with Hyperband or ASHA the curves end in
    * bands at the rung steps. */
-  const CURVE_STATES = ['COMPLETE', 'PRUNED', 'RUNNING', 'FAILED'];
+  const CURVE_STATES = ['COMPLETE', 'PRUNED', 'RUNNING', 'FAILED', 'INTERRUPTED'];
+  /* A trial a stop, a signal or a dead runner ended is FAILED in the store
+   * but interrupted (re-run on resume): drawn as such, not as a failure. */
+  const shownState = (t, state) => (state === 'FAILED' && t && t.interrupted ? 'INTERRUPTED' : state);
   const STOP_STATES = ['PRUNED', 'FAILED'];
   K.charts.curves = function (canvas, model) {
     const line = (s) => ({ label: s.toLowerCase(), state: s, data: [], borderColor: STATE_COLORS[s],
@@ -193,15 +197,17 @@ window.K = window.K || {};
     }, fillCurves, model);
   };
 
-  /* Calls visit(n, c, parent) for each curve drawn (a trial of a drawn
-   * state that reported): parent is the curve it continues, a promoted
-   * trial's parent's when that reported, or null. */
+  /* Calls visit(n, c, parent, state) for each curve drawn (a trial of a
+   * drawn state that reported): parent is the curve it continues, a
+   * promoted trial's parent's when that reported, or null; state is the
+   * one it is drawn in (shownState). */
   function eachCurve(model, visit) {
     for (const [n, c] of model.curves) {
-      if (!CURVE_STATES.includes(c.state) || c.steps.length === 0) continue;
       const t = model.byNumber.get(n);
+      const state = shownState(t, c.state);
+      if (!CURVE_STATES.includes(state) || c.steps.length === 0) continue;
       const parent = t && t.resumed_from != null ? model.curves.get(t.resumed_from) : null;
-      visit(n, c, parent && parent.steps.length > 0 ? parent : null);
+      visit(n, c, parent && parent.steps.length > 0 ? parent : null, state);
     }
   }
 
@@ -221,11 +227,11 @@ window.K = window.K || {};
     sets.forEach((ds, i) => { if (ds.stop) stop[ds.stop] = i; else if (ds.single) dot[ds.state] = i; else line[ds.state] = i; });
     const count = new Uint32Array(sets.length);
     let drawn = 0;
-    eachCurve(model, (n, c, parent) => {
+    eachCurve(model, (n, c, parent, st) => {
       drawn++;
-      if (c.steps.length === 1 && !parent) count[dot[c.state]]++;
-      else count[line[c.state]] += (parent ? 1 : 0) + c.steps.length + 1;
-      if (c.state in stop) count[stop[c.state]]++;
+      if (c.steps.length === 1 && !parent) count[dot[st]]++;
+      else count[line[st]] += (parent ? 1 : 0) + c.steps.length + 1;
+      if (st in stop) count[stop[st]]++;
     });
     const cols = sets.map((ds, i) => {
       const num = new Int32Array(count[i]);
@@ -243,18 +249,18 @@ window.K = window.K || {};
     };
     /* the smallest value and whether there is any: all a log axis needs to know */
     let least = Infinity;
-    eachCurve(model, (n, c, parent) => {
+    eachCurve(model, (n, c, parent, st) => {
       const L = c.steps.length;
       for (let i = 0; i < L; i++) if (!(c.values[i] >= least)) least = c.values[i];
       if (L === 1 && !parent) {
-        put(dot[c.state], c.steps[0], c.values[0], n);
+        put(dot[st], c.steps[0], c.values[0], n);
       } else {
-        const i = line[c.state];
+        const i = line[st];
         if (parent) put(i, parent.steps[parent.steps.length - 1], parent.values[parent.values.length - 1], n);
         for (let k = 0; k < L; k++) put(i, c.steps[k], c.values[k], n);
         put(i, c.steps[L - 1], NaN, n);
       }
-      if (c.state in stop) put(stop[c.state], c.steps[L - 1], c.values[L - 1], n);
+      if (st in stop) put(stop[st], c.steps[L - 1], c.values[L - 1], n);
     });
     for (const ds of sets) {
       if (ds.stop) ds.pointRadius = ds.data.length > BIG ? 1.5 : 3;
@@ -728,8 +734,8 @@ window.K = window.K || {};
       if (!slot) { slot = { end: 0, lane: lanes.length }; own.push(slot); lanes.push(`${w} · ${own.length}`); }
       slot.end = end;
       const y = slot.lane;
-      const bar = { begin: t.started_at, end, state: t.state };
-      (data[t.state] || data.FAILED).push({ x: t.started_at - t0, y, n: t.number, bar },
+      const bar = { begin: t.started_at, end, state: shownState(t, t.state) };
+      (data[bar.state] || data.FAILED).push({ x: t.started_at - t0, y, n: t.number, bar },
         { x: end - t0, y, n: t.number, bar }, { x: end - t0, y: null });
     }
     chart.lanes = lanes;

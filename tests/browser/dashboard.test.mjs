@@ -746,6 +746,20 @@ test('a running study updates live, and stops and resumes', async () => {
   assert.equal(await page.locator('#resume').isEnabled(), true);
   assert.equal(await page.locator('#stop').isEnabled(), false);
   assert.equal(await page.locator('#retry-failed').isEnabled(), false, 'interrupted trials only: a resume re-runs them');
+  // they are drawn as interrupted, not as failures ending at a 'failed here' dot
+  const cs = (await api('GET', '/studies/live/curves?limit=10000')).json.curves;
+  const reported = stopped.filter((t) => (cs.find((c) => c.number === t.number) || { steps: [] }).steps.length > 0);
+  await page.waitForFunction((want) => {
+    const sets = window.kestrelCharts.curves.data.datasets;
+    const trials = new Set();
+    for (const d of sets.filter((x) => x.state === 'INTERRUPTED')) for (let i = 0; i < d.data.length; i++) trials.add(d.data.at(i).n);
+    return trials.size === want && sets.find((x) => x.stop === 'FAILED').data.length === 0;
+  }, reported.length);
+  // the timeline too (a chart out of view is redrawn once scrolled to)
+  await page.evaluate(() => window.kestrelCharts.timeline.canvas.scrollIntoView());
+  await page.waitForFunction((n) => window.kestrelCharts.timeline.data.datasets
+    .find((d) => d.state === 'INTERRUPTED').data.length === 3 * n, stopped.length);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.click('#resume');
   await until('live running again', async () => (await studyState('live')) === 'RUNNING');
   await page.locator('.page-head .badge.state-running').waitFor();
