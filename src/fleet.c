@@ -618,7 +618,13 @@ static int do_lease(service *sv, void *arg, kerror *err)
         return err->code;
     fleet *fl = service_fleet(sv);
     fl_worker *w = caller(fl, c->id, c->req, err);
-    return w ? lease_any(sv, fl, c, w, (int)gpus_free, err) : err->code;
+    if (!w) return err->code;
+    /* as at registration: GPUs it never registered would be given out */
+    size_t n_gpus = json_array_size(json_object_get(w->info, "gpus"));
+    if (gpus_free > (long long)n_gpus)
+        return kerror_set(err, KE_INVALID, "gpus_free", "expected at most %zu, the GPUs this "
+                          "worker registered", n_gpus);
+    return lease_any(sv, fl, c, w, (int)gpus_free, err);
 }
 
 /* The running lease c->id of the worker the request names, and its

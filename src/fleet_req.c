@@ -101,7 +101,12 @@ int fleet_req_register(const json_t *req, fleet_req_reg *out, kerror *err)
     if (rc == KE_OK && !json_is_null(json_object_get(req, "slurm_job")))
         rc = word_field(req, "slurm_job", 0, FLEET_REQ_JOB_MAX, &out->slurm_job, err);
     if (rc == KE_OK) rc = bool_field(req, "", "lease", 0, &out->lease, err);
-    if (rc == KE_OK) rc = field_get_int_in(req, "", "gpus_free", 0, 0, INT_MAX, &out->gpus_free, err);
+    /* a worker claiming GPUs it did not register would be given trials
+     * that need more devices than it can hand them */
+    if (rc == KE_OK)
+        rc = field_get_int_in(req, "", "gpus_free", 0, 0,
+                              out->gpus ? (long long)json_array_size(out->gpus) : 0,
+                              &out->gpus_free, err);
     return rc;
 }
 

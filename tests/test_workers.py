@@ -294,10 +294,16 @@ class WorkersTest(unittest.TestCase):
 
         # a trial asking two GPUs never goes to a worker with one
         s.json("POST", "/api/v1/studies", self.step_spec("two", trials=1, gpus=2))
-        _, reg = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1, "gpus": [0]})
+        _, reg = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1,
+                                                     "gpus": [0, 1]})
         path = "/api/v1/workers/%d/lease" % reg["id"]
         status, _ = s.json("POST", path, {"key": reg["key"], "gpus_free": 1})
         self.assertEqual(status, 204)
+        # nor to one claiming more free GPUs than it registered
+        _, one = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 2, "slots": 1, "gpus": [0]})
+        status, ans = s.json("POST", "/api/v1/workers/%d/lease" % one["id"],
+                             {"key": one["key"], "gpus_free": 2})
+        self.assertEqual((status, ans["error"]["path"]), (400, "gpus_free"), ans)
         status, lease = s.json("POST", path, {"key": reg["key"], "gpus_free": 2})
         self.assertEqual(status, 200)
         self.assertEqual(lease["study"], "two")
@@ -427,7 +433,7 @@ class WorkersTest(unittest.TestCase):
                                 {"key": w2["key"]})[0], 204)
         _, w3 = s.json("POST", "/api/v1/workers", {"host": "manual", "pid": 3, "slots": 2})
         path = "/api/v1/workers/%d/lease" % w3["id"]
-        for bad in ("a", -3, 1.5, True, None):
+        for bad in ("a", -3, 1.5, True, None, 1):   # 1: it registered no GPU
             status, ans = s.json("POST", path, {"key": w3["key"], "gpus_free": bad})
             self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, "gpus_free"),
                              (bad, ans))
@@ -504,7 +510,8 @@ class WorkersTest(unittest.TestCase):
                            (dict(good, slots="1"), "slots"),
                            (dict(good, slots=0), "slots"),
                            (dict(good, lease="yes"), "lease"),
-                           (dict(good, lease=True, gpus_free=-3), "gpus_free")):
+                           (dict(good, lease=True, gpus_free=-3), "gpus_free"),
+                           (dict(good, lease=True, gpus=[4], gpus_free=2), "gpus_free")):
             status, ans = s.json("POST", "/api/v1/workers", body)
             self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, path),
                              (body, ans))
