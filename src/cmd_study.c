@@ -71,7 +71,7 @@ static int load_file(const char *path, json_t **out, kerror *err)
     if (!f) return kerror_set(err, KE_IO, "--file", "cannot read %s: %s", shown, strerror(errno));
     json_error_t je;
     errno = 0;
-    *out = json_loadf(f, 0, &je);
+    *out = json_loadf(f, JSON_REJECT_DUPLICATES, &je);   /* as --set twice */
     int read_errno = ferror(f) ? (errno ? errno : EIO) : 0;
     if (f != stdin) fclose(f);
     if (read_errno) {

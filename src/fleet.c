@@ -271,7 +271,7 @@ static int call_req(fleet_call *c, kerror *err)
 {
     if (c->req) return KE_OK;
     json_error_t je;
-    json_t *o = json_loadb(c->text ? c->text : "", c->len, 0, &je);
+    json_t *o = json_loadb(c->text ? c->text : "", c->len, JSON_REJECT_DUPLICATES, &je);   /* as api.c */
     if (!json_is_object(o)) {
         json_decref(o);
         return kerror_set(err, KE_INVALID, NULL, "expected a JSON object: %s",

@@ -488,6 +488,8 @@ check "kestrel enqueue --set stores one pending configuration" "[ $rc -eq 0 ] &&
 check "kestrel enqueue to a complete study says they wait for a larger budget" "grep -q \"study 'enq' is complete: they run once its budget.max_trials is raised\" warn.txt"
 $KESTREL enqueue enq --db enq.db --set x1=2.5 --set x2=3 --set x1=4 --set opt=sgd 2>err.txt; rc=$?
 check "kestrel enqueue: a parameter set twice is refused, not the last taken" "[ $rc -eq 2 ] && grep -q \"'x1' given twice\" err.txt && [ \$(q 'select count(*) from enqueued') -eq 3 ]"
+echo '{"x1": 1, "x2": 1, "x1": 2, "opt": "sgd"}' | $KESTREL enqueue enq --db enq.db --file - 2>err.txt; rc=$?
+check "kestrel enqueue --file: a parameter given twice is refused, as with --set" "[ $rc -eq 2 ] && grep -q 'duplicate object key' err.txt && [ \$(q 'select count(*) from enqueued') -eq 3 ]"
 # a value of the wrong JSON type is refused, not converted (docs/spec.md)
 echo '{"x1": true, "x2": 1, "opt": "sgd"}' | $KESTREL enqueue enq --db enq.db --file - 2>err.txt; rc=$?
 check "kestrel enqueue refuses true for a float, naming it" "[ $rc -eq 2 ] && grep -q 'x1: must be a number, not a boolean' err.txt && [ \$(q 'select count(*) from enqueued') -eq 3 ]"

@@ -188,6 +188,14 @@ START_TEST(files)
     f = fopen(bad, "w");
     fputs("{\"lr\": 0.2,\n \"schedule\" }\n", f);
     fclose(f);
+    char twice[64];   /* a key given twice was read as its last value */
+    snprintf(twice, sizeof twice, "%s/twice.json", dir);
+    f = fopen(twice, "w");
+    fputs("{\"lr\": 0.2,\n \"lr\": 0.5}\n", f);
+    fclose(f);
+    ck_assert_int_eq(train_config_load_file(&c, twice, &err), KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "duplicate"));
+    unlink(twice);
     ck_assert_int_eq(train_config_load_file(&c, good, &err), KE_OK);
     ck_assert_double_eq(c.lr, 0.2);
     ck_assert_int_eq(c.schedule, SCHEDULE_COSINE);

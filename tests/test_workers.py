@@ -515,6 +515,10 @@ class WorkersTest(unittest.TestCase):
             status, ans = s.json("POST", "/api/v1/workers", body)
             self.assertEqual((status, (ans or {}).get("error", {}).get("path")), (400, path),
                              (body, ans))
+        # a field given twice was read as its last value (the study API refuses it)
+        status, _, ans = s.request("POST", "/api/v1/workers", b'{"host": "h2", "slots": 1, "slots": 9}')
+        self.assertEqual(status, 400, ans)
+        self.assertIn(b"duplicate object key", ans)
         self.assertEqual(s.json("GET", "/api/v1/workers")[1]["workers"], [])
         s.log.flush()
         s.log.seek(0)

@@ -418,7 +418,8 @@ int train_config_apply_json(train_config *c, const json_t *obj, kerror *err)
 int train_config_load_file(train_config *c, const char *path, kerror *err)
 {
     json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
+    /* a key given twice would silently take its last value */
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         if (je.line < 1)   /* no position: the file could not be read */
             return kerror_set(err, KE_IO, "config", "%s", je.text);
