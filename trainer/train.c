@@ -162,6 +162,17 @@ static int load_teacher(session *s, kerror *err)
         rc = kerror_set(err, KE_CONFLICT, "scaling", "the teacher was trained with scaling=%s, "
                         "this run uses %s", train_config_enum_name("scaling", tc.scaling),
                         train_config_enum_name("scaling", s->cfg->scaling));
+    /* named in the data's terms: the parameter counts that differ after
+     * would not say which (a version 1 file, without its shape, meets
+     * only that check) */
+    int t_in, t_out, t_regression;
+    kerror serr;
+    if (!rc && checkpoint_shape(ck, &t_in, &t_out, &t_regression, &serr) == KE_OK &&
+        (t_in != (int)s->ds.d || t_out != s->n_out || t_regression != !s->classification))
+        rc = kerror_set(err, KE_INVALID, "teacher", "the teacher takes %d inputs to %d %s; this "
+                        "run's data has %d inputs and %d %s", t_in, t_out,
+                        t_regression ? "targets" : "classes", (int)s->ds.d, s->n_out,
+                        s->classification ? "classes" : "targets");
     if (!rc) {
         train_model_config(&tc, !s->classification, (int)s->ds.d, s->n_out, &mc);
         mc.max_batch = s->cfg->batch_size;
