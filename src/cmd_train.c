@@ -1,7 +1,10 @@
 /* cmd_train: argument and environment handling for `kestrel train`; the
  * training itself is trainer/train.c. Invariant: every option error is
  * reported before any data is loaded, so a bad trial config fails fast with
- * exit status 2 and a message naming the option. */
+ * exit status 2 and a message naming the option. A file it names that cannot
+ * be read (--config, teacher, resume) is exit 1, as an unreadable spec is for
+ * kestrel run, and so is whatever the run meets once data is read: options
+ * that do not fit the data, a diverging loss. */
 #include "cmd_train.h"
 #include "cli.h"
 
@@ -19,13 +22,6 @@
 #include "../trainer/train.h"
 
 #define CHECKPOINT_FILE "checkpoint.kck"
-
-static int fail(const kerror *err, int status)
-{
-    char buf[KERROR_PATH_MAX + KERROR_MSG_MAX + 4];
-    fprintf(stderr, "kestrel train: %s\n", kerror_text(err, buf, sizeof buf));
-    return status;
-}
 
 /* Writes line + '\n' to the fd in ctx, its reals in their shortest form;
  * one write per line when it fits, so lines from one process never
@@ -155,7 +151,7 @@ int cmd_train_main(int argc, char **argv)
             return cli_usage("train", "unexpected argument '%s' (options are set with --set KEY=VALUE)",
                              unknown);
         if (unknown) return cli_usage("train", "unknown option '%s'", unknown);
-        return fail(&err, 2);
+        return cli_fail("train", &err);
     }
     if (help) {
         train_config_print_help(stdout);
@@ -170,8 +166,11 @@ int cmd_train_main(int argc, char **argv)
               "test_* are the best epoch's)\n", stdout);
         return 0;
     }
-    if (apply_env(&cfg, &err) || train_config_validate(&cfg, &err)) return fail(&err, 2);
+    if (apply_env(&cfg, &err) || train_config_validate(&cfg, &err)) return cli_fail("train", &err);
     int fd = cli_report_fd();
-    if (train_run(&cfg, write_line, &fd, NULL, &err)) return fail(&err, 1);
+    if (train_run(&cfg, write_line, &fd, NULL, &err)) {
+        cli_fail("train", &err);
+        return CLI_FAIL;   /* met while running, whatever its kind */
+    }
     return 0;
 }

@@ -65,8 +65,13 @@ START_TEST(usage_errors)
     ck_assert_int_eq(cmd_train_main(3, bad_opt), 2);
     char *bad_arg[] = {"train", "--frobnicate", NULL};
     ck_assert_int_eq(cmd_train_main(2, bad_arg), 2);
+    /* a file that cannot be read is exit 1, as a spec's is for kestrel run
+     * (a missing --config, teacher or resume file was exit 2, a missing CSV
+     * 1) */
     char *missing[] = {"train", "--config", "/nonexistent/x.json", NULL};
-    ck_assert_int_eq(cmd_train_main(3, missing), 2);
+    ck_assert_int_eq(cmd_train_main(3, missing), 1);
+    char *no_teacher[] = {"train", "--set", "teacher=/nonexistent/t.kck", NULL};
+    ck_assert_int_eq(cmd_train_main(3, no_teacher), 1);
     setenv("KESTREL_BUDGET", "-1", 1);
     char *plain[] = {"train", NULL};
     ck_assert_int_eq(cmd_train_main(1, plain), 2);

@@ -562,14 +562,14 @@ START_TEST(distillation_from_teacher)
      * checkpoint M"). */
     train_config same = c;
     set("synthetic_features=9");
-    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
     ck_assert_str_eq(err.path, "teacher");
     ck_assert_msg(strstr(err.msg, "this run's data has 9 inputs"), "%s", err.msg);
     c = same;
     char classes[32];
     snprintf(classes, sizeof classes, "synthetic_classes=%d", c.synthetic_classes + 1);
     set(classes);
-    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
     ck_assert_msg(strstr(err.msg, "classes; this run's data has"), "%s", err.msg);
 }
 END_TEST

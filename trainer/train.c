@@ -169,7 +169,7 @@ static int load_teacher(session *s, kerror *err)
     kerror serr;
     if (!rc && checkpoint_shape(ck, &t_in, &t_out, &t_regression, &serr) == KE_OK &&
         (t_in != (int)s->ds.d || t_out != s->n_out || t_regression != !s->classification))
-        rc = kerror_set(err, KE_INVALID, "teacher", "the teacher takes %d inputs to %d %s; this "
+        rc = kerror_set(err, KE_CONFLICT, "teacher", "the teacher takes %d inputs to %d %s; this "
                         "run's data has %d inputs and %d %s", t_in, t_out,
                         t_regression ? "targets" : "classes", (int)s->ds.d, s->n_out,
                         s->classification ? "classes" : "targets");
