@@ -306,6 +306,12 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
                http_port(srv));
         printf("dashboard: http://%s%s%s:%d/%s (database %s)\n", v6 ? "[" : "", o.host,
                v6 ? "]" : "", http_port(srv), o.token ? "?token=TOKEN" : "", o.db);
+        /* a study that shows RUNNING with nothing running is otherwise a
+         * puzzle: say where its trials are to come from */
+        if (o.no_local && !scaler)
+            printf("trials: none run here (--max-parallel 0); they wait for workers: kestrel "
+                   "worker --server http://%s%s%s:%d/ (docs/workers.md)\n", v6 ? "[" : "", o.host,
+                   v6 ? "]" : "", http_port(srv));
         fflush(stdout);
         code = start_runs(sv, &o);
         if (code == CLI_OK) rc = service_run(sv, ctx->stop, &err);

@@ -610,5 +610,20 @@ dflt=$(serve_tasks blas.db -u OPENBLAS_NUM_THREADS -u GOTO_NUM_THREADS -u OMP_NU
 check "kestrel serve keeps none of OpenBLAS's threads ($dflt threads; $one with OPENBLAS_NUM_THREADS=1)" \
     "[ $one -gt 0 ] && [ $dflt -eq $one ]"
 
+# a pure coordinator says where its studies' trials are to come from (a
+# study RUNNING with nothing running was left unexplained)
+serve_tasks coord.db >/dev/null
+grep -q '^trials: none run here' serve.out && before=yes || before=no
+rm -f serve.out
+"$KESTREL" serve --db coord.db --listen 127.0.0.1:0 --max-parallel 0 >serve.out 2>&1 &
+spid=$!
+n=0   # a hang guard, as above
+while ! grep -q '^trials: ' serve.out && kill -0 $spid 2>/dev/null && [ $n -lt 1200 ]; do
+    sleep 0.1; n=$((n + 1))
+done
+kill $spid 2>/dev/null; wait $spid
+check "kestrel serve --max-parallel 0 says its trials wait for workers (and only then)" \
+    "[ $before = no ] && grep -q '^trials: none run here (--max-parallel 0); they wait for workers: kestrel worker --server http://127.0.0.1:[0-9]*/' serve.out"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
