@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sched_dir.h"
 #include "spec_command.h"
@@ -89,6 +90,16 @@ static void builtin_argv(strlist *a, const sched_trial *t, const spec_study *spe
     }
 }
 
+/* NAME=DIR with DIR absolute: Kestrel's folders may be relative to its own
+ * working directory, and a command trial runs in its spec's folder. */
+static void add_dir(strlist *e, const char *name, const char *dir)
+{
+    char cwd[4096];
+    while (dir[0] == '.' && dir[1] == '/') dir += 2;
+    if (dir[0] == '/' || !getcwd(cwd, sizeof cwd)) add(e, "%s=%s", name, dir);
+    else add(e, "%s=%s/%s", name, cwd, dir);
+}
+
 static void trial_env(strlist *e, const sched_trial *t, const spec_study *spec,
                       const sched_launch_paths *o, int threads, const char *trial_dir)
 {
@@ -101,13 +112,16 @@ static void trial_env(strlist *e, const sched_trial *t, const spec_study *spec,
     else add(e, "KESTREL_PARAMS=%s", params);
     free(params);
     if (t->budget > 0) add(e, "KESTREL_BUDGET=%d", t->budget);
-    add(e, "KESTREL_CHECKPOINT_DIR=%s", trial_dir);
-    if (t->resumed_from >= 0)
-        add(e, "KESTREL_RESUME_FROM=%s/%s/%d", o->work_dir, spec->name, t->resumed_from);
+    add_dir(e, "KESTREL_CHECKPOINT_DIR", trial_dir);
+    if (t->resumed_from >= 0) {
+        char from[4096];
+        snprintf(from, sizeof from, "%s/%s/%d", o->work_dir, spec->name, t->resumed_from);
+        add_dir(e, "KESTREL_RESUME_FROM", from);
+    }
     add(e, "KESTREL_THREADS=%d", threads);
     add(e, "OPENBLAS_NUM_THREADS=%d", threads);
     add(e, "OMP_NUM_THREADS=%d", threads);
-    if (o->cache_dir) add(e, "KESTREL_CACHE_DIR=%s", o->cache_dir);
+    if (o->cache_dir) add_dir(e, "KESTREL_CACHE_DIR", o->cache_dir);
     for (char **kv = spec->run.env; kv && *kv; kv++) add(e, "%s", *kv);
     for (char *const *kv = o->env_extra; kv && *kv; kv++) add(e, "%s", *kv);
 }

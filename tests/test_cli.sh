@@ -448,6 +448,17 @@ cat > specs/rel.json <<'J'
 J
 (cd elsewhere && $KESTREL run ../specs/rel.json --db rel.db >/dev/null 2>&1); rc=$?
 check "a relative run.cwd is taken from the spec's folder" "[ $rc -eq 0 ] && [ \"\$(cat specs/sub/where.txt)\" = \"\$(cd specs/sub && pwd -P)\" ]"
+# the folders a trial is given are its own from its spec's folder, not the
+# ones relative to where kestrel run started (a relative --db)
+cat > specs/dirs.json <<'J'
+{"name": "dirs", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 1},
+ "run": {"command": "[ -f \"$KESTREL_CHECKPOINT_DIR/.kestrel-trial\" ] && pwd > \"$KESTREL_CACHE_DIR.txt\" && echo '{{\"value\": {x}}}'"}}
+J
+(cd elsewhere && $KESTREL run ../specs/dirs.json --db dirs.db >/dev/null 2>&1); rc=$?
+check "a command trial in its spec's folder finds KESTREL_CHECKPOINT_DIR and KESTREL_CACHE_DIR of a relative --db" \
+    "[ $rc -eq 0 ] && [ -s elsewhere/kestrel-cache.txt ]"
 
 # --- a work folder that already holds a user's STUDY/N folder ---------------
 cat > mine.json <<'J'
