@@ -211,6 +211,10 @@ class OpenApiTest(unittest.TestCase):
             if "objective" not in doc:      # a trainer config, not a study
                 continue
             self.assertEqual(self.doc.validate(doc, spec), [], n)
+        # the run fields docs/spec.md lists besides the examples' (nice was left out)
+        full = fn_spec("x")
+        full["run"].update(kill_grace=2, nice=10, resources={"gpus": 1})
+        self.assertEqual(self.doc.validate(full, spec), [])
         bad = fn_spec("x")
         bad["budget"]["max_trails"] = 3
         self.assertIn("$.budget: field 'max_trails' is not in the document",
