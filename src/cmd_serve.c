@@ -29,7 +29,7 @@ static const char serve_help[] =
     "                       a free one; IPv6 as [::1]:8080). A non-loopback address\n"
     "                       needs --token-file\n"
     "  --token-file FILE    require 'Authorization: Bearer TOKEN' (TOKEN = the file's\n"
-    "                       first line) for POST and DELETE requests\n"
+    "                       first line) for POST, PUT and DELETE requests\n"
     "  --auth-reads         require the token for GET requests too (needs --token-file;\n"
     "                       not for /healthz and the dashboard's static files); reads\n"
     "                       may also pass it as ?token=TOKEN\n"

@@ -985,6 +985,10 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(s.json("POST", "/api/v1/studies", spec, token="s3cret")[0], 201)
         self.assertEqual(s.json("GET", "/api/v1/studies")[0], 200)
         self.assertEqual(s.request("DELETE", "/api/v1/studies/auth")[0], 401)
+        # PUT needs it too (the note), as --help and the README say
+        self.assertEqual(s.json("PUT", "/api/v1/studies/auth/note", {"note": "x"})[0], 401)
+        self.assertEqual(s.json("PUT", "/api/v1/studies/auth/note", {"note": "x"}, token="s3cret")[0],
+                         200)
         s.stop()
 
         r = self.serve("--token-file", token_file, "--auth-reads", db=os.path.join(self.tmp, "r.db"))
