@@ -47,7 +47,8 @@ static const char best_help[] =
     "Usage: kestrel best STUDY [--db FILE] [--format table|json|csv]\n"
     "                   [--export-model FILE [--work-dir DIR]]\n"
     "Show the best COMPLETE trial of a study (by its objective's direction) with\n"
-    "its parameters. Exit status 5 when the study has no complete trial.\n"
+    "its parameters. Exit status 5 when the study has no complete trial, or\n"
+    "that trial no model to export.\n"
     "  --export-model FILE  also copy that trial's model (a trainer study's\n"
     "                       checkpoint.kck) to FILE, for kestrel predict and\n"
     "                       kestrel evaluate\n"
@@ -109,6 +110,9 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
         default: return cli_bad_option(cmd, argv, opts);
         }
     }
+    /* alone it would be ignored, and the user left thinking it was used */
+    if (q->work_dir && !q->export_model)
+        return cli_usage(cmd, "--work-dir says where --export-model finds the model: give both");
     if (want_study && optind != argc - 1) return cli_usage(cmd, "expected one STUDY argument");
     if (!want_study && optind != argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     q->study = want_study ? argv[optind] : NULL;

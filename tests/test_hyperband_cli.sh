@@ -63,6 +63,9 @@ $KESTREL evaluate --model best.kck --data csv:rows.csv > eval.txt 2>&1; rc=$?
 check "evaluate refuses rows without labels (exit 2)" "[ $rc -eq 2 ] && grep -q 'no label column' eval.txt"
 $KESTREL best hb --export-model best.kck --work-dir "$T/nowhere" >/dev/null 2>&1; rc=$?
 check "best --export-model without the trial's model file: exit 5" "[ $rc -eq 5 ]"
+$KESTREL best hb --work-dir "$T/nowhere" >out.txt 2>&1; rc=$?
+check "best --work-dir without --export-model is refused, not ignored" \
+    "[ $rc -eq 2 ] && grep -q 'give both' out.txt"
 # A study's trials skip the test pass (the objective is val_loss here) ...
 check "trials of a val_loss study report no test metrics" \
     "[ \$(q \"select count(*) from trial_metrics where name like 'test_%'\") -eq 0 ] && [ \$(q \"select count(*) from trial_metrics where name = 'val_accuracy'\") -eq 22 ]"
