@@ -249,6 +249,16 @@ START_TEST(cross_checks)
     invalid_pair("schedule=linear", "min_lr=0.01", "min_lr");
     invalid_pair("batchnorm=true", "batch_size=1", "batchnorm");
     invalid_pair("data=synthetic-regression", "stratify=true", "stratify");
+    /* label smoothing is of the cross-entropy's targets: the other losses
+     * dropped it without a word */
+    const char *plain[] = {"loss=mse", "loss=huber", "loss=bce"};
+    for (int i = 0; i < 3; i++) {
+        invalid_pair("label_smoothing=0.1", plain[i], "label_smoothing");
+        ck_assert_ptr_nonnull(strstr(err.msg, plain[i]));
+    }
+    train_config_defaults(&c);
+    train_config_set_kv(&c, "label_smoothing=0.1", &err);
+    ck_assert_int_eq(train_config_validate(&c, &err), KE_OK);   /* loss auto: cross_entropy */
     /* a resume or teacher file that is not there fails before the data load */
     train_config_defaults(&c);
     train_config_set_kv(&c, "resume=/nonexistent/kestrel.kck", &err);

@@ -84,7 +84,8 @@ const train_config_option train_config_options[] = {
       "cross-entropy: balanced weighs each training row's loss by n / (classes * rows of its class) "
       "of the training part (sklearn's balanced, Keras's class_weight); val_loss stays unweighted; "
       "CPU only"),
-    F(label_smoothing, "0", 0, 0.9, "label smoothing of the cross-entropy targets"),
+    F(label_smoothing, "0", 0, 0.9, "cross_entropy: label smoothing of the targets, (1 - v) one-hot "
+      "+ v / classes (PyTorch's label_smoothing); refused with mse, huber and bce"),
     E(optimizer, "adam", optim_names, "update rule"),
     FO(lr, "0.001", 0, BIG, "base learning rate"),
     F(momentum, "0.9", 0, 0.9999, "momentum and nesterov: momentum"),
@@ -451,6 +452,12 @@ int train_config_validate(const train_config *c, kerror *err)
                           "cross_entropy and no teacher");
     if (regression && c->label_smoothing > 0)
         return kerror_set(err, KE_INVALID, "label_smoothing", "needs a classification task");
+    /* the smoothing is of the softmax cross-entropy's targets: mse, huber
+     * and bce trained on the plain one-hot rows without a word */
+    if (c->label_smoothing > 0 && (c->loss == CONFIG_LOSS_MSE || c->loss == CONFIG_LOSS_HUBER ||
+                                   c->loss == CONFIG_LOSS_BCE))
+        return kerror_set(err, KE_INVALID, "label_smoothing", "needs loss=cross_entropy (or auto), "
+                          "not loss=%s", loss_names[c->loss]);
     if (regression && c->stratify)
         return kerror_set(err, KE_INVALID, "stratify", "needs a classification task");
     /* what would run is another optimizer, or a schedule that rises */
