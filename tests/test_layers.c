@@ -139,7 +139,9 @@ START_TEST(test_activation_values)
         { LAYERS_ACT_LEAKY_RELU, { -0.2f, -0.05f, 0, 0.5f, 2 } },
         { LAYERS_ACT_TANH, { -0.9640276f, -0.4621172f, 0, 0.4621172f, 0.9640276f } },
         { LAYERS_ACT_SIGMOID, { 0.1192029f, 0.3775407f, 0.5f, 0.6224593f, 0.8807971f } },
-        /* tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
+        /* tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))), torch's
+         * F.gelu(x, approximate='tanh'); the exact F.gelu(x) (erf) gives
+         * -0.0455003 at x = -2, outside the tolerance */
         { LAYERS_ACT_GELU, { -0.0454023f, -0.1542860f, 0, 0.3457140f, 1.9545977f } },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

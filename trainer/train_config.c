@@ -69,7 +69,8 @@ const train_config_option train_config_options[] = {
       "training parts and in every k-fold fold (sklearn's stratify=y)"),
     E(scaling, "standard", scaling_names, "feature scaling fitted on the training rows"),
     L(hidden, "128", 1, 65536, "hidden layer widths, e.g. 256,128, at most 16 layers (empty: linear model)"),
-    E(activation, "relu", act_names, "hidden activation"),
+    E(activation, "relu", act_names, "hidden activation; gelu is the tanh approximation (PyTorch's "
+      "GELU(approximate='tanh')), which differs from the exact erf form by up to 5e-4"),
     F(leaky_slope, "0.01", 0, 1, "negative slope of leaky_relu"),
     B(batchnorm, "false", "batch norm after every hidden dense layer"),
     F(bn_momentum, "0.1", 0, 1, "batch-norm running-statistics momentum"),
