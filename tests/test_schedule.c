@@ -108,7 +108,10 @@ START_TEST(warmup_constant)
     ck_assert_double_eq_tol(schedule_lr(&s, 2), 0.075, TOL);
     ck_assert_double_eq_tol(schedule_lr(&s, 3), 0.1, TOL);
     ck_assert_double_eq_tol(schedule_lr(&s, 4), 0.1, TOL);
-    s.warmup_start = 0.2;   /* factor 0.2 + 0.8 (step+1)/4 */
+    /* factor 0.2 + 0.8 (step+1)/4: step i has the rate torch's
+     * LinearLR(opt, 0.2, total_iters=4) gives step i + 1 (torch 0.02, 0.04,
+     * 0.06 at steps 0, 1, 2; here 0.04, 0.06, 0.08) */
+    s.warmup_start = 0.2;
     ck_assert_double_eq_tol(schedule_lr(&s, 0), 0.1 * 0.4, TOL);
     ck_assert_double_eq_tol(schedule_lr(&s, 1), 0.1 * 0.6, TOL);
 }

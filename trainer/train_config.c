@@ -102,7 +102,10 @@ const train_config_option train_config_options[] = {
     F(agc, "0", 0, 1000, "adaptive gradient clipping lambda, unit-wise, output layer unclipped (0: off)"),
     E(schedule, "constant", sched_names, "learning-rate schedule"),
     I(warmup_steps, "0", 0, 1e9, "linear warm-up over this many optimizer steps"),
-    F(warmup_start, "0", 0, 1, "warm-up start factor"),
+    F(warmup_start, "0", 0, 1, "warm-up start factor s: optimizer step i < warmup_steps (from 0) "
+      "runs at the schedule's rate times s + (1 - s) (i + 1) / warmup_steps, so the first step is "
+      "above s and step warmup_steps - 1 at the full rate (one step ahead of PyTorch's "
+      "LinearLR(s, total_iters=warmup_steps))"),
     I(step_size, "10", 1, 1e6, "step schedule: epochs per gamma"),
     FO(gamma, "0.1", 0, 1, "step, multistep, exponential: decay factor"),
     L(milestones, "", 1, 1e6, "multistep: ascending epochs where lr *= gamma"),
