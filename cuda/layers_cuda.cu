@@ -132,10 +132,11 @@ __global__ void bn_stats_kernel(float *mean, float *invstd, float *run_mean, flo
     }
     float var = block_sum(v) / (float)B;
     if (threadIdx.x == 0) {
-        float unbias = B > 1 ? (float)B / (float)(B - 1) : 1.0f;
         mean[j] = mu;
-        run_mean[j] = (1.0f - momentum) * run_mean[j] + momentum * mu;
-        run_var[j] = (1.0f - momentum) * run_var[j] + momentum * var * unbias;
+        if (B > 1) {   /* a batch of 1 has no variance: as trainer/layers.c */
+            run_mean[j] = (1.0f - momentum) * run_mean[j] + momentum * mu;
+            run_var[j] = (1.0f - momentum) * run_var[j] + momentum * var * (float)B / (float)(B - 1);
+        }
         invstd[j] = 1.0f / sqrtf(var + eps);
     }
 }

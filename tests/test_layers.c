@@ -246,6 +246,18 @@ START_TEST(test_bn_statistics_and_eval)
         ck_assert_double_eq_tol(c.rm[j], 0.75 * 0.5 + 0.25 * mu, 1e-5);
         ck_assert_double_eq_tol(c.rv[j], 0.75 * 2.0 + 0.25 * ss / (B - 1), 1e-5);
     }
+    /* a batch of one row (an epoch's last, n % batch_size == 1) has no
+     * variance: the running statistics stay as they are (they took 0 and
+     * the row itself, and the evaluation after read a variance near 0) */
+    float rm1[N], rv1[N];
+    memcpy(rm1, c.rm, sizeof rm1);
+    memcpy(rv1, c.rv, sizeof rv1);
+    layers_bn_forward(c.y, c.xhat, c.mean, c.invstd, c.rm, c.rv, c.z, c.gamma, c.beta,
+                      1, N, 0.25f, 1e-5f, 1, NULL);
+    for (int j = 0; j < N; j++) {
+        ck_assert_float_eq(c.rm[j], rm1[j]);
+        ck_assert_float_eq(c.rv[j], rv1[j]);
+    }
     /* evaluation: running statistics, which stay as they are */
     float rm[N], rv[N];
     memcpy(rm, c.rm, sizeof rm);

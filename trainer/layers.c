@@ -227,10 +227,14 @@ void layers_bn_forward(float *y, float *xhat, float *mean, float *invstd,
 {
     if (training) {
         column_stats(mean, invstd, z, B, n, sync);   /* invstd holds var for now */
-        /* running var gets the unbiased estimate; a batch of 1 has none, so its var (0) is kept as is */
+        /* running var gets the unbiased estimate. A batch of 1 row (the
+         * last of an epoch, n % batch_size == 1) has none: it leaves the
+         * running statistics alone, as they would otherwise take a
+         * variance of 0 just before the evaluation reads them (PyTorch
+         * refuses such a batch) */
         int rows = sync ? sync->rows : B;
         float unbias = rows > 1 ? (float)rows / (float)(rows - 1) : 1.0f;
-        int update = !sync || sync->update_running;
+        int update = (!sync || sync->update_running) && rows > 1;
         for (int j = 0; j < n; j++) {
             if (update) {
                 run_mean[j] = (1.0f - momentum) * run_mean[j] + momentum * mean[j];
