@@ -99,7 +99,7 @@ const train_config_option train_config_options[] = {
     F(l2, "0", 0, 10, "L2 penalty l2/2*|w|^2 added to the gradient (l1 and l2: elastic net)"),
     F(clip_value, "0", 0, BIG, "clip each gradient entry to [-v, v] (0: off)"),
     F(clip_norm, "0", 0, BIG, "clip the global gradient L2 norm (0: off)"),
-    F(agc, "0", 0, 1000, "adaptive gradient clipping lambda, unit-wise, output layer unclipped (0: off)"),
+    F(agc, "0", 0, 1000, "adaptive gradient clipping lambda (Brock et al. 2021), unit-wise on the dense weights; biases and the output layer unclipped (0: off)"),
     E(schedule, "constant", sched_names, "learning-rate schedule"),
     I(warmup_steps, "0", 0, 1e9, "linear warm-up over this many optimizer steps"),
     F(warmup_start, "0", 0, 1, "warm-up start factor s: optimizer step i < warmup_steps (from 0) "
