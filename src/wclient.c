@@ -41,6 +41,7 @@ struct wclient {
     CURL *h;
     char *base;
     struct curl_slist *headers;
+    unsigned long answers;  /* requests answered, any status */
 };
 
 /* Loads libcurl into c->dl and c->api. */
@@ -161,6 +162,7 @@ static int perform(wclient *c, const char *method, const char *path, const void 
         long code = 0;
         api->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         *status = (int)code;
+        c->answers++;
     }
     free(url);
     return rc;
@@ -180,6 +182,11 @@ int wclient_bytes(wclient *c, const char *method, const char *path, const void *
 int wclient_download(wclient *c, const char *path, FILE *f, int *status, kerror *err)
 {
     return perform(c, "GET", path, NULL, 0, on_file, f, status, err);
+}
+
+unsigned long wclient_answers(const wclient *c)
+{
+    return c->answers;
 }
 
 int wclient_call(wclient *c, const char *method, const char *path, const json_t *body,

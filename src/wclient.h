@@ -29,5 +29,8 @@ int wclient_bytes(wclient *c, const char *method, const char *path, const void *
 /* A GET whose answer's bytes are written to f as they arrive (whatever the
  * status: the caller looks at it before trusting f). */
 int wclient_download(wclient *c, const char *path, FILE *f, int *status, kerror *err);
+/* How many requests the server has answered so far (any status): a caller
+ * that made several tells a round the server answered from one it did not. */
+unsigned long wclient_answers(const wclient *c);
 
 #endif

@@ -622,14 +622,18 @@ int worker_run(const worker_opts *o, kerror *err)
         if (o->max_trials && w->leased >= o->max_trials && n_busy(w) == 0) break;
         kerror rerr;
         kerror_clear(&rerr);
+        unsigned long answers = wclient_answers(w->c);
         int r = round_once(w, &rerr);
+        /* a round may send nothing (reports wait BATCH_S after a try):
+         * only an answer says that the server is back */
+        int answered = wclient_answers(w->c) != answers;
         if (r == KE_IO && !unreachable)
             log_err("the server cannot be reached; keeping what is to send", &rerr);
-        else if (r == KE_OK && unreachable)
+        else if (r == KE_OK && unreachable && answered)
             klog(stderr, "worker: the server answers again");
         else if (r != KE_OK && r != KE_IO)
             rc = kerror_set(err, r, rerr.path, "%s", rerr.msg);
-        unreachable = r == KE_IO;
+        unreachable = r == KE_IO || (unreachable && !answered);
         double now = now_s();
         if (n_busy(w) > 0) w->idle_since = now;
         if (o->idle_exit > 0 && now - w->idle_since >= o->idle_exit) {

@@ -53,6 +53,15 @@ touch "$DONE"
 echo '{"loss": 0.5}' >&3
 """
 
+# Creates the file $STARTED, then reports a step every 20 ms until the file
+# $GATE exists, then its final loss 0.5.
+CHATTY_SH = r"""#!/bin/sh
+touch "$STARTED"
+i=1
+while [ ! -e "$GATE" ]; do echo "{\"step\": $i, \"loss\": 1}" >&3; i=$((i + 1)); sleep 0.02; done
+echo '{"loss": 0.5}' >&3
+"""
+
 HANG = 300   # seconds: a guard against hangs, never a timing assertion (a
 #             loaded CI machine once took more than 120 s to relay 50,000 reports)
 
@@ -852,6 +861,35 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual([v["step"] for v in d["values"]], [1, 2, 3, 4])
         self.assertEqual(d["state"], "COMPLETE")
         self.assertIn("cannot be reached", self.log_of(w))
+
+    def test_a_worker_says_the_server_answers_again_only_when_it_does(self):
+        # a round that sent nothing (a trial's reports wait 100 ms after a
+        # try) was taken for an answer: while the server was out of reach the
+        # log said "the server answers again" after nearly every failed report
+        s = self.serve()
+        chatty = os.path.join(self.tmp, "chatty.sh")
+        with open(chatty, "w") as f:
+            f.write(CHATTY_SH)
+        spec = self.step_spec("chat", trials=1, parallel=1)
+        spec["run"] = {"command": ["sh", chatty]}
+        s.json("POST", "/api/v1/studies", spec)
+        proxy = Proxy(s.port)
+        self.addCleanup(proxy.sock.close)
+        gate, started = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "started")
+        w = self.worker(proxy, "w", env=dict(GATE=gate, STARTED=started))
+        wait_for("the worker to start the trial", lambda: os.path.exists(started))
+        proxy.set_cut(True)
+        seen = proxy.refusals()
+        wait_for("the worker to try to send 20 times", lambda: proxy.refusals() >= seen + 20)
+        self.assertNotIn("answers again", self.log_of(w))
+        proxy.set_cut(False)
+        with open(gate, "w"):
+            pass
+        s.wait_state("chat", "COMPLETE", timeout=HANG)
+        wait_for("the worker to log the server back", lambda: "answers again" in self.log_of(w))
+        log = self.log_of(w)
+        self.assertEqual(log.count("cannot be reached"), 1, log)
+        self.assertEqual(log.count("answers again"), 1, log)
 
     def test_unsent_reports_are_bounded_and_the_trial_waits(self):
         # past --report-buffer of unsent lines the worker stops reading the
