@@ -57,6 +57,7 @@ typedef struct {
     char key[64];
     double lease_s;
     double next_beat, next_lease, idle_since;
+    double heard_at;            /* when the server last answered */
     int gpu_used[WORKER_MAX_GPUS];
     wslot slots[WORKER_MAX_SLOTS];
     runner_guard *guard;        /* from the first trial on; outlives every proc */
@@ -513,6 +514,24 @@ static int n_busy(const worker *w)
     return n;
 }
 
+/* With --idle-exit: whether to give up on a server that has not answered
+ * for that long (and for at least a lease) while every trial has ended and
+ * only their ends wait to be sent. The server, if it ever answers again,
+ * has failed those trials by then (or a restart reclaimed them) and runs
+ * them again, so a batch job whose server is gone ends instead of holding
+ * its allocation for good. A trial still running is let run. */
+static int gave_up_on_server(const worker *w, double now)
+{
+    double quiet = w->o->idle_exit > w->lease_s ? w->o->idle_exit : w->lease_s;
+    if (w->o->idle_exit <= 0 || n_busy(w) == 0 || now - w->heard_at < quiet) return 0;
+    for (int i = 0; i < w->o->slots; i++)
+        if (w->slots[i].proc) return 0;
+    klog(stderr, "worker: the server has not answered for %.0f s (--idle-exit): exiting; it "
+         "cannot be told how %d trials ended and fails them once their lease runs out",
+         now - w->heard_at, n_busy(w));
+    return 1;
+}
+
 /* Stopping: done once every trial's end is sent, or, while the server
  * cannot be reached, once the children are gone and a lease has passed
  * (the server has failed those trials by then and runs them again). */
@@ -613,7 +632,7 @@ int worker_run(const worker_opts *o, kerror *err)
     }
     if (first) take_lease(w, &w->slots[0], first);
     json_decref(first);
-    w->idle_since = now_s();
+    w->idle_since = w->heard_at = now_s();
     int unreachable = 0;
     double stop_at = 0;
     while (rc == KE_OK && !gave_up) {
@@ -635,6 +654,8 @@ int worker_run(const worker_opts *o, kerror *err)
             rc = kerror_set(err, r, rerr.path, "%s", rerr.msg);
         unreachable = r == KE_IO || (unreachable && !answered);
         double now = now_s();
+        if (answered) w->heard_at = now;
+        if (unreachable && gave_up_on_server(w, now)) break;
         if (n_busy(w) > 0) w->idle_since = now;
         if (o->idle_exit > 0 && now - w->idle_since >= o->idle_exit) {
             klog(stderr, "worker: no trial for %g s: exiting", o->idle_exit);

@@ -891,6 +891,31 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(log.count("cannot be reached"), 1, log)
         self.assertEqual(log.count("answers again"), 1, log)
 
+    def test_a_worker_with_idle_exit_gives_up_on_a_server_gone_after_its_trial(self):
+        # --idle-exit ended a worker that was idle or could not register, but
+        # one whose trial ended while the server was gone kept trying to send
+        # that end for good: a batch job held its allocation until its --time
+        s = self.serve("--lease-timeout", "2")
+        gate, done = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "done")
+        started = os.path.join(self.tmp, "started")
+        s.json("POST", "/api/v1/studies", self.step_spec("gone", trials=1, parallel=1))
+        proxy = Proxy(s.port)
+        self.addCleanup(proxy.sock.close)
+        w = self.worker(proxy, "w", "--idle-exit", "1", env=dict(GATE=gate, DONE=done,
+                                                                 STARTED=started))
+        wait_for("the worker to start the trial", lambda: os.path.exists(started))
+        proxy.set_cut(True)
+        with open(gate, "w"):
+            pass
+        wait_for("the trial to end", lambda: os.path.exists(done))
+        self.assertEqual(w.wait(timeout=HANG), 0)
+        self.assertIn("the server has not answered for", self.log_of(w))
+        # the server, heard again, fails the trial its worker gave up on
+        proxy.set_cut(False)
+        wait_for("the lease to run out",
+                 lambda: self.trials(s, "gone")[0]["state"] == "FAILED")
+        self.assertIn("lease expired", self.trials(s, "gone")[0]["failure"])
+
     def test_unsent_reports_are_bounded_and_the_trial_waits(self):
         # past --report-buffer of unsent lines the worker stops reading the
         # trial's reports: the trial blocks on fd 3 (it cannot finish while
