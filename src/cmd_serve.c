@@ -14,6 +14,7 @@
 #include "service.h"
 #include "slurm.h"
 #include "spec.h"
+#include "worker.h"
 
 #define MAX_RUN 64
 
@@ -164,8 +165,12 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         }
         case 'I':
             o->slurm_idle_exit = strtod(optarg, &end);
-            if (*end || !*optarg || !(o->slurm_idle_exit > 0))
-                return cli_usage("serve", "--slurm-idle-exit: expected seconds > 0, not '%s'", optarg);
+            /* past what kestrel worker takes, every task submitted would
+             * exit 2 at once, and be submitted again every 2 s */
+            if (*end || !*optarg || !(o->slurm_idle_exit > 0) ||
+                o->slurm_idle_exit > WORKER_MAX_SECONDS)
+                return cli_usage("serve", "--slurm-idle-exit: expected seconds > 0 (at most %.0f), "
+                                 "not '%s'", WORKER_MAX_SECONDS, optarg);
             break;
         case 'C':
             o->checkpoint_max = strtoll(optarg, &end, 10);

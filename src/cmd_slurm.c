@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "slurm.h"
+#include "worker.h"
 
 static const char slurm_help[] =
     "Usage: kestrel slurm submit --server URL --workers N [OPTIONS] [-- SBATCH-ARGS...]\n"
@@ -78,8 +79,10 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
         case 'l': o->log_dir = optarg; break;
         case 'i':
             o->idle_exit = strtod(optarg, &end);
-            if (*end || !*optarg || !(o->idle_exit > 0))
-                return cli_usage("slurm", "--idle-exit: expected seconds > 0, not '%s'", optarg);
+            /* past what kestrel worker takes, every task would exit 2 at once */
+            if (*end || !*optarg || !(o->idle_exit > 0) || o->idle_exit > WORKER_MAX_SECONDS)
+                return cli_usage("slurm", "--idle-exit: expected seconds > 0 (at most %.0f), not '%s'",
+                                 WORKER_MAX_SECONDS, optarg);
             break;
         case 'd': *dry_run = 1; break;
         case 'h': fputs(slurm_help, stdout); return -1;

@@ -74,7 +74,7 @@ static int parse_seconds(const char *arg, double *out)
 {
     char *end;
     *out = strtod(arg, &end);
-    return *arg && !*end && *out > 0 && *out <= 1e6 ? 0 : -1;
+    return *arg && !*end && *out > 0 && *out <= WORKER_MAX_SECONDS ? 0 : -1;
 }
 
 /* Returns CLI_OK, CLI_USAGE (message printed) or -1 after --help. */
@@ -132,11 +132,13 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         }
         case 'i':
             if (parse_seconds(optarg, &o->idle_exit) < 0)
-                return cli_usage("worker", "--idle-exit: expected seconds > 0, not '%s'", optarg);
+                return cli_usage("worker", "--idle-exit: expected seconds > 0 (at most %.0f), not '%s'",
+                                 WORKER_MAX_SECONDS, optarg);
             break;
         case 'p':
             if (parse_seconds(optarg, &o->poll_s) < 0)
-                return cli_usage("worker", "--poll: expected seconds > 0, not '%s'", optarg);
+                return cli_usage("worker", "--poll: expected seconds > 0 (at most %.0f), not '%s'",
+                                 WORKER_MAX_SECONDS, optarg);
             break;
         case 'h': fputs(worker_help, stdout); return -1;
         default: return cli_bad_option("worker", argv, opts);

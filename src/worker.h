@@ -18,6 +18,8 @@
 #define WORKER_MAX_SLOTS 256
 #define WORKER_MAX_GPUS 64
 #define WORKER_REPORT_BUFFER (64LL << 20)
+#define WORKER_MAX_SECONDS 1e6   /* of --idle-exit and --poll; kestrel slurm and
+                                  * serve --slurm-idle-exit hold to it too */
 
 typedef struct {
     const char *server;         /* base URL of kestrel serve */

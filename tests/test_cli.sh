@@ -35,6 +35,16 @@ for c in $cmds "slurm submit"; do
 done
 $KESTREL slurm launch >/dev/null 2>err.txt; rc=$?
 check "kestrel slurm: an unknown subcommand is named (exit 2)" "[ $rc -eq 2 ] && grep -q \"unknown subcommand 'launch'\" err.txt"
+# a worker's --idle-exit past what kestrel worker takes: every task it ran
+# would exit 2 at once (and serve would submit them again every 2 s)
+$KESTREL slurm submit --server http://h:1 --workers 1 --idle-exit 2e6 --dry-run >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit --idle-exit over kestrel worker's bound: exit 2, named" "[ $rc -eq 2 ] && grep -q -- '--idle-exit: expected seconds > 0 (at most 1000000)' err.txt && [ ! -s out.txt ]"
+$KESTREL slurm submit --server http://h:1 --workers 1 --idle-exit 1e6 --dry-run >out.txt 2>err.txt
+idle=$(sed -n 's/.* --idle-exit \([^ ]*\) .*/\1/p' out.txt)
+$KESTREL worker --server http://127.0.0.1:99999 --idle-exit "$idle" >/dev/null 2>err.txt
+check "kestrel worker takes the largest --idle-exit kestrel slurm submit writes" "[ -n '$idle' ] && ! grep -q -- '--idle-exit' err.txt"
+timeout 60 $KESTREL serve --db never.db --listen 127.0.0.1:0 --slurm-workers 1 --slurm-idle-exit inf >/dev/null 2>err.txt; rc=$?
+check "kestrel serve --slurm-idle-exit over kestrel worker's bound: exit 2, named" "[ $rc -eq 2 ] && grep -q -- '--slurm-idle-exit: expected seconds > 0 (at most 1000000)' err.txt && [ ! -e never.db ]"
 # the README's CLI reference (the command's row) and the man page name every
 # option the command's --help lists (--db and --help are said once for all;
 # an option followed by '=' in a help is an example of sbatch's)
