@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "slurm.h"
+#include "wclient.h"
 #include "worker.h"
 
 static const char slurm_help[] =
@@ -90,6 +91,11 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
         }
     }
     if (!o->server) return cli_usage("slurm", "--server URL is required");
+    /* one each task's kestrel worker would refuse (exit 2) is refused here */
+    kerror err;
+    kerror_clear(&err);
+    if (wclient_check_base(o->server, &err) != KE_OK)
+        return cli_usage("slurm", "%s: %s", err.path, err.msg);
     if (!o->workers) return cli_usage("slurm", "--workers N is required");
     return CLI_OK;
 }

@@ -80,11 +80,18 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
     return add;
 }
 
-int wclient_open(wclient **out, const char *base, const char *token, kerror *err)
+int wclient_check_base(const char *base, kerror *err)
 {
     if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
         return kerror_set(err, KE_INVALID, "--server", "expected an http:// or https:// URL, "
                           "not '%s'", base);
+    return KE_OK;
+}
+
+int wclient_open(wclient **out, const char *base, const char *token, kerror *err)
+{
+    int crc = wclient_check_base(base, err);
+    if (crc != KE_OK) return crc;
     wclient *c = calloc(1, sizeof *c);
     if (!c) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int rc = load_curl(c, err);

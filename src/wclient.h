@@ -13,6 +13,9 @@
 
 typedef struct wclient wclient;
 
+/* KE_OK when base is a URL wclient_open takes (http:// or https://), else
+ * KE_INVALID naming --server: for a caller that hands it to workers. */
+int wclient_check_base(const char *base, kerror *err);
 /* base: "http://host:port" (a trailing '/' is ignored); token may be NULL. */
 int wclient_open(wclient **out, const char *base, const char *token, kerror *err);
 void wclient_close(wclient *c);

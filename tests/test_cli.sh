@@ -35,6 +35,9 @@ for c in $cmds "slurm submit"; do
 done
 $KESTREL slurm launch >/dev/null 2>err.txt; rc=$?
 check "kestrel slurm: an unknown subcommand is named (exit 2)" "[ $rc -eq 2 ] && grep -q \"unknown subcommand 'launch'\" err.txt"
+# a --server that kestrel worker refuses (exit 2 in every task) is refused at once
+$KESTREL slurm submit --server localhost:8080 --workers 1 --dry-run >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit --server without http://: exit 2, named" "[ $rc -eq 2 ] && grep -q -- \"--server: expected an http:// or https:// URL, not 'localhost:8080'\" err.txt && [ ! -s out.txt ]"
 # a worker's --idle-exit past what kestrel worker takes: every task it ran
 # would exit 2 at once (and serve would submit them again every 2 s)
 $KESTREL slurm submit --server http://h:1 --workers 1 --idle-exit 2e6 --dry-run >out.txt 2>err.txt; rc=$?
