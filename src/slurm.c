@@ -39,9 +39,28 @@ static int directive(FILE *f, const char *name, const char *value, kerror *err)
     return KE_OK;
 }
 
+/* path as the tasks must name it: a relative one is of this process's
+ * folder, and a task starts in sbatch's --chdir when one is given. */
+static int absolute(const char *path, char *buf, size_t n, kerror *err)
+{
+    char cwd[4096];
+    if (path[0] == '/') {
+        snprintf(buf, n, "%s", path);
+        return KE_OK;
+    }
+    if (!getcwd(cwd, sizeof cwd))
+        return kerror_set(err, KE_IO, NULL, "cannot name the current folder: %s", strerror(errno));
+    if ((size_t)snprintf(buf, n, "%s/%s", cwd, path) >= n)
+        return kerror_set(err, KE_INVALID, "--token-file", "the path is too long");
+    return KE_OK;
+}
+
 int slurm_script(const slurm_opts *o, char **out, kerror *err)
 {
     if (o->workers < 1) return kerror_set(err, KE_INVALID, "--workers", "expected at least 1");
+    char token_file[8192];
+    int trc = o->token_file ? absolute(o->token_file, token_file, sizeof token_file, err) : KE_OK;
+    if (trc != KE_OK) return trc;
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -75,7 +94,7 @@ int slurm_script(const slurm_opts *o, char **out, kerror *err)
     put_quoted(f, o->server);
     if (o->token_file) {
         fputs(" --token-file ", f);
-        put_quoted(f, o->token_file);
+        put_quoted(f, token_file);
     }
     if (o->slots > 0) fprintf(f, " --slots %d", o->slots);
     fputs(" --work-dir ", f);

@@ -11,7 +11,8 @@ typedef struct {
     const char *kestrel;        /* the kestrel binary the tasks run (absolute) */
     const char *job_name;       /* NULL: kestrel-worker */
     const char *server;         /* --server URL for the workers */
-    const char *token_file;     /* or NULL */
+    const char *token_file;     /* or NULL; a relative one is of the submitting
+                                 * process's folder (the script names it absolute) */
     int workers;                /* array tasks, >= 1 */
     const char *partition;      /* or NULL: each #SBATCH line only when given */
     const char *gres;           /* "gpu:K": the worker then takes Slurm's GPUs as --gpus */

@@ -38,6 +38,11 @@ check "kestrel slurm: an unknown subcommand is named (exit 2)" "[ $rc -eq 2 ] &&
 # a --server that kestrel worker refuses (exit 2 in every task) is refused at once
 $KESTREL slurm submit --server localhost:8080 --workers 1 --dry-run >out.txt 2>err.txt; rc=$?
 check "kestrel slurm submit --server without http://: exit 2, named" "[ $rc -eq 2 ] && grep -q -- \"--server: expected an http:// or https:// URL, not 'localhost:8080'\" err.txt && [ ! -s out.txt ]"
+# a relative --token-file is the submit folder's: a task started elsewhere
+# (sbatch's --chdir) could not read it and exited 2
+echo tok > token.txt
+$KESTREL slurm submit --server http://h:1 --workers 1 --token-file token.txt --dry-run >out.txt 2>err.txt
+check "kestrel slurm submit names a relative --token-file by its absolute path" "grep -qF -- \"--token-file '$T/token.txt'\" out.txt"
 # a worker's --idle-exit past what kestrel worker takes: every task it ran
 # would exit 2 at once (and serve would submit them again every 2 s)
 $KESTREL slurm submit --server http://h:1 --workers 1 --idle-exit 2e6 --dry-run >out.txt 2>err.txt; rc=$?
