@@ -786,6 +786,12 @@ int scheduler_remote_lost(scheduler *s, int64_t tag, const char *reason, kerror 
     if (!r) return no_remote(tag, err);
     int number = r->number;
     remote_free(s, r);
+    /* a lost worker (its node died, a lease's answer broke off) says
+     * nothing of the trial's command: not one of budget.max_failures'
+     * failures in a row, or a worker of that many slots dying failed the
+     * study instead of its trials being retried */
+    int streak = s->fail_streak;
     int rc = sched_outcome_finish(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
+    s->fail_streak = streak;
     return rc == KE_OK ? queue_retry(s, number, err) : rc;
 }

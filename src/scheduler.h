@@ -181,7 +181,8 @@ int scheduler_remote_exit(scheduler *s, int64_t tag, const runner_event *ev, con
                           const char *err_tail, kerror *err);
 /* The remote run ended without an exit (its lease expired, its worker gave
  * it up): FAILED with reason, and run again when reason is an interruption
- * (trial_interrupted) or the lineage has budget.max_retries left. */
+ * (trial_interrupted) or the lineage has budget.max_retries left; never
+ * counted among budget.max_failures' failures in a row. */
 int scheduler_remote_lost(scheduler *s, int64_t tag, const char *reason, kerror *err);
 
 /* Ends running trials if any, releases the lock and frees. */

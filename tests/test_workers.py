@@ -760,6 +760,33 @@ class WorkersTest(unittest.TestCase):
         retried = sorted(t["retry_of"] for t in trials if t["retry_of"] is not None)
         self.assertEqual(retried, sorted(t["number"] for t in failed))
 
+    def test_a_lost_worker_is_no_run_of_failures(self):
+        # the trials of a worker that died (its node crashed) failed one
+        # after the other as their leases ran out, and counted as
+        # budget.max_failures' failures in a row: a worker of that many slots
+        # failed the whole study instead of its trials being retried
+        s = self.serve("--lease-timeout", "3")
+        gate = os.path.join(self.tmp, "gate")
+        spec = self.step_spec("lost", trials=4, parallel=3, retries=1)
+        spec["budget"]["max_failures"] = 2
+        s.json("POST", "/api/v1/studies", spec)
+        a = self.worker(s, "a", "--slots", "3", env={"GATE": gate})
+        wait_for("worker a to hold three trials", lambda: len(self.held(s, a.pid)) == 3)
+        a.kill()   # kill -9 mid-trial, as a node that dies
+        a.wait()
+        wait_for("a's trials to fail", lambda: len([t for t in self.trials(s, "lost")
+                                                    if t["state"] == "FAILED"]) == 3)
+        with open(gate, "w"):
+            pass
+        self.worker(s, "b", "--slots", "3")
+        st = wait_for("the study to end", lambda: [
+            st for st in [s.json("GET", "/api/v1/studies/lost")[1]]
+            if st["state"] in ("COMPLETE", "FAILED")])[0]
+        self.assertEqual((st["state"], st["counts"]["complete"]), ("COMPLETE", 4), st["state_reason"])
+        trials = self.trials(s, "lost")
+        failed = [t["number"] for t in trials if t["state"] == "FAILED"]
+        self.assertEqual(sorted(t["retry_of"] for t in trials if t["retry_of"] is not None), failed)
+
     def test_a_lease_whose_answer_was_lost_is_failed_and_retried(self):
         # the server gave the lease but its answer never reached the worker
         # (here: the test drops it); the worker's heartbeats name the leases
