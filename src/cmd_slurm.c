@@ -91,6 +91,10 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
         default: return cli_bad_option("slurm", argv, opts);
         }
     }
+    /* sbatch's arguments come after "--"; one before it was handed to sbatch
+     * as its script (and the options after it were not read) */
+    if (optind < argc && strcmp(argv[optind - 1], "--"))
+        return cli_usage("slurm", "unexpected argument '%s' (sbatch's go after --)", argv[optind]);
     if (!o->server) return cli_usage("slurm", "--server URL is required");
     /* one each task's kestrel worker would refuse (exit 2) is refused here */
     kerror err;

@@ -35,6 +35,11 @@ for c in $cmds "slurm submit"; do
 done
 $KESTREL slurm launch >/dev/null 2>err.txt; rc=$?
 check "kestrel slurm: an unknown subcommand is named (exit 2)" "[ $rc -eq 2 ] && grep -q \"unknown subcommand 'launch'\" err.txt"
+# an argument before -- is refused, not handed to sbatch as its script
+$KESTREL slurm submit --server http://h:1 --workers 1 extra --dry-run >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit: an argument before -- is refused (exit 2), named" "[ $rc -eq 2 ] && grep -q \"unexpected argument 'extra'\" err.txt && [ ! -s out.txt ]"
+$KESTREL slurm submit --server http://h:1 --workers 1 --dry-run -- --account=x >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit: arguments after -- are sbatch's" "[ $rc -eq 0 ] && grep -q '^exec ' out.txt"
 # a --server that kestrel worker refuses (exit 2 in every task) is refused at once
 $KESTREL slurm submit --server localhost:8080 --workers 1 --dry-run >out.txt 2>err.txt; rc=$?
 check "kestrel slurm submit --server without http://: exit 2, named" "[ $rc -eq 2 ] && grep -q -- \"--server: expected an http:// or https:// URL, not 'localhost:8080'\" err.txt && [ ! -s out.txt ]"
