@@ -264,7 +264,12 @@ static int already_active(const char *name, kerror *err)
 static int do_submit(service *sv, spec_study *spec, int *created, kerror *err)
 {
     if (find_active(sv, spec->name)) {
-        int rc = already_active(spec->name, err);
+        /* its scheduler and strategy were made for the budget they hold
+         * (Hyperband's brackets, the GP's last share): a new one takes a
+         * fresh start, which a stop gives without losing a trial */
+        int rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is already running: to change "
+                            "its budget, stop it (POST .../stop), then post the spec again",
+                            spec->name);
         spec_free(spec);
         return rc;
     }

@@ -565,6 +565,10 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(status, 201)
         self.assertEqual(s.json("GET", "/api/v1/studies/slow/best")[0], 404)
         s.wait_running("slow", 2)
+        # a larger budget for a running study: 409 saying how to give it
+        status, e = s.json("POST", "/api/v1/studies", self.slow_spec("slow", trials=8, pause=0.3))
+        self.assertEqual(status, 409)
+        self.assertIn("to change its budget, stop it", e["error"]["message"])
         status, st = s.json("POST", "/api/v1/studies/slow/stop")
         self.assertEqual((status, st["state"], st["counts"]["running"]), (202, "STOPPED", 0))
         self.assertEqual(s.json("GET", "/api/v1/studies/slow/trials?state=RUNNING")[1]["total"], 0)
