@@ -17,6 +17,7 @@
 #include "enqueue.h"
 #include "spec.h"
 #include "storage.h"
+#include "../search/strategy.h"
 
 static const char enqueue_help[] =
     "Usage: kestrel enqueue STUDY [--db FILE] (--set NAME=VALUE ... | --file FILE)\n"
@@ -92,8 +93,19 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
     if (rc != KE_OK) return rc;
     spec_study spec;
     int added = 0;
+    const char *when = "they run once its budget.max_trials is raised";
     if (configs && (rc = spec_parse(&spec, row.spec_json, err)) == KE_OK) {
         rc = enqueue_add(st, row.id, &spec.space, configs, "", "cli", &added, err);
+        /* a study that completed with fresh trials to spare (a grid that ran
+         * every point) runs them the next time it runs; under Hyperband and
+         * ASHA each needs a fresh suggestion, for its budget; one that
+         * reached its goal starts nothing */
+        const strategy_ops *ops = strategy_find(spec.strategy);
+        if (spec.has_goal && row.has_best &&
+            (spec.maximize ? row.best_value >= spec.goal : row.best_value <= spec.goal))
+            when = "its objective.goal is reached, so no trial starts";
+        else if (row.n_configs < spec.budget.max_trials && !(ops && ops->gives_budgets))
+            when = "they run the next time it runs";
         spec_free(&spec);
     }
     json_t *pending = NULL;
@@ -102,8 +114,7 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
         printf("enqueued %d configuration%s for study '%s' (%zu pending)\n", added,
                added == 1 ? "" : "s", name, json_array_size(pending));
     if (rc == KE_OK && configs && added && row.state == STUDY_COMPLETE)
-        fprintf(stderr, "kestrel enqueue: study '%s' is complete: they run once its "
-                "budget.max_trials is raised\n", name);
+        fprintf(stderr, "kestrel enqueue: study '%s' is complete: %s\n", name, when);
     else if (rc == KE_OK && json_dumpf(pending, stdout, JSON_INDENT(2)) == 0)
         putchar('\n');
     json_decref(pending);

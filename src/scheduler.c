@@ -440,7 +440,22 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
      * spent, again after each trial ends, for its promotions alone. */
     int left = s->spec->budget.max_trials - s->hist.n_fresh;
     if (slots > left && (!s->multifid || (left <= 0 && !s->ended_since_ask))) slots = left;
-    if (slots <= 0 || s->exhausted) return KE_OK;
+    if (slots <= 0) return KE_OK;
+    /* enqueued configurations take the places of fresh suggestions, in order
+     * (read each time: another process may have added some). A strategy
+     * that gives budgets is asked for those places, whose budgets it
+     * decides; any other is not asked for them (under GP a suggestion is a
+     * model fit), so they run even once it is done: a grid that has run
+     * every point still runs the configurations enqueued after it. */
+    if (!s->ops->gives_budgets) {
+        int n_enq;
+        int rc = launch_enqueued(s, slots < left ? slots : left, rem, &n_enq, err);
+        if (rc != KE_OK || (rem && rem->leased)) return rc;
+        slots -= n_enq;
+        left -= n_enq;
+        if (slots <= 0) return KE_OK;
+    }
+    if (s->exhausted) return KE_OK;
     strategy_history h;
     if (s->n_ready == 0) {
         s->ended_since_ask = 0;
@@ -449,21 +464,6 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
             s->exhausted = 1;
             return KE_OK;
         }
-    }
-    /* enqueued configurations take the places of fresh suggestions, in order
-     * (read each time: another process may have added some). A strategy
-     * that gives budgets is asked for those places, whose budgets it
-     * decides; any other is not asked for them: under GP a suggestion is a
-     * model fit. */
-    if (!s->ops->gives_budgets) {
-        int n_enq;
-        int rc = launch_enqueued(s, slots < left ? slots : left, rem, &n_enq, err);
-        if (rc != KE_OK || (rem && rem->leased)) return rc;
-        slots -= n_enq;
-        left -= n_enq;
-        if (slots <= 0) return KE_OK;
-        if (n_enq && s->n_ready == 0)   /* they are pending now (and h->obs may have moved) */
-            sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
     }
     if (s->n_ready == 0) {
         /* the leases queued with this one share one suggest() (one GP fit,

@@ -548,6 +548,24 @@ $KESTREL run enq7.json --db enq.db >/dev/null 2>&1; rc=$?
 check "a larger budget runs the CLI's configurations first, the spec's not again" "[ $rc -eq 0 ] && [ \"\$(q \"select group_concat(number, ',') from trials where enqueued_id is not null\")\" = '0,1,4,5' ] && [ \$(q 'select count(*) from trials') -eq 7 ] && [ \$(q 'select count(*) from enqueued') -eq 4 ]"
 $KESTREL run enq7.json --db enq.db >/dev/null 2>&1
 check "a resume adds nothing and runs nothing twice" "[ \$(q 'select count(*) from enqueued') -eq 4 ] && [ \$(q 'select count(*) from trials') -eq 7 ]"
+# a grid that ran every point with max_trials to spare is complete, yet runs
+# what is enqueued after it: the next run, without a larger budget
+cat > enqg.json <<'J'
+{"name": "enqg", "objective": {"metric": "value"},
+ "space": {"x1": {"type": "int", "low": 1, "high": 2}, "x2": {"type": "float", "low": 0, "high": 15, "grid": [3]}},
+ "strategy": {"name": "grid"}, "budget": {"max_trials": 10}, "run": {"function": "branin"}}
+J
+DB=enqg.db
+$KESTREL run enqg.json --db enqg.db >/dev/null 2>&1
+$KESTREL enqueue enqg --db enqg.db --set x1=2 --set x2=1 >/dev/null 2>warn.txt; rc=$?
+check "kestrel enqueue to a complete grid with budget to spare says they run next time" "[ $rc -eq 0 ] && grep -q \"study 'enqg' is complete: they run the next time it runs\" warn.txt"
+$KESTREL run enqg.json --db enqg.db >/dev/null 2>&1; rc=$?
+check "the next run of the complete grid runs the enqueued configuration" "[ $rc -eq 0 ] && [ \"\$(q \"select group_concat(number || ':' || (enqueued_id is not null), ' ') from trials\")\" = '0:0 1:0 2:1' ]"
+sed 's/"max_trials": 10}/"max_trials": 10}, "objective": {"metric": "value", "goal": 1e9}/; s/"objective": {"metric": "value"},//; s/enqg/enqgoal/' enqg.json > enqgoal.json
+$KESTREL run enqgoal.json --db enqg.db >/dev/null 2>&1
+$KESTREL enqueue enqgoal --db enqg.db --set x1=2 --set x2=1 >/dev/null 2>warn.txt; rc=$?
+check "kestrel enqueue to a study that reached its goal says no trial starts" "[ $rc -eq 0 ] && [ \$(q \"select count(*) from trials t join studies s on s.id = t.study_id where s.name = 'enqgoal'\") -eq 1 ] && grep -q \"study 'enqgoal' is complete: its objective.goal is reached, so no trial starts\" warn.txt"
+DB=enq.db
 cols=$($KESTREL trials enq --db enq.db --format csv | cut -d, -f1,14 | tr '\n' ' ')
 check "kestrel trials shows the enqueued column" "[ \"\$cols\" = 'number,enqueued 0,1 1,1 2,0 3,0 4,1 5,1 6,0 ' ]"
 $KESTREL note enq "first sweep; x2 > 10 is hopeless" --db enq.db; rc=$?

@@ -358,6 +358,27 @@ START_TEST(grid_runs_every_point_beside_an_enqueued_configuration)
 }
 END_TEST
 
+/* A grid that has run every point, with budget.max_trials to spare, still
+ * runs a configuration enqueued afterwards: the next run of the study runs
+ * it (it ran none, "nothing left to run", because the grid was done). */
+START_TEST(finished_grid_runs_a_later_enqueued_configuration)
+{
+    scheduler_status ss;
+#define GRIDL_SPEC(ENQ) \
+    "{\"name\": \"gridl\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"}," \
+    " \"space\": {\"x\": {\"type\": \"int\", \"low\": 1, \"high\": 3}}," \
+    " \"strategy\": {\"name\": \"grid\"}," ENQ \
+    " \"budget\": {\"max_trials\": 10, \"max_parallel\": 1}," RUN_LOSS_1
+    run_to_end(GRIDL_SPEC(""), &ss);
+    ck_assert_int_eq(ss.n_trials, 3);
+    run_to_end(GRIDL_SPEC(" \"enqueue\": [{\"x\": 2}],"), &ss);
+#undef GRIDL_SPEC
+    ck_assert_int_eq(ss.n_trials, 4);
+    ck_assert_int_eq(ss.n_complete, 4);
+    ck_assert(ss.completed);
+}
+END_TEST
+
 /* Leases asking at once share one suggest() of the GP (one fit, the rest of
  * the batch as pending points); what no lease took is dropped at the end of
  * the pass, and the next lease asks again. */
@@ -610,6 +631,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, checkpoints_kept_for_the_best_only);
     tcase_add_test(tc, enqueued_configurations_ask_the_strategy_nothing);
     tcase_add_test(tc, grid_runs_every_point_beside_an_enqueued_configuration);
+    tcase_add_test(tc, finished_grid_runs_a_later_enqueued_configuration);
     tcase_add_test(tc, leases_asking_at_once_share_one_suggestion_batch);
     tcase_add_test(tc, best_is_the_first_of_equals_whatever_order_they_end_in);
     tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
