@@ -99,9 +99,10 @@ static int opt_int(const json_t *o, const char *key, long lo, long hi, int *out,
     if (!v) return KE_OK;
     char path[KERROR_PATH_MAX];
     opt_path(path, key);
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+    long long i;
+    if (!strategy_option_int(v, lo, hi, &i))
         return kerror_set(err, KE_INVALID, path, "must be an integer in [%ld, %ld]", lo, hi);
-    *out = (int)json_integer_value(v);
+    *out = (int)i;
     return KE_OK;
 }
 

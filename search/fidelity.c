@@ -27,13 +27,13 @@ static int opt_int(const json_t *o, const char *key, int lo, int *out, kerror *e
 {
     json_t *v = json_object_get(o, key);
     if (!v) return KE_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < lo ||
-        json_integer_value(v) > FIDELITY_MAX_RESOURCE) {
+    long long i;
+    if (!strategy_option_int(v, lo, FIDELITY_MAX_RESOURCE, &i)) {
         char msg[96];
         snprintf(msg, sizeof msg, "must be an integer in [%d, %d]", lo, FIDELITY_MAX_RESOURCE);
         return bad(err, key, msg);
     }
-    *out = (int)json_integer_value(v);
+    *out = (int)i;
     return KE_OK;
 }
 

@@ -65,10 +65,11 @@ static int hb_options(struct strategy *b, const json_t *options, kerror *err)
     const json_t *v = json_is_object(options) ? json_object_get(options, "rounds") : NULL;
     b->rounds = 1;
     if (!v) return fidelity_options(options, &b->o, err);
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000)
+    long long rounds;
+    if (!strategy_option_int(v, 0, 1000000, &rounds))
         return kerror_set(err, KE_INVALID, "strategy.options.rounds",
                           "must be an integer >= 0 (0: repeat the brackets until the budget ends)");
-    b->rounds = (int)json_integer_value(v);
+    b->rounds = (int)rounds;
     json_t *rest = json_copy((json_t *)options);
     if (!rest) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     json_object_del(rest, "rounds");

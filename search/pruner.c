@@ -32,12 +32,13 @@ int pruner_option_int(const json_t *options, const char *key, int lo, int hi, in
 {
     json_t *v = options ? json_object_get(options, key) : NULL;
     if (!v) return KE_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+    long long i;
+    if (!strategy_option_int(v, lo, hi, &i)) {
         char path[KERROR_PATH_MAX];
         snprintf(path, sizeof path, PRUNER_OPTIONS ".%s", key);
         return kerror_set(err, KE_INVALID, path, "must be an integer in [%d, %d]", lo, hi);
     }
-    *out = (int)json_integer_value(v);
+    *out = (int)i;
     return KE_OK;
 }
 

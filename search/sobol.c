@@ -123,14 +123,14 @@ static int sobol_create(strategy **out, const space *sp, const json_t *options,
     int rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err);
     if (rc) return rc;
     const json_t *skip = options ? json_object_get(options, "skip") : NULL;
-    if (skip && !(json_is_integer(skip) && json_integer_value(skip) >= 0 &&
-                  json_integer_value(skip) <= SOBOL_MAX_SKIP))
+    long long n_skip = 0;
+    if (skip && !strategy_option_int(skip, 0, SOBOL_MAX_SKIP, &n_skip))
         return kerror_set(err, KE_INVALID, "strategy.options.skip",
                           "must be an integer from 0 to %d", SOBOL_MAX_SKIP);
     struct strategy *s = malloc(sizeof *s);
     if (!s) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     s->sp = sp;
-    s->skip = skip ? (long)json_integer_value(skip) : 0;
+    s->skip = (long)n_skip;
     if ((rc = cursor_open(&s->cur, seed, space_dims(sp), err))) {
         free(s);
         return rc;

@@ -4,6 +4,7 @@
  * a strategy rebuilt from (seed, options, history) repeats itself exactly. */
 #include "strategy.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,6 +80,22 @@ strategy_counts strategy_history_counts(const strategy_history *h)
 int strategy_history_fresh(const strategy_history *h)
 {
     return strategy_history_counts(h).fresh;
+}
+
+int strategy_option_int(const json_t *v, long long lo, long long hi, long long *out)
+{
+    if (json_is_integer(v)) {
+        long long i = json_integer_value(v);
+        if (i < lo || i > hi) return 0;
+        *out = i;
+        return 1;
+    }
+    if (!json_is_real(v)) return 0;
+    /* compared as a double first: 1e300 must not reach the cast */
+    double d = json_real_value(v);
+    if (d != floor(d) || d < (double)lo || d > (double)hi) return 0;
+    *out = (long long)d;
+    return 1;
 }
 
 int strategy_options_check(const json_t *options, const char *root, const char *const *known,

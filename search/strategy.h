@@ -101,5 +101,9 @@ int strategy_history_fresh(const strategy_history *h);
  * STRATEGY_OPTIONS or PRUNER_OPTIONS (pruners share it). */
 int strategy_options_check(const json_t *options, const char *root, const char *const *known,
                            kerror *err);
+/* 1 when option value v is an integer in [lo, hi] (*out set): a JSON
+ * integer or a real with no fractional part (3.0), as every integer field
+ * of a spec is read (docs/spec.md); 0 otherwise. */
+int strategy_option_int(const json_t *v, long long lo, long long hi, long long *out);
 
 #endif

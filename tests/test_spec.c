@@ -217,6 +217,8 @@ static const reject_case rejects[] = {
     { P1("strategy.name", "\"hyperband\""), "strategy.options.max_resource", "required option missing" },
     { P2("strategy.name", "\"asha\"", "strategy.options", "{\"max_resource\": 9, \"eta\": 1}"),
       "strategy.options.eta", "must be an integer in [2, " },
+    { P2("strategy.name", "\"hyperband\"", "strategy.options", "{\"max_resource\": 9.5}"),
+      "strategy.options.max_resource", "must be an integer in [1, " },
     /* pruner */
     { P1("pruner", "\"median\""), "pruner", "must be an object" },
     { P1("pruner", "{}"), "pruner.name", "required field missing" },
@@ -730,6 +732,39 @@ START_TEST(test_pruner)
 }
 END_TEST
 
+/* An integer option may be written 3.0, as every integer field of the spec
+ * (docs/spec.md, "General rules"): strategies and pruners took only 3. */
+START_TEST(test_integral_options)
+{
+    static const char *const strategies[][2] = {
+        { "\"hyperband\"", "{\"max_resource\": 9.0, \"min_resource\": 1.0, \"eta\": 3.0, \"rounds\": 2.0}" },
+        { "\"asha\"", "{\"max_resource\": 9.0, \"eta\": 3.0}" },
+        { "\"gp\"", "{\"n_initial\": 5.0, \"candidates\": 100.0, \"subset\": 0.0}" },
+        { "\"sobol\"", "{\"skip\": 3.0}" },
+    };
+    static const char *const pruners[] = {
+        "{\"name\": \"median\", \"options\": {\"min_trials\": 3.0, \"warmup_steps\": 1.0}}",
+        "{\"name\": \"asha\", \"options\": {\"eta\": 2.0, \"min_resource\": 1.0}}",
+    };
+    spec_study s;
+    kerror err;
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++) {
+        patch p[2] = { { "strategy.name", strategies[i][0] }, { "strategy.options", strategies[i][1] } };
+        kerror_clear(&err);
+        ck_assert_msg(parse_patched(&s, p, 2, &err) == KE_OK, "%s: %s: %s", strategies[i][0],
+                      err.path, err.msg);
+        spec_free(&s);
+    }
+    for (size_t i = 0; i < sizeof pruners / sizeof pruners[0]; i++) {
+        patch p = { "pruner", pruners[i] };
+        kerror_clear(&err);
+        ck_assert_msg(parse_patched(&s, &p, 1, &err) == KE_OK, "%s: %s: %s", pruners[i], err.path,
+                      err.msg);
+        spec_free(&s);
+    }
+}
+END_TEST
+
 START_TEST(test_function_and_trainer)
 {
     static const patch fn[] = { { "run", "{\"function\": \"branin\", \"kill_grace\": 1}" } };
@@ -888,6 +923,7 @@ int main(void)
     tcase_add_test(tc, test_full_spec);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_pruner);
+    tcase_add_test(tc, test_integral_options);
     tcase_add_test(tc, test_function_and_trainer);
     tcase_add_loop_test(tc, test_trainer_reject, 0, N_TRAINER_REJECTS);
     tcase_add_test(tc, test_trainer_accepts);
