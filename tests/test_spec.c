@@ -765,6 +765,30 @@ START_TEST(test_integral_options)
 }
 END_TEST
 
+/* Sobol has GSL's direction numbers for 40 dimensions: a 41st non-fixed
+ * parameter is refused at "strategy" (docs/spec.md lists the line). */
+START_TEST(test_sobol_dimensions)
+{
+    char text[4096];
+    int n = snprintf(text, sizeof text, "{\"name\": \"s\", \"objective\": {\"metric\": \"loss\"},"
+                     " \"strategy\": {\"name\": \"sobol\"}, \"budget\": {\"max_trials\": 1},"
+                     " \"run\": {\"command\": \"true\"}, \"space\": {\"c\": {\"type\": \"fixed\", \"value\": 1}");
+    for (int d = 0; d < 41; d++)
+        n += snprintf(text + n, sizeof text - n, ", \"x%d\": {\"type\": \"float\", \"low\": 0, \"high\": 1}", d);
+    snprintf(text + n, sizeof text - n, "}}");
+    spec_study s;
+    kerror err;
+    kerror_clear(&err);
+    ck_assert_int_eq(spec_parse(&s, text, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "strategy");
+    ck_assert_str_eq(err.msg, "sobol supports at most 40 dimensions, the space has 41");
+    char *x40 = strstr(text, ", \"x40\"");
+    snprintf(x40, sizeof text - (size_t)(x40 - text), "}}");
+    ck_assert_msg(spec_parse(&s, text, &err) == KE_OK, "%s: %s", err.path, err.msg);
+    spec_free(&s);
+}
+END_TEST
+
 START_TEST(test_function_and_trainer)
 {
     static const patch fn[] = { { "run", "{\"function\": \"branin\", \"kill_grace\": 1}" } };
@@ -924,6 +948,7 @@ int main(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_pruner);
     tcase_add_test(tc, test_integral_options);
+    tcase_add_test(tc, test_sobol_dimensions);
     tcase_add_test(tc, test_function_and_trainer);
     tcase_add_loop_test(tc, test_trainer_reject, 0, N_TRAINER_REJECTS);
     tcase_add_test(tc, test_trainer_accepts);
