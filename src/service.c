@@ -319,15 +319,32 @@ static int do_resume(service *sv, const char *name, int retry_failed, kerror *er
     storage_study row;
     int rc = storage_study_get(sv->st, name, &row, err);
     if (rc != KE_OK) return rc;
-    /* a complete study has nothing left to run: saying 202 would mislead */
-    if (!retry_failed && row.state == STUDY_COMPLETE)
+    spec_study spec;
+    rc = stored_spec(sv, name, &spec, err);
+    if (rc != KE_OK) {
+        storage_study_free(&row);
+        return rc;
+    }
+    /* a complete study has nothing left to run, saying 202 would mislead,
+     * unless configurations were enqueued since and its budget has room
+     * (a grid that ran every point runs them) */
+    int pending = 0;
+    if (!retry_failed && row.state == STUDY_COMPLETE && row.n_configs < spec.budget.max_trials) {
+        storage_enqueued *e = NULL;
+        kerror lerr;
+        if (storage_enqueue_list(sv->st, row.id, 1, &e, &pending, &lerr) != KE_OK) pending = 0;
+        storage_enqueue_free(e, pending);
+    }
+    if (!retry_failed && row.state == STUDY_COMPLETE && !pending)
         rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is complete: nothing to resume "
                         "(retry_failed=true re-runs its failed trials; a larger "
                         "budget.max_trials extends it)", name);
     storage_study_free(&row);
-    spec_study spec;
-    if (rc == KE_OK) rc = stored_spec(sv, name, &spec, err);
-    return rc != KE_OK ? rc : start_study(sv, &spec, retry_failed, err);
+    if (rc != KE_OK) {
+        spec_free(&spec);
+        return rc;
+    }
+    return start_study(sv, &spec, retry_failed, err);
 }
 
 /* A study that is not active here: 404 if unknown, else it cannot stop. One

@@ -789,6 +789,22 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(status, 200, st)
         st = s.wait_state("grow", "COMPLETE")
         self.assertEqual((st["counts"]["total"], st["max_trials"]), (6, 6))
+        # a grid that ran every point with trials to spare runs what is
+        # enqueued after: resume starts it (it answered 409 "nothing to resume")
+        grid = fn_spec("grid", trials=10)
+        grid["strategy"] = {"name": "grid"}
+        grid["space"]["x1"]["grid"] = [0, 1]
+        grid["space"]["x2"]["grid"] = [2]
+        self.assertEqual(s.json("POST", "/api/v1/studies", grid)[0], 201)
+        self.assertEqual(s.wait_state("grid", "COMPLETE")["counts"]["total"], 2)
+        self.assertEqual(s.json("POST", "/api/v1/studies/grid/enqueue", {"x1": 5, "x2": 5})[0], 201)
+        status, st = s.json("POST", "/api/v1/studies/grid/resume")
+        self.assertEqual(status, 202, st)
+        st = s.wait_state("grid", "COMPLETE")
+        self.assertEqual(st["counts"]["total"], 3)
+        self.assertEqual(s.json("GET", "/api/v1/studies/grid/trials")[1]["trials"][2]["params"],
+                         {"x1": 5, "x2": 5})
+        self.assertEqual(s.json("POST", "/api/v1/studies/grid/resume")[0], 409, "nothing pending now")
 
     def test_enqueue_and_note(self):
         s = self.serve()
