@@ -216,10 +216,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     return CLI_OK;
 }
 
-static int has_work(void *ctx)
+static int has_work(void *ctx, long *registered)
 {
     service_stats ss;
     service_get_stats(ctx, &ss);
+    *registered = ss.registrations;
     return ss.active > 0;
 }
 

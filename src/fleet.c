@@ -106,12 +106,14 @@ struct fleet {
     idmap worker_ids, lease_ids;    /* every call names one: a walk of thousands
                                      * was a tenth of the engine's time */
     atomic_int n_workers, n_leases;     /* read by any thread (fleet_counts) */
+    atomic_long n_registered;           /* every registration so far, as n_workers */
 };
 
-void fleet_counts(const fleet *fl, int *workers, int *leases)
+void fleet_counts(const fleet *fl, int *workers, int *leases, long *registered)
 {
     *workers = fl ? atomic_load(&fl->n_workers) : 0;
     *leases = fl ? atomic_load(&fl->n_leases) : 0;
+    if (registered) *registered = fl ? atomic_load(&fl->n_registered) : 0;
 }
 
 static double mono(void)
@@ -324,6 +326,7 @@ static int do_register(service *sv, void *arg, kerror *err)
     w->next = fl->workers;
     fl->workers = w;
     atomic_fetch_add(&fl->n_workers, 1);
+    atomic_fetch_add(&fl->n_registered, 1);
     klog(stderr, "worker %lld registered: %s", (long long)w->id, w->name);
     json_t *out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)w->id, "key", w->key,
                             "lease_seconds", fl->lease_s);

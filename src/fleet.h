@@ -77,8 +77,10 @@ void fleet_tick(fleet *fl);
  * in it are then forgotten, as their rows are (each caller heard the
  * error), and the leases it dropped have their rows ended again. */
 void fleet_pass_end(fleet *fl, int committed);
-/* Workers registered since the start and leases running now; any thread. */
-void fleet_counts(const fleet *fl, int *workers, int *leases);
+/* Workers registered and not forgotten, and leases running now; with
+ * registered (or NULL), every registration since the start (it never goes
+ * down: a worker that came and went counts); any thread. */
+void fleet_counts(const fleet *fl, int *workers, int *leases, long *registered);
 void fleet_close(fleet *fl);
 
 #endif

@@ -802,7 +802,7 @@ void service_get_stats(service *sv, service_stats *out)
     out->waiting = atomic_load(&sv->n_waiting_pub);
     out->engine_idle_s = (double)(mono_ns() - atomic_load(&sv->beat_ns)) * 1e-9;
     out->stalled = out->engine_idle_s > sv->stall_after;
-    fleet_counts(sv->fleet, &out->workers, &out->remote);
+    fleet_counts(sv->fleet, &out->workers, &out->remote, &out->registrations);
 }
 
 /* ---- the engine loop ---- */
@@ -982,7 +982,7 @@ static void idle_wait(service *sv, int ms)
 static int idle_ms(service *sv)
 {
     int workers, leases;
-    fleet_counts(sv->fleet, &workers, &leases);
+    fleet_counts(sv->fleet, &workers, &leases, NULL);
     if (sv->active || sv->waiting.n || workers) return TICK_MS;
     double ms = (sv->next_watch - mono_s()) * 1e3;
     if (ms > sv->stall_after * 500) ms = sv->stall_after * 500;

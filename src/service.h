@@ -41,7 +41,8 @@ typedef struct {
     double engine_idle_s;       /* since the engine last finished a round */
     int stalled;                /* engine_idle_s is above stall_after: one
                                  * engine step blocks every study */
-    int workers;                /* registered since the server started */
+    int workers;                /* registered and not forgotten (idle and silent) */
+    long registrations;         /* every registration since the server started */
     int remote;                 /* trials workers run now (leases) */
     int waiting;                /* studies waiting to resume after a storage error */
 } service_stats;

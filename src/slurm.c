@@ -153,13 +153,24 @@ struct slurm_scaler {
     slurm_opts o;
     char *const *extra;
     int max;
-    int (*has_work)(void *ctx);
+    int (*has_work)(void *ctx, long *registered);
     void *ctx;
+    char job[64];               /* the last job submitted, "" before one */
+    long registered;            /* the server's registrations at that submission */
+    double wait_s, next_at;     /* the back-off after tasks that never registered */
+    int noted;                  /* the last job's failure is logged and waited for */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cond;
     int stop;
 };
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 /* One look: submits the tasks missing below max while there is work. */
 static void scale_once(slurm_scaler *sc)
@@ -167,18 +178,42 @@ static void scale_once(slurm_scaler *sc)
     kerror err;
     kerror_clear(&err);
     int n;
-    if (!sc->has_work(sc->ctx)) return;
+    long registered = 0;
+    if (!sc->has_work(sc->ctx, &registered)) return;
     if (slurm_count(sc->o.job_name, &n, &err) != KE_OK || n >= sc->max) {
         if (err.code) klog(stderr, "slurm: %s", err.msg);
         return;
+    }
+    /* Tasks gone from the queue, not one of them registered since: each
+     * worker ended at its start (a server it cannot reach or join, a
+     * kestrel missing on the node). Submitting again every few seconds
+     * would flood the queue with the same failure: wait, twice as long
+     * after each such job, and start afresh once workers register. */
+    if (sc->job[0] && registered == sc->registered) {
+        if (!sc->noted) {
+            sc->noted = 1;
+            sc->wait_s = sc->wait_s > 0 ? 2 * sc->wait_s : 2 * SCALE_EVERY_S;
+            if (sc->wait_s > SLURM_BACKOFF_MAX_S) sc->wait_s = SLURM_BACKOFF_MAX_S;
+            sc->next_at = mono_s() + sc->wait_s;
+            klog(stderr, "slurm: the workers of job %s ended without registering with this "
+                 "server (their output: %s/kestrel-worker-%s_*.log); submitting again in %.0f s",
+                 sc->job, sc->o.log_dir, sc->job, sc->wait_s);
+        }
+        if (mono_s() < sc->next_at) return;
+    } else {
+        sc->wait_s = 0;
     }
     slurm_opts o = sc->o;
     o.workers = sc->max - n;
     char *script, job[64], path[4200];
     snprintf(path, sizeof path, "%s/%s.sbatch", o.log_dir, o.job_name);
     if (slurm_script(&o, &script, &err) == KE_OK) {
-        if (slurm_submit(script, path, sc->extra, job, sizeof job, &err) == KE_OK)
+        if (slurm_submit(script, path, sc->extra, job, sizeof job, &err) == KE_OK) {
             klog(stderr, "slurm: submitted job %s: %d workers", job, o.workers);
+            snprintf(sc->job, sizeof sc->job, "%s", job);
+            sc->registered = registered;
+            sc->noted = 0;
+        }
         free(script);
     }
     if (err.code) klog(stderr, "slurm: %s", err.msg);
@@ -202,7 +237,7 @@ static void *scale_loop(void *arg)
 }
 
 int slurm_scaler_start(slurm_scaler **out, const slurm_opts *o, char *const *extra, int max,
-                       int (*has_work)(void *ctx), void *ctx, kerror *err)
+                       int (*has_work)(void *ctx, long *registered), void *ctx, kerror *err)
 {
     slurm_scaler *sc = calloc(1, sizeof *sc);
     if (!sc) return kerror_set(err, KE_NOMEM, NULL, "out of memory");

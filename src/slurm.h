@@ -36,11 +36,16 @@ int slurm_count(const char *job_name, int *n, kerror *err);
 
 /* A thread that keeps up to max tasks of o's job queued while has_work(ctx)
  * says there is work, submitting arrays through sbatch (extra: its
- * arguments) every few seconds; the workers exit once idle. Failures go to
- * the log and are tried again. */
+ * arguments) every few seconds; the workers exit once idle. has_work also
+ * gives the registrations the server has had so far: tasks that ended with
+ * none since their submission failed at their start (a worker that cannot
+ * reach or join the server), and the next submission waits, twice as long
+ * each time up to SLURM_BACKOFF_MAX_S. Failures go to the log and are
+ * tried again. */
+#define SLURM_BACKOFF_MAX_S 300
 typedef struct slurm_scaler slurm_scaler;
 int slurm_scaler_start(slurm_scaler **out, const slurm_opts *o, char *const *extra, int max,
-                       int (*has_work)(void *ctx), void *ctx, kerror *err);
+                       int (*has_work)(void *ctx, long *registered), void *ctx, kerror *err);
 void slurm_scaler_stop(slurm_scaler *sc);
 
 #endif

@@ -175,6 +175,24 @@ check "the server logged its submissions" "grep -q 'slurm: submitted job' serve2
 wait_for "its workers to exit once idle" '[ -z "$(squeue -h -t PENDING,RUNNING 2>/dev/null)" ]'
 check "no worker job is left once the study is done" "[ -z \"\$(squeue -h)\" ]"
 
+# --- workers that end at their start are not submitted again every 2 s -------
+# A second server on a history another one coordinates: its workers are
+# refused (409) and exit 2. It submitted a new job every 2 s for as long as
+# its study ran; it now says why and waits, longer each time.
+kill "$SERVE"; wait "$SERVE"
+"$KESTREL" serve --db k2.db --listen 127.0.0.1:0 --max-parallel 0 >coord.out 2>coord.err &
+COORD=$!
+wait_for "the coordinator" 'grep -q "^listening on" coord.out'
+sed 's/"name": "slurm"/"name": "refused"/' spec.json > refused.json
+"$KESTREL" serve --db k2.db --listen 127.0.0.1:0 --max-parallel 0 --run refused.json \
+    --slurm-workers 1 --slurm-idle-exit 2 --slurm-args "--chdir=$T" >serve3.out 2>serve3.err &
+SERVE=$!
+wait_for "the failed job to be noticed" 'grep -q "ended without registering" serve3.err'
+check "the server says its workers never registered, names their logs, and waits" \
+    "grep -q 'slurm: the workers of job [0-9]* ended without registering with this server (their output: ./kestrel-worker-[0-9]*_\*.log); submitting again in 4 s' serve3.err"
+kill "$SERVE"; wait "$SERVE"
+SERVE=$COORD
+
 echo "# $pass passed, $fail failed"
 [ $fail -eq 0 ] || { echo "--- serve.err"; tail -20 serve.err serve2.err; for f in kestrel-worker-*.log; do echo "--- $f"; tail -5 "$f"; done; }
 [ $fail -eq 0 ]
