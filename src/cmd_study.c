@@ -93,7 +93,8 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
     if (rc != KE_OK) return rc;
     spec_study spec;
     int added = 0;
-    const char *when = "they run once its budget.max_trials is raised";
+    const char *when = "they run once its budget.max_trials is raised (under Hyperband, only "
+                       "while it has rounds left: docs/spec.md)";
     if (configs && (rc = spec_parse(&spec, row.spec_json, err)) == KE_OK) {
         rc = enqueue_add(st, row.id, &spec.space, configs, "", "cli", &added, err);
         /* a study that completed with fresh trials to spare (a grid that ran
