@@ -303,11 +303,23 @@ static int matches_but_type(const param_value *v, int is_text, double num, const
     return parse_number(is_text ? text : v->text, &parsed) && parsed == (is_text ? v->num : num);
 }
 
+/* v as a message shows it: the fewest digits that read back as v (1e-05,
+ * not 1.0000000000000001e-05, as the spec was written). */
+static void show_number(char *buf, size_t n, double v)
+{
+    /* at least the integer part's digits: 30, not 3e+01 */
+    int p = fabs(v) >= 1 && fabs(v) < 1e17 ? (int)floor(log10(fabs(v))) + 1 : 1;
+    for (; p <= 17; p++) {
+        snprintf(buf, n, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 /* A value as a message shows it: text quoted (cut), a number bare. */
 static void show_value(char *buf, size_t n, int is_text, double num, const char *text)
 {
     if (is_text) snprintf(buf, n, "\"%.64s%s\"", text, strlen(text) > 64 ? "..." : "");
-    else snprintf(buf, n, "%.17g", num);
+    else show_number(buf, n, num);
 }
 
 /* KE_INVALID for a value none of vals (n of them) matches, "<value> <what>";
@@ -347,13 +359,16 @@ static int set_value(const space *s, space_point *p, const char *name, int is_te
         if (is_text ? !parse_number(text, &x) : !isfinite(num))
             return kerror_set(err, KE_INVALID, name, "must be a finite number");
         if (!is_text) x = num;
+        char xs[32], lo[32], hi[32], step[32];
+        show_number(xs, sizeof xs, x);
+        show_number(lo, sizeof lo, q->low);
+        show_number(hi, sizeof hi, q->high);
+        show_number(step, sizeof step, int_step(q));
         if (q->kind == PARAM_FLOAT && !(x >= q->low && x <= q->high))
-            return kerror_set(err, KE_INVALID, name, "%.17g is outside [%.17g, %.17g]",
-                              x, q->low, q->high);
+            return kerror_set(err, KE_INVALID, name, "%s is outside [%s, %s]", xs, lo, hi);
         if (q->kind == PARAM_INT && !int_is_legal(q, x))
-            return kerror_set(err, KE_INVALID, name,
-                              "%.17g is not one of %.17g..%.17g step %.17g",
-                              x, q->low, q->high, int_step(q));
+            return kerror_set(err, KE_INVALID, name, "%s is not one of %s..%s step %s", xs, lo,
+                              hi, step);
     } else if (q->kind == PARAM_CATEGORICAL) {
         int c = 0;
         while (c < q->n_choices && !value_matches(&q->choices[c], is_text, num, text, strict)) c++;

@@ -93,8 +93,7 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
     if (rc != KE_OK) return rc;
     spec_study spec;
     int added = 0;
-    const char *when = "they run once its budget.max_trials is raised (under Hyperband, only "
-                       "while it has rounds left: docs/spec.md)";
+    const char *when = "they run once its budget.max_trials is raised";
     if (configs && (rc = spec_parse(&spec, row.spec_json, err)) == KE_OK) {
         rc = enqueue_add(st, row.id, &spec.space, configs, "", "cli", &added, err);
         /* a study that completed with fresh trials to spare (a grid that ran
@@ -107,6 +106,9 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
             when = "its objective.goal is reached, so no trial starts";
         else if (row.n_configs < spec.budget.max_trials && !(ops && ops->gives_budgets))
             when = "they run the next time it runs";
+        else if (ops && ops->gives_budgets)
+            when = "they run once its budget.max_trials is raised, in a bracket of their own "
+                   "(under Hyperband, only while it has rounds left: docs/spec.md)";
         spec_free(&spec);
     }
     json_t *pending = NULL;

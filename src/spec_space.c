@@ -11,6 +11,7 @@
 
 #include "spec.h"
 #include "field.h"
+#include "format.h"
 
 #define MAX_GRID_POINTS 1000000
 #define MAX_CHOICES 1000
@@ -165,10 +166,14 @@ static int parse_grid(space_param *p, const json_t *def, const char *path, kerro
         if (!field_is_kind(v, want))
             return kerror_set(err, KE_INVALID, ep, "must be %s", field_kind_name(want));
         double x = json_number_value(v);
+        char lo[32], hi[32], step[32];
+        format_number(p->low, lo, sizeof lo);
+        format_number(p->high, hi, sizeof hi);
         if (x < p->low || x > p->high)
-            return kerror_set(err, KE_INVALID, ep, "must be within [%.17g, %.17g]", p->low, p->high);
+            return kerror_set(err, KE_INVALID, ep, "must be within [%s, %s]", lo, hi);
+        format_number(p->step, step, sizeof step);
         if (p->kind == PARAM_INT && fmod(x - p->low, p->step) != 0)
-            return kerror_set(err, KE_INVALID, ep, "must be low + k*step (step %.17g)", p->step);
+            return kerror_set(err, KE_INVALID, ep, "must be low + k*step (step %s)", step);
         p->grid[i] = x;
         p->n_grid = (int)i + 1;
     }
