@@ -116,12 +116,13 @@ int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, co
     /* the lock first: a study another process resumed is that one's */
     lock_handle h = {.fd = -1};
     int rc = lock_study(&h, db_path, study_id, err);
-    if (rc == KE_OK) rc = storage_study_set_state(st, study_id, STUDY_FAILED, why, err);
     if (rc == KE_OK) {
+        /* one transaction: a full disk that let the study's FAILED through
+         * but not its trials' left them RUNNING under a FAILED study */
         char trials[KERROR_MSG_MAX + 64];
         snprintf(trials, sizeof trials, TRIAL_INTERRUPTED "the study failed: %s", why);
         int n;
-        rc = storage_trials_reclaim(st, study_id, trials, &n, err);
+        rc = storage_study_fail(st, study_id, why, trials, &n, err);
     }
     lock_release(&h);
     return rc;

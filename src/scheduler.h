@@ -94,8 +94,9 @@ int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const 
  * again), and stores the study RUNNING with reason (NULL: its state is left
  * as it is). s is closed whatever the result; err gets the first error. */
 int scheduler_suspend(scheduler *s, const kerror *why, const char *reason, kerror *err);
-/* Stores the study FAILED with why, then marks the trials it left RUNNING
- * FAILED, interrupted: "the study failed: <why>". Doing it again is safe:
+/* Stores the study FAILED with why and marks the trials it left RUNNING
+ * FAILED, interrupted: "the study failed: <why>", in one transaction (both
+ * or neither). Doing it again is safe:
  * a caller whose try failed tries the whole again. KE_BUSY when a live
  * process runs the study (it resumed it): nothing is changed. */
 int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, const char *why,

@@ -185,6 +185,11 @@ int storage_trial_finish(storage *st, int64_t trial_id, trial_state state,
 /* Marks every RUNNING trial of the study FAILED with reason; *count = how many. */
 int storage_trials_reclaim(storage *st, int64_t study_id, const char *reason,
                            int *count, kerror *err);
+/* Stores the study FAILED with why and marks its RUNNING trials FAILED with
+ * trials_reason, in one transaction: never a FAILED study with a trial that
+ * no process will end. *count = how many trials (0 on failure). */
+int storage_study_fail(storage *st, int64_t study_id, const char *why,
+                       const char *trials_reason, int *count, kerror *err);
 /* Calls fn for each matching trial, params filled, in pages so a study of any
  * size streams in bounded memory; fn returns non-zero to stop early. The trial
  * passed is freed after fn returns. */

@@ -338,6 +338,19 @@ int storage_trials_reclaim(storage *st, int64_t study_id, const char *reason,
     return rc;
 }
 
+int storage_study_fail(storage *st, int64_t study_id, const char *why,
+                       const char *trials_reason, int *count, kerror *err)
+{
+    *count = 0;
+    int rc = sq_begin(st, err);
+    if (rc) return rc;
+    rc = storage_study_set_state(st, study_id, STUDY_FAILED, why, err);
+    if (rc == KE_OK) rc = storage_trials_reclaim(st, study_id, trials_reason, count, err);
+    rc = sq_end_txn(st, rc, err);
+    if (rc) *count = 0;
+    return rc;
+}
+
 /* Reads up to `want` trials with params into page, statements reset before
  * returning so the callback may use this storage freely. */
 static int read_page(storage *st, int q, int64_t study_id, int state, int after,

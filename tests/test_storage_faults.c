@@ -1108,6 +1108,44 @@ START_TEST(local_completion_on_a_damaged_file)
 }
 END_TEST
 
+/* A given-up study's FAILED (scheduler_fail_stored, after storage errors
+ * outlasted --storage-retry) is stored with its RUNNING trials' reclaim or
+ * not at all: a full disk from each write on in turn must leave the history
+ * as it was (the study RUNNING with its trial), never FAILED with a trial
+ * still RUNNING that no process will end; once there is room, the study is
+ * FAILED and its trial interrupted. */
+START_TEST(given_up_study_failed_with_its_trials)
+{
+    open_db();
+    int64_t sid = new_study("given-up", 0);
+    int number;
+    running_trial(sid, &number);
+    for (int n = 1;; n++) {
+        char *before = dump();
+        arm_with(n, 1, SQLITE_FULL);
+        kerror_clear(&err);
+        int rc = scheduler_fail_stored(st, db_path, sid, "storage errors for 600 s", &err);
+        int hit = failed;
+        arm(0, 0);
+        if (rc == KE_OK) {
+            ck_assert_int_eq(hit, 0);
+            free(before);
+            break;
+        }
+        ck_assert_msg(hit > 0, "write %d: failed (%s) without a fault", n, err.msg);
+        char *after = dump();
+        int same = strcmp(before, after) == 0;
+        if (!same) fprintf(stderr, "before:\n%s\nafter:\n%s\n", before, after);
+        ck_assert_msg(same, "write %d: half the FAILED was stored (both dumps on stderr)", n);
+        free(before);
+        free(after);
+    }
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'FAILED'"), 1);
+    expect_interrupted(number, "the study failed: storage errors for 600 s");
+    ck_assert_int_eq(count("SELECT count(*) FROM trials WHERE state = 'RUNNING'"), 0);
+}
+END_TEST
+
 /* ---- under `kestrel run` ---- */
 
 /* cmd_run_main on a thread of its own, as main runs it: its trials read
@@ -1253,6 +1291,7 @@ static Suite *storage_faults_suite(void)
     tcase_add_test(tc, completion_survives_one_failed_write);
     tcase_add_test(tc, completion_survives_a_full_disk);
     tcase_add_test(tc, retry_kept_when_its_insert_fails);
+    tcase_add_test(tc, given_up_study_failed_with_its_trials);
     tcase_add_test(tc, commit_reaches_the_wal_in_one_write);
     tcase_add_test(tc, long_commit_written_in_parts);
     tcase_add_test(tc, spilled_transaction_through_the_buffer);
