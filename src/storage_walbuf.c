@@ -54,6 +54,11 @@ static int flush(walbuf_file *w)
 static int wb_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
 {
     walbuf_file *w = (walbuf_file *)f;
+    /* The commit frame's page, even when the header went out alone to make
+     * room for it: kept back, it was missing from the file (a short read,
+     * or a page of the WAL's last round) for every other connection once
+     * SQLite listed the frame, until this one's next write. */
+    int ends_commit = w->commit && off == w->off + w->len;
     if (w->len && (off != w->off + w->len || w->len + n > BUF_MAX)) {
         int rc = flush(w);
         if (rc != SQLITE_OK) return rc;
@@ -69,7 +74,7 @@ static int wb_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
         w->commit = (h[4] | h[5] | h[6] | h[7]) != 0;
         return SQLITE_OK;
     }
-    return w->commit ? flush(w) : SQLITE_OK;
+    return w->commit || ends_commit ? flush(w) : SQLITE_OK;
 }
 
 static int wb_close(sqlite3_file *f)
