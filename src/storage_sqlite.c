@@ -12,11 +12,14 @@
  * thread at a time; processes share a history through SQLite's locks. */
 #include "storage_sqlite_impl.h"
 
+#include <errno.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "utf8.h"
 
@@ -422,6 +425,26 @@ static int configure(storage *st, const char *path, kerror *err)
     return rc;
 }
 
+/* SQLite makes PATH-wal and PATH-shm beside a history in WAL mode, for a
+ * reader too, and in a folder it cannot write says only "unable to open
+ * database file" or "attempt to write a readonly database" (of a file that
+ * may well be writable): err, a failure to open with SQLite's code
+ * sqlite_rc, gets the folder named. */
+static void name_folder(const char *path, int sqlite_rc, kerror *err)
+{
+    if (!err || ((sqlite_rc & 0xff) != SQLITE_READONLY && (sqlite_rc & 0xff) != SQLITE_CANTOPEN))
+        return;
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    const char *folder = dirname(copy);
+    if (access(folder, W_OK) == 0) return;
+    int cause = err->cause, e = errno;
+    kerror_set(err, KE_DB, NULL, "%s: the folder '%s' is not writable (%s), and SQLite needs to "
+               "create '%s-wal' and '%s-shm' there, to read the history too", err->msg, folder,
+               strerror(e), path, path);
+    err->cause = cause;
+}
+
 int storage_open(storage **out, const char *location, kerror *err)
 {
     *out = NULL;
@@ -435,6 +458,7 @@ int storage_open(storage **out, const char *location, kerror *err)
                         storage_walbuf_vfs()) != SQLITE_OK) {
         kerror_set(err, KE_DB, NULL, "cannot open history '%s': %s", path,
                    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        if (st->db) name_folder(path, sqlite3_extended_errcode(st->db), err);
         storage_close(st);
         return KE_DB;
     }
@@ -444,6 +468,7 @@ int storage_open(storage **out, const char *location, kerror *err)
     if (!rc) rc = configure(st, path, err);
     if (!rc) rc = migrate(st, path, err);
     if (rc) {
+        if (rc == KE_DB) name_folder(path, sqlite3_extended_errcode(st->db), err);
         storage_close(st);
         return rc;
     }

@@ -160,6 +160,29 @@ sed 's/"metric": "value"/"metric": "other"/' max.json > metric.json
 $KESTREL run metric.json --force >/dev/null 2>err.txt; rc=$?
 check "--force cannot change the metric of a study with trials (exit 1, named, nothing changed)" "[ $rc -eq 1 ] && grep -q \"objective.metric: 'value' -> 'other'\" err.txt && [ \"\$(q 'select metric from studies')\" = value ] && [ \$(q 'select count(*) from trials') -eq 20 ]"
 
+# --- a history in a folder kestrel cannot write ------------------------------
+# SQLite makes DB-wal and DB-shm beside a history, to read it too: the error
+# names the folder (SQLite alone said "attempt to write a readonly database"
+# of a file anyone may write). A user who cannot write the folder: nobody
+# when root (the test's folder opened to it), else the folder made read-only.
+mkdir ro && cp kestrel.db ro/h.db && chmod 666 ro/h.db
+if [ "$(id -u)" = 0 ]; then
+    chmod 755 "$T" ro
+    as="runuser -u nobody --"
+    $as test -x "$KESTREL" 2>/dev/null || as=skip
+else
+    chmod 555 ro
+    as=
+fi
+if [ "$as" != skip ]; then
+    for c in studies "trials branin-random"; do
+        $as "$KESTREL" $c --db "$T/ro/h.db" >/dev/null 2>err.txt; rc=$?
+        check "kestrel $c in a folder it cannot write: exit 1, the folder named" \
+            "[ $rc -eq 1 ] && grep -q \"the folder '$T/ro' is not writable\" err.txt && grep -q 'h.db-wal' err.txt"
+    done
+fi
+chmod 755 ro
+
 # --- objective.goal: the study ends once a trial reaches it ---------------
 cat > goal.json <<'J'
 {"name": "goal", "objective": {"metric": "value", "direction": "minimize", "goal": 5},
