@@ -41,6 +41,20 @@ static int delete_study(storage *st, const char *db, const char *work, const cha
     if (rc == KE_BUSY)
         kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; stop it first",
                    name);
+    int locked = rc == KE_OK;
+    if (rc == KE_OK) {
+        /* read again under the lock: a run that ended between the first
+         * read and the lock added trials, whose folders would be left */
+        storage_study now;
+        rc = storage_study_get(st, name, &now, err);
+        if (rc == KE_OK) {
+            if (now.id != row.id)
+                rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' was deleted and made anew "
+                                "meanwhile: run the command again", name);
+            *n_trials = row.n_trials = now.n_trials;
+            storage_study_free(&now);
+        }
+    }
     if (rc == KE_OK) {
         rc = storage_study_delete(st, row.id, err);
         if (rc == KE_OK && (rc = scheduler_remove_study_dirs(work, name, row.n_trials, err)) != KE_OK) {
@@ -48,8 +62,8 @@ static int delete_study(storage *st, const char *db, const char *work, const cha
             snprintf(why, sizeof why, "%s", err->msg);
             kerror_set(err, rc, NULL, "study '%s' deleted from the database, but %s", name, why);
         }
-        lock_release(&h);
     }
+    if (locked) lock_release(&h);
     storage_study_free(&row);
     return rc;
 }
