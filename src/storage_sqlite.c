@@ -422,6 +422,11 @@ static int configure(storage *st, const char *path, kerror *err)
      * consistency; a process crash loses nothing. */
     rc = exec(st, "PRAGMA synchronous = NORMAL", err);
     if (!rc) rc = exec(st, "PRAGMA foreign_keys = ON", err);
+    /* A reader that holds its snapshot for long (a sqlite3 shell, an
+     * export) lets the WAL grow past the checkpoints' 32 MB (65 MB beside
+     * a live study), and the file kept that size until the last connection
+     * closed: the writer trims it back when the log next starts over. */
+    if (!rc) rc = exec(st, "PRAGMA journal_size_limit = " STORAGE_WAL_LIMIT_TEXT, err);
     return rc;
 }
 

@@ -44,6 +44,9 @@ void storage_wal_stop(storage *st);
  * (storage_walbuf.c), registered on the first call; NULL (use SQLite's
  * default) if it could not be. Every connection to a history opens with it. */
 #define STORAGE_WALBUF_VFS "kestrel-walbuf"
+/* Bytes the WAL file is trimmed to when it starts over (journal_size_limit):
+ * storage_wal's restart mark, so a steady study never trims. */
+#define STORAGE_WAL_LIMIT_TEXT "33554432"
 const char *storage_walbuf_vfs(void);
 
 /* Current Unix time in seconds, sub-second precision. */
