@@ -668,15 +668,22 @@ check "kestrel serve loads libmicrohttpd when it starts, and listens" \
 # OpenBLAS starts a thread per core when it loads, each spinning 0.1 s of
 # CPU; kestrel ends them at its start (src/main.c): a server started as
 # usual has no more threads than one whose OpenBLAS was told one thread
-serve_tasks() {   # serve_tasks DB [ENV...]: the server's thread count once it listens
-    db=$1; shift
+# serve_up PATTERN DB [ENV...]: a background kestrel serve on DB (more of its
+# options in $SERVE_ARGS), its output in serve.out, waited for until a line
+# matches PATTERN or it dies; $spid is its pid
+serve_up() {
+    pat=$1; db=$2; shift 2
     rm -f serve.out   # as above
-    env "$@" "$KESTREL" serve --db "$db" --listen 127.0.0.1:0 >serve.out 2>&1 &
+    # shellcheck disable=SC2086
+    env "$@" "$KESTREL" serve --db "$db" --listen 127.0.0.1:0 ${SERVE_ARGS:-} >serve.out 2>&1 &
     spid=$!
     n=0   # a hang guard, as above
-    while ! grep -q '^listening on' serve.out && kill -0 $spid 2>/dev/null && [ $n -lt 1200 ]; do
+    while ! grep -q "$pat" serve.out && kill -0 $spid 2>/dev/null && [ $n -lt 1200 ]; do
         sleep 0.1; n=$((n + 1))
     done
+}
+serve_tasks() {   # serve_tasks DB [ENV...]: the server's thread count once it listens
+    serve_up '^listening on' "$@"
     ls /proc/$spid/task | wc -l
     kill $spid 2>/dev/null; wait $spid
 }
@@ -689,13 +696,9 @@ check "kestrel serve keeps none of OpenBLAS's threads ($dflt threads; $one with 
 # study RUNNING with nothing running was left unexplained)
 serve_tasks coord.db >/dev/null
 grep -q '^trials: none run here' serve.out && before=yes || before=no
-rm -f serve.out
-"$KESTREL" serve --db coord.db --listen 127.0.0.1:0 --max-parallel 0 >serve.out 2>&1 &
-spid=$!
-n=0   # a hang guard, as above
-while ! grep -q '^trials: ' serve.out && kill -0 $spid 2>/dev/null && [ $n -lt 1200 ]; do
-    sleep 0.1; n=$((n + 1))
-done
+SERVE_ARGS="--max-parallel 0"
+serve_up '^trials: ' coord.db
+SERVE_ARGS=
 kill $spid 2>/dev/null; wait $spid
 check "kestrel serve --max-parallel 0 says its trials wait for workers (and only then)" \
     "[ $before = no ] && grep -q '^trials: none run here (--max-parallel 0); they wait for workers: kestrel worker --server http://127.0.0.1:[0-9]*/' serve.out"
