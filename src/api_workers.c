@@ -214,7 +214,10 @@ void api_workers_upload(http_req *rq, void *ctx)
                            "header at offset 0)");
         return;
     }
-    if (sched_dir_unpack(dir, part, &err) != KE_OK)
+    int rc = sched_dir_unpack(dir, part, &err);
+    if (rc == KE_INVALID)   /* what the archive holds: the worker's to fix, told */
+        http_respond_error(rq, 400, "invalid", "body", "%s", err.msg);
+    else if (rc != KE_OK)
         upload_failed(rq, lease, "cannot unpack the parts (a gzipped tar cut short or corrupt, or "
                       "the server's disk)", &err);
     else

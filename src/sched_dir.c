@@ -100,25 +100,61 @@ int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, 
     return rc;
 }
 
+/* What a trial folder holds: files, folders and symbolic links. A device
+ * file or fifo comes only from a hostile archive (tar run as root makes
+ * them as it is told: a disk's block device, readable by all). The first
+ * other entry's name, relative to the folder, goes to a thread's own
+ * buffer, as nftw takes no context and two uploads unpack at once. */
+static __thread char odd_entry[256];
+static __thread size_t odd_root;
+
+static int check_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)type;
+    (void)ftw;
+    if (S_ISREG(sb->st_mode) || S_ISDIR(sb->st_mode) || S_ISLNK(sb->st_mode)) return 0;
+    snprintf(odd_entry, sizeof odd_entry, "%s", path + odd_root);
+    return 1;
+}
+
 int sched_dir_unpack(const char *dir, const char *archive, kerror *err)
 {
     /* Unpacked beside dir, then put in its place: an archive that breaks
      * off (a truncated or corrupt upload) leaves dir as it was, where
      * unpacking into dir itself left half a checkpoint for a promotion to
-     * resume from. */
-    char stage[4200];
+     * resume from. The tree is unpacked one level down in a folder only
+     * Kestrel's user may enter (0700), so nothing tar made is reachable by
+     * anyone else until it was checked; tar's "." member sets the mode of
+     * the tree itself, never of the folder around it. */
+    char stage[4200], tree[4300];
     snprintf(stage, sizeof stage, "%s.unpack", dir);
-    /* GNU tar leaves out members that climb out (".." in their names) */
-    char *argv[] = {"tar", "-xzf", (char *)archive, "-C", stage, "--no-same-owner", NULL};
+    snprintf(tree, sizeof tree, "%s/tree", stage);
+    /* GNU tar leaves out members that climb out (".." in their names);
+     * --no-same-permissions: the umask applies and no set-user-ID bit is
+     * kept, which root's tar keeps by default (a setuid-root program from
+     * a worker) */
+    char *argv[] = {"tar", "-xzf", (char *)archive, "-C", tree, "--no-same-owner",
+                    "--no-same-permissions", NULL};
     int rc = sched_dir_make(stage, err);
+    if (rc == KE_OK && chmod(stage, 0700) < 0)
+        rc = kerror_set(err, KE_IO, NULL, "cannot restrict %s: %s", stage, strerror(errno));
+    if (rc == KE_OK) rc = sched_dir_make(tree, err);
     if (rc == KE_OK) rc = run_tar(argv, err);
-    if (rc == KE_OK) rc = sched_dir_remove(dir, err);
-    if (rc == KE_OK && rename(stage, dir) < 0)
-        rc = kerror_set(err, KE_IO, NULL, "cannot rename %s to %s: %s", stage, dir, strerror(errno));
-    if (rc != KE_OK) {
-        kerror ignored;     /* the error that matters is err's */
-        sched_dir_remove(stage, &ignored);
+    if (rc == KE_OK) {
+        odd_root = strlen(tree) + 1;
+        int found = nftw(tree, check_entry, 16, FTW_PHYS);
+        if (found < 0)
+            rc = kerror_set(err, KE_IO, NULL, "cannot read %s: %s", tree, strerror(errno));
+        else if (found)
+            rc = kerror_set(err, KE_INVALID, NULL, "the archive holds '%s', a device file, fifo "
+                            "or socket: a trial folder holds files, folders and symbolic links "
+                            "only", odd_entry);
     }
+    if (rc == KE_OK) rc = sched_dir_remove(dir, err);
+    if (rc == KE_OK && rename(tree, dir) < 0)
+        rc = kerror_set(err, KE_IO, NULL, "cannot rename %s to %s: %s", tree, dir, strerror(errno));
+    kerror ignored;     /* the error that matters is err's */
+    sched_dir_remove(stage, &ignored);   /* its mark, and the tree when it failed */
     unlink(archive);
     return rc;
 }

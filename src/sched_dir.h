@@ -28,9 +28,12 @@ int sched_dir_remove(const char *dir, kerror *err);
  * removed, when it is over max bytes. */
 int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, kerror *err);
 /* Makes the trial folder dir from such an archive file, then removes the
- * file. It is unpacked into a marked folder beside dir ("DIR.unpack") that
- * then replaces dir: on failure dir is as it was and the beside folder
- * gone. */
+ * file. It is unpacked inside a marked folder beside dir ("DIR.unpack",
+ * which only Kestrel's user may enter) and then replaces dir: on failure
+ * dir is as it was and the beside folder gone. The archive's modes are
+ * masked by the umask, without set-user-ID or set-group-ID bits; KE_INVALID
+ * (err names the entry) when it holds anything but files, folders and
+ * symbolic links (a device file, a fifo). */
 int sched_dir_unpack(const char *dir, const char *archive, kerror *err);
 
 #endif

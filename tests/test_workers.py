@@ -619,6 +619,46 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(folder)), [".kestrel-trial", "model.bin"])
         self.assertEqual([f for f in os.listdir(os.path.dirname(folder)) if f != "0"], [])
 
+    def test_an_uploaded_folder_holds_no_fifo_device_or_set_user_id_file(self):
+        # A hostile worker's archive: tar (as root) made the fifo, a device
+        # file readable by all, a setuid-root program and a world-writable
+        # folder in the server's trial folder; now a fifo or device is a 400
+        # and unpacks nothing, and modes get the umask without set-id bits.
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("odd", trials=1, parallel=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        _, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        url = "/api/v1/leases/%d/checkpoint?worker=%d&key=%s&offset=0&last=1" % (
+            lease["lease"], w["id"], w["key"])
+        folder = os.path.join(self.db + ".trials", "odd", str(lease["trial"]["number"]))
+
+        def archive(*members):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                for name, kind, mode in members:
+                    info = tarfile.TarInfo(name)
+                    info.type, info.mode = kind, mode
+                    if kind == tarfile.CHRTYPE:
+                        info.devmajor, info.devminor = 1, 3   # /dev/null's numbers
+                    tar.addfile(info)   # empty
+            return buf.getvalue()
+        for odd in (("model.bin", tarfile.FIFOTYPE, 0o666), ("sub/null", tarfile.CHRTYPE, 0o666)):
+            status, _, data = s.request("POST", url, archive(("ok.bin", tarfile.REGTYPE, 0o644),
+                                                            ("sub", tarfile.DIRTYPE, 0o755), odd))
+            err = json.loads(data)["error"]
+            self.assertEqual((status, err["path"]), (400, "body"), err)
+            self.assertIn("'%s'" % odd[0], err["message"])
+            self.assertNotIn(self.tmp, err["message"])
+            self.assertEqual(os.listdir(folder), [".kestrel-trial"])
+        status, _, _ = s.request("POST", url, archive((".", tarfile.DIRTYPE, 0o777),
+                                                      ("sh", tarfile.REGTYPE, 0o6777)))
+        self.assertEqual(status, 200)
+        umask = os.umask(0o22)
+        os.umask(umask)
+        self.assertEqual(os.stat(folder).st_mode & 0o7777, 0o777 & ~umask)
+        self.assertEqual(os.stat(os.path.join(folder, "sh")).st_mode & 0o7777, 0o777 & ~umask)
+        self.assertEqual(sorted(os.listdir(os.path.dirname(folder))), ["0"])   # nothing beside
+
     def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
         s = self.serve("--lease-timeout", "0.2")
         _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})
