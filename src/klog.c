@@ -1,4 +1,8 @@
-/* klog: timestamped log lines; see klog.h. */
+/* klog: timestamped log lines; see klog.h. Invariant: a line written is
+ * one line whatever its arguments hold (a request's path, a worker's
+ * reason, a trial's failure): control characters go out escaped, so no
+ * client can forge a line ("%0a2026-...Z DELETE ... 204") or drive the
+ * terminal that shows the log. */
 #include "klog.h"
 
 #include <stdarg.h>
@@ -6,16 +10,22 @@
 
 void klog(FILE *f, const char *fmt, ...)
 {
-    char line[2048];
+    char msg[2048], line[2048];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ ", &tm);
     va_list ap;
     va_start(ap, fmt);
-    int k = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    n = k < 0 ? n : n + (size_t)k < sizeof line - 1 ? n + (size_t)k : sizeof line - 2;
+    /* room for the longest escape (4 bytes) and the newline */
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < sizeof line; p++) {
+        if (*p == '\n') n += (size_t)snprintf(line + n, 3, "\\n");
+        else if (*p == '\t') n += (size_t)snprintf(line + n, 3, "\\t");
+        else if (*p < 0x20 || *p == 0x7f) n += (size_t)snprintf(line + n, 5, "\\x%02x", *p);
+        else line[n++] = (char)*p;
+    }
     line[n++] = '\n';
     fwrite(line, 1, n, f);
     fflush(f);

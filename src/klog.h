@@ -7,8 +7,10 @@
 
 #include <stdio.h>
 
-/* Writes "2026-12-02T17:30:17Z " + printf(fmt, ...) + "\n" to f. Safe from
- * several threads: the line is formatted first and written with one call. */
+/* Writes "2026-12-02T17:30:17Z " + printf(fmt, ...) + "\n" to f, the message's
+ * control characters escaped (\n, \t, \x1b): one line, whatever the
+ * arguments hold. Safe from several threads: the line is formatted first
+ * and written with one call. */
 void klog(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -993,6 +993,20 @@ class ApiTest(unittest.TestCase):
         self.assertIn("being run by another kestrel process", e["error"]["message"])
         self.assertEqual(s.request("POST", "/api/v1/studies/busy/stop")[0], 202)
 
+    def test_a_request_cannot_forge_a_log_line(self):
+        # The access line had the decoded path as it came: %0a in it began a
+        # line of the client's own ("...Z 127.0.0.1 DELETE /api/v1/studies/prod
+        # 204") and %1b drove the terminal showing the log.
+        s = self.serve()
+        forged = "2026-12-04T22:18:29Z 127.0.0.1 DELETE /api/v1/studies/prod 204"
+        self.assertEqual(s.raw_get("/nothing%0a" + forged.replace(" ", "%20") + "%1b[31m"), 404)
+        s.wait_log(r"GET /nothing\\n2026-12-04T22:18:29Z 127\.0\.0\.1 DELETE "
+                   r"/api/v1/studies/prod 204\\x1b\[31m 404$")
+        with open(s.log.name) as f:
+            log = f.read()
+        self.assertNotIn("\n" + forged, log)
+        self.assertNotIn("\x1b", log)
+
     def test_tokens(self):
         token_file = os.path.join(self.tmp, "token")
         with open(token_file, "w") as f:
