@@ -725,6 +725,37 @@ static int authorized(const http_req *rq)
     return q && token_equal(q, token);
 }
 
+/* Whether the Host header's name (without its port) is one of this
+ * machine's loopback names. */
+static int loopback_host(const char *host)
+{
+    char name[256];
+    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    if (n >= sizeof name || (host[0] == '[' && host[n - 1] != ']')) return 0;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    return http_is_loopback(name);
+}
+
+/* Whether a request to a server without a token came from a web page of
+ * another site, which the browser lets send it although it may not read
+ * the answer: a POSTed spec's command would run (a form of text/plain is
+ * such a request, or fetch(..., {mode: "no-cors"})). A page that made its
+ * own name resolve to 127.0.0.1 (DNS rebinding) reads and posts as the
+ * same origin: its Host is its name, not a loopback one. Clients that are
+ * no browser send no Origin and a Host naming the address they called. */
+static int foreign_page(const http_req *rq)
+{
+    const char *host = http_header(rq, MHD_HTTP_HEADER_HOST);
+    if (host && !loopback_host(host)) return 1;
+    const char *origin = http_header(rq, "Origin");
+    if (!origin || is_read(rq->method)) return 0;
+    const char *rest = !strncasecmp(origin, "http://", 7)    ? origin + 7
+                       : !strncasecmp(origin, "https://", 8) ? origin + 8
+                                                             : NULL;
+    return !rest || !host || strcasecmp(rest, host) != 0;
+}
+
 /* Whether name is a word of the space-separated list. */
 static int in_words(const char *list, const char *name)
 {
@@ -852,6 +883,12 @@ static void dispatch(http_server *s, http_req *rq)
     if (!route && !s->o.fallback) {
         http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s %s", rq->method,
                            rq->path);
+        return;
+    }
+    if (!s->o.token && foreign_page(rq)) {
+        http_respond_error(rq, 403, "forbidden", NULL, "a request from a web page of another "
+                           "site (its Host or Origin is not this machine): without "
+                           "--token-file this server answers only this machine's own clients");
         return;
     }
     int needs_token = s->o.token && route && (!is_read(rq->method) || (s->o.auth_reads && !route->open));

@@ -1007,6 +1007,38 @@ class ApiTest(unittest.TestCase):
         self.assertNotIn("\n" + forged, log)
         self.assertNotIn("\x1b", log)
 
+    def test_without_a_token_a_page_of_another_site_cannot_post(self):
+        # Without --token-file any web page the user opened could POST a spec
+        # to 127.0.0.1 (a text/plain form needs no CORS preflight) and its
+        # command ran; a page whose own name resolves to 127.0.0.1 (DNS
+        # rebinding) also read every study. Now: 403, nothing created.
+        s = self.serve()
+        host = "127.0.0.1:%d" % s.port
+        spec = json.dumps(fn_spec("csrf", trials=1)).encode()
+        for headers in ({"Origin": "http://evil.example", "Content-Type": "text/plain"},
+                        {"Origin": "null"},
+                        {"Host": "evil.example:%d" % s.port, "Origin": "http://evil.example:%d"
+                         % s.port}):
+            status, _, data = s.request("POST", "/api/v1/studies", spec, headers=headers)
+            self.assertEqual((status, json.loads(data)["error"]["code"]), (403, "forbidden"), headers)
+        self.assertEqual(s.request("GET", "/api/v1/studies",
+                                   headers={"Host": "evil.example:%d" % s.port})[0], 403)
+        self.assertEqual(s.json("GET", "/api/v1/studies")[1], {"studies": []})
+        # the dashboard's own page (same origin), curl (no Origin), other loopback names
+        for headers in ({"Origin": "http://" + host}, {}, {"Host": "localhost:%d" % s.port,
+                                                          "Origin": "http://localhost:%d" % s.port}):
+            status, _ = s.json("POST", "/api/v1/studies/none/stop", headers=headers)
+            self.assertEqual(status, 404, headers)
+        self.assertEqual(s.request("POST", "/api/v1/studies", spec,
+                                   headers={"Origin": "http://" + host})[0], 201)
+        # with a token a page cannot post either way (it lacks the token): no check
+        token_file = os.path.join(self.tmp, "token")
+        with open(token_file, "w") as f:
+            f.write("s3cret\n")
+        t = self.serve("--token-file", token_file, db=os.path.join(self.tmp, "t.db"))
+        self.assertEqual(t.request("GET", "/api/v1/studies",
+                                   headers={"Host": "kestrel.example.com"})[0], 200)
+
     def test_tokens(self):
         token_file = os.path.join(self.tmp, "token")
         with open(token_file, "w") as f:
