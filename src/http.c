@@ -5,7 +5,8 @@
  * 401 included, is sent after the body was read and a client never sees its
  * upload cut off. The exceptions, answered on the first call: a Content-Length
  * above HTTP_BODY_MAX (413), so a client cannot hold a connection by
- * announcing a huge body and trickling it, and headers above HEADERS_MAX (431).
+ * announcing a huge body and trickling it, and headers above HEADERS_MAX (431);
+ * a body must arrive within BODY_DEADLINE_S of its headers.
  *
  * Threads: one event thread (libmicrohttpd's, epoll) reads and writes every
  * connection. A nonblocking route's handler runs on it; any other handler,
@@ -56,6 +57,11 @@
  * headers trickled a byte at a time (slowloris) would hold a connection for
  * ever: a reaper thread shuts such sockets down. */
 #define HEADER_DEADLINE_S 10
+/* From the end of a request's headers to the end of its body (at most
+ * HTTP_BODY_MAX): a body trickled a byte a minute held its connection for
+ * ever, MHD's idle timeout restarting at every byte, as headers did. A
+ * worker's own call times out as soon (30 s). */
+#define BODY_DEADLINE_S 30
 #define STREAM_CHUNK (16 * 1024)        /* bytes a stream's producer is ahead at most */
 /* A connection's memory (MHD's pool: the request's headers, its read buffer,
  * the answer's headers; bodies are copied out as they arrive). MHD zeroes
@@ -966,7 +972,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server *s = cls;
     http_req *rq = *con_cls;
     if (!rq) {
-        watch_set(s, conn, 0);   /* its headers are in */
+        watch_set(s, conn, mono_s() + BODY_DEADLINE_S);   /* its headers are in */
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         rq->srv = s;
         *con_cls = rq;
@@ -994,6 +1000,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->suspended = 0;
         then(rq, rq->then_arg);
     } else if (!rq->responded) {
+        watch_set(s, conn, 0);   /* its body is in: the request runs */
         rq->conn = conn;
         rq->method = method;
         rq->path = url;

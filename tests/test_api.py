@@ -975,6 +975,30 @@ class ApiTest(unittest.TestCase):
         for c in idle + [slow]:
             c.close()
 
+    def test_a_trickled_body_does_not_hold_its_connection(self):
+        # Headers in time, then a body a byte at a time: MHD's idle timeout
+        # restarts at every byte and no deadline covered the body, so 256
+        # such connections (64 from each of 4 addresses) took the API and
+        # /healthz offline for good. The body deadline (30 s) shuts it.
+        s = self.serve()
+        slow = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        slow.sendall(b"POST /api/v1/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Length: 100000\r\n\r\n")
+        deadline = time.monotonic() + 300   # a hang guard: the server shuts it at 30 s
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            try:
+                slow.sendall(b"x")
+                slow.settimeout(0.5)
+                closed = slow.recv(1) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+        slow.close()
+        self.assertTrue(closed, "a client trickling its body kept its connection")
+        self.assertEqual(s.json("GET", "/healthz")[0], 200)
+
     def test_smaller_answers(self):
         s = self.serve()
         # a body announced too large is refused at once, not after reading it
