@@ -214,7 +214,7 @@ void api_workers_upload(http_req *rq, void *ctx)
                            "header at offset 0)");
         return;
     }
-    int rc = sched_dir_unpack(dir, part, &err);
+    int rc = sched_dir_unpack(dir, part, service_checkpoint_max(sv), &err);
     if (rc == KE_INVALID)   /* what the archive holds: the worker's to fix, told */
         http_respond_error(rq, 400, "invalid", "body", "%s", err.msg);
     else if (rc != KE_OK)

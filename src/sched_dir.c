@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "subproc.h"
 
 static int mkdir_p(const char *path)
@@ -117,7 +119,29 @@ static int check_entry(const char *path, const struct stat *sb, int type, struct
     return 1;
 }
 
-int sched_dir_unpack(const char *dir, const char *archive, kerror *err)
+/* KE_OK when the gzip file archive inflates to at most max bytes: a few
+ * MB of upload can hold a terabyte of zeros, which tar would write out.
+ * Read once more by tar after, which for a checkpoint's megabytes is
+ * cheap beside the disk it guards. */
+static int inflates_within(const char *archive, long long max, kerror *err)
+{
+    gzFile g = gzopen(archive, "rb");
+    if (!g) return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", archive, strerror(errno));
+    static const size_t CHUNK = 1 << 16;
+    char *buf = malloc(CHUNK);
+    long long total = 0;
+    int n = 0;
+    while (buf && total <= max && (n = gzread(g, buf, (unsigned)CHUNK)) > 0) total += n;
+    free(buf);
+    gzclose(g);
+    if (!buf) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (total > max)
+        return kerror_set(err, KE_INVALID, NULL, "the archive unpacks to more than %lld bytes, "
+                          "the most a trial folder may hold here", max);
+    return KE_OK;   /* a corrupt stream is tar's to report, with its reason */
+}
+
+int sched_dir_unpack(const char *dir, const char *archive, long long max, kerror *err)
 {
     /* Unpacked beside dir, then put in its place: an archive that breaks
      * off (a truncated or corrupt upload) leaves dir as it was, where
@@ -135,7 +159,8 @@ int sched_dir_unpack(const char *dir, const char *archive, kerror *err)
      * a worker) */
     char *argv[] = {"tar", "-xzf", (char *)archive, "-C", tree, "--no-same-owner",
                     "--no-same-permissions", NULL};
-    int rc = sched_dir_make(stage, err);
+    int rc = inflates_within(archive, max, err);
+    if (rc == KE_OK) rc = sched_dir_make(stage, err);
     if (rc == KE_OK && chmod(stage, 0700) < 0)
         rc = kerror_set(err, KE_IO, NULL, "cannot restrict %s: %s", stage, strerror(errno));
     if (rc == KE_OK) rc = sched_dir_make(tree, err);

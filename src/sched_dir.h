@@ -33,7 +33,8 @@ int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, 
  * dir is as it was and the beside folder gone. The archive's modes are
  * masked by the umask, without set-user-ID or set-group-ID bits; KE_INVALID
  * (err names the entry) when it holds anything but files, folders and
- * symbolic links (a device file, a fifo). */
-int sched_dir_unpack(const char *dir, const char *archive, kerror *err);
+ * symbolic links (a device file, a fifo), or when it would unpack to more
+ * than max bytes (a gzip bomb), before anything is written. */
+int sched_dir_unpack(const char *dir, const char *archive, long long max, kerror *err);
 
 #endif

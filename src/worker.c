@@ -220,7 +220,7 @@ static void fetch_parent(worker *w, const char *study, int parent)
     if (f) rc = wclient_download(w->c, path, f, &status, &err);
     long n = f ? ftell(f) : 0;
     if (f && fclose(f) != 0 && rc == KE_OK) rc = kerror_set(&err, KE_IO, NULL, "cannot write %s", file);
-    if (rc == KE_OK && status == 200 && (rc = sched_dir_unpack(dir, file, &err)) == KE_OK) {
+    if (rc == KE_OK && status == 200 && (rc = sched_dir_unpack(dir, file, FOLDER_MAX, &err)) == KE_OK) {
         klog(stderr, "worker: fetched the folder of trial %d of study %s (%ld bytes)", parent,
              study, n);
         return;

@@ -659,6 +659,36 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(os.stat(os.path.join(folder, "sh")).st_mode & 0o7777, 0o777 & ~umask)
         self.assertEqual(sorted(os.listdir(os.path.dirname(folder))), ["0"])   # nothing beside
 
+    def test_an_upload_that_unpacks_past_the_limit_writes_nothing(self):
+        # --checkpoint-max bounded the archive only: 400 KB of gzip held
+        # 400 MB of zeros, which tar wrote out in the server's trial folder
+        s = self.serve("--checkpoint-max", "1")
+        s.json("POST", "/api/v1/studies", self.step_spec("bomb", trials=1, parallel=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        _, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        url = "/api/v1/leases/%d/checkpoint?worker=%d&key=%s&offset=0&last=1" % (
+            lease["lease"], w["id"], w["key"])
+        folder = os.path.join(self.db + ".trials", "bomb", str(lease["trial"]["number"]))
+
+        def archive(size):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                info = tarfile.TarInfo("zeros.bin")
+                info.size = size
+                tar.addfile(info, io.BytesIO(bytes(size)))
+            return buf.getvalue()
+        big = archive(3 << 20)
+        self.assertLess(len(big), 1 << 20)   # the archive is within the limit
+        status, _, data = s.request("POST", url, big)
+        err = json.loads(data)["error"]
+        self.assertEqual((status, err["path"]), (400, "body"), err)
+        self.assertIn("unpacks to more than 1048576 bytes", err["message"])
+        self.assertEqual(os.listdir(folder), [".kestrel-trial"])
+        self.assertEqual(sorted(os.listdir(os.path.dirname(folder))), ["0"])   # nothing beside
+        status, _, _ = s.request("POST", url, archive(100 << 10))
+        self.assertEqual(status, 200)
+        self.assertEqual(os.path.getsize(os.path.join(folder, "zeros.bin")), 100 << 10)
+
     def test_a_silent_worker_is_forgotten_and_a_live_one_stays_or_comes_back(self):
         s = self.serve("--lease-timeout", "0.2")
         _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})
