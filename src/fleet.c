@@ -245,11 +245,22 @@ static void seen(fleet *fl, fl_worker *w)
     free_place(fl, w);
 }
 
+/* Whether a is the key, in a time that does not tell where they differ:
+ * without a server token the key is all that keeps one worker from
+ * finishing another's trials. */
+static int key_equal(const char *a, const char *key)
+{
+    size_t n = strlen(key), la = strnlen(a, n + 1);
+    unsigned char diff = la != n;
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(key[i] ^ (i < la ? a[i] : 0));
+    return diff == 0;
+}
+
 static fl_worker *find_worker(fleet *fl, int64_t id, const json_t *req)
 {
     const char *key = json_string_value(json_object_get(req, "key"));
     fl_worker *w = idmap_get(&fl->worker_ids, id);
-    return w && key && !strcmp(key, w->key) ? w : NULL;
+    return w && key && key_equal(key, w->key) ? w : NULL;
 }
 
 /* The worker a worker-scoped call names (id in the path, key in the body),
