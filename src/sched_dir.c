@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -104,19 +105,33 @@ int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, 
 
 /* What a trial folder holds: files, folders and symbolic links. A device
  * file or fifo comes only from a hostile archive (tar run as root makes
- * them as it is told: a disk's block device, readable by all). The first
- * other entry's name, relative to the folder, goes to a thread's own
- * buffer, as nftw takes no context and two uploads unpack at once. */
-static __thread char odd_entry[256];
-static __thread size_t odd_root;
-
-static int check_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+ * them as it is told: a disk's block device, readable by all). 1 with the
+ * first other entry's path below the folder in odd (rel: the path of dir
+ * below it, "" at the top), 0 when there is none, -1 when dir cannot be
+ * read. Symbolic links are not followed. */
+static int odd_entry(const char *dir, const char *rel, char *odd, size_t n)
 {
-    (void)type;
-    (void)ftw;
-    if (S_ISREG(sb->st_mode) || S_ISDIR(sb->st_mode) || S_ISLNK(sb->st_mode)) return 0;
-    snprintf(odd_entry, sizeof odd_entry, "%s", path + odd_root);
-    return 1;
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char path[4400], sub[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        struct stat st;
+        if (lstat(path, &st) < 0) found = -1;
+        else if (S_ISDIR(st.st_mode)) found = odd_entry(path, sub, odd, n);
+        else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+            size_t len = strnlen(sub, n - 1);   /* a long name is shown cut */
+            memcpy(odd, sub, len);
+            odd[len] = '\0';
+            found = 1;
+        }
+    }
+    closedir(d);
+    return found;
 }
 
 /* KE_OK when the gzip file archive inflates to at most max bytes: a few
@@ -166,14 +181,14 @@ int sched_dir_unpack(const char *dir, const char *archive, long long max, kerror
     if (rc == KE_OK) rc = sched_dir_make(tree, err);
     if (rc == KE_OK) rc = run_tar(argv, err);
     if (rc == KE_OK) {
-        odd_root = strlen(tree) + 1;
-        int found = nftw(tree, check_entry, 16, FTW_PHYS);
+        char odd[256];
+        int found = odd_entry(tree, "", odd, sizeof odd);
         if (found < 0)
             rc = kerror_set(err, KE_IO, NULL, "cannot read %s: %s", tree, strerror(errno));
         else if (found)
             rc = kerror_set(err, KE_INVALID, NULL, "the archive holds '%s', a device file, fifo "
                             "or socket: a trial folder holds files, folders and symbolic links "
-                            "only", odd_entry);
+                            "only", odd);
     }
     if (rc == KE_OK) rc = sched_dir_remove(dir, err);
     if (rc == KE_OK && rename(tree, dir) < 0)
