@@ -495,6 +495,53 @@ START_TEST(early_stopping_resume_is_bit_identical)
 }
 END_TEST
 
+/* A resumed run with nothing left to train (it stopped early, or is at its
+ * budget already: a Hyperband promotion of a trial that stopped early) still
+ * writes its own checkpoint, the same state as the one it resumed from: a
+ * promotion of it, or an export of its model, reads that file. */
+START_TEST(resume_with_nothing_left_still_saves)
+{
+    set("epochs=20");
+    set("early_stopping_patience=2");
+    set("min_delta=10");
+    char a[96], r[96];
+    path_in_dir(a, sizeof a, "stopped.kck");
+    path_in_dir(r, sizeof r, "promoted.kck");
+    train_config_set(&c, "checkpoint", a, NULL);
+    train_result first, again;
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &first, &err), KE_OK);
+    ck_assert(first.stopped_early && first.epochs == 3);
+    train_config_set(&c, "resume", a, NULL);
+    train_config_set(&c, "checkpoint", r, NULL);
+    set("budget=9");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &again, &err), KE_OK);
+    ck_assert(again.epochs == 3 && memcmp(&first.val_loss, &again.val_loss, sizeof(double)) == 0);
+    float *p1, *p2, *o1, *o2;
+    size_t n1, n2, m1, m2;
+    checkpoint_state s1, s2;
+    load_state(a, &p1, &n1, &o1, &m1, &s1);
+    load_state(r, &p2, &n2, &o2, &m2, &s2);
+    ck_assert(n1 == n2 && memcmp(p1, p2, n1 * sizeof(float)) == 0);
+    ck_assert(m1 == m2 && memcmp(o1, o2, m1 * sizeof(float)) == 0);
+    ck_assert(memcmp(&s1, &s2, sizeof s1) == 0);
+    free(p1);
+    free(p2);
+    free(o1);
+    free(o2);
+    /* at its budget already: resumed with the budget it was cut at */
+    ck_assert_int_eq(unlink(r), 0);
+    set("early_stopping_patience=0");
+    set("budget=2");
+    train_config_set(&c, "resume", "", NULL);
+    train_config_set(&c, "checkpoint", a, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
+    train_config_set(&c, "resume", a, NULL);
+    train_config_set(&c, "checkpoint", r, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_OK);
+    ck_assert_int_eq(access(r, F_OK), 0);
+}
+END_TEST
+
 START_TEST(divergence_fails)
 {
     set("lr=1e30");
@@ -781,6 +828,7 @@ int main(void)
     tcase_add_test(tc, early_stopping_stops);
     tcase_add_test(tc, early_stopping_restores_best);
     tcase_add_test(tc, early_stopping_resume_is_bit_identical);
+    tcase_add_test(tc, resume_with_nothing_left_still_saves);
     tcase_add_test(tc, divergence_fails);
     tcase_add_test(tc, kfold_reports_spread);
     tcase_add_test(tc, distillation_from_teacher);

@@ -641,13 +641,21 @@ static int restore_best(session *s, eval_result *v, kerror *err)
     return rc;
 }
 
+/* Saves the run's state to its checkpoint file. */
+static int save_state(session *s, kerror *err)
+{
+    checkpoint_extra x = {s->best, &s->sc, !s->classification, &s->ds.categories,
+                          &s->ds.names};
+    return checkpoint_save(s->cfg->checkpoint, s->cfg, s->m, &s->opt, &s->st, &x, err);
+}
+
 /* The epochs from s->st.epoch to the budget; *last_val gets the last
  * epoch's validation metrics (untouched when no epoch runs). */
 static int run_epochs(session *s, eval_result *last_val, train_report_fn report, void *ctx,
                       kerror *err)
 {
     const train_config *c = s->cfg;
-    long limit = c->budget ? c->budget : c->epochs;
+    long limit = c->budget ? c->budget : c->epochs, start = s->st.epoch;
     for (long epoch = s->st.epoch; epoch < limit && !s->st.stopped; epoch++) {
         double t0 = now_s(), train_loss = 0;
         long first_step = s->st.step;
@@ -667,15 +675,15 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
                    (last || (c->checkpoint_every && s->st.epoch % c->checkpoint_every == 0));
         if (save && s->dev && (rc = s->dev->sync(s, err))) return rc;
         mlp_rng_get(s->m, s->st.dropout_rng);
-        checkpoint_extra x = {s->best, &s->sc, !s->classification, &s->ds.categories,
-                              &s->ds.names};
-        if (save && (rc = checkpoint_save(c->checkpoint, c, s->m, &s->opt, &s->st, &x, err)))
-            return rc;
+        if (save && (rc = save_state(s, err))) return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&
             (rc = report_epoch(s, epoch, train_loss, lr, &v, now_s() - t0, t1 - t0, report, ctx, err)))
             return rc;
     }
-    return KE_OK;
+    /* a resumed run with nothing left to train (stopped early, or at its
+     * budget already) still leaves its checkpoint: a promotion of it, or an
+     * export of its model, reads this file, not the one it resumed from */
+    return s->st.epoch == start && c->checkpoint[0] ? save_state(s, err) : KE_OK;
 }
 
 /* One training run (fold < 0: plain split) into res. */
