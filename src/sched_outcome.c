@@ -58,6 +58,7 @@ int sched_outcome_finish(scheduler *s, int number, trial_state state, int has_va
     sched_outcome_consider(s, number);
     sched_ckpt_ended(&s->ckpt, number, sched_outcome_best(s, NULL), s->multifid);
     s->ended_since_ask = 1;
+    s->due_known = 0;
     if (state == TRIAL_COMPLETE && has_value && sched_outcome_goal(s, value))
         s->goal_reached = 1;
     if (state != TRIAL_FAILED) s->fail_streak = 0;

@@ -583,6 +583,29 @@ static void fail_fast(scheduler *s)
 
 static int drop_remote(scheduler *s, kerror *err);
 
+/* Whether a promoting strategy has a promotion due once the fresh budget is
+ * spent. fill_slots launches it into a free slot of this process; a study
+ * with none (workers run its trials, or serve's --max-parallel lends its
+ * slots to other studies) must wait for one instead of ending, or ASHA's
+ * last promotions were lost whenever a step came before the next lease.
+ * Asked once per trial ended (under the gp sampler an ask is a fit); the
+ * suggestions are dropped: fill_slots asks again when it has a slot. */
+static int promotions_due(scheduler *s, kerror *err)
+{
+    if (!s->multifid || s->exhausted) return 0;
+    if (s->due_known) return s->due;
+    strategy_history h;
+    sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
+    int want = s->spec->budget.max_parallel, n = 0;
+    strategy_suggestion sg[want];
+    if (!s->ops->done(s->strat, &h) && (n = s->ops->suggest(s->strat, &h, sg, want, err)) < 0)
+        return n;
+    s->due = 0;
+    for (int i = 0; i < n; i++) s->due |= sg[i].resume_from >= 0;
+    s->due_known = 1;
+    return s->due;
+}
+
 int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
 {
     if (s->finished) return 0;
@@ -608,6 +631,8 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     if (s->n_running > 0) return 1;     /* remote runs only: their workers call */
     int budget_done = s->hist.n_fresh >= s->spec->budget.max_trials && s->n_retry == 0;
     if (!s->stop_reason && !budget_done && !s->exhausted && !s->goal_reached) return 1;
+    if (!s->stop_reason && !s->goal_reached && budget_done && (rc = promotions_due(s, err)) != 0)
+        return rc < 0 ? rc : 1;
     s->finished = 1;
     if (!s->stop_reason && nothing_completed(s)) {
         s->failed = 1;

@@ -59,6 +59,8 @@ struct scheduler {
     int goal_reached;       /* a COMPLETE trial reached objective.goal: nothing new starts */
     int multifid;           /* the strategy gives budgets: it promotes trials */
     int ended_since_ask;    /* a trial ended since the last suggest() */
+    int due_known, due;     /* promotions due with the fresh budget spent (promotions_due);
+                             * due_known drops when a trial ends */
     int n_suggested;        /* suggestions the strategy made since open */
     int n_asked;            /* suggest() calls since open (a batch is one) */
     /* suggestions of one suggest() call not launched yet: the rest of a

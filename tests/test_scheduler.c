@@ -620,6 +620,51 @@ START_TEST(live_history_is_the_one_a_resumed_study_loads)
 }
 END_TEST
 
+/* ASHA whose trials workers run: once the fresh budget is spent, a step
+ * between a trial's end and the next lease must not end the study while a
+ * promotion is due (kestrel run, whose own slots launch it, ran it; kestrel
+ * serve with workers ended the study whenever its tick came first). */
+START_TEST(promotion_due_keeps_a_workers_study_running)
+{
+    static const char text[] =
+        "{\"name\": \"asha\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+        " \"strategy\": {\"name\": \"asha\", \"seed\": 1,"
+        " \"options\": {\"max_resource\": 3, \"eta\": 3}},"
+        " \"budget\": {\"max_trials\": 3, \"max_parallel\": 3},"
+        " \"run\": {\"command\": [\"true\"]}}";
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    storage *st;
+    scheduler_opts o;
+    scheduler *s = open_for_workers(text, &spec, &st, &o);
+    for (int tag = 1; tag <= 3; tag++) ck_assert_int_eq(lease_tag(s, tag).trial->budget, 1);
+    for (int tag = 1; tag <= 3; tag++) {
+        char line[64];
+        snprintf(line, sizeof line, "{\"loss\": %d}", 4 - tag);
+        runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
+        ck_assert_int_eq(scheduler_remote_line(s, tag, line, &err), KE_OK);
+        ck_assert_int_eq(scheduler_remote_exit(s, tag, &ev, NULL, NULL, &err), KE_OK);
+    }
+    ck_assert_msg(scheduler_step(s, 0, &err) > 0, "the study ended: %s", err.msg);
+    scheduler_remote rem = lease_tag(s, 4);
+    ck_assert_int_eq(rem.trial->resumed_from, 2);
+    ck_assert_int_eq(rem.trial->budget, 3);
+    runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
+    ck_assert_int_eq(scheduler_remote_line(s, 4, "{\"loss\": 0.5}", &err), KE_OK);
+    ck_assert_int_eq(scheduler_remote_exit(s, 4, &ev, NULL, NULL, &err), KE_OK);
+    /* nothing more to promote: the study completes */
+    ck_assert_int_eq(scheduler_step(s, 0, &err), 0);
+    scheduler_status ss;
+    scheduler_get_status(s, &ss);
+    ck_assert(ss.completed);
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(&spec);
+}
+END_TEST
+
 static Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -636,6 +681,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, best_is_the_first_of_equals_whatever_order_they_end_in);
     tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
     tcase_add_test(tc, live_history_is_the_one_a_resumed_study_loads);
+    tcase_add_test(tc, promotion_due_keeps_a_workers_study_running);
     suite_add_tcase(s, tc);
     return s;
 }
