@@ -70,6 +70,14 @@ static int apply_env(train_config *c, kerror *err)
     if (budget && *budget) rc = train_config_set(c, "budget", budget, err);
     if (!rc && ckdir && *ckdir) rc = set_checkpoint_path(c, "checkpoint", ckdir, err);
     if (!rc && from && *from) rc = set_checkpoint_path(c, "resume", from, err);
+    /* a promoted trial's folder without its checkpoint (a worker's folder
+     * the server refused over --checkpoint-max, docs/workers.md) trains from
+     * the start: to the same budget that is the same run, only longer */
+    if (!rc && from && *from && access(c->resume, F_OK) != 0 && errno == ENOENT) {
+        fprintf(stderr, "kestrel train: KESTREL_RESUME_FROM: %s holds no %s: training from the "
+                "start\n", from, CHECKPOINT_FILE);
+        rc = train_config_set(c, "resume", "", err);
+    }
     return rc;
 }
 

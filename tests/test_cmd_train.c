@@ -127,6 +127,35 @@ START_TEST(hyperband_hand_off)
 }
 END_TEST
 
+/* A promotion whose parent's folder holds no checkpoint (a worker's folder
+ * the server refused over --checkpoint-max) trains from the start, to the
+ * same end as the run it would have continued; a checkpoint that is there
+ * but unreadable is still an error, never a fresh start. */
+START_TEST(promotion_without_a_checkpoint_starts_afresh)
+{
+    char out[8192], whole[8192], rung1[128], rung2[128], path[160];
+    snprintf(rung1, sizeof rung1, "%s/rung1", dir);
+    snprintf(rung2, sizeof rung2, "%s/rung2", dir);
+    ck_assert_int_eq(mkdir(rung1, 0700), 0);
+    ck_assert_int_eq(mkdir(rung2, 0700), 0);
+    setenv("KESTREL_BUDGET", "3", 1);
+    ck_assert_int_eq(run("whole.jsonl", whole, sizeof whole, NULL), 0);
+    setenv("KESTREL_RESUME_FROM", rung1, 1);
+    setenv("KESTREL_CHECKPOINT_DIR", rung2, 1);
+    ck_assert_int_eq(run("b.jsonl", out, sizeof out, NULL), 0);
+    ck_assert_int_eq(count_lines(out), 4);   /* epochs 1 to 3, then final */
+    ck_assert_str_eq(strrchr(out, '{'), strrchr(whole, '{'));
+    snprintf(path, sizeof path, "%s/checkpoint.kck", rung2);
+    ck_assert_int_eq(access(path, R_OK), 0);
+    snprintf(path, sizeof path, "%s/checkpoint.kck", rung1);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("KSTRLCKP torn", f);
+    fclose(f);
+    ck_assert_int_eq(run("c.jsonl", out, sizeof out, NULL), 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_train");
@@ -138,6 +167,7 @@ int main(void)
     tcase_add_test(tc, reports_on_fd);
     tcase_add_test(tc, diverging_run_fails);
     tcase_add_test(tc, hyperband_hand_off);
+    tcase_add_test(tc, promotion_without_a_checkpoint_starts_afresh);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
