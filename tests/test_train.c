@@ -314,6 +314,7 @@ START_TEST(checkpoint_rejects_corruption)
     ck_assert_ptr_nonnull(strstr(err.msg, "checksum"));
     ck_assert_int_eq(truncate(a, 100), 0);
     ck_assert_int_eq(checkpoint_read(&ck, a, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "truncated"), "%s", err.msg);
     path_in_dir(a, sizeof a, "missing.kck");
     ck_assert_int_eq(checkpoint_read(&ck, a, &err), KE_IO);
 }

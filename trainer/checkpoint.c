@@ -218,8 +218,10 @@ static int verify(const char *path, const char *buf, size_t len, checkpoint_head
                   size_t *hsize, kerror *err)
 {
     memset(h, 0, sizeof *h);
-    if (len < HEADER_V1_SIZE + 4 || memcmp(buf, CHECKPOINT_MAGIC, 8))
+    if (len < 8 || memcmp(buf, CHECKPOINT_MAGIC, 8))
         return kerror_set(err, KE_INVALID, path, "not a Kestrel checkpoint");
+    if (len < HEADER_V1_SIZE + 4)   /* a copy cut short, not another kind of file */
+        return kerror_set(err, KE_INVALID, path, "truncated (no header)");
     memcpy(h, buf, HEADER_V1_SIZE);
     if (h->endian != ENDIAN_WORD)
         return kerror_set(err, KE_INVALID, path, "written on a machine of another byte order");
