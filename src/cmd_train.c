@@ -67,6 +67,9 @@ static int apply_env(train_config *c, kerror *err)
     const char *ckdir = getenv("KESTREL_CHECKPOINT_DIR");
     const char *from = getenv("KESTREL_RESUME_FROM");
     int rc = KE_OK;
+    /* a k-fold run trains one model per fold and keeps none: its trial's
+     * folder stays empty, and a promotion of it trains from the start */
+    if (c->kfold) ckdir = from = NULL;
     if (budget && *budget) rc = train_config_set(c, "budget", budget, err);
     if (!rc && ckdir && *ckdir) rc = set_checkpoint_path(c, "checkpoint", ckdir, err);
     if (!rc && from && *from) rc = set_checkpoint_path(c, "resume", from, err);

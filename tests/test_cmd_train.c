@@ -156,6 +156,32 @@ START_TEST(promotion_without_a_checkpoint_starts_afresh)
 }
 END_TEST
 
+/* k-fold keeps no model (kfold refuses checkpoint and resume): a study's
+ * trial, whose folder the scheduler always names, failed every time; it
+ * trains without one, and a promotion of it trains from the start. */
+START_TEST(kfold_trial_of_a_study_keeps_no_checkpoint)
+{
+    char out[8192], whole[8192], rung1[128], rung2[128], path[160];
+    snprintf(rung1, sizeof rung1, "%s/rung1", dir);
+    snprintf(rung2, sizeof rung2, "%s/rung2", dir);
+    ck_assert_int_eq(mkdir(rung1, 0700), 0);
+    ck_assert_int_eq(mkdir(rung2, 0700), 0);
+    setenv("KESTREL_BUDGET", "3", 1);
+    ck_assert_int_eq(run("whole.jsonl", whole, sizeof whole, "kfold=2"), 0);
+    setenv("KESTREL_BUDGET", "1", 1);
+    setenv("KESTREL_CHECKPOINT_DIR", rung1, 1);
+    ck_assert_int_eq(run("a.jsonl", out, sizeof out, "kfold=2"), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\"cv_val_loss_mean\":"));
+    snprintf(path, sizeof path, "%s/checkpoint.kck", rung1);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    setenv("KESTREL_BUDGET", "3", 1);
+    setenv("KESTREL_RESUME_FROM", rung1, 1);
+    setenv("KESTREL_CHECKPOINT_DIR", rung2, 1);
+    ck_assert_int_eq(run("b.jsonl", out, sizeof out, "kfold=2"), 0);
+    ck_assert_str_eq(strrchr(out, '{'), strrchr(whole, '{'));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_train");
@@ -168,6 +194,7 @@ int main(void)
     tcase_add_test(tc, diverging_run_fails);
     tcase_add_test(tc, hyperband_hand_off);
     tcase_add_test(tc, promotion_without_a_checkpoint_starts_afresh);
+    tcase_add_test(tc, kfold_trial_of_a_study_keeps_no_checkpoint);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
