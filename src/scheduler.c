@@ -597,11 +597,14 @@ static int promotions_due(scheduler *s, kerror *err)
     strategy_history h;
     sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
     int want = s->spec->budget.max_parallel, n = 0;
-    strategy_suggestion sg[want];
-    if (!s->ops->done(s->strat, &h) && (n = s->ops->suggest(s->strat, &h, sg, want, err)) < 0)
-        return n;
+    /* up to 256 suggestions of a space of 64 parameters: not the stack's */
+    strategy_suggestion *sg = malloc((size_t)want * sizeof *sg);
+    if (!sg) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (!s->ops->done(s->strat, &h)) n = s->ops->suggest(s->strat, &h, sg, want, err);
     s->due = 0;
     for (int i = 0; i < n; i++) s->due |= sg[i].resume_from >= 0;
+    free(sg);
+    if (n < 0) return n;
     s->due_known = 1;
     return s->due;
 }
