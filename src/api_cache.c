@@ -73,7 +73,7 @@ static slot *set_of(api_cache *c, const char *key, const storage_stamp *stamp)
 static int same_stamp(const storage_stamp *a, const storage_stamp *b)
 {
     return a->id == b->id && a->created_at == b->created_at && a->version == b->version &&
-           a->settled == b->settled;
+           a->settled == b->settled && a->maximize == b->maximize;
 }
 
 api_body *api_cache_get(api_cache *c, const char *key, const storage_stamp *stamp)

@@ -2,8 +2,9 @@
  * trial, pages of its trials), so that many clients polling a study that
  * does not change cost one query each instead of a query per trial and the
  * JSON encoding. An entry is valid for the study's stamp (id, creation time,
- * the version its trial writes move: storage_study_stamp), so any write to
- * the study's trials, by any process, makes its entries miss; reports move
+ * the version its trial writes move, the direction best-first follows:
+ * storage_study_stamp), so any write to the study's trials, by any process,
+ * and a turned direction make its entries miss; reports move
  * only RUNNING trials, whose bodies the API does not keep. A full page of
  * finished trials by number, or of their curves, is kept under the stamp's
  * settled count alone (version -1: any), which the study's growth does not

@@ -110,8 +110,10 @@ int storage_study_get(storage *st, const char *name, storage_study *out, kerror 
 int storage_study_get_id(storage *st, int64_t id, storage_study *out, kerror *err);
 /* What the content of a study's trials is at: equal stamps, equal trials,
  * but for the last_step of RUNNING trials (the version moves with every
- * write to them, by any process, except a report's). One small row: for
- * readers that keep what they answered about finished trials. settled
+ * write to them, by any process, except a report's), in the same best-first
+ * order (maximize: the direction, which a new spec may turn without a
+ * trial write). One small row: for readers that keep what they answered
+ * about finished trials. settled
  * moves only with a write that can change a page of finished trials by
  * number or their reports (never with Kestrel's own: new trials take the
  * next number, and only RUNNING rows and their reports change; sql/008,
@@ -122,6 +124,7 @@ typedef struct {
     double created_at;   /* a new study that reuses a deleted one's id differs here */
     int64_t version;
     int64_t settled;
+    int maximize;
 } storage_stamp;
 int storage_study_stamp(storage *st, const char *name, storage_stamp *out, kerror *err);
 /* A new spec (a larger budget, or anything with --force), and its

@@ -65,7 +65,8 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_DATA_VERSION] = "PRAGMA data_version",
     [Q_STUDY_DELETE] = "DELETE FROM studies WHERE id = ?1",
     [Q_STUDY_MAXIMIZE] = "SELECT direction = 'maximize' FROM studies WHERE id = ?1",
-    [Q_STUDY_STAMP] = "SELECT s.id, s.created_at, c.version, c.settled FROM studies s "
+    [Q_STUDY_STAMP] = "SELECT s.id, s.created_at, c.version, c.settled, "
+        "s.direction = 'maximize' FROM studies s "
         "JOIN study_counts c ON c.study_id = s.id WHERE s.name = ?1",
     /* Run inside the trial's write transaction, so max + 1 is free. */
     [Q_TRIAL_INSERT] = "INSERT INTO trials (study_id, number, started_at, "
@@ -592,6 +593,7 @@ int storage_study_stamp(storage *st, const char *name, storage_stamp *out, kerro
     out->created_at = sqlite3_column_double(s, 1);
     out->version = sqlite3_column_int64(s, 2);
     out->settled = sqlite3_column_int64(s, 3);
+    out->maximize = sqlite3_column_int(s, 4);
     sqlite3_reset(s);
     return KE_OK;
 }

@@ -349,6 +349,30 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((page["total"], len(page["trials"])), (3, 3))
         self.assertEqual(s.json("GET", "/api/v1/studies/c/best")[1]["value"], page["trials"][0]["value"])
 
+    def test_cached_best_follows_a_new_direction(self):
+        # `kestrel run --force` with the objective's direction turned
+        # changes no trial, only the order best and sort=best follow: their
+        # kept answers must not outlive it
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("d", trials=5))[0], 201)
+        s.wait_state("d", "COMPLETE")
+        page_path = "/api/v1/studies/d/trials?sort=best&limit=5"
+        before = s.json("GET", page_path)[1]["trials"]
+        self.assertEqual(s.json("GET", "/api/v1/studies/d/best")[1]["number"], before[0]["number"])
+        spec = fn_spec("d", trials=5)
+        spec["objective"]["direction"] = "maximize"
+        path = os.path.join(self.tmp, "d.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        subprocess.run([KESTREL, "run", path, "--db", self.db, "--force", "--quiet"], check=True,
+                       stdout=subprocess.DEVNULL)
+        study = s.json("GET", "/api/v1/studies/d")[1]
+        self.assertEqual((study["direction"], study["counts"]["total"]), ("maximize", 5))
+        after = s.json("GET", page_path)[1]["trials"]
+        self.assertEqual([t["number"] for t in after], [t["number"] for t in reversed(before)])
+        best = s.json("GET", "/api/v1/studies/d/best")[1]
+        self.assertEqual((best["number"], study["best"]["number"]), (after[0]["number"],) * 2)
+
     def page_across_growth(self, s, spec, path, key):
         """The page at path (offset 0, limit 3; key names its array) of
         spec's study of 4 finished trials, checked to read the same once the

@@ -39,6 +39,9 @@ START_TEST(a_body_answers_its_key_at_its_stamp_only)
     later.version++;
     ck_assert_ptr_null(got(c, "best", &later));
     ck_assert_ptr_null(got(c, "trials", &st));
+    storage_stamp turned = st;   /* the direction turned by a new spec */
+    turned.maximize = 1;
+    ck_assert_ptr_null(got(c, "best", &turned));
     /* a new body for the key replaces the old one, which its holder keeps */
     api_body_release(put(c, "best", &later, "two"));
     ck_assert_ptr_null(got(c, "best", &st));
