@@ -195,7 +195,8 @@ int storage_study_fail(storage *st, int64_t study_id, const char *why,
                        const char *trials_reason, int *count, kerror *err);
 /* Calls fn for each matching trial, params filled, in pages so a study of any
  * size streams in bounded memory; fn returns non-zero to stop early. The trial
- * passed is freed after fn returns. */
+ * passed is freed after fn returns. A best-first listing is read in one
+ * snapshot (a read transaction while it runs: fn must not write). */
 typedef int (*storage_trial_fn)(const storage_trial *t, void *ctx);
 int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
                        storage_trial_fn fn, void *ctx, kerror *err);

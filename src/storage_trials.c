@@ -401,6 +401,13 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
             (f->best_first ? 1 + maximize : 0);
     storage_trial *page = calloc(PAGE_ROWS, sizeof *page);
     if (!page) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    /* Best-first pages go by offset: read apart, a better trial finishing
+     * between two pushed the next one down by a row, handing a trial out
+     * twice. One read transaction makes them one snapshot (a savepoint,
+     * which nests in a caller's transaction); by number, keyset pages need
+     * none, and an export of any size holds no snapshot. */
+    int snapshot = f->best_first && sqlite3_exec(st->db, "SAVEPOINT best_first", NULL, NULL,
+                                                 NULL) == SQLITE_OK;
     int delivered = 0, after = -1, stop = 0;
     while (!stop && rc == KE_OK) {
         int want = PAGE_ROWS, got;
@@ -417,6 +424,7 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
         delivered += got;
         if (got < want) break;
     }
+    if (snapshot) sqlite3_exec(st->db, "RELEASE best_first", NULL, NULL, NULL);
     free(page);
     return rc;
 }
