@@ -3,7 +3,8 @@
  * new body takes the slot of its key's older body, or an empty one, or the
  * set's least recently used (direct-mapped, two of a dashboard's twelve kept
  * pages of a 10,000-trial study shared a slot, and each load built both
- * again). Invariant: a body's reference count counts the slot that holds it
+ * again); past the byte budget, the least recently used of any set go.
+ * Invariant: a body's reference count counts the slot that holds it
  * plus every response still sending it; the last release frees it, so
  * replacing an entry never pulls a body from under a response. */
 #include "api_cache.h"
@@ -103,6 +104,15 @@ static slot *victim(slot *set, const char *key)
     return v;
 }
 
+/* The least recently used slot holding a body (the cache holds one). */
+static slot *oldest(api_cache *c)
+{
+    slot *v = NULL;
+    for (slot *s = c->slots; s < c->slots + SLOTS; s++)
+        if (s->body && (!v || s->used < v->used)) v = s;
+    return v;
+}
+
 api_body *api_cache_put(api_cache *c, const char *key, const storage_stamp *stamp, char *text,
                         size_t len)
 {
@@ -118,7 +128,10 @@ api_body *api_cache_put(api_cache *c, const char *key, const storage_stamp *stam
     pthread_mutex_lock(&c->mu);
     slot *s = victim(set_of(c, key, stamp), key);
     clear_slot(c, s);
-    if (len <= API_CACHE_MAX_BODY && c->bytes + len <= BUDGET) {
+    if (len <= API_CACHE_MAX_BODY) {
+        /* bodies no longer asked for, in other sets, would hold the budget
+         * for ever: the least recently used of any set make room */
+        while (c->bytes + len > BUDGET) clear_slot(c, oldest(c));
         *s = (slot){.key = k, .stamp = *stamp, .body = b, .used = ++c->clock};
         b->refs++;
         c->bytes += len;

@@ -84,12 +84,39 @@ START_TEST(a_studys_kept_pages_stay_kept_together)
 }
 END_TEST
 
+/* Bodies no longer asked for (a deleted study's pages of 10,000 trials)
+ * filled the budget and, each in a set of its own, were never replaced:
+ * from then on no new body was kept. The least recently used make room. */
+START_TEST(old_bodies_make_room_for_new_ones)
+{
+    api_cache *c = api_cache_new();
+    storage_stamp old = {.id = 1, .created_at = 5, .version = 3, .settled = 0};
+    storage_stamp st = {.id = 2, .created_at = 6, .version = 1, .settled = 0};
+    char key[64];
+    for (int i = 0; i < 16; i++) {
+        char *text = calloc(1, API_CACHE_MAX_BODY);
+        ck_assert_ptr_nonnull(text);
+        snprintf(key, sizeof key, "trials -1 1 %d 10000", i * 10000);
+        api_body_release(api_cache_put(c, key, &old, text, API_CACHE_MAX_BODY));
+    }
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "settled trials %d 2000 ", i * 2000);
+        api_body_release(put(c, key, &st, key));
+        char *t = got(c, key, &st);
+        ck_assert_msg(t && !strcmp(t, key), "%s was not kept", key);
+        free(t);
+    }
+    api_cache_free(c);
+}
+END_TEST
+
 static Suite *api_cache_suite(void)
 {
     Suite *s = suite_create("api_cache");
     TCase *tc = tcase_create("api_cache");
     tcase_add_test(tc, a_body_answers_its_key_at_its_stamp_only);
     tcase_add_test(tc, a_studys_kept_pages_stay_kept_together);
+    tcase_add_test(tc, old_bodies_make_room_for_new_ones);
     suite_add_tcase(s, tc);
     return s;
 }
