@@ -1,6 +1,7 @@
 /* api_events: GET /api/v1/events, the server-sent event stream
  * (api_events.h). Invariant: a stream holds one frame at a time, so a slow
- * client costs one frame of memory, never a backlog. */
+ * client costs one frame of memory, never a backlog; one that falls behind
+ * the ring is ended rather than sent on past the events it missed. */
 #define _GNU_SOURCE
 #include "api_events.h"
 
@@ -16,6 +17,7 @@
 typedef struct {
     events *ev;
     uint64_t after;             /* the last event sent */
+    int resuming;               /* from Last-Event-ID, until its first event */
     char *study;                /* filter, or NULL */
     char *frame;                /* being sent */
     size_t len, off;
@@ -30,8 +32,15 @@ static ssize_t sse_read(void *ctx, uint64_t pos, char *buf, size_t max)
             c->frame = strdup("retry: 2000\n\n");
         } else {
             uint64_t seq;
-            int rc = events_next(c->ev, c->after, c->study, PING_MS, &c->frame, &seq);
-            if (rc < 0) return HTTP_STREAM_END;
+            int rc;
+            while ((rc = events_next(c->ev, c->after, c->study, PING_MS, &c->frame, &seq)) == 2 &&
+                   c->resuming)
+                c->after = seq;   /* the gap a resume from an old id has (docs/openapi.yaml) */
+            /* 2: events went by unsent (a client that stopped reading): it
+             * is ended, not left to miss them unknowing; an EventSource
+             * reconnects with Last-Event-ID and the dashboard reloads */
+            if (rc < 0 || rc == 2) return HTTP_STREAM_END;
+            c->resuming = 0;
             c->after = seq;
             if (rc == 0) c->frame = strdup(": ping\n\n");
         }
@@ -85,5 +94,6 @@ void api_events(http_req *rq, service *sv)
     c->ev = service_events(sv);
     events_listen(c->ev, 1);
     c->after = from ? after : events_last(c->ev);
+    c->resuming = from != NULL;
     http_respond_stream(rq, 200, "text/event-stream", sse_read, c, sse_free);
 }

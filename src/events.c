@@ -1,7 +1,7 @@
 /* events: the server's live feed; see events.h. Invariant: event n lives at
  * ring[n % EVENTS_RING] until event n + EVENTS_RING replaces it, and
  * next_seq only grows, so a reader holding an id finds every later event
- * the ring still has, in order. */
+ * the ring still has, in order, and is told when some are gone. */
 #define _GNU_SOURCE
 #include "events.h"
 
@@ -153,8 +153,12 @@ int events_next(events *e, uint64_t after, const char *study, int timeout_ms, ch
             break;
         }
         uint64_t oldest = e->next_seq > EVENTS_RING ? e->next_seq - EVENTS_RING : 1;
-        uint64_t q = after + 1 < oldest ? oldest : after + 1;
-        for (; q < e->next_seq; q++) {
+        if (after + 1 < oldest) {
+            *seq = oldest - 1;
+            rc = 2;
+            break;
+        }
+        for (uint64_t q = after + 1; q < e->next_seq; q++) {
             const event *ev = &e->ring[q % EVENTS_RING];
             if (study && strcmp(ev->study, study) != 0) continue;
             *frame = strdup(ev->frame);

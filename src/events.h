@@ -31,9 +31,10 @@ uint64_t events_last(events *e);
 /* Waits up to timeout_ms for the first event numbered above `after` (of
  * study `study` when non-NULL). Returns 1 with *frame (malloc'd, the caller
  * frees) and *seq set, 0 on timeout, KE_NOMEM, or KE_INTERRUPTED once
- * events_end was called. A reader that fell behind the ring resumes at its
- * oldest event; one whose `after` is beyond the newest (ids of a previous
- * run) gets them all. */
+ * events_end was called. A reader that fell behind the ring gets 2 and no
+ * frame: the events up to *seq are gone (of any study), and it may go on
+ * from *seq, the oldest held less one. One whose `after` is beyond the
+ * newest (ids of a previous run) gets them all. */
 int events_next(events *e, uint64_t after, const char *study, int timeout_ms, char **frame,
                 uint64_t *seq);
 /* Readers waiting or to come get KE_INTERRUPTED (the server stops). */

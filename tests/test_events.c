@@ -22,7 +22,7 @@ static char *next(events *e, uint64_t after, const char *study, uint64_t *seq)
     char *frame = NULL;
     int rc = events_next(e, after, study, 0, &frame, seq);
     ck_assert_int_ge(rc, 0);
-    return rc == 1 ? frame : NULL;
+    return rc >= 1 ? frame : NULL;
 }
 
 START_TEST(frames_are_numbered_filtered_and_kept_for_a_ring)
@@ -45,10 +45,19 @@ START_TEST(frames_are_numbered_filtered_and_kept_for_a_ring)
     f = next(e, 99, NULL, &seq);
     ck_assert_uint_eq(seq, 1);
     free(f);
-    /* a reader behind the ring resumes at its oldest frame */
+    /* a reader behind the ring is told (2) that the frames up to its oldest
+     * are lost, whatever its study (the lost ones may have been of it), and
+     * resumes there */
     for (int i = 0; i < EVENTS_RING; i++) events_put(e, "a", "trial_reported", dup_json(i));
-    f = next(e, 1, NULL, &seq);
-    ck_assert_uint_eq(seq, events_last(e) - EVENTS_RING + 1);
+    uint64_t oldest = events_last(e) - EVENTS_RING + 1;
+    for (int filtered = 0; filtered < 2; filtered++) {
+        f = NULL;
+        ck_assert_int_eq(events_next(e, 1, filtered ? "b" : NULL, 0, &f, &seq), 2);
+        ck_assert_ptr_null(f);
+        ck_assert_uint_eq(seq, oldest - 1);
+    }
+    f = next(e, seq, NULL, &seq);
+    ck_assert_uint_eq(seq, oldest);
     free(f);
     events_end(e);
     char *frame = NULL;
