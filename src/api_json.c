@@ -219,18 +219,23 @@ int api_trial_detail(storage *st, const storage_trial *t, json_t *trial, kerror 
     return rc;
 }
 
+static const char *const csv_head[] = {"number", "state", "value"};
+static const char *const csv_tail[] = {"started_at", "finished_at", "duration", "last_step",
+                                       "budget", "resumed_from", "retry_of", "enqueued", "worker",
+                                       "failure"};
+
+/* Whether label is a column's name already, or one of the fixed columns'. */
 static int csv_taken(const api_csv *c, const char *label)
 {
     for (int i = 0; i < c->ncols; i++)
         if (!strcmp(c->cols[i], label)) return 1;
+    for (size_t i = 0; i < sizeof csv_tail / sizeof *csv_tail; i++)
+        if (!strcmp(csv_tail[i], label)) return 1;
     return 0;
 }
 
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 {
-    static const char *const tail[] = {"started_at", "finished_at", "duration", "last_step",
-                                       "budget", "resumed_from", "retry_of", "enqueued", "worker",
-                                       "failure"};
     memset(c, 0, sizeof *c);
     c->params = api_param_names(s->spec_json);
     int rc = c->params ? storage_study_metric_names(st, s->id, &c->metrics, &c->n_metrics, err)
@@ -241,11 +246,17 @@ int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
     }
     int np = (int)json_array_size(c->params);
     c->np = np < API_CSV_MAX_PARAMS ? np : API_CSV_MAX_PARAMS;
-    c->cols[c->ncols++] = "number";
-    c->cols[c->ncols++] = "state";
-    c->cols[c->ncols++] = "value";
-    for (int i = 0; i < c->np; i++)
-        c->cols[c->ncols++] = json_string_value(json_array_get(c->params, (size_t)i));
+    for (size_t i = 0; i < sizeof csv_head / sizeof *csv_head; i++) c->cols[c->ncols++] = csv_head[i];
+    /* a parameter called value or state read as the objective or the state
+     * by a reader keyed by name (csv.DictReader, pandas) */
+    for (int i = 0; i < c->np; i++) {
+        const char *name = json_string_value(json_array_get(c->params, (size_t)i));
+        if (csv_taken(c, name)) {   /* a fixed column's name: short */
+            snprintf(c->param_labels[i], sizeof c->param_labels[0], "param_%s", name);
+            name = c->param_labels[i];
+        }
+        c->cols[c->ncols++] = name;
+    }
     /* final metrics besides the objective (the value column), named as
      * reported unless a parameter has that name */
     for (int i = 0; i < c->n_metrics && c->nm < API_CSV_MAX_METRICS; i++) {
@@ -256,7 +267,7 @@ int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
         c->metric_of[c->nm++] = name;
         c->cols[c->ncols++] = label;
     }
-    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++) c->cols[c->ncols++] = tail[i];
+    for (size_t i = 0; i < sizeof csv_tail / sizeof *csv_tail; i++) c->cols[c->ncols++] = csv_tail[i];
     return KE_OK;
 }
 

@@ -18,11 +18,13 @@
 #define API_CSV_COLS (API_CSV_FIXED + API_CSV_MAX_PARAMS + API_CSV_MAX_METRICS)
 
 /* The columns of a study's trials as a table (the CSV export, `kestrel
- * trials`): number, state, value, the parameters (the stored spec's order),
- * the final metrics its trials reported besides the objective (sorted; a
- * name a parameter has gets "metric_"), then started_at, finished_at,
- * duration, last_step, budget, resumed_from, retry_of, enqueued (1 or 0),
- * worker, failure. */
+ * trials`): number, state, value, the parameters (the stored spec's order;
+ * one named as a fixed column gets "param_"), the final metrics its trials
+ * reported besides the objective (sorted; a name a parameter or a fixed
+ * column has gets "metric_"), then started_at, finished_at, duration,
+ * last_step, budget, resumed_from, retry_of, enqueued (1 or 0), worker,
+ * failure: every column's name differs, as a CSV reader keyed by name
+ * needs. */
 typedef struct {
     const char *cols[API_CSV_COLS];     /* the ncols column names */
     int ncols;
@@ -33,6 +35,7 @@ typedef struct {
     const char *metric_of[API_CSV_MAX_METRICS];  /* metric of each of the nm columns */
     char labels[API_CSV_MAX_METRICS][80];
     int nm;
+    char param_labels[API_CSV_MAX_PARAMS][80];  /* "param_NAME" for those that need it */
 } api_csv;
 
 /* A number, or null when not finite (JSON has no NaN). */

@@ -501,13 +501,17 @@ class ApiTest(unittest.TestCase):
 
     def test_exports_and_cli_listing_carry_final_metrics_alike(self):
         # final metrics besides the objective become columns (a parameter's
-        # name gets "metric_"), the CLI's CSV is the export's byte for byte,
-        # and numbers take their shortest exact form
+        # or a fixed column's name gets "metric_", a parameter named as a
+        # fixed column "param_": a CSV reader keyed by name read a parameter
+        # called value as the objective), the CLI's CSV is the export's byte
+        # for byte, and numbers take their shortest exact form
         s = self.serve()
         spec = {"name": "mx", "objective": {"metric": "loss"},
-                "space": {"x": {"type": "float", "low": 0, "high": 1}},
+                "space": {"x": {"type": "float", "low": 0, "high": 1},
+                          "value": {"type": "categorical", "choices": ["v"]}},
                 "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 3},
-                "run": {"command": "echo '{{\"loss\": {x}, \"test_accuracy\": 0.1, \"x\": 0.7}}'"}}
+                "run": {"command": "echo '{{\"loss\": {x}, \"test_accuracy\": 0.1, \"x\": 0.7, "
+                                   "\"duration\": 9}}'"}}
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
         s.wait_state("mx", "COMPLETE")
         status, _, body = s.request("GET", "/api/v1/studies/mx/export.csv")
@@ -516,18 +520,20 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((status, body.decode()), (200, cli.decode()))
         lines = body.decode().splitlines()
         self.assertEqual(lines[0].split(","), [
-            "number", "state", "value", "x", "test_accuracy", "metric_x", "started_at",
-            "finished_at", "duration", "last_step", "budget", "resumed_from", "retry_of",
-            "enqueued", "worker", "failure"])
+            "number", "state", "value", "x", "param_value", "metric_duration", "test_accuracy",
+            "metric_x", "started_at", "finished_at", "duration", "last_step", "budget",
+            "resumed_from", "retry_of", "enqueued", "worker", "failure"])
         for line in lines[1:]:
-            self.assertEqual(line.split(",")[4:6], ["0.1", "0.7"])
+            self.assertEqual(line.split(",")[4:8], ["v", "9", "0.1", "0.7"])
         rows = json.loads(s.request("GET", "/api/v1/studies/mx/export.json")[2])
-        self.assertEqual(rows[0]["metrics"], {"loss": rows[0]["value"], "test_accuracy": 0.1, "x": 0.7})
+        self.assertEqual(rows[0]["metrics"], {"loss": rows[0]["value"], "test_accuracy": 0.1,
+                                              "x": 0.7, "duration": 9})
         table = subprocess.run([KESTREL, "trials", "mx", "--db", self.db], capture_output=True,
                                check=True, text=True).stdout.splitlines()
-        self.assertEqual(table[0].split(), ["number", "state", "value", "x", "test_accuracy",
-                                            "metric_x", "duration", "last_step", "budget",
-                                            "resumed_from", "retry_of", "enqueued", "failure"])
+        self.assertEqual(table[0].split(), ["number", "state", "value", "x", "param_value",
+                                            "metric_duration", "test_accuracy", "metric_x",
+                                            "duration", "last_step", "budget", "resumed_from",
+                                            "retry_of", "enqueued", "failure"])
 
     def test_output_that_is_not_utf8(self):
         # A trial's stderr with a Latin-1 byte: stored as U+FFFD, and every
