@@ -49,6 +49,22 @@ def fn_spec(name, trials=20, parallel=4):
             "run": {"function": "branin"}}
 
 
+def trickle_until_closed(sock, chunk, deadline):
+    """Sends chunk every half second until the server closes sock (True)
+    or the monotonic deadline passes (False)."""
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(chunk)
+            sock.settimeout(0.5)
+            if sock.recv(1) == b"":
+                return True
+        except socket.timeout:
+            pass
+        except OSError:
+            return True
+    return False
+
+
 class Server:
     """One `kestrel serve` process on a free loopback port."""
 
@@ -981,17 +997,8 @@ class ApiTest(unittest.TestCase):
         slow = socket.create_connection(("127.0.0.1", s.port), timeout=5)
         slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         deadline = time.monotonic() + 60
-        closed = False
-        while not closed and time.monotonic() < deadline:
-            try:
-                slow.sendall(b"X-Trickle: 1\r\n")
-                slow.settimeout(0.5)
-                closed = slow.recv(1) == b""
-            except socket.timeout:
-                pass
-            except OSError:
-                closed = True
-        self.assertTrue(closed, "a trickling client kept its connection")
+        self.assertTrue(trickle_until_closed(slow, b"X-Trickle: 1\r\n", deadline),
+                        "a trickling client kept its connection")
         healthy = False
         while not healthy and time.monotonic() < deadline:
             try:
@@ -1015,16 +1022,7 @@ class ApiTest(unittest.TestCase):
         slow.sendall(b"POST /api/v1/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      b"Content-Length: 100000\r\n\r\n")
         deadline = time.monotonic() + 300   # a hang guard: the server shuts it at 30 s
-        closed = False
-        while not closed and time.monotonic() < deadline:
-            try:
-                slow.sendall(b"x")
-                slow.settimeout(0.5)
-                closed = slow.recv(1) == b""
-            except socket.timeout:
-                pass
-            except OSError:
-                closed = True
+        closed = trickle_until_closed(slow, b"x", deadline)
         slow.close()
         self.assertTrue(closed, "a client trickling its body kept its connection")
         self.assertEqual(s.json("GET", "/healthz")[0], 200)

@@ -102,13 +102,19 @@ START_TEST(diverging_run_fails)
 }
 END_TEST
 
+/* Two trial folders in the test's folder, as a study's rungs 1 and 2 (128 bytes each). */
+static void make_rungs(char *rung1, char *rung2)
+{
+    snprintf(rung1, 128, "%s/rung1", dir);
+    snprintf(rung2, 128, "%s/rung2", dir);
+    ck_assert_int_eq(mkdir(rung1, 0700), 0);
+    ck_assert_int_eq(mkdir(rung2, 0700), 0);
+}
+
 START_TEST(hyperband_hand_off)
 {
     char out[8192], rung1[128], rung2[128], path[160];
-    snprintf(rung1, sizeof rung1, "%s/rung1", dir);
-    snprintf(rung2, sizeof rung2, "%s/rung2", dir);
-    ck_assert_int_eq(mkdir(rung1, 0700), 0);
-    ck_assert_int_eq(mkdir(rung2, 0700), 0);
+    make_rungs(rung1, rung2);
     setenv("KESTREL_BUDGET", "1", 1);
     setenv("KESTREL_CHECKPOINT_DIR", rung1, 1);
     ck_assert_int_eq(run("a.jsonl", out, sizeof out, NULL), 0);
@@ -134,10 +140,7 @@ END_TEST
 START_TEST(promotion_without_a_checkpoint_starts_afresh)
 {
     char out[8192], whole[8192], rung1[128], rung2[128], path[160];
-    snprintf(rung1, sizeof rung1, "%s/rung1", dir);
-    snprintf(rung2, sizeof rung2, "%s/rung2", dir);
-    ck_assert_int_eq(mkdir(rung1, 0700), 0);
-    ck_assert_int_eq(mkdir(rung2, 0700), 0);
+    make_rungs(rung1, rung2);
     setenv("KESTREL_BUDGET", "3", 1);
     ck_assert_int_eq(run("whole.jsonl", whole, sizeof whole, NULL), 0);
     setenv("KESTREL_RESUME_FROM", rung1, 1);
@@ -162,10 +165,7 @@ END_TEST
 START_TEST(kfold_trial_of_a_study_keeps_no_checkpoint)
 {
     char out[8192], whole[8192], rung1[128], rung2[128], path[160];
-    snprintf(rung1, sizeof rung1, "%s/rung1", dir);
-    snprintf(rung2, sizeof rung2, "%s/rung2", dir);
-    ck_assert_int_eq(mkdir(rung1, 0700), 0);
-    ck_assert_int_eq(mkdir(rung2, 0700), 0);
+    make_rungs(rung1, rung2);
     setenv("KESTREL_BUDGET", "3", 1);
     ck_assert_int_eq(run("whole.jsonl", whole, sizeof whole, "kfold=2"), 0);
     setenv("KESTREL_BUDGET", "1", 1);

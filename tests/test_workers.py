@@ -619,18 +619,23 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(folder)), [".kestrel-trial", "model.bin"])
         self.assertEqual([f for f in os.listdir(os.path.dirname(folder)) if f != "0"], [])
 
+    def one_upload(self, s, study):
+        """A one-trial study leased by hand: the URL that uploads its whole
+        folder in one part, and the server's folder of that trial."""
+        s.json("POST", "/api/v1/studies", self.step_spec(study, trials=1, parallel=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        _, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+        url = "/api/v1/leases/%d/checkpoint?worker=%d&key=%s&offset=0&last=1" % (
+            lease["lease"], w["id"], w["key"])
+        return url, os.path.join(self.db + ".trials", study, str(lease["trial"]["number"]))
+
     def test_an_uploaded_folder_holds_no_fifo_device_or_set_user_id_file(self):
         # A hostile worker's archive: tar (as root) made the fifo, a device
         # file readable by all, a setuid-root program and a world-writable
         # folder in the server's trial folder; now a fifo or device is a 400
         # and unpacks nothing, and modes get the umask without set-id bits.
         s = self.serve()
-        s.json("POST", "/api/v1/studies", self.step_spec("odd", trials=1, parallel=1))
-        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
-        _, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
-        url = "/api/v1/leases/%d/checkpoint?worker=%d&key=%s&offset=0&last=1" % (
-            lease["lease"], w["id"], w["key"])
-        folder = os.path.join(self.db + ".trials", "odd", str(lease["trial"]["number"]))
+        url, folder = self.one_upload(s, "odd")
 
         def archive(*members):
             buf = io.BytesIO()
@@ -663,12 +668,7 @@ class WorkersTest(unittest.TestCase):
         # --checkpoint-max bounded the archive only: 400 KB of gzip held
         # 400 MB of zeros, which tar wrote out in the server's trial folder
         s = self.serve("--checkpoint-max", "1")
-        s.json("POST", "/api/v1/studies", self.step_spec("bomb", trials=1, parallel=1))
-        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
-        _, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
-        url = "/api/v1/leases/%d/checkpoint?worker=%d&key=%s&offset=0&last=1" % (
-            lease["lease"], w["id"], w["key"])
-        folder = os.path.join(self.db + ".trials", "bomb", str(lease["trial"]["number"]))
+        url, folder = self.one_upload(s, "bomb")
 
         def archive(size):
             buf = io.BytesIO()

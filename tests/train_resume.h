@@ -50,6 +50,28 @@ static void load_state(const char *path, float **params, size_t *np, float **opt
     checkpoint_free(ck);
 }
 
+/* The checkpoint files a and b hold the same bits: parameters, optimizer
+ * state and loop state; *sa gets a's loop state. Returns the count of
+ * parameter floats. */
+static size_t expect_same_state(const char *a, const char *b, checkpoint_state *sa)
+{
+    float *p1, *p2, *o1, *o2;
+    size_t n1, n2, m1, m2;
+    checkpoint_state s2;
+    load_state(a, &p1, &n1, &o1, &m1, sa);
+    load_state(b, &p2, &n2, &o2, &m2, &s2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_uint_eq(m1, m2);
+    ck_assert(memcmp(p1, p2, n1 * sizeof(float)) == 0);
+    ck_assert(memcmp(o1, o2, m1 * sizeof(float)) == 0);
+    ck_assert(memcmp(sa, &s2, sizeof s2) == 0);
+    free(p1);
+    free(p2);
+    free(o1);
+    free(o2);
+    return n1;
+}
+
 /* Runs c straight to its end and, separately, to budget `half` and then
  * resumed from that checkpoint; both ends must be the same bits: final
  * metrics, parameters, optimizer state, loop state and best weights.
@@ -79,16 +101,8 @@ static void expect_exact_resume(const char *half, train_result *resumed)
     ck_assert(memcmp(&straight.test_accuracy, &resumed->test_accuracy, sizeof(double)) == 0);
     ck_assert(memcmp(&straight.best_val_loss, &resumed->best_val_loss, sizeof(double)) == 0);
 
-    float *p1, *p2, *o1, *o2;
-    size_t n1, n2, m1, m2;
-    checkpoint_state s1, s2;
-    load_state(a, &p1, &n1, &o1, &m1, &s1);
-    load_state(r, &p2, &n2, &o2, &m2, &s2);
-    ck_assert_uint_eq(n1, n2);
-    ck_assert_uint_eq(m1, m2);
-    ck_assert(memcmp(p1, p2, n1 * sizeof(float)) == 0);
-    ck_assert(memcmp(o1, o2, m1 * sizeof(float)) == 0);
-    ck_assert(memcmp(&s1, &s2, sizeof s1) == 0);
+    checkpoint_state s1;
+    size_t n1 = expect_same_state(a, r, &s1);
     checkpoint *k1, *k2;
     ck_assert_int_eq(checkpoint_read(&k1, a, &err), KE_OK);
     ck_assert_int_eq(checkpoint_read(&k2, r, &err), KE_OK);
@@ -97,10 +111,6 @@ static void expect_exact_resume(const char *half, train_result *resumed)
               memcmp(checkpoint_best(k1), checkpoint_best(k2), n1 * sizeof(float)) == 0);
     checkpoint_free(k1);
     checkpoint_free(k2);
-    free(p1);
-    free(p2);
-    free(o1);
-    free(o2);
 }
 
 /* Everything with state or randomness (batch norm's running statistics
