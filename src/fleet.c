@@ -503,8 +503,8 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
 
 /* The lease's answer: the trial and everything a worker needs to run it
  * as a local trial would run (the spec, the point as the space holds it). */
-static json_t *lease_json(const fl_lease *l, const sched_trial *t, int n_params, json_t *spec,
-                          const char *spec_dir)
+static json_t *lease_json(const fl_lease *l, double study_created, const sched_trial *t,
+                          int n_params, json_t *spec, const char *spec_dir)
 {
     json_t *x = json_array(), *active = json_array();
     for (int i = 0; x && active && i < n_params; i++) {
@@ -516,8 +516,11 @@ static json_t *lease_json(const fl_lease *l, const sched_trial *t, int n_params,
         json_decref(active);
         return NULL;
     }
-    return json_pack("{s:I, s:s, s:O, s:s?, s:{s:i, s:i, s:i, s:i, s:o, s:o}}", "lease",
-                     (json_int_t)l->id, "study", l->study, "spec", spec, "spec_dir", spec_dir,
+    /* study_created: a study deleted and posted again under its name has
+     * another, so a worker tells its old folders from the new study's */
+    return json_pack("{s:I, s:s, s:f, s:O, s:s?, s:{s:i, s:i, s:i, s:i, s:o, s:o}}", "lease",
+                     (json_int_t)l->id, "study", l->study, "study_created", study_created,
+                     "spec", spec, "spec_dir", spec_dir,
                      "trial", "number", l->number, "budget", t->budget, "resumed_from",
                      t->resumed_from, "retry_of", t->retry_of, "x", x, "active", active);
 }
@@ -558,7 +561,8 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
         l->number = number;
         rc = scheduler_lease_spec(s, &spec, &dir, err);
     }
-    if (rc == KE_OK && !(out = lease_json(l, rem.trial, rem.n_params, spec, dir)))
+    if (rc == KE_OK &&
+        !(out = lease_json(l, scheduler_study_created(s), rem.trial, rem.n_params, spec, dir)))
         rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK && idmap_put(&fl->lease_ids, l->id, l) != KE_OK)
         rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");

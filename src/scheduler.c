@@ -173,10 +173,16 @@ static int open_study(scheduler *s, int *respec, kerror *err)
     int rc = storage_study_get(s->st, sp->name, &row, err);
     if (rc == KE_NOTFOUND) {
         kerror_clear(err);
-        return store_spec(s, 1, err);
+        rc = store_spec(s, 1, err);
+        if (rc == KE_OK && (rc = storage_study_get(s->st, sp->name, &row, err)) == KE_OK) {
+            s->created_at = row.created_at;
+            storage_study_free(&row);
+        }
+        return rc;
     }
     if (rc != KE_OK) return rc;
     s->study_id = row.id;
+    s->created_at = row.created_at;
     if (strcmp(row.spec_hash, sp->hash) != 0) {
         /* a changed budget (a larger max_trials, say) extends the study */
         char diff[512];
@@ -508,6 +514,11 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
 int64_t scheduler_study_id(const scheduler *s)
 {
     return s->study_id;
+}
+
+double scheduler_study_created(const scheduler *s)
+{
+    return s->created_at;
 }
 
 int scheduler_n_local(const scheduler *s)

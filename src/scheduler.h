@@ -165,6 +165,9 @@ void scheduler_drop_ready(scheduler *s);
 int scheduler_lease_spec(scheduler *s, json_t **spec, const char **dir, kerror *err);
 /* The study's id in storage (scheduler_get_status counts the history: O(trials)). */
 int64_t scheduler_study_id(const scheduler *s);
+/* When the study row was made: a study deleted and made again under its
+ * name may get the same id, never the same time. */
+double scheduler_study_created(const scheduler *s);
 /* Its trials running as children of this process: scheduler_get_status's
  * n_local, without the count of the history, for a caller that asks every
  * tick. */

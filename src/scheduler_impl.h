@@ -36,6 +36,8 @@ struct scheduler {
     scheduler_opts o;
     lock_handle lock;
     int64_t study_id;
+    double created_at;      /* the study row's: with the id (which SQLite may give
+                             * again after a delete), which study this is */
     const strategy_ops *ops;
     strategy *strat;
     const pruner_ops *pops;     /* NULL when the study has no pruner */

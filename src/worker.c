@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -200,6 +201,65 @@ static void take_gpus(worker *w, wslot *sl, int want, char *env, size_t n)
     }
 }
 
+/* The file in this worker's folder of a study that names which study it
+ * is on the server (when its row was made: a study deleted and posted again
+ * under its name may get its id again, not its time), written once a trial
+ * of it starts here. */
+#define STUDY_ID_FILE ".kestrel-study"
+
+/* A study deleted on the server and posted again under its name, and this
+ * worker's folders of the old one (a worker removes nothing) passed for the
+ * new one's: a promotion went on from a stale checkpoint of the same trial
+ * number. When the study's folder records another study than the lease's,
+ * or none, its trial folders go (Kestrel's only: marked), but for those of
+ * trials this worker runs now. */
+static void forget_other_study(worker *w, const char *study, double created)
+{
+    if (w->o->shared_dir || created <= 0) return;   /* the server's own folders; an older server */
+    char dir[4200], file[4300];
+    snprintf(dir, sizeof dir, "%s/%s", w->o->work_dir, study);
+    snprintf(file, sizeof file, "%s/" STUDY_ID_FILE, dir);
+    double had = -1;
+    FILE *f = fopen(file, "r");
+    if (f && fscanf(f, "%lf", &had) != 1) had = -1;
+    if (f) fclose(f);
+    DIR *d = had == created ? NULL : opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char trial[4500], mark[4600];
+        snprintf(trial, sizeof trial, "%s/%s", dir, e->d_name);
+        snprintf(mark, sizeof mark, "%s/" SCHED_DIR_MARK, trial);
+        int running = 0;
+        for (int i = 0; i < w->o->slots; i++)
+            running |= w->slots[i].busy && !strcmp(w->slots[i].dir, trial);
+        struct stat st;
+        kerror rerr;
+        if (running || e->d_name[0] == '.' || stat(mark, &st) != 0) continue;
+        if (sched_dir_remove(trial, &rerr) != KE_OK) log_err("cannot remove a stale trial folder", &rerr);
+    }
+    if (d) {
+        closedir(d);
+        klog(stderr, "worker: study %s is not the study of this worker's folders of that name "
+             "(made at %.6f, they at %.6f): they were removed", study, created, had);
+    }
+}
+
+/* Records which study its folder is (made by its first trial here). */
+static void record_study(const worker *w, const char *study, double created)
+{
+    if (w->o->shared_dir || created <= 0) return;
+    char file[4300], tmp[4400];
+    snprintf(file, sizeof file, "%s/%s/" STUDY_ID_FILE, w->o->work_dir, study);
+    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fprintf(f, "%.17g\n", created) > 0;   /* reads back as the same double */
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, file) != 0) {
+        unlink(tmp);
+        klog(stderr, "worker: cannot write %s: %s", file, strerror(errno));
+    }
+}
+
 /* A promoted trial continues from its parent's folder: fetched from the
  * server unless this worker has it (it ran the parent, or shares a folder). */
 static void fetch_parent(worker *w, const char *study, int parent)
@@ -258,6 +318,8 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
         t.point.x[i] = json_number_value(json_array_get(x, i));
         t.point.active[i] = json_is_true(json_array_get(active, i));
     }
+    double created = json_number_value(json_object_get(lease, "study_created"));
+    forget_other_study(w, sl->spec.name, created);
     snprintf(sl->dir, sizeof sl->dir, "%s/%s/%d", w->o->work_dir, sl->spec.name, t.number);
     if (t.resumed_from >= 0) fetch_parent(w, sl->spec.name, t.resumed_from);
     char cache[4200], gpu_env[512];
@@ -268,7 +330,9 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
                                 .work_dir = w->o->work_dir,
                                 .cache_dir = cache, .env_extra = env, .guard = &w->guard};
     int threads = w->cores / w->o->slots;
-    return sched_launch_spawn(&t, &sl->spec, &paths, threads > 0 ? threads : 1, sl, &sl->proc, err);
+    rc = sched_launch_spawn(&t, &sl->spec, &paths, threads > 0 ? threads : 1, sl, &sl->proc, err);
+    if (rc == KE_OK) record_study(w, sl->spec.name, created);
+    return rc;
 }
 
 /* POSTs req (taken; this worker's key added) to /api/v1/workers/ID/what.

@@ -289,6 +289,43 @@ class WorkersTest(unittest.TestCase):
                              (r["budget"], r["resumed_from"], r["params"]["lr"]))
             self.assertAlmostEqual(t["value"], r["value"], places=9)
 
+    def test_a_study_posted_again_does_not_resume_from_the_old_ones_folders(self):
+        # A worker keeps its trial folders; a study deleted and posted again
+        # under its name numbers its trials from 0 again, and a promotion of
+        # the new trial 0 on a worker that had run the old trial 0 went on
+        # from that stale folder (a local folder was trusted over the server's).
+        script = os.path.join(self.tmp, "mark.sh")
+        with open(script, "w") as f:
+            f.write('echo "$1" > "$KESTREL_CHECKPOINT_DIR/mark"\n'
+                    'parent=none\n'
+                    '[ -n "$KESTREL_RESUME_FROM" ] && parent=$(cat "$KESTREL_RESUME_FROM/mark")\n'
+                    'echo "{\\"loss\\": $KESTREL_TRIAL, \\"parent_$parent\\": 1}" >&3\n')
+
+        def spec(mark):   # ASHA: trials 0-2 at budget 1, then trial 0 (the best) promoted
+            return {"name": "again", "objective": {"metric": "loss"},
+                    "space": {"x": {"type": "float", "low": 0, "high": 1}},
+                    "strategy": {"name": "asha", "seed": 1,
+                                 "options": {"max_resource": 3, "eta": 3}},
+                    "budget": {"max_trials": 3, "max_parallel": 1},
+                    "run": {"command": ["sh", script, mark]}}
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", spec("old"))
+        a = self.worker(s, "a1", "--trials", "1", "--idle-exit", "1", work="wa")
+        self.assertEqual(a.wait(timeout=HANG), 0)   # the old trial 0, in wa
+        self.assertEqual(s.json("POST", "/api/v1/studies/again/stop")[0], 202)
+        self.assertEqual(s.json("DELETE", "/api/v1/studies/again")[0], 204)
+        s.json("POST", "/api/v1/studies", spec("new"))
+        b = self.worker(s, "b", "--trials", "3", "--idle-exit", "1")
+        self.assertEqual(b.wait(timeout=HANG), 0)   # the new trials 0-2, elsewhere
+        a = self.worker(s, "a2", "--trials", "1", "--idle-exit", "1", work="wa")
+        self.assertEqual(a.wait(timeout=HANG), 0)   # the promotion of the new trial 0
+        s.wait_state("again", "COMPLETE", timeout=HANG)
+        promoted = [t for t in self.trials(s, "again") if t["resumed_from"] is not None]
+        self.assertEqual([t["resumed_from"] for t in promoted], [0])
+        _, d = s.json("GET", "/api/v1/studies/again/trials/%d" % promoted[0]["number"])
+        self.assertIn("parent_new", d["metrics"], d["metrics"])
+        self.assertIn("were removed", self.log_of_name("a2"))
+
     def test_reports_gpus_and_resources(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.step_spec("gpu", trials=4, steps=3))
