@@ -49,8 +49,13 @@ backoff_entry *backoff_due(const backoff_list *l, double now)
 int backoff_again(backoff_list *l, backoff_entry *e, const char *why, double now)
 {
     snprintf(e->why, sizeof e->why, "%s", why);
-    if (now + delay(e, e->tries + 1) > e->first + l->give_up_s) return 0;
+    double deadline = e->first + l->give_up_s;
+    if (now >= deadline) return 0;
     backoff_later(l, e, now);
+    /* a wait that would pass the bound ends on it: the last try is at S s,
+     * as --storage-retry S says ("trying for up to S seconds"), where a
+     * wait of 4 s left 2 gave up after 1 s with S = 3 */
+    if (e->due > deadline) e->due = deadline;
     return 1;
 }
 

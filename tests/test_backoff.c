@@ -1,7 +1,8 @@
 /* test_backoff: the waiting list of `kestrel serve`'s studies after a
  * transient storage error: the first try 1 s after the error, then waits
- * doubling to a minute, studies that failed together staggered, no try
- * scheduled past the give-up bound, and entries found and removed by name. */
+ * doubling to a minute, studies that failed together staggered, the last
+ * try on the give-up bound and none past it, and entries found and removed
+ * by name. */
 #include <check.h>
 #include <math.h>
 
@@ -28,7 +29,7 @@ START_TEST(waits_double_up_to_a_minute_then_give_up)
         ck_assert(e->due <= e->first + l.give_up_s);
         now = e->due;
     }
-    ck_assert(now + 60 > e->first + l.give_up_s);
+    ck_assert(now == e->first + l.give_up_s);   /* the last try is on the bound */
     backoff_remove(&l, e);
     ck_assert_int_eq(l.n, 0);
     ck_assert_ptr_null(backoff_find(&l, "a"));
@@ -67,12 +68,16 @@ START_TEST(reasons_of_a_wait_and_a_give_up)
     backoff_waiting_reason(e, 10, buf, sizeof buf);
     ck_assert_str_eq(buf, "a storage error; resuming in 1 s: disk full");
     ck_assert_int_eq(backoff_again(&l, e, "still full", 11), 1);
-    ck_assert_int_eq(backoff_again(&l, e, "full again", 13), 0);
+    /* a wait of 4 s would pass the 5 s bound: the last try is at 15, not
+     * none (it gave up at 13, 3 s into the 5) */
+    ck_assert_int_eq(backoff_again(&l, e, "full again", 13), 1);
+    ck_assert(e->due == 15);
+    ck_assert_int_eq(backoff_again(&l, e, "full again", 15), 0);
     ck_assert_int_eq(e->given_up, 0);
-    backoff_give_up(e, "full again", 1, 13);
+    backoff_give_up(e, "full again", 1, 15);
     ck_assert_int_eq(e->given_up, 1);
-    ck_assert_str_eq(e->why, "storage errors for 3 s (given up): full again");
-    backoff_give_up(e, "malformed", 0, 13);
+    ck_assert_str_eq(e->why, "storage errors for 5 s (given up): full again");
+    backoff_give_up(e, "malformed", 0, 15);
     ck_assert_str_eq(e->why, "cannot resume after a storage error: malformed");
     backoff_free(&l);
 }
