@@ -132,11 +132,17 @@ static int asha_done(strategy *a, const strategy_history *h)
     return 0;
 }
 
+static int asha_full_budget(const strategy *a)
+{
+    return a->o.R;
+}
+
 const strategy_ops asha_strategy = {
     .name = "asha",
     .gives_budgets = 1,
     .create = asha_create,
     .suggest = asha_suggest,
     .done = asha_done,
+    .full_budget = asha_full_budget,
     .destroy = asha_destroy,
 };

@@ -223,11 +223,17 @@ static int hb_done(strategy *b, const strategy_history *h)
     return rc == KE_OK && p.bracket < 0;
 }
 
+static int hb_full_budget(const strategy *b)
+{
+    return b->o.R;
+}
+
 const strategy_ops hyperband_strategy = {
     .name = "hyperband",
     .gives_budgets = 1,
     .create = hb_create,
     .suggest = hb_suggest,
     .done = hb_done,
+    .full_budget = hb_full_budget,
     .destroy = hb_destroy,
 };

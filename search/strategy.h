@@ -70,6 +70,10 @@ typedef struct {
                    strategy_suggestion *out, int n, kerror *err);
     /* 1 when the study is finished whatever the trial budget says (grid). */
     int (*done)(strategy *s, const strategy_history *h);
+    /* The largest budget a suggestion gets (Hyperband's and ASHA's R):
+     * configurations enqueued once the strategy is done run with it. NULL
+     * when suggestions carry no budget (gives_budgets 0). */
+    int (*full_budget)(const strategy *s);
     void (*destroy)(strategy *s);
 } strategy_ops;
 

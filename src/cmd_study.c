@@ -96,19 +96,23 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
     const char *when = "they run once its budget.max_trials is raised";
     if (configs && (rc = spec_parse(&spec, row.spec_json, err)) == KE_OK) {
         rc = enqueue_add(st, row.id, &spec.space, configs, "", "cli", &added, err);
-        /* a study that completed with fresh trials to spare (a grid that ran
-         * every point) runs them the next time it runs; under Hyperband and
-         * ASHA each needs a fresh suggestion, for its budget; one that
-         * reached its goal starts nothing */
+        /* a study that completed with fresh trials to spare is done (a grid
+         * that ran every point, Hyperband after its last round) and runs
+         * them the next time it runs, Hyperband's at its full budget; ASHA
+         * completes only with its trials spent; one that reached its goal
+         * starts nothing */
         const strategy_ops *ops = strategy_find(spec.strategy);
+        int budgets = ops && ops->gives_budgets;
         if (spec.has_goal && row.has_best &&
             (spec.maximize ? row.best_value >= spec.goal : row.best_value <= spec.goal))
             when = "its objective.goal is reached, so no trial starts";
-        else if (row.n_configs < spec.budget.max_trials && !(ops && ops->gives_budgets))
-            when = "they run the next time it runs";
-        else if (ops && ops->gives_budgets)
-            when = "they run once its budget.max_trials is raised, in a bracket of their own "
-                   "(under Hyperband, only while it has rounds left: docs/spec.md)";
+        else if (row.n_configs < spec.budget.max_trials)
+            when = budgets ? "they run the next time it runs, at its full budget (max_resource)"
+                           : "they run the next time it runs";
+        else if (budgets)
+            when = "they run once its budget.max_trials is raised, each in the place of a fresh "
+                   "configuration (at the full budget once Hyperband's last round has ended: "
+                   "docs/spec.md)";
         spec_free(&spec);
     }
     json_t *pending = NULL;

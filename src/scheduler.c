@@ -400,8 +400,9 @@ static int avoided(const scheduler_remote *rem, int number)
 }
 
 /* Launches up to max pending enqueued configurations, in order, as fresh
- * full-budget trials; *n gets how many. */
-static int launch_enqueued(scheduler *s, int max, scheduler_remote *rem, int *n, kerror *err)
+ * trials of budget (0: full); *n gets how many. */
+static int launch_enqueued(scheduler *s, int max, int budget, scheduler_remote *rem, int *n,
+                           kerror *err)
 {
     *n = 0;
     if (max <= 0) return KE_OK;
@@ -410,7 +411,7 @@ static int launch_enqueued(scheduler *s, int max, scheduler_remote *rem, int *n,
     int n_queued = 0;
     int rc = enqueue_pending(s->st, s->study_id, &s->spec->space, queued, id, max, &n_queued, err);
     for (int i = 0; rc == KE_OK && i < n_queued && !(rem && rem->leased); i++) {
-        strategy_suggestion sg = {.point = queued[i], .budget = 0, .resume_from = -1};
+        strategy_suggestion sg = {.point = queued[i], .budget = budget, .resume_from = -1};
         if ((rc = launch(s, &sg, -1, id[i], rem, err)) == KE_OK) (*n)++;
     }
     return rc;
@@ -454,24 +455,28 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
      * decides; any other is not asked for them (under GP a suggestion is a
      * model fit), so they run even once it is done: a grid that has run
      * every point still runs the configurations enqueued after it. */
+    int n_enq;
     if (!s->ops->gives_budgets) {
-        int n_enq;
-        int rc = launch_enqueued(s, slots < left ? slots : left, rem, &n_enq, err);
+        int rc = launch_enqueued(s, slots < left ? slots : left, 0, rem, &n_enq, err);
         if (rc != KE_OK || (rem && rem->leased)) return rc;
         slots -= n_enq;
         left -= n_enq;
         if (slots <= 0) return KE_OK;
     }
-    if (s->exhausted) return KE_OK;
     strategy_history h;
-    if (s->n_ready == 0) {
+    if (!s->exhausted && s->n_ready == 0) {
         s->ended_since_ask = 0;
         sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
-        if (s->ops->done(s->strat, &h)) {
-            s->exhausted = 1;
-            return KE_OK;
-        }
+        s->exhausted = s->ops->done(s->strat, &h);
     }
+    /* a multi-fidelity strategy that is done (Hyperband after its last
+     * round) has no bracket left for what was enqueued since: each runs
+     * once at the full budget, as the last rung's trials did, or it stayed
+     * pending while the study completed */
+    if (s->exhausted && s->ops->gives_budgets)
+        return launch_enqueued(s, slots < left ? slots : left, s->ops->full_budget(s->strat),
+                               rem, &n_enq, err);
+    if (s->exhausted) return KE_OK;
     if (s->n_ready == 0) {
         /* the leases queued with this one share one suggest() (one GP fit,
          * the rest of the batch as its pending points) */

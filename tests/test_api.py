@@ -852,6 +852,24 @@ class ApiTest(unittest.TestCase):
                          {"x1": 5, "x2": 5})
         self.assertEqual(s.json("POST", "/api/v1/studies/grid/resume")[0], 409, "nothing pending now")
 
+    def test_hyperband_past_its_last_bracket_runs_what_is_enqueued_at_full_budget(self):
+        # R = 3, eta = 3: 5 configurations in 6 trials; max_trials to spare.
+        # What is enqueued after the last bracket stayed pending for good
+        # (resume answered 202 and the study completed again without it)
+        s = self.serve()
+        hb = fn_spec("hbenq", trials=10, parallel=1)
+        hb["strategy"] = {"name": "hyperband", "seed": 1,
+                          "options": {"max_resource": 3, "eta": 3}}
+        self.assertEqual(s.json("POST", "/api/v1/studies", hb)[0], 201)
+        self.assertEqual(s.wait_state("hbenq", "COMPLETE")["counts"]["total"], 6)
+        self.assertEqual(s.json("POST", "/api/v1/studies/hbenq/enqueue", {"x1": 3, "x2": 2})[0], 201)
+        status, st = s.json("POST", "/api/v1/studies/hbenq/resume")
+        self.assertEqual(status, 202, st)
+        self.assertEqual(s.wait_state("hbenq", "COMPLETE")["counts"]["total"], 7)
+        t = s.json("GET", "/api/v1/studies/hbenq/trials")[1]["trials"][6]
+        self.assertEqual((t["params"], t["budget"], t["enqueued"]), ({"x1": 3, "x2": 2}, 3, True))
+        self.assertEqual(s.json("GET", "/api/v1/studies/hbenq/enqueue")[1], {"pending": []})
+
     def test_enqueue_and_note(self):
         s = self.serve()
         spec = fn_spec("enq", trials=2, parallel=1)

@@ -578,16 +578,33 @@ cat > enqg.json <<'J'
  "space": {"x1": {"type": "int", "low": 1, "high": 2}, "x2": {"type": "float", "low": 0, "high": 15, "grid": [3]}},
  "strategy": {"name": "grid"}, "budget": {"max_trials": 10}, "run": {"function": "branin"}}
 J
+# runs study $1 (spec $1.json, history $1.db) to its end, enqueues x1=$2
+# x2=$3 (exit status erc, the note in warn.txt) and runs it again (rc)
+enqueue_after_the_end() {
+    $KESTREL run $1.json --db $1.db >/dev/null 2>&1
+    $KESTREL enqueue $1 --db $1.db --set x1=$2 --set x2=$3 >/dev/null 2>warn.txt; erc=$?
+    $KESTREL run $1.json --db $1.db >/dev/null 2>&1; rc=$?
+}
 DB=enqg.db
-$KESTREL run enqg.json --db enqg.db >/dev/null 2>&1
-$KESTREL enqueue enqg --db enqg.db --set x1=2 --set x2=1 >/dev/null 2>warn.txt; rc=$?
-check "kestrel enqueue to a complete grid with budget to spare says they run next time" "[ $rc -eq 0 ] && grep -q \"study 'enqg' is complete: they run the next time it runs\" warn.txt"
-$KESTREL run enqg.json --db enqg.db >/dev/null 2>&1; rc=$?
+enqueue_after_the_end enqg 2 1
+check "kestrel enqueue to a complete grid with budget to spare says they run next time" "[ $erc -eq 0 ] && grep -q \"study 'enqg' is complete: they run the next time it runs\" warn.txt"
 check "the next run of the complete grid runs the enqueued configuration" "[ $rc -eq 0 ] && [ \"\$(q \"select group_concat(number || ':' || (enqueued_id is not null), ' ') from trials\")\" = '0:0 1:0 2:1' ]"
 sed 's/"max_trials": 10}/"max_trials": 10}, "objective": {"metric": "value", "goal": 1e9}/; s/"objective": {"metric": "value"},//; s/enqg/enqgoal/' enqg.json > enqgoal.json
 $KESTREL run enqgoal.json --db enqg.db >/dev/null 2>&1
 $KESTREL enqueue enqgoal --db enqg.db --set x1=2 --set x2=1 >/dev/null 2>warn.txt; rc=$?
 check "kestrel enqueue to a study that reached its goal says no trial starts" "[ $rc -eq 0 ] && [ \$(q \"select count(*) from trials t join studies s on s.id = t.study_id where s.name = 'enqgoal'\") -eq 1 ] && grep -q \"study 'enqgoal' is complete: its objective.goal is reached, so no trial starts\" warn.txt"
+# Hyperband after its last bracket, max_trials to spare: what is enqueued
+# runs the next time, once, at the full budget (it stayed pending for good)
+cat > enqhb.json <<'J'
+{"name": "enqhb", "objective": {"metric": "value"},
+ "space": {"x1": {"type": "float", "low": -5, "high": 10}, "x2": {"type": "float", "low": 0, "high": 15}},
+ "strategy": {"name": "hyperband", "seed": 1, "options": {"max_resource": 3, "eta": 3}},
+ "budget": {"max_trials": 10}, "run": {"function": "branin"}}
+J
+DB=enqhb.db
+enqueue_after_the_end enqhb 3 2
+check "kestrel enqueue to a Hyperband past its last bracket says it runs next time at the full budget" "[ $erc -eq 0 ] && grep -q \"study 'enqhb' is complete: they run the next time it runs, at its full budget (max_resource)\" warn.txt"
+check "the next run of a Hyperband past its last bracket runs the enqueued configuration at R" "[ $rc -eq 0 ] && [ \"\$(q \"select number || ':' || budget from trials where enqueued_id is not null\")\" = '6:3' ] && [ \$(q 'select count(*) from trials') -eq 7 ] && [ \"\$(q 'select state from studies')\" = COMPLETE ]"
 DB=enq.db
 cols=$($KESTREL trials enq --db enq.db --format csv | cut -d, -f1,14 | tr '\n' ' ')
 check "kestrel trials shows the enqueued column" "[ \"\$cols\" = 'number,enqueued 0,1 1,1 2,0 3,0 4,1 5,1 6,0 ' ]"

@@ -361,21 +361,60 @@ END_TEST
 /* A grid that has run every point, with budget.max_trials to spare, still
  * runs a configuration enqueued afterwards: the next run of the study runs
  * it (it ran none, "nothing left to run", because the grid was done). */
+/* Runs the study of spec (a format whose %s takes its "enqueue" entry) to
+ * its end, n_before trials, then again with enqueue, one trial more. */
+static void run_again_with_enqueued(const char *spec, const char *enqueue, int n_before)
+{
+    char text[1024];
+    scheduler_status ss;
+    snprintf(text, sizeof text, spec, "");
+    run_to_end(text, &ss);
+    ck_assert_int_eq(ss.n_trials, n_before);
+    snprintf(text, sizeof text, spec, enqueue);
+    run_to_end(text, &ss);
+    ck_assert_int_eq(ss.n_trials, n_before + 1);
+    ck_assert_int_eq(ss.n_complete, n_before + 1);
+    ck_assert(ss.completed);
+}
+
 START_TEST(finished_grid_runs_a_later_enqueued_configuration)
 {
-    scheduler_status ss;
-#define GRIDL_SPEC(ENQ) \
-    "{\"name\": \"gridl\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"}," \
-    " \"space\": {\"x\": {\"type\": \"int\", \"low\": 1, \"high\": 3}}," \
-    " \"strategy\": {\"name\": \"grid\"}," ENQ \
-    " \"budget\": {\"max_trials\": 10, \"max_parallel\": 1}," RUN_LOSS_1
-    run_to_end(GRIDL_SPEC(""), &ss);
-    ck_assert_int_eq(ss.n_trials, 3);
-    run_to_end(GRIDL_SPEC(" \"enqueue\": [{\"x\": 2}],"), &ss);
-#undef GRIDL_SPEC
-    ck_assert_int_eq(ss.n_trials, 4);
-    ck_assert_int_eq(ss.n_complete, 4);
-    ck_assert(ss.completed);
+    run_again_with_enqueued(
+        "{\"name\": \"gridl\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+        " \"space\": {\"x\": {\"type\": \"int\", \"low\": 1, \"high\": 3}},"
+        " \"strategy\": {\"name\": \"grid\"}, %s"
+        " \"budget\": {\"max_trials\": 10, \"max_parallel\": 1}," RUN_LOSS_1,
+        "\"enqueue\": [{\"x\": 2}],", 3);
+}
+END_TEST
+
+/* Hyperband whose last bracket has ended, with budget.max_trials to spare,
+ * runs a configuration enqueued afterwards at its full budget (R) the next
+ * time the study runs: it stayed pending while the study completed again,
+ * for good, since Hyperband suggests nothing after its last round. R = 3,
+ * eta = 3: brackets of 3 @ 1 -> 1 @ 3 and 2 @ 3, 5 configurations. */
+START_TEST(finished_hyperband_runs_a_later_enqueued_configuration_at_full_budget)
+{
+    run_again_with_enqueued(
+        "{\"name\": \"hbl\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+        " \"strategy\": {\"name\": \"hyperband\", \"seed\": 1,"
+        " \"options\": {\"max_resource\": 3, \"eta\": 3}}, %s"
+        " \"budget\": {\"max_trials\": 10, \"max_parallel\": 1}," RUN_LOSS_1,
+        "\"enqueue\": [{\"x\": 0.25}],", 6);
+    sqlite3 *q;
+    sqlite3_stmt *stmt;
+    ck_assert_int_eq(sqlite3_open(db, &q), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(q, "SELECT number, budget, resumed_from IS NULL FROM trials "
+                                           "WHERE enqueued_id IS NOT NULL", -1, &stmt, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(stmt, 0), 6);
+    ck_assert_int_eq(sqlite3_column_int(stmt, 1), 3);
+    ck_assert_int_eq(sqlite3_column_int(stmt, 2), 1);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_DONE);
+    sqlite3_finalize(stmt);
+    sqlite3_close(q);
 }
 END_TEST
 
@@ -677,6 +716,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, enqueued_configurations_ask_the_strategy_nothing);
     tcase_add_test(tc, grid_runs_every_point_beside_an_enqueued_configuration);
     tcase_add_test(tc, finished_grid_runs_a_later_enqueued_configuration);
+    tcase_add_test(tc, finished_hyperband_runs_a_later_enqueued_configuration_at_full_budget);
     tcase_add_test(tc, leases_asking_at_once_share_one_suggestion_batch);
     tcase_add_test(tc, best_is_the_first_of_equals_whatever_order_they_end_in);
     tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
