@@ -121,6 +121,17 @@ check "validate: a trainer option out of its range exits 2, named" "[ $rc -eq 2 
 sed 's/"epochz": 1/"epochs": 2/; s/"space": {/"space": {"foo": {"type": "int", "low": 1, "high": 3}, /' trainer-bad.json > trainer-space.json
 $KESTREL validate trainer-space.json 2>err.txt; rc=$?
 check "validate: a space parameter the trainer does not know exits 2, named" "[ $rc -eq 2 ] && grep -q \"space.foo: the trainer has no option 'foo'\" err.txt"
+# a warm-up longer than the run (2 epochs of 3 optimizer steps) is the
+# trial's to refuse, once it knows the steps: that point fails, naming the
+# field; the other completes (it was taken, and trained the run below lr)
+cat > warmup.json <<'J'
+{"name": "wu", "objective": {"metric": "val_loss"},
+ "space": {"warmup_steps": {"type": "categorical", "choices": [4, 100000]}},
+ "strategy": {"name": "grid"}, "budget": {"max_trials": 2},
+ "run": {"trainer": {"data": "synthetic-classification", "synthetic_samples": 200, "epochs": 2}}}
+J
+$KESTREL run warmup.json --db warmup.db >/dev/null 2>&1; rc=$?
+check "a trainer trial whose warm-up outlasts its run fails, naming warmup_steps" "[ $rc -eq 0 ] && [ \"\$(DB=warmup.db q \"select group_concat(state || ': ' || coalesce(failure, ''), ' | ') from trials\")\" = \"COMPLETE:  | FAILED: exit code 1: kestrel train: warmup_steps: 100000 exceeds the run's 6 optimizer steps (2 epochs of 3): the rate would never reach lr\" ]"
 $KESTREL run bad.json 2>/dev/null; check "run refuses an invalid spec" "[ $? -eq 2 ] && [ ! -s kestrel.db ] || [ \$(q 'select count(*) from trials' 2>/dev/null || echo 0) -eq 0 ]"
 
 # --- headless Branin study, 4 in parallel --------------------------------

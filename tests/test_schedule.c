@@ -160,6 +160,18 @@ START_TEST(check_rejects)
     s = base(SCHEDULE_CONSTANT);
     s.steps_per_epoch = 0;
     ck_assert_int_eq(schedule_check(&s, &err), KE_INVALID);
+    /* a warm-up longer than the run's 100 steps never reaches lr (it was
+     * taken, and the whole run trained below its rate); one of the run's
+     * length reaches it at the last step */
+    s = base(SCHEDULE_COSINE);
+    s.warmup_steps = 101;
+    ck_assert_int_eq(schedule_check(&s, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "warmup_steps");
+    ck_assert_str_eq(err.msg, "101 exceeds the run's 100 optimizer steps (10 epochs of 10): "
+                              "the rate would never reach lr");
+    s.warmup_steps = 100;
+    ck_assert_int_eq(schedule_check(&s, NULL), KE_OK);
+    ck_assert_double_eq_tol(schedule_lr(&s, 99), 0.1, TOL);
 }
 END_TEST
 

@@ -199,24 +199,59 @@ START_TEST(regression_loss_falls)
 }
 END_TEST
 
-/* A per-step warm-up longer than the run (schedule.h: factor (step + 1) /
+/* A per-step warm-up over most of the run (schedule.h: factor (step + 1) /
  * warmup_steps): each epoch reports its first step's rate as lr_first and its
- * last step's as lr, so a reader sees the rate climb within the epoch. */
+ * last step's as lr, so a reader sees the rate climb within the epoch, and
+ * stop at lr once the warm-up is over. */
 START_TEST(warmup_rate_per_step)
 {
-    set("warmup_steps=1000");
+    set("warmup_steps=100");
     lines l = {0};
     ck_assert_int_eq(train_run(&c, collect, &l, NULL, &err), KE_OK);
-    double unit = 0.01 / 1000;   /* the rate one warm-up step adds */
+    double unit = 0.01 / 100;   /* the rate one warm-up step adds */
     long per_epoch = lround(field(l.lines[0], "lr") / unit);
-    ck_assert(per_epoch > 1);
+    ck_assert(per_epoch > 1 && 3 * per_epoch < 100 && 5 * per_epoch >= 100);
     for (int e = 0; e < 5; e++) {
+        long first_step = e * per_epoch, last_step = (e + 1) * per_epoch - 1;
         double first = field(l.lines[e], "lr_first"), last = field(l.lines[e], "lr");
-        ck_assert_msg(fabs(first - unit * (double)(e * per_epoch + 1)) < 1e-12,
+        ck_assert_msg(fabs(first - unit * (double)(first_step < 100 ? first_step + 1 : 100)) < 1e-12,
                       "epoch %d lr_first %.17g", e + 1, first);
-        ck_assert_msg(fabs(last - unit * (double)((e + 1) * per_epoch)) < 1e-12,
+        ck_assert_msg(fabs(last - unit * (double)(last_step < 100 ? last_step + 1 : 100)) < 1e-12,
                       "epoch %d lr %.17g", e + 1, last);
     }
+}
+END_TEST
+
+/* A warm-up longer than the run (5 epochs of per_epoch steps) is refused
+ * before the first epoch, naming the field: it was taken, and the whole run
+ * trained below lr. A Hyperband budget stops a run early but its schedule
+ * spans the epochs, so a warm-up past the budget's steps is still the run's.
+ * Under cosine a warm-up of the whole run reaches lr at its last step (the
+ * schedule's progress was 1 throughout, so every step ran at min_lr). */
+START_TEST(warmup_longer_than_the_run_is_refused)
+{
+    set("warmup_steps=100000");
+    lines l = {0};
+    ck_assert_int_eq(train_run(&c, collect, &l, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "warmup_steps");
+    ck_assert_msg(strstr(err.msg, "100000 exceeds the run's ") &&
+                  strstr(err.msg, "optimizer steps (5 epochs of ") &&
+                  strstr(err.msg, "the rate would never reach lr"), "%s", err.msg);
+    ck_assert_int_eq(l.n, 0);
+    long total = strtol(err.msg + strlen("100000 exceeds the run's "), NULL, 10);
+    char kv[64];
+    snprintf(kv, sizeof kv, "warmup_steps=%ld", total + 1);
+    set(kv);
+    ck_assert_int_eq(train_run(&c, collect, &l, NULL, &err), KE_INVALID);
+    snprintf(kv, sizeof kv, "warmup_steps=%ld", total);
+    set(kv);
+    set("schedule=cosine");
+    set("budget=2");
+    ck_assert_int_eq(train_run(&c, collect, &l, NULL, &err), KE_OK);
+    set("budget=0");
+    l.n = 0;
+    ck_assert_int_eq(train_run(&c, collect, &l, NULL, &err), KE_OK);
+    ck_assert_double_eq_tol(field(l.lines[4], "lr"), 0.01, 1e-12);
 }
 END_TEST
 
@@ -799,6 +834,7 @@ int main(void)
     tcase_add_test(tc, class_weight_balanced);
     tcase_add_test(tc, reduce_on_plateau);
     tcase_add_test(tc, warmup_rate_per_step);
+    tcase_add_test(tc, warmup_longer_than_the_run_is_refused);
     tcase_add_test(tc, bce_classification_learns);
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));

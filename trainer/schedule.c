@@ -31,13 +31,24 @@ int schedule_check(const schedule *s, kerror *err)
         return kerror_set(err, KE_INVALID, "warmup_start", "must be in [0, 1]");
     if (s->steps_per_epoch < 1 || s->total_steps < 1)
         return kerror_set(err, KE_INVALID, "epochs", "the run has no steps");
+    /* the warm-up's last step is the first at the full rate: a longer one
+     * trains the whole run below lr, and a study would rank the trial as
+     * the lr it never had (PyTorch's LinearLR keeps warming silently) */
+    if (s->warmup_steps > s->total_steps)
+        return kerror_set(err, KE_INVALID, "warmup_steps", "%ld exceeds the run's %ld optimizer "
+                          "steps (%ld epochs of %ld): the rate would never reach lr",
+                          s->warmup_steps, s->total_steps, s->total_steps / s->steps_per_epoch,
+                          s->steps_per_epoch);
     return KE_OK;
 }
 
-/* Fraction of the post-warm-up run done at `step`, in [0, 1]. */
+/* Fraction of the post-warm-up run done at `step`, in [0, 1]: 0 during the
+ * warm-up, also when it lasts the whole run (no steps after it), or such a
+ * run warmed up to min_lr instead of lr. */
 static double progress(const schedule *s, long step)
 {
     long span = s->total_steps - s->warmup_steps;
+    if (step < s->warmup_steps) return 0.0;
     if (span <= 0) return 1.0;
     double p = (double)(step - s->warmup_steps) / (double)span;
     return p < 0 ? 0 : p > 1 ? 1 : p;

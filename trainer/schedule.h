@@ -63,8 +63,8 @@ typedef struct {
     long total_steps;        /* steps of the whole run (all epochs), >= 1 */
 } schedule;
 
-/* KE_INVALID (path = the option name) when a field is out of its range or the
- * milestones are not ascending. */
+/* KE_INVALID (path = the option name) when a field is out of its range, the
+ * milestones are not ascending or the warm-up outlasts total_steps. */
 int schedule_check(const schedule *s, kerror *err);
 
 /* The learning rate for optimizer step `step` (0-based). */

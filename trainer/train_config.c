@@ -101,7 +101,8 @@ const train_config_option train_config_options[] = {
     F(clip_norm, "0", 0, BIG, "clip the global gradient L2 norm (0: off)"),
     F(agc, "0", 0, 1000, "adaptive gradient clipping lambda (Brock et al. 2021), unit-wise on the dense weights; biases and the output layer unclipped (0: off)"),
     E(schedule, "constant", sched_names, "learning-rate schedule"),
-    I(warmup_steps, "0", 0, 1e9, "linear warm-up over this many optimizer steps"),
+    I(warmup_steps, "0", 0, 1e9, "linear warm-up over this many optimizer steps, at most the "
+      "run's (epochs x steps per epoch): a longer one would never reach lr"),
     F(warmup_start, "0", 0, 1, "warm-up start factor s: optimizer step i < warmup_steps (from 0) "
       "runs at the schedule's rate times s + (1 - s) (i + 1) / warmup_steps, so the first step is "
       "above s and step warmup_steps - 1 at the full rate (one step ahead of PyTorch's "
