@@ -45,7 +45,7 @@ static const char worker_help[] =
     "SIGINT/SIGTERM end the running trials and give them back to the server, which\n"
     "runs them again. Exit status: 0 stopped or idle; 1 a runtime failure; 2 invalid\n"
     "option (a malformed --server URL) or a server that refuses this worker (wrong\n"
-    "token).\n";
+    "token, also once registered: a server restarted with another --token-file).\n";
 
 /* "0,1,3" into o->gpus: CLI_OK, or CLI_USAGE (message printed). A device
  * listed twice is refused: every running trial gets a device of its own,

@@ -87,6 +87,13 @@ static void log_err(const char *what, const kerror *err)
     klog(stderr, "worker: %s: %s", what, err->msg);
 }
 
+/* The error message of a server's answer, or "no reason given". */
+static const char *reply_message(const json_t *reply)
+{
+    const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+    return msg ? msg : "no reason given";
+}
+
 /* "123_4" for array task 4 of job 123, "123" for a plain job, else NULL. */
 static const char *slurm_job(char *buf, size_t n)
 {
@@ -121,10 +128,9 @@ static int do_register(worker *w, json_t **first, kerror *err)
     if (rc != KE_OK) return rc;
     const char *key = json_string_value(json_object_get(reply, "key"));
     if (status != 201 || !key || strlen(key) >= sizeof w->key) {
-        const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
         /* a server error may pass (KE_IO: try again); a refusal will not */
         rc = kerror_set(err, status >= 500 ? KE_IO : KE_INVALID, NULL, "the server refused to "
-                        "register this worker (HTTP %d): %s", status, msg ? msg : "no reason given");
+                        "register this worker (HTTP %d): %s", status, reply_message(reply));
     } else {
         w->id = json_integer_value(json_object_get(reply, "id"));
         snprintf(w->key, sizeof w->key, "%s", key);
@@ -336,7 +342,11 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
 }
 
 /* POSTs req (taken; this worker's key added) to /api/v1/workers/ID/what.
- * A 404 is a restarted server that forgot this worker: it registers again. */
+ * A 404 is a server that forgot this worker (restarted, or it went silent
+ * past the registry's patience): it registers again. A 401 or 403 refuses
+ * the worker itself, whatever it sends: KE_INVALID, the worker ends, as a
+ * refused registration does (a server restarted with another --token-file
+ * was asked for a lease every --poll for good, and nothing said why). */
 static int own_call(worker *w, const char *what, json_t *req, int *status, json_t **reply,
                     kerror *err)
 {
@@ -344,7 +354,15 @@ static int own_call(worker *w, const char *what, json_t *req, int *status, json_
     snprintf(path, sizeof path, "/api/v1/workers/%lld/%s", (long long)w->id, what);
     if (req) json_object_set_new(req, "key", json_string(w->key));
     int rc = post(w, path, req, status, reply, err);
-    if (rc == KE_OK && *status == 404) rc = ensure_registered(w, NULL, err);
+    if (rc == KE_OK && (*status == 401 || *status == 403))
+        rc = kerror_set(err, KE_INVALID, NULL, "the server refused this worker's %s (HTTP %d): %s "
+                        "(restarted with another --token-file?)", what, *status,
+                        reply_message(*reply));
+    if (rc == KE_OK && *status == 404) {
+        klog(stderr, "worker: the server does not know worker %lld (HTTP 404 on %s: %s): "
+             "registering again", (long long)w->id, what, reply_message(*reply));
+        rc = ensure_registered(w, NULL, err);
+    }
     return rc;
 }
 
@@ -383,8 +401,8 @@ static int lease_one(worker *w, wslot *sl, kerror *err)
  * is sent. */
 static void lost(worker *w, wslot *sl, int status, const json_t *reply)
 {
-    const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
-    klog(stderr, "worker: lease %lld refused (%d): %s", (long long)sl->lease, status, msg ? msg : "");
+    klog(stderr, "worker: lease %lld refused (%d): %s", (long long)sl->lease, status,
+         reply_message(reply));
     sl->gone = 1;
     if (sl->proc) runner_terminate(sl->proc);
     if (sl->exited) slot_clear(w, sl);

@@ -601,6 +601,26 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("could not register for 1 s (--idle-exit): exiting", p.stderr)
 
+    def test_a_worker_refused_by_a_restarted_server_says_so_and_exits(self):
+        # A server restarted with another --token-file answers every call
+        # of the worker 401: it asked for a lease every --poll for good,
+        # said "the server answers again" and nothing else, and ran nothing.
+        # It exits 2 as a refused registration does, saying why.
+        t1, t2 = os.path.join(self.tmp, "t1"), os.path.join(self.tmp, "t2")
+        for path, text in ((t1, "s3cret\n"), (t2, "other\n")):
+            with open(path, "w") as f:
+                f.write(text)
+        s = self.serve("--token-file", t1)
+        w = self.worker(s, "w", "--token-file", t1)
+        wait_for("the worker to register", lambda: "registered as" in self.log_of(w))
+        port = s.port
+        s.stop(signal.SIGKILL)
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--token-file", t2)
+        self.assertEqual(w.wait(timeout=HANG), 2, self.log_of(w))
+        log = self.log_of(w)
+        self.assertRegex(log, r"the server refused this worker's (lease|heartbeat) \(HTTP 401\)")
+        self.assertIn("another --token-file", log)
+
     def test_a_gpu_listed_twice_is_refused(self):
         # --gpus 0,0 gave two trials GPU 0, where each should have its own.
         with socket.socket() as sock:   # a port with no server: never reached
