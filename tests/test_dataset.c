@@ -553,7 +553,7 @@ START_TEST(csv_names_cached)
     dataset_free(&ds);
     char file[512];
     const char *paths[1] = {tpath("n.csv")};
-    ck_assert_int_eq(dscache_path(tpath("c"), paths, 1, "csv v1 task=0 last=0 label=label", file,
+    ck_assert_int_eq(dscache_path(tpath("c"), paths, 1, "csv v2 task=0 last=0 label=label", file,
                                   sizeof file, &err), KE_OK);
     uint32_t version = 1;
     poke(file, 8, &version, sizeof version);
@@ -608,6 +608,10 @@ START_TEST(csv_known_names)
                               &err), KE_INVALID);
     ck_assert_msg(strstr(err.msg, "k.csv:3: column 3 ('y'): label '3' was not in the training data "
                          "(the model knows 3 classes: '2', '9', '10')"), "%s", err.msg);
+    write_text(tpath("k.csv"), "a,b,y\n1,2,9\n1,2,\n");
+    ck_assert_int_eq(csv_load(tpath("k.csv"), NULL, DATASET_CLASSIFICATION, NULL, &model, NULL, &ds,
+                              &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "k.csv:3: column 3 ('y'): missing label ''"), "%s", err.msg);
     dsnames_free(&names);
 }
 END_TEST
@@ -641,6 +645,14 @@ START_TEST(csv_errors)
     csv_fails("a,b,c\n1,2,x\n3,4,x\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "distinct");
     csv_fails("a,b,c\n1,,x\n3,4,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "missing value");
     csv_fails("a,b,c\n1,nan,x\n3,4,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "'nan'");
+    /* a missing label is an error, not a class of its own ('' or 'NA' was
+     * one more class, trained on and reported without a word) */
+    csv_fails("a,b,c\n1,2,x\n3,4,\n5,6,y\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:3: column 3 ('c'): missing label '' (not imputed");
+    csv_fails("a,b,c\n1,2,0\n3,4,NA\n5,6,1\n", NULL, DATASET_AUTO, KE_INVALID,
+              "e.csv:3: column 3 ('c'): missing label 'NA'");
+    csv_fails("a,b,c\n1,2,0.5\n3,4,nan\n", NULL, DATASET_REGRESSION, KE_INVALID,
+              "e.csv:3: column 3 ('c'): missing target 'nan'");
     csv_fails("", NULL, DATASET_CLASSIFICATION, KE_INVALID, "header");
     csv_fails("a,b\n\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "no data rows");
     csv_fails("label\n1\n2\n", NULL, DATASET_CLASSIFICATION, KE_INVALID, "feature column");

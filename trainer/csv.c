@@ -315,18 +315,27 @@ static const char *name_list(char *const *names, size_t n, char *buf, size_t len
 
 /* Row row's label field into ds: a model's classes (cm) number it, and a
  * label training never saw is an error; else lab keeps it for map_labels
- * (classification) or it is the regression target. Nothing without a label
- * column. */
+ * (classification) or it is the regression target. A missing value is an
+ * error, as in a feature column: as a label it became a class of its own,
+ * trained on and scored without a word (a model file that has such a class
+ * still finds it). Nothing without a label column. */
 static int read_label(const csv_ctx *c, const csv_layout *L, size_t lineno, size_t row,
                       const class_map *cm, csv_label *lab, dataset *ds, kerror *err)
 {
     size_t j = L->label_col;
     if (j == L->ncol) return KE_OK;
     const char *v = L->fields[j];
+    const csv_label *hit = NULL;
     if (cm) {
         csv_label key = {v, 0};
         int number = cm->cmp != label_cmp_num || parse_float(v, &key.v) == 0;
-        const csv_label *hit = number ? bsearch(&key, cm->v, cm->k, sizeof key, cm->cmp) : NULL;
+        hit = number ? bsearch(&key, cm->v, cm->k, sizeof key, cm->cmp) : NULL;
+    }
+    if (!hit && is_missing(v))
+        return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): missing %s '%s' (not "
+                          "imputed: fill or drop the row)", c->path, lineno, j + 1, L->names[j],
+                          cm || lab ? "label" : "target", v);
+    if (cm) {
         char list[256];
         if (!hit)
             return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): label '%s' was not "
@@ -615,8 +624,9 @@ int csv_load(const char *path, const char *label_column, dataset_task task,
     /* the cache keeps features, not the categories they stand for; a model's
      * rows are read once */
     if (known || c.categorical[0]) cache_dir = NULL;
+    /* v2: a missing label is refused; a v1 file may hold one as a class */
     char recipe[512];
-    int len = snprintf(recipe, sizeof recipe, "csv v1 task=%d last=%d label=%s", (int)task,
+    int len = snprintf(recipe, sizeof recipe, "csv v2 task=%d last=%d label=%s", (int)task,
                        label_column == NULL, label_column ? label_column : "");
     if (len < 0 || (size_t)len >= sizeof recipe)
         return kerror_set(err, KE_INVALID, "label_column", "label column name too long");
