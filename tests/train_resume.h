@@ -12,7 +12,7 @@
 #include "../trainer/optim.h"
 
 /* The model parameters and optimizer state a checkpoint file holds. */
-static void load_state(const char *path, float **params, size_t *np, float **opt, size_t *no,
+static inline void load_state(const char *path, float **params, size_t *np, float **opt, size_t *no,
                        checkpoint_state *st)
 {
     checkpoint *ck;
@@ -53,7 +53,7 @@ static void load_state(const char *path, float **params, size_t *np, float **opt
 /* The checkpoint files a and b hold the same bits: parameters, optimizer
  * state and loop state; *sa gets a's loop state. Returns the count of
  * parameter floats. */
-static size_t expect_same_state(const char *a, const char *b, checkpoint_state *sa)
+static inline size_t expect_same_state(const char *a, const char *b, checkpoint_state *sa)
 {
     float *p1, *p2, *o1, *o2;
     size_t n1, n2, m1, m2;
@@ -76,7 +76,7 @@ static size_t expect_same_state(const char *a, const char *b, checkpoint_state *
  * resumed from that checkpoint; both ends must be the same bits: final
  * metrics, parameters, optimizer state, loop state and best weights.
  * *resumed gets the resumed run's result. */
-static void expect_exact_resume(const char *half, train_result *resumed)
+static inline void expect_exact_resume(const char *half, train_result *resumed)
 {
     char a[96], b[96], r[96];
     path_in_dir(a, sizeof a, "straight.kck");
@@ -116,7 +116,7 @@ static void expect_exact_resume(const char *half, train_result *resumed)
 /* Everything with state or randomness (batch norm's running statistics
  * aside, which not every variant has): dropout, noise augmentation, a
  * per-step schedule with warm-up, accumulation; 4 epochs. */
-static void set_stateful_run(void)
+static inline void set_stateful_run(void)
 {
     set("dropout=0.2");
     set("augment_noise=0.05");

@@ -1,0 +1,91 @@
+/* test_train_techniques: whole runs of the less-used training techniques
+ * checked against what they promise: gradient accumulation of k batches is
+ * one batch k times as large (plain SGD, no dropout or batch norm). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "../trainer/checkpoint.h"
+#include "../trainer/train.h"
+#include "train_fixture.h"
+#include "train_resume.h"
+
+/* The final parameters of a run of c saved to dir/name (*n floats, the
+ * caller frees them). */
+static float *train_params(const char *name, size_t *n)
+{
+    char path[96];
+    path_in_dir(path, sizeof path, name);
+    train_config_set(&c, "checkpoint", path, NULL);
+    ck_assert_msg(train_run(&c, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+    float *p, *o;
+    size_t no;
+    checkpoint_state st;
+    load_state(path, &p, n, &o, &no, &st);
+    free(o);
+    return p;
+}
+
+/* Training rows: 1280 (10 batches of 128, 40 of 32) and 1216 (9.5 of 128:
+ * the last accumulation group is 2 batches of 32, the last batch of 128 is
+ * 64 rows); each with one thread and with two data-parallel threads. */
+static const struct {
+    const char *samples, *threads;
+} accum_variants[] = {
+    {"synthetic_samples=1422", "threads=1"},
+    {"synthetic_samples=1351", "threads=1"},
+    {"synthetic_samples=1422", "threads=2"},
+};
+
+/* PyTorch's loss / accumulation_steps: 4 accumulated batches of 32 step as
+ * one batch of 128 (the loader's order depends on the seed and epoch, not on
+ * the batch size, so both see the same rows in the same groups). */
+START_TEST(accumulation_is_the_larger_batch)
+{
+    set(accum_variants[_i].samples);
+    set(accum_variants[_i].threads);
+    set("val_ratio=0.1");
+    set("test_ratio=0");
+    set("optimizer=sgd");
+    set("lr=0.1");
+    set("hidden=16");
+    set("epochs=2");
+    set("batch_size=128");
+    size_t n1, n4;
+    float *big = train_params("big.kck", &n1);
+    set("batch_size=32");
+    set("accumulate=4");
+    float *acc = train_params("acc.kck", &n4);
+    ck_assert_uint_eq(n1, n4);
+    double worst = 0;
+    for (size_t i = 0; i < n1; i++) {
+        double d = fabs((double)big[i] - acc[i]) / (1e-3 + fabs((double)big[i]));
+        if (d > worst) worst = d;
+    }
+    ck_assert_msg(worst < 1e-4, "largest relative difference %g", worst);
+    /* and a batch of 32 without accumulation is another trajectory */
+    set("accumulate=1");
+    float *small = train_params("small.kck", &n4);
+    double moved = 0;
+    for (size_t i = 0; i < n1; i++) moved = fmax(moved, fabs((double)big[i] - small[i]));
+    ck_assert_msg(moved > 1e-3, "batch 32 without accumulation moved only %g", moved);
+    free(big);
+    free(acc);
+    free(small);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("train_techniques");
+    TCase *tc = tcase_create("train_techniques");
+    tcase_add_checked_fixture(tc, train_setup, train_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, accumulation_is_the_larger_batch, 0,
+                        (int)(sizeof accum_variants / sizeof accum_variants[0]));
+    suite_add_tcase(s, tc);
+    return check_run(s);
+}
