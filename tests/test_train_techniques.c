@@ -1,6 +1,7 @@
 /* test_train_techniques: whole runs of the less-used training techniques
  * checked against what they promise: gradient accumulation of k batches is
- * one batch k times as large (plain SGD, no dropout or batch norm). */
+ * one batch k times as large (plain SGD, no dropout or batch norm), and a
+ * teacher file that cannot be read is an error naming the teacher. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -78,6 +79,36 @@ START_TEST(accumulation_is_the_larger_batch)
 }
 END_TEST
 
+/* A teacher file that is no checkpoint, or a cut copy of one, names the
+ * teacher option and the file (it named only the file, as a resume's would
+ * be). */
+START_TEST(bad_teacher_file_names_the_teacher)
+{
+    char good[96], bad[96], cut[96];
+    path_in_dir(good, sizeof good, "teacher.kck");
+    path_in_dir(bad, sizeof bad, "notes.txt");
+    path_in_dir(cut, sizeof cut, "cut.kck");
+    train_config tc = c;
+    train_config_set(&tc, "epochs", "1", NULL);
+    train_config_set(&tc, "checkpoint", good, NULL);
+    ck_assert_int_eq(train_run(&tc, NULL, NULL, NULL, &err), KE_OK);
+    FILE *f = fopen(bad, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("not a model\n", f);
+    fclose(f);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "head -c 600 %s > %s", good, cut);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *files[2][2] = {{bad, "not a Kestrel checkpoint"}, {cut, "truncated"}};
+    for (int i = 0; i < 2; i++) {
+        train_config_set(&c, "teacher", files[i][0], NULL);
+        ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+        ck_assert_str_eq(err.path, "teacher");
+        ck_assert_msg(strstr(err.msg, files[i][0]) && strstr(err.msg, files[i][1]), "%s", err.msg);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_techniques");
@@ -86,6 +117,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, accumulation_is_the_larger_batch, 0,
                         (int)(sizeof accum_variants / sizeof accum_variants[0]));
+    tcase_add_test(tc, bad_teacher_file_names_the_teacher);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -148,11 +148,26 @@ void train_model_config(const train_config *c, int regression, int n_in, int n_o
     mc->distill_alpha = (float)c->distill_alpha;
 }
 
+/* A teacher's error names the option; one about the file (checkpoint.c
+ * puts its name where the option goes) keeps the name in the text. */
+static int teacher_error(int rc, const char *file, kerror *err)
+{
+    if (!rc || !err) return rc;
+    size_t fl = strlen(file), ml = strlen(err->msg);
+    if (!strcmp(err->path, file) && fl + 2 + ml < sizeof err->msg) {
+        memmove(err->msg + fl + 2, err->msg, ml + 1);
+        memcpy(err->msg, file, fl);
+        memcpy(err->msg + fl, ": ", 2);
+    }
+    snprintf(err->path, sizeof err->path, "teacher");
+    return rc;
+}
+
 static int load_teacher(session *s, kerror *err)
 {
     checkpoint *ck;
     int rc = checkpoint_read(&ck, s->cfg->teacher, err);
-    if (rc) return rc;
+    if (rc) return teacher_error(rc, s->cfg->teacher, err);
     train_config tc;
     mlp_config mc;
     if (!(rc = checkpoint_config(ck, &tc, err)) && tc.scaling != s->cfg->scaling)
@@ -180,8 +195,7 @@ static int load_teacher(session *s, kerror *err)
     }
     if (!rc) rc = checkpoint_restore_final(ck, s->teacher, err);
     checkpoint_free(ck);
-    if (rc && err) snprintf(err->path, sizeof err->path, "teacher");
-    return rc;
+    return teacher_error(rc, s->cfg->teacher, err);
 }
 
 static int make_loaders(session *s, kerror *err)
