@@ -1,7 +1,8 @@
 /* test_train_techniques: whole runs of the less-used training techniques
  * checked against what they promise: gradient accumulation of k batches is
- * one batch k times as large (plain SGD, no dropout or batch norm), and a
- * teacher file that cannot be read is an error naming the teacher. */
+ * one batch k times as large (plain SGD, no dropout or batch norm), a
+ * teacher file that cannot be read is an error naming the teacher, and so is
+ * a teacher whose CSV columns or classes are not the student's. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -109,6 +110,54 @@ START_TEST(bad_teacher_file_names_the_teacher)
 }
 END_TEST
 
+/* A CSV at dir/name: header, then rows of a, b (a separates the classes)
+ * and the label, spelled no/yes or 0/1, with the columns as ordered. */
+static void write_csv(const char *name, int b_first, int words, char *path, size_t n)
+{
+    path_in_dir(path, n, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, b_first ? "b,a,label\n" : "a,b,label\n");
+    for (int i = 0; i < 300; i++) {
+        double a = (i % 2 ? 1.0 : -1.0) * (0.5 + (i % 7) / 7.0), b = ((i * 37) % 100) / 10.0;
+        const char *label = words ? (a > 0 ? "yes" : "no") : (a > 0 ? "1" : "0");
+        if (b_first) fprintf(f, "%g,%g,%s\n", b, a, label);
+        else fprintf(f, "%g,%g,%s\n", a, b, label);
+    }
+    fclose(f);
+}
+
+/* The teacher reads the student's rows as its own inputs and its outputs as
+ * the student's classes: a teacher trained on the columns in another order,
+ * or on other class labels, taught nonsense without a word. */
+START_TEST(teacher_of_other_columns_or_classes_refused)
+{
+    char t[96], same[96], swapped[96], words[96], data[128];
+    path_in_dir(t, sizeof t, "teacher.kck");
+    write_csv("t.csv", 0, 0, same, sizeof same);
+    write_csv("swapped.csv", 1, 0, swapped, sizeof swapped);
+    write_csv("words.csv", 0, 1, words, sizeof words);
+    set("cache_dir=");
+    snprintf(data, sizeof data, "data=csv:%s", same);
+    set(data);
+    train_config tc = c;
+    train_config_set(&tc, "checkpoint", t, NULL);
+    ck_assert_msg(train_run(&tc, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+    train_config_set(&c, "teacher", t, NULL);
+    ck_assert_msg(train_run(&c, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+    snprintf(data, sizeof data, "data=csv:%s", swapped);
+    set(data);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "teacher");
+    ck_assert_msg(strstr(err.msg, "feature 1 is column 'a'; this run's is 'b'"), "%s", err.msg);
+    snprintf(data, sizeof data, "data=csv:%s", words);
+    set(data);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "teacher");
+    ck_assert_msg(strstr(err.msg, "class 0 is '0'; this run's is 'no'"), "%s", err.msg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_techniques");
@@ -118,6 +167,7 @@ int main(void)
     tcase_add_loop_test(tc, accumulation_is_the_larger_batch, 0,
                         (int)(sizeof accum_variants / sizeof accum_variants[0]));
     tcase_add_test(tc, bad_teacher_file_names_the_teacher);
+    tcase_add_test(tc, teacher_of_other_columns_or_classes_refused);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

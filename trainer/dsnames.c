@@ -57,6 +57,28 @@ int dsnames_set_classes(dsnames *o, const char *const *classes, size_t k, kerror
     return KE_OK;
 }
 
+int dsnames_check_same(const dsnames *model, const dsnames *data, const char *path,
+                       const char *who, kerror *err)
+{
+    if (model->n_features && data->n_features) {
+        if (model->n_features != data->n_features)
+            return kerror_set(err, KE_CONFLICT, path, "%s takes %zu feature columns; this run's data "
+                              "has %zu", who, model->n_features, data->n_features);
+        for (size_t i = 0; i < model->n_features; i++)
+            if (strcmp(model->features[i], data->features[i]))
+                return kerror_set(err, KE_CONFLICT, path, "%s's feature %zu is column '%s'; this "
+                                  "run's is '%s' (the columns must be the same, in the same order)",
+                                  who, i + 1, model->features[i], data->features[i]);
+    }
+    if (model->n_classes && data->n_classes)
+        for (size_t i = 0; i < model->n_classes && i < data->n_classes; i++)
+            if (strcmp(model->classes[i], data->classes[i]))
+                return kerror_set(err, KE_CONFLICT, path, "%s's class %zu is '%s'; this run's is "
+                                  "'%s' (the class labels must be the same)", who, i,
+                                  model->classes[i], data->classes[i]);
+    return KE_OK;
+}
+
 static json_t *list_to_json(char *const *v, size_t n)
 {
     json_t *a = json_array();

@@ -44,6 +44,14 @@ json_t *dsnames_to_json(const dsnames *o);
  * dsnames_free). Errors: KE_INVALID (path "checkpoint"), KE_NOMEM. */
 int dsnames_from_json(dsnames *o, const char *text, size_t len, kerror *err);
 
+/* KE_CONFLICT (err's path `path`) when a model's names (model, e.g. a
+ * teacher's) and a dataset's (data) differ in what both hold: the feature
+ * columns, in order, or the class labels; `who` names the model in the
+ * text ("the teacher"). Either without names (IDX or synthetic data, an
+ * older model file) is no conflict. */
+int dsnames_check_same(const dsnames *model, const dsnames *data, const char *path,
+                       const char *who, kerror *err);
+
 /* Frees what o holds and empties it. NULL is fine. */
 void dsnames_free(dsnames *o);
 

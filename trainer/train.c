@@ -188,6 +188,12 @@ static int load_teacher(session *s, kerror *err)
                         "run's data has %d inputs and %d %s", t_in, t_out,
                         t_regression ? "targets" : "classes", (int)s->ds.d, s->n_out,
                         s->classification ? "classes" : "targets");
+    /* the teacher reads the student's rows as its own columns and scores
+     * its own classes: another order or other labels teach nonsense */
+    dsnames tn = {0};
+    if (!rc && !(rc = checkpoint_names(ck, &tn, err)))
+        rc = dsnames_check_same(&tn, &s->ds.names, "teacher", "the teacher", err);
+    dsnames_free(&tn);
     if (!rc) {
         train_model_config(&tc, !s->classification, (int)s->ds.d, s->n_out, &mc);
         mc.max_batch = s->cfg->batch_size;
