@@ -660,6 +660,14 @@ START_TEST(csv_errors)
     kerror err;
     ck_assert_int_eq(csv_load(tpath("missing.csv"), NULL, DATASET_CLASSIFICATION, NULL, NULL, NULL,
                                       &ds, &err), KE_IO);
+    /* a NUL byte (a binary file, or a cut one) ended the text there: the
+     * rows after it were dropped without a word */
+    static const char nul[] = "a,b,c\n1,2,x\n3,4,y\n\0\n5,6,x\n7,8,y\n";
+    FILE *f = fopen(tpath("e.csv"), "wb");
+    ck_assert(f && fwrite(nul, 1, sizeof nul - 1, f) == sizeof nul - 1 && fclose(f) == 0);
+    ck_assert_int_eq(csv_load(tpath("e.csv"), NULL, DATASET_CLASSIFICATION, NULL, NULL, NULL, &ds,
+                              &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "e.csv:4: a NUL byte (not a text file)"), "%s", err.msg);
 }
 END_TEST
 

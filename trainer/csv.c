@@ -29,6 +29,14 @@ static int read_whole(const char *path, char **out, kerror *err)
         rc = kerror_set(err, KE_IO, NULL, "%s: read failed", path);
     } else {
         (*out)[len] = '\0';
+        /* the parser reads C strings: the text would end at a NUL, and the
+         * rows after it would be left out without a word */
+        const char *nul = memchr(*out, '\0', (size_t)len);
+        size_t line = 1;
+        for (const char *p = *out; nul && p < nul; p++) line += *p == '\n';
+        if (nul)
+            rc = kerror_set(err, KE_INVALID, NULL, "%s:%zu: a NUL byte (not a text file)", path,
+                            line);
     }
     fclose(f);
     if (rc != KE_OK) {
