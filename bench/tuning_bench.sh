@@ -71,9 +71,10 @@ study_rows() {   # db target
                          WHERE ep.study_id = s.id AND ep.finished_at <= hit.at),
                         CASE WHEN (SELECT at FROM hit WHERE hit.study_id = s.id) IS NULL
                              THEN 'inf' ELSE 0 END),
-               COALESCE((SELECT printf('%.1f', MIN(v.at) - t0.t0) FROM trial_values v
+               COALESCE((SELECT printf('%.1f', v.at - t0.t0) FROM trial_values v
                          JOIN trials r ON r.id = v.trial_id
-                         WHERE r.study_id = s.id AND v.name = s.metric AND v.value >= $2), 'inf')
+                         WHERE r.study_id = s.id AND v.name = s.metric AND v.value >= $2
+                         ORDER BY v.at LIMIT 1), 'inf')
         FROM studies s JOIN trials t ON t.study_id = s.id JOIN t0 ON t0.study_id = s.id
         GROUP BY s.id ORDER BY s.name"
 }
