@@ -14,18 +14,28 @@ bins=""
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do bins="$bins $1"; shift; done
 [ "${1:-}" = "--" ] && shift
 [ -n "$bins" ] || { echo "usage: $0 [-n RUNS] BINARY BINARY... [-- options]" >&2; exit 2; }
+for b in $bins; do
+    [ -x "$b" ] || { echo "train_ab.sh: no kestrel binary at $b" >&2; exit 2; }
+done
 cache=${KESTREL_CACHE_DIR:-/tmp/kestrel-bench-cache}
 out=$(mktemp /tmp/kestrel-train-ab.XXXXXX)
-trap 'rm -f "$out"' EXIT
+err=$(mktemp /tmp/kestrel-train-ab.XXXXXX)
+trap 'rm -f "$out" "$err"' EXIT
 r=1
 while [ "$r" -le "$runs" ]; do
     for b in $bins; do
         v=$("$b" train --set data=fashion-mnist --set hidden=256,128 --set activation=relu \
                 --set optimizer=adam --set lr=0.001 --set batch_size=128 --set threads=2 \
                 --set epochs=4 --set val_ratio=0.1 --set seed="$r" --set cache_dir="$cache" "$@" \
-                2>/dev/null | grep -o '"samples_per_sec":[0-9.]*' | cut -d: -f2 | tail -3 |
+                2>"$err" | grep -o '"samples_per_sec":[0-9.]*' | cut -d: -f2 | tail -3 |
                 sort -n | sed -n 2p)
-        echo "$b ${v:-failed}" >> "$out"
+        # a median of the runs that worked would hide a binary that fails
+        if [ -z "$v" ]; then
+            echo "train_ab.sh: $b train failed in run $r:" >&2
+            tail -n 5 "$err" >&2
+            exit 1
+        fi
+        echo "$b $v" >> "$out"
     done
     r=$((r + 1))
 done
