@@ -23,7 +23,9 @@ err=$(mktemp /tmp/kestrel-train-ab.XXXXXX)
 trap 'rm -f "$out" "$err"' EXIT
 r=1
 while [ "$r" -le "$runs" ]; do
+    i=0
     for b in $bins; do
+        i=$((i + 1))
         v=$("$b" train --set data=fashion-mnist --set hidden=256,128 --set activation=relu \
                 --set optimizer=adam --set lr=0.001 --set batch_size=128 --set threads=2 \
                 --set epochs=4 --set val_ratio=0.1 --set seed="$r" --set cache_dir="$cache" "$@" \
@@ -35,12 +37,15 @@ while [ "$r" -le "$runs" ]; do
             tail -n 5 "$err" >&2
             exit 1
         fi
-        echo "$b $v" >> "$out"
+        # by position, not path: an A/A of one binary keeps its columns apart
+        echo "$i $v" >> "$out"
     done
     r=$((r + 1))
 done
+i=0
 for b in $bins; do
-    grep "^$b " "$out" | cut -d' ' -f2 | sort -n |
+    i=$((i + 1))
+    awk -v i="$i" '$1 == i { print $2 }' "$out" | sort -n |
         awk -v b="$b" '{v[NR] = $1; s = s sprintf(" %.0f", $1)}
             END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
                  printf "%s: median %.0f samples/s (runs:%s)\n", b, m, s}'
