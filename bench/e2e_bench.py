@@ -28,6 +28,7 @@ Usage: python3 bench/e2e_bench.py [--seeds 1 2 3] [--max-seconds 360]
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -108,6 +109,9 @@ def main():
                 if rc not in (0, 4):
                     raise SystemExit("%s exited with %d" % (name, rc))
                 times[m].append(kestrel_times(db, name))
+                # the trials' checkpoints (about 2 MB each, hundreds a study) are
+                # read by no later study: a full run would leave gigabytes
+                shutil.rmtree(os.path.join(db + ".trials", name), ignore_errors=True)
             else:
                 path = os.path.join(out, name + ".jsonl")
                 sampler = "tpe" if "tpe" in m else "random"
