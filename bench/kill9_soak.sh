@@ -13,6 +13,7 @@
 set -u
 ROUNDS=${1:-60}
 KESTREL=${KESTREL:-$(pwd)/kestrel}
+[ -x "$KESTREL" ] || { echo "kill9_soak.sh: no kestrel binary at $KESTREL (set KESTREL=path/to/kestrel)" >&2; exit 2; }
 T=$(mktemp -d /tmp/kestrel-soak.XXXXXX)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 cd "$T"
