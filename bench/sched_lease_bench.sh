@@ -8,6 +8,7 @@
 #   bench/sched_lease_bench.sh LIB_A LIB_B [N=10000] [K=200] [REPS=5] [PRUNER=median|none]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+[ $# -ge 2 ] || { echo "usage: $0 LIB_A LIB_B [N=10000] [K=200] [REPS=5] [PRUNER=median|none] (each LIB a build's libkestrel.a)" >&2; exit 2; }
 A=$1 B=$2 N=${3:-10000} K=${4:-200} REPS=${5:-5} PRUNER=${6:-median}
 tmp=$(mktemp -d /tmp/kestrel-leasebench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
