@@ -42,7 +42,10 @@ def kestrel_rate(binary, batch, precision, epochs, data_dir):
            "--set", f"hidden={HIDDEN}", "--set", "optimizer=adam", "--set", "lr=0.001",
            "--set", f"batch_size={batch}", "--set", f"epochs={epochs}",
            "--set", f"data_dir={data_dir}"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:   # its stderr says why (a binary built without CUDA, no device)
+        raise SystemExit("gpu_bench: %s exited with %d:\n%s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
+    out = r.stdout
     rates = [json.loads(l)["samples_per_sec"] for l in out.splitlines()
              if l.startswith("{") and '"step"' in l]
     return statistics.median(rates[1:] or rates)
