@@ -13,9 +13,12 @@ Prints completions per second, lease/finish latency percentiles, errors
 server's and the client's CPU time per completion (the server's is the
 figure a loaded machine distorts least, for comparing two builds).
 
-    bench/fleet_bench.py [--kestrel ./kestrel] [--workers 10,100,1000]
+    bench/fleet_bench.py [--kestrel KESTREL] [--workers 10,100,1000]
                          [--paced 1000:400] [--trials 10000] [--conns 0]
                          [--gp-workers 16] [--gp-trials 300]
+
+KESTREL defaults to the kestrel of the source tree bench/ is in (an
+in-tree build); pass a VPATH build's or another version's.
 
 Zero-length trials saturate the server, and then a closed loop's latency
 is the number of workers over the request rate (Little's law: 1000
@@ -139,18 +142,23 @@ def main():
     ap.add_argument("--timeout", type=int, default=240, help="seconds a round may take")
     ap.add_argument("--server-args", default="", help="extra `kestrel serve` arguments")
     a = ap.parse_args()
+    if not os.access(a.kestrel, os.X_OK):
+        raise SystemExit("fleet_bench: no kestrel binary at %s (build first, or pass --kestrel)" % a.kestrel)
     tmp = tempfile.mkdtemp(prefix="fleet_bench.")
     client = build_client(here, tmp)
     counts = [int(v) for v in a.workers.split(",") if v]
     paced = [tuple(int(x) for x in v.split(":")) for v in a.paced.split(",") if v]
     conns = max(counts + [w for w, _ in paced] + [a.gp_workers]) if a.conns <= 0 else a.conns
+    log = os.path.join(tmp, "serve.log")
     srv = subprocess.Popen([a.kestrel, "serve", "--db", os.path.join(tmp, "h.db"), "--listen",
                             "127.0.0.1:0", "--max-parallel", "0", "--max-connections",
                             str(conns + 256)] + a.server_args.split(),
-                           stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "serve.log"), "w"),
-                           text=True)
+                           stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
     try:
         line = srv.stdout.readline()
+        if not line.startswith("listening on"):   # it exited: its log says why
+            srv.wait()
+            raise SystemExit("fleet_bench: kestrel serve did not start:\n" + open(log).read().strip())
         port = int(line.rsplit(":", 1)[1].strip("/\n"))
         for k, n in enumerate(counts):
             round_(a, client, port, "r%d" % k, "random", n, a.trials, srv.pid)
