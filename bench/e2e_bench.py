@@ -22,7 +22,7 @@ many seeds reached it, the best Optuna median over the best Kestrel median
 (goal 8) and random's over ASHA's (goal 7), each a lower bound ">" when the
 slower side's median is past --max-seconds. Asserts nothing; run it by hand on an otherwise idle machine.
 
-Usage: python3 bench/e2e_bench.py [--seeds 1 2 3] [--max-seconds 360]
+Usage: /usr/bin/python3 bench/e2e_bench.py [--seeds 1 2 3] [--max-seconds 360]
            [--epochs 27] [--max-train 0] [--methods ...] [--out DIR] KESTREL
 """
 import argparse
@@ -85,6 +85,13 @@ def main():
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--out")
     a = ap.parse_args()
+    if any(m.startswith("optuna") for m in a.methods):
+        try:   # before any study: else the Kestrel studies run, then this stops
+            import numpy, optuna, torch   # noqa: F401  (what optuna_tuning.py imports)
+        except ImportError as e:
+            raise SystemExit("e2e_bench: the Optuna methods need numpy, optuna and torch in this python "
+                             "(%s: %s); run it with /usr/bin/python3 after ./bootstrap --bench"
+                             % (sys.executable, e))
     out = a.out or tempfile.mkdtemp(prefix="kestrel-e2e-")
     os.makedirs(out, exist_ok=True)
     kestrel = os.path.abspath(a.kestrel)
