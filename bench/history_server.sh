@@ -1,8 +1,9 @@
 # history_server.sh: sourced (not run) by bench/load.sh and
 # bench/dashboard_bench.sh. Parses an optional leading `--build DIR`, makes a
-# temp dir (removed on exit, with the server), builds bench/fill_history.c
-# against the build's libkestrel.a (it writes a study of N real trials into a
-# history) and serves $tmp/k.db with `kestrel serve` on a free loopback port.
+# temp dir (removed on exit, with the server), brings the build's libkestrel.a
+# (and its kestrel, unless KESTREL names another) up to date, builds
+# bench/fill_history.c against that library (it writes a study of N real
+# trials into a history) and serves $tmp/k.db with `kestrel serve` on a free loopback port.
 #   . "$here/history_server.sh"     (after `here` is set; it reads "$@")
 #   history_build                   -> $tmp/fill_history DB STUDY N [MAX_TRIALS]
 #   history_serve                   -> $base (http://127.0.0.1:PORT), $server
@@ -26,7 +27,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 history_build() {
-    [ -f "$build/libkestrel.a" ] || make -s -C "$build" libkestrel.a
+    # make, not a test for the file: a library or binary older than its
+    # sources would be measured in place of the code as it is
+    make -s -C "$build" libkestrel.a
+    [ "$KESTREL" != "$build/kestrel" ] || make -s -C "$build" kestrel
     # shellcheck disable=SC2046
     ${CC:-gcc} -std=gnu11 -O2 -pthread -I"$build" -I"$here/../common" -I"$here/../src" -I"$here/../search" \
         $(pkg-config --cflags jansson sqlite3) "$here/fill_history.c" "$build/libkestrel.a" \
