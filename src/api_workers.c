@@ -218,8 +218,7 @@ void api_workers_upload(http_req *rq, void *ctx)
     if (rc == KE_INVALID)   /* what the archive holds: the worker's to fix, told */
         http_respond_error(rq, 400, "invalid", "body", "%s", err.msg);
     else if (rc != KE_OK)
-        upload_failed(rq, lease, "cannot unpack the parts (a gzipped tar cut short or corrupt, or "
-                      "the server's disk)", &err);
+        upload_failed(rq, lease, "cannot unpack the parts", &err);
     else
         http_respond_json(rq, 200, json_pack("{s:b}", "ok", 1));
 }

@@ -23,7 +23,7 @@ int sched_dir_make(const char *dir, kerror *err);
 int sched_dir_remove(const char *dir, kerror *err);
 
 /* Packs a trial folder into one gzipped tar, the file archive (`tar -czf
- * archive -C dir .`; created or replaced), to ship between worker and
+ * archive --hard-dereference -C dir .`; created or replaced), to ship between worker and
  * server without holding it in memory; *n its size. KE_INVALID, the file
  * removed, when it is over max bytes. */
 int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, kerror *err);
@@ -33,8 +33,9 @@ int sched_dir_pack(const char *dir, const char *archive, size_t max, size_t *n, 
  * dir is as it was and the beside folder gone. The archive's modes are
  * masked by the umask, without set-user-ID or set-group-ID bits; KE_INVALID
  * (err names the entry) when it holds anything but files, folders and
- * symbolic links (a device file, a fifo), or when it would unpack to more
- * than max bytes (a gzip bomb), before anything is written. */
+ * symbolic links (a hard link, a device file, a fifo), when it is no gzip
+ * and tar stream or one cut short, or when it would unpack to more than max
+ * bytes (a gzip bomb): all but a device or fifo before anything is written. */
 int sched_dir_unpack(const char *dir, const char *archive, long long max, kerror *err);
 
 #endif

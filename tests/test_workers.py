@@ -7,6 +7,7 @@ Every test runs real processes: a server started as a pure coordinator
 own. Waits are for states the server reports, never for time to pass: the
 deadlines are hang guards only (docs/workers.md describes the protocol).
 """
+import gzip
 import io
 import json
 import os
@@ -61,6 +62,22 @@ i=1
 while [ ! -e "$GATE" ]; do echo "{\"step\": $i, \"loss\": 1}" >&3; i=$((i + 1)); sleep 0.02; done
 echo '{"loss": 0.5}' >&3
 """
+
+def empty_members(*members):
+    """A gzipped tar of empty members, each (name, type, mode) or (name,
+    type, mode, link target)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, kind, mode, *link in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kind, mode
+            if link:
+                info.linkname = link[0]
+            if kind == tarfile.CHRTYPE:
+                info.devmajor, info.devminor = 1, 3   # /dev/null's numbers
+            tar.addfile(info)
+    return buf.getvalue()
+
 
 HANG = 300   # seconds: a guard against hangs, never a timing assertion (a
 #             loaded CI machine once took more than 120 s to relay 50,000 reports)
@@ -655,6 +672,7 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(upload("offset=20", b"x" * 10), (400, "offset"))   # a gap
         self.assertEqual(upload("offset=0&last=2", b"x"), (400, "last"))
         self.assertEqual(upload("offset=0&last=1", b"not an archive"), (400, "body"))
+        self.assertEqual(upload("offset=0&last=1", gzip.compress(b"no tar" * 200)), (400, "body"))
 
         def archive(*names):
             buf = io.BytesIO()
@@ -667,8 +685,7 @@ class WorkersTest(unittest.TestCase):
             return buf.getvalue()
         # an archive cut short: its first member would unpack, the rest not
         cut = archive("first.bin", "second.bin")[:450000]
-        status, _ = upload("offset=0&last=1", cut)
-        self.assertNotEqual(status, 200)
+        self.assertEqual(upload("offset=0&last=1", cut), (400, "body"))
         self.assertEqual(os.listdir(folder), [".kestrel-trial"])
         whole = archive("model.bin")
         self.assertEqual(upload("offset=0", whole[:1000]), (200, None))
@@ -694,16 +711,7 @@ class WorkersTest(unittest.TestCase):
         s = self.serve()
         url, folder = self.one_upload(s, "odd")
 
-        def archive(*members):
-            buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-                for name, kind, mode in members:
-                    info = tarfile.TarInfo(name)
-                    info.type, info.mode = kind, mode
-                    if kind == tarfile.CHRTYPE:
-                        info.devmajor, info.devminor = 1, 3   # /dev/null's numbers
-                    tar.addfile(info)   # empty
-            return buf.getvalue()
+        archive = empty_members
         for odd in (("model.bin", tarfile.FIFOTYPE, 0o666), ("sub/null", tarfile.CHRTYPE, 0o666)):
             status, _, data = s.request("POST", url, archive(("ok.bin", tarfile.REGTYPE, 0o644),
                                                             ("sub", tarfile.DIRTYPE, 0o755), odd))
@@ -720,6 +728,26 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(os.stat(folder).st_mode & 0o7777, 0o777 & ~umask)
         self.assertEqual(os.stat(os.path.join(folder, "sh")).st_mode & 0o7777, 0o777 & ~umask)
         self.assertEqual(sorted(os.listdir(os.path.dirname(folder))), ["0"])   # nothing beside
+
+    def test_an_upload_holding_a_hard_link_is_a_400_and_unpacks_nothing(self):
+        # A hard link to a member the archive lacks made tar fail: a 500
+        # "cannot unpack the parts"; one to a member it holds was taken. A
+        # trial folder holds no hard links (a worker packs their content).
+        s = self.serve()
+        url, folder = self.one_upload(s, "hard")
+        ok = ("ok.bin", tarfile.REGTYPE, 0o644)
+        for link in (("lost", tarfile.LNKTYPE, 0o644, "not-in-it.bin"),
+                     ("again", tarfile.LNKTYPE, 0o644, "ok.bin"),
+                     ("up", tarfile.LNKTYPE, 0o644, "../../../k.db")):
+            status, _, data = s.request("POST", url, empty_members(ok, link))
+            err = json.loads(data)["error"]
+            self.assertEqual((status, err["path"]), (400, "body"), err)
+            self.assertIn("'%s'" % link[0], err["message"])
+            self.assertIn("hard link", err["message"])
+            self.assertNotIn(self.tmp, err["message"])
+            self.assertEqual(os.listdir(folder), [".kestrel-trial"])
+            self.assertEqual(sorted(os.listdir(os.path.dirname(folder))), ["0"])
+        self.assertEqual(s.request("POST", url, empty_members(ok))[0], 200)
 
     def test_an_upload_that_unpacks_past_the_limit_writes_nothing(self):
         # --checkpoint-max bounded the archive only: 400 KB of gzip held
@@ -852,6 +880,19 @@ class WorkersTest(unittest.TestCase):
                    " echo '{\"loss\": 2.5}' >&3\n", "--checkpoint-max", "1")
         self.assertEqual((t["state"], t["value"]), ("COMPLETE", 2.5))
         self.assertIn("its folder was not taken (HTTP 413)", log)
+
+    def test_a_folder_with_hard_links_is_taken_with_their_content(self):
+        # The server refuses an archive's hard links; a worker packs them as
+        # the files they are, so a trial that links a file keeps its folder.
+        t, log = self.one_script_trial(
+            "linked", "cd \"$KESTREL_CHECKPOINT_DIR\" && echo weights > best.bin &&"
+                      " ln best.bin last.bin && echo '{\"loss\": 2.5}' >&3\n")
+        self.assertEqual((t["state"], t["value"]), ("COMPLETE", 2.5))
+        self.assertNotIn("not taken", log)
+        folder = os.path.join(self.db + ".trials", "linked", "0")
+        for name in ("best.bin", "last.bin"):
+            with open(os.path.join(folder, name)) as f:
+                self.assertEqual(f.read(), "weights\n")
 
     def test_kill9_and_sigstop_of_workers(self):
         s = self.serve("--lease-timeout", "3")
