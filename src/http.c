@@ -1,12 +1,18 @@
 /* http: the libmicrohttpd wrapper; see http.h. Invariant: MHD calls the
  * access handler once with the headers, then once per body chunk, then once
- * more with no data: the request is dispatched on that last call only, when
- * the body is complete (or known to be too large), so every answer, 413 and
- * 401 included, is sent after the body was read and a client never sees its
- * upload cut off. The exceptions, answered on the first call: a Content-Length
+ * more with no data: the request's handler runs on that last call only, when
+ * the body is complete. What the headers alone decide is answered on the
+ * first call, before the body is read (refuse_headers): a Content-Length
  * above HTTP_BODY_MAX (413), so a client cannot hold a connection by
- * announcing a huge body and trickling it, and headers above HEADERS_MAX (431);
- * a body must arrive within BODY_DEADLINE_S of its headers.
+ * announcing a huge body and trickling it, headers above HEADERS_MAX (431),
+ * a missing token (401), an unknown route or method (404, 405), a foreign
+ * page (403) and an unknown query parameter (400), so no client without the
+ * token has a body held. Such a refusal is sent at once when no body
+ * follows or the client waits for a go (Expect: 100-continue); MHD then
+ * closes the connection, the body unread. A client that sends its body
+ * anyway gets it once the body was read and dropped: a connection closed
+ * on unread bytes is reset, and its client may lose the answer in the
+ * reset. A body must arrive within BODY_DEADLINE_S of its headers.
  *
  * Threads: one event thread (libmicrohttpd's, epoll) reads and writes every
  * connection. A nonblocking route's handler runs on it; any other handler,
@@ -853,21 +859,25 @@ int http_respond_not_allowed(http_req *rq, const char *allow)
     return send_response(rq, 405, resp, "application/json");
 }
 
-static void dispatch(http_server *s, http_req *rq)
+/* The answers a request gets for its headers alone, given when they arrive,
+ * before its body is read: a client without the token cannot have the
+ * server read and hold a megabyte of body, nor hold its connection for the
+ * body's deadline. Sets rq->route; 1 when it answered. */
+static int refuse_headers(http_server *s, http_req *rq)
 {
     if (atomic_load(&s->closing)) {
         http_respond_error(rq, 503, "interrupted", NULL, "the server is shutting down");
-        return;
+        return 1;
     }
     if (rq->headers_too_large) {
         http_respond_error(rq, 431, "invalid", NULL, "request headers larger than %d bytes",
                            HEADERS_MAX);
-        return;
+        return 1;
     }
     if (rq->too_large) {
         http_respond_error(rq, 413, "invalid", NULL, "request body larger than %d bytes",
                            HTTP_BODY_MAX);
-        return;
+        return 1;
     }
     const http_route *route = NULL;
     char allow[64] = "";
@@ -882,33 +892,43 @@ static void dispatch(http_server *s, http_req *rq)
             strcat(allow, r->method);
         }
     }
+    rq->route = route;
     if (!route && allow[0]) {
         http_respond_not_allowed(rq, allow);
-        return;
+        return 1;
     }
     if (!route && !s->o.fallback) {
         http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s %s", rq->method,
                            rq->path);
-        return;
+        return 1;
     }
     if (!s->o.token && foreign_page(rq)) {
         http_respond_error(rq, 403, "forbidden", NULL, "a request from a web page of another "
                            "site (its Host or Origin is not this machine): without "
                            "--token-file this server answers only this machine's own clients");
-        return;
+        return 1;
     }
     int needs_token = s->o.token && route && (!is_read(rq->method) || (s->o.auth_reads && !route->open));
     if (needs_token && !authorized(rq)) {
         http_respond_error(rq, 401, "unauthorized", NULL,
                            "this request needs the header 'Authorization: Bearer TOKEN'");
+        return 1;
+    }
+    return route && unknown_query(rq, route);
+}
+
+/* Runs the request's handler, its body read (refuse_headers passed it). */
+static void dispatch(http_server *s, http_req *rq)
+{
+    if (atomic_load(&s->closing) || rq->too_large) {
+        refuse_headers(s, rq);
         return;
     }
-    if (route && unknown_query(rq, route)) return;
+    const http_route *route = rq->route;
     if (route && route->nonblocking) {
         route->fn(rq, s->o.ctx);
         return;
     }
-    rq->route = route;
     rq->offthread = 1;
     http_suspend(rq);
     if (pool_submit(s, run_handler, rq) == KE_OK) return;
@@ -964,6 +984,22 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *text)
     return (size_t)(w - text);
 }
 
+/* Whether the client sends a body after its headers without waiting for an
+ * answer: one announced or chunked, unless it asked to wait (Expect:
+ * 100-continue, RFC 9110 10.1.1: a final answer instead of 100 is the
+ * point of it). */
+static int body_coming(http_server *s, struct MHD_Connection *conn)
+{
+    const char *cl = s->mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = s->mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *expect = s->mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_EXPECT);
+    if (expect && !strcasecmp(expect, "100-continue")) return 0;
+    return (cl && strtoull(cl, NULL, 10) > 0) || (te && strcasestr(te, "chunked"));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -976,17 +1012,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         rq->srv = s;
         *con_cls = rq;
+        rq->conn = conn;        /* MHD keeps these for the request's life */
+        rq->method = method;
+        rq->path = url;
         const char *cl = s->mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
         rq->headers_too_large = header_size(s, conn, url, method) > HEADERS_MAX;
-        if (rq->headers_too_large || (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX)) {
-            rq->conn = conn;
-            rq->method = method;
-            rq->path = url;
-            rq->too_large = 1;
-            dispatch(s, rq);
-            return rq->queue_failed ? MHD_NO : MHD_YES;
-        }
+        rq->too_large = cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX;
+        /* a body the client sends anyway: the refusal waits for it, read and
+         * dropped, as a connection closed on unread bytes is reset and the
+         * client may lose the answer (a too large one is refused at once) */
+        rq->offthread = body_coming(s, conn) && !rq->too_large && !rq->headers_too_large;
+        refuse_headers(s, rq);
+        rq->offthread = 0;
+        return rq->queue_failed ? MHD_NO : MHD_YES;
+    }
+    if (*upload_size && rq->held) {   /* refused: the body is dropped */
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
@@ -999,11 +1041,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->then = NULL;
         rq->suspended = 0;
         then(rq, rq->then_arg);
+    } else if (rq->held) {      /* refused for its headers, its body dropped */
+        send_held(rq, NULL);
     } else if (!rq->responded) {
         watch_set(s, conn, 0);   /* its body is in: the request runs */
-        rq->conn = conn;
-        rq->method = method;
-        rq->path = url;
         dispatch(s, rq);
     }
     if (!rq->responded && !rq->suspended)

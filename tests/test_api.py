@@ -1139,6 +1139,56 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("token", p.stderr)
 
+    def test_a_request_without_the_token_is_refused_before_its_body(self):
+        # The body was read (up to 1 MB, buffered) before the token was
+        # checked: a client without it had the server read and hold a
+        # megabyte, and one that asked to wait for a go (Expect:
+        # 100-continue) got a 100 before its 401. The 401 now comes with
+        # the headers, and a body sent anyway is dropped, not kept.
+        token_file = os.path.join(self.tmp, "token")
+        with open(token_file, "w") as f:
+            f.write("s3cret\n")
+        s = self.serve("--token-file", token_file)
+        head = ("POST /api/v1/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+                "Content-Type: application/json\r\n%s\r\n")
+        waits = "Content-Length: 1000000\r\nExpect: 100-continue\r\n"
+
+        def answer_to(c):
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            return got
+        for auth in ("", "Authorization: Bearer wrong\r\n"):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=120)   # a hang guard
+            c.sendall((head % (auth, waits)).encode())   # and never the body
+            answer = answer_to(c)
+            c.close()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 401"), (auth, answer))
+        # with the token the server asks for the body, and takes it
+        body = json.dumps(fn_spec("big", trials=1)).encode()
+        body += b" " * (1000000 - len(body))
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=120)
+        c.sendall((head % ("Authorization: Bearer s3cret\r\n", waits)).encode())
+        self.assertTrue(answer_to(c).startswith(b"HTTP/1.1 100"))
+        c.sendall(body)
+        self.assertTrue(answer_to(c).startswith(b"HTTP/1.1 201"))
+        c.close()
+        # a client that sends its body anyway reads the 401, not a reset,
+        # and a chunked body past the 1 MB limit is dropped, not held (413)
+        for _ in range(5):
+            status, _, data = s.request("POST", "/api/v1/studies", body)
+            self.assertEqual((status, json.loads(data)["error"]["code"]), (401, "unauthorized"))
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=120)
+        c.sendall((head % ("", "Transfer-Encoding: chunked\r\n")).encode())
+        for _ in range(3):
+            c.sendall(b"%x\r\n%s\r\n" % (len(body), body))
+        c.sendall(b"0\r\n\r\n")
+        self.assertTrue(answer_to(c).startswith(b"HTTP/1.1 401"))
+        c.close()
+
     def test_a_base64_token_with_plus_in_a_link(self):
         # base64 gives a '+' in 40% of tokens: pasted into ?token= unencoded
         # it arrives form-decoded as a space, and the dashboard sends on
