@@ -3,7 +3,6 @@
 #include "trial.h"
 
 #include <string.h>
-#include <strings.h>
 
 static const char *const names[TRIAL_STATES] = {
     [TRIAL_RUNNING] = "RUNNING", [TRIAL_COMPLETE] = "COMPLETE",
@@ -17,7 +16,7 @@ const char *trial_state_name(trial_state s)
 int trial_state_parse(const char *name)
 {
     for (int i = 0; i < TRIAL_STATES; i++)
-        if (name && strcasecmp(name, names[i]) == 0) return i;
+        if (name && strcmp(name, names[i]) == 0) return i;
     return -1;
 }
 

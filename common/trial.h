@@ -25,8 +25,8 @@ int trial_interrupted(const char *failure);
 
 /* "RUNNING", "COMPLETE", "PRUNED", "FAILED" (the names stored in SQL). */
 const char *trial_state_name(trial_state s);
-/* Inverse of trial_state_name, in any case ("pruned" too); -1 for an
- * unknown name. */
+/* Inverse of trial_state_name, exact as every name the API and CLI take
+ * ("pruned" is none); -1 for an unknown name. */
 int trial_state_parse(const char *name);
 
 #endif

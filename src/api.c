@@ -550,7 +550,7 @@ static void h_trials(http_req *rq, void *ctx)
         return;
     }
     const char *what = format && !strcmp(format, "columns") ? "columns" : "trials";
-    if (state && *state && (f.state = trial_state_parse(state)) < 0) {
+    if (state && (f.state = trial_state_parse(state)) < 0) {
         http_respond_error(rq, 400, "invalid", "state", "expected RUNNING, COMPLETE, PRUNED or "
                            "FAILED, not '%s'", state);
         return;

@@ -271,6 +271,30 @@ class ApiTest(unittest.TestCase):
         status, e = s.json("GET", "/api/v1/studies/none/trials?limit=abc")
         self.assertEqual((status, e["error"]["path"]), (400, "limit"))
 
+    def test_a_state_filter_takes_the_stored_names_only(self):
+        # ?state=running and --state running were taken as RUNNING, where
+        # every state the API and CLI show, and every other value they take
+        # (sort, format), is exact: one spelling, refused naming the field.
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", fn_spec("st", trials=2, parallel=1))
+        s.wait_state("st", "COMPLETE")
+        for bad in ("running", "Complete", "complete ", ""):
+            status, e = s.json("GET", "/api/v1/studies/st/trials?state=" + bad.replace(" ", "%20"))
+            self.assertEqual((status, e["error"]["path"]), (400, "state"), bad)
+            self.assertIn("expected RUNNING, COMPLETE, PRUNED or FAILED, not '%s'" % bad,
+                          e["error"]["message"])
+        self.assertEqual(s.json("GET", "/api/v1/studies/st/trials?state=COMPLETE")[1]["total"], 2)
+        s.stop()
+        for bad in ("running", "Complete"):
+            p = subprocess.run([KESTREL, "trials", "--db", self.db, "st", "--state", bad],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("--state: expected RUNNING, COMPLETE, PRUNED or FAILED, not '%s'" % bad,
+                          p.stderr)
+        p = subprocess.run([KESTREL, "trials", "--db", self.db, "st", "--state", "COMPLETE",
+                            "--format", "json"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(len(json.loads(p.stdout)), 2)
+
     def test_study_lifecycle_queries_and_exports(self):
         s = self.serve()
         spec = fn_spec("fn", trials=20)
