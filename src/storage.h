@@ -195,8 +195,12 @@ int storage_study_fail(storage *st, int64_t study_id, const char *why,
                        const char *trials_reason, int *count, kerror *err);
 /* Calls fn for each matching trial, params filled, in pages so a study of any
  * size streams in bounded memory; fn returns non-zero to stop early. The trial
- * passed is freed after fn returns. A best-first listing is read in one
- * snapshot (a read transaction while it runs: fn must not write). */
+ * passed is freed after fn returns. Each page is its own read (none is held
+ * while fn runs, so fn may write and checkpoints go on), and both orders
+ * go on from the last trial listed (keyset: by number, or best-first by
+ * value then number): a trial never comes twice, every trial that was
+ * there and finished when the listing began comes once, and one added or
+ * finished meanwhile comes when its place is still ahead. */
 typedef int (*storage_trial_fn)(const storage_trial *t, void *ctx);
 int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
                        storage_trial_fn fn, void *ctx, kerror *err);

@@ -41,11 +41,19 @@ extern const char *const storage_migrations_names[];
     "JOIN study_counts c ON c.study_id = s.id JOIN study_best b ON b.study_id = s.id " \
     "LEFT JOIN trials bt ON bt.id = b.trial_id "
 /* storage_trial_each variants: ?1 study, ?2 state, ?3 after number,
- * ?4 limit, ?5 offset. Paging by number is keyset (number > ?3); best-first
- * is by offset, the direction picking the order. */
+ * ?4 limit, ?5 offset, ?6 after value. Paging by number is keyset (number >
+ * ?3). Best-first, the direction picking the order, starts by offset
+ * (BEST_*) and goes on by keyset: trials with a value after (?6, ?3) in
+ * that order (*_AFTER, ?6 = the last value listed), then those without a
+ * value by number (NONE_AFTER), which come last either way. */
 #define BY_NUMBER "AND number > ?3 ORDER BY number LIMIT ?4 OFFSET ?5"
 #define BEST_MIN "ORDER BY value ASC NULLS LAST, number LIMIT ?4 OFFSET ?5"
 #define BEST_MAX "ORDER BY value DESC, number LIMIT ?4 OFFSET ?5"
+#define MIN_AFTER "AND value >= ?6 AND (value > ?6 OR number > ?3) " \
+    "ORDER BY value, number LIMIT ?4 OFFSET ?5"
+#define MAX_AFTER "AND value <= ?6 AND (value < ?6 OR number > ?3) " \
+    "ORDER BY value DESC, number LIMIT ?4 OFFSET ?5"
+#define NONE_AFTER "AND value IS NULL AND number > ?3 ORDER BY number LIMIT ?4 OFFSET ?5"
 #define ANY_STATE TRIAL_SELECT "WHERE study_id = ?1 "
 #define ONE_STATE TRIAL_SELECT "WHERE study_id = ?1 AND state = ?2 "
 
@@ -111,9 +119,15 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_EACH_ANY_NUM] = ANY_STATE BY_NUMBER,
     [Q_EACH_ANY_MIN] = ANY_STATE BEST_MIN,
     [Q_EACH_ANY_MAX] = ANY_STATE BEST_MAX,
+    [Q_EACH_ANY_MIN_AFTER] = ANY_STATE MIN_AFTER,
+    [Q_EACH_ANY_MAX_AFTER] = ANY_STATE MAX_AFTER,
+    [Q_EACH_ANY_NONE_AFTER] = ANY_STATE NONE_AFTER,
     [Q_EACH_ONE_NUM] = ONE_STATE BY_NUMBER,
     [Q_EACH_ONE_MIN] = ONE_STATE BEST_MIN,
     [Q_EACH_ONE_MAX] = ONE_STATE BEST_MAX,
+    [Q_EACH_ONE_MIN_AFTER] = ONE_STATE MIN_AFTER,
+    [Q_EACH_ONE_MAX_AFTER] = ONE_STATE MAX_AFTER,
+    [Q_EACH_ONE_NONE_AFTER] = ONE_STATE NONE_AFTER,
     /* ?1 study, ?2 metric, ?3 limit (-1 = all), ?4 offset. */
     [Q_CURVES] = "SELECT t.number, t.state, v.step, v.value FROM (SELECT id, number, "
         "state FROM trials WHERE study_id = ?1 ORDER BY number LIMIT ?3 OFFSET ?4) t "

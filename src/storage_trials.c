@@ -351,9 +351,16 @@ int storage_study_fail(storage *st, int64_t study_id, const char *why,
     return rc;
 }
 
+/* Where a listing goes on from: the last trial listed. */
+typedef struct {
+    int number;                 /* -1 before the first */
+    int has_value;
+    double value;
+} each_cursor;
+
 /* Reads up to `want` trials with params into page, statements reset before
  * returning so the callback may use this storage freely. */
-static int read_page(storage *st, int q, int64_t study_id, int state, int after,
+static int read_page(storage *st, int q, int64_t study_id, int state, const each_cursor *after,
                      int offset, int want, storage_trial *page, int *got, kerror *err)
 {
     *got = 0;
@@ -361,9 +368,10 @@ static int read_page(storage *st, int q, int64_t study_id, int state, int after,
     if (!s) return KE_DB;
     sqlite3_bind_int64(s, 1, study_id);
     if (state >= 0) sqlite3_bind_text(s, 2, trial_state_name(state), -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, after);
+    sqlite3_bind_int(s, 3, after->number);
     sqlite3_bind_int(s, 4, want);
     sqlite3_bind_int(s, 5, offset);
+    if (sqlite3_bind_parameter_count(s) >= 6) sqlite3_bind_double(s, 6, after->value);
     int rc = KE_OK, step = SQLITE_DONE;
     while (*got < want && (step = sqlite3_step(s)) == SQLITE_ROW) {
         if ((rc = read_trial(s, &page[*got], err)) != KE_OK) break;
@@ -387,6 +395,19 @@ static int study_maximize(storage *st, int64_t study_id, int *maximize, kerror *
     return KE_OK;
 }
 
+/* The statement of a listing's next page, from Q_EACH_ANY_NUM on (the ONE
+ * ones follow the same way): by number, or best-first by offset for the
+ * first page, then by keyset: the trials with a value after the cursor,
+ * then (the cursor one without) those without a value. */
+static int each_query(const storage_filter *f, int maximize, int first, const each_cursor *c)
+{
+    int base = f->state < 0 ? Q_EACH_ANY_NUM : Q_EACH_ONE_NUM;
+    if (!f->best_first) return base;
+    if (first) return base + (maximize ? Q_EACH_ANY_MAX : Q_EACH_ANY_MIN) - Q_EACH_ANY_NUM;
+    if (!c->has_value) return base + Q_EACH_ANY_NONE_AFTER - Q_EACH_ANY_NUM;
+    return base + (maximize ? Q_EACH_ANY_MAX_AFTER : Q_EACH_ANY_MIN_AFTER) - Q_EACH_ANY_NUM;
+}
+
 int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
                        storage_trial_fn fn, void *ctx, kerror *err)
 {
@@ -397,34 +418,39 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
                           "offset %d, limit %d)", f->state, f->offset, f->limit);
     int maximize = 0, rc = study_maximize(st, study_id, &maximize, err);
     if (rc) return rc;
-    int q = (f->state < 0 ? Q_EACH_ANY_NUM : Q_EACH_ONE_NUM) +
-            (f->best_first ? 1 + maximize : 0);
     storage_trial *page = calloc(PAGE_ROWS, sizeof *page);
     if (!page) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    /* Best-first pages go by offset: read apart, a better trial finishing
-     * between two pushed the next one down by a row, handing a trial out
-     * twice. One read transaction makes them one snapshot (a savepoint,
-     * which nests in a caller's transaction); by number, keyset pages need
-     * none, and an export of any size holds no snapshot. */
-    int snapshot = f->best_first && sqlite3_exec(st->db, "SAVEPOINT best_first", NULL, NULL,
-                                                 NULL) == SQLITE_OK;
-    int delivered = 0, after = -1, stop = 0;
+    /* Each page its own read, none held while fn runs: one read
+     * transaction for a best-first listing into a slow reader (kestrel
+     * trials | less) kept every checkpoint from finishing. Pages go on
+     * from the last trial listed, never by offset: a better trial finishing
+     * between two pages pushed the next one down a row, handing a trial
+     * out twice. The offset skips once, in the first page. */
+    each_cursor after = {.number = -1, .has_value = 1,
+                         .value = maximize ? INFINITY : -INFINITY};
+    int delivered = 0, stop = 0;
     while (!stop && rc == KE_OK) {
         int want = PAGE_ROWS, got;
         if (f->limit > 0 && f->limit - delivered < want) want = f->limit - delivered;
         if (want == 0) break;
-        /* Keyset pages skip the offset once; offset pages move it along. */
-        int offset = f->best_first ? f->offset + delivered : (delivered ? 0 : f->offset);
-        rc = read_page(st, q, study_id, f->state, after, offset, want, page, &got, err);
-        if (got > 0) after = page[got - 1].number;
+        int q = each_query(f, maximize, delivered == 0, &after);
+        int by_value = f->best_first && delivered > 0 && after.has_value;
+        rc = read_page(st, q, study_id, f->state, &after, delivered ? 0 : f->offset, want, page,
+                       &got, err);
+        if (got > 0)
+            after = (each_cursor){page[got - 1].number, page[got - 1].has_value,
+                                  page[got - 1].value};
         for (int i = 0; i < got; i++) {
             if (rc == KE_OK && !stop) stop = fn(&page[i], ctx) != 0;
             storage_trial_free(&page[i]);
         }
         delivered += got;
-        if (got < want) break;
+        if (got == want) continue;
+        /* a short page ends the listing, but for the trials with a value
+         * read by keyset: those without one follow, from the first */
+        if (rc != KE_OK || !by_value) break;
+        after = (each_cursor){.number = -1, .has_value = 0};
     }
-    if (snapshot) sqlite3_exec(st->db, "RELEASE best_first", NULL, NULL, NULL);
     free(page);
     return rc;
 }
