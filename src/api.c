@@ -157,10 +157,8 @@ static int query_int(http_req *rq, const char *key, int def, int max, int *out)
     const char *v = http_query(rq, key);
     *out = def;
     if (!v) return 0;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || errno || n < 0 || n > max) {
+    long long n;
+    if (http_parse_count(v, max, &n) < 0) {
         http_respond_error(rq, 400, "invalid", key, "expected an integer from 0 to %d, not '%s'",
                            max, v);
         return -1;
@@ -598,10 +596,9 @@ static void respond_trial(api *a, http_req *rq, int best)
 {
     int number = 0;
     if (!best) {
-        char *end;
         const char *arg = http_param(rq, 1);
-        long n = strtol(arg, &end, 10);
-        if (*end || n < 0 || n > 1000000000) {
+        long long n;
+        if (http_parse_count(arg, 1000000000, &n) < 0) {
             http_respond_error(rq, 400, "invalid", "number", "not a trial number: '%s'", arg);
             return;
         }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +22,8 @@
 static int64_t path_id(http_req *rq)
 {
     const char *v = http_param(rq, 0);
-    char *end;
-    errno = 0;
-    long long id = strtoll(v, &end, 10);
-    if (!*v || *end || errno || id <= 0) {
+    long long id;
+    if (http_parse_count(v, LLONG_MAX, &id) < 0 || id == 0) {
         http_respond_error(rq, 404, "not_found", NULL, "no such id: '%s'", v);
         return -1;
     }
@@ -111,14 +110,13 @@ void api_workers_list(http_req *rq, void *ctx)
 }
 
 /* Query parameter key as an integer >= 0 into *out; -1 (answered 400) when
- * absent or malformed. */
+ * absent or malformed. At most half of LLONG_MAX, so an offset plus a
+ * body's length cannot overflow. */
 static int query_count(http_req *rq, const char *key, long long *out)
 {
     const char *v = http_query(rq, key);
-    char *end;
-    errno = 0;
-    *out = v ? strtoll(v, &end, 10) : -1;
-    if (!v || !*v || *end || errno || *out < 0) {
+    if (http_parse_count(v, LLONG_MAX / 2, out) < 0) {
+        *out = -1;
         http_respond_error(rq, 400, "invalid", key, "expected an integer >= 0");
         return -1;
     }
@@ -227,14 +225,14 @@ void api_workers_download(http_req *rq, void *ctx)
 {
     service *sv = ctx;
     const char *name = http_param(rq, 0), *num = http_param(rq, 1);
-    char *end;
-    long number = strtol(num, &end, 10);
+    long long parsed;
+    long number = http_parse_count(num, 1000000000, &parsed) < 0 ? -1 : (long)parsed;
     char dir[4096], mark[4200];
     struct stat st;
     snprintf(dir, sizeof dir, "%s/%s/%ld", service_work_dir(sv), name, number);
     snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);
     /* names never hold '/' or start with '.': nothing outside the work folder */
-    if (!*name || name[0] == '.' || strchr(name, '/') || !*num || *end || number < 0 ||
+    if (!*name || name[0] == '.' || strchr(name, '/') || number < 0 ||
         stat(mark, &st) != 0) {
         http_respond_error(rq, 404, "not_found", NULL, "no trial folder for trial %s of study '%s'",
                            num, name);

@@ -366,6 +366,18 @@ const char *http_query(const http_req *rq, const char *key)
     return rq->srv->mhd.lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+int http_parse_count(const char *text, long long max, long long *out)
+{
+    long long v = 0;
+    if (!text || !*text) return -1;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9' || v > max / 10 || v * 10 > max - (*p - '0')) return -1;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
 const char *http_header(const http_req *rq, const char *name)
 {
     return rq->srv->mhd.lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
@@ -768,13 +780,15 @@ static int foreign_page(const http_req *rq)
     return !rest || !host || strcasecmp(rest, host) != 0;
 }
 
-/* Whether name is a word of the space-separated list. */
+/* 1 + the index of name among the words of the space-separated list, or
+ * 0 when it is none. */
 static int in_words(const char *list, const char *name)
 {
     size_t n = strlen(name);
-    for (const char *p = list; p && *p;) {
+    int i = 1;
+    for (const char *p = list; p && *p; i++) {
         size_t len = strcspn(p, " ");
-        if (len == n && !strncmp(p, name, n)) return 1;
+        if (len == n && !strncmp(p, name, n)) return i;
         p += len + (p[len] == ' ');
     }
     return 0;
@@ -784,6 +798,8 @@ typedef struct {
     const http_route *route;
     int is_read;
     const char *bad;            /* the first parameter the route does not take */
+    int twice;                  /* bad is one it takes, given again */
+    unsigned long long seen;    /* bit i: the route's word i given; bit 0: token */
 } query_check;
 
 static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -792,18 +808,31 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
     (void)kind;
     (void)value;
     query_check *c = cls;
-    if ((c->is_read && !strcmp(key, "token")) || in_words(c->route->query, key)) return MHD_YES;
-    c->bad = key;
-    return MHD_NO;
+    int word = c->is_read && !strcmp(key, "token") ? 0 : in_words(c->route->query, key);
+    if (word == 0 && !(c->is_read && !strcmp(key, "token"))) {
+        c->bad = key;
+        return MHD_NO;
+    }
+    /* MHD's lookup answers the first of two: the second was dropped unseen */
+    unsigned long long bit = word < 64 ? 1ull << word : 0;
+    c->twice = (c->seen & bit) != 0;
+    c->seen |= bit;
+    if (c->twice) c->bad = key;
+    return c->twice ? MHD_NO : MHD_YES;
 }
 
 /* Answers 400 when the query has a parameter the route does not take (a
- * typo like ?limt=5 would otherwise be silently ignored); 1 when it did. */
+ * typo like ?limt=5 would otherwise be silently ignored), or one it takes
+ * given twice (all but the first were); 1 when it did. */
 static int unknown_query(http_req *rq, const http_route *route)
 {
-    query_check c = {route, is_read(rq->method), NULL};
+    query_check c = {route, is_read(rq->method), NULL, 0, 0};
     rq->srv->mhd.get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
     if (!c.bad) return 0;
+    if (c.twice) {
+        http_respond_error(rq, 400, "invalid", c.bad, "query parameter given twice: give it once");
+        return 1;
+    }
     char words[256], *save = NULL;
     snprintf(words, sizeof words, "%s", route->query ? route->query : "");
     const char *list[17];

@@ -78,6 +78,10 @@ const char *http_path(const http_req *rq);
 /* The i-th '*' segment of the route pattern (percent-decoded). */
 const char *http_param(const http_req *rq, int i);
 const char *http_query(const http_req *rq, const char *key);
+/* A count as a path segment or query value gives it: decimal digits only
+ * (no sign, space or exponent, which strtol would take or skip), at most
+ * max; 0 with it in *out, else -1. */
+int http_parse_count(const char *text, long long max, long long *out);
 const char *http_header(const http_req *rq, const char *name);
 /* The body (NUL-terminated) and its length; "" when none. */
 const char *http_body(const http_req *rq, size_t *len);

@@ -976,6 +976,26 @@ class ApiTest(unittest.TestCase):
             digits = len(re.sub(rb"[^0-9]", b"", tok.split(b"e")[0].split(b"E")[0]).lstrip(b"0"))
             self.assertTrue(digits <= 1 or float("%.*g" % (digits - 1, x)) != x, tok)
 
+    def test_a_query_parameter_given_twice_or_a_loose_number_is_refused(self):
+        # ?limit=10&limit=20 answered 10 rows (the second silently dropped,
+        # as an unknown name was before 400s), and ?limit=+10, ?limit=%2010
+        # and trials/+1 were read as 10 and 1; each is a 400 naming it.
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("q", trials=3))[0], 201)
+        s.wait_state("q", "COMPLETE")
+        for path, field in (("trials?limit=1&limit=2", "limit"),
+                            ("trials?state=COMPLETE&sort=best&state=FAILED", "state"),
+                            ("curves?offset=0&offset=1", "offset"),
+                            ("trials?limit=%2B2", "limit"), ("trials?limit=%202", "limit"),
+                            ("trials?offset=-0", "offset"), ("curves?limit=2%20", "limit"),
+                            ("trials/%2B1", "number"), ("trials/%201", "number")):
+            status, e = s.json("GET", "/api/v1/studies/q/" + path)
+            self.assertEqual((status, e["error"].get("path")), (400, field), path)
+        status, e = s.json("GET", "/api/v1/studies/q/trials?limit=1&limit=2")
+        self.assertIn("given twice", e["error"]["message"])
+        self.assertEqual(len(s.json("GET", "/api/v1/studies/q/trials?limit=2")[1]["trials"]), 2)
+        self.assertEqual(s.json("GET", "/api/v1/studies/q/trials/1")[1]["number"], 1)
+
     def test_events_and_last_event_id(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.slow_spec("ev", trials=4, pause=0.2))

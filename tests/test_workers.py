@@ -667,6 +667,8 @@ class WorkersTest(unittest.TestCase):
             self.assertNotIn(self.tmp, data.decode(), ans)   # no server path told
             return status, ans.get("error", {}).get("path")
         self.assertEqual(upload("offset=100", b"x" * 10), (400, "offset"))
+        self.assertEqual(upload("offset=%2B0", b"x" * 10), (400, "offset"))   # was read as 0
+        self.assertEqual(upload("offset=9223372036854775807", b"x"), (400, "offset"))
         self.assertEqual(upload("offset=0", b"x" * 10), (200, None))
         self.assertEqual(upload("offset=5", b"x" * 10), (200, None))   # a part sent again
         self.assertEqual(upload("offset=20", b"x" * 10), (400, "offset"))   # a gap
