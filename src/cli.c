@@ -36,7 +36,11 @@ int cli_fail(const char *cmd, const kerror *err)
 int cli_open_history(const char *cmd, const char *db, storage **st)
 {
     kerror err;
-    if (!strchr(db, ':') && access(db, F_OK) != 0) {
+    /* the file, not the location: a path with a colon in it (sqlite:x.db,
+     * a date) was once taken for a URL and created empty */
+    const char *path = storage_location_file(db, &err);
+    if (!path) return cli_fail(cmd, &err);
+    if (access(path, F_OK) != 0) {
         kerror_set(&err, KE_NOTFOUND, NULL, "no database at %s (use --db or $KESTREL_DB)", db);
         return cli_fail(cmd, &err);
     }

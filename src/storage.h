@@ -82,6 +82,9 @@ typedef struct {
     int best_first;         /* order by objective (direction-aware), else by number */
 } storage_filter;
 
+/* The file a location names: PATH, sqlite:PATH or sqlite://PATH (a pointer
+ * into location); NULL, with err set, for another backend's URL scheme. */
+const char *storage_location_file(const char *location, kerror *err);
 /* Opens (creating and migrating to the current schema) the history at path.
  * The SQLite backend uses WAL, a busy timeout and foreign keys. */
 int storage_open(storage **out, const char *path, kerror *err);

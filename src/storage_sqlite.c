@@ -327,9 +327,7 @@ void *sq_grow(void *arr, int count, int *cap, size_t size)
 
 /* ---- opening and migrations ---- */
 
-/* The file path in "PATH", "sqlite:PATH" or "sqlite://PATH"; NULL (err set)
- * for any other URL scheme. */
-static const char *sqlite_path(const char *location, kerror *err)
+const char *storage_location_file(const char *location, kerror *err)
 {
     if (strncmp(location, "sqlite:", 7) == 0)
         return strncmp(location, "sqlite://", 9) == 0 ? location + 9 : location + 7;
@@ -470,7 +468,7 @@ int storage_open(storage **out, const char *location, kerror *err)
     *out = NULL;
     if (!location || !*location)
         return kerror_set(err, KE_INVALID, NULL, "no history path given");
-    const char *path = sqlite_path(location, err);
+    const char *path = storage_location_file(location, err);
     if (!path) return KE_INVALID;
     storage *st = calloc(1, sizeof *st);
     if (!st) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
