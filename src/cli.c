@@ -15,9 +15,13 @@
 
 const char *cli_db_path(const char *opt)
 {
-    if (opt && *opt) return opt;
     const char *env = getenv("KESTREL_DB");
-    return env && *env ? env : CLI_DEFAULT_DB;
+    const char *loc = opt && *opt ? opt : env && *env ? env : CLI_DEFAULT_DB;
+    /* the file itself: the study locks and the trial folders are named from
+     * it, and 'sqlite:x.db.lock' was a folder that did not exist */
+    kerror err;
+    const char *file = storage_location_file(loc, &err);
+    return file && *file ? file : loc;   /* another backend's: storage_open says so */
 }
 
 int cli_fail(const char *cmd, const kerror *err)

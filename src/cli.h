@@ -25,7 +25,8 @@ typedef struct {
 
 #define CLI_DEFAULT_DB "kestrel.db"
 
-/* The database path: opt if given, else $KESTREL_DB, else kestrel.db. */
+/* The database file: opt if given, else $KESTREL_DB, else kestrel.db, with
+ * a sqlite: or sqlite:// prefix taken off (docs/schema.md). */
 const char *cli_db_path(const char *opt);
 /* Prints "kestrel CMD: <path>: <message>" to stderr and returns the exit code
  * that fits err->code. */

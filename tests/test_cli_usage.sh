@@ -23,5 +23,22 @@ for db in sqlite:typo.db sqlite://typo2.db 'run:2026-01-01.db'; do
         "[ $rc -eq 5 ] && grep -q 'no database at' err.txt && [ ! -s out.txt ] && [ -z \"\$(ls | grep -v -e out.txt -e err.txt)\" ]"
 done
 
+# docs/schema.md: PATH, sqlite:PATH and sqlite://PATH name the same file, for
+# every command (the study's lock and trial folders too: DB.trials)
+cat > tiny.json <<'J'
+{"name": "tiny", "objective": {"metric": "value"},
+ "space": {"x1": {"type": "float", "low": -5, "high": 10}, "x2": {"type": "float", "low": 0, "high": 15}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 2}, "run": {"function": "branin"}}
+J
+$KESTREL run tiny.json --db sqlite:tiny.db >/dev/null 2>err.txt; rc=$?
+check "kestrel run --db sqlite:PATH runs the study in PATH" \
+    "[ $rc -eq 0 ] && [ \"\$(sqlite3 tiny.db \"select count(*) from trials where state = 'COMPLETE'\")\" = 2 ] && [ -d tiny.db.trials ] && [ ! -e sqlite:tiny.db.trials ]"
+$KESTREL run tiny.json --db sqlite://tiny.db >out.txt 2>err.txt; rc=$?
+check "kestrel run --db sqlite://PATH: the same study, complete" "[ $rc -eq 0 ] && grep -q 'nothing left to run' out.txt"
+$KESTREL studies --db sqlite:tiny.db >out.txt 2>err.txt; rc=$?
+check "kestrel studies --db sqlite:PATH reads it" "[ $rc -eq 0 ] && grep -q '^tiny .*COMPLETE' out.txt"
+$KESTREL delete tiny --db sqlite:tiny.db >out.txt 2>err.txt; rc=$?
+check "kestrel delete --db sqlite:PATH deletes it and its folders" "[ $rc -eq 0 ] && [ ! -e tiny.db.trials/tiny ]"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
