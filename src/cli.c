@@ -1,6 +1,8 @@
 /* cli: shared command-line conventions; see cli.h. */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -119,6 +121,19 @@ FILE *cli_report_stream(void)
     int fd = cli_report_fd();
     FILE *f = fd == 1 ? NULL : fdopen(fd, "w");
     return f ? f : stdout;
+}
+
+int cli_int_option(const char *cmd, const char *opt, const char *arg, long long lo, long long hi,
+                   long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    /* strtoll skips leading blanks: ' 5' is not what a user meant as 5 */
+    if (!*arg || isspace((unsigned char)*arg) || *end || errno == ERANGE || v < lo || v > hi)
+        return cli_usage(cmd, "%s: expected an integer from %lld to %lld, not '%s'", opt, lo, hi, arg);
+    *out = v;
+    return CLI_OK;
 }
 
 int cli_storage_retry(const char *cmd, const char *arg, double *out)

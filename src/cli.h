@@ -51,6 +51,13 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
  * value was empty; returns CLI_USAGE. */
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts);
 
+/* The integer value arg of option opt ("--slots"), lo to hi, into *out:
+ * CLI_OK, or CLI_USAGE after naming the option and its range. The whole
+ * of arg, in range as written: one past an int's range once wrapped into
+ * it (--max-parallel 4294967296 was 0). */
+int cli_int_option(const char *cmd, const char *opt, const char *arg, long long lo, long long hi,
+                   long long *out);
+
 /* --storage-retry's seconds, 0 to a week (0: no retry), into *out; CLI_OK,
  * or CLI_USAGE after saying what is wrong. */
 int cli_storage_retry(const char *cmd, const char *arg, double *out);

@@ -70,7 +70,6 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
     q->state = -1;
     const char *db = NULL;
     int c;
-    char *end;
     while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         if (!list && (c == 's' || c == 'l' || c == 'o' || c == 'S'))
             return cli_usage(cmd, "--state, --sort, --limit and --offset are options of "
@@ -92,10 +91,9 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
             break;
         case 'l':
         case 'o': {
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 0 || v > 1000000000)
-                return cli_usage(cmd, "--%s: expected a non-negative integer, not '%s'",
-                                 c == 'l' ? "limit" : "offset", optarg);
+            long long v;
+            if (cli_int_option(cmd, c == 'l' ? "--limit" : "--offset", optarg, 0, 1000000000, &v))
+                return CLI_USAGE;
             *(c == 'l' ? &q->limit : &q->offset) = (int)v;
             break;
         }

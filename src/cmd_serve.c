@@ -127,6 +127,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     const char *db = NULL;
     int c;
     char *end;
+    long long v;
     while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
@@ -143,15 +144,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'a': o->auth_reads = 1; break;
         case 'n': o->no_access_log = 1; break;
         case 'p':
-            o->max_parallel = (int)strtol(optarg, &end, 10);
-            if (*end || !*optarg || o->max_parallel < 0 || o->max_parallel > 4096)
-                return cli_usage("serve", "--max-parallel: expected 0 to 4096, not '%s'", optarg);
+            if (cli_int_option("serve", "--max-parallel", optarg, 0, 4096, &v)) return CLI_USAGE;
+            o->max_parallel = (int)v;
             o->no_local = o->max_parallel == 0;
             break;
         case 'W':
-            o->slurm_workers = (int)strtol(optarg, &end, 10);
-            if (*end || !*optarg || o->slurm_workers < 1 || o->slurm_workers > 100000)
-                return cli_usage("serve", "--slurm-workers: expected 1 to 100000, not '%s'", optarg);
+            if (cli_int_option("serve", "--slurm-workers", optarg, 1, 100000, &v)) return CLI_USAGE;
+            o->slurm_workers = (int)v;
             break;
         case 'A': {
             free(o->slurm_args_text);
@@ -175,16 +174,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                 return cli_usage("serve", "--slurm-idle-exit: expected seconds > 0 (at most %.0f), "
                                  "not '%s'", WORKER_MAX_SECONDS, optarg);
             break;
-        case 'C':
-            o->checkpoint_max = strtoll(optarg, &end, 10);
-            if (*end || !*optarg || o->checkpoint_max < 1 || o->checkpoint_max > 1 << 20)
-                return cli_usage("serve", "--checkpoint-max: expected 1 to 1048576 (MB), not '%s'", optarg);
-            o->checkpoint_max <<= 20;
+        case 'C':   /* MB */
+            if (cli_int_option("serve", "--checkpoint-max", optarg, 1, 1 << 20, &v)) return CLI_USAGE;
+            o->checkpoint_max = v << 20;
             break;
         case 'M':
-            o->max_connections = (int)strtol(optarg, &end, 10);
-            if (*end || !*optarg || o->max_connections < 8 || o->max_connections > 65536)
-                return cli_usage("serve", "--max-connections: expected 8 to 65536, not '%s'", optarg);
+            if (cli_int_option("serve", "--max-connections", optarg, 8, 65536, &v)) return CLI_USAGE;
+            o->max_connections = (int)v;
             break;
         case 'L':
             o->lease_seconds = strtod(optarg, &end);

@@ -36,15 +36,6 @@ static const char slurm_help[] =
     "Arguments after -- go to sbatch as they are. Prints the job id once submitted\n"
     "(the script stays in LOG-DIR/kestrel-worker.sbatch).\n";
 
-static int parse_int(const char *arg, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(arg, &end, 10);
-    if (!*arg || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* Returns CLI_OK, CLI_USAGE (message printed) or -1 after --help. */
 static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
 {
@@ -58,24 +49,25 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     int c;
     char *end;
+    long long v;
     while ((c = cli_getopt(argc, argv, "+h", opts)) != -1) {
         switch (c) {
         case 's': o->server = optarg; break;
         case 'n':
-            if (parse_int(optarg, 1, 100000, &o->workers) < 0)
-                return cli_usage("slurm", "--workers: expected 1 to 100000, not '%s'", optarg);
+            if (cli_int_option("slurm", "--workers", optarg, 1, 100000, &v)) return CLI_USAGE;
+            o->workers = (int)v;
             break;
         case 't': o->token_file = optarg; break;
         case 'p': o->partition = optarg; break;
         case 'g': o->gres = optarg; break;
         case 'T': o->time = optarg; break;
         case 'c':
-            if (parse_int(optarg, 1, 4096, &o->cpus_per_task) < 0)
-                return cli_usage("slurm", "--cpus-per-task: expected 1 to 4096, not '%s'", optarg);
+            if (cli_int_option("slurm", "--cpus-per-task", optarg, 1, 4096, &v)) return CLI_USAGE;
+            o->cpus_per_task = (int)v;
             break;
         case 'S':
-            if (parse_int(optarg, 1, 256, &o->slots) < 0)
-                return cli_usage("slurm", "--slots: expected 1 to 256, not '%s'", optarg);
+            if (cli_int_option("slurm", "--slots", optarg, 1, WORKER_MAX_SLOTS, &v)) return CLI_USAGE;
+            o->slots = (int)v;
             break;
         case 'w': o->work_dir = optarg; break;
         case 'l': o->log_dir = optarg; break;

@@ -2,6 +2,7 @@
  * it (worker.h). Parses the options; the loop is worker_run. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
-    char *end;
+    long long v;
     while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 's': o->server = optarg; break;
@@ -100,10 +101,8 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
                 return cli_usage("worker", "--token-file: cannot read a token from '%s'", optarg);
             break;
         case 'n':
-            o->slots = (int)strtol(optarg, &end, 10);
-            if (*end || !*optarg || o->slots < 1 || o->slots > WORKER_MAX_SLOTS)
-                return cli_usage("worker", "--slots: expected 1 to %d, not '%s'", WORKER_MAX_SLOTS,
-                                 optarg);
+            if (cli_int_option("worker", "--slots", optarg, 1, WORKER_MAX_SLOTS, &v)) return CLI_USAGE;
+            o->slots = (int)v;
             break;
         case 'g':
             if (parse_gpus(optarg, o) != CLI_OK) return CLI_USAGE;
@@ -111,16 +110,12 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         case 'w': o->work_dir = optarg; break;
         case 'S': o->shared_dir = 1; break;
         case 'T':
-            o->max_trials = (int)strtol(optarg, &end, 10);
-            if (*end || !*optarg || o->max_trials < 1)
-                return cli_usage("worker", "--trials: expected a count >= 1, not '%s'", optarg);
+            if (cli_int_option("worker", "--trials", optarg, 1, INT_MAX, &v)) return CLI_USAGE;
+            o->max_trials = (int)v;
             break;
-        case 'B':
-            o->report_buffer = strtoll(optarg, &end, 10);
-            if (*end || !*optarg || o->report_buffer < 1 || o->report_buffer > 1LL << 30)
-                return cli_usage("worker", "--report-buffer: expected 1 to 1073741824 (KB), not '%s'",
-                                 optarg);
-            o->report_buffer <<= 10;
+        case 'B':   /* KB */
+            if (cli_int_option("worker", "--report-buffer", optarg, 1, 1LL << 30, &v)) return CLI_USAGE;
+            o->report_buffer = v << 10;
             break;
         case 'l': {
             const char *eq = strchr(optarg, '=');

@@ -40,5 +40,19 @@ check "kestrel studies --db sqlite:PATH reads it" "[ $rc -eq 0 ] && grep -q '^ti
 $KESTREL delete tiny --db sqlite:tiny.db >out.txt 2>err.txt; rc=$?
 check "kestrel delete --db sqlite:PATH deletes it and its folders" "[ $rc -eq 0 ] && [ ! -e tiny.db.trials/tiny ]"
 
+# --- numbers: what does not fit is refused, naming the option ---------------
+# 2^32 + k once wrapped to k in an int: --max-parallel 4294967296 made a pure
+# coordinator (0), --slots 4294967297 one slot
+for a in "serve --listen 127.0.0.1:0 --max-parallel 4294967296" "serve --listen 127.0.0.1:0 --slurm-workers 4294967297" \
+         "serve --listen 127.0.0.1:0 --max-connections 4294967304" "serve --max-parallel 99999999999999999999" \
+         "worker --server http://127.0.0.1:1 --slots 4294967297" \
+         "worker --server http://127.0.0.1:1 --trials 4294967297" \
+         "trials x --limit 4294967297" "slurm submit --server http://h:1 --workers 4294967297"; do
+    o=$(echo "$a" | grep -oE -- '--[a-z-]+ [0-9]+$' | cut -d' ' -f1)
+    rm -f never.db
+    KESTREL_DB=never.db timeout 20 $KESTREL $a >out.txt 2>err.txt </dev/null; rc=$?
+    check "kestrel $a: exit 2, $o named" "[ $rc -eq 2 ] && grep -q -- \"^kestrel [a-z]*: $o: expected\" err.txt && [ ! -e never.db ]"
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
