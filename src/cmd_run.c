@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 
 #include "backoff.h"
 #include "cli.h"
@@ -95,10 +96,22 @@ static void clock_text(double secs, char *buf, size_t n)
     else snprintf(buf, n, "%ld:%02ld", s / 60, s % 60);
 }
 
+/* The terminal's width in columns (80 when it does not say). */
+static int term_cols(void)
+{
+    struct winsize ws;
+    return ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+}
+
+/* ", failed 2" when n is not 0, else nothing (brief), or always (not brief). */
+static int count_text(char *buf, size_t size, int brief, const char *what, int n)
+{
+    return brief && !n ? 0 : snprintf(buf, size, ", %s %d", what, n);
+}
+
 static void progress_line(const progress *p)
 {
     char best[64] = "-", elapsed[32], eta[48] = "";
-    if (p->has_best) snprintf(best, sizeof best, "%.6g (trial %d)", p->best, p->best_number);
     double t = mono() - p->t0;
     clock_text(t, elapsed, sizeof elapsed);
     /* the ETA extrapolates this run's pace over the configurations left */
@@ -108,10 +121,27 @@ static void progress_line(const progress *p)
         clock_text(t / done * left, c, sizeof c);
         snprintf(eta, sizeof eta, ", ETA %s", c);
     }
-    /* max_trials counts configurations; promotions and retries are extra trials. */
-    fprintf(stderr, "\r\033[K[%d/%d] trials %d, running %d, failed %d, interrupted %d, "
-            "pruned %d | best %s | %s%s", p->configs, p->max_trials, p->trials, p->running,
-            p->failed, p->interrupted, p->pruned, best, elapsed, eta);
+    /* A line wider than the terminal wraps, and '\r' goes back to the start
+     * of its last row only, so each update left a row behind: when the whole
+     * line does not fit, the counts that are 0 and the best trial's number
+     * go, and what still does not fit is cut. max_trials counts
+     * configurations; promotions and retries are extra trials. */
+    int cols = term_cols();
+    char line[512];
+    for (int brief = 0; brief < 2; brief++) {
+        char counts[128] = "";
+        size_t n = 0;
+        n += count_text(counts + n, sizeof counts - n, brief, "failed", p->failed);
+        n += count_text(counts + n, sizeof counts - n, brief, "interrupted", p->interrupted);
+        count_text(counts + n, sizeof counts - n, brief, "pruned", p->pruned);
+        if (p->has_best && brief) snprintf(best, sizeof best, "%.6g", p->best);
+        else if (p->has_best) snprintf(best, sizeof best, "%.6g (trial %d)", p->best, p->best_number);
+        snprintf(line, sizeof line, "[%d/%d] trials %d, running %d%s | best %s | %s%s", p->configs,
+                 p->max_trials, p->trials, p->running, counts, best, elapsed, eta);
+        if ((int)strlen(line) < cols) break;
+    }
+    if (cols > 1 && (int)strlen(line) >= cols) line[cols - 1] = '\0';
+    fprintf(stderr, "\r\033[K%s", line);
     fflush(stderr);
 }
 

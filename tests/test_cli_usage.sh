@@ -54,5 +54,26 @@ for a in "serve --listen 127.0.0.1:0 --max-parallel 4294967296" "serve --listen 
     check "kestrel $a: exit 2, $o named" "[ $rc -eq 2 ] && grep -q -- \"^kestrel [a-z]*: $o: expected\" err.txt && [ ! -e never.db ]"
 done
 
+# --- kestrel run's progress: a line on a terminal, plain lines elsewhere ------
+# script(1) gives the run a terminal; 'stty cols' its width
+cat > prog.json <<'J'
+{"name": "prog", "objective": {"metric": "value"},
+ "space": {"x1": {"type": "float", "low": -5, "high": 10}, "x2": {"type": "float", "low": 0, "high": 15}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 12, "max_parallel": 3},
+ "run": {"function": "branin"}}
+J
+# a line wider than the terminal wraps, and '\r' goes back to the start of
+# its last row only: each update left a row behind, a scrolling wall of them
+script -qec "stty cols 60; $KESTREL run --db tty.db prog.json" /dev/null >tty.txt 2>&1; rc=$?
+tr '\r' '\n' <tty.txt | sed 's/\x1b\[K//g' | grep -a '^\[' >progress.txt
+check "on a 60-column terminal every progress line fits in 59 columns" \
+    "[ $rc -eq 0 ] && [ -s progress.txt ] && [ \$(awk '{ if (length(\$0) > n) n = length(\$0) } END { print n + 0 }' progress.txt) -le 59 ]"
+check "and still shows the count, the best and the time" \
+    "tail -1 progress.txt | grep -Eq '^\[12/12\] trials 12.*best [0-9.]+.*[0-9]+:[0-9]{2}'"
+script -qec "stty cols 200; $KESTREL run --db tty200.db prog.json" /dev/null >tty.txt 2>&1
+tr '\r' '\n' <tty.txt | sed 's/\x1b\[K//g' | grep -a '^\[' | tail -1 >wide.txt
+check "on a wide terminal the line has every count" \
+    "grep -q 'running 0, failed 0, interrupted 0, pruned 0 | best' wide.txt"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
