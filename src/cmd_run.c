@@ -359,7 +359,9 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     int rc = storage_open(&st, db, &err);
     char work[4096], cache[4096];
     scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
-    progress p = {.tty = isatty(STDERR_FILENO), .quiet = quiet, .maximize = spec.maximize,
+    /* the progress line only when both are a terminal: stdout in a pipe or a
+     * log ('| tee run.log') gets the timestamped lines a pipe is promised */
+    progress p = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO), .quiet = quiet, .maximize = spec.maximize,
                   .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = mono()};
     study_run r = {.st = st, .spec = &spec, .p = &p, .waiting = {.give_up_s = give_up_s},
                    .so = {.db_path = db, .self_exe = ctx->self_exe, .run_self = 1,

@@ -74,6 +74,13 @@ script -qec "stty cols 200; $KESTREL run --db tty200.db prog.json" /dev/null >tt
 tr '\r' '\n' <tty.txt | sed 's/\x1b\[K//g' | grep -a '^\[' | tail -1 >wide.txt
 check "on a wide terminal the line has every count" \
     "grep -q 'running 0, failed 0, interrupted 0, pruned 0 | best' wide.txt"
+# stdout a pipe from a terminal ('| tee run.log'): the pipe gets what
+# README.md promises a pipe, a timestamped line per finished trial, and
+# the terminal no progress line mixed into them
+script -qec "$KESTREL run --db pipe.db prog.json | cat >piped.txt" /dev/null >tty.txt 2>&1; rc=$?
+check "stdout a pipe, stderr a terminal: one timestamped line per trial in the pipe" \
+    "[ $rc -eq 0 ] && [ \$(grep -Ec '^[0-9-]{10}T[0-9:]{8}Z trial [0-9]+ COMPLETE value=' piped.txt) -eq 12 ] && grep -q 'Z study prog: complete, 12 trials' piped.txt"
+check "and no progress line on the terminal" "! grep -q 'trials .*running' tty.txt"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
