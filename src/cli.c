@@ -123,6 +123,13 @@ FILE *cli_report_stream(void)
     return f ? f : stdout;
 }
 
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
 int cli_int_option(const char *cmd, const char *opt, const char *arg, long long lo, long long hi,
                    long long *out)
 {

@@ -51,6 +51,10 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
  * value was empty; returns CLI_USAGE. */
 int cli_bad_option(const char *cmd, char **argv, const struct option *opts);
 
+/* Whether argv[1..] (up to a "--") holds --help or -h: for the commands
+ * that read their arguments without getopt, which finds one anywhere. */
+int cli_wants_help(int argc, char **argv);
+
 /* The integer value arg of option opt ("--slots"), lo to hi, into *out:
  * CLI_OK, or CLI_USAGE after naming the option and its range. The whole
  * of arg, in range as written: one past an int's range once wrapped into

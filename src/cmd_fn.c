@@ -23,11 +23,11 @@ static void help(void)
 int cmd_fn_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
-    if (argc < 2) return cli_usage("fn", "expected a function's name");
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (cli_wants_help(argc, argv)) {
         help();
         return CLI_OK;
     }
+    if (argc < 2) return cli_usage("fn", "expected a function's name");
     if (argv[1][0] == '-') return cli_usage("fn", "unknown option '%s'", argv[1]);
     const testfn *fn = testfn_find(argv[1]);
     if (!fn) {

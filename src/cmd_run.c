@@ -388,7 +388,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
 int cmd_validate_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    if (cli_wants_help(argc, argv)) {
         fputs(validate_help, stdout);
         return CLI_OK;
     }

@@ -82,5 +82,15 @@ check "stdout a pipe, stderr a terminal: one timestamped line per trial in the p
     "[ $rc -eq 0 ] && [ \$(grep -Ec '^[0-9-]{10}T[0-9:]{8}Z trial [0-9]+ COMPLETE value=' piped.txt) -eq 12 ] && grep -q 'Z study prog: complete, 12 trials' piped.txt"
 check "and no progress line on the terminal" "! grep -q 'trials .*running' tty.txt"
 
+# --- help wherever it is asked for -------------------------------------------
+# every other command answers --help after its arguments too: validate and
+# fn said "unknown option '--help'. Try 'kestrel validate --help'."
+for a in "validate spec.json" "fn branin" "fn branin --set x1=1" "run spec.json" "trials s" "note s"; do
+    for h in --help -h; do
+        $KESTREL $a $h >out.txt 2>err.txt; rc=$?
+        check "kestrel $a $h: exit 0, usage on stdout only" "[ $rc -eq 0 ] && grep -q '^Usage: kestrel ' out.txt && [ ! -s err.txt ]"
+    done
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
