@@ -65,7 +65,8 @@ static void usage(FILE *out)
             PACKAGE_VERSION);
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nEvery command takes --help. The database is --db FILE, else $KESTREL_DB,\n"
+    fprintf(out, "\nEvery command takes --help ('kestrel help COMMAND' says the same); 'kestrel\n"
+                 "--version' prints the version. The database is --db FILE, else $KESTREL_DB,\n"
                  "else ./kestrel.db. See 'man kestrel' (in the build tree: 'man -l docs/kestrel.1')\n"
                  "and the README.\n");
 }
@@ -82,7 +83,16 @@ int main(int argc, char **argv)
         usage(stderr);
         return CLI_USAGE;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    /* kestrel help CMD is CMD --help */
+    char *help_argv[] = {argv[0], argc > 2 ? argv[2] : NULL, "--help", NULL};
+    if (!strcmp(argv[1], "help") && argc > 2) {
+        if (argc > 3) {
+            fprintf(stderr, "kestrel help: expected one COMMAND, not %d words\n", argc - 2);
+            return CLI_USAGE;
+        }
+        argv = help_argv;
+        argc = 3;
+    } else if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return CLI_OK;
     }
@@ -113,6 +123,11 @@ int main(int argc, char **argv)
             opterr = 0;   /* cli_bad_option says what was wrong, with a hint */
             return commands[i].main(argc - 1, argv + 1, &ctx);
         }
+    if (argv[1][0] == '-') {
+        fprintf(stderr, "kestrel: unknown option '%s'\n", argv[1]);
+        usage(stderr);
+        return CLI_USAGE;
+    }
     const char *names[N_COMMANDS + 1];
     for (int i = 0; i < N_COMMANDS; i++) names[i] = commands[i].name;
     names[N_COMMANDS] = NULL;

@@ -92,5 +92,22 @@ for a in "validate spec.json" "fn branin" "fn branin --set x1=1" "run spec.json"
     done
 done
 
+# kestrel help CMD is CMD's help (it printed the list of commands, exit 0,
+# whatever CMD was); --version, accepted, is documented
+for c in run slurm fn validate; do
+    $KESTREL help $c >out.txt 2>err.txt; rc=$?
+    $KESTREL $c --help >want.txt
+    check "kestrel help $c: exit 0, the same as kestrel $c --help" "[ $rc -eq 0 ] && cmp -s out.txt want.txt && [ ! -s err.txt ]"
+done
+$KESTREL help nosuch >out.txt 2>err.txt; rc=$?
+check "kestrel help nosuch: exit 2, the command named" "[ $rc -eq 2 ] && grep -q \"unknown command 'nosuch'\" err.txt && [ ! -s out.txt ]"
+$KESTREL help >out.txt 2>err.txt; rc=$?
+check "kestrel help: the list of commands" "[ $rc -eq 0 ] && grep -q '^Commands:' out.txt"
+check "kestrel --help names --version and kestrel help COMMAND" "grep -q -- '--version' out.txt && grep -q 'kestrel help COMMAND' out.txt"
+check "the man page names --version and kestrel help" "grep -q 'version' '$top_srcdir/docs/kestrel.1' && grep -q '^.B kestrel help' '$top_srcdir/docs/kestrel.1'"
+check "kestrel --version: one line, exit 0" "[ \"\$($KESTREL --version | wc -l)\" = 1 ] && $KESTREL --version | grep -Eq '^kestrel [0-9]+\.[0-9]+'"
+$KESTREL -V >out.txt 2>err.txt; rc=$?
+check "kestrel -V: an unknown option, not a command (exit 2)" "[ $rc -eq 2 ] && grep -q \"kestrel: unknown option '-V'\" err.txt"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
