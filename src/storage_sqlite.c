@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "utf8.h"
 
@@ -470,6 +471,11 @@ int storage_open(storage **out, const char *location, kerror *err)
         return kerror_set(err, KE_INVALID, NULL, "no history path given");
     const char *path = storage_location_file(location, err);
     if (!path) return KE_INVALID;
+    /* SQLite says only "unable to open database file" of a folder */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return kerror_set(err, KE_DB, NULL, "cannot open history '%s': '%s' is a folder, not a "
+                          "history file", path, path);
     storage *st = calloc(1, sizeof *st);
     if (!st) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,

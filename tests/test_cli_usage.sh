@@ -23,6 +23,13 @@ for db in sqlite:typo.db sqlite://typo2.db 'run:2026-01-01.db'; do
         "[ $rc -eq 5 ] && grep -q 'no database at' err.txt && [ ! -s out.txt ] && [ -z \"\$(ls | grep -v -e out.txt -e err.txt)\" ]"
 done
 
+# a folder given as --db (the trial folders' DB.trials, tab-completed) is
+# said to be one, not SQLite's "unable to open database file"
+mkdir -p adir.db.trials
+for a in "studies" "run $top_srcdir/examples/branin-random.json"; do
+    $KESTREL $a --db adir.db.trials >out.txt 2>err.txt; rc=$?
+    check "kestrel $a --db FOLDER: exit 1, said to be a folder" "[ $rc -eq 1 ] && grep -q \"adir.db.trials' is a folder, not a history file\" err.txt"
+done
 # docs/schema.md: PATH, sqlite:PATH and sqlite://PATH name the same file, for
 # every command (the study's lock and trial folders too: DB.trials)
 cat > tiny.json <<'J'
