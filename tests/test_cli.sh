@@ -5,16 +5,8 @@
 # kill -9, the overlap lock, a clean stop by SIGTERM and delete; every
 # command's --help and refusal of an unknown option, and that the README and
 # the man page name every option a command's --help lists.
-set -u
-KESTREL=${KESTREL:-$(pwd)/kestrel}
-top_srcdir=${top_srcdir:-$(pwd)}
-T=$(mktemp -d /tmp/kestrel-cli.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
-cd "$T"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-no() { fail=$((fail + 1)); echo "FAIL - $1"; }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+fixture=cli
+. "${top_srcdir:-$(pwd)}/tests/cli_fixture.sh"
 q() { sqlite3 "${DB:-kestrel.db}" "$1"; }
 
 # --- help and usage -----------------------------------------------------

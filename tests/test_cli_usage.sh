@@ -3,16 +3,8 @@
 # --db may name for a command that reads a history, the numbers options take,
 # help and usage errors, and `kestrel run`'s progress on a terminal (through
 # script(1)) and in a pipe. test_cli.sh covers the commands' work itself.
-set -u
-KESTREL=${KESTREL:-$(pwd)/kestrel}
-top_srcdir=${top_srcdir:-$(pwd)}
-T=$(mktemp -d /tmp/kestrel-usage.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-no() { fail=$((fail + 1)); echo "FAIL - $1"; }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+fixture=usage
+. "${top_srcdir:-$(pwd)}/tests/cli_fixture.sh"
 
 # --- a command that reads a history never makes one -----------------------
 # a path with a colon in it (a date, a sqlite: location, docs/schema.md) is a

@@ -4,15 +4,8 @@
 # synthetic data (promotions continue from the checkpoint of the promoted
 # trial), an ASHA study whose promotions go on after the fresh budget is
 # spent, and a median-pruner study of a command that reports every step.
-set -u
-KESTREL=${KESTREL:-$(pwd)/kestrel}
-T=$(mktemp -d /tmp/kestrel-hb.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-no() { fail=$((fail + 1)); echo "FAIL - $1"; }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+fixture=hb
+. "${top_srcdir:-$(pwd)}/tests/cli_fixture.sh"
 q() { sqlite3 kestrel.db "$1"; }
 
 # --- Hyperband on the built-in trainer: R = 9, eta = 3 --------------------

@@ -5,15 +5,8 @@
 # train's lines is in its shortest round-trip form, as every other output
 # does (format_json), not "%.17g" or 10 digits; predict's float32 outputs in
 # the shortest form that reads back the same float32, not "%.9g".
-set -u
-KESTREL=${KESTREL:-$(pwd)/kestrel}
-T=$(mktemp -d /tmp/kestrel-predict.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-no() { fail=$((fail + 1)); echo "FAIL - $1"; }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+fixture=predict
+. "${top_srcdir:-$(pwd)}/tests/cli_fixture.sh"
 
 # 300 rows, three classes by x0 + x1.
 python3 - > c.csv <<'P'
