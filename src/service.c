@@ -562,9 +562,14 @@ static void store_given_up(service *sv, backoff_entry *e, double now)
 {
     kerror err;
     int rc = scheduler_fail_stored(sv->st, sv->db_path, e->id, e->why, &err);
-    if (rc == KE_BUSY) {
-        klog(stderr, "study %s: not marked FAILED: another kestrel process resumed it and runs it "
-             "now (this server had given it up: %s); watch or stop it there", e->name, e->why);
+    if (rc == KE_BUSY || rc == KE_NOTFOUND) {
+        /* e->id is no other study's: ids are never given again (sql/011) */
+        if (rc == KE_BUSY)
+            klog(stderr, "study %s: not marked FAILED: another kestrel process resumed it and runs "
+                 "it now (this server had given it up: %s); watch or stop it there", e->name, e->why);
+        else
+            klog(stderr, "study %s: not marked FAILED: it was deleted meanwhile (this server had "
+                 "given it up: %s)", e->name, e->why);
         backoff_remove(&sv->waiting, e);
         return;
     }

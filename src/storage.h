@@ -124,7 +124,9 @@ int storage_study_get_id(storage *st, int64_t id, storage_study *out, kerror *er
  * curves at each offset by number. KE_NOTFOUND for an unknown name. */
 typedef struct {
     int64_t id;
-    double created_at;   /* a new study that reuses a deleted one's id differs here */
+    double created_at;   /* with id: no two studies share both (ids are never given
+                          * again since schema version 11; before, a deleted study's
+                          * could be) */
     int64_t version;
     int64_t settled;
     int maximize;

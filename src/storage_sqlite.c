@@ -385,19 +385,43 @@ static int inspect(storage *st, const char *path, int *version, kerror *err)
     return KE_OK;
 }
 
+/* The rows whose parent row is missing (PRAGMA foreign_key_check), in *n. */
+static int orphans(storage *st, int64_t *n)
+{
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT count(*) FROM pragma_foreign_key_check", -1, &s,
+                                NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* Applies migration `version` (0-based) if the DB is still at that version
  * once we hold the write lock, so two processes opening a new history at
- * once do not both apply it. */
+ * once do not both apply it. Foreign keys are off (migrate): a migration
+ * that leaves more rows without their parent than there were (a hand edit
+ * in a sqlite3 shell, where they are off too, may have left some) is
+ * rolled back. */
 static int migrate_one(storage *st, const char *path, int version, kerror *err)
 {
     int rc = sq_begin(st, err), at;
     if (rc) return rc;
     rc = inspect(st, path, &at, err);
+    int64_t before = 0, after = 0;
     if (!rc && at == version) {
-        if (sqlite3_exec(st->db, storage_migrations[version], NULL, NULL, NULL) != SQLITE_OK) {
+        if (orphans(st, &before) != SQLITE_OK ||
+            sqlite3_exec(st->db, storage_migrations[version], NULL, NULL, NULL) != SQLITE_OK ||
+            orphans(st, &after) != SQLITE_OK) {
             rc = kerror_set(err, KE_DB, NULL, "history '%s': migration %s failed: %s",
                             path, storage_migrations_names[version],
                             sqlite3_errmsg(st->db));
+        } else if (after > before) {
+            rc = kerror_set(err, KE_DB, NULL, "history '%s': migration %s failed: it left %lld "
+                            "rows without their parent row (PRAGMA foreign_key_check)", path,
+                            storage_migrations_names[version], (long long)(after - before));
         } else {
             char sql[48];
             snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
@@ -407,13 +431,20 @@ static int migrate_one(storage *st, const char *path, int version, kerror *err)
     return sq_end_txn(st, rc, err);
 }
 
+/* Brings the schema up to date. Foreign keys are off meanwhile, as SQLite
+ * asks for a table made anew (011): dropping the old one would delete its
+ * children by cascade. The pragma is a no-op inside a transaction, so it is
+ * set around them. */
 static int migrate(storage *st, const char *path, kerror *err)
 {
-    for (;;) {
-        int rc = inspect(st, path, &st->version, err);
-        if (rc || st->version == known_version()) return rc;
-        if ((rc = migrate_one(st, path, st->version, err)) != KE_OK) return rc;
-    }
+    int rc = inspect(st, path, &st->version, err);
+    if (rc || st->version == known_version()) return rc;
+    rc = exec(st, "PRAGMA foreign_keys = OFF", err);
+    while (!rc && st->version < known_version() &&
+           !(rc = migrate_one(st, path, st->version, err)))
+        rc = inspect(st, path, &st->version, err);
+    int on = exec(st, "PRAGMA foreign_keys = ON", rc ? NULL : err);
+    return rc ? rc : on;
 }
 
 #define BUSY_MS 5000   /* how long to wait for another process's lock */

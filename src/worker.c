@@ -208,9 +208,10 @@ static void take_gpus(worker *w, wslot *sl, int want, char *env, size_t n)
 }
 
 /* The file in this worker's folder of a study that names which study it
- * is on the server (when its row was made: a study deleted and posted again
- * under its name may get its id again, not its time), written once a trial
- * of it starts here. */
+ * is on the server (when its row was made: the folder goes by the study's
+ * name, which a study deleted and posted again takes, and a server before
+ * schema version 11 could give it the old id too, never the old time),
+ * written once a trial of it starts here. */
 #define STUDY_ID_FILE ".kestrel-study"
 
 /* A study deleted on the server and posted again under its name, and this

@@ -22,7 +22,8 @@
  * full disk that outlasts --storage-retry ends it FAILED with the last
  * error, stored once the disk has room. The fleet keeps no worker whose
  * registration a failed commit rolled back, and drops a lease of a study
- * resumed since at the worker's next call. `kestrel run` (cmd_run_main on a
+ * resumed since at the worker's next call; a given-up study deleted
+ * meanwhile leaves the study made since alone. `kestrel run` (cmd_run_main on a
  * thread) resumes its study the same way, and gives up at the first try
  * to resume past --storage-retry, exit 1. */
 #include <errno.h>
@@ -968,6 +969,40 @@ START_TEST(given_up_study_resumed_elsewhere)
 }
 END_TEST
 
+/* A given-up study deleted by another process while the disk is full
+ * (`kestrel delete` takes its lock, free while it waits), and a study made
+ * since: once the server can store again, the FAILED it owes the deleted
+ * study must not land on the new one, which before migration 011 had its
+ * id (the largest, deleted, was handed out again) and was stored FAILED
+ * with the other's reason. The new study is left as it was. */
+START_TEST(given_up_study_deleted_and_its_id_taken)
+{
+    give_up_on_a_full_disk(NULL);
+    /* the give-up's first try to store FAILED: the engine asks no more for
+     * the study by its name, only by the id it holds */
+    int f = failed;
+    while (failed == f) nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    int64_t id = count("SELECT id FROM studies");
+    sqlite3 *db;   /* another process's, on a disk with room for it */
+    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, "unix"), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    lock_handle h;
+    ck_assert_int_eq(lock_study(&h, db_path, id, &err), KE_OK);
+    ck_assert_msg(sqlite3_exec(db, "PRAGMA foreign_keys = ON; DELETE FROM studies; INSERT INTO "
+                               "studies (name, spec, spec_hash, metric, direction, state, "
+                               "created_at, updated_at) VALUES ('other', '{}', 'h', 'loss', "
+                               "'minimize', 'COMPLETE', 1, 1)", NULL, NULL, NULL) == SQLITE_OK,
+                  "%s", sqlite3_errmsg(db));
+    lock_release(&h);
+    sqlite3_close(db);
+    arm(0, 0);
+    wait_waiting(0);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE name = 'other' AND state = "
+                           "'COMPLETE' AND state_reason IS NULL"), 1);
+    engine_stop();
+}
+END_TEST
+
 /* The workers GET /workers lists, and those service_get_stats counts
  * with the leases they run. */
 static void expect_fleet(int workers, int leases)
@@ -1381,6 +1416,7 @@ static Suite *storage_faults_suite(void)
     tcase_add_test(tc, local_completion_on_a_damaged_file);
     tcase_add_test(tc, worker_study_given_up_on_a_lasting_full_disk);
     tcase_add_test(tc, given_up_study_resumed_elsewhere);
+    tcase_add_test(tc, given_up_study_deleted_and_its_id_taken);
     tcase_add_test(tc, worker_registration_in_a_failed_commit);
     tcase_add_test(tc, worker_lease_of_a_resumed_study);
     tcase_add_test(tc, worker_lease_row_not_stored);
