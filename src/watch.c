@@ -1,6 +1,6 @@
 /* watch: see watch.h. Invariant: the snapshot holds, for each study of the
- * history at the last poll, its name, state and counts, so a difference is
- * reported once. */
+ * history at the last poll, its id, name, state and counts, so a difference
+ * is reported once. */
 #define _GNU_SOURCE
 #include "watch.h"
 
@@ -10,6 +10,7 @@
 
 typedef struct {
     char *name;
+    int64_t id;     /* a study made again under its name has another (sql/011) */
     study_state state;
     int counts[6];
 } seen;
@@ -44,11 +45,17 @@ static int compare(watch *w, const storage_study *list, int n, watch_fn fn, void
             free_seen(now, i);
             return kerror_set(err, KE_NOMEM, NULL, "out of memory");
         }
+        now[i].id = list[i].id;
         now[i].state = list[i].state;
         counts_of(&list[i], now[i].counts);
         const seen *old = NULL;
         for (int j = 0; j < w->n && !old; j++)
             if (!strcmp(w->studies[j].name, list[i].name)) old = &w->studies[j];
+        /* deleted and made again between two looks: the old one went */
+        if (fn && old && old->id != now[i].id) {
+            fn(NULL, list[i].name, ctx);
+            old = NULL;
+        }
         if (fn && (!old || old->state != now[i].state ||
                    memcmp(old->counts, now[i].counts, sizeof old->counts)))
             fn(&list[i], list[i].name, ctx);

@@ -12,7 +12,8 @@
 typedef struct watch watch;
 
 /* Called for a study that appeared or changed (s, name = s->name) or went
- * away (s NULL); s is valid during the call only. */
+ * away (s NULL); s is valid during the call only. A study deleted and made
+ * again under its name between two polls is told as gone, then as new. */
 typedef void (*watch_fn)(const storage_study *s, const char *name, void *ctx);
 
 /* Takes the first snapshot of st. Free with watch_close. */
