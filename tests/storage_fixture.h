@@ -123,6 +123,22 @@ static inline void sql_exec(const char *sql)
     sqlite3_close(db);
 }
 
+/* Every row that sql selects on db, one line each, columns split by '|'. */
+static inline void print_rows(sqlite3 *db, FILE *f, const char *sql)
+{
+    sqlite3_stmt *rows;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &rows, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    while (sqlite3_step(rows) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(rows); i++) {
+            const unsigned char *v = sqlite3_column_text(rows, i);
+            fprintf(f, "%s%s", i ? "|" : "", v ? (const char *)v : "NULL");
+        }
+        fputc('\n', f);
+    }
+    sqlite3_finalize(rows);
+}
+
 static inline void assert_sql(const char *sql, const char *want)
 {
     char *got = sql_text(sql);

@@ -96,17 +96,8 @@ static char *history_text(void)
         for (int c = 3; c <= sqlite3_column_count(q); c++)
             snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ", %d", c);
         sqlite3_finalize(q);
-        ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK, "%s: %s", sql,
-                      sqlite3_errmsg(db));
         fprintf(f, "%s\n", sql);
-        while (sqlite3_step(q) == SQLITE_ROW) {
-            for (int c = 0; c < sqlite3_column_count(q); c++) {
-                const unsigned char *v = sqlite3_column_text(q, c);
-                fprintf(f, "%s%s", c ? "|" : "", v ? (const char *)v : "NULL");
-            }
-            fputc('\n', f);
-        }
-        sqlite3_finalize(q);
+        print_rows(db, f, sql);
     }
     sqlite3_close(db);
     fclose(f);
