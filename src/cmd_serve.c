@@ -1,7 +1,8 @@
 /* cmd_serve: `kestrel serve`: the HTTP service. The main thread becomes the
  * engine (service.h) that runs every study; libmicrohttpd's threads answer
  * the API (api.h) and the dashboard. SIGINT/SIGTERM stop it cleanly: the
- * studies it was running are stored RUNNING and resume at the next start. */
+ * studies it was running are stored RUNNING and resume at the next start,
+ * which takes back the trials workers ran on meanwhile (fleet_open). */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
@@ -46,7 +47,8 @@ static const char serve_help[] =
     "                       A worker keeps one: past the cap, new ones are closed\n"
     "                       (docs/cluster.md \"Scale\")\n"
     "  --lease-timeout S    a worker's trials fail (and are retried under max_retries)\n"
-    "                       once it has not been heard from for S seconds (default 30)\n"
+    "                       once it has not been heard from for S seconds (default 30);\n"
+    "                       a restart keeps their leases, each S seconds from the start\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
     "  --slurm-workers N    keep up to N kestrel workers queued in Slurm (sbatch) while\n"
     "                       any study runs; they exit once idle (docs/cluster.md)\n"
@@ -66,6 +68,8 @@ static const char serve_help[] =
     "stderr has timestamped lines: studies starting and ending (state, counts, best,\n"
     "why), failed trials with their reason, errors, and one line per HTTP request\n"
     "(client, method, path, status).\n"
+    "SIGINT/SIGTERM: its own trials are ended (interrupted, run again at the next\n"
+    "start); those workers run go on, and the next start takes their results.\n"
     "Exit status: 0 stopped by SIGINT/SIGTERM; 1 a runtime failure (cannot listen,\n"
     "cannot open the database); 2 invalid option or spec; 3 a --run study is being\n"
     "run by another process.\n";

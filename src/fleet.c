@@ -62,6 +62,9 @@ typedef struct fl_lease {
     int number;
     double expires;             /* CLOCK_MONOTONIC seconds */
     int unlisted;               /* heartbeats in a row that did not name it */
+    int restored;               /* kept from the server before this one, its
+                                 * worker not heard from since */
+    int offered;                /* handed to its study's scheduler (fleet_kept) */
     unsigned long pass;         /* the engine pass that began it */
     struct fl_lease *next, *prev;
     struct fl_lease *wnext, *wprev;     /* in w->leases */
@@ -130,6 +133,8 @@ static double wall(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int restore(fleet *fl, kerror *err);
+
 int fleet_open(fleet **out, service *sv, const char *db_path, double lease_seconds, kerror *err)
 {
     fleet *fl = calloc(1, sizeof *fl);
@@ -137,6 +142,7 @@ int fleet_open(fleet **out, service *sv, const char *db_path, double lease_secon
     fl->sv = sv;
     fl->lease_s = lease_seconds > 0 ? lease_seconds : FLEET_LEASE_DEFAULT;
     fl->first_expiry = INFINITY;
+    fl->pass = 1;               /* 0: the leases and workers kept at the start */
     fl->coord.fd = -1;
     int rc = lock_study(&fl->coord, db_path, LOCK_COORDINATOR, err);
     if (rc == KE_BUSY) {
@@ -146,18 +152,18 @@ int fleet_open(fleet **out, service *sv, const char *db_path, double lease_secon
         klog(stderr, "another kestrel serve coordinates the workers of %s: this one takes none "
              "(it runs its own studies' trials as usual)", db_path);
     }
-    /* leases still open were a killed server's (no live one holds the
-     * lock): their trials were reclaimed with its RUNNING ones, so the
-     * attempts are over */
+    /* leases still open were a stopped or killed server's (no live one
+     * holds the lock): those whose trials still run are kept, the rest
+     * (their trials ended or reclaimed meanwhile) are over */
     int ended = 0;
     if (rc == KE_OK && !fl->passive)
         rc = storage_lease_last(service_storage(sv), &fl->last_lease, err);
     if (rc == KE_OK && !fl->passive)
-        rc = storage_lease_end_all(service_storage(sv), "server restarted", &ended, err);
+        rc = storage_lease_end_unkept(service_storage(sv), "server restarted", &ended, err);
     if (rc == KE_OK && ended) klog(stderr, "ended %d leases of the previous server", ended);
+    if (rc == KE_OK && !fl->passive) rc = restore(fl, err);
     if (rc != KE_OK) {
-        lock_release(&fl->coord);
-        free(fl);
+        fleet_close(fl);
         return rc;
     }
     *out = fl;
@@ -245,6 +251,33 @@ static void seen(fleet *fl, fl_worker *w)
     free_place(fl, w);
 }
 
+/* Makes w, whose id is in worker_ids, one of the fleet's, seen now. */
+static void worker_link(fleet *fl, fl_worker *w)
+{
+    seen(fl, w);
+    w->next = fl->workers;
+    fl->workers = w;
+    atomic_fetch_add(&fl->n_workers, 1);
+}
+
+/* Makes l, whose id is in lease_ids, one of the fleet's and its worker's,
+ * with a whole lease time from now. */
+static void lease_link(fleet *fl, fl_lease *l)
+{
+    fl_worker *w = l->w;
+    l->expires = mono() + fl->lease_s;
+    if (l->expires < fl->first_expiry) fl->first_expiry = l->expires;
+    l->next = fl->leases;
+    if (l->next) l->next->prev = l;
+    fl->leases = l;
+    l->wnext = w->leases;
+    if (l->wnext) l->wnext->wprev = l;
+    w->leases = l;
+    w->running++;
+    free_place(fl, w);
+    atomic_fetch_add(&fl->n_leases, 1);
+}
+
 /* Whether a is the key, in a time that does not tell where they differ:
  * without a server token the key is all that keeps one worker from
  * finishing another's trials. */
@@ -321,7 +354,8 @@ static int do_register(service *sv, void *arg, kerror *err)
     json_decref(no_labels);
     char *info = w->info ? json_dumps(w->info, JSON_COMPACT) : NULL;
     int rc = info ? random_key(w->key, err) : kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    if (rc == KE_OK) rc = storage_worker_add(service_storage(sv), w->name, info, &w->id, err);
+    if (rc == KE_OK)
+        rc = storage_worker_add(service_storage(sv), w->name, info, w->key, &w->id, err);
     if (rc == KE_OK && idmap_put(&fl->worker_ids, w->id, w) != KE_OK)
         rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     free(info);
@@ -331,12 +365,9 @@ static int do_register(service *sv, void *arg, kerror *err)
         return rc;
     }
     w->slots = (int)r.slots;
-    seen(fl, w);
     w->pass = fl->pass;
     fl->n_uncommitted++;
-    w->next = fl->workers;
-    fl->workers = w;
-    atomic_fetch_add(&fl->n_workers, 1);
+    worker_link(fl, w);
     atomic_fetch_add(&fl->n_registered, 1);
     klog(stderr, "worker %lld registered: %s", (long long)w->id, w->name);
     json_t *out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)w->id, "key", w->key,
@@ -492,6 +523,7 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
             continue;
         }
         l->unlisted = 0;
+        l->restored = 0;
         l->expires = mono() + fl->lease_s;
         scheduler *s = service_study(sv, l->study);
         if (!s || scheduler_remote_stop_asked(s, l->id))
@@ -583,19 +615,9 @@ static int lease_from(fleet *fl, fleet_call *c, fl_worker *w, scheduler *s, cons
             klog(stderr, "study %s: trial %d: %s", name, number, lerr.msg);
         return rc;
     }
-    l->expires = mono() + fl->lease_s;
-    if (l->expires < fl->first_expiry) fl->first_expiry = l->expires;
-    l->next = fl->leases;
-    if (l->next) l->next->prev = l;
-    fl->leases = l;
-    l->wnext = w->leases;
-    if (l->wnext) l->wnext->wprev = l;
-    w->leases = l;
-    w->running++;
-    free_place(fl, w);
+    lease_link(fl, l);
     l->pass = fl->pass;
     fl->n_uncommitted++;
-    atomic_fetch_add(&fl->n_leases, 1);
     c->out = out;
     return 1;
 }
@@ -665,6 +687,7 @@ static fl_lease *held_lease(fleet *fl, fleet_call *c, scheduler **s, kerror *err
         kerror_set(err, KE_CONFLICT, NULL, "lease %lld: its study stopped", (long long)c->id);
         return NULL;
     }
+    l->restored = 0;
     l->expires = mono() + fl->lease_s;
     return l;
 }
@@ -799,7 +822,8 @@ void fleet_tick(fleet *fl)
         if (now > l->expires) {
             char reason[400];
             snprintf(reason, sizeof reason, "lease expired: worker %s (id %lld) was not heard from "
-                     "for %g s", l->w->name, (long long)l->w->id, fl->lease_s);
+                     "for %g s%s", l->w->name, (long long)l->w->id, fl->lease_s,
+                     l->restored ? " since the server restarted" : "");
             lease_lose(fl, l, reason, "expired");
         } else if (l->expires < fl->first_expiry) {
             fl->first_expiry = l->expires;
@@ -866,6 +890,82 @@ static int do_lease_dir(service *sv, void *arg, kerror *err)
     fl_lease *l = held_lease(service_fleet(sv), &d->c, &s, err);
     if (!l) return err->code;
     snprintf(d->dir, d->n, "%s/%s/%d", service_work_dir(sv), l->study, l->number);
+    return KE_OK;
+}
+
+/* The worker of a kept lease: one kept already, else made from its row
+ * (known by its key; its slots as it registered them). NULL when out of
+ * memory or the row is unusable (then its lease is not kept). */
+static fl_worker *restore_worker(fleet *fl, const storage_lease *k)
+{
+    fl_worker *w = idmap_get(&fl->worker_ids, k->worker_id);
+    if (w) return w;
+    json_t *info = json_loads(k->info, 0, NULL);
+    json_int_t slots = json_integer_value(json_object_get(info, "slots"));
+    if (!info || slots < 1 || strlen(k->key) >= sizeof w->key || !(w = calloc(1, sizeof *w)) ||
+        idmap_put(&fl->worker_ids, k->worker_id, w) != KE_OK) {
+        json_decref(info);
+        free(w);
+        return NULL;
+    }
+    w->id = k->worker_id;
+    w->info = info;
+    w->slots = (int)slots;
+    snprintf(w->key, sizeof w->key, "%s", k->key);
+    snprintf(w->name, sizeof w->name, "%s", k->worker);
+    worker_link(fl, w);
+    return w;
+}
+
+/* Takes back the leases a stopped or killed server left open whose trials
+ * still run (storage_lease_kept), with their workers: a worker that calls
+ * again goes on as if the server had never stopped. Each gets a whole
+ * lease time from now, so the trial of a worker that is gone too still
+ * fails (expired) and is retried. pass 0: they are committed rows. */
+static int restore(fleet *fl, kerror *err)
+{
+    storage_lease *kept;
+    int n, n_kept = 0;
+    int rc = storage_lease_kept(service_storage(fl->sv), &kept, &n, err);
+    for (int i = 0; rc == KE_OK && i < n; i++) {
+        fl_worker *w = restore_worker(fl, &kept[i]);
+        fl_lease *l = w ? calloc(1, sizeof *l) : NULL;
+        if (!l || !(l->study = strdup(kept[i].study)) || idmap_put(&fl->lease_ids, kept[i].id, l)) {
+            /* not kept: its trial is reclaimed as its study resumes */
+            if (l) lease_free(l);
+            klog(stderr, "lease %lld of worker %s: cannot keep it (out of memory, or the "
+                 "worker's row is unusable)", (long long)kept[i].id, kept[i].worker);
+            continue;
+        }
+        l->id = kept[i].id;
+        l->w = w;
+        l->number = kept[i].number;
+        l->restored = 1;
+        lease_link(fl, l);
+        n_kept++;
+    }
+    storage_leases_free(kept, n);
+    if (n_kept) klog(stderr, "kept %d leases of the previous server: their workers run them on",
+                     n_kept);
+    return rc;
+}
+
+int fleet_kept(fleet *fl, const char *study, scheduler_kept **out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    int cap = 0;
+    for (fl_lease *l = fl->leases; l; l = l->next) {
+        if (!l->restored || l->offered || strcmp(l->study, study)) continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 8;
+            scheduler_kept *bigger = realloc(*out, (size_t)cap * sizeof *bigger);
+            if (!bigger) return KE_NOMEM;
+            *out = bigger;
+        }
+        (*out)[(*n)++] = (scheduler_kept){.tag = l->id, .number = l->number};
+        l->offered = 1;
+    }
     return KE_OK;
 }
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "kerror.h"
+#include "scheduler.h"
 #include "service.h"
 
 #define FLEET_LEASE_DEFAULT 30.0   /* seconds a lease lives without a call from its worker */
@@ -66,10 +67,17 @@ int fleet_lease_dir(service *sv, int64_t lease, int64_t worker, const char *key,
 /* For the service (engine thread). */
 typedef struct fleet fleet;
 /* The database's worker coordinator when no other server is (lock.h's
- * LOCK_COORDINATOR in db_path): it ends the leases a killed one left open.
+ * LOCK_COORDINATOR in db_path): it keeps the leases a stopped or killed
+ * one left open whose trials still run (their workers still run them, and
+ * report to this one; see fleet_kept), and ends the others.
  * Else a passive fleet: registrations are refused (KE_CONFLICT), and the
  * live coordinator's leases are left alone. */
 int fleet_open(fleet **out, service *sv, const char *db_path, double lease_seconds, kerror *err);
+/* The leases of study that this fleet kept at its start (fleet_open:
+ * open, their trials RUNNING) and has not handed out yet, for its
+ * scheduler to take as remote runs (scheduler_opts.kept): *out (the
+ * caller frees it) gets each once. KE_NOMEM: *out holds the first *n. */
+int fleet_kept(fleet *fl, const char *study, scheduler_kept **out, int *n);
 /* Fails the trials of leases that ran out (retried under max_retries). */
 void fleet_tick(fleet *fl);
 /* The engine's pass of requests (some) ended, its writes committed or

@@ -94,6 +94,27 @@ int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const 
     return rc;
 }
 
+/* Reclaims the study's RUNNING trials but those numbered in keep. */
+static int reclaim_dead(storage *st, int64_t study_id, const int *keep, int n_keep, int *n,
+                        kerror *err)
+{
+    storage_reclaim how = {.reason = SCHEDULER_RUNNER_DIED, .leased_before = SCHEDULER_LEASE_DIED,
+                           .leased_after = SCHEDULER_LEASE_DIED_END, .keep = keep,
+                           .n_keep = n_keep};
+    return storage_trials_reclaim_runs(st, study_id, &how, n, err);
+}
+
+int scheduler_reclaim_dead(storage *st, const char *db_path, int64_t study_id, int *n,
+                           kerror *err)
+{
+    lock_handle h = {.fd = -1};
+    *n = 0;
+    int rc = lock_study(&h, db_path, study_id, err);
+    if (rc == KE_OK) rc = reclaim_dead(st, study_id, NULL, 0, n, err);
+    lock_release(&h);
+    return rc;
+}
+
 int scheduler_suspend(scheduler *s, const kerror *why, const char *reason, kerror *err)
 {
     storage *st = s->st;
@@ -235,6 +256,8 @@ static int plan_retries(scheduler *s, kerror *err)
     return KE_OK;
 }
 
+static int adopt_remote(scheduler *s, const scheduler_kept *k, kerror *err);
+
 int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                    const scheduler_opts *o, kerror *err)
 {
@@ -263,8 +286,11 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     if (rc == KE_OK && respec) rc = store_spec(s, 0, err);
     if (rc == KE_OK && spec->dir) rc = storage_study_set_dir(st, s->study_id, spec->dir, err);
     if (rc == KE_OK) rc = enqueue_sync_spec(st, s->study_id, spec, err);
-    if (rc == KE_OK)
-        rc = storage_trials_reclaim(st, s->study_id, SCHEDULER_RUNNER_DIED, &s->reclaimed, err);
+    /* the remote runs a restarted server kept go on; their workers report */
+    int n_kept = o->n_kept < spec->budget.max_parallel ? o->n_kept : spec->budget.max_parallel;
+    int kept[n_kept > 0 ? n_kept : 1];
+    for (int i = 0; i < n_kept; i++) kept[i] = o->kept[i].number;
+    if (rc == KE_OK) rc = reclaim_dead(st, s->study_id, kept, n_kept, &s->reclaimed, err);
     if (rc == KE_OK) {
         s->ops = strategy_find(spec->strategy);
         if (!s->ops) rc = kerror_set(err, KE_INVALID, "strategy.name", "unknown strategy");
@@ -300,6 +326,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         /* every slot's pages touched now, not at the lease of a burst */
         for (int i = 0; s->runs && i < spec->budget.max_parallel; i++) run_reset(&s->runs[i], -1);
     }
+    for (int i = 0; rc == KE_OK && i < n_kept; i++) rc = adopt_remote(s, &o->kept[i], err);
     if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, STUDY_RUNNING, NULL, err);
     if (rc != KE_OK) {
         scheduler_close(s);
@@ -780,6 +807,10 @@ static int drop_remote(scheduler *s, kerror *err)
     for (int i = 0; i < s->spec->budget.max_parallel; i++) {
         sched_run *r = &s->runs[i];
         if (r->tag <= 0) continue;
+        if (s->detached) {   /* its worker goes on, for the next start */
+            remote_free(s, r);
+            continue;
+        }
         char reason[300];
         snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "%s", s->stop_reason);
         int number = r->number;
@@ -787,6 +818,50 @@ static int drop_remote(scheduler *s, kerror *err)
         int rc = sched_outcome_finish(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
         if (rc != KE_OK) return rc;
     }
+    return KE_OK;
+}
+
+void scheduler_detach(scheduler *s, const char *reason)
+{
+    s->detached = 1;
+    scheduler_stop(s, reason);
+}
+
+/* Makes kept trial k->number, RUNNING in storage, a remote run again. What
+ * the server that leased it held in memory is gone: its last intermediate
+ * report is read back from storage (the objective when no final line
+ * carries it); its final lines are the worker's, sent with the trial's end
+ * (docs/workers.md). A trial it cannot take stays RUNNING, reclaimed by a
+ * later open. */
+static int adopt_remote(scheduler *s, const scheduler_kept *k, kerror *err)
+{
+    sched_run *r = free_slot(s);
+    if (!r || k->number < 0 || k->number >= s->hist.n ||
+        s->hist.t[k->number].state != TRIAL_RUNNING)
+        return KE_OK;
+    storage_value *v;
+    int n;
+    int rc = storage_trial_values(s->st, s->hist.t[k->number].id, &v, &n, err);
+    if (rc != KE_OK) return rc;
+    if (idmap_put(&s->remote, k->tag, r) != KE_OK) {
+        storage_values_free(v, n);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    run_reset(r, k->number);
+    r->tag = k->tag;
+    s->n_running++;
+    /* values come by step, then name: the last step's are the last report */
+    for (int i = 0; i < n; i++) {
+        if (!r->has_last || v[i].step != r->last.step) r->last.n = 0;
+        r->has_last = 1;
+        r->last.has_step = 1;
+        r->last.step = v[i].step;
+        if (r->last.n == REPORT_MAX_METRICS) continue;
+        report_metric *m = &r->last.m[r->last.n++];
+        snprintf(m->name, sizeof m->name, "%s", v[i].name);
+        m->value = v[i].value;
+    }
+    storage_values_free(v, n);
     return KE_OK;
 }
 

@@ -33,6 +33,13 @@ typedef struct {
 
 typedef void (*scheduler_event_fn)(const scheduler_event *ev, void *ctx);
 
+/* A remote run a restarted server keeps (its worker still runs it): the
+ * lease's tag and the trial's number. */
+typedef struct {
+    int64_t tag;
+    int number;
+} scheduler_kept;
+
 typedef struct {
     const char *db_path;        /* for the study lock */
     const char *self_exe;       /* the kestrel binary, for function/trainer trials */
@@ -45,6 +52,11 @@ typedef struct {
     int cores;                  /* to divide among parallel trials (0 = cores_usable()) */
     scheduler_event_fn on_event;
     void *ctx;
+    /* RUNNING trials that are remote runs again from the open on (the
+     * leases a restarted server kept, up to max_parallel): not reclaimed,
+     * their reports and ends taken through scheduler_remote_* */
+    const scheduler_kept *kept;
+    int n_kept;
 } scheduler_opts;
 
 typedef struct {
@@ -86,6 +98,14 @@ void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *ca
 int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const char *reason,
                       int *n, kerror *err);
 #define SCHEDULER_RUNNER_DIED TRIAL_INTERRUPTED "the kestrel process running it died"
+/* A trial a stopped server had leased, reclaimed all the same (by `kestrel
+ * run`, or a server that did not keep the lease): "...worker NAME (id N)..." */
+#define SCHEDULER_LEASE_DIED TRIAL_INTERRUPTED "the kestrel serve that leased it to worker "
+#define SCHEDULER_LEASE_DIED_END " stopped, and no server kept the lease"
+/* scheduler_reclaim with SCHEDULER_RUNNER_DIED, and SCHEDULER_LEASE_DIED
+ * for the trials a stopped server had leased to workers. */
+int scheduler_reclaim_dead(storage *st, const char *db_path, int64_t study_id, int *n,
+                           kerror *err);
 
 /* After a storage error that a later try may not meet (why): closes s,
  * whose memory may count writes the error rolled back (the caller resumes
@@ -123,6 +143,10 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err);
 /* Asks for a clean stop: running trials are ended and recorded as
  * interrupted (retried on resume); later steps return 0 once they are gone. */
 void scheduler_stop(scheduler *s, const char *reason);
+/* A server's stop: scheduler_stop, but its remote runs are left to their
+ * workers, which go on: their trials stay RUNNING in storage and their
+ * leases open, for the next start to keep (scheduler_opts.kept). */
+void scheduler_detach(scheduler *s, const char *reason);
 /* Caps the trials it starts from now on at n (clamped to 0..max_parallel):
  * the service shares one global limit among its studies. Running trials
  * above a lowered cap finish normally. */

@@ -72,6 +72,7 @@ struct scheduler {
     int n_ready;
     sched_ckpt ckpt;        /* trainer studies: whose checkpoint is kept */
     const char *stop_reason;
+    int detached;           /* scheduler_detach: remote runs are left to their workers */
     int finished, completed;
     int fail_streak;        /* trials failed in a row (by themselves) in this run */
     int failed;             /* the study failed: why is in failure */

@@ -235,7 +235,13 @@ static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *
     scheduler_opts so = {.db_path = sv->db_path, .self_exe = sv->self_exe, .run_self = sv->run_self,
                          .work_dir = sv->work_dir, .cache_dir = sv->cache_dir,
                          .retry_failed = retry_failed, .on_event = on_sched_event, .ctx = r};
-    int rc = scheduler_open(&r->s, sv->st, &r->spec, &so, err);
+    /* the trials workers ran on through a restart go on as remote runs */
+    scheduler_kept *kept;
+    int rc = fleet_kept(sv->fleet, r->spec.name, &kept, &so.n_kept);
+    so.kept = kept;
+    if (rc != KE_OK) kerror_set(err, rc, NULL, "out of memory");
+    else rc = scheduler_open(&r->s, sv->st, &r->spec, &so, err);
+    free(kept);
     if (rc != KE_OK) {
         spec_free(&r->spec);
         free(r);
@@ -1018,8 +1024,8 @@ static void resume_stored(service *sv)
          * `kestrel run` holds the study) */
         int reclaimed;
         if (list[i].n_running > 0 &&
-            scheduler_reclaim(sv->st, sv->db_path, list[i].id, SCHEDULER_RUNNER_DIED, &reclaimed,
-                              &err) != KE_OK && err.code != KE_BUSY)
+            scheduler_reclaim_dead(sv->st, sv->db_path, list[i].id, &reclaimed, &err) != KE_OK &&
+            err.code != KE_BUSY)
             log_error(list[i].name, "cannot mark its running trials failed", &err);
     }
     storage_study_list_free(list, n);
@@ -1033,7 +1039,8 @@ static void shut_down(service *sv)
     pthread_mutex_unlock(&sv->mu);
     run_requests(sv);   /* queued before closing: they get their answer */
     sv->shutting_down = 1;
-    for (study_run *r = sv->active; r; r = r->next) scheduler_stop(r->s, SHUTDOWN_REASON);
+    /* the trials workers run go on: the next start keeps their leases */
+    for (study_run *r = sv->active; r; r = r->next) scheduler_detach(r->s, SHUTDOWN_REASON);
     while (sv->active) {
         tick(sv, TICK_MS);
         beat(sv);
@@ -1129,7 +1136,7 @@ void service_close(service *sv)
     if (!sv) return;
     while (sv->active) {
         study_run *r = sv->active;
-        scheduler_stop(r->s, SHUTDOWN_REASON);
+        scheduler_detach(r->s, SHUTDOWN_REASON);
         finish_study(sv, r, 0, NULL);
     }
     backoff_free(&sv->waiting);

@@ -193,6 +193,18 @@ int storage_trial_finish(storage *st, int64_t trial_id, trial_state state,
 /* Marks every RUNNING trial of the study FAILED with reason; *count = how many. */
 int storage_trials_reclaim(storage *st, int64_t study_id, const char *reason,
                            int *count, kerror *err);
+/* How storage_trials_reclaim_runs marks a study's RUNNING trials FAILED. */
+typedef struct {
+    const char *reason;
+    /* with leased_before set, a trial whose lease is open (storage_lease_begin,
+     * never ended) gets leased_before + "NAME (id N)" (its worker) +
+     * leased_after instead of reason */
+    const char *leased_before, *leased_after;
+    const int *keep;        /* trial numbers left RUNNING (leases a server keeps) */
+    int n_keep;
+} storage_reclaim;
+int storage_trials_reclaim_runs(storage *st, int64_t study_id, const storage_reclaim *how,
+                                int *count, kerror *err);
 /* Stores the study FAILED with why and marks its RUNNING trials FAILED with
  * trials_reason, in one transaction: never a FAILED study with a trial that
  * no process will end. *count = how many trials (0 on failure). */
@@ -250,9 +262,11 @@ int storage_batch_end(storage *st, kerror *err);
 
 /* Workers and leases (storage_workers.c): the workers `kestrel serve` has
  * registered and the trial attempts it handed them. */
-/* Records a worker; *id is new and never reused. info_json: a JSON object. */
-int storage_worker_add(storage *st, const char *name, const char *info_json, int64_t *id,
-                       kerror *err);
+/* Records a worker; *id is new and never reused. info_json: a JSON object;
+ * key: the secret its calls carry (kept so that a restarted server knows
+ * it again, storage_lease_kept). */
+int storage_worker_add(storage *st, const char *name, const char *info_json, const char *key,
+                       int64_t *id, kerror *err);
 /* The highest lease id ever given (0 for none): the next is above it. */
 int storage_lease_last(storage *st, int64_t *id, kerror *err);
 /* Records lease id (from storage_lease_last + k) of trial `number` of study
@@ -260,8 +274,20 @@ int storage_lease_last(storage *st, int64_t *id, kerror *err);
 int storage_lease_begin(storage *st, int64_t id, int64_t worker_id, int64_t study_id, int number,
                         kerror *err);
 int storage_lease_end(storage *st, int64_t id, const char *outcome, kerror *err);
-/* Ends every lease still open with outcome (a server starting: the leases
- * of one that was killed); *n: how many. */
-int storage_lease_end_all(storage *st, const char *outcome, int *n, kerror *err);
+/* A lease a starting server keeps (the view kept_leases, migration 012): it
+ * is open, its trial RUNNING in a study stored RUNNING, its worker known by
+ * its key. The strings are owned (storage_leases_free). */
+typedef struct {
+    int64_t id, worker_id, study_id;
+    int number;             /* the trial's */
+    char *study, *worker;   /* the study's name; the worker's, as a trial's worker column */
+    char *info, *key;       /* the worker's registration (JSON) and key */
+} storage_lease;
+/* Ends every open lease that a starting server does not keep (their trials
+ * ended, or will be reclaimed) with outcome; *n: how many. */
+int storage_lease_end_unkept(storage *st, const char *outcome, int *n, kerror *err);
+/* The leases a starting server keeps, by id. */
+int storage_lease_kept(storage *st, storage_lease **out, int *n, kerror *err);
+void storage_leases_free(storage_lease *l, int n);
 
 #endif

@@ -103,8 +103,14 @@ static const char *const query_sql[Q_COUNT] = {
         "value) VALUES (?1, ?2, ?3)",
     [Q_LOGS_INSERT] = "INSERT OR REPLACE INTO trial_logs (trial_id, stdout_tail, "
         "stderr_tail) VALUES (?1, ?2, ?3)",
-    [Q_RECLAIM] = "UPDATE trials SET state = 'FAILED', failure = ?2, "
-        "finished_at = ?3 WHERE study_id = ?1 AND state = 'RUNNING'",
+    /* ?4: a JSON array of trial numbers to leave RUNNING; ?5 (NULL: ?2 for
+     * all) and ?6 frame the worker of a trial's open lease, its reason */
+    [Q_RECLAIM] = "UPDATE trials SET state = 'FAILED', failure = coalesce(?5 || (SELECT "
+        "w.name || ' (id ' || w.id || ')' FROM leases l JOIN workers w ON w.id = l.worker_id "
+        "WHERE l.study_id = trials.study_id AND l.trial_number = trials.number AND "
+        "l.ended_at IS NULL AND l.started_at >= trials.started_at ORDER BY l.id DESC LIMIT 1) "
+        "|| ?6, ?2), finished_at = ?3 WHERE study_id = ?1 AND state = 'RUNNING' AND "
+        "number NOT IN (SELECT value FROM json_each(coalesce(?4, '[]')))",
     [Q_TRIAL_GET] = TRIAL_SELECT "WHERE study_id = ?1 AND number = ?2",
     [Q_TRIAL_BEST] = TRIAL_SELECT "WHERE id = (SELECT trial_id FROM study_best "
         "WHERE study_id = ?1)",
@@ -134,7 +140,8 @@ static const char *const query_sql[Q_COUNT] = {
         "state FROM trials WHERE study_id = ?1 ORDER BY number LIMIT ?3 OFFSET ?4) t "
         "LEFT JOIN trial_values v ON v.trial_id = t.id AND v.name = ?2 "
         "ORDER BY t.number, v.step",
-    [Q_WORKER_ADD] = "INSERT INTO workers (name, info, registered_at) VALUES (?1, ?2, ?3)",
+    [Q_WORKER_ADD] = "INSERT INTO workers (name, info, registered_at, key) "
+        "VALUES (?1, ?2, ?3, ?4)",
     /* sqlite_sequence keeps the highest id ever given, deleted rows' too */
     [Q_LEASE_LAST] = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "
         "name = 'leases'), 0)",
@@ -142,7 +149,10 @@ static const char *const query_sql[Q_COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_LEASE_END] = "UPDATE leases SET outcome = ?2, ended_at = ?3 WHERE id = ?1 AND "
         "ended_at IS NULL",
-    [Q_LEASE_END_ALL] = "UPDATE leases SET outcome = ?1, ended_at = ?2 WHERE ended_at IS NULL",
+    [Q_LEASE_END_UNKEPT] = "UPDATE leases SET outcome = ?1, ended_at = ?2 WHERE ended_at IS NULL "
+        "AND id NOT IN (SELECT id FROM kept_leases)",
+    [Q_LEASE_KEPT] = "SELECT id, worker_id, study_id, trial_number, study, worker, info, key "
+        "FROM kept_leases ORDER BY id",
     [Q_ENQUEUE_LIST] = "SELECT e.id, e.params, e.origin, e.created_at, t.number "
         "FROM enqueued e LEFT JOIN trials t ON t.enqueued_id = e.id "
         "WHERE e.study_id = ?1 AND (?2 = 0 OR t.id IS NULL) ORDER BY e.id",

@@ -324,18 +324,39 @@ int storage_trial_finish(storage *st, int64_t trial_id, trial_state state,
     return sq_end_txn(st, finish_rows(st, trial_id, &e, err), err);
 }
 
-int storage_trials_reclaim(storage *st, int64_t study_id, const char *reason,
-                           int *count, kerror *err)
+int storage_trials_reclaim_runs(storage *st, int64_t study_id, const storage_reclaim *how,
+                                int *count, kerror *err)
 {
     if (count) *count = 0;
+    /* the numbers as a JSON array, for json_each: 11 bytes a number at most */
+    size_t cap = (size_t)how->n_keep * 12 + 3, len = 1;
+    char *keep = malloc(cap);
+    if (!keep) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    keep[0] = '[';
+    for (int i = 0; i < how->n_keep; i++)
+        len += (size_t)snprintf(keep + len, cap - len, "%s%d", i ? "," : "", how->keep[i]);
+    snprintf(keep + len, cap - len, "]");
     sqlite3_stmt *s = sq_query(st, Q_RECLAIM, err);
-    if (!s) return KE_DB;
+    if (!s) {
+        free(keep);
+        return KE_DB;
+    }
     sqlite3_bind_int64(s, 1, study_id);
-    sq_bind_text_or_null(s, 2, reason);
+    sq_bind_text_or_null(s, 2, how->reason);
     sqlite3_bind_double(s, 3, sq_now_unix());
+    sqlite3_bind_text(s, 4, keep, -1, free);
+    sq_bind_text_or_null(s, 5, how->leased_before);
+    sq_bind_text_or_null(s, 6, how->leased_after);
     int rc = sq_run_write(st, s, err, "reclaiming trials");
     if (!rc && count) *count = sqlite3_changes(st->db);
     return rc;
+}
+
+int storage_trials_reclaim(storage *st, int64_t study_id, const char *reason,
+                           int *count, kerror *err)
+{
+    storage_reclaim how = {.reason = reason};
+    return storage_trials_reclaim_runs(st, study_id, &how, count, err);
 }
 
 int storage_study_fail(storage *st, int64_t study_id, const char *why,

@@ -3,6 +3,7 @@
  * handed to a worker and closed when its attempt ends, so the history says
  * which worker ran each attempt; ids are never reused (AUTOINCREMENT). */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "storage_sqlite_impl.h"
 
@@ -19,14 +20,15 @@ static int write_ints(storage *st, int q, const int64_t *args, int n, const char
     return sq_run_write(st, s, err, what);
 }
 
-int storage_worker_add(storage *st, const char *name, const char *info_json, int64_t *id,
-                       kerror *err)
+int storage_worker_add(storage *st, const char *name, const char *info_json, const char *key,
+                       int64_t *id, kerror *err)
 {
     sqlite3_stmt *s = sq_query(st, Q_WORKER_ADD, err);
     if (!s) return KE_DB;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, info_json, -1, SQLITE_STATIC);
     sqlite3_bind_double(s, 3, sq_now_unix());
+    sq_bind_text_or_null(s, 4, key);
     int rc = sq_run_write(st, s, err, "cannot add a worker");
     if (rc == KE_OK) *id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -56,9 +58,55 @@ int storage_lease_end(storage *st, int64_t id, const char *outcome, kerror *err)
     return write_ints(st, Q_LEASE_END, args, 1, outcome, err, "cannot end a lease");
 }
 
-int storage_lease_end_all(storage *st, const char *outcome, int *n, kerror *err)
+int storage_lease_end_unkept(storage *st, const char *outcome, int *n, kerror *err)
 {
-    int rc = write_ints(st, Q_LEASE_END_ALL, NULL, 0, outcome, err, "cannot end the leases");
+    int rc = write_ints(st, Q_LEASE_END_UNKEPT, NULL, 0, outcome, err, "cannot end the leases");
     *n = rc == KE_OK ? sqlite3_changes(st->db) : 0;
+    return rc;
+}
+
+void storage_leases_free(storage_lease *l, int n)
+{
+    for (int i = 0; l && i < n; i++) {
+        free(l[i].study);
+        free(l[i].worker);
+        free(l[i].info);
+        free(l[i].key);
+    }
+    free(l);
+}
+
+int storage_lease_kept(storage *st, storage_lease **out, int *n, kerror *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = sq_query(st, Q_LEASE_KEPT, err);
+    if (!s) return KE_DB;
+    int cap = 0, step = SQLITE_DONE, oom = 0;
+    while (!oom && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        storage_lease *bigger = sq_grow(*out, *n, &cap, sizeof **out);
+        if (!bigger) {
+            oom = 1;
+            break;
+        }
+        *out = bigger;
+        storage_lease *l = &bigger[(*n)++];
+        l->id = sqlite3_column_int64(s, 0);
+        l->worker_id = sqlite3_column_int64(s, 1);
+        l->study_id = sqlite3_column_int64(s, 2);
+        l->number = sqlite3_column_int(s, 3);
+        l->study = sq_column_dup(s, 4, &oom);
+        l->worker = sq_column_dup(s, 5, &oom);
+        l->info = sq_column_dup(s, 6, &oom);
+        l->key = sq_column_dup(s, 7, &oom);
+    }
+    int rc = oom ? kerror_set(err, KE_NOMEM, NULL, "out of memory")
+                 : step != SQLITE_DONE ? sq_db_error(st, err, "reading the open leases") : KE_OK;
+    sqlite3_reset(s);
+    if (rc != KE_OK) {
+        storage_leases_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
     return rc;
 }

@@ -158,7 +158,8 @@ START_TEST(upgrades_version_1)
     ck_assert_int_ge(storage_schema_version(st), 4);
     storage_close(st);
     st = NULL;
-    sql_exec("DROP TRIGGER study_settled_values_insert; DROP TRIGGER study_settled_values_update; "
+    sql_exec("DROP VIEW kept_leases; "
+             "DROP TRIGGER study_settled_values_insert; DROP TRIGGER study_settled_values_update; "
              "DROP TRIGGER study_settled_values_delete; "
              "DROP INDEX trials_study_fresh; ALTER TABLE trial_values DROP COLUMN at; "
              "DROP TABLE study_counts; DROP TRIGGER study_counts_new_study; "
@@ -705,7 +706,7 @@ START_TEST(workers_and_leases)
 {
     open_db();
     int64_t w, last;
-    ck_assert_int_eq(storage_worker_add(st, "gpu7:42", "{\"slots\": 2}", &w, &err), KE_OK);
+    ck_assert_int_eq(storage_worker_add(st, "gpu7:42", "{\"slots\": 2}", "k", &w, &err), KE_OK);
     ck_assert_int_eq(storage_lease_last(st, &last, &err), KE_OK);
     ck_assert_int_eq(last, 0);
     ck_assert_int_eq(storage_lease_begin(st, 1, w, 9, 0, &err), KE_OK);

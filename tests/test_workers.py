@@ -1151,37 +1151,116 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(d["value"], 0.5)
         self.assertEqual([v["step"] for v in d["values"]], list(range(1, n + 1)))
 
-    def test_server_restart_while_workers_run(self):
-        # leases long enough that none runs out on a loaded machine: a lease
-        # that ran out would fail its trial (no retries here) beside the restart
-        s = self.serve("--lease-timeout", "30")
-        gate = os.path.join(self.tmp, "gate")
-        s.json("POST", "/api/v1/studies", self.step_spec("rs", trials=4, parallel=2))
-        w = self.worker(s, "w", "--slots", "2", env={"GATE": gate})
-        wait_for("the worker to hold two trials", lambda: len(self.held(s, w.pid)) == 2)
-        port = s.port
-        s.stop(signal.SIGKILL)
-        with open(gate, "w"):
-            pass
-        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "30")
-        st = s.wait_state("rs", "COMPLETE", timeout=HANG)
-        self.assertEqual(st["counts"]["complete"], 4)
-        trials = self.trials(s, "rs")
-        self.assertEqual(len([t for t in trials if t["state"] == "COMPLETE"]), 4)
-        # the two the dead server had leased were re-run, each once
-        failed = [t for t in trials if t["state"] == "FAILED"]
-        self.assertEqual(sorted(t["retry_of"] for t in trials if t["retry_of"] is not None),
-                         sorted(t["number"] for t in failed))
-        # the dead server's two lease rows were ended by the next start
+    def lease_rows(self):
         db = sqlite3.connect(self.db)
         try:
-            rows = db.execute("SELECT trial_number, outcome, ended_at FROM leases "
+            return db.execute("SELECT id, trial_number, outcome, ended_at FROM leases "
                               "ORDER BY id").fetchall()
         finally:
             db.close()
-        self.assertEqual(sorted(r[0] for r in rows[:2]), sorted(t["number"] for t in failed))
-        self.assertEqual([r[1] for r in rows[:2]], ["server restarted"] * 2)
-        self.assertTrue(all(r[2] is not None for r in rows))
+
+    def stored_trials(self):
+        db = sqlite3.connect(self.db)
+        try:
+            return db.execute("SELECT number, state, failure FROM trials ORDER BY number").fetchall()
+        finally:
+            db.close()
+
+    def gated_leases(self, spec, slots=1):
+        """A server of 60 s leases (none runs out on a loaded machine), the
+        study of spec and a worker whose trials wait for the file it returns,
+        once it holds `slots` of them."""
+        s = self.serve("--lease-timeout", "60")
+        gate = os.path.join(self.tmp, "gate-" + spec["name"])
+        s.json("POST", "/api/v1/studies", spec)
+        w = self.worker(s, "w" + spec["name"], "--slots", str(slots), env={"GATE": gate})
+        wait_for("the worker to hold its trials", lambda: len(self.held(s, w.pid)) == slots)
+        return s, w, gate
+
+    def test_server_restart_while_workers_run(self):
+        # a graceful stop and a crash of the server alike: the trials its
+        # workers run stay theirs, and a restarted server takes their results
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with self.subTest(signal=sig):
+                self.restart_while_workers_run(sig)
+
+    def restart_while_workers_run(self, sig):
+        name = "rs%d" % sig
+        self.db = os.path.join(self.tmp, name + ".db")
+        s, w, gate = self.gated_leases(self.step_spec(name, trials=2, parallel=2), slots=2)
+        port = s.port
+        self.assertEqual(s.stop(sig), 0 if sig == signal.SIGTERM else -signal.SIGKILL)
+        # the stop threw nothing away: the trials RUNNING, their leases open
+        self.assertEqual([r[1:] for r in self.stored_trials()],
+                         [("RUNNING", None), ("RUNNING", None)])
+        self.assertEqual([r[2:] for r in self.lease_rows()], [(None, None), (None, None)])
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "60")
+        # the restarted server knows the worker and its leases as before
+        wait_for("the restarted server to list the worker's trials",
+                 lambda: len(self.held(s, w.pid)) == 2)
+        with open(gate, "w"):
+            pass
+        st = s.wait_state(name, "COMPLETE", timeout=HANG)
+        self.assertEqual(st["counts"]["complete"], 2)
+        trials = self.trials(s, name)
+        # each result stored once, on the trial the worker ran: nothing re-run
+        self.assertEqual([(t["number"], t["state"], t["retry_of"]) for t in trials],
+                         [(0, "COMPLETE", None), (1, "COMPLETE", None)])
+        for t in trials:
+            self.assertAlmostEqual(t["value"], round(t["params"]["x"] ** 2, 6), places=6)
+            self.assertEqual(t["worker"].split(":")[1], str(w.pid))
+        self.assertEqual([r[2] for r in self.lease_rows()], ["finished", "finished"])
+        self.assertNotIn("refused", self.log_of(w))
+        w.terminate()
+        self.assertEqual(w.wait(timeout=HANG), 0)
+        s.stop()
+
+    def test_kestrel_run_reclaims_a_dead_servers_lease_naming_its_worker(self):
+        spec = self.step_spec("kr", trials=1, parallel=1)
+        s, w, gate = self.gated_leases(spec)
+        port = s.port
+        s.stop(signal.SIGKILL)
+        # kestrel run cannot hear workers: it reclaims the leased trial, saying
+        # whose it was, and runs it again itself
+        path = os.path.join(self.tmp, "kr.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        with open(gate, "w"):
+            pass
+        subprocess.run([KESTREL, "run", "--db", self.db, "--quiet", path], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=HANG)
+        first = self.stored_trials()[0]
+        self.assertEqual(first[1], "FAILED")
+        self.assertRegex(first[2], r"^interrupted: the kestrel serve that leased it to worker "
+                         r"[^ ]+:%d \(id 1\) stopped, and no server kept the lease$" % w.pid)
+        # a server started then does not keep that lease: the worker's late
+        # end is refused and nothing changes
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "60")
+        self.assertEqual([r[2] for r in self.lease_rows()], ["server restarted"])
+        wait_for("the worker to hear its lease is gone", lambda: "refused (409)" in self.log_of(w))
+        self.assertEqual([t["state"] for t in self.trials(s, "kr")], ["FAILED", "COMPLETE"])
+
+    def test_a_lease_kept_across_a_restart_expires_without_its_worker(self):
+        s, w, gate = self.gated_leases(self.step_spec("ex", trials=1, parallel=1, retries=1))
+        w.kill()   # the worker dies while the server is down: it never returns
+        w.wait()
+        port = s.port
+        self.assertEqual(s.stop(), 0)
+        # a short lease for the restarted server: the kept lease runs out on
+        # its clock, and the trial is failed naming the lost worker, not left
+        # RUNNING for good
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "1")
+        wait_for("the kept lease to expire", lambda: self.trials(s, "ex")[0]["state"] == "FAILED")
+        t = self.trials(s, "ex")[0]
+        self.assertRegex(t["failure"], r"^lease expired: worker [^ ]+:%d \(id 1\) was not heard "
+                         r"from for 1 s since the server restarted$" % w.pid)
+        self.assertEqual([r[2] for r in self.lease_rows()], ["expired"])
+        with open(gate, "w"):
+            pass
+        self.worker(s, "v")
+        st = s.wait_state("ex", "COMPLETE", timeout=HANG)
+        self.assertEqual([(t["state"], t["retry_of"]) for t in self.trials(s, "ex")],
+                         [("FAILED", None), ("COMPLETE", 0)])
 
     def test_a_frozen_server_keeps_its_workers_leases(self):
         # the coordinator stopped for longer than the lease could not hear its
