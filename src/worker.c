@@ -18,6 +18,7 @@
 
 #include "cores.h"
 #include "klog.h"
+#include "report.h"
 #include "runner.h"
 #include "sched_dir.h"
 #include "sched_launch.h"
@@ -39,6 +40,8 @@ typedef struct {
     int gpu[WORKER_MAX_GPUS];   /* indexes into opts.gpus it holds */
     int n_gpu;
     json_t *lines;              /* report lines not yet acknowledged */
+    json_t *finals;             /* final report lines, held until the trial ends */
+    size_t finals_bytes;        /* their length: past BATCH_BYTES they go as others */
     long long lines_bytes;      /* their length; past opts.report_buffer, not read */
     int held_back;              /* its reports are not read now (logged once per stretch) */
     double last_sent;
@@ -174,6 +177,7 @@ static void slot_clear(worker *w, wslot *sl)
     for (int i = 0; i < sl->n_gpu; i++) w->gpu_used[sl->gpu[i]] = 0;
     if (sl->has_spec) spec_free(&sl->spec);
     json_decref(sl->lines);
+    json_decref(sl->finals);
     json_decref(sl->end);
     if (sl->folder) close(sl->folder - 1);
     memset(sl, 0, sizeof *sl);
@@ -375,6 +379,7 @@ static void take_lease(worker *w, wslot *sl, const json_t *lease)
     w->leased++;
     sl->lease = json_integer_value(json_object_get(lease, "lease"));
     sl->lines = json_array();
+    sl->finals = json_array();
     kerror serr;
     kerror_clear(&serr);
     if (start_trial(w, sl, lease, &serr) != KE_OK) {
@@ -563,16 +568,38 @@ static int pack_folder(wslot *sl, kerror *err)
     return KE_OK;
 }
 
+/* A final report line (no step, or "final": true): the server reads
+ * final values only at the trial's end. */
+static int is_final(const char *line)
+{
+    report_line rl;
+    kerror err;
+    return report_parse(line, &rl, &err) == KE_OK && (rl.final || !rl.has_step);
+}
+
 static void on_event(const runner_event *ev, void *ctx)
 {
     worker *w = ctx;
     wslot *sl = ev->user;
     if (ev->kind == RUNNER_LINE) {
         json_t *line = ev->source == RUNNER_SRC_REPORT && !sl->gone ? json_string(ev->line) : NULL;
-        if (line) sl->lines_bytes += (long long)json_string_length(line);
-        json_array_append_new(sl->lines, line);
+        if (!line) return;
+        size_t len = json_string_length(line);
+        sl->lines_bytes += (long long)len;
+        /* A final line goes with the trial's end, not before: a server
+         * restarted meanwhile holds nothing of what an earlier one was
+         * sent, and would end the trial on its last step's value instead.
+         * Bounded: a trial that writes more goes on sending them early. */
+        if (sl->finals_bytes + len <= BATCH_BYTES && is_final(ev->line)) {
+            sl->finals_bytes += len;
+            json_array_append_new(sl->finals, line);
+        } else {
+            json_array_append_new(sl->lines, line);
+        }
         return;
     }
+    json_array_extend(sl->lines, sl->finals);   /* after every other line */
+    json_array_clear(sl->finals);
     if (*w->o->stop && !sl->gone) {
         char why[96];
         snprintf(why, sizeof why, "the worker was stopped (signal %d)", (int)*w->o->stop);

@@ -1215,6 +1215,29 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(w.wait(timeout=HANG), 0)
         s.stop()
 
+    def test_a_final_line_sent_before_a_restart_is_not_lost(self):
+        # the trial writes its final value, then a step, and waits: the step
+        # stored means the final line before it was read and could have
+        # been sent to the server that is then killed
+        script = os.path.join(self.tmp, "final.sh")
+        with open(script, "w") as f:
+            f.write('echo \'{"loss": 0.25}\' >&3\necho \'{"step": 1, "loss": 9}\' >&3\n'
+                    'while [ ! -e "$GATE" ]; do sleep 0.05; done\n')
+        spec = self.step_spec("fin", trials=1, parallel=1)
+        spec["run"] = {"command": ["sh", script]}
+        s, w, gate = self.gated_leases(spec)
+        wait_for("the step to be stored",
+                 lambda: s.json("GET", "/api/v1/studies/fin/trials/0")[1].get("values"))
+        port = s.port
+        s.stop(signal.SIGKILL)
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "60")
+        with open(gate, "w"):
+            pass
+        s.wait_state("fin", "COMPLETE", timeout=HANG)
+        self.assertEqual([(t["state"], t["value"]) for t in self.trials(s, "fin")],
+                         [("COMPLETE", 0.25)])
+        self.assertNotIn("refused", self.log_of(w))
+
     def test_kestrel_run_reclaims_a_dead_servers_lease_naming_its_worker(self):
         spec = self.step_spec("kr", trials=1, parallel=1)
         s, w, gate = self.gated_leases(spec)
