@@ -131,13 +131,13 @@ window.K = window.K || {};
     }, fillHistory, model);
   };
 
-  /* A chart with nothing to draw says why, where its data would be:
-   * bare axes read as a broken page. */
+  /* A chart with nothing to draw says why, in place of its axes (plot.js
+   * emptyOf): axes fitted to no data run from 0 to 1 and read as data. */
   function sayEmpty(chart, empty, text) {
-    chart.options.plugins.title = { display: empty, color: '#6b7280', text };
+    chart.options.plugins.empty = { display: empty, text };
   }
 
-  const NO_COMPLETE = 'No complete trial yet';
+  const NO_COMPLETE = 'No completed trials yet';
 
   function fillHistory(chart, model) {
     const done = [];
@@ -788,12 +788,15 @@ window.K = window.K || {};
     const chart = register('trial', new K.Plot(canvas, {
       type: 'line',
       data: { datasets },
-      options: base({ parsing: false, scales }),
+      options: base({ parsing: false, scales, plugins: {} }),
     }));
+    /* a running trial's page comes before its first report */
+    const none = () => sayEmpty(chart, !datasets.some((d) => d.data.length > 0), 'No step reported yet');
+    none();
     chart.update();
     chart.addPoint = (step, value) => {
       const ds = chart.data.datasets.find((d) => d.label === metric);
-      if (ds) { ds.data.push({ x: step, y: value }); chart.update('none'); }
+      if (ds) { ds.data.push({ x: step, y: value }); none(); chart.update('none'); }
     };
     return chart;
   };

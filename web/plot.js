@@ -178,6 +178,7 @@ window.K = window.K || {};
       this.height = 0;
       this.font = (getComputedStyle(document.body).fontFamily || 'system-ui, sans-serif');
       this.tip = null;
+      this.blank = null;   // the element say() shows
       this.onMove = (e) => this.hover(e.offsetX, e.offsetY);
       this.onLeave = () => this.hover(null, null);
       this.onClick = (e) => this.legendClick(e.offsetX, e.offsetY);
@@ -224,6 +225,8 @@ window.K = window.K || {};
       this.canvas.removeEventListener('click', this.onClick);
       if (this.tip) this.tip.remove();
       this.tip = null;
+      if (this.blank) this.blank.remove();
+      this.blank = null;
       this.metas = [];
       this.drawing++;
     }
@@ -242,6 +245,27 @@ window.K = window.K || {};
     titleOf() {
       const t = (this.options.plugins || {}).title;
       return t && t.display && t.text ? t : null;
+    }
+
+    /* What a chart without data says in place of its axes
+     * (options.plugins.empty: {display, text}), or null: axes fitted to
+     * nothing run from 0 to 1 and their ticks read as data. */
+    emptyOf() {
+      const e = (this.options.plugins || {}).empty;
+      return e && e.display && e.text ? e.text : null;
+    }
+
+    /* Shows text (null: nothing) over the chart's box, as a DOM element, so
+     * a screen reader and a search find it too. */
+    say(text) {
+      if (!this.blank) {
+        if (text === null) return;
+        this.blank = document.createElement('p');
+        this.blank.className = 'plot-empty';
+        this.canvas.parentNode.append(this.blank);
+      }
+      this.blank.hidden = text === null;
+      if (text !== null && this.blank.textContent !== text) this.blank.textContent = text;
     }
 
     /* The data's range along one axis, in the scale's drawn units (NaN
@@ -395,11 +419,21 @@ window.K = window.K || {};
      * coordinates' 40,000 points were rasterized in 60-200 ms at the
      * task's end (10,000 of them in 30-80 ms at load 9-14); sliced, each piece's job rasterizes its points at once
      * (a read of one pixel), and the chart shown never holds half a
-     * drawing. A render begun later stops the jobs of an earlier one. */
+     * drawing. A render begun later stops the jobs of an earlier one. An
+     * empty chart (emptyOf) is one job: a blank canvas and its text. */
     renderJobs(sliced) {
       if (!this.chartArea) return [];
       const gen = ++this.drawing;
       const mine = (f) => () => { if (gen === this.drawing) f(); };
+      const show = (empty) => {
+        const shown = this.shown;
+        shown.setTransform(1, 0, 0, 1, 0, 0);
+        shown.clearRect(0, 0, this.canvas.width, this.canvas.height);
+        if (!empty) shown.drawImage(this.back, 0, 0);
+        this.say(empty);
+      };
+      const empty = this.emptyOf();
+      if (empty) return [mine(() => show(empty))];
       const flush = () => { if (sliced) this.ctx.getImageData(0, 0, 1, 1); };
       const jobs = [mine(() => { this.drawFrame(); flush(); })];
       const order = this.data.datasets.map((ds, i) => i)
@@ -427,10 +461,7 @@ window.K = window.K || {};
       if (pieces.length) job();
       jobs.push(mine(() => {
         for (const p of this.plugins) if (p.afterDatasetsDraw) p.afterDatasetsDraw(this);
-        const shown = this.shown;
-        shown.setTransform(1, 0, 0, 1, 0, 0);
-        shown.clearRect(0, 0, this.canvas.width, this.canvas.height);
-        shown.drawImage(this.back, 0, 0);
+        show(null);
       }));
       return jobs;
     }

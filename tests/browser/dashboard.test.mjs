@@ -121,6 +121,18 @@ async function chartCounts(probe = []) {
   }, probe);
 }
 
+/* Each chart of the page: the text it shows in place of its axes when it
+ * has nothing to draw (and then its canvas must be blank), or 'drawn'. */
+async function emptyCharts() {
+  return page.evaluate(() => Object.fromEntries(Object.entries(window.kestrelCharts).map(([k, c]) => {
+    const said = c.canvas.parentNode.querySelector('.plot-empty');
+    if (!said || said.hidden) return [k, 'drawn'];
+    const px = c.canvas.getContext('2d').getImageData(0, 0, c.canvas.width, c.canvas.height).data;
+    const inked = px.some((v, i) => i % 4 === 3 && v !== 0);
+    return [k, inked ? 'axes under: ' + said.textContent : said.textContent];
+  })));
+}
+
 async function go(hash) {
   await page.goto(base + hash);
 }
@@ -231,7 +243,7 @@ test('the study page draws every chart with one point per trial', async () => {
   assert.equal(more.bars, 30);
   assert.ok(more.lanes >= 1 && more.lanes <= 2, 'timeline: a row per parallel slot (max_parallel 2)');
   assert.deepEqual(more.legend, ['trial value', 'best so far'], 'no "pruned" in a legend of a study without pruned trials');
-  assert.equal(await page.evaluate(() => window.kestrelCharts.curves.titleOf() && window.kestrelCharts.curves.titleOf().text),
+  assert.equal((await emptyCharts()).curves,
     'No trial has reported intermediate steps yet', 'learning curves of a study whose trials report no steps say so');
   await page.check('#log-scale');
   assert.equal(await page.evaluate(() => window.kestrelCharts.history.options.scales.y.type), 'logarithmic',
@@ -505,7 +517,7 @@ test('learning curves show every trial per step', async () => {
   for (const t of trials) assert.equal(curves.find((k) => k.number === t.number).steps.length, t.params.epochs);
   const c = await chartCounts();
   assert.equal(c.curveTrials, 12, 'one curve per trial');
-  assert.equal(await page.evaluate(() => window.kestrelCharts.curves.titleOf()), null, 'no "no steps" title over drawn curves');
+  assert.equal((await emptyCharts()).curves, 'drawn', 'no "no steps" text over drawn curves');
   assert.equal(c.curvePoints, trials.reduce((s, t) => s + t.params.epochs, 0), 'one point per reported step');
   assert.deepEqual(c.slices.opt, 12, 'categorical parameter slice');
   assert.equal(c.parallelPoints, 12 * 4);
@@ -679,14 +691,35 @@ test('a running trial\'s page moves its last step with the curve, and says its l
   });
   assert.equal(shown, String(last), 'the header\'s last step is the curve\'s');
   assert.equal(await page.locator('#stderr-none').innerText(), 'kept when the trial ends');
-  // its study has no complete trial yet: the charts say so instead of bare axes
+  // its study has no complete trial yet: the charts say so instead of axes from 0 to 1
   await go('#/study/slowtrial');
   await page.locator('#charts[data-ready="true"]').waitFor();
-  const said = await page.evaluate(() => Object.fromEntries(['history', 'parallel', 'edf', 'timeline', 'contour']
-    .map((k) => [k, window.kestrelCharts[k].titleOf() && window.kestrelCharts[k].titleOf().text])));
-  assert.deepEqual(said, { history: 'No complete trial yet', parallel: 'No complete trial yet', edf: 'No complete trial yet',
-    timeline: null, contour: 'No complete trial yet' });
+  const NONE = 'No completed trials yet';
+  assert.deepEqual(await emptyCharts(), { history: NONE, parallel: NONE, edf: NONE, timeline: 'drawn', contour: NONE,
+    importance: 'Not enough complete trials with different values to estimate importance yet', curves: 'drawn',
+    'slice:x': NONE, 'slice:epochs': NONE, 'slice:opt': NONE });
   await api('POST', '/studies/slowtrial/stop');
+});
+
+test('a study and a trial with nothing reported yet say so in place of their charts\' axes', async () => {
+  const spec = branin('quiet', 1, 1);
+  spec.run = { command: 'sleep 60' };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  try {
+    await until('its trial runs', async () => (await allTrials('quiet')).some((t) => t.state === 'RUNNING'));
+    await go('#/study/quiet/trial/0');
+    await page.waitForFunction(() => window.kestrelCharts.trial);
+    assert.deepEqual(await emptyCharts(), { trial: 'No step reported yet' });
+    await go('#/study/quiet');
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    const said = await emptyCharts();
+    assert.equal(said.curves, 'No trial has reported intermediate steps yet');
+    assert.equal(said.history, 'No completed trials yet');
+    assert.equal(said.timeline, 'drawn', 'the running trial is on the timeline');
+    await shot('study-nothing-yet');
+  } finally {
+    await api('POST', '/studies/quiet/stop');
+  }
 });
 
 test('the trial page puts metrics of other magnitudes on axes of their own', async () => {
@@ -805,9 +838,7 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   assert.match(await page.locator('#state-reason').innerText(), /^FAILED: no trial completed; the last failure: exit code 9/);
   // the header and the table come before the charts (they wait for the history)
   await page.locator('#charts[data-ready="true"]').waitFor();
-  assert.match(await page.evaluate(() => window.kestrelCharts.importance.options.plugins.title.text),
-    /Not enough complete trials/, 'the importance chart says why it is empty');
-  assert.equal(await page.evaluate(() => window.kestrelCharts.importance.options.plugins.title.display), true);
+  assert.match((await emptyCharts()).importance, /^Not enough complete trials/, 'the importance chart says why it is empty');
   await shot('study-failed');
   assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'it has failed trials to retry');
   unlinkSync(flag);
