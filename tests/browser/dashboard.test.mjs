@@ -1041,6 +1041,17 @@ test('the workers page lists each worker with its labels, slots, GPUs and the tr
   }
 });
 
+test('a study name of 128 characters leaves every column of the studies list in view', async () => {
+  const long = 'n'.repeat(128);
+  assert.equal((await api('POST', '/studies', branin(long, 1, 1))).status, 201);
+  await go('#/');
+  await page.locator(`#studies tr[data-study="${long}"]`).waitFor();
+  const fits = await page.$eval('#studies', (t) => t.parentNode.scrollWidth <= t.parentNode.clientWidth);
+  assert.ok(fits, 'the list does not scroll sideways: the best value and the rest stay in view');
+  await shot('studies-long-name');
+  await api('DELETE', '/studies/' + long);
+});
+
 test('no script error on any page', () => {
   assert.deepEqual(pageErrors, []);
 });
