@@ -134,9 +134,12 @@ K.pages = K.pages || {};
         { key: 'duration', label: 'Duration', get: (t) => t.duration },
         { key: 'started_at', label: 'Started', get: (t) => t.started_at },
       ]);
+    const sortBy = (key) => { view.dir = view.key === key ? -view.dir : 1; view.key = key; view.page = 0; render(); };
+    /* a header sorts from the keyboard too: Tab to it, Enter or Space */
     const head = h('tr', null, cols.map((c) => h('th', {
-      class: 'sortable', dataset: { key: c.key },
-      onclick: () => { view.dir = view.key === c.key ? -view.dir : 1; view.key = c.key; view.page = 0; render(); },
+      class: 'sortable', dataset: { key: c.key }, tabindex: 0, 'aria-sort': 'none',
+      onclick: () => sortBy(c.key),
+      onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sortBy(c.key); } },
     }, c.label)));
     const link = (t) => `#/study/${encodeURIComponent(model.study.name)}/trial/${t.number}`;
 
@@ -211,6 +214,7 @@ K.pages = K.pages || {};
       }
       for (const th of head.children) {
         th.dataset.sort = th.dataset.key === view.key ? (view.dir > 0 ? 'asc' : 'desc') : '';
+        th.setAttribute('aria-sort', { asc: 'ascending', desc: 'descending' }[th.dataset.sort] || 'none');
       }
       info.textContent = model.partial ? `first ${rows.length} of ${model.study.counts.total} trials · loading the rest…`
         : `${rows.length} trial${rows.length === 1 ? '' : 's'} · page ${view.page + 1} of ${pages}`;

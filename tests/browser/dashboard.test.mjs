@@ -595,6 +595,19 @@ test('the trial table sorts, filters and pages', async () => {
   assert.deepEqual(await shown(), byValue.slice(0, 100), 'ascending by value');
   await page.click('#trials th[data-key="value"]');
   assert.deepEqual(await shown(), byValue.slice().reverse().slice(0, 100), 'descending by value');
+  assert.equal(await page.getAttribute('#trials th[data-key="value"]', 'aria-sort'), 'descending');
+  // from the keyboard alone: Tab reaches a column's header, Enter and Space sort by it
+  await page.focus('#state-filter');
+  for (let i = 0; i < 20 && await page.evaluate(() => document.activeElement.dataset.key !== 'number'); i++) await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'number', 'Tab reaches the first header');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'value');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await shown(), byValue.slice(0, 100), 'Enter: ascending by value');
+  await page.keyboard.press(' ');
+  assert.deepEqual(await shown(), byValue.slice().reverse().slice(0, 100), 'Space: descending by value');
+  await page.click('#trials th[data-key="value"]');
 
   await page.selectOption('#state-filter', 'FAILED');
   assert.equal(await rows.count(), 0);
