@@ -26,6 +26,7 @@ window.K = window.K || {};
   const TITLE_ROW = 22;
   const TICK_GAP = 11;     // from the chart area to a tick label, as Chart.js's tick mark and padding
   const PIECE = 5000;      // points drawn by one of renderJobs' jobs
+  const EDGE = 4;          // the least room between a tick label and the canvas's edge
 
   /* A "nice" step (1, 2 or 5 times a power of ten) near range. */
   function niceStep(range) {
@@ -539,8 +540,11 @@ window.K = window.K || {};
         }
         if (!shown[i] || !t.label) return;
         if (s.horizontal) {
+          /* the outer labels move inwards, whole: a label centred on the
+           * last tick ran off the canvas (1e+308 read 1e+3) */
+          const half = ctx.measureText(t.label).width / 2 + EDGE;
           ctx.textAlign = 'center';
-          ctx.fillText(t.label, p, a.bottom + TICK_GAP + TICK_PX / 2);
+          ctx.fillText(t.label, Math.max(half, Math.min(this.width - half, p)), a.bottom + TICK_GAP + TICK_PX / 2);
         } else {
           ctx.textAlign = right ? 'left' : 'right';
           ctx.fillText(t.label, right ? s.left + TICK_GAP : s.right - TICK_GAP, p);

@@ -1065,6 +1065,26 @@ test('a study name of 128 characters leaves every column of the studies list in 
   await api('DELETE', '/studies/' + long);
 });
 
+test('an axis\'s last tick label stays on the canvas, whole (1e+308 was cut to 1e+3)', async () => {
+  const spec = branin('huge', 2, 1);
+  spec.objective.direction = 'maximize';
+  spec.space = { k: { type: 'categorical', choices: [0, 1] } };
+  spec.strategy = { name: 'grid' };
+  spec.run = { command: "test {k} = 0 && echo '{{\"value\": 1e308}}' || echo '{{\"value\": 2.5}}'" };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('huge complete', async () => (await studyState('huge')) === 'COMPLETE');
+  await go('#/study/huge');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.equal(await page.locator('[data-fact="best"]').innerText(), '1e+308 (#0)', 'the best of a maximized study');
+  const inked = await page.evaluate(() => Object.entries(window.kestrelCharts).filter(([, c]) => {
+    const { width, height } = c.canvas;
+    const px = c.canvas.getContext('2d').getImageData(width - 3, 0, 3, height).data;
+    return px.some((v, i) => i % 4 === 3 && v !== 0);
+  }).map(([k]) => k));
+  assert.deepEqual(inked, [], 'no chart draws up to its right edge (a label running off it)');
+  await shot('study-huge');
+});
+
 test('no script error on any page', () => {
   assert.deepEqual(pageErrors, []);
 });
