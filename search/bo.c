@@ -433,6 +433,8 @@ static int fit_model(struct strategy *b, const strategy_history *h,
     }
     /* Warped over every value, so the subset does not change the scale. */
     if (b->warp) gp_power_warp(y, rows, b->warp_shift, scratch);
+    /* gp_set_data squares them: raw values near 1e308 ("transform": "none") overflow */
+    gp_scale_targets(y, rows);
     uint64_t seed = strategy_seed_for(b->seed, (uint64_t)k);
     int keep = rows, near = 0;
     if (local) {
@@ -624,8 +626,10 @@ static int maximize(struct strategy *b, const strategy_history *h,
         if (!taken(b, h, batch, nb, out)) return KE_OK;
     }
     /* Every candidate tried is taken: the space is (nearly) exhausted around
-     * the optimum, and repeating the best refined point is the least bad. */
-    space_unit_to_point(b->sp, ref[top], out);
+     * the optimum, and repeating the best refined point is the least bad.
+     * None was refined when no score was above -inf: then the screen's first
+     * candidate (ref[0] would be whatever the stack held). */
+    space_unit_to_point(b->sp, n_ref > 0 ? ref[top] : b->cand_u, out);
     return KE_OK;
 }
 

@@ -5,6 +5,7 @@
  * Invariant: Xw, L and alpha match (X, y, theta) after gp_condition. */
 #include "gp.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,12 @@ int gp_set_data(gp *g, const double *X, const double *y, int n, kerror *err)
     for (int i = 0; i < n; i++) mean += y[i];
     mean = n ? mean / n : 0.0;
     for (int i = 0; i < n; i++) ss += (y[i] - mean) * (y[i] - mean);
+    /* A NaN target, or one whose square overflows, would make every
+     * prediction NaN without a word: refused instead. */
+    if (!isfinite(mean) || !isfinite(ss))
+        return kerror_set(err, KE_INVALID, NULL,
+                          "gp: cannot standardize the targets: one is not finite or is too large "
+                          "(|y| above %g) to square", GP_TARGET_MAX);
     double sd = n > 1 ? sqrt(ss / n) : 0.0;
     /* Constant targets carry no scale; 1 keeps the standardized values at 0
      * (and there is nothing to be pessimistic about). */
@@ -140,6 +147,16 @@ int gp_set_data(gp *g, const double *X, const double *y, int n, kerror *err)
     g->y_std = sd;
     g->n = n;
     return KE_OK;
+}
+
+void gp_scale_targets(double *y, int n)
+{
+    double big = 0.0;
+    for (int i = 0; i < n; i++) big = fmax(big, fabs(y[i]));
+    if (!(big > 0x1p256)) return;
+    int e;
+    frexp(big, &e);
+    for (int i = 0; i < n; i++) y[i] = ldexp(y[i], 256 - e);
 }
 
 int gp_append(gp *g, const double *x, double y, kerror *err)
@@ -490,6 +507,15 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* t = log(1 + (y - lo) / s) for lo <= y and s > 0, also where the ratio
+ * overflows (a shift of 1e-300 under a spread of 1e300): log1p(r) is then
+ * log(y - lo) - log(s) to the last bit. */
+static double warp_log(double y, double lo, double s)
+{
+    double r = (y - lo) / s;
+    return r <= DBL_MAX ? log1p(r) : log(y - lo) - log(s);
+}
+
 /* z of gp_power_warp for t = log(1 + (y - lo) / s) >= 0. */
 static double box_cox(double t, double lambda)
 {
@@ -501,15 +527,22 @@ double gp_power_warp(double *y, int n, int fit_shift, double *scratch)
     if (n < 3) return 1.0;
     memcpy(scratch, y, (size_t)n * sizeof *y);
     qsort(scratch, (size_t)n, sizeof *scratch, cmp_double);
+    if (!(scratch[n - 1] > scratch[0])) return 1.0;
+    /* y - lo overflows beyond DBL_MAX / 2 (1e308 - -1e308); the warp does
+     * not depend on the values' scale, and a power of two scales exactly. */
+    if (fmax(fabs(scratch[0]), fabs(scratch[n - 1])) > DBL_MAX / 4)
+        for (int i = 0; i < n; i++) {
+            y[i] *= 0.25;
+            scratch[i] *= 0.25;
+        }
     double lo = scratch[0], shift[2] = { scratch[n / 2] - lo, scratch[n / 4] - lo };
     if (!(shift[0] > 0.0)) shift[0] = scratch[n - 1] - lo;
-    if (!(shift[0] > 0.0)) return 1.0;
     int n_shift = fit_shift && n >= WARP_SHIFT_MIN_N && shift[1] > 0.0 && shift[1] < shift[0] ? 2 : 1;
     double best_s = shift[0], best_lambda = 1.0, best_ll = -INFINITY;
     for (int k = 0; k < n_shift; k++) {
         double s = shift[k], sum_t = 0.0;
         for (int i = 0; i < n; i++) {
-            scratch[i] = log1p((y[i] - lo) / s);
+            scratch[i] = warp_log(y[i], lo, s);
             sum_t += scratch[i];
         }
         /* Profile log-likelihood of (lambda, s) (Box & Cox 1964, sec. 3): the
@@ -534,7 +567,7 @@ double gp_power_warp(double *y, int n, int fit_shift, double *scratch)
             }
         }
     }
-    for (int i = 0; i < n; i++) y[i] = box_cox(log1p((y[i] - lo) / best_s), best_lambda);
+    for (int i = 0; i < n; i++) y[i] = box_cox(warp_log(y[i], lo, best_s), best_lambda);
     return best_lambda;
 }
 

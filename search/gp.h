@@ -61,6 +61,10 @@ void gp_free(gp *g);
 /* Length of theta: d + 2, plus 2d with warp_inputs. */
 int gp_nparams(const gp *g);
 
+/* Largest target magnitude gp_set_data promises to standardize (it squares
+ * them); larger ones may be refused. */
+#define GP_TARGET_MAX 1e150
+
 /* Replaces the data with n rows of X (n, d) and targets y (n), copied; the
  * targets are standardized with their own standard deviation sd, around
  * y_mean = their mean + prior_sd * sd: the zero-mean GP then reverts to
@@ -68,8 +72,15 @@ int gp_nparams(const gp *g);
  * Fieldsend & Everson 2020, "What do you mean? The role of the mean function
  * in Bayesian optimisation") makes unexplored walls and corners look worse
  * than the average, not average with a large variance.
- * Keeps theta (the warm start). Call gp_fit or gp_condition before predicting. */
+ * Keeps theta (the warm start). Call gp_fit or gp_condition before predicting.
+ * Fails (KE_INVALID, g left empty) when a target is not finite or the
+ * targets are too large to standardize (|y| above GP_TARGET_MAX may be). */
 int gp_set_data(gp *g, const double *X, const double *y, int n, kerror *err);
+
+/* Scales y (n) in place by a power of two, exactly (ranks, ratios and the
+ * standardized values are kept), so that none exceeds 2^256 in magnitude,
+ * well below GP_TARGET_MAX; leaves values already below it alone. */
+void gp_scale_targets(double *y, int n);
 
 /* Adds one row with target y in original units, standardized with the current
  * y_mean/y_std (used for pending points, so the lies do not move the scale).
@@ -114,8 +125,11 @@ double gp_log_prior(int d, const double *theta, double *grad);
  * more of the standardized range. lambda = 1 is affine (no change for the GP,
  * which standardizes; every s ties and the median's is kept); lambda = 0 is
  * logarithmic above lo + s and nearly linear below. Monotone, so the order
- * and the argmin are kept. scratch holds n doubles. Returns lambda (1 and y
- * untouched when all values are equal or n < 3). */
+ * and the argmin are kept. Any finite values give finite results, 1e308
+ * beside -1e308 (the values are scaled by a power of two first when their
+ * differences would overflow) or a shift of 1e-300 under a spread of 1e300.
+ * scratch holds n doubles. Returns lambda (1 and y untouched when all values
+ * are equal or n < 3). */
 double gp_power_warp(double *y, int n, int fit_shift, double *scratch);
 
 /* Cholesky of the symmetric positive semi-definite A (n, n) row-major, of which

@@ -1,0 +1,164 @@
+/* test_search_robust: the search strategies under histories at the edges a
+ * study can reach (docs/gp.md, "Robustness"): values near the double range
+ * (1e308 next to -1e308, 1e-300), spaces with fewer points than trials. Every
+ * suggestion must be a legal point of the space, and the GP must not repeat
+ * a point while the space still holds untried ones. */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "../search/bo.h"
+#include "../search/gp.h"
+#include "../search/strategy.h"
+#include "space_fixture.h"
+
+/* ---- helpers ---- */
+
+static strategy *make(const strategy_ops *ops, const space *sp, const char *options, uint64_t seed)
+{
+    strategy *st = NULL;
+    kerror err;
+    json_t *o = options ? json_loads(options, 0, NULL) : NULL;
+    int rc = ops->create(&st, sp, o, seed, &err);
+    json_decref(o);
+    ck_assert_msg(rc == KE_OK, "create: %s: %s", err.path, err.msg);
+    return st;
+}
+
+static void record(strategy_obs *o, int number, const space_point *p, double v)
+{
+    memset(o, 0, sizeof *o);
+    o->number = number;
+    o->resumed_from = -1;
+    o->retry_of = -1;
+    o->point = *p;
+    o->state = TRIAL_COMPLETE;
+    o->has_value = 1;
+    o->value = v;
+}
+
+/* Every active value of p is legal for its parameter: finite, within the
+ * bounds, on the int step, a choice index. */
+static void assert_legal(const space *sp, const space_point *p, int trial)
+{
+    for (int i = 0; i < sp->n; i++) {
+        const space_param *q = &sp->params[i];
+        double x = p->x[i];
+        if (!p->active[i] || q->kind == PARAM_FIXED) continue;
+        int ok = isfinite(x);
+        if (q->kind == PARAM_CATEGORICAL) ok = ok && x >= 0 && x < q->n_choices && x == floor(x);
+        else ok = ok && x >= q->low && x <= q->high;
+        if (q->kind == PARAM_INT) ok = ok && x == floor(x);
+        ck_assert_msg(ok, "trial %d: %s = %.17g", trial, q->name, x);
+    }
+}
+
+/* Index of the first of pts[0..n) equal to p, -1 for none. */
+static int find_point(const space *sp, const strategy_obs *obs, int n, const space_point *p)
+{
+    for (int i = 0; i < n; i++)
+        if (space_point_equal(sp, &obs[i].point, p)) return i;
+    return -1;
+}
+
+/* ---- extreme values ---- */
+
+START_TEST(gp_power_warp_keeps_extreme_values_finite)
+{
+    /* -1e308 to 1e308 is a range beyond the doubles; a shift of 1e-300 under
+     * a spread of 1e300 a ratio beyond them: both were inf, then NaN in the
+     * model. The warp is monotone, so the order must survive. */
+    double cases[2][8] = {
+        { 1e300, -1e300, 1e-300, 0.0, 1e308, -1e308, 3.0, -DBL_MAX },
+        { 0.0, 1e-300, 1e-300, 1e-300, 1e-300, 2e-300, 1e300, DBL_MAX },
+    };
+    for (int c = 0; c < 2; c++) {
+        double y[8], scratch[8];
+        memcpy(y, cases[c], sizeof y);
+        gp_power_warp(y, 8, 1, scratch);
+        for (int i = 0; i < 8; i++) {
+            ck_assert_msg(isfinite(y[i]), "case %d: value %g warped to %g", c, cases[c][i], y[i]);
+            for (int j = 0; j < 8; j++)
+                if (cases[c][i] < cases[c][j]) ck_assert_double_le(y[i], y[j]);
+        }
+    }
+}
+END_TEST
+
+START_TEST(gp_set_data_refuses_targets_it_cannot_standardize)
+{
+    /* Squares of 1e300 overflow: the mean and standard deviation were NaN
+     * and inf, and every prediction NaN, with no error said. */
+    gp g;
+    double X[4] = { 0.1, 0.4, 0.6, 0.9 }, y[4] = { 1e300, -1e300, 2e300, 5.0 };
+    kerror err;
+    ck_assert_int_eq(gp_init(&g, 1, NULL), KE_OK);
+    ck_assert_int_eq(gp_set_data(&g, X, y, 4, &err), KE_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "standardize"));
+    double ok[4] = { 1e100, -1e100, 2e100, 5.0 }, mu, var, x = 0.5;
+    ck_assert_int_eq(gp_set_data(&g, X, ok, 4, &err), KE_OK);
+    ck_assert_int_eq(gp_fit(&g, 20, 1, 3, &err), KE_OK);
+    ck_assert_int_eq(gp_predict(&g, &x, 1, &mu, &var, &err), KE_OK);
+    ck_assert(isfinite(mu) && isfinite(var));
+    gp_free(&g);
+}
+END_TEST
+
+static const double extreme[] = { 1e300, -1e300, 1e-300, 0.0, 1e308, -1e308, -DBL_MAX, DBL_MAX };
+
+/* A GP study (options) on a space with a float, whose trial t has value
+ * extreme[t % 8] scaled by the float's place in its range: no suggestion may
+ * be illegal or repeat a trial (the float makes a repeat no accident). */
+static void extreme_study(const char *options)
+{
+    enum { N = 30 };
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "lr", 1e-12, 1e12, 1);
+    fx_int(&sp, "units", 1, 1000000, 1, 1);
+    fx_cat(&sp, "opt", "a", "b", "c", NULL);
+    fx_float(&sp, "x", -1e300, 1e300, 0);
+    strategy_obs obs[N];
+    strategy *st = make(&gp_strategy, &sp, options, 1);
+    for (int t = 0; t < N; t++) {
+        strategy_history h = { obs, t, 0, NULL };
+        strategy_suggestion sg;
+        kerror err;
+        int n = gp_strategy.suggest(st, &h, &sg, 1, &err);
+        ck_assert_msg(n == 1, "%s: trial %d: %d %s", options, t, n, err.msg);
+        assert_legal(&sp, &sg.point, t);
+        int rep = find_point(&sp, obs, t, &sg.point);
+        ck_assert_msg(rep < 0, "%s: trial %d repeats trial %d", options, t, rep);
+        double share = 0.5 + sg.point.x[3] / 4e300;   /* in [0.25, 0.75] */
+        record(&obs[t], t, &sg.point, extreme[t % 8] * share);
+    }
+    gp_strategy.destroy(st);
+    space_free(&sp);
+}
+
+START_TEST(bo_extreme_values_keep_the_model_finite)
+{
+    extreme_study(NULL);
+    extreme_study("{\"transform\": \"none\"}");
+}
+END_TEST
+
+static Suite *robust_suite(void)
+{
+    Suite *s = suite_create("search_robust");
+    TCase *values = tcase_create("values");
+    tcase_set_timeout(values, 60);
+    tcase_add_test(values, gp_power_warp_keeps_extreme_values_finite);
+    tcase_add_test(values, gp_set_data_refuses_targets_it_cannot_standardize);
+    tcase_add_test(values, bo_extreme_values_keep_the_model_finite);
+    suite_add_tcase(s, values);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(robust_suite());
+}
