@@ -27,7 +27,7 @@
 #define WARM_RESTART_ROWS 64 /* above it warm fits skip the random restart */
 #define REFINE_STARTS 3     /* best screened candidates refined locally */
 #define REFINE_ITER 40      /* Nelder-Mead iterations per refinement */
-#define DUP_TRIES 64        /* candidates tried before accepting a repeat */
+#define DUP_TRIES 64        /* distinct points tried before accepting a repeat */
 #define SUBSET_DEFAULT 200  /* model rows beyond which a subset is fitted */
 #define SUBSET_MIN 20       /* least non-zero "subset" option */
 /* The local model: at least this many rows; a candidate box around the
@@ -545,6 +545,20 @@ static int taken(const struct strategy *b, const strategy_history *h,
     return 0;
 }
 
+/* Marks used (-inf) every screened candidate that maps to p. In a space of
+ * few points (ints, categoricals) hundreds of candidates share each point:
+ * without this the copies of a taken one used up all DUP_TRIES, and a study
+ * of 6 points re-measured its incumbent with a point never tried. */
+static void drop_copies(struct strategy *b, const space_point *p)
+{
+    space_point q;
+    for (int j = 0; j < b->n_cand; j++) {
+        if (!(b->score[j] > -INFINITY)) continue;
+        space_unit_to_point(b->sp, b->cand_u + (size_t)j * b->dims, &q);
+        if (space_point_equal(b->sp, &q, p)) b->score[j] = -INFINITY;
+    }
+}
+
 /* Screens n_cand candidates (a quarter in shrinking boxes around the
  * incumbent, the rest uniform in the cube, or for the local model in the box
  * of half-width b->radius around the incumbent), all scored in one batched
@@ -582,7 +596,8 @@ static int next_best(const struct strategy *b)
 }
 
 /* The suggestion maximizing the acquisition that no trial or earlier batch
- * member already holds: refined candidates first, then the screen in order. */
+ * member already holds: refined candidates first, then the screen in order,
+ * DUP_TRIES distinct points at most. */
 static int maximize(struct strategy *b, const strategy_history *h,
                     const strategy_suggestion *batch, int nb, long k,
                     space_point *out, kerror *err)
@@ -624,6 +639,7 @@ static int maximize(struct strategy *b, const strategy_history *h,
         }
         space_unit_to_point(b->sp, u, out);
         if (!taken(b, h, batch, nb, out)) return KE_OK;
+        drop_copies(b, out);
     }
     /* Every candidate tried is taken: the space is (nearly) exhausted around
      * the optimum, and repeating the best refined point is the least bad.

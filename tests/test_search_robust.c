@@ -146,6 +146,62 @@ START_TEST(bo_extreme_values_keep_the_model_finite)
 }
 END_TEST
 
+/* Distinct points among obs[0..n). */
+static int distinct(const space *sp, const strategy_obs *obs, int n)
+{
+    int d = 0;
+    for (int i = 0; i < n; i++) d += find_point(sp, obs, i, &obs[i].point) < 0;
+    return d;
+}
+
+/* ---- finite spaces ---- */
+
+/* A GP study of trials trials, batch suggestions per call, on sp with
+ * n_points points, value = the first parameter: once the design is over,
+ * no suggestion repeats a trial or a member of its batch while an untried
+ * point is left. */
+static void finite_study(const space *sp, int n_points, int trials, int batch)
+{
+    strategy_obs obs[64];
+    strategy *st = make(&gp_strategy, sp, "{\"n_initial\": 4}", 2);
+    for (int t = 0; t < trials; t += batch) {
+        strategy_history h = { obs, t, 0, NULL };
+        strategy_suggestion sg[16];
+        kerror err;
+        ck_assert_int_eq(gp_strategy.suggest(st, &h, sg, batch, &err), batch);
+        for (int i = 0; i < batch; i++) {
+            assert_legal(sp, &sg[i].point, t + i);
+            if (t >= 4 && distinct(sp, obs, t + i) < n_points)
+                ck_assert_msg(find_point(sp, obs, t + i, &sg[i].point) < 0,
+                              "trial %d repeats trial %d with %d of %d points tried", t + i,
+                              find_point(sp, obs, t + i, &sg[i].point), distinct(sp, obs, t + i),
+                              n_points);
+            record(&obs[t + i], t + i, &sg[i].point, sg[i].point.x[0]);
+        }
+    }
+    ck_assert_int_eq(distinct(sp, obs, trials), n_points);
+    gp_strategy.destroy(st);
+}
+
+START_TEST(bo_tries_every_point_of_a_small_space)
+{
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_cat(&sp, "a", "x", "y", NULL);
+    fx_cat(&sp, "b", "p", "q", "r", NULL);
+    finite_study(&sp, 6, 20, 1);
+    space_free(&sp);
+    memset(&sp, 0, sizeof sp);
+    fx_int(&sp, "k", 0, 9, 1, 0);
+    finite_study(&sp, 10, 16, 8);
+    space_free(&sp);
+    memset(&sp, 0, sizeof sp);
+    fx_int(&sp, "k", 0, 1, 1, 0);
+    finite_study(&sp, 2, 12, 1);
+    space_free(&sp);
+}
+END_TEST
+
 static Suite *robust_suite(void)
 {
     Suite *s = suite_create("search_robust");
@@ -155,6 +211,10 @@ static Suite *robust_suite(void)
     tcase_add_test(values, gp_set_data_refuses_targets_it_cannot_standardize);
     tcase_add_test(values, bo_extreme_values_keep_the_model_finite);
     suite_add_tcase(s, values);
+    TCase *spaces = tcase_create("spaces");
+    tcase_set_timeout(spaces, 60);
+    tcase_add_test(spaces, bo_tries_every_point_of_a_small_space);
+    suite_add_tcase(s, spaces);
     return s;
 }
 
