@@ -545,6 +545,31 @@ static int taken(const struct strategy *b, const strategy_history *h,
     return 0;
 }
 
+/* Design point k, or, where it repeats a trial or an earlier member of the
+ * batch, the first of DUP_TRIES uniform draws from k's seed that does not
+ * (the Sobol point when none does): in a space of few points (ints,
+ * categoricals) the net does not stratify the buckets, and a design of 6 on
+ * 2 x 3 choices repeated a point with 3 never tried. */
+static int design_fresh(const struct strategy *b, const strategy_history *h,
+                        const strategy_suggestion *batch, int nb, long k, space_point *p,
+                        kerror *err)
+{
+    int rc = design_point(b, k, p, err);
+    if (rc || !taken(b, h, batch, nb, p)) return rc;
+    uint64_t st = strategy_seed_for(b->seed ^ 0x64657369u, (uint64_t)k);
+    double u[SPACE_MAX_PARAMS];
+    space_point q;
+    for (int t = 0; t < DUP_TRIES; t++) {
+        for (int d = 0; d < b->dims; d++) u[d] = strategy_rng_uniform(&st);
+        space_unit_to_point(b->sp, u, &q);
+        if (!taken(b, h, batch, nb, &q)) {
+            *p = q;
+            break;
+        }
+    }
+    return KE_OK;
+}
+
 /* Marks used (-inf) every screened candidate that maps to p. In a space of
  * few points (ints, categoricals) hundreds of candidates share each point:
  * without this the copies of a taken one used up all DUP_TRIES, and a study
@@ -756,7 +781,7 @@ static int bo_suggest(strategy *b, const strategy_history *h,
         } else if (k < b->n_initial || n_obs < 2) {
             /* The model needs two values to standardize; until then the
              * design simply continues. */
-            rc = design_point(b, k, &out[i].point, err);
+            rc = design_fresh(b, h, out, i, k, &out[i].point, err);
         } else {
             if (!fitted && (rc = fit_model(b, h, out, i, k, 0, err))) break;
             fitted = 1;
