@@ -20,6 +20,7 @@
 #include "../search/sobol.h"
 #include "../src/testfn.h"
 #include "space_fixture.h"
+#include "strategy_fixture.h"
 
 static void unit_square(space *s)
 {
@@ -41,35 +42,12 @@ static double bowl_failing_right(const space_point *p)
     return p->x[0] > 0.6 ? NAN : bowl(p);
 }
 
-static strategy *make(const strategy_ops *ops, const space *sp, const char *options, uint64_t seed)
-{
-    strategy *st = NULL;
-    kerror err;
-    json_t *o = options ? json_loads(options, 0, NULL) : NULL;
-    int rc = ops->create(&st, sp, o, seed, &err);
-    json_decref(o);
-    ck_assert_msg(rc == 0, "create: %s: %s", err.path, err.msg);
-    return st;
-}
-
-static void record(strategy_obs *o, int number, const space_point *p, double v)
-{
-    memset(o, 0, sizeof *o);
-    o->number = number;
-    o->resumed_from = -1;
-    o->retry_of = -1;
-    o->point = *p;
-    o->has_value = !isnan(v);
-    o->state = isnan(v) ? TRIAL_FAILED : TRIAL_COMPLETE;
-    o->value = isnan(v) ? 0 : v;
-}
-
 /* A sequential study of budget trials; returns the best value, fills obs. */
 static double run_study(const strategy_ops *ops, const space *sp, const char *options,
                         uint64_t seed, int budget, double (*f)(const space_point *),
                         strategy_obs *obs)
 {
-    strategy *st = make(ops, sp, options, seed);
+    strategy *st = fx_strategy(ops, sp, options, seed);
     double best = INFINITY;
     for (int t = 0; t < budget; t++) {
         strategy_history h = { obs, t, 0, NULL };
@@ -78,7 +56,7 @@ static double run_study(const strategy_ops *ops, const space *sp, const char *op
         int n = ops->suggest(st, &h, &sg, 1, &err);
         ck_assert_msg(n == 1, "suggest %d: %d %s", t, n, err.msg);
         double v = f(&sg.point);
-        record(&obs[t], t, &sg.point, v);
+        fx_record(&obs[t], t, &sg.point, v);
         if (!isnan(v) && v < best) best = v;
     }
     ops->destroy(st);
@@ -513,7 +491,7 @@ static void check_parallel_batch(const char *options, double min_d2)
         obs[i].state = TRIAL_RUNNING;
         obs[i].has_value = 0;
     }
-    strategy *st = make(&gp_strategy, &sp, options, 8);
+    strategy *st = fx_strategy(&gp_strategy, &sp, options, 8);
     strategy_history h = { obs, DONE + RUNNING, 0, NULL };
     kerror err;
     ck_assert_int_eq(gp_strategy.suggest(st, &h, out, BATCH, &err), BATCH);
@@ -567,10 +545,10 @@ static double next_beside_pending(const char *options)
     ck_assert_double_lt(off_optimum(&obs[ib].point), 0.01);
     space_point p = obs[ib].point;
     p.x[0] += 0.03;
-    record(&obs[DONE], DONE, &p, 0.0);
+    fx_record(&obs[DONE], DONE, &p, 0.0);
     obs[DONE].state = TRIAL_RUNNING;
     obs[DONE].has_value = 0;
-    strategy *st = make(&gp_strategy, &sp, opt, 4);
+    strategy *st = fx_strategy(&gp_strategy, &sp, opt, 4);
     strategy_history h = { obs, DONE + 1, 0, NULL };
     kerror err;
     ck_assert_int_eq(gp_strategy.suggest(st, &h, &out, 1, &err), 1);
@@ -608,9 +586,9 @@ START_TEST(bo_long_study_fits_a_subset)
         double u[2] = { strategy_rng_uniform(&rng), strategy_rng_uniform(&rng) };
         space_point p;
         space_unit_to_point(&sp, u, &p);
-        record(&obs[i], i, &p, bowl(&p));
+        fx_record(&obs[i], i, &p, bowl(&p));
     }
-    strategy *st = make(&gp_strategy, &sp, NULL, 6);
+    strategy *st = fx_strategy(&gp_strategy, &sp, NULL, 6);
     strategy_history h = { obs, N, 0, NULL };
     strategy_suggestion out;
     kerror err;
@@ -632,7 +610,7 @@ static double branin_regret(const char *options, uint64_t seed)
     fx_float(&sp, "x1", fn->low[0], fn->high[0], 0);
     fx_float(&sp, "x2", fn->low[1], fn->high[1], 0);
     strategy_obs obs[50];
-    strategy *st = make(&gp_strategy, &sp, options, seed);
+    strategy *st = fx_strategy(&gp_strategy, &sp, options, seed);
     double best = INFINITY;
     for (int t = 0; t < 50; t++) {
         strategy_history h = { obs, t, 0, NULL };
@@ -640,7 +618,7 @@ static double branin_regret(const char *options, uint64_t seed)
         kerror err;
         ck_assert_int_eq(gp_strategy.suggest(st, &h, &sg, 1, &err), 1);
         double v = fn->f(sg.point.x);
-        record(&obs[t], t, &sg.point, v);
+        fx_record(&obs[t], t, &sg.point, v);
         if (v < best) best = v;
     }
     gp_strategy.destroy(st);
@@ -689,9 +667,9 @@ static double x1_after_wall_trials(const char *options)
         double u[2] = { i / 11.0, 0.0 };
         space_point p;
         space_unit_to_point(&sp, u, &p);
-        record(&obs[i], i, &p, (u[0] - 0.3) * (u[0] - 0.3));
+        fx_record(&obs[i], i, &p, (u[0] - 0.3) * (u[0] - 0.3));
     }
-    strategy *st = make(&gp_strategy, &sp, options, 3);
+    strategy *st = fx_strategy(&gp_strategy, &sp, options, 3);
     strategy_history h = { obs, 12, 0, NULL };
     strategy_suggestion out;
     kerror err;
@@ -734,7 +712,7 @@ static double next_from_incumbent(const char *options, int max_trials)
     int ib = 0;
     for (int i = 1; i < DONE; i++)
         if (obs[i].value < obs[ib].value) ib = i;
-    strategy *st = make(&gp_strategy, &sp, options, 5);
+    strategy *st = fx_strategy(&gp_strategy, &sp, options, 5);
     strategy_history h = { obs, DONE, max_trials, NULL };
     kerror err;
     ck_assert_msg(gp_strategy.suggest(st, &h, &out, 1, &err) == 1, "suggest: %s", err.msg);
@@ -800,7 +778,7 @@ START_TEST(bo_zero_dims_gives_the_single_point)
     space sp;
     memset(&sp, 0, sizeof sp);
     fx_fixed(&sp, "c", NULL, 1.5);
-    strategy *st = make(&gp_strategy, &sp, NULL, 1);
+    strategy *st = fx_strategy(&gp_strategy, &sp, NULL, 1);
     strategy_suggestion out[3];
     strategy_history h = { NULL, 0, 0, NULL };
     ck_assert_int_eq(gp_strategy.suggest(st, &h, out, 3, NULL), 3);
@@ -850,12 +828,12 @@ START_TEST(bo_options_rejected_with_paths)
     expect_rejected(&sp, "{\"warp_shift\": 1}", "strategy.options.warp_shift");
     expect_rejected(&sp, "{\"exploit_last\": 1.5}", "strategy.options.exploit_last");
     expect_rejected(&sp, "{\"exploit_last\": -0.1}", "strategy.options.exploit_last");
-    strategy *st = make(&gp_strategy, &sp,
+    strategy *st = fx_strategy(&gp_strategy, &sp,
                         "{\"n_initial\": 3, \"acquisition\": \"ucb\", \"ucb_beta\": 1, "
                         "\"xi\": 0.1, \"candidates\": 100, \"parallel\": \"kriging_believer\", "
                         "\"transform\": \"none\", \"subset\": 0}", 1);
     gp_strategy.destroy(st);
-    st = make(&gp_strategy, &sp, "{\"parallel\": \"constant_liar_min\", \"subset\": 20, \"trust_region\": false, "
+    st = fx_strategy(&gp_strategy, &sp, "{\"parallel\": \"constant_liar_min\", \"subset\": 20, \"trust_region\": false, "
                    "\"prior_mean\": 0}", 1);
     gp_strategy.destroy(st);
     space_free(&sp);

@@ -14,31 +14,9 @@
 #include "../search/gp.h"
 #include "../search/strategy.h"
 #include "space_fixture.h"
+#include "strategy_fixture.h"
 
 /* ---- helpers ---- */
-
-static strategy *make(const strategy_ops *ops, const space *sp, const char *options, uint64_t seed)
-{
-    strategy *st = NULL;
-    kerror err;
-    json_t *o = options ? json_loads(options, 0, NULL) : NULL;
-    int rc = ops->create(&st, sp, o, seed, &err);
-    json_decref(o);
-    ck_assert_msg(rc == KE_OK, "create: %s: %s", err.path, err.msg);
-    return st;
-}
-
-static void record(strategy_obs *o, int number, const space_point *p, double v)
-{
-    memset(o, 0, sizeof *o);
-    o->number = number;
-    o->resumed_from = -1;
-    o->retry_of = -1;
-    o->point = *p;
-    o->state = TRIAL_COMPLETE;
-    o->has_value = 1;
-    o->value = v;
-}
 
 /* Every active value of p is legal for its parameter: finite, within the
  * bounds, on the int step, a choice index. */
@@ -122,7 +100,7 @@ static void extreme_study(const char *options)
     fx_cat(&sp, "opt", "a", "b", "c", NULL);
     fx_float(&sp, "x", -1e300, 1e300, 0);
     strategy_obs obs[N];
-    strategy *st = make(&gp_strategy, &sp, options, 1);
+    strategy *st = fx_strategy(&gp_strategy, &sp, options, 1);
     for (int t = 0; t < N; t++) {
         strategy_history h = { obs, t, 0, NULL };
         strategy_suggestion sg;
@@ -133,7 +111,7 @@ static void extreme_study(const char *options)
         int rep = find_point(&sp, obs, t, &sg.point);
         ck_assert_msg(rep < 0, "%s: trial %d repeats trial %d", options, t, rep);
         double share = 0.5 + sg.point.x[3] / 4e300;   /* in [0.25, 0.75] */
-        record(&obs[t], t, &sg.point, extreme[t % 8] * share);
+        fx_record(&obs[t], t, &sg.point, extreme[t % 8] * share);
     }
     gp_strategy.destroy(st);
     space_free(&sp);
@@ -164,7 +142,7 @@ static void finite_study(const space *sp, int n_points, int trials, int batch, c
                          uint64_t seed)
 {
     strategy_obs obs[64];
-    strategy *st = make(&gp_strategy, sp, options, seed);
+    strategy *st = fx_strategy(&gp_strategy, sp, options, seed);
     for (int t = 0; t < trials; t += batch) {
         strategy_history h = { obs, t, 0, NULL };
         strategy_suggestion sg[16];
@@ -177,7 +155,7 @@ static void finite_study(const space *sp, int n_points, int trials, int batch, c
                               "trial %d repeats trial %d with %d of %d points tried", t + i,
                               find_point(sp, obs, t + i, &sg[i].point), distinct(sp, obs, t + i),
                               n_points);
-            record(&obs[t + i], t + i, &sg[i].point, sg[i].point.x[0]);
+            fx_record(&obs[t + i], t + i, &sg[i].point, sg[i].point.x[0]);
         }
     }
     ck_assert_int_eq(distinct(sp, obs, trials), n_points);
