@@ -417,6 +417,14 @@ static int set_from_json(const space *s, space_point *p, const char *name, const
 {
     const space_param *q = &s->params[space_find(s, name)];
     int takes_text = q->kind == PARAM_CATEGORICAL || q->kind == PARAM_FIXED;
+    /* A double holds every integer up to 2^53 (the bound a spec's int takes)
+     * and no more: 2^53 + 1 was read as 2^53 and taken, out of range by one. */
+    json_int_t limit = (json_int_t)1 << 53;
+    if (q->kind == PARAM_INT && json_is_integer(v) &&
+        (json_integer_value(v) > limit || json_integer_value(v) < -limit))
+        return kerror_set(err, KE_INVALID, name,
+                          "%" JSON_INTEGER_FORMAT " is beyond +-2^53, where an integer has no "
+                          "exact value", json_integer_value(v));
     if (json_is_number(v))
         return set_value(s, p, name, 0, json_number_value(v), NULL, 1, err);
     if (json_is_string(v) && takes_text)

@@ -411,6 +411,16 @@ START_TEST(test_from_json_types)
     expect_from_json(&s, "{\"x\": 1, \"i\": 4, \"c\": 4, \"f\": [7]}", "enqueue[0].f",
                      "must be a string or a number, not an array");
     space_free(&s);
+    /* 2^53 + 1 has no double: it was read as 2^53, the bound, and taken */
+    memset(&s, 0, sizeof s);
+    fx_int(&s, "i", -9007199254740992.0, 9007199254740992.0, 1, 0);
+    expect_from_json(&s, "{\"i\": 9007199254740992}", NULL, NULL);
+    expect_from_json(&s, "{\"i\": -9007199254740992}", NULL, NULL);
+    expect_from_json(&s, "{\"i\": 9007199254740993}", "enqueue[0].i",
+                     "9007199254740993 is beyond +-2^53");
+    expect_from_json(&s, "{\"i\": -9223372036854775807}", "enqueue[0].i",
+                     "-9223372036854775807 is beyond +-2^53");
+    space_free(&s);
 }
 END_TEST
 
