@@ -83,39 +83,88 @@ static int takes_text(const spec_study *s, const char *name, size_t n)
     return 0;
 }
 
-/* The shell quoting in force after the literal text t (n bytes), from
- * *state: 0 none, '\'' or '"'. Backslashes escape outside single quotes. */
-static void track_quotes(const char *t, size_t n, char *state)
+/* Where the text so far leaves the next character of a shell string, as far
+ * as quoting goes: Kestrel's single quotes keep a value one inert word only
+ * where the shell reads a plain word. */
+typedef struct {
+    char quote;     /* 0, '\'' or '"' */
+    int escaped;    /* a backslash ends the text: it takes the next character */
+    int backquote;  /* inside `...` */
+    int comment;    /* after a # that starts a word, to the line's end */
+    int heredoc;    /* 1: a << on this line; 2: here-document lines follow */
+    char prev;      /* the last character outside quotes, 0 at the start */
+} shell_ctx;
+
+/* Moves sh past the text t (n bytes), as /bin/sh reads it. */
+static void track_shell(const char *t, size_t n, shell_ctx *sh)
 {
     for (size_t i = 0; i < n; i++) {
-        if (*state != '\'' && t[i] == '\\') i++;
-        else if (*state == 0 && (t[i] == '\'' || t[i] == '"')) *state = t[i];
-        else if (*state == t[i]) *state = 0;
+        char ch = t[i];
+        if (sh->escaped) sh->escaped = 0;
+        else if (sh->comment) sh->comment = ch != '\n';
+        else if (sh->quote == '\'') sh->quote = ch == '\'' ? 0 : '\'';
+        else if (ch == '\\') sh->escaped = 1;
+        else if (sh->quote == '"') {
+            if (ch == '"') sh->quote = 0;
+            else if (ch == '`') sh->backquote = !sh->backquote;
+        } else if (ch == '\'' || ch == '"') sh->quote = ch;
+        else if (ch == '`') sh->backquote = !sh->backquote;
+        else if (ch == '#' && (!sh->prev || strchr(" \t\n;&|()<>", sh->prev))) sh->comment = 1;
+        else if (ch == '<' && sh->prev == '<' && !sh->heredoc) sh->heredoc = 1;
+        if (ch == '\n' && !sh->quote && sh->heredoc == 1) sh->heredoc = 2;
+        if (!sh->quote) sh->prev = ch;
     }
 }
 
+/* Why placeholder {name} (n bytes) cannot stand where sh is in a shell
+ * string, or NULL. A backslash would take Kestrel's opening quote and leave
+ * the value bare (and every later quote paired wrongly); a text value could
+ * run as code inside the user's own quotes (its quotes close theirs, and
+ * "..." runs $(...)), inside backquotes (a ` in it ends them), in a comment
+ * or a here-document (a newline in it starts a command line). */
+static const char *unsafe_spot(const spec_study *s, const char *name, size_t n,
+                               const shell_ctx *sh)
+{
+    if (sh->escaped) return "after a backslash: it would escape the quote Kestrel puts "
+                            "around the value; remove the backslash";
+    if (!takes_text(s, name, n)) return NULL;
+    if (sh->backquote) return "inside backquotes: a ` in a value would end them and run the "
+                              "rest; write $(...) instead";
+    if (sh->quote == '"') return "inside double quotes: Kestrel quotes its text itself, and "
+                                 "inside yours a value like $(cmd) would run; remove the quotes "
+                                 "around it";
+    if (sh->quote) return "inside single quotes: Kestrel quotes its text itself, and inside yours "
+                          "a value like $(cmd) would run; remove the quotes around it";
+    if (sh->comment) return "in a comment: a newline in a value would end the comment and run "
+                            "the next line; remove the placeholder or the #";
+    if (sh->heredoc == 2) return "after a here-document (<<): a line of a value could end the "
+                                 "document and run; read the value from $KESTREL_PARAMS or use a "
+                                 "script";
+    return NULL;
+}
+
 /* Expands template tmpl into *out (malloc'd): {name} placeholders, shell
- * quoted when quote is set, and {{ / }} as literal braces. In a shell string,
- * a placeholder that can be text must stand outside the user's own quotes:
- * inside '...' its quotes would close the user's and leave the value bare,
- * inside "..." $(...) and backquotes in the value would run. */
+ * quoted when quote is set, and {{ / }} as literal braces. In a shell string
+ * a placeholder must stand where its quoted value stays one inert word
+ * (unsafe_spot); the text written so far, values included, tells where. */
 static int expand(const spec_study *s, const char *tmpl, const space_point *pt, int trial,
                   int quote, const char *path, char **out, kerror *err)
 {
     sbuf b = { 0 };
     char val[SPEC_TEXT_VALUE_MAX + 64];
     int rc = KE_OK;
-    char in_quotes = 0;
+    shell_ctx sh = { 0 };
     const char *c = tmpl;
     if (sb_put(&b, "", 0)) goto nomem;
     while (*c) {
         size_t lit = strcspn(c, "{}");
         if (sb_put(&b, c, lit)) goto nomem;
-        track_quotes(c, lit, &in_quotes);
+        track_shell(c, lit, &sh);
         c += lit;
         if (!*c) break;
         if (c[1] == c[0]) {
             if (sb_put(&b, c, 1)) goto nomem;
+            track_shell(c, 1, &sh);
             c += 2;
             continue;
         }
@@ -132,14 +181,14 @@ static int expand(const spec_study *s, const char *tmpl, const space_point *pt, 
                             n > 64 ? 64 : (int)n, c + 1);
             break;
         }
-        if (quote && in_quotes && takes_text(s, c + 1, n)) {
-            rc = kerror_set(err, KE_INVALID, path, "placeholder {%.*s} inside %s quotes: Kestrel "
-                            "quotes its text itself, and inside yours a value like $(cmd) would "
-                            "run; remove the quotes around it", (int)n, c + 1,
-                            in_quotes == '"' ? "double" : "single");
+        const char *why = quote ? unsafe_spot(s, c + 1, n, &sh) : NULL;
+        if (why) {
+            rc = kerror_set(err, KE_INVALID, path, "placeholder {%.*s} %s", (int)n, c + 1, why);
             break;
         }
+        size_t at = b.len;
         if (quote ? sb_put_quoted(&b, val) : sb_put(&b, val, strlen(val))) goto nomem;
+        track_shell(b.buf + at, b.len - at, &sh);
         c = end + 1;
     }
     if (rc < 0) {

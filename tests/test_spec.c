@@ -296,6 +296,19 @@ static const reject_case rejects[] = {
       "placeholder {opt} inside single quotes" },
     { P1("run.command", "\"echo \\\"\\\\\\\" {x1}\\\" {{'}} {opt}\""), "run.command",
       "placeholder {opt} inside single quotes" },
+    /* nor where /bin/sh reads Kestrel's quotes as other than a word's */
+    { P1("run.command", "\"echo \\\\{opt}\""), "run.command",      /* echo \{opt} */
+      "placeholder {opt} after a backslash" },
+    { P1("run.command", "\"echo \\\\{x1} {opt}\""), "run.command", /* a number's quote too */
+      "placeholder {x1} after a backslash" },
+    { P1("run.command", "\"echo `echo {opt}`\""), "run.command",
+      "placeholder {opt} inside backquotes" },
+    { P1("run.command", "\"echo \\\"`echo {opt}`\\\"\""), "run.command",
+      "placeholder {opt} inside backquotes" },
+    { P1("run.command", "\"true; # {opt}\""), "run.command", "placeholder {opt} in a comment" },
+    { P1("run.command", "\"#{opt}\""), "run.command", "placeholder {opt} in a comment" },
+    { P1("run.command", "\"cat <<EOF\\n{opt}\\nEOF\""), "run.command",
+      "placeholder {opt} after a here-document" },
     { P1("run.env", "[]"), "run.env", "must be an object" },
     { P1("run.env", "{\"1A\": \"x\"}"), "run.env.1A", "variable name must match" },
     { P1("run.env", "{\"A=B\": \"x\"}"), "run.env.A=B", "variable name must match" },
@@ -479,6 +492,11 @@ START_TEST(test_command_quotes_accepted)
         "\"echo \\\"it's\\\" {opt} 'a\\\"b' {opt}\"",
         "\"echo \\\\' {opt}\"",                    /* echo \' {opt} */
         "[\"echo\", \"'{opt}'\"]",                    /* argv: no shell */
+        "\"echo \\\\\\\\ {opt}\"",                      /* echo \\ {opt}: a backslash escaped */
+        "\"echo a#b {opt} \\\\# {opt} '#' {opt}\"",   /* no comment starts */
+        "\"echo $(echo {opt}) {x1} # {x1}\"",         /* $(...) quotes anew; a number */
+        "\"echo {opt}\\n# a note\\necho {opt}\"",     /* a comment ends with its line */
+        "\"cat <<EOF\\n{x1}\\nEOF\"",                 /* a number in a here-document */
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         kerror err;
