@@ -4,10 +4,13 @@
  * Trials stream page by page from storage, so a study of any size lists in
  * constant memory. Parameters become columns, named from the study's spec. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -194,30 +197,38 @@ static int print_trial(const storage_trial *t, void *ctx)
 }
 
 /* Copies trial `number`'s checkpoint (the trainer's model file) to
- * q->export_model, through a temporary file renamed over it. */
+ * q->export_model, through a temporary file of its own beside it (mkstemp:
+ * a FILE.tmp already there, the user's or a link planted in a shared
+ * folder, was truncated, written through and removed) renamed over it. */
 static int export_model(const query_opts *q, int number, kerror *err)
 {
     char work[4096], cache[4096], from[4400], tmp[4200];
     scheduler_default_dirs(q->db, work, sizeof work, cache, sizeof cache);
     snprintf(from, sizeof from, "%s/%s/%d/%s", q->work_dir ? q->work_dir : work, q->study, number,
              SCHED_CKPT_FILE);
-    snprintf(tmp, sizeof tmp, "%s.tmp", q->export_model);
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
-    int rc = KE_OK;
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", q->export_model);
+    FILE *in = fopen(from, "rb"), *out = NULL;
+    int rc = KE_OK, fd = in ? mkstemp(tmp) : -1;
+    mode_t mask = umask(0);   /* mkstemp's 0600: the mode a new file gets */
+    umask(mask);
     if (!in)
         rc = kerror_set(err, KE_NOTFOUND, "export-model", "trial %d has no model file %s (not a "
                         "trainer study, or its checkpoint was removed)", number, from);
-    else if (!out)
-        rc = kerror_set(err, KE_IO, "export-model", "%s: cannot create", tmp);
+    else if (fd < 0 || fchmod(fd, 0666 & ~mask) < 0 || !(out = fdopen(fd, "wb")))
+        rc = kerror_set(err, KE_IO, "export-model", "%s: cannot create: %s", tmp, strerror(errno));
+    if (fd >= 0 && !out) close(fd);
     char buf[65536];
     size_t n;
     while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n) rc = kerror_set(err, KE_IO, "export-model", "%s: write failed", tmp);
+        if (fwrite(buf, 1, n, out) != n)
+            rc = kerror_set(err, KE_IO, "export-model", "%s: write failed: %s", tmp, strerror(errno));
     if (!rc && ferror(in)) rc = kerror_set(err, KE_IO, "export-model", "%s: read failed", from);
-    if (out && fclose(out) && !rc) rc = kerror_set(err, KE_IO, "export-model", "%s: write failed", tmp);
+    if (out && fclose(out) && !rc)
+        rc = kerror_set(err, KE_IO, "export-model", "%s: write failed: %s", tmp, strerror(errno));
     if (!rc && rename(tmp, q->export_model))
-        rc = kerror_set(err, KE_IO, "export-model", "%s: cannot rename into place", q->export_model);
-    if (out && rc) remove(tmp);
+        rc = kerror_set(err, KE_IO, "export-model", "%s: cannot rename into place: %s",
+                        q->export_model, strerror(errno));
+    if (fd >= 0 && rc) unlink(tmp);
     if (in) fclose(in);
     return rc;
 }

@@ -54,6 +54,23 @@ check "predict --format jsonl: one object per row" \
     "[ \$(grep -c '^{\"row\":[0-9]*,\"prediction\":[0-9]*,\"probabilities\":\\[' pred.jsonl) -eq 5 ]"
 $KESTREL evaluate --model best.kck --data csv:rows.csv > eval.txt 2>&1; rc=$?
 check "evaluate refuses rows without labels (exit 2)" "[ $rc -eq 2 ] && grep -q 'no label column' eval.txt"
+# The copy is written beside FILE and renamed over it: a FILE.tmp of the
+# user's (their file, or a link planted in a shared folder) is not its to
+# write through, truncate or remove.
+echo mine > victim.txt
+ln -s victim.txt model.kck.tmp
+echo theirs > model2.kck.tmp
+$KESTREL best hb --export-model model.kck >/dev/null 2>&1 &&
+    $KESTREL best hb --export-model model2.kck >/dev/null 2>&1; rc=$?
+check "best --export-model writes through no link, and leaves FILE.tmp as it was" \
+    "[ $rc -eq 0 ] && cmp -s model.kck best.kck && cmp -s model2.kck best.kck && [ -L model.kck.tmp ] &&
+     [ \"\$(cat victim.txt)\" = mine ] && [ \"\$(cat model2.kck.tmp)\" = theirs ] &&
+     [ \"\$(ls model*)\" = \"\$(printf 'model.kck\\nmodel.kck.tmp\\nmodel2.kck\\nmodel2.kck.tmp')\" ]"
+mkdir adir
+$KESTREL best hb --export-model adir >out.txt 2>&1; rc=$?
+check "best --export-model of a folder: exit 1, says why, leaves nothing beside it" \
+    "[ $rc -eq 1 ] && grep -q 'adir: cannot rename into place: Is a directory' out.txt &&
+     [ \"\$(ls -d adir*)\" = adir ]"
 $KESTREL best hb --export-model best.kck --work-dir "$T/nowhere" >/dev/null 2>&1; rc=$?
 check "best --export-model without the trial's model file: exit 5" "[ $rc -eq 5 ]"
 $KESTREL best hb --work-dir "$T/nowhere" >out.txt 2>&1; rc=$?
