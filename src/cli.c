@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nearest.h"
@@ -152,17 +153,34 @@ int cli_storage_retry(const char *cmd, const char *arg, double *out)
     return CLI_OK;
 }
 
-char *cli_read_token(const char *path)
+char *cli_read_token(const char *cmd, const char *path, kerror *err)
 {
     FILE *f = fopen(path, "r");
-    if (!f) return NULL;
+    if (!f) {
+        kerror_set(err, KE_IO, NULL, "cannot read '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    /* The token lets whoever holds it run a spec's commands as this user:
+     * one others can read is theirs too (ssh refuses such a key). A pipe
+     * (--token-file <(pass show x)) has no such mode. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IROTH))
+        fprintf(stderr, "kestrel %s: warning: --token-file '%s' can be read by other users "
+                "(mode %04o): chmod 600 %s\n", cmd, path, (unsigned)(st.st_mode & 07777), path);
     char *line = NULL;
     size_t cap = 0;
+    errno = 0;
     ssize_t n = getline(&line, &cap, f);
+    int read_errno = errno;
     fclose(f);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
     if (n <= 0) {
         free(line);
+        if (read_errno && read_errno != ENOMEM)   /* a folder: EISDIR */
+            kerror_set(err, KE_IO, NULL, "cannot read '%s': %s", path, strerror(read_errno));
+        else
+            kerror_set(err, KE_INVALID, NULL, "'%s' is empty (the token is its first line)",
+                       path);
         return NULL;
     }
     return line;

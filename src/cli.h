@@ -66,9 +66,10 @@ int cli_int_option(const char *cmd, const char *opt, const char *arg, long long 
  * or CLI_USAGE after saying what is wrong. */
 int cli_storage_retry(const char *cmd, const char *arg, double *out);
 
-/* The first line of a token file (malloc'd, the caller frees), or NULL when
- * it cannot be read or is empty. */
-char *cli_read_token(const char *path);
+/* The first line of a token file (malloc'd, the caller frees), or NULL with
+ * err saying why (it cannot be read, or its first line is empty). Warns on
+ * stderr, as kestrel cmd, of a file other users can read. */
+char *cli_read_token(const char *cmd, const char *path, kerror *err);
 
 /* The trial report channel for a command that reports (fn, train): a stream
  * on fd $KESTREL_REPORT_FD when it is set and open, else stdout. */

@@ -34,7 +34,8 @@ static const char serve_help[] =
     "                       first line) for POST, PUT and DELETE requests. A posted\n"
     "                       spec's run.command runs as this user: without a token,\n"
     "                       any process of this machine may post one (web pages of\n"
-    "                       other sites get 403)\n"
+    "                       other sites get 403); a FILE other users can read is\n"
+    "                       warned of: chmod 600 FILE\n"
     "  --auth-reads         require the token for GET requests too (needs --token-file;\n"
     "                       not for /healthz and the dashboard's static files); reads\n"
     "                       may also pass it as ?token=TOKEN\n"
@@ -132,6 +133,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     int c;
     char *end;
     long long v;
+    kerror terr;
     while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
@@ -142,8 +144,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 't':
             free(o->token);
             o->token_file = optarg;
-            if (!(o->token = cli_read_token(optarg)))
-                return cli_usage("serve", "--token-file: cannot read a token from '%s'", optarg);
+            if (!(o->token = cli_read_token("serve", optarg, &terr)))
+                return cli_usage("serve", "--token-file: %s", terr.msg);
             break;
         case 'a': o->auth_reads = 1; break;
         case 'n': o->no_access_log = 1; break;

@@ -92,13 +92,14 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         {0, 0, 0, 0}};
     int c;
     long long v;
+    kerror terr;
     while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 's': o->server = optarg; break;
         case 't':
             free(*token);
-            if (!(*token = cli_read_token(optarg)))
-                return cli_usage("worker", "--token-file: cannot read a token from '%s'", optarg);
+            if (!(*token = cli_read_token("worker", optarg, &terr)))
+                return cli_usage("worker", "--token-file: %s", terr.msg);
             break;
         case 'n':
             if (cli_int_option("worker", "--slots", optarg, 1, WORKER_MAX_SLOTS, &v)) return CLI_USAGE;

@@ -105,6 +105,35 @@ check "kestrel help: the list of commands" "[ $rc -eq 0 ] && grep -q '^Commands:
 check "kestrel --help names --version and kestrel help COMMAND" "grep -q -- '--version' out.txt && grep -q 'kestrel help COMMAND' out.txt"
 check "the man page names --version and kestrel help" "grep -q 'version' '$top_srcdir/docs/kestrel.1' && grep -q '^.B kestrel help' '$top_srcdir/docs/kestrel.1'"
 check "kestrel --version: one line, exit 0" "[ \"\$($KESTREL --version | wc -l)\" = 1 ] && $KESTREL --version | grep -Eq '^kestrel [0-9]+\.[0-9]+'"
+# --- the token file ---------------------------------------------------------
+# why a token file cannot be read is said (it was "cannot read a token from")
+: > empty.tok
+for a in "serve --token-file nosuch.tok" "worker --server http://127.0.0.1:1 --token-file nosuch.tok"; do
+    $KESTREL $a >out.txt 2>err.txt; rc=$?
+    check "kestrel $a: exit 2, says the file is missing" \
+        "[ $rc -eq 2 ] && grep -q \"token-file: cannot read 'nosuch.tok': No such file or directory\" err.txt"
+done
+$KESTREL serve --token-file empty.tok >out.txt 2>err.txt; rc=$?
+check "kestrel serve --token-file EMPTY: exit 2, said to be empty" \
+    "[ $rc -eq 2 ] && grep -q \"token-file: 'empty.tok' is empty (the token is its first line)\" err.txt"
+# a token any user of the machine can read lets each of them run commands as
+# this server's user (a spec's run.command): said at the start, as ssh does
+echo secret > open.tok && chmod 644 open.tok
+echo secret > closed.tok && chmod 600 closed.tok
+for f in open closed; do
+    $KESTREL serve --db tok.db --listen 127.0.0.1:0 --token-file $f.tok >$f.out 2>$f.err &
+    pid=$!
+    i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' $f.out; do sleep 0.1; i=$((i + 1)); done
+    kill $pid; wait $pid
+done
+check "kestrel serve warns of a token file others can read, naming it, its mode and the fix" \
+    "grep -q '^listening on' open.out && grep -q \"warning: --token-file 'open.tok' can be read by other users (mode 0644): chmod 600 open.tok\" open.err"
+check "kestrel serve does not warn of a token file only its owner reads" \
+    "grep -q '^listening on' closed.out && ! grep -q warning closed.err"
+$KESTREL worker --server http://127.0.0.1:1 --token-file open.tok --slots 0 >out.txt 2>err.txt
+check "kestrel worker warns of a token file others can read" \
+    "grep -q \"kestrel worker: warning: --token-file 'open.tok' can be read by other users\" err.txt"
+
 $KESTREL -V >out.txt 2>err.txt; rc=$?
 check "kestrel -V: an unknown option, not a command (exit 2)" "[ $rc -eq 2 ] && grep -q \"kestrel: unknown option '-V'\" err.txt"
 
