@@ -512,11 +512,15 @@ int storage_open(storage **out, const char *location, kerror *err)
         return kerror_set(err, KE_INVALID, NULL, "no history path given");
     const char *path = storage_location_file(location, err);
     if (!path) return KE_INVALID;
-    /* SQLite says only "unable to open database file" of a folder */
+    /* SQLite says only "unable to open database file" of a folder, and
+     * "disk I/O error" of a fifo or device (--db /dev/stdin), where it
+     * also makes DEVICE-journal beside it when it may */
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return kerror_set(err, KE_DB, NULL, "cannot open history '%s': '%s' is a folder, not a "
-                          "history file", path, path);
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return kerror_set(err, KE_DB, NULL, "cannot open history '%s': '%s' is a %s, not a "
+                          "history file", path, path,
+                          S_ISDIR(sb.st_mode) ? "folder" : S_ISFIFO(sb.st_mode) ? "fifo"
+                          : S_ISSOCK(sb.st_mode) ? "socket" : "device");
     storage *st = calloc(1, sizeof *st);
     if (!st) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,

@@ -22,6 +22,16 @@ for a in "studies" "run $top_srcdir/examples/branin-random.json"; do
     $KESTREL $a --db adir.db.trials >out.txt 2>err.txt; rc=$?
     check "kestrel $a --db FOLDER: exit 1, said to be a folder" "[ $rc -eq 1 ] && grep -q \"adir.db.trials' is a folder, not a history file\" err.txt"
 done
+# nor is a fifo or a device (a named pipe, --db /dev/stdin): SQLite said
+# "disk I/O error" of them, which sends a user looking at the disk (and, run
+# as root, made DEVICE-journal beside a device: not tried here)
+mkfifo apipe.db
+for a in "studies" "run $top_srcdir/examples/branin-random.json"; do
+    $KESTREL $a --db apipe.db >out.txt 2>err.txt; rc=$?
+    check "kestrel $a --db FIFO: exit 1, said to be a fifo" \
+        "[ $rc -eq 1 ] && grep -q \"'apipe.db' is a fifo, not a history file\" err.txt && [ -z \"\$(ls apipe.db?* 2>/dev/null)\" ]"
+done
+rm apipe.db
 # docs/schema.md: PATH, sqlite:PATH and sqlite://PATH name the same file, for
 # every command (the study's lock and trial folders too: DB.trials)
 cat > tiny.json <<'J'
