@@ -445,19 +445,19 @@ static int reserved(const char *entry)
            (len == strlen(TOKEN_NAME) && !strncmp(entry, TOKEN_NAME, len));
 }
 
-/* 1 when entry's name is reserved or set again in extra. */
+/* 1 when entry's name is reserved or set (or unset) again in extra. */
 static int overridden(const char *entry, char *const *extra)
 {
     size_t len = (size_t)(strchrnul(entry, '=') - entry);
     if (reserved(entry)) return 1;
     for (size_t i = 0; extra && extra[i]; i++)
-        if (!strncmp(entry, extra[i], len) && extra[i][len] == '=') return 1;
+        if (!strncmp(entry, extra[i], len) && (extra[i][len] == '=' || !extra[i][len])) return 1;
     return 0;
 }
 
-/* The environment: ours, less the names the command sets, plus
- * KESTREL_REPORT_FD, the trial's token and env_extra (the last of a name
- * set twice). Borrows every string. */
+/* The environment: ours, less the names the command sets or unsets (an
+ * entry without '='), plus KESTREL_REPORT_FD, the trial's token and
+ * env_extra (the last of a name set twice). Borrows every string. */
 static char **build_env(char *const *extra, const char *token)
 {
     size_t ne = 0, nx = 0;
@@ -473,7 +473,7 @@ static char **build_env(char *const *extra, const char *token)
     /* a name set twice in extra keeps its last value (a spec's run.env
      * comes after Kestrel's own entries and may replace them) */
     for (size_t i = 0; i < nx; i++)
-        if (!reserved(extra[i]) && !overridden(extra[i], extra + i + 1))
+        if (strchr(extra[i], '=') && !reserved(extra[i]) && !overridden(extra[i], extra + i + 1))
             env[k++] = extra[i];
     env[k] = NULL;
     return env;

@@ -27,7 +27,8 @@ typedef struct {
     char *const *argv;          /* NULL-terminated; argv[0] searched in PATH */
     const char *file;           /* executed instead of argv[0] (no PATH search), or NULL;
                                  * "/proc/self/exe" is Kestrel's own binary */
-    char *const *env_extra;     /* "K=V" entries added to the environment, or NULL */
+    char *const *env_extra;     /* "K=V" entries added to the environment, and "K" ones
+                                 * taken out of it (Kestrel's own K), or NULL */
     const char *cwd;            /* or NULL */
     double timeout;             /* seconds, 0 = none */
     double kill_grace;          /* seconds from SIGTERM to SIGKILL (0 = 5) */

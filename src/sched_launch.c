@@ -111,17 +111,24 @@ static void trial_env(strlist *e, const sched_trial *t, const spec_study *spec,
     if (!params) e->oom = 1;
     else add(e, "KESTREL_PARAMS=%s", params);
     free(params);
+    /* what is not this trial's is not Kestrel's own environment's either
+     * (a shell that ran kestrel train by hand, a study run by another's
+     * trial): a fresh trial resumed from that checkpoint */
     if (t->budget > 0) add(e, "KESTREL_BUDGET=%d", t->budget);
+    else add(e, "KESTREL_BUDGET");
     add_dir(e, "KESTREL_CHECKPOINT_DIR", trial_dir);
     if (t->resumed_from >= 0) {
         char from[4096];
         snprintf(from, sizeof from, "%s/%s/%d", o->work_dir, spec->name, t->resumed_from);
         add_dir(e, "KESTREL_RESUME_FROM", from);
+    } else {
+        add(e, "KESTREL_RESUME_FROM");
     }
     add(e, "KESTREL_THREADS=%d", threads);
     add(e, "OPENBLAS_NUM_THREADS=%d", threads);
     add(e, "OMP_NUM_THREADS=%d", threads);
     if (o->cache_dir) add_dir(e, "KESTREL_CACHE_DIR", o->cache_dir);
+    else add(e, "KESTREL_CACHE_DIR");
     for (char **kv = spec->run.env; kv && *kv; kv++) add(e, "%s", *kv);
     for (char *const *kv = o->env_extra; kv && *kv; kv++) add(e, "%s", *kv);
 }

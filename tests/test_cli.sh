@@ -512,6 +512,20 @@ J
 (cd elsewhere && $KESTREL run ../specs/dirs.json --db dirs.db >/dev/null 2>&1); rc=$?
 check "a command trial in its spec's folder finds KESTREL_CHECKPOINT_DIR and KESTREL_CACHE_DIR of a relative --db" \
     "[ $rc -eq 0 ] && [ -s elsewhere/kestrel-cache.txt ]"
+# docs/protocol.md: KESTREL_BUDGET and KESTREL_RESUME_FROM are set only for a
+# trial with a budget or a parent; Kestrel's own (a shell that tried kestrel
+# train by hand, a study run from another study's trial) are not a fresh
+# trial's: it resumed from a checkpoint not its own, or stopped at that budget
+cat > fresh.json <<'J'
+{"name": "fresh", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 1},
+ "run": {"command": "env | grep '^KESTREL_[A-Z_]*=' | cut -d= -f1 | sort | tr '\\n' ' ' > fresh.env; echo '{{\"value\": {x}}}'"}}
+J
+KESTREL_BUDGET=3 KESTREL_RESUME_FROM="$T/elsewhere" KESTREL_MINE=1 \
+    $KESTREL run fresh.json --db fresh.db >/dev/null 2>&1; rc=$?
+check "a fresh trial gets no KESTREL_BUDGET or KESTREL_RESUME_FROM of Kestrel's environment, and keeps the user's own" \
+    "[ $rc -eq 0 ] && [ \"\$(cat fresh.env)\" = 'KESTREL_CACHE_DIR KESTREL_CHECKPOINT_DIR KESTREL_MINE KESTREL_PARAMS KESTREL_REPORT_FD KESTREL_STUDY KESTREL_THREADS KESTREL_TRIAL KESTREL_TRIAL_TOKEN ' ]"
 
 # --- a work folder that already holds a user's STUDY/N folder ---------------
 cat > mine.json <<'J'

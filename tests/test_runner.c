@@ -658,16 +658,20 @@ START_TEST(environment)
     setenv("KESTREL_REPORT_FD", "9", 1);   /* ours must not leak through */
     setenv("KESTREL_TEST_KEEP", "kept", 1);
     setenv("KESTREL_TRIAL", "old", 1);
+    setenv("KESTREL_BUDGET", "3", 1);   /* a name without '=' takes ours out */
+    setenv("KESTREL_CACHE_DIR", "ours", 1);
     char *argv[] = {"/bin/sh", "-c",
-                    "echo \"$KESTREL_REPORT_FD|$KESTREL_TRIAL|$FOO|$KESTREL_TEST_KEEP|$OMP_NUM_THREADS\"; "
+                    "echo \"$KESTREL_REPORT_FD|$KESTREL_TRIAL|$FOO|$KESTREL_TEST_KEEP|$OMP_NUM_THREADS|"
+                    "${KESTREL_BUDGET-unset}|$KESTREL_CACHE_DIR\"; "
                     "env | grep -c '^KESTREL_TRIAL='; env | grep -c '^OMP_NUM_THREADS='", NULL};
     /* a name given twice (Kestrel's own, then a spec's run.env) keeps the last */
-    char *env[] = {"KESTREL_TRIAL=7", "OMP_NUM_THREADS=2", "FOO=bar baz", "OMP_NUM_THREADS=1", NULL};
+    char *env[] = {"KESTREL_TRIAL=7", "OMP_NUM_THREADS=2", "FOO=bar baz", "OMP_NUM_THREADS=1",
+                   "KESTREL_BUDGET", "KESTREL_CACHE_DIR", "KESTREL_CACHE_DIR=spec", NULL};
     runner_cmd cmd = {.argv = argv, .env_extra = env};
     runner_proc *p = spawn_cmd(&cmd, &c);
     run_one(p, &c);
     ck_assert_int_eq(c.n, 3);
-    ck_assert_str_eq(c.line[0], "3|7|bar baz|kept|1");
+    ck_assert_str_eq(c.line[0], "3|7|bar baz|kept|1|unset|spec");
     ck_assert_str_eq(c.line[1], "1");
     ck_assert_str_eq(c.line[2], "1");
     runner_free(p);
