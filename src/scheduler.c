@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,16 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
     if (!study[0] || study[0] == '.' || strchr(study, '/'))
         return kerror_set(err, KE_INVALID, "name", "not a study name: '%s'", study);
     char dir[4096];
+    /* a study folder that is a link (to another study's folder, or to one
+     * moved by hand) is not followed: what it points to is not this
+     * study's to remove, and sched_dir_remove checks only the last part */
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s/%s", work_dir, study);
+    if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+        if (unlink(dir) < 0)
+            return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
+        return KE_OK;
+    }
     for (int k = 0; k < n_trials; k++) {
         snprintf(dir, sizeof dir, "%s/%s/%d", work_dir, study, k);
         /* a folder Kestrel did not make is left where it is */

@@ -345,6 +345,14 @@ $KESTREL delete slow --db slow.db >/dev/null 2>&1; rc=$?
 check "kestrel delete: a foreign file in the study folder is kept" "[ $rc -eq 0 ] && [ \"\$(ls slow.db.trials/slow)\" = notes.txt ]"
 $KESTREL delete slow --db slow.db >/dev/null 2>err.txt; rc=$?
 check "delete of an unknown study exits 5" "[ $rc -eq 5 ] && grep -q \"no study named 'slow'\" err.txt"
+# a study folder that is a link (to another study's folder, or moved by
+# hand): the link goes, what it points to is not the study's to remove
+$KESTREL run slow.json --db slow.db >/dev/null 2>&1
+mv slow.db.trials/slow other && ln -s ../other slow.db.trials/slow
+n=$(ls other | wc -l)
+$KESTREL delete slow --db slow.db >/dev/null 2>err.txt; rc=$?
+check "kestrel delete: a study folder that is a link is removed, not followed" \
+    "[ $rc -eq 0 ] && [ ! -e slow.db.trials/slow ] && [ ! -L slow.db.trials/slow ] && [ -f other/0/.kestrel-trial ] && [ $n -gt 0 ] && [ \$(ls other | wc -l) -eq $n ]"
 unset DB
 
 # --- a trial's processes die with it, even those that left its group -----
