@@ -129,9 +129,15 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
+/* Signals the trial's group, and its main process by its pid when that left
+ * the group (setpgid into another group of the session): a signal to the
+ * group no longer reached it, and a timeout or a stop never ended it. Its
+ * unreaped zombie pins the pid (the invariant above); one still in the
+ * group is not signalled twice, which would run a SIGTERM handler twice. */
 static void signal_group(const runner_proc *p, int sig)
 {
     kill(-p->pid, sig);      /* ESRCH: the group is already gone */
+    if (!p->reaped && getpgid(p->pid) != p->pid) kill(p->pid, sig);
 }
 
 /* Kills what is left of the n trials that ended: their groups, and what

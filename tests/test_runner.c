@@ -69,6 +69,13 @@ static const char *nth(const collect *c, runner_source src, int i)
     return NULL;
 }
 
+/* Checks that the i-th report line is text. */
+static void report_is(const collect *c, int i, const char *text)
+{
+    ck_assert_ptr_nonnull(nth(c, RUNNER_SRC_REPORT, i));
+    ck_assert_str_eq(nth(c, RUNNER_SRC_REPORT, i), text);
+}
+
 static int count(const collect *c, runner_source src)
 {
     int n = 0;
@@ -109,7 +116,11 @@ static runner_proc *spawn_sh(const char *script, double timeout, collect *c)
 /* Polls until every proc dispatched its EXIT event. */
 static void run_all(runner_proc **procs, collect *cs, int n)
 {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        ck_assert_msg(t.tv_sec - t0.tv_sec < 60, "a child still runs after 60 s");   /* a hang guard */
         int left = 0;
         for (int i = 0; i < n; i++) left += cs[i].exits == 0;
         if (!left) break;
@@ -335,10 +346,43 @@ START_TEST(stop_gives_the_group_its_grace_after_the_shell_exits)
     runner_proc *p = spawn_cmd(&cmd, &c);
     run_one(p, &c);
     ck_assert_int_eq(c.exit.terminated, 1);
-    ck_assert_ptr_nonnull(nth(&c, RUNNER_SRC_REPORT, 1));
-    ck_assert_str_eq(nth(&c, RUNNER_SRC_REPORT, 1), "saved");
+    report_is(&c, 1, "saved");
     runner_free(p);
     collect_free(&c);
+}
+END_TEST
+
+/* Checks that p, ended by runner_terminate, died of sig; frees p and c. */
+static void ended_by_stop(runner_proc *p, collect *c, int sig)
+{
+    ck_assert_int_eq(c->exit.terminated, 1);
+    ck_assert_int_eq(c->exit.timed_out, 0);
+    ck_assert_int_eq(c->exit.signaled, 1);
+    ck_assert_int_eq(c->exit.signal, sig);
+    runner_free(p);
+    c->terminate_on = NULL;
+    collect_free(c);
+}
+
+/* A main process that moves itself into another group (here the test's,
+ * as setpgid allows within the session) is out of reach of a signal to its
+ * trial's group: a stop or a timeout must still end it, SIGTERM ignored and
+ * all. It ran on, and the trial with it, for ever. */
+START_TEST(stop_reaches_a_main_process_that_left_its_group)
+{
+    collect c = {.terminate_on = "moved"};
+    char *argv[] = {"python3", "-c",
+                    "import os, signal\n"
+                    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                    "os.setpgid(0, os.getpgid(os.getppid()))\n"
+                    "if os.getpgid(0) == os.getpgid(os.getppid()): os.write(3, b'moved\\n')\n"
+                    "signal.pause()\n",
+                    NULL};
+    runner_cmd cmd = {.argv = argv, .kill_grace = 0.3};
+    runner_proc *p = spawn_cmd(&cmd, &c);
+    run_one(p, &c);
+    report_is(&c, 0, "moved");
+    ended_by_stop(p, &c, SIGKILL);
 }
 END_TEST
 
@@ -608,13 +652,7 @@ START_TEST(terminate)
     collect c = {.terminate_on = "ready"};
     runner_proc *p = spawn_sh("echo ready >&3; sleep 30", 0, &c);
     run_one(p, &c);
-    ck_assert_int_eq(c.exit.terminated, 1);
-    ck_assert_int_eq(c.exit.timed_out, 0);
-    ck_assert_int_eq(c.exit.signaled, 1);
-    ck_assert_int_eq(c.exit.signal, SIGTERM);
-    runner_free(p);
-    c.terminate_on = NULL;
-    collect_free(&c);
+    ended_by_stop(p, &c, SIGTERM);
 }
 END_TEST
 
@@ -937,6 +975,7 @@ static Suite *runner_suite(void)
     tcase_add_test(tc, timeout_kills_after_grace_when_sigterm_ignored);
     tcase_add_test(tc, stop_gives_the_group_its_grace_after_the_shell_exits);
     tcase_add_test(tc, timeout_with_grandchild_holding_pipes);
+    tcase_add_test(tc, stop_reaches_a_main_process_that_left_its_group);
     tcase_add_test(tc, exit_with_background_grandchild);
     tcase_add_test(tc, exit_with_grandchild_in_other_session);
     tcase_add_test(tc, escaped_processes_of_trials_ending_together);
