@@ -1,7 +1,7 @@
 /* cmd_run: `kestrel run SPEC.json` and `kestrel validate SPEC.json`: run a
  * study headless to its budget (resuming it when the database already has
  * it), with a live progress line on a terminal and plain lines in a pipe or
- * from cron. SIGINT/SIGTERM stop it cleanly; running it again resumes. A
+ * from cron. SIGINT/SIGTERM/SIGHUP stop it cleanly; running it again resumes. A
  * storage error that a later try may not meet does not end it: it resumes
  * the study from its history with backoff, as `kestrel serve` does. */
 #define _GNU_SOURCE
@@ -44,7 +44,8 @@ static const char run_help[] =
     "\n"
     "Exit status: 0 the study completed; 1 a runtime failure or no trial\n"
     "succeeded; 2 invalid spec or usage; 3 another process is running the study;\n"
-    "4 stopped by a signal or the time budget (run again to resume).\n";
+    "4 stopped by a signal (SIGINT, SIGTERM, SIGHUP; SIGHUP stays ignored under\n"
+    "nohup) or the time budget (run again to resume).\n";
 
 static const char validate_help[] =
     "Usage: kestrel validate SPEC.json\n"
@@ -207,6 +208,13 @@ static int summary(const spec_study *spec, const scheduler_status *st, const pro
     return st->completed ? CLI_OK : CLI_STOPPED;
 }
 
+/* The stop reason a signal gives (static: the scheduler keeps it). */
+static const char *stop_reason(int sig)
+{
+    return sig == SIGTERM ? "stopped by SIGTERM" : sig == SIGHUP ? "stopped by SIGHUP"
+                                                                   : "stopped by SIGINT";
+}
+
 static int run_loop(scheduler *s, const cli_ctx *ctx, kerror *err)
 {
     int rc;
@@ -214,7 +222,7 @@ static int run_loop(scheduler *s, const cli_ctx *ctx, kerror *err)
     while ((rc = scheduler_step(s, 200, err)) > 0) {
         if (*ctx->stop && !signalled) {
             signalled = 1;
-            scheduler_stop(s, *ctx->stop == SIGTERM ? "stopped by SIGTERM" : "stopped by SIGINT");
+            scheduler_stop(s, stop_reason(*ctx->stop));
         }
     }
     return rc;
@@ -319,9 +327,9 @@ static int wait_to_resume(study_run *r, const cli_ctx *ctx, kerror *err)
         return KE_OK;
     }
     if (r->id) storage_study_set_state(r->st, r->id, STUDY_STOPPED, NULL, err);
-    return kerror_set(err, KE_INTERRUPTED, NULL, "stopped by %s while waiting to resume after a "
+    return kerror_set(err, KE_INTERRUPTED, NULL, "%s while waiting to resume after a "
                       "storage error; run the same command again to resume",
-                      *ctx->stop == SIGTERM ? "SIGTERM" : "SIGINT");
+                      stop_reason(*ctx->stop));
 }
 
 int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)

@@ -1,8 +1,8 @@
 /* cmd_serve: `kestrel serve`: the HTTP service. The main thread becomes the
  * engine (service.h) that runs every study; libmicrohttpd's threads answer
- * the API (api.h) and the dashboard. SIGINT/SIGTERM stop it cleanly: the
- * studies it was running are stored RUNNING and resume at the next start,
- * which takes back the trials workers ran on meanwhile (fleet_open). */
+ * the API (api.h) and the dashboard. SIGINT/SIGTERM/SIGHUP stop it cleanly:
+ * the studies it was running are stored RUNNING and resume at the next
+ * start, which takes back the trials workers ran on meanwhile (fleet_open). */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
@@ -69,11 +69,12 @@ static const char serve_help[] =
     "stderr has timestamped lines: studies starting and ending (state, counts, best,\n"
     "why), failed trials with their reason, errors, and one line per HTTP request\n"
     "(client, method, path, status).\n"
-    "SIGINT/SIGTERM: its own trials are ended (interrupted, run again at the next\n"
-    "start); those workers run go on, and the next start takes their results.\n"
-    "Exit status: 0 stopped by SIGINT/SIGTERM; 1 a runtime failure (cannot listen,\n"
-    "cannot open the database); 2 invalid option or spec; 3 a --run study is being\n"
-    "run by another process.\n";
+    "SIGINT/SIGTERM/SIGHUP (SIGHUP stays ignored under nohup): its own trials are\n"
+    "ended (interrupted, run again at the next start); those workers run go on, and\n"
+    "the next start takes their results.\n"
+    "Exit status: 0 stopped by SIGINT/SIGTERM/SIGHUP; 1 a runtime failure (cannot\n"
+    "listen, cannot open the database); 2 invalid option or spec; 3 a --run study\n"
+    "is being run by another process.\n";
 
 typedef struct {
     const char *db;

@@ -43,10 +43,11 @@ static const char worker_help[] =
     "                       stops reading them and the trial waits on its next write\n"
     "  -h, --help           show this help\n"
     "\n"
-    "SIGINT/SIGTERM end the running trials and give them back to the server, which\n"
-    "runs them again. Exit status: 0 stopped or idle; 1 a runtime failure; 2 invalid\n"
-    "option (a malformed --server URL) or a server that refuses this worker (wrong\n"
-    "token, also once registered: a server restarted with another --token-file).\n";
+    "SIGINT/SIGTERM/SIGHUP (SIGHUP stays ignored under nohup) end the running\n"
+    "trials and give them back to the server, which runs them again. Exit status:\n"
+    "0 stopped or idle; 1 a runtime failure; 2 invalid option (a malformed --server\n"
+    "URL) or a server that refuses this worker (wrong token, also once registered:\n"
+    "a server restarted with another --token-file).\n";
 
 /* "0,1,3" into o->gpus: CLI_OK, or CLI_USAGE (message printed). A device
  * listed twice is refused: every running trial gets a device of its own,

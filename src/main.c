@@ -1,5 +1,5 @@
 /* main: the `kestrel` command: dispatches to the subcommands, installs the
- * SIGINT/SIGTERM handler whose flag the long-running commands poll (the only
+ * SIGINT/SIGTERM/SIGHUP handler whose flag the long-running commands poll (the only
  * mutable global in the program), ends OpenBLAS's idle threads, and decides
  * the exit code. */
 #define _GNU_SOURCE
@@ -117,6 +117,13 @@ int main(int argc, char **argv)
                 sigemptyset(&sa.sa_mask);
                 sigaction(SIGINT, &sa, NULL);
                 sigaction(SIGTERM, &sa, NULL);
+                /* A closed terminal (SIGHUP) ended the process on the
+                 * spot: its study and trials stayed RUNNING with nothing
+                 * running them. It stops cleanly now, unless SIGHUP came
+                 * ignored (nohup), which it stays. */
+                struct sigaction hup;
+                if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN)
+                    sigaction(SIGHUP, &sa, NULL);
                 signal(SIGPIPE, SIG_IGN);
             }
             optind = 1;

@@ -401,13 +401,18 @@ fi
 kill -9 $g0 $gc $g1 2>/dev/null
 
 # --- SIGTERM stops cleanly; the next run resumes -------------------------
+# runs the study $1 (slow.json renamed) in $1.db until 3 trials are RUNNING,
+# sends it signal $2 and waits for it: rc is its exit status
+stop_by() {
+    sed "s/\"slow\"/\"$1\"/" slow.json > $1.json
+    rm -f gate
+    $KESTREL run $1.json --db $1.db >/dev/null 2>&1 &
+    pid=$!
+    wait_running 3
+    kill -s $2 $pid; wait $pid; rc=$?
+}
 DB=term.db; export DB
-sed 's/"slow"/"term"/' slow.json > term.json
-rm gate
-$KESTREL run term.json --db term.db >/dev/null 2>&1 &
-pid=$!
-wait_running 3
-kill -TERM $pid; wait $pid; rc=$?
+stop_by term TERM
 check "SIGTERM: exit 4" "[ $rc -eq 4 ]"
 check "SIGTERM: study STOPPED" "[ \"\$(q 'select state from studies')\" = STOPPED ]"
 check "SIGTERM: no trial left RUNNING" "[ \$(q \"select count(*) from trials where state='RUNNING'\") -eq 0 ]"
@@ -416,6 +421,26 @@ touch gate
 $KESTREL run term.json --db term.db >/dev/null 2>&1; rc=$?
 check "after their retries, still no failed trial" "$KESTREL studies --db term.db --format csv | grep -q '^term,COMPLETE,minimize,value,9,0,6,0,0,3,'"
 check "resume after SIGTERM completes" "[ $rc -eq 0 ] && [ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 6 ]"
+unset DB
+
+# --- SIGHUP (the terminal closed) stops cleanly too, unless nohup ---------
+# It killed Kestrel on the spot: the study and its trials stayed RUNNING
+# with nothing running them, and the trials lost their kill_grace.
+DB=hup.db; export DB
+stop_by hup HUP
+check "SIGHUP: exit 4" "[ $rc -eq 4 ]"
+check "SIGHUP: study STOPPED, no trial left RUNNING" "[ \"\$(q 'select state from studies')\" = STOPPED ] && [ \$(q \"select count(*) from trials where state='RUNNING'\") -eq 0 ]"
+check "SIGHUP: the trials are interrupted, naming it" "[ \$(q \"select count(*) from trials where failure='interrupted: stopped by SIGHUP'\") -eq 3 ]"
+# under nohup (SIGHUP ignored when Kestrel starts) it stays ignored
+sh -c "trap '' HUP; exec $KESTREL run hup.json --db hup.db" >/dev/null 2>&1 &
+pid=$!
+wait_running 3
+sigign=$(awk '/^SigIgn:/ {print $2}' /proc/$pid/status)
+check "nohup: SIGHUP stays ignored" "[ \$(( 0x$sigign & 1 )) -eq 1 ]"
+kill -HUP $pid
+touch gate
+wait $pid; rc=$?
+check "nohup: a SIGHUP does not stop the run" "[ $rc -eq 0 ] && [ \"\$(q 'select state from studies')\" = COMPLETE ]"
 unset DB
 
 # --- an external command through placeholders (examples/) ----------------
