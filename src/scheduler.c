@@ -569,6 +569,12 @@ int scheduler_n_local(const scheduler *s)
     return s->n_local;
 }
 
+int scheduler_can_start(const scheduler *s)
+{
+    if (s->finished || s->stop_reason || s->goal_reached) return 0;
+    return s->n_retry > 0 || s->hist.n_fresh < s->spec->budget.max_trials || s->multifid;
+}
+
 int scheduler_lease_spec(scheduler *s, json_t **spec, const char **dir, kerror *err)
 {
     if (!s->lease_spec) {

@@ -196,6 +196,11 @@ double scheduler_study_created(const scheduler *s);
  * n_local, without the count of the history, for a caller that asks every
  * tick. */
 int scheduler_n_local(const scheduler *s);
+/* Whether it may start a trial beyond those it runs: not once it stops or
+ * ends, reaches objective.goal, or has spent budget.max_trials with no
+ * retry queued (a strategy that promotes trials may still start one). The
+ * service gives such a study no more of --max-parallel than it fills. */
+int scheduler_can_start(const scheduler *s);
 /* A line the remote trial's child wrote on its report channel. KE_CONFLICT
  * when no remote run has that tag (it ended, or its study stopped). */
 int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err);

@@ -902,9 +902,10 @@ int service_pass_waiting(service *sv, service_fn fn)
 }
 
 /* Splits the global cap among the studies: each gets an equal share (up to
- * its own max_parallel, slots it cannot use going to the others), and may
- * start trials only while the total running stays under the cap; trials
- * above a shrunken share finish normally. */
+ * its own max_parallel, or to the trials it runs when it can start no more:
+ * slots it cannot use go to the others), and may start trials only while
+ * the total running stays under the cap; trials above a shrunken share
+ * finish normally. */
 static void share_slots(service *sv)
 {
     if (sv->no_local)
@@ -912,11 +913,12 @@ static void share_slots(service *sv)
     if (sv->no_local || sv->max_parallel <= 0 || sv->n_active == 0) return;
     int n = sv->n_active, free_slots = sv->max_parallel;
     study_run *runs[n];
-    int share[n], running[n], k = 0;
+    int share[n], running[n], want[n], k = 0;
     for (study_run *r = sv->active; r; r = r->next, k++) {
         runs[k] = r;
         /* the cap is this machine's: workers bring their own */
         running[k] = scheduler_n_local(r->s);
+        want[k] = scheduler_can_start(r->s) ? r->spec.budget.max_parallel : running[k];
         share[k] = 0;
         free_slots -= running[k];
     }
@@ -925,7 +927,7 @@ static void share_slots(service *sv)
         given = 0;
         for (int j = 0; j < n && left > 0; j++) {
             int i = (int)((start + (unsigned)j) % (unsigned)n);
-            if (share[i] >= runs[i]->spec.budget.max_parallel) continue;
+            if (share[i] >= want[i]) continue;
             share[i]++;
             left--;
             given = 1;
