@@ -269,33 +269,35 @@ static int already_active(const char *name, kerror *err)
 
 static int do_submit(service *sv, spec_study *spec, int *created, kerror *err)
 {
-    if (find_active(sv, spec->name)) {
-        /* its scheduler and strategy were made for the budget they hold
-         * (Hyperband's brackets, the GP's last share): a new one takes a
-         * fresh start, which a stop gives without losing a trial */
-        int rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is already running: to change "
-                            "its budget, stop it (POST .../stop), then post the spec again",
-                            spec->name);
-        spec_free(spec);
-        return rc;
-    }
+    int running = find_active(sv, spec->name) != NULL;
     storage_study row;
     int rc = storage_study_get(sv->st, spec->name, &row, err);
     *created = rc == KE_NOTFOUND;
     if (rc == KE_OK) {
-        /* a changed budget (a larger max_trials, say) extends the study */
+        /* a changed budget (a larger max_trials, say) extends the study;
+         * any other change is refused, running or not, naming the field,
+         * so that a user told to stop it is not refused again after */
         char diff[512];
-        int budget_only = 1;
+        int budget_only = 1, changed = 0;
         if (strcmp(row.spec_hash, spec->hash) != 0)
-            spec_diff(row.spec_json, spec->doc, diff, sizeof diff, &budget_only);
+            changed = spec_diff(row.spec_json, spec->doc, diff, sizeof diff, &budget_only) > 0;
         if (!budget_only)
             rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' already exists with a different "
                             "spec (%s); only its budget may change: delete it or choose another "
                             "name", spec->name, diff);
+        /* its scheduler and strategy were made for the budget they hold
+         * (Hyperband's brackets, the GP's last share): a new one takes a
+         * fresh start, which a stop gives without losing a trial */
+        else if (running && changed)
+            rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is already running: to change "
+                            "its budget, stop it (POST .../stop), then post the spec again",
+                            spec->name);
+        else if (running)
+            rc = already_active(spec->name, err);
         storage_study_free(&row);
     } else if (rc == KE_NOTFOUND) {
         kerror_clear(err);
-        rc = KE_OK;
+        rc = running ? already_active(spec->name, err) : KE_OK;
     }
     if (rc != KE_OK) {
         spec_free(spec);

@@ -84,6 +84,33 @@ class MultiStudyTest(unittest.TestCase):
         self.release("busy")
         s.wait_state("busy", "COMPLETE")
 
+    def test_a_different_spec_under_a_running_studys_name_names_the_field(self):
+        # the answer said "to change its budget, stop it, then post the spec
+        # again" whatever differed: a user who did so met a second 409, for
+        # the seed; and the other study's trials go on untouched meanwhile
+        s = self.serve("--max-parallel", "4")
+        for name in ("run", "other"):
+            self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec(name, 4, 2))[0], 201)
+        self.wait_counts({"run": 2, "other": 2})
+        spec = self.hold_spec("run", 4, 2)
+        spec["strategy"]["seed"] = 9
+        status, e = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 409)
+        self.assertIn("already exists with a different spec (strategy.seed: 3 -> 9)",
+                      e["error"]["message"])
+        self.assertNotIn("to change its budget", e["error"]["message"])
+        spec = self.hold_spec("run", 6, 2)
+        status, e = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 409)
+        self.assertIn("is already running: to change its budget, stop it", e["error"]["message"])
+        status, e = s.json("POST", "/api/v1/studies", self.hold_spec("run", 4, 2))
+        self.assertEqual(status, 409)
+        self.assertEqual(e["error"]["message"], "study 'run' is already running")
+        self.assertEqual(self.wait_counts({"run": 2, "other": 2}), {"run": 2, "other": 2})
+        for name in ("run", "other"):
+            self.release(name)
+            self.assertEqual(s.wait_state(name, "COMPLETE")["counts"]["complete"], 4)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
