@@ -384,6 +384,9 @@ static int enqueue_post(http_req *rq, storage *st, const storage_study *s, json_
         rc = enqueue_add(st, s->id, &spec.space, body, "", "api", &added, err);
         spec_free(&spec);
     }
+    if (rc == KE_NOTFOUND)   /* deleted since on_study read it */
+        rc = kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile: nothing "
+                        "enqueued", s->name);
     json_decref(body);
     json_t *pending;
     if (rc == KE_OK && (rc = enqueue_list_json(st, s->id, &pending, err)) == KE_OK)

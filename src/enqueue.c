@@ -16,13 +16,20 @@ static char *point_text(const space *sp, const space_point *p)
     return text;
 }
 
-static int store_point(storage *st, int64_t study_id, const space *sp, const space_point *p,
-                       const char *origin, kerror *err)
+/* Stores the n points pts[k] for k in idx (all of them when idx is NULL)
+ * with origin, all or none. */
+static int store_points(storage *st, int64_t study_id, const space *sp, const space_point *pts,
+                        const int *idx, int n, const char *origin, kerror *err)
 {
-    char *text = point_text(sp, p);
-    if (!text) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    int64_t id;
-    int rc = storage_enqueue_add(st, study_id, text, origin, &id, err);
+    if (n == 0) return KE_OK;
+    char **text = calloc((size_t)n, sizeof *text);
+    int rc = text ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (int k = 0; rc == KE_OK && k < n; k++)
+        if (!(text[k] = point_text(sp, &pts[idx ? idx[k] : k])))
+            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK)
+        rc = storage_enqueue_add(st, study_id, (const char *const *)text, n, origin, err);
+    for (int k = 0; text && k < n; k++) free(text[k]);
     free(text);
     return rc;
 }
@@ -44,8 +51,8 @@ int enqueue_add(storage *st, int64_t study_id, const space *sp, const json_t *co
         const json_t *c = json_is_array(configs) ? json_array_get(configs, i) : configs;
         rc = space_point_from_json(sp, c, p, &pts[i], err);
     }
-    for (size_t i = 0; rc == KE_OK && i < n; i++)
-        if ((rc = store_point(st, study_id, sp, &pts[i], origin, err)) == KE_OK) (*added)++;
+    if (rc == KE_OK && (rc = store_points(st, study_id, sp, pts, NULL, (int)n, origin, err)) == KE_OK)
+        *added = (int)n;
     free(pts);
     return rc;
 }
@@ -66,7 +73,8 @@ int enqueue_sync_spec(storage *st, int64_t study_id, const spec_study *spec, ker
     int n, rc = storage_enqueue_list(st, study_id, 0, &rows, &n, err);
     if (rc != KE_OK) return rc;
     unsigned char *used = calloc((size_t)n + 1, 1);
-    if (!used) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int *fresh = malloc((size_t)spec->n_enqueue * sizeof *fresh), n_fresh = 0;
+    if (!used || !fresh) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     for (int i = 0; rc == KE_OK && i < spec->n_enqueue; i++) {
         int j = 0;
         space_point p;
@@ -76,8 +84,11 @@ int enqueue_sync_spec(storage *st, int64_t study_id, const spec_study *spec, ker
                 space_point_equal(&spec->space, &p, &spec->enqueue[i]))
                 break;
         if (j < n) used[j] = 1;
-        else rc = store_point(st, study_id, &spec->space, &spec->enqueue[i], "spec", err);
+        else fresh[n_fresh++] = i;
     }
+    if (rc == KE_OK)
+        rc = store_points(st, study_id, &spec->space, spec->enqueue, fresh, n_fresh, "spec", err);
+    free(fresh);
     free(used);
     storage_enqueue_free(rows, n);
     return rc;

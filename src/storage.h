@@ -167,9 +167,11 @@ typedef struct {
     double created_at;
     int trial_number;       /* the trial that ran it, -1 while pending */
 } storage_enqueued;
-/* Adds one (params_json a JSON object the caller validated); *id new. */
-int storage_enqueue_add(storage *st, int64_t study_id, const char *params_json,
-                        const char *origin, int64_t *id, kerror *err);
+/* Adds n (each params_json a JSON object the caller validated), all or
+ * none, in one transaction; KE_NOTFOUND when no study has study_id (one
+ * deleted since the caller read it). */
+int storage_enqueue_add(storage *st, int64_t study_id, const char *const *params_json, int n,
+                        const char *origin, kerror *err);
 /* A study's enqueued configurations by id, the pending ones only when
  * pending_only; free with storage_enqueue_free. */
 int storage_enqueue_list(storage *st, int64_t study_id, int pending_only,

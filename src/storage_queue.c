@@ -7,21 +7,30 @@
 
 #include "storage_sqlite_impl.h"
 
-int storage_enqueue_add(storage *st, int64_t study_id, const char *params_json,
-                        const char *origin, int64_t *id, kerror *err)
+int storage_enqueue_add(storage *st, int64_t study_id, const char *const *params_json, int n,
+                        const char *origin, kerror *err)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, "INSERT INTO enqueued (study_id, params, origin, created_at) "
                            "VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL) != SQLITE_OK)
         return sq_db_error(st, err, "cannot enqueue");
-    sqlite3_bind_int64(s, 1, study_id);
-    sqlite3_bind_text(s, 2, params_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, origin, -1, SQLITE_STATIC);
-    sqlite3_bind_double(s, 4, sq_now_unix());
-    int rc = sqlite3_step(s) == SQLITE_DONE ? KE_OK : sq_db_error(st, err, "cannot enqueue");
+    int rc = sq_begin(st, err);
+    for (int i = 0; rc == KE_OK && i < n; i++) {
+        sqlite3_bind_int64(s, 1, study_id);
+        sqlite3_bind_text(s, 2, params_json[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, origin, -1, SQLITE_STATIC);
+        sqlite3_bind_double(s, 4, sq_now_unix());
+        if (sqlite3_step(s) != SQLITE_DONE)
+            /* the study's row went between the caller's read and this write
+             * (a delete by another request or process) */
+            rc = sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY
+                     ? kerror_set(err, KE_NOTFOUND, NULL, "no study with id %lld",
+                                  (long long)study_id)
+                     : sq_db_error(st, err, "cannot enqueue");
+        sqlite3_reset(s);
+    }
     sqlite3_finalize(s);
-    if (rc == KE_OK) *id = sqlite3_last_insert_rowid(st->db);
-    return rc;
+    return sq_end_txn(st, rc, err);
 }
 
 int storage_enqueue_list(storage *st, int64_t study_id, int pending_only,

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -110,6 +111,50 @@ class MultiStudyTest(unittest.TestCase):
         for name in ("run", "other"):
             self.release(name)
             self.assertEqual(s.wait_state(name, "COMPLETE")["counts"]["complete"], 4)
+
+    def test_an_enqueue_racing_a_delete_is_404_and_stores_all_or_nothing(self):
+        # An enqueue reads the study, then inserts its configurations: a
+        # DELETE between the two was 500 ("cannot enqueue: FOREIGN KEY
+        # constraint failed"), and of an array, the configurations stored
+        # before that stayed. Deleters hammer the name while the study is
+        # made again and enqueued to, so the window is hit often; only the
+        # answers and what is stored are checked, not how often.
+        s = self.serve("--max-parallel", "0")   # no trial runs: all stay pending
+        spec = self.hold_spec("race", 1000, 1)
+        allowed = {"POST": {200, 201, 404, 409}, "DELETE": {204, 404, 409}}
+        bad, done = [], threading.Event()
+
+        def call(method, path, body=None):
+            status, answer = s.json(method, path, body)
+            if status not in allowed[method]:
+                bad.append((method, path, status, answer))
+            return status, answer
+
+        def deleter():
+            while not done.is_set() and not bad:
+                call("DELETE", "/api/v1/studies/race")
+
+        threads = [threading.Thread(target=deleter) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(300):
+                if bad:
+                    break
+                call("POST", "/api/v1/studies", spec)
+                status, answer = call("POST", "/api/v1/studies/race/enqueue",
+                                      [{"x": 0.5}, {"x": 1.5}, {"x": -0.5}])
+                if status == 201 and answer["added"] != 3:
+                    bad.append(("added", answer))
+        finally:
+            done.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(bad, [])
+        # every enqueue stored its three configurations or none
+        status, _ = s.json("POST", "/api/v1/studies", spec)
+        _, answer = s.json("GET", "/api/v1/studies/race/enqueue")
+        self.assertEqual(len(answer["pending"]) % 3, 0, answer)
 
 
 if __name__ == "__main__":
