@@ -149,24 +149,66 @@ class Server:
             self.log.close()
 
 
-class ApiTest(unittest.TestCase):
+class DeleteRace:
+    """While its with block runs, `deleters` threads DELETE study name over
+    and over; call() makes a request there too. A request (either's) whose
+    status is not in allowed[method] goes to bad, and they stop; seen
+    counts the answers by (method, status)."""
+
+    def __init__(self, server, name, allowed, deleters=2):
+        self.server, self.name, self.allowed = server, name, allowed
+        self.seen, self.bad, self.done = {}, [], threading.Event()
+        self.threads = [threading.Thread(target=self.delete) for _ in range(deleters)]
+
+    def call(self, method, path, body=None):
+        status, answer = self.server.json(method, path, body)
+        self.seen[method, status] = self.seen.get((method, status), 0) + 1
+        if status not in self.allowed[method]:
+            self.bad.append((method, path, status, answer))
+        return status, answer
+
+    def delete(self):
+        while not self.done.is_set() and not self.bad:
+            self.call("DELETE", "/api/v1/studies/" + self.name)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        for t in self.threads:
+            t.join()
+
+
+class ServerCase(unittest.TestCase):
+    """A temporary folder with a database k.db and the trial script SCRIPT
+    (slow.sh: SLOW_SH), and the servers a test starts on it, each stopped
+    at its end with STOP_SIGNAL."""
+    SCRIPT = ("slow.sh", SLOW_SH)
+    STOP_SIGNAL = signal.SIGKILL
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="kestrel-api-")
         self.db = os.path.join(self.tmp, "k.db")
-        self.script = os.path.join(self.tmp, "slow.sh")
+        self.script = os.path.join(self.tmp, self.SCRIPT[0])
         with open(self.script, "w") as f:
-            f.write(SLOW_SH)
+            f.write(self.SCRIPT[1])
         self.servers = []
 
     def tearDown(self):
         for s in self.servers:
-            s.stop(signal.SIGKILL)
+            s.stop(self.STOP_SIGNAL)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def serve(self, *args, db=None):
         s = Server(self.tmp, db or self.db, *args)
         self.servers.append(s)
         return s
+
+
+class ApiTest(ServerCase):
 
     def slow_spec(self, name, trials=6, parallel=2, steps=3, pause=0.15):
         return {"name": name, "objective": {"metric": "loss", "direction": "minimize"},
@@ -665,31 +707,12 @@ class ApiTest(unittest.TestCase):
         # window is hit often; only the answers are checked, not how often.
         s = self.serve()
         allowed = {"POST": {200, 201, 409}, "DELETE": {204, 404, 409}}
-        seen, bad, done = {}, [], threading.Event()
-
-        def call(method, path, body=None):
-            status = s.request(method, path, body)[0]
-            seen[method, status] = seen.get((method, status), 0) + 1
-            if status not in allowed[method]:
-                bad.append((method, status))
-
-        def deleter():
-            while not done.is_set() and not bad:
-                call("DELETE", "/api/v1/studies/race")
-
-        threads = [threading.Thread(target=deleter) for _ in range(3)]
-        for t in threads:
-            t.start()
-        try:
+        with DeleteRace(s, "race", allowed, deleters=3) as race:
             for _ in range(600):
-                if bad:
+                if race.bad:
                     break
-                call("POST", "/api/v1/studies", fn_spec("race", trials=2, parallel=1))
-        finally:
-            done.set()
-            for t in threads:
-                t.join()
-        self.assertEqual(bad, [], "answers seen: %r" % seen)
+                race.call("POST", "/api/v1/studies", fn_spec("race", trials=2, parallel=1))
+        self.assertEqual(race.bad, [], "answers seen: %r" % race.seen)
 
     def test_start_reclaims_trials_of_ended_studies(self):
         # what a storage error in mid-run leaves: the study FAILED (so it is

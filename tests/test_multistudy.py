@@ -8,15 +8,13 @@ stay running wait for a file the test creates, so every check waits for
 a state, never for time.
 """
 import os
-import shutil
+import signal
 import sys
-import tempfile
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_api import Server  # noqa: E402
+from test_api import DeleteRace, ServerCase  # noqa: E402
 
 # A trial that runs until the file $2 exists, then reports loss x^2.
 HOLD_SH = r"""#!/bin/sh
@@ -25,24 +23,9 @@ echo "{\"loss\": $(awk -v x="$1" 'BEGIN{printf "%.6f", x*x}')}" >&3
 """
 
 
-class MultiStudyTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="kestrel-multi-")
-        self.db = os.path.join(self.tmp, "k.db")
-        self.script = os.path.join(self.tmp, "hold.sh")
-        with open(self.script, "w") as f:
-            f.write(HOLD_SH)
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def serve(self, *args):
-        s = Server(self.tmp, self.db, "--no-access-log", *args)
-        self.servers.append(s)
-        return s
+class MultiStudyTest(ServerCase):
+    SCRIPT = ("hold.sh", HOLD_SH)
+    STOP_SIGNAL = signal.SIGTERM   # ends the held trials too
 
     def release(self, name):
         open(os.path.join(self.tmp, "release-" + name), "w").close()
@@ -73,7 +56,7 @@ class MultiStudyTest(unittest.TestCase):
         # "last" has spent its budget (1 trial, running): of --max-parallel 8
         # it fills 1, so "busy" (room for 8 at once) gets the other 7; it
         # got an equal share, 4, and 3 slots stayed idle until "last" ended
-        s = self.serve("--max-parallel", "8")
+        s = self.serve("--no-access-log", "--max-parallel", "8")
         self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec("last", 1, 8))[0], 201)
         s.wait_running("last", 1)
         self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec("busy", 20, 8))[0], 201)
@@ -89,7 +72,7 @@ class MultiStudyTest(unittest.TestCase):
         # the answer said "to change its budget, stop it, then post the spec
         # again" whatever differed: a user who did so met a second 409, for
         # the seed; and the other study's trials go on untouched meanwhile
-        s = self.serve("--max-parallel", "4")
+        s = self.serve("--no-access-log", "--max-parallel", "4")
         for name in ("run", "other"):
             self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec(name, 4, 2))[0], 201)
         self.wait_counts({"run": 2, "other": 2})
@@ -119,40 +102,21 @@ class MultiStudyTest(unittest.TestCase):
         # before that stayed. Deleters hammer the name while the study is
         # made again and enqueued to, so the window is hit often; only the
         # answers and what is stored are checked, not how often.
-        s = self.serve("--max-parallel", "0")   # no trial runs: all stay pending
+        s = self.serve("--no-access-log", "--max-parallel", "0")   # no trial runs: all stay pending
         spec = self.hold_spec("race", 1000, 1)
         allowed = {"POST": {200, 201, 404, 409}, "DELETE": {204, 404, 409}}
-        bad, done = [], threading.Event()
-
-        def call(method, path, body=None):
-            status, answer = s.json(method, path, body)
-            if status not in allowed[method]:
-                bad.append((method, path, status, answer))
-            return status, answer
-
-        def deleter():
-            while not done.is_set() and not bad:
-                call("DELETE", "/api/v1/studies/race")
-
-        threads = [threading.Thread(target=deleter) for _ in range(2)]
-        for t in threads:
-            t.start()
-        try:
-            for i in range(300):
-                if bad:
+        with DeleteRace(s, "race", allowed) as race:
+            for _ in range(300):
+                if race.bad:
                     break
-                call("POST", "/api/v1/studies", spec)
-                status, answer = call("POST", "/api/v1/studies/race/enqueue",
-                                      [{"x": 0.5}, {"x": 1.5}, {"x": -0.5}])
+                race.call("POST", "/api/v1/studies", spec)
+                status, answer = race.call("POST", "/api/v1/studies/race/enqueue",
+                                           [{"x": 0.5}, {"x": 1.5}, {"x": -0.5}])
                 if status == 201 and answer["added"] != 3:
-                    bad.append(("added", answer))
-        finally:
-            done.set()
-            for t in threads:
-                t.join()
-        self.assertEqual(bad, [])
+                    race.bad.append(("added", answer))
+        self.assertEqual(race.bad, [], "answers seen: %r" % race.seen)
         # every enqueue stored its three configurations or none
-        status, _ = s.json("POST", "/api/v1/studies", spec)
+        s.json("POST", "/api/v1/studies", spec)
         _, answer = s.json("GET", "/api/v1/studies/race/enqueue")
         self.assertEqual(len(answer["pending"]) % 3, 0, answer)
 
