@@ -568,29 +568,30 @@ static int pack_folder(wslot *sl, kerror *err)
     return KE_OK;
 }
 
-/* A final report line (no step, or "final": true): the server reads
- * final values only at the trial's end. */
-static int is_final(const char *line)
-{
-    report_line rl;
-    kerror err;
-    return report_parse(line, &rl, &err) == KE_OK && (rl.final || !rl.has_step);
-}
-
 static void on_event(const runner_event *ev, void *ctx)
 {
     worker *w = ctx;
     wslot *sl = ev->user;
     if (ev->kind == RUNNER_LINE) {
-        json_t *line = ev->source == RUNNER_SRC_REPORT && !sl->gone ? json_string(ev->line) : NULL;
+        report_line rl;
+        kerror why;
+        int parsed = report_parse(ev->line, &rl, &why);
+        /* Stdout is the fallback report channel (docs/protocol.md): its
+         * JSON objects are reports, as for a local trial, where the server
+         * reads every line the same (sched_outcome_line); its other lines
+         * are log text, kept in the stdout tail. */
+        int report = ev->source == RUNNER_SRC_REPORT || parsed != KE_NOTFOUND;
+        json_t *line = report && !sl->gone ? json_string(ev->line) : NULL;
         if (!line) return;
         size_t len = json_string_length(line);
         sl->lines_bytes += (long long)len;
-        /* A final line goes with the trial's end, not before: a server
-         * restarted meanwhile holds nothing of what an earlier one was
-         * sent, and would end the trial on its last step's value instead.
-         * Bounded: a trial that writes more goes on sending them early. */
-        if (sl->finals_bytes + len <= BATCH_BYTES && is_final(ev->line)) {
+        /* A final line (no step, or "final": true: the server reads final
+         * values only at the trial's end) goes with the trial's end, not
+         * before: a server restarted meanwhile holds nothing of what an
+         * earlier one was sent, and would end the trial on its last step's
+         * value instead. Bounded: a trial that writes more goes on sending
+         * them early. */
+        if (sl->finals_bytes + len <= BATCH_BYTES && parsed == KE_OK && (rl.final || !rl.has_step)) {
             sl->finals_bytes += len;
             json_array_append_new(sl->finals, line);
         } else {

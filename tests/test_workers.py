@@ -847,6 +847,33 @@ class WorkersTest(unittest.TestCase):
                          "the first: step: must be an integer from 0 to 2147483647, "
                          "not 2147483648\n")
 
+    def test_report_lines_on_stdout_count_as_on_a_local_run(self):
+        # Stdout is the fallback report channel (docs/protocol.md): its
+        # JSON-object lines are reports, under `kestrel run` and on a worker
+        # alike. The worker relayed fd 3 only, so this study, all COMPLETE
+        # locally, FAILED "missing metric 'loss'" on a worker.
+        spec = self.step_spec("out", trials=3, parallel=1)
+        spec["run"]["command"] = [
+            "sh", "-c", 'echo "starting x=$1"; echo "[1, 2]"; printf \'{{"step": 1, "loss": 9}}\\n\'; '
+            'printf \'{{"loss": %s}}\\n\' "$1"', "_", "{x}"]   # {{: a brace (docs/spec.md)
+        local = self.run_locally(spec)
+        self.assertEqual({t["state"] for t in local.values()}, {"COMPLETE"})
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", spec)
+        self.worker(s, "w")
+        ended = wait_for("the study to end", lambda: [
+            st for st in [s.json("GET", "/api/v1/studies/out")[1]] if st["state"] != "RUNNING"])
+        self.assertEqual(ended[0]["state"], "COMPLETE", ended[0]["state_reason"])
+        remote = {t["number"]: t for t in self.trials(s, "out")}
+        self.assertEqual(sorted(local), sorted(remote))
+        for k, t in local.items():
+            r = remote[k]
+            self.assertEqual((r["state"], r["last_step"]), ("COMPLETE", 1), r)
+            self.assertAlmostEqual(r["value"], t["value"], places=12)
+            self.assertAlmostEqual(r["value"], r["params"]["x"], places=5)
+        _, t = s.json("GET", "/api/v1/studies/out/trials/0")
+        self.assertIn("starting x=", t["stdout_tail"])   # log text stays log text
+
     def one_script_trial(self, name, script_text, *serve_args):
         """Runs a one-trial study of `sh script_text` on one worker to its
         end; (the trial as listed, the worker's log)."""
