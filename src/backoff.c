@@ -9,7 +9,6 @@
 #include <string.h>
 
 #define FIRST_S 1.0     /* the first try: a moment's full disk or lock is gone */
-#define MAX_S 60.0      /* at most between tries */
 #define STAGGER_S 0.25  /* between the tries of studies that failed together */
 #define SLOTS 8
 
@@ -17,8 +16,8 @@
 static double delay(const backoff_entry *e, int k)
 {
     double d = FIRST_S;
-    for (int i = 0; i < k && d < MAX_S; i++) d *= 2;
-    return (d < MAX_S ? d : MAX_S) + STAGGER_S * e->slot;
+    for (int i = 0; i < k && d < BACKOFF_MAX_S; i++) d *= 2;
+    return (d < BACKOFF_MAX_S ? d : BACKOFF_MAX_S) + STAGGER_S * e->slot;
 }
 
 int backoff_add(backoff_list *l, const char *name, int64_t id, const char *why, double now)

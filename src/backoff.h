@@ -3,6 +3,8 @@
  * (a full disk, an I/O error, a busy file): when each tries to resume next
  * (1 s, then doubling up to a minute, staggered so studies do not all try
  * at once), when to give up on it, and the reasons stored meanwhile.
+ * `kestrel worker` spaces its lease requests so while its server answers
+ * them otherwise than it should (one entry, never given up).
  * The list owns its entries; times are the caller's (seconds, monotonic). */
 #ifndef KESTREL_BACKOFF_H
 #define KESTREL_BACKOFF_H
@@ -13,6 +15,7 @@
 #include "kerror.h"
 
 #define BACKOFF_GIVE_UP_S 600.0     /* --storage-retry's default, in serve and run */
+#define BACKOFF_MAX_S 60.0          /* at most between tries (and a stagger) */
 
 typedef struct backoff_entry {
     char *name;                 /* the study's; owned */

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "cores.h"
 #include "klog.h"
 #include "report.h"
@@ -67,6 +69,12 @@ typedef struct {
     runner_guard *guard;        /* from the first trial on; outlives every proc */
     int cores;
     int leased;                 /* trials leased so far */
+    int registered_again;       /* after a 404, until a lease request is answered 200 or 204
+                                 * (a heartbeat's 200 is not enough: a server may know the
+                                 * worker there and not where it leases) */
+    backoff_list trouble;       /* a stretch of lease requests answered otherwise than
+                                 * 200, 204 or a first 404: at most one entry, which
+                                 * spaces them; gone at the next 200 or 204 */
 } worker;
 
 static double now_s(void)
@@ -90,11 +98,17 @@ static void log_err(const char *what, const kerror *err)
     klog(stderr, "worker: %s: %s", what, err->msg);
 }
 
-/* The error message of a server's answer, or "no reason given". */
-static const char *reply_message(const json_t *reply)
+#define REASON_MAX 512
+
+/* The error of a server's answer into buf: its message after the field it
+ * names ("gpus_free: expected at most 0, ..."), or "no reason given". */
+static const char *reply_message(const json_t *reply, char *buf, size_t n)
 {
-    const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
-    return msg ? msg : "no reason given";
+    const json_t *e = json_object_get(reply, "error");
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const char *field = json_string_value(json_object_get(e, "path"));
+    snprintf(buf, n, "%s%s%s", field ? field : "", field ? ": " : "", msg ? msg : "no reason given");
+    return buf;
 }
 
 /* "123_4" for array task 4 of job 123, "123" for a plain job, else NULL. */
@@ -132,8 +146,10 @@ static int do_register(worker *w, json_t **first, kerror *err)
     const char *key = json_string_value(json_object_get(reply, "key"));
     if (status != 201 || !key || strlen(key) >= sizeof w->key) {
         /* a server error may pass (KE_IO: try again); a refusal will not */
+        char why[REASON_MAX];
         rc = kerror_set(err, status >= 500 ? KE_IO : KE_INVALID, NULL, "the server refused to "
-                        "register this worker (HTTP %d): %s", status, reply_message(reply));
+                        "register this worker (HTTP %d): %s", status,
+                        reply_message(reply, why, sizeof why));
     } else {
         w->id = json_integer_value(json_object_get(reply, "id"));
         snprintf(w->key, sizeof w->key, "%s", key);
@@ -346,12 +362,51 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
     return rc;
 }
 
+/* An answer to this worker's own call that it cannot act on (a lease
+ * request answered 5xx or 400, a 404 again right after registering again):
+ * the first of a stretch is logged with the server's reason, and lease
+ * requests wait from 1 s, doubling up to BACKOFF_MAX_S, instead of coming
+ * every --poll for good (a server that forgot the worker at every call was
+ * sent a registration each time, each a new row in its registry). */
+static void unexpected(worker *w, const char *what, int status, const json_t *reply)
+{
+    char why[KERROR_MSG_MAX], msg[REASON_MAX];
+    snprintf(why, sizeof why, "HTTP %d on %s: %s", status, what, reply_message(reply, msg, sizeof msg));
+    double now = now_s();
+    if (w->trouble.head) {
+        backoff_again(&w->trouble, w->trouble.head, why, now);
+        return;
+    }
+    w->trouble.give_up_s = INFINITY;   /* an idle worker waits; --idle-exit ends it */
+    if (backoff_add(&w->trouble, what, status, why, now) != KE_OK) return;   /* then every --poll */
+    if (status == 404)
+        klog(stderr, "worker: the server forgot this worker again since it registered again "
+             "(%s): registering again with back-off, up to %.0f s apart", why, BACKOFF_MAX_S);
+    else
+        klog(stderr, "worker: the server answered %s; asking again with back-off, up to %.0f s "
+             "apart", why, BACKOFF_MAX_S);
+}
+
+/* A lease request was answered as it should be (200 or 204): a stretch of
+ * unexpected answers is over. */
+static void lease_answered(worker *w, int status)
+{
+    w->registered_again = 0;
+    backoff_entry *e = w->trouble.head;
+    if (!e) return;
+    klog(stderr, "worker: the server answers lease requests again (HTTP %d, after %d that it "
+         "answered otherwise; the last: %s)", status, e->tries + 1, e->why);
+    backoff_free(&w->trouble);
+}
+
 /* POSTs req (taken; this worker's key added) to /api/v1/workers/ID/what.
  * A 404 is a server that forgot this worker (restarted, or it went silent
- * past the registry's patience): it registers again. A 401 or 403 refuses
- * the worker itself, whatever it sends: KE_INVALID, the worker ends, as a
- * refused registration does (a server restarted with another --token-file
- * was asked for a lease every --poll for good, and nothing said why). */
+ * past the registry's patience): it registers again, at once the first
+ * time, then with back-off while the server goes on forgetting it. A 401
+ * or 403 refuses the worker itself, whatever it sends: KE_INVALID, the
+ * worker ends, as a refused registration does (a server restarted with
+ * another --token-file was asked for a lease every --poll for good, and
+ * nothing said why). */
 static int own_call(worker *w, const char *what, json_t *req, int *status, json_t **reply,
                     kerror *err)
 {
@@ -359,16 +414,22 @@ static int own_call(worker *w, const char *what, json_t *req, int *status, json_
     snprintf(path, sizeof path, "/api/v1/workers/%lld/%s", (long long)w->id, what);
     if (req) json_object_set_new(req, "key", json_string(w->key));
     int rc = post(w, path, req, status, reply, err);
+    char msg[REASON_MAX];
     if (rc == KE_OK && (*status == 401 || *status == 403))
         rc = kerror_set(err, KE_INVALID, NULL, "the server refused this worker's %s (HTTP %d): %s "
                         "(restarted with another --token-file?)", what, *status,
-                        reply_message(*reply));
-    if (rc == KE_OK && *status == 404) {
+                        reply_message(*reply, msg, sizeof msg));
+    if (rc != KE_OK || *status != 404) return rc;
+    if (w->registered_again || w->trouble.head) {
+        /* a heartbeat between two due lease requests waits for the next */
+        if (w->trouble.head && w->trouble.head->due > now_s()) return rc;
+        unexpected(w, what, *status, *reply);
+    } else {
         klog(stderr, "worker: the server does not know worker %lld (HTTP 404 on %s: %s): "
-             "registering again", (long long)w->id, what, reply_message(*reply));
-        rc = ensure_registered(w, NULL, err);
+             "registering again", (long long)w->id, what, reply_message(*reply, msg, sizeof msg));
     }
-    return rc;
+    w->registered_again = 1;
+    return ensure_registered(w, NULL, err);
 }
 
 /* Starts the trial of lease (the server's answer) in the free slot sl. */
@@ -399,6 +460,8 @@ static int lease_one(worker *w, wslot *sl, kerror *err)
     int rc = own_call(w, "lease", json_pack("{s:i}", "gpus_free", free_gpus(w)), &status, &lease,
                       err);
     if (rc == KE_OK && status == 200) take_lease(w, sl, lease);
+    if (rc == KE_OK && (status == 200 || status == 204)) lease_answered(w, status);
+    else if (rc == KE_OK && status != 404) unexpected(w, "lease", status, lease);   /* 404: own_call's */
     json_decref(lease);
     return rc != KE_OK ? rc : status == 200;
 }
@@ -407,8 +470,9 @@ static int lease_one(worker *w, wslot *sl, kerror *err)
  * is sent. */
 static void lost(worker *w, wslot *sl, int status, const json_t *reply)
 {
+    char msg[REASON_MAX];
     klog(stderr, "worker: lease %lld refused (%d): %s", (long long)sl->lease, status,
-         reply_message(reply));
+         reply_message(reply, msg, sizeof msg));
     sl->gone = 1;
     if (sl->proc) runner_terminate(sl->proc);
     if (sl->exited) slot_clear(w, sl);
@@ -685,7 +749,10 @@ static int round_once(worker *w, kerror *err)
         int got = lease_one(w, &w->slots[i], err);
         if (got < 0 && got != KE_IO) return got;
         io |= got == KE_IO;
-        if (got <= 0) w->next_lease = now + (w->o->poll_s > 0 ? w->o->poll_s : 0.5);
+        if (got <= 0 && w->trouble.head)
+            w->next_lease = now + backoff_wait(w->trouble.head, now);
+        else if (got <= 0)
+            w->next_lease = now + (w->o->poll_s > 0 ? w->o->poll_s : 0.5);
     }
     runner_proc *procs[WORKER_MAX_SLOTS];
     int n = 0;
@@ -776,6 +843,7 @@ int worker_run(const worker_opts *o, kerror *err)
     for (int i = 0; i < o->slots; i++)
         if (w->slots[i].busy) slot_clear(w, &w->slots[i]);
     runner_guard_free(w->guard);
+    backoff_free(&w->trouble);
     wclient_close(w->c);
     free(w);
     return rc;

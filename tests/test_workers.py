@@ -8,9 +8,12 @@ own. Waits are for states the server reports, never for time to pass: the
 deadlines are hang guards only (docs/workers.md describes the protocol).
 """
 import gzip
+import http.client
+import http.server
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -148,6 +151,70 @@ class Proxy:
     def refusals(self):
         with self.lock:
             return self.refused
+
+
+class Front:
+    """An HTTP relay to the server, as a load balancer in front of it is,
+    that can alter a request on its way (rewrite(method, path, body) ->
+    (path, body)) so that the real server refuses it with its real answer,
+    and that notes each request: (monotonic time, method, path as sent by
+    the client, status)."""
+
+    def __init__(self, port):
+        self.rewrite = None
+        self.seen = []
+        self.lock = threading.Lock()
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"   # keep-alive, as the worker's client
+
+            def relay(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path
+                with front.lock:
+                    rewrite = front.rewrite
+                if rewrite:
+                    path, body = rewrite(self.command, path, body)
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("authorization", "content-type")}
+                c.request(self.command, path, body if self.command == "POST" else None, headers)
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                with front.lock:
+                    front.seen.append((time.monotonic(), self.command, self.path, r.status))
+                self.send_response(r.status)
+                for k in ("Content-Type",):
+                    if r.getheader(k):
+                        self.send_header(k, r.getheader(k))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = relay
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def set_rewrite(self, rewrite):
+        with self.lock:
+            self.rewrite = rewrite
+
+    def requests(self, pattern):
+        """The noted requests whose path matches pattern."""
+        with self.lock:
+            return [r for r in self.seen if re.search(pattern, r[2])]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def wait_for(what, fn, timeout=HANG):
@@ -637,6 +704,62 @@ class WorkersTest(unittest.TestCase):
         log = self.log_of(w)
         self.assertRegex(log, r"the server refused this worker's (lease|heartbeat) \(HTTP 401\)")
         self.assertIn("another --token-file", log)
+
+    def backed_off(self, rewrite, status, first):
+        """A worker behind a Front that alters its lease requests with
+        rewrite, so that the server answers them `status`: lease requests
+        first and first + 1 come at least 1 s and 2 s after the one before
+        (the back-off; bounds from below, which a loaded machine can only
+        lengthen). Then the front lets them through, and a study of one
+        trial completes on the worker; the worker's log."""
+        s = self.serve()
+        front = Front(s.port)
+        self.addCleanup(front.close)
+        front.set_rewrite(rewrite)
+        w = self.worker(front, "w")
+        n = first + 2
+        tries = wait_for("%d lease requests" % n, lambda: front.requests(r"/lease$")[:n]
+                         if len(front.requests(r"/lease$")) >= n else None)
+        self.assertEqual({r[3] for r in front.requests(r"/lease$")}, {status})
+        t = [r[0] for r in tries]
+        self.assertGreaterEqual(t[first] - t[first - 1], 0.9)
+        self.assertGreaterEqual(t[first + 1] - t[first], 1.9)
+        front.set_rewrite(None)
+        s.json("POST", "/api/v1/studies", self.step_spec("back", trials=1, parallel=1, steps=1))
+        s.wait_state("back", "COMPLETE", timeout=HANG)
+        log = self.log_of(w)
+        self.assertEqual(log.count("the server answers lease requests again"), 1, log)
+        return log
+
+    def test_a_worker_backs_off_a_server_that_keeps_forgetting_it(self):
+        # A server that answers every lease request 404 (it forgets the
+        # worker: here a front that sends the lease to an id the server does
+        # not know) had the worker register again at every --poll, for good:
+        # two log lines and a new worker row every 50 ms. After the second
+        # 404 in a row (request 1: the first is followed at --poll) it says
+        # so once and tries again with back-off.
+        log = self.backed_off(lambda m, path, body: (re.sub(r"/workers/\d+/lease$",
+                                                             "/workers/999999/lease", path), body),
+                              404, first=2)
+        self.assertEqual(log.count("does not know worker"), 1, log)
+        self.assertEqual(log.count("forgot this worker again"), 1, log)
+        self.assertIn("HTTP 404 on lease: no worker 999999", log)
+
+    def test_a_worker_backs_off_a_lease_request_the_server_refuses(self):
+        # A lease request answered otherwise than with a trial (200), none
+        # (204) or 404 (a 400 here, from a front that changes its gpus_free,
+        # or a 5xx) passed for "no trial", silently, at every --poll. The
+        # first of a stretch is logged with the server's reason, and the
+        # requests back off until the server leases again.
+        def bad_gpus(method, path, body):
+            if path.endswith("/lease"):
+                req = json.loads(body)
+                req["gpus_free"] = 5
+                body = json.dumps(req).encode()
+            return path, body
+        log = self.backed_off(bad_gpus, 400, first=1)
+        self.assertEqual(log.count("the server answered HTTP 400 on lease: gpus_free: expected at "
+                                   "most 0"), 1, log)
 
     def test_a_gpu_listed_twice_is_refused(self):
         # --gpus 0,0 gave two trials GPU 0, where each should have its own.
