@@ -9,6 +9,7 @@
 # requests/s, latency percentiles, and the server's CPU time per request
 # (user + system of the kestrel process, trials not included: the figure
 # that holds on a shared machine, where req/s follows the other load).
+# Needs wrk (./bootstrap --bench installs it).
 # Run from a configured build directory (in-tree or VPATH):
 #   sh bench/load.sh [--build DIR]
 #   DURATION=5s CONNS=32 TRIALS=100000 sh bench/load.sh
@@ -21,9 +22,11 @@ CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 TRIALS=${TRIALS:-10000}
 
+# Installing wrk here took root and a fresh package list (a bare apt-get
+# install fails without either): ./bootstrap --bench does both.
 if ! command -v wrk >/dev/null 2>&1; then
-    echo "wrk not found; installing it (Debian package wrk)" >&2
-    apt-get install -y wrk >/dev/null
+    echo "bench/load.sh: wrk not found; install it with ./bootstrap --bench (Debian package wrk)" >&2
+    exit 1
 fi
 
 history_build
