@@ -16,15 +16,17 @@
 #include "nearest.h"
 #include "storage.h"
 
-const char *cli_db_path(const char *opt)
+int cli_db_path(const char *cmd, const char *opt, const char **file)
 {
     const char *env = getenv("KESTREL_DB");
-    const char *loc = opt && *opt ? opt : env && *env ? env : CLI_DEFAULT_DB;
+    int from_env = !(opt && *opt) && env && *env;
+    const char *loc = opt && *opt ? opt : from_env ? env : CLI_DEFAULT_DB;
     /* the file itself: the study locks and the trial folders are named from
      * it, and 'sqlite:x.db.lock' was a folder that did not exist */
     kerror err;
-    const char *file = storage_location_file(loc, &err);
-    return file && *file ? file : loc;   /* another backend's: storage_open says so */
+    *file = storage_location_file(loc, &err);
+    if (*file) return CLI_OK;
+    return cli_usage(cmd, "%s: %s", from_env ? "KESTREL_DB" : "--db", err.msg);
 }
 
 int cli_fail(const char *cmd, const kerror *err)

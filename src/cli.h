@@ -25,9 +25,11 @@ typedef struct {
 
 #define CLI_DEFAULT_DB "kestrel.db"
 
-/* The database file: opt if given, else $KESTREL_DB, else kestrel.db, with
- * a sqlite: or sqlite:// prefix taken off (docs/schema.md). */
-const char *cli_db_path(const char *opt);
+/* The database file into *file: opt if given, else $KESTREL_DB, else
+ * kestrel.db, with a sqlite: or sqlite:// prefix taken off (docs/schema.md).
+ * CLI_OK, or CLI_USAGE after a usage error naming --db (or KESTREL_DB) for
+ * a location that names no file of ours (sqlite: alone, postgres://...). */
+int cli_db_path(const char *cmd, const char *opt, const char **file);
 /* Prints "kestrel CMD: <path>: <message>" to stderr and returns the exit code
  * that fits err->code. */
 int cli_fail(const char *cmd, const kerror *err);

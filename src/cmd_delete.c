@@ -86,7 +86,8 @@ int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx)
         }
     }
     if (optind != argc - 1) return cli_usage("delete", "expected one STUDY argument");
-    const char *name = argv[optind], *db = cli_db_path(db_opt);
+    const char *name = argv[optind], *db;
+    if (cli_db_path("delete", db_opt, &db) != CLI_OK) return CLI_USAGE;
     char work[4096], cache[4096];
     scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
     storage *st;

@@ -117,8 +117,7 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
     if (want_study && optind != argc - 1) return cli_usage(cmd, "expected one STUDY argument");
     if (!want_study && optind != argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     q->study = want_study ? argv[optind] : NULL;
-    q->db = cli_db_path(db);
-    return CLI_OK;
+    return cli_db_path(cmd, db, &q->db);
 }
 
 int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
@@ -318,7 +317,9 @@ int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx)
     if (!*arg || *end || number < 0 || number > 1000000000)
         return cli_usage("trial", "not a trial number: '%s'", arg);
     storage *st;
-    int code = cli_open_history("trial", cli_db_path(db), &st);
+    const char *file;
+    if (cli_db_path("trial", db, &file) != CLI_OK) return CLI_USAGE;
+    int code = cli_open_history("trial", file, &st);
     if (code != CLI_OK) return code;
     kerror err;
     kerror_clear(&err);

@@ -361,7 +361,11 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     kerror_clear(&err);
     spec_study spec;
     if (spec_load_file(&spec, argv[optind], &err) != KE_OK) return cli_fail("run", &err);
-    const char *db = cli_db_path(db_opt);
+    const char *db;
+    if (cli_db_path("run", db_opt, &db) != CLI_OK) {
+        spec_free(&spec);
+        return CLI_USAGE;
+    }
     cli_keep_heap();   /* a fifth to a third of its CPU per trial (bench/README.md) */
     storage *st = NULL;
     int rc = storage_open(&st, db, &err);

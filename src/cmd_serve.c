@@ -218,8 +218,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         return cli_usage("serve", "refusing to listen on %s without --token-file: anyone who "
                          "can reach it could run commands", o->host);
     if (!o->max_connections) o->max_connections = 256 + (o->slurm_workers < 65280 ? o->slurm_workers : 65280);
-    o->db = cli_db_path(db);
-    return CLI_OK;
+    return cli_db_path("serve", db, &o->db);
 }
 
 static int has_work(void *ctx, long *registered)

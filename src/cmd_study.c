@@ -163,7 +163,13 @@ int cmd_enqueue_main(int argc, char **argv, const cli_ctx *ctx)
         return cli_usage("enqueue", "expected one STUDY argument");
     }
     storage *st;
-    int code = cli_open_history("enqueue", cli_db_path(db_opt), &st);
+    const char *db;
+    int code = cli_db_path("enqueue", db_opt, &db);
+    if (code != CLI_OK) {
+        json_decref(configs);
+        return code;
+    }
+    code = cli_open_history("enqueue", db, &st);
     if (code == CLI_OK) {
         if (enqueue_to(st, argv[optind], configs, &err) != KE_OK) code = cli_fail("enqueue", &err);
         storage_close(st);
@@ -205,7 +211,10 @@ int cmd_note_main(int argc, char **argv, const cli_ctx *ctx)
         return cli_usage("note", "expected STUDY and an optional TEXT (or --clear)");
     storage *st;
     kerror err;
-    int code = cli_open_history("note", cli_db_path(db_opt), &st);
+    const char *db;
+    int code = cli_db_path("note", db_opt, &db);
+    if (code != CLI_OK) return code;
+    code = cli_open_history("note", db, &st);
     if (code == CLI_OK) {
         if (note_of(st, argv[optind], n == 2 ? argv[optind + 1] : NULL, clear, &err) != KE_OK)
             code = cli_fail("note", &err);

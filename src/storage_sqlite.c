@@ -340,8 +340,15 @@ void *sq_grow(void *arr, int count, int *cap, size_t size)
 
 const char *storage_location_file(const char *location, kerror *err)
 {
-    if (strncmp(location, "sqlite:", 7) == 0)
-        return strncmp(location, "sqlite://", 9) == 0 ? location + 9 : location + 7;
+    if (strncmp(location, "sqlite:", 7) == 0) {
+        size_t prefix = strncmp(location, "sqlite://", 9) == 0 ? 9 : 7;
+        /* SQLite opens "" as a private temporary file: a history gone at close */
+        if (!location[prefix]) {
+            kerror_set(err, KE_INVALID, NULL, "'%s' names no file (write %sPATH)", location, location);
+            return NULL;
+        }
+        return location + prefix;
+    }
     const char *p = location;
     while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
            (p > location && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '.' || *p == '-')))

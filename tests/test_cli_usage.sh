@@ -49,6 +49,24 @@ check "kestrel studies --db sqlite:PATH reads it" "[ $rc -eq 0 ] && grep -q '^ti
 $KESTREL delete tiny --db sqlite:tiny.db >out.txt 2>err.txt; rc=$?
 check "kestrel delete --db sqlite:PATH deletes it and its folders" "[ $rc -eq 0 ] && [ ! -e tiny.db.trials/tiny ]"
 
+# a sqlite: prefix with no path names no file: a usage error naming --db (or
+# $KESTREL_DB), where run and serve said "cannot lock the study in sqlite::"
+# (exit 1) and the queries "no database at sqlite:" (exit 5)
+mkdir sq && cp tiny.json sq/ && cd sq   # out.txt and err.txt go to the folder above
+ls -a >../before.txt
+for a in "run tiny.json" "serve --listen 127.0.0.1:0" "studies" "trials tiny" "trial tiny 0" \
+         "delete tiny" "enqueue tiny --set x1=1 --set x2=1" "note tiny hi"; do
+    for db in sqlite: sqlite://; do
+        timeout 20 $KESTREL $a --db $db >../out.txt 2>../err.txt </dev/null; rc=$?
+        check "kestrel $a --db $db: exit 2, --db named, nothing made" \
+            "[ $rc -eq 2 ] && grep -q -- \"^kestrel [a-z]*: --db: '$db' names no file\" ../err.txt && ls -a | cmp -s - ../before.txt"
+    done
+    KESTREL_DB=sqlite: timeout 20 $KESTREL $a >../out.txt 2>../err.txt </dev/null; rc=$?
+    check "KESTREL_DB=sqlite: kestrel $a: exit 2, KESTREL_DB named" \
+        "[ $rc -eq 2 ] && grep -q -- \"^kestrel [a-z]*: KESTREL_DB: 'sqlite:' names no file\" ../err.txt"
+done
+cd ..
+
 # --- numbers: what does not fit is refused, naming the option ---------------
 # 2^32 + k once wrapped to k in an int: --max-parallel 4294967296 made a pure
 # coordinator (0), --slots 4294967297 one slot

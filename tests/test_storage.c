@@ -235,6 +235,9 @@ START_TEST(url_schemes)
 {
     ck_assert_int_eq(storage_open(&st, "postgres://db.example/kestrel", &err), KE_INVALID);
     ck_assert_str_eq(err.msg, "unsupported storage backend 'postgres' (this build has: sqlite)");
+    /* SQLite would open "" as a temporary file, gone at close */
+    ck_assert_int_eq(storage_open(&st, "sqlite://", &err), KE_INVALID);
+    ck_assert_str_eq(err.msg, "'sqlite://' names no file (write sqlite://PATH)");
     char url[160];
     snprintf(url, sizeof url, "sqlite://%s", db_path);
     open_db();
