@@ -146,12 +146,16 @@ int cli_int_option(const char *cmd, const char *opt, const char *arg, long long 
     return CLI_OK;
 }
 
-int cli_storage_retry(const char *cmd, const char *arg, double *out)
+int cli_seconds_option(const char *cmd, const char *opt, const char *arg, int zero_ok, double max,
+                       double *out)
 {
     char *end;
     *out = strtod(arg, &end);
-    if (*end || !*arg || !(*out >= 0 && *out <= 86400 * 7))
-        return cli_usage(cmd, "--storage-retry: expected seconds >= 0, not '%s'", arg);
+    /* strtod skips leading blanks, as strtoll: see cli_int_option */
+    if (!*arg || isspace((unsigned char)*arg) || *end ||
+        !((zero_ok ? *out >= 0 : *out > 0) && *out <= max))
+        return cli_usage(cmd, "%s: expected seconds %s 0 (at most %.0f), not '%s'", opt,
+                         zero_ok ? ">=" : ">", max, arg);
     return CLI_OK;
 }
 

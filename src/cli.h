@@ -64,9 +64,12 @@ int cli_wants_help(int argc, char **argv);
 int cli_int_option(const char *cmd, const char *opt, const char *arg, long long lo, long long hi,
                    long long *out);
 
-/* --storage-retry's seconds, 0 to a week (0: no retry), into *out; CLI_OK,
- * or CLI_USAGE after saying what is wrong. */
-int cli_storage_retry(const char *cmd, const char *arg, double *out);
+/* Option opt's seconds (arg: a decimal number, no leading blank) into *out:
+ * more than 0 (or 0 too, with zero_ok), at most max; CLI_OK, or CLI_USAGE
+ * after a usage error naming opt and the range. */
+int cli_seconds_option(const char *cmd, const char *opt, const char *arg, int zero_ok, double max,
+                       double *out);
+#define CLI_STORAGE_RETRY_MAX (86400.0 * 7)   /* --storage-retry: a week (0: no retry) */
 
 /* The first line of a token file (malloc'd, the caller frees), or NULL with
  * err saying why (it cannot be read, or its first line is empty). Warns on

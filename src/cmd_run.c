@@ -350,7 +350,9 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
         case 'w': work_opt = optarg; break;
         case 'q': quiet = 1; break;
         case 'R':
-            if (cli_storage_retry("run", optarg, &give_up_s) != CLI_OK) return CLI_USAGE;
+            if (cli_seconds_option("run", "--storage-retry", optarg, 1, CLI_STORAGE_RETRY_MAX,
+                                   &give_up_s) != CLI_OK)
+                return CLI_USAGE;
             break;
         case 'h': fputs(run_help, stdout); return CLI_OK;
         default: return cli_bad_option("run", argv, opts);

@@ -4,6 +4,7 @@
  * the studies it was running are stored RUNNING and resume at the next
  * start, which takes back the trials workers ran on meanwhile (fleet_open). */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,8 @@ static int parse_listen(const char *arg, serve_opts *o)
     o->host[he - h] = '\0';
     char *end;
     long port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || port < 0 || port > 65535) return -1;
+    /* digits only: strtol takes ' 80' and '+80' for 80 */
+    if (!isdigit((unsigned char)colon[1]) || *end || port < 0 || port > 65535) return -1;
     o->port = (int)port;
     return 0;
 }
@@ -132,7 +134,6 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {0, 0, 0, 0}};
     const char *db = NULL;
     int c;
-    char *end;
     long long v;
     kerror terr;
     while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
@@ -173,13 +174,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             break;
         }
         case 'I':
-            o->slurm_idle_exit = strtod(optarg, &end);
             /* past what kestrel worker takes, every task submitted would
              * exit 2 at once, and be submitted again every 2 s */
-            if (*end || !*optarg || !(o->slurm_idle_exit > 0) ||
-                o->slurm_idle_exit > WORKER_MAX_SECONDS)
-                return cli_usage("serve", "--slurm-idle-exit: expected seconds > 0 (at most %.0f), "
-                                 "not '%s'", WORKER_MAX_SECONDS, optarg);
+            if (cli_seconds_option("serve", "--slurm-idle-exit", optarg, 0, WORKER_MAX_SECONDS,
+                                   &o->slurm_idle_exit) != CLI_OK)
+                return CLI_USAGE;
             break;
         case 'C':   /* MB */
             if (cli_int_option("serve", "--checkpoint-max", optarg, 1, 1 << 20, &v)) return CLI_USAGE;
@@ -190,21 +189,21 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
             o->max_connections = (int)v;
             break;
         case 'L':
-            o->lease_seconds = strtod(optarg, &end);
-            if (*end || !*optarg || !(o->lease_seconds > 0 && o->lease_seconds <= 86400))
-                return cli_usage("serve", "--lease-timeout: expected seconds > 0, not '%s'", optarg);
+            if (cli_seconds_option("serve", "--lease-timeout", optarg, 0, 86400, &o->lease_seconds))
+                return CLI_USAGE;
             break;
         case 'r':
             if (o->n_runs == MAX_RUN) return cli_usage("serve", "at most %d --run options", MAX_RUN);
             o->runs[o->n_runs++] = optarg;
             break;
         case 's':
-            o->stall_after = strtod(optarg, &end);
-            if (*end || !*optarg || !(o->stall_after > 0 && o->stall_after <= 86400))
-                return cli_usage("serve", "--stall-after: expected seconds > 0, not '%s'", optarg);
+            if (cli_seconds_option("serve", "--stall-after", optarg, 0, 86400, &o->stall_after))
+                return CLI_USAGE;
             break;
         case 'R':
-            if (cli_storage_retry("serve", optarg, &o->storage_retry) != CLI_OK) return CLI_USAGE;
+            if (cli_seconds_option("serve", "--storage-retry", optarg, 1, CLI_STORAGE_RETRY_MAX,
+                                   &o->storage_retry) != CLI_OK)
+                return CLI_USAGE;
             /* 0 on the command line: no retry (the service reads 0 as its default) */
             if (o->storage_retry == 0) o->storage_retry = -1;
             break;

@@ -48,7 +48,6 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
         {"idle-exit", required_argument, 0, 'i'},  {"dry-run", no_argument, 0, 'd'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     int c;
-    char *end;
     long long v;
     while ((c = cli_getopt(argc, argv, "+h", opts)) != -1) {
         switch (c) {
@@ -72,11 +71,10 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
         case 'w': o->work_dir = optarg; break;
         case 'l': o->log_dir = optarg; break;
         case 'i':
-            o->idle_exit = strtod(optarg, &end);
             /* past what kestrel worker takes, every task would exit 2 at once */
-            if (*end || !*optarg || !(o->idle_exit > 0) || o->idle_exit > WORKER_MAX_SECONDS)
-                return cli_usage("slurm", "--idle-exit: expected seconds > 0 (at most %.0f), not '%s'",
-                                 WORKER_MAX_SECONDS, optarg);
+            if (cli_seconds_option("slurm", "--idle-exit", optarg, 0, WORKER_MAX_SECONDS,
+                                   &o->idle_exit) != CLI_OK)
+                return CLI_USAGE;
             break;
         case 'd': *dry_run = 1; break;
         case 'h': fputs(slurm_help, stdout); return -1;

@@ -73,13 +73,6 @@ static int parse_gpus(const char *arg, worker_opts *o)
     return CLI_OK;
 }
 
-static int parse_seconds(const char *arg, double *out)
-{
-    char *end;
-    *out = strtod(arg, &end);
-    return *arg && !*end && *out > 0 && *out <= WORKER_MAX_SECONDS ? 0 : -1;
-}
-
 /* Returns CLI_OK, CLI_USAGE (message printed) or -1 after --help. */
 static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
 {
@@ -129,14 +122,13 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
             break;
         }
         case 'i':
-            if (parse_seconds(optarg, &o->idle_exit) < 0)
-                return cli_usage("worker", "--idle-exit: expected seconds > 0 (at most %.0f), not '%s'",
-                                 WORKER_MAX_SECONDS, optarg);
+            if (cli_seconds_option("worker", "--idle-exit", optarg, 0, WORKER_MAX_SECONDS,
+                                   &o->idle_exit) != CLI_OK)
+                return CLI_USAGE;
             break;
         case 'p':
-            if (parse_seconds(optarg, &o->poll_s) < 0)
-                return cli_usage("worker", "--poll: expected seconds > 0 (at most %.0f), not '%s'",
-                                 WORKER_MAX_SECONDS, optarg);
+            if (cli_seconds_option("worker", "--poll", optarg, 0, WORKER_MAX_SECONDS, &o->poll_s))
+                return CLI_USAGE;
             break;
         case 'h': fputs(worker_help, stdout); return -1;
         default: return cli_bad_option("worker", argv, opts);

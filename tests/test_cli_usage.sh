@@ -81,6 +81,28 @@ for a in "serve --listen 127.0.0.1:0 --max-parallel 4294967296" "serve --listen 
     check "kestrel $a: exit 2, $o named" "[ $rc -eq 2 ] && grep -q -- \"^kestrel [a-z]*: $o: expected\" err.txt && [ ! -e never.db ]"
 done
 
+# a leading blank, which strtol and strtod skip, is refused as cli_int_option
+# refuses it (' 5' for --max-parallel): --listen 'h: 80' listened on 80, and
+# every option of seconds took ' 5' for 5
+blank_refused() {   # OPTION VALUE COMMAND...
+    o=$1 v=$2
+    shift 2
+    rm -f never.db
+    KESTREL_DB=never.db timeout 10 $KESTREL "$@" "$o" "$v" >out.txt 2>err.txt </dev/null; rc=$?
+    check "kestrel $* $o '$v': exit 2, $o named" \
+        "[ $rc -eq 2 ] && grep -q -- \"^kestrel [a-z]*: $o: expected\" err.txt && [ ! -e never.db ]"
+}
+blank_refused --listen '127.0.0.1: 8080' serve
+blank_refused --listen '127.0.0.1:+8080' serve
+for o in --lease-timeout --stall-after --slurm-idle-exit --storage-retry; do
+    blank_refused $o ' 5' serve --listen 127.0.0.1:0
+done
+blank_refused --storage-retry ' 5' run tiny.json
+for o in --idle-exit --poll; do
+    blank_refused $o ' 5' worker --server http://127.0.0.1:1 --idle-exit 1
+done
+blank_refused --idle-exit ' 5' slurm submit --server http://h:1 --dry-run
+
 # --- kestrel run's progress: a line on a terminal, plain lines elsewhere ------
 # script(1) gives the run a terminal; 'stty cols' its width
 cat > prog.json <<'J'
