@@ -6,7 +6,11 @@
  *     configurations of the brackets before b, and sits in its rung 0;
  *   - a trial with resumed_from = t (and no retry_of) is a promotion: it sits
  *     one rung above t's, in t's bracket;
- *   - a trial with retry_of = t replaces t in t's place.
+ *   - a trial with retry_of = t replaces t in t's place;
+ *   - a fresh trial of an enqueued configuration at budget R where its place
+ *     would be at a smaller budget ran once the last round had ended (the
+ *     scheduler runs such a one at full budget) and takes no place: see
+ *     in_no_bracket.
  * With `rounds` the brackets run again after the last (Hyperband's outer
  * loop): bracket index K = round * n_br + k runs bracket k's table.
  * Invariant: brackets run in order and a bracket's rung i + 1 starts only
@@ -117,6 +121,34 @@ static int bracket_of(const struct strategy *b, int config)
     return -1;
 }
 
+/* Numbers the fresh configurations of l again, leaving out the trials of
+ * configurations enqueued after the last round that ran at full budget in
+ * no bracket (config -1, as their retries): rerun with more rounds, such a
+ * trial took the first place of the next round's first bracket, at its
+ * bottom rung with budget R, and that bracket ran one configuration fewer.
+ * A trial is one when its configuration is enqueued, its budget R, and the
+ * place it would take is at a smaller budget (or none): an enqueued
+ * configuration that takes a place runs at that place's budget. */
+static void in_no_bracket(const struct strategy *b, const strategy_history *h, fidelity_lineage *l)
+{
+    int next = 0, i = 0;
+    for (int j = 0; j < l->n; j++) {
+        fidelity_slot *s = &l->slot[j];
+        if (s->parent >= 0) {   /* a promotion: its parent's (slots go by number) */
+            s->config = l->slot[s->parent].config;
+            continue;
+        }
+        if (s->config < 0) continue;   /* resumed from a trial the history lacks */
+        while (i + 1 < h->n_obs && h->obs[i].number < s->head) i++;   /* the head's: both by number */
+        const strategy_obs *o = &h->obs[i];
+        int k = bracket_of(b, next);
+        if (o->enqueued && o->budget == b->o.R && (k < 0 || b->br[k % b->n_br].r[0] != b->o.R))
+            s->config = -1;
+        else
+            s->config = next++;
+    }
+}
+
 /* Walks bracket k's rungs; 1 when it has ended, 0 when p says what it needs
  * (fresh trials, promotions, or nothing while a rung runs), < 0 on error.
  * idx has room for every slot. */
@@ -187,6 +219,7 @@ static int hb_suggest(strategy *b, const strategy_history *h, strategy_suggestio
     hb_plan p;
     int rc = fidelity_lineage_build(&l, h, err);
     if (rc) return rc;
+    in_no_bracket(b, h, &l);
     rc = make_plan(b, h, &l, &p, err);
     int got = 0;
     if (!rc && p.bracket >= 0) {
@@ -217,6 +250,7 @@ static int hb_done(strategy *b, const strategy_history *h)
     fidelity_lineage l;
     hb_plan p;
     if (fidelity_lineage_build(&l, h ? h : &empty, NULL)) return 0;
+    in_no_bracket(b, h ? h : &empty, &l);
     int rc = make_plan(b, h ? h : &empty, &l, &p, NULL);
     free(p.promote);
     fidelity_lineage_free(&l);

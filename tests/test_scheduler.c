@@ -82,18 +82,26 @@ static char trials_dir[192];
 /* Parses spec_text into *spec, opens the test database into *st and a
  * scheduler over both with options *o (trial folders in dir/trials; cores
  * to divide), which a test may reopen it with. */
-static scheduler *open_study(const char *spec_text, spec_study *spec, storage **st,
-                             scheduler_opts *o, int cores)
+/* open_study; with force, as kestrel run --force, whatever the stored spec. */
+static scheduler *open_study_as(const char *spec_text, spec_study *spec, storage **st,
+                                scheduler_opts *o, int cores, int force)
 {
     kerror err;
     kerror_clear(&err);
     snprintf(trials_dir, sizeof trials_dir, "%s/trials", dir);
     ck_assert_msg(spec_parse(spec, spec_text, &err) == KE_OK, "%s", err.msg);
     ck_assert_int_eq(storage_open(st, db, &err), KE_OK);
-    *o = (scheduler_opts){.db_path = db, .self_exe = "kestrel", .work_dir = trials_dir, .cores = cores};
+    *o = (scheduler_opts){.db_path = db, .self_exe = "kestrel", .work_dir = trials_dir, .cores = cores,
+                          .force = force};
     scheduler *s;
     ck_assert_msg(scheduler_open(&s, *st, spec, o, &err) == KE_OK, "%s", err.msg);
     return s;
+}
+
+static scheduler *open_study(const char *spec_text, spec_study *spec, storage **st,
+                             scheduler_opts *o, int cores)
+{
+    return open_study_as(spec_text, spec, st, o, cores, 0);
 }
 
 /* open_study for a study whose trials workers run (none runs here). */
@@ -297,14 +305,15 @@ END_TEST
 #define RUN_LOSS_1 \
     " \"run\": {\"command\": [\"sh\", \"-c\", \"printf '\\\\173\\\"loss\\\": 1\\\\175\\\\n'\"]}}"
 
-/* Runs the study of spec_text to its end on one core; its status in *ss. */
-static void run_to_end(const char *spec_text, scheduler_status *ss)
+/* Runs the study of spec_text to its end on one core (force: as
+ * open_study_as); its status in *ss. */
+static void run_to_end(const char *spec_text, int force, scheduler_status *ss)
 {
     kerror err;
     spec_study spec;
     storage *st;
     scheduler_opts o;
-    scheduler *s = open_study(spec_text, &spec, &st, &o, 1);
+    scheduler *s = open_study_as(spec_text, &spec, &st, &o, 1, force);
     int rc;
     while ((rc = scheduler_step(s, 1000, &err)) > 0)
         ;
@@ -325,7 +334,7 @@ START_TEST(enqueued_configurations_ask_the_strategy_nothing)
                " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
                " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
                " \"enqueue\": [{\"x\": 0.25}, {\"x\": 0.5}],"
-               " \"budget\": {\"max_trials\": 4, \"max_parallel\": 1}," RUN_LOSS_1, &ss);
+               " \"budget\": {\"max_trials\": 4, \"max_parallel\": 1}," RUN_LOSS_1, 0, &ss);
     ck_assert_int_eq(ss.n_trials, 4);
     ck_assert_int_eq(ss.n_complete, 4);
     ck_assert_int_eq(ss.n_suggested, 2);
@@ -341,7 +350,7 @@ START_TEST(grid_runs_every_point_beside_an_enqueued_configuration)
     run_to_end("{\"name\": \"gridq\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
                " \"space\": {\"x\": {\"type\": \"int\", \"low\": 1, \"high\": 3}},"
                " \"strategy\": {\"name\": \"grid\"}, \"enqueue\": [{\"x\": 2}],"
-               " \"budget\": {\"max_trials\": 10, \"max_parallel\": 1}," RUN_LOSS_1, &ss);
+               " \"budget\": {\"max_trials\": 10, \"max_parallel\": 1}," RUN_LOSS_1, 0, &ss);
     ck_assert_int_eq(ss.n_trials, 4);
     ck_assert_int_eq(ss.n_complete, 4);
     sqlite3 *q;
@@ -368,10 +377,10 @@ static void run_again_with_enqueued(const char *spec, const char *enqueue, int n
     char text[1024];
     scheduler_status ss;
     snprintf(text, sizeof text, spec, "");
-    run_to_end(text, &ss);
+    run_to_end(text, 0, &ss);
     ck_assert_int_eq(ss.n_trials, n_before);
     snprintf(text, sizeof text, spec, enqueue);
-    run_to_end(text, &ss);
+    run_to_end(text, 0, &ss);
     ck_assert_int_eq(ss.n_trials, n_before + 1);
     ck_assert_int_eq(ss.n_complete, n_before + 1);
     ck_assert(ss.completed);
@@ -393,15 +402,18 @@ END_TEST
  * time the study runs: it stayed pending while the study completed again,
  * for good, since Hyperband suggests nothing after its last round. R = 3,
  * eta = 3: brackets of 3 @ 1 -> 1 @ 3 and 2 @ 3, 5 configurations. */
+/* The study of these tests (%s: its "enqueue" entry), and what it enqueues. */
+#define HB_LATE(rounds, max_trials) \
+    "{\"name\": \"hbl\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"}," \
+    " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}," \
+    " \"strategy\": {\"name\": \"hyperband\", \"seed\": 1," \
+    " \"options\": {\"max_resource\": 3, \"eta\": 3, \"rounds\": " #rounds "}}, %s" \
+    " \"budget\": {\"max_trials\": " #max_trials ", \"max_parallel\": 1}," RUN_LOSS_1
+#define HB_LATE_ENQUEUE "\"enqueue\": [{\"x\": 0.25}],"
+
 START_TEST(finished_hyperband_runs_a_later_enqueued_configuration_at_full_budget)
 {
-    run_again_with_enqueued(
-        "{\"name\": \"hbl\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
-        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
-        " \"strategy\": {\"name\": \"hyperband\", \"seed\": 1,"
-        " \"options\": {\"max_resource\": 3, \"eta\": 3}}, %s"
-        " \"budget\": {\"max_trials\": 10, \"max_parallel\": 1}," RUN_LOSS_1,
-        "\"enqueue\": [{\"x\": 0.25}],", 6);
+    run_again_with_enqueued(HB_LATE(1, 10), HB_LATE_ENQUEUE, 6);
     sqlite3 *q;
     sqlite3_stmt *stmt;
     ck_assert_int_eq(sqlite3_open(db, &q), SQLITE_OK);
@@ -413,6 +425,35 @@ START_TEST(finished_hyperband_runs_a_later_enqueued_configuration_at_full_budget
     ck_assert_int_eq(sqlite3_column_int(stmt, 1), 3);
     ck_assert_int_eq(sqlite3_column_int(stmt, 2), 1);
     ck_assert_int_eq(sqlite3_step(stmt), SQLITE_DONE);
+    sqlite3_finalize(stmt);
+    sqlite3_close(q);
+}
+END_TEST
+
+/* The study above run again with --force and a second round: its trial of
+ * the enqueued configuration at full budget (trial 6, R = 3) is in no
+ * bracket, so round 2 runs as round 1 did, 3 fresh configurations at 1, the
+ * best promoted to 3, then 2 at 3: 6 trials. It took the first bracket's
+ * first place, at its bottom rung with budget 3: only 2 fresh ones at 1. */
+START_TEST(a_full_budget_trial_is_in_no_bracket_of_a_later_round)
+{
+    run_again_with_enqueued(HB_LATE(1, 10), HB_LATE_ENQUEUE, 6);
+    char text[1024];
+    snprintf(text, sizeof text, HB_LATE(2, 20), HB_LATE_ENQUEUE);
+    scheduler_status ss;
+    run_to_end(text, 1, &ss);
+    ck_assert_int_eq(ss.n_trials, 13);
+    ck_assert(ss.completed);
+    sqlite3 *q;
+    sqlite3_stmt *stmt;
+    ck_assert_int_eq(sqlite3_open(db, &q), SQLITE_OK);
+    /* round 2's trials: budget, and whether a promotion, by number */
+    ck_assert_int_eq(sqlite3_prepare_v2(q, "SELECT group_concat(budget || (CASE WHEN resumed_from IS "
+                                           "NULL THEN '' ELSE 'p' END), ' ') FROM (SELECT * FROM "
+                                           "trials WHERE number > 6 ORDER BY number)", -1, &stmt, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "1 1 1 3p 3 3");
     sqlite3_finalize(stmt);
     sqlite3_close(q);
 }
@@ -717,6 +758,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, grid_runs_every_point_beside_an_enqueued_configuration);
     tcase_add_test(tc, finished_grid_runs_a_later_enqueued_configuration);
     tcase_add_test(tc, finished_hyperband_runs_a_later_enqueued_configuration_at_full_budget);
+    tcase_add_test(tc, a_full_budget_trial_is_in_no_bracket_of_a_later_round);
     tcase_add_test(tc, leases_asking_at_once_share_one_suggestion_batch);
     tcase_add_test(tc, best_is_the_first_of_equals_whatever_order_they_end_in);
     tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
