@@ -19,13 +19,19 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 cd "$T"
 DB=soak.db
 q() { sqlite3 -cmd '.timeout 10000' "$DB" "$1"; }
-MARK=kestrel-soak-$$            # in every trial's command line, for pgrep
+# Whether a trial process of this soak is alive: every one (the shell
+# command's, the ASHA study's `kestrel train`, and what they start) has its
+# checkpoint folder, under $T, in its environment, where a mark on the
+# command line was only the shell command's, so the trainers went unseen.
+trials_alive() {
+    grep -qszF "KESTREL_CHECKPOINT_DIR=$(pwd -P)/" /proc/[0-9]*/environ
+}
 
 cat > cmd.json <<J
 {"name": "cmd", "objective": {"metric": "loss"},
  "space": {"x": {"type": "float", "low": -2, "high": 2}},
  "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 100000, "max_parallel": 3},
- "run": {"command": "sleep 0.\$(od -An -N1 -tu1 /dev/urandom | tr -d ' '); echo '{{\"loss\": {x}}}' # $MARK"}}
+ "run": {"command": "sleep 0.\$(od -An -N1 -tu1 /dev/urandom | tr -d ' '); echo '{{\"loss\": {x}}}'"}}
 J
 cat > gp.json <<J
 {"name": "gp", "objective": {"metric": "value"},
@@ -66,8 +72,8 @@ for round in $(seq 1 "$ROUNDS"); do
     wait "$pid" 2>/dev/null
     [ $mode = run ] && kills_run=$((kills_run + 1)) || kills_serve=$((kills_serve + 1))
     # the trials die with it (their watchdogs see it gone)
-    i=0; while pgrep -f "$MARK" >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    pgrep -f "$MARK" >/dev/null && violation "$round" "trial processes outlived kestrel"
+    i=0; while trials_alive && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    trials_alive && violation "$round" "trial processes outlived kestrel"
     [ "$(q 'pragma integrity_check')" = ok ] || violation "$round" "integrity_check failed"
     now=$(completes)
     set -- $prev
