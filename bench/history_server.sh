@@ -7,6 +7,8 @@
 #   . "$here/history_server.sh"     (after `here` is set; it reads "$@")
 #   history_build                   -> $tmp/fill_history DB STUDY N [MAX_TRIALS]
 #   history_serve                   -> $base (http://127.0.0.1:PORT), $server
+#                                      (exit 1 when it does not start within
+#                                      HISTORY_START_S seconds, default 60)
 build=.
 if [ "${1:-}" = "--build" ]; then
     build=$2
@@ -42,11 +44,22 @@ history_serve() {
     "$KESTREL" serve --db "$tmp/k.db" --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
     server=$!
     # a server that cannot start (an older binary on a newer schema) has
-    # exited: its error ends the bench instead of a wait for ever
+    # exited, and one that hangs before its "listening on" line is given
+    # HISTORY_START_S seconds (60 by default, far past a start): its error
+    # ends the bench instead of a wait for ever
+    started=$(date +%s)
     while ! grep -q '^listening on' "$tmp/out" 2>/dev/null; do
         if ! kill -0 "$server" 2>/dev/null; then
             echo "kestrel serve did not start:" >&2
             cat "$tmp/err" >&2
+            server=
+            exit 1
+        fi
+        if [ $(($(date +%s) - started)) -ge "${HISTORY_START_S:-60}" ]; then
+            echo "kestrel serve (pid $server) did not say 'listening on' within ${HISTORY_START_S:-60} s" \
+                 "(HISTORY_START_S); stopped; its stderr:" >&2
+            cat "$tmp/err" >&2
+            kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
             server=
             exit 1
         fi
