@@ -400,6 +400,40 @@ START_TEST(cache_corrupt_rebuilt)
 }
 END_TEST
 
+/* A cache file is taken only from this user and only when no one else may
+ * write it: its key and sum are FNV hashes anyone can compute and its
+ * payload carries no checksum, so a file planted in a shared cache folder
+ * (--db /tmp/x.db caches in /tmp/kestrel-cache) could hand every trial
+ * other data (here a label changed to another valid class). */
+START_TEST(cache_of_another_writer_ignored)
+{
+    const unsigned char lab[3] = {2, 0, 1};
+    write_pair(tpath("i"), tpath("l"), 1, 3, lab);
+    char cache[256], file[512];
+    snprintf(cache, sizeof cache, "%s", tpath("cache"));
+    dataset ref, ds;
+    kerror err;
+    ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, NULL, &ref, &err), KE_OK);
+    const char *paths[2] = {tpath("i"), tpath("l")};
+    ck_assert_int_eq(dscache_path(cache, paths, 2, "idx-ubyte v1", file, sizeof file, &err), KE_OK);
+    int32_t other = 0;   /* label 2 -> 0: in range, so no check catches it */
+    for (int round = 0; round < 2; round++) {
+        if (round == 1 && geteuid() != 0) break;   /* only root can give a file away */
+        ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, cache, &ds, &err),
+                         KE_OK);
+        dataset_free(&ds);
+        poke(file, 4096 + 3 * 6 * 4, &other, sizeof other);
+        if (round == 0) ck_assert_int_eq(chmod(file, 0666), 0);
+        else ck_assert_int_eq(chown(file, 65534, 65534), 0);
+        ck_assert_int_eq(dataset_load_idx(tpath("i"), tpath("l"), NULL, NULL, cache, &ds, &err),
+                         KE_OK);
+        assert_same(&ref, &ds);
+        dataset_free(&ds);
+    }
+    dataset_free(&ref);
+}
+END_TEST
+
 START_TEST(cache_unwritable_skipped)
 {
     const unsigned char lab[2] = {0, 1};
@@ -882,6 +916,7 @@ int main(void)
     tcase_add_test(tc, cache_hit_equal);
     tcase_add_test(tc, cache_concurrent_processes);
     tcase_add_test(tc, cache_corrupt_rebuilt);
+    tcase_add_test(tc, cache_of_another_writer_ignored);
     tcase_add_test(tc, cache_unwritable_skipped);
     tcase_add_test(tc, csv_classification);
     tcase_add_test(tc, csv_regression_cached);

@@ -121,6 +121,16 @@ static uint64_t payload_len(const dsc_header *h)
     return total;
 }
 
+/* Whether a cache file may be taken: a plain file of this user that no one
+ * else may write. Its key and sum are FNV hashes anyone can compute and its
+ * payload has no checksum, so in a shared folder (--db /tmp/x.db caches in
+ * /tmp/kestrel-cache) another user's file could hand every trial other data;
+ * such a file is a miss, and the rebuilt one replaces it. */
+static int ours(const struct stat *st)
+{
+    return S_ISREG(st->st_mode) && st->st_uid == geteuid() && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 static int header_ok(const dsc_header *h, uint64_t key, uint64_t file_size)
 {
     return !memcmp(h->magic, DSC_MAGIC, 8) && h->version == DSC_VERSION &&
@@ -152,7 +162,7 @@ static int cache_map(const char *path, uint64_t key, dataset *ds)
     struct stat st;
     dsc_header h;
     void *base = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+    if (fstat(fd, &st) == 0 && ours(&st) && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
         header_ok(&h, key, (uint64_t)st.st_size))
         base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED | populate((uint64_t)st.st_size),
                     fd, 0);
@@ -210,8 +220,6 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* Writes ds to a temp file in dir and renames it to path, so readers see the
- * old file, no file, or the complete new one. -1 on any failure. */
 /* mkdir -p dir: a user cache such as ~/.cache/kestrel may lack parents. */
 static int make_dirs(const char *dir)
 {
@@ -238,6 +246,8 @@ static int names_text(const dataset *ds, char **out)
     return *out ? 0 : -1;
 }
 
+/* Writes ds to a temp file in dir and renames it to path, so readers see the
+ * old file, no file, or the complete new one. -1 on any failure. */
 static int cache_write(const char *dir, const char *path, uint64_t key, const dataset *ds)
 {
     char tmp[PATH_MAX], *meta;
@@ -326,7 +336,9 @@ int dscache_side_read(const char *cache_dir, const dataset *ds, const char *reci
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     side_header h;
-    int ok = pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && !memcmp(h.magic, SIDE_MAGIC, 8) &&
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && ours(&st) && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+             !memcmp(h.magic, SIDE_MAGIC, 8) &&
              !strncmp(h.recipe, recipe, SIDE_RECIPE) && h.n == n &&
              pread(fd, buf, n, sizeof h) == (ssize_t)n && h.sum == fnv1a(FNV_INIT, buf, n);
     close(fd);
