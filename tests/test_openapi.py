@@ -13,6 +13,7 @@ so the reference stays complete.
 """
 import json
 import os
+import re
 import sys
 import tempfile
 import shutil
@@ -263,6 +264,55 @@ class OpenApiTest(unittest.TestCase):
         self.check(s, "GET", "/api/v1/studies/nope", "/api/v1/studies/{name}", 404)
         self.check(s, "POST", "/api/v1/studies/api/stop", "/api/v1/studies/{name}/stop", 409)
         self.check(s, "POST", "/api/v1/studies", "/api/v1/studies", 400, {"name": "x"})
+
+    def doc_operations(self):
+        """(method, path) of every documented API route; the dashboard's
+        files (/ and /{file}) are the fallback, not routes."""
+        for path, item in self.doc.doc["paths"].items():
+            if path in ("/", "/{file}"):
+                continue
+            for method in item:
+                if method != "parameters":
+                    yield method, path
+
+    def doc_query_names(self, method, path):
+        item = self.doc.doc["paths"][path]
+        params = list(item.get("parameters") or []) + list(item[method].get("parameters") or [])
+        return sorted(p["name"] for p in map(self.doc.deref, params) if p["in"] == "query")
+
+    def test_routes_are_the_servers(self):
+        # src/api.c's table is what the server routes; a route the document
+        # lacks (or one it gave up) shows here, not only to a client
+        with open(os.path.join(TOP, "src", "api.c")) as f:
+            src = f.read()
+        table = src[src.index("static const http_route routes[]"):]
+        table = table[:table.index("};")]
+        served = set(re.findall(r'\{"([A-Z]+)", "([^"]+)"', table))
+        documented = {(m.upper(), re.sub(r"\{[^}]+\}", "*", p)) for m, p in self.doc_operations()}
+        self.assertEqual(sorted(documented - served), [], "documented, not served")
+        self.assertEqual(sorted(served - documented), [], "served, not documented")
+
+    def test_query_parameters_are_the_servers(self):
+        # every route answers an unknown query parameter with a 400 that
+        # lists the ones it takes (the token aside), before any body is read
+        s = Server(self.tmp, os.path.join(self.tmp, "q.db"))
+        self.servers.append(s)
+        fill = {"{name}": "nope", "{number}": "0", "{id}": "1"}
+        no_400 = []
+        for method, path in self.doc_operations():
+            url = path
+            for k, v in fill.items():
+                url = url.replace(k, v)
+            status, data = s.json(method.upper(), url + "?zz_unknown=1",
+                                  b"{}" if method in ("post", "put") else None)
+            where = "%s %s" % (method.upper(), path)
+            self.assertEqual((status, data["error"]["path"]), (400, "zz_unknown"), where)
+            takes = data["error"]["message"].rpartition("this route takes")[2]
+            served = sorted(takes.lstrip(": ").split()) if takes != " none" else []
+            self.assertEqual(self.doc_query_names(method, path), served, where)
+            if "400" not in self.doc.doc["paths"][path][method]["responses"]:
+                no_400.append(where)
+        self.assertEqual(no_400, [], "answer 400 but do not say so")
 
     def test_worker_answers_match_their_schemas(self):
         s = Server(self.tmp, os.path.join(self.tmp, "w.db"), "--max-parallel", "0")
