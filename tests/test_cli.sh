@@ -40,6 +40,13 @@ check "kestrel slurm submit --server without http://: exit 2, named" "[ $rc -eq 
 echo tok > token.txt
 $KESTREL slurm submit --server http://h:1 --workers 1 --token-file token.txt --dry-run >out.txt 2>err.txt
 check "kestrel slurm submit names a relative --token-file by its absolute path" "grep -qF -- \"--token-file '$T/token.txt'\" out.txt"
+# docs/cluster.md shows the script its example writes (--dry-run): the same
+# lines, binary and token file aside (it lacked the script's comments)
+$KESTREL slurm submit --server http://coordinator:8080 --token-file token.txt --workers 8 --partition gpu \
+    --gres gpu:4 --time 12:00:00 --cpus-per-task 16 --work-dir /scratch/me/kestrel --dry-run -- --account=myproject |
+    sed "s|^exec '[^']*' worker|exec '/usr/bin/kestrel' worker|; s|'$T/token.txt'|'/home/me/.kestrel-token'|" >out.txt
+awk '/^The generated script/ {s = 1; next} s && /^```sh/ {p = 1; next} p && /^```/ {exit} p' "$top_srcdir/docs/cluster.md" >doc.txt
+check "docs/cluster.md's script is what kestrel slurm submit --dry-run writes" "[ -s doc.txt ] && cmp -s out.txt doc.txt"
 # a worker's --idle-exit past what kestrel worker takes: every task it ran
 # would exit 2 at once (and serve would submit them again every 2 s)
 $KESTREL slurm submit --server http://h:1 --workers 1 --idle-exit 2e6 --dry-run >out.txt 2>err.txt; rc=$?
