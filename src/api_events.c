@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 #include "api_events.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +76,10 @@ void api_events(http_req *rq, service *sv)
         from = http_query(rq, "since");
         from_key = "since";
     }
-    char *end = NULL;
-    errno = 0;
-    unsigned long long after = from ? strtoull(from, &end, 10) : 0;
-    if (from && (!*from || *end || errno || *from == '-')) {
+    /* plain digits, as every number of the API's queries (a "+0" or " 0"
+     * that strtoull takes is not an id we sent) */
+    long long after = 0;
+    if (from && http_parse_count(from, LLONG_MAX, &after) < 0) {
         /* not an id of ours: replaying everything would be a guess */
         http_respond_error(rq, 400, "invalid", from_key, "expected an event id, not '%s'", from);
         return;
@@ -93,7 +93,7 @@ void api_events(http_req *rq, service *sv)
     }
     c->ev = service_events(sv);
     events_listen(c->ev, 1);
-    c->after = from ? after : events_last(c->ev);
+    c->after = from ? (uint64_t)after : events_last(c->ev);
     c->resuming = from != NULL;
     http_respond_stream(rq, 200, "text/event-stream", sse_read, c, sse_free);
 }

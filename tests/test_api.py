@@ -1014,6 +1014,14 @@ class ApiTest(ServerCase):
                             ("trials/%2B1", "number"), ("trials/%201", "number")):
             status, e = s.json("GET", "/api/v1/studies/q/" + path)
             self.assertEqual((status, e["error"].get("path")), (400, field), path)
+        # an event id too: ?since=+0 (or " 0") opened a stream from event 0,
+        # read by strtoull, where docs/openapi.yaml says plain digits
+        for query, header in (("?since=%2B0", None), ("?since=%200", None), ("", "+0")):
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            c.request("GET", "/api/v1/events" + query, headers={"Last-Event-ID": header} if header else {})
+            r = c.getresponse()             # the headers only: an accepted one streams
+            self.assertEqual(r.status, 400, query or header)
+            c.close()
         status, e = s.json("GET", "/api/v1/studies/q/trials?limit=1&limit=2")
         self.assertIn("given twice", e["error"]["message"])
         self.assertEqual(len(s.json("GET", "/api/v1/studies/q/trials?limit=2")[1]["trials"]), 2)
