@@ -1,0 +1,154 @@
+// Browser tests of a live study page and its actions (helpers.mjs: a real
+// `kestrel serve`, Debian's chromium): live updates (the event stream and
+// the polling fallback), stop, resume, retry failed, clone and delete.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setup, noScriptErrors, page, tmp, go, api, until, studyState, allTrials, shot, chartCounts, emptyCharts, branin, stepsStudy } from './helpers.mjs';
+
+setup(() => []);
+
+test('a running study updates live, and stops and resumes', async () => {
+  const r = await api('POST', '/studies', stepsStudy('live', 40, 0.15));
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  await go('#/study/live');
+  await page.waitForFunction(() => window.kestrelCharts.history);
+  await page.evaluate(() => { window.notReloaded = true; });
+  const n0 = (await chartCounts()).history;
+  await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n + 1, n0);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  assert.equal(await page.evaluate(() => document.getElementById('live').dataset.state), 'live');
+  await shot('study-live');
+
+  await page.click('#stop');
+  await until('live stopped', async () => (await studyState('live')) === 'STOPPED');
+  await page.locator('.page-head .badge.state-stopped').waitFor();
+  // the trials the stop ended are interrupted, not failed
+  const stopped = (await allTrials('live')).filter((t) => t.state === 'FAILED');
+  assert.ok(stopped.length > 0 && stopped.every((t) => t.interrupted), JSON.stringify(stopped));
+  await until('interrupted counted apart', async () =>
+    (await page.locator('[data-fact="interrupted"]').innerText()) === String(stopped.length) &&
+    (await page.locator('[data-fact="failed"]').innerText()) === '0');
+  await page.locator('#trials .badge.state-interrupted').first().waitFor();
+  await shot('study-stopped');
+  assert.equal(await page.locator('#resume').isEnabled(), true);
+  assert.equal(await page.locator('#stop').isEnabled(), false);
+  assert.equal(await page.locator('#retry-failed').isEnabled(), false, 'interrupted trials only: a resume re-runs them');
+  // they are drawn as interrupted, not as failures ending at a 'failed here' dot
+  const cs = (await api('GET', '/studies/live/curves?limit=10000')).json.curves;
+  const reported = stopped.filter((t) => (cs.find((c) => c.number === t.number) || { steps: [] }).steps.length > 0);
+  await page.waitForFunction((want) => {
+    const sets = window.kestrelCharts.curves.data.datasets;
+    const trials = new Set();
+    for (const d of sets.filter((x) => x.state === 'INTERRUPTED')) for (let i = 0; i < d.data.length; i++) trials.add(d.data.at(i).n);
+    return trials.size === want && sets.find((x) => x.stop === 'FAILED').data.length === 0;
+  }, reported.length);
+  // the timeline too (a chart out of view is redrawn once scrolled to)
+  await page.evaluate(() => window.kestrelCharts.timeline.canvas.scrollIntoView());
+  await page.waitForFunction((n) => window.kestrelCharts.timeline.data.datasets
+    .find((d) => d.state === 'INTERRUPTED').data.length === 3 * n, stopped.length);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.click('#resume');
+  await until('live running again', async () => (await studyState('live')) === 'RUNNING');
+  await page.locator('.page-head .badge.state-running').waitFor();
+  const n1 = (await chartCounts()).history;
+  await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n, n1);
+});
+
+test('a live study redraws the charts in view; one out of view catches up when scrolled to', async () => {
+  const r = await api('POST', '/studies', stepsStudy('offview', 80, 0.15));
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  try {
+    await go('#/study/offview');
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    const count = () => page.evaluate(() => {
+      const c = window.kestrelCharts;
+      return { history: c.history.data.datasets[0].data.length,
+        slice: c['slice:x'].data.datasets.reduce((s, d) => s + d.data.length, 0) };
+    });
+    /* the slices sit far below the first screen */
+    const s0 = (await count()).slice;
+    await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n + 1, s0);
+    assert.equal((await count()).slice, s0, 'the slice out of view was not redrawn');
+    const h1 = (await count()).history;
+    await page.locator('#slices canvas').first().scrollIntoViewIfNeeded();
+    await page.waitForFunction((n) => window.kestrelCharts['slice:x'].data.datasets
+      .reduce((s, d) => s + d.data.length, 0) >= n, h1);
+    await page.evaluate(() => window.scrollTo(0, 0));
+  } finally {
+    await api('POST', '/studies/offview/stop');
+  }
+});
+
+test('retry failed re-runs the failed trials of a finished study', async () => {
+  const flag = join(tmp, 'fail.flag');
+  writeFileSync(flag, '');
+  const spec = branin('flaky', 3);
+  spec.run = { command: `test -e '${flag}' && exit 9; echo '{{"value": {x1}}}'` };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  // a study whose every trial failed is FAILED, never COMPLETE, and says why
+  await until('flaky failed', async () => (await studyState('flaky')) === 'FAILED');
+  await go('#/study/flaky');
+  await page.locator('.page-head .badge.state-failed').waitFor();
+  assert.match(await page.locator('#state-reason').innerText(), /^FAILED: no trial completed; the last failure: exit code 9/);
+  // the header and the table come before the charts (they wait for the history)
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.match((await emptyCharts()).importance, /^Not enough complete trials/, 'the importance chart says why it is empty');
+  await shot('study-failed');
+  assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'it has failed trials to retry');
+  unlinkSync(flag);
+  await page.click('#retry-failed');
+  await until('the retries complete', async () => (await allTrials('flaky')).filter((t) => t.state === 'COMPLETE').length === 3);
+  const trials = await allTrials('flaky');
+  assert.deepEqual(trials.filter((t) => t.retry_of !== null).map((t) => t.retry_of).sort(), [0, 1, 2]);
+  await until('flaky complete again', async () => (await studyState('flaky')) === 'COMPLETE');
+  await page.locator('.page-head .badge.state-complete').waitFor();
+  await until('no failed trial left to retry', async () => !(await page.locator('#retry-failed').isEnabled()));
+  await shot('study-retried');
+});
+
+test('a study page shows the spec, clones the study and deletes it', async () => {
+  await go('#/study/flaky');
+  await page.locator('.spec-view summary').click();
+  assert.match(await page.locator('#spec-view').innerText(), /"name": "flaky"/);
+  await page.click('#clone');
+  await page.waitForURL(/#\/new$/);
+  const cloned = JSON.parse(await page.locator('#spec').inputValue());
+  assert.equal(cloned.name, 'flaky-copy');
+  assert.deepEqual(cloned.space, (await api('GET', '/studies/flaky')).json.spec.space);
+  cloned.budget.max_trials = 1;
+  await page.fill('#spec', JSON.stringify(cloned));
+  await page.click('#create');
+  await page.waitForURL(/#\/study\/flaky-copy$/);
+  await until('the clone ends', async () => (await studyState('flaky-copy')) !== 'RUNNING');
+  page.once('dialog', (d) => d.accept());
+  await page.click('#delete');
+  await page.waitForURL(/#\/$/);
+  await until('the clone is gone', async () => (await api('GET', '/studies/flaky-copy')).status === 404);
+  await page.locator('#studies tr[data-study="flaky"]').waitFor();
+  assert.equal(await page.locator('#studies tr[data-study="flaky-copy"]').count(), 0);
+});
+
+test('without the event stream the study page falls back to polling', async () => {
+  await page.route('**/api/v1/events*', (route) => route.abort());
+  try {
+    const r = await api('POST', '/studies', stepsStudy('polled', 16, 0.1));
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    await go('#/study/polled');
+    await page.waitForFunction(() => window.kestrelCharts.history);
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'polling');
+    const n0 = (await chartCounts()).history;
+    await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n, n0);
+    // a server that does not answer: the badge says so, not 'polling' for ever
+    await page.route('**/healthz', (route) => route.abort());
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'off');
+    await page.unroute('**/healthz');
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'polling');
+  } finally {
+    await page.unroute('**/healthz');
+    await page.unroute('**/api/v1/events*');
+  }
+});
+
+noScriptErrors();

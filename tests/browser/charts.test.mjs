@@ -1,0 +1,395 @@
+// Browser tests of the study page's charts (helpers.mjs: a real `kestrel
+// serve` running real studies, Debian's chromium): each chart with the
+// study's points, its colours, tooltips, brushing, axes and labels, learning
+// curves (Hyperband promotions, pruned trials), and how big charts are drawn.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setup, noScriptErrors, page, tmp, go, api, until, studyState, allTrials, shot, chartCounts, emptyCharts, branin, stepsStudy } from './helpers.mjs';
+
+setup(() => [branin('branin', 30), stepsStudy('curves', 12, 0.02)]);
+
+test('the study page draws every chart with one point per trial', async () => {
+  await go('#/study/branin');
+  await page.waitForFunction(() => window.kestrelCharts.history && window.kestrelCharts.history.data.datasets[0].data.length > 0);
+  const trials = await allTrials('branin');
+  const complete = trials.filter((t) => t.state === 'COMPLETE').length;
+  assert.equal(complete, 30);
+  const done = trials.filter((t) => t.state === 'COMPLETE').sort((a, b) => a.value - b.value);
+  const c = await chartCounts([done[0].number, done[done.length - 1].number]);
+  assert.equal(c.history, 30, 'history: one point per COMPLETE trial');
+  const tip = await page.evaluate((n) => {
+    const ch = window.kestrelCharts.parallel;
+    const raw = ch.data.datasets.flatMap((d) => Array.from({ length: d.data.length }, (_, i) => d.data.at(i))).find((p) => p.n === n);
+    return ch.options.plugins.tooltip.callbacks.label({ chart: ch, raw });
+  }, done[0].number);
+  const value = String(Number(done[0].value.toPrecision(6)));
+  assert.match(tip, /^#\d+: x1=\S+ x2=\S+ → \S+$/, 'parallel coordinates tooltip: the trial, its parameters and value');
+  assert.ok(tip.startsWith(`#${done[0].number}: `) && tip.endsWith(` → ${value}`), tip);
+  assert.ok(c.bands > 1, 'objective colours come in several bands');
+  assert.deepEqual(c.bandsOf, [[c.bands - 1, c.bands - 1, c.bands - 1], [0, 0, 0]],
+    'the best trial (Branin minimizes) in the best colour band of every chart, the worst in the worst');
+  assert.ok(c.best >= 1 && c.best <= 30, 'best-so-far line');
+  assert.equal(c.parallelLines, 30, 'parallel coordinates: one line per COMPLETE trial');
+  assert.equal(c.parallelPoints, 30 * 3, 'parallel coordinates: a point on each of x1, x2 and the objective');
+  assert.deepEqual(c.slices, { x1: 30, x2: 30 }, 'one slice plot per parameter, each with every trial');
+  assert.deepEqual(c.importance, ['x1', 'x2'], 'importance of each parameter');
+  assert.equal(c.canvases, 9, 'history, curves, parallel, importance, EDF, timeline, contour and two slices are drawn');
+  const more = await page.evaluate(() => {
+    const k = window.kestrelCharts;
+    return { edf: k.edf.data.datasets[0].data.map((p) => p.y),
+      timeline: k.timeline.data.datasets.reduce((s, d) => s + d.data.filter((p) => p.y !== null).length / 2, 0),
+      bars: k.timeline.bars,
+      lanes: k.timeline.lanes.length,
+      legend: k.history.legend.legendItems.map((i) => i.text) };
+  });
+  assert.equal(more.edf.length, 30, 'EDF: one step per COMPLETE trial');
+  assert.equal(more.edf[29], 1, 'EDF ends at every trial');
+  // each value's fraction holds from that value on: level to the next value,
+  // then up ('after' rose at the value before, one trial early)
+  assert.equal(await page.evaluate(() => window.kestrelCharts.edf.data.datasets[0].stepped), 'before');
+  assert.equal(more.timeline, 30, 'timeline: one bar (a segment from start to end) per trial');
+  assert.equal(more.bars, 30);
+  assert.ok(more.lanes >= 1 && more.lanes <= 2, 'timeline: a row per parallel slot (max_parallel 2)');
+  assert.deepEqual(more.legend, ['trial value', 'best so far'], 'no "pruned" in a legend of a study without pruned trials');
+  assert.equal((await emptyCharts()).curves,
+    'No trial has reported intermediate steps yet', 'learning curves of a study whose trials report no steps say so');
+  await page.check('#log-scale');
+  assert.equal(await page.evaluate(() => window.kestrelCharts.history.options.scales.y.type), 'logarithmic',
+    'the log switch puts the objective on a log scale');
+  await shot('study-log');
+  await page.uncheck('#log-scale');
+  await shot('study');
+});
+
+test('the history canvas draws a point per trial in its state\'s colour, and a hover names the trial', async () => {
+  await go('#/');
+  await page.locator('#studies').waitFor();
+  /* 300 trials, complete ones low and pruned ones high so no point hides another's centre */
+  const got = await page.evaluate(() => {
+    const box = document.createElement('div');
+    box.style.cssText = 'position:relative;width:900px;height:300px';
+    const canvas = document.createElement('canvas');
+    box.append(canvas);
+    document.body.append(box);
+    const trials = Array.from({ length: 300 }, (_, i) => (i % 3 === 0
+      ? { number: i, state: 'PRUNED', value: 90 + (i % 7) }
+      : { number: i, state: 'COMPLETE', value: (i * 7) % 13 }));
+    const c = K.charts.history(canvas, { study: { direction: 'minimize' }, trials });
+    c.refresh(c.model);
+    c.data.datasets[1].hidden = true;   /* the best-so-far line crosses points */
+    c.update();
+    const img = c.ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const colourAt = (x, y) => {
+      const k = (Math.round(y * c.dpr) * canvas.width + Math.round(x * c.dpr)) * 4;
+      return '#' + [img[k], img[k + 1], img[k + 2]].map((v) => v.toString(16).padStart(2, '0')).join('');
+    };
+    const drawn = (i) => Array.from(c.getDatasetMeta(i).px, (x, k) => colourAt(x, c.getDatasetMeta(i).py[k]));
+    const r = { complete: drawn(0), pruned: drawn(2), colours: K.charts.STATE_COLORS, blank: colourAt(2, 2) };
+    c.destroy();
+    delete window.kestrelCharts.history;
+    box.remove();
+    return r;
+  });
+  assert.equal(got.complete.length, 200);
+  assert.equal(got.pruned.length, 100);
+  assert.deepEqual([...new Set(got.complete)], [got.colours.COMPLETE], 'every complete trial drawn in the complete colour');
+  assert.deepEqual([...new Set(got.pruned)], [got.colours.PRUNED], 'every pruned trial drawn in the pruned colour');
+  assert.equal(got.blank, '#000000', 'nothing drawn outside the chart');
+
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const done = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').sort((a, b) => b.value - a.value);
+  const canvas = page.locator('#charts canvas').first();
+  const box = await canvas.boundingBox();
+  /* the worst trial: far above the best-so-far line */
+  const at = await page.evaluate((n) => {
+    const c = window.kestrelCharts.history;
+    const i = c.data.datasets[0].data.findIndex((p) => p.x === n);
+    return { x: c.getDatasetMeta(0).px[i], y: c.getDatasetMeta(0).py[i] };
+  }, done[0].number);
+  await page.mouse.move(box.x + at.x, box.y + at.y);
+  const tip = page.locator('#charts .plot-tip').first();
+  await tip.waitFor();
+  assert.equal(await tip.innerText(), `#${done[0].number}: ${Number(done[0].value.toPrecision(6))}`, 'the tooltip names the trial and its value');
+  await page.mouse.move(box.x + 1, box.y + 1);
+  assert.equal(await tip.isHidden(), true, 'and goes away outside the chart area');
+});
+
+test('a history of thousands of trials is laid out in full and keeps its points', async () => {
+  /* on the studies list, which has no chart of its own */
+  await go('#/');
+  await page.locator('#studies').waitFor();
+  const big = await page.evaluate(() => {
+    const canvas = document.createElement('canvas');
+    document.body.append(canvas);
+    const trials = Array.from({ length: 3000 }, (_, i) => ({ number: i, state: 'COMPLETE', value: (i * 7) % 13 }));
+    const c = K.charts.history(canvas, { study: { direction: 'minimize' }, trials });
+    const before = c.data.datasets[0].data.length;
+    c.refresh(c.model);
+    const r = { before, points: c.data.datasets[0].data.length, laidOut: c.getDatasetMeta(0).data.length,
+      radius: c.data.datasets[0].pointRadius };
+    c.destroy();
+    delete window.kestrelCharts.history;
+    canvas.remove();
+    return r;
+  });
+  assert.deepEqual(big, { before: 0, points: 3000, laidOut: 3000, radius: 1 },
+    'a new chart is empty until its first refresh, which lays out every point, drawn a pixel wide');
+});
+
+/* Makes chart kind (a K.charts builder) of n made-up complete trials on a
+ * canvas in a 600 x 300 box on the studies list, runs use(chart, canvas)
+ * in the page and returns its answer; the chart and box are removed. */
+async function madeUpChart(kind, n, use) {
+  await go('#/');
+  await page.locator('#studies').waitFor();
+  return page.evaluate(([kind, n, src]) => {
+    const box = document.createElement('div');
+    box.style.cssText = 'position:relative;width:600px;height:300px';
+    const canvas = document.createElement('canvas');
+    box.append(canvas);
+    document.body.append(box);
+    const trials = Array.from({ length: n }, (_, i) => ({ number: i, state: 'COMPLETE', value: (i * 7919) % 10007 }));
+    const c = K.charts[kind](canvas, { study: { direction: 'minimize' }, trials });
+    try {
+      return new Function(`return (${src})`)()(c, canvas);
+    } finally {
+      c.destroy();
+      delete window.kestrelCharts[kind];
+      box.remove();
+    }
+  }, [kind, n, use.toString()]);
+}
+
+test('a chart of 25,000 points is drawn in jobs of at most 5,000, shown whole at the last', async () => {
+  const got = await madeUpChart('history', 25000, (c, canvas) => {
+    const steps = c.steps(c.model);
+    steps[0]();
+    steps[1]();
+    const jobs = steps[2]();
+    /* what the canvas on the page shows: pixels not fully transparent */
+    const shown = () => {
+      const img = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let n = 0;
+      for (let k = 3; k < img.length; k += 4) n += img[k] > 0;
+      return n;
+    };
+    const during = [];
+    for (const job of jobs) { during.push(shown()); job(); }
+    return { jobs: jobs.length, during, after: shown() };
+  });
+  /* the frame, five pieces of the trials (25,000), the best-so-far line, the copy */
+  assert.equal(got.jobs, 8);
+  assert.deepEqual(got.during, [0, 0, 0, 0, 0, 0, 0, 0], 'nothing shown before the last job');
+  assert.ok(got.after > 1000, `the whole chart shown after it (${got.after} pixels)`);
+});
+
+test('a line of 10,000 steps across 600 pixels is drawn with a segment or two per pixel, not per step', async () => {
+  const got = await madeUpChart('edf', 10000, (c) => {
+    let segments = 0;
+    const lineTo = c.ctx.lineTo;
+    c.ctx.lineTo = function (...a) { segments++; return lineTo.apply(this, a); };
+    c.refresh(c.model);
+    return { points: c.data.datasets[0].data.length, segments, width: c.chartArea.width };
+  });
+  assert.equal(got.points, 10000);
+  assert.ok(got.segments > 0 && got.segments <= 4 * got.width, `${got.segments} segments for ${got.width} pixels (EDF steps: two a step)`);
+});
+
+test('the contour plot colours the cells of two parameters by their trials\' objective', async () => {
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const done = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').sort((a, b) => a.value - b.value);
+  const cellOf = (chart, t) => page.evaluate(([n]) => {
+    const c = window.kestrelCharts.contour;
+    const g = c.grid;
+    const p = c.data.datasets[0].data.find((d) => d.n === n);
+    const at = (v, axis, lo, hi, cells) => Math.min(cells - 1, Math.floor(((axis.log ? Math.log10(v) : v) - lo) / (hi - lo) * cells));
+    const i = at(p.u, g.ax, g.xlo, g.xhi, g.nx);
+    const j = at(p.v, g.ay, g.ylo, g.yhi, g.ny);
+    return { band: g.band[i * g.ny + j], nx: g.nx, ny: g.ny, empty: g.band.filter((b) => b < 0).length,
+      dots: c.data.datasets[0].data.length, pair: c.pair.map((a) => a.name) };
+  }, [t.number]);
+  const best = await cellOf('contour', done[0]);
+  assert.deepEqual([best.nx, best.ny, best.empty, best.dots], [30, 30, 0, 30], 'a 30 x 30 grid, every cell coloured, a dot per trial');
+  assert.deepEqual(best.pair, ['x1', 'x2']);
+  assert.equal(best.band, 15, 'the best trial\'s cell has the best colour');
+  assert.equal((await cellOf('contour', done[done.length - 1])).band, 0, 'the worst trial\'s cell the worst');
+  await page.selectOption('#contour-x', { label: 'x2' });
+  assert.deepEqual((await cellOf('contour', done[0])).pair, ['x2', 'x1'], 'picking y\'s parameter for x swaps them');
+  assert.equal(await page.locator('#contour-y').inputValue(), '0');
+  await shot('study-contour');
+});
+
+test('brushing an axis of the parallel coordinates selects the trials inside its range', async () => {
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const canvas = page.locator('#charts canvas').nth(2);
+  const box = await canvas.boundingBox();
+  const px = await page.evaluate(() => {
+    const c = window.kestrelCharts.parallel;
+    return { x: c.scales.x.getPixelForValue(2), top: c.scales.y.getPixelForValue(0.9), bottom: c.scales.y.getPixelForValue(0.1) };
+  });
+  assert.equal(await page.evaluate(() => window.kestrelCharts.parallel.canvas === document.querySelectorAll('#charts canvas')[2]), true);
+  /* drag along the objective's axis, from 0.9 down to 0.1 of its range */
+  await page.mouse.move(box.x + px.x, box.y + px.top);
+  await page.mouse.down();
+  await page.mouse.move(box.x + px.x, box.y + (px.top + px.bottom) / 2, { steps: 4 });
+  await page.mouse.move(box.x + px.x, box.y + px.bottom, { steps: 4 });
+  await page.mouse.up();
+  const got = await page.evaluate(() => {
+    const c = window.kestrelCharts.parallel;
+    const dim = c.data.datasets.find((d) => d.dim);
+    const dimmed = Array.from({ length: dim.data.length }, (_, i) => dim.data.at(i).n);
+    return { brush: c.brushes.get(2), selected: c.selected, dimmed: new Set(dimmed).size };
+  });
+  const values = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').map((t) => t.value);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const want = values.filter((v) => (v - lo) / (hi - lo) >= got.brush[0] && (v - lo) / (hi - lo) <= got.brush[1]).length;
+  assert.ok(got.brush[0] > 0.05 && got.brush[0] < 0.15 && got.brush[1] > 0.85 && got.brush[1] < 0.95, `brush ${got.brush}`);
+  assert.equal(got.selected, want, 'the trials whose objective lies in the brushed range');
+  assert.ok(want > 0 && want < 30, `a real selection (${want})`);
+  assert.equal(got.dimmed, 30 - want, 'the others are drawn dimmed');
+  assert.equal(await page.locator('#parallel-selection').innerText(), `${want} of 30 trials selected.`);
+  await shot('study-brush');
+  await page.mouse.click(box.x + px.x, box.y + px.top);
+  assert.deepEqual(await page.evaluate(() => [window.kestrelCharts.parallel.brushes.size, window.kestrelCharts.parallel.selected]), [0, 30],
+    'a click on the axis clears its range');
+  assert.equal(await page.locator('#parallel-selection').innerText(), '');
+});
+
+// A multi-fidelity trial: trains from its checkpoint's step (when promoted)
+// to KESTREL_BUDGET, reporting each step, so Hyperband's first rung reports
+// once and promotions continue their parent's curve.
+const HB_SH = `#!/bin/sh
+x=$1
+s=0
+[ -n "$KESTREL_RESUME_FROM" ] && s=$(cat "$KESTREL_RESUME_FROM/step")
+while [ "$s" -lt "$KESTREL_BUDGET" ]; do
+  s=$((s + 1))
+  echo "{\\"step\\": $s, \\"loss\\": $(awk -v x="$x" -v s="$s" 'BEGIN { printf "%.6g", x * x + 1 / s }')}" >&3
+done
+echo "$s" > "$KESTREL_CHECKPOINT_DIR/step"
+`;
+
+test('learning curves show single-report trials and join promotions to their parent', async () => {
+  writeFileSync(join(tmp, 'hb.sh'), HB_SH);
+  const spec = {
+    name: 'hb', objective: { metric: 'loss', direction: 'minimize' },
+    space: { x: { type: 'float', low: -2, high: 2 } },
+    strategy: { name: 'hyperband', seed: 4, options: { max_resource: 9, eta: 3 } },
+    budget: { max_trials: 30, max_parallel: 2 },
+    run: { command: ['sh', join(tmp, 'hb.sh'), '{x}'] },
+  };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('hb complete', async () => (await studyState('hb')) === 'COMPLETE');
+  await go('#/study/hb');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const trials = await allTrials('hb');
+  const curves = (await api('GET', '/studies/hb/curves?limit=10000')).json.curves;
+  const got = await page.evaluate(() => {
+    const byN = {};
+    for (const d of window.kestrelCharts.curves.data.datasets.filter((x) => x.state)) {
+      for (let i = 0; i < d.data.length; i++) {
+        const p = d.data.at(i);
+        if (p.y !== null) (byN[p.n] = byN[p.n] || []).push([p.x, !!p.single]);
+      }
+    }
+    return byN;
+  });
+  const legend = await page.evaluate(() => window.kestrelCharts.curves.legend.legendItems.map((i) => i.text));
+  assert.ok(legend.includes('complete (one report)'), `the legend names the one-report dots: ${legend}`);
+  const singles = curves.filter((k) => k.steps.length === 1 && trials.find((t) => t.number === k.number).resumed_from === null);
+  assert.ok(singles.length > 0, 'the first rung reports once');
+  for (const k of singles) assert.deepEqual(got[k.number], [[k.steps[0], true]], `trial ${k.number}: a dot`);
+  const promoted = trials.filter((t) => t.resumed_from !== null);
+  assert.ok(promoted.length > 0, 'Hyperband promoted some trials');
+  for (const t of promoted) {
+    const parent = curves.find((k) => k.number === t.resumed_from);
+    const own = curves.find((k) => k.number === t.number);
+    assert.deepEqual(got[t.number].map((p) => p[0]), [parent.steps[parent.steps.length - 1], ...own.steps],
+      `promotion ${t.number} starts at the end of trial ${t.resumed_from}`);
+  }
+  assert.equal(await page.locator('#trials th[data-key="budget"]').count(), 1, 'the table shows budgets');
+  await page.locator('#trials td a[href$="/trial/' + promoted[0].resumed_from + '"]').first().waitFor();
+  await shot('study-hyperband');
+});
+
+test('learning curves show every trial per step', async () => {
+  await go('#/study/curves');
+  await page.waitForFunction(() => window.kestrelCharts.curves && window.kestrelCharts.curves.data.datasets[0].data.length > 0);
+  const curves = (await api('GET', '/studies/curves/curves?limit=10000')).json.curves;
+  const trials = await allTrials('curves');
+  assert.equal(curves.length, 12);
+  for (const t of trials) assert.equal(curves.find((k) => k.number === t.number).steps.length, t.params.epochs);
+  const c = await chartCounts();
+  assert.equal(c.curveTrials, 12, 'one curve per trial');
+  assert.equal((await emptyCharts()).curves, 'drawn', 'no "no steps" text over drawn curves');
+  assert.equal(c.curvePoints, trials.reduce((s, t) => s + t.params.epochs, 0), 'one point per reported step');
+  assert.deepEqual(c.slices.opt, 12, 'categorical parameter slice');
+  assert.equal(c.parallelPoints, 12 * 4);
+  await shot('study-curves');
+});
+
+test('learning curves mark where pruned trials stopped', async () => {
+  const spec = stepsStudy('pruned', 16, 0.01);
+  spec.budget.max_parallel = 1;   // the median rule then sees the same history every run
+  spec.pruner = { name: 'median' };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('pruned complete', async () => (await studyState('pruned')) === 'COMPLETE');
+  await go('#/study/pruned');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const curves = (await api('GET', '/studies/pruned/curves?limit=10000')).json.curves;
+  const want = (state) => curves.filter((k) => k.state === state && k.steps.length > 0)
+    .map((k) => [k.number, k.steps[k.steps.length - 1]]).sort((a, b) => a[0] - b[0]);
+  const got = await page.evaluate(() => Object.fromEntries(window.kestrelCharts.curves.data.datasets
+    .filter((d) => d.stop).map((d) => [d.stop, Array.from({ length: d.data.length }, (_, i) => d.data.at(i))
+      .map((p) => [p.n, p.x]).sort((a, b) => a[0] - b[0])])));
+  assert.ok(want('PRUNED').length > 0, 'the median rule pruned some trials');
+  assert.deepEqual(got, { PRUNED: want('PRUNED'), FAILED: want('FAILED') },
+    'one dot per pruned or failed trial, at its last reported step');
+  await shot('study-pruned');
+});
+
+test('numbers take one format: axis ticks, table and tooltips alike', async () => {
+  await go('#/study/branin');
+  /* this page's charts (branin's 30 trials), the slices drawn after the history */
+  await until('the history and slice charts', () => page.evaluate(() => {
+    const c = window.kestrelCharts || {};
+    return !!(c.history && c['slice:x1'] && c.history.data.datasets[0].data.length === 30);
+  }));
+  const r = await page.evaluate(() => {
+    const c = window.kestrelCharts;
+    const ticks = (ch, axis) => ch.scales[axis].ticks.map((t) => [t.label, K.stats.fmt(t.value, 4)]);
+    return { history: ticks(c.history, 'y'), slice: ticks(c['slice:x1'], 'x'),
+      small: [0.0001, 2.5e-7, 1234567.891, 0.30000000000000004].map((v) => K.stats.fmt(v, 6)) };
+  });
+  assert.ok(r.history.length > 2);
+  for (const [label, want] of r.history.concat(r.slice)) assert.equal(label, want);
+  assert.deepEqual(r.small, ['1e-4', '2.5e-7', '1.23457e+6', '0.3']);
+});
+
+test('an axis\'s last tick label stays on the canvas, whole (1e+308 was cut to 1e+3)', async () => {
+  const spec = branin('huge', 2, 1);
+  spec.objective.direction = 'maximize';
+  spec.space = { k: { type: 'categorical', choices: [0, 1] } };
+  spec.strategy = { name: 'grid' };
+  spec.run = { command: "test {k} = 0 && echo '{{\"value\": 1e308}}' || echo '{{\"value\": 2.5}}'" };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('huge complete', async () => (await studyState('huge')) === 'COMPLETE');
+  await go('#/study/huge');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.equal(await page.locator('[data-fact="best"]').innerText(), '1e+308 (#0)', 'the best of a maximized study');
+  const inked = await page.evaluate(() => Object.entries(window.kestrelCharts).filter(([, c]) => {
+    const { width, height } = c.canvas;
+    const px = c.canvas.getContext('2d').getImageData(width - 3, 0, 3, height).data;
+    return px.some((v, i) => i % 4 === 3 && v !== 0);
+  }).map(([k]) => k));
+  assert.deepEqual(inked, [], 'no chart draws up to its right edge (a label running off it)');
+  await shot('study-huge');
+});
+
+noScriptErrors();

@@ -1,0 +1,159 @@
+// Browser tests of the studies list, the new-study form, the workers page
+// and the token prompt (helpers.mjs: a real `kestrel serve`, Debian's
+// chromium): what a person sees of every study, live, whatever its name.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setup, noScriptErrors, page, tmp, go, api, shot, branin, stepsStudy, serve, KESTREL } from './helpers.mjs';
+
+setup(() => [branin('branin', 30), stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
+
+test('the studies list shows every study with state, progress and best value', async () => {
+  await go('#/');
+  for (const name of ['branin', 'curves', 'many']) {
+    await page.locator(`#studies tr[data-study="${name}"]`).waitFor();
+  }
+  const row = page.locator('#studies tr[data-study="branin"]');
+  assert.match(await row.innerText(), /COMPLETE/);
+  assert.match(await row.innerText(), /30 \/ 30/);
+  const best = (await api('GET', '/studies/branin')).json.best;
+  assert.ok(best, 'the API has a best trial');
+  assert.equal(await row.locator('td:nth-child(5) a').getAttribute('href'), `#/study/branin/trial/${best.number}`);
+  await shot('studies');
+});
+
+test('a study another process runs or deletes shows up live', async () => {
+  await go('#/');
+  await page.locator('#studies tr[data-study="branin"]').waitFor();
+  await page.evaluate(() => { window.notReloaded = true; });
+  const file = join(tmp, 'cron.json');
+  writeFileSync(file, JSON.stringify(branin('cron', 5, 1)));
+  const db = join(tmp, 'kestrel.db');
+  const run = spawnSync(KESTREL, ['run', file, '--db', db, '--quiet']);
+  assert.equal(run.status, 0, String(run.stderr));
+  await page.locator('#studies tr[data-study="cron"] .badge.state-complete').waitFor();
+  await shot('studies-other-process');
+  assert.equal(spawnSync(KESTREL, ['delete', 'cron', '--db', db]).status, 0);
+  await page.locator('#studies tr[data-study="cron"]').waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+});
+
+test('the new-study page says live while the server is up; the list fits 820 px', async () => {
+  await go('#/new');
+  await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+  await page.setViewportSize({ width: 820, height: 900 });
+  try {
+    await go('#/');
+    await page.locator('#studies tr[data-study="branin"]').waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 820), 'no sideways scroll of the page');
+    await shot('studies-820');
+    // a name of 120 characters breaks: the study's actions stay on the page
+    const long = 'a_very_long_study_name_'.repeat(5) + 'x'.repeat(5);
+    assert.equal((await api('POST', '/studies', branin(long, 2, 1))).status, 201);
+    await go('#/study/' + long);
+    await page.locator('#delete').waitFor();
+    const box = await page.locator('#delete').boundingBox();
+    assert.ok(box.x + box.width <= 820, `Delete at ${box.x}+${box.width}`);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 820), 'no sideways scroll of a long name');
+  } finally {
+    await page.setViewportSize({ width: 1400, height: 900 });
+  }
+});
+
+test('with --auth-reads the dashboard asks for the token once', async () => {
+  const TOKEN = 'browser-test-token';
+  writeFileSync(join(tmp, 'token'), TOKEN + '\n');
+  const { proc: locked, url } = await serve('locked.db', '--token-file', join(tmp, 'token'),
+    '--auth-reads', '--no-access-log');
+  try {
+    let prompts = 0;
+    const answer = (d) => { prompts++; d.accept(TOKEN); };
+    page.on('dialog', answer);
+    try {
+      await page.goto(url + '#/');
+      await page.locator('p.empty:not([hidden])').waitFor();
+      await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+      assert.equal(prompts, 1, 'one prompt for the refused requests');
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('kestrel-token')), TOKEN);
+    } finally {
+      page.off('dialog', answer);
+    }
+  } finally {
+    locked.kill('SIGTERM');
+    await new Promise((r) => locked.once('exit', r));
+  }
+});
+
+test('the new-study form shows the validation error, then creates the study', async () => {
+  await go('#/new');
+  const bad = branin('from-form', 5);
+  bad.space.x1 = { type: 'float', low: 0, high: 1, log: true };
+  await page.fill('#spec', JSON.stringify(bad, null, 2));
+  await page.click('#create');
+  await page.locator('#spec-error').waitFor();
+  assert.match(await page.locator('#spec-error').innerText(), /space\.x1\.low/);
+  assert.equal((await api('GET', '/studies/from-form')).status, 404, 'an invalid spec creates nothing');
+  await shot('new-study-error');
+
+  await page.fill('#spec', '{"name": "from-form",');
+  await page.click('#create');
+  assert.match(await page.locator('#spec-error').innerText(), /not valid JSON/);
+
+  await page.fill('#spec', JSON.stringify(branin('from-form', 5), null, 2));
+  await page.click('#create');
+  await page.waitForURL(/#\/study\/from-form$/);
+  await go('#/');
+  await page.locator('#studies tr[data-study="from-form"]').waitFor();
+  await shot('studies-after-create');
+});
+
+test('the workers page lists each worker with its labels, slots, GPUs and the trials it runs', async () => {
+  // a coordinator of its own (--max-parallel 0), so the worker below gets the trial
+  // a lease that outlives a slow page load on a loaded machine: the test must not depend on timing
+  const coord = await serve('fleet.db', '--max-parallel', '0', '--lease-timeout', '3600');
+  try {
+    const call = async (method, path, body) => {
+      const res = await fetch(coord.url + 'api/v1' + path, {
+        method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      });
+      return { status: res.status, json: await res.json() };
+    };
+    assert.equal((await call('POST', '/studies', stepsStudy('remote', 3, 0))).status, 201);
+    const w = (await call('POST', '/workers', { host: 'gpu7', pid: 42, slots: 2, gpus: [0, 1], labels: { rack: 'r7' } })).json;
+    await call('POST', '/workers', { host: 'cpu1', pid: 7, slots: 1 });
+    const lease = await call('POST', `/workers/${w.id}/lease`, { key: w.key });
+    assert.equal(lease.status, 200);
+    await page.goto(coord.url + '#/workers');
+    const row = page.locator(`#workers tr[data-worker="${w.id}"]`);
+    await row.locator('a.lease').waitFor();
+    assert.equal(await row.locator('td').first().innerText(), 'gpu7:42');
+    assert.equal(await row.locator('.labels').innerText(), 'rack=r7');
+    assert.equal(await row.locator('.slots').innerText(), '1 / 2');
+    assert.equal(await row.locator('.gpus').innerText(), '0,1');
+    assert.match(await row.locator('.seen').innerText(), /s ago$/);
+    assert.equal(await page.locator('#workers tbody tr').count(), 2);
+    assert.equal(await page.locator('#workers tr:has-text("cpu1:7") .running').innerText(), 'idle');
+    assert.equal(await page.locator('header nav a.active').innerText(), 'Workers');
+    await shot('workers');
+    await row.locator('a.lease').click();
+    await page.waitForURL(`**#/study/remote/trial/${lease.json.trial.number}`);
+  } finally {
+    coord.proc.kill('SIGTERM');
+    await new Promise((r) => { coord.proc.once('exit', r); setTimeout(r, 5000); });
+  }
+});
+
+test('a study name of 128 characters leaves every column of the studies list in view', async () => {
+  const long = 'n'.repeat(128);
+  assert.equal((await api('POST', '/studies', branin(long, 1, 1))).status, 201);
+  await go('#/');
+  await page.locator(`#studies tr[data-study="${long}"]`).waitFor();
+  const fits = await page.$eval('#studies', (t) => t.parentNode.scrollWidth <= t.parentNode.clientWidth);
+  assert.ok(fits, 'the list does not scroll sideways: the best value and the rest stay in view');
+  await shot('studies-long-name');
+  await api('DELETE', '/studies/' + long);
+});
+
+noScriptErrors();

@@ -1,0 +1,241 @@
+// Browser tests of the study page's header and trial table and of the
+// trial page (helpers.mjs: a real `kestrel serve`, Debian's chromium): the
+// order a page loads in, sorting, filtering and paging, the note, a running
+// trial, and what a page says when there is nothing to draw.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setup, noScriptErrors, page, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, ARTIFACTS } from './helpers.mjs';
+
+setup(() => [stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
+
+test('the header and the table\'s first page come before the whole history, the other charts before the curves', async () => {
+  const hold = () => { let release; const held = new Promise((r) => { release = r; }); return { held, release }; };
+  const trials = hold();
+  const curves = hold();
+  const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&format=columns&offset=/;
+  const curvesUrl = /\/api\/v1\/studies\/many\/curves/;
+  let curvesAsked = 0;
+  await page.route(trialsUrl, async (route) => { await trials.held; await route.continue(); });
+  await page.route(curvesUrl, async (route) => { curvesAsked++; await curves.held; await route.continue(); });
+  await go('#/study/many');
+  await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 100);
+  /* the study's counts and the first rows are in: the old dashboard asked
+   * for the curves then, beside the history's pages */
+  await page.evaluate(() => Promise.all([K.api.study('many'), K.api.firstTrials('many', 1)]));
+  assert.equal(curvesAsked, 0, 'the curves are asked for once the history is in, not beside it');
+  assert.match(await page.locator('#table-info').innerText(), /^first 100 of 150 trials/);
+  assert.equal(await page.locator('[data-fact="trials"]').innerText(), '150', 'the server\'s count');
+  assert.ok(await page.locator('#next-page').isDisabled(), 'no paging until every trial is in');
+  trials.release();
+  await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
+  await page.waitForFunction(() => window.kestrelCharts.history && window.kestrelCharts.history.data.datasets[0].data.length === 150);
+  assert.equal(await page.evaluate(() => !!window.kestrelCharts.curves), false, 'the learning curves wait for their request');
+  assert.equal(await page.locator('#charts[data-ready="true"]').count(), 0);
+  curves.release();
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.ok(curvesAsked > 0);
+  /* the user timings bench/dashboard_bench.mjs reads, from navigation */
+  const [drawn, ready] = await page.evaluate(() => ['kestrel:history-drawn', 'kestrel:charts-drawn']
+    .map((n) => performance.getEntriesByName(n, 'mark').map((m) => m.startTime)));
+  assert.equal(drawn.length, 1, 'one mark when the history is drawn with every trial');
+  assert.equal(ready.length, 1, 'one mark when every chart is drawn');
+  assert.ok(drawn[0] > 0 && drawn[0] <= ready[0], `history ${drawn[0]} ms, every chart ${ready[0]} ms`);
+  await page.unroute(trialsUrl);
+  await page.unroute(curvesUrl);
+});
+
+test('the trial table sorts, filters and pages', async () => {
+  await go('#/study/many');
+  const rows = page.locator('#trials tbody tr');
+  await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
+  await page.click('#next-page');
+  assert.equal(await rows.count(), 50, 'second page holds the rest, never more than 100 rows in the DOM');
+  await page.click('#prev-page');
+
+  const trials = await allTrials('many');
+  const byValue = trials.slice().sort((a, b) => a.value - b.value || a.number - b.number).map((t) => String(t.number));
+  const shown = () => page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.dataset.number));
+  await page.click('#trials th[data-key="value"]');
+  assert.deepEqual(await shown(), byValue.slice(0, 100), 'ascending by value');
+  await page.click('#trials th[data-key="value"]');
+  assert.deepEqual(await shown(), byValue.slice().reverse().slice(0, 100), 'descending by value');
+  assert.equal(await page.getAttribute('#trials th[data-key="value"]', 'aria-sort'), 'descending');
+  // from the keyboard alone: Tab reaches a column's header, Enter and Space sort by it
+  await page.focus('#state-filter');
+  for (let i = 0; i < 20 && await page.evaluate(() => document.activeElement.dataset.key !== 'number'); i++) await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'number', 'Tab reaches the first header');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'value');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await shown(), byValue.slice(0, 100), 'Enter: ascending by value');
+  await page.keyboard.press(' ');
+  assert.deepEqual(await shown(), byValue.slice().reverse().slice(0, 100), 'Space: descending by value');
+  await page.click('#trials th[data-key="value"]');
+
+  await page.selectOption('#state-filter', 'FAILED');
+  assert.equal(await rows.count(), 0);
+  assert.match(await page.locator('#table-info').innerText(), /^0 trials/);
+  await page.selectOption('#state-filter', 'COMPLETE');
+  const states = await page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.dataset.state));
+  assert.equal(states.length, 100);
+  assert.ok(states.every((s) => s === 'COMPLETE'));
+  /* a start time in local time, year first, whatever the browser's locale */
+  const [number, started] = await page.$eval('#trials tbody tr', (tr) => [Number(tr.dataset.number), tr.lastElementChild.textContent]);
+  const d = new Date(trials.find((t) => t.number === number).started_at * 1000);
+  const two = (n) => String(n).padStart(2, '0');
+  assert.equal(started, `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`);
+  await shot('study-table');
+});
+
+test('a sort while the first page\'s rows are still going in shows the sorted page alone', async () => {
+  /* the history held back: the table shows the first 100 trials and is
+   * drawn from nothing else meanwhile */
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&format=columns&offset=/;
+  await page.route(trialsUrl, async (route) => { await held; await route.continue(); });
+  await go('#/');
+  await go('#/study/many');
+  /* a page's first rows go in a frame at a time (study.js putRows): the
+   * sort is clicked in the first frame that shows any */
+  const atClick = await (await page.waitForFunction(() => {
+    const n = document.querySelectorAll('#trials tbody tr').length;
+    if (n === 0) return 0;
+    document.querySelector('#trials th[data-key="value"]').click();
+    return n;
+  }, null, { polling: 'raf' })).jsonValue();
+  /* frames enough for every part of the first draw to have gone in */
+  await page.evaluate(() => new Promise((r) => {
+    let n = 0;
+    const f = () => (++n === 6 ? setTimeout(r, 0) : requestAnimationFrame(f));
+    requestAnimationFrame(f);
+  }));
+  const first = (await allTrials('many')).filter((t) => t.number < 100);
+  const byValue = first.sort((a, b) => a.value - b.value || a.number - b.number).map((t) => String(t.number));
+  const shown = await page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.dataset.number));
+  assert.deepEqual(shown, byValue, `the first 100 trials by value alone (${atClick} rows in at the click)`);
+  release();
+  await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
+  await page.unroute(trialsUrl);
+});
+
+test('a live redraw that would draw the same rows leaves the table as it is', async () => {
+  assert.equal((await api('POST', '/studies', branin('rows', 110, 4))).status, 201);
+  await until('rows complete', async () => (await studyState('rows')) === 'COMPLETE');
+  await go('#/study/rows');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  await page.waitForFunction(() => /^110 trials/.test(document.querySelector('#table-info').textContent));
+  await page.evaluate(() => { document.querySelector('#trials tbody tr').dataset.mark = 'drawn before'; });
+  /* the study grows: its first 100 trials, the table's first page, stay as they were */
+  assert.equal((await api('POST', '/studies', branin('rows', 120, 4))).status, 200);
+  await page.waitForFunction(() => /^120 trials/.test(document.querySelector('#table-info').textContent));
+  assert.equal(await page.evaluate(() => document.querySelector('#trials tbody tr').dataset.mark), 'drawn before',
+    'the first page\'s rows were drawn again');
+  await page.click('#trials th[data-key="value"]');
+  assert.equal(await page.evaluate(() => document.querySelector('#trials tbody tr').dataset.mark), undefined,
+    'a sort draws the rows');
+});
+
+test('the trial page shows parameters, curve, metrics and logs', async () => {
+  const t = (await allTrials('curves')).find((x) => x.state === 'COMPLETE');
+  await go(`#/study/curves/trial/${t.number}`);
+  await page.locator('#params').waitFor();
+  const params = await page.locator('#params').innerText();
+  for (const k of ['x', 'epochs', 'opt']) assert.match(params, new RegExp('^' + k + '\\b', 'm'));
+  assert.match(await page.locator('#metrics').innerText(), /loss/);
+  await page.waitForFunction(() => window.kestrelCharts.trial);
+  const n = await page.evaluate(() => window.kestrelCharts.trial.data.datasets.find((d) => d.label === 'loss').data.length);
+  assert.equal(n, t.params.epochs, 'one curve point per reported step');
+  assert.match(await page.locator('#stderr').innerText(), /epoch 1 loss/);
+  assert.match(await page.locator('#stdout').innerText(), /done x=/);
+  await shot('trial');
+});
+
+test('a running trial\'s page moves its last step with the curve, and says its logs come at the end', async () => {
+  const spec = stepsStudy('slowtrial', 1, 1);
+  spec.space.epochs = { type: 'int', low: 60, high: 60 };   /* a minute: stopped at the end */
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('its trial runs', async () => (await allTrials('slowtrial')).some((t) => t.state === 'RUNNING'));
+  await go('#/study/slowtrial/trial/0');
+  await page.waitForFunction(() => window.kestrelCharts.trial);
+  const points = () => page.evaluate(() => window.kestrelCharts.trial.data.datasets.find((d) => d.label === 'loss').data.length);
+  const n0 = await points();
+  await page.waitForFunction((n) => window.kestrelCharts.trial.data.datasets.find((d) => d.label === 'loss').data.length > n, n0);
+  const { shown, last } = await page.evaluate(() => {
+    const d = window.kestrelCharts.trial.data.datasets.find((x) => x.label === 'loss').data;
+    return { shown: document.querySelector('[data-fact="last step"]').textContent, last: d.at(d.length - 1).x };
+  });
+  assert.equal(shown, String(last), 'the header\'s last step is the curve\'s');
+  assert.equal(await page.locator('#stderr-none').innerText(), 'kept when the trial ends');
+  // its study has no complete trial yet: the charts say so instead of axes from 0 to 1
+  await go('#/study/slowtrial');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const NONE = 'No completed trials yet';
+  assert.deepEqual(await emptyCharts(), { history: NONE, parallel: NONE, edf: NONE, timeline: 'drawn', contour: NONE,
+    importance: 'Not enough complete trials with different values to estimate importance yet', curves: 'drawn',
+    'slice:x': NONE, 'slice:epochs': NONE, 'slice:opt': NONE });
+  await api('POST', '/studies/slowtrial/stop');
+});
+
+test('a study and a trial with nothing reported yet say so in place of their charts\' axes', async () => {
+  const spec = branin('quiet', 1, 1);
+  spec.run = { command: 'sleep 60' };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  try {
+    await until('its trial runs', async () => (await allTrials('quiet')).some((t) => t.state === 'RUNNING'));
+    await go('#/study/quiet/trial/0');
+    await page.waitForFunction(() => window.kestrelCharts.trial);
+    assert.deepEqual(await emptyCharts(), { trial: 'No step reported yet' });
+    await go('#/study/quiet');
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    const said = await emptyCharts();
+    assert.equal(said.curves, 'No trial has reported intermediate steps yet');
+    assert.equal(said.history, 'No completed trials yet');
+    assert.equal(said.timeline, 'drawn', 'the running trial is on the timeline');
+    await shot('study-nothing-yet');
+  } finally {
+    await api('POST', '/studies/quiet/stop');
+  }
+});
+
+test('the trial page puts metrics of other magnitudes on axes of their own', async () => {
+  const spec = branin('metrics', 1);
+  spec.objective.metric = 'loss';
+  spec.run = { command: 'for s in 1 2 3; do echo "{{\\"step\\": $s, \\"loss\\": 0.$s, \\"val_loss\\": 0.4$s, \\"samples_per_sec\\": 8000$s}}"; done; echo \'{{"loss": 0.3}}\'' };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('metrics complete', async () => (await studyState('metrics')) === 'COMPLETE');
+  await go('#/study/metrics/trial/0');
+  await page.waitForFunction(() => window.kestrelCharts.trial);
+  const axes = await page.evaluate(() => window.kestrelCharts.trial.data.datasets.map((d) => [d.label, d.yAxisID, !!d.hidden]));
+  assert.deepEqual(axes, [['loss', 'y', false], ['samples_per_sec', 'y4', true], ['val_loss', 'y', false]],
+    'losses share the objective\'s axis; samples/s has its own, hidden until asked for');
+  assert.equal(await page.evaluate(() => window.kestrelCharts.trial.options.scales.x.ticks.precision), 0, 'steps are whole');
+  await shot('trial-metrics');
+});
+
+test('the study page edits the note and marks enqueued trials', async () => {
+  const spec = Object.assign(branin('noted', 2, 1), { enqueue: [{ x1: 1, x2: 2 }] });
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('noted complete', async () => (await studyState('noted')) === 'COMPLETE');
+  await go('#/study/noted');
+  await page.locator('#trials tbody tr[data-number="1"]').waitFor();
+  assert.equal(await page.locator('#trials tbody tr[data-number="0"] .tag').innerText(), 'enqueued');
+  assert.equal(await page.locator('#trials tbody tr[data-number="1"] .tag').count(), 0);
+  assert.equal(await page.locator('#study-note').innerText(), 'No note.');
+  await page.click('#note-edit');
+  assert.equal(await page.locator('#note-edit').isVisible(), false, 'no Edit while editing (it reloaded the stored note)');
+  await page.fill('#note-input', 'x1 near 1 looks good\ntry x2 < 3');
+  await page.click('#note-save');
+  await until('the note is stored', async () => (await api('GET', '/studies/noted/note')).json.note === 'x1 near 1 looks good\ntry x2 < 3');
+  /* the page shows it once its own PUT is answered, which may come after
+   * the API already reads it back */
+  await until('the page shows the saved note', async () => (await page.locator('#study-note').innerText()) === 'x1 near 1 looks good\ntry x2 < 3');
+  assert.equal(await page.locator('#note-input').isVisible(), false);
+  await page.reload();
+  await until('the note shows after a reload', async () => (await page.locator('#study-note').innerText()) === 'x1 near 1 looks good\ntry x2 < 3');
+  await page.screenshot({ path: join(ARTIFACTS, 'study-note.png') });
+});
+
+noScriptErrors();
