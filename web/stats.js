@@ -118,22 +118,30 @@ window.K = window.K || {};
     const done = trials.filter(scored);
     const n = done.length;
     if (n < 2) return axes.map((a) => ({ name: a.name, importance: 0 }));
-    const mean = done.reduce((s, t) => s + t.value, 0) / n;
-    const total = done.reduce((s, t) => s + (t.value - mean) ** 2, 0);
+    /* each value centred on the middle of their range and divided by its
+     * half width, into [-1, 1], which leaves eta^2 as it is: objectives
+     * near 1e308 overflowed their sum and squares to Infinity, and every
+     * share was NaN (the chart said there were not enough trials) */
+    const [vlo, vhi] = extent(done.map((t) => t.value));
+    const mid = vlo / 2 + vhi / 2;
+    const half = vhi / 2 - vlo / 2;
+    const y = done.map((t) => (t.value - mid) / half);
+    const mean = y.reduce((s, v) => s + v, 0) / n;
+    const total = y.reduce((s, v) => s + (v - mean) ** 2, 0);
     const nbins = Math.max(2, Math.min(10, Math.floor(Math.sqrt(n))));
     return axes.map((axis) => {
       if (total === 0) return { name: axis.name, importance: 0 };
       const pos = done.map((t) => axisPos(axis, t.params ? t.params[axis.name] : undefined));
       const [lo, hi] = extent(pos);
       const bins = new Map();
-      done.forEach((t, i) => {
+      y.forEach((v, i) => {
         let b = 'absent';
         if (pos[i] !== null) {
           b = axis.categorical ? pos[i] : Math.min(nbins - 1, Math.floor(((pos[i] - lo) / (hi - lo)) * nbins));
         }
         const acc = bins.get(b) || { n: 0, sum: 0 };
         acc.n += 1;
-        acc.sum += t.value;
+        acc.sum += v;
         bins.set(b, acc);
       });
       let between = 0;

@@ -372,6 +372,31 @@ test('numbers take one format: axis ticks, table and tooltips alike', async () =
   assert.deepEqual(r.small, ['1e-4', '2.5e-7', '1.23457e+6', '0.3']);
 });
 
+test('parameter importance of objective values near 1e308 is drawn (its variance overflowed to Infinity)', async () => {
+  const spec = branin('vast', 4, 1);
+  spec.space = { k: { type: 'categorical', choices: [0, 1, 2, 3] } };
+  spec.strategy = { name: 'grid' };
+  /* k alone sets the value: k explains all of its variance */
+  spec.run = { command: "case {k} in 0|2) echo '{{\"value\": 1e308}}';; *) echo '{{\"value\": 9e307}}';; esac" };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('vast complete', async () => (await studyState('vast')) === 'COMPLETE');
+  await go('#/study/vast');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.equal((await emptyCharts()).importance, 'drawn', 'no "Not enough complete trials" over 4 trials of 2 values');
+  const shown = await page.evaluate(() => window.kestrelCharts.importance.data.datasets[0].data);
+  assert.deepEqual(shown.map((v) => Number(v.toFixed(12))), [1]);
+  /* values of both signs, the widest range a double holds, and a tiny one */
+  const got = await page.evaluate(() => {
+    const axes = [K.stats.paramAxis({ space: { k: { type: 'categorical', choices: ['a', 'b'] } } }, 'k'),
+      K.stats.paramAxis(null, 'x')];
+    const t = (k, x, value) => ({ state: 'COMPLETE', value, params: { k, x } });
+    const imp = (trials) => K.stats.importance(trials, axes).map((r) => Number(r.importance.toFixed(12)));
+    return [imp([t('a', 1, -1.7e308), t('a', 2, -1.7e308), t('b', 3, 1.7e308), t('b', 4, 1.7e308)]),
+      imp([t('a', 1, 5e-324), t('a', 2, 5e-324), t('b', 3, 1e-323), t('b', 4, 1e-323)])];
+  });
+  assert.deepEqual(got, [[1, 1], [1, 1]], 'k splits the values in two: it explains them all (and x, in 2 bins, too)');
+});
+
 test('an axis\'s last tick label stays on the canvas, whole (1e+308 was cut to 1e+3)', async () => {
   const spec = branin('huge', 2, 1);
   spec.objective.direction = 'maximize';
