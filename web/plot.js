@@ -99,8 +99,12 @@ window.K = window.K || {};
       } else {
         let step = niceStep((hi - lo) / (most - 1));
         if (o.ticks && o.ticks.precision === 0) step = Math.max(1, Math.round(step));
-        if (!fixedLo) lo = Math.floor(clean(lo / step)) * step;
-        if (!fixedHi) hi = Math.ceil(clean(hi / step)) * step;
+        /* out to a tick, unless that tick is past the largest double:
+         * 1.7e308 rounded up to 2e308, Infinity, and the loop below made
+         * ticks until the array was too long (the study page did not load) */
+        const out = (v, round) => { const t = round(clean(v / step)) * step; return Number.isFinite(t) ? t : v; };
+        if (!fixedLo) lo = out(lo, Math.floor);
+        if (!fixedHi) hi = out(hi, Math.ceil);
         for (let k = Math.ceil(clean(lo / step)); k * step <= hi + step * 1e-9; k++) values.push(clean(k * step));
       }
       this.lo = lo;

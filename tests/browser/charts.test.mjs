@@ -397,6 +397,23 @@ test('parameter importance of objective values near 1e308 is drawn (its variance
   assert.deepEqual(got, [[1, 1], [1, 1]], 'k splits the values in two: it explains them all (and x, in 2 bins, too)');
 });
 
+test('a study whose values reach 1.7e308 is shown: an axis rounded out to a tick past the largest double made ticks for ever', async () => {
+  const spec = branin('vaster', 2, 1);
+  spec.space = { k: { type: 'categorical', choices: [0, 1] } };
+  spec.strategy = { name: 'grid' };
+  spec.run = { command: "test {k} = 0 && echo '{{\"value\": 1.7e308}}' || echo '{{\"value\": 9e307}}'" };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('vaster complete', async () => (await studyState('vaster')) === 'COMPLETE');
+  await go('#/study/vaster');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const y = await page.evaluate(() => {
+    const sc = window.kestrelCharts.history.scales.y;
+    return { hi: sc.hi, last: sc.ticks[sc.ticks.length - 1].value, points: window.kestrelCharts.history.data.datasets[0].data.length };
+  });
+  assert.equal(y.points, 2);
+  assert.ok(Number.isFinite(y.hi) && y.hi >= 1.7e308 && Number.isFinite(y.last), JSON.stringify(y));
+});
+
 test('an axis\'s last tick label stays on the canvas, whole (1e+308 was cut to 1e+3)', async () => {
   const spec = branin('huge', 2, 1);
   spec.objective.direction = 'maximize';
