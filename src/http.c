@@ -738,15 +738,42 @@ static int token_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-static int authorized(const http_req *rq)
+/* What a request brought of the token: the 401 says which, so a client
+ * that sent a token is not told to send the header it sent. Whether one was
+ * given is all it tells: the comparison stays constant-time. */
+typedef enum { AUTH_OK, AUTH_NONE, AUTH_NOT_BEARER, AUTH_WRONG_HEADER, AUTH_WRONG_QUERY } auth_seen;
+
+static auth_seen authorized(const http_req *rq)
 {
     const char *token = rq->srv->o.token;
     const char *h = http_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h && !strncasecmp(h, "Bearer ", 7)) return token_equal(h + 7, token);
+    if (h && !strncasecmp(h, "Bearer ", 7))
+        return token_equal(h + 7, token) ? AUTH_OK : AUTH_WRONG_HEADER;
     /* EventSource and plain links cannot set headers: reads may carry it in
      * the query instead. */
     const char *q = is_read(rq->method) ? http_query(rq, "token") : NULL;
-    return q && token_equal(q, token);
+    if (q) return token_equal(q, token) ? AUTH_OK : AUTH_WRONG_QUERY;
+    return h ? AUTH_NOT_BEARER : AUTH_NONE;
+}
+
+static void refuse_unauthorized(http_req *rq, auth_seen seen)
+{
+    static const char theirs[] = "is not this server's (the first line of its --token-file)";
+    const char *query = is_read(rq->method) ? ", or ?token=TOKEN" : "";
+    if (seen == AUTH_WRONG_HEADER)
+        http_respond_error(rq, 401, "unauthorized", NULL,
+                           "wrong token: the one in the header 'Authorization: Bearer ...' %s",
+                           theirs);
+    else if (seen == AUTH_WRONG_QUERY)
+        http_respond_error(rq, 401, "unauthorized", NULL, "wrong token: the one in ?token= %s",
+                           theirs);
+    else
+        http_respond_error(rq, 401, "unauthorized", NULL,
+                           "no token: %s%s (TOKEN = the first line of the server's --token-file)",
+                           seen == AUTH_NOT_BEARER
+                               ? "the header 'Authorization' is not 'Bearer TOKEN'"
+                               : "this request needs the header 'Authorization: Bearer TOKEN'",
+                           query);
 }
 
 /* Whether the Host header's name (without its port) is one of this
@@ -938,9 +965,9 @@ static int refuse_headers(http_server *s, http_req *rq)
         return 1;
     }
     int needs_token = s->o.token && route && (!is_read(rq->method) || (s->o.auth_reads && !route->open));
-    if (needs_token && !authorized(rq)) {
-        http_respond_error(rq, 401, "unauthorized", NULL,
-                           "this request needs the header 'Authorization: Bearer TOKEN'");
+    auth_seen seen = needs_token ? authorized(rq) : AUTH_OK;
+    if (seen != AUTH_OK) {
+        refuse_unauthorized(rq, seen);
         return 1;
     }
     return route && unknown_query(rq, route);

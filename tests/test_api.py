@@ -1214,6 +1214,41 @@ class ApiTest(ServerCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("token", p.stderr)
 
+    def test_a_wrong_token_is_told_from_a_missing_one(self):
+        # Every 401 said "this request needs the header 'Authorization:
+        # Bearer TOKEN'", also to a client that had sent it with a wrong
+        # token: it then looked for a mistake in the header. The message says
+        # which, and nothing of the token itself.
+        token_file = os.path.join(self.tmp, "token")
+        with open(token_file, "w") as f:
+            f.write("s3cret\n")
+        s = self.serve("--token-file", token_file, "--auth-reads")
+        spec = fn_spec("auth", trials=1)
+
+        def message(method, path, body=None, token=None, headers=None):
+            status, e = s.json(method, path, body, token, headers)
+            self.assertEqual((status, e["error"]["code"]), (401, "unauthorized"), e)
+            self.assertNotIn("s3cret", e["error"]["message"])
+            return e["error"]["message"]
+
+        for method, path, body in (("POST", "/api/v1/studies", spec), ("GET", "/api/v1/studies", None)):
+            missing = message(method, path, body)
+            self.assertTrue(missing.startswith("no token: this request needs the header "
+                                               "'Authorization: Bearer TOKEN'"), missing)
+            wrong = message(method, path, body, token="wrong")
+            self.assertEqual(wrong, "wrong token: the one in the header 'Authorization: Bearer ...' "
+                                    "is not this server's (the first line of its --token-file)")
+            basic = message(method, path, body, headers={"Authorization": "Basic czNjcmV0"})
+            self.assertTrue(basic.startswith("no token: the header 'Authorization' is not "
+                                             "'Bearer TOKEN'"), basic)
+        # reads: the query's token is named as such, and offered when none came
+        self.assertIn("?token=TOKEN", message("GET", "/api/v1/studies"))
+        self.assertNotIn("?token=", message("POST", "/api/v1/studies", spec))
+        self.assertEqual(message("GET", "/api/v1/studies?token=wrong"),
+                         "wrong token: the one in ?token= is not this server's (the first line of "
+                         "its --token-file)")
+        self.assertEqual(s.json("GET", "/api/v1/studies", token="s3cret")[0], 200)
+
     def test_a_request_without_the_token_is_refused_before_its_body(self):
         # The body was read (up to 1 MB, buffered) before the token was
         # checked: a client without it had the server read and hold a

@@ -38,13 +38,17 @@ window.K = window.K || {};
   }
 
   /* A server started with --auth-reads answers 401 to a browser that came
-   * without ?token=: the user is asked once (however many requests were
-   * refused together), and the live feed reopens with the token. */
+   * without ?token=, or with a token that is not the server's (sent: one
+   * was sent; the prompt says which, as the server's message does): the
+   * user is asked once (however many requests were refused together), and
+   * the live feed reopens with the token. */
   let asking = null;
-  function askToken() {
+  function askToken(sent) {
     if (!asking) {
       asking = new Promise((resolve) => {
-        const t = window.prompt('This Kestrel server needs its access token (the first line of its --token-file):');
+        const t = window.prompt(sent
+          ? 'This Kestrel server did not take the token this tab sent (a wrong token): enter its access token (the first line of its --token-file):'
+          : 'This Kestrel server needs its access token (the first line of its --token-file):');
         if (t && t.trim()) sessionStorage.setItem(TOKEN_KEY, t.trim());
         resolve(!!(t && t.trim()));
         if (t && handler) subscribe(handler);
@@ -64,7 +68,7 @@ window.K = window.K || {};
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
     }
     const res = await fetch('/api/v1' + path, init);
-    if (res.status === 401 && !retried && await askToken()) return request(method, path, body, true);
+    if (res.status === 401 && !retried && await askToken(!!token)) return request(method, path, body, true);
     if (res.status === 204) return null;
     const text = await res.text();
     let json = null;

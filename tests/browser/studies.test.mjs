@@ -86,6 +86,34 @@ test('with --auth-reads the dashboard asks for the token once', async () => {
   }
 });
 
+test('a wrong token is told from a missing one, by the prompt and the page as by the server', async () => {
+  writeFileSync(join(tmp, 'token2'), 'the-right-token\n');
+  const { proc: locked, url } = await serve('locked2.db', '--token-file', join(tmp, 'token2'),
+    '--auth-reads', '--no-access-log');
+  const asked = [];
+  const dismiss = (d) => { asked.push(d.message()); d.dismiss(); };
+  page.on('dialog', dismiss);
+  try {
+    const error = page.locator('p.error:not([hidden])');
+    /* a link with a stale token */
+    await page.goto(url + '?token=stale#/');
+    await error.waitFor();
+    assert.match(asked[0], /^This Kestrel server did not take the token this tab sent \(a wrong token\)/);
+    assert.equal(await error.innerText(), "Cannot load the studies: wrong token: the one in the header "
+      + "'Authorization: Bearer ...' is not this server's (the first line of its --token-file)");
+    await page.evaluate(() => sessionStorage.removeItem('kestrel-token'));
+    const before = asked.length;
+    await page.reload();
+    await error.waitFor();
+    assert.match(asked[before], /^This Kestrel server needs its access token/);
+    assert.match(await error.innerText(), /^Cannot load the studies: no token: this request needs the header/);
+  } finally {
+    page.off('dialog', dismiss);
+    locked.kill('SIGTERM');
+    await new Promise((r) => locked.once('exit', r));
+  }
+});
+
 test('the new-study form shows the validation error, then creates the study', async () => {
   await go('#/new');
   const bad = branin('from-form', 5);
