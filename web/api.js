@@ -27,6 +27,9 @@ window.K = window.K || {};
     }
   }
 
+  /* the code of an ApiError for a request that got no answer at all */
+  const UNREACHABLE = 'unreachable';
+
   class ApiError extends Error {
     constructor(status, body) {
       const e = (body && body.error) || {};
@@ -67,7 +70,13 @@ window.K = window.K || {};
       headers['Content-Type'] = 'application/json';
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
     }
-    const res = await fetch('/api/v1' + path, init);
+    let res;
+    try {
+      res = await fetch('/api/v1' + path, init);
+    } catch (e) {
+      /* the browser's own words ('Failed to fetch') name no cause a user knows */
+      throw new ApiError(0, { error: { code: UNREACHABLE, message: 'the server could not be reached' } });
+    }
     if (res.status === 401 && !retried && await askToken(!!token)) return request(method, path, body, true);
     if (res.status === 204) return null;
     const text = await res.text();
@@ -130,6 +139,7 @@ window.K = window.K || {};
   K.api = {
     initToken,
     ApiError,
+    UNREACHABLE,
     studies: () => request('GET', '/studies').then((r) => r.studies),
     study: (name) => request('GET', `/studies/${enc(name)}`),
     create: (specText) => request('POST', '/studies', specText),

@@ -369,7 +369,7 @@ K.pages = K.pages || {};
     }
     if (!page.alive()) return;
     const model = { study, axes: (study.params || []).map((p) => S.paramAxis(study.spec, p)), trials: [],
-      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null, edits: 0,
+      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null, actionLost: false, edits: 0,
       partial: true };
     for (const t of first) upsertTrial(model, t);
 
@@ -520,8 +520,12 @@ K.pages = K.pages || {};
     }
     const schedule = K.throttle(redraw, () => Math.max(REDRAW_MS, 4 * redrawMs));
 
+    /* An action's error stays until the next action; one that could not
+     * reach the server (actionLost) goes too once a poll is answered: the
+     * connection is back, and it no longer says how things stand. */
     async function action(kind, what = kind) {
       model.actionError = null;
+      model.actionLost = false;
       if (kind === 'remove' && !window.confirm(`Delete study ${name}, its ${model.trials.length} trials and their folders?`)) return;
       try {
         const s = await K.api[kind](name);
@@ -530,6 +534,7 @@ K.pages = K.pages || {};
         model.edits++;
       } catch (e) {
         model.actionError = `${what} failed: ${e.message}`;
+        model.actionLost = e.code === K.api.UNREACHABLE;
       }
       dirty.head = true;
       schedule();
@@ -552,6 +557,8 @@ K.pages = K.pages || {};
         else model.needsSync = true;
         for (const t of ts) upsertTrial(model, t);
         for (const c of cs) upsertCurve(model, c);
+        if (model.actionLost) model.actionError = null;
+        model.actionLost = false;
         dirty.head = dirty.trials = dirty.curves = true;
         schedule();
       } catch (e) {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setup, noScriptErrors, page, tmp, go, api, until, studyState, allTrials, shot, chartCounts, emptyCharts, branin, stepsStudy } from './helpers.mjs';
+import { setup, noScriptErrors, page, tmp, go, api, until, studyState, allTrials, shot, chartCounts, emptyCharts, branin, stepsStudy, serve } from './helpers.mjs';
 
 setup(() => []);
 
@@ -128,6 +128,37 @@ test('a study page shows the spec, clones the study and deletes it', async () =>
   await until('the clone is gone', async () => (await api('GET', '/studies/flaky-copy')).status === 404);
   await page.locator('#studies tr[data-study="flaky"]').waitFor();
   assert.equal(await page.locator('#studies tr[data-study="flaky-copy"]').count(), 0);
+});
+
+test('an action the server could not be reached for says so, and its error goes once the server is back', async () => {
+  let srv = await serve('away.db');
+  const spec = branin('away', 1, 1);
+  spec.run = { command: 'sleep 600' };
+  const post = (url, path) => fetch(url + 'api/v1' + path, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(spec) });
+  assert.equal((await post(srv.url, '/studies')).status, 201);
+  const stopped = async (proc) => {
+    proc.kill('SIGTERM');
+    await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.once('exit', r); });
+  };
+  try {
+    await page.goto(srv.url + '#/study/away');
+    await page.locator('#stop:enabled').waitFor();
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+    await stopped(srv.proc);
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'off');
+    await page.click('#stop');
+    const error = page.locator('#action-error');
+    await error.waitFor();
+    assert.equal(await error.innerText(), 'stop failed: the server could not be reached', 'not the browser\'s "Failed to fetch"');
+    srv = await serve('away.db', '--listen', new URL(srv.url).host);
+    await error.waitFor({ state: 'detached' });
+    assert.notEqual(await page.evaluate(() => document.getElementById('live').dataset.state), 'off');
+  } finally {
+    /* a server that did not come back has nothing to stop */
+    await post(srv.url, '/studies/away/stop').catch(() => {});
+    await stopped(srv.proc);
+  }
 });
 
 test('without the event stream the study page falls back to polling', async () => {

@@ -139,9 +139,11 @@ export async function go(hash) {
   await page.goto(base + hash);
 }
 
-/* Starts `kestrel serve` on a free port of tmp's database db: {proc, url}. */
+/* Starts `kestrel serve` on tmp's database db, on a free port unless args
+ * give --listen: {proc, url}. */
 export async function serve(db, ...args) {
-  const proc = spawn(KESTREL, ['serve', '--listen', '127.0.0.1:0', '--db', join(tmp, db), ...args],
+  const listen = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const proc = spawn(KESTREL, ['serve', ...listen, '--db', join(tmp, db), ...args],
     { cwd: tmp, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((ok, fail) => {
     let out = '';
