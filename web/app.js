@@ -22,7 +22,9 @@ window.K = window.K || {};
 
   function route() {
     const gen = ++generation;
-    const page = { alive: () => gen === generation };
+    /* reload(): the page shown again from nothing, as on arriving (a
+     * study made again under its name is another study) */
+    const page = { alive: () => gen === generation, reload: () => { if (gen === generation) route(); } };
     K.live.subscribe(null);
     K.charts.destroyAll();
     const root = document.getElementById('app');

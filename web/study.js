@@ -8,7 +8,9 @@
  * The header and the table's first page come first, from the study and its
  * first PAGE_ROWS trials (model.partial until the whole history is in: the
  * header then shows the server's counts), so what a user reads first does
- * not wait for the history the charts need. */
+ * not wait for the history the charts need. A study deleted meanwhile is
+ * said to be; one made again under its name is another study, and the page
+ * is shown anew for it (page.reload), never merged into the old one's. */
 'use strict';
 window.K = window.K || {};
 K.pages = K.pages || {};
@@ -80,7 +82,11 @@ K.pages = K.pages || {};
   }
 
   function applyEvent(model, type, d) {
-    if (type === 'study_state') { model.study.state = d.state; return 'head'; }
+    if (type === 'study_state') {
+      model.study.state = d.state;
+      if (d.state === 'DELETED') model.deleted = true;
+      return 'head';
+    }
     /* another process (kestrel run --db) moved the study: fetch what changed */
     if (type === 'study_changed') { model.needsSync = true; return 'head'; }
     if (type === 'trial_started') {
@@ -306,9 +312,9 @@ K.pages = K.pages || {};
       const retried = new Set(model.trials.map((t) => t.retry_of).filter((n) => n !== null && n !== undefined));
       const retryable = model.trials.some((t) => t.state === 'FAILED' && !t.interrupted && !retried.has(t.number));
       if (state.textContent !== s.state) fill(state, badge(s.state));
-      stop.disabled = !running;
-      resume.disabled = running || s.state === 'COMPLETE';
-      retry.disabled = running || !retryable;
+      stop.disabled = !running || model.deleted;
+      resume.disabled = running || s.state === 'COMPLETE' || model.deleted;
+      retry.disabled = running || !retryable || model.deleted;
       fill(top,
         h('div', { class: 'facts' },
           fact('objective', `${s.direction} ${s.metric}`),
@@ -325,7 +331,9 @@ K.pages = K.pages || {};
         s.spec ? h('details', { class: 'spec-view', open: !!model.specOpen,
           ontoggle: (e) => { model.specOpen = e.target.open; } }, h('summary', null, 'Spec'),
           h('pre', { id: 'spec-view' }, JSON.stringify(s.spec, null, 2))) : null,
-        model.actionError ? h('p', { class: 'error', id: 'action-error' }, model.actionError) : null);
+        model.actionError ? h('p', { class: 'error', id: 'action-error' }, model.actionError) : null,
+        model.deleted ? h('p', { class: 'error', id: 'study-deleted' }, `Study ${s.name} was deleted, with its trials; `
+          + 'one made again under its name will show here. ', h('a', { href: '#/' }, 'Back to the studies')) : null);
     }
     return { el, render };
   }
@@ -369,7 +377,8 @@ K.pages = K.pages || {};
     }
     if (!page.alive()) return;
     const model = { study, axes: (study.params || []).map((p) => S.paramAxis(study.spec, p)), trials: [],
-      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null, actionLost: false, edits: 0,
+      byNumber: new Map(), curves: new Map(), curveOrder: [], needsSync: false, actionError: null, actionLost: false,
+      deleted: false, edits: 0,
       partial: true };
     for (const t of first) upsertTrial(model, t);
 
@@ -551,6 +560,8 @@ K.pages = K.pages || {};
         const edits = model.edits;
         const [s, ts, cs] = await Promise.all([K.api.study(name), K.api.trials(name, tOff), K.api.curves(name, cOff)]);
         if (!page.alive()) return;
+        /* another study under the name: this one was deleted meanwhile */
+        if (s.created_at !== model.study.created_at) { page.reload(); return; }
         /* a study asked for before this page's own edit (a note saved, a
          * stop) answered is older than the edit's answer: asked again */
         if (edits === model.edits) Object.assign(model.study, s);
@@ -564,6 +575,12 @@ K.pages = K.pages || {};
       } catch (e) {
         /* a failed poll is retried by the next one; the live badge says
          * whether the server answers (api.js checkServer) */
+        if (e.status === 404 && page.alive() && !model.deleted) {
+          model.deleted = true;
+          model.study.state = 'DELETED';
+          dirty.head = true;
+          schedule();
+        }
       } finally {
         syncing = false;
       }
@@ -572,8 +589,13 @@ K.pages = K.pages || {};
       if (model.needsSync) poll();
     }
 
+    /* After study_state DELETED, any event of the name is another study's
+     * (made again under it: DELETED, then study_changed or its own events):
+     * the page is shown anew, since merging by trial number kept the old
+     * study's finished trials. */
     function onEvent(type, d) {
       if (d.study !== name) return;
+      if (model.deleted && !(type === 'study_state' && d.state === 'DELETED')) { page.reload(); return; }
       const what = applyEvent(model, type, d);
       if (what) dirty[what] = true;
       if (model.needsSync) poll();

@@ -161,6 +161,38 @@ test('an action the server could not be reached for says so, and its error goes 
   }
 });
 
+test('a study deleted and made again under its name while its page is open shows the new study alone', async () => {
+  assert.equal((await api('POST', '/studies', branin('again', 5, 1))).status, 201);
+  await until('again complete', async () => (await studyState('again')) === 'COMPLETE');
+  await go('#/study/again');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('#trials tbody tr').length === 5);
+  await page.evaluate(() => { window.notReloaded = true; });
+  assert.equal((await api('DELETE', '/studies/again')).status, 204);
+  /* the same name, other values: 2 trials of another seed */
+  const spec = branin('again', 2, 1);
+  spec.strategy.seed = 12;
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('the new again complete', async () => (await studyState('again')) === 'COMPLETE');
+  const want = (await allTrials('again')).map((t) => [t.number, t.value]);
+  assert.equal(want.length, 2);
+  await page.waitForFunction((want) => {
+    const rows = [...document.querySelectorAll('#trials tbody tr')].map((tr) => Number(tr.dataset.number));
+    const h = window.kestrelCharts.history;
+    const drawn = h ? h.data.datasets[0].data.map((p) => [p.x, p.y]) : [];
+    return JSON.stringify(rows) === JSON.stringify(want.map((w) => w[0])) && JSON.stringify(drawn) === JSON.stringify(want);
+  }, want);
+  assert.equal(await page.locator('[data-fact="trials"]').innerText(), '2');
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  /* deleted and not made again: the page says so */
+  assert.equal((await api('DELETE', '/studies/again')).status, 204);
+  await page.locator('#study-deleted').waitFor();
+  assert.match(await page.locator('#study-deleted').innerText(), /^Study again was deleted/);
+  assert.equal(await page.locator('#stop').isEnabled(), false);
+  assert.equal(await page.locator('#resume').isEnabled(), false);
+  await shot('study-deleted');
+});
+
 test('without the event stream the study page falls back to polling', async () => {
   await page.route('**/api/v1/events*', (route) => route.abort());
   try {
