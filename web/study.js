@@ -205,6 +205,31 @@ K.pages = K.pages || {};
       })();
     }
 
+    /* Live reports move the Step and Duration of the shown running rows
+     * (running: number -> row, as last drawn) in their two cells alone, once
+     * a frame however many reports came: the rows are drawn again only when
+     * a trial starts or ends, and a redraw per report would lay out the
+     * table's 2,300 boxes each time. A hidden tab draws no frame: its cells
+     * catch up when it shows again. */
+    const running = new Map();
+    const stepAt = cols.findIndex((c) => c.key === 'last_step');
+    const durationAt = cols.findIndex((c) => c.key === 'duration');
+    let frame = 0;
+    const setText = (td, text) => { if (td.textContent !== text) td.textContent = text; };
+    function reported() {
+      if (frame || running.size === 0) return;
+      frame = requestAnimationFrame(() => {
+        frame = 0;
+        const now = Date.now() / 1000;
+        for (const [n, tr] of running) {
+          const t = model.byNumber.get(n);
+          if (!t || t.state !== 'RUNNING') continue;
+          setText(tr.children[stepAt], S.fmt(t.last_step, 6));
+          if (typeof t.started_at === 'number') setText(tr.children[durationAt], S.fmtDuration(Math.max(0, now - t.started_at)));
+        }
+      });
+    }
+
     function render(inFrames) {
       const col = cols.find((c) => c.key === view.key);
       const rows = model.trials.filter((t) => !view.state || t.state === view.state);
@@ -214,8 +239,12 @@ K.pages = K.pages || {};
       const shown = rows.slice(view.page * PAGE_ROWS, (view.page + 1) * PAGE_ROWS);
       const from = drawnFrom(shown);
       if (from !== drawn) {
-        putRows(shown.map((t) => h('tr', { dataset: { number: t.number, state: t.state } },
-          cols.map((c) => cell(c, t)))), inFrames);
+        running.clear();
+        putRows(shown.map((t) => {
+          const tr = h('tr', { dataset: { number: t.number, state: t.state } }, cols.map((c) => cell(c, t)));
+          if (t.state === 'RUNNING') running.set(t.number, tr);
+          return tr;
+        }), inFrames);
         drawn = from;
       }
       for (const th of head.children) {
@@ -231,7 +260,7 @@ K.pages = K.pages || {};
     const el = h('section', { class: 'card' },
       h('div', { class: 'table-head' }, h('h3', null, 'Trials'), filter, info, prev, next),
       h('div', { class: 'table-scroll' }, h('table', { class: 'table', id: 'trials' }, h('thead', null, head), tbody)));
-    return { el, render };
+    return { el, render, reported };
   }
 
   /* The study's note: shown under the header, edited in place (PUT
@@ -598,6 +627,7 @@ K.pages = K.pages || {};
       if (model.deleted && !(type === 'study_state' && d.state === 'DELETED')) { page.reload(); return; }
       const what = applyEvent(model, type, d);
       if (what) dirty[what] = true;
+      if (type === 'trial_reported') table.reported();
       if (model.needsSync) poll();
       schedule();
     }

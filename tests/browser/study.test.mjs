@@ -138,6 +138,38 @@ test('a live redraw that would draw the same rows leaves the table as it is', as
     'a sort draws the rows');
 });
 
+test('a running trial\'s Step and Duration cells follow its reports, the table not drawn again', async () => {
+  const spec = stepsStudy('ticking', 1, 0.1);
+  spec.space.epochs = { type: 'int', low: 600, high: 600 };   /* a minute or more: stopped at the end */
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  try {
+    await until('its trial reports', async () => (await allTrials('ticking')).some((t) => t.state === 'RUNNING' && t.last_step > 0));
+    await go('#/study/ticking');
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    /* the running row's Step and Duration as they change, and how often the rows were put anew */
+    await page.evaluate(() => {
+      window.seen = { steps: new Set(), durations: new Set(), redraws: 0 };
+      new MutationObserver(() => { window.seen.redraws++; }).observe(document.querySelector('#trials tbody'), { childList: true });
+    });
+    const cellOf = (key) => page.evaluate((key) => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === key), key);
+    const step = await cellOf('last_step');
+    const duration = await cellOf('duration');
+    const got = await (await page.waitForFunction(([step, duration]) => {
+      const tr = document.querySelector('#trials tbody tr[data-state="RUNNING"]');
+      if (!tr) return null;
+      window.seen.steps.add(tr.children[step].textContent);
+      window.seen.durations.add(tr.children[duration].textContent);
+      return window.seen.steps.size >= 6 && window.seen.durations.size >= 6
+        ? { steps: [...window.seen.steps], redraws: window.seen.redraws } : null;
+    }, [step, duration], { polling: 'raf' })).jsonValue();
+    assert.ok(got.steps.every((s) => /^\d+$/.test(s)), `steps ${got.steps}`);
+    /* one redraw at most: the poll that catches up once the page is built */
+    assert.ok(got.redraws <= 1, `the rows were put anew ${got.redraws} times for ${got.steps.length} steps`);
+  } finally {
+    await api('POST', '/studies/ticking/stop');
+  }
+});
+
 test('the trial page shows parameters, curve, metrics and logs', async () => {
   const t = (await allTrials('curves')).find((x) => x.state === 'COMPLETE');
   await go(`#/study/curves/trial/${t.number}`);
