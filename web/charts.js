@@ -364,18 +364,23 @@ window.K = window.K || {};
         ctx.fillRect(x - 7, top, 14, scales.y.getPixelForValue(lo) - top);
         ctx.strokeRect(x - 7, top, 14, scales.y.getPixelForValue(lo) - top);
       }
+      /* a label is cut to the room between two axes: a category of 200
+       * characters ran over the next axes and the objective's labels */
+      const room = (info.length > 1 ? Math.abs(scales.x.getPixelForValue(1) - scales.x.getPixelForValue(0)) : chart.width) - 8;
       info.forEach((a, i) => {
         const x = scales.x.getPixelForValue(i);
         /* the outer axes' labels grow inwards, so none is cut at the edge */
-        ctx.textAlign = i === 0 ? 'left' : i === info.length - 1 ? 'right' : 'center';
+        const align = i === 0 ? 'left' : i === info.length - 1 ? 'right' : 'center';
+        ctx.textAlign = align;
         ctx.strokeStyle = '#374151';
         ctx.lineWidth = 1;
         ctx.beginPath();
         ctx.moveTo(x, scales.y.getPixelForValue(0));
         ctx.lineTo(x, scales.y.getPixelForValue(1));
         ctx.stroke();
-        for (const [t, text] of a.ticks) {
+        for (const [t, whole] of a.ticks) {
           const y = scales.y.getPixelForValue(t) + (t >= 0.999 ? -4 : t <= 0.001 ? 12 : 4);
+          const text = chart.cutLabel(whole, room, x, y, align);
           /* a white halo keeps a label readable over the lines */
           ctx.strokeStyle = 'rgba(255,255,255,0.9)';
           ctx.lineWidth = 3;

@@ -37,6 +37,20 @@ window.K = window.K || {};
 
   const clean = (v) => Number(v.toPrecision(12));
 
+  /* text as drawn in at most room pixels with ctx's font: whole, or its
+   * longest start that fits with an ellipsis (a search over its length). */
+  function fitText(ctx, text, room) {
+    if (ctx.measureText(text).width <= room) return text;
+    let lo = 0;
+    let hi = text.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (ctx.measureText(text.slice(0, mid) + '…').width <= room) lo = mid;
+      else hi = mid - 1;
+    }
+    return text.slice(0, lo) + '…';
+  }
+
   /* One axis. lo, hi: its range in drawn units (log10 of the value on a log
    * axis); ticks: [{value, label}], value in data units. */
   class Scale {
@@ -128,6 +142,16 @@ window.K = window.K || {};
       const every = Math.max(1, Math.ceil((size * n) / Math.max(1, length)));
       return this.ticks.map((t, i) => i % every === 0);
     }
+
+    /* Labels wider than room pixels cut with an ellipsis (t.full keeps the
+     * whole one): a category of 200 characters left room for no other
+     * label on its axis, and pushed the chart off the canvas. */
+    cut(ctx, room) {
+      for (const t of this.ticks) {
+        t.full = t.label;
+        t.label = fitText(ctx, t.label, room);
+      }
+    }
   }
 
   /* A dataset's points as columns: x and y (Float64Arrays, NaN where a
@@ -184,6 +208,7 @@ window.K = window.K || {};
       this.font = (getComputedStyle(document.body).fontFamily || 'system-ui, sans-serif');
       this.tip = null;
       this.blank = null;   // the element say() shows
+      this.cutLabels = [];   // the boxes of labels drawn cut, with their whole text (cutLabel)
       this.onMove = (e) => this.hover(e.offsetX, e.offsetY);
       this.onLeave = () => this.hover(null, null);
       this.onClick = (e) => this.legendClick(e.offsetX, e.offsetY);
@@ -351,6 +376,7 @@ window.K = window.K || {};
       for (const sc of ys) {
         const [lo, hi] = this.extentOf(sc.id);
         sc.fit(lo, hi, bottom - top);
+        sc.cut(ctx, Math.max(60, 0.3 * w));
         sc.width = !this.shows(sc) ? 0
           : Math.max(0, ...sc.ticks.map((t) => ctx.measureText(t.label).width)) + TICK_GAP + 2 + (titled(sc.options) ? 18 : 0);
         if (sc.options.position === 'right') rightW += sc.width;
@@ -366,6 +392,8 @@ window.K = window.K || {};
       }
       const [xlo, xhi] = this.extentOf('x');
       this.scales.x.fit(xlo, xhi, right - left);
+      /* each label within its share of the axis, less the gap shown() keeps */
+      this.scales.x.cut(ctx, Math.max(40, (right - left) / Math.max(1, this.scales.x.ticks.length) - 10));
       this.chartArea = { left, top, right, bottom, width: right - left, height: bottom - top };
       Object.assign(this.scales.x, { left, right, top: bottom, bottom: h - pad.bottom });
       this.metas = this.data.datasets.map((ds) => this.project(ds));
@@ -475,6 +503,7 @@ window.K = window.K || {};
       const ctx = this.ctx;
       ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
       ctx.clearRect(0, 0, this.width, this.height);
+      this.cutLabels = [];
       const title = this.titleOf();
       ctx.textBaseline = 'middle';
       if (title) {
@@ -528,8 +557,8 @@ window.K = window.K || {};
       const right = o.position === 'right';
       const ctx = this.ctx;
       const a = this.chartArea;
+      ctx.font = this.fontOf(TICK_PX);   // shown() measures the labels in it
       const shown = s.shown(ctx);
-      ctx.font = this.fontOf(TICK_PX);
       ctx.fillStyle = TEXT;
       ctx.strokeStyle = GRID;
       ctx.lineWidth = 1;
@@ -547,11 +576,9 @@ window.K = window.K || {};
           /* the outer labels move inwards, whole: a label centred on the
            * last tick ran off the canvas (1e+308 read 1e+3) */
           const half = ctx.measureText(t.label).width / 2 + EDGE;
-          ctx.textAlign = 'center';
-          ctx.fillText(t.label, Math.max(half, Math.min(this.width - half, p)), a.bottom + TICK_GAP + TICK_PX / 2);
+          this.drawLabel(t, Math.max(half, Math.min(this.width - half, p)), a.bottom + TICK_GAP + TICK_PX / 2, 'center');
         } else {
-          ctx.textAlign = right ? 'left' : 'right';
-          ctx.fillText(t.label, right ? s.left + TICK_GAP : s.right - TICK_GAP, p);
+          this.drawLabel(t, right ? s.left + TICK_GAP : s.right - TICK_GAP, p, right ? 'left' : 'right');
         }
       });
       ctx.stroke();
@@ -567,6 +594,28 @@ window.K = window.K || {};
         ctx.fillText(o.title.text, 0, 0);
         ctx.restore();
       }
+    }
+
+    /* A tick's label at (x, y), its box kept when it was cut (Scale.cut). */
+    drawLabel(t, x, y, align) {
+      this.ctx.textAlign = align;
+      this.ctx.fillText(t.label, x, y);
+      if (t.full !== undefined && t.full !== t.label) this.keepCut(t.label, t.full, x, y, align);
+    }
+
+    /* text cut to room pixels with the current font, for a label drawn at
+     * (x, y) with align; when cut, its box and whole text are kept, and a
+     * hover over it shows the whole text (plugins' labels use it too). */
+    cutLabel(text, room, x, y, align) {
+      const shown = fitText(this.ctx, text, room);
+      if (shown !== text) this.keepCut(shown, text, x, y, align);
+      return shown;
+    }
+
+    keepCut(shown, text, x, y, align) {
+      const w = this.ctx.measureText(shown).width;
+      const x0 = align === 'center' ? x - w / 2 : align === 'right' ? x - w : x;
+      this.cutLabels.push({ x0, x1: x0 + w, y0: y - TICK_PX / 2 - 2, y1: y + TICK_PX / 2 + 2, text });
     }
 
     /* One path for the dataset's polyline, broken at undrawn points; steps
@@ -673,6 +722,8 @@ window.K = window.K || {};
      * callback, given {chart, raw, dataset, datasetIndex, dataIndex}) in a
      * box beside it; hover(null) hides it. */
     hover(x, y) {
+      const cut = x === null ? null : this.cutLabels.find((b) => x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1);
+      if (cut) { this.showTip(cut.text, (cut.x0 + cut.x1) / 2, cut.y0); return; }
       const hit = x === null ? null : this.nearest(x, y);
       if (!hit) { if (this.tip) this.tip.hidden = true; return; }
       const ds = this.data.datasets[hit.datasetIndex];
@@ -682,19 +733,21 @@ window.K = window.K || {};
       if (cb.label) text = cb.label({ chart: this, raw, dataset: ds, datasetIndex: hit.datasetIndex, dataIndex: hit.dataIndex });
       else if (this.category) text = `${this.data.labels[hit.dataIndex]}: ${S.fmt(raw, 4)}`;
       else text = `${ds.label ? ds.label + ': ' : ''}(${S.fmt(raw.x, 4)}, ${S.fmt(raw.y, 4)})`;
+      const m = this.metas[hit.datasetIndex];
+      this.showTip(text, m.px[hit.dataIndex], m.py[hit.dataIndex]);
+      this.tip.dataset.dataset = String(hit.datasetIndex);
+      this.tip.dataset.index = String(hit.dataIndex);
+    }
+
+    /* The tooltip's box with text beside (px, py), on the side with room. */
+    showTip(text, px, py) {
       if (!this.tip) {
         this.tip = document.createElement('div');
         this.tip.className = 'plot-tip';
         this.canvas.parentNode.append(this.tip);
       }
-      const m = this.metas[hit.datasetIndex];
       this.tip.hidden = false;
       this.tip.textContent = text;
-      this.tip.dataset.dataset = String(hit.datasetIndex);
-      this.tip.dataset.index = String(hit.dataIndex);
-      const px = m.px[hit.dataIndex];
-      const py = m.py[hit.dataIndex];
-      /* beside the point, on the side with room */
       this.tip.style.left = (px > this.width / 2 ? px - this.tip.offsetWidth - 8 : px + 8) + 'px';
       this.tip.style.top = Math.max(0, py - this.tip.offsetHeight - 6) + 'px';
     }

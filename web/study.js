@@ -21,6 +21,7 @@ K.pages = K.pages || {};
   const REDRAW_MS = 500;
   const PAGE_ROWS = 100;
   const FRAME_ROWS = 50;
+  const LONG_TEXT = 24;   // characters of a table cell's text beyond which the cell may cut it
   const STATES = ['RUNNING', 'COMPLETE', 'PRUNED', 'FAILED'];
 
   /* Lets the browser handle input and paint between two pieces of work:
@@ -161,6 +162,9 @@ K.pages = K.pages || {};
       if (c.key === 'state') return h('td', { title: t.failure || '' }, badge(t.interrupted ? 'INTERRUPTED' : v));
       if (c.key === 'duration') return h('td', { class: 'num' }, S.fmtDuration(v));
       if (c.key === 'started_at') return h('td', { class: 'muted' }, S.fmtTime(v));
+      /* a long text (a category of 200 characters) is cut by the column's
+       * width, whole in its title */
+      if (typeof v === 'string' && v.length > LONG_TEXT) return h('td', { title: v }, h('span', { class: 'cut' }, v));
       return h('td', { class: typeof v === 'number' ? 'num' : '' }, S.fmt(v, 6));
     }
 

@@ -414,6 +414,60 @@ test('a study whose values reach 1.7e308 is shown: an axis rounded out to a tick
   assert.ok(Number.isFinite(y.hi) && y.hi >= 1.7e308 && Number.isFinite(y.last), JSON.stringify(y));
 });
 
+test('categories of 200 characters are cut with an ellipsis in the charts and the table, whole in a tooltip', async () => {
+  const long = ['a', 'b', 'c'].map((ch) => ch.repeat(200));
+  const spec = branin('wordy', 6, 1);
+  spec.space = { c: { type: 'categorical', choices: long }, k: { type: 'categorical', choices: [1, 2] } };
+  spec.strategy = { name: 'grid' };
+  spec.run = { command: "echo '{{\"value\": {k}}}'" };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('wordy complete', async () => (await studyState('wordy')) === 'COMPLETE');
+  await go('#/study/wordy');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  /* the slice of c: every category's label, each cut to its share of the axis */
+  await page.locator('#slices canvas').first().scrollIntoViewIfNeeded();
+  const slice = await page.evaluate(() => {
+    const c = window.kestrelCharts['slice:c'];
+    const x = c.scales.x;
+    c.ctx.font = c.fontOf(12);   /* the tick labels' */
+    return { shown: x.shown(c.ctx), labels: x.ticks.map((t) => t.label),
+      room: (x.right - x.left) / x.ticks.length, widths: x.ticks.map((t) => c.ctx.measureText(t.label).width),
+      at: { x: x.getPixelForValue(1), y: c.chartArea.bottom + 17 } };
+  });
+  assert.deepEqual(slice.shown, [true, true, true], 'every category named, not the first alone');
+  slice.labels.forEach((l, i) => assert.ok(l.startsWith(long[i].slice(0, 3)) && l.endsWith('…'), l));
+  assert.ok(slice.widths.every((w) => w <= slice.room), `labels ${slice.widths} px in ${slice.room} px each`);
+  const box = await page.locator('#slices canvas').first().boundingBox();
+  await page.mouse.move(box.x + slice.at.x, box.y + slice.at.y);
+  const tip = page.locator('#slices .plot-tip').first();
+  await tip.waitFor();
+  assert.equal(await tip.innerText(), long[1], 'a cut label\'s whole text shows on hover');
+  await page.mouse.move(0, 0);
+  /* parallel coordinates: c's labels end before the next axis; nothing is
+   * drawn right of the objective's axis, where a 200-character label ran */
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const inked = await page.evaluate(() => {
+    const c = window.kestrelCharts.parallel;
+    const a = c.chartArea;
+    const from = Math.ceil((c.scales.x.getPixelForValue(2) + 2) * c.dpr);
+    const img = c.canvas.getContext('2d').getImageData(from, Math.floor(a.top * c.dpr), c.canvas.width - from, Math.floor(a.height * c.dpr)).data;
+    let n = 0;
+    for (let k = 3; k < img.length; k += 4) n += img[k] > 0;
+    return n;
+  });
+  assert.equal(inked, 0, 'no label drawn past the objective\'s axis');
+  /* the table's column of c stays narrow, its cells cut, whole in their title */
+  const cellC = page.locator('#trials tbody tr').first().locator('td').nth(3);
+  assert.equal(await cellC.getAttribute('title'), long[0]);
+  const table = await page.$eval('#trials', (t) => {
+    const cut = t.querySelector('tbody td .cut');
+    return { sideways: t.parentNode.scrollWidth > t.parentNode.clientWidth, cut: !!cut && cut.scrollWidth > cut.clientWidth,
+      width: cut ? cut.getBoundingClientRect().width : null };
+  });
+  assert.deepEqual([table.sideways, table.cut], [false, true], `the table scrolls sideways, or c's text is not cut (${table.width} px)`);
+  await shot('study-long-categories');
+});
+
 test('an axis\'s last tick label stays on the canvas, whole (1e+308 was cut to 1e+3)', async () => {
   const spec = branin('huge', 2, 1);
   spec.objective.direction = 'maximize';
