@@ -372,16 +372,23 @@ test('numbers take one format: axis ticks, table and tooltips alike', async () =
   assert.deepEqual(r.small, ['1e-4', '2.5e-7', '1.23457e+6', '0.3']);
 });
 
-test('parameter importance of objective values near 1e308 is drawn (its variance overflowed to Infinity)', async () => {
-  const spec = branin('vast', 4, 1);
-  spec.space = { k: { type: 'categorical', choices: [0, 1, 2, 3] } };
-  spec.strategy = { name: 'grid' };
-  /* k alone sets the value: k explains all of its variance */
-  spec.run = { command: "case {k} in 0|2) echo '{{\"value\": 1e308}}';; *) echo '{{\"value\": 9e307}}';; esac" };
+/* A study of every combination of the categorical space's choices, each
+ * trial running command (which prints its value), run to its end; its page
+ * is then shown with every chart built. */
+async function gridStudyShown(name, space, command, direction = 'minimize') {
+  const spec = branin(name, Object.values(space).reduce((n, p) => n * p.choices.length, 1), 1);
+  Object.assign(spec, { space, strategy: { name: 'grid' }, run: { command } });
+  spec.objective.direction = direction;
   assert.equal((await api('POST', '/studies', spec)).status, 201);
-  await until('vast complete', async () => (await studyState('vast')) === 'COMPLETE');
-  await go('#/study/vast');
+  await until(name + ' complete', async () => (await studyState(name)) === 'COMPLETE');
+  await go('#/study/' + name);
   await page.locator('#charts[data-ready="true"]').waitFor();
+}
+
+test('parameter importance of objective values near 1e308 is drawn (its variance overflowed to Infinity)', async () => {
+  /* k alone sets the value: k explains all of its variance */
+  await gridStudyShown('vast', { k: { type: 'categorical', choices: [0, 1, 2, 3] } },
+    "case {k} in 0|2) echo '{{\"value\": 1e308}}';; *) echo '{{\"value\": 9e307}}';; esac");
   assert.equal((await emptyCharts()).importance, 'drawn', 'no "Not enough complete trials" over 4 trials of 2 values');
   const shown = await page.evaluate(() => window.kestrelCharts.importance.data.datasets[0].data);
   assert.deepEqual(shown.map((v) => Number(v.toFixed(12))), [1]);
@@ -398,14 +405,8 @@ test('parameter importance of objective values near 1e308 is drawn (its variance
 });
 
 test('a study whose values reach 1.7e308 is shown: an axis rounded out to a tick past the largest double made ticks for ever', async () => {
-  const spec = branin('vaster', 2, 1);
-  spec.space = { k: { type: 'categorical', choices: [0, 1] } };
-  spec.strategy = { name: 'grid' };
-  spec.run = { command: "test {k} = 0 && echo '{{\"value\": 1.7e308}}' || echo '{{\"value\": 9e307}}'" };
-  assert.equal((await api('POST', '/studies', spec)).status, 201);
-  await until('vaster complete', async () => (await studyState('vaster')) === 'COMPLETE');
-  await go('#/study/vaster');
-  await page.locator('#charts[data-ready="true"]').waitFor();
+  await gridStudyShown('vaster', { k: { type: 'categorical', choices: [0, 1] } },
+    "test {k} = 0 && echo '{{\"value\": 1.7e308}}' || echo '{{\"value\": 9e307}}'");
   const y = await page.evaluate(() => {
     const sc = window.kestrelCharts.history.scales.y;
     return { hi: sc.hi, last: sc.ticks[sc.ticks.length - 1].value, points: window.kestrelCharts.history.data.datasets[0].data.length };
@@ -416,14 +417,8 @@ test('a study whose values reach 1.7e308 is shown: an axis rounded out to a tick
 
 test('categories of 200 characters are cut with an ellipsis in the charts and the table, whole in a tooltip', async () => {
   const long = ['a', 'b', 'c'].map((ch) => ch.repeat(200));
-  const spec = branin('wordy', 6, 1);
-  spec.space = { c: { type: 'categorical', choices: long }, k: { type: 'categorical', choices: [1, 2] } };
-  spec.strategy = { name: 'grid' };
-  spec.run = { command: "echo '{{\"value\": {k}}}'" };
-  assert.equal((await api('POST', '/studies', spec)).status, 201);
-  await until('wordy complete', async () => (await studyState('wordy')) === 'COMPLETE');
-  await go('#/study/wordy');
-  await page.locator('#charts[data-ready="true"]').waitFor();
+  await gridStudyShown('wordy', { c: { type: 'categorical', choices: long }, k: { type: 'categorical', choices: [1, 2] } },
+    "echo '{{\"value\": {k}}}'");
   /* the slice of c: every category's label, each cut to its share of the axis */
   await page.locator('#slices canvas').first().scrollIntoViewIfNeeded();
   const slice = await page.evaluate(() => {
@@ -469,15 +464,8 @@ test('categories of 200 characters are cut with an ellipsis in the charts and th
 });
 
 test('an axis\'s last tick label stays on the canvas, whole (1e+308 was cut to 1e+3)', async () => {
-  const spec = branin('huge', 2, 1);
-  spec.objective.direction = 'maximize';
-  spec.space = { k: { type: 'categorical', choices: [0, 1] } };
-  spec.strategy = { name: 'grid' };
-  spec.run = { command: "test {k} = 0 && echo '{{\"value\": 1e308}}' || echo '{{\"value\": 2.5}}'" };
-  assert.equal((await api('POST', '/studies', spec)).status, 201);
-  await until('huge complete', async () => (await studyState('huge')) === 'COMPLETE');
-  await go('#/study/huge');
-  await page.locator('#charts[data-ready="true"]').waitFor();
+  await gridStudyShown('huge', { k: { type: 'categorical', choices: [0, 1] } },
+    "test {k} = 0 && echo '{{\"value\": 1e308}}' || echo '{{\"value\": 2.5}}'", 'maximize');
   assert.equal(await page.locator('[data-fact="best"]').innerText(), '1e+308 (#0)', 'the best of a maximized study');
   const inked = await page.evaluate(() => Object.entries(window.kestrelCharts).filter(([, c]) => {
     const { width, height } = c.canvas;
