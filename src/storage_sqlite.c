@@ -13,6 +13,7 @@
 #include "storage_sqlite_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -523,11 +524,21 @@ int storage_open(storage **out, const char *location, kerror *err)
      * "disk I/O error" of a fifo or device (--db /dev/stdin), where it
      * also makes DEVICE-journal beside it when it may */
     struct stat sb;
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+    int found = stat(path, &sb) == 0, missing = !found && errno == ENOENT;
+    if (found && !S_ISREG(sb.st_mode))
         return kerror_set(err, KE_DB, NULL, "cannot open history '%s': '%s' is a %s, not a "
                           "history file", path, path,
                           S_ISDIR(sb.st_mode) ? "folder" : S_ISFIFO(sb.st_mode) ? "fifo"
                           : S_ISSOCK(sb.st_mode) ? "socket" : "device");
+    /* A new history is its user's alone: it holds the workers' keys (012),
+     * which let whoever reads them end a worker's trials. SQLite would make
+     * it 0644 less the umask; made empty here (an empty file is an empty
+     * database), and SQLite gives -wal and -shm its mode. One that exists
+     * keeps its own. */
+    if (missing) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) close(fd);
+    }
     storage *st = calloc(1, sizeof *st);
     if (!st) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,

@@ -28,6 +28,32 @@ START_TEST(open_creates_and_migrates)
 }
 END_TEST
 
+/* A new history is readable by its user alone: it holds the workers' keys
+ * (012), with which anyone who reads them may end a worker's trials. Its
+ * -wal and -shm take its mode. A history that exists keeps the mode its
+ * user gave it. */
+START_TEST(new_history_is_private)
+{
+    mode_t old = umask(022);
+    open_db();
+    new_study("private", 0);   /* a write: the -wal file is made */
+    struct stat sb;
+    char wal[600];
+    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    ck_assert_int_eq(stat(db_path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    ck_assert_int_eq(stat(wal, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    storage_close(st);
+    st = NULL;
+    ck_assert_int_eq(chmod(db_path, 0640), 0);
+    open_db();
+    ck_assert_int_eq(stat(db_path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0640);
+    umask(old);
+}
+END_TEST
+
 START_TEST(reopen_keeps_data)
 {
     open_db();
@@ -729,6 +755,7 @@ static Suite *storage_suite(void)
     TCase *open = tcase_create("open");
     tcase_add_checked_fixture(open, setup, teardown);
     tcase_add_test(open, open_creates_and_migrates);
+    tcase_add_test(open, new_history_is_private);
     tcase_add_test(open, reopen_keeps_data);
     tcase_add_test(open, background_checkpoints_copy_the_wal);
     tcase_add_test(open, upgrades_version_1);
