@@ -28,6 +28,7 @@
 #include "wclient.h"
 
 #define BATCH_S 0.1             /* at most one report request per trial per BATCH_S */
+#define REFUSED_S 1.0           /* after a server error, the next try of a trial's report */
 #define BATCH_BYTES (256 * 1024) /* of report lines, as sent, per request: well under the server's limit */
 #define POLL_MS 50
 #define PART_BYTES (768 * 1024)  /* of a trial folder's archive per request (server limit: 1 MiB) */
@@ -46,6 +47,7 @@ typedef struct {
     size_t finals_bytes;        /* their length: past BATCH_BYTES they go as others */
     long long lines_bytes;      /* their length; past opts.report_buffer, not read */
     int held_back;              /* its reports are not read now (logged once per stretch) */
+    int refused;                /* its last report or end met a server error (logged once) */
     double last_sent;
     int exited;                 /* its end is in `end`, to send */
     json_t *end;                /* the finish request body, less worker and key */
@@ -539,7 +541,7 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
         int rc = upload_part(w, sl, err);
         if (rc != KE_OK) return rc;
     }
-    if (sl->gone) return KE_OK;
+    if (sl->gone || (sl->refused && now - sl->last_sent < REFUSED_S)) return KE_OK;
     int ending = sl->exited;
     if (!ending && (json_array_size(sl->lines) == 0 || now - sl->last_sent < BATCH_S)) return KE_OK;
     /* a batch of whole lines under BATCH_BYTES (always at least one) */
@@ -573,6 +575,10 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
     int rc = post(w, path, req, &status, &reply, err);
     if (rc != KE_OK) return rc;   /* kept: sent again on a later round */
     if (status == 200) {
+        if (sl->refused)
+            klog(stderr, "worker: lease %lld: the server takes its reports again",
+                 (long long)sl->lease);
+        sl->refused = 0;
         for (size_t k = 0; k < i; k++) json_array_remove(sl->lines, 0);
         sl->lines_bytes -= (long long)bytes;
         if (json_is_true(json_object_get(reply, "stop")) && sl->proc) runner_terminate(sl->proc);
@@ -581,9 +587,13 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
         /* the lease is gone (404, 409), or the server refuses this request
          * as it is (a 400, a 413): sent again it is refused again */
         lost(w, sl, status, reply);
-    } else {
-        klog(stderr, "worker: lease %lld: HTTP %d from the server; trying again", (long long)sl->lease,
-             status);
+    } else if (!sl->refused) {
+        /* a server error may pass: the same lines go again REFUSED_S later,
+         * said once a stretch (they went every round, the end in a tight
+         * loop, each logged) */
+        klog(stderr, "worker: lease %lld: HTTP %d from the server on %s; trying again every %g s",
+             (long long)sl->lease, status, ending ? "finish" : "report", REFUSED_S);
+        sl->refused = 1;
     }
     json_decref(reply);
     return KE_OK;

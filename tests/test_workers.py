@@ -162,6 +162,7 @@ class Front:
 
     def __init__(self, port):
         self.rewrite = None
+        self.own = None          # (pattern, status): answered here, as a proxy whose backend is down
         self.seen = []
         self.lock = threading.Lock()
         front = self
@@ -173,7 +174,14 @@ class Front:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = self.path
                 with front.lock:
-                    rewrite = front.rewrite
+                    rewrite, own = front.rewrite, front.own
+                if own and re.search(own[0], path):
+                    with front.lock:
+                        front.seen.append((time.monotonic(), self.command, self.path, own[1]))
+                    self.send_response(own[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if rewrite:
                     path, body = rewrite(self.command, path, body)
                 c = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG)
@@ -206,6 +214,12 @@ class Front:
     def set_rewrite(self, rewrite):
         with self.lock:
             self.rewrite = rewrite
+
+    def answer(self, pattern, status):
+        """Answers the requests whose path matches pattern with status
+        itself (None: relays every one again)."""
+        with self.lock:
+            self.own = (pattern, status) if pattern else None
 
     def requests(self, pattern):
         """The noted requests whose path matches pattern."""
@@ -760,6 +774,29 @@ class WorkersTest(unittest.TestCase):
         log = self.backed_off(bad_gpus, 400, first=1)
         self.assertEqual(log.count("the server answered HTTP 400 on lease: gpus_free: expected at "
                                    "most 0"), 1, log)
+
+    def test_a_worker_says_once_that_its_reports_meet_a_server_error(self):
+        # A 5xx answer to a trial's report or finish (a proxy whose backend
+        # is down) was logged at every try, about every 0.1 s a slot, the
+        # finish in a tight loop. The first of a stretch is logged, tries
+        # come at least 1 s apart (a bound from below), and the trial's
+        # result still lands once the server answers again.
+        s = self.serve()
+        front = Front(s.port)
+        self.addCleanup(front.close)
+        front.answer(r"/leases/\d+/(report|finish)$", 503)
+        w = self.worker(front, "w")
+        s.json("POST", "/api/v1/studies", self.step_spec("down", trials=1, parallel=1, steps=1))
+        tries = wait_for("5 refused reports", lambda: front.requests(r"/(report|finish)$")[:5]
+                         if len(front.requests(r"/(report|finish)$")) >= 5 else None)
+        t = [r[0] for r in tries]
+        self.assertGreaterEqual(min(b - a for a, b in zip(t, t[1:])), 0.9, t)
+        front.answer(None, None)
+        s.wait_state("down", "COMPLETE", timeout=HANG)
+        self.assertEqual(self.trials(s, "down")[0]["state"], "COMPLETE")
+        log = self.log_of(w)
+        self.assertEqual(log.count("HTTP 503"), 1, log)
+        self.assertEqual(log.count("the server takes its reports again"), 1, log)
 
     def test_a_gpu_listed_twice_is_refused(self):
         # --gpus 0,0 gave two trials GPU 0, where each should have its own.
