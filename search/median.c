@@ -9,6 +9,7 @@
  * is remembered, so a changed curve or state takes out exactly that). */
 #include "median.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,17 +107,21 @@ static rankset *set_of(pruner *p, int step, int want_new)
 
 /* o's entries: at each step it reported, the mean of its values up to that
  * step, summed in curve order (the rule's own arithmetic); none when o is
- * neither COMPLETE nor RUNNING. */
+ * neither COMPLETE nor RUNNING. Values near the double range (1e308 twice)
+ * overflow the sum: then the mean is the one updated step by step, each of
+ * whose terms is within the largest |value| seen. */
 static int entries_of(const strategy_obs *o, curve *out)
 {
     out->n = 0;
     if (o->state != TRIAL_COMPLETE && o->state != TRIAL_RUNNING) return KE_OK;
     if (curve_reserve(out, o->n_steps) != KE_OK) return KE_NOMEM;
-    double sum = 0;
+    double sum = 0, mean = 0;
     for (int j = 0; j < o->n_steps; j++) {
-        sum += o->values[j];
+        double n = j + 1, v = o->values[j];
+        sum += v;
+        mean = mean - mean / n + v / n;   /* = (mean * j + v) / n, without the product */
         out->steps[j] = o->steps[j];
-        out->avgs[j] = sum / (j + 1);
+        out->avgs[j] = isfinite(sum) ? sum / n : mean;
     }
     out->n = o->n_steps;
     return KE_OK;
@@ -199,7 +204,7 @@ static int median_should_stop(pruner *p, const strategy_history *h, int number, 
     double x = mine >= 0 ? p->curves[number].avgs[mine] : 0;
     double lo = mine >= 0 ? kth_without(set, (n - 1) / 2, x) : rankset_kth(set, (n - 1) / 2);
     double hi = mine >= 0 ? kth_without(set, n / 2, x) : rankset_kth(set, n / 2);
-    double median = n % 2 ? lo : 0.5 * (lo + hi);
+    double median = n % 2 ? lo : 0.5 * lo + 0.5 * hi;   /* lo + hi overflows at 1e308 */
     return best > median;
 }
 

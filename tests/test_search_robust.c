@@ -12,6 +12,7 @@
 #include "check_main.h"
 #include "../search/bo.h"
 #include "../search/gp.h"
+#include "../search/median.h"
 #include "../search/strategy.h"
 #include "space_fixture.h"
 #include "strategy_fixture.h"
@@ -124,6 +125,55 @@ START_TEST(bo_extreme_values_keep_the_model_finite)
 }
 END_TEST
 
+/* The median pruner among curves of values near the double range: the
+ * running average of -1e308 and -1e308 was a sum over n, -inf, and the
+ * median of two averages of 1e308 their sum halved, inf, so a trial as good
+ * as the others was stopped (-1e308 > -inf) and one worse than all never
+ * was (1.5e308 > inf is false). n - 1 others: an even and an odd count. */
+static void median_extreme_study(int n, int sign)
+{
+    enum { K = 3 };
+    strategy_obs obs[8];
+    int steps[8][K];
+    double values[8][K];
+    memset(obs, 0, sizeof obs);
+    for (int i = 0; i < n; i++) {
+        obs[i].number = i;
+        obs[i].state = i < 3 ? TRIAL_COMPLETE : TRIAL_RUNNING;
+        obs[i].resumed_from = obs[i].retry_of = -1;
+        obs[i].steps = steps[i];
+        obs[i].values = values[i];
+        obs[i].n_steps = K;
+        for (int j = 0; j < K; j++) {
+            steps[i][j] = j + 1;
+            values[i][j] = sign * (i == n - 1 && sign > 0 ? 1.5e308 : 1e308);
+        }
+    }
+    pruner *p = NULL;
+    kerror err;
+    json_t *opt = json_pack("{s:i}", "min_trials", 3);
+    ck_assert_int_eq(median_pruner.create(&p, opt, &err), KE_OK);
+    json_decref(opt);
+    for (int i = 0; i < n; i++) median_pruner.observe(p, &obs[i]);
+    strategy_history h = { obs, n, 0, NULL };
+    for (int step = 1; step <= K; step++) {
+        int stop = median_pruner.should_stop(p, &h, n - 1, step, values[n - 1][step - 1]);
+        /* -1e308 ties the others' median: it goes on; 1.5e308 is worse. */
+        ck_assert_msg(stop == (sign > 0), "%d others, sign %d, step %d: stop %d", n - 1, sign,
+                      step, stop);
+    }
+    median_pruner.destroy(p);
+}
+
+START_TEST(median_pruner_averages_extreme_values_without_overflow)
+{
+    for (int n = 5; n <= 6; n++) {
+        median_extreme_study(n, -1);
+        median_extreme_study(n, 1);
+    }
+}
+END_TEST
+
 /* Distinct points among obs[0..n). */
 static int distinct(const space *sp, const strategy_obs *obs, int n)
 {
@@ -191,6 +241,7 @@ static Suite *robust_suite(void)
     tcase_add_test(values, gp_power_warp_keeps_extreme_values_finite);
     tcase_add_test(values, gp_set_data_refuses_targets_it_cannot_standardize);
     tcase_add_test(values, bo_extreme_values_keep_the_model_finite);
+    tcase_add_test(values, median_pruner_averages_extreme_values_without_overflow);
     suite_add_tcase(s, values);
     TCase *spaces = tcase_create("spaces");
     tcase_set_timeout(spaces, 60);
