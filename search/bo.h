@@ -18,8 +18,8 @@
  *   subset      int, 0 or >= 20: most trials the model is fitted on, the half
  *               nearest the incumbent and a sample of the rest; 0 all (default 200)
  *   trust_region  boolean: the local-model fallback              (default true)
- *   prior_mean  number >= 0: the GP's prior mean, in standard deviations above
- *               the mean of the (warped) values; 0 neutral      (default 1.0)
+ *   prior_mean  number in [0, 10]: the GP's prior mean, in standard deviations
+ *               above the mean of the (warped) values; 0 neutral (default 1.0)
  *   input_warp  boolean: a Kumaraswamy warp of each input fitted with the
  *               kernel (Snoek et al. 2014)                     (default false)
  *   noise_prior boolean: an exponential prior on the noise variance (default true)

@@ -174,6 +174,33 @@ START_TEST(median_pruner_averages_extreme_values_without_overflow)
 }
 END_TEST
 
+/* prior_mean had no upper bound: 1e300 standard deviations above the
+ * values' mean was taken, the standardized values were all near -1e300 and
+ * the model flat, so the study drew points as at random without a word.
+ * It is refused beyond 10 (docs/gp.md), by the path of the option. */
+START_TEST(gp_prior_mean_is_bounded)
+{
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "x", 0, 1, 0);
+    const char *refused[] = { "{\"prior_mean\": 1e300}", "{\"prior_mean\": 10.5}",
+                              "{\"prior_mean\": -1}" };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        strategy *st = NULL;
+        kerror err;
+        json_t *o = json_loads(refused[i], 0, NULL);
+        ck_assert_int_eq(gp_strategy.create(&st, &sp, o, 1, &err), KE_INVALID);
+        json_decref(o);
+        ck_assert_ptr_null(st);
+        ck_assert_str_eq(err.path, "strategy.options.prior_mean");
+        ck_assert_msg(strstr(err.msg, "[0, 10]"), "%s: %s", refused[i], err.msg);
+    }
+    gp_strategy.destroy(fx_strategy(&gp_strategy, &sp, "{\"prior_mean\": 10}", 1));
+    gp_strategy.destroy(fx_strategy(&gp_strategy, &sp, "{\"prior_mean\": 0}", 1));
+    space_free(&sp);
+}
+END_TEST
+
 /* Distinct points among obs[0..n). */
 static int distinct(const space *sp, const strategy_obs *obs, int n)
 {
@@ -242,6 +269,7 @@ static Suite *robust_suite(void)
     tcase_add_test(values, gp_set_data_refuses_targets_it_cannot_standardize);
     tcase_add_test(values, bo_extreme_values_keep_the_model_finite);
     tcase_add_test(values, median_pruner_averages_extreme_values_without_overflow);
+    tcase_add_test(values, gp_prior_mean_is_bounded);
     suite_add_tcase(s, values);
     TCase *spaces = tcase_create("spaces");
     tcase_set_timeout(spaces, 60);
