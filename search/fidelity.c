@@ -55,7 +55,18 @@ int fidelity_options(const json_t *options, fidelity_opts *o, kerror *err)
         (rc = opt_int(options, "max_resource", 1, &o->R, err)) ||
         (rc = opt_int(options, "eta", 2, &o->eta, err)))
         return rc;
-    if (o->R < o->r_min) return bad(err, "max_resource", "must be >= min_resource");
+    /* Below r_min * eta there is a single rung: each configuration runs once
+     * at R and none is compared with another (a Hyperband bracket is one
+     * trial), which is random search under another name. */
+    long long least = (long long)o->r_min * o->eta;
+    if (o->R < least) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "must be >= min_resource * eta (%lld): with less there is a single rung, each "
+                 "configuration runs once at max_resource and none is compared with another "
+                 "(the random or sobol strategy does that)", least);
+        return bad(err, "max_resource", msg);
+    }
     json_t *v = json_object_get(options, "sampler");
     if (v) {
         static const char *const names[] = { "random", "sobol", "gp" };

@@ -20,7 +20,7 @@ typedef enum {
 
 typedef struct {
     int r_min;              /* min_resource: smallest budget, >= 1 */
-    int R;                  /* max_resource: largest budget, >= r_min */
+    int R;                  /* max_resource: largest budget, >= r_min * eta */
     int eta;                /* reduction factor, >= 2 */
     fidelity_kind sampler;  /* how fresh configurations are drawn */
     double random_fraction; /* GP sampler: share of configurations drawn uniformly */

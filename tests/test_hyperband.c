@@ -96,7 +96,9 @@ static strategy *make(const strategy_ops *ops, const space *sp, const char *opti
     return st;
 }
 
-static void expect_option_error(const char *options, const char *path)
+/* Both strategies refuse options at path, with a message holding text
+ * (any message when text is NULL). */
+static void expect_option_refused(const char *options, const char *path, const char *text)
 {
     space sp;
     one_float(&sp);
@@ -106,10 +108,17 @@ static void expect_option_error(const char *options, const char *path)
     kerror_clear(&err);
     ck_assert_int_eq(hyperband_strategy.create(&st, &sp, opt, 1, &err), KE_INVALID);
     ck_assert_str_eq(err.path, path);
+    ck_assert_msg(!text || strstr(err.msg, text), "%s: %s", options, err.msg);
     ck_assert_int_eq(asha_strategy.create(&st, &sp, opt, 1, &err), KE_INVALID);
     ck_assert_str_eq(err.path, path);
+    ck_assert_msg(!text || strstr(err.msg, text), "%s: %s", options, err.msg);
     json_decref(opt);
     space_free(&sp);
+}
+
+static void expect_option_error(const char *options, const char *path)
+{
+    expect_option_refused(options, path, NULL);
 }
 
 /* Synthetic learning curve: a configuration's loss falls with the budget
@@ -429,6 +438,17 @@ START_TEST(test_options)
     expect_option_error("{\"max_resource\": 9, \"random_fraction\": 2}", "strategy.options.random_fraction");
     expect_option_error("{\"max_resource\": 9, \"foo\": 1}", "strategy.options.foo");
     expect_option_error("{\"max_resource\": 9, \"rounds\": -1}", "strategy.options.rounds");
+    /* Below min_resource * eta there is one rung: every bracket was a single
+     * configuration at full budget, so a Hyperband study ran one trial (a
+     * round) and an ASHA study random search, nothing compared. */
+    expect_option_error("{\"max_resource\": 2}", "strategy.options.max_resource");
+    expect_option_error("{\"max_resource\": 5, \"min_resource\": 5}", "strategy.options.max_resource");
+    expect_option_error("{\"max_resource\": 7, \"min_resource\": 2, \"eta\": 4}",
+                        "strategy.options.max_resource");
+    expect_option_error("{\"max_resource\": 1000000, \"min_resource\": 1000, \"eta\": 1000000}",
+                        "strategy.options.max_resource");
+    expect_option_refused("{\"max_resource\": 2}", "strategy.options.max_resource",
+                          "must be >= min_resource * eta (3)");
     /* rounds is Hyperband's own: ASHA has no rounds and refuses the key */
     space sp;
     one_float(&sp);
