@@ -587,7 +587,7 @@ START_TEST(csv_names_cached)
     dataset_free(&ds);
     char file[512];
     const char *paths[1] = {tpath("n.csv")};
-    ck_assert_int_eq(dscache_path(tpath("c"), paths, 1, "csv v2 task=0 last=0 label=label", file,
+    ck_assert_int_eq(dscache_path(tpath("c"), paths, 1, "csv v3 task=0 last=0 label=label", file,
                                   sizeof file, &err), KE_OK);
     uint32_t version = 1;
     poke(file, 8, &version, sizeof version);
@@ -702,6 +702,32 @@ START_TEST(csv_errors)
     ck_assert_int_eq(csv_load(tpath("e.csv"), NULL, DATASET_CLASSIFICATION, NULL, NULL, NULL, &ds,
                               &err), KE_INVALID);
     ck_assert_msg(strstr(err.msg, "e.csv:4: a NUL byte (not a text file)"), "%s", err.msg);
+}
+END_TEST
+
+/* strtod reads hexadecimal: a label 0x10 was class 16, the same class as a
+ * label 16, and a feature 0x1p4 was 16.0. Values are decimal numbers; the
+ * others are refused with the file, line and column. */
+START_TEST(csv_hexadecimal_refused)
+{
+    csv_fails("a,b,c\n1,0x10,0\n3,4,1\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:2: column 2 ('b'): hexadecimal value '0x10' (only decimal numbers are read)");
+    csv_fails("a,b,c\n1,2,0\n3,-0X1p4,1\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:3: column 2 ('b'): hexadecimal value '-0X1p4'");
+    csv_fails("a,b,c\n1,2,16\n3,4,0x10\n5,6,1\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:3: column 3 ('c'): hexadecimal label '0x10' (only decimal numbers are read)");
+    csv_fails("a,b,c\n1,2,16\n3,4,0x10\n5,6,1\n", NULL, DATASET_AUTO, KE_INVALID,
+              "e.csv:3: column 3 ('c'): hexadecimal label '0x10'");
+    csv_fails("a,b,c\n1,2,0.5\n3,4,0x10\n", NULL, DATASET_REGRESSION, KE_INVALID,
+              "e.csv:3: column 3 ('c'): hexadecimal target '0x10'");
+    /* decimal spellings strtod and Python share stay numbers */
+    write_text(tpath("dec.csv"), "a,b,c\n+1.,.5,0\n-2e1,3E-1,1\n");
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(csv_load(tpath("dec.csv"), NULL, DATASET_CLASSIFICATION, NULL, NULL, NULL, &ds,
+                              &err), KE_OK);
+    ck_assert(ds.x[0] == 1.0f && ds.x[1] == 0.5f && ds.x[2] == -20.0f && ds.x[3] == 0.3f);
+    dataset_free(&ds);
 }
 END_TEST
 
@@ -925,6 +951,7 @@ int main(void)
     tcase_add_test(tc, csv_auto_task);
     tcase_add_test(tc, csv_quoted_header);
     tcase_add_test(tc, csv_errors);
+    tcase_add_test(tc, csv_hexadecimal_refused);
     tcase_add_test(tc, csv_categorical);
     tcase_add_test(tc, synthetic_classification);
     tcase_add_test(tc, synthetic_regression);

@@ -104,13 +104,28 @@ static int is_blank(const char *s)
     return s[strspn(s, " \t")] == '\0';
 }
 
-/* A finite float spelled fully by s. */
+/* 1 when s is a number in C's hexadecimal spelling ("0x10", "-0x1p4"):
+ * strtod reads it, but a CSV's numbers are decimal (as pandas and Excel
+ * read them), so "0x10" would become 16 where every other tool sees text. */
+static int hex_number(const char *s)
+{
+    s += strspn(s, " \t");
+    s += *s == '+' || *s == '-';
+    if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) return 0;
+    char *end;
+    strtod(s, &end);
+    return end > s + 2 && !*end;
+}
+
+#define HEX_HINT " (only decimal numbers are read)"
+
+/* A finite float spelled fully by s, in decimal. */
 static int parse_float(const char *s, float *out)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v) || fabs(v) > 3.4e38)
+    if (end == s || *end || !isfinite(v) || fabs(v) > 3.4e38 || hex_number(s))
         return -1;
     *out = (float)v;
     return 0;
@@ -282,11 +297,13 @@ static int field_count_error(const char *path, size_t lineno, size_t k, size_t n
 static int field_error(const csv_ctx *c, size_t lineno, size_t j, const char *name,
                        const char *value, kerror *err)
 {
-    int na = is_missing(value);
+    int na = is_missing(value), hex = hex_number(value);
     return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): %s '%s'%s", c->path, lineno,
-                      j + 1, name, na ? "missing value" : "non-numeric value", value,
-                      na ? " (not imputed: fill or drop the row)"
-                         : " (a category? one-hot encode it with categorical=auto or =NAME)");
+                      j + 1, name,
+                      na ? "missing value" : hex ? "hexadecimal value" : "non-numeric value", value,
+                      na    ? " (not imputed: fill or drop the row)"
+                      : hex ? HEX_HINT
+                            : " (a category? one-hot encode it with categorical=auto or =NAME)");
 }
 
 /* Row features f.. of categorical column col: 1 at value's category. */
@@ -342,6 +359,11 @@ static int read_label(const csv_ctx *c, const csv_layout *L, size_t lineno, size
     if (!hit && is_missing(v))
         return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): missing %s '%s' (not "
                           "imputed: fill or drop the row)", c->path, lineno, j + 1, L->names[j],
+                          cm || lab ? "label" : "target", v);
+    /* as a class name "0x10" would stand beside "16" for the same number */
+    if (hex_number(v))
+        return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): hexadecimal %s '%s'"
+                          HEX_HINT, c->path, lineno, j + 1, L->names[j],
                           cm || lab ? "label" : "target", v);
     if (cm) {
         char list[256];
@@ -632,9 +654,10 @@ int csv_load(const char *path, const char *label_column, dataset_task task,
     /* the cache keeps features, not the categories they stand for; a model's
      * rows are read once */
     if (known || c.categorical[0]) cache_dir = NULL;
-    /* v2: a missing label is refused; a v1 file may hold one as a class */
+    /* v2: a missing label is refused; a v1 file may hold one as a class.
+     * v3: hexadecimal values are refused; a v2 file may have read them */
     char recipe[512];
-    int len = snprintf(recipe, sizeof recipe, "csv v2 task=%d last=%d label=%s", (int)task,
+    int len = snprintf(recipe, sizeof recipe, "csv v3 task=%d last=%d label=%s", (int)task,
                        label_column == NULL, label_column ? label_column : "");
     if (len < 0 || (size_t)len >= sizeof recipe)
         return kerror_set(err, KE_INVALID, "label_column", "label column name too long");
