@@ -705,6 +705,27 @@ START_TEST(csv_errors)
 }
 END_TEST
 
+/* A file without a header line: its first row was taken as the column names
+ * without a word (one row fewer, columns named '1.5', '2'). A header of
+ * numbers is refused, except pandas' names of unnamed columns (0, 1, ...,
+ * to_csv of a DataFrame made from an array). */
+START_TEST(csv_header_of_numbers)
+{
+    csv_fails("1.5,2,0\n3,4,1\n5,6,0\n", NULL, DATASET_CLASSIFICATION, KE_INVALID,
+              "e.csv:1: the header line holds only numbers ('1.5', '2', '0')");
+    csv_fails("1,2,3\n3,4,1\n5,6,0\n", NULL, DATASET_AUTO, KE_INVALID,
+              "e.csv:1: the header line holds only numbers");
+    write_text(tpath("pd.csv"), "0,1,2\n1.5,2,0\n3,4,1\n");
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(csv_load(tpath("pd.csv"), NULL, DATASET_CLASSIFICATION, NULL, NULL, NULL, &ds,
+                              &err), KE_OK);
+    ck_assert_uint_eq(ds.n, 2);
+    ck_assert_float_eq(ds.x[0], 1.5f);
+    dataset_free(&ds);
+}
+END_TEST
+
 /* strtod reads hexadecimal: a label 0x10 was class 16, the same class as a
  * label 16, and a feature 0x1p4 was 16.0. Values are decimal numbers; the
  * others are refused with the file, line and column. */
@@ -951,6 +972,7 @@ int main(void)
     tcase_add_test(tc, csv_auto_task);
     tcase_add_test(tc, csv_quoted_header);
     tcase_add_test(tc, csv_errors);
+    tcase_add_test(tc, csv_header_of_numbers);
     tcase_add_test(tc, csv_hexadecimal_refused);
     tcase_add_test(tc, csv_categorical);
     tcase_add_test(tc, synthetic_classification);

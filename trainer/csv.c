@@ -277,6 +277,23 @@ static int to_regression(dataset *ds, const csv_label *lab, kerror *err)
     return KE_OK;
 }
 
+/* 1 when every name reads as a number: the first line of a file without a
+ * header, whose row would become the names (and be lost as data). Not
+ * pandas' names of unnamed columns, 0, 1, ..., n - 1 (to_csv of a DataFrame
+ * made from an array). */
+static int numeric_header(char *const *names, size_t n)
+{
+    int positions = 1;
+    for (size_t j = 0; j < n; j++) {
+        float v;
+        char pos[32];
+        if (parse_float(names[j], &v) != 0) return 0;
+        snprintf(pos, sizeof pos, "%zu", j);
+        positions = positions && !strcmp(names[j], pos);
+    }
+    return !positions;
+}
+
 /* 1 when a name still starts or ends with a quote: trim() strips whole
  * quotes, so this is a quoted name that split_fields cut at its comma. */
 static int cut_quote(char *const *names, size_t n)
@@ -535,6 +552,12 @@ static int csv_layout_resolve(const csv_ctx *c, const char *body, size_t rows, c
     if (cut_quote(L->names, ncol))
         return kerror_set(err, KE_INVALID, NULL, "%s:1: a quoted column name holds a comma "
                           "(not supported: it shifts every column); rename it", c->path);
+    char list[256];
+    if (numeric_header(L->names, ncol))
+        return kerror_set(err, KE_INVALID, NULL, "%s:1: the header line holds only numbers (%s): "
+                          "the first line must name the columns (without one, the first row "
+                          "would be taken as the names and lost); add a header line", c->path,
+                          name_list(L->names, ncol, list, sizeof list));
     if (L->label_col == ncol && !*unlabeled)
         return kerror_set(err, KE_INVALID, "label_column", "%s: no column named '%s' in the header",
                           c->path, c->label);
@@ -655,7 +678,8 @@ int csv_load(const char *path, const char *label_column, dataset_task task,
      * rows are read once */
     if (known || c.categorical[0]) cache_dir = NULL;
     /* v2: a missing label is refused; a v1 file may hold one as a class.
-     * v3: hexadecimal values are refused; a v2 file may have read them */
+     * v3: a header of numbers and hexadecimal values are refused; a v2 file
+     * may have read them */
     char recipe[512];
     int len = snprintf(recipe, sizeof recipe, "csv v3 task=%d last=%d label=%s", (int)task,
                        label_column == NULL, label_column ? label_column : "");
