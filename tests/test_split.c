@@ -205,14 +205,75 @@ START_TEST(bad_options)
 }
 END_TEST
 
+/* The k-fold tests' data: 1003 rows of 2 classes, a tenth for test. */
+static void kfold_data(dataset *ds, split_opts *o)
+{
+    make(ds, 1003, 2);
+    split_opts_init(o);
+    o->test_ratio = 0.1;
+    o->seed = 11;
+}
+
+/* k-fold under max_train: the folds are cut from a seeded subset of the
+ * pool, max_train * k / (k - 1) rows, so each fold trains on at most
+ * max_train rows and validates on its share of the subset. The validation
+ * fold was a k-th of the whole pool (180 rows here beside 100 trained on,
+ * 12,000 beside 1,000 on Fashion-MNIST with k = 5): a cheap trial spent its
+ * time validating, and no option made the fold smaller. */
+START_TEST(kfold_bounded_by_max_train)
+{
+    dataset ds;
+    split_opts o;
+    kfold_data(&ds, &o);
+    o.max_train = 100;
+    split ref;
+    kerror err;
+    ck_assert_int_eq(split_make(&ds, &o, &ref, &err), KE_OK);
+    size_t k = 5, used = 100 * 5 / 4;
+    int *val_count = calloc(ds.n, sizeof *val_count);
+    for (size_t f = 0; f < k; f++) {
+        split s;
+        ck_assert_int_eq(split_kfold(&ds, &o, k, f, &s, &err), KE_OK);
+        ck_assert_uint_eq(s.n_val, used / k);
+        ck_assert_uint_eq(s.n_train, used - used / k);
+        ck_assert_uint_eq(check_disjoint(&s, ds.n), used + ref.n_test);
+        ck_assert_int_eq(memcmp(s.test, ref.test, s.n_test * sizeof(size_t)), 0);
+        for (size_t i = 0; i < s.n_val; i++) val_count[s.val[i]]++;
+        split_free(&s);
+    }
+    /* the folds partition the subset: used rows once each */
+    size_t once = 0;
+    for (size_t i = 0; i < ds.n; i++) {
+        ck_assert_int_le(val_count[i], 1);
+        once += (size_t)val_count[i];
+    }
+    ck_assert_uint_eq(once, used);
+    /* a training part never over max_train, rounding included */
+    o.max_train = 401;   /* 601 rows: folds of 201, 200, 200 */
+    for (size_t f = 0; f < 3; f++) {
+        split s;
+        ck_assert_int_eq(split_kfold(&ds, &o, 3, f, &s, &err), KE_OK);
+        ck_assert_uint_le(s.n_train, o.max_train);
+        ck_assert_uint_ge(s.n_train + 1, o.max_train);
+        split_free(&s);
+    }
+    /* max_train at or above the folds' training size changes nothing */
+    o.max_train = 1000000;
+    split s;
+    ck_assert_int_eq(split_kfold(&ds, &o, k, 0, &s, &err), KE_OK);
+    ck_assert_uint_eq(s.n_train + s.n_val, ds.n - ref.n_test);
+    split_free(&s);
+    free(val_count);
+    split_free(&ref);
+    dataset_free(&ds);
+}
+END_TEST
+
 START_TEST(kfold_partition)
 {
     dataset ds;
-    make(&ds, 1003, 2);
     split_opts o;
-    split_opts_init(&o);
-    o.test_ratio = 0.1;
-    o.seed = 11;
+    kfold_data(&ds, &o);
     split ref;
     kerror err;
     ck_assert_int_eq(split_make(&ds, &o, &ref, &err), KE_OK);
@@ -351,6 +412,7 @@ int main(void)
     tcase_add_test(tc, official_test_set);
     tcase_add_test(tc, bad_options);
     tcase_add_test(tc, kfold_partition);
+    tcase_add_test(tc, kfold_bounded_by_max_train);
     tcase_add_test(tc, stratified_parts);
     tcase_add_test(tc, standardize_on_train);
     tcase_add_test(tc, minmax_and_none);

@@ -156,9 +156,17 @@ int split_kfold(const dataset *ds, const split_opts *o, size_t k,
         split_free(out);
         return rc;
     }
-    /* Fold f covers perm[begin, begin + size): the first pool % k folds get
+    /* max_train: the folds are cut from the pool's first floor(max_train * k
+     * / (k - 1)) rows (a seeded subset, stratified like any run of perm), so
+     * a fold's k - 1 others hold at most max_train rows and its validation
+     * part is its share of the subset, not a k-th of the whole pool. */
+    size_t used = pool;
+    if (o->max_train && o->max_train < pool && o->max_train * k / (k - 1) < pool)
+        used = o->max_train * k / (k - 1);
+    if (used < k) used = k;
+    /* Fold f covers perm[begin, begin + size): the first used % k folds get
      * one extra row. Move it to the front so val and train are contiguous. */
-    size_t base = pool / k, rem = pool % k;
+    size_t base = used / k, rem = used % k;
     size_t begin = fold * base + (fold < rem ? fold : rem);
     size_t size = base + (fold < rem);
     size_t *b = out->block_;
@@ -166,7 +174,7 @@ int split_kfold(const dataset *ds, const split_opts *o, size_t k,
     memcpy(b + size, perm, begin * sizeof *b);
     memcpy(b + begin + size, perm + begin + size, (ds->n - begin - size) * sizeof *b);
     free(perm);
-    finish(out, size, pool, ds->n, o->max_train);
+    finish(out, size, pool, ds->n, used - size);
     return KE_OK;
 }
 

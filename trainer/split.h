@@ -52,9 +52,11 @@ int split_make(const dataset *ds, const split_opts *o, split *out,
 /* k-fold cross-validation: the test part is chosen as in split_make (same
  * opts, same test rows), the remaining pool is shuffled and cut into k folds
  * whose sizes differ by at most one; fold `fold` (0-based) is the validation
- * part, the other k-1 folds the training part (max_train still applies;
- * val_ratio is ignored). Over fold = 0..k-1 the validation parts partition
- * the pool. Errors: KE_INVALID (k < 2, fold >= k, fewer rows than k). */
+ * part, the other k-1 folds the training part (val_ratio is ignored). With
+ * max_train the folds are cut from the pool's first floor(max_train * k /
+ * (k - 1)) rows (at least k), so no training part exceeds max_train and the
+ * validation part shrinks with it. Over fold = 0..k-1 the validation parts
+ * partition the pool (with max_train, that subset of it). Errors: KE_INVALID (k < 2, fold >= k, fewer rows than k). */
 int split_kfold(const dataset *ds, const split_opts *o, size_t k,
                 size_t fold, split *out, kerror *err);
 

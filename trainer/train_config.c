@@ -61,7 +61,9 @@ const train_config_option train_config_options[] = {
     I(synthetic_classes, "4", 2, 1000, "synthetic classification: classes"),
     I(synthetic_targets, "1", 1, 1000, "synthetic regression: targets per sample"),
     F(synthetic_noise, "0.1", 0, 100, "synthetic regression: target noise std"),
-    I(max_train, "0", 0, 1e9, "keep at most this many training rows (0: all)"),
+    I(max_train, "0", 0, 1e9, "keep at most this many training rows (0: all); with kfold the "
+      "folds are cut from max_train x k / (k - 1) rows of the pool, so each fold trains on at "
+      "most max_train and validates on its share of them"),
     F(val_ratio, "0.1", 0, 0.9, "share of the training pool held out for validation"),
     F(test_ratio, "0.1", 0, 0.9, "share held out for test (ignored with an official test set)"),
     I(kfold, "0", 0, 50, "k-fold cross-validation folds (0: off, else >= 2)"),
