@@ -68,7 +68,7 @@ typedef struct {
     step_args *args;
     double *acc;                       /* [train loss sum, train rows counted, eval loss sum, eval correct] */
     double *acc_host;                  /* pinned copy of acc */
-    float *outs_host;                  /* pinned (max(n_val, n_test), n_out): an evaluation
+    float *outs_host;                  /* pinned (max(n_val, n_test if tested), n_out): an evaluation
                                         * pass's logits, copied to s->outs at its end */
     stage_slot slot[2];
     unsigned n_staged;
@@ -367,7 +367,8 @@ static int upload_data(session *s, cuda_state *g, kerror *err)
 
 /* Resident: loaders over a one-feature view of the same rows, seeds and
  * batch size as train.c's, so they yield the same rows without copying
- * features. Streamed: train.c's own loaders. */
+ * features; a test loader only when train.c made one (evaluate_test), as
+ * cuda_eval is asked for no other. Streamed: train.c's own loaders. */
 static int make_loaders(session *s, cuda_state *g, kerror *err)
 {
     if (!g->resident) {
@@ -384,7 +385,7 @@ static int make_loaders(session *s, cuda_state *g, kerror *err)
     uint64_t seed = (uint64_t)s->cfg->seed;
     int rc = loader_create(&g->train_l, &g->view, s->sp.train, s->sp.n_train, bs, seed, 1, NULL, NULL, 1, err);
     if (!rc) rc = loader_create(&g->val_l, &g->view, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, NULL, 1, err);
-    if (!rc && s->sp.n_test)
+    if (!rc && s->test_l)
         rc = loader_create(&g->test_l, &g->view, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, NULL, 1, err);
     return rc;
 }
@@ -403,7 +404,7 @@ static int alloc_buffers(session *s, cuda_state *g, kerror *err)
     if (!rc) rc = cudev_alloc(g->d, (void **)&g->args, sizeof(step_args), "step values", err);
     if (!rc) rc = cudev_alloc(g->d, (void **)&g->acc, 4 * sizeof(double), "loss sums", err);
     if (!rc) rc = cudev_host_alloc((void **)&g->acc_host, 4 * sizeof(double), "loss sums", err);
-    size_t rows = s->sp.n_val > s->sp.n_test ? s->sp.n_val : s->sp.n_test;
+    size_t rows = s->test_l && s->sp.n_test > s->sp.n_val ? s->sp.n_test : s->sp.n_val;
     if (!rc) rc = cudev_host_alloc((void **)&g->outs_host, rows * C * sizeof(float), "outputs", err);
     for (int i = 0; i < 2 && !rc; i++) {
         stage_slot *sl = &g->slot[i];

@@ -342,7 +342,9 @@ static int build(session *s, kerror *err)
     }
     if (keeps_best(c) && !(s->best = malloc(mlp_n_state(s->m) * sizeof(float))))
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    size_t rows = s->sp.n_val > s->sp.n_test ? s->sp.n_val : s->sp.n_test, C = (size_t)s->n_out;
+    /* an evaluation pass's outputs: the test part's only when it is evaluated */
+    size_t rows = s->test_l && s->sp.n_test > s->sp.n_val ? s->sp.n_test : s->sp.n_val;
+    size_t C = (size_t)s->n_out;
     if (!(s->outs = malloc(rows * C * sizeof(float))))
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     for (int i = 0; i < 2 && s->classification && C <= METRICS_CONFUSION_MAX; i++)
