@@ -435,13 +435,21 @@ typedef struct {
     json_t *arr;
     int running;   /* a RUNNING trial's duration grows with the clock: not kept */
     int failed;    /* a trial could not be encoded (out of memory) */
+    int want, best_first;       /* trials: the page's limit, its order */
+    int more;                   /* a trial follows the page's `want` (read one past) */
+    char next[API_CURSOR_MAX];  /* the cursor after the last trial in arr */
 } page_build;
 
 static int add_trial(const storage_trial *t, void *ctx)
 {
     page_build *pb = ctx;
+    if (json_array_size(pb->arr) == (size_t)pb->want) {
+        pb->more = 1;
+        return 1;
+    }
     pb->running |= t->state == TRIAL_RUNNING;
     pb->failed = json_array_append_new(pb->arr, api_trial_json(t)) != 0;
+    api_cursor_text(t, pb->best_first, pb->next);
     return pb->failed;
 }
 
@@ -468,10 +476,14 @@ static storage_stamp settled_stamp(const storage_stamp *s)
 }
 
 /* Which page: what names its items ("trials", "columns": the trials as
- * columns, or "curves"), metric the curves' ("" for trials). */
+ * columns, or "curves"), metric the curves' ("" for trials); a page of
+ * trials carries its `next`, kept with it: kept only when a trial follows
+ * (and answered from the cache only while one does), so the last page,
+ * whose next is null, is always read. */
 typedef struct {
     const char *what, *metric;
     int offset, limit;
+    int has_next;
 } settled_page;
 
 /* The items of a page as the answer names them (new reference): the
@@ -514,13 +526,17 @@ static int answer_settled(api *a, http_req *rq, const settled_page *pg, const st
     snprintf(key, klen, "settled %s %d %d %s", pg->what, pg->offset, pg->limit, pg->metric);
     storage_stamp fin = settled_stamp(stamp);
     size_t len;
-    api_body *b = api_cache_get(a->cache, key, &fin);
+    int last = pg->has_next && count_state(s, -1) <= pg->offset + pg->limit;
+    api_body *b = last ? NULL : api_cache_get(a->cache, key, &fin);
     if (!b && pb) {
-        if (pb->running || json_array_size(pb->arr) != (size_t)pg->limit) {
+        if (pb->running || json_array_size(pb->arr) != (size_t)pg->limit ||
+            (pg->has_next && !pb->more)) {
             free(key);
             return 0;
         }
-        json_t *o = json_pack("{s:o}", pg->what, page_items(pb, pg->what));
+        json_t *o = pg->has_next ? json_pack("{s:o, s:s}", pg->what, page_items(pb, pg->what),
+                                             "next", pb->next)
+                                 : json_pack("{s:o}", pg->what, page_items(pb, pg->what));
         char *text = o ? format_json(o, JSON_COMPACT) : NULL;
         json_decref(o);
         size_t n = text ? strlen(text) : 0;
@@ -540,10 +556,29 @@ static int answer_settled(api *a, http_req *rq, const settled_page *pg, const st
     return 1;
 }
 
+/* ?after=CURSOR: f->after set to *c; 0, or -1 when answered (a 400). */
+static int query_after(http_req *rq, storage_filter *f, storage_cursor *c)
+{
+    const char *text = http_query(rq, "after");
+    if (!text) return 0;
+    kerror err;
+    kerror_clear(&err);
+    if (api_cursor_parse(text, f->best_first, c, &err) == KE_OK && f->offset > 0)
+        kerror_set(&err, KE_INVALID, "after", "not with offset: a cursor is where the page "
+                   "starts (offset %d given)", f->offset);
+    if (err.code != KE_OK) {
+        http_respond_kerror(rq, &err);
+        return -1;
+    }
+    f->after = c;
+    return 0;
+}
+
 static void h_trials(http_req *rq, void *ctx)
 {
     api *a = ctx;
     storage_filter f = {.state = -1};
+    storage_cursor after;
     const char *state = http_query(rq, "state"), *sort = http_query(rq, "sort");
     const char *format = http_query(rq, "format");
     if (format && strcmp(format, "objects") && strcmp(format, "columns")) {
@@ -562,31 +597,38 @@ static void h_trials(http_req *rq, void *ctx)
     }
     f.best_first = sort && !strcmp(sort, "best");
     if (query_int(rq, "offset", 0, 1000000000, &f.offset) < 0 ||
-        query_int(rq, "limit", LIMIT_DEFAULT, LIMIT_MAX, &f.limit) < 0)
+        query_int(rq, "limit", LIMIT_DEFAULT, LIMIT_MAX, &f.limit) < 0 ||
+        query_after(rq, &f, &after) < 0)
         return;
-    char key[96];
-    snprintf(key, sizeof key, "%s %d %d %d %d", what, f.state, f.best_first, f.offset, f.limit);
+    char key[128];   /* a cursor that parsed has one text, of at most 28 characters */
+    snprintf(key, sizeof key, "%s %d %d %d %d %s", what, f.state, f.best_first, f.offset, f.limit,
+             f.after ? http_query(rq, "after") : "");
     storage_stamp stamp;
     storage_study s;
     storage *st = cached_read(a, rq, key, &stamp, &s);
     if (!st) return;
-    int settled = f.state < 0 && !f.best_first && f.limit > 0;
-    settled_page pg = {what, "", f.offset, f.limit};
+    int settled = f.state < 0 && !f.best_first && f.limit > 0 && !f.after;
+    settled_page pg = {what, "", f.offset, f.limit, 1};
     if (settled && answer_settled(a, rq, &pg, &stamp, &s, NULL)) {
         storage_study_free(&s);
         pool_put(a, st);
         return;
     }
-    page_build pb = {json_array(), 0, 0};
+    /* one trial past the page: whether another page follows (its next) */
+    page_build pb = {.arr = json_array(), .want = f.limit, .best_first = f.best_first};
+    storage_filter past = f;
+    past.limit = f.limit + 1;
     kerror err;
     kerror_clear(&err);
-    int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &f, add_trial, &pb, &err);
+    int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &past, add_trial, &pb, &err);
     if (rc == KE_OK && (pb.failed || !pb.arr))
         rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK && !(settled && answer_settled(a, rq, &pg, &stamp, &s, &pb)))
-        respond_new(a, rq, key, &stamp, json_pack("{s:o, s:i, s:i, s:i}", what, page_items(&pb, what),
-                                                  "total", count_state(&s, f.state), "offset",
-                                                  f.offset, "limit", f.limit), !pb.running);
+        respond_new(a, rq, key, &stamp,
+                    json_pack("{s:o, s:o, s:i, s:i, s:i}", what, page_items(&pb, what), "next",
+                              pb.more ? json_string(pb.next) : json_null(), "total",
+                              count_state(&s, f.state), "offset", f.offset, "limit", f.limit),
+                    !pb.running);
     else if (rc != KE_OK)
         http_respond_kerror(rq, &err);
     json_decref(pb.arr);
@@ -672,7 +714,7 @@ static void h_curves(http_req *rq, void *ctx)
     kerror err;
     kerror_clear(&err);
     storage_stamp stamp;
-    settled_page pg = {"curves", s.metric ? s.metric : "", offset, limit};
+    settled_page pg = {"curves", s.metric ? s.metric : "", offset, limit, 0};
     /* the stamp before the curves: what is kept is at least as new as it */
     int rc = storage_study_stamp(st, s.name, &stamp, &err);
     if (rc == KE_OK && limit > 0 && answer_settled(a, rq, &pg, &stamp, &s, NULL)) {
@@ -680,7 +722,7 @@ static void h_curves(http_req *rq, void *ctx)
         pool_put(a, st);
         return;
     }
-    page_build pb = {json_array(), 0, 0};
+    page_build pb = {.arr = json_array()};
     if (rc == KE_OK && limit > 0)
         rc = storage_curves_each(st, s.id, s.metric, offset, limit, add_curve, &pb, &err);
     if (rc == KE_OK && (pb.failed || !pb.arr))
@@ -789,7 +831,7 @@ static const http_route routes[] = {
     {"POST", "/api/v1/studies/*/enqueue", h_enqueue_post, 0, NULL, 0},
     {"GET", "/api/v1/studies/*/note", h_note_get, 0, NULL, 0},
     {"PUT", "/api/v1/studies/*/note", h_note_put, 0, NULL, 0},
-    {"GET", "/api/v1/studies/*/trials", h_trials, 0, "state sort offset limit format", 0},
+    {"GET", "/api/v1/studies/*/trials", h_trials, 0, "state sort offset limit after format", 0},
     {"GET", "/api/v1/studies/*/trials/*", h_trial, 0, NULL, 0},
     {"GET", "/api/v1/studies/*/best", h_best, 0, NULL, 0},
     {"GET", "/api/v1/studies/*/curves", h_curves, 0, "offset limit", 0},

@@ -3,7 +3,9 @@
  * absent values are JSON null (never -1 or NaN). */
 #include "api_json.h"
 
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -329,5 +331,69 @@ int api_csv_cells(const api_csv *c, storage *st, const storage_trial *t, format_
     cells[k++] = int_cell(t->enqueued_id > 0);
     cells[k++] = text_cell(t->worker);
     cells[k++] = text_cell(t->failure);
+    return KE_OK;
+}
+
+/* ---- cursors: where a client's next page starts ---- */
+
+void api_cursor_text(const storage_trial *t, int best_first, char *buf)
+{
+    if (!best_first || !t->has_value) {
+        snprintf(buf, API_CURSOR_MAX, "%c%d", best_first ? 'u' : 'n', t->number);
+        return;
+    }
+    /* the value's bits, not a decimal: the next page starts exactly after it */
+    uint64_t bits;
+    memcpy(&bits, &t->value, sizeof bits);
+    snprintf(buf, API_CURSOR_MAX, "v%016" PRIx64 ".%d", bits, t->number);
+}
+
+/* A trial number in digits at *p (up to 1000000000, as ?offset=), as
+ * printf writes it: no leading zero, so a cursor has one text (the answers
+ * are kept by it); *p moves past it. */
+static int cursor_number(const char **p, int *out)
+{
+    long v = 0;
+    const char *s = *p;
+    if (s[0] == '0' && s[1] >= '0' && s[1] <= '9') return -1;
+    for (; *s >= '0' && *s <= '9'; s++)
+        if ((v = v * 10 + (*s - '0')) > 1000000000) return -1;
+    if (s == *p) return -1;
+    *p = s;
+    *out = (int)v;
+    return 0;
+}
+
+/* A value as api_cursor_text writes it, 16 lowercase hex digits; never NaN
+ * (no trial's value is: it would have no place in the order). */
+static int cursor_value(const char **p, double *out)
+{
+    uint64_t bits = 0;
+    const char *s = *p;
+    for (int i = 0; i < 16; i++, s++) {
+        int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        bits = bits << 4 | (uint64_t)d;
+    }
+    memcpy(out, &bits, sizeof *out);
+    *p = s;
+    return isnan(*out) ? -1 : 0;
+}
+
+int api_cursor_parse(const char *text, int best_first, storage_cursor *out, kerror *err)
+{
+    char kind = *text;
+    const char *p = kind ? text + 1 : text;
+    *out = (storage_cursor){.has_value = kind == 'v'};
+    int ok = (kind == 'n' || kind == 'u' || kind == 'v') &&
+             (kind != 'v' || (cursor_value(&p, &out->value) == 0 && *p++ == '.')) &&
+             cursor_number(&p, &out->number) == 0 && *p == '\0';
+    if (!ok)
+        return kerror_set(err, KE_INVALID, "after", "not a cursor: '%.40s%s' (pass a page's "
+                          "\"next\" back as it came)", text, strlen(text) > 40 ? "..." : "");
+    if ((kind == 'n') == (best_first != 0))
+        return kerror_set(err, KE_INVALID, "after", "a cursor of a listing by sort=%s, not of "
+                          "this one by sort=%s", best_first ? "number" : "best",
+                          best_first ? "best" : "number");
     return KE_OK;
 }

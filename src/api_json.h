@@ -63,6 +63,18 @@ int api_trial_metrics(storage *st, const storage_trial *t, json_t *trial, kerror
 /* The space's parameter names from a stored spec, in its order (new array). */
 json_t *api_param_names(const char *spec_json);
 
+/* A page's `next` (docs/openapi.yaml, ?after=): the place after trial t in
+ * its listing, by number or (best_first) by value and number, as opaque
+ * URL-safe text in buf (API_CURSOR_MAX bytes): "n" NUMBER by number;
+ * best-first "v" the value's 16 hex digits (its exact bits) "." NUMBER, or
+ * "u" NUMBER for a trial without a value. */
+#define API_CURSOR_MAX 40
+void api_cursor_text(const storage_trial *t, int best_first, char *buf);
+/* Reads a cursor api_cursor_text wrote into *out, for a listing in the
+ * order best_first says; KE_INVALID naming "after" when text is no such
+ * cursor or one of the other order. */
+int api_cursor_parse(const char *text, int best_first, storage_cursor *out, kerror *err);
+
 /* Lays out the columns of study s (reads its metric names from st); free
  * with api_csv_close. */
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err);

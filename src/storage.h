@@ -76,10 +76,20 @@ typedef struct {            /* one intermediate report value */
     double value;
 } storage_value;
 
+/* A place in a listing: the trial just before it, by number or (best
+ * first) by its value, then number; a trial without a value (running,
+ * failed) sorts after every one with a value, by number. */
+typedef struct {
+    int number;
+    int has_value;
+    double value;           /* when has_value; never NaN */
+} storage_cursor;
+
 typedef struct {
     int state;              /* trial_state, or -1 for all */
     int offset, limit;      /* limit 0 = no limit */
     int best_first;         /* order by objective (direction-aware), else by number */
+    const storage_cursor *after;   /* the trials after it only; NULL: from the first */
 } storage_filter;
 
 /* The file a location names: PATH, sqlite:PATH or sqlite://PATH (a pointer
@@ -220,7 +230,10 @@ int storage_study_fail(storage *st, int64_t study_id, const char *why,
  * go on from the last trial listed (keyset: by number, or best-first by
  * value then number): a trial never comes twice, every trial that was
  * there and finished when the listing began comes once, and one added or
- * finished meanwhile comes when its place is still ahead. */
+ * finished meanwhile comes when its place is still ahead. With f->after
+ * (offset 0: KE_INVALID otherwise) the listing starts after that place,
+ * the same keyset, so a caller pages across calls (the API's ?after=);
+ * the trial there need not exist. */
 typedef int (*storage_trial_fn)(const storage_trial *t, void *ctx);
 int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
                        storage_trial_fn fn, void *ctx, kerror *err);

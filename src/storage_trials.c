@@ -372,16 +372,9 @@ int storage_study_fail(storage *st, int64_t study_id, const char *why,
     return rc;
 }
 
-/* Where a listing goes on from: the last trial listed. */
-typedef struct {
-    int number;                 /* -1 before the first */
-    int has_value;
-    double value;
-} each_cursor;
-
 /* Reads up to `want` trials with params into page, statements reset before
  * returning so the callback may use this storage freely. */
-static int read_page(storage *st, int q, int64_t study_id, int state, const each_cursor *after,
+static int read_page(storage *st, int q, int64_t study_id, int state, const storage_cursor *after,
                      int offset, int want, storage_trial *page, int *got, kerror *err)
 {
     *got = 0;
@@ -420,7 +413,7 @@ static int study_maximize(storage *st, int64_t study_id, int *maximize, kerror *
  * ones follow the same way): by number, or best-first by offset for the
  * first page, then by keyset: the trials with a value after the cursor,
  * then (the cursor one without) those without a value. */
-static int each_query(const storage_filter *f, int maximize, int first, const each_cursor *c)
+static int each_query(const storage_filter *f, int maximize, int first, const storage_cursor *c)
 {
     int base = f->state < 0 ? Q_EACH_ANY_NUM : Q_EACH_ONE_NUM;
     if (!f->best_first) return base;
@@ -434,9 +427,11 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
 {
     static const storage_filter all = {.state = -1};
     if (!f) f = &all;
-    if (f->state < -1 || f->state > TRIAL_FAILED || f->offset < 0 || f->limit < 0)
+    if (f->state < -1 || f->state > TRIAL_FAILED || f->offset < 0 || f->limit < 0 ||
+        (f->after && (f->offset > 0 || (f->after->has_value && isnan(f->after->value)))))
         return kerror_set(err, KE_INVALID, NULL, "bad trial filter (state %d, "
-                          "offset %d, limit %d)", f->state, f->offset, f->limit);
+                          "offset %d, limit %d%s)", f->state, f->offset, f->limit,
+                          f->after ? ", after a trial" : "");
     int maximize = 0, rc = study_maximize(st, study_id, &maximize, err);
     if (rc) return rc;
     storage_trial *page = calloc(PAGE_ROWS, sizeof *page);
@@ -446,21 +441,24 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
      * trials | less) kept every checkpoint from finishing. Pages go on
      * from the last trial listed, never by offset: a better trial finishing
      * between two pages pushed the next one down a row, handing a trial
-     * out twice. The offset skips once, in the first page. */
-    each_cursor after = {.number = -1, .has_value = 1,
-                         .value = maximize ? INFINITY : -INFINITY};
+     * out twice. The offset skips once, in the first page; a listing
+     * after a caller's cursor is by keyset from its first page. */
+    storage_cursor after = {.number = -1, .has_value = 1,
+                            .value = maximize ? INFINITY : -INFINITY};
+    if (f->after) after = *f->after;
     int delivered = 0, stop = 0;
     while (!stop && rc == KE_OK) {
         int want = PAGE_ROWS, got;
         if (f->limit > 0 && f->limit - delivered < want) want = f->limit - delivered;
         if (want == 0) break;
-        int q = each_query(f, maximize, delivered == 0, &after);
-        int by_value = f->best_first && delivered > 0 && after.has_value;
+        int first = delivered == 0 && !f->after;
+        int q = each_query(f, maximize, first, &after);
+        int by_value = f->best_first && !first && after.has_value;
         rc = read_page(st, q, study_id, f->state, &after, delivered ? 0 : f->offset, want, page,
                        &got, err);
         if (got > 0)
-            after = (each_cursor){page[got - 1].number, page[got - 1].has_value,
-                                  page[got - 1].value};
+            after = (storage_cursor){page[got - 1].number, page[got - 1].has_value,
+                                     page[got - 1].value};
         for (int i = 0; i < got; i++) {
             if (rc == KE_OK && !stop) stop = fn(&page[i], ctx) != 0;
             storage_trial_free(&page[i]);
@@ -470,7 +468,7 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
         /* a short page ends the listing, but for the trials with a value
          * read by keyset: those without one follow, from the first */
         if (rc != KE_OK || !by_value) break;
-        after = (each_cursor){.number = -1, .has_value = 0};
+        after = (storage_cursor){.number = -1, .has_value = 0};
     }
     free(page);
     return rc;

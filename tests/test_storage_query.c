@@ -98,6 +98,12 @@ START_TEST(each_by_number)
     s = each(sid, (storage_filter){.state = TRIAL_PRUNED});
     ck_assert_int_eq(s->n, 0);
 
+    /* after a number (a caller's cursor): the trials after it, by number */
+    s = each(sid, (storage_filter){.state = TRIAL_FAILED, .after = &(storage_cursor){.number = 301},
+                                   .limit = 5});
+    ck_assert_int_eq(s->n, 5);
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(s->numbers[i], 303 + 3 * i);
+
     static seen stop;
     memset(&stop, 0, sizeof stop);
     stop.stop_after = 300;
@@ -157,6 +163,28 @@ START_TEST(each_best_first)
         s = each(sid, (storage_filter){.state = -1, .best_first = 1, .offset = 177, .limit = 300});
         ck_assert_int_eq(s->n, 300);
         for (int i = 0; i < s->n; i++) ck_assert_int_eq(s->numbers[i], whole.numbers[177 + i]);
+        /* after any trial of the listing (a caller's cursor), the rest of
+         * it: across the pages' and the valued trials' ends, from a trial
+         * without a value, and after the last (nothing) */
+        static const int afters[] = {0, 176, 255, 256, 431, 432, 433, 600, 649};
+        for (size_t k = 0; k < sizeof afters / sizeof *afters; k++) {
+            int i0 = afters[k];
+            storage_cursor c = {whole.numbers[i0], whole.has_value[i0], whole.values[i0]};
+            s = each(sid, (storage_filter){.state = -1, .best_first = 1, .after = &c});
+            ck_assert_int_eq(s->n, MANY - 1 - i0);
+            for (int i = 0; i < s->n; i++)
+                ck_assert_int_eq(s->numbers[i], whole.numbers[i0 + 1 + i]);
+            s = each(sid, (storage_filter){.state = -1, .best_first = 1, .after = &c, .limit = 7});
+            ck_assert_int_eq(s->n, MANY - 1 - i0 < 7 ? MANY - 1 - i0 : 7);
+        }
+        /* a place no trial holds: the trials after it */
+        storage_cursor between = {.number = 1000, .has_value = 1, .value = maximize ? 50.5 : 49.5};
+        s = each(sid, (storage_filter){.state = -1, .best_first = 1, .after = &between});
+        ck_assert_int_gt(s->n, 0);
+        ck_assert(s->has_value[0] && s->values[0] == 50);   /* the next value either way */
+        ck_assert_int_eq(storage_trial_each(st, sid, &(storage_filter){.state = -1, .offset = 1,
+                                            .after = &between}, collect_trial, s, &err),
+                         KE_INVALID);
         s = &whole;
 
         int first = s->numbers[300];
