@@ -74,6 +74,7 @@ typedef struct {
     int registered_again;       /* after a 404, until a lease request is answered 200 or 204
                                  * (a heartbeat's 200 is not enough: a server may know the
                                  * worker there and not where it leases) */
+    int beat_refused;           /* its last heartbeat was refused (logged once a stretch) */
     backoff_list trouble;       /* a stretch of lease requests answered otherwise than
                                  * 200, 204 or a first 404: at most one entry, which
                                  * spaces them; gone at the next 200 or 204 */
@@ -534,6 +535,26 @@ static size_t encoded_len(const char *s, size_t n)
     return len;
 }
 
+/* Notes the answer to a request that is sent again when refused (a
+ * report, a finish, a heartbeat): the first refusal of a stretch is logged,
+ * the tries that follow are not, and the first one taken again (a 200) says
+ * the stretch is over; a proxy whose backend was down for minutes wrote a
+ * line a try, or, for heartbeats, nothing at all. *refused holds the
+ * stretch; who prefixes the lines ("lease 12: "), sent names the request,
+ * taken what the server takes again, again_s when it is tried again. */
+static void stretch_note(int *refused, const char *who, const char *sent, const char *taken,
+                         int status, double again_s)
+{
+    if (status == 200) {
+        if (*refused) klog(stderr, "worker: %sthe server takes its %s again", who, taken);
+        *refused = 0;
+    } else if (!*refused) {
+        klog(stderr, "worker: %sHTTP %d from the server on %s; trying again every %g s", who,
+             status, sent, again_s);
+        *refused = 1;
+    }
+}
+
 /* Sends the slot's pending lines (and its end, when it has ended). */
 static int flush(worker *w, wslot *sl, double now, kerror *err)
 {
@@ -574,11 +595,10 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
     sl->last_sent = now;
     int rc = post(w, path, req, &status, &reply, err);
     if (rc != KE_OK) return rc;   /* kept: sent again on a later round */
+    char who[48];
+    snprintf(who, sizeof who, "lease %lld: ", (long long)sl->lease);
     if (status == 200) {
-        if (sl->refused)
-            klog(stderr, "worker: lease %lld: the server takes its reports again",
-                 (long long)sl->lease);
-        sl->refused = 0;
+        stretch_note(&sl->refused, who, "report", "reports", status, REFUSED_S);
         for (size_t k = 0; k < i; k++) json_array_remove(sl->lines, 0);
         sl->lines_bytes -= (long long)bytes;
         if (json_is_true(json_object_get(reply, "stop")) && sl->proc) runner_terminate(sl->proc);
@@ -587,13 +607,10 @@ static int flush(worker *w, wslot *sl, double now, kerror *err)
         /* the lease is gone (404, 409), or the server refuses this request
          * as it is (a 400, a 413): sent again it is refused again */
         lost(w, sl, status, reply);
-    } else if (!sl->refused) {
-        /* a server error may pass: the same lines go again REFUSED_S later,
-         * said once a stretch (they went every round, the end in a tight
-         * loop, each logged) */
-        klog(stderr, "worker: lease %lld: HTTP %d from the server on %s; trying again every %g s",
-             (long long)sl->lease, status, ending ? "finish" : "report", REFUSED_S);
-        sl->refused = 1;
+    } else {
+        /* a server error may pass: the same lines go again REFUSED_S later
+         * (they went every round, the end in a tight loop) */
+        stretch_note(&sl->refused, who, ending ? "finish" : "report", "reports", status, REFUSED_S);
     }
     json_decref(reply);
     return KE_OK;
@@ -617,6 +634,10 @@ static int heartbeat(worker *w, kerror *err)
     json_t *body = held ? json_pack("{s:o}", "leases", held) : NULL;
     if (!body) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int rc = own_call(w, "heartbeat", body, &status, &reply, err);
+    /* a 404 is own_call's (the worker registered again); any other answer
+     * but a 200 (a proxy's 5xx, say) is tried again at the next beat */
+    if (rc == KE_OK && status != 404)
+        stretch_note(&w->beat_refused, "", "heartbeat", "heartbeats", status, w->lease_s / 3);
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(reply, "stop"), i, v) {

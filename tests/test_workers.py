@@ -798,6 +798,39 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(log.count("HTTP 503"), 1, log)
         self.assertEqual(log.count("the server takes its reports again"), 1, log)
 
+    def test_a_worker_says_once_that_its_heartbeats_meet_a_server_error(self):
+        # A 5xx answer to a heartbeat was dropped without a word, where one
+        # to a report or finish is logged once a stretch: a worker whose
+        # heartbeats a proxy refused for minutes said nothing. The first of
+        # a stretch is logged, and the first heartbeat taken again. The trial
+        # reports every 20 ms, which renews its lease meanwhile.
+        s = self.serve("--lease-timeout", "3")   # a heartbeat every second
+        chatty = os.path.join(self.tmp, "chatty.sh")
+        with open(chatty, "w") as f:
+            f.write(CHATTY_SH)
+        spec = self.step_spec("beat", trials=1, parallel=1)
+        spec["run"] = {"command": ["sh", chatty]}
+        front = Front(s.port)
+        self.addCleanup(front.close)
+        gate, started = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "started")
+        w = self.worker(front, "w", env=dict(GATE=gate, STARTED=started))
+        s.json("POST", "/api/v1/studies", spec)
+        wait_for("the worker to start the trial", lambda: os.path.exists(started))
+        front.answer(r"/workers/\d+/heartbeat$", 503)
+        wait_for("2 refused heartbeats",
+                 lambda: len([r for r in front.requests(r"/heartbeat$") if r[3] == 503]) >= 2)
+        wait_for("the refusal logged", lambda: "on heartbeat" in self.log_of(w))
+        front.answer(None, None)
+        wait_for("the recovery logged",
+                 lambda: "the server takes its heartbeats again" in self.log_of(w))
+        with open(gate, "w"):
+            pass
+        s.wait_state("beat", "COMPLETE", timeout=HANG)
+        self.assertEqual(self.trials(s, "beat")[0]["state"], "COMPLETE")
+        log = self.log_of(w)
+        self.assertEqual(log.count("HTTP 503 from the server on heartbeat"), 1, log)
+        self.assertEqual(log.count("the server takes its heartbeats again"), 1, log)
+
     def test_a_gpu_listed_twice_is_refused(self):
         # --gpus 0,0 gave two trials GPU 0, where each should have its own.
         with socket.socket() as sock:   # a port with no server: never reached
