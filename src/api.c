@@ -150,6 +150,18 @@ static void respond_study(api *a, http_req *rq, int status, const char *name, in
     pool_put(a, st);
 }
 
+/* A route reads its study by name, then writes or lists by the study's id:
+ * a KE_NOTFOUND of the latter is a DELETE that went through in between
+ * (another request or process). It is said as a study the route does not
+ * find is, by the name the route was given ("no study with id 7" named an
+ * id no client used); what says what was not done. Other codes pass. */
+static int deleted_meanwhile(int rc, const storage_study *s, const char *what, kerror *err)
+{
+    if (rc != KE_NOTFOUND) return rc;
+    return kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile%s%s", s->name,
+                      what ? ": " : "", what ? what : "");
+}
+
 /* Query parameter key as an integer in [0, max], def when absent; on a bad
  * value it answers 400 (path = the parameter) and returns -1. */
 static int query_int(http_req *rq, const char *key, int def, int max, int *out)
@@ -384,9 +396,7 @@ static int enqueue_post(http_req *rq, storage *st, const storage_study *s, json_
         rc = enqueue_add(st, s->id, &spec.space, body, "", "api", &added, err);
         spec_free(&spec);
     }
-    if (rc == KE_NOTFOUND)   /* deleted since on_study read it */
-        rc = kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile: nothing "
-                        "enqueued", s->name);
+    rc = deleted_meanwhile(rc, s, "nothing enqueued", err);
     json_decref(body);
     json_t *pending;
     if (rc == KE_OK && (rc = enqueue_list_json(st, s->id, &pending, err)) == KE_OK)
@@ -417,7 +427,10 @@ static int note_put(http_req *rq, storage *st, const storage_study *s, json_t **
     if (rc == KE_OK && !json_is_string(note) && !json_is_null(note))
         rc = kerror_set(err, KE_INVALID, "note", note ? "must be a string or null"
                                                       : "required field missing");
-    if (rc == KE_OK && (rc = storage_study_set_note(st, s->id, json_string_value(note), err)) == KE_OK)
+    if (rc == KE_OK)
+        rc = deleted_meanwhile(storage_study_set_note(st, s->id, json_string_value(note), err), s,
+                               "no note stored", err);
+    if (rc == KE_OK)
         *out = json_pack("{s:o}", "note", json_is_string(note) && *json_string_value(note)
                                               ? json_incref(note) : json_null());
     json_decref(body);
@@ -621,6 +634,7 @@ static void h_trials(http_req *rq, void *ctx)
     kerror err;
     kerror_clear(&err);
     int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &past, add_trial, &pb, &err);
+    rc = deleted_meanwhile(rc, &s, NULL, &err);
     if (rc == KE_OK && (pb.failed || !pb.arr))
         rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK && !(settled && answer_settled(a, rq, &pg, &stamp, &s, &pb)))

@@ -121,5 +121,37 @@ class MultiStudyTest(ServerCase):
         self.assertEqual(len(answer["pending"]) % 3, 0, answer)
 
 
+    def test_a_note_or_a_listing_racing_a_delete_is_a_404_naming_the_study(self):
+        # PUT .../note and GET .../trials read the study by name, then write
+        # or list by its id (GET .../curves too, answered by name since): a DELETE between the two answered 404 "no study
+        # with id 7", an id the client never used, where a study the route
+        # does not find is named as the route named it ("no study named
+        # 'race'"). Only the answers are checked, not how often the window
+        # is hit.
+        s = self.serve("--no-access-log", "--max-parallel", "0")
+        spec = self.hold_spec("race", 10, 1)
+        allowed = {"POST": {200, 201, 409}, "PUT": {200, 404}, "GET": {200, 404},
+                   "DELETE": {204, 404, 409}}
+        with DeleteRace(s, "race", allowed) as race:
+            for i in range(300):
+                if race.bad:
+                    break
+                race.call("POST", "/api/v1/studies", spec)
+                for method, path, body in (("PUT", "/api/v1/studies/race/note", {"note": "n%d" % i}),
+                                           ("GET", "/api/v1/studies/race/trials", None),
+                                           ("GET", "/api/v1/studies/race/trials?sort=best", None),
+                                           ("GET", "/api/v1/studies/race/curves", None)):
+                    status, answer = race.call(method, path, body)
+                    if status == 404 and "'race'" not in answer["error"]["message"]:
+                        race.bad.append((method, path, answer))
+                    if status == 200 and method == "PUT" and answer["note"] != "n%d" % i:
+                        race.bad.append((method, path, answer))
+        self.assertEqual(race.bad, [], "answers seen: %r" % race.seen)
+        # a note taken is stored whole; a study made again has none
+        s.json("POST", "/api/v1/studies", spec)
+        status, answer = s.json("PUT", "/api/v1/studies/race/note", {"note": "kept"})
+        self.assertEqual((status, answer), (200, {"note": "kept"}))
+        self.assertEqual(s.json("GET", "/api/v1/studies/race/note")[1], {"note": "kept"})
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
