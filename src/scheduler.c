@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     s->o = *o;
     s->lock.fd = -1;
     s->best = -1;
+    s->supply = -1;
     s->t0 = now();
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
@@ -528,6 +530,7 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
         s->n_suggested += n;
         if (n == 0 && s->n_running == 0) s->exhausted = 1;
         s->n_ready = n;
+        s->supply = n < want ? n : -1;
     }
     int n = s->n_ready < slots ? s->n_ready : slots;
     space_point queued[slots];
@@ -541,6 +544,7 @@ static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *er
     for (int i = 0; i < n; i++) {
         strategy_suggestion sg = s->ready[0];
         memmove(&s->ready[0], &s->ready[1], (size_t)--s->n_ready * sizeof sg);
+        if (s->supply > 0) s->supply--;
         if (sg.budget > 0) s->multifid = 1;
         if (sg.resume_from < 0 && left-- <= 0) continue;
         int64_t eid = 0;
@@ -569,10 +573,22 @@ int scheduler_n_local(const scheduler *s)
     return s->n_local;
 }
 
-int scheduler_can_start(const scheduler *s)
+int scheduler_startable(const scheduler *s)
 {
     if (s->finished || s->stop_reason || s->goal_reached) return 0;
-    return s->n_retry > 0 || s->hist.n_fresh < s->spec->budget.max_trials || s->multifid;
+    int left = s->spec->budget.max_trials - s->hist.n_fresh;
+    /* a strategy that promotes is asked past its fresh budget only once a
+     * trial has ended since it was last asked (fill_slots) */
+    int fresh = s->multifid && (left > 0 || s->ended_since_ask) ? INT_MAX : left > 0 ? left : 0;
+    /* suggest() is a function of the history, which grows by a trial's
+     * end: a strategy that is done, or gave fewer than it was asked for (a
+     * grid's last points, Hyperband waiting for a rung), has no more until
+     * one ends. With none running, fill_slots is let ask (and run what was
+     * enqueued) so that the study can end. */
+    if (s->n_running > 0 && s->exhausted) fresh = 0;
+    else if (s->n_running > 0 && s->supply >= 0 && !s->ended_since_ask && fresh > s->supply)
+        fresh = s->supply;
+    return fresh > INT_MAX - s->n_retry ? INT_MAX : fresh + s->n_retry;
 }
 
 int scheduler_lease_spec(scheduler *s, json_t **spec, const char **dir, kerror *err)

@@ -196,11 +196,16 @@ double scheduler_study_created(const scheduler *s);
  * n_local, without the count of the history, for a caller that asks every
  * tick. */
 int scheduler_n_local(const scheduler *s);
-/* Whether it may start a trial beyond those it runs: not once it stops or
- * ends, reaches objective.goal, or has spent budget.max_trials with no
- * retry queued (a strategy that promotes trials may still start one). The
- * service gives such a study no more of --max-parallel than it fills. */
-int scheduler_can_start(const scheduler *s);
+/* How many trials it could start now beyond those it runs (INT_MAX: no
+ * bound but budget.max_parallel): none once it stops or ends, or reaches
+ * objective.goal; else its queued retries and the fresh trials
+ * budget.max_trials leaves (a strategy that promotes may start one past
+ * it once a trial has ended), while trials run no more than its strategy
+ * has left to suggest before one ends (a grid's last points; none while
+ * Hyperband waits for a rung to fill, or once the strategy is done).
+ * Configurations enqueued meanwhile wait for such an end. The service
+ * gives a study no more of --max-parallel than it can fill. */
+int scheduler_startable(const scheduler *s);
 /* A line the remote trial's child wrote on its report channel. KE_CONFLICT
  * when no remote run has that tag (it ended, or its study stopped). */
 int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err);

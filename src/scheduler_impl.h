@@ -61,6 +61,11 @@ struct scheduler {
     int goal_reached;       /* a COMPLETE trial reached objective.goal: nothing new starts */
     int multifid;           /* the strategy gives budgets: it promotes trials */
     int ended_since_ask;    /* a trial ended since the last suggest() */
+    int supply;             /* -1, or: the last suggest() gave fewer than it was
+                             * asked for, and this many of them are not launched
+                             * yet (in ready, or dropped from it: asked again, it
+                             * gives them again); the strategy has no others
+                             * until a trial ends (scheduler_startable) */
     int due_known, due;     /* promotions due with the fresh budget spent (promotions_due);
                              * due_known drops when a trial ends */
     int n_suggested;        /* suggestions the strategy made since open */

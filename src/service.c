@@ -904,8 +904,8 @@ int service_pass_waiting(service *sv, service_fn fn)
 }
 
 /* Splits the global cap among the studies: each gets an equal share (up to
- * its own max_parallel, or to the trials it runs when it can start no more:
- * slots it cannot use go to the others), and may start trials only while
+ * its own max_parallel, or to the trials it runs and those it can start
+ * now: slots it cannot use go to the others), and may start trials only while
  * the total running stays under the cap; trials above a shrunken share
  * finish normally. */
 static void share_slots(service *sv)
@@ -920,7 +920,8 @@ static void share_slots(service *sv)
         runs[k] = r;
         /* the cap is this machine's: workers bring their own */
         running[k] = scheduler_n_local(r->s);
-        want[k] = scheduler_can_start(r->s) ? r->spec.budget.max_parallel : running[k];
+        int more = scheduler_startable(r->s), max = r->spec.budget.max_parallel;
+        want[k] = more >= max - running[k] ? max : running[k] + more;
         share[k] = 0;
         free_slots -= running[k];
     }

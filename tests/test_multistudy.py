@@ -68,6 +68,37 @@ class MultiStudyTest(ServerCase):
         self.release("busy")
         s.wait_state("busy", "COMPLETE")
 
+    def short_of_suggestions(self, name, strategy, space):
+        """A study of held trials whose strategy gives 3 of its 8 slots at
+        first, then nothing until they end, beside "busy" (room for 8):
+        of --max-parallel 8, "busy" gets the 5 slots the first cannot use."""
+        s = self.serve("--no-access-log", "--max-parallel", "8")
+        spec = self.hold_spec(name, 10, 8)
+        spec["strategy"], spec["space"] = strategy, space
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_running(name, 3)
+        self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec("busy", 20, 8))[0], 201)
+        self.wait_counts({name: 3, "busy": 5})
+        self.release("busy")
+        s.wait_state("busy", "COMPLETE")
+        self.release(name)
+        s.wait_state(name, "COMPLETE")
+
+    def test_slots_a_grid_without_points_left_cannot_use_go_to_the_others(self):
+        # a grid of 3 points under max_trials 10 could start no fourth trial,
+        # yet kept an equal share (4 of 8): "busy" ran 4 and a slot stayed
+        # idle until the grid's trials ended
+        self.short_of_suggestions("grid", {"name": "grid"},
+                                  {"x": {"type": "categorical", "choices": [-1, 0, 1]}})
+
+    def test_slots_a_hyperband_rung_filling_cannot_use_go_to_the_others(self):
+        # Hyperband (R = 3, eta = 3) starts its first bracket's 3 trials,
+        # then waits for all of them before it promotes one; meanwhile its
+        # equal share (4 of 8) kept a slot idle
+        self.short_of_suggestions("hb", {"name": "hyperband", "seed": 3,
+                                         "options": {"max_resource": 3, "eta": 3}},
+                                  {"x": {"type": "float", "low": -2, "high": 2}})
+
     def test_a_different_spec_under_a_running_studys_name_names_the_field(self):
         # the answer said "to change its budget, stop it, then post the spec
         # again" whatever differed: a user who did so met a second 409, for
