@@ -238,7 +238,10 @@ int sched_outcome_line(scheduler *s, sched_run *r, const char *line, int cut, ke
     if (rc == KE_INVALID && !r->n_malformed++)
         kerror_text(&why, r->malformed, sizeof r->malformed);
     if (rc != KE_OK) return KE_OK;   /* plain log output, or a malformed line, which is noted */
-    if (r->failure[0]) return KE_OK;
+    /* A pruned trial may report during its kill_grace (a worker's lines in
+     * flight, a trainer's state on SIGTERM): it is recorded as the report
+     * it was pruned on left it (step, value, curve, metrics) */
+    if (r->failure[0] || r->pruned) return KE_OK;
     if (rl.final || !rl.has_step) {
         merge_final(&r->final, &rl);
         return KE_OK;

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,19 @@ static scheduler_remote lease_tag(scheduler *s, int tag)
     ck_assert_msg(scheduler_lease(s, &rem, &err) == KE_OK, "%s", err.msg);
     ck_assert_int_eq(rem.leased, 1);
     return rem;
+}
+
+/* Leases a trial under tag, relays lines (NULL-terminated) from it and
+ * ends it with ev, its stderr tail err_tail. */
+static void lease_lines_exit(scheduler *s, int tag, const char *const *lines,
+                             const runner_event *ev, const char *err_tail)
+{
+    kerror err;
+    kerror_clear(&err);
+    lease_tag(s, tag);
+    for (int i = 0; lines[i]; i++)
+        ck_assert_int_eq(scheduler_remote_line(s, tag, lines[i], &err), KE_OK);
+    ck_assert_int_eq(scheduler_remote_exit(s, tag, ev, NULL, err_tail, &err), KE_OK);
 }
 
 /* Two trials end in the same poll while the history refuses to end a trial:
@@ -549,7 +563,7 @@ END_TEST
  * report like any other. */
 START_TEST(malformed_report_lines_are_noted_in_the_trial_record)
 {
-    static const char *lines[2][4] = {
+    static const char *const lines[2][4] = {
         {"{\"step\": 2147483648, \"loss\": 0.3}", "{\"step\": 2147483647, \"loss\": 0.4}",
          "epoch done", NULL},
         {"{\"step\": -1, \"loss\": 0.3}", "{\"step\": 1.5, \"loss\": 0.3}",
@@ -560,13 +574,8 @@ START_TEST(malformed_report_lines_are_noted_in_the_trial_record)
     storage *st;
     scheduler_opts o;
     scheduler *s = open_random_for_workers("steps", 2, 2, &spec, &st, &o);
-    for (int tag = 1; tag <= 2; tag++) {
-        lease_tag(s, tag);
-        for (int i = 0; lines[tag - 1][i]; i++)
-            ck_assert_int_eq(scheduler_remote_line(s, tag, lines[tag - 1][i], &err), KE_OK);
-        runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
-        ck_assert_int_eq(scheduler_remote_exit(s, tag, &ev, NULL, "done", &err), KE_OK);
-    }
+    runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
+    for (int tag = 1; tag <= 2; tag++) lease_lines_exit(s, tag, lines[tag - 1], &ev, "done");
     storage_trial t;
     char *out, *errs;
     ck_assert_int_eq(storage_trial_get(st, scheduler_study_id(s), 0, &t, &err), KE_OK);
@@ -659,6 +668,64 @@ static void run_leases(scheduler *s, int tag, int n, int keep_last)
         ck_assert_int_eq(scheduler_remote_exit(s, tag, &ev, NULL, NULL, &err), KE_OK);
     }
 }
+
+/* A pruned trial goes on for up to run.kill_grace after the decision, and
+ * may report meanwhile (a worker's lines in flight, or a trainer that
+ * writes its state on SIGTERM): its record is that of the report the
+ * decision was made on, step, value, curve and metrics, not whatever came
+ * last ("pruned at step 3" and the value of step 3 were stored for a
+ * decision at step 1, a value the pruner never judged). */
+START_TEST(a_pruned_trial_is_recorded_at_the_report_it_was_pruned_on)
+{
+    static const char text[] =
+        "{\"name\": \"prune\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+        " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+        " \"pruner\": {\"name\": \"median\", \"options\": {\"min_trials\": 1}},"
+        " \"budget\": {\"max_trials\": 2, \"max_parallel\": 1},"
+        " \"run\": {\"command\": [\"true\"]}}";
+    static const char *const first[] = {"{\"step\": 1, \"loss\": 0.1}",
+                                        "{\"step\": 2, \"loss\": 0.1}", "{\"loss\": 0.1}", NULL};
+    /* pruned at step 1 (5 is worse than the median, 0.1); the rest comes
+     * during its grace */
+    static const char *const second[] = {"{\"step\": 1, \"loss\": 5, \"acc\": 0.2}",
+                                         "{\"step\": 2, \"loss\": 0.05, \"acc\": 0.9}",
+                                         "{\"loss\": 0.01, \"acc\": 0.95}", NULL};
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    storage *st;
+    scheduler_opts o;
+    scheduler *s = open_for_workers(text, &spec, &st, &o);
+    lease_lines_exit(s, 1, first, &(runner_event){.kind = RUNNER_EXIT, .exited = 1}, NULL);
+    lease_lines_exit(s, 2, second, &(runner_event){.kind = RUNNER_EXIT, .signaled = 1,
+                                                  .signal = SIGTERM}, NULL);
+    storage_trial t;
+    ck_assert_int_eq(storage_trial_get(st, scheduler_study_id(s), 1, &t, &err), KE_OK);
+    ck_assert_int_eq(t.state, TRIAL_PRUNED);
+    ck_assert_str_eq(t.failure, "pruned at step 1");
+    ck_assert(t.has_value);
+    ck_assert_double_eq(t.value, 5);
+    ck_assert_int_eq(t.last_step, 1);
+    storage_value *v;
+    int n;
+    ck_assert_int_eq(storage_trial_values(st, t.id, &v, &n, &err), KE_OK);
+    ck_assert_int_eq(n, 2);   /* acc and loss of step 1 */
+    for (int i = 0; i < n; i++) ck_assert_int_eq(v[i].step, 1);
+    storage_values_free(v, n);
+    storage_metric *m;
+    ck_assert_int_eq(storage_trial_metrics(st, t.id, &m, &n, &err), KE_OK);
+    ck_assert_int_eq(n, 2);
+    for (int i = 0; i < n; i++)
+        ck_assert_double_eq(m[i].value, strcmp(m[i].name, "loss") ? 0.2 : 5);
+    storage_metrics_free(m, n);
+    /* the history the strategy and the pruner see is the stored one */
+    ck_assert_int_eq(s->hist.t[1].n_steps, 1);
+    assert_history_as_stored(s, st, &spec);
+    storage_trial_free(&t);
+    close_for_workers(s, st, &spec);
+}
+END_TEST
 
 START_TEST(live_history_is_the_one_a_resumed_study_loads)
 {
@@ -764,6 +831,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
     tcase_add_test(tc, live_history_is_the_one_a_resumed_study_loads);
     tcase_add_test(tc, promotion_due_keeps_a_workers_study_running);
+    tcase_add_test(tc, a_pruned_trial_is_recorded_at_the_report_it_was_pruned_on);
     suite_add_tcase(s, tc);
     return s;
 }
