@@ -426,9 +426,9 @@ window.K = window.K || {};
     for (let i = 0; i < done.length; i++) {
       for (let j = 0; j < P; j++) {
         const p = pos[j][i];
-        ys[i * (P + 1) + j] = p === null ? NaN : (p - ranges[j][0]) / (ranges[j][1] - ranges[j][0]);
+        ys[i * (P + 1) + j] = p === null ? NaN : S.frac(p, ranges[j][0], ranges[j][1]);
       }
-      ys[i * (P + 1) + P] = (done[i].value - vlo) / (vhi - vlo);
+      ys[i * (P + 1) + P] = S.frac(done[i].value, vlo, vhi);
     }
     /* each line's dataset: its objective's band, or the dimmed one (the
      * last) when a brush leaves it out */
@@ -561,7 +561,7 @@ window.K = window.K || {};
   /* Cell k of n on an axis: its [from, to] in the scale's units. */
   function cellRange(axis, lo, hi, k, n) {
     if (axis.categorical) return [k - 0.5, k + 0.5];
-    const at = (f) => { const p = lo + f * (hi - lo); return axis.log ? 10 ** p : p; };
+    const at = (f) => { const p = S.lerp(f, lo, hi); return axis.log ? 10 ** p : p; };
     return [at(k / n), at((k + 1) / n)];
   }
 
@@ -604,7 +604,7 @@ window.K = window.K || {};
     const [ylo, yhi] = S.extent(py);
     const nx = ax.categorical ? ax.choices.length : CONTOUR_CELLS;
     const ny = ay.categorical ? ay.choices.length : CONTOUR_CELLS;
-    const cell = (p, lo, hi, n, axis) => (axis.categorical ? p : Math.min(n - 1, Math.floor(((p - lo) / (hi - lo)) * n)));
+    const cell = (p, lo, hi, n, axis) => (axis.categorical ? p : Math.min(n - 1, Math.floor(S.frac(p, lo, hi) * n)));
     const sum = new Float64Array(nx * ny);
     const cnt = new Uint32Array(nx * ny);
     const dots = [];

@@ -71,7 +71,7 @@ window.K = window.K || {};
     tf(v) { return this.log ? (v > 0 ? Math.log10(v) : NaN) : v; }
 
     getPixelForValue(v) {
-      const t = (this.tf(v) - this.lo) / (this.hi - this.lo);
+      const t = S.frac(this.tf(v), this.lo, this.hi);
       const f = this.options.reverse ? 1 - t : t;
       return this.horizontal ? this.left + f * (this.right - this.left) : this.bottom - f * (this.bottom - this.top);
     }
@@ -79,7 +79,7 @@ window.K = window.K || {};
     getValueForPixel(p) {
       let f = this.horizontal ? (p - this.left) / (this.right - this.left) : (this.bottom - p) / (this.bottom - this.top);
       if (this.options.reverse) f = 1 - f;
-      const u = this.lo + f * (this.hi - this.lo);
+      const u = S.lerp(f, this.lo, this.hi);
       return this.log ? 10 ** u : u;
     }
 
@@ -111,7 +111,12 @@ window.K = window.K || {};
           }
         }
       } else {
-        let step = niceStep((hi - lo) / (most - 1));
+        /* a step past the largest double is none (values from -1.7e308
+         * to 1.7e308: (hi - lo) / 1 was Infinity and no tick was made):
+         * then more, smaller steps */
+        let parts = most - 1;
+        let step = niceStep(hi / parts - lo / parts);
+        while (!Number.isFinite(step)) { parts++; step = niceStep(hi / parts - lo / parts); }
         if (o.ticks && o.ticks.precision === 0) step = Math.max(1, Math.round(step));
         /* out to a tick, unless that tick is past the largest double:
          * 1.7e308 rounded up to 2e308, Infinity, and the loop below made
@@ -432,13 +437,15 @@ window.K = window.K || {};
       return { data: { length: n }, px, py };
     }
 
-    /* getPixelForValue without the per-call option lookups */
+    /* getPixelForValue without the per-call option lookups; a range
+     * wider than the largest double in halves (h, as S.frac) */
     scaleMap(s) {
       const log = s.log;
-      const k = (s.horizontal ? s.right - s.left : s.top - s.bottom) / (s.hi - s.lo) * (s.options.reverse ? -1 : 1);
+      const h = S.half(s.lo, s.hi);
+      const k = (s.horizontal ? s.right - s.left : s.top - s.bottom) / (s.hi * h - s.lo * h) * (s.options.reverse ? -1 : 1);
       const o = s.options.reverse ? (s.horizontal ? s.right : s.top) : (s.horizontal ? s.left : s.bottom);
-      const lo = s.lo;
-      return log ? (v) => (v > 0 ? o + (Math.log10(v) - lo) * k : NaN) : (v) => o + (v - lo) * k;
+      const lo = s.lo * h;
+      return log ? (v) => (v > 0 ? o + (Math.log10(v) - lo) * k : NaN) : (v) => o + (v * h - lo) * k;
     }
 
     render() {

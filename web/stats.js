@@ -75,6 +75,21 @@ window.K = window.K || {};
     return [lo, hi];
   }
 
+  /* Where v lies in [lo, hi] (0 at lo, 1 at hi), and the value at fraction
+   * f of it. A range wider than the largest double (-1.7e308 to 1.7e308)
+   * is taken in halves: hi - lo and v - lo were Infinity, every fraction
+   * NaN or 0, and the study page did not load. half(lo, hi): 1, or 0.5
+   * for such a range (plot.js maps its axes' pixels with it). */
+  const half = (lo, hi) => (Number.isFinite(hi - lo) ? 1 : 0.5);
+  function frac(v, lo, hi) {
+    const k = half(lo, hi);
+    return (v * k - lo * k) / (hi * k - lo * k);
+  }
+  function lerp(f, lo, hi) {
+    const k = half(lo, hi);
+    return (lo * k + f * (hi * k - lo * k)) / k;
+  }
+
   /* An approximation of the viridis colour map, t in [0, 1]. */
   const STOPS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   function viridis(t) {
@@ -93,7 +108,7 @@ window.K = window.K || {};
    * bandColor its colour. */
   const BANDS = 16;
   function objectiveBand(v, lo, hi, direction) {
-    const t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+    const t = hi > lo ? frac(v, lo, hi) : 0.5;
     const good = direction === 'maximize' ? t : 1 - t;
     return Math.min(BANDS - 1, Math.max(0, Math.floor(good * BANDS)));
   }
@@ -137,7 +152,7 @@ window.K = window.K || {};
       y.forEach((v, i) => {
         let b = 'absent';
         if (pos[i] !== null) {
-          b = axis.categorical ? pos[i] : Math.min(nbins - 1, Math.floor(((pos[i] - lo) / (hi - lo)) * nbins));
+          b = axis.categorical ? pos[i] : Math.min(nbins - 1, Math.floor(frac(pos[i], lo, hi) * nbins));
         }
         const acc = bins.get(b) || { n: 0, sum: 0 };
         acc.n += 1;
@@ -192,7 +207,7 @@ window.K = window.K || {};
   }
 
   K.stats = {
-    FINISHED, better, scored, bestSoFar, paramAxis, axisPos, extent, viridis,
+    FINISHED, better, scored, bestSoFar, paramAxis, axisPos, extent, half, frac, lerp, viridis,
     BANDS, objectiveBand, bandColor, importance, counts, fmt, fmtTime, fmtDuration,
   };
 })(window.K);

@@ -415,6 +415,34 @@ test('a study whose values reach 1.7e308 is shown: an axis rounded out to a tick
   assert.ok(Number.isFinite(y.hi) && y.hi >= 1.7e308 && Number.isFinite(y.last), JSON.stringify(y));
 });
 
+test('a study whose values span both signs to the ends of the double range draws its charts with ticks and its points apart', async () => {
+  await gridStudyShown('signs', { k: { type: 'categorical', choices: [0, 1, 2] } },
+    "case {k} in 0) echo '{{\"value\": -1.7e308}}';; 1) echo '{{\"value\": 0}}';; *) echo '{{\"value\": 1.7e308}}';; esac");
+  const got = await page.evaluate(() => {
+    const c = window.kestrelCharts;
+    /* each axis the values run along: its tick labels, and the pixels of the trials' points */
+    const axis = (ch, id) => {
+      const sc = ch.scales[id];
+      return { labels: sc.ticks.filter((t) => Number.isFinite(sc.getPixelForValue(t.value))).map((t) => t.label).filter((l) => l) };
+    };
+    const ys = (ch) => ch.metas.flatMap((m) => Array.from(m.py)).filter((y) => y === y);
+    const par = c.parallel;
+    const parY = par.data.datasets.flatMap((d) => Array.from({ length: d.data.length }, (_, i) => d.data.at(i)))
+      .filter((p) => p.x === 1 && p.y !== null).map((p) => p.y).sort((a, b) => a - b);
+    return { history: axis(c.history, 'y'), slice: axis(c['slice:k'], 'y'), edf: axis(c.edf, 'x'),
+      historyYs: [...new Set(ys(c.history).slice(0, 3).map(Math.round))].length,
+      parallel: parY, bands: c.parallel.data.datasets.filter((d) => !d.dim && d.data.length > 0).length };
+  });
+  for (const k of ['history', 'slice', 'edf']) {
+    assert.ok(got[k].labels.length >= 2, `${k}: ticks labelled along the values (${JSON.stringify(got[k])})`);
+    assert.ok(got[k].labels.some((l) => l.startsWith('-')) && got[k].labels.some((l) => !l.startsWith('-')), `${k}: ${got[k].labels}`);
+  }
+  assert.equal(got.historyYs, 3, 'the three trials\' values drawn at three heights');
+  assert.deepEqual(got.parallel.map((y) => Number(y.toFixed(6))), [0, 0.5, 1], 'the objective\'s axis of the parallel coordinates');
+  assert.equal(got.bands, 3, 'the three values in three colour bands');
+  await shot('study-signs');
+});
+
 test('categories of 200 characters are cut with an ellipsis in the charts and the table, whole in a tooltip', async () => {
   const long = ['a', 'b', 'c'].map((ch) => ch.repeat(200));
   await gridStudyShown('wordy', { c: { type: 'categorical', choices: long }, k: { type: 'categorical', choices: [1, 2] } },
