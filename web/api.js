@@ -16,8 +16,14 @@ window.K = window.K || {};
   const BLOCK = 2000;
 
   /* The token arrives once as ?token=..., then lives in sessionStorage and
-   * leaves the address bar, so it is not bookmarked or sent as a Referer. */
-  function initToken() {
+   * leaves the address bar, so it is not bookmarked or sent as a Referer.
+   * show(): the page shown again, once a token is entered by the banner's
+   * button (enterToken). */
+  let showAgain = () => {};
+  function initToken(show) {
+    showAgain = show;
+    const enter = document.getElementById('auth-enter');
+    if (enter) enter.addEventListener('click', enterToken);
     const q = new URLSearchParams(location.search);
     if (q.has('token')) {
       sessionStorage.setItem(TOKEN_KEY, q.get('token'));
@@ -44,21 +50,47 @@ window.K = window.K || {};
    * without ?token=, or with a token that is not the server's (sent: one
    * was sent; the prompt says which, as the server's message does): the
    * user is asked once (however many requests were refused together), and
-   * the live feed reopens with the token. */
+   * the live feed reopens with the token. A cancelled prompt is not asked
+   * again (each poll asked, every 2 s): declined keeps whether a token had
+   * been sent, the requests fail with the server's 401, and the banner
+   * (#auth) says why the pages show nothing, with a button that asks again. */
   let asking = null;
+  let declined = null;
+
+  /* The prompt; true when a token was entered (then kept for the tab). */
+  function prompted(sent) {
+    const t = window.prompt(sent
+      ? 'This Kestrel server did not take the token this tab sent (a wrong token): enter its access token (the first line of its --token-file):'
+      : 'This Kestrel server needs its access token (the first line of its --token-file):');
+    const token = t && t.trim();
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    declined = token ? null : sent;
+    const banner = document.getElementById('auth');
+    if (banner) {
+      banner.hidden = !!token;
+      document.getElementById('auth-text').textContent = sent
+        ? 'This Kestrel server did not take the token this tab sent, and no other was entered: it shows nothing without its access token (the first line of its --token-file).'
+        : 'This Kestrel server needs its access token (the first line of its --token-file): it shows nothing without it.';
+    }
+    return !!token;
+  }
+
   function askToken(sent) {
+    if (declined !== null) return Promise.resolve(false);
     if (!asking) {
       asking = new Promise((resolve) => {
-        const t = window.prompt(sent
-          ? 'This Kestrel server did not take the token this tab sent (a wrong token): enter its access token (the first line of its --token-file):'
-          : 'This Kestrel server needs its access token (the first line of its --token-file):');
-        if (t && t.trim()) sessionStorage.setItem(TOKEN_KEY, t.trim());
-        resolve(!!(t && t.trim()));
-        if (t && handler) subscribe(handler);
+        const ok = prompted(sent);
+        resolve(ok);
+        if (ok && handler) subscribe(handler);
         setTimeout(() => { asking = null; }, 0);
       });
     }
     return asking;
+  }
+
+  /* The banner's button: the prompt again; with a token, the page anew. */
+  function enterToken() {
+    if (prompted(declined)) showAgain();
   }
 
   async function request(method, path, body, retried) {

@@ -40,7 +40,7 @@ window.K = window.K || {};
     root.append(K.dom.h('p', { class: 'error' }, 'No such page: ' + hash));
   }
 
-  K.api.initToken();
+  K.api.initToken(route);
   window.addEventListener('hashchange', route);
   route();
 })(window.K);

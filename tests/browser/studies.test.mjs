@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setup, noScriptErrors, page, tmp, go, api, shot, branin, stepsStudy, serve, KESTREL } from './helpers.mjs';
+import { setup, noScriptErrors, page, tmp, go, api, until, shot, branin, stepsStudy, serve, KESTREL } from './helpers.mjs';
 
 setup(() => [branin('branin', 30), stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
 
@@ -109,6 +109,47 @@ test('a wrong token is told from a missing one, by the prompt and the page as by
     assert.match(await error.innerText(), /^Cannot load the studies: no token: this request needs the header/);
   } finally {
     page.off('dialog', dismiss);
+    locked.kill('SIGTERM');
+    await new Promise((r) => locked.once('exit', r));
+  }
+});
+
+test('a cancelled token prompt is not asked again at each poll: the page says why and offers the prompt again', async () => {
+  const TOKEN = 'cancelled-prompt-token';
+  writeFileSync(join(tmp, 'token3'), TOKEN + '\n');
+  const { proc: locked, url } = await serve('locked3.db', '--token-file', join(tmp, 'token3'),
+    '--auth-reads', '--no-access-log');
+  const asked = [];
+  let answer = null;   /* null: the prompt is cancelled */
+  const reply = (d) => { asked.push(d.message()); if (answer) d.accept(answer); else d.dismiss(); };
+  /* the studies list's requests refused: the first, then the polls' (every 2 s) */
+  let refused = 0;
+  const count = (r) => { if (r.status() === 401 && new URL(r.url()).pathname === '/api/v1/studies') refused++; };
+  page.on('dialog', reply);
+  page.on('response', count);
+  try {
+    await page.goto(url + '#/');
+    const error = page.locator('p.error:not([hidden])');
+    await error.waitFor();
+    const after = refused;
+    await until('three more polls refused', async () => refused >= after + 3);
+    assert.equal(asked.length, 1, `one prompt, not one a poll: ${JSON.stringify(asked)}`);
+    assert.match(await error.innerText(), /^Cannot load the studies: no token: /);
+    assert.match(await page.locator('#auth').innerText(), /^This Kestrel server needs its access token/);
+    assert.equal(await page.locator('#auth').isVisible(), true, 'a banner says why the page shows nothing');
+    await shot('studies-token-cancelled');
+    /* the button asks again; with the token the page is shown */
+    answer = TOKEN;
+    await page.locator('#auth-enter').click();
+    await page.locator('p.empty:not([hidden])').waitFor();
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+    assert.equal(asked.length, 2);
+    assert.equal(await page.locator('#auth').isHidden(), true, 'the banner goes once the token is taken');
+    assert.equal(await page.locator('p.error').isHidden(), true);
+    await shot('studies-token-entered');
+  } finally {
+    page.off('dialog', reply);
+    page.off('response', count);
     locked.kill('SIGTERM');
     await new Promise((r) => locked.once('exit', r));
   }
