@@ -48,6 +48,24 @@ window.K = window.K || {};
     return h('div', { class: 'fact' }, h('span', { class: 'fact-k' }, k), h('span', { class: 'fact-v', dataset: { fact: k } }, v));
   }
 
+  /* Runs redraw(), which builds el's children anew, and gives the
+   * keyboard's focus back to the new control that stands for the one that
+   * had it (same id, or same tag, link and text): a live list redrawn every
+   * second or two took a focused link away, and a keyboard user's Tab began
+   * again at the top of the page and Enter did nothing. */
+  const FOCUSABLE = 'a[href], button, summary, select, input, textarea, [tabindex]';
+  const focusKey = (e) => e.id || [e.tagName, e.getAttribute('href') || '', e.textContent].join('|');
+  function keepFocus(el, redraw) {
+    const had = document.activeElement;
+    const key = had && had !== el && el.contains(had) ? focusKey(had) : null;
+    const result = redraw();
+    if (key !== null && !el.contains(document.activeElement)) {
+      const same = Array.from(el.querySelectorAll(FOCUSABLE)).find((e) => focusKey(e) === key);
+      if (same) same.focus({ preventScroll: true });
+    }
+    return result;
+  }
+
   /* Replaces el's children; like h(), skips null children. */
   function fill(el, ...children) {
     el.replaceChildren();
@@ -55,5 +73,5 @@ window.K = window.K || {};
     return el;
   }
 
-  K.dom = { h, fill, badge, chartCard, fact };
+  K.dom = { h, fill, keepFocus, badge, chartCard, fact };
 })(window.K);

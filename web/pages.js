@@ -67,7 +67,7 @@ K.pages = K.pages || {};
         const studies = await K.api.studies();
         if (!page.alive()) return;
         error.hidden = true;
-        tbody.replaceChildren(...studies.map(studyRow));
+        K.dom.keepFocus(tbody, () => tbody.replaceChildren(...studies.map(studyRow)));
         empty.hidden = studies.length > 0;
       } catch (e) {
         if (!page.alive()) return;

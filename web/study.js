@@ -16,7 +16,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, badge, chartCard, fact } = K.dom;
+  const { h, fill, keepFocus, badge, chartCard, fact } = K.dom;
   const S = K.stats;
   const REDRAW_MS = 500;
   const PAGE_ROWS = 100;
@@ -198,7 +198,7 @@ K.pages = K.pages || {};
     let putting = 0;
     function putRows(trs, inFrames) {
       const gen = ++putting;
-      tbody.replaceChildren(...(inFrames ? trs.slice(0, FRAME_ROWS) : trs));
+      keepFocus(tbody, () => tbody.replaceChildren(...(inFrames ? trs.slice(0, FRAME_ROWS) : trs)));
       if (!inFrames) return;
       (async () => {
         for (let i = FRAME_ROWS; i < trs.length; i += FRAME_ROWS) {
@@ -348,7 +348,7 @@ K.pages = K.pages || {};
       stop.disabled = !running || model.deleted;
       resume.disabled = running || s.state === 'COMPLETE' || model.deleted;
       retry.disabled = running || !retryable || model.deleted;
-      fill(top,
+      keepFocus(top, () => fill(top,
         h('div', { class: 'facts' },
           fact('objective', `${s.direction} ${s.metric}`),
           fact('strategy', s.strategy),
@@ -366,7 +366,7 @@ K.pages = K.pages || {};
           h('pre', { id: 'spec-view' }, JSON.stringify(s.spec, null, 2))) : null,
         model.actionError ? h('p', { class: 'error', id: 'action-error' }, model.actionError) : null,
         model.deleted ? h('p', { class: 'error', id: 'study-deleted' }, `Study ${s.name} was deleted, with its trials; `
-          + 'one made again under its name will show here. ', h('a', { href: '#/' }, 'Back to the studies')) : null);
+          + 'one made again under its name will show here. ', h('a', { href: '#/' }, 'Back to the studies')) : null));
     }
     return { el, render };
   }

@@ -7,7 +7,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, badge, chartCard, fact } = K.dom;
+  const { h, fill, keepFocus, badge, chartCard, fact } = K.dom;
   const S = K.stats;
 
   function kvTable(id, obj) {
@@ -72,7 +72,7 @@ K.pages = K.pages || {};
     const curve = chartCard('Learning curve', 300);
     const hasCurve = (t.values || []).length > 0 || t.state === 'RUNNING';
     K.charts.destroyAll();
-    fill(root,
+    keepFocus(root, () => fill(root,
       h('div', { class: 'page-head' },
         h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: base }, name), ' / trial #' + t.number),
         badge(t.interrupted ? 'INTERRUPTED' : t.state)),
@@ -93,7 +93,7 @@ K.pages = K.pages || {};
         hasCurve ? curve.card : h('section', { class: 'card' }, h('h3', null, 'Learning curve'),
           h('p', { class: 'muted' }, 'This trial reported no intermediate steps.'))),
       h('div', { class: 'grid2' }, tail('stdout (tail)', t.stdout_tail, 'stdout', t.state === 'RUNNING'),
-        tail('stderr (tail)', t.stderr_tail, 'stderr', t.state === 'RUNNING')));
+        tail('stderr (tail)', t.stderr_tail, 'stderr', t.state === 'RUNNING'))));
     return hasCurve ? K.charts.trialCurve(curve.canvas, t, metric) : null;
   }
 })(window.K);

@@ -7,7 +7,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill } = K.dom;
+  const { h, fill, keepFocus } = K.dom;
   const POLL_MS = 2000;
 
   function ago(t) {
@@ -49,7 +49,7 @@ K.pages = K.pages || {};
         const workers = await K.api.workers();
         if (!page.alive()) return;
         error.hidden = true;
-        fill(tbody, workers.map(workerRow));
+        keepFocus(tbody, () => fill(tbody, workers.map(workerRow)));
         empty.hidden = workers.length > 0;
       } catch (e) {
         if (!page.alive()) return;

@@ -214,4 +214,67 @@ test('without the event stream the study page falls back to polling', async () =
   }
 });
 
+/* Counts the childList changes under the element of selector (a redraw
+ * of its rows), in window.redraws[selector]. */
+async function countRedraws(selector) {
+  await page.evaluate((sel) => {
+    window.redraws = window.redraws || {};
+    window.redraws[sel] = 0;
+    new MutationObserver(() => { window.redraws[sel]++; })
+      .observe(document.querySelector(sel), { childList: true, subtree: true });
+  }, selector);
+}
+const redrawn = (selector, n) => page.waitForFunction(([sel, k]) => window.redraws[sel] >= k, [selector, n]);
+const focused = () => page.evaluate(() => {
+  const e = document.activeElement;
+  return !e || e === document.body ? 'nothing' : [e.tagName, e.getAttribute('href'), e.textContent].join('|');
+});
+
+test('live redraws keep the keyboard\'s focus: the studies list, the study header and the trial table', async () => {
+  /* trials of 0.2 s each, for as long as the test runs: it stops the study */
+  const spec = branin('keys', 100000, 2);
+  spec.run = { command: ['sh', '-c', "sleep 0.2; echo '{{\"value\": {x1}}}'"] };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  try {
+    await go('#/');
+    const link = page.locator('#studies a[href="#/study/keys"]');
+    await link.waitFor();
+    /* Tab to the study's link, as a keyboard user does */
+    for (let i = 0; i < 40 && await page.evaluate(() => document.activeElement.getAttribute('href')) !== '#/study/keys'; i++) {
+      await page.keyboard.press('Tab');
+    }
+    const was = await focused();
+    assert.equal(was, 'A|#/study/keys|keys');
+    await countRedraws('#studies tbody');
+    await redrawn('#studies tbody', 2);
+    assert.equal(await focused(), was, 'the list redrawn live leaves the focus on the study\'s link');
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**#/study/keys');
+    await page.locator('#charts[data-ready="true"]').waitFor();
+
+    /* the header: the Spec summary, rebuilt with the facts at each redraw */
+    await page.focus('.spec-view summary');
+    await countRedraws('.study-head');
+    await redrawn('.study-head', 2);
+    assert.equal(await focused(), 'SUMMARY||Spec', 'the header redrawn live leaves the focus on Spec');
+    await page.keyboard.press('Enter');
+    await page.locator('#spec-view').waitFor();
+
+    /* the table, newest trials first: its rows change as trials start */
+    await page.focus('#trials th[data-key="number"]');
+    await page.keyboard.press('Enter');
+    await page.locator('#trials th[data-key="number"][data-sort="desc"]').waitFor();
+    const row = await page.$eval('#trials tbody tr:nth-child(3) a', (a) => a.getAttribute('href'));
+    await page.focus(`#trials tbody a[href="${row}"]`);
+    const cell = await focused();
+    await countRedraws('#trials tbody');
+    await redrawn('#trials tbody', 2);
+    assert.equal(await focused(), cell, 'the table redrawn live leaves the focus on the trial\'s link');
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**' + row);
+  } finally {
+    await api('POST', '/studies/keys/stop');
+  }
+});
+
 noScriptErrors();

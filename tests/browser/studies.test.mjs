@@ -206,7 +206,15 @@ test('the workers page lists each worker with its labels, slots, GPUs and the tr
     assert.equal(await page.locator('#workers tr:has-text("cpu1:7") .running').innerText(), 'idle');
     assert.equal(await page.locator('header nav a.active').innerText(), 'Workers');
     await shot('workers');
-    await row.locator('a.lease').click();
+    /* the list, polled every 2 s, leaves the keyboard's focus where it was */
+    await row.locator('a.lease').focus();
+    await page.evaluate(() => {
+      window.workerRedraws = 0;
+      new MutationObserver(() => { window.workerRedraws++; }).observe(document.querySelector('#workers tbody'), { childList: true });
+    });
+    await page.waitForFunction(() => window.workerRedraws >= 2);
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'lease', 'the focus stays on the trial\'s link');
+    await page.keyboard.press('Enter');
     await page.waitForURL(`**#/study/remote/trial/${lease.json.trial.number}`);
   } finally {
     coord.proc.kill('SIGTERM');
