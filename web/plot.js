@@ -214,12 +214,11 @@ window.K = window.K || {};
       this.tip = null;
       this.blank = null;   // the element say() shows
       this.cutLabels = [];   // the boxes of labels drawn cut, with their whole text (cutLabel)
+      this.keys = [];   // the legend's buttons (legendKeys)
       this.onMove = (e) => this.hover(e.offsetX, e.offsetY);
       this.onLeave = () => this.hover(null, null);
-      this.onClick = (e) => this.legendClick(e.offsetX, e.offsetY);
       canvas.addEventListener('mousemove', this.onMove);
       canvas.addEventListener('mouseleave', this.onLeave);
-      canvas.addEventListener('click', this.onClick);
       /* a new size is laid out and drawn again, once a layout exists */
       this.resize = new ResizeObserver(() => {
         if (!this.chartArea) return;
@@ -257,7 +256,8 @@ window.K = window.K || {};
       this.resize.disconnect();
       this.canvas.removeEventListener('mousemove', this.onMove);
       this.canvas.removeEventListener('mouseleave', this.onLeave);
-      this.canvas.removeEventListener('click', this.onClick);
+      for (const b of this.keys) b.remove();
+      this.keys = [];
       if (this.tip) this.tip.remove();
       this.tip = null;
       if (this.blank) this.blank.remove();
@@ -368,6 +368,7 @@ window.K = window.K || {};
           x += iw;
         }
       });
+      this.legendKeys();
       top += rows.length * LEGEND_ROW + (rows.length ? 4 : 0);
       const xo = this.options.scales.x || {};
       const titled = (o) => o.title && o.title.display && o.title.text;
@@ -759,13 +760,33 @@ window.K = window.K || {};
       this.tip.style.top = Math.max(0, py - this.tip.offsetHeight - 6) + 'px';
     }
 
-    /* A click on a legend item shows or hides its dataset. */
-    legendClick(x, y) {
-      const b = this.legend.boxes.find((k) => x >= k.x && x <= k.x + k.w && y >= k.y && y <= k.y + k.h);
-      if (!b) return;
-      const ds = this.data.datasets[b.item.datasetIndex];
-      ds.hidden = !ds.hidden;
-      this.update();
+    /* The legend's items as buttons over their boxes on the canvas, one
+     * each, which show or hide its dataset: a click on the canvas alone
+     * could not be reached with Tab nor pressed with Enter or Space. Their
+     * text is the item's, for a screen reader; the canvas draws it. */
+    legendKeys() {
+      const boxes = this.legend.boxes;
+      while (this.keys.length > boxes.length) this.keys.pop().remove();
+      boxes.forEach((b, i) => {
+        let key = this.keys[i];
+        if (!key) {
+          key = document.createElement('button');
+          key.type = 'button';
+          key.className = 'plot-legend-key';
+          key.addEventListener('click', () => {
+            const ds = this.data.datasets[Number(key.dataset.index)];
+            ds.hidden = !ds.hidden;
+            this.update();
+          });
+          this.canvas.parentNode.append(key);
+          this.keys.push(key);
+        }
+        key.dataset.index = String(b.item.datasetIndex);
+        key.textContent = b.item.text;
+        key.title = (b.item.hidden ? 'show ' : 'hide ') + b.item.text;
+        key.setAttribute('aria-pressed', String(!b.item.hidden));
+        Object.assign(key.style, { left: b.x + 'px', top: b.y + 'px', width: b.w + 'px', height: b.h + 'px' });
+      });
     }
   }
 

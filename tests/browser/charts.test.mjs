@@ -354,6 +354,35 @@ test('learning curves mark where pruned trials stopped', async () => {
   await shot('study-pruned');
 });
 
+test('a chart\'s legend is reached with Tab and shows or hides its series with Enter or Space', async () => {
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const hidden = () => page.evaluate(() => window.kestrelCharts.history.data.datasets.slice(0, 2).map((d) => !!d.hidden));
+  const at = () => page.evaluate(() => {
+    const e = document.activeElement;
+    return { text: e.textContent, pressed: e.getAttribute('aria-pressed'), ring: e.matches(':focus-visible') && getComputedStyle(e).outlineStyle !== 'none' };
+  });
+  /* the history's log switch, then its legend's items */
+  await page.focus('#log-scale');
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await at(), { text: 'trial value', pressed: 'true', ring: true });
+  await page.keyboard.press(' ');
+  assert.deepEqual(await hidden(), [true, false], 'Space hid the trial values');
+  assert.equal((await at()).pressed, 'false');
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await at(), { text: 'best so far', pressed: 'true', ring: true });
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await hidden(), [true, true], 'Enter hid the best so far');
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await hidden(), [false, true], 'and shows the trial values again');
+  /* a click on the item drawn on the canvas does the same */
+  const box = await page.evaluate(() => window.kestrelCharts.history.legend.boxes[1]);
+  const canvas = await page.locator('#charts canvas').first().boundingBox();
+  await page.mouse.click(canvas.x + box.x + box.w / 2, canvas.y + box.y + box.h / 2);
+  assert.deepEqual(await hidden(), [false, false]);
+});
+
 test('numbers take one format: axis ticks, table and tooltips alike', async () => {
   await go('#/study/branin');
   /* this page's charts (branin's 30 trials), the slices drawn after the history */
