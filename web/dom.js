@@ -66,6 +66,27 @@ window.K = window.K || {};
     return result;
   }
 
+  /* Buttons enabled together, as one group: set(on0, on1, ...) enables
+   * each as told. A focused one disabled hands the focus to the first one
+   * enabled, now or by a later set() while nothing else took it: the
+   * browser drops a disabled button's focus (Next on the last page, Stop
+   * once pressed), its outline went and Enter did nothing. */
+  function buttonGroup(...buttons) {
+    let lost = false;
+    return (...on) => {
+      const active = document.activeElement;
+      buttons.forEach((b, i) => {
+        if (!on[i] && b === active) lost = true;
+        b.disabled = !on[i];
+      });
+      if (!lost) return;
+      const now = document.activeElement;
+      if (now && now !== document.body && !buttons.includes(now)) { lost = false; return; }
+      const to = buttons.find((b, i) => on[i]);
+      if (to) { to.focus(); lost = false; }
+    };
+  }
+
   /* Replaces el's children; like h(), skips null children. */
   function fill(el, ...children) {
     el.replaceChildren();
@@ -73,5 +94,5 @@ window.K = window.K || {};
     return el;
   }
 
-  K.dom = { h, fill, keepFocus, badge, chartCard, fact };
+  K.dom = { h, fill, keepFocus, buttonGroup, badge, chartCard, fact };
 })(window.K);

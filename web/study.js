@@ -16,7 +16,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, keepFocus, badge, chartCard, fact } = K.dom;
+  const { h, fill, keepFocus, buttonGroup, badge, chartCard, fact } = K.dom;
   const S = K.stats;
   const REDRAW_MS = 500;
   const PAGE_ROWS = 100;
@@ -127,6 +127,7 @@ K.pages = K.pages || {};
     const info = h('span', { class: 'muted', id: 'table-info' });
     const prev = h('button', { class: 'button small', id: 'prev-page', onclick: () => { view.page--; render(); } }, '‹ Prev');
     const next = h('button', { class: 'button small', id: 'next-page', onclick: () => { view.page++; render(); } }, 'Next ›');
+    const pager = buttonGroup(prev, next);
     const filter = h('select', { id: 'state-filter', onchange: () => { view.state = filter.value; view.page = 0; render(); } },
       h('option', { value: '' }, 'all states'), STATES.map((s) => h('option', { value: s }, s.toLowerCase())));
     const cols = [
@@ -257,8 +258,7 @@ K.pages = K.pages || {};
       }
       info.textContent = model.partial ? `first ${rows.length} of ${model.study.counts.total} trials · loading the rest…`
         : `${rows.length} trial${rows.length === 1 ? '' : 's'} · page ${view.page + 1} of ${pages}`;
-      prev.disabled = view.page === 0;
-      next.disabled = model.partial || view.page >= pages - 1;
+      pager(view.page > 0, !model.partial && view.page < pages - 1);
     }
 
     const el = h('section', { class: 'card' },
@@ -320,6 +320,7 @@ K.pages = K.pages || {};
     const resume = button('resume', 'Resume', 'resume');
     const retry = button('retry-failed', 'Retry failed', 'retryFailed', 'retry of the failed trials',
       { title: 'Resume the study and run every failed trial once more with the same parameters' });
+    const actions = buttonGroup(stop, resume, retry);
     const state = h('span');
     const top = h('div');
     const note = noteBox(model);
@@ -345,9 +346,8 @@ K.pages = K.pages || {};
       const retried = new Set(model.trials.map((t) => t.retry_of).filter((n) => n !== null && n !== undefined));
       const retryable = model.trials.some((t) => t.state === 'FAILED' && !t.interrupted && !retried.has(t.number));
       if (state.textContent !== s.state) fill(state, badge(s.state));
-      stop.disabled = !running || model.deleted;
-      resume.disabled = running || s.state === 'COMPLETE' || model.deleted;
-      retry.disabled = running || !retryable || model.deleted;
+      actions(running && !model.deleted, !running && s.state !== 'COMPLETE' && !model.deleted,
+        !running && retryable && !model.deleted);
       keepFocus(top, () => fill(top,
         h('div', { class: 'facts' },
           fact('objective', `${s.direction} ${s.metric}`),

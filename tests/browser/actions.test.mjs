@@ -21,9 +21,12 @@ test('a running study updates live, and stops and resumes', async () => {
   assert.equal(await page.evaluate(() => document.getElementById('live').dataset.state), 'live');
   await shot('study-live');
 
-  await page.click('#stop');
+  /* from the keyboard: once Stop is pressed and disabled, the focus is on Resume */
+  await page.focus('#stop');
+  await page.keyboard.press('Enter');
   await until('live stopped', async () => (await studyState('live')) === 'STOPPED');
   await page.locator('.page-head .badge.state-stopped').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'resume', 'the focus moved from Stop to Resume');
   // the trials the stop ended are interrupted, not failed
   const stopped = (await allTrials('live')).filter((t) => t.state === 'FAILED');
   assert.ok(stopped.length > 0 && stopped.every((t) => t.interrupted), JSON.stringify(stopped));
@@ -49,9 +52,10 @@ test('a running study updates live, and stops and resumes', async () => {
   await page.waitForFunction((n) => window.kestrelCharts.timeline.data.datasets
     .find((d) => d.state === 'INTERRUPTED').data.length === 3 * n, stopped.length);
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.click('#resume');
+  await page.keyboard.press('Enter');
   await until('live running again', async () => (await studyState('live')) === 'RUNNING');
   await page.locator('.page-head .badge.state-running').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'stop', 'and from Resume back to Stop');
   const n1 = (await chartCounts()).history;
   await page.waitForFunction((n) => window.kestrelCharts.history.data.datasets[0].data.length > n, n1);
 });

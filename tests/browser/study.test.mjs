@@ -73,6 +73,14 @@ test('the trial table sorts, filters and pages', async () => {
   await page.keyboard.press(' ');
   assert.deepEqual(await shown(), byValue.slice().reverse().slice(0, 100), 'Space: descending by value');
   await page.click('#trials th[data-key="value"]');
+  // paging from the keyboard: Next on the page before the last is disabled once pressed; the focus goes to Prev
+  await page.focus('#next-page');
+  await page.keyboard.press('Enter');
+  assert.match(await page.locator('#table-info').innerText(), /page 2 of 2$/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'prev-page', 'the focus stays on the pager, on Prev');
+  await page.keyboard.press('Enter');
+  assert.match(await page.locator('#table-info').innerText(), /page 1 of 2$/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'next-page');
 
   await page.selectOption('#state-filter', 'FAILED');
   assert.equal(await rows.count(), 0);
