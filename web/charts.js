@@ -303,53 +303,15 @@ window.K = window.K || {};
       }),
       plugins: [parallelAxesPlugin],
     }, (c, m) => { fillParallel(c, m); if (onSelect) onSelect(c.selected, c.lines, c.brushed); }, model);
-    brushable(chart);
+    K.brush.attach(chart);
     return chart;
   };
-
-  /* Brushing the parallel coordinates: a drag along an axis keeps the trials
-   * whose line crosses it inside the dragged range (on several axes: inside
-   * all of them); a click on an axis without a drag clears its range.
-   * chart.brushes maps an axis index to [lo, hi] in the chart's [0, 1]. */
-  function brushable(chart) {
-    chart.brushes = new Map();
-    const canvas = chart.canvas;
-    let drag = null;
-    const axisAt = (x) => {
-      const n = (chart.axisNames || []).length;
-      for (let j = 0; j < n; j++) if (Math.abs(chart.scales.x.getPixelForValue(j) - x) <= 12) return j;
-      return -1;
-    };
-    const valueAt = (y) => Math.min(1, Math.max(0, chart.scales.y.getValueForPixel(y)));
-    canvas.addEventListener('pointerdown', (e) => {
-      const j = axisAt(e.offsetX);
-      if (j < 0) return;
-      drag = { j, from: valueAt(e.offsetY), moved: false };
-      canvas.setPointerCapture(e.pointerId);
-      e.preventDefault();
-    });
-    canvas.addEventListener('pointermove', (e) => {
-      if (!drag) return;
-      const v = valueAt(e.offsetY);
-      if (Math.abs(v - drag.from) > 0.01) drag.moved = true;
-      if (!drag.moved) return;
-      chart.brushes.set(drag.j, [Math.min(drag.from, v), Math.max(drag.from, v)]);
-      chart.draw();
-    });
-    const end = () => {
-      if (!drag) return;
-      if (!drag.moved) chart.brushes.delete(drag.j);
-      drag = null;
-      chart.refresh(chart.model);
-    };
-    canvas.addEventListener('pointerup', end);
-    canvas.addEventListener('pointercancel', end);
-  }
 
   /* Draws the axes of the parallel-coordinates chart with their ranges. */
   const parallelAxesPlugin = {
     id: 'kestrelParallelAxes',
     afterDatasetsDraw(chart) {
+      K.brush.place(chart);
       const info = chart.axisInfo || [];
       const { ctx, scales } = chart;
       ctx.save();

@@ -770,14 +770,12 @@ window.K = window.K || {};
       boxes.forEach((b, i) => {
         let key = this.keys[i];
         if (!key) {
-          key = document.createElement('button');
-          key.type = 'button';
-          key.className = 'plot-legend-key';
-          key.addEventListener('click', () => {
+          const toggle = () => {
             const ds = this.data.datasets[Number(key.dataset.index)];
             ds.hidden = !ds.hidden;
             this.update();
-          });
+          };
+          key = K.dom.h('button', { type: 'button', class: 'plot-legend-key', onclick: toggle });
           this.canvas.parentNode.append(key);
           this.keys.push(key);
         }

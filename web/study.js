@@ -427,7 +427,7 @@ K.pages = K.pages || {};
     const tl = chartCard('Timeline', 260, 'Each trial from start to end, one row per parallel slot of each worker.');
     const slices = model.axes.map((a) => chartCard(a.name, 220));
     const brushInfo = h('span', { class: 'muted', id: 'parallel-selection' });
-    par.card.querySelector('.note').append(' Drag along an axis to select a range; click the axis to clear it. ', brushInfo);
+    par.card.querySelector('.note').append(' Drag along an axis to select a range (or Tab to the axis: the arrow keys); click the axis to clear it (Escape). ', brushInfo);
     const onSelect = (selected, total, brushed) => {
       brushInfo.textContent = brushed ? `${selected} of ${total} trials selected.` : '';
     };

@@ -261,6 +261,45 @@ test('brushing an axis of the parallel coordinates selects the trials inside its
   assert.equal(await page.locator('#parallel-selection').innerText(), '');
 });
 
+test('an axis of the parallel coordinates is reached with Tab and its range set with the arrow keys', async () => {
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const state = () => page.evaluate(() => {
+    const c = window.kestrelCharts.parallel;
+    const e = document.activeElement;
+    return { focus: e.dataset.axis === undefined ? e.tagName : Number(e.dataset.axis), ring: e.matches(':focus-visible'),
+      brushes: [...c.brushes].map(([j, [lo, hi]]) => [j, Number(lo.toFixed(6)), Number(hi.toFixed(6))]), selected: c.selected };
+  });
+  /* Tab from the chart's title (a click there starts the Tab order) to its first axis (x1), then to the objective's (the third) */
+  await page.locator('h3', { hasText: 'Parallel coordinates' }).click();
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await state(), { focus: 0, ring: true, brushes: [], selected: 30 });
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.equal((await state()).focus, 2);
+  /* ↑ starts a range at the top fifth, ↓ moves it down, Shift+↑ widens it */
+  await page.keyboard.press('ArrowUp');
+  assert.deepEqual((await state()).brushes, [[2, 0.8, 1]]);
+  await page.keyboard.press('ArrowDown');
+  assert.deepEqual((await state()).brushes, [[2, 0.75, 0.95]]);
+  await page.keyboard.press('Shift+ArrowUp');
+  assert.deepEqual((await state()).brushes, [[2, 0.725, 0.975]]);
+  await page.keyboard.press('ArrowUp');
+  assert.deepEqual((await state()).brushes, [[2, 0.75, 1]], 'moved up to the axis\'s end, not past it');
+  const values = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').map((t) => t.value);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const want = values.filter((v) => (v - lo) / (hi - lo) >= 0.75).length;
+  assert.ok(want > 0 && want < 30, `a real selection (${want})`);
+  assert.equal((await state()).selected, want, 'the trials whose objective lies in the range');
+  assert.equal(await page.locator('#parallel-selection').innerText(), `${want} of 30 trials selected.`);
+  await shot('study-brush-keys');
+  /* Escape clears it; the focus stays on the axis */
+  await page.keyboard.press('Escape');
+  assert.deepEqual(await state(), { focus: 2, ring: true, brushes: [], selected: 30 });
+  assert.equal(await page.locator('#parallel-selection').innerText(), '');
+});
+
 // A multi-fidelity trial: trains from its checkpoint's step (when promoted)
 // to KESTREL_BUDGET, reporting each step, so Hyperband's first rung reports
 // once and promotions continue their parent's curve.
