@@ -94,6 +94,10 @@ window.K = window.K || {};
       if (fixedHi) hi = this.tf(o.max);
       if (!Number.isFinite(lo) || !Number.isFinite(hi)) { lo = Number.isFinite(lo) ? lo : Number.isFinite(hi) ? hi - 1 : 0; hi = lo + 1; }
       if (hi === lo) { lo -= fixedLo ? 0 : this.log ? 0.5 : Math.abs(lo) * 0.05 || 0.5; hi += fixedHi ? 0 : this.log ? 0.5 : Math.abs(hi) * 0.05 || 0.5; }
+      /* one value within 5% of the largest double widens past it (1.75e308
+       * to Infinity): the axis ended at Infinity, with no tick */
+      lo = Math.max(lo, -Number.MAX_VALUE);
+      hi = Math.min(hi, Number.MAX_VALUE);
       const most = Math.max(2, Math.min(11, Math.floor(length / (this.horizontal ? 70 : 36))));
       let values = [];
       if (this.chart.category === this.id) {
@@ -116,7 +120,7 @@ window.K = window.K || {};
          * then more, smaller steps */
         let parts = most - 1;
         let step = niceStep(hi / parts - lo / parts);
-        while (!Number.isFinite(step)) { parts++; step = niceStep(hi / parts - lo / parts); }
+        while (!Number.isFinite(step) && parts < 64) { parts++; step = niceStep(hi / parts - lo / parts); }
         if (o.ticks && o.ticks.precision === 0) step = Math.max(1, Math.round(step));
         /* out to a tick, unless that tick is past the largest double:
          * 1.7e308 rounded up to 2e308, Infinity, and the loop below made
@@ -124,7 +128,9 @@ window.K = window.K || {};
         const out = (v, round) => { const t = round(clean(v / step)) * step; return Number.isFinite(t) ? t : v; };
         if (!fixedLo) lo = out(lo, Math.floor);
         if (!fixedHi) hi = out(hi, Math.ceil);
-        for (let k = Math.ceil(clean(lo / step)); k * step <= hi + step * 1e-9; k++) values.push(clean(k * step));
+        /* hi + a hair past the largest double is Infinity, which every k * step is below */
+        const top = Math.min(hi + step * 1e-9, Number.MAX_VALUE);
+        for (let k = Math.ceil(clean(lo / step)); k * step <= top; k++) values.push(clean(k * step));
       }
       this.lo = lo;
       this.hi = hi;

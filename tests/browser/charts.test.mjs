@@ -483,6 +483,16 @@ test('a study whose values reach 1.7e308 is shown: an axis rounded out to a tick
   assert.ok(Number.isFinite(y.hi) && y.hi >= 1.7e308 && Number.isFinite(y.last), JSON.stringify(y));
 });
 
+test('a study whose every value is 1.75e308 is shown: its axis widened by 5% past the largest double ended at Infinity with no tick', async () => {
+  await gridStudyShown('vastest', { k: { type: 'categorical', choices: [0, 1] } },
+    "echo '{{\"value\": 1.75e308}}'");
+  const y = await page.evaluate(() => {
+    const sc = window.kestrelCharts.history.scales.y;
+    return { lo: sc.lo, hi: sc.hi, ticks: sc.ticks.length };
+  });
+  assert.ok(Number.isFinite(y.lo) && Number.isFinite(y.hi) && y.lo < 1.75e308 && y.hi >= 1.75e308 && y.ticks >= 2, JSON.stringify(y));
+});
+
 test('a study whose values span both signs to the ends of the double range draws its charts with ticks and its points apart', async () => {
   await gridStudyShown('signs', { k: { type: 'categorical', choices: [0, 1, 2] } },
     "case {k} in 0) echo '{{\"value\": -1.7e308}}';; 1) echo '{{\"value\": 0}}';; *) echo '{{\"value\": 1.7e308}}';; esac");
