@@ -27,6 +27,7 @@
 #include "runner.h"
 #include "sched_trial.h"
 #include "scheduler.h"
+#include "sha256.h"
 #include "storage.h"
 #include "trial.h"
 
@@ -34,7 +35,9 @@ enum { FLEET_LOST = 8 };
 
 typedef struct fl_worker {
     int64_t id;
-    char key[33];               /* hex; only this worker knows it */
+    /* the SHA-256 of its key: only the worker knows the key, which the
+     * server answers once, to its registration, and never keeps */
+    unsigned char key_sha256[SHA256_BYTES];
     char name[160];             /* stored as the trial's worker */
     json_t *info;               /* as registered */
     double last_seen;           /* CLOCK_REALTIME seconds */
@@ -204,13 +207,17 @@ void fleet_close(fleet *fl)
     free(fl);
 }
 
-static int random_key(char *hex, kerror *err)
+/* A new key as 32 hex digits (128 random bits: its hash, all the history
+ * keeps, cannot be reversed by trying keys) into hex, its SHA-256 into
+ * digest. */
+static int random_key(char hex[33], unsigned char digest[SHA256_BYTES], kerror *err)
 {
     unsigned char b[16];
     /* one call, where opening /dev/urandom was three a registration */
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
         return kerror_set(err, KE_IO, NULL, "cannot read random bytes: %s", strerror(errno));
     for (int i = 0; i < 16; i++) sprintf(hex + 2 * i, "%02x", b[i]);
+    sha256(hex, 32, digest);
     return KE_OK;
 }
 
@@ -278,22 +285,21 @@ static void lease_link(fleet *fl, fl_lease *l)
     atomic_fetch_add(&fl->n_leases, 1);
 }
 
-/* Whether a is the key, in a time that does not tell where they differ:
- * without a server token the key is all that keeps one worker from
- * finishing another's trials. */
-static int key_equal(const char *a, const char *key)
+/* Whether key is w's, compared by hash in a time that does not tell where
+ * they differ: without a server token the key is all that keeps one worker
+ * from finishing another's trials. */
+static int key_matches(const fl_worker *w, const char *key)
 {
-    size_t n = strlen(key), la = strnlen(a, n + 1);
-    unsigned char diff = la != n;
-    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(key[i] ^ (i < la ? a[i] : 0));
-    return diff == 0;
+    unsigned char digest[SHA256_BYTES];
+    sha256(key, strlen(key), digest);
+    return sha256_equal(digest, w->key_sha256);
 }
 
 static fl_worker *find_worker(fleet *fl, int64_t id, const json_t *req)
 {
     const char *key = json_string_value(json_object_get(req, "key"));
     fl_worker *w = idmap_get(&fl->worker_ids, id);
-    return w && key && key_equal(key, w->key) ? w : NULL;
+    return w && key && key_matches(w, key) ? w : NULL;
 }
 
 /* The worker a worker-scoped call names (id in the path, key in the body),
@@ -353,9 +359,11 @@ static int do_register(service *sv, void *arg, kerror *err)
     json_decref(no_gpus);
     json_decref(no_labels);
     char *info = w->info ? json_dumps(w->info, JSON_COMPACT) : NULL;
-    int rc = info ? random_key(w->key, err) : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    char key[33];
+    int rc = info ? random_key(key, w->key_sha256, err)
+                  : kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK)
-        rc = storage_worker_add(service_storage(sv), w->name, info, w->key, &w->id, err);
+        rc = storage_worker_add(service_storage(sv), w->name, info, w->key_sha256, &w->id, err);
     if (rc == KE_OK && idmap_put(&fl->worker_ids, w->id, w) != KE_OK)
         rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     free(info);
@@ -370,7 +378,7 @@ static int do_register(service *sv, void *arg, kerror *err)
     worker_link(fl, w);
     atomic_fetch_add(&fl->n_registered, 1);
     klog(stderr, "worker %lld registered: %s", (long long)w->id, w->name);
-    json_t *out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)w->id, "key", w->key,
+    json_t *out = json_pack("{s:I, s:s, s:f}", "id", (json_int_t)w->id, "key", key,
                             "lease_seconds", fl->lease_s);
     if (!out) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     /* A first trial in the same answer: a thousand workers starting at once
@@ -894,16 +902,17 @@ static int do_lease_dir(service *sv, void *arg, kerror *err)
 }
 
 /* The worker of a kept lease: one kept already, else made from its row
- * (known by its key; its slots as it registered them). NULL when out of
- * memory or the row is unusable (then its lease is not kept). */
+ * (known by its key's hash; its slots as it registered them). NULL when out
+ * of memory or the row is unusable (then its lease is not kept). */
 static fl_worker *restore_worker(fleet *fl, const storage_lease *k)
 {
     fl_worker *w = idmap_get(&fl->worker_ids, k->worker_id);
     if (w) return w;
     json_t *info = json_loads(k->info, 0, NULL);
     json_int_t slots = json_integer_value(json_object_get(info, "slots"));
-    if (!info || slots < 1 || strlen(k->key) >= sizeof w->key || !(w = calloc(1, sizeof *w)) ||
-        idmap_put(&fl->worker_ids, k->worker_id, w) != KE_OK) {
+    unsigned char digest[SHA256_BYTES];
+    if (!info || slots < 1 || sha256_from_hex(k->key_sha256, digest) != 0 ||
+        !(w = calloc(1, sizeof *w)) || idmap_put(&fl->worker_ids, k->worker_id, w) != KE_OK) {
         json_decref(info);
         free(w);
         return NULL;
@@ -911,7 +920,7 @@ static fl_worker *restore_worker(fleet *fl, const storage_lease *k)
     w->id = k->worker_id;
     w->info = info;
     w->slots = (int)slots;
-    snprintf(w->key, sizeof w->key, "%s", k->key);
+    memcpy(w->key_sha256, digest, sizeof digest);
     snprintf(w->name, sizeof w->name, "%s", k->worker);
     worker_link(fl, w);
     return w;

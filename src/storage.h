@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kerror.h"
+#include "sha256.h"
 #include "study.h"
 #include "trial.h"
 
@@ -279,10 +280,11 @@ int storage_batch_end(storage *st, kerror *err);
 /* Workers and leases (storage_workers.c): the workers `kestrel serve` has
  * registered and the trial attempts it handed them. */
 /* Records a worker; *id is new and never reused. info_json: a JSON object;
- * key: the secret its calls carry (kept so that a restarted server knows
- * it again, storage_lease_kept). */
-int storage_worker_add(storage *st, const char *name, const char *info_json, const char *key,
-                       int64_t *id, kerror *err);
+ * key_sha256: the SHA-256 of the secret its calls carry, kept so that a
+ * restarted server knows it again (storage_lease_kept); the secret itself
+ * is never stored (migration 013). */
+int storage_worker_add(storage *st, const char *name, const char *info_json,
+                       const unsigned char key_sha256[SHA256_BYTES], int64_t *id, kerror *err);
 /* The highest lease id ever given (0 for none): the next is above it. */
 int storage_lease_last(storage *st, int64_t *id, kerror *err);
 /* Records lease id (from storage_lease_last + k) of trial `number` of study
@@ -290,14 +292,15 @@ int storage_lease_last(storage *st, int64_t *id, kerror *err);
 int storage_lease_begin(storage *st, int64_t id, int64_t worker_id, int64_t study_id, int number,
                         kerror *err);
 int storage_lease_end(storage *st, int64_t id, const char *outcome, kerror *err);
-/* A lease a starting server keeps (the view kept_leases, migration 012): it
- * is open, its trial RUNNING in a study stored RUNNING, its worker known by
- * its key. The strings are owned (storage_leases_free). */
+/* A lease a starting server keeps (the view kept_leases, migrations 012 and
+ * 013): it is open, its trial RUNNING in a study stored RUNNING, its worker
+ * known by its key's hash. The strings are owned (storage_leases_free). */
 typedef struct {
     int64_t id, worker_id, study_id;
     int number;             /* the trial's */
     char *study, *worker;   /* the study's name; the worker's, as a trial's worker column */
-    char *info, *key;       /* the worker's registration (JSON) and key */
+    char *info;             /* the worker's registration (JSON) */
+    char *key_sha256;       /* its key's SHA-256 as 64 hex digits, as stored */
 } storage_lease;
 /* Ends every open lease that a starting server does not keep (their trials
  * ended, or will be reclaimed) with outcome; *n: how many. */

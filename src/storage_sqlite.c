@@ -141,7 +141,7 @@ static const char *const query_sql[Q_COUNT] = {
         "state FROM trials WHERE study_id = ?1 ORDER BY number LIMIT ?3 OFFSET ?4) t "
         "LEFT JOIN trial_values v ON v.trial_id = t.id AND v.name = ?2 "
         "ORDER BY t.number, v.step",
-    [Q_WORKER_ADD] = "INSERT INTO workers (name, info, registered_at, key) "
+    [Q_WORKER_ADD] = "INSERT INTO workers (name, info, registered_at, key_sha256) "
         "VALUES (?1, ?2, ?3, ?4)",
     /* sqlite_sequence keeps the highest id ever given, deleted rows' too */
     [Q_LEASE_LAST] = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "
@@ -152,8 +152,8 @@ static const char *const query_sql[Q_COUNT] = {
         "ended_at IS NULL",
     [Q_LEASE_END_UNKEPT] = "UPDATE leases SET outcome = ?1, ended_at = ?2 WHERE ended_at IS NULL "
         "AND id NOT IN (SELECT id FROM kept_leases)",
-    [Q_LEASE_KEPT] = "SELECT id, worker_id, study_id, trial_number, study, worker, info, key "
-        "FROM kept_leases ORDER BY id",
+    [Q_LEASE_KEPT] = "SELECT id, worker_id, study_id, trial_number, study, worker, info, "
+        "key_sha256 FROM kept_leases ORDER BY id",
     [Q_ENQUEUE_LIST] = "SELECT e.id, e.params, e.origin, e.created_at, t.number "
         "FROM enqueued e LEFT JOIN trials t ON t.enqueued_id = e.id "
         "WHERE e.study_id = ?1 AND (?2 = 0 OR t.id IS NULL) ORDER BY e.id",
@@ -462,6 +462,11 @@ static int migrate(storage *st, const char *path, kerror *err)
            !(rc = migrate_one(st, path, st->version, err)))
         rc = inspect(st, path, &st->version, err);
     int on = exec(st, "PRAGMA foreign_keys = ON", rc ? NULL : err);
+    /* What a migration took out of the history (013: the plain keys) stays
+     * in the file's old pages until a checkpoint copies the new ones over
+     * them: done now, and the log emptied. Best effort: a reader that holds
+     * an old snapshot only delays it to the next checkpoint. */
+    if (!rc && !on) sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     return rc ? rc : on;
 }
 
@@ -551,6 +556,10 @@ int storage_open(storage **out, const char *location, kerror *err)
     }
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, BUSY_MS);
+    if (sq_define_key_hash(st->db) != SQLITE_OK) {
+        storage_close(st);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
     int version, rc = inspect(st, path, &version, err);
     if (!rc) rc = configure(st, path, err);
     if (!rc) rc = migrate(st, path, err);

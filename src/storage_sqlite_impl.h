@@ -77,6 +77,10 @@ void sq_bind_text_or_null(sqlite3_stmt *s, int i, const char *text);
 char *sq_column_dup(sqlite3_stmt *s, int i, int *oom);
 /* Integer column i, or none for SQL NULL. */
 int sq_column_int_or(sqlite3_stmt *s, int i, int none);
+/* Defines kestrel_sha256(text) on db: the lowercase hex SHA-256 of the
+ * text's bytes, NULL for NULL (storage_workers.c). Migration 013 hashes the
+ * workers' plain keys with it, which SQL alone cannot. SQLite's code. */
+int sq_define_key_hash(sqlite3 *db);
 /* arr, grown (doubling *cap) if it has no room for element `count` of size
  * bytes; NULL, arr left as it was, if memory ran out. */
 void *sq_grow(void *arr, int count, int *cap, size_t size);

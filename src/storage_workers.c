@@ -1,11 +1,39 @@
 /* storage_workers: the SQLite backend's record of workers and their leases
- * (migration 006; see storage.h). A lease row is written when a trial is
- * handed to a worker and closed when its attempt ends, so the history says
- * which worker ran each attempt; ids are never reused (AUTOINCREMENT). */
+ * (migration 006; a worker's key as its SHA-256 since 013; see storage.h).
+ * A lease row is written when a trial is handed to a worker and closed when
+ * its attempt ends, so the history says which worker ran each attempt; ids
+ * are never reused (AUTOINCREMENT). */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "sha256.h"
 #include "storage_sqlite_impl.h"
+
+/* kestrel_sha256(text): see sq_define_key_hash */
+static void key_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;   /* NULL stays NULL */
+    const unsigned char *text = sqlite3_value_text(argv[0]);
+    if (!text) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    unsigned char digest[SHA256_BYTES];
+    char hex[SHA256_HEX];
+    sha256(text, (size_t)sqlite3_value_bytes(argv[0]), digest);
+    sha256_to_hex(digest, hex);
+    sqlite3_result_text(ctx, hex, -1, SQLITE_TRANSIENT);
+}
+
+int sq_define_key_hash(sqlite3 *db)
+{
+    /* DIRECTONLY: not for a view or trigger a hand edit might add, which
+     * another program's connection could not run */
+    return sqlite3_create_function_v2(db, "kestrel_sha256", 1,
+                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+                                      NULL, key_hash, NULL, NULL, NULL);
+}
 
 /* Statement q (cached) with the int64s in args (n of them), then text if
  * any, then the time now, stepped to its end. */
@@ -20,15 +48,17 @@ static int write_ints(storage *st, int q, const int64_t *args, int n, const char
     return sq_run_write(st, s, err, what);
 }
 
-int storage_worker_add(storage *st, const char *name, const char *info_json, const char *key,
-                       int64_t *id, kerror *err)
+int storage_worker_add(storage *st, const char *name, const char *info_json,
+                       const unsigned char key_sha256[SHA256_BYTES], int64_t *id, kerror *err)
 {
     sqlite3_stmt *s = sq_query(st, Q_WORKER_ADD, err);
     if (!s) return KE_DB;
+    char hex[SHA256_HEX];
+    sha256_to_hex(key_sha256, hex);
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, info_json, -1, SQLITE_STATIC);
     sqlite3_bind_double(s, 3, sq_now_unix());
-    sq_bind_text_or_null(s, 4, key);
+    sqlite3_bind_text(s, 4, hex, -1, SQLITE_TRANSIENT);
     int rc = sq_run_write(st, s, err, "cannot add a worker");
     if (rc == KE_OK) *id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -71,7 +101,7 @@ void storage_leases_free(storage_lease *l, int n)
         free(l[i].study);
         free(l[i].worker);
         free(l[i].info);
-        free(l[i].key);
+        free(l[i].key_sha256);
     }
     free(l);
 }
@@ -98,7 +128,7 @@ int storage_lease_kept(storage *st, storage_lease **out, int *n, kerror *err)
         l->study = sq_column_dup(s, 4, &oom);
         l->worker = sq_column_dup(s, 5, &oom);
         l->info = sq_column_dup(s, 6, &oom);
-        l->key = sq_column_dup(s, 7, &oom);
+        l->key_sha256 = sq_column_dup(s, 7, &oom);
     }
     int rc = oom ? kerror_set(err, KE_NOMEM, NULL, "out of memory")
                  : step != SQLITE_DONE ? sq_db_error(st, err, "reading the open leases") : KE_OK;

@@ -114,6 +114,29 @@ static char *sql_text(const char *sql)
     return out;
 }
 
+/* build-aux/embed.sh's array of the sql/ files, in order */
+extern const char *const storage_migrations[];
+extern const char *const storage_migrations_names[];
+
+/* A plain connection (WAL, foreign keys on) to a new history at db_path at
+ * schema version `version`, made with this binary's migrations 001 to
+ * `version`, as the kestrel of that version made it; the caller adds its
+ * rows and closes it. */
+static inline sqlite3 *old_history(int version)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < version; i++)
+        ck_assert_msg(sqlite3_exec(db, storage_migrations[i], NULL, NULL, NULL) == SQLITE_OK,
+                      "%s: %s", storage_migrations_names[i], sqlite3_errmsg(db));
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
 static inline void sql_exec(const char *sql)
 {
     sqlite3 *db;

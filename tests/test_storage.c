@@ -28,8 +28,8 @@ START_TEST(open_creates_and_migrates)
 }
 END_TEST
 
-/* A new history is readable by its user alone: it holds the workers' keys
- * (012), with which anyone who reads them may end a worker's trials. Its
+/* A new history is readable by its user alone: it holds the workers' keys'
+ * hashes (013; their plain keys before), and the trials' data. Its
  * -wal and -shm take its mode. A history that exists keeps the mode its
  * user gave it. */
 START_TEST(new_history_is_private)
@@ -735,7 +735,9 @@ START_TEST(workers_and_leases)
 {
     open_db();
     int64_t w, last;
-    ck_assert_int_eq(storage_worker_add(st, "gpu7:42", "{\"slots\": 2}", "k", &w, &err), KE_OK);
+    unsigned char key_sha256[SHA256_BYTES] = {0};
+    ck_assert_int_eq(storage_worker_add(st, "gpu7:42", "{\"slots\": 2}", key_sha256, &w, &err),
+                     KE_OK);
     ck_assert_int_eq(storage_lease_last(st, &last, &err), KE_OK);
     ck_assert_int_eq(last, 0);
     ck_assert_int_eq(storage_lease_begin(st, 1, w, 9, 0, &err), KE_OK);

@@ -11,10 +11,6 @@
 #include "check_main.h"
 #include "storage_fixture.h"
 
-/* build-aux/embed.sh's array of the sql/ files, in order */
-extern const char *const storage_migrations[];
-extern const char *const storage_migrations_names[];
-
 #define OLD_VERSION 10
 
 /* A history at schema version 10 with three studies (trials, their rows,
@@ -23,15 +19,8 @@ extern const char *const storage_migrations_names[];
 static void make_version_10_history(void)
 {
     ck_assert_str_eq(storage_migrations_names[OLD_VERSION - 1], "010_settled_values.sql");
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON",
-                                  NULL, NULL, NULL), SQLITE_OK);
-    for (int i = 0; i < OLD_VERSION; i++)
-        ck_assert_msg(sqlite3_exec(db, storage_migrations[i], NULL, NULL, NULL) == SQLITE_OK,
-                      "%s: %s", storage_migrations_names[i], sqlite3_errmsg(db));
+    sqlite3 *db = old_history(OLD_VERSION);
     static const char rows[] =
-        "PRAGMA user_version = 10;"
         "INSERT INTO studies (name, spec, spec_hash, metric, direction, state, created_at,"
         " updated_at, state_reason, spec_dir, note) VALUES"
         " ('a', '{\"name\":\"a\"}', 'h1', 'loss', 'minimize', 'COMPLETE', 100.5, 101.5, NULL,"
@@ -86,7 +75,8 @@ static char *history_text(void)
     for (size_t i = 0; i <= sizeof what / sizeof *what; i++) {
         /* every row in the order of all its columns */
         /* later versions add to workers (012: its key column, and the
-         * kept_leases view on it): compared as version 10 had them */
+         * kept_leases view on it; 013: the key's hash in its place):
+         * compared as version 10 had them */
         if (i < sizeof what / sizeof *what)
             snprintf(sql, sizeof sql, "SELECT %s FROM %s ORDER BY 1, 2",
                      strcmp(what[i], "workers") ? "*" : "id, name, info, registered_at", what[i]);
@@ -127,7 +117,8 @@ START_TEST(deleted_study_id_not_given_again)
     open_db();
     int64_t a = new_study("a", 0), b = new_study("b", 0);
     int64_t worker;
-    ck_assert_int_eq(storage_worker_add(st, "h:1", "{}", "k", &worker, &err), KE_OK);
+    unsigned char key_sha256[SHA256_BYTES] = {0};
+    ck_assert_int_eq(storage_worker_add(st, "h:1", "{}", key_sha256, &worker, &err), KE_OK);
     ck_assert_int_eq(storage_lease_begin(st, 1, worker, b, 0, &err), KE_OK);
     finish(numbered_trial(b, 0), TRIAL_COMPLETE, 1, 0.5);
     ck_assert_int_eq(storage_study_delete(st, b, &err), KE_OK);

@@ -7,7 +7,9 @@ Every test runs real processes: a server started as a pure coordinator
 own. Waits are for states the server reports, never for time to pass: the
 deadlines are hang guards only (docs/workers.md describes the protocol).
 """
+import contextlib
 import gzip
+import hashlib
 import http.client
 import http.server
 import io
@@ -28,6 +30,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_api import KESTREL, Server, fn_spec  # noqa: E402
+
+SQL = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "sql")
 
 # A trial that creates the file $STARTED (when set), reports `steps` losses
 # on fd 3, each after waiting for the file $GATE (when set) to exist, then
@@ -1504,6 +1508,65 @@ class WorkersTest(unittest.TestCase):
         st = s.wait_state("ex", "COMPLETE", timeout=HANG)
         self.assertEqual([(t["state"], t["retry_of"]) for t in self.trials(s, "ex")],
                          [("FAILED", None), ("COMPLETE", 0)])
+
+    def history_holds(self, text):
+        """Whether the bytes of text are in the history file or its log, as
+        any reader of them has them."""
+        for path in (self.db, self.db + "-wal"):
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    if text.encode() in f.read():
+                        return True
+        return False
+
+    def finish_after_restart(self, s, w, lease, name):
+        """The restarted server s knows worker w by its key alone: another key
+        is refused, w's heartbeat keeps its lease, and its finish lands."""
+        beat = "/api/v1/workers/%d/heartbeat" % w["id"]
+        other = w["key"][:-1] + ("0" if w["key"][-1] != "0" else "1")
+        self.assertEqual(s.json("POST", beat, {"key": other, "leases": []})[0], 404)
+        status, ans = s.json("POST", beat, {"key": w["key"], "leases": [lease["lease"]]})
+        self.assertEqual((status, ans.get("stop")), (200, []), ans)
+        finish = {"worker": w["id"], "key": w["key"], "lines": [json.dumps({"loss": 0.125})],
+                  "exit": {"exited": True, "exit_code": 0}}
+        status, _ = s.json("POST", "/api/v1/leases/%d/finish" % lease["lease"], finish)
+        self.assertEqual(status, 200)
+        self.assertEqual([(t["state"], t["value"]) for t in self.trials(s, name)],
+                         [("COMPLETE", 0.125)])
+
+    def test_a_workers_key_is_stored_as_its_hash_alone(self):
+        # the history held the key itself: whoever could read the file could
+        # end the worker's trials. It holds the key's SHA-256, by which a
+        # restarted server still knows the worker
+        s, w, lease = self.hand_lease("kh")
+        port = s.port
+        s.stop(signal.SIGKILL)
+        self.assertFalse(self.history_holds(w["key"]), "the key is in the history")
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            rows = db.execute("SELECT key_sha256 FROM workers").fetchall()
+        self.assertEqual(rows, [(hashlib.sha256(w["key"].encode()).hexdigest(),)])
+        s = self.serve("--listen", "127.0.0.1:%d" % port)
+        self.finish_after_restart(s, w, lease, "kh")
+
+    def test_a_lease_of_a_history_with_plain_keys_is_kept_after_the_upgrade(self):
+        # a history as kestrel 12 left it, its key in plain (012's column):
+        # the upgrade (013) hashes it, keeps the lease, and leaves nothing of
+        # the key in the file
+        s, w, lease = self.hand_lease("up")
+        port = s.port
+        s.stop(signal.SIGKILL)
+        with open(os.path.join(SQL, "012_kept_leases.sql")) as f:
+            v12 = f.read()
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            db.executescript("DROP VIEW kept_leases; ALTER TABLE workers DROP COLUMN key_sha256;"
+                             + v12)
+            db.execute("UPDATE workers SET key = ?", (w["key"],))
+            db.execute("PRAGMA user_version = 12")
+            db.commit()
+        self.assertTrue(self.history_holds(w["key"]))
+        s = self.serve("--listen", "127.0.0.1:%d" % port)
+        self.assertFalse(self.history_holds(w["key"]), "the key is in the history")
+        self.finish_after_restart(s, w, lease, "up")
 
     def test_a_frozen_server_keeps_its_workers_leases(self):
         # the coordinator stopped for longer than the lease could not hear its
