@@ -159,6 +159,14 @@ int cli_seconds_option(const char *cmd, const char *opt, const char *arg, int ze
     return CLI_OK;
 }
 
+void cli_warn_readable(const char *cmd, const char *what, const char *path, unsigned mode,
+                       unsigned readers)
+{
+    if (mode & readers)
+        fprintf(stderr, "kestrel %s: warning: %s '%s' can be read by other users (mode %04o): "
+                "chmod 600 %s\n", cmd, what, path, mode & 07777, path);
+}
+
 char *cli_read_token(const char *cmd, const char *path, kerror *err)
 {
     FILE *f = fopen(path, "r");
@@ -170,9 +178,8 @@ char *cli_read_token(const char *cmd, const char *path, kerror *err)
      * one others can read is theirs too (ssh refuses such a key). A pipe
      * (--token-file <(pass show x)) has no such mode. */
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IROTH))
-        fprintf(stderr, "kestrel %s: warning: --token-file '%s' can be read by other users "
-                "(mode %04o): chmod 600 %s\n", cmd, path, (unsigned)(st.st_mode & 07777), path);
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
+        cli_warn_readable(cmd, "--token-file", path, st.st_mode, S_IROTH);
     char *line = NULL;
     size_t cap = 0;
     errno = 0;

@@ -75,6 +75,11 @@ int cli_seconds_option(const char *cmd, const char *opt, const char *arg, int ze
  * err saying why (it cannot be read, or its first line is empty). Warns on
  * stderr, as kestrel cmd, of a file other users can read. */
 char *cli_read_token(const char *cmd, const char *path, kerror *err);
+/* One line on stderr, as kestrel cmd, when the file at path (`what`: "history",
+ * "--token-file") has one of the permission bits readers (S_IRGRP, S_IROTH)
+ * in mode: it names the file, its mode and the fix, chmod 600. */
+void cli_warn_readable(const char *cmd, const char *what, const char *path, unsigned mode,
+                       unsigned readers);
 
 /* The trial report channel for a command that reports (fn, train): a stream
  * on fd $KESTREL_REPORT_FD when it is set and open, else stdout. */

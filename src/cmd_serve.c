@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api.h"
 #include "cli.h"
@@ -27,7 +28,9 @@ static const char serve_help[] =
     "it was running when it stopped (or died) resume when it starts again.\n"
     "\n"
     "Options:\n"
-    "  --db FILE            history database (default: $KESTREL_DB, else ./kestrel.db)\n"
+    "  --db FILE            history database (default: $KESTREL_DB, else ./kestrel.db);\n"
+    "                       one its group or other users can read is warned of:\n"
+    "                       chmod 600 FILE\n"
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 picks\n"
     "                       a free one; IPv6 as [::1]:8080). A non-loopback address\n"
     "                       needs --token-file\n"
@@ -294,6 +297,13 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
                        .lease_seconds = o.lease_seconds, .checkpoint_max = o.checkpoint_max,
                        .storage_retry = o.storage_retry};
     int rc = service_open(&sv, &so, &err);
+    /* The history holds every study's specs, logs and data and the
+     * workers' key hashes: a new one is made 0600 (storage_open), one the
+     * user made or copied keeps its mode, which is said when others may
+     * read it. */
+    struct stat db_st;
+    if (rc == KE_OK && stat(o.db, &db_st) == 0)
+        cli_warn_readable("serve", "history", o.db, db_st.st_mode, S_IRGRP | S_IROTH);
     if (rc == KE_OK) rc = api_open(&a, sv, o.db, &err);
     if (rc == KE_OK) {
         int n_routes;

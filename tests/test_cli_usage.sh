@@ -194,6 +194,22 @@ check "kestrel serve does not warn of a token file only its owner reads" \
 $KESTREL worker --server http://127.0.0.1:1 --token-file open.tok --slots 0 >out.txt 2>err.txt
 check "kestrel worker warns of a token file others can read" \
     "grep -q \"kestrel worker: warning: --token-file 'open.tok' can be read by other users\" err.txt"
+# the history holds every study's specs and logs and the workers' key
+# hashes: one its group or other users can read is warned of at the start,
+# in one line naming it, its mode and the fix; a new one is made 0600
+for m in 644 640 600 new; do
+    rm -f hist$m.db; [ $m = new ] || { : >hist$m.db && chmod $m hist$m.db; }
+    $KESTREL serve --db hist$m.db --listen 127.0.0.1:0 >hist$m.out 2>hist$m.err &
+    pid=$!
+    i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' hist$m.out; do sleep 0.1; i=$((i + 1)); done
+    kill $pid; wait $pid
+done
+check "kestrel serve warns of a history others can read, in one line naming it, its mode and the fix" \
+    "grep -q '^listening on' hist644.out && [ \$(grep -c warning hist644.err) -eq 1 ] && grep -q \"^kestrel serve: warning: history 'hist644.db' can be read by other users (mode 0644): chmod 600 hist644.db\\$\" hist644.err"
+check "kestrel serve warns of a history its group can read" \
+    "grep -q \"warning: history 'hist640.db' can be read by other users (mode 0640): chmod 600 hist640.db\" hist640.err"
+check "kestrel serve does not warn of a history only its owner reads, or a new one" \
+    "grep -q '^listening on' hist600.out && grep -q '^listening on' histnew.out && ! grep -q warning hist600.err histnew.err"
 
 $KESTREL -V >out.txt 2>err.txt; rc=$?
 check "kestrel -V: an unknown option, not a command (exit 2)" "[ $rc -eq 2 ] && grep -q \"kestrel: unknown option '-V'\" err.txt"
