@@ -830,36 +830,42 @@ WORKER_ROUTE(finish)
 WORKER_ROUTE(upload)
 WORKER_ROUTE(download)
 
+static int h_worker_upload_admit(http_req *rq, void *ctx)
+{
+    return api_workers_upload_admit(rq, ((api *)ctx)->sv);
+}
+
 /* ---- setup ---- */
 
 static const http_route routes[] = {
-    {"GET", "/healthz", h_health, 1, NULL, 0},
-    {"GET", "/metrics", h_metrics, 0, NULL, 0},
-    {"GET", "/api/v1/studies", h_list, 0, NULL, 0},
-    {"POST", "/api/v1/studies", h_create, 0, NULL, 0},
-    {"GET", "/api/v1/studies/*", h_show, 0, NULL, 0},
-    {"DELETE", "/api/v1/studies/*", h_delete, 0, NULL, 0},
-    {"POST", "/api/v1/studies/*/stop", h_stop, 0, NULL, 0},
-    {"POST", "/api/v1/studies/*/resume", h_resume, 0, "retry_failed", 0},
-    {"GET", "/api/v1/studies/*/enqueue", h_enqueue_get, 0, NULL, 0},
-    {"POST", "/api/v1/studies/*/enqueue", h_enqueue_post, 0, NULL, 0},
-    {"GET", "/api/v1/studies/*/note", h_note_get, 0, NULL, 0},
-    {"PUT", "/api/v1/studies/*/note", h_note_put, 0, NULL, 0},
-    {"GET", "/api/v1/studies/*/trials", h_trials, 0, "state sort offset limit after format", 0},
-    {"GET", "/api/v1/studies/*/trials/*", h_trial, 0, NULL, 0},
-    {"GET", "/api/v1/studies/*/best", h_best, 0, NULL, 0},
-    {"GET", "/api/v1/studies/*/curves", h_curves, 0, "offset limit", 0},
-    {"GET", "/api/v1/studies/*/export.csv", h_export_csv, 0, NULL, 0},
-    {"GET", "/api/v1/studies/*/export.json", h_export_json, 0, NULL, 0},
-    {"GET", "/api/v1/events", h_events, 0, "study since", 0},
-    {"GET", "/api/v1/workers", h_worker_list, 0, NULL, 0},
-    {"POST", "/api/v1/workers", h_worker_register, 0, NULL, 1},
-    {"POST", "/api/v1/workers/*/heartbeat", h_worker_heartbeat, 0, NULL, 1},
-    {"POST", "/api/v1/workers/*/lease", h_worker_lease, 0, NULL, 1},
-    {"POST", "/api/v1/leases/*/report", h_worker_report, 0, NULL, 1},
-    {"POST", "/api/v1/leases/*/finish", h_worker_finish, 0, NULL, 1},
-    {"POST", "/api/v1/leases/*/checkpoint", h_worker_upload, 0, "worker key offset last", 0},
-    {"GET", "/api/v1/studies/*/trials/*/checkpoint", h_worker_download, 0, NULL, 0},
+    {"GET", "/healthz", h_health, 1, NULL, 0, NULL},
+    {"GET", "/metrics", h_metrics, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies", h_list, 0, NULL, 0, NULL},
+    {"POST", "/api/v1/studies", h_create, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*", h_show, 0, NULL, 0, NULL},
+    {"DELETE", "/api/v1/studies/*", h_delete, 0, NULL, 0, NULL},
+    {"POST", "/api/v1/studies/*/stop", h_stop, 0, NULL, 0, NULL},
+    {"POST", "/api/v1/studies/*/resume", h_resume, 0, "retry_failed", 0, NULL},
+    {"GET", "/api/v1/studies/*/enqueue", h_enqueue_get, 0, NULL, 0, NULL},
+    {"POST", "/api/v1/studies/*/enqueue", h_enqueue_post, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*/note", h_note_get, 0, NULL, 0, NULL},
+    {"PUT", "/api/v1/studies/*/note", h_note_put, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*/trials", h_trials, 0, "state sort offset limit after format", 0, NULL},
+    {"GET", "/api/v1/studies/*/trials/*", h_trial, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*/best", h_best, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*/curves", h_curves, 0, "offset limit", 0, NULL},
+    {"GET", "/api/v1/studies/*/export.csv", h_export_csv, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*/export.json", h_export_json, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/events", h_events, 0, "study since", 0, NULL},
+    {"GET", "/api/v1/workers", h_worker_list, 0, NULL, 0, NULL},
+    {"POST", "/api/v1/workers", h_worker_register, 0, NULL, 1, NULL},
+    {"POST", "/api/v1/workers/*/heartbeat", h_worker_heartbeat, 0, NULL, 1, NULL},
+    {"POST", "/api/v1/workers/*/lease", h_worker_lease, 0, NULL, 1, NULL},
+    {"POST", "/api/v1/leases/*/report", h_worker_report, 0, NULL, 1, NULL},
+    {"POST", "/api/v1/leases/*/finish", h_worker_finish, 0, NULL, 1, NULL},
+    {"POST", "/api/v1/leases/*/checkpoint", h_worker_upload, 0, "worker key offset last", 0,
+     h_worker_upload_admit},
+    {"GET", "/api/v1/studies/*/trials/*/checkpoint", h_worker_download, 0, NULL, 0, NULL},
 };
 
 const http_route *api_routes(int *n)

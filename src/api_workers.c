@@ -1,7 +1,10 @@
 /* api_workers: HTTP in and out for the fleet; see api_workers.h. A request
  * body is a JSON object; an answer is the fleet's object, 204 for a lease
  * request that finds no trial, and the error envelope otherwise (404 for
- * an unknown worker, 409 for a lease that is not running). */
+ * an unknown worker, 409 for a lease that is not running). A checkpoint
+ * upload's worker and key, in its query, are checked at its headers
+ * (api_workers_upload_admit, 409), before its part is read; the other
+ * calls carry the key in their body, read first. */
 #include "api_workers.h"
 
 #include <errno.h>
@@ -147,6 +150,21 @@ static int gzip_file(const char *path)
     ssize_t n = fd >= 0 ? pread(fd, magic, 2, 0) : -1;
     if (fd >= 0) close(fd);
     return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+int api_workers_upload_admit(http_req *rq, void *ctx)
+{
+    long long lease, worker;
+    /* a malformed id is the handler's 404 or 400, which names it */
+    if (http_parse_count(http_param(rq, 0), LLONG_MAX, &lease) < 0 ||
+        http_parse_count(http_query(rq, "worker"), LLONG_MAX / 2, &worker) < 0)
+        return 0;
+    kerror err;
+    kerror_clear(&err);
+    if (fleet_lease_check(service_fleet(ctx), lease, worker, http_query(rq, "key"), &err) == KE_OK)
+        return 0;
+    http_respond_kerror(rq, &err);
+    return 1;
 }
 
 void api_workers_upload(http_req *rq, void *ctx)

@@ -20,6 +20,9 @@ void api_workers_finish(http_req *rq, void *ctx);
  * trial folder with the last part; GET
  * /api/v1/studies/S/trials/N/checkpoint: that folder as one archive. */
 void api_workers_upload(http_req *rq, void *ctx);
+/* Its admit (http_route): 409 at the headers for a worker and key the
+ * fleet does not know, before the part is read. */
+int api_workers_upload_admit(http_req *rq, void *ctx);
 void api_workers_download(http_req *rq, void *ctx);
 
 #endif

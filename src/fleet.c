@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,11 @@ struct fleet {
     fl_lease *leases;
     idmap worker_ids, lease_ids;    /* every call names one: a walk of thousands
                                      * was a tenth of the engine's time */
+    /* worker_ids is written under ids_mu, which other threads take to read
+     * it (fleet_worker_check, at an HTTP request's headers); the engine, its
+     * only writer, reads it without. A worker's key hash is set before it
+     * enters the map and never changes, and it is freed only once out. */
+    pthread_mutex_t ids_mu;
     atomic_int n_workers, n_leases;     /* read by any thread (fleet_counts) */
     atomic_long n_registered;           /* every registration so far, as n_workers */
 };
@@ -147,6 +153,7 @@ int fleet_open(fleet **out, service *sv, const char *db_path, double lease_secon
     fl->first_expiry = INFINITY;
     fl->pass = 1;               /* 0: the leases and workers kept at the start */
     fl->coord.fd = -1;
+    pthread_mutex_init(&fl->ids_mu, NULL);
     int rc = lock_study(&fl->coord, db_path, LOCK_COORDINATOR, err);
     if (rc == KE_BUSY) {
         kerror_clear(err);
@@ -204,6 +211,7 @@ void fleet_close(fleet *fl)
         worker_free(w);
     }
     lock_release(&fl->coord);
+    pthread_mutex_destroy(&fl->ids_mu);
     free(fl);
 }
 
@@ -316,6 +324,42 @@ static fl_worker *caller(fleet *fl, int64_t id, const json_t *req, kerror *err)
     return w;
 }
 
+/* A call on lease id by a worker that does not hold it: the worker ends
+ * the trial's process. */
+static int not_held(int64_t id, kerror *err)
+{
+    return kerror_set(err, KE_CONFLICT, NULL, "lease %lld is not running for this worker (it "
+                      "expired, ended, or belongs to another)", (long long)id);
+}
+
+int fleet_lease_check(fleet *fl, int64_t lease, int64_t worker, const char *key, kerror *err)
+{
+    int ok = 0;
+    if (fl && key) {
+        pthread_mutex_lock(&fl->ids_mu);
+        const fl_worker *w = idmap_get(&fl->worker_ids, worker);
+        ok = w && key_matches(w, key);
+        pthread_mutex_unlock(&fl->ids_mu);
+    }
+    return ok ? KE_OK : not_held(lease, err);
+}
+
+/* worker_ids' writes, under ids_mu for the other threads' reads */
+static int ids_put(fleet *fl, fl_worker *w)
+{
+    pthread_mutex_lock(&fl->ids_mu);
+    int rc = idmap_put(&fl->worker_ids, w->id, w);
+    pthread_mutex_unlock(&fl->ids_mu);
+    return rc;
+}
+
+static void ids_del(fleet *fl, const fl_worker *w)
+{
+    pthread_mutex_lock(&fl->ids_mu);
+    if (idmap_get(&fl->worker_ids, w->id) == w) idmap_del(&fl->worker_ids, w->id);
+    pthread_mutex_unlock(&fl->ids_mu);
+}
+
 /* ---- requests, on the engine thread ---- */
 
 /* c->req, read from c->text when the caller handed the body over as text. */
@@ -364,7 +408,7 @@ static int do_register(service *sv, void *arg, kerror *err)
                   : kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK)
         rc = storage_worker_add(service_storage(sv), w->name, info, w->key_sha256, &w->id, err);
-    if (rc == KE_OK && idmap_put(&fl->worker_ids, w->id, w) != KE_OK)
+    if (rc == KE_OK && ids_put(fl, w) != KE_OK)
         rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     free(info);
     if (rc != KE_OK) {
@@ -683,8 +727,7 @@ static fl_lease *held_lease(fleet *fl, fleet_call *c, scheduler **s, kerror *err
     fl_lease *l = idmap_get(&fl->lease_ids, c->id);
     fl_worker *w = find_worker(fl, wid, c->req);
     if (!l || !w || l->w != w) {
-        kerror_set(err, KE_CONFLICT, NULL, "lease %lld is not running for this worker (it "
-                   "expired, ended, or belongs to another)", (long long)c->id);
+        not_held(c->id, err);
         return NULL;
     }
     seen(fl, w);
@@ -781,7 +824,7 @@ static void worker_forget(fleet *fl, fl_worker *w)
         lease_free(l);
     }
     free_unlink(fl, w);
-    if (idmap_get(&fl->worker_ids, w->id) == w) idmap_del(&fl->worker_ids, w->id);
+    ids_del(fl, w);
     atomic_fetch_sub(&fl->n_workers, 1);
     worker_free(w);
 }
@@ -912,15 +955,19 @@ static fl_worker *restore_worker(fleet *fl, const storage_lease *k)
     json_int_t slots = json_integer_value(json_object_get(info, "slots"));
     unsigned char digest[SHA256_BYTES];
     if (!info || slots < 1 || sha256_from_hex(k->key_sha256, digest) != 0 ||
-        !(w = calloc(1, sizeof *w)) || idmap_put(&fl->worker_ids, k->worker_id, w) != KE_OK) {
+        !(w = calloc(1, sizeof *w))) {
+        json_decref(info);
+        return NULL;
+    }
+    w->id = k->worker_id;
+    memcpy(w->key_sha256, digest, sizeof digest);   /* before the map: see ids_mu */
+    if (ids_put(fl, w) != KE_OK) {
         json_decref(info);
         free(w);
         return NULL;
     }
-    w->id = k->worker_id;
     w->info = info;
     w->slots = (int)slots;
-    memcpy(w->key_sha256, digest, sizeof digest);
     snprintf(w->name, sizeof w->name, "%s", k->worker);
     worker_link(fl, w);
     return w;

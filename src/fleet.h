@@ -58,6 +58,12 @@ typedef struct {
 int fleet_call_start(service *sv, fleet_call *c, service_done_fn done, void *ctx, kerror *err);
 /* The same, waiting for the answer (service_call). */
 int fleet_call_run(service *sv, fleet_call *c, kerror *err);
+/* What a call on lease `lease` by worker (with key) can be refused for
+ * before its body is read, on any thread (fl NULL too: no worker known):
+ * KE_CONFLICT, as fleet_report, when no worker `worker` has that key;
+ * else KE_OK, and whether it holds the lease is the engine's to say. */
+int fleet_lease_check(struct fleet *fl, int64_t lease, int64_t worker, const char *key,
+                      kerror *err);
 /* The server's trial folder of a running lease that worker (with key)
  * holds, for the upload of the trial's folder before its finish; KE_CONFLICT
  * as fleet_report. */

@@ -6,13 +6,15 @@
  * above HTTP_BODY_MAX (413), so a client cannot hold a connection by
  * announcing a huge body and trickling it, headers above HEADERS_MAX (431),
  * a missing token (401), an unknown route or method (404, 405), a foreign
- * page (403) and an unknown query parameter (400), so no client without the
- * token has a body held. Such a refusal is sent at once when no body
- * follows or the client waits for a go (Expect: 100-continue); MHD then
- * closes the connection, the body unread. A client that sends its body
- * anyway gets it once the body was read and dropped: a connection closed
- * on unread bytes is reset, and its client may lose the answer in the
- * reset. A body must arrive within BODY_DEADLINE_S of its headers.
+ * page (403), an unknown query parameter (400) and what a route's admit
+ * refuses (a checkpoint upload's unknown worker key: 409), so no client
+ * without the token (or the key) has a body held. Such a refusal is sent
+ * at once when no body follows or the client waits for a go (Expect:
+ * 100-continue); MHD then closes the connection, the body unread. A client
+ * that sends its body anyway gets it once the body was read and dropped: a
+ * connection closed on unread bytes is reset, and its client may lose the
+ * answer in the reset. A body must arrive within BODY_DEADLINE_S of its
+ * headers.
  *
  * Threads: one event thread (libmicrohttpd's, epoll) reads and writes every
  * connection. A nonblocking route's handler runs on it; any other handler,
@@ -970,7 +972,8 @@ static int refuse_headers(http_server *s, http_req *rq)
         refuse_unauthorized(rq, seen);
         return 1;
     }
-    return route && unknown_query(rq, route);
+    if (!route) return 0;
+    return unknown_query(rq, route) || (route->admit && route->admit(rq, s->o.ctx));
 }
 
 /* Runs the request's handler, its body read (refuse_headers passed it). */

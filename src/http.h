@@ -39,6 +39,12 @@ typedef struct {
                                  * answers at once or through http_suspend (no thread
                                  * held while it waits); other routes' handlers (and
                                  * the fallback) run on a pool thread and may block */
+    int (*admit)(http_req *rq, void *ctx);
+                                /* or NULL: a check of what the headers alone say
+                                 * (path, query), run on the event thread when they
+                                 * arrive, after the token's: 1 when it answered (a
+                                 * refusal, given before the body is read as the
+                                 * token's is), 0 to go on. It never blocks */
 } http_route;
 
 typedef struct {

@@ -49,6 +49,18 @@ def fn_spec(name, trials=20, parallel=4):
             "run": {"function": "branin"}}
 
 
+def answer_head(c):
+    """What the server sent on socket c up to the end of an answer's
+    headers (or until it closed)."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def trickle_until_closed(sock, chunk, deadline):
     """Sends chunk every half second until the server closes sock (True)
     or the monotonic deadline passes (False)."""
@@ -1262,19 +1274,10 @@ class ApiTest(ServerCase):
         head = ("POST /api/v1/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
                 "Content-Type: application/json\r\n%s\r\n")
         waits = "Content-Length: 1000000\r\nExpect: 100-continue\r\n"
-
-        def answer_to(c):
-            got = b""
-            while b"\r\n\r\n" not in got:
-                chunk = c.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
-            return got
         for auth in ("", "Authorization: Bearer wrong\r\n"):
             c = socket.create_connection(("127.0.0.1", s.port), timeout=120)   # a hang guard
             c.sendall((head % (auth, waits)).encode())   # and never the body
-            answer = answer_to(c)
+            answer = answer_head(c)
             c.close()
             self.assertTrue(answer.startswith(b"HTTP/1.1 401"), (auth, answer))
         # with the token the server asks for the body, and takes it
@@ -1282,9 +1285,9 @@ class ApiTest(ServerCase):
         body += b" " * (1000000 - len(body))
         c = socket.create_connection(("127.0.0.1", s.port), timeout=120)
         c.sendall((head % ("Authorization: Bearer s3cret\r\n", waits)).encode())
-        self.assertTrue(answer_to(c).startswith(b"HTTP/1.1 100"))
+        self.assertTrue(answer_head(c).startswith(b"HTTP/1.1 100"))
         c.sendall(body)
-        self.assertTrue(answer_to(c).startswith(b"HTTP/1.1 201"))
+        self.assertTrue(answer_head(c).startswith(b"HTTP/1.1 201"))
         c.close()
         # a client that sends its body anyway reads the 401, not a reset,
         # and a chunked body past the 1 MB limit is dropped, not held (413)
@@ -1296,7 +1299,7 @@ class ApiTest(ServerCase):
         for _ in range(3):
             c.sendall(b"%x\r\n%s\r\n" % (len(body), body))
         c.sendall(b"0\r\n\r\n")
-        self.assertTrue(answer_to(c).startswith(b"HTTP/1.1 401"))
+        self.assertTrue(answer_head(c).startswith(b"HTTP/1.1 401"))
         c.close()
 
     def test_a_base64_token_with_plus_in_a_link(self):

@@ -29,7 +29,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_api import KESTREL, Server, fn_spec  # noqa: E402
+from test_api import KESTREL, Server, answer_head, fn_spec  # noqa: E402
 
 SQL = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "sql")
 
@@ -901,6 +901,44 @@ class WorkersTest(unittest.TestCase):
         url = "/api/v1/leases/%d/checkpoint?worker=%d&key=%s&offset=0&last=1" % (
             lease["lease"], w["id"], w["key"])
         return url, os.path.join(self.db + ".trials", study, str(lease["trial"]["number"]))
+
+    def test_an_upload_with_a_wrong_key_is_refused_before_its_body(self):
+        # The key of a checkpoint upload (in its query) was checked only
+        # after the body was read: a caller without the worker's key had
+        # the server read and hold a megabyte, and one that waited for a go
+        # (Expect: 100-continue) was told to send it. The 409 (the lease is
+        # not this caller's) now comes with the headers; the worker's own
+        # upload is asked for its body and taken.
+        s = self.serve()
+        url, folder = self.one_upload(s, "early")
+        worker, key = re.search(r"worker=(\d+)&key=(\w+)", url).groups()
+        other = key[:-1] + ("0" if key[-1] != "0" else "1")
+
+        def head(path):
+            return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n"
+                    "Expect: 100-continue\r\n\r\n" % path).encode()
+
+        for bad in (url.replace("key=" + key, "key=" + other),
+                    url.replace("worker=" + worker, "worker=%d" % (int(worker) + 1))):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=HANG)   # a hang guard
+            c.sendall(head(bad))   # and never the body
+            answer = answer_head(c)
+            c.close()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 409"), (bad, answer))
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=HANG)
+        c.sendall(head(url))
+        self.assertTrue(answer_head(c).startswith(b"HTTP/1.1 100"))
+        c.close()
+        # a body sent anyway is dropped and the 409 read, not a reset; the
+        # worker's own upload is taken
+        status, _, data = s.request("POST", url.replace("key=" + key, "key=" + other),
+                                    empty_members(("ok.bin", tarfile.REGTYPE, 0o644)))
+        self.assertEqual(status, 409)
+        self.assertIn("is not running for this worker", json.loads(data)["error"]["message"])
+        self.assertFalse(os.path.exists(folder))
+        status, _, _ = s.request("POST", url, empty_members(("ok.bin", tarfile.REGTYPE, 0o644)))
+        self.assertEqual(status, 200)
+        self.assertEqual(sorted(os.listdir(folder)), [".kestrel-trial", "ok.bin"])
 
     def test_an_uploaded_folder_holds_no_fifo_device_or_set_user_id_file(self):
         # A hostile worker's archive: tar (as root) made the fifo, a device

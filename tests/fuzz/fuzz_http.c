@@ -33,10 +33,10 @@ static void fail(http_req *rq, void *ctx)
 }
 
 static const http_route routes[] = {
-    {"GET", "/healthz", echo, 1, NULL, 0},
-    {"GET", "/api/v1/studies/*", echo, 0, "q", 0},
-    {"POST", "/api/v1/studies", echo, 0, NULL, 0},
-    {"DELETE", "/api/v1/studies/*/trials/*", fail, 0, NULL, 0},
+    {"GET", "/healthz", echo, 1, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*", echo, 0, "q", 0, NULL},
+    {"POST", "/api/v1/studies", echo, 0, NULL, 0, NULL},
+    {"DELETE", "/api/v1/studies/*/trials/*", fail, 0, NULL, 0, NULL},
 };
 
 static int port;
