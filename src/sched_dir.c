@@ -47,9 +47,28 @@ static void mark_path(char *buf, size_t n, const char *dir)
     snprintf(buf, n, "%s/%s", dir, SCHED_DIR_MARK);
 }
 
+/* Whether the folder dir is in (its study's, for a trial folder) is a
+ * symbolic link, its path then in parent. Kestrel makes study folders
+ * itself: one that is a link was planted, or left pointing at another
+ * study's folder, and following it would clear and fill folders that are not
+ * this study's (sched_dir_remove checks dir's last part only). */
+static int parent_is_link(const char *dir, char *parent, size_t n)
+{
+    const char *slash = strrchr(dir, '/');
+    struct stat st;
+    if (!slash || slash == dir) return 0;
+    snprintf(parent, n, "%.*s", (int)(slash - dir), dir);
+    return lstat(parent, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
 int sched_dir_remove(const char *dir, kerror *err)
 {
     struct stat st;
+    char parent[4096];
+    if (parent_is_link(dir, parent, sizeof parent))
+        return kerror_set(err, KE_CONFLICT, NULL, "%s is a symbolic link: Kestrel does not follow "
+                          "it to make or clear trial folders (remove it, or choose another work "
+                          "folder)", parent);
     if (lstat(dir, &st) < 0) {
         if (errno == ENOENT) return KE_OK;
         return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", dir, strerror(errno));

@@ -13,13 +13,15 @@
 
 /* Makes the trial folder dir (and its parents), empty but for its mark: one
  * Kestrel made before is cleared first. KE_CONFLICT when dir exists without
- * the mark; KE_IO when a step fails. */
+ * the mark, or when the folder it is in (the study's) is a symbolic link,
+ * making nothing; KE_IO when a step fails. */
 int sched_dir_make(const char *dir, kerror *err);
 
 /* Removes the trial folder dir and everything under it (symbolic links are
  * removed, not followed) when Kestrel made it. KE_OK also when dir does not
  * exist; KE_CONFLICT, removing nothing, when it exists without
- * SCHED_DIR_MARK; KE_IO when the removal fails. */
+ * SCHED_DIR_MARK or when the folder it is in is a symbolic link; KE_IO when
+ * the removal fails. */
 int sched_dir_remove(const char *dir, kerror *err);
 
 /* Packs a trial folder into one gzipped tar, the file archive (`tar -czf

@@ -581,6 +581,13 @@ check "a folder Kestrel did not make is kept" "[ \"\$(cat mine.db.trials/mine/1/
 check "its trial fails naming it; the others complete" "[ $rc -eq 0 ] && q \"select failure from trials where number=1 and state='FAILED'\" | grep -q 'mine/1 exists and Kestrel did not make it' && [ \$(q \"select count(*) from trials where state='COMPLETE'\") -eq 2 ]"
 $KESTREL delete mine --db mine.db >/dev/null 2>&1; rc=$?
 check "kestrel delete keeps it too" "[ $rc -eq 0 ] && [ -f mine.db.trials/mine/1/data ] && [ ! -e mine.db.trials/mine/0 ] && [ ! -e mine.db.trials/mine/2 ]"
+# a study folder that is a link (planted, or left pointing at another
+# study's folder): trials neither clear what it points to nor write there
+mkdir -p theirs/0 && touch theirs/0/.kestrel-trial && echo precious > theirs/0/data
+rm -rf mine.db.trials/mine && ln -s ../theirs mine.db.trials/mine
+$KESTREL run mine.json --db mine.db >/dev/null 2>&1; rc=$?
+check "a study folder that is a link: what it points to is left as it was" "[ \"\$(cat theirs/0/data)\" = precious ] && [ \"\$(ls theirs)\" = 0 ]"
+check "a study folder that is a link: each trial fails, naming it (exit 1)" "[ $rc -eq 1 ] && [ \$(q \"select count(*) from trials where state='FAILED' and failure like '%mine.db.trials/mine is a symbolic link%'\") -eq 3 ]"
 unset DB
 
 # --- enqueued configurations, notes, "did you mean" -----------------------
