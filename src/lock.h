@@ -1,9 +1,11 @@
 /* lock: makes sure only one process runs a given study at a time. The lock
  * is an open-file-description byte-range lock on the database file itself, at
  * a byte offset given by the study id: a path that names the same file
- * another way (a symbolic or hard link) meets the same lock. The kernel drops
- * it when its holder dies, even by kill -9: a study whose lock is free has no
- * live runner, and any trial still RUNNING in it belonged to a dead process. */
+ * another way (a symbolic or hard link) meets the same lock (storage_open
+ * refuses a hard-linked history all the same: SQLite's log goes by name).
+ * The kernel drops it when its holder dies, even by kill -9: a study whose
+ * lock is free has no live runner, and any trial still RUNNING in it
+ * belonged to a dead process. */
 #ifndef KESTREL_LOCK_H
 #define KESTREL_LOCK_H
 

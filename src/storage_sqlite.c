@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,6 +536,16 @@ int storage_open(storage **out, const char *location, kerror *err)
                           "history file", path, path,
                           S_ISDIR(sb.st_mode) ? "folder" : S_ISFIFO(sb.st_mode) ? "fifo"
                           : S_ISSOCK(sb.st_mode) ? "socket" : "device");
+    /* SQLite keeps PATH-wal and PATH-shm beside the name it opens (a
+     * symbolic link is resolved first): through two names of one file,
+     * two processes would each write a log of their own, and the first
+     * checkpoint of either would overwrite what the other stored. The study
+     * locks (lock.c), on the file itself, would not keep them apart. */
+    if (found && sb.st_nlink > 1)
+        return kerror_set(err, KE_DB, NULL, "cannot open history '%s': it has %ju names (hard "
+                          "links), and SQLite would keep a separate log beside each: remove "
+                          "the other names (find / -samefile '%s'), or use a symbolic link",
+                          path, (uintmax_t)sb.st_nlink, path);
     /* A new history is its user's alone: it holds the workers' keys (012),
      * which let whoever reads them end a worker's trials. SQLite would make
      * it 0644 less the umask; made empty here (an empty file is an empty

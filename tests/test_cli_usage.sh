@@ -25,13 +25,34 @@ done
 # nor is a fifo or a device (a named pipe, --db /dev/stdin): SQLite said
 # "disk I/O error" of them, which sends a user looking at the disk (and, run
 # as root, made DEVICE-journal beside a device: not tried here)
+# kestrel studies and kestrel run refuse --db $1 (what $2 says it is) with
+# exit 1, saying $3 ($4 on stderr), and make nothing beside it
+db_refused() {
+    for a in "studies" "run $top_srcdir/examples/branin-random.json"; do
+        $KESTREL $a --db "$1" >out.txt 2>err.txt; rc=$?
+        check "kestrel $a --db $2: exit 1, $3, nothing made beside it" \
+            "[ $rc -eq 1 ] && grep -qF \"$4\" err.txt && [ -z \"\$(ls $1?* 2>/dev/null)\" ]"
+    done
+}
 mkfifo apipe.db
-for a in "studies" "run $top_srcdir/examples/branin-random.json"; do
-    $KESTREL $a --db apipe.db >out.txt 2>err.txt; rc=$?
-    check "kestrel $a --db FIFO: exit 1, said to be a fifo" \
-        "[ $rc -eq 1 ] && grep -q \"'apipe.db' is a fifo, not a history file\" err.txt && [ -z \"\$(ls apipe.db?* 2>/dev/null)\" ]"
-done
+db_refused apipe.db FIFO "said to be a fifo" "'apipe.db' is a fifo, not a history file"
 rm apipe.db
+# nor a file with a second name (a hard link): SQLite keeps the write-ahead
+# log beside the name it opens, so a run through each name had a log of its
+# own, and a checkpoint through one wrote its pages over what the other had
+# stored (a study's trials gone). A symbolic link is one file, one log.
+cat > one.json <<'J'
+{"name": "one", "objective": {"metric": "value"},
+ "space": {"x1": {"type": "float", "low": -5, "high": 10}, "x2": {"type": "float", "low": 0, "high": 15}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 2}, "run": {"function": "branin"}}
+J
+$KESTREL run one.json --db first.db >/dev/null 2>&1
+ln first.db second.db
+db_refused second.db HARD-LINK "said to have two names" "cannot open history 'second.db': it has 2 names (hard links)"
+rm second.db
+ln -s first.db third.db
+$KESTREL studies --db third.db >out.txt 2>err.txt; rc=$?
+check "kestrel studies --db SYMLINK reads the file it names" "[ $rc -eq 0 ] && grep -q '^one ' out.txt"
 # docs/schema.md: PATH, sqlite:PATH and sqlite://PATH name the same file, for
 # every command (the study's lock and trial folders too: DB.trials)
 cat > tiny.json <<'J'
