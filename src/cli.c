@@ -29,6 +29,14 @@ int cli_db_path(const char *cmd, const char *opt, const char **file)
     return cli_usage(cmd, "%s: %s", from_env ? "KESTREL_DB" : "--db", err.msg);
 }
 
+int cli_path_option(const char *cmd, const char *opt, const char *path)
+{
+    size_t n = strlen(path);
+    if (n <= CLI_PATH_MAX) return CLI_OK;
+    return cli_usage(cmd, "%s: the path is too long (%zu characters; at most %d, as Kestrel makes "
+                     "its files below it): '%.60s...'", opt, n, CLI_PATH_MAX, path);
+}
+
 int cli_fail(const char *cmd, const kerror *err)
 {
     char buf[KERROR_PATH_MAX + KERROR_MSG_MAX + 4];

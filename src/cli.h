@@ -30,6 +30,15 @@ typedef struct {
  * CLI_OK, or CLI_USAGE after a usage error naming --db (or KESTREL_DB) for
  * a location that names no file of ours (sqlite: alone, postgres://...). */
 int cli_db_path(const char *cmd, const char *opt, const char **file);
+/* The longest folder or file path an option may name (--work-dir,
+ * --log-dir, --export-model): Kestrel makes paths below and beside it
+ * (STUDY/N/.kestrel-trial, N.unpack/tree, FILE.XXXXXX) in buffers of
+ * PATH_MAX, the most the kernel takes, and a path cut to fit one names
+ * another folder. */
+#define CLI_PATH_MAX 3584
+/* CLI_OK when path fits CLI_PATH_MAX, else CLI_USAGE after a usage error
+ * naming opt ("--work-dir") and the path's length. */
+int cli_path_option(const char *cmd, const char *opt, const char *path);
 /* Prints "kestrel CMD: <path>: <message>" to stderr and returns the exit code
  * that fits err->code. */
 int cli_fail(const char *cmd, const kerror *err);

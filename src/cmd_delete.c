@@ -80,7 +80,10 @@ int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx)
     while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'd': db_opt = optarg; break;
-        case 'w': work_opt = optarg; break;
+        case 'w':
+            if (cli_path_option("delete", "--work-dir", optarg) != CLI_OK) return CLI_USAGE;
+            work_opt = optarg;
+            break;
         case 'h': fputs(delete_help, stdout); return CLI_OK;
         default: return cli_bad_option("delete", argv, opts);
         }

@@ -105,8 +105,12 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *help, 
                 return cli_usage(cmd, "--sort: expected number or best, not '%s'", optarg);
             q->best_first = !strcmp(optarg, "best");
             break;
-        case 'x': q->export_model = optarg; break;
-        case 'w': q->work_dir = optarg; break;
+        case 'x':
+        case 'w':
+            if (cli_path_option(cmd, c == 'x' ? "--export-model" : "--work-dir", optarg) != CLI_OK)
+                return CLI_USAGE;
+            *(c == 'x' ? &q->export_model : &q->work_dir) = optarg;
+            break;
         case 'h': fputs(help, stdout); return -1;
         default: return cli_bad_option(cmd, argv, opts);
         }

@@ -348,7 +348,10 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
         case 'd': db_opt = optarg; break;
         case 'f': force = 1; break;
         case 'r': retry = 1; break;
-        case 'w': work_opt = optarg; break;
+        case 'w':
+            if (cli_path_option("run", "--work-dir", optarg) != CLI_OK) return CLI_USAGE;
+            work_opt = optarg;
+            break;
         case 'q': quiet = 1; break;
         case 'R':
             if (cli_seconds_option("run", "--storage-retry", optarg, 1, CLI_STORAGE_RETRY_MAX,

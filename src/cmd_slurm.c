@@ -68,8 +68,12 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
             if (cli_int_option("slurm", "--slots", optarg, 1, WORKER_MAX_SLOTS, &v)) return CLI_USAGE;
             o->slots = (int)v;
             break;
-        case 'w': o->work_dir = optarg; break;
-        case 'l': o->log_dir = optarg; break;
+        case 'w':
+        case 'l':
+            if (cli_path_option("slurm", c == 'w' ? "--work-dir" : "--log-dir", optarg) != CLI_OK)
+                return CLI_USAGE;
+            *(c == 'w' ? &o->work_dir : &o->log_dir) = optarg;
+            break;
         case 'i':
             /* past what kestrel worker takes, every task would exit 2 at once */
             if (cli_seconds_option("slurm", "--idle-exit", optarg, 0, WORKER_MAX_SECONDS,

@@ -103,7 +103,10 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
         case 'g':
             if (parse_gpus(optarg, o) != CLI_OK) return CLI_USAGE;
             break;
-        case 'w': o->work_dir = optarg; break;
+        case 'w':
+            if (cli_path_option("worker", "--work-dir", optarg) != CLI_OK) return CLI_USAGE;
+            o->work_dir = optarg;
+            break;
         case 'S': o->shared_dir = 1; break;
         case 'T':
             if (cli_int_option("worker", "--trials", optarg, 1, INT_MAX, &v)) return CLI_USAGE;

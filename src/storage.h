@@ -95,7 +95,8 @@ typedef struct {
 
 /* The file a location names: PATH, sqlite:PATH or sqlite://PATH (a pointer
  * into location); NULL, with err set (KE_INVALID), for another backend's
- * URL scheme or a sqlite: prefix with no path. */
+ * URL scheme, a sqlite: prefix with no path, or a path longer than SQLite
+ * opens (made absolute). */
 const char *storage_location_file(const char *location, kerror *err);
 /* Opens (creating and migrating to the current schema) the history at path.
  * The SQLite backend uses WAL, a busy timeout and foreign keys. */

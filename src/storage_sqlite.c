@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -340,6 +341,30 @@ void *sq_grow(void *arr, int count, int *cap, size_t size)
 
 /* ---- opening and migrations ---- */
 
+/* Whether SQLite can open path: it makes it absolute first, and refuses
+ * one that leaves no room for "-journal" within what its VFS takes (512
+ * characters for unix: 504 then) with "unable to open database file",
+ * which reads as a permission problem, after storage_open made the file.
+ * Symbolic links it resolves are not counted. */
+static int path_fits(const char *path, kerror *err)
+{
+    sqlite3_vfs *vfs = sqlite3_vfs_find(storage_walbuf_vfs());
+    size_t max = vfs ? (size_t)vfs->mxPathname - strlen("-journal") : SIZE_MAX;
+    size_t n = strlen(path);
+    if (n > max) goto too_long;
+    /* as SQLite reads it: its folder's links and "..", made absolute */
+    char folder[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - path) + 1 : 1,
+             slash ? path : ".");
+    if (realpath(folder, real)) n = strlen(real) + 1 + strlen(slash ? slash + 1 : path);
+    if (n <= max) return 1;
+too_long:
+    kerror_set(err, KE_INVALID, NULL, "the path is too long (%zu characters made absolute; "
+               "SQLite opens a history by a path of at most %zu): '%.60s...'", n, max, path);
+    return 0;
+}
+
 const char *storage_location_file(const char *location, kerror *err)
 {
     if (strncmp(location, "sqlite:", 7) == 0) {
@@ -349,7 +374,7 @@ const char *storage_location_file(const char *location, kerror *err)
             kerror_set(err, KE_INVALID, NULL, "'%s' names no file (write %sPATH)", location, location);
             return NULL;
         }
-        return location + prefix;
+        return path_fits(location + prefix, err) ? location + prefix : NULL;
     }
     const char *p = location;
     while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -361,7 +386,7 @@ const char *storage_location_file(const char *location, kerror *err)
                    (int)(p - location), location);
         return NULL;
     }
-    return location;
+    return path_fits(location, err) ? location : NULL;
 }
 
 static int known_version(void)

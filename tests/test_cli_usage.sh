@@ -53,6 +53,29 @@ rm second.db
 ln -s first.db third.db
 $KESTREL studies --db third.db >out.txt 2>err.txt; rc=$?
 check "kestrel studies --db SYMLINK reads the file it names" "[ $rc -eq 0 ] && grep -q '^one ' out.txt"
+# a path longer than Kestrel or SQLite can take is refused before anything
+# is made, naming the option: SQLite opens no path over 512 characters
+# (made absolute; it said "unable to open database file", after an empty
+# file was made), and trial folders below a --work-dir near PATH_MAX (4096)
+# were made at the path cut to its buffer
+long=$(printf '%0250d' 0 | tr 0 d)/$(printf '%0250d' 0 | tr 0 e)
+mkdir -p "$long"
+$KESTREL run one.json --db "$long/x.db" >out.txt 2>err.txt; rc=$?
+check "kestrel run --db of 500 characters and more: exit 2, named, nothing made" \
+    "[ $rc -eq 2 ] && grep -q -- '--db: the path is too long' err.txt && [ -z \"\$(ls '$long')\" ]"
+KESTREL_DB="$long/x.db" $KESTREL studies >out.txt 2>err.txt; rc=$?
+check "KESTREL_DB of 500 characters and more: exit 2, named" \
+    "[ $rc -eq 2 ] && grep -q -- 'KESTREL_DB: the path is too long' err.txt && [ -z \"\$(ls '$long')\" ]"
+work=$(printf "$long/%.0s" 1 2 3 4 5 6 7 8)x
+for a in "run one.json --db w.db" "delete one --db first.db" "best one --db first.db --export-model m.bin" "worker --server http://127.0.0.1:1"; do
+    timeout 60 $KESTREL $a --work-dir "$work" >out.txt 2>err.txt; rc=$?
+    check "kestrel ${a%% *} --work-dir of 4000 characters and more: exit 2, named, nothing made" \
+        "[ $rc -eq 2 ] && grep -q -- '--work-dir: the path is too long' err.txt && [ -z \"\$(ls '$long')\" ] && [ ! -e w.db ] && [ ! -e m.bin ]"
+done
+$KESTREL slurm submit --server http://h:1 --workers 1 --log-dir "$work" --dry-run >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit --log-dir of 4000 characters and more: exit 2, named" \
+    "[ $rc -eq 2 ] && grep -q -- '--log-dir: the path is too long' err.txt"
+rm -r "${long%%/*}"
 # docs/schema.md: PATH, sqlite:PATH and sqlite://PATH name the same file, for
 # every command (the study's lock and trial folders too: DB.trials)
 cat > tiny.json <<'J'
