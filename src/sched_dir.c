@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "sched_dir.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include <dirent.h>
@@ -19,9 +20,10 @@
 
 #include "subproc.h"
 
+/* path: shorter than PATH_MAX (sched_dir_remove checked) */
 static int mkdir_p(const char *path)
 {
-    char buf[4096];
+    char buf[PATH_MAX];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
@@ -41,10 +43,15 @@ static int remove_entry(const char *path, const struct stat *sb, int type, struc
     return rc < 0 && errno != ENOENT ? -1 : 0;
 }
 
-/* dir's mark file into buf. */
-static void mark_path(char *buf, size_t n, const char *dir)
+int sched_dir_path(char *buf, size_t n, kerror *err, const char *fmt, ...)
 {
-    snprintf(buf, n, "%s/%s", dir, SCHED_DIR_MARK);
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    if (len >= 0 && (size_t)len < n) return KE_OK;
+    return kerror_set(err, KE_INVALID, NULL, "the path '%.60s...' is too long (%d characters; "
+                      "at most %zu)", buf, len, n - 1);
 }
 
 /* Whether the folder dir is in (its study's, for a trial folder) is a
@@ -64,7 +71,10 @@ static int parent_is_link(const char *dir, char *parent, size_t n)
 int sched_dir_remove(const char *dir, kerror *err)
 {
     struct stat st;
-    char parent[4096];
+    char parent[PATH_MAX], mark[PATH_MAX];
+    /* dir itself fits then too (mkdir_p's buffer) */
+    int rc = sched_dir_path(mark, sizeof mark, err, "%s/%s", dir, SCHED_DIR_MARK);
+    if (rc != KE_OK) return rc;
     if (parent_is_link(dir, parent, sizeof parent))
         return kerror_set(err, KE_CONFLICT, NULL, "%s is a symbolic link: Kestrel does not follow "
                           "it to make or clear trial folders (remove it, or choose another work "
@@ -73,8 +83,6 @@ int sched_dir_remove(const char *dir, kerror *err)
         if (errno == ENOENT) return KE_OK;
         return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", dir, strerror(errno));
     }
-    char mark[4200];
-    mark_path(mark, sizeof mark, dir);
     if (!S_ISDIR(st.st_mode) || lstat(mark, &st) < 0)
         return kerror_set(err, KE_CONFLICT, NULL,
                           "%s exists and Kestrel did not make it (no %s in it): move it away "
@@ -90,8 +98,8 @@ int sched_dir_make(const char *dir, kerror *err)
     if (rc != KE_OK) return rc;
     if (mkdir_p(dir) < 0)
         return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", dir, strerror(errno));
-    char mark[4200];
-    mark_path(mark, sizeof mark, dir);
+    char mark[PATH_MAX];
+    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);   /* it fits: sched_dir_remove */
     FILE *f = fopen(mark, "w");
     if (!f || fclose(f) != 0)
         return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", mark, strerror(errno));
@@ -330,16 +338,20 @@ int sched_dir_unpack(const char *dir, const char *archive, long long max, kerror
      * Kestrel's user may enter (0700), so nothing tar made is reachable by
      * anyone else until it was checked; tar's "." member sets the mode of
      * the tree itself, never of the folder around it. */
-    char stage[4200], tree[4300];
-    snprintf(stage, sizeof stage, "%s.unpack", dir);
-    snprintf(tree, sizeof tree, "%s/tree", stage);
+    char stage[PATH_MAX], tree[PATH_MAX];
+    int rc = sched_dir_path(stage, sizeof stage, err, "%s.unpack", dir);
+    if (rc == KE_OK) rc = sched_dir_path(tree, sizeof tree, err, "%s/tree", stage);
+    if (rc != KE_OK) {
+        unlink(archive);
+        return rc;
+    }
     /* GNU tar leaves out members that climb out (".." in their names);
      * --no-same-permissions: the umask applies and no set-user-ID bit is
      * kept, which root's tar keeps by default (a setuid-root program from
      * a worker) */
     char *argv[] = {"tar", "-xzf", (char *)archive, "-C", tree, "--no-same-owner",
                     "--no-same-permissions", NULL};
-    int rc = archive_check(archive, max, err);
+    rc = archive_check(archive, max, err);
     if (rc == KE_OK) rc = sched_dir_make(stage, err);
     if (rc == KE_OK && chmod(stage, 0700) < 0)
         rc = kerror_set(err, KE_IO, NULL, "cannot restrict %s: %s", stage, strerror(errno));

@@ -6,22 +6,32 @@
 #ifndef KESTREL_SCHED_DIR_H
 #define KESTREL_SCHED_DIR_H
 
+#include <stddef.h>
+
 #include "kerror.h"
 
 /* The file in every trial folder Kestrel makes. */
 #define SCHED_DIR_MARK ".kestrel-trial"
 
+/* snprintf of a path into buf: KE_INVALID, naming its start, when it does
+ * not fit (a path cut to its buffer names another folder, and must never
+ * be acted on). */
+int sched_dir_path(char *buf, size_t n, kerror *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Makes the trial folder dir (and its parents), empty but for its mark: one
- * Kestrel made before is cleared first. KE_CONFLICT when dir exists without
- * the mark, or when the folder it is in (the study's) is a symbolic link,
- * making nothing; KE_IO when a step fails. */
+ * Kestrel made before is cleared first. KE_INVALID, making nothing, when
+ * the path of its mark is PATH_MAX or longer (as is every path cut to a
+ * PATH_MAX buffer); KE_CONFLICT when dir exists without the mark, or when
+ * the folder it is in (the study's) is a symbolic link, making nothing;
+ * KE_IO when a step fails. */
 int sched_dir_make(const char *dir, kerror *err);
 
 /* Removes the trial folder dir and everything under it (symbolic links are
  * removed, not followed) when Kestrel made it. KE_OK also when dir does not
- * exist; KE_CONFLICT, removing nothing, when it exists without
- * SCHED_DIR_MARK or when the folder it is in is a symbolic link; KE_IO when
- * the removal fails. */
+ * exist; KE_INVALID as for sched_dir_make; KE_CONFLICT, removing nothing,
+ * when it exists without SCHED_DIR_MARK or when the folder it is in is a
+ * symbolic link; KE_IO when the removal fails. */
 int sched_dir_remove(const char *dir, kerror *err);
 
 /* Packs a trial folder into one gzipped tar, the file archive (`tar -czf

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "sched_launch.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +119,8 @@ static void trial_env(strlist *e, const sched_trial *t, const spec_study *spec,
     else add(e, "KESTREL_BUDGET");
     add_dir(e, "KESTREL_CHECKPOINT_DIR", trial_dir);
     if (t->resumed_from >= 0) {
-        char from[4096];
+        /* no longer than the trial's own folder: a parent's number is lower */
+        char from[PATH_MAX];
         snprintf(from, sizeof from, "%s/%s/%d", o->work_dir, spec->name, t->resumed_from);
         add_dir(e, "KESTREL_RESUME_FROM", from);
     } else {
@@ -136,13 +138,15 @@ static void trial_env(strlist *e, const sched_trial *t, const spec_study *spec,
 int sched_launch_spawn(const sched_trial *t, const spec_study *spec, const sched_launch_paths *o,
                        int threads, void *user, runner_proc **out, kerror *err)
 {
-    char trial_dir[4096];
-    snprintf(trial_dir, sizeof trial_dir, "%s/%s/%d", o->work_dir, spec->name, t->number);
+    char trial_dir[PATH_MAX];
+    int mk = sched_dir_path(trial_dir, sizeof trial_dir, err, "%s/%s/%d", o->work_dir, spec->name,
+                            t->number);
+    if (mk != KE_OK) return mk;
     /* Each trial number starts once, so a trial folder already there is
      * another history's (a study deleted, or a database removed by hand):
      * the folder promised to the trial is its own and empty. One Kestrel did
      * not make is refused instead (the trial fails, naming it). */
-    int mk = sched_dir_make(trial_dir, err);
+    mk = sched_dir_make(trial_dir, err);
     if (mk != KE_OK) return mk;
     if (!*o->guard && (mk = runner_guard_new(o->guard, err)) != KE_OK) return mk;
     strlist a = {0}, e = {0};

@@ -71,12 +71,15 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
     /* spec names cannot hold these; a path that climbs out must never be removed */
     if (!study[0] || study[0] == '.' || strchr(study, '/'))
         return kerror_set(err, KE_INVALID, "name", "not a study name: '%s'", study);
-    char dir[4096];
+    char dir[PATH_MAX];
     /* a study folder that is a link (to another study's folder, or to one
      * moved by hand) is not followed: what it points to is not this
-     * study's to remove, and sched_dir_remove checks only the last part */
+     * study's to remove, and sched_dir_remove checks only the last part.
+     * Its trial folders' paths are longer: a cut one sched_dir_remove
+     * refuses (its mark's path would not fit). */
     struct stat st;
-    snprintf(dir, sizeof dir, "%s/%s", work_dir, study);
+    int rc = sched_dir_path(dir, sizeof dir, err, "%s/%s", work_dir, study);
+    if (rc != KE_OK) return rc;
     if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
         if (unlink(dir) < 0)
             return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
@@ -85,7 +88,7 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
     for (int k = 0; k < n_trials; k++) {
         snprintf(dir, sizeof dir, "%s/%s/%d", work_dir, study, k);
         /* a folder Kestrel did not make is left where it is */
-        int rc = sched_dir_remove(dir, err);
+        rc = sched_dir_remove(dir, err);
         if (rc == KE_CONFLICT) kerror_clear(err);
         else if (rc != KE_OK) return rc;
     }

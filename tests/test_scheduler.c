@@ -16,6 +16,7 @@
 #include "../src/lock.h"
 #include "../src/scheduler.h"
 #include "../src/sched_ckpt.h"
+#include "../src/sched_dir.h"
 #include "../src/sched_trial.h"
 #include "../src/scheduler_impl.h"   /* the live history, to compare with a resumed one */
 
@@ -812,6 +813,76 @@ START_TEST(promotion_due_keeps_a_workers_study_running)
 }
 END_TEST
 
+/* dir/ and then ww.../ (200 w's) n times, no slash at the end. */
+static void long_path(char *buf, size_t size, int n)
+{
+    size_t len = (size_t)snprintf(buf, size, "%s", dir);
+    for (int i = 0; i < n; i++) {
+        buf[len++] = '/';
+        memset(buf + len, 'w', 200);
+        len += 200;
+    }
+    buf[len] = '\0';
+    ck_assert_uint_lt(len, size);
+}
+
+/* Whether dir holds anything but k.db and its -wal and -shm. */
+static int dir_has_other(void)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int other = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        other |= e->d_name[0] != '.' && strncmp(e->d_name, "k.db", 4) != 0;
+    closedir(d);
+    return other;
+}
+
+/* A path past PATH_MAX was cut to its 4096-byte buffer, and the folders
+ * were made at what was left: another path than the trial's. */
+START_TEST(a_trial_folder_path_too_long_is_refused_and_nothing_made)
+{
+    char path[8192];
+    kerror err;
+    kerror_clear(&err);
+    long_path(path, sizeof path, 21);
+    strcat(path, "/s/0");
+    ck_assert_int_eq(sched_dir_make(path, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, "too long"), "%s", err.msg);
+    ck_assert(!dir_has_other());
+    /* a work folder of 4092 characters: WORK/s fits, WORK/s/0 does not */
+    char work[4200];
+    long_path(work, sizeof work, 20);
+    size_t len = strlen(work);
+    memset(work + len, 'x', 4092 - len);
+    work[4092] = '\0';
+    spec_study spec;
+    storage *st;
+    ck_assert_msg(spec_parse(&spec, "{\"name\": \"s\", \"objective\": {\"metric\": \"loss\"},"
+                             " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+                             " \"strategy\": {\"name\": \"random\"}, \"budget\": {\"max_trials\": 1},"
+                             RUN_LOSS_1, &err) == KE_OK, "%s", err.msg);
+    ck_assert_int_eq(storage_open(&st, db, &err), KE_OK);
+    scheduler_opts o = {.db_path = db, .self_exe = "kestrel", .work_dir = work, .cores = 1};
+    scheduler *s;
+    ck_assert_msg(scheduler_open(&s, st, &spec, &o, &err) == KE_OK, "%s", err.msg);
+    int rc;
+    while ((rc = scheduler_step(s, 1000, &err)) > 0)
+        ;
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    scheduler_close(s);
+    storage_trial t;
+    ck_assert_int_eq(storage_trial_get(st, 1, 0, &t, &err), KE_OK);
+    ck_assert_int_eq(t.state, TRIAL_FAILED);
+    ck_assert_msg(t.failure && strstr(t.failure, "too long"), "%s", t.failure ? t.failure : "");
+    storage_trial_free(&t);
+    ck_assert(!dir_has_other());
+    storage_close(st);
+    spec_free(&spec);
+}
+END_TEST
+
 static Suite *scheduler_suite(void)
 {
     Suite *s = suite_create("scheduler");
@@ -832,6 +903,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, live_history_is_the_one_a_resumed_study_loads);
     tcase_add_test(tc, promotion_due_keeps_a_workers_study_running);
     tcase_add_test(tc, a_pruned_trial_is_recorded_at_the_report_it_was_pruned_on);
+    tcase_add_test(tc, a_trial_folder_path_too_long_is_refused_and_nothing_made);
     suite_add_tcase(s, tc);
     return s;
 }
