@@ -571,6 +571,17 @@ int storage_open(storage **out, const char *location, kerror *err)
                           "links), and SQLite would keep a separate log beside each: remove "
                           "the other names (find / -samefile '%s'), or use a symbolic link",
                           path, (uintmax_t)sb.st_nlink, path);
+    char to[PATH_MAX];
+    ssize_t link_n = missing ? readlink(path, to, sizeof to - 1) : -1;
+    /* A symbolic link to nothing: O_EXCL does not follow it, and SQLite
+     * would make what it names with its own mode (0644), wherever that is
+     * (a link planted in a shared folder) */
+    if (link_n >= 0) {
+        to[link_n] = '\0';
+        return kerror_set(err, KE_DB, NULL, "cannot open history '%s': it is a symbolic link to "
+                          "'%s', which does not exist (remove the link, or make the history "
+                          "at the path it names)", path, to);
+    }
     /* A new history is its user's alone: it holds the workers' keys (012),
      * which let whoever reads them end a worker's trials. SQLite would make
      * it 0644 less the umask; made empty here (an empty file is an empty

@@ -54,6 +54,29 @@ START_TEST(new_history_is_private)
 }
 END_TEST
 
+/* A symbolic link to nothing: the private empty file cannot be made at it
+ * (O_EXCL does not follow a link), and SQLite made its target 0644, a
+ * history any user could read, wherever the link pointed (one planted in a
+ * shared folder). It is refused, naming both; nothing is made. */
+START_TEST(dangling_link_refused)
+{
+    char target[160];
+    snprintf(target, sizeof target, "%s/elsewhere.db", dir);
+    ck_assert_int_eq(symlink("elsewhere.db", db_path), 0);
+    ck_assert_int_eq(storage_open(&st, db_path, &err), KE_DB);
+    ck_assert_ptr_null(st);
+    ck_assert_msg(strstr(err.msg, "a symbolic link to 'elsewhere.db', which does not exist"),
+                  "%s", err.msg);
+    struct stat sb;
+    ck_assert_int_ne(lstat(target, &sb), 0);
+    /* once it points at a history, the history is opened through it */
+    storage *real;
+    ck_assert_int_eq(storage_open(&real, target, &err), KE_OK);
+    storage_close(real);
+    open_db();
+}
+END_TEST
+
 START_TEST(reopen_keeps_data)
 {
     open_db();
@@ -758,6 +781,7 @@ static Suite *storage_suite(void)
     tcase_add_checked_fixture(open, setup, teardown);
     tcase_add_test(open, open_creates_and_migrates);
     tcase_add_test(open, new_history_is_private);
+    tcase_add_test(open, dangling_link_refused);
     tcase_add_test(open, reopen_keeps_data);
     tcase_add_test(open, background_checkpoints_copy_the_wal);
     tcase_add_test(open, upgrades_version_1);
