@@ -13,17 +13,13 @@
 #include "storage_sqlite_impl.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
-#include <limits.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include "utf8.h"
 
@@ -341,54 +337,6 @@ void *sq_grow(void *arr, int count, int *cap, size_t size)
 
 /* ---- opening and migrations ---- */
 
-/* Whether SQLite can open path: it makes it absolute first, and refuses
- * one that leaves no room for "-journal" within what its VFS takes (512
- * characters for unix: 504 then) with "unable to open database file",
- * which reads as a permission problem, after storage_open made the file.
- * Symbolic links it resolves are not counted. */
-static int path_fits(const char *path, kerror *err)
-{
-    sqlite3_vfs *vfs = sqlite3_vfs_find(storage_walbuf_vfs());
-    size_t max = vfs ? (size_t)vfs->mxPathname - strlen("-journal") : SIZE_MAX;
-    size_t n = strlen(path);
-    if (n > max) goto too_long;
-    /* as SQLite reads it: its folder's links and "..", made absolute */
-    char folder[PATH_MAX], real[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - path) + 1 : 1,
-             slash ? path : ".");
-    if (realpath(folder, real)) n = strlen(real) + 1 + strlen(slash ? slash + 1 : path);
-    if (n <= max) return 1;
-too_long:
-    kerror_set(err, KE_INVALID, NULL, "the path is too long (%zu characters made absolute; "
-               "SQLite opens a history by a path of at most %zu): '%.60s...'", n, max, path);
-    return 0;
-}
-
-const char *storage_location_file(const char *location, kerror *err)
-{
-    if (strncmp(location, "sqlite:", 7) == 0) {
-        size_t prefix = strncmp(location, "sqlite://", 9) == 0 ? 9 : 7;
-        /* SQLite opens "" as a private temporary file: a history gone at close */
-        if (!location[prefix]) {
-            kerror_set(err, KE_INVALID, NULL, "'%s' names no file (write %sPATH)", location, location);
-            return NULL;
-        }
-        return path_fits(location + prefix, err) ? location + prefix : NULL;
-    }
-    const char *p = location;
-    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-           (p > location && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '.' || *p == '-')))
-        p++;
-    if (p > location && strncmp(p, "://", 3) == 0) {
-        kerror_set(err, KE_INVALID, NULL,
-                   "unsupported storage backend '%.*s' (this build has: sqlite)",
-                   (int)(p - location), location);
-        return NULL;
-    }
-    return path_fits(location, err) ? location : NULL;
-}
-
 static int known_version(void)
 {
     int n = 0;
@@ -551,46 +499,8 @@ int storage_open(storage **out, const char *location, kerror *err)
         return kerror_set(err, KE_INVALID, NULL, "no history path given");
     const char *path = storage_location_file(location, err);
     if (!path) return KE_INVALID;
-    /* SQLite says only "unable to open database file" of a folder, and
-     * "disk I/O error" of a fifo or device (--db /dev/stdin), where it
-     * also makes DEVICE-journal beside it when it may */
-    struct stat sb;
-    int found = stat(path, &sb) == 0, missing = !found && errno == ENOENT;
-    if (found && !S_ISREG(sb.st_mode))
-        return kerror_set(err, KE_DB, NULL, "cannot open history '%s': '%s' is a %s, not a "
-                          "history file", path, path,
-                          S_ISDIR(sb.st_mode) ? "folder" : S_ISFIFO(sb.st_mode) ? "fifo"
-                          : S_ISSOCK(sb.st_mode) ? "socket" : "device");
-    /* SQLite keeps PATH-wal and PATH-shm beside the name it opens (a
-     * symbolic link is resolved first): through two names of one file,
-     * two processes would each write a log of their own, and the first
-     * checkpoint of either would overwrite what the other stored. The study
-     * locks (lock.c), on the file itself, would not keep them apart. */
-    if (found && sb.st_nlink > 1)
-        return kerror_set(err, KE_DB, NULL, "cannot open history '%s': it has %ju names (hard "
-                          "links), and SQLite would keep a separate log beside each: remove "
-                          "the other names (find / -samefile '%s'), or use a symbolic link",
-                          path, (uintmax_t)sb.st_nlink, path);
-    char to[PATH_MAX];
-    ssize_t link_n = missing ? readlink(path, to, sizeof to - 1) : -1;
-    /* A symbolic link to nothing: O_EXCL does not follow it, and SQLite
-     * would make what it names with its own mode (0644), wherever that is
-     * (a link planted in a shared folder) */
-    if (link_n >= 0) {
-        to[link_n] = '\0';
-        return kerror_set(err, KE_DB, NULL, "cannot open history '%s': it is a symbolic link to "
-                          "'%s', which does not exist (remove the link, or make the history "
-                          "at the path it names)", path, to);
-    }
-    /* A new history is its user's alone: it holds the workers' keys (012),
-     * which let whoever reads them end a worker's trials. SQLite would make
-     * it 0644 less the umask; made empty here (an empty file is an empty
-     * database), and SQLite gives -wal and -shm its mode. One that exists
-     * keeps its own. */
-    if (missing) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd >= 0) close(fd);
-    }
+    int rc = storage_path_prepare(path, err);
+    if (rc != KE_OK) return rc;
     storage *st = calloc(1, sizeof *st);
     if (!st) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
@@ -607,7 +517,8 @@ int storage_open(storage **out, const char *location, kerror *err)
         storage_close(st);
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
-    int version, rc = inspect(st, path, &version, err);
+    int version;
+    rc = inspect(st, path, &version, err);
     if (!rc) rc = configure(st, path, err);
     if (!rc) rc = migrate(st, path, err);
     if (rc) {

@@ -1,5 +1,6 @@
 /* storage_sqlite_impl: private to the SQLite backend of storage.h; only
  * storage_sqlite.c (opening, migrations, studies, these helpers),
+ * storage_path.c (the history's path, checked before opening),
  * storage_trials.c (trials), storage_wal.c (checkpoints) and storage_walbuf.c
  * (the VFS that batches WAL writes) include it. It defines the storage handle, the
  * ids of the statements it caches and the helpers both halves share (sq_
@@ -51,6 +52,12 @@ void storage_wal_stop(storage *st);
  * storage_wal's restart mark, so a steady study never trims. */
 #define STORAGE_WAL_LIMIT_TEXT "33554432"
 const char *storage_walbuf_vfs(void);
+
+/* Before SQLite opens the history file path (storage_path.c): KE_DB,
+ * naming the cause, for a folder, fifo, socket or device, a file with more
+ * than one name (hard links: SQLite's log goes by name) or a symbolic link
+ * to nothing; a missing file is made empty with mode 0600. KE_OK else. */
+int storage_path_prepare(const char *path, kerror *err);
 
 /* Current Unix time in seconds, sub-second precision. */
 double sq_now_unix(void);
