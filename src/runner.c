@@ -5,12 +5,10 @@
  * spawning *thread* ends: spawn from a long-lived thread), and the guard's
  * watchdog (one /bin/sh for all the trials of a guard), told each trial's
  * group over a socket only Kestrel writes to, sees EOF and kills the groups
- * left. The watchdog leads a process group of its own: a signal to
- * Kestrel's group (kill -9 -PGID, timeout -s KILL) must not end it along
- * with Kestrel. Both are started without fork()'s copy of Kestrel's memory
- * (spawn_shared). Invariant: a child that exited stays an unreaped zombie
- * until its EXIT event is dispatched, which pins its pid as the group id,
- * so a signal to the group can never reach a recycled pid. What leaves the
+ * left (runner_guard.c). Both are started without fork()'s copy of
+ * Kestrel's memory (spawn.c). Invariant: a child that exited stays an
+ * unreaped zombie until its EXIT event is dispatched, which pins its pid as
+ * the group id, so a signal to the group can never reach a recycled pid. What leaves the
  * group (setsid, a double fork into a new session) is found by the token
  * each trial carries in its environment (KESTREL_TRIAL_TOKEN, inherited by
  * everything it starts; all of a guard's share a prefix): when the trial
@@ -27,20 +25,18 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proctoken.h"
+#include "spawn.h"
 
 extern char **environ;
 
@@ -49,8 +45,6 @@ extern char **environ;
 #define DEFAULT_GRACE 5.0    /* s from SIGTERM to SIGKILL */
 #define READ_CHUNK 16384
 #define READS_PER_POLL 64    /* per stream and poll: a chatty child cannot starve others */
-#define TOKEN_NAME "KESTREL_TRIAL_TOKEN"
-#define TOKEN_ROUNDS 64      /* kill rounds: each catches what the last one's victims forked */
 
 enum { STAGE_SETUP = 1, STAGE_CWD, STAGE_EXEC };
 
@@ -99,17 +93,6 @@ struct runner_proc {
     tail out_tail, err_tail;
 };
 
-struct runner_guard {
-    pid_t pid;               /* the watchdog, 0 when none */
-    int fd;                  /* our end of its socket, -1 when none */
-    char prefix[PROCTOKEN_MAX - 12];  /* "KESTREL_TRIAL_TOKEN=<kestrel pid>.<ns>.<g>" */
-    proctoken *known;        /* what the kills of its trials' rests learnt */
-    unsigned long next;      /* the number in the next trial's token */
-    pid_t *groups;           /* the trials' groups it guards (unreaped), to
-                              * tell a watchdog that replaces another */
-    int n_groups, cap_groups;
-};
-
 typedef struct {
     runner_cb cb;
     void *ctx;
@@ -121,12 +104,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
 }
 
 /* Signals the trial's group, and its main process by its pid when that left
@@ -151,7 +128,7 @@ static void kill_rest(runner_proc *const *ps, int n)
         toks[i] = ps[i]->token;
         since = fmin(since, ps[i]->t_start);
     }
-    proctoken_kill(ps[0]->guard->known, toks, n, since);
+    runner_guard_kill(ps[0]->guard, toks, n, since);
 }
 
 /* Keeps the last RUNNER_TAIL_MAX bytes, slid down rather than wrapped round
@@ -230,7 +207,7 @@ static void close_stream(runner_proc *p, stream *s, dispatch *d)
     if (s->line && s->len > 0 && !s->skipping) emit_line(p, s, 0, d);
     s->len = 0;
     s->skipping = 0;
-    close_fd(&s->fd);
+    spawn_close_fd(&s->fd);
 }
 
 static void read_stream(runner_proc *p, stream *s, dispatch *d)
@@ -278,34 +255,15 @@ static void check_exit(runner_proc *p, double now)
     }
 }
 
-static void wait_for(pid_t pid)
-{
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-}
-
-/* Sends "+ PID" or "- PID" to the watchdog (two words, as its read takes
- * them); never blocks (nor raises SIGPIPE): a watchdog that is gone or
- * stuck fails it. */
-static int guard_say(runner_guard *g, char op, pid_t pid)
-{
-    char line[32];
-    int n = snprintf(line, sizeof line, "%c %ld\n", op, (long)pid);
-    if (g->fd < 0) return -1;
-    return send(g->fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n ? 0 : -1;
-}
-
-static void guard_remove(runner_guard *g, pid_t pid);
-
 /* Tells the guard's watchdog that the trial's group is no longer one to
  * kill (before the reap frees its id for reuse), and reaps the child. */
 static void reap(runner_proc *p)
 {
-    if (p->guarded) guard_remove(p->guard, p->pid);
+    if (p->guarded) runner_guard_remove(p->guard, p->pid);
     p->guarded = 0;
-    if (!p->reaped) wait_for(p->pid);
+    if (!p->reaped) spawn_wait(p->pid);
     p->reaped = 1;
-    close_fd(&p->pidfd);
+    spawn_close_fd(&p->pidfd);
 }
 
 /* Ends a proc whose child exited and whose rest kill_rest killed: its pipes
@@ -448,7 +406,7 @@ static int reserved(const char *entry)
 {
     size_t len = (size_t)(strchrnul(entry, '=') - entry);
     return (len == strlen("KESTREL_REPORT_FD") && !strncmp(entry, "KESTREL_REPORT_FD", len)) ||
-           (len == strlen(TOKEN_NAME) && !strncmp(entry, TOKEN_NAME, len));
+           (len == strlen(RUNNER_TOKEN_NAME) && !strncmp(entry, RUNNER_TOKEN_NAME, len));
 }
 
 /* 1 when entry's name is reserved or set (or unset) again in extra. */
@@ -485,257 +443,6 @@ static char **build_env(char *const *extra, const char *token)
     return env;
 }
 
-static void close_fds(int from, int to)
-{
-    if (from > to || close_range((unsigned)from, (unsigned)to, 0) == 0) return;
-    long max = sysconf(_SC_OPEN_MAX);
-    for (long fd = from; fd <= to && fd < max; fd++) close((int)fd);
-}
-
-/* Runs fn(arg) in a child that shares Kestrel's memory until it execs or
- * exits (clone(CLONE_VM | CLONE_VFORK), what posix_spawn does), on a stack
- * of its own. A fork() instead copies the page tables and write-protects
- * every page, and each later write of Kestrel's then faults and flushes the
- * TLB on every CPU: most of the scheduler's CPU per trial. The caller blocks
- * all signals around it (no handler may run on the shared memory), and fn
- * may only make system calls, writing nothing but its own stack. Returns
- * the pid or -1 with errno. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define RUNNER_FORK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define RUNNER_FORK 1
-#endif
-#endif
-
-#define SPAWN_STACK (256 * 1024)   /* the child's: exec_path's buffers and the argv it copies */
-
-static pid_t spawn_shared(int (*fn)(void *), void *arg)
-{
-#ifdef RUNNER_FORK
-    /* ASan and TSan cannot follow a child running instrumented code on a
-     * stack they did not make, in memory they share: a sanitizer build
-     * forks (the child's setup is the same; only the cost differs). */
-    pid_t child = fork();
-    if (child == 0) _exit(fn(arg));
-    return child;
-#else
-    /* The child runs on this frame's array: Kestrel's thread is suspended
-     * until the child execs or exits (CLONE_VFORK), so nothing else uses
-     * it, and unlike a fresh mapping it costs no page faults nor, when
-     * unmapped, a TLB shootdown across CPUs. */
-    _Alignas(16) char stack[SPAWN_STACK];
-    return clone(fn, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
-#endif
-}
-
-/* The value of name in envp, or NULL. */
-static const char *env_value(char *const *envp, const char *name)
-{
-    size_t n = strlen(name);
-    for (; envp && *envp; envp++)
-        if (!strncmp(*envp, name, n) && (*envp)[n] == '=') return *envp + n + 1;
-    return NULL;
-}
-
-/* execvp() with the PATH of envp, not of Kestrel's environment (which a
- * child sharing Kestrel's memory must not replace): each PATH entry in
- * turn, a file without a #! line run by /bin/sh, EACCES reported if any
- * candidate gave it. Returns only on failure, errno set. */
-static void exec_path(const char *file, char *const *argv, char *const *envp)
-{
-    size_t argc = 0;
-    while (argv[argc]) argc++;
-    const char *path = strchr(file, '/') ? "" : env_value(envp, "PATH");
-    if (!path) path = "/bin:/usr/bin";
-    int eacces = 0;
-    for (const char *p = path;; p++) {
-        const char *end = strchrnul(p, ':');
-        char buf[PATH_MAX];
-        size_t dl = (size_t)(end - p), fl = strlen(file);
-        if (dl + fl + 2 <= sizeof buf) {
-            memcpy(buf, p, dl);
-            buf[dl] = '/';
-            memcpy(buf + dl + 1, file, fl + 1);
-            const char *target = *path ? (dl ? buf : buf + 1) : file;
-            execve(target, argv, envp);
-            if (errno == ENOEXEC) {
-                char *sh[argc + 2];
-                sh[0] = (char *)"/bin/sh";
-                sh[1] = (char *)target;
-                memcpy(sh + 2, argv + 1, argc * sizeof *sh);
-                execve("/bin/sh", sh, envp);
-                return;
-            }
-            if (errno == EACCES) eacces = 1;
-            else if (errno != ENOENT && errno != ENOTDIR) return;
-        }
-        if (!*end) break;
-        p = end;
-    }
-    if (eacces) errno = EACCES;
-}
-
-typedef struct {
-    int fd;                  /* the watchdog's end of its socket */
-    char script[1024];       /* sh -c: the groups to kill, until EOF; then kill */
-} watchdog_args;
-
-static int watchdog_main(void *arg)
-{
-    watchdog_args *a = arg;
-    setpgid(0, 0);   /* out of Kestrel's group (done before Kestrel resumes: vfork) */
-    /* fd 0 when Kestrel runs with stdin closed: dup2 would keep CLOEXEC */
-    if (a->fd == 0 ? fcntl(0, F_SETFD, 0) == 0 : dup2(a->fd, 0) == 0) {
-        close_fds(1, INT_MAX);
-        char *argv[] = {(char *)"kestrel-watchdog", (char *)"-c", a->script, NULL};
-        char *envp[] = {(char *)"PATH=/usr/bin:/bin", NULL};   /* for grep */
-        execve("/bin/sh", argv, envp);
-    }
-    _exit(127);
-}
-
-/* Starts the guard's watchdog: a /bin/sh that holds no other fd (it must
- * not keep trials' pipes open), has every signal blocked (a Ctrl-C for
- * Kestrel must not end it first: the mask survives exec) and reads lines
- * "+ PID" (a trial's group to kill) and "- PID" (no longer: reaped) until
- * EOF, which comes only when Kestrel died (runner_guard_free stands it down
- * with SIGKILL): then it kills the groups left and, in rounds until three
- * found none (one in an exec reads empty a moment), every process whose
- * environment holds a token of this guard. */
-static int guard_start(runner_guard *g)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -1;
-    char re[2 * sizeof g->prefix];     /* the prefix as a regular expression */
-    size_t k = 0;
-    for (const char *c = g->prefix; *c; c++) {
-        if (*c == '.') re[k++] = '\\';
-        re[k++] = *c;
-    }
-    re[k] = '\0';
-    watchdog_args a = {.fd = sv[1]};
-    snprintf(a.script, sizeof a.script,
-             "g=' '; while read -r o n; do case $o in +) g=\"$g$n \";;"
-             " -) case $g in *\" $n \"*) g=\"${g%%%% $n *} ${g#* $n }\";; esac;; esac; done;"
-             " for n in $g; do kill -s KILL -- -$n; done; n=0; e=0;"
-             " while [ $n -lt %d ] && [ $e -lt 3 ]; do"
-             " f=$(grep -lz '^%s\\.' /proc/[0-9]*/environ 2>/dev/null); e=$((e+1)); n=$((n+1));"
-             " for p in $f; do p=${p#/proc/}; kill -s KILL ${p%%/environ}; e=0; done; sleep 0.1; done",
-             TOKEN_ROUNDS, re);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = spawn_shared(watchdog_main, &a);
-    int e = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close(sv[1]);
-    /* the child has exec'd or exited by now (CLONE_VFORK): exited, the exec failed */
-    if (pid > 0 && waitpid(pid, NULL, WNOHANG) == pid) {
-        pid = -1;
-        e = ENOEXEC;
-    }
-    if (pid < 0) {
-        close(sv[0]);
-        errno = e;
-        return -1;
-    }
-    g->pid = pid;
-    g->fd = sv[0];
-    return 0;
-}
-
-static void guard_stop(runner_guard *g)
-{
-    if (g->pid > 0) {
-        kill(g->pid, SIGKILL);
-        wait_for(g->pid);
-    }
-    g->pid = 0;
-    close_fd(&g->fd);
-}
-
-/* Replaces the watchdog (gone, stuck, or one whose list went wrong) by one
- * told every group the guard holds; on failure none is left (no watchdog
- * with a list that is not the guard's), and the next spawn tries again. */
-static int guard_restart(runner_guard *g)
-{
-    guard_stop(g);
-    if (guard_start(g) < 0) return -1;
-    for (int i = 0; i < g->n_groups; i++)
-        if (guard_say(g, '+', g->groups[i]) < 0) {
-            guard_stop(g);
-            errno = EPIPE;
-            return -1;
-        }
-    return 0;
-}
-
-/* Hands the trial's group to the watchdog; one that is gone (killed by
- * hand) or stuck is replaced first. */
-static int guard_add(runner_guard *g, pid_t pid)
-{
-    if (g->n_groups == g->cap_groups) {
-        int cap = g->cap_groups ? 2 * g->cap_groups : 8;
-        pid_t *grown = realloc(g->groups, (size_t)cap * sizeof *grown);
-        if (!grown) {
-            errno = ENOMEM;
-            return -1;
-        }
-        g->groups = grown;
-        g->cap_groups = cap;
-    }
-    g->groups[g->n_groups++] = pid;
-    if (guard_say(g, '+', pid) == 0 || guard_restart(g) == 0) return 0;
-    g->n_groups--;      /* no watchdog holds it: the trial is not started */
-    return -1;
-}
-
-/* Takes the reaped-to-be group off the watchdog's list. A watchdog that
- * cannot be told (stuck, its socket full, gone) would keep the id, which
- * the reap frees for reuse, and kill whatever group has it when Kestrel
- * dies: it is replaced by one told only the groups left. */
-static void guard_remove(runner_guard *g, pid_t pid)
-{
-    for (int i = 0; i < g->n_groups; i++)
-        if (g->groups[i] == pid) {
-            g->groups[i] = g->groups[--g->n_groups];
-            break;
-        }
-    if (guard_say(g, '-', pid) < 0) guard_restart(g);
-}
-
-int runner_guard_new(runner_guard **out, kerror *err)
-{
-    runner_guard *g = calloc(1, sizeof *g);
-    *out = NULL;
-    if (!g) return kerror_set(err, KE_NOMEM, NULL, "runner_guard_new: out of memory");
-    g->fd = -1;
-    if (proctoken_new(&g->known) < 0) {
-        free(g);
-        return kerror_set(err, KE_NOMEM, NULL, "runner_guard_new: out of memory");
-    }
-    snprintf(g->prefix, sizeof g->prefix, TOKEN_NAME "=%ld.%llx.%llx", (long)getpid(),
-             (unsigned long long)(now_s() * 1e9), (unsigned long long)(uintptr_t)g);
-    if (guard_start(g) < 0) {
-        int e = errno;
-        proctoken_free(g->known);
-        free(g);
-        return kerror_set(err, KE_IO, NULL, "cannot start Kestrel's watchdog: %s", strerror(e));
-    }
-    *out = g;
-    return KE_OK;
-}
-
-void runner_guard_free(runner_guard *g)
-{
-    if (!g) return;
-    guard_stop(g);
-    proctoken_free(g->known);
-    free(g->groups);
-    free(g);
-}
-
 /* In the child: only async-signal-safe calls. fds: stdin, stdout, stderr,
  * report, status. Each is first copied above 9, so that moving them onto
  * 0-4 cannot overwrite one that is still to be moved. */
@@ -765,7 +472,7 @@ static void child_exec(const runner_cmd *cmd, char **envp, const int fds[5], pid
         if (dup2(hi[k], k) < 0) goto fail;
     if (dup3(hi[4], 4, O_CLOEXEC) < 0) goto fail;
     st = 4;
-    close_fds(5, INT_MAX);
+    spawn_close_fds(5, INT_MAX);
     if (cmd->cwd && chdir(cmd->cwd) < 0) {
         stage = STAGE_CWD;
         goto fail;
@@ -773,7 +480,7 @@ static void child_exec(const runner_cmd *cmd, char **envp, const int fds[5], pid
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    exec_path(cmd->file ? cmd->file : cmd->argv[0], cmd->argv, envp);
+    spawn_exec_path(cmd->file ? cmd->file : cmd->argv[0], cmd->argv, envp);
     stage = STAGE_EXEC;
 fail:;
     child_msg m = {stage, errno};
@@ -830,7 +537,7 @@ static runner_proc *proc_new(const runner_cmd *cmd)
     p->t_term = -1;
     p->pidfd = -1;
     p->guard = cmd->guard;
-    snprintf(p->token, sizeof p->token, "%s.%lx", cmd->guard->prefix, cmd->guard->next++);
+    runner_guard_token(cmd->guard, p->token, sizeof p->token);
     p->s[S_REPORT] = (stream){.fd = -1, .source = RUNNER_SRC_REPORT};
     p->s[S_OUT] = (stream){.fd = -1, .source = RUNNER_SRC_STDOUT, .tail = &p->out_tail};
     p->s[S_ERR] = (stream){.fd = -1, .tail = &p->err_tail};
@@ -876,10 +583,10 @@ int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err)
     }
     int e = errno;
     free(envp);
-    close_fd(&devnull);
-    for (int k = 0; k < 4; k++) close_fd(&pp[k][1]);
+    spawn_close_fd(&devnull);
+    for (int k = 0; k < 4; k++) spawn_close_fd(&pp[k][1]);
     if (pid < 0) {
-        for (int k = 0; k < 4; k++) close_fd(&pp[k][0]);
+        for (int k = 0; k < 4; k++) spawn_close_fd(&pp[k][0]);
         runner_free(p);
         return kerror_set(err, KE_IO, NULL, "cannot start '%s': %s", cmd->argv[0], strerror(e));
     }
@@ -889,10 +596,10 @@ int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err)
      * wake-up, 50 ms late on average, every trial. */
     p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     read_child_status(p, pp[3][0], cmd);
-    close_fd(&pp[3][0]);
-    if (guard_add(p->guard, pid) < 0) {
+    spawn_close_fd(&pp[3][0]);
+    if (runner_guard_add(p->guard, pid) < 0) {
         e = errno;
-        for (int k = 0; k < 3; k++) close_fd(&pp[k][0]);
+        for (int k = 0; k < 3; k++) spawn_close_fd(&pp[k][0]);
         runner_free(p);
         return kerror_set(err, KE_IO, NULL, "cannot start a watchdog for '%s': %s",
                           cmd->argv[0], strerror(e));
@@ -941,9 +648,9 @@ void runner_free(runner_proc *p)
         reap(p);
     }
     for (int k = 0; k < S_N; k++) {
-        close_fd(&p->s[k].fd);
+        spawn_close_fd(&p->s[k].fd);
         free(p->s[k].line);
     }
-    close_fd(&p->pidfd);
+    spawn_close_fd(&p->pidfd);
     free(p);
 }

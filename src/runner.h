@@ -10,20 +10,14 @@
 #include <sys/types.h>
 
 #include "kerror.h"
+#include "runner_guard.h"
 
 #define RUNNER_REPORT_FD 3
 #define RUNNER_TAIL_MAX 8192      /* bytes of stdout/stderr kept per trial */
 #define RUNNER_LINE_MAX 65536     /* longer report lines are cut and flagged */
 
-/* A guard: the one process (a watchdog) that outlives Kestrel to kill
- * what is left of the trials spawned with it if Kestrel dies, even by
- * kill -9: their groups, and the processes that left a group but carry
- * its token. One per spawning thread (not thread-safe); free it after every
- * proc spawned with it. */
-typedef struct runner_guard runner_guard;
-
 typedef struct {
-    runner_guard *guard;        /* required */
+    runner_guard *guard;        /* required (runner_guard.h) */
     char *const *argv;          /* NULL-terminated; argv[0] searched in PATH */
     const char *file;           /* executed instead of argv[0] (no PATH search), or NULL;
                                  * "/proc/self/exe" is Kestrel's own binary */
@@ -60,11 +54,6 @@ typedef struct {
 } runner_event;
 
 typedef void (*runner_cb)(const runner_event *ev, void *ctx);
-
-/* Starts the guard's watchdog. On success the caller owns *out. */
-int runner_guard_new(runner_guard **out, kerror *err);
-/* Stands the watchdog down (its trials are over or are Kestrel's to end). */
-void runner_guard_free(runner_guard *g);
 
 /* Starts the child. On success the caller owns *out (runner_free after exit). */
 int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err);
