@@ -1,12 +1,13 @@
-/* train_cuda: the CUDA backend of train.h. train.c builds, resumes, reports
- * and checkpoints the run (train_session.h); this file mirrors its two model
- * loops, train_epoch and eval_loader, on the device: the dataset is uploaded
- * once (when it fits and no augmentation needs the host loader's pixels),
- * each batch moves only its row indices (or, streamed, its features) to the
- * device through pinned double-buffered staging, and the whole training
- * step (gather, teacher, forward, loss, backward, optimizer) is captured
- * once per batch shape into a CUDA graph and replayed. The host reads device
- * memory once per epoch (the loss sums) and at checkpoints (sync).
+/* train_cuda: the CUDA backend of train.h. train_session.c builds and resumes
+ * the run, train.c reports and checkpoints it (train_session.h); this file
+ * mirrors train.c's two model loops, train_epoch and eval_loader, on the
+ * device: the dataset is uploaded once (when it fits and no augmentation
+ * needs the host loader's pixels), each batch moves only its row indices (or,
+ * streamed, its features) to the device through pinned double-buffered
+ * staging, and the whole training step (gather, teacher, forward, loss,
+ * backward, optimizer) is captured once per batch shape into a CUDA graph and
+ * replayed. The host reads device memory once per epoch (the loss sums) and
+ * at checkpoints (sync).
  * Invariant: batches, their order, the learning rate per optimizer step and
  * the accumulation groups are those of the CPU loop: the loaders are the
  * CPU's (or views of the same rows), and every per-step value a captured
@@ -366,9 +367,10 @@ static int upload_data(session *s, cuda_state *g, kerror *err)
 }
 
 /* Resident: loaders over a one-feature view of the same rows, seeds and
- * batch size as train.c's, so they yield the same rows without copying
- * features; a test loader only when train.c made one (evaluate_test), as
- * cuda_eval is asked for no other. Streamed: train.c's own loaders. */
+ * batch size as train_session.c's, so they yield the same rows without
+ * copying features; a test loader only when train_session.c made one
+ * (evaluate_test), as cuda_eval is asked for no other. Streamed:
+ * train_session.c's own loaders. */
 static int make_loaders(session *s, cuda_state *g, kerror *err)
 {
     if (!g->resident) {

@@ -1,17 +1,18 @@
 /* train: the CPU training loop and the backend dispatch of train.h. One
  * session owns everything a run needs (data, split, scaler, model, teacher,
  * optimizer, loaders, batch-sized buffers), all allocated before the first
- * epoch; a device backend (train_session.h) swaps in its own epoch and
- * evaluation loops and leaves the rest of the run to this file. Invariant: nothing is allocated per batch, and the loop state that
- * changes between epochs (step, epoch, early stopping, dropout RNG, optimizer
- * and parameters) is exactly what a checkpoint stores, so resuming is exact. */
+ * epoch (train_session.c); a device backend (train_session.h) swaps in its
+ * own epoch and evaluation loops and leaves the rest of the run to this
+ * file, which reports through train_report.c. Invariant: nothing is
+ * allocated per batch, and the loop state that changes between epochs
+ * (step, epoch, early stopping, dropout RNG, optimizer and parameters) is
+ * exactly what a checkpoint stores, so resuming is exact. */
 #include "train.h"
 #include "train_session.h"
-#include "dscache.h"
+#include "train_report.h"
 #include "gemm.h"
 
 #include <assert.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,106 +23,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int is_regression(const train_config *c)
-{
-    return c->task == CONFIG_TASK_REGRESSION ||
-           (c->task == CONFIG_TASK_AUTO && strcmp(c->data, "synthetic-regression") == 0);
-}
-
-/* The scaler of the training part. A fit depends only on the data and the
- * split, the same for every trial of a study, and costs a cold pass over
- * the training rows, so it is kept beside the dataset cache and read back
- * (the same floats). */
-static int fit_scaler(session *s, const split_opts *so, int fold, kerror *err)
-{
-    const train_config *c = s->cfg;
-    const char *dir = c->cache_dir[0] ? c->cache_dir : NULL;
-    split_scaling kind = (split_scaling)c->scaling;
-    char recipe[256];
-    /* v2: a k-fold split under max_train trains on other rows than v1's */
-    snprintf(recipe, sizeof recipe, "scaler v2 kind=%d val=%.17g test=%.17g seed=%" PRIu64
-             " max_train=%zu kfold=%d fold=%d%s", (int)kind, so->val_ratio, so->test_ratio, so->seed,
-             so->max_train, c->kfold, fold, so->stratify ? " stratified" : "");
-    size_t d = s->ds.d;
-    int rc = split_scaler_alloc(&s->sc, kind, d, err);
-    if (rc) return rc;
-    if (dscache_side_read(dir, &s->ds, recipe, s->sc.shift, 2 * d * sizeof(float)) == 0)
-        return KE_OK;
-    split_scaler_free(&s->sc);
-    rc = split_scaler_fit(&s->sc, kind, &s->ds, s->sp.train, s->sp.n_train, err);
-    if (!rc) dscache_side_write(dir, &s->ds, recipe, s->sc.shift, 2 * d * sizeof(float));
-    return rc;
-}
-
-/* class_weight=balanced: w_c = n / (C n_c) over the training part's rows
- * (sklearn's compute_class_weight("balanced")); a class with no training
- * row gets 0. */
-static int balance(session *s, kerror *err)
-{
-    if (!s->classification)
-        return kerror_set(err, KE_INVALID, "class_weight", "the data is a regression task");
-    size_t C = (size_t)s->n_out, n = s->sp.n_train;
-    if (!(s->class_weight = calloc(C, sizeof(float))))
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    long *count = calloc(C, sizeof *count);
-    if (!count) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    for (size_t i = 0; i < n; i++) count[s->ds.y[s->sp.train[i]]]++;
-    for (size_t c = 0; c < C; c++)
-        s->class_weight[c] = count[c] ? (float)((double)n / ((double)C * (double)count[c])) : 0.0f;
-    free(count);
-    return KE_OK;
-}
-
-static int load_data(session *s, int fold, kerror *err)
-{
-    const train_config *c = s->cfg;
-    dataset_opts o;
-    dataset_opts_init(&o);
-    o.source = c->data;
-    o.dir = c->data_dir[0] ? c->data_dir : NULL;
-    o.label_column = c->label_column[0] ? c->label_column : NULL;
-    o.categorical = c->categorical;
-    o.csv_task = c->task == CONFIG_TASK_AUTO ? DATASET_AUTO
-                 : s->classification ? DATASET_CLASSIFICATION : DATASET_REGRESSION;
-    o.synth_n = (size_t)c->synthetic_samples;
-    o.synth_d = (size_t)c->synthetic_features;
-    o.synth_classes = (size_t)c->synthetic_classes;
-    o.synth_targets = (size_t)c->synthetic_targets;
-    o.synth_noise = c->synthetic_noise;
-    o.seed = (uint64_t)c->data_seed;
-    o.cache_dir = c->cache_dir[0] ? c->cache_dir : NULL;
-    int rc = dataset_load(&o, &s->ds, err);
-    if (rc) return rc;
-    /* task=auto: a CSV's label column says which (dataset.h's DATASET_AUTO) */
-    if (c->task == CONFIG_TASK_AUTO) s->classification = s->ds.task == DATASET_CLASSIFICATION;
-    if ((s->ds.task == DATASET_CLASSIFICATION) != s->classification)
-        return kerror_set(err, KE_INVALID, "task", "the data is a %s task",
-                          s->classification ? "regression" : "classification");
-    /* a sigmoid's cross-entropy against a target outside [0, 1] trains to
-     * nonsense (negative losses) without failing */
-    if (!s->classification && c->loss == CONFIG_LOSS_BCE)
-        for (size_t i = 0; i < s->ds.n * s->ds.t; i++)
-            if (!(s->ds.targets[i] >= 0 && s->ds.targets[i] <= 1))
-                return kerror_set(err, KE_INVALID, "loss", "bce needs targets in [0, 1]; row %zu "
-                                  "has %g (use mse or huber)", i / s->ds.t + 1,
-                                  (double)s->ds.targets[i]);
-    split_opts so;
-    split_opts_init(&so);
-    so.val_ratio = c->val_ratio;
-    so.test_ratio = c->test_ratio;
-    so.seed = (uint64_t)c->data_seed;
-    so.max_train = (size_t)c->max_train;
-    so.stratify = c->stratify;
-    rc = fold < 0 ? split_make(&s->ds, &so, &s->sp, err)
-                  : split_kfold(&s->ds, &so, (size_t)c->kfold, (size_t)fold, &s->sp, err);
-    if (rc) return rc;
-    if (s->sp.n_val == 0)
-        return kerror_set(err, KE_INVALID, "val_ratio", "the validation part is empty");
-    if ((rc = fit_scaler(s, &so, fold, err))) return rc;
-    s->n_out = (int)dataset_out_dim(&s->ds);
-    return c->class_weight ? balance(s, err) : KE_OK;
 }
 
 void train_model_config(const train_config *c, int regression, int n_in, int n_out,
@@ -147,91 +48,6 @@ void train_model_config(const train_config *c, int regression, int n_in, int n_o
     mc->huber_delta = (float)c->huber_delta;
     mc->distill_temperature = (float)c->distill_temperature;
     mc->distill_alpha = (float)c->distill_alpha;
-}
-
-/* A teacher's error names the option; one about the file (checkpoint.c
- * puts its name where the option goes) keeps the name in the text. */
-static int teacher_error(int rc, const char *file, kerror *err)
-{
-    if (!rc || !err) return rc;
-    size_t fl = strlen(file), ml = strlen(err->msg);
-    if (!strcmp(err->path, file) && fl + 2 + ml < sizeof err->msg) {
-        memmove(err->msg + fl + 2, err->msg, ml + 1);
-        memcpy(err->msg, file, fl);
-        memcpy(err->msg + fl, ": ", 2);
-    }
-    snprintf(err->path, sizeof err->path, "teacher");
-    return rc;
-}
-
-static int load_teacher(session *s, kerror *err)
-{
-    checkpoint *ck;
-    int rc = checkpoint_read(&ck, s->cfg->teacher, err);
-    if (rc) return teacher_error(rc, s->cfg->teacher, err);
-    train_config tc;
-    mlp_config mc;
-    if (!(rc = checkpoint_config(ck, &tc, err)) && tc.scaling != s->cfg->scaling)
-        /* the teacher reads the student's scaled rows: another scaling
-         * feeds it inputs it was never trained on (0.68 test accuracy
-         * instead of 0.82 on Fashion-MNIST, with no error) */
-        rc = kerror_set(err, KE_CONFLICT, "scaling", "the teacher was trained with scaling=%s, "
-                        "this run uses %s", train_config_enum_name("scaling", tc.scaling),
-                        train_config_enum_name("scaling", s->cfg->scaling));
-    /* named in the data's terms: the parameter counts that differ after
-     * would not say which (a version 1 file, without its shape, meets
-     * only that check) */
-    int t_in, t_out, t_regression;
-    kerror serr;
-    if (!rc && checkpoint_shape(ck, &t_in, &t_out, &t_regression, &serr) == KE_OK &&
-        (t_in != (int)s->ds.d || t_out != s->n_out || t_regression != !s->classification))
-        rc = kerror_set(err, KE_CONFLICT, "teacher", "the teacher takes %d inputs to %d %s; this "
-                        "run's data has %d inputs and %d %s", t_in, t_out,
-                        t_regression ? "targets" : "classes", (int)s->ds.d, s->n_out,
-                        s->classification ? "classes" : "targets");
-    /* the teacher reads the student's rows as its own columns and scores
-     * its own classes: another order or other labels teach nonsense */
-    dsnames tn = {0};
-    if (!rc && !(rc = checkpoint_names(ck, &tn, err)))
-        rc = dsnames_check_same(&tn, &s->ds.names, "teacher", "the teacher", err);
-    dsnames_free(&tn);
-    if (!rc) {
-        train_model_config(&tc, !s->classification, (int)s->ds.d, s->n_out, &mc);
-        mc.max_batch = s->cfg->batch_size;
-        rc = mlp_create(&s->teacher, &mc, err);
-    }
-    if (!rc) rc = checkpoint_restore_final(ck, s->teacher, err);
-    checkpoint_free(ck);
-    return teacher_error(rc, s->cfg->teacher, err);
-}
-
-static int make_loaders(session *s, kerror *err)
-{
-    const train_config *c = s->cfg;
-    const dataset *ds = &s->ds;
-    int image = ds->h && ds->w && ds->c && ds->h * ds->w * ds->c == ds->d;
-    if (!image && (c->augment_shift || c->augment_flip > 0))
-        return kerror_set(err, KE_INVALID, c->augment_shift ? "augment_shift" : "augment_flip",
-                          "needs images; this data has no image geometry (augment_noise works "
-                          "on any data)");
-    loader_aug aug;
-    loader_aug_init(&aug);
-    aug.shift_px = (size_t)c->augment_shift;
-    aug.flip_p = c->augment_flip;
-    aug.noise_std = c->augment_noise;
-    aug.clamp01 = c->scaling == SPLIT_SCALE_NONE;
-    size_t bs = (size_t)c->batch_size;
-    uint64_t seed = (uint64_t)c->seed;
-    int pf = !s->shard_fill;
-    const split_scaler *sc = &s->sc;
-    int rc = loader_create(&s->train_l, &s->ds, s->sp.train, s->sp.n_train, bs, seed, 1, &aug, sc,
-                           pf, err);
-    if (!rc) rc = loader_create(&s->val_l, &s->ds, s->sp.val, s->sp.n_val, bs, seed, 0, NULL, sc, pf,
-                                err);
-    if (!rc && s->sp.n_test && c->evaluate_test)
-        rc = loader_create(&s->test_l, &s->ds, s->sp.test, s->sp.n_test, bs, seed, 0, NULL, sc, pf,
-                           err);
-    return rc;
 }
 
 typedef struct {
@@ -270,146 +86,6 @@ static void fill_batch(session *s, loader *l, const loader_batch *b)
     fill_job f = {s, l, b, s->teachers && l == s->train_l};
     if (s->dp) dp_rows(s->dp, (int)b->size, fill_rows, &f);
     else fill_rows(&f, 0, 0, b->size);
-}
-
-static void fill_schedule(session *s)
-{
-    const train_config *c = s->cfg;
-    schedule *sc = &s->sched;
-    memset(sc, 0, sizeof *sc);
-    sc->kind = (schedule_kind)c->schedule;
-    sc->lr = c->lr;
-    sc->min_lr = c->min_lr;
-    sc->gamma = c->gamma;
-    sc->decay = c->decay;
-    sc->step_size = c->step_size;
-    sc->n_milestones = c->milestones.n < SCHEDULE_MAX_MILESTONES ? c->milestones.n
-                                                                  : SCHEDULE_MAX_MILESTONES;
-    memcpy(sc->milestones, c->milestones.v, (size_t)sc->n_milestones * sizeof(int));
-    sc->pct_start = c->pct_start;
-    sc->div_factor = c->div_factor;
-    sc->final_div_factor = c->final_div_factor;
-    sc->restart_period = c->restart_period;
-    sc->restart_mult = c->restart_mult;
-    sc->warmup_steps = c->warmup_steps;
-    sc->warmup_start = c->warmup_start;
-    long batches = (long)loader_batches(s->train_l);
-    sc->steps_per_epoch = (batches + c->accumulate - 1) / c->accumulate;
-    sc->total_steps = sc->steps_per_epoch * c->epochs;
-}
-
-/* Early stopping that ends on the best epoch's weights keeps a copy of them. */
-static int keeps_best(const train_config *c)
-{
-    return c->early_stopping_patience > 0 && c->restore_best;
-}
-
-static int build(session *s, kerror *err)
-{
-    const train_config *c = s->cfg;
-    mlp_config mc;
-    train_model_config(c, !s->classification, (int)s->ds.d, s->n_out, &mc);
-    s->mse = mc.loss != MLP_LOSS_SOFTMAX_XENT;
-    int rc = mlp_create(&s->m, &mc, err);
-    if (rc) return rc;
-    optim_config oc;
-    optim_config_default(&oc);
-    oc.kind = (optim_kind)c->optimizer;
-    oc.momentum = (float)c->momentum;
-    oc.beta1 = (float)c->beta1;
-    oc.beta2 = (float)c->beta2;
-    oc.eps = (float)c->eps;
-    oc.rho = (float)c->rho;
-    oc.weight_decay = (float)c->weight_decay;
-    oc.l1 = (float)c->l1;
-    oc.l2 = (float)c->l2;
-    oc.clip_value = (float)c->clip_value;
-    oc.clip_norm = (float)c->clip_norm;
-    oc.agc = (float)c->agc;
-    int nt;
-    const mlp_tensor *t = mlp_tensors(s->m, &nt);
-    if ((rc = optim_init(&s->opt, &oc, mlp_n_params(s->m), t, nt, err))) return rc;
-    if ((rc = make_loaders(s, err))) return rc;
-    fill_schedule(s);
-    if ((rc = schedule_check(&s->sched, err))) return rc;
-    size_t buf = (size_t)c->batch_size * (size_t)s->n_out;
-    if (s->classification && s->mse && !(s->onehot = calloc(buf, sizeof(float))))
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    if (c->teacher[0]) {
-        if (!(s->tprobs = malloc(buf * sizeof(float))))
-            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-        if ((rc = load_teacher(s, err))) return rc;
-    }
-    if (keeps_best(c) && !(s->best = malloc(mlp_n_state(s->m) * sizeof(float))))
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    /* an evaluation pass's outputs: the test part's only when it is evaluated */
-    size_t rows = s->test_l && s->sp.n_test > s->sp.n_val ? s->sp.n_test : s->sp.n_val;
-    size_t C = (size_t)s->n_out;
-    if (!(s->outs = malloc(rows * C * sizeof(float))))
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    for (int i = 0; i < 2 && s->classification && C <= METRICS_CONFUSION_MAX; i++)
-        if (!(s->confusion[i] = malloc(C * C * sizeof(long))))
-            return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    s->st.best_val_loss = INFINITY;
-    mlp_rng_get(s->m, s->st.dropout_rng);
-    return KE_OK;
-}
-
-static int resume(session *s, kerror *err)
-{
-    checkpoint *ck;
-    int rc = checkpoint_read(&ck, s->cfg->resume, err);
-    if (rc) return rc;
-    if (!(rc = checkpoint_check_config(ck, s->cfg, err)) &&
-        !(rc = checkpoint_restore_model(ck, s->m, err)) &&
-        !(rc = checkpoint_restore_optim(ck, &s->opt, err)))
-        s->st = *checkpoint_get_state(ck);
-    const float *best = checkpoint_best(ck);
-    if (!rc && s->best && s->st.best_epoch > 0 && !best)
-        rc = kerror_set(err, KE_CONFLICT, "restore_best", "the checkpoint keeps no best epoch's "
-                        "weights (an older Kestrel wrote it): resume with restore_best=false");
-    if (!rc && s->best && best) memcpy(s->best, best, mlp_n_state(s->m) * sizeof(float));
-    checkpoint_free(ck);
-    return rc;
-}
-
-/* One teacher model per data-parallel thread, so each runs the teacher on
- * the rows it gathers. */
-static int teacher_replicas(session *s, kerror *err)
-{
-    int n = s->cfg->threads;
-    if (!(s->teachers = calloc((size_t)n, sizeof *s->teachers)))
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    s->teachers[0] = s->teacher;
-    for (int i = 1; i < n; i++) {
-        int rc = mlp_replica(&s->teachers[i], s->teacher, err);
-        if (rc) return rc;
-    }
-    return KE_OK;
-}
-
-static void session_free(session *s)
-{
-    if (s->dev) s->dev->close(s);
-    dp_free(s->dp);
-    for (int i = 1; s->teachers && i < s->cfg->threads; i++) mlp_free(s->teachers[i]);
-    free(s->teachers);
-    loader_free(s->train_l);
-    loader_free(s->val_l);
-    loader_free(s->test_l);
-    optim_free(&s->opt);
-    mlp_free(s->m);
-    mlp_free(s->teacher);
-    free(s->onehot);
-    free(s->tprobs);
-    free(s->best);
-    free(s->class_weight);
-    free(s->outs);
-    free(s->confusion[0]);
-    free(s->confusion[1]);
-    split_scaler_free(&s->sc);
-    split_free(&s->sp);
-    dataset_free(&s->ds);
 }
 
 /* The loss target of one batch; with_teacher (a training batch) adds the
@@ -566,40 +242,6 @@ static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
     return KE_OK;
 }
 
-/* Writes obj as one report line and drops it. Reals with 17 digits, so
- * every double reads back the same (`kestrel train` writes each in its
- * shortest form: format_shorten_reals). */
-static int emit(json_t *obj, train_report_fn report, void *ctx, kerror *err)
-{
-    char *line = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(obj);
-    if (!line) return kerror_set(err, KE_NOMEM, NULL, "cannot format a report line");
-    int bad = report ? report(line, ctx) : 0;
-    free(line);
-    return bad ? kerror_set(err, KE_IO, NULL, "the report writer failed") : KE_OK;
-}
-
-/* lr[0], lr[1]: the rates of the epoch's first and last optimizer steps, as
- * they were before a plateau cut (the pair shows a per-step warm-up or
- * schedule within the epoch; nothing is recorded per step). */
-static int report_epoch(session *s, long epoch, double train_loss, const double lr[2], const eval_result *v,
-                        double seconds, double train_seconds, train_report_fn report, void *ctx,
-                        kerror *err)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "step", json_integer(epoch + 1));
-    json_object_set_new(o, "train_loss", json_real(train_loss));
-    json_object_set_new(o, "val_loss", json_real(v->loss));
-    if (s->classification) json_object_set_new(o, "val_accuracy", json_real(v->accuracy));
-    json_object_set_new(o, "lr", json_real(lr[1]));
-    json_object_set_new(o, "lr_first", json_real(lr[0]));
-    json_object_set_new(o, "seconds", json_real(seconds));
-    json_object_set_new(o, "samples_per_sec",
-                        json_real(train_seconds > 0 ? (double)s->sp.n_train / train_seconds : 0));
-    metrics_to_json(o, "val", &v->m, s->classification, s->n_out, NULL);
-    return emit(o, report, ctx, err);
-}
-
 /* Reduce on plateau after an epoch (Keras's ReduceLROnPlateau, its gain
  * the early-stopping one): in cooldown count it down; a gain resets the
  * wait; otherwise, out of cooldown, plateau_patience epochs without gain cut
@@ -700,7 +342,8 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
         mlp_rng_get(s->m, s->st.dropout_rng);
         if (save && (rc = save_state(s, err))) return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&
-            (rc = report_epoch(s, epoch, train_loss, lr, &v, now_s() - t0, t1 - t0, report, ctx, err)))
+            (rc = train_report_epoch(s, epoch, train_loss, lr, &v, now_s() - t0, t1 - t0, report,
+                                     ctx, err)))
             return rc;
     }
     /* a resumed run with nothing left to train (stopped early, or at its
@@ -714,19 +357,7 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
                       train_report_fn report, void *ctx, train_result *res, kerror *err)
 {
     session s;
-    memset(&s, 0, sizeof s);
-    s.cfg = c;
-    s.classification = !is_regression(c);
-    s.shard_fill = !dev && train_config_data_parallel(c);
-    int rc = load_data(&s, fold, err);
-    if (!rc) rc = build(&s, err);
-    if (!rc && c->resume[0]) rc = resume(&s, err);
-    if (!rc && !dev && train_config_data_parallel(c)) rc = dp_create(&s.dp, s.m, c->threads, err);
-    if (!rc && s.dp && s.teacher) rc = teacher_replicas(&s, err);
-    if (!rc && dev) {
-        s.dev = dev;
-        rc = dev->open(&s, err);
-    }
+    int rc = train_session_open(&s, c, dev, fold, err);
     eval_result v = {.loss = NAN}, t = {.loss = 0};
     if (!rc) rc = run_epochs(&s, &v, fold < 0 ? report : NULL, ctx, err);
     /* the last epoch's validation pass is the final one: the model has not
@@ -755,7 +386,7 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
         if (v.confusion) memcpy(res->val_confusion, v.confusion, cm);
         if (t.confusion) memcpy(res->test_confusion, t.confusion, cm);
     }
-    session_free(&s);
+    train_session_free(&s);
     return rc;
 }
 
@@ -787,11 +418,7 @@ static int run_kfold(const train_config *c, const train_device_ops *dev, train_r
         ta += r.test_accuracy / k;
         metrics_accumulate(&vm, &r.val_metrics, 1.0 / k);
         metrics_accumulate(&tm, &r.test_metrics, 1.0 / k);
-        json_t *o = json_object();
-        json_object_set_new(o, "step", json_integer(f));
-        json_object_set_new(o, "fold_val_loss", json_real(r.val_loss));
-        if (r.classification) json_object_set_new(o, "fold_val_accuracy", json_real(r.val_accuracy));
-        if ((rc = emit(o, report, ctx, err))) return rc;
+        if ((rc = train_report_fold(f, &r, report, ctx, err))) return rc;
     }
     *res = r;
     res->kfold = k;
@@ -809,34 +436,6 @@ static int run_kfold(const train_config *c, const train_device_ops *dev, train_r
     return KE_OK;
 }
 
-static int report_final(const train_result *r, train_report_fn report, void *ctx, kerror *err)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "val_loss", json_real(r->val_loss));
-    if (r->classification) json_object_set_new(o, "val_accuracy", json_real(r->val_accuracy));
-    const long *cm = r->has_confusion && !r->kfold ? r->val_confusion : NULL;
-    metrics_to_json(o, "val", &r->val_metrics, r->classification, r->n_out, cm);
-    if (r->has_test) {
-        json_object_set_new(o, "test_loss", json_real(r->test_loss));
-        if (r->classification) json_object_set_new(o, "test_accuracy", json_real(r->test_accuracy));
-        metrics_to_json(o, "test", &r->test_metrics, r->classification, r->n_out,
-                        cm ? r->test_confusion : NULL);
-    }
-    if (isfinite(r->best_val_loss)) json_object_set_new(o, "best_val_loss", json_real(r->best_val_loss));
-    if (r->best_epoch) json_object_set_new(o, "best_epoch", json_integer(r->best_epoch));
-    json_object_set_new(o, "epochs", json_integer(r->epochs));
-    if (!r->kfold) json_object_set_new(o, "stopped_early", json_integer(r->stopped_early));
-    if (r->kfold) {
-        json_object_set_new(o, "cv_val_loss_mean", json_real(r->cv_val_loss_mean));
-        json_object_set_new(o, "cv_val_loss_std", json_real(r->cv_val_loss_std));
-        if (r->classification) {
-            json_object_set_new(o, "cv_val_accuracy_mean", json_real(r->cv_val_accuracy_mean));
-            json_object_set_new(o, "cv_val_accuracy_std", json_real(r->cv_val_accuracy_std));
-        }
-    }
-    return emit(o, report, ctx, err);
-}
-
 int train_run_device(const train_config *cfg, const train_device_ops *dev,
                      train_report_fn report, void *ctx, train_result *res, kerror *err)
 {
@@ -847,7 +446,7 @@ int train_run_device(const train_config *cfg, const train_device_ops *dev,
     train_result r;
     rc = cfg->kfold ? run_kfold(cfg, dev, report, ctx, &r, err)
                     : run_single(cfg, dev, -1, report, ctx, &r, err);
-    if (!rc) rc = report_final(&r, report, ctx, err);
+    if (!rc) rc = train_report_final(&r, report, ctx, err);
     if (!rc && res) *res = r;
     return rc;
 }

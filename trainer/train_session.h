@@ -1,9 +1,10 @@
 /* train_session: what train.c shares with a device backend (cuda/train_cuda.cu).
- * One session holds everything a run needs; train.c builds it (data, split,
- * scaler, host model, teacher, optimizer, loaders, schedule), resumes it and
- * drives the epochs, reports and checkpoints. A device backend only replaces
- * the two loops that touch the model (one training epoch, one evaluation
- * pass) and keeps its own copy of the model and optimizer state.
+ * One session holds everything a run needs; train_session.c builds it (data,
+ * split, scaler, host model, teacher, optimizer, loaders, schedule) and
+ * resumes it, and train.c drives the epochs, reports and checkpoints. A
+ * device backend only replaces the two loops that touch the model (one
+ * training epoch, one evaluation pass) and keeps its own copy of the model
+ * and optimizer state.
  * Invariant: before train.c writes a checkpoint from s->m and s->opt, a
  * device backend has copied its state back with sync (only then: it costs a
  * copy of the model), so checkpoints are the same file whichever backend
@@ -81,6 +82,18 @@ struct train_device_ops {
     int (*set_model)(session *s, kerror *err);
     void (*close)(session *s);
 };
+
+/* Builds s for one run of cfg (fold < 0: the plain split, else that fold of
+ * kfold): data, split, scaler, class weights, model, optimizer, loaders,
+ * schedule, teacher, the state of cfg->resume's checkpoint, data
+ * parallelism (CPU), then dev's open (dev NULL: the CPU loops). Call
+ * train_session_free(s) after it, also when it fails. */
+int train_session_open(session *s, const train_config *cfg, const train_device_ops *dev, int fold,
+                       kerror *err);
+
+/* Frees what s holds, closing its device backend first; s may be half
+ * built (a failed train_session_open). */
+void train_session_free(session *s);
 
 /* The run train.c drives, with the model loops of dev (NULL: CPU). */
 int train_run_device(const train_config *cfg, const train_device_ops *dev,
