@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
+
 #define READ_CHUNK 16384
 #define ROUNDS 64            /* passes at most: each catches what the last one's victims forked */
 
@@ -33,13 +35,6 @@ struct proctoken {
     known k[2][PROCTOKEN_KNOWN];   /* by pid; one pass reads k[cur], writes the other */
     int n, cur;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int among(const char *tok, const char *const *toks, int n)
 {
@@ -124,7 +119,7 @@ static void learn(known *next, int *nn, long pid, int fd, const char *const *tok
     known *e = &next[(*nn)++];
     *e = (known){.pid = (pid_t)pid, .pidfd = pidfd};
     e->read = fd >= 0 && env_has(fd, toks, ntok, e->tok) == 0;
-    e->seen = now_s();
+    e->seen = monotime_s();
 }
 
 /* SIGKILLs every process whose environment we may read (our user's) and

@@ -32,9 +32,9 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "proctoken.h"
 #include "spawn.h"
 
@@ -98,13 +98,6 @@ typedef struct {
     void *ctx;
     int count;
 } dispatch;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Signals the trial's group, and its main process by its pid when that left
  * the group (setpgid into another group of the session): a signal to the
@@ -348,7 +341,7 @@ static void service(runner_proc *p, const struct pollfd *pfd, dispatch *d)
         stream *s = &p->s[k];
         if (s->fd >= 0 && s->pidx >= 0 && pfd[s->pidx].revents) read_stream(p, s, d);
     }
-    double now = now_s();
+    double now = monotime_s();
     if (!p->exit_seen) check_exit(p, now);
     if (p->exit_seen) {
         /* Lines written just before the exit may not have been polled yet. */
@@ -378,7 +371,7 @@ int runner_poll(runner_proc *const *procs, int n, int timeout_ms,
         /* until the exit is seen: a zombie's pidfd stays readable */
         if (p->pidfd >= 0 && !p->exit_seen) pfd[np++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
     }
-    if (poll(pfd, np, wait_ms(procs, n, timeout_ms, now_s())) < 0 && errno != EINTR) {
+    if (poll(pfd, np, wait_ms(procs, n, timeout_ms, monotime_s())) < 0 && errno != EINTR) {
         int e = errno;
         free(pfd);
         return kerror_set(err, KE_IO, NULL, "poll: %s", strerror(e));
@@ -575,7 +568,7 @@ int runner_spawn(runner_proc **out, const runner_cmd *cmd, kerror *err)
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);  /* no parent handler may run in the child */
         child_args a = {cmd, envp, fds, getpid()};
-        p->t_start = now_s();
+        p->t_start = monotime_s();
         pid = spawn_shared(child_main, &a);
         int e = errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -617,7 +610,7 @@ void runner_terminate(runner_proc *p)
 {
     if (!p || p->exit_seen || p->t_term >= 0) return;
     p->terminated = 1;
-    stop_group(p, now_s());
+    stop_group(p, monotime_s());
 }
 
 int runner_exited(const runner_proc *p)

@@ -21,9 +21,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "proctoken.h"
 #include "spawn.h"
 
@@ -39,13 +39,6 @@ struct runner_guard {
                               * tell a watchdog that replaces another */
     int n_groups, cap_groups;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Sends "+ PID" or "- PID" to the watchdog (two words, as its read takes
  * them); never blocks (nor raises SIGPIPE): a watchdog that is gone or
@@ -198,7 +191,7 @@ int runner_guard_new(runner_guard **out, kerror *err)
         return kerror_set(err, KE_NOMEM, NULL, "runner_guard_new: out of memory");
     }
     snprintf(g->prefix, sizeof g->prefix, RUNNER_TOKEN_NAME "=%ld.%llx.%llx", (long)getpid(),
-             (unsigned long long)(now_s() * 1e9), (unsigned long long)(uintptr_t)g);
+             (unsigned long long)(monotime_s() * 1e9), (unsigned long long)(uintptr_t)g);
     if (guard_start(g) < 0) {
         int e = errno;
         proctoken_free(g->known);

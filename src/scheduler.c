@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cores.h"
 #include "enqueue.h"
+#include "monotime.h"
 #include "sched_dir.h"
 #include "sched_launch.h"
 #include "sched_outcome.h"
@@ -164,13 +164,6 @@ int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, co
     return rc;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void sched_emit(scheduler *s, scheduler_event_kind kind, int number, trial_state state,
                 int has_value, double value, int step, const char *failure,
                 const storage_trial *row)
@@ -284,7 +277,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     s->lock.fd = -1;
     s->best = -1;
     s->supply = -1;
-    s->t0 = now();
+    s->t0 = monotime_s();
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(s->worker, sizeof s->worker, "%s:%ld", host, (long)getpid());
@@ -693,7 +686,7 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     if (s->finished) return 0;
     fail_fast(s);
     double limit = s->spec->budget.max_seconds;
-    if (!s->stop_reason && limit > 0 && now() - s->t0 >= limit)
+    if (!s->stop_reason && limit > 0 && monotime_s() - s->t0 >= limit)
         scheduler_stop(s, "the study's time budget (max_seconds) ran out");
     int rc = KE_OK;
     if (!s->stop_reason) rc = fill_slots(s, s->parallel - s->n_local, NULL, err);
@@ -747,7 +740,7 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
     out->max_trials = s->spec->budget.max_trials;
     out->reclaimed = s->reclaimed;
     out->n_suggested = s->n_suggested;
-    out->elapsed = now() - s->t0;
+    out->elapsed = monotime_s() - s->t0;
     out->finished = s->finished;
     out->completed = s->completed;
     out->goal_reached = s->goal_reached;

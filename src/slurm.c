@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "klog.h"
+#include "monotime.h"
 #include "subproc.h"
 
 /* fprintf of s in single quotes ('\'' for each quote inside). */
@@ -165,13 +166,6 @@ struct slurm_scaler {
     int stop;
 };
 
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* One look: submits the tasks missing below max while there is work. */
 static void scale_once(slurm_scaler *sc)
 {
@@ -194,12 +188,12 @@ static void scale_once(slurm_scaler *sc)
             sc->noted = 1;
             sc->wait_s = sc->wait_s > 0 ? 2 * sc->wait_s : 2 * SCALE_EVERY_S;
             if (sc->wait_s > SLURM_BACKOFF_MAX_S) sc->wait_s = SLURM_BACKOFF_MAX_S;
-            sc->next_at = mono_s() + sc->wait_s;
+            sc->next_at = monotime_s() + sc->wait_s;
             klog(stderr, "slurm: the workers of job %s ended without registering with this "
                  "server (their output: %s/kestrel-worker-%s_*.log); submitting again in %.0f s",
                  sc->job, sc->o.log_dir, sc->job, sc->wait_s);
         }
-        if (mono_s() < sc->next_at) return;
+        if (monotime_s() < sc->next_at) return;
     } else {
         sc->wait_s = 0;
     }

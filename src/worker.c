@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
 #include "cores.h"
 #include "klog.h"
+#include "monotime.h"
 #include "report.h"
 #include "runner.h"
 #include "sched_dir.h"
@@ -79,13 +79,6 @@ typedef struct {
                                  * 200, 204 or a first 404: at most one entry, which
                                  * spaces them; gone at the next 200 or 204 */
 } worker;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* POSTs req to path (req is taken, and NULL stands for out of memory). */
 static int post(worker *w, const char *path, json_t *req, int *status, json_t **reply, kerror *err)
@@ -173,11 +166,11 @@ static int do_register(worker *w, json_t **first, kerror *err)
  * as an idle one does, instead of holding the allocation for good. */
 static int ensure_registered(worker *w, json_t **first, kerror *err)
 {
-    double since = now_s();
+    double since = monotime_s();
     for (int logged = 0;; logged = 1) {
         int rc = do_register(w, first, err);
         if (rc != KE_IO || *w->o->stop) return rc;
-        if (w->o->idle_exit > 0 && now_s() - since >= w->o->idle_exit) return rc;
+        if (w->o->idle_exit > 0 && monotime_s() - since >= w->o->idle_exit) return rc;
         if (!logged) log_err("cannot register yet, trying every second", err);
         sleep(1);
     }
@@ -375,7 +368,7 @@ static void unexpected(worker *w, const char *what, int status, const json_t *re
 {
     char why[KERROR_MSG_MAX], msg[REASON_MAX];
     snprintf(why, sizeof why, "HTTP %d on %s: %s", status, what, reply_message(reply, msg, sizeof msg));
-    double now = now_s();
+    double now = monotime_s();
     if (w->trouble.head) {
         backoff_again(&w->trouble, w->trouble.head, why, now);
         return;
@@ -425,7 +418,7 @@ static int own_call(worker *w, const char *what, json_t *req, int *status, json_
     if (rc != KE_OK || *status != 404) return rc;
     if (w->registered_again || w->trouble.head) {
         /* a heartbeat between two due lease requests waits for the next */
-        if (w->trouble.head && w->trouble.head->due > now_s()) return rc;
+        if (w->trouble.head && w->trouble.head->due > monotime_s()) return rc;
         unexpected(w, what, *status, *reply);
     } else {
         klog(stderr, "worker: the server does not know worker %lld (HTTP 404 on %s: %s): "
@@ -746,7 +739,7 @@ static int stopped(const worker *w, double since)
     if (n_busy(w) == 0) return 1;
     for (int i = 0; i < w->o->slots; i++)
         if (w->slots[i].proc) return 0;
-    if (now_s() - since <= w->lease_s) return 0;
+    if (monotime_s() - since <= w->lease_s) return 0;
     klog(stderr, "worker: the server cannot be told how %d trials ended; it fails them once "
          "their lease runs out", n_busy(w));
     return 1;
@@ -772,7 +765,7 @@ static int held_back(worker *w, wslot *sl)
  * sent stays for the next round); the children are served regardless. */
 static int round_once(worker *w, kerror *err)
 {
-    double now = now_s();
+    double now = monotime_s();
     int stopping = *w->o->stop != 0 || (w->o->max_trials && w->leased >= w->o->max_trials);
     int io = 0;
     for (int i = 0; !stopping && now >= w->next_lease && i < w->o->slots; i++) {
@@ -800,12 +793,12 @@ static int round_once(worker *w, kerror *err)
          * signal cuts it short), so an idle fleet does not wake 20 times a
          * second on every node. */
         double until = w->next_lease < w->next_beat ? w->next_lease : w->next_beat;
-        double ms = (until - now_s()) * 1e3;
+        double ms = (until - monotime_s()) * 1e3;
         if (n_busy(w) || ms < POLL_MS) ms = POLL_MS;
         if (ms > 1000) ms = 1000;   /* usleep's portable range */
         usleep((useconds_t)(ms * 1000));
     }
-    now = now_s();
+    now = monotime_s();
     for (int i = 0; !io && i < w->o->slots; i++) {
         if (!w->slots[i].busy) continue;
         int rc = flush(w, &w->slots[i], now, err);
@@ -841,11 +834,11 @@ int worker_run(const worker_opts *o, kerror *err)
     }
     if (first) take_lease(w, &w->slots[0], first);
     json_decref(first);
-    w->idle_since = w->heard_at = now_s();
+    w->idle_since = w->heard_at = monotime_s();
     int unreachable = 0;
     double stop_at = 0;
     while (rc == KE_OK && !gave_up) {
-        if (*o->stop && !stop_at) stop_at = now_s();
+        if (*o->stop && !stop_at) stop_at = monotime_s();
         if (*o->stop && stopped(w, stop_at)) break;
         if (o->max_trials && w->leased >= o->max_trials && n_busy(w) == 0) break;
         kerror rerr;
@@ -862,7 +855,7 @@ int worker_run(const worker_opts *o, kerror *err)
         else if (r != KE_OK && r != KE_IO)
             rc = kerror_set(err, r, rerr.path, "%s", rerr.msg);
         unreachable = r == KE_IO || (unreachable && !answered);
-        double now = now_s();
+        double now = monotime_s();
         if (answered) w->heard_at = now;
         if (unreachable && gave_up_on_server(w, now)) break;
         if (n_busy(w) > 0) w->idle_since = now;

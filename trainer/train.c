@@ -11,19 +11,12 @@
 #include "train_session.h"
 #include "train_report.h"
 #include "gemm.h"
+#include "monotime.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void train_model_config(const train_config *c, int regression, int n_in, int n_out,
                         mlp_config *mc)
@@ -322,11 +315,11 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
     const train_config *c = s->cfg;
     long limit = c->budget ? c->budget : c->epochs, start = s->st.epoch;
     for (long epoch = s->st.epoch; epoch < limit && !s->st.stopped; epoch++) {
-        double t0 = now_s(), train_loss = 0;
+        double t0 = monotime_s(), train_loss = 0;
         long first_step = s->st.step;
         int rc = train_epoch(s, epoch, &train_loss, err);
         if (rc) return rc;
-        double t1 = now_s();
+        double t1 = monotime_s();
         eval_result v;
         if ((rc = eval_loader(s, s->val_l, &v, err))) return rc;
         if (!isfinite(v.loss)) return train_diverged("the validation loss", v.loss, epoch, err);
@@ -342,7 +335,7 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
         mlp_rng_get(s->m, s->st.dropout_rng);
         if (save && (rc = save_state(s, err))) return rc;
         if ((s->st.epoch % c->report_every == 0 || last) &&
-            (rc = train_report_epoch(s, epoch, train_loss, lr, &v, now_s() - t0, t1 - t0, report,
+            (rc = train_report_epoch(s, epoch, train_loss, lr, &v, monotime_s() - t0, t1 - t0, report,
                                      ctx, err)))
             return rc;
     }

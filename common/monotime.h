@@ -1,0 +1,11 @@
+/* monotime: the monotonic clock in seconds, for deadlines, timeouts and
+ * durations that a change of the wall clock (NTP, an admin's date) must not
+ * stretch or cut. Knows nothing of Kestrel: the trainer uses it too. */
+#ifndef KESTREL_MONOTIME_H
+#define KESTREL_MONOTIME_H
+
+/* Seconds on CLOCK_MONOTONIC (since an unspecified start: compare two
+ * readings, never show one). */
+double monotime_s(void);
+
+#endif
