@@ -4,7 +4,8 @@
  * runs[]; a child's outcome is written to storage before its slot is freed,
  * so nothing a trial reported is lost short of a crash of this process, which
  * the next open reclaims. How a run's reports and exit become its trial's
- * outcome is sched_outcome's. */
+ * outcome is sched_outcome's; what starts in a free slot, sched_fill's;
+ * trials that workers run, sched_remote's. */
 #define _GNU_SOURCE
 #include "scheduler_impl.h"
 
@@ -21,8 +22,9 @@
 #include "enqueue.h"
 #include "monotime.h"
 #include "sched_dir.h"
-#include "sched_launch.h"
+#include "sched_fill.h"
 #include "sched_outcome.h"
+#include "sched_remote.h"
 #include "spec_diff.h"
 
 void sched_run_stop(sched_run *r)
@@ -31,7 +33,7 @@ void sched_run_stop(sched_run *r)
     else r->stop_asked = 1;
 }
 
-static int slot_busy(const sched_run *r)
+int sched_run_busy(const sched_run *r)
 {
     return r->proc || r->tag > 0;
 }
@@ -39,7 +41,7 @@ static int slot_busy(const sched_run *r)
 /* Empties slot r for a run of trial number. Field by field: the two report
  * lines' metric arrays (9 KB a slot) are read only up to their counts, and
  * clearing them took as long as the trial's insert in a burst of leases. */
-static void run_reset(sched_run *r, int number)
+void sched_run_reset(sched_run *r, int number)
 {
     r->number = number;
     r->proc = NULL;
@@ -264,7 +266,23 @@ static int plan_retries(scheduler *s, kerror *err)
     return KE_OK;
 }
 
-static int adopt_remote(scheduler *s, const scheduler_kept *k, kerror *err);
+/* Queues trial k for another run when it was interrupted or its lineage
+ * has retries left. */
+int sched_queue_retry(scheduler *s, int k, kerror *err)
+{
+    if (!trial_interrupted(s->hist.t[k].failure) &&
+        retry_depth(&s->hist, k) >= s->spec->budget.max_retries)
+        return KE_OK;
+    if (s->n_retry == s->cap_retry) {
+        int cap = s->cap_retry * 2;
+        int *q = realloc(s->retry_queue, cap * sizeof *q);
+        if (!q) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        s->retry_queue = q;
+        s->cap_retry = cap;
+    }
+    s->retry_queue[s->n_retry++] = k;
+    return KE_OK;
+}
 
 int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                    const scheduler_opts *o, kerror *err)
@@ -333,9 +351,9 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         s->ready = calloc(spec->budget.max_parallel, sizeof *s->ready);
         if (!s->runs || !s->ready) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
         /* every slot's pages touched now, not at the lease of a burst */
-        for (int i = 0; s->runs && i < spec->budget.max_parallel; i++) run_reset(&s->runs[i], -1);
+        for (int i = 0; s->runs && i < spec->budget.max_parallel; i++) sched_run_reset(&s->runs[i], -1);
     }
-    for (int i = 0; rc == KE_OK && i < n_kept; i++) rc = adopt_remote(s, &o->kept[i], err);
+    for (int i = 0; rc == KE_OK && i < n_kept; i++) rc = sched_remote_adopt(s, &o->kept[i], err);
     if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, STUDY_RUNNING, NULL, err);
     if (rc != KE_OK) {
         scheduler_close(s);
@@ -372,188 +390,6 @@ static void on_event(const runner_event *ev, void *ctx)
     if (pc->rc == KE_OK) pc->rc = sched_outcome_line(s, r, ev->line, ev->cut, pc->err);
 }
 
-static sched_run *free_slot(scheduler *s)
-{
-    for (int i = 0; i < s->spec->budget.max_parallel; i++)
-        if (!slot_busy(&s->runs[i])) return &s->runs[i];
-    return NULL;
-}
-
-/* Inserts a trial for the suggestion and starts its child, or hands it to
- * the remote run in *rem (tag and worker set). A trial whose child cannot
- * start is recorded FAILED at once: the study goes on. The caller knows
- * whether the trial was stored by hist.n: an error before that (no free
- * slot, the insert failed) leaves nothing behind. */
-static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int64_t enqueued_id,
-                  scheduler_remote *rem, kerror *err)
-{
-    /* fill_slots keeps n_running below max_parallel, so one is free */
-    sched_run *r = free_slot(s);
-    if (!r) return kerror_set(err, KE_INTERNAL, NULL, "no free run slot (%d running)", s->n_running);
-    if (rem && idmap_put(&s->remote, rem->tag, r) != KE_OK)
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    sched_trial *t;
-    sched_trial_row stored;
-    int rc = sched_trials_append(&s->hist, s->st, s->study_id, &s->spec->space, sg, retry_of,
-                                 enqueued_id, rem ? rem->worker : s->worker, &t, &stored, err);
-    if (rc != KE_OK) {
-        if (rem) idmap_del(&s->remote, rem->tag);
-        return rc;
-    }
-    run_reset(r, t->number);
-    if (rem) {
-        r->tag = rem->tag;
-        rem->trial = t;
-        rem->n_params = s->spec->space.n;
-        rem->leased = 1;
-        s->n_running++;
-        sched_emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
-        return KE_OK;
-    }
-    kerror serr;
-    sched_launch_paths paths = {.self_exe = s->o.self_exe, .run_self = s->o.run_self,
-                                .work_dir = s->o.work_dir,
-                                .cache_dir = s->o.cache_dir, .guard = &s->guard};
-    rc = sched_launch_spawn(t, s->spec, &paths, s->threads, r, &r->proc, &serr);
-    if (rc != KE_OK) {
-        r->proc = NULL;
-        char reason[KERROR_MSG_MAX + 32];
-        snprintf(reason, sizeof reason, "cannot start the trial: %s", serr.msg);
-        return sched_outcome_finish(s, t->number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL,
-                                    err);
-    }
-    s->n_running++;
-    s->n_local++;
-    sched_emit(s, SCHED_EV_STARTED, t->number, TRIAL_RUNNING, 0, 0, -1, NULL, &stored.row);
-    return KE_OK;
-}
-
-static int avoided(const scheduler_remote *rem, int number)
-{
-    for (int i = 0; i < rem->n_avoid; i++)
-        if (rem->avoid[i] == number) return 1;
-    return 0;
-}
-
-/* Launches up to max pending enqueued configurations, in order, as fresh
- * trials of budget (0: full); *n gets how many. */
-static int launch_enqueued(scheduler *s, int max, int budget, scheduler_remote *rem, int *n,
-                           kerror *err)
-{
-    *n = 0;
-    if (max <= 0) return KE_OK;
-    space_point queued[max];
-    int64_t id[max];
-    int n_queued = 0;
-    int rc = enqueue_pending(s->st, s->study_id, &s->spec->space, queued, id, max, &n_queued, err);
-    for (int i = 0; rc == KE_OK && i < n_queued && !(rem && rem->leased); i++) {
-        strategy_suggestion sg = {.point = queued[i], .budget = budget, .resume_from = -1};
-        if ((rc = launch(s, &sg, -1, id[i], rem, err)) == KE_OK) (*n)++;
-    }
-    return rc;
-}
-
-/* Fills up to slots free slots: retries first (they cost no budget), then
- * suggestions; with rem, one trial at most, handed to the remote run. */
-static int fill_slots(scheduler *s, int slots, scheduler_remote *rem, kerror *err)
-{
-    if (s->goal_reached) return KE_OK;
-    int room = s->spec->budget.max_parallel - s->n_running;
-    if (slots > room) slots = room;
-    for (int q = s->n_retry - 1; slots > 0 && q >= 0; q--) {
-        int k = s->retry_queue[q];
-        if (rem && avoided(rem, k)) continue;
-        const sched_trial *old = &s->hist.t[k];
-        strategy_suggestion sg = {.point = old->point, .budget = old->budget,
-                                  .resume_from = old->resumed_from};
-        int stored = s->hist.n;
-        int rc = launch(s, &sg, k, 0, rem, err);
-        /* a retry whose trial could not be stored stays queued for the next
-         * step or lease; one stored is taken, its child started or not */
-        if (s->hist.n > stored) {
-            s->hist.t[k].retried = 1;
-            memmove(&s->retry_queue[q], &s->retry_queue[q + 1], (s->n_retry - q - 1) * sizeof(int));
-            s->n_retry--;
-        }
-        if (rc != KE_OK || (rem && rem->leased)) return rc;
-        slots--;
-    }
-    /* max_trials bounds fresh trials only. A multi-fidelity strategy (one
-     * whose suggestions carry budgets) also promotes trials, which are not
-     * fresh: it is asked for every free slot, and once the fresh budget is
-     * spent, again after each trial ends, for its promotions alone. */
-    int left = s->spec->budget.max_trials - s->hist.n_fresh;
-    if (slots > left && (!s->multifid || (left <= 0 && !s->ended_since_ask))) slots = left;
-    if (slots <= 0) return KE_OK;
-    /* enqueued configurations take the places of fresh suggestions, in order
-     * (read each time: another process may have added some). A strategy
-     * that gives budgets is asked for those places, whose budgets it
-     * decides; any other is not asked for them (under GP a suggestion is a
-     * model fit), so they run even once it is done: a grid that has run
-     * every point still runs the configurations enqueued after it. */
-    int n_enq;
-    if (!s->ops->gives_budgets) {
-        int rc = launch_enqueued(s, slots < left ? slots : left, 0, rem, &n_enq, err);
-        if (rc != KE_OK || (rem && rem->leased)) return rc;
-        slots -= n_enq;
-        left -= n_enq;
-        if (slots <= 0) return KE_OK;
-    }
-    strategy_history h;
-    if (!s->exhausted && s->n_ready == 0) {
-        s->ended_since_ask = 0;
-        sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
-        s->exhausted = s->ops->done(s->strat, &h);
-    }
-    /* a multi-fidelity strategy that is done (Hyperband after its last
-     * round) has no bracket left for what was enqueued since: each runs
-     * once at the full budget, as the last rung's trials did, or it stayed
-     * pending while the study completed */
-    if (s->exhausted && s->ops->gives_budgets)
-        return launch_enqueued(s, slots < left ? slots : left, s->ops->full_budget(s->strat),
-                               rem, &n_enq, err);
-    if (s->exhausted) return KE_OK;
-    if (s->n_ready == 0) {
-        /* the leases queued with this one share one suggest() (one GP fit,
-         * the rest of the batch as its pending points) */
-        int want = rem && rem->batch > slots ? rem->batch : slots;
-        if (want > s->spec->budget.max_parallel - s->n_running)
-            want = s->spec->budget.max_parallel - s->n_running;
-        if (want > left && !s->multifid) want = left;
-        int n = s->ops->suggest(s->strat, &h, s->ready, want, err);
-        s->n_asked++;
-        if (n < 0) return n;
-        s->n_suggested += n;
-        if (n == 0 && s->n_running == 0) s->exhausted = 1;
-        s->n_ready = n;
-        s->supply = n < want ? n : -1;
-    }
-    int n = s->n_ready < slots ? s->n_ready : slots;
-    space_point queued[slots];
-    int64_t queued_id[slots];
-    int n_queued = 0, next_queued = 0;
-    if (n > 0 && s->ops->gives_budgets) {
-        int rc = enqueue_pending(s->st, s->study_id, &s->spec->space, queued, queued_id, n,
-                                 &n_queued, err);
-        if (rc != KE_OK) return rc;
-    }
-    for (int i = 0; i < n; i++) {
-        strategy_suggestion sg = s->ready[0];
-        memmove(&s->ready[0], &s->ready[1], (size_t)--s->n_ready * sizeof sg);
-        if (s->supply > 0) s->supply--;
-        if (sg.budget > 0) s->multifid = 1;
-        if (sg.resume_from < 0 && left-- <= 0) continue;
-        int64_t eid = 0;
-        if (sg.resume_from < 0 && next_queued < n_queued) {
-            sg.point = queued[next_queued];
-            eid = queued_id[next_queued++];
-        }
-        int rc = launch(s, &sg, -1, eid, rem, err);
-        if (rc != KE_OK || (rem && rem->leased)) return rc;
-    }
-    return KE_OK;
-}
-
 int64_t scheduler_study_id(const scheduler *s)
 {
     return s->study_id;
@@ -574,12 +410,12 @@ int scheduler_startable(const scheduler *s)
     if (s->finished || s->stop_reason || s->goal_reached) return 0;
     int left = s->spec->budget.max_trials - s->hist.n_fresh;
     /* a strategy that promotes is asked past its fresh budget only once a
-     * trial has ended since it was last asked (fill_slots) */
+     * trial has ended since it was last asked (sched_fill) */
     int fresh = s->multifid && (left > 0 || s->ended_since_ask) ? INT_MAX : left > 0 ? left : 0;
     /* suggest() is a function of the history, which grows by a trial's
      * end: a strategy that is done, or gave fewer than it was asked for (a
      * grid's last points, Hyperband waiting for a rung), has no more until
-     * one ends. With none running, fill_slots is let ask (and run what was
+     * one ends. With none running, sched_fill is let ask (and run what was
      * enqueued) so that the study can end. */
     if (s->n_running > 0 && s->exhausted) fresh = 0;
     else if (s->n_running > 0 && s->supply >= 0 && !s->ended_since_ask && fresh > s->supply)
@@ -618,7 +454,7 @@ static void stop_all(scheduler *s, const char *reason)
 {
     for (int i = 0; i < s->spec->budget.max_parallel; i++) {
         sched_run *r = &s->runs[i];
-        if (!slot_busy(r) || r->stopped) continue;
+        if (!sched_run_busy(r) || r->stopped) continue;
         r->stopped = reason;
         sched_run_stop(r);
     }
@@ -653,15 +489,13 @@ static void fail_fast(scheduler *s)
     scheduler_stop(s, "the study failed: too many trials in a row failed");
 }
 
-static int drop_remote(scheduler *s, kerror *err);
-
 /* Whether a promoting strategy has a promotion due once the fresh budget is
- * spent. fill_slots launches it into a free slot of this process; a study
+ * spent. sched_fill launches it into a free slot of this process; a study
  * with none (workers run its trials, or serve's --max-parallel lends its
  * slots to other studies) must wait for one instead of ending, or ASHA's
  * last promotions were lost whenever a step came before the next lease.
  * Asked once per trial ended (under the gp sampler an ask is a fit); the
- * suggestions are dropped: fill_slots asks again when it has a slot. */
+ * suggestions are dropped: sched_fill asks again when it has a slot. */
 static int promotions_due(scheduler *s, kerror *err)
 {
     if (!s->multifid || s->exhausted) return 0;
@@ -689,8 +523,8 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     if (!s->stop_reason && limit > 0 && monotime_s() - s->t0 >= limit)
         scheduler_stop(s, "the study's time budget (max_seconds) ran out");
     int rc = KE_OK;
-    if (!s->stop_reason) rc = fill_slots(s, s->parallel - s->n_local, NULL, err);
-    else rc = drop_remote(s, err);
+    if (!s->stop_reason) rc = sched_fill(s, s->parallel - s->n_local, NULL, err);
+    else rc = sched_remote_drop(s, err);
     if (rc != KE_OK) return rc;
     if (s->n_local > 0) {
         runner_proc *procs[s->spec->budget.max_parallel];
@@ -789,158 +623,4 @@ void scheduler_close(scheduler *s)
     free(s->lease_dir);
     lock_release(&s->lock);
     free(s);
-}
-
-/* ---- remote runs: trials a worker elsewhere runs (see scheduler.h) ---- */
-
-static sched_run *remote_run(scheduler *s, int64_t tag)
-{
-    return tag > 0 ? idmap_get(&s->remote, tag) : NULL;
-}
-
-static int no_remote(int64_t tag, kerror *err)
-{
-    return kerror_set(err, KE_CONFLICT, NULL, "lease %lld holds no running trial (it expired or "
-                      "its study stopped)", (long long)tag);
-}
-
-static void remote_free(scheduler *s, sched_run *r)
-{
-    idmap_del(&s->remote, r->tag);
-    r->tag = 0;
-    s->n_running--;
-}
-
-/* Queues trial k for another run when it was interrupted or its lineage
- * has retries left. */
-static int queue_retry(scheduler *s, int k, kerror *err)
-{
-    if (!trial_interrupted(s->hist.t[k].failure) &&
-        retry_depth(&s->hist, k) >= s->spec->budget.max_retries)
-        return KE_OK;
-    if (s->n_retry == s->cap_retry) {
-        int cap = s->cap_retry * 2;
-        int *q = realloc(s->retry_queue, cap * sizeof *q);
-        if (!q) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-        s->retry_queue = q;
-        s->cap_retry = cap;
-    }
-    s->retry_queue[s->n_retry++] = k;
-    return KE_OK;
-}
-
-/* A stopping study does not wait for workers: their trials end interrupted
- * now (re-run on resume) and the workers hear it at their next call. */
-static int drop_remote(scheduler *s, kerror *err)
-{
-    for (int i = 0; i < s->spec->budget.max_parallel; i++) {
-        sched_run *r = &s->runs[i];
-        if (r->tag <= 0) continue;
-        if (s->detached) {   /* its worker goes on, for the next start */
-            remote_free(s, r);
-            continue;
-        }
-        char reason[300];
-        snprintf(reason, sizeof reason, TRIAL_INTERRUPTED "%s", s->stop_reason);
-        int number = r->number;
-        remote_free(s, r);
-        int rc = sched_outcome_finish(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
-        if (rc != KE_OK) return rc;
-    }
-    return KE_OK;
-}
-
-void scheduler_detach(scheduler *s, const char *reason)
-{
-    s->detached = 1;
-    scheduler_stop(s, reason);
-}
-
-/* Makes kept trial k->number, RUNNING in storage, a remote run again. What
- * the server that leased it held in memory is gone: its last intermediate
- * report is read back from storage (the objective when no final line
- * carries it); its final lines are the worker's, sent with the trial's end
- * (docs/workers.md). A trial it cannot take stays RUNNING, reclaimed by a
- * later open. */
-static int adopt_remote(scheduler *s, const scheduler_kept *k, kerror *err)
-{
-    sched_run *r = free_slot(s);
-    if (!r || k->number < 0 || k->number >= s->hist.n ||
-        s->hist.t[k->number].state != TRIAL_RUNNING)
-        return KE_OK;
-    storage_value *v;
-    int n;
-    int rc = storage_trial_values(s->st, s->hist.t[k->number].id, &v, &n, err);
-    if (rc != KE_OK) return rc;
-    if (idmap_put(&s->remote, k->tag, r) != KE_OK) {
-        storage_values_free(v, n);
-        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    }
-    run_reset(r, k->number);
-    r->tag = k->tag;
-    s->n_running++;
-    /* values come by step, then name: the last step's are the last report */
-    for (int i = 0; i < n; i++) {
-        if (!r->has_last || v[i].step != r->last.step) r->last.n = 0;
-        r->has_last = 1;
-        r->last.has_step = 1;
-        r->last.step = v[i].step;
-        if (r->last.n == REPORT_MAX_METRICS) continue;
-        report_metric *m = &r->last.m[r->last.n++];
-        snprintf(m->name, sizeof m->name, "%s", v[i].name);
-        m->value = v[i].value;
-    }
-    storage_values_free(v, n);
-    return KE_OK;
-}
-
-int scheduler_lease(scheduler *s, scheduler_remote *rem, kerror *err)
-{
-    rem->leased = 0;
-    if (s->finished || s->stop_reason || rem->gpus_free < s->spec->run.gpus) return KE_OK;
-    return fill_slots(s, 1, rem, err);
-}
-
-int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err)
-{
-    sched_run *r = remote_run(s, tag);
-    /* a worker's runner cuts as ours does, but the protocol carries no flag */
-    return r ? sched_outcome_line(s, r, line, 0, err) : no_remote(tag, err);
-}
-
-int scheduler_remote_runs(const scheduler *s, int64_t tag)
-{
-    return remote_run((scheduler *)s, tag) != NULL;
-}
-
-int scheduler_remote_stop_asked(const scheduler *s, int64_t tag)
-{
-    const sched_run *r = remote_run((scheduler *)s, tag);
-    return !r || r->stop_asked;
-}
-
-int scheduler_remote_exit(scheduler *s, int64_t tag, const runner_event *ev, const char *out_tail,
-                          const char *err_tail, kerror *err)
-{
-    sched_run *r = remote_run(s, tag);
-    if (!r) return no_remote(tag, err);
-    int rc = sched_outcome_exit(s, r, ev, out_tail, err_tail, err);
-    remote_free(s, r);
-    return rc;
-}
-
-int scheduler_remote_lost(scheduler *s, int64_t tag, const char *reason, kerror *err)
-{
-    sched_run *r = remote_run(s, tag);
-    if (!r) return no_remote(tag, err);
-    int number = r->number;
-    remote_free(s, r);
-    /* a lost worker (its node died, a lease's answer broke off) says
-     * nothing of the trial's command: not one of budget.max_failures'
-     * failures in a row, or a worker of that many slots dying failed the
-     * study instead of its trials being retried */
-    int streak = s->fail_streak;
-    int rc = sched_outcome_finish(s, number, TRIAL_FAILED, 0, 0, NULL, reason, NULL, NULL, err);
-    s->fail_streak = streak;
-    return rc == KE_OK ? queue_retry(s, number, err) : rc;
 }

@@ -1,7 +1,8 @@
-/* scheduler_impl: private to the scheduler; only scheduler.c (the study loop,
- * launching, remote runs) and sched_outcome.c (how a run's reports and exit
- * become its trial's outcome) include it. It defines the scheduler and its
- * run slots, and the helpers both share (sched_ names, internal). */
+/* scheduler_impl: private to the scheduler; only scheduler.c (the study
+ * loop), sched_fill.c (launching into free slots), sched_remote.c (remote
+ * runs) and sched_outcome.c (how a run's reports and exit become its
+ * trial's outcome) include it. It defines the scheduler and its run slots,
+ * and the helpers they share (sched_ names, internal). */
 #ifndef KESTREL_SCHEDULER_IMPL_H
 #define KESTREL_SCHEDULER_IMPL_H
 
@@ -93,6 +94,13 @@ struct scheduler {
 /* Asks a run's child to end: a local one at once, a remote one through the
  * worker's next call (scheduler_remote_stop_asked). */
 void sched_run_stop(sched_run *r);
+/* Whether slot r holds a run (a local child or a remote run). */
+int sched_run_busy(const sched_run *r);
+/* Empties slot r for a run of trial number. */
+void sched_run_reset(sched_run *r, int number);
+/* Queues trial k for another run when it was interrupted or its lineage
+ * has retries left. */
+int sched_queue_retry(scheduler *s, int k, kerror *err);
 /* Hands the event to the caller's on_event, if any. */
 void sched_emit(scheduler *s, scheduler_event_kind kind, int number, trial_state state,
                 int has_value, double value, int step, const char *failure,
