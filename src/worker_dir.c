@@ -1,0 +1,127 @@
+/* worker_dir: a worker's trial folders, <work_dir>/<study>/<number>: which
+ * study a folder of that name is, a promoted trial's parent's folder
+ * fetched from the server, an ended trial's folder packed for upload; see
+ * worker_impl.h. With shared_dir (the folders are the server's own) none
+ * of this is done. Only folders Kestrel marked (SCHED_DIR_MARK) are removed. */
+#define _GNU_SOURCE
+#include "worker_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "klog.h"
+#include "sched_dir.h"
+
+#define FOLDER_MAX (1LL << 31)   /* bytes of archive a worker packs at most */
+
+/* The file in this worker's folder of a study that names which study it
+ * is on the server (when its row was made: the folder goes by the study's
+ * name, which a study deleted and posted again takes, and a server before
+ * schema version 11 could give it the old id too, never the old time),
+ * written once a trial of it starts here. */
+#define STUDY_ID_FILE ".kestrel-study"
+
+/* A study deleted on the server and posted again under its name, and this
+ * worker's folders of the old one (a worker removes nothing) passed for the
+ * new one's: a promotion went on from a stale checkpoint of the same trial
+ * number. When the study's folder records another study than the lease's,
+ * or none, its trial folders go (Kestrel's only: marked), but for those of
+ * trials this worker runs now. */
+void worker_dir_forget(worker *w, const char *study, double created)
+{
+    if (w->o->shared_dir || created <= 0) return;   /* the server's own folders; an older server */
+    char dir[4200], file[4300];
+    snprintf(dir, sizeof dir, "%s/%s", w->o->work_dir, study);
+    snprintf(file, sizeof file, "%s/" STUDY_ID_FILE, dir);
+    double had = -1;
+    FILE *f = fopen(file, "r");
+    if (f && fscanf(f, "%lf", &had) != 1) had = -1;
+    if (f) fclose(f);
+    DIR *d = had == created ? NULL : opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char trial[4500], mark[4600];
+        snprintf(trial, sizeof trial, "%s/%s", dir, e->d_name);
+        snprintf(mark, sizeof mark, "%s/" SCHED_DIR_MARK, trial);
+        int running = 0;
+        for (int i = 0; i < w->o->slots; i++)
+            running |= w->slots[i].busy && !strcmp(w->slots[i].dir, trial);
+        struct stat st;
+        kerror rerr;
+        if (running || e->d_name[0] == '.' || stat(mark, &st) != 0) continue;
+        if (sched_dir_remove(trial, &rerr) != KE_OK) worker_log_err("cannot remove a stale trial folder", &rerr);
+    }
+    if (d) {
+        closedir(d);
+        klog(stderr, "worker: study %s is not the study of this worker's folders of that name "
+             "(made at %.6f, they at %.6f): they were removed", study, created, had);
+    }
+}
+
+/* Records which study its folder is (made by its first trial here). */
+void worker_dir_record(const worker *w, const char *study, double created)
+{
+    if (w->o->shared_dir || created <= 0) return;
+    char file[4300], tmp[4400];
+    snprintf(file, sizeof file, "%s/%s/" STUDY_ID_FILE, w->o->work_dir, study);
+    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fprintf(f, "%.17g\n", created) > 0;   /* reads back as the same double */
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, file) != 0) {
+        unlink(tmp);
+        klog(stderr, "worker: cannot write %s: %s", file, strerror(errno));
+    }
+}
+
+/* A promoted trial continues from its parent's folder: fetched from the
+ * server unless this worker has it (it ran the parent, or shares a folder). */
+void worker_dir_fetch_parent(worker *w, const char *study, int parent)
+{
+    char dir[4200], mark[4300], path[512], file[4400];
+    snprintf(dir, sizeof dir, "%s/%s/%d", w->o->work_dir, study, parent);
+    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);
+    struct stat st;
+    if (w->o->shared_dir || stat(mark, &st) == 0) return;
+    snprintf(path, sizeof path, "/api/v1/studies/%s/trials/%d/checkpoint", study, parent);
+    snprintf(file, sizeof file, "%s.download", dir);
+    kerror err;
+    kerror_clear(&err);
+    /* streamed to a file beside the folder (made first, for its parents) */
+    int status = 0, rc = sched_dir_make(dir, &err);
+    FILE *f = rc == KE_OK ? fopen(file, "w") : NULL;
+    if (rc == KE_OK && !f) rc = kerror_set(&err, KE_IO, NULL, "cannot write %s", file);
+    if (f) rc = wclient_download(w->c, path, f, &status, &err);
+    long n = f ? ftell(f) : 0;
+    if (f && fclose(f) != 0 && rc == KE_OK) rc = kerror_set(&err, KE_IO, NULL, "cannot write %s", file);
+    if (rc == KE_OK && status == 200 && (rc = sched_dir_unpack(dir, file, FOLDER_MAX, &err)) == KE_OK) {
+        klog(stderr, "worker: fetched the folder of trial %d of study %s (%ld bytes)", parent,
+             study, n);
+        return;
+    }
+    unlink(file);
+    kerror rerr;
+    sched_dir_remove(dir, &rerr);   /* not the parent's: it would be taken for it */
+    klog(stderr, "worker: no folder of trial %d of study %s (HTTP %d)%s%s", parent, study,
+         status, err.msg[0] ? ": " : "", err.msg);
+}
+
+/* Packs the slot's trial folder into an archive beside it, kept open and
+ * unlinked (nothing is left behind, whatever happens to the worker). */
+int worker_dir_pack(wslot *sl, kerror *err)
+{
+    char archive[4300];
+    snprintf(archive, sizeof archive, "%s.tgz", sl->dir);
+    int rc = sched_dir_pack(sl->dir, archive, FOLDER_MAX, &sl->folder_n, err);
+    if (rc != KE_OK) return rc;
+    int fd = open(archive, O_RDONLY | O_CLOEXEC);
+    unlink(archive);
+    if (fd < 0) return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", archive, strerror(errno));
+    sl->folder = fd + 1;
+    return KE_OK;
+}
