@@ -7,8 +7,9 @@
  * silent past the lease time, one worker leases a trial and gives it up
  * ("released": lost, run again at once), K times; the K rounds are timed,
  * wall and this process's CPU. Nobody else is free, so the worker gets its
- * own retry back every time. To compare two versions of src/fleet.c, link
- * the other one's object ahead of libkestrel.a (see bench/README.md).
+ * own retry back every time. To compare two versions of the fleet
+ * (src/fleet.c and src/fleet_calls.c, one file before they were split), link
+ * the other one's objects ahead of libkestrel.a (see bench/README.md).
  * Built on demand: `make bench/fleet_free_bench`.
  *   fleet_free_bench [W ...]   (default 10 1000 10000 100000; K = 2000) */
 #define _GNU_SOURCE

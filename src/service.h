@@ -84,7 +84,7 @@ int service_delete(service *sv, const char *name, kerror *err);
 
 void service_get_stats(service *sv, service_stats *out);
 
-/* For modules that extend the engine (fleet.c): runs fn(sv, arg, err) on the
+/* For modules that extend the engine (fleet_calls.c): runs fn(sv, arg, err) on the
  * engine thread and returns its code, as the requests above do. */
 typedef int (*service_fn)(service *sv, void *arg, kerror *err);
 int service_call(service *sv, service_fn fn, void *arg, kerror *err);
