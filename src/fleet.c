@@ -22,6 +22,7 @@
 #include "idmap.h"
 #include "klog.h"
 #include "lock.h"
+#include "monotime.h"
 #include "scheduler.h"
 #include "sha256.h"
 #include "storage.h"
@@ -31,13 +32,6 @@ void fleet_counts(const fleet *fl, int *workers, int *leases, long *registered)
     *workers = fl ? atomic_load(&fl->n_workers) : 0;
     *leases = fl ? atomic_load(&fl->n_leases) : 0;
     if (registered) *registered = fl ? atomic_load(&fl->n_registered) : 0;
-}
-
-double fl_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 double fl_wall(void)
@@ -171,7 +165,7 @@ void fl_worker_link(fleet *fl, fl_worker *w)
 void fl_lease_link(fleet *fl, fl_lease *l)
 {
     fl_worker *w = l->w;
-    l->expires = fl_mono() + fl->lease_s;
+    l->expires = monotime_s() + fl->lease_s;
     if (l->expires < fl->first_expiry) fl->first_expiry = l->expires;
     l->next = fl->leases;
     if (l->next) l->next->prev = l;
@@ -309,7 +303,7 @@ static void forget_silent(fleet *fl, double now)
 
 void fleet_tick(fleet *fl)
 {
-    double now = fl_mono();
+    double now = monotime_s();
     double gap = fl->last_tick > 0 ? now - fl->last_tick : 0;
     fl->last_tick = now;
     if (gap > FLEET_STALL_S)

@@ -19,6 +19,7 @@
 #include "fleet_req.h"
 #include "idmap.h"
 #include "klog.h"
+#include "monotime.h"
 #include "runner.h"
 #include "sched_trial.h"
 #include "scheduler.h"
@@ -241,7 +242,7 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
         }
         l->unlisted = 0;
         l->restored = 0;
-        l->expires = fl_mono() + fl->lease_s;
+        l->expires = monotime_s() + fl->lease_s;
         scheduler *s = service_study(sv, l->study);
         if (!s || scheduler_remote_stop_asked(s, l->id))
             json_array_append_new(stop, json_integer(l->id));
@@ -404,7 +405,7 @@ static fl_lease *held_lease(fleet *fl, fleet_call *c, scheduler **s, kerror *err
         return NULL;
     }
     l->restored = 0;
-    l->expires = fl_mono() + fl->lease_s;
+    l->expires = monotime_s() + fl->lease_s;
     return l;
 }
 

@@ -106,8 +106,7 @@ struct fleet {
     atomic_long n_registered;           /* every registration so far, as n_workers */
 };
 
-/* CLOCK_MONOTONIC and CLOCK_REALTIME seconds. */
-double fl_mono(void);
+/* CLOCK_REALTIME seconds (the monotonic clock is monotime_s). */
 double fl_wall(void);
 /* Frees a lease out of the lists (fl_lease_drop frees those in them). */
 void fl_lease_free(fl_lease *l);
