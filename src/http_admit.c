@@ -1,0 +1,267 @@
+/* http_admit: the checks of a request's headers; see http_admit.h. They
+ * run on the event thread when the headers arrive, in this order: the
+ * server shutting down (503), headers or an announced body too large (431,
+ * 413), the route by method and path (404, 405), a foreign page (403), the
+ * token (401), the query's parameters (400) and the route's admit. The
+ * token is compared in constant time. */
+#define _GNU_SOURCE
+#include "http_admit.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_impl.h"
+#include "nearest.h"
+
+/* Whether path matches pattern segment by segment; '*' segments are
+ * recorded in rq->params, pointing into rq->segs (a copy of the path split
+ * in place). */
+static int match(http_req *rq, const char *pattern, const char *path)
+{
+    free(rq->segs);
+    if (!(rq->segs = strdup(path))) return 0;
+    char *p = rq->segs;
+    const char *q = pattern;
+    int k = 0;
+    if (*p++ != '/' || *q++ != '/') return 0;
+    for (;;) {
+        size_t ql = strcspn(q, "/"), pl = strcspn(p, "/");
+        int pmore = p[pl] == '/', qmore = q[ql] == '/';
+        if (ql == 1 && *q == '*') {
+            if (pl == 0 || k >= HTTP_MAX_PARAMS) return 0;
+            rq->params[k++] = p;
+        } else if (ql != pl || strncmp(q, p, ql) != 0) {
+            return 0;
+        }
+        if (pmore != qmore) return 0;
+        p[pl] = '\0';
+        if (!pmore) return 1;
+        p += pl + 1;
+        q += ql + 1;
+    }
+}
+
+static int is_read(const char *method)
+{
+    return !strcmp(method, "GET") || !strcmp(method, "HEAD");
+}
+
+static int method_matches(const char *route, const char *method)
+{
+    return !strcmp(route, method) || (!strcmp(route, "GET") && !strcmp(method, "HEAD"));
+}
+
+/* Constant-time comparison of the given a with the token b, so the token
+ * cannot be guessed byte by byte. A space in a matches a '+' in b: a base64
+ * token pasted unencoded into ?token= (or a dashboard link) arrives with its
+ * '+' form-decoded into spaces, and the dashboard sends on what it read. */
+static int token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i % (lb ? lb : 1)];
+        x ^= (unsigned char)((x == ' ') & (y == '+')) * (' ' ^ '+');
+        diff |= (unsigned char)(x ^ y);
+    }
+    return diff == 0;
+}
+
+/* What a request brought of the token: the 401 says which, so a client
+ * that sent a token is not told to send the header it sent. Whether one was
+ * given is all it tells: the comparison stays constant-time. */
+typedef enum { AUTH_OK, AUTH_NONE, AUTH_NOT_BEARER, AUTH_WRONG_HEADER, AUTH_WRONG_QUERY } auth_seen;
+
+static auth_seen authorized(const http_req *rq)
+{
+    const char *token = rq->srv->o.token;
+    const char *h = http_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && !strncasecmp(h, "Bearer ", 7))
+        return token_equal(h + 7, token) ? AUTH_OK : AUTH_WRONG_HEADER;
+    /* EventSource and plain links cannot set headers: reads may carry it in
+     * the query instead. */
+    const char *q = is_read(rq->method) ? http_query(rq, "token") : NULL;
+    if (q) return token_equal(q, token) ? AUTH_OK : AUTH_WRONG_QUERY;
+    return h ? AUTH_NOT_BEARER : AUTH_NONE;
+}
+
+static void refuse_unauthorized(http_req *rq, auth_seen seen)
+{
+    static const char theirs[] = "is not this server's (the first line of its --token-file)";
+    const char *query = is_read(rq->method) ? ", or ?token=TOKEN" : "";
+    if (seen == AUTH_WRONG_HEADER)
+        http_respond_error(rq, 401, "unauthorized", NULL,
+                           "wrong token: the one in the header 'Authorization: Bearer ...' %s",
+                           theirs);
+    else if (seen == AUTH_WRONG_QUERY)
+        http_respond_error(rq, 401, "unauthorized", NULL, "wrong token: the one in ?token= %s",
+                           theirs);
+    else
+        http_respond_error(rq, 401, "unauthorized", NULL,
+                           "no token: %s%s (TOKEN = the first line of the server's --token-file)",
+                           seen == AUTH_NOT_BEARER
+                               ? "the header 'Authorization' is not 'Bearer TOKEN'"
+                               : "this request needs the header 'Authorization: Bearer TOKEN'",
+                           query);
+}
+
+/* Whether the Host header's name (without its port) is one of this
+ * machine's loopback names. */
+static int loopback_host(const char *host)
+{
+    char name[256];
+    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    if (n >= sizeof name || (host[0] == '[' && host[n - 1] != ']')) return 0;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    return http_is_loopback(name);
+}
+
+/* Whether a request to a server without a token came from a web page of
+ * another site, which the browser lets send it although it may not read
+ * the answer: a POSTed spec's command would run (a form of text/plain is
+ * such a request, or fetch(..., {mode: "no-cors"})). A page that made its
+ * own name resolve to 127.0.0.1 (DNS rebinding) reads and posts as the
+ * same origin: its Host is its name, not a loopback one. Clients that are
+ * no browser send no Origin and a Host naming the address they called. */
+static int foreign_page(const http_req *rq)
+{
+    const char *host = http_header(rq, MHD_HTTP_HEADER_HOST);
+    if (host && !loopback_host(host)) return 1;
+    const char *origin = http_header(rq, "Origin");
+    if (!origin || is_read(rq->method)) return 0;
+    const char *rest = !strncasecmp(origin, "http://", 7)    ? origin + 7
+                       : !strncasecmp(origin, "https://", 8) ? origin + 8
+                                                             : NULL;
+    return !rest || !host || strcasecmp(rest, host) != 0;
+}
+
+/* 1 + the index of name among the words of the space-separated list, or
+ * 0 when it is none. */
+static int in_words(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    int i = 1;
+    for (const char *p = list; p && *p; i++) {
+        size_t len = strcspn(p, " ");
+        if (len == n && !strncmp(p, name, n)) return i;
+        p += len + (p[len] == ' ');
+    }
+    return 0;
+}
+
+typedef struct {
+    const http_route *route;
+    int is_read;
+    const char *bad;            /* the first parameter the route does not take */
+    int twice;                  /* bad is one it takes, given again */
+    unsigned long long seen;    /* bit i: the route's word i given; bit 0: token */
+} query_check;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)value;
+    query_check *c = cls;
+    int word = c->is_read && !strcmp(key, "token") ? 0 : in_words(c->route->query, key);
+    if (word == 0 && !(c->is_read && !strcmp(key, "token"))) {
+        c->bad = key;
+        return MHD_NO;
+    }
+    /* MHD's lookup answers the first of two: the second was dropped unseen */
+    unsigned long long bit = word < 64 ? 1ull << word : 0;
+    c->twice = (c->seen & bit) != 0;
+    c->seen |= bit;
+    if (c->twice) c->bad = key;
+    return c->twice ? MHD_NO : MHD_YES;
+}
+
+/* Answers 400 when the query has a parameter the route does not take (a
+ * typo like ?limt=5 would otherwise be silently ignored), or one it takes
+ * given twice (all but the first were); 1 when it did. */
+static int unknown_query(http_req *rq, const http_route *route)
+{
+    query_check c = {route, is_read(rq->method), NULL, 0, 0};
+    rq->srv->mhd.get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
+    if (!c.bad) return 0;
+    if (c.twice) {
+        http_respond_error(rq, 400, "invalid", c.bad, "query parameter given twice: give it once");
+        return 1;
+    }
+    char words[256], *save = NULL;
+    snprintf(words, sizeof words, "%s", route->query ? route->query : "");
+    const char *list[17];
+    int m = 0;
+    for (char *w = strtok_r(words, " ", &save); w && m < 16; w = strtok_r(NULL, " ", &save))
+        list[m++] = w;
+    list[m] = NULL;
+    const char *near = nearest_name(c.bad, list);
+    http_respond_error(rq, 400, "invalid", c.bad, "unknown query parameter%s%s%s%s%s",
+                       near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "",
+                       route->query ? "; this route takes: " : "; this route takes none",
+                       route->query ? route->query : "");
+    return 1;
+}
+
+/* The answers a request gets for its headers alone, given when they arrive,
+ * before its body is read: a client without the token cannot have the
+ * server read and hold a megabyte of body, nor hold its connection for the
+ * body's deadline. Sets rq->route; 1 when it answered. */
+int http_admit_headers(http_server *s, http_req *rq)
+{
+    if (atomic_load(&s->closing)) {
+        http_respond_error(rq, 503, "interrupted", NULL, "the server is shutting down");
+        return 1;
+    }
+    if (rq->headers_too_large) {
+        http_respond_error(rq, 431, "invalid", NULL, "request headers larger than %d bytes",
+                           HEADERS_MAX);
+        return 1;
+    }
+    if (rq->too_large) {
+        http_respond_error(rq, 413, "invalid", NULL, "request body larger than %d bytes",
+                           HTTP_BODY_MAX);
+        return 1;
+    }
+    const http_route *route = NULL;
+    char allow[64] = "";
+    for (int i = 0; i < s->o.n_routes && !route; i++) {
+        const http_route *r = &s->o.routes[i];
+        memset(rq->params, 0, sizeof rq->params);
+        if (!match(rq, r->pattern, rq->path)) continue;
+        if (method_matches(r->method, rq->method)) {
+            route = r;
+        } else if (strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+            if (allow[0]) strcat(allow, ", ");
+            strcat(allow, r->method);
+        }
+    }
+    rq->route = route;
+    if (!route && allow[0]) {
+        http_respond_not_allowed(rq, allow);
+        return 1;
+    }
+    if (!route && !s->o.fallback) {
+        http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s %s", rq->method,
+                           rq->path);
+        return 1;
+    }
+    if (!s->o.token && foreign_page(rq)) {
+        http_respond_error(rq, 403, "forbidden", NULL, "a request from a web page of another "
+                           "site (its Host or Origin is not this machine): without "
+                           "--token-file this server answers only this machine's own clients");
+        return 1;
+    }
+    int needs_token = s->o.token && route && (!is_read(rq->method) || (s->o.auth_reads && !route->open));
+    auth_seen seen = needs_token ? authorized(rq) : AUTH_OK;
+    if (seen != AUTH_OK) {
+        refuse_unauthorized(rq, seen);
+        return 1;
+    }
+    if (!route) return 0;
+    return unknown_query(rq, route) || (route->admit && route->admit(rq, s->o.ctx));
+}

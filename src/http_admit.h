@@ -1,0 +1,16 @@
+/* http_admit: what a request's headers alone decide, before its body is
+ * read: its route (method and path pattern), its token, whether it comes
+ * from a web page of another site, its query's parameters and the route's
+ * own admit. Internal to the HTTP server: http.c calls it. */
+#ifndef KESTREL_HTTP_ADMIT_H
+#define KESTREL_HTTP_ADMIT_H
+
+#include "http.h"
+
+/* The answers a request gets for its headers alone, given when they arrive,
+ * before its body is read: a client without the token cannot have the
+ * server read and hold a megabyte of body, nor hold its connection for the
+ * body's deadline. Sets rq->route; 1 when it answered. */
+int http_admit_headers(http_server *s, http_req *rq);
+
+#endif
