@@ -1,9 +1,10 @@
 /* api: the endpoint handlers of `kestrel serve`; see api.h and
- * docs/openapi.yaml. The exports are api_export.c's, the event stream
- * api_events.c's, the worker routes api_workers.c's. Invariant: a handler
- * holds a pooled storage handle only while it runs (an export's producer
- * thread until it has written the last row), so at most one thread uses a
- * handle at a time. */
+ * docs/openapi.yaml. The reads of a study's trials are api_trials.c's, the
+ * exports api_export.c's, the event stream api_events.c's, the worker
+ * routes api_workers.c's, the dashboard's files api_static.c's. Invariant: a
+ * handler holds a pooled storage handle only while it runs (an export's
+ * producer thread until it has written the last row), so at most one thread
+ * uses a handle at a time. */
 #define _GNU_SOURCE
 #include "api.h"
 
@@ -17,34 +18,16 @@
 #include "api_cache.h"
 #include "api_events.h"
 #include "api_export.h"
+#include "api_impl.h"
 #include "api_json.h"
+#include "api_trials.h"
 #include "api_workers.h"
 #include "enqueue.h"
 #include "field.h"
-#include "format.h"
 #include "spec.h"
 #include "storage.h"
 
-#define POOL_KEEP 32            /* idle read connections kept */
-#define LIMIT_DEFAULT 100
-#define LIMIT_MAX 10000
-
-/* The dashboard, embedded by build-aux/embed.sh from web/. */
-extern const char *const web_assets[];
-extern const char *const web_assets_names[];
-extern const unsigned long web_assets_sizes[];
-
-struct api {
-    service *sv;
-    char *db_path;
-    http_server *srv;           /* set once the server runs (atomic) */
-    pthread_mutex_t mu;         /* the pool */
-    storage *pool[POOL_KEEP];
-    int n_pool;
-    api_cache *cache;           /* bodies of study reads (best, trial pages) */
-};
-
-static storage *pool_get(api *a, kerror *err)
+storage *api_pool_get(api *a, kerror *err)
 {
     storage *st = NULL;
     pthread_mutex_lock(&a->mu);
@@ -54,7 +37,7 @@ static storage *pool_get(api *a, kerror *err)
     return st;
 }
 
-static void pool_put(api *a, storage *st)
+void api_pool_put(api *a, storage *st)
 {
     if (!st) return;
     pthread_mutex_lock(&a->mu);
@@ -68,64 +51,15 @@ static void pool_put(api *a, storage *st)
 
 /* The study called name, read through a pooled handle that the caller puts
  * back; on failure it has answered the request and returns NULL. */
-static storage *get_study(api *a, http_req *rq, const char *name, storage_study *s)
+storage *api_get_study(api *a, http_req *rq, const char *name, storage_study *s)
 {
     kerror err;
     kerror_clear(&err);
-    storage *st = pool_get(a, &err);
+    storage *st = api_pool_get(a, &err);
     if (st && storage_study_get(st, name, s, &err) == KE_OK) return st;
-    pool_put(a, st);
+    api_pool_put(a, st);
     http_respond_kerror(rq, &err);
     return NULL;
-}
-
-static void respond_body(http_req *rq, api_body *b)
-{
-    size_t len;
-    const char *text = api_body_text(b, &len);
-    http_respond_shared(rq, 200, "application/json", text, len, api_body_release, b);
-}
-
-/* A read of the trials of the study in the path that the cache may answer:
- * when the body kept for key is still current it answers and returns NULL;
- * on an error too (answered). Otherwise it returns a pooled handle (the
- * caller puts it back) with the study in s (the caller frees it) and its
- * stamp, for the caller to build the body and answer with respond_new. */
-static storage *cached_read(api *a, http_req *rq, const char *key, storage_stamp *stamp,
-                            storage_study *s)
-{
-    kerror err;
-    kerror_clear(&err);
-    const char *name = http_param(rq, 0);
-    storage *st = pool_get(a, &err);
-    if (st && storage_study_stamp(st, name, stamp, &err) == KE_OK) {
-        api_body *b = api_cache_get(a->cache, key, stamp);
-        if (b) {
-            pool_put(a, st);
-            respond_body(rq, b);
-            return NULL;
-        }
-        /* read after the stamp: the body is at least as new as the stamp */
-        if (storage_study_get(st, name, s, &err) == KE_OK) return st;
-    }
-    pool_put(a, st);
-    http_respond_kerror(rq, &err);
-    return NULL;
-}
-
-/* Answers 200 with body, kept under key at stamp when keep is set. */
-static void respond_new(api *a, http_req *rq, const char *key, const storage_stamp *stamp,
-                        json_t *body, int keep)
-{
-    if (!keep) {
-        http_respond_json(rq, 200, body);
-        return;
-    }
-    char *text = body ? format_json(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    api_body *b = text ? api_cache_put(a->cache, key, stamp, text, strlen(text)) : NULL;
-    if (b) respond_body(rq, b);
-    else http_respond_error(rq, 500, "nomem", NULL, "out of memory");
 }
 
 /* just_acted: the engine has just created or resumed the study, so one gone
@@ -136,7 +70,7 @@ static void respond_study(api *a, http_req *rq, int status, const char *name, in
     kerror err;
     kerror_clear(&err);
     storage_study s;
-    storage *st = pool_get(a, &err);
+    storage *st = api_pool_get(a, &err);
     int rc = st ? storage_study_get(st, name, &s, &err) : err.code;
     if (rc == KE_OK) {
         http_respond_json(rq, status, api_study_json(&s, with_spec));
@@ -147,7 +81,7 @@ static void respond_study(api *a, http_req *rq, int status, const char *name, in
                        "meanwhile", name);
         http_respond_kerror(rq, &err);
     }
-    pool_put(a, st);
+    api_pool_put(a, st);
 }
 
 /* A route reads its study by name, then writes or lists by the study's id:
@@ -155,28 +89,11 @@ static void respond_study(api *a, http_req *rq, int status, const char *name, in
  * (another request or process). It is said as a study the route does not
  * find is, by the name the route was given ("no study with id 7" named an
  * id no client used); what says what was not done. Other codes pass. */
-static int deleted_meanwhile(int rc, const storage_study *s, const char *what, kerror *err)
+int api_deleted_meanwhile(int rc, const storage_study *s, const char *what, kerror *err)
 {
     if (rc != KE_NOTFOUND) return rc;
     return kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile%s%s", s->name,
                       what ? ": " : "", what ? what : "");
-}
-
-/* Query parameter key as an integer in [0, max], def when absent; on a bad
- * value it answers 400 (path = the parameter) and returns -1. */
-static int query_int(http_req *rq, const char *key, int def, int max, int *out)
-{
-    const char *v = http_query(rq, key);
-    *out = def;
-    if (!v) return 0;
-    long long n;
-    if (http_parse_count(v, max, &n) < 0) {
-        http_respond_error(rq, 400, "invalid", key, "expected an integer from 0 to %d, not '%s'",
-                           max, v);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
 }
 
 /* ---- health, metrics ---- */
@@ -200,15 +117,15 @@ static void h_metrics(http_req *rq, void *ctx)
     api *a = ctx;
     kerror err;
     kerror_clear(&err);
-    storage *st = pool_get(a, &err);
+    storage *st = api_pool_get(a, &err);
     storage_study *list = NULL;
     int n = 0;
     if (!st || storage_study_list(st, &list, &n, &err) != KE_OK) {
-        pool_put(a, st);
+        api_pool_put(a, st);
         http_respond_kerror(rq, &err);
         return;
     }
-    pool_put(a, st);
+    api_pool_put(a, st);
     long trials[TRIAL_STATES] = {0}, studies[STUDY_STATES] = {0};
     for (int i = 0; i < n; i++) {
         trials[TRIAL_RUNNING] += list[i].n_running;
@@ -265,15 +182,15 @@ static void h_list(http_req *rq, void *ctx)
     api *a = ctx;
     kerror err;
     kerror_clear(&err);
-    storage *st = pool_get(a, &err);
+    storage *st = api_pool_get(a, &err);
     storage_study *list = NULL;
     int n = 0;
     if (!st || storage_study_list(st, &list, &n, &err) != KE_OK) {
-        pool_put(a, st);
+        api_pool_put(a, st);
         http_respond_kerror(rq, &err);
         return;
     }
-    pool_put(a, st);
+    api_pool_put(a, st);
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(arr, api_study_json(&list[i], 0));
     storage_study_list_free(list, n);
@@ -353,13 +270,13 @@ static void on_study(http_req *rq, api *a, int status, study_fn fn)
     kerror_clear(&err);
     storage_study s;
     json_t *out = NULL;
-    storage *st = pool_get(a, &err);
+    storage *st = api_pool_get(a, &err);
     int rc = st ? storage_study_get(st, http_param(rq, 0), &s, &err) : err.code;
     if (rc == KE_OK) {
         rc = fn(rq, st, &s, &out, &err);
         storage_study_free(&s);
     }
-    pool_put(a, st);
+    api_pool_put(a, st);
     if (rc == KE_OK) http_respond_json(rq, status, out);
     else http_respond_kerror(rq, &err);
 }
@@ -396,7 +313,7 @@ static int enqueue_post(http_req *rq, storage *st, const storage_study *s, json_
         rc = enqueue_add(st, s->id, &spec.space, body, "", "api", &added, err);
         spec_free(&spec);
     }
-    rc = deleted_meanwhile(rc, s, "nothing enqueued", err);
+    rc = api_deleted_meanwhile(rc, s, "nothing enqueued", err);
     json_decref(body);
     json_t *pending;
     if (rc == KE_OK && (rc = enqueue_list_json(st, s->id, &pending, err)) == KE_OK)
@@ -428,8 +345,8 @@ static int note_put(http_req *rq, storage *st, const storage_study *s, json_t **
         rc = kerror_set(err, KE_INVALID, "note", note ? "must be a string or null"
                                                       : "required field missing");
     if (rc == KE_OK)
-        rc = deleted_meanwhile(storage_study_set_note(st, s->id, json_string_value(note), err), s,
-                               "no note stored", err);
+        rc = api_deleted_meanwhile(storage_study_set_note(st, s->id, json_string_value(note), err),
+                                   s, "no note stored", err);
     if (rc == KE_OK)
         *out = json_pack("{s:o}", "note", json_is_string(note) && *json_string_value(note)
                                               ? json_incref(note) : json_null());
@@ -442,329 +359,17 @@ static void h_enqueue_post(http_req *rq, void *ctx) { on_study(rq, ctx, 201, enq
 static void h_note_get(http_req *rq, void *ctx) { on_study(rq, ctx, 200, note_get); }
 static void h_note_put(http_req *rq, void *ctx) { on_study(rq, ctx, 200, note_put); }
 
-/* ---- trials ---- */
-
-typedef struct {
-    json_t *arr;
-    int running;   /* a RUNNING trial's duration grows with the clock: not kept */
-    int failed;    /* a trial could not be encoded (out of memory) */
-    int want, best_first;       /* trials: the page's limit, its order */
-    int more;                   /* a trial follows the page's `want` (read one past) */
-    char next[API_CURSOR_MAX];  /* the cursor after the last trial in arr */
-} page_build;
-
-static int add_trial(const storage_trial *t, void *ctx)
-{
-    page_build *pb = ctx;
-    if (json_array_size(pb->arr) == (size_t)pb->want) {
-        pb->more = 1;
-        return 1;
-    }
-    pb->running |= t->state == TRIAL_RUNNING;
-    pb->failed = json_array_append_new(pb->arr, api_trial_json(t)) != 0;
-    api_cursor_text(t, pb->best_first, pb->next);
-    return pb->failed;
-}
-
-static int count_state(const storage_study *s, int state)
-{
-    switch (state) {
-    case TRIAL_RUNNING: return s->n_running;
-    case TRIAL_COMPLETE: return s->n_complete;
-    case TRIAL_PRUNED: return s->n_pruned;
-    case TRIAL_FAILED: return s->n_failed + s->n_interrupted;
-    default: return s->n_trials;
-    }
-}
-
-/* A full page of finished trials by number (no state filter), or of their
- * curves, stays what it is while the study grows, until its stamp's settled
- * count moves (see storage_stamp): it is kept under that alone, so a live
- * study's pages of old trials are built once, not at every write. Kept
- * without its counts (the total grows), which each answer appends. */
-static storage_stamp settled_stamp(const storage_stamp *s)
-{
-    return (storage_stamp){.id = s->id, .created_at = s->created_at, .version = -1,
-                           .settled = s->settled};
-}
-
-/* Which page: what names its items ("trials", "columns": the trials as
- * columns, or "curves"), metric the curves' ("" for trials); a page of
- * trials carries its `next`, kept with it: kept only when a trial follows
- * (and answered from the cache only while one does), so the last page,
- * whose next is null, is always read. */
-typedef struct {
-    const char *what, *metric;
-    int offset, limit;
-    int has_next;
-} settled_page;
-
-/* The items of a page as the answer names them (new reference): the
- * trials' objects, or (what "columns") the same trials as columns. */
-static json_t *page_items(const page_build *pb, const char *what)
-{
-    return strcmp(what, "columns") ? json_incref(pb->arr) : api_trials_columns(pb->arr);
-}
-
-/* Answers the kept text of a page (`{"trials":[...]`) with its counts. */
-static void respond_settled(http_req *rq, const char *head, size_t len, int total,
-                            const settled_page *pg)
-{
-    char tail[96];
-    int n = snprintf(tail, sizeof tail, ",\"total\":%d,\"offset\":%d,\"limit\":%d}", total,
-                     pg->offset, pg->limit);
-    char *text = malloc(len + (size_t)n + 1);
-    if (!text) {
-        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
-        return;
-    }
-    memcpy(text, head, len);
-    memcpy(text + len, tail, (size_t)n + 1);
-    http_respond_owned(rq, 200, "application/json", text, len + (size_t)n);
-}
-
-/* Answers a page from the settled cache, or builds its head from pb (when
- * given), keeps it and answers; 0 when the page cannot be kept (not full,
- * or a RUNNING trial in it: then pb->arr is still the caller's to answer
- * with) or is not kept (pb NULL). */
-static int answer_settled(api *a, http_req *rq, const settled_page *pg, const storage_stamp *stamp,
-                          const storage_study *s, const page_build *pb)
-{
-    size_t klen = strlen(pg->metric) + 64;
-    char *key = malloc(klen);
-    if (!key) {
-        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
-        return 1;
-    }
-    snprintf(key, klen, "settled %s %d %d %s", pg->what, pg->offset, pg->limit, pg->metric);
-    storage_stamp fin = settled_stamp(stamp);
-    size_t len;
-    int last = pg->has_next && count_state(s, -1) <= pg->offset + pg->limit;
-    api_body *b = last ? NULL : api_cache_get(a->cache, key, &fin);
-    if (!b && pb) {
-        if (pb->running || json_array_size(pb->arr) != (size_t)pg->limit ||
-            (pg->has_next && !pb->more)) {
-            free(key);
-            return 0;
-        }
-        json_t *o = pg->has_next ? json_pack("{s:o, s:s}", pg->what, page_items(pb, pg->what),
-                                             "next", pb->next)
-                                 : json_pack("{s:o}", pg->what, page_items(pb, pg->what));
-        char *text = o ? format_json(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        size_t n = text ? strlen(text) : 0;
-        if (n) text[--n] = '\0';   /* the closing brace, after which the counts go */
-        b = text ? api_cache_put(a->cache, key, &fin, text, n) : NULL;
-        if (!b) {
-            free(key);
-            http_respond_error(rq, 500, "nomem", NULL, "out of memory");
-            return 1;
-        }
-    }
-    free(key);
-    if (!b) return 0;
-    const char *head = api_body_text(b, &len);
-    respond_settled(rq, head, len, count_state(s, -1), pg);
-    api_body_release(b);
-    return 1;
-}
-
-/* ?after=CURSOR: f->after set to *c; 0, or -1 when answered (a 400). */
-static int query_after(http_req *rq, storage_filter *f, storage_cursor *c)
-{
-    const char *text = http_query(rq, "after");
-    if (!text) return 0;
-    kerror err;
-    kerror_clear(&err);
-    if (api_cursor_parse(text, f->best_first, c, &err) == KE_OK && f->offset > 0)
-        kerror_set(&err, KE_INVALID, "after", "not with offset: a cursor is where the page "
-                   "starts (offset %d given)", f->offset);
-    if (err.code != KE_OK) {
-        http_respond_kerror(rq, &err);
-        return -1;
-    }
-    f->after = c;
-    return 0;
-}
-
-static void h_trials(http_req *rq, void *ctx)
-{
-    api *a = ctx;
-    storage_filter f = {.state = -1};
-    storage_cursor after;
-    const char *state = http_query(rq, "state"), *sort = http_query(rq, "sort");
-    const char *format = http_query(rq, "format");
-    if (format && strcmp(format, "objects") && strcmp(format, "columns")) {
-        http_respond_error(rq, 400, "invalid", "format", "expected objects or columns, not '%s'", format);
-        return;
-    }
-    const char *what = format && !strcmp(format, "columns") ? "columns" : "trials";
-    if (state && (f.state = trial_state_parse(state)) < 0) {
-        http_respond_error(rq, 400, "invalid", "state", "expected RUNNING, COMPLETE, PRUNED or "
-                           "FAILED, not '%s'", state);
-        return;
-    }
-    if (sort && strcmp(sort, "number") && strcmp(sort, "best")) {
-        http_respond_error(rq, 400, "invalid", "sort", "expected number or best, not '%s'", sort);
-        return;
-    }
-    f.best_first = sort && !strcmp(sort, "best");
-    if (query_int(rq, "offset", 0, 1000000000, &f.offset) < 0 ||
-        query_int(rq, "limit", LIMIT_DEFAULT, LIMIT_MAX, &f.limit) < 0 ||
-        query_after(rq, &f, &after) < 0)
-        return;
-    char key[128];   /* a cursor that parsed has one text, of at most 28 characters */
-    snprintf(key, sizeof key, "%s %d %d %d %d %s", what, f.state, f.best_first, f.offset, f.limit,
-             f.after ? http_query(rq, "after") : "");
-    storage_stamp stamp;
-    storage_study s;
-    storage *st = cached_read(a, rq, key, &stamp, &s);
-    if (!st) return;
-    int settled = f.state < 0 && !f.best_first && f.limit > 0 && !f.after;
-    settled_page pg = {what, "", f.offset, f.limit, 1};
-    if (settled && answer_settled(a, rq, &pg, &stamp, &s, NULL)) {
-        storage_study_free(&s);
-        pool_put(a, st);
-        return;
-    }
-    /* one trial past the page: whether another page follows (its next) */
-    page_build pb = {.arr = json_array(), .want = f.limit, .best_first = f.best_first};
-    storage_filter past = f;
-    past.limit = f.limit + 1;
-    kerror err;
-    kerror_clear(&err);
-    int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &past, add_trial, &pb, &err);
-    rc = deleted_meanwhile(rc, &s, NULL, &err);
-    if (rc == KE_OK && (pb.failed || !pb.arr))
-        rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
-    if (rc == KE_OK && !(settled && answer_settled(a, rq, &pg, &stamp, &s, &pb)))
-        respond_new(a, rq, key, &stamp,
-                    json_pack("{s:o, s:o, s:i, s:i, s:i}", what, page_items(&pb, what), "next",
-                              pb.more ? json_string(pb.next) : json_null(), "total",
-                              count_state(&s, f.state), "offset", f.offset, "limit", f.limit),
-                    !pb.running);
-    else if (rc != KE_OK)
-        http_respond_kerror(rq, &err);
-    json_decref(pb.arr);
-    storage_study_free(&s);
-    pool_put(a, st);
-}
-
-/* GET .../trials/{number} (detail) and GET .../best (by: 1). */
-static void respond_trial(api *a, http_req *rq, int best)
-{
-    int number = 0;
-    if (!best) {
-        const char *arg = http_param(rq, 1);
-        long long n;
-        if (http_parse_count(arg, 1000000000, &n) < 0) {
-            http_respond_error(rq, 400, "invalid", "number", "not a trial number: '%s'", arg);
-            return;
-        }
-        number = (int)n;
-    }
-    storage_stamp stamp;
-    storage_study s;
-    storage *st = best ? cached_read(a, rq, "best", &stamp, &s) : get_study(a, rq, http_param(rq, 0), &s);
-    if (!st) return;
-    storage_trial t;
-    kerror err;
-    kerror_clear(&err);
-    int rc = best ? storage_trial_best(st, s.id, &t, &err) : storage_trial_get(st, s.id, number, &t, &err);
-    if (rc == KE_NOTFOUND)
-        kerror_set(&err, KE_NOTFOUND, NULL, best ? "study '%s' has no COMPLETE trial yet"
-                                                 : "study '%s' has no trial %d", s.name, number);
-    if (rc == KE_OK) {
-        json_t *o = api_trial_json(&t);
-        if (!o) rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
-        else if (!best) rc = api_trial_detail(st, &t, o, &err);
-        storage_trial_free(&t);
-        if (rc == KE_OK) respond_new(a, rq, "best", &stamp, o, best);
-        else json_decref(o);
-    }
-    if (rc != KE_OK) http_respond_kerror(rq, &err);
-    storage_study_free(&s);
-    pool_put(a, st);
-}
-
-static void h_trial(http_req *rq, void *ctx)
-{
-    respond_trial(ctx, rq, 0);
-}
-
-static void h_best(http_req *rq, void *ctx)
-{
-    respond_trial(ctx, rq, 1);
-}
-
-static int add_curve(int number, trial_state state, const int *steps, const double *values,
-                     int n, void *ctx)
-{
-    page_build *pb = ctx;
-    pb->running |= state == TRIAL_RUNNING;
-    json_t *st = json_array(), *va = json_array();
-    for (int i = 0; i < n; i++) {
-        json_array_append_new(st, json_integer(steps[i]));
-        json_array_append_new(va, api_number(values[i]));
-    }
-    json_t *c = json_pack("{s:i, s:s, s:o, s:o}", "number", number, "state",
-                          trial_state_name(state), "steps", st, "values", va);
-    pb->failed = json_array_append_new(pb->arr, c) != 0;
-    return pb->failed;
-}
-
-/* A full page of finished trials' curves is kept as their page is
- * (answer_settled): their reports no longer change (sql/010). */
-static void h_curves(http_req *rq, void *ctx)
-{
-    api *a = ctx;
-    int offset, limit;
-    if (query_int(rq, "offset", 0, 1000000000, &offset) < 0 ||
-        query_int(rq, "limit", LIMIT_DEFAULT, LIMIT_MAX, &limit) < 0)
-        return;
-    storage_study s;
-    storage *st = get_study(a, rq, http_param(rq, 0), &s);
-    if (!st) return;
-    kerror err;
-    kerror_clear(&err);
-    storage_stamp stamp;
-    settled_page pg = {"curves", s.metric ? s.metric : "", offset, limit, 0};
-    /* the stamp before the curves: what is kept is at least as new as it */
-    int rc = storage_study_stamp(st, s.name, &stamp, &err);
-    if (rc == KE_OK && limit > 0 && answer_settled(a, rq, &pg, &stamp, &s, NULL)) {
-        storage_study_free(&s);
-        pool_put(a, st);
-        return;
-    }
-    page_build pb = {.arr = json_array()};
-    if (rc == KE_OK && limit > 0)
-        rc = storage_curves_each(st, s.id, s.metric, offset, limit, add_curve, &pb, &err);
-    if (rc == KE_OK && (pb.failed || !pb.arr))
-        rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
-    if (rc == KE_OK && limit > 0 && answer_settled(a, rq, &pg, &stamp, &s, &pb))
-        json_decref(pb.arr);
-    else if (rc == KE_OK)
-        http_respond_json(rq, 200, json_pack("{s:o, s:i, s:i, s:i}", "curves", pb.arr, "total",
-                                             s.n_trials, "offset", offset, "limit", limit));
-    else {
-        json_decref(pb.arr);
-        http_respond_kerror(rq, &err);
-    }
-    storage_study_free(&s);
-    pool_put(a, st);
-}
-
 /* ---- exports (api_export.c), events (api_events.c) ---- */
 
 static void release_to_pool(void *owner, storage *st)
 {
-    pool_put(owner, st);
+    api_pool_put(owner, st);
 }
 
 static void respond_export(api *a, http_req *rq, int csv)
 {
     storage_study s;
-    storage *st = get_study(a, rq, http_param(rq, 0), &s);
+    storage *st = api_get_study(a, rq, http_param(rq, 0), &s);
     if (st) api_export(rq, st, &s, csv, release_to_pool, a);
 }
 
@@ -781,40 +386,6 @@ static void h_export_json(http_req *rq, void *ctx)
 static void h_events(http_req *rq, void *ctx)
 {
     api_events(rq, ((api *)ctx)->sv);
-}
-
-/* ---- static files ---- */
-
-static const char *mime_type(const char *name)
-{
-    static const char *const types[][2] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
-        {".json", "application/json"},         {".png", "image/png"},
-        {".ico", "image/x-icon"},              {".txt", "text/plain; charset=utf-8"}};
-    const char *dot = strrchr(name, '.');
-    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(dot, types[i][0])) return types[i][1];
-    return "application/octet-stream";
-}
-
-/* Only names in the embedded set are served, so no path reaches a file. */
-void api_static(http_req *rq, void *ctx)
-{
-    (void)ctx;
-    const char *path = http_path(rq);
-    const char *name = !strcmp(path, "/") ? "index.html" : path + 1;
-    const char *method = http_method(rq);
-    if (path[0] == '/' && !strchr(name, '/'))
-        for (int i = 0; web_assets_names[i]; i++) {
-            if (strcmp(web_assets_names[i], name)) continue;
-            if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-                http_respond_not_allowed(rq, "GET, HEAD");
-            else
-                http_respond_static(rq, 200, mime_type(name), web_assets[i], web_assets_sizes[i]);
-            return;
-        }
-    http_respond_error(rq, 404, "not_found", NULL, "no such resource: %s", path);
 }
 
 /* ---- workers (api_workers.c, which needs only the service) ---- */
@@ -850,10 +421,11 @@ static const http_route routes[] = {
     {"POST", "/api/v1/studies/*/enqueue", h_enqueue_post, 0, NULL, 0, NULL},
     {"GET", "/api/v1/studies/*/note", h_note_get, 0, NULL, 0, NULL},
     {"PUT", "/api/v1/studies/*/note", h_note_put, 0, NULL, 0, NULL},
-    {"GET", "/api/v1/studies/*/trials", h_trials, 0, "state sort offset limit after format", 0, NULL},
-    {"GET", "/api/v1/studies/*/trials/*", h_trial, 0, NULL, 0, NULL},
-    {"GET", "/api/v1/studies/*/best", h_best, 0, NULL, 0, NULL},
-    {"GET", "/api/v1/studies/*/curves", h_curves, 0, "offset limit", 0, NULL},
+    {"GET", "/api/v1/studies/*/trials", api_trials_list, 0, "state sort offset limit after format",
+     0, NULL},
+    {"GET", "/api/v1/studies/*/trials/*", api_trials_get, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*/best", api_trials_best, 0, NULL, 0, NULL},
+    {"GET", "/api/v1/studies/*/curves", api_trials_curves, 0, "offset limit", 0, NULL},
     {"GET", "/api/v1/studies/*/export.csv", h_export_csv, 0, NULL, 0, NULL},
     {"GET", "/api/v1/studies/*/export.json", h_export_json, 0, NULL, 0, NULL},
     {"GET", "/api/v1/events", h_events, 0, "study since", 0, NULL},

@@ -7,6 +7,7 @@
 #ifndef KESTREL_API_H
 #define KESTREL_API_H
 
+#include "api_static.h"   /* the fallback: the dashboard's files */
 #include "http.h"
 #include "kerror.h"
 #include "service.h"
@@ -16,9 +17,9 @@ typedef struct api api;
 int api_open(api **out, service *sv, const char *db_path, kerror *err);
 /* The server whose response counters /metrics reports (set once started). */
 void api_set_server(api *a, http_server *srv);
-/* The route table and the static-file fallback, for http_opts (ctx = the api). */
+/* The route table, for http_opts (ctx = the api); its fallback is
+ * api_static (api_static.h). */
 const http_route *api_routes(int *n);
-void api_static(http_req *rq, void *ctx);
 /* Frees the pool; call after http_stop (no request in flight). */
 void api_close(api *a);
 

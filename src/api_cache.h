@@ -8,7 +8,7 @@
  * only RUNNING trials, whose bodies the API does not keep. A full page of
  * finished trials by number, or of their curves, is kept under the stamp's
  * settled count alone (version -1: any), which the study's growth does not
- * move (api.c).
+ * move (api_trials.c).
  * Ownership: the cache owns its bodies; a body handed out stays valid until
  * its holder releases it (api_body_release), even once replaced. */
 #ifndef KESTREL_API_CACHE_H

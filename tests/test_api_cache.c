@@ -53,7 +53,7 @@ START_TEST(a_body_answers_its_key_at_its_stamp_only)
 END_TEST
 
 /* A dashboard's reload of a 10,000-trial study asks for six pages of its
- * trials and six of their curves (api.c's keys), and the best trial between
+ * trials and six of their curves (api_trials.c's keys), and the best trial between
  * them: direct-mapped, two of these pages shared a slot with each other or
  * with the best trial, and each load built them again. */
 START_TEST(a_studys_kept_pages_stay_kept_together)
