@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -167,12 +168,42 @@ int cli_seconds_option(const char *cmd, const char *opt, const char *arg, int ze
     return CLI_OK;
 }
 
-void cli_warn_readable(const char *cmd, const char *what, const char *path, unsigned mode,
-                       unsigned readers)
+/* Whether the group or other users can read mode's file: a credential or a
+ * history is theirs as well then, the one as much as the other. */
+static int readable_by_others(unsigned mode)
 {
-    if (mode & readers)
+    return (mode & (S_IRGRP | S_IROTH)) != 0;
+}
+
+void cli_warn_readable(const char *cmd, const char *what, const char *path, unsigned mode,
+                       const char *const *companions)
+{
+    char names[3 * PATH_MAX];   /* the files to chmod, space-separated */
+    char first[PATH_MAX];       /* the first of them, named with its mode */
+    unsigned first_mode = 0;
+    size_t len = 0;
+    for (int i = -1; i < 0 || (companions && companions[i]); i++) {
+        char name[PATH_MAX];
+        struct stat st;
+        if (i < 0) {
+            snprintf(name, sizeof name, "%s", path);
+            st.st_mode = mode;
+        } else if (snprintf(name, sizeof name, "%s%s", path, companions[i]) >= (int)sizeof name ||
+                   stat(name, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        if (!readable_by_others(st.st_mode)) continue;
+        int n = snprintf(names + len, sizeof names - len, "%s%s", len ? " " : "", name);
+        if (n < 0 || (size_t)n >= sizeof names - len) break;
+        if (!len) {
+            snprintf(first, sizeof first, "%s", name);
+            first_mode = st.st_mode;
+        }
+        len += (size_t)n;
+    }
+    if (len)
         fprintf(stderr, "kestrel %s: warning: %s '%s' can be read by other users (mode %04o): "
-                "chmod 600 %s\n", cmd, what, path, mode & 07777, path);
+                "chmod 600 %s\n", cmd, what, first, first_mode & 07777, names);
 }
 
 char *cli_read_token(const char *cmd, const char *path, kerror *err)
@@ -183,11 +214,12 @@ char *cli_read_token(const char *cmd, const char *path, kerror *err)
         return NULL;
     }
     /* The token lets whoever holds it run a spec's commands as this user:
-     * one others can read is theirs too (ssh refuses such a key). A pipe
+     * one its group or others can read is theirs too (ssh refuses such a
+     * key). A pipe
      * (--token-file <(pass show x)) has no such mode. */
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
-        cli_warn_readable(cmd, "--token-file", path, st.st_mode, S_IROTH);
+        cli_warn_readable(cmd, "--token-file", path, st.st_mode, NULL);
     char *line = NULL;
     size_t cap = 0;
     errno = 0;

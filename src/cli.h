@@ -82,13 +82,16 @@ int cli_seconds_option(const char *cmd, const char *opt, const char *arg, int ze
 
 /* The first line of a token file (malloc'd, the caller frees), or NULL with
  * err saying why (it cannot be read, or its first line is empty). Warns on
- * stderr, as kestrel cmd, of a file other users can read. */
+ * stderr, as kestrel cmd, of a file its group or other users can read. */
 char *cli_read_token(const char *cmd, const char *path, kerror *err);
-/* One line on stderr, as kestrel cmd, when the file at path (`what`: "history",
- * "--token-file") has one of the permission bits readers (S_IRGRP, S_IROTH)
- * in mode: it names the file, its mode and the fix, chmod 600. */
+/* One line on stderr, as kestrel cmd, when its group or other users can
+ * read the file at path (`what`: "history", "--token-file"; mode: its mode)
+ * or one of its companions that exist (path with each suffix of the
+ * NULL-terminated companions appended, or NULL for none: a history's -wal
+ * and -shm, which SQLite keeps with the mode they were made with): it names
+ * the first such file, its mode and the fix, chmod 600 of each. */
 void cli_warn_readable(const char *cmd, const char *what, const char *path, unsigned mode,
-                       unsigned readers);
+                       const char *const *companions);
 
 /* The trial report channel for a command that reports (fn, train): a stream
  * on fd $KESTREL_REPORT_FD when it is set and open, else stdout. */

@@ -29,8 +29,8 @@ static const char serve_help[] =
     "\n"
     "Options:\n"
     "  --db FILE            history database (default: $KESTREL_DB, else ./kestrel.db);\n"
-    "                       one its group or other users can read is warned of:\n"
-    "                       chmod 600 FILE\n"
+    "                       one its group or other users can read (or its -wal or\n"
+    "                       -shm) is warned of: chmod 600 FILE FILE-wal FILE-shm\n"
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 picks\n"
     "                       a free one; IPv6 as [::1]:8080). A non-loopback address\n"
     "                       needs --token-file\n"
@@ -38,8 +38,8 @@ static const char serve_help[] =
     "                       first line) for POST, PUT and DELETE requests. A posted\n"
     "                       spec's run.command runs as this user: without a token,\n"
     "                       any process of this machine may post one (web pages of\n"
-    "                       other sites get 403); a FILE other users can read is\n"
-    "                       warned of: chmod 600 FILE\n"
+    "                       other sites get 403); a FILE its group or other users\n"
+    "                       can read is warned of: chmod 600 FILE\n"
     "  --auth-reads         require the token for GET requests too (needs --token-file;\n"
     "                       not for /healthz and the dashboard's static files); reads\n"
     "                       may also pass it as ?token=TOKEN\n"
@@ -300,10 +300,12 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     /* The history holds every study's specs, logs and data and the
      * workers' key hashes: a new one is made 0600 (storage_open), one the
      * user made or copied keeps its mode, which is said when others may
-     * read it. */
+     * read it; so do a -wal and -shm that exist, whatever the history's
+     * mode is now (a chmod of the history alone leaves them as they were). */
+    static const char *const db_logs[] = {"-wal", "-shm", NULL};
     struct stat db_st;
     if (rc == KE_OK && stat(o.db, &db_st) == 0)
-        cli_warn_readable("serve", "history", o.db, db_st.st_mode, S_IRGRP | S_IROTH);
+        cli_warn_readable("serve", "history", o.db, db_st.st_mode, db_logs);
     if (rc == KE_OK) rc = api_open(&a, sv, o.db, &err);
     if (rc == KE_OK) {
         int n_routes;

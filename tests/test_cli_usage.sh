@@ -225,7 +225,8 @@ check "kestrel serve --token-file EMPTY: exit 2, said to be empty" \
 # this server's user (a spec's run.command): said at the start, as ssh does
 echo secret > open.tok && chmod 644 open.tok
 echo secret > closed.tok && chmod 600 closed.tok
-for f in open closed; do
+echo secret > group.tok && chmod 640 group.tok
+for f in open closed group; do
     $KESTREL serve --db tok.db --listen 127.0.0.1:0 --token-file $f.tok >$f.out 2>$f.err &
     pid=$!
     i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' $f.out; do sleep 0.1; i=$((i + 1)); done
@@ -233,6 +234,8 @@ for f in open closed; do
 done
 check "kestrel serve warns of a token file others can read, naming it, its mode and the fix" \
     "grep -q '^listening on' open.out && grep -q \"warning: --token-file 'open.tok' can be read by other users (mode 0644): chmod 600 open.tok\" open.err"
+check "kestrel serve warns of a token file its group can read, as of a history" \
+    "grep -q '^listening on' group.out && grep -q \"warning: --token-file 'group.tok' can be read by other users (mode 0640): chmod 600 group.tok\" group.err"
 check "kestrel serve does not warn of a token file only its owner reads" \
     "grep -q '^listening on' closed.out && ! grep -q warning closed.err"
 $KESTREL worker --server http://127.0.0.1:1 --token-file open.tok --slots 0 >out.txt 2>err.txt
@@ -248,12 +251,33 @@ for m in 644 640 600 new; do
     i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' hist$m.out; do sleep 0.1; i=$((i + 1)); done
     kill $pid; wait $pid
 done
-check "kestrel serve warns of a history others can read, in one line naming it, its mode and the fix" \
-    "grep -q '^listening on' hist644.out && [ \$(grep -c warning hist644.err) -eq 1 ] && grep -q \"^kestrel serve: warning: history 'hist644.db' can be read by other users (mode 0644): chmod 600 hist644.db\\$\" hist644.err"
+check "kestrel serve warns of a history others can read, in one line naming it, its mode and the fix (its -wal and -shm, made with its mode, too)" \
+    "grep -q '^listening on' hist644.out && [ \$(grep -c warning hist644.err) -eq 1 ] && grep -q \"^kestrel serve: warning: history 'hist644.db' can be read by other users (mode 0644): chmod 600 hist644.db hist644.db-wal hist644.db-shm\\$\" hist644.err"
 check "kestrel serve warns of a history its group can read" \
     "grep -q \"warning: history 'hist640.db' can be read by other users (mode 0640): chmod 600 hist640.db\" hist640.err"
 check "kestrel serve does not warn of a history only its owner reads, or a new one" \
     "grep -q '^listening on' hist600.out && grep -q '^listening on' histnew.out && ! grep -q warning hist600.err histnew.err"
+# SQLite keeps a -wal or -shm that exists (one another process holds
+# open, or a crash's -shm) with the mode it was made with: a chmod 600 of the
+# history alone leaves them readable, and they hold its latest pages
+rm -f histwal.db*
+$KESTREL serve --db histwal.db --listen 127.0.0.1:0 >histwal.out 2>histwal.err &
+pid=$!
+i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' histwal.out; do sleep 0.1; i=$((i + 1)); done
+kill $pid; wait $pid
+mkfifo hold.fifo
+sqlite3 histwal.db <hold.fifo >hold.out &   # holds the history open: its -wal, written, is kept
+exec 3>hold.fifo
+echo "create table held(x); select count(*) > 0 from sqlite_master;" >&3
+i=0; while [ $i -lt 600 ] && ! grep -q 1 hold.out; do sleep 0.1; i=$((i + 1)); done
+chmod 600 histwal.db && chmod 644 histwal.db-wal && chmod 640 histwal.db-shm
+$KESTREL serve --db histwal.db --listen 127.0.0.1:0 >histwal.out 2>histwal.err &
+pid=$!
+i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' histwal.out; do sleep 0.1; i=$((i + 1)); done
+kill $pid; wait $pid
+exec 3>&-
+check "kestrel serve warns of a history's -wal and -shm others can read, in one line, though the history is 0600" \
+    "grep -q '^listening on' histwal.out && [ \$(grep -c warning histwal.err) -eq 1 ] && grep -q \"^kestrel serve: warning: history 'histwal.db-wal' can be read by other users (mode 0644): chmod 600 histwal.db-wal histwal.db-shm\\$\" histwal.err"
 
 $KESTREL -V >out.txt 2>err.txt; rc=$?
 check "kestrel -V: an unknown option, not a command (exit 2)" "[ $rc -eq 2 ] && grep -q \"kestrel: unknown option '-V'\" err.txt"
