@@ -44,6 +44,13 @@
  * 10 the standardized values all lie near -prior_mean, the model is flat, and
  * at 1e300 they are no longer finite numbers of any meaning. */
 #define PRIOR_SD_MAX 10.0
+/* "ucb_beta" and "xi"'s bounds, in standard deviations of the (warped)
+ * values: beyond 100 the mean no longer counts beside the deviation, and an
+ * improvement 10 deviations past the best is as good as impossible
+ * (Phi(-10) = 8e-24, EI zero but for its log); at 1e300 the scores are -inf
+ * or NaN everywhere and the suggestions arbitrary. */
+#define UCB_BETA_MAX 100.0
+#define XI_MAX 10.0
 #define INPUT_WARP_DEFAULT 0 /* "input_warp" */
 #define WARP_SHIFT_DEFAULT 1 /* "warp_shift" */
 #define NOISE_RATE 20.0     /* "noise_prior": its rate, noise variance 0.1 costs 2 nats */
@@ -110,7 +117,7 @@ static int opt_int(const json_t *o, const char *key, long lo, long hi, int *out,
     return KE_OK;
 }
 
-/* A number in [0, hi]; hi INFINITY: any finite number >= 0. */
+/* A number in [0, hi] (hi finite). */
 static int opt_number(const json_t *o, const char *key, double hi, double *out, kerror *err)
 {
     json_t *v = o ? json_object_get(o, key) : NULL;
@@ -118,9 +125,8 @@ static int opt_number(const json_t *o, const char *key, double hi, double *out, 
     char path[KERROR_PATH_MAX];
     opt_path(path, key);
     double x = json_is_number(v) ? json_number_value(v) : NAN;
-    if (!(x >= 0.0 && x <= hi && isfinite(x)))
-        return isinf(hi) ? kerror_set(err, KE_INVALID, path, "must be a finite number >= 0")
-                         : kerror_set(err, KE_INVALID, path, "must be a number in [0, %g]", hi);
+    if (!(x >= 0.0 && x <= hi))
+        return kerror_set(err, KE_INVALID, path, "must be a number in [0, %g]", hi);
     *out = x;
     return KE_OK;
 }
@@ -197,8 +203,8 @@ static int parse_options(struct strategy *b, const json_t *options, kerror *err)
     if ((rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err)) ||
         (rc = opt_int(options, "n_initial", 1, 1000000, &b->n_initial, err)) ||
         (rc = opt_choice(options, "acquisition", acq_names, &kind, err)) ||
-        (rc = opt_number(options, "ucb_beta", INFINITY, &b->acq.beta, err)) ||
-        (rc = opt_number(options, "xi", INFINITY, &b->acq.xi, err)) ||
+        (rc = opt_number(options, "ucb_beta", UCB_BETA_MAX, &b->acq.beta, err)) ||
+        (rc = opt_number(options, "xi", XI_MAX, &b->acq.xi, err)) ||
         (rc = opt_int(options, "candidates", 10, 100000, &b->n_cand, err)) ||
         (rc = opt_choice(options, "parallel", par_names, &b->lie, err)) ||
         (rc = opt_choice(options, "transform", warp_names, &b->warp, err)) ||

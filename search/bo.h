@@ -7,8 +7,8 @@
  * Options (all optional; unknown keys rejected as "strategy.options.<key>"):
  *   n_initial   int >= 1    Sobol points before the model (default max(5, 2*dims))
  *   acquisition "ei"|"ucb"|"pi"                              (default "ei")
- *   ucb_beta    number >= 0 standard deviations of optimism (default 2.0)
- *   xi          number >= 0 EI/PI margin, in standard deviations of the
+ *   ucb_beta    number in [0, 100]: standard deviations of optimism (default 2.0)
+ *   xi          number in [0, 10]: EI/PI margin, in standard deviations of the
  *                           observed values                  (default 0.0)
  *   candidates  int in [10, 100000] random screen size       (default 2000)
  *   parallel    "kriging_believer"|"constant_liar"|"constant_liar_min": the

@@ -174,30 +174,60 @@ START_TEST(median_pruner_averages_extreme_values_without_overflow)
 }
 END_TEST
 
+/* The gp strategy on one float refuses each options text of refused, with
+ * the path strategy.options.KEY and a message naming range, and takes each
+ * of taken. */
+static void gp_option_bounded(const char *key, const char *range, const char *const *refused,
+                              const char *const *taken)
+{
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "x", 0, 1, 0);
+    char path[64];
+    snprintf(path, sizeof path, "strategy.options.%s", key);
+    for (; *refused; refused++) {
+        strategy *st = NULL;
+        kerror err;
+        json_t *o = json_loads(*refused, 0, NULL);
+        ck_assert_int_eq(gp_strategy.create(&st, &sp, o, 1, &err), KE_INVALID);
+        json_decref(o);
+        ck_assert_ptr_null(st);
+        ck_assert_str_eq(err.path, path);
+        ck_assert_msg(strstr(err.msg, range), "%s: %s", *refused, err.msg);
+    }
+    for (; *taken; taken++) gp_strategy.destroy(fx_strategy(&gp_strategy, &sp, *taken, 1));
+    space_free(&sp);
+}
+
 /* prior_mean had no upper bound: 1e300 standard deviations above the
  * values' mean was taken, the standardized values were all near -1e300 and
  * the model flat, so the study drew points as at random without a word.
  * It is refused beyond 10 (docs/gp.md), by the path of the option. */
 START_TEST(gp_prior_mean_is_bounded)
 {
-    space sp;
-    memset(&sp, 0, sizeof sp);
-    fx_float(&sp, "x", 0, 1, 0);
     const char *refused[] = { "{\"prior_mean\": 1e300}", "{\"prior_mean\": 10.5}",
-                              "{\"prior_mean\": -1}" };
-    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-        strategy *st = NULL;
-        kerror err;
-        json_t *o = json_loads(refused[i], 0, NULL);
-        ck_assert_int_eq(gp_strategy.create(&st, &sp, o, 1, &err), KE_INVALID);
-        json_decref(o);
-        ck_assert_ptr_null(st);
-        ck_assert_str_eq(err.path, "strategy.options.prior_mean");
-        ck_assert_msg(strstr(err.msg, "[0, 10]"), "%s: %s", refused[i], err.msg);
-    }
-    gp_strategy.destroy(fx_strategy(&gp_strategy, &sp, "{\"prior_mean\": 10}", 1));
-    gp_strategy.destroy(fx_strategy(&gp_strategy, &sp, "{\"prior_mean\": 0}", 1));
-    space_free(&sp);
+                              "{\"prior_mean\": -1}", NULL };
+    const char *taken[] = { "{\"prior_mean\": 10}", "{\"prior_mean\": 0}", NULL };
+    gp_option_bounded("prior_mean", "[0, 10]", refused, taken);
+}
+END_TEST
+
+/* ucb_beta and xi took any finite number >= 0: xi 1e300 standard
+ * deviations below the best value made every candidate's improvement
+ * -1e300 (EI zero everywhere, its log -inf or NaN) and ucb_beta 1e300 drowned
+ * the mean in the deviation, so the suggestions were arbitrary without a
+ * word. They are refused beyond 10 and 100 (docs/gp.md), by their paths. */
+START_TEST(gp_ucb_beta_and_xi_are_bounded)
+{
+    const char *xi_refused[] = { "{\"xi\": 1e300}", "{\"xi\": 10.5}", "{\"xi\": -0.1}",
+                                 "{\"acquisition\": \"pi\", \"xi\": 11}", NULL };
+    const char *xi_taken[] = { "{\"xi\": 10}", "{\"xi\": 0}", "{\"xi\": 0.01}", NULL };
+    gp_option_bounded("xi", "[0, 10]", xi_refused, xi_taken);
+    const char *beta_refused[] = { "{\"acquisition\": \"ucb\", \"ucb_beta\": 1e300}",
+                                   "{\"ucb_beta\": 100.5}", "{\"ucb_beta\": -1}", NULL };
+    const char *beta_taken[] = { "{\"acquisition\": \"ucb\", \"ucb_beta\": 100}",
+                                 "{\"ucb_beta\": 0}", NULL };
+    gp_option_bounded("ucb_beta", "[0, 100]", beta_refused, beta_taken);
 }
 END_TEST
 
@@ -270,6 +300,7 @@ static Suite *robust_suite(void)
     tcase_add_test(values, bo_extreme_values_keep_the_model_finite);
     tcase_add_test(values, median_pruner_averages_extreme_values_without_overflow);
     tcase_add_test(values, gp_prior_mean_is_bounded);
+    tcase_add_test(values, gp_ucb_beta_and_xi_are_bounded);
     suite_add_tcase(s, values);
     TCase *spaces = tcase_create("spaces");
     tcase_set_timeout(spaces, 60);
