@@ -2,7 +2,11 @@
  * thread writes the rows into a pipe that the response reads. Invariant: the
  * producer alone uses the storage handle until it has written the last row
  * (then it gives the handle back), and freeing the response closes the read
- * end first, so a producer still writing fails (EPIPE) and ends. */
+ * end first, so a producer still writing fails (EPIPE) and ends. The status
+ * is sent only once the producer has read the first row or ended (decided):
+ * a study deleted before is a 404, not an empty export; one deleted, or a
+ * read that fails, after the 200 went out ends the answer in error (a cut
+ * chunked body), never as a whole export. */
 #define _GNU_SOURCE   /* pipe2 */
 #include "api_export.h"
 
@@ -29,28 +33,79 @@ typedef struct {
     int rfd;
     pthread_t th;
     int started;
-    int cut;                    /* a row failed: the document stays unclosed */
+    int opened;                 /* the producer's: the header or '[' is written */
+    pthread_mutex_t mu;         /* guards the three below */
+    pthread_cond_t decided_cv;
+    int decided;                /* the first row was read, or the listing ended */
+    kerror err;                 /* how it ended, when before any row (code != KE_OK) */
+    int cut;                    /* a row or a read failed, or the study went: the
+                                 * answer ends in error (the JSON unclosed) */
 } export_job;
 
+/* Tells the handler waiting in api_export whether to answer 200 (err NULL)
+ * or err's error. */
+static void decide(export_job *j, const kerror *err)
+{
+    pthread_mutex_lock(&j->mu);
+    if (err) j->err = *err;
+    j->decided = 1;
+    pthread_cond_signal(&j->decided_cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void set_cut(export_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->cut = 1;
+    pthread_mutex_unlock(&j->mu);
+}
+
+static int is_cut(export_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int cut = j->cut;
+    pthread_mutex_unlock(&j->mu);
+    return cut;
+}
+
+/* The 200 goes out; then the CSV's header or the JSON's '['. */
+static void open_document(export_job *j)
+{
+    decide(j, NULL);
+    j->opened = 1;
+    if (j->csv)
+        format_begin(&j->fw, FORMAT_CSV, j->w, j->layout.cols, j->layout.ncols);
+    else
+        fputs("[", j->w);
+}
+
+/* 0 to go on; 1 to stop: the client went away, or the row failed (cut). */
 static int export_row(const storage_trial *t, void *ctx)
 {
     export_job *j = ctx;
     kerror err;
+    if (!j->opened) open_document(j);
     if (j->csv) {
         format_cell cells[API_CSV_COLS];
-        if (api_csv_cells(&j->layout, j->st, t, cells, &err) != KE_OK) return 1;
+        if (api_csv_cells(&j->layout, j->st, t, cells, &err) != KE_OK) {
+            set_cut(j);
+            return 1;
+        }
         format_row(&j->fw, cells);
     } else {
         /* A trial that cannot be encoded (out of memory) ends the export
          * early: a cut document is refused by any reader, a null row is not. */
         json_t *o = api_trial_json(t);
-        if (o && api_trial_metrics(j->st, t, o, &err) != KE_OK) return 1;
+        int bad = !o || api_trial_metrics(j->st, t, o, &err) != KE_OK;
+        char *text = bad ? NULL : format_json(o, JSON_COMPACT);
         fputs(j->rows++ ? ",\n" : "\n", j->w);
-        char *text = o ? format_json(o, JSON_COMPACT) : NULL;
-        int bad = !text || fputs(text, j->w) == EOF;
+        bad = !text || fputs(text, j->w) == EOF;
         free(text);
         json_decref(o);
-        if (bad) return j->cut = 1;
+        if (bad) {
+            set_cut(j);
+            return 1;
+        }
     }
     return ferror(j->w) != 0;   /* the client went away */
 }
@@ -59,14 +114,21 @@ static void *export_thread(void *arg)
 {
     export_job *j = arg;
     kerror err;
-    if (j->csv) {
-        format_begin(&j->fw, FORMAT_CSV, j->w, j->layout.cols, j->layout.ncols);
-        storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err);
-        fflush(j->w);
+    kerror_clear(&err);
+    int rc = storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err);
+    /* A DELETE between two pages leaves the pages after it empty, not in
+     * error: only the study still there says the listing is whole (its id
+     * is never given again: 011). */
+    storage_study s;
+    if (rc == KE_OK && (rc = storage_study_get_id(j->st, j->study_id, &s, &err)) == KE_OK)
+        storage_study_free(&s);
+    if (rc != KE_OK && !j->opened) {
+        decide(j, &err);      /* the handler answers it: nothing is written */
     } else {
-        fputs("[", j->w);
-        if (storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err) == KE_OK && !j->cut)
-            fputs("\n]\n", j->w);
+        if (!j->opened) open_document(j);
+        if (rc != KE_OK) set_cut(j);
+        if (!j->csv && !is_cut(j)) fputs("\n]\n", j->w);
+        fflush(j->w);
     }
     fclose(j->w);
     j->w = NULL;
@@ -82,7 +144,8 @@ static ssize_t export_read(void *ctx, uint64_t pos, char *buf, size_t max)
     for (;;) {
         ssize_t n = read(j->rfd, buf, max);
         if (n > 0) return n;
-        if (n == 0) return HTTP_STREAM_END;
+        if (n == 0)   /* the producer has ended: whole, or cut */
+            return is_cut(j) ? HTTP_STREAM_ERROR : HTTP_STREAM_END;
         if (errno != EINTR) return HTTP_STREAM_ERROR;
     }
 }
@@ -97,6 +160,8 @@ static void export_free(void *ctx)
     if (j->w) fclose(j->w);
     if (j->st) j->release(j->owner, j->st);
     api_csv_close(&j->layout);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->decided_cv);
     free(j);
 }
 
@@ -117,23 +182,41 @@ void api_export(http_req *rq, storage *st, storage_study *s, int csv, api_export
                       .rfd = fds[0]};
     kerror err;
     int rc = csv ? api_csv_open(&j->layout, st, s, &err) : KE_OK;
-    storage_study_free(s);
     if (rc != KE_OK) {
         close(fds[0]);
         close(fds[1]);
         release(owner, st);
         free(j);
+        storage_study_free(s);
         http_respond_kerror(rq, &err);
         return;
     }
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->decided_cv, NULL);
     j->w = fdopen(fds[1], "w");
     if (!j->w) close(fds[1]);
     j->started = j->w && pthread_create(&j->th, NULL, export_thread, j) == 0;
     if (!j->started) {
         export_free(j);
+        storage_study_free(s);
         http_respond_error(rq, 500, "io", NULL, "cannot start the export");
         return;
     }
+    /* This handler may block (a pool thread): the first page is read
+     * before the status is chosen. */
+    pthread_mutex_lock(&j->mu);
+    while (!j->decided) pthread_cond_wait(&j->decided_cv, &j->mu);
+    err = j->err;
+    pthread_mutex_unlock(&j->mu);
+    if (err.code != KE_OK) {
+        if (err.code == KE_NOTFOUND)   /* said as api.c says a study deleted meanwhile */
+            kerror_set(&err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile", s->name);
+        export_free(j);
+        storage_study_free(s);
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    storage_study_free(s);
     http_respond_stream(rq, 200, csv ? "text/csv; charset=utf-8" : "application/json",
                         export_read, j, export_free);
 }

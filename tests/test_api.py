@@ -593,6 +593,48 @@ class ApiTest(ServerCase):
             curve = s.json("GET", path)[1]["curves"][0]
             self.assertEqual((curve["steps"], curve["values"][0]), (steps, value), sql)
 
+    def test_an_export_whose_study_is_deleted_meanwhile_is_cut_not_ended(self):
+        # The export's 200 goes out before its rows are read, a page of 256
+        # at a time: a study deleted while a client read its export had the
+        # pages after the DELETE come back empty, and the CSV ended cleanly
+        # and the JSON closed with ']' after the rows read so far, an export
+        # a client could not tell from a whole one. The rows are those of
+        # a study deleted meanwhile: the chunked answer is cut (no last
+        # chunk), which every HTTP client reports.
+        s = self.serve()
+        n = 1500
+        for ext in ("csv", "json"):
+            name = "gone" + ext
+            spec = fn_spec(name, trials=n, parallel=8)
+            # rows of 4 kB: 6 MB, more than the server's pipe and socket
+            # buffers hold (at most 4 MB: tcp_wmem) while the client waits
+            for i in range(4):
+                spec["space"]["pad%d" % i] = {"type": "categorical", "choices": ["p" * 1000]}
+            self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+            s.wait_state(name, "COMPLETE")
+            sock = socket.create_connection(("127.0.0.1", s.port))
+            # a small window: the server cannot send far ahead of what is read
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+            c.sock = sock
+            c.request("GET", "/api/v1/studies/%s/export.%s" % (name, ext))
+            r = c.getresponse()
+            self.assertEqual(r.status, 200, ext)
+            body = r.read(1024)
+            self.assertEqual(s.json("DELETE", "/api/v1/studies/" + name)[0], 204, ext)
+            try:
+                body += r.read()
+                cut = False
+            except http.client.IncompleteRead as e:
+                body += e.partial
+                cut = True
+            c.close()
+            rows = (len(body.decode().splitlines()) - 1 if ext == "csv"
+                    else len(json.loads(body)) if not cut else None)
+            self.assertTrue(cut or rows == n, "%s: %d bytes, %s rows of %d, not cut"
+                            % (ext, len(body), rows, n))
+            self.assertTrue(cut, "%s: the export was read whole before the DELETE" % ext)
+
     def test_exports_and_cli_listing_carry_final_metrics_alike(self):
         # final metrics besides the objective become columns (a parameter's
         # or a fixed column's name gets "metric_", a parameter named as a
