@@ -50,11 +50,15 @@ window.K = window.K || {};
 
   /* Runs redraw(), which builds el's children anew, and gives the
    * keyboard's focus back to the new control that stands for the one that
-   * had it (same id, or same tag, link and text): a live list redrawn every
-   * second or two took a focused link away, and a keyboard user's Tab began
-   * again at the top of the page and Enter did nothing. */
+   * had it (same data-focus key, else same id, else same tag, link and
+   * text): a live list redrawn every second or two took a focused link
+   * away, and a keyboard user's Tab began again at the top of the page and
+   * Enter did nothing. A control whose link or text a redraw changes (a
+   * best link, when a new best arrives) carries a data-focus key, unique
+   * within el, that stays. */
   const FOCUSABLE = 'a[href], button, summary, select, input, textarea, [tabindex]';
-  const focusKey = (e) => e.id || [e.tagName, e.getAttribute('href') || '', e.textContent].join('|');
+  const focusKey = (e) => (e.dataset.focus ? 'key|' + e.dataset.focus : e.id ? 'id|' + e.id
+    : [e.tagName, e.getAttribute('href') || '', e.textContent].join('|'));
   function keepFocus(el, redraw) {
     const had = document.activeElement;
     const key = had && had !== el && el.contains(had) ? focusKey(had) : null;

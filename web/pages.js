@@ -39,6 +39,7 @@ K.pages = K.pages || {};
       h('td', { class: 'num' }, s.best ? h('a', {
         href: `#/study/${encodeURIComponent(s.name)}/trial/${s.best.number}`,
         title: `trial #${s.best.number}`,
+        dataset: { focus: 'best ' + s.name },   /* keepFocus: its link changes with each new best */
       }, S.fmt(s.best.value, 6)) : '–'),
       h('td', null, `${s.direction || ''} ${s.metric || ''}`),
       h('td', null, s.strategy || ''),

@@ -357,7 +357,8 @@ K.pages = K.pages || {};
           fact('running', c.running),
           fact('complete', c.complete), fact('pruned', c.pruned), fact('failed', c.failed),
           fact('interrupted', c.interrupted),
-          fact('best', best ? h('a', { href: `#/study/${encodeURIComponent(s.name)}/trial/${best.number}` },
+          fact('best', best ? h('a', { href: `#/study/${encodeURIComponent(s.name)}/trial/${best.number}`,
+            dataset: { focus: 'best' } },
             `${S.fmt(best.value, 6)} (#${best.number})`) : '–')),
         s.state_reason ? h('p', { class: 'error', id: 'state-reason' }, `${s.state}: ${s.state_reason}`) : null,
         /* stays open across the header's live redraws */

@@ -281,4 +281,34 @@ test('live redraws keep the keyboard\'s focus: the studies list, the study heade
   }
 });
 
+test('a live redraw keeps the focus on a best link that a new best changes: the study header and the studies list', async () => {
+  /* each trial better than the last (a counter, one trial at a time): the
+   * best link's href and text change at each; keepFocus matched a control
+   * by id or by tag, link and text, so the focused link lost the focus */
+  const spec = branin('better', 100000, 1);
+  spec.run = { command: ['sh', '-c', `sleep 0.2; n=$(($(cat '${tmp}/better.n' 2>/dev/null || echo 0) + 1)); `
+    + `echo $n > '${tmp}/better.n'; echo '{{"value": -'$n'}}'`] };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  const hrefOf = (sel) => page.$eval(sel, (a) => a.getAttribute('href'));
+  /* the focused link is the one of sel, after a new best took another href */
+  async function keptOnNewBest(sel, what) {
+    await page.locator(sel).waitFor();
+    await page.focus(sel);
+    const was = await hrefOf(sel);
+    await page.waitForFunction(([q, h]) => document.querySelector(q).getAttribute('href') !== h, [sel, was]);
+    assert.equal(await page.evaluate((q) => document.activeElement === document.querySelector(q), sel), true,
+      `${what}: the focus stays on the best link (now ${await focused()})`);
+  }
+  try {
+    await go('#/study/better');
+    await keptOnNewBest('.study-head [data-fact="best"] a', 'the study header');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/#\/study\/better\/trial\/\d+$/);
+    await go('#/');
+    await keptOnNewBest('#studies tr[data-study="better"] td.num a', 'the studies list');
+  } finally {
+    await api('POST', '/studies/better/stop');
+  }
+});
+
 noScriptErrors();
