@@ -115,13 +115,9 @@ static void *export_thread(void *arg)
     export_job *j = arg;
     kerror err;
     kerror_clear(&err);
+    /* a study deleted meanwhile is KE_NOTFOUND, as storage_trial_each
+     * checks it is still there once the last page is read */
     int rc = storage_trial_each(j->st, j->study_id, NULL, export_row, j, &err);
-    /* A DELETE between two pages leaves the pages after it empty, not in
-     * error: only the study still there says the listing is whole (its id
-     * is never given again: 011). */
-    storage_study s;
-    if (rc == KE_OK && (rc = storage_study_get_id(j->st, j->study_id, &s, &err)) == KE_OK)
-        storage_study_free(&s);
     if (rc != KE_OK && !j->opened) {
         decide(j, &err);      /* the handler answers it: nothing is written */
     } else {

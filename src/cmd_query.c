@@ -274,7 +274,11 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
             rc = storage_trial_each(st, study.id, &f, print_trial, &tp, &err);
         }
         if (rc == KE_OK) rc = tp.rc;
-        format_end(&tp.w);
+        /* a cut listing (its study deleted meanwhile, a read failed) stays
+         * unclosed, the JSON without its ']', as a cut export: a reader
+         * refuses it rather than take part of a study for the whole */
+        if (rc == KE_OK) format_end(&tp.w);
+        else fflush(stdout);
     }
     api_csv_close(&tp.layout);
     storage_study_free(&study);

@@ -235,7 +235,10 @@ int storage_study_fail(storage *st, int64_t study_id, const char *why,
  * finished meanwhile comes when its place is still ahead. With f->after
  * (offset 0: KE_INVALID otherwise) the listing starts after that place,
  * the same keyset, so a caller pages across calls (the API's ?after=);
- * the trial there need not exist. */
+ * the trial there need not exist. A study deleted meanwhile (its later
+ * pages come back empty) is KE_NOTFOUND naming it, once the last page is
+ * read: a listing that ends KE_OK was whole (or stopped by fn, or ended at
+ * f->limit). */
 typedef int (*storage_trial_fn)(const storage_trial *t, void *ctx);
 int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
                        storage_trial_fn fn, void *ctx, kerror *err);

@@ -72,7 +72,7 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_STUDY_NOTE] = "UPDATE studies SET note = ?2 WHERE id = ?1",
     [Q_DATA_VERSION] = "PRAGMA data_version",
     [Q_STUDY_DELETE] = "DELETE FROM studies WHERE id = ?1",
-    [Q_STUDY_MAXIMIZE] = "SELECT direction = 'maximize' FROM studies WHERE id = ?1",
+    [Q_STUDY_MAXIMIZE] = "SELECT direction = 'maximize', name FROM studies WHERE id = ?1",
     [Q_STUDY_STAMP] = "SELECT s.id, s.created_at, c.version, c.settled, "
         "s.direction = 'maximize' FROM studies s "
         "JOIN study_counts c ON c.study_id = s.id WHERE s.name = ?1",

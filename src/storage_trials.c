@@ -397,7 +397,10 @@ static int read_page(storage *st, int q, int64_t study_id, int state, const stor
     return rc == KE_OK ? load_page_params(st, page, *got, err) : rc;
 }
 
-static int study_maximize(storage *st, int64_t study_id, int *maximize, kerror *err)
+/* The study's direction, and its name into name (cut to size), for the
+ * error of a listing whose study goes meanwhile. */
+static int study_maximize(storage *st, int64_t study_id, int *maximize, char *name, size_t size,
+                          kerror *err)
 {
     sqlite3_stmt *s = sq_query(st, Q_STUDY_MAXIMIZE, err);
     if (!s) return KE_DB;
@@ -405,8 +408,24 @@ static int study_maximize(storage *st, int64_t study_id, int *maximize, kerror *
     int rc = sq_one_row(st, s, err, "no study with id %lld", (long long)study_id);
     if (rc) return rc;
     *maximize = sqlite3_column_int(s, 0);
+    const char *text = (const char *)sqlite3_column_text(s, 1);
+    snprintf(name, size, "%s", text ? text : "");
     sqlite3_reset(s);
     return KE_OK;
+}
+
+/* A DELETE between two pages (or before the first) leaves the pages after
+ * it empty, not in error: only the study still there, once the last page
+ * is read, says the listing was whole (a study's id is never given again:
+ * 011). */
+static int still_there(storage *st, int64_t study_id, const char *name, kerror *err)
+{
+    int maximize;
+    char again[8];
+    int rc = study_maximize(st, study_id, &maximize, again, sizeof again, err);
+    if (rc != KE_NOTFOUND) return rc;
+    return kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted while its trials were "
+                      "listed", name);
 }
 
 /* The statement of a listing's next page, from Q_EACH_ANY_NUM on (the ONE
@@ -432,7 +451,8 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
         return kerror_set(err, KE_INVALID, NULL, "bad trial filter (state %d, "
                           "offset %d, limit %d%s)", f->state, f->offset, f->limit,
                           f->after ? ", after a trial" : "");
-    int maximize = 0, rc = study_maximize(st, study_id, &maximize, err);
+    char name[KERROR_MSG_MAX / 2];
+    int maximize = 0, rc = study_maximize(st, study_id, &maximize, name, sizeof name, err);
     if (rc) return rc;
     storage_trial *page = calloc(PAGE_ROWS, sizeof *page);
     if (!page) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -467,7 +487,10 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
         if (got == want) continue;
         /* a short page ends the listing, but for the trials with a value
          * read by keyset: those without one follow, from the first */
-        if (rc != KE_OK || !by_value) break;
+        if (rc != KE_OK || !by_value) {
+            if (rc == KE_OK && !stop) rc = still_there(st, study_id, name, err);
+            break;
+        }
         after = (storage_cursor){.number = -1, .has_value = 0};
     }
     free(page);
