@@ -31,7 +31,9 @@
  * new one's: a promotion went on from a stale checkpoint of the same trial
  * number. When the study's folder records another study than the lease's,
  * or none, its trial folders go (Kestrel's only: marked), but for those of
- * trials this worker runs now. */
+ * trials this worker runs now. The closing line counts what went and what
+ * could not (a study folder that is a link: each removal is refused), the
+ * first refusal said in full: one line per folder would say the same. */
 void worker_dir_forget(worker *w, const char *study, double created)
 {
     if (w->o->shared_dir || created <= 0) return;   /* the server's own folders; an older server */
@@ -43,8 +45,10 @@ void worker_dir_forget(worker *w, const char *study, double created)
     if (f && fscanf(f, "%lf", &had) != 1) had = -1;
     if (f) fclose(f);
     DIR *d = had == created ? NULL : opendir(dir);
+    if (!d) return;
     struct dirent *e;
-    while (d && (e = readdir(d))) {
+    int removed = 0, refused = 0;
+    while ((e = readdir(d))) {
         char trial[4500], mark[4600];
         snprintf(trial, sizeof trial, "%s/%s", dir, e->d_name);
         snprintf(mark, sizeof mark, "%s/" SCHED_DIR_MARK, trial);
@@ -54,13 +58,18 @@ void worker_dir_forget(worker *w, const char *study, double created)
         struct stat st;
         kerror rerr;
         if (running || e->d_name[0] == '.' || stat(mark, &st) != 0) continue;
-        if (sched_dir_remove(trial, &rerr) != KE_OK) worker_log_err("cannot remove a stale trial folder", &rerr);
+        if (sched_dir_remove(trial, &rerr) == KE_OK) {
+            removed++;
+        } else if (refused++ == 0) {
+            worker_log_err("cannot remove a stale trial folder", &rerr);
+        }
     }
-    if (d) {
-        closedir(d);
-        klog(stderr, "worker: study %s is not the study of this worker's folders of that name "
-             "(made at %.6f, they at %.6f): they were removed", study, created, had);
-    }
+    closedir(d);
+    char gone[32], kept[64] = "";
+    snprintf(gone, sizeof gone, removed ? "%d removed" : "none removed", removed);
+    if (refused) snprintf(kept, sizeof kept, ", %d could not be (said above)", refused);
+    klog(stderr, "worker: study %s is not the study of this worker's folders of that name "
+         "(made at %.6f, they at %.6f): %s%s", study, created, had, gone, kept);
 }
 
 /* Records which study its folder is (made by its first trial here). */

@@ -426,7 +426,32 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual([t["resumed_from"] for t in promoted], [0])
         _, d = s.json("GET", "/api/v1/studies/again/trials/%d" % promoted[0]["number"])
         self.assertIn("parent_new", d["metrics"], d["metrics"])
-        self.assertIn("were removed", self.log_of_name("a2"))
+        self.assertRegex(self.log_of_name("a2"), r"they at [0-9.]+\): 1 removed\n")
+
+    def test_a_study_posted_again_says_which_old_folders_it_could_not_remove(self):
+        # The old study's folders are removed when a study is posted again
+        # under its name; with WORK/STUDY a symbolic link each removal is
+        # refused (04b5383), and the closing line still said "they were
+        # removed" of folders left where they were.
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("again", trials=1, parallel=1))
+        a = self.worker(s, "a1", "--trials", "1", "--idle-exit", "1", work="wa")
+        self.assertEqual(a.wait(timeout=HANG), 0)
+        s.wait_state("again", "COMPLETE", timeout=HANG)
+        self.assertEqual(s.json("DELETE", "/api/v1/studies/again")[0], 204)
+        wa = os.path.join(self.tmp, "wa")
+        os.rename(os.path.join(wa, "again"), os.path.join(wa, "elsewhere"))
+        os.symlink("elsewhere", os.path.join(wa, "again"))
+        s.json("POST", "/api/v1/studies", self.step_spec("again", trials=1, parallel=1))
+        a = self.worker(s, "a2", "--trials", "1", "--idle-exit", "1", work="wa")
+        a.wait(timeout=HANG)
+        log = self.log_of_name("a2")
+        self.assertTrue(os.path.isfile(os.path.join(wa, "elsewhere", "0", ".kestrel-trial")))
+        self.assertNotIn("were removed", log)
+        self.assertIn("of this worker's folders of that name", log)
+        self.assertRegex(log, r"made at [0-9.]+, they at [0-9.]+\): none removed, 1 "
+                              r"could not be \(said above\)", log)
+        self.assertIn("is a symbolic link", log)
 
     def test_reports_gpus_and_resources(self):
         s = self.serve()
