@@ -129,13 +129,19 @@ static void point_from_params(sched_trial *t, const space *sp, const storage_tri
 typedef struct {
     sched_trials *h;
     const space *sp;
+    int rc;         /* why load_one stopped the listing (storage_trial_each
+                     * returns KE_OK for a stop): KE_NOMEM, or KE_INTERNAL */
+    int number;     /* for KE_INTERNAL: the trial where h->n was expected */
 } load_ctx;
 
 static int load_one(const storage_trial *st, void *ctx)
 {
     load_ctx *lc = ctx;
     sched_trials *h = lc->h;
-    if (grow(h) != KE_OK) return KE_NOMEM;
+    if (grow(h) != KE_OK) lc->rc = KE_NOMEM;
+    else if (st->number != h->n) lc->rc = KE_INTERNAL;   /* numbers are dense from 0 */
+    lc->number = st->number;
+    if (lc->rc != KE_OK) return 1;
     sched_trial *t = &h->t[h->n];
     memset(t, 0, sizeof *t);
     t->id = st->id;
@@ -146,7 +152,6 @@ static int load_one(const storage_trial *st, void *ctx)
     t->enqueued = st->enqueued_id > 0;
     set_outcome(t, st->state, st->has_value, st->value, st->failure, h->maximize);
     point_from_params(t, lc->sp, st);
-    if (st->number != h->n) return KE_INTERNAL;   /* numbers are dense from 0 */
     add_trial(h);
     h->n_fresh += st->retry_of < 0 && st->resumed_from < 0;
     if (st->retry_of >= 0 && st->retry_of < h->n) h->t[st->retry_of].retried = 1;
@@ -178,11 +183,16 @@ int sched_trials_load(sched_trials *h, storage *st, int64_t study_id, const spac
     memset(h, 0, sizeof *h);
     h->maximize = maximize;
     storage_filter f = {.state = -1};
-    load_ctx lc = {h, sp};
+    load_ctx lc = {h, sp, KE_OK, 0};
     int rc = storage_trial_each(st, study_id, &f, load_one, &lc, err);
-    if (rc > 0 || rc == KE_NOMEM || rc == KE_INTERNAL)
-        return kerror_set(err, rc > 0 ? KE_INTERNAL : rc, NULL,
-                          "cannot load the study's trials (numbers not dense, or out of memory)");
+    if (rc == KE_OK && lc.rc == KE_NOMEM) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    /* trials are numbered by the history, one more each, and the next
+     * one's number must be the count (sched_trials_append): a gap (a trial
+     * removed by hand) is said now, before a trial is stored */
+    if (rc == KE_OK && lc.rc != KE_OK)
+        return kerror_set(err, KE_INTERNAL, NULL, "cannot load the study's trials: trial %d "
+                          "where %d was expected (the numbers of a study's trials have no gap; "
+                          "one was removed from the history by hand?)", lc.number, h->n);
     if (rc != KE_OK || !with_curves) return rc;
     return load_curves(h, st, metric, err);
 }

@@ -384,6 +384,18 @@ $KESTREL run big.json --db big.db >/dev/null 2>&1
 $KESTREL trials big --db big.db --format json >out.txt 2>err.txt; rc=$?
 check "kestrel trials of a study left alone: exit 0, whole" "[ $rc -eq 0 ] && [ ! -s err.txt ] && tail -1 out.txt | grep -q '^]'"
 
+# a history whose trial numbers have a gap (a trial removed by hand): the
+# study's history loaded up to the gap as if whole (load_one's refusal was
+# a stop to storage_trial_each), and the run stored a trial numbered past
+# the gap before it failed, left RUNNING
+sed 's/"branin-random"/"gap"/; s/"max_trials": 40/"max_trials": 3/' "$top_srcdir/examples/branin-random.json" > gap.json
+$KESTREL run gap.json --db gap.db >/dev/null 2>&1
+DB=gap.db q "PRAGMA foreign_keys = ON; DELETE FROM trials WHERE number = 1"
+sed 's/"max_trials": 3/"max_trials": 6/' gap.json > gap6.json
+$KESTREL run gap6.json --db gap.db >out.txt 2>err.txt; rc=$?
+check "kestrel run of a history with a gap in its trial numbers: refused, said, nothing stored" \
+    "[ $rc -ne 0 ] && grep -q 'trial 2 where 1 was expected' err.txt && [ \"\$(DB=gap.db q 'select group_concat(number) from trials')\" = 0,2 ]"
+
 # --- a trial's processes die with it, even those that left its group -----
 # Trial 0 starts a sleep in a session of its own (setsid) and ends; trial 1
 # starts one too, and one in its group, and waits: then a kill of Kestrel's
