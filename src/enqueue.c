@@ -101,8 +101,12 @@ int enqueue_pending(storage *st, int64_t study_id, const space *sp, space_point 
     int nr, rc = storage_enqueue_list(st, study_id, 1, &rows, &nr, err);
     *n = 0;
     if (rc != KE_OK) return rc;
-    for (int i = 0; i < nr && *n < max; i++)
-        if (stored_point(sp, rows[i].params_json, &pts[*n])) ids[(*n)++] = rows[i].id;
+    space_point p;
+    for (int i = 0; i < nr && (!pts || *n < max); i++)
+        if (stored_point(sp, rows[i].params_json, pts ? &pts[*n] : &p)) {
+            if (ids) ids[*n] = rows[i].id;
+            (*n)++;
+        }
     storage_enqueue_free(rows, nr);
     return KE_OK;
 }

@@ -28,7 +28,8 @@ int enqueue_sync_spec(storage *st, int64_t study_id, const spec_study *spec, ker
 
 /* The oldest pending configurations that fit sp (up to max): points into
  * pts, their ids into ids, *n how many. One that no longer fits (a spec
- * changed with --force) is passed over. */
+ * changed with --force) is passed over. With pts and ids NULL, *n counts
+ * them all (max unused). */
 int enqueue_pending(storage *st, int64_t study_id, const space *sp, space_point *pts,
                     int64_t *ids, int max, int *n, kerror *err);
 

@@ -42,6 +42,9 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
         if (rem) idmap_del(&s->remote, rem->tag);
         return rc;
     }
+    /* the insert consumed it through this handle, which leaves the data
+     * version as it was: scheduler_enqueued_refresh counts again */
+    if (enqueued_id) s->enq_known = 0;
     sched_run_reset(r, t->number);
     if (rem) {
         r->tag = rem->tag;

@@ -405,6 +405,21 @@ int scheduler_n_local(const scheduler *s)
     return s->n_local;
 }
 
+int scheduler_enqueued_refresh(scheduler *s, kerror *err)
+{
+    /* with none running the count does not bound scheduler_startable */
+    if (s->finished || s->stop_reason || s->goal_reached || s->n_running == 0) return KE_OK;
+    int64_t version;
+    int n, rc = storage_data_version(s->st, &version, err);
+    if (rc != KE_OK || (s->enq_known && version == s->enq_version)) return rc;
+    if ((rc = enqueue_pending(s->st, s->study_id, &s->spec->space, NULL, NULL, 0, &n, err)) != KE_OK)
+        return rc;
+    s->n_enqueued = n;
+    s->enq_version = version;
+    s->enq_known = 1;
+    return KE_OK;
+}
+
 int scheduler_startable(const scheduler *s)
 {
     if (s->finished || s->stop_reason || s->goal_reached) return 0;
@@ -417,9 +432,15 @@ int scheduler_startable(const scheduler *s)
      * grid's last points, Hyperband waiting for a rung), has no more until
      * one ends. With none running, sched_fill is let ask (and run what was
      * enqueued) so that the study can end. */
-    if (s->n_running > 0 && s->exhausted) fresh = 0;
-    else if (s->n_running > 0 && s->supply >= 0 && !s->ended_since_ask && fresh > s->supply)
-        fresh = s->supply;
+    if (s->n_running > 0 && (s->exhausted || (s->supply >= 0 && !s->ended_since_ask))) {
+        int now = s->exhausted ? 0 : s->supply;
+        /* sched_fill starts enqueued configurations before it asks the
+         * strategy, within max_trials; one that gives budgets runs them in
+         * its suggestions' places until it is done */
+        if (!s->ops->gives_budgets || s->exhausted)
+            now += s->n_enqueued < left ? s->n_enqueued : left > 0 ? left : 0;
+        if (fresh > now) fresh = now;
+    }
     return fresh > INT_MAX - s->n_retry ? INT_MAX : fresh + s->n_retry;
 }
 

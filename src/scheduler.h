@@ -202,10 +202,18 @@ int scheduler_n_local(const scheduler *s);
  * budget.max_trials leaves (a strategy that promotes may start one past
  * it once a trial has ended), while trials run no more than its strategy
  * has left to suggest before one ends (a grid's last points; none while
- * Hyperband waits for a rung to fill, or once the strategy is done).
- * Configurations enqueued meanwhile wait for such an end. The service
- * gives a study no more of --max-parallel than it can fill. */
+ * Hyperband waits for a rung to fill, or once the strategy is done) and
+ * its pending enqueued configurations as scheduler_enqueued_refresh last
+ * counted them (Hyperband's and ASHA's only once the strategy is done:
+ * till then they take its suggestions' places). The service gives a study
+ * no more of --max-parallel than it can fill. */
 int scheduler_startable(const scheduler *s);
+/* Counts the study's pending enqueued configurations again when another
+ * connection (an HTTP request's, `kestrel enqueue`) has committed since
+ * the last count, or a launch took one: one PRAGMA otherwise, for a
+ * caller that asks every tick before scheduler_startable. Nothing while
+ * no trial runs (the count bounds nothing then). */
+int scheduler_enqueued_refresh(scheduler *s, kerror *err);
 /* A line the remote trial's child wrote on its report channel. KE_CONFLICT
  * when no remote run has that tag (it ended, or its study stopped). */
 int scheduler_remote_line(scheduler *s, int64_t tag, const char *line, kerror *err);

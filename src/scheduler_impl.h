@@ -67,6 +67,11 @@ struct scheduler {
                              * yet (in ready, or dropped from it: asked again, it
                              * gives them again); the strategy has no others
                              * until a trial ends (scheduler_startable) */
+    int n_enqueued;         /* its pending enqueued configurations (that fit its
+                             * space) as last counted by scheduler_enqueued_refresh */
+    int enq_known;          /* n_enqueued holds for enq_version: 0 after a launch
+                             * took one (this handle's writes leave the version) */
+    int64_t enq_version;    /* storage_data_version when n_enqueued was counted */
     int due_known, due;     /* promotions due with the fresh budget spent (promotions_due);
                              * due_known drops when a trial ends */
     int n_suggested;        /* suggestions the strategy made since open */

@@ -380,6 +380,9 @@ static void share_slots(service *sv)
         runs[k] = r;
         /* the cap is this machine's: workers bring their own */
         running[k] = scheduler_n_local(r->s);
+        /* a count that cannot be read stays as it was, for a share on the
+         * last one: the study's own reads report a lasting storage error */
+        (void)scheduler_enqueued_refresh(r->s, NULL);
         int more = scheduler_startable(r->s), max = r->spec.budget.max_parallel;
         want[k] = more >= max - running[k] ? max : running[k] + more;
         share[k] = 0;

@@ -9,12 +9,13 @@ a state, never for time.
 """
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_api import DeleteRace, ServerCase  # noqa: E402
+from test_api import KESTREL, DeleteRace, ServerCase  # noqa: E402
 
 # A trial that runs until the file $2 exists, then reports loss x^2.
 HOLD_SH = r"""#!/bin/sh
@@ -98,6 +99,34 @@ class MultiStudyTest(ServerCase):
         self.short_of_suggestions("hb", {"name": "hyperband", "seed": 3,
                                          "options": {"max_resource": 3, "eta": 3}},
                                   {"x": {"type": "float", "low": -2, "high": 2}})
+
+    def test_a_configuration_enqueued_to_a_grid_without_points_left_starts_in_a_free_slot(self):
+        # the grid's 3 points hold 3 slots, "busy" its own 3: two of 8 are
+        # free. A configuration enqueued to the grid then waited for one of
+        # its trials to end (its share counted what its strategy had left,
+        # nothing); it takes a free slot now, beside the held ones, whether
+        # enqueued through the API or by `kestrel enqueue`, another process
+        s = self.serve("--no-access-log", "--max-parallel", "8")
+        spec = self.hold_spec("grid", 10, 8)
+        spec["strategy"] = {"name": "grid"}
+        spec["space"] = {"x": {"type": "categorical", "choices": [-1, 0, 1]}}
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_running("grid", 3)
+        self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec("busy", 20, 3))[0], 201)
+        self.wait_counts({"grid": 3, "busy": 3})
+        self.assertEqual(s.json("POST", "/api/v1/studies/grid/enqueue", {"x": 0})[0], 201)
+        self.wait_counts({"grid": 4, "busy": 3})
+        subprocess.run([KESTREL, "enqueue", "grid", "--db", self.db, "--set", "x=1"], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.wait_counts({"grid": 5, "busy": 3})
+        _, page = s.json("GET", "/api/v1/studies/grid/trials")
+        self.assertEqual([(t["state"], t["enqueued"]) for t in page["trials"]],
+                         [("RUNNING", False)] * 3 + [("RUNNING", True)] * 2)
+        self.assertEqual(s.json("GET", "/api/v1/studies/grid/enqueue")[1], {"pending": []})
+        self.release("grid")
+        s.wait_state("grid", "COMPLETE")
+        self.release("busy")
+        s.wait_state("busy", "COMPLETE")
 
     def test_a_different_spec_under_a_running_studys_name_names_the_field(self):
         # the answer said "to change its budget, stop it, then post the spec
