@@ -8,4 +8,8 @@
  * readings, never show one). */
 double monotime_s(void);
 
+/* Nanoseconds on CLOCK_MONOTONIC, for a stamp kept in an atomic integer
+ * (a double cannot be). The same clock and start as monotime_s(). */
+long long monotime_ns(void);
+
 #endif

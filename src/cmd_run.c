@@ -18,6 +18,7 @@
 #include "backoff.h"
 #include "cli.h"
 #include "klog.h"
+#include "monotime.h"
 #include "scheduler.h"
 #include "spec.h"
 #include "storage.h"
@@ -67,13 +68,6 @@ typedef struct {
     double t0;              /* monotonic seconds at the start */
 } progress;
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* A line on stdout: timestamped in a pipe or a cron log, plain on a terminal. */
 static void say(const progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const progress *p, const char *fmt, ...)
@@ -114,7 +108,7 @@ static int count_text(char *buf, size_t size, int brief, const char *what, int n
 static void progress_line(const progress *p)
 {
     char best[64] = "-", elapsed[32], eta[48] = "";
-    double t = mono() - p->t0;
+    double t = monotime_s() - p->t0;
     clock_text(t, elapsed, sizeof elapsed);
     /* the ETA extrapolates this run's pace over the configurations left */
     int done = p->configs - p->configs0, left = p->max_trials - p->configs;
@@ -291,7 +285,7 @@ static void warn(const study_run *r, const char *what, const char *why)
  * signal (KE_INTERRUPTED; the study is stored STOPPED). */
 static int wait_to_resume(study_run *r, const cli_ctx *ctx, kerror *err)
 {
-    double now = mono();
+    double now = monotime_s();
     backoff_entry *e = r->waiting.head;
     int again = 1;
     if (!e) {
@@ -319,7 +313,7 @@ static int wait_to_resume(study_run *r, const cli_ctx *ctx, kerror *err)
     warn(r, "", reason);
     /* a signal ends the wait within a tenth of a second */
     double left;
-    while (!*ctx->stop && (left = backoff_wait(e, mono())) > 0) {
+    while (!*ctx->stop && (left = backoff_wait(e, monotime_s())) > 0) {
         double nap = left < 0.1 ? left : 0.1;
         nanosleep(&(struct timespec){0, (long)(nap * 1e9)}, NULL);
     }
@@ -380,7 +374,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     /* the progress line only when both are a terminal: stdout in a pipe or a
      * log ('| tee run.log') gets the timestamped lines a pipe is promised */
     progress p = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO), .quiet = quiet, .maximize = spec.maximize,
-                  .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = mono()};
+                  .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = monotime_s()};
     study_run r = {.st = st, .spec = &spec, .p = &p, .waiting = {.give_up_s = give_up_s},
                    .so = {.db_path = db, .self_exe = ctx->self_exe, .run_self = 1,
                           .work_dir = work_opt ? work_opt : work, .cache_dir = cache,

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "kerror.h"
+#include "monotime.h"
 
 typedef struct {
     char *study;
@@ -37,13 +38,6 @@ struct events {
     atomic_int listeners;
     atomic_llong listened_until_ns;   /* per-trial events made until then after the last left */
 };
-
-static long long mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 events *events_new(void)
 {
@@ -189,11 +183,11 @@ void events_listen(events *e, int on)
         atomic_fetch_add(&e->listeners, 1);
         return;
     }
-    atomic_store(&e->listened_until_ns, mono_ns() + (long long)(EVENTS_KEEP_S * 1e9));
+    atomic_store(&e->listened_until_ns, monotime_ns() + (long long)(EVENTS_KEEP_S * 1e9));
     atomic_fetch_sub(&e->listeners, 1);
 }
 
 int events_wanted(events *e)
 {
-    return atomic_load(&e->listeners) > 0 || mono_ns() < atomic_load(&e->listened_until_ns);
+    return atomic_load(&e->listeners) > 0 || monotime_ns() < atomic_load(&e->listened_until_ns);
 }

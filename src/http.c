@@ -52,6 +52,7 @@
 #include "dynlib.h"
 #include "http_admit.h"
 #include "http_impl.h"
+#include "monotime.h"
 
 #define CONN_TIMEOUT_S 120      /* idle connections; SSE pings every 15 s */
 #define CONN_MAX_DEFAULT 256
@@ -94,13 +95,6 @@ struct task {           /* work for the pool */
 
 /* ---- the header deadline ---- */
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Sets the connection's deadline (0: none while its request runs). */
 static void watch_set(http_server *s, struct MHD_Connection *conn, double deadline)
 {
@@ -125,7 +119,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             s->mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!ci || !(w = calloc(1, sizeof *w))) return;   /* unwatched: MHD's timeout */
         w->fd = ci->connect_fd;
-        w->deadline = mono_s() + HEADER_DEADLINE_S;
+        w->deadline = monotime_s() + HEADER_DEADLINE_S;
         pthread_mutex_lock(&s->mu);
         w->next = s->watches;
         if (s->watches) s->watches->prev = w;
@@ -150,7 +144,7 @@ static void *reaper_main(void *arg)
     http_server *s = arg;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        double now = mono_s();
+        double now = monotime_s();
         for (watch *w = s->watches; w; w = w->next)
             if (w->deadline > 0 && now > w->deadline) {
                 shutdown(w->fd, SHUT_RDWR);
@@ -439,7 +433,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server *s = cls;
     http_req *rq = *con_cls;
     if (!rq) {
-        watch_set(s, conn, mono_s() + BODY_DEADLINE_S);   /* its headers are in */
+        watch_set(s, conn, monotime_s() + BODY_DEADLINE_S);   /* its headers are in */
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         rq->srv = s;
         *con_cls = rq;
@@ -488,7 +482,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     (void)why;
     http_server *s = cls;
-    watch_set(s, conn, mono_s() + HEADER_DEADLINE_S);   /* the next request's headers */
+    watch_set(s, conn, monotime_s() + HEADER_DEADLINE_S);   /* the next request's headers */
     http_req *rq = *con_cls;
     if (!rq) return;
     if (rq->then) {             /* resumed, then closed: the continuation frees its own */

@@ -26,6 +26,7 @@
 #include "fleet.h"
 #include "format.h"
 #include "klog.h"
+#include "monotime.h"
 #include "scheduler.h"
 #include "service_impl.h"
 #include "service_studies.h"
@@ -43,13 +44,6 @@ void svc_log_error(const char *study, const char *what, const kerror *err)
 }
 
 /* ---- events ---- */
-
-static long long mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* Adds an event (takes the reference to data). Dropped when out of memory:
  * events are a view, storage is the record. In a batch it waits for the
@@ -102,11 +96,6 @@ void svc_complete(service *sv, cmd *c, int rc, const kerror *err)
         return;
     }
     answer(sv, c);
-}
-
-double svc_mono_s(void)
-{
-    return (double)mono_ns() * 1e-9;
 }
 
 static void exec_cmd(service *sv, cmd *c)
@@ -264,7 +253,7 @@ int service_delete(service *sv, const char *name, kerror *err)
 /* The engine finished a round: /healthz sees it alive. */
 static void beat(service *sv)
 {
-    atomic_store(&sv->beat_ns, mono_ns());
+    atomic_store(&sv->beat_ns, monotime_ns());
 }
 
 void service_get_stats(service *sv, service_stats *out)
@@ -273,7 +262,7 @@ void service_get_stats(service *sv, service_stats *out)
     out->running = atomic_load(&sv->running);
     out->active = atomic_load(&sv->n_active_pub);
     out->waiting = atomic_load(&sv->n_waiting_pub);
-    out->engine_idle_s = (double)(mono_ns() - atomic_load(&sv->beat_ns)) * 1e-9;
+    out->engine_idle_s = (double)(monotime_ns() - atomic_load(&sv->beat_ns)) * 1e-9;
     out->stalled = out->engine_idle_s > sv->stall_after;
     fleet_counts(sv->fleet, &out->workers, &out->remote, &out->registrations);
 }
@@ -462,7 +451,7 @@ static int idle_ms(service *sv)
     int workers, leases;
     fleet_counts(sv->fleet, &workers, &leases, NULL);
     if (sv->active || sv->waiting.n || workers) return TICK_MS;
-    double ms = (sv->next_watch - svc_mono_s()) * 1e3;
+    double ms = (sv->next_watch - monotime_s()) * 1e3;
     if (ms > sv->stall_after * 500) ms = sv->stall_after * 500;
     return ms > TICK_MS ? (int)ms : TICK_MS;
 }
@@ -530,7 +519,7 @@ static void on_other(const storage_study *s, const char *name, void *ctx)
 
 static void watch_others(service *sv)
 {
-    double now = (double)mono_ns() * 1e-9;
+    double now = monotime_s();
     if (now < sv->next_watch) return;
     sv->next_watch = now + WATCH_S;
     kerror err;
@@ -551,9 +540,9 @@ int service_run(service *sv, volatile sig_atomic_t *stop, kerror *err)
         svc_retry_waiting(sv);
         fleet_tick(sv->fleet);
         watch_others(sv);
-        long long t0 = mono_ns();
+        long long t0 = monotime_ns();
         tick(sv, TICK_MS);
-        if (mono_ns() - t0 < 2000000) idle_wait(sv, idle_ms(sv));
+        if (monotime_ns() - t0 < 2000000) idle_wait(sv, idle_ms(sv));
     }
     shut_down(sv);
     return KE_OK;

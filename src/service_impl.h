@@ -114,7 +114,5 @@ void svc_publish(service *sv, const char *study, const char *type, json_t *data)
 void svc_publish_state(service *sv, const char *study, const char *state);
 /* c's outcome, told its requester (in a batch, once the batch commits). */
 void svc_complete(service *sv, cmd *c, int rc, const kerror *err);
-/* CLOCK_MONOTONIC seconds. */
-double svc_mono_s(void);
 
 #endif

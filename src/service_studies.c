@@ -18,6 +18,7 @@
 #include "events.h"
 #include "fleet.h"
 #include "klog.h"
+#include "monotime.h"
 #include "lock.h"
 #include "scheduler.h"
 #include "service_impl.h"
@@ -311,7 +312,7 @@ static void suspend_study(service *sv, study_run *r, const kerror *step_err)
 {
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
-    double now = svc_mono_s();
+    double now = monotime_s();
     char reason[KERROR_MSG_MAX + 64];
     backoff_entry *e = NULL;
     if (backoff_add(&sv->waiting, r->spec.name, r->id, step_err->msg, now) == KE_OK) {
@@ -441,7 +442,7 @@ static void give_up(service *sv, backoff_entry *e, const kerror *why, int transi
  * stores the FAILED of those given up). */
 void svc_retry_waiting(service *sv)
 {
-    double now = svc_mono_s();
+    double now = monotime_s();
     backoff_entry *e;
     while ((e = backoff_due(&sv->waiting, now))) {
         if (e->given_up) {
