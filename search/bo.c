@@ -12,13 +12,13 @@
 #include "bo.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <gsl/gsl_multimin.h>
 
 #include "acq.h"
+#include "bo_options.h"
 #include "gp.h"
 #include "sobol.h"
 
@@ -28,8 +28,6 @@
 #define REFINE_STARTS 3     /* best screened candidates refined locally */
 #define REFINE_ITER 40      /* Nelder-Mead iterations per refinement */
 #define DUP_TRIES 64        /* distinct points tried before accepting a repeat */
-#define SUBSET_DEFAULT 200  /* model rows beyond which a subset is fitted */
-#define SUBSET_MIN 20       /* least non-zero "subset" option */
 /* The local model: at least this many rows; a candidate box around the
  * incumbent at least LOCAL_MIN_RADIUS and at most LOCAL_MAX_RADIUS wide (a
  * wider one is the whole cube again, whose corners its neutral mean favours);
@@ -39,53 +37,23 @@
 #define LOCAL_MIN_RADIUS 0.02
 #define LOCAL_MAX_RADIUS 0.2
 #define LOCAL_WALL_MARGIN 0.01
-#define PRIOR_SD_DEFAULT 1.0 /* "prior_mean" */
-/* "prior_mean"'s bound: 1.5 already lost benchmarks (docs/gp.md); far beyond
- * 10 the standardized values all lie near -prior_mean, the model is flat, and
- * at 1e300 they are no longer finite numbers of any meaning. */
-#define PRIOR_SD_MAX 10.0
-/* "ucb_beta" and "xi"'s bounds, in standard deviations of the (warped)
- * values: beyond 100 the mean no longer counts beside the deviation, and an
- * improvement 10 deviations past the best is as good as impossible
- * (Phi(-10) = 8e-24, EI zero but for its log); at 1e300 the scores are -inf
- * or NaN everywhere and the suggestions arbitrary. */
-#define UCB_BETA_MAX 100.0
-#define XI_MAX 10.0
-#define INPUT_WARP_DEFAULT 0 /* "input_warp" */
-#define WARP_SHIFT_DEFAULT 1 /* "warp_shift" */
 #define NOISE_RATE 20.0     /* "noise_prior": its rate, noise variance 0.1 costs 2 nats */
 #define STUCK_DIST 1e-3     /* a suggestion this close to a trial is "stuck" */
 /* "wall_redraw": an input whose length scale is at least this (unit-cube
  * units: Matern-5/2 correlation >= 0.9 across the whole range) is one the
  * model deems irrelevant. */
 #define IRRELEVANT_LS 5.0
-#define EXPLOIT_LAST_DEFAULT 0.2 /* "exploit_last" */
 /* Half-width (unit cube) of the box around the incumbent that the
  * suggestions of the exploitation phase stay in. */
 #define EXPLOIT_RADIUS 0.05
-
-/* How pending points are filled in (the "parallel" option, in its order). */
-typedef enum { LIE_WORST, LIE_MEAN_PRED, LIE_BEST } lie_kind;
 
 struct strategy {
     const space *sp;        /* borrowed */
     uint64_t seed;
     int dims;               /* unit-cube coordinates */
     int enc;                /* GP inputs: dims with categoricals one-hot */
-    int n_initial, n_cand;
-    int lie;                /* lie_kind: the value given to pending points */
-    int subset;             /* most trials the model is fitted on; 0: all */
-    int warp;               /* 1: Box-Cox warp of the values (gp_power_warp) */
-    int warp_shift;         /* 1: the warp's shift is fitted too (median or quartile) */
-    acq_params acq;         /* as the options say (xi in standard deviations) */
+    bo_options o;           /* the spec's options, defaults filled in */
     acq_params cur;         /* for the current fit: best set, xi in model units */
-    int trust_region;       /* 1: a local model takes over when stuck */
-    double prior_sd;        /* GP prior mean, in sd above the values' mean */
-    int input_warp;         /* 1: the GP fits a Kumaraswamy warp per input */
-    int noise_prior;        /* 1: exponential prior on the GP's noise variance */
-    int wall_redraw;        /* 1: an irrelevant input is not left on a wall */
-    double exploit_last;    /* share of max_trials, at its end, spent near
-                             * the incumbent; 0: none */
     gp models[2];           /* global and local; live across calls: warm starts */
     gp *m;                  /* the one the current suggestion uses */
     double radius;          /* half-width of the candidate box around the
@@ -99,70 +67,6 @@ struct strategy {
     double *buf, *cand_u, *cand_z, *mu, *var, *score, *z;
 };
 
-static void opt_path(char *path, const char *key)
-{
-    snprintf(path, KERROR_PATH_MAX, "strategy.options.%s", key);
-}
-
-static int opt_int(const json_t *o, const char *key, long lo, long hi, int *out, kerror *err)
-{
-    json_t *v = o ? json_object_get(o, key) : NULL;
-    if (!v) return KE_OK;
-    char path[KERROR_PATH_MAX];
-    opt_path(path, key);
-    long long i;
-    if (!strategy_option_int(v, lo, hi, &i))
-        return kerror_set(err, KE_INVALID, path, "must be an integer in [%ld, %ld]", lo, hi);
-    *out = (int)i;
-    return KE_OK;
-}
-
-/* A number in [0, hi] (hi finite). */
-static int opt_number(const json_t *o, const char *key, double hi, double *out, kerror *err)
-{
-    json_t *v = o ? json_object_get(o, key) : NULL;
-    if (!v) return KE_OK;
-    char path[KERROR_PATH_MAX];
-    opt_path(path, key);
-    double x = json_is_number(v) ? json_number_value(v) : NAN;
-    if (!(x >= 0.0 && x <= hi))
-        return kerror_set(err, KE_INVALID, path, "must be a number in [0, %g]", hi);
-    *out = x;
-    return KE_OK;
-}
-
-static int opt_bool(const json_t *o, const char *key, int *out, kerror *err)
-{
-    json_t *v = o ? json_object_get(o, key) : NULL;
-    if (!v) return KE_OK;
-    char path[KERROR_PATH_MAX];
-    opt_path(path, key);
-    if (!json_is_boolean(v)) return kerror_set(err, KE_INVALID, path, "must be true or false");
-    *out = json_is_true(v);
-    return KE_OK;
-}
-
-/* names is NULL-terminated; *out becomes the index of the matching name. */
-static int opt_choice(const json_t *o, const char *key, const char *const *names,
-                      int *out, kerror *err)
-{
-    json_t *v = o ? json_object_get(o, key) : NULL;
-    if (!v) return KE_OK;
-    char path[KERROR_PATH_MAX];
-    opt_path(path, key);
-    for (int i = 0; names[i] && json_is_string(v); i++)
-        if (strcmp(names[i], json_string_value(v)) == 0) {
-            *out = i;
-            return KE_OK;
-        }
-    char list[256] = "";
-    for (int i = 0; names[i]; i++) {
-        size_t at = strlen(list);
-        snprintf(list + at, sizeof list - at, "%s\"%s\"", i ? ", " : "", names[i]);
-    }
-    return kerror_set(err, KE_INVALID, path, "must be one of %s", list);
-}
-
 static void bo_destroy(strategy *b)
 {
     if (!b) return;
@@ -174,56 +78,6 @@ static void bo_destroy(strategy *b)
     free(b);
 }
 
-static int parse_options(struct strategy *b, const json_t *options, kerror *err)
-{
-    static const char *const known[] = { "n_initial", "acquisition", "ucb_beta", "xi",
-                                         "candidates", "parallel", "transform", "subset",
-                                         "trust_region", "prior_mean", "input_warp",
-                                         "noise_prior", "wall_redraw", "warp_shift",
-                                         "exploit_last", NULL };
-    static const char *const acq_names[] = { "ei", "ucb", "pi", NULL }; /* acq_kind order */
-    static const char *const par_names[] = { "constant_liar", "kriging_believer",
-                                             "constant_liar_min", NULL }; /* lie_kind order */
-    static const char *const warp_names[] = { "none", "power", NULL };
-    int kind = ACQ_EI, rc;
-    b->warp = 1;
-    b->n_initial = 2 * b->dims > 5 ? 2 * b->dims : 5;
-    b->n_cand = 2000;
-    b->lie = LIE_MEAN_PRED;
-    b->subset = SUBSET_DEFAULT;
-    b->trust_region = 1;
-    b->prior_sd = PRIOR_SD_DEFAULT;
-    b->input_warp = INPUT_WARP_DEFAULT;
-    b->noise_prior = 1;
-    b->wall_redraw = 1;
-    b->warp_shift = WARP_SHIFT_DEFAULT;
-    b->exploit_last = EXPLOIT_LAST_DEFAULT;
-    b->acq.beta = 2.0;
-    b->acq.xi = 0.0;
-    if ((rc = strategy_options_check(options, STRATEGY_OPTIONS, known, err)) ||
-        (rc = opt_int(options, "n_initial", 1, 1000000, &b->n_initial, err)) ||
-        (rc = opt_choice(options, "acquisition", acq_names, &kind, err)) ||
-        (rc = opt_number(options, "ucb_beta", UCB_BETA_MAX, &b->acq.beta, err)) ||
-        (rc = opt_number(options, "xi", XI_MAX, &b->acq.xi, err)) ||
-        (rc = opt_int(options, "candidates", 10, 100000, &b->n_cand, err)) ||
-        (rc = opt_choice(options, "parallel", par_names, &b->lie, err)) ||
-        (rc = opt_choice(options, "transform", warp_names, &b->warp, err)) ||
-        (rc = opt_int(options, "subset", 0, 1000000, &b->subset, err)) ||
-        (rc = opt_bool(options, "trust_region", &b->trust_region, err)) ||
-        (rc = opt_number(options, "prior_mean", PRIOR_SD_MAX, &b->prior_sd, err)) ||
-        (rc = opt_bool(options, "input_warp", &b->input_warp, err)) ||
-        (rc = opt_bool(options, "noise_prior", &b->noise_prior, err)) ||
-        (rc = opt_bool(options, "wall_redraw", &b->wall_redraw, err)) ||
-        (rc = opt_bool(options, "warp_shift", &b->warp_shift, err)) ||
-        (rc = opt_number(options, "exploit_last", 1.0, &b->exploit_last, err)))
-        return rc;
-    if (b->subset > 0 && b->subset < SUBSET_MIN)
-        return kerror_set(err, KE_INVALID, "strategy.options.subset",
-                          "must be 0 (every trial) or at least %d", SUBSET_MIN);
-    b->acq.kind = (acq_kind)kind;
-    return KE_OK;
-}
-
 static int bo_create(strategy **out, const space *sp, const json_t *options,
                      uint64_t seed, kerror *err)
 {
@@ -232,7 +86,7 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
     b->sp = sp;
     b->seed = seed;
     b->dims = space_dims(sp);
-    int rc = parse_options(b, options, err);
+    int rc = bo_options_parse(options, b->dims, &b->o, err);
     if (rc) {
         free(b);
         return rc;
@@ -242,7 +96,7 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
         if (q->kind != PARAM_FIXED) b->enc += q->kind == PARAM_CATEGORICAL ? q->n_choices : 1;
     }
     if (b->dims > 0) {
-        size_t m = (size_t)b->n_cand, e = (size_t)b->enc;
+        size_t m = (size_t)b->o.n_cand, e = (size_t)b->enc;
         b->buf = malloc((m * (size_t)b->dims + m * e + 3 * m + e) * sizeof *b->buf);
         if (!b->buf) {
             free(b);
@@ -265,9 +119,9 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
          * one has flattened: a pessimistic mean would make its unexplored
          * inside look worse, the trap itself (Branin's seed 12 stayed on
          * the wall x1 = 10 with it), so it keeps the neutral mean. */
-        b->models[0].prior_sd = b->prior_sd;
-        b->models[0].warp_inputs = b->models[1].warp_inputs = b->input_warp;
-        b->models[0].noise_rate = b->models[1].noise_rate = b->noise_prior ? NOISE_RATE : 0.0;
+        b->models[0].prior_sd = b->o.prior_sd;
+        b->models[0].warp_inputs = b->models[1].warp_inputs = b->o.input_warp;
+        b->models[0].noise_rate = b->models[1].noise_rate = b->o.noise_prior ? NOISE_RATE : 0.0;
     }
     *out = b;
     return KE_OK;
@@ -337,10 +191,10 @@ static int modelled(const strategy_obs *o)
  * one ("CL-min"). */
 static int add_pending(struct strategy *b, const space_point *p, kerror *err)
 {
-    double lie = b->lie == LIE_BEST ? b->cur.best : b->worst, var;
+    double lie = b->o.lie == BO_OPTIONS_LIE_BEST ? b->cur.best : b->worst, var;
     int rc;
     encode_point(b, p, b->z);
-    if (b->lie == LIE_MEAN_PRED) {
+    if (b->o.lie == BO_OPTIONS_LIE_MEAN_PRED) {
         if (b->dirty && (rc = gp_condition(b->m, err))) return rc;
         b->dirty = 0;
         if ((rc = gp_predict(b->m, b->z, 1, &lie, &var, err))) return rc;
@@ -410,7 +264,7 @@ static int keep_subset(const struct strategy *b, double *Z, double *y, int rows,
 
 /* Fits the GP on the history (COMPLETE trials; FAILED ones, and COMPLETE ones
  * without a finite value, at the worst observed value so the model steers
- * away from them; at most b->subset of them, see keep_subset) and adds
+ * away from them; at most b->o.subset of them, see keep_subset) and adds
  * RUNNING trials and batch[0..nb) as pending. With the "power" transform the
  * model, the incumbent, the liar's value and xi all live in warped units
  * (gp_power_warp is monotone, so the incumbent is the same trial). */
@@ -442,7 +296,7 @@ static int fit_model(struct strategy *b, const strategy_history *h,
         y[r++] = observed(o) ? o->value : worst;
     }
     /* Warped over every value, so the subset does not change the scale. */
-    if (b->warp) gp_power_warp(y, rows, b->warp_shift, scratch);
+    if (b->o.warp) gp_power_warp(y, rows, b->o.warp_shift, scratch);
     /* gp_set_data squares them: raw values near 1e308 ("transform": "none") overflow */
     gp_scale_targets(y, rows);
     uint64_t seed = strategy_seed_for(b->seed, (uint64_t)k);
@@ -450,9 +304,9 @@ static int fit_model(struct strategy *b, const strategy_history *h,
     if (local) {
         keep = near = rows / 2 > LOCAL_MIN_ROWS(b) ? rows / 2 : LOCAL_MIN_ROWS(b);
         if (keep > rows) keep = near = rows;
-        if (b->subset > 0 && keep > b->subset) keep = near = b->subset;
-    } else if (b->subset > 0 && rows > b->subset) {
-        keep = b->subset;
+        if (b->o.subset > 0 && keep > b->o.subset) keep = near = b->o.subset;
+    } else if (b->o.subset > 0 && rows > b->o.subset) {
+        keep = b->o.subset;
         near = keep / 2;
     }
     double reach = 1.0;
@@ -470,7 +324,7 @@ static int fit_model(struct strategy *b, const strategy_history *h,
     b->worst = -INFINITY;
     for (r = 0; r < rows; r++)
         if (y[r] > b->worst) b->worst = y[r];
-    b->cur = b->acq;
+    b->cur = b->o.acq;
     b->cur.best = y[rbest];
     rc = gp_set_data(b->m, Z, y, rows, err);
     free(Z);
@@ -482,7 +336,7 @@ static int fit_model(struct strategy *b, const strategy_history *h,
     rc = gp_fit(b->m, cold ? FIT_ITER_COLD : FIT_ITER_WARM, n_random, seed ^ 0x6770u, err);
     if (rc) return rc;
     b->dirty = 0;
-    b->cur.xi = b->acq.xi * b->m->y_std;
+    b->cur.xi = b->o.acq.xi * b->m->y_std;
     space_point_to_unit(b->sp, &h->obs[ibest].point, b->u_best);
     for (int i = 0; i < h->n_obs && !rc; i++)
         if (h->obs[i].state == TRIAL_RUNNING) rc = add_pending(b, &h->obs[i].point, err);
@@ -587,7 +441,7 @@ static int design_fresh(const struct strategy *b, const strategy_history *h,
 static void drop_copies(struct strategy *b, const space_point *p)
 {
     space_point q;
-    for (int j = 0; j < b->n_cand; j++) {
+    for (int j = 0; j < b->o.n_cand; j++) {
         if (!(b->score[j] > -INFINITY)) continue;
         space_unit_to_point(b->sp, b->cand_u + (size_t)j * b->dims, &q);
         if (space_point_equal(b->sp, &q, p)) b->score[j] = -INFINITY;
@@ -601,7 +455,7 @@ static void drop_copies(struct strategy *b, const space_point *p)
 static int screen(struct strategy *b, uint64_t *st, kerror *err)
 {
     static const double box[3] = { 0.2, 0.05, 0.01 };
-    int m = b->n_cand, dims = b->dims;
+    int m = b->o.n_cand, dims = b->dims;
     double shrink = b->radius < 0.2 ? b->radius / 0.2 : 1.0;
     for (int j = 0; j < m; j++) {
         double *u = b->cand_u + (size_t)j * dims;
@@ -625,7 +479,7 @@ static int screen(struct strategy *b, uint64_t *st, kerror *err)
 static int next_best(const struct strategy *b)
 {
     int best = -1;
-    for (int j = 0; j < b->n_cand; j++)
+    for (int j = 0; j < b->o.n_cand; j++)
         if (b->score[j] > -INFINITY && (best < 0 || b->score[j] > b->score[best])) best = j;
     return best;
 }
@@ -762,7 +616,7 @@ static int local_retry(struct strategy *b, const strategy_history *h,
     return rc;
 }
 
-/* 1 when fresh trial k falls in the last b->exploit_last of the study's
+/* 1 when fresh trial k falls in the last b->o.exploit_last of the study's
  * max_trials (docs/gp.md, "exploit_last"): its suggestion is sought in the
  * box of half-width EXPLOIT_RADIUS around the incumbent. A study that ends
  * soon gains nothing from a new basin it has no trials left to refine;
@@ -770,8 +624,8 @@ static int local_retry(struct strategy *b, const strategy_history *h,
  * looks, or between equal minima (Branin's three). */
 static int exploiting(const struct strategy *b, const strategy_history *h, long k)
 {
-    return b->exploit_last > 0.0 && h->max_trials > 0 &&
-           k >= h->max_trials - lround(b->exploit_last * h->max_trials);
+    return b->o.exploit_last > 0.0 && h->max_trials > 0 &&
+           k >= h->max_trials - lround(b->o.exploit_last * h->max_trials);
 }
 
 static int bo_suggest(strategy *b, const strategy_history *h,
@@ -788,7 +642,7 @@ static int bo_suggest(strategy *b, const strategy_history *h,
         if (b->dims == 0) {
             double none[1] = { 0.0 };
             space_unit_to_point(b->sp, none, &out[i].point);
-        } else if (k < b->n_initial || n_obs < 2) {
+        } else if (k < b->o.n_initial || n_obs < 2) {
             /* The model needs two values to standardize; until then the
              * design simply continues. */
             rc = design_fresh(b, h, out, i, k, &out[i].point, err);
@@ -798,8 +652,8 @@ static int bo_suggest(strategy *b, const strategy_history *h,
             if (exploiting(b, h, k)) b->radius = EXPLOIT_RADIUS;
             rc = maximize(b, h, out, i, k, &out[i].point, err);
             b->radius = 1.0;
-            if (!rc && b->wall_redraw) redraw_walls(b, k, &out[i].point);
-            if (!rc && b->trust_region && stuck(b, h, out, i, &out[i].point))
+            if (!rc && b->o.wall_redraw) redraw_walls(b, k, &out[i].point);
+            if (!rc && b->o.trust_region && stuck(b, h, out, i, &out[i].point))
                 rc = local_retry(b, h, out, i, k, err);
             if (!rc && i + 1 < n) rc = add_pending(b, &out[i].point, err);
         }

@@ -4,7 +4,8 @@
  * with pending trials filled in by the model's own mean (kriging believer),
  * on at most `subset` trials, with a local model (trust region) taking over
  * when the global one is stuck re-measuring a point on the wall of the box.
- * Options (all optional; unknown keys rejected as "strategy.options.<key>"):
+ * Options (all optional; unknown keys rejected as "strategy.options.<key>";
+ * parsed by bo_options.c):
  *   n_initial   int >= 1    Sobol points before the model (default max(5, 2*dims))
  *   acquisition "ei"|"ucb"|"pi"                              (default "ei")
  *   ucb_beta    number in [0, 100]: standard deviations of optimism (default 2.0)
