@@ -8,7 +8,6 @@
 #define _GNU_SOURCE
 #include "api.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
