@@ -583,9 +583,15 @@ K.pages = K.pages || {};
       schedule();
     }
 
+    /* A poll asked for while one is in flight runs after it: the one the
+     * live feed asks for when it opens catches up the events sent before
+     * the feed was subscribed, and dropped it lost them (the page's own
+     * first poll, from just before the feed opened, still in flight: a
+     * trial that finished in between stayed RUNNING on the page) */
     let syncing = false;
     async function poll() {
-      if (syncing || !page.alive()) return;
+      if (!page.alive()) return;
+      if (syncing) { model.needsSync = true; return; }
       syncing = true;
       model.needsSync = false;
       try {

@@ -30,10 +30,12 @@ K.pages = K.pages || {};
     let state = null;
     let chart = null;
     let loading = false;
+    let again = false;   /* a load asked for while one was in flight: it runs after it */
 
     async function load() {
-      if (loading) return;
+      if (loading) { again = true; return; }
       loading = true;
+      again = false;
       try {
         const [t, study] = await Promise.all([K.api.trial(name, number), K.api.study(name)]);
         if (!page.alive()) return;
@@ -44,6 +46,7 @@ K.pages = K.pages || {};
       } finally {
         loading = false;
       }
+      if (again && page.alive()) load();
     }
     const reload = K.throttle(load, 1000);
 

@@ -197,6 +197,45 @@ test('a study deleted and made again under its name while its page is open shows
   await shot('study-deleted');
 });
 
+test('a trial that ends while the page\'s first poll is in flight, before its live feed opens, is shown ended', async () => {
+  /* the page polls once it has drawn (its study read held here, answered
+   * as the server saw it then), the trial ends, and only then does the
+   * live feed open and ask for its catch-up poll: that poll was dropped
+   * while the first was in flight, the trial's end was in neither, and
+   * the page showed it RUNNING for good */
+  const spec = branin('held', 1, 1);
+  spec.run = { command: ['sh', '-c', `while [ ! -f '${tmp}/held.go' ]; do sleep 0.05; done; echo '{{"value": 3}}'`] };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('held running', async () => (await api('GET', '/studies/held')).json.counts.running === 1);
+  let openFeed;
+  const feed = new Promise((resolve) => { openFeed = resolve; });
+  let answerPoll;
+  let pollHeld;
+  const held = new Promise((resolve) => { pollHeld = resolve; });
+  let reads = 0;
+  await page.route('**/api/v1/events*', async (route) => { await feed; await route.continue(); });
+  await page.route(/\/api\/v1\/studies\/held$/, async (route) => {
+    if (++reads !== 2) return route.continue();   /* the first is the page's load, the second its poll */
+    const response = await route.fetch();
+    answerPoll = () => route.fulfill({ response });
+    pollHeld();
+  });
+  try {
+    await go('#/study/held');
+    await held;
+    writeFileSync(join(tmp, 'held.go'), '');
+    await until('held complete', async () => (await studyState('held')) === 'COMPLETE');
+    openFeed();
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+    answerPoll();
+    await page.waitForFunction(() => document.querySelector('[data-fact="complete"]').textContent === '1'
+      && document.querySelector('[data-fact="running"]').textContent === '0');
+  } finally {
+    await page.unroute('**/api/v1/events*');
+    await page.unroute(/\/api\/v1\/studies\/held$/);
+  }
+});
+
 test('without the event stream the study page falls back to polling', async () => {
   await page.route('**/api/v1/events*', (route) => route.abort());
   try {
