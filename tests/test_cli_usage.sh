@@ -277,7 +277,7 @@ i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' histwal.out; do sleep 0.1
 kill $pid; wait $pid
 exec 3>&-
 check "kestrel serve warns of a history's -wal and -shm others can read, in one line, though the history is 0600" \
-    "grep -q '^listening on' histwal.out && [ \$(grep -c warning histwal.err) -eq 1 ] && grep -q \"^kestrel serve: warning: history 'histwal.db-wal' can be read by other users (mode 0644): chmod 600 histwal.db-wal histwal.db-shm\\$\" histwal.err"
+    "grep -q '^listening on' histwal.out && [ \$(grep -c warning histwal.err) -eq 1 ] && grep -q \"^kestrel serve: warning: history 'histwal.db-wal' can be read by other users (mode 0644): chmod 600 histwal.db-wal histwal.db-shm\\$\" histwal.err || { ls -l histwal.db*; cat histwal.err; false; }"
 
 $KESTREL -V >out.txt 2>err.txt; rc=$?
 check "kestrel -V: an unknown option, not a command (exit 2)" "[ $rc -eq 2 ] && grep -q \"kestrel: unknown option '-V'\" err.txt"
