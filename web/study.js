@@ -638,6 +638,10 @@ K.pages = K.pages || {};
       if (model.deleted && !(type === 'study_state' && d.state === 'DELETED')) { page.reload(); return; }
       const what = applyEvent(model, type, d);
       if (what) dirty[what] = true;
+      /* a poll in flight may have read before this event: its answer,
+       * applied after it, would undo it (a finished trial RUNNING again,
+       * with no later event to right it), so another poll follows it */
+      if (syncing) model.needsSync = true;
       if (type === 'trial_reported') table.reported();
       if (model.needsSync) poll();
       schedule();

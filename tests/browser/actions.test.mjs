@@ -236,6 +236,41 @@ test('a trial that ends while the page\'s first poll is in flight, before its li
   }
 });
 
+test('a poll that read before a trial ended and is answered after its event does not put the trial back to RUNNING', async () => {
+  /* the page's last poll (its third read of the study) is held after the
+   * server answered it, the trial ends and its event reaches the page,
+   * then the poll's older answer is applied: it undid the event for good */
+  const spec = branin('stale', 1, 1);
+  spec.run = { command: ['sh', '-c', `while [ ! -f '${tmp}/stale.go' ]; do sleep 0.05; done; echo '{{"value": 3}}'`] };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('stale running', async () => (await api('GET', '/studies/stale')).json.counts.running === 1);
+  let answerPoll;
+  let pollHeld;
+  const held = new Promise((resolve) => { pollHeld = resolve; });
+  let reads = 0;
+  await page.route(/\/api\/v1\/studies\/stale$/, async (route) => {
+    if (++reads !== 3) return route.continue();   /* the load's, the page's poll, then the live feed's poll */
+    const response = await route.fetch();
+    answerPoll = () => route.fulfill({ response });
+    pollHeld();
+  });
+  try {
+    await go('#/study/stale');
+    await held;
+    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+    writeFileSync(join(tmp, 'stale.go'), '');
+    await page.waitForFunction(() => document.querySelector('[data-fact="complete"]').textContent === '1');
+    answerPoll();
+    /* the held answer is applied, then a poll reads the study anew */
+    await until('a poll after the held one', async () => reads >= 4);
+    await page.waitForFunction(() => document.querySelector('[data-fact="complete"]').textContent === '1'
+      && document.querySelector('[data-fact="running"]').textContent === '0'
+      && document.querySelector('#trials tbody tr[data-number="0"]').dataset.state === 'COMPLETE');
+  } finally {
+    await page.unroute(/\/api\/v1\/studies\/stale$/);
+  }
+});
+
 test('without the event stream the study page falls back to polling', async () => {
   await page.route('**/api/v1/events*', (route) => route.abort());
   try {
