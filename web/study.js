@@ -640,8 +640,10 @@ K.pages = K.pages || {};
       if (what) dirty[what] = true;
       /* a poll in flight may have read before this event: its answer,
        * applied after it, would undo it (a finished trial RUNNING again,
-       * with no later event to right it), so another poll follows it */
-      if (syncing) model.needsSync = true;
+       * with no later event to right it), so another poll follows it. Not
+       * for a report, the most frequent event (a busy study would poll
+       * back to back): the next report, or the trial's end, rights a curve */
+      if (syncing && type !== 'trial_reported') model.needsSync = true;
       if (type === 'trial_reported') table.reported();
       if (model.needsSync) poll();
       schedule();
