@@ -80,7 +80,8 @@ def thread_cpu(pid):
 
 def build_client(here, tmp):
     exe = os.path.join(tmp, "fleet_client")
-    subprocess.run(["cc", "-O2", "-o", exe, os.path.join(here, "fleet_client.c"), "-lm"], check=True)
+    subprocess.run(["cc", "-O2", "-o", exe, os.path.join(here, "fleet_client.c"),
+                    os.path.join(here, "..", "common", "monotime.c"), "-lm"], check=True)
     return exe
 
 

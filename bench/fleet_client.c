@@ -17,7 +17,7 @@
  * worker's first left out: the round's start is a burst of every worker's
  * first lease at once, some answered after the last registration), errors.
  *
- *   cc -O2 -o fleet_client bench/fleet_client.c -lm
+ *   cc -O2 -o fleet_client bench/fleet_client.c common/monotime.c -lm
  *   fleet_client --port P --workers 1000 [--conns 1000] [--trials 6000]
  *                [--poll-ms 100] [--trial-ms 0] [--sources 8] [--timeout 300]
  *
@@ -35,8 +35,9 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "../common/monotime.h"
 
 enum { REGISTER, LEASE, FINISH, HEARTBEAT, STEADY_LEASE };
 static const char *const kind_name[] = {"register", "lease", "finish", "heartbeat", "steady_lease"};
@@ -85,13 +86,6 @@ static struct {
     double t_reg, t_tail;
 } g = {.n_sources = 8, .poll_ms = 100, .timeout_s = 300, .target = 4000};
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void die(const char *what)
 {
     perror(what);
@@ -124,7 +118,7 @@ static double pct(series *s, double p)
 static void enqueue(int i)
 {
     g.w[i].next_q = -1;
-    g.w[i].queued = now();
+    g.w[i].queued = monotime_s();
     if (g.q_tail >= 0) g.w[g.q_tail].next_q = i;
     else g.q_head = i;
     g.q_tail = i;
@@ -259,7 +253,7 @@ static int take_lease(sim *w, const char *lease, double t)
 static void on_answer(int i, int status, char *body)
 {
     sim *w = &g.w[i];
-    double t = now();
+    double t = monotime_s();
     add(&g.lat[w->want], t - w->queued);
     if (w->want == LEASE && w->leased && g.t_reg > 0 && g.t_tail == 0)
         add(&g.lat[STEADY_LEASE], t - w->queued);
@@ -447,13 +441,13 @@ int main(int argc, char **argv)
         conn_open(k);
         g.idle[g.n_idle++] = k;
     }
-    double t0 = now(), cpu0 = cpu_s();
+    double t0 = monotime_s(), cpu0 = cpu_s();
     g.next_wake = t0 + 1;
     for (int i = 0; i < g.n_workers; i++) enqueue(i);   /* REGISTER */
     struct epoll_event evs[256];
-    while (g.done < g.target && now() - t0 < g.timeout_s) {
+    while (g.done < g.target && monotime_s() - t0 < g.timeout_s) {
         dispatch();
-        double t = now();
+        double t = monotime_s();
         int ms = g.next_wake > t ? (int)((g.next_wake - t) * 1e3) + 1 : 0;
         int n = epoll_wait(g.ep, evs, 256, ms);
         if (n < 0 && errno != EINTR) die("epoll_wait");
@@ -479,10 +473,10 @@ int main(int argc, char **argv)
             if (evs[e].events & EPOLLOUT) conn_write(k);
             if ((evs[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && conn_read(k) < 0) conn_reset(k);
         }
-        t = now();
+        t = monotime_s();
         if (t >= g.next_wake) wake_sleepers(t);
     }
-    double secs = now() - t0, cpu = cpu_s() - cpu0;
+    double secs = monotime_s() - t0, cpu = cpu_s() - cpu0;
     double steady = g.t_tail > g.t_reg && g.t_reg > 0
                         ? (double)(g.done_tail - g.done_reg) / (g.t_tail - g.t_reg) : 0;
     printf("{\"workers\": %d, \"conns\": %d, \"completions\": %ld, \"seconds\": %.3f, "

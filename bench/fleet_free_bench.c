@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../common/monotime.h"
 #include "../src/fleet.h"
 #include "../src/service.h"
 
@@ -42,13 +42,6 @@ static struct {
     pthread_cond_t cv;
     int opened, rc;
 } eng = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
-static double now(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void die(const char *what, const kerror *err)
 {
@@ -167,9 +160,9 @@ int main(int argc, char **argv)
         usleep((useconds_t)((LEASE_S + 0.2) * 1e6));
         int64_t id = worker(key);
         lease_and_release(id, key);     /* now it has lost a trial */
-        double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+        double t0 = monotime_s(), c0 = monotime_cpu_s();
         for (int k = 0; k < K; k++) lease_and_release(id, key);
-        double wall = now(CLOCK_MONOTONIC) - t0, cpu = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        double wall = monotime_s() - t0, cpu = monotime_cpu_s() - c0;
         printf("%8d %14.1f %14.1f\n", sizes[z], wall * 1e6 / K, cpu * 1e6 / K);
         eng.stop = 1;
         pthread_join(th, NULL);

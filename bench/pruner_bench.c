@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../common/monotime.h"
 #include "../search/asha_pruner.h"
 #include "../search/median.h"
 #include "../tests/asha_ref.h"
@@ -23,13 +23,6 @@
 #define STEPS 20
 #define RUNNING 8
 #define ROUNDS 5
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 typedef struct {
     strategy_obs *obs;
@@ -140,11 +133,11 @@ int main(int argc, char **argv)
         int stops = 0;
         for (int r = 0; r < ROUNDS; r++) {
             uint64_t a = 7 + r, b = 7 + r;   /* the same reports on both sides */
-            double t0 = now();
+            double t0 = monotime_s();
             stops = reports(&S, R, NULL, reps, &a, want);
-            double t1 = now();
+            double t1 = monotime_s();
             reports(&S, R, p, reps, &b, got);
-            double t2 = now();
+            double t2 = monotime_s();
             t_scan += t1 - t0;
             t_index += t2 - t1;
             for (int k = 0; k < reps; k++)

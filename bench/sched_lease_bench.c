@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "monotime.h"
 #include "scheduler.h"
 #include "spec.h"
 #include "storage.h"
@@ -26,13 +26,6 @@ static const char spec_fmt[] =
     " \"strategy\": {\"name\": \"random\", \"seed\": 1}%s,"
     " \"budget\": {\"max_trials\": 1000000, \"max_parallel\": 8},"
     " \"run\": {\"function\": \"branin\"}}";
-
-static double now(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int trials(scheduler *s, int k, kerror *err)
 {
@@ -78,11 +71,11 @@ int main(int argc, char **argv)
     if (rc == KE_OK) rc = scheduler_open(&s, st, &spec, &o, &err);
     if (rc == KE_OK) {
         scheduler_set_parallel(s, 0);
-        t0 = now(CLOCK_MONOTONIC);
-        c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+        t0 = monotime_s();
+        c0 = monotime_cpu_s();
         rc = trials(s, atoi(argv[3]), &err);
-        c1 = now(CLOCK_PROCESS_CPUTIME_ID);
-        t1 = now(CLOCK_MONOTONIC);
+        c1 = monotime_cpu_s();
+        t1 = monotime_s();
         scheduler_close(s);
     }
     storage_close(st);

@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
+#include "../common/monotime.h"
 #include "../search/strategy.h"
 #include "../src/testfn.h"
 
@@ -40,13 +40,6 @@ typedef struct {
     int values;             /* 1: only print function values for optuna_bench.py --verify */
     int per_seed;           /* 1: also one line per seed with its regret */
 } bench_opts;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -168,7 +161,7 @@ static int bench_pair(const bench_opts *o, const testfn *fn, const strategy_ops 
         return -1;
     }
     int ok = 1;
-    double t0 = now_s();
+    double t0 = monotime_s();
     const json_t *opt = strcmp(ops->name, "gp") == 0 ? o->options : NULL;
     char name[64];
     snprintf(name, sizeof name, "%s%s%s", ops->name, opt && o->label ? "-" : "",
@@ -183,7 +176,7 @@ static int bench_pair(const bench_opts *o, const testfn *fn, const strategy_ops 
             printf(o->tsv ? "seed\t%s\tkestrel-%s\t%d\t%.6g\n" : "  %s %s seed %d: %.4g\n",
                    fn->name, name, o->first_seed + s, regret[s]);
     }
-    double secs = now_s() - t0;
+    double secs = monotime_s() - t0;
     if (ok) {
         qsort(regret, (size_t)o->seeds, sizeof *regret, cmp_double);
         double q1 = quantile(regret, o->seeds, 0.25), med = quantile(regret, o->seeds, 0.5),
@@ -236,12 +229,12 @@ static int bench_timing(const bench_opts *o, int rows)
             return -1;
         }
         strategy_history h = { obs, rows - 1, 0, NULL };
-        double t0 = now_s();
+        double t0 = monotime_s();
         int n1 = ops->suggest(s, &h, &sg, 1, &err);
-        double t1 = now_s();
+        double t1 = monotime_s();
         h.n_obs = rows;
         int n2 = n1 == 1 ? ops->suggest(s, &h, &sg, 1, &err) : n1;
-        double t2 = now_s();
+        double t2 = monotime_s();
         ops->destroy(s);
         if (n1 != 1 || n2 != 1) {
             fprintf(stderr, "search_bench: gp timing: %s\n", err.msg);

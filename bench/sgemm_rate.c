@@ -18,7 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "../common/monotime.h"
 
 #define MAX_LAYERS 32
 
@@ -30,13 +31,6 @@ typedef struct {
     float *c;
     float beta;
 } gemm;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void run(const gemm *g)
 {
@@ -51,11 +45,11 @@ static double time_calls(const gemm *g, int n, double seconds)
     double best = 1e30;
     for (int round = 0; round < 5; round++) {
         long reps = 0;
-        double t0 = now_s(), t;
+        double t0 = monotime_s(), t;
         do {
             for (int i = 0; i < n; i++) run(&g[i]);
             reps++;
-        } while ((t = now_s() - t0) < seconds / 5);
+        } while ((t = monotime_s() - t0) < seconds / 5);
         if (t / (double)reps < best) best = t / (double)reps;
     }
     return best;
@@ -125,13 +119,13 @@ static int streams(int S, int B, double seconds, const int *w, int L)
     long reps = (long)(seconds / 5 / one) + 1;
     double best = 1e30;
     for (int round = 0; round < 5; round++) {
-        double t0 = now_s();
+        double t0 = monotime_s();
         for (int s = 0; s < S; s++) {
             st[s].reps = reps;
             pthread_create(&th[s], NULL, stream_run, &st[s]);
         }
         for (int s = 0; s < S; s++) pthread_join(th[s], NULL);
-        double t = (now_s() - t0) / (double)reps;
+        double t = (monotime_s() - t0) / (double)reps;
         if (t < best) best = t;
     }
     printf("{\"total_gflops\": %.2f, \"step_flops\": %.0f, \"step_seconds\": %.6g, "

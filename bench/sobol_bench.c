@@ -10,8 +10,8 @@
  *   sobol_bench [N ...]   (default 100 1000 10000; 5 rounds of 200 asks) */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "../common/monotime.h"
 #include "../search/sobol.h"
 #include "../search/strategy.h"
 #include "../tests/space_fixture.h"
@@ -20,13 +20,6 @@
 #define ASKS 200
 #define BATCH 8
 #define DIMS 6
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {
@@ -63,7 +56,7 @@ int main(int argc, char **argv)
         int at = n;
         sobol_strategy.suggest(st, &h, out, BATCH, &err);
         for (int r = 0; r < ROUNDS; r++) {
-            double t0 = now();
+            double t0 = monotime_s();
             for (int k = 0; k < ASKS; k++) {
                 strategy_counts_add(&c, &obs[at]);
                 h.n_obs = ++at;
@@ -72,7 +65,7 @@ int main(int argc, char **argv)
                     return 1;
                 }
             }
-            t += now() - t0;
+            t += monotime_s() - t0;
             for (int i = 0; i < BATCH; i++) {
                 double u[DIMS];
                 sobol_unit(7, at + i, DIMS, u, &err);

@@ -12,19 +12,12 @@
  *                            suggestions a side) */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "../common/monotime.h"
 #include "../search/strategy.h"
 #include "../tests/space_fixture.h"
 
 #define ROUNDS 5
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Three integers of 0..99: a million grid points, more than any N and
  * its suggestions take. */
@@ -66,7 +59,7 @@ static double suggest_reps(const strategy_ops *ops, strategy *st, const strategy
                            strategy_counts *c, strategy_suggestion *out, int reps)
 {
     kerror err;
-    double t0 = now();
+    double t0 = monotime_s();
     for (int k = 0; k < reps; k++) {
         strategy_history h = { obs, n + k, 0, c };
         if (ops->done(st, &h) || ops->suggest(st, &h, &out[k], 1, &err) != 1) {
@@ -75,7 +68,7 @@ static double suggest_reps(const strategy_ops *ops, strategy *st, const strategy
         }
         if (c) strategy_counts_add(c, &obs[n + k]);
     }
-    return now() - t0;
+    return monotime_s() - t0;
 }
 
 int main(int argc, char **argv)

@@ -11,7 +11,7 @@ kestrel=${1:-./kestrel}
 work=$(mktemp -d /tmp/kestrel-train-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 gcc -std=gnu11 -O2 -pthread -Wall -Wextra -Werror $(pkg-config --cflags openblas) \
-    "$here/sgemm_rate.c" -o "$work/sgemm_rate" $(pkg-config --libs openblas)
+    "$here/sgemm_rate.c" "$here/../common/monotime.c" -o "$work/sgemm_rate" $(pkg-config --libs openblas)
 # Debian's PyTorch lives in the system Python, not in a pyenv/venv one
 py=/usr/bin/python3
 "$py" -c 'import torch' 2>/dev/null || py=python3
