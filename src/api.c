@@ -97,6 +97,22 @@ int api_deleted_meanwhile(int rc, const storage_study *s, const char *what, kerr
 
 /* ---- health, metrics ---- */
 
+/* Every stored study, read through a pooled handle put back before it
+ * returns; the caller frees *list with storage_study_list_free. On failure
+ * it has answered the request and returns its error code. */
+static int list_studies(api *a, http_req *rq, storage_study **list, int *n)
+{
+    kerror err;
+    kerror_clear(&err);
+    *list = NULL;
+    *n = 0;
+    storage *st = api_pool_get(a, &err);
+    int rc = st ? storage_study_list(st, list, n, &err) : err.code;
+    api_pool_put(a, st);
+    if (rc != KE_OK) http_respond_kerror(rq, &err);
+    return rc;
+}
+
 /* 503 when the engine has not finished a round for a while: one step that
  * blocks stalls every study, and a supervisor should see it. */
 static void h_health(http_req *rq, void *ctx)
@@ -114,17 +130,9 @@ static void h_health(http_req *rq, void *ctx)
 static void h_metrics(http_req *rq, void *ctx)
 {
     api *a = ctx;
-    kerror err;
-    kerror_clear(&err);
-    storage *st = api_pool_get(a, &err);
-    storage_study *list = NULL;
-    int n = 0;
-    if (!st || storage_study_list(st, &list, &n, &err) != KE_OK) {
-        api_pool_put(a, st);
-        http_respond_kerror(rq, &err);
-        return;
-    }
-    api_pool_put(a, st);
+    storage_study *list;
+    int n;
+    if (list_studies(a, rq, &list, &n) != KE_OK) return;
     long trials[TRIAL_STATES] = {0}, studies[STUDY_STATES] = {0};
     for (int i = 0; i < n; i++) {
         trials[TRIAL_RUNNING] += list[i].n_running;
@@ -179,17 +187,9 @@ static void h_metrics(http_req *rq, void *ctx)
 static void h_list(http_req *rq, void *ctx)
 {
     api *a = ctx;
-    kerror err;
-    kerror_clear(&err);
-    storage *st = api_pool_get(a, &err);
-    storage_study *list = NULL;
-    int n = 0;
-    if (!st || storage_study_list(st, &list, &n, &err) != KE_OK) {
-        api_pool_put(a, st);
-        http_respond_kerror(rq, &err);
-        return;
-    }
-    api_pool_put(a, st);
+    storage_study *list;
+    int n;
+    if (list_studies(a, rq, &list, &n) != KE_OK) return;
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(arr, api_study_json(&list[i], 0));
     storage_study_list_free(list, n);
