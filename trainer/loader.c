@@ -271,6 +271,17 @@ static int check_args(const dataset *ds, const size_t *idx, size_t n, size_t bat
     return KE_OK;
 }
 
+/* Frees a loader whose prefetch thread is not running (never started, or
+ * joined): its lock, condition, blocks and itself. */
+static void release(loader *l)
+{
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    free(l->iblock);
+    free(l->fblock);
+    free(l);
+}
+
 int loader_create(loader **out, const dataset *ds, const size_t *idx,
                   size_t n, size_t batch_size, uint64_t seed, int shuffle,
                   const loader_aug *aug, const split_scaler *sc, int prefetch, kerror *err)
@@ -317,11 +328,7 @@ int loader_create(loader **out, const dataset *ds, const size_t *idx,
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     if (prefetch && pthread_create(&l->thread, NULL, worker, l) != 0) {
-        pthread_mutex_destroy(&l->mu);
-        pthread_cond_destroy(&l->cv);
-        free(l->iblock);
-        free(l->fblock);
-        free(l);
+        release(l);
         return kerror_set(err, KE_INTERNAL, NULL, "loader: cannot start the prefetch thread");
     }
     *out = l;
@@ -336,9 +343,5 @@ void loader_free(loader *l)
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
     if (l->prefetch) pthread_join(l->thread, NULL);
-    pthread_mutex_destroy(&l->mu);
-    pthread_cond_destroy(&l->cv);
-    free(l->iblock);
-    free(l->fblock);
-    free(l);
+    release(l);
 }
