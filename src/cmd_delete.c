@@ -22,7 +22,8 @@ static const char delete_help[] =
     "\n"
     "Options:\n"
     "  --db FILE         history database (default: $KESTREL_DB, else ./kestrel.db)\n"
-    "  --work-dir DIR    trial folders, as given to kestrel run (default: DB.trials)\n"
+    "  --work-dir DIR    trial folders, as given to kestrel run (default: DB.trials,\n"
+    "                    beside the file itself when DB is a symbolic link)\n"
     "\n"
     "Exit status: 0 deleted, 3 the study is being run by another process,\n"
     "5 no such study or database.\n";

@@ -56,7 +56,8 @@ static const char best_help[] =
     "                       checkpoint.kck) to FILE, for kestrel predict and\n"
     "                       kestrel evaluate\n"
     "  --work-dir DIR       the trial folders, as given to kestrel run\n"
-    "                       (default: DB.trials)\n";
+    "                       (default: DB.trials, beside the file itself when\n"
+    "                       DB is a symbolic link)\n";
 
 /* list: the command lists trials (trials), so --state, --sort, --limit and
  * --offset apply; elsewhere they are refused rather than ignored. */

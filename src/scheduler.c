@@ -61,9 +61,16 @@ void sched_run_reset(sched_run *r, int number)
 
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc)
 {
+    /* Named after the file, not the name given: through a symbolic link
+     * and through its target, a study's trials went to two folders, and a
+     * promotion, a delete or an export under the other name missed half
+     * of them. A path that does not resolve (its folder unreadable, made
+     * too long) keeps the name: storage_open says why it is no history. */
     char tmp[4096];
-    snprintf(work, nw, "%s.trials", db_path);
-    snprintf(tmp, sizeof tmp, "%s", db_path);
+    kerror err;
+    if (storage_path_resolve(db_path, tmp, sizeof tmp - strlen(".trials"), &err) != KE_OK)
+        snprintf(tmp, sizeof tmp, "%s", db_path);
+    snprintf(work, nw, "%s.trials", tmp);
     snprintf(cache, nc, "%s/kestrel-cache", dirname(tmp));
 }
 

@@ -87,8 +87,10 @@ typedef struct {
 
 typedef struct scheduler scheduler;
 
-/* The default folders beside the database: work = "<db>.trials" (per-trial
- * checkpoint folders), cache = "<db's folder>/kestrel-cache" (decoded data). */
+/* The default folders beside the database file (db_path resolved by
+ * storage_path_resolve, so every name of one history gives the same):
+ * work = "<db>.trials" (per-trial checkpoint folders), cache = "<db's
+ * folder>/kestrel-cache" (decoded data). Both absolute. */
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc);
 
 /* Marks FAILED, with reason, the trials still RUNNING in a study that no

@@ -98,6 +98,13 @@ typedef struct {
  * URL scheme, a sqlite: prefix with no path, or a path longer than SQLite
  * opens (made absolute). */
 const char *storage_location_file(const char *location, kerror *err);
+/* The history file at path as out (n bytes) names it: absolute, with the
+ * symbolic links of its folders and of itself resolved, so every name that
+ * reaches one file gives one path (a file not made yet: its folder's, with
+ * its last part as given). What is named after a history (its default
+ * trial folders and dataset cache) is named after this. KE_IO when a
+ * folder cannot be resolved, KE_INVALID when out is too short. */
+int storage_path_resolve(const char *path, char *out, size_t n, kerror *err);
 /* Opens (creating and migrating to the current schema) the history at path.
  * The SQLite backend uses WAL, a busy timeout and foreign keys. */
 int storage_open(storage **out, const char *path, kerror *err);

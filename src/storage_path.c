@@ -1,5 +1,6 @@
 /* storage_path: what a history's path must be before SQLite opens it
- * (storage_location_file, storage_path_prepare; see storage.h and
+ * (storage_location_file, storage_path_prepare) and the one path of the
+ * file that its names reach (storage_path_resolve); see storage.h and
  * storage_sqlite_impl.h). SQLite's own words for a path it cannot use
  * ("unable to open database file", "disk I/O error") name no cause, and by
  * then it may have made a file: every refusal here comes first, says why,
@@ -108,4 +109,27 @@ int storage_path_prepare(const char *path, kerror *err)
         if (fd >= 0) close(fd);
     }
     return KE_OK;
+}
+
+int storage_path_resolve(const char *path, char *out, size_t n, kerror *err)
+{
+    char real[PATH_MAX];
+    if (realpath(path, real)) {
+        if (snprintf(out, n, "%s", real) < (int)n) return KE_OK;
+        return kerror_set(err, KE_INVALID, NULL, "the path '%.60s...' is too long", real);
+    }
+    if (errno != ENOENT)
+        return kerror_set(err, KE_IO, NULL, "cannot resolve '%s': %s", path, strerror(errno));
+    /* not made yet: storage_path_prepare makes it where its folder's path
+     * leads (a dangling link there it refuses), so this is the file's path
+     * once made */
+    char folder[PATH_MAX];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    if (!realpath(folder, real))
+        return kerror_set(err, KE_IO, NULL, "cannot resolve the folder of '%s': %s", path,
+                          strerror(errno));
+    int len = snprintf(out, n, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+    if (len >= 0 && (size_t)len < n) return KE_OK;
+    return kerror_set(err, KE_INVALID, NULL, "the path '%.60s...' is too long", real);
 }
