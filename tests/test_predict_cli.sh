@@ -103,6 +103,48 @@ check "kestrel predict --labels writes the training labels (CSV)" \
 $KESTREL predict --model d.kck --data csv:ab.csv --labels --format jsonl >labels.jsonl 2>&1
 check "kestrel predict --labels writes the training labels (JSON lines)" \
     "python3 -c 'import json, sys; sys.exit(not all(json.loads(l)[\"prediction\"] in (\"yes\", \"no\") for l in open(\"labels.jsonl\")))'"
+# A model trained before CSV data took decimal numbers only (06f0e2c) on a
+# hexadecimal label ('0x10', read then as 16) stores it as spelled: loading
+# it with labelled rows said "the model's class labels are out of order
+# (corrupt file)" (0x10 sorted by its value among decimal labels), or
+# refused the training file's own '0x10' as a hexadecimal label. It is said
+# for what it is, naming the model file and the label. The older file is
+# this one with its stored class label rewritten (the columns JSON, last
+# before the CRC-32; columns_len is the header's uint64 at byte 240).
+sed 's/,lo$/,5/; s/,mid$/,16/; s/,hi$/,20/' c.csv > n.csv   # c.csv's rows, decimal labels
+$KESTREL train --set data=csv:n.csv --set checkpoint=n.kck --set hidden=8 --set epochs=2 \
+    --set threads=1 --set cache_dir= >/dev/null 2>&1
+relabel() {
+    python3 - "$@" <<'P'
+import json, struct, sys, zlib
+src, dst, old, new = sys.argv[1:]
+b = bytearray(open(src, 'rb').read())
+n = struct.unpack_from('<Q', b, 240)[0]
+cols = json.loads(bytes(b[len(b) - 4 - n:len(b) - 4]))
+cols['classes'] = [new if c == old else c for c in cols['classes']]
+text = json.dumps(cols, separators=(',', ':')).encode()
+b = b[:len(b) - 4 - n] + text
+struct.pack_into('<Q', b, 240, len(text))
+b += struct.pack('<I', zlib.crc32(bytes(b)) & 0xffffffff)
+open(dst, 'wb').write(b)
+P
+}
+relabel n.kck hex.kck 16 0x10 && relabel hex.kck hex2.kck 5 0x5 && relabel hex2.kck hex2.kck 20 0x14
+sed 's/,16$/,0x10/' n.csv > nhex.csv
+cut -d, -f1,2 n.csv > nplain.csv
+for m in hex hex2; do
+    for d in n nhex; do
+        for c in predict evaluate; do
+            $KESTREL $c --model $m.kck --data csv:$d.csv >out.txt 2>err.txt; rc=$?
+            check "kestrel $c of a model with a hexadecimal class label ($m.kck, $d.csv): refused, naming the file and label" \
+                "[ $rc -eq 1 ] && [ ! -s out.txt ] && grep -q \"model '$m.kck': class label '0x[15]0*' is a hexadecimal number, which Kestrel read as [0-9]* before it took decimal numbers only: train the model again\" err.txt"
+        done
+    done
+done
+$KESTREL predict --model hex.kck --data csv:nplain.csv --labels >hex.out 2>err.txt; rc=$?
+$KESTREL predict --model n.kck --data csv:nplain.csv --labels >n.out 2>&1
+check "kestrel predict of such a model on rows without labels still scores them, printing its labels" \
+    "[ $rc -eq 0 ] && [ \"\$(sed 's/^\\([0-9]*\\),0x10,/\\1,16,/' hex.out)\" = \"\$(cat n.out)\" ] && grep -q ',0x10,' hex.out"
 # a regression model of as many targets as the CSV has classes: evaluate
 # passed the shape check and crashed on the missing targets (SIGSEGV)
 # (Fashion-MNIST: 784 features, 10 classes; a CSV's targets would not parse)

@@ -202,10 +202,20 @@ typedef struct {
  * exactly when training read every label as a number: a class's label is
  * one of the training labels, and a label that is no number is its class's
  * only spelling. KE_INVALID when they are out of that order (a corrupt
- * model file: a binary search would miss). */
-static int class_map_build(const dsnames *w, class_map *cm, kerror *err)
+ * model file: a binary search would miss). KE_CONFLICT for a hexadecimal
+ * label: a model trained before CSV data took decimal numbers only
+ * numbered it by its value, which no label of a file can now spell (it
+ * read as "corrupt", or its own training file's '0x10' was refused). */
+static int class_map_build(const dsnames *w, const char *model, class_map *cm, kerror *err)
 {
     cm->k = w->n_classes;
+    for (size_t i = 0; i < cm->k; i++)
+        if (hex_number(w->classes[i]))
+            return kerror_set(err, KE_CONFLICT, "checkpoint", "model '%s': class label '%s' is a "
+                              "hexadecimal number, which Kestrel read as %g before it took decimal "
+                              "numbers only: train the model again, on labels written in decimal "
+                              "or as text", model ? model : "the model", w->classes[i],
+                              strtod(w->classes[i], NULL));
     if (!(cm->v = malloc(cm->k * sizeof *cm->v)))
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int numeric = 1;
@@ -228,6 +238,7 @@ typedef struct {
     const onehot *known;       /* csv_known's categories: NULL to fit */
     const dsnames *want;       /* csv_known's names when it has features: NULL to take
                                   the columns by position */
+    const char *model;         /* csv_known's model file, for errors (may be NULL) */
 } csv_ctx;
 
 /* The header's columns once resolved. */
@@ -634,7 +645,7 @@ static int csv_decode(void *vctx, dataset *ds, kerror *err)
                                                                     : DATASET_CLASSIFICATION;
     /* a model's classes number the labels as in training */
     int known = read == DATASET_CLASSIFICATION && !unlabeled && c->want && c->want->n_classes;
-    if (rc == KE_OK && known) rc = class_map_build(c->want, &cm, err);
+    if (rc == KE_OK && known) rc = class_map_build(c->want, c->model, &cm, err);
     if (rc == KE_OK)
         rc = dataset_alloc(ds, read, rows, d, 1, err);
     if (rc == KE_OK && read == DATASET_CLASSIFICATION && !unlabeled && !known &&
@@ -673,7 +684,7 @@ int csv_load(const char *path, const char *label_column, dataset_task task,
         return kerror_set(err, KE_INVALID, "source", "CSV source needs a path");
     const dsnames *want = known && known->names && known->names->n_features ? known->names : NULL;
     csv_ctx c = {path, label_column, task, categorical ? categorical : "",
-                 known ? known->categories : NULL, want};
+                 known ? known->categories : NULL, want, known ? known->model : NULL};
     /* the cache keeps features, not the categories they stand for; a model's
      * rows are read once */
     if (known || c.categorical[0]) cache_dir = NULL;

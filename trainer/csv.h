@@ -16,6 +16,8 @@ typedef struct {
     const dsnames *names;       /* its columns and classes (NULL or without
                                    features: a model file of version 4 or
                                    older, which takes columns by position) */
+    const char *model;          /* the model file, named in errors about its
+                                   classes (NULL: "the model") */
 } csv_known;
 
 /* Loads a CSV file with a header line. label_column names the label (NULL:

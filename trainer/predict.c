@@ -24,6 +24,7 @@ struct predictor {
                               (empty: IDX or synthetic data, or a file of
                               version 4 or older) */
     float *buf;            /* (batch_size, n_out): probabilities or one-hot targets */
+    char *path;            /* the model file, as opened: named in errors */
 };
 
 int predict_open(predictor **out, const char *path, kerror *err)
@@ -33,7 +34,7 @@ int predict_open(predictor **out, const char *path, kerror *err)
     int rc = checkpoint_read(&ck, path, err);
     if (rc) return rc;
     predictor *p = calloc(1, sizeof *p);
-    if (!p) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (!p || !(p->path = strdup(path))) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (!rc) rc = checkpoint_config(ck, &p->cfg, err);
     if (!rc) rc = checkpoint_shape(ck, &p->n_in, &p->n_out, &p->regression, err);
     if (!rc) rc = checkpoint_scaler(ck, &p->sc, err);
@@ -67,6 +68,7 @@ void predict_close(predictor *p)
     onehot_free(&p->cats);
     dsnames_free(&p->names);
     free(p->buf);
+    free(p->path);
     free(p);
 }
 
@@ -107,7 +109,7 @@ static long csv_columns(const char *path, kerror *err)
 static int load_csv_by_name(const predictor *p, const char *path, dataset *ds, int *labeled,
                             kerror *err)
 {
-    csv_known k = {&p->cats, &p->names};
+    csv_known k = {&p->cats, &p->names, p->path};
     dataset_task task = p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     int rc = csv_load(path, NULL, task, NULL, &k, NULL, ds, err);
     /* csv_load reads a file without the label column as unlabelled rows */
@@ -131,7 +133,7 @@ static int load_csv(const predictor *p, const char *path, dataset *ds, int *labe
     dataset_task task = !*labeled ? DATASET_UNLABELED
                         : p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     const char *label = p->cfg.label_column[0] ? p->cfg.label_column : NULL;
-    csv_known k = {&p->cats, NULL};
+    csv_known k = {&p->cats, NULL, p->path};
     return csv_load(path, label, task, NULL, &k, NULL, ds, err);
 }
 
