@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "service.h"
 #include "slurm.h"
 #include "spec.h"
+#include "storage.h"
 #include "worker.h"
 
 #define MAX_RUN 64
@@ -30,7 +32,8 @@ static const char serve_help[] =
     "Options:\n"
     "  --db FILE            history database (default: $KESTREL_DB, else ./kestrel.db);\n"
     "                       one its group or other users can read (or its -wal or\n"
-    "                       -shm) is warned of: chmod 600 FILE FILE-wal FILE-shm\n"
+    "                       -shm, beside the file a symbolic link FILE names) is\n"
+    "                       warned of: chmod 600 FILE FILE-wal FILE-shm\n"
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8080; port 0 picks\n"
     "                       a free one; IPv6 as [::1]:8080). A non-loopback address\n"
     "                       needs --token-file\n"
@@ -304,8 +307,16 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
      * mode is now (a chmod of the history alone leaves them as they were). */
     static const char *const db_logs[] = {"-wal", "-shm", NULL};
     struct stat db_st;
-    if (rc == KE_OK && stat(o.db, &db_st) == 0)
-        cli_warn_readable("serve", "history", o.db, db_st.st_mode, db_logs);
+    /* SQLite names them after the file a symbolic link points at: through
+     * the link, LINK-wal is not there and a readable -wal went unsaid */
+    char real[PATH_MAX];
+    const char *db_file = o.db;
+    kerror why;
+    if (lstat(o.db, &db_st) == 0 && S_ISLNK(db_st.st_mode) &&
+        storage_path_resolve(o.db, real, sizeof real, &why) == KE_OK)
+        db_file = real;
+    if (rc == KE_OK && stat(db_file, &db_st) == 0)
+        cli_warn_readable("serve", "history", db_file, db_st.st_mode, db_logs);
     if (rc == KE_OK) rc = api_open(&a, sv, o.db, &err);
     if (rc == KE_OK) {
         int n_routes;

@@ -275,9 +275,19 @@ $KESTREL serve --db histwal.db --listen 127.0.0.1:0 >histwal.out 2>histwal.err &
 pid=$!
 i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' histwal.out; do sleep 0.1; i=$((i + 1)); done
 kill $pid; wait $pid
+# through a symbolic link SQLite keeps them beside the file it points at:
+# the warning looked for histlink.db-wal, which is not there, and said nothing
+ln -s histwal.db histlink.db
+$KESTREL serve --db histlink.db --listen 127.0.0.1:0 >histlink.out 2>histlink.err &
+pid=$!
+i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' histlink.out; do sleep 0.1; i=$((i + 1)); done
+kill $pid; wait $pid
 exec 3>&-
 check "kestrel serve warns of a history's -wal and -shm others can read, in one line, though the history is 0600" \
     "grep -q '^listening on' histwal.out && [ \$(grep -c warning histwal.err) -eq 1 ] && grep -q \"^kestrel serve: warning: history 'histwal.db-wal' can be read by other users (mode 0644): chmod 600 histwal.db-wal histwal.db-shm\\$\" histwal.err || { ls -l histwal.db*; cat histwal.err; false; }"
+P=$(pwd -P)
+check "kestrel serve through a link to the history warns of the -wal and -shm beside the file it points at" \
+    "grep -q '^listening on' histlink.out && [ \$(grep -c warning histlink.err) -eq 1 ] && grep -q \"^kestrel serve: warning: history '$P/histwal.db-wal' can be read by other users (mode 0644): chmod 600 $P/histwal.db-wal $P/histwal.db-shm\\$\" histlink.err || { cat histlink.err; false; }"
 
 $KESTREL -V >out.txt 2>err.txt; rc=$?
 check "kestrel -V: an unknown option, not a command (exit 2)" "[ $rc -eq 2 ] && grep -q \"kestrel: unknown option '-V'\" err.txt"
