@@ -132,9 +132,12 @@ static int asha_done(strategy *a, const strategy_history *h)
     return 0;
 }
 
-static int asha_full_budget(const strategy *a)
+/* Every fresh configuration starts at the bottom rung. */
+static int asha_enqueued_budget(strategy *a, const strategy_history *h, kerror *err)
 {
-    return a->o.R;
+    (void)h;
+    (void)err;
+    return a->ladder.r[0];
 }
 
 const strategy_ops asha_strategy = {
@@ -143,6 +146,6 @@ const strategy_ops asha_strategy = {
     .create = asha_create,
     .suggest = asha_suggest,
     .done = asha_done,
-    .full_budget = asha_full_budget,
+    .enqueued_budget = asha_enqueued_budget,
     .destroy = asha_destroy,
 };

@@ -8,9 +8,9 @@
  *     one rung above t's, in t's bracket;
  *   - a trial with retry_of = t replaces t in t's place;
  *   - a fresh trial of an enqueued configuration at budget R where its place
- *     would be at a smaller budget ran once the last round had ended (the
- *     scheduler runs such a one at full budget) and takes no place: see
- *     in_no_bracket.
+ *     would be at a smaller budget ran once the last round had been handed
+ *     out (the scheduler runs such a one at full budget) and takes no
+ *     place: see in_no_bracket.
  * With `rounds` the brackets run again after the last (Hyperband's outer
  * loop): bracket index K = round * n_br + k runs bracket k's table.
  * Invariant: brackets run in order and a bracket's rung i + 1 starts only
@@ -257,9 +257,23 @@ static int hb_done(strategy *b, const strategy_history *h)
     return rc == KE_OK && p.bracket < 0;
 }
 
-static int hb_full_budget(const strategy *b)
+/* An enqueued configuration started now is the next fresh one by number,
+ * so in_no_bracket gives it the place that follows the history's: the
+ * bottom rung of its bracket, which need not have started (brackets still
+ * run in order: only their promotions wait), or R in none. */
+static int hb_enqueued_budget(strategy *b, const strategy_history *h, kerror *err)
 {
-    return b->o.R;
+    static const strategy_history empty = { NULL, 0, 0, NULL };
+    fidelity_lineage l;
+    int rc = fidelity_lineage_build(&l, h ? h : &empty, err);
+    if (rc) return rc;
+    in_no_bracket(b, h ? h : &empty, &l);
+    int next = 0;
+    for (int j = 0; j < l.n; j++)
+        next += l.slot[j].parent < 0 && l.slot[j].config >= 0;
+    fidelity_lineage_free(&l);
+    int k = bracket_of(b, next);
+    return k < 0 ? b->o.R : b->br[k % b->n_br].r[0];
 }
 
 const strategy_ops hyperband_strategy = {
@@ -268,6 +282,6 @@ const strategy_ops hyperband_strategy = {
     .create = hb_create,
     .suggest = hb_suggest,
     .done = hb_done,
-    .full_budget = hb_full_budget,
+    .enqueued_budget = hb_enqueued_budget,
     .destroy = hb_destroy,
 };

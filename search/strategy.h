@@ -70,10 +70,13 @@ typedef struct {
                    strategy_suggestion *out, int n, kerror *err);
     /* 1 when the study is finished whatever the trial budget says (grid). */
     int (*done)(strategy *s, const strategy_history *h);
-    /* The largest budget a suggestion gets (Hyperband's and ASHA's R):
-     * configurations enqueued once the strategy is done run with it. NULL
-     * when suggestions carry no budget (gives_budgets 0). */
-    int (*full_budget)(const strategy *s);
+    /* The budget of the next fresh place after those of h, which a
+     * configuration enqueued while the strategy suggests nothing now takes
+     * at once (Hyperband waiting for a rung's trials to end: the next
+     * bracket's bottom rung), or the largest budget (R) once no place is
+     * left; a negative KE_* code on error. NULL when suggestions carry no
+     * budget (gives_budgets 0). */
+    int (*enqueued_budget)(strategy *s, const strategy_history *h, kerror *err);
     void (*destroy)(strategy *s);
 } strategy_ops;
 

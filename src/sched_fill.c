@@ -98,6 +98,22 @@ static int launch_enqueued(scheduler *s, int max, int budget, scheduler_remote *
     return rc;
 }
 
+/* Launches up to max pending enqueued configurations, in order, each in the
+ * strategy's next fresh place at its budget (ops->enqueued_budget, asked
+ * again after each launch: the next may be in another bracket). */
+static int launch_enqueued_placed(scheduler *s, int max, scheduler_remote *rem, kerror *err)
+{
+    for (int i = 0; i < max && !(rem && rem->leased); i++) {
+        strategy_history h;
+        sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
+        int n, budget = s->ops->enqueued_budget(s->strat, &h, err);
+        if (budget < 0) return budget;
+        int rc = launch_enqueued(s, 1, budget, rem, &n, err);
+        if (rc != KE_OK || n == 0) return rc;
+    }
+    return KE_OK;
+}
+
 /* Fills up to slots free slots: retries first (they cost no budget), then
  * suggestions; with rem, one trial at most, handed to the remote run. */
 int sched_fill(scheduler *s, int slots, scheduler_remote *rem, kerror *err)
@@ -155,8 +171,7 @@ int sched_fill(scheduler *s, int slots, scheduler_remote *rem, kerror *err)
      * once at the full budget, as the last rung's trials did, or it stayed
      * pending while the study completed */
     if (s->exhausted && s->ops->gives_budgets)
-        return launch_enqueued(s, slots < left ? slots : left, s->ops->full_budget(s->strat),
-                               rem, &n_enq, err);
+        return launch_enqueued_placed(s, slots < left ? slots : left, rem, err);
     if (s->exhausted) return KE_OK;
     if (s->n_ready == 0) {
         /* the leases queued with this one share one suggest() (one GP fit,
@@ -196,5 +211,12 @@ int sched_fill(scheduler *s, int slots, scheduler_remote *rem, kerror *err)
         int rc = launch(s, &sg, -1, eid, rem, err);
         if (rc != KE_OK || (rem && rem->leased)) return rc;
     }
+    /* one that has nothing more to start now (Hyperband waiting for a
+     * rung's or its last bracket's trials to end) would leave what is
+     * enqueued pending beside free slots: it takes the next fresh places
+     * at once (a later bracket's bottom rung, or R in none) */
+    slots -= n;
+    if (s->ops->gives_budgets && s->n_ready == 0 && s->supply >= 0 && slots > 0 && left > 0)
+        return launch_enqueued_placed(s, slots < left ? slots : left, rem, err);
     return KE_OK;
 }

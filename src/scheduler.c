@@ -441,11 +441,12 @@ int scheduler_startable(const scheduler *s)
      * enqueued) so that the study can end. */
     if (s->n_running > 0 && (s->exhausted || (s->supply >= 0 && !s->ended_since_ask))) {
         int now = s->exhausted ? 0 : s->supply;
+        int enq = s->n_enqueued < left ? s->n_enqueued : left > 0 ? left : 0;
         /* sched_fill starts enqueued configurations before it asks the
          * strategy, within max_trials; one that gives budgets runs them in
-         * its suggestions' places until it is done */
-        if (!s->ops->gives_budgets || s->exhausted)
-            now += s->n_enqueued < left ? s->n_enqueued : left > 0 ? left : 0;
+         * its suggestions' places first, the rest in the next fresh places */
+        if (!s->ops->gives_budgets) now += enq;
+        else if (enq > now) now = enq;
         if (fresh > now) fresh = now;
     }
     return fresh > INT_MAX - s->n_retry ? INT_MAX : fresh + s->n_retry;

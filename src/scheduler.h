@@ -206,9 +206,9 @@ int scheduler_n_local(const scheduler *s);
  * has left to suggest before one ends (a grid's last points; none while
  * Hyperband waits for a rung to fill, or once the strategy is done) and
  * its pending enqueued configurations as scheduler_enqueued_refresh last
- * counted them (Hyperband's and ASHA's only once the strategy is done:
- * till then they take its suggestions' places). The service gives a study
- * no more of --max-parallel than it can fill. */
+ * counted them (under Hyperband and ASHA they take its suggestions' places
+ * first, so the larger of the two counts). The service gives a study no
+ * more of --max-parallel than it can fill. */
 int scheduler_startable(const scheduler *s);
 /* Counts the study's pending enqueued configurations again when another
  * connection (an HTTP request's, `kestrel enqueue`) has committed since

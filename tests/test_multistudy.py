@@ -100,33 +100,49 @@ class MultiStudyTest(ServerCase):
                                          "options": {"max_resource": 3, "eta": 3}},
                                   {"x": {"type": "float", "low": -2, "high": 2}})
 
-    def test_a_configuration_enqueued_to_a_grid_without_points_left_starts_in_a_free_slot(self):
-        # the grid's 3 points hold 3 slots, "busy" its own 3: two of 8 are
-        # free. A configuration enqueued to the grid then waited for one of
-        # its trials to end (its share counted what its strategy had left,
-        # nothing); it takes a free slot now, beside the held ones, whether
-        # enqueued through the API or by `kestrel enqueue`, another process
+    def enqueued_start_in_free_slots(self, name, strategy, space):
+        """The study's strategy starts 3 held trials, then nothing until
+        they end; "busy" holds its own 3: two of 8 slots are free. Two
+        configurations enqueued to the study, one through the API, one by
+        `kestrel enqueue` (another process), each take a free slot at once,
+        beside the held ones; returns the study's trials then."""
         s = self.serve("--no-access-log", "--max-parallel", "8")
-        spec = self.hold_spec("grid", 10, 8)
-        spec["strategy"] = {"name": "grid"}
-        spec["space"] = {"x": {"type": "categorical", "choices": [-1, 0, 1]}}
+        spec = self.hold_spec(name, 10, 8)
+        spec["strategy"], spec["space"] = strategy, space
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
-        s.wait_running("grid", 3)
+        s.wait_running(name, 3)
         self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec("busy", 20, 3))[0], 201)
-        self.wait_counts({"grid": 3, "busy": 3})
-        self.assertEqual(s.json("POST", "/api/v1/studies/grid/enqueue", {"x": 0})[0], 201)
-        self.wait_counts({"grid": 4, "busy": 3})
-        subprocess.run([KESTREL, "enqueue", "grid", "--db", self.db, "--set", "x=1"], check=True,
+        self.wait_counts({name: 3, "busy": 3})
+        self.assertEqual(s.json("POST", "/api/v1/studies/%s/enqueue" % name, {"x": 0})[0], 201)
+        self.wait_counts({name: 4, "busy": 3})
+        subprocess.run([KESTREL, "enqueue", name, "--db", self.db, "--set", "x=1"], check=True,
                        stdout=subprocess.DEVNULL)
-        self.wait_counts({"grid": 5, "busy": 3})
-        _, page = s.json("GET", "/api/v1/studies/grid/trials")
+        self.wait_counts({name: 5, "busy": 3})
+        _, page = s.json("GET", "/api/v1/studies/%s/trials" % name)
         self.assertEqual([(t["state"], t["enqueued"]) for t in page["trials"]],
                          [("RUNNING", False)] * 3 + [("RUNNING", True)] * 2)
-        self.assertEqual(s.json("GET", "/api/v1/studies/grid/enqueue")[1], {"pending": []})
-        self.release("grid")
-        s.wait_state("grid", "COMPLETE")
+        self.assertEqual(s.json("GET", "/api/v1/studies/%s/enqueue" % name)[1], {"pending": []})
+        self.release(name)
+        s.wait_state(name, "COMPLETE")
         self.release("busy")
         s.wait_state("busy", "COMPLETE")
+        return page["trials"]
+
+    def test_a_configuration_enqueued_to_a_grid_without_points_left_starts_in_a_free_slot(self):
+        # it waited for one of the grid's trials to end (its share counted
+        # what its strategy had left, nothing)
+        self.enqueued_start_in_free_slots(
+            "grid", {"name": "grid"}, {"x": {"type": "categorical", "choices": [-1, 0, 1]}})
+
+    def test_a_configuration_enqueued_to_hyperband_waiting_for_a_rung_starts_in_a_free_slot(self):
+        # Hyperband (R = 3, eta = 3) waiting for its first rung's 3 trials
+        # ran an enqueued configuration only in the place of a suggestion of
+        # its own: it waited for the rung to end. It takes the next bracket's
+        # fresh places now, at their budget (3)
+        trials = self.enqueued_start_in_free_slots(
+            "hb", {"name": "hyperband", "seed": 3, "options": {"max_resource": 3, "eta": 3}},
+            {"x": {"type": "float", "low": -2, "high": 2}})
+        self.assertEqual([t["budget"] for t in trials], [1, 1, 1, 3, 3])
 
     def test_a_different_spec_under_a_running_studys_name_names_the_field(self):
         # the answer said "to change its budget, stop it, then post the spec

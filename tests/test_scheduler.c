@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "check_main.h"
+#include "../src/enqueue.h"
 #include "../src/lock.h"
 #include "../src/scheduler.h"
 #include "../src/sched_ckpt.h"
@@ -813,6 +814,111 @@ START_TEST(promotion_due_keeps_a_workers_study_running)
 }
 END_TEST
 
+/* Ends the remote trial under tag with the final loss 1 / tag. */
+static void end_tag(scheduler *s, int tag)
+{
+    kerror err;
+    kerror_clear(&err);
+    char line[64];
+    snprintf(line, sizeof line, "{\"loss\": %g}", 1.0 / tag);
+    runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
+    ck_assert_int_eq(scheduler_remote_line(s, tag, line, &err), KE_OK);
+    ck_assert_msg(scheduler_remote_exit(s, tag, &ev, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+}
+
+/* Hyperband with nothing to start before its running trials end (a rung
+ * filling, the last bracket's last trials) starts a configuration enqueued
+ * meanwhile, by another connection, in a free slot at once, at the budget
+ * of the fresh place it takes (the next bracket's bottom rung; none left:
+ * max_resource, in no bracket), and scheduler_startable counts it: it
+ * waited for the running trials to end, counted nowhere. The bracket it
+ * joined runs one configuration fewer. R = 9, eta = 3: 9 @ 1 -> 3 @ 3 ->
+ * 1 @ 9, then 5 @ 3 -> 1 @ 9, then 3 @ 9; R = 3: 3 @ 1 -> 1 @ 3, 2 @ 3. */
+static void hyperband_waiting_runs_enqueued(int R, int n_first, int n_end_first, double x,
+                                            int budget, const char *budgets)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"name\": \"hbw\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+             " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+             " \"strategy\": {\"name\": \"hyperband\", \"seed\": 1,"
+             " \"options\": {\"max_resource\": %d, \"eta\": 3}},"
+             " \"budget\": {\"max_trials\": 30, \"max_parallel\": 12},"
+             " \"run\": {\"command\": [\"true\"]}}", R);
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    storage *st, *other;
+    scheduler_opts o;
+    scheduler *s = open_for_workers(text, &spec, &st, &o);
+    int tag = 1;
+    /* the trials ended first, one at a time, then those left running */
+    for (; tag <= n_end_first; tag++) {
+        lease_tag(s, tag);
+        end_tag(s, tag);
+    }
+    for (; tag <= n_first; tag++) lease_tag(s, tag);
+    scheduler_remote rem = {.tag = 100, .worker = "w", .batch = 1};
+    ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_OK);
+    ck_assert_int_eq(rem.leased, 0);
+    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
+    ck_assert_int_eq(scheduler_startable(s), 0);
+    ck_assert_int_eq(storage_open(&other, db, &err), KE_OK);
+    json_t *conf = json_pack("{s:f}", "x", x);
+    int added;
+    ck_assert_msg(enqueue_add(other, scheduler_study_id(s), &spec.space, conf, "", "cli", &added,
+                              &err) == KE_OK, "%s", err.msg);
+    json_decref(conf);
+    storage_close(other);
+    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
+    ck_assert_int_eq(scheduler_startable(s), 1);
+    rem = lease_tag(s, 100);
+    ck_assert_int_eq(rem.trial->number, n_first);
+    ck_assert_int_eq(rem.trial->budget, budget);
+    ck_assert_double_eq(rem.trial->point.x[0], x);
+    /* the rest of the study, one trial at a time */
+    for (int t = n_end_first + 1; t <= n_first; t++) end_tag(s, t);
+    end_tag(s, 100);
+    for (tag = 101;; tag++) {
+        rem = (scheduler_remote){.tag = tag, .worker = "w", .batch = 1};
+        ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_OK);
+        if (!rem.leased) break;
+        end_tag(s, tag);
+    }
+    ck_assert_int_eq(scheduler_step(s, 0, &err), 0);
+    scheduler_status ss;
+    scheduler_get_status(s, &ss);
+    ck_assert(ss.completed);
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(&spec);
+    sqlite3 *q;
+    sqlite3_stmt *stmt;
+    ck_assert_int_eq(sqlite3_open(db, &q), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(q, "SELECT group_concat(budget || (CASE WHEN resumed_from IS "
+                                           "NULL THEN '' ELSE 'p' END) || (CASE WHEN enqueued_id IS "
+                                           "NULL THEN '' ELSE 'e' END), ' ') FROM (SELECT * FROM "
+                                           "trials ORDER BY number)", -1, &stmt, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), budgets);
+    sqlite3_finalize(stmt);
+    sqlite3_close(q);
+}
+
+START_TEST(hyperband_waiting_for_a_rung_starts_an_enqueued_configuration_at_once)
+{
+    hyperband_waiting_runs_enqueued(9, 9, 0, 0.25, 3,
+                                    "1 1 1 1 1 1 1 1 1 3e 3p 3p 3p 9p 3 3 3 3 9p 9 9 9");
+}
+END_TEST
+
+START_TEST(hyperband_in_its_last_trials_starts_an_enqueued_configuration_at_once)
+{
+    hyperband_waiting_runs_enqueued(3, 6, 4, 0.25, 3, "1 1 1 3p 3 3 3e");
+}
+END_TEST
+
 /* dir/ and then ww.../ (200 w's) n times, no slash at the end. */
 static void long_path(char *buf, size_t size, int n)
 {
@@ -902,6 +1008,8 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
     tcase_add_test(tc, live_history_is_the_one_a_resumed_study_loads);
     tcase_add_test(tc, promotion_due_keeps_a_workers_study_running);
+    tcase_add_test(tc, hyperband_waiting_for_a_rung_starts_an_enqueued_configuration_at_once);
+    tcase_add_test(tc, hyperband_in_its_last_trials_starts_an_enqueued_configuration_at_once);
     tcase_add_test(tc, a_pruned_trial_is_recorded_at_the_report_it_was_pruned_on);
     tcase_add_test(tc, a_trial_folder_path_too_long_is_refused_and_nothing_made);
     suite_add_tcase(s, tc);
