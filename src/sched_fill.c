@@ -43,8 +43,13 @@ static int launch(scheduler *s, const strategy_suggestion *sg, int retry_of, int
         return rc;
     }
     /* the insert consumed it through this handle, which leaves the data
-     * version as it was: scheduler_enqueued_refresh counts again */
-    if (enqueued_id) s->enq_known = 0;
+     * version as it was: scheduler_enqueued_refresh counts again, and
+     * till it can, the count is one less (a lower bound: only a later
+     * enqueue adds to it) */
+    if (enqueued_id) {
+        s->enq_known = 0;
+        if (s->n_enqueued > 0) s->n_enqueued--;
+    }
     sched_run_reset(r, t->number);
     if (rem) {
         r->tag = rem->tag;

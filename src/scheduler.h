@@ -212,7 +212,8 @@ int scheduler_n_local(const scheduler *s);
 int scheduler_startable(const scheduler *s);
 /* Counts the study's pending enqueued configurations again when another
  * connection (an HTTP request's, `kestrel enqueue`) has committed since
- * the last count, or a launch took one: one PRAGMA otherwise, for a
+ * the last count, or a launch took one (which the count lost already, so
+ * one that fails leaves a lower bound): one PRAGMA otherwise, for a
  * caller that asks every tick before scheduler_startable. Nothing while
  * no trial runs (the count bounds nothing then). */
 int scheduler_enqueued_refresh(scheduler *s, kerror *err);

@@ -352,6 +352,24 @@ int service_pass_waiting(service *sv, service_fn fn)
     return n;
 }
 
+/* Counts r's enqueued configurations again for its share. One that cannot
+ * be read keeps the last count less those started since (a lower bound:
+ * the share holds no slot for one already run), said once a stretch: the
+ * engine reads it every tick, and the study's own reads report a lasting
+ * storage error. */
+static void enqueued_refresh(study_run *r)
+{
+    kerror err;
+    kerror_clear(&err);
+    int rc = scheduler_enqueued_refresh(r->s, &err);
+    if (rc != KE_OK && !r->enq_unread)
+        svc_log_error(r->spec.name, "cannot count its enqueued configurations (its share of "
+                      "--max-parallel counts those it knew of until it can)", &err);
+    else if (rc == KE_OK && r->enq_unread)
+        klog(stderr, "study %s: its enqueued configurations are counted again", r->spec.name);
+    r->enq_unread = rc != KE_OK;
+}
+
 /* Splits the global cap among the studies: each gets an equal share (up to
  * its own max_parallel, or to the trials it runs and those it can start
  * now: slots it cannot use go to the others), and may start trials only while
@@ -369,9 +387,7 @@ static void share_slots(service *sv)
         runs[k] = r;
         /* the cap is this machine's: workers bring their own */
         running[k] = scheduler_n_local(r->s);
-        /* a count that cannot be read stays as it was, for a share on the
-         * last one: the study's own reads report a lasting storage error */
-        (void)scheduler_enqueued_refresh(r->s, NULL);
+        enqueued_refresh(r);
         int more = scheduler_startable(r->s), max = r->spec.budget.max_parallel;
         want[k] = more >= max - running[k] ? max : running[k] + more;
         share[k] = 0;

@@ -53,6 +53,8 @@ typedef struct study_run {
     scheduler *s;
     int64_t id;
     int deleting;               /* delete once its trials are gone */
+    int enq_unread;             /* its enqueued configurations could not be
+                                 * counted at the last tick (said once) */
     cmd *waiters;               /* stop/delete requests done when it finishes */
     struct study_run *next;
 } study_run;

@@ -9,6 +9,7 @@ a state, never for time.
 """
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -143,6 +144,36 @@ class MultiStudyTest(ServerCase):
             "hb", {"name": "hyperband", "seed": 3, "options": {"max_resource": 3, "eta": 3}},
             {"x": {"type": "float", "low": -2, "high": 2}})
         self.assertEqual([t["budget"] for t in trials], [1, 1, 1, 3, 3])
+
+    def test_an_unreadable_enqueued_count_is_said_once_a_stretch(self):
+        # the engine counts a study's enqueued configurations every tick for
+        # its share of --max-parallel; a count that could not be read was
+        # passed over without a word. The enqueued table renamed by another
+        # connection makes it fail at every tick until it is renamed back:
+        # one line for the stretch, one when it reads again, and the study
+        # goes on, nothing lost
+        s = self.serve("--no-access-log", "--max-parallel", "8")
+        spec = self.hold_spec("grid", 10, 8)
+        spec["strategy"] = {"name": "grid"}
+        spec["space"] = {"x": {"type": "categorical", "choices": [-1, 0, 1]}}
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_running("grid", 3)
+        db = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        db.execute("ALTER TABLE enqueued RENAME TO enqueued_away")
+        s.wait_log("study grid: cannot count its enqueued configurations")
+        # a tick at least fails again between two requests the engine answers
+        # (it answers requests, then ticks, in turn)
+        for _ in range(2):
+            self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 409)
+        db.execute("ALTER TABLE enqueued_away RENAME TO enqueued")
+        db.close()
+        s.wait_log("study grid: its enqueued configurations are counted again")
+        with open(s.log.name) as f:
+            self.assertEqual(f.read().count("cannot count its enqueued configurations"), 1)
+        self.assertEqual(s.json("POST", "/api/v1/studies/grid/enqueue", {"x": 0})[0], 201)
+        self.wait_counts({"grid": 4})
+        self.release("grid")
+        self.assertEqual(s.wait_state("grid", "COMPLETE")["counts"]["complete"], 4)
 
     def test_a_different_spec_under_a_running_studys_name_names_the_field(self):
         # the answer said "to change its budget, stop it, then post the spec

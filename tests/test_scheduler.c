@@ -919,6 +919,50 @@ START_TEST(hyperband_in_its_last_trials_starts_an_enqueued_configuration_at_once
 }
 END_TEST
 
+/* The count of enqueued configurations that scheduler_startable adds
+ * stays a lower bound when it cannot be read again: a launch takes the one
+ * it ran off it. It kept the count from before the launch, so with the
+ * enqueued table unreadable (renamed by another connection) a grid whose
+ * only enqueued configuration had started still said 1 startable, and the
+ * service's share kept it a slot it could not fill. */
+START_TEST(an_unreadable_enqueued_count_keeps_no_started_one)
+{
+    static const char text[] =
+        "{\"name\": \"gride\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+        " \"space\": {\"x\": {\"type\": \"int\", \"low\": 1, \"high\": 3}},"
+        " \"strategy\": {\"name\": \"grid\"},"
+        " \"budget\": {\"max_trials\": 10, \"max_parallel\": 8},"
+        " \"run\": {\"command\": [\"true\"]}}";
+    kerror err;
+    kerror_clear(&err);
+    spec_study spec;
+    storage *st, *other;
+    scheduler_opts o;
+    scheduler *s = open_for_workers(text, &spec, &st, &o);
+    for (int tag = 1; tag <= 3; tag++) lease_tag(s, tag);
+    scheduler_remote rem = {.tag = 9, .worker = "w", .batch = 1};
+    ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_OK);
+    ck_assert_int_eq(rem.leased, 0);   /* the grid has no point left */
+    ck_assert_int_eq(storage_open(&other, db, &err), KE_OK);
+    json_t *conf = json_pack("{s:i}", "x", 2);
+    int added;
+    ck_assert_int_eq(enqueue_add(other, scheduler_study_id(s), &spec.space, conf, "", "cli", &added,
+                                 &err), KE_OK);
+    json_decref(conf);
+    storage_close(other);
+    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
+    ck_assert_int_eq(scheduler_startable(s), 1);
+    ck_assert(lease_tag(s, 4).trial->enqueued);
+    sql("ALTER TABLE enqueued RENAME TO enqueued_away");
+    ck_assert_int_ne(scheduler_enqueued_refresh(s, &err), KE_OK);
+    ck_assert_int_eq(scheduler_startable(s), 0);
+    sql("ALTER TABLE enqueued_away RENAME TO enqueued");
+    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
+    ck_assert_int_eq(scheduler_startable(s), 0);
+    close_for_workers(s, st, &spec);
+}
+END_TEST
+
 /* dir/ and then ww.../ (200 w's) n times, no slash at the end. */
 static void long_path(char *buf, size_t size, int n)
 {
@@ -1010,6 +1054,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, promotion_due_keeps_a_workers_study_running);
     tcase_add_test(tc, hyperband_waiting_for_a_rung_starts_an_enqueued_configuration_at_once);
     tcase_add_test(tc, hyperband_in_its_last_trials_starts_an_enqueued_configuration_at_once);
+    tcase_add_test(tc, an_unreadable_enqueued_count_keeps_no_started_one);
     tcase_add_test(tc, a_pruned_trial_is_recorded_at_the_report_it_was_pruned_on);
     tcase_add_test(tc, a_trial_folder_path_too_long_is_refused_and_nothing_made);
     suite_add_tcase(s, tc);
