@@ -61,10 +61,17 @@ storage *api_get_study(api *a, http_req *rq, const char *name, storage_study *s)
     return NULL;
 }
 
-/* just_acted: the engine has just created or resumed the study, so one gone
- * by now was deleted by a concurrent request: 409, not 404. */
+/* What a study respond_study no longer finds was gone by: */
+typedef enum {
+    GONE_BEFORE,        /* a read: 404, no such study */
+    GONE_UNDONE,        /* the engine has just created or resumed it, so a
+                         * concurrent request deleted it: 409, the act undone */
+    GONE_MEANWHILE      /* the engine has just stopped it: 404, deleted
+                         * meanwhile, as the routes that read then write say */
+} gone_as;
+
 static void respond_study(api *a, http_req *rq, int status, const char *name, int with_spec,
-                          int just_acted)
+                          gone_as gone)
 {
     kerror err;
     kerror_clear(&err);
@@ -75,9 +82,10 @@ static void respond_study(api *a, http_req *rq, int status, const char *name, in
         http_respond_json(rq, status, api_study_json(&s, with_spec));
         storage_study_free(&s);
     } else {
-        if (rc == KE_NOTFOUND && just_acted)
+        if (rc == KE_NOTFOUND && gone == GONE_UNDONE)
             kerror_set(&err, KE_CONFLICT, NULL, "study '%s' was deleted by another request "
                        "meanwhile", name);
+        if (gone == GONE_MEANWHILE) api_deleted_meanwhile(rc, name, NULL, &err);
         http_respond_kerror(rq, &err);
     }
     api_pool_put(a, st);
@@ -88,10 +96,10 @@ static void respond_study(api *a, http_req *rq, int status, const char *name, in
  * (another request or process). It is said as a study the route does not
  * find is, by the name the route was given ("no study with id 7" named an
  * id no client used); what says what was not done. Other codes pass. */
-int api_deleted_meanwhile(int rc, const storage_study *s, const char *what, kerror *err)
+int api_deleted_meanwhile(int rc, const char *name, const char *what, kerror *err)
 {
     if (rc != KE_NOTFOUND) return rc;
-    return kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile%s%s", s->name,
+    return kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile%s%s", name,
                       what ? ": " : "", what ? what : "");
 }
 
@@ -213,16 +221,16 @@ static void h_create(http_req *rq, void *ctx)
         http_respond_kerror(rq, &err);
         return;
     }
-    respond_study(a, rq, created ? 201 : 200, name, 0, 1);
+    respond_study(a, rq, created ? 201 : 200, name, 0, GONE_UNDONE);
 }
 
 static void h_show(http_req *rq, void *ctx)
 {
-    respond_study(ctx, rq, 200, http_param(rq, 0), 1, 0);
+    respond_study(ctx, rq, 200, http_param(rq, 0), 1, GONE_BEFORE);
 }
 
-/* Runs a study action of the engine; answers its error, or 204 when the
- * study is gone, or the study as it now stands with 202. */
+/* Runs a study action of the engine (stop, delete); answers its error, or
+ * 204 when the study is gone, or the study as it now stands with 202. */
 static void study_action(http_req *rq, api *a, int (*act)(service *, const char *, kerror *),
                          int deleted)
 {
@@ -233,7 +241,7 @@ static void study_action(http_req *rq, api *a, int (*act)(service *, const char 
     else if (deleted)
         http_respond_empty(rq, 204);
     else
-        respond_study(a, rq, 202, http_param(rq, 0), 0, 1);
+        respond_study(a, rq, 202, http_param(rq, 0), 0, GONE_MEANWHILE);
 }
 
 static void h_stop(http_req *rq, void *ctx) { study_action(rq, ctx, service_stop, 0); }
@@ -252,7 +260,7 @@ static void h_resume(http_req *rq, void *ctx)
     if (service_resume(((api *)ctx)->sv, http_param(rq, 0), retry, &err) != KE_OK)
         http_respond_kerror(rq, &err);
     else
-        respond_study(ctx, rq, 202, http_param(rq, 0), 0, 1);
+        respond_study(ctx, rq, 202, http_param(rq, 0), 0, GONE_UNDONE);
 }
 static void h_delete(http_req *rq, void *ctx) { study_action(rq, ctx, service_delete, 1); }
 
@@ -312,7 +320,7 @@ static int enqueue_post(http_req *rq, storage *st, const storage_study *s, json_
         rc = enqueue_add(st, s->id, &spec.space, body, "", "api", &added, err);
         spec_free(&spec);
     }
-    rc = api_deleted_meanwhile(rc, s, "nothing enqueued", err);
+    rc = api_deleted_meanwhile(rc, s->name, "nothing enqueued", err);
     json_decref(body);
     json_t *pending;
     if (rc == KE_OK && (rc = enqueue_list_json(st, s->id, &pending, err)) == KE_OK)
@@ -345,7 +353,7 @@ static int note_put(http_req *rq, storage *st, const storage_study *s, json_t **
                                                       : "required field missing");
     if (rc == KE_OK)
         rc = api_deleted_meanwhile(storage_study_set_note(st, s->id, json_string_value(note), err),
-                                   s, "no note stored", err);
+                                   s->name, "no note stored", err);
     if (rc == KE_OK)
         *out = json_pack("{s:o}", "note", json_is_string(note) && *json_string_value(note)
                                               ? json_incref(note) : json_null());

@@ -36,6 +36,6 @@ storage *api_get_study(api *a, http_req *rq, const char *name, storage_study *s)
  * (another request or process). It is said as a study the route does not
  * find is, by the name the route was given ("no study with id 7" named an
  * id no client used); what says what was not done. Other codes pass. */
-int api_deleted_meanwhile(int rc, const storage_study *s, const char *what, kerror *err);
+int api_deleted_meanwhile(int rc, const char *name, const char *what, kerror *err);
 
 #endif

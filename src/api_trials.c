@@ -273,7 +273,7 @@ void api_trials_list(http_req *rq, void *ctx)
     kerror err;
     kerror_clear(&err);
     int rc = f.limit == 0 ? KE_OK : storage_trial_each(st, s.id, &past, add_trial, &pb, &err);
-    rc = api_deleted_meanwhile(rc, &s, NULL, &err);
+    rc = api_deleted_meanwhile(rc, s.name, NULL, &err);
     if (rc == KE_OK && (pb.failed || !pb.arr))
         rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK && !(settled && answer_settled(a, rq, &pg, &stamp, &s, &pb)))
@@ -287,6 +287,25 @@ void api_trials_list(http_req *rq, void *ctx)
     json_decref(pb.arr);
     storage_study_free(&s);
     api_pool_put(a, st);
+}
+
+/* A trial (found: or its detail) not found in study s, read by name just
+ * before: a DELETE meanwhile took the trial with it ("no trial with id 12"
+ * of its detail, or "no trial 0" of a study that had one) and is said as
+ * the other routes say it (api_deleted_meanwhile); else the study has no
+ * such trial. Always fills err. */
+static int trial_not_found(storage *st, const storage_study *s, int found, int best, int number,
+                           kerror *err)
+{
+    storage_study now;
+    int rc = storage_study_get_id(st, s->id, &now, err);   /* ids are never given again: 011 */
+    if (rc == KE_OK) storage_study_free(&now);
+    if (rc != KE_OK) return api_deleted_meanwhile(rc, s->name, NULL, err);
+    if (found)   /* the trial's rows went, its study stayed: not a DELETE of the study */
+        return kerror_set(err, KE_NOTFOUND, NULL, "study '%s' has no trial %d any more", s->name,
+                          number);
+    return kerror_set(err, KE_NOTFOUND, NULL, best ? "study '%s' has no COMPLETE trial yet"
+                                                   : "study '%s' has no trial %d", s->name, number);
 }
 
 /* GET .../trials/{number} (detail) and GET .../best (by: 1). */
@@ -311,9 +330,7 @@ static void respond_trial(api *a, http_req *rq, int best)
     kerror err;
     kerror_clear(&err);
     int rc = best ? storage_trial_best(st, s.id, &t, &err) : storage_trial_get(st, s.id, number, &t, &err);
-    if (rc == KE_NOTFOUND)
-        kerror_set(&err, KE_NOTFOUND, NULL, best ? "study '%s' has no COMPLETE trial yet"
-                                                 : "study '%s' has no trial %d", s.name, number);
+    int found = rc == KE_OK;
     if (rc == KE_OK) {
         json_t *o = api_trial_json(&t);
         if (!o) rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
@@ -322,6 +339,7 @@ static void respond_trial(api *a, http_req *rq, int best)
         if (rc == KE_OK) respond_new(a, rq, "best", &stamp, o, best);
         else json_decref(o);
     }
+    if (rc == KE_NOTFOUND) rc = trial_not_found(st, &s, found, best, number, &err);
     if (rc != KE_OK) http_respond_kerror(rq, &err);
     storage_study_free(&s);
     api_pool_put(a, st);

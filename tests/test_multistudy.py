@@ -145,6 +145,45 @@ class MultiStudyTest(ServerCase):
             {"x": {"type": "float", "low": -2, "high": 2}})
         self.assertEqual([t["budget"] for t in trials], [1, 1, 1, 3, 3])
 
+    def test_a_trial_best_or_stop_racing_a_delete_is_a_404_naming_the_study(self):
+        # GET .../trials/N and .../best read the study by name, then its trial
+        # by the study's id: a DELETE between the two answered 404 "study
+        # 'race' has no trial 0" (or "no COMPLETE trial yet") of a study that
+        # had one. POST .../stop stops the study, then reads it back: a DELETE
+        # between the two answered 409 "deleted by another request
+        # meanwhile", where the other routes say 404. Each says 404 "study
+        # 'race' was deleted meanwhile" now. Trial 0, COMPLETE, is stored by
+        # this connection after each POST (no trial runs: --max-parallel 0),
+        # and only this thread makes the study: while it is there, it has
+        # trial 0. Only the answers are checked, not how often the window is
+        # hit.
+        s = self.serve("--no-access-log", "--max-parallel", "0")
+        spec = self.hold_spec("race", 10, 1)
+        db = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        allowed = {"POST": {200, 201, 202, 404, 409}, "GET": {200, 404}, "DELETE": {204, 404, 409}}
+        with DeleteRace(s, "race", allowed) as race:
+            for _ in range(300):
+                if race.bad:
+                    break
+                race.call("POST", "/api/v1/studies", spec)
+                stored = 0
+                for method, path in (("POST", "/api/v1/studies/race/stop"),
+                                     ("GET", "/api/v1/studies/race/trials/0"),
+                                     ("GET", "/api/v1/studies/race/best")):
+                    if method == "GET" and not stored:
+                        stored = db.execute(
+                            "INSERT INTO trials (study_id, number, state, value, started_at, "
+                            "finished_at) SELECT id, 0, 'COMPLETE', 1, 0, 1 FROM studies WHERE "
+                            "name = 'race' AND NOT EXISTS (SELECT 1 FROM trials t WHERE "
+                            "t.study_id = studies.id)").rowcount
+                    status, answer = race.call(method, path)
+                    text = answer["error"]["message"] if status >= 400 else ""
+                    if (status == 404 and "'race'" not in text or stored and "has no" in text
+                            or status == 409 and "deleted" in text):
+                        race.bad.append((method, path, answer))
+        db.close()
+        self.assertEqual(race.bad, [], "answers seen: %r" % race.seen)
+
     def test_an_unreadable_enqueued_count_is_said_once_a_stretch(self):
         # the engine counts a study's enqueued configurations every tick for
         # its share of --max-parallel; a count that could not be read was
