@@ -70,17 +70,25 @@ class MultiStudyTest(ServerCase):
         self.release("busy")
         s.wait_state("busy", "COMPLETE")
 
-    def short_of_suggestions(self, name, strategy, space):
-        """A study of held trials whose strategy gives 3 of its 8 slots at
-        first, then nothing until they end, beside "busy" (room for 8):
-        of --max-parallel 8, "busy" gets the 5 slots the first cannot use."""
+    def held_beside_busy(self, name, strategy, space, busy_parallel, busy_running):
+        """Under --max-parallel 8, a study of held trials (max_trials 10,
+        max_parallel 8) whose strategy starts 3 at first, then nothing
+        until they end, and "busy" (room for busy_parallel) once it runs
+        busy_running; returns the server."""
         s = self.serve("--no-access-log", "--max-parallel", "8")
         spec = self.hold_spec(name, 10, 8)
         spec["strategy"], spec["space"] = strategy, space
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
         s.wait_running(name, 3)
-        self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec("busy", 20, 8))[0], 201)
-        self.wait_counts({name: 3, "busy": 5})
+        spec = self.hold_spec("busy", 20, busy_parallel)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        self.wait_counts({name: 3, "busy": busy_running})
+        return s
+
+    def short_of_suggestions(self, name, strategy, space):
+        """Beside such a study "busy" (room for 8) gets the 5 slots of 8
+        the first cannot use."""
+        s = self.held_beside_busy(name, strategy, space, 8, 5)
         self.release("busy")
         s.wait_state("busy", "COMPLETE")
         self.release(name)
@@ -102,18 +110,12 @@ class MultiStudyTest(ServerCase):
                                   {"x": {"type": "float", "low": -2, "high": 2}})
 
     def enqueued_start_in_free_slots(self, name, strategy, space):
-        """The study's strategy starts 3 held trials, then nothing until
-        they end; "busy" holds its own 3: two of 8 slots are free. Two
+        """Beside such a study "busy" holds its own 3: two of 8 slots are
+        free. Two
         configurations enqueued to the study, one through the API, one by
         `kestrel enqueue` (another process), each take a free slot at once,
         beside the held ones; returns the study's trials then."""
-        s = self.serve("--no-access-log", "--max-parallel", "8")
-        spec = self.hold_spec(name, 10, 8)
-        spec["strategy"], spec["space"] = strategy, space
-        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
-        s.wait_running(name, 3)
-        self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec("busy", 20, 3))[0], 201)
-        self.wait_counts({name: 3, "busy": 3})
+        s = self.held_beside_busy(name, strategy, space, 3, 3)
         self.assertEqual(s.json("POST", "/api/v1/studies/%s/enqueue" % name, {"x": 0})[0], 201)
         self.wait_counts({name: 4, "busy": 3})
         subprocess.run([KESTREL, "enqueue", name, "--db", self.db, "--set", "x=1"], check=True,

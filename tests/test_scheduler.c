@@ -413,6 +413,42 @@ START_TEST(finished_grid_runs_a_later_enqueued_configuration)
 }
 END_TEST
 
+/* The budgets of the trials numbered past after, by number, each followed
+ * by 'p' when a promotion and 'e' when it ran an enqueued configuration,
+ * are want. */
+static void assert_budgets(int after, const char *want)
+{
+    sqlite3 *q;
+    sqlite3_stmt *stmt;
+    ck_assert_int_eq(sqlite3_open(db, &q), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(q, "SELECT group_concat(budget || (CASE WHEN resumed_from IS "
+                                           "NULL THEN '' ELSE 'p' END) || (CASE WHEN enqueued_id IS "
+                                           "NULL THEN '' ELSE 'e' END), ' ') FROM (SELECT * FROM "
+                                           "trials WHERE number > ?1 ORDER BY number)", -1, &stmt,
+                                        NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int(stmt, 1, after);
+    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), want);
+    sqlite3_finalize(stmt);
+    sqlite3_close(q);
+}
+
+/* Steps s, which must end its study COMPLETE, and closes it with its
+ * storage and spec. */
+static void close_completed(scheduler *s, storage *st, spec_study *spec)
+{
+    kerror err;
+    kerror_clear(&err);
+    ck_assert_int_eq(scheduler_step(s, 0, &err), 0);
+    scheduler_status ss;
+    scheduler_get_status(s, &ss);
+    ck_assert(ss.completed);
+    scheduler_close(s);
+    storage_close(st);
+    spec_free(spec);
+}
+
 /* Hyperband whose last bracket has ended, with budget.max_trials to spare,
  * runs a configuration enqueued afterwards at its full budget (R) the next
  * time the study runs: it stayed pending while the study completed again,
@@ -460,18 +496,7 @@ START_TEST(a_full_budget_trial_is_in_no_bracket_of_a_later_round)
     run_to_end(text, 1, &ss);
     ck_assert_int_eq(ss.n_trials, 13);
     ck_assert(ss.completed);
-    sqlite3 *q;
-    sqlite3_stmt *stmt;
-    ck_assert_int_eq(sqlite3_open(db, &q), SQLITE_OK);
-    /* round 2's trials: budget, and whether a promotion, by number */
-    ck_assert_int_eq(sqlite3_prepare_v2(q, "SELECT group_concat(budget || (CASE WHEN resumed_from IS "
-                                           "NULL THEN '' ELSE 'p' END), ' ') FROM (SELECT * FROM "
-                                           "trials WHERE number > 6 ORDER BY number)", -1, &stmt, NULL),
-                     SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
-    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "1 1 1 3p 3 3");
-    sqlite3_finalize(stmt);
-    sqlite3_close(q);
+    assert_budgets(6, "1 1 1 3p 3 3");   /* round 2's trials */
 }
 END_TEST
 
@@ -804,13 +829,7 @@ START_TEST(promotion_due_keeps_a_workers_study_running)
     ck_assert_int_eq(scheduler_remote_line(s, 4, "{\"loss\": 0.5}", &err), KE_OK);
     ck_assert_int_eq(scheduler_remote_exit(s, 4, &ev, NULL, NULL, &err), KE_OK);
     /* nothing more to promote: the study completes */
-    ck_assert_int_eq(scheduler_step(s, 0, &err), 0);
-    scheduler_status ss;
-    scheduler_get_status(s, &ss);
-    ck_assert(ss.completed);
-    scheduler_close(s);
-    storage_close(st);
-    spec_free(&spec);
+    close_completed(s, st, &spec);
 }
 END_TEST
 
@@ -824,6 +843,29 @@ static void end_tag(scheduler *s, int tag)
     runner_event ev = {.kind = RUNNER_EXIT, .exited = 1};
     ck_assert_int_eq(scheduler_remote_line(s, tag, line, &err), KE_OK);
     ck_assert_msg(scheduler_remote_exit(s, tag, &ev, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+}
+
+/* s, whose strategy has nothing to start now (a lease gets nothing, none
+ * startable), is given conf (taken) by another connection, as `kestrel
+ * enqueue` would: scheduler_startable counts it. */
+static void enqueue_while_none_startable(scheduler *s, const spec_study *spec, json_t *conf)
+{
+    kerror err;
+    kerror_clear(&err);
+    scheduler_remote rem = {.tag = 99, .worker = "w", .batch = 1};
+    ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_OK);
+    ck_assert_int_eq(rem.leased, 0);
+    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
+    ck_assert_int_eq(scheduler_startable(s), 0);
+    storage *other;
+    ck_assert_int_eq(storage_open(&other, db, &err), KE_OK);
+    int added;
+    ck_assert_msg(enqueue_add(other, scheduler_study_id(s), &spec->space, conf, "", "cli", &added,
+                              &err) == KE_OK, "%s", err.msg);
+    json_decref(conf);
+    storage_close(other);
+    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
+    ck_assert_int_eq(scheduler_startable(s), 1);
 }
 
 /* Hyperband with nothing to start before its running trials end (a rung
@@ -848,7 +890,7 @@ static void hyperband_waiting_runs_enqueued(int R, int n_first, int n_end_first,
     kerror err;
     kerror_clear(&err);
     spec_study spec;
-    storage *st, *other;
+    storage *st;
     scheduler_opts o;
     scheduler *s = open_for_workers(text, &spec, &st, &o);
     int tag = 1;
@@ -858,21 +900,8 @@ static void hyperband_waiting_runs_enqueued(int R, int n_first, int n_end_first,
         end_tag(s, tag);
     }
     for (; tag <= n_first; tag++) lease_tag(s, tag);
-    scheduler_remote rem = {.tag = 100, .worker = "w", .batch = 1};
-    ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_OK);
-    ck_assert_int_eq(rem.leased, 0);
-    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
-    ck_assert_int_eq(scheduler_startable(s), 0);
-    ck_assert_int_eq(storage_open(&other, db, &err), KE_OK);
-    json_t *conf = json_pack("{s:f}", "x", x);
-    int added;
-    ck_assert_msg(enqueue_add(other, scheduler_study_id(s), &spec.space, conf, "", "cli", &added,
-                              &err) == KE_OK, "%s", err.msg);
-    json_decref(conf);
-    storage_close(other);
-    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
-    ck_assert_int_eq(scheduler_startable(s), 1);
-    rem = lease_tag(s, 100);
+    enqueue_while_none_startable(s, &spec, json_pack("{s:f}", "x", x));
+    scheduler_remote rem = lease_tag(s, 100);
     ck_assert_int_eq(rem.trial->number, n_first);
     ck_assert_int_eq(rem.trial->budget, budget);
     ck_assert_double_eq(rem.trial->point.x[0], x);
@@ -885,25 +914,8 @@ static void hyperband_waiting_runs_enqueued(int R, int n_first, int n_end_first,
         if (!rem.leased) break;
         end_tag(s, tag);
     }
-    ck_assert_int_eq(scheduler_step(s, 0, &err), 0);
-    scheduler_status ss;
-    scheduler_get_status(s, &ss);
-    ck_assert(ss.completed);
-    scheduler_close(s);
-    storage_close(st);
-    spec_free(&spec);
-    sqlite3 *q;
-    sqlite3_stmt *stmt;
-    ck_assert_int_eq(sqlite3_open(db, &q), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(q, "SELECT group_concat(budget || (CASE WHEN resumed_from IS "
-                                           "NULL THEN '' ELSE 'p' END) || (CASE WHEN enqueued_id IS "
-                                           "NULL THEN '' ELSE 'e' END), ' ') FROM (SELECT * FROM "
-                                           "trials ORDER BY number)", -1, &stmt, NULL),
-                     SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
-    ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), budgets);
-    sqlite3_finalize(stmt);
-    sqlite3_close(q);
+    close_completed(s, st, &spec);
+    assert_budgets(-1, budgets);
 }
 
 START_TEST(hyperband_waiting_for_a_rung_starts_an_enqueued_configuration_at_once)
@@ -936,22 +948,11 @@ START_TEST(an_unreadable_enqueued_count_keeps_no_started_one)
     kerror err;
     kerror_clear(&err);
     spec_study spec;
-    storage *st, *other;
+    storage *st;
     scheduler_opts o;
     scheduler *s = open_for_workers(text, &spec, &st, &o);
     for (int tag = 1; tag <= 3; tag++) lease_tag(s, tag);
-    scheduler_remote rem = {.tag = 9, .worker = "w", .batch = 1};
-    ck_assert_int_eq(scheduler_lease(s, &rem, &err), KE_OK);
-    ck_assert_int_eq(rem.leased, 0);   /* the grid has no point left */
-    ck_assert_int_eq(storage_open(&other, db, &err), KE_OK);
-    json_t *conf = json_pack("{s:i}", "x", 2);
-    int added;
-    ck_assert_int_eq(enqueue_add(other, scheduler_study_id(s), &spec.space, conf, "", "cli", &added,
-                                 &err), KE_OK);
-    json_decref(conf);
-    storage_close(other);
-    ck_assert_int_eq(scheduler_enqueued_refresh(s, &err), KE_OK);
-    ck_assert_int_eq(scheduler_startable(s), 1);
+    enqueue_while_none_startable(s, &spec, json_pack("{s:i}", "x", 2));
     ck_assert(lease_tag(s, 4).trial->enqueued);
     sql("ALTER TABLE enqueued RENAME TO enqueued_away");
     ck_assert_int_ne(scheduler_enqueued_refresh(s, &err), KE_OK);
