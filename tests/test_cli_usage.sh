@@ -263,7 +263,7 @@ check "kestrel serve does not warn of a history only its owner reads, or a new o
 rm -f histwal.db*
 $KESTREL serve --db histwal.db --listen 127.0.0.1:0 >histwal.out 2>histwal.err &
 pid=$!
-i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' histwal.out; do sleep 0.1; i=$((i + 1)); done
+i=0; while [ $i -lt 600 ] && ! grep -qs '^listening on' histwal.out; do sleep 0.1; i=$((i + 1)); done
 kill $pid; wait $pid
 mkfifo hold.fifo
 sqlite3 histwal.db <hold.fifo >hold.out &   # holds the history open: its -wal, written, is kept
@@ -271,16 +271,20 @@ exec 3>hold.fifo
 echo "create table held(x); select count(*) > 0 from sqlite_master;" >&3
 i=0; while [ $i -lt 600 ] && ! grep -q 1 hold.out; do sleep 0.1; i=$((i + 1)); done
 chmod 600 histwal.db && chmod 644 histwal.db-wal && chmod 640 histwal.db-shm
+# the background job truncates histwal.out only once it runs: the first
+# serve's 'listening on' left in it had the wait below end at once, and the
+# kill stop the second before it looked at the -wal (2 runs in 30 failed)
+rm -f histwal.out histwal.err
 $KESTREL serve --db histwal.db --listen 127.0.0.1:0 >histwal.out 2>histwal.err &
 pid=$!
-i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' histwal.out; do sleep 0.1; i=$((i + 1)); done
+i=0; while [ $i -lt 600 ] && ! grep -qs '^listening on' histwal.out; do sleep 0.1; i=$((i + 1)); done
 kill $pid; wait $pid
 # through a symbolic link SQLite keeps them beside the file it points at:
 # the warning looked for histlink.db-wal, which is not there, and said nothing
 ln -s histwal.db histlink.db
 $KESTREL serve --db histlink.db --listen 127.0.0.1:0 >histlink.out 2>histlink.err &
 pid=$!
-i=0; while [ $i -lt 600 ] && ! grep -q '^listening on' histlink.out; do sleep 0.1; i=$((i + 1)); done
+i=0; while [ $i -lt 600 ] && ! grep -qs '^listening on' histlink.out; do sleep 0.1; i=$((i + 1)); done
 kill $pid; wait $pid
 exec 3>&-
 check "kestrel serve warns of a history's -wal and -shm others can read, in one line, though the history is 0600" \
