@@ -198,7 +198,7 @@ static int summary(const spec_study *spec, const scheduler_status *st, const pro
         say(p, "stopped: %s; run the same command again to resume", st->stop_reason);
     if (st->failed) {
         fprintf(stderr, "kestrel run: study '%s' failed: %s; see 'kestrel trials %s "
-                "--state failed'\n", spec->name, st->failure, spec->name);
+                "--state FAILED'\n", spec->name, st->failure, spec->name);
         return CLI_FAIL;
     }
     return st->completed ? CLI_OK : CLI_STOPPED;

@@ -507,6 +507,11 @@ $KESTREL run broken.json --db broken.db >out.txt 2>err.txt; rc=$?
 check "fail fast: exit 1 after budget.max_failures (10) failures in a row" "[ $rc -eq 1 ] && [ \$(q 'select count(*) from trials') -eq 10 ]"
 check "fail fast: the study is FAILED, not COMPLETE, and says why" "[ \"\$(q 'select state from studies')\" = FAILED ] && q 'select state_reason from studies' | grep -q '10 trials in a row failed (budget.max_failures = 10); the last: exit code 2: sh: 0: cannot open no-such-script.sh'"
 check "fail fast: run prints the reason" "grep -q 'study broken: failed' out.txt && grep -q \"study 'broken' failed: 10 trials in a row\" err.txt"
+# the listing the failed run points to runs as printed (--state takes the
+# states in capitals)
+hint=$(sed -n "s/.*see '\(kestrel trials [^']*\)'.*/\1/p" err.txt)
+$KESTREL ${hint#kestrel } --db broken.db >out.txt 2>&1; rc=$?
+check "fail fast: the trials listing the run points to works (exit 0, the FAILED trials)" "[ -n '$hint' ] && [ $rc -eq 0 ] && [ \$(grep -c FAILED out.txt) -eq 10 ]"
 $KESTREL best broken --db broken.db >out.txt 2>err.txt; rc=$?
 check "kestrel best with no complete trial: exit 5, the error alone, no header" "[ $rc -eq 5 ] && [ ! -s out.txt ] && grep -q 'no COMPLETE trial' err.txt"
 check "fail fast: kestrel studies shows FAILED" "$KESTREL studies --db broken.db | grep -q 'broken *FAILED'"
