@@ -11,12 +11,14 @@ their schemas by a small validator of the schema subset the document uses;
 objects are closed (a field the server sends that the document lacks fails),
 so the reference stays complete.
 """
+import http.client
 import json
 import os
 import re
 import sys
 import tempfile
 import shutil
+import socket
 import unittest
 
 try:
@@ -185,6 +187,20 @@ class Doc:
         return r["content"]["application/json"]["schema"]
 
 
+def announce_body(server, method, path, length):
+    """(status, JSON) of a request whose headers announce a body of length
+    bytes and that sends none: a body over the limit is refused from its
+    Content-Length (sending it would race the server's early answer)."""
+    c = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    c.sendall(b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % (method.encode(), path.encode(), length))
+    r = http.client.HTTPResponse(c)
+    r.begin()
+    data = r.read()
+    c.close()
+    return r.status, json.loads(data)
+
+
 class OpenApiTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -265,11 +281,12 @@ class OpenApiTest(unittest.TestCase):
         self.check(s, "POST", "/api/v1/studies/api/stop", "/api/v1/studies/{name}/stop", 409)
         self.check(s, "POST", "/api/v1/studies", "/api/v1/studies", 400, {"name": "x"})
 
-    def doc_operations(self):
+    def doc_operations(self, with_files=False):
         """(method, path) of every documented API route; the dashboard's
-        files (/ and /{file}) are the fallback, not routes."""
+        files (/ and /{file}) are the fallback, not routes (with_files: them
+        too)."""
         for path, item in self.doc.doc["paths"].items():
-            if path in ("/", "/{file}"):
+            if path in ("/", "/{file}") and not with_files:
                 continue
             for method in item:
                 if method != "parameters":
@@ -313,6 +330,36 @@ class OpenApiTest(unittest.TestCase):
             if "400" not in self.doc.doc["paths"][path][method]["responses"]:
                 no_400.append(where)
         self.assertEqual(no_400, [], "answer 400 but do not say so")
+
+    def test_refusals_of_every_route_are_documented(self):
+        # every route refuses a web page of another site (403, before its
+        # route), and every JSON body over 1 MiB (413): each operation says so,
+        # with an Error whose code the schema lists
+        s = Server(self.tmp, os.path.join(self.tmp, "r.db"))
+        self.servers.append(s)
+        fill = {"{name}": "nope", "{number}": "0", "{id}": "1", "{file}": "style.css"}
+        missing = []
+
+        def documented(path, method, code, answer):
+            where = "%s %s %d" % (method.upper(), path, code)
+            self.assertEqual(answer[0], code, where)
+            if str(code) not in self.doc.doc["paths"][path][method]["responses"]:
+                missing.append(where)
+                return
+            schema = self.doc.response_schema(path, method, code)
+            self.assertEqual(self.doc.validate(answer[1], schema), [], where)
+
+        for method, path in self.doc_operations(with_files=True):
+            url = path
+            for k, v in fill.items():
+                url = url.replace(k, v)
+            documented(path, method, 403,
+                       s.json(method.upper(), url, None, headers={"Host": "evil.example"}))
+            op = self.doc.doc["paths"][path][method]
+            if "application/json" in op.get("requestBody", {}).get("content", {}):
+                documented(path, method, 413,
+                           announce_body(s, method.upper(), url, (1 << 20) + 10))
+        self.assertEqual(missing, [], "answered, not documented")
 
     def test_worker_answers_match_their_schemas(self):
         s = Server(self.tmp, os.path.join(self.tmp, "w.db"), "--max-parallel", "0")
