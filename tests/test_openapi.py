@@ -273,6 +273,13 @@ class OpenApiTest(unittest.TestCase):
         self.check(s, "GET", "/api/v1/studies/api/enqueue", "/api/v1/studies/{name}/enqueue")
         self.check(s, "POST", "/api/v1/studies/api/enqueue", "/api/v1/studies/{name}/enqueue", 400,
                    {"x9": 1})
+        # a value no parameter takes (true: a space's values are numbers and
+        # texts) is refused, and the document's Configuration refuses it too
+        config = {"x1": True, "x2": 2}
+        self.check(s, "POST", "/api/v1/studies/api/enqueue", "/api/v1/studies/{name}/enqueue", 400,
+                   config)
+        self.assertNotEqual(self.doc.validate(config, {"$ref": "#/components/schemas/Configuration"}),
+                            [])
         self.check(s, "PUT", "/api/v1/studies/api/note", "/api/v1/studies/{name}/note", 200,
                    {"note": "a note"})
         self.check(s, "GET", "/api/v1/studies/api/note", "/api/v1/studies/{name}/note")
