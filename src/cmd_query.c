@@ -39,7 +39,9 @@ static const char trials_help[] =
     "                     [--state RUNNING|COMPLETE|PRUNED|FAILED] [--sort number|best]\n"
     "                     [--limit N] [--offset N]   (--limit 0: no limit)\n"
     "List a study's trials with their parameters as columns, value, state and\n"
-    "failure reason. Output streams, so it works on studies of any size.\n";
+    "failure reason. Output streams, so it works on studies of any size. Exit\n"
+    "status 5 when there is no such study, or it is deleted while it lists (the\n"
+    "output cut there and left unclosed: the JSON without its closing bracket).\n";
 static const char trial_help[] =
     "Usage: kestrel trial STUDY NUMBER [--db FILE]\n"
     "Show one trial in detail as JSON (the object of GET\n"
