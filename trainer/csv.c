@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int read_whole(const char *path, char **out, kerror *err)
 {
@@ -17,6 +18,13 @@ static int read_whole(const char *path, char **out, kerror *err)
     FILE *f = fopen(path, "rb");
     if (!f)
         return kerror_set(err, KE_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
+    /* fopen opens a directory on Linux, and its size reads as LONG_MAX:
+     * the allocation below failed with that number and no word of the cause */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return kerror_set(err, KE_INVALID, NULL, "%s: is a directory, not a CSV file", path);
+    }
     int rc = KE_OK;
     long len = -1;
     if (fseek(f, 0, SEEK_END) == 0)
