@@ -35,6 +35,26 @@ static const char *tpath(const char *name)
     return buf;
 }
 
+/* Loads text as a CSV file of task (label the last column, no
+ * categories): the code it returns; err->msg says why. */
+static int load_text(const char *text, dataset_task task, const char *categorical, dataset *ds,
+                     kerror *err)
+{
+    FILE *f = fopen(tpath("t.csv"), "w");
+    ck_assert(f && fputs(text, f) >= 0 && fclose(f) == 0);
+    return csv_load(tpath("t.csv"), NULL, task, categorical, NULL, NULL, ds, err);
+}
+
+static void refused(const char *text, dataset_task task, const char *categorical,
+                    const char *needle)
+{
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(load_text(text, task, categorical, &ds, &err), KE_INVALID);
+    ck_assert_msg(strstr(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
+    ck_assert_ptr_null(ds.x);
+}
+
 /* csv:DIR (a folder given for its file) said "cannot allocate
  * 9223372036854775807 bytes": fopen opens a directory on Linux and its size
  * read as LONG_MAX. */
@@ -50,6 +70,50 @@ START_TEST(a_directory_is_refused_as_such)
 }
 END_TEST
 
+/* A value strtod reads but float cannot hold ('inf', '-Infinity', '1e39')
+ * was called non-numeric, with the hint to one-hot encode it; with
+ * categorical=auto it made its whole column categorical (each distinct
+ * number a feature of its own); as a regression target under task=auto it
+ * made the column classes (300 rows: 300 classes, accuracy 0, a success).
+ * Each is now refused as out of range, naming the line and the column. */
+START_TEST(values_beyond_float_are_out_of_range)
+{
+    refused("a,b,c\n1,inf,x\n3,4,y\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:2: column 2 ('b'): value 'inf' out of range (only finite numbers within "
+            "+-3.4e38 are read)");
+    refused("a,b,c\n1,2,x\n-Infinity,4,y\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:3: column 1 ('a'): value '-Infinity' out of range");
+    refused("a,b,c\n1,2,x\n3,1e39,y\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:3: column 2 ('b'): value '1e39' out of range");
+    /* a column of numbers stays numeric under categorical=auto */
+    refused("a,b,c\n1,2.5,x\n3,inf,y\n5,6,x\n", DATASET_CLASSIFICATION, "auto",
+            "t.csv:3: column 2 ('b'): value 'inf' out of range");
+    refused("a,b,c\n1,2,0.5\n3,4,1e39\n", DATASET_REGRESSION, NULL,
+            "t.csv:3: column 3 ('c'): target '1e39' out of range (only finite numbers");
+    /* task=auto: fractional targets with one out of range are a regression
+     * column, and that target is refused */
+    char text[8192] = "a,c\n";
+    for (int i = 0; i < 300; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d,%s\n", i,
+                 i == 7 ? "inf" : i % 2 ? "0.25" : "1.5");
+    refused(text, DATASET_AUTO, NULL, "t.csv:9: column 2 ('c'): target 'inf' out of range");
+    /* integer targets, over half of them distinct, one beyond float */
+    strcpy(text, "a,c\n");
+    for (int i = 0; i < 300; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d,%d\n", i, 1000 + i);
+    memcpy(strstr(text, "2,1002"), "2,1e99", 6);
+    refused(text, DATASET_AUTO, NULL, "t.csv:4: column 2 ('c'): target '1e99' out of range");
+    /* labels that are names stay classes, 'inf' among them */
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(load_text("a,c\n1,inf\n2,cat\n3,inf\n", DATASET_AUTO, NULL, &ds, &err),
+                     KE_OK);
+    ck_assert_int_eq(ds.task, DATASET_CLASSIFICATION);
+    ck_assert_uint_eq(ds.n_classes, 2);
+    dataset_free(&ds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("csv");
@@ -57,6 +121,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_directory_is_refused_as_such);
+    tcase_add_test(tc, values_beyond_float_are_out_of_range);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -587,7 +587,7 @@ START_TEST(csv_names_cached)
     dataset_free(&ds);
     char file[512];
     const char *paths[1] = {tpath("n.csv")};
-    ck_assert_int_eq(dscache_path(tpath("c"), paths, 1, "csv v3 task=0 last=0 label=label", file,
+    ck_assert_int_eq(dscache_path(tpath("c"), paths, 1, "csv v4 task=0 last=0 label=label", file,
                                   sizeof file, &err), KE_OK);
     uint32_t version = 1;
     poke(file, 8, &version, sizeof version);

@@ -126,22 +126,42 @@ static int hex_number(const char *s)
 }
 
 #define HEX_HINT " (only decimal numbers are read)"
+#define RANGE_HINT " (only finite numbers within +-3.4e38 are read)"
+
+/* What a field spells: a finite float; a decimal number strtod reads whole
+ * that a float cannot hold ("inf", "-Infinity", "1e39"), which is no
+ * category or class name but a number out of range; or anything else. */
+typedef enum { NUM_FINITE, NUM_RANGE, NUM_NONE } num_kind;
+
+/* s's kind; *out its value when it is NUM_FINITE. */
+static num_kind number_kind(const char *s, float *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || hex_number(s)) return NUM_NONE;
+    if (!isfinite(v) || fabs(v) > 3.4e38) return NUM_RANGE;
+    *out = (float)v;
+    return NUM_FINITE;
+}
 
 /* A finite float spelled fully by s, in decimal. */
 static int parse_float(const char *s, float *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v) || fabs(v) > 3.4e38 || hex_number(s))
-        return -1;
-    *out = (float)v;
-    return 0;
+    return number_kind(s, out) == NUM_FINITE ? 0 : -1;
+}
+
+/* what ("value", "target") of column j, a number a float cannot hold */
+static int range_error(const char *path, size_t lineno, size_t j, const char *name,
+                       const char *what, const char *value, kerror *err)
+{
+    return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): %s '%s' out of range"
+                      RANGE_HINT, path, lineno, j + 1, name, what, value);
 }
 
 typedef struct {
     const char *s;
     float v;
+    size_t line;   /* of the file, for errors */
 } csv_label;
 
 static int label_cmp_num(const void *a, const void *b)
@@ -265,32 +285,46 @@ static int cmp_float(const void *a, const void *b)
 
 /* DATASET_AUTO's rule (dataset.h): labels that read as a continuous
  * target. A classifier would make each distinct value a class of its own
- * and report an accuracy near 0 without a word. */
-static int looks_continuous(csv_label *lab, size_t n)
+ * and report an accuracy near 0 without a word. A number out of float's
+ * range counts as a number (to_regression refuses it): as a class name it
+ * turned a column of targets into classes. */
+static int looks_continuous(const csv_label *lab, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (parse_float(lab[i].s, &lab[i].v) != 0) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (lab[i].v != floorf(lab[i].v)) return 1;
-    float *v = malloc(n * sizeof *v);
+    float *v = malloc((n ? n : 1) * sizeof *v);
     if (!v) return 0;
-    for (size_t i = 0; i < n; i++) v[i] = lab[i].v;
-    qsort(v, n, sizeof *v, cmp_float);
-    size_t k = n > 0;
-    for (size_t i = 1; i < n; i++) k += v[i] != v[i - 1];
+    size_t m = 0;   /* v[0, m): the finite values */
+    int fraction = 0;
+    for (size_t i = 0; i < n; i++) {
+        num_kind kind = number_kind(lab[i].s, &v[m]);
+        if (kind == NUM_NONE) {
+            free(v);
+            return 0;
+        }
+        if (kind == NUM_FINITE) {
+            fraction = fraction || v[m] != floorf(v[m]);
+            m++;
+        }
+    }
+    qsort(v, m, sizeof *v, cmp_float);
+    size_t k = m > 0;
+    for (size_t i = 1; i < m; i++) k += v[i] != v[i - 1];
     free(v);
-    return k > 100 && 2 * k > n;
+    return fraction || (k > 100 && 2 * k > n);
 }
 
-/* The classification dataset ds, its labels read as one regression
- * target. */
-static int to_regression(dataset *ds, const csv_label *lab, kerror *err)
+/* The classification dataset ds, its labels (column j of c's file) read as
+ * one regression target; a label out of float's range is refused. */
+static int to_regression(const csv_ctx *c, size_t j, const char *name, dataset *ds,
+                         const csv_label *lab, kerror *err)
 {
+    for (size_t i = 0; i < ds->n; i++)
+        if (number_kind(lab[i].s, &(float){0}) == NUM_RANGE)
+            return range_error(c->path, lab[i].line, j, name, "target", lab[i].s, err);
     dataset r;
     int rc = dataset_alloc(&r, DATASET_REGRESSION, ds->n, ds->d, 1, err);
     if (rc) return rc;
     memcpy(r.x, ds->x, ds->n * ds->d * sizeof *r.x);
-    for (size_t i = 0; i < ds->n; i++) r.targets[i] = lab[i].v;
+    for (size_t i = 0; i < ds->n; i++) number_kind(lab[i].s, &r.targets[i]);
     dataset_free(ds);
     *ds = r;
     return KE_OK;
@@ -333,7 +367,10 @@ static int field_count_error(const char *path, size_t lineno, size_t k, size_t n
 static int field_error(const csv_ctx *c, size_t lineno, size_t j, const char *name,
                        const char *value, kerror *err)
 {
+    float v;
     int na = is_missing(value), hex = hex_number(value);
+    if (!na && number_kind(value, &v) == NUM_RANGE)
+        return range_error(c->path, lineno, j, name, "value", value, err);
     return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): %s '%s'%s", c->path, lineno,
                       j + 1, name,
                       na ? "missing value" : hex ? "hexadecimal value" : "non-numeric value", value,
@@ -388,7 +425,7 @@ static int read_label(const csv_ctx *c, const csv_layout *L, size_t lineno, size
     const char *v = L->fields[j];
     const csv_label *hit = NULL;
     if (cm) {
-        csv_label key = {v, 0};
+        csv_label key = {v, 0, lineno};
         int number = cm->cmp != label_cmp_num || parse_float(v, &key.v) == 0;
         hit = number ? bsearch(&key, cm->v, cm->k, sizeof key, cm->cmp) : NULL;
     }
@@ -411,6 +448,9 @@ static int read_label(const csv_ctx *c, const csv_layout *L, size_t lineno, size
         ds->y[row] = (int32_t)(hit - cm->v);
     } else if (lab) {
         lab[row].s = v;
+        lab[row].line = lineno;
+    } else if (number_kind(v, &ds->targets[row]) == NUM_RANGE) {
+        return range_error(c->path, lineno, j, L->names[j], "target", v, err);
     } else if (parse_float(v, &ds->targets[row]) != 0) {
         return kerror_set(err, KE_INVALID, NULL, "%s:%zu: label column %zu ('%s'): non-numeric "
                           "target '%s'", c->path, lineno, j + 1, L->names[j], v);
@@ -489,7 +529,7 @@ static int fit_categories(const csv_ctx *c, const char *body, size_t rows, char 
         for (size_t i = 0; pick && i < rows; i++)
             if (!is_missing(cells[i * ncol + j])) {
                 col[m++] = cells[i * ncol + j];
-                other += parse_float(col[m - 1], &v) != 0;
+                other += number_kind(col[m - 1], &v) == NUM_NONE;
             }
         /* auto: a column of numbers (and missing values) stays numeric;
          * all-missing columns are csv_rows' error either way */
@@ -665,7 +705,8 @@ static int csv_decode(void *vctx, dataset *ds, kerror *err)
     if (rc == KE_OK) rc = layout_names(c, &L, known ? &cm : NULL, &dn, err);
     if (rc == KE_OK && lab)
         rc = c->task == DATASET_AUTO && looks_continuous(lab, rows)
-                 ? to_regression(ds, lab, err) : map_labels(lab, rows, c->path, ds, &dn, err);
+                 ? to_regression(c, L.label_col, L.names[L.label_col], ds, lab, err)
+                 : map_labels(lab, rows, c->path, ds, &dn, err);
     free(lab);
     free(cm.v);
     free(L.cat);
@@ -698,9 +739,10 @@ int csv_load(const char *path, const char *label_column, dataset_task task,
     if (known || c.categorical[0]) cache_dir = NULL;
     /* v2: a missing label is refused; a v1 file may hold one as a class.
      * v3: a header of numbers and hexadecimal values are refused; a v2 file
-     * may have read them */
+     * may have read them. v4: a number beyond float's range is refused; a
+     * v3 file may hold it as a class (a column of targets as classes) */
     char recipe[512];
-    int len = snprintf(recipe, sizeof recipe, "csv v3 task=%d last=%d label=%s", (int)task,
+    int len = snprintf(recipe, sizeof recipe, "csv v4 task=%d last=%d label=%s", (int)task,
                        label_column == NULL, label_column ? label_column : "");
     if (len < 0 || (size_t)len >= sizeof recipe)
         return kerror_set(err, KE_INVALID, "label_column", "label column name too long");
