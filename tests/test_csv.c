@@ -114,6 +114,29 @@ START_TEST(values_beyond_float_are_out_of_range)
 }
 END_TEST
 
+/* A header with an unnamed column, most often a trailing comma on every
+ * line (some spreadsheet exports), made that empty column the label (the
+ * last): "t.csv:2: column 4 (''): missing label ''", a row blamed for the
+ * header; pandas' index (to_csv's default), an unnamed first column, was
+ * trained on as a feature. Training refuses the header, naming the column; the row's
+ * trailing field never comes into it. */
+START_TEST(an_unnamed_column_is_refused_at_the_header)
+{
+    refused("a,b,label,\n1,2,x,\n3,4,y,\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:1: column 4 of the header has no name (a comma at the end of the line?)");
+    refused(",a,label\n0,2,x\n1,4,y\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:1: column 1 of the header has no name (pandas' index? to_csv(index=False) "
+            "leaves it out): name it or remove it");
+    refused("a,,label\n1,2,x\n3,4,y\n", DATASET_AUTO, NULL,
+            "t.csv:1: column 2 of the header has no name");
+    refused("a, \"\" ,label\n1,2,x\n3,4,y\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:1: column 2 of the header has no name");
+    /* a blank first line is no header of one unnamed column */
+    refused("\na,b,label\n1,2,x\n3,4,y\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:1: the header line is empty (the first line must name the columns)");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("csv");
@@ -122,6 +145,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_directory_is_refused_as_such);
     tcase_add_test(tc, values_beyond_float_are_out_of_range);
+    tcase_add_test(tc, an_unnamed_column_is_refused_at_the_header);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

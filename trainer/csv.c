@@ -611,6 +611,19 @@ static int csv_layout_resolve(const csv_ctx *c, const char *body, size_t rows, c
     if (cut_quote(L->names, ncol))
         return kerror_set(err, KE_INVALID, NULL, "%s:1: a quoted column name holds a comma "
                           "(not supported: it shifts every column); rename it", c->path);
+    /* an unnamed last column (a comma ending every line) became the label,
+     * and its empty fields were blamed on the first row; an unnamed first
+     * one, pandas' index, was a feature that numbers the rows */
+    if (!c->want && ncol == 1 && !L->names[0][0])
+        return kerror_set(err, KE_INVALID, NULL, "%s:1: the header line is empty (the first "
+                          "line must name the columns)", c->path);
+    for (size_t j = 0; !c->want && j < ncol; j++)
+        if (!L->names[j][0])
+            return kerror_set(err, KE_INVALID, NULL, "%s:1: column %zu of the header has no "
+                              "name%s: name it or remove it", c->path, j + 1,
+                              j + 1 == ncol ? " (a comma at the end of the line?)"
+                              : j == 0      ? " (pandas' index? to_csv(index=False) leaves it out)"
+                                            : "");
     char list[256];
     if (numeric_header(L->names, ncol))
         return kerror_set(err, KE_INVALID, NULL, "%s:1: the header line holds only numbers (%s): "
