@@ -2,7 +2,8 @@
  * checked against what they promise: gradient accumulation of k batches is
  * one batch k times as large (plain SGD, no dropout or batch norm), a
  * teacher file that cannot be read is an error naming the teacher, and so is
- * a teacher whose CSV columns or classes are not the student's. */
+ * a teacher whose CSV columns or classes are not the student's; data too
+ * small for its split is refused naming the option to change. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -158,6 +159,38 @@ START_TEST(teacher_of_other_columns_or_classes_refused)
 }
 END_TEST
 
+/* Data too small for the split: with 10 rows and the default test_ratio
+ * and val_ratio the validation part is floor(0.1 x 9) = 0 rows, refused as
+ * "val_ratio: the validation part is empty" with nothing on how to mend
+ * it; kfold=20 on those rows was refused under "folds", no option of the
+ * trainer. Each names its option, the rows and what would do. */
+START_TEST(too_few_rows_for_the_split_name_the_option)
+{
+    set("synthetic_samples=10");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "val_ratio");
+    ck_assert_msg(strstr(err.msg, "0.1 of the 9 rows left after the test part is no row: raise "
+                         "val_ratio to at least 0.112"), "%s", err.msg);
+    set("val_ratio=0.112");
+    ck_assert_msg(train_run(&c, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+    set("kfold=20");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "kfold");
+    ck_assert_msg(strstr(err.msg, "the 9 rows left after the test part cannot make 20 folds"),
+                  "%s", err.msg);
+    set("kfold=9");
+    ck_assert_msg(train_run(&c, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+    /* no val_ratio holds out a row of 1 (at most 0.9) */
+    set("kfold=0");
+    set("synthetic_samples=10");
+    set("test_ratio=0.9");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "val_ratio");
+    ck_assert_msg(strstr(err.msg, "the 1 row left after the test part is too few to hold out a "
+                         "validation row: lower test_ratio or add rows"), "%s", err.msg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_techniques");
@@ -168,6 +201,7 @@ int main(void)
                         (int)(sizeof accum_variants / sizeof accum_variants[0]));
     tcase_add_test(tc, bad_teacher_file_names_the_teacher);
     tcase_add_test(tc, teacher_of_other_columns_or_classes_refused);
+    tcase_add_test(tc, too_few_rows_for_the_split_name_the_option);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

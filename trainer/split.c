@@ -141,7 +141,7 @@ int split_kfold(const dataset *ds, const split_opts *o, size_t k,
     int rc = check_opts(ds, o, err);
     if (rc != KE_OK) return rc;
     if (k < 2 || fold >= k)
-        return kerror_set(err, KE_INVALID, "folds", "need k >= 2 and fold < k (k=%zu fold=%zu)",
+        return kerror_set(err, KE_INVALID, "kfold", "need k >= 2 and fold < k (k=%zu fold=%zu)",
                           k, fold);
     size_t *perm = malloc(ds->n * sizeof *perm);
     if (!perm || !(out->block_ = malloc(ds->n * sizeof(size_t)))) {
@@ -150,7 +150,9 @@ int split_kfold(const dataset *ds, const split_opts *o, size_t k,
     }
     size_t pool = 0;
     rc = arrange(ds, o, perm, &pool, err);
-    if (!rc && pool < k) rc = kerror_set(err, KE_INVALID, "folds", "%zu rows cannot make %zu folds", pool, k);
+    if (!rc && pool < k)
+        rc = kerror_set(err, KE_INVALID, "kfold", "the %zu row%s left after the test part cannot "
+                        "make %zu folds", pool, pool == 1 ? "" : "s", k);
     if (rc) {
         free(perm);
         split_free(out);

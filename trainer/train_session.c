@@ -63,6 +63,20 @@ static int balance(session *s, kerror *err)
     return KE_OK;
 }
 
+/* val_ratio's floor(val_ratio x pool) rows were none: what would make one
+ * (1 / pool rounded up in its third decimal; at most val_ratio's 0.9). */
+static int empty_validation(double val_ratio, size_t pool, kerror *err)
+{
+    double need = ceil(1000.0 / (double)pool) / 1000.0;
+    const char *rows = pool == 1 ? "row" : "rows";
+    if (need > 0.9)
+        return kerror_set(err, KE_INVALID, "val_ratio", "the %zu %s left after the test part %s "
+                          "too few to hold out a validation row: lower test_ratio or add rows",
+                          pool, rows, pool == 1 ? "is" : "are");
+    return kerror_set(err, KE_INVALID, "val_ratio", "%g of the %zu %s left after the test part "
+                      "is no row: raise val_ratio to at least %g", val_ratio, pool, rows, need);
+}
+
 static int load_data(session *s, int fold, kerror *err)
 {
     const train_config *c = s->cfg;
@@ -106,8 +120,7 @@ static int load_data(session *s, int fold, kerror *err)
     rc = fold < 0 ? split_make(&s->ds, &so, &s->sp, err)
                   : split_kfold(&s->ds, &so, (size_t)c->kfold, (size_t)fold, &s->sp, err);
     if (rc) return rc;
-    if (s->sp.n_val == 0)
-        return kerror_set(err, KE_INVALID, "val_ratio", "the validation part is empty");
+    if (s->sp.n_val == 0) return empty_validation(c->val_ratio, s->ds.n - s->sp.n_test, err);
     if ((rc = fit_scaler(s, &so, fold, err))) return rc;
     s->n_out = (int)dataset_out_dim(&s->ds);
     return c->class_weight ? balance(s, err) : KE_OK;
