@@ -108,6 +108,12 @@ START_TEST(set_rejections)
     rejects("dropout=0.99", "dropout", "[0, 0.95]");
     rejects("batch_size=0", "batch_size", "[1, 65536]");
     rejects("batch_size=3.5", "batch_size", "integer");
+    /* the value as given, not at %g's 6 digits: 'must be in [0, 0.95], got
+     * 0.95' refused a value it seemed to allow, and 'got 2.14748e+09' was
+     * no number the user typed */
+    rejects("dropout=0.9500001", "dropout", "must be in [0, 0.95], got 0.9500001");
+    rejects("seed=2147483648", "seed", "must be in [0, 2147483647], got 2147483648");
+    rejects("epochs=2.0000001", "epochs", "must be an integer, got 2.0000001");
     rejects("optimizer=lion", "optimizer", "sgd|momentum|nesterov|adagrad|rmsprop|adam|adamw");
     rejects("batchnorm=maybe", "batchnorm", "true or false");
     rejects("hidden=64,x", "hidden", "not a list of integers");

@@ -203,11 +203,21 @@ static void range_text(const train_config_option *o, char *buf, size_t n)
     snprintf(buf, n, f, o->min_open ? '(' : '[', o->min, o->max);
 }
 
+/* v in as few digits as read back as v: %g's six made 0.9500001 "0.95",
+ * inside the range it was refused from, and 2147483648 "2.14748e+09" */
+static const char *value_text(double v, char *buf, size_t n)
+{
+    for (int digits = 6; digits <= 17; digits++)
+        if (snprintf(buf, n, "%.*g", digits, v) > 0 && strtod(buf, NULL) == v) break;
+    return buf;
+}
+
 static int range_error(const train_config_option *o, double v, kerror *err)
 {
-    char range[128];
+    char range[128], got[32];
     range_text(o, range, sizeof range);
-    return kerror_set(err, KE_INVALID, o->name, "must be in %s, got %g", range, v);
+    return kerror_set(err, KE_INVALID, o->name, "must be in %s, got %s", range,
+                      value_text(v, got, sizeof got));
 }
 
 static int in_range(const train_config_option *o, double v)
@@ -219,7 +229,8 @@ static int check_number(const train_config_option *o, double v, int integral, ke
 {
     if (!isfinite(v)) return kerror_set(err, KE_INVALID, o->name, "must be a finite number");
     if (integral && v != floor(v))
-        return kerror_set(err, KE_INVALID, o->name, "must be an integer, got %g", v);
+        return kerror_set(err, KE_INVALID, o->name, "must be an integer, got %s",
+                          value_text(v, (char[32]){0}, 32));
     if (!in_range(o, v)) return range_error(o, v, err);
     return KE_OK;
 }
