@@ -74,6 +74,10 @@ START_TEST(set_text_forms)
     ck_assert_int_eq(c.hidden.n, 3);
     ck_assert_int_eq(train_config_set_kv(&c, "hidden=", &err), KE_OK);   /* a linear model */
     ck_assert_int_eq(c.hidden.n, 0);
+    ck_assert_int_eq(train_config_set_kv(&c, "hidden= [ 8 , 4 ] ", &err), KE_OK);
+    ck_assert(c.hidden.n == 2 && c.hidden.v[0] == 8 && c.hidden.v[1] == 4);
+    ck_assert_int_eq(train_config_set_kv(&c, "hidden=[ ]", &err), KE_OK);
+    ck_assert_int_eq(c.hidden.n, 0);
     ck_assert_int_eq(train_config_set_kv(&c, "batchnorm=true", &err), KE_OK);
     ck_assert_int_eq(c.batchnorm, 1);
     ck_assert_int_eq(train_config_set_kv(&c, "batchnorm=0", &err), KE_OK);
@@ -118,6 +122,15 @@ START_TEST(set_rejections)
     rejects("batchnorm=maybe", "batchnorm", "true or false");
     rejects("hidden=64,x", "hidden", "not a list of integers");
     rejects("hidden=64,0", "hidden", "[1, 65536]");
+    /* strtok took an empty entry and a ']' inside for separators: "hidden=,"
+     * trained a linear model, "256,,128" two layers and "256]128" one */
+    rejects("hidden=,", "hidden", "an empty entry in ','");
+    rejects("hidden=256,,128", "hidden", "an empty entry in '256,,128'");
+    rejects("hidden=256,", "hidden", "an empty entry in '256,'");
+    rejects("hidden=[256,]", "hidden", "an empty entry in '[256,]'");
+    rejects("hidden=256]128", "hidden", "not a list of integers: '256]128'");
+    rejects("hidden=[256", "hidden", "not a list of integers: '[256'");
+    rejects("milestones=3 5", "milestones", "not a list of integers: '3 5'");
     rejects("hidden=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,"
             "29,30,31,32,33", "hidden", "at most 32");
     rejects("data=imagenet", "data", "csv:PATH");

@@ -302,18 +302,29 @@ static int set_string(train_config *c, const train_config_option *o, const char 
     return KE_OK;
 }
 
-/* "256,128", "[256, 128]", "" (empty list). */
+/* "256,128", "[256, 128]", "" or "[]" (the empty list): integers between
+ * commas, spaces around them. An empty entry or text around the brackets is
+ * refused: strtok took them for separators, so "hidden=," trained a linear
+ * model and "256]128" one layer. */
 static int set_list(train_config *c, const train_config_option *o, const char *s, kerror *err)
 {
     train_config_int_list l;
     memset(&l, 0, sizeof l);
-    while (isspace((unsigned char)*s) || *s == '[') s++;
     char buf[CONFIG_STR_MAX];
     snprintf(buf, sizeof buf, "%s", s);
-    char *close = strchr(buf, ']');
-    if (close) *close = '\0';
-    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    char *p = buf + strspn(buf, " \t");
+    size_t len = strlen(p);
+    while (len && isspace((unsigned char)p[len - 1])) p[--len] = '\0';
+    if (*p == '[' && len >= 2 && p[len - 1] == ']') {
+        p[len - 1] = '\0';
+        p++;
+    }
+    int empty = p[strspn(p, " \t")] == '\0';
+    for (char *tok = p, *comma = NULL; !empty; tok = comma + 1) {
         double v;
+        if ((comma = strchr(tok, ','))) *comma = '\0';
+        if (tok[strspn(tok, " \t")] == '\0')
+            return kerror_set(err, KE_INVALID, o->name, "an empty entry in '%s'", s);
         if (!parse_double(tok, &v))
             return kerror_set(err, KE_INVALID, o->name, "not a list of integers: '%s'", s);
         if (l.n == CONFIG_LIST_MAX)
@@ -321,6 +332,7 @@ static int set_list(train_config *c, const train_config_option *o, const char *s
         int rc = check_number(o, v, 1, err);
         if (rc) return rc;
         l.v[l.n++] = (int)v;
+        if (!comma) break;
     }
     *(train_config_int_list *)field(c, o) = l;
     return KE_OK;
