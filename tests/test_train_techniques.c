@@ -3,7 +3,8 @@
  * one batch k times as large (plain SGD, no dropout or batch norm), a
  * teacher file that cannot be read is an error naming the teacher, and so is
  * a teacher whose CSV columns or classes are not the student's; data too
- * small for its split is refused naming the option to change. */
+ * small for its split is refused naming the option to change, and a
+ * checkpoint that cannot be written before the first epoch. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -191,6 +192,47 @@ START_TEST(too_few_rows_for_the_split_name_the_option)
 }
 END_TEST
 
+/* Counts the report lines of a run (ctx: an int). */
+static int count_lines(const char *line, void *ctx)
+{
+    (void)line;
+    ++*(int *)ctx;
+    return 0;
+}
+
+/* A checkpoint that cannot be written (its folder missing, or a folder
+ * itself) failed at its first save: with checkpoint_every=0 that was the
+ * run's end, the whole run trained for nothing ('cannot create a temporary
+ * file', 'rename failed: Is a directory'). It fails before the first epoch,
+ * and leaves nothing behind. */
+START_TEST(unwritable_checkpoint_fails_before_training)
+{
+    char path[128];
+    path_in_dir(path, sizeof path, "no/such/folder/model.kck");
+    train_config_set(&c, "checkpoint", path, NULL);
+    set("checkpoint_every=0");
+    int lines = 0;
+    ck_assert_int_eq(train_run(&c, count_lines, &lines, NULL, &err), KE_IO);
+    ck_assert_int_eq(lines, 0);
+    ck_assert_msg(strstr(err.msg, "cannot create a file in its folder: No such file or directory"),
+                  "%s", err.msg);
+    ck_assert_str_eq(err.path, path);
+    train_config_set(&c, "checkpoint", dir, NULL);
+    ck_assert_int_eq(train_run(&c, count_lines, &lines, NULL, &err), KE_INVALID);
+    ck_assert_int_eq(lines, 0);
+    ck_assert_str_eq(err.path, "checkpoint");
+    ck_assert_msg(strstr(err.msg, "is a directory: name a file in it"), "%s", err.msg);
+    /* the check leaves no file beside a checkpoint that can be written */
+    path_in_dir(path, sizeof path, "model.kck");
+    train_config_set(&c, "checkpoint", path, NULL);
+    set("epochs=1");
+    ck_assert_msg(train_run(&c, count_lines, &lines, NULL, &err) == KE_OK, "%s", err.msg);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "test \"$(ls %s)\" = model.kck", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_techniques");
@@ -202,6 +244,7 @@ int main(void)
     tcase_add_test(tc, bad_teacher_file_names_the_teacher);
     tcase_add_test(tc, teacher_of_other_columns_or_classes_refused);
     tcase_add_test(tc, too_few_rows_for_the_split_name_the_option);
+    tcase_add_test(tc, unwritable_checkpoint_fails_before_training);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

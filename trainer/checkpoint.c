@@ -139,6 +139,37 @@ static char *dump(json_t *j)
     return text;
 }
 
+/* Creates path.XXXXXX, the file a save writes and renames to path: *tmp its
+ * name (the caller frees it) and *fd open for writing. */
+static int open_temp(const char *path, char **tmp, int *fd, kerror *err)
+{
+    size_t plen = strlen(path);
+    if (!(*tmp = malloc(plen + 8))) return kerror_set(err, KE_NOMEM, path, "out of memory");
+    memcpy(*tmp, path, plen);
+    memcpy(*tmp + plen, ".XXXXXX", 8);
+    if ((*fd = mkstemp(*tmp)) < 0)
+        return kerror_set(err, KE_IO, path, "cannot create a file in its folder: %s",
+                          strerror(errno));
+    return KE_OK;
+}
+
+int checkpoint_check_writable(const char *path, kerror *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return kerror_set(err, KE_INVALID, "checkpoint", "'%s' is a directory: name a file in it",
+                          path);
+    char *tmp = NULL;
+    int fd = -1;
+    int rc = open_temp(path, &tmp, &fd, err);
+    if (!rc) {
+        close(fd);
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
                     const checkpoint_state *st, const checkpoint_extra *x, kerror *err)
 {
@@ -158,21 +189,10 @@ int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const opt
     checkpoint_header h;
     fill_header(&h, strlen(json), cats ? strlen(cats) : 0, cols ? strlen(cols) : 0, m, o, st, x);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
-    if (!tmp) {
-        free(json);
-        free(cats);
-        free(cols);
-        return kerror_set(err, KE_NOMEM, path, "out of memory");
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".XXXXXX", 8);
-    int rc = KE_OK;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = kerror_set(err, KE_IO, path, "cannot create a temporary file: %s", strerror(errno));
-    } else {
+    char *tmp = NULL;
+    int fd = -1;
+    int rc = open_temp(path, &tmp, &fd, err);
+    if (!rc) {
         if (write_body(fd, &h, json, mlp_params(m), o, x, cats, cols) || fsync(fd))
             rc = kerror_set(err, KE_IO, path, "write failed: %s", strerror(errno));
         if (close(fd) && !rc) rc = kerror_set(err, KE_IO, path, "close failed: %s", strerror(errno));

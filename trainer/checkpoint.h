@@ -81,6 +81,13 @@ typedef struct {
 int checkpoint_save(const char *path, const train_config *cfg, mlp *m, const optim *o,
                     const checkpoint_state *st, const checkpoint_extra *x, kerror *err);
 
+/* Whether checkpoint_save could write path: not a directory, and a file
+ * can be made in its folder (one is made and removed). A run checks before
+ * its first epoch, so a save at its end does not fail after all of it.
+ * Errors: KE_INVALID (path "checkpoint": a directory), KE_IO (the message
+ * names the file), KE_NOMEM. */
+int checkpoint_check_writable(const char *path, kerror *err);
+
 /* Reads and verifies a whole file (magic, version, sizes, checksum). On
  * success *out is owned by the caller (checkpoint_free). Errors: KE_IO,
  * KE_INVALID (not a checkpoint, other version, corrupt), KE_NOMEM. */

@@ -358,7 +358,8 @@ int train_session_open(session *s, const train_config *c, const train_device_ops
     s->cfg = c;
     s->classification = !is_regression(c);
     s->shard_fill = !dev && train_config_data_parallel(c);
-    int rc = load_data(s, fold, err);
+    int rc = c->checkpoint[0] ? checkpoint_check_writable(c->checkpoint, err) : KE_OK;
+    if (!rc) rc = load_data(s, fold, err);
     if (!rc) rc = build(s, err);
     if (!rc && c->resume[0]) rc = resume(s, err);
     if (!rc && !dev && train_config_data_parallel(c)) rc = dp_create(&s->dp, s->m, c->threads, err);
