@@ -172,6 +172,19 @@ START_TEST(check_rejects)
     s.warmup_steps = 100;
     ck_assert_int_eq(schedule_check(&s, NULL), KE_OK);
     ck_assert_double_eq_tol(schedule_lr(&s, 99), 0.1, TOL);
+    /* one_cycle's ends of pct_start, inside the option's [0, 1], were
+     * refused as 'out of range for one_cycle', no range or value said */
+    s = base(SCHEDULE_CONSTANT);
+    s.kind = SCHEDULE_ONE_CYCLE;
+    s.div_factor = 25;
+    s.final_div_factor = 1e4;
+    s.pct_start = 1;
+    ck_assert_int_eq(schedule_check(&s, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "pct_start");
+    ck_assert_str_eq(err.msg, "one_cycle needs it in (0, 1), got 1");
+    s.pct_start = 0;
+    ck_assert_int_eq(schedule_check(&s, &err), KE_INVALID);
+    ck_assert_str_eq(err.msg, "one_cycle needs it in (0, 1), got 0");
 }
 END_TEST
 

@@ -18,11 +18,14 @@ int schedule_check(const schedule *s, kerror *err)
     for (int i = 1; i < s->n_milestones; i++)
         if (s->milestones[i] <= s->milestones[i - 1])
             return kerror_set(err, KE_INVALID, "milestones", "must be strictly ascending");
-    if (s->kind == SCHEDULE_ONE_CYCLE &&
-        (!(s->pct_start > 0 && s->pct_start < 1) || !(s->div_factor > 0) || !(s->final_div_factor > 0)))
-        return kerror_set(err, KE_INVALID, !(s->pct_start > 0 && s->pct_start < 1) ? "pct_start"
-                          : !(s->div_factor > 0) ? "div_factor" : "final_div_factor",
-                          "out of range for one_cycle");
+    /* the option's range, [0, 1], is every schedule's: one_cycle's phases
+     * each need a step */
+    if (s->kind == SCHEDULE_ONE_CYCLE && !(s->pct_start > 0 && s->pct_start < 1))
+        return kerror_set(err, KE_INVALID, "pct_start", "one_cycle needs it in (0, 1), got %g",
+                          s->pct_start);
+    if (s->kind == SCHEDULE_ONE_CYCLE && (!(s->div_factor > 0) || !(s->final_div_factor > 0)))
+        return kerror_set(err, KE_INVALID, !(s->div_factor > 0) ? "div_factor" : "final_div_factor",
+                          "must be > 0 for one_cycle");
     if (s->kind == SCHEDULE_COSINE_RESTARTS && (s->restart_period < 1 || s->restart_mult < 1))
         return kerror_set(err, KE_INVALID, s->restart_period < 1 ? "restart_period" : "restart_mult",
                           "must be >= 1");

@@ -114,7 +114,7 @@ const train_config_option train_config_options[] = {
     L(milestones, "", 1, 1e6, "multistep: ascending epochs where lr *= gamma"),
     F(decay, "0", 0, 1e6, "inverse_time: lr / (1 + decay*epoch)"),
     F(min_lr, "0", 0, BIG, "linear and cosine: final learning rate; cosine_restarts: the floor"),
-    F(pct_start, "0.3", 0, 1, "one_cycle: share of the steps spent rising to lr (PyTorch OneCycleLR)"),
+    F(pct_start, "0.3", 0, 1, "one_cycle: share of the steps spent rising to lr (PyTorch OneCycleLR), in (0, 1)"),
     FO(div_factor, "25", 0, BIG, "one_cycle: the first rate is lr / div_factor"),
     FO(final_div_factor, "1e4", 0, BIG, "one_cycle: the last rate is lr / div_factor / final_div_factor"),
     I(restart_period, "10", 1, 1e6, "cosine_restarts: epochs of the first cosine period (SGDR T_0)"),
