@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "check_main.h"
-#include "../src/utf8.h"
+#include "../common/utf8.h"
 
 START_TEST(test_sequences)
 {
