@@ -1,7 +1,8 @@
 /* utf8: keeps text that comes from outside (a trial's output, its exit
- * reason) valid UTF-8, which JSON, SQLite's text and the dashboard need: a
- * byte that does not start a well-formed sequence (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF) stands for U+FFFD. */
+ * reason, a CSV's names) valid UTF-8, which JSON, SQLite's text and the
+ * dashboard need: a byte that does not start a well-formed sequence (RFC
+ * 3629: no overlong forms, no surrogates, nothing above U+10FFFF) stands for
+ * U+FFFD, or is refused. */
 #ifndef KESTREL_UTF8_H
 #define KESTREL_UTF8_H
 

@@ -137,6 +137,33 @@ START_TEST(an_unnamed_column_is_refused_at_the_header)
 }
 END_TEST
 
+/* Text a model file keeps (column names, class labels, categories) in
+ * another encoding than UTF-8, as Latin-1 from a spreadsheet: the file
+ * trained, then the checkpoint could not be written ("cannot serialise the
+ * config"), at the end of the run with checkpoint_every=0. Refused when
+ * read, naming the line and the column; a model's file needs no such text
+ * where it ignores a column. */
+START_TEST(text_that_is_not_utf8_is_refused_when_read)
+{
+    refused("a,pr\xe9cision,label\n1,2,x\n3,4,y\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:1: column 2 of the header is not UTF-8 text (save the file as UTF-8)");
+    refused("a,b,label\n1,2,caf\xc3\xa9\n3,4,th\xe9\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:3: column 3 ('label'): a label that is not UTF-8 text (save the file as UTF-8)");
+    refused("a,b,label\n1,2,x\n3,4,th\xe9\n", DATASET_AUTO, NULL,
+            "t.csv:3: column 3 ('label'): a label that is not UTF-8 text");
+    refused("color,b,label\nr\xe9d,2,x\nblue,4,y\n", DATASET_CLASSIFICATION, "auto",
+            "t.csv:2: column 1 ('color'): a value that is not UTF-8 text");
+    /* UTF-8 text is taken, names and labels as spelled */
+    dataset ds;
+    kerror err;
+    ck_assert_int_eq(load_text("a,pr\xc3\xa9cision,label\n1,2,caf\xc3\xa9\n3,4,th\xc3\xa9\n",
+                               DATASET_CLASSIFICATION, NULL, &ds, &err), KE_OK);
+    ck_assert_str_eq(ds.names.features[1], "pr\xc3\xa9cision");
+    ck_assert_str_eq(ds.names.classes[0], "caf\xc3\xa9");
+    dataset_free(&ds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("csv");
@@ -146,6 +173,7 @@ int main(void)
     tcase_add_test(tc, a_directory_is_refused_as_such);
     tcase_add_test(tc, values_beyond_float_are_out_of_range);
     tcase_add_test(tc, an_unnamed_column_is_refused_at_the_header);
+    tcase_add_test(tc, text_that_is_not_utf8_is_refused_when_read);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -4,6 +4,7 @@
  * and column. Invariant: on any failure the output dataset is left empty. */
 #include "csv.h"
 #include "dscache.h"
+#include "../common/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -127,6 +128,10 @@ static int hex_number(const char *s)
 
 #define HEX_HINT " (only decimal numbers are read)"
 #define RANGE_HINT " (only finite numbers within +-3.4e38 are read)"
+/* A model file keeps the names, labels and categories a CSV gives it as
+ * JSON text, which is UTF-8: Latin-1 (a spreadsheet's export) trained, and
+ * the checkpoint could then not be written, at the run's end. */
+#define UTF8_HINT " that is not UTF-8 text (save the file as UTF-8)"
 
 /* What a field spells: a finite float; a decimal number strtod reads whole
  * that a float cannot hold ("inf", "-Infinity", "1e39"), which is no
@@ -384,6 +389,9 @@ static int encode(const csv_ctx *c, size_t lineno, size_t j, const onehot_column
                   const char *value, float *xf, kerror *err)
 {
     if (is_missing(value)) return field_error(c, lineno, j, col->name, value, err);
+    if (!utf8_valid(value))
+        return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): a value" UTF8_HINT,
+                          c->path, lineno, j + 1, col->name);
     long i = onehot_index(col, value);
     if (i >= 0) {
         xf[i] = 1.0f;
@@ -446,6 +454,9 @@ static int read_label(const csv_ctx *c, const csv_layout *L, size_t lineno, size
                               lineno, j + 1, L->names[j], v, cm->k,
                               name_list(c->want->classes, cm->k, list, sizeof list));
         ds->y[row] = (int32_t)(hit - cm->v);
+    } else if (lab && !utf8_valid(v)) {
+        return kerror_set(err, KE_INVALID, NULL, "%s:%zu: column %zu ('%s'): a label" UTF8_HINT,
+                          c->path, lineno, j + 1, L->names[j]);
     } else if (lab) {
         lab[row].s = v;
         lab[row].line = lineno;
@@ -618,6 +629,10 @@ static int csv_layout_resolve(const csv_ctx *c, const char *body, size_t rows, c
         return kerror_set(err, KE_INVALID, NULL, "%s:1: the header line is empty (the first "
                           "line must name the columns)", c->path);
     for (size_t j = 0; !c->want && j < ncol; j++)
+        if (!utf8_valid(L->names[j]))
+            return kerror_set(err, KE_INVALID, NULL, "%s:1: column %zu of the header is not UTF-8 "
+                              "text (save the file as UTF-8)", c->path, j + 1);
+    for (size_t j = 0; !c->want && j < ncol; j++)
         if (!L->names[j][0])
             return kerror_set(err, KE_INVALID, NULL, "%s:1: column %zu of the header has no "
                               "name%s: name it or remove it", c->path, j + 1,
@@ -753,7 +768,8 @@ int csv_load(const char *path, const char *label_column, dataset_task task,
     /* v2: a missing label is refused; a v1 file may hold one as a class.
      * v3: a header of numbers and hexadecimal values are refused; a v2 file
      * may have read them. v4: a number beyond float's range is refused; a
-     * v3 file may hold it as a class (a column of targets as classes) */
+     * v3 file may hold it as a class (a column of targets as classes); and
+     * so is text that is not UTF-8, which a v3 file may hold */
     char recipe[512];
     int len = snprintf(recipe, sizeof recipe, "csv v4 task=%d last=%d label=%s", (int)task,
                        label_column == NULL, label_column ? label_column : "");
