@@ -121,12 +121,13 @@ static int apply_env_defaults(train_config *c, kerror *err)
     return rc;
 }
 
-/* *unknown: an argument that is no option of the command (a usage error,
- * answered as every command's are), else NULL. */
+/* *unknown: an argument that is no option of the command, or *missing: the
+ * option that ends the line without its value (usage errors, answered as
+ * every command's are); else NULL. */
 static int parse_args(int argc, char **argv, train_config *c, int *help, const char **unknown,
-                      kerror *err)
+                      const char **missing, kerror *err)
 {
-    *unknown = NULL;
+    *unknown = *missing = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int rc;
@@ -137,6 +138,9 @@ static int parse_args(int argc, char **argv, train_config *c, int *help, const c
             rc = train_config_load_file(c, v, err);
         } else if ((v = option_value(argc, argv, &i, "--set"))) {
             rc = train_config_set_kv(c, v, err);
+        } else if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--set")) {
+            *missing = argv[i];
+            return KE_INVALID;
         } else {
             *unknown = argv[i];
             return KE_INVALID;
@@ -153,8 +157,10 @@ int cmd_train_main(int argc, char **argv)
     kerror_clear(&err);
     train_config_defaults(&cfg);
     int help = 0;
-    const char *unknown = NULL;
-    if (apply_env_defaults(&cfg, &err) || parse_args(argc, argv, &cfg, &help, &unknown, &err)) {
+    const char *unknown = NULL, *missing = NULL;
+    if (apply_env_defaults(&cfg, &err) ||
+        parse_args(argc, argv, &cfg, &help, &unknown, &missing, &err)) {
+        if (missing) return cli_usage("train", "option '%s' needs a value", missing);
         static const char *const args[] = {"--set", "--config", "--help", NULL};
         const char *near = unknown ? nearest_name(unknown, args) : NULL;
         if (near) return cli_usage("train", "unknown option '%s' (did you mean '%s'?)", unknown, near);

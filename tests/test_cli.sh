@@ -739,6 +739,12 @@ $KESTREL fn >out.txt 2>err.txt; rc=$?
 check "kestrel fn without a function: exit 2, said on stderr" "[ $rc -eq 2 ] && [ ! -s out.txt ] && grep -q \"expected a function's name\" err.txt"
 $KESTREL train --set lrr=0.1 2>err.txt; rc=$?
 check "kestrel train: an unknown option, did you mean" "[ $rc -eq 2 ] && grep -q \"kestrel train: lrr: unknown option (did you mean 'lr'?)\" err.txt"
+# the last argument without its value was 'unknown option' (a word every
+# other command says differently)
+for opt in --set --config; do
+    $KESTREL train --set epochs=1 $opt 2>err.txt; rc=$?
+    check "kestrel train: $opt without its value says so" "[ $rc -eq 2 ] && grep -q \"kestrel train: option '$opt' needs a value\" err.txt"
+done
 $KESTREL trails 2>err.txt; rc=$?
 check "an unknown command: exit 2, did you mean" "[ $rc -eq 2 ] && grep -q \"unknown command 'trails' (did you mean 'trials'?)\" err.txt"
 sed 's/"max_trials"/"max_trails"/' enq.json > enq-typo.json
