@@ -224,6 +224,11 @@ START_TEST(files)
     ck_assert_str_eq(err.path, "config");
     ck_assert_ptr_null(strstr(err.msg, "line -1"));
     ck_assert_ptr_nonnull(strstr(err.msg, "missing.json"));
+    /* a folder read as an empty file: "'[' or '{' expected near end of
+     * file (line 1, column 0)" */
+    ck_assert_int_eq(train_config_load_file(&c, dir, &err), KE_IO);
+    ck_assert_str_eq(err.path, "config");
+    ck_assert_msg(strstr(err.msg, ": is a directory, not a JSON file"), "%s", err.msg);
     unlink(good);
     unlink(bad);
     rmdir(dir);

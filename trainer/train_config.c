@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define OFF(f) offsetof(train_config, f)
@@ -449,6 +450,10 @@ int train_config_apply_json(train_config *c, const json_t *obj, kerror *err)
 int train_config_load_file(train_config *c, const char *path, kerror *err)
 {
     json_error_t je;
+    struct stat st;
+    /* Jansson reads a directory as an empty file ("'[' or '{' expected") */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return kerror_set(err, KE_IO, "config", "%s: is a directory, not a JSON file", path);
     /* a key given twice would silently take its last value */
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
