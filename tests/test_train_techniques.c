@@ -2,7 +2,8 @@
  * checked against what they promise: gradient accumulation of k batches is
  * one batch k times as large (plain SGD, no dropout or batch norm), a
  * teacher file that cannot be read is an error naming the teacher, and so is
- * a teacher whose CSV columns or classes are not the student's; data too
+ * a teacher whose CSV columns or classes are not the student's (and a
+ * resume on such data); data too
  * small for its split is refused naming the option to change, and a
  * checkpoint that cannot be written before the first epoch. */
 #include <check.h>
@@ -160,6 +161,40 @@ START_TEST(teacher_of_other_columns_or_classes_refused)
 }
 END_TEST
 
+/* A resume reads the checkpoint's weights against the data as it is now:
+ * a CSV rewritten under the same name with its columns in another order,
+ * or other class labels, resumed without a word, the first layer reading
+ * each column as another's (the config, data path included, was the
+ * same). Refused as for a teacher, naming resume. */
+START_TEST(resume_on_other_columns_or_classes_refused)
+{
+    char ck[96], csv[96], data[128];
+    path_in_dir(ck, sizeof ck, "run.kck");
+    write_csv("d.csv", 0, 0, csv, sizeof csv);
+    set("cache_dir=");
+    snprintf(data, sizeof data, "data=csv:%s", csv);
+    set(data);
+    train_config_set(&c, "checkpoint", ck, NULL);
+    set("budget=2");
+    ck_assert_msg(train_run(&c, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+    set("budget=0");
+    train_config_set(&c, "resume", ck, NULL);
+    write_csv("d.csv", 1, 0, csv, sizeof csv);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "resume");
+    ck_assert_msg(strstr(err.msg, "the checkpoint's feature 1 is column 'a'; this run's is 'b'"),
+                  "%s", err.msg);
+    write_csv("d.csv", 0, 1, csv, sizeof csv);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "resume");
+    ck_assert_msg(strstr(err.msg, "the checkpoint's class 0 is '0'; this run's is 'no'"), "%s",
+                  err.msg);
+    /* the file as it was resumes */
+    write_csv("d.csv", 0, 0, csv, sizeof csv);
+    ck_assert_msg(train_run(&c, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+}
+END_TEST
+
 /* Data too small for the split: with 10 rows and the default test_ratio
  * and val_ratio the validation part is floor(0.1 x 9) = 0 rows, refused as
  * "val_ratio: the validation part is empty" with nothing on how to mend
@@ -243,6 +278,7 @@ int main(void)
                         (int)(sizeof accum_variants / sizeof accum_variants[0]));
     tcase_add_test(tc, bad_teacher_file_names_the_teacher);
     tcase_add_test(tc, teacher_of_other_columns_or_classes_refused);
+    tcase_add_test(tc, resume_on_other_columns_or_classes_refused);
     tcase_add_test(tc, too_few_rows_for_the_split_name_the_option);
     tcase_add_test(tc, unwritable_checkpoint_fails_before_training);
     suite_add_tcase(s, tc);

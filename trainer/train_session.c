@@ -141,6 +141,29 @@ static int teacher_error(int rc, const char *file, kerror *err)
     return rc;
 }
 
+/* Whether the model of ck (who: "the teacher", "the checkpoint"; path: the
+ * option that named it) was made for this run's data: its inputs, outputs
+ * and task, in the data's terms (the parameter counts that differ after
+ * would not say which; a version 1 file, without its shape, meets only
+ * that check), then its columns and classes by name (a file of version 4
+ * or older has none). */
+static int fits_the_data(const session *s, const checkpoint *ck, const char *path,
+                         const char *who, kerror *err)
+{
+    int in, out, regression, rc = KE_OK;
+    kerror serr;
+    if (checkpoint_shape(ck, &in, &out, &regression, &serr) == KE_OK &&
+        (in != (int)s->ds.d || out != s->n_out || regression != !s->classification))
+        rc = kerror_set(err, KE_CONFLICT, path, "%s takes %d inputs to %d %s; this run's data "
+                        "has %d inputs and %d %s", who, in, out, regression ? "targets" : "classes",
+                        (int)s->ds.d, s->n_out, s->classification ? "classes" : "targets");
+    dsnames names = {0};
+    if (!rc && !(rc = checkpoint_names(ck, &names, err)))
+        rc = dsnames_check_same(&names, &s->ds.names, path, who, err);
+    dsnames_free(&names);
+    return rc;
+}
+
 static int load_teacher(session *s, kerror *err)
 {
     checkpoint *ck;
@@ -155,23 +178,9 @@ static int load_teacher(session *s, kerror *err)
         rc = kerror_set(err, KE_CONFLICT, "scaling", "the teacher was trained with scaling=%s, "
                         "this run uses %s", train_config_enum_name("scaling", tc.scaling),
                         train_config_enum_name("scaling", s->cfg->scaling));
-    /* named in the data's terms: the parameter counts that differ after
-     * would not say which (a version 1 file, without its shape, meets
-     * only that check) */
-    int t_in, t_out, t_regression;
-    kerror serr;
-    if (!rc && checkpoint_shape(ck, &t_in, &t_out, &t_regression, &serr) == KE_OK &&
-        (t_in != (int)s->ds.d || t_out != s->n_out || t_regression != !s->classification))
-        rc = kerror_set(err, KE_CONFLICT, "teacher", "the teacher takes %d inputs to %d %s; this "
-                        "run's data has %d inputs and %d %s", t_in, t_out,
-                        t_regression ? "targets" : "classes", (int)s->ds.d, s->n_out,
-                        s->classification ? "classes" : "targets");
     /* the teacher reads the student's rows as its own columns and scores
      * its own classes: another order or other labels teach nonsense */
-    dsnames tn = {0};
-    if (!rc && !(rc = checkpoint_names(ck, &tn, err)))
-        rc = dsnames_check_same(&tn, &s->ds.names, "teacher", "the teacher", err);
-    dsnames_free(&tn);
+    if (!rc) rc = fits_the_data(s, ck, "teacher", "the teacher", err);
     if (!rc) {
         train_model_config(&tc, !s->classification, (int)s->ds.d, s->n_out, &mc);
         mc.max_batch = s->cfg->batch_size;
@@ -299,7 +308,11 @@ static int resume(session *s, kerror *err)
     checkpoint *ck;
     int rc = checkpoint_read(&ck, s->cfg->resume, err);
     if (rc) return rc;
+    /* the config (the data's path included) is the same, but the file may
+     * have been written again: its columns in another order, or other
+     * labels, would be read by weights trained on the old ones */
     if (!(rc = checkpoint_check_config(ck, s->cfg, err)) &&
+        !(rc = fits_the_data(s, ck, "resume", "the checkpoint", err)) &&
         !(rc = checkpoint_restore_model(ck, s->m, err)) &&
         !(rc = checkpoint_restore_optim(ck, &s->opt, err)))
         s->st = *checkpoint_get_state(ck);
