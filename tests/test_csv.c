@@ -164,6 +164,22 @@ START_TEST(text_that_is_not_utf8_is_refused_when_read)
 }
 END_TEST
 
+/* A quoted field holding a comma (pandas quotes "Smith, John") is cut in
+ * two: the row was refused as "4 fields, the header has 3", which a user
+ * reading a row of 3 quoted fields could not explain. The count says why. */
+START_TEST(a_quoted_comma_in_a_row_is_named)
+{
+    refused("a,b,label\n1,2,x\n\"3,5\",4,y\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:3: 4 fields, the header has 3 (a quoted field holding a comma? not supported: "
+            "it is cut in two)");
+    refused("a,b,label\nx,\"2,5\",y\n1,2,y\n", DATASET_CLASSIFICATION, "auto",
+            "t.csv:2: 4 fields, the header has 3 (a quoted field holding a comma?");
+    /* no quote: the count alone */
+    refused("a,b,label\n1,2,x\n3,4\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:3: 2 fields, the header has 3");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("csv");
@@ -174,6 +190,7 @@ int main(void)
     tcase_add_test(tc, values_beyond_float_are_out_of_range);
     tcase_add_test(tc, an_unnamed_column_is_refused_at_the_header);
     tcase_add_test(tc, text_that_is_not_utf8_is_refused_when_read);
+    tcase_add_test(tc, a_quoted_comma_in_a_row_is_named);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

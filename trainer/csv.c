@@ -363,10 +363,14 @@ static int cut_quote(char *const *names, size_t n)
     return 0;
 }
 
-static int field_count_error(const char *path, size_t lineno, size_t k, size_t ncol, kerror *err)
+/* quoted: the line held a '"' before split_fields cut it; with more fields
+ * than the header, a quoted comma is the likely cause */
+static int field_count_error(const char *path, size_t lineno, size_t k, size_t ncol, int quoted,
+                             kerror *err)
 {
-    return kerror_set(err, KE_INVALID, NULL, "%s:%zu: %zu fields, the header has %zu", path, lineno,
-                      k, ncol);
+    return kerror_set(err, KE_INVALID, NULL, "%s:%zu: %zu fields, the header has %zu%s", path, lineno,
+                      k, ncol, quoted && k > ncol ? " (a quoted field holding a comma? not "
+                                                    "supported: it is cut in two)" : "");
 }
 
 static int field_error(const csv_ctx *c, size_t lineno, size_t j, const char *name,
@@ -478,8 +482,9 @@ static int csv_rows(char *cur, size_t first_line, const csv_layout *L, const csv
     size_t row = 0, lineno = first_line;
     for (char *line; (line = next_line(&cur)); lineno++) {
         if (is_blank(line)) continue;
+        int quoted = strchr(line, '"') != NULL;
         size_t k = split_fields(line, L->fields, L->ncol);
-        if (k != L->ncol) return field_count_error(c->path, lineno, k, L->ncol, err);
+        if (k != L->ncol) return field_count_error(c->path, lineno, k, L->ncol, quoted, err);
         float *xr = ds->x + row * ds->d;
         for (size_t i = 0, f = 0; i < L->m; i++) {
             size_t j = L->feat[i];
@@ -529,8 +534,9 @@ static int fit_categories(const csv_ctx *c, const char *body, size_t rows, char 
     size_t r = 0, lineno = 2;
     for (char *cur = copy, *line; !rc && (line = next_line(&cur)); lineno++) {
         if (is_blank(line)) continue;
+        int quoted = strchr(line, '"') != NULL;
         size_t k = split_fields(line, cells + r * ncol, ncol);
-        if (k != ncol) rc = field_count_error(c->path, lineno, k, ncol, err);
+        if (k != ncol) rc = field_count_error(c->path, lineno, k, ncol, quoted, err);
         r++;
     }
     for (size_t j = 0; !rc && j < ncol; j++) {
