@@ -126,7 +126,7 @@ const train_config_option train_config_options[] = {
     FO(plateau_factor, "0.1", 0, 1, "reduce on plateau: the rate's factor at each cut"),
     I(plateau_cooldown, "0", 0, 1e6, "reduce on plateau: epochs after a cut before waiting again"),
     I(batch_size, "64", 1, 65536, "rows per batch"),
-    I(accumulate, "1", 1, 1024, "batches per optimizer step (gradient accumulation)"),
+    I(accumulate, "1", 1, 1024, "batches per optimizer step (gradient accumulation); an epoch's last step takes the batches left, averaged over their count, so a value above an epoch's batches makes one step per epoch"),
     I(epochs, "10", 1, 1e6, "epochs of the full run (the schedule spans them)"),
     I(early_stopping_patience, "0", 0, 1e6, "stop after this many epochs without val_loss gain (0: off)"),
     F(min_delta, "0", 0, BIG, "smallest val_loss decrease that counts as a gain"),
