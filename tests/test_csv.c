@@ -166,7 +166,8 @@ END_TEST
 
 /* A quoted field holding a comma (pandas quotes "Smith, John") is cut in
  * two: the row was refused as "4 fields, the header has 3", which a user
- * reading a row of 3 quoted fields could not explain. The count says why. */
+ * reading a row of 3 quoted fields could not explain; rows ending in a comma
+ * the header has not alike. The count says why. */
 START_TEST(a_quoted_comma_in_a_row_is_named)
 {
     refused("a,b,label\n1,2,x\n\"3,5\",4,y\n", DATASET_CLASSIFICATION, NULL,
@@ -174,6 +175,9 @@ START_TEST(a_quoted_comma_in_a_row_is_named)
             "it is cut in two)");
     refused("a,b,label\nx,\"2,5\",y\n1,2,y\n", DATASET_CLASSIFICATION, "auto",
             "t.csv:2: 4 fields, the header has 3 (a quoted field holding a comma?");
+    /* a comma ending the rows but not the header */
+    refused("a,b,label\n1,2,x,\n3,4,y,\n", DATASET_CLASSIFICATION, NULL,
+            "t.csv:2: 4 fields, the header has 3 (a comma at the end of the line?)");
     /* no quote: the count alone */
     refused("a,b,label\n1,2,x\n3,4\n", DATASET_CLASSIFICATION, NULL,
             "t.csv:3: 2 fields, the header has 3");

@@ -363,14 +363,23 @@ static int cut_quote(char *const *names, size_t n)
     return 0;
 }
 
-/* quoted: the line held a '"' before split_fields cut it; with more fields
- * than the header, a quoted comma is the likely cause */
-static int field_count_error(const char *path, size_t lineno, size_t k, size_t ncol, int quoted,
-                             kerror *err)
+/* What may give line (before split_fields cuts it) more fields than the
+ * header: a comma ending it, or a quoted comma; "" when neither. */
+static const char *surplus_hint(const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t')) n--;
+    if (n && line[n - 1] == ',') return " (a comma at the end of the line?)";
+    return strchr(line, '"') ? " (a quoted field holding a comma? not supported: it is cut in two)"
+                             : "";
+}
+
+/* hint: surplus_hint's, said when the line has more fields than the header */
+static int field_count_error(const char *path, size_t lineno, size_t k, size_t ncol,
+                             const char *hint, kerror *err)
 {
     return kerror_set(err, KE_INVALID, NULL, "%s:%zu: %zu fields, the header has %zu%s", path, lineno,
-                      k, ncol, quoted && k > ncol ? " (a quoted field holding a comma? not "
-                                                    "supported: it is cut in two)" : "");
+                      k, ncol, k > ncol ? hint : "");
 }
 
 static int field_error(const csv_ctx *c, size_t lineno, size_t j, const char *name,
@@ -482,9 +491,9 @@ static int csv_rows(char *cur, size_t first_line, const csv_layout *L, const csv
     size_t row = 0, lineno = first_line;
     for (char *line; (line = next_line(&cur)); lineno++) {
         if (is_blank(line)) continue;
-        int quoted = strchr(line, '"') != NULL;
+        const char *hint = surplus_hint(line);
         size_t k = split_fields(line, L->fields, L->ncol);
-        if (k != L->ncol) return field_count_error(c->path, lineno, k, L->ncol, quoted, err);
+        if (k != L->ncol) return field_count_error(c->path, lineno, k, L->ncol, hint, err);
         float *xr = ds->x + row * ds->d;
         for (size_t i = 0, f = 0; i < L->m; i++) {
             size_t j = L->feat[i];
@@ -534,9 +543,9 @@ static int fit_categories(const csv_ctx *c, const char *body, size_t rows, char 
     size_t r = 0, lineno = 2;
     for (char *cur = copy, *line; !rc && (line = next_line(&cur)); lineno++) {
         if (is_blank(line)) continue;
-        int quoted = strchr(line, '"') != NULL;
+        const char *hint = surplus_hint(line);
         size_t k = split_fields(line, cells + r * ncol, ncol);
-        if (k != ncol) rc = field_count_error(c->path, lineno, k, ncol, quoted, err);
+        if (k != ncol) rc = field_count_error(c->path, lineno, k, ncol, hint, err);
         r++;
     }
     for (size_t j = 0; !rc && j < ncol; j++) {
