@@ -1,7 +1,8 @@
 /* Tests for trainer/csv.c as a user meets it: files that are not what
  * csv_load expects (a directory, values out of float's range, a header
- * with an unnamed column) are refused with the file, line and column, and
- * nothing is loaded. Real files in a fresh temporary folder. The loader's
+ * with an unnamed column, text that is not UTF-8, rows with a field too
+ * many) are refused with the file, line and column, and nothing is loaded.
+ * Real files in a fresh temporary folder (tmpdir_fixture.h). The loader's
  * other cases (parsing, names, categories, the cache) are in test_dataset. */
 #include <check.h>
 #include <stdio.h>
@@ -11,29 +12,8 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "tmpdir_fixture.h"
 #include "../trainer/csv.h"
-
-static char tmpdir[64];
-
-static void setup(void)
-{
-    strcpy(tmpdir, "/tmp/test_csv-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[256];
-    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
-    return buf;
-}
 
 /* Loads text as a CSV file of task (label the last column, no
  * categories): the code it returns; err->msg says why. */
@@ -188,7 +168,7 @@ int main(void)
 {
     Suite *s = suite_create("csv");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_directory_is_refused_as_such);
     tcase_add_test(tc, values_beyond_float_are_out_of_range);

@@ -13,35 +13,10 @@
 #include <zlib.h>
 
 #include "check_main.h"
+#include "tmpdir_fixture.h"
 #include "../trainer/csv.h"
 #include "../trainer/dataset.h"
 #include "../trainer/dscache.h"
-
-static char tmpdir[64];
-
-static void setup(void)
-{
-    strcpy(tmpdir, "/tmp/test_dataset-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-/* tmpdir/name in one of 8 rotating buffers: copy a path that must outlive
- * 8 further calls. */
-static const char *tpath(const char *name)
-{
-    static char buf[8][256];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 256, "%s/%s", tmpdir, name);
-    return b;
-}
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -953,7 +928,7 @@ int main(void)
 {
     Suite *s = suite_create("dataset");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, idx_plain);
     tcase_add_test(tc, idx_gzip);
