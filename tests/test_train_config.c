@@ -262,6 +262,9 @@ START_TEST(cross_checks)
     ck_assert_str_eq(err.path, "loss");
     invalid("kfold=1", "kfold");
     invalid("categorical=auto", "categorical");   /* one-hot is for csv: data */
+    /* and so is a label column: it was dropped without a word */
+    invalid("label_column=y", "label_column");
+    ck_assert_str_eq(err.msg, "names a CSV column: needs data=csv:PATH");
     invalid("val_ratio=0", "val_ratio");
     invalid("budget=11", "budget");   /* epochs is 10 */
     invalid("milestones=5,3", "milestones");

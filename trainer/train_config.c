@@ -50,7 +50,7 @@ const train_config_option train_config_options[] = {
     S(data, "fashion-mnist",
       "fashion-mnist | mnist | csv:PATH | synthetic-classification | synthetic-regression"),
     S(data_dir, "", "directory of the IDX files (empty: the source's default)"),
-    S(label_column, "", "CSV label column name (empty: the last column)"),
+    S(label_column, "", "CSV label column name (empty: the last column); needs data=csv:PATH"),
     S(categorical, "", "CSV columns to one-hot encode: comma-separated names, or auto (every column "
       "with a value that is neither a number nor missing); the training file's distinct values, "
       "sorted, are the categories, stored in the model; a value training never saw is an error "
@@ -509,6 +509,9 @@ int train_config_validate(const train_config *c, kerror *err)
         return kerror_set(err, KE_INVALID, "batchnorm", "needs batch_size >= 2");
     if (c->categorical[0] && strncmp(c->data, "csv:", 4) != 0)
         return kerror_set(err, KE_INVALID, "categorical", "one-hot encodes CSV columns: needs "
+                          "data=csv:PATH");
+    if (c->label_column[0] && strncmp(c->data, "csv:", 4) != 0)
+        return kerror_set(err, KE_INVALID, "label_column", "names a CSV column: needs "
                           "data=csv:PATH");
     if (c->kfold == 1) return kerror_set(err, KE_INVALID, "kfold", "must be 0 (off) or >= 2");
     if (c->kfold && (c->resume[0] || c->checkpoint[0]))
