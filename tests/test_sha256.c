@@ -2,6 +2,7 @@
  * the 448-bit and 896-bit messages, a million 'a'), the same digests fed in
  * pieces, the hex forms, and the digest comparison. */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check_main.h"
