@@ -51,20 +51,27 @@ window.K = window.K || {};
   /* Runs redraw(), which builds el's children anew, and gives the
    * keyboard's focus back to the new control that stands for the one that
    * had it (same data-focus key, else same id, else same tag, link and
-   * text): a live list redrawn every second or two took a focused link
-   * away, and a keyboard user's Tab began again at the top of the page and
-   * Enter did nothing. A control whose link or text a redraw changes (a
-   * best link, when a new best arrives) carries a data-focus key, unique
-   * within el, that stays. */
+   * text; failing all, the first control of its data-focus-group): a live
+   * list redrawn every second or two took a focused link away, and a
+   * keyboard user's Tab began again at the top of the page and Enter did
+   * nothing. A control whose link or text a redraw changes (a best link,
+   * when a new best arrives) carries a data-focus key, unique within el,
+   * that stays; one that a redraw may remove (a worker's trial link, once
+   * the worker is idle) names a group whose other controls (its row's
+   * cell, tabindex -1) take the focus then. */
   const FOCUSABLE = 'a[href], button, summary, select, input, textarea, [tabindex]';
   const focusKey = (e) => (e.dataset.focus ? 'key|' + e.dataset.focus : e.id ? 'id|' + e.id
     : [e.tagName, e.getAttribute('href') || '', e.textContent].join('|'));
   function keepFocus(el, redraw) {
     const had = document.activeElement;
-    const key = had && had !== el && el.contains(had) ? focusKey(had) : null;
+    const inside = had && had !== el && el.contains(had);
+    const key = inside ? focusKey(had) : null;
+    const group = inside ? had.dataset.focusGroup : undefined;
     const result = redraw();
     if (key !== null && !el.contains(document.activeElement)) {
-      const same = Array.from(el.querySelectorAll(FOCUSABLE)).find((e) => focusKey(e) === key);
+      const all = Array.from(el.querySelectorAll(FOCUSABLE));
+      const same = all.find((e) => focusKey(e) === key)
+        || (group !== undefined ? all.find((e) => e.dataset.focusGroup === group) : undefined);
       if (same) same.focus({ preventScroll: true });
     }
     return result;

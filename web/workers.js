@@ -17,15 +17,21 @@ K.pages = K.pages || {};
     return `${(s / 3600).toFixed(1)} h ago`;
   }
 
+  /* A worker's trial links are keyed by their place in its list, not by
+   * their trial, and its name's cell stands in for them once it is idle
+   * (K.dom.keepFocus): a focused link went with its trial when the worker
+   * moved to the next one, and the keyboard's focus fell to the page. */
   function workerRow(w) {
     const labels = Object.entries(w.labels || {}).map(([k, v]) => h('span', { class: 'tag' }, `${k}=${v}`));
-    const running = (w.running || []).map((l) => h('a', {
+    const group = 'worker ' + w.id;
+    const running = (w.running || []).map((l, i) => h('a', {
       class: 'lease',
       href: `#/study/${encodeURIComponent(l.study)}/trial/${l.number}`,
       title: `lease ${l.lease}`,
+      dataset: { focus: `${group} trial ${i}`, focusGroup: group },
     }, `${l.study} #${l.number}`));
     return h('tr', { dataset: { worker: String(w.id) } },
-      h('td', null, w.name),
+      h('td', { class: 'name', tabindex: -1, dataset: { focusGroup: group } }, w.name),
       h('td', { class: 'labels' }, labels.length ? labels : '–'),
       h('td', { class: 'num slots' }, `${(w.running || []).length} / ${w.slots}`),
       h('td', { class: 'gpus' }, (w.gpus || []).length ? w.gpus.join(',') : '–'),

@@ -178,23 +178,35 @@ test('the new-study form shows the validation error, then creates the study', as
   await shot('studies-after-create');
 });
 
-test('the workers page lists each worker with its labels, slots, GPUs and the trials it runs', async () => {
-  // a coordinator of its own (--max-parallel 0), so the worker below gets the trial
-  // a lease that outlives a slow page load on a loaded machine: the test must not depend on timing
-  const coord = await serve('fleet.db', '--max-parallel', '0', '--lease-timeout', '3600');
+/* Runs fn(call, url) against a coordinator of its own, on tmp's database
+ * db (--max-parallel 0, so the workers fn registers get the trials), with
+ * a lease that outlives a slow page load on a loaded machine: the test
+ * must not depend on timing. call(method, path, body): {status, json}. */
+async function withCoordinator(db, fn) {
+  const coord = await serve(db, '--max-parallel', '0', '--lease-timeout', '3600');
   try {
     const call = async (method, path, body) => {
       const res = await fetch(coord.url + 'api/v1' + path, {
         method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
       });
-      return { status: res.status, json: await res.json() };
+      const text = await res.text();
+      return { status: res.status, json: text ? JSON.parse(text) : null };
     };
+    await fn(call, coord.url);
+  } finally {
+    coord.proc.kill('SIGTERM');
+    await new Promise((r) => { coord.proc.once('exit', r); setTimeout(r, 5000); });
+  }
+}
+
+test('the workers page lists each worker with its labels, slots, GPUs and the trials it runs', async () => {
+  await withCoordinator('fleet.db', async (call, url) => {
     assert.equal((await call('POST', '/studies', stepsStudy('remote', 3, 0))).status, 201);
     const w = (await call('POST', '/workers', { host: 'gpu7', pid: 42, slots: 2, gpus: [0, 1], labels: { rack: 'r7' } })).json;
     await call('POST', '/workers', { host: 'cpu1', pid: 7, slots: 1 });
     const lease = await call('POST', `/workers/${w.id}/lease`, { key: w.key });
     assert.equal(lease.status, 200);
-    await page.goto(coord.url + '#/workers');
+    await page.goto(url + '#/workers');
     const row = page.locator(`#workers tr[data-worker="${w.id}"]`);
     await row.locator('a.lease').waitFor();
     assert.equal(await row.locator('td').first().innerText(), 'gpu7:42');
@@ -216,10 +228,45 @@ test('the workers page lists each worker with its labels, slots, GPUs and the tr
     assert.equal(await page.evaluate(() => document.activeElement.className), 'lease', 'the focus stays on the trial\'s link');
     await page.keyboard.press('Enter');
     await page.waitForURL(`**#/study/remote/trial/${lease.json.trial.number}`);
-  } finally {
-    coord.proc.kill('SIGTERM');
-    await new Promise((r) => { coord.proc.once('exit', r); setTimeout(r, 5000); });
-  }
+  });
+});
+
+test('the workers page keeps the focus on a worker\'s trial link when the worker moves to its next trial', async () => {
+  await withCoordinator('moves.db', async (call, url) => {
+    assert.equal((await call('POST', '/studies', stepsStudy('moving', 3, 0))).status, 201);
+    const w = (await call('POST', '/workers', { host: 'mover', pid: 5, slots: 1 })).json;
+    const first = (await call('POST', `/workers/${w.id}/lease`, { key: w.key })).json;
+    await page.goto(url + '#/workers');
+    const link = page.locator(`#workers tr[data-worker="${w.id}"] a.lease`);
+    await link.waitFor();
+    await link.focus();
+    /* the trial ends and the worker leases the next: the row's link changes at the next poll */
+    const done = await call('POST', `/leases/${first.lease}/finish`,
+      { worker: w.id, key: w.key, lines: ['{"loss": 1}'], exit: { exited: true, exit_code: 0 } });
+    assert.equal(done.status, 200, JSON.stringify(done.json));
+    const next = (await call('POST', `/workers/${w.id}/lease`, { key: w.key })).json;
+    assert.notEqual(next.trial.number, first.trial.number);
+    const href = `#/study/moving/trial/${next.trial.number}`;
+    await page.locator(`#workers tr[data-worker="${w.id}"] a.lease[href="${href}"]`).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('href')), href,
+      'the focus moved with the worker to its new trial\'s link');
+    /* that trial ends too and the worker takes none: the focus stays in its row, on its name */
+    assert.equal((await call('POST', `/leases/${next.lease}/finish`,
+      { worker: w.id, key: w.key, lines: ['{"loss": 2}'], exit: { exited: true, exit_code: 0 } })).status, 200);
+    await page.locator(`#workers tr[data-worker="${w.id}"] .running:text-is("idle")`).waitFor();
+    assert.deepEqual(await page.evaluate(() => [document.activeElement.closest('tr')?.dataset.worker, document.activeElement.textContent]),
+      [String(w.id), 'mover:5'], 'the focus stays on the idle worker\'s row');
+    /* and it moves back to the link of the worker's next trial */
+    const third = (await call('POST', `/workers/${w.id}/lease`, { key: w.key })).json;
+    const href3 = `#/study/moving/trial/${third.trial.number}`;
+    await page.locator(`#workers tr[data-worker="${w.id}"] a.lease[href="${href3}"]`).waitFor();
+    await page.locator(`#workers tr[data-worker="${w.id}"] td.name`).focus();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('href')), href3,
+      'Tab from the worker\'s name goes on to its trial\'s link');
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**' + href3);
+  });
 });
 
 test('a study name of 128 characters leaves every column of the studies list in view', async () => {
