@@ -102,7 +102,7 @@ window.K = window.K || {};
       if (!key) {
         key = K.dom.h('button', { type: 'button', class: 'plot-axis-key', dataset: { axis: String(j) },
           onkeydown: (e) => onKey(chart, j, e) });
-        chart.canvas.parentNode.append(key);
+        chart.canvas.before(key);   /* before the canvas's own Tab stop, its points (plotkeys.js) */
         chart.axisKeys.push(key);
       }
       const r = chart.brushes.get(j);

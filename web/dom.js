@@ -32,9 +32,10 @@ window.K = window.K || {};
     return h('span', { class: 'badge state-' + String(state).toLowerCase() }, state);
   }
 
-  /* A card holding one chart: a titled box with a canvas of the given height. */
+  /* A card holding one chart: a titled box with a canvas of the given
+   * height, named by the title for a screen reader (K.plotKeys). */
   function chartCard(titleText, height, note) {
-    const canvas = h('canvas');
+    const canvas = h('canvas', { 'aria-label': titleText });
     const card = h('section', { class: 'card chart-card' },
       h('h3', null, titleText),
       note ? h('p', { class: 'note' }, note) : null,

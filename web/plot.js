@@ -220,11 +220,12 @@ window.K = window.K || {};
       this.tip = null;
       this.blank = null;   // the element say() shows
       this.cutLabels = [];   // the boxes of labels drawn cut, with their whole text (cutLabel)
-      this.keys = [];   // the legend's buttons (legendKeys)
+      this.keys = [];   // the legend's buttons (K.plotKeys.legend)
       this.onMove = (e) => this.hover(e.offsetX, e.offsetY);
       this.onLeave = () => this.hover(null, null);
       canvas.addEventListener('mousemove', this.onMove);
       canvas.addEventListener('mouseleave', this.onLeave);
+      K.plotKeys.attach(this);   /* its points and cut labels, from the keyboard */
       /* a new size is laid out and drawn again, once a layout exists */
       this.resize = new ResizeObserver(() => {
         if (!this.chartArea) return;
@@ -262,8 +263,7 @@ window.K = window.K || {};
       this.resize.disconnect();
       this.canvas.removeEventListener('mousemove', this.onMove);
       this.canvas.removeEventListener('mouseleave', this.onLeave);
-      for (const b of this.keys) b.remove();
-      this.keys = [];
+      K.plotKeys.detach(this);
       if (this.tip) this.tip.remove();
       this.tip = null;
       if (this.blank) this.blank.remove();
@@ -374,7 +374,7 @@ window.K = window.K || {};
           x += iw;
         }
       });
-      this.legendKeys();
+      K.plotKeys.legend(this);
       top += rows.length * LEGEND_ROW + (rows.length ? 4 : 0);
       const xo = this.options.scales.x || {};
       const titled = (o) => o.title && o.title.display && o.title.text;
@@ -478,6 +478,7 @@ window.K = window.K || {};
         shown.clearRect(0, 0, this.canvas.width, this.canvas.height);
         if (!empty) shown.drawImage(this.back, 0, 0);
         this.say(empty);
+        K.plotKeys.place(this);   /* the keyboard's point where this drawing put it */
       };
       const empty = this.emptyOf();
       if (empty) return [mine(() => show(empty))];
@@ -732,25 +733,39 @@ window.K = window.K || {};
       return best;
     }
 
-    /* The tooltip: the text of the nearest point (the tooltip's label
-     * callback, given {chart, raw, dataset, datasetIndex, dataIndex}) in a
-     * box beside it; hover(null) hides it. */
+    /* The tooltip: the text of the nearest point, or of the cut label
+     * under the pointer, in a box beside it; hover(null) hides it. */
     hover(x, y) {
       const cut = x === null ? null : this.cutLabels.find((b) => x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1);
-      if (cut) { this.showTip(cut.text, (cut.x0 + cut.x1) / 2, cut.y0); return; }
+      if (cut) { this.showCut(cut); return; }
       const hit = x === null ? null : this.nearest(x, y);
       if (!hit) { if (this.tip) this.tip.hidden = true; return; }
-      const ds = this.data.datasets[hit.datasetIndex];
-      const raw = ds.data.at(hit.dataIndex);
+      this.showPoint(hit.datasetIndex, hit.dataIndex);
+    }
+
+    /* Point i of dataset di's text (the tooltip's label callback, given
+     * {chart, raw, dataset, datasetIndex, dataIndex}) in the tooltip;
+     * returns the text. */
+    showPoint(di, i) {
+      const ds = this.data.datasets[di];
+      const raw = ds.data.at(i);
       const cb = ((this.options.plugins || {}).tooltip || {}).callbacks || {};
       let text;
-      if (cb.label) text = cb.label({ chart: this, raw, dataset: ds, datasetIndex: hit.datasetIndex, dataIndex: hit.dataIndex });
-      else if (this.category) text = `${this.data.labels[hit.dataIndex]}: ${S.fmt(raw, 4)}`;
+      if (cb.label) text = cb.label({ chart: this, raw, dataset: ds, datasetIndex: di, dataIndex: i });
+      else if (this.category) text = `${this.data.labels[i]}: ${S.fmt(raw, 4)}`;
       else text = `${ds.label ? ds.label + ': ' : ''}(${S.fmt(raw.x, 4)}, ${S.fmt(raw.y, 4)})`;
-      const m = this.metas[hit.datasetIndex];
-      this.showTip(text, m.px[hit.dataIndex], m.py[hit.dataIndex]);
-      this.tip.dataset.dataset = String(hit.datasetIndex);
-      this.tip.dataset.index = String(hit.dataIndex);
+      this.showTip(text, this.metas[di].px[i], this.metas[di].py[i]);
+      this.tip.dataset.dataset = String(di);
+      this.tip.dataset.index = String(i);
+      return text;
+    }
+
+    /* A cut label's whole text (keepCut) in the tooltip, over the label. */
+    showCut(cut) {
+      this.showTip(cut.text, (cut.x0 + cut.x1) / 2, cut.y0);
+      delete this.tip.dataset.dataset;
+      delete this.tip.dataset.index;
+      return cut.text;
     }
 
     /* The tooltip's box with text beside (px, py), on the side with room. */
@@ -764,33 +779,6 @@ window.K = window.K || {};
       this.tip.textContent = text;
       this.tip.style.left = (px > this.width / 2 ? px - this.tip.offsetWidth - 8 : px + 8) + 'px';
       this.tip.style.top = Math.max(0, py - this.tip.offsetHeight - 6) + 'px';
-    }
-
-    /* The legend's items as buttons over their boxes on the canvas, one
-     * each, which show or hide its dataset: a click on the canvas alone
-     * could not be reached with Tab nor pressed with Enter or Space. Their
-     * text is the item's, for a screen reader; the canvas draws it. */
-    legendKeys() {
-      const boxes = this.legend.boxes;
-      while (this.keys.length > boxes.length) this.keys.pop().remove();
-      boxes.forEach((b, i) => {
-        let key = this.keys[i];
-        if (!key) {
-          const toggle = () => {
-            const ds = this.data.datasets[Number(key.dataset.index)];
-            ds.hidden = !ds.hidden;
-            this.update();
-          };
-          key = K.dom.h('button', { type: 'button', class: 'plot-legend-key', onclick: toggle });
-          this.canvas.parentNode.append(key);
-          this.keys.push(key);
-        }
-        key.dataset.index = String(b.item.datasetIndex);
-        key.textContent = b.item.text;
-        key.title = (b.item.hidden ? 'show ' : 'hide ') + b.item.text;
-        key.setAttribute('aria-pressed', String(!b.item.hidden));
-        Object.assign(key.style, { left: b.x + 'px', top: b.y + 'px', width: b.w + 'px', height: b.h + 'px' });
-      });
     }
   }
 

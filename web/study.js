@@ -426,7 +426,11 @@ K.pages = K.pages || {};
       'Share of the objective\'s variance explained by each parameter alone (binned means).');
     const edf = chartCard('Empirical distribution', 260, 'Fraction of complete trials whose objective is at or below each value.');
     const tl = chartCard('Timeline', 260, 'Each trial from start to end, one row per parallel slot of each worker.');
-    const slices = model.axes.map((a) => chartCard(a.name, 220));
+    const slices = model.axes.map((a) => {
+      const c = chartCard(a.name, 220);
+      c.canvas.setAttribute('aria-label', 'slice of ' + a.name);   /* its title, a parameter's name, alone says little */
+      return c;
+    });
     const brushInfo = h('span', { class: 'muted', id: 'parallel-selection' });
     par.card.querySelector('.note').append(' Drag along an axis to select a range (or Tab to the axis: the arrow keys); click the axis to clear it (Escape). ', brushInfo);
     const onSelect = (selected, total, brushed) => {

@@ -117,6 +117,78 @@ test('the history canvas draws a point per trial in its state\'s colour, and a h
   assert.equal(await tip.isHidden(), true, 'and goes away outside the chart area');
 });
 
+test('a chart\'s points are read from the keyboard: Tab to the canvas, the arrow keys, Escape', async () => {
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const done = (await allTrials('branin')).filter((t) => t.state === 'COMPLETE').sort((a, b) => a.number - b.number);
+  const fmt = (v) => String(Number(v.toPrecision(6)));
+  const state = () => page.evaluate(() => {
+    const c = window.kestrelCharts.history;
+    const box = c.canvas.parentNode;
+    const tip = box.querySelector('.plot-tip');
+    const ring = box.querySelector('.plot-focus');
+    const live = box.querySelector('[role="status"]');
+    const e = document.activeElement;
+    return { focus: e === c.canvas, ring: e.matches(':focus-visible') && getComputedStyle(e).outlineStyle !== 'none',
+      name: c.canvas.getAttribute('aria-label'), tip: tip && !tip.hidden ? tip.textContent : null,
+      mark: ring && !ring.hidden ? [parseFloat(ring.style.left) + 7, parseFloat(ring.style.top) + 7] : null,
+      at: tip && !tip.hidden && tip.dataset.index !== undefined ? [Number(tip.dataset.dataset), Number(tip.dataset.index)] : null,
+      live: live ? live.textContent : null };
+  });
+  const pixel = ([di, i]) => page.evaluate(([di, i]) => {
+    const m = window.kestrelCharts.history.getDatasetMeta(di);
+    return [m.px[i], m.py[i]];
+  }, [di, i]);
+  /* Tab from the log switch in the history's title, past its legend's two items, reaches its canvas, outlined and named */
+  await page.focus('#log-scale');
+  for (let k = 0; k < 3; k++) await page.keyboard.press('Tab');
+  let s = await state();
+  assert.deepEqual([s.focus, s.ring, s.name, s.tip], [true, true, 'Optimization history', null]);
+  assert.match(await page.evaluate(() => document.getElementById(document.activeElement.getAttribute('aria-describedby')).textContent),
+    /^Left and Right read its points/, 'its description says which keys read it');
+  /* Home: the first trial's point, its tooltip beside it, a ring around it, its text read out */
+  await page.keyboard.press('Home');
+  s = await state();
+  /* each trial's value, and the best so far where it changes */
+  const n = await page.evaluate(() => window.kestrelCharts.history.data.datasets.reduce((sum, d) => sum + d.data.filter((p) => p.y !== null).length, 0));
+  assert.ok(n > done.length, `${n} points`);
+  assert.equal(s.tip, `#${done[0].number}: ${fmt(done[0].value)}`);
+  assert.equal(s.live, `trial value: #${done[0].number}: ${fmt(done[0].value)} (1 of ${n})`);
+  const at = await pixel(s.at);
+  assert.ok(Math.abs(s.mark[0] - at[0]) < 1 && Math.abs(s.mark[1] - at[1]) < 1, `the ring ${s.mark} around the point ${at}`);
+  /* Right: the best so far at that trial, then the next trial */
+  await page.keyboard.press('ArrowRight');
+  assert.equal((await state()).live, `best so far: #${done[0].number}: ${fmt(done[0].value)} (2 of ${n})`);
+  await page.keyboard.press('ArrowRight');
+  s = await state();
+  assert.equal(s.tip, `#${done[1].number}: ${fmt(done[1].value)}`);
+  assert.match(s.live, new RegExp(`^trial value: #${done[1].number}: .* \\(3 of ${n}\\)$`));
+  await page.keyboard.press('ArrowLeft');
+  assert.match((await state()).live, /\(2 of \d+\)$/);
+  /* End: the last trial; a live redraw keeps the tooltip on it */
+  await page.keyboard.press('End');
+  s = await state();
+  assert.match(s.live, new RegExp(`: #${done[done.length - 1].number}: .* \\(${n} of ${n}\\)$`));
+  await page.evaluate(() => { const c = window.kestrelCharts.history; c.refresh(c.model); });
+  assert.deepEqual((await state()).tip, s.tip, 'a redraw keeps the point\'s tooltip');
+  await shot('study-history-keyboard');
+  /* Escape hides the tooltip and the ring; the focus stays */
+  await page.keyboard.press('Escape');
+  s = await state();
+  assert.deepEqual([s.focus, s.tip, s.mark, s.live], [true, null, null, '']);
+  /* a hidden series is skipped: its legend key pressed, the history holds the trials' values alone */
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'best so far');
+  assert.equal((await state()).tip, null, 'leaving the chart hides its tooltip');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('End');
+  assert.match((await state()).live, new RegExp(`^trial value: #${done[done.length - 1].number}: .* \\(${done.length} of ${done.length}\\)$`));
+  await page.keyboard.press('Escape');
+  await page.evaluate(() => { const c = window.kestrelCharts.history; c.data.datasets[1].hidden = false; c.update(); });
+});
+
 test('a history of thousands of trials is laid out in full and keeps its points', async () => {
   /* on the studies list, which has no chart of its own */
   await go('#/');
@@ -544,6 +616,16 @@ test('categories of 200 characters are cut with an ellipsis in the charts and th
   await tip.waitFor();
   assert.equal(await tip.innerText(), long[1], 'a cut label\'s whole text shows on hover');
   await page.mouse.move(0, 0);
+  /* and from the keyboard: the arrow keys reach the cut label too, its whole text read out */
+  await page.evaluate(() => window.kestrelCharts['slice:c'].canvas.focus());
+  const heard = [];
+  for (let k = 0; k < 20 && !heard.includes(long[1]); k++) {
+    await page.keyboard.press('ArrowRight');
+    heard.push(await tip.innerText());
+  }
+  assert.ok(heard.includes(long[1]), 'the arrow keys reach the cut label: ' + heard.map((t) => t.slice(0, 12)).join(', '));
+  assert.match(await page.locator('#slices [role="status"]').first().innerText(), new RegExp(`^${long[1]} \\(\\d+ of \\d+\\)$`));
+  await page.keyboard.press('Escape');
   /* parallel coordinates: c's labels end before the next axis; nothing is
    * drawn right of the objective's axis, where a 200-character label ran */
   await page.evaluate(() => window.scrollTo(0, 0));
