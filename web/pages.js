@@ -58,7 +58,7 @@ K.pages = K.pages || {};
       h('div', { class: 'page-head' }, h('h1', null, 'Studies'),
         h('a', { class: 'button primary', href: '#/new' }, 'New study')),
       error, empty,
-      h('div', { class: 'card table-scroll' }, h('table', { class: 'table', id: 'studies' },
+      h('div', { class: 'card table-scroll' }, h('table', { class: 'table', id: 'studies', 'aria-label': 'Studies' },
         h('thead', null, h('tr', null, ['Study', 'State', 'Progress', 'Trials', 'Best', 'Objective',
           'Strategy', 'Updated'].map((t) => h('th', null, t)))),
         tbody)));
@@ -105,7 +105,10 @@ K.pages = K.pages || {};
   /* New study: a JSON editor whose spec is POSTed as typed; the API's
    * validation error (JSON path and reason) shows under the editor. */
   K.pages.newStudy = function (root, page) {
-    const text = h('textarea', { id: 'spec', spellcheck: 'false', rows: 22 });
+    /* named for a screen reader, which read it out by its content, and
+     * described by the note above it and the error under it */
+    const text = h('textarea', { id: 'spec', spellcheck: 'false', rows: 22, 'aria-label': 'Study spec (JSON)',
+      'aria-describedby': 'spec-note spec-error' });
     /* a study's Clone button leaves its spec here */
     const clone = sessionStorage.getItem('kestrel.clone');
     sessionStorage.removeItem('kestrel.clone');
@@ -146,7 +149,7 @@ K.pages = K.pages || {};
     root.append(
       h('div', { class: 'page-head' }, h('h1', null, 'New study')),
       h('form', { class: 'card new-study', onsubmit: onSubmit },
-        h('p', { class: 'note' }, 'The study spec as JSON (see docs/spec.md). It is validated by the server; ',
+        h('p', { class: 'note', id: 'spec-note' }, 'The study spec as JSON (see docs/spec.md). It is validated by the server; ',
           'an existing stopped study with the same name and spec is resumed.'),
         text, error,
         h('div', { class: 'actions' }, submit,

@@ -128,7 +128,8 @@ K.pages = K.pages || {};
     const prev = h('button', { class: 'button small', id: 'prev-page', onclick: () => { view.page--; render(); } }, '‹ Prev');
     const next = h('button', { class: 'button small', id: 'next-page', onclick: () => { view.page++; render(); } }, 'Next ›');
     const pager = buttonGroup(prev, next);
-    const filter = h('select', { id: 'state-filter', onchange: () => { view.state = filter.value; view.page = 0; render(); } },
+    const filter = h('select', { id: 'state-filter', 'aria-label': 'Trials shown, by state',
+      onchange: () => { view.state = filter.value; view.page = 0; render(); } },
       h('option', { value: '' }, 'all states'), STATES.map((s) => h('option', { value: s }, s.toLowerCase())));
     const cols = [
       { key: 'number', label: '#', get: (t) => t.number },
@@ -263,7 +264,7 @@ K.pages = K.pages || {};
 
     const el = h('section', { class: 'card' },
       h('div', { class: 'table-head' }, h('h3', null, 'Trials'), filter, info, prev, next),
-      h('div', { class: 'table-scroll' }, h('table', { class: 'table', id: 'trials' }, h('thead', null, head), tbody)));
+      h('div', { class: 'table-scroll' }, h('table', { class: 'table', id: 'trials', 'aria-label': 'Trials' }, h('thead', null, head), tbody)));
     return { el, render, reported };
   }
 
@@ -272,7 +273,7 @@ K.pages = K.pages || {};
    * the text being typed. */
   function noteBox(model) {
     const text = h('p', { class: 'study-note', id: 'study-note' });
-    const area = h('textarea', { id: 'note-input', rows: 3 });
+    const area = h('textarea', { id: 'note-input', rows: 3, 'aria-label': 'Study note' });
     const error = h('span', { class: 'error', id: 'note-error' });
     const form = h('div', { class: 'note-form', hidden: true }, area,
       h('button', { class: 'button', id: 'note-save', onclick: save }, 'Save'),
@@ -364,7 +365,8 @@ K.pages = K.pages || {};
         /* stays open across the header's live redraws */
         s.spec ? h('details', { class: 'spec-view', open: !!model.specOpen,
           ontoggle: (e) => { model.specOpen = e.target.open; } }, h('summary', null, 'Spec'),
-          h('pre', { id: 'spec-view' }, JSON.stringify(s.spec, null, 2))) : null,
+          /* a Tab stop, named: a box that scrolls, which the keyboard scrolls once it has the focus */
+          h('pre', { id: 'spec-view', tabindex: 0, role: 'region', 'aria-label': 'Spec' }, JSON.stringify(s.spec, null, 2))) : null,
         model.actionError ? h('p', { class: 'error', id: 'action-error' }, model.actionError) : null,
         model.deleted ? h('p', { class: 'error', id: 'study-deleted' }, `Study ${s.name} was deleted, with its trials; `
           + 'one made again under its name will show here. ', h('a', { href: '#/' }, 'Back to the studies')) : null));
@@ -442,7 +444,7 @@ K.pages = K.pages || {};
       'Mean objective of the trials in each cell of two parameters (yellow = best); cells without trials take their nearest neighbour\'s; dots are trials.') : null;
     if (contour) {
       const picker = (key, id) => {
-        const sel = h('select', { id, onchange: () => {
+        const sel = h('select', { id, 'aria-label': `Contour: parameter along ${key}`, onchange: () => {
           const other = key === 'x' ? 'y' : 'x';
           if (Number(sel.value) === pair[other]) pair[other] = pair[key];   /* a swap, never one parameter twice */
           pair[key] = Number(sel.value);

@@ -10,10 +10,10 @@ K.pages = K.pages || {};
   const { h, fill, keepFocus, badge, chartCard, fact } = K.dom;
   const S = K.stats;
 
-  function kvTable(id, obj) {
+  function kvTable(id, name, obj) {
     const keys = Object.keys(obj || {});
     if (keys.length === 0) return h('p', { class: 'muted' }, 'none');
-    return h('table', { class: 'table kv', id },
+    return h('table', { class: 'table kv', id, 'aria-label': name },
       h('tbody', null, keys.map((k) => h('tr', null, h('th', null, k),
         h('td', { class: typeof obj[k] === 'number' ? 'num' : '' }, S.fmt(obj[k], 6))))));
   }
@@ -22,7 +22,8 @@ K.pages = K.pages || {};
    * is not "empty", just not kept yet. */
   function tail(title, text, id, running) {
     return h('section', { class: 'card' }, h('h3', null, title),
-      text ? h('pre', { class: 'log', id }, text)
+      /* a Tab stop, named: a box that scrolls, which the keyboard scrolls once it has the focus */
+      text ? h('pre', { class: 'log', id, tabindex: 0, role: 'region', 'aria-label': title }, text)
         : h('p', { class: 'muted', id: id + '-none' }, running ? 'kept when the trial ends' : 'empty'));
   }
 
@@ -91,8 +92,8 @@ K.pages = K.pages || {};
         given(t.retry_of) ? fact('retry of', link(t.retry_of)) : null),
       t.failure ? h('p', { class: 'error', id: 'failure' }, 'Failure: ' + t.failure) : null,
       h('div', { class: 'grid2' },
-        h('section', { class: 'card' }, h('h3', null, 'Parameters'), kvTable('params', t.params),
-          h('h3', null, 'Final metrics'), kvTable('metrics', t.metrics)),
+        h('section', { class: 'card' }, h('h3', null, 'Parameters'), kvTable('params', 'Parameters', t.params),
+          h('h3', null, 'Final metrics'), kvTable('metrics', 'Final metrics', t.metrics)),
         hasCurve ? curve.card : h('section', { class: 'card' }, h('h3', null, 'Learning curve'),
           h('p', { class: 'muted' }, 'This trial reported no intermediate steps.'))),
       h('div', { class: 'grid2' }, tail('stdout (tail)', t.stdout_tail, 'stdout', t.state === 'RUNNING'),

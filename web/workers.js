@@ -45,7 +45,7 @@ K.pages = K.pages || {};
       'Start one with `kestrel worker --server URL` (docs/workers.md).');
     const error = h('p', { class: 'error', hidden: true });
     root.append(h('div', { class: 'page-head' }, h('h1', null, 'Workers')), error, empty,
-      h('div', { class: 'card table-scroll' }, h('table', { class: 'table', id: 'workers' },
+      h('div', { class: 'card table-scroll' }, h('table', { class: 'table', id: 'workers', 'aria-label': 'Workers' },
         h('thead', null, h('tr', null, ['Worker', 'Labels', 'Running / slots', 'GPUs', 'Trials',
           'Last heard'].map((t) => h('th', null, t)))),
         tbody)));

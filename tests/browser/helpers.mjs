@@ -135,6 +135,19 @@ export async function emptyCharts() {
   })));
 }
 
+/* What a screen reader finds in the page's main part without a name: each
+ * control, table and chart (by its role in the page's accessibility tree,
+ * Playwright's ariaSnapshot) that has none, as its snapshot line: a
+ * textbox was read out by its content, a selector by its option. */
+const NAMED_ROLES = ['textbox', 'combobox', 'checkbox', 'button', 'link', 'table', 'application', 'radio', 'spinbutton', 'region'];
+export async function unnamed() {
+  const tree = await page.locator('main').ariaSnapshot();
+  return tree.split('\n').filter((line) => {
+    const m = /^\s*- '?([a-z]+)(.*)$/.exec(line);
+    return m && NAMED_ROLES.includes(m[1]) && !m[2].startsWith(' "');
+  }).map((line) => line.trim().slice(0, 80));
+}
+
 export async function go(hash) {
   await page.goto(base + hash);
 }

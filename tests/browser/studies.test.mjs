@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setup, noScriptErrors, page, tmp, go, api, until, shot, branin, stepsStudy, serve, KESTREL } from './helpers.mjs';
+import { setup, noScriptErrors, page, tmp, go, api, until, shot, branin, stepsStudy, serve, unnamed, KESTREL } from './helpers.mjs';
 
 setup(() => [branin('branin', 30), stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
 
@@ -267,6 +267,18 @@ test('the workers page keeps the focus on a worker\'s trial link when the worker
     await page.keyboard.press('Enter');
     await page.waitForURL('**' + href3);
   });
+});
+
+test('a screen reader finds a name for every control and table of the studies list, the new-study form and the workers page', async () => {
+  await go('#/');
+  await page.locator('#studies tr[data-study="branin"]').waitFor();
+  assert.deepEqual(await unnamed(), [], 'the studies list');
+  await go('#/new');
+  await page.locator('#spec').waitFor();
+  assert.deepEqual(await unnamed(), [], 'the new-study form');
+  await go('#/workers');
+  await page.locator('#workers').waitFor();
+  assert.deepEqual(await unnamed(), [], 'the workers page');
 });
 
 test('a study name of 128 characters leaves every column of the studies list in view', async () => {

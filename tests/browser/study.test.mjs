@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setup, noScriptErrors, page, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, ARTIFACTS } from './helpers.mjs';
+import { setup, noScriptErrors, page, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, unnamed, ARTIFACTS } from './helpers.mjs';
 
 setup(() => [stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
 
@@ -253,6 +253,22 @@ test('the trial page puts metrics of other magnitudes on axes of their own', asy
     'losses share the objective\'s axis; samples/s has its own, hidden until asked for');
   assert.equal(await page.evaluate(() => window.kestrelCharts.trial.options.scales.x.ticks.precision), 0, 'steps are whole');
   await shot('trial-metrics');
+});
+
+test('a screen reader finds a name for every control, table and chart of the study page and the trial page', async () => {
+  await go('#/study/curves');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.deepEqual(await unnamed(), [], 'the study page');
+  await page.click('#note-edit');
+  assert.deepEqual(await unnamed(), [], 'the study page with its note open');
+  await page.click('#note-cancel');
+  await go('#/study/curves/trial/1');
+  await page.locator('#params').waitFor();
+  assert.deepEqual(await unnamed(), [], 'the trial page');
+  /* its logs, boxes that scroll, are Tab stops a screen reader names */
+  await page.focus('#stdout');
+  assert.deepEqual(await page.evaluate(() => [document.activeElement.id, document.activeElement.getAttribute('aria-label')]),
+    ['stdout', 'stdout (tail)']);
 });
 
 test('the study page edits the note and marks enqueued trials', async () => {
