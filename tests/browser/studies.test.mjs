@@ -281,6 +281,41 @@ test('a screen reader finds a name for every control and table of the studies li
   assert.deepEqual(await unnamed(), [], 'the workers page');
 });
 
+test('a page change says the page: the tab\'s title, the current link, the focus at the new page\'s start', async () => {
+  const at = () => page.evaluate(() => ({ title: document.title, focus: document.activeElement.id || document.activeElement.tagName,
+    current: [...document.querySelectorAll('header nav a[aria-current="page"]')].map((a) => a.textContent) }));
+  await go('#/');
+  await page.locator('#studies tr[data-study="branin"]').waitFor();
+  assert.deepEqual(await at(), { title: 'Studies · Kestrel', focus: 'BODY', current: ['Studies'] });
+  /* Enter on a study's link: the focus, on a link gone with the list, goes to the study page's start */
+  await page.focus('#studies tr[data-study="branin"] td:first-child a');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/#\/study\/branin$/);
+  await page.locator('.study-head h1 a').waitFor();
+  assert.deepEqual(await at(), { title: 'branin · Kestrel', focus: 'app', current: ['Studies'] });
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.closest('h1') !== null), true, 'Tab goes on from the page\'s start, to its title\'s link');
+  assert.equal(await page.getAttribute('#app', 'tabindex'), null, 'main is no Tab stop once left: a click on a page\'s text does not focus it');
+  /* a trial's link alike */
+  const row = page.locator('#trials tbody tr').first();
+  await row.waitFor();
+  const n = await row.getAttribute('data-number');
+  await row.locator('a').first().focus();
+  await page.keyboard.press('Enter');
+  await page.waitForURL(new RegExp(`#/study/branin/trial/${n}$`));
+  assert.deepEqual(await at(), { title: `branin #${n} · Kestrel`, focus: 'app', current: ['Studies'] });
+  /* a click on the page's text then Tab: on from there, not from the page's start again */
+  await page.locator('h3', { hasText: 'Final metrics' }).click();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.closest('h1') === null && document.activeElement.id !== 'app'), true,
+    'Tab after a click on the text goes on from it');
+  /* the header's links stay: the focus stays on the one pressed */
+  await page.focus('header nav a[href="#/workers"]');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/#\/workers$/);
+  assert.deepEqual(await at(), { title: 'Workers · Kestrel', focus: 'A', current: ['Workers'] });
+});
+
 test('a study name of 128 characters leaves every column of the studies list in view', async () => {
   const long = 'n'.repeat(128);
   assert.equal((await api('POST', '/studies', branin(long, 1, 1))).status, 201);
