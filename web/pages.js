@@ -19,14 +19,21 @@ K.pages = K.pages || {};
       h('span', { class: 'progress-text' }, `${finished} / ${max || '?'}`));
   }
 
+  /* A count with its state's sign, which a screen reader reads as the
+   * state's name ('3 complete'), not as the sign's ('3 check mark'). */
+  function count(n, sign, state, title) {
+    return h('span', { class: 'count c-' + state, title: title || state },
+      `${n} `, h('span', { 'aria-hidden': 'true' }, sign), h('span', { class: 'sr-only' }, `${state} `));
+  }
+
   function countsText(c) {
     c = c || {};
     return [
-      h('span', { class: 'count c-complete', title: 'complete' }, `${c.complete || 0} ✓`),
-      h('span', { class: 'count c-pruned', title: 'pruned' }, `${c.pruned || 0} ✂`),
-      h('span', { class: 'count c-failed', title: 'failed' }, `${c.failed || 0} ✗`),
-      c.interrupted ? h('span', { class: 'count c-interrupted', title: 'interrupted (re-run on resume)' }, `${c.interrupted} ‖`) : null,
-      h('span', { class: 'count c-running', title: 'running' }, `${c.running || 0} ▶`),
+      count(c.complete || 0, '✓', 'complete'),
+      count(c.pruned || 0, '✂', 'pruned'),
+      count(c.failed || 0, '✗', 'failed'),
+      c.interrupted ? count(c.interrupted, '‖', 'interrupted', 'interrupted (re-run on resume)') : null,
+      count(c.running || 0, '▶', 'running'),
     ];
   }
 

@@ -149,7 +149,7 @@ window.K = window.K || {};
     const hintId = 'plot-hint-' + ++made;
     const nav = {
       ring: h('div', { class: 'plot-focus', hidden: true }),
-      live: h('p', { class: 'plot-live', role: 'status' }),
+      live: h('p', { class: 'plot-live sr-only', role: 'status' }),
       /* hidden: read as the canvas's description alone, not once more as a paragraph after it */
       hint: h('p', { class: 'plot-hint', id: hintId, hidden: true },
         'Left and Right read its points, Home and End the first and last, Escape hides the value.'),

@@ -21,6 +21,12 @@ test('the studies list shows every study with state, progress and best value', a
   const best = (await api('GET', '/studies/branin')).json.best;
   assert.ok(best, 'the API has a best trial');
   assert.equal(await row.locator('td:nth-child(5) a').getAttribute('href'), `#/study/branin/trial/${best.number}`);
+  /* a screen reader reads the counts by their states' names, not their signs', and no sign of the live badge */
+  const read = await row.ariaSnapshot();
+  assert.match(read, /30 complete 0 pruned 0 failed 0 running/);
+  assert.doesNotMatch(read, /[✓✂✗▶]/);
+  assert.equal(await page.locator('#live').ariaSnapshot(), '- text: live');
+  assert.match(await row.locator('.counts').innerText(), /^30 ✓/, 'the signs are shown');
   await shot('studies');
 });
 
