@@ -144,12 +144,13 @@ K.pages = K.pages || {};
         { key: 'started_at', label: 'Started', get: (t) => t.started_at },
       ]);
     const sortBy = (key) => { view.dir = view.key === key ? -view.dir : 1; view.key = key; view.page = 0; render(); };
-    /* a header sorts from the keyboard too: Tab to it, Enter or Space */
+    /* a header sorts from the keyboard too: its label is a button, which
+     * Tab reaches and Enter or Space presses (a focusable header alone was
+     * read as a header, not as something to press); a click anywhere on
+     * the header sorts, the button's included */
     const head = h('tr', null, cols.map((c) => h('th', {
-      class: 'sortable', dataset: { key: c.key }, tabindex: 0, 'aria-sort': 'none',
-      onclick: () => sortBy(c.key),
-      onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sortBy(c.key); } },
-    }, c.label)));
+      class: 'sortable', dataset: { key: c.key }, 'aria-sort': 'none', onclick: () => sortBy(c.key),
+    }, h('button', { type: 'button', class: 'sort-key', dataset: { key: c.key } }, c.label))));
     const link = (t) => `#/study/${encodeURIComponent(model.study.name)}/trial/${t.number}`;
 
     function cell(c, t) {

@@ -339,7 +339,7 @@ test('live redraws keep the keyboard\'s focus: the studies list, the study heade
     await page.locator('#spec-view').waitFor();
 
     /* the table, newest trials first: its rows change as trials start */
-    await page.focus('#trials th[data-key="number"]');
+    await page.focus('#trials th[data-key="number"] button');
     await page.keyboard.press('Enter');
     await page.locator('#trials th[data-key="number"][data-sort="desc"]').waitFor();
     const row = await page.$eval('#trials tbody tr:nth-child(3) a', (a) => a.getAttribute('href'));

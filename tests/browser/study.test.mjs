@@ -68,6 +68,9 @@ test('the trial table sorts, filters and pages', async () => {
   await page.keyboard.press('Tab');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'value');
+  /* a screen reader reads it as a button in a header that says how the column is sorted */
+  assert.equal(await page.locator('#trials th[data-key="value"]').ariaSnapshot(), '- columnheader "value":\n  - button "value"');
+  assert.equal(await page.locator('#trials th[data-key="number"]').ariaSnapshot(), '- columnheader "#":\n  - button "#"');
   await page.keyboard.press('Enter');
   assert.deepEqual(await shown(), byValue.slice(0, 100), 'Enter: ascending by value');
   await page.keyboard.press(' ');
