@@ -43,10 +43,18 @@ window.K = window.K || {};
     return { card, canvas };
   }
 
-  /* One labelled figure of a page's header; its value is found by
-   * [data-fact="k"] (the live updates and the browser tests read it). */
+  /* One labelled figure of a page's header, a term and its definition in
+   * the header's list (facts(): a screen reader reads each figure with its
+   * name, where spans read as one run of words, 'trials 30 running 0');
+   * its value is found by [data-fact="k"] (the live updates and the
+   * browser tests read it). */
   function fact(k, v) {
-    return h('div', { class: 'fact' }, h('span', { class: 'fact-k' }, k), h('span', { class: 'fact-v', dataset: { fact: k } }, v));
+    return h('div', { class: 'fact' }, h('dt', { class: 'fact-k' }, k), h('dd', { class: 'fact-v', dataset: { fact: k } }, v));
+  }
+
+  /* A page header's figures (fact(), null skipped) as one list. */
+  function facts(...items) {
+    return h('dl', { class: 'facts' }, items);
   }
 
   /* Runs redraw(), which builds el's children anew, and gives the
@@ -106,5 +114,5 @@ window.K = window.K || {};
     return el;
   }
 
-  K.dom = { h, fill, keepFocus, buttonGroup, badge, chartCard, fact };
+  K.dom = { h, fill, keepFocus, buttonGroup, badge, chartCard, fact, facts };
 })(window.K);

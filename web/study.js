@@ -16,7 +16,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, keepFocus, buttonGroup, badge, chartCard, fact } = K.dom;
+  const { h, fill, keepFocus, buttonGroup, badge, chartCard, fact, facts } = K.dom;
   const S = K.stats;
   const REDRAW_MS = 500;
   const PAGE_ROWS = 100;
@@ -351,7 +351,7 @@ K.pages = K.pages || {};
       actions(running && !model.deleted, !running && s.state !== 'COMPLETE' && !model.deleted,
         !running && retryable && !model.deleted);
       keepFocus(top, () => fill(top,
-        h('div', { class: 'facts' },
+        facts(
           fact('objective', `${s.direction} ${s.metric}`),
           fact('strategy', s.strategy),
           fact('configurations', `${c.configs} / ${s.max_trials || '?'} finished`),

@@ -7,7 +7,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, keepFocus, badge, chartCard, fact } = K.dom;
+  const { h, fill, keepFocus, badge, chartCard, fact, facts } = K.dom;
   const S = K.stats;
 
   function kvTable(id, name, obj) {
@@ -80,7 +80,7 @@ K.pages = K.pages || {};
       h('div', { class: 'page-head' },
         h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', h('a', { href: base }, name), ' / trial #' + t.number),
         badge(t.interrupted ? 'INTERRUPTED' : t.state)),
-      h('div', { class: 'facts' },
+      facts(
         fact(metric || 'value', S.fmt(t.value, 6)),
         fact('started', S.fmtTime(t.started_at)),
         fact('finished', S.fmtTime(t.finished_at)),

@@ -262,12 +262,17 @@ test('a screen reader finds a name for every control, table and chart of the stu
   await go('#/study/curves');
   await page.locator('#charts[data-ready="true"]').waitFor();
   assert.deepEqual(await unnamed(), [], 'the study page');
+  /* the header's figures: each read with its name, as a term and its definition */
+  const figures = await page.locator('.study-head .facts').ariaSnapshot();
+  assert.match(figures, /- term: objective\n\s*- definition: minimize loss\n/);
+  assert.match(figures, /- term: trials\n\s*- definition: "12"\n/);
   await page.click('#note-edit');
   assert.deepEqual(await unnamed(), [], 'the study page with its note open');
   await page.click('#note-cancel');
   await go('#/study/curves/trial/1');
   await page.locator('#params').waitFor();
   assert.deepEqual(await unnamed(), [], 'the trial page');
+  assert.match(await page.locator('.facts').ariaSnapshot(), /- term: duration\n\s*- definition: /);
   /* its logs, boxes that scroll, are Tab stops a screen reader names */
   await page.focus('#stdout');
   assert.deepEqual(await page.evaluate(() => [document.activeElement.id, document.activeElement.getAttribute('aria-label')]),
