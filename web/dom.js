@@ -107,6 +107,23 @@ window.K = window.K || {};
     };
   }
 
+  /* A live region (role 'alert' or 'status') that a screen reader reads
+   * out when what it shows changes: say(key, make) fills it with make()'s
+   * nodes (none for a null key) only when key differs from the last one.
+   * A message rebuilt with a page's live redraw (every half second) was
+   * either never read out, or, with a role of its own, read out again at
+   * each redraw. */
+  function liveBox(role) {
+    const el = h('div', { role });
+    let shown = null;
+    const say = (key, make) => {
+      if (key === shown) return;
+      shown = key;
+      fill(el, key === null ? null : make());
+    };
+    return { el, say };
+  }
+
   /* Replaces el's children; like h(), skips null children. */
   function fill(el, ...children) {
     el.replaceChildren();
@@ -114,5 +131,5 @@ window.K = window.K || {};
     return el;
   }
 
-  K.dom = { h, fill, keepFocus, buttonGroup, badge, chartCard, fact, facts };
+  K.dom = { h, fill, keepFocus, buttonGroup, liveBox, badge, chartCard, fact, facts };
 })(window.K);

@@ -16,7 +16,7 @@ window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, keepFocus, buttonGroup, badge, chartCard, fact, facts } = K.dom;
+  const { h, fill, keepFocus, buttonGroup, liveBox, badge, chartCard, fact, facts } = K.dom;
   const S = K.stats;
   const REDRAW_MS = 500;
   const PAGE_ROWS = 100;
@@ -326,6 +326,9 @@ K.pages = K.pages || {};
     const state = h('span');
     const top = h('div');
     const note = noteBox(model);
+    /* an action's error and the study's deletion, read out once each */
+    const failure = liveBox('alert');
+    const gone = liveBox('status');
     const el = h('div', { class: 'study-head' },
       h('div', { class: 'page-head' },
         h('h1', null, h('a', { href: '#/' }, 'Studies'), ' / ', s0.name),
@@ -335,7 +338,7 @@ K.pages = K.pages || {};
           h('button', { class: 'button', id: 'clone', title: 'Open the new-study form with this spec, to run a variant',
             onclick: () => cloneStudy(model.study) }, 'Clone'),
           button('delete', 'Delete', 'remove', 'delete', { class: 'button danger' }))),
-      top, note.el);
+      top, failure.el, gone.el, note.el);
     function render() {
       note.render();
       const s = model.study;
@@ -367,10 +370,10 @@ K.pages = K.pages || {};
         s.spec ? h('details', { class: 'spec-view', open: !!model.specOpen,
           ontoggle: (e) => { model.specOpen = e.target.open; } }, h('summary', null, 'Spec'),
           /* a Tab stop, named: a box that scrolls, which the keyboard scrolls once it has the focus */
-          h('pre', { id: 'spec-view', tabindex: 0, role: 'region', 'aria-label': 'Spec' }, JSON.stringify(s.spec, null, 2))) : null,
-        model.actionError ? h('p', { class: 'error', id: 'action-error' }, model.actionError) : null,
-        model.deleted ? h('p', { class: 'error', id: 'study-deleted' }, `Study ${s.name} was deleted, with its trials; `
-          + 'one made again under its name will show here. ', h('a', { href: '#/' }, 'Back to the studies')) : null));
+          h('pre', { id: 'spec-view', tabindex: 0, role: 'region', 'aria-label': 'Spec' }, JSON.stringify(s.spec, null, 2))) : null));
+      failure.say(model.actionError, () => h('p', { class: 'error', id: 'action-error' }, model.actionError));
+      gone.say(model.deleted ? s.name : null, () => h('p', { class: 'error', id: 'study-deleted' }, `Study ${s.name} was deleted, with its trials; `
+        + 'one made again under its name will show here. ', h('a', { href: '#/' }, 'Back to the studies')));
     }
     return { el, render };
   }

@@ -155,6 +155,7 @@ test('an action the server could not be reached for says so, and its error goes 
     const error = page.locator('#action-error');
     await error.waitFor();
     assert.equal(await error.innerText(), 'stop failed: the server could not be reached', 'not the browser\'s "Failed to fetch"');
+    assert.equal(await page.locator('[role="alert"] #action-error').count(), 1, 'in a live region: a screen reader reads it out');
     srv = await serve('away.db', '--listen', new URL(srv.url).host);
     await error.waitFor({ state: 'detached' });
     assert.notEqual(await page.evaluate(() => document.getElementById('live').dataset.state), 'off');
@@ -192,6 +193,7 @@ test('a study deleted and made again under its name while its page is open shows
   assert.equal((await api('DELETE', '/studies/again')).status, 204);
   await page.locator('#study-deleted').waitFor();
   assert.match(await page.locator('#study-deleted').innerText(), /^Study again was deleted/);
+  assert.equal(await page.locator('[role="status"] #study-deleted').count(), 1, 'in a live region: a screen reader reads it out');
   assert.equal(await page.locator('#stop').isEnabled(), false);
   assert.equal(await page.locator('#resume').isEnabled(), false);
   await shot('study-deleted');
