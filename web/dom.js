@@ -124,6 +124,15 @@ window.K = window.K || {};
     return { el, say };
   }
 
+  /* Shows text in el, a live region kept hidden while it has nothing to
+   * say, writing it only when it changes: a page that polls every 2 s
+   * wrote the same error again at each failed poll, which a screen reader
+   * may read out each time. */
+  function alertText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
+    el.hidden = false;
+  }
+
   /* Replaces el's children; like h(), skips null children. */
   function fill(el, ...children) {
     el.replaceChildren();
@@ -131,5 +140,5 @@ window.K = window.K || {};
     return el;
   }
 
-  K.dom = { h, fill, keepFocus, buttonGroup, liveBox, badge, chartCard, fact, facts };
+  K.dom = { h, fill, keepFocus, buttonGroup, liveBox, alertText, badge, chartCard, fact, facts };
 })(window.K);

@@ -60,7 +60,8 @@ K.pages = K.pages || {};
     const tbody = h('tbody');
     const empty = h('p', { class: 'empty', hidden: true }, 'No studies yet. ',
       h('a', { href: '#/new' }, 'Create one'), ' or run `kestrel run SPEC.json` against this database.');
-    const error = h('p', { class: 'error', hidden: true });
+    /* an alert, built once: a screen reader reads out that the list no longer loads */
+    const error = h('p', { class: 'error', role: 'alert', hidden: true });
     root.append(
       h('div', { class: 'page-head' }, h('h1', null, 'Studies'),
         h('a', { class: 'button primary', href: '#/new' }, 'New study')),
@@ -79,8 +80,7 @@ K.pages = K.pages || {};
         empty.hidden = studies.length > 0;
       } catch (e) {
         if (!page.alive()) return;
-        error.textContent = 'Cannot load the studies: ' + e.message;
-        error.hidden = false;
+        K.dom.alertText(error, 'Cannot load the studies: ' + e.message);
       }
     }
     const reload = K.throttle(() => { if (page.alive()) load(); }, 1000);

@@ -43,7 +43,8 @@ K.pages = K.pages || {};
     const tbody = h('tbody');
     const empty = h('p', { class: 'empty', hidden: true }, 'No worker has registered with this server. ',
       'Start one with `kestrel worker --server URL` (docs/workers.md).');
-    const error = h('p', { class: 'error', hidden: true });
+    /* an alert, built once: a screen reader reads out that the list no longer loads */
+    const error = h('p', { class: 'error', role: 'alert', hidden: true });
     root.append(h('div', { class: 'page-head' }, h('h1', null, 'Workers')), error, empty,
       h('div', { class: 'card table-scroll' }, h('table', { class: 'table', id: 'workers', 'aria-label': 'Workers' },
         h('thead', null, h('tr', null, ['Worker', 'Labels', 'Running / slots', 'GPUs', 'Trials',
@@ -59,8 +60,7 @@ K.pages = K.pages || {};
         empty.hidden = workers.length > 0;
       } catch (e) {
         if (!page.alive()) return;
-        error.textContent = 'Cannot load the workers: ' + e.message;
-        error.hidden = false;
+        K.dom.alertText(error, 'Cannot load the workers: ' + e.message);
       }
       if (page.alive()) setTimeout(load, POLL_MS);
     }

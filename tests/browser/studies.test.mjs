@@ -322,6 +322,37 @@ test('a page change says the page: the tab\'s title, the current link, the focus
   assert.deepEqual(await at(), { title: 'Workers · Kestrel', focus: 'A', current: ['Workers'] });
 });
 
+test('a list that no longer loads says so in an alert, read out by a screen reader', async () => {
+  await go('#/');
+  assert.equal(await page.locator('main p.error[role="alert"]').count(), 1, 'the studies list\'s error is an alert');
+  const gone = await serve('gone.db');
+  try {
+    await page.goto(gone.url + '#/workers');
+    await page.locator('#workers').waitFor();
+  } finally {
+    gone.proc.kill('SIGTERM');
+    await new Promise((r) => { if (gone.proc.exitCode !== null) r(); else gone.proc.once('exit', r); });
+  }
+  const error = page.locator('main p.error[role="alert"]');
+  await error.waitFor();
+  assert.match(await error.innerText(), /^Cannot load the workers: /);
+  /* the next failed polls leave its text as it is: not read out again */
+  await page.evaluate(() => {
+    window.errorWrites = 0;
+    new MutationObserver((m) => { window.errorWrites += m.length; })
+      .observe(document.querySelector('main p.error'), { childList: true, characterData: true, subtree: true });
+  });
+  let failed = 0;
+  const count = (r) => { if (r.url().endsWith('/api/v1/workers')) failed++; };
+  page.on('requestfailed', count);
+  try {
+    await until('two more polls failed', async () => failed >= 2);
+  } finally {
+    page.off('requestfailed', count);
+  }
+  assert.equal(await page.evaluate(() => window.errorWrites), 0);
+});
+
 test('a study name of 128 characters leaves every column of the studies list in view', async () => {
   const long = 'n'.repeat(128);
   assert.equal((await api('POST', '/studies', branin(long, 1, 1))).status, 201);
