@@ -322,6 +322,37 @@ test('a page change says the page: the tab\'s title, the current link, the focus
   assert.deepEqual(await at(), { title: 'Workers · Kestrel', focus: 'A', current: ['Workers'] });
 });
 
+test('a state\'s badge and count are written with a contrast of at least 4.5:1 (WCAG AA)', async () => {
+  await go('#/');
+  await page.locator('#studies').waitFor();
+  const ratios = await page.evaluate(() => {
+    /* WCAG 2's relative luminance and contrast ratio of two CSS colours */
+    const lum = (css) => {
+      const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((v) => Number(v) / 255)
+        .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (a, b) => { const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x); return Number(((hi + 0.05) / (lo + 0.05)).toFixed(2)); };
+    const card = K.dom.h('div', { class: 'card' }, K.dom.h('div', { class: 'counts' }));
+    document.querySelector('main').append(card);
+    const out = {};
+    for (const st of ['COMPLETE', 'PRUNED', 'RUNNING', 'FAILED', 'STOPPED', 'INTERRUPTED']) {
+      const badge = K.dom.badge(st);
+      const count = K.dom.h('span', { class: 'count c-' + st.toLowerCase() }, '3');
+      card.append(badge);
+      card.firstChild.append(count);
+      const b = getComputedStyle(badge);
+      out[st] = [ratio(b.color, b.backgroundColor), ratio(getComputedStyle(count).color, getComputedStyle(card).backgroundColor)];
+    }
+    card.remove();
+    return out;
+  });
+  for (const [st, [badge, count]] of Object.entries(ratios)) {
+    assert.ok(badge >= 4.5, `${st}'s badge: ${badge}:1`);
+    assert.ok(count >= 4.5, `${st}'s count: ${count}:1`);
+  }
+});
+
 test('a list that no longer loads says so in an alert, read out by a screen reader', async () => {
   await go('#/');
   assert.equal(await page.locator('main p.error[role="alert"]').count(), 1, 'the studies list\'s error is an alert');
