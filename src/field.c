@@ -116,13 +116,20 @@ int field_dup_string(char **out, const json_t *v, kerror *err)
     return *out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 
+/* x's sign says which side of [lo, hi] it fell off. Without an upper bound
+ * (hi LLONG_MAX) a value above can only be a real past 2^53 (1e30): a JSON
+ * integer past LLONG_MAX does not parse, so the message says which
+ * spellings reach which bound rather than a ">= lo" the value meets. */
 static int out_of_range(const char *path, const char *key, long long lo, long long hi,
-                        kerror *err)
+                        double x, kerror *err)
 {
     char p[KERROR_PATH_MAX];
     field_join(p, path, key);
-    if (hi == LLONG_MAX) return kerror_set(err, KE_INVALID, p, "must be >= %lld", lo);
-    return kerror_set(err, KE_INVALID, p, "must be between %lld and %lld", lo, hi);
+    if (hi != LLONG_MAX) return kerror_set(err, KE_INVALID, p, "must be between %lld and %lld", lo, hi);
+    if (x < (double)lo) return kerror_set(err, KE_INVALID, p, "must be >= %lld", lo);
+    return kerror_set(err, KE_INVALID, p,
+                      "must be between %lld and %.0f (2^53) when written with a fraction or an "
+                      "exponent, up to %lld in plain digits", lo, FIELD_INT_LIMIT, LLONG_MAX);
 }
 
 /* Optional integer field in [lo, hi]. */
@@ -134,12 +141,12 @@ int field_get_int_in(const json_t *obj, const char *path, const char *key, int r
     const json_t *raw = json_object_get(obj, key);
     if (json_is_real(raw) && json_real_value(raw) == floor(json_real_value(raw)) &&
         fabs(json_real_value(raw)) > FIELD_INT_LIMIT)
-        return out_of_range(path, key, lo, hi, err);
+        return out_of_range(path, key, lo, hi, json_real_value(raw), err);
     json_t *v;
     int rc = field_get(obj, path, key, FIELD_INT, required, &v, err);
     if (rc <= 0) return rc;
     long long x = int_value(v);
-    if (x < lo || x > hi) return out_of_range(path, key, lo, hi, err);
+    if (x < lo || x > hi) return out_of_range(path, key, lo, hi, (double)x, err);
     *out = x;
     return KE_OK;
 }

@@ -200,6 +200,11 @@ static const reject_case rejects[] = {
     { P1("strategy.name", "\"bogus\""), "strategy.name", "unknown strategy 'bogus' (known: grid, random, sobol, gp, hyperband, asha)" },
     { P1("strategy.seed", "-1"), "strategy.seed", "must be >= 0" },
     { P1("strategy.seed", "1.5"), "strategy.seed", "must be an integer" },
+    /* a real past 2^53 is positive, only not exact: the range, not ">= 0" */
+    { P1("strategy.seed", "1e30"), "strategy.seed",
+      "must be between 0 and 9007199254740992 (2^53) when written with a fraction or an "
+      "exponent, up to 9223372036854775807 in plain digits" },
+    { P1("strategy.seed", "-1e30"), "strategy.seed", "must be >= 0" },
     { P1("budget.max_trials", "1e20"), "budget.max_trials", "must be between 1 and 1000000" },
     { P1("strategy.options", "[]"), "strategy.options", "must be an object" },
     { P1("strategy.options", "{\"k\": 1}"), "strategy.options.k", "unknown option" },
