@@ -24,6 +24,9 @@
 
 #include "fidelity.h"
 
+/* "rounds" at most: round * n_br + k, a bracket's index, stays an int */
+#define MAX_ROUNDS 1000000
+
 struct strategy {
     fidelity_opts o;
     hyperband_bracket br[HYPERBAND_MAX_BRACKETS];
@@ -70,9 +73,10 @@ static int hb_options(struct strategy *b, const json_t *options, kerror *err)
     b->rounds = 1;
     if (!v) return fidelity_options(options, &b->o, err);
     long long rounds;
-    if (!strategy_option_int(v, 0, 1000000, &rounds))
+    if (!strategy_option_int(v, 0, MAX_ROUNDS, &rounds))
         return kerror_set(err, KE_INVALID, "strategy.options.rounds",
-                          "must be an integer >= 0 (0: repeat the brackets until the budget ends)");
+                          "must be an integer in [0, %d] (0: repeat the brackets until the budget "
+                          "ends)", MAX_ROUNDS);
     b->rounds = (int)rounds;
     json_t *rest = json_copy((json_t *)options);
     if (!rest) return kerror_set(err, KE_NOMEM, NULL, "out of memory");

@@ -17,7 +17,7 @@
  *                                        trials)                   (default "sobol")
  *   random_fraction number in [0, 1]     gp sampler: share still drawn
  *                                        uniformly                 (default 1/3)
- *   rounds          int >= 0             times the whole set of brackets runs;
+ *   rounds          int 0 to 1,000,000   times the whole set of brackets runs;
  *                                        0: again and again until the study's
  *                                        budget ends               (default 1) */
 #ifndef KESTREL_HYPERBAND_H

@@ -460,6 +460,12 @@ START_TEST(test_options)
     ck_assert_int_eq(hyperband_strategy.create(&st, &sp, opt, 1, &err), KE_OK);
     hyperband_strategy.destroy(st);
     json_decref(opt);
+    /* past its bound, the message names the range, not ">= 0" alone */
+    opt = json_loads("{\"max_resource\": 9, \"rounds\": 1000001}", 0, NULL);
+    ck_assert_int_eq(hyperband_strategy.create(&st, &sp, opt, 1, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "strategy.options.rounds");
+    ck_assert_msg(strstr(err.msg, "must be an integer in [0, 1000000]"), "%s", err.msg);
+    json_decref(opt);
     space_free(&sp);
     ck_assert_ptr_eq(strategy_find("hyperband"), &hyperband_strategy);
     ck_assert_ptr_eq(strategy_find("asha"), &asha_strategy);
