@@ -10,6 +10,7 @@
 
 #define SUBSET_DEFAULT 200  /* model rows beyond which a subset is fitted */
 #define SUBSET_MIN 20       /* least non-zero "subset" option */
+#define SUBSET_MAX 1000000  /* largest "subset" option */
 #define PRIOR_SD_DEFAULT 1.0 /* "prior_mean" */
 /* "prior_mean"'s bound: 1.5 already lost benchmarks (docs/gp.md); far beyond
  * 10 the standardized values all lie near -prior_mean, the model is flat, and
@@ -69,6 +70,21 @@ static int opt_bool(const json_t *o, const char *key, int *out, kerror *err)
     return KE_OK;
 }
 
+/* "subset": 0 (every trial) or [SUBSET_MIN, SUBSET_MAX], one message for
+ * every refusal so that none names a range a refused value is in. */
+static int opt_subset(const json_t *o, int *out, kerror *err)
+{
+    json_t *v = o ? json_object_get(o, "subset") : NULL;
+    if (!v) return KE_OK;
+    long long i;
+    if (!strategy_option_int(v, 0, SUBSET_MAX, &i) || (i > 0 && i < SUBSET_MIN))
+        return kerror_set(err, KE_INVALID, "strategy.options.subset",
+                          "must be 0 (every trial) or an integer in [%d, %d]", SUBSET_MIN,
+                          SUBSET_MAX);
+    *out = (int)i;
+    return KE_OK;
+}
+
 /* names is NULL-terminated; *out becomes the index of the matching name. */
 static int opt_choice(const json_t *o, const char *key, const char *const *names,
                       int *out, kerror *err)
@@ -124,7 +140,7 @@ int bo_options_parse(const json_t *options, int dims, bo_options *o, kerror *err
         (rc = opt_int(options, "candidates", 10, 100000, &o->n_cand, err)) ||
         (rc = opt_choice(options, "parallel", par_names, &o->lie, err)) ||
         (rc = opt_choice(options, "transform", warp_names, &o->warp, err)) ||
-        (rc = opt_int(options, "subset", 0, 1000000, &o->subset, err)) ||
+        (rc = opt_subset(options, &o->subset, err)) ||
         (rc = opt_bool(options, "trust_region", &o->trust_region, err)) ||
         (rc = opt_number(options, "prior_mean", PRIOR_SD_MAX, &o->prior_sd, err)) ||
         (rc = opt_bool(options, "input_warp", &o->input_warp, err)) ||
@@ -133,9 +149,6 @@ int bo_options_parse(const json_t *options, int dims, bo_options *o, kerror *err
         (rc = opt_bool(options, "warp_shift", &o->warp_shift, err)) ||
         (rc = opt_number(options, "exploit_last", 1.0, &o->exploit_last, err)))
         return rc;
-    if (o->subset > 0 && o->subset < SUBSET_MIN)
-        return kerror_set(err, KE_INVALID, "strategy.options.subset",
-                          "must be 0 (every trial) or at least %d", SUBSET_MIN);
     o->acq.kind = (acq_kind)kind;
     return KE_OK;
 }

@@ -231,6 +231,20 @@ START_TEST(gp_ucb_beta_and_xi_are_bounded)
 }
 END_TEST
 
+/* subset takes 0 or [20, 1000000]: 5 was refused as "must be 0 (every
+ * trial) or at least 20", with no word of the upper bound, and 1000001 as
+ * "must be an integer in [0, 1000000]", a range 5 is in. Both refusals now
+ * give the one rule. */
+START_TEST(gp_subset_refusals_name_its_whole_range)
+{
+    const char *refused[] = { "{\"subset\": 5}", "{\"subset\": 1000001}", "{\"subset\": -1}",
+                              "{\"subset\": 20.5}", NULL };
+    const char *taken[] = { "{\"subset\": 0}", "{\"subset\": 20}", "{\"subset\": 1000000}", NULL };
+    gp_option_bounded("subset", "must be 0 (every trial) or an integer in [20, 1000000]", refused,
+                      taken);
+}
+END_TEST
+
 /* Distinct points among obs[0..n). */
 static int distinct(const space *sp, const strategy_obs *obs, int n)
 {
@@ -301,6 +315,7 @@ static Suite *robust_suite(void)
     tcase_add_test(values, median_pruner_averages_extreme_values_without_overflow);
     tcase_add_test(values, gp_prior_mean_is_bounded);
     tcase_add_test(values, gp_ucb_beta_and_xi_are_bounded);
+    tcase_add_test(values, gp_subset_refusals_name_its_whole_range);
     suite_add_tcase(s, values);
     TCase *spaces = tcase_create("spaces");
     tcase_set_timeout(spaces, 60);
