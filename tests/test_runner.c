@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -330,24 +331,51 @@ START_TEST(timeout_kills_after_grace_when_sigterm_ignored)
 }
 END_TEST
 
+/* Runs script under sh -c with timeout and kill_grace, stops it once it
+ * reports "started", and checks that the stop ended it (no timeout) and that
+ * its SIGTERM handler's "saved" came; its EXIT event in *ev. */
+static void stop_lets_it_save(const char *script, double timeout, double grace, runner_event *ev)
+{
+    collect c = {0};
+    c.terminate_on = "started";
+    char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
+    runner_cmd cmd = {.argv = argv, .timeout = timeout, .kill_grace = grace};
+    runner_proc *p = spawn_cmd(&cmd, &c);
+    run_one(p, &c);
+    ck_assert_int_eq(c.exit.terminated, 1);
+    ck_assert_int_eq(c.exit.timed_out, 0);
+    report_is(&c, 1, "saved");
+    *ev = c.exit;
+    runner_free(p);
+    collect_free(&c);
+}
+
 /* A string command runs under `sh -c`, which SIGTERM ends at once; the
  * trial it started catches SIGTERM to save its checkpoint and is owed the
  * whole kill_grace (it was killed 0.5 s after the shell's exit). */
 START_TEST(stop_gives_the_group_its_grace_after_the_shell_exits)
 {
-    collect c = {0};
-    c.terminate_on = "started";
-    char *argv[] = {"/bin/sh", "-c",
-                    "sh -c 'trap \"sleep 1; echo saved >&3; exit 0\" TERM; echo started >&3;"
-                    " while :; do sleep 0.05; done'; echo after",
-                    NULL};
-    runner_cmd cmd = {.argv = argv, .kill_grace = 60};
-    runner_proc *p = spawn_cmd(&cmd, &c);
-    run_one(p, &c);
-    ck_assert_int_eq(c.exit.terminated, 1);
-    report_is(&c, 1, "saved");
-    runner_free(p);
-    collect_free(&c);
+    runner_event ev;
+    stop_lets_it_save("sh -c 'trap \"sleep 1; echo saved >&3; exit 0\" TERM; echo started >&3;"
+                      " while :; do sleep 0.05; done'; echo after",
+                      0, 60, &ev);
+}
+END_TEST
+
+/* A timeout and a kill_grace past any trial's life (docs/spec.md: any
+ * finite number) are no limit: the timeout never fires, and a stopped trial
+ * that catches SIGTERM is waited for, never killed. */
+START_TEST(huge_timeout_and_grace_are_no_limit)
+{
+    const double huge[] = { 1e18, 1e300, DBL_MAX };
+    for (int i = 0; i < 3; i++) {
+        runner_event ev;
+        stop_lets_it_save("trap 'sleep 0.2; echo saved >&3; exit 0' TERM; echo started >&3;"
+                          " while :; do sleep 0.05; done",
+                          huge[i], huge[i], &ev);
+        ck_assert_int_eq(ev.signaled, 0);
+        ck_assert_int_eq(ev.exit_code, 0);
+    }
 }
 END_TEST
 
@@ -973,6 +1001,7 @@ static Suite *runner_suite(void)
     tcase_add_test(tc, exec_failure);
     tcase_add_test(tc, timeout_kills_after_grace_when_sigterm_ignored);
     tcase_add_test(tc, stop_gives_the_group_its_grace_after_the_shell_exits);
+    tcase_add_test(tc, huge_timeout_and_grace_are_no_limit);
     tcase_add_test(tc, timeout_with_grandchild_holding_pipes);
     tcase_add_test(tc, stop_reaches_a_main_process_that_left_its_group);
     tcase_add_test(tc, exit_with_background_grandchild);

@@ -357,6 +357,34 @@ START_TEST(enqueued_configurations_ask_the_strategy_nothing)
 }
 END_TEST
 
+/* budget.max_seconds, budget.trial_timeout and run.kill_grace take any
+ * finite number (docs/spec.md): one past any study's life (1e18, 1e300, the
+ * largest double) is no limit, as the engine keeps them as doubles; a
+ * conversion to an integer would wrap round and could end each trial, or
+ * the study, at once. */
+START_TEST(huge_time_limits_are_no_limit)
+{
+    const char *huge[] = { "1e18", "1e300", "1.7976931348623157e308" };
+    for (int i = 0; i < 3; i++) {
+        char spec[1024];
+        snprintf(spec, sizeof spec,
+                 "{\"name\": \"huge%d\", \"objective\": {\"metric\": \"loss\"},"
+                 " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}},"
+                 " \"strategy\": {\"name\": \"random\", \"seed\": 1},"
+                 " \"budget\": {\"max_trials\": 3, \"max_seconds\": %s, \"trial_timeout\": %s},"
+                 " \"run\": {\"kill_grace\": %s, \"command\": [\"sh\", \"-c\","
+                 " \"printf '\\\\173\\\"loss\\\": 1\\\\175\\\\n'\"]}}",
+                 i, huge[i], huge[i], huge[i]);
+        scheduler_status ss;
+        run_to_end(spec, 0, &ss);
+        ck_assert_msg(ss.n_complete == 3 && ss.n_failed == 0 && ss.n_interrupted == 0,
+                      "%s: %d complete, %d failed, %d interrupted", huge[i], ss.n_complete,
+                      ss.n_failed, ss.n_interrupted);
+        ck_assert_msg(ss.completed && ss.stop_reason == NULL, "%s: stopped", huge[i]);
+    }
+}
+END_TEST
+
 /* Under grid an enqueued configuration comes on top of the grid: every grid
  * point still runs (the grid's index counts the trials it suggested, not the
  * enqueued one), so 3 points and 1 enqueued make 4 trials. */
@@ -1044,6 +1072,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, force_on_a_locked_study_keeps_its_spec);
     tcase_add_test(tc, checkpoints_kept_for_the_best_only);
     tcase_add_test(tc, enqueued_configurations_ask_the_strategy_nothing);
+    tcase_add_test(tc, huge_time_limits_are_no_limit);
     tcase_add_test(tc, grid_runs_every_point_beside_an_enqueued_configuration);
     tcase_add_test(tc, finished_grid_runs_a_later_enqueued_configuration);
     tcase_add_test(tc, finished_hyperband_runs_a_later_enqueued_configuration_at_full_budget);
