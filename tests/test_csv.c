@@ -125,20 +125,20 @@ END_TEST
  * where it ignores a column. */
 START_TEST(text_that_is_not_utf8_is_refused_when_read)
 {
-    refused("a,pr\xe9cision,label\n1,2,x\n3,4,y\n", DATASET_CLASSIFICATION, NULL,
+    refused("a,pr\xe9" "cision,label\n1,2,x\n3,4,y\n", DATASET_CLASSIFICATION, NULL,
             "t.csv:1: column 2 of the header is not UTF-8 text (save the file as UTF-8)");
     refused("a,b,label\n1,2,caf\xc3\xa9\n3,4,th\xe9\n", DATASET_CLASSIFICATION, NULL,
             "t.csv:3: column 3 ('label'): a label that is not UTF-8 text (save the file as UTF-8)");
     refused("a,b,label\n1,2,x\n3,4,th\xe9\n", DATASET_AUTO, NULL,
             "t.csv:3: column 3 ('label'): a label that is not UTF-8 text");
-    refused("color,b,label\nr\xe9d,2,x\nblue,4,y\n", DATASET_CLASSIFICATION, "auto",
+    refused("color,b,label\nr\xe9" "d,2,x\nblue,4,y\n", DATASET_CLASSIFICATION, "auto",
             "t.csv:2: column 1 ('color'): a value that is not UTF-8 text");
     /* UTF-8 text is taken, names and labels as spelled */
     dataset ds;
     kerror err;
-    ck_assert_int_eq(load_text("a,pr\xc3\xa9cision,label\n1,2,caf\xc3\xa9\n3,4,th\xc3\xa9\n",
+    ck_assert_int_eq(load_text("a,pr\xc3\xa9" "cision,label\n1,2,caf\xc3\xa9\n3,4,th\xc3\xa9\n",
                                DATASET_CLASSIFICATION, NULL, &ds, &err), KE_OK);
-    ck_assert_str_eq(ds.names.features[1], "pr\xc3\xa9cision");
+    ck_assert_str_eq(ds.names.features[1], "pr\xc3\xa9" "cision");
     ck_assert_str_eq(ds.names.classes[0], "caf\xc3\xa9");
     dataset_free(&ds);
 }
