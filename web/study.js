@@ -189,8 +189,13 @@ K.pages = K.pages || {};
      * them, and the page is not laid out again (35-70 ms for the table's
      * 2,500 boxes at load 8, on every live redraw and once more in a load) */
     let drawn = null;
+    /* a running row's Step and Duration follow its reports in their cells
+     * (reported, below) and are left out: with them in, every poll that
+     * caught a newer step drew the rows again (two polls after a load, the
+     * first and the live feed's catch-up, drew them twice) */
+    const inPlace = (c, t) => t.state === 'RUNNING' && (c.key === 'last_step' || c.key === 'duration');
     const drawnFrom = (shown) => JSON.stringify(shown.map((t) => [t.enqueued, t.interrupted, t.failure]
-      .concat(cols.map((c) => c.get(t)))));
+      .concat(cols.map((c) => (inPlace(c, t) ? null : c.get(t))))));
 
     /* A page's first draw puts its rows in FRAME_ROWS at a time, the
      * first at once and each further part a frame later: in a fresh page
@@ -253,6 +258,8 @@ K.pages = K.pages || {};
           return tr;
         }), inFrames);
         drawn = from;
+      } else {
+        reported();   /* the running rows' cells catch up with the poll */
       }
       for (const th of head.children) {
         th.dataset.sort = th.dataset.key === view.key ? (view.dir > 0 ? 'asc' : 'desc') : '';
