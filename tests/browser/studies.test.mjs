@@ -309,6 +309,9 @@ test('a page change says the page: the tab\'s title, the current link, the focus
   await row.locator('a').first().focus();
   await page.keyboard.press('Enter');
   await page.waitForURL(new RegExp(`#/study/branin/trial/${n}$`));
+  /* the URL changes before the trial page is drawn (under load the study
+   * page's title and its link's focus were still there) */
+  await page.locator('#params').waitFor();
   assert.deepEqual(await at(), { title: `branin #${n} · Kestrel`, focus: 'app', current: ['Studies'] });
   /* a click on the page's text then Tab: on from there, not from the page's start again */
   await page.locator('h3', { hasText: 'Final metrics' }).click();
@@ -319,6 +322,7 @@ test('a page change says the page: the tab\'s title, the current link, the focus
   await page.focus('header nav a[href="#/workers"]');
   await page.keyboard.press('Enter');
   await page.waitForURL(/#\/workers$/);
+  await page.locator('#workers').waitFor();
   assert.deepEqual(await at(), { title: 'Workers · Kestrel', focus: 'A', current: ['Workers'] });
 });
 
