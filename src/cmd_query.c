@@ -52,8 +52,8 @@ static const char best_help[] =
     "Usage: kestrel best STUDY [--db FILE] [--format table|json|csv]\n"
     "                   [--export-model FILE [--work-dir DIR]]\n"
     "Show the best COMPLETE trial of a study (by its objective's direction) with\n"
-    "its parameters. Exit status 5 when the study has no complete trial, or\n"
-    "that trial no model to export.\n"
+    "its parameters. Exit status 5 when the study has no complete trial, is\n"
+    "deleted while it is read, or its best trial has no model to export.\n"
     "  --export-model FILE  also copy that trial's model (a trainer study's\n"
     "                       checkpoint.kck) to FILE, for kestrel predict and\n"
     "                       kestrel evaluate\n"
@@ -239,6 +239,21 @@ static int export_model(const query_opts *q, int number, kerror *err)
     return rc;
 }
 
+/* A listing's KE_NOTFOUND (err saying why) said for what it was: the study
+ * read by name, then by id, was deleted in between (its first read by id
+ * said "no study with id N", of an id the user never gave, and `best` "no
+ * COMPLETE trial yet"), as a deletion after the first page is; else, for
+ * `best`, no COMPLETE trial. The API's trial_not_found does the same. */
+static int not_found(storage *st, const storage_study *study, int best_only, kerror *err)
+{
+    int rc = storage_study_still_there(st, study->id, study->name, err);
+    if (rc != KE_OK) return rc;
+    if (best_only)
+        return kerror_set(err, KE_NOTFOUND, NULL, "study '%s' has no COMPLETE trial yet",
+                          study->name);
+    return KE_NOTFOUND;   /* err as the listing left it */
+}
+
 /* Shared by `trials` and `best`: resolves the study, prints matching trials
  * with the columns of the CSV export (api_csv). */
 static int list_trials(const char *cmd, const query_opts *q, int best_only)
@@ -262,7 +277,7 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
     storage_trial t;
     /* `best` checks first, so an error comes alone, without a header */
     if (best_only && (rc = storage_trial_best(st, study.id, &t, &err)) == KE_NOTFOUND)
-        kerror_set(&err, KE_NOTFOUND, NULL, "study '%s' has no COMPLETE trial yet", q->study);
+        rc = not_found(st, &study, 1, &err);
     if (rc == KE_OK) {
         const char *cols[API_CSV_COLS];
         choose_columns(&tp, q->fmt, cols);
@@ -275,6 +290,7 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
             storage_filter f = {.state = q->state, .offset = q->offset, .limit = q->limit,
                                 .best_first = q->best_first};
             rc = storage_trial_each(st, study.id, &f, print_trial, &tp, &err);
+            if (rc == KE_NOTFOUND) rc = not_found(st, &study, 0, &err);
         }
         if (rc == KE_OK) rc = tp.rc;
         /* a cut listing (its study deleted meanwhile, a read failed) stays

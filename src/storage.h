@@ -249,6 +249,12 @@ int storage_study_fail(storage *st, int64_t study_id, const char *why,
 typedef int (*storage_trial_fn)(const storage_trial *t, void *ctx);
 int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
                        storage_trial_fn fn, void *ctx, kerror *err);
+/* KE_OK when study_id, read as name, is still stored; when it is gone,
+ * KE_NOTFOUND "study 'NAME' was deleted while its trials were listed" (its
+ * id is never given again), for a caller whose read of it by id found
+ * nothing (storage_trial_each's first one, storage_trial_best); else the
+ * read's error. */
+int storage_study_still_there(storage *st, int64_t study_id, const char *name, kerror *err);
 int storage_trial_get(storage *st, int64_t study_id, int number,
                       storage_trial *out, kerror *err);
 /* Best COMPLETE trial by the study's direction; KE_NOTFOUND if none. */

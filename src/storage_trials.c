@@ -418,7 +418,7 @@ static int study_maximize(storage *st, int64_t study_id, int *maximize, char *na
  * it empty, not in error: only the study still there, once the last page
  * is read, says the listing was whole (a study's id is never given again:
  * 011). */
-static int still_there(storage *st, int64_t study_id, const char *name, kerror *err)
+int storage_study_still_there(storage *st, int64_t study_id, const char *name, kerror *err)
 {
     int maximize;
     char again[8];
@@ -488,7 +488,7 @@ int storage_trial_each(storage *st, int64_t study_id, const storage_filter *f,
         /* a short page ends the listing, but for the trials with a value
          * read by keyset: those without one follow, from the first */
         if (rc != KE_OK || !by_value) {
-            if (rc == KE_OK && !stop) rc = still_there(st, study_id, name, err);
+            if (rc == KE_OK && !stop) rc = storage_study_still_there(st, study_id, name, err);
             break;
         }
         after = (storage_cursor){.number = -1, .has_value = 0};
