@@ -245,25 +245,31 @@ void api_workers_download(http_req *rq, void *ctx)
     const char *name = http_param(rq, 0), *num = http_param(rq, 1);
     long long parsed;
     long number = http_parse_count(num, 1000000000, &parsed) < 0 ? -1 : (long)parsed;
-    char dir[4096], mark[4200];
+    char work[4096] = "", dir[4200], mark[4300];
     struct stat st;
-    snprintf(dir, sizeof dir, "%s/%s/%ld", service_work_dir(sv), name, number);
-    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);
+    kerror err;
+    kerror_clear(&err);
     /* names never hold '/' or start with '.': nothing outside the work folder */
-    if (!*name || name[0] == '.' || strchr(name, '/') || number < 0 ||
-        stat(mark, &st) != 0) {
+    int bad = !*name || name[0] == '.' || strchr(name, '/') || number < 0;
+    /* the study's own folder: a --work-dir it was run with is stored */
+    int rc = bad ? KE_NOTFOUND : service_study_work_dir(sv, name, work, sizeof work, &err);
+    if (rc != KE_OK && !bad) {
+        http_respond_kerror(rq, &err);
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s/%s/%ld", work, name, number);
+    snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);
+    if (rc != KE_OK || stat(mark, &st) != 0) {
         http_respond_error(rq, 404, "not_found", NULL, "no trial folder for trial %s of study '%s'",
                            num, name);
         return;
     }
     /* packed beside the folder and sent from the file (a checkpoint may be
      * gigabytes); a name of its own, as two workers may fetch it at once */
-    char archive[4200];
+    char archive[4300];
     snprintf(archive, sizeof archive, "%s.download.XXXXXX", dir);
     int fd = mkstemp(archive);
     size_t n;
-    kerror err;
-    kerror_clear(&err);
     char who[300];
     snprintf(who, sizeof who, "download of trial %ld of study '%.200s'", number, name);
     if (fd < 0) {

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "lock.h"
@@ -22,8 +23,9 @@ static const char delete_help[] =
     "\n"
     "Options:\n"
     "  --db FILE         history database (default: $KESTREL_DB, else ./kestrel.db)\n"
-    "  --work-dir DIR    trial folders, as given to kestrel run (default: DB.trials,\n"
-    "                    beside the file itself when DB is a symbolic link)\n"
+    "  --work-dir DIR    trial folders (default: the --work-dir the study was run\n"
+    "                    with, stored in the history; else DB.trials, beside the\n"
+    "                    file itself when DB is a symbolic link)\n"
     "\n"
     "Exit status: 0 deleted, 3 the study is being run by another process,\n"
     "5 no such study or database.\n";
@@ -54,12 +56,19 @@ static int delete_study(storage *st, const char *db, const char *work, const cha
                 rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' was deleted and made anew "
                                 "meanwhile: run the command again", name);
             *n_trials = row.n_trials = now.n_trials;
+            free(row.work_dir);
+            row.work_dir = now.work_dir;
+            now.work_dir = NULL;
             storage_study_free(&now);
         }
     }
+    char own[4096];
+    /* read under the lock too: a run begun meanwhile with --work-dir stored it */
+    if (rc == KE_OK && !work) scheduler_study_work_dir(db, row.work_dir, own, sizeof own);
     if (rc == KE_OK) {
         rc = storage_study_delete(st, row.id, err);
-        if (rc == KE_OK && (rc = scheduler_remove_study_dirs(work, name, row.n_trials, err)) != KE_OK) {
+        if (rc == KE_OK && (rc = scheduler_remove_study_dirs(work ? work : own, name, row.n_trials,
+                                                            err)) != KE_OK) {
             char why[KERROR_MSG_MAX];
             snprintf(why, sizeof why, "%s", err->msg);
             kerror_set(err, rc, NULL, "study '%s' deleted from the database, but %s", name, why);
@@ -92,14 +101,12 @@ int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx)
     if (optind != argc - 1) return cli_usage("delete", "expected one STUDY argument");
     const char *name = argv[optind], *db;
     if (cli_db_path("delete", db_opt, &db) != CLI_OK) return CLI_USAGE;
-    char work[4096], cache[4096];
-    scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
     storage *st;
     int code = cli_open_history("delete", db, &st);
     if (code != CLI_OK) return code;
     kerror err;
     int n_trials = 0;
-    int rc = delete_study(st, db, work_opt ? work_opt : work, name, &n_trials, &err);
+    int rc = delete_study(st, db, work_opt, name, &n_trials, &err);
     storage_close(st);
     if (rc != KE_OK) return cli_fail("delete", &err);
     printf("deleted study %s (%d trials)\n", name, n_trials);

@@ -57,9 +57,9 @@ static const char best_help[] =
     "  --export-model FILE  also copy that trial's model (a trainer study's\n"
     "                       checkpoint.kck) to FILE, for kestrel predict and\n"
     "                       kestrel evaluate\n"
-    "  --work-dir DIR       the trial folders, as given to kestrel run\n"
-    "                       (default: DB.trials, beside the file itself when\n"
-    "                       DB is a symbolic link)\n";
+    "  --work-dir DIR       the trial folders (default: the --work-dir the study\n"
+    "                       was run with, stored in the history; else DB.trials,\n"
+    "                       beside the file itself when DB is a symbolic link)\n";
 
 /* list: the command lists trials (trials), so --state, --sort, --limit and
  * --offset apply; elsewhere they are refused rather than ignored. */
@@ -208,8 +208,19 @@ static int print_trial(const storage_trial *t, void *ctx)
  * folder, was truncated, written through and removed) renamed over it. */
 static int export_model(const query_opts *q, int number, kerror *err)
 {
-    char work[4096], cache[4096], from[4400], tmp[4200];
-    scheduler_default_dirs(q->db, work, sizeof work, cache, sizeof cache);
+    char work[4096], from[4400], tmp[4200];
+    if (!q->work_dir) {
+        /* the folder the study keeps, read on a handle of its own: list_trials's
+         * is its listing's */
+        storage *st;
+        storage_study row;
+        int rc = storage_open(&st, q->db, err);
+        if (rc == KE_OK) rc = storage_study_get(st, q->study, &row, err);
+        if (rc == KE_OK) scheduler_study_work_dir(q->db, row.work_dir, work, sizeof work);
+        if (rc == KE_OK) storage_study_free(&row);
+        storage_close(st);
+        if (rc != KE_OK) return rc;
+    }
     snprintf(from, sizeof from, "%s/%s/%d/%s", q->work_dir ? q->work_dir : work, q->study, number,
              SCHED_CKPT_FILE);
     snprintf(tmp, sizeof tmp, "%s.XXXXXX", q->export_model);

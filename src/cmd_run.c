@@ -6,6 +6,7 @@
  * the study from its history with backoff, as `kestrel serve` does. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,13 @@ static const char run_help[] =
     "  --db FILE         history database (default: $KESTREL_DB, else ./kestrel.db)\n"
     "  --force           continue a stored study whose spec differs from SPEC.json\n"
     "  --retry-failed    re-run every FAILED trial once (besides budget.max_retries)\n"
-    "  --work-dir DIR    per-trial directories for checkpoints (default: DB.trials,\n"
-    "                    beside the file itself when DB is a symbolic link);\n"
+    "  --work-dir DIR    per-trial directories for checkpoints (default: the last\n"
+    "                    --work-dir the study ran with, else DB.trials, beside the\n"
+    "                    file itself when DB is a symbolic link); DIR, made absolute,\n"
+    "                    is stored with the study, so that kestrel serve, a run\n"
+    "                    without it, delete and best's model export use it; a DIR\n"
+    "                    that differs from the stored one replaces it, with a\n"
+    "                    warning when the old one holds the study's folders;\n"
     "                    a DIR/STUDY/N folder Kestrel did not make is never touched,\n"
     "                    nor a DIR/STUDY that is a symbolic link (its trials fail)\n"
     "  --quiet           print only the final summary, and nothing at all when the\n"
@@ -256,6 +262,13 @@ typedef struct {
     int opens;
 } study_run;
 
+/* A line on stderr, as the errors: said under --quiet too. */
+static void warn(const study_run *r, const char *what, const char *why)
+{
+    if (r->p->tty && !r->p->quiet) fprintf(stderr, "\r\033[K");
+    klog(stderr, "study %s: %s%s", r->spec->name, what, why);
+}
+
 /* Opens the study and runs it to its end or an error. */
 static int open_and_run(study_run *r, const cli_ctx *ctx, kerror *err)
 {
@@ -266,17 +279,18 @@ static int open_and_run(study_run *r, const cli_ctx *ctx, kerror *err)
     scheduler_status ss;
     scheduler_get_status(r->s, &ss);
     progress_open(r->p, &ss, !r->opens++);
+    const char *moved = scheduler_moved_from(r->s);
+    if (moved) {
+        char why[2 * PATH_MAX + 200];
+        snprintf(why, sizeof why, "%s (--work-dir, stored for the next runs); the folders of its "
+                 "earlier trials stay in %s: move %s/%s there, or its promotions train from the "
+                 "start", scheduler_work_dir(r->s), moved, moved, r->spec->name);
+        warn(r, "its trial folders are now in ", why);
+    }
     if (!r->p->quiet && ss.reclaimed)
         say(r->p, "study %s: %d trials left RUNNING by a dead run were marked FAILED "
             "(interrupted) and run again", r->spec->name, ss.reclaimed);
     return run_loop(r->s, ctx, err);
-}
-
-/* A line on stderr, as the errors: said under --quiet too. */
-static void warn(const study_run *r, const char *what, const char *why)
-{
-    if (r->p->tty && !r->p->quiet) fprintf(stderr, "\r\033[K");
-    klog(stderr, "study %s: %s%s", r->spec->name, what, why);
 }
 
 /* After a storage error (err) that a later try may not meet: closes the
@@ -370,6 +384,8 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     cli_keep_heap();   /* a fifth to a third of its CPU per trial (bench/README.md) */
     storage *st = NULL;
     int rc = storage_open(&st, db, &err);
+    /* the cache only: the study's trial folders are scheduler_open's to
+     * choose (work_opt, else the one the history keeps, else DB.trials) */
     char work[4096], cache[4096];
     scheduler_default_dirs(db, work, sizeof work, cache, sizeof cache);
     /* the progress line only when both are a terminal: stdout in a pipe or a
@@ -378,7 +394,7 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
                   .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = monotime_s()};
     study_run r = {.st = st, .spec = &spec, .p = &p, .waiting = {.give_up_s = give_up_s},
                    .so = {.db_path = db, .self_exe = ctx->self_exe, .run_self = 1,
-                          .work_dir = work_opt ? work_opt : work, .cache_dir = cache,
+                          .work_dir = work_opt, .cache_dir = cache,
                           .force = force, .retry_failed = retry, .on_event = on_event, .ctx = &p}};
     while (rc == KE_OK && (rc = open_and_run(&r, ctx, &err)) != KE_OK &&
            storage_error_transient(&err) && give_up_s > 0 && !*ctx->stop)

@@ -492,7 +492,7 @@ static int do_lease_dir(service *sv, void *arg, kerror *err)
     scheduler *s;
     fl_lease *l = held_lease(service_fleet(sv), &d->c, &s, err);
     if (!l) return err->code;
-    snprintf(d->dir, d->n, "%s/%s/%d", service_work_dir(sv), l->study, l->number);
+    snprintf(d->dir, d->n, "%s/%s/%d", scheduler_work_dir(s), l->study, l->number);
     return KE_OK;
 }
 

@@ -74,6 +74,68 @@ void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *ca
     snprintf(cache, nc, "%s/kestrel-cache", dirname(tmp));
 }
 
+void scheduler_study_work_dir(const char *db_path, const char *stored, char *work, size_t n)
+{
+    char cache[PATH_MAX];
+    if (stored) snprintf(work, n, "%s", stored);
+    else scheduler_default_dirs(db_path, work, n, cache, sizeof cache);
+}
+
+/* Picks s's trial folders' folder: the study's own (stored, else beside the
+ * history), or a work_dir given, made absolute and stored, so that a resume
+ * from another folder, by `kestrel serve`, a delete or an export find the
+ * folders without it. One given equal to "<db>.trials" stores none: the
+ * default follows the history if it is moved with its folders. */
+static int choose_work_dir(scheduler *s, kerror *err)
+{
+    storage_study row;
+    int rc = storage_study_get_id(s->st, s->study_id, &row, err);
+    if (rc != KE_OK) return rc;
+    char deflt[PATH_MAX], old[PATH_MAX], cwd[PATH_MAX], given[PATH_MAX];
+    scheduler_study_work_dir(s->o.db_path, NULL, deflt, sizeof deflt);
+    scheduler_study_work_dir(s->o.db_path, row.work_dir, old, sizeof old);
+    snprintf(s->work_dir, sizeof s->work_dir, "%s", old);
+    s->moved_from[0] = '\0';
+    kerror ignored;
+    const char *w = s->o.work_dir;
+    /* "DIR/" and "DIR" are one folder, the same stored whether made yet or not */
+    size_t len = w ? strlen(w) : 0;
+    while (len > 1 && w[len - 1] == '/') len--;
+    if (w && len < sizeof given) {
+        memcpy(given, w, len);
+        given[len] = '\0';
+        w = given;
+    }
+    /* a folder whose parent is not made yet keeps the name given, made absolute */
+    if (w && storage_path_resolve(w, s->work_dir, sizeof s->work_dir, &ignored) != KE_OK &&
+        (size_t)snprintf(s->work_dir, sizeof s->work_dir, "%s%s%s", w[0] == '/' ? "" :
+                         getcwd(cwd, sizeof cwd) ? cwd : ".", w[0] == '/' ? "" : "/", w) >=
+            sizeof s->work_dir)
+        rc = kerror_set(err, KE_INVALID, "work-dir", "--work-dir '%.60s...': the path is too "
+                        "long made absolute", w);
+    if (rc == KE_OK && strcmp(s->work_dir, old) != 0) {
+        rc = storage_study_set_work_dir(s->st, s->study_id, strcmp(s->work_dir, deflt) ? s->work_dir
+                                        : NULL, err);
+        char mine[PATH_MAX + 256];
+        struct stat sb;
+        snprintf(mine, sizeof mine, "%s/%s", old, s->spec->name);
+        if (lstat(mine, &sb) == 0) snprintf(s->moved_from, sizeof s->moved_from, "%s", old);
+    }
+    s->o.work_dir = s->work_dir;
+    storage_study_free(&row);
+    return rc;
+}
+
+const char *scheduler_work_dir(const scheduler *s)
+{
+    return s->work_dir;
+}
+
+const char *scheduler_moved_from(const scheduler *s)
+{
+    return s->moved_from[0] ? s->moved_from : NULL;
+}
+
 int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_trials,
                                 kerror *err)
 {
@@ -319,6 +381,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                    "study '%s' is being run by another kestrel process right now", spec->name);
     if (rc == KE_OK && respec) rc = store_spec(s, 0, err);
     if (rc == KE_OK && spec->dir) rc = storage_study_set_dir(st, s->study_id, spec->dir, err);
+    if (rc == KE_OK) rc = choose_work_dir(s, err);
     if (rc == KE_OK) rc = enqueue_sync_spec(st, s->study_id, spec, err);
     /* the remote runs a restarted server kept go on; their workers report */
     int n_kept = o->n_kept < spec->budget.max_parallel ? o->n_kept : spec->budget.max_parallel;
@@ -345,7 +408,7 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     }
     if (rc == KE_OK) rc = plan_retries(s, err);
     if (rc == KE_OK)
-        sched_ckpt_init(&s->ckpt, o->work_dir, spec->name,
+        sched_ckpt_init(&s->ckpt, s->work_dir, spec->name,
                         spec->run.kind != RUN_TRAINER || spec->run.keep_all_checkpoints,
                         sched_outcome_best(s, NULL));
     for (int k = 0; rc == KE_OK && k < s->hist.n; k++) s->multifid |= s->hist.t[k].budget > 0;

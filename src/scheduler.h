@@ -45,7 +45,9 @@ typedef struct {
     const char *self_exe;       /* the kestrel binary, for function/trainer trials */
     int run_self;               /* they execute this very binary (/proc/self/exe),
                                  * even once self_exe's file is rebuilt */
-    const char *work_dir;       /* per-trial dirs (checkpoints), default "<db>.trials" */
+    const char *work_dir;       /* per-trial dirs (checkpoints): a --work-dir, stored
+                                 * with the study (scheduler_open); NULL: the one
+                                 * stored, else "<db>.trials" */
     const char *cache_dir;      /* decoded-dataset cache, default "<db dir>/kestrel-cache" */
     int force;                  /* run a study whose stored spec differs */
     int retry_failed;           /* retry every FAILED trial once on this run */
@@ -92,6 +94,9 @@ typedef struct scheduler scheduler;
  * work = "<db>.trials" (per-trial checkpoint folders), cache = "<db's
  * folder>/kestrel-cache" (decoded data). Both absolute. */
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc);
+/* The folder of a study's trial folders: stored, the absolute --work-dir
+ * it was run with (storage_study.work_dir), else "<db>.trials" as above. */
+void scheduler_study_work_dir(const char *db_path, const char *stored, char *work, size_t n);
 
 /* Marks FAILED, with reason, the trials still RUNNING in a study that no
  * process runs now (its lock is free), so none stays RUNNING for ever after
@@ -132,6 +137,12 @@ int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, co
  * removed, not followed. Errors: KE_INVALID (not a study name), KE_IO. */
 int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_trials,
                                 kerror *err);
+
+/* The folder of s's trial folders, and the one its study kept them in
+ * before this open's work_dir moved it, when that one holds a folder of
+ * the study (NULL otherwise). Both absolute, owned by s. */
+const char *scheduler_work_dir(const scheduler *s);
+const char *scheduler_moved_from(const scheduler *s);
 
 /* Locks and opens the study (creating it on first run). KE_BUSY when another
  * process runs it; KE_CONFLICT when the stored spec differs and !force. The

@@ -6,6 +6,8 @@
 #ifndef KESTREL_SCHEDULER_IMPL_H
 #define KESTREL_SCHEDULER_IMPL_H
 
+#include <limits.h>
+
 #include "../search/pruner.h"
 #include "../search/strategy.h"
 #include "idmap.h"
@@ -94,6 +96,9 @@ struct scheduler {
      * first lease: only scheduler_open writes them while it runs */
     json_t *lease_spec;
     char *lease_dir;
+    /* the study's trial folders' folder (o.work_dir points here), and the
+     * one it had before this open's --work-dir moved it ("" if none) */
+    char work_dir[PATH_MAX], moved_from[PATH_MAX];
 };
 
 /* Asks a run's child to end: a local one at once, a remote one through the

@@ -199,11 +199,6 @@ storage *service_storage(service *sv)
     return sv->st;
 }
 
-const char *service_work_dir(const service *sv)
-{
-    return sv->work_dir;
-}
-
 long long service_checkpoint_max(const service *sv)
 {
     return sv->checkpoint_max;
@@ -587,10 +582,12 @@ int service_open(service **out, const service_opts *o, kerror *err)
         service_close(sv);
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
-    /* Trial dirs beside the database and a dataset cache in its folder, as
-     * `kestrel run` uses, so either can resume the other's studies. */
-    scheduler_default_dirs(o->db_path, sv->work_dir, sizeof sv->work_dir, sv->cache_dir,
-                           sizeof sv->cache_dir);
+    /* A dataset cache in the database's folder, as `kestrel run` uses, so
+     * either can resume the other's studies; each study's trial folders
+     * are its own (scheduler_open: the stored --work-dir, or beside the
+     * database) */
+    char work[4096];
+    scheduler_default_dirs(o->db_path, work, sizeof work, sv->cache_dir, sizeof sv->cache_dir);
     int rc = storage_open(&sv->st, o->db_path, err);
     /* the engine's commits answer a pass of callers: none waits for a checkpoint */
     if (rc == KE_OK) rc = storage_wal_background(sv->st, err);

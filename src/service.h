@@ -107,9 +107,12 @@ struct storage;
 struct scheduler;
 struct fleet;
 struct storage *service_storage(service *sv);
-/* Any thread: the trial folders' root and the upload limit (constant). */
-const char *service_work_dir(const service *sv);
+/* Any thread: the upload limit (constant). */
 long long service_checkpoint_max(const service *sv);
+/* Any thread: the folder of study name's trial folders, its scheduler's
+ * when it runs, else the one its row keeps (scheduler_study_work_dir;
+ * "<db>.trials" for no such study). */
+int service_study_work_dir(service *sv, const char *name, char *out, size_t n, kerror *err);
 struct fleet *service_fleet(service *sv);
 struct scheduler *service_study(service *sv, const char *name);
 struct scheduler *service_study_at(service *sv, int i, const char **name);

@@ -67,7 +67,7 @@ struct service {
     int no_local;
     long long checkpoint_max;
     fleet *fleet;               /* engine thread */
-    char work_dir[4096], cache_dir[4096];
+    char cache_dir[4096];
     storage *st;                /* the engine's handle: engine thread only */
     watch *others;              /* what other processes change (engine thread) */
     double next_watch;

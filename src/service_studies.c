@@ -102,7 +102,7 @@ static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *
     r->spec = *spec;
     memset(spec, 0, sizeof *spec);
     scheduler_opts so = {.db_path = sv->db_path, .self_exe = sv->self_exe, .run_self = sv->run_self,
-                         .work_dir = sv->work_dir, .cache_dir = sv->cache_dir,
+                         .work_dir = NULL, .cache_dir = sv->cache_dir,
                          .retry_failed = retry_failed, .on_event = on_sched_event, .ctx = r};
     /* the trials workers ran on through a restart go on as remote runs */
     scheduler_kept *kept;
@@ -244,10 +244,10 @@ int svc_stop_inactive(service *sv, const char *name, kerror *err)
 
 /* After a study's rows are gone: its trial folders. Failing to remove them
  * does not undo the delete; it is logged. */
-static void remove_study_dirs(service *sv, const char *name, int n_trials)
+static void remove_study_dirs(const char *work_dir, const char *name, int n_trials)
 {
     kerror err;
-    if (scheduler_remove_study_dirs(sv->work_dir, name, n_trials, &err) != KE_OK)
+    if (scheduler_remove_study_dirs(work_dir, name, n_trials, &err) != KE_OK)
         svc_log_error(name, "deleted, but its trial folders stay", &err);
 }
 
@@ -261,7 +261,9 @@ int svc_delete_inactive(service *sv, const char *name, kerror *err)
     rc = lock_study(&h, sv->db_path, row.id, err);
     if (rc == KE_OK) {
         rc = storage_study_delete(sv->st, row.id, err);
-        if (rc == KE_OK) remove_study_dirs(sv, name, row.n_trials);
+        char work[4096];
+        scheduler_study_work_dir(sv->db_path, row.work_dir, work, sizeof work);
+        if (rc == KE_OK) remove_study_dirs(work, name, row.n_trials);
         lock_release(&h);
     }
     if (rc == KE_OK) svc_publish_state(sv, name, "DELETED");
@@ -351,6 +353,8 @@ void svc_finish_study(service *sv, study_run *r, int rc, const kerror *step_err)
         snprintf(failure, sizeof failure, "%s", ss.failure);
         ss.failure = failure;
     }
+    char work[4096];   /* a deleted study's folders, once its scheduler is gone */
+    snprintf(work, sizeof work, "%s", scheduler_work_dir(r->s));
     scheduler_close(r->s);
     study_state state = ss.failed ? STUDY_FAILED : ss.completed ? STUDY_COMPLETE : STUDY_STOPPED;
     kerror err;
@@ -380,7 +384,7 @@ void svc_finish_study(service *sv, study_run *r, int rc, const kerror *step_err)
     if (wrc != KE_OK) svc_log_error(r->spec.name, "cannot store its state", &err);
     if (r->deleting) {
         wrc = storage_study_delete(sv->st, r->id, &err);
-        if (wrc == KE_OK) remove_study_dirs(sv, r->spec.name, ss.n_trials);
+        if (wrc == KE_OK) remove_study_dirs(work, r->spec.name, ss.n_trials);
     }
     /* DELETED is no stored state: the event tells watchers the row is gone */
     const char *shown = r->deleting ? "DELETED" : study_state_name(state);
@@ -479,4 +483,33 @@ int svc_stop_waiting(service *sv, const char *name, kerror *err)
     int rc = storage_study_set_state(sv->st, id, STUDY_STOPPED, STOP_REASON, err);
     if (rc == KE_OK) svc_publish_state(sv, name, study_state_name(STUDY_STOPPED));
     return rc;
+}
+
+typedef struct {
+    const char *name;
+    char *out;
+    size_t n;
+} work_dir_call;
+
+static int do_work_dir(service *sv, void *arg, kerror *err)
+{
+    work_dir_call *c = arg;
+    scheduler *s = service_study(sv, c->name);
+    if (s) {
+        snprintf(c->out, c->n, "%s", scheduler_work_dir(s));
+        return KE_OK;
+    }
+    /* a study not in the history: its folders, if any, are where they would be */
+    storage_study row = {0};
+    int rc = storage_study_get(sv->st, c->name, &row, err);
+    if (rc != KE_OK && rc != KE_NOTFOUND) return rc;
+    scheduler_study_work_dir(sv->db_path, row.work_dir, c->out, c->n);
+    storage_study_free(&row);
+    return KE_OK;
+}
+
+int service_study_work_dir(service *sv, const char *name, char *out, size_t n, kerror *err)
+{
+    work_dir_call c = {.name = name, .out = out, .n = n};
+    return service_call(sv, do_work_dir, &c, err);
 }

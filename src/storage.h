@@ -27,6 +27,8 @@ typedef struct {
     char *state_reason;     /* why it is in that state (a FAILED study), or NULL */
     char *spec_dir;         /* folder of the spec file it was last run from, or NULL */
     char *note;             /* a person's free-text note on it, or NULL */
+    char *work_dir;         /* absolute folder of its trial folders, when it was
+                               first run with --work-dir; NULL: "<db>.trials" */
     double created_at;      /* Unix seconds */
     double updated_at;
     int n_trials, n_running, n_complete, n_pruned;
@@ -170,6 +172,8 @@ int storage_study_set_state(storage *st, int64_t id, study_state state, const ch
 int storage_study_set_note(storage *st, int64_t id, const char *note, kerror *err);
 /* Records the folder of the spec file a study is run from (NULL: none). */
 int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err);
+/* Records the folder of a study's trial folders (NULL: "<db>.trials"). */
+int storage_study_set_work_dir(storage *st, int64_t id, const char *dir, kerror *err);
 int storage_study_delete(storage *st, int64_t id, kerror *err);
 /* All studies with their counts and best value, by id. *out is an array of
  * *n studies; free with storage_study_list_free. */

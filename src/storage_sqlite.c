@@ -37,7 +37,8 @@ extern const char *const storage_migrations_names[];
 #define STUDY_SELECT "SELECT s.id, s.name, s.spec, s.spec_hash, s.metric, " \
     "s.direction, s.state, s.created_at, s.updated_at, c.n_trials, " \
     "c.n_running, c.n_complete, c.n_pruned, c.n_failed, bt.value, " \
-    "bt.number, c.n_configs, s.state_reason, s.spec_dir, c.n_interrupted, s.note FROM studies s " \
+    "bt.number, c.n_configs, s.state_reason, s.spec_dir, c.n_interrupted, s.note, " \
+    "s.work_dir FROM studies s " \
     "JOIN study_counts c ON c.study_id = s.id JOIN study_best b ON b.study_id = s.id " \
     "LEFT JOIN trials bt ON bt.id = b.trial_id "
 /* storage_trial_each variants: ?1 study, ?2 state, ?3 after number,
@@ -69,6 +70,7 @@ static const char *const query_sql[Q_COUNT] = {
     [Q_STUDY_STATE] = "UPDATE studies SET state = ?2, updated_at = ?3, state_reason = ?4 "
         "WHERE id = ?1",
     [Q_STUDY_DIR] = "UPDATE studies SET spec_dir = ?2 WHERE id = ?1",
+    [Q_STUDY_WORK_DIR] = "UPDATE studies SET work_dir = ?2 WHERE id = ?1",
     [Q_STUDY_NOTE] = "UPDATE studies SET note = ?2 WHERE id = ?1",
     [Q_DATA_VERSION] = "PRAGMA data_version",
     [Q_STUDY_DELETE] = "DELETE FROM studies WHERE id = ?1",
@@ -573,6 +575,7 @@ static int read_study(sqlite3_stmt *s, storage_study *out, kerror *err)
     out->spec_dir = sq_column_dup(s, 18, &oom);
     out->n_interrupted = sqlite3_column_int(s, 19);
     out->note = sq_column_dup(s, 20, &oom);
+    out->work_dir = sq_column_dup(s, 21, &oom);
     out->n_failed -= out->n_interrupted;
     if (!oom) return KE_OK;
     storage_study_free(out);
@@ -696,22 +699,29 @@ int storage_data_version(storage *st, int64_t *version, kerror *err)
     return rc == SQLITE_ROW ? KE_OK : sq_db_error(st, err, "reading the data version");
 }
 
-int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err)
+/* Sets one text column of a study (q: an UPDATE binding ?1 id, ?2 text). */
+static int study_set_text(storage *st, int q, int64_t id, const char *text, kerror *err)
 {
-    sqlite3_stmt *s = sq_query(st, Q_STUDY_DIR, err);
+    sqlite3_stmt *s = sq_query(st, q, err);
     if (!s) return KE_DB;
     sqlite3_bind_int64(s, 1, id);
-    sq_bind_text_or_null(s, 2, dir);
+    sq_bind_text_or_null(s, 2, text);
     return study_change(st, s, id, err);
+}
+
+int storage_study_set_dir(storage *st, int64_t id, const char *dir, kerror *err)
+{
+    return study_set_text(st, Q_STUDY_DIR, id, dir, err);
+}
+
+int storage_study_set_work_dir(storage *st, int64_t id, const char *dir, kerror *err)
+{
+    return study_set_text(st, Q_STUDY_WORK_DIR, id, dir, err);
 }
 
 int storage_study_set_note(storage *st, int64_t id, const char *note, kerror *err)
 {
-    sqlite3_stmt *s = sq_query(st, Q_STUDY_NOTE, err);
-    if (!s) return KE_DB;
-    sqlite3_bind_int64(s, 1, id);
-    sq_bind_text_or_null(s, 2, note && *note ? note : NULL);
-    return study_change(st, s, id, err);
+    return study_set_text(st, Q_STUDY_NOTE, id, note && *note ? note : NULL, err);
 }
 
 /* One DELETE statement: the ON DELETE CASCADE chain removes the trials and
@@ -763,6 +773,7 @@ void storage_study_free(storage_study *s)
     free(s->state_reason);
     free(s->spec_dir);
     free(s->note);
+    free(s->work_dir);
     memset(s, 0, sizeof *s);
 }
 

@@ -19,6 +19,20 @@ spec() {
 J
 }
 
+# serve_spec DB FILE N: posts s.json to a `kestrel serve --db DB` (a fresh log each: one left by
+# the last server is not read for this one's address), waits for FILE's
+# study to hold N COMPLETE trials, and stops the server.
+serve_spec() {
+    $KESTREL serve --db "$1" --listen 127.0.0.1:0 >serve$3.out 2>serve$3.err &
+    pid=$!
+    i=0; while [ $i -lt 600 ] && ! grep -qs '^listening on' serve$3.out; do sleep 0.1; i=$((i + 1)); done
+    url=$(sed -n 's|^listening on \(http://[^/]*\)/$|\1|p' serve$3.out)
+    python3 -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], open("s.json", "rb").read()))' "$url/api/v1/studies"
+    i=0; while [ $i -lt 600 ] && [ "$(sqlite3 "$2" "select count(*) from trials where state = 'COMPLETE'")" != "$3" ]; do
+        sleep 0.1; i=$((i + 1)); done
+    kill $pid; wait $pid
+}
+
 # --- a history run through a symbolic link, then through its own name ----
 mkdir real
 ln -s real/k.db link.db
@@ -51,16 +65,44 @@ ln -s real/q.db qlink.db
 spec 1
 $KESTREL run s.json --db real/q.db >/dev/null 2>&1
 spec 2
-$KESTREL serve --db qlink.db --listen 127.0.0.1:0 >serve.out 2>serve.err &
-pid=$!
-i=0; while [ $i -lt 600 ] && ! grep -qs '^listening on' serve.out; do sleep 0.1; i=$((i + 1)); done
-url=$(sed -n 's|^listening on \(http://[^/]*\)/$|\1|p' serve.out)
-python3 -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], open("s.json", "rb").read()))' "$url/api/v1/studies"
-i=0; while [ $i -lt 600 ] && [ "$(sqlite3 real/q.db "select count(*) from trials where state = 'COMPLETE'")" != 2 ]; do
-    sleep 0.1; i=$((i + 1)); done
-kill $pid; wait $pid
+serve_spec qlink.db real/q.db 2
 check "kestrel serve through a link to the history: one set of trial folders beside the file" \
     "[ \"\$(ls real/q.db.trials/s 2>&1)\" = \"\$(printf '0\\n1')\" ] && [ ! -e qlink.db.trials ]"
+
+# --- a study's --work-dir is remembered by the history -------------------
+# run with a relative --work-dir, then resumed from another folder without
+# it: by kestrel run, by kestrel serve; then kestrel best --export-model and
+# kestrel delete without it find the folders there
+mkdir w sub
+spec 1
+$KESTREL run s.json --db w/k.db --work-dir mine2 >/dev/null 2>&1; rc=$?
+check "a study run with --work-dir: its trial folder there" "[ $rc -eq 0 ] && [ -d mine2/s/0 ]"
+check "the history keeps the folder, absolute" \
+    "[ \"\$(sqlite3 w/k.db \"select work_dir from studies where name = 's'\")\" = '$R/mine2' ]"
+spec 2
+(cd sub && $KESTREL run ../s.json --db ../w/k.db >/dev/null 2>&1); rc=$?
+check "resumed by kestrel run without --work-dir: its next trial folder in the same folder" \
+    "[ $rc -eq 0 ] && [ -d mine2/s/1 ] && [ ! -e w/k.db.trials ] && [ ! -e sub/mine2 ]"
+spec 3
+serve_spec w/k.db w/k.db 3
+check "resumed by kestrel serve: its next trial folder in the same folder" \
+    "[ -d mine2/s/2 ] && [ ! -e w/k.db.trials ]"
+best=$($KESTREL best s --db w/k.db --format csv | awk -F, 'NR == 2 {print $1}')
+rm -f m.kck
+$KESTREL best s --db w/k.db --export-model m.kck >/dev/null 2>err.txt; rc=$?
+check "best --export-model without --work-dir finds the best trial's model there" \
+    "[ $rc -eq 0 ] && cmp -s m.kck mine2/s/$best/checkpoint.kck"
+# a --work-dir given again that differs moves the study's folder, said (its
+# trailing "/" not stored)
+spec 4
+$KESTREL run s.json --db w/k.db --work-dir other/ >/dev/null 2>err.txt; rc=$?
+check "a different --work-dir on resume: used and stored, a warning naming both folders" \
+    "[ $rc -eq 0 ] && [ -d other/s/3 ] && grep -q \"$R/mine2\" err.txt && grep -q \"$R/other\" err.txt && [ \"\$(sqlite3 w/k.db \"select work_dir from studies\")\" = '$R/other' ]"
+mv other/s/3 mine2/s/3
+$KESTREL run s.json --db w/k.db --work-dir mine2 >/dev/null 2>&1
+$KESTREL delete s --db w/k.db >/dev/null 2>&1; rc=$?
+check "kestrel delete without --work-dir removes the folders there" \
+    "[ $rc -eq 0 ] && [ ! -e mine2/s ]"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -75,11 +75,14 @@ static char *history_text(void)
     for (size_t i = 0; i <= sizeof what / sizeof *what; i++) {
         /* every row in the order of all its columns */
         /* later versions add to workers (012: its key column, and the
-         * kept_leases view on it; 013: the key's hash in its place):
-         * compared as version 10 had them */
+         * kept_leases view on it; 013: the key's hash in its place) and to
+         * studies (014: work_dir): compared as version 10 had them */
         if (i < sizeof what / sizeof *what)
             snprintf(sql, sizeof sql, "SELECT %s FROM %s ORDER BY 1, 2",
-                     strcmp(what[i], "workers") ? "*" : "id, name, info, registered_at", what[i]);
+                     !strcmp(what[i], "workers") ? "id, name, info, registered_at"
+                     : !strcmp(what[i], "studies") ? "id, name, spec, spec_hash, metric, "
+                     "direction, state, created_at, updated_at, state_reason, spec_dir, note"
+                     : "*", what[i]);
         else
             snprintf(sql, sizeof sql, "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE "
                      "tbl_name NOT IN ('studies', 'sqlite_sequence', 'workers', 'kept_leases') "

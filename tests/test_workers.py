@@ -643,6 +643,26 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(third.json("POST", "/api/v1/workers", {"host": "manual", "pid": 3,
                                                                 "slots": 1})[0], 201)
 
+    def test_a_trial_folder_under_a_studys_work_dir_is_downloaded(self):
+        # A study first run with `kestrel run --work-dir D` keeps its trial
+        # folders in D; the server looked in DB.trials, so a worker fetching
+        # a parent's folder for a promotion got 404 and trained from the start.
+        spec = fn_spec("wd", trials=1, parallel=1)
+        path = os.path.join(self.tmp, "wd.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        work = os.path.join(self.tmp, "elsewhere")
+        subprocess.run([KESTREL, "run", "--db", self.db, "--quiet", "--work-dir", work, path],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=HANG)
+        with open(os.path.join(work, "wd", "0", "saved"), "w") as f:
+            f.write("from the run")
+        s = self.serve()
+        status, _, body = s.request("GET", "/api/v1/studies/wd/trials/0/checkpoint")
+        self.assertEqual(status, 200, body)
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+            self.assertIn("saved", [os.path.basename(n) for n in tar.getnames()])
+
     def test_a_trial_folder_that_cannot_be_downloaded_names_no_server_path(self):
         # The download's errors named the server's files (its trial folder,
         # its temporary archive); like the upload's, they go to its log.
@@ -1622,7 +1642,7 @@ class WorkersTest(unittest.TestCase):
             v12 = f.read()
         with contextlib.closing(sqlite3.connect(self.db)) as db:
             db.executescript("DROP VIEW kept_leases; ALTER TABLE workers DROP COLUMN key_sha256;"
-                             + v12)
+                             "ALTER TABLE studies DROP COLUMN work_dir;" + v12)
             db.execute("UPDATE workers SET key = ?", (w["key"],))
             db.execute("PRAGMA user_version = 12")
             db.commit()
