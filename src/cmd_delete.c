@@ -64,7 +64,7 @@ static int delete_study(storage *st, const char *db, const char *work, const cha
     }
     char own[4096];
     /* read under the lock too: a run begun meanwhile with --work-dir stored it */
-    if (rc == KE_OK && !work) scheduler_study_work_dir(db, row.work_dir, own, sizeof own);
+    if (rc == KE_OK && !work) scheduler_study_work_dir(db, row.work_dir, name, own, sizeof own);
     if (rc == KE_OK) {
         rc = storage_study_delete(st, row.id, err);
         if (rc == KE_OK && (rc = scheduler_remove_study_dirs(work ? work : own, name, row.n_trials,

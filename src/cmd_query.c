@@ -216,7 +216,7 @@ static int export_model(const query_opts *q, int number, kerror *err)
         storage_study row;
         int rc = storage_open(&st, q->db, err);
         if (rc == KE_OK) rc = storage_study_get(st, q->study, &row, err);
-        if (rc == KE_OK) scheduler_study_work_dir(q->db, row.work_dir, work, sizeof work);
+        if (rc == KE_OK) scheduler_study_work_dir(q->db, row.work_dir, q->study, work, sizeof work);
         if (rc == KE_OK) storage_study_free(&row);
         storage_close(st);
         if (rc != KE_OK) return rc;

@@ -74,11 +74,31 @@ void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *ca
     snprintf(cache, nc, "%s/kestrel-cache", dirname(tmp));
 }
 
-void scheduler_study_work_dir(const char *db_path, const char *stored, char *work, size_t n)
+/* Whether work_dir holds a folder (or link) of study's. */
+static int holds_study(const char *work_dir, const char *study)
 {
-    char cache[PATH_MAX];
-    if (stored) snprintf(work, n, "%s", stored);
-    else scheduler_default_dirs(db_path, work, n, cache, sizeof cache);
+    char dir[PATH_MAX + 256];
+    struct stat sb;
+    snprintf(dir, sizeof dir, "%s/%s", work_dir, study);
+    return lstat(dir, &sb) == 0;
+}
+
+void scheduler_study_work_dir(const char *db_path, const char *stored, const char *study,
+                              char *work, size_t n)
+{
+    char cache[PATH_MAX], named[PATH_MAX], real[PATH_MAX];
+    if (stored) {
+        snprintf(work, n, "%s", stored);
+        return;
+    }
+    scheduler_default_dirs(db_path, work, n, cache, sizeof cache);
+    /* Before 4e00c07 the default was named after the --db given: a study
+     * run through a symbolic link has its folders in LINK.trials. Where
+     * only that name holds them, they are the study's. */
+    if (!study || holds_study(work, study)) return;
+    if (snprintf(named, sizeof named, "%s.trials", db_path) < (int)sizeof named &&
+        holds_study(named, study) && realpath(named, real))
+        snprintf(work, n, "%s", real);
 }
 
 /* Picks s's trial folders' folder: the study's own (stored, else beside the
@@ -92,8 +112,8 @@ static int choose_work_dir(scheduler *s, kerror *err)
     int rc = storage_study_get_id(s->st, s->study_id, &row, err);
     if (rc != KE_OK) return rc;
     char deflt[PATH_MAX], old[PATH_MAX], cwd[PATH_MAX], given[PATH_MAX];
-    scheduler_study_work_dir(s->o.db_path, NULL, deflt, sizeof deflt);
-    scheduler_study_work_dir(s->o.db_path, row.work_dir, old, sizeof old);
+    scheduler_study_work_dir(s->o.db_path, NULL, NULL, deflt, sizeof deflt);
+    scheduler_study_work_dir(s->o.db_path, row.work_dir, s->spec->name, old, sizeof old);
     snprintf(s->work_dir, sizeof s->work_dir, "%s", old);
     s->moved_from[0] = '\0';
     kerror ignored;
@@ -113,14 +133,14 @@ static int choose_work_dir(scheduler *s, kerror *err)
             sizeof s->work_dir)
         rc = kerror_set(err, KE_INVALID, "work-dir", "--work-dir '%.60s...': the path is too "
                         "long made absolute", w);
-    if (rc == KE_OK && strcmp(s->work_dir, old) != 0) {
+    /* the folder a link's name gave before 4e00c07 is stored: found
+     * under any name of the history from now on */
+    int legacy = !row.work_dir && strcmp(old, deflt) != 0;
+    if (rc == KE_OK && (strcmp(s->work_dir, old) != 0 || legacy))
         rc = storage_study_set_work_dir(s->st, s->study_id, strcmp(s->work_dir, deflt) ? s->work_dir
                                         : NULL, err);
-        char mine[PATH_MAX + 256];
-        struct stat sb;
-        snprintf(mine, sizeof mine, "%s/%s", old, s->spec->name);
-        if (lstat(mine, &sb) == 0) snprintf(s->moved_from, sizeof s->moved_from, "%s", old);
-    }
+    if (strcmp(s->work_dir, old) != 0 && holds_study(old, s->spec->name))
+        snprintf(s->moved_from, sizeof s->moved_from, "%s", old);
     s->o.work_dir = s->work_dir;
     storage_study_free(&row);
     return rc;

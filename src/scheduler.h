@@ -94,9 +94,13 @@ typedef struct scheduler scheduler;
  * work = "<db>.trials" (per-trial checkpoint folders), cache = "<db's
  * folder>/kestrel-cache" (decoded data). Both absolute. */
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc);
-/* The folder of a study's trial folders: stored, the absolute --work-dir
- * it was run with (storage_study.work_dir), else "<db>.trials" as above. */
-void scheduler_study_work_dir(const char *db_path, const char *stored, char *work, size_t n);
+/* The folder of study's trial folders: stored, the absolute --work-dir it
+ * was run with (storage_study.work_dir), else "<db>.trials" as above; but
+ * when that holds no folder of study and "<db_path as given>.trials" does
+ * (a study run through a symbolic link before 4e00c07), that one, absolute.
+ * study NULL: the default alone. */
+void scheduler_study_work_dir(const char *db_path, const char *stored, const char *study,
+                              char *work, size_t n);
 
 /* Marks FAILED, with reason, the trials still RUNNING in a study that no
  * process runs now (its lock is free), so none stays RUNNING for ever after

@@ -262,7 +262,7 @@ int svc_delete_inactive(service *sv, const char *name, kerror *err)
     if (rc == KE_OK) {
         rc = storage_study_delete(sv->st, row.id, err);
         char work[4096];
-        scheduler_study_work_dir(sv->db_path, row.work_dir, work, sizeof work);
+        scheduler_study_work_dir(sv->db_path, row.work_dir, name, work, sizeof work);
         if (rc == KE_OK) remove_study_dirs(work, name, row.n_trials);
         lock_release(&h);
     }
@@ -503,7 +503,7 @@ static int do_work_dir(service *sv, void *arg, kerror *err)
     storage_study row = {0};
     int rc = storage_study_get(sv->st, c->name, &row, err);
     if (rc != KE_OK && rc != KE_NOTFOUND) return rc;
-    scheduler_study_work_dir(sv->db_path, row.work_dir, c->out, c->n);
+    scheduler_study_work_dir(sv->db_path, row.work_dir, c->name, c->out, c->n);
     storage_study_free(&row);
     return KE_OK;
 }

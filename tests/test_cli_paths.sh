@@ -104,5 +104,27 @@ $KESTREL delete s --db w/k.db >/dev/null 2>&1; rc=$?
 check "kestrel delete without --work-dir removes the folders there" \
     "[ $rc -eq 0 ] && [ ! -e mine2/s ]"
 
+# --- a study run through a link before 4e00c07 ---------------------------
+# its folders are in LINK.trials, named after the link, not the file: found
+# there through the link by best --export-model and a resume, which stores
+# them for good: delete through the file's own name removes them
+mkdir old
+ln -s old/k.db olink.db
+spec 1
+$KESTREL run s.json --db old/k.db >/dev/null 2>&1
+mkdir olink.db.trials
+mv old/k.db.trials/s olink.db.trials/s
+rmdir old/k.db.trials
+rm -f m.kck
+$KESTREL best s --db olink.db --export-model m.kck >/dev/null 2>err.txt; rc=$?
+check "best --export-model finds a model in LINK.trials, where a run through the link put it" \
+    "[ $rc -eq 0 ] && cmp -s m.kck olink.db.trials/s/0/checkpoint.kck"
+spec 2
+$KESTREL run s.json --db olink.db >/dev/null 2>&1; rc=$?
+check "resumed through the link: its next trial folder beside the others, in LINK.trials" \
+    "[ $rc -eq 0 ] && [ -d olink.db.trials/s/1 ] && [ ! -e old/k.db.trials ] && [ \"\$(sqlite3 old/k.db \"select work_dir from studies\")\" = '$R/olink.db.trials' ]"
+$KESTREL delete s --db old/k.db >/dev/null 2>&1; rc=$?
+check "kestrel delete through the file's name removes the folders in LINK.trials" "[ $rc -eq 0 ] && [ ! -e olink.db.trials/s ]"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
