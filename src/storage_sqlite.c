@@ -483,7 +483,11 @@ static void name_folder(const char *path, int sqlite_rc, kerror *err)
 {
     if (!err || ((sqlite_rc & 0xff) != SQLITE_READONLY && (sqlite_rc & 0xff) != SQLITE_CANTOPEN))
         return;
-    char copy[4096];
+    /* through a symbolic link SQLite makes them beside the file it points
+     * at: that folder's, not the link's, is the one to check and name */
+    char real[4096], copy[4096];
+    kerror ignored;
+    if (storage_path_resolve(path, real, sizeof real, &ignored) == KE_OK) path = real;
     snprintf(copy, sizeof copy, "%s", path);
     const char *folder = dirname(copy);
     if (access(folder, W_OK) == 0) return;

@@ -194,6 +194,14 @@ if [ "$as" != skip ]; then
         check "kestrel $c in a folder it cannot write: exit 1, the folder named" \
             "[ $rc -eq 1 ] && grep -q \"the folder '$T/ro' is not writable\" err.txt && grep -q 'h.db-wal' err.txt"
     done
+    # through a link in a folder it can write: SQLite resolves the link and
+    # makes them beside the file, and the folder of the file is named, not
+    # the link's (the check looked there, found it writable: SQLite's words
+    # alone)
+    mkdir rw && chmod 777 rw && ln -s ../ro/h.db rw/l.db
+    $as "$KESTREL" studies --db "$T/rw/l.db" >/dev/null 2>err.txt; rc=$?
+    check "kestrel studies through a link to a history in a folder it cannot write: the file's folder named" \
+        "[ $rc -eq 1 ] && grep -q \"the folder '$T/ro' is not writable\" err.txt && grep -q \"'$T/ro/h.db-wal'\" err.txt"
 fi
 chmod 755 ro
 
