@@ -182,6 +182,43 @@ window.K = window.K || {};
     else show(plot, o, k, false);
   }
 
+  /* What the keyboard holds in plot, for the chart built to replace it
+   * (handOver): null unless its canvas has the focus; then the point
+   * shown, by its series' label and its values (or a cut label by its
+   * text), as a new chart's datasets and indices may differ. */
+  function held(plot) {
+    const nav = plot.nav;
+    if (!nav || document.activeElement !== plot.canvas) return null;
+    const on = nav.ring.hidden ? null : nav.on;
+    if (!on || on.ds === -1) return { on: on && { text: on.text } };
+    const ds = plot.data.datasets[on.ds];
+    const p = ds.data.at(on.at);
+    return { on: { label: ds.label, x: p.x, y: p.y } };
+  }
+
+  /* Gives plot, a chart just built in place of one that had the focus
+   * (was: held(old), taken before the old one went), the focus and the
+   * point the keyboard was on, its tooltip shown without being read out
+   * again: the trial page builds its curve anew when the trial ends, and
+   * the focus fell to the page's body and the point was lost. */
+  function handOver(plot, was) {
+    if (!was || !plot.nav) return;
+    plot.canvas.focus({ preventScroll: true });
+    const on = was.on;
+    if (!on) return;
+    let di = -1;
+    let at = -1;
+    if (on.text === undefined) {   /* a point: the same values in the series of the same label, else none shown */
+      di = plot.data.datasets.findIndex((d) => d.label === on.label);
+      const data = di >= 0 ? plot.data.datasets[di].data : [];
+      for (let i = 0; i < data.length && at < 0; i++) if (data.at(i).x === on.x && data.at(i).y === on.y) at = i;
+      if (at < 0) return;
+    }
+    plot.nav.on = { ds: di, at, text: on.text };
+    plot.nav.ring.hidden = false;
+    place(plot);
+  }
+
   function detach(plot) {
     const nav = plot.nav;
     for (const b of plot.keys) b.remove();
@@ -196,5 +233,5 @@ window.K = window.K || {};
     plot.nav = null;
   }
 
-  K.plotKeys = { legend, attach, place, detach };
+  K.plotKeys = { legend, attach, place, held, handOver, detach };
 })(window.K);

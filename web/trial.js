@@ -41,7 +41,9 @@ K.pages = K.pages || {};
         const [t, study] = await Promise.all([K.api.trial(name, number), K.api.study(name)]);
         if (!page.alive()) return;
         state = t.state;
+        const was = chart ? K.plotKeys.held(chart) : null;
         chart = render(root, name, t, study.metric);
+        if (chart) K.plotKeys.handOver(chart, was);
       } catch (e) {
         if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load trial ${number} of ${name}: ${e.message}`));
       } finally {

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setup, noScriptErrors, page, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, unnamed, ARTIFACTS } from './helpers.mjs';
+import { writeFileSync } from 'node:fs';
+import { setup, noScriptErrors, page, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, unnamed, ARTIFACTS, tmp } from './helpers.mjs';
 
 setup(() => [stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
 
@@ -222,6 +223,49 @@ test('a running trial\'s page moves its last step with the curve, and says its l
     importance: 'Not enough complete trials with different values to estimate importance yet', curves: 'drawn',
     'slice:x': NONE, 'slice:epochs': NONE, 'slice:opt': NONE });
   await api('POST', '/studies/slowtrial/stop');
+});
+
+test('a trial that ends while its curve has the keyboard keeps the focus and the point the keyboard chose', async () => {
+  /* three reports, then a wait for the test's word (a file) before the final value: the trial ends when told */
+  const word = join(tmp, 'end-held');
+  const script = join(tmp, 'held.sh');
+  writeFileSync(script, `for s in 1 2 3; do echo "{\\"step\\": $s, \\"loss\\": $s.5}"; done
+while [ ! -f '${word}' ]; do sleep 0.05; done
+echo '{"loss": 3.5}'
+`);
+  const spec = stepsStudy('held', 1, 0);
+  spec.run = { command: ['sh', script] };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  try {
+    await until('its trial reported 3 steps', async () => (await allTrials('held')).some((t) => t.state === 'RUNNING' && t.last_step === 3));
+    await go('#/study/held/trial/0');
+    await page.waitForFunction(() => window.kestrelCharts.trial && window.kestrelCharts.trial.data.datasets[0].data.length === 3);
+    const state = () => page.evaluate(() => {
+      const c = window.kestrelCharts.trial;
+      const box = c.canvas.parentNode;
+      const tip = box.querySelector('.plot-tip');
+      const ring = box.querySelector('.plot-focus');
+      return { focus: document.activeElement === c.canvas, tip: tip && !tip.hidden ? tip.textContent : null,
+        ring: !!ring && !ring.hidden, badge: document.querySelector('.page-head .badge').textContent };
+    });
+    await page.focus('#app canvas');
+    await page.keyboard.press('Home');
+    await page.keyboard.press('ArrowRight');
+    const chosen = await state();
+    assert.deepEqual([chosen.focus, chosen.ring, chosen.badge], [true, true, 'RUNNING']);
+    assert.match(chosen.tip, /\(2, 2\.5\)$/, 'the second step\'s point');
+    const before = await page.evaluateHandle(() => window.kestrelCharts.trial);
+    writeFileSync(word, '');
+    await page.waitForFunction((old) => window.kestrelCharts.trial !== old
+      && document.querySelector('.page-head .badge').textContent === 'COMPLETE' && document.getElementById('stdout'), before);
+    const after = await state();
+    assert.deepEqual(after, Object.assign({}, chosen, { badge: 'COMPLETE' }),
+      'the page redrawn for the trial\'s end keeps the focus on the curve and its tooltip on the same point');
+    await page.keyboard.press('ArrowRight');
+    assert.match((await state()).tip, /\(3, 3\.5\)$/, 'Right goes on from that point');
+  } finally {
+    writeFileSync(word, '');
+  }
 });
 
 test('a study and a trial with nothing reported yet say so in place of their charts\' axes', async () => {
