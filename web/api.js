@@ -201,9 +201,13 @@ window.K = window.K || {};
   let timer = null;
   let handler = null;
 
+  /* The badge is a live region: its text is written only when the state
+   * changes, as a screen reader may read out each write, and each page's
+   * stream (re)open said 'live' again, each 2 s poll of a server gone
+   * 'offline' again. */
   function setStatus(s) {
     const el = document.getElementById('live');
-    if (!el) return;
+    if (!el || el.dataset.state === s) return;
     el.dataset.state = s;
     el.textContent = { live: 'live', polling: 'polling', off: 'offline' }[s];
   }

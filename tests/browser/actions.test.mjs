@@ -134,6 +134,13 @@ test('a study page shows the spec, clones the study and deletes it', async () =>
   assert.equal(await page.locator('#studies tr[data-study="flaky-copy"]').count(), 0);
 });
 
+/* Stops a server serve() started, and waits for it to have exited. */
+async function stopped(proc) {
+  proc.kill('SIGTERM');
+  await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.once('exit', r); });
+}
+const badge = (s) => page.waitForFunction((s) => document.getElementById('live').dataset.state === s, s);
+
 test('an action the server could not be reached for says so, and its error goes once the server is back', async () => {
   let srv = await serve('away.db');
   const spec = branin('away', 1, 1);
@@ -141,16 +148,12 @@ test('an action the server could not be reached for says so, and its error goes 
   const post = (url, path) => fetch(url + 'api/v1' + path, { method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(spec) });
   assert.equal((await post(srv.url, '/studies')).status, 201);
-  const stopped = async (proc) => {
-    proc.kill('SIGTERM');
-    await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.once('exit', r); });
-  };
   try {
     await page.goto(srv.url + '#/study/away');
     await page.locator('#stop:enabled').waitFor();
-    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+    await badge('live');
     await stopped(srv.proc);
-    await page.waitForFunction(() => document.getElementById('live').dataset.state === 'off');
+    await badge('off');
     await page.click('#stop');
     const error = page.locator('#action-error');
     await error.waitFor();
@@ -162,6 +165,51 @@ test('an action the server could not be reached for says so, and its error goes 
   } finally {
     /* a server that did not come back has nothing to stop */
     await post(srv.url, '/studies/away/stop').catch(() => {});
+    await stopped(srv.proc);
+  }
+});
+
+test('the live badge is read out by a screen reader once per change: live, polling, offline, live again', async () => {
+  let srv = await serve('heard.db');
+  try {
+    await page.goto(srv.url + '#/');
+    await page.locator('#studies').waitFor();
+    await badge('live');
+    assert.equal(await page.locator('#live[role="status"]').count(), 1, 'the badge is a live region');
+    /* each write of the badge's text: [the text before, the text after] */
+    await page.evaluate(() => {
+      window.badgeWrites = [];
+      let was = document.getElementById('live').textContent;
+      new MutationObserver(() => {
+        const now = document.getElementById('live').textContent;
+        window.badgeWrites.push([was, now]);
+        was = now;
+      }).observe(document.getElementById('live'), { childList: true, characterData: true, subtree: true });
+    });
+    /* a page change opens the live feed anew: the badge stays 'live', unwritten */
+    await page.evaluate(() => { location.hash = '#/workers'; });
+    await page.locator('#workers').waitFor();
+    await stopped(srv.proc);
+    await badge('off');
+    /* two more polls of a server that is gone leave the badge's text unwritten */
+    let failed = 0;
+    const count = (r) => { if (new URL(r.url()).pathname === '/healthz') failed++; };
+    page.on('requestfailed', count);
+    const before = await page.evaluate(() => window.badgeWrites.length);
+    try {
+      await until('two more polls failed', async () => failed >= 2);
+    } finally {
+      page.off('requestfailed', count);
+    }
+    let writes = await page.evaluate(() => window.badgeWrites);
+    assert.equal(writes.length, before, `no write while it stays offline: ${JSON.stringify(writes)}`);
+    srv = await serve('heard.db', '--listen', new URL(srv.url).host);
+    await badge('live');
+    writes = await page.evaluate(() => window.badgeWrites);
+    assert.deepEqual(writes.filter(([a, b]) => a === b), [], `each write changes the text: ${JSON.stringify(writes)}`);
+    assert.deepEqual([writes[0], writes[writes.length - 1]], [['live', 'polling'], [writes[writes.length - 1][0], 'live']]);
+    assert.ok(writes.some(([, b]) => b === 'offline'), 'offline was said');
+  } finally {
     await stopped(srv.proc);
   }
 });

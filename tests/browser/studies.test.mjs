@@ -25,7 +25,8 @@ test('the studies list shows every study with state, progress and best value', a
   const read = await row.ariaSnapshot();
   assert.match(read, /30 complete 0 pruned 0 failed 0 running/);
   assert.doesNotMatch(read, /[✓✂✗▶]/);
-  assert.equal(await page.locator('#live').ariaSnapshot(), '- text: live');
+  await page.locator('#live[data-state="live"]').waitFor();   /* once the live feed opens */
+  assert.equal(await page.locator('#live').ariaSnapshot(), '- status "live updates": live', 'a live region, read out when it changes');
   assert.match(await row.locator('.counts').innerText(), /^30 ✓/, 'the signs are shown');
   await shot('studies');
 });
