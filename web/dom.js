@@ -112,9 +112,10 @@ window.K = window.K || {};
    * nodes (none for a null key) only when key differs from the last one.
    * A message rebuilt with a page's live redraw (every half second) was
    * either never read out, or, with a role of its own, read out again at
-   * each redraw. */
-  function liveBox(role) {
-    const el = h('div', { role });
+   * each redraw. tag: the region's element, a div unless told (a span
+   * beside buttons). */
+  function liveBox(role, tag = 'div') {
+    const el = h(tag, { role });
     let shown = null;
     const say = (key, make) => {
       if (key === shown) return;

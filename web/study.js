@@ -282,10 +282,11 @@ K.pages = K.pages || {};
   function noteBox(model) {
     const text = h('p', { class: 'study-note', id: 'study-note' });
     const area = h('textarea', { id: 'note-input', rows: 3, 'aria-label': 'Study note' });
-    const error = h('span', { class: 'error', id: 'note-error' });
+    /* a save's error, read out when it shows (a live region built once) */
+    const error = liveBox('alert', 'span');
     const form = h('div', { class: 'note-form', hidden: true }, area,
       h('button', { class: 'button', id: 'note-save', onclick: save }, 'Save'),
-      h('button', { class: 'button', id: 'note-cancel', onclick: () => editing(false) }, 'Cancel'), error);
+      h('button', { class: 'button', id: 'note-cancel', onclick: () => editing(false) }, 'Cancel'), error.el);
     const edit = h('button', { class: 'button small', id: 'note-edit', onclick: () => editing(true) }, 'Edit note');
     const el = h('div', { class: 'note-box' }, text, edit, form);
     let open = false;
@@ -294,7 +295,7 @@ K.pages = K.pages || {};
       form.hidden = !on;
       edit.hidden = on;
       text.hidden = on;
-      error.textContent = '';
+      error.say(null);
       if (on) {
         area.value = model.study.note || '';
         area.focus();
@@ -302,12 +303,13 @@ K.pages = K.pages || {};
       render();
     }
     async function save() {
+      error.say(null);   /* a second failure is read out again */
       try {
         model.study.note = (await K.api.setNote(model.study.name, area.value)).note;
         model.edits++;
         editing(false);
       } catch (e) {
-        error.textContent = e.message;
+        error.say(e.message, () => h('span', { class: 'error', id: 'note-error' }, e.message));
       }
     }
     function render() {

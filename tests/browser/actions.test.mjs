@@ -214,6 +214,33 @@ test('the live badge is read out by a screen reader once per change: live, polli
   }
 });
 
+test('a note that could not be saved says so in an alert, read out by a screen reader, and keeps the text typed', async () => {
+  let srv = await serve('noted.db');
+  assert.equal((await fetch(srv.url + 'api/v1/studies', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(branin('noted', 1, 1)) })).status, 201);
+  try {
+    await page.goto(srv.url + '#/study/noted');
+    await page.click('#note-edit');
+    await page.fill('#note-input', 'kept in the box');
+    await badge('live');
+    await stopped(srv.proc);
+    await badge('off');
+    await page.click('#note-save');
+    const error = page.locator('#note-error');
+    await error.waitFor();
+    assert.equal(await error.innerText(), 'the server could not be reached');
+    assert.equal(await page.locator('[role="alert"] #note-error').count(), 1, 'in a live region: a screen reader reads it out');
+    assert.equal(await page.inputValue('#note-input'), 'kept in the box');
+    await shot('study-note-error');
+    srv = await serve('noted.db', '--listen', new URL(srv.url).host);
+    await page.click('#note-save');
+    await until('the note is stored', async () => (await fetch(srv.url + 'api/v1/studies/noted/note').then((r) => r.json())).note === 'kept in the box');
+    await error.waitFor({ state: 'detached' });
+  } finally {
+    await stopped(srv.proc);
+  }
+});
+
 test('a study deleted and made again under its name while its page is open shows the new study alone', async () => {
   assert.equal((await api('POST', '/studies', branin('again', 5, 1))).status, 201);
   await until('again complete', async () => (await studyState('again')) === 'COMPLETE');
