@@ -9,12 +9,18 @@ K.pages = K.pages || {};
   const { h, badge } = K.dom;
   const S = K.stats;
 
+  /* A progressbar, with its figures and a name, for a screen reader, which
+   * read a bare div as its text alone ('30 / 30'); a study of no known
+   * budget has no aria-valuenow (an indeterminate bar). */
   function progress(s) {
     const c = s.counts || {};
     const finished = c.configs || 0;
     const max = s.max_trials || 0;
     const frac = max > 0 ? Math.min(1, finished / max) : 0;
-    return h('div', { class: 'progress', title: `${finished} of ${max || '?'} configurations finished (${c.total || 0} trials)` },
+    const said = `${finished} of ${max || '?'} configurations finished (${c.total || 0} trials)`;
+    return h('div', { class: 'progress', title: said, role: 'progressbar', 'aria-label': 'Progress of ' + s.name,
+      'aria-valuemin': 0, 'aria-valuemax': max > 0 ? max : null, 'aria-valuenow': max > 0 ? Math.min(finished, max) : null,
+      'aria-valuetext': said },
       h('div', { class: 'progress-bar', style: `width:${(frac * 100).toFixed(1)}%` }),
       h('span', { class: 'progress-text' }, `${finished} / ${max || '?'}`));
   }

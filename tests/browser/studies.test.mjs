@@ -28,6 +28,11 @@ test('the studies list shows every study with state, progress and best value', a
   await page.locator('#live[data-state="live"]').waitFor();   /* once the live feed opens */
   assert.equal(await page.locator('#live').ariaSnapshot(), '- status "live updates": live', 'a live region, read out when it changes');
   assert.match(await row.locator('.counts').innerText(), /^30 ✓/, 'the signs are shown');
+  /* the progress bar is one, with its figures and a name, for a screen reader */
+  const bar = row.locator('[role="progressbar"]');
+  assert.equal(await bar.count(), 1, 'a progressbar');
+  assert.deepEqual(await bar.evaluate((e) => ['aria-label', 'aria-valuemin', 'aria-valuemax', 'aria-valuenow', 'aria-valuetext'].map((a) => e.getAttribute(a))),
+    ['Progress of branin', '0', '30', '30', '30 of 30 configurations finished (30 trials)']);
   await shot('studies');
 });
 
