@@ -119,9 +119,10 @@ K.pages = K.pages || {};
    * validation error (JSON path and reason) shows under the editor. */
   K.pages.newStudy = function (root, page) {
     /* named for a screen reader, which read it out by its content, and
-     * described by the note above it and the error under it */
+     * described by the note above it, and by the error under it while a
+     * spec is refused (refused()) */
     const text = h('textarea', { id: 'spec', spellcheck: 'false', rows: 22, 'aria-label': 'Study spec (JSON)',
-      'aria-describedby': 'spec-note spec-error' });
+      'aria-describedby': 'spec-note' });
     /* a study's Clone button leaves its spec here */
     const clone = sessionStorage.getItem('kestrel.clone');
     sessionStorage.removeItem('kestrel.clone');
@@ -129,14 +130,24 @@ K.pages = K.pages || {};
     const error = h('div', { class: 'spec-error', id: 'spec-error', role: 'alert', hidden: true });
     const submit = h('button', { class: 'button primary', id: 'create', type: 'submit' }, 'Create and start');
 
+    /* The editor marked invalid and described by the error while a spec
+     * is refused: a screen reader on the editor said nothing of it (and
+     * read a hidden error's old text in its description). */
+    function refused(on) {
+      error.hidden = !on;
+      if (on) text.setAttribute('aria-invalid', 'true');
+      else text.removeAttribute('aria-invalid');
+      text.setAttribute('aria-describedby', on ? 'spec-note spec-error' : 'spec-note');
+    }
+
     function showError(path, message) {
       K.dom.fill(error, path ? h('code', { class: 'path' }, path) : null, path ? ': ' : '', message);
-      error.hidden = false;
+      refused(true);
     }
 
     async function onSubmit(ev) {
       ev.preventDefault();
-      error.hidden = true;
+      refused(false);
       let spec;
       try {
         spec = JSON.parse(text.value);

@@ -172,15 +172,20 @@ test('the new-study form shows the validation error, then creates the study', as
   const bad = branin('from-form', 5);
   bad.space.x1 = { type: 'float', low: 0, high: 1, log: true };
   await page.fill('#spec', JSON.stringify(bad, null, 2));
+  /* the editor is marked invalid, and described by the error, only while a spec is refused */
+  const marks = () => page.$eval('#spec', (e) => [e.getAttribute('aria-invalid'), e.getAttribute('aria-describedby')]);
+  assert.deepEqual(await marks(), [null, 'spec-note']);
   await page.click('#create');
   await page.locator('#spec-error').waitFor();
   assert.match(await page.locator('#spec-error').innerText(), /space\.x1\.low/);
+  assert.deepEqual(await marks(), ['true', 'spec-note spec-error'], 'refused by the server');
   assert.equal((await api('GET', '/studies/from-form')).status, 404, 'an invalid spec creates nothing');
   await shot('new-study-error');
 
   await page.fill('#spec', '{"name": "from-form",');
   await page.click('#create');
   assert.match(await page.locator('#spec-error').innerText(), /not valid JSON/);
+  assert.deepEqual(await marks(), ['true', 'spec-note spec-error'], 'not JSON');
 
   await page.fill('#spec', JSON.stringify(branin('from-form', 5), null, 2));
   await page.click('#create');
