@@ -143,6 +143,12 @@ async function stopped(proc) {
   proc.kill('SIGTERM');
   await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.once('exit', r); });
 }
+/* The page's server, once the page's feed is live, stopped: the badge says so. */
+async function serverGone(srv) {
+  await badge('live');
+  await stopped(srv.proc);
+  await badge('off');
+}
 
 test('an action the server could not be reached for says so, and its error goes once the server is back', async () => {
   let srv = await serve('away.db');
@@ -154,9 +160,7 @@ test('an action the server could not be reached for says so, and its error goes 
   try {
     await page.goto(srv.url + '#/study/away');
     await page.locator('#stop:enabled').waitFor();
-    await badge('live');
-    await stopped(srv.proc);
-    await badge('off');
+    await serverGone(srv);
     await page.click('#stop');
     const error = page.locator('#action-error');
     await error.waitFor();
@@ -225,9 +229,7 @@ test('a note that could not be saved says so in an alert, read out by a screen r
     await page.goto(srv.url + '#/study/noted');
     await page.click('#note-edit');
     await page.fill('#note-input', 'kept in the box');
-    await badge('live');
-    await stopped(srv.proc);
-    await badge('off');
+    await serverGone(srv);
     await page.click('#note-save');
     const error = page.locator('#note-error');
     await error.waitFor();
