@@ -404,6 +404,78 @@ START_TEST(minmax_and_none)
 }
 END_TEST
 
+/* A feature whose (x - shift) float cannot hold: a column of -3e38, 3e38
+ * and 1 under minmax (max - min = 6e38), one mostly at -3e38 with some
+ * 3e38 under standard (3e38 - mean ~ 5e38) overflowed to inf in
+ * split_scaler_row, and the run failed 'lr: training diverged: the train
+ * loss is -nan at epoch 1', blaming lr. The fit now refuses the column,
+ * under 'scaling', naming it; a column within float's reach after its
+ * shift (+-3e38 in equal shares: mean ~ 0) is kept and scales finite. */
+static void huge_column(dataset *ds, const float *values, size_t k, int named)
+{
+    kerror err;
+    ck_assert_int_eq(dataset_alloc(ds, DATASET_CLASSIFICATION, 60, 2, 0, &err), KE_OK);
+    ds->n_classes = 2;
+    for (size_t i = 0; i < ds->n; i++) {
+        ds->y[i] = (int32_t)(i % 2);
+        ds->x[i * 2] = (float)i;
+        ds->x[i * 2 + 1] = values[i % k];
+    }
+    const char *names[] = {"a", "b"};
+    if (named) ck_assert_int_eq(dsnames_set_columns(&ds->names, names, 2, "label", &err), KE_OK);
+}
+
+/* Fits a `kind` scaler on the training rows of huge_column's data into
+ * *ds, *s and *sc (the caller frees them); returns split_scaler_fit's code. */
+static int fit_huge(split_scaling kind, const float *values, size_t k, int named, dataset *ds,
+                    split *s, split_scaler *sc, kerror *err)
+{
+    huge_column(ds, values, k, named);
+    split_opts o;
+    split_opts_init(&o);
+    ck_assert_int_eq(split_make(ds, &o, s, err), KE_OK);
+    return split_scaler_fit(sc, kind, ds, s->train, s->n_train, err);
+}
+
+static void expect_refused(split_scaling kind, const float *values, size_t k, int named,
+                           const char *want)
+{
+    dataset ds;
+    split s;
+    split_scaler sc;
+    kerror err;
+    ck_assert_int_eq(fit_huge(kind, values, k, named, &ds, &s, &sc, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "scaling");
+    ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
+    split_scaler_free(&sc);
+    split_free(&s);
+    dataset_free(&ds);
+}
+
+START_TEST(overflowing_columns_are_refused)
+{
+    const float mixed[] = {-3e38f, 3e38f, 1.0f}, lopsided[] = {-3e38f, -3e38f, -3e38f, 3e38f},
+                even[] = {-3e38f, 3e38f};
+    expect_refused(SPLIT_SCALE_MINMAX, mixed, 3, 1,
+                   "column 'b' spans -3e+38 to 3e+38 on the training rows: scaling=minmax's "
+                   "x - min would overflow float (beyond 3.4e+38)");
+    expect_refused(SPLIT_SCALE_STANDARD, lopsided, 4, 1,
+                   "column 'b' spans -3e+38 to 3e+38 on the training rows: scaling=standard's "
+                   "x - mean would overflow float");
+    expect_refused(SPLIT_SCALE_MINMAX, mixed, 3, 0, "feature 2 spans -3e+38 to 3e+38");
+    dataset ds;
+    split s;
+    split_scaler sc;
+    kerror err;
+    ck_assert_int_eq(fit_huge(SPLIT_SCALE_STANDARD, even, 2, 1, &ds, &s, &sc, &err), KE_OK);
+    scale_rows(&sc, &ds, s.train, s.n_train);
+    for (size_t i = 0; i < s.n_train; i++) ck_assert(isfinite(ds.x[s.train[i] * 2 + 1]));
+    split_scaler_free(&sc);
+    split_free(&s);
+    dataset_free(&ds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("split");
@@ -416,6 +488,7 @@ int main(void)
     tcase_add_test(tc, stratified_parts);
     tcase_add_test(tc, standardize_on_train);
     tcase_add_test(tc, minmax_and_none);
+    tcase_add_test(tc, overflowing_columns_are_refused);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

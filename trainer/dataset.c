@@ -74,6 +74,23 @@ size_t dataset_out_dim(const dataset *ds)
     return ds->task == DATASET_CLASSIFICATION ? ds->n_classes : ds->t;
 }
 
+const char *dataset_feature_text(const dataset *ds, size_t j, char *out, size_t n)
+{
+    const dsnames *nm = &ds->names;
+    size_t k = j;
+    for (size_t c = 0; c < nm->n_features; c++) {
+        const onehot_column *oc = onehot_find(&ds->categories, nm->features[c]);
+        size_t width = oc ? oc->k : 1;
+        if (k < width) {
+            snprintf(out, n, "column '%s'", nm->features[c]);
+            return out;
+        }
+        k -= width;
+    }
+    snprintf(out, n, "feature %zu", j + 1);
+    return out;
+}
+
 void dataset_free(dataset *ds)
 {
     if (!ds) return;

@@ -131,6 +131,12 @@ int dataset_alloc(dataset *ds, dataset_task task, size_t n, size_t d,
 /* Width of the model's output layer: n_classes or t. */
 size_t dataset_out_dim(const dataset *ds);
 
+/* Writes into out (n bytes) what a message calls feature j (0-based,
+ * < d): "column 'NAME'", the CSV column it comes from (a categorical
+ * column's one-hot features all name it), or "feature J+1" when ds has no
+ * names (IDX, synthetic). Returns out. */
+const char *dataset_feature_text(const dataset *ds, size_t j, char *out, size_t n);
+
 /* Frees (or unmaps) the data and zeroes *ds. NULL and zeroed datasets are
  * fine. */
 void dataset_free(dataset *ds);

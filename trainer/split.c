@@ -8,6 +8,7 @@
 #include "vec.h"
 
 #include <assert.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,46 @@ static void fit_stats(split_scaling kind, const dataset *ds, const size_t *idx, 
     for (size_t j = 0; j < d; j++) spread[j] -= shift[j];
 }
 
+/* The least and greatest of feature j over rows idx[0, n). */
+static void column_range(const dataset *ds, const size_t *idx, size_t n, size_t j, double *lo,
+                         double *hi)
+{
+    *lo = *hi = ds->x[idx[0] * ds->d + j];
+    for (size_t i = 1; i < n; i++) {
+        double v = ds->x[idx[i] * ds->d + j];
+        *lo = v < *lo ? v : *lo;
+        *hi = v > *hi ? v : *hi;
+    }
+}
+
+/* split_scaler_row computes x - shift in float: a column whose training
+ * rows lie further than FLT_MAX from its shift (values near +-3.4e38) would
+ * scale to inf, and the first epoch's loss would be nan, blamed on lr. It
+ * is refused here instead, naming it. The scaler's arithmetic is left as it
+ * is, so every run this lets through keeps its bits (and the CUDA twin's).
+ * Standard: max |x - mean| <= std * sqrt(n), a bound that clears any usual
+ * column without a further pass over the rows. */
+static int check_reach(split_scaling kind, const dataset *ds, const size_t *idx, size_t n,
+                       const double *shift, const double *spread, kerror *err)
+{
+    for (size_t j = 0; j < ds->d; j++) {
+        double s = (float)shift[j], lo, hi;
+        double bound = kind == SPLIT_SCALE_MINMAX
+                           ? spread[j] : spread[j] * sqrt((double)n) + fabs(shift[j] - s);
+        if (bound <= FLT_MAX) continue;
+        column_range(ds, idx, n, j, &lo, &hi);
+        if (hi - s <= FLT_MAX && s - lo <= FLT_MAX) continue;
+        char what[160];
+        int minmax = kind == SPLIT_SCALE_MINMAX;
+        return kerror_set(err, KE_INVALID, "scaling", "%s spans %g to %g on the training rows: "
+                          "scaling=%s's x - %s would overflow float (beyond %.2g): rescale the "
+                          "column (divide it by a power of ten) or clip its outliers",
+                          dataset_feature_text(ds, j, what, sizeof what), lo, hi,
+                          minmax ? "minmax" : "standard", minmax ? "min" : "mean", (double)FLT_MAX);
+    }
+    return KE_OK;
+}
+
 int split_scaler_alloc(split_scaler *s, split_scaling kind, size_t d, kerror *err)
 {
     memset(s, 0, sizeof *s);
@@ -273,8 +314,11 @@ int split_scaler_fit(split_scaler *s, split_scaling kind, const dataset *ds,
         free(stats);
         return kerror_set(err, KE_NOMEM, NULL, "scaler: cannot allocate %zu features", d);
     }
-    if (kind != SPLIT_SCALE_NONE)
+    int rc = KE_OK;
+    if (kind != SPLIT_SCALE_NONE) {
         fit_stats(kind, ds, idx, n, stats, stats + d);
+        rc = check_reach(kind, ds, idx, n, stats, stats + d, err);
+    }
     for (size_t j = 0; j < d; j++) {
         double spread = stats[d + j];
         s->shift[j] = kind == SPLIT_SCALE_NONE ? 0.0f : (float)stats[j];
@@ -282,7 +326,8 @@ int split_scaler_fit(split_scaler *s, split_scaling kind, const dataset *ds,
                           ? 1.0f : (float)(1.0 / spread);
     }
     free(stats);
-    return KE_OK;
+    if (rc) split_scaler_free(s);
+    return rc;
 }
 
 void split_scaler_row(const split_scaler *s, float *dst, const float *src)

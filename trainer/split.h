@@ -92,7 +92,10 @@ int split_scaler_alloc(split_scaler *s, split_scaling kind, size_t d, kerror *er
 
 /* Fits a scaler of kind `kind` on rows idx[0..n) of ds (n >= 1; for
  * SPLIT_SCALE_NONE the scaler is the identity). Statistics are accumulated
- * in double. Errors: KE_INVALID (n == 0), KE_NOMEM. */
+ * in double. Errors: KE_INVALID (n == 0; path "scaling": a feature whose
+ * training rows lie further than float's range from its shift, so that
+ * x - shift would overflow, named by its column), KE_NOMEM; on failure *s
+ * is empty. */
 int split_scaler_fit(split_scaler *s, split_scaling kind, const dataset *ds,
                      const size_t *idx, size_t n, kerror *err);
 

@@ -29,8 +29,10 @@ static int fit_scaler(session *s, const split_opts *so, int fold, kerror *err)
     const char *dir = c->cache_dir[0] ? c->cache_dir : NULL;
     split_scaling kind = (split_scaling)c->scaling;
     char recipe[256];
-    /* v2: a k-fold split under max_train trains on other rows than v1's */
-    snprintf(recipe, sizeof recipe, "scaler v2 kind=%d val=%.17g test=%.17g seed=%" PRIu64
+    /* v2: a k-fold split under max_train trains on other rows than v1's;
+     * v3: a v2 fit may be of a column whose x - shift overflows float,
+     * which split_scaler_fit now refuses */
+    snprintf(recipe, sizeof recipe, "scaler v3 kind=%d val=%.17g test=%.17g seed=%" PRIu64
              " max_train=%zu kfold=%d fold=%d%s", (int)kind, so->val_ratio, so->test_ratio, so->seed,
              so->max_train, c->kfold, fold, so->stratify ? " stratified" : "");
     size_t d = s->ds.d;
