@@ -5,7 +5,8 @@
  * a teacher whose CSV columns or classes are not the student's (and a
  * resume on such data); data too
  * small for its split is refused naming the option to change, and a
- * checkpoint that cannot be written before the first epoch. */
+ * checkpoint that cannot be written before the first epoch; a first
+ * epoch's divergence on huge unscaled inputs names the data, not lr. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -268,6 +269,41 @@ START_TEST(unwritable_checkpoint_fails_before_training)
 }
 END_TEST
 
+/* Unscaled features near float's limits (scaling=none, a column of -3e38,
+ * 3e38 and 1) overflow the first layer's sums, and the run failed 'lr:
+ * training diverged: the train loss is -nan at epoch 1', sending the user to
+ * the learning rate. A first epoch's divergence on unscaled inputs that large
+ * names the data, under scaling; one on small inputs (lr=1e30) still names
+ * lr. */
+START_TEST(unscaled_huge_features_name_the_data)
+{
+    char path[96], data[128];
+    path_in_dir(path, sizeof path, "huge.csv");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "b,a,label\n");
+    static const char *const huge[] = {"-3e38", "3e38", "1"};
+    for (int i = 0; i < 50; i++) fprintf(f, "%d,%s,%d\n", i % 7, huge[i % 3], i % 2);
+    fclose(f);
+    set("cache_dir=");
+    set("scaling=none");
+    snprintf(data, sizeof data, "data=csv:%s", path);
+    set(data);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "scaling");
+    ck_assert_msg(strstr(err.msg, "training diverged: the train loss is ") &&
+                  strstr(err.msg, " at epoch 1; the features are unscaled (scaling=none) and "
+                         "reach 3e+38 in column 'a': a likelier cause than lr (scale them: "
+                         "scaling=standard, or rescale the column)"), "%s", err.msg);
+    set("data=synthetic-classification");
+    set("lr=1e30");
+    set("optimizer=sgd");
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "lr");
+    ck_assert_msg(!strstr(err.msg, "unscaled"), "%s", err.msg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_techniques");
@@ -281,6 +317,7 @@ int main(void)
     tcase_add_test(tc, resume_on_other_columns_or_classes_refused);
     tcase_add_test(tc, too_few_rows_for_the_split_name_the_option);
     tcase_add_test(tc, unwritable_checkpoint_fails_before_training);
+    tcase_add_test(tc, unscaled_huge_features_name_the_data);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

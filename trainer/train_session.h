@@ -103,7 +103,10 @@ int train_run_device(const train_config *cfg, const train_device_ops *dev,
  * plateau_factor per reduce-on-plateau cut (not below min_lr once cut). */
 double train_lr(const session *s, long step);
 
-/* KE_INVALID "lr: training diverged: <what> is <v> at epoch <epoch+1>". */
-int train_diverged(const char *what, double v, long epoch, kerror *err);
+/* KE_INVALID "lr: training diverged: <what> is <v> at epoch <epoch+1>";
+ * at the first epoch of a run under scaling=none whose training rows hold
+ * a feature of magnitude 1e6 or more, under "scaling" instead, naming the
+ * largest and its column as the likelier cause. */
+int train_diverged(const session *s, const char *what, double v, long epoch, kerror *err);
 
 #endif
