@@ -234,6 +234,55 @@ static int idx_decode(void *vctx, dataset *ds, kerror *err)
     return KE_OK;
 }
 
+/* A largest label isolated above classes no row has, and this many times
+ * rarer than the median class, is taken for a corrupt byte (see
+ * check_labels). */
+#define IDX_STRAY_RATIO 100
+
+static int by_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* IDX classes are 0 to the largest label: one corrupt byte (a 42 among
+ * 0..9) makes a 43-class model whose run succeeds, 33 outputs for classes
+ * no row has. Refused when the largest label has an empty class just below
+ * it and fewer than 1/IDX_STRAY_RATIO of the median class's rows. Labels
+ * that start above 0 (EMNIST letters, 1..26), a class left out of a subset,
+ * and a high class held by enough rows to be meant are kept. Runs on the
+ * decoded data, so also on a cache's. */
+static int check_labels(const dataset *ds, const char *labels, const char *test_labels,
+                        kerror *err)
+{
+    size_t C = ds->n_classes, top = C - 1, *count = calloc(2 * C, sizeof *count);
+    if (!count) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    size_t *sizes = count + C;   /* the non-empty classes' counts below top */
+    for (size_t i = 0; i < ds->n; i++) count[ds->y[i]]++;
+    size_t k = 0, below = top;
+    for (size_t c = 0; c < top; c++)
+        if (count[c]) sizes[k++] = count[c];
+    while (below > 0 && !count[below - 1]) below--;
+    int rc = KE_OK;
+    if (k > 0 && below < top) {
+        qsort(sizes, k, sizeof *sizes, by_size);
+        size_t median = sizes[k / 2], first = 0, stray = count[top];
+        if (stray * IDX_STRAY_RATIO < median) {
+            while (ds->y[first] != (int32_t)top) first++;
+            int in_test = first >= ds->test_begin;
+            const char *file = in_test ? test_labels : labels;
+            size_t at = in_test ? first - ds->test_begin : first;
+            rc = kerror_set(err, KE_INVALID, NULL, "%s: label %zu (%zu row%s, the first at index "
+                            "%zu) stands beyond labels %zu to %zu, which no row has, while the "
+                            "other classes hold %zu rows (median): a corrupt label? Every label up "
+                            "to the largest becomes a class (%zu here)", file, top, stray,
+                            stray == 1 ? "" : "s", at, below, top - 1, median, C);
+        }
+    }
+    free(count);
+    return rc;
+}
+
 int dataset_load_idx(const char *images, const char *labels,
                      const char *test_images, const char *test_labels,
                      const char *cache_dir, dataset *ds, kerror *err)
@@ -244,8 +293,10 @@ int dataset_load_idx(const char *images, const char *labels,
                           "IDX load needs images and labels, and test images with test labels");
     idx_ctx c = {{images, test_images}, {labels, test_labels}, test_images ? 2 : 1};
     const char *paths[4] = {images, labels, test_images, test_labels};
-    return dscache_load(cache_dir, paths, 2 * (size_t)c.parts, "idx-ubyte v1", idx_decode, &c,
-                       ds, err);
+    int rc = dscache_load(cache_dir, paths, 2 * (size_t)c.parts, "idx-ubyte v1", idx_decode, &c,
+                          ds, err);
+    if (!rc && (rc = check_labels(ds, labels, test_labels, err))) dataset_free(ds);
+    return rc;
 }
 
 /* ---- synthetic ---- */

@@ -105,7 +105,10 @@ int dataset_load(const dataset_opts *o, dataset *ds, kerror *err);
  * (detected from the first bytes). Pixels become x = byte / 255 in [0, 1];
  * n_classes = max label + 1; h = rows, w = cols, c = 1. test_images and
  * test_labels may both be NULL; otherwise their rows follow the training
- * rows and test_begin marks the boundary. cache_dir may be NULL. */
+ * rows and test_begin marks the boundary. cache_dir may be NULL. A largest
+ * label with an empty class just below it and fewer than 1/100 of the
+ * median class's rows (one stray 42 among 0..9: a corrupt byte) is refused,
+ * KE_INVALID naming the labels file, the label and its first index. */
 int dataset_load_idx(const char *images, const char *labels,
                      const char *test_images, const char *test_labels,
                      const char *cache_dir, dataset *ds, kerror *err);
