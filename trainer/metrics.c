@@ -21,9 +21,13 @@ static int by_score(const void *a, const void *b)
 
 /* ROC AUC = (sum of the positives' ranks - n1 (n1 + 1) / 2) / (n1 n0),
  * ranks from 1 with ties sharing their mean rank (Mann & Whitney 1947);
- * NAN when one class is missing. */
+ * NAN when one class is missing, or when a score is nan (a pass whose
+ * outputs overflowed: no rank order exists, and the tie loop, which needs
+ * a score equal to itself, would not move on). */
 static double auc(scored *v, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (isnan(v[i].score)) return NAN;
     qsort(v, n, sizeof *v, by_score);
     double rank_sum = 0, n1 = 0;
     for (size_t i = 0; i < n;) {
