@@ -285,7 +285,7 @@ static int cuda_train_epoch(session *s, long epoch, double *mean_loss, kerror *e
     /* over the batches whose loss counted: fp16 leaves out those whose
      * forward overflowed (their steps were skipped); none counted is 0/0 */
     double mean = g->acc_host[0] / g->acc_host[1];
-    if (!isfinite(mean)) return train_diverged(s, "the train loss", mean, epoch, err);
+    if (!isfinite(mean)) return train_diverged(s, 0, mean, epoch, err);
     *mean_loss = mean;
     return KE_OK;
 }

@@ -15,6 +15,7 @@
 
 #include "check_main.h"
 #include "../trainer/checkpoint.h"
+#include "../trainer/split.h"
 #include "../trainer/train.h"
 #include "train_fixture.h"
 #include "train_resume.h"
@@ -304,6 +305,46 @@ START_TEST(unscaled_huge_features_name_the_data)
 }
 END_TEST
 
+/* A validation row far outside the training rows' range (3e38 in a column
+ * the training rows hold in [0, 1]) scales to 3e38 under minmax and makes
+ * the validation loss nan: the run failed 'lr: training diverged: the
+ * validation loss is -nan at epoch 1' (and hung before that in the AUC).
+ * It names the scaled value and its column, under scaling (the row is put
+ * where the run's seeded split puts validation). */
+START_TEST(an_outlier_validation_row_names_the_data)
+{
+    char path[96], data[128];
+    set("cache_dir=");
+    set("scaling=minmax");
+    path_in_dir(path, sizeof path, "outlier.csv");
+    dataset shape;
+    ck_assert_int_eq(dataset_alloc(&shape, DATASET_CLASSIFICATION, 60, 1, 0, &err), KE_OK);
+    split_opts o;
+    split_opts_init(&o);
+    o.seed = (uint64_t)c.data_seed;
+    split sp;
+    ck_assert_int_eq(split_make(&shape, &o, &sp, &err), KE_OK);
+    ck_assert_uint_gt(sp.n_val, 0);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "b,a,label\n");
+    for (size_t i = 0; i < 60; i++)
+        fprintf(f, "%zu,%s,%zu\n", i % 7, i == sp.val[0] ? "3e38" : i % 2 ? "1" : "0", i % 2);
+    fclose(f);
+    split_free(&sp);
+    dataset_free(&shape);
+    snprintf(data, sizeof data, "data=csv:%s", path);
+    set(data);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "scaling");
+    ck_assert_msg(strstr(err.msg, "training diverged: the validation loss is ") &&
+                  strstr(err.msg, " at epoch 1; the validation rows' features reach 3e+38 once "
+                         "scaled (scaling=minmax, fitted on the training rows) in column 'a': "
+                         "a likelier cause than lr (an outlier beyond the training rows' range? "
+                         "clip or remove it)"), "%s", err.msg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train_techniques");
@@ -318,6 +359,7 @@ int main(void)
     tcase_add_test(tc, too_few_rows_for_the_split_name_the_option);
     tcase_add_test(tc, unwritable_checkpoint_fails_before_training);
     tcase_add_test(tc, unscaled_huge_features_name_the_data);
+    tcase_add_test(tc, an_outlier_validation_row_names_the_data);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -164,32 +164,53 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
     return metrics_classification(s->outs, s->ds.y, idx, n, s->n_out, s->confusion[test], &r->m, err);
 }
 
-/* Unscaled inputs at least this large (in magnitude) are named as the
- * likely cause of a first epoch's divergence: the first layer's sums of
- * such values overflow or swamp any step, whatever lr is. */
+/* Inputs at least this large (in magnitude, as the model sees them) are
+ * named as the likely cause of a first epoch's divergence: the first
+ * layer's sums of such values overflow or swamp any step, whatever lr is. */
 #define DIVERGE_HUGE_INPUT 1e6
 
-int train_diverged(const session *s, const char *what, double v, long epoch, kerror *err)
+/* The largest |feature| of rows idx[0, n) once scaled, its feature in *col;
+ * 0 when out of memory (a hint is then left out). */
+static double largest_input(const session *s, const size_t *idx, size_t n, size_t *col)
 {
+    size_t d = s->ds.d;
+    float *row = malloc((d ? d : 1) * sizeof *row);
     double big = 0;
-    size_t d = s->ds.d, col = 0;
-    if (epoch == 0 && s->sc.kind == SPLIT_SCALE_NONE)
-        for (size_t i = 0; i < s->sp.n_train; i++) {
-            const float *row = s->ds.x + s->sp.train[i] * d;
-            for (size_t j = 0; j < d; j++)
-                if (fabs(row[j]) > big) {
-                    big = fabs(row[j]);
-                    col = j;
-                }
-        }
-    if (big < DIVERGE_HUGE_INPUT)
+    for (size_t i = 0; row && i < n; i++) {
+        split_scaler_row(&s->sc, row, s->ds.x + idx[i] * d);
+        for (size_t j = 0; j < d; j++)
+            if (fabs(row[j]) > big) {
+                big = fabs(row[j]);
+                *col = j;
+            }
+    }
+    free(row);
+    return big;
+}
+
+int train_diverged(const session *s, int validation, double v, long epoch, kerror *err)
+{
+    const char *what = validation ? "the validation loss" : "the train loss";
+    size_t col = 0;
+    double big = epoch > 0 ? 0
+                 : validation ? largest_input(s, s->sp.val, s->sp.n_val, &col)
+                              : largest_input(s, s->sp.train, s->sp.n_train, &col);
+    if (!(big >= DIVERGE_HUGE_INPUT))
         return kerror_set(err, KE_INVALID, "lr", "training diverged: %s is %g at epoch %ld", what,
                           v, epoch + 1);
     char where[160];
+    dataset_feature_text(&s->ds, col, where, sizeof where);
+    if (s->sc.kind == SPLIT_SCALE_NONE)
+        return kerror_set(err, KE_INVALID, "scaling", "training diverged: %s is %g at epoch %ld; "
+                          "the features are unscaled (scaling=none) and reach %g in %s: a "
+                          "likelier cause than lr (scale them: scaling=standard, or rescale the "
+                          "column)", what, v, epoch + 1, big, where);
     return kerror_set(err, KE_INVALID, "scaling", "training diverged: %s is %g at epoch %ld; the "
-                      "features are unscaled (scaling=none) and reach %g in %s: a likelier cause "
-                      "than lr (scale them: scaling=standard, or rescale the column)", what, v,
-                      epoch + 1, big, dataset_feature_text(&s->ds, col, where, sizeof where));
+                      "%s rows' features reach %g once scaled (scaling=%s, fitted on the training "
+                      "rows) in %s: a likelier cause than lr (an outlier beyond the training rows' "
+                      "range? clip or remove it)", what, v, epoch + 1,
+                      validation ? "validation" : "training", big,
+                      s->sc.kind == SPLIT_SCALE_MINMAX ? "minmax" : "standard", where);
 }
 
 double train_lr(const session *s, long step)
@@ -244,7 +265,7 @@ static int train_epoch(session *s, long epoch, double *mean_loss, kerror *err)
         if (!rc) rc = s->dp ? dp_train_batch(s->dp, b.x, &t, B, k > 0, &loss, err)
                             : cpu_batch(s->m, b.x, &t, B, k > 0, &loss, err);
         if (rc) return rc;
-        if (!isfinite(loss)) return train_diverged(s, "the train loss", loss, epoch, err);
+        if (!isfinite(loss)) return train_diverged(s, 0, loss, epoch, err);
         sum += (double)loss * B;
         rows += B;
         if (++k == s->cfg->accumulate) {
@@ -344,7 +365,7 @@ static int run_epochs(session *s, eval_result *last_val, train_report_fn report,
         double t1 = monotime_s();
         eval_result v;
         if ((rc = eval_loader(s, s->val_l, &v, err))) return rc;
-        if (!isfinite(v.loss)) return train_diverged(s, "the validation loss", v.loss, epoch, err);
+        if (!isfinite(v.loss)) return train_diverged(s, 1, v.loss, epoch, err);
         *last_val = v;
         double lr[2] = {train_lr(s, first_step),
                         train_lr(s, s->st.step > first_step ? s->st.step - 1 : first_step)};

@@ -103,10 +103,12 @@ int train_run_device(const train_config *cfg, const train_device_ops *dev,
  * plateau_factor per reduce-on-plateau cut (not below min_lr once cut). */
 double train_lr(const session *s, long step);
 
-/* KE_INVALID "lr: training diverged: <what> is <v> at epoch <epoch+1>";
- * at the first epoch of a run under scaling=none whose training rows hold
- * a feature of magnitude 1e6 or more, under "scaling" instead, naming the
+/* KE_INVALID "lr: training diverged: <the train loss | the validation
+ * loss> is <v> at epoch <epoch+1>" (validation: which). At a run's first
+ * epoch, when the rows of that part hold a feature of magnitude 1e6 or
+ * more as the model sees it (unscaled under scaling=none; else an outlier
+ * beyond the training rows' range), under "scaling" instead, naming the
  * largest and its column as the likelier cause. */
-int train_diverged(const session *s, const char *what, double v, long epoch, kerror *err);
+int train_diverged(const session *s, int validation, double v, long epoch, kerror *err);
 
 #endif
