@@ -161,5 +161,18 @@ $KESTREL train --set data=synthetic-regression --set loss=bce --set synthetic_sa
     --set hidden=4 --set threads=1 --set cache_dir= >/dev/null 2>err.txt; rc=$?
 check "kestrel train: bce on regression targets outside [0, 1] is refused, naming loss" \
     "[ $rc -ne 0 ] && grep -q 'loss: bce needs targets in \[0, 1\]' err.txt"
+# a row far beyond what the model was trained on (2e38 where training saw
+# -2e38 and 0, scaled by minmax past float's range): its outputs are nan, and
+# evaluate printed nothing and exited 0 (JSON cannot hold a nan loss; before
+# a68be91's fix it hung in the AUC), predict printed nan and exited 0
+{ echo a,b,label; i=0; while [ $i -lt 60 ]; do echo "$([ $((i % 3)) -eq 0 ] && echo -2e38 || echo 0),0.$i,$((i % 2))"; i=$((i + 1)); done; } >far_tr.csv
+printf 'a,b,label\n0,0.2,0\n2e38,0.5,1\n' >far_ev.csv
+$KESTREL train --set data=csv:far_tr.csv --set scaling=minmax --set epochs=2 --set hidden=4 --set threads=1 \
+    --set cache_dir= --set checkpoint=far.kck >/dev/null 2>&1
+for c in evaluate predict; do
+    timeout 120 $KESTREL $c --model far.kck --data csv:far_ev.csv >out.txt 2>err.txt; rc=$?
+    check "kestrel $c: a row whose outputs are not finite is refused, naming it (exit 1)" \
+        "[ $rc -eq 1 ] && grep -q \"kestrel $c: data: row 2: the model's output is not finite\" err.txt && ! grep -q nan out.txt"
+done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

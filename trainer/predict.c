@@ -10,6 +10,7 @@
 #include "loader.h"
 #include "train.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,21 @@ static int make_loader(predictor *p, const dataset *ds, size_t first, loader **l
     return rc;
 }
 
+/* A row whose outputs are not finite (a value far beyond those the model
+ * was trained on, scaled past float's range) is refused, naming it (1 is the
+ * first row read): its prediction printed as nan, or an evaluation whose
+ * loss is nan (which JSON cannot hold, so nothing was printed), exited 0. */
+static int check_outputs(const float *o, int B, size_t C, size_t row, kerror *err)
+{
+    for (size_t i = 0; i < (size_t)B; i++)
+        for (size_t c = 0; c < C; c++)
+            if (!isfinite(o[i * C + c]))
+                return kerror_set(err, KE_CONFLICT, "data", "row %zu: the model's output is not "
+                                  "finite (%g): a value far beyond those it was trained on?",
+                                  row + i + 1, (double)o[i * C + c]);
+    return KE_OK;
+}
+
 int predict_run(predictor *p, const dataset *ds, size_t first, predict_row_fn fn, void *ctx,
                 kerror *err)
 {
@@ -203,6 +219,7 @@ int predict_run(predictor *p, const dataset *ds, size_t first, predict_row_fn fn
         loader_fill(l, &b, 0, b.size);
         if ((rc = mlp_forward(p->m, b.x, B, 0, err))) break;
         const float *o = mlp_logits(p->m);
+        if ((rc = check_outputs(o, B, C, row, err))) break;
         if (mlp_get_config(p->m)->loss == MLP_LOSS_BCE) {
             metrics_sigmoid(p->buf, o, (size_t)B * C);   /* one probability per output */
             o = p->buf;
@@ -247,6 +264,7 @@ int predict_evaluate(predictor *p, const dataset *ds, size_t first, predict_eval
         }
         float bl;
         if ((rc = mlp_eval_batch(p->m, b.x, &t, B, &bl, NULL, err))) break;
+        if ((rc = check_outputs(mlp_logits(p->m), B, (size_t)C, (size_t)n, err))) break;
         if (!p->regression) correct += mlp_count_correct(mlp_logits(p->m), t.labels, B, C);
         memcpy(outs + (size_t)n * (size_t)C, mlp_logits(p->m), (size_t)B * (size_t)C * sizeof(float));
         loss += (double)bl * B;
