@@ -33,11 +33,12 @@ from test_api import KESTREL, Server, answer_head, fn_spec  # noqa: E402
 
 SQL = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "sql")
 
-# A trial that creates the file $STARTED (when set), reports `steps` losses
+# A trial that adds a line to the file $STARTED (when set: one a trial, so
+# a test counts the trials a worker started), reports `steps` losses
 # on fd 3, each after waiting for the file $GATE (when set) to exist, then
 # its final loss x^2; it writes its CUDA_VISIBLE_DEVICES as a metric.
 STEP_SH = r"""#!/bin/sh
-[ -n "$STARTED" ] && touch "$STARTED"
+[ -n "$STARTED" ] && echo "$1" >> "$STARTED"
 x=$1; steps=$2
 i=1
 while [ "$i" -le "$steps" ]; do
@@ -1476,13 +1477,29 @@ class WorkersTest(unittest.TestCase):
     def gated_leases(self, spec, slots=1):
         """A server of 60 s leases (none runs out on a loaded machine), the
         study of spec and a worker whose trials wait for the file it returns,
-        once it holds `slots` of them."""
+        once it runs `slots` of them (its script adds a line to $STARTED as
+        STEP_SH does)."""
         s = self.serve("--lease-timeout", "60")
         gate = os.path.join(self.tmp, "gate-" + spec["name"])
+        started = os.path.join(self.tmp, "started-" + spec["name"])
         s.json("POST", "/api/v1/studies", spec)
-        w = self.worker(s, "w" + spec["name"], "--slots", str(slots), env={"GATE": gate})
+        w = self.worker(s, "w" + spec["name"], "--slots", str(slots),
+                        env={"GATE": gate, "STARTED": started})
+        # the registry lists a lease from its commit on, before the server's
+        # event thread has written its answer: a server killed then never
+        # sent it, and the worker holds no trial (it asks the next server for
+        # one). Its trials started, it has them
+        wait_for("the worker to start its trials", lambda: self.started_lines(started) == slots)
         wait_for("the worker to hold its trials", lambda: len(self.held(s, w.pid)) == slots)
         return s, w, gate
+
+    @staticmethod
+    def started_lines(path):
+        """The lines in the file $STARTED, one a trial started (0: none yet)."""
+        if not os.path.exists(path):
+            return 0
+        with open(path) as f:
+            return len(f.read().splitlines())
 
     def test_server_restart_while_workers_run(self):
         # a graceful stop and a crash of the server alike: the trials its
@@ -1528,7 +1545,8 @@ class WorkersTest(unittest.TestCase):
         # been sent to the server that is then killed
         script = os.path.join(self.tmp, "final.sh")
         with open(script, "w") as f:
-            f.write('echo \'{"loss": 0.25}\' >&3\necho \'{"step": 1, "loss": 9}\' >&3\n'
+            f.write('echo started >> "$STARTED"\n'
+                    'echo \'{"loss": 0.25}\' >&3\necho \'{"step": 1, "loss": 9}\' >&3\n'
                     'while [ ! -e "$GATE" ]; do sleep 0.05; done\n')
         spec = self.step_spec("fin", trials=1, parallel=1)
         spec["run"] = {"command": ["sh", script]}
