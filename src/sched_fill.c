@@ -86,7 +86,11 @@ static int avoided(const scheduler_remote *rem, int number)
 }
 
 /* Launches up to max pending enqueued configurations, in order, as fresh
- * trials of budget (0: full); *n gets how many. */
+ * trials of budget (0: full; PLACED: the strategy's next fresh place's,
+ * ops->enqueued_budget, asked only once one is pending: it reads the whole
+ * history, and Hyperband waiting for a rung is filled every round); *n gets
+ * how many. */
+#define PLACED (-1)
 static int launch_enqueued(scheduler *s, int max, int budget, scheduler_remote *rem, int *n,
                            kerror *err)
 {
@@ -96,6 +100,12 @@ static int launch_enqueued(scheduler *s, int max, int budget, scheduler_remote *
     int64_t id[max];
     int n_queued = 0;
     int rc = enqueue_pending(s->st, s->study_id, &s->spec->space, queued, id, max, &n_queued, err);
+    if (rc == KE_OK && n_queued > 0 && budget == PLACED) {
+        strategy_history h;
+        sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
+        budget = s->ops->enqueued_budget(s->strat, &h, err);
+        if (budget < 0) return budget;
+    }
     for (int i = 0; rc == KE_OK && i < n_queued && !(rem && rem->leased); i++) {
         strategy_suggestion sg = {.point = queued[i], .budget = budget, .resume_from = -1};
         if ((rc = launch(s, &sg, -1, id[i], rem, err)) == KE_OK) (*n)++;
@@ -109,11 +119,7 @@ static int launch_enqueued(scheduler *s, int max, int budget, scheduler_remote *
 static int launch_enqueued_placed(scheduler *s, int max, scheduler_remote *rem, kerror *err)
 {
     for (int i = 0; i < max && !(rem && rem->leased); i++) {
-        strategy_history h;
-        sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
-        int n, budget = s->ops->enqueued_budget(s->strat, &h, err);
-        if (budget < 0) return budget;
-        int rc = launch_enqueued(s, 1, budget, rem, &n, err);
+        int n, rc = launch_enqueued(s, 1, PLACED, rem, &n, err);
         if (rc != KE_OK || n == 0) return rc;
     }
     return KE_OK;
