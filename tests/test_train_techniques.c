@@ -305,18 +305,12 @@ START_TEST(unscaled_huge_features_name_the_data)
 }
 END_TEST
 
-/* A validation row far outside the training rows' range (3e38 in a column
- * the training rows hold in [0, 1]) scales to 3e38 under minmax and makes
- * the validation loss nan: the run failed 'lr: training diverged: the
- * validation loss is -nan at epoch 1' (and hung before that in the AUC).
- * It names the scaled value and its column, under scaling (the row is put
- * where the run's seeded split puts validation). */
-START_TEST(an_outlier_validation_row_names_the_data)
+/* Writes to path a CSV of 60 rows of 2 classes whose column 'a' the
+ * training rows hold in [0, 1] but one row at 3e38, put where the run's
+ * seeded split (c's data_seed) puts its first validation row, or with
+ * test its first test row; returns that row's index. */
+static size_t outlier_csv(const char *path, int test)
 {
-    char path[96], data[128];
-    set("cache_dir=");
-    set("scaling=minmax");
-    path_in_dir(path, sizeof path, "outlier.csv");
     dataset shape;
     ck_assert_int_eq(dataset_alloc(&shape, DATASET_CLASSIFICATION, 60, 1, 0, &err), KE_OK);
     split_opts o;
@@ -324,15 +318,31 @@ START_TEST(an_outlier_validation_row_names_the_data)
     o.seed = (uint64_t)c.data_seed;
     split sp;
     ck_assert_int_eq(split_make(&shape, &o, &sp, &err), KE_OK);
-    ck_assert_uint_gt(sp.n_val, 0);
+    ck_assert_uint_gt(test ? sp.n_test : sp.n_val, 0);
+    size_t at = test ? sp.test[0] : sp.val[0];
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     fprintf(f, "b,a,label\n");
     for (size_t i = 0; i < 60; i++)
-        fprintf(f, "%zu,%s,%zu\n", i % 7, i == sp.val[0] ? "3e38" : i % 2 ? "1" : "0", i % 2);
+        fprintf(f, "%zu,%s,%zu\n", i % 7, i == at ? "3e38" : i % 2 ? "1" : "0", i % 2);
     fclose(f);
     split_free(&sp);
     dataset_free(&shape);
+    return at;
+}
+
+/* A validation row far outside the training rows' range (3e38 in a column
+ * the training rows hold in [0, 1]) scales to 3e38 under minmax and makes
+ * the validation loss nan: the run failed 'lr: training diverged: the
+ * validation loss is -nan at epoch 1' (and hung before that in the AUC).
+ * It names the scaled value and its column, under scaling. */
+START_TEST(an_outlier_validation_row_names_the_data)
+{
+    char path[96], data[128];
+    set("cache_dir=");
+    set("scaling=minmax");
+    path_in_dir(path, sizeof path, "outlier.csv");
+    outlier_csv(path, 0);
     snprintf(data, sizeof data, "data=csv:%s", path);
     set(data);
     ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
@@ -342,6 +352,35 @@ START_TEST(an_outlier_validation_row_names_the_data)
                          "scaled (scaling=minmax, fitted on the training rows) in column 'a': "
                          "a likelier cause than lr (an outlier beyond the training rows' range? "
                          "clip or remove it)"), "%s", err.msg);
+}
+END_TEST
+
+/* The same row in the test part, which no epoch sees, made only the test
+ * pass's loss nan, after training: the final line, whose JSON cannot hold
+ * a nan, left test_loss out and the run succeeded (exit 0, test_accuracy
+ * of nan outputs). It is refused, naming the row and its column; without
+ * the test pass (evaluate_test=false) the run trains. */
+START_TEST(an_outlier_test_row_is_refused)
+{
+    char path[96], data[128], row[64];
+    set("cache_dir=");
+    set("scaling=minmax");
+    set("epochs=1");
+    path_in_dir(path, sizeof path, "outlier.csv");
+    snprintf(row, sizeof row, "row %zu's outputs are not finite (", outlier_csv(path, 1) + 1);
+    snprintf(data, sizeof data, "data=csv:%s", path);
+    set(data);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "data");
+    ck_assert_msg(!strncmp(err.msg, "the test loss is ", 17) && strstr(err.msg, row) &&
+                  strstr(err.msg, "); its features reach 3e+38 once scaled (scaling=minmax, "
+                         "fitted on the training rows) in column 'a': an outlier beyond the "
+                         "training rows' range? clip or remove it (or leave the test part out: "
+                         "evaluate_test=false)"), "%s", err.msg);
+    set("evaluate_test=false");
+    train_result r;
+    ck_assert_int_eq(train_run(&c, NULL, NULL, &r, &err), KE_OK);
+    ck_assert_int_eq(r.has_test, 0);
 }
 END_TEST
 
@@ -360,6 +399,7 @@ int main(void)
     tcase_add_test(tc, unwritable_checkpoint_fails_before_training);
     tcase_add_test(tc, unscaled_huge_features_name_the_data);
     tcase_add_test(tc, an_outlier_validation_row_names_the_data);
+    tcase_add_test(tc, an_outlier_test_row_is_refused);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

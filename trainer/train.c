@@ -145,6 +145,8 @@ static int cpu_eval(session *s, loader *l, eval_result *r, kerror *err)
     return KE_OK;
 }
 
+static int test_not_finite(const session *s, double loss, kerror *err);
+
 /* One evaluation pass (val or test loader) with every metric of metrics.h:
  * the backend's loop, then the figures from the pass's outputs. */
 static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
@@ -152,6 +154,7 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
     int rc = s->dev ? s->dev->eval(s, l, r, err) : cpu_eval(s, l, r, err);
     if (rc) return rc;
     int test = l == s->test_l;
+    if (test && !isfinite(r->loss)) return test_not_finite(s, r->loss, err);
     const size_t *idx = test ? s->sp.test : s->sp.val;
     size_t n = test ? s->sp.n_test : s->sp.n_val;
     r->confusion = s->confusion[test];
@@ -169,9 +172,11 @@ static int eval_loader(session *s, loader *l, eval_result *r, kerror *err)
  * layer's sums of such values overflow or swamp any step, whatever lr is. */
 #define DIVERGE_HUGE_INPUT 1e6
 
-/* The largest |feature| of rows idx[0, n) once scaled, its feature in *col;
- * 0 when out of memory (a hint is then left out). */
-static double largest_input(const session *s, const size_t *idx, size_t n, size_t *col)
+/* The largest |feature| of rows idx[0, n) once scaled, its row's place in
+ * idx in *at and its feature in *col; 0 when out of memory (a hint is then
+ * left out). */
+static double largest_input(const session *s, const size_t *idx, size_t n, size_t *at,
+                            size_t *col)
 {
     size_t d = s->ds.d;
     float *row = malloc((d ? d : 1) * sizeof *row);
@@ -181,6 +186,7 @@ static double largest_input(const session *s, const size_t *idx, size_t n, size_
         for (size_t j = 0; j < d; j++)
             if (fabs(row[j]) > big) {
                 big = fabs(row[j]);
+                *at = i;
                 *col = j;
             }
     }
@@ -191,10 +197,10 @@ static double largest_input(const session *s, const size_t *idx, size_t n, size_
 int train_diverged(const session *s, int validation, double v, long epoch, kerror *err)
 {
     const char *what = validation ? "the validation loss" : "the train loss";
-    size_t col = 0;
+    size_t at = 0, col = 0;
     double big = epoch > 0 ? 0
-                 : validation ? largest_input(s, s->sp.val, s->sp.n_val, &col)
-                              : largest_input(s, s->sp.train, s->sp.n_train, &col);
+                 : validation ? largest_input(s, s->sp.val, s->sp.n_val, &at, &col)
+                              : largest_input(s, s->sp.train, s->sp.n_train, &at, &col);
     if (!(big >= DIVERGE_HUGE_INPUT))
         return kerror_set(err, KE_INVALID, "lr", "training diverged: %s is %g at epoch %ld", what,
                           v, epoch + 1);
@@ -211,6 +217,40 @@ int train_diverged(const session *s, int validation, double v, long epoch, kerro
                       "range? clip or remove it)", what, v, epoch + 1,
                       validation ? "validation" : "training", big,
                       s->sc.kind == SPLIT_SCALE_MINMAX ? "minmax" : "standard", where);
+}
+
+/* The test pass's loss was not finite. The test rows are seen by no
+ * epoch: one far beyond the training rows' range (scaled by the scaler
+ * fitted on them, or unscaled) overflows the network's sums only here,
+ * after training, and the final line, whose JSON cannot hold a nan, lost
+ * its test_loss without a word while the run succeeded. Names the first
+ * test row whose outputs are not finite (else, the loss alone overflowing,
+ * the test row of the largest input) and that row's largest input. */
+static int test_not_finite(const session *s, double loss, kerror *err)
+{
+    size_t n = s->sp.n_test, C = (size_t)s->n_out, at = 0, col = 0, i, c = C;
+    for (i = 0; i < n; i++) {
+        for (c = 0; c < C && isfinite(s->outs[i * C + c]); c++) {}
+        if (c < C) break;
+    }
+    if (i == n) {
+        i = 0;
+        largest_input(s, s->sp.test, n, &i, &col);
+    }
+    double big = largest_input(s, s->sp.test + i, 1, &at, &col);
+    char what[96], where[160];
+    if (c < C) snprintf(what, sizeof what, "row %zu's outputs are not finite (%g)",
+                        s->sp.test[i] + 1, (double)s->outs[i * C + c]);
+    else snprintf(what, sizeof what, "row %zu holds the test rows' largest input", s->sp.test[i] + 1);
+    if (!(big >= DIVERGE_HUGE_INPUT))
+        return kerror_set(err, KE_INVALID, "data", "the test loss is %g: %s", loss, what);
+    int none = s->sc.kind == SPLIT_SCALE_NONE;
+    return kerror_set(err, KE_INVALID, "data", "the test loss is %g: %s; its features reach %g "
+                      "%s(scaling=%s%s) in %s: an outlier beyond the training rows' range? clip "
+                      "or remove it (or leave the test part out: evaluate_test=false)", loss, what,
+                      big, none ? "" : "once scaled ", train_config_enum_name("scaling", s->sc.kind),
+                      none ? "" : ", fitted on the training rows",
+                      dataset_feature_text(&s->ds, col, where, sizeof where));
 }
 
 double train_lr(const session *s, long step)
