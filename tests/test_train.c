@@ -331,6 +331,40 @@ START_TEST(resume_rejects_other_config)
 }
 END_TEST
 
+/* A study's trial saves only at its end and skips the test pass
+ * (checkpoint_every=0, evaluate_test=false); its checkpoint (kestrel best
+ * --export-model's file) resumed with kestrel train's defaults was refused
+ * ('checkpoint_every: is 1 here but 0 in the checkpoint'), though neither
+ * option changes what trains: the resumed run ends on the bits of the
+ * straight one. */
+START_TEST(resume_may_save_and_test_otherwise)
+{
+    char a[96], b[96], r[96];
+    path_in_dir(a, sizeof a, "straight.kck");
+    path_in_dir(b, sizeof b, "trial.kck");
+    path_in_dir(r, sizeof r, "resumed.kck");
+    set("dropout=0.2");
+    set("epochs=4");
+    train_config s = c;
+    train_config_set(&s, "checkpoint", a, NULL);
+    ck_assert_int_eq(train_run(&s, NULL, NULL, NULL, &err), KE_OK);
+    train_config t = c;
+    train_config_set(&t, "checkpoint", b, NULL);
+    train_config_set(&t, "budget", "2", NULL);
+    train_config_set(&t, "checkpoint_every", "0", NULL);
+    train_config_set(&t, "evaluate_test", "false", NULL);
+    ck_assert_int_eq(train_run(&t, NULL, NULL, NULL, &err), KE_OK);
+    train_config_set(&c, "resume", b, NULL);
+    train_config_set(&c, "checkpoint", r, NULL);
+    train_result res;
+    ck_assert_msg(train_run(&c, NULL, NULL, &res, &err) == KE_OK, "%s: %s", err.path, err.msg);
+    ck_assert_int_eq(res.epochs, 4);
+    ck_assert(res.has_test);
+    checkpoint_state st;
+    expect_same_state(a, r, &st);
+}
+END_TEST
+
 START_TEST(checkpoint_rejects_corruption)
 {
     char a[96];
@@ -839,6 +873,7 @@ int main(void)
     tcase_add_loop_test(tc, resume_is_bit_identical, 0,
                         (int)(sizeof resume_variants / sizeof resume_variants[0]));
     tcase_add_test(tc, resume_rejects_other_config);
+    tcase_add_test(tc, resume_may_save_and_test_otherwise);
     tcase_add_test(tc, checkpoint_rejects_corruption);
     tcase_add_loop_test(tc, checkpoint_reads_older_versions, 0, sizeof older / sizeof older[0]);
     tcase_add_test(tc, categorical_resume_is_bit_identical);

@@ -417,12 +417,18 @@ int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err)
     return KE_OK;
 }
 
-/* Options that limit or place a run without changing its trajectory. */
+/* Options that limit or place a run, or say what it saves and reports,
+ * without changing its trajectory. A study's trials save once, at their
+ * end, and skip the test pass (checkpoint_every=0, evaluate_test=false):
+ * their checkpoints, an exported best model among them, are resumed by a
+ * kestrel train of the defaults (1, true), which the two options do not
+ * train differently. */
 static int may_differ(const char *name)
 {
     static const char *const names[] = {"budget", "threads", "parallel", "report_every",
-                                        "checkpoint", "resume", "cache_dir", "data_dir",
-                                        "device", "cuda_graphs", NULL};
+                                        "checkpoint", "checkpoint_every", "evaluate_test",
+                                        "resume", "cache_dir", "data_dir", "device",
+                                        "cuda_graphs", NULL};
     for (int i = 0; names[i]; i++)
         if (strcmp(name, names[i]) == 0) return 1;
     return 0;

@@ -126,7 +126,8 @@ int checkpoint_restore_optim(const checkpoint *ck, optim *o, kerror *err);
 
 /* KE_CONFLICT (path = the option) when cfg differs from the stored config in
  * an option that shapes the training trajectory; options that only limit or
- * place the run (budget, threads, paths, report_every, device) may differ. */
+ * place the run or say what it saves and reports (budget, threads, paths,
+ * report_every, checkpoint_every, evaluate_test, device) may differ. */
 int checkpoint_check_config(const checkpoint *ck, const train_config *cfg, kerror *err);
 
 #endif

@@ -147,7 +147,7 @@ const train_config_option train_config_options[] = {
     S(cache_dir, "", "decoded dataset cache directory (kestrel train: $KESTREL_CACHE_DIR, else $XDG_CACHE_HOME/kestrel or ~/.cache/kestrel; empty: no cache)"),
     S(checkpoint, "", "save the training state here (empty: never); a path where no file can be made fails the run before its first epoch"),
     I(checkpoint_every, "1", 0, 1e6, "epochs between checkpoint saves; the run's end always saves (0: only the end)"),
-    S(resume, "", "resume from this checkpoint (empty: start fresh); the config and the data's columns and classes must be the checkpoint's"),
+    S(resume, "", "resume from this checkpoint (empty: start fresh); the config and the data's columns and classes must be the checkpoint's, but for what does not change the training (budget, threads, parallel, paths, report_every, checkpoint_every, evaluate_test, device, cuda_graphs)"),
     I(budget, "0", 0, 1e6, "stop once this many epochs are done (0: epochs); Hyperband sets it"),
     E(device, "cpu", device_names, "cpu, cuda (needs a CUDA build) or auto"),
     E(precision, "fp32", precision_names,
