@@ -21,7 +21,8 @@ static const char predict_help[] =
     "stores the fitted feature scaler; with restore_best, the best epoch's).\n"
     "SOURCE: csv:PATH (a header line, then rows holding the training file's\n"
     "feature columns, matched by name in any order, and optionally its label\n"
-    "column, whose labels must be training's; other columns are ignored) or\n"
+    "column, which predict does not read (its cells may be empty); other\n"
+    "columns are ignored) or\n"
     "fashion-mnist / mnist (their official test images; --data-dir: the IDX\n"
     "folder). One output per row, in input order:\n"
     "  csv:   row,prediction,p_0,...,p_{k-1}   (classification: the argmax class\n"
@@ -179,7 +180,8 @@ static int start(int argc, char **argv, const char *cmd, const char *help, int p
         if (!j->err.path[0]) snprintf(j->err.path, sizeof j->err.path, "%s", j->o.model);
         return cli_fail(cmd, &j->err);
     }
-    if (predict_load(j->p, j->o.data, j->o.dir, &j->ds, &j->first, &j->labeled, &j->err)) {
+    if (predict_load(j->p, j->o.data, j->o.dir, &j->ds, &j->first, predict ? NULL : &j->labeled,
+                     &j->err)) {
         predict_close(j->p);
         return cli_fail(cmd, &j->err);
     }

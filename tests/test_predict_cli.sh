@@ -22,6 +22,21 @@ $KESTREL train --set data=csv:c.csv --set checkpoint=m.kck --set hidden=8 --set 
 check "kestrel train on a CSV" "[ $? -eq 0 ] && [ -s m.kck ]"
 $KESTREL evaluate --model m.kck --data csv:c.csv >eval.txt 2>err.txt
 check "kestrel evaluate on the labelled CSV" "[ $? -eq 0 ] && [ \$(wc -l <eval.txt) -eq 1 ]"
+# Rows still to label, in a file with the label column (a test.csv whose
+# target is blank, or holds labels training never saw): predict read their
+# labels and refused them ("c.csv:2: column 3 ('y'): missing label ''
+# (not imputed: fill or drop the row)", exit 2), though it scores rows
+# without using them; it now ignores the column as any other the model
+# does not take. evaluate still needs the labels.
+printf 'x0,x1,y\n0.5,0.5,\n-0.9,-0.9,maybe\n0.1,-0.2,NA\n' > tolabel.csv
+cut -d, -f1,2 tolabel.csv > nolabel.csv
+$KESTREL predict --model m.kck --data csv:tolabel.csv >tolabel.out 2>err.txt; rc=$?
+$KESTREL predict --model m.kck --data csv:nolabel.csv >nolabel.out 2>&1
+check "kestrel predict scores rows whose label cells are empty or unknown, as without the column" \
+    "[ $rc -eq 0 ] && [ \$(wc -l <tolabel.out) -eq 4 ] && cmp -s tolabel.out nolabel.out"
+$KESTREL evaluate --model m.kck --data csv:tolabel.csv >out.txt 2>err.txt; rc=$?
+check "kestrel evaluate of such rows refuses the missing label, naming its line" \
+    "[ $rc -ne 0 ] && [ ! -s out.txt ] && grep -q \"tolabel.csv:2: column 3 ('y'): missing label ''\" err.txt"
 # Every real of FILE written as the shortest text that reads back the same
 # double (Python's repr), or with f32, the same float32 (the shortest of
 # %.{1..9}g that does), compared by significant digits; at least MIN reals.
@@ -134,17 +149,20 @@ sed 's/,16$/,0x10/' n.csv > nhex.csv
 cut -d, -f1,2 n.csv > nplain.csv
 for m in hex hex2; do
     for d in n nhex; do
-        for c in predict evaluate; do
-            $KESTREL $c --model $m.kck --data csv:$d.csv >out.txt 2>err.txt; rc=$?
-            check "kestrel $c of a model with a hexadecimal class label ($m.kck, $d.csv): refused, naming the file and label" \
-                "[ $rc -eq 1 ] && [ ! -s out.txt ] && grep -q \"model '$m.kck': class label '0x[15]0*' is a hexadecimal number, which Kestrel read as [0-9]* before it took decimal numbers only: train the model again\" err.txt"
-        done
+        $KESTREL evaluate --model $m.kck --data csv:$d.csv >out.txt 2>err.txt; rc=$?
+        check "kestrel evaluate of a model with a hexadecimal class label ($m.kck, $d.csv): refused, naming the file and label" \
+            "[ $rc -eq 1 ] && [ ! -s out.txt ] && grep -q \"model '$m.kck': class label '0x[15]0*' is a hexadecimal number, which Kestrel read as [0-9]* before it took decimal numbers only: train the model again\" err.txt"
     done
 done
 $KESTREL predict --model hex.kck --data csv:nplain.csv --labels >hex.out 2>err.txt; rc=$?
 $KESTREL predict --model n.kck --data csv:nplain.csv --labels >n.out 2>&1
 check "kestrel predict of such a model on rows without labels still scores them, printing its labels" \
     "[ $rc -eq 0 ] && [ \"\$(sed 's/^\\([0-9]*\\),0x10,/\\1,16,/' hex.out)\" = \"\$(cat n.out)\" ] && grep -q ',0x10,' hex.out"
+for d in n nhex; do
+    $KESTREL predict --model hex.kck --data csv:$d.csv --labels >out.txt 2>err.txt; rc=$?
+    check "kestrel predict of such a model on labelled rows ($d.csv) scores them too: it reads no labels" \
+        "[ $rc -eq 0 ] && cmp -s out.txt hex.out"
+done
 # a regression model of as many targets as the CSV has classes: evaluate
 # passed the shape check and crashed on the missing targets (SIGSEGV)
 # (Fashion-MNIST: 784 features, 10 classes; a CSV's targets would not parse)

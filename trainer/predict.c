@@ -106,12 +106,14 @@ static long csv_columns(const char *path, kerror *err)
 }
 
 /* A model file that names its columns: the file's columns by name
- * (csv_load's known->names), with or without the label column. */
-static int load_csv_by_name(const predictor *p, const char *path, dataset *ds, int *labeled,
-                            kerror *err)
+ * (csv_load's known->names), with or without the label column; score_only
+ * leaves the label column unread, as any column the model does not take. */
+static int load_csv_by_name(const predictor *p, const char *path, int score_only, dataset *ds,
+                            int *labeled, kerror *err)
 {
     csv_known k = {&p->cats, &p->names, p->path};
-    dataset_task task = p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
+    dataset_task task = score_only ? DATASET_UNLABELED
+                        : p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     int rc = csv_load(path, NULL, task, NULL, &k, NULL, ds, err);
     /* csv_load reads a file without the label column as unlabelled rows */
     *labeled = !rc && (ds->task == DATASET_REGRESSION || ds->n_classes);
@@ -119,9 +121,10 @@ static int load_csv_by_name(const predictor *p, const char *path, dataset *ds, i
 }
 
 /* Version 4 and older model files: the file's columns by position. */
-static int load_csv(const predictor *p, const char *path, dataset *ds, int *labeled, kerror *err)
+static int load_csv(const predictor *p, const char *path, int score_only, dataset *ds,
+                    int *labeled, kerror *err)
 {
-    if (p->names.n_features) return load_csv_by_name(p, path, ds, labeled, err);
+    if (p->names.n_features) return load_csv_by_name(p, path, score_only, ds, labeled, err);
     long ncol = csv_columns(path, err);
     if (ncol < 0) return KE_IO;
     /* a categorical column is one column of the file, k features of the model */
@@ -142,11 +145,16 @@ int predict_load(const predictor *p, const char *source, const char *dir, datase
                  size_t *first, int *labeled, kerror *err)
 {
     memset(ds, 0, sizeof *ds);
+    /* rows only scored: their labels are not read, so a label column of
+     * rows still to label (empty cells, or labels training never saw) is
+     * ignored as an id column is, not refused row by row */
+    int score_only = !labeled, unread;
+    if (score_only) labeled = &unread;
     *first = 0;
     *labeled = 0;
     int rc;
     if (!strncmp(source, "csv:", 4)) {
-        rc = load_csv(p, source + 4, ds, labeled, err);
+        rc = load_csv(p, source + 4, score_only, ds, labeled, err);
     } else if (!strcmp(source, "fashion-mnist") || !strcmp(source, "mnist")) {
         dataset_opts o;
         dataset_opts_init(&o);

@@ -31,7 +31,10 @@ int predict_regression(const predictor *p);
 /* Rows to score, in ds rows [*first, ds->n): "csv:PATH", a CSV with a
  * header line; or "fashion-mnist" / "mnist" (dir: the IDX directory, NULL
  * for Fashion-MNIST's default): their official test images. *labeled is 1
- * when the rows carry labels or targets.
+ * when the rows carry labels or targets. labeled NULL: the rows are only
+ * scored (kestrel predict), and a CSV's label column is not read, as any
+ * other column the model does not take (a model file of version 4 or
+ * older, which takes columns by position, still reads it).
  * A model file of version 5 names the training file's columns and classes:
  * a CSV's columns are taken by name (the training file's feature columns in
  * any order, other columns ignored, a missing one refused naming it; the
