@@ -1,7 +1,8 @@
 /* cmd_predict: `kestrel predict` and `kestrel evaluate`, a trained model
  * (a checkpoint of `kestrel train`, or `kestrel best --export-model`'s file)
  * scoring rows; the scoring itself is trainer/predict.c. Invariant: every
- * usage error is reported before the model or the data is read. */
+ * usage error (exit 2) is reported before the model or the data is read;
+ * what is met after is the model's or the data's (exit 1). */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
@@ -88,7 +89,19 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int p
     }
     if (optind != argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (!o->model || !o->data) return cli_usage(cmd, "--model and --data are required");
+    if (strncmp(o->data, "csv:", 4) && strcmp(o->data, "fashion-mnist") && strcmp(o->data, "mnist"))
+        return cli_usage(cmd, "--data: expected csv:PATH, fashion-mnist or mnist, not '%s'", o->data);
     return 0;
+}
+
+/* Reports err. Past the command line every failure is the model's or the
+ * data's (a column missing, a label training never saw, a row that does
+ * not fit): exit 1, as kestrel train's are once it reads data, not 2,
+ * which says the command itself was wrong. */
+static int failed(const char *cmd, const kerror *err)
+{
+    int code = cli_fail(cmd, err);
+    return code == CLI_USAGE ? CLI_FAIL : code;
 }
 
 typedef struct {
@@ -178,12 +191,12 @@ static int start(int argc, char **argv, const char *cmd, const char *help, int p
     kerror_clear(&j->err);
     if (predict_open(&j->p, j->o.model, &j->err)) {
         if (!j->err.path[0]) snprintf(j->err.path, sizeof j->err.path, "%s", j->o.model);
-        return cli_fail(cmd, &j->err);
+        return failed(cmd, &j->err);
     }
     if (predict_load(j->p, j->o.data, j->o.dir, &j->ds, &j->first, predict ? NULL : &j->labeled,
                      &j->err)) {
         predict_close(j->p);
-        return cli_fail(cmd, &j->err);
+        return failed(cmd, &j->err);
     }
     return 0;
 }
@@ -193,7 +206,7 @@ static int finish(const char *cmd, job *j)
 {
     dataset_free(&j->ds);
     predict_close(j->p);
-    return j->err.code ? cli_fail(cmd, &j->err) : CLI_OK;
+    return j->err.code ? failed(cmd, &j->err) : CLI_OK;
 }
 
 int cmd_predict_main(int argc, char **argv, const cli_ctx *ctx)

@@ -53,7 +53,7 @@ $KESTREL predict --model best.kck --data csv:rows.csv --format jsonl > pred.json
 check "predict --format jsonl: one object per row" \
     "[ \$(grep -c '^{\"row\":[0-9]*,\"prediction\":[0-9]*,\"probabilities\":\\[' pred.jsonl) -eq 5 ]"
 $KESTREL evaluate --model best.kck --data csv:rows.csv > eval.txt 2>&1; rc=$?
-check "evaluate refuses rows without labels (exit 2)" "[ $rc -eq 2 ] && grep -q 'no label column' eval.txt"
+check "evaluate refuses rows without labels (exit 1)" "[ $rc -eq 1 ] && grep -q 'no label column' eval.txt"
 # The copy is written beside FILE and renamed over it: a FILE.tmp of the
 # user's (their file, or a link planted in a shared folder) is not its to
 # write through, truncate or remove.

@@ -35,8 +35,21 @@ $KESTREL predict --model m.kck --data csv:nolabel.csv >nolabel.out 2>&1
 check "kestrel predict scores rows whose label cells are empty or unknown, as without the column" \
     "[ $rc -eq 0 ] && [ \$(wc -l <tolabel.out) -eq 4 ] && cmp -s tolabel.out nolabel.out"
 $KESTREL evaluate --model m.kck --data csv:tolabel.csv >out.txt 2>err.txt; rc=$?
-check "kestrel evaluate of such rows refuses the missing label, naming its line" \
-    "[ $rc -ne 0 ] && [ ! -s out.txt ] && grep -q \"tolabel.csv:2: column 3 ('y'): missing label ''\" err.txt"
+check "kestrel evaluate of such rows refuses the missing label, naming its line (exit 1)" \
+    "[ $rc -eq 1 ] && [ ! -s out.txt ] && grep -q \"tolabel.csv:2: column 3 ('y'): missing label ''\" err.txt"
+# Data that does not fit the model is a failure (exit 1), as kestrel train's
+# is once it reads data; it was exit 2, the code of a wrong command line,
+# which a source that is none still gets, before any file is read.
+$KESTREL evaluate --model m.kck --data fashion-mnist >out.txt 2>err.txt; rc=$?
+check "kestrel evaluate of rows of another width: exit 1, naming the widths" \
+    "[ $rc -eq 1 ] && grep -q 'data: rows have 784 features, the model takes 2' err.txt"
+cut -d, -f1,2 c.csv > nolabels.csv
+$KESTREL evaluate --model m.kck --data csv:nolabels.csv >out.txt 2>err.txt; rc=$?
+check "kestrel evaluate of rows without labels: exit 1" \
+    "[ $rc -eq 1 ] && grep -q 'nolabels.csv has no label column' err.txt"
+$KESTREL predict --model missing.kck --data c.csv >out.txt 2>err.txt; rc=$?
+check "kestrel predict --data without a source's name: a usage error (exit 2), before the model is read" \
+    "[ $rc -eq 2 ] && grep -q \"expected csv:PATH, fashion-mnist or mnist, not 'c.csv'\" err.txt"
 # Every real of FILE written as the shortest text that reads back the same
 # double (Python's repr), or with f32, the same float32 (the shortest of
 # %.{1..9}g that does), compared by significant digits; at least MIN reals.
@@ -103,12 +116,12 @@ check "kestrel predict matches swapped columns by name" "[ -s ab.out ] && cmp -s
 $KESTREL predict --model d.kck --data csv:more.csv >more.out 2>&1
 check "kestrel predict ignores columns the model does not take" "cmp -s ab.out more.out"
 $KESTREL predict --model d.kck --data csv:xy.csv >xy.out 2>&1
-check "kestrel predict refuses a renamed column, naming it" \
-    "[ $? -ne 0 ] && grep -q \"xy.csv: no column 'a'\" xy.out"
+check "kestrel predict refuses a renamed column, naming it (exit 1)" \
+    "[ $? -eq 1 ] && grep -q \"xy.csv: no column 'a'\" xy.out"
 printf 'a,b,color,label\n0.5,0.5,red,maybe\n0.1,0.1,red,yes\n' > e2.csv
 $KESTREL evaluate --model d.kck --data csv:e2.csv >e2.out 2>&1
-check "kestrel evaluate refuses a label training never saw, naming its line" \
-    "[ $? -ne 0 ] && grep -q \"e2.csv:2: column 4 ('label'): label 'maybe' was not in the training data\" e2.out"
+check "kestrel evaluate refuses a label training never saw, naming its line (exit 1)" \
+    "[ $? -eq 1 ] && grep -q \"e2.csv:2: column 4 ('label'): label 'maybe' was not in the training data\" e2.out"
 printf 'a,b,color,label\n0.9,0.9,red,yes\n0.8,0.9,blue,yes\n' > yes.csv
 $KESTREL evaluate --model d.kck --data csv:yes.csv >yes.out 2>&1
 check "kestrel evaluate takes a file holding one of the classes" "[ $? -eq 0 ] && grep -q '\"rows\":2' yes.out"
@@ -170,8 +183,8 @@ $KESTREL train --set data=synthetic-regression --set synthetic_features=784 --se
     --set synthetic_samples=200 --set epochs=1 --set hidden=4 --set threads=1 --set cache_dir= \
     --set checkpoint=r10.kck >/dev/null 2>&1
 $KESTREL evaluate --model r10.kck --data fashion-mnist >/dev/null 2>err.txt; rc=$?
-check "kestrel evaluate: a regression model on classification rows is refused, not a crash" \
-    "[ $rc -eq 2 ] && grep -q 'the model is a regression model, the rows are labelled for classification' err.txt"
+check "kestrel evaluate: a regression model on classification rows is refused (exit 1), not a crash" \
+    "[ $rc -eq 1 ] && grep -q 'the model is a regression model, the rows are labelled for classification' err.txt"
 mkdir -p adir
 $KESTREL evaluate --model adir --data csv:c.csv >/dev/null 2>err.txt; rc=$?
 check "kestrel evaluate: a folder as the model says so" "[ $rc -ne 0 ] && grep -q 'adir: cannot read: Is a directory' err.txt"
