@@ -310,6 +310,29 @@ START_TEST(reduce_on_plateau)
 }
 END_TEST
 
+/* min_lr is the floor of the plateau's cuts, not of the schedule: a step
+ * decay (0.1, 0.1, 0.01, 0.01, 0.001) cut once after epoch 2 trains at
+ * 0.005 (0.01 x 0.1, floored), then, where the schedule alone falls to
+ * 0.001, at 0.001. The floor raised epoch 5 to 0.005, five times the rate
+ * the schedule gives without any plateau. */
+START_TEST(plateau_never_raises_the_schedule)
+{
+    set("lr=0.1");
+    set("schedule=step");
+    set("step_size=2");
+    set("gamma=0.1");
+    set("min_lr=0.005");
+    set("min_delta=10");
+    set("plateau_patience=1");
+    double lr[5];
+    rates(lr);
+    double want[5] = {0.1, 0.1, 0.005, 0.005, 0.001};
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(fabs(lr[i] - want[i]) <= 1e-12, "epoch %d: lr %g, not %g", i + 1, lr[i],
+                      want[i]);
+}
+END_TEST
+
 START_TEST(resume_rejects_other_config)
 {
     char a[96];
@@ -867,6 +890,7 @@ int main(void)
     tcase_add_test(tc, stratified_run);
     tcase_add_test(tc, class_weight_balanced);
     tcase_add_test(tc, reduce_on_plateau);
+    tcase_add_test(tc, plateau_never_raises_the_schedule);
     tcase_add_test(tc, warmup_rate_per_step);
     tcase_add_test(tc, warmup_longer_than_the_run_is_refused);
     tcase_add_test(tc, bce_classification_learns);

@@ -257,8 +257,14 @@ double train_lr(const session *s, long step)
 {
     double lr = schedule_lr(&s->sched, step);
     if (!s->st.plateau_cuts) return lr;
-    lr *= pow(s->cfg->plateau_factor, (double)s->st.plateau_cuts);
-    return lr > s->cfg->min_lr ? lr : s->cfg->min_lr;
+    double cut = lr * pow(s->cfg->plateau_factor, (double)s->st.plateau_cuts);
+    /* min_lr bounds the cuts, not the schedule: where the schedule falls
+     * below it by itself (a step decay, a warm-up's first steps) the rate
+     * follows the schedule down, as Keras's ReduceLROnPlateau leaves a rate
+     * already under min_lr; flooring at min_lr raised it above the
+     * schedule's own rate */
+    double floor = lr < s->cfg->min_lr ? lr : s->cfg->min_lr;
+    return cut > floor ? cut : floor;
 }
 
 /* One optimizer step over the k accumulated batch gradients. */

@@ -121,7 +121,8 @@ const train_config_option train_config_options[] = {
     I(restart_period, "10", 1, 1e6, "cosine_restarts: epochs of the first cosine period (SGDR T_0)"),
     I(restart_mult, "1", 1, 100, "cosine_restarts: each period is this many times the previous (T_mult)"),
     I(plateau_patience, "0", 0, 1e6, "reduce on plateau (Keras ReduceLROnPlateau): cut the rate by "
-      "plateau_factor after this many epochs without val_loss gain (min_delta), never below min_lr; "
+      "plateau_factor after this many epochs without val_loss gain (min_delta), never below min_lr "
+      "(nor above the schedule's own rate where it falls below min_lr); "
       "multiplies any schedule (0: off)"),
     FO(plateau_factor, "0.1", 0, 1, "reduce on plateau: the rate's factor at each cut"),
     I(plateau_cooldown, "0", 0, 1e6, "reduce on plateau: epochs after a cut before waiting again"),
