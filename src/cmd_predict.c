@@ -51,7 +51,8 @@ static const char evaluate_help[] =
     "accuracy, precision_macro, recall_macro, f1_macro, top5_accuracy (more than\n"
     "5 classes), auc (2 classes), confusion_matrix (up to 32 classes); for\n"
     "regression mae, rmse, r2. They are defined as kestrel train's val_ figures:\n"
-    "on a run's test rows they are its test_ figures.\n";
+    "on a run's test rows they are its test_ figures (bit for bit for a run of\n"
+    "threads=1; to float rounding for one of more threads).\n";
 
 typedef struct {
     const char *model, *data, *dir, *output;

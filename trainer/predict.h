@@ -5,8 +5,10 @@
  * predict_evaluate measures the model on labelled rows.
  * Invariant: rows go through the same path as in training (the loader
  * gathers them in order and scales them with the stored scaler, batches of
- * the training batch size), so evaluating the rows a run tested gives its
- * test_loss and test_accuracy bit for bit. */
+ * the training batch size, on one thread), so evaluating the rows a
+ * threads=1 run tested gives its test_loss and test_accuracy bit for bit (a
+ * run of more threads, OpenBLAS's or data-parallel shares, sums them in
+ * another order: to float rounding). */
 #ifndef KESTREL_PREDICT_H
 #define KESTREL_PREDICT_H
 
