@@ -163,6 +163,57 @@ START_TEST(teacher_of_other_columns_or_classes_refused)
 }
 END_TEST
 
+/* path (under the fixture's folder) = a CSV of 40 rows whose column
+ * 'color' holds the categories a and b; out gets its path. */
+static void write_colors(const char *name, const char *a, const char *b, char *out, size_t n)
+{
+    path_in_dir(out, n, name);
+    FILE *f = fopen(out, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "x,color,label\n");
+    for (int i = 0; i < 40; i++) fprintf(f, "%d,%s,%d\n", i % 5, i % 2 ? a : b, i % 2);
+    fclose(f);
+}
+
+/* A one-hot column of as many categories but other ones has the same
+ * width and names: a teacher trained on colors blue and red distilled
+ * into a run whose color is green or red without a word, reading each
+ * row's green as blue; a resume on the file rewritten so alike. Refused,
+ * naming both sets of categories. */
+START_TEST(teacher_or_resume_of_other_categories_refused)
+{
+    char t[96], first[96], other[96], data[128];
+    path_in_dir(t, sizeof t, "teacher.kck");
+    write_colors("first.csv", "blue", "red", first, sizeof first);
+    write_colors("other.csv", "green", "red", other, sizeof other);
+    set("cache_dir=");
+    set("categorical=color");
+    snprintf(data, sizeof data, "data=csv:%s", first);
+    set(data);
+    train_config tc = c;
+    train_config_set(&tc, "checkpoint", t, NULL);
+    set("budget=2");
+    ck_assert_msg(train_run(&tc, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+    train_config sc = c;
+    train_config_set(&sc, "teacher", t, NULL);
+    ck_assert_msg(train_run(&sc, NULL, NULL, NULL, &err) == KE_OK, "%s", err.msg);
+    snprintf(data, sizeof data, "data=csv:%s", other);
+    train_config_set(&sc, "data", data + 5, NULL);
+    ck_assert_int_eq(train_run(&sc, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "teacher");
+    ck_assert_msg(!strcmp(err.msg, "the teacher one-hot encodes column 'color' as 'blue', 'red'; "
+                          "this run's data as 'green', 'red' (the categories must be the same)"),
+                  "%s", err.msg);
+    write_colors("first.csv", "green", "red", first, sizeof first);
+    set("budget=0");
+    train_config_set(&c, "resume", t, NULL);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "resume");
+    ck_assert_msg(strstr(err.msg, "the checkpoint one-hot encodes column 'color' as 'blue', "
+                         "'red'; this run's data as 'green', 'red'"), "%s", err.msg);
+}
+END_TEST
+
 /* A resume reads the checkpoint's weights against the data as it is now:
  * a CSV rewritten under the same name with its columns in another order,
  * or other class labels, resumed without a word, the first layer reading
@@ -395,6 +446,7 @@ int main(void)
     tcase_add_test(tc, bad_teacher_file_names_the_teacher);
     tcase_add_test(tc, teacher_of_other_columns_or_classes_refused);
     tcase_add_test(tc, resume_on_other_columns_or_classes_refused);
+    tcase_add_test(tc, teacher_or_resume_of_other_categories_refused);
     tcase_add_test(tc, too_few_rows_for_the_split_name_the_option);
     tcase_add_test(tc, unwritable_checkpoint_fails_before_training);
     tcase_add_test(tc, unscaled_huge_features_name_the_data);

@@ -118,6 +118,38 @@ int onehot_from_json(onehot *o, const char *text, size_t len, kerror *err)
     return rc;
 }
 
+/* "'a', 'b', ..." of c's categories into buf (n bytes), cut with "..." */
+static const char *values_text(const onehot_column *c, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->k; i++) {
+        int w = snprintf(buf + len, n - len, "%s'%s'", i ? ", " : "", c->values[i]);
+        if (w < 0 || (size_t)w >= n - len) {
+            snprintf(buf + (n > 4 ? n - 4 : 0), n > 4 ? 4 : n, "...");
+            break;
+        }
+        len += (size_t)w;
+    }
+    return buf;
+}
+
+int onehot_check_same(const onehot *model, const onehot *data, const char *path, const char *who,
+                      kerror *err)
+{
+    for (size_t i = 0; data->n && i < model->n; i++) {
+        const onehot_column *m = &model->cols[i], *d = onehot_find(data, m->name);
+        int same = d && d->k == m->k;
+        for (size_t j = 0; same && j < m->k; j++) same = !strcmp(m->values[j], d->values[j]);
+        if (same || !d) continue;
+        char a[192], b[192];
+        return kerror_set(err, KE_CONFLICT, path, "%s one-hot encodes column '%s' as %s; this "
+                          "run's data as %s (the categories must be the same)", who, m->name,
+                          values_text(m, a, sizeof a), values_text(d, b, sizeof b));
+    }
+    return KE_OK;
+}
+
 void onehot_free(onehot *o)
 {
     if (!o) return;

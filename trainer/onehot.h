@@ -50,6 +50,14 @@ json_t *onehot_to_json(const onehot *o);
  * onehot_free). Errors: KE_INVALID (path "checkpoint"), KE_NOMEM. */
 int onehot_from_json(onehot *o, const char *text, size_t len, kerror *err);
 
+/* KE_CONFLICT (err's path `path`) when a model's categories (model, e.g. a
+ * teacher's) and a dataset's (data) encode a column both one-hot encode
+ * with other categories: the same width, other meanings. `who` names the
+ * model in the text ("the teacher"). Either without categories (no
+ * categorical column, or an older model file) is no conflict. */
+int onehot_check_same(const onehot *model, const onehot *data, const char *path, const char *who,
+                      kerror *err);
+
 /* Frees what o holds and empties it. NULL is fine. */
 void onehot_free(onehot *o);
 

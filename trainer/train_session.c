@@ -148,7 +148,7 @@ static int teacher_error(int rc, const char *file, kerror *err)
  * and task, in the data's terms (the parameter counts that differ after
  * would not say which; a version 1 file, without its shape, meets only
  * that check), then its columns and classes by name (a file of version 4
- * or older has none). */
+ * or older has none), then its one-hot columns' categories. */
 static int fits_the_data(const session *s, const checkpoint *ck, const char *path,
                          const char *who, kerror *err)
 {
@@ -163,6 +163,12 @@ static int fits_the_data(const session *s, const checkpoint *ck, const char *pat
     if (!rc && !(rc = checkpoint_names(ck, &names, err)))
         rc = dsnames_check_same(&names, &s->ds.names, path, who, err);
     dsnames_free(&names);
+    /* a one-hot column of as many categories but other ones: the same
+     * width, each input another category's */
+    onehot cats = {0};
+    if (!rc && !(rc = checkpoint_categories(ck, &cats, err)))
+        rc = onehot_check_same(&cats, &s->ds.categories, path, who, err);
+    onehot_free(&cats);
     return rc;
 }
 
