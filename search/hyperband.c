@@ -153,21 +153,23 @@ static void in_no_bracket(const struct strategy *b, const strategy_history *h, f
     }
 }
 
-/* Walks bracket k's rungs; 1 when it has ended, 0 when p says what it needs
- * (fresh trials, promotions, or nothing while a rung runs), < 0 on error.
- * idx has room for every slot. */
-static int walk_bracket(const struct strategy *b, int k, const strategy_history *h,
-                        const fidelity_lineage *l, int *idx, hb_plan *p, kerror *err)
+/* Walks bracket k's rungs, whose slots are members[0..n_members) (ascending);
+ * 1 when it has ended, 0 when p says what it needs (fresh trials,
+ * promotions, or nothing while a rung runs), < 0 on error. idx has room for
+ * every slot. */
+static int walk_bracket(const struct strategy *b, int k, const int *members, int n_members,
+                        const strategy_history *h, const fidelity_lineage *l, int *idx,
+                        hb_plan *p, kerror *err)
 {
     const hyperband_bracket *br = &b->br[k % b->n_br];
     p->bracket = k;
     for (int i = 0; i < br->n_rungs; i++) {
         int m = 0, running = 0;
-        for (int j = 0; j < l->n; j++) {
-            const fidelity_slot *s = &l->slot[j];
-            if (s->rung != i || bracket_of(b, s->config) != k) continue;
+        for (int e = 0; e < n_members; e++) {
+            const fidelity_slot *s = &l->slot[members[e]];
+            if (s->rung != i) continue;
             running |= !fidelity_slot_finished(s, h);
-            idx[m++] = j;
+            idx[m++] = members[e];
         }
         p->rung = i;
         if (i == 0 && m < br->n[0]) {
@@ -196,20 +198,49 @@ static int walk_bracket(const struct strategy *b, int k, const strategy_history 
     return 1;
 }
 
-/* What the history needs next; p->promote is allocated (free it). */
+/* What the history needs next; p->promote is allocated (free it). The
+ * slots are grouped by bracket first (a counting sort, in slot order), so
+ * that each bracket's walk reads its own slots only: with `rounds` 0 a study
+ * of 10,000 trials has ended over a thousand brackets, and walking each of
+ * them over every slot made one call quadratic in the trials (77 ms for a
+ * done() and a suggest() at 6,000, made at every fill while a rung runs). */
 static int make_plan(const struct strategy *b, const strategy_history *h,
                      const fidelity_lineage *l, hb_plan *p, kerror *err)
 {
     memset(p, 0, sizeof *p);
-    p->promote = malloc((size_t)(l->n + 1) * sizeof *p->promote);
-    int *idx = malloc((size_t)(l->n + 1) * sizeof *idx);
-    int rc = p->promote && idx ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    size_t n = (size_t)l->n + 1;
+    p->promote = malloc(n * sizeof *p->promote);
+    int *idx = malloc(n * sizeof *idx), *of = malloc(n * sizeof *of);
+    int *members = malloc(n * sizeof *members), *first = NULL;
+    int rc = p->promote && idx && of && members ? KE_OK
+             : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int n_k = 0;   /* brackets that hold a slot: 0 .. n_k - 1 */
+    for (int j = 0; !rc && j < l->n; j++) {
+        of[j] = bracket_of(b, l->slot[j].config);
+        if (of[j] >= n_k) n_k = of[j] + 1;
+    }
+    if (!rc && !(first = calloc((size_t)n_k + 1, sizeof *first)))
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (int j = 0; !rc && j < l->n; j++)
+        if (of[j] >= 0) first[of[j] + 1]++;
+    for (int k = 0; !rc && k < n_k; k++) first[k + 1] += first[k];
+    for (int j = 0; !rc && j < l->n; j++)   /* first[k] moves to bracket k's end */
+        if (of[j] >= 0) members[first[of[j]]++] = j;
+    /* back to its start; first[n_k], the count, stays: the last one's end */
+    for (int k = n_k - 1; !rc && k > 0; k--) first[k] = first[k - 1];
+    if (!rc && n_k > 0) first[0] = 0;
     int k = 0, end = b->rounds ? b->rounds * b->n_br : INT_MAX;
-    while (!rc && k < end && (rc = walk_bracket(b, k, h, l, idx, p, err)) == 1) {
+    while (!rc && k < end) {
+        const int *mine = k < n_k ? members + first[k] : NULL;
+        int n_mine = k < n_k ? first[k + 1] - first[k] : 0;
+        if ((rc = walk_bracket(b, k, mine, n_mine, h, l, idx, p, err)) != 1) break;
         rc = KE_OK;
         k++;
     }
     if (k == end) p->bracket = -1;
+    free(first);
+    free(members);
+    free(of);
     free(idx);
     return rc < 0 ? rc : KE_OK;
 }

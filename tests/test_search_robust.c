@@ -1,8 +1,9 @@
 /* test_search_robust: the search strategies under histories at the edges a
  * study can reach (docs/gp.md, "Robustness"): values near the double range
- * (1e308 next to -1e308, 1e-300), spaces with fewer points than trials. Every
- * suggestion must be a legal point of the space, and the GP must not repeat
- * a point while the space still holds untried ones. */
+ * (1e308 next to -1e308, 1e-300), spaces with fewer points than trials, a
+ * Hyperband study of 100,000 trials. Every suggestion must be a legal point
+ * of the space, and the GP must not repeat a point while the space still
+ * holds untried ones. */
 #include <check.h>
 #include <float.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include "check_main.h"
 #include "../search/bo.h"
 #include "../search/gp.h"
+#include "../search/hyperband.h"
 #include "../search/median.h"
 #include "../search/strategy.h"
 #include "space_fixture.h"
@@ -304,6 +306,82 @@ START_TEST(bo_tries_every_point_of_a_small_space)
 }
 END_TEST
 
+/* ---- long studies ---- */
+
+/* A fresh or promoted trial of a Hyperband history, ended COMPLETE. */
+static void hb_trial(strategy_obs *o, int number, const space *sp, double x, int budget,
+                     int resumed_from, double value)
+{
+    double u[1] = { x };
+    space_point p;
+    space_unit_to_point(sp, u, &p);
+    fx_record(o, number, &p, value);
+    o->budget = budget;
+    o->resumed_from = resumed_from;
+}
+
+START_TEST(hyperband_long_study_is_planned_in_linear_time)
+{
+    /* max_resource 2, eta 2, rounds 0: each round is bracket 0 (two
+     * configurations at budget 1, the better promoted to 2) and bracket 1
+     * (two at 2), five trials. 100,000 trials have ended 40,000 brackets;
+     * a plan that walked every bracket over every trial (6e9 slot reads a
+     * call) took minutes, so a study running for hours spent each fill
+     * while a rung ran in it; grouped by bracket, a call reads each once. */
+    enum { ROUNDS = 20000, N = 5 * ROUNDS + 2 };
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "x", 0, 1, 0);
+    strategy_obs *obs = malloc(N * sizeof *obs);
+    ck_assert_ptr_nonnull(obs);
+    int n = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        hb_trial(&obs[n], n, &sp, 0.1, 1, -1, 2.0);
+        hb_trial(&obs[n + 1], n + 1, &sp, 0.2, 1, -1, 1.0);
+        hb_trial(&obs[n + 2], n + 2, &sp, 0.2, 2, n + 1, 0.5);
+        hb_trial(&obs[n + 3], n + 3, &sp, 0.3, 2, -1, 0.7);
+        hb_trial(&obs[n + 4], n + 4, &sp, 0.4, 2, -1, 0.8);
+        n += 5;
+    }
+    strategy *st = fx_strategy(&hyperband_strategy, &sp,
+                               "{\"max_resource\": 2, \"eta\": 2, \"rounds\": 0}", 3);
+    strategy_suggestion out[4];
+    kerror err;
+    /* every bracket ended: the next round's bracket 0 starts its two */
+    strategy_history h = { obs, n, 0, NULL };
+    ck_assert(!hyperband_strategy.done(st, &h));
+    ck_assert_int_eq(hyperband_strategy.suggest(st, &h, out, 4, &err), 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(out[i].budget, 1);
+        ck_assert_int_eq(out[i].resume_from, -1);
+    }
+    /* one of them running: the rung waits */
+    hb_trial(&obs[n], n, &sp, 0.5, 1, -1, 1.5);
+    hb_trial(&obs[n + 1], n + 1, &sp, 0.6, 1, -1, 3.0);
+    obs[n + 1].state = TRIAL_RUNNING;
+    obs[n + 1].has_value = 0;
+    h.n_obs = n + 2;
+    ck_assert_int_eq(hyperband_strategy.suggest(st, &h, out, 4, &err), 0);
+    /* both ended: the better, the first, is promoted */
+    obs[n + 1].state = TRIAL_COMPLETE;
+    obs[n + 1].has_value = 1;
+    ck_assert_int_eq(hyperband_strategy.suggest(st, &h, out, 4, &err), 1);
+    ck_assert_int_eq(out[0].budget, 2);
+    ck_assert_int_eq(out[0].resume_from, n);
+    hyperband_strategy.destroy(st);
+    /* with rounds = ROUNDS the same history has run every bracket */
+    char options[96];
+    snprintf(options, sizeof options, "{\"max_resource\": 2, \"eta\": 2, \"rounds\": %d}", ROUNDS);
+    st = fx_strategy(&hyperband_strategy, &sp, options, 3);
+    h.n_obs = n;
+    ck_assert(hyperband_strategy.done(st, &h));
+    ck_assert_int_eq(hyperband_strategy.suggest(st, &h, out, 4, &err), 0);
+    hyperband_strategy.destroy(st);
+    free(obs);
+    space_free(&sp);
+}
+END_TEST
+
 static Suite *robust_suite(void)
 {
     Suite *s = suite_create("search_robust");
@@ -321,6 +399,12 @@ static Suite *robust_suite(void)
     tcase_set_timeout(spaces, 60);
     tcase_add_test(spaces, bo_tries_every_point_of_a_small_space);
     suite_add_tcase(s, spaces);
+    /* a hang detector, not a speed test: the call takes milliseconds, the
+     * quadratic plan took minutes */
+    TCase *longer = tcase_create("long");
+    tcase_set_timeout(longer, 10);
+    tcase_add_test(longer, hyperband_long_study_is_planned_in_linear_time);
+    suite_add_tcase(s, longer);
     return s;
 }
 
