@@ -31,7 +31,7 @@ static int asha_create(strategy **out, const space *sp, const json_t *options, u
 {
     struct strategy *a = calloc(1, sizeof *a);
     if (!a) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    int rc = fidelity_options(options, &a->o, err);
+    int rc = fidelity_options(options, NULL, &a->o, err);
     if (!rc) {
         hyperband_brackets(a->o.R, a->o.eta, a->o.r_min, &a->ladder, 1);
         rc = fidelity_sampler_init(&a->smp, sp, &a->o, seed, err);

@@ -37,10 +37,10 @@ static int opt_int(const json_t *o, const char *key, int lo, int *out, kerror *e
     return KE_OK;
 }
 
-int fidelity_options(const json_t *options, fidelity_opts *o, kerror *err)
+int fidelity_options(const json_t *options, const char *own, fidelity_opts *o, kerror *err)
 {
-    static const char *const known[] = { "min_resource", "max_resource", "eta", "sampler",
-                                         "random_fraction", NULL };
+    const char *const known[] = { "min_resource", "max_resource", "eta", "sampler",
+                                  "random_fraction", own, NULL };
     o->r_min = 1;
     o->R = 0;
     o->eta = 3;

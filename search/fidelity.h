@@ -27,8 +27,10 @@ typedef struct {
 } fidelity_opts;
 
 /* Validates options (NULL or an object; unknown keys and bad values rejected
- * with path "strategy.options.<key>") into o, defaults filled in. */
-int fidelity_options(const json_t *options, fidelity_opts *o, kerror *err);
+ * with path "strategy.options.<key>") into o, defaults filled in. own (NULL:
+ * none) is the name of an option the caller reads itself (Hyperband's
+ * "rounds"): a known key here, so that a near miss of it is named. */
+int fidelity_options(const json_t *options, const char *own, fidelity_opts *o, kerror *err);
 
 /* One chain of trials that ran the same configuration at the same budget: a
  * trial with retry_of < 0 and every retry of it. */

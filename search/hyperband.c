@@ -65,25 +65,18 @@ static void hb_destroy(strategy *b)
     free(b);
 }
 
-/* "rounds" is Hyperband's own option: it is taken out of a copy of the
- * options before the checks that ASHA shares. */
+/* "rounds" is Hyperband's own option: the checks it shares with ASHA know
+ * it by name, so that a near miss ("round") is named as one. */
 static int hb_options(struct strategy *b, const json_t *options, kerror *err)
 {
     const json_t *v = json_is_object(options) ? json_object_get(options, "rounds") : NULL;
-    b->rounds = 1;
-    if (!v) return fidelity_options(options, &b->o, err);
-    long long rounds;
-    if (!strategy_option_int(v, 0, MAX_ROUNDS, &rounds))
+    long long rounds = 1;
+    if (v && !strategy_option_int(v, 0, MAX_ROUNDS, &rounds))
         return kerror_set(err, KE_INVALID, "strategy.options.rounds",
                           "must be an integer in [0, %d] (0: repeat the brackets until the budget "
                           "ends)", MAX_ROUNDS);
     b->rounds = (int)rounds;
-    json_t *rest = json_copy((json_t *)options);
-    if (!rest) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    json_object_del(rest, "rounds");
-    int rc = fidelity_options(rest, &b->o, err);
-    json_decref(rest);
-    return rc;
+    return fidelity_options(options, "rounds", &b->o, err);
 }
 
 static int hb_create(strategy **out, const space *sp, const json_t *options, uint64_t seed,

@@ -466,6 +466,12 @@ START_TEST(test_options)
     ck_assert_str_eq(err.path, "strategy.options.rounds");
     ck_assert_msg(strstr(err.msg, "must be an integer in [0, 1000000]"), "%s", err.msg);
     json_decref(opt);
+    /* a near miss of it is named, as of every other option */
+    opt = json_loads("{\"max_resource\": 9, \"round\": 2}", 0, NULL);
+    ck_assert_int_eq(hyperband_strategy.create(&st, &sp, opt, 1, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, "strategy.options.round");
+    ck_assert_str_eq(err.msg, "unknown option (did you mean 'rounds'?)");
+    json_decref(opt);
     space_free(&sp);
     ck_assert_ptr_eq(strategy_find("hyperband"), &hyperband_strategy);
     ck_assert_ptr_eq(strategy_find("asha"), &asha_strategy);
