@@ -1,6 +1,7 @@
 /* bo: the "gp" strategy (see bo.h, docs/gp.md): Sobol design, then a GP fitted
- * on COMPLETE trials (FAILED ones as the worst value; at most `subset` of
- * them), pending points filled in by a liar (the model's mean by default), and
+ * on COMPLETE trials (FAILED ones as the worst value, but those a retry
+ * re-ran; at most `subset` of them), pending points filled in by a liar (the
+ * model's mean by default), and
  * the acquisition maximized by a seeded random screen plus Nelder-Mead
  * refinement, redone with a local model when the global one is stuck on the
  * wall of the box; a coordinate of an input the model deems irrelevant is
@@ -178,9 +179,14 @@ static int observed(const strategy_obs *o)
 }
 
 /* Trials that become rows of the model: observed ones, and failed ones (or
- * complete ones without a usable value) as the worst value. */
-static int modelled(const strategy_obs *o)
+ * complete ones without a usable value) as the worst value, but a failed
+ * one that was retried (retried: by trial number, or NULL), whose retry
+ * stands for its configuration: an interrupted trial (a stop, a dead
+ * runner: not its configuration's fault) is always retried, and its
+ * retry's result would sit beside the worst value at the same point. */
+static int modelled(const strategy_obs *o, const unsigned char *retried)
 {
+    if (retried && retried[o->number] && !observed(o)) return 0;
     return o->state == TRIAL_COMPLETE || o->state == TRIAL_FAILED;
 }
 
@@ -273,6 +279,8 @@ static int fit_model(struct strategy *b, const strategy_history *h,
 {
     int rows = 0, ibest = -1, rbest = -1, rc;
     double worst = -INFINITY;
+    unsigned char *retried;
+    if ((rc = strategy_history_retried(h, &retried, err))) return rc;
     for (int i = 0; i < h->n_obs; i++) {
         const strategy_obs *o = &h->obs[i];
         if (observed(o)) {
@@ -282,19 +290,23 @@ static int fit_model(struct strategy *b, const strategy_history *h,
             }
             if (o->value > worst) worst = o->value;
         }
-        rows += modelled(o);
+        rows += modelled(o, retried);
     }
     /* Z (rows, enc), then y (rows) and the warp's scratch (rows). */
     double *Z = malloc((size_t)rows * ((size_t)b->enc + 2) * sizeof *Z);
-    if (!Z) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (!Z) {
+        free(retried);
+        return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
     double *y = Z + (size_t)rows * b->enc, *scratch = y + rows;
     int r = 0;
     for (int i = 0; i < h->n_obs; i++) {
         const strategy_obs *o = &h->obs[i];
-        if (!modelled(o)) continue;
+        if (!modelled(o, retried)) continue;
         encode_point(b, &o->point, Z + (size_t)r * b->enc);
         y[r++] = observed(o) ? o->value : worst;
     }
+    free(retried);
     /* Warped over every value, so the subset does not change the scale. */
     if (b->o.warp) gp_power_warp(y, rows, b->o.warp_shift, scratch);
     /* gp_set_data squares them: raw values near 1e308 ("transform": "none") overflow */

@@ -253,17 +253,14 @@ static int model_history(fidelity_sampler *s, const strategy_history *h, int bud
         s->sub = o;
         s->cap = h->n_obs;
     }
-    int max_num = 0, n = 0;
-    for (int i = 0; i < h->n_obs; i++)
-        if (h->obs[i].number > max_num) max_num = h->obs[i].number;
-    unsigned char *retried = calloc((size_t)max_num + 1, 1);   /* by trial number */
-    if (!retried) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    for (int i = 0; i < h->n_obs; i++)
-        if (h->obs[i].retry_of >= 0 && h->obs[i].retry_of <= max_num) retried[h->obs[i].retry_of] = 1;
+    int n = 0;
+    unsigned char *retried;   /* by trial number; NULL: none was */
+    int rc = strategy_history_retried(h, &retried, err);
+    if (rc) return rc;
     for (int i = 0; i < h->n_obs; i++) {
         const strategy_obs *o = &h->obs[i];
         int ended = (o->state == TRIAL_COMPLETE || o->state == TRIAL_FAILED) && o->budget == budget;
-        if (retried[o->number] || !(ended || o->state == TRIAL_RUNNING)) continue;
+        if ((retried && retried[o->number]) || !(ended || o->state == TRIAL_RUNNING)) continue;
         s->sub[n] = *o;
         s->sub[n].number = n;
         s->sub[n].budget = 0;

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "asha.h"
@@ -80,6 +81,25 @@ strategy_counts strategy_history_counts(const strategy_history *h)
 int strategy_history_fresh(const strategy_history *h)
 {
     return strategy_history_counts(h).fresh;
+}
+
+int strategy_history_retried(const strategy_history *h, unsigned char **out, kerror *err)
+{
+    int max_num = -1, any = 0;
+    *out = NULL;
+    for (int i = 0; i < h->n_obs; i++) {
+        if (h->obs[i].number > max_num) max_num = h->obs[i].number;
+        any |= h->obs[i].retry_of >= 0;
+    }
+    if (!any) return KE_OK;
+    unsigned char *m = calloc((size_t)max_num + 1, 1);
+    if (!m) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (int i = 0; i < h->n_obs; i++) {
+        int t = h->obs[i].retry_of;
+        if (t >= 0 && t <= max_num) m[t] = 1;   /* one of a trial h lacks: none */
+    }
+    *out = m;
+    return KE_OK;
 }
 
 int strategy_option_int(const json_t *v, long long lo, long long hi, long long *out)

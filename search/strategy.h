@@ -101,6 +101,10 @@ void strategy_counts_add(strategy_counts *c, const strategy_obs *o);
 strategy_counts strategy_history_counts(const strategy_history *h);
 /* Count of trials that consumed a new suggestion (not retries). */
 int strategy_history_fresh(const strategy_history *h);
+/* *out gets a new map, by trial number (0 to the largest of h), of the
+ * trials of h that a retry re-ran (some trial's retry_of), which the caller
+ * frees; NULL when none was. */
+int strategy_history_retried(const strategy_history *h, unsigned char **out, kerror *err);
 /* Where a spec holds a strategy's options: the root of their error paths. */
 #define STRATEGY_OPTIONS "strategy.options"
 /* Checks that options is NULL or a JSON object whose keys are all in known

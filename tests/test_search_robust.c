@@ -306,6 +306,50 @@ START_TEST(bo_tries_every_point_of_a_small_space)
 }
 END_TEST
 
+/* ---- retries ---- */
+
+START_TEST(bo_leaves_out_a_retried_trial)
+{
+    /* Trial 6 was interrupted (a stop, a dead runner: FAILED, not its
+     * configuration's fault) and trial 7, its retry, completed at the same
+     * point with the best value. The retry stands for the configuration: the
+     * suggestion is the one made without trial 6, of a history where trial 7
+     * is the same configuration's first run (so both count 7 fresh trials,
+     * the suggestion's seed). The model held trial 6 as the worst value
+     * beside its retry's result, and suggested elsewhere. */
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "x", 0, 1, 0);
+    fx_float(&sp, "y", 0, 1, 0);
+    static const double at[8][2] = { { 0.9, 0.1 }, { 0.1, 0.9 }, { 0.5, 0.5 }, { 0.8, 0.8 },
+                                     { 0.2, 0.2 }, { 0.6, 0.3 }, { 0.3, 0.7 }, { 0.3, 0.7 } };
+    strategy_obs with[8], without[7];
+    for (int i = 0; i < 8; i++) {
+        space_point p;
+        space_unit_to_point(&sp, at[i], &p);
+        double dx = at[i][0] - 0.3, dy = at[i][1] - 0.7;
+        fx_record(&with[i], i, &p, i == 6 ? NAN : dx * dx + dy * dy);
+    }
+    with[7].retry_of = 6;
+    memcpy(without, with, 6 * sizeof *with);
+    without[6] = with[7];
+    without[6].retry_of = -1;
+    strategy_history h_with = { with, 8, 0, NULL }, h_without = { without, 7, 0, NULL };
+    const char *options = "{\"n_initial\": 4}";
+    strategy *a = fx_strategy(&gp_strategy, &sp, options, 5);
+    strategy *b = fx_strategy(&gp_strategy, &sp, options, 5);
+    strategy_suggestion sa, sb;
+    kerror err;
+    ck_assert_msg(gp_strategy.suggest(a, &h_with, &sa, 1, &err) == 1, "%s", err.msg);
+    ck_assert_msg(gp_strategy.suggest(b, &h_without, &sb, 1, &err) == 1, "%s", err.msg);
+    ck_assert_msg(space_point_equal(&sp, &sa.point, &sb.point), "(%g, %g) against (%g, %g)",
+                  sa.point.x[0], sa.point.x[1], sb.point.x[0], sb.point.x[1]);
+    gp_strategy.destroy(a);
+    gp_strategy.destroy(b);
+    space_free(&sp);
+}
+END_TEST
+
 /* ---- long studies ---- */
 
 /* A fresh or promoted trial of a Hyperband history, ended COMPLETE. */
@@ -398,6 +442,7 @@ static Suite *robust_suite(void)
     TCase *spaces = tcase_create("spaces");
     tcase_set_timeout(spaces, 60);
     tcase_add_test(spaces, bo_tries_every_point_of_a_small_space);
+    tcase_add_test(spaces, bo_leaves_out_a_retried_trial);
     suite_add_tcase(s, spaces);
     /* a hang detector, not a speed test: the call takes milliseconds, the
      * quadratic plan took minutes */
