@@ -116,14 +116,22 @@ int sched_trials_add_step(sched_trials *h, int number, int step, double norm_val
 
 static void point_from_params(sched_trial *t, const space *sp, const storage_trial *st)
 {
+    unsigned char given[SPACE_MAX_PARAMS] = { 0 };
     memset(&t->point, 0, sizeof t->point);
     for (int i = 0; i < st->n_params; i++) {
         const storage_param *p = &st->params[i];
-        if (space_find(sp, p->name) < 0) continue;   /* fixed in an older spec */
+        int k = space_find(sp, p->name);
+        if (k < 0) continue;   /* fixed in an older spec */
         if (space_point_set(sp, &t->point, p->name, p->is_text, p->num, p->text, NULL) != KE_OK)
             t->foreign = 1;
+        else given[k] = 1;
     }
     space_point_resolve(sp, &t->point);
+    /* A parameter the space gained since (--force) that would be active
+     * here: the trial ran without it, and its point holds 0 there, which a
+     * retry or a promotion ran as its value and the model took for one. */
+    for (int k = 0; k < sp->n; k++)
+        if (t->point.active[k] && !given[k] && sp->params[k].kind != PARAM_FIXED) t->foreign = 1;
 }
 
 typedef struct {

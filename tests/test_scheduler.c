@@ -551,6 +551,41 @@ START_TEST(live_history_is_the_one_a_resumed_study_loads)
 }
 END_TEST
 
+/* A parameter added with --force: the trials that ran before it have no
+ * value for it, so none is retried or promoted with one it never had (a
+ * failed trial's retry ran with w = 0, outside [5, 6], and its command got
+ * "0"), nor seen by the strategy at 0. */
+START_TEST(trials_before_an_added_parameter_are_left_out)
+{
+    static const char fmt[] =
+        "{\"name\": \"grown\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"},"
+        " \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}%s},"
+        " \"strategy\": {\"name\": \"random\", \"seed\": 3},"
+        " \"budget\": {\"max_trials\": 4, \"max_parallel\": 1, \"max_retries\": 1},"
+        " \"run\": {\"command\": [\"true\"]}}";
+    char text[1024];
+    snprintf(text, sizeof text, fmt, "");
+    spec_study spec;
+    storage *st;
+    scheduler_opts o;
+    scheduler *s = open_for_workers(text, &spec, &st, &o);
+    run_leases(s, 1, 3, 0);   /* the third (tag 3) fails */
+    ck_assert_int_eq(s->hist.t[2].state, TRIAL_FAILED);
+    close_for_workers(s, st, &spec);
+
+    snprintf(text, sizeof text, fmt, ", \"w\": {\"type\": \"float\", \"low\": 5, \"high\": 6}");
+    s = open_study_as(text, &spec, &st, &o, 1, 1);
+    scheduler_set_parallel(s, 0);
+    int w = space_find(&spec.space, "w");
+    lease_tag(s, 10);
+    const sched_trial *t = &s->hist.t[3];
+    ck_assert_msg(t->retry_of == -1 && t->point.x[w] >= 5 && t->point.x[w] <= 6,
+                  "trial 3: retry_of %d, w = %g", t->retry_of, t->point.x[w]);
+    for (int k = 0; k < 3; k++) ck_assert_msg(s->hist.t[k].foreign, "trial %d", k);
+    close_for_workers(s, st, &spec);
+}
+END_TEST
+
 /* ASHA whose trials workers run: once the fresh budget is spent, a step
  * between a trial's end and the next lease must not end the study while a
  * promotion is due (kestrel run, whose own slots launch it, ran it; kestrel
@@ -672,6 +707,7 @@ static Suite *scheduler_suite(void)
     tcase_add_test(tc, best_is_the_first_of_equals_whatever_order_they_end_in);
     tcase_add_test(tc, malformed_report_lines_are_noted_in_the_trial_record);
     tcase_add_test(tc, live_history_is_the_one_a_resumed_study_loads);
+    tcase_add_test(tc, trials_before_an_added_parameter_are_left_out);
     tcase_add_test(tc, promotion_due_keeps_a_workers_study_running);
     tcase_add_test(tc, a_pruned_trial_is_recorded_at_the_report_it_was_pruned_on);
     tcase_add_test(tc, a_trial_folder_path_too_long_is_refused_and_nothing_made);
