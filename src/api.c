@@ -408,10 +408,12 @@ WORKER_ROUTE(finish)
 WORKER_ROUTE(upload)
 WORKER_ROUTE(download)
 
-static int h_worker_upload_admit(http_req *rq, void *ctx)
-{
-    return api_workers_upload_admit(rq, ((api *)ctx)->sv);
-}
+#define WORKER_ADMIT(name) \
+    static int h_worker_##name##_admit(http_req *rq, void *ctx) \
+    { return api_workers_##name##_admit(rq, ((api *)ctx)->sv); }
+WORKER_ADMIT(upload)
+WORKER_ADMIT(call)
+WORKER_ADMIT(keyless)
 
 /* ---- setup ---- */
 
@@ -437,11 +439,11 @@ static const http_route routes[] = {
     {"GET", "/api/v1/studies/*/export.json", h_export_json, 0, NULL, 0, NULL},
     {"GET", "/api/v1/events", h_events, 0, "study since", 0, NULL},
     {"GET", "/api/v1/workers", h_worker_list, 0, NULL, 0, NULL},
-    {"POST", "/api/v1/workers", h_worker_register, 0, NULL, 1, NULL},
-    {"POST", "/api/v1/workers/*/heartbeat", h_worker_heartbeat, 0, NULL, 1, NULL},
-    {"POST", "/api/v1/workers/*/lease", h_worker_lease, 0, NULL, 1, NULL},
-    {"POST", "/api/v1/leases/*/report", h_worker_report, 0, NULL, 1, NULL},
-    {"POST", "/api/v1/leases/*/finish", h_worker_finish, 0, NULL, 1, NULL},
+    {"POST", "/api/v1/workers", h_worker_register, 0, NULL, 1, h_worker_keyless_admit},
+    {"POST", "/api/v1/workers/*/heartbeat", h_worker_heartbeat, 0, NULL, 1, h_worker_keyless_admit},
+    {"POST", "/api/v1/workers/*/lease", h_worker_lease, 0, NULL, 1, h_worker_keyless_admit},
+    {"POST", "/api/v1/leases/*/report", h_worker_report, 0, "worker key", 1, h_worker_call_admit},
+    {"POST", "/api/v1/leases/*/finish", h_worker_finish, 0, "worker key", 1, h_worker_call_admit},
     {"POST", "/api/v1/leases/*/checkpoint", h_worker_upload, 0, "worker key offset last", 0,
      h_worker_upload_admit},
     {"GET", "/api/v1/studies/*/trials/*/checkpoint", h_worker_download, 0, NULL, 0, NULL},

@@ -3,8 +3,10 @@
  * request that finds no trial, and the error envelope otherwise (404 for
  * an unknown worker, 409 for a lease that is not running). A checkpoint
  * upload's worker and key, in its query, are checked at its headers
- * (api_workers_upload_admit, 409), before its part is read; the other
- * calls carry the key in their body, read first. */
+ * (api_workers_upload_admit, 409), before its part is read, and so are a
+ * report's and a finish's when their query names them (as kestrel worker
+ * does). Invariant: no worker call has more than KEYLESS_BODY_MAX bytes of
+ * body read and parsed before its worker's key is known good. */
 #include "api_workers.h"
 
 #include <errno.h>
@@ -20,6 +22,15 @@
 #include "format.h"
 #include "klog.h"
 #include "sched_dir.h"
+
+/* Bytes of body a worker call may send while its caller is not known to
+ * hold a worker's key: a registration, a heartbeat and a lease request
+ * (a few hundred bytes each), and a report or finish whose query does not
+ * name its worker and key (a client older than this server). Such a body
+ * is parsed on the engine thread, which every study's scheduling waits on,
+ * before the key in it is compared: four callers without a key sending a
+ * megabyte each (HTTP_BODY_MAX) made every engine call take 0.3 to 0.45 s. */
+#define KEYLESS_BODY_MAX (64 * 1024)
 
 /* Path segment 0 as an id > 0, or -1 (answered 404). */
 static int64_t path_id(http_req *rq)
@@ -77,6 +88,39 @@ static void engine_done(void *ctx, int rc, const kerror *err)
     http_resume(w->rq, answer, w);
 }
 
+/* Whether the query names a worker (?worker=W&key=K) that the fleet knows
+ * with that key (checked on any thread, before the body is read). */
+static int query_key_known(http_req *rq, struct fleet *fl)
+{
+    long long worker;
+    const char *key = http_query(rq, "key");
+    kerror err;
+    kerror_clear(&err);
+    return key && http_parse_count(http_query(rq, "worker"), LLONG_MAX / 2, &worker) == 0 &&
+           fleet_lease_check(fl, 0, worker, key, &err) == KE_OK;
+}
+
+/* The 413 of a body past KEYLESS_BODY_MAX from a caller not known to hold
+ * a key; keyed: the call takes ?worker=W&key=K, which lifts the bound. */
+static void refuse_keyless(http_req *rq, int keyed)
+{
+    if (keyed)
+        http_respond_error(rq, 413, "invalid", NULL, "request body larger than %d bytes without "
+                           "the worker and its key in the query (?worker=W&key=K, checked before "
+                           "the body is read)", KEYLESS_BODY_MAX);
+    else
+        http_respond_error(rq, 413, "invalid", NULL, "request body larger than %d bytes (a "
+                           "registration, heartbeat or lease request takes a few hundred)",
+                           KEYLESS_BODY_MAX);
+}
+
+/* Whether the request announces a body past KEYLESS_BODY_MAX. */
+static int announced_large(http_req *rq)
+{
+    const char *cl = http_header(rq, "Content-Length");
+    return cl && strtoull(cl, NULL, 10) > KEYLESS_BODY_MAX;
+}
+
 /* The common shape: id from the path, body in, object (or 204) out. */
 static void worker_route(http_req *rq, service *sv, fleet_op op)
 {
@@ -90,6 +134,12 @@ static void worker_route(http_req *rq, service *sv, fleet_op op)
     w->rq = rq;
     w->c = (fleet_call){.op = op, .id = id};
     w->c.text = http_body(rq, &w->c.len);
+    /* a body sent without Content-Length is bounded only once read */
+    if (w->c.len > KEYLESS_BODY_MAX && !query_key_known(rq, service_fleet(sv))) {
+        free(w);
+        refuse_keyless(rq, op == FLEET_REPORT || op == FLEET_FINISH);
+        return;
+    }
     http_suspend(rq);
     kerror err;
     kerror_clear(&err);
@@ -152,10 +202,13 @@ static int gzip_file(const char *path)
     return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 }
 
-int api_workers_upload_admit(http_req *rq, void *ctx)
+/* The admit of a call whose query may name its worker and key: -1 when
+ * it names neither; 0 when they are known, or an id is malformed (the
+ * handler's 404 or 400 names it); 1 when refused (409, answered). */
+static int query_key_admit(http_req *rq, void *ctx)
 {
     long long lease, worker;
-    /* a malformed id is the handler's 404 or 400, which names it */
+    if (!http_query(rq, "worker") && !http_query(rq, "key")) return -1;
     if (http_parse_count(http_param(rq, 0), LLONG_MAX, &lease) < 0 ||
         http_parse_count(http_query(rq, "worker"), LLONG_MAX / 2, &worker) < 0)
         return 0;
@@ -164,6 +217,28 @@ int api_workers_upload_admit(http_req *rq, void *ctx)
     if (fleet_lease_check(service_fleet(ctx), lease, worker, http_query(rq, "key"), &err) == KE_OK)
         return 0;
     http_respond_kerror(rq, &err);
+    return 1;
+}
+
+int api_workers_upload_admit(http_req *rq, void *ctx)
+{
+    return query_key_admit(rq, ctx) == 1;
+}
+
+int api_workers_call_admit(http_req *rq, void *ctx)
+{
+    int keyed = query_key_admit(rq, ctx);
+    if (keyed >= 0) return keyed;
+    if (!announced_large(rq)) return 0;
+    refuse_keyless(rq, 1);
+    return 1;
+}
+
+int api_workers_keyless_admit(http_req *rq, void *ctx)
+{
+    (void)ctx;
+    if (!announced_large(rq)) return 0;
+    refuse_keyless(rq, 0);
     return 1;
 }
 

@@ -23,6 +23,14 @@ void api_workers_upload(http_req *rq, void *ctx);
 /* Its admit (http_route): 409 at the headers for a worker and key the
  * fleet does not know, before the part is read. */
 int api_workers_upload_admit(http_req *rq, void *ctx);
+/* The admits of the other calls, so that a caller not known to hold a
+ * worker's key has no more than 64 KiB of body read and parsed (413 at
+ * the headers past it): a report's or finish's (their query may name the
+ * worker and key, ?worker=W&key=K: then checked as the upload's, and the
+ * body may reach HTTP_BODY_MAX), and a registration's, heartbeat's or
+ * lease request's. */
+int api_workers_call_admit(http_req *rq, void *ctx);
+int api_workers_keyless_admit(http_req *rq, void *ctx);
 void api_workers_download(http_req *rq, void *ctx);
 
 #endif

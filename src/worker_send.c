@@ -136,9 +136,11 @@ int worker_send_flush(worker *w, wslot *sl, double now, kerror *err)
     json_object_set_new(req, "worker", json_integer(w->id));
     json_object_set_new(req, "key", json_string(w->key));
     json_object_set_new(req, "lines", batch);
-    char path[96];
-    snprintf(path, sizeof path, "/api/v1/leases/%lld/%s", (long long)sl->lease,
-             ending ? "finish" : "report");
+    /* the worker and key in the query too: the server checks them before
+     * it reads a body past 64 KiB (api_workers.c) */
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/leases/%lld/%s?worker=%lld&key=%s", (long long)sl->lease,
+             ending ? "finish" : "report", (long long)w->id, w->key);
     int status;
     json_t *reply;
     sl->last_sent = now;
