@@ -1718,6 +1718,36 @@ class WorkersTest(unittest.TestCase):
         self.assertFalse(self.history_holds(w["key"]), "the key is in the history")
         self.finish_after_restart(s, w, lease, "up")
 
+    def test_every_workers_key_is_revoked_by_clearing_the_hashes(self):
+        # docs/workers.md's remedy for keys that may have been read (a
+        # history that held them in plain, readable by others, before schema
+        # version 13, whose upgrade kept their hashes): the server stopped,
+        # the hashes cleared with sqlite3, the server started again. No
+        # worker is known by its old key, no lease is kept, and the trial
+        # runs again for a worker that registers anew.
+        s, w, lease = self.hand_lease("rv")
+        port = s.port
+        s.stop(signal.SIGKILL)
+        subprocess.run(["sqlite3", self.db, "UPDATE workers SET key_sha256 = NULL"], check=True,
+                       timeout=HANG)
+        s = self.serve("--listen", "127.0.0.1:%d" % port)
+        beat = "/api/v1/workers/%d/heartbeat" % w["id"]
+        self.assertEqual(s.json("POST", beat, {"key": w["key"], "leases": [lease["lease"]]})[0],
+                         404)
+        finish = {"worker": w["id"], "key": w["key"], "lines": [json.dumps({"loss": 0.125})],
+                  "exit": {"exited": True, "exit_code": 0}}
+        self.assertEqual(s.json("POST", "/api/v1/leases/%d/finish" % lease["lease"], finish)[0],
+                         409)
+        p = self.worker(s, "again")
+        st = s.wait_state("rv", "COMPLETE", timeout=HANG)
+        self.assertEqual(st["counts"]["complete"], 1)
+        with contextlib.closing(sqlite3.connect(self.db)) as db:
+            self.assertEqual(db.execute("SELECT outcome FROM leases WHERE id = ?",
+                                        (lease["lease"],)).fetchone(), ("server restarted",))
+        done = [t for t in self.trials(s, "rv") if t["state"] == "COMPLETE"]
+        self.assertEqual(len(done), 1)
+        self.assertNotEqual(int(re.search(r"registered as (\d+)", self.log_of(p)).group(1)), w["id"])
+
     def test_a_frozen_server_keeps_its_workers_leases(self):
         # the coordinator stopped for longer than the lease could not hear its
         # workers: their silence then is no sign that they died
