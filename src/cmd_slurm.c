@@ -20,7 +20,7 @@ static const char slurm_help[] =
     "Options:\n"
     "  --server URL          the kestrel serve the workers lease from\n"
     "  --workers N           array tasks (workers)\n"
-    "  --token-file FILE     the server's token, read by each worker\n"
+    "  --token-file FILE     the server's token, checked now and read by each worker\n"
     "  --partition P         #SBATCH --partition\n"
     "  --gres gpu:K          #SBATCH --gres; the worker takes the GPUs Slurm gives it\n"
     "  --time T              #SBATCH --time (a worker's longest life)\n"
@@ -56,7 +56,18 @@ static int parse_opts(int argc, char **argv, slurm_opts *o, int *dry_run)
             if (cli_int_option("slurm", "--workers", optarg, 1, 100000, &v)) return CLI_USAGE;
             o->workers = (int)v;
             break;
-        case 't': o->token_file = optarg; break;
+        case 't': {
+            /* each task's kestrel worker reads it at its start: one it cannot
+             * read, or an empty one, made every task exit 2 once the job id
+             * was printed. Read here, so the submit folder's file, named
+             * absolute in the script, is the one checked */
+            kerror terr;
+            char *token = cli_read_token("slurm", optarg, &terr);
+            if (!token) return cli_usage("slurm", "--token-file: %s", terr.msg);
+            free(token);
+            o->token_file = optarg;
+            break;
+        }
         case 'p': o->partition = optarg; break;
         case 'g': o->gres = optarg; break;
         case 'T': o->time = optarg; break;

@@ -40,6 +40,13 @@ check "kestrel slurm submit --server without http://: exit 2, named" "[ $rc -eq 
 echo tok > token.txt
 $KESTREL slurm submit --server http://h:1 --workers 1 --token-file token.txt --dry-run >out.txt 2>err.txt
 check "kestrel slurm submit names a relative --token-file by its absolute path" "grep -qF -- \"--token-file '$T/token.txt'\" out.txt"
+# a --token-file each task's worker could not read (or an empty one) made
+# every task exit 2 after the job id was printed: refused at the submit
+$KESTREL slurm submit --server http://h:1 --workers 1 --token-file no-such-token --dry-run >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit: a --token-file it cannot read is refused (exit 2), named" "[ $rc -eq 2 ] && grep -q -- \"--token-file: cannot read 'no-such-token'\" err.txt && [ ! -s out.txt ]"
+: > empty-token.txt
+$KESTREL slurm submit --server http://h:1 --workers 1 --token-file empty-token.txt --dry-run >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit: an empty --token-file is refused (exit 2)" "[ $rc -eq 2 ] && grep -q \"'empty-token.txt' is empty\" err.txt && [ ! -s out.txt ]"
 # docs/cluster.md shows the script its example writes (--dry-run): the same
 # lines, binary and token file aside (it lacked the script's comments)
 $KESTREL slurm submit --server http://coordinator:8080 --token-file token.txt --workers 8 --partition gpu \
