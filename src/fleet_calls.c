@@ -214,7 +214,12 @@ static int names_lease(const json_t *ids, int64_t id)
  * lease whose answer never reached it (the connection broke on the way):
  * the worker is alive, so that lease would never expire and its trial
  * would stay RUNNING for good. It is lost at the second heartbeat in a row
- * that leaves it out: the first may have been sent before the answer came. */
+ * that leaves it out: the first may have been sent before the answer came.
+ * One it names that is not its own (any more: it expired while the worker
+ * was cut off or stopped, or it ended otherwise) is in the answer's stop:
+ * its trial has failed and runs again elsewhere, and a trial that reports
+ * nothing until its end would otherwise run on for nothing, its slot (and
+ * GPU) taken, until its finish is refused. */
 static int do_heartbeat(service *sv, void *arg, kerror *err)
 {
     fleet_call *c = arg;
@@ -246,6 +251,10 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
         scheduler *s = service_study(sv, l->study);
         if (!s || scheduler_remote_stop_asked(s, l->id))
             json_array_append_new(stop, json_integer(l->id));
+    }
+    json_array_foreach(held, i, v) {
+        const fl_lease *l = idmap_get(&fl->lease_ids, json_integer_value(v));
+        if (stop && (!l || l->w != w)) json_array_append_new(stop, json_integer(json_integer_value(v)));
     }
     c->out = stop ? json_pack("{s:o}", "stop", stop) : NULL;
     return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");

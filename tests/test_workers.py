@@ -1287,6 +1287,35 @@ class WorkersTest(unittest.TestCase):
         retried = sorted(t["retry_of"] for t in trials if t["retry_of"] is not None)
         self.assertEqual(retried, sorted(t["number"] for t in failed))
 
+    def test_a_heartbeat_ends_a_trial_whose_lease_expired(self):
+        # A worker cut off (here stopped) past its lease came back and its
+        # heartbeats were taken (200, nothing to stop), so a trial that
+        # reports nothing until its end ran on for nothing, its slot taken,
+        # while its retry ran elsewhere; only its finish was refused (409).
+        # The heartbeat's stop now names every lease the worker runs that
+        # is no longer its own.
+        s = self.serve("--lease-timeout", "2")
+        gate = os.path.join(self.tmp, "gate")   # never made: the trial stays silent
+        s.json("POST", "/api/v1/studies", self.step_spec("ex", trials=1, parallel=1, retries=1))
+        _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
+        _, lease = s.json("POST", "/api/v1/workers/%d/lease" % w["id"], {"key": w["key"]})
+
+        def failed():
+            return [t for t in self.trials(s, "ex") if t["state"] == "FAILED"]
+        wait_for("the lease to expire", failed)
+        beat = "/api/v1/workers/%d/heartbeat" % w["id"]
+        self.assertEqual(s.json("POST", beat, {"key": w["key"], "leases": [lease["lease"]]}),
+                         (200, {"stop": [lease["lease"]]}))
+        # a real worker: stopped past its lease, it ends the trial once it
+        # runs again, and takes the retry
+        p = self.worker(s, "w", env={"GATE": gate})
+        wait_for("the worker to hold the retry", lambda: self.held(s, p.pid))
+        os.kill(p.pid, signal.SIGSTOP)
+        wait_for("its lease to expire", lambda: len(failed()) == 2)
+        os.kill(p.pid, signal.SIGCONT)
+        wait_for("the worker to end the trial", lambda: "refused (409)" in self.log_of(p))
+        self.assertEqual(len(failed()), 2)
+
     def test_a_lost_worker_is_no_run_of_failures(self):
         # the trials of a worker that died (its node crashed) failed one
         # after the other as their leases ran out, and counted as
