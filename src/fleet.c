@@ -318,8 +318,10 @@ void fleet_tick(fleet *fl)
         fl_lease *next = l->next;
         if (now > l->expires) {
             char reason[400];
+            /* a kept lease lasted its worker's lease time when longer */
+            double lasted = l->restored && l->w->lease_s > fl->lease_s ? l->w->lease_s : fl->lease_s;
             snprintf(reason, sizeof reason, "lease expired: worker %s (id %lld) was not heard from "
-                     "for %g s%s", l->w->name, (long long)l->w->id, fl->lease_s,
+                     "for %g s%s", l->w->name, (long long)l->w->id, lasted,
                      l->restored ? " since the server restarted" : "");
             fl_lease_lose(fl, l, reason, "expired");
         } else if (l->expires < fl->first_expiry) {
@@ -396,6 +398,11 @@ static fl_worker *restore_worker(fleet *fl, const storage_lease *k)
         free(w);
         return NULL;
     }
+    /* the lease time the worker was answered (a row written by an older
+     * server has none: ours), kept out of the registry */
+    w->lease_s = json_number_value(json_object_get(info, "lease_seconds"));
+    if (!(w->lease_s > 0)) w->lease_s = fl->lease_s;
+    json_object_del(info, "lease_seconds");
     w->info = info;
     w->slots = (int)slots;
     snprintf(w->name, sizeof w->name, "%s", k->worker);
@@ -406,8 +413,9 @@ static fl_worker *restore_worker(fleet *fl, const storage_lease *k)
 /* Takes back the leases a stopped or killed server left open whose trials
  * still run (storage_lease_kept), with their workers: a worker that calls
  * again goes on as if the server had never stopped. Each gets a whole
- * lease time from now, so the trial of a worker that is gone too still
- * fails (expired) and is retried. pass 0: they are committed rows. */
+ * lease time from now (the longer of ours and the one its worker was
+ * answered at registration), so the trial of a worker that is gone too
+ * still fails (expired) and is retried. pass 0: they are committed rows. */
 static int restore(fleet *fl, kerror *err)
 {
     storage_lease *kept;
@@ -428,6 +436,10 @@ static int restore(fleet *fl, kerror *err)
         l->number = kept[i].number;
         l->restored = 1;
         fl_lease_link(fl, l);
+        /* a worker registered with longer leases beats at a third of
+         * them until its first heartbeat here tells it ours: its lease
+         * lasts until that beat is due */
+        if (w->lease_s > fl->lease_s) l->expires += w->lease_s - fl->lease_s;
         n_kept++;
     }
     storage_leases_free(kept, n);

@@ -134,7 +134,13 @@ static int do_register(service *sv, void *arg, kerror *err)
                         "slurm_job", r.slurm_job);
     json_decref(no_gpus);
     json_decref(no_labels);
-    char *info = w->info ? json_dumps(w->info, JSON_COMPACT) : NULL;
+    /* the row keeps the lease time answered too: a server restarted with
+     * shorter leases gives the leases it keeps time for this worker's
+     * next beat, at the pace this answer sets (restore_worker) */
+    json_t *row = w->info ? json_copy(w->info) : NULL;
+    if (row) json_object_set_new(row, "lease_seconds", json_real(fl->lease_s));
+    char *info = row ? json_dumps(row, JSON_COMPACT) : NULL;
+    json_decref(row);
     char key[33];
     int rc = info ? random_key(key, w->key_sha256, err)
                   : kerror_set(err, KE_NOMEM, NULL, "out of memory");
@@ -149,6 +155,7 @@ static int do_register(service *sv, void *arg, kerror *err)
         return rc;
     }
     w->slots = (int)r.slots;
+    w->lease_s = fl->lease_s;
     w->pass = fl->pass;
     fl->n_uncommitted++;
     fl_worker_link(fl, w);
@@ -256,7 +263,10 @@ static int do_heartbeat(service *sv, void *arg, kerror *err)
         const fl_lease *l = idmap_get(&fl->lease_ids, json_integer_value(v));
         if (stop && (!l || l->w != w)) json_array_append_new(stop, json_integer(json_integer_value(v)));
     }
-    c->out = stop ? json_pack("{s:o}", "stop", stop) : NULL;
+    /* lease_seconds: a worker this server kept across a restart registered
+     * with the previous one, whose leases may have been longer: it beats
+     * every third of this server's from now on */
+    c->out = stop ? json_pack("{s:o, s:f}", "stop", stop, "lease_seconds", fl->lease_s) : NULL;
     return c->out ? KE_OK : kerror_set(err, KE_NOMEM, NULL, "out of memory");
 }
 

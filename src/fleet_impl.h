@@ -26,6 +26,9 @@ typedef struct fl_worker {
     unsigned char key_sha256[SHA256_BYTES];
     char name[160];             /* stored as the trial's worker */
     json_t *info;               /* as registered */
+    double lease_s;             /* the lease time its registration was answered
+                                 * (a kept worker's: the previous server's),
+                                 * whose third it beats at until told ours */
     double last_seen;           /* CLOCK_REALTIME seconds */
     int running, slots;
     /* the last trials it lost (lease expired, given up): their retries go

@@ -189,6 +189,16 @@ int worker_send_heartbeat(worker *w, kerror *err)
      * but a 200 (a proxy's 5xx, say) is tried again at the next beat */
     if (rc == KE_OK && status != 404)
         stretch_note(&w->beat_refused, "", "heartbeat", "heartbeats", status, w->lease_s / 3);
+    /* a server restarted with another --lease-timeout keeps this worker
+     * without a registration, whose answer gave the lease time: beating at
+     * the previous server's pace, a silent trial's lease ran out between two
+     * beats (absent from an older server's answer: kept as it is) */
+    double lease_s = json_number_value(json_object_get(reply, "lease_seconds"));
+    if (rc == KE_OK && status == 200 && lease_s > 0 && lease_s != w->lease_s) {
+        klog(stderr, "worker: the server's leases are now of %g s (they were of %g s): "
+             "heartbeats every %g s", lease_s, w->lease_s, lease_s / 3);
+        w->lease_s = lease_s;
+    }
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(reply, "stop"), i, v) {

@@ -1305,7 +1305,7 @@ class WorkersTest(unittest.TestCase):
         wait_for("the lease to expire", failed)
         beat = "/api/v1/workers/%d/heartbeat" % w["id"]
         self.assertEqual(s.json("POST", beat, {"key": w["key"], "leases": [lease["lease"]]}),
-                         (200, {"stop": [lease["lease"]]}))
+                         (200, {"stop": [lease["lease"]], "lease_seconds": 2}))
         # a real worker: stopped past its lease, it ends the trial once it
         # runs again, and takes the retry
         p = self.worker(s, "w", env={"GATE": gate})
@@ -1552,12 +1552,12 @@ class WorkersTest(unittest.TestCase):
         finally:
             db.close()
 
-    def gated_leases(self, spec, slots=1):
+    def gated_leases(self, spec, slots=1, lease=60):
         """A server of 60 s leases (none runs out on a loaded machine), the
         study of spec and a worker whose trials wait for the file it returns,
         once it runs `slots` of them (its script adds a line to $STARTED as
         STEP_SH does)."""
-        s = self.serve("--lease-timeout", "60")
+        s = self.serve("--lease-timeout", str(lease))
         gate = os.path.join(self.tmp, "gate-" + spec["name"])
         started = os.path.join(self.tmp, "started-" + spec["name"])
         s.json("POST", "/api/v1/studies", spec)
@@ -1617,6 +1617,38 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(w.wait(timeout=HANG), 0)
         s.stop()
 
+    def test_a_server_restarted_with_shorter_leases_keeps_its_workers_trials(self):
+        # A worker kept across a restart does not register again, and beat
+        # at the pace its registration gave (a third of the previous
+        # server's 60 s leases): a server restarted with --lease-timeout 3
+        # failed its silent trials before the next beat, and between any
+        # two. A kept lease now lasts the lease time its worker was
+        # answered (the worker's row keeps it), and the heartbeat's answer
+        # carries the server's, which the worker takes.
+        s, w, gate = self.gated_leases(self.step_spec("short", trials=1, parallel=1))
+        port = s.port
+        # killed once it took a heartbeat: the next comes 20 s later, long
+        # after 3 s of the next server (the lease it keeps must last until
+        # then: the previous server's 60 s)
+        s.wait_log(r"POST /api/v1/workers/\d+/heartbeat")
+        s.stop(signal.SIGKILL)
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "3")
+        seen = set()
+
+        def beats():
+            # the worker's heartbeats, each a new last_seen in the registry
+            _, reg = s.json("GET", "/api/v1/workers")
+            seen.update(x["last_seen"] for x in reg["workers"] if x["pid"] == w.pid)
+            return len(seen) >= 5
+        wait_for("the worker to beat five times", beats)
+        self.assertIn("the server's leases are now of 3 s", self.log_of(w))
+        with open(gate, "w"):
+            pass
+        st = s.wait_state("short", "COMPLETE", timeout=HANG)
+        self.assertEqual(st["counts"]["complete"], 1)
+        self.assertEqual([(t["number"], t["state"]) for t in self.trials(s, "short")],
+                         [(0, "COMPLETE")])
+
     def test_a_final_line_sent_before_a_restart_is_not_lost(self):
         # the trial writes its final value, then a step, and waits: the step
         # stored means the final line before it was read and could have
@@ -1667,7 +1699,10 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual([t["state"] for t in self.trials(s, "kr")], ["FAILED", "COMPLETE"])
 
     def test_a_lease_kept_across_a_restart_expires_without_its_worker(self):
-        s, w, gate = self.gated_leases(self.step_spec("ex", trials=1, parallel=1, retries=1))
+        # leases of 6 s (the kept lease lasts the longer of the lease time
+        # its worker was answered and the restarted server's)
+        s, w, gate = self.gated_leases(self.step_spec("ex", trials=1, parallel=1, retries=1),
+                                       lease=6)
         w.kill()   # the worker dies while the server is down: it never returns
         w.wait()
         port = s.port
@@ -1679,7 +1714,7 @@ class WorkersTest(unittest.TestCase):
         wait_for("the kept lease to expire", lambda: self.trials(s, "ex")[0]["state"] == "FAILED")
         t = self.trials(s, "ex")[0]
         self.assertRegex(t["failure"], r"^lease expired: worker [^ ]+:%d \(id 1\) was not heard "
-                         r"from for 1 s since the server restarted$" % w.pid)
+                         r"from for 6 s since the server restarted$" % w.pid)
         self.assertEqual([r[2] for r in self.lease_rows()], ["expired"])
         with open(gate, "w"):
             pass
