@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,8 +138,15 @@ int slurm_submit(const char *script, const char *script_path, char *const *extra
 
 int slurm_count(const char *job_name, int *n, kerror *err)
 {
+    /* this user's jobs alone: squeue lists every user's, and another
+     * user's coordinator on the same port (8080) names its jobs alike, so
+     * their tasks were counted as this server's and it submitted fewer */
+    char user[256] = "", pwbuf[4096];
+    struct passwd pw, *found = NULL;
+    if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof pwbuf, &found) == 0 && found)
+        snprintf(user, sizeof user, "%s", found->pw_name);
     char *argv[] = {"squeue", "-h", "-r", "-t", "PENDING,RUNNING,CONFIGURING", "-n",
-                    (char *)job_name, "-o", "%i", NULL};
+                    (char *)job_name, "-o", "%i", user[0] ? "-u" : NULL, user, NULL};
     char *out;
     size_t len;
     int rc = subproc_run(argv, 1 << 24, &out, &len, err);

@@ -31,7 +31,8 @@ int slurm_script(const slurm_opts *o, char **out, kerror *err);
 int slurm_submit(const char *script, const char *script_path, char *const *extra, char *job,
                  size_t job_size, kerror *err);
 
-/* How many tasks of jobs named job_name are pending or running (squeue). */
+/* How many tasks of this user's jobs named job_name are pending or running
+ * (squeue -u: other users' jobs of that name are theirs). */
 int slurm_count(const char *job_name, int *n, kerror *err);
 
 /* A thread that keeps up to max tasks of o's job queued while has_work(ctx)

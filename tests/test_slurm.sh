@@ -165,15 +165,24 @@ check "the same values as a local run of the seed" \
 # --- kestrel serve --slurm-workers keeps workers queued while studies run ---
 kill "$SERVE"; wait "$SERVE"
 sed 's/"name": "slurm"/"name": "scaled"/; s/"seed": 7/"seed": 8/' spec.json > scaled.json
-"$KESTREL" serve --db k.db --listen 127.0.0.1:0 --max-parallel 0 --run scaled.json \
+# Another user's coordinator on the same port names its jobs alike: its two
+# held tasks were counted as this server's, which then submitted none.
+PORT=$(free_port)
+chmod 755 munge   # the other user's sbatch talks to munged too
+runuser -u nobody -- env SLURM_CONF="$SLURM_CONF" sbatch --hold --array=0-1 \
+    --job-name="kestrel-worker-$PORT" --chdir=/tmp --output=/dev/null --wrap true >/dev/null 2>other.err
+check "another user holds two tasks named as this server's" \
+    "[ \"\$(squeue -h -r -u nobody -n kestrel-worker-$PORT | wc -l)\" -eq 2 ]"
+"$KESTREL" serve --db k.db --listen 127.0.0.1:$PORT --max-parallel 0 --run scaled.json \
     --slurm-workers 2 --slurm-idle-exit 2 --slurm-args "--chdir=$T" >serve2.out 2>serve2.err &
 SERVE=$!
 wait_for "the scaled study to complete" '[ "$(q "select state from studies where name = '"'scaled'"'" 2>/dev/null)" = COMPLETE ]'
 check "a study runs on the workers the server queued" \
     "[ \$(q \"select count(*) from trials t join studies s on s.id = t.study_id where s.name = 'scaled' and t.worker like '% slurm:%'\") -eq 8 ]"
 check "the server logged its submissions" "grep -q 'slurm: submitted job' serve2.err"
-wait_for "its workers to exit once idle" '[ -z "$(squeue -h -t PENDING,RUNNING 2>/dev/null)" ]'
-check "no worker job is left once the study is done" "[ -z \"\$(squeue -h)\" ]"
+wait_for "its workers to exit once idle" '[ -z "$(squeue -h -u root -t PENDING,RUNNING 2>/dev/null)" ]'
+check "no worker job is left once the study is done" "[ -z \"\$(squeue -h -u root)\" ]"
+scancel -u nobody
 
 # --- workers that end at their start are not submitted again every 2 s -------
 # A second server on a history another one coordinates: its workers are
