@@ -22,6 +22,7 @@
 #include "format.h"
 #include "http_impl.h"
 #include "klog.h"
+#include "utf8.h"
 
 #define STREAM_CHUNK (16 * 1024)        /* bytes a stream's producer is ahead at most */
 
@@ -112,13 +113,31 @@ int http_respond_json(http_req *rq, int status, json_t *body)
     return send_response(rq, status, resp, "application/json");
 }
 
+/* text as a JSON string (a new reference; NULL when out of memory). An
+ * error quotes what the client sent (a study name in the path, a query
+ * parameter or its value) and bytes of it that are no UTF-8 (%FF) would make
+ * Jansson refuse the whole message, answered as a 500 "out of memory": they
+ * are written as U+FFFD, as a trial's output is. A message cut at its
+ * buffer's end in the middle of a character is mended the same way. */
+static json_t *error_text(const char *text)
+{
+    if (utf8_valid(text)) return json_string(text);
+    char *fixed = utf8_fix(text);
+    json_t *j = fixed ? json_string(fixed) : NULL;
+    free(fixed);
+    return j;
+}
+
 static int respond_verror(http_req *rq, int status, const char *code, const char *path,
                           const char *fmt, va_list ap)
 {
     char msg[KERROR_MSG_MAX + KERROR_PATH_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
-    if (e && path && *path) json_object_set_new(e, "path", json_string(path));
+    json_t *e = json_pack("{s:s, s:o}", "code", code, "message", error_text(msg));
+    if (e && path && *path && json_object_set_new(e, "path", error_text(path)) != 0) {
+        json_decref(e);
+        e = NULL;
+    }
     return http_respond_json(rq, status, e ? json_pack("{s:o}", "error", e) : NULL);
 }
 

@@ -1082,6 +1082,36 @@ class ApiTest(ServerCase):
         self.assertEqual(len(s.json("GET", "/api/v1/studies/q/trials?limit=2")[1]["trials"]), 2)
         self.assertEqual(s.json("GET", "/api/v1/studies/q/trials/1")[1]["number"], 1)
 
+    def test_bytes_that_are_no_utf8_in_a_path_or_query_are_quoted_in_the_error(self):
+        # GET /api/v1/studies/%FF was a 500 "cannot build the answer: out of
+        # memory": the 404's message quoted the name's byte 0xFF, which no
+        # JSON string holds, and so were a state, cursor, event id or route
+        # of such bytes; a parameter's name of them lost its `path`. The
+        # bytes are now written as U+FFFD and the answer is the one due.
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("u8", trials=2))[0], 201)
+        s.wait_state("u8", "COMPLETE")
+        bad = "\ufffd"
+        for method, path, status, field, said in (
+                ("GET", "/api/v1/studies/%FF", 404, None, "no study named '%s'" % bad),
+                ("GET", "/api/v1/studies/a%C3", 404, None, "no study named 'a%s'" % bad),
+                ("DELETE", "/api/v1/studies/%FF", 404, None, bad),
+                ("POST", "/api/v1/studies/%FF/stop", 404, None, bad),
+                ("GET", "/api/v1/nope%FF", 404, None, "/api/v1/nope" + bad),
+                ("GET", "/api/v1/studies/u8/trials?state=%FF", 400, "state", "not '%s'" % bad),
+                ("GET", "/api/v1/studies/u8/trials?after=%FF", 400, "after", bad),
+                ("GET", "/api/v1/studies/u8/trials/%FF", 400, "number", bad),
+                ("POST", "/api/v1/studies/u8/resume?retry_failed=%FF", 400, "retry_failed", bad),
+                ("GET", "/api/v1/events?since=%FF", 400, "since", bad),
+                ("GET", "/api/v1/studies?%FF=1", 400, bad, "unknown query parameter")):
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            c.request(method, path)
+            r = c.getresponse()
+            e = json.loads(r.read())["error"]
+            c.close()
+            self.assertEqual((r.status, e.get("path")), (status, field), path)
+            self.assertIn(said, e["message"], path)
+
     def test_events_and_last_event_id(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.slow_spec("ev", trials=4, pause=0.2))
