@@ -158,6 +158,7 @@ typedef struct {
     int is_read;
     const char *bad;            /* the first parameter the route does not take */
     int twice;                  /* bad is one it takes, given again */
+    int bare;                   /* bad is one it takes, given without '=' */
     unsigned long long seen;    /* bit i: the route's word i given; bit 0: token */
 } query_check;
 
@@ -176,20 +177,29 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
     unsigned long long bit = word < 64 ? 1ull << word : 0;
     c->twice = (c->seen & bit) != 0;
     c->seen |= bit;
-    if (c->twice) c->bad = key;
-    return c->twice ? MHD_NO : MHD_YES;
+    /* ?retry_failed or ?state with no '=' reaches MHD's lookup as NULL, the
+     * same as no parameter at all: the route would silently do without it */
+    c->bare = !c->twice && !value;
+    if (c->twice || c->bare) c->bad = key;
+    return c->bad ? MHD_NO : MHD_YES;
 }
 
 /* Answers 400 when the query has a parameter the route does not take (a
  * typo like ?limt=5 would otherwise be silently ignored), or one it takes
- * given twice (all but the first were); 1 when it did. */
+ * given twice (all but the first were) or without a value (read as
+ * absent); 1 when it did. */
 static int unknown_query(http_req *rq, const http_route *route)
 {
-    query_check c = {route, is_read(rq->method), NULL, 0, 0};
+    query_check c = {route, is_read(rq->method), NULL, 0, 0, 0};
     rq->srv->mhd.get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
     if (!c.bad) return 0;
     if (c.twice) {
         http_respond_error(rq, 400, "invalid", c.bad, "query parameter given twice: give it once");
+        return 1;
+    }
+    if (c.bare) {
+        http_respond_error(rq, 400, "invalid", c.bad, "query parameter without a value: give "
+                           "%s=VALUE", c.bad);
         return 1;
     }
     char words[256], *save = NULL;

@@ -1082,6 +1082,34 @@ class ApiTest(ServerCase):
         self.assertEqual(len(s.json("GET", "/api/v1/studies/q/trials?limit=2")[1]["trials"]), 2)
         self.assertEqual(s.json("GET", "/api/v1/studies/q/trials/1")[1]["number"], 1)
 
+    def test_a_query_parameter_without_a_value_is_refused(self):
+        # POST .../resume?retry_failed (no '=') resumed without retrying a
+        # failed trial, ?state listed every state and ?limit the default
+        # 100: libmicrohttpd hands a parameter without '=' over as absent.
+        # Each is a 400 naming it, as ?state= and ?limit= (empty) were.
+        s = self.serve()
+        spec = fn_spec("bare", trials=2, parallel=1)
+        spec["run"] = {"command": ["sh", "-c", "exit 1"]}
+        spec["budget"]["max_failures"] = 0
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("bare", "FAILED")
+        for method, path, field in (("POST", "/api/v1/studies/bare/resume?retry_failed", "retry_failed"),
+                                    ("GET", "/api/v1/studies/bare/trials?state", "state"),
+                                    ("GET", "/api/v1/studies/bare/trials?limit=1&sort", "sort"),
+                                    ("GET", "/api/v1/studies/bare/curves?limit", "limit"),
+                                    ("GET", "/api/v1/events?study", "study"),
+                                    ("GET", "/api/v1/studies?token", "token")):
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            c.request(method, path)
+            r = c.getresponse()             # the headers first: an accepted stream would not end
+            self.assertEqual(r.status, 400, path)
+            e = json.loads(r.read())["error"]
+            c.close()
+            self.assertEqual(e.get("path"), field, path)
+            self.assertIn("without a value: give %s=VALUE" % field, e["message"])
+        self.assertEqual(s.json("GET", "/api/v1/studies/bare/trials")[1]["total"], 2)
+        self.assertEqual(s.json("POST", "/api/v1/studies/bare/resume?retry_failed=true")[0], 202)
+
     def test_bytes_that_are_no_utf8_in_a_path_or_query_are_quoted_in_the_error(self):
         # GET /api/v1/studies/%FF was a 500 "cannot build the answer: out of
         # memory": the 404's message quoted the name's byte 0xFF, which no
