@@ -204,13 +204,28 @@ static void h_list(http_req *rq, void *ctx)
     http_respond_json(rq, 200, json_pack("{s:o}", "studies", arr));
 }
 
+/* The request body as text for a JSON parser that reads up to a NUL, or
+ * KE_INVALID when it holds one: `{"note": "a"}` then a NUL and anything
+ * was stored as the note "a", the rest unread (the worker routes read the
+ * body by its length, json_loadb, and refuse it). */
+static int body_text(http_req *rq, const char **text, kerror *err)
+{
+    size_t len;
+    *text = http_body(rq, &len);
+    size_t nul = strlen(*text);
+    if (nul == len) return KE_OK;
+    return kerror_set(err, KE_INVALID, NULL, "invalid JSON: a NUL byte at byte %zu of the "
+                      "body (of %zu bytes)", nul, len);
+}
+
 static void h_create(http_req *rq, void *ctx)
 {
     api *a = ctx;
     kerror err;
     kerror_clear(&err);
     spec_study spec;
-    if (spec_parse(&spec, http_body(rq, NULL), &err) != KE_OK) {
+    const char *text;
+    if (body_text(rq, &text, &err) != KE_OK || spec_parse(&spec, text, &err) != KE_OK) {
         http_respond_kerror(rq, &err);
         return;
     }
@@ -292,7 +307,10 @@ static void on_study(http_req *rq, api *a, int status, study_fn fn)
 static int body_json(http_req *rq, json_t **out, kerror *err)
 {
     json_error_t je;
-    *out = json_loads(http_body(rq, NULL), JSON_REJECT_DUPLICATES, &je);
+    const char *text;
+    *out = NULL;
+    if (body_text(rq, &text, err) != KE_OK) return err->code;
+    *out = json_loads(text, JSON_REJECT_DUPLICATES, &je);
     if (*out) return KE_OK;
     return kerror_set(err, KE_INVALID, NULL, "invalid JSON at line %d, column %d: %s", je.line,
                       je.column, je.text);

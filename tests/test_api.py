@@ -1110,6 +1110,27 @@ class ApiTest(ServerCase):
         self.assertEqual(s.json("GET", "/api/v1/studies/bare/trials")[1]["total"], 2)
         self.assertEqual(s.json("POST", "/api/v1/studies/bare/resume?retry_failed=true")[0], 202)
 
+    def test_a_body_holding_a_nul_byte_is_refused(self):
+        # PUT .../note of {"note": "a"}, a NUL, then anything answered 200
+        # and stored "a": the body was read as a C string, up to its NUL, and
+        # what followed was never looked at; a spec or an enqueued
+        # configuration alike. Each is a 400 now, nothing stored.
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("nul", trials=1))[0], 201)
+        s.wait_state("nul", "COMPLETE")
+        tail = b"\x00{\"note\": \"b\"}"
+        for path, method, body in (
+                ("/api/v1/studies/nul/note", "PUT", b'{"note": "a"}' + tail),
+                ("/api/v1/studies/nul/enqueue", "POST", b'{"x1": 1, "x2": 2}' + tail),
+                ("/api/v1/studies", "POST", json.dumps(fn_spec("nul2")).encode() + tail)):
+            status, e = s.json(method, path, body)
+            self.assertEqual(status, 400, path)
+            self.assertIn("a NUL byte at byte %d of the body" % body.index(b"\x00"),
+                          e["error"]["message"])
+        self.assertEqual(s.json("GET", "/api/v1/studies/nul/note"), (200, {"note": None}))
+        self.assertEqual(s.json("GET", "/api/v1/studies/nul/enqueue"), (200, {"pending": []}))
+        self.assertEqual(s.json("GET", "/api/v1/studies/nul2")[0], 404)
+
     def test_bytes_that_are_no_utf8_in_a_path_or_query_are_quoted_in_the_error(self):
         # GET /api/v1/studies/%FF was a 500 "cannot build the answer: out of
         # memory": the 404's message quoted the name's byte 0xFF, which no
