@@ -39,7 +39,7 @@ static void log_study(const char *study, const char *state, const scheduler_stat
 
 static json_t *value_or_null(int has, double v)
 {
-    return has ? json_real(v) : json_null();
+    return has ? api_number(v) : json_null();
 }
 
 static void on_sched_event(const scheduler_event *ev, void *ctx)

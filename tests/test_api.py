@@ -1193,6 +1193,32 @@ class ApiTest(ServerCase):
         status, e = s.json("GET", "/api/v1/events?since=x")
         self.assertEqual((status, e["error"]["path"]), (400, "since"))
 
+    def test_event_values_are_written_as_the_trials_list_writes_them(self):
+        # A trial reporting {"step": 1, "loss": 3} then {"loss": 2} came in
+        # trial_reported as "value":3.0 and in trial_finished as "value":2.0,
+        # where the trials list, the curves and the exports write 3 and 2
+        # (docs/openapi.yaml: integral values as integers): a client typed
+        # by the list's answers read a float where it had an integer.
+        s = self.serve()
+        script = os.path.join(self.tmp, "whole.sh")
+        with open(script, "w") as f:
+            f.write('echo \'{"step": 1, "loss": 3}\' >&3\necho \'{"loss": 2}\' >&3\n')
+        spec = self.slow_spec("whole", trials=1, parallel=1)
+        spec["run"]["command"] = ["sh", script]
+        req = urllib.request.Request(s.base + "/api/v1/events?study=whole")
+        with urllib.request.urlopen(req, timeout=120) as r:
+            self.assertEqual(r.readline(), b"retry: 2000\n")   # open: it listens
+            self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+            events = self.parse_events(r, {"trial_reported", "trial_finished"})
+        values = {t: d["value"] for _, t, d in events if t in ("trial_reported", "trial_finished")}
+        self.assertEqual(values, {"trial_reported": 3, "trial_finished": 2})
+        self.assertEqual([type(v) for v in values.values()], [int, int], values)
+        s.wait_state("whole", "COMPLETE")
+        trial = s.json("GET", "/api/v1/studies/whole/trials")[1]["trials"][0]
+        curve = s.json("GET", "/api/v1/studies/whole/curves")[1]["curves"][0]
+        self.assertEqual((trial["value"], type(trial["value"])), (2, int))
+        self.assertEqual((curve["values"], type(curve["values"][0])), ([3], int))
+
     def test_trial_events_are_built_while_a_stream_listens(self):
         # A study nobody watched leaves its state in the stream but no trial
         # events (a fleet's coordinator without a dashboard builds none);
