@@ -71,6 +71,16 @@ json_t *api_study_json(const storage_study *s, int with_spec)
     return o;
 }
 
+json_t *api_study_event_json(const storage_study *s)
+{
+    json_t *o = api_study_json(s, 0);
+    if (o && json_object_set_new(o, "study", json_string(s->name)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *params_json(const storage_trial *t)
 {
     json_t *p = json_object();

@@ -45,6 +45,9 @@ json_t *api_number(double v);
 json_t *api_text(const char *s);
 /* The study object; with_spec adds "spec" (the stored spec document). */
 json_t *api_study_json(const storage_study *s, int with_spec);
+/* The study as a study_changed event's data: its object plus "study", its
+ * name, the field every event names its study by. */
+json_t *api_study_event_json(const storage_study *s);
 /* The trial object. */
 json_t *api_trial_json(const storage_trial *t);
 /* Trial objects (an array of api_trial_json's) as columns: an object with

@@ -525,7 +525,7 @@ static void on_other(const storage_study *s, const char *name, void *ctx)
         svc_publish_state(sv, name, "DELETED");
         return;
     }
-    svc_publish(sv, name, "study_changed", api_study_json(s, 0));
+    svc_publish(sv, name, "study_changed", api_study_event_json(s));
 }
 
 static void watch_others(service *sv)

@@ -410,4 +410,23 @@ test('a study name of 128 characters leaves every column of the studies list in 
   await api('DELETE', '/studies/' + long);
 });
 
+test('the page of a study another process runs follows it live', async () => {
+  /* its only news is the server's study_changed, which the page took for
+   * another study's (it had no "study" field) and dropped: the page stayed
+   * at the first run's counts */
+  const file = join(tmp, 'cron-page.json');
+  const db = join(tmp, 'kestrel.db');
+  writeFileSync(file, JSON.stringify(branin('cron-page', 3, 1)));
+  assert.equal(spawnSync(KESTREL, ['run', file, '--db', db, '--quiet']).status, 0);
+  await page.goto('about:blank');   /* a new document: its badge says 'live' once its own feed opens */
+  await go('#/study/cron-page');
+  await page.getByText('3 / 3 finished').waitFor();
+  await page.locator('#live[data-state="live"]').waitFor();
+  writeFileSync(file, JSON.stringify(branin('cron-page', 5, 1)));   /* a larger budget: it goes on */
+  const run = spawnSync(KESTREL, ['run', file, '--db', db, '--quiet']);
+  assert.equal(run.status, 0, String(run.stderr));
+  await page.getByText('5 / 5 finished').waitFor();
+  assert.equal((await api('DELETE', '/studies/cron-page')).status, 204);
+});
+
 noScriptErrors();
