@@ -166,8 +166,11 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
                                  const char *value)
 {
     (void)kind;
-    (void)value;
     query_check *c = cls;
+    /* "?&limit=5" or "?limit=5&&sort=best": the empty piece between two
+     * '&' comes as a parameter of no name and no value, where a trailing
+     * '&' comes as nothing; nothing was given there either */
+    if (!*key && !value) return MHD_YES;
     int word = c->is_read && !strcmp(key, "token") ? 0 : in_words(c->route->query, key);
     if (word == 0 && !(c->is_read && !strcmp(key, "token"))) {
         c->bad = key;
@@ -200,6 +203,12 @@ static int unknown_query(http_req *rq, const http_route *route)
     if (c.bare) {
         http_respond_error(rq, 400, "invalid", c.bad, "query parameter without a value: give "
                            "%s=VALUE", c.bad);
+        return 1;
+    }
+    if (!*c.bad) {
+        const char *v = http_query(rq, "");
+        http_respond_error(rq, 400, "invalid", NULL, "query parameter without a name ('=%s'): "
+                           "give NAME=VALUE", v ? v : "");
         return 1;
     }
     char words[256], *save = NULL;

@@ -1112,6 +1112,25 @@ class ApiTest(ServerCase):
         self.assertEqual(s.json("GET", "/api/v1/studies/bare/trials")[1]["total"], 2)
         self.assertEqual(s.json("POST", "/api/v1/studies/bare/resume?retry_failed=true")[0], 202)
 
+    def test_a_stray_ampersand_is_nothing_and_a_nameless_value_is_said(self):
+        # ?&limit=1 and ?limit=1&&sort=best (a client joining its parameters
+        # with one '&' too many) were 400 "unknown query parameter; this
+        # route takes: state sort offset limit after format", naming none,
+        # where ?limit=1& was served: the empty piece is now nothing, as a
+        # trailing '&' is, and ?=5 is refused saying what it was.
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("amp", trials=3))[0], 201)
+        s.wait_state("amp", "COMPLETE")
+        for query, numbers in (("?&limit=1", [0]), ("?limit=1&", [0]), ("?limit=1&&offset=2", [2]),
+                               ("?&&limit=2&&", [0, 1])):
+            status, page = s.json("GET", "/api/v1/studies/amp/trials" + query)
+            self.assertEqual(status, 200, (query, page))
+            self.assertEqual([t["number"] for t in page["trials"]], numbers, query)
+        status, e = s.json("GET", "/api/v1/studies/amp/trials?limit=1&=5")
+        self.assertEqual(status, 400)
+        self.assertEqual(e["error"]["message"],
+                         "query parameter without a name ('=5'): give NAME=VALUE")
+
     def test_a_body_holding_a_nul_byte_is_refused(self):
         # PUT .../note of {"note": "a"}, a NUL, then anything answered 200
         # and stored "a": the body was read as a C string, up to its NUL, and
