@@ -252,11 +252,14 @@ int http_admit_headers(http_server *s, http_req *rq)
         const http_route *r = &s->o.routes[i];
         memset(rq->params, 0, sizeof rq->params);
         if (!match(rq, r->pattern, rq->path)) continue;
+        /* a GET route answers HEAD too (method_matches): Allow says so, as
+         * the dashboard's files' "GET, HEAD" does */
+        const char *m = strcmp(r->method, "GET") ? r->method : "GET, HEAD";
         if (method_matches(r->method, rq->method)) {
             route = r;
-        } else if (strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+        } else if (strlen(allow) + strlen(m) + 3 < sizeof allow) {
             if (allow[0]) strcat(allow, ", ");
-            strcat(allow, r->method);
+            strcat(allow, m);
         }
     }
     rq->route = route;

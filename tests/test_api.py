@@ -293,6 +293,18 @@ class ApiTest(ServerCase):
         self.assertEqual(status, 405)
         self.assertIn("POST", headers["Allow"])
         self.assertEqual(s.request("DELETE", "/api/v1/studies")[0], 405)
+        # every method the path takes, HEAD with GET (it is served): Allow
+        # listed "GET, POST" and "GET", which a client that reads it took
+        # for HEAD refused
+        for method, path, allow in (("PUT", "/api/v1/studies", "GET, HEAD, POST"),
+                                    ("POST", "/api/v1/studies/x/trials", "GET, HEAD"),
+                                    ("POST", "/api/v1/studies/x", "GET, HEAD, DELETE"),
+                                    ("DELETE", "/api/v1/studies/x/note", "GET, HEAD, PUT"),
+                                    ("GET", "/api/v1/studies/x/stop", "POST")):
+            status, headers, _ = s.request(method, path, b"" if method != "DELETE" else None)
+            self.assertEqual((status, headers["Allow"]), (405, allow), (method, path))
+            listed = "HEAD" if "HEAD" in allow else "POST"
+            self.assertNotEqual(s.request(listed, path, None if listed == "HEAD" else b"")[0], 405)
         # the dashboard's files take GET and HEAD only: 405, not 404 (they exist)
         for method, path in (("POST", "/"), ("DELETE", "/index.html"), ("PUT", "/dashboard.js")):
             status, headers, _ = s.request(method, path, b"" if method != "DELETE" else None)
