@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -498,11 +499,25 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- the server ---- */
 
+/* A name is a loopback name in any case (curl http://LOCALHOST:8080/ sends
+ * the Host as typed, and was refused as a foreign page), and ::1 in any of
+ * its spellings ([0:0:0:0:0:0:0:1], ::ffff:127.0.0.1). */
 int http_is_loopback(const char *host)
 {
-    if (!strcmp(host, "localhost") || !strcmp(host, "::1") || !strcmp(host, "[::1]")) return 1;
+    if (!strcasecmp(host, "localhost")) return 1;
+    char inner[INET6_ADDRSTRLEN];
+    size_t n = strlen(host);
+    int bracketed = n >= 2 && host[0] == '[' && host[n - 1] == ']';
+    if (bracketed && n - 2 < sizeof inner) {
+        memcpy(inner, host + 1, n - 2);
+        inner[n - 2] = '\0';
+        host = inner;
+    }
+    struct in6_addr a6;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
     struct in_addr a;
-    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+    return !bracketed && inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 /* Loads libmicrohttpd into s->dl and s->mhd. */

@@ -77,7 +77,8 @@ void http_stop(http_server *s);
 /* Responses sent with this status code since the start. */
 uint64_t http_count(const http_server *s, int status);
 
-/* Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+/* Whether host is a loopback address (127.0.0.0/8, ::1 in any spelling,
+ * bracketed or not, localhost in any case). */
 int http_is_loopback(const char *host);
 
 /* The request. Strings are valid until the handler returns. */

@@ -1367,6 +1367,18 @@ class ApiTest(ServerCase):
                                                           "Origin": "http://localhost:%d" % s.port}):
             status, _ = s.json("POST", "/api/v1/studies/none/stop", headers=headers)
             self.assertEqual(status, 404, headers)
+        # a loopback name in any case (curl http://LOCALHOST:PORT/ sends it as
+        # typed) and ::1 in any spelling were 403 "a web page of another site"
+        for name in ("LOCALHOST", "LocalHost", "[0:0:0:0:0:0:0:1]", "[::ffff:127.0.0.1]"):
+            named = "%s:%d" % (name, s.port)
+            self.assertEqual(s.request("GET", "/api/v1/studies", headers={"Host": named})[0], 200,
+                             name)
+            status, _ = s.json("POST", "/api/v1/studies/none/stop",
+                               headers={"Host": named, "Origin": "http://" + named})
+            self.assertEqual(status, 404, name)
+        for name in ("localhost.evil.example", "[::2]", "[127.0.0.1]", "[localhost]"):
+            self.assertEqual(s.request("GET", "/api/v1/studies",
+                                       headers={"Host": "%s:%d" % (name, s.port)})[0], 403, name)
         self.assertEqual(s.request("POST", "/api/v1/studies", spec,
                                    headers={"Origin": "http://" + host})[0], 201)
         # with a token a page cannot post either way (it lacks the token): no check
