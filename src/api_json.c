@@ -246,6 +246,26 @@ static int csv_taken(const api_csv *c, const char *label)
     return 0;
 }
 
+/* The label of a column for name: name itself, or name behind as many
+ * prefixes as make it one no column has yet (a parameter called value is
+ * param_value; one called value beside one called param_value is
+ * param_param_value: a reader keyed by name, csv.DictReader or pandas, lost
+ * or renamed one of two columns of the same name). Written into buf of
+ * size bytes when it differs from name. */
+static const char *csv_label(const api_csv *c, const char *prefix, const char *name, char *buf,
+                             size_t size)
+{
+    const char *label = name;
+    size_t lp = strlen(prefix), off = 0;
+    while (csv_taken(c, label) && off + lp + strlen(name) < size) {
+        memcpy(buf + off, prefix, lp);
+        off += lp;
+        snprintf(buf + off, size - off, "%s", name);
+        label = buf;
+    }
+    return label;
+}
+
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 {
     memset(c, 0, sizeof *c);
@@ -263,19 +283,16 @@ int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
      * by a reader keyed by name (csv.DictReader, pandas) */
     for (int i = 0; i < c->np; i++) {
         const char *name = json_string_value(json_array_get(c->params, (size_t)i));
-        if (csv_taken(c, name)) {   /* a fixed column's name: short */
-            snprintf(c->param_labels[i], sizeof c->param_labels[0], "param_%s", name);
-            name = c->param_labels[i];
-        }
-        c->cols[c->ncols++] = name;
+        const char *label = csv_label(c, "param_", name, c->param_labels[i],
+                                      sizeof c->param_labels[0]);
+        c->cols[c->ncols++] = label;
     }
     /* final metrics besides the objective (the value column), named as
      * reported unless a parameter has that name */
     for (int i = 0; i < c->n_metrics && c->nm < API_CSV_MAX_METRICS; i++) {
         const char *name = c->metrics[i].name;
         if (!strcmp(name, s->metric)) continue;
-        char *label = c->labels[c->nm];
-        snprintf(label, sizeof c->labels[0], "%s%s", csv_taken(c, name) ? "metric_" : "", name);
+        const char *label = csv_label(c, "metric_", name, c->labels[c->nm], sizeof c->labels[0]);
         c->metric_of[c->nm++] = name;
         c->cols[c->ncols++] = label;
     }
