@@ -358,7 +358,10 @@ void format_row(format_writer *w, const format_cell *cells)
             else cell_text(c, buf, sizeof buf);
             if (w->kind == FORMAT_CSV) {
                 if (i) fputc(',', out);
-                format_csv_field(out, buf);
+                /* a text whole, not buf's first 1023 bytes: a note, a
+                 * failure or a 1024-byte choice lost its end (the table
+                 * shows a cell's first line and may cut it) */
+                format_csv_field(out, c->kind == CELL_TEXT && c->text ? c->text : buf);
             } else {
                 one_line(buf, sizeof buf);
                 table_cell(out, buf, w->width[i], i + 1 == w->ncols);

@@ -312,6 +312,13 @@ $KESTREL validate wide.json >/dev/null 2>&1; rc=$?
 check "validate accepts 64 categoricals of 1024 bytes" "[ $rc -eq 0 ]"
 $KESTREL run wide.json --db wide.db >/dev/null 2>err.txt; rc=$?
 check "and such a study runs" "[ $rc -eq 0 ] && [ \$(DB=wide.db q \"select count(*) from trials where state='COMPLETE'\") -eq 1 ]"
+# CSV keeps a text whole, as JSON does: the 1024-byte choice and a long note
+# came out cut to 1023 bytes (the writer's cell buffer)
+$KESTREL note wide --db wide.db "$(printf '%02000d' 0)end"
+$KESTREL trials wide --db wide.db --format csv >out.csv
+$KESTREL studies --db wide.db --format csv >studies.csv
+lens=$(python3 -c "import csv; t = next(csv.DictReader(open('out.csv'))); s = next(csv.DictReader(open('studies.csv'))); print(len(t['c63']), t['c63'] == 'v' * 1024, len(s['note']), s['note'].endswith('end'))")
+check "kestrel trials and studies --format csv keep a 1024-byte choice and a 2003-byte note whole" "[ '$lens' = '1024 True 2003 True' ]"
 
 # --- kill -9 of the runner, then resume ----------------------------------
 # Trials wait for the file GATE, so a study cannot finish before the checks
