@@ -120,9 +120,12 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
     if (rc == KE_OK && configs)
         printf("enqueued %d configuration%s for study '%s' (%zu pending)\n", added,
                added == 1 ? "" : "s", name, json_array_size(pending));
+    /* the listing is for a call without configurations alone: after the
+     * line above, it put every pending one's JSON after a text line on
+     * stdout, which no reader of either takes */
     if (rc == KE_OK && configs && added && row.state == STUDY_COMPLETE)
         fprintf(stderr, "kestrel enqueue: study '%s' is complete: %s\n", name, when);
-    else if (rc == KE_OK && json_dumpf(pending, stdout, JSON_INDENT(2)) == 0)
+    if (rc == KE_OK && !configs && json_dumpf(pending, stdout, JSON_INDENT(2)) == 0)
         putchar('\n');
     json_decref(pending);
     storage_study_free(&row);

@@ -537,6 +537,13 @@ check "fail fast: the trials listing the run points to works (exit 0, the FAILED
 $KESTREL best broken --db broken.db >out.txt 2>err.txt; rc=$?
 check "kestrel best with no complete trial: exit 5, the error alone, no header" "[ $rc -eq 5 ] && [ ! -s out.txt ] && grep -q 'no COMPLETE trial' err.txt"
 check "fail fast: kestrel studies shows FAILED" "$KESTREL studies --db broken.db | grep -q 'broken *FAILED'"
+# kestrel enqueue --set to a study that is not complete says one line:
+# every pending configuration's JSON came after it, on stdout, as when it
+# is called without --set to list them
+$KESTREL enqueue broken --db broken.db --set x=0.5 >out.txt 2>err.txt; rc=$?
+check "kestrel enqueue --set to a FAILED study: its one line, no JSON after it" "[ $rc -eq 0 ] && [ \"\$(cat out.txt)\" = \"enqueued 1 configuration for study 'broken' (1 pending)\" ] && [ ! -s err.txt ]"
+$KESTREL enqueue broken --db broken.db >out.txt; rc=$?
+check "kestrel enqueue without --set still lists the pending ones as JSON" "[ $rc -eq 0 ] && python3 -c \"import json; assert json.load(open('out.txt'))[0]['params'] == {'x': 0.5}\""
 sed 's/"max_parallel": 1}/"max_parallel": 1, "max_failures": 0}, "name": "few"/; s/"name": "broken", //; s/"max_trials": 40/"max_trials": 3/' broken.json > few.json
 $KESTREL run few.json --db broken.db >/dev/null 2>&1; rc=$?
 check "a budget spent with no trial complete: FAILED, not COMPLETE" "[ $rc -eq 1 ] && q \"select state || '|' || state_reason from studies where name='few'\" | grep -q '^FAILED|no trial completed; the last failure: exit code 2'"
