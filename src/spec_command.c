@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nearest.h"
+
 typedef struct {
     char *buf;
     size_t len, cap;
@@ -143,6 +145,35 @@ static const char *unsafe_spot(const spec_study *s, const char *name, size_t n,
     return NULL;
 }
 
+/* Refuses {name} (n bytes), no placeholder, saying what would be: a brace
+ * of the command's own (awk's '{print $1}', JSON text) read as a
+ * placeholder was refused with no word of {{, and a mistyped parameter
+ * with no word of the one meant. */
+static int unknown_placeholder(const spec_study *s, const char *name, size_t n, const char *path,
+                               kerror *err)
+{
+    const char *names[SPACE_MAX_PARAMS + 3];
+    int k = 0;
+    for (int i = 0; i < s->space.n; i++) names[k++] = s->space.params[i].name;
+    names[k++] = "trial";
+    names[k++] = "study";
+    names[k] = NULL;
+    char word[SPACE_NAME_MAX];
+    const char *near = NULL;
+    if (n < sizeof word) {
+        memcpy(word, name, n);
+        word[n] = '\0';
+        near = nearest_name(word, names);
+    }
+    int shown = n > 64 ? 64 : (int)n;
+    if (near)
+        return kerror_set(err, KE_INVALID, path, "unknown placeholder {%.*s} (did you mean {%s}?)",
+                          shown, name, near);
+    return kerror_set(err, KE_INVALID, path, "unknown placeholder {%.*s}: not a parameter of the "
+                      "space, {trial} or {study}; write {{ and }} for literal braces",
+                      shown, name);
+}
+
 /* Expands template tmpl into *out (malloc'd): {name} placeholders, shell
  * quoted when quote is set, and {{ / }} as literal braces. In a shell string
  * a placeholder must stand where its quoted value stays one inert word
@@ -177,8 +208,7 @@ static int expand(const spec_study *s, const char *tmpl, const space_point *pt, 
         }
         size_t n = (size_t)(end - c - 1);
         if (placeholder_value(s, c + 1, n, pt, trial, val, sizeof val) < 0) {
-            rc = kerror_set(err, KE_INVALID, path, "unknown placeholder {%.*s}",
-                            n > 64 ? 64 : (int)n, c + 1);
+            rc = unknown_placeholder(s, c + 1, n, path, err);
             break;
         }
         const char *why = quote ? unsafe_spot(s, c + 1, n, &sh) : NULL;

@@ -292,6 +292,14 @@ static const reject_case rejects[] = {
     { P1("run.command", "\"echo {foo}\""), "run.command", "unknown placeholder {foo}" },
     { P1("run.command", "\"echo {}\""), "run.command", "unknown placeholder {}" },
     { P1("run.command", "[\"echo\", \"--x={bar}\"]"), "run.command[1]", "unknown placeholder {bar}" },
+    /* a brace of the command's own is pointed to {{, a near name to itself */
+    { P1("run.command", "\"echo {x1} | awk '{print $1}'\""), "run.command",
+      "unknown placeholder {print $1}: not a parameter of the space, {trial} or {study}; write {{ "
+      "and }} for literal braces" },
+    { P1("run.command", "\"echo {x3} {trial}\""), "run.command",
+      "unknown placeholder {x3} (did you mean {x1}?)" },
+    { P1("run.command", "[\"run\", \"--n={Trial}\"]"), "run.command[1]",
+      "unknown placeholder {Trial} (did you mean {trial}?)" },
     { P1("run.command", "\"echo {x1\""), "run.command", "unterminated placeholder" },
     { P1("run.command", "\"echo } {x1}\""), "run.command", "unmatched '}'" },
     /* a text placeholder inside the user's own quotes would run $(...) */
