@@ -203,8 +203,13 @@ static int summary(const spec_study *spec, const scheduler_status *st, const pro
     if (st->stop_reason)
         say(p, "stopped: %s; run the same command again to resume", st->stop_reason);
     if (st->failed) {
+        /* the failure quotes the last trial's stderr: its \r and colours
+         * made the terminal write over the line's start, and went raw into
+         * a cron log */
+        char why[2048];
+        klog_escape(why, sizeof why, st->failure ? st->failure : "");
         fprintf(stderr, "kestrel run: study '%s' failed: %s; see 'kestrel trials %s "
-                "--state FAILED'\n", spec->name, st->failure, spec->name);
+                "--state FAILED'\n", spec->name, why, spec->name);
         return CLI_FAIL;
     }
     return st->completed ? CLI_OK : CLI_STOPPED;

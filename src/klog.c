@@ -8,6 +8,20 @@
 #include <stdarg.h>
 #include <time.h>
 
+size_t klog_escape(char *out, size_t size, const char *s)
+{
+    size_t n = 0;
+    /* room for the longest escape (4 bytes) and the NUL */
+    for (const unsigned char *p = (const unsigned char *)s; *p && n + 5 < size; p++) {
+        if (*p == '\n') n += (size_t)snprintf(out + n, 3, "\\n");
+        else if (*p == '\t') n += (size_t)snprintf(out + n, 3, "\\t");
+        else if (*p < 0x20 || *p == 0x7f) n += (size_t)snprintf(out + n, 5, "\\x%02x", *p);
+        else out[n++] = (char)*p;
+    }
+    if (size) out[n] = '\0';
+    return n;
+}
+
 void klog(FILE *f, const char *fmt, ...)
 {
     char msg[2048], line[2048];
@@ -19,13 +33,8 @@ void klog(FILE *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* room for the longest escape (4 bytes) and the newline */
-    for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < sizeof line; p++) {
-        if (*p == '\n') n += (size_t)snprintf(line + n, 3, "\\n");
-        else if (*p == '\t') n += (size_t)snprintf(line + n, 3, "\\t");
-        else if (*p < 0x20 || *p == 0x7f) n += (size_t)snprintf(line + n, 5, "\\x%02x", *p);
-        else line[n++] = (char)*p;
-    }
+    /* the newline takes the NUL's place */
+    n += klog_escape(line + n, sizeof line - n, msg);
     line[n++] = '\n';
     fwrite(line, 1, n, f);
     fflush(f);

@@ -5,6 +5,7 @@
 #ifndef KESTREL_KLOG_H
 #define KESTREL_KLOG_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* Writes "2026-12-02T17:30:17Z " + printf(fmt, ...) + "\n" to f, the message's
@@ -12,5 +13,11 @@
  * arguments hold. Safe from several threads: the line is formatted first
  * and written with one call. */
 void klog(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes s into out (size bytes, NUL-terminated) with its control
+ * characters escaped as klog escapes them, cut where the next character
+ * would not fit; returns the length written. For a line that carries
+ * another's text (a trial's failure, its stderr) without a timestamp. */
+size_t klog_escape(char *out, size_t size, const char *s);
 
 #endif

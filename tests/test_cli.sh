@@ -547,6 +547,17 @@ check "kestrel enqueue without --set still lists the pending ones as JSON" "[ $r
 sed 's/"max_parallel": 1}/"max_parallel": 1, "max_failures": 0}, "name": "few"/; s/"name": "broken", //; s/"max_trials": 40/"max_trials": 3/' broken.json > few.json
 $KESTREL run few.json --db broken.db >/dev/null 2>&1; rc=$?
 check "a budget spent with no trial complete: FAILED, not COMPLETE" "[ $rc -eq 1 ] && q \"select state || '|' || state_reason from studies where name='few'\" | grep -q '^FAILED|no trial completed; the last failure: exit code 2'"
+# the study's failure quotes the last trial's stderr (a progress bar's \r,
+# colours): the run's line on stderr says it escaped, one line a terminal
+# does not write over and a cron log keeps plain
+cat > ansi.json <<'J'
+{"name": "ansi", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random"}, "budget": {"max_trials": 3, "max_failures": 1},
+ "run": {"command": "printf '50%%|##|\\r\\033[31mboom\\033[0m\\n' >&2; exit 1"}}
+J
+$KESTREL run ansi.json --db broken.db >/dev/null 2>err.txt; rc=$?
+check "a failed study's line on stderr: the trial's control characters escaped" "[ $rc -eq 1 ] && [ \$(wc -l < err.txt) -eq 1 ] && ! LC_ALL=C grep -q '[[:cntrl:]]' err.txt && grep -qF 'the last: exit code 1: 50%|##|\\x0d\\x1b[31mboom\\x1b[0m; see ' err.txt"
 unset DB
 
 # --- a GP study's trials do not depend on OpenBLAS's thread count ------------
