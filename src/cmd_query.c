@@ -286,16 +286,18 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
         return cli_fail(cmd, &err);
     }
     storage_trial t;
-    /* `best` checks first, so an error comes alone, without a header */
+    /* `best` checks first, so an error comes alone, without a header: its
+     * model's export too (a row and an unclosed JSON came before it) */
     if (best_only && (rc = storage_trial_best(st, study.id, &t, &err)) == KE_NOTFOUND)
         rc = not_found(st, &study, 1, &err);
+    if (best_only && rc == KE_OK && q->export_model && (rc = export_model(q, t.number, &err)))
+        storage_trial_free(&t);
     if (rc == KE_OK) {
         const char *cols[API_CSV_COLS];
         choose_columns(&tp, q->fmt, cols);
         format_begin(&tp.w, q->fmt, stdout, cols, tp.n);
         if (best_only) {
             print_trial(&t, &tp);
-            if (q->export_model) rc = export_model(q, t.number, &err);
             storage_trial_free(&t);
         } else {
             storage_filter f = {.state = q->state, .offset = q->offset, .limit = q->limit,

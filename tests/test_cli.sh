@@ -156,6 +156,10 @@ minv=$(q "select min(value) from trials")
 check "best_trials view gives the minimum" "[ '$best' = '$minv' ]"
 check "best trial params in one select" "q \"select params from best_trials where study='branin-random'\" | grep -q '\"x1\"'"
 check "kestrel best --format json" "$KESTREL best branin-random --format json | grep -q '\"x2\"'"
+# a model that cannot be exported is an error alone, as no complete trial
+# is: the best row came first, and its JSON was left without its ']'
+$KESTREL best branin-random --format json --export-model m.kck >out.txt 2>err.txt; rc=$?
+check "kestrel best --export-model of a study with no model: exit 5, no row, no unclosed JSON" "[ $rc -eq 5 ] && [ ! -s out.txt ] && grep -q 'trial [0-9]* has no model file' err.txt && [ ! -e m.kck ]"
 check "kestrel trials --format csv has 17 lines" "[ \$($KESTREL trials branin-random --format csv | wc -l) -eq 17 ]"
 check "kestrel studies lists it" "$KESTREL studies | grep -q 'branin-random *COMPLETE'"
 check "plain progress lines in a pipe, timestamped" "grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z trial [0-9]+ COMPLETE value=' run.txt"
