@@ -578,15 +578,19 @@ void scheduler_stop(scheduler *s, const char *reason)
     stop_all(s, s->stop_reason);
 }
 
-/* No trial has completed in the whole study, and some failed by themselves. */
-static int nothing_completed(const scheduler *s)
+/* No trial has completed in the whole study, and some failed by themselves;
+ * *last gets the reason of the last of those (a run that started none has
+ * no failure of its own to name, and said "(before this run)" in the
+ * study's state_reason, over the reason stored before). */
+static int nothing_completed(const scheduler *s, const char **last)
 {
-    int failed = 0;
+    *last = NULL;
     for (int k = 0; k < s->hist.n; k++) {
         if (s->hist.t[k].state == TRIAL_COMPLETE) return 0;
-        failed |= s->hist.t[k].state == TRIAL_FAILED && !trial_interrupted(s->hist.t[k].failure);
+        if (s->hist.t[k].state == TRIAL_FAILED && !trial_interrupted(s->hist.t[k].failure))
+            *last = s->hist.t[k].failure ? s->hist.t[k].failure : "";
     }
-    return failed;
+    return *last != NULL;
 }
 
 /* budget.max_failures trials failed in a row: the study fails now rather
@@ -655,10 +659,11 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
     if (!s->stop_reason && !s->goal_reached && budget_done && (rc = promotions_due(s, err)) != 0)
         return rc < 0 ? rc : 1;
     s->finished = 1;
-    if (!s->stop_reason && nothing_completed(s)) {
+    const char *last;
+    if (!s->stop_reason && nothing_completed(s, &last)) {
         s->failed = 1;
         snprintf(s->failure, sizeof s->failure, "no trial completed; the last failure: %s",
-                 s->last_failure[0] ? s->last_failure : "(before this run)");
+                 s->last_failure[0] ? s->last_failure : last);
     }
     s->completed = !s->stop_reason && !s->failed;
     if (s->completed) sched_ckpt_completed(&s->ckpt, s->hist.n, sched_outcome_best(s, NULL));

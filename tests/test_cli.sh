@@ -551,6 +551,11 @@ check "kestrel enqueue without --set still lists the pending ones as JSON" "[ $r
 sed 's/"max_parallel": 1}/"max_parallel": 1, "max_failures": 0}, "name": "few"/; s/"name": "broken", //; s/"max_trials": 40/"max_trials": 3/' broken.json > few.json
 $KESTREL run few.json --db broken.db >/dev/null 2>&1; rc=$?
 check "a budget spent with no trial complete: FAILED, not COMPLETE" "[ $rc -eq 1 ] && q \"select state || '|' || state_reason from studies where name='few'\" | grep -q '^FAILED|no trial completed; the last failure: exit code 2'"
+# run again (a cron line), it starts nothing and fails as before: the
+# stored reason and the run's line keep the last trial's failure (both said
+# "(before this run)", the reason stored before written over)
+$KESTREL run few.json --db broken.db >/dev/null 2>err.txt; rc=$?
+check "a FAILED study run again keeps naming its last failure" "[ $rc -eq 1 ] && q \"select state_reason from studies where name='few'\" | grep -q '^no trial completed; the last failure: exit code 2: sh: 0: cannot open no-such-script.sh' && grep -q 'the last failure: exit code 2: sh: 0: cannot open' err.txt && ! grep -q 'before this run' err.txt"
 # the study's failure quotes the last trial's stderr (a progress bar's \r,
 # colours): the run's line on stderr says it escaped, one line a terminal
 # does not write over and a cron log keeps plain
