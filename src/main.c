@@ -131,6 +131,15 @@ int main(int argc, char **argv)
             return commands[i].main(argc - 1, argv + 1, &ctx);
         }
     if (argv[1][0] == '-') {
+        /* 'kestrel --db F studies', as git and sqlite3 take options: the
+         * options are the command's, after it */
+        for (int j = 2; j < argc; j++)
+            for (int i = 0; i < N_COMMANDS; i++)
+                if (!strcmp(argv[j], commands[i].name)) {
+                    fprintf(stderr, "kestrel: unknown option '%s': options go after the command "
+                            "('kestrel %s %s ...')\n", argv[1], commands[i].name, argv[1]);
+                    return CLI_USAGE;
+                }
         fprintf(stderr, "kestrel: unknown option '%s'\n", argv[1]);
         usage(stderr);
         return CLI_USAGE;

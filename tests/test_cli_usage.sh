@@ -295,6 +295,11 @@ check "kestrel serve through a link to the history warns of the -wal and -shm be
 
 $KESTREL -V >out.txt 2>err.txt; rc=$?
 check "kestrel -V: an unknown option, not a command (exit 2)" "[ $rc -eq 2 ] && grep -q \"kestrel: unknown option '-V'\" err.txt"
+# an option before the command, as git and sqlite3 take them, is said to go
+# after it, naming the command given: the whole usage came with the bare
+# "unknown option '--db'", which left the user to guess why
+$KESTREL --db h.db studies --format csv >out.txt 2>err.txt; rc=$?
+check "kestrel --db F studies: exit 2, the option's place said with the command" "[ $rc -eq 2 ] && [ \"\$(cat err.txt)\" = \"kestrel: unknown option '--db': options go after the command ('kestrel studies --db ...')\" ] && [ ! -s out.txt ] && [ ! -e h.db ]"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
