@@ -230,6 +230,11 @@ static int parse_function(spec_study *s, const json_t *v, kerror *err)
         if (p->parent >= 0)
             return kerror_set(err, KE_INVALID, path, "must not be conditional for function '%s'", name);
     }
+    /* `kestrel fn` reports {"value": f(x)} and nothing else: another
+     * objective failed every trial with "missing metric" */
+    if (strcmp(s->metric, "value"))
+        return kerror_set(err, KE_INVALID, "objective.metric", "function '%s' reports 'value' "
+                          "only, not '%s'", name, s->metric);
     s->run.kind = RUN_FUNCTION;
     return field_dup_string(&s->run.function, v, err);
 }

@@ -278,6 +278,9 @@ static const reject_case rejects[] = {
     { P1("run", "{\"function\": 3}"), "run.function", "must be a string" },
     { P1("run", "{\"function\": \"nope\"}"), "run.function", "unknown function 'nope' (known: branin, " },
     { P1("run", "{\"function\": \"hartmann3\"}"), "space", "needs a float or int parameter 'x3'" },
+    /* a function reports 'value' alone: another objective failed every trial */
+    { P1("run", "{\"function\": \"branin\"}"), "objective.metric",
+      "function 'branin' reports 'value' only, not 'loss'" },
     { P2("run", "{\"function\": \"branin\"}", "space.x2", "{\"type\": \"fixed\", \"value\": 1}"),
       "space.x2", "must be a float or int parameter for function 'branin'" },
     { P2("run", "{\"function\": \"branin\"}",
@@ -822,10 +825,11 @@ END_TEST
 
 START_TEST(test_function_and_trainer)
 {
-    static const patch fn[] = { { "run", "{\"function\": \"branin\", \"kill_grace\": 1}" } };
+    static const patch fn[] = { { "run", "{\"function\": \"branin\", \"kill_grace\": 1}" },
+                                { "objective.metric", "\"value\"" } };
     spec_study s;
     kerror err;
-    ck_assert_int_eq(parse_patched(&s, fn, 1, &err), KE_OK);
+    ck_assert_int_eq(parse_patched(&s, fn, 2, &err), KE_OK);
     ck_assert_int_eq(s.run.kind, RUN_FUNCTION);
     ck_assert_str_eq(s.run.function, "branin");
     ck_assert_double_eq(s.run.kill_grace, 1);
