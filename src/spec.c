@@ -64,6 +64,13 @@ static int parse_header(spec_study *s, const json_t *doc, kerror *err)
     size_t len = strlen(json_string_value(v));
     if (len == 0 || len > METRIC_MAX_LEN)
         return field_invalid(err, "objective.metric", "must be 1 to 63 characters");
+    /* a report line's "step" and "final" are its step and its flag, never a
+     * metric (report.c): every trial failed with "missing metric" */
+    if (!strcmp(json_string_value(v), "step") || !strcmp(json_string_value(v), "final"))
+        return kerror_set(err, KE_INVALID, "objective.metric", "'%s' is a report line's %s, "
+                          "not a metric (docs/protocol.md): name the objective otherwise",
+                          json_string_value(v), !strcmp(json_string_value(v), "step")
+                          ? "step number" : "flag for final values");
     if ((rc = field_dup_string(&s->metric, v, err)) < 0) return rc;
     if ((rc = field_get(obj, "objective", "direction", FIELD_STRING, 0, &v, err)) < 0) return rc;
     if (v) {

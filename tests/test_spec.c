@@ -281,6 +281,11 @@ static const reject_case rejects[] = {
     /* a function reports 'value' alone: another objective failed every trial */
     { P1("run", "{\"function\": \"branin\"}"), "objective.metric",
       "function 'branin' reports 'value' only, not 'loss'" },
+    /* a report line's step and final flag are never metrics */
+    { P1("objective.metric", "\"step\""), "objective.metric",
+      "'step' is a report line's step number, not a metric (docs/protocol.md)" },
+    { P1("objective.metric", "\"final\""), "objective.metric",
+      "'final' is a report line's flag for final values, not a metric" },
     { P2("run", "{\"function\": \"branin\"}", "space.x2", "{\"type\": \"fixed\", \"value\": 1}"),
       "space.x2", "must be a float or int parameter for function 'branin'" },
     { P2("run", "{\"function\": \"branin\"}",
