@@ -458,7 +458,10 @@ void spec_argv_free(char **argv)
 int spec_set_dir(spec_study *s, const char *dir, kerror *err)
 {
     char *copy = strdup(dir), *cwd = NULL;
-    int resolve = s->run.kind == RUN_COMMAND && (!s->run.cwd || s->run.cwd[0] != '/');
+    /* a trainer's relative data=csv:PATH was looked for where kestrel
+     * started, beside the spec only when that was its folder */
+    int resolve = (s->run.kind == RUN_COMMAND || s->run.kind == RUN_TRAINER) &&
+                  (!s->run.cwd || s->run.cwd[0] != '/');
     if (copy && resolve && asprintf(&cwd, "%s%s%s", dir, s->run.cwd ? "/" : "",
                                     s->run.cwd ? s->run.cwd : "") < 0)
         cwd = NULL;

@@ -69,9 +69,10 @@ int spec_parse(spec_study *out, const char *text, kerror *err);
 int spec_load_file(spec_study *out, const char *path, kerror *err);
 void spec_free(spec_study *s);
 /* Records dir, the folder of the spec file (spec_load_file calls it with
- * the file's folder), and makes a command run there: run.cwd becomes dir
- * when the spec has none, and dir/cwd when it is relative, so the relative
- * paths of a command name files beside the spec wherever kestrel starts.
+ * the file's folder), and makes a command or a trainer run there: run.cwd
+ * becomes dir when the spec has none, and dir/cwd when it is relative, so
+ * the relative paths of a command, or of a trainer's options (data=csv:PATH,
+ * resume, teacher), name files beside the spec wherever kestrel starts.
  * The spec's document and hash do not change. */
 int spec_set_dir(spec_study *s, const char *dir, kerror *err);
 /* Frees a NULL-terminated array of strings (run.argv, run.env, a trial's

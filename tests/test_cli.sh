@@ -631,6 +631,23 @@ cat > specs/rel.json <<'J'
 J
 (cd elsewhere && $KESTREL run ../specs/rel.json --db rel.db >/dev/null 2>&1); rc=$?
 check "a relative run.cwd is taken from the spec's folder" "[ $rc -eq 0 ] && [ \"\$(cat specs/sub/where.txt)\" = \"\$(cd specs/sub && pwd -P)\" ]"
+# so is a trainer run: its relative data=csv:PATH is the file beside the
+# spec, not one where kestrel run started (each trial failed 'rows.csv:
+# cannot open' from any other folder)
+python3 -c "
+import random
+r = random.Random(1)
+print('a,b,label')
+for i in range(120):
+    a, b = r.random(), r.random(); print('%r,%r,%d' % (a, b, a + b > 1))" > specs/rows.csv
+cat > specs/tcsv.json <<'J'
+{"name": "tcsv", "objective": {"metric": "val_loss"},
+ "space": {"lr": {"type": "float", "low": 0.001, "high": 0.1, "log": true}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 1},
+ "run": {"trainer": {"data": "csv:rows.csv", "epochs": 1, "hidden": "4"}}}
+J
+(cd elsewhere && $KESTREL run ../specs/tcsv.json --db tcsv.db >/dev/null 2>&1); rc=$?
+check "a trainer run's relative data=csv:PATH is taken from the spec's folder" "[ $rc -eq 0 ] && [ \"\$(DB=elsewhere/tcsv.db q 'select state from trials')\" = COMPLETE ]"
 # the folders a trial is given are its own from its spec's folder, not the
 # ones relative to where kestrel run started (a relative --db)
 cat > specs/dirs.json <<'J'
