@@ -321,7 +321,12 @@ static void start(format_writer *w)
             if (i) fputc(',', out);
             format_csv_field(out, w->cols[i]);
         } else {
-            table_cell(out, w->cols[i], w->width[i], i + 1 == w->ncols);
+            /* a metric's name is a trial's to choose: one with a newline
+             * broke the header in two, and an ESC reached the terminal */
+            char name[1024];
+            snprintf(name, sizeof name, "%s", w->cols[i]);
+            one_line(name, sizeof name);
+            table_cell(out, name, w->width[i], i + 1 == w->ncols);
         }
     }
     fputc('\n', out);

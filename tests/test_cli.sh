@@ -325,6 +325,23 @@ $KESTREL trials wide --db wide.db --format csv >out.csv
 $KESTREL studies --db wide.db --format csv >studies.csv
 lens=$(python3 -c "import csv; t = next(csv.DictReader(open('out.csv'))); s = next(csv.DictReader(open('studies.csv'))); print(len(t['c63']), t['c63'] == 'v' * 1024, len(s['note']), s['note'].endswith('end'))")
 check "kestrel trials and studies --format csv keep a 1024-byte choice and a 2003-byte note whole" "[ '$lens' = '1024 True 2003 True' ]"
+# a trial names its metrics, which become columns: a table's header shows
+# each on one line, as its cells (a newline broke the header in two, an
+# ESC reached the terminal); CSV and JSON keep the names whole
+cat > oddnames.py <<'P'
+import json
+print(json.dumps({"value": 1, "odd\nname": 2, "esc\u001b[8m": 3}))
+P
+cat > oddnames.json <<'J'
+{"name": "oddnames", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random"}, "budget": {"max_trials": 1},
+ "run": {"command": ["python3", "oddnames.py"]}}
+J
+$KESTREL run oddnames.json --db wide.db >/dev/null 2>&1
+$KESTREL trials oddnames --db wide.db >out.txt
+$KESTREL trials oddnames --db wide.db --format json >out.json
+check "kestrel trials: a metric's newline and ESC do not reach the table's header; JSON keeps them" "[ \$(wc -l < out.txt) -eq 2 ] && ! LC_ALL=C grep -q '[[:cntrl:]]' out.txt && grep -q 'odd \.\.\. ' out.txt && python3 -c \"import json; t = json.load(open('out.json'))[0]; assert t['odd\\\\nname'] == 2 and t['esc\\\\x1b[8m'] == 3\""
 
 # --- kill -9 of the runner, then resume ----------------------------------
 # Trials wait for the file GATE, so a study cannot finish before the checks
