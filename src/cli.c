@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "nearest.h"
 #include "storage.h"
 
@@ -107,6 +108,11 @@ int cli_bad_option(const char *cmd, char **argv, const struct option *opts)
                              name);
     }
     names[n] = NULL;
+    /* '--json' (jq's, many CLIs' spelling) where a command takes --format */
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], "format") && format_parse(name) >= 0)
+            return cli_usage(cmd, "unknown option '--%s' (did you mean '--format %s'?)", name,
+                             name);
     const char *near = nearest_name(name, names);
     if (near) return cli_usage(cmd, "unknown option '--%s' (did you mean '--%s'?)", name, near);
     return cli_usage(cmd, "unknown option '--%s'", name);

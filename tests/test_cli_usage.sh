@@ -300,6 +300,12 @@ check "kestrel -V: an unknown option, not a command (exit 2)" "[ $rc -eq 2 ] && 
 # "unknown option '--db'", which left the user to guess why
 $KESTREL --db h.db studies --format csv >out.txt 2>err.txt; rc=$?
 check "kestrel --db F studies: exit 2, the option's place said with the command" "[ $rc -eq 2 ] && [ \"\$(cat err.txt)\" = \"kestrel: unknown option '--db': options go after the command ('kestrel studies --db ...')\" ] && [ ! -s out.txt ] && [ ! -e h.db ]"
+# '--json', as jq and many tools spell it, where the listing commands take
+# --format: the option meant is named (it was a bare "unknown option")
+for c in studies "trials s" "best s"; do
+    $KESTREL $c --json >out.txt 2>err.txt; rc=$?
+    check "kestrel $c --json: exit 2, '--format json' named" "[ $rc -eq 2 ] && grep -qF \"unknown option '--json' (did you mean '--format json'?)\" err.txt && [ ! -s out.txt ]"
+done
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
