@@ -361,7 +361,7 @@ static int parse_run(spec_study *s, const json_t *doc, kerror *err)
         return field_invalid(err, "run.keep_checkpoints", "must be \"best\" or \"all\"");
     s->run.keep_all_checkpoints = keep && !strcmp(json_string_value(keep), "all");
     if ((rc = check_trainer_metric(s->metric, err)) < 0 ||
-        (rc = spec_trainer_check(&s->space, tr, err)) < 0)
+        (rc = spec_trainer_check(&s->space, tr, s->metric, err)) < 0)
         return rc;
     s->run.kind = RUN_TRAINER;
     s->run.trainer = json_incref(tr);

@@ -38,26 +38,38 @@ static int at_path(kerror *err, int rc, const char *path)
     return rc;
 }
 
+/* A test_ objective needs the trial's test pass: evaluate_test=false, just
+ * set as option `name` at path, left every trial without its metric
+ * ("missing metric 'test_accuracy'"), the study FAILED. */
+static int keeps_test_pass(const char *metric, const char *name, const train_config *c,
+                           const char *path, kerror *err)
+{
+    if (strcmp(name, "evaluate_test") || c->evaluate_test || strncmp(metric, "test_", 5))
+        return KE_OK;
+    return kerror_set(err, KE_INVALID, path, "evaluate_test=false leaves out the test pass, "
+                      "which reports the objective '%s'", metric);
+}
+
 /* Parameter i's value in p, as a trial passes it, through the trainer's
  * parser; errors at space.NAME + suffix (".low", ".choices[2]", ...). */
 static int check_value(const space *sp, space_point p, int i, const char *suffix,
-                       train_config *c, kerror *err)
+                       const char *metric, train_config *c, kerror *err)
 {
     const space_param *q = &sp->params[i];
     char text[SPEC_TEXT_VALUE_MAX + 64], path[KERROR_PATH_MAX];
     p.active[i] = 1;   /* a conditional parameter's values count as well */
     space_format_value(sp, &p, i, text, sizeof text);
     int rc = train_config_set(c, q->name, text, err);
-    if (rc == KE_OK) return KE_OK;
     field_path_cat(path, "space.", q->name, suffix);
+    if (rc == KE_OK) return keeps_test_pass(metric, q->name, c, path, err);
     return at_path(err, rc, path);
 }
 
 /* ends[0] and ends[1] hold every parameter at its lowest and highest value
  * (space_unit_to_point of the cube's corners: an int's top is its last value
  * on the step, which may be below high). */
-static int check_param(const space *sp, int i, const space_point ends[2], train_config *c,
-                       kerror *err)
+static int check_param(const space *sp, int i, const space_point ends[2], const char *metric,
+                       train_config *c, kerror *err)
 {
     const space_param *q = &sp->params[i];
     char path[KERROR_PATH_MAX];
@@ -72,20 +84,20 @@ static int check_param(const space *sp, int i, const space_point ends[2], train_
     int rc = KE_OK;
     switch (q->kind) {
     case PARAM_FIXED:
-        return check_value(sp, ends[0], i, ".value", c, err);
+        return check_value(sp, ends[0], i, ".value", metric, c, err);
     case PARAM_CATEGORICAL:
         for (int k = 0; k < q->n_choices && rc == KE_OK; k++) {
             space_point p = ends[0];
             char suffix[32];
             p.x[i] = k;
             snprintf(suffix, sizeof suffix, ".choices[%d]", k);
-            rc = check_value(sp, p, i, suffix, c, err);
+            rc = check_value(sp, p, i, suffix, metric, c, err);
         }
         return rc;
     case PARAM_FLOAT:
     case PARAM_INT:
-        if ((rc = check_value(sp, ends[0], i, ".low", c, err)) < 0 ||
-            (rc = check_value(sp, ends[1], i, ".high", c, err)) < 0)
+        if ((rc = check_value(sp, ends[0], i, ".low", metric, c, err)) < 0 ||
+            (rc = check_value(sp, ends[1], i, ".high", metric, c, err)) < 0)
             return rc;
         break;
     }
@@ -100,7 +112,7 @@ static int check_param(const space *sp, int i, const space_point ends[2], train_
     return KE_OK;
 }
 
-int spec_trainer_check(const space *sp, const json_t *trainer, kerror *err)
+int spec_trainer_check(const space *sp, const json_t *trainer, const char *metric, kerror *err)
 {
     train_config c;
     train_config_defaults(&c);
@@ -111,10 +123,12 @@ int spec_trainer_check(const space *sp, const json_t *trainer, kerror *err)
         if (!text) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
         int rc = train_config_set(&c, key, text, err);
         free(text);
-        if (rc < 0) {
-            field_join(path, "run.trainer", key);
-            return at_path(err, rc, path);
-        }
+        field_join(path, "run.trainer", key);
+        if (rc < 0) return at_path(err, rc, path);
+        /* a parameter of that name overrides the object's value: its own
+         * values are checked below */
+        if (space_find(sp, key) < 0 && (rc = keeps_test_pass(metric, key, &c, path, err)) < 0)
+            return rc;
     }
     space_point ends[2];
     double u[SPACE_MAX_PARAMS];
@@ -123,7 +137,7 @@ int spec_trainer_check(const space *sp, const json_t *trainer, kerror *err)
         space_unit_to_point(sp, u, &ends[k]);
     }
     for (int i = 0; i < sp->n; i++) {
-        int rc = check_param(sp, i, ends, &c, err);
+        int rc = check_param(sp, i, ends, metric, &c, err);
         if (rc < 0) return rc;
     }
     return KE_OK;

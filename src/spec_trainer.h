@@ -22,10 +22,12 @@ char *spec_trainer_text(const json_t *v);
  * key must be an option taking its value, each parameter an option taking
  * every value the parameter can have: every choice, the fixed value, the ends
  * of a float or int range (the trainer's ranges are intervals: the ends
- * stand for what lies between), and integers only for an integer option.
+ * stand for what lies between), and integers only for an integer option;
+ * and with an objective metric of the test pass (test_accuracy), no
+ * evaluate_test=false, which leaves that pass out.
  * Errors: KE_INVALID with the trainer's message at the spec's path
  * ("run.trainer.epochz: unknown option (did you mean 'epochs'?)",
  * "space.epochs.low: must be in [1, 1000000], got 0"), KE_NOMEM. */
-int spec_trainer_check(const space *sp, const json_t *trainer, kerror *err);
+int spec_trainer_check(const space *sp, const json_t *trainer, const char *metric, kerror *err);
 
 #endif

@@ -383,6 +383,14 @@ static const reject_case trainer_rejects[] = {
     { P1("space.hidden.value", "\"64,x\""), "space.hidden.value", "not a list of integers" },
     { P1("space.batch_size", "{\"type\": \"float\", \"low\": 16, \"high\": 64}"),
       "space.batch_size.type", "takes integers" },
+    /* a test_ objective's trials need the test pass that evaluate_test=false
+     * leaves out: each failed "missing metric 'test_accuracy'" */
+    { P2("objective.metric", "\"test_accuracy\"", "run.trainer.evaluate_test", "false"),
+      "run.trainer.evaluate_test",
+      "evaluate_test=false leaves out the test pass, which reports the objective 'test_accuracy'" },
+    { P2("objective.metric", "\"test_loss\"", "space.evaluate_test",
+         "{\"type\": \"categorical\", \"choices\": [\"true\", \"false\"]}"),
+      "space.evaluate_test.choices[1]", "evaluate_test=false leaves out the test pass" },
 };
 
 #define N_TRAINER_REJECTS ((int)(sizeof trainer_rejects / sizeof trainer_rejects[0]))
@@ -425,7 +433,7 @@ END_TEST
 
 START_TEST(test_trainer_accepts)
 {
-    static const patch ok[][2] = {
+    static const patch ok[][3] = {
         { { NULL, NULL } },
         /* high is past the trainer's 1000000, the last value on the step
          * (999995) is not */
@@ -436,12 +444,17 @@ START_TEST(test_trainer_accepts)
         /* a float option searched by an int parameter, an int list by a categorical */
         { { "space.weight_decay", "{\"type\": \"int\", \"low\": 0, \"high\": 1}" },
           { "space.hidden", "{\"type\": \"categorical\", \"choices\": [\"128\", \"64,32\", 16]}" } },
+        /* evaluate_test=false under an objective of the validation part */
+        { { "run.trainer.evaluate_test", "false" } },
+        /* the object's false is overridden by a parameter that is always true */
+        { { "objective.metric", "\"test_accuracy\"" }, { "run.trainer", "{\"evaluate_test\": false}" },
+          { "space.evaluate_test", "{\"type\": \"fixed\", \"value\": \"true\"}" } },
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         spec_study s;
         kerror err;
         kerror_clear(&err);
-        int rc = parse_base_patched(TRAINER_BASE, &s, ok[i], 2, &err);
+        int rc = parse_base_patched(TRAINER_BASE, &s, ok[i], 3, &err);
         ck_assert_msg(rc == KE_OK, "case %zu: %s: %s", i, err.path, err.msg);
         ck_assert_int_eq(s.run.kind, RUN_TRAINER);
         spec_free(&s);
