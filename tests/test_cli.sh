@@ -342,6 +342,18 @@ $KESTREL run oddnames.json --db wide.db >/dev/null 2>&1
 $KESTREL trials oddnames --db wide.db >out.txt
 $KESTREL trials oddnames --db wide.db --format json >out.json
 check "kestrel trials: a metric's newline and ESC do not reach the table's header; JSON keeps them" "[ \$(wc -l < out.txt) -eq 2 ] && ! LC_ALL=C grep -q '[[:cntrl:]]' out.txt && grep -q 'odd \.\.\. ' out.txt && python3 -c \"import json; t = json.load(open('out.json'))[0]; assert t['odd\\\\nname'] == 2 and t['esc\\\\x1b[8m'] == 3\""
+# a parameter named as a fixed column is 'param_NAME', and one already
+# named so is not given the same column: two 'param_value' columns, of
+# which JSON (and any reader keyed by name) kept one
+cat > pv.json <<'J'
+{"name": "pv", "objective": {"metric": "loss"},
+ "space": {"param_value": {"type": "fixed", "value": 1}, "value": {"type": "fixed", "value": 2}},
+ "strategy": {"name": "random"}, "budget": {"max_trials": 1},
+ "run": {"command": "echo '{{\"loss\": 3, \"param_value\": 4}}'"}}
+J
+$KESTREL run pv.json --db wide.db >/dev/null 2>&1
+$KESTREL trials pv --db wide.db --format json >out.json
+check "kestrel trials: a parameter param_value beside one named value, and a metric of that name, get columns of their own" "python3 -c \"import json; t = json.load(open('out.json'))[0]; assert (t['value'], t['param_value'], t['param_param_value'], t['metric_param_value']) == (3, 1, 2, 4), t\" && [ \"\$($KESTREL trials pv --db wide.db --format csv | head -1 | cut -d, -f1-6)\" = 'number,state,value,param_value,param_param_value,metric_param_value' ]"
 
 # --- kill -9 of the runner, then resume ----------------------------------
 # Trials wait for the file GATE, so a study cannot finish before the checks
