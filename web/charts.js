@@ -37,6 +37,10 @@ window.K = window.K || {};
         delete window.kestrelCharts[k];
       }
     },
+    /* label -> whether the chart hides that series (the legend's choice) */
+    hiddenSeries(chart) {
+      return new Map(chart.data.datasets.map((d) => [d.label, !!d.hidden]));
+    },
   };
 
   function base(extra) {
@@ -719,8 +723,11 @@ window.K = window.K || {};
    * order of magnitude share its axis; each other order of magnitude gets an
    * axis of its own on the right, shown while one of its metrics is (those
    * three or more orders away, like samples/s beside a loss, start hidden:
-   * click the legend to show them), so no metric flattens another. */
-  K.charts.trialCurve = function (canvas, trial, metric) {
+   * click the legend to show them), so no metric flattens another.
+   * hidden: label -> whether hidden, of the curve this one replaces (the
+   * page is built anew when the trial ends), so the series the user showed
+   * or hid with the legend stay so; a new series starts as above. */
+  K.charts.trialCurve = function (canvas, trial, metric, hidden) {
     const names = [];
     for (const v of trial.values || []) for (const k of Object.keys(v.metrics || {})) if (!names.includes(k)) names.push(k);
     if (metric && !names.includes(metric)) names.push(metric);
@@ -749,7 +756,7 @@ window.K = window.K || {};
       return {
         label: k, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
         borderWidth: k === metric ? 2.5 : 1.2, pointRadius: data.length > 200 ? 0 : 2,
-        yAxisID: axis, hidden: Math.abs(mag - objMag) >= 3, data,
+        yAxisID: axis, hidden: hidden && hidden.has(k) ? hidden.get(k) : Math.abs(mag - objMag) >= 3, data,
       };
     });
     const chart = register('trial', new K.Plot(canvas, {

@@ -42,7 +42,7 @@ K.pages = K.pages || {};
         if (!page.alive()) return;
         state = t.state;
         const was = chart ? K.plotKeys.held(chart) : null;
-        chart = render(root, name, t, study.metric);
+        chart = render(root, name, t, study.metric, chart ? K.charts.hiddenSeries(chart) : null);
         if (chart) K.plotKeys.handOver(chart, was);
       } catch (e) {
         if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load trial ${number} of ${name}: ${e.message}`));
@@ -70,8 +70,9 @@ K.pages = K.pages || {};
   };
 
   /* Fills root with the trial; returns its curve chart, or null when the
-   * trial has no steps and is not running. */
-  function render(root, name, t, metric) {
+   * trial has no steps and is not running. hidden: the series the page's
+   * last curve hid (K.charts.hiddenSeries), or null. */
+  function render(root, name, t, metric, hidden) {
     const base = `#/study/${encodeURIComponent(name)}`;
     const link = (n) => (n === null || n === undefined ? null : h('a', { href: `${base}/trial/${n}` }, '#' + n));
     const given = (v) => v !== null && v !== undefined;
@@ -100,6 +101,6 @@ K.pages = K.pages || {};
           h('p', { class: 'muted' }, 'This trial reported no intermediate steps.'))),
       h('div', { class: 'grid2' }, tail('stdout (tail)', t.stdout_tail, 'stdout', t.state === 'RUNNING'),
         tail('stderr (tail)', t.stderr_tail, 'stderr', t.state === 'RUNNING'))));
-    return hasCurve ? K.charts.trialCurve(curve.canvas, t, metric) : null;
+    return hasCurve ? K.charts.trialCurve(curve.canvas, t, metric, hidden) : null;
   }
 })(window.K);

@@ -268,6 +268,42 @@ echo '{"loss": 3.5}'
   }
 });
 
+test('a series hidden with the legend stays hidden when the trial ends and its curve is built anew', async () => {
+  /* two metrics per step, then a wait for the test's word (a file) before the final value */
+  const word = join(tmp, 'legend-end');
+  const script = join(tmp, 'legend.sh');
+  writeFileSync(script, `for s in 1 2 3; do echo "{\\"step\\": $s, \\"train_loss\\": 0.$s, \\"val_loss\\": 0.5$s}"; done
+while [ ! -f '${word}' ]; do sleep 0.05; done
+echo '{"val_loss": 0.53, "train_loss": 0.3}'
+`);
+  const spec = stepsStudy('legend', 1, 0);
+  spec.objective.metric = 'val_loss';
+  spec.run = { command: ['sh', script] };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  try {
+    await until('its trial reported 3 steps', async () => (await allTrials('legend')).some((t) => t.state === 'RUNNING' && t.last_step === 3));
+    await go('#/study/legend/trial/0');
+    await page.waitForFunction(() => window.kestrelCharts.trial && window.kestrelCharts.trial.data.datasets.every((d) => d.data.length === 3));
+    const shown = () => page.evaluate(() => ({
+      hidden: window.kestrelCharts.trial.data.datasets.map((d) => [d.label, !!d.hidden]),
+      pressed: [...document.querySelectorAll('.plot-legend-key')].map((k) => [k.textContent, k.getAttribute('aria-pressed')]),
+    }));
+    assert.deepEqual((await shown()).hidden, [['val_loss', false], ['train_loss', false]]);
+    /* the user hides train_loss to read val_loss */
+    await page.click('.plot-legend-key:text-is("train_loss")');
+    const chosen = await shown();
+    assert.deepEqual(chosen, { hidden: [['val_loss', false], ['train_loss', true]],
+      pressed: [['val_loss', 'true'], ['train_loss', 'false']] });
+    const before = await page.evaluateHandle(() => window.kestrelCharts.trial);
+    writeFileSync(word, '');
+    await page.waitForFunction((old) => window.kestrelCharts.trial !== old
+      && document.querySelector('.page-head .badge').textContent === 'COMPLETE', before);
+    assert.deepEqual(await shown(), chosen, 'the curve built anew for the trial\'s end keeps the legend\'s choice');
+  } finally {
+    writeFileSync(word, '');
+  }
+});
+
 test('a study and a trial with nothing reported yet say so in place of their charts\' axes', async () => {
   const spec = branin('quiet', 1, 1);
   spec.run = { command: 'sleep 60' };
