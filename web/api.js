@@ -204,12 +204,14 @@ window.K = window.K || {};
   /* The badge is a live region: its text is written only when the state
    * changes, as a screen reader may read out each write, and each page's
    * stream (re)open said 'live' again, each 2 s poll of a server gone
-   * 'offline' again. */
+   * 'offline' again. 'connecting': from a page change until the new page's
+   * stream opens (the old page's 'live' stayed meanwhile, while nothing
+   * the new page shows was live yet). */
   function setStatus(s) {
     const el = document.getElementById('live');
     if (!el || el.dataset.state === s) return;
     el.dataset.state = s;
-    el.textContent = { live: 'live', polling: 'polling', off: 'offline' }[s];
+    el.textContent = { connecting: 'connecting', live: 'live', polling: 'polling', off: 'offline' }[s];
   }
 
   /* Without the stream, the badge says whether the server answers at all:
@@ -230,12 +232,21 @@ window.K = window.K || {};
     timer = null;
   }
 
-  /* h: {study: name|null, onEvent(type, data), poll()}; null: a page that
-   * shows nothing live still keeps the stream, so the badge tells the truth. */
-  function subscribe(h) {
+  /* The page left: its stream closed, and the badge says 'connecting'
+   * until the next page's opens (its subscribe, which every page makes,
+   * some once their first answers are in). */
+  function leave() {
     if (source) source.close();
     source = null;
     stopPolling();
+    handler = null;
+    setStatus('connecting');
+  }
+
+  /* h: {study: name|null, onEvent(type, data), poll()}; null: a page that
+   * shows nothing live still keeps the stream, so the badge tells the truth. */
+  function subscribe(h) {
+    leave();
     h = h || { study: null, onEvent() {}, poll() {} };
     handler = h;
     if (!window.EventSource) { startPolling(); return; }
@@ -257,7 +268,7 @@ window.K = window.K || {};
     }
   }
 
-  K.live = { subscribe };
+  K.live = { subscribe, leave };
 
   /* Calls fn at most once per `ms` (a number, or a function giving it),
    * trailing: bursts of live events turn into one chart redraw every 500 ms

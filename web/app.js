@@ -28,7 +28,7 @@ window.K = window.K || {};
     /* reload(): the page shown again from nothing, as on arriving (a
      * study made again under its name is another study) */
     const page = { alive: () => gen === generation, reload: () => { if (gen === generation) route(); } };
-    K.live.subscribe(null);
+    K.live.leave();   /* each page subscribes to what it shows */
     K.charts.destroyAll();
     const root = document.getElementById('app');
     /* a link of the page left (a study's, a trial's) goes with it: the
@@ -64,6 +64,7 @@ window.K = window.K || {};
     }
     document.title = 'Kestrel';
     root.append(K.dom.h('p', { class: 'error' }, 'No such page: ' + hash));
+    K.live.subscribe(null);
   }
 
   K.api.initToken(route);

@@ -402,8 +402,12 @@ K.pages = K.pages || {};
   K.pages.study = async function (root, page, name) {
     for (const m of MARKS) performance.clearMarks(m);
     root.append(h('p', { class: 'muted' }, 'Loading ' + name + '…'));
+    /* the page's feed is subscribed once it is built: a page that could
+     * not be keeps the app's, so the badge leaves 'connecting' */
     const failed = (e) => {
-      if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
+      if (!page.alive()) return;
+      root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
+      K.live.subscribe(null);
     };
     /* asked for first, so the server answers them before it builds the
      * whole history's pages; the trials once they are in, since their

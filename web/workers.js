@@ -65,5 +65,6 @@ K.pages = K.pages || {};
       if (page.alive()) setTimeout(load, POLL_MS);
     }
     load();
+    K.live.subscribe(null);   /* nothing of the registry is live, but the badge tells whether the server is */
   };
 })(window.K);

@@ -9,7 +9,7 @@ import { setup, noScriptErrors, page, tmp, go, api, until, studyState, allTrials
 
 setup(() => []);
 
-/* Waits for the live badge to say state s (api.js setStatus: live, polling, off). */
+/* Waits for the live badge to say state s (api.js setStatus: connecting, live, polling, off). */
 const badge = (s) => page.waitForFunction((s) => document.getElementById('live').dataset.state === s, s);
 
 test('a running study updates live, and stops and resumes', async () => {
@@ -193,9 +193,10 @@ test('the live badge is read out by a screen reader once per change: live, polli
         was = now;
       }).observe(document.getElementById('live'), { childList: true, characterData: true, subtree: true });
     });
-    /* a page change opens the live feed anew: the badge stays 'live', unwritten */
+    /* a page change opens the live feed anew: 'connecting' until it opens */
     await page.evaluate(() => { location.hash = '#/workers'; });
     await page.locator('#workers').waitFor();
+    await badge('live');
     await stopped(srv.proc);
     await badge('off');
     /* two more polls of a server that is gone leave the badge's text unwritten */
@@ -214,10 +215,39 @@ test('the live badge is read out by a screen reader once per change: live, polli
     await badge('live');
     writes = await page.evaluate(() => window.badgeWrites);
     assert.deepEqual(writes.filter(([a, b]) => a === b), [], `each write changes the text: ${JSON.stringify(writes)}`);
-    assert.deepEqual([writes[0], writes[writes.length - 1]], [['live', 'polling'], [writes[writes.length - 1][0], 'live']]);
+    assert.deepEqual(writes.slice(0, 3), [['live', 'connecting'], ['connecting', 'live'], ['live', 'polling']]);
+    assert.deepEqual(writes[writes.length - 1], [writes[writes.length - 1][0], 'live']);
     assert.ok(writes.some(([, b]) => b === 'offline'), 'offline was said');
   } finally {
     await stopped(srv.proc);
+  }
+});
+
+test('a page change says connecting until the new page\'s live feed opens, not live', async () => {
+  const state = () => page.evaluate(() => [document.getElementById('live').dataset.state, document.getElementById('live').textContent]);
+  assert.equal((await api('POST', '/studies', branin('feeds', 1, 1))).status, 201);
+  await until('feeds complete', async () => (await studyState('feeds')) === 'COMPLETE');
+  await go('#/');
+  await page.locator('#studies tr[data-study="feeds"]').waitFor();
+  await badge('live');
+  /* the next pages' feeds are held until the test lets them through */
+  let openFeeds;
+  const feeds = new Promise((resolve) => { openFeeds = resolve; });
+  await page.route('**/api/v1/events*', async (route) => { await feeds; await route.continue(); });
+  try {
+    /* a page that subscribes at once (the workers list), and one once it is built (a study's) */
+    await page.evaluate(() => { location.hash = '#/workers'; });
+    await page.locator('#workers').waitFor();
+    assert.deepEqual(await state(), ['connecting', 'connecting'], 'the workers page, its feed not open yet');
+    await page.evaluate(() => { location.hash = '#/study/feeds'; });
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    assert.deepEqual(await state(), ['connecting', 'connecting'], 'the study page, its feed not open yet');
+    openFeeds();
+    await badge('live');
+    assert.equal(await page.locator('#live').textContent(), 'live');
+  } finally {
+    openFeeds();
+    await page.unroute('**/api/v1/events*');
   }
 });
 
@@ -303,7 +333,7 @@ test('a trial that ends while the page\'s first poll is in flight, before its li
     pollHeld();
   });
   try {
-    /* a document of its own, so the badge says live only once this page's feed opens (a page change keeps the badge) */
+    /* a document of its own: no earlier page's feed to mistake for this one's */
     await page.goto('about:blank');
     await go('#/study/held');
     await held;
