@@ -324,11 +324,20 @@ test('a page change says the page: the tab\'s title, the current link, the focus
    * page's title and its link's focus were still there) */
   await page.locator('#params').waitFor();
   assert.deepEqual(await at(), { title: `branin #${n} · Kestrel`, focus: 'app', current: ['Studies'] });
-  /* a click on the page's text then Tab: on from there, not from the page's start again */
-  await page.locator('h3', { hasText: 'Final metrics' }).click();
+  /* back to the study by the trial page's title link: the focus at the page's start again */
+  await page.focus('.page-head h1 a[href="#/study/branin"]');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/#\/study\/branin$/);
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'app');
+  /* a click on the page's text then Tab: on from there, to the next Tab
+   * stop (the chart under the title clicked), not from the page's start
+   * again (its title's link) nor from the document's (the header's) */
+  await page.locator('#charts h3', { hasText: 'Parameter importance' }).click();
   await page.keyboard.press('Tab');
-  assert.equal(await page.evaluate(() => document.activeElement.closest('h1') === null && document.activeElement.id !== 'app'), true,
-    'Tab after a click on the text goes on from it');
+  assert.deepEqual(await page.evaluate(() => [document.activeElement === window.kestrelCharts.importance.canvas,
+    document.activeElement.getAttribute('aria-label') || document.activeElement.textContent]), [true, 'Parameter importance'],
+  'Tab after a click on the text goes on from it');
   /* the header's links stay: the focus stays on the one pressed */
   await page.focus('header nav a[href="#/workers"]');
   await page.keyboard.press('Enter');
