@@ -202,17 +202,25 @@ K.pages = K.pages || {};
      * 100 rows (2,300 boxes) cost 20-30 ms of style, layout and paint,
      * which with the header and the chart cards made the page's first
      * frame a load's longest task. A later draw stops the rest of an
-     * earlier one. */
+     * earlier one. tbody's data-going: how many such draws have not
+     * ended yet (put their last rows, or stopped), which the browser tests
+     * wait for. */
     let putting = 0;
+    let going = 0;
     function putRows(trs, inFrames) {
       const gen = ++putting;
       keepFocus(tbody, () => tbody.replaceChildren(...(inFrames ? trs.slice(0, FRAME_ROWS) : trs)));
-      if (!inFrames) return;
+      if (!inFrames || trs.length <= FRAME_ROWS) return;
+      tbody.dataset.going = String(++going);
       (async () => {
-        for (let i = FRAME_ROWS; i < trs.length; i += FRAME_ROWS) {
-          await nextFrame();
-          if (gen !== putting) return;
-          tbody.append(...trs.slice(i, i + FRAME_ROWS));
+        try {
+          for (let i = FRAME_ROWS; i < trs.length; i += FRAME_ROWS) {
+            await nextFrame();
+            if (gen !== putting) return;
+            tbody.append(...trs.slice(i, i + FRAME_ROWS));
+          }
+        } finally {
+          tbody.dataset.going = String(--going);
         }
       })();
     }

@@ -109,25 +109,32 @@ test('a sort while the first page\'s rows are still going in shows the sorted pa
   const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&format=columns&offset=/;
   await page.route(trialsUrl, async (route) => { await held; await route.continue(); });
   await go('#/');
-  await go('#/study/many');
   /* a page's first rows go in a frame at a time (study.js putRows): the
-   * sort is clicked in the first frame that shows any */
-  const atClick = await (await page.waitForFunction(() => {
-    const n = document.querySelectorAll('#trials tbody tr').length;
-    if (n === 0) return 0;
-    document.querySelector('#trials th[data-key="value"]').click();
-    return n;
-  }, null, { polling: 'raf' })).jsonValue();
-  /* frames enough for every part of the first draw to have gone in */
-  await page.evaluate(() => new Promise((r) => {
-    let n = 0;
-    const f = () => (++n === 6 ? setTimeout(r, 0) : requestAnimationFrame(f));
-    requestAnimationFrame(f);
-  }));
+   * sort is clicked as soon as the first part is in (a mutation
+   * observer's callback, run before any frame or timer can put the rest);
+   * the same document, so the observer stays through the page change */
+  await page.evaluate(() => {
+    window.atClick = new Promise((resolve) => {
+      const seen = new MutationObserver(() => {
+        const tbody = document.querySelector('#trials tbody');
+        if (!tbody || tbody.children.length === 0) return;
+        seen.disconnect();
+        const was = { rows: tbody.children.length, going: tbody.dataset.going };
+        document.querySelector('#trials th[data-key="value"]').click();
+        resolve(was);
+      });
+      seen.observe(document.getElementById('app'), { childList: true, subtree: true });
+    });
+  });
+  await go('#/study/many');
+  const atClick = await page.evaluate(() => window.atClick);
+  assert.deepEqual(atClick, { rows: 50, going: '1' }, 'the sort clicked while the first draw\'s rows were still going in');
+  /* every part of the first draw has gone in or been stopped */
+  await page.waitForFunction(() => document.querySelector('#trials tbody').dataset.going === '0');
   const first = (await allTrials('many')).filter((t) => t.number < 100);
   const byValue = first.sort((a, b) => a.value - b.value || a.number - b.number).map((t) => String(t.number));
   const shown = await page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.dataset.number));
-  assert.deepEqual(shown, byValue, `the first 100 trials by value alone (${atClick} rows in at the click)`);
+  assert.deepEqual(shown, byValue, 'the first 100 trials by value alone');
   release();
   await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
   await page.unroute(trialsUrl);
