@@ -327,6 +327,10 @@ K.pages = K.pages || {};
     return { el, render };
   }
 
+  /* The study's counts: the server's until the whole history is in (the
+   * page then holds the table's first page alone), the page's own after. */
+  const countsOf = (model) => (model.partial ? model.study.counts : S.counts(model.trials));
+
   /* The study's header. The title and the action buttons are built once and
    * only updated by render(): a live study redraws the header every half
    * second, and a click whose press and release straddled a rebuilt button
@@ -359,7 +363,7 @@ K.pages = K.pages || {};
     function render() {
       note.render();
       const s = model.study;
-      const c = model.partial ? s.counts : S.counts(model.trials);
+      const c = countsOf(model);
       const best = model.partial ? s.best
         : model.trials.filter(S.scored).reduce((b, t) => (!b || S.better(t.value, b.value, s.direction) ? t : b), null);
       const running = s.state === 'RUNNING';
@@ -600,7 +604,7 @@ K.pages = K.pages || {};
     async function action(kind, what = kind) {
       model.actionError = null;
       model.actionLost = false;
-      if (kind === 'remove' && !window.confirm(`Delete study ${name}, its ${model.trials.length} trials and their folders?`)) return;
+      if (kind === 'remove' && !window.confirm(`Delete study ${name}, its ${countsOf(model).total} trials and their folders?`)) return;
       try {
         const s = await K.api[kind](name);
         if (kind === 'remove') { location.hash = '#/'; return; }

@@ -46,6 +46,28 @@ test('the header and the table\'s first page come before the whole history, the 
   await page.unroute(curvesUrl);
 });
 
+test('Delete pressed while the history still loads names every trial of the study, not the table\'s first page', async () => {
+  /* the history held back: the page has the study's counts and its first 100 trials */
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const trialsUrl = /\/api\/v1\/studies\/many\/trials\?sort=number&format=columns&offset=/;
+  await page.route(trialsUrl, async (route) => { await held; await route.continue(); });
+  try {
+    await go('#/');
+    await go('#/study/many');
+    await page.waitForFunction(() => /^first 100 of 150 trials/.test(document.querySelector('#table-info')?.textContent));
+    const asked = new Promise((resolve) => page.once('dialog', async (d) => { resolve(d.message()); await d.dismiss(); }));
+    await page.click('#delete');
+    assert.equal(await asked, 'Delete study many, its 150 trials and their folders?');
+  } finally {
+    release();
+  }
+  /* the held requests answered before the route goes */
+  await page.waitForFunction(() => /^150 trials · page 1 of 2/.test(document.querySelector('#table-info').textContent));
+  await page.unroute(trialsUrl);
+  assert.equal((await api('GET', '/studies/many')).status, 200, 'dismissed: the study stays');
+});
+
 test('the trial table sorts, filters and pages', async () => {
   await go('#/study/many');
   const rows = page.locator('#trials tbody tr');
