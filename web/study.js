@@ -327,6 +327,14 @@ K.pages = K.pages || {};
     return { el, render };
   }
 
+  /* What a study's page and its trials' pages say once the study is
+   * deleted (what: what went with it), in a live region of theirs. */
+  function deletedNotice(name, what) {
+    return h('p', { class: 'error', id: 'study-deleted' }, `Study ${name} was deleted, with ${what}; `
+      + 'one made again under its name will show here. ', h('a', { href: '#/' }, 'Back to the studies'));
+  }
+  K.study = { deletedNotice };
+
   /* The study's counts: the server's until the whole history is in (the
    * page then holds the table's first page alone), the page's own after. */
   const countsOf = (model) => (model.partial ? model.study.counts : S.counts(model.trials));
@@ -393,8 +401,7 @@ K.pages = K.pages || {};
           /* a Tab stop, named: a box that scrolls, which the keyboard scrolls once it has the focus */
           h('pre', { id: 'spec-view', tabindex: 0, role: 'region', 'aria-label': 'Spec' }, JSON.stringify(s.spec, null, 2))) : null));
       failure.say(model.actionError, () => h('p', { class: 'error', id: 'action-error' }, model.actionError));
-      gone.say(model.deleted ? s.name : null, () => h('p', { class: 'error', id: 'study-deleted' }, `Study ${s.name} was deleted, with its trials; `
-        + 'one made again under its name will show here. ', h('a', { href: '#/' }, 'Back to the studies')));
+      gone.say(model.deleted ? s.name : null, () => deletedNotice(s.name, 'its trials'));
     }
     return { el, render };
   }

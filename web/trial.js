@@ -1,13 +1,15 @@
 /* trial.js: one trial's page: state, parameters, final metrics, the learning
  * curve of every metric it reported, and the tails of its stdout and stderr.
  * Live while the trial runs: reported steps extend the curve, and the page
- * reloads its detail when the trial finishes. */
+ * reloads its detail when the trial finishes. A study deleted meanwhile is
+ * said to be, and one made again under its name is shown anew
+ * (page.reload), as on the study's page. */
 'use strict';
 window.K = window.K || {};
 K.pages = K.pages || {};
 
 (function (K) {
-  const { h, fill, keepFocus, badge, chartCard, fact, facts } = K.dom;
+  const { h, fill, keepFocus, liveBox, badge, chartCard, fact, facts } = K.dom;
   const S = K.stats;
 
   function kvTable(id, name, obj) {
@@ -32,6 +34,12 @@ K.pages = K.pages || {};
     let chart = null;
     let loading = false;
     let again = false;   /* a load asked for while one was in flight: it runs after it */
+    let deleted = false;   /* the study was (study_state DELETED): no more loads */
+    /* the trial, drawn anew by each load, under a live region built once,
+     * which says when the study is deleted */
+    const gone = liveBox('status');
+    const view = h('div');
+    root.append(gone.el, view);
 
     async function load() {
       if (loading) { again = true; return; }
@@ -42,10 +50,10 @@ K.pages = K.pages || {};
         if (!page.alive()) return;
         state = t.state;
         const was = chart ? K.plotKeys.held(chart) : null;
-        chart = render(root, name, t, study.metric, chart ? K.charts.hiddenSeries(chart) : null);
+        chart = render(view, name, t, study.metric, chart ? K.charts.hiddenSeries(chart) : null);
         if (chart) K.plotKeys.handOver(chart, was);
       } catch (e) {
-        if (page.alive()) root.replaceChildren(h('p', { class: 'error' }, `Cannot load trial ${number} of ${name}: ${e.message}`));
+        if (page.alive()) view.replaceChildren(h('p', { class: 'error' }, `Cannot load trial ${number} of ${name}: ${e.message}`));
       } finally {
         loading = false;
       }
@@ -57,7 +65,15 @@ K.pages = K.pages || {};
     K.live.subscribe({
       study: name,
       onEvent(type, d) {
-        if (d.study !== name || d.number !== number) return;
+        if (d.study !== name) return;
+        /* after its deletion, an event of the name is another study's, made again under it */
+        if (deleted) { if (type !== 'study_state' || d.state !== 'DELETED') page.reload(); return; }
+        if (type === 'study_state' && d.state === 'DELETED') {
+          deleted = true;
+          gone.say(name, () => K.study.deletedNotice(name, 'this trial'));
+          return;
+        }
+        if (d.number !== number) return;
         if (type === 'trial_reported' && chart) {
           chart.addPoint(d.step, d.value);
           /* the header's last step follows the curve, not the page's load */
@@ -65,7 +81,7 @@ K.pages = K.pages || {};
           if (last) last.textContent = S.fmt(d.step);
         } else reload();
       },
-      poll() { if (state === null || state === 'RUNNING') reload(); },
+      poll() { if (!deleted && (state === null || state === 'RUNNING')) reload(); },
     });
   };
 

@@ -333,6 +333,27 @@ echo '{"val_loss": 0.53, "train_loss": 0.3}'
   }
 });
 
+test('a trial\'s page says when its study is deleted, and shows the trial of a study made again under the name', async () => {
+  const spec = branin('doomed', 1, 1);
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('doomed complete', async () => (await studyState('doomed')) === 'COMPLETE');
+  await go('#/study/doomed/trial/0');
+  await page.locator('#params').waitFor();
+  const x1 = () => page.locator('#params tr', { hasText: 'x1' }).locator('td').innerText();
+  const before = await x1();
+  await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+  assert.equal((await api('DELETE', '/studies/doomed')).status, 204);
+  const notice = page.locator('[role="status"] #study-deleted');
+  await notice.waitFor();
+  assert.equal(await notice.innerText(), 'Study doomed was deleted, with this trial; one made again under its name will show here. Back to the studies');
+  assert.equal(await x1(), before, 'the trial stays shown under the notice');
+  /* made again, with other parameters: the page shows its trial 0 */
+  spec.strategy.seed = 12;
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await notice.waitFor({ state: 'detached' });
+  await until('the new study\'s trial 0', async () => (await page.locator('#params').count()) === 1 && (await x1()) !== before);
+});
+
 test('a study and a trial with nothing reported yet say so in place of their charts\' axes', async () => {
   const spec = branin('quiet', 1, 1);
   spec.run = { command: 'sleep 60' };
