@@ -421,12 +421,17 @@ K.pages = K.pages || {};
   K.pages.study = async function (root, page, name) {
     for (const m of MARKS) performance.clearMarks(m);
     root.append(h('p', { class: 'muted' }, 'Loading ' + name + '…'));
-    /* the page's feed is subscribed once it is built: a page that could
-     * not be keeps the app's, so the badge leaves 'connecting' */
+    /* The page's feed is subscribed once it is built; a page that could
+     * not be keeps its study's, so the badge leaves 'connecting'. One that
+     * could not reach the server (restarted under the page) is shown anew
+     * once the server answers again: at the feed's (re)opening, or the
+     * polls' meanwhile; other failures stay said. */
     const failed = (e) => {
       if (!page.alive()) return;
       root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
-      K.live.subscribe(null);
+      const lost = e.code === K.api.UNREACHABLE;
+      K.live.subscribe({ study: name, onEvent() {},
+        poll() { if (lost) K.api.study(name).then(() => page.reload(), () => {}); } });
     };
     /* asked for first, so the server answers them before it builds the
      * whole history's pages; the trials once they are in, since their

@@ -251,6 +251,35 @@ test('a page change says connecting until the new page\'s live feed opens, not l
   }
 });
 
+test('a study page whose load the server went away under loads again once the server is back', async () => {
+  let srv = await serve('restart.db');
+  assert.equal((await fetch(srv.url + 'api/v1/studies', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(branin('restart', 30, 4)) })).status, 201);
+  const trialsUrl = /\/api\/v1\/studies\/restart\/trials\?sort=number&format=columns&offset=/;
+  try {
+    await until('restart complete', async () => (await (await fetch(srv.url + 'api/v1/studies/restart')).json()).state === 'COMPLETE');
+    /* the history's request held until the server is gone */
+    let release;
+    const held = new Promise((r) => { release = r; });
+    await page.route(trialsUrl, async (route) => { await held; await route.continue().catch(() => {}); });
+    await page.goto(srv.url + '#/study/restart');
+    await page.locator('#trials tbody tr').first().waitFor();
+    await stopped(srv.proc);
+    release();
+    const error = page.locator('#app > p.error');
+    await error.waitFor();
+    assert.equal(await error.innerText(), 'Cannot load study restart: the server could not be reached');
+    await page.unroute(trialsUrl);
+    srv = await serve('restart.db', '--listen', new URL(srv.url).host);
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    assert.equal(await error.count(), 0);
+    await page.waitForFunction(() => /^30 trials/.test(document.querySelector('#table-info').textContent));
+  } finally {
+    await page.unroute(trialsUrl);
+    await stopped(srv.proc);
+  }
+});
+
 test('a note that could not be saved says so in an alert, read out by a screen reader, and keeps the text typed', async () => {
   let srv = await serve('noted.db');
   assert.equal((await fetch(srv.url + 'api/v1/studies', { method: 'POST', headers: { 'Content-Type': 'application/json' },
