@@ -390,6 +390,27 @@ test('the trial page puts metrics of other magnitudes on axes of their own', asy
   await shot('trial-metrics');
 });
 
+test('the trial page wraps a long parameter value inside its card, whole, without a sideways scroll', async () => {
+  /* a category of 300 characters without a space, under a parameter name of 63 */
+  const value = 'v'.repeat(300);
+  const param = 'p'.repeat(63);
+  const spec = branin('longvalue', 1, 1);
+  spec.space = { [param]: { type: 'categorical', choices: [value] } };
+  spec.run = { command: 'echo \'{{"value": 1}}\'' };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('longvalue complete', async () => (await studyState('longvalue')) === 'COMPLETE');
+  await go('#/study/longvalue/trial/0');
+  await page.locator('#params').waitFor();
+  const fit = await page.evaluate(() => {
+    const card = document.getElementById('params').closest('.card').getBoundingClientRect();
+    const cells = [...document.querySelectorAll('#params th, #params td')].map((c) => c.getBoundingClientRect());
+    return { page: document.documentElement.scrollWidth <= innerWidth, inCard: cells.every((c) => c.right <= card.right) };
+  });
+  assert.deepEqual(fit, { page: true, inCard: true }, 'no sideways scroll; the parameters\' cells inside their card');
+  assert.deepEqual(await page.$$eval('#params th, #params td', (cs) => cs.map((c) => c.textContent)), [param, value], 'shown whole');
+  await shot('trial-long-value');
+});
+
 test('a screen reader finds a name for every control, table and chart of the study page and the trial page', async () => {
   await go('#/study/curves');
   await page.locator('#charts[data-ready="true"]').waitFor();
