@@ -368,7 +368,7 @@ window.K = window.K || {};
   /* A trial's parameters and value, built only when a tooltip shows it:
    * formatting them for every trial cost more than drawing the chart. */
   function parallelLabel(axes, t) {
-    return axes.map((a) => `${a.name}=${S.fmt(t.params ? t.params[a.name] : null)}`).join(' ') + ` → ${S.fmt(t.value, 6)}`;
+    return axes.map((a) => `${a.name}=${S.paramText(a, t.params ? t.params[a.name] : null)}`).join(' ') + ` → ${S.fmt(t.value, 6)}`;
   }
 
   function fillParallel(chart, model) {
@@ -474,7 +474,7 @@ window.K = window.K || {};
         parsing: false,
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${axis.name}=${S.fmt(c.raw.v)} → ${S.fmt(c.raw.y, 6)}` } },
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${axis.name}=${S.paramText(axis, c.raw.v)} → ${S.fmt(c.raw.y, 6)}` } },
         },
         scales: { x: xscale, y: { type: 'linear', title: title(model.study.metric || 'objective') } },
       }),
@@ -516,8 +516,8 @@ window.K = window.K || {};
       options: base({
         parsing: false,
         plugins: { legend: { display: false },
-          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${c.chart.pair[0].name}=${S.fmt(c.raw.u)} `
-            + `${c.chart.pair[1].name}=${S.fmt(c.raw.v)} → ${S.fmt(c.raw.value, 6)}` } } },
+          tooltip: { callbacks: { label: (c) => `#${c.raw.n}: ${c.chart.pair[0].name}=${S.paramText(c.chart.pair[0], c.raw.u)} `
+            + `${c.chart.pair[1].name}=${S.paramText(c.chart.pair[1], c.raw.v)} → ${S.fmt(c.raw.value, 6)}` } } },
         scales: { x: { type: 'linear' }, y: { type: 'linear' } },
       }),
       plugins: [contourPlugin],

@@ -37,14 +37,31 @@ window.K = window.K || {};
     return pts;
   }
 
+  /* A categorical value by its type and text: "3" and 3 are different
+   * choices (docs/spec.md), which their text alone made one (drawn at one
+   * place, under two ticks that both read 3). */
+  const choiceKey = (v) => (typeof v === 'number' ? 'n' : 's') + String(v);
+
   /* How a parameter is drawn on an axis, from the study's spec:
-   * {name, categorical, log, integer, choices} where choices (categorical only) gives
-   * the position of each value. Parameters the spec does not describe (or a
+   * {name, categorical, log, integer, choices, keys} where choices
+   * (categorical only) gives the text shown at each position (a string
+   * quoted when a number choice reads the same: "3" beside 3) and keys
+   * the value there (choiceKey). Parameters the spec does not describe (or a
    * spec we do not have) are treated as numeric on a linear axis. */
   function paramAxis(spec, name) {
     const p = (spec && spec.space && spec.space[name]) || {};
-    if (p.type === 'categorical') return { name, categorical: true, log: false, integer: false, choices: p.choices.map(String) };
-    return { name, categorical: false, log: !!p.log, integer: p.type === 'int', choices: null };
+    if (p.type === 'categorical') {
+      const numbers = new Set(p.choices.filter((c) => typeof c === 'number').map(String));
+      return { name, categorical: true, log: false, integer: false, keys: p.choices.map(choiceKey),
+        choices: p.choices.map((c) => (typeof c === 'string' && numbers.has(c) ? JSON.stringify(c) : String(c))) };
+    }
+    return { name, categorical: false, log: !!p.log, integer: p.type === 'int', choices: null, keys: null };
+  }
+
+  /* A parameter's value as its axis shows it: a choice by its text there. */
+  function paramText(axis, v, digits) {
+    const i = axis.categorical ? axisPos(axis, v) : null;
+    return i === null ? fmt(v, digits) : axis.choices[i];
   }
 
   /* The position of a parameter value on its axis, or null when the trial
@@ -52,7 +69,7 @@ window.K = window.K || {};
   function axisPos(axis, v) {
     if (v === undefined || v === null) return null;
     if (axis.categorical) {
-      const i = axis.choices.indexOf(String(v));
+      const i = axis.keys.indexOf(choiceKey(v));
       return i < 0 ? null : i;
     }
     if (typeof v !== 'number' || !isFinite(v)) return null;
@@ -207,7 +224,7 @@ window.K = window.K || {};
   }
 
   K.stats = {
-    FINISHED, better, scored, bestSoFar, paramAxis, axisPos, extent, half, frac, lerp, viridis,
+    FINISHED, better, scored, bestSoFar, paramAxis, paramText, axisPos, extent, half, frac, lerp, viridis,
     BANDS, objectiveBand, bandColor, importance, counts, fmt, fmtTime, fmtDuration,
   };
 })(window.K);

@@ -135,7 +135,7 @@ K.pages = K.pages || {};
       { key: 'number', label: '#', get: (t) => t.number },
       { key: 'state', label: 'State', get: (t) => t.state },
       { key: 'value', label: model.study.metric || 'value', get: (t) => t.value },
-    ].concat(model.axes.map((a) => ({ key: 'p:' + a.name, label: a.name, get: (t) => (t.params || {})[a.name] })))
+    ].concat(model.axes.map((a) => ({ key: 'p:' + a.name, label: a.name, axis: a, get: (t) => (t.params || {})[a.name] })))
       .concat([
         { key: 'budget', label: 'Budget', get: (t) => t.budget || null },
         { key: 'resumed_from', label: 'Resumed from', get: (t) => t.resumed_from },
@@ -165,6 +165,12 @@ K.pages = K.pages || {};
       if (c.key === 'state') return h('td', { title: t.failure || '' }, badge(t.interrupted ? 'INTERRUPTED' : v));
       if (c.key === 'duration') return h('td', { class: 'num' }, S.fmtDuration(v));
       if (c.key === 'started_at') return h('td', { class: 'muted' }, S.fmtTime(v));
+      /* a choice as its axis names it ("3" beside 3) */
+      if (c.axis && c.axis.categorical && v !== null && v !== undefined) {
+        const text = S.paramText(c.axis, v);
+        return text.length > LONG_TEXT ? h('td', { title: text }, h('span', { class: 'cut' }, text))
+          : h('td', { class: typeof v === 'number' ? 'num' : '' }, text);
+      }
       /* a long text (a category of 200 characters) is cut by the column's
        * width, whole in its title */
       if (typeof v === 'string' && v.length > LONG_TEXT) return h('td', { title: v }, h('span', { class: 'cut' }, v));

@@ -651,6 +651,31 @@ test('categories of 200 characters are cut with an ellipsis in the charts and th
   await shot('study-long-categories');
 });
 
+test('the choices "3" and 3 are two categories: apart in the charts, told apart in the table', async () => {
+  await gridStudyShown('twins', { c: { type: 'categorical', choices: ['3', 3, 'b'] } }, "echo '{{\"value\": 1}}'");
+  const trials = await allTrials('twins');
+  const place = (v) => ['3', 3, 'b'].findIndex((c) => c === v);
+  const want = Object.fromEntries(trials.map((t) => [t.number, place(t.params.c)]));
+  assert.deepEqual(Object.values(want).sort(), [0, 1, 2], 'the grid ran each choice once');
+  await page.locator('#slices canvas').first().scrollIntoViewIfNeeded();
+  const slice = await page.evaluate(() => {
+    const c = window.kestrelCharts['slice:c'];
+    const at = {};
+    for (const d of c.data.datasets) for (let i = 0; i < d.data.length; i++) at[d.data.at(i).n] = d.data.at(i).x;
+    return { at, labels: c.scales.x.ticks.map((t) => t.label) };
+  });
+  assert.deepEqual(slice, { at: want, labels: ['"3"', '3', 'b'] }, 'each trial at its own choice\'s place, the string quoted');
+  const parallel = await page.evaluate(() => {
+    const c = window.kestrelCharts.parallel;
+    const ys = new Set();
+    for (const d of c.data.datasets) for (let i = 0; i < d.data.length; i++) if (d.data.at(i).x === 0 && d.data.at(i).y !== null) ys.add(d.data.at(i).y);
+    return ys.size;
+  });
+  assert.equal(parallel, 3, 'three places on the parallel coordinates\' axis of c');
+  const cells = await page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => [Number(tr.dataset.number), tr.children[3].textContent]));
+  assert.deepEqual(Object.fromEntries(cells), Object.fromEntries(trials.map((t) => [t.number, ['"3"', '3', 'b'][place(t.params.c)]])));
+});
+
 test('an axis\'s last tick label stays on the canvas, whole (1e+308 was cut to 1e+3)', async () => {
   await gridStudyShown('huge', { k: { type: 'categorical', choices: [0, 1] } },
     "test {k} = 0 && echo '{{\"value\": 1e308}}' || echo '{{\"value\": 2.5}}'", 'maximize');
