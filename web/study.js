@@ -177,7 +177,11 @@ K.pages = K.pages || {};
       return h('td', { class: typeof v === 'number' ? 'num' : '' }, S.fmt(v, 6));
     }
 
-    /* Nulls sort last in either direction; numbers before strings. */
+    /* Nulls sort last in either direction; numbers before strings (a
+     * categorical parameter may mix them: ["sgd", "adam", 3]), after them
+     * when reversed. Compared as text, a number and a string made an order
+     * that is none (9 < 10, 10 < "5x" as '10' < '5x', "5x" < 9), and the
+     * column came out as 10, 5x, 9. */
     function compare(get, dir) {
       return (a, b) => {
         const x = get(a);
@@ -185,7 +189,10 @@ K.pages = K.pages || {};
         const xn = x === null || x === undefined;
         const yn = y === null || y === undefined;
         if (xn || yn) return xn === yn ? a.number - b.number : xn ? 1 : -1;
-        if (typeof x === 'number' && typeof y === 'number') return dir * (x - y) || a.number - b.number;
+        const xNum = typeof x === 'number';
+        const yNum = typeof y === 'number';
+        if (xNum && yNum) return dir * (x - y) || a.number - b.number;
+        if (xNum !== yNum) return dir * (xNum ? -1 : 1);
         return dir * String(x).localeCompare(String(y)) || a.number - b.number;
       };
     }

@@ -676,6 +676,16 @@ test('the choices "3" and 3 are two categories: apart in the charts, told apart 
   assert.deepEqual(Object.fromEntries(cells), Object.fromEntries(trials.map((t) => [t.number, ['"3"', '3', 'b'][place(t.params.c)]])));
 });
 
+test('the trial table sorts a parameter of numbers and strings with the numbers first, in order', async () => {
+  await gridStudyShown('mixed', { c: { type: 'categorical', choices: ['5x', 10, 9, 'a'] } }, "echo '{{\"value\": 1}}'");
+  await page.waitForFunction(() => /^4 trials/.test(document.querySelector('#table-info').textContent));
+  const column = () => page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => tr.children[3].textContent));
+  await page.click('#trials th[data-key="p:c"]');
+  assert.deepEqual(await column(), ['9', '10', '5x', 'a'], 'ascending');
+  await page.click('#trials th[data-key="p:c"]');
+  assert.deepEqual(await column(), ['a', '5x', '10', '9'], 'descending');
+});
+
 test('an axis\'s last tick label stays on the canvas, whole (1e+308 was cut to 1e+3)', async () => {
   await gridStudyShown('huge', { k: { type: 'categorical', choices: [0, 1] } },
     "test {k} = 0 && echo '{{\"value\": 1e308}}' || echo '{{\"value\": 2.5}}'", 'maximize');
