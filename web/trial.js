@@ -12,12 +12,13 @@ K.pages = K.pages || {};
   const { h, fill, keepFocus, liveBox, badge, chartCard, fact, facts } = K.dom;
   const S = K.stats;
 
-  function kvTable(id, name, obj) {
+  /* text(k, v): a value's text (S.fmt unless told) */
+  function kvTable(id, name, obj, text = (k, v) => S.fmt(v, 6)) {
     const keys = Object.keys(obj || {});
     if (keys.length === 0) return h('p', { class: 'muted' }, 'none');
     return h('table', { class: 'table kv', id, 'aria-label': name },
       h('tbody', null, keys.map((k) => h('tr', null, h('th', null, k),
-        h('td', { class: typeof obj[k] === 'number' ? 'num' : '' }, S.fmt(obj[k], 6))))));
+        h('td', { class: typeof obj[k] === 'number' ? 'num' : '' }, text(k, obj[k]))))));
   }
 
   /* A running trial's output is stored when it ends: until then the tail
@@ -50,7 +51,7 @@ K.pages = K.pages || {};
         if (!page.alive()) return;
         state = t.state;
         const was = chart ? K.plotKeys.held(chart) : null;
-        chart = render(view, name, t, study.metric, chart ? K.charts.hiddenSeries(chart) : null);
+        chart = render(view, name, t, study, chart ? K.charts.hiddenSeries(chart) : null);
         if (chart) K.plotKeys.handOver(chart, was);
       } catch (e) {
         if (page.alive()) view.replaceChildren(h('p', { class: 'error' }, `Cannot load trial ${number} of ${name}: ${e.message}`));
@@ -88,7 +89,10 @@ K.pages = K.pages || {};
   /* Fills root with the trial; returns its curve chart, or null when the
    * trial has no steps and is not running. hidden: the series the page's
    * last curve hid (K.charts.hiddenSeries), or null. */
-  function render(root, name, t, metric, hidden) {
+  function render(root, name, t, study, hidden) {
+    const metric = study.metric;
+    /* a choice as the study page's charts and table name it ("3" beside 3) */
+    const param = (k, v) => S.paramText(S.paramAxis(study.spec, k), v, 6);
     const base = `#/study/${encodeURIComponent(name)}`;
     const link = (n) => (n === null || n === undefined ? null : h('a', { href: `${base}/trial/${n}` }, '#' + n));
     const given = (v) => v !== null && v !== undefined;
@@ -111,7 +115,7 @@ K.pages = K.pages || {};
         given(t.retry_of) ? fact('retry of', link(t.retry_of)) : null),
       t.failure ? h('p', { class: 'error', id: 'failure' }, 'Failure: ' + t.failure) : null,
       h('div', { class: 'grid2' },
-        h('section', { class: 'card' }, h('h3', null, 'Parameters'), kvTable('params', 'Parameters', t.params),
+        h('section', { class: 'card' }, h('h3', null, 'Parameters'), kvTable('params', 'Parameters', t.params, param),
           h('h3', null, 'Final metrics'), kvTable('metrics', 'Final metrics', t.metrics)),
         hasCurve ? curve.card : h('section', { class: 'card' }, h('h3', null, 'Learning curve'),
           h('p', { class: 'muted' }, 'This trial reported no intermediate steps.'))),

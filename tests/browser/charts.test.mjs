@@ -674,6 +674,12 @@ test('the choices "3" and 3 are two categories: apart in the charts, told apart 
   assert.equal(parallel, 3, 'three places on the parallel coordinates\' axis of c');
   const cells = await page.$$eval('#trials tbody tr', (trs) => trs.map((tr) => [Number(tr.dataset.number), tr.children[3].textContent]));
   assert.deepEqual(Object.fromEntries(cells), Object.fromEntries(trials.map((t) => [t.number, ['"3"', '3', 'b'][place(t.params.c)]])));
+  /* and a trial's page names its choice as the study page does */
+  for (const t of trials.filter((x) => x.params.c !== 'b')) {
+    await go(`#/study/twins/trial/${t.number}`);
+    await page.locator('#params').waitFor();
+    assert.equal(await page.locator('#params td').innerText(), t.params.c === 3 ? '3' : '"3"', `trial ${t.number}`);
+  }
 });
 
 test('the trial table sorts a parameter of numbers and strings with the numbers first, in order', async () => {
