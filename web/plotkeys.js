@@ -132,6 +132,7 @@ window.K = window.K || {};
       hide(plot);
       return;
     }
+    enter(plot);
     const o = order(plot);
     const to = moveFor(e, find(plot, o), o.n);
     if (to === undefined) return;
@@ -140,8 +141,22 @@ window.K = window.K || {};
     show(plot, o, to, true);
   }
 
+  /* Puts the hint, the ring and the live region beside the canvas, once:
+   * when the canvas first takes the focus (keys and handOver come after
+   * it), not when the chart is made. Put there by attach, each chart's
+   * three cost the page one frame more of style, layout, paint and
+   * commit while it loaded, 6-7 ms of the main thread each (22-25 such
+   * frames in a load against 14-16 before; bench/README.md, 2026-12-05,
+   * session 26). The live region is in the page from the focus on,
+   * before a key writes in it, so a screen reader reads what it says. */
+  function enter(plot) {
+    const nav = plot.nav;
+    if (nav && !nav.ring.isConnected && nav.box) nav.box.append(nav.ring, nav.live, nav.hint);
+  }
+
   /* The canvas as a Tab stop named by its card's title (aria-label, set by
-   * K.dom.chartCard), with a hint, a ring and a live region beside it. */
+   * K.dom.chartCard), with a hint, a ring and a live region beside it
+   * from its first focus on (enter). */
   function attach(plot) {
     const canvas = plot.canvas;
     const box = canvas.parentNode;
@@ -153,7 +168,8 @@ window.K = window.K || {};
       /* hidden: read as the canvas's description alone, not once more as a paragraph after it */
       hint: h('p', { class: 'plot-hint', id: hintId, hidden: true },
         'Left and Right read its points, Home and End the first and last, Escape hides the value.'),
-      order: null, on: null,
+      box, order: null, on: null,
+      onFocus: () => enter(plot),
       onKey: (e) => onKey(plot, e),
       onBlur: () => hide(plot),
       onMove: () => { nav.ring.hidden = true; },
@@ -164,10 +180,10 @@ window.K = window.K || {};
     canvas.setAttribute('aria-roledescription', 'chart');
     if (!canvas.hasAttribute('aria-label')) canvas.setAttribute('aria-label', 'chart');
     canvas.setAttribute('aria-describedby', hintId);
+    canvas.addEventListener('focus', nav.onFocus);
     canvas.addEventListener('keydown', nav.onKey);
     canvas.addEventListener('blur', nav.onBlur);
     canvas.addEventListener('mousemove', nav.onMove);
-    if (box) box.append(nav.ring, nav.live, nav.hint);
   }
 
   /* After a drawing: the point the keyboard is on, where it now is (its
@@ -204,6 +220,7 @@ window.K = window.K || {};
   function handOver(plot, was) {
     if (!was || !plot.nav) return;
     plot.canvas.focus({ preventScroll: true });
+    enter(plot);   /* the focus event may wait for a window that has none */
     const on = was.on;
     if (!on) return;
     let di = -1;
@@ -224,6 +241,7 @@ window.K = window.K || {};
     for (const b of plot.keys) b.remove();
     plot.keys = [];
     if (!nav) return;
+    plot.canvas.removeEventListener('focus', nav.onFocus);
     plot.canvas.removeEventListener('keydown', nav.onKey);
     plot.canvas.removeEventListener('blur', nav.onBlur);
     plot.canvas.removeEventListener('mousemove', nav.onMove);

@@ -189,6 +189,43 @@ test('a chart\'s points are read from the keyboard: Tab to the canvas, the arrow
   await page.evaluate(() => { const c = window.kestrelCharts.history; c.data.datasets[1].hidden = false; c.update(); });
 });
 
+test('a chart puts its ring, live region and hint in the page when the keyboard reaches it, not while the page loads', async () => {
+  /* put there as each chart was made, they had the page laid out, painted and
+   * committed once more per chart during a load (bench/README.md, 2026-12-05,
+   * session 26). The page built anew (an earlier test leaves the same one open, a chart focused). */
+  await go('#/');
+  await page.locator('#studies').waitFor();
+  await go('#/study/branin');
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  const parts = () => page.evaluate(() => Object.fromEntries(Array.from(document.querySelectorAll('#charts canvas'), (c) => {
+    const box = c.parentNode;
+    const live = box.querySelector('.plot-live');
+    const hint = document.getElementById(c.getAttribute('aria-describedby'));
+    return [c.getAttribute('aria-label'), { ring: box.querySelectorAll('.plot-focus').length,
+      live: live ? [live.getAttribute('role'), live.textContent] : null, hint: hint ? hint.textContent : null }];
+  })));
+  const loaded = await parts();
+  assert.ok(Object.keys(loaded).length >= 8, Object.keys(loaded).join(', '));
+  for (const [name, p] of Object.entries(loaded)) assert.deepEqual(p, { ring: 0, live: null, hint: null }, name);
+  /* Tab from the log switch, past the history's legend, to its canvas: its parts are there before a key */
+  await page.focus('#log-scale');
+  for (let k = 0; k < 3; k++) await page.keyboard.press('Tab');
+  const focused = await parts();
+  assert.equal(focused['Optimization history'].ring, 1);
+  assert.deepEqual(focused['Optimization history'].live, ['status', '']);
+  assert.match(focused['Optimization history'].hint, /^Left and Right read its points/);
+  for (const [name, p] of Object.entries(focused)) {
+    if (name !== 'Optimization history') assert.deepEqual(p, { ring: 0, live: null, hint: null }, name);
+  }
+  await page.keyboard.press('Home');
+  assert.match((await parts())['Optimization history'].live[1], /^trial value: #\d+: .* \(1 of \d+\)$/, 'a key is read out');
+  /* the focus gone and back, the same parts, not a second set */
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => window.kestrelCharts.history.canvas.parentNode.querySelectorAll('.plot-focus, .plot-live, .plot-hint').length), 3);
+});
+
 test('a history of thousands of trials is laid out in full and keeps its points', async () => {
   /* on the studies list, which has no chart of its own */
   await go('#/');
