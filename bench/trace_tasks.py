@@ -7,6 +7,10 @@ trace: the N tasks that took the most CPU, whether each came during the load
 ms, the ms from the page's first task, and the CPU of what it did (Layout,
 EvaluateScript, v8.callFunction, a GC...).
   python3 bench/trace_tasks.py [-n N] DIR/trace*.json
+With --frames, instead, each trace's rendering work during the load: how many
+layouts, style recalculations and paints, and how many tasks held a small
+layout (under 100 objects: a frame for a few elements changed, not for the
+table), with their CPU in ms. Counts, unlike times, hold on a busy machine.
 """
 import argparse
 import collections
@@ -27,18 +31,44 @@ def script_of(e):
     return f"EvaluateScript({url.rsplit('/', 1)[-1] or 'no URL'})"
 
 
-def tasks_of(path, n):
+def main_thread(path):
+    """The every-chart mark and the page's main-thread spans, or an error
+    line."""
     events = json.load(open(path))['traceEvents']
     mark = next((e for e in events if e.get('name') == 'kestrel:charts-drawn'), None)
     if mark is None:
-        return [f'no kestrel:charts-drawn mark in {path}']
+        return None, f'no kestrel:charts-drawn mark in {path}'
     pid = mark['pid']
     main = {e['tid'] for e in events if e.get('name') == 'thread_name' and e['pid'] == pid
             and e['args'].get('name') == 'CrRendererMain'}
     spans = [e for e in events if e.get('pid') == pid and e.get('tid') in main and e.get('ph') == 'X']
+    if not any(e['name'] == 'RunTask' for e in spans):
+        return None, f'no main-thread tasks in {path}'
+    return mark, spans
+
+
+def frames_of(path):
+    """The load's layouts, style recalculations, paints and small-layout
+    tasks (count, CPU ms), in one line."""
+    mark, spans = main_thread(path)
+    if mark is None:
+        return spans
+    load = [e for e in spans if e['ts'] < mark['ts']]
+    count = collections.Counter(e['name'] for e in load)
+    tasks = [e for e in load if e['name'] == 'RunTask']
+    small = {id(t): t for e in load if e['name'] == 'Layout'
+             and ((e.get('args') or {}).get('beginData') or {}).get('dirtyObjects', 0) < 100
+             for t in tasks if t['ts'] <= e['ts'] <= t['ts'] + t['dur']}
+    cpu = sum(t.get('tdur', 0) for t in small.values()) / 1000
+    return (f"layouts {count['Layout']}, style recalculations {count['UpdateLayoutTree']}, paints {count['Paint']}; "
+            f"tasks with a small layout {len(small)}, CPU {cpu:.0f}")
+
+
+def tasks_of(path, n):
+    mark, spans = main_thread(path)
+    if mark is None:
+        return [spans]
     tasks = [e for e in spans if e['name'] == 'RunTask']
-    if not tasks:
-        return [f'no main-thread tasks in {path}']
     first = min(t['ts'] for t in tasks)
     lines = []
     for t in sorted(tasks, key=lambda e: -e.get('tdur', 0))[:n]:
@@ -55,9 +85,13 @@ def tasks_of(path, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('-n', type=int, default=5, help='tasks per trace (default 5)')
+    ap.add_argument('--frames', action='store_true', help="the load's rendering work, counted")
     ap.add_argument('traces', nargs='+')
     args = ap.parse_args()
     for path in args.traces:
+        if args.frames:
+            print(f'{path}: {frames_of(path)}')
+            continue
         print(path)
         for line in tasks_of(path, args.n):
             print('  ' + line)
