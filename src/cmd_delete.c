@@ -9,7 +9,6 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "lock.h"
 #include "scheduler.h"
 #include "storage.h"
 
@@ -29,55 +28,6 @@ static const char delete_help[] =
     "\n"
     "Exit status: 0 deleted, 3 the study is being run by another process,\n"
     "5 no such study or database.\n";
-
-/* Deletes the study under its lock; its folders go after its rows, so a
- * failure in between leaves folders without a study (and says so), never a
- * study without its checkpoints. */
-static int delete_study(storage *st, const char *db, const char *work, const char *name,
-                        int *n_trials, kerror *err)
-{
-    storage_study row;
-    int rc = storage_study_get(st, name, &row, err);
-    if (rc != KE_OK) return rc;
-    *n_trials = row.n_trials;
-    lock_handle h;
-    rc = lock_study(&h, db, row.id, err);
-    if (rc == KE_BUSY)
-        kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; stop it first",
-                   name);
-    int locked = rc == KE_OK;
-    if (rc == KE_OK) {
-        /* read again under the lock: a run that ended between the first
-         * read and the lock added trials, whose folders would be left */
-        storage_study now;
-        rc = storage_study_get(st, name, &now, err);
-        if (rc == KE_OK) {
-            if (now.id != row.id)
-                rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' was deleted and made anew "
-                                "meanwhile: run the command again", name);
-            *n_trials = row.n_trials = now.n_trials;
-            free(row.work_dir);
-            row.work_dir = now.work_dir;
-            now.work_dir = NULL;
-            storage_study_free(&now);
-        }
-    }
-    char own[4096];
-    /* read under the lock too: a run begun meanwhile with --work-dir stored it */
-    if (rc == KE_OK && !work) scheduler_study_work_dir(db, row.work_dir, name, own, sizeof own);
-    if (rc == KE_OK) {
-        rc = storage_study_delete(st, row.id, err);
-        if (rc == KE_OK && (rc = scheduler_remove_study_dirs(work ? work : own, name, row.n_trials,
-                                                            err)) != KE_OK) {
-            char why[KERROR_MSG_MAX];
-            snprintf(why, sizeof why, "%s", err->msg);
-            kerror_set(err, rc, NULL, "study '%s' deleted from the database, but %s", name, why);
-        }
-    }
-    if (locked) lock_release(&h);
-    storage_study_free(&row);
-    return rc;
-}
 
 int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx)
 {
@@ -105,9 +55,16 @@ int cmd_delete_main(int argc, char **argv, const cli_ctx *ctx)
     int code = cli_open_history("delete", db, &st);
     if (code != CLI_OK) return code;
     kerror err;
-    int n_trials = 0;
-    int rc = delete_study(st, db, work_opt, name, &n_trials, &err);
+    int n_trials, rows_gone;
+    /* its folders go after its rows: a failure in between leaves folders
+     * without a study (and says so), never a study without its checkpoints */
+    int rc = scheduler_delete_stored(st, db, name, work_opt, &n_trials, &rows_gone, &err);
     storage_close(st);
+    if (rc != KE_OK && rows_gone) {
+        char why[KERROR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", err.msg);
+        kerror_set(&err, rc, NULL, "study '%s' deleted from the database, but %s", name, why);
+    }
     if (rc != KE_OK) return cli_fail("delete", &err);
     printf("deleted study %s (%d trials)\n", name, n_trials);
     return CLI_OK;

@@ -189,6 +189,57 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
     return KE_OK;
 }
 
+/* The study of id read again under its lock (*row): one deleted, or
+ * deleted and made anew under its name, meanwhile is said so by name, not
+ * as "no study with id N", an id its deleter never gave. */
+static int study_under_lock(storage *st, const char *name, int64_t id, storage_study *row,
+                            kerror *err)
+{
+    int rc = storage_study_get_id(st, id, row, err);   /* ids are never given again: 011 */
+    if (rc != KE_NOTFOUND) return rc;
+    storage_study now;
+    kerror ignored;
+    if (storage_study_get(st, name, &now, &ignored) != KE_OK)
+        return kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile by another "
+                          "kestrel process", name);
+    storage_study_free(&now);
+    return kerror_set(err, KE_CONFLICT, NULL, "study '%s' was deleted and made anew meanwhile by "
+                      "another kestrel process; the new one is kept: delete it again to remove "
+                      "it", name);
+}
+
+int scheduler_delete_stored(storage *st, const char *db_path, const char *name, const char *work,
+                            int *n_trials, int *rows_gone, kerror *err)
+{
+    *n_trials = 0;
+    *rows_gone = 0;
+    storage_study row;
+    int rc = storage_study_get(st, name, &row, err);
+    if (rc != KE_OK) return rc;
+    int64_t id = row.id;
+    storage_study_free(&row);
+    lock_handle h = {.fd = -1};
+    rc = lock_study(&h, db_path, id, err);
+    if (rc == KE_BUSY)
+        kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; stop "
+                   "it first", name);
+    /* what the first read said may be stale by now: a run that ended
+     * between it and the lock added trials, or stored another --work-dir,
+     * whose folders would be left (or looked for in the wrong place) */
+    if (rc == KE_OK) rc = study_under_lock(st, name, id, &row, err);
+    if (rc == KE_OK) {
+        char own[PATH_MAX];
+        scheduler_study_work_dir(db_path, row.work_dir, name, own, sizeof own);
+        *n_trials = row.n_trials;
+        rc = storage_study_delete(st, id, err);
+        *rows_gone = rc == KE_OK;
+        if (rc == KE_OK) rc = scheduler_remove_study_dirs(work ? work : own, name, row.n_trials, err);
+        storage_study_free(&row);
+    }
+    lock_release(&h);
+    return rc;
+}
+
 int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const char *reason,
                       int *n, kerror *err)
 {

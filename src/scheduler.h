@@ -142,6 +142,19 @@ int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, co
 int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_trials,
                                 kerror *err);
 
+/* Deletes stored study name, its trials and their folders (in work when
+ * given, else the study's own, scheduler_study_work_dir), under its run
+ * lock: `kestrel delete` and the API's DELETE of a study no scheduler of
+ * theirs runs. The study is read again under the lock, by id, so trials or
+ * a --work-dir a run stored meanwhile are the ones removed. *n_trials gets
+ * its trials' count; *rows_gone is set once its rows are deleted, after
+ * which an error is its folders' (scheduler_remove_study_dirs). Errors:
+ * KE_NOTFOUND (no such study, or deleted meanwhile), KE_CONFLICT (deleted
+ * and made anew under its name meanwhile: the new one is kept), KE_BUSY
+ * (another process runs it). */
+int scheduler_delete_stored(storage *st, const char *db_path, const char *name, const char *work,
+                            int *n_trials, int *rows_gone, kerror *err);
+
 /* The folder of s's trial folders, and the one its study kept them in
  * before this open's work_dir moved it, when that one holds a folder of
  * the study (NULL otherwise). Both absolute, owned by s. */

@@ -19,7 +19,6 @@
 #include "fleet.h"
 #include "klog.h"
 #include "monotime.h"
-#include "lock.h"
 #include "scheduler.h"
 #include "service_impl.h"
 #include "spec_diff.h"
@@ -251,23 +250,17 @@ static void remove_study_dirs(const char *work_dir, const char *name, int n_tria
         svc_log_error(name, "deleted, but its trial folders stay", &err);
 }
 
-/* Deletes a study no scheduler here runs, unless another process runs it. */
+/* Deletes a study no scheduler here runs, unless another process runs it
+ * (read again under its lock: scheduler_delete_stored). */
 int svc_delete_inactive(service *sv, const char *name, kerror *err)
 {
-    storage_study row;
-    int rc = storage_study_get(sv->st, name, &row, err);
-    if (rc != KE_OK) return rc;
-    lock_handle h;
-    rc = lock_study(&h, sv->db_path, row.id, err);
-    if (rc == KE_OK) {
-        rc = storage_study_delete(sv->st, row.id, err);
-        char work[4096];
-        scheduler_study_work_dir(sv->db_path, row.work_dir, name, work, sizeof work);
-        if (rc == KE_OK) remove_study_dirs(work, name, row.n_trials);
-        lock_release(&h);
+    int n_trials, rows_gone;
+    int rc = scheduler_delete_stored(sv->st, sv->db_path, name, NULL, &n_trials, &rows_gone, err);
+    if (rc != KE_OK && rows_gone) {
+        svc_log_error(name, "deleted, but its trial folders stay", err);
+        rc = KE_OK;
     }
     if (rc == KE_OK) svc_publish_state(sv, name, "DELETED");
-    storage_study_free(&row);
     return rc;
 }
 

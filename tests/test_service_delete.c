@@ -1,0 +1,195 @@
+/* test_service_delete: the DELETE of a study that `kestrel serve` does not
+ * run itself (svc_delete_inactive, what DELETE /api/v1/studies/NAME comes
+ * to), on a real history and real trial folders, while another kestrel
+ * process changes the study between the engine's first read of it and its
+ * lock: more trials, another --work-dir, the study deleted, or deleted and
+ * made anew. The point is chosen, not timed: a trace hook, set on every
+ * connection as it opens (sqlite3_auto_extension), makes the change once
+ * the engine's read by name has its row (SQLITE_TRACE_ROW: the read keeps
+ * what it saw, as a read finished before the change would). */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check_main.h"
+#include "storage_fixture.h"
+#include "../src/sched_dir.h"
+#include "../src/service_studies.h"
+
+/* What the other process does once the engine read the study "s". */
+typedef enum { MORE_TRIALS, NEW_WORK_DIR, DELETED, MADE_ANEW } meanwhile;
+
+static int armed;               /* the change is still to come */
+static meanwhile change;
+static char trials_dir[256];    /* history.db.trials */
+static char other_dir[256];     /* the --work-dir of the other run */
+
+/* dir/s/number, made as a trial of the study made it. */
+static void trial_folder(const char *work, int number)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/s/%d", work, number);
+    kerror e;
+    ck_assert_msg(sched_dir_make(path, &e) == KE_OK, "%s", e.msg);
+}
+
+static int exists(const char *work, const char *sub)
+{
+    char path[400];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", work, sub);
+    return lstat(path, &sb) == 0;
+}
+
+/* The other process's run (or delete), through a connection of its own. */
+static void other_process(void)
+{
+    storage *other;
+    kerror e;
+    ck_assert_int_eq(storage_open(&other, db_path, &e), KE_OK);
+    storage_study s;
+    ck_assert_msg(storage_study_get(other, "s", &s, &e) == KE_OK, "%s", e.msg);
+    storage *mine = st;
+    st = other;     /* the fixture's helpers write through st */
+    if (change == MORE_TRIALS) {
+        int number;
+        new_trial(s.id, &number);
+        trial_folder(trials_dir, number);
+    } else if (change == NEW_WORK_DIR) {
+        int number;
+        ck_assert_int_eq(storage_study_set_work_dir(other, s.id, other_dir, &e), KE_OK);
+        new_trial(s.id, &number);
+        trial_folder(other_dir, number);
+    } else {
+        ck_assert_int_eq(storage_study_delete(other, s.id, &e), KE_OK);
+        if (change == MADE_ANEW) new_study("s", 0);
+    }
+    st = mine;
+    storage_study_free(&s);
+    storage_close(other);
+}
+
+static int on_row(unsigned type, void *ctx, void *stmt, void *unused)
+{
+    (void)type;
+    (void)ctx;
+    (void)unused;
+    const char *text = sqlite3_sql(stmt);
+    if (!armed || !text || !strstr(text, "WHERE s.name = ?1")) return 0;
+    armed = 0;      /* before the other process's own reads */
+    other_process();
+    return 0;
+}
+
+static int trace_connection(sqlite3 *db, char **msg, const void *api)
+{
+    (void)msg;
+    (void)api;
+    sqlite3_trace_v2(db, SQLITE_TRACE_ROW, on_row, NULL);
+    return SQLITE_OK;
+}
+
+static service *sv;
+
+/* A history with study "s" of one trial, whose folder is made, and the
+ * engine of a `kestrel serve` on it (this thread is its engine thread). */
+static void serve_one_study(meanwhile what)
+{
+    snprintf(trials_dir, sizeof trials_dir, "%s.trials", db_path);
+    snprintf(other_dir, sizeof other_dir, "%s/elsewhere", dir);
+    open_db();
+    int number;
+    new_trial(new_study("s", 0), &number);
+    trial_folder(trials_dir, number);
+    storage_close(st);
+    st = NULL;
+    ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))(void *)trace_connection), SQLITE_OK);
+    service_opts o = {.db_path = db_path};
+    ck_assert_msg(service_open(&sv, &o, &err) == KE_OK, "%s", err.msg);
+    change = what;
+    armed = 1;
+}
+
+static void stop_serving(void)
+{
+    service_close(sv);
+    sv = NULL;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", trials_dir, other_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    teardown();
+}
+
+/* The study ran one more trial between the read and the lock: DELETE
+ * removed both rows but left trial 1's folder (it removed the n_trials
+ * folders the first read counted). */
+START_TEST(trials_run_meanwhile_lose_their_folders)
+{
+    serve_one_study(MORE_TRIALS);
+    ck_assert_msg(svc_delete_inactive(sv, "s", &err) == KE_OK, "%s", err.msg);
+    ck_assert_msg(!armed, "the engine read no study by name");
+    ck_assert_msg(!exists(trials_dir, "s/0") && !exists(trials_dir, "s/1"),
+                  "trial folders left: 0 %d, 1 %d", exists(trials_dir, "s/0"),
+                  exists(trials_dir, "s/1"));
+    ck_assert(!exists(trials_dir, "s"));
+}
+END_TEST
+
+/* A run with --work-dir D stored D and ran a trial there meanwhile:
+ * DELETE looked in DB.trials, and left D's folder. */
+START_TEST(a_work_dir_stored_meanwhile_is_the_one_cleared)
+{
+    serve_one_study(NEW_WORK_DIR);
+    ck_assert_msg(svc_delete_inactive(sv, "s", &err) == KE_OK, "%s", err.msg);
+    ck_assert_msg(!exists(other_dir, "s/1"), "%s/s/1 left", other_dir);
+    ck_assert(!exists(other_dir, "s"));
+}
+END_TEST
+
+/* `kestrel delete` won the race: the answer named an id the user never
+ * gave ("no study with id 1"). */
+START_TEST(a_study_deleted_meanwhile_is_said_so)
+{
+    serve_one_study(DELETED);
+    ck_assert_int_eq(svc_delete_inactive(sv, "s", &err), KE_NOTFOUND);
+    ck_assert_str_eq(err.msg, "study 's' was deleted meanwhile by another kestrel process");
+}
+END_TEST
+
+/* Deleted and made anew (a `kestrel run` of a new spec under the name):
+ * the new study is not the one the DELETE was for; it is kept, and the
+ * answer says why. */
+START_TEST(a_study_made_anew_meanwhile_is_kept)
+{
+    serve_one_study(MADE_ANEW);
+    ck_assert_int_eq(svc_delete_inactive(sv, "s", &err), KE_CONFLICT);
+    ck_assert_str_eq(err.msg, "study 's' was deleted and made anew meanwhile by another kestrel "
+                     "process; the new one is kept: delete it again to remove it");
+    open_db();
+    storage_study s;
+    ck_assert_int_eq(storage_study_get(st, "s", &s, &err), KE_OK);
+    ck_assert_int_eq(s.n_trials, 0);
+    storage_study_free(&s);
+}
+END_TEST
+
+static Suite *service_delete_suite(void)
+{
+    Suite *s = suite_create("service_delete");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, stop_serving);
+    tcase_add_test(tc, trials_run_meanwhile_lose_their_folders);
+    tcase_add_test(tc, a_work_dir_stored_meanwhile_is_the_one_cleared);
+    tcase_add_test(tc, a_study_deleted_meanwhile_is_said_so);
+    tcase_add_test(tc, a_study_made_anew_meanwhile_is_kept);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(service_delete_suite());
+}
