@@ -58,6 +58,13 @@ static const char serve_help[] =
     "                       once it has not been heard from for S seconds (default 30);\n"
     "                       a restart keeps their leases, each S seconds from the start\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
+    "  --work-dir DIR       trial folders (checkpoints), DIR/STUDY/N, of the studies\n"
+    "                       this server creates (posted, or a --run of a new one):\n"
+    "                       stored, made absolute, with each, as kestrel run\n"
+    "                       --work-dir does, so that kestrel run, delete and a\n"
+    "                       model's export find them (default DB.trials, beside\n"
+    "                       the history file itself); a study that exists keeps\n"
+    "                       its own\n"
     "  --slurm-workers N    keep up to N kestrel workers queued in Slurm (sbatch) while\n"
     "                       any study runs; they exit once idle (docs/cluster.md)\n"
     "  --slurm-args ARGS    sbatch arguments for them, split at spaces\n"
@@ -89,6 +96,7 @@ typedef struct {
     int port;
     char *token;
     const char *token_file;
+    const char *work_dir;
     int slurm_workers;
     char *slurm_args[64];       /* split --slurm-args, NULL-terminated */
     char *slurm_args_text;
@@ -136,6 +144,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"slurm-workers", required_argument, 0, 'W'}, {"slurm-args", required_argument, 0, 'A'},
         {"slurm-idle-exit", required_argument, 0, 'I'},
         {"storage-retry", required_argument, 0, 'R'},
+        {"work-dir", required_argument, 0, 'w'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *db = NULL;
@@ -212,6 +221,10 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                 return CLI_USAGE;
             /* 0 on the command line: no retry (the service reads 0 as its default) */
             if (o->storage_retry == 0) o->storage_retry = -1;
+            break;
+        case 'w':
+            if (cli_path_option("serve", "--work-dir", optarg) != CLI_OK) return CLI_USAGE;
+            o->work_dir = optarg;
             break;
         case 'h': fputs(serve_help, stdout); return -1;
         default: return cli_bad_option("serve", argv, opts);
@@ -298,7 +311,7 @@ int cmd_serve_main(int argc, char **argv, const cli_ctx *ctx)
     service_opts so = {.db_path = o.db, .self_exe = ctx->self_exe, .run_self = 1, .max_parallel = o.max_parallel,
                        .stall_after = o.stall_after, .no_local = o.no_local,
                        .lease_seconds = o.lease_seconds, .checkpoint_max = o.checkpoint_max,
-                       .storage_retry = o.storage_retry};
+                       .storage_retry = o.storage_retry, .work_dir = o.work_dir};
     int rc = service_open(&sv, &so, &err);
     /* The history holds every study's specs, logs and data and the
      * workers' key hashes: a new one is made 0600 (storage_open), one the

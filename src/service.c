@@ -566,6 +566,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     if (!sv) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     sv->db_path = strdup(o->db_path);
     sv->self_exe = strdup(o->self_exe ? o->self_exe : "kestrel");
+    sv->work_dir = o->work_dir ? strdup(o->work_dir) : NULL;
     sv->run_self = o->run_self;
     sv->max_parallel = o->max_parallel;
     sv->cores = cores_usable();
@@ -578,7 +579,7 @@ int service_open(service **out, const service_opts *o, kerror *err)
     pthread_mutex_init(&sv->mu, NULL);
     pthread_cond_init(&sv->wake, NULL);
     sv->ev = events_new();
-    if (!sv->db_path || !sv->self_exe || !sv->ev) {
+    if (!sv->db_path || !sv->self_exe || !sv->ev || (o->work_dir && !sv->work_dir)) {
         service_close(sv);
         return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
@@ -617,5 +618,6 @@ void service_close(service *sv)
     events_free(sv->ev);
     free(sv->db_path);
     free(sv->self_exe);
+    free(sv->work_dir);
     free(sv);
 }

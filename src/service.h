@@ -28,6 +28,10 @@ typedef struct {
     int no_local;               /* run no trial here: only workers do (a pure coordinator) */
     double lease_seconds;       /* a worker's lease without a call from it; 0 = 30 */
     long long checkpoint_max;   /* bytes of a trial folder a worker may upload; 0 = 1 GiB */
+    const char *work_dir;       /* the folder of the trial folders of the studies it
+                                 * creates, stored with each (scheduler_opts.work_dir:
+                                 * made absolute); NULL: "<db>.trials". A study
+                                 * that exists keeps its own */
     double storage_retry;       /* seconds a study hit by a transient storage error
                                  * (full disk, I/O error, busy file) keeps trying
                                  * to resume before it is FAILED; 0 = 600, < 0 =

@@ -61,6 +61,7 @@ typedef struct study_run {
 
 struct service {
     char *db_path, *self_exe;
+    char *work_dir;             /* service_opts.work_dir, or NULL */
     int run_self;
     int max_parallel;
     int cores;                  /* cores_usable(), shared among all the studies' trials */

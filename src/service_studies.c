@@ -89,8 +89,10 @@ study_run *svc_find_active(service *sv, const char *name)
     return NULL;
 }
 
-/* Opens a scheduler for *spec (moved into the study) and makes it active. */
-static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *err)
+/* Opens a scheduler for *spec (moved into the study) and makes it active;
+ * work_dir: the folder to store for its trial folders (NULL: its own). */
+static int start_study(service *sv, spec_study *spec, int retry_failed, const char *work_dir,
+                       kerror *err)
 {
     study_run *r = calloc(1, sizeof *r);
     if (!r) {
@@ -101,7 +103,7 @@ static int start_study(service *sv, spec_study *spec, int retry_failed, kerror *
     r->spec = *spec;
     memset(spec, 0, sizeof *spec);
     scheduler_opts so = {.db_path = sv->db_path, .self_exe = sv->self_exe, .run_self = sv->run_self,
-                         .work_dir = NULL, .cache_dir = sv->cache_dir,
+                         .work_dir = work_dir, .cache_dir = sv->cache_dir,
                          .retry_failed = retry_failed, .on_event = on_sched_event, .ctx = r};
     /* the trials workers ran on through a restart go on as remote runs */
     scheduler_kept *kept;
@@ -171,7 +173,9 @@ int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
         spec_free(spec);
         return rc;
     }
-    return start_study(sv, spec, 0, err);
+    /* --work-dir is for the studies this server makes: one that exists
+     * keeps the folder its trials are in */
+    return start_study(sv, spec, 0, *created ? sv->work_dir : NULL, err);
 }
 
 /* The stored spec of study name, parsed; KE_NOTFOUND if none. */
@@ -220,7 +224,7 @@ int svc_resume(service *sv, const char *name, int retry_failed, kerror *err)
         spec_free(&spec);
         return rc;
     }
-    return start_study(sv, &spec, retry_failed, err);
+    return start_study(sv, &spec, retry_failed, NULL, err);
 }
 
 /* A study that is not active here: 404 if unknown, else it cannot stop. One

@@ -19,18 +19,30 @@ spec() {
 J
 }
 
-# serve_spec DB FILE N: posts s.json to a `kestrel serve --db DB` (a fresh log each: one left by
-# the last server is not read for this one's address), waits for FILE's
-# study to hold N COMPLETE trials, and stops the server.
+# serve_spec DB FILE N [OPTION...]: posts s.json to a `kestrel serve --db DB OPTION...` (a
+# fresh log each: one left by the last server is not read for this one's
+# address), waits for FILE's study to hold N COMPLETE trials, and stops the
+# server.
 serve_spec() {
-    $KESTREL serve --db "$1" --listen 127.0.0.1:0 >serve$3.out 2>serve$3.err &
+    db=$1 file=$2 n=$3
+    shift 3
+    $KESTREL serve --db "$db" --listen 127.0.0.1:0 "$@" >serve$n.out 2>serve$n.err &
     pid=$!
-    i=0; while [ $i -lt 600 ] && ! grep -qs '^listening on' serve$3.out; do sleep 0.1; i=$((i + 1)); done
-    url=$(sed -n 's|^listening on \(http://[^/]*\)/$|\1|p' serve$3.out)
+    # hang guards (5 minutes), for a loaded machine: each waits for a state
+    i=0; while [ $i -lt 3000 ] && ! grep -qs '^listening on' serve$n.out; do sleep 0.1; i=$((i + 1)); done
+    url=$(sed -n 's|^listening on \(http://[^/]*\)/$|\1|p' serve$n.out)
     python3 -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], open("s.json", "rb").read()))' "$url/api/v1/studies"
-    i=0; while [ $i -lt 600 ] && [ "$(sqlite3 "$2" "select count(*) from trials where state = 'COMPLETE'")" != "$3" ]; do
+    i=0; while [ $i -lt 3000 ] && [ "$(sqlite3 "$file" "select count(*) from trials where state = 'COMPLETE'")" != "$n" ]; do
         sleep 0.1; i=$((i + 1)); done
     kill $pid; wait $pid
+}
+
+# exports DB WORK: kestrel best --export-model through DB (no --work-dir)
+# copies the best trial's model, the one in WORK/s/BEST
+exports() {
+    best=$($KESTREL best s --db "$1" --format csv | awk -F, 'NR == 2 {print $1}')
+    rm -f m.kck
+    $KESTREL best s --db "$1" --export-model m.kck >/dev/null 2>err.txt && cmp -s m.kck "$2/s/$best/checkpoint.kck"
 }
 
 # --- a history run through a symbolic link, then through its own name ----
@@ -87,11 +99,8 @@ spec 3
 serve_spec w/k.db w/k.db 3
 check "resumed by kestrel serve: its next trial folder in the same folder" \
     "[ -d mine2/s/2 ] && [ ! -e w/k.db.trials ]"
-best=$($KESTREL best s --db w/k.db --format csv | awk -F, 'NR == 2 {print $1}')
-rm -f m.kck
-$KESTREL best s --db w/k.db --export-model m.kck >/dev/null 2>err.txt; rc=$?
 check "best --export-model without --work-dir finds the best trial's model there" \
-    "[ $rc -eq 0 ] && cmp -s m.kck mine2/s/$best/checkpoint.kck"
+    "exports w/k.db mine2"
 # a --work-dir given again that differs moves the study's folder, said (its
 # trailing "/" not stored)
 spec 4
@@ -103,6 +112,31 @@ $KESTREL run s.json --db w/k.db --work-dir mine2 >/dev/null 2>&1
 $KESTREL delete s --db w/k.db >/dev/null 2>&1; rc=$?
 check "kestrel delete without --work-dir removes the folders there" \
     "[ $rc -eq 0 ] && [ ! -e mine2/s ]"
+
+# --- kestrel serve --work-dir: the folder of the studies it creates ------
+# a study posted to it keeps its trial folders in D, stored with it (made
+# absolute), where kestrel best --export-model and kestrel delete find them
+# without the option; a study that exists keeps its own folder
+mkdir v
+spec 2
+serve_spec v/k.db v/k.db 2 --work-dir srv
+check "a study created over HTTP by kestrel serve --work-dir D: its trial folders in D" \
+    "[ \"\$(ls srv/s 2>&1)\" = \"\$(printf '0\\n1')\" ] && [ ! -e v/k.db.trials ]"
+check "the history keeps D, absolute, with the study" \
+    "[ \"\$(sqlite3 v/k.db \"select work_dir from studies where name = 's'\")\" = '$R/srv' ]"
+check "best --export-model without --work-dir finds its model in D" "exports v/k.db srv"
+spec 3
+(cd sub && $KESTREL run ../s.json --db ../v/k.db >/dev/null 2>&1); rc=$?
+check "resumed by kestrel run without --work-dir: its next trial folder in D" \
+    "[ $rc -eq 0 ] && [ -d srv/s/2 ] && [ ! -e v/k.db.trials ]"
+$KESTREL delete s --db v/k.db >/dev/null 2>&1; rc=$?
+check "kestrel delete without --work-dir removes the folders in D" "[ $rc -eq 0 ] && [ ! -e srv/s ]"
+spec 1
+$KESTREL run s.json --db v/k.db >/dev/null 2>&1
+spec 2
+serve_spec v/k.db v/k.db 2 --work-dir srv
+check "a study that exists, resumed over HTTP, keeps its own folder" \
+    "[ -d v/k.db.trials/s/1 ] && [ ! -e srv/s ] && [ -z \"\$(sqlite3 v/k.db \"select work_dir from studies\")\" ]"
 
 # --- a study run through a link before 4e00c07 ---------------------------
 # its folders are in LINK.trials, named after the link, not the file: found

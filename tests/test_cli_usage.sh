@@ -67,7 +67,7 @@ KESTREL_DB="$long/x.db" $KESTREL studies >out.txt 2>err.txt; rc=$?
 check "KESTREL_DB of 500 characters and more: exit 2, named" \
     "[ $rc -eq 2 ] && grep -q -- 'KESTREL_DB: the path is too long' err.txt && [ -z \"\$(ls '$long')\" ]"
 work=$(printf "$long/%.0s" 1 2 3 4 5 6 7 8)x
-for a in "run one.json --db w.db" "delete one --db first.db" "best one --db first.db --export-model m.bin" "worker --server http://127.0.0.1:1"; do
+for a in "run one.json --db w.db" "delete one --db first.db" "best one --db first.db --export-model m.bin" "worker --server http://127.0.0.1:1" "serve --db w.db --listen 127.0.0.1:0"; do
     timeout 60 $KESTREL $a --work-dir "$work" >out.txt 2>err.txt; rc=$?
     check "kestrel ${a%% *} --work-dir of 4000 characters and more: exit 2, named, nothing made" \
         "[ $rc -eq 2 ] && grep -q -- '--work-dir: the path is too long' err.txt && [ -z \"\$(ls '$long')\" ] && [ ! -e w.db ] && [ ! -e m.bin ]"
