@@ -272,6 +272,37 @@ int scheduler_reclaim_dead(storage *st, const char *db_path, int64_t study_id, i
     return rc;
 }
 
+int scheduler_stop_dead(storage *st, const char *db_path, const char *name, int64_t study_id,
+                        const char *reason, int *n, kerror *err)
+{
+    lock_handle h = {.fd = -1};
+    *n = 0;
+    int rc = lock_study(&h, db_path, study_id, err);
+    storage_study row;
+    /* read again under the lock: the caller's read may be older than a run
+     * that ended meanwhile, its own state stored */
+    if (rc == KE_OK && (rc = storage_study_get_id(st, study_id, &row, err)) == KE_OK) {
+        if (row.state != STUDY_RUNNING)
+            rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is not running (it is %s)",
+                            name, study_state_name(row.state));
+        /* a run waiting to resume after a storage error holds no lock, and
+         * would resume it after this stop: the study is still its own */
+        else if (row.state_reason)
+            rc = kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel "
+                            "process, which waits to resume it (%s); stop it there (if none "
+                            "does any more, resume the study here, then stop it)", name,
+                            row.state_reason);
+        storage_study_free(&row);
+    } else if (rc == KE_BUSY) {
+        kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; "
+                   "stop it there", name);
+    }
+    if (rc == KE_OK) rc = reclaim_dead(st, study_id, NULL, 0, n, err);
+    if (rc == KE_OK) rc = storage_study_set_state(st, study_id, STUDY_STOPPED, reason, err);
+    lock_release(&h);
+    return rc;
+}
+
 int scheduler_suspend(scheduler *s, const kerror *why, const char *reason, kerror *err)
 {
     storage *st = s->st;

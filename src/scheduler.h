@@ -118,6 +118,17 @@ int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const 
 int scheduler_reclaim_dead(storage *st, const char *db_path, int64_t study_id, int *n,
                            kerror *err);
 
+/* Stops study name (id study_id), stored RUNNING, that no process runs
+ * (the one that ran it died: kill -9, out of memory): under its lock, its
+ * trials left RUNNING are reclaimed as scheduler_reclaim_dead does (*n of
+ * them; a resume runs them again) and it is stored STOPPED with reason.
+ * KE_BUSY when a live process runs it, or may (its stored reason says a
+ * process waits to resume it after a storage error, which holds no lock),
+ * KE_CONFLICT when it is no longer RUNNING, KE_NOTFOUND when it is gone;
+ * err names the study, and nothing is changed. */
+int scheduler_stop_dead(storage *st, const char *db_path, const char *name, int64_t study_id,
+                        const char *reason, int *n, kerror *err);
+
 /* After a storage error that a later try may not meet (why): closes s,
  * whose memory may count writes the error rolled back (the caller resumes
  * the study from its history with a new scheduler_open), marks the trials

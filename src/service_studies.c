@@ -227,18 +227,23 @@ int svc_resume(service *sv, const char *name, int retry_failed, kerror *err)
     return start_study(sv, &spec, retry_failed, NULL, err);
 }
 
-/* A study that is not active here: 404 if unknown, else it cannot stop. One
- * stored RUNNING is run by another process (this one resumed the rest at
- * start). */
+/* A study that is not active here: 404 if unknown, else it cannot stop
+ * unless stored RUNNING. Then another process runs it (this one resumed the
+ * rest at start), or ran it and died meanwhile (kill -9) with nobody to
+ * store its stop: this one stores it, its trials interrupted. */
 int svc_stop_inactive(service *sv, const char *name, kerror *err)
 {
     storage_study row;
     int rc = storage_study_get(sv->st, name, &row, err);
     if (rc != KE_OK) return rc;
-    if (row.state == STUDY_RUNNING)
-        rc = kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; "
-                        "stop it there", name);
-    else
+    int n;
+    if (row.state == STUDY_RUNNING &&
+        (rc = scheduler_stop_dead(sv->st, sv->db_path, name, row.id, STOP_REASON, &n, err)) ==
+            KE_OK) {
+        klog(stderr, "study %s: STOPPED: the kestrel process that ran it died; the trials it "
+             "left RUNNING (%d) are interrupted (a resume runs them again)", name, n);
+        svc_publish_state(sv, name, study_state_name(STUDY_STOPPED));
+    } else if (row.state != STUDY_RUNNING)
         rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is not running (it is %s)", name,
                         study_state_name(row.state));
     storage_study_free(&row);

@@ -7,6 +7,7 @@ and what one study's request or end does to the others. Trials that must
 stay running wait for a file the test creates, so every check waits for
 a state, never for time.
 """
+import json
 import os
 import signal
 import sqlite3
@@ -300,6 +301,61 @@ class MultiStudyTest(ServerCase):
         status, answer = s.json("PUT", "/api/v1/studies/race/note", {"note": "kept"})
         self.assertEqual((status, answer), (200, {"note": "kept"}))
         self.assertEqual(s.json("GET", "/api/v1/studies/race/note")[1], {"note": "kept"})
+
+    def test_a_stop_of_a_study_whose_kestrel_run_died_stops_it(self):
+        # A `kestrel run` of a study beside the server, killed -9 (or by the
+        # OOM killer) with a trial running, left it RUNNING, run by nobody:
+        # the dashboard's Stop answered 409 "study 'dead' is being run by
+        # another kestrel process; stop it there", with no process to stop
+        # it in. The stop is now done here, as the dead run's would have
+        # been: STOPPED, its trial interrupted, and a resume runs it again;
+        # a study a live process runs, or waits to resume, is not stopped.
+        s = self.serve()
+        spec, started = (os.path.join(self.tmp, f) for f in ("dead.json", "started"))
+        dead = self.hold_spec("dead", 1, 1)
+        # the trial says it started once its own program runs: until then
+        # the child forked for it shares the run's lock (its descriptor is
+        # closed at the exec), which a stop would rightly find held
+        dead["run"]["command"] = ["sh", "-c", 'touch "$0" && exec sh "$@"', started] + \
+            dead["run"]["command"][1:]
+        with open(spec, "w") as f:
+            json.dump(dead, f)
+        run = subprocess.Popen([KESTREL, "run", spec, "--db", self.db],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60   # a hang guard
+        while not os.path.exists(started):
+            self.assertLess(time.monotonic(), deadline, "the run never started its trial")
+            time.sleep(0.05)
+        run.kill()
+        run.wait()
+        status, body = s.json("POST", "/api/v1/studies/dead/stop")
+        self.assertEqual(status, 202, body)
+        self.assertEqual((body["state"], body["counts"]["running"], body["counts"]["interrupted"]),
+                         ("STOPPED", 0, 1))
+        with sqlite3.connect(self.db) as db:
+            self.assertEqual(db.execute("SELECT failure FROM trials").fetchone()[0],
+                             "interrupted: the kestrel process running it died")
+        # nor is one whose `kestrel run` waits to resume it after a storage
+        # error (it holds no lock meanwhile, and would resume it after)
+        waiting = "a storage error; resuming in 20 s: disk I/O error"
+        with sqlite3.connect(self.db) as db:
+            db.execute("UPDATE studies SET state = 'RUNNING', state_reason = ?", (waiting,))
+        status, e = s.json("POST", "/api/v1/studies/dead/stop")
+        self.assertEqual((status, e["error"]["message"]), (409, "study 'dead' is being run by "
+                         "another kestrel process, which waits to resume it (%s); stop it there (if "
+                         "none does any more, resume the study here, then stop it)" % waiting))
+        with sqlite3.connect(self.db) as db:   # or the next server would resume it
+            db.execute("UPDATE studies SET state = 'STOPPED', state_reason = NULL")
+        # a study another process does run is still refused, naming it
+        other = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies/dead/resume")[0], 202)
+        s.wait_running("dead")
+        status, e = other.json("POST", "/api/v1/studies/dead/stop")
+        self.assertEqual(status, 409)
+        self.assertEqual(e["error"]["message"], "study 'dead' is being run by another kestrel "
+                         "process; stop it there")
+        self.release("dead")
+        s.wait_state("dead", "COMPLETE")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
