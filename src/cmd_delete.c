@@ -18,7 +18,7 @@ static const char delete_help[] =
     "and its trial folders (checkpoints) from the work directory (only folders\n"
     "Kestrel made, marked by a .kestrel-trial file; a link is removed, never\n"
     "followed). Refused while another process (kestrel run, kestrel serve)\n"
-    "runs the study: stop it first.\n"
+    "runs the study, or waits to resume it after a storage error: stop it first.\n"
     "\n"
     "Options:\n"
     "  --db FILE         history database (default: $KESTREL_DB, else ./kestrel.db)\n"

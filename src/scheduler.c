@@ -189,6 +189,19 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
     return KE_OK;
 }
 
+/* KE_BUSY for study name stored RUNNING with a reason: a process waits to
+ * resume it after a storage error (kestrel run's wait_to_resume, another
+ * server's), holding no lock meanwhile, and would resume it after a stop
+ * or a delete stored here (a deleted one made anew, from its first trial).
+ * what: the action refused ("stop", "delete"); where: how to stop it. */
+static int waits_elsewhere(const char *name, const char *reason, const char *what,
+                           const char *where, kerror *err)
+{
+    return kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process, "
+                      "which waits to resume it (%s); stop it %s (if none does any more, resume "
+                      "the study, then %s it)", name, reason, where, what);
+}
+
 /* The study of id read again under its lock (*row): one deleted, or
  * deleted and made anew under its name, meanwhile is said so by name, not
  * as "no study with id N", an id its deleter never gave. */
@@ -227,6 +240,10 @@ int scheduler_delete_stored(storage *st, const char *db_path, const char *name, 
      * between it and the lock added trials, or stored another --work-dir,
      * whose folders would be left (or looked for in the wrong place) */
     if (rc == KE_OK) rc = study_under_lock(st, name, id, &row, err);
+    if (rc == KE_OK && row.state == STUDY_RUNNING && row.state_reason) {
+        rc = waits_elsewhere(name, row.state_reason, "delete", "first", err);
+        storage_study_free(&row);
+    }
     if (rc == KE_OK) {
         char own[PATH_MAX];
         scheduler_study_work_dir(db_path, row.work_dir, name, own, sizeof own);
@@ -285,13 +302,8 @@ int scheduler_stop_dead(storage *st, const char *db_path, const char *name, int6
         if (row.state != STUDY_RUNNING)
             rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is not running (it is %s)",
                             name, study_state_name(row.state));
-        /* a run waiting to resume after a storage error holds no lock, and
-         * would resume it after this stop: the study is still its own */
         else if (row.state_reason)
-            rc = kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel "
-                            "process, which waits to resume it (%s); stop it there (if none "
-                            "does any more, resume the study here, then stop it)", name,
-                            row.state_reason);
+            rc = waits_elsewhere(name, row.state_reason, "stop", "there", err);
         storage_study_free(&row);
     } else if (rc == KE_BUSY) {
         kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; "

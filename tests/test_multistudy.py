@@ -343,7 +343,7 @@ class MultiStudyTest(ServerCase):
         status, e = s.json("POST", "/api/v1/studies/dead/stop")
         self.assertEqual((status, e["error"]["message"]), (409, "study 'dead' is being run by "
                          "another kestrel process, which waits to resume it (%s); stop it there (if "
-                         "none does any more, resume the study here, then stop it)" % waiting))
+                         "none does any more, resume the study, then stop it)" % waiting))
         with sqlite3.connect(self.db) as db:   # or the next server would resume it
             db.execute("UPDATE studies SET state = 'STOPPED', state_reason = NULL")
         # a study another process does run is still refused, naming it

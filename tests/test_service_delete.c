@@ -176,6 +176,32 @@ START_TEST(a_study_made_anew_meanwhile_is_kept)
 }
 END_TEST
 
+/* A `kestrel run` waiting to resume the study after a storage error (a
+ * full disk) holds no lock while it waits, and stored the study RUNNING
+ * with why: the DELETE went through (a user freeing space deletes
+ * studies), and the run's resume then made the study anew from its first
+ * trial, the delete silently undone. It is refused as for a run that
+ * holds the lock, the study and its folder kept. */
+START_TEST(a_study_whose_run_waits_to_resume_is_kept)
+{
+    serve_one_study(MORE_TRIALS);
+    armed = 0;
+    open_db();
+    storage_study s;
+    ck_assert_int_eq(storage_study_get(st, "s", &s, &err), KE_OK);
+    const char *why = "a storage error; resuming in 20 s: database or disk is full";
+    ck_assert_int_eq(storage_study_set_state(st, s.id, STUDY_RUNNING, why, &err), KE_OK);
+    storage_study_free(&s);
+    ck_assert_int_eq(svc_delete_inactive(sv, "s", &err), KE_BUSY);
+    ck_assert_str_eq(err.msg, "study 's' is being run by another kestrel process, which waits to "
+                     "resume it (a storage error; resuming in 20 s: database or disk is full); "
+                     "stop it first (if none does any more, resume the study, then delete it)");
+    ck_assert_int_eq(storage_study_get(st, "s", &s, &err), KE_OK);
+    storage_study_free(&s);
+    ck_assert(exists(trials_dir, "s/0"));
+}
+END_TEST
+
 static Suite *service_delete_suite(void)
 {
     Suite *s = suite_create("service_delete");
@@ -185,6 +211,7 @@ static Suite *service_delete_suite(void)
     tcase_add_test(tc, a_work_dir_stored_meanwhile_is_the_one_cleared);
     tcase_add_test(tc, a_study_deleted_meanwhile_is_said_so);
     tcase_add_test(tc, a_study_made_anew_meanwhile_is_kept);
+    tcase_add_test(tc, a_study_whose_run_waits_to_resume_is_kept);
     suite_add_tcase(s, tc);
     return s;
 }
