@@ -176,8 +176,11 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
             return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
         return KE_OK;
     }
-    for (int k = 0; k < n_trials; k++) {
-        snprintf(dir, sizeof dir, "%s/%s/%d", work_dir, study, k);
+    /* each trial's folder, and the one beside it that a worker's upload
+     * is unpacked in (sched_dir_unpack), left there by a server that died
+     * while it unpacked */
+    for (int k = 0; k < 2 * n_trials; k++) {
+        snprintf(dir, sizeof dir, "%s/%s/%d%s", work_dir, study, k / 2, k % 2 ? ".unpack" : "");
         /* a folder Kestrel did not make is left where it is */
         rc = sched_dir_remove(dir, err);
         if (rc == KE_CONFLICT) kerror_clear(err);

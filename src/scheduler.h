@@ -145,7 +145,8 @@ int scheduler_fail_stored(storage *st, const char *db_path, int64_t study_id, co
                           kerror *err);
 
 /* Removes the trial folders "<work_dir>/<study>/<k>", k < n_trials, of a
- * deleted study (checkpoints, whatever its trials saved there), then the
+ * deleted study (checkpoints, whatever its trials saved there), and the
+ * "<k>.unpack" folders an upload's unpack left (sched_dir_unpack), then the
  * study's folder if that leaves it empty: only what Kestrel made goes (trial
  * folders holding SCHED_DIR_MARK), even under a --work-dir that holds
  * other files. Missing folders are not an error; symbolic links are

@@ -202,6 +202,26 @@ START_TEST(a_study_whose_run_waits_to_resume_is_kept)
 }
 END_TEST
 
+/* A server killed while it unpacked a worker's upload of trial 0 left
+ * DB.trials/s/0.unpack (sched_dir_unpack's folder beside the trial's): the
+ * DELETE removed the trial folders and left it, and the study's folder
+ * with it, for good. */
+START_TEST(an_unpack_left_by_a_dead_server_is_removed)
+{
+    serve_one_study(MORE_TRIALS);
+    armed = 0;
+    char stage[400];
+    for (int k = 0; k < 2; k++) {   /* as sched_dir_unpack makes them: the folder, its tree */
+        snprintf(stage, sizeof stage, "%s/s/0.unpack%s", trials_dir, k ? "/tree" : "");
+        ck_assert_msg(sched_dir_make(stage, &err) == KE_OK, "%s", err.msg);
+    }
+    ck_assert_msg(svc_delete_inactive(sv, "s", &err) == KE_OK, "%s", err.msg);
+    ck_assert_msg(!exists(trials_dir, "s/0.unpack") && !exists(trials_dir, "s"),
+                  "left: s/0.unpack %d, s %d", exists(trials_dir, "s/0.unpack"),
+                  exists(trials_dir, "s"));
+}
+END_TEST
+
 static Suite *service_delete_suite(void)
 {
     Suite *s = suite_create("service_delete");
@@ -212,6 +232,7 @@ static Suite *service_delete_suite(void)
     tcase_add_test(tc, a_study_deleted_meanwhile_is_said_so);
     tcase_add_test(tc, a_study_made_anew_meanwhile_is_kept);
     tcase_add_test(tc, a_study_whose_run_waits_to_resume_is_kept);
+    tcase_add_test(tc, an_unpack_left_by_a_dead_server_is_removed);
     suite_add_tcase(s, tc);
     return s;
 }
