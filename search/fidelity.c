@@ -1,7 +1,8 @@
 /* fidelity: options, lineage and sampler shared by Hyperband and ASHA; see
  * fidelity.h. Invariant: nothing here keeps state between calls except the
- * inner GP's warm start, so the lineage and the random sampler are pure
- * functions of (options, seed, history). */
+ * inner GP's warm start and the Sobol cursor's position, which only saves
+ * work (its points are sobol_unit's), so the lineage and the random and
+ * Sobol samplers are pure functions of (options, seed, history). */
 #include "fidelity.h"
 
 #include <math.h>
@@ -187,6 +188,11 @@ int fidelity_sampler_init(fidelity_sampler *s, const space *sp, const fidelity_o
     /* BOHB models budget b once |D_b| >= N_min + 2, N_min = d + 1
      * (Falkner et al. 2018, Sec. 4.1). */
     s->min_points = space_dims(sp) + 3;
+    /* Kept between calls: fresh configurations come in increasing order, so
+     * each costs one draw where sobol_unit walked from the sequence's start
+     * (O(study) per configuration). */
+    if (o->sampler == FIDELITY_SOBOL && space_dims(sp) <= SOBOL_MAX_DIMS)
+        return sobol_cursor_new(&s->sobol, seed, space_dims(sp), err);
     if (o->sampler != FIDELITY_GP) return KE_OK;
     /* Every trial handed to the inner GP is an observation: no design phase. */
     json_t *gp_opts = json_pack("{s:i}", "n_initial", 1);
@@ -199,6 +205,7 @@ int fidelity_sampler_init(fidelity_sampler *s, const space *sp, const fidelity_o
 void fidelity_sampler_free(fidelity_sampler *s)
 {
     if (s->gp) gp_strategy.destroy(s->gp);
+    sobol_cursor_free(s->sobol);
     free(s->sub);
     memset(s, 0, sizeof *s);
 }
@@ -206,18 +213,16 @@ void fidelity_sampler_free(fidelity_sampler *s)
 /* Configuration k drawn without a model: as the "sobol" strategy draws its
  * point k for the sobol sampler (in spaces that Sobol's table covers), as the
  * "random" strategy does otherwise. */
-static int random_point(const fidelity_sampler *s, int k, space_point *p, kerror *err)
+static void random_point(fidelity_sampler *s, int k, space_point *p)
 {
     double u[SPACE_MAX_PARAMS];
-    if (s->o.sampler == FIDELITY_SOBOL && space_dims(s->sp) <= SOBOL_MAX_DIMS) {
-        int rc = sobol_unit(s->seed, k, space_dims(s->sp), u, err);
-        if (rc) return rc;
+    if (s->sobol) {
+        sobol_cursor_point(s->sobol, k, u);
     } else {
         uint64_t st = strategy_seed_for(s->seed, (uint64_t)k);
         for (int d = 0; d < space_dims(s->sp); d++) u[d] = strategy_rng_uniform(&st);
     }
     space_unit_to_point(s->sp, u, p);
-    return KE_OK;
 }
 
 /* The largest budget with min_points COMPLETE trials, or -1. */
@@ -281,13 +286,14 @@ int fidelity_sample(fidelity_sampler *s, const strategy_history *h, int k0,
     int budget = s->gp ? model_budget(s, h) : -1;
     int *from_model = malloc((size_t)(n + 1) * sizeof *from_model);
     if (!from_model) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-    int n_model = 0, rc = KE_OK;
+    /* a batch the scheduler dropped is asked for again from k0: rewind there */
+    int n_model = 0, rc = s->sobol ? sobol_cursor_mark(s->sobol, k0, err) : KE_OK;
     for (int i = 0; i < n && !rc; i++) {
         uint64_t coin = strategy_seed_for(s->seed ^ COIN_SALT, (uint64_t)(k0 + i));
         if (budget >= 0 && strategy_rng_uniform(&coin) >= s->o.random_fraction)
             from_model[n_model++] = i;
         else
-            rc = random_point(s, k0 + i, &out[i].point, err);
+            random_point(s, k0 + i, &out[i].point);
     }
     strategy_suggestion *sg = NULL;
     strategy_history sub;
@@ -299,7 +305,7 @@ int fidelity_sample(fidelity_sampler *s, const strategy_history *h, int k0,
         if (got < 0) rc = got;
         for (int j = 0; j < n_model && !rc; j++) {
             if (j < got) out[from_model[j]].point = sg[j].point;
-            else rc = random_point(s, k0 + from_model[j], &out[from_model[j]].point, err);
+            else random_point(s, k0 + from_model[j], &out[from_model[j]].point);
         }
     }
     free(sg);

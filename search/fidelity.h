@@ -8,6 +8,7 @@
 #ifndef KESTREL_FIDELITY_H
 #define KESTREL_FIDELITY_H
 
+#include "sobol.h"
 #include "strategy.h"
 
 #define FIDELITY_MAX_RESOURCE 1000000
@@ -64,13 +65,15 @@ int fidelity_rank(int *idx, int n, const fidelity_lineage *l, const strategy_his
                   kerror *err);
 
 /* The sampler of fresh configurations; holds the inner GP strategy when the
- * sampler is "gp". The space must outlive it. */
+ * sampler is "gp", a Sobol cursor when it is "sobol". The space must outlive
+ * it. */
 typedef struct {
     const space *sp;        /* borrowed */
     uint64_t seed;
     fidelity_opts o;
     int min_points;         /* GP sampler: observations a budget needs to be modelled */
     strategy *gp;           /* owned; NULL for the random sampler */
+    sobol_cursor *sobol;    /* owned; the sobol sampler's points, NULL for others */
     strategy_obs *sub;      /* owned scratch: the model's history */
     int cap;
 } fidelity_sampler;
@@ -79,7 +82,9 @@ int fidelity_sampler_init(fidelity_sampler *s, const space *sp, const fidelity_o
                           uint64_t seed, kerror *err);
 void fidelity_sampler_free(fidelity_sampler *s);
 /* Sets out[0..n).point to new configurations, the i-th being the study's
- * fresh configuration number k0 + i (budget and resume_from are left alone). Random: a function of (seed, k0 + i) alone.
+ * fresh configuration number k0 + i (budget and resume_from are left alone). Random and Sobol: a function of
+ * (seed, k0 + i) alone; Sobol costs O(dims) a configuration when k0 follows
+ * the last call's configurations, as a study's fresh count does.
  * GP: once some budget has min_points COMPLETE trials, configurations not
  * drawn at random (random_fraction) maximize the GP's acquisition on the
  * trials of the largest such budget (Falkner, Klein & Hutter 2018, BOHB). */

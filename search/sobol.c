@@ -11,11 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+typedef struct sobol_cursor {
     gsl_qrng *q;              /* NULL when dims == 0 */
     gsl_qrng *mark;           /* q as it was at mark_drawn; NULL until marked */
     long drawn;               /* GSL draws since the last init */
     long mark_drawn;
+    long cost;                /* GSL draws since open, rewinds included */
     int dims;
     double shift[SOBOL_MAX_DIMS];
 } cursor;
@@ -70,11 +71,12 @@ static void cursor_seek(cursor *c, long drawn)
     while (c->drawn < drawn) {
         gsl_qrng_get(c->q, raw);
         c->drawn++;
+        c->cost++;
     }
 }
 
 /* Marks the generator just before index, where a batch starts. */
-static int cursor_mark(cursor *c, long index, kerror *err)
+int sobol_cursor_mark(cursor *c, long index, kerror *err)
 {
     if (c->dims == 0) return KE_OK;
     cursor_seek(c, index > 0 ? index - 1 : 0);
@@ -85,7 +87,7 @@ static int cursor_mark(cursor *c, long index, kerror *err)
     return KE_OK;
 }
 
-static void cursor_point(cursor *c, long index, double *u)
+void sobol_cursor_point(cursor *c, long index, double *u)
 {
     double raw[SOBOL_MAX_DIMS] = { 0 };
     if (c->dims == 0) return;
@@ -93,6 +95,7 @@ static void cursor_point(cursor *c, long index, double *u)
         cursor_seek(c, index - 1);
         gsl_qrng_get(c->q, raw);
         c->drawn++;
+        c->cost++;
     }
     for (int d = 0; d < c->dims; d++) {
         double v = raw[d] + c->shift[d];
@@ -105,9 +108,34 @@ int sobol_unit(uint64_t seed, long index, int dims, double *u, kerror *err)
     cursor c;
     int rc = cursor_open(&c, seed, dims, err);
     if (rc) return rc;
-    cursor_point(&c, index, u);
+    sobol_cursor_point(&c, index, u);
     cursor_close(&c);
     return KE_OK;
+}
+
+int sobol_cursor_new(sobol_cursor **out, uint64_t seed, int dims, kerror *err)
+{
+    cursor *c = malloc(sizeof *c);
+    if (!c) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = cursor_open(c, seed, dims, err);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return KE_OK;
+}
+
+long sobol_cursor_cost(const sobol_cursor *c)
+{
+    return c->cost;
+}
+
+void sobol_cursor_free(sobol_cursor *c)
+{
+    if (!c) return;
+    cursor_close(c);
+    free(c);
 }
 
 struct strategy {
@@ -144,10 +172,10 @@ static int sobol_suggest(strategy *s, const strategy_history *h,
 {
     long first = s->skip + strategy_history_fresh(h);
     double u[SOBOL_MAX_DIMS];
-    int i, rc = cursor_mark(&s->cur, first, err);
+    int i, rc = sobol_cursor_mark(&s->cur, first, err);
     if (rc) return rc;
     for (i = 0; i < n; i++) {
-        cursor_point(&s->cur, first + i, u);
+        sobol_cursor_point(&s->cur, first + i, u);
         space_unit_to_point(s->sp, u, &out[i].point);
         out[i].budget = 0;
         out[i].resume_from = -1;

@@ -22,7 +22,24 @@ extern const strategy_ops sobol_strategy;
  * shifted by a seeded random vector modulo 1 (Cranley-Patterson rotation) so
  * different seeds give different designs. u has dims entries. Index 0 is the
  * sequence's origin (the shift itself), so the first 2^m points form a
- * shifted (t,m,s)-net. Costs O(index * dims): for designs, not long runs. */
+ * shifted (t,m,s)-net. Costs O(index * dims): for designs, not long runs;
+ * a sobol_cursor draws the same points at O(dims) each. */
 int sobol_unit(uint64_t seed, long index, int dims, double *u, kerror *err);
+
+/* A generator kept between calls, for callers that walk the sequence upward:
+ * sobol_cursor_point(c, index, u) gives sobol_unit(seed, index, dims, u)
+ * bit for bit, drawing only the points between the last one and index. A
+ * lower index rewinds to the mark when it is at or below it, else to the
+ * sequence's start: sobol_cursor_mark(c, first) before a batch that starts at
+ * first (and may be asked again) keeps a batch's rewinds O(batch).
+ * new fills *out, which the caller frees with sobol_cursor_free (NULL is
+ * fine); dims as for sobol_unit. mark fails only out of memory. cost is the
+ * generator's draws since new, rewinds included: what the calls cost. */
+typedef struct sobol_cursor sobol_cursor;
+int sobol_cursor_new(sobol_cursor **out, uint64_t seed, int dims, kerror *err);
+int sobol_cursor_mark(sobol_cursor *c, long index, kerror *err);
+void sobol_cursor_point(sobol_cursor *c, long index, double *u);
+long sobol_cursor_cost(const sobol_cursor *c);
+void sobol_cursor_free(sobol_cursor *c);
 
 #endif
