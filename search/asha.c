@@ -29,6 +29,14 @@ static void asha_destroy(strategy *a)
 static int asha_create(strategy **out, const space *sp, const json_t *options, uint64_t seed,
                        kerror *err)
 {
+    /* A spec switched from hyperband to asha keeps its rounds; "unknown
+     * option" alone said neither whose option it is nor what asha does. */
+    if (json_is_object(options) && json_object_get(options, "rounds"))
+        return kerror_set(err, KE_INVALID, "strategy.options.rounds",
+                          "is a hyperband option (how many times its brackets run); asha has "
+                          "no rounds: it starts new configurations until budget.max_trials or "
+                          "max_seconds ends the study, promoting the best of each rung as it "
+                          "goes; remove it");
     struct strategy *a = calloc(1, sizeof *a);
     if (!a) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     int rc = fidelity_options(options, NULL, &a->o, err);

@@ -458,6 +458,9 @@ START_TEST(test_options)
     kerror err;
     ck_assert_int_eq(asha_strategy.create(&st, &sp, opt, 1, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "strategy.options.rounds");
+    /* and says so, with what asha does instead, to a user switching a spec */
+    ck_assert_msg(strstr(err.msg, "is a hyperband option") && strstr(err.msg, "asha has no rounds") &&
+                  strstr(err.msg, "budget.max_trials"), "%s", err.msg);
     ck_assert_int_eq(hyperband_strategy.create(&st, &sp, opt, 1, &err), KE_OK);
     hyperband_strategy.destroy(st);
     json_decref(opt);
