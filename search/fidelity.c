@@ -80,6 +80,15 @@ int fidelity_options(const json_t *options, const char *own, fidelity_opts *o, k
     if (v) {
         if (!json_is_number(v) || !(json_number_value(v) >= 0.0 && json_number_value(v) <= 1.0))
             return bad(err, "random_fraction", "must be a number in [0, 1]");
+        /* only the gp sampler has a model to mix with uniform draws: with
+         * the others the option did nothing, silently */
+        if (o->sampler != FIDELITY_GP)
+            return bad(err, "random_fraction",
+                       o->sampler == FIDELITY_SOBOL
+                           ? "applies to the \"gp\" sampler only (the sampler is \"sobol\", "
+                             "the default); set \"sampler\": \"gp\" or remove it"
+                           : "applies to the \"gp\" sampler only (the sampler is \"random\"); "
+                             "set \"sampler\": \"gp\" or remove it");
         o->random_fraction = json_number_value(v);
     }
     return KE_OK;

@@ -437,6 +437,13 @@ START_TEST(test_options)
     expect_option_error("{\"max_resource\": 2000000}", "strategy.options.max_resource");
     expect_option_error("{\"max_resource\": 9, \"sampler\": \"tpe\"}", "strategy.options.sampler");
     expect_option_error("{\"max_resource\": 9, \"random_fraction\": 2}", "strategy.options.random_fraction");
+    /* it mixes uniform draws into the gp sampler's model; with another
+     * sampler it would do nothing, so it is refused, naming the sampler */
+    expect_option_refused("{\"max_resource\": 9, \"random_fraction\": 0.5}",
+                          "strategy.options.random_fraction",
+                          "applies to the \"gp\" sampler only (the sampler is \"sobol\", the default)");
+    expect_option_refused("{\"max_resource\": 9, \"sampler\": \"random\", \"random_fraction\": 0}",
+                          "strategy.options.random_fraction", "(the sampler is \"random\")");
     expect_option_error("{\"max_resource\": 9, \"foo\": 1}", "strategy.options.foo");
     expect_option_error("{\"max_resource\": 9, \"rounds\": -1}", "strategy.options.rounds");
     /* Below min_resource * eta there is one rung: every bracket was a single
