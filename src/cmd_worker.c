@@ -29,7 +29,8 @@ static const char worker_help[] =
     "  --gpus LIST          device ids, e.g. 0,1,2,3: each trial gets its own through\n"
     "                       CUDA_VISIBLE_DEVICES (a spec's run.resources.gpus asks more)\n"
     "  --work-dir DIR       trial folders DIR/STUDY/N and the dataset cache (default\n"
-    "                       ./kestrel-worker)\n"
+    "                       ./kestrel-worker), one worker's alone: a second worker\n"
+    "                       on it is refused (exit 3)\n"
     "  --shared-dir         DIR is the server's own trial folder (one filesystem): no\n"
     "                       trial folder is copied to or from the server\n"
     "  --label KEY=VALUE    shown in the server's worker registry; repeatable\n"
@@ -48,7 +49,8 @@ static const char worker_help[] =
     "trials and give them back to the server, which runs them again. Exit status:\n"
     "0 stopped or idle; 1 a runtime failure; 2 invalid option (a malformed --server\n"
     "URL) or a server that refuses this worker (wrong token, also once registered:\n"
-    "a server restarted with another --token-file).\n";
+    "a server restarted with another --token-file); 3 another worker runs on its\n"
+    "--work-dir.\n";
 
 /* "0,1,3" into o->gpus: CLI_OK, or CLI_USAGE (message printed). A device
  * listed twice is refused: every running trial gets a device of its own,

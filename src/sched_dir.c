@@ -20,8 +20,7 @@
 
 #include "subproc.h"
 
-/* path: shorter than PATH_MAX (sched_dir_remove checked) */
-static int mkdir_p(const char *path)
+int sched_dir_mkdirs(const char *path)
 {
     char buf[PATH_MAX];
     snprintf(buf, sizeof buf, "%s", path);
@@ -72,7 +71,7 @@ int sched_dir_remove(const char *dir, kerror *err)
 {
     struct stat st;
     char parent[PATH_MAX], mark[PATH_MAX];
-    /* dir itself fits then too (mkdir_p's buffer) */
+    /* dir itself fits then too (sched_dir_mkdirs's buffer) */
     int rc = sched_dir_path(mark, sizeof mark, err, "%s/%s", dir, SCHED_DIR_MARK);
     if (rc != KE_OK) return rc;
     if (parent_is_link(dir, parent, sizeof parent))
@@ -96,7 +95,7 @@ int sched_dir_make(const char *dir, kerror *err)
 {
     int rc = sched_dir_remove(dir, err);
     if (rc != KE_OK) return rc;
-    if (mkdir_p(dir) < 0)
+    if (sched_dir_mkdirs(dir) < 0)
         return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", dir, strerror(errno));
     char mark[PATH_MAX];
     snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);   /* it fits: sched_dir_remove */

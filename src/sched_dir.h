@@ -19,6 +19,10 @@
 int sched_dir_path(char *buf, size_t n, kerror *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Makes the folder path and its parents (mode 0755 less the umask): 0, or
+ * -1 with errno. path: shorter than PATH_MAX. */
+int sched_dir_mkdirs(const char *path);
+
 /* Makes the trial folder dir (and its parents), empty but for its mark: one
  * Kestrel made before is cleared first. KE_INVALID, making nothing, when
  * the path of its mark is PATH_MAX or longer (as is every path cut to a

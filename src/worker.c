@@ -318,9 +318,13 @@ int worker_run(const worker_opts *o, kerror *err)
     w->o = o;
     w->cores = cores_usable();
     int rc = wclient_open(&w->c, o->server, o->token, err);
+    if (rc == KE_OK) rc = worker_dir_lock(w, err);   /* before the server hears of it */
     json_t *first = NULL;
-    if (rc == KE_OK) rc = worker_call_register(w, &first, err);
-    int gave_up = rc == KE_IO && (*o->stop || o->idle_exit > 0);
+    int gave_up = 0;
+    if (rc == KE_OK) {
+        rc = worker_call_register(w, &first, err);
+        gave_up = rc == KE_IO && (*o->stop || o->idle_exit > 0);   /* not a folder's error */
+    }
     if (gave_up) {
         if (!*o->stop)
             klog(stderr, "worker: could not register for %g s (--idle-exit): exiting: %s",
@@ -364,6 +368,7 @@ int worker_run(const worker_opts *o, kerror *err)
     runner_guard_free(w->guard);
     backoff_free(&w->trouble);
     wclient_close(w->c);
+    if (w->dir_lock) close(w->dir_lock - 1);
     free(w);
     return rc;
 }

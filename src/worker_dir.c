@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,48 @@
  * schema version 11 could give it the old id too, never the old time),
  * written once a trial of it starts here. */
 #define STUDY_ID_FILE ".kestrel-study"
+
+/* The file in a --work-dir that its worker holds locked (flock: the kernel
+ * lets it go when the worker dies, even by kill -9), with its pid in it. Two
+ * workers on one folder removed each other's running trial folders (a first
+ * trial of a study, with no STUDY_ID_FILE yet, took the other's for a stale
+ * study's) and wrote the same temporary and download files; every step here
+ * takes the folder for this worker's alone, so a second worker is refused.
+ * Workers on the server's own folder (--shared-dir) copy and remove nothing
+ * and share it. */
+#define LOCK_FILE ".kestrel-worker.lock"
+
+int worker_dir_lock(worker *w, kerror *err)
+{
+    const char *dir = w->o->work_dir;
+    if (w->o->shared_dir) return KE_OK;
+    if (sched_dir_mkdirs(dir) < 0)
+        return kerror_set(err, KE_IO, "--work-dir", "cannot make %s: %s", dir, strerror(errno));
+    char file[4300];
+    snprintf(file, sizeof file, "%s/" LOCK_FILE, dir);
+    int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);   /* no trial inherits it */
+    if (fd < 0) return kerror_set(err, KE_IO, "--work-dir", "cannot open %s: %s", file, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = e == EWOULDBLOCK ? read(fd, pid, sizeof pid - 1) : 0;
+        pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return kerror_set(err, KE_IO, "--work-dir", "cannot lock %s: %s", file, strerror(e));
+        return kerror_set(err, KE_BUSY, "--work-dir",
+                          "%s is the folder of another kestrel worker%s%s%s, running now: give "
+                          "each worker a --work-dir of its own (--shared-dir only for the "
+                          "server's own trial folder)", dir, pid[0] ? " (pid " : "", pid,
+                          pid[0] ? ")" : "");
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        klog(stderr, "worker: cannot write its pid in %s: %s", file, strerror(errno));
+    w->dir_lock = fd + 1;
+    return KE_OK;
+}
 
 /* A study deleted on the server and posted again under its name, and this
  * worker's folders of the old one (a worker removes nothing) passed for the

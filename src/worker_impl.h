@@ -61,6 +61,8 @@ typedef struct {
                                  * (a heartbeat's 200 is not enough: a server may know the
                                  * worker there and not where it leases) */
     int beat_refused;           /* its last heartbeat was refused (logged once a stretch) */
+    int dir_lock;               /* the --work-dir's lock file, held: fd + 1 (0: none,
+                                 * as with --shared-dir) */
     backoff_list trouble;       /* a stretch of lease requests answered otherwise than
                                  * 200, 204 or a first 404: at most one entry, which
                                  * spaces them; gone at the next 200 or 204 */
@@ -97,6 +99,10 @@ int worker_send_flush(worker *w, wslot *sl, double now, kerror *err);
 int worker_send_heartbeat(worker *w, kerror *err);
 
 /* worker_dir.c: the worker's trial folders */
+/* Makes the --work-dir and takes its lock for the worker's life (w->dir_lock);
+ * KE_BUSY, naming --work-dir, when another worker holds it. Nothing with
+ * --shared-dir. */
+int worker_dir_lock(worker *w, kerror *err);
 /* Removes this worker's folders of another study of that name (created: the
  * lease's study_created) but those of trials it runs now. */
 void worker_dir_forget(worker *w, const char *study, double created);

@@ -454,6 +454,44 @@ class WorkersTest(unittest.TestCase):
                               r"could not be \(said above\)", log)
         self.assertIn("is a symbolic link", log)
 
+    def test_a_second_worker_on_a_workers_folder_is_refused(self):
+        # Two workers on one --work-dir (two `kestrel worker` started in one
+        # folder, both on ./kestrel-worker) took it for each one's own: at its
+        # first trial of a study, before the first worker had written
+        # D/STUDY/.kestrel-study, the second took the first's running trial
+        # folder for a stale study's and removed it; both wrote
+        # .kestrel-study.tmp and a parent's P.download under the same names.
+        # Here the first worker's trial is held running and that window made
+        # by hand (its .kestrel-study removed once written).
+        s = self.serve()
+        gate, started = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "started")
+        s.json("POST", "/api/v1/studies", self.step_spec("both", trials=2, parallel=2))
+        a = self.worker(s, "a", "--trials", "1", env={"GATE": gate, "STARTED": started},
+                        work="w")
+        work = os.path.join(self.tmp, "w")
+        mark = os.path.join(work, "both", "0", ".kestrel-trial")
+        recorded = os.path.join(work, "both", ".kestrel-study")
+        wait_for("a's trial to start", lambda: os.path.exists(started))
+        wait_for("a to record its study", lambda: os.path.exists(recorded))
+        os.remove(recorded)
+        b = subprocess.run([KESTREL, "worker", "--server", s.base, "--work-dir", work,
+                            "--trials", "1", "--idle-exit", "1", "--poll", "0.05"],
+                           capture_output=True, text=True, timeout=HANG)
+        self.assertEqual(b.returncode, 3, b.stderr)
+        self.assertIn("kestrel worker: --work-dir: %s is the folder of another kestrel worker "
+                      "(pid %d), running now: give each worker a --work-dir of its own"
+                      % (work, a.pid), b.stderr)
+        self.assertTrue(os.path.exists(mark), "a's running trial folder was removed")
+        _, reg = s.json("GET", "/api/v1/workers")
+        self.assertEqual([w["pid"] for w in reg["workers"]], [a.pid])   # b never registered
+        with open(gate, "w"):
+            pass
+        self.assertEqual(a.wait(timeout=HANG), 0)
+        # the folder is free once its worker is gone
+        c = self.worker(s, "c", "--trials", "1", "--idle-exit", "1", work="w")
+        self.assertEqual(c.wait(timeout=HANG), 0, self.log_of(c))
+        s.wait_state("both", "COMPLETE", timeout=HANG)
+
     def test_reports_gpus_and_resources(self):
         s = self.serve()
         s.json("POST", "/api/v1/studies", self.step_spec("gpu", trials=4, steps=3))
