@@ -144,8 +144,16 @@ void worker_dir_fetch_parent(worker *w, const char *study, int parent)
     snprintf(file, sizeof file, "%s.download", dir);
     kerror err;
     kerror_clear(&err);
-    /* streamed to a file beside the folder (made first, for its parents) */
-    int status = 0, rc = sched_dir_make(dir, &err);
+    /* Streamed to a file beside the folder, in the study's folder (made
+     * first). Not the marked folder itself: one made before the download
+     * and left by a worker killed during it was taken for the parent's by
+     * the next promotion, which went on from an empty folder; unpacking
+     * makes it whole or not at all. */
+    char study_dir[4200];
+    snprintf(study_dir, sizeof study_dir, "%s/%s", w->o->work_dir, study);
+    int status = 0, rc = KE_OK;
+    if (sched_dir_mkdirs(study_dir) < 0)
+        rc = kerror_set(&err, KE_IO, NULL, "cannot make %s: %s", study_dir, strerror(errno));
     FILE *f = rc == KE_OK ? fopen(file, "w") : NULL;
     if (rc == KE_OK && !f) rc = kerror_set(&err, KE_IO, NULL, "cannot write %s", file);
     if (f) rc = wclient_download(w->c, path, f, &status, &err);
@@ -157,8 +165,6 @@ void worker_dir_fetch_parent(worker *w, const char *study, int parent)
         return;
     }
     unlink(file);
-    kerror rerr;
-    sched_dir_remove(dir, &rerr);   /* not the parent's: it would be taken for it */
     klog(stderr, "worker: no folder of trial %d of study %s (HTTP %d)%s%s", parent, study,
          status, err.msg[0] ? ": " : "", err.msg);
 }

@@ -167,6 +167,7 @@ class Front:
 
     def __init__(self, port):
         self.rewrite = None
+        self.hold = None         # (pattern, held, release): held set, then the request waits for release
         self.own = None          # (pattern, status): answered here, as a proxy whose backend is down
         self.seen = []
         self.lock = threading.Lock()
@@ -179,7 +180,10 @@ class Front:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = self.path
                 with front.lock:
-                    rewrite, own = front.rewrite, front.own
+                    rewrite, own, hold = front.rewrite, front.own, front.hold
+                if hold and re.search(hold[0], path):
+                    hold[1].set()
+                    hold[2].wait()
                 if own and re.search(own[0], path):
                     with front.lock:
                         front.seen.append((time.monotonic(), self.command, self.path, own[1]))
@@ -225,6 +229,14 @@ class Front:
         itself (None: relays every one again)."""
         with self.lock:
             self.own = (pattern, status) if pattern else None
+
+    def hold_until(self, pattern):
+        """Holds the requests whose path matches pattern until the returned
+        release event is set; the returned held event is set at the first."""
+        held, release = threading.Event(), threading.Event()
+        with self.lock:
+            self.hold = (pattern, held, release)
+        return held, release
 
     def requests(self, pattern):
         """The noted requests whose path matches pattern."""
@@ -428,6 +440,37 @@ class WorkersTest(unittest.TestCase):
         _, d = s.json("GET", "/api/v1/studies/again/trials/%d" % promoted[0]["number"])
         self.assertIn("parent_new", d["metrics"], d["metrics"])
         self.assertRegex(self.log_of_name("a2"), r"they at [0-9.]+\): 1 removed\n")
+
+    def test_a_worker_killed_while_it_fetches_a_parents_folder_leaves_none(self):
+        # The worker made the parent's trial folder, marked, before it
+        # downloaded the folder's archive: one killed during the download
+        # left an empty marked D/STUDY/P, which its next promotion from P on
+        # that --work-dir took for the parent's fetched folder and went on
+        # from (a trainer from its first epoch, a command without its files).
+        s = self.serve()
+        status, body = s.json("POST", "/api/v1/studies", {
+            "name": "fetch", "objective": {"metric": "loss"},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}},
+            "strategy": {"name": "asha", "seed": 1, "options": {"max_resource": 3, "eta": 3}},
+            "budget": {"max_trials": 3, "max_parallel": 1},
+            "run": {"command": ["sh", "-c", 'echo "{{\\"loss\\": {trial}}}" >&3']}})
+        self.assertEqual(status, 201, body)
+        a = self.worker(s, "a", "--trials", "3", "--idle-exit", "1")
+        self.assertEqual(a.wait(timeout=HANG), 0)   # trials 0-2 in a's folder
+        front = Front(s.port)
+        self.addCleanup(front.close)
+        held, release = front.hold_until(r"/trials/0/checkpoint")
+        self.addCleanup(release.set)
+        b = subprocess.Popen([KESTREL, "worker", "--server", front.base, "--work-dir",
+                              os.path.join(self.tmp, "b"), "--poll", "0.05"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(b)
+        self.assertTrue(held.wait(HANG), "b never fetched trial 0's folder")
+        b.kill()   # kill -9 during the download
+        b.wait()
+        release.set()
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "b", "fetch", "0", ".kestrel-trial")),
+                         "a marked folder of trial 0 left without its content")
 
     def test_a_study_posted_again_says_which_old_folders_it_could_not_remove(self):
         # The old study's folders are removed when a study is posted again
