@@ -701,6 +701,21 @@ START_TEST(distillation_from_teacher)
     set(classes);
     ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
     ck_assert_msg(strstr(err.msg, "classes; this run's data has"), "%s", err.msg);
+    c = same;
+    /* A teacher trained with mse or huber regressed one-hot rows: its
+     * outputs are no logits, and the student took softmax(z / T) of them
+     * without a word. It is refused, naming the teacher's loss. */
+    static const char *const losses[] = {"loss=mse", "loss=huber"};
+    for (int i = 0; i < 2; i++) {
+        tc = c;
+        train_config_set(&tc, "teacher", "", NULL);
+        train_config_set_kv(&tc, losses[i], NULL);
+        train_config_set(&tc, "checkpoint", t, NULL);
+        ck_assert_int_eq(train_run(&tc, NULL, NULL, NULL, &err), KE_OK);
+        ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+        ck_assert_str_eq(err.path, "teacher");
+        ck_assert_msg(strstr(err.msg, losses[i]) && strstr(err.msg, "no logits"), "%s", err.msg);
+    }
 }
 END_TEST
 

@@ -186,6 +186,14 @@ static int load_teacher(session *s, kerror *err)
         rc = kerror_set(err, KE_CONFLICT, "scaling", "the teacher was trained with scaling=%s, "
                         "this run uses %s", train_config_enum_name("scaling", tc.scaling),
                         train_config_enum_name("scaling", s->cfg->scaling));
+    /* the student takes softmax(z / T) of the teacher's outputs, which are
+     * logits only where the teacher was trained through a softmax or a
+     * sigmoid: an mse or huber teacher's outputs are regressed one-hot
+     * rows, and their softened softmax is no distribution it learned */
+    if (!rc && (tc.loss == CONFIG_LOSS_MSE || tc.loss == CONFIG_LOSS_HUBER))
+        rc = kerror_set(err, KE_CONFLICT, "teacher", "the teacher was trained with loss=%s: its "
+                        "outputs are no logits to distil (a teacher needs loss=cross_entropy, "
+                        "auto or bce)", train_config_enum_name("loss", tc.loss));
     /* the teacher reads the student's rows as its own columns and scores
      * its own classes: another order or other labels teach nonsense */
     if (!rc) rc = fits_the_data(s, ck, "teacher", "the teacher", err);
