@@ -184,6 +184,7 @@ int cmd_train_main(int argc, char **argv)
         return 0;
     }
     if (apply_env(&cfg, &err) || train_config_validate(&cfg, &err)) return cli_fail("train", &err);
+    train_config_warn_inert(&cfg, stderr, "kestrel train");
     int fd = cli_report_fd();
     if (train_run(&cfg, write_line, &fd, NULL, &err)) {
         cli_fail("train", &err);

@@ -182,6 +182,72 @@ START_TEST(kfold_trial_of_a_study_keeps_no_checkpoint)
 }
 END_TEST
 
+/* Runs `train` with argv (NULL-ended) and its stderr on a file; returns the
+ * exit status and the stderr read. */
+static int run_stderr(char **argv, char *out, size_t n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600), saved = dup(2);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    int argc = 0;
+    while (argv[argc]) argc++;
+    int status = cmd_train_main(argc, argv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t got = pread(fd, out, n - 1, 0);
+    out[got > 0 ? got : 0] = '\0';
+    close(fd);
+    return status;
+}
+
+static int count(const char *s, const char *what)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+/* Options whose value the run never reads trained without a word: dropout
+ * and batchnorm on a linear model, momentum with sgd (plain SGD: momentum
+ * is its own optimizer), val_ratio with kfold. Each is named once on
+ * stderr, and the run goes on (a study's space may span such combinations);
+ * the defaults and the combinations that use them say nothing. */
+START_TEST(options_that_do_nothing_warn)
+{
+    char err[4096];
+    char *inert[] = {"train", "--set", "data=synthetic-classification", "--set", "epochs=1",
+                     "--set", "synthetic_samples=200", "--set", "hidden=", "--set",
+                     "dropout=0.5", "--set", "batchnorm=true", "--set", "optimizer=sgd",
+                     "--set", "momentum=0.5", "--set", "kfold=2", "--set", "val_ratio=0.3",
+                     "--set", "evaluate_test=false", NULL};
+    ck_assert_int_eq(run_stderr(inert, err, sizeof err), 0);
+    static const char *const names[] = {"warning: dropout: has no effect",
+                                        "warning: batchnorm: has no effect",
+                                        "warning: momentum: has no effect",
+                                        "warning: val_ratio: has no effect"};
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(count(err, names[i]) == 1, "'%s' in:\n%s", names[i], err);
+    ck_assert_msg(strstr(err, "not optimizer=sgd"), "%s", err);
+    char *used[] = {"train", "--set", "data=synthetic-classification", "--set", "epochs=1",
+                    "--set", "synthetic_samples=200", "--set", "hidden=8", "--set",
+                    "dropout=0.5", "--set", "batchnorm=true", "--set", "optimizer=momentum",
+                    "--set", "momentum=0.5", "--set", "val_ratio=0.3", "--set",
+                    "evaluate_test=false", NULL};
+    ck_assert_int_eq(run_stderr(used, err, sizeof err), 0);
+    ck_assert_msg(!strstr(err, "warning"), "%s", err);
+    char *defaults[] = {"train", "--set", "data=synthetic-classification", "--set", "epochs=1",
+                        "--set", "synthetic_samples=200", "--set", "hidden=", "--set",
+                        "optimizer=sgd", "--set", "kfold=2", "--set", "evaluate_test=false",
+                        NULL};
+    ck_assert_int_eq(run_stderr(defaults, err, sizeof err), 0);
+    ck_assert_msg(!strstr(err, "warning"), "%s", err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_train");
@@ -195,6 +261,7 @@ int main(void)
     tcase_add_test(tc, hyperband_hand_off);
     tcase_add_test(tc, promotion_without_a_checkpoint_starts_afresh);
     tcase_add_test(tc, kfold_trial_of_a_study_keeps_no_checkpoint);
+    tcase_add_test(tc, options_that_do_nothing_warn);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -65,7 +65,7 @@ const train_config_option train_config_options[] = {
     I(max_train, "0", 0, 1e9, "keep at most this many training rows (0: all); with kfold the "
       "folds are cut from max_train x k / (k - 1) rows of the pool, so each fold trains on at "
       "most max_train and validates on its share of them"),
-    F(val_ratio, "0.1", 0, 0.9, "share of the training pool held out for validation"),
+    F(val_ratio, "0.1", 0, 0.9, "share of the training pool held out for validation (ignored with kfold, with a warning if set)"),
     F(test_ratio, "0.1", 0, 0.9, "share held out for test (ignored with an official test set)"),
     I(kfold, "0", 0, 50, "k-fold cross-validation folds (0: off, else >= 2)"),
     B(stratify, "false", "classification: keep each class's share in the validation, test and "
@@ -75,9 +75,9 @@ const train_config_option train_config_options[] = {
     E(activation, "relu", act_names, "hidden activation; gelu is the tanh approximation (PyTorch's "
       "GELU(approximate='tanh')), which differs from the exact erf form by up to 5e-4"),
     F(leaky_slope, "0.01", 0, 1, "negative slope of leaky_relu"),
-    B(batchnorm, "false", "batch norm after every hidden dense layer"),
+    B(batchnorm, "false", "batch norm after every hidden dense layer (none on a linear model: a warning if set)"),
     F(bn_momentum, "0.1", 0, 1, "batch-norm running-statistics momentum"),
-    F(dropout, "0", 0, 0.95, "dropout rate after every hidden activation"),
+    F(dropout, "0", 0, 0.95, "dropout rate after every hidden activation (none on a linear model: a warning if set)"),
     E(init, "he_normal", init_names, "weight initialisation"),
     E(loss, "auto", loss_names, "auto: cross_entropy for classification, mse for regression; "
       "huber: Huber loss (PyTorch HuberLoss) on the targets, or on one-hot classes; bce: binary "
@@ -92,7 +92,7 @@ const train_config_option train_config_options[] = {
       "+ v / classes (PyTorch's label_smoothing); refused with mse, huber and bce"),
     E(optimizer, "adam", optim_names, "update rule"),
     FO(lr, "0.001", 0, BIG, "base learning rate"),
-    F(momentum, "0.9", 0, 0.9999, "momentum and nesterov: momentum"),
+    F(momentum, "0.9", 0, 0.9999, "momentum and nesterov: momentum (other optimizers ignore it, with a warning if set; sgd is plain SGD)"),
     F(beta1, "0.9", 0, 0.9999, "adam(w): first-moment decay"),
     F(beta2, "0.999", 0, 0.999999, "adam(w): second-moment decay"),
     FO(eps, "1e-8", 0, 1, "adagrad, rmsprop, adam(w): denominator epsilon"),
@@ -534,6 +534,40 @@ int train_config_validate(const train_config *c, kerror *err)
             return kerror_set(err, KE_IO, files[i][0], "cannot read '%s': %s", files[i][1],
                               strerror(errno));
     return KE_OK;
+}
+
+int train_config_warn_inert(const train_config *c, FILE *out, const char *prefix)
+{
+    /* a value other than the default is one someone chose: the defaults
+     * (momentum 0.9 with adam, val_ratio 0.1 with kfold) would warn always */
+    train_config d;
+    train_config_defaults(&d);
+    int linear = c->hidden.n == 0;
+    int takes_momentum = c->optimizer == OPTIM_MOMENTUM || c->optimizer == OPTIM_NESTEROV;
+    const struct {
+        int inert;
+        const char *name, *why;
+    } checks[] = {
+        {linear && c->dropout != d.dropout, "dropout",
+         "the linear model (hidden empty) has no hidden activation to drop"},
+        {linear && c->batchnorm != d.batchnorm, "batchnorm",
+         "the linear model (hidden empty) has no hidden layer to normalize"},
+        {!takes_momentum && c->momentum != d.momentum, "momentum",
+         "only optimizer=momentum and nesterov use it"},
+        {c->kfold && c->val_ratio != d.val_ratio, "val_ratio",
+         "with kfold each fold validates on its k-th of the pool"},
+    };
+    int n = 0;
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+        if (checks[i].inert) {
+            fprintf(out, "%s: warning: %s: has no effect: %s", prefix, checks[i].name,
+                    checks[i].why);
+            if (!strcmp(checks[i].name, "momentum"))
+                fprintf(out, ", not optimizer=%s", optim_names[c->optimizer]);
+            fputc('\n', out);
+            n++;
+        }
+    return n;
 }
 
 int train_config_data_parallel(const train_config *c)
