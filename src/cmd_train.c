@@ -186,9 +186,17 @@ int cmd_train_main(int argc, char **argv)
     if (apply_env(&cfg, &err) || train_config_validate(&cfg, &err)) return cli_fail("train", &err);
     train_config_warn_inert(&cfg, stderr, "kestrel train");
     int fd = cli_report_fd();
-    if (train_run(&cfg, write_line, &fd, NULL, &err)) {
+    train_result res;
+    if (train_run(&cfg, write_line, &fd, &res, &err)) {
         cli_fail("train", &err);
         return CLI_FAIL;   /* met while running, whatever its kind */
     }
+    /* known once the data is split; the run is still a valid estimate of
+     * the other classes, so it warns as scikit-learn's StratifiedKFold does */
+    if (res.kfold_thin_rows)
+        fprintf(stderr, "kestrel train: warning: kfold: class '%s' has %ld row%s to cut %d "
+                "stratified folds from: at least %ld of the folds validated without it\n",
+                res.kfold_thin_class, res.kfold_thin_rows, res.kfold_thin_rows == 1 ? "" : "s",
+                res.kfold, (long)res.kfold - res.kfold_thin_rows);
     return 0;
 }

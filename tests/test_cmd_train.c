@@ -248,6 +248,48 @@ START_TEST(options_that_do_nothing_warn)
 }
 END_TEST
 
+/* A CSV of 24 rows of x,y: 11 of class a, 11 of b and `rare` of c. */
+static void write_csv(const char *path, int rare)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("x,y\n", f);
+    for (int i = 0; i < 22 + rare; i++)
+        fprintf(f, "%d.5,%s\n", i, i >= 22 ? "c" : i % 2 ? "b" : "a");
+    fclose(f);
+}
+
+/* Stratified k-fold with fewer rows of a class than folds validates some
+ * folds without that class, and said nothing (scikit-learn's
+ * StratifiedKFold warns). It warns once on stderr, naming the class and its
+ * rows, and the run still succeeds; a class with as many rows as folds, or
+ * a split that is not stratified, says nothing. */
+START_TEST(stratified_kfold_with_a_thin_class_warns)
+{
+    char err[4096], csv[128], data[160];
+    snprintf(csv, sizeof csv, "%s/thin.csv", dir);
+    snprintf(data, sizeof data, "data=csv:%s", csv);
+    char *argv[] = {"train", "--set", data, "--set", "epochs=1", "--set", "hidden=4",
+                    "--set", "test_ratio=0", "--set", "kfold=3", "--set", "stratify=true",
+                    "--set", "evaluate_test=false", NULL};
+    setenv("KESTREL_CACHE_DIR", "", 1);   /* no decoded copy outside the test's folder */
+    write_csv(csv, 2);
+    ck_assert_int_eq(run_stderr(argv, err, sizeof err), 0);
+    ck_assert_msg(count(err, "warning: kfold: class 'c' has 2 rows to cut 3 stratified folds "
+                        "from: at least 1 of the folds validated without it") == 1, "%s", err);
+    argv[12] = "stratify=false";
+    ck_assert_int_eq(run_stderr(argv, err, sizeof err), 0);
+    ck_assert_msg(!strstr(err, "warning"), "%s", err);
+    argv[12] = "stratify=true";
+    snprintf(csv, sizeof csv, "%s/three.csv", dir);
+    snprintf(data, sizeof data, "data=csv:%s", csv);
+    write_csv(csv, 3);
+    ck_assert_int_eq(run_stderr(argv, err, sizeof err), 0);
+    ck_assert_msg(!strstr(err, "warning"), "%s", err);
+    unsetenv("KESTREL_CACHE_DIR");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cmd_train");
@@ -262,6 +304,7 @@ int main(void)
     tcase_add_test(tc, promotion_without_a_checkpoint_starts_afresh);
     tcase_add_test(tc, kfold_trial_of_a_study_keeps_no_checkpoint);
     tcase_add_test(tc, options_that_do_nothing_warn);
+    tcase_add_test(tc, stratified_kfold_with_a_thin_class_warns);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -135,6 +135,22 @@ int split_make(const dataset *ds, const split_opts *o, split *out, kerror *err)
     return KE_OK;
 }
 
+/* The least populated class of rows[0, n) when it has fewer than k rows
+ * (out->thin_class and thin_rows; left 0 otherwise). Errors: KE_NOMEM. */
+static int find_thin_class(const dataset *ds, const size_t *rows, size_t n, size_t k, split *out)
+{
+    size_t C = ds->n_classes, *count = calloc(C ? C : 1, sizeof *count);
+    if (!count) return KE_NOMEM;
+    for (size_t i = 0; i < n; i++) count[ds->y[rows[i]]]++;
+    for (size_t c = 0; c < C; c++)
+        if (count[c] && count[c] < k && (!out->thin_rows || count[c] < out->thin_rows)) {
+            out->thin_class = c;
+            out->thin_rows = count[c];
+        }
+    free(count);
+    return KE_OK;
+}
+
 int split_kfold(const dataset *ds, const split_opts *o, size_t k,
                 size_t fold, split *out, kerror *err)
 {
@@ -178,6 +194,13 @@ int split_kfold(const dataset *ds, const split_opts *o, size_t k,
     memcpy(b + begin + size, perm + begin + size, (ds->n - begin - size) * sizeof *b);
     free(perm);
     finish(out, size, pool, ds->n, used - size);
+    /* the fold's val and train parts are the used rows, in another order */
+    if (o->stratify && ds->task == DATASET_CLASSIFICATION &&
+        find_thin_class(ds, b, used, k, out)) {
+        split_free(out);
+        return kerror_set(err, KE_NOMEM, NULL, "split: cannot count the classes of %zu rows",
+                          used);
+    }
     return KE_OK;
 }
 

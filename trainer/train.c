@@ -467,6 +467,14 @@ static int run_single(const train_config *c, const train_device_ops *dev, int fo
         size_t cm = (size_t)s.n_out * (size_t)s.n_out * sizeof(long);
         if (v.confusion) memcpy(res->val_confusion, v.confusion, cm);
         if (t.confusion) memcpy(res->test_confusion, t.confusion, cm);
+        if ((res->kfold_thin_rows = (long)s.sp.thin_rows)) {
+            size_t k = s.sp.thin_class;
+            if (k < s.ds.names.n_classes && s.ds.names.classes)
+                snprintf(res->kfold_thin_class, sizeof res->kfold_thin_class, "%s",
+                         s.ds.names.classes[k]);
+            else
+                snprintf(res->kfold_thin_class, sizeof res->kfold_thin_class, "%zu", k);
+        }
     }
     train_session_free(&s);
     return rc;

@@ -69,7 +69,8 @@ const train_config_option train_config_options[] = {
     F(test_ratio, "0.1", 0, 0.9, "share held out for test (ignored with an official test set)"),
     I(kfold, "0", 0, 50, "k-fold cross-validation folds (0: off, else >= 2)"),
     B(stratify, "false", "classification: keep each class's share in the validation, test and "
-      "training parts and in every k-fold fold (sklearn's stratify=y)"),
+      "training parts and in every k-fold fold (sklearn's stratify=y); a class with fewer rows "
+      "than folds is named in a warning at the run's end"),
     E(scaling, "standard", scaling_names, "feature scaling fitted on the training rows; a column whose x - shift (min, or mean) would overflow float is refused"),
     L(hidden, "128", 1, 65536, "hidden layer widths, e.g. 256,128, at most 16 layers (empty: linear model)"),
     E(activation, "relu", act_names, "hidden activation; gelu is the tanh approximation (PyTorch's "
