@@ -272,6 +272,9 @@ START_TEST(cross_checks)
     /* what would run is not what was asked: plain sgd, a rising rate, no
      * batch statistics, a split by classes that do not exist */
     invalid_pair("optimizer=nesterov", "momentum=0", "momentum");
+    /* the heavy-ball rule with momentum 0 is plain sgd too, and ran as such */
+    invalid_pair("optimizer=momentum", "momentum=0", "momentum");
+    ck_assert_str_eq(err.msg, "momentum needs momentum > 0 (with 0 it is plain sgd)");
     invalid_pair("schedule=cosine", "min_lr=0.01", "min_lr");   /* lr is 0.001 */
     invalid_pair("schedule=linear", "min_lr=0.01", "min_lr");
     invalid_pair("batchnorm=true", "batch_size=1", "batchnorm");

@@ -93,7 +93,7 @@ const train_config_option train_config_options[] = {
       "+ v / classes (PyTorch's label_smoothing); refused with mse, huber and bce"),
     E(optimizer, "adam", optim_names, "update rule"),
     FO(lr, "0.001", 0, BIG, "base learning rate"),
-    F(momentum, "0.9", 0, 0.9999, "momentum and nesterov: momentum (other optimizers ignore it, with a warning if set; sgd is plain SGD)"),
+    F(momentum, "0.9", 0, 0.9999, "momentum and nesterov: momentum, > 0 (other optimizers ignore it, with a warning if set; sgd is plain SGD)"),
     F(beta1, "0.9", 0, 0.9999, "adam(w): first-moment decay"),
     F(beta2, "0.999", 0, 0.999999, "adam(w): second-moment decay"),
     FO(eps, "1e-8", 0, 1, "adagrad, rmsprop, adam(w): denominator epsilon"),
@@ -498,9 +498,9 @@ int train_config_validate(const train_config *c, kerror *err)
     if (regression && c->stratify)
         return kerror_set(err, KE_INVALID, "stratify", "needs a classification task");
     /* what would run is another optimizer, or a schedule that rises */
-    if (c->optimizer == OPTIM_NESTEROV && !(c->momentum > 0))
-        return kerror_set(err, KE_INVALID, "momentum", "nesterov needs momentum > 0 (with 0 it "
-                          "is plain sgd)");
+    if ((c->optimizer == OPTIM_NESTEROV || c->optimizer == OPTIM_MOMENTUM) && !(c->momentum > 0))
+        return kerror_set(err, KE_INVALID, "momentum", "%s needs momentum > 0 (with 0 it "
+                          "is plain sgd)", optim_names[c->optimizer]);
     if ((c->schedule == SCHEDULE_LINEAR || c->schedule == SCHEDULE_COSINE ||
          c->schedule == SCHEDULE_COSINE_RESTARTS) && c->min_lr > c->lr)
         return kerror_set(err, KE_INVALID, "min_lr", "%g is above lr (%g): the %s schedule decays "
