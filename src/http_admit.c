@@ -1,9 +1,10 @@
 /* http_admit: the checks of a request's headers; see http_admit.h. They
  * run on the event thread when the headers arrive, in this order: the
- * server shutting down (503), headers or an announced body too large (431,
- * 413), the route by method and path (404, 405), a foreign page (403), the
- * token (401), the query's parameters (400) and the route's admit. The
- * token is compared in constant time. */
+ * server shutting down (503), headers too large (431), a Content-Length or
+ * Host header given twice (400), an announced body too large (413), the
+ * route by method and path (404, 405), a foreign page (403), the token
+ * (401), the query's parameters (400) and the route's admit. The token is
+ * compared in constant time. */
 #define _GNU_SOURCE
 #include "http_admit.h"
 
@@ -226,6 +227,30 @@ static int unknown_query(http_req *rq, const http_route *route)
     return 1;
 }
 
+typedef struct {
+    int content_length, host; /* how many times each came */
+} framing_count;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    framing_count *c = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) c->content_length++;
+    else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) c->host++;
+    return MHD_YES;
+}
+
+const char *http_admit_doubled(http_server *s, struct MHD_Connection *conn)
+{
+    framing_count c = {0, 0};
+    s->mhd.get_connection_values(conn, MHD_HEADER_KIND, count_framing, &c);
+    return c.content_length > 1 ? MHD_HTTP_HEADER_CONTENT_LENGTH
+           : c.host > 1         ? MHD_HTTP_HEADER_HOST
+                                : NULL;
+}
+
 /* The answers a request gets for its headers alone, given when they arrive,
  * before its body is read: a client without the token cannot have the
  * server read and hold a megabyte of body, nor hold its connection for the
@@ -239,6 +264,16 @@ int http_admit_headers(http_server *s, http_req *rq)
     if (rq->headers_too_large) {
         http_respond_error(rq, 431, "invalid", NULL, "request headers larger than %d bytes",
                            HEADERS_MAX);
+        return 1;
+    }
+    if (rq->doubled) {
+        /* MHD reads the first of two, where a proxy in front may have read
+         * the other: the bytes the two disagree on would be taken as a
+         * request of their own (smuggling). The answer goes before the body
+         * is read, and the connection is closed with it (RFC 9112 6.3). */
+        http_respond_error(rq, 400, "invalid", rq->doubled, "the header '%s' given twice: a "
+                           "request names its %s once", rq->doubled,
+                           !strcmp(rq->doubled, MHD_HTTP_HEADER_HOST) ? "host" : "body's length");
         return 1;
     }
     if (rq->too_large) {

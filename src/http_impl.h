@@ -76,6 +76,7 @@ struct http_req {
     size_t len, cap;
     int too_large;
     int headers_too_large;
+    const char *doubled;        /* http_admit_doubled's: refused at once */
     int responded;
     int queue_failed;
     int suspended;              /* its handler waits for http_resume */

@@ -1486,6 +1486,38 @@ class ApiTest(ServerCase):
                          "its --token-file)")
         self.assertEqual(s.json("GET", "/api/v1/studies", token="s3cret")[0], 200)
 
+    def test_a_framing_header_given_twice_is_refused(self):
+        # Two Content-Length headers (2, then 3, with the body '{}') were
+        # taken as the first: a proxy in front that reads the other one
+        # sees a request where the server saw another's bytes (request
+        # smuggling); two Host headers took the first as well. Both are now
+        # a 400 naming the header, sent at once, the connection closed.
+        s = self.serve()
+        for head, name in ((b"POST /api/v1/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            b"Content-Type: application/json\r\n"
+                            b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}x", "Content-Length"),
+                           (b"POST /api/v1/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            b"content-length: 2\r\nContent-Length: 2\r\n\r\n{}", "Content-Length"),
+                           (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            b"Host: evil.example\r\n\r\n", "Host")):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=120)   # a hang guard
+            c.sendall(head)
+            got = b""
+            while True:                 # until the server closes the connection
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            c.close()
+            self.assertTrue(got.startswith(b"HTTP/1.1 400"), (head, got))
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1, got)   # nothing read as a next request
+            e = json.loads(got.split(b"\r\n\r\n", 1)[1])["error"]
+            self.assertEqual((e["code"], e["path"]), ("invalid", name), e)
+            self.assertIn("twice", e["message"])
+        # one of each is served, and nothing was made by the refused posts
+        self.assertEqual(s.json("GET", "/api/v1/studies")[1]["studies"], [])
+        self.assertEqual(s.request("GET", "/healthz")[0], 200)
+
     def test_a_request_without_the_token_is_refused_before_its_body(self):
         # The body was read (up to 1 MB, buffered) before the token was
         # checked: a client without it had the server read and hold a
