@@ -85,6 +85,14 @@ void api_events(http_req *rq, service *sv)
         return;
     }
     const char *study = http_query(rq, "study");
+    /* no study has the empty name (spec.c refuses it): the stream would
+     * send nothing for ever, which a client cannot tell from a quiet
+     * study (a page that built ?study= from an empty field) */
+    if (study && !*study) {
+        http_respond_error(rq, 400, "invalid", "study", "an empty study name: give ?study=NAME, "
+                           "or leave study out for every study's events");
+        return;
+    }
     sse_stream *c = calloc(1, sizeof *c);
     if (!c || (study && !(c->study = strdup(study)))) {
         free(c);

@@ -1257,6 +1257,15 @@ class ApiTest(ServerCase):
             self.assertEqual((status, e["error"]["path"]), (400, "Last-Event-ID"), bad)
         status, e = s.json("GET", "/api/v1/events?since=x")
         self.assertEqual((status, e["error"]["path"]), (400, "since"))
+        # ?study= (empty) streamed nothing for ever, as a quiet study does
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)   # a hang guard
+        c.request("GET", "/api/v1/events?study=")
+        r = c.getresponse()
+        status = r.status                  # its headers only: a stream never ends
+        e = json.loads(r.read()) if status == 400 else None
+        c.close()
+        self.assertEqual((status, e and e["error"]["path"]), (400, "study"))
+        self.assertIn("empty study name", e["error"]["message"])
 
     def test_event_values_are_written_as_the_trials_list_writes_them(self):
         # A trial reporting {"step": 1, "loss": 3} then {"loss": 2} came in
