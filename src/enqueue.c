@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_json.h"
+
 /* The canonical JSON text of p; NULL when memory ran out. */
 static char *point_text(const space *sp, const space_point *p)
 {
@@ -111,6 +113,16 @@ int enqueue_pending(storage *st, int64_t study_id, const space *sp, space_point 
     return KE_OK;
 }
 
+/* The stored point's numbers written as the trials list writes them (a
+ * float parameter's 1 is stored as the real 1.0): api_number's form. */
+static void integral_numbers(json_t *params)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(params, key, v)
+        if (json_is_real(v)) json_object_set_new(params, key, api_number(json_real_value(v)));
+}
+
 int enqueue_list_json(storage *st, int64_t study_id, json_t **out, kerror *err)
 {
     storage_enqueued *rows;
@@ -119,6 +131,7 @@ int enqueue_list_json(storage *st, int64_t study_id, json_t **out, kerror *err)
     json_t *arr = json_array();
     for (int i = 0; arr && i < n; i++) {
         json_t *params = json_loads(rows[i].params_json, 0, NULL);
+        integral_numbers(params);
         json_t *e = json_pack("{s:I, s:o, s:s, s:f}", "id", (json_int_t)rows[i].id, "params",
                               params ? params : json_object(), "origin", rows[i].origin,
                               "created_at", rows[i].created_at);

@@ -1051,6 +1051,11 @@ class ApiTest(ServerCase):
         self.assertEqual((status, r["added"], [p["params"] for p in r["pending"]]),
                          (201, 2, [{"x1": 1, "x2": 2}, {"x1": -2.5, "x2": 7}]))
         self.assertEqual(r["pending"][0]["origin"], "api")
+        # a float parameter's 1 was written 1.0 (as stored), where the
+        # trials list and every other number of the API write 1
+        text = s.request("GET", "/api/v1/studies/enq/enqueue")[2]
+        self.assertIn(b'"params":{"x1":1,"x2":2}', text)
+        self.assertIn(b'"x1":-2.5', text)
         self.assertEqual(s.json("POST", "/api/v1/studies/nosuch/enqueue", {"x1": 1, "x2": 2})[0], 404)
         spec["budget"]["max_trials"] = 5
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)
