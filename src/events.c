@@ -32,6 +32,7 @@ struct events {
     pthread_cond_t cond;
     event ring[EVENTS_RING];
     uint64_t next_seq;
+    uint64_t first_seq;         /* this run's first id: every id below is another run's */
     int ended;
     held_event *held;           /* the engine thread's */
     int n_held, cap_held;
@@ -45,7 +46,16 @@ events *events_new(void)
     if (!e) return NULL;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cond, NULL);
-    e->next_seq = 1;
+    /* Numbered from 1 in every run, an id a client kept from before a
+     * restart (Last-Event-ID) named an event of the new run as soon as it
+     * had that many: the reader resumed after it and missed the new run's
+     * first events. The wall clock's microseconds at the start are above
+     * every id of an earlier run (which made fewer events than a
+     * microsecond each), and below 2^53, exact in a browser's numbers. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    e->first_seq = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u + 1;
+    e->next_seq = e->first_seq;
     return e;
 }
 
@@ -138,15 +148,16 @@ int events_next(events *e, uint64_t after, const char *study, int timeout_ms, ch
     }
     int rc = 0;
     pthread_mutex_lock(&e->mu);
-    /* An id from the future comes from before a restart (numbering starts
-     * again at 1): everything held is new to that reader. */
-    if (after >= e->next_seq) after = 0;
+    /* An id of another run (below this run's start, or beyond its newest:
+     * a clock set back since): everything held is new to that reader. */
+    if (after >= e->next_seq || after + 1 < e->first_seq) after = e->first_seq - 1;
     for (;;) {
         if (e->ended) {
             rc = KE_INTERRUPTED;
             break;
         }
-        uint64_t oldest = e->next_seq > EVENTS_RING ? e->next_seq - EVENTS_RING : 1;
+        uint64_t oldest = e->next_seq - e->first_seq > EVENTS_RING ? e->next_seq - EVENTS_RING
+                                                                   : e->first_seq;
         if (after + 1 < oldest) {
             *seq = oldest - 1;
             rc = 2;
