@@ -228,7 +228,7 @@ static int unknown_query(http_req *rq, const http_route *route)
 }
 
 typedef struct {
-    int content_length, host; /* how many times each came */
+    int content_length, host, transfer_encoding; /* how many times each came */
 } framing_count;
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -239,16 +239,20 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     framing_count *c = cls;
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) c->content_length++;
     else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) c->host++;
+    else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) c->transfer_encoding++;
     return MHD_YES;
 }
 
 const char *http_admit_doubled(http_server *s, struct MHD_Connection *conn)
 {
-    framing_count c = {0, 0};
+    framing_count c = {0, 0, 0};
     s->mhd.get_connection_values(conn, MHD_HEADER_KIND, count_framing, &c);
-    return c.content_length > 1 ? MHD_HTTP_HEADER_CONTENT_LENGTH
-           : c.host > 1         ? MHD_HTTP_HEADER_HOST
-                                : NULL;
+    /* a length beside a chunked body: MHD reads the chunks, and keeps the
+     * connection, where a proxy may have read the length (RFC 9112 6.1) */
+    return c.content_length > 1                        ? MHD_HTTP_HEADER_CONTENT_LENGTH
+           : c.host > 1                                ? MHD_HTTP_HEADER_HOST
+           : c.content_length && c.transfer_encoding   ? MHD_HTTP_HEADER_TRANSFER_ENCODING
+                                                       : NULL;
 }
 
 /* The answers a request gets for its headers alone, given when they arrive,
@@ -271,9 +275,14 @@ int http_admit_headers(http_server *s, http_req *rq)
          * the other: the bytes the two disagree on would be taken as a
          * request of their own (smuggling). The answer goes before the body
          * is read, and the connection is closed with it (RFC 9112 6.3). */
-        http_respond_error(rq, 400, "invalid", rq->doubled, "the header '%s' given twice: a "
-                           "request names its %s once", rq->doubled,
-                           !strcmp(rq->doubled, MHD_HTTP_HEADER_HOST) ? "host" : "body's length");
+        if (!strcmp(rq->doubled, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+            http_respond_error(rq, 400, "invalid", rq->doubled, "both 'Content-Length' and "
+                               "'Transfer-Encoding': a request gives its body's length one way");
+        else
+            http_respond_error(rq, 400, "invalid", rq->doubled, "the header '%s' given twice: "
+                               "a request names its %s once", rq->doubled,
+                               !strcmp(rq->doubled, MHD_HTTP_HEADER_HOST) ? "host"
+                                                                         : "body's length");
         return 1;
     }
     if (rq->too_large) {

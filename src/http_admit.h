@@ -16,7 +16,8 @@ int http_admit_headers(http_server *s, http_req *rq);
 struct MHD_Connection;
 
 /* The framing header the request gave twice (Content-Length, then Host),
- * which http_admit_headers refuses; NULL when none was. */
+ * or Transfer-Encoding beside a Content-Length, which http_admit_headers
+ * refuses; NULL when none was. */
 const char *http_admit_doubled(http_server *s, struct MHD_Connection *conn);
 
 #endif
