@@ -266,12 +266,34 @@ static const char *csv_label(const api_csv *c, const char *prefix, const char *n
     return label;
 }
 
+/* Appends to names (the space's) the parameters the study's trials ran
+ * with that its space no longer has: a `run --force` that removed one kept
+ * the old trials and their values, which an export must not drop. */
+static int add_past_params(json_t *names, storage *st, int64_t study_id, kerror *err)
+{
+    storage_metric *past = NULL;
+    int n = 0, rc = storage_study_param_names(st, study_id, &past, &n, err);
+    for (int i = 0; rc == KE_OK && i < n; i++) {
+        size_t j;
+        json_t *v;
+        int known = 0;
+        json_array_foreach(names, j, v) known = known || !strcmp(json_string_value(v),
+                                                                 past[i].name);
+        if (!known && json_array_append_new(names, json_string(past[i].name)) != 0)
+            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    }
+    storage_metrics_free(past, n);
+    return rc;
+}
+
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 {
     memset(c, 0, sizeof *c);
     c->params = api_param_names(s->spec_json);
-    int rc = c->params ? storage_study_metric_names(st, s->id, &c->metrics, &c->n_metrics, err)
+    int rc = c->params ? add_past_params(c->params, st, s->id, err)
                        : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK)
+        rc = storage_study_metric_names(st, s->id, &c->metrics, &c->n_metrics, err);
     if (rc != KE_OK) {
         json_decref(c->params);
         return rc;

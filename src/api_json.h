@@ -18,8 +18,9 @@
 #define API_CSV_COLS (API_CSV_FIXED + API_CSV_MAX_PARAMS + API_CSV_MAX_METRICS)
 
 /* The columns of a study's trials as a table (the CSV export, `kestrel
- * trials`): number, state, value, the parameters (the stored spec's order;
- * one named as a fixed column gets "param_"), the final metrics its trials
+ * trials`): number, state, value, the parameters (the stored spec's order,
+ * then, sorted, those of its trials that the space no longer has since a
+ * `run --force` changed it; one named as a fixed column gets "param_"), the final metrics its trials
  * reported besides the objective (sorted; a name a parameter or a fixed
  * column has gets "metric_"), then started_at, finished_at, duration,
  * last_step, budget, resumed_from, retry_of, enqueued (1 or 0), worker,

@@ -275,6 +275,11 @@ int storage_trial_metrics(storage *st, int64_t trial_id, storage_metric **out,
  * metrics whose values are NaN (free with storage_metrics_free). */
 int storage_study_metric_names(storage *st, int64_t study_id, storage_metric **out, int *n,
                                kerror *err);
+/* The names of the parameters a study's trials ran with, sorted, as
+ * storage_study_metric_names gives metrics' (a space that `run --force`
+ * changed leaves the names its old trials had). */
+int storage_study_param_names(storage *st, int64_t study_id, storage_metric **out, int *n,
+                              kerror *err);
 void storage_metrics_free(storage_metric *m, int n);
 /* Output tails (either may come back NULL). Caller frees both with free(). */
 int storage_trial_logs(storage *st, int64_t trial_id, char **stdout_tail,

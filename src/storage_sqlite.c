@@ -122,6 +122,10 @@ static const char *const query_sql[Q_COUNT] = {
     /* ?1 study: the names its trials' final metrics use */
     [Q_METRIC_NAMES] = "SELECT DISTINCT m.name, NULL FROM trials t JOIN trial_metrics m "
         "ON m.trial_id = t.id WHERE t.study_id = ?1 ORDER BY m.name",
+    /* ?1 study: the names its trials' parameters use (a space changed by
+     * `run --force` leaves the old trials' names behind) */
+    [Q_PARAM_NAMES] = "SELECT DISTINCT p.name, NULL FROM trials t JOIN trial_params p "
+        "ON p.trial_id = t.id WHERE t.study_id = ?1 ORDER BY p.name",
     [Q_LOGS] = "SELECT l.stdout_tail, l.stderr_tail FROM trials t LEFT JOIN "
         "trial_logs l ON l.trial_id = t.id WHERE t.id = ?1",
     [Q_EACH_ANY_NUM] = ANY_STATE BY_NUMBER,

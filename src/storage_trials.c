@@ -632,14 +632,27 @@ int storage_trial_metrics(storage *st, int64_t trial_id, storage_metric **out,
     return rc;
 }
 
+/* The names query q lists for a study, as metrics of NaN values. */
+static int study_names(storage *st, int q, int64_t study_id, storage_metric **out, int *n,
+                       kerror *err)
+{
+    void *items;
+    int rc = collect_rows(st, q, study_id, sizeof **out, take_metric, drop_metrics, &items, n,
+                          err);
+    *out = items;
+    return rc;
+}
+
 int storage_study_metric_names(storage *st, int64_t study_id, storage_metric **out, int *n,
                                kerror *err)
 {
-    void *items;
-    int rc = collect_rows(st, Q_METRIC_NAMES, study_id, sizeof **out, take_metric, drop_metrics,
-                          &items, n, err);
-    *out = items;
-    return rc;
+    return study_names(st, Q_METRIC_NAMES, study_id, out, n, err);
+}
+
+int storage_study_param_names(storage *st, int64_t study_id, storage_metric **out, int *n,
+                              kerror *err)
+{
+    return study_names(st, Q_PARAM_NAMES, study_id, out, n, err);
 }
 
 void storage_metrics_free(storage_metric *m, int n)

@@ -187,6 +187,24 @@ sed 's/"metric": "value"/"metric": "other"/; s/"run": {"function": "branin"}/"ru
 $KESTREL run metric.json --force >/dev/null 2>err.txt; rc=$?
 check "--force cannot change the metric of a study with trials (exit 1, named, nothing changed)" "[ $rc -eq 1 ] && grep -q \"objective.metric: 'value' -> 'other'\" err.txt && [ \"\$(q 'select metric from studies')\" = value ] && [ \$(q 'select count(*) from trials') -eq 20 ]"
 
+# a --force that changed the space keeps the old trials: their parameters
+# the space no longer has stay columns of the listing and the export (c
+# was dropped from the CSV and the JSON, while `kestrel trial` showed it)
+cat > space1.json <<'EOF'
+{"name": "respace", "objective": {"metric": "value", "direction": "minimize"},
+ "space": {"x1": {"type": "float", "low": 0, "high": 1}, "c": {"type": "categorical", "choices": ["a", "b"]}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 2, "max_parallel": 1},
+ "run": {"command": ["echo", "{{\"value\": {x1}}}"]}}
+EOF
+sed 's/"c": {"type": "categorical", "choices": \["a", "b"\]}/"d": {"type": "int", "low": 1, "high": 3}/; s/"max_trials": 2/"max_trials": 3/' space1.json > space2.json
+$KESTREL run space1.json --db respace.db >/dev/null 2>&1 && $KESTREL run space2.json --db respace.db --force >/dev/null 2>&1; rc=$?
+$KESTREL trials respace --db respace.db --format csv >out.txt 2>err.txt
+c0=$(DB=respace.db q "select p.value_text from trial_params p join trials t on t.id = p.trial_id where t.number = 0 and p.name = 'c'")
+check "kestrel trials --format csv after a --force that removed a parameter keeps its column and values" \
+    "[ $rc -eq 0 ] && [ -n '$c0' ] && head -1 out.txt | grep -q '^number,state,value,x1,d,c,' && grep -q '^0,COMPLETE,[^,]*,[^,]*,,$c0,' out.txt && grep -q '^2,COMPLETE,[^,]*,[^,]*,[123],,' out.txt"
+$KESTREL trials respace --db respace.db --format json >out.txt 2>err.txt
+check "kestrel trials --format json keeps it too" "grep -q '\"c\": \"$c0\"' out.txt"
+
 # --- a history in a folder kestrel cannot write ------------------------------
 # SQLite makes DB-wal and DB-shm beside a history, to read it too: the error
 # names the folder (SQLite alone said "attempt to write a readonly database"
