@@ -63,6 +63,19 @@ int cli_open_history(const char *cmd, const char *db, storage **st)
         kerror_set(&err, KE_NOTFOUND, NULL, "no database at %s (use --db or $KESTREL_DB)", db);
         return cli_fail(cmd, &err);
     }
+    /* SQLite takes an empty file for an empty database and storage_open
+     * would write Kestrel's schema into it (a `touch`ed name, a file that
+     * `>` truncated): it holds no history, so it is left as it is. Its WAL
+     * may hold one that no checkpoint has copied in yet. */
+    char wal[PATH_MAX + 8];
+    struct stat sb, wb;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+        !(stat(wal, &wb) == 0 && wb.st_size > 0)) {
+        kerror_set(&err, KE_NOTFOUND, NULL, "%s is an empty file, not a Kestrel history "
+                   "(use --db or $KESTREL_DB; `kestrel run` makes one)", db);
+        return cli_fail(cmd, &err);
+    }
     if (storage_open(st, db, &err) != KE_OK) return cli_fail(cmd, &err);
     return CLI_OK;
 }

@@ -43,8 +43,9 @@ int cli_path_option(const char *cmd, const char *opt, const char *path);
  * that fits err->code. */
 int cli_fail(const char *cmd, const kerror *err);
 /* Opens an existing history for a command that reads or edits one: never
- * creates an empty database as a side effect of a mistyped --db (exit
- * CLI_NOTFOUND). On CLI_OK *st is open (storage_close). */
+ * creates an empty database as a side effect of a mistyped --db, nor turns
+ * an empty file into one (exit CLI_NOTFOUND). On CLI_OK *st is open
+ * (storage_close). */
 struct storage;
 int cli_open_history(const char *cmd, const char *db, struct storage **st);
 /* Prints "kestrel CMD: <message>\nTry 'kestrel CMD --help'." and returns CLI_USAGE. */

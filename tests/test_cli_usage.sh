@@ -14,6 +14,14 @@ for db in sqlite:typo.db sqlite://typo2.db 'run:2026-01-01.db'; do
     check "kestrel studies --db $db (missing): exit 5, named, nothing created" \
         "[ $rc -eq 5 ] && grep -q 'no database at' err.txt && [ ! -s out.txt ] && [ -z \"\$(ls | grep -v -e out.txt -e err.txt)\" ]"
 done
+# nor turns an empty file into one (a `touch`ed name, a file `>` truncated):
+# SQLite takes it for an empty database, and the schema made it 106 KB
+: > empty.db
+for a in "studies" "trials s" "note s"; do
+    $KESTREL $a --db empty.db >out.txt 2>err.txt; rc=$?
+    check "kestrel $a --db EMPTYFILE: exit 5, said to be empty, the file left empty" \
+        "[ $rc -eq 5 ] && grep -q 'empty.db is an empty file, not a Kestrel history' err.txt && [ ! -s out.txt ] && [ ! -s empty.db ] && [ ! -e empty.db-wal ]"
+done
 
 # a folder given as --db (the trial folders' DB.trials, tab-completed) is
 # said to be one, not SQLite's "unable to open database file"
