@@ -321,7 +321,11 @@ static int enqueue_get(http_req *rq, storage *st, const storage_study *s, json_t
 {
     (void)rq;
     json_t *pending;
-    int rc = enqueue_list_json(st, s->id, &pending, err);
+    spec_study spec;
+    int unfit, rc = spec_parse(&spec, s->spec_json, err);
+    if (rc != KE_OK) return rc;
+    rc = enqueue_list_json(st, s->id, &spec.space, &pending, &unfit, err);
+    spec_free(&spec);
     if (rc == KE_OK) *out = json_pack("{s:o}", "pending", pending);
     return rc;
 }
@@ -332,17 +336,17 @@ static int enqueue_post(http_req *rq, storage *st, const storage_study *s, json_
 {
     json_t *body;
     spec_study spec;
-    int added = 0, rc = body_json(rq, &body, err);
+    int added = 0, unfit, rc = body_json(rq, &body, err);
     if (rc != KE_OK) return rc;
-    if ((rc = spec_parse(&spec, s->spec_json, err)) == KE_OK) {
-        rc = enqueue_add(st, s->id, &spec.space, body, "", "api", &added, err);
-        spec_free(&spec);
-    }
+    int parsed = (rc = spec_parse(&spec, s->spec_json, err)) == KE_OK;
+    if (parsed) rc = enqueue_add(st, s->id, &spec.space, body, "", "api", &added, err);
     rc = api_deleted_meanwhile(rc, s->name, "nothing enqueued", err);
     json_decref(body);
     json_t *pending;
-    if (rc == KE_OK && (rc = enqueue_list_json(st, s->id, &pending, err)) == KE_OK)
+    if (rc == KE_OK &&
+        (rc = enqueue_list_json(st, s->id, &spec.space, &pending, &unfit, err)) == KE_OK)
         *out = json_pack("{s:i, s:o}", "added", added, "pending", pending);
+    if (parsed) spec_free(&spec);
     return rc;
 }
 

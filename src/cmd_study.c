@@ -26,7 +26,9 @@ static const char enqueue_help[] =
     "active parameter needs a legal value (fixed ones may be left out). They run\n"
     "in order the next time the study runs, once each, and count in\n"
     "budget.max_trials; a trial that ran one shows \"enqueued\": true. Without\n"
-    "--set or --file, prints the pending ones as JSON.\n"
+    "--set or --file, prints the pending ones as JSON. Those that no longer fit\n"
+    "the space since a `kestrel run --force` changed it are not pending and do\n"
+    "not run; a warning on stderr counts them.\n"
     "\n"
     "Options:\n"
     "  --set NAME=VALUE  one parameter of one configuration (repeat it; VALUE is\n"
@@ -94,7 +96,8 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
     spec_study spec;
     int added = 0;
     const char *when = "they run once its budget.max_trials is raised";
-    if (configs && (rc = spec_parse(&spec, row.spec_json, err)) == KE_OK) {
+    int parsed = (rc = spec_parse(&spec, row.spec_json, err)) == KE_OK;
+    if (configs && parsed) {
         rc = enqueue_add(st, row.id, &spec.space, configs, "", "cli", &added, err);
         /* a study that completed with fresh trials to spare is done (a grid
          * that ran every point, Hyperband after its last round) and runs
@@ -113,10 +116,16 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
             when = "they run once its budget.max_trials is raised, each in the place of a fresh "
                    "configuration (at the full budget once Hyperband's last round has ended: "
                    "docs/spec.md)";
-        spec_free(&spec);
     }
     json_t *pending = NULL;
-    if (rc == KE_OK) rc = enqueue_list_json(st, row.id, &pending, err);
+    int unfit = 0;
+    if (rc == KE_OK) rc = enqueue_list_json(st, row.id, &spec.space, &pending, &unfit, err);
+    if (parsed) spec_free(&spec);
+    if (rc == KE_OK && unfit)
+        fprintf(stderr, "kestrel enqueue: warning: %d configuration%s enqueued into study '%s' "
+                "no longer fit%s its space (changed by kestrel run --force): not pending, %s "
+                "run only if a spec's space fits %s again\n", unfit, unfit == 1 ? "" : "s", name,
+                unfit == 1 ? "s" : "", unfit == 1 ? "it" : "they", unfit == 1 ? "it" : "them");
     if (rc == KE_OK && configs)
         printf("enqueued %d configuration%s for study '%s' (%zu pending)\n", added,
                added == 1 ? "" : "s", name, json_array_size(pending));

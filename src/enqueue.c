@@ -123,13 +123,21 @@ static void integral_numbers(json_t *params)
         if (json_is_real(v)) json_object_set_new(params, key, api_number(json_real_value(v)));
 }
 
-int enqueue_list_json(storage *st, int64_t study_id, json_t **out, kerror *err)
+int enqueue_list_json(storage *st, int64_t study_id, const space *sp, json_t **out, int *n_unfit,
+                      kerror *err)
 {
     storage_enqueued *rows;
     int n, rc = storage_enqueue_list(st, study_id, 1, &rows, &n, err);
+    *n_unfit = 0;
     if (rc != KE_OK) return rc;
     json_t *arr = json_array();
     for (int i = 0; arr && i < n; i++) {
+        space_point p;
+        /* as enqueue_pending skips it: listed, it was counted pending forever */
+        if (!stored_point(sp, rows[i].params_json, &p)) {
+            (*n_unfit)++;
+            continue;
+        }
         json_t *params = json_loads(rows[i].params_json, 0, NULL);
         integral_numbers(params);
         json_t *e = json_pack("{s:I, s:o, s:s, s:f}", "id", (json_int_t)rows[i].id, "params",

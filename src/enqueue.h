@@ -34,7 +34,11 @@ int enqueue_pending(storage *st, int64_t study_id, const space *sp, space_point 
                     int64_t *ids, int max, int *n, kerror *err);
 
 /* The pending configurations of a study, as a new JSON array of
- * {"id", "params", "origin", "created_at"}. */
-int enqueue_list_json(storage *st, int64_t study_id, json_t **out, kerror *err);
+ * {"id", "params", "origin", "created_at"}: those that fit its space sp.
+ * *n_unfit counts the others, enqueued before a `kestrel run --force`
+ * changed the space: they do not run (enqueue_pending skips them) unless a
+ * later spec's space fits them again. */
+int enqueue_list_json(storage *st, int64_t study_id, const space *sp, json_t **out, int *n_unfit,
+                      kerror *err);
 
 #endif

@@ -204,6 +204,20 @@ check "kestrel trials --format csv after a --force that removed a parameter keep
     "[ $rc -eq 0 ] && [ -n '$c0' ] && head -1 out.txt | grep -q '^number,state,value,x1,d,c,' && grep -q '^0,COMPLETE,[^,]*,[^,]*,,$c0,' out.txt && grep -q '^2,COMPLETE,[^,]*,[^,]*,[123],,' out.txt"
 $KESTREL trials respace --db respace.db --format json >out.txt 2>err.txt
 check "kestrel trials --format json keeps it too" "grep -q '\"c\": \"$c0\"' out.txt"
+# a configuration enqueued before a --force changed the space so that it no
+# longer fits it does not run: it was listed and counted pending forever,
+# unsaid; it is left out of the pending ones, with a warning
+sed 's/"name": "respace"/"name": "requeue"/; s/"max_trials": 2/"max_trials": 1/' space1.json > requeue1.json
+sed 's/"name": "respace"/"name": "requeue"/; s/"max_trials": 3/"max_trials": 1/' space2.json > requeue2.json
+$KESTREL run requeue1.json --db requeue.db >/dev/null 2>&1
+$KESTREL enqueue requeue --db requeue.db --set x1=0.5 --set c='"a"' >/dev/null 2>&1 &&
+    $KESTREL enqueue requeue --db requeue.db --set x1=0.25 --set c='"b"' >/dev/null 2>&1 &&
+    $KESTREL run requeue2.json --db requeue.db --force >/dev/null 2>&1; rc=$?
+$KESTREL enqueue requeue --db requeue.db >out.txt 2>err.txt; rc2=$?
+check "kestrel enqueue STUDY after a --force its configurations no longer fit: none pending, a warning says so" \
+    "[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ \"\$(tr -d ' \n' < out.txt)\" = '[]' ] && grep -q \"warning: 2 configurations enqueued into study 'requeue' no longer fit its space (changed by kestrel run --force)\" err.txt"
+$KESTREL enqueue requeue --db requeue.db --set x1=0.5 --set d=2 >out.txt 2>err.txt; rc=$?
+check "a configuration of the new space is counted alone" "[ $rc -eq 0 ] && grep -q '(1 pending)' out.txt && grep -q 'warning: 2 configurations' err.txt"
 
 # --- a history in a folder kestrel cannot write ------------------------------
 # SQLite makes DB-wal and DB-shm beside a history, to read it too: the error
