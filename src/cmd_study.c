@@ -27,7 +27,7 @@ static const char enqueue_help[] =
     "in order the next time the study runs, once each, and count in\n"
     "budget.max_trials; a trial that ran one shows \"enqueued\": true. Without\n"
     "--set or --file, prints the pending ones as JSON. Those that no longer fit\n"
-    "the space since a `kestrel run --force` changed it are not pending and do\n"
+    "the space since a forced kestrel run changed it are not pending and do\n"
     "not run; a warning on stderr counts them.\n"
     "\n"
     "Options:\n"
