@@ -93,6 +93,33 @@ window.K = window.K || {};
     if (prompted(declined)) showAgain();
   }
 
+  /* The server's clock, as an offset (s) from the browser's: a trial's
+   * started_at is the server's time, and a browser whose clock was minutes
+   * off showed a running trial's Duration as 0.00 s or minutes too long,
+   * and the timeline's running bars cut short or stretched. Each answer's
+   * Date header (whole seconds) puts the server's time while it answered
+   * between D and D + 1, and the browser's between the request's send and
+   * the answer's arrival: so the offset lies in [D - arrived, D + 1 - sent].
+   * The answers' intervals are intersected and the middle taken; one that
+   * misses the others (either clock was set meanwhile) starts afresh. */
+  const skew = { lo: -Infinity, hi: Infinity };
+  function learnClock(res, sent) {
+    const d = Date.parse(res.headers.get('Date') || '') / 1000;
+    if (!Number.isFinite(d)) return;
+    const arrived = Date.now() / 1000;
+    const lo = d - arrived;
+    const hi = d + 1 - sent;
+    if (lo > skew.hi || hi < skew.lo) { skew.lo = lo; skew.hi = hi; return; }
+    skew.lo = Math.max(skew.lo, lo);
+    skew.hi = Math.min(skew.hi, hi);
+  }
+  /* The server's time now, in seconds since the epoch (the browser's until
+   * an answer has come). */
+  function serverNow() {
+    const off = Number.isFinite(skew.lo) ? (skew.lo + skew.hi) / 2 : 0;
+    return Date.now() / 1000 + off;
+  }
+
   async function request(method, path, body, retried) {
     const headers = { Accept: 'application/json' };
     const token = sessionStorage.getItem(TOKEN_KEY);
@@ -103,8 +130,10 @@ window.K = window.K || {};
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
     }
     let res;
+    const sent = Date.now() / 1000;
     try {
       res = await fetch('/api/v1' + path, init);
+      learnClock(res, sent);
     } catch (e) {
       /* the browser's own words ('Failed to fetch') name no cause a user knows */
       throw new ApiError(0, { error: { code: UNREACHABLE, message: 'the server could not be reached' } });
@@ -171,6 +200,7 @@ window.K = window.K || {};
   K.api = {
     initToken,
     ApiError,
+    serverNow,
     UNREACHABLE,
     studies: () => request('GET', '/studies').then((r) => r.studies),
     study: (name) => request('GET', `/studies/${enc(name)}`),

@@ -692,7 +692,7 @@ window.K = window.K || {};
     const trials = model.trials.filter((t) => typeof t.started_at === 'number').sort((a, b) => a.started_at - b.started_at);
     sayEmpty(chart, trials.length === 0, 'No trial has started yet');
     const t0 = trials.length ? trials[0].started_at : 0;
-    const now = Date.now() / 1000;
+    const now = K.api.serverNow();   /* the trials' times are the server's */
     const slots = new Map();   // worker -> its slots, {end, lane}
     const lanes = [];
     const data = Object.fromEntries(CURVE_STATES.map((st) => [st, []]));

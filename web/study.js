@@ -92,7 +92,7 @@ K.pages = K.pages || {};
     if (type === 'study_changed') { model.needsSync = true; return 'head'; }
     if (type === 'trial_started') {
       /* the event carries the whole new trial (params, retry_of, ...) */
-      const t = Object.assign({ state: 'RUNNING', value: null, started_at: Date.now() / 1000,
+      const t = Object.assign({ state: 'RUNNING', value: null, started_at: K.api.serverNow(),
         finished_at: null }, d);
       delete t.study;
       if (!d.params) { t.params = {}; model.needsSync = true; }
@@ -109,7 +109,7 @@ K.pages = K.pages || {};
     }
     if (type === 'trial_finished') {
       const t = upsertTrial(model, { number: d.number, state: d.state, value: d.value, failure: d.failure || null,
-        interrupted: !!d.interrupted, finished_at: Date.now() / 1000 });
+        interrupted: !!d.interrupted, finished_at: K.api.serverNow() });
       if (!t.params) { t.params = {}; model.needsSync = true; }
       const c = model.curves.get(d.number);
       if (c) c.state = d.state;
@@ -253,7 +253,7 @@ K.pages = K.pages || {};
       if (frame || running.size === 0) return;
       frame = requestAnimationFrame(() => {
         frame = 0;
-        const now = Date.now() / 1000;
+        const now = K.api.serverNow();   /* started_at is the server's time */
         for (const [n, tr] of running) {
           const t = model.byNumber.get(n);
           if (!t || t.state !== 'RUNNING') continue;

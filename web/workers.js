@@ -11,7 +11,7 @@ K.pages = K.pages || {};
   const POLL_MS = 2000;
 
   function ago(t) {
-    const s = Math.max(0, Date.now() / 1000 - t);
+    const s = Math.max(0, K.api.serverNow() - t);   /* last_seen is the server's time */
     if (s < 90) return `${s.toFixed(0)} s ago`;
     if (s < 5400) return `${(s / 60).toFixed(0)} min ago`;
     return `${(s / 3600).toFixed(1)} h ago`;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { setup, noScriptErrors, page, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, unnamed, ARTIFACTS, tmp } from './helpers.mjs';
+import { setup, noScriptErrors, page, base, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, unnamed, serve, ARTIFACTS, tmp } from './helpers.mjs';
 
 setup(() => [stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
 
@@ -210,6 +210,96 @@ test('a running trial\'s Step and Duration cells follow its reports, the table n
     assert.equal(got.redraws, 0, `the rows were put anew ${got.redraws} times for ${got.steps.length} steps`);
   } finally {
     await api('POST', '/studies/ticking/stop');
+  }
+});
+
+/* A trial command that reports `loss` each 0.1 s (when $2 is 1) or
+ * nothing, until the file $1 is there, then ends COMPLETE: a test ends it
+ * when it has seen what it needs. */
+const UNTIL_SH = `#!/bin/sh
+fd=\${KESTREL_REPORT_FD:-1} e=1
+while [ ! -e "$1" ]; do
+  sleep 0.1
+  [ "$2" = 1 ] && echo "{\\"step\\": $e, \\"loss\\": 1}" >&"$fd"
+  e=$((e + 1))
+done
+echo '{"loss": 1}' >&"$fd"
+`;
+function untilStudy(name, flag, report) {
+  writeFileSync(join(tmp, 'until.sh'), UNTIL_SH);
+  const spec = stepsStudy(name, 1, 0);
+  spec.budget.trial_timeout = 600;
+  spec.run = { command: ['sh', join(tmp, 'until.sh'), flag, report ? '1' : '0'] };
+  return spec;
+}
+/* seconds from a Duration cell's text (S.fmtDuration) */
+const seconds = (text) => {
+  const m = /^([\d.]+) (s|min|h)$/.exec(text);
+  assert.ok(m, `a duration: ${text}`);
+  return Number(m[1]) * { s: 1, min: 60, h: 3600 }[m[2]];
+};
+const runningFor = async (name) => (await allTrials(name)).find((t) => t.state === 'RUNNING')?.duration ?? -1;
+
+test('a running trial\'s Duration and timeline bar go by the server\'s clock, not a browser\'s an hour behind', async () => {
+  const flag = join(tmp, 'skewed.flag');
+  assert.equal((await api('POST', '/studies', untilStudy('skewed', flag, true))).status, 201);
+  /* a second tab whose clock is an hour behind the server's */
+  const tab = await page.context().newPage();
+  try {
+    await tab.addInitScript(() => {
+      const real = Date.now;
+      Date.now = () => real() - 3600e3;
+    });
+    await until('its trial has run 3 s', async () => (await runningFor('skewed')) >= 3);
+    const before = await runningFor('skewed');
+    await tab.goto(base + '#/study/skewed');
+    await tab.locator('#charts[data-ready="true"]').waitFor();
+    const cellOf = (key) => tab.evaluate((key) => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === key), key);
+    const step = await cellOf('last_step');
+    const duration = await cellOf('duration');
+    /* the Duration a report wrote (the first draw's is the server's own) */
+    const first = await tab.evaluate((step) => document.querySelector('#trials tbody tr[data-state="RUNNING"]').children[step].textContent, step);
+    const shown = await (await tab.waitForFunction(([step, duration, first]) => {
+      const tr = document.querySelector('#trials tbody tr[data-state="RUNNING"]');
+      return tr && tr.children[step].textContent !== first ? tr.children[duration].textContent : null;
+    }, [step, duration, first], { polling: 'raf' })).jsonValue();
+    const after = await runningFor('skewed');
+    /* the server's Date header has whole seconds: within 1.5 s of the server's durations around it */
+    assert.ok(seconds(shown) >= before - 1.5 && seconds(shown) <= after + 1.5,
+      `Duration ${shown}: the server's ${before} s before the page loaded, ${after} s after it was read`);
+    const bar = await tab.evaluate(() => {
+      const ds = window.kestrelCharts.timeline.data.datasets.find((d) => d.state === 'RUNNING');
+      const p = ds.data.at(0);
+      return p.bar.end - p.bar.begin;
+    });
+    assert.ok(bar >= before - 1.5 && bar <= after + 1.5, `the timeline's running bar is ${bar} s long`);
+  } finally {
+    writeFileSync(flag, '');
+    await tab.close();
+  }
+  await until('skewed complete', async () => (await studyState('skewed')) === 'COMPLETE');
+});
+
+test('the workers page says when a worker was last heard from by the server\'s clock, not a browser\'s an hour ahead', async () => {
+  const srv = await serve('clock-workers.db');
+  const tab = await page.context().newPage();
+  try {
+    await tab.addInitScript(() => {
+      const real = Date.now;
+      Date.now = () => real() + 3600e3;
+    });
+    const res = await fetch(srv.url + 'api/v1/workers', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ host: 'skewed', pid: 1, slots: 1 }) });
+    assert.equal(res.status, 201);
+    await tab.goto(srv.url + '#/workers');
+    const seen = tab.locator('#workers tr:has-text("skewed:1") .seen');
+    await seen.waitFor();
+    /* it registered just now: seconds ago, not the browser's hour */
+    assert.match(await seen.innerText(), /^\d+ s ago$/);
+  } finally {
+    await tab.close();
+    srv.proc.kill('SIGTERM');
+    await new Promise((r) => { srv.proc.once('exit', r); setTimeout(r, 5000); });
   }
 });
 
