@@ -116,6 +116,30 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   await shot('study-retried');
 });
 
+test('Retry failed is enabled while a big study\'s history loads when its failures are past the first 100 trials', async () => {
+  const spec = branin('latefail', 110, 4);
+  spec.run = { command: `test {trial} -ge 104 && exit 9; echo '{{"value": {x1}}}'` };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  await until('latefail finished', async () => ['COMPLETE', 'FAILED'].includes(await studyState('latefail')));
+  assert.equal((await api('GET', '/studies/latefail')).json.counts.failed, 6);
+  /* the history held back: the page has the study's counts and its first 100 trials, all complete */
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const trialsUrl = /\/api\/v1\/studies\/latefail\/trials\?sort=number&format=columns&offset=/;
+  await page.route(trialsUrl, async (route) => { await held; await route.continue(); });
+  try {
+    await go('#/study/latefail');
+    await page.waitForFunction(() => /^first 100 of 110 trials/.test(document.querySelector('#table-info')?.textContent));
+    assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'its 6 failed trials can be retried');
+  } finally {
+    release();
+  }
+  /* the held requests answered before the route goes */
+  await page.waitForFunction(() => /^110 trials/.test(document.querySelector('#table-info').textContent));
+  await page.unroute(trialsUrl);
+  assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'and once the whole history is in');
+});
+
 test('a study page shows the spec, clones the study and deletes it', async () => {
   await go('#/study/flaky');
   await page.locator('.spec-view summary').click();
