@@ -480,6 +480,11 @@ K.pages = K.pages || {};
 
     const dirty = { head: true, trials: true, curves: true };
     const head = header(model, action);
+    /* What asks for a redraw: until the charts are built and the live
+     * redraws below exist, the header alone, at once (an action pressed
+     * while a big study's history loads: Stop threw, the throttled redraw
+     * not made yet, and the header said RUNNING until the load ended) */
+    let schedule = () => head.render();
     const table = trialTable(model);
     const hist = chartCard('Optimization history', 300);
     const curv = chartCard('Learning curves', 300, 'Objective per reported step; a dot marks where a pruned or failed trial stopped.');
@@ -627,7 +632,7 @@ K.pages = K.pages || {};
       redrawMs = busy;
       if (dirty.head || dirty.trials || dirty.curves || owedInView()) schedule();
     }
-    const schedule = K.throttle(redraw, () => Math.max(REDRAW_MS, 4 * redrawMs));
+    schedule = K.throttle(redraw, () => Math.max(REDRAW_MS, 4 * redrawMs));
 
     /* An action's error stays until the next action; one that could not
      * reach the server (actionLost) goes too once a poll is answered: the

@@ -140,6 +140,43 @@ test('Retry failed is enabled while a big study\'s history loads when its failur
   assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'and once the whole history is in');
 });
 
+test('Stop pressed while the history still loads shows the study stopped at once', async () => {
+  const flag = join(tmp, 'stopload.flag');
+  const spec = branin('stopload', 120, 2);
+  /* the first 110 trials end at once, the rest wait for the flag: a long history and a study still running */
+  spec.run = { command: `test {trial} -ge 110 && while [ ! -e '${flag}' ]; do sleep 0.1; done; echo '{{"value": {x1}}}'` };
+  assert.equal((await api('POST', '/studies', spec)).status, 201);
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const trialsUrl = /\/api\/v1\/studies\/stopload\/trials\?sort=number&format=columns&offset=/;
+  let onError;
+  const threw = new Promise((r) => { onError = (e) => r(String(e)); });
+  page.on('pageerror', onError);
+  try {
+    await until('stopload has 110 trials done', async () => (await allTrials('stopload')).filter((t) => t.state === 'COMPLETE').length >= 110);
+    await page.route(trialsUrl, async (route) => { await held; await route.continue(); });
+    await go('#/study/stopload');
+    await page.waitForFunction(() => /^first 100 of/.test(document.querySelector('#table-info')?.textContent));
+    assert.equal(await page.locator('#stop').isEnabled(), true);
+    const answered = page.waitForResponse((r) => r.url().endsWith('/studies/stopload/stop'));
+    await page.click('#stop');
+    const state = (await (await answered).json()).state;
+    assert.equal(state, 'STOPPED', 'the stop\'s answer');
+    /* the header says so while the history is still held back, or the page threw */
+    const error = await Promise.race([threw, page.locator('.page-head .badge.state-stopped').waitFor().then(() => null)]);
+    assert.equal(error, null, 'the page threw');
+    assert.equal(await page.locator('#resume').isEnabled(), true, 'Resume is offered');
+    assert.match(await page.locator('#table-info').innerText(), /^first 100 of/, 'the history was still held back');
+  } finally {
+    page.off('pageerror', onError);
+    release();
+    writeFileSync(flag, '');
+  }
+  /* the held requests answered before the route goes */
+  await page.waitForFunction(() => /^\d+ trials · page/.test(document.querySelector('#table-info').textContent));
+  await page.unroute(trialsUrl);
+});
+
 test('a study page shows the spec, clones the study and deletes it', async () => {
   await go('#/study/flaky');
   await page.locator('.spec-view summary').click();
