@@ -110,6 +110,9 @@ K.pages = K.pages || {};
     if (type === 'trial_finished') {
       const t = upsertTrial(model, { number: d.number, state: d.state, value: d.value, failure: d.failure || null,
         interrupted: !!d.interrupted, finished_at: K.api.serverNow() });
+      /* the duration the page had is how long the trial had run when it was
+       * fetched (or 0, from its start's event): the table showed that */
+      if (typeof t.started_at === 'number') t.duration = Math.max(0, t.finished_at - t.started_at);
       if (!t.params) { t.params = {}; model.needsSync = true; }
       const c = model.curves.get(d.number);
       if (c) c.state = d.state;

@@ -280,6 +280,28 @@ test('a running trial\'s Duration and timeline bar go by the server\'s clock, no
   await until('skewed complete', async () => (await studyState('skewed')) === 'COMPLETE');
 });
 
+test('a trial that ends while the study page is open shows how long it ran, not how long it had run when the page loaded', async () => {
+  const flag = join(tmp, 'ends.flag');
+  assert.equal((await api('POST', '/studies', untilStudy('ends', flag, false))).status, 201);
+  try {
+    await until('its trial runs', async () => (await runningFor('ends')) >= 0);
+    await go('#/study/ends');
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    await page.locator('#trials tbody tr[data-state="RUNNING"]').waitFor();
+    /* the page's duration is at most the server's now; the trial goes on 3 s more */
+    const loaded = await runningFor('ends');
+    await until('it has run 3 s more', async () => (await runningFor('ends')) >= loaded + 3);
+  } finally {
+    writeFileSync(flag, '');
+  }
+  await page.locator('#trials tbody tr[data-state="COMPLETE"]').waitFor();
+  const ran = (await allTrials('ends'))[0].duration;
+  const duration = await page.evaluate(() => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === 'duration'));
+  const shown = await page.locator('#trials tbody tr[data-state="COMPLETE"] td').nth(duration).innerText();
+  /* its end is stamped when its event comes, by the server's clock (whole seconds) */
+  assert.ok(Math.abs(seconds(shown) - ran) <= 1.5, `Duration ${shown}, the server's ${ran} s`);
+});
+
 test('the workers page says when a worker was last heard from by the server\'s clock, not a browser\'s an hour ahead', async () => {
   const srv = await serve('clock-workers.db');
   const tab = await page.context().newPage();
