@@ -101,12 +101,18 @@ window.K = window.K || {};
    * between D and D + 1, and the browser's between the request's send and
    * the answer's arrival: so the offset lies in [D - arrived, D + 1 - sent].
    * The answers' intervals are intersected and the middle taken; one that
-   * misses the others (either clock was set meanwhile) starts afresh. */
+   * misses the others (the server's clock was set meanwhile) starts afresh.
+   * The browser's side is a clock that only goes forward (the page's time
+   * origin and performance.now): with Date.now, a browser clock set back
+   * while a page was open (by hand, by NTP) moved the server's time as the
+   * page reckoned it by as much until the next answer, and a trial that
+   * ended meanwhile read 0.00 s. */
   const skew = { lo: -Infinity, hi: Infinity };
+  const steady = () => (performance.timeOrigin + performance.now()) / 1000;
   function learnClock(res, sent) {
     const d = Date.parse(res.headers.get('Date') || '') / 1000;
     if (!Number.isFinite(d)) return;
-    const arrived = Date.now() / 1000;
+    const arrived = steady();
     const lo = d - arrived;
     const hi = d + 1 - sent;
     if (lo > skew.hi || hi < skew.lo) { skew.lo = lo; skew.hi = hi; return; }
@@ -117,7 +123,7 @@ window.K = window.K || {};
    * an answer has come). */
   function serverNow() {
     const off = Number.isFinite(skew.lo) ? (skew.lo + skew.hi) / 2 : 0;
-    return Date.now() / 1000 + off;
+    return steady() + off;
   }
 
   async function request(method, path, body, retried) {
@@ -130,7 +136,7 @@ window.K = window.K || {};
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
     }
     let res;
-    const sent = Date.now() / 1000;
+    const sent = steady();
     try {
       res = await fetch('/api/v1' + path, init);
       learnClock(res, sent);
@@ -305,11 +311,14 @@ window.K = window.K || {};
    * instead of one per event. */
   K.throttle = function (fn, ms) {
     let pending = null;
-    let last = 0;
+    let last = -Infinity;
     return function () {
       if (pending) return;
-      const wait = Math.max(0, last + (typeof ms === 'function' ? ms() : ms) - Date.now());
-      pending = setTimeout(() => { pending = null; last = Date.now(); fn(); }, wait);
+      /* performance.now, which only goes forward: by Date.now, a browser
+       * clock set back an hour while a page was open held its next redraw
+       * an hour */
+      const wait = Math.max(0, last + (typeof ms === 'function' ? ms() : ms) - performance.now());
+      pending = setTimeout(() => { pending = null; last = performance.now(); fn(); }, wait);
     };
   };
 })(window.K);
