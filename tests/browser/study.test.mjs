@@ -239,6 +239,16 @@ const seconds = (text) => {
   return Number(m[1]) * { s: 1, min: 60, h: 3600 }[m[2]];
 };
 const runningFor = async (name) => (await allTrials(name)).find((t) => t.state === 'RUNNING')?.duration ?? -1;
+/* The study page's row of the study's one trial turns COMPLETE, its
+ * Duration within 1.5 s of the server's (the page stamps the end when the
+ * trial's event comes, by the server's clock: whole seconds) */
+async function endedAsServerSays(name) {
+  await page.locator('#trials tbody tr[data-state="COMPLETE"]').waitFor();
+  const ran = (await allTrials(name))[0].duration;
+  const duration = await page.evaluate(() => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === 'duration'));
+  const shown = await page.locator('#trials tbody tr[data-state="COMPLETE"] td').nth(duration).innerText();
+  assert.ok(Math.abs(seconds(shown) - ran) <= 1.5, `Duration ${shown}, the server's ${ran} s`);
+}
 
 test('a running trial\'s Duration and timeline bar go by the server\'s clock, not a browser\'s an hour behind', async () => {
   const flag = join(tmp, 'skewed.flag');
@@ -296,12 +306,7 @@ test('a trial that ends while the study page is open shows how long it ran, not 
   } finally {
     writeFileSync(flag, '');
   }
-  await page.locator('#trials tbody tr[data-state="COMPLETE"]').waitFor();
-  const ran = (await allTrials('ends'))[0].duration;
-  const duration = await page.evaluate(() => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === 'duration'));
-  const shown = await page.locator('#trials tbody tr[data-state="COMPLETE"] td').nth(duration).innerText();
-  /* its end is stamped when its event comes, by the server's clock (whole seconds) */
-  assert.ok(Math.abs(seconds(shown) - ran) <= 1.5, `Duration ${shown}, the server's ${ran} s`);
+  await endedAsServerSays('ends');
 });
 
 test('a browser clock set back an hour while a study page is open leaves the Duration of a trial that ends then right', async () => {
@@ -312,9 +317,8 @@ test('a browser clock set back an hour while a study page is open leaves the Dur
     await go('#/study/setback');
     await page.locator('#charts[data-ready="true"]').waitFor();
     /* a live redraw has run (the curve grew with the reports): the redraws' pacing has a last time */
-    const points = () => window.kestrelCharts.curves.data.datasets.reduce((n, d) => n + d.data.length, 0);
-    const built = await page.evaluate(points);
-    await page.waitForFunction(([points, built]) => eval(points)() > built, [points.toString(), built]);
+    const built = await page.evaluate(() => window.kestrelCharts.curves.data.datasets.reduce((n, d) => n + d.data.length, 0));
+    await page.waitForFunction((built) => window.kestrelCharts.curves.data.datasets.reduce((n, d) => n + d.data.length, 0) > built, built);
     await page.evaluate(() => {
       const real = Date.now;
       Date.now = () => real() - 3600e3;
@@ -323,11 +327,7 @@ test('a browser clock set back an hour while a study page is open leaves the Dur
     writeFileSync(flag, '');
   }
   /* the trial's end, from its event, is drawn by the next live redraw */
-  await page.locator('#trials tbody tr[data-state="COMPLETE"]').waitFor();
-  const ran = (await allTrials('setback'))[0].duration;
-  const duration = await page.evaluate(() => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === 'duration'));
-  const shown = await page.locator('#trials tbody tr[data-state="COMPLETE"] td').nth(duration).innerText();
-  assert.ok(Math.abs(seconds(shown) - ran) <= 1.5, `Duration ${shown}, the server's ${ran} s`);
+  await endedAsServerSays('setback');
 });
 
 test('the workers page says when a worker was last heard from by the server\'s clock, not a browser\'s an hour ahead', async () => {
