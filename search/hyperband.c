@@ -146,6 +146,19 @@ static void in_no_bracket(const struct strategy *b, const strategy_history *h, f
     }
 }
 
+/* The places in brackets that l's fresh configurations hold, numbered by
+ * in_no_bracket: the number of the next fresh place, and the sampler's index
+ * of its configuration. l->fresh counts the trials in no bracket too, which
+ * drew no point: a study run again with more rounds asked the sampler from
+ * one index further per such trial, and the points it skipped were never
+ * drawn. */
+static int places_taken(const fidelity_lineage *l)
+{
+    int next = 0;
+    for (int j = 0; j < l->n; j++) next += l->slot[j].parent < 0 && l->slot[j].config >= 0;
+    return next;
+}
+
 /* Walks bracket k's rungs, whose slots are members[0..n_members) (ascending);
  * 1 when it has ended, 0 when p says what it needs (fresh trials,
  * promotions, or nothing while a rung runs), < 0 on error. idx has room for
@@ -258,7 +271,7 @@ static int hb_suggest(strategy *b, const strategy_history *h, strategy_suggestio
                 out[i].budget = br->r[0];
                 out[i].resume_from = -1;
             }
-            rc = fidelity_sample(&b->smp, h, l.fresh, out, got, err);
+            rc = fidelity_sample(&b->smp, h, places_taken(&l), out, got, err);
         } else {
             got = p.n_promote < n ? p.n_promote : n;
             for (int i = 0; i < got; i++) {
@@ -296,9 +309,7 @@ static int hb_enqueued_budget(strategy *b, const strategy_history *h, kerror *er
     int rc = fidelity_lineage_build(&l, h ? h : &empty, err);
     if (rc) return rc;
     in_no_bracket(b, h ? h : &empty, &l);
-    int next = 0;
-    for (int j = 0; j < l.n; j++)
-        next += l.slot[j].parent < 0 && l.slot[j].config >= 0;
+    int next = places_taken(&l);
     fidelity_lineage_free(&l);
     int k = bracket_of(b, next);
     return k < 0 ? b->o.R : b->br[k % b->n_br].r[0];

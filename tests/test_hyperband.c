@@ -385,6 +385,52 @@ START_TEST(test_hyperband_rounds)
 }
 END_TEST
 
+/* A configuration enqueued after the last round ran at R in no bracket
+ * and took no place: the study run again with a second round (--force)
+ * draws that round's configurations as a study without it would, the
+ * sampler's points 5, 6, 7 (R = 3: 5 configurations a round). The sampler
+ * was asked from the count of every fresh trial, the enqueued one's too, so
+ * round 2 started at point 6 and point 5 was never drawn. */
+START_TEST(test_hyperband_no_bracket_enqueued_takes_no_point)
+{
+    space sp;
+    one_float(&sp);
+    table T;
+    T.n_br = hyperband_brackets(3, 3, 1, T.br, HYPERBAND_MAX_BRACKETS);
+    static sim S;
+    memset(&S, 0, sizeof S);
+    S.rng = 4;
+    run_hyperband(&S, &sp, "{\"max_resource\": 3}", &T, 2, NULL, 0);
+    int places = 0;
+    for (int t = 0; t < S.n; t++) places += S.obs[t].resumed_from < 0;
+    ck_assert_int_eq(places, 5);
+    strategy_suggestion enq = { S.obs[0].point, 3, -1 };
+    enq.point.x[0] = 0.125;
+    add_trial(&S, &enq);
+    S.obs[S.n - 1].enqueued = 1;
+    S.obs[S.n - 1].state = TRIAL_COMPLETE;
+    S.obs[S.n - 1].has_value = 1;
+    S.obs[S.n - 1].value = 0.5;
+    strategy *st = make(&hyperband_strategy, &sp, "{\"max_resource\": 3, \"rounds\": 2}");
+    strategy_history h = { S.obs, S.n, 0, NULL };
+    strategy_suggestion sg[4];
+    kerror err;
+    ck_assert_int_eq(hyperband_strategy.suggest(st, &h, sg, 4, &err), 3);
+    for (int i = 0; i < 3; i++) {
+        double u[1];
+        space_point want;
+        ck_assert_int_eq(sobol_unit(7, 5 + i, 1, u, &err), KE_OK);
+        space_unit_to_point(&sp, u, &want);
+        ck_assert_int_eq(sg[i].budget, 1);
+        ck_assert_msg(space_point_equal(&sp, &sg[i].point, &want),
+                      "round 2's configuration %d: x = %.17g, the sampler's point %d is %.17g",
+                      i, sg[i].point.x[0], 5 + i, want.x[0]);
+    }
+    hyperband_strategy.destroy(st);
+    space_free(&sp);
+}
+END_TEST
+
 /* A retry (a resumed study re-running an interrupted trial) takes its
  * original's place: the rung waits for it, then promotes from it. */
 START_TEST(test_hyperband_retry_takes_place)
@@ -1081,6 +1127,7 @@ int main(void)
     tcase_add_test(tc, test_hyperband_resume_identical);
     tcase_add_test(tc, test_hyperband_retry_takes_place);
     tcase_add_test(tc, test_hyperband_rounds);
+    tcase_add_test(tc, test_hyperband_no_bracket_enqueued_takes_no_point);
     tcase_add_test(tc, test_options);
     tcase_add_test(tc, test_asha_asynchronous);
     tcase_add_test(tc, test_bohb_sampler);
