@@ -62,6 +62,10 @@ struct strategy {
     double margin;          /* candidates lie in [margin, 1 - margin] */
     double worst;           /* highest modelled value (model units): the liar's */
     double u_best[SPACE_MAX_PARAMS];  /* incumbent in the unit cube */
+    /* the design's Sobol points, kept between calls so that design point k
+     * costs one draw, not a walk from the sequence's start; NULL when the
+     * space has no coordinate or more than SOBOL_MAX_DIMS */
+    sobol_cursor *sobol;
     int dirty;              /* rows appended since the last factorization */
     /* One allocation: screen (n_cand, dims) and (n_cand, enc), mu, var and
      * score (n_cand), one encoded point (enc). */
@@ -75,6 +79,7 @@ static void bo_destroy(strategy *b)
         gp_free(&b->models[0]);
         gp_free(&b->models[1]);
     }
+    sobol_cursor_free(b->sobol);
     free(b->buf);
     free(b);
 }
@@ -114,6 +119,11 @@ static int bo_create(strategy **out, const space *sp, const json_t *options,
             gp_free(&b->models[0]);
             free(b->buf);
             free(b);
+            return rc;
+        }
+        if (b->dims <= SOBOL_MAX_DIMS &&
+            (rc = sobol_cursor_new(&b->sobol, seed, b->dims, err))) {
+            bo_destroy(b);
             return rc;
         }
         /* The local model is there to look inside a neighbourhood the global
@@ -159,18 +169,11 @@ static void encode_point(const struct strategy *b, const space_point *p, double 
 
 /* The k-th point of the initial design: Sobol where GSL has direction numbers,
  * uniform from the k-th seed beyond that. */
-static int design_point(const struct strategy *b, long k, space_point *p, kerror *err)
+static void design_point(struct strategy *b, long k, space_point *p)
 {
     double u[SPACE_MAX_PARAMS + 1];
-    if (b->dims <= SOBOL_MAX_DIMS) {
-        int rc = sobol_unit(b->seed, k, b->dims, u, err);
-        if (rc) return rc;
-    } else {
-        uint64_t st = strategy_seed_for(b->seed, (uint64_t)k);
-        for (int d = 0; d < b->dims; d++) u[d] = strategy_rng_uniform(&st);
-    }
+    sobol_design_unit(b->sobol, b->seed, k, b->dims, u);
     space_unit_to_point(b->sp, u, p);
-    return KE_OK;
 }
 
 static int observed(const strategy_obs *o)
@@ -426,12 +429,11 @@ static int taken(const struct strategy *b, const strategy_history *h,
  * (the Sobol point when none does): in a space of few points (ints,
  * categoricals) the net does not stratify the buckets, and a design of 6 on
  * 2 x 3 choices repeated a point with 3 never tried. */
-static int design_fresh(const struct strategy *b, const strategy_history *h,
-                        const strategy_suggestion *batch, int nb, long k, space_point *p,
-                        kerror *err)
+static void design_fresh(struct strategy *b, const strategy_history *h,
+                         const strategy_suggestion *batch, int nb, long k, space_point *p)
 {
-    int rc = design_point(b, k, p, err);
-    if (rc || !taken(b, h, batch, nb, p)) return rc;
+    design_point(b, k, p);
+    if (!taken(b, h, batch, nb, p)) return;
     uint64_t st = strategy_seed_for(b->seed ^ 0x64657369u, (uint64_t)k);
     double u[SPACE_MAX_PARAMS];
     space_point q;
@@ -443,7 +445,6 @@ static int design_fresh(const struct strategy *b, const strategy_history *h,
             break;
         }
     }
-    return KE_OK;
 }
 
 /* Marks used (-inf) every screened candidate that maps to p. In a space of
@@ -647,6 +648,11 @@ static int bo_suggest(strategy *b, const strategy_history *h,
     if (!h) h = &empty;
     int fresh = strategy_history_fresh(h), n_obs = 0, fitted = 0, rc = KE_OK;
     for (int i = 0; i < h->n_obs; i++) n_obs += observed(&h->obs[i]);
+    /* a batch the scheduler dropped is asked for again from `fresh`: the
+     * cursor rewinds to the mark, not to the sequence's start */
+    if (b->sobol && (fresh < b->o.n_initial || n_obs < 2) &&
+        (rc = sobol_cursor_mark(b->sobol, fresh, err)))
+        return rc;
     for (int i = 0; i < n && !rc; i++) {
         long k = (long)fresh + i;
         out[i].budget = 0;
@@ -657,7 +663,7 @@ static int bo_suggest(strategy *b, const strategy_history *h,
         } else if (k < b->o.n_initial || n_obs < 2) {
             /* The model needs two values to standardize; until then the
              * design simply continues. */
-            rc = design_fresh(b, h, out, i, k, &out[i].point, err);
+            design_fresh(b, h, out, i, k, &out[i].point);
         } else {
             if (!fitted && (rc = fit_model(b, h, out, i, k, 0, err))) break;
             fitted = 1;
@@ -674,6 +680,11 @@ static int bo_suggest(strategy *b, const strategy_history *h,
 }
 
 /* The model never runs out of places to look; the trial budget ends a study. */
+long bo_design_draws(const strategy *b)
+{
+    return b->sobol ? sobol_cursor_cost(b->sobol) : 0;
+}
+
 static int bo_done(strategy *b, const strategy_history *h)
 {
     (void)b;

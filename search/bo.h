@@ -41,4 +41,10 @@
  * previous fit's hyperparameters as the next fit's warm start. */
 extern const strategy_ops gp_strategy;
 
+/* The Sobol generator's draws that s's initial design has cost since
+ * create, rewinds included (0 for a space beyond SOBOL_MAX_DIMS, whose
+ * design is uniform): design point k costs one draw when it follows the
+ * last one. s must be a gp_strategy's. For tests and benches. */
+long bo_design_draws(const strategy *s);
+
 #endif

@@ -225,12 +225,7 @@ void fidelity_sampler_free(fidelity_sampler *s)
 static void random_point(fidelity_sampler *s, int k, space_point *p)
 {
     double u[SPACE_MAX_PARAMS];
-    if (s->sobol) {
-        sobol_cursor_point(s->sobol, k, u);
-    } else {
-        uint64_t st = strategy_seed_for(s->seed, (uint64_t)k);
-        for (int d = 0; d < space_dims(s->sp); d++) u[d] = strategy_rng_uniform(&st);
-    }
+    sobol_design_unit(s->sobol, s->seed, k, space_dims(s->sp), u);
     space_unit_to_point(s->sp, u, p);
 }
 

@@ -138,6 +138,16 @@ void sobol_cursor_free(sobol_cursor *c)
     free(c);
 }
 
+void sobol_design_unit(sobol_cursor *c, uint64_t seed, long k, int dims, double *u)
+{
+    if (c) {
+        sobol_cursor_point(c, k, u);
+        return;
+    }
+    uint64_t st = strategy_seed_for(seed, (uint64_t)k);
+    for (int d = 0; d < dims; d++) u[d] = strategy_rng_uniform(&st);
+}
+
 struct strategy {
     const space *sp;          /* borrowed */
     long skip;

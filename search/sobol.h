@@ -42,4 +42,12 @@ void sobol_cursor_point(sobol_cursor *c, long index, double *u);
 long sobol_cursor_cost(const sobol_cursor *c);
 void sobol_cursor_free(sobol_cursor *c);
 
+/* Point k of a seeded design in dims dimensions, the one draw the "gp"
+ * strategy's initial design and the Hyperband/ASHA samplers share: c's
+ * point k (sobol_cursor_point, O(dims) when k follows the last point) when
+ * c is not NULL, else uniform from strategy_seed_for(seed, k) as the
+ * "random" strategy draws its suggestion k (a space beyond SOBOL_MAX_DIMS,
+ * or a sampler asked for uniform draws). u has dims entries. */
+void sobol_design_unit(sobol_cursor *c, uint64_t seed, long k, int dims, double *u);
+
 #endif

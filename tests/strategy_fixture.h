@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../search/sobol.h"
 #include "../search/strategy.h"
 
 /* A new strategy of ops on sp with options (JSON text or NULL) and seed;
@@ -35,6 +36,18 @@ static inline void fx_record(strategy_obs *o, int number, const space_point *p, 
     o->has_value = !isnan(v);
     o->state = isnan(v) ? TRIAL_FAILED : TRIAL_COMPLETE;
     o->value = isnan(v) ? 0 : v;
+}
+
+/* Point k of the seeded Sobol design over sp (sobol_unit's, the points
+ * the gp strategy's design and the Hyperband/ASHA sampler draw). */
+static inline space_point fx_sobol_point(const space *sp, uint64_t seed, long k)
+{
+    double u[SOBOL_MAX_DIMS];
+    space_point p;
+    kerror err;
+    ck_assert_int_eq(sobol_unit(seed, k, space_dims(sp), u, &err), KE_OK);
+    space_unit_to_point(sp, u, &p);
+    return p;
 }
 
 #endif

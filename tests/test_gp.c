@@ -792,6 +792,54 @@ START_TEST(bo_zero_dims_gives_the_single_point)
 }
 END_TEST
 
+/* The initial design's point k is sobol_unit's point k, as it always was,
+ * for every k of a long design asked one to four at a time, a batch asked
+ * again (the scheduler dropped it) and a strategy made afresh mid-design (a
+ * restart); and it costs one Sobol draw a point: each point walked the
+ * sequence from its start, so a design of n_initial points cost
+ * n_initial^2 / 2 draws (2,000 points: 2 million). */
+START_TEST(bo_design_costs_a_draw_a_point)
+{
+    enum { N = 2000 };
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "x", 0, 1, 0);
+    fx_float(&sp, "y", -5, 5, 0);
+    fx_float(&sp, "z", 1e-4, 1, 1);
+    static strategy_obs obs[2 * N + 8];
+    const char *opt = "{\"n_initial\": 5000}";
+    strategy *st = fx_strategy(&gp_strategy, &sp, opt, 11);
+    strategy_suggestion out[4];
+    kerror err;
+    int k = 0, asks = 0;
+    for (int restart = 0; restart < 2; restart++) {
+        while (k < N * (restart + 1)) {
+            int n = 1 + asks++ % 4;
+            strategy_history h = { obs, k, 0, NULL };
+            ck_assert_int_eq(gp_strategy.suggest(st, &h, out, n, &err), n);
+            if (asks % 7 == 0)   /* dropped: the same batch again */
+                ck_assert_int_eq(gp_strategy.suggest(st, &h, out, n, &err), n);
+            for (int i = 0; i < n; i++) {
+                space_point want = fx_sobol_point(&sp, 11, k + i);
+                ck_assert_msg(space_point_equal(&sp, &out[i].point, &want), "point %d", k + i);
+                fx_record(&obs[k + i], k + i, &out[i].point, (double)(k + i));
+            }
+            k += n;
+        }
+        /* each point drawn once, a dropped batch's again, and after a
+         * restart the walk to the first one (k - N draws) */
+        ck_assert_int_le(bo_design_draws(st), k + N * 4 / 7 + 4);
+        gp_strategy.destroy(st);
+        st = fx_strategy(&gp_strategy, &sp, opt, 11);
+        strategy_history h = { obs, k, 0, NULL };
+        ck_assert_int_eq(gp_strategy.suggest(st, &h, out, 1, &err), 1);
+        ck_assert_int_le(bo_design_draws(st), k + 1);
+    }
+    gp_strategy.destroy(st);
+    space_free(&sp);
+}
+END_TEST
+
 static void expect_rejected(const space *sp, const char *options, const char *path)
 {
     strategy *st = NULL;
@@ -872,6 +920,7 @@ static Suite *gp_suite(void)
     tcase_add_test(bo, bo_exploits_at_the_end_of_the_budget);
     tcase_add_test(bo, bo_mixed_conditional_space);
     tcase_add_test(bo, bo_zero_dims_gives_the_single_point);
+    tcase_add_test(bo, bo_design_costs_a_draw_a_point);
     tcase_add_test(bo, bo_options_rejected_with_paths);
     suite_add_tcase(s, bo);
     return s;

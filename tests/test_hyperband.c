@@ -26,6 +26,7 @@
 #include "asha_ref.h"
 #include "median_ref.h"
 #include "space_fixture.h"
+#include "strategy_fixture.h"
 
 #define MAX_T 512
 
@@ -417,10 +418,7 @@ START_TEST(test_hyperband_no_bracket_enqueued_takes_no_point)
     kerror err;
     ck_assert_int_eq(hyperband_strategy.suggest(st, &h, sg, 4, &err), 3);
     for (int i = 0; i < 3; i++) {
-        double u[1];
-        space_point want;
-        ck_assert_int_eq(sobol_unit(7, 5 + i, 1, u, &err), KE_OK);
-        space_unit_to_point(&sp, u, &want);
+        space_point want = fx_sobol_point(&sp, 7, 5 + i);
         ck_assert_int_eq(sg[i].budget, 1);
         ck_assert_msg(space_point_equal(&sp, &sg[i].point, &want),
                       "round 2's configuration %d: x = %.17g, the sampler's point %d is %.17g",
@@ -731,10 +729,7 @@ START_TEST(test_sobol_sampler_cost)
             if (asks % 7 == 0)   /* dropped: the same batch again */
                 ck_assert_int_eq(fidelity_sample(&smp, &none, k, out, n, &err), KE_OK);
             for (int i = 0; i < n; i++) {
-                double u[3];
-                space_point want;
-                ck_assert_int_eq(sobol_unit(11, k + i, 3, u, &err), KE_OK);
-                space_unit_to_point(&sp, u, &want);
+                space_point want = fx_sobol_point(&sp, 11, k + i);
                 ck_assert_msg(space_point_equal(&sp, &out[i].point, &want), "point %d", k + i);
             }
             k += n;
