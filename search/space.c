@@ -508,16 +508,24 @@ static long grid_levels(const space_param *q)
 }
 
 /* The k-th grid value of a float or int (evenly spaced in log space for log
- * floats, with both ends exact). */
+ * floats, with both ends exact). Log spacing is numpy.geomspace's: 10 to
+ * the power of evenly spaced base-10 exponents, the k-th being
+ * k * (b - a) / (n - 1) from a, exact for whole exponents, so 6 points over
+ * [1e-5, 1] are 1e-5, 1e-4, ..., 1 as written; exp(log(low) + t * ...) made
+ * them 9.999999999999991e-05, 0.0010000000000000002, ... */
 static double grid_value(const space_param *q, long k)
 {
     if (q->n_grid > 0) return q->grid[k];
     if (q->kind == PARAM_INT) return q->low + (double)k * int_step(q);
     if (q->grid_points <= 1 || k == 0) return q->low;
     if (k == q->grid_points - 1) return q->high;
+    if (q->log) {
+        double a = log10(q->low), b = log10(q->high);
+        double x = pow(10.0, a + (double)k * (b - a) / (q->grid_points - 1));
+        return x < q->low ? q->low : x > q->high ? q->high : x;
+    }
     double t = (double)k / (q->grid_points - 1);
-    return q->log ? exp(log(q->low) + t * (log(q->high) - log(q->low)))
-                  : q->low + t * (q->high - q->low);
+    return q->low + t * (q->high - q->low);
 }
 
 /* Is j a direct member of the group (parent, choice)? parent -1 = the roots. */

@@ -500,9 +500,24 @@ START_TEST(test_grid_float_points)
         ck_assert(p.x[0] == xs[k] && p.x[1] == 1e-4);
     }
     space_grid_point(&s, 1, &p);
-    ck_assert(fabs(p.x[1] - 1e-2) < 1e-15);
+    ck_assert_msg(p.x[1] == 1e-2, "lr %.17g, not 0.01", p.x[1]);
     space_grid_point(&s, 2, &p);
     ck_assert(p.x[1] == 1);
+    space_free(&s);
+    /* log-spaced points over decades are the decades as written (they were
+     * 9.999999999999991e-05, 0.0010000000000000002, 0.009999999999999995,
+     * 0.10000000000000006), each within the bounds */
+    memset(&s, 0, sizeof s);
+    fx_float(&s, "lr", 1e-5, 1, 1)->grid_points = 6;
+    fx_float(&s, "wd", 1e-8, 1e-1, 1)->grid_points = 8;
+    ck_assert_int_eq(check_grid(&s), 48);
+    static const double lrs[] = { 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1 };
+    static const double wds[] = { 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1 };
+    for (int k = 0; k < 48; k++) {
+        space_grid_point(&s, k, &p);
+        ck_assert_msg(p.x[0] == lrs[k / 8], "lr %.17g, not %g", p.x[0], lrs[k / 8]);
+        ck_assert_msg(p.x[1] == wds[k % 8], "wd %.17g, not %g", p.x[1], wds[k % 8]);
+    }
     space_free(&s);
 }
 END_TEST
