@@ -1,7 +1,9 @@
 /* asha: asynchronous successive halving, rebuilt from the history at every
- * call; see asha.h. A trial's rung comes from its lineage (fidelity.h): a
- * fresh configuration is at rung 0, a promotion (resumed_from = t) one rung
- * above t, a retry in its original's place. Invariant: a trial is promoted at
+ * call; see asha.h. A trial's rung is the ladder's highest whose budget it
+ * ran (see rung_of), which is its depth in its lineage (fidelity.h: a fresh
+ * configuration at rung 0, a promotion, resumed_from = t, one rung above t,
+ * a retry in its original's place) unless a `kestrel run --force` changed
+ * the ladder. Invariant: a trial is promoted at
  * most once, and only while it ranks among the best floor(ended / eta) of its
  * rung, where ended counts its rung's trials that have ended in any state and
  * failed or pruned ones rank last (ASHA's top_k(rung, |rung| / eta)). */
@@ -59,9 +61,25 @@ typedef struct {
     int cur[HYPERBAND_MAX_BRACKETS];       /* next position of the group to consider */
 } rungs;
 
+/* The rung of slot s: the highest of the ladder whose budget is at most the
+ * one its trial ran (rung 0 below r[0], and for budget 0, a trial of
+ * another strategy before a --force), -1 for a promotion whose parent the
+ * history lacks. With the ladder the trials ran under it is their depth,
+ * the budgets rising strictly with the rungs; a --force that changed
+ * min_resource, max_resource or eta changes the ladder, and by depth a
+ * trial that ran 3 epochs stood in a rung of 1, so that it outranked the
+ * rung's trials and was "promoted" to 3 again, a trial that trains nothing. */
+static int rung_of(const struct strategy *a, const fidelity_slot *s, const strategy_history *h)
+{
+    if (s->rung < 0) return -1;
+    int budget = h->obs[s->latest].budget, k = 0;
+    while (k + 1 < a->ladder.n_rungs && a->ladder.r[k + 1] <= budget) k++;
+    return k;
+}
+
 /* Groups and ranks the COMPLETE slots of every rung below the top. */
 static int build_rungs(const struct strategy *a, const strategy_history *h,
-                       const fidelity_lineage *l, rungs *g, kerror *err)
+                       fidelity_lineage *l, rungs *g, kerror *err)
 {
     int top = a->ladder.n_rungs - 1, ended[HYPERBAND_MAX_BRACKETS] = { 0 };
     int fill[HYPERBAND_MAX_BRACKETS] = { 0 };
@@ -69,7 +87,8 @@ static int build_rungs(const struct strategy *a, const strategy_history *h,
     g->buf = malloc((size_t)(l->n + 1) * sizeof *g->buf);
     if (!g->buf) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
     for (int j = 0; j < l->n; j++) {
-        const fidelity_slot *s = &l->slot[j];
+        fidelity_slot *s = &l->slot[j];
+        s->rung = rung_of(a, s, h);
         if (s->rung < 0 || s->rung >= top) continue;
         ended[s->rung] += fidelity_slot_finished(s, h);
         g->start[s->rung + 1] += fidelity_slot_complete(s, h);

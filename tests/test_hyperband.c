@@ -625,6 +625,57 @@ static void add_done(sim *S, double x, int budget, double value)
     S->obs[S->n - 1].value = value;
 }
 
+/* A study's ASHA run with min_resource 3 (rungs 3, 9), then again with
+ * --force and min_resource 1 (rungs 1, 3, 9): its trials at 3 stand in the
+ * rung of 3, not in the new bottom rung of 1, so none of them is
+ * "promoted" to 3 again (a trial that trains nothing: the trainer resumes
+ * it at its budget already), and every promotion gets more budget than its
+ * trial ran. By depth, trial 1 (budget 3, the best of rung 0 not promoted)
+ * was promoted to budget 3 as soon as three new trials had ended. */
+START_TEST(test_asha_ladder_changed_by_force)
+{
+    space sp;
+    one_float(&sp);
+    static sim S;
+    memset(&S, 0, sizeof S);
+    strategy *st = make(&asha_strategy, &sp, "{\"max_resource\": 9, \"min_resource\": 3}");
+    strategy_suggestion sg[4];
+    kerror err;
+    strategy_history h = { S.obs, 0, 0, NULL };
+    ck_assert_int_eq(asha_strategy.suggest(st, &h, sg, 3, &err), 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sg[i].budget, 3);
+        add_done(&S, sg[i].point.x[0], 3, i);
+    }
+    h.n_obs = S.n;
+    ck_assert_int_eq(asha_strategy.suggest(st, &h, sg, 1, &err), 1);
+    ck_assert_int_eq(sg[0].resume_from, 0);
+    ck_assert_int_eq(sg[0].budget, 9);
+    add_done(&S, sg[0].point.x[0], 9, -1);
+    S.obs[3].resumed_from = 0;
+    asha_strategy.destroy(st);
+    st = make(&asha_strategy, &sp, "{\"max_resource\": 9, \"min_resource\": 1}");
+    int promoted = 0;
+    for (int t = 0; t < 8; t++) {
+        h.n_obs = S.n;
+        ck_assert_int_eq(asha_strategy.suggest(st, &h, sg, 1, &err), 1);
+        int p = sg[0].resume_from;
+        if (p >= 0) {
+            ck_assert_msg(sg[0].budget > S.obs[p].budget,
+                          "trial %d, which ran budget %d, promoted to budget %d", p,
+                          S.obs[p].budget, sg[0].budget);
+            ck_assert_int_ge(p, 4);   /* one of the new trials at 1 */
+            promoted++;
+        }
+        add_done(&S, sg[0].point.x[0], sg[0].budget, p >= 0 ? S.obs[p].value - 1 : 10 + t);
+        S.obs[S.n - 1].resumed_from = p;
+    }
+    ck_assert_int_gt(promoted, 0);
+    asha_strategy.destroy(st);
+    space_free(&sp);
+}
+END_TEST
+
 START_TEST(test_bohb_sampler)
 {
     space sp;
@@ -1125,6 +1176,7 @@ int main(void)
     tcase_add_test(tc, test_hyperband_no_bracket_enqueued_takes_no_point);
     tcase_add_test(tc, test_options);
     tcase_add_test(tc, test_asha_asynchronous);
+    tcase_add_test(tc, test_asha_ladder_changed_by_force);
     tcase_add_test(tc, test_bohb_sampler);
     tcase_add_test(tc, test_sobol_sampler);
     tcase_add_test(tc, test_sobol_sampler_cost);
