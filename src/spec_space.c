@@ -25,8 +25,16 @@ static const char *const any_param_keys[] = {
     "type", "low", "high", "step", "log", "grid", "grid_points", "choices", "value", "when", NULL,
 };
 
+/* A choice or fixed value: a string, or a number a double holds as written
+ * (an integer beyond +-2^53 would reach the trial as its neighbour, as
+ * json_number_value rounds it: 9007199254740993 ran as 9007199254740992). */
 static int parse_value(param_value *out, const json_t *v, const char *path, kerror *err)
 {
+    if (json_is_integer(v) && (json_integer_value(v) > (json_int_t)FIELD_INT_LIMIT ||
+                               json_integer_value(v) < -(json_int_t)FIELD_INT_LIMIT))
+        return kerror_set(err, KE_INVALID, path,
+                          "%" JSON_INTEGER_FORMAT " is beyond +-2^53, where an integer has no "
+                          "exact value (write it as a string)", json_integer_value(v));
     if (json_is_number(v)) {
         out->num = json_number_value(v);
         return KE_OK;
