@@ -203,6 +203,55 @@ START_TEST(test_grid_shuffle_is_permutation)
 }
 END_TEST
 
+/* A grid study of a in 0..2, b in 0..1 ran 4 points, then `kestrel run
+ * --force` widened b to 0..2 (9 points; the 4 trials fit the new space):
+ * the grid runs the 5 points no trial holds, each once, in order or
+ * shuffled, and a trial off the new grid (grid_points changed) takes no
+ * point's place. By the count of its trials the grid went on at position 4
+ * of the new grid: it ran (1, 1) again and never (0, 2). */
+START_TEST(test_grid_after_the_space_changed)
+{
+    static const char *const options[] = { NULL, "{\"shuffle\": true}" };
+    for (int o = 0; o < 2; o++) {
+        space before, after;
+        two_ints(&before, 2, 1);
+        two_ints(&after, 2, 2);
+        int n;
+        strategy_suggestion *old = run_out("grid", &before, options[o], 4, 6, &n);
+        strategy_suggestion all[16];
+        memcpy(all, old, 4 * sizeof *all);
+        all[4].point = old[0].point;      /* a trial off the new grid */
+        all[4].point.x[1] = 7;
+        free(old);
+        int total = 5;
+        strategy *st = make("grid", &after, options[o], 77);
+        kerror err;
+        for (;;) {
+            strategy_obs *obs = history_of(all, total);
+            strategy_history h = { obs, total, 0, NULL };
+            int got = grid_strategy.suggest(st, &h, all + total, 2, &err);
+            ck_assert_int_eq(got == 0, grid_strategy.done(st, &h));
+            free(obs);
+            if (got == 0) break;
+            total += got;
+            ck_assert_int_le(total, 14);
+        }
+        grid_strategy.destroy(st);
+        int seen[3][3] = { { 0 } };
+        for (int k = 0; k < total; k++) {
+            if (k == 4) continue;
+            int a = (int)all[k].point.x[0], b = (int)all[k].point.x[1];
+            ck_assert_msg(!seen[a][b]++, "%s: (%d, %d) ran twice (trial %d)",
+                          options[o] ? "shuffled" : "in order", a, b, k);
+        }
+        ck_assert_msg(total == 5 + 5, "%s: %d new trials, not the 5 points no trial held",
+                      options[o] ? "shuffled" : "in order", total - 5);
+        space_free(&before);
+        space_free(&after);
+    }
+}
+END_TEST
+
 static void suggest_n(const char *name, const space *sp, const char *options, uint64_t seed,
                       strategy_suggestion *out, int from, int n)
 {
@@ -526,6 +575,7 @@ static Suite *strategies_suite(void)
     tcase_add_test(tc, test_options_rejected);
     tcase_add_test(tc, test_grid_covers_once_then_done);
     tcase_add_test(tc, test_grid_shuffle_is_permutation);
+    tcase_add_test(tc, test_grid_after_the_space_changed);
     tcase_add_test(tc, test_grid_shuffle_large);
     tcase_add_test(tc, test_random_reproducible);
     tcase_add_test(tc, test_sobol_reproducible);
