@@ -118,40 +118,65 @@ static int bracket_of(const struct strategy *b, int config)
     return -1;
 }
 
-/* Numbers the fresh configurations of l again, leaving out the trials of
- * configurations enqueued after the last round that ran at full budget in
- * no bracket (config -1, as their retries): rerun with more rounds, such a
- * trial took the first place of the next round's first bracket, at its
- * bottom rung with budget R, and that bracket ran one configuration fewer.
- * A trial is one when its configuration is enqueued, its budget R, and the
- * place it would take is at a smaller budget (or none): an enqueued
- * configuration that takes a place runs at that place's budget. */
-static void in_no_bracket(const struct strategy *b, const strategy_history *h, fidelity_lineage *l)
+/* 1 when a trial of budget `budget` fits rung `rung` of the bracket of
+ * fresh configuration `config` in the current table. */
+static int fits_place(const struct strategy *b, int config, int rung, int budget)
 {
-    int next = 0, i = 0;
+    int k = bracket_of(b, config);
+    if (k < 0 || rung < 0) return 0;
+    const hyperband_bracket *br = &b->br[k % b->n_br];
+    return rung < br->n_rungs && br->r[rung] == budget;
+}
+
+/* Numbers the fresh configurations of l again, giving a place (in order:
+ * the next fresh configuration's bracket, rung 0) only to a trial that ran
+ * that place's budget, and a promotion its rung of its configuration's
+ * bracket only if it ran that rung's budget; the others take no place
+ * (config -1, as their retries and promotions) and the parent of a
+ * promotion left out counts as not promoted. That leaves out:
+ *   - a configuration enqueued after the last round, which ran at R in no
+ *     bracket: rerun with more rounds it took the first place of the next
+ *     round's first bracket, at its bottom rung, and that bracket ran one
+ *     configuration fewer;
+ *   - after a `kestrel run --force` that changed max_resource, min_resource
+ *     or eta, the trials whose budgets the new brackets do not have where
+ *     they would stand: by their order alone, a trial that had run 9 epochs
+ *     took a bottom rung of 1 and was "promoted" to 3 (resumed from 9), a
+ *     trial that trains nothing.
+ * With the table the trials ran under, every other trial ran its place's
+ * budget (an enqueued configuration that takes a place runs at its
+ * budget). Returns the sampler's index of the next fresh configuration:
+ * the fresh configurations that took a place or drew a point, which is all
+ * but the enqueued ones that took none. */
+static int in_no_bracket(const struct strategy *b, const strategy_history *h, fidelity_lineage *l)
+{
+    int next = 0, drawn = 0, i = 0;
     for (int j = 0; j < l->n; j++) {
         fidelity_slot *s = &l->slot[j];
+        int budget = h->obs[s->latest].budget;
         if (s->parent >= 0) {   /* a promotion: its parent's (slots go by number) */
             s->config = l->slot[s->parent].config;
+            if (s->config >= 0 && !fits_place(b, s->config, s->rung, budget)) {
+                s->config = -1;
+                l->slot[s->parent].promoted--;
+            }
             continue;
         }
         if (s->config < 0) continue;   /* resumed from a trial the history lacks */
         while (i + 1 < h->n_obs && h->obs[i].number < s->head) i++;   /* the head's: both by number */
-        const strategy_obs *o = &h->obs[i];
-        int k = bracket_of(b, next);
-        if (o->enqueued && o->budget == b->o.R && (k < 0 || b->br[k % b->n_br].r[0] != b->o.R))
-            s->config = -1;
-        else
+        if (fits_place(b, next, 0, budget)) {
             s->config = next++;
+            drawn++;
+        } else {
+            s->config = -1;
+            drawn += !h->obs[i].enqueued;
+        }
     }
+    return drawn;
 }
 
 /* The places in brackets that l's fresh configurations hold, numbered by
- * in_no_bracket: the number of the next fresh place, and the sampler's index
- * of its configuration. l->fresh counts the trials in no bracket too, which
- * drew no point: a study run again with more rounds asked the sampler from
- * one index further per such trial, and the points it skipped were never
- * drawn. */
+ * in_no_bracket: the number of the next fresh place. */
 static int places_taken(const fidelity_lineage *l)
 {
     int next = 0;
@@ -260,7 +285,11 @@ static int hb_suggest(strategy *b, const strategy_history *h, strategy_suggestio
     hb_plan p;
     int rc = fidelity_lineage_build(&l, h, err);
     if (rc) return rc;
-    in_no_bracket(b, h, &l);
+    /* l.fresh counts the enqueued trials in no bracket too, which drew no
+     * point: a study run again with more rounds asked the sampler from one
+     * index further per such trial, and the points it skipped were never
+     * drawn */
+    int drawn = in_no_bracket(b, h, &l);
     rc = make_plan(b, h, &l, &p, err);
     int got = 0;
     if (!rc && p.bracket >= 0) {
@@ -271,7 +300,7 @@ static int hb_suggest(strategy *b, const strategy_history *h, strategy_suggestio
                 out[i].budget = br->r[0];
                 out[i].resume_from = -1;
             }
-            rc = fidelity_sample(&b->smp, h, places_taken(&l), out, got, err);
+            rc = fidelity_sample(&b->smp, h, drawn, out, got, err);
         } else {
             got = p.n_promote < n ? p.n_promote : n;
             for (int i = 0; i < got; i++) {

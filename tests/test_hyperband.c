@@ -429,6 +429,57 @@ START_TEST(test_hyperband_no_bracket_enqueued_takes_no_point)
 }
 END_TEST
 
+/* A study run to its end with max_resource 9, then with --force and other
+ * budgets (max_resource 27; eta 2; min_resource 3; and back): every
+ * promotion gets more budget than the trial it continues ran, and the
+ * study ends. By their order alone, the trials took the places of the new
+ * brackets whatever budget they had run: with 27, trials that had run 9
+ * epochs were "promoted" to 3 (trial 21, budget 9, to budget 3), and ones
+ * that had run 3 to 3, trials that train nothing. */
+START_TEST(test_hyperband_budgets_changed_by_force)
+{
+    static const char *const after[] = { "{\"max_resource\": 27}",
+                                         "{\"max_resource\": 9, \"eta\": 2}",
+                                         "{\"max_resource\": 9, \"min_resource\": 3}" };
+    space sp;
+    one_float(&sp);
+    table T;
+    T.n_br = hyperband_brackets(9, 3, 1, T.br, HYPERBAND_MAX_BRACKETS);
+    for (int a = 0; a < 3; a++) {
+        static sim S;
+        memset(&S, 0, sizeof S);
+        S.rng = 6 + a;
+        run_hyperband(&S, &sp, "{\"max_resource\": 9}", &T, 3, NULL, 0);
+        strategy *st = make(&hyperband_strategy, &sp, after[a]);
+        for (;;) {
+            strategy_history h = { S.obs, S.n, 0, NULL };
+            if (n_running(&S) < 3 && !hyperband_strategy.done(st, &h)) {
+                strategy_suggestion sg[3];
+                kerror err;
+                int got = hyperband_strategy.suggest(st, &h, sg, 3 - n_running(&S), &err);
+                ck_assert_int_ge(got, 0);
+                for (int i = 0; i < got; i++) {
+                    int p = sg[i].resume_from;
+                    ck_assert_msg(p < 0 || sg[i].budget > S.obs[p].budget,
+                                  "%s: trial %d, which ran budget %d, promoted to budget %d",
+                                  after[a], p, S.obs[p].budget, sg[i].budget);
+                    add_trial(&S, &sg[i]);
+                }
+            }
+            if (n_running(&S) == 0) {
+                h = (strategy_history){ S.obs, S.n, 0, NULL };
+                ck_assert_msg(hyperband_strategy.done(st, &h), "%s: idle but not done", after[a]);
+                break;
+            }
+            ck_assert_int_lt(S.n, MAX_T - 3);
+            end_next(&S);
+        }
+        hyperband_strategy.destroy(st);
+    }
+    space_free(&sp);
+}
+END_TEST
+
 /* A retry (a resumed study re-running an interrupted trial) takes its
  * original's place: the rung waits for it, then promotes from it. */
 START_TEST(test_hyperband_retry_takes_place)
@@ -1174,6 +1225,7 @@ int main(void)
     tcase_add_test(tc, test_hyperband_retry_takes_place);
     tcase_add_test(tc, test_hyperband_rounds);
     tcase_add_test(tc, test_hyperband_no_bracket_enqueued_takes_no_point);
+    tcase_add_test(tc, test_hyperband_budgets_changed_by_force);
     tcase_add_test(tc, test_options);
     tcase_add_test(tc, test_asha_asynchronous);
     tcase_add_test(tc, test_asha_ladder_changed_by_force);
