@@ -76,20 +76,33 @@ static uint64_t point_hash(const space *sp, const space_point *p)
     return strategy_rng_next(&h);
 }
 
+/* The grid point trial idx of h holds: its point snapped (space_grid_snap),
+ * so that a trial of an older build's log grid holds today's point. */
+static const space_point *held(const struct strategy *g, const strategy_history *h, int idx,
+                               space_point *buf)
+{
+    *buf = h->obs[idx].point;
+    space_grid_snap(g->sp, buf);
+    return buf;
+}
+
 /* 1 when a trial of h in seen holds p. */
 static int seen_has(const struct strategy *g, const strategy_history *h, const space_point *p)
 {
     if (!g->cap) return 0;
+    space_point b;
     for (size_t i = point_hash(g->sp, p) & (g->cap - 1); g->slot[i]; i = (i + 1) & (g->cap - 1))
-        if (space_point_equal(g->sp, &h->obs[g->slot[i] - 1].point, p)) return 1;
+        if (space_point_equal(g->sp, held(g, h, g->slot[i] - 1, &b), p)) return 1;
     return 0;
 }
 
 static void seen_put(struct strategy *g, const strategy_history *h, int idx)
 {
-    size_t i = point_hash(g->sp, &h->obs[idx].point) & (g->cap - 1);
+    space_point p, b;
+    held(g, h, idx, &p);
+    size_t i = point_hash(g->sp, &p) & (g->cap - 1);
     for (; g->slot[i]; i = (i + 1) & (g->cap - 1))
-        if (space_point_equal(g->sp, &h->obs[g->slot[i] - 1].point, &h->obs[idx].point)) return;
+        if (space_point_equal(g->sp, held(g, h, g->slot[i] - 1, &b), &p)) return;
     g->slot[i] = idx + 1;
     g->size++;
 }

@@ -611,6 +611,22 @@ static void decode_param(const space *s, const long *size, int i, long idx, spac
     }
 }
 
+void space_grid_snap(const space *s, space_point *p)
+{
+    for (int i = 0; i < s->n; i++) {
+        const space_param *q = &s->params[i];
+        if (!p->active[i] || q->kind != PARAM_FLOAT || q->n_grid > 0 || q->grid_points < 2)
+            continue;
+        double x = p->x[i];
+        double t = q->log ? (log10(x) - log10(q->low)) / (log10(q->high) - log10(q->low))
+                          : (x - q->low) / (q->high - q->low);
+        double k = nearbyint(t * (q->grid_points - 1));
+        if (!(k >= 0 && k <= q->grid_points - 1)) continue;   /* NaN too: off the grid */
+        double v = grid_value(q, (long)k);
+        if (fabs(x - v) <= 1e-12 * fabs(v)) p->x[i] = v;
+    }
+}
+
 void space_grid_point(const space *s, long index, space_point *p)
 {
     long size[SPACE_MAX_PARAMS];

@@ -99,6 +99,11 @@ int space_point_from_json(const space *s, const json_t *obj, const char *path, s
 int space_grid_size(const space *s, long *count, kerror *err);
 /* The index-th grid point, 0 <= index < count, in a fixed order. */
 void space_grid_point(const space *s, long index, space_point *p);
+/* Moves each active float of p given by grid_points onto its nearest grid
+ * value when it lies within 1e-12 (relative) of it. Older builds computed
+ * log grid points by exp/log, a few ulps off today's: a grid study resumed
+ * across that change must find its trials on the points they ran. */
+void space_grid_snap(const space *s, space_point *p);
 
 /* 1 when two points have the same active values. */
 int space_point_equal(const space *s, const space_point *a, const space_point *b);

@@ -252,6 +252,39 @@ START_TEST(test_grid_after_the_space_changed)
 }
 END_TEST
 
+/* A grid study begun before 2f1824e ran its log grid_points as exp/log gave
+ * them, a few ulps off today's decades (9.999999999999991e-05 for 1e-4).
+ * Resumed, the grid must find those trials on the points they ran (it looks
+ * them up by value since cf7e636): it ran 1e-4 and 1e-3 again, 5 trials
+ * where 3 points were left. */
+START_TEST(test_grid_resumed_across_the_log_spacing_change)
+{
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    fx_float(&sp, "lr", 1e-5, 1, 1)->grid_points = 6;
+    strategy_suggestion all[8];
+    memset(all, 0, sizeof all);
+    static const double before[] = { 1e-05, 9.999999999999991e-05, 0.0010000000000000002 };
+    for (int k = 0; k < 3; k++) {
+        all[k].point.x[0] = before[k];
+        all[k].point.active[0] = 1;
+    }
+    strategy *st = make("grid", &sp, NULL, 7);
+    strategy_obs *obs = history_of(all, 3);
+    strategy_history h = { obs, 3, 0, NULL };
+    kerror err;
+    int got = grid_strategy.suggest(st, &h, all + 3, 5, &err);
+    ck_assert_msg(got == 3, "%d suggestions, not the 3 points no trial held", got);
+    static const double left[] = { 0.01, 0.1, 1 };
+    for (int k = 0; k < got; k++)
+        ck_assert_msg(all[3 + k].point.x[0] == left[k], "suggestion %d: lr %.17g, not %g", k,
+                      all[3 + k].point.x[0], left[k]);
+    free(obs);
+    grid_strategy.destroy(st);
+    space_free(&sp);
+}
+END_TEST
+
 static void suggest_n(const char *name, const space *sp, const char *options, uint64_t seed,
                       strategy_suggestion *out, int from, int n)
 {
@@ -576,6 +609,7 @@ static Suite *strategies_suite(void)
     tcase_add_test(tc, test_grid_covers_once_then_done);
     tcase_add_test(tc, test_grid_shuffle_is_permutation);
     tcase_add_test(tc, test_grid_after_the_space_changed);
+    tcase_add_test(tc, test_grid_resumed_across_the_log_spacing_change);
     tcase_add_test(tc, test_grid_shuffle_large);
     tcase_add_test(tc, test_random_reproducible);
     tcase_add_test(tc, test_sobol_reproducible);
