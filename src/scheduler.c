@@ -224,6 +224,30 @@ static int study_under_lock(storage *st, const char *name, int64_t id, storage_s
                       "it", name);
 }
 
+/* Deletes study name (id), whose lock the caller holds, read again by id
+ * (study_under_lock), and its trial folders (in work when given, else its
+ * own): scheduler_delete_stored's and scheduler_close_delete's. */
+static int delete_locked(storage *st, const char *db_path, const char *name, int64_t id,
+                         const char *work, int *n_trials, int *rows_gone, kerror *err)
+{
+    storage_study row;
+    int rc = study_under_lock(st, name, id, &row, err);
+    if (rc == KE_OK && row.state == STUDY_RUNNING && row.state_reason) {
+        rc = waits_elsewhere(name, row.state_reason, "delete", "first", err);
+        storage_study_free(&row);
+    }
+    if (rc == KE_OK) {
+        char own[PATH_MAX];
+        scheduler_study_work_dir(db_path, row.work_dir, name, own, sizeof own);
+        *n_trials = row.n_trials;
+        rc = storage_study_delete(st, id, err);
+        *rows_gone = rc == KE_OK;
+        if (rc == KE_OK) rc = scheduler_remove_study_dirs(work ? work : own, name, row.n_trials, err);
+        storage_study_free(&row);
+    }
+    return rc;
+}
+
 int scheduler_delete_stored(storage *st, const char *db_path, const char *name, const char *work,
                             int *n_trials, int *rows_gone, kerror *err)
 {
@@ -242,20 +266,28 @@ int scheduler_delete_stored(storage *st, const char *db_path, const char *name, 
     /* what the first read said may be stale by now: a run that ended
      * between it and the lock added trials, or stored another --work-dir,
      * whose folders would be left (or looked for in the wrong place) */
-    if (rc == KE_OK) rc = study_under_lock(st, name, id, &row, err);
-    if (rc == KE_OK && row.state == STUDY_RUNNING && row.state_reason) {
-        rc = waits_elsewhere(name, row.state_reason, "delete", "first", err);
-        storage_study_free(&row);
-    }
-    if (rc == KE_OK) {
-        char own[PATH_MAX];
-        scheduler_study_work_dir(db_path, row.work_dir, name, own, sizeof own);
-        *n_trials = row.n_trials;
-        rc = storage_study_delete(st, id, err);
-        *rows_gone = rc == KE_OK;
-        if (rc == KE_OK) rc = scheduler_remove_study_dirs(work ? work : own, name, row.n_trials, err);
-        storage_study_free(&row);
-    }
+    if (rc == KE_OK) rc = delete_locked(st, db_path, name, id, work, n_trials, rows_gone, err);
+    lock_release(&h);
+    return rc;
+}
+
+int scheduler_close_delete(scheduler *s, int *n_trials, int *rows_gone, kerror *err)
+{
+    storage *st = s->st;
+    int64_t id = s->study_id;
+    char db_path[PATH_MAX], name[256], work[sizeof s->work_dir];   /* names: 128 at most */
+    snprintf(db_path, sizeof db_path, "%s", s->o.db_path);
+    snprintf(name, sizeof name, "%s", s->spec->name);
+    snprintf(work, sizeof work, "%s", s->work_dir);
+    /* The lock goes on being held through the delete: released between
+     * the close and the delete, a `kestrel run` of the study could take
+     * it, and its study was deleted under it. */
+    lock_handle h = s->lock;
+    s->lock.fd = -1;
+    scheduler_close(s);
+    *n_trials = 0;
+    *rows_gone = 0;
+    int rc = delete_locked(st, db_path, name, id, work, n_trials, rows_gone, err);
     lock_release(&h);
     return rc;
 }

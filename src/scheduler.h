@@ -167,6 +167,14 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
 int scheduler_delete_stored(storage *st, const char *db_path, const char *name, const char *work,
                             int *n_trials, int *rows_gone, kerror *err);
 
+/* Closes s (as scheduler_close: running trials ended) and deletes its
+ * study, read again by id, and its trial folders, the study's lock held
+ * from s's open to the end of the delete, so that no other process opens
+ * the study in between; the service's DELETE of a study it runs. s is
+ * freed whatever the result; *n_trials, *rows_gone and the errors as
+ * scheduler_delete_stored's. */
+int scheduler_close_delete(scheduler *s, int *n_trials, int *rows_gone, kerror *err);
+
 /* The folder of s's trial folders, and the one its study kept them in
  * before this open's work_dir moved it, when that one holds a folder of
  * the study (NULL otherwise). Both absolute, owned by s. */

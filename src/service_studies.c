@@ -250,15 +250,6 @@ int svc_stop_inactive(service *sv, const char *name, kerror *err)
     return rc;
 }
 
-/* After a study's rows are gone: its trial folders. Failing to remove them
- * does not undo the delete; it is logged. */
-static void remove_study_dirs(const char *work_dir, const char *name, int n_trials)
-{
-    kerror err;
-    if (scheduler_remove_study_dirs(work_dir, name, n_trials, &err) != KE_OK)
-        svc_log_error(name, "deleted, but its trial folders stay", &err);
-}
-
 /* Deletes a study no scheduler here runs, unless another process runs it
  * (read again under its lock: scheduler_delete_stored). */
 int svc_delete_inactive(service *sv, const char *name, kerror *err)
@@ -355,14 +346,25 @@ void svc_finish_study(service *sv, study_run *r, int rc, const kerror *step_err)
         snprintf(failure, sizeof failure, "%s", ss.failure);
         ss.failure = failure;
     }
-    char work[4096];   /* a deleted study's folders, once its scheduler is gone */
-    snprintf(work, sizeof work, "%s", scheduler_work_dir(r->s));
-    scheduler_close(r->s);
     study_state state = ss.failed ? STUDY_FAILED : ss.completed ? STUDY_COMPLETE : STUDY_STOPPED;
-    kerror err;
+    kerror err, derr;   /* derr: the delete's, told its requesters */
     kerror_clear(&err);
-    int wrc = KE_OK;
-    if (rc < 0) {
+    kerror_clear(&derr);
+    int wrc = KE_OK, drc = KE_OK, gone = 0;
+    if (r->deleting) {
+        /* under the lock the study was run with, up to the delete's end */
+        int n;
+        drc = scheduler_close_delete(r->s, &n, &gone, &derr);
+        if (drc != KE_OK && gone) {
+            svc_log_error(r->spec.name, "deleted, but its trial folders stay", &derr);
+            drc = KE_OK;
+        }
+    } else {
+        scheduler_close(r->s);
+    }
+    if (gone) {
+        /* its rows are gone: no state to store */
+    } else if (rc < 0) {
         svc_log_error(r->spec.name, "failed", step_err);
         state = STUDY_FAILED;
         char why[KERROR_MSG_MAX + 64];
@@ -384,18 +386,14 @@ void svc_finish_study(service *sv, study_run *r, int rc, const kerror *step_err)
         wrc = storage_study_set_state(sv->st, r->id, state, NULL, &err);
     }
     if (wrc != KE_OK) svc_log_error(r->spec.name, "cannot store its state", &err);
-    if (r->deleting) {
-        wrc = storage_study_delete(sv->st, r->id, &err);
-        if (wrc == KE_OK) remove_study_dirs(work, r->spec.name, ss.n_trials);
-    }
     /* DELETED is no stored state: the event tells watchers the row is gone */
-    const char *shown = r->deleting ? "DELETED" : study_state_name(state);
+    const char *shown = gone ? "DELETED" : study_state_name(state);
     log_study(r->spec.name, shown, &ss, ss.failure ? ss.failure : ss.stop_reason);
     svc_publish_state(sv, r->spec.name, shown);
     while (r->waiters) {
         cmd *c = r->waiters;
         r->waiters = c->next;
-        svc_complete(sv, c, c->kind == CMD_DELETE ? wrc : KE_OK, &err);
+        svc_complete(sv, c, c->kind == CMD_DELETE ? drc : KE_OK, &derr);
     }
     drop_active(sv, r);
 }

@@ -6,9 +6,13 @@
  * made anew. The point is chosen, not timed: a trace hook, set on every
  * connection as it opens (sqlite3_auto_extension), makes the change once
  * the engine's read by name has its row (SQLITE_TRACE_ROW: the read keeps
- * what it saw, as a read finished before the change would). */
+ * what it saw, as a read finished before the change would). And the
+ * DELETE of a study the server runs: whether another process could take
+ * its lock as its rows are deleted (SQLITE_TRACE_STMT at the DELETE). */
 #define _GNU_SOURCE
 #include <check.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 
 #include "check_main.h"
 #include "storage_fixture.h"
+#include "../src/lock.h"
 #include "../src/sched_dir.h"
 #include "../src/service_studies.h"
 
@@ -72,13 +77,31 @@ static void other_process(void)
     storage_close(other);
 }
 
-static int on_row(unsigned type, void *ctx, void *stmt, void *unused)
+/* A study the server runs, deleted: as its rows' DELETE starts, whether
+ * another process (a `kestrel run` of it) could take its lock then. */
+static int64_t lock_at_delete;  /* the study's id; 0: not looked at */
+static int other_lock = 1;      /* lock_study's code then; 1: not tried */
+
+static void try_the_lock(void)
 {
-    (void)type;
+    lock_handle h = {.fd = -1};
+    kerror e;
+    other_lock = lock_study(&h, db_path, lock_at_delete, &e);
+    lock_release(&h);
+    lock_at_delete = 0;
+}
+
+static int on_trace(unsigned type, void *ctx, void *stmt, void *unused)
+{
     (void)ctx;
     (void)unused;
     const char *text = sqlite3_sql(stmt);
-    if (!armed || !text || !strstr(text, "WHERE s.name = ?1")) return 0;
+    if (!text) return 0;
+    if (type == SQLITE_TRACE_STMT) {
+        if (lock_at_delete && strstr(text, "DELETE FROM studies")) try_the_lock();
+        return 0;
+    }
+    if (!armed || !strstr(text, "WHERE s.name = ?1")) return 0;
     armed = 0;      /* before the other process's own reads */
     other_process();
     return 0;
@@ -88,7 +111,7 @@ static int trace_connection(sqlite3 *db, char **msg, const void *api)
 {
     (void)msg;
     (void)api;
-    sqlite3_trace_v2(db, SQLITE_TRACE_ROW, on_row, NULL);
+    sqlite3_trace_v2(db, SQLITE_TRACE_ROW | SQLITE_TRACE_STMT, on_trace, NULL);
     return SQLITE_OK;
 }
 
@@ -222,6 +245,56 @@ START_TEST(an_unpack_left_by_a_dead_server_is_removed)
 }
 END_TEST
 
+/* ---- a study the server runs ---- */
+
+static volatile sig_atomic_t engine_stop;
+static int delete_rc;
+static kerror delete_err;
+
+/* An HTTP thread's DELETE; the engine stops once it is answered. */
+static void *delete_then_stop(void *arg)
+{
+    (void)arg;
+    delete_rc = service_delete(sv, "s", &delete_err);
+    engine_stop = 1;
+    return NULL;
+}
+
+/* The DELETE of a study the server ran closed its scheduler, which
+ * released the study's lock, and only then deleted its rows: a `kestrel
+ * run` of the study that took the lock in between had its study deleted
+ * under it (its trials then written for a study that is gone). The lock is
+ * held until the rows are gone. */
+START_TEST(a_study_the_server_runs_is_deleted_under_its_lock)
+{
+    snprintf(trials_dir, sizeof trials_dir, "%s.trials", db_path);
+    snprintf(other_dir, sizeof other_dir, "%s/elsewhere", dir);
+    ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))(void *)trace_connection), SQLITE_OK);
+    service_opts o = {.db_path = db_path};
+    ck_assert_msg(service_open(&sv, &o, &err) == KE_OK, "%s", err.msg);
+    spec_study spec;
+    ck_assert_msg(spec_parse(&spec, "{\"name\": \"s\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"}, "
+                             "\"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}, "
+                             "\"strategy\": {\"name\": \"random\"}, \"budget\": {\"max_trials\": 1}, "
+                             "\"run\": {\"command\": [\"sleep\", \"600\"]}}", &err) == KE_OK,
+                  "%s", err.msg);
+    int created;
+    ck_assert_msg(service_submit(sv, &spec, &created, &err) == KE_OK, "%s", err.msg);
+    lock_at_delete = scheduler_study_id(service_study(sv, "s"));
+    pthread_t http;
+    ck_assert_int_eq(pthread_create(&http, NULL, delete_then_stop, NULL), 0);
+    service_run(sv, &engine_stop, &err);
+    pthread_join(http, NULL);
+    ck_assert_msg(delete_rc == KE_OK, "%s", delete_err.msg);
+    ck_assert_msg(other_lock != 1, "the study's rows were not deleted");
+    ck_assert_msg(other_lock == KE_BUSY, "another process took the study's lock as its rows were "
+                  "deleted (lock_study: %d)", other_lock);
+    open_db();
+    ck_assert_int_eq(storage_study_get(st, "s", &(storage_study){0}, &err), KE_NOTFOUND);
+    ck_assert(!exists(trials_dir, "s"));
+}
+END_TEST
+
 static Suite *service_delete_suite(void)
 {
     Suite *s = suite_create("service_delete");
@@ -233,6 +306,7 @@ static Suite *service_delete_suite(void)
     tcase_add_test(tc, a_study_made_anew_meanwhile_is_kept);
     tcase_add_test(tc, a_study_whose_run_waits_to_resume_is_kept);
     tcase_add_test(tc, an_unpack_left_by_a_dead_server_is_removed);
+    tcase_add_test(tc, a_study_the_server_runs_is_deleted_under_its_lock);
     suite_add_tcase(s, tc);
     return s;
 }
