@@ -57,7 +57,8 @@ static const char serve_help[] =
     "  --lease-timeout S    a worker's trials fail (and are retried under max_retries)\n"
     "                       once it has not been heard from for S seconds (default 30);\n"
     "                       a restart keeps their leases, each S seconds from the start\n"
-    "  --run SPEC.json      create (or resume) this study at startup; repeatable\n"
+    "  --run SPEC.json      create (or resume) this study at startup; repeatable; one\n"
+    "                       complete with nothing left to run is served as it is\n"
     "  --work-dir DIR       trial folders (checkpoints), DIR/STUDY/N, of the studies\n"
     "                       this server creates (posted, or a --run of a new one):\n"
     "                       stored, made absolute, with each, as kestrel run\n"
@@ -276,9 +277,17 @@ static int start_runs(service *sv, const serve_opts *o)
         if (spec_load_file(&spec, o->runs[i], &err) != KE_OK) return cli_fail("serve", &err);
         char name[256];
         snprintf(name, sizeof name, "%s", spec.name);
-        if (service_submit(sv, &spec, &created, &err) != KE_OK) return cli_fail("serve", &err);
-        printf("study %s: %s\n", name, created ? "created" : "resumed");
+        int rc = service_submit(sv, &spec, &created, &err);
+        /* served as it is: a second `serve --run` of the same spec is no error */
+        if (rc != KE_OK && created == SERVICE_COMPLETE)
+            printf("study %s: complete, nothing left to run (a larger budget.max_trials in %s "
+                   "extends it)\n", name, o->runs[i]);
+        else if (rc != KE_OK)
+            return cli_fail("serve", &err);
+        else
+            printf("study %s: %s\n", name, created ? "created" : "resumed");
     }
+    fflush(stdout);     /* in a pipe too, before the engine runs */
     return CLI_OK;
 }
 

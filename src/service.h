@@ -73,7 +73,10 @@ void service_close(service *sv);
  * zeroed) in every case: a new study is created and started (*created = 1); a
  * stored one with the same spec that is not active is resumed (*created = 0);
  * KE_CONFLICT if it is active or its stored spec differs, KE_BUSY if another
- * process runs it. */
+ * process runs it. KE_CONFLICT too, with *created = SERVICE_COMPLETE, for
+ * the same spec of a study that is COMPLETE with nothing left to run (no
+ * configuration enqueued since), as service_resume refuses it. */
+#define SERVICE_COMPLETE (-1)
 int service_submit(service *sv, spec_study *spec, int *created, kerror *err);
 /* Resumes a stored study: KE_NOTFOUND, KE_CONFLICT when active, KE_BUSY.
  * retry_failed: re-run every FAILED trial once more, as `kestrel run

@@ -137,6 +137,23 @@ static int already_active(const char *name, kerror *err)
     return kerror_set(err, KE_CONFLICT, NULL, "study '%s' is already running", name);
 }
 
+/* Whether stored study row is COMPLETE with nothing left to run under
+ * max_trials: no configuration enqueued since within its budget (a grid
+ * that ran every point runs those). A resume or a post of its spec would
+ * start it only for it to end at once, and saying RUNNING would mislead. */
+static int complete_and_idle(service *sv, const storage_study *row, int max_trials)
+{
+    if (row->state != STUDY_COMPLETE) return 0;
+    int pending = 0;
+    if (row->n_configs < max_trials) {
+        storage_enqueued *e = NULL;
+        kerror lerr;
+        if (storage_enqueue_list(sv->st, row->id, 1, &e, &pending, &lerr) != KE_OK) pending = 0;
+        storage_enqueue_free(e, pending);
+    }
+    return !pending;
+}
+
 int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
 {
     int running = svc_find_active(sv, spec->name) != NULL;
@@ -164,6 +181,13 @@ int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
                             spec->name);
         else if (running)
             rc = already_active(spec->name, err);
+        /* the same spec again (a larger budget is a change): as a resume */
+        else if (!changed && complete_and_idle(sv, &row, spec->budget.max_trials)) {
+            *created = SERVICE_COMPLETE;
+            rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is complete: nothing left to run "
+                            "(post its spec with a larger budget.max_trials to extend it; POST "
+                            ".../resume?retry_failed=true re-runs its failed trials)", spec->name);
+        }
         storage_study_free(&row);
     } else if (rc == KE_NOTFOUND) {
         kerror_clear(err);
@@ -205,17 +229,7 @@ int svc_resume(service *sv, const char *name, int retry_failed, kerror *err)
         storage_study_free(&row);
         return rc;
     }
-    /* a complete study has nothing left to run, saying 202 would mislead,
-     * unless configurations were enqueued since and its budget has room
-     * (a grid that ran every point runs them) */
-    int pending = 0;
-    if (!retry_failed && row.state == STUDY_COMPLETE && row.n_configs < spec.budget.max_trials) {
-        storage_enqueued *e = NULL;
-        kerror lerr;
-        if (storage_enqueue_list(sv->st, row.id, 1, &e, &pending, &lerr) != KE_OK) pending = 0;
-        storage_enqueue_free(e, pending);
-    }
-    if (!retry_failed && row.state == STUDY_COMPLETE && !pending)
+    if (!retry_failed && complete_and_idle(sv, &row, spec.budget.max_trials))
         rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is complete: nothing to resume "
                         "(retry_failed=true re-runs its failed trials; a larger "
                         "budget.max_trials extends it)", name);

@@ -374,8 +374,8 @@ class ApiTest(ServerCase):
         self.assertEqual(status, 201)
         self.assertEqual((st["name"], st["params"], st["max_trials"]), ("fn", ["x1", "x2"], 20))
         s.wait_state("fn", "COMPLETE")
-        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 200)   # same spec: resumed
-        s.wait_state("fn", "COMPLETE")
+        # same spec, complete: nothing left to run, 409 as its resume
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 409)
         other = fn_spec("fn")
         other["strategy"]["seed"] = 2      # not a budget change: refused
         status, e = s.json("POST", "/api/v1/studies", other)

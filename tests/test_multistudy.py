@@ -357,5 +357,40 @@ class MultiStudyTest(ServerCase):
         self.release("dead")
         s.wait_state("dead", "COMPLETE")
 
+    def test_the_spec_of_a_complete_study_posted_again_is_refused_as_its_resume(self):
+        # POSTing the spec of a COMPLETE study with nothing left to run
+        # answered 200 "state": "RUNNING", and the study went back to
+        # COMPLETE at once, while POST .../resume of it answered 409
+        # "nothing to resume": both now refuse it, saying how to give it
+        # more; a larger budget.max_trials still extends it, and a second
+        # `kestrel serve --run` of the spec says it is complete and serves
+        s = self.serve("--no-access-log")
+        spec = self.hold_spec("done", 1, 1)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        self.release("done")
+        s.wait_state("done", "COMPLETE")
+        status, e = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 409, e)
+        self.assertEqual(e["error"]["message"], "study 'done' is complete: nothing left to run "
+                         "(post its spec with a larger budget.max_trials to extend it; POST "
+                         ".../resume?retry_failed=true re-runs its failed trials)")
+        self.assertEqual(s.json("POST", "/api/v1/studies/done/resume")[0], 409)
+        self.assertEqual(s.json("GET", "/api/v1/studies/done")[1]["state"], "COMPLETE")
+        spec["budget"]["max_trials"] = 2
+        status, st = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 200, st)
+        self.assertEqual(s.wait_state("done", "COMPLETE")["counts"]["total"], 2)
+        s.stop()
+        path = os.path.join(self.tmp, "done.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        again = self.serve("--no-access-log", "--run", path)
+        self.assertEqual(again.json("GET", "/api/v1/studies/done")[1]["counts"]["total"], 2)
+        again.proc.send_signal(signal.SIGTERM)
+        out = again.proc.stdout.read()
+        self.assertEqual(again.proc.wait(timeout=60), 0, out)
+        self.assertIn("study done: complete, nothing left to run (a larger budget.max_trials in "
+                      "%s extends it)\n" % path, out)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
