@@ -190,16 +190,22 @@ static int summary(const spec_study *spec, const scheduler_status *st, const pro
 {
     if (p->tty && !p->quiet) fprintf(stderr, "\r\033[K");
     int idle = p->started == 0 && st->completed;
-    char best[128] = "";
+    char best[128] = "", retry[96] = "";
     if (st->has_best)
         snprintf(best, sizeof best, ", best %s %.10g at trial %d", spec->metric, st->best_value,
                  st->best_number);
+    /* its end is for good: running it again re-runs none of its FAILED
+     * trials, and said nothing of them, while "nothing left to run" */
+    if ((st->completed || st->failed) && st->n_retryable > 0)
+        snprintf(retry, sizeof retry, "; %d FAILED trial%s left: --retry-failed runs %s again",
+                 st->n_retryable, st->n_retryable == 1 ? "" : "s",
+                 st->n_retryable == 1 ? "it" : "them");
     if (!(idle && p->quiet))
-        say(p, "study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)%s%s%s",
+        say(p, "study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)%s%s%s%s",
             spec->name, st->failed ? "failed" : st->completed ? "complete" : "stopped",
             st->n_trials, st->n_complete, st->n_pruned, st->n_failed, st->n_interrupted, best,
             st->goal_reached && st->completed ? "; objective.goal reached" : "",
-            idle ? "; nothing left to run" : "");
+            idle ? "; nothing left to run" : "", retry);
     if (st->stop_reason)
         say(p, "stopped: %s; run the same command again to resume", st->stop_reason);
     if (st->failed) {

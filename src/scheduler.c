@@ -838,6 +838,8 @@ void scheduler_get_status(const scheduler *s, scheduler_status *out)
         if (t->state == TRIAL_FAILED) {
             if (trial_interrupted(t->failure)) out->n_interrupted++;
             else out->n_failed++;
+            /* a foreign one is not retried even so (plan_retries) */
+            if (!trial_interrupted(t->failure) && !t->retried && !t->foreign) out->n_retryable++;
         }
         if (t->state != TRIAL_RUNNING && t->retry_of < 0 && t->resumed_from < 0) out->n_configs++;
     }

@@ -68,6 +68,8 @@ typedef struct {
     int n_local;                /* of n_running: children of this process */
     int n_failed;               /* failed by themselves */
     int n_interrupted;          /* FAILED by a stop, signal or dead runner (re-run) */
+    int n_retryable;            /* of n_failed, those no retry followed: a resume runs
+                                 * them again only with retry_failed (--retry-failed) */
     int n_configs;              /* fresh trials finished: what max_trials counts */
     int n_suggested;            /* suggestions the strategy made since open (under GP,
                                    a model fit each); enqueued configurations need none */

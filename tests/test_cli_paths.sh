@@ -160,5 +160,37 @@ check "resumed through the link: its next trial folder beside the others, in LIN
 $KESTREL delete s --db old/k.db >/dev/null 2>&1; rc=$?
 check "kestrel delete through the file's name removes the folders in LINK.trials" "[ $rc -eq 0 ] && [ ! -e olink.db.trials/s ]"
 
+# --- trials whose folder cannot be made ---------------------------------
+# they are FAILED and use up max_trials: the next run said the study was
+# done ("nothing left to run", or failed again) and never that
+# --retry-failed runs them; it now says how many are left and names it.
+# As root no chmod makes a folder unwritable: a regular file stands where
+# a folder must be made
+count() { sqlite3 "$1" "select count(*) from trials where state = '$2'"; }
+mkdir -p part/k.db.trials/s
+: > part/k.db.trials/s/1
+spec 3
+$KESTREL run s.json --db part/k.db >out1.txt 2>&1; rc=$?
+check "a trial whose folder is a file Kestrel did not make: FAILED, the others COMPLETE" \
+    "[ $rc -eq 0 ] && [ \$(count part/k.db FAILED) -eq 1 ] && [ \$(count part/k.db COMPLETE) -eq 2 ]"
+$KESTREL run s.json --db part/k.db >out2.txt 2>&1; rc=$?
+check "run again: nothing left to run, 1 FAILED trial left, --retry-failed named" \
+    "[ $rc -eq 0 ] && grep -q 'study s: complete, 3 trials (2 complete, 0 pruned, 1 failed, 0 interrupted), .*; nothing left to run; 1 FAILED trial left: --retry-failed runs it again\$' out2.txt"
+rm part/k.db.trials/s/1
+$KESTREL run s.json --db part/k.db --retry-failed >out3.txt 2>&1; rc=$?
+check "--retry-failed runs it, and the line names no FAILED trial left" \
+    "[ $rc -eq 0 ] && [ \$(count part/k.db COMPLETE) -eq 3 ] && ! grep -q 'FAILED trial' out3.txt"
+mkdir none
+: > none/k.db.trials
+$KESTREL run s.json --db none/k.db >out1.txt 2>err1.txt; rc=$?
+check "a file where the trials folder must be: every trial FAILED, the study failed" \
+    "[ $rc -eq 1 ] && [ \$(count none/k.db FAILED) -eq 3 ] && grep -q 'k.db.trials/s/0: Not a directory' out1.txt"
+rm none/k.db.trials
+$KESTREL run s.json --db none/k.db >out2.txt 2>err2.txt; rc=$?
+check "run again once mended: 3 FAILED trials left, --retry-failed named" \
+    "[ $rc -eq 1 ] && grep -q 'study s: failed, 3 trials (0 complete, 0 pruned, 3 failed, 0 interrupted); 3 FAILED trials left: --retry-failed runs them again\$' out2.txt"
+$KESTREL run s.json --db none/k.db --retry-failed >out3.txt 2>&1; rc=$?
+check "--retry-failed runs them: the study complete" "[ $rc -eq 0 ] && [ \$(count none/k.db COMPLETE) -eq 3 ]"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
