@@ -456,6 +456,16 @@ static int open_study(scheduler *s, int *respec, kerror *err)
     return rc;
 }
 
+/* KE_NOTFOUND when s's study, read by name before its lock was taken, is
+ * gone now that it is held. */
+static int still_stored(scheduler *s, kerror *err)
+{
+    storage_study row;
+    int rc = storage_study_get_id(s->st, s->study_id, &row, err);
+    if (rc == KE_OK) storage_study_free(&row);
+    return rc;
+}
+
 /* Lineage depth: how many retries led to trial k. */
 static int retry_depth(const sched_trials *h, int k)
 {
@@ -522,9 +532,22 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     s->threads = cores / spec->budget.max_parallel;
     if (s->threads < 1) s->threads = 1;
 
-    int respec;
-    int rc = open_study(s, &respec, err);
-    if (rc == KE_OK) rc = lock_study(&s->lock, o->db_path, s->study_id, err);
+    int respec, rc;
+    /* A study deleted between open_study's read and the lock (kestrel
+     * delete, the API's DELETE, each under the lock) is read again: made
+     * anew, as a run after the delete makes it, where its old id got "no
+     * study with id N" at the first write. Deleted again each time: said. */
+    for (int tries = 0;; tries++) {
+        rc = open_study(s, &respec, err);
+        if (rc == KE_OK) rc = lock_study(&s->lock, o->db_path, s->study_id, err);
+        if (rc != KE_OK || (rc = still_stored(s, err)) != KE_NOTFOUND) break;
+        lock_release(&s->lock);
+        if (tries == 2) {
+            rc = kerror_set(err, KE_NOTFOUND, NULL, "study '%s' was deleted meanwhile by another "
+                            "kestrel process, each time it was read", spec->name);
+            break;
+        }
+    }
     if (rc == KE_BUSY)
         kerror_set(err, KE_BUSY, NULL,
                    "study '%s' is being run by another kestrel process right now", spec->name);

@@ -247,6 +247,16 @@ END_TEST
 
 /* ---- a study the server runs ---- */
 
+/* Study "s" of one trial that sleeps until it is stopped. */
+static void parse_sleeper(spec_study *spec)
+{
+    ck_assert_msg(spec_parse(spec, "{\"name\": \"s\", \"objective\": {\"metric\": \"loss\", "
+                             "\"direction\": \"minimize\"}, \"space\": {\"x\": {\"type\": "
+                             "\"float\", \"low\": 0, \"high\": 1}}, \"strategy\": {\"name\": "
+                             "\"random\"}, \"budget\": {\"max_trials\": 1}, \"run\": {\"command\": "
+                             "[\"sleep\", \"600\"]}}", &err) == KE_OK, "%s", err.msg);
+}
+
 static volatile sig_atomic_t engine_stop;
 static int delete_rc;
 static kerror delete_err;
@@ -273,11 +283,7 @@ START_TEST(a_study_the_server_runs_is_deleted_under_its_lock)
     service_opts o = {.db_path = db_path};
     ck_assert_msg(service_open(&sv, &o, &err) == KE_OK, "%s", err.msg);
     spec_study spec;
-    ck_assert_msg(spec_parse(&spec, "{\"name\": \"s\", \"objective\": {\"metric\": \"loss\", \"direction\": \"minimize\"}, "
-                             "\"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}, "
-                             "\"strategy\": {\"name\": \"random\"}, \"budget\": {\"max_trials\": 1}, "
-                             "\"run\": {\"command\": [\"sleep\", \"600\"]}}", &err) == KE_OK,
-                  "%s", err.msg);
+    parse_sleeper(&spec);
     int created;
     ck_assert_msg(service_submit(sv, &spec, &created, &err) == KE_OK, "%s", err.msg);
     lock_at_delete = scheduler_study_id(service_study(sv, "s"));
@@ -295,6 +301,33 @@ START_TEST(a_study_the_server_runs_is_deleted_under_its_lock)
 }
 END_TEST
 
+/* A run (kestrel run, a resume by the server) whose study was deleted
+ * between its read by name and its lock (a `kestrel delete`, which holds
+ * the lock while it deletes) went on with the old id: "no study with id
+ * 1" at its first write, and it stopped. It reads the study again under
+ * its lock and makes it anew, as a run after the delete would. */
+START_TEST(a_run_whose_study_is_deleted_before_its_lock_makes_it_anew)
+{
+    serve_one_study(DELETED);
+    open_db();
+    spec_study spec;
+    parse_sleeper(&spec);
+    scheduler_opts so = {.db_path = db_path, .force = 1};
+    scheduler *s;
+    ck_assert_msg(scheduler_open(&s, st, &spec, &so, &err) == KE_OK, "%s", err.msg);
+    ck_assert_msg(!armed, "the run read no study by name");
+    scheduler_status ss;
+    scheduler_get_status(s, &ss);
+    ck_assert_int_eq(ss.n_trials, 0);
+    storage_study row;
+    ck_assert_int_eq(storage_study_get(st, "s", &row, &err), KE_OK);
+    ck_assert(row.id == ss.study_id && row.state == STUDY_RUNNING);
+    storage_study_free(&row);
+    scheduler_close(s);
+    spec_free(&spec);
+}
+END_TEST
+
 static Suite *service_delete_suite(void)
 {
     Suite *s = suite_create("service_delete");
@@ -307,6 +340,7 @@ static Suite *service_delete_suite(void)
     tcase_add_test(tc, a_study_whose_run_waits_to_resume_is_kept);
     tcase_add_test(tc, an_unpack_left_by_a_dead_server_is_removed);
     tcase_add_test(tc, a_study_the_server_runs_is_deleted_under_its_lock);
+    tcase_add_test(tc, a_run_whose_study_is_deleted_before_its_lock_makes_it_anew);
     suite_add_tcase(s, tc);
     return s;
 }
