@@ -79,7 +79,8 @@ int sched_dir_remove(const char *dir, kerror *err)
                           "it to make or clear trial folders (remove it, or choose another work "
                           "folder)", parent);
     if (lstat(dir, &st) < 0) {
-        if (errno == ENOENT) return KE_OK;
+        /* a file where a folder of its path must be: no folder is there */
+        if (errno == ENOENT || errno == ENOTDIR) return KE_OK;
         return kerror_set(err, KE_IO, NULL, "cannot read %s: %s", dir, strerror(errno));
     }
     if (!S_ISDIR(st.st_mode) || lstat(mark, &st) < 0)
@@ -91,12 +92,34 @@ int sched_dir_remove(const char *dir, kerror *err)
     return KE_OK;
 }
 
+/* The first folder of dir's path that is something else (a file), in
+ * way: 1, or 0 when there is none. */
+static int file_in_way(const char *dir, char *way, size_t n)
+{
+    struct stat st;
+    snprintf(way, n, "%s", dir);
+    for (char *p = way + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (stat(way, &st) == 0 && !S_ISDIR(st.st_mode)) return 1;
+        *p = '/';
+    }
+    return 0;
+}
+
 int sched_dir_make(const char *dir, kerror *err)
 {
     int rc = sched_dir_remove(dir, err);
     if (rc != KE_OK) return rc;
-    if (sched_dir_mkdirs(dir) < 0)
-        return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", dir, strerror(errno));
+    if (sched_dir_mkdirs(dir) < 0) {
+        int e = errno;
+        char way[PATH_MAX];
+        /* "Not a directory" named the trial's folder, not what is wrong */
+        if (e == ENOTDIR && file_in_way(dir, way, sizeof way))
+            return kerror_set(err, KE_IO, NULL, "cannot create %s: %s is a file, not a folder: "
+                              "move it away or choose another work folder", dir, way);
+        return kerror_set(err, KE_IO, NULL, "cannot create %s: %s", dir, strerror(e));
+    }
     char mark[PATH_MAX];
     snprintf(mark, sizeof mark, "%s/%s", dir, SCHED_DIR_MARK);   /* it fits: sched_dir_remove */
     FILE *f = fopen(mark, "w");

@@ -33,7 +33,7 @@ int sched_dir_make(const char *dir, kerror *err);
 
 /* Removes the trial folder dir and everything under it (symbolic links are
  * removed, not followed) when Kestrel made it. KE_OK also when dir does not
- * exist; KE_INVALID as for sched_dir_make; KE_CONFLICT, removing nothing,
+ * exist (a file where a folder of its path must be included); KE_INVALID as for sched_dir_make; KE_CONFLICT, removing nothing,
  * when it exists without SCHED_DIR_MARK or when the folder it is in is a
  * symbolic link; KE_IO when the removal fails. */
 int sched_dir_remove(const char *dir, kerror *err);

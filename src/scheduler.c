@@ -187,7 +187,9 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
         else if (rc != KE_OK) return rc;
     }
     snprintf(dir, sizeof dir, "%s/%s", work_dir, study);
-    if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+    /* ENOTDIR: a file where the work folder was, which none of it can be under */
+    if (rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST &&
+        errno != ENOTDIR)
         return kerror_set(err, KE_IO, NULL, "cannot remove %s: %s", dir, strerror(errno));
     return KE_OK;
 }
