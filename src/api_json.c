@@ -250,20 +250,28 @@ static int csv_taken(const api_csv *c, const char *label)
  * prefixes as make it one no column has yet (a parameter called value is
  * param_value; one called value beside one called param_value is
  * param_param_value: a reader keyed by name, csv.DictReader or pandas, lost
- * or renamed one of two columns of the same name). Written into buf of
- * size bytes when it differs from name. */
-static const char *csv_label(const api_csv *c, const char *prefix, const char *name, char *buf,
-                             size_t size)
+ * or renamed one of two columns of the same name). A label that differs
+ * from name is allocated, of any length (a fixed buffer left a name too
+ * long for it bare, a second column of that name), and *own holds it for
+ * the caller to free. NULL when out of memory. */
+static const char *csv_label(const api_csv *c, const char *prefix, const char *name, char **own)
 {
-    const char *label = name;
-    size_t lp = strlen(prefix), off = 0;
-    while (csv_taken(c, label) && off + lp + strlen(name) < size) {
-        memcpy(buf + off, prefix, lp);
-        off += lp;
-        snprintf(buf + off, size - off, "%s", name);
-        label = buf;
+    size_t lp = strlen(prefix), ln = strlen(name);
+    *own = NULL;
+    if (!csv_taken(c, name)) return name;
+    /* ends: each prefix makes a longer label, and the columns are finite */
+    for (size_t k = 1;; k++) {
+        char *label = realloc(*own, k * lp + ln + 1);
+        if (!label) {
+            free(*own);
+            *own = NULL;
+            return NULL;
+        }
+        *own = label;
+        for (size_t i = 0; i < k; i++) memcpy(label + i * lp, prefix, lp);
+        memcpy(label + k * lp, name, ln + 1);
+        if (!csv_taken(c, label)) return label;
     }
-    return label;
 }
 
 /* Appends to names (the space's) the parameters the study's trials ran
@@ -286,6 +294,12 @@ static int add_past_params(json_t *names, storage *st, int64_t study_id, kerror 
     return rc;
 }
 
+static int csv_nomem(api_csv *c, kerror *err)
+{
+    api_csv_close(c);
+    return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+}
+
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 {
     memset(c, 0, sizeof *c);
@@ -305,8 +319,8 @@ int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
      * by a reader keyed by name (csv.DictReader, pandas) */
     for (int i = 0; i < c->np; i++) {
         const char *name = json_string_value(json_array_get(c->params, (size_t)i));
-        const char *label = csv_label(c, "param_", name, c->param_labels[i],
-                                      sizeof c->param_labels[0]);
+        const char *label = csv_label(c, "param_", name, &c->param_labels[i]);
+        if (!label) return csv_nomem(c, err);
         c->cols[c->ncols++] = label;
     }
     /* final metrics besides the objective (the value column), named as
@@ -314,7 +328,8 @@ int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
     for (int i = 0; i < c->n_metrics && c->nm < API_CSV_MAX_METRICS; i++) {
         const char *name = c->metrics[i].name;
         if (!strcmp(name, s->metric)) continue;
-        const char *label = csv_label(c, "metric_", name, c->labels[c->nm], sizeof c->labels[0]);
+        const char *label = csv_label(c, "metric_", name, &c->labels[c->nm]);
+        if (!label) return csv_nomem(c, err);
         c->metric_of[c->nm++] = name;
         c->cols[c->ncols++] = label;
     }
@@ -324,6 +339,8 @@ int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 
 void api_csv_close(api_csv *c)
 {
+    for (int i = 0; i < API_CSV_MAX_PARAMS; i++) free(c->param_labels[i]);
+    for (int i = 0; i < API_CSV_MAX_METRICS; i++) free(c->labels[i]);
     json_decref(c->params);
     storage_metrics_free(c->metrics, c->n_metrics);
     memset(c, 0, sizeof *c);

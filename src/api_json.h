@@ -34,9 +34,9 @@ typedef struct {
     storage_metric *metrics;            /* the study's final metric names */
     int n_metrics;
     const char *metric_of[API_CSV_MAX_METRICS];  /* metric of each of the nm columns */
-    char labels[API_CSV_MAX_METRICS][80];
+    char *labels[API_CSV_MAX_METRICS];  /* "metric_NAME" for those that need it */
     int nm;
-    char param_labels[API_CSV_MAX_PARAMS][80];  /* "param_NAME" for those that need it */
+    char *param_labels[API_CSV_MAX_PARAMS];  /* "param_NAME" for those that need it */
 } api_csv;
 
 /* A number, or null when not finite (JSON has no NaN). */

@@ -1,0 +1,32 @@
+#!/bin/sh
+# End-to-end tests of the query and study commands (trials, best, studies,
+# enqueue, the CSV export) on real histories: real SQLite files, trials run
+# as real child processes. Every parameter and metric a study's trials have
+# is a column, and every column's name differs from every other's, as a
+# reader keyed by name (csv.DictReader, pandas) needs.
+fixture=cli-query
+. "${top_srcdir:-$(pwd)}/tests/cli_fixture.sh"
+q() { sqlite3 "${DB:-kestrel.db}" "$1"; }
+# the CSV header's names, one a line, and how many are not unique
+header() { head -1 "$1" | tr ',' '\n'; }
+dups() { header "$1" | sort | uniq -d | wc -l; }
+
+# --- a clashing name too long for a fixed label buffer --------------------
+# A metric named as a parameter is metric_NAME; a name of 80 bytes and more
+# (an older history's, which took any length) was left bare: two columns of
+# the same name, of which a reader keyed by name kept one.
+cat > long.json <<'J'
+{"name": "long", "objective": {"metric": "value"},
+ "space": {"p": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 1},
+ "run": {"command": "echo '{{\"value\": {p}, \"m\": 2}}'"}}
+J
+L=$(printf 'n%.0s' $(seq 100))
+$KESTREL run long.json --db long.db >/dev/null 2>&1; rc=$?
+DB=long.db q "UPDATE trial_params SET name = '$L'; UPDATE trial_metrics SET name = '$L' WHERE name = 'm'"
+$KESTREL trials long --db long.db --format csv >out.csv 2>err.txt; rc2=$?
+check "kestrel trials --format csv: a metric of 100 bytes named as a parameter is metric_NAME" \
+    "[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ \$(dups out.csv) -eq 0 ] && header out.csv | grep -qx 'metric_$L' && header out.csv | grep -qx '$L'"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
