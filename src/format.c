@@ -220,13 +220,29 @@ char *format_json(const json_t *v, size_t flags)
     return text;
 }
 
+/* s in buf of n bytes, cut before the first character that does not fit
+ * whole: a cut at n - 1 bytes could split a UTF-8 sequence and write a
+ * broken character to the terminal. A byte that starts no sequence counts
+ * as a character of its own, as table_cell counts it. */
+static void whole_chars(const char *s, char *buf, size_t n)
+{
+    size_t len = 0;
+    for (int k; s[len]; len += (size_t)k) {
+        k = utf8_seq_len(s + len);
+        if (!k) k = 1;
+        if (len + (size_t)k >= n) break;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+}
+
 static void cell_text(const format_cell *c, char *buf, size_t n)
 {
     switch (c->kind) {
     case CELL_NULL: buf[0] = '\0'; break;
     case CELL_INT: snprintf(buf, n, "%.0f", c->num); break;
     case CELL_NUM: snprintf(buf, n, "%.6g", c->num); break;
-    case CELL_TEXT: snprintf(buf, n, "%s", c->text ? c->text : ""); break;
+    case CELL_TEXT: whole_chars(c->text ? c->text : "", buf, n); break;
     }
 }
 

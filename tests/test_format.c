@@ -10,6 +10,7 @@
 
 #include "check_main.h"
 #include "../src/format.h"
+#include "../common/utf8.h"
 
 /* The definition format_number is held to. */
 static void reference(double v, char *buf, size_t n)
@@ -215,6 +216,30 @@ START_TEST(test_table_pads_characters_not_bytes)
 }
 END_TEST
 
+/* A table cell longer than the writer's 1023 bytes is cut before the
+ * character that straddles the cut, not inside it: "é" at bytes 1022-1023
+ * left its lead byte alone, a broken character on the terminal. */
+START_TEST(test_table_cuts_on_a_character_boundary)
+{
+    static const char *const cols[] = {"note"};
+    char cell[1100];
+    memset(cell, 'a', 1022);
+    strcpy(cell + 1022, "\u00e9 and more");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    format_writer w;
+    format_begin(&w, FORMAT_TABLE, out, cols, 1);
+    format_row(&w, (format_cell[]){{.kind = CELL_TEXT, .text = cell}});
+    format_end(&w);
+    fclose(out);
+    char *row = strchr(text, '\n') + 1;
+    ck_assert_msg(utf8_valid(text), "the table is not valid UTF-8");
+    ck_assert_uint_eq(strcspn(row, "\n"), 1022);   /* the a's, without half of the é */
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("format");
@@ -226,6 +251,7 @@ int main(void)
     tcase_add_test(tc, test_json_reals);
     tcase_add_test(tc, test_json_integral_reals_stay_reals);
     tcase_add_test(tc, test_table_pads_characters_not_bytes);
+    tcase_add_test(tc, test_table_cuts_on_a_character_boundary);
     suite_add_tcase(su, tc);
     return check_run(su);
 }
