@@ -50,6 +50,12 @@ static int set_param(json_t *obj, const char *arg, kerror *err)
 {
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg) return kerror_set(err, KE_INVALID, "--set", "expected NAME=VALUE, not '%s'", arg);
+    /* a longer NAME was cut to its first 63 bytes: a configuration for
+     * another parameter, or a refusal naming one the user never gave */
+    if (eq - arg >= SPACE_NAME_MAX)
+        return kerror_set(err, KE_INVALID, "--set", "parameter name '%.20s...' is %d bytes long: "
+                          "no parameter's name is longer than %d", arg, (int)(eq - arg),
+                          SPACE_NAME_MAX - 1);
     char name[SPACE_NAME_MAX];
     snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
     if (json_object_get(obj, name))   /* which one was meant? */

@@ -28,5 +28,20 @@ $KESTREL trials long --db long.db --format csv >out.csv 2>err.txt; rc2=$?
 check "kestrel trials --format csv: a metric of 100 bytes named as a parameter is metric_NAME" \
     "[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ \$(dups out.csv) -eq 0 ] && header out.csv | grep -qx 'metric_$L' && header out.csv | grep -qx '$L'"
 
+# --- enqueue --set with a name longer than any parameter's -----------------
+# The name was cut to its first 63 bytes: a configuration for the parameter
+# so named (a 63-byte one here) was queued, exit 0, of a name never given.
+A=$(printf 'a%.0s' $(seq 63))
+cat > en.json <<J
+{"name": "en", "objective": {"metric": "value"},
+ "space": {"$A": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 1},
+ "run": {"command": "echo '{{\\"value\\": 1}}'"}}
+J
+$KESTREL run en.json --db en.db >/dev/null 2>&1; rc=$?
+$KESTREL enqueue en --db en.db --set "${A}bc=0.5" >out.txt 2>err.txt; rc2=$?
+check "kestrel enqueue --set NAME=V with a NAME of 65 bytes: exit 2, the limit named, nothing queued" \
+    "[ $rc -eq 0 ] && [ $rc2 -eq 2 ] && grep -q 'is 65 bytes long: no parameter.s name is longer than 63' err.txt && [ \$(DB=en.db q 'select count(*) from enqueued') -eq 0 ]"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
