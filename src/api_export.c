@@ -27,6 +27,7 @@ typedef struct {
     storage *st;                /* the producer's until it ends */
     int64_t study_id;
     api_csv layout;             /* the CSV's columns */
+    format_cell *cells;         /* a row's, layout.ncols of them */
     int csv, rows;
     format_writer fw;
     FILE *w;                    /* the pipe's write end */
@@ -86,12 +87,11 @@ static int export_row(const storage_trial *t, void *ctx)
     kerror err;
     if (!j->opened) open_document(j);
     if (j->csv) {
-        format_cell cells[API_CSV_COLS];
-        if (api_csv_cells(&j->layout, j->st, t, cells, &err) != KE_OK) {
+        if (api_csv_cells(&j->layout, j->st, t, j->cells, &err) != KE_OK) {
             set_cut(j);
             return 1;
         }
-        format_row(&j->fw, cells);
+        format_row(&j->fw, j->cells);
     } else {
         /* A trial that cannot be encoded (out of memory) ends the export
          * early: a cut document is refused by any reader, a null row is not. */
@@ -156,6 +156,7 @@ static void export_free(void *ctx)
     if (j->w) fclose(j->w);
     if (j->st) j->release(j->owner, j->st);
     api_csv_close(&j->layout);
+    free(j->cells);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->decided_cv);
     free(j);
@@ -178,6 +179,10 @@ void api_export(http_req *rq, storage *st, storage_study *s, int csv, api_export
                       .rfd = fds[0]};
     kerror err;
     int rc = csv ? api_csv_open(&j->layout, st, s, &err) : KE_OK;
+    if (rc == KE_OK && csv && !(j->cells = calloc((size_t)j->layout.ncols, sizeof *j->cells))) {
+        api_csv_close(&j->layout);
+        rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
+    }
     if (rc != KE_OK) {
         close(fds[0]);
         close(fds[1]);

@@ -294,12 +294,6 @@ static int add_past_params(json_t *names, storage *st, int64_t study_id, kerror 
     return rc;
 }
 
-static int csv_nomem(api_csv *c, kerror *err)
-{
-    api_csv_close(c);
-    return kerror_set(err, KE_NOMEM, NULL, "out of memory");
-}
-
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 {
     memset(c, 0, sizeof *c);
@@ -308,39 +302,50 @@ int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
                        : kerror_set(err, KE_NOMEM, NULL, "out of memory");
     if (rc == KE_OK)
         rc = storage_study_metric_names(st, s->id, &c->metrics, &c->n_metrics, err);
-    if (rc != KE_OK) {
-        json_decref(c->params);
-        return rc;
+    c->np = (int)json_array_size(c->params);
+    size_t most = API_CSV_FIXED + (size_t)c->np + (size_t)c->n_metrics;
+    if (rc == KE_OK) {
+        c->cols = calloc(most, sizeof *c->cols);
+        c->labels = calloc(most, sizeof *c->labels);
+        c->metric_of = calloc((size_t)c->n_metrics + 1, sizeof *c->metric_of);
+        if (!c->cols || !c->labels || !c->metric_of)
+            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     }
-    int np = (int)json_array_size(c->params);
-    c->np = np < API_CSV_MAX_PARAMS ? np : API_CSV_MAX_PARAMS;
-    for (size_t i = 0; i < sizeof csv_head / sizeof *csv_head; i++) c->cols[c->ncols++] = csv_head[i];
+    for (size_t i = 0; rc == KE_OK && i < sizeof csv_head / sizeof *csv_head; i++)
+        c->cols[c->ncols++] = csv_head[i];
     /* a parameter called value or state read as the objective or the state
      * by a reader keyed by name (csv.DictReader, pandas) */
-    for (int i = 0; i < c->np; i++) {
+    for (int i = 0; rc == KE_OK && i < c->np; i++) {
         const char *name = json_string_value(json_array_get(c->params, (size_t)i));
-        const char *label = csv_label(c, "param_", name, &c->param_labels[i]);
-        if (!label) return csv_nomem(c, err);
-        c->cols[c->ncols++] = label;
+        const char *label = csv_label(c, "param_", name, &c->labels[c->ncols]);
+        if (!label) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+        else c->cols[c->ncols++] = label;
     }
     /* final metrics besides the objective (the value column), named as
      * reported unless a parameter has that name */
-    for (int i = 0; i < c->n_metrics && c->nm < API_CSV_MAX_METRICS; i++) {
+    for (int i = 0; rc == KE_OK && i < c->n_metrics; i++) {
         const char *name = c->metrics[i].name;
         if (!strcmp(name, s->metric)) continue;
-        const char *label = csv_label(c, "metric_", name, &c->labels[c->nm]);
-        if (!label) return csv_nomem(c, err);
+        const char *label = csv_label(c, "metric_", name, &c->labels[c->ncols]);
+        if (!label) {
+            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+            break;
+        }
         c->metric_of[c->nm++] = name;
         c->cols[c->ncols++] = label;
     }
-    for (size_t i = 0; i < sizeof csv_tail / sizeof *csv_tail; i++) c->cols[c->ncols++] = csv_tail[i];
-    return KE_OK;
+    for (size_t i = 0; rc == KE_OK && i < sizeof csv_tail / sizeof *csv_tail; i++)
+        c->cols[c->ncols++] = csv_tail[i];
+    if (rc != KE_OK) api_csv_close(c);
+    return rc;
 }
 
 void api_csv_close(api_csv *c)
 {
-    for (int i = 0; i < API_CSV_MAX_PARAMS; i++) free(c->param_labels[i]);
-    for (int i = 0; i < API_CSV_MAX_METRICS; i++) free(c->labels[i]);
+    for (int i = 0; c->labels && i < c->ncols; i++) free(c->labels[i]);
+    free(c->labels);
+    free(c->cols);
+    free(c->metric_of);
     json_decref(c->params);
     storage_metrics_free(c->metrics, c->n_metrics);
     memset(c, 0, sizeof *c);

@@ -13,9 +13,6 @@
 #include "storage.h"
 
 #define API_CSV_FIXED 13        /* CSV columns besides the parameters and metrics */
-#define API_CSV_MAX_PARAMS 64
-#define API_CSV_MAX_METRICS 64
-#define API_CSV_COLS (API_CSV_FIXED + API_CSV_MAX_PARAMS + API_CSV_MAX_METRICS)
 
 /* The columns of a study's trials as a table (the CSV export, `kestrel
  * trials`): number, state, value, the parameters (the stored spec's order,
@@ -25,18 +22,19 @@
  * column has gets "metric_"), then started_at, finished_at, duration,
  * last_step, budget, resumed_from, retry_of, enqueued (1 or 0), worker,
  * failure: every column's name differs, as a CSV reader keyed by name
- * needs. */
+ * needs. Every parameter and metric is a column, however many (the arrays
+ * are sized by the study's names: fixed ones of 64 dropped the rest). */
 typedef struct {
-    const char *cols[API_CSV_COLS];     /* the ncols column names */
+    const char **cols;                  /* the ncols column names */
     int ncols;
-    json_t *params;                     /* parameter names, np of them used */
+    json_t *params;                     /* parameter names, np of them */
     int np;
     storage_metric *metrics;            /* the study's final metric names */
     int n_metrics;
-    const char *metric_of[API_CSV_MAX_METRICS];  /* metric of each of the nm columns */
-    char *labels[API_CSV_MAX_METRICS];  /* "metric_NAME" for those that need it */
+    const char **metric_of;             /* metric of each of the nm columns */
     int nm;
-    char *param_labels[API_CSV_MAX_PARAMS];  /* "param_NAME" for those that need it */
+    char **labels;                      /* a column's "param_NAME" or "metric_NAME", when it
+                                         * needs one (owned), else NULL; ncols of them */
 } api_csv;
 
 /* A number, or null when not finite (JSON has no NaN). */
@@ -80,10 +78,10 @@ void api_cursor_text(const storage_trial *t, int best_first, char *buf);
 int api_cursor_parse(const char *text, int best_first, storage_cursor *out, kerror *err);
 
 /* Lays out the columns of study s (reads its metric names from st); free
- * with api_csv_close. */
+ * with api_csv_close (also after an error). Errors: storage's, KE_NOMEM. */
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err);
-/* One trial's c->ncols cells (reads its final metrics from st); cells borrow
- * from t and c. */
+/* One trial's c->ncols cells, into cells of c->ncols (reads its final
+ * metrics from st); cells borrow from t and c. */
 int api_csv_cells(const api_csv *c, storage *st, const storage_trial *t, format_cell *cells,
                   kerror *err);
 void api_csv_close(api_csv *c);

@@ -170,35 +170,54 @@ typedef struct {
     format_writer w;
     api_csv layout;
     storage *st;
-    int keep[API_CSV_COLS];     /* the layout's columns shown, in order */
+    int *keep;                  /* the layout's columns shown, in order */
+    const char **cols;          /* their names */
+    format_cell *all, *shown;   /* a row's cells: the layout's, those shown */
     int n;
     kerror *err;
     int rc;
 } trial_printer;
 
 /* The layout's columns; a table leaves out the wide ones that a terminal
- * reader rarely needs (times as Unix seconds, the worker). */
-static void choose_columns(trial_printer *tp, format_kind kind, const char **cols)
+ * reader rarely needs (times as Unix seconds, the worker). Allocates tp's
+ * arrays (freed by free_printer); KE_NOMEM. */
+static int choose_columns(trial_printer *tp, format_kind kind)
 {
+    size_t n = (size_t)tp->layout.ncols;
     tp->n = 0;
+    tp->keep = calloc(n, sizeof *tp->keep);
+    tp->cols = calloc(n, sizeof *tp->cols);
+    tp->all = calloc(n, sizeof *tp->all);
+    tp->shown = calloc(n, sizeof *tp->shown);
+    if (!tp->keep || !tp->cols || !tp->all || !tp->shown)
+        return kerror_set(tp->err, KE_NOMEM, NULL, "out of memory");
     for (int i = 0; i < tp->layout.ncols; i++) {
         const char *c = tp->layout.cols[i];
         if (kind == FORMAT_TABLE && (!strcmp(c, "started_at") || !strcmp(c, "finished_at") ||
                                      !strcmp(c, "worker")))
             continue;
-        cols[tp->n] = c;
+        tp->cols[tp->n] = c;
         tp->keep[tp->n++] = i;
     }
+    return KE_OK;
+}
+
+static void free_printer(trial_printer *tp)
+{
+    free(tp->keep);
+    free(tp->cols);
+    free(tp->all);
+    free(tp->shown);
+    api_csv_close(&tp->layout);
 }
 
 static int print_trial(const storage_trial *t, void *ctx)
 {
     trial_printer *tp = ctx;
-    format_cell all[API_CSV_COLS], shown[API_CSV_COLS];
-    tp->rc = api_csv_cells(&tp->layout, tp->st, t, all, tp->err);
+    tp->rc = api_csv_cells(&tp->layout, tp->st, t, tp->all, tp->err);
     if (tp->rc != KE_OK) return 1;
-    for (int i = 0; i < tp->n; i++) shown[i] = all[tp->keep[i]];
-    format_row(&tp->w, shown);
+    for (int i = 0; i < tp->n; i++) tp->shown[i] = tp->all[tp->keep[i]];
+    format_row(&tp->w, tp->shown);
     return 0;
 }
 
@@ -292,10 +311,10 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
         rc = not_found(st, &study, 1, &err);
     if (best_only && rc == KE_OK && q->export_model && (rc = export_model(q, t.number, &err)))
         storage_trial_free(&t);
+    if (rc == KE_OK && (rc = choose_columns(&tp, q->fmt)) != KE_OK && best_only)
+        storage_trial_free(&t);
     if (rc == KE_OK) {
-        const char *cols[API_CSV_COLS];
-        choose_columns(&tp, q->fmt, cols);
-        format_begin(&tp.w, q->fmt, stdout, cols, tp.n);
+        format_begin(&tp.w, q->fmt, stdout, tp.cols, tp.n);
         if (best_only) {
             print_trial(&t, &tp);
             storage_trial_free(&t);
@@ -310,9 +329,9 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
          * unclosed, the JSON without its ']', as a cut export: a reader
          * refuses it rather than take part of a study for the whole */
         if (rc == KE_OK) format_end(&tp.w);
-        else fflush(stdout);
+        else format_abandon(&tp.w);
     }
-    api_csv_close(&tp.layout);
+    free_printer(&tp);
     storage_study_free(&study);
     storage_close(st);
     return rc == KE_OK ? CLI_OK : cli_fail(cmd, &err);

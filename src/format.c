@@ -304,23 +304,35 @@ static void table_cell(FILE *out, const char *s, int width, int last)
     fprintf(out, "%*s", (chars < width ? width - chars : 0) + 1, "");
 }
 
+/* A column's width before any widening: its name's, at least TABLE_WIDTH. */
+static int name_width(const format_writer *w, int col)
+{
+    int n = (int)strlen(w->cols[col]);
+    return n > TABLE_WIDTH ? n : TABLE_WIDTH;
+}
+
+static int col_width(const format_writer *w, int col)
+{
+    return w->width ? w->width[col] : name_width(w, col);
+}
+
 void format_begin(format_writer *w, format_kind kind, FILE *out, const char *const *cols, int ncols)
 {
     w->kind = kind;
     w->out = out;
     w->cols = cols;
-    w->ncols = ncols < FORMAT_MAX_COLS ? ncols : FORMAT_MAX_COLS;
+    w->ncols = ncols;
     w->rows = 0;
     w->started = 0;
-    for (int i = 0; i < w->ncols; i++) {
-        int n = (int)strlen(cols[i]);
-        w->width[i] = n > TABLE_WIDTH ? n : TABLE_WIDTH;
-    }
+    /* a fixed array of 160 dropped the columns past it: a study's trials
+     * may report any number of metrics */
+    w->width = kind == FORMAT_TABLE && ncols > 0 ? calloc((size_t)ncols, sizeof *w->width) : NULL;
+    for (int i = 0; w->width && i < w->ncols; i++) w->width[i] = name_width(w, i);
 }
 
 void format_widen(format_writer *w, int col, int width)
 {
-    if (col >= 0 && col < w->ncols && width > w->width[col]) w->width[col] = width;
+    if (w->width && col >= 0 && col < w->ncols && width > w->width[col]) w->width[col] = width;
 }
 
 /* The header (or JSON's "["), written before the first row or at the end. */
@@ -342,7 +354,7 @@ static void start(format_writer *w)
             char name[1024];
             snprintf(name, sizeof name, "%s", w->cols[i]);
             one_line(name, sizeof name);
-            table_cell(out, name, w->width[i], i + 1 == w->ncols);
+            table_cell(out, name, col_width(w, i), i + 1 == w->ncols);
         }
     }
     fputc('\n', out);
@@ -385,7 +397,7 @@ void format_row(format_writer *w, const format_cell *cells)
                 format_csv_field(out, c->kind == CELL_TEXT && c->text ? c->text : buf);
             } else {
                 one_line(buf, sizeof buf);
-                table_cell(out, buf, w->width[i], i + 1 == w->ncols);
+                table_cell(out, buf, col_width(w, i), i + 1 == w->ncols);
             }
         }
         fputc('\n', out);
@@ -393,9 +405,16 @@ void format_row(format_writer *w, const format_cell *cells)
     w->rows++;
 }
 
+void format_abandon(format_writer *w)
+{
+    fflush(w->out);
+    free(w->width);
+    w->width = NULL;
+}
+
 void format_end(format_writer *w)
 {
     start(w);
     if (w->kind == FORMAT_JSON) fputs(w->rows ? "\n]\n" : "]\n", w->out);
-    fflush(w->out);
+    format_abandon(w);
 }

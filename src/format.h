@@ -17,13 +17,12 @@ typedef struct {
     const char *text;     /* CELL_TEXT; borrowed */
 } format_cell;
 
-#define FORMAT_MAX_COLS 160
-
 typedef struct {
     format_kind kind;
     FILE *out;
-    int ncols;
-    int width[FORMAT_MAX_COLS]; /* table: a column's width, at least its name's */
+    int ncols;                  /* any number (a study's metrics are its trials' to name) */
+    int *width;                 /* a table's: a column's width, at least its name's; NULL
+                                 * (out of memory) makes each its name's or TABLE_WIDTH */
     int started;
     const char *const *cols;    /* borrowed for the writer's life */
     int rows;
@@ -57,6 +56,11 @@ void format_begin(format_writer *w, format_kind kind, FILE *out, const char *con
  * caller that knows its longest cell, like a study's name, aligns the table). */
 void format_widen(format_writer *w, int col, int width);
 void format_row(format_writer *w, const format_cell *cells);
+/* Closes the document (the header or the JSON's "]" when no row came),
+ * flushes and frees what format_begin allocated. */
 void format_end(format_writer *w);
+/* Flushes and frees, leaving the document unclosed: a listing cut by an
+ * error (a reader refuses a JSON array without its "]"). */
+void format_abandon(format_writer *w);
 
 #endif

@@ -43,5 +43,31 @@ $KESTREL enqueue en --db en.db --set "${A}bc=0.5" >out.txt 2>err.txt; rc2=$?
 check "kestrel enqueue --set NAME=V with a NAME of 65 bytes: exit 2, the limit named, nothing queued" \
     "[ $rc -eq 0 ] && [ $rc2 -eq 2 ] && grep -q 'is 65 bytes long: no parameter.s name is longer than 63' err.txt && [ \$(DB=en.db q 'select count(*) from enqueued') -eq 0 ]"
 
+# --- every metric and parameter a column, however many --------------------
+# 71 final metrics (40 of trial 0's, 40 of trial 1's: a trial keeps 64) and
+# 128 parameters (a space of 64, then another of 64 by run --force: the old
+# trial keeps its values): the CSV kept 64 metrics and 64 parameters,
+# silently.
+python3 - <<'P'
+import json
+def spec(prefix, trials):
+    return {"name": "wide", "objective": {"metric": "value"},
+            "space": {"%s%d" % (prefix, i): {"type": "float", "low": 0, "high": 1} for i in range(64)},
+            "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": trials},
+            "run": {"command": ["python3", "metrics.py", "{trial}"]}}
+json.dump(spec("p", 1), open("wide1.json", "w"))
+json.dump(spec("q", 2), open("wide2.json", "w"))
+open("metrics.py", "w").write(
+    "import json, sys\n"
+    "first = 31 * int(sys.argv[1])\n"
+    "print(json.dumps(dict({'m%02d' % i: i for i in range(first, first + 40)}, value=1)))\n")
+P
+$KESTREL run wide1.json --db wide.db >/dev/null 2>&1 && $KESTREL run wide2.json --db wide.db --force >/dev/null 2>&1; rc=$?
+$KESTREL trials wide --db wide.db --format csv >out.csv 2>err.txt; rc2=$?
+$KESTREL trials wide --db wide.db >out.txt 2>&1; rc3=$?
+check "kestrel trials --format csv: 71 metrics and 128 parameters (64 removed by --force) are 199 columns, values kept" \
+    "[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ \$(header out.csv | wc -l) -eq 212 ] && [ \$(header out.csv | grep -c '^m[0-9][0-9]\$') -eq 71 ] && [ \$(header out.csv | grep -c '^[pq][0-9]*\$') -eq 128 ] && python3 -c \"import csv; r = list(csv.DictReader(open('out.csv'))); assert r[0]['m00'] == '0' and not r[0]['m70'] and r[0]['p63'] and not r[0]['q63'] and r[1]['q63'] and r[1]['m70'] == '70', r[0]\""
+check "kestrel trials (table): its header names every metric too" "[ $rc3 -eq 0 ] && head -1 out.txt | grep -q ' m70 ' && head -1 out.txt | grep -q ' q63 '"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
