@@ -79,7 +79,14 @@ static void respond_study(api *a, http_req *rq, int status, const char *name, in
     storage *st = api_pool_get(a, &err);
     int rc = st ? storage_study_get(st, name, &s, &err) : err.code;
     if (rc == KE_OK) {
-        http_respond_json(rq, status, api_study_json(&s, with_spec));
+        json_t *o = api_study_json(&s, with_spec);
+        /* the columns its trials have that "params" does not name */
+        if (o && with_spec && (rc = api_study_removed_params(st, &s, o, &err)) != KE_OK) {
+            json_decref(o);
+            http_respond_kerror(rq, &err);
+        } else {
+            http_respond_json(rq, status, o);
+        }
         storage_study_free(&s);
     } else {
         if (rc == KE_NOTFOUND && gone == GONE_UNDONE)

@@ -294,6 +294,22 @@ static int add_past_params(json_t *names, storage *st, int64_t study_id, kerror 
     return rc;
 }
 
+int api_study_removed_params(storage *st, const storage_study *s, json_t *study, kerror *err)
+{
+    json_t *names = api_param_names(s->spec_json), *removed = json_array();
+    size_t in_space = json_array_size(names);
+    int rc = names && removed ? add_past_params(names, st, s->id, err)
+                              : kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    for (size_t i = in_space; rc == KE_OK && i < json_array_size(names); i++)
+        if (json_array_append(removed, json_array_get(names, i)) != 0)
+            rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK && json_object_set(study, "removed_params", removed) != 0)
+        rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    json_decref(removed);
+    json_decref(names);
+    return rc;
+}
+
 int api_csv_open(api_csv *c, storage *st, const storage_study *s, kerror *err)
 {
     memset(c, 0, sizeof *c);

@@ -44,6 +44,13 @@ json_t *api_number(double v);
 json_t *api_text(const char *s);
 /* The study object; with_spec adds "spec" (the stored spec document). */
 json_t *api_study_json(const storage_study *s, int with_spec);
+/* Adds "removed_params" to the study object: the parameters s's trials
+ * ran with that its space no longer has (a `run --force` removed them),
+ * sorted, as the CSV export's and `kestrel trials`' columns after the
+ * space's; [] when none. Reads every trial's parameter names, so only the
+ * one study's answer carries it (GET .../studies/NAME), not the list or
+ * the events. Errors: storage's, KE_NOMEM. */
+int api_study_removed_params(storage *st, const storage_study *s, json_t *study, kerror *err);
 /* The study as a study_changed event's data: its object plus "study", its
  * name, the field every event names its study by. */
 json_t *api_study_event_json(const storage_study *s);
