@@ -360,6 +360,17 @@ static void start(format_writer *w)
     fputc('\n', out);
 }
 
+/* A number cell of CSV or JSON: an integral value that a double holds
+ * exactly in plain digits, as the API's JSON writes it (api_number), else
+ * its shortest form. The shortest form of an int parameter of 16 digits
+ * ending in 0 was "7.83832677973169e+15": not an int to a reader (Python's
+ * int(), a JSON decoder), and not the API's 7838326779731690. */
+static void cell_number(double v, char *buf, size_t n)
+{
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) snprintf(buf, n, "%.0f", v);
+    else format_number(v, buf, n);
+}
+
 void format_row(format_writer *w, const format_cell *cells)
 {
     char buf[1024];
@@ -379,7 +390,7 @@ void format_row(format_writer *w, const format_cell *cells)
             else if (c->kind == CELL_INT)
                 fprintf(out, "%.0f", c->num);
             else {
-                format_number(c->num, buf, sizeof buf);
+                cell_number(c->num, buf, sizeof buf);
                 fputs(buf, out);
             }
         }
@@ -387,7 +398,7 @@ void format_row(format_writer *w, const format_cell *cells)
     } else {
         for (int i = 0; i < w->ncols; i++) {
             const format_cell *c = &cells[i];
-            if (w->kind == FORMAT_CSV && c->kind == CELL_NUM) format_number(c->num, buf, sizeof buf);
+            if (w->kind == FORMAT_CSV && c->kind == CELL_NUM) cell_number(c->num, buf, sizeof buf);
             else cell_text(c, buf, sizeof buf);
             if (w->kind == FORMAT_CSV) {
                 if (i) fputc(',', out);

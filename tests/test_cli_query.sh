@@ -117,5 +117,21 @@ $KESTREL trials big --db big.db --format json >out.json 2>err.txt
 check "kestrel run: an int range of 2^53 with step 3 draws values on their step" \
     "[ $rc -eq 0 ] && python3 -c \"import json; t = json.load(open('out.json')); assert len(t) == 20 and all((x['n'] + 4503599627370496) % 3 == 0 for x in t), [x['n'] for x in t]\""
 
+# --- integral numbers in plain digits ------------------------------------
+# An int of 16 digits ending in 0 was written "7.83832677973169e+15" by the
+# CSV and --format json (its shortest form), where the API's JSON and
+# docs/openapi.yaml say integers: int() of the cell failed.
+cat > digits.json <<'J'
+{"name": "digits", "objective": {"metric": "value"},
+ "space": {"n": {"type": "fixed", "value": 7838326779731690}, "x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 1},
+ "run": {"command": "echo '{{\"value\": 0.1}}'"}}
+J
+$KESTREL run digits.json --db digits.db >/dev/null 2>&1; rc=$?
+$KESTREL trials digits --db digits.db --format csv >out.csv
+$KESTREL trials digits --db digits.db --format json >out.json
+check "kestrel trials --format csv and json: an integral 7838326779731690 in plain digits, 0.1 as 0.1" \
+    "[ $rc -eq 0 ] && python3 -c \"import csv, json; r = next(csv.DictReader(open('out.csv'))); j = json.load(open('out.json'))[0]; assert (r['n'], r['value'], j['n']) == ('7838326779731690', '0.1', 7838326779731690), (r, j)\""
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

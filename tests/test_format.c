@@ -240,6 +240,30 @@ START_TEST(test_table_cuts_on_a_character_boundary)
 }
 END_TEST
 
+/* A number cell that is an integer a double holds exactly is written in
+ * plain digits in CSV and JSON, as the API writes it; other numbers keep
+ * their shortest form. */
+START_TEST(test_integral_cells_in_plain_digits)
+{
+    static const char *const cols[] = {"n", "x", "big"};
+    for (int kind = FORMAT_JSON; kind <= FORMAT_CSV; kind++) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        format_writer w;
+        format_begin(&w, (format_kind)kind, out, cols, 3);
+        format_row(&w, (format_cell[]){{.kind = CELL_NUM, .num = 7838326779731690.0},
+                                       {.kind = CELL_NUM, .num = 0.1},
+                                       {.kind = CELL_NUM, .num = 1e300}});
+        format_end(&w);
+        fclose(out);
+        ck_assert_msg(strstr(text, "7838326779731690") && strstr(text, "0.1") &&
+                      strstr(text, "1e+300") && !strstr(text, "e+15"), "%s", text);
+        free(text);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("format");
@@ -252,6 +276,7 @@ int main(void)
     tcase_add_test(tc, test_json_integral_reals_stay_reals);
     tcase_add_test(tc, test_table_pads_characters_not_bytes);
     tcase_add_test(tc, test_table_cuts_on_a_character_boundary);
+    tcase_add_test(tc, test_integral_cells_in_plain_digits);
     suite_add_tcase(su, tc);
     return check_run(su);
 }
