@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "enqueue.h"
+#include "format.h"
 #include "spec.h"
 #include "storage.h"
 #include "../search/strategy.h"
@@ -140,8 +141,12 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
      * stdout, which no reader of either takes */
     if (rc == KE_OK && configs && added && row.state == STUDY_COMPLETE)
         fprintf(stderr, "kestrel enqueue: study '%s' is complete: %s\n", name, when);
-    if (rc == KE_OK && !configs && json_dumpf(pending, stdout, JSON_INDENT(2)) == 0)
-        putchar('\n');
+    /* reals in their shortest form, as every other listing writes them:
+     * json_dumpf's %.17g made --set x=0.1 read 0.10000000000000001 */
+    char *text = rc == KE_OK && !configs ? format_json(pending, JSON_INDENT(2)) : NULL;
+    if (text) puts(text);
+    else if (rc == KE_OK && !configs) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    free(text);
     json_decref(pending);
     storage_study_free(&row);
     return rc;

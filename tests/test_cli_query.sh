@@ -133,5 +133,13 @@ $KESTREL trials digits --db digits.db --format json >out.json
 check "kestrel trials --format csv and json: an integral 7838326779731690 in plain digits, 0.1 as 0.1" \
     "[ $rc -eq 0 ] && python3 -c \"import csv, json; r = next(csv.DictReader(open('out.csv'))); j = json.load(open('out.json'))[0]; assert (r['n'], r['value'], j['n']) == ('7838326779731690', '0.1', 7838326779731690), (r, j)\""
 
+# --- the pending configurations' reals in their shortest form --------------
+# `kestrel enqueue STUDY` listed --set x=0.1 as 0.10000000000000001 (the API
+# and every other listing write 0.1).
+$KESTREL enqueue digits --db digits.db --set x=0.1 >/dev/null 2>&1; rc=$?
+$KESTREL enqueue digits --db digits.db >out.json 2>err.txt; rc2=$?
+check "kestrel enqueue STUDY: a pending 0.1 is listed as 0.1" \
+    "[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && grep -q '\"x\": 0.1\$' out.json && ! grep -q 0.10000 out.json && python3 -c \"import json; assert json.load(open('out.json'))[0]['params']['x'] == 0.1\""
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
