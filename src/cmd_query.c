@@ -41,7 +41,8 @@ static const char trials_help[] =
     "List a study's trials with their parameters as columns, value, state and\n"
     "failure reason. Output streams, so it works on studies of any size. Exit\n"
     "status 5 when there is no such study, or it is deleted while it lists (the\n"
-    "output cut there and left unclosed: the JSON without its closing bracket).\n";
+    "output cut there and left unclosed: the JSON without its closing bracket);\n"
+    "1 when the output cannot be written (a full disk).\n";
 static const char trial_help[] =
     "Usage: kestrel trial STUDY NUMBER [--db FILE]\n"
     "Show one trial in detail as JSON (the object of GET\n"
@@ -163,7 +164,7 @@ int cmd_studies_main(int argc, char **argv, const cli_ctx *ctx)
     format_end(&w);
     storage_study_list_free(list, n);
     storage_close(st);
-    return CLI_OK;
+    return format_status(&w, &err) == KE_OK ? CLI_OK : cli_fail("studies", &err);
 }
 
 typedef struct {
@@ -218,7 +219,7 @@ static int print_trial(const storage_trial *t, void *ctx)
     if (tp->rc != KE_OK) return 1;
     for (int i = 0; i < tp->n; i++) tp->shown[i] = tp->all[tp->keep[i]];
     format_row(&tp->w, tp->shown);
-    return 0;
+    return ferror(tp->w.out) != 0;   /* the rest would not reach it either */
 }
 
 /* Copies trial `number`'s checkpoint (the trainer's model file) to
@@ -330,6 +331,7 @@ static int list_trials(const char *cmd, const query_opts *q, int best_only)
          * refuses it rather than take part of a study for the whole */
         if (rc == KE_OK) format_end(&tp.w);
         else format_abandon(&tp.w);
+        if (rc == KE_OK) rc = format_status(&tp.w, &err);
     }
     free_printer(&tp);
     storage_study_free(&study);
@@ -397,6 +399,7 @@ int cmd_trial_main(int argc, char **argv, const cli_ctx *ctx)
         char *text = rc == KE_OK ? format_json(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         if (text) puts(text);
         else if (rc == KE_OK) rc = kerror_set(&err, KE_NOMEM, NULL, "out of memory");
+        if (rc == KE_OK) rc = format_flush(stdout, &err);
         free(text);
         json_decref(o);
         storage_trial_free(&t);

@@ -146,6 +146,7 @@ static int enqueue_to(storage *st, const char *name, const json_t *configs, kerr
     char *text = rc == KE_OK && !configs ? format_json(pending, JSON_INDENT(2)) : NULL;
     if (text) puts(text);
     else if (rc == KE_OK && !configs) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (rc == KE_OK) rc = format_flush(stdout, err);
     free(text);
     json_decref(pending);
     storage_study_free(&row);

@@ -4,6 +4,7 @@
  * simply push the line out. */
 #include "format.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,13 @@ static void table_cell(FILE *out, const char *s, int width, int last)
     fprintf(out, "%*s", (chars < width ? width - chars : 0) + 1, "");
 }
 
+/* Keeps the errno of the first write to w->out that failed: the stream
+ * drops its buffer then, so a later flush cannot say why. */
+static void note_error(format_writer *w)
+{
+    if (!w->write_errno && ferror(w->out)) w->write_errno = errno ? errno : EIO;
+}
+
 /* A column's width before any widening: its name's, at least TABLE_WIDTH. */
 static int name_width(const format_writer *w, int col)
 {
@@ -324,6 +332,7 @@ void format_begin(format_writer *w, format_kind kind, FILE *out, const char *con
     w->ncols = ncols;
     w->rows = 0;
     w->started = 0;
+    w->write_errno = 0;
     /* a fixed array of 160 dropped the columns past it: a study's trials
      * may report any number of metrics */
     w->width = kind == FORMAT_TABLE && ncols > 0 ? calloc((size_t)ncols, sizeof *w->width) : NULL;
@@ -374,6 +383,7 @@ static void cell_number(double v, char *buf, size_t n)
 void format_row(format_writer *w, const format_cell *cells)
 {
     char buf[1024];
+    errno = 0;
     FILE *out = w->out;
     start(w);
     if (w->kind == FORMAT_JSON) {
@@ -413,12 +423,32 @@ void format_row(format_writer *w, const format_cell *cells)
         }
         fputc('\n', out);
     }
+    note_error(w);
     w->rows++;
+}
+
+static int write_failed(int e, kerror *err)
+{
+    return kerror_set(err, KE_IO, NULL, "cannot write the output: %s", strerror(e));
+}
+
+int format_flush(FILE *out, kerror *err)
+{
+    errno = 0;
+    if (fflush(out) == 0 && !ferror(out)) return KE_OK;
+    return write_failed(errno ? errno : EIO, err);
+}
+
+int format_status(format_writer *w, kerror *err)
+{
+    if (fflush(w->out) != 0 || ferror(w->out)) note_error(w);
+    return w->write_errno ? write_failed(w->write_errno, err) : KE_OK;
 }
 
 void format_abandon(format_writer *w)
 {
-    fflush(w->out);
+    errno = 0;
+    if (fflush(w->out) != 0) note_error(w);
     free(w->width);
     w->width = NULL;
 }

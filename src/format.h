@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "kerror.h"
+
 typedef enum { FORMAT_TABLE, FORMAT_JSON, FORMAT_CSV } format_kind;
 typedef enum { CELL_NULL, CELL_INT, CELL_NUM, CELL_TEXT } cell_kind;
 
@@ -26,6 +28,7 @@ typedef struct {
     int started;
     const char *const *cols;    /* borrowed for the writer's life */
     int rows;
+    int write_errno;            /* the first failed write's errno, or 0 */
 } format_writer;
 
 /* The shortest decimal text of v that reads back as v ("0.1", not
@@ -59,6 +62,12 @@ void format_row(format_writer *w, const format_cell *cells);
 /* Closes the document (the header or the JSON's "]" when no row came),
  * flushes and frees what format_begin allocated. */
 void format_end(format_writer *w);
+/* KE_OK when everything written to out has reached it (flushed), else
+ * KE_IO with the reason: a full disk under `kestrel trials > out.csv` left
+ * the file cut, and the command said nothing and exited 0. format_status
+ * is the same for what w wrote (after format_end or format_abandon). */
+int format_flush(FILE *out, kerror *err);
+int format_status(format_writer *w, kerror *err);
 /* Flushes and frees, leaving the document unclosed: a listing cut by an
  * error (a reader refuses a JSON array without its "]"). */
 void format_abandon(format_writer *w);

@@ -132,5 +132,16 @@ $KESTREL enqueue digits --db digits.db >out.json 2>err.txt; rc2=$?
 check "kestrel enqueue STUDY: a pending 0.1 is listed as 0.1" \
     "[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && grep -q '\"x\": 0.1\$' out.json && ! grep -q 0.10000 out.json && python3 -c \"import json; assert json.load(open('out.json'))[0]['params']['x'] == 0.1\""
 
+# --- output that cannot be written is an error ----------------------------
+# `kestrel trials S --format csv > out.csv` on a full disk left the file cut
+# and exited 0, saying nothing (/dev/full: every write fails with ENOSPC).
+if [ -w /dev/full ]; then
+    for c in "trials wide --format csv" "trials wide" "best digits" "studies" "trial digits 0" "enqueue digits"; do
+        $KESTREL $c --db $(case $c in *wide*) echo wide.db ;; *) echo digits.db ;; esac) >/dev/full 2>err.txt; rc=$?
+        check "kestrel $c > /dev/full: exit 1, 'No space left on device' on stderr" \
+            "[ $rc -eq 1 ] && grep -q 'cannot write the output: No space left on device' err.txt"
+    done
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
