@@ -90,6 +90,13 @@ def empty_members(*members):
 HANG = 300   # seconds: a guard against hangs, never a timing assertion (a
 #             loaded CI machine once took more than 120 s to relay 50,000 reports)
 
+# seconds: --lease-timeout of the tests whose leases must run out (a worker
+# killed or stopped) while every other party's must not. A process starved
+# for a lease of 2 or 3 s on a loaded CI machine (load average 30) lost its
+# lease and failed tests that had nothing to do with it; 10 s of silence
+# is not seen there, and a lease that is meant to run out still does, later.
+LEASE = 10
+
 
 class Proxy:
     """A TCP relay to the server that can be cut: while cut it accepts and
@@ -570,7 +577,7 @@ class WorkersTest(unittest.TestCase):
         wrong = os.path.join(self.tmp, "wrong")
         with open(wrong, "w") as f:
             f.write("nope\n")
-        s = self.serve("--token-file", token, "--lease-timeout", "3")
+        s = self.serve("--token-file", token, "--lease-timeout", str(LEASE))
         for args in ([], ["--token-file", wrong]):
             p = self.worker(s, "w%d" % len(args), *args)
             self.assertEqual(p.wait(timeout=HANG), 2, self.log_of(p))
@@ -936,7 +943,7 @@ class WorkersTest(unittest.TestCase):
         # heartbeats a proxy refused for minutes said nothing. The first of
         # a stretch is logged, and the first heartbeat taken again. The trial
         # reports every 20 ms, which renews its lease meanwhile.
-        s = self.serve("--lease-timeout", "3")   # a heartbeat every second
+        s = self.serve("--lease-timeout", str(LEASE))   # a heartbeat every third of it
         chatty = os.path.join(self.tmp, "chatty.sh")
         with open(chatty, "w") as f:
             f.write(CHATTY_SH)
@@ -1335,7 +1342,7 @@ class WorkersTest(unittest.TestCase):
                 self.assertEqual(f.read(), "weights\n")
 
     def test_kill9_and_sigstop_of_workers(self):
-        s = self.serve("--lease-timeout", "3")
+        s = self.serve("--lease-timeout", str(LEASE))
         gate = os.path.join(self.tmp, "gate")
         s.json("POST", "/api/v1/studies", self.step_spec("k", trials=3, parallel=1, retries=2))
         a = self.worker(s, "a", env={"GATE": gate})
@@ -1375,7 +1382,7 @@ class WorkersTest(unittest.TestCase):
         # while its retry ran elsewhere; only its finish was refused (409).
         # The heartbeat's stop now names every lease the worker runs that
         # is no longer its own.
-        s = self.serve("--lease-timeout", "2")
+        s = self.serve("--lease-timeout", str(LEASE))
         gate = os.path.join(self.tmp, "gate")   # never made: the trial stays silent
         s.json("POST", "/api/v1/studies", self.step_spec("ex", trials=1, parallel=1, retries=1))
         _, w = s.json("POST", "/api/v1/workers", {"host": "h", "pid": 1, "slots": 1})
@@ -1386,7 +1393,7 @@ class WorkersTest(unittest.TestCase):
         wait_for("the lease to expire", failed)
         beat = "/api/v1/workers/%d/heartbeat" % w["id"]
         self.assertEqual(s.json("POST", beat, {"key": w["key"], "leases": [lease["lease"]]}),
-                         (200, {"stop": [lease["lease"]], "lease_seconds": 2}))
+                         (200, {"stop": [lease["lease"]], "lease_seconds": LEASE}))
         # a real worker: stopped past its lease, it ends the trial once it
         # runs again, and takes the retry
         p = self.worker(s, "w", env={"GATE": gate})
@@ -1402,7 +1409,7 @@ class WorkersTest(unittest.TestCase):
         # after the other as their leases ran out, and counted as
         # budget.max_failures' failures in a row: a worker of that many slots
         # failed the whole study instead of its trials being retried
-        s = self.serve("--lease-timeout", "3")
+        s = self.serve("--lease-timeout", str(LEASE))
         gate = os.path.join(self.tmp, "gate")
         spec = self.step_spec("lost", trials=4, parallel=3, retries=1)
         spec["budget"]["max_failures"] = 2
@@ -1461,7 +1468,7 @@ class WorkersTest(unittest.TestCase):
         # three workers of the test's own through the API, each leasing only
         # when told; c stays silent: free, but not heard from within the lease
         # time, so it never counts as free
-        s = self.serve("--lease-timeout", "3")
+        s = self.serve("--lease-timeout", str(LEASE))
         s.json("POST", "/api/v1/studies", self.step_spec("av", trials=3, parallel=3, retries=1))
         ws = []
         for host in ("a", "b", "c"):
@@ -1559,7 +1566,7 @@ class WorkersTest(unittest.TestCase):
         # --idle-exit ended a worker that was idle or could not register, but
         # one whose trial ended while the server was gone kept trying to send
         # that end for good: a batch job held its allocation until its --time
-        s = self.serve("--lease-timeout", "2")
+        s = self.serve("--lease-timeout", str(LEASE))
         gate, done = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "done")
         started = os.path.join(self.tmp, "started")
         s.json("POST", "/api/v1/studies", self.step_spec("gone", trials=1, parallel=1))
@@ -1702,18 +1709,18 @@ class WorkersTest(unittest.TestCase):
         # A worker kept across a restart does not register again, and beat
         # at the pace its registration gave (a third of the previous
         # server's 60 s leases): a server restarted with --lease-timeout 3
-        # failed its silent trials before the next beat, and between any
+        # (here LEASE) failed its silent trials before the next beat, and between any
         # two. A kept lease now lasts the lease time its worker was
         # answered (the worker's row keeps it), and the heartbeat's answer
         # carries the server's, which the worker takes.
         s, w, gate = self.gated_leases(self.step_spec("short", trials=1, parallel=1))
         port = s.port
         # killed once it took a heartbeat: the next comes 20 s later, long
-        # after 3 s of the next server (the lease it keeps must last until
+        # after LEASE s of the next server (the lease it keeps must last until
         # then: the previous server's 60 s)
         s.wait_log(r"POST /api/v1/workers/\d+/heartbeat")
         s.stop(signal.SIGKILL)
-        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "3")
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", str(LEASE))
         seen = set()
 
         def beats():
@@ -1722,7 +1729,7 @@ class WorkersTest(unittest.TestCase):
             seen.update(x["last_seen"] for x in reg["workers"] if x["pid"] == w.pid)
             return len(seen) >= 5
         wait_for("the worker to beat five times", beats)
-        self.assertIn("the server's leases are now of 3 s", self.log_of(w))
+        self.assertIn("the server's leases are now of %d s" % LEASE, self.log_of(w))
         with open(gate, "w"):
             pass
         st = s.wait_state("short", "COMPLETE", timeout=HANG)
@@ -1780,22 +1787,23 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual([t["state"] for t in self.trials(s, "kr")], ["FAILED", "COMPLETE"])
 
     def test_a_lease_kept_across_a_restart_expires_without_its_worker(self):
-        # leases of 6 s (the kept lease lasts the longer of the lease time
+        # leases of 2 LEASE s (the kept lease lasts the longer of the lease time
         # its worker was answered and the restarted server's)
         s, w, gate = self.gated_leases(self.step_spec("ex", trials=1, parallel=1, retries=1),
-                                       lease=6)
+                                       lease=2 * LEASE)
         w.kill()   # the worker dies while the server is down: it never returns
         w.wait()
         port = s.port
         self.assertEqual(s.stop(), 0)
-        # a short lease for the restarted server: the kept lease runs out on
+        # a shorter lease for the restarted server: the kept lease runs out on
         # its clock, and the trial is failed naming the lost worker, not left
-        # RUNNING for good
-        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", "1")
+        # RUNNING for good. Not shorter still: the retry's worker below holds
+        # a lease of that server's (1 s failed it on a loaded machine)
+        s = self.serve("--listen", "127.0.0.1:%d" % port, "--lease-timeout", str(LEASE))
         wait_for("the kept lease to expire", lambda: self.trials(s, "ex")[0]["state"] == "FAILED")
         t = self.trials(s, "ex")[0]
         self.assertRegex(t["failure"], r"^lease expired: worker [^ ]+:%d \(id 1\) was not heard "
-                         r"from for 6 s since the server restarted$" % w.pid)
+                         r"from for %d s since the server restarted$" % (w.pid, 2 * LEASE))
         self.assertEqual([r[2] for r in self.lease_rows()], ["expired"])
         with open(gate, "w"):
             pass
@@ -1896,7 +1904,7 @@ class WorkersTest(unittest.TestCase):
     def test_a_frozen_server_keeps_its_workers_leases(self):
         # the coordinator stopped for longer than the lease could not hear its
         # workers: their silence then is no sign that they died
-        s = self.serve("--lease-timeout", "6")
+        s = self.serve("--lease-timeout", str(LEASE))
         gate = os.path.join(self.tmp, "gate")
         s.json("POST", "/api/v1/studies", self.step_spec("fz", trials=2, parallel=2))
         w = self.worker(s, "w", "--slots", "2", env={"GATE": gate})
@@ -1907,8 +1915,8 @@ class WorkersTest(unittest.TestCase):
         os.kill(w.pid, signal.SIGSTOP)
         # the freeze itself, not a wait for a state: longer than the lease, so
         # that only the server's own gap keeps the leases; after it, the worker
-        # has most of a 6 s lease to be heard, however loaded the machine
-        time.sleep(9)
+        # has most of a lease (LEASE s) to be heard, however loaded the machine
+        time.sleep(LEASE + 5)
         os.kill(s.proc.pid, signal.SIGCONT)
         os.kill(w.pid, signal.SIGCONT)
         with open(gate, "w"):
