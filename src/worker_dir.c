@@ -37,6 +37,55 @@
  * and share it. */
 #define LOCK_FILE ".kestrel-worker.lock"
 
+/* Whether name is one of the files a worker writes beside its trial
+ * folders and removes itself once done: a parent's archive being fetched
+ * ("P.download"), an ended trial's being packed ("N.tgz"), the study's
+ * record being written (STUDY_ID_FILE ".tmp"). */
+static int transient_file(const char *name)
+{
+    if (!strcmp(name, STUDY_ID_FILE ".tmp")) return 1;
+    size_t digits = strspn(name, "0123456789");
+    return digits > 0 && (!strcmp(name + digits, ".download") || !strcmp(name + digits, ".tgz"));
+}
+
+/* Removes what a worker killed on this folder (kill -9, its node lost)
+ * left half written: a partial P.download stayed until the next fetch of
+ * that parent overwrote it, a megabyte or a gigabyte a parent, an N.tgz for
+ * good. Run with the folder's lock held, so no other worker writes them now.
+ * Study folders that are symbolic links are not followed (as no removal of
+ * a worker's is). Logs how many went, and each that could not. */
+static void sweep_transients(const char *work_dir)
+{
+    DIR *top = opendir(work_dir);
+    if (!top) return;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(top))) {
+        if (e->d_name[0] == '.') continue;   /* no study's name; the lock file */
+        int fd = openat(dirfd(top), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+            if (fd >= 0) close(fd);
+            continue;
+        }
+        struct dirent *f;
+        struct stat st;
+        while ((f = readdir(d))) {
+            if (!transient_file(f->d_name) ||
+                fstatat(fd, f->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (unlinkat(fd, f->d_name, 0) == 0) removed++;
+            else klog(stderr, "worker: cannot remove %s/%s/%s: %s", work_dir, e->d_name,
+                      f->d_name, strerror(errno));
+        }
+        closedir(d);
+    }
+    closedir(top);
+    if (removed)
+        klog(stderr, "worker: removed %d partial file%s (a download or an archive) left in %s "
+             "by a worker killed there", removed, removed == 1 ? "" : "s", work_dir);
+}
+
 int worker_dir_lock(worker *w, kerror *err)
 {
     const char *dir = w->o->work_dir;
@@ -66,6 +115,7 @@ int worker_dir_lock(worker *w, kerror *err)
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
         klog(stderr, "worker: cannot write its pid in %s: %s", file, strerror(errno));
     w->dir_lock = fd + 1;
+    sweep_transients(dir);
     return KE_OK;
 }
 

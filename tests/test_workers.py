@@ -478,6 +478,19 @@ class WorkersTest(unittest.TestCase):
         release.set()
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "b", "fetch", "0", ".kestrel-trial")),
                          "a marked folder of trial 0 left without its content")
+        # the partial download stayed until the next fetch of trial 0 there
+        # overwrote it; the next worker on the folder removes it at its start
+        # (here one that finds no server and gives up: it never fetches)
+        download = os.path.join(self.tmp, "b", "fetch", "0.download")
+        self.assertTrue(os.path.isfile(download))
+        self.assertEqual(s.stop(), 0)
+        c = subprocess.run([KESTREL, "worker", "--server", s.base, "--work-dir",
+                            os.path.join(self.tmp, "b"), "--idle-exit", "1"],
+                           capture_output=True, text=True, timeout=HANG)
+        self.assertEqual(c.returncode, 0, c.stderr)
+        self.assertFalse(os.path.exists(download), c.stderr)
+        self.assertIn("removed 1 partial file (a download or an archive) left in %s by a worker "
+                      "killed there" % os.path.join(self.tmp, "b"), c.stderr)
 
     def test_a_study_posted_again_says_which_old_folders_it_could_not_remove(self):
         # The old study's folders are removed when a study is posted again
