@@ -22,6 +22,13 @@
 
 #define POLL_MS 50
 
+/* The dataset cache in the --work-dir, beside the studies' folders
+ * (D/STUDY): a name no study can have (names begin with a letter, a digit
+ * or '_'). As D/kestrel-cache it was the folder of a study of that name,
+ * its trial folders and .kestrel-study mixed in with the cache files, and
+ * with --shared-dir the server's own folder of that study. */
+#define WORKER_CACHE_DIR ".kestrel-cache"
+
 void worker_log_err(const char *what, const kerror *err)
 {
     klog(stderr, "worker: %s: %s", what, err->msg);
@@ -105,7 +112,7 @@ static int start_trial(worker *w, wslot *sl, const json_t *lease, kerror *err)
     snprintf(sl->dir, sizeof sl->dir, "%s/%s/%d", w->o->work_dir, sl->spec.name, t.number);
     if (t.resumed_from >= 0) worker_dir_fetch_parent(w, sl->spec.name, t.resumed_from);
     char cache[4200], gpu_env[512];
-    snprintf(cache, sizeof cache, "%s/kestrel-cache", w->o->work_dir);
+    snprintf(cache, sizeof cache, "%s/" WORKER_CACHE_DIR, w->o->work_dir);
     take_gpus(w, sl, sl->spec.run.gpus, gpu_env, sizeof gpu_env);
     char *env[] = {gpu_env[0] ? gpu_env : NULL, NULL};
     sched_launch_paths paths = {.self_exe = w->o->self_exe, .run_self = w->o->run_self,

@@ -492,6 +492,36 @@ class WorkersTest(unittest.TestCase):
         self.assertIn("removed 1 partial file (a download or an archive) left in %s by a worker "
                       "killed there" % os.path.join(self.tmp, "b"), c.stderr)
 
+    def test_a_study_named_kestrel_cache_has_its_folders_apart_from_the_dataset_cache(self):
+        # The worker's dataset cache was D/kestrel-cache, which is also D/STUDY
+        # for a study of that name: its trial folders and .kestrel-study went
+        # among the decoded datasets of every study the worker ran (with
+        # --shared-dir, into the server's own folder of that study). The
+        # cache now has a name no study can have.
+        s = self.serve()
+        status, body = s.json("POST", "/api/v1/studies", {
+            "name": "kestrel-cache", "objective": {"metric": "loss"},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}},
+            "strategy": {"name": "random", "seed": 1},
+            "budget": {"max_trials": 1, "max_parallel": 1},
+            "run": {"command": ["sh", "-c", 'echo "$KESTREL_CACHE_DIR" > "$1/cache"; '
+                                'echo "$KESTREL_CHECKPOINT_DIR" > "$1/trial"; '
+                                'echo "{{\\"loss\\": 1}}" >&3', "sh", self.tmp]}})
+        self.assertEqual(status, 201, body)
+        w = self.worker(s, "w", "--trials", "1", "--idle-exit", "1")
+        self.assertEqual(w.wait(timeout=HANG), 0, self.log_of(w))
+        self.assertEqual(s.wait_state("kestrel-cache", "COMPLETE", timeout=HANG)["counts"]["complete"], 1)
+        work = os.path.join(self.tmp, "w")
+        with open(os.path.join(self.tmp, "cache")) as f:
+            cache = os.path.realpath(f.read().strip())
+        with open(os.path.join(self.tmp, "trial")) as f:
+            trial = os.path.realpath(f.read().strip())
+        study = os.path.realpath(os.path.join(work, "kestrel-cache"))
+        self.assertEqual(trial, os.path.join(study, "0"))
+        self.assertNotEqual(os.path.commonpath([cache, study]), study,
+                            "the dataset cache %s is the study's folder %s" % (cache, study))
+        self.assertEqual(cache, os.path.realpath(os.path.join(work, ".kestrel-cache")))
+
     def test_a_study_posted_again_says_which_old_folders_it_could_not_remove(self):
         # The old study's folders are removed when a study is posted again
         # under its name; with WORK/STUDY a symbolic link each removal is
