@@ -29,12 +29,16 @@ static void put_quoted(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-/* An #SBATCH line for an option given on the command line. sbatch reads
- * these lines itself, not the shell: a value it would split is refused. */
+/* What an #SBATCH value cannot hold: sbatch reads these lines itself, not
+ * the shell, and would split it. */
+#define SBATCH_UNSAFE " \t\n'\"\\#"
+
+/* An #SBATCH line for an option given on the command line: a value sbatch
+ * would split is refused. */
 static int directive(FILE *f, const char *name, const char *value, kerror *err)
 {
     if (!value) return KE_OK;
-    if (!*value || strpbrk(value, " \t\n'\"\\#"))
+    if (!*value || strpbrk(value, SBATCH_UNSAFE))
         return kerror_set(err, KE_INVALID, name, "'%s': no spaces, quotes or '#' in an "
                           "#SBATCH value", value);
     fprintf(f, "#SBATCH --%s=%s\n", name, value);
@@ -42,8 +46,9 @@ static int directive(FILE *f, const char *name, const char *value, kerror *err)
 }
 
 /* path as the tasks must name it: a relative one is of this process's
- * folder, and a task starts in sbatch's --chdir when one is given. */
-static int absolute(const char *path, char *buf, size_t n, kerror *err)
+ * folder, and a task starts in sbatch's --chdir when one is given. "."
+ * is the folder itself. option: the option that gave it, for errors. */
+static int absolute(const char *path, const char *option, char *buf, size_t n, kerror *err)
 {
     char cwd[4096];
     if (path[0] == '/') {
@@ -52,17 +57,28 @@ static int absolute(const char *path, char *buf, size_t n, kerror *err)
     }
     if (!getcwd(cwd, sizeof cwd))
         return kerror_set(err, KE_IO, NULL, "cannot name the current folder: %s", strerror(errno));
-    if ((size_t)snprintf(buf, n, "%s/%s", cwd, path) >= n)
-        return kerror_set(err, KE_INVALID, "--token-file", "the path is too long");
+    int one_dot = !strcmp(path, ".");
+    if ((size_t)snprintf(buf, n, "%s%s%s", cwd, one_dot ? "" : "/", one_dot ? "" : path) >= n)
+        return kerror_set(err, KE_INVALID, option, "the path is too long");
     return KE_OK;
 }
 
 int slurm_script(const slurm_opts *o, char **out, kerror *err)
 {
     if (o->workers < 1) return kerror_set(err, KE_INVALID, "--workers", "expected at least 1");
-    char token_file[8192];
-    int trc = o->token_file ? absolute(o->token_file, token_file, sizeof token_file, err) : KE_OK;
+    char token_file[8192], log_dir[4096];
+    int trc = o->token_file ? absolute(o->token_file, "--token-file", token_file,
+                                       sizeof token_file, err) : KE_OK;
+    /* sbatch opens a relative --output in the job's folder (its --chdir):
+     * the tasks' logs went to CHDIR/D, which may not exist (Slurm then
+     * writes none), while the script went to D here and the server's
+     * scaler pointed at D for them */
+    if (trc == KE_OK) trc = absolute(o->log_dir, "--log-dir", log_dir, sizeof log_dir, err);
     if (trc != KE_OK) return trc;
+    /* a submit folder that no #SBATCH line can name (a space in it): the
+     * relative D as given, as before, rather than refusing the default */
+    if (strpbrk(log_dir, SBATCH_UNSAFE) && !strpbrk(o->log_dir, SBATCH_UNSAFE))
+        snprintf(log_dir, sizeof log_dir, "%s", o->log_dir);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -73,7 +89,7 @@ int slurm_script(const slurm_opts *o, char **out, kerror *err)
                "#SBATCH --array=0-%d\n", o->job_name ? o->job_name : "kestrel-worker",
             o->workers - 1);
     char output[4200];
-    snprintf(output, sizeof output, "%s/kestrel-worker-%%A_%%a.log", o->log_dir);
+    snprintf(output, sizeof output, "%s/kestrel-worker-%%A_%%a.log", log_dir);
     int rc = KE_OK;
     const char *names[] = {"output", "partition", "gres", "time"};
     const char *values[] = {output, o->partition, o->gres, o->time};

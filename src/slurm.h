@@ -20,7 +20,8 @@ typedef struct {
     int cpus_per_task;          /* 0: not given */
     int slots;                  /* the worker's --slots, 0: its default */
     const char *work_dir;       /* per task: WORK_DIR/JOB_TASK */
-    const char *log_dir;        /* the tasks' output files */
+    const char *log_dir;        /* the tasks' output files; a relative one is of the
+                                 * submitting process's folder (named absolute) */
     double idle_exit;           /* a worker exits after this long without a trial */
 } slurm_opts;
 

@@ -40,6 +40,18 @@ check "kestrel slurm submit --server without http://: exit 2, named" "[ $rc -eq 
 echo tok > token.txt
 $KESTREL slurm submit --server http://h:1 --workers 1 --token-file token.txt --dry-run >out.txt 2>err.txt
 check "kestrel slurm submit names a relative --token-file by its absolute path" "grep -qF -- \"--token-file '$T/token.txt'\" out.txt"
+# a relative --log-dir too: sbatch opens a relative --output in the job's
+# folder, so with -- --chdir=D the tasks' logs went to D/LOGS (no log at all
+# when D has no such folder), not to LOGS here beside the script
+mkdir -p logs
+$KESTREL slurm submit --server http://h:1 --workers 1 --log-dir logs --dry-run -- --chdir=/tmp >out.txt 2>err.txt
+check "kestrel slurm submit names a relative --log-dir by its absolute path" "grep -qxF -- '#SBATCH --output=$T/logs/kestrel-worker-%A_%a.log' out.txt"
+$KESTREL slurm submit --server http://h:1 --workers 1 --dry-run >out.txt 2>err.txt
+check "kestrel slurm submit's default --log-dir is the submit folder, named absolute" "grep -qxF -- '#SBATCH --output=$T/kestrel-worker-%A_%a.log' out.txt"
+# a submit folder no #SBATCH line can name (a space) keeps the default
+# relative, as it was, rather than refusing it
+mkdir -p 'a b' && (cd 'a b' && $KESTREL slurm submit --server http://h:1 --workers 1 --dry-run >out.txt 2>err.txt; echo $? >rc.txt)
+check "kestrel slurm submit in a folder with a space: the default --log-dir stays relative" "[ \"\$(cat 'a b/rc.txt')\" = 0 ] && grep -qxF -- '#SBATCH --output=./kestrel-worker-%A_%a.log' 'a b/out.txt'"
 # a --token-file each task's worker could not read (or an empty one) made
 # every task exit 2 after the job id was printed: refused at the submit
 $KESTREL slurm submit --server http://h:1 --workers 1 --token-file no-such-token --dry-run >out.txt 2>err.txt; rc=$?
@@ -51,7 +63,7 @@ check "kestrel slurm submit: an empty --token-file is refused (exit 2)" "[ $rc -
 # lines, binary and token file aside (it lacked the script's comments)
 $KESTREL slurm submit --server http://coordinator:8080 --token-file token.txt --workers 8 --partition gpu \
     --gres gpu:4 --time 12:00:00 --cpus-per-task 16 --work-dir /scratch/me/kestrel --dry-run -- --account=myproject |
-    sed "s|^exec '[^']*' worker|exec '/usr/bin/kestrel' worker|; s|'$T/token.txt'|'/home/me/.kestrel-token'|" >out.txt
+    sed "s|^exec '[^']*' worker|exec '/usr/bin/kestrel' worker|; s|'$T/token.txt'|'/home/me/.kestrel-token'|; s|^#SBATCH --output=$T/|#SBATCH --output=/home/me/|" >out.txt
 awk '/^The generated script/ {s = 1; next} s && /^```sh/ {p = 1; next} p && /^```/ {exit} p' "$top_srcdir/docs/cluster.md" >doc.txt
 check "docs/cluster.md's script is what kestrel slurm submit --dry-run writes" "[ -s doc.txt ] && cmp -s out.txt doc.txt"
 # a worker's --idle-exit past what kestrel worker takes: every task it ran
