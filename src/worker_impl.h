@@ -42,6 +42,8 @@ typedef struct {
     int folder;                 /* the folder's archive, an unlinked file to upload
                                  * before the end: fd + 1 (0: none) */
     size_t folder_n, folder_sent;
+    int folder_refused;         /* its folder's last part met a server error (logged once) */
+    double folder_refused_at;   /* when a server error first refused its part (0: none) */
 } wslot;
 
 typedef struct {

@@ -30,8 +30,34 @@ static void lost(worker *w, wslot *sl, int status, const json_t *reply)
     if (sl->exited) worker_slot_clear(w, sl);
 }
 
-/* Sends the next part of the ended trial's folder. */
-static int upload_part(worker *w, wslot *sl, kerror *err)
+/* Notes the answer to a request that is sent again when refused (a
+ * report, a finish, a heartbeat): the first refusal of a stretch is logged,
+ * the tries that follow are not, and the first one taken again (a 200) says
+ * the stretch is over; a proxy whose backend was down for minutes wrote a
+ * line a try, or, for heartbeats, nothing at all. *refused holds the
+ * stretch; who prefixes the lines ("lease 12: "), sent names the request,
+ * taken what the server takes again, again_s when it is tried again. */
+static void stretch_note(int *refused, const char *who, const char *sent, const char *taken,
+                         int status, double again_s)
+{
+    if (status == 200) {
+        if (*refused) klog(stderr, "worker: %sthe server takes its %s again", who, taken);
+        *refused = 0;
+    } else if (!*refused) {
+        klog(stderr, "worker: %sHTTP %d from the server on %s; trying again every %g s", who,
+             status, sent, again_s);
+        *refused = 1;
+    }
+}
+
+/* Sends the next part of the ended trial's folder. A server error (a
+ * 5xx, 408, 429: a proxy whose backend is down, a server that cannot store
+ * the part now) has the same part sent again REFUSED_S later, for up to a
+ * lease time from the first: the folder was dropped at once, and the
+ * promotions of a trial that had run for hours started afresh. Past that
+ * (a server that goes on failing), the trial ends without it, as for any
+ * other refusal: its end is not held for good. */
+static int upload_part(worker *w, wslot *sl, double now, kerror *err)
 {
     size_t n = sl->folder_n - sl->folder_sent;
     if (n > PART_BYTES) n = PART_BYTES;
@@ -55,14 +81,27 @@ static int upload_part(worker *w, wslot *sl, kerror *err)
     if (rc != KE_OK) return rc;
     json_t *reply = json_loadb(out, out_n, 0, NULL);
     free(out);
+    char who[48];
+    snprintf(who, sizeof who, "lease %lld: ", (long long)sl->lease);
+    int transient = status >= 500 || status == 408 || status == 429;
     if (status == 200) {
+        stretch_note(&sl->folder_refused, who, "", "folder's parts", status, REFUSED_S);
         sl->folder_sent += n;
+        sl->folder_refused_at = 0;
     } else if (status == 409 || status == 404) {
         lost(w, sl, status, reply);
+    } else if (transient && (!sl->folder_refused_at || now - sl->folder_refused_at < w->lease_s)) {
+        if (!sl->folder_refused_at) sl->folder_refused_at = now;
+        stretch_note(&sl->folder_refused, who, "a part of its folder", "folder's parts", status,
+                     REFUSED_S);
+        sl->last_sent = now;
     } else {   /* too large for the server, say: the trial still ends */
-        klog(stderr, "worker: lease %lld: its folder was not taken (HTTP %d)", (long long)sl->lease,
-             status);
+        char msg[REASON_MAX];
+        klog(stderr, "worker: lease %lld: its folder was not taken (HTTP %d%s): %s; its "
+             "promotions start afresh", (long long)sl->lease, status,
+             transient ? " for a lease time" : "", worker_call_reason(reply, msg, sizeof msg));
         sl->folder_sent = sl->folder_n;
+        sl->folder_refused = 0;
     }
     json_decref(reply);
     return KE_OK;
@@ -84,34 +123,16 @@ static size_t encoded_len(const char *s, size_t n)
     return len;
 }
 
-/* Notes the answer to a request that is sent again when refused (a
- * report, a finish, a heartbeat): the first refusal of a stretch is logged,
- * the tries that follow are not, and the first one taken again (a 200) says
- * the stretch is over; a proxy whose backend was down for minutes wrote a
- * line a try, or, for heartbeats, nothing at all. *refused holds the
- * stretch; who prefixes the lines ("lease 12: "), sent names the request,
- * taken what the server takes again, again_s when it is tried again. */
-static void stretch_note(int *refused, const char *who, const char *sent, const char *taken,
-                         int status, double again_s)
-{
-    if (status == 200) {
-        if (*refused) klog(stderr, "worker: %sthe server takes its %s again", who, taken);
-        *refused = 0;
-    } else if (!*refused) {
-        klog(stderr, "worker: %sHTTP %d from the server on %s; trying again every %g s", who,
-             status, sent, again_s);
-        *refused = 1;
-    }
-}
-
 /* Sends the slot's pending lines (and its end, when it has ended). */
 int worker_send_flush(worker *w, wslot *sl, double now, kerror *err)
 {
-    while (!sl->gone && sl->exited && sl->folder && sl->folder_sent < sl->folder_n) {
-        int rc = upload_part(w, sl, err);
+    int refused = sl->refused || sl->folder_refused;
+    if (sl->gone || (refused && now - sl->last_sent < REFUSED_S)) return KE_OK;
+    while (sl->exited && sl->folder && sl->folder_sent < sl->folder_n) {
+        int rc = upload_part(w, sl, now, err);
         if (rc != KE_OK) return rc;
+        if (sl->gone || sl->folder_refused) return KE_OK;   /* lost; or the part goes again later */
     }
-    if (sl->gone || (sl->refused && now - sl->last_sent < REFUSED_S)) return KE_OK;
     int ending = sl->exited;
     if (!ending && (json_array_size(sl->lines) == 0 || now - sl->last_sent < BATCH_S)) return KE_OK;
     /* a batch of whole lines under BATCH_BYTES (always at least one) */

@@ -1335,14 +1335,20 @@ class WorkersTest(unittest.TestCase):
         _, t = s.json("GET", "/api/v1/studies/out/trials/0")
         self.assertIn("starting x=", t["stdout_tail"])   # log text stays log text
 
-    def one_script_trial(self, name, script_text, *serve_args):
-        """Runs a one-trial study of `sh script_text` on one worker to its
-        end; (the trial as listed, the worker's log)."""
+    def script_spec(self, name, script_text):
+        """The spec of a one-trial study named name whose trial runs `sh`
+        of script_text (written to NAME.sh)."""
         script = os.path.join(self.tmp, name + ".sh")
         with open(script, "w") as f:
             f.write(script_text)
         spec = self.step_spec(name, trials=1, parallel=1)
         spec["run"]["command"] = ["sh", script]
+        return spec
+
+    def one_script_trial(self, name, script_text, *serve_args):
+        """Runs a one-trial study of `sh script_text` on one worker to its
+        end; (the trial as listed, the worker's log)."""
+        spec = self.script_spec(name, script_text)
         s = self.serve(*serve_args)
         s.json("POST", "/api/v1/studies", spec)
         w = self.worker(s, "w1")
@@ -1370,6 +1376,37 @@ class WorkersTest(unittest.TestCase):
                    " echo '{\"loss\": 2.5}' >&3\n", "--checkpoint-max", "1")
         self.assertEqual((t["state"], t["value"]), ("COMPLETE", 2.5))
         self.assertIn("its folder was not taken (HTTP 413)", log)
+
+    def test_a_folder_part_met_by_a_server_error_is_sent_again(self):
+        # A part of an ended trial's folder answered with a server error (a
+        # proxy whose backend is briefly down: 503) dropped the whole folder
+        # at once ("its folder was not taken (HTTP 503)"): the trial ended
+        # COMPLETE without it, and its promotions started afresh. The part
+        # now goes again every second, for up to a lease time.
+        s = self.serve("--lease-timeout", "60")
+        spec = self.script_spec("part", 'while [ ! -e "$GATE" ]; do sleep 0.05; done\n'
+                                        'echo weights > "$KESTREL_CHECKPOINT_DIR/best.bin"\n'
+                                        'echo \'{"loss": 2.5}\' >&3\n')
+        front = Front(s.port)
+        self.addCleanup(front.close)
+        gate = os.path.join(self.tmp, "gate")
+        w = self.worker(front, "w", env={"GATE": gate})
+        s.json("POST", "/api/v1/studies", spec)
+        front.answer(r"/leases/\d+/checkpoint\?", 503)
+        with open(gate, "w"):
+            pass
+        wait_for("a part refused", lambda: front.requests(r"/leases/\d+/checkpoint\?"))
+        front.answer(None, None)
+        s.wait_state("part", "COMPLETE", timeout=HANG)
+        self.assertEqual([(t["state"], t["value"]) for t in self.trials(s, "part")],
+                         [("COMPLETE", 2.5)])
+        log = self.log_of(w)
+        self.assertNotIn("not taken", log)
+        with open(os.path.join(self.db + ".trials", "part", "0", "best.bin")) as f:
+            self.assertEqual(f.read(), "weights\n")
+        self.assertIn("HTTP 503 from the server on a part of its folder; trying again every 1 s",
+                      log)
+        self.assertEqual(log.count("the server takes its folder's parts again"), 1, log)
 
     def test_a_folder_with_hard_links_is_taken_with_their_content(self):
         # The server refuses an archive's hard links; a worker packs them as
