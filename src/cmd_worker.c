@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "utf8.h"
 #include "worker.h"
 
 static const char worker_help[] =
@@ -75,6 +76,23 @@ static int parse_gpus(const char *arg, worker_opts *o)
     return CLI_OK;
 }
 
+/* "KEY=VALUE" into o->labels: CLI_OK, or CLI_USAGE (message printed). The
+ * key was cut to 127 bytes, and a label that was not UTF-8 (which JSON
+ * cannot carry) was left out, both without a word; the server takes any
+ * length. */
+static int parse_label(const char *arg, worker_opts *o)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) return cli_usage("worker", "--label: expected KEY=VALUE, not '%s'", arg);
+    if (!utf8_valid(arg))
+        return cli_usage("worker", "--label: '%s' is not UTF-8 text", arg);
+    char *key = strndup(arg, (size_t)(eq - arg));
+    int rc = key ? json_object_set_new(o->labels, key, json_string(eq + 1)) : -1;
+    free(key);
+    if (rc != 0) return cli_usage("worker", "--label: out of memory");
+    return CLI_OK;
+}
+
 /* Returns CLI_OK, CLI_USAGE (message printed) or -1 after --help. */
 static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
 {
@@ -118,14 +136,9 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
             if (cli_int_option("worker", "--report-buffer", optarg, 1, 1LL << 30, &v)) return CLI_USAGE;
             o->report_buffer = v << 10;
             break;
-        case 'l': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) return cli_usage("worker", "--label: expected KEY=VALUE, not '%s'", optarg);
-            char key[128];
-            snprintf(key, sizeof key, "%.*s", (int)(eq - optarg), optarg);
-            json_object_set_new(o->labels, key, json_string(eq + 1));
+        case 'l':
+            if (parse_label(optarg, o) != CLI_OK) return CLI_USAGE;
             break;
-        }
         case 'i':
             if (cli_seconds_option("worker", "--idle-exit", optarg, 0, WORKER_MAX_SECONDS,
                                    &o->idle_exit) != CLI_OK)

@@ -1024,6 +1024,25 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("--gpus: device 1 is listed twice", p.stderr)
 
+    def test_labels_reach_the_registry_whole_or_are_refused(self):
+        # --label cut a key to 127 bytes, and left out a label that was not
+        # UTF-8, both without a word: the registry showed another label, or
+        # none, with exit 0.
+        s = self.serve()
+        key = "k" * 200
+        w = self.worker(s, "w", "--idle-exit", "1", "--label", key + "=1", "--label", "rack=r7")
+        self.assertEqual(w.wait(timeout=HANG), 0, self.log_of(w))
+        _, reg = s.json("GET", "/api/v1/workers")
+        self.assertEqual([x["labels"] for x in reg["workers"]], [{key: "1", "rack": "r7"}])
+        for label in (b"rack=\xff", b"\xff=1"):
+            p = subprocess.run([KESTREL.encode(), b"worker", b"--server", s.base.encode(),
+                                b"--work-dir", os.path.join(self.tmp, "v").encode(),
+                                b"--idle-exit", b"1", b"--label", label],
+                               capture_output=True, timeout=HANG)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(b"kestrel worker: --label: '" + label + b"' is not UTF-8 text", p.stderr)
+        self.assertEqual(len(s.json("GET", "/api/v1/workers")[1]["workers"]), 1)
+
     def test_a_checkpoint_upload_that_cannot_be_taken_is_a_400_and_unpacks_nothing(self):
         # A first part at offset 100 was a 500 naming the server's file, last=2
         # was taken, and a body that was no archive a 500 "tar failed"; an
