@@ -155,6 +155,15 @@ static int parse_opts(int argc, char **argv, worker_opts *o, char **token)
     if (optind != argc) return cli_usage("worker", "unexpected argument '%s'", argv[optind]);
     if (!o->server) return cli_usage("worker", "--server URL is required");
     if (!o->slots) o->slots = o->n_gpus ? o->n_gpus : 1;
+    /* each trial gets a device of its own (take_gpus): past the devices, a
+     * trial ran with CUDA_VISIBLE_DEVICES empty, on the CPU or failing,
+     * and nothing said so. A warning, not a refusal: a Slurm task's --gpus
+     * are what Slurm gave it, and every task would exit at once. */
+    if (o->n_gpus && o->slots > o->n_gpus)
+        fprintf(stderr, "kestrel worker: warning: --slots %d with %d device%s in --gpus: every "
+                "trial gets a device of its own, so up to %d at a time run with none "
+                "(CUDA_VISIBLE_DEVICES empty)\n", o->slots, o->n_gpus, o->n_gpus == 1 ? "" : "s",
+                o->slots - o->n_gpus);
     return CLI_OK;
 }
 

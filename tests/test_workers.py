@@ -1024,6 +1024,28 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("--gpus: device 1 is listed twice", p.stderr)
 
+    def test_more_slots_than_gpus_is_warned_of(self):
+        # --gpus 0 --slots 2: the second trial at once ran with
+        # CUDA_VISIBLE_DEVICES empty (each trial gets a device of its own),
+        # and nothing said so
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("gs", trials=2, parallel=2, steps=1))
+        gate, started = os.path.join(self.tmp, "gate"), os.path.join(self.tmp, "started")
+        w = self.worker(s, "w", "--gpus", "0", "--slots", "2", "--trials", "2",
+                        env={"GATE": gate, "STARTED": started})
+        wait_for("both trials to start", lambda: self.started_lines(started) == 2)
+        with open(gate, "w"):
+            pass
+        self.assertEqual(w.wait(timeout=HANG), 0, self.log_of(w))
+        self.assertEqual(sorted(s.json("GET", "/api/v1/studies/gs/trials/%d" % t["number"])[1]
+                                ["metrics"]["gpu"] for t in self.trials(s, "gs")), [-1, 0])
+        self.assertIn("kestrel worker: warning: --slots 2 with 1 device in --gpus: every trial "
+                      "gets a device of its own, so up to 1 at a time run with none "
+                      "(CUDA_VISIBLE_DEVICES empty)", self.log_of(w))
+        v = self.worker(s, "v", "--gpus", "0,1", "--slots", "2", "--idle-exit", "1")
+        self.assertEqual(v.wait(timeout=HANG), 0, self.log_of(v))
+        self.assertNotIn("warning", self.log_of(v))
+
     def test_labels_reach_the_registry_whole_or_are_refused(self):
         # --label cut a key to 127 bytes, and left out a label that was not
         # UTF-8, both without a word: the registry showed another label, or
