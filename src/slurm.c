@@ -33,13 +33,15 @@ static void put_quoted(FILE *f, const char *s)
  * the shell, and would split it. */
 #define SBATCH_UNSAFE " \t\n'\"\\#"
 
-/* An #SBATCH line for an option given on the command line: a value sbatch
- * would split is refused. */
-static int directive(FILE *f, const char *name, const char *value, kerror *err)
+/* An #SBATCH line --name=value for the command line's option (named in the
+ * error: "output" named no option the user gave); a value sbatch would
+ * split is refused. */
+static int directive(FILE *f, const char *name, const char *option, const char *value,
+                     kerror *err)
 {
     if (!value) return KE_OK;
     if (!*value || strpbrk(value, SBATCH_UNSAFE))
-        return kerror_set(err, KE_INVALID, name, "'%s': no spaces, quotes or '#' in an "
+        return kerror_set(err, KE_INVALID, option, "'%s': no spaces, quotes or '#' in an "
                           "#SBATCH value", value);
     fprintf(f, "#SBATCH --%s=%s\n", name, value);
     return KE_OK;
@@ -92,8 +94,10 @@ int slurm_script(const slurm_opts *o, char **out, kerror *err)
     snprintf(output, sizeof output, "%s/kestrel-worker-%%A_%%a.log", log_dir);
     int rc = KE_OK;
     const char *names[] = {"output", "partition", "gres", "time"};
+    const char *options[] = {"--log-dir", "--partition", "--gres", "--time"};
     const char *values[] = {output, o->partition, o->gres, o->time};
-    for (int i = 0; i < 4 && rc == KE_OK; i++) rc = directive(f, names[i], values[i], err);
+    for (int i = 0; i < 4 && rc == KE_OK; i++)
+        rc = directive(f, names[i], options[i], values[i], err);
     if (rc != KE_OK) {
         fclose(f);
         free(text);

@@ -52,6 +52,12 @@ check "kestrel slurm submit's default --log-dir is the submit folder, named abso
 # relative, as it was, rather than refusing it
 mkdir -p 'a b' && (cd 'a b' && $KESTREL slurm submit --server http://h:1 --workers 1 --dry-run >out.txt 2>err.txt; echo $? >rc.txt)
 check "kestrel slurm submit in a folder with a space: the default --log-dir stays relative" "[ \"\$(cat 'a b/rc.txt')\" = 0 ] && grep -qxF -- '#SBATCH --output=./kestrel-worker-%A_%a.log' 'a b/out.txt'"
+# a value no #SBATCH line can hold is refused naming the option that gave
+# it, not the #SBATCH name ("output: ..." for --log-dir)
+$KESTREL slurm submit --server http://h:1 --workers 1 --log-dir 'my logs' --dry-run >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit --log-dir with a space: exit 2, naming --log-dir" "[ $rc -eq 2 ] && grep -q -- \"^kestrel slurm: --log-dir: '$T/my logs/kestrel-worker-%A_%a.log': no spaces, quotes or '#' in an #SBATCH value\" err.txt && [ ! -s out.txt ]"
+$KESTREL slurm submit --server http://h:1 --workers 1 --partition 'a b' --dry-run >out.txt 2>err.txt; rc=$?
+check "kestrel slurm submit --partition with a space: exit 2, naming --partition" "[ $rc -eq 2 ] && grep -q -- \"^kestrel slurm: --partition: 'a b': no spaces\" err.txt"
 # a --token-file each task's worker could not read (or an empty one) made
 # every task exit 2 after the job id was printed: refused at the submit
 $KESTREL slurm submit --server http://h:1 --workers 1 --token-file no-such-token --dry-run >out.txt 2>err.txt; rc=$?
