@@ -171,17 +171,29 @@ int sched_outcome_exit(scheduler *s, sched_run *r, const runner_event *ev, const
     return rc;
 }
 
-static void merge_final(report_line *dst, const report_line *src)
+/* Index of metric name in l, or l->n. */
+static int metric_index(const report_line *l, const char *name)
 {
+    int j = 0;
+    while (j < l->n && strcmp(l->m[j].name, name) != 0) j++;
+    return j;
+}
+
+/* Adds src's final metrics to dst, the later value of a name winning. A line
+ * that would take dst past REPORT_MAX_METRICS names is refused whole, as one
+ * line of that many is (report_parse): keeping some of its metrics dropped
+ * the rest without a word, the objective among them. */
+static int merge_final(report_line *dst, const report_line *src)
+{
+    int added = 0;
+    for (int i = 0; i < src->n; i++) added += metric_index(dst, src->m[i].name) == dst->n;
+    if (dst->n + added > REPORT_MAX_METRICS) return KE_INVALID;
     for (int i = 0; i < src->n; i++) {
-        int j = 0;
-        while (j < dst->n && strcmp(dst->m[j].name, src->m[i].name) != 0) j++;
-        if (j == dst->n) {
-            if (dst->n == REPORT_MAX_METRICS) continue;
-            dst->n++;
-        }
+        int j = metric_index(dst, src->m[i].name);
+        if (j == dst->n) dst->n++;
         dst->m[j] = src->m[i];
     }
+    return KE_OK;
 }
 
 /* One intermediate report: stored, checked for NaN, offered to the pruner. */
@@ -243,7 +255,9 @@ int sched_outcome_line(scheduler *s, sched_run *r, const char *line, int cut, ke
      * it was pruned on left it (step, value, curve, metrics) */
     if (r->failure[0] || r->pruned) return KE_OK;
     if (rl.final || !rl.has_step) {
-        merge_final(&r->final, &rl);
+        if (merge_final(&r->final, &rl) != KE_OK && !r->n_malformed++)
+            snprintf(r->malformed, sizeof r->malformed,
+                     "more than %d final metrics over the trial's lines", REPORT_MAX_METRICS);
         return KE_OK;
     }
     return on_report(s, r, &rl, err);

@@ -341,6 +341,13 @@ cat > long.json <<'J'
 J
 $KESTREL run long.json --db long.db >/dev/null 2>&1
 check "a report line over 64 KiB: the failure says it was cut, not only that no metric came" "[ \"\$(DB=long.db q 'select failure from trials')\" = \"missing metric 'loss' in the trial's reports; it reported no metric; 1 report line ignored as malformed, the first: longer than 65536 bytes, cut there\" ]"
+# 40 final metrics, then 31 more with the objective: 71 names over two lines
+{ printf '{'; for i in $(seq 0 39); do printf '"m%02d": %d, ' $i $i; done; printf '"last": 0}\n'
+  printf '{'; for i in $(seq 40 69); do printf '"m%02d": %d, ' $i $i; done; printf '"loss": 1}\n'; } > finals.txt
+echo 'cat finals.txt >&3' > finals.sh
+sed 's/"long"/"finals"/; s/long.sh/finals.sh/' long.json > finals.json
+$KESTREL run finals.json --db finals.db >/dev/null 2>&1
+check "final metrics past 64 over two lines: the failure says the line was refused, not only that the objective is missing" "DB=finals.db q 'select failure from trials' | grep -q \"^missing metric 'loss'.*1 report line ignored as malformed, the first: more than 64 final metrics over the trial's lines\""
 $KESTREL fn branin --set x1=1 --set x2=2 --set x1=3 >/dev/null 2>err.txt; rc=$?
 check "kestrel fn: a variable given twice is refused (exit 2)" "[ $rc -eq 2 ] && grep -q 'x1: given twice' err.txt"
 check "kestrel fn: an overflowing value is written as the protocol's Infinity" "[ \"\$($KESTREL fn branin --set x1=1e200 --set x2=1)\" = '{\"value\": Infinity}' ]"
