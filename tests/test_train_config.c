@@ -320,6 +320,112 @@ END_TEST
 
 /* Which runs split batches across threads: parallel=data or the default
  * auto, with or without batch norm, with more than one thread; never blas. */
+/* warn_inert's output for the configuration of the --set pairs in kvs
+ * (space-separated), into buf. */
+static const char *inert_lines(const char *kvs, char *buf, size_t n)
+{
+    train_config_defaults(&c);
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", kvs);
+    for (char *kv = strtok(copy, " "); kv; kv = strtok(NULL, " "))
+        ck_assert_msg(train_config_set_kv(&c, kv, &err) == KE_OK, "%s: %s", kv, err.msg);
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    int lines = train_config_warn_inert(&c, f, "kestrel train");
+    rewind(f);
+    size_t got = fread(buf, 1, n - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+    int nl = 0;
+    for (const char *p = buf; *p; p++) nl += *p == '\n';
+    ck_assert_int_eq(lines, nl);
+    return buf;
+}
+
+/* Every option whose value the configuration never reads is named, once,
+ * with what would read it; the same value where it is read, or the default
+ * where it is not, says nothing. */
+START_TEST(inert_options_warn)
+{
+    static const char *const cases[][2] = {
+        {"bn_momentum=0.2", "bn_momentum: has no effect: only batchnorm=true uses it"},
+        {"hidden= bn_momentum=0.2", "bn_momentum: has no effect: the linear model (hidden "
+         "empty) has no hidden layer to normalize"},
+        {"leaky_slope=0.2", "leaky_slope: has no effect: only activation=leaky_relu uses it, "
+         "not activation=relu"},
+        {"hidden= activation=leaky_relu leaky_slope=0.2", "leaky_slope: has no effect: the "
+         "linear model (hidden empty) has no hidden activation"},
+        {"huber_delta=2", "huber_delta: has no effect: only loss=huber uses it, not loss=auto"},
+        {"distill_temperature=2", "distill_temperature: has no effect: only distillation "
+         "(teacher set) uses it"},
+        {"distill_alpha=0.9", "distill_alpha: has no effect: only distillation (teacher set) "
+         "uses it"},
+        {"optimizer=sgd beta1=0.5", "beta1: has no effect: only optimizer=adam and adamw use "
+         "it, not optimizer=sgd"},
+        {"optimizer=rmsprop beta2=0.9", "beta2: has no effect: only optimizer=adam and adamw "
+         "use it, not optimizer=rmsprop"},
+        {"optimizer=momentum eps=1e-6", "eps: has no effect: only optimizer=adagrad, rmsprop, "
+         "adam and adamw use it, not optimizer=momentum"},
+        {"rho=0.5", "rho: has no effect: only optimizer=rmsprop uses it, not optimizer=adam"},
+        {"step_size=3", "step_size: has no effect: only schedule=step uses it, not "
+         "schedule=constant"},
+        {"schedule=cosine gamma=0.5", "gamma: has no effect: only schedule=step, multistep and "
+         "exponential use it, not schedule=cosine"},
+        {"schedule=step milestones=2,4", "milestones: has no effect: only schedule=multistep "
+         "uses it, not schedule=step"},
+        {"decay=0.5", "decay: has no effect: only schedule=inverse_time uses it, not "
+         "schedule=constant"},
+        {"schedule=step min_lr=1e-5", "min_lr: has no effect: only schedule=linear, cosine and "
+         "cosine_restarts and reduce on plateau (plateau_patience > 0) use it, not "
+         "schedule=step"},
+        {"pct_start=0.5", "pct_start: has no effect: only schedule=one_cycle uses it, not "
+         "schedule=constant"},
+        {"div_factor=10", "div_factor: has no effect: only schedule=one_cycle uses it, not "
+         "schedule=constant"},
+        {"final_div_factor=10", "final_div_factor: has no effect: only schedule=one_cycle uses "
+         "it, not schedule=constant"},
+        {"restart_period=3", "restart_period: has no effect: only schedule=cosine_restarts uses "
+         "it, not schedule=constant"},
+        {"restart_mult=2", "restart_mult: has no effect: only schedule=cosine_restarts uses it, "
+         "not schedule=constant"},
+        {"warmup_start=0.5", "warmup_start: has no effect: only a warm-up (warmup_steps > 0) "
+         "uses it"},
+        {"plateau_factor=0.5", "plateau_factor: has no effect: only reduce on plateau "
+         "(plateau_patience > 0) uses it"},
+        {"plateau_cooldown=2", "plateau_cooldown: has no effect: only reduce on plateau "
+         "(plateau_patience > 0) uses it"},
+    };
+    char buf[2048], want[512];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(want, sizeof want, "kestrel train: warning: %s\n", cases[i][1]);
+        ck_assert_str_eq(inert_lines(cases[i][0], buf, sizeof buf), want);
+    }
+    static const char *const used[] = {
+        "batchnorm=true bn_momentum=0.2",
+        "activation=leaky_relu leaky_slope=0.2",
+        "loss=huber huber_delta=2",
+        "teacher=t.kck distill_temperature=2 distill_alpha=0.9",
+        "beta1=0.5 beta2=0.9 eps=1e-6",
+        "optimizer=adagrad eps=1e-6",
+        "optimizer=rmsprop rho=0.5 eps=1e-6",
+        "schedule=step step_size=3 gamma=0.5",
+        "schedule=multistep milestones=2,4 gamma=0.5",
+        "schedule=exponential gamma=0.5",
+        "schedule=inverse_time decay=0.5",
+        "schedule=linear min_lr=1e-5",
+        "plateau_patience=2 min_lr=1e-5 plateau_factor=0.5 plateau_cooldown=2",
+        "schedule=one_cycle pct_start=0.5 div_factor=10 final_div_factor=10",
+        "schedule=cosine_restarts restart_period=3 restart_mult=2 min_lr=1e-5",
+        "warmup_steps=10 warmup_start=0.5",
+        /* the defaults, set by hand where nothing reads them */
+        "optimizer=sgd momentum=0.9 beta1=0.9 beta2=0.999 eps=1e-8 rho=0.9 gamma=0.1 "
+        "huber_delta=1 bn_momentum=0.1 leaky_slope=0.01 distill_alpha=0.5 min_lr=0",
+    };
+    for (size_t i = 0; i < sizeof used / sizeof *used; i++)
+        ck_assert_msg(!*inert_lines(used[i], buf, sizeof buf), "%s: %s", used[i], buf);
+}
+END_TEST
+
 START_TEST(data_parallel_choice)
 {
     ck_assert_int_eq(c.parallel, CONFIG_PARALLEL_AUTO);
@@ -404,6 +510,7 @@ int main(void)
     tcase_add_test(tc, json_rejections);
     tcase_add_test(tc, files);
     tcase_add_test(tc, cross_checks);
+    tcase_add_test(tc, inert_options_warn);
     tcase_add_test(tc, data_parallel_choice);
     tcase_add_test(tc, json_round_trip);
     tcase_add_test(tc, help_lists_every_option);

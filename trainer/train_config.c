@@ -537,37 +537,95 @@ int train_config_validate(const train_config *c, kerror *err)
     return KE_OK;
 }
 
+/* 1 when option `name` holds another value in c than in d (the defaults). */
+static int changed(const train_config *c, const train_config *d, const char *name)
+{
+    const train_config_option *o = train_config_find(name);
+    const void *a = cfield(c, o), *b = cfield(d, o);
+    switch (o->type) {
+    case CONFIG_FLOAT:
+        return *(const double *)a != *(const double *)b;
+    case CONFIG_STRING:
+        return strcmp(a, b) != 0;
+    case CONFIG_INT_LIST: {
+        const train_config_int_list *x = a, *y = b;
+        return x->n != y->n || memcmp(x->v, y->v, (size_t)x->n * sizeof *x->v) != 0;
+    }
+    default:
+        return *(const int *)a != *(const int *)b;
+    }
+}
+
 int train_config_warn_inert(const train_config *c, FILE *out, const char *prefix)
 {
     /* a value other than the default is one someone chose: the defaults
      * (momentum 0.9 with adam, val_ratio 0.1 with kfold) would warn always */
     train_config d;
     train_config_defaults(&d);
-    int linear = c->hidden.n == 0;
-    int takes_momentum = c->optimizer == OPTIM_MOMENTUM || c->optimizer == OPTIM_NESTEROV;
+    int linear = c->hidden.n == 0, o = c->optimizer, s = c->schedule;
+    int adam = o == OPTIM_ADAM || o == OPTIM_ADAMW;
+    int plateau = c->plateau_patience > 0;
+    static const char no_act[] = "the linear model (hidden empty) has no hidden activation";
+    static const char no_layer[] = "the linear model (hidden empty) has no hidden layer to "
+                                   "normalize";
+    static const char distill[] = "only distillation (teacher set) uses it";
+    static const char one_cycle[] = "only schedule=one_cycle uses it";
+    static const char restarts[] = "only schedule=cosine_restarts uses it";
+    static const char plateau_only[] = "only reduce on plateau (plateau_patience > 0) uses it";
+    /* by: the enum option whose value leaves it unread, named as ", not
+     * by=value" (NULL: the reason says it all) */
     const struct {
         int inert;
-        const char *name, *why;
+        const char *name, *why, *by;
     } checks[] = {
-        {linear && c->dropout != d.dropout, "dropout",
-         "the linear model (hidden empty) has no hidden activation to drop"},
-        {linear && c->batchnorm != d.batchnorm, "batchnorm",
-         "the linear model (hidden empty) has no hidden layer to normalize"},
-        {!takes_momentum && c->momentum != d.momentum, "momentum",
-         "only optimizer=momentum and nesterov use it"},
-        {c->kfold && c->val_ratio != d.val_ratio, "val_ratio",
-         "with kfold each fold validates on its k-th of the pool"},
+        {linear, "dropout", "the linear model (hidden empty) has no hidden activation to drop",
+         NULL},
+        {linear, "batchnorm", no_layer, NULL},
+        {linear || !c->batchnorm, "bn_momentum", linear ? no_layer : "only batchnorm=true uses it",
+         NULL},
+        {linear || c->activation != LAYERS_ACT_LEAKY_RELU, "leaky_slope",
+         linear ? no_act : "only activation=leaky_relu uses it", linear ? NULL : "activation"},
+        {c->loss != CONFIG_LOSS_HUBER, "huber_delta", "only loss=huber uses it", "loss"},
+        {!c->teacher[0], "distill_temperature", distill, NULL},
+        {!c->teacher[0], "distill_alpha", distill, NULL},
+        {o != OPTIM_MOMENTUM && o != OPTIM_NESTEROV, "momentum",
+         "only optimizer=momentum and nesterov use it", "optimizer"},
+        {!adam, "beta1", "only optimizer=adam and adamw use it", "optimizer"},
+        {!adam, "beta2", "only optimizer=adam and adamw use it", "optimizer"},
+        {!adam && o != OPTIM_ADAGRAD && o != OPTIM_RMSPROP, "eps",
+         "only optimizer=adagrad, rmsprop, adam and adamw use it", "optimizer"},
+        {o != OPTIM_RMSPROP, "rho", "only optimizer=rmsprop uses it", "optimizer"},
+        {s != SCHEDULE_STEP, "step_size", "only schedule=step uses it", "schedule"},
+        {s != SCHEDULE_STEP && s != SCHEDULE_MULTISTEP && s != SCHEDULE_EXPONENTIAL, "gamma",
+         "only schedule=step, multistep and exponential use it", "schedule"},
+        {s != SCHEDULE_MULTISTEP, "milestones", "only schedule=multistep uses it", "schedule"},
+        {s != SCHEDULE_INVERSE_TIME, "decay", "only schedule=inverse_time uses it", "schedule"},
+        {s != SCHEDULE_LINEAR && s != SCHEDULE_COSINE && s != SCHEDULE_COSINE_RESTARTS && !plateau,
+         "min_lr", "only schedule=linear, cosine and cosine_restarts and reduce on plateau "
+         "(plateau_patience > 0) use it", "schedule"},
+        {s != SCHEDULE_ONE_CYCLE, "pct_start", one_cycle, "schedule"},
+        {s != SCHEDULE_ONE_CYCLE, "div_factor", one_cycle, "schedule"},
+        {s != SCHEDULE_ONE_CYCLE, "final_div_factor", one_cycle, "schedule"},
+        {s != SCHEDULE_COSINE_RESTARTS, "restart_period", restarts, "schedule"},
+        {s != SCHEDULE_COSINE_RESTARTS, "restart_mult", restarts, "schedule"},
+        {c->warmup_steps == 0, "warmup_start", "only a warm-up (warmup_steps > 0) uses it", NULL},
+        {!plateau, "plateau_factor", plateau_only, NULL},
+        {!plateau, "plateau_cooldown", plateau_only, NULL},
+        {c->kfold != 0, "val_ratio", "with kfold each fold validates on its k-th of the pool",
+         NULL},
     };
     int n = 0;
-    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
-        if (checks[i].inert) {
-            fprintf(out, "%s: warning: %s: has no effect: %s", prefix, checks[i].name,
-                    checks[i].why);
-            if (!strcmp(checks[i].name, "momentum"))
-                fprintf(out, ", not optimizer=%s", optim_names[c->optimizer]);
-            fputc('\n', out);
-            n++;
-        }
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
+        if (!checks[i].inert || !changed(c, &d, checks[i].name)) continue;
+        fprintf(out, "%s: warning: %s: has no effect: %s", prefix, checks[i].name,
+                checks[i].why);
+        const char *by = checks[i].by;
+        if (by)
+            fprintf(out, ", not %s=%s", by,
+                    train_config_enum_name(by, *(const int *)cfield(c, train_config_find(by))));
+        fputc('\n', out);
+        n++;
+    }
     return n;
 }
 
@@ -608,6 +666,10 @@ void train_config_print_help(FILE *out)
 {
     static const char *const type_names[] = {"int", "float", "bool", "string", "enum", "int-list"};
     fprintf(out, "usage: kestrel train [--config FILE.json] [--set key=value]... [--help]\n\n"
+                 "An option set away from its default that the rest of the configuration never\n"
+                 "reads (momentum or beta1 with optimizer=sgd, huber_delta without loss=huber, a\n"
+                 "schedule's settings with another schedule, bn_momentum without batchnorm, ...)\n"
+                 "runs as set, with a warning on stderr naming it.\n\n"
                  "options (JSON keys or --set keys):\n");
     for (int i = 0; i < train_config_n_options; i++) {
         const train_config_option *o = &train_config_options[i];

@@ -161,10 +161,14 @@ int train_config_load_file(train_config *c, const char *path, kerror *err);
 /* Checks that involve several options (loss vs task, kfold, milestones, ...).
  * KE_INVALID with path = the option at fault. */
 int train_config_validate(const train_config *c, kerror *err);
-/* Writes "PREFIX: warning: OPTION: why", one line each, for every option set
- * away from its default whose value this configuration never reads: dropout
- * or batchnorm on a linear model (hidden empty), momentum with an optimizer
- * other than momentum and nesterov, val_ratio with kfold. They are not
+/* Writes "PREFIX: warning: OPTION: has no effect: why", one line each, for
+ * every option set away from its default whose value this configuration
+ * never reads: a hidden layer's settings on a linear model (hidden empty),
+ * bn_momentum without batchnorm, leaky_slope, huber_delta, an optimizer's or
+ * a schedule's settings when another is chosen (the line ends ", not
+ * optimizer=sgd"), the distillation options without a teacher, warm-up and
+ * plateau settings without their steps or patience, val_ratio with kfold.
+ * They are not
  * refused: a study's search space may span such combinations, and the trial
  * keeps its stderr. Returns the number of lines written. */
 int train_config_warn_inert(const train_config *c, FILE *out, const char *prefix);
