@@ -716,6 +716,18 @@ START_TEST(distillation_from_teacher)
         ck_assert_str_eq(err.path, "teacher");
         ck_assert_msg(strstr(err.msg, losses[i]) && strstr(err.msg, "no logits"), "%s", err.msg);
     }
+    /* A bce teacher's outputs are one sigmoid logit per class: their
+     * softmax weighs each class by its odds, not its probability, and the
+     * student learned that distribution without a word. Refused alike. */
+    tc = c;
+    train_config_set(&tc, "teacher", "", NULL);
+    train_config_set_kv(&tc, "loss=bce", NULL);
+    train_config_set(&tc, "checkpoint", t, NULL);
+    ck_assert_int_eq(train_run(&tc, NULL, NULL, NULL, &err), KE_OK);
+    ck_assert_int_eq(train_run(&c, NULL, NULL, NULL, &err), KE_CONFLICT);
+    ck_assert_str_eq(err.path, "teacher");
+    ck_assert_msg(strstr(err.msg, "loss=bce") && strstr(err.msg, "not its class probabilities") &&
+                  strstr(err.msg, "needs loss=cross_entropy or auto"), "%s", err.msg);
 }
 END_TEST
 

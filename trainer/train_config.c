@@ -137,7 +137,7 @@ const train_config_option train_config_options[] = {
     I(augment_shift, "0", 0, 16, "images: random shift of up to this many pixels (vacated pixels black)"),
     F(augment_flip, "0", 0, 1, "images: horizontal flip probability"),
     F(augment_noise, "0", 0, 10, "additive Gaussian noise std on the features"),
-    S(teacher, "", "teacher checkpoint for distillation (empty: none); needs loss cross_entropy or auto, and a teacher trained with loss cross_entropy, auto or bce (an mse or huber teacher's outputs are no logits) on this run's scaling, inputs and classes (a CSV's columns in the same order, the same class labels and categories)"),
+    S(teacher, "", "teacher checkpoint for distillation (empty: none); needs loss cross_entropy or auto, and a teacher trained with loss cross_entropy or auto (the softmax of an mse or huber teacher's outputs, or of a bce teacher's one sigmoid per class, is not its class probabilities) on this run's scaling, inputs and classes (a CSV's columns in the same order, the same class labels and categories)"),
     FO(distill_temperature, "4", 0, 100, "distillation temperature T"),
     F(distill_alpha, "0.5", 0, 1, "weight of the distillation term"),
     I(seed, "1", 0, IMAX, "seed of initialisation, dropout, shuffling and augmentation"),

@@ -187,13 +187,19 @@ static int load_teacher(session *s, kerror *err)
                         "this run uses %s", train_config_enum_name("scaling", tc.scaling),
                         train_config_enum_name("scaling", s->cfg->scaling));
     /* the student takes softmax(z / T) of the teacher's outputs, which are
-     * logits only where the teacher was trained through a softmax or a
-     * sigmoid: an mse or huber teacher's outputs are regressed one-hot
-     * rows, and their softened softmax is no distribution it learned */
-    if (!rc && (tc.loss == CONFIG_LOSS_MSE || tc.loss == CONFIG_LOSS_HUBER))
-        rc = kerror_set(err, KE_CONFLICT, "teacher", "the teacher was trained with loss=%s: its "
-                        "outputs are no logits to distil (a teacher needs loss=cross_entropy, "
-                        "auto or bce)", train_config_enum_name("loss", tc.loss));
+     * the teacher's class probabilities (at T = 1) only where it was trained
+     * through a softmax: an mse or huber teacher's outputs are regressed
+     * one-hot rows, and a bce teacher's are one sigmoid logit per class,
+     * whose softmax weighs each class by its odds s / (1 - s) (sigmoids
+     * 0.9, 0.5, 0.1 give 0.89, 0.10, 0.01, not 0.6, 0.33, 0.07): either
+     * way a distribution the teacher never learned */
+    if (!rc && tc.loss != CONFIG_LOSS_CROSS_ENTROPY && tc.loss != CONFIG_LOSS_AUTO)
+        rc = kerror_set(err, KE_CONFLICT, "teacher", "the teacher was trained with loss=%s: %s "
+                        "(a teacher needs loss=cross_entropy or auto)",
+                        train_config_enum_name("loss", tc.loss),
+                        tc.loss == CONFIG_LOSS_BCE ? "its outputs are one sigmoid per class, "
+                        "whose softmax is not its class probabilities" : "its outputs are no "
+                        "logits to distil");
     /* the teacher reads the student's rows as its own columns and scores
      * its own classes: another order or other labels teach nonsense */
     if (!rc) rc = fits_the_data(s, ck, "teacher", "the teacher", err);
