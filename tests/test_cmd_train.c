@@ -10,8 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "check_main.h"
 #include "cmd_train.h"
+#include "../trainer/train_config.h"
 
 static char dir[64];
 
@@ -249,6 +252,58 @@ START_TEST(options_that_do_nothing_warn)
 END_TEST
 
 /* A CSV of 24 rows of x,y: 11 of class a, 11 of b and `rare` of c. */
+/* docs/spec.md's example, copied into a trainer study, ran an option its
+ * condition's value never reads: momentum when optimizer is sgd (plain SGD)
+ * warned in every such trial. Each conditional parameter of the example
+ * that is a trainer option trains, at both ends of its range and under
+ * every value its condition lists, without a warning. */
+START_TEST(spec_doc_example_conditions_are_read)
+{
+    const char *top = getenv("top_srcdir");
+    char path[1024], err[4096], a[256], b[256];
+    snprintf(path, sizeof path, "%s/docs/spec.md", top ? top : "..");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s", path);
+    static char text[1 << 17];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    char *begin = strstr(text, "```json\n"), *end = begin ? strstr(begin + 8, "```") : NULL;
+    ck_assert_msg(begin && end, "no ```json example in %s", path);
+    *end = '\0';
+    json_error_t je;
+    json_t *spec = json_loads(begin + 8, 0, &je);
+    ck_assert_msg(spec != NULL, "%s: %s", path, je.text);
+    const char *name, *parent;
+    json_t *p, *values;
+    int tried = 0;
+    json_object_foreach(json_object_get(spec, "space"), name, p) {
+        json_t *when = json_object_get(p, "when");
+        if (!when || !train_config_find(name)) continue;
+        json_object_foreach(when, parent, values) {
+            size_t nv = json_is_array(values) ? json_array_size(values) : 1;
+            for (size_t i = 0; i < nv; i++) {
+                json_t *v = json_is_array(values) ? json_array_get(values, i) : values;
+                static const char *const ends[] = {"low", "high"};
+                for (int e = 0; e < 2; e++) {
+                    snprintf(a, sizeof a, "%s=%s", parent, json_string_value(v));
+                    snprintf(b, sizeof b, "%s=%.17g", name,
+                             json_number_value(json_object_get(p, ends[e])));
+                    char *argv[] = {"train", "--set", "data=synthetic-classification", "--set",
+                                    "epochs=1", "--set", "synthetic_samples=200", "--set",
+                                    "evaluate_test=false", "--set", a, "--set", b, NULL};
+                    ck_assert_int_eq(run_stderr(argv, err, sizeof err), 0);
+                    ck_assert_msg(!strstr(err, "warning"), "%s %s: %s", a, b, err);
+                    tried++;
+                }
+            }
+        }
+    }
+    json_decref(spec);
+    ck_assert_int_gt(tried, 0);
+}
+END_TEST
+
 static void write_csv(const char *path, int rare)
 {
     FILE *f = fopen(path, "w");
@@ -304,6 +359,7 @@ int main(void)
     tcase_add_test(tc, promotion_without_a_checkpoint_starts_afresh);
     tcase_add_test(tc, kfold_trial_of_a_study_keeps_no_checkpoint);
     tcase_add_test(tc, options_that_do_nothing_warn);
+    tcase_add_test(tc, spec_doc_example_conditions_are_read);
     tcase_add_test(tc, stratified_kfold_with_a_thin_class_warns);
     suite_add_tcase(s, tc);
     return check_run(s);
