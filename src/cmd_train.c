@@ -192,11 +192,13 @@ int cmd_train_main(int argc, char **argv)
         return CLI_FAIL;   /* met while running, whatever its kind */
     }
     /* known once the data is split; the run is still a valid estimate of
-     * the other classes, so it warns as scikit-learn's StratifiedKFold does */
+     * the other classes, so it warns as scikit-learn's StratifiedKFold does
+     * (a plain split may miss the class in more folds: "at least") */
     if (res.kfold_thin_rows)
         fprintf(stderr, "kestrel train: warning: kfold: class '%s' has %ld row%s to cut %d "
-                "stratified folds from: at least %ld of the folds validated without it\n",
+                "%sfolds from: at least %ld of the folds validated without it\n",
                 res.kfold_thin_class, res.kfold_thin_rows, res.kfold_thin_rows == 1 ? "" : "s",
-                res.kfold, (long)res.kfold - res.kfold_thin_rows);
+                res.kfold, cfg.stratify ? "stratified " : "",
+                (long)res.kfold - res.kfold_thin_rows);
     return 0;
 }

@@ -194,8 +194,9 @@ int split_kfold(const dataset *ds, const split_opts *o, size_t k,
     memcpy(b + begin + size, perm + begin + size, (ds->n - begin - size) * sizeof *b);
     free(perm);
     finish(out, size, pool, ds->n, used - size);
-    /* the fold's val and train parts are the used rows, in another order */
-    if (o->stratify && ds->task == DATASET_CLASSIFICATION &&
+    /* the fold's val and train parts are the used rows, in another order;
+     * stratified or not, a class of fewer rows than folds misses some */
+    if (ds->task == DATASET_CLASSIFICATION &&
         find_thin_class(ds, b, used, k, out)) {
         split_free(out);
         return kerror_set(err, KE_NOMEM, NULL, "split: cannot count the classes of %zu rows",

@@ -34,9 +34,9 @@ typedef struct {
     size_t *train; size_t n_train;
     size_t *val;   size_t n_val;
     size_t *test;  size_t n_test;
-    /* stratified k-fold of a classification: a class with rows among those
-     * the folds are cut from, but fewer than k (so some folds validate
-     * without it; scikit-learn's StratifiedKFold warns), the least populated
+    /* k-fold of a classification, stratified or not: a class with rows
+     * among those the folds are cut from, but fewer than k (so some folds
+     * validate without it; scikit-learn's StratifiedKFold warns), the least populated
      * one, and its rows; thin_rows 0 when there is none */
     size_t thin_class, thin_rows;
     size_t *block_;   /* private */

@@ -70,7 +70,7 @@ typedef struct {
     double test_loss, test_accuracy;
     double best_val_loss;
     int kfold;               /* folds, 0 without cross-validation */
-    /* stratified kfold: the label of a class with fewer rows than folds (the
+    /* kfold (stratified or not): the label of a class with fewer rows than folds (the
      * least populated one; some folds validated without it) and its rows;
      * kfold_thin_rows 0 when there is none */
     char kfold_thin_class[64];

@@ -67,7 +67,8 @@ const train_config_option train_config_options[] = {
       "most max_train and validates on its share of them"),
     F(val_ratio, "0.1", 0, 0.9, "share of the training pool held out for validation (ignored with kfold, with a warning if set)"),
     F(test_ratio, "0.1", 0, 0.9, "share held out for test (ignored with an official test set)"),
-    I(kfold, "0", 0, 50, "k-fold cross-validation folds (0: off, else >= 2)"),
+    I(kfold, "0", 0, 50, "k-fold cross-validation folds (0: off, else >= 2); a class with "
+      "fewer rows than folds is named in a warning at the run's end"),
     B(stratify, "false", "classification: keep each class's share in the validation, test and "
       "training parts and in every k-fold fold (sklearn's stratify=y); a class with fewer rows "
       "than folds is named in a warning at the run's end"),
