@@ -272,6 +272,8 @@ typedef struct {
     const dsnames *want;       /* csv_known's names when it has features: NULL to take
                                   the columns by position */
     const char *model;         /* csv_known's model file, for errors (may be NULL) */
+    int unread_label;          /* csv_known's: an unlabelled task's file has the label
+                                  column, to leave out */
 } csv_ctx;
 
 /* The header's columns once resolved. */
@@ -442,7 +444,7 @@ static int read_label(const csv_ctx *c, const csv_layout *L, size_t lineno, size
                       const class_map *cm, csv_label *lab, dataset *ds, kerror *err)
 {
     size_t j = L->label_col;
-    if (j == L->ncol) return KE_OK;
+    if (j == L->ncol || c->unread_label) return KE_OK;
     const char *v = L->fields[j];
     const csv_label *hit = NULL;
     if (cm) {
@@ -627,8 +629,10 @@ static int csv_layout_resolve(const csv_ctx *c, const char *body, size_t rows, c
     size_t ncol = L->ncol;
     const char *label = c->want ? c->want->label : c->label;
     *unlabeled = c->task == DATASET_UNLABELED;
-    L->label_col = *unlabeled ? ncol : ncol - 1;
-    if ((label || c->want) && !*unlabeled) {
+    /* unread_label: the column is found as a labelled file's, then skipped */
+    int has_label = !*unlabeled || c->unread_label;
+    L->label_col = has_label ? ncol - 1 : ncol;
+    if ((label || c->want) && has_label) {
         L->label_col = 0;
         while (L->label_col < ncol && (!label || strcmp(L->names[L->label_col], label)))
             L->label_col++;
@@ -660,7 +664,7 @@ static int csv_layout_resolve(const csv_ctx *c, const char *body, size_t rows, c
                           "the first line must name the columns (without one, the first row "
                           "would be taken as the names and lost); add a header line", c->path,
                           name_list(L->names, ncol, list, sizeof list));
-    if (L->label_col == ncol && !*unlabeled)
+    if (L->label_col == ncol && (!*unlabeled || c->unread_label))
         return kerror_set(err, KE_INVALID, "label_column", "%s: no column named '%s' in the header",
                           c->path, c->label);
     if (ncol < 2 && !*unlabeled)
@@ -776,7 +780,8 @@ int csv_load(const char *path, const char *label_column, dataset_task task,
         return kerror_set(err, KE_INVALID, "source", "CSV source needs a path");
     const dsnames *want = known && known->names && known->names->n_features ? known->names : NULL;
     csv_ctx c = {path, label_column, task, categorical ? categorical : "",
-                 known ? known->categories : NULL, want, known ? known->model : NULL};
+                 known ? known->categories : NULL, want, known ? known->model : NULL,
+                 known && known->unread_label && task == DATASET_UNLABELED};
     /* the cache keeps features, not the categories they stand for; a model's
      * rows are read once */
     if (known || c.categorical[0]) cache_dir = NULL;

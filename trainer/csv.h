@@ -18,6 +18,10 @@ typedef struct {
                                    older, which takes columns by position) */
     const char *model;          /* the model file, named in errors about its
                                    classes (NULL: "the model") */
+    int unread_label;           /* DATASET_UNLABELED rows of a file that has
+                                   the label column (label_column's, else the
+                                   last), which is left out unread: a model
+                                   of version 4 or older scoring labelled rows */
 } csv_known;
 
 /* Loads a CSV file with a header line. label_column names the label (NULL:

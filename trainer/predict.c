@@ -111,7 +111,7 @@ static long csv_columns(const char *path, kerror *err)
 static int load_csv_by_name(const predictor *p, const char *path, int score_only, dataset *ds,
                             int *labeled, kerror *err)
 {
-    csv_known k = {&p->cats, &p->names, p->path};
+    csv_known k = {&p->cats, &p->names, p->path, 0};
     dataset_task task = score_only ? DATASET_UNLABELED
                         : p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     int rc = csv_load(path, NULL, task, NULL, &k, NULL, ds, err);
@@ -134,11 +134,15 @@ static int load_csv(const predictor *p, const char *path, int score_only, datase
     if (ncol != cols && !*labeled)
         return kerror_set(err, KE_INVALID, "data", "%s has %ld columns; the model takes %ld features "
                           "(and optionally its label column)", path, ncol, cols);
-    dataset_task task = !*labeled ? DATASET_UNLABELED
+    /* score_only: a label column is left unread, as with a newer model (its
+     * empty cells or labels of fewer classes were refused) */
+    dataset_task task = !*labeled || score_only ? DATASET_UNLABELED
                         : p->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     const char *label = p->cfg.label_column[0] ? p->cfg.label_column : NULL;
-    csv_known k = {&p->cats, NULL, p->path};
-    return csv_load(path, label, task, NULL, &k, NULL, ds, err);
+    csv_known k = {&p->cats, NULL, p->path, score_only && *labeled};
+    int rc = csv_load(path, label, task, NULL, &k, NULL, ds, err);
+    if (score_only) *labeled = 0;   /* no label read */
+    return rc;
 }
 
 int predict_load(const predictor *p, const char *source, const char *dir, dataset *ds,
