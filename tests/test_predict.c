@@ -372,6 +372,34 @@ START_TEST(version_4_model_takes_columns_by_position)
 }
 END_TEST
 
+/* A version 4 model trained with label_column takes that column by name;
+ * a file that calls it otherwise was refused at "label_column", an option
+ * the user of predict or evaluate never set. The error is the data's and
+ * names the model and the column it wants. */
+START_TEST(version_4_model_names_its_label_column)
+{
+    char path[96], src[128];
+    set("label_column=y");
+    predict_close(train_on_csv("train.csv", 0, "n.kck"));
+    in_dir(path, sizeof path, "n.kck");
+    as_version_4(path);
+    predictor *p;
+    ck_assert_msg(predict_open(&p, path, &err) == KE_OK, "%s", err.msg);
+    dataset ds;
+    size_t first;
+    int labeled;
+    csv_text(src, sizeof src, "t.csv", "x0,x1,t\n-1,-1,lo\n0,0,mid\n1,1,hi\n");
+    for (int score_only = 0; score_only < 2; score_only++) {
+        ck_assert_int_eq(predict_load(p, src, NULL, &ds, &first, score_only ? NULL : &labeled,
+                                      &err), KE_INVALID);
+        ck_assert_str_eq(err.path, "data");
+        ck_assert_msg(strstr(err.msg, "no column named 'y'") && strstr(err.msg, "n.kck") &&
+                      strstr(err.msg, "trained with label_column=y"), "%s", err.msg);
+    }
+    predict_close(p);
+}
+END_TEST
+
 /* Regression: evaluate's loss is the mean squared error of the predictions
  * against the targets (the reference formula, computed here in double). */
 START_TEST(csv_regression_loss_is_mse_of_predictions)
@@ -478,6 +506,7 @@ int main(void)
     tcase_add_test(tc, csv_labels_map_to_the_models_classes);
     tcase_add_test(tc, class_labels);
     tcase_add_test(tc, version_4_model_takes_columns_by_position);
+    tcase_add_test(tc, version_4_model_names_its_label_column);
     if (access(DATASET_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0)
         tcase_add_test(tc, fashion_mnist_model_scores_its_test_set);
     else

@@ -664,6 +664,14 @@ static int csv_layout_resolve(const csv_ctx *c, const char *body, size_t rows, c
                           "the first line must name the columns (without one, the first row "
                           "would be taken as the names and lost); add a header line", c->path,
                           name_list(L->names, ncol, list, sizeof list));
+    /* a model of version 4 or older (no column names) scoring rows: the
+     * user set no label_column; the model's training did */
+    if (L->label_col == ncol && (!*unlabeled || c->unread_label) && c->model)
+        return kerror_set(err, KE_INVALID, "data", "%s: no column named '%s' in the header: "
+                          "model '%s' (a file of version 4 or older) was trained with "
+                          "label_column=%s and takes that column by name; name it so (or, "
+                          "for kestrel predict, leave it out)", c->path, c->label, c->model,
+                          c->label);
     if (L->label_col == ncol && (!*unlabeled || c->unread_label))
         return kerror_set(err, KE_INVALID, "label_column", "%s: no column named '%s' in the header",
                           c->path, c->label);
