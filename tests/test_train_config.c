@@ -394,6 +394,17 @@ START_TEST(inert_options_warn)
          "(plateau_patience > 0) uses it"},
         {"plateau_cooldown=2", "plateau_cooldown: has no effect: only reduce on plateau "
          "(plateau_patience > 0) uses it"},
+        {"restore_best=false", "restore_best: has no effect: only early stopping "
+         "(early_stopping_patience > 0) uses it"},
+        {"synthetic_samples=500", "synthetic_samples: has no effect: only synthetic data uses it"},
+        {"data=csv:x.csv synthetic_features=3", "synthetic_features: has no effect: only "
+         "synthetic data uses it"},
+        {"data=synthetic-regression synthetic_classes=3", "synthetic_classes: has no effect: "
+         "only data=synthetic-classification uses it"},
+        {"data=synthetic-classification synthetic_targets=2", "synthetic_targets: has no "
+         "effect: only data=synthetic-regression uses it"},
+        {"data=synthetic-classification synthetic_noise=0.5", "synthetic_noise: has no "
+         "effect: only data=synthetic-regression uses it"},
     };
     char buf[2048], want[512];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -417,6 +428,10 @@ START_TEST(inert_options_warn)
         "schedule=one_cycle pct_start=0.5 div_factor=10 final_div_factor=10",
         "schedule=cosine_restarts restart_period=3 restart_mult=2 min_lr=1e-5",
         "warmup_steps=10 warmup_start=0.5",
+        "early_stopping_patience=2 restore_best=false",
+        "data=synthetic-classification synthetic_samples=500 synthetic_features=3 "
+        "synthetic_classes=3",
+        "data=synthetic-regression synthetic_samples=500 synthetic_targets=2 synthetic_noise=0.5",
         /* the defaults, set by hand where nothing reads them */
         "optimizer=sgd momentum=0.9 beta1=0.9 beta2=0.999 eps=1e-8 rho=0.9 gamma=0.1 "
         "huber_delta=1 bn_momentum=0.1 leaky_slope=0.01 distill_alpha=0.5 min_lr=0",

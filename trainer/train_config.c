@@ -566,6 +566,8 @@ int train_config_warn_inert(const train_config *c, FILE *out, const char *prefix
     int linear = c->hidden.n == 0, o = c->optimizer, s = c->schedule;
     int adam = o == OPTIM_ADAM || o == OPTIM_ADAMW;
     int plateau = c->plateau_patience > 0;
+    int syn_class = !strcmp(c->data, "synthetic-classification");
+    int syn_reg = !strcmp(c->data, "synthetic-regression");
     static const char no_act[] = "the linear model (hidden empty) has no hidden activation";
     static const char no_layer[] = "the linear model (hidden empty) has no hidden layer to "
                                    "normalize";
@@ -614,6 +616,13 @@ int train_config_warn_inert(const train_config *c, FILE *out, const char *prefix
         {!plateau, "plateau_cooldown", plateau_only, NULL},
         {c->kfold != 0, "val_ratio", "with kfold each fold validates on its k-th of the pool",
          NULL},
+        {c->early_stopping_patience == 0, "restore_best",
+         "only early stopping (early_stopping_patience > 0) uses it", NULL},
+        {!syn_class && !syn_reg, "synthetic_samples", "only synthetic data uses it", NULL},
+        {!syn_class && !syn_reg, "synthetic_features", "only synthetic data uses it", NULL},
+        {!syn_class, "synthetic_classes", "only data=synthetic-classification uses it", NULL},
+        {!syn_reg, "synthetic_targets", "only data=synthetic-regression uses it", NULL},
+        {!syn_reg, "synthetic_noise", "only data=synthetic-regression uses it", NULL},
     };
     int n = 0;
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
