@@ -659,6 +659,34 @@ START_TEST(kfold_reports_spread)
 }
 END_TEST
 
+/* With early stopping each fold stops on its own, and the final line's
+ * "epochs" was the last fold's (14 where the folds ran 8, 18 and 14): a
+ * reader took it for every fold's. Each fold line says how many it ran
+ * (fold_epochs), and the final "epochs" is the most a fold ran. */
+START_TEST(kfold_reports_each_folds_epochs)
+{
+    static const char *const opts[] = {"synthetic_samples=300", "synthetic_features=2",
+        "synthetic_classes=10", "hidden=128", "batch_size=64", "lr=0.05", "epochs=60", "kfold=3",
+        "early_stopping_patience=2", "evaluate_test=false"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) set(opts[i]);
+    lines l = {0};
+    train_result r;
+    ck_assert_int_eq(train_run(&c, collect, &l, &r, &err), KE_OK);
+    ck_assert_int_eq(l.n, 4);
+    int e[3], most = 0;
+    for (int f = 0; f < 3; f++) {
+        e[f] = (int)field(l.lines[f], "fold_epochs");
+        ck_assert(e[f] >= 1 && e[f] <= 60);
+        if (e[f] > most) most = e[f];
+    }
+    /* the case the test is about: the folds stopped at other epochs, the
+     * last one not the longest */
+    ck_assert_msg(e[2] < most, "folds ran %d, %d, %d epochs", e[0], e[1], e[2]);
+    ck_assert_int_eq((int)field(l.lines[3], "epochs"), most);
+    ck_assert_int_eq(r.epochs, most);
+}
+END_TEST
+
 START_TEST(distillation_from_teacher)
 {
     char t[96];
@@ -934,6 +962,7 @@ int main(void)
     tcase_add_test(tc, resume_with_nothing_left_still_saves);
     tcase_add_test(tc, divergence_fails);
     tcase_add_test(tc, kfold_reports_spread);
+    tcase_add_test(tc, kfold_reports_each_folds_epochs);
     tcase_add_test(tc, distillation_from_teacher);
     tcase_add_test(tc, cuda_device_without_cuda);
     tcase_add_test(tc, checkpoint_every_and_at_the_end);

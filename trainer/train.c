@@ -499,9 +499,11 @@ static int run_kfold(const train_config *c, const train_device_ops *dev, train_r
     metrics_result vm = {0}, tm = {0};
     train_result r;
     memset(&r, 0, sizeof r);
+    int most = 0;   /* epochs of the longest fold: early stopping ends each on its own */
     for (int f = 0; f < k; f++) {
         int rc = run_single(c, dev, f, report, ctx, &r, err);
         if (rc) return rc;
+        if (r.epochs > most) most = r.epochs;
         loss[f] = r.val_loss;
         acc[f] = r.val_accuracy;
         tl += r.test_loss / k;
@@ -515,6 +517,7 @@ static int run_kfold(const train_config *c, const train_device_ops *dev, train_r
     res->best_val_loss = INFINITY;   /* per fold; the folds' spread says more */
     res->best_epoch = 0;
     res->stopped_early = 0;
+    res->epochs = most;
     mean_std(loss, k, &res->cv_val_loss_mean, &res->cv_val_loss_std);
     mean_std(acc, k, &res->cv_val_accuracy_mean, &res->cv_val_accuracy_std);
     res->val_loss = res->cv_val_loss_mean;

@@ -23,13 +23,14 @@
  *    "val_top5_accuracy" (more than 5 classes), "val_auc" (2 classes), or
  *    for regression "val_mae", "val_rmse", "val_r2"};
  *  - with kfold, one line per fold instead: {"step": fold (0-based),
- *    "fold_val_loss", "fold_val_accuracy"};
+ *    "fold_val_loss", "fold_val_accuracy", "fold_epochs" (epochs it ran)};
  *  - last, a final line (no "step"): {"val_loss", "val_accuracy", "test_loss",
  *    "test_accuracy" (test ones when a test part exists), "best_val_loss",
  *    "best_epoch" (1-based), "epochs", "stopped_early" (1: patience ended
  *    the run, else 0)}, plus for kfold "cv_val_loss_mean", "cv_val_loss_std",
  *    "cv_val_accuracy_mean", "cv_val_accuracy_std" (val_* are then the
- *    means over folds; no best_val_loss, best_epoch or stopped_early), and
+ *    means over folds; "epochs" the most a fold ran; no best_val_loss,
+ *    best_epoch or stopped_early), and
  *    the val_ and test_ figures of metrics.h with, for up to
  *    METRICS_CONFUSION_MAX classes and without kfold, "val_confusion_matrix"
  *    and "test_confusion_matrix" (arrays of rows: true class, then counts
@@ -49,7 +50,7 @@
 /* Every metric name a run reports (the lines above): what a study's
  * objective.metric may name for a trainer run. */
 #define TRAIN_METRIC_NAMES "train_loss", "val_loss", "val_accuracy", "lr", "lr_first", "seconds", \
-    "samples_per_sec", "fold_val_loss", "fold_val_accuracy", "test_loss", "test_accuracy", \
+    "samples_per_sec", "fold_val_loss", "fold_val_accuracy", "fold_epochs", "test_loss", "test_accuracy", \
     "best_val_loss", "best_epoch", "epochs", "stopped_early", "cv_val_loss_mean", "cv_val_loss_std", \
     "cv_val_accuracy_mean", "cv_val_accuracy_std", "val_precision_macro", "val_recall_macro", \
     "val_f1_macro", "val_top5_accuracy", "val_auc", "val_mae", "val_rmse", "val_r2", \

@@ -49,6 +49,7 @@ int train_report_fold(int fold, const train_result *r, train_report_fn report, v
     json_object_set_new(o, "step", json_integer(fold));
     json_object_set_new(o, "fold_val_loss", json_real(r->val_loss));
     if (r->classification) json_object_set_new(o, "fold_val_accuracy", json_real(r->val_accuracy));
+    json_object_set_new(o, "fold_epochs", json_integer(r->epochs));
     return emit(o, report, ctx, err);
 }
 
