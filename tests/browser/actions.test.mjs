@@ -178,25 +178,28 @@ test('Stop pressed while the history still loads shows the study stopped at once
 });
 
 test('a study page shows the spec, clones the study and deletes it', async () => {
-  await go('#/study/flaky');
+  /* a study of its own, so the test passes alone (--test-name-pattern) */
+  assert.equal((await api('POST', '/studies', branin('original', 2))).status, 201);
+  await until('original complete', async () => (await studyState('original')) === 'COMPLETE');
+  await go('#/study/original');
   await page.locator('.spec-view summary').click();
-  assert.match(await page.locator('#spec-view').innerText(), /"name": "flaky"/);
+  assert.match(await page.locator('#spec-view').innerText(), /"name": "original"/);
   await page.click('#clone');
   await page.waitForURL(/#\/new$/);
   const cloned = JSON.parse(await page.locator('#spec').inputValue());
-  assert.equal(cloned.name, 'flaky-copy');
-  assert.deepEqual(cloned.space, (await api('GET', '/studies/flaky')).json.spec.space);
+  assert.equal(cloned.name, 'original-copy');
+  assert.deepEqual(cloned.space, (await api('GET', '/studies/original')).json.spec.space);
   cloned.budget.max_trials = 1;
   await page.fill('#spec', JSON.stringify(cloned));
   await page.click('#create');
-  await page.waitForURL(/#\/study\/flaky-copy$/);
-  await until('the clone ends', async () => (await studyState('flaky-copy')) !== 'RUNNING');
+  await page.waitForURL(/#\/study\/original-copy$/);
+  await until('the clone ends', async () => (await studyState('original-copy')) !== 'RUNNING');
   page.once('dialog', (d) => d.accept());
   await page.click('#delete');
   await page.waitForURL(/#\/$/);
-  await until('the clone is gone', async () => (await api('GET', '/studies/flaky-copy')).status === 404);
-  await page.locator('#studies tr[data-study="flaky"]').waitFor();
-  assert.equal(await page.locator('#studies tr[data-study="flaky-copy"]').count(), 0);
+  await until('the clone is gone', async () => (await api('GET', '/studies/original-copy')).status === 404);
+  await page.locator('#studies tr[data-study="original"]').waitFor();
+  assert.equal(await page.locator('#studies tr[data-study="original-copy"]').count(), 0);
 });
 
 /* Stops a server serve() started, and waits for it to have exited. */
