@@ -76,6 +76,15 @@ static void on_sched_event(const scheduler_event *ev, void *ctx)
         json_object_set_new(d, "failure", api_text(ev->failure));
         json_object_set_new(d, "interrupted", json_boolean(ev->state == TRIAL_FAILED &&
                                                            trial_interrupted(ev->failure)));
+        /* the end as stored, read back on the engine's own handle (the
+         * trial's row was just written): a client that stamped the event's
+         * arrival was off by the event's way to it */
+        storage_trial t;
+        kerror terr;
+        int got = storage_trial_get(sv->st, r->id, ev->number, &t, &terr) == KE_OK;
+        json_object_set_new(d, "finished_at", got && t.finished_at > 0 ? json_real(t.finished_at)
+                                                                        : json_null());
+        if (got) storage_trial_free(&t);
     }
     svc_publish(sv, r->spec.name, type, d);
 }

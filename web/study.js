@@ -108,8 +108,12 @@ K.pages = K.pages || {};
       return 'curves';
     }
     if (type === 'trial_finished') {
+      /* the end the server stored, which the event carries: stamped on the
+       * event's arrival (by K.api.serverNow, which is only as good as the
+       * Date headers' whole seconds, and a proxy's Date is its own clock),
+       * the Duration was off by the event's way and the clock's error */
       const t = upsertTrial(model, { number: d.number, state: d.state, value: d.value, failure: d.failure || null,
-        interrupted: !!d.interrupted, finished_at: K.api.serverNow() });
+        interrupted: !!d.interrupted, finished_at: typeof d.finished_at === 'number' ? d.finished_at : K.api.serverNow() });
       /* the duration the page had is how long the trial had run when it was
        * fetched (or 0, from its start's event): the table showed that */
       if (typeof t.started_at === 'number') t.duration = Math.max(0, t.finished_at - t.started_at);

@@ -239,15 +239,16 @@ const seconds = (text) => {
   return Number(m[1]) * { s: 1, min: 60, h: 3600 }[m[2]];
 };
 const runningFor = async (name) => (await allTrials(name)).find((t) => t.state === 'RUNNING')?.duration ?? -1;
-/* The study page's row of the study's one trial turns COMPLETE, its
- * Duration within 1.5 s of the server's (the page stamps the end when the
- * trial's event comes, by the server's clock: whole seconds) */
-async function endedAsServerSays(name) {
-  await page.locator('#trials tbody tr[data-state="COMPLETE"]').waitFor();
+/* The study page's row (in tab) of the study's one trial turns COMPLETE,
+ * its Duration the server's to the digit shown (the trial's event carries
+ * the end the server stored) */
+async function endedAsServerSays(name, tab = page) {
+  await tab.locator('#trials tbody tr[data-state="COMPLETE"]').waitFor();
   const ran = (await allTrials(name))[0].duration;
-  const duration = await page.evaluate(() => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === 'duration'));
-  const shown = await page.locator('#trials tbody tr[data-state="COMPLETE"] td').nth(duration).innerText();
-  assert.ok(Math.abs(seconds(shown) - ran) <= 1.5, `Duration ${shown}, the server's ${ran} s`);
+  const want = await tab.evaluate((ran) => K.stats.fmtDuration(ran), ran);
+  const duration = await tab.evaluate(() => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === 'duration'));
+  const shown = await tab.locator('#trials tbody tr[data-state="COMPLETE"] td').nth(duration).innerText();
+  assert.equal(shown, want, `the server's duration is ${ran} s`);
 }
 
 test('a running trial\'s Duration and timeline bar go by the server\'s clock, not a browser\'s an hour behind', async () => {
@@ -328,6 +329,38 @@ test('a browser clock set back an hour while a study page is open leaves the Dur
   }
   /* the trial's end, from its event, is drawn by the next live redraw */
   await endedAsServerSays('setback');
+});
+
+test('a trial that ends while the study page is open shows the Duration the server stored, whatever the Date headers say', async () => {
+  const flag = join(tmp, 'proxied.flag');
+  assert.equal((await api('POST', '/studies', untilStudy('proxied', flag, false))).status, 201);
+  /* a tab whose answers carry a Date 20 s ahead of the server's, as a
+   * proxy on a machine with another clock writes its own: the page's
+   * reckoning of the server's time (K.api.serverNow) is 20 s off */
+  const tab = await page.context().newPage();
+  await tab.route(/\/api\/v1\/studies/, async (route) => {
+    const res = await route.fetch();
+    const headers = res.headers();
+    headers.date = new Date(Date.parse(headers.date) + 20e3).toUTCString();
+    await route.fulfill({ response: res, headers });
+  });
+  try {
+    await until('its trial runs', async () => (await runningFor('proxied')) >= 0);
+    await tab.goto(base + '#/study/proxied');
+    await tab.locator('#charts[data-ready="true"]').waitFor();
+    await tab.locator('#trials tbody tr[data-state="RUNNING"]').waitFor();
+    await tab.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
+    /* the feed's first poll answered: the trial's end comes from its event alone */
+    const live = await runningFor('proxied');
+    await until('it has run a second more', async () => (await runningFor('proxied')) >= live + 1);
+  } finally {
+    writeFileSync(flag, '');
+  }
+  try {
+    await endedAsServerSays('proxied', tab);
+  } finally {
+    await tab.close();
+  }
 });
 
 test('the workers page says when a worker was last heard from by the server\'s clock, not a browser\'s an hour ahead', async () => {
