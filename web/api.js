@@ -126,6 +126,10 @@ window.K = window.K || {};
     return steady() + off;
   }
 
+  /* Seconds from t, a time of the server's (a trial's started_at), to
+   * its now: how long a running trial has run (0 for a t ahead). */
+  const since = (t) => Math.max(0, serverNow() - t);
+
   async function request(method, path, body, retried) {
     const headers = { Accept: 'application/json' };
     const token = sessionStorage.getItem(TOKEN_KEY);
@@ -207,6 +211,7 @@ window.K = window.K || {};
     initToken,
     ApiError,
     serverNow,
+    since,
     UNREACHABLE,
     studies: () => request('GET', '/studies').then((r) => r.studies),
     study: (name) => request('GET', `/studies/${enc(name)}`),

@@ -260,12 +260,11 @@ K.pages = K.pages || {};
       if (frame || running.size === 0) return;
       frame = requestAnimationFrame(() => {
         frame = 0;
-        const now = K.api.serverNow();   /* started_at is the server's time */
         for (const [n, tr] of running) {
           const t = model.byNumber.get(n);
           if (!t || t.state !== 'RUNNING') continue;
           setText(tr.children[stepAt], S.fmt(t.last_step, 6));
-          if (typeof t.started_at === 'number') setText(tr.children[durationAt], S.fmtDuration(Math.max(0, now - t.started_at)));
+          if (typeof t.started_at === 'number') setText(tr.children[durationAt], S.fmtDuration(K.api.since(t.started_at)));
         }
       });
     }

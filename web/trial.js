@@ -32,6 +32,7 @@ K.pages = K.pages || {};
 
   K.pages.trial = function (root, page, name, number) {
     let state = null;
+    let startedAt = null;   /* the trial's start, by the server's clock */
     let chart = null;
     let loading = false;
     let again = false;   /* a load asked for while one was in flight: it runs after it */
@@ -50,6 +51,7 @@ K.pages = K.pages || {};
         const [t, study] = await Promise.all([K.api.trial(name, number), K.api.study(name)]);
         if (!page.alive()) return;
         state = t.state;
+        startedAt = t.started_at;
         const was = chart ? K.plotKeys.held(chart) : null;
         chart = render(view, name, t, study, chart ? K.charts.hiddenSeries(chart) : null);
         if (chart) K.plotKeys.handOver(chart, was);
@@ -77,9 +79,13 @@ K.pages = K.pages || {};
         if (d.number !== number) return;
         if (type === 'trial_reported' && chart) {
           chart.addPoint(d.step, d.value);
-          /* the header's last step follows the curve, not the page's load */
+          /* the header's last step follows the curve, not the page's load,
+           * and its duration too (it stayed as loaded while the trial ran),
+           * as the study page's table moves a running trial's */
           const last = root.querySelector('[data-fact="last step"]');
           if (last) last.textContent = S.fmt(d.step);
+          const ran = root.querySelector('[data-fact="duration"]');
+          if (ran && state === 'RUNNING' && typeof startedAt === 'number') ran.textContent = S.fmtDuration(K.api.since(startedAt));
         } else reload();
       },
       poll() { if (!deleted && (state === null || state === 'RUNNING')) reload(); },

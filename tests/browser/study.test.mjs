@@ -429,6 +429,29 @@ test('a running trial\'s page moves its last step with the curve, and says its l
   await api('POST', '/studies/slowtrial/stop');
 });
 
+test('a running trial\'s page moves its Duration with its reports, by the server\'s clock', async () => {
+  const flag = join(tmp, 'trialclock.flag');
+  assert.equal((await api('POST', '/studies', untilStudy('trialclock', flag, true))).status, 201);
+  try {
+    await until('its trial reports', async () => (await allTrials('trialclock')).some((t) => t.last_step > 0));
+    const before = await runningFor('trialclock');
+    await go('#/study/trialclock/trial/0');
+    await page.waitForFunction(() => window.kestrelCharts.trial);
+    const at = (fact) => page.locator(`[data-fact="${fact}"]`).innerText();
+    const loaded = { step: Number(await at('last step')), duration: seconds(await at('duration')) };
+    /* 20 reports later: 2 s and more (one each 0.1 s at least) */
+    await page.waitForFunction((step) => Number(document.querySelector('[data-fact="last step"]').textContent) >= step + 20, loaded.step);
+    const shown = seconds(await at('duration'));
+    const after = await runningFor('trialclock');
+    assert.ok(shown > loaded.duration, `Duration ${shown} s, as when the page loaded, 20 steps (2 s and more) before`);
+    /* the server's Date header has whole seconds */
+    assert.ok(shown >= before - 1.5 && shown <= after + 1.5, `Duration ${shown} s: the server's ${before} s before the page loaded, ${after} s after it was read`);
+  } finally {
+    writeFileSync(flag, '');
+  }
+  await until('trialclock complete', async () => (await studyState('trialclock')) === 'COMPLETE');
+});
+
 test('a trial that ends while its curve has the keyboard keeps the focus and the point the keyboard chose', async () => {
   /* three reports, then a wait for the test's word (a file) before the final value: the trial ends when told */
   const word = join(tmp, 'end-held');
