@@ -395,15 +395,19 @@ K.pages = K.pages || {};
         : model.trials.filter(S.scored).reduce((b, t) => (!b || S.better(t.value, b.value, s.direction) ? t : b), null);
       const running = s.state === 'RUNNING';
       // FAILED trials not yet retried: what a retry would re-run (as the scheduler counts them);
-      // interrupted ones are re-run by a plain resume. Until the whole
-      // history is in, the page holds the first PAGE_ROWS trials alone, and
-      // a big study's failures past them left the button disabled while it
-      // loaded: the server's count of failed trials says then (it counts
-      // those retried already too, so the button may be enabled for a
-      // retry with nothing left to re-run until the history is in).
+      // interrupted ones are re-run by a plain resume. They are the failed
+      // trials counted (c.failed) less those the page holds a retry of.
+      // Until the whole history is in, the page holds the first PAGE_ROWS
+      // trials alone, and the count is the server's: a big study's failures
+      // past them count (looked for among the trials held, they left the
+      // button disabled while it loaded), and those retried already are
+      // taken out (counted alone, they left it enabled for a study whose
+      // failures were all retried). A retry comes after the trial it
+      // re-runs, so only one past the first page is missed then: the button
+      // may be enabled for nothing to re-run until the history is in.
       const retried = new Set(model.trials.map((t) => t.retry_of).filter((n) => n !== null && n !== undefined));
-      const retryable = model.partial ? c.failed > 0
-        : model.trials.some((t) => t.state === 'FAILED' && !t.interrupted && !retried.has(t.number));
+      const retryable = c.failed
+        > model.trials.filter((t) => t.state === 'FAILED' && !t.interrupted && retried.has(t.number)).length;
       if (state.textContent !== s.state) fill(state, badge(s.state));
       actions(running && !model.deleted, !running && s.state !== 'COMPLETE' && !model.deleted,
         !running && retryable && !model.deleted);

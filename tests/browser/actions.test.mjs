@@ -89,14 +89,23 @@ test('a live study redraws the charts in view; one out of view catches up when s
   }
 });
 
-test('retry failed re-runs the failed trials of a finished study', async () => {
-  const flag = join(tmp, 'fail.flag');
+/* Makes study name, of 3 Branin trials that fail (exit 9) while a flag
+ * file is there, and waits for it to be FAILED: a study whose every trial
+ * failed is, never COMPLETE. Returns the flag's path: once it is removed,
+ * the trials' retries complete. */
+async function failedStudy(name) {
+  const flag = join(tmp, name + '.flag');
   writeFileSync(flag, '');
-  const spec = branin('flaky', 3);
+  const spec = branin(name, 3);
   spec.run = { command: `test -e '${flag}' && exit 9; echo '{{"value": {x1}}}'` };
   assert.equal((await api('POST', '/studies', spec)).status, 201);
-  // a study whose every trial failed is FAILED, never COMPLETE, and says why
-  await until('flaky failed', async () => (await studyState('flaky')) === 'FAILED');
+  await until(name + ' failed', async () => (await studyState(name)) === 'FAILED');
+  return flag;
+}
+
+test('retry failed re-runs the failed trials of a finished study', async () => {
+  // a study whose every trial failed says why
+  const flag = await failedStudy('flaky');
   await go('#/study/flaky');
   await page.locator('.page-head .badge.state-failed').waitFor();
   assert.match(await page.locator('#state-reason').innerText(), /^FAILED: no trial completed; the last failure: exit code 9/);
@@ -116,28 +125,54 @@ test('retry failed re-runs the failed trials of a finished study', async () => {
   await shot('study-retried');
 });
 
+/* Opens study name's page with its history's requests held back (the
+ * page then has the study's counts and its first 100 trials: "first N of
+ * M trials"), runs check, then lets them through and waits for the whole
+ * history, the held requests answered before the route goes. */
+async function historyHeld(name, check) {
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const trialsUrl = new RegExp(`/api/v1/studies/${name}/trials\\?sort=number&format=columns&offset=`);
+  await page.route(trialsUrl, async (route) => { await held; await route.continue(); });
+  try {
+    await go('#/study/' + name);
+    await page.waitForFunction(() => /^first \d+ of \d+ trials/.test(document.querySelector('#table-info')?.textContent));
+    await check();
+  } finally {
+    release();
+  }
+  await page.waitForFunction(() => /^\d+ trials · page/.test(document.querySelector('#table-info').textContent));
+  await page.unroute(trialsUrl);
+}
+
 test('Retry failed is enabled while a big study\'s history loads when its failures are past the first 100 trials', async () => {
   const spec = branin('latefail', 110, 4);
   spec.run = { command: `test {trial} -ge 104 && exit 9; echo '{{"value": {x1}}}'` };
   assert.equal((await api('POST', '/studies', spec)).status, 201);
   await until('latefail finished', async () => ['COMPLETE', 'FAILED'].includes(await studyState('latefail')));
   assert.equal((await api('GET', '/studies/latefail')).json.counts.failed, 6);
-  /* the history held back: the page has the study's counts and its first 100 trials, all complete */
-  let release;
-  const held = new Promise((r) => { release = r; });
-  const trialsUrl = /\/api\/v1\/studies\/latefail\/trials\?sort=number&format=columns&offset=/;
-  await page.route(trialsUrl, async (route) => { await held; await route.continue(); });
-  try {
-    await go('#/study/latefail');
-    await page.waitForFunction(() => /^first 100 of 110 trials/.test(document.querySelector('#table-info')?.textContent));
+  /* the page has the study's counts and its first 100 trials, all complete */
+  await historyHeld('latefail', async () => {
+    assert.match(await page.locator('#table-info').innerText(), /^first 100 of 110 trials/);
     assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'its 6 failed trials can be retried');
-  } finally {
-    release();
-  }
-  /* the held requests answered before the route goes */
-  await page.waitForFunction(() => /^110 trials/.test(document.querySelector('#table-info').textContent));
-  await page.unroute(trialsUrl);
+  });
   assert.equal(await page.locator('#retry-failed').isEnabled(), true, 'and once the whole history is in');
+});
+
+test('Retry failed is disabled while the history loads when every failed trial was retried already', async () => {
+  /* three trials fail, and their retries (resume?retry_failed=true) complete */
+  unlinkSync(await failedStudy('allretried'));
+  assert.equal((await api('POST', '/studies/allretried/resume?retry_failed=true')).status, 202);
+  await until('allretried complete', async () => (await studyState('allretried')) === 'COMPLETE');
+  /* the server counts the 3 failed trials, retried or not */
+  assert.equal((await api('GET', '/studies/allretried')).json.counts.failed, 3);
+  /* the page has the study's counts and its first page: every trial */
+  await historyHeld('allretried', async () => {
+    assert.match(await page.locator('#table-info').innerText(), /^first 6 of 6 trials/);
+    await page.locator('.page-head .badge.state-complete').waitFor();
+    assert.equal(await page.locator('#retry-failed').isEnabled(), false, 'no failed trial is left to retry');
+  });
+  assert.equal(await page.locator('#retry-failed').isEnabled(), false, 'nor once the whole history is in');
 });
 
 test('Stop pressed while the history still loads shows the study stopped at once', async () => {
