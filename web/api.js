@@ -262,10 +262,20 @@ window.K = window.K || {};
     fetch('/healthz').then((r) => said(r.ok || r.status === 503 ? 'polling' : 'off'), () => said('off'));
   }
 
+  /* A stream the server refused (a 503 from a server shutting down as the
+   * browser reconnected to it, a 401) is closed for good: EventSource tries
+   * again after a dropped connection alone, and the page polled until it
+   * was left, the badge at 'polling' with the server back. Each poll opens
+   * it anew until it opens (onopen stops the polls). */
   function startPolling() {
     if (timer || !handler) return;
     setStatus('polling');
-    timer = setInterval(() => { checkServer(); if (handler) handler.poll(); }, POLL_MS);
+    timer = setInterval(() => {
+      checkServer();
+      if (!handler) return;
+      if (source && source.readyState === EventSource.CLOSED) openStream(handler);
+      handler.poll();
+    }, POLL_MS);
   }
 
   function stopPolling() {
@@ -291,6 +301,11 @@ window.K = window.K || {};
     h = h || { study: null, onEvent() {}, poll() {} };
     handler = h;
     if (!window.EventSource) { startPolling(); return; }
+    openStream(h);
+  }
+
+  /* Opens the stream for h, the handler subscribed. */
+  function openStream(h) {
     /* EventSource cannot send headers; the server takes ?token= instead. */
     const q = new URLSearchParams();
     if (h.study) q.set('study', h.study);

@@ -322,6 +322,28 @@ test('the live badge is read out by a screen reader once per change: live, polli
   }
 });
 
+test('a live feed the server refused (a 503 as it shut down) opens again once it is taken, not polling for good', async () => {
+  /* the study list's stream answered 503 once, as a server shutting down
+   * answers a browser reconnecting to it; the next are let through */
+  const eventsUrl = /\/api\/v1\/events/;
+  let refused = 0;
+  await page.route(eventsUrl, async (route) => {
+    if (refused++ > 0) { await route.continue(); return; }
+    await route.fulfill({ status: 503, contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'interrupted', message: 'the server is shutting down' } }) });
+  });
+  try {
+    await page.goto('about:blank');   /* the list loaded afresh: its stream is the first asked for */
+    await go('#/');
+    await page.locator('#studies').waitFor();
+    await badge('polling');
+    await badge('live');
+    assert.ok(refused >= 2, `the stream was asked for ${refused} times`);
+  } finally {
+    await page.unroute(eventsUrl);
+  }
+});
+
 test('a page change says connecting until the new page\'s live feed opens, not live', async () => {
   const state = () => page.evaluate(() => [document.getElementById('live').dataset.state, document.getElementById('live').textContent]);
   assert.equal((await api('POST', '/studies', branin('feeds', 1, 1))).status, 201);
