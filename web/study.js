@@ -454,13 +454,18 @@ K.pages = K.pages || {};
      * not be keeps its study's, so the badge leaves 'connecting'. One that
      * could not reach the server (restarted under the page) is shown anew
      * once the server answers again: at the feed's (re)opening, or the
-     * polls' meanwhile; other failures stay said. */
+     * polls' meanwhile; one of a study not made yet (a 404: a bookmark, a
+     * study `kestrel run --db` or a POST makes later), once any event of
+     * the name comes, or a poll finds it (it said "no study named NAME"
+     * for good, the study made and running); other failures stay said. */
     const failed = (e) => {
       if (!page.alive()) return;
       root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
       const lost = e.code === K.api.UNREACHABLE;
-      K.live.subscribe({ study: name, onEvent() {},
-        poll() { if (lost) K.api.study(name).then(() => page.reload(), () => {}); } });
+      const missing = e.status === 404;
+      K.live.subscribe({ study: name,
+        onEvent(type, d) { if (missing && d.study === name) page.reload(); },
+        poll() { if (lost || missing) K.api.study(name).then(() => page.reload(), () => {}); } });
     };
     /* asked for first, so the server answers them before it builds the
      * whole history's pages; the trials once they are in, since their

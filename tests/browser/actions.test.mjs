@@ -401,6 +401,19 @@ test('a study page whose load the server went away under loads again once the se
   }
 });
 
+test('a study page opened before its study is made shows the study once it is', async () => {
+  await go('#/study/later');
+  const error = page.locator('#app > p.error');
+  await error.waitFor();
+  assert.equal(await error.innerText(), 'Cannot load study later: no study named \'later\'');
+  /* the page's feed is open: the study's first event comes to it */
+  await badge('live');
+  assert.equal((await api('POST', '/studies', branin('later', 2))).status, 201);
+  await page.locator('#charts[data-ready="true"]').waitFor();
+  assert.equal(await error.count(), 0);
+  assert.equal(await page.locator('.page-head h1').innerText(), 'Studies / later');
+});
+
 test('a note that could not be saved says so in an alert, read out by a screen reader, and keeps the text typed', async () => {
   let srv = await serve('noted.db');
   assert.equal((await fetch(srv.url + 'api/v1/studies', { method: 'POST', headers: { 'Content-Type': 'application/json' },
