@@ -460,7 +460,9 @@ K.pages = K.pages || {};
      * for good, the study made and running); other failures stay said. */
     const failed = (e) => {
       if (!page.alive()) return;
-      root.replaceChildren(h('p', { class: 'error' }, `Cannot load study ${name}: ${e.message}`));
+      /* an alert, as the studies list's: a screen reader, its focus at the
+       * page's start, was told nothing of why the page stayed empty */
+      root.replaceChildren(h('p', { class: 'error', role: 'alert' }, `Cannot load study ${name}: ${e.message}`));
       const lost = e.code === K.api.UNREACHABLE;
       const missing = e.status === 404;
       K.live.subscribe({ study: name,

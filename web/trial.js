@@ -56,7 +56,10 @@ K.pages = K.pages || {};
         chart = render(view, name, t, study, chart ? K.charts.hiddenSeries(chart) : null);
         if (chart) K.plotKeys.handOver(chart, was);
       } catch (e) {
-        if (page.alive()) view.replaceChildren(h('p', { class: 'error' }, `Cannot load trial ${number} of ${name}: ${e.message}`));
+        /* an alert, read out by a screen reader as the studies list's is,
+         * written only when it changes: the polls load the page again */
+        const said = `Cannot load trial ${number} of ${name}: ${e.message}`;
+        if (page.alive() && view.textContent !== said) view.replaceChildren(h('p', { class: 'error', role: 'alert' }, said));
       } finally {
         loading = false;
       }

@@ -630,6 +630,19 @@ test('a screen reader finds a name for every control, table and chart of the stu
     ['stdout', 'stdout (tail)']);
 });
 
+test('a study page and a trial page that cannot load say why in an alert a screen reader reads out', async () => {
+  await go('#/study/nosuch');
+  const study = page.locator('#app p.error');
+  await study.waitFor();
+  assert.equal(await study.innerText(), 'Cannot load study nosuch: no study named \'nosuch\'');
+  assert.equal(await page.locator('#app p.error[role="alert"]').count(), 1, 'the study page\'s error is an alert');
+  await go('#/study/curves/trial/99');
+  const trial = page.locator('#app p.error');
+  await trial.waitFor();
+  assert.equal(await trial.innerText(), 'Cannot load trial 99 of curves: study \'curves\' has no trial 99');
+  assert.equal(await page.locator('#app p.error[role="alert"]').count(), 1, 'the trial page\'s error is an alert');
+});
+
 test('the study page edits the note and marks enqueued trials', async () => {
   const spec = Object.assign(branin('noted', 2, 1), { enqueue: [{ x1: 1, x2: 2 }] });
   assert.equal((await api('POST', '/studies', spec)).status, 201);
