@@ -430,7 +430,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
 {
-    (void)version;
     http_server *s = cls;
     http_req *rq = *con_cls;
     if (!rq) {
@@ -445,13 +444,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
         rq->headers_too_large = header_size(s, conn, url, method) > HEADERS_MAX;
         rq->too_large = cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX;
-        rq->doubled = http_admit_doubled(s, conn);
+        rq->framing = http_admit_framing(s, conn, version);
         /* a body the client sends anyway: the refusal waits for it, read and
          * dropped, as a connection closed on unread bytes is reset and the
          * client may lose the answer (a too large one is refused at once,
          * and one whose length is in doubt, which no read of it settles) */
         rq->offthread = body_coming(s, conn) && !rq->too_large && !rq->headers_too_large &&
-                        !rq->doubled;
+                        rq->framing == HTTP_FRAMING_OK;
         http_admit_headers(s, rq);
         rq->offthread = 0;
         return rq->queue_failed ? MHD_NO : MHD_YES;

@@ -1,10 +1,11 @@
 /* http_admit: the checks of a request's headers; see http_admit.h. They
  * run on the event thread when the headers arrive, in this order: the
- * server shutting down (503), headers too large (431), a Content-Length or
- * Host header given twice (400), an announced body too large (413), the
- * route by method and path (404, 405), a foreign page (403), the token
- * (401), the query's parameters (400) and the route's admit. The token is
- * compared in constant time. */
+ * server shutting down (503), headers too large (431), framing headers in
+ * doubt (400: given twice, or a transfer coding that is not one final
+ * chunked; 501: a coding before the chunked), an announced body too large
+ * (413), the route by method and path (404, 405), a foreign page (403),
+ * the token (401), the query's parameters (400) and the route's admit. The
+ * token is compared in constant time. */
 #define _GNU_SOURCE
 #include "http_admit.h"
 
@@ -229,30 +230,109 @@ static int unknown_query(http_req *rq, const http_route *route)
 
 typedef struct {
     int content_length, host, transfer_encoding; /* how many times each came */
+    const char *codings;        /* the Transfer-Encoding's value */
 } framing_count;
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *value)
 {
     (void)kind;
-    (void)value;
     framing_count *c = cls;
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) c->content_length++;
     else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) c->host++;
-    else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) c->transfer_encoding++;
+    else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) && !c->transfer_encoding++)
+        c->codings = value ? value : "";
     return MHD_YES;
 }
 
-const char *http_admit_doubled(http_server *s, struct MHD_Connection *conn)
+/* Judges a Transfer-Encoding's list of codings. MHD reads one value, a
+ * single chunked, and takes any other as a body of unknown length that
+ * never ends ("gzip, chunked": the client waited for the body deadline):
+ * with chunked last among other codings the server cannot undo those (501,
+ * RFC 9112 6.1), any other list leaves the body's end in doubt (400, RFC
+ * 9112 6.3), empty elements (", chunked") and white space after it
+ * included, which MHD reads so. */
+static http_framing judge_codings(const char *list)
 {
-    framing_count c = {0, 0, 0};
+    if (!strcasecmp(list, "chunked")) return HTTP_FRAMING_OK;
+    int n = 0, chunked = 0, last_chunked = 0, empty = 0;
+    for (const char *p = list;; p++) {
+        p += strspn(p, " \t");
+        size_t len = strcspn(p, ",");
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        last_chunked = len == 7 && !strncasecmp(p, "chunked", 7);
+        chunked += last_chunked;
+        empty |= len == 0;
+        n++;
+        p += strcspn(p, ",");
+        if (!*p) break;
+    }
+    return n > 1 && last_chunked && chunked == 1 && !empty ? HTTP_FRAMING_CODING_UNKNOWN
+                                                           : HTTP_FRAMING_NOT_CHUNKED;
+}
+
+http_framing http_admit_framing(http_server *s, struct MHD_Connection *conn,
+                                const char *version)
+{
+    framing_count c = {0, 0, 0, NULL};
     s->mhd.get_connection_values(conn, MHD_HEADER_KIND, count_framing, &c);
+    if (c.content_length > 1) return HTTP_FRAMING_LENGTH_TWICE;
+    if (c.host > 1) return HTTP_FRAMING_HOST_TWICE;
+    if (!c.transfer_encoding) return HTTP_FRAMING_OK;
     /* a length beside a chunked body: MHD reads the chunks, and keeps the
      * connection, where a proxy may have read the length (RFC 9112 6.1) */
-    return c.content_length > 1                        ? MHD_HTTP_HEADER_CONTENT_LENGTH
-           : c.host > 1                                ? MHD_HTTP_HEADER_HOST
-           : c.content_length && c.transfer_encoding   ? MHD_HTTP_HEADER_TRANSFER_ENCODING
-                                                       : NULL;
+    if (c.content_length) return HTTP_FRAMING_LENGTH_AND_CODING;
+    /* MHD reads the first of two, where a proxy may join them into one list */
+    if (c.transfer_encoding > 1) return HTTP_FRAMING_CODING_TWICE;
+    /* HTTP/1.0 has no transfer codings: a proxy of that version frames the
+     * body otherwise (RFC 9112 6.1: faulty framing) */
+    if (version && !strcmp(version, MHD_HTTP_VERSION_1_0)) return HTTP_FRAMING_CODING_HTTP10;
+    return judge_codings(c.codings);
+}
+
+/* The answer to a request whose framing headers are refused. MHD reads the
+ * first of two, where a proxy in front may have read the other: the bytes
+ * the two disagree on would be taken as a request of their own
+ * (smuggling). The answer goes before the body is read, and the connection
+ * is closed with it (RFC 9112 6.3). */
+static void refuse_framing(http_req *rq)
+{
+    const char *header = MHD_HTTP_HEADER_TRANSFER_ENCODING, *fmt;
+    const char *codings = http_header(rq, header), *arg = codings ? codings : "";
+    int status = 400;
+    switch (rq->framing) {
+    case HTTP_FRAMING_LENGTH_TWICE:
+        arg = header = MHD_HTTP_HEADER_CONTENT_LENGTH;
+        fmt = "the header '%s' given twice: a request names its body's length once";
+        break;
+    case HTTP_FRAMING_HOST_TWICE:
+        arg = header = MHD_HTTP_HEADER_HOST;
+        fmt = "the header '%s' given twice: a request names its host once";
+        break;
+    case HTTP_FRAMING_LENGTH_AND_CODING:
+        fmt = "both 'Content-Length' and 'Transfer-Encoding': a request gives its body's "
+              "length one way";
+        break;
+    case HTTP_FRAMING_CODING_TWICE:
+        fmt = "the header 'Transfer-Encoding' given twice: a request names its body's coding "
+              "once, 'Transfer-Encoding: chunked'";
+        break;
+    case HTTP_FRAMING_CODING_HTTP10:
+        fmt = "'Transfer-Encoding' in an HTTP/1.0 request, which has none: give "
+              "'Content-Length'";
+        break;
+    case HTTP_FRAMING_CODING_UNKNOWN:
+        status = 501;
+        fmt = "'Transfer-Encoding: %s': this server reads no transfer coding but a single "
+              "'chunked'";
+        break;
+    default:
+        fmt = "'Transfer-Encoding: %s': a request body comes as 'Transfer-Encoding: chunked' "
+              "alone, or where it ends is in doubt";
+        break;
+    }
+    /* fmt takes arg or nothing: an argument left over is ignored (C11 7.21.6.1) */
+    http_respond_error(rq, status, "invalid", header, fmt, arg);
 }
 
 /* The answers a request gets for its headers alone, given when they arrive,
@@ -270,19 +350,8 @@ int http_admit_headers(http_server *s, http_req *rq)
                            HEADERS_MAX);
         return 1;
     }
-    if (rq->doubled) {
-        /* MHD reads the first of two, where a proxy in front may have read
-         * the other: the bytes the two disagree on would be taken as a
-         * request of their own (smuggling). The answer goes before the body
-         * is read, and the connection is closed with it (RFC 9112 6.3). */
-        if (!strcmp(rq->doubled, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-            http_respond_error(rq, 400, "invalid", rq->doubled, "both 'Content-Length' and "
-                               "'Transfer-Encoding': a request gives its body's length one way");
-        else
-            http_respond_error(rq, 400, "invalid", rq->doubled, "the header '%s' given twice: "
-                               "a request names its %s once", rq->doubled,
-                               !strcmp(rq->doubled, MHD_HTTP_HEADER_HOST) ? "host"
-                                                                         : "body's length");
+    if (rq->framing != HTTP_FRAMING_OK) {
+        refuse_framing(rq);
         return 1;
     }
     if (rq->too_large) {

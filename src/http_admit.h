@@ -15,9 +15,23 @@ int http_admit_headers(http_server *s, http_req *rq);
 
 struct MHD_Connection;
 
-/* The framing header the request gave twice (Content-Length, then Host),
- * or Transfer-Encoding beside a Content-Length, which http_admit_headers
- * refuses; NULL when none was. */
-const char *http_admit_doubled(http_server *s, struct MHD_Connection *conn);
+/* What a request's framing headers say wrong: http_admit_headers refuses
+ * it at once, before the body, and the connection is closed with the
+ * answer, as the body's end is in doubt (RFC 9112 6.1, 6.3). */
+typedef enum {
+    HTTP_FRAMING_OK,
+    HTTP_FRAMING_LENGTH_TWICE,      /* Content-Length given twice: 400 */
+    HTTP_FRAMING_HOST_TWICE,        /* Host given twice: 400 */
+    HTTP_FRAMING_LENGTH_AND_CODING, /* Content-Length beside Transfer-Encoding: 400 */
+    HTTP_FRAMING_CODING_TWICE,      /* Transfer-Encoding given twice: 400 */
+    HTTP_FRAMING_NOT_CHUNKED,       /* codings other than one chunked, last: 400 */
+    HTTP_FRAMING_CODING_UNKNOWN,    /* a coding before the chunked (gzip, chunked): 501 */
+    HTTP_FRAMING_CODING_HTTP10      /* Transfer-Encoding in an HTTP/1.0 request: 400 */
+} http_framing;
+
+/* The request's framing headers judged; version is the request line's
+ * ("HTTP/1.1"). */
+http_framing http_admit_framing(http_server *s, struct MHD_Connection *conn,
+                                const char *version);
 
 #endif

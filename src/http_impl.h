@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 
 #include "http.h"
+#include "http_admit.h"
 
 #define MAX_STATUS 600
 /* Request headers above this get 431 before anything is done. MHD itself
@@ -76,7 +77,7 @@ struct http_req {
     size_t len, cap;
     int too_large;
     int headers_too_large;
-    const char *doubled;        /* http_admit_doubled's: refused at once */
+    http_framing framing;       /* http_admit_framing's: refused at once unless OK */
     int responded;
     int queue_failed;
     int suspended;              /* its handler waits for http_resume */
