@@ -346,8 +346,8 @@ int http_admit_headers(http_server *s, http_req *rq)
         return 1;
     }
     if (rq->headers_too_large) {
-        http_respond_error(rq, 431, "invalid", NULL, "request headers larger than %d bytes",
-                           HEADERS_MAX);
+        http_respond_error(rq, 431, "invalid", NULL, "request line (its query included) and "
+                           "headers larger than %d bytes", HEADERS_MAX);
         return 1;
     }
     if (rq->framing != HTTP_FRAMING_OK) {

@@ -15,7 +15,8 @@
 #include "http_admit.h"
 
 #define MAX_STATUS 600
-/* Request headers above this get 431 before anything is done. MHD itself
+/* A request line (its query included) and headers above this get 431
+ * before anything is done. MHD itself
  * refuses a single header line from about 3.9 KB (its read buffer, half the
  * connection's memory, holds one line whole) and the request line from
  * about 7.9 KB; between 7.4 and 7.9 KB its pool had room to

@@ -350,6 +350,17 @@ class ApiTest(ServerCase):
         self.assertEqual(s.request("GET", "/healthz", headers=lines)[0], 200)
         self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 4500})[0], 431)
         self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 6000})[0], 431)
+        # the query counts in the 6 KB: MHD hands the path without it, and
+        # a 7 KB ?state= was read (400 for its value) where a 7 KB path or
+        # header got 431; with 3.5 KB of headers a 3 KB query was served
+        trials = "/api/v1/studies/none/trials?state="
+        for query, headers in (("C" * 6500, {}), ("C" * 7300, {}),
+                               ("C" * 3000, {"X-Pad": "y" * 3500})):
+            status, e = s.json("GET", trials + query, headers=headers)
+            self.assertEqual(status, 431, (len(query), e))
+            self.assertIn("its query included", e["error"]["message"])
+        status, e = s.json("GET", trials + "C" * 5000)
+        self.assertEqual((status, e["error"]["path"]), (400, "state"))
         bad = fn_spec("bad")
         bad["space"]["x1"]["low"] = 20
         status, e = s.json("POST", "/api/v1/studies", bad)
