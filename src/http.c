@@ -499,6 +499,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rq->held) s->mhd.destroy_response(rq->held);
     free(rq->body);
     free(rq->segs);
+    free(rq->authority);
     free(rq);
     *con_cls = NULL;
 }

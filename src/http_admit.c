@@ -3,9 +3,10 @@
  * server shutting down (503), headers too large (431), framing headers in
  * doubt (400: given twice, or a transfer coding that is not one final
  * chunked; 501: a coding before the chunked), an announced body too large
- * (413), the route by method and path (404, 405), a foreign page (403),
- * the token (401), the query's parameters (400) and the route's admit. The
- * token is compared in constant time. */
+ * (413), an absolute-form target's host (400), the route by method and
+ * path (404, 405), a foreign page (403), the token (401), the query's
+ * parameters (400) and the route's admit. The token is compared in
+ * constant time. */
 #define _GNU_SOURCE
 #include "http_admit.h"
 
@@ -122,6 +123,44 @@ static int loopback_host(const char *host)
     return http_is_loopback(name);
 }
 
+/* The host the request names: an absolute-form target's authority, which
+ * stands for the Host header then (RFC 9112 3.2.2), else its Host header. */
+static const char *request_host(const http_req *rq)
+{
+    return rq->authority ? rq->authority : http_header(rq, MHD_HTTP_HEADER_HOST);
+}
+
+/* An absolute-form request target ("GET http://HOST:PORT/path", which a
+ * server must accept, RFC 9112 3.2.2, and a client talking through a proxy
+ * sends) was routed by its whole text and answered 404: rq->path becomes
+ * its path ("/" when it has none) and rq->authority its host, checked as
+ * the Host header is. A target that names no host, or a user (RFC 9110
+ * 4.2.4: an http URI has none), is answered 400; 1 when it answered. */
+static int absolute_target(http_req *rq)
+{
+    const char *url = rq->path;
+    size_t scheme = !strncasecmp(url, "http://", 7)    ? 7
+                    : !strncasecmp(url, "https://", 8) ? 8
+                                                       : 0;
+    if (!scheme) return 0;
+    const char *authority = url + scheme;
+    size_t n = strcspn(authority, "/");
+    /* the access log names the path alone: a user's part may hold a
+     * password, as the query (left out) may hold the token */
+    rq->path = authority[n] ? authority + n : "/";
+    if (n == 0 || memchr(authority, '@', n)) {
+        http_respond_error(rq, 400, "invalid", NULL, "the request target names %s: give "
+                           "'http://HOST:PORT/PATH', or the path alone",
+                           n ? "a user ('USER@')" : "no host");
+        return 1;
+    }
+    if (!(rq->authority = strndup(authority, n))) {
+        http_respond_error(rq, 500, "nomem", NULL, "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
 /* Whether a request to a server without a token came from a web page of
  * another site, which the browser lets send it although it may not read
  * the answer: a POSTed spec's command would run (a form of text/plain is
@@ -131,7 +170,7 @@ static int loopback_host(const char *host)
  * no browser send no Origin and a Host naming the address they called. */
 static int foreign_page(const http_req *rq)
 {
-    const char *host = http_header(rq, MHD_HTTP_HEADER_HOST);
+    const char *host = request_host(rq);
     if (host && !loopback_host(host)) return 1;
     const char *origin = http_header(rq, "Origin");
     if (!origin || is_read(rq->method)) return 0;
@@ -359,6 +398,7 @@ int http_admit_headers(http_server *s, http_req *rq)
                            HTTP_BODY_MAX);
         return 1;
     }
+    if (absolute_target(rq)) return 1;
     const http_route *route = NULL;
     char allow[64] = "";
     for (int i = 0; i < s->o.n_routes && !route; i++) {

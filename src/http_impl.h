@@ -73,7 +73,8 @@ struct http_server {
 struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
-    const char *method, *path;
+    const char *method, *path;  /* path: of an absolute-form target, its path alone */
+    char *authority;            /* an absolute-form target's host[:port], or NULL */
     char *body;
     size_t len, cap;
     int too_large;

@@ -1601,6 +1601,53 @@ class ApiTest(ServerCase):
         c.close()
         self.assertEqual(s.json("GET", "/api/v1/studies")[1]["studies"], [])
 
+    def test_an_absolute_form_target_is_routed_by_its_path(self):
+        # 'GET http://127.0.0.1:PORT/api/v1/studies HTTP/1.1', which RFC
+        # 9112 3.2.2 says a server must accept (a client that talks through
+        # a proxy sends it), got 404 "no such resource: http://...": the
+        # whole target was taken for the path. Its path is routed now, and
+        # its host stands for the Host header (which it overrides).
+        s = self.serve()
+
+        def get(target, host=None, method="GET"):
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)   # a hang guard
+            c.putrequest(method, target, skip_host=True)
+            c.putheader("Host", host or "127.0.0.1:%d" % s.port)
+            c.endheaders()
+            r = c.getresponse()
+            answer = (r.status, r.getheader("Content-Type"), r.read())
+            c.close()
+            return answer
+
+        base = "http://127.0.0.1:%d" % s.port
+        self.assertEqual(get(base + "/api/v1/studies")[::2], (200, b'{"studies":[]}'))
+        self.assertEqual(get(base.upper() + "/healthz")[::2], (200, b'{"status":"ok"}'))
+        self.assertEqual(get("https://localhost/healthz")[0], 200)
+        self.assertEqual(get(base + "/api/v1/studies", method="HEAD")[::2], (200, b""))
+        status, ctype, _ = get(base)                   # no path: the dashboard's page
+        self.assertEqual((status, ctype), (200, "text/html; charset=utf-8"))
+        status, _, body = get(base + "/api/v1/studies/none/trials?limt=5")   # its query is read
+        self.assertEqual((status, json.loads(body)["error"]["path"]), (400, "limt"))
+        self.assertEqual(get(base + "/api/v1/studies/none")[0], 404)
+        # its host is checked as the Host header is: a page's own name (DNS
+        # rebinding) is refused whatever Host says, and a loopback one
+        # served whatever Host says (the target's wins, RFC 9112 3.2.2)
+        status, _, body = get("http://evil.example:%d/api/v1/studies" % s.port)
+        self.assertEqual((status, json.loads(body)["error"]["code"]), (403, "forbidden"))
+        self.assertEqual(get(base + "/healthz", host="evil.example")[0], 200)
+        for target, words in (("http:///healthz", "names no host"),
+                              ("http://me:s3cret@127.0.0.1/healthz", "names a user")):
+            status, _, body = get(target)
+            self.assertEqual(status, 400, target)
+            self.assertIn(words, json.loads(body)["error"]["message"])
+        s.wait_log(r" 127\.0\.0\.1 GET /healthz 400$")
+        # a POST so made runs, and is logged by its path
+        status, _, body = get(base + "/api/v1/studies/none/stop", method="POST")
+        self.assertEqual(status, 404, body)
+        s.wait_log(r" 127\.0\.0\.1 POST /api/v1/studies/none/stop 404$")
+        with open(s.log.name) as f:   # a password in the target is not logged
+            self.assertNotIn("s3cret", f.read())
+
     def test_a_request_without_the_token_is_refused_before_its_body(self):
         # The body was read (up to 1 MB, buffered) before the token was
         # checked: a client without it had the server read and hold a
