@@ -35,7 +35,7 @@ typedef struct stream stream;   /* http_respond.c */
     X(get_connection_values) X(lookup_connection_value) X(suspend_connection)                 \
     X(resume_connection) X(queue_response) X(destroy_response) X(add_response_header)         \
     X(create_response_from_buffer) X(create_response_from_buffer_with_free_callback_cls)      \
-    X(create_response_from_callback) X(create_response_from_fd)
+    X(create_response_from_callback) X(create_response_from_fd) X(set_response_options)
 
 typedef struct {
 #define MHD_FIELD(f) __typeof__(MHD_##f) *f;

@@ -310,10 +310,42 @@ static void stream_pump(void *arg)
     stream_unref(st);
 }
 
+static ssize_t no_content(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return (ssize_t)MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* The answer to HEAD of a stream: its headers, no producer. Sent chunked,
+ * libmicrohttpd 0.9.75 wrote the chunked body's end ("0\r\n\r\n") after
+ * a HEAD's headers: bytes of no answer, which a client that kept the
+ * connection read as the start of the next one. Sent as HTTP/1.0 would
+ * (MHD_RF_HTTP_VERSION_1_0_ONLY: not chunked, the connection closed after
+ * it), no byte follows the headers, and no Content-Length states a length
+ * that GET would not have (RFC 9110 9.3.2, 8.6). */
+static int respond_stream_head(http_req *rq, int status, const char *ctype, void *ctx,
+                               void (*free_ctx)(void *))
+{
+    http_server *s = rq->srv;
+    if (free_ctx) free_ctx(ctx);
+    struct MHD_Response *resp =
+        s->mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 1, no_content, NULL, NULL);
+    if (resp) {
+        s->mhd.set_response_options(resp, MHD_RF_HTTP_VERSION_1_0_ONLY, MHD_RO_END);
+        s->mhd.add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    }
+    return send_response(rq, status, resp, ctype);
+}
+
 int http_respond_stream(http_req *rq, int status, const char *ctype, http_stream_fn fn,
                         void *ctx, void (*free_ctx)(void *))
 {
     http_server *s = rq->srv;
+    if (!strcmp(rq->method, MHD_HTTP_METHOD_HEAD))
+        return respond_stream_head(rq, status, ctype, ctx, free_ctx);
     stream *st = calloc(1, sizeof *st);
     struct MHD_Response *resp = NULL;
     if (st) {

@@ -46,7 +46,9 @@ int http_respond_shared(http_req *rq, int status, const char *ctype, const char 
  * bytes and returns the count, HTTP_STREAM_END or HTTP_STREAM_ERROR; it
  * runs on a pool thread of its own, so it may block, but must not return
  * 0; it is called again only once what it gave was sent.
- * free_ctx(ctx) runs once the response is done, sent or not. */
+ * free_ctx(ctx) runs once the response is done, sent or not. To HEAD, the
+ * headers alone are sent, the connection closed after them, and fn never
+ * runs (free_ctx(ctx) at once). */
 #define HTTP_STREAM_END ((ssize_t)-1)
 #define HTTP_STREAM_ERROR ((ssize_t)-2)
 typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);

@@ -1324,6 +1324,32 @@ class ApiTest(ServerCase):
         self.assertEqual((trial["value"], type(trial["value"])), (2, int))
         self.assertEqual((curve["values"], type(curve["values"][0])), ([3], int))
 
+    def test_head_of_a_stream_is_its_headers_alone(self):
+        # HEAD /api/v1/events (or of an export) was answered chunked, and
+        # libmicrohttpd wrote the chunked body's end, '0\r\n\r\n', after
+        # the headers: a client that kept the connection read those bytes
+        # as the start of its next answer. HEAD of a stream is now its
+        # headers alone, and the connection closed after them (no length
+        # to state, RFC 9110 8.6).
+        s = self.serve()
+        self.assertEqual(s.json("POST", "/api/v1/studies", fn_spec("h", trials=2))[0], 201)
+        s.wait_state("h", "COMPLETE")
+        for path, ctype in (("/api/v1/events", b"text/event-stream"),
+                            ("/api/v1/events?study=h", b"text/event-stream"),
+                            ("/api/v1/studies/h/export.csv", b"text/csv; charset=utf-8"),
+                            ("/api/v1/studies/h/export.json", b"application/json")):
+            got = answers_until_closed(s.port, b"HEAD %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                       % path.encode())
+            head, _, rest = got.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), (path, got))
+            self.assertIn(b"\r\nContent-Type: " + ctype, head)
+            self.assertNotIn(b"Content-Length", head)
+            self.assertEqual(rest, b"", path)
+        # what GET sends is as before
+        status, headers, body = s.request("GET", "/api/v1/studies/h/export.csv")
+        self.assertEqual((status, body.count(b"\n")), (200, 3))
+        self.assertEqual(s.request("HEAD", "/api/v1/studies/h/trials")[:3:2], (200, b""))
+
     def test_trial_events_are_built_while_a_stream_listens(self):
         # A study nobody watched leaves its state in the stream but no trial
         # events (a fleet's coordinator without a dashboard builds none);
