@@ -1,7 +1,7 @@
 /* http_admit: the checks of a request's headers; see http_admit.h. They
  * run on the event thread when the headers arrive, in this order: the
  * server shutting down (503), headers too large (431), framing headers in
- * doubt (400: given twice, or a transfer coding that is not one final
+ * doubt (400: given twice, Host missing, or a transfer coding not one final
  * chunked; 501: a coding before the chunked), an announced body too large
  * (413), an absolute-form target's host (400), the route by method and
  * path (404, 405), a foreign page (403), the token (401), the query's
@@ -317,6 +317,11 @@ http_framing http_admit_framing(http_server *s, struct MHD_Connection *conn,
     s->mhd.get_connection_values(conn, MHD_HEADER_KIND, count_framing, &c);
     if (c.content_length > 1) return HTTP_FRAMING_LENGTH_TWICE;
     if (c.host > 1) return HTTP_FRAMING_HOST_TWICE;
+    int http10 = version && !strcmp(version, MHD_HTTP_VERSION_1_0);
+    /* RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without
+     * Host (MHD serves it); the check of a web page's Host has nothing to
+     * read there */
+    if (!c.host && !http10) return HTTP_FRAMING_HOST_MISSING;
     if (!c.transfer_encoding) return HTTP_FRAMING_OK;
     /* a length beside a chunked body: MHD reads the chunks, and keeps the
      * connection, where a proxy may have read the length (RFC 9112 6.1) */
@@ -325,7 +330,7 @@ http_framing http_admit_framing(http_server *s, struct MHD_Connection *conn,
     if (c.transfer_encoding > 1) return HTTP_FRAMING_CODING_TWICE;
     /* HTTP/1.0 has no transfer codings: a proxy of that version frames the
      * body otherwise (RFC 9112 6.1: faulty framing) */
-    if (version && !strcmp(version, MHD_HTTP_VERSION_1_0)) return HTTP_FRAMING_CODING_HTTP10;
+    if (http10) return HTTP_FRAMING_CODING_HTTP10;
     return judge_codings(c.codings);
 }
 
@@ -347,6 +352,10 @@ static void refuse_framing(http_req *rq)
     case HTTP_FRAMING_HOST_TWICE:
         arg = header = MHD_HTTP_HEADER_HOST;
         fmt = "the header '%s' given twice: a request names its host once";
+        break;
+    case HTTP_FRAMING_HOST_MISSING:
+        arg = header = MHD_HTTP_HEADER_HOST;
+        fmt = "no header '%s': an HTTP/1.1 request names its host ('Host: HOST:PORT')";
         break;
     case HTTP_FRAMING_LENGTH_AND_CODING:
         fmt = "both 'Content-Length' and 'Transfer-Encoding': a request gives its body's "

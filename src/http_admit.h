@@ -22,6 +22,7 @@ typedef enum {
     HTTP_FRAMING_OK,
     HTTP_FRAMING_LENGTH_TWICE,      /* Content-Length given twice: 400 */
     HTTP_FRAMING_HOST_TWICE,        /* Host given twice: 400 */
+    HTTP_FRAMING_HOST_MISSING,      /* no Host in an HTTP/1.1 request: 400 */
     HTTP_FRAMING_LENGTH_AND_CODING, /* Content-Length beside Transfer-Encoding: 400 */
     HTTP_FRAMING_CODING_TWICE,      /* Transfer-Encoding given twice: 400 */
     HTTP_FRAMING_NOT_CHUNKED,       /* codings other than one chunked, last: 400 */

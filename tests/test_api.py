@@ -1582,6 +1582,25 @@ class ApiTest(ServerCase):
         self.assertEqual(s.json("GET", "/api/v1/studies")[1]["studies"], [])
         self.assertEqual(s.request("GET", "/healthz")[0], 200)
 
+    def test_an_http11_request_without_a_host_is_refused(self):
+        # RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request
+        # that lacks Host; it was served (a POST without Host created its
+        # study), the check of a web page's Host having nothing to read.
+        s = self.serve()
+        spec = json.dumps(fn_spec("nohost", trials=1)).encode()
+        for head in (b"GET /api/v1/studies HTTP/1.1\r\n\r\n",
+                     b"POST /api/v1/studies HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(spec), spec)):
+            got = answers_until_closed(s.port, head)
+            self.assertTrue(got.startswith(b"HTTP/1.1 400"), (head, got))
+            e = json.loads(got.split(b"\r\n\r\n", 1)[1])["error"]
+            self.assertEqual((e["code"], e["path"]), ("invalid", "Host"), e)
+            self.assertIn("no header 'Host'", e["message"])
+        self.assertEqual(s.json("GET", "/api/v1/studies")[1]["studies"], [])
+        # HTTP/1.0 has no Host to require
+        got = answers_until_closed(s.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+        self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
+
     def test_a_transfer_coding_other_than_one_chunked_is_refused(self):
         # 'Transfer-Encoding: gzip, chunked' (then another Transfer-Encoding
         # header, or not) hung until the body deadline (30 s) and the
