@@ -77,7 +77,7 @@
  * touch a thousand fresh ones: at MHD's 32 KB that memset and those page
  * faults took a third of the event thread and held their leases' reads up
  * by 100 ms (bench/README.md, issue 14). 8 KB takes request headers up to
- * about 3.5 KB (more gets 431). */
+ * HEADERS_MAX, a Cookie line up to about 3.9 KB (more gets 431). */
 #define CONN_MEMORY (8 * 1024)
 
 struct watch {          /* one connection, in the reaper's list */

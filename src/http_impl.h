@@ -16,10 +16,9 @@
 
 #define MAX_STATUS 600
 /* A request line (its query included) and headers above this get 431
- * before anything is done. MHD itself
- * refuses a single header line from about 3.9 KB (its read buffer, half the
- * connection's memory, holds one line whole) and the request line from
- * about 7.9 KB; between 7.4 and 7.9 KB its pool had room to
+ * before anything is done. MHD itself refuses a Cookie line from about
+ * 3.9 KB (it parses the cookies into the connection's memory; another
+ * header line of 6 KB is read) and the request line from about 7.9 KB; between 7.4 and 7.9 KB its pool had room to
  * read them but none left for the answer's headers, so a POST took effect
  * and its client got an empty reply (and might retry it). */
 #define HEADERS_MAX (6 * 1024)

@@ -340,14 +340,17 @@ class ApiTest(ServerCase):
         status, e = s.json("POST", "/api/v1/studies",
                            b'{"name": "x", "pad": "' + b"p" * 600000 + b'", ')
         self.assertEqual((status, e["error"]["code"]), (400, "invalid"))
-        # request headers up to 6 KB in all are served, but one header line
+        # request headers up to 6 KB in all are served, but a Cookie line
         # only up to about 3.9 KB (a browser sends every cookie of the host,
-        # any port's, in one Cookie line): more gets 431 (the connection's
-        # memory), not a hang; the docs said a browser's 6 KB of cookies
-        # were served
+        # any port's, in one Cookie line, which libmicrohttpd parses into
+        # the connection's memory): more gets 431, not a hang; the docs
+        # said a browser's 6 KB of cookies were served, then that any
+        # header line of 3.9 KB was refused
         self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 3000})[0], 200)
         lines = {"X-Pad-%d" % i: "y" * 1000 for i in range(5)}
         self.assertEqual(s.request("GET", "/healthz", headers=lines)[0], 200)
+        for name in ("X-Pad", "User-Agent", "Authorization"):
+            self.assertEqual(s.request("GET", "/healthz", headers={name: "z" * 5500})[0], 200, name)
         self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 4500})[0], 431)
         self.assertEqual(s.request("GET", "/healthz", headers={"Cookie": "c=" + "x" * 6000})[0], 431)
         # the query counts in the 6 KB: MHD hands the path without it, and
