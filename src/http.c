@@ -448,7 +448,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
         rq->headers_too_large = header_size(s, conn, url, method) > HEADERS_MAX;
         rq->too_large = cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX;
-        rq->framing = http_admit_framing(s, conn, version);
+        rq->framing = http_admit_framing(s, conn, version, &rq->framing_name);
         /* a body the client sends anyway: the refusal waits for it, read and
          * dropped, as a connection closed on unread bytes is reset and the
          * client may lose the answer (a too large one is refused at once,

@@ -1,12 +1,12 @@
 /* http_admit: the checks of a request's headers; see http_admit.h. They
  * run on the event thread when the headers arrive, in this order: the
  * server shutting down (503), headers too large (431), framing headers in
- * doubt (400: given twice, Host missing, or a transfer coding not one final
- * chunked; 501: a coding before the chunked), an announced body too large
- * (413), an absolute-form target's host (400), the route by method and
- * path (404, 405), a foreign page (403), the token (401), the query's
- * parameters (400) and the route's admit. The token is compared in
- * constant time. */
+ * doubt (400: a name that is no token, a header given twice, Host missing,
+ * a transfer coding not one final chunked; 501: a coding before the
+ * chunked), an announced body too large (413), an absolute-form target's
+ * host (400), the route by method and path (404, 405), a foreign page
+ * (403), the token (401), the query's parameters (400) and the route's
+ * admit. The token is compared in constant time. */
 #define _GNU_SOURCE
 #include "http_admit.h"
 
@@ -270,13 +270,40 @@ static int unknown_query(http_req *rq, const http_route *route)
 typedef struct {
     int content_length, host, transfer_encoding; /* how many times each came */
     const char *codings;        /* the Transfer-Encoding's value */
+    const char *bad_name;       /* the first name refused by name_read_whole */
 } framing_count;
+
+/* Whether MHD read the header's line as it came: its name is an HTTP
+ * token (RFC 9110 5.1, 5.6.2). MHD keeps the white space of
+ * "Content-Length : 2" in the name ("Content-Length ", which it then does
+ * not read as the length, where a proxy in front may: RFC 9112 5.1 says
+ * refuse it), and a line folded onto the previous one ends up in that
+ * one's name: "HostTransfer-Encoding: chunked", or, folded onto a framing
+ * header ("Content-Length:" then " 40"), a token ("Content-Length40"),
+ * where a proxy that unfolds it (RFC 9112 5.2 lets it) reads a length, or
+ * a chunked body, and MHD none: no name that a framing header's begins
+ * is taken. */
+static int name_read_whole(const char *name)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char *const framing[] = {MHD_HTTP_HEADER_CONTENT_LENGTH,
+                                          MHD_HTTP_HEADER_TRANSFER_ENCODING,
+                                          MHD_HTTP_HEADER_HOST};
+    if (!*name || name[strspn(name, tchar)] != '\0') return 0;
+    for (size_t i = 0; i < sizeof framing / sizeof *framing; i++) {
+        size_t n = strlen(framing[i]);
+        if (!strncasecmp(name, framing[i], n) && name[n]) return 0;
+    }
+    return 1;
+}
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *value)
 {
     (void)kind;
     framing_count *c = cls;
+    if (!c->bad_name && !name_read_whole(key)) c->bad_name = key;
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) c->content_length++;
     else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) c->host++;
     else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) && !c->transfer_encoding++)
@@ -311,10 +338,13 @@ static http_framing judge_codings(const char *list)
 }
 
 http_framing http_admit_framing(http_server *s, struct MHD_Connection *conn,
-                                const char *version)
+                                const char *version, const char **name)
 {
-    framing_count c = {0, 0, 0, NULL};
+    framing_count c = {0, 0, 0, NULL, NULL};
     s->mhd.get_connection_values(conn, MHD_HEADER_KIND, count_framing, &c);
+    *name = c.bad_name;
+    /* first: a name so spoilt may hide a framing header */
+    if (c.bad_name) return HTTP_FRAMING_BAD_NAME;
     if (c.content_length > 1) return HTTP_FRAMING_LENGTH_TWICE;
     if (c.host > 1) return HTTP_FRAMING_HOST_TWICE;
     int http10 = version && !strcmp(version, MHD_HTTP_VERSION_1_0);
@@ -352,6 +382,11 @@ static void refuse_framing(http_req *rq)
     case HTTP_FRAMING_HOST_TWICE:
         arg = header = MHD_HTTP_HEADER_HOST;
         fmt = "the header '%s' given twice: a request names its host once";
+        break;
+    case HTTP_FRAMING_BAD_NAME:
+        arg = header = rq->framing_name;
+        fmt = "the header '%s' was not sent as 'NAME: VALUE' on one line (a space before "
+              "its colon, or a line folded onto it)";
         break;
     case HTTP_FRAMING_HOST_MISSING:
         arg = header = MHD_HTTP_HEADER_HOST;

@@ -21,6 +21,7 @@ struct MHD_Connection;
 typedef enum {
     HTTP_FRAMING_OK,
     HTTP_FRAMING_LENGTH_TWICE,      /* Content-Length given twice: 400 */
+    HTTP_FRAMING_BAD_NAME,          /* a header name with a byte no name holds: 400 */
     HTTP_FRAMING_HOST_TWICE,        /* Host given twice: 400 */
     HTTP_FRAMING_HOST_MISSING,      /* no Host in an HTTP/1.1 request: 400 */
     HTTP_FRAMING_LENGTH_AND_CODING, /* Content-Length beside Transfer-Encoding: 400 */
@@ -31,8 +32,9 @@ typedef enum {
 } http_framing;
 
 /* The request's framing headers judged; version is the request line's
- * ("HTTP/1.1"). */
+ * ("HTTP/1.1"). *name is the header name refused for HTTP_FRAMING_BAD_NAME
+ * (the connection's, valid for the request's life), else NULL. */
 http_framing http_admit_framing(http_server *s, struct MHD_Connection *conn,
-                                const char *version);
+                                const char *version, const char **name);
 
 #endif

@@ -79,6 +79,7 @@ struct http_req {
     int too_large;
     int headers_too_large;
     http_framing framing;       /* http_admit_framing's: refused at once unless OK */
+    const char *framing_name;   /* the header name it refused (HTTP_FRAMING_BAD_NAME) */
     int responded;
     int queue_failed;
     int suspended;              /* its handler waits for http_resume */

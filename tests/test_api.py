@@ -1604,6 +1604,42 @@ class ApiTest(ServerCase):
         got = answers_until_closed(s.port, b"GET /healthz HTTP/1.0\r\n\r\n")
         self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
 
+    def test_a_header_name_with_a_space_or_a_folded_line_is_refused(self):
+        # 'Content-Length : 2' (a space before the colon) was read as a
+        # header named 'Content-Length ', the body as none, and its bytes
+        # as a next request: the client got "invalid JSON ... near end of
+        # file" for a body it sent, where a proxy in front that trims the
+        # name reads the body (RFC 9112 5.1: a server MUST refuse it); a
+        # line folded onto Host became part of its name, and the request
+        # had no Host, and one folded onto 'Content-Length:' made a header
+        # 'Content-Length255' of no value (no name that a framing
+        # header's begins is taken). Each is a 400 naming the header, the
+        # connection closed, nothing made.
+        s = self.serve()
+        spec = json.dumps(fn_spec("spaced", trials=1)).encode()
+        tail = b"\r\n%s" % spec
+        for headers, name in (
+                (b"Content-Length : %d\r\n" % len(spec), "Content-Length "),
+                (b"Transfer-Encoding\t: chunked\r\nX-A: 1\r\n", "Transfer-Encoding\t"),
+                (b" X-Folded: 1\r\nContent-Length: %d\r\n" % len(spec), "HostX-Folded: 1"),
+                # read by MHD as a header 'Content-Length255' of no value:
+                # no body, where a proxy that unfolds it reads 255 bytes
+                (b"Content-Length:\r\n %d\r\n" % len(spec), "Content-Length%d" % len(spec)),
+                (b"Transfer-Encoding:\r\n\tchunked\r\n", "Transfer-Encodingchunked"),
+                (b"Transfer-Encoding: gzip,\r\n chunked\r\n", "Transfer-Encodingchunked")):
+            got = answers_until_closed(s.port, b"POST /api/v1/studies HTTP/1.1\r\n"
+                                       b"Host: 127.0.0.1\r\n" + headers + tail)
+            self.assertTrue(got.startswith(b"HTTP/1.1 400"), (headers, got))
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1, got)
+            e = json.loads(got.split(b"\r\n\r\n", 1)[1])["error"]
+            self.assertEqual((e["code"], e.get("path")), ("invalid", name), e)
+            self.assertIn("not sent as 'NAME: VALUE' on one line", e["message"])
+        self.assertEqual(s.json("GET", "/api/v1/studies")[1]["studies"], [])
+        # every byte a name may hold (RFC 9110 5.6.2) is served, and a
+        # header of no value
+        headers = {"X-a_b.c~!#$%&'*+^`|9": "1", "X-Empty": ""}
+        self.assertEqual(s.request("GET", "/healthz", headers=headers)[0], 200)
+
     def test_a_transfer_coding_other_than_one_chunked_is_refused(self):
         # 'Transfer-Encoding: gzip, chunked' (then another Transfer-Encoding
         # header, or not) hung until the body deadline (30 s) and the
