@@ -350,6 +350,13 @@ int worker_run(const worker_opts *o, kerror *err)
         kerror rerr;
         kerror_clear(&rerr);
         unsigned long answers = wclient_answers(w->c);
+        /* a round that began with a trial is no idle time, however long it
+         * took: the one that sends a trial's end (its folder packed and
+         * uploaded, the finish answered) takes seconds on a loaded machine
+         * or server, and counted from the round before, a worker exited
+         * on --idle-exit right after its trial's end, never asking for
+         * the next one */
+        int was_busy = n_busy(w) > 0;
         int r = round_once(w, &rerr);
         /* a round may send nothing (reports wait BATCH_S after a try):
          * only an answer says that the server is back */
@@ -364,7 +371,7 @@ int worker_run(const worker_opts *o, kerror *err)
         double now = monotime_s();
         if (answered) w->heard_at = now;
         if (unreachable && gave_up_on_server(w, now)) break;
-        if (n_busy(w) > 0) w->idle_since = now;
+        if (was_busy || n_busy(w) > 0) w->idle_since = now;
         if (o->idle_exit > 0 && now - w->idle_since >= o->idle_exit) {
             klog(stderr, "worker: no trial for %g s: exiting", o->idle_exit);
             break;

@@ -1683,6 +1683,36 @@ class WorkersTest(unittest.TestCase):
         self.assertEqual(log.count("cannot be reached"), 1, log)
         self.assertEqual(log.count("answers again"), 1, log)
 
+    def test_idle_exit_counts_no_time_spent_sending_a_trials_end(self):
+        # --idle-exit was counted from the last round that began and ended
+        # with a trial; the round that sent a trial's end (its folder packed
+        # and uploaded, the finish answered) took seconds on a loaded machine,
+        # and a worker whose end took longer than --idle-exit exited right
+        # after it without asking for the next trial: 40 workers on a study
+        # of 120 ran one trial each and the study stalled with trials left.
+        # Here the trial's finish is held until a worker started after it
+        # was held has itself been idle for --idle-exit (it exits): the first
+        # worker's round took longer than that, then asks and runs trial 1.
+        s = self.serve()
+        s.json("POST", "/api/v1/studies", self.step_spec("ends", trials=2, parallel=1, steps=1))
+        front = Front(s.port)
+        self.addCleanup(front.close)
+        held, release = front.hold_until(r"/leases/\d+/finish")
+        self.addCleanup(release.set)
+        a = self.worker(front, "a", "--idle-exit", "1")
+        self.assertTrue(held.wait(HANG), "a never sent its trial's end")
+        b = self.worker(s, "b", "--idle-exit", "1")   # trial 0 runs: none for b
+        self.assertEqual(b.wait(timeout=HANG), 0)
+        self.assertIn("no trial for 1 s: exiting", self.log_of(b))
+        release.set()
+        self.assertEqual(a.wait(timeout=HANG), 0)
+        trials = self.trials(s, "ends")
+        self.assertEqual(sorted((t["number"], t["state"], t["worker"].split(":")[1])
+                                for t in trials),
+                         [(0, "COMPLETE", str(a.pid)), (1, "COMPLETE", str(a.pid))],
+                         self.log_of(a))
+        self.assertEqual(s.json("GET", "/api/v1/studies/ends")[1]["state"], "COMPLETE")
+
     def test_a_worker_with_idle_exit_gives_up_on_a_server_gone_after_its_trial(self):
         # --idle-exit ended a worker that was idle or could not register, but
         # one whose trial ended while the server was gone kept trying to send
