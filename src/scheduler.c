@@ -71,7 +71,12 @@ void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *ca
     if (storage_path_resolve(db_path, tmp, sizeof tmp - strlen(".trials"), &err) != KE_OK)
         snprintf(tmp, sizeof tmp, "%s", db_path);
     snprintf(work, nw, "%s.trials", tmp);
-    snprintf(cache, nc, "%s/kestrel-cache", dirname(tmp));
+    /* a name no study can have (names begin with a letter, a digit or
+     * '_'), as the worker's D/.kestrel-cache: as <folder>/kestrel-cache it
+     * was the folder of a study of that name run with --work-dir <folder>,
+     * its trial folders among every study's decoded datasets. An old
+     * kestrel-cache is left unused (the datasets are decoded again once). */
+    snprintf(cache, nc, "%s/.kestrel-cache", dirname(tmp));
 }
 
 /* Whether work_dir holds a folder (or link) of study's. */

@@ -48,7 +48,7 @@ typedef struct {
     const char *work_dir;       /* per-trial dirs (checkpoints): a --work-dir, stored
                                  * with the study (scheduler_open); NULL: the one
                                  * stored, else "<db>.trials" */
-    const char *cache_dir;      /* decoded-dataset cache, default "<db dir>/kestrel-cache" */
+    const char *cache_dir;      /* decoded-dataset cache, default "<db dir>/.kestrel-cache" */
     int force;                  /* run a study whose stored spec differs */
     int retry_failed;           /* retry every FAILED trial once on this run */
     int cores;                  /* to divide among parallel trials (0 = cores_usable()) */
@@ -94,7 +94,8 @@ typedef struct scheduler scheduler;
 /* The default folders beside the database file (db_path resolved by
  * storage_path_resolve, so every name of one history gives the same):
  * work = "<db>.trials" (per-trial checkpoint folders), cache = "<db's
- * folder>/kestrel-cache" (decoded data). Both absolute. */
+ * folder>/.kestrel-cache" (decoded data; a name no study's folder can
+ * have). Both absolute. */
 void scheduler_default_dirs(const char *db_path, char *work, size_t nw, char *cache, size_t nc);
 /* The folder of study's trial folders: stored, the absolute --work-dir it
  * was run with (storage_study.work_dir), else "<db>.trials" as above; but

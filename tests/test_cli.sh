@@ -744,7 +744,7 @@ cat > specs/dirs.json <<'J'
 J
 (cd elsewhere && $KESTREL run ../specs/dirs.json --db dirs.db >/dev/null 2>&1); rc=$?
 check "a command trial in its spec's folder finds KESTREL_CHECKPOINT_DIR and KESTREL_CACHE_DIR of a relative --db" \
-    "[ $rc -eq 0 ] && [ -s elsewhere/kestrel-cache.txt ]"
+    "[ $rc -eq 0 ] && [ -s elsewhere/.kestrel-cache.txt ]"
 # docs/protocol.md: KESTREL_BUDGET and KESTREL_RESUME_FROM are set only for a
 # trial with a budget or a parent; Kestrel's own (a shell that tried kestrel
 # train by hand, a study run from another study's trial) are not a fresh

@@ -54,7 +54,7 @@ check "a study resumed through a link to its history: exit 0" "[ $rc -eq 0 ]"
 check "its trial folders are all beside the history file, none beside the link" \
     "[ \"\$(ls real/k.db.trials/s)\" = \"\$(printf '0\\n1\\n2\\n3')\" ] && [ ! -e link.db.trials ]"
 check "its trials share the dataset cache beside the history file" \
-    "[ \"\$(cat real/k.db.trials/s/*/checkpoint.kck link.db.trials/s/*/checkpoint.kck 2>/dev/null | sort -u)\" = '$R/real/kestrel-cache' ]"
+    "[ \"\$(cat real/k.db.trials/s/*/checkpoint.kck link.db.trials/s/*/checkpoint.kck 2>/dev/null | sort -u)\" = '$R/real/.kestrel-cache' ]"
 best=$($KESTREL best s --db link.db --format csv | awk -F, 'NR == 2 {print $1}')
 for db in link.db real/k.db; do
     rm -f m.kck
@@ -197,6 +197,23 @@ mv none/k.db.trials none/moved
 $KESTREL delete s --db none/k.db >out4.txt 2>&1; rc=$?
 check "kestrel delete with a file where the trials folder was: deleted, exit 0" \
     "[ $rc -eq 0 ] && grep -q '^deleted study s (6 trials)\$' out4.txt"
+
+# --- a study named kestrel-cache, its folders in the history's folder ------
+# The local dataset cache was <db's folder>/kestrel-cache, and a study of that
+# name run with --work-dir the history's folder had its trial folders (and
+# .kestrel-study) in it: a `rm -rf D/kestrel-cache` of that study's folders
+# removed every study's decoded datasets. The cache's name is one no study
+# can have.
+mkdir kc
+cat > kc.json <<'J'
+{"name": "kestrel-cache", "objective": {"metric": "value"},
+ "space": {"x": {"type": "float", "low": 0, "high": 1}},
+ "strategy": {"name": "random", "seed": 1}, "budget": {"max_trials": 1},
+ "run": {"command": "echo $KESTREL_CACHE_DIR > $KESTREL_CHECKPOINT_DIR/cache.txt; echo '{{\"value\": {x}}}'"}}
+J
+$KESTREL run kc.json --db kc/k.db --work-dir kc >out.txt 2>&1; rc=$?
+check "a study named kestrel-cache with --work-dir the history's folder: its folder is not the dataset cache" \
+    "[ $rc -eq 0 ] && [ \"\$(cat kc/kestrel-cache/0/cache.txt)\" = '$R/kc/.kestrel-cache' ]"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
