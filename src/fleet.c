@@ -275,6 +275,26 @@ static void worker_forget(fleet *fl, fl_worker *w)
     worker_free(w);
 }
 
+/* The last worker forgotten (last: its name): a study with trials to start
+ * and none running waits for a worker, and nothing else would tell: it
+ * stays RUNNING with nothing running (every worker of a batch job gone on
+ * --idle-exit, say). Logged once, at the forget; a worker that registers
+ * resumes it. */
+static void say_none_left(fleet *fl, const char *last)
+{
+    const char *name;
+    scheduler *s;
+    for (int i = 0; (s = service_study_at(fl->sv, i, &name)); i++) {
+        if (scheduler_startable(s) <= 0) continue;
+        scheduler_status ss;
+        scheduler_get_status(s, &ss);
+        if (ss.n_running > 0) continue;
+        klog(stderr, "study %s: %d trials, none running, and no worker left (the last, %s, was "
+             "forgotten): its trials wait for a worker (kestrel worker --server URL)", name,
+             ss.n_trials, last);
+    }
+}
+
 /* One walk of the workers: those without a lease that made no call in the
  * last FLEET_FORGET_WALKS walks are forgotten (their rows stay). A walk of
  * every worker a lease's length apart, not at every pass. */
@@ -283,6 +303,7 @@ static void forget_silent(fleet *fl, double now)
     if (now < fl->next_walk) return;
     fl->next_walk = now + fl->lease_s;
     fl->walk++;
+    char last[sizeof fl->workers->name] = "";
     for (fl_worker **p = &fl->workers, *w; (w = *p);) {
         if (w->leases || w->pass == fl->pass || fl->walk - w->heard <= FLEET_FORGET_WALKS) {
             p = &w->next;
@@ -290,9 +311,11 @@ static void forget_silent(fleet *fl, double now)
         }
         klog(stderr, "worker %lld forgotten: %s made no call in %d leases' time", (long long)w->id,
              w->name, FLEET_FORGET_WALKS);
+        snprintf(last, sizeof last, "%s", w->name);
         *p = w->next;
         worker_forget(fl, w);
     }
+    if (*last && !fl->workers) say_none_left(fl, last);
 }
 
 /* How long the engine may go unscheduled before fleet_tick takes the gap

@@ -1301,6 +1301,30 @@ class WorkersTest(unittest.TestCase):
                  in names())
         self.assertIsNone(live.poll(), self.log_of(live))
 
+    def test_a_study_left_without_a_worker_is_said_to_wait_for_one(self):
+        # Every worker gone (their --idle-exit, a batch job's end) with
+        # trials left: the study stayed RUNNING with nothing running, and
+        # nothing said so. Once the last worker is forgotten, the server
+        # logs that the study waits for a worker; a study with nothing left
+        # to start (its stop asked) is not named.
+        s = self.serve("--lease-timeout", "0.2")
+        s.json("POST", "/api/v1/studies", self.step_spec("left", trials=3, parallel=1, steps=1))
+        s.json("POST", "/api/v1/studies", self.step_spec("halted", trials=3, parallel=1, steps=1))
+        self.assertIn(s.json("POST", "/api/v1/studies/halted/stop")[0], (200, 202))
+        _, gone = s.json("POST", "/api/v1/workers", {"host": "gone", "pid": 1, "slots": 1})
+
+        def names():
+            return {w["name"] for w in s.json("GET", "/api/v1/workers")[1]["workers"]}
+        # the forget and its log happen in one engine step, before this answer
+        wait_for("the worker to be forgotten", lambda: "gone:1" not in names())
+        s.log.flush()
+        s.log.seek(0)
+        log = s.log.read()
+        self.assertIn("study left: 0 trials, none running, and no worker left (the last, gone:1, "
+                      "was forgotten): its trials wait for a worker (kestrel worker --server URL)",
+                      log)
+        self.assertNotIn("study halted:", log.split("forgotten: gone:1")[1])
+
     def test_a_registration_can_take_the_first_trial(self):
         s = self.serve()
         reg = {"host": "h", "pid": 1, "slots": 1, "lease": True, "gpus_free": 0}
