@@ -26,6 +26,10 @@ J
 serve_spec() {
     db=$1 file=$2 n=$3
     shift 3
+    # the background shell truncates serveN.out when it gets to it: a call
+    # before with the same N left its 'listening on' line there, which the
+    # wait below could read before then, and post to no URL
+    rm -f serve$n.out serve$n.err
     $KESTREL serve --db "$db" --listen 127.0.0.1:0 "$@" >serve$n.out 2>serve$n.err &
     pid=$!
     # hang guards (5 minutes), for a loaded machine: each waits for a state
