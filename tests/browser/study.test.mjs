@@ -613,8 +613,13 @@ test('a screen reader finds a name for every control, table and chart of the stu
   await go('#/study/curves');
   await page.locator('#charts[data-ready="true"]').waitFor();
   assert.deepEqual(await unnamed(), [], 'the study page');
-  /* the header's figures: each read with its name, as a term and its definition */
-  const figures = await page.locator('.study-head .facts').ariaSnapshot();
+  /* the header's figures: each read with its name, as a term and its
+   * definition. The header is drawn anew at each poll (the live feed's
+   * catch-up when it opens), which puts in a new .facts: one replaced
+   * between the locator's find and its snapshot reads as '', so it is read
+   * until it holds the figures (the match below says what it held last) */
+  let figures = '';
+  for (let i = 0; i < 20 && !/- term: objective/.test(figures); i++) figures = await page.locator('.study-head .facts').ariaSnapshot();
   assert.match(figures, /- term: objective\n\s*- definition: minimize loss\n/);
   assert.match(figures, /- term: trials\n\s*- definition: "12"\n/);
   await page.click('#note-edit');
