@@ -976,6 +976,10 @@ class WorkersTest(unittest.TestCase):
         front.answer(None, None)
         s.wait_state("down", "COMPLETE", timeout=HANG)
         self.assertEqual(self.trials(s, "down")[0]["state"], "COMPLETE")
+        # the server stores the end before it answers it, and the worker
+        # logs the recovery once the answer is in: read after the line came
+        wait_for("the recovery logged",
+                 lambda: "the server takes its reports again" in self.log_of(w))
         log = self.log_of(w)
         self.assertEqual(log.count("HTTP 503"), 1, log)
         self.assertEqual(log.count("the server takes its reports again"), 1, log)
