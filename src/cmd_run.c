@@ -185,11 +185,13 @@ static void on_event(const scheduler_event *ev, void *ctx)
 }
 
 /* One line, or none when --quiet and a complete study had nothing left to
- * run (a cron line that calls it again mails nothing). */
+ * run (a cron line that calls it again mails nothing). A failed one that
+ * ran nothing says so too, as the server's 409 for its resume does. */
 static int summary(const spec_study *spec, const scheduler_status *st, const progress *p)
 {
     if (p->tty && !p->quiet) fprintf(stderr, "\r\033[K");
     int idle = p->started == 0 && st->completed;
+    int ran_nothing = p->started == 0 && (st->completed || st->failed);
     char best[128] = "", retry[96] = "";
     if (st->has_best)
         snprintf(best, sizeof best, ", best %s %.10g at trial %d", spec->metric, st->best_value,
@@ -205,7 +207,7 @@ static int summary(const spec_study *spec, const scheduler_status *st, const pro
             spec->name, st->failed ? "failed" : st->completed ? "complete" : "stopped",
             st->n_trials, st->n_complete, st->n_pruned, st->n_failed, st->n_interrupted, best,
             st->goal_reached && st->completed ? "; objective.goal reached" : "",
-            idle ? "; nothing left to run" : "", retry);
+            ran_nothing ? "; nothing left to run" : "", retry);
     if (st->stop_reason)
         say(p, "stopped: %s; run the same command again to resume", st->stop_reason);
     if (st->failed) {

@@ -58,7 +58,8 @@ static const char serve_help[] =
     "                       once it has not been heard from for S seconds (default 30);\n"
     "                       a restart keeps their leases, each S seconds from the start\n"
     "  --run SPEC.json      create (or resume) this study at startup; repeatable; one\n"
-    "                       complete with nothing left to run is served as it is\n"
+    "                       complete (or failed) with nothing left to run is served\n"
+    "                       as it is\n"
     "  --work-dir DIR       trial folders (checkpoints), DIR/STUDY/N, of the studies\n"
     "                       this server creates (posted, or a --run of a new one):\n"
     "                       stored, made absolute, with each, as kestrel run\n"
@@ -279,9 +280,11 @@ static int start_runs(service *sv, const serve_opts *o)
         snprintf(name, sizeof name, "%s", spec.name);
         int rc = service_submit(sv, &spec, &created, &err);
         /* served as it is: a second `serve --run` of the same spec is no error */
-        if (rc != KE_OK && created == SERVICE_COMPLETE)
-            printf("study %s: complete, nothing left to run (a larger budget.max_trials in %s "
-                   "extends it)\n", name, o->runs[i]);
+        if (rc != KE_OK && (created == SERVICE_COMPLETE || created == SERVICE_FAILED))
+            printf("study %s: %s, nothing left to run (a larger budget.max_trials in %s "
+                   "extends it%s)\n", name, created == SERVICE_FAILED ? "failed" : "complete",
+                   o->runs[i], created == SERVICE_FAILED ? "; POST .../resume?retry_failed=true "
+                   "re-runs its failed trials" : "");
         else if (rc != KE_OK)
             return cli_fail("serve", &err);
         else

@@ -68,15 +68,17 @@ static int stored_point(const space *sp, const char *text, space_point *p)
     return ok;
 }
 
-int enqueue_sync_spec(storage *st, int64_t study_id, const spec_study *spec, kerror *err)
+/* The spec's "enqueue" configurations the history does not hold yet from
+ * the spec: their indices into fresh (spec->n_enqueue of room), *n_fresh. */
+static int spec_unstored(storage *st, int64_t study_id, const spec_study *spec, int *fresh,
+                         int *n_fresh, kerror *err)
 {
-    if (spec->n_enqueue == 0) return KE_OK;
+    *n_fresh = 0;
     storage_enqueued *rows;
     int n, rc = storage_enqueue_list(st, study_id, 0, &rows, &n, err);
     if (rc != KE_OK) return rc;
     unsigned char *used = calloc((size_t)n + 1, 1);
-    int *fresh = malloc((size_t)spec->n_enqueue * sizeof *fresh), n_fresh = 0;
-    if (!used || !fresh) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    if (!used) rc = kerror_set(err, KE_NOMEM, NULL, "out of memory");
     for (int i = 0; rc == KE_OK && i < spec->n_enqueue; i++) {
         int j = 0;
         space_point p;
@@ -86,13 +88,34 @@ int enqueue_sync_spec(storage *st, int64_t study_id, const spec_study *spec, ker
                 space_point_equal(&spec->space, &p, &spec->enqueue[i]))
                 break;
         if (j < n) used[j] = 1;
-        else fresh[n_fresh++] = i;
+        else fresh[(*n_fresh)++] = i;
     }
+    free(used);
+    storage_enqueue_free(rows, n);
+    return rc;
+}
+
+int enqueue_sync_spec(storage *st, int64_t study_id, const spec_study *spec, kerror *err)
+{
+    if (spec->n_enqueue == 0) return KE_OK;
+    int *fresh = malloc((size_t)spec->n_enqueue * sizeof *fresh), n_fresh;
+    if (!fresh) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = spec_unstored(st, study_id, spec, fresh, &n_fresh, err);
     if (rc == KE_OK)
         rc = store_points(st, study_id, &spec->space, spec->enqueue, fresh, n_fresh, "spec", err);
     free(fresh);
-    free(used);
-    storage_enqueue_free(rows, n);
+    return rc;
+}
+
+int enqueue_spec_unstored(storage *st, int64_t study_id, const spec_study *spec, int *n,
+                          kerror *err)
+{
+    *n = 0;
+    if (spec->n_enqueue == 0) return KE_OK;
+    int *fresh = malloc((size_t)spec->n_enqueue * sizeof *fresh);
+    if (!fresh) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    int rc = spec_unstored(st, study_id, spec, fresh, n, err);
+    free(fresh);
     return rc;
 }
 

@@ -25,6 +25,10 @@ int enqueue_add(storage *st, int64_t study_id, const space *sp, const json_t *co
  * hold yet from the spec (compared as points, each stored one matching one
  * given), so a resumed or extended study adds only what is new. */
 int enqueue_sync_spec(storage *st, int64_t study_id, const spec_study *spec, kerror *err);
+/* How many configurations enqueue_sync_spec would store now (*n), storing
+ * none: what a dry open (scheduler_probe) counts as enqueued too. */
+int enqueue_spec_unstored(storage *st, int64_t study_id, const spec_study *spec, int *n,
+                          kerror *err);
 
 /* The oldest pending configurations that fit sp (up to max): points into
  * pts, their ids into ids, *n how many. One that no longer fits (a spec

@@ -427,6 +427,7 @@ static int open_study(scheduler *s, int *respec, kerror *err)
     *respec = 0;
     storage_study row;
     int rc = storage_study_get(s->st, sp->name, &row, err);
+    if (rc == KE_NOTFOUND && s->o.dry) return rc;     /* a probe makes no study */
     if (rc == KE_NOTFOUND) {
         kerror_clear(err);
         rc = store_spec(s, 1, err);
@@ -558,15 +559,18 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
     if (rc == KE_BUSY)
         kerror_set(err, KE_BUSY, NULL,
                    "study '%s' is being run by another kestrel process right now", spec->name);
-    if (rc == KE_OK && respec) rc = store_spec(s, 0, err);
-    if (rc == KE_OK && spec->dir) rc = storage_study_set_dir(st, s->study_id, spec->dir, err);
-    if (rc == KE_OK) rc = choose_work_dir(s, err);
-    if (rc == KE_OK) rc = enqueue_sync_spec(st, s->study_id, spec, err);
+    /* a dry open (scheduler_probe) writes nothing: its study exists with
+     * this spec, and the RUNNING trials a real open would reclaim stay so
+     * in its history, where scheduler_probe counts them */
+    if (rc == KE_OK && respec && !o->dry) rc = store_spec(s, 0, err);
+    if (rc == KE_OK && spec->dir && !o->dry) rc = storage_study_set_dir(st, s->study_id, spec->dir, err);
+    if (rc == KE_OK && !o->dry) rc = choose_work_dir(s, err);
+    if (rc == KE_OK && !o->dry) rc = enqueue_sync_spec(st, s->study_id, spec, err);
     /* the remote runs a restarted server kept go on; their workers report */
     int n_kept = o->n_kept < spec->budget.max_parallel ? o->n_kept : spec->budget.max_parallel;
     int kept[n_kept > 0 ? n_kept : 1];
     for (int i = 0; i < n_kept; i++) kept[i] = o->kept[i].number;
-    if (rc == KE_OK) rc = reclaim_dead(st, s->study_id, kept, n_kept, &s->reclaimed, err);
+    if (rc == KE_OK && !o->dry) rc = reclaim_dead(st, s->study_id, kept, n_kept, &s->reclaimed, err);
     if (rc == KE_OK) {
         s->ops = strategy_find(spec->strategy);
         if (!s->ops) rc = kerror_set(err, KE_INVALID, "strategy.name", "unknown strategy");
@@ -602,8 +606,9 @@ int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
         /* every slot's pages touched now, not at the lease of a burst */
         for (int i = 0; s->runs && i < spec->budget.max_parallel; i++) sched_run_reset(&s->runs[i], -1);
     }
-    for (int i = 0; rc == KE_OK && i < n_kept; i++) rc = sched_remote_adopt(s, &o->kept[i], err);
-    if (rc == KE_OK) rc = storage_study_set_state(st, s->study_id, STUDY_RUNNING, NULL, err);
+    for (int i = 0; rc == KE_OK && !o->dry && i < n_kept; i++)
+        rc = sched_remote_adopt(s, &o->kept[i], err);
+    if (rc == KE_OK && !o->dry) rc = storage_study_set_state(st, s->study_id, STUDY_RUNNING, NULL, err);
     if (rc != KE_OK) {
         scheduler_close(s);
         return rc;
@@ -830,6 +835,56 @@ int scheduler_step(scheduler *s, int timeout_ms, kerror *err)
                                  s->failed ? STUDY_FAILED : s->completed ? STUDY_COMPLETE : STUDY_STOPPED,
                                  s->failed ? s->failure : NULL, err);
     return rc != KE_OK ? rc : 0;
+}
+
+/* Whether s, just opened dry, would start anything: mirrors the first
+ * scheduler_step's sched_fill and its end (budget_done, exhausted,
+ * promotions_due) without launching. A strategy that is not done but
+ * would suggest nothing is taken as one that runs. */
+static int has_work(scheduler *s, kerror *err)
+{
+    if (s->goal_reached) return 0;          /* sched_fill starts nothing */
+    if (s->n_retry > 0) return 1;
+    /* left RUNNING by a process that died (reclaimed, then re-run as
+     * interrupted) or kept by a restarted server for its worker */
+    for (int k = 0; k < s->hist.n; k++)
+        if (s->hist.t[k].state == TRIAL_RUNNING && !s->hist.t[k].foreign) return 1;
+    int left = s->spec->budget.max_trials - s->hist.n_fresh;
+    if (left > 0) {
+        /* stored, or in the spec's "enqueue" and stored by a real open */
+        int n, fresh, rc = enqueue_pending(s->st, s->study_id, &s->spec->space, NULL, NULL, 0, &n,
+                                           err);
+        if (rc == KE_OK) rc = enqueue_spec_unstored(s->st, s->study_id, s->spec, &fresh, err);
+        if (rc != KE_OK) return rc;
+        if (n + fresh > 0) return 1;
+        strategy_history h;
+        sched_trials_history(&s->hist, s->spec->budget.max_trials, &h);
+        if (!s->ops->done(s->strat, &h)) return 1;
+        s->exhausted = 1;
+    }
+    return promotions_due(s, err);
+}
+
+int scheduler_probe(storage *st, const spec_study *spec, const scheduler_opts *o, int *work,
+                    scheduler_status *ss, kerror *err)
+{
+    scheduler_opts dry = *o;
+    dry.dry = 1;
+    dry.on_event = NULL;
+    *work = 0;
+    memset(ss, 0, sizeof *ss);
+    scheduler *s;
+    int rc = scheduler_open(&s, st, spec, &dry, err);
+    if (rc != KE_OK) return rc;
+    rc = has_work(s, err);
+    if (rc >= 0) {
+        *work = rc > 0;
+        rc = KE_OK;
+    }
+    scheduler_get_status(s, ss);
+    ss->failure = ss->stop_reason = NULL;     /* the scheduler's, freed with it */
+    scheduler_close(s);
+    return rc;
 }
 
 void scheduler_set_parallel(scheduler *s, int n)

@@ -59,6 +59,7 @@ typedef struct {
      * their reports and ends taken through scheduler_remote_* */
     const scheduler_kept *kept;
     int n_kept;
+    int dry;                    /* scheduler_probe's open: writes nothing */
 } scheduler_opts;
 
 typedef struct {
@@ -189,6 +190,16 @@ const char *scheduler_moved_from(const scheduler *s);
  * caller keeps st and spec alive until scheduler_close. */
 int scheduler_open(scheduler **out, storage *st, const spec_study *spec,
                    const scheduler_opts *o, kerror *err);
+/* Whether a scheduler_open of the stored study with spec and o (its
+ * retry_failed, kept) would start anything: a trial to retry or reclaim,
+ * budget left to a strategy that is not done, a configuration enqueued
+ * within it, a promotion due; *work = 0 when it would end at once, run
+ * nothing. *ss: the status the open would begin with (goal_reached,
+ * n_retryable; no failure or stop_reason). A dry open: under the study's
+ * lock (KE_BUSY as scheduler_open), writing nothing; the study must
+ * exist (KE_NOTFOUND). */
+int scheduler_probe(storage *st, const spec_study *spec, const scheduler_opts *o, int *work,
+                    scheduler_status *ss, kerror *err);
 /* Does one round: launches what the budget allows, waits up to timeout_ms
  * for reports and exits. Returns 1 while the study goes on, 0 once it is
  * finished (completed or stopped), or a negative KE_* code. */

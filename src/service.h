@@ -73,14 +73,18 @@ void service_close(service *sv);
  * zeroed) in every case: a new study is created and started (*created = 1); a
  * stored one with the same spec that is not active is resumed (*created = 0);
  * KE_CONFLICT if it is active or its stored spec differs, KE_BUSY if another
- * process runs it. KE_CONFLICT too, with *created = SERVICE_COMPLETE, for
- * the same spec of a study that is COMPLETE with nothing left to run (no
+ * process runs it. KE_CONFLICT too, with *created = SERVICE_COMPLETE (or
+ * SERVICE_FAILED), for the spec of a study that is COMPLETE (FAILED) and
+ * would run nothing (no budget left, no trial to retry or reclaim, no
  * configuration enqueued since), as service_resume refuses it. */
 #define SERVICE_COMPLETE (-1)
+#define SERVICE_FAILED (-2)
 int service_submit(service *sv, spec_study *spec, int *created, kerror *err);
 /* Resumes a stored study: KE_NOTFOUND, KE_CONFLICT when active, KE_BUSY.
  * retry_failed: re-run every FAILED trial once more, as `kestrel run
- * --retry-failed` does (besides budget.max_retries and interrupted trials). */
+ * --retry-failed` does (besides budget.max_retries and interrupted trials).
+ * KE_CONFLICT too for a COMPLETE or FAILED study that would run nothing
+ * (with retry_failed: no failed trial left to retry), err saying so. */
 int service_resume(service *sv, const char *name, int retry_failed, kerror *err);
 /* Stops an active study; returns once its trials are gone and it is stored
  * STOPPED. KE_NOTFOUND if stored nowhere, KE_CONFLICT if not active. */

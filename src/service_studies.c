@@ -146,21 +146,38 @@ static int already_active(const char *name, kerror *err)
     return kerror_set(err, KE_CONFLICT, NULL, "study '%s' is already running", name);
 }
 
-/* Whether stored study row is COMPLETE with nothing left to run under
- * max_trials: no configuration enqueued since within its budget (a grid
- * that ran every point runs those). A resume or a post of its spec would
- * start it only for it to end at once, and saying RUNNING would mislead. */
-static int complete_and_idle(service *sv, const storage_study *row, int max_trials)
+/* Whether stored study row, COMPLETE or FAILED, would run nothing if
+ * started with spec and retry_failed: its scheduler's dry open says
+ * (scheduler_probe), which sees what the start would (trials to reclaim
+ * or retry under max_retries, budget left to the strategy, configurations
+ * enqueued since, promotions due), where the stored counts cannot tell (a
+ * storage error's interrupted trials count toward the budget, and are
+ * re-run). Saying RUNNING for one that ends at once would mislead; err
+ * then gets why, told as a resume (POST .../resume) or a post of its spec
+ * asks it. A STOPPED study goes on, and one the probe cannot read is
+ * left to the start to say why. */
+static int nothing_to_run(service *sv, const storage_study *row, const spec_study *spec,
+                          int retry_failed, int as_post, kerror *err)
 {
-    if (row->state != STUDY_COMPLETE) return 0;
-    int pending = 0;
-    if (row->n_configs < max_trials) {
-        storage_enqueued *e = NULL;
-        kerror lerr;
-        if (storage_enqueue_list(sv->st, row->id, 1, &e, &pending, &lerr) != KE_OK) pending = 0;
-        storage_enqueue_free(e, pending);
-    }
-    return !pending;
+    if (row->state != STUDY_COMPLETE && row->state != STUDY_FAILED) return 0;
+    scheduler_opts so = {.db_path = sv->db_path, .retry_failed = retry_failed};
+    scheduler_status ss;
+    int work;
+    kerror perr;
+    if (scheduler_probe(sv->st, spec, &so, &work, &ss, &perr) != KE_OK || work) return 0;
+    const char *name = spec->name;
+    const char *is = row->state == STUDY_FAILED ? "failed" : "is complete";
+    if (ss.goal_reached)
+        kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: it reached its objective.goal, so "
+                   "nothing is left to run, its failed trials included", name, is);
+    else if (as_post)
+        kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: nothing left to run (post its spec with "
+                   "a larger budget.max_trials to extend it; POST .../resume?retry_failed=true "
+                   "re-runs its failed trials)", name, is);
+    else
+        kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: nothing to resume (retry_failed=true "
+                   "re-runs its failed trials; a larger budget.max_trials extends it)", name, is);
+    return 1;
 }
 
 int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
@@ -190,12 +207,10 @@ int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
                             spec->name);
         else if (running)
             rc = already_active(spec->name, err);
-        /* the same spec again (a larger budget is a change): as a resume */
-        else if (!changed && complete_and_idle(sv, &row, spec->budget.max_trials)) {
-            *created = SERVICE_COMPLETE;
-            rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is complete: nothing left to run "
-                            "(post its spec with a larger budget.max_trials to extend it; POST "
-                            ".../resume?retry_failed=true re-runs its failed trials)", spec->name);
+        /* as a resume, with the budget posted (a larger one extends it) */
+        else if (nothing_to_run(sv, &row, spec, 0, 1, err)) {
+            *created = row.state == STUDY_FAILED ? SERVICE_FAILED : SERVICE_COMPLETE;
+            rc = KE_CONFLICT;
         }
         storage_study_free(&row);
     } else if (rc == KE_NOTFOUND) {
@@ -238,10 +253,7 @@ int svc_resume(service *sv, const char *name, int retry_failed, kerror *err)
         storage_study_free(&row);
         return rc;
     }
-    if (!retry_failed && complete_and_idle(sv, &row, spec.budget.max_trials))
-        rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is complete: nothing to resume "
-                        "(retry_failed=true re-runs its failed trials; a larger "
-                        "budget.max_trials extends it)", name);
+    if (!retry_failed && nothing_to_run(sv, &row, &spec, 0, 0, err)) rc = KE_CONFLICT;
     storage_study_free(&row);
     if (rc != KE_OK) {
         spec_free(&spec);

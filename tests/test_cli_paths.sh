@@ -191,8 +191,8 @@ check "a file where the trials folder must be: every trial FAILED, naming the fi
     "[ $rc -eq 1 ] && [ \$(count none/k.db FAILED) -eq 3 ] && grep -q 'FAILED (cannot start the trial: cannot create $R/none/k.db.trials/s/0: $R/none/k.db.trials is a file, not a folder: move it away or choose another work folder)' out1.txt"
 rm none/k.db.trials
 $KESTREL run s.json --db none/k.db >out2.txt 2>err2.txt; rc=$?
-check "run again once mended: 3 FAILED trials left, --retry-failed named" \
-    "[ $rc -eq 1 ] && grep -q 'study s: failed, 3 trials (0 complete, 0 pruned, 3 failed, 0 interrupted); 3 FAILED trials left: --retry-failed runs them again\$' out2.txt"
+check "run again once mended: nothing left to run, 3 FAILED trials left, --retry-failed named" \
+    "[ $rc -eq 1 ] && grep -q 'study s: failed, 3 trials (0 complete, 0 pruned, 3 failed, 0 interrupted); nothing left to run; 3 FAILED trials left: --retry-failed runs them again\$' out2.txt"
 $KESTREL run s.json --db none/k.db --retry-failed >out3.txt 2>&1; rc=$?
 check "--retry-failed runs them: the study complete" "[ $rc -eq 0 ] && [ \$(count none/k.db COMPLETE) -eq 3 ]"
 # no trial folder can be under a file: a delete has none to remove there

@@ -392,5 +392,87 @@ class MultiStudyTest(ServerCase):
         self.assertIn("study done: complete, nothing left to run (a larger budget.max_trials in "
                       "%s extends it)\n" % path, out)
 
+    def failing_spec(self, name, trials, max_failures=0):
+        """A study whose every trial fails (exit 3), one at a time."""
+        spec = self.hold_spec(name, trials, 1)
+        spec["run"] = {"command": ["sh", "-c", "exit 3"]}
+        spec["budget"]["max_failures"] = max_failures
+        return spec
+
+    def test_a_failed_study_with_nothing_left_to_run_is_refused_as_a_complete_one(self):
+        # a FAILED study whose every trial failed and whose budget is spent
+        # was resumed with 202 RUNNING (and its spec posted again, 200
+        # RUNNING), ran nothing and went back to FAILED at once: both are
+        # 409 now, as for a complete study, naming retry_failed=true, which
+        # still re-runs its failed trials (202)
+        s = self.serve("--no-access-log")
+        spec = self.failing_spec("bad", 2)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        s.wait_state("bad", "FAILED")
+        status, e = s.json("POST", "/api/v1/studies/bad/resume")
+        self.assertEqual(status, 409, e)
+        self.assertEqual(e["error"]["message"], "study 'bad' failed: nothing to resume "
+                         "(retry_failed=true re-runs its failed trials; a larger "
+                         "budget.max_trials extends it)")
+        status, e = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 409, e)
+        self.assertEqual(e["error"]["message"], "study 'bad' failed: nothing left to run (post "
+                         "its spec with a larger budget.max_trials to extend it; POST "
+                         ".../resume?retry_failed=true re-runs its failed trials)")
+        st = s.json("GET", "/api/v1/studies/bad")[1]
+        self.assertEqual((st["state"], st["counts"]["total"]), ("FAILED", 2))
+        # `kestrel serve --run` of its spec says so and serves it as it is
+        s.stop()
+        path = os.path.join(self.tmp, "bad.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        again = self.serve("--no-access-log", "--run", path)
+        self.assertEqual(again.json("GET", "/api/v1/studies/bad")[1]["state"], "FAILED")
+        self.assertEqual(again.json("POST", "/api/v1/studies/bad/resume?retry_failed=true")[0], 202)
+        self.assertEqual(again.wait_state("bad", "FAILED")["counts"]["total"], 4)
+        again.proc.send_signal(signal.SIGTERM)
+        out = again.proc.stdout.read()
+        self.assertEqual(again.proc.wait(timeout=60), 0, out)
+        self.assertIn("study bad: failed, nothing left to run (a larger budget.max_trials in %s "
+                      "extends it; POST .../resume?retry_failed=true re-runs its failed trials)\n"
+                      % path, out)
+
+    def test_the_spec_of_a_complete_study_with_a_new_enqueue_point_runs_it(self):
+        # a spec's "enqueue" may change without refusal: a complete grid
+        # with max_trials to spare, posted again with a configuration
+        # enqueued there, runs it (200), as a larger budget would
+        s = self.serve("--no-access-log")
+        spec = self.hold_spec("grid1", 3, 1)
+        spec["strategy"] = {"name": "grid"}
+        spec["space"]["x"]["grid"] = [1]
+        self.release("grid1")
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        self.assertEqual(s.wait_state("grid1", "COMPLETE")["counts"]["total"], 1)
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 409)
+        spec["enqueue"] = [{"x": 0.5}]
+        status, st = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 200, st)
+        self.assertEqual(s.wait_state("grid1", "COMPLETE")["counts"]["total"], 2)
+
+    def test_a_failed_study_with_something_left_to_run_is_resumed(self):
+        # what a resume would run, not the stored counts, decides: budget
+        # left after budget.max_failures stopped it, and a trial a dead
+        # process left RUNNING (reclaimed, then re-run), are resumed (202)
+        s = self.serve("--no-access-log")
+        self.assertEqual(s.json("POST", "/api/v1/studies", self.failing_spec("few", 4, 2))[0], 201)
+        self.assertEqual(s.wait_state("few", "FAILED")["counts"]["total"], 2)
+        self.assertEqual(s.json("POST", "/api/v1/studies/few/resume")[0], 202)
+        self.assertEqual(s.wait_state("few", "FAILED")["counts"]["total"], 4)
+        self.assertEqual(s.json("POST", "/api/v1/studies/few/resume")[0], 409)
+        # its last trial left RUNNING, as by a process killed while it ran
+        db = sqlite3.connect(self.db, isolation_level=None, timeout=30)
+        db.execute("UPDATE trials SET state = 'RUNNING', finished_at = NULL, failure = NULL WHERE number = 3 AND "
+                   "study_id = (SELECT id FROM studies WHERE name = 'few')")
+        db.close()
+        self.assertEqual(s.json("POST", "/api/v1/studies/few/resume")[0], 202)
+        st = s.wait_state("few", "FAILED")
+        self.assertEqual((st["counts"]["total"], st["counts"]["interrupted"]), (5, 1))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
