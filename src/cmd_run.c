@@ -72,6 +72,7 @@ typedef struct {
     int before;             /* trials stored when this run began */
     int configs0;           /* configurations finished then */
     int started;            /* trials this run started */
+    int retry_failed;       /* --retry-failed */
     double t0;              /* monotonic seconds at the start */
 } progress;
 
@@ -202,6 +203,9 @@ static int summary(const spec_study *spec, const scheduler_status *st, const pro
         snprintf(retry, sizeof retry, "; %d FAILED trial%s left: --retry-failed runs %s again",
                  st->n_retryable, st->n_retryable == 1 ? "" : "s",
                  st->n_retryable == 1 ? "it" : "them");
+    /* --retry-failed given, and none to retry: as the server's 409 says */
+    else if (ran_nothing && p->retry_failed && !st->goal_reached)
+        snprintf(retry, sizeof retry, "; no FAILED trial to retry (each was retried already)");
     if (!(idle && p->quiet))
         say(p, "study %s: %s, %d trials (%d complete, %d pruned, %d failed, %d interrupted)%s%s%s%s",
             spec->name, st->failed ? "failed" : st->completed ? "complete" : "stopped",
@@ -404,7 +408,8 @@ int cmd_run_main(int argc, char **argv, const cli_ctx *ctx)
     /* the progress line only when both are a terminal: stdout in a pipe or a
      * log ('| tee run.log') gets the timestamped lines a pipe is promised */
     progress p = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO), .quiet = quiet, .maximize = spec.maximize,
-                  .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = monotime_s()};
+                  .name = spec.name, .max_trials = spec.budget.max_trials, .t0 = monotime_s(),
+                  .retry_failed = retry};
     study_run r = {.st = st, .spec = &spec, .p = &p, .waiting = {.give_up_s = give_up_s},
                    .so = {.db_path = db, .self_exe = ctx->self_exe, .run_self = 1,
                           .work_dir = work_opt, .cache_dir = cache,

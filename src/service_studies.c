@@ -170,6 +170,10 @@ static int nothing_to_run(service *sv, const storage_study *row, const spec_stud
     if (ss.goal_reached)
         kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: it reached its objective.goal, so "
                    "nothing is left to run, its failed trials included", name, is);
+    else if (retry_failed)
+        kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: no failed trial to retry (each was "
+                   "retried already), nothing to resume (a larger budget.max_trials extends it)",
+                   name, is);
     else if (as_post)
         kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: nothing left to run (post its spec with "
                    "a larger budget.max_trials to extend it; POST .../resume?retry_failed=true "
@@ -253,7 +257,7 @@ int svc_resume(service *sv, const char *name, int retry_failed, kerror *err)
         storage_study_free(&row);
         return rc;
     }
-    if (!retry_failed && nothing_to_run(sv, &row, &spec, 0, 0, err)) rc = KE_CONFLICT;
+    if (nothing_to_run(sv, &row, &spec, retry_failed, 0, err)) rc = KE_CONFLICT;
     storage_study_free(&row);
     if (rc != KE_OK) {
         spec_free(&spec);

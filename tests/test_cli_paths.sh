@@ -195,6 +195,9 @@ check "run again once mended: nothing left to run, 3 FAILED trials left, --retry
     "[ $rc -eq 1 ] && grep -q 'study s: failed, 3 trials (0 complete, 0 pruned, 3 failed, 0 interrupted); nothing left to run; 3 FAILED trials left: --retry-failed runs them again\$' out2.txt"
 $KESTREL run s.json --db none/k.db --retry-failed >out3.txt 2>&1; rc=$?
 check "--retry-failed runs them: the study complete" "[ $rc -eq 0 ] && [ \$(count none/k.db COMPLETE) -eq 3 ]"
+$KESTREL run s.json --db none/k.db --retry-failed >out4.txt 2>&1; rc=$?
+check "--retry-failed again: nothing left to run, no FAILED trial to retry (as the server's 409)" \
+    "[ $rc -eq 0 ] && grep -q 'study s: complete, 6 trials (3 complete, 0 pruned, 3 failed, 0 interrupted), .*; nothing left to run; no FAILED trial to retry (each was retried already)\$' out4.txt"
 # no trial folder can be under a file: a delete has none to remove there
 mv none/k.db.trials none/moved
 : > none/k.db.trials

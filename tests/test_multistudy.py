@@ -399,6 +399,16 @@ class MultiStudyTest(ServerCase):
         spec["budget"]["max_failures"] = max_failures
         return spec
 
+    def refused(self, s, path, message, body=None):
+        """POST path is 409 with message."""
+        status, e = s.json("POST", path, body)
+        self.assertEqual(status, 409, e)
+        self.assertEqual(e["error"]["message"], message)
+
+    def assert_study(self, s, name, state, total):
+        st = s.json("GET", "/api/v1/studies/" + name)[1]
+        self.assertEqual((st["state"], st["counts"]["total"]), (state, total))
+
     def test_a_failed_study_with_nothing_left_to_run_is_refused_as_a_complete_one(self):
         # a FAILED study whose every trial failed and whose budget is spent
         # was resumed with 202 RUNNING (and its spec posted again, 200
@@ -409,18 +419,13 @@ class MultiStudyTest(ServerCase):
         spec = self.failing_spec("bad", 2)
         self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
         s.wait_state("bad", "FAILED")
-        status, e = s.json("POST", "/api/v1/studies/bad/resume")
-        self.assertEqual(status, 409, e)
-        self.assertEqual(e["error"]["message"], "study 'bad' failed: nothing to resume "
-                         "(retry_failed=true re-runs its failed trials; a larger "
-                         "budget.max_trials extends it)")
-        status, e = s.json("POST", "/api/v1/studies", spec)
-        self.assertEqual(status, 409, e)
-        self.assertEqual(e["error"]["message"], "study 'bad' failed: nothing left to run (post "
-                         "its spec with a larger budget.max_trials to extend it; POST "
-                         ".../resume?retry_failed=true re-runs its failed trials)")
-        st = s.json("GET", "/api/v1/studies/bad")[1]
-        self.assertEqual((st["state"], st["counts"]["total"]), ("FAILED", 2))
+        self.refused(s, "/api/v1/studies/bad/resume", "study 'bad' failed: nothing to resume "
+                     "(retry_failed=true re-runs its failed trials; a larger budget.max_trials "
+                     "extends it)")
+        self.refused(s, "/api/v1/studies", "study 'bad' failed: nothing left to run (post its "
+                     "spec with a larger budget.max_trials to extend it; POST "
+                     ".../resume?retry_failed=true re-runs its failed trials)", spec)
+        self.assert_study(s, "bad", "FAILED", 2)
         # `kestrel serve --run` of its spec says so and serves it as it is
         s.stop()
         path = os.path.join(self.tmp, "bad.json")
@@ -472,6 +477,31 @@ class MultiStudyTest(ServerCase):
         self.assertEqual(s.json("POST", "/api/v1/studies/few/resume")[0], 202)
         st = s.wait_state("few", "FAILED")
         self.assertEqual((st["counts"]["total"], st["counts"]["interrupted"]), (5, 1))
+
+    def test_retry_failed_of_a_study_with_no_failed_trial_left_is_refused(self):
+        # resume?retry_failed=true of a COMPLETE study with no FAILED trial
+        # answered 202 RUNNING and ran nothing: 409, saying there is none
+        s = self.serve("--no-access-log")
+        self.assertEqual(s.json("POST", "/api/v1/studies", self.hold_spec("done", 1, 1))[0], 201)
+        self.release("done")
+        s.wait_state("done", "COMPLETE")
+        self.refused(s, "/api/v1/studies/done/resume?retry_failed=true", "study 'done' is "
+                     "complete: no failed trial to retry (each was retried already), nothing to "
+                     "resume (a larger budget.max_trials extends it)")
+        self.assert_study(s, "done", "COMPLETE", 1)
+        # a study whose failed trials were all retried (and completed) alike
+        spec = self.failing_spec("mended", 2)
+        spec["run"] = {"command": ["sh", "-c", "test -e '%s' || exit 3; echo '{{\"loss\": 1}}' >&3"
+                                   % os.path.join(self.tmp, "release-mended")]}
+        status, st = s.json("POST", "/api/v1/studies", spec)
+        self.assertEqual(status, 201, st)
+        s.wait_state("mended", "FAILED")
+        self.release("mended")
+        self.assertEqual(s.json("POST", "/api/v1/studies/mended/resume?retry_failed=true")[0], 202)
+        self.assertEqual(s.wait_state("mended", "COMPLETE")["counts"]["total"], 4)
+        self.refused(s, "/api/v1/studies/mended/resume?retry_failed=true", "study 'mended' is "
+                     "complete: no failed trial to retry (each was retried already), nothing to "
+                     "resume (a larger budget.max_trials extends it)")
 
 
 if __name__ == "__main__":
