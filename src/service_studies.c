@@ -174,13 +174,16 @@ static int nothing_to_run(service *sv, const storage_study *row, const spec_stud
         kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: no failed trial to retry (each was "
                    "retried already), nothing to resume (a larger budget.max_trials extends it)",
                    name, is);
+    /* retry_failed is named only when it would run something: with no
+     * failed trial left to retry it is refused too */
     else if (as_post)
         kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: nothing left to run (post its spec with "
-                   "a larger budget.max_trials to extend it; POST .../resume?retry_failed=true "
-                   "re-runs its failed trials)", name, is);
+                   "a larger budget.max_trials to extend it%s)", name, is, ss.n_retryable > 0 ?
+                   "; POST .../resume?retry_failed=true re-runs its failed trials" : "");
     else
-        kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: nothing to resume (retry_failed=true "
-                   "re-runs its failed trials; a larger budget.max_trials extends it)", name, is);
+        kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: nothing to resume (%sa larger "
+                   "budget.max_trials extends it)", name, is, ss.n_retryable > 0 ?
+                   "retry_failed=true re-runs its failed trials; " : "");
     return 1;
 }
 

@@ -371,10 +371,11 @@ class MultiStudyTest(ServerCase):
         s.wait_state("done", "COMPLETE")
         status, e = s.json("POST", "/api/v1/studies", spec)
         self.assertEqual(status, 409, e)
+        # retry_failed is not named: the study has no failed trial to retry
         self.assertEqual(e["error"]["message"], "study 'done' is complete: nothing left to run "
-                         "(post its spec with a larger budget.max_trials to extend it; POST "
-                         ".../resume?retry_failed=true re-runs its failed trials)")
-        self.assertEqual(s.json("POST", "/api/v1/studies/done/resume")[0], 409)
+                         "(post its spec with a larger budget.max_trials to extend it)")
+        self.refused(s, "/api/v1/studies/done/resume", "study 'done' is complete: nothing to "
+                     "resume (a larger budget.max_trials extends it)")
         self.assertEqual(s.json("GET", "/api/v1/studies/done")[1]["state"], "COMPLETE")
         spec["budget"]["max_trials"] = 2
         status, st = s.json("POST", "/api/v1/studies", spec)
@@ -501,6 +502,8 @@ class MultiStudyTest(ServerCase):
         self.assertEqual(s.wait_state("mended", "COMPLETE")["counts"]["total"], 4)
         self.refused(s, "/api/v1/studies/mended/resume?retry_failed=true", "study 'mended' is "
                      "complete: no failed trial to retry (each was retried already), nothing to "
+                     "resume (a larger budget.max_trials extends it)")
+        self.refused(s, "/api/v1/studies/mended/resume", "study 'mended' is complete: nothing to "
                      "resume (a larger budget.max_trials extends it)")
 
 
