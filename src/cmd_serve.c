@@ -280,7 +280,9 @@ static int start_runs(service *sv, const serve_opts *o)
         snprintf(name, sizeof name, "%s", spec.name);
         int rc = service_submit(sv, &spec, &created, &err);
         /* served as it is: a second `serve --run` of the same spec is no error */
-        if (rc != KE_OK && (created == SERVICE_COMPLETE || created == SERVICE_FAILED))
+        if (rc != KE_OK && created == SERVICE_GOAL_REACHED)
+            printf("study %s: complete, its objective.goal reached: nothing left to run\n", name);
+        else if (rc != KE_OK && (created == SERVICE_COMPLETE || created == SERVICE_FAILED))
             printf("study %s: %s, nothing left to run (a larger budget.max_trials in %s "
                    "extends it%s)\n", name, created == SERVICE_FAILED ? "failed" : "complete",
                    o->runs[i], created == SERVICE_FAILED ? "; POST .../resume?retry_failed=true "

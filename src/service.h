@@ -74,11 +74,12 @@ void service_close(service *sv);
  * stored one with the same spec that is not active is resumed (*created = 0);
  * KE_CONFLICT if it is active or its stored spec differs, KE_BUSY if another
  * process runs it. KE_CONFLICT too, with *created = SERVICE_COMPLETE (or
- * SERVICE_FAILED), for the spec of a study that is COMPLETE (FAILED) and
+ * SERVICE_FAILED, SERVICE_GOAL_REACHED), for the spec of a study that is COMPLETE (FAILED) and
  * would run nothing (no budget left, no trial to retry or reclaim, no
  * configuration enqueued since), as service_resume refuses it. */
 #define SERVICE_COMPLETE (-1)
 #define SERVICE_FAILED (-2)
+#define SERVICE_GOAL_REACHED (-3)   /* COMPLETE, its objective.goal reached: no budget runs more */
 int service_submit(service *sv, spec_study *spec, int *created, kerror *err);
 /* Resumes a stored study: KE_NOTFOUND, KE_CONFLICT when active, KE_BUSY.
  * retry_failed: re-run every FAILED trial once more, as `kestrel run

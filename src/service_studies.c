@@ -156,6 +156,7 @@ static int already_active(const char *name, kerror *err)
  * then gets why, told as a resume (POST .../resume) or a post of its spec
  * asks it. A STOPPED study goes on, and one the probe cannot read is
  * left to the start to say why. */
+#define SVC_GOAL_REACHED 2
 static int nothing_to_run(service *sv, const storage_study *row, const spec_study *spec,
                           int retry_failed, int as_post, kerror *err)
 {
@@ -167,10 +168,14 @@ static int nothing_to_run(service *sv, const storage_study *row, const spec_stud
     if (scheduler_probe(sv->st, spec, &so, &work, &ss, &perr) != KE_OK || work) return 0;
     const char *name = spec->name;
     const char *is = row->state == STUDY_FAILED ? "failed" : "is complete";
-    if (ss.goal_reached)
+    /* no budget runs it again (docs/spec.md), nor retry_failed */
+    if (ss.goal_reached) {
         kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: it reached its objective.goal, so "
-                   "nothing is left to run, its failed trials included", name, is);
-    else if (retry_failed)
+                   "nothing is left to run, whatever its budget.max_trials or retry_failed (a "
+                   "study with another goal, under another name, runs more)", name, is);
+        return SVC_GOAL_REACHED;
+    }
+    if (retry_failed)
         kerror_set(err, KE_CONFLICT, NULL, "study '%s' %s: no failed trial to retry (each was "
                    "retried already), nothing to resume (a larger budget.max_trials extends it)",
                    name, is);
@@ -198,7 +203,7 @@ int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
          * any other change is refused, running or not, naming the field,
          * so that a user told to stop it is not refused again after */
         char diff[512];
-        int budget_only = 1, changed = 0;
+        int budget_only = 1, changed = 0, idle;
         if (strcmp(row.spec_hash, spec->hash) != 0)
             changed = spec_diff(row.spec_json, spec->doc, diff, sizeof diff, &budget_only) > 0;
         if (!budget_only)
@@ -215,8 +220,9 @@ int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
         else if (running)
             rc = already_active(spec->name, err);
         /* as a resume, with the budget posted (a larger one extends it) */
-        else if (nothing_to_run(sv, &row, spec, 0, 1, err)) {
-            *created = row.state == STUDY_FAILED ? SERVICE_FAILED : SERVICE_COMPLETE;
+        else if ((idle = nothing_to_run(sv, &row, spec, 0, 1, err)) != 0) {
+            *created = idle == SVC_GOAL_REACHED ? SERVICE_GOAL_REACHED
+                       : row.state == STUDY_FAILED ? SERVICE_FAILED : SERVICE_COMPLETE;
             rc = KE_CONFLICT;
         }
         storage_study_free(&row);

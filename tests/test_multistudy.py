@@ -406,6 +406,22 @@ class MultiStudyTest(ServerCase):
         self.assertEqual(status, 409, e)
         self.assertEqual(e["error"]["message"], message)
 
+    def serve_run(self, s, spec):
+        """Stops s, then serves again with --run of spec (in a file):
+        (the new server, the file's path)."""
+        s.stop()
+        path = os.path.join(self.tmp, spec["name"] + ".json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        return self.serve("--no-access-log", "--run", path), path
+
+    def said_at_start(self, again, line):
+        """Stops again (exit 0) and checks its output had line."""
+        again.proc.send_signal(signal.SIGTERM)
+        out = again.proc.stdout.read()
+        self.assertEqual(again.proc.wait(timeout=60), 0, out)
+        self.assertIn(line + "\n", out)
+
     def assert_study(self, s, name, state, total):
         st = s.json("GET", "/api/v1/studies/" + name)[1]
         self.assertEqual((st["state"], st["counts"]["total"]), (state, total))
@@ -428,20 +444,13 @@ class MultiStudyTest(ServerCase):
                      ".../resume?retry_failed=true re-runs its failed trials)", spec)
         self.assert_study(s, "bad", "FAILED", 2)
         # `kestrel serve --run` of its spec says so and serves it as it is
-        s.stop()
-        path = os.path.join(self.tmp, "bad.json")
-        with open(path, "w") as f:
-            json.dump(spec, f)
-        again = self.serve("--no-access-log", "--run", path)
+        again, path = self.serve_run(s, spec)
         self.assertEqual(again.json("GET", "/api/v1/studies/bad")[1]["state"], "FAILED")
         self.assertEqual(again.json("POST", "/api/v1/studies/bad/resume?retry_failed=true")[0], 202)
         self.assertEqual(again.wait_state("bad", "FAILED")["counts"]["total"], 4)
-        again.proc.send_signal(signal.SIGTERM)
-        out = again.proc.stdout.read()
-        self.assertEqual(again.proc.wait(timeout=60), 0, out)
-        self.assertIn("study bad: failed, nothing left to run (a larger budget.max_trials in %s "
-                      "extends it; POST .../resume?retry_failed=true re-runs its failed trials)\n"
-                      % path, out)
+        self.said_at_start(again, "study bad: failed, nothing left to run (a larger "
+                           "budget.max_trials in %s extends it; POST .../resume?retry_failed=true "
+                           "re-runs its failed trials)" % path)
 
     def test_the_spec_of_a_complete_study_with_a_new_enqueue_point_runs_it(self):
         # a spec's "enqueue" may change without refusal: a complete grid
@@ -459,6 +468,27 @@ class MultiStudyTest(ServerCase):
         status, st = s.json("POST", "/api/v1/studies", spec)
         self.assertEqual(status, 200, st)
         self.assertEqual(s.wait_state("grid1", "COMPLETE")["counts"]["total"], 2)
+
+    def test_a_study_that_reached_its_goal_is_not_extended_by_a_larger_budget(self):
+        # its spec posted with a larger budget.max_trials answered 200
+        # RUNNING and ran nothing (the goal ends it, docs/spec.md): 409,
+        # saying why, as its resume; `kestrel serve --run` says so too
+        s = self.serve("--no-access-log")
+        spec = self.hold_spec("goal", 3, 1)
+        spec["objective"]["goal"] = 5        # every x^2 of [-2, 2] reaches it
+        self.release("goal")
+        self.assertEqual(s.json("POST", "/api/v1/studies", spec)[0], 201)
+        self.assertEqual(s.wait_state("goal", "COMPLETE")["counts"]["total"], 1)
+        why = ("study 'goal' is complete: it reached its objective.goal, so nothing is left to "
+               "run, whatever its budget.max_trials or retry_failed (a study with another goal, "
+               "under another name, runs more)")
+        self.refused(s, "/api/v1/studies/goal/resume", why)
+        spec["budget"]["max_trials"] = 5
+        self.refused(s, "/api/v1/studies", why, spec)
+        self.assert_study(s, "goal", "COMPLETE", 1)
+        again, _ = self.serve_run(s, spec)
+        self.said_at_start(again, "study goal: complete, its objective.goal reached: nothing "
+                           "left to run")
 
     def test_a_failed_study_with_something_left_to_run_is_resumed(self):
         # what a resume would run, not the stored counts, decides: budget
