@@ -341,4 +341,21 @@ window.K = window.K || {};
       pending = setTimeout(() => { pending = null; last = performance.now(); fn(); }, wait);
     };
   };
+
+  /* One call of the async fn at a time: a call while one is in flight is
+   * kept (however many come) and runs once after it, so a newer load's
+   * answer is the last drawn. Called side by side, an older answer that
+   * came last was drawn over a newer one, and with no later event the page
+   * kept it (a finished study shown RUNNING). */
+  K.serial = function (fn) {
+    let busy = false;
+    let again = false;
+    return async function run() {
+      if (busy) { again = true; return; }
+      busy = true;
+      again = false;
+      try { await fn(); } finally { busy = false; }
+      if (again) run();
+    };
+  };
 })(window.K);

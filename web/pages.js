@@ -61,7 +61,8 @@ K.pages = K.pages || {};
 
   /* Studies list: state, progress, counts and best value of every study,
    * refreshed live (each event for any study refetches the list, at most
-   * once a second; the list is small whatever the size of the histories). */
+   * once a second and one load at a time; the list is small whatever the
+   * size of the histories). */
   K.pages.studies = function (root, page) {
     const tbody = h('tbody');
     const empty = h('p', { class: 'empty', hidden: true }, 'No studies yet. ',
@@ -77,7 +78,11 @@ K.pages = K.pages || {};
           'Strategy', 'Updated'].map((t) => h('th', null, t)))),
         tbody)));
 
-    async function load() {
+    /* one load at a time (K.serial): two in flight could answer out of
+     * order, the older drawn last */
+    const load = K.serial(async () => {
+      if (!page.alive()) return;
+      tbody.dataset.loading = 'true';   /* which the browser tests wait for */
       try {
         const studies = await K.api.studies();
         if (!page.alive()) return;
@@ -87,9 +92,11 @@ K.pages = K.pages || {};
       } catch (e) {
         if (!page.alive()) return;
         K.dom.alertText(error, 'Cannot load the studies: ' + e.message);
+      } finally {
+        tbody.dataset.loading = 'false';
       }
-    }
-    const reload = K.throttle(() => { if (page.alive()) load(); }, 1000);
+    });
+    const reload = K.throttle(load, 1000);
     load();
     K.live.subscribe({ study: null, onEvent: reload, poll: reload });
   };

@@ -34,8 +34,6 @@ K.pages = K.pages || {};
     let state = null;
     let startedAt = null;   /* the trial's start, by the server's clock */
     let chart = null;
-    let loading = false;
-    let again = false;   /* a load asked for while one was in flight: it runs after it */
     let deleted = false;   /* the study was (study_state DELETED): no more loads */
     /* the trial, drawn anew by each load, under a live region built once,
      * which says when the study is deleted */
@@ -43,10 +41,9 @@ K.pages = K.pages || {};
     const view = h('div');
     root.append(gone.el, view);
 
-    async function load() {
-      if (loading) { again = true; return; }
-      loading = true;
-      again = false;
+    /* one load at a time; one asked for meanwhile runs after it */
+    const load = K.serial(async () => {
+      if (!page.alive()) return;
       try {
         const [t, study] = await Promise.all([K.api.trial(name, number), K.api.study(name)]);
         if (!page.alive()) return;
@@ -60,13 +57,9 @@ K.pages = K.pages || {};
          * written only when it changes: the polls load the page again */
         const said = `Cannot load trial ${number} of ${name}: ${e.message}`;
         if (page.alive() && view.textContent !== said) view.replaceChildren(h('p', { class: 'error', role: 'alert' }, said));
-      } finally {
-        loading = false;
       }
-      if (again && page.alive()) load();
-    }
+    });
     const reload = K.throttle(load, 1000);
-
     load();
     K.live.subscribe({
       study: name,

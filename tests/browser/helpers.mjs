@@ -67,6 +67,25 @@ export function stepsStudy(name, trials, delay) {
   };
 }
 
+/* A trial command that reports `loss` each 0.1 s (when $2 is 1) or
+ * nothing, until the file $1 is there, then ends COMPLETE: a test ends it
+ * when it has seen what it needs. */
+const UNTIL_SH = `#!/bin/sh
+fd=\${KESTREL_REPORT_FD:-1} e=1
+while [ ! -e "$1" ]; do
+  sleep 0.1
+  [ "$2" = 1 ] && echo "{\\"step\\": $e, \\"loss\\": 1}" >&"$fd"
+  e=$((e + 1))
+done
+echo '{"loss": 1}' >&"$fd"
+`;
+export function untilStudy(name, flag, report) {
+  writeFileSync(join(tmp, 'until.sh'), UNTIL_SH);
+  const spec = stepsStudy(name, 1, 0);
+  spec.budget.trial_timeout = 600;
+  spec.run = { command: ['sh', join(tmp, 'until.sh'), flag, report ? '1' : '0'] };
+  return spec;
+}
 export async function api(method, path, body) {
   const res = await fetch(base + 'api/v1' + path, {
     method, headers: body ? { 'Content-Type': 'application/json' } : {},

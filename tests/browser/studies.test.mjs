@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setup, noScriptErrors, page, tmp, go, api, until, shot, branin, stepsStudy, serve, unnamed, KESTREL } from './helpers.mjs';
+import { setup, noScriptErrors, page, tmp, go, api, until, shot, branin, stepsStudy, untilStudy, studyState, serve, unnamed, KESTREL } from './helpers.mjs';
 
 setup(() => [branin('branin', 30), stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
 
@@ -50,6 +50,60 @@ test('a study another process runs or deletes shows up live', async () => {
   assert.equal(spawnSync(KESTREL, ['delete', 'cron', '--db', db]).status, 0);
   await page.locator('#studies tr[data-study="cron"]').waitFor({ state: 'detached' });
   assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+});
+
+test('a list load answered after a newer one leaves the newer state shown: a study that ended is not shown RUNNING', async () => {
+  const flag = join(tmp, 'ending.flag');
+  assert.equal((await api('POST', '/studies', untilStudy('ending', flag, false))).status, 201);
+  await until('ending runs', async () => (await studyState('ending')) === 'RUNNING');
+  /* the page's first list answer, read from the server now (RUNNING), is
+   * held back from the page until the study has ended; later ones go through */
+  let fetched;
+  const read = new Promise((r) => { fetched = r; });
+  let release;
+  const held = new Promise((r) => { release = r; });
+  let first = true;
+  const url = (u) => u.pathname === '/api/v1/studies';
+  await page.route(url, async (route) => {
+    if (!first || route.request().method() !== 'GET') { await route.continue(); return; }
+    first = false;
+    const response = await route.fetch();
+    fetched();
+    await held;
+    await route.fulfill({ response });
+  });
+  try {
+    await page.goto('about:blank');   /* a new document: its first load is the held one */
+    await go('#/');
+    await read;
+    await page.locator('#live[data-state="live"]').waitFor();   /* its opening asks for the list again */
+    writeFileSync(flag, '');
+    await until('ending complete', async () => (await studyState('ending')) === 'COMPLETE');
+    /* loads side by side draw the ended study from a later answer while the
+     * first is held; one at a time, nothing is drawn until it comes
+     * (data-loading: a load in flight) */
+    await Promise.race([page.locator('#studies tr[data-study="ending"] .badge.state-complete').waitFor(),
+      page.locator('#studies tbody[data-loading="true"]').waitFor({ state: 'attached' })]);
+    /* each list drawn from now on: the state it shows of 'ending' */
+    await page.evaluate(() => {
+      const tbody = document.querySelector('#studies tbody');
+      window.endingStates = [];
+      new MutationObserver(() => {
+        const b = tbody.querySelector('tr[data-study="ending"] .badge');
+        window.endingStates.push(b ? b.textContent : null);
+      }).observe(tbody, { childList: true });
+    });
+    release();
+    await page.waitForFunction(() => window.endingStates.includes('RUNNING'));   /* the held answer drawn */
+    /* with no later event, nothing but a load asked for meanwhile draws it again */
+    const ended = await page.waitForFunction(() => window.endingStates.at(-1) === 'COMPLETE').then(() => true, () => false);
+    const shown = await page.evaluate(() => window.endingStates.join(', '));
+    assert.ok(ended, `the lists drawn after the held answer showed 'ending' ${shown}, and no more came`);
+  } finally {
+    release();
+    await page.unroute(url);
+    writeFileSync(flag, '');
+  }
 });
 
 test('the new-study page says live while the server is up; the list fits 820 px', async () => {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { setup, noScriptErrors, page, base, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, unnamed, serve, ARTIFACTS, tmp } from './helpers.mjs';
+import { setup, noScriptErrors, page, base, go, api, until, studyState, allTrials, shot, emptyCharts, branin, stepsStudy, untilStudy, unnamed, serve, ARTIFACTS, tmp } from './helpers.mjs';
 
 setup(() => [stepsStudy('curves', 12, 0.02), branin('many', 150, 4)]);
 
@@ -213,25 +213,6 @@ test('a running trial\'s Step and Duration cells follow its reports, the table n
   }
 });
 
-/* A trial command that reports `loss` each 0.1 s (when $2 is 1) or
- * nothing, until the file $1 is there, then ends COMPLETE: a test ends it
- * when it has seen what it needs. */
-const UNTIL_SH = `#!/bin/sh
-fd=\${KESTREL_REPORT_FD:-1} e=1
-while [ ! -e "$1" ]; do
-  sleep 0.1
-  [ "$2" = 1 ] && echo "{\\"step\\": $e, \\"loss\\": 1}" >&"$fd"
-  e=$((e + 1))
-done
-echo '{"loss": 1}' >&"$fd"
-`;
-function untilStudy(name, flag, report) {
-  writeFileSync(join(tmp, 'until.sh'), UNTIL_SH);
-  const spec = stepsStudy(name, 1, 0);
-  spec.budget.trial_timeout = 600;
-  spec.run = { command: ['sh', join(tmp, 'until.sh'), flag, report ? '1' : '0'] };
-  return spec;
-}
 /* seconds from a Duration cell's text (S.fmtDuration) */
 const seconds = (text) => {
   const m = /^([\d.]+) (s|min|h)$/.exec(text);
