@@ -358,4 +358,11 @@ window.K = window.K || {};
       if (again) run();
     };
   };
+
+  /* Calls fn every ms while the page is alive (page.alive(), app.js): what
+   * moves with the clock alone, such as a running trial's Duration, which
+   * no event moves while the trial does not report. */
+  K.every = function (ms, page, fn) {
+    const id = setInterval(() => { if (page.alive()) fn(); else clearInterval(id); }, ms);
+  };
 })(window.K);

@@ -245,11 +245,11 @@ K.pages = K.pages || {};
       })();
     }
 
-    /* Live reports move the Step and Duration of the shown running rows
-     * (running: number -> row, as last drawn) in their two cells alone, once
-     * a frame however many reports came: the rows are drawn again only when
-     * a trial starts or ends, and a redraw per report would lay out the
-     * table's 2,300 boxes each time. A hidden tab draws no frame: its cells
+    /* Live reports, and a clock each second, move the Step and Duration of
+     * the shown running rows (running: number -> row, as last drawn) in
+     * their two cells alone, once a frame however many reports came: the
+     * rows are drawn again only when a trial starts or ends, and a redraw
+     * per report would lay out the table's 2,300 boxes each time. A hidden tab draws no frame: its cells
      * catch up when it shows again. */
     const running = new Map();
     const stepAt = cols.findIndex((c) => c.key === 'last_step');
@@ -300,7 +300,14 @@ K.pages = K.pages || {};
     const el = h('section', { class: 'card' },
       h('div', { class: 'table-head' }, h('h3', null, 'Trials'), filter, info, prev, next),
       h('div', { class: 'table-scroll' }, h('table', { class: 'table', id: 'trials', 'aria-label': 'Trials' }, h('thead', null, head), tbody)));
-    return { el, render, reported };
+    /* The clock's moves (tick, each second) are for a table in view
+     * alone: it stands below every chart, and a cell's new text lays the
+     * whole table out again (up to 2,300 boxes), each second, for nobody.
+     * Rows that come into view catch up at the next tick. */
+    let inView = false;
+    new IntersectionObserver(([e]) => { inView = e.isIntersecting; }).observe(el);
+    const tick = () => { if (inView) reported(); };
+    return { el, render, reported, tick };
   }
 
   /* The study's note: shown under the header, edited in place (PUT
@@ -503,6 +510,10 @@ K.pages = K.pages || {};
      * not made yet, and the header said RUNNING until the load ended) */
     let schedule = () => head.render();
     const table = trialTable(model);
+    /* the running rows' Duration each second too, while the table is in
+     * view: a trial that does not report kept the one it had when the
+     * page loaded (their two cells alone, as a report's, never the table) */
+    K.every(1000, page, table.tick);
     const hist = chartCard('Optimization history', 300);
     const curv = chartCard('Learning curves', 300, 'Objective per reported step; a dot marks where a pruned or failed trial stopped.');
     const par = chartCard('Parallel coordinates', 320, 'One line per complete trial, coloured by objective (yellow = best).');

@@ -60,6 +60,19 @@ K.pages = K.pages || {};
       }
     });
     const reload = K.throttle(load, 1000);
+    /* a running trial's duration, from its start (the server's time) to
+     * the server's now as the page reckons it */
+    function ran() {
+      const el = root.querySelector('[data-fact="duration"]');
+      if (el && state === 'RUNNING' && typeof startedAt === 'number') {
+        const text = S.fmtDuration(K.api.since(startedAt));
+        if (el.textContent !== text) el.textContent = text;
+      }
+    }
+    /* each second too: a trial that does not report kept the duration it
+     * had when the page loaded */
+    K.every(1000, page, ran);
+
     load();
     K.live.subscribe({
       study: name,
@@ -80,8 +93,7 @@ K.pages = K.pages || {};
            * as the study page's table moves a running trial's */
           const last = root.querySelector('[data-fact="last step"]');
           if (last) last.textContent = S.fmt(d.step);
-          const ran = root.querySelector('[data-fact="duration"]');
-          if (ran && state === 'RUNNING' && typeof startedAt === 'number') ran.textContent = S.fmtDuration(K.api.since(startedAt));
+          ran();
         } else reload();
       },
       poll() { if (!deleted && (state === null || state === 'RUNNING')) reload(); },

@@ -433,6 +433,53 @@ test('a running trial\'s page moves its Duration with its reports, by the server
   await until('trialclock complete', async () => (await studyState('trialclock')) === 'COMPLETE');
 });
 
+/* Whether the duration in the element of `selector` (S.fmtDuration) reaches
+ * `want` seconds, waited for up to WAIT */
+const durationReaches = (selector, want) => page.waitForFunction(([selector, want]) => {
+  const el = document.querySelector(selector);
+  const m = el && /^([\d.]+) (s|min)$/.exec(el.textContent);
+  return m && Number(m[1]) * (m[2] === 'min' ? 60 : 1) >= want;
+}, [selector, want]).then(() => true, () => false);
+
+test('a running trial that never reports moves its Duration with the server\'s clock, on the study page and its own page', async () => {
+  const flag = join(tmp, 'silent.flag');
+  assert.equal((await api('POST', '/studies', untilStudy('silent', flag, false))).status, 201);
+  try {
+    await until('its trial runs', async () => (await runningFor('silent')) >= 0);
+    await go('#/study/silent');
+    await page.locator('#charts[data-ready="true"]').waitFor();
+    await page.locator('#live[data-state="live"]').waitFor();
+    await page.locator('#trials tbody tr[data-state="RUNNING"]').waitFor();
+    const duration = await page.evaluate(() => [...document.querySelectorAll('#trials th')].findIndex((th) => th.dataset.key === 'duration'));
+    const cell = `#trials tbody tr[data-state="RUNNING"] td:nth-child(${duration + 1})`;
+    await page.locator('#trials').scrollIntoViewIfNeeded();   /* the clock moves a table in view */
+    await page.evaluate(() => {
+      window.redraws = 0;
+      new MutationObserver(() => { window.redraws++; }).observe(document.querySelector('#trials tbody'), { childList: true });
+    });
+    /* the server's duration once the page is up (its first polls in): 3 s
+     * past it, by the page's cell, with no report or other event between */
+    const loaded = await runningFor('silent');
+    const moved = await durationReaches(cell, loaded + 3);
+    const shown = await page.locator(cell).innerText();
+    const after = await runningFor('silent');
+    assert.ok(moved, `the study page's Duration ${shown}, the server's ${loaded} s when the page was up and ${after} s now`);
+    /* the server's Date header has whole seconds */
+    assert.ok(seconds(shown) <= after + 1.5, `Duration ${shown}: the server's ${after} s after it was read`);
+    assert.equal(await page.evaluate(() => window.redraws), 0, 'the rows were not put anew for it');
+    /* the trial's own page alike */
+    await go('#/study/silent/trial/0');
+    await page.waitForFunction(() => window.kestrelCharts.trial);
+    await page.locator('#live[data-state="live"]').waitFor();
+    const since = await runningFor('silent');
+    const ticked = await durationReaches('[data-fact="duration"]', since + 3);
+    assert.ok(ticked, `the trial page's duration ${await page.locator('[data-fact="duration"]').innerText()}, the server's ${since} s when the page was up and ${await runningFor('silent')} s now`);
+  } finally {
+    writeFileSync(flag, '');
+  }
+  await until('silent complete', async () => (await studyState('silent')) === 'COMPLETE');
+});
+
 test('a trial that ends while its curve has the keyboard keeps the focus and the point the keyboard chose', async () => {
   /* three reports, then a wait for the test's word (a file) before the final value: the trial ends when told */
   const word = join(tmp, 'end-held');
