@@ -78,6 +78,32 @@ K.pages = K.pages || {};
           'Strategy', 'Updated'].map((t) => h('th', null, t)))),
         tbody)));
 
+    /* The rows as drawn, by study name: [the study as its answer gave it
+     * (JSON), its row]. A load puts anew only the rows whose study
+     * changed: each event of any study loads the list again (every second
+     * while one runs), and all its rows put anew each time took away a
+     * selection made in the list (a study's name being copied) and a
+     * screen reader's place in it, and laid out hundreds of rows for the
+     * one that changed. */
+    let drawn = new Map();
+    function draw(studies) {
+      const next = new Map();
+      const rows = studies.map((s) => {
+        const text = JSON.stringify(s);
+        const was = drawn.get(s.name);
+        const tr = was && was[0] === text ? was[1] : studyRow(s);
+        next.set(s.name, [text, tr]);
+        return tr;
+      });
+      drawn = next;
+      const old = tbody.children;
+      const inPlace = old.length === rows.length && rows.every((tr, i) => old[i].dataset.study === tr.dataset.study);
+      K.dom.keepFocus(tbody, () => {
+        if (!inPlace) { tbody.replaceChildren(...rows); return; }
+        rows.forEach((tr, i) => { if (old[i] !== tr) old[i].replaceWith(tr); });
+      });
+    }
+
     /* one load at a time (K.serial): two in flight could answer out of
      * order, the older drawn last */
     const load = K.serial(async () => {
@@ -87,7 +113,7 @@ K.pages = K.pages || {};
         const studies = await K.api.studies();
         if (!page.alive()) return;
         error.hidden = true;
-        K.dom.keepFocus(tbody, () => tbody.replaceChildren(...studies.map(studyRow)));
+        draw(studies);
         empty.hidden = studies.length > 0;
       } catch (e) {
         if (!page.alive()) return;

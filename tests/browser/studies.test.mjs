@@ -106,6 +106,38 @@ test('a list load answered after a newer one leaves the newer state shown: a stu
   }
 });
 
+test('a list loaded again puts anew only the rows whose study changed: a selection in another row stays', async () => {
+  const flag = join(tmp, 'busy.flag');
+  assert.equal((await api('POST', '/studies', untilStudy('busy', flag, true))).status, 201);
+  try {
+    await until('busy runs', async () => (await studyState('busy')) === 'RUNNING');
+    await page.goto('about:blank');
+    await go('#/');
+    await page.locator('#studies tr[data-study="busy"]').waitFor();
+    await page.locator('#live[data-state="live"]').waitFor();
+    /* branin's name selected (to be copied), its row marked, and the loads
+     * that end from now on counted */
+    await page.evaluate(() => {
+      const tbody = document.querySelector('#studies tbody');
+      const tr = tbody.querySelector('tr[data-study="branin"]');
+      tr.kept = true;
+      getSelection().selectAllChildren(tr.querySelector('a'));
+      window.loadsDone = 0;
+      new MutationObserver((m) => { window.loadsDone += m.filter((r) => r.oldValue === 'true').length; })
+        .observe(tbody, { attributes: true, attributeFilter: ['data-loading'], attributeOldValue: true });
+    });
+    /* busy's trial reports each 0.1 s: each report's event loads the list again (once a second) */
+    await page.waitForFunction(() => window.loadsDone >= 2);
+    const after = await page.evaluate(() => ({
+      kept: !!document.querySelector('#studies tr[data-study="branin"]').kept, selected: getSelection().toString() }));
+    assert.deepEqual(after, { kept: true, selected: 'branin' }, 'branin\'s row, which did not change, was left as it was');
+  } finally {
+    writeFileSync(flag, '');
+  }
+  /* a row that changes is put anew */
+  await page.locator('#studies tr[data-study="busy"] .badge.state-complete').waitFor();
+});
+
 test('the new-study page says live while the server is up; the list fits 820 px', async () => {
   await go('#/new');
   await page.waitForFunction(() => document.getElementById('live').dataset.state === 'live');
