@@ -193,7 +193,9 @@ K.pages = K.pages || {};
         const study = await K.api.create(text.value);
         if (page.alive()) location.hash = '#/study/' + encodeURIComponent((study && study.name) || spec.name);
       } catch (e) {
-        if (page.alive()) showError(e.path, e.message + (e.code ? ` (${e.code})` : ''));
+        /* the server's code beside its message; none for a request that got
+         * no answer, whose message says so ('unreachable' repeated it) */
+        if (page.alive()) showError(e.path, e.message + (e.code && e.code !== K.api.UNREACHABLE ? ` (${e.code})` : ''));
       } finally {
         submit.disabled = false;
       }

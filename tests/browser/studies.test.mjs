@@ -281,6 +281,20 @@ test('the new-study form shows the validation error, then creates the study', as
   await shot('studies-after-create');
 });
 
+test('the new-study form says once that the server could not be reached', async () => {
+  await go('#/new');
+  await page.fill('#spec', JSON.stringify(branin('unsent', 1), null, 2));
+  const url = (u) => u.pathname === '/api/v1/studies';
+  await page.route(url, (route) => route.abort());
+  try {
+    await page.click('#create');
+    await page.locator('#spec-error').waitFor();
+    assert.equal(await page.locator('#spec-error').innerText(), 'the server could not be reached');
+  } finally {
+    await page.unroute(url);
+  }
+});
+
 /* Runs fn(call, url) against a coordinator of its own, on tmp's database
  * db (--max-parallel 0, so the workers fn registers get the trials), with
  * a lease that outlives a slow page load on a loaded machine: the test
