@@ -65,6 +65,39 @@ static int check_value(const space *sp, space_point p, int i, const char *suffix
     return at_path(err, rc, path);
 }
 
+/* An int range around the one value its option refuses inside its own
+ * range (kfold 0..3 holds 1): both ends pass the trainer's parser, and every
+ * trial drawing that value failed ("kfold: must be 0 (off) or >= 2"). The
+ * message lists the range's other values, the choices that leave it out. */
+static int check_gap(const space *sp, int i, const train_config_option *o, kerror *err)
+{
+    const space_param *q = &sp->params[i];
+    space_point p;
+    memset(&p, 0, sizeof p);
+    if (q->kind != PARAM_INT || !o->gap_rule ||
+        space_point_set(sp, &p, q->name, 0, o->gap, NULL, NULL) != KE_OK)
+        return KE_OK;
+    char others[160] = "";
+    double step = q->step >= 1 ? q->step : 1;
+    size_t len = 0;
+    int listed = 0;
+    for (double v = q->low; v <= q->high && len < sizeof others; v += step) {
+        if (v == o->gap) continue;
+        if (listed++ == 4) {
+            snprintf(others + len, sizeof others - len, ", ...");
+            break;
+        }
+        len += (size_t)snprintf(others + len, sizeof others - len, "%s%.0f", listed > 1 ? ", " : "",
+                                v);
+    }
+    char path[KERROR_PATH_MAX];
+    field_join(path, "space", q->name);
+    return kerror_set(err, KE_INVALID, path, "the range %.0f..%.0f holds %.0f, which the "
+                      "trainer's option '%s' refuses (it must be %s): a trial drawing it would "
+                      "fail; give the values as \"choices\": [%s]", q->low, q->high, o->gap,
+                      q->name, o->gap_rule, others);
+}
+
 /* ends[0] and ends[1] hold every parameter at its lowest and highest value
  * (space_unit_to_point of the cube's corners: an int's top is its last value
  * on the step, which may be below high). */
@@ -97,7 +130,8 @@ static int check_param(const space *sp, int i, const space_point ends[2], const 
     case PARAM_FLOAT:
     case PARAM_INT:
         if ((rc = check_value(sp, ends[0], i, ".low", metric, c, err)) < 0 ||
-            (rc = check_value(sp, ends[1], i, ".high", metric, c, err)) < 0)
+            (rc = check_value(sp, ends[1], i, ".high", metric, c, err)) < 0 ||
+            (rc = check_gap(sp, i, o, err)) < 0)
             return rc;
         break;
     }

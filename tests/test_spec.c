@@ -389,6 +389,18 @@ static const reject_case trainer_rejects[] = {
     { P1("space.hidden.value", "\"64,x\""), "space.hidden.value", "not a list of integers" },
     { P1("space.batch_size", "{\"type\": \"float\", \"low\": 16, \"high\": 64}"),
       "space.batch_size.type", "takes integers" },
+    /* kfold=1 is refused by the trainer inside kfold's [0, 50]: a range or
+     * a choice of it validated "ok", then each trial drawing it failed */
+    { P1("run.trainer.kfold", "1"), "run.trainer.kfold", "must be 0 (off) or >= 2, got 1" },
+    { P1("space.kfold", "{\"type\": \"int\", \"low\": 1, \"high\": 3}"), "space.kfold.low",
+      "must be 0 (off) or >= 2, got 1" },
+    { P1("space.kfold", "{\"type\": \"categorical\", \"choices\": [0, 1, 5]}"),
+      "space.kfold.choices[1]", "must be 0 (off) or >= 2, got 1" },
+    { P1("space.kfold", "{\"type\": \"int\", \"low\": 0, \"high\": 3}"), "space.kfold",
+      "the range 0..3 holds 1, which the trainer's option 'kfold' refuses (it must be 0 (off) "
+      "or >= 2): a trial drawing it would fail; give the values as \"choices\": [0, 2, 3]" },
+    { P1("space.kfold", "{\"type\": \"int\", \"low\": 0, \"high\": 50}"), "space.kfold",
+      "\"choices\": [0, 2, 3, 4, ...]" },
     /* a test_ objective's trials need the test pass that evaluate_test=false
      * leaves out: each failed "missing metric 'test_accuracy'" */
     { P2("objective.metric", "\"test_accuracy\"", "run.trainer.evaluate_test", "false"),
@@ -450,6 +462,9 @@ START_TEST(test_trainer_accepts)
         /* a float option searched by an int parameter, an int list by a categorical */
         { { "space.weight_decay", "{\"type\": \"int\", \"low\": 0, \"high\": 1}" },
           { "space.hidden", "{\"type\": \"categorical\", \"choices\": [\"128\", \"64,32\", 16]}" } },
+        /* kfold's ranges that step over its refused 1, or start past it */
+        { { "space.kfold", "{\"type\": \"int\", \"low\": 0, \"high\": 10, \"step\": 5}" } },
+        { { "space.kfold", "{\"type\": \"int\", \"low\": 2, \"high\": 5}" } },
         /* evaluate_test=false under an objective of the validation part */
         { { "run.trainer.evaluate_test", "false" } },
         /* the object's false is overridden by a parameter that is always true */

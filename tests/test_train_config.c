@@ -133,6 +133,11 @@ START_TEST(set_rejections)
     rejects("milestones=3 5", "milestones", "not a list of integers: '3 5'");
     rejects("hidden=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,"
             "29,30,31,32,33", "hidden", "at most 32");
+    /* refused as it is set, as a value out of range is: a study's spec is
+     * checked against the set (spec_trainer), and ran trials that failed */
+    rejects("kfold=1", "kfold", "must be 0 (off) or >= 2, got 1");
+    ck_assert_int_eq(train_config_set_kv(&c, "kfold=2", &err), KE_OK);
+    ck_assert_int_eq(train_config_set_kv(&c, "kfold=0", &err), KE_OK);
     rejects("data=imagenet", "data", "csv:PATH");
     rejects("data=csv:", "data", "csv:PATH");
     ck_assert_int_eq(train_config_set_kv(&c, "nokey", &err), KE_INVALID);
@@ -187,6 +192,8 @@ START_TEST(json_rejections)
     ck_assert_int_eq(apply("{\"hidden\": [64, \"a\"]}"), KE_INVALID);
     ck_assert_str_eq(err.path, "hidden");
     ck_assert_int_eq(apply("{\"epochs\": 2.5}"), KE_INVALID);
+    ck_assert_int_eq(apply("{\"kfold\": 1}"), KE_INVALID);
+    ck_assert_str_eq(err.msg, "must be 0 (off) or >= 2, got 1");
     ck_assert_int_eq(apply("{\"seed\": null}"), KE_INVALID);
     ck_assert_int_eq(apply("[1, 2]"), KE_INVALID);
     ck_assert_str_eq(err.path, "");
@@ -260,7 +267,6 @@ START_TEST(cross_checks)
     train_config_set_kv(&c, "loss=cross_entropy", &err);
     ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "loss");
-    invalid("kfold=1", "kfold");
     invalid("categorical=auto", "categorical");   /* one-hot is for csv: data */
     /* and so is a label column: it was dropped without a word */
     invalid("label_column=y", "label_column");

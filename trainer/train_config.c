@@ -38,13 +38,15 @@ static const char *const precision_names[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const parallel_names[] = {"blas", "data", "auto", NULL};
 static const char *const graphs_names[] = {"auto", "on", "off", NULL};
 
-#define I(n, d, lo, hi, h) {#n, CONFIG_INT, OFF(n), d, lo, hi, 0, NULL, h}
-#define F(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 0, NULL, h}
-#define FO(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 1, NULL, h}
-#define B(n, d, h) {#n, CONFIG_BOOL, OFF(n), d, 0, 1, 0, NULL, h}
-#define S(n, d, h) {#n, CONFIG_STRING, OFF(n), d, 0, 0, 0, NULL, h}
-#define E(n, d, c, h) {#n, CONFIG_ENUM, OFF(n), d, 0, 0, 0, c, h}
-#define L(n, d, lo, hi, h) {#n, CONFIG_INT_LIST, OFF(n), d, lo, hi, 0, NULL, h}
+#define I(n, d, lo, hi, h) {#n, CONFIG_INT, OFF(n), d, lo, hi, 0, NULL, h, NULL, 0}
+/* an int refusing one value inside its range: gap, broken rule */
+#define IG(n, d, lo, hi, g, rule, h) {#n, CONFIG_INT, OFF(n), d, lo, hi, 0, NULL, h, rule, g}
+#define F(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 0, NULL, h, NULL, 0}
+#define FO(n, d, lo, hi, h) {#n, CONFIG_FLOAT, OFF(n), d, lo, hi, 1, NULL, h, NULL, 0}
+#define B(n, d, h) {#n, CONFIG_BOOL, OFF(n), d, 0, 1, 0, NULL, h, NULL, 0}
+#define S(n, d, h) {#n, CONFIG_STRING, OFF(n), d, 0, 0, 0, NULL, h, NULL, 0}
+#define E(n, d, c, h) {#n, CONFIG_ENUM, OFF(n), d, 0, 0, 0, c, h, NULL, 0}
+#define L(n, d, lo, hi, h) {#n, CONFIG_INT_LIST, OFF(n), d, lo, hi, 0, NULL, h, NULL, 0}
 
 const train_config_option train_config_options[] = {
     S(data, "fashion-mnist",
@@ -67,7 +69,7 @@ const train_config_option train_config_options[] = {
       "most max_train and validates on its share of them"),
     F(val_ratio, "0.1", 0, 0.9, "share of the training pool held out for validation (ignored with kfold, with a warning if set)"),
     F(test_ratio, "0.1", 0, 0.9, "share held out for test (ignored with an official test set)"),
-    I(kfold, "0", 0, 50, "k-fold cross-validation folds (0: off, else >= 2); a class with "
+    IG(kfold, "0", 0, 50, 1, "0 (off) or >= 2", "k-fold cross-validation folds (0: off, else >= 2); a class with "
       "fewer rows than folds is named in a warning at the run's end"),
     B(stratify, "false", "classification: keep each class's share in the validation, test and "
       "training parts and in every k-fold fold (sklearn's stratify=y); a class with fewer rows "
@@ -236,6 +238,11 @@ static int check_number(const train_config_option *o, double v, int integral, ke
         return kerror_set(err, KE_INVALID, o->name, "must be an integer, got %s",
                           value_text(v, (char[32]){0}, 32));
     if (!in_range(o, v)) return range_error(o, v, err);
+    /* one fold trains on nothing: refused here, not at validation, so a
+     * study's spec is checked against it as against the range */
+    if (o->gap_rule && v == o->gap)
+        return kerror_set(err, KE_INVALID, o->name, "must be %s, got %s", o->gap_rule,
+                          value_text(v, (char[32]){0}, 32));
     return KE_OK;
 }
 
@@ -516,7 +523,6 @@ int train_config_validate(const train_config *c, kerror *err)
     if (c->label_column[0] && strncmp(c->data, "csv:", 4) != 0)
         return kerror_set(err, KE_INVALID, "label_column", "names a CSV column: needs "
                           "data=csv:PATH");
-    if (c->kfold == 1) return kerror_set(err, KE_INVALID, "kfold", "must be 0 (off) or >= 2");
     if (c->kfold && (c->resume[0] || c->checkpoint[0]))
         return kerror_set(err, KE_INVALID, "kfold", "cannot be combined with checkpoint or resume");
     if (c->kfold == 0 && !(c->val_ratio > 0))

@@ -124,6 +124,11 @@ typedef struct {
     int min_open;                /* 1: min itself is excluded */
     const char *const *choices;  /* ENUM: NULL-terminated names */
     const char *help;
+    /* INT: the one value inside [min, max] that is refused, and the rule it
+     * breaks, as the message says it (kfold: 1, "0 (off) or >= 2"); a study's
+     * int range around it is refused too (spec_trainer). NULL: none. */
+    const char *gap_rule;
+    double gap;
 } train_config_option;
 
 /* The table, in the order --help and train_config_to_json list it. */
