@@ -109,6 +109,17 @@ START_TEST(set_rejections)
     rejects("lr=0", "lr", "(0, 1e+30]");
     rejects("lr=abc", "lr", "not a number");
     rejects("lr=inf", "lr", "finite");
+    /* strtod reads C's hexadecimal: lr=0x10 trained at 16, where a CSV's
+     * 0x10 is refused and every other tool reads text */
+    rejects("lr=0x10", "lr", "hexadecimal value '0x10' (only decimal numbers are read)");
+    rejects("lr=-0x1p-3", "lr", "hexadecimal value '-0x1p-3'");
+    rejects("epochs=0X10", "epochs", "hexadecimal value '0X10'");
+    rejects("hidden=8, 0x10", "hidden", "hexadecimal value '0x10' in '8, 0x10'");
+    rejects("milestones=[0x2]", "milestones", "hexadecimal value '0x2' in '[0x2]'");
+    rejects("lr=nan", "lr", "finite");
+    rejects("lr=-infinity", "lr", "finite");
+    ck_assert_int_eq(train_config_set_kv(&c, "lr=1E-3", &err), KE_OK);
+    ck_assert_double_eq(c.lr, 0.001);
     rejects("dropout=0.99", "dropout", "[0, 0.95]");
     rejects("batch_size=0", "batch_size", "[1, 65536]");
     rejects("batch_size=3.5", "batch_size", "integer");
@@ -192,6 +203,8 @@ START_TEST(json_rejections)
     ck_assert_int_eq(apply("{\"hidden\": [64, \"a\"]}"), KE_INVALID);
     ck_assert_str_eq(err.path, "hidden");
     ck_assert_int_eq(apply("{\"epochs\": 2.5}"), KE_INVALID);
+    ck_assert_int_eq(apply("{\"lr\": \"0x10\"}"), KE_INVALID);
+    ck_assert_str_eq(err.msg, "hexadecimal value '0x10' (only decimal numbers are read)");
     ck_assert_int_eq(apply("{\"kfold\": 1}"), KE_INVALID);
     ck_assert_str_eq(err.msg, "must be 0 (off) or >= 2, got 1");
     ck_assert_int_eq(apply("{\"seed\": null}"), KE_INVALID);

@@ -246,14 +246,23 @@ static int check_number(const train_config_option *o, double v, int integral, ke
     return KE_OK;
 }
 
-static int parse_double(const char *s, double *out)
+/* What an option value's text spells: a number, hexadecimal (strtod reads
+ * "0x10" as 16 and "0x1p-3" as 0.125, where a CSV's numbers, a spec's and
+ * every other tool's are decimal), or no number at all. */
+typedef enum { NUM_OK, NUM_HEX, NUM_NONE } num_kind;
+
+static num_kind parse_double(const char *s, double *out)
 {
     char *end;
     errno = 0;
     *out = strtod(s, &end);
     while (isspace((unsigned char)*end)) end++;
-    return end != s && *end == '\0' && errno != ERANGE;
+    if (end == s || *end != '\0' || errno == ERANGE) return NUM_NONE;
+    /* no decimal number, inf or nan has an x */
+    return strpbrk(s, "xX") ? NUM_HEX : NUM_OK;
 }
+
+#define HEX_HINT " (only decimal numbers are read)"
 
 static int choices_text(const train_config_option *o, char *buf, size_t n)
 {
@@ -336,7 +345,11 @@ static int set_list(train_config *c, const train_config_option *o, const char *s
         if ((comma = strchr(tok, ','))) *comma = '\0';
         if (tok[strspn(tok, " \t")] == '\0')
             return kerror_set(err, KE_INVALID, o->name, "an empty entry in '%s'", s);
-        if (!parse_double(tok, &v))
+        num_kind k = parse_double(tok, &v);
+        if (k == NUM_HEX)
+            return kerror_set(err, KE_INVALID, o->name, "hexadecimal value '%s' in '%s'" HEX_HINT,
+                              tok + strspn(tok, " \t"), s);
+        if (k != NUM_OK)
             return kerror_set(err, KE_INVALID, o->name, "not a list of integers: '%s'", s);
         if (l.n == CONFIG_LIST_MAX)
             return kerror_set(err, KE_INVALID, o->name, "at most %d entries", CONFIG_LIST_MAX);
@@ -364,9 +377,13 @@ static int set_text(train_config *c, const train_config_option *o, const char *s
     switch (o->type) {
     case CONFIG_INT:
     case CONFIG_FLOAT:
-        if (!parse_double(s, &v))
-            return kerror_set(err, KE_INVALID, o->name, "not a number: '%s'", s);
-        return set_number(c, o, v, err);
+        switch (parse_double(s, &v)) {
+        case NUM_OK: return set_number(c, o, v, err);
+        case NUM_HEX:
+            return kerror_set(err, KE_INVALID, o->name, "hexadecimal value '%s'" HEX_HINT, s);
+        case NUM_NONE: break;
+        }
+        return kerror_set(err, KE_INVALID, o->name, "not a number: '%s'", s);
     case CONFIG_BOOL: return set_bool(c, o, s, err);
     case CONFIG_STRING: return set_string(c, o, s, err);
     case CONFIG_ENUM: return set_enum(c, o, s, err);
@@ -685,7 +702,8 @@ void train_config_print_help(FILE *out)
                  "An option set away from its default that the rest of the configuration never\n"
                  "reads (momentum or beta1 with optimizer=sgd, huber_delta without loss=huber, a\n"
                  "schedule's settings with another schedule, bn_momentum without batchnorm, ...)\n"
-                 "runs as set, with a warning on stderr naming it.\n\n"
+                 "runs as set, with a warning on stderr naming it. Numbers are decimal\n"
+                 "(0.001, 1e-3), as in a CSV: hexadecimal (0x10) is refused.\n\n"
                  "options (JSON keys or --set keys):\n");
     for (int i = 0; i < train_config_n_options; i++) {
         const train_config_option *o = &train_config_options[i];
