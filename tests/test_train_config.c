@@ -116,6 +116,13 @@ START_TEST(set_rejections)
     rejects("epochs=0X10", "epochs", "hexadecimal value '0X10'");
     rejects("hidden=8, 0x10", "hidden", "hexadecimal value '0x10' in '8, 0x10'");
     rejects("milestones=[0x2]", "milestones", "hexadecimal value '0x2' in '[0x2]'");
+    /* beyond a double: "not a number: '1e400'" said nothing of what was
+     * wrong with a number */
+    rejects("lr=1e400", "lr", "must be in (0, 1e+30], got 1e400");
+    rejects("epochs=-1e400", "epochs", "must be in [1, 1000000], got -1e400");
+    rejects("hidden=8,1e400", "hidden", "must be in [1, 65536], got 1e400 in '8,1e400'");
+    rejects("weight_decay=1e-400", "weight_decay",
+            "'1e-400' is too close to 0 for a number to hold (a double holds down to 2.2e-308)");
     rejects("lr=nan", "lr", "finite");
     rejects("lr=-infinity", "lr", "finite");
     ck_assert_int_eq(train_config_set_kv(&c, "lr=1E-3", &err), KE_OK);

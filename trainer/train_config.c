@@ -218,12 +218,12 @@ static const char *value_text(double v, char *buf, size_t n)
     return buf;
 }
 
-static int range_error(const train_config_option *o, double v, kerror *err)
+/* got: the value as the user wrote it, or as few digits as read back */
+static int range_error(const train_config_option *o, const char *got, kerror *err)
 {
-    char range[128], got[32];
+    char range[128];
     range_text(o, range, sizeof range);
-    return kerror_set(err, KE_INVALID, o->name, "must be in %s, got %s", range,
-                      value_text(v, got, sizeof got));
+    return kerror_set(err, KE_INVALID, o->name, "must be in %s, got %s", range, got);
 }
 
 static int in_range(const train_config_option *o, double v)
@@ -237,7 +237,7 @@ static int check_number(const train_config_option *o, double v, int integral, ke
     if (integral && v != floor(v))
         return kerror_set(err, KE_INVALID, o->name, "must be an integer, got %s",
                           value_text(v, (char[32]){0}, 32));
-    if (!in_range(o, v)) return range_error(o, v, err);
+    if (!in_range(o, v)) return range_error(o, value_text(v, (char[32]){0}, 32), err);
     /* one fold trains on nothing: refused here, not at validation, so a
      * study's spec is checked against it as against the range */
     if (o->gap_rule && v == o->gap)
@@ -248,8 +248,9 @@ static int check_number(const train_config_option *o, double v, int integral, ke
 
 /* What an option value's text spells: a number, hexadecimal (strtod reads
  * "0x10" as 16 and "0x1p-3" as 0.125, where a CSV's numbers, a spec's and
- * every other tool's are decimal), or no number at all. */
-typedef enum { NUM_OK, NUM_HEX, NUM_NONE } num_kind;
+ * every other tool's are decimal), a decimal number a double cannot hold
+ * (1e400, 1e-400: *out is then +-inf, or 0 or a subnormal), or no number. */
+typedef enum { NUM_OK, NUM_HEX, NUM_RANGE, NUM_NONE } num_kind;
 
 static num_kind parse_double(const char *s, double *out)
 {
@@ -257,12 +258,39 @@ static num_kind parse_double(const char *s, double *out)
     errno = 0;
     *out = strtod(s, &end);
     while (isspace((unsigned char)*end)) end++;
-    if (end == s || *end != '\0' || errno == ERANGE) return NUM_NONE;
+    if (end == s || *end != '\0') return NUM_NONE;
     /* no decimal number, inf or nan has an x */
-    return strpbrk(s, "xX") ? NUM_HEX : NUM_OK;
+    if (strpbrk(s, "xX")) return NUM_HEX;
+    return errno == ERANGE ? NUM_RANGE : NUM_OK;
 }
 
-#define HEX_HINT " (only decimal numbers are read)"
+/* The error for text (an entry of the list `list`, or NULL) that
+ * parse_double found to be of kind k, v its value: each says what is wrong
+ * with it ("not a number" was said of 1e400 too). */
+static int number_error(const train_config_option *o, num_kind k, const char *text,
+                        const char *list, double v, kerror *err)
+{
+    char in[CONFIG_STR_MAX + 8] = "";
+    text += strspn(text, " \t");
+    if (list) snprintf(in, sizeof in, " in '%s'", list);
+    switch (k) {
+    case NUM_HEX:
+        return kerror_set(err, KE_INVALID, o->name, "hexadecimal value '%s'%s (only decimal "
+                          "numbers are read)", text, in);
+    case NUM_RANGE:
+        if (isinf(v)) {   /* beyond any option's range */
+            char got[CONFIG_STR_MAX + 16];
+            snprintf(got, sizeof got, "%s%s", text, in);
+            return range_error(o, got, err);
+        }
+        return kerror_set(err, KE_INVALID, o->name, "'%s'%s is too close to 0 for a number to "
+                          "hold (a double holds down to 2.2e-308)", text, in);
+    default:
+        break;
+    }
+    return list ? kerror_set(err, KE_INVALID, o->name, "not a list of integers: '%s'", list)
+                : kerror_set(err, KE_INVALID, o->name, "not a number: '%s'", text);
+}
 
 static int choices_text(const train_config_option *o, char *buf, size_t n)
 {
@@ -346,11 +374,7 @@ static int set_list(train_config *c, const train_config_option *o, const char *s
         if (tok[strspn(tok, " \t")] == '\0')
             return kerror_set(err, KE_INVALID, o->name, "an empty entry in '%s'", s);
         num_kind k = parse_double(tok, &v);
-        if (k == NUM_HEX)
-            return kerror_set(err, KE_INVALID, o->name, "hexadecimal value '%s' in '%s'" HEX_HINT,
-                              tok + strspn(tok, " \t"), s);
-        if (k != NUM_OK)
-            return kerror_set(err, KE_INVALID, o->name, "not a list of integers: '%s'", s);
+        if (k != NUM_OK) return number_error(o, k, tok, s, v, err);
         if (l.n == CONFIG_LIST_MAX)
             return kerror_set(err, KE_INVALID, o->name, "at most %d entries", CONFIG_LIST_MAX);
         int rc = check_number(o, v, 1, err);
@@ -377,13 +401,9 @@ static int set_text(train_config *c, const train_config_option *o, const char *s
     switch (o->type) {
     case CONFIG_INT:
     case CONFIG_FLOAT:
-        switch (parse_double(s, &v)) {
-        case NUM_OK: return set_number(c, o, v, err);
-        case NUM_HEX:
-            return kerror_set(err, KE_INVALID, o->name, "hexadecimal value '%s'" HEX_HINT, s);
-        case NUM_NONE: break;
-        }
-        return kerror_set(err, KE_INVALID, o->name, "not a number: '%s'", s);
+        num_kind k = parse_double(s, &v);
+        if (k != NUM_OK) return number_error(o, k, s, NULL, v, err);
+        return set_number(c, o, v, err);
     case CONFIG_BOOL: return set_bool(c, o, s, err);
     case CONFIG_STRING: return set_string(c, o, s, err);
     case CONFIG_ENUM: return set_enum(c, o, s, err);
