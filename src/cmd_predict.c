@@ -25,7 +25,7 @@ static const char predict_help[] =
     "column, which predict does not read (its cells may be empty); other\n"
     "columns are ignored) or\n"
     "fashion-mnist / mnist (their official test images; --data-dir: the IDX\n"
-    "folder). One output per row, in input order:\n"
+    "folder, refused with csv:PATH). One output per row, in input order:\n"
     "  csv:   row,prediction,p_0,...,p_{k-1}   (classification: the argmax class\n"
     "         index, then the class probabilities)\n"
     "         row,prediction                   (regression; prediction_0.. for\n"
@@ -92,6 +92,12 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int p
     if (!o->model || !o->data) return cli_usage(cmd, "--model and --data are required");
     if (strncmp(o->data, "csv:", 4) && strcmp(o->data, "fashion-mnist") && strcmp(o->data, "mnist"))
         return cli_usage(cmd, "--data: expected csv:PATH, fashion-mnist or mnist, not '%s'", o->data);
+    /* only the IDX sources are read from a folder: a CSV given with one was
+     * read from its own path, the folder dropped without a word */
+    if (o->dir && !strncmp(o->data, "csv:", 4))
+        return cli_usage(cmd, "--data-dir: only fashion-mnist and mnist are read from a folder; "
+                         "%s is read from its own path (the file in that folder: --data "
+                         "csv:%s/%s)", o->data, o->dir, o->data + 4);
     return 0;
 }
 

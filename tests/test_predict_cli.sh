@@ -50,6 +50,14 @@ check "kestrel evaluate of rows without labels: exit 1" \
 $KESTREL predict --model missing.kck --data c.csv >out.txt 2>err.txt; rc=$?
 check "kestrel predict --data without a source's name: a usage error (exit 2), before the model is read" \
     "[ $rc -eq 2 ] && grep -q \"expected csv:PATH, fashion-mnist or mnist, not 'c.csv'\" err.txt"
+# --data-dir is the IDX folder: with a CSV it was dropped without a word,
+# the file read from its own path (exit 0), whichever folder was meant.
+mkdir -p other && cp c.csv other/c.csv
+for c in predict evaluate; do
+    $KESTREL $c --model m.kck --data csv:c.csv --data-dir other >out.txt 2>err.txt; rc=$?
+    check "kestrel $c --data csv:F --data-dir D: a usage error (exit 2) naming --data-dir" \
+        "[ $rc -eq 2 ] && [ ! -s out.txt ] && grep -q 'kestrel $c: --data-dir: only fashion-mnist and mnist are read from a folder; csv:c.csv is read from its own path (the file in that folder: --data csv:other/c.csv)' err.txt"
+done
 # Every real of FILE written as the shortest text that reads back the same
 # double (Python's repr), or with f32, the same float32 (the shortest of
 # %.{1..9}g that does), compared by significant digits; at least MIN reals.
