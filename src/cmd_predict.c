@@ -25,7 +25,8 @@ static const char predict_help[] =
     "column, which predict does not read (its cells may be empty); other\n"
     "columns are ignored) or\n"
     "fashion-mnist / mnist (their official test images; --data-dir: the IDX\n"
-    "folder, refused with csv:PATH). One output per row, in input order:\n"
+    "folder, which mnist needs; refused with csv:PATH). One output per row, in\n"
+    "input order:\n"
     "  csv:   row,prediction,p_0,...,p_{k-1}   (classification: the argmax class\n"
     "         index, then the class probabilities)\n"
     "         row,prediction                   (regression; prediction_0.. for\n"
@@ -94,6 +95,12 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int p
         return cli_usage(cmd, "--data: expected csv:PATH, fashion-mnist or mnist, not '%s'", o->data);
     /* only the IDX sources are read from a folder: a CSV given with one was
      * read from its own path, the folder dropped without a word */
+    /* a usage error before the model is read, in this command's words:
+     * dataset_load's ("data_dir: source 'mnist' needs ...") name the
+     * trainer's option */
+    if (!o->dir && !strcmp(o->data, "mnist"))
+        return cli_usage(cmd, "--data mnist needs --data-dir DIR, the folder of its IDX files "
+                         "(fashion-mnist's defaults to %s)", DATASET_FASHION_MNIST_DIR);
     if (o->dir && !strncmp(o->data, "csv:", 4))
         return cli_usage(cmd, "--data-dir: only fashion-mnist and mnist are read from a folder; "
                          "%s is read from its own path (the file in that folder: --data "
@@ -202,6 +209,9 @@ static int start(int argc, char **argv, const char *cmd, const char *help, int p
     }
     if (predict_load(j->p, j->o.data, j->o.dir, &j->ds, &j->first, predict ? NULL : &j->labeled,
                      &j->err)) {
+        /* the IDX folder's errors name the trainer's option; here it is
+         * this command's */
+        if (!strcmp(j->err.path, "data_dir")) snprintf(j->err.path, sizeof j->err.path, "--data-dir");
         predict_close(j->p);
         return failed(cmd, &j->err);
     }

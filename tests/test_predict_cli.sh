@@ -58,6 +58,15 @@ for c in predict evaluate; do
     check "kestrel $c --data csv:F --data-dir D: a usage error (exit 2) naming --data-dir" \
         "[ $rc -eq 2 ] && [ ! -s out.txt ] && grep -q 'kestrel $c: --data-dir: only fashion-mnist and mnist are read from a folder; csv:c.csv is read from its own path (the file in that folder: --data csv:other/c.csv)' err.txt"
 done
+# predict has --data-dir, not the trainer's data_dir, which the IDX
+# sources' errors named ("data_dir: source 'mnist' needs the IDX directory",
+# exit 1, after the model was read).
+$KESTREL predict --model missing.kck --data mnist >out.txt 2>err.txt; rc=$?
+check "kestrel predict --data mnist without --data-dir: a usage error (exit 2) naming --data-dir" \
+    "[ $rc -eq 2 ] && grep -q '^kestrel predict: --data mnist needs --data-dir DIR, the folder of its IDX files' err.txt"
+$KESTREL evaluate --model m.kck --data fashion-mnist --data-dir nosuch >out.txt 2>err.txt; rc=$?
+check "kestrel evaluate of an IDX folder without the files names --data-dir (exit 1)" \
+    "[ $rc -eq 1 ] && grep -q '^kestrel evaluate: --data-dir: nosuch: neither train-images-idx3-ubyte nor' err.txt"
 # Every real of FILE written as the shortest text that reads back the same
 # double (Python's repr), or with f32, the same float32 (the shortest of
 # %.{1..9}g that does), compared by significant digits; at least MIN reals.
