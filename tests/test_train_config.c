@@ -422,6 +422,11 @@ START_TEST(inert_options_warn)
          "(plateau_patience > 0) uses it"},
         {"restore_best=false", "restore_best: has no effect: only early stopping "
          "(early_stopping_patience > 0) uses it"},
+        /* a CSV is read from its own path: the folder was dropped without a word */
+        {"data=csv:x.csv data_dir=/tmp", "data_dir: has no effect: only data=fashion-mnist and "
+         "mnist are read from a folder (a CSV from its own path)"},
+        {"data=synthetic-classification data_dir=/tmp", "data_dir: has no effect: only "
+         "data=fashion-mnist and mnist are read from a folder (a CSV from its own path)"},
         {"synthetic_samples=500", "synthetic_samples: has no effect: only synthetic data uses it"},
         {"data=csv:x.csv synthetic_features=3", "synthetic_features: has no effect: only "
          "synthetic data uses it"},
@@ -458,6 +463,7 @@ START_TEST(inert_options_warn)
         "data=synthetic-classification synthetic_samples=500 synthetic_features=3 "
         "synthetic_classes=3",
         "data=synthetic-regression synthetic_samples=500 synthetic_targets=2 synthetic_noise=0.5",
+        "data=mnist data_dir=/tmp", "data_dir=/tmp",
         /* the defaults, set by hand where nothing reads them */
         "optimizer=sgd momentum=0.9 beta1=0.9 beta2=0.999 eps=1e-8 rho=0.9 gamma=0.1 "
         "huber_delta=1 bn_momentum=0.1 leaky_slope=0.01 distill_alpha=0.5 min_lr=0",

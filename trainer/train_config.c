@@ -51,7 +51,8 @@ static const char *const graphs_names[] = {"auto", "on", "off", NULL};
 const train_config_option train_config_options[] = {
     S(data, "fashion-mnist",
       "fashion-mnist | mnist | csv:PATH | synthetic-classification | synthetic-regression"),
-    S(data_dir, "", "directory of the IDX files (empty: the source's default)"),
+    S(data_dir, "", "directory of the IDX files of fashion-mnist and mnist (empty: the source's "
+      "default; a warning with other data)"),
     S(label_column, "", "CSV label column name (empty: the last column); needs data=csv:PATH"),
     S(categorical, "", "CSV columns to one-hot encode: comma-separated names, or auto (every column "
       "with a value that is neither a number nor missing); the training file's distinct values, "
@@ -611,6 +612,7 @@ int train_config_warn_inert(const train_config *c, FILE *out, const char *prefix
     int plateau = c->plateau_patience > 0;
     int syn_class = !strcmp(c->data, "synthetic-classification");
     int syn_reg = !strcmp(c->data, "synthetic-regression");
+    int idx = !strcmp(c->data, "fashion-mnist") || !strcmp(c->data, "mnist");
     static const char no_act[] = "the linear model (hidden empty) has no hidden activation";
     static const char no_layer[] = "the linear model (hidden empty) has no hidden layer to "
                                    "normalize";
@@ -661,6 +663,8 @@ int train_config_warn_inert(const train_config *c, FILE *out, const char *prefix
          NULL},
         {c->early_stopping_patience == 0, "restore_best",
          "only early stopping (early_stopping_patience > 0) uses it", NULL},
+        {!idx, "data_dir", "only data=fashion-mnist and mnist are read from a folder (a CSV "
+         "from its own path)", NULL},
         {!syn_class && !syn_reg, "synthetic_samples", "only synthetic data uses it", NULL},
         {!syn_class && !syn_reg, "synthetic_features", "only synthetic data uses it", NULL},
         {!syn_class, "synthetic_classes", "only data=synthetic-classification uses it", NULL},

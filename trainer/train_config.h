@@ -173,7 +173,8 @@ int train_config_validate(const train_config *c, kerror *err);
  * a schedule's settings when another is chosen (the line ends ", not
  * optimizer=sgd"), the distillation options without a teacher, warm-up and
  * plateau settings without their steps or patience, restore_best without
- * early stopping, synthetic_* with other data, val_ratio with kfold.
+ * early stopping, synthetic_* with other data, data_dir with other data
+ * than fashion-mnist and mnist, val_ratio with kfold.
  * They are not
  * refused: a study's search space may span such combinations, and the trial
  * keeps its stderr. Returns the number of lines written. */
