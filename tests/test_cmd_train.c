@@ -75,6 +75,10 @@ START_TEST(usage_errors)
     ck_assert_int_eq(cmd_train_main(3, missing), 1);
     char *no_teacher[] = {"train", "--set", "teacher=/nonexistent/t.kck", NULL};
     ck_assert_int_eq(cmd_train_main(3, no_teacher), 1);
+    /* an option error, found before the data is read: it was the data
+     * load's, exit 1 */
+    char *mnist[] = {"train", "--set", "data=mnist", NULL};
+    ck_assert_int_eq(cmd_train_main(3, mnist), 2);
     setenv("KESTREL_BUDGET", "-1", 1);
     char *plain[] = {"train", NULL};
     ck_assert_int_eq(cmd_train_main(1, plain), 2);

@@ -287,6 +287,11 @@ START_TEST(cross_checks)
     train_config_set_kv(&c, "loss=cross_entropy", &err);
     ck_assert_int_eq(train_config_validate(&c, &err), KE_INVALID);
     ck_assert_str_eq(err.path, "loss");
+    /* found at the data load, a failure of the run (kestrel train's exit 1,
+     * not an option's 2) */
+    invalid("data=mnist", "data_dir");
+    ck_assert_msg(strstr(err.msg, "data=mnist needs data_dir, the folder of its IDX files"), "%s",
+                  err.msg);
     invalid("categorical=auto", "categorical");   /* one-hot is for csv: data */
     /* and so is a label column: it was dropped without a word */
     invalid("label_column=y", "label_column");

@@ -4,6 +4,7 @@
  * holds an out-of-range value; enum choice arrays list names in the order of
  * the enum they stand for (optim_kind, schedule_kind, layers_act, ...). */
 #include "train_config.h"
+#include "dataset.h"
 #include "mlp.h"
 #include "optim.h"
 #include "schedule.h"
@@ -558,6 +559,11 @@ int train_config_validate(const train_config *c, kerror *err)
     if (c->categorical[0] && strncmp(c->data, "csv:", 4) != 0)
         return kerror_set(err, KE_INVALID, "categorical", "one-hot encodes CSV columns: needs "
                           "data=csv:PATH");
+    /* found by dataset_load otherwise, as a failure of the run (exit 1) */
+    if (!strcmp(c->data, "mnist") && !c->data_dir[0])
+        return kerror_set(err, KE_INVALID, "data_dir", "data=mnist needs data_dir, the folder of "
+                          "its IDX files (fashion-mnist's defaults to %s)",
+                          DATASET_FASHION_MNIST_DIR);
     if (c->label_column[0] && strncmp(c->data, "csv:", 4) != 0)
         return kerror_set(err, KE_INVALID, "label_column", "names a CSV column: needs "
                           "data=csv:PATH");
