@@ -106,19 +106,52 @@ static const char *user_cache_dir(char *buf, size_t n)
     return len > 0 && (size_t)len < n ? buf : NULL;
 }
 
+/* 1 when the command line sets option `name`: --set NAME=..., or a key of
+ * a --config file (read again here; one that cannot be read sets nothing,
+ * and parse_args says why). */
+static int cli_sets(int argc, char **argv, const char *name)
+{
+    size_t n = strlen(name);
+    int set = 0;
+    for (int i = 1; i < argc && !set; i++) {
+        const char *v;
+        if ((v = option_value(argc, argv, &i, "--set"))) {
+            set = !strncmp(v, name, n) && v[n] == '=';
+        } else if ((v = option_value(argc, argv, &i, "--config"))) {
+            json_t *root = json_load_file(v, 0, NULL);
+            set = json_object_get(root, name) != NULL;
+            json_decref(root);
+        }
+    }
+    return set;
+}
+
 /* Defaults the scheduler passes: the trial's share of the cores and the
  * dataset cache beside the database (set but empty: no cache). Applied
- * before the command line, so an explicit --set threads=N still wins. */
-static int apply_env_defaults(train_config *c, kerror *err)
+ * before the command line, so an explicit --set threads=N still wins, also
+ * over a value the option refuses (a shell's KESTREL_THREADS=auto); one the
+ * command line leaves in force is refused naming the variable, not the
+ * option the user never gave. */
+static int apply_env_defaults(train_config *c, int argc, char **argv, kerror *err)
 {
-    const char *threads = getenv("KESTREL_THREADS");
     char dflt[CONFIG_STR_MAX];
     const char *cache = getenv("KESTREL_CACHE_DIR");
     if (!cache) cache = user_cache_dir(dflt, sizeof dflt);
-    int rc = KE_OK;
-    if (threads && *threads) rc = train_config_set(c, "threads", threads, err);
-    if (!rc && cache && *cache) rc = train_config_set(c, "cache_dir", cache, err);
-    return rc;
+    const char *env[][3] = {{"KESTREL_THREADS", "threads", getenv("KESTREL_THREADS")},
+                            {"KESTREL_CACHE_DIR", "cache_dir", cache}};
+    for (int i = 0; i < 2; i++) {
+        const char *v = env[i][2];
+        if (!v || !*v || train_config_set(c, env[i][1], v, err) == KE_OK) continue;
+        if (cli_sets(argc, argv, env[i][1])) {
+            kerror_clear(err);
+            continue;
+        }
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return kerror_set(err, KE_INVALID, env[i][0], "the default of %s: %s (set it right, unset "
+                          "it, or give --set %s=...)", env[i][1], msg, env[i][1]);
+    }
+    return KE_OK;
 }
 
 /* *unknown: an argument that is no option of the command, or *missing: the
@@ -158,7 +191,7 @@ int cmd_train_main(int argc, char **argv)
     train_config_defaults(&cfg);
     int help = 0;
     const char *unknown = NULL, *missing = NULL;
-    if (apply_env_defaults(&cfg, &err) ||
+    if (apply_env_defaults(&cfg, argc, argv, &err) ||
         parse_args(argc, argv, &cfg, &help, &unknown, &missing, &err)) {
         if (missing) return cli_usage("train", "option '%s' needs a value", missing);
         static const char *const args[] = {"--set", "--config", "--help", NULL};

@@ -255,6 +255,35 @@ START_TEST(options_that_do_nothing_warn)
 }
 END_TEST
 
+/* KESTREL_THREADS is threads' default (docs/protocol.md: "a --set wins"):
+ * one the option refuses (a shell's KESTREL_THREADS=auto) failed every run
+ * with "threads: not a number: 'auto'", --set threads=2 or not, naming an
+ * option the user never gave. */
+START_TEST(an_env_default_the_command_line_sets_is_not_read)
+{
+    char err[4096];
+    char cfg[128];
+    snprintf(cfg, sizeof cfg, "%s/threads.json", dir);
+    FILE *f = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"threads\": 2}\n", f);
+    fclose(f);
+    setenv("KESTREL_THREADS", "auto", 1);
+    char *by_set[] = {"train", "--set", "data=synthetic-classification", "--set", "epochs=1",
+                      "--set", "synthetic_samples=200", "--set", "threads=2", NULL};
+    ck_assert_int_eq(run_stderr(by_set, err, sizeof err), 0);
+    char *by_config[] = {"train", "--set", "data=synthetic-classification", "--set", "epochs=1",
+                         "--set", "synthetic_samples=200", "--config", cfg, NULL};
+    ck_assert_int_eq(run_stderr(by_config, err, sizeof err), 0);
+    char *unset[] = {"train", "--set", "data=synthetic-classification", "--set", "epochs=1",
+                     "--set", "synthetic_samples=200", NULL};
+    ck_assert_int_eq(run_stderr(unset, err, sizeof err), 2);
+    unsetenv("KESTREL_THREADS");
+    ck_assert_str_eq(err, "kestrel train: KESTREL_THREADS: the default of threads: not a number: "
+                     "'auto' (set it right, unset it, or give --set threads=...)\n");
+}
+END_TEST
+
 /* A CSV of 24 rows of x,y: 11 of class a, 11 of b and `rare` of c. */
 /* docs/spec.md's example, copied into a trainer study, ran an option its
  * condition's value never reads: momentum when optimizer is sgd (plain SGD)
@@ -366,6 +395,7 @@ int main(void)
     tcase_add_test(tc, promotion_without_a_checkpoint_starts_afresh);
     tcase_add_test(tc, kfold_trial_of_a_study_keeps_no_checkpoint);
     tcase_add_test(tc, options_that_do_nothing_warn);
+    tcase_add_test(tc, an_env_default_the_command_line_sets_is_not_read);
     tcase_add_test(tc, spec_doc_example_conditions_are_read);
     tcase_add_test(tc, stratified_kfold_with_a_thin_class_warns);
     suite_add_tcase(s, tc);
