@@ -91,7 +91,10 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int p
     }
     if (optind != argc) return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (!o->model || !o->data) return cli_usage(cmd, "--model and --data are required");
-    if (strncmp(o->data, "csv:", 4) && strcmp(o->data, "fashion-mnist") && strcmp(o->data, "mnist"))
+    /* "csv:" names no file: it was opened as "" ("data: : cannot open",
+     * exit 1), where kestrel train's data=csv: is refused as this is */
+    if ((strncmp(o->data, "csv:", 4) || !o->data[4]) && strcmp(o->data, "fashion-mnist") &&
+        strcmp(o->data, "mnist"))
         return cli_usage(cmd, "--data: expected csv:PATH, fashion-mnist or mnist, not '%s'", o->data);
     /* only the IDX sources are read from a folder: a CSV given with one was
      * read from its own path, the folder dropped without a word */

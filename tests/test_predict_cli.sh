@@ -67,6 +67,9 @@ check "kestrel predict --data mnist without --data-dir: a usage error (exit 2) n
 $KESTREL evaluate --model m.kck --data fashion-mnist --data-dir nosuch >out.txt 2>err.txt; rc=$?
 check "kestrel evaluate of an IDX folder without the files names --data-dir (exit 1)" \
     "[ $rc -eq 1 ] && grep -q '^kestrel evaluate: --data-dir: nosuch: neither train-images-idx3-ubyte nor' err.txt"
+$KESTREL evaluate --model missing.kck --data csv: >out.txt 2>err.txt; rc=$?
+check "kestrel evaluate --data csv: (no path): a usage error (exit 2), before the model is read" \
+    "[ $rc -eq 2 ] && grep -q \"expected csv:PATH, fashion-mnist or mnist, not 'csv:'\" err.txt"
 # Every real of FILE written as the shortest text that reads back the same
 # double (Python's repr), or with f32, the same float32 (the shortest of
 # %.{1..9}g that does), compared by significant digits; at least MIN reals.
