@@ -256,6 +256,16 @@ START_TEST(files)
     ck_assert_int_eq(train_config_load_file(&c, dir, &err), KE_IO);
     ck_assert_str_eq(err.path, "config");
     ck_assert_msg(strstr(err.msg, ": is a directory, not a JSON file"), "%s", err.msg);
+    /* "config must be a JSON object" named neither file nor what it held */
+    char list[64];
+    snprintf(list, sizeof list, "%s/list.json", dir);
+    f = fopen(list, "w");
+    fputs("[{\"lr\": 0.2}]\n", f);
+    fclose(f);
+    ck_assert_int_eq(train_config_load_file(&c, list, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, list);
+    ck_assert_str_eq(err.msg, "must be a JSON object of options ({\"lr\": 0.01, ...}), not an array");
+    unlink(list);
     unlink(good);
     unlink(bad);
     rmdir(dir);

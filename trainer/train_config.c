@@ -511,7 +511,11 @@ int train_config_load_file(train_config *c, const char *path, kerror *err)
         return kerror_set(err, KE_INVALID, path, "%s (line %d, column %d)", je.text, je.line,
                           je.column);
     }
-    int rc = train_config_apply_json(c, root, err);
+    /* apply_json's "config must be a JSON object" named no file; Jansson
+     * reads nothing else than an object or an array at the top */
+    int rc = json_is_object(root) ? train_config_apply_json(c, root, err)
+             : kerror_set(err, KE_INVALID, path, "must be a JSON object of options "
+                          "({\"lr\": 0.01, ...}), not an array");
     json_decref(root);
     return rc;
 }
