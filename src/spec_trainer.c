@@ -50,6 +50,20 @@ static int keeps_test_pass(const char *metric, const char *name, const train_con
                       "which reports the objective '%s'", metric);
 }
 
+/* val_ratio=0, just set as option `name` at path, leaves no validation
+ * part, which only kfold's folds do without: with kfold neither searched
+ * nor set in run.trainer, each trial of it failed ("val_ratio: must be > 0
+ * without kfold"). A searched kfold may be on: left to the trial. */
+static int keeps_val_part(const space *sp, const char *name, const train_config *c,
+                          const char *path, kerror *err)
+{
+    if (strcmp(name, "val_ratio") || c->val_ratio > 0 || c->kfold || space_find(sp, "kfold") >= 0)
+        return KE_OK;
+    return kerror_set(err, KE_INVALID, path, "val_ratio=0 leaves no validation part, which a run "
+                      "without kfold needs (kestrel train refuses it: \"must be > 0 without "
+                      "kfold\")");
+}
+
 /* Parameter i's value in p, as a trial passes it, through the trainer's
  * parser; errors at space.NAME + suffix (".low", ".choices[2]", ...). */
 static int check_value(const space *sp, space_point p, int i, const char *suffix,
@@ -61,8 +75,9 @@ static int check_value(const space *sp, space_point p, int i, const char *suffix
     space_format_value(sp, &p, i, text, sizeof text);
     int rc = train_config_set(c, q->name, text, err);
     field_path_cat(path, "space.", q->name, suffix);
-    if (rc == KE_OK) return keeps_test_pass(metric, q->name, c, path, err);
-    return at_path(err, rc, path);
+    if (rc != KE_OK) return at_path(err, rc, path);
+    if ((rc = keeps_test_pass(metric, q->name, c, path, err)) < 0) return rc;
+    return keeps_val_part(sp, q->name, c, path, err);
 }
 
 /* An int range around the one value its option refuses inside its own
@@ -163,6 +178,11 @@ int spec_trainer_check(const space *sp, const json_t *trainer, const char *metri
          * values are checked below */
         if (space_find(sp, key) < 0 && (rc = keeps_test_pass(metric, key, &c, path, err)) < 0)
             return rc;
+    }
+    /* after the loop: the object's kfold may follow its val_ratio */
+    if (space_find(sp, "val_ratio") < 0) {
+        int rc = keeps_val_part(sp, "val_ratio", &c, "run.trainer.val_ratio", err);
+        if (rc < 0) return rc;
     }
     space_point ends[2];
     double u[SPACE_MAX_PARAMS];

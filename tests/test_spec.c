@@ -401,6 +401,15 @@ static const reject_case trainer_rejects[] = {
       "or >= 2): a trial drawing it would fail; give the values as \"choices\": [0, 2, 3]" },
     { P1("space.kfold", "{\"type\": \"int\", \"low\": 0, \"high\": 50}"), "space.kfold",
       "\"choices\": [0, 2, 3, 4, ...]" },
+    /* val_ratio=0 without kfold: each such trial failed "val_ratio: must be
+     * > 0 without kfold" */
+    { P1("space.val_ratio", "{\"type\": \"categorical\", \"choices\": [0, 0.2]}"),
+      "space.val_ratio.choices[0]", "val_ratio=0 leaves no validation part, which a run without "
+      "kfold needs (kestrel train refuses it: \"must be > 0 without kfold\")" },
+    { P1("space.val_ratio", "{\"type\": \"float\", \"low\": 0, \"high\": 0.3}"),
+      "space.val_ratio.low", "val_ratio=0 leaves no validation part" },
+    { P1("run.trainer.val_ratio", "0"), "run.trainer.val_ratio",
+      "val_ratio=0 leaves no validation part" },
     /* a test_ objective's trials need the test pass that evaluate_test=false
      * leaves out: each failed "missing metric 'test_accuracy'" */
     { P2("objective.metric", "\"test_accuracy\"", "run.trainer.evaluate_test", "false"),
@@ -462,6 +471,10 @@ START_TEST(test_trainer_accepts)
         /* a float option searched by an int parameter, an int list by a categorical */
         { { "space.weight_decay", "{\"type\": \"int\", \"low\": 0, \"high\": 1}" },
           { "space.hidden", "{\"type\": \"categorical\", \"choices\": [\"128\", \"64,32\", 16]}" } },
+        /* val_ratio=0 with kfold on, in the object or searched */
+        { { "run.trainer.val_ratio", "0" }, { "run.trainer.kfold", "3" } },
+        { { "space.val_ratio", "{\"type\": \"categorical\", \"choices\": [0, 0.2]}" },
+          { "space.kfold", "{\"type\": \"categorical\", \"choices\": [0, 3]}" } },
         /* kfold's ranges that step over its refused 1, or start past it */
         { { "space.kfold", "{\"type\": \"int\", \"low\": 0, \"high\": 10, \"step\": 5}" } },
         { { "space.kfold", "{\"type\": \"int\", \"low\": 2, \"high\": 5}" } },
