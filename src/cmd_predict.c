@@ -4,10 +4,14 @@
  * usage error (exit 2) is reported before the model or the data is read;
  * what is met after is the model's or the data's (exit 1). */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -40,7 +44,9 @@ static const char predict_help[] =
     "the categories the model stores; a category training never saw is an error.\n"
     "A model file of an older Kestrel (format version 4) takes a CSV's columns by\n"
     "position (the features in training order, with or without the label column)\n"
-    "and has no labels for --labels.\n";
+    "and has no labels for --labels.\n"
+    "--output FILE is put in place once every row is scored: a failure leaves it\n"
+    "as it was (a device or FIFO, such as /dev/stdout, is written directly).\n";
 
 static const char evaluate_help[] =
     "Usage: kestrel evaluate --model FILE --data SOURCE [--data-dir DIR]\n"
@@ -229,24 +235,78 @@ static int finish(const char *cmd, job *j)
     return j->err.code ? failed(cmd, &j->err) : CLI_OK;
 }
 
+/* --output's file. A regular file (or none yet) is written through a
+ * temporary file of its own beside it (mkstemp), renamed over it once
+ * every row is scored: the file was opened "w" before scoring, and a row
+ * refused midway left it holding the header alone, its old contents lost.
+ * A link is followed (its target replaced, the link kept). Anything else
+ * (a FIFO, a terminal) is written directly, as it cannot be replaced, and
+ * so is a name under /dev or /proc: /dev/stdout of `>> log` is a regular
+ * file, to be appended to, not replaced. */
+typedef struct {
+    const char *path;   /* the user's; NULL: stdout */
+    char real[PATH_MAX], tmp[PATH_MAX + 16];
+    int direct;
+} output;
+
+static int output_open(output *o, const char *path, FILE **out, kerror *err)
+{
+    struct stat st;
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    if (!path) return *out = stdout, KE_OK;
+    int exists = stat(path, &st) == 0;
+    o->direct = exists && (!S_ISREG(st.st_mode) || !strncmp(path, "/dev/", 5) ||
+                           !strncmp(path, "/proc/", 6));
+    if (o->direct) {
+        if (!(*out = fopen(path, "w")))
+            return kerror_set(err, KE_IO, "output", "%s: cannot create: %s", path, strerror(errno));
+        return KE_OK;
+    }
+    if (!exists || !realpath(path, o->real)) snprintf(o->real, sizeof o->real, "%s", path);
+    snprintf(o->tmp, sizeof o->tmp, "%s.XXXXXX", o->real);
+    mode_t mask = umask(0);   /* mkstemp's 0600: the mode a new file gets */
+    umask(mask);
+    mode_t mode = exists ? st.st_mode & 07777 : 0666 & ~mask;
+    int fd = mkstemp(o->tmp);
+    if (fd < 0 || fchmod(fd, mode) < 0 || !(*out = fdopen(fd, "w"))) {
+        int e = errno;
+        if (fd >= 0) close(fd), unlink(o->tmp);
+        return kerror_set(err, KE_IO, "output", "%s: cannot create: %s", path, strerror(e));
+    }
+    return KE_OK;
+}
+
+/* Closes out; on success (err clear) puts the file in place, else removes
+ * the temporary file, leaving the user's untouched. */
+static void output_close(output *o, FILE *out, kerror *err)
+{
+    if (!o->path) {
+        if (fflush(stdout) && !err->code) kerror_set(err, KE_IO, "output", "write failed");
+        return;
+    }
+    if (fclose(out) && !err->code)
+        kerror_set(err, KE_IO, "output", "%s: write failed: %s", o->path, strerror(errno));
+    if (o->direct) return;
+    if (!err->code && rename(o->tmp, o->real))
+        kerror_set(err, KE_IO, "output", "%s: cannot rename into place: %s", o->path,
+                   strerror(errno));
+    if (err->code) unlink(o->tmp);
+}
+
 int cmd_predict_main(int argc, char **argv, const cli_ctx *ctx)
 {
     (void)ctx;
     job j;
     int code = start(argc, argv, "predict", predict_help, 1, &j);
     if (code) return code < 0 ? CLI_OK : code;
-    const char *path = j.o.output;
     writer w = {stdout, j.o.jsonl, predict_regression(j.p), predict_n_out(j.p), NULL};
     if (j.o.labels && predict_class_labels(j.p, &w.labels, &j.err)) return finish("predict", &j);
-    if (path && !(w.out = fopen(path, "w"))) {
-        kerror_set(&j.err, KE_IO, "output", "%s: cannot create", path);
-    } else {
+    output o;
+    if (!output_open(&o, j.o.output, &w.out, &j.err)) {
         write_header(&w);
         predict_run(j.p, &j.ds, j.first, write_row, &w, &j.err);
-        if (w.out != stdout && fclose(w.out) && !j.err.code)
-            kerror_set(&j.err, KE_IO, "output", "%s: write failed", path);
-        else if (w.out == stdout && fflush(stdout) && !j.err.code)
-            kerror_set(&j.err, KE_IO, "output", "write failed");
+        output_close(&o, w.out, &j.err);
     }
     return finish("predict", &j);
 }

@@ -225,5 +225,26 @@ for c in evaluate predict; do
     check "kestrel $c: a row whose outputs are not finite is refused, naming it (exit 1)" \
         "[ $rc -eq 1 ] && grep -q \"kestrel $c: data: row 2: the model's output is not finite\" err.txt && ! grep -q nan out.txt"
 done
+# --output F was opened for writing before scoring: a row refused midway
+# left F holding the header alone, its old contents lost (exit 1). F is now
+# written beside itself and renamed over it once every row is scored.
+printf 'x0,x1,y\n0.1,0.2,lo\n3e38,-3e38,q\n' > bad.csv
+printf 'old contents\n' > keep.csv && chmod 640 keep.csv
+$KESTREL predict --model m.kck --data csv:bad.csv --output keep.csv >out.txt 2>err.txt; rc=$?
+check "kestrel predict --output F whose scoring fails leaves F as it was, and nothing beside it (exit 1)" \
+    "[ $rc -eq 1 ] && [ -s err.txt ] && [ \"\$(cat keep.csv)\" = 'old contents' ] && [ \$(ls keep.csv* | wc -l) -eq 1 ]"
+$KESTREL predict --model m.kck --data csv:bad.csv --output new.csv >out.txt 2>err.txt; rc=$?
+check "... and a new F is not created" "[ $rc -eq 1 ] && [ ! -e new.csv ] && [ -z \"\$(ls | grep '^new.csv')\" ]"
+$KESTREL predict --model m.kck --data csv:c.csv --output keep.csv >out.txt 2>err.txt; rc=$?
+check "kestrel predict --output F that succeeds replaces F, keeping its mode" \
+    "[ $rc -eq 0 ] && cmp -s keep.csv pred.csv && [ \$(stat -c %a keep.csv) = 640 ] && [ \$(ls keep.csv* | wc -l) -eq 1 ]"
+ln -s keep.csv link.csv && printf 'x\n' > keep.csv
+$KESTREL predict --model m.kck --data csv:c.csv --output link.csv >out.txt 2>err.txt; rc=$?
+check "kestrel predict --output LINK writes the link's file, the link kept" \
+    "[ $rc -eq 0 ] && [ -L link.csv ] && cmp -s keep.csv pred.csv"
+{ $KESTREL predict --model m.kck --data csv:c.csv --output /dev/stdout 2>err.txt; echo "rc $?"; } | cat >piped.txt
+$KESTREL predict --model m.kck --data csv:c.csv --output /dev/stdout >redirected.txt 2>err.txt; rc=$?
+check "kestrel predict --output /dev/stdout is written directly, to a pipe or a file" \
+    "[ $rc -eq 0 ] && [ \"\$(cat pred.csv; echo 'rc 0')\" = \"\$(cat piped.txt)\" ] && cmp -s redirected.txt pred.csv"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
