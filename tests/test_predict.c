@@ -349,6 +349,13 @@ START_TEST(version_4_model_takes_columns_by_position)
     ck_assert_ptr_nonnull(strstr(err.msg, "takes 2 features"));
     const char *const *labels;
     ck_assert_int_eq(predict_class_labels(p, &labels, &err), KE_CONFLICT);
+    /* a file it cannot open says why: it said "cannot open" alone */
+    char nosuch[128];
+    in_dir(nosuch, sizeof nosuch, "nosuch.csv");
+    snprintf(src, sizeof src, "csv:%s", nosuch);
+    ck_assert_int_eq(predict_load(p, src, NULL, &ds, &first, &labeled, &err), KE_IO);
+    ck_assert_msg(strstr(err.msg, "nosuch.csv: cannot open: No such file or directory"), "%s",
+                  err.msg);
     /* Rows only scored (kestrel predict) read no labels, as with a newer
      * model: a label column of rows still to label (empty cells), or of
      * fewer classes than the model's, was refused ("missing label", "the

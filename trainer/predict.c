@@ -10,6 +10,7 @@
 #include "loader.h"
 #include "train.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,8 @@ int predict_class_labels(const predictor *p, const char *const **labels, kerror 
 static long csv_columns(const char *path, kerror *err)
 {
     FILE *f = fopen(path, "r");
-    if (!f) return kerror_set(err, KE_IO, "data", "%s: cannot open", path), -1;
+    /* why (missing, a permission, ...): csv_load's own says so too */
+    if (!f) return kerror_set(err, KE_IO, "data", "%s: cannot open: %s", path, strerror(errno)), -1;
     long n = 1;
     int ch;
     while ((ch = fgetc(f)) != EOF && ch != '\n') n += ch == ',';
