@@ -106,6 +106,13 @@ START_TEST(set_rejections)
 {
     rejects("lrr=0.1", "lrr", "unknown option (did you mean 'lr'?)");
     rejects("zzzzzz=1", "zzzzzz", "unknown option");
+    /* a name of 128 characters or more: "option name too long", naming
+     * neither which --set nor the limit */
+    char kv[160];
+    memset(kv, 'a', 130);
+    snprintf(kv + 130, sizeof kv - 130, "=1");
+    rejects(kv, "", "option name too long: 'aaaaaaaaaaaaaaaaaaaa...' has 130 characters, an "
+            "option's at most 127");
     rejects("lr=0", "lr", "(0, 1e+30]");
     rejects("lr=abc", "lr", "not a number");
     rejects("lr=inf", "lr", "finite");

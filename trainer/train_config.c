@@ -427,7 +427,10 @@ int train_config_set_kv(train_config *c, const char *kv, kerror *err)
     if (!eq || eq == kv) return kerror_set(err, KE_INVALID, kv, "expected key=value");
     char name[128];
     if ((size_t)(eq - kv) >= sizeof name)
-        return kerror_set(err, KE_INVALID, NULL, "option name too long");
+        /* which --set it was: the name's first characters, and the limit */
+        return kerror_set(err, KE_INVALID, NULL, "option name too long: '%.20s...' has %zu "
+                          "characters, an option's at most %zu", kv, (size_t)(eq - kv),
+                          sizeof name - 1);
     memcpy(name, kv, (size_t)(eq - kv));
     name[eq - kv] = '\0';
     return train_config_set(c, name, eq + 1, err);
