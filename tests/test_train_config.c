@@ -273,6 +273,22 @@ START_TEST(files)
     ck_assert_str_eq(err.path, list);
     ck_assert_str_eq(err.msg, "must be a JSON object of options ({\"lr\": 0.01, ...}), not an array");
     unlink(list);
+    /* an option's error named the key alone ("lr2: unknown option"), not
+     * the file: with two --config files, which one? */
+    snprintf(list, sizeof list, "%s/typo.json", dir);
+    f = fopen(list, "w");
+    fputs("{\"lr2\": 0.2}\n", f);
+    fclose(f);
+    ck_assert_int_eq(train_config_load_file(&c, list, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, list);
+    ck_assert_str_eq(err.msg, "lr2: unknown option (did you mean 'lr'?)");
+    f = fopen(list, "w");
+    fputs("{\"lr\": 0}\n", f);
+    fclose(f);
+    ck_assert_int_eq(train_config_load_file(&c, list, &err), KE_INVALID);
+    ck_assert_str_eq(err.path, list);
+    ck_assert_msg(!strncmp(err.msg, "lr: must be in (0, 1e+30]", 25), "%s", err.msg);
+    unlink(list);
     unlink(good);
     unlink(bad);
     rmdir(dir);

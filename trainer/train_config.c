@@ -519,6 +519,10 @@ int train_config_load_file(train_config *c, const char *path, kerror *err)
     int rc = json_is_object(root) ? train_config_apply_json(c, root, err)
              : kerror_set(err, KE_INVALID, path, "must be a JSON object of options "
                           "({\"lr\": 0.01, ...}), not an array");
+    /* an option's error names the key alone ("lr2: unknown option"), not
+     * which file holds it (with two --config files, which one) */
+    if (rc && json_is_object(root) && err && err->path[0])
+        kerror_set(err, rc, path, "%s: %s", err->path, err->msg);
     json_decref(root);
     return rc;
 }

@@ -160,7 +160,8 @@ int train_config_set_kv(train_config *c, const char *kv, kerror *err);
 int train_config_apply_json(train_config *c, const json_t *obj, kerror *err);
 
 /* Reads a JSON file and applies it. Errors: KE_IO (unreadable), KE_INVALID
- * (bad JSON: the message has line and column; bad option). */
+ * (bad JSON: the message has line and column; bad option: the path is the
+ * file, the message "KEY: reason"). */
 int train_config_load_file(train_config *c, const char *path, kerror *err);
 
 /* Checks that involve several options (loss vs task, kfold, milestones, ...).
