@@ -327,7 +327,11 @@ int cmd_evaluate_main(int argc, char **argv, const cli_ctx *ctx)
         metrics_to_json(o, "", &r.m, cls, r.n_out, cls && r.n_out <= METRICS_CONFUSION_MAX ? r.confusion : NULL);
         char *line = format_json(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
-        if (line) puts(line);
+        /* a full disk or a closed pipe: the one line lost, exit 0 said it was
+         * written */
+        if (!line) kerror_set(&j.err, KE_NOMEM, NULL, "cannot format the result");
+        else if ((puts(line) == EOF || fflush(stdout)) && !j.err.code)
+            kerror_set(&j.err, KE_IO, "output", "write failed: %s", strerror(errno));
         free(line);
     }
     return finish("evaluate", &j);

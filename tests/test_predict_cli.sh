@@ -246,5 +246,11 @@ check "kestrel predict --output LINK writes the link's file, the link kept" \
 $KESTREL predict --model m.kck --data csv:c.csv --output /dev/stdout >redirected.txt 2>err.txt; rc=$?
 check "kestrel predict --output /dev/stdout is written directly, to a pipe or a file" \
     "[ $rc -eq 0 ] && [ \"\$(cat pred.csv; echo 'rc 0')\" = \"\$(cat piped.txt)\" ] && cmp -s redirected.txt pred.csv"
+# evaluate's one line lost on a full disk was exit 0, nothing said
+if [ -w /dev/full ]; then
+    $KESTREL evaluate --model m.kck --data csv:c.csv >/dev/full 2>err.txt; rc=$?
+    check "kestrel evaluate >/dev/full: exit 1, saying the write failed" \
+        "[ $rc -eq 1 ] && grep -q '^kestrel evaluate: output: write failed: No space left on device' err.txt"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
