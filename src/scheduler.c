@@ -202,14 +202,23 @@ int scheduler_remove_study_dirs(const char *work_dir, const char *study, int n_t
 /* KE_BUSY for study name stored RUNNING with a reason: a process waits to
  * resume it after a storage error (kestrel run's wait_to_resume, another
  * server's), holding no lock meanwhile, and would resume it after a stop
- * or a delete stored here (a deleted one made anew, from its first trial).
- * what: the action refused ("stop", "delete"); where: how to stop it. */
-static int waits_elsewhere(const char *name, const char *reason, const char *what,
-                           const char *where, kerror *err)
+ * or a delete stored here (a deleted one made anew, from its first trial),
+ * or run it beside a resume here. The way out when no process waits any
+ * more is `kestrel run` of its spec, which resumes it (a resume over HTTP
+ * is refused the same way). what: the action refused ("stop", "delete",
+ * "resume"); where: how to stop it (NULL for a resume). */
+int scheduler_waits_elsewhere(const char *name, const char *reason, const char *what,
+                              const char *where, kerror *err)
 {
+    if (!where)
+        return kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel "
+                          "process, which waits to resume it (%s), and resumes it itself (if "
+                          "none does any more, `kestrel run` of its spec resumes it)", name,
+                          reason);
     return kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process, "
                       "which waits to resume it (%s); stop it %s (if none does any more, resume "
-                      "the study, then %s it)", name, reason, where, what);
+                      "the study with `kestrel run` of its spec, then %s it)", name, reason,
+                      where, what);
 }
 
 /* The study of id read again under its lock (*row): one deleted, or
@@ -240,7 +249,7 @@ static int delete_locked(storage *st, const char *db_path, const char *name, int
     storage_study row;
     int rc = study_under_lock(st, name, id, &row, err);
     if (rc == KE_OK && row.state == STUDY_RUNNING && row.state_reason) {
-        rc = waits_elsewhere(name, row.state_reason, "delete", "first", err);
+        rc = scheduler_waits_elsewhere(name, row.state_reason, "delete", "first", err);
         storage_study_free(&row);
     }
     if (rc == KE_OK) {
@@ -345,7 +354,7 @@ int scheduler_stop_dead(storage *st, const char *db_path, const char *name, int6
             rc = kerror_set(err, KE_CONFLICT, NULL, "study '%s' is not running (it is %s)",
                             name, study_state_name(row.state));
         else if (row.state_reason)
-            rc = waits_elsewhere(name, row.state_reason, "stop", "there", err);
+            rc = scheduler_waits_elsewhere(name, row.state_reason, "stop", "there", err);
         storage_study_free(&row);
     } else if (rc == KE_BUSY) {
         kerror_set(err, KE_BUSY, NULL, "study '%s' is being run by another kestrel process; "

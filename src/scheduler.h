@@ -122,6 +122,13 @@ int scheduler_reclaim(storage *st, const char *db_path, int64_t study_id, const 
 int scheduler_reclaim_dead(storage *st, const char *db_path, int64_t study_id, int *n,
                            kerror *err);
 
+/* KE_BUSY, err saying so, for study name stored RUNNING with reason (a
+ * process waits to resume it after a storage error, holding no lock): the
+ * refusal of what ("stop", "delete", "resume"); where: how to stop it
+ * ("there", "first"; NULL for a resume). */
+int scheduler_waits_elsewhere(const char *name, const char *reason, const char *what,
+                              const char *where, kerror *err);
+
 /* Stops study name (id study_id), stored RUNNING, that no process runs
  * (the one that ran it died: kill -9, out of memory): under its lock, its
  * trials left RUNNING are reclaimed as scheduler_reclaim_dead does (*n of

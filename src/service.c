@@ -106,7 +106,7 @@ static void exec_cmd(service *sv, cmd *c)
     study_run *r;
     switch (c->kind) {
     case CMD_SUBMIT: rc = svc_submit(sv, &c->spec, &c->created, &err); break;
-    case CMD_RESUME: rc = svc_resume(sv, c->name, c->retry_failed, &err); break;
+    case CMD_RESUME: rc = svc_resume(sv, c->name, c->retry_failed, 1, &err); break;
     case CMD_CALL: rc = c->fn(sv, c->arg, &err); break;
     case CMD_STOP:
     case CMD_DELETE:
@@ -482,7 +482,7 @@ static void resume_stored(service *sv)
         if (svc_find_active(sv, list[i].name)) continue;
         kerror_clear(&err);
         if (list[i].state == STUDY_RUNNING) {
-            if (svc_resume(sv, list[i].name, 0, &err) != KE_OK)
+            if (svc_resume(sv, list[i].name, 0, 0, &err) != KE_OK)
                 svc_log_error(list[i].name, "cannot resume", &err);
             continue;
         }

@@ -192,6 +192,18 @@ static int nothing_to_run(service *sv, const storage_study *row, const spec_stud
     return 1;
 }
 
+/* KE_BUSY when study row is stored RUNNING with a reason and this server
+ * does not wait to resume it itself: another process (kestrel run, another
+ * server) does, holding no lock meanwhile, and would run it again beside a
+ * resume here, or after a stop of it here (scheduler_waits_elsewhere). */
+static int waits_elsewhere(service *sv, const storage_study *row, kerror *err)
+{
+    if (row->state != STUDY_RUNNING || !row->state_reason ||
+        backoff_find(&sv->waiting, row->name))
+        return KE_OK;
+    return scheduler_waits_elsewhere(row->name, row->state_reason, "resume", NULL, err);
+}
+
 int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
 {
     int running = svc_find_active(sv, spec->name) != NULL;
@@ -220,7 +232,8 @@ int svc_submit(service *sv, spec_study *spec, int *created, kerror *err)
         else if (running)
             rc = already_active(spec->name, err);
         /* as a resume, with the budget posted (a larger one extends it) */
-        else if ((idle = nothing_to_run(sv, &row, spec, 0, 1, err)) != 0) {
+        else if ((rc = waits_elsewhere(sv, &row, err)) == KE_OK &&
+                 (idle = nothing_to_run(sv, &row, spec, 0, 1, err)) != 0) {
             *created = idle == SVC_GOAL_REACHED ? SERVICE_GOAL_REACHED
                        : row.state == STUDY_FAILED ? SERVICE_FAILED : SERVICE_COMPLETE;
             rc = KE_CONFLICT;
@@ -254,12 +267,16 @@ static int stored_spec(service *sv, const char *name, spec_study *spec, kerror *
     return rc;
 }
 
-int svc_resume(service *sv, const char *name, int retry_failed, kerror *err)
+int svc_resume(service *sv, const char *name, int retry_failed, int asked, kerror *err)
 {
     if (svc_find_active(sv, name)) return already_active(name, err);
     storage_study row;
     int rc = storage_study_get(sv->st, name, &row, err);
     if (rc != KE_OK) return rc;
+    if (asked && (rc = waits_elsewhere(sv, &row, err)) != KE_OK) {
+        storage_study_free(&row);
+        return rc;
+    }
     spec_study spec;
     rc = stored_spec(sv, name, &spec, err);
     if (rc != KE_OK) {
@@ -505,7 +522,7 @@ void svc_retry_waiting(service *sv)
         kerror_clear(&err);
         klog(stderr, "study %s: resuming after a storage error (%s)", e->name, e->why);
         /* once resumed, it waits no more: start_study took e out */
-        if (svc_resume(sv, e->name, 0, &err) == KE_OK) continue;
+        if (svc_resume(sv, e->name, 0, 0, &err) == KE_OK) continue;
         if (!storage_error_transient(&err)) {
             give_up(sv, e, &err, 0, now);
         } else if (!backoff_again(&sv->waiting, e, err.msg, now)) {

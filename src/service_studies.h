@@ -13,11 +13,15 @@
 study_run *svc_find_active(service *sv, const char *name);
 /* A posted spec (taken, freed on failure): a new study, or a stored one
  * resumed with the same spec or a larger budget; KE_CONFLICT naming the
- * change when only its budget may change, or when it runs. */
+ * change when only its budget may change, or when it runs; KE_BUSY when
+ * another process waits to resume it after a storage error. */
 int svc_submit(service *sv, spec_study *spec, int *created, kerror *err);
 /* Resumes stored study name from the history: KE_NOTFOUND, KE_CONFLICT
- * when it runs or is complete with nothing to run. */
-int svc_resume(service *sv, const char *name, int retry_failed, kerror *err);
+ * when it runs or is complete with nothing to run. asked: a user's resume
+ * (POST .../resume), also KE_BUSY when another process waits to resume it
+ * after a storage error; 0 for the server's own (its start, its waiting
+ * studies), which resume a study left so by a server that died. */
+int svc_resume(service *sv, const char *name, int retry_failed, int asked, kerror *err);
 /* A stop or delete of a study that is not active here: KE_NOTFOUND,
  * KE_BUSY (another process runs it), KE_CONFLICT (stop: not running). */
 int svc_stop_inactive(service *sv, const char *name, kerror *err);

@@ -343,7 +343,17 @@ class MultiStudyTest(ServerCase):
         status, e = s.json("POST", "/api/v1/studies/dead/stop")
         self.assertEqual((status, e["error"]["message"]), (409, "study 'dead' is being run by "
                          "another kestrel process, which waits to resume it (%s); stop it there (if "
-                         "none does any more, resume the study, then stop it)" % waiting))
+                         "none does any more, resume the study with `kestrel run` of its spec, then "
+                         "stop it)" % waiting))
+        # nor resumed here, by its resume or its spec posted: the waiting
+        # process would run it beside this server, or again after a stop
+        refused = ("study 'dead' is being run by another kestrel process, which waits to resume "
+                   "it (%s), and resumes it itself (if none does any more, `kestrel run` of its "
+                   "spec resumes it)" % waiting)
+        for path, body in (("/api/v1/studies/dead/resume", None), ("/api/v1/studies", dead)):
+            status, e = s.json("POST", path, body)
+            self.assertEqual((status, e.get("error", {}).get("message")), (409, refused), path)
+        self.assertEqual(s.json("GET", "/api/v1/studies/dead")[1]["state_reason"], waiting)
         with sqlite3.connect(self.db) as db:   # or the next server would resume it
             db.execute("UPDATE studies SET state = 'STOPPED', state_reason = NULL")
         # a study another process does run is still refused, naming it

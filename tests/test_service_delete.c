@@ -218,7 +218,8 @@ START_TEST(a_study_whose_run_waits_to_resume_is_kept)
     ck_assert_int_eq(svc_delete_inactive(sv, "s", &err), KE_BUSY);
     ck_assert_str_eq(err.msg, "study 's' is being run by another kestrel process, which waits to "
                      "resume it (a storage error; resuming in 20 s: database or disk is full); "
-                     "stop it first (if none does any more, resume the study, then delete it)");
+                     "stop it first (if none does any more, resume the study with `kestrel "
+                     "run` of its spec, then delete it)");
     ck_assert_int_eq(storage_study_get(st, "s", &s, &err), KE_OK);
     storage_study_free(&s);
     ck_assert(exists(trials_dir, "s/0"));
