@@ -19,6 +19,7 @@ import sys
 import tempfile
 import shutil
 import socket
+import sqlite3
 import unittest
 
 try:
@@ -287,6 +288,24 @@ class OpenApiTest(unittest.TestCase):
         self.check(s, "GET", "/api/v1/studies/nope", "/api/v1/studies/{name}", 404)
         self.check(s, "POST", "/api/v1/studies/api/stop", "/api/v1/studies/{name}/stop", 409)
         self.check(s, "POST", "/api/v1/studies", "/api/v1/studies", 400, {"name": "x"})
+
+    def test_a_resume_whose_stored_spec_no_longer_parses_is_documented(self):
+        # its 500 (test_api's test_resume_of_a_spec_that_no_longer_parses_says_why)
+        # was in no study route's responses
+        path = os.path.join(self.tmp, "o.db")
+        s = Server(self.tmp, path)
+        self.servers.append(s)
+        spec = fn_spec("old", trials=1, parallel=1)
+        self.check(s, "POST", "/api/v1/studies", "/api/v1/studies", 201, spec)
+        s.wait_state("old", "COMPLETE")
+        spec["strategy"] = {"name": "sobol", "options": {"skip": 10 ** 12}}
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("UPDATE studies SET spec = ?, state = 'STOPPED' WHERE name = 'old'",
+                   (json.dumps(spec),))
+        db.close()
+        e = self.check(s, "POST", "/api/v1/studies/old/resume", "/api/v1/studies/{name}/resume", 500)
+        self.assertEqual((e["error"]["code"], e["error"]["path"]),
+                         ("internal", "strategy.options.skip"))
 
     def doc_operations(self, with_files=False):
         """(method, path) of every documented API route; the dashboard's
