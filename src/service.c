@@ -117,8 +117,11 @@ static void exec_cmd(service *sv, cmd *c)
             r->waiters = c;
             return;     /* done once its trials are gone */
         }
+        /* a delete goes on once the wait is stopped; not when its stop
+         * failed, or the study, still RUNNING with its wait's reason, was
+         * refused as one another process waits to resume */
         rc = svc_stop_waiting(sv, c->name, &err);
-        if (rc != KE_NOTFOUND && c->kind == CMD_STOP) break;
+        if (rc != KE_NOTFOUND && (c->kind == CMD_STOP || rc != KE_OK)) break;
         rc = c->kind == CMD_STOP ? svc_stop_inactive(sv, c->name, &err)
                                  : svc_delete_inactive(sv, c->name, &err);
         break;
@@ -277,6 +280,7 @@ static void end_batch(service *sv)
     int rc = storage_batch_end(sv->st, &err);
     sv->batching = 0;
     fleet_pass_end(sv->fleet, rc == KE_OK);
+    svc_stops_end(sv, rc == KE_OK);
     events_release(sv->ev, rc == KE_OK);
     while (sv->answered) {
         cmd *c = sv->answered;
@@ -610,6 +614,7 @@ void service_close(service *sv)
         svc_finish_study(sv, r, 0, NULL);
     }
     backoff_free(&sv->waiting);
+    backoff_free(&sv->stopping);
     watch_close(sv->others);
     fleet_close(sv->fleet);
     storage_close(sv->st);

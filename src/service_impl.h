@@ -78,6 +78,9 @@ struct service {
     /* studies a transient storage error took off the engine, stored
      * RUNNING, each waiting to resume (engine thread) */
     backoff_list waiting;
+    /* the waiting studies whose stop this pass's batch stored: freed once
+     * it commits, back in waiting if the commit fails (svc_stops_end) */
+    backoff_list stopping;
     unsigned rr;                /* rotates who gets leftover slots */
     int shutting_down;
 

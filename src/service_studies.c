@@ -537,17 +537,55 @@ void svc_retry_waiting(service *sv)
     atomic_store(&sv->n_waiting_pub, sv->waiting.n);
 }
 
-/* A stop or delete of a study that waits: it waits no more. */
+/* A stop or delete of a study that waits: it waits no more, once its
+ * STOPPED is stored. Until then it waits on: forgotten, it stayed RUNNING
+ * with its wait's reason, resumed by nobody, and taken for one another
+ * process waits to resume (the storage error that made it wait often
+ * refuses the stop's write too, or the commit of the pass's batch). */
 int svc_stop_waiting(service *sv, const char *name, kerror *err)
 {
     backoff_entry *e = backoff_find(&sv->waiting, name);
     if (!e) return KE_NOTFOUND;
-    int64_t id = e->id;
-    backoff_remove(&sv->waiting, e);
+    int rc = storage_study_set_state(sv->st, e->id, STUDY_STOPPED, STOP_REASON, err);
+    if (rc != KE_OK) {
+        int cause = err->cause;     /* a full disk's, which kerror_set clears */
+        kerror_set(err, rc, NULL, "study '%s' waits to resume after a storage error, and its "
+                   "stop cannot be stored either: %s (it still waits: stop it again once "
+                   "storage works)", name, err->msg);
+        err->cause = cause;
+        return rc;
+    }
+    /* out of waiting, into stopping until the write is committed */
+    backoff_entry **p = &sv->waiting.head;
+    while (*p != e) p = &(*p)->next;
+    *p = e->next;
+    sv->waiting.n--;
+    e->next = sv->stopping.head;
+    sv->stopping.head = e;
+    sv->stopping.n++;
+    if (!sv->batching) svc_stops_end(sv, 1);
     atomic_store(&sv->n_waiting_pub, sv->waiting.n);
-    int rc = storage_study_set_state(sv->st, id, STUDY_STOPPED, STOP_REASON, err);
-    if (rc == KE_OK) svc_publish_state(sv, name, study_state_name(STUDY_STOPPED));
+    svc_publish_state(sv, name, study_state_name(STUDY_STOPPED));
     return rc;
+}
+
+void svc_stops_end(service *sv, int committed)
+{
+    if (committed) {
+        backoff_free(&sv->stopping);
+        return;
+    }
+    while (sv->stopping.head) {
+        backoff_entry *e = sv->stopping.head;
+        sv->stopping.head = e->next;
+        sv->stopping.n--;
+        e->next = sv->waiting.head;
+        sv->waiting.head = e;
+        sv->waiting.n++;
+        klog(stderr, "study %s: its stop was not stored (the history's commit failed): it still "
+             "waits to resume", e->name);
+    }
+    atomic_store(&sv->n_waiting_pub, sv->waiting.n);
 }
 
 typedef struct {

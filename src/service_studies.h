@@ -29,6 +29,9 @@ int svc_delete_inactive(service *sv, const char *name, kerror *err);
 /* A stop or delete of a study that waits to resume: stored STOPPED;
  * KE_NOTFOUND when it does not wait. */
 int svc_stop_waiting(service *sv, const char *name, kerror *err);
+/* The end of the stops svc_stop_waiting stored: committed, those studies
+ * wait no more; else (the pass's batch rolled back) they wait again. */
+void svc_stops_end(service *sv, int committed);
 /* Takes a finished (or failed, rc < 0) study out of the active list; a
  * transient storage error makes it wait to resume instead. */
 void svc_finish_study(service *sv, study_run *r, int rc, const kerror *step_err);

@@ -905,6 +905,31 @@ START_TEST(worker_completion_in_a_failed_commit)
 }
 END_TEST
 
+/* A stop (POST .../stop) of a study that waits to resume on a full disk,
+ * whose STOPPED cannot be stored either: the server forgot the study all
+ * the same, which then stayed RUNNING with its wait's reason, resumed by
+ * nobody, and the next stop was refused as one "another kestrel process"
+ * waits to resume. It waits on, and a stop once the disk has room stops
+ * it. */
+START_TEST(stop_of_a_waiting_study_not_stored_keeps_it_waiting)
+{
+    int a, b;
+    int64_t lb = worker_study(0, &a, &b);
+    arm_with(1, 1, SQLITE_FULL);
+    ck_assert_int_eq(worker_finish(lb, 0.25), KE_DB);
+    wait_waiting(1);
+    ck_assert_int_eq(service_stop(eng.sv, "remote", &err), KE_DB);
+    ck_assert_msg(strstr(err.msg, "disk is full"), "%s", err.msg);
+    service_stats ss;
+    service_get_stats(eng.sv, &ss);
+    ck_assert_msg(ss.waiting == 1, "the server waits on the study no more");
+    arm(0, 0);
+    ck_assert_msg(service_stop(eng.sv, "remote", &err) == KE_OK, "%s", err.msg);
+    ck_assert_int_eq(count("SELECT count(*) FROM studies WHERE state = 'STOPPED'"), 1);
+    engine_stop();
+}
+END_TEST
+
 /* A worker's study on a disk that stays full past --storage-retry (10 ms):
  * its finish fails, the study waits, and a try after that meets the full
  * disk (given up); the fault stays armed. *b (b may be NULL): the trial
@@ -1411,6 +1436,7 @@ static Suite *storage_faults_suite(void)
     tcase_add_test(tc, local_completion_in_a_failed_commit);
     tcase_add_test(tc, local_completion_on_a_damaged_file);
     tcase_add_test(tc, worker_study_given_up_on_a_lasting_full_disk);
+    tcase_add_test(tc, stop_of_a_waiting_study_not_stored_keeps_it_waiting);
     tcase_add_test(tc, given_up_study_resumed_elsewhere);
     tcase_add_test(tc, given_up_study_deleted_and_its_id_taken);
     tcase_add_test(tc, worker_registration_in_a_failed_commit);
