@@ -4,10 +4,12 @@
  * object, space_format_value for the parameters), so what validates here is
  * what a trial's `kestrel train` accepts. Invariant: no option table or range
  * is repeated here; train_config.c holds the only one.
- * train_config_validate's checks across options (loss against task, budget
- * against epochs, readable resume and teacher files) are left to each trial:
- * searched parameters override the trainer object's options, and the
- * scheduler sets budget, checkpoint and resume per trial. */
+ * train_config_validate's checks across options that a space can reach
+ * (cross_checks: min_lr against lr, momentum against optimizer, ...) are run
+ * on every combination of the values a trial can give their options; the
+ * others (budget against epochs, kfold against checkpoint, readable resume
+ * and teacher files) are left to each trial: the scheduler sets budget,
+ * checkpoint and resume per trial. */
 #include "spec_trainer.h"
 
 #include <stdio.h>
@@ -161,6 +163,207 @@ static int check_param(const space *sp, int i, const space_point ends[2], const 
     return KE_OK;
 }
 
+/* A check of train_config_validate across options (its error's path) and
+ * the options it reads, the one a user most likely changes last: a refusal
+ * is at the last of them a parameter gives. avoid: how to leave the failing
+ * values out, NULL for the general advice. */
+typedef struct {
+    const char *check;
+    const char *opts[5];
+    const char *avoid;
+} cross_check;
+
+static const cross_check cross_checks[] = {
+    {"loss", {"data", "task", "loss"}, NULL},
+    {"class_weight", {"data", "task", "loss", "class_weight"}, NULL},
+    {"label_smoothing", {"data", "task", "loss", "label_smoothing"}, NULL},
+    {"stratify", {"data", "task", "stratify"}, NULL},
+    {"momentum", {"optimizer", "momentum"}, "give momentum values above 0 (a range's low > 0) "
+     "wherever optimizer can be momentum or nesterov"},
+    {"min_lr", {"schedule", "min_lr", "lr"}, "keep min_lr at or below the lowest lr a trial can "
+     "draw (space.lr.low), or use a schedule that does not decay to min_lr"},
+    {"batchnorm", {"batchnorm", "batch_size"}, "start batch_size at 2 or more wherever batchnorm "
+     "can be true"},
+    {"categorical", {"data", "categorical"}, NULL},
+    {"label_column", {"data", "label_column"}, NULL},
+    {"data_dir", {"data", "data_dir"}, NULL},
+    {"milestones", {"milestones"}, NULL},
+};
+
+/* What a cross check's enumeration shares: the space, the object, the
+ * parameters' ends (as check_param's), the defaults each combination starts
+ * from. */
+typedef struct {
+    const space *sp;
+    const json_t *trainer;
+    const space_point *ends;
+    train_config defaults;
+} reach;
+
+/* Past this many combinations of one check's values (1000 choices of lr
+ * and of min_lr), it is left to the trials: validation stays quick. */
+#define CROSS_MAX_COMBINATIONS 100000L
+
+/* One value a trial can give an option: text NULL leaves the default. */
+typedef struct {
+    char text[SPEC_TEXT_VALUE_MAX + 64];
+    const char *set;               /* NULL, or text */
+    char from[KERROR_PATH_MAX];    /* "space.lr.low", "run.trainer.lr", "" (the default) */
+    int param, choice;             /* the parameter giving it (-1: none) and its choice (-1) */
+} reach_value;
+
+/* How many values option name can have in a trial: each choice, the fixed
+ * value, a range's two ends (the trainer's checks across options compare
+ * against a bound: the ends stand for what lies between), and for a
+ * conditional parameter also the object's value, which its inactive trials
+ * keep. */
+static int reach_count(const reach *r, const char *name)
+{
+    int i = space_find(r->sp, name);
+    if (i < 0) return 1;
+    const space_param *q = &r->sp->params[i];
+    int n = q->kind == PARAM_CATEGORICAL ? q->n_choices : q->kind == PARAM_FIXED ? 1 : 2;
+    return n + (q->parent >= 0);
+}
+
+/* Fills v with the j-th value of reach_count's. */
+static void reach_get(const reach *r, const char *name, int j, reach_value *v)
+{
+    int i = space_find(r->sp, name);
+    v->set = NULL;
+    v->from[0] = '\0';
+    v->param = v->choice = -1;
+    if (i >= 0 && j < reach_count(r, name) - (r->sp->params[i].parent >= 0)) {
+        const space_param *q = &r->sp->params[i];
+        space_point p = r->ends[q->kind == PARAM_FLOAT || q->kind == PARAM_INT ? j : 0];
+        char suffix[32];
+        if (q->kind == PARAM_CATEGORICAL) {
+            p.x[i] = j;
+            v->choice = j;
+            snprintf(suffix, sizeof suffix, ".choices[%d]", j);
+        } else {
+            snprintf(suffix, sizeof suffix, q->kind == PARAM_FIXED ? ".value" : j ? ".high" : ".low");
+        }
+        p.active[i] = 1;
+        space_format_value(r->sp, &p, i, v->text, sizeof v->text);
+        v->set = v->text;
+        v->param = i;
+        field_path_cat(v->from, "space.", name, suffix);
+        return;
+    }
+    const json_t *o = json_object_get(r->trainer, name);
+    char *text = o ? spec_trainer_text(o) : NULL;
+    if (!text) return;   /* not in the object (or out of memory): the default */
+    snprintf(v->text, sizeof v->text, "%s", text);
+    free(text);
+    v->set = v->text;
+    field_join(v->from, "run.trainer", name);
+}
+
+/* 0 when the values vals[0..n) cannot meet in one trial: a conditional
+ * parameter's own value under a choice of its parent that leaves it
+ * inactive, or the object's value under one that activates it. */
+static int reach_consistent(const reach *r, const reach_value *vals, const char *const *opts, int n)
+{
+    for (int a = 0; a < n; a++) {
+        int i = space_find(r->sp, opts[a]);
+        if (i < 0 || r->sp->params[i].parent < 0) continue;
+        const space_param *q = &r->sp->params[i];
+        for (int b = 0; b < n; b++) {
+            if (vals[b].param != q->parent || vals[b].choice < 0) continue;
+            int on = 0;
+            for (int w = 0; w < q->n_when; w++) on |= q->when[w] == vals[b].choice;
+            if (on != (vals[a].param == i)) return 0;
+        }
+    }
+    return 1;
+}
+
+/* The refusal of the values vals[0..n) of x's options, which t (the
+ * defaults with those values) fails with why: at the last value a
+ * parameter gives, else the last the object gives. */
+static int cross_refuse(const cross_check *x, const reach_value *vals, int n, const train_config *t,
+                        const kerror *why, kerror *err)
+{
+    json_t *js = train_config_to_json(t);
+    if (!js) return kerror_set(err, KE_NOMEM, NULL, "out of memory");
+    char list[KERROR_MSG_MAX / 2] = "";
+    const char *path = "run.trainer";
+    size_t len = 0;
+    for (int k = 0; k < n && len < sizeof list; k++) {
+        /* the value as parsed: 0.005, not the object's 0.0050000000000000001 */
+        const json_t *v = json_object_get(js, x->opts[k]);
+        char num[32], *text = json_is_real(v) ? NULL : spec_trainer_text(v);
+        snprintf(num, sizeof num, "%.10g", json_real_value(v));
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s=%s (%s)", k ? ", " : "",
+                                x->opts[k], text ? text : num,
+                                vals[k].from[0] ? vals[k].from : "the default");
+        free(text);
+        if (vals[k].param >= 0 || (vals[k].from[0] && strncmp(path, "space.", 6)))
+            path = vals[k].from;
+    }
+    json_decref(js);
+    return kerror_set(err, KE_INVALID, path, "a trial of %s would fail: kestrel train refuses it "
+                      "(\"%s: %s\"); %s", list, why->path, why->msg,
+                      x->avoid ? x->avoid : "leave that combination out of the space (other "
+                      "values, or a \"when\" condition)");
+}
+
+/* Runs check x on every combination of its options' values from the k-th
+ * on, vals[0..k) chosen. */
+static int cross_walk(const reach *r, const cross_check *x, reach_value *vals, int k,
+                      kerror *err)
+{
+    int n = 0;
+    while (n < 5 && x->opts[n]) n++;
+    if (k == n) {
+        if (!reach_consistent(r, vals, x->opts, n)) return KE_OK;
+        train_config t = r->defaults;
+        kerror why;
+        kerror_clear(&why);
+        for (int a = 0; a < n; a++)
+            if (vals[a].set && train_config_set(&t, x->opts[a], vals[a].set, err) < 0)
+                return at_path(err, KE_INVALID, vals[a].from);
+        if (train_config_validate(&t, &why) == KE_OK || strcmp(why.path, x->check)) return KE_OK;
+        return cross_refuse(x, vals, n, &t, &why, err);
+    }
+    int count = reach_count(r, x->opts[k]);
+    for (int j = 0; j < count; j++) {
+        reach_get(r, x->opts[k], j, &vals[k]);
+        int rc = cross_walk(r, x, vals, k + 1, err);
+        if (rc < 0) return rc;
+    }
+    return KE_OK;
+}
+
+/* train_config_validate's checks across options, each on the options it
+ * reads alone (the defaults for the rest, which pass): a combination that
+ * only some trials draw failed those trials at their start. */
+static int check_across(const space *sp, const json_t *trainer, const space_point ends[2],
+                        kerror *err)
+{
+    reach r;
+    r.sp = sp;
+    r.trainer = trainer;
+    r.ends = ends;
+    train_config_defaults(&r.defaults);
+    for (size_t x = 0; x < sizeof cross_checks / sizeof cross_checks[0]; x++) {
+        const cross_check *c = &cross_checks[x];
+        int searched = 0;
+        long combinations = 1;
+        for (int k = 0; k < 5 && c->opts[k]; k++) {
+            searched |= space_find(sp, c->opts[k]) >= 0 || json_object_get(trainer, c->opts[k]);
+            combinations *= reach_count(&r, c->opts[k]);
+        }
+        /* all defaults pass */
+        if (!searched || combinations > CROSS_MAX_COMBINATIONS) continue;
+        reach_value vals[5];
+        int rc = cross_walk(&r, c, vals, 0, err);
+        if (rc < 0) return rc;
+    }
+    return KE_OK;
+}
+
 int spec_trainer_check(const space *sp, const json_t *trainer, const char *metric, kerror *err)
 {
     train_config c;
@@ -194,5 +397,5 @@ int spec_trainer_check(const space *sp, const json_t *trainer, const char *metri
         int rc = check_param(sp, i, ends, metric, &c, err);
         if (rc < 0) return rc;
     }
-    return KE_OK;
+    return check_across(sp, trainer, ends, err);
 }

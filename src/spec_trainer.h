@@ -24,7 +24,11 @@ char *spec_trainer_text(const json_t *v);
  * of a float or int range (the trainer's ranges are intervals: the ends
  * stand for what lies between), and integers only for an integer option;
  * and with an objective metric of the test pass (test_accuracy), no
- * evaluate_test=false, which leaves that pass out.
+ * evaluate_test=false, which leaves that pass out; and no combination of
+ * the values a trial can give several options that train_config_validate
+ * refuses (min_lr above lr under cosine, momentum 0 with nesterov, ...:
+ * "space.lr.low: a trial of schedule=cosine (run.trainer.schedule), ...
+ * would fail: ...").
  * Errors: KE_INVALID with the trainer's message at the spec's path
  * ("run.trainer.epochz: unknown option (did you mean 'epochs'?)",
  * "space.epochs.low: must be in [1, 1000000], got 0"), KE_NOMEM. */

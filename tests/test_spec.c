@@ -418,6 +418,40 @@ static const reject_case trainer_rejects[] = {
     { P2("objective.metric", "\"test_loss\"", "space.evaluate_test",
          "{\"type\": \"categorical\", \"choices\": [\"true\", \"false\"]}"),
       "space.evaluate_test.choices[1]", "evaluate_test=false leaves out the test pass" },
+    /* train_config_validate's checks across options, at values only some
+     * draws meet: each such trial failed at its start (exit 2) */
+    { P2("run.trainer.schedule", "\"cosine\"", "run.trainer.min_lr", "0.005"), "space.lr.low",
+      "a trial of schedule=cosine (run.trainer.schedule), min_lr=0.005 (run.trainer.min_lr), "
+      "lr=0.001 (space.lr.low) would fail: kestrel train refuses it (\"min_lr: 0.005 is above lr "
+      "(0.001): the cosine schedule decays from lr to min_lr\"); keep min_lr at or below" },
+    { P2("space.schedule", "{\"type\": \"categorical\", \"choices\": [\"step\", \"linear\"]}",
+         "space.min_lr", "{\"type\": \"float\", \"low\": 0, \"high\": 0.002}"), "space.lr.low",
+      "schedule=linear (space.schedule.choices[1]), min_lr=0.002 (space.min_lr.high), lr=0.001" },
+    { P2("run.trainer.batchnorm", "true",
+         "space.batch_size", "{\"type\": \"int\", \"low\": 1, \"high\": 64}"), "space.batch_size.low",
+      "a trial of batchnorm=true (run.trainer.batchnorm), batch_size=1 (space.batch_size.low) "
+      "would fail: kestrel train refuses it (\"batchnorm: needs batch_size >= 2\"); start "
+      "batch_size at 2" },
+    { P2("space.batchnorm", "{\"type\": \"categorical\", \"choices\": [\"false\", \"true\"]}",
+         "run.trainer.batch_size", "1"), "space.batchnorm.choices[1]",
+      "batchnorm=true (space.batchnorm.choices[1]), batch_size=1 (run.trainer.batch_size)" },
+    { P2("space.optimizer.choices", "[\"sgd\", \"nesterov\"]",
+         "space.momentum", "{\"type\": \"float\", \"low\": 0, \"high\": 0.99}"), "space.momentum.low",
+      "a trial of optimizer=nesterov (space.optimizer.choices[1]), momentum=0 (space.momentum.low) "
+      "would fail: kestrel train refuses it (\"momentum: nesterov needs momentum > 0 (with 0 it is "
+      "plain sgd)\"); give momentum values above 0" },
+    { P2("space.momentum", "{\"type\": \"fixed\", \"value\": 0}", "space.optimizer.choices",
+         "[\"adam\", \"momentum\"]"), "space.momentum.value",
+      "optimizer=momentum (space.optimizer.choices[1]), momentum=0 (space.momentum.value)" },
+    /* the conditional momentum is inactive under momentum: its 0 is never
+     * drawn with it, the object's 0 is */
+    { P2("space.optimizer.choices", "[\"sgd\", \"momentum\"]", "run.trainer.momentum", "0"),
+      "space.optimizer.choices[1]", "optimizer=momentum (space.optimizer.choices[1]), momentum=0 "
+      "(run.trainer.momentum)" },
+    { P2("run.trainer.stratify", "true",
+         "space.data", "{\"type\": \"categorical\", \"choices\": [\"synthetic-classification\","
+                       " \"synthetic-regression\"]}"), "space.data.choices[1]",
+      "(\"stratify: needs a classification task\")" },
 };
 
 #define N_TRAINER_REJECTS ((int)(sizeof trainer_rejects / sizeof trainer_rejects[0]))
@@ -483,6 +517,17 @@ START_TEST(test_trainer_accepts)
         /* the object's false is overridden by a parameter that is always true */
         { { "objective.metric", "\"test_accuracy\"" }, { "run.trainer", "{\"evaluate_test\": false}" },
           { "space.evaluate_test", "{\"type\": \"fixed\", \"value\": \"true\"}" } },
+        /* the checks across options, with values no trial meets together:
+         * min_lr below every lr, or above it under a schedule without it */
+        { { "run.trainer.schedule", "\"cosine\"" }, { "run.trainer.min_lr", "0.001" } },
+        { { "run.trainer.schedule", "\"step\"" }, { "run.trainer.min_lr", "0.005" } },
+        /* momentum 0 only under sgd (the base's when), or from 0.5; batch_size
+         * 1 without batchnorm */
+        { { "space.optimizer.choices", "[\"sgd\", \"nesterov\"]" } },
+        { { "space.optimizer.choices", "[\"momentum\", \"nesterov\"]" },
+          { "space.momentum", "{\"type\": \"float\", \"low\": 0.5, \"high\": 0.99}" } },
+        { { "run.trainer.batchnorm", "false" },
+          { "space.batch_size", "{\"type\": \"int\", \"low\": 1, \"high\": 64}" } },
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         spec_study s;
