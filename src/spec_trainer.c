@@ -212,6 +212,14 @@ typedef struct {
     int param, choice;             /* the parameter giving it (-1: none) and its choice (-1) */
 } reach_value;
 
+/* 1 when parameter i is left out of some trials, which then keep the
+ * object's value: a conditional one, but for a fixed value, which a trial
+ * passes under any condition (sched_launch's builtin_argv). */
+static int reach_conditional(const space *sp, int i)
+{
+    return sp->params[i].parent >= 0 && sp->params[i].kind != PARAM_FIXED;
+}
+
 /* How many values option name can have in a trial: each choice, the fixed
  * value, a range's two ends (the trainer's checks across options compare
  * against a bound: the ends stand for what lies between), and for a
@@ -223,7 +231,7 @@ static int reach_count(const reach *r, const char *name)
     if (i < 0) return 1;
     const space_param *q = &r->sp->params[i];
     int n = q->kind == PARAM_CATEGORICAL ? q->n_choices : q->kind == PARAM_FIXED ? 1 : 2;
-    return n + (q->parent >= 0);
+    return n + reach_conditional(r->sp, i);
 }
 
 /* Fills v with the j-th value of reach_count's. */
@@ -233,7 +241,7 @@ static void reach_get(const reach *r, const char *name, int j, reach_value *v)
     v->set = NULL;
     v->from[0] = '\0';
     v->param = v->choice = -1;
-    if (i >= 0 && j < reach_count(r, name) - (r->sp->params[i].parent >= 0)) {
+    if (i >= 0 && j < reach_count(r, name) - reach_conditional(r->sp, i)) {
         const space_param *q = &r->sp->params[i];
         space_point p = r->ends[q->kind == PARAM_FLOAT || q->kind == PARAM_INT ? j : 0];
         char suffix[32];
@@ -267,7 +275,7 @@ static int reach_consistent(const reach *r, const reach_value *vals, const char 
 {
     for (int a = 0; a < n; a++) {
         int i = space_find(r->sp, opts[a]);
-        if (i < 0 || r->sp->params[i].parent < 0) continue;
+        if (i < 0 || !reach_conditional(r->sp, i)) continue;
         const space_param *q = &r->sp->params[i];
         for (int b = 0; b < n; b++) {
             if (vals[b].param != q->parent || vals[b].choice < 0) continue;

@@ -448,6 +448,11 @@ static const reject_case trainer_rejects[] = {
     { P2("space.optimizer.choices", "[\"sgd\", \"momentum\"]", "run.trainer.momentum", "0"),
       "space.optimizer.choices[1]", "optimizer=momentum (space.optimizer.choices[1]), momentum=0 "
       "(run.trainer.momentum)" },
+    /* a fixed value is passed to every trial, its "when" or not */
+    { P2("space.optimizer.choices", "[\"sgd\", \"nesterov\"]", "space.momentum",
+         "{\"type\": \"fixed\", \"value\": 0, \"when\": {\"optimizer\": \"sgd\"}}"),
+      "space.momentum.value", "optimizer=nesterov (space.optimizer.choices[1]), momentum=0 "
+      "(space.momentum.value)" },
     { P2("run.trainer.stratify", "true",
          "space.data", "{\"type\": \"categorical\", \"choices\": [\"synthetic-classification\","
                        " \"synthetic-regression\"]}"), "space.data.choices[1]",
