@@ -7,9 +7,9 @@
  * train_config_validate's checks across options that a space can reach
  * (cross_checks: min_lr against lr, momentum against optimizer, ...) are run
  * on every combination of the values a trial can give their options; the
- * others (budget against epochs, kfold against checkpoint, readable resume
- * and teacher files) are left to each trial: the scheduler sets budget,
- * checkpoint and resume per trial. */
+ * others (budget against epochs, the teacher's, readable resume and teacher
+ * files) are left to each trial: the scheduler sets budget, checkpoint and
+ * resume per trial. */
 #include "spec_trainer.h"
 
 #include <stdio.h>
@@ -188,6 +188,10 @@ static const cross_check cross_checks[] = {
     {"label_column", {"data", "label_column"}, NULL},
     {"data_dir", {"data", "data_dir"}, NULL},
     {"milestones", {"milestones"}, NULL},
+    /* the scheduler's own checkpoint and resume are not given to a k-fold
+     * run (cmd_train.c apply_env); the object's are */
+    {"kfold", {"checkpoint", "resume", "kfold"}, "leave checkpoint and resume out of "
+     "run.trainer where kfold can be on"},
 };
 
 /* What a cross check's enumeration shares: the space, the object, the

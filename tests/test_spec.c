@@ -453,6 +453,11 @@ static const reject_case trainer_rejects[] = {
          "{\"type\": \"fixed\", \"value\": 0, \"when\": {\"optimizer\": \"sgd\"}}"),
       "space.momentum.value", "optimizer=nesterov (space.optimizer.choices[1]), momentum=0 "
       "(space.momentum.value)" },
+    { P2("run.trainer.checkpoint", "\"ck.bin\"", "space.kfold",
+         "{\"type\": \"categorical\", \"choices\": [0, 3]}"), "space.kfold.choices[1]",
+      "checkpoint=ck.bin (run.trainer.checkpoint), resume= (the default), kfold=3 "
+      "(space.kfold.choices[1]) would fail: kestrel train refuses it (\"kfold: cannot be combined "
+      "with checkpoint or resume\")" },
     { P2("run.trainer.stratify", "true",
          "space.data", "{\"type\": \"categorical\", \"choices\": [\"synthetic-classification\","
                        " \"synthetic-regression\"]}"), "space.data.choices[1]",
