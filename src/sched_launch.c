@@ -84,7 +84,7 @@ static void builtin_argv(strlist *a, const sched_trial *t, const spec_study *spe
     }
     for (int i = 0; i < sp->n; i++) {
         if (!t->point.active[i] && sp->params[i].kind != PARAM_FIXED) continue;
-        char val[256];
+        char val[SPEC_TEXT_VALUE_MAX + 64];   /* a text as long as the spec takes, or a number */
         space_format_value(sp, &t->point, i, val, sizeof val);
         add(a, "--set");
         add(a, "%s=%s", sp->params[i].name, val);

@@ -734,6 +734,18 @@ cat > specs/tcsv.json <<'J'
 J
 (cd elsewhere && $KESTREL run ../specs/tcsv.json --db tcsv.db >/dev/null 2>&1); rc=$?
 check "a trainer run's relative data=csv:PATH is taken from the spec's folder" "[ $rc -eq 0 ] && [ \"\$(DB=elsewhere/tcsv.db q 'select state from trials')\" = COMPLETE ]"
+# a parameter's text value reaches the trainer whole: a trial's --set
+# NAME=VALUE was formatted into 256 bytes, where the spec takes 1,024
+long=$T/$(printf 'd%.0s' $(seq 200))/$(printf 'e%.0s' $(seq 100))
+mkdir -p "$long" && cp specs/rows.csv "$long/rows.csv"
+cat > longdata.json <<J
+{"name": "longdata", "objective": {"metric": "val_loss"},
+ "space": {"data": {"type": "fixed", "value": "csv:$long/rows.csv"}},
+ "strategy": {"name": "random", "seed": 3}, "budget": {"max_trials": 1},
+ "run": {"trainer": {"epochs": 1, "hidden": "4"}}}
+J
+$KESTREL run longdata.json --db longdata.db >/dev/null 2>&1; rc=$?
+check "a text parameter of more than 255 bytes (a csv: path) reaches the trainer whole" "[ $rc -eq 0 ] && [ \"\$(DB=longdata.db q 'select state from trials')\" = COMPLETE ]"
 # the folders a trial is given are its own from its spec's folder, not the
 # ones relative to where kestrel run started (a relative --db)
 cat > specs/dirs.json <<'J'
