@@ -563,7 +563,7 @@ START_TEST(csv_known_names)
     const char *features[2] = {"a", "b"}, *classes[3] = {"2", "9", "10"};
     ck_assert_int_eq(dsnames_set_columns(&names, features, 2, "y", &err), KE_OK);
     ck_assert_int_eq(dsnames_set_classes(&names, classes, 3, &err), KE_OK);
-    csv_known model = {NULL, &names, NULL};
+    csv_known model = {NULL, &names, NULL, 0};
     dataset ds;
     write_text(tpath("k.csv"), "id,y,b,a\n7,10.0,1,2\n8,2,3,4\n9,9,5,6\n");
     ck_assert_int_eq(csv_load(tpath("k.csv"), NULL, DATASET_CLASSIFICATION, NULL, &model, NULL, &ds,
@@ -732,7 +732,7 @@ START_TEST(csv_categorical)
     ck_assert_uint_eq(ds.categories.n, 2);
     ck_assert_str_eq(ds.categories.cols[1].values[1], "75001");
     onehot known = ds.categories;   /* predict's case: the model's categories */
-    csv_known model = {&known, NULL, NULL};
+    csv_known model = {&known, NULL, NULL, 0};
     ds.categories = (onehot){0};
     dataset_free(&ds);
     write_text(tpath("new.csv"), "size,color,zip\n5,green,10115\n6,purple,75001\n");
